@@ -1,1 +1,82 @@
-fn main() {}
+//! `dm`: inspect and convert OMA DM 2.0 packages, notifications, ClientURIs and
+//! DDF files.
+//!
+//! Output contract (other tools and tests rely on it): a valid input exits 0
+//! and prints one line of JSON on stdout; an invalid one exits 1, prints
+//! nothing on stdout and `error: ...` on stderr. No input makes it panic.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod ddf;
+mod decode;
+mod input;
+mod notification;
+mod uri;
+
+#[derive(Parser)]
+#[command(name = "dm", version, about = "OMA DM 2.0 tool: inspect and convert packages, notifications, ClientURIs and DDF files")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Decode a JSON package, MO serialization or alert and print its
+    /// canonical re-encoding as one line of JSON.
+    Decode {
+        /// What the bytes are.
+        kind: decode::Kind,
+        /// The file to read (standard input when absent).
+        file: Option<PathBuf>,
+    },
+    /// Decode or encode a binary Package#0 notification.
+    Notification {
+        #[command(subcommand)]
+        action: notification::Action,
+    },
+    /// Work with ClientURIs.
+    Uri {
+        #[command(subcommand)]
+        action: uri::Action,
+    },
+    /// Parse a DDF file and print its summary as JSON (or an outline).
+    Ddf(ddf::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            // Printing can only fail on a closed stream; nothing more to do then.
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Commands::Decode { kind, file } => decode::run(kind, file.as_deref()),
+        Commands::Notification { action } => notification::run(action),
+        Commands::Uri { action } => uri::run(action),
+        Commands::Ddf(args) => ddf::run(&args),
+    }
+}
+
+/// Prints `error: <message>` on stderr and returns exit code 1.
+pub(crate) fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(1)
+}
+
+/// Prints one line on stdout and returns exit code 0.
+pub(crate) fn print_line(line: impl std::fmt::Display) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

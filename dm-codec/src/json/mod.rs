@@ -1,0 +1,183 @@
+//! JSON packages, MO serialization and alerts (PROTOCOL.md section 3).
+
+mod de;
+mod describe;
+mod path;
+mod ser;
+
+pub use describe::client_uri_to_json;
+use dm_types::{Alert, MoItem, Package1, Package2, Package3};
+
+use crate::{Error, Limits};
+
+/// Decodes a Package#1 (`application/vnd.oma.dm.initiation+json`).
+///
+/// Decoding checks the document's shape only; the session rule "exactly one
+/// session-start alert" is checked by the server with
+/// [`Package1::session_start_alert`].
+///
+/// ```
+/// use dm_codec::{decode_package1, Limits};
+///
+/// let p1 = decode_package1(
+///     br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#,
+///     &Limits::default(),
+/// )?;
+/// assert!(p1.mos.is_none());
+/// assert!(p1.session_start_alert().is_ok());
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+pub fn decode_package1(bytes: &[u8], limits: &Limits) -> Result<Package1, Error> {
+    de::run(bytes, "Package#1", limits.package_bytes, limits, de::package1)
+}
+
+/// Decodes a Package#2 (`application/vnd.oma.dm.request+json`).
+///
+/// A structurally broken package is an error; a well-shaped command with an
+/// unknown name or bad parameters is kept as
+/// [`CommandEntry::Invalid`](dm_types::CommandEntry::Invalid) so the client
+/// can answer it with 501 or 400.
+///
+/// ```
+/// use dm_codec::{decode_package2, Limits};
+/// use dm_types::CommandEntry;
+///
+/// let p2 = decode_package2(br#"{"CMD":[["FROB","x"],["END"]]}"#, &Limits::default())?;
+/// assert!(matches!(&p2.commands()[0], CommandEntry::Invalid(c) if c.status().as_u16() == 501));
+/// assert!(p2.ends_session());
+///
+/// let err = decode_package2(br#"{"CMD":[["GET",5]]}"#, &Limits::default()).unwrap_err();
+/// assert!(err.to_string().contains("$.CMD[0][1]"));
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+pub fn decode_package2(bytes: &[u8], limits: &Limits) -> Result<Package2, Error> {
+    de::run(bytes, "Package#2", limits.package_bytes, limits, de::package2)
+}
+
+/// Decodes a Package#3 (`application/vnd.oma.dm.response+json`).
+///
+/// ```
+/// use dm_codec::{decode_package3, Limits};
+///
+/// let p3 = decode_package3(br#"{"Status":[{"sc":200}]}"#, &Limits::default())?;
+/// assert_eq!(p3.statuses[0].code.as_u16(), 200);
+/// assert!(decode_package3(br#"{"Status":[{"sc":200.0}]}"#, &Limits::default()).is_err());
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+pub fn decode_package3(bytes: &[u8], limits: &Limits) -> Result<Package3, Error> {
+    de::run(bytes, "Package#3", limits.package_bytes, limits, de::package3)
+}
+
+/// Decodes an MO serialization array (`application/dmmo+json`), bounded by
+/// [`Limits::mo_data_bytes`].
+///
+/// ```
+/// use dm_codec::{decode_mo_serialization, Limits};
+///
+/// let items = decode_mo_serialization(
+///     br#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/","MOData":{"r":{"a":1}}}]"#,
+///     &Limits::default(),
+/// )?;
+/// assert_eq!(items[0].data.name().as_str(), "r");
+/// let dup = br#"[{"ClientURI":"urn:x:y/a/","MOData":{"r":{"a":1,"a":2}}}]"#;
+/// assert!(decode_mo_serialization(dup, &Limits::default()).is_err());
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+pub fn decode_mo_serialization(bytes: &[u8], limits: &Limits) -> Result<Vec<MoItem>, Error> {
+    de::run(bytes, "MO serialization", limits.mo_data_bytes, limits, de::mo_serialization)
+}
+
+/// Decodes one generic alert object.
+///
+/// ```
+/// use dm_codec::{decode_alert, Limits};
+///
+/// let alert = decode_alert(br#"{"AlertType":"urn:x:y","Mark":"fatal"}"#, &Limits::default())?;
+/// assert_eq!(alert.mark.map(|m| m.name()), Some("fatal"));
+/// assert!(decode_alert(br#"{"AlertType":"urn:x:y","Mark":"severe"}"#, &Limits::default()).is_err());
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+pub fn decode_alert(bytes: &[u8], limits: &Limits) -> Result<Alert, Error> {
+    de::run(bytes, "alert", limits.package_bytes, limits, de::alert)
+}
+
+/// Encodes a Package#1 as compact JSON.
+///
+/// ```
+/// use dm_codec::encode_package1;
+/// use dm_types::{Alert, Package1};
+///
+/// let p1 = Package1 { mos: None, alerts: vec![Alert::client_initiated()] };
+/// assert_eq!(
+///     encode_package1(&p1),
+///     br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#
+/// );
+/// ```
+pub fn encode_package1(package: &Package1) -> Vec<u8> {
+    ser::to_vec(&ser::J(package))
+}
+
+/// Encodes a Package#2 as compact JSON (ServerURIs exactly as received,
+/// ClientURIs canonical, invalid commands verbatim).
+///
+/// ```
+/// use dm_codec::encode_package2;
+/// use dm_types::{Command, Package2};
+///
+/// let p2 = Package2::new(vec![Command::End.into()])?;
+/// assert_eq!(encode_package2(&p2), br#"{"CMD":[["END"]]}"#);
+/// # Ok::<(), dm_types::Error>(())
+/// ```
+pub fn encode_package2(package: &Package2) -> Vec<u8> {
+    ser::to_vec(&ser::J(package))
+}
+
+/// Encodes a Package#3 as compact JSON.
+///
+/// ```
+/// use dm_codec::encode_package3;
+/// use dm_types::{Package3, Status, StatusCode};
+///
+/// let p3 = Package3 { statuses: vec![Status::new(StatusCode::OK)], alerts: vec![] };
+/// assert_eq!(encode_package3(&p3), br#"{"Status":[{"sc":200}]}"#);
+/// ```
+pub fn encode_package3(package: &Package3) -> Vec<u8> {
+    ser::to_vec(&ser::J(package))
+}
+
+/// Encodes an MO serialization array as compact JSON.
+///
+/// ```
+/// use dm_codec::encode_mo_serialization;
+/// use dm_types::{ClientUri, LeafValue, MoData, MoItem, MoNode, NodeName};
+///
+/// let item = MoItem {
+///     ddf: None,
+///     client_uri: ClientUri::parse("urn:oma:mo:oma-sessioninfomo:1.0/s/CBT")?,
+///     cache_validator: None,
+///     data: MoData::new(NodeName::new("CBT")?, MoNode::Leaf(LeafValue::from("WLAN"))),
+/// };
+/// assert_eq!(
+///     encode_mo_serialization(&[item]),
+///     br#"[{"ClientURI":"urn:oma:mo:oma-sessioninfomo:1.0/s/CBT","MOData":{"CBT":"WLAN"}}]"#
+/// );
+/// # Ok::<(), dm_types::Error>(())
+/// ```
+pub fn encode_mo_serialization(items: &[MoItem]) -> Vec<u8> {
+    ser::to_vec(&ser::J(items))
+}
+
+/// Encodes one alert as compact JSON.
+///
+/// ```
+/// use dm_codec::encode_alert;
+/// use dm_types::Alert;
+///
+/// assert_eq!(
+///     encode_alert(&Alert::server_initiated(7)),
+///     br#"{"AlertType":"urn:oma:at:dm:2.0:ServerInitiatedMgmt","DataType":"int","Data":{"NotificationID":7}}"#
+/// );
+/// ```
+pub fn encode_alert(alert: &Alert) -> Vec<u8> {
+    ser::to_vec(&ser::J(alert))
+}

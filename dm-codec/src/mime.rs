@@ -1,0 +1,1 @@
+//! Media types and `Accept` / `OMADM-Accept` negotiation (PROTOCOL.md section 2.2).
