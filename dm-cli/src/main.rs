@@ -17,7 +17,11 @@ mod notification;
 mod uri;
 
 #[derive(Parser)]
-#[command(name = "dm", version, about = "OMA DM 2.0 tool: inspect and convert packages, notifications, ClientURIs and DDF files")]
+#[command(
+    name = "dm",
+    version,
+    about = "OMA DM 2.0 tool: inspect and convert packages, notifications, ClientURIs and DDF files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -51,7 +55,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+            let code = u8::from(e.use_stderr());
             // Printing can only fail on a closed stream; nothing more to do then.
             let _ = e.print();
             return ExitCode::from(code);

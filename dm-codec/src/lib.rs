@@ -11,6 +11,7 @@
 //! Every decoder applies [`Limits`] while it reads and reports errors with a
 //! byte offset and, for JSON, the path of the offending value.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod error;
 mod json;
@@ -20,8 +21,8 @@ pub mod notification;
 
 pub use error::Error;
 pub use json::{
-    client_uri_to_json,
-    decode_alert, decode_mo_serialization, decode_package1, decode_package2, decode_package3,
-    encode_alert, encode_mo_serialization, encode_package1, encode_package2, encode_package3,
+    client_uri_to_json, decode_alert, decode_mo_serialization, decode_package1, decode_package2,
+    decode_package3, encode_alert, encode_mo_serialization, encode_package1, encode_package2,
+    encode_package3,
 };
 pub use limits::Limits;

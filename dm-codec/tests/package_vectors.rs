@@ -58,10 +58,9 @@ fn every_package_vector() {
                 Ok(())
             }
             (Value::Bool(true), Err(e)) => Err(format!("rejected: {e}")),
-            (Value::Bool(false), Ok(encoded)) => Err(format!(
-                "accepted as {}",
-                String::from_utf8_lossy(&encoded)
-            )),
+            (Value::Bool(false), Ok(encoded)) => {
+                Err(format!("accepted as {}", String::from_utf8_lossy(&encoded)))
+            }
             (Value::Bool(false), Err(_)) | (Value::Null, _) => Ok(()),
             (other, _) => Err(format!("bad `valid` field {other}")),
         }

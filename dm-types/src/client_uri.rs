@@ -1,32 +1,17 @@
 //! ClientURI: the address of one or more nodes on a device (PROTOCOL.md
 //! section 9).
+//!
+//! A parsed ClientURI is stored as its canonical text and three offsets; every
+//! part is read back from that text. The canonical form percent-encodes every
+//! byte outside the RFC 3986 unreserved set inside names and values, so `/`,
+//! `?`, `&`, `:`, `(`, `)` and `*` appear raw only as syntax and splitting the
+//! text is unambiguous.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::percent::{canonicalize_component, decode_canonical, is_name_char, is_pchar, push_canonical};
+use crate::percent::{NAME, QUERY_VALUE, canonicalize_component, decode_canonical, push_canonical};
 use crate::{Error, Miid, Moid, NodeName};
-
-/// A byte range inside the canonical text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Span {
-    start: u32,
-    end: u32,
-}
-
-impl Span {
-    fn of(text: &str, start: usize) -> Span {
-        // The parser refuses inputs whose canonical form could exceed u32.
-        Span {
-            start: u32::try_from(start).unwrap_or(u32::MAX),
-            end: u32::try_from(text.len()).unwrap_or(u32::MAX),
-        }
-    }
-
-    fn get(self, text: &str) -> &str {
-        &text[self.start as usize..self.end as usize]
-    }
-}
 
 /// An x-name: a single ASCII letter written `(x)`; case-sensitive.
 ///
@@ -43,9 +28,10 @@ pub struct XName(u8);
 impl XName {
     /// The x-name for an ASCII letter, or `None` for any other character.
     pub fn new(letter: char) -> Option<XName> {
-        letter
-            .is_ascii_alphabetic()
-            .then(|| XName(u8::try_from(letter).unwrap_or(b'x')))
+        u8::try_from(letter)
+            .ok()
+            .filter(u8::is_ascii_alphabetic)
+            .map(XName)
     }
 
     /// The letter.
@@ -61,36 +47,20 @@ impl XName {
         };
         1 << index
     }
+
+    /// Reads `(L)` exactly.
+    fn from_syntax(text: &str) -> Option<XName> {
+        match text.as_bytes() {
+            [b'(', letter, b')'] if letter.is_ascii_alphabetic() => Some(XName(*letter)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for XName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "({})", char::from(self.0))
     }
-}
-
-/// The instance part of a ClientURI, as parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum InstanceRepr {
-    Miid(Span),
-    XName(XName),
-    Sole,
-    All,
-}
-
-/// One path segment, as parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum SegmentRepr {
-    Name(Span),
-    XName(XName),
-    All,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ConditionRepr {
-    xname: XName,
-    path: Vec<Span>,
-    value: Span,
 }
 
 /// The instance part of a ClientURI.
@@ -119,33 +89,60 @@ pub enum Segment<'a> {
     All,
 }
 
+impl<'a> Segment<'a> {
+    /// Reads one canonical segment.
+    fn from_canonical(text: &'a str) -> Segment<'a> {
+        if text == "*" {
+            Segment::All
+        } else if let Some(x) = XName::from_syntax(text) {
+            Segment::XName(x)
+        } else {
+            Segment::Name(decode_canonical(text))
+        }
+    }
+}
+
 /// One `nv` field: the node standing for `xname` has a leaf at the relative
 /// `path` whose value is `value`.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeValueCondition<'a> {
-    uri: &'a ClientUri,
-    repr: &'a ConditionRepr,
+    xname: XName,
+    /// Canonical path text (without the leading `/`), possibly empty.
+    path: &'a str,
+    /// Canonical value text.
+    value: &'a str,
 }
 
 impl<'a> NodeValueCondition<'a> {
     /// The x-name the condition constrains.
     pub fn xname(&self) -> XName {
-        self.repr.xname
+        self.xname
     }
 
     /// The relative path of the leaf (plain node names, decoded); empty when
     /// the x-named node itself is the leaf.
-    pub fn path(&self) -> impl ExactSizeIterator<Item = Cow<'a, str>> + 'a {
-        let text: &'a str = &self.uri.text;
-        self.repr
-            .path
-            .iter()
-            .map(move |span| decode_canonical(span.get(text)))
+    pub fn path(&self) -> impl Iterator<Item = Cow<'a, str>> + 'a {
+        let path = self.path;
+        path.split('/')
+            .filter(move |_| !path.is_empty())
+            .map(decode_canonical)
     }
 
     /// The value the leaf must have (decoded text, compared exactly).
     pub fn value(&self) -> Cow<'a, str> {
-        decode_canonical(self.repr.value.get(&self.uri.text))
+        decode_canonical(self.value)
+    }
+
+    fn from_canonical(field: &'a str) -> Option<NodeValueCondition<'a>> {
+        let body = field.strip_prefix("nv=")?;
+        let xname = XName::from_syntax(body.get(..3)?)?;
+        let rest = &body[3..];
+        let colon = rest.find(':')?;
+        Some(NodeValueCondition {
+            xname,
+            path: rest[..colon].strip_prefix('/').unwrap_or(""),
+            value: &rest[colon + 1..],
+        })
     }
 }
 
@@ -153,8 +150,8 @@ impl<'a> NodeValueCondition<'a> {
 ///
 /// Parsing applies every rule of PROTOCOL.md section 9 and builds the
 /// canonical form at the same time, so `Display` and [`ClientUri::as_str`] cost
-/// nothing and comparisons (`==`, hashing) use the canonical form. Accessors
-/// return decoded text, borrowed whenever nothing needed decoding.
+/// nothing and comparisons (`==`, ordering, hashing) use the canonical form.
+/// Accessors return decoded text, borrowed whenever nothing needed decoding.
 ///
 /// ```
 /// use dm_types::{ClientUri, Instance, Segment};
@@ -171,40 +168,16 @@ impl<'a> NodeValueCondition<'a> {
 /// assert_eq!(uri.to_string(), "urn:x:y/left/A%3Ab?cv=7");
 /// # Ok::<(), dm_types::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientUri {
+    /// The canonical form.
     text: Box<str>,
+    /// Offset of the `/` after the MOID.
     moid_end: u32,
-    instance: InstanceRepr,
-    path: Vec<SegmentRepr>,
-    conditions: Vec<ConditionRepr>,
-    cache_validator: Option<Span>,
-}
-
-impl PartialEq for ClientUri {
-    fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
-    }
-}
-
-impl Eq for ClientUri {}
-
-impl std::hash::Hash for ClientUri {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.text.hash(state);
-    }
-}
-
-impl PartialOrd for ClientUri {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ClientUri {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.text.cmp(&other.text)
-    }
+    /// Offset just after the `/` that follows the instance part.
+    path_start: u32,
+    /// Offset of the `?`, or the text length.
+    query_start: u32,
 }
 
 /// Longest ClientURI text the parser accepts at all, in bytes (a hard bound
@@ -212,22 +185,27 @@ impl Ord for ClientUri {
 /// configurable limit).
 pub const MAX_CLIENT_URI_LEN: usize = 1 << 24;
 
-struct Parser<'a> {
-    input: &'a [u8],
-    out: String,
-    used_xnames: u64,
-}
-
 fn fail<T>(offset: usize, reason: &'static str) -> Result<T, Error> {
     Err(Error::ClientUri { offset, reason })
 }
 
+fn offset32(offset: usize) -> u32 {
+    // Inputs are at most MAX_CLIENT_URI_LEN bytes and encoding at most triples
+    // them, so canonical offsets fit in 32 bits.
+    u32::try_from(offset).unwrap_or(u32::MAX)
+}
+
+struct Parser<'a> {
+    input: &'a str,
+    out: String,
+    used_xnames: u64,
+}
+
 impl Parser<'_> {
-    /// Parses a name component (MIID or node name) at `range` and appends its
-    /// canonical form.
-    fn name(&mut self, start: usize, end: usize) -> Result<Span, Error> {
-        let out_start = self.out.len();
-        let decoded = canonicalize_component(&self.input[start..end], is_name_char, &mut self.out)
+    /// Parses a name component (MIID or node name) at `start..end` and
+    /// appends its canonical form.
+    fn name(&mut self, start: usize, end: usize) -> Result<(), Error> {
+        let decoded = canonicalize_component(&self.input[start..end], NAME, &mut self.out)
             .or_else(|(offset, reason)| fail(start + offset, reason))?;
         if decoded.len == 0 {
             return fail(start, "empty segment");
@@ -238,71 +216,76 @@ impl Parser<'_> {
         if decoded.has_slash {
             return fail(start, "a name must not contain an encoded '/'");
         }
-        Ok(Span::of(&self.out, out_start))
+        Ok(())
     }
 
-    /// Parses `(L)` at `start..end` and records it as used.
+    /// Parses `(L)` at `start..end`, records it as used and appends it.
     fn xname(&mut self, start: usize, end: usize) -> Result<XName, Error> {
-        let raw = &self.input[start..end];
-        let [b'(', letter, b')'] = raw else {
-            return fail(start, "an x-name is one letter in parentheses, e.g. (x)");
-        };
-        let Some(x) = XName::new(char::from(*letter)) else {
-            return fail(start + 1, "an x-name is one ASCII letter");
+        let Some(x) = XName::from_syntax(&self.input[start..end]) else {
+            return fail(
+                start,
+                "an x-name is one ASCII letter in parentheses, e.g. (x)",
+            );
         };
         if self.used_xnames & x.bit() != 0 {
             return fail(start, "an x-name appears at most once in a ClientURI");
         }
         self.used_xnames |= x.bit();
-        self.out.push('(');
-        self.out.push(char::from(*letter));
-        self.out.push(')');
+        self.out.push_str(&self.input[start..end]);
         Ok(x)
     }
 
-    fn query_value(&mut self, start: usize, end: usize) -> Result<Span, Error> {
-        let out_start = self.out.len();
-        canonicalize_component(
-            &self.input[start..end],
-            |b| is_pchar(b) || b == b'/' || b == b'?',
-            &mut self.out,
-        )
-        .or_else(|(offset, reason)| fail(start + offset, reason))?;
-        Ok(Span::of(&self.out, out_start))
+    /// Parses one segment of the instance part or path.
+    fn segment(&mut self, start: usize, end: usize) -> Result<(), Error> {
+        match &self.input.as_bytes()[start..end] {
+            [b'*'] => self.out.push('*'),
+            [b'(', ..] => {
+                self.xname(start, end)?;
+            }
+            _ => self.name(start, end)?,
+        }
+        Ok(())
     }
 
-    /// Parses one `nv=` field whose body spans `start..end`.
-    fn condition(&mut self, start: usize, end: usize) -> Result<ConditionRepr, Error> {
-        let body = &self.input[start..end];
-        if body.len() < 3 || body[0] != b'(' || body[2] != b')' {
-            return fail(start, "an nv field starts with an x-name, e.g. nv=(x)/ID:GPS");
-        }
-        let Some(xname) = XName::new(char::from(body[1])) else {
-            return fail(start + 1, "an x-name is one ASCII letter");
+    fn query_value(&mut self, start: usize, end: usize) -> Result<(), Error> {
+        canonicalize_component(&self.input[start..end], QUERY_VALUE, &mut self.out)
+            .map(|_| ())
+            .or_else(|(offset, reason)| fail(start + offset, reason))
+    }
+
+    /// Parses the body of one `nv=` field at `start..end`; returns its x-name.
+    fn condition(&mut self, start: usize, end: usize) -> Result<XName, Error> {
+        let body = &self.input.as_bytes()[start..end];
+        let Some(xname) = body
+            .get(..3)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(XName::from_syntax)
+        else {
+            return fail(
+                start,
+                "an nv field starts with an x-name, e.g. nv=(x)/ID:GPS",
+            );
         };
-        self.out.push_str(&format!("{xname}"));
+        self.out.push_str(&self.input[start..start + 3]);
         let Some(colon) = body.iter().position(|&b| b == b':') else {
             return fail(end, "an nv field needs ':' before its value");
         };
-        let mut path = Vec::new();
         if colon > 3 {
             if body[3] != b'/' {
                 return fail(start + 3, "expected '/' or ':' after the x-name");
             }
-            let mut seg_start = start + 4;
-            for i in start + 4..=start + colon {
-                if i == start + colon || self.input[i] == b'/' {
-                    self.out.push('/');
-                    path.push(self.name(seg_start, i)?);
-                    seg_start = i + 1;
-                }
+            let mut offset = start + 4;
+            for segment in self.input[offset..start + colon].split('/') {
+                self.out.push('/');
+                self.name(offset, offset + segment.len())?;
+                offset += segment.len() + 1;
             }
         } else if colon != 3 {
             return fail(start + 3, "expected '/' or ':' after the x-name");
         }
         self.out.push(':');
-        let value = self.query_value(start + colon + 1, end)?;
-        Ok(ConditionRepr { xname, path, value })
+        self.query_value(start + colon + 1, end)?;
+        Ok(xname)
     }
 }
 
@@ -321,11 +304,9 @@ impl ClientUri {
         if bytes.len() > MAX_CLIENT_URI_LEN {
             return fail(MAX_CLIENT_URI_LEN, "longer than the ClientURI hard limit");
         }
-        if let Some(pos) = bytes.iter().position(|&b| b == b'#') {
-            return fail(pos, "a fragment ('#') is not allowed");
-        }
-        let (main_end, query_start) = match bytes.iter().position(|&b| b == b'?') {
-            Some(q) => (q, Some(q + 1)),
+        let (main_end, query) = match bytes.iter().position(|&b| b == b'?' || b == b'#') {
+            Some(q) if bytes[q] == b'?' => (q, Some(q + 1)),
+            Some(q) => return fail(q, "a fragment ('#') is not allowed"),
             None => (bytes.len(), None),
         };
         let Some(moid_end) = bytes[..main_end].iter().position(|&b| b == b'/') else {
@@ -336,123 +317,102 @@ impl ClientUri {
             other => other,
         })?;
         let mut p = Parser {
-            input: bytes,
-            out: String::with_capacity(bytes.len() + 8),
+            input,
+            out: String::with_capacity(bytes.len()),
             used_xnames: 0,
         };
         p.out.push_str("urn:");
-        p.out.push_str(&input[4..moid_end]);
-        let moid_end_out = p.out.len();
-        p.out.push('/');
+        p.out.push_str(&input[4..=moid_end]);
 
-        let inst_start = moid_end + 1;
-        let Some(inst_len) = bytes[inst_start..main_end].iter().position(|&b| b == b'/') else {
+        let instance_start = moid_end + 1;
+        let Some(instance_len) = bytes[instance_start..main_end]
+            .iter()
+            .position(|&b| b == b'/')
+        else {
             return fail(main_end, "expected '/' after the instance part");
         };
-        let inst_end = inst_start + inst_len;
-        let instance = match &bytes[inst_start..inst_end] {
-            [] => InstanceRepr::Sole,
-            [b'*'] => {
-                p.out.push('*');
-                InstanceRepr::All
-            }
-            [b'(', ..] => InstanceRepr::XName(p.xname(inst_start, inst_end)?),
-            _ => InstanceRepr::Miid(p.name(inst_start, inst_end)?),
-        };
+        let instance_end = instance_start + instance_len;
+        if instance_len > 0 {
+            p.segment(instance_start, instance_end)?;
+        }
         p.out.push('/');
+        let path_start = p.out.len();
 
-        let mut path = Vec::new();
-        let path_start = inst_end + 1;
-        if path_start < main_end {
-            let mut seg_start = path_start;
-            for i in path_start..=main_end {
-                if i < main_end && bytes[i] != b'/' {
-                    continue;
+        let path_raw = &input[instance_end + 1..main_end];
+        if !path_raw.is_empty() {
+            let mut offset = instance_end + 1;
+            for (n, segment) in path_raw.split('/').enumerate() {
+                if segment.is_empty() {
+                    return fail(offset, "empty segment");
                 }
-                if seg_start != path_start {
+                if n > 0 {
                     p.out.push('/');
                 }
-                let segment = match &bytes[seg_start..i] {
-                    [] => return fail(seg_start, "empty segment"),
-                    [b'*'] => {
-                        p.out.push('*');
-                        SegmentRepr::All
-                    }
-                    [b'(', ..] => SegmentRepr::XName(p.xname(seg_start, i)?),
-                    _ => SegmentRepr::Name(p.name(seg_start, i)?),
-                };
-                path.push(segment);
-                seg_start = i + 1;
+                p.segment(offset, offset + segment.len())?;
+                offset += segment.len() + 1;
             }
         }
+        let query_start = p.out.len();
 
-        let mut conditions = Vec::new();
-        let mut cache_validator = None;
-        if let Some(q) = query_start {
+        let mut constrained = 0u64;
+        if let Some(q) = query {
             p.out.push('?');
-            let mut cv_raw = None;
+            let mut cv = None;
             let mut field_start = q;
-            for i in q..=bytes.len() {
-                if i < bytes.len() && bytes[i] != b'&' {
-                    continue;
-                }
-                let field = &bytes[field_start..i];
-                if let Some(rest) = field.strip_prefix(b"nv=") {
-                    let _ = rest;
-                    if !conditions.is_empty() {
+            for field in input[q..].split('&') {
+                let field_end = field_start + field.len();
+                if field.starts_with("nv=") {
+                    if constrained != 0 {
                         p.out.push('&');
                     }
                     p.out.push_str("nv=");
-                    conditions.push(p.condition(field_start + 3, i)?);
-                } else if field.starts_with(b"cv=") {
-                    if cv_raw.is_some() {
+                    let xname = p.condition(field_start + 3, field_end)?;
+                    if p.used_xnames & xname.bit() == 0 {
+                        return fail(
+                            field_start + 3,
+                            "an nv field names an x-name that the path does not use",
+                        );
+                    }
+                    constrained |= xname.bit();
+                } else if field.starts_with("cv=") {
+                    if cv.is_some() {
                         return fail(field_start, "cv appears at most once");
                     }
-                    if i == field_start + 3 {
-                        return fail(i, "cv must not be empty");
+                    if field.len() == 3 {
+                        return fail(field_end, "cv must not be empty");
                     }
-                    cv_raw = Some((field_start + 3, i));
+                    cv = Some((field_start + 3, field_end));
                 } else if field.is_empty() {
                     return fail(field_start, "empty query field");
                 } else {
-                    return fail(field_start, "only nv= and cv= fields are allowed in the query");
+                    return fail(
+                        field_start,
+                        "only nv= and cv= fields are allowed in the query",
+                    );
                 }
-                field_start = i + 1;
+                field_start = field_end + 1;
             }
-            if let Some((start, end)) = cv_raw {
-                if !matches!(instance, InstanceRepr::Miid(_) | InstanceRepr::Sole) {
+            if let Some((start, end)) = cv {
+                let instance = &bytes[instance_start..instance_end];
+                if instance.first() == Some(&b'(') || instance == b"*" {
                     return fail(start, "cv needs an instance part that is a MIID or empty");
                 }
-                if !conditions.is_empty() {
+                if constrained != 0 {
                     p.out.push('&');
                 }
                 p.out.push_str("cv=");
-                cache_validator = Some(p.query_value(start, end)?);
+                p.query_value(start, end)?;
             }
-        }
-
-        // Every x-name used needs an nv field, and every nv field names a used x-name.
-        let mut constrained = 0u64;
-        for condition in &conditions {
-            if p.used_xnames & condition.xname.bit() == 0 {
-                return fail(
-                    query_start.unwrap_or(0),
-                    "an nv field names an x-name that the path does not use",
-                );
-            }
-            constrained |= condition.xname.bit();
         }
         if constrained != p.used_xnames {
-            return fail(inst_start, "every x-name needs at least one nv field");
+            return fail(instance_start, "every x-name needs at least one nv field");
         }
 
         Ok(ClientUri {
-            moid_end: u32::try_from(moid_end_out).unwrap_or(u32::MAX),
             text: p.out.into_boxed_str(),
-            instance,
-            path,
-            conditions,
-            cache_validator,
+            moid_end: offset32(moid_end),
+            path_start: offset32(path_start),
+            query_start: offset32(query_start),
         })
     }
 
@@ -471,30 +431,28 @@ impl ClientUri {
     /// # Ok::<(), dm_types::Error>(())
     /// ```
     pub fn absolute(moid: &Moid, miid: &Miid, path: &[NodeName]) -> ClientUri {
-        let mut text = String::with_capacity(moid.as_str().len() + miid.as_str().len() + 16 * path.len() + 2);
+        let capacity = moid.as_str().len()
+            + miid.as_str().len()
+            + path.iter().map(|n| n.as_str().len() + 1).sum::<usize>()
+            + 2;
+        let mut text = String::with_capacity(capacity);
         text.push_str(moid.as_str());
         let moid_end = text.len();
         text.push('/');
-        let miid_start = text.len();
         push_canonical(&mut text, miid.as_str());
-        let instance = InstanceRepr::Miid(Span::of(&text, miid_start));
         text.push('/');
-        let mut segments = Vec::with_capacity(path.len());
+        let path_start = text.len();
         for (i, name) in path.iter().enumerate() {
             if i > 0 {
                 text.push('/');
             }
-            let start = text.len();
             push_canonical(&mut text, name.as_str());
-            segments.push(SegmentRepr::Name(Span::of(&text, start)));
         }
         ClientUri {
-            moid_end: u32::try_from(moid_end).unwrap_or(u32::MAX),
+            query_start: offset32(text.len()),
             text: text.into_boxed_str(),
-            instance,
-            path: segments,
-            conditions: Vec::new(),
-            cache_validator: None,
+            moid_end: offset32(moid_end),
+            path_start: offset32(path_start),
         }
     }
 
@@ -510,17 +468,39 @@ impl ClientUri {
 
     /// The MOID as an owned [`Moid`].
     pub fn to_moid(&self) -> Moid {
-        // The parser validated this text with the same rules as `Moid::new`.
-        Moid::new(self.moid()).unwrap_or_else(|_| unreachable_moid())
+        // The parser checked this text with the rules of `Moid::new`.
+        Moid::new(self.moid())
+            .unwrap_or_else(|_| unreachable!("the MOID was validated by the parser"))
+    }
+
+    /// The instance part, canonical.
+    fn instance_text(&self) -> &str {
+        &self.text[self.moid_end as usize + 1..self.path_start as usize - 1]
+    }
+
+    /// The path, canonical, without a leading `/`.
+    fn path_text(&self) -> &str {
+        &self.text[self.path_start as usize..self.query_start as usize]
+    }
+
+    /// The query fields, canonical.
+    fn query_fields(&self) -> impl Iterator<Item = &str> {
+        self.text
+            .get(self.query_start as usize + 1..)
+            .unwrap_or("")
+            .split('&')
+            .filter(|f| !f.is_empty())
     }
 
     /// The instance part.
     pub fn instance(&self) -> Instance<'_> {
-        match self.instance {
-            InstanceRepr::Miid(span) => Instance::Miid(decode_canonical(span.get(&self.text))),
-            InstanceRepr::XName(x) => Instance::XName(x),
-            InstanceRepr::Sole => Instance::Sole,
-            InstanceRepr::All => Instance::All,
+        match self.instance_text() {
+            "" => Instance::Sole,
+            "*" => Instance::All,
+            text => match XName::from_syntax(text) {
+                Some(x) => Instance::XName(x),
+                None => Instance::Miid(decode_canonical(text)),
+            },
         }
     }
 
@@ -532,50 +512,53 @@ impl ClientUri {
         }
     }
 
-    /// The path segments (empty for the instance root).
-    pub fn path(&self) -> impl ExactSizeIterator<Item = Segment<'_>> + '_ {
-        self.path.iter().map(|segment| match *segment {
-            SegmentRepr::Name(span) => Segment::Name(decode_canonical(span.get(&self.text))),
-            SegmentRepr::XName(x) => Segment::XName(x),
-            SegmentRepr::All => Segment::All,
-        })
+    /// The path segments (none for the instance root).
+    pub fn path(&self) -> impl Iterator<Item = Segment<'_>> + '_ {
+        let path = self.path_text();
+        path.split('/')
+            .filter(move |_| !path.is_empty())
+            .map(Segment::from_canonical)
+    }
+
+    /// Number of path segments.
+    pub fn path_len(&self) -> usize {
+        let path = self.path_text();
+        if path.is_empty() {
+            0
+        } else {
+            path.bytes().filter(|&b| b == b'/').count() + 1
+        }
     }
 
     /// The `nv` conditions in the order given.
-    pub fn conditions(&self) -> impl ExactSizeIterator<Item = NodeValueCondition<'_>> + '_ {
-        self.conditions
-            .iter()
-            .map(|repr| NodeValueCondition { uri: self, repr })
+    pub fn conditions(&self) -> impl Iterator<Item = NodeValueCondition<'_>> + '_ {
+        self.query_fields()
+            .filter_map(NodeValueCondition::from_canonical)
     }
 
     /// The `cv` cache validator, decoded, when present.
     pub fn cache_validator(&self) -> Option<Cow<'_, str>> {
-        self.cache_validator
-            .map(|span| decode_canonical(span.get(&self.text)))
+        self.query_fields()
+            .find_map(|f| f.strip_prefix("cv="))
+            .map(decode_canonical)
     }
 
     /// Whether this is the absolute form `MOID/MIID/path`: a MIID, plain names
     /// only, no query.
     pub fn is_absolute(&self) -> bool {
-        matches!(self.instance, InstanceRepr::Miid(_))
-            && self.path.iter().all(|s| matches!(s, SegmentRepr::Name(_)))
-            && self.conditions.is_empty()
-            && self.cache_validator.is_none()
+        matches!(self.instance(), Instance::Miid(_))
+            && !self.has_selectors()
+            && self.query_start as usize == self.text.len()
     }
 
-    /// Whether the ClientURI uses a wildcard or an x-name (and so may
-    /// designate several nodes).
+    /// Whether the ClientURI uses a wildcard or an x-name, in the instance
+    /// part or the path (and so may designate several nodes).
     pub fn has_selectors(&self) -> bool {
-        !matches!(self.instance, InstanceRepr::Miid(_) | InstanceRepr::Sole)
-            || self.path.iter().any(|s| !matches!(s, SegmentRepr::Name(_)))
+        // Canonical names percent-encode `*` and `(`, so raw ones are syntax.
+        self.text[self.moid_end as usize..self.query_start as usize]
+            .bytes()
+            .any(|b| b == b'*' || b == b'(')
     }
-}
-
-#[cold]
-fn unreachable_moid() -> Moid {
-    // Only reachable if the MOID rules of `Moid::new` and of the ClientURI
-    // parser diverged; both call `check_moid`, so they cannot.
-    Moid::new("urn:invalid:moid").unwrap_or_else(|_| unreachable!("constant MOID is valid"))
 }
 
 impl fmt::Display for ClientUri {
@@ -623,7 +606,10 @@ mod tests {
     #[test]
     fn query_rules() {
         let u = ok("urn:x:y/a/(z)?cv=%41&nv=(z)/b/c:v:w(*)/?");
-        assert_eq!(u.as_str(), "urn:x:y/a/(z)?nv=(z)/b/c:v%3Aw%28%2A%29%2F%3F&cv=A");
+        assert_eq!(
+            u.as_str(),
+            "urn:x:y/a/(z)?nv=(z)/b/c:v%3Aw%28%2A%29%2F%3F&cv=A"
+        );
         let c = u.conditions().next().unwrap();
         assert_eq!(c.path().collect::<Vec<_>>(), ["b", "c"]);
         assert_eq!(c.value(), "v:w(*)/?");

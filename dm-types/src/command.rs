@@ -385,12 +385,13 @@ impl Command {
             | Command::Hpost { targets, .. }
             | Command::Delete { targets }
             | Command::Get { targets } => targets.as_slice(),
-            Command::Exec { target, .. } | Command::Sub { target, .. } | Command::Unsub { target } => {
-                std::slice::from_ref(target)
-            }
-            Command::Show { .. } | Command::Cont { .. } | Command::End | Command::Default { .. } => {
-                &[]
-            }
+            Command::Exec { target, .. }
+            | Command::Sub { target, .. }
+            | Command::Unsub { target } => std::slice::from_ref(target),
+            Command::Show { .. }
+            | Command::Cont { .. }
+            | Command::End
+            | Command::Default { .. } => &[],
         }
     }
 }
@@ -533,14 +534,26 @@ mod tests {
     #[test]
     fn errors() {
         assert!(matches!(words(&["HGET"]), Err(Error::CommandArity { .. })));
-        assert!(matches!(words(&["END", "x"]), Err(Error::CommandArity { .. })));
-        assert!(matches!(words(&["GET", "nope"]), Err(Error::CommandParameter { index: 1, .. })));
+        assert!(matches!(
+            words(&["END", "x"]),
+            Err(Error::CommandArity { .. })
+        ));
+        assert!(matches!(
+            words(&["GET", "nope"]),
+            Err(Error::CommandParameter { index: 1, .. })
+        ));
         assert!(matches!(
             words(&["HPUT", "https://a/", "urn:x:y//", "bad"]),
             Err(Error::CommandParameter { index: 3, .. })
         ));
-        assert!(matches!(words(&["SHOW", "urn:x:y//"]), Err(Error::CommandParameter { .. })));
-        assert!(matches!(words(&["get", "urn:x:y//"]), Err(Error::UnknownCommand(_))));
+        assert!(matches!(
+            words(&["SHOW", "urn:x:y//"]),
+            Err(Error::CommandParameter { .. })
+        ));
+        assert!(matches!(
+            words(&["get", "urn:x:y//"]),
+            Err(Error::UnknownCommand(_))
+        ));
         assert_eq!(
             words(&["GET", "urn:x:y//a"]).unwrap().to_string(),
             r#"["GET","urn:x:y//a"]"#

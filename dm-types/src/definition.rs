@@ -140,7 +140,10 @@ impl AccessType {
 
     /// The access type named by a DDF element name (`Get`, ...).
     pub fn from_name(name: &str) -> Option<AccessType> {
-        Self::NAMES.iter().find(|(_, n)| *n == name).map(|(a, _)| *a)
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(a, _)| *a)
     }
 
     /// The names of the access types in the set, in DDF order.

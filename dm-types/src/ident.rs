@@ -351,7 +351,15 @@ mod tests {
         assert!(Moid::new("urn:x:y").is_ok());
         assert_eq!(Moid::new("UrN:x:y").unwrap().as_str(), "urn:x:y");
         for bad in [
-            "", "urn:", "urn:x", "urn:x:", "urn::y", "urn:x:y/z", "urn:x:y?", "urn:x:%4", "urn:x:a b",
+            "",
+            "urn:",
+            "urn:x",
+            "urn:x:",
+            "urn::y",
+            "urn:x:y/z",
+            "urn:x:y?",
+            "urn:x:%4",
+            "urn:x:a b",
             "urx:x:y",
         ] {
             assert!(Moid::new(bad).is_err(), "{bad:?} accepted");

@@ -23,6 +23,7 @@
 //! # Ok::<(), dm_types::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod client_uri;
 mod command;
@@ -36,7 +37,7 @@ mod percent;
 mod server_uri;
 mod status;
 
-pub use client_uri::{Instance, MAX_CLIENT_URI_LEN, NodeValueCondition, Segment, XName, ClientUri};
+pub use client_uri::{ClientUri, Instance, MAX_CLIENT_URI_LEN, NodeValueCondition, Segment, XName};
 pub use command::{COMMAND_NAMES, Command, CommandEntry, InvalidCommand, NonEmpty, Params};
 pub use definition::{AccessType, NodeFormat, Occurrence, Scope};
 pub use error::Error;

@@ -178,7 +178,9 @@ impl MoNode {
     pub fn count(&self) -> usize {
         match self {
             MoNode::Leaf(_) => 1,
-            MoNode::Interior(children) => 1 + children.iter().map(|(_, n)| n.count()).sum::<usize>(),
+            MoNode::Interior(children) => {
+                1 + children.iter().map(|(_, n)| n.count()).sum::<usize>()
+            }
         }
     }
 }

@@ -189,7 +189,10 @@ impl Package1 {
     /// The one session-start alert a Package#1 must carry (a session rule the
     /// server checks; decoding does not).
     pub fn session_start_alert(&self) -> Result<&Alert, Error> {
-        let mut starts = self.alerts.iter().filter(|a| a.alert_type.is_session_start());
+        let mut starts = self
+            .alerts
+            .iter()
+            .filter(|a| a.alert_type.is_session_start());
         match (starts.next(), starts.next()) {
             (Some(alert), None) => Ok(alert),
             (None, _) => Err(Error::Package("Package#1 carries no session-start alert")),

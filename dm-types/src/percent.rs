@@ -3,25 +3,52 @@
 
 use std::borrow::Cow;
 
-/// RFC 3986 `unreserved`: `A–Z a–z 0–9 - . _ ~`.
-pub(crate) const fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
+/// Character classes, one bit each, looked up in [`CLASS`].
+pub(crate) const UNRESERVED: u8 = 1;
+/// What a MIID or node name may carry unencoded: `pchar` without `(`, `)`,
+/// `*` (and without `%`, which starts an escape).
+pub(crate) const NAME: u8 = 2;
+/// RFC 3986 `pchar` without `%`: a MOID's namespace-specific part.
+pub(crate) const PCHAR: u8 = 4;
+/// What a query value (`nv`, `cv`) may carry unencoded: `pchar`, `/`, `?`.
+pub(crate) const QUERY_VALUE: u8 = 8;
 
-/// The characters a MIID or node name may carry unencoded: `pchar` without
-/// `(`, `)`, `*` (and without `%`, which starts an escape).
-pub(crate) const fn is_name_char(b: u8) -> bool {
-    is_unreserved(b)
+const fn class_of(b: u8) -> u8 {
+    let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let name = unreserved
         || matches!(
             b,
             b'!' | b'$' | b'&' | b'\'' | b'+' | b',' | b';' | b'=' | b':' | b'@'
-        )
+        );
+    let pchar = name || matches!(b, b'(' | b')' | b'*');
+    let query = pchar || matches!(b, b'/' | b'?');
+    ((unreserved as u8) * UNRESERVED)
+        | ((name as u8) * NAME)
+        | ((pchar as u8) * PCHAR)
+        | ((query as u8) * QUERY_VALUE)
 }
 
-/// RFC 3986 `pchar` without `%`: what a MOID's namespace-specific part, or a
-/// query value, may carry unencoded.
-pub(crate) const fn is_pchar(b: u8) -> bool {
-    is_name_char(b) || matches!(b, b'(' | b')' | b'*')
+/// The class bits of every byte.
+pub(crate) static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b: u8 = 0;
+    loop {
+        table[b as usize] = class_of(b);
+        if b == u8::MAX {
+            break table;
+        }
+        b += 1;
+    }
+};
+
+/// RFC 3986 `unreserved`: `A–Z a–z 0–9 - . _ ~`.
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    CLASS[usize::from(b)] & UNRESERVED != 0
+}
+
+/// See [`PCHAR`].
+pub(crate) fn is_pchar(b: u8) -> bool {
+    CLASS[usize::from(b)] & PCHAR != 0
 }
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
@@ -64,12 +91,13 @@ pub(crate) fn decode_canonical(text: &str) -> Cow<'_, str> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(high), Some(low)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2]))
+        {
+            out.push((high << 4) | low);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -94,40 +122,48 @@ pub(crate) struct Decoded {
 
 /// Validates one percent-encoded component and appends its canonical form.
 ///
-/// `allowed` says which raw bytes may appear unencoded. On error returns the
-/// offset (relative to `raw`) and the reason.
+/// `allowed` is the class of raw bytes that may appear unencoded. On error
+/// returns the offset (relative to `raw`) and the reason.
 pub(crate) fn canonicalize_component(
-    raw: &[u8],
-    allowed: fn(u8) -> bool,
+    raw: &str,
+    allowed: u8,
     out: &mut String,
 ) -> Result<Decoded, (usize, &'static str)> {
+    let bytes = raw.as_bytes();
+    // Fast path: nothing to encode or decode (the common case).
+    let plain = bytes
+        .iter()
+        .position(|&b| CLASS[usize::from(b)] & UNRESERVED == 0)
+        .unwrap_or(bytes.len());
+    out.push_str(&raw[..plain]);
     let mut decoded = Decoded {
-        len: 0,
-        all_dots: true,
+        len: plain,
+        all_dots: bytes[..plain].iter().all(|&b| b == b'.'),
         has_slash: false,
     };
+    if plain == bytes.len() {
+        return Ok(decoded);
+    }
     let mut needs_utf8_check = false;
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        let value = if b == b'%' {
-            let (Some(h), Some(l)) = (
-                raw.get(i + 1).copied().and_then(hex_value),
-                raw.get(i + 2).copied().and_then(hex_value),
+    let mut at = plain;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        let value = if byte == b'%' {
+            let (Some(high), Some(low)) = (
+                bytes.get(at + 1).copied().and_then(hex_value),
+                bytes.get(at + 2).copied().and_then(hex_value),
             ) else {
-                return Err((i, "'%' is not followed by two hex digits"));
+                return Err((at, "'%' is not followed by two hex digits"));
             };
-            i += 3;
-            let v = h << 4 | l;
-            if v >= 0x80 {
-                needs_utf8_check = true;
-            }
-            v
-        } else if allowed(b) {
-            i += 1;
-            b
+            at += 3;
+            let escaped = (high << 4) | low;
+            needs_utf8_check |= escaped >= 0x80;
+            escaped
+        } else if CLASS[usize::from(byte)] & allowed != 0 {
+            at += 1;
+            byte
         } else {
-            return Err((i, disallowed_reason(b)));
+            return Err((at, disallowed_reason(byte)));
         };
         decoded.len += 1;
         decoded.all_dots &= value == b'.';
@@ -135,21 +171,21 @@ pub(crate) fn canonicalize_component(
         push_canonical_byte(out, value);
     }
     if needs_utf8_check {
-        let mut bytes = Vec::with_capacity(decoded.len);
+        let mut buffer = Vec::with_capacity(decoded.len);
         let mut j = 0;
-        while j < raw.len() {
-            if raw[j] == b'%' {
+        while j < bytes.len() {
+            if bytes[j] == b'%' {
                 // Both digits were checked above.
-                let h = hex_value(raw[j + 1]).unwrap_or(0);
-                let l = hex_value(raw[j + 2]).unwrap_or(0);
-                bytes.push(h << 4 | l);
+                let h = hex_value(bytes[j + 1]).unwrap_or(0);
+                let l = hex_value(bytes[j + 2]).unwrap_or(0);
+                buffer.push((h << 4) | l);
                 j += 3;
             } else {
-                bytes.push(raw[j]);
+                buffer.push(bytes[j]);
                 j += 1;
             }
         }
-        if std::str::from_utf8(&bytes).is_err() {
+        if std::str::from_utf8(&buffer).is_err() {
             return Err((0, "percent-decoded bytes are not valid UTF-8"));
         }
     }
@@ -174,7 +210,7 @@ mod tests {
     #[test]
     fn canonical_round_trip() {
         let mut out = String::new();
-        let d = canonicalize_component(b"a%41%3a:b", is_name_char, &mut out).unwrap();
+        let d = canonicalize_component("a%41%3a:b", NAME, &mut out).unwrap();
         assert_eq!(out, "aA%3A%3Ab");
         assert_eq!(d.len, 5);
         assert_eq!(decode_canonical(&out), "aA::b");
@@ -183,9 +219,9 @@ mod tests {
     #[test]
     fn rejects_bad_escapes_and_utf8() {
         let mut out = String::new();
-        assert!(canonicalize_component(b"%G1", is_name_char, &mut out).is_err());
-        assert!(canonicalize_component(b"%F", is_name_char, &mut out).is_err());
-        assert!(canonicalize_component(b"%FF", is_name_char, &mut out).is_err());
-        assert!(canonicalize_component(b"%C3%A9", is_name_char, &mut out).is_ok());
+        assert!(canonicalize_component("%G1", NAME, &mut out).is_err());
+        assert!(canonicalize_component("%F", NAME, &mut out).is_err());
+        assert!(canonicalize_component("%FF", NAME, &mut out).is_err());
+        assert!(canonicalize_component("%C3%A9", NAME, &mut out).is_ok());
     }
 }

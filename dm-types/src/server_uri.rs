@@ -193,7 +193,13 @@ mod tests {
     fn server_uri_rules() {
         assert!(ServerUri::new("http://a/").is_ok());
         for bad in [
-            "", "https://", "https://a b/", "https://a/#frag", "mailto:x@y", " https://a/", "https://a/\n",
+            "",
+            "https://",
+            "https://a b/",
+            "https://a/#frag",
+            "mailto:x@y",
+            " https://a/",
+            "https://a/\n",
             "https://a/é",
         ] {
             assert!(ServerUri::new(bad).is_err(), "{bad:?} accepted");

@@ -324,8 +324,8 @@ impl<'de> Visitor<'de> for Skip<'_, '_> {
 
 fn reject_duplicates<E: de::Error>(mut names: Vec<Cow<'_, str>>) -> Result<(), E> {
     names.sort_unstable();
-    if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(E::custom(format_args!("duplicate member {:?}", pair[0])));
+    if let Some([name, _]) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(E::custom(format_args!("duplicate member {name:?}")));
     }
     Ok(())
 }
@@ -592,7 +592,9 @@ object_seed!(StatusSeed, Status, "a status object", |this, map| {
         match index {
             0 => code = Some(map.next_value_seed(StatusCodeSeed)?),
             1 => {
-                let seed = array_of(ctx, "an array of ClientURI strings", || ClientUriSeed { ctx });
+                let seed = array_of(ctx, "an array of ClientURI strings", || ClientUriSeed {
+                    ctx,
+                });
                 uris = map.next_value_seed(seed)?;
             }
             _ => data = map.next_value_seed(mo_items(ctx))?,
@@ -629,7 +631,9 @@ impl Visitor<'_> for StatusCodeSeed {
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusCode, E> {
         match u64::try_from(v) {
             Ok(v) => self.visit_u64(v),
-            Err(_) => Err(E::custom(format_args!("status code {v} is outside 100..=599"))),
+            Err(_) => Err(E::custom(format_args!(
+                "status code {v} is outside 100..=599"
+            ))),
         }
     }
 }
@@ -667,7 +671,14 @@ object_seed!(AlertSeed, Alert, "an alert object", |this, map| {
     let mut alert_type = None;
     let (mut source_uri, mut target_uri, mut mark, mut data_type, mut data) =
         (None, None, None, None, None);
-    let names = ["AlertType", "SourceURI", "TargetURI", "Mark", "DataType", "Data"];
+    let names = [
+        "AlertType",
+        "SourceURI",
+        "TargetURI",
+        "Mark",
+        "DataType",
+        "Data",
+    ];
     members(&mut map, ctx, &names, |map, index| {
         let text = |map: &mut A| parse_str(map, ctx, "a string", |t| Ok(t.into_owned()));
         match index {
@@ -783,48 +794,65 @@ struct MoItemSeed<'c, 'l> {
     ctx: &'c Ctx<'l>,
 }
 
-object_seed!(MoItemSeed, MoItem, "an MO serialization object", |this, map| {
-    let ctx = this.ctx;
-    let (mut ddf, mut client_uri, mut cache_validator, mut data) = (None, None, None, None);
-    members(&mut map, ctx, &["DDF", "ClientURI", "CV", "MOData"], |map, index| {
-        match index {
-            0 => ddf = Some(parse_uri(map, ctx, |t| DdfUri::new(t))?),
-            1 => client_uri = Some(map.next_value_seed(ClientUriSeed { ctx })?),
-            2 => {
-                cache_validator = Some(parse_str(map, ctx, "a string", |t| {
-                    CacheValidator::new(t.into_owned()).map_err(|e| e.to_string())
-                })?);
-            }
-            _ => data = Some(map.next_value_seed(MoDataSeed { ctx })?),
-        }
-        Ok(())
-    })?;
-    Ok(MoItem {
-        ddf,
-        client_uri: client_uri.ok_or_else(|| missing("ClientURI"))?,
-        cache_validator,
-        data: data.ok_or_else(|| missing("MOData"))?,
-    })
-});
+object_seed!(
+    MoItemSeed,
+    MoItem,
+    "an MO serialization object",
+    |this, map| {
+        let ctx = this.ctx;
+        let (mut ddf, mut client_uri, mut cache_validator, mut data) = (None, None, None, None);
+        members(
+            &mut map,
+            ctx,
+            &["DDF", "ClientURI", "CV", "MOData"],
+            |map, index| {
+                match index {
+                    0 => ddf = Some(parse_uri(map, ctx, |t| DdfUri::new(t))?),
+                    1 => client_uri = Some(map.next_value_seed(ClientUriSeed { ctx })?),
+                    2 => {
+                        cache_validator = Some(parse_str(map, ctx, "a string", |t| {
+                            CacheValidator::new(t.into_owned()).map_err(|e| e.to_string())
+                        })?);
+                    }
+                    _ => data = Some(map.next_value_seed(MoDataSeed { ctx })?),
+                }
+                Ok(())
+            },
+        )?;
+        Ok(MoItem {
+            ddf,
+            client_uri: client_uri.ok_or_else(|| missing("ClientURI"))?,
+            cache_validator,
+            data: data.ok_or_else(|| missing("MOData"))?,
+        })
+    }
+);
 
 /// `MOData`: an object with exactly one member.
 struct MoDataSeed<'c, 'l> {
     ctx: &'c Ctx<'l>,
 }
 
-object_seed!(MoDataSeed, MoData, "an MOData object with exactly one member", |this, map| {
-    let ctx = this.ctx;
-    let Some(name) = next_key(&mut map, ctx)? else {
-        return Err(de::Error::custom("MOData must have exactly one member, found none"));
-    };
-    let node_name = NodeName::new(name.as_ref()).map_err(de::Error::custom);
-    let node_name = ctx.at_key(&name, node_name)?;
-    let node = ctx.at_key(&name, map.next_value_seed(MoNodeSeed { ctx }))?;
-    if next_key(&mut map, ctx)?.is_some() {
-        return Err(de::Error::custom("MOData must have exactly one member"));
+object_seed!(
+    MoDataSeed,
+    MoData,
+    "an MOData object with exactly one member",
+    |this, map| {
+        let ctx = this.ctx;
+        let Some(name) = next_key(&mut map, ctx)? else {
+            return Err(de::Error::custom(
+                "MOData must have exactly one member, found none",
+            ));
+        };
+        let node_name = NodeName::new(name.as_ref()).map_err(de::Error::custom);
+        let node_name = ctx.at_key(&name, node_name)?;
+        let node = ctx.at_key(&name, map.next_value_seed(MoNodeSeed { ctx }))?;
+        if next_key(&mut map, ctx)?.is_some() {
+            return Err(de::Error::custom("MOData must have exactly one member"));
+        }
+        Ok(MoData::new(node_name, node))
     }
-    Ok(MoData::new(node_name, node))
-});
+);
 
 struct MoNodeSeed<'c, 'l> {
     ctx: &'c Ctx<'l>,
@@ -851,7 +879,11 @@ impl<'de> Visitor<'de> for MoNodeSeed<'_, '_> {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<MoNode, E> {
         i64::try_from(v)
             .map(|v| MoNode::Leaf(LeafValue::Int(v)))
-            .map_err(|_| E::custom(format_args!("integer {v} is outside the 64-bit signed range")))
+            .map_err(|_| {
+                E::custom(format_args!(
+                    "integer {v} is outside the 64-bit signed range"
+                ))
+            })
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<MoNode, E> {
         FiniteF64::new(v)
@@ -876,7 +908,10 @@ impl<'de> Visitor<'de> for MoNodeSeed<'_, '_> {
         ctx.enter()?;
         let mut children = Vec::new();
         while let Some(name) = next_key(&mut map, ctx)? {
-            let node_name = ctx.at_key(&name, NodeName::new(name.as_ref()).map_err(de::Error::custom))?;
+            let node_name = ctx.at_key(
+                &name,
+                NodeName::new(name.as_ref()).map_err(de::Error::custom),
+            )?;
             let node = ctx.at_key(&name, map.next_value_seed(MoNodeSeed { ctx }))?;
             children.push((node_name, node));
         }
@@ -890,15 +925,24 @@ impl<'de> Visitor<'de> for MoNodeSeed<'_, '_> {
 // ---------------------------------------------------------------------------
 // Entry points
 
-pub(crate) fn package1(de: &mut JsonDeserializer<'_>, ctx: &Ctx<'_>) -> Result<Package1, serde_json::Error> {
+pub(crate) fn package1(
+    de: &mut JsonDeserializer<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<Package1, serde_json::Error> {
     Package1Seed { ctx }.deserialize(de)
 }
 
-pub(crate) fn package2(de: &mut JsonDeserializer<'_>, ctx: &Ctx<'_>) -> Result<Package2, serde_json::Error> {
+pub(crate) fn package2(
+    de: &mut JsonDeserializer<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<Package2, serde_json::Error> {
     Package2Seed { ctx }.deserialize(de)
 }
 
-pub(crate) fn package3(de: &mut JsonDeserializer<'_>, ctx: &Ctx<'_>) -> Result<Package3, serde_json::Error> {
+pub(crate) fn package3(
+    de: &mut JsonDeserializer<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<Package3, serde_json::Error> {
     Package3Seed { ctx }.deserialize(de)
 }
 
@@ -909,6 +953,9 @@ pub(crate) fn mo_serialization(
     mo_items(ctx).deserialize(de)
 }
 
-pub(crate) fn alert(de: &mut JsonDeserializer<'_>, ctx: &Ctx<'_>) -> Result<Alert, serde_json::Error> {
+pub(crate) fn alert(
+    de: &mut JsonDeserializer<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<Alert, serde_json::Error> {
     AlertSeed { ctx }.deserialize(de)
 }

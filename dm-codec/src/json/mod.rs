@@ -28,7 +28,13 @@ use crate::{Error, Limits};
 /// # Ok::<(), dm_codec::Error>(())
 /// ```
 pub fn decode_package1(bytes: &[u8], limits: &Limits) -> Result<Package1, Error> {
-    de::run(bytes, "Package#1", limits.package_bytes, limits, de::package1)
+    de::run(
+        bytes,
+        "Package#1",
+        limits.package_bytes,
+        limits,
+        de::package1,
+    )
 }
 
 /// Decodes a Package#2 (`application/vnd.oma.dm.request+json`).
@@ -51,7 +57,13 @@ pub fn decode_package1(bytes: &[u8], limits: &Limits) -> Result<Package1, Error>
 /// # Ok::<(), dm_codec::Error>(())
 /// ```
 pub fn decode_package2(bytes: &[u8], limits: &Limits) -> Result<Package2, Error> {
-    de::run(bytes, "Package#2", limits.package_bytes, limits, de::package2)
+    de::run(
+        bytes,
+        "Package#2",
+        limits.package_bytes,
+        limits,
+        de::package2,
+    )
 }
 
 /// Decodes a Package#3 (`application/vnd.oma.dm.response+json`).
@@ -65,7 +77,13 @@ pub fn decode_package2(bytes: &[u8], limits: &Limits) -> Result<Package2, Error>
 /// # Ok::<(), dm_codec::Error>(())
 /// ```
 pub fn decode_package3(bytes: &[u8], limits: &Limits) -> Result<Package3, Error> {
-    de::run(bytes, "Package#3", limits.package_bytes, limits, de::package3)
+    de::run(
+        bytes,
+        "Package#3",
+        limits.package_bytes,
+        limits,
+        de::package3,
+    )
 }
 
 /// Decodes an MO serialization array (`application/dmmo+json`), bounded by
@@ -84,7 +102,13 @@ pub fn decode_package3(bytes: &[u8], limits: &Limits) -> Result<Package3, Error>
 /// # Ok::<(), dm_codec::Error>(())
 /// ```
 pub fn decode_mo_serialization(bytes: &[u8], limits: &Limits) -> Result<Vec<MoItem>, Error> {
-    de::run(bytes, "MO serialization", limits.mo_data_bytes, limits, de::mo_serialization)
+    de::run(
+        bytes,
+        "MO serialization",
+        limits.mo_data_bytes,
+        limits,
+        de::mo_serialization,
+    )
 }
 
 /// Decodes one generic alert object.
