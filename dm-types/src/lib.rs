@@ -48,5 +48,5 @@ pub use ident::{
 pub use mo_data::{Children, FiniteF64, LeafValue, MoData, MoItem, MoNode};
 pub use notification::{ConnectionType, NOTIFICATION_VERSION, Notification};
 pub use package::{Alert, JsonObject, Mark, MosEntry, Package1, Package2, Package3, Status};
-pub use server_uri::{DdfUri, ServerUri};
+pub use server_uri::{DdfUri, MAX_URI_LEN, ServerUri};
 pub use status::{StatusCode, StatusInfo};
