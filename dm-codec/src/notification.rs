@@ -1,1 +1,1915 @@
 //! Package#0: the binary DM notification (PROTOCOL.md section 3.6).
+//!
+//! A notification is a 2-byte header (VER 4 bits, OC 5 bits option count, 7
+//! reserved bits) followed by exactly OC options, each a 4-bit option delta, a
+//! 4-bit length (15 means one extension byte follows and the length is 15 plus
+//! that byte) and the value. Everything is big-endian.
+//!
+//! What this module offers:
+//!
+//! - [`decode`] and [`Received::decode`] read the binary form strictly; every
+//!   [`Error::Notification`] carries the byte offset of the problem.
+//! - [`Received::verify_digest`] (or [`verify_digest`]) checks the
+//!   SHA256-DIGEST over the bytes exactly as received, without copying them.
+//! - [`encode`] and [`encode_signed`] write the binary form (TIMESTAMP always
+//!   in 8 bytes).
+//! - [`check_timestamp`] and [`NotificationIdWindow`] are the replay defences;
+//!   they take the time as an argument and never read a clock.
+//! - [`to_json`], [`to_json_string`] and [`from_json`] convert the JSON form
+//!   used for display and tooling.
+//!
+//! A client receiving a notification typically does this:
+//!
+//! ```
+//! use dm_codec::notification::{self, DigestCheck, NotificationIdWindow, Received};
+//! use dm_types::{ConnectionType, Notification, ServerId};
+//!
+//! // The server side, for the example.
+//! let secret = b"s3cr3t";
+//! let auth_data = b"srv-auth-data";
+//! let mut sent = Notification::new(ServerId::new("dm.example.com")?, ConnectionType::Wlan);
+//! sent.notification_id = Some(7);
+//! sent.timestamp = Some(1_764_000_000);
+//! let bytes = notification::encode_signed(&sent, secret, auth_data)?;
+//!
+//! // The client side.
+//! let received = Received::decode(&bytes)?;
+//! assert_eq!(received.verify_digest(secret, auth_data), DigestCheck::Valid);
+//! let n = received.notification();
+//! let timestamp = n.timestamp.ok_or("no TIMESTAMP: this client ignores it")?;
+//! notification::check_timestamp(timestamp, 1_764_000_030, 300)?;
+//! let id = n.notification_id.ok_or("no NOTIFICATION-ID: this client ignores it")?;
+//! let mut seen = NotificationIdWindow::new(4, 32);
+//! seen.insert(&n.server_id, id)?;
+//! // The same notification again is a replay.
+//! assert!(seen.insert(&n.server_id, 7).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+
+use dm_types::{ConnectionType, NOTIFICATION_VERSION, Notification, ServerId};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use sha2::{Digest as _, Sha256};
+
+use crate::Error;
+
+/// Option number of SERVER-ID.
+const OPT_SERVER_ID: u16 = 1;
+/// Option number of PREFERRED-CON-TYPE.
+const OPT_CON_TYPE: u16 = 2;
+/// Option number of NOTIFICATION-ID.
+const OPT_NOTIFICATION_ID: u16 = 3;
+/// Option number of SHA256-DIGEST.
+const OPT_DIGEST: u16 = 4;
+/// Option number of TIMESTAMP.
+const OPT_TIMESTAMP: u16 = 5;
+/// Option number of REQ-MOS.
+const OPT_REQ_MOS: u16 = 6;
+
+/// Length of the SHA256-DIGEST option value.
+///
+/// ```
+/// use dm_codec::notification::DIGEST_LEN;
+///
+/// let digest: Option<[u8; DIGEST_LEN]> = None;
+/// assert_eq!(DIGEST_LEN, 32);
+/// # let _ = digest;
+/// ```
+pub const DIGEST_LEN: usize = 32;
+
+/// Longest option value the format can express: a length nibble of 15 plus
+/// an extension byte of 255. It bounds SERVER-ID (and unknown options).
+///
+/// ```
+/// use dm_codec::notification::MAX_OPTION_LEN;
+///
+/// assert_eq!(MAX_OPTION_LEN, dm_types::MAX_SERVER_ID_LEN);
+/// ```
+pub const MAX_OPTION_LEN: usize = 15 + 255;
+
+/// Largest JSON form [`from_json`] reads, in bytes. A notification's JSON
+/// form is far smaller (a 270-byte SERVER-ID written entirely with `\u`
+/// escapes stays under 2 KiB); the rest is room for unknown members.
+///
+/// ```
+/// use dm_codec::notification::{self, MAX_JSON_LEN};
+///
+/// let huge = vec![b' '; MAX_JSON_LEN + 1];
+/// assert!(matches!(notification::from_json(&huge), Err(dm_codec::Error::TooLarge { .. })));
+/// ```
+pub const MAX_JSON_LEN: usize = 16 * 1024;
+
+fn error(offset: usize, reason: &'static str) -> Error {
+    Error::Notification { offset, reason }
+}
+
+/// A decoded notification together with the bytes it was decoded from, so
+/// that its digest can be checked over exactly what was received.
+///
+/// ```
+/// use dm_codec::notification::{DigestCheck, Received};
+///
+/// // VER 1, 2 options: SERVER-ID "a", PREFERRED-CON-TYPE 0.
+/// let bytes = [0x11, 0x00, 0x11, b'a', 0x11, 0x00];
+/// let received = Received::decode(&bytes)?;
+/// assert_eq!(received.notification().server_id, "a");
+/// assert_eq!(received.digest_offset(), None);
+/// assert_eq!(received.verify_digest(b"secret", b""), DigestCheck::Missing);
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received<'a> {
+    bytes: &'a [u8],
+    notification: Notification,
+    digest_offset: Option<usize>,
+}
+
+impl<'a> Received<'a> {
+    /// Decodes `bytes` (see [`decode`] for the rules) and keeps them for
+    /// [`Received::verify_digest`].
+    ///
+    /// ```
+    /// use dm_codec::notification::Received;
+    ///
+    /// let err = Received::decode(&[0x11, 0x00, 0x11, b'a']).unwrap_err();
+    /// assert_eq!(err.offset(), Some(4));
+    /// ```
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
+        let (notification, digest_offset) = parse(bytes)?;
+        Ok(Received {
+            bytes,
+            notification,
+            digest_offset,
+        })
+    }
+
+    /// The decoded notification.
+    ///
+    /// ```
+    /// use dm_codec::notification::Received;
+    /// use dm_types::ConnectionType;
+    ///
+    /// let received = Received::decode(&[0x11, 0x00, 0x11, b'a', 0x11, 0x03])?;
+    /// assert_eq!(received.notification().preferred_con_type, ConnectionType::Wireline);
+    /// # Ok::<(), dm_codec::Error>(())
+    /// ```
+    pub fn notification(&self) -> &Notification {
+        &self.notification
+    }
+
+    /// The decoded notification, dropping the bytes.
+    ///
+    /// ```
+    /// use dm_codec::notification::Received;
+    ///
+    /// let n = Received::decode(&[0x11, 0x00, 0x11, b'a', 0x11, 0x00])?.into_notification();
+    /// assert!(!n.req_mos);
+    /// # Ok::<(), dm_codec::Error>(())
+    /// ```
+    pub fn into_notification(self) -> Notification {
+        self.notification
+    }
+
+    /// The bytes the notification was decoded from.
+    ///
+    /// ```
+    /// use dm_codec::notification::Received;
+    ///
+    /// let bytes = [0x11, 0x00, 0x11, b'a', 0x11, 0x00];
+    /// assert_eq!(Received::decode(&bytes)?.bytes(), &bytes);
+    /// # Ok::<(), dm_codec::Error>(())
+    /// ```
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Offset of the SHA256-DIGEST option's 32-byte value in
+    /// [`Received::bytes`], when the option is present.
+    ///
+    /// ```
+    /// use dm_codec::notification::{self, Received};
+    /// use dm_types::{ConnectionType, Notification, ServerId};
+    ///
+    /// let mut n = Notification::new(ServerId::new("a")?, ConnectionType::Any);
+    /// n.digest = Some([0xab; 32]);
+    /// let bytes = notification::encode(&n)?;
+    /// let offset = Received::decode(&bytes)?.digest_offset().unwrap_or(0);
+    /// assert_eq!(offset, 8);
+    /// assert_eq!(&bytes[offset..offset + 32], &[0xab; 32]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn digest_offset(&self) -> Option<usize> {
+        self.digest_offset
+    }
+
+    /// Checks the SHA256-DIGEST: it must equal
+    /// `SHA-256(secret || bytes with the digest value zeroed || auth_data)`,
+    /// computed over the bytes as received (reserved bits, unknown options
+    /// and a 4-byte TIMESTAMP included). The comparison takes the same time
+    /// wherever the digests differ.
+    ///
+    /// `secret` and `auth_data` are the server's DMAcc `Auth/Noti/Secret` and
+    /// `Auth/Noti/Data`. Policy (PROTOCOL.md section 3.6): a client whose
+    /// DMAcc has a secret ignores anything but [`DigestCheck::Valid`]; one
+    /// whose DMAcc has no `Auth/Noti` ignores a notification that carries a
+    /// digest.
+    ///
+    /// ```
+    /// use dm_codec::notification::{self, DigestCheck, Received};
+    /// use dm_types::{ConnectionType, Notification, ServerId};
+    ///
+    /// let mut n = Notification::new(ServerId::new("dm.example")?, ConnectionType::Any);
+    /// n.notification_id = Some(1);
+    /// n.timestamp = Some(1_764_000_000);
+    /// let bytes = notification::encode_signed(&n, b"key", b"data")?;
+    /// let received = Received::decode(&bytes)?;
+    /// assert_eq!(received.verify_digest(b"key", b"data"), DigestCheck::Valid);
+    /// assert_eq!(received.verify_digest(b"other", b"data"), DigestCheck::Invalid);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify_digest(&self, secret: &[u8], auth_data: &[u8]) -> DigestCheck {
+        let (Some(offset), Some(received)) = (self.digest_offset, self.notification.digest) else {
+            return DigestCheck::Missing;
+        };
+        match digest_over(self.bytes, offset, secret, auth_data) {
+            Some(computed) if digests_equal(&computed, &received) => DigestCheck::Valid,
+            _ => DigestCheck::Invalid,
+        }
+    }
+}
+
+/// The outcome of checking a notification's SHA256-DIGEST.
+///
+/// ```
+/// use dm_codec::notification::DigestCheck;
+///
+/// assert!(DigestCheck::Valid.is_valid());
+/// assert!(!DigestCheck::Missing.is_valid());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestCheck {
+    /// The digest is present and verifies.
+    Valid,
+    /// The digest is present and does not verify (wrong secret or auth data,
+    /// or bytes changed on the way).
+    Invalid,
+    /// The notification has no SHA256-DIGEST option. A client with a
+    /// secret must treat this as a failure: changing one option delta can
+    /// turn the digest and the options after it into skipped unknown
+    /// options, so a missing digest proves nothing.
+    Missing,
+}
+
+impl DigestCheck {
+    /// Whether the digest is present and verifies.
+    ///
+    /// ```
+    /// use dm_codec::notification::DigestCheck;
+    ///
+    /// assert!(!DigestCheck::Invalid.is_valid());
+    /// ```
+    pub fn is_valid(self) -> bool {
+        self == DigestCheck::Valid
+    }
+}
+
+/// Decodes a binary Package#0 notification (PROTOCOL.md section 3.6).
+///
+/// Rules: VER must be 1; the 7 reserved bits are ignored; exactly OC options
+/// follow and nothing after them; option numbers strictly increase from 1
+/// (a delta of 0 is invalid); options above 6 are skipped but their length is
+/// still checked; SERVER-ID (1..270 bytes of UTF-8 without control
+/// characters) and PREFERRED-CON-TYPE (1 byte, 0..3) are mandatory;
+/// NOTIFICATION-ID is 2 bytes, SHA256-DIGEST 32, TIMESTAMP 4 or 8, REQ-MOS 0.
+///
+/// Errors are [`Error::Notification`] with the offset where reading stopped:
+/// the option's first byte for a wrong length or delta, the offending value
+/// byte for a bad value, the end of the input for a truncation or a missing
+/// mandatory option.
+///
+/// To check the digest as well, use [`Received::decode`].
+///
+/// ```
+/// use dm_codec::notification;
+/// use dm_types::ConnectionType;
+///
+/// // VER 1, OC 3: SERVER-ID "dm", PREFERRED-CON-TYPE 2, REQ-MOS.
+/// let n = notification::decode(&[0x11, 0x80, 0x12, b'd', b'm', 0x11, 0x02, 0x40])?;
+/// assert_eq!(n.server_id, "dm");
+/// assert_eq!(n.preferred_con_type, ConnectionType::Wlan);
+/// assert!(n.req_mos);
+///
+/// // A PREFERRED-CON-TYPE of 9: the error points at the value byte.
+/// let err = notification::decode(&[0x11, 0x00, 0x12, b'd', b'm', 0x11, 0x09]).unwrap_err();
+/// assert_eq!(err.offset(), Some(6));
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+pub fn decode(bytes: &[u8]) -> Result<Notification, Error> {
+    parse(bytes).map(|(notification, _)| notification)
+}
+
+/// Verifies the digest of received `bytes` in one call: decodes them and
+/// applies [`Received::verify_digest`].
+///
+/// ```
+/// use dm_codec::notification::{self, DigestCheck};
+/// use dm_types::{ConnectionType, Notification, ServerId};
+///
+/// let mut n = Notification::new(ServerId::new("dm.example")?, ConnectionType::Cellular);
+/// n.notification_id = Some(9);
+/// n.timestamp = Some(1_764_000_000);
+/// let mut bytes = notification::encode_signed(&n, b"key", b"")?;
+/// assert_eq!(notification::verify_digest(&bytes, b"key", b"")?, DigestCheck::Valid);
+/// // Any changed byte breaks the digest. Byte 14 is the PREFERRED-CON-TYPE
+/// // value (2 header bytes, SERVER-ID in 1 + 10 bytes, then its option head).
+/// assert_eq!(bytes[14], 0x01);
+/// bytes[14] = 0x03;
+/// assert_eq!(notification::verify_digest(&bytes, b"key", b"")?, DigestCheck::Invalid);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn verify_digest(bytes: &[u8], secret: &[u8], auth_data: &[u8]) -> Result<DigestCheck, Error> {
+    Ok(Received::decode(bytes)?.verify_digest(secret, auth_data))
+}
+
+/// Reads the notification and the offset of the digest value.
+fn parse(bytes: &[u8]) -> Result<(Notification, Option<usize>), Error> {
+    let [first, second, ..] = *bytes else {
+        return Err(error(
+            bytes.len(),
+            "truncated header: a notification starts with 2 bytes",
+        ));
+    };
+    if first >> 4 != NOTIFICATION_VERSION {
+        return Err(error(0, "unknown notification version"));
+    }
+    let count = ((first & 0x0f) << 1) | (second >> 7);
+
+    let mut server_id = None;
+    let mut con_type = None;
+    let mut notification_id = None;
+    let mut digest = None;
+    let mut digest_offset = None;
+    let mut timestamp = None;
+    let mut req_mos = false;
+
+    let mut pos = 2;
+    let mut number: u16 = 0;
+    for index in 0..count {
+        let option_start = pos;
+        let Some(&head) = bytes.get(pos) else {
+            return Err(error(pos, "truncated: fewer options than the option count"));
+        };
+        let delta = u16::from(head >> 4);
+        if delta == 0 {
+            return Err(error(
+                pos,
+                if index == 0 {
+                    "option number 0 is invalid (first option delta is 0)"
+                } else {
+                    "option repeated (option delta 0)"
+                },
+            ));
+        }
+        number += delta;
+        pos += 1;
+        let mut length = usize::from(head & 0x0f);
+        if length == 15 {
+            let Some(&extension) = bytes.get(pos) else {
+                return Err(error(pos, "truncated: extended length byte missing"));
+            };
+            length += usize::from(extension);
+            pos += 1;
+        }
+        let value_start = pos;
+        let Some(value) = bytes.get(value_start..value_start + length) else {
+            return Err(error(
+                bytes.len(),
+                "truncated: option value runs past the end of the input",
+            ));
+        };
+        pos += length;
+
+        match number {
+            OPT_SERVER_ID => {
+                server_id = Some(parse_server_id(value, option_start, value_start)?);
+            }
+            OPT_CON_TYPE => {
+                let [byte] = *value else {
+                    return Err(error(option_start, "PREFERRED-CON-TYPE must be 1 byte"));
+                };
+                let Some(parsed) = ConnectionType::from_byte(byte) else {
+                    return Err(error(value_start, "PREFERRED-CON-TYPE must be 0 to 3"));
+                };
+                con_type = Some(parsed);
+            }
+            OPT_NOTIFICATION_ID => {
+                let [high, low] = *value else {
+                    return Err(error(option_start, "NOTIFICATION-ID must be 2 bytes"));
+                };
+                notification_id = Some(u16::from_be_bytes([high, low]));
+            }
+            OPT_DIGEST => {
+                let Ok(value) = <[u8; DIGEST_LEN]>::try_from(value) else {
+                    return Err(error(option_start, "SHA256-DIGEST must be 32 bytes"));
+                };
+                digest = Some(value);
+                digest_offset = Some(value_start);
+            }
+            OPT_TIMESTAMP => {
+                timestamp = Some(if let Ok(four) = <[u8; 4]>::try_from(value) {
+                    u64::from(u32::from_be_bytes(four))
+                } else if let Ok(eight) = <[u8; 8]>::try_from(value) {
+                    u64::from_be_bytes(eight)
+                } else {
+                    return Err(error(option_start, "TIMESTAMP must be 4 or 8 bytes"));
+                });
+            }
+            OPT_REQ_MOS => {
+                if !value.is_empty() {
+                    return Err(error(option_start, "REQ-MOS must be empty"));
+                }
+                req_mos = true;
+            }
+            // Above 6: a later version's option, skipped.
+            _ => {}
+        }
+    }
+    if pos != bytes.len() {
+        return Err(error(pos, "trailing bytes after the last option"));
+    }
+    let Some(server_id) = server_id else {
+        return Err(error(pos, "SERVER-ID is missing"));
+    };
+    let Some(preferred_con_type) = con_type else {
+        return Err(error(pos, "PREFERRED-CON-TYPE is missing"));
+    };
+    let notification = Notification {
+        version: NOTIFICATION_VERSION,
+        server_id,
+        preferred_con_type,
+        notification_id,
+        digest,
+        timestamp,
+        req_mos,
+    };
+    Ok((notification, digest_offset))
+}
+
+fn parse_server_id(
+    value: &[u8],
+    option_start: usize,
+    value_start: usize,
+) -> Result<ServerId, Error> {
+    if value.is_empty() {
+        return Err(error(option_start, "SERVER-ID must not be empty"));
+    }
+    let text = std::str::from_utf8(value).map_err(|e| {
+        error(
+            value_start + e.valid_up_to(),
+            "SERVER-ID is not valid UTF-8",
+        )
+    })?;
+    if let Some((at, _)) = text.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(error(
+            value_start + at,
+            "SERVER-ID contains a control character",
+        ));
+    }
+    ServerId::new(text).map_err(|_| error(value_start, "SERVER-ID is not a valid ServerID"))
+}
+
+/// `SHA-256(secret || bytes with the 32 bytes at digest_offset zeroed ||
+/// auth_data)`, hashing the slices around the digest; `None` when the digest
+/// does not fit in `bytes`.
+fn digest_over(
+    bytes: &[u8],
+    digest_offset: usize,
+    secret: &[u8],
+    auth_data: &[u8],
+) -> Option<[u8; DIGEST_LEN]> {
+    let before = bytes.get(..digest_offset)?;
+    let after = bytes.get(digest_offset.checked_add(DIGEST_LEN)?..)?;
+    let mut hasher = Sha256::new();
+    hasher.update(secret);
+    hasher.update(before);
+    hasher.update([0u8; DIGEST_LEN]);
+    hasher.update(after);
+    hasher.update(auth_data);
+    Some(hasher.finalize().into())
+}
+
+/// Compares two digests without stopping at the first difference.
+fn digests_equal(a: &[u8; DIGEST_LEN], b: &[u8; DIGEST_LEN]) -> bool {
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
+/// Encodes a notification in the binary form: options in increasing number,
+/// absent ones left out, TIMESTAMP always in 8 bytes, reserved bits zero. The
+/// digest, when present, is written as given (see [`encode_signed`] to
+/// compute it).
+///
+/// Fails with [`Error::Notification`] (offset 0) when `version` is not
+/// [`NOTIFICATION_VERSION`].
+///
+/// ```
+/// use dm_codec::notification;
+/// use dm_types::{ConnectionType, Notification, ServerId};
+///
+/// let mut n = Notification::new(ServerId::new("dm")?, ConnectionType::Wlan);
+/// n.req_mos = true;
+/// let bytes = notification::encode(&n)?;
+/// assert_eq!(bytes, [0x11, 0x80, 0x12, b'd', b'm', 0x11, 0x02, 0x40]);
+/// assert_eq!(notification::decode(&bytes)?, n);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode(notification: &Notification) -> Result<Vec<u8>, Error> {
+    encode_with_digest(notification, notification.digest).map(|(bytes, _)| bytes)
+}
+
+/// Encodes a notification the way a server sends it: with a SHA256-DIGEST
+/// computed as `SHA-256(secret || notification with the digest zeroed ||
+/// auth_data)`. `secret` and `auth_data` are the device's DMAcc
+/// `Auth/Noti/Secret` and `Auth/Noti/Data`.
+///
+/// A server always sends NOTIFICATION-ID and TIMESTAMP with the digest, and
+/// this function does not invent them (it knows neither the clock nor the
+/// server's id sequence): it fails with [`Error::Notification`] (offset 0)
+/// when either is `None`, or when `version` is unknown. Any `digest` already
+/// in `notification` is replaced.
+///
+/// ```
+/// use dm_codec::notification::{self, DigestCheck};
+/// use dm_types::{ConnectionType, Notification, ServerId};
+///
+/// let mut n = Notification::new(ServerId::new("dm.example")?, ConnectionType::Any);
+/// assert!(notification::encode_signed(&n, b"key", b"").is_err());
+/// n.notification_id = Some(0x1234);
+/// n.timestamp = Some(1_764_000_000);
+/// let bytes = notification::encode_signed(&n, b"key", b"")?;
+/// assert_eq!(notification::verify_digest(&bytes, b"key", b"")?, DigestCheck::Valid);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_signed(
+    notification: &Notification,
+    secret: &[u8],
+    auth_data: &[u8],
+) -> Result<Vec<u8>, Error> {
+    if notification.notification_id.is_none() {
+        return Err(error(0, "a signed notification needs a NOTIFICATION-ID"));
+    }
+    if notification.timestamp.is_none() {
+        return Err(error(0, "a signed notification needs a TIMESTAMP"));
+    }
+    let (mut bytes, digest_offset) = encode_with_digest(notification, Some([0; DIGEST_LEN]))?;
+    // encode_with_digest wrote 32 zero bytes at `offset`, so both steps
+    // succeed; the error only keeps this function free of panics.
+    let written = digest_offset.and_then(|offset| {
+        let digest = digest_over(&bytes, offset, secret, auth_data)?;
+        bytes
+            .get_mut(offset..offset + DIGEST_LEN)?
+            .copy_from_slice(&digest);
+        Some(())
+    });
+    written.ok_or_else(|| error(0, "internal error: digest slot missing"))?;
+    Ok(bytes)
+}
+
+/// Writes the binary form with `digest` as the SHA256-DIGEST value; returns
+/// the bytes and the offset of the digest value.
+fn encode_with_digest(
+    notification: &Notification,
+    digest: Option<[u8; DIGEST_LEN]>,
+) -> Result<(Vec<u8>, Option<usize>), Error> {
+    if notification.version != NOTIFICATION_VERSION {
+        return Err(error(0, "unknown notification version"));
+    }
+    let mut writer = Writer {
+        // Header + the largest value of every option with its head bytes.
+        bytes: Vec::with_capacity(2 + (2 + MAX_OPTION_LEN) + 2 + 3 + 2 + DIGEST_LEN + 9 + 1),
+        last: 0,
+        count: 0,
+    };
+    writer.bytes.extend_from_slice(&[0, 0]);
+    writer.option(OPT_SERVER_ID, notification.server_id.as_str().as_bytes())?;
+    writer.option(OPT_CON_TYPE, &[notification.preferred_con_type as u8])?;
+    if let Some(id) = notification.notification_id {
+        writer.option(OPT_NOTIFICATION_ID, &id.to_be_bytes())?;
+    }
+    let mut digest_offset = None;
+    if let Some(digest) = &digest {
+        digest_offset = Some(writer.option(OPT_DIGEST, digest)?);
+    }
+    if let Some(timestamp) = notification.timestamp {
+        writer.option(OPT_TIMESTAMP, &timestamp.to_be_bytes())?;
+    }
+    if notification.req_mos {
+        writer.option(OPT_REQ_MOS, &[])?;
+    }
+    let Writer {
+        mut bytes, count, ..
+    } = writer;
+    if let [first, second, ..] = bytes.as_mut_slice() {
+        *first = (NOTIFICATION_VERSION << 4) | (count >> 1);
+        *second = (count & 1) << 7;
+    }
+    Ok((bytes, digest_offset))
+}
+
+/// Appends options in increasing number.
+struct Writer {
+    bytes: Vec<u8>,
+    last: u16,
+    count: u8,
+}
+
+impl Writer {
+    /// Appends one option (numbers 1..6, increasing); returns the offset of
+    /// its value.
+    fn option(&mut self, number: u16, value: &[u8]) -> Result<usize, Error> {
+        let delta = number
+            .checked_sub(self.last)
+            .and_then(|d| u8::try_from(d).ok())
+            .filter(|d| (1..15).contains(d))
+            .ok_or_else(|| error(0, "internal error: options out of order"))?;
+        let length = value.len();
+        if length < 15 {
+            // length < 15 fits in the low nibble.
+            let nibble = u8::try_from(length).unwrap_or(0);
+            self.bytes.push((delta << 4) | nibble);
+        } else {
+            let extension = u8::try_from(length - 15)
+                .map_err(|_| error(self.bytes.len(), "option value longer than 270 bytes"))?;
+            self.bytes.push((delta << 4) | 15);
+            self.bytes.push(extension);
+        }
+        let offset = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        self.last = number;
+        self.count += 1;
+        Ok(offset)
+    }
+}
+
+/// Why a notification is taken for a replay (PROTOCOL.md sections 3.6 and
+/// 12). A client ignores such a notification; it is not a decoding error and
+/// nothing is reported to the server, hence a type of its own rather than an
+/// [`Error`] variant.
+///
+/// ```
+/// use dm_codec::notification::{check_timestamp, Replay};
+///
+/// assert_eq!(check_timestamp(100, 500, 60), Err(Replay::TooOld { age_secs: 400 }));
+/// assert_eq!(Replay::TooOld { age_secs: 400 }.to_string(), "TIMESTAMP is 400 s old, outside the window");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Replay {
+    /// The TIMESTAMP is older than the acceptance window.
+    #[error("TIMESTAMP is {age_secs} s old, outside the window")]
+    TooOld {
+        /// How many seconds before `now` the TIMESTAMP lies.
+        age_secs: u64,
+    },
+    /// The TIMESTAMP lies further in the future than the window allows.
+    #[error("TIMESTAMP is {ahead_secs} s in the future, outside the window")]
+    InFuture {
+        /// How many seconds after `now` the TIMESTAMP lies.
+        ahead_secs: u64,
+    },
+    /// This server's NOTIFICATION-ID was already seen.
+    #[error("NOTIFICATION-ID {id} was already seen")]
+    Duplicate {
+        /// The repeated NOTIFICATION-ID.
+        id: u16,
+    },
+}
+
+/// Checks a TIMESTAMP against the acceptance window: it passes when it lies
+/// at most `window_secs` before or after `now_unix_secs` (the window covers
+/// clock skew in both directions). The caller supplies the time; nothing here
+/// reads a clock.
+///
+/// ```
+/// use dm_codec::notification::{check_timestamp, Replay};
+///
+/// let now = 1_764_000_000;
+/// assert!(check_timestamp(now - 300, now, 300).is_ok());
+/// assert_eq!(check_timestamp(now - 301, now, 300), Err(Replay::TooOld { age_secs: 301 }));
+/// assert_eq!(check_timestamp(now + 400, now, 300), Err(Replay::InFuture { ahead_secs: 400 }));
+/// ```
+pub fn check_timestamp(timestamp: u64, now_unix_secs: u64, window_secs: u64) -> Result<(), Replay> {
+    if timestamp <= now_unix_secs {
+        let age_secs = now_unix_secs - timestamp;
+        if age_secs > window_secs {
+            return Err(Replay::TooOld { age_secs });
+        }
+    } else {
+        let ahead_secs = timestamp - now_unix_secs;
+        if ahead_secs > window_secs {
+            return Err(Replay::InFuture { ahead_secs });
+        }
+    }
+    Ok(())
+}
+
+/// Remembers the most recent NOTIFICATION-IDs of a bounded number of servers,
+/// to ignore a notification that was already acted on.
+///
+/// Memory is bounded: at most `max_servers` servers, each with its last
+/// `ids_per_server` ids (older ids are forgotten first, and the least recently
+/// seen server is forgotten when a new one arrives and the window is full).
+/// Nothing is allocated up front, so the limits can be generous. Record an id
+/// only after the notification passed its digest check, so that forged
+/// notifications cannot push genuine ids out.
+///
+/// ```
+/// use dm_codec::notification::{NotificationIdWindow, Replay};
+/// use dm_types::ServerId;
+///
+/// let a = ServerId::new("a.example")?;
+/// let b = ServerId::new("b.example")?;
+/// let mut window = NotificationIdWindow::new(8, 2);
+/// window.insert(&a, 1)?;
+/// window.insert(&b, 1)?; // ids are per server
+/// assert_eq!(window.insert(&a, 1), Err(Replay::Duplicate { id: 1 }));
+/// window.insert(&a, 2)?;
+/// window.insert(&a, 3)?; // forgets 1: two ids per server
+/// assert!(!window.contains(&a, 1));
+/// assert!(window.contains(&a, 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct NotificationIdWindow {
+    max_servers: usize,
+    ids_per_server: usize,
+    /// Least recently used first.
+    servers: Vec<ServerIds>,
+}
+
+/// The remembered ids of one server: a ring of at most `ids_per_server`.
+#[derive(Debug, Clone)]
+struct ServerIds {
+    server_id: ServerId,
+    ids: Vec<u16>,
+    /// Where the next id goes once `ids` is full.
+    next: usize,
+}
+
+impl NotificationIdWindow {
+    /// A window for up to `max_servers` servers with `ids_per_server` ids
+    /// each (both at least 1; 0 is taken as 1).
+    ///
+    /// ```
+    /// use dm_codec::notification::NotificationIdWindow;
+    /// use dm_types::ServerId;
+    ///
+    /// let window = NotificationIdWindow::new(4, 64);
+    /// assert!(!window.contains(&ServerId::new("dm")?, 1));
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn new(max_servers: usize, ids_per_server: usize) -> Self {
+        NotificationIdWindow {
+            max_servers: max_servers.max(1),
+            ids_per_server: ids_per_server.max(1),
+            servers: Vec::new(),
+        }
+    }
+
+    /// Whether `id` is among the remembered ids of `server_id`.
+    ///
+    /// ```
+    /// use dm_codec::notification::NotificationIdWindow;
+    /// use dm_types::ServerId;
+    ///
+    /// let dm = ServerId::new("dm")?;
+    /// let mut window = NotificationIdWindow::new(1, 1);
+    /// window.insert(&dm, 5)?;
+    /// assert!(window.contains(&dm, 5));
+    /// assert!(!window.contains(&dm, 6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn contains(&self, server_id: &ServerId, id: u16) -> bool {
+        self.servers
+            .iter()
+            .find(|s| s.server_id == *server_id)
+            .is_some_and(|s| s.ids.contains(&id))
+    }
+
+    /// Records `id` for `server_id`, or returns [`Replay::Duplicate`] when it
+    /// is already remembered (nothing changes then).
+    ///
+    /// ```
+    /// use dm_codec::notification::{NotificationIdWindow, Replay};
+    /// use dm_types::ServerId;
+    ///
+    /// let (a, b) = (ServerId::new("a")?, ServerId::new("b")?);
+    /// let mut window = NotificationIdWindow::new(1, 8);
+    /// window.insert(&a, 1)?;
+    /// window.insert(&b, 1)?; // one server only: forgets "a"
+    /// assert!(window.insert(&a, 1).is_ok());
+    /// assert_eq!(window.insert(&a, 1), Err(Replay::Duplicate { id: 1 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert(&mut self, server_id: &ServerId, id: u16) -> Result<(), Replay> {
+        let known = self.servers.iter().position(|s| s.server_id == *server_id);
+        let mut entry = if let Some(index) = known {
+            if self.servers.get(index).is_some_and(|s| s.ids.contains(&id)) {
+                return Err(Replay::Duplicate { id });
+            }
+            self.servers.remove(index)
+        } else {
+            if self.servers.len() >= self.max_servers {
+                self.servers.remove(0);
+            }
+            ServerIds {
+                server_id: server_id.clone(),
+                ids: Vec::new(),
+                next: 0,
+            }
+        };
+        if entry.ids.len() < self.ids_per_server {
+            entry.ids.push(id);
+        } else if let Some(slot) = entry.ids.get_mut(entry.next) {
+            *slot = id;
+            entry.next = (entry.next + 1) % self.ids_per_server;
+        }
+        self.servers.push(entry);
+        Ok(())
+    }
+}
+
+/// The JSON form of a notification (PROTOCOL.md section 3.6), for display
+/// and tooling: absent options left out, the digest as lowercase hex,
+/// `REQ-MOS` present (as `true`) only when set.
+///
+/// Member order in the `Value` follows `serde_json`'s map; use
+/// [`to_json_string`] for text in the order of the option table.
+///
+/// ```
+/// use dm_codec::notification;
+/// use dm_types::{ConnectionType, Notification, ServerId};
+///
+/// let mut n = Notification::new(ServerId::new("dm.example")?, ConnectionType::Wlan);
+/// n.notification_id = Some(4660);
+/// let json = notification::to_json(&n);
+/// assert_eq!(json, serde_json::json!({
+///     "VER": 1, "SERVER-ID": "dm.example", "PREFERRED-CON-TYPE": 2, "NOTIFICATION-ID": 4660
+/// }));
+/// # Ok::<(), dm_types::Error>(())
+/// ```
+pub fn to_json(notification: &Notification) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    map.insert("VER".into(), notification.version.into());
+    map.insert("SERVER-ID".into(), notification.server_id.as_str().into());
+    map.insert(
+        "PREFERRED-CON-TYPE".into(),
+        (notification.preferred_con_type as u8).into(),
+    );
+    if let Some(id) = notification.notification_id {
+        map.insert("NOTIFICATION-ID".into(), id.into());
+    }
+    if let Some(digest) = &notification.digest {
+        map.insert("SHA256-DIGEST".into(), hex_lower(digest).into());
+    }
+    if let Some(timestamp) = notification.timestamp {
+        map.insert("TIMESTAMP".into(), timestamp.into());
+    }
+    if notification.req_mos {
+        map.insert("REQ-MOS".into(), true.into());
+    }
+    serde_json::Value::Object(map)
+}
+
+/// The JSON form (see [`to_json`]) as one line of text, members in the
+/// order of the option table (`VER` first).
+///
+/// ```
+/// use dm_codec::notification;
+/// use dm_types::{ConnectionType, Notification, ServerId};
+///
+/// let mut n = Notification::new(ServerId::new("dm.example")?, ConnectionType::Wlan);
+/// n.timestamp = Some(1_764_000_000);
+/// n.req_mos = true;
+/// assert_eq!(
+///     notification::to_json_string(&n),
+///     r#"{"VER":1,"SERVER-ID":"dm.example","PREFERRED-CON-TYPE":2,"TIMESTAMP":1764000000,"REQ-MOS":true}"#
+/// );
+/// # Ok::<(), dm_types::Error>(())
+/// ```
+pub fn to_json_string(notification: &Notification) -> String {
+    use std::fmt::Write as _;
+    let server_id = serde_json::Value::from(notification.server_id.as_str());
+    let mut text = format!(
+        r#"{{"VER":{},"SERVER-ID":{server_id},"PREFERRED-CON-TYPE":{}"#,
+        notification.version, notification.preferred_con_type as u8
+    );
+    // Writing to a String cannot fail.
+    if let Some(id) = notification.notification_id {
+        let _ = write!(text, r#","NOTIFICATION-ID":{id}"#);
+    }
+    if let Some(digest) = &notification.digest {
+        let _ = write!(text, r#","SHA256-DIGEST":"{}""#, hex_lower(digest));
+    }
+    if let Some(timestamp) = notification.timestamp {
+        let _ = write!(text, r#","TIMESTAMP":{timestamp}"#);
+    }
+    if notification.req_mos {
+        text.push_str(r#","REQ-MOS":true"#);
+    }
+    text.push('}');
+    text
+}
+
+/// Reads the JSON form (see [`to_json`]).
+///
+/// Strict: `VER` (must be 1), `SERVER-ID` and `PREFERRED-CON-TYPE` are
+/// required; numbers must be non-negative integers in range
+/// (`PREFERRED-CON-TYPE` 0..3, `NOTIFICATION-ID` 0..65535); `SHA256-DIGEST`
+/// is 64 lowercase hex digits; `REQ-MOS`, when present, is `true`. Unknown
+/// members are ignored; as for every JSON document of the protocol, a
+/// duplicate member name (at any depth), invalid UTF-8, a lone surrogate or
+/// trailing bytes make it invalid. Inputs over [`MAX_JSON_LEN`] bytes fail
+/// with [`Error::TooLarge`].
+///
+/// Errors: [`Error::Syntax`] for malformed JSON, [`Error::Invalid`] with the
+/// member's path (such as `$.TIMESTAMP`) for a wrong value, both with the
+/// byte offset where reading stopped.
+///
+/// ```
+/// use dm_codec::{notification, Error};
+///
+/// let n = notification::from_json(br#"{"VER":1,"SERVER-ID":"dm","PREFERRED-CON-TYPE":0,"x":[]}"#)?;
+/// assert_eq!(n.server_id, "dm");
+///
+/// let err = notification::from_json(br#"{"VER":1,"SERVER-ID":"dm","PREFERRED-CON-TYPE":"2"}"#).unwrap_err();
+/// assert!(matches!(err, Error::Invalid { ref path, .. } if path == "$.PREFERRED-CON-TYPE"));
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+pub fn from_json(json: &[u8]) -> Result<Notification, Error> {
+    if json.len() > MAX_JSON_LEN {
+        return Err(Error::TooLarge {
+            what: "notification JSON form",
+            size: json.len(),
+            limit: MAX_JSON_LEN,
+        });
+    }
+    let mut path = None;
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let result = JsonForm { path: &mut path }
+        .deserialize(&mut deserializer)
+        .and_then(|notification| deserializer.end().map(|()| notification));
+    result.map_err(|e| json_error(json, &e, path))
+}
+
+/// Turns a `serde_json` error into ours, with a byte offset.
+fn json_error(json: &[u8], e: &serde_json::Error, path: Option<String>) -> Error {
+    let offset = byte_offset(json, e.line(), e.column());
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+    match e.classify() {
+        serde_json::error::Category::Data => Error::Invalid {
+            path: path.unwrap_or_else(|| "$".to_owned()),
+            offset,
+            message,
+        },
+        _ => Error::Syntax { offset, message },
+    }
+}
+
+/// The byte offset of a `serde_json` line (1-based) and column (bytes since
+/// the line's start).
+fn byte_offset(json: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        json.iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .nth(line - 2)
+            .map_or(json.len(), |(i, _)| i + 1)
+    };
+    line_start.saturating_add(column).min(json.len())
+}
+
+/// Reads the top-level object of the JSON form; records the path of the
+/// member being read, for errors.
+struct JsonForm<'p> {
+    path: &'p mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for JsonForm<'_> {
+    type Value = Notification;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Notification, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonForm<'_> {
+    type Value = Notification;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object (the notification's JSON form)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Notification, A::Error> {
+        let mut names = HashSet::new();
+        let mut version = None;
+        let mut server_id = None;
+        let mut con_type = None;
+        let mut notification_id = None;
+        let mut digest = None;
+        let mut timestamp = None;
+        let mut req_mos = false;
+        loop {
+            *self.path = Some("$".to_owned());
+            let Some(name) = map.next_key_seed(Name { seen: &mut names })? else {
+                break;
+            };
+            let member = Member::for_name(&name);
+            *self.path = Some(format!("$.{name}"));
+            match map.next_value_seed(member)? {
+                Field::Version => version = Some(NOTIFICATION_VERSION),
+                Field::ServerId(id) => server_id = Some(id),
+                Field::ConType(value) => con_type = Some(value),
+                Field::NotificationId(id) => notification_id = Some(id),
+                Field::Digest(value) => digest = Some(value),
+                Field::Timestamp(value) => timestamp = Some(value),
+                Field::ReqMos => req_mos = true,
+                Field::Ignored => {}
+            }
+        }
+        let missing = |name| de::Error::custom(format_args!("missing member `{name}`"));
+        let Some(version) = version else {
+            return Err(missing("VER"));
+        };
+        let Some(server_id) = server_id else {
+            return Err(missing("SERVER-ID"));
+        };
+        let Some(preferred_con_type) = con_type else {
+            return Err(missing("PREFERRED-CON-TYPE"));
+        };
+        Ok(Notification {
+            version,
+            server_id,
+            preferred_con_type,
+            notification_id,
+            digest,
+            timestamp,
+            req_mos,
+        })
+    }
+}
+
+/// Reads a member name, rejecting one already seen in the same object (the
+/// error is raised while the name is read, so it points there).
+struct Name<'s> {
+    seen: &'s mut HashSet<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Name<'_> {
+    type Value = String;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Name<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<String, E> {
+        if self.seen.contains(name) {
+            return Err(E::custom(format_args!("duplicate member name `{name}`")));
+        }
+        self.seen.insert(name.to_owned());
+        Ok(name.to_owned())
+    }
+}
+
+/// What a member of the JSON form holds; [`Member::Unknown`] reads any value
+/// strictly (duplicate names rejected at any depth) and drops it. Checks run
+/// while the value is read, so errors point just after it. Nesting is bounded
+/// by `serde_json`'s recursion limit.
+#[derive(Clone, Copy)]
+enum Member {
+    Version,
+    ServerId,
+    ConType,
+    NotificationId,
+    Digest,
+    Timestamp,
+    ReqMos,
+    Unknown,
+}
+
+/// A member's value, checked.
+enum Field {
+    Version,
+    ServerId(ServerId),
+    ConType(ConnectionType),
+    NotificationId(u16),
+    Digest([u8; DIGEST_LEN]),
+    Timestamp(u64),
+    ReqMos,
+    Ignored,
+}
+
+impl Member {
+    fn for_name(name: &str) -> Member {
+        match name {
+            "VER" => Member::Version,
+            "SERVER-ID" => Member::ServerId,
+            "PREFERRED-CON-TYPE" => Member::ConType,
+            "NOTIFICATION-ID" => Member::NotificationId,
+            "SHA256-DIGEST" => Member::Digest,
+            "TIMESTAMP" => Member::Timestamp,
+            "REQ-MOS" => Member::ReqMos,
+            _ => Member::Unknown,
+        }
+    }
+
+    /// What the value must be, for error messages.
+    fn expected(self) -> &'static str {
+        match self {
+            Member::Version => "VER must be the integer 1",
+            Member::ServerId => "SERVER-ID must be a string",
+            Member::ConType => "PREFERRED-CON-TYPE must be an integer from 0 to 3",
+            Member::NotificationId => "NOTIFICATION-ID must be an integer from 0 to 65535",
+            Member::Digest => "SHA256-DIGEST must be a string of 64 lowercase hex digits",
+            Member::Timestamp => "TIMESTAMP must be an unsigned 64-bit integer",
+            Member::ReqMos => "REQ-MOS must be true when present",
+            Member::Unknown => "any JSON value",
+        }
+    }
+
+    /// The value is of the wrong kind (or an ignored member).
+    fn other<E: de::Error>(self, found: fmt::Arguments<'_>) -> Result<Field, E> {
+        match self {
+            Member::Unknown => Ok(Field::Ignored),
+            _ => Err(E::custom(format_args!(
+                "{}, found {found}",
+                self.expected()
+            ))),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Member {
+    type Value = Field;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Field, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Member {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Field, E> {
+        match (self, v) {
+            (Member::ReqMos, true) => Ok(Field::ReqMos),
+            _ => self.other(format_args!("{v}")),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field, E> {
+        let field = match self {
+            Member::Version if v == u64::from(NOTIFICATION_VERSION) => Some(Field::Version),
+            Member::ConType => u8::try_from(v)
+                .ok()
+                .and_then(ConnectionType::from_byte)
+                .map(Field::ConType),
+            Member::NotificationId => u16::try_from(v).ok().map(Field::NotificationId),
+            Member::Timestamp => Some(Field::Timestamp(v)),
+            _ => None,
+        };
+        field.map_or_else(|| self.other(format_args!("{v}")), Ok)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => self.other(format_args!("{v}")),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field, E> {
+        self.other(format_args!("the non-integer number {v}"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+        match self {
+            Member::ServerId => ServerId::new(v)
+                .map(Field::ServerId)
+                .map_err(|e| E::custom(format_args!("invalid SERVER-ID: {e}"))),
+            Member::Digest => parse_hex_digest(v)
+                .map(Field::Digest)
+                .ok_or_else(|| E::custom(self.expected())),
+            _ => self.other(format_args!("a string")),
+        }
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Field, E> {
+        self.other(format_args!("null"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
+        if let Member::Unknown = self {
+            while seq.next_element_seed(Member::Unknown)?.is_some() {}
+        }
+        self.other(format_args!("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
+        if let Member::Unknown = self {
+            let mut names = HashSet::new();
+            while map.next_key_seed(Name { seen: &mut names })?.is_some() {
+                map.next_value_seed(Member::Unknown)?;
+            }
+        }
+        self.other(format_args!("an object"))
+    }
+}
+
+/// Lowercase hex of `bytes`.
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    text
+}
+
+/// 64 lowercase hex digits as 32 bytes.
+fn parse_hex_digest(text: &str) -> Option<[u8; DIGEST_LEN]> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let text = text.as_bytes();
+    if text.len() != 2 * DIGEST_LEN {
+        return None;
+    }
+    let mut out = [0u8; DIGEST_LEN];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(bytes: &[u8]) -> (usize, &'static str) {
+        match decode(bytes) {
+            Err(Error::Notification { offset, reason }) => (offset, reason),
+            other => (
+                usize::MAX,
+                if other.is_ok() {
+                    "decoded"
+                } else {
+                    "other error"
+                },
+            ),
+        }
+    }
+
+    /// SERVER-ID "dm", PREFERRED-CON-TYPE 2, with a header for `count` options.
+    fn minimal(count: u8) -> Vec<u8> {
+        vec![
+            0x10 | (count >> 1),
+            (count & 1) << 7,
+            0x12,
+            b'd',
+            b'm',
+            0x11,
+            0x02,
+        ]
+    }
+
+    #[test]
+    fn decodes_minimal() {
+        let n = decode(&minimal(2)).expect("valid");
+        assert_eq!(n.server_id, "dm");
+        assert_eq!(n.preferred_con_type, ConnectionType::Wlan);
+        assert_eq!(n.notification_id, None);
+        assert_eq!(n.digest, None);
+        assert_eq!(n.timestamp, None);
+        assert!(!n.req_mos);
+    }
+
+    #[test]
+    fn header_errors() {
+        assert_eq!(
+            reason(&[]),
+            (0, "truncated header: a notification starts with 2 bytes")
+        );
+        assert_eq!(
+            reason(&[0x11]),
+            (1, "truncated header: a notification starts with 2 bytes")
+        );
+        let mut bytes = minimal(2);
+        bytes[0] = 0x21;
+        assert_eq!(reason(&bytes), (0, "unknown notification version"));
+        bytes[0] = 0x01;
+        assert_eq!(reason(&bytes), (0, "unknown notification version"));
+    }
+
+    #[test]
+    fn reserved_bits_ignored() {
+        let mut bytes = minimal(2);
+        bytes[1] = 0x7f;
+        assert!(decode(&bytes).is_ok());
+        // The low bit of OC is the high bit of byte 1: OC 3 with one option missing.
+        bytes[1] = 0xff;
+        assert_eq!(
+            reason(&bytes),
+            (7, "truncated: fewer options than the option count")
+        );
+    }
+
+    #[test]
+    fn option_count_must_match() {
+        assert_eq!(
+            reason(&minimal(3)),
+            (7, "truncated: fewer options than the option count")
+        );
+        let mut bytes = minimal(1);
+        assert_eq!(reason(&bytes), (5, "trailing bytes after the last option"));
+        bytes = minimal(2);
+        bytes.push(0x40);
+        assert_eq!(reason(&bytes), (7, "trailing bytes after the last option"));
+        assert_eq!(reason(&[0x10, 0x00]), (2, "SERVER-ID is missing"));
+    }
+
+    #[test]
+    fn delta_rules() {
+        // First delta 0.
+        assert_eq!(
+            reason(&[0x10, 0x80, 0x01, b'a']),
+            (2, "option number 0 is invalid (first option delta is 0)")
+        );
+        // SERVER-ID twice.
+        let mut bytes = vec![0x11, 0x80, 0x11, b'a', 0x01, b'b', 0x11, 0x00];
+        assert_eq!(reason(&bytes), (4, "option repeated (option delta 0)"));
+        // Out of order cannot be written (deltas are unsigned): REQ-MOS then SERVER-ID
+        // is SERVER-ID missing.
+        bytes = vec![0x11, 0x00, 0x60, 0x11, b'a'];
+        assert_eq!(reason(&bytes), (5, "SERVER-ID is missing"));
+    }
+
+    #[test]
+    fn missing_con_type() {
+        assert_eq!(
+            reason(&[0x10, 0x80, 0x11, b'a']),
+            (4, "PREFERRED-CON-TYPE is missing")
+        );
+        // Skipped option 7 does not stand in for it.
+        assert_eq!(
+            reason(&[0x11, 0x00, 0x11, b'a', 0x60]),
+            (5, "PREFERRED-CON-TYPE is missing")
+        );
+    }
+
+    #[test]
+    fn truncations() {
+        let full = {
+            let mut n = Notification::new(
+                ServerId::new("x".repeat(20)).expect("valid"),
+                ConnectionType::Any,
+            );
+            n.notification_id = Some(1);
+            n.digest = Some([7; 32]);
+            n.timestamp = Some(2);
+            n.req_mos = true;
+            encode(&n).expect("encodes")
+        };
+        assert!(decode(&full).is_ok());
+        for len in 0..full.len() {
+            let err = decode(&full[..len]).expect_err("truncated");
+            let offset = err.offset().expect("has an offset");
+            assert!(offset <= len, "offset {offset} beyond the input of {len}");
+        }
+        // Extended length byte missing.
+        assert_eq!(
+            reason(&[0x10, 0x80, 0x1f]),
+            (3, "truncated: extended length byte missing")
+        );
+        // Value shorter than its length.
+        assert_eq!(
+            reason(&[0x10, 0x80, 0x13, b'a']),
+            (4, "truncated: option value runs past the end of the input")
+        );
+    }
+
+    #[test]
+    fn extended_length() {
+        for len in [14usize, 15, 16, 200, 270] {
+            let id = "s".repeat(len);
+            let n = Notification::new(
+                ServerId::new(id.clone()).expect("valid"),
+                ConnectionType::Any,
+            );
+            let bytes = encode(&n).expect("encodes");
+            if len >= 15 {
+                assert_eq!(bytes[2], 0x1f);
+                assert_eq!(usize::from(bytes[3]), len - 15);
+            } else {
+                assert_eq!(usize::from(bytes[2] & 0x0f), len);
+            }
+            assert_eq!(decode(&bytes).expect("decodes").server_id, *id);
+        }
+        // Extension byte 0: length 15.
+        let mut bytes = vec![0x11, 0x00, 0x1f, 0x00];
+        bytes.extend_from_slice(&[b'a'; 15]);
+        bytes.extend_from_slice(&[0x11, 0x01]);
+        assert_eq!(
+            decode(&bytes).expect("decodes").server_id.as_str().len(),
+            15
+        );
+    }
+
+    #[test]
+    fn server_id_values() {
+        assert_eq!(
+            reason(&[0x11, 0x00, 0x10, 0x11, 0x00]),
+            (2, "SERVER-ID must not be empty")
+        );
+        assert_eq!(
+            reason(&[0x11, 0x00, 0x13, b'a', 0xff, b'b', 0x11, 0x00]),
+            (4, "SERVER-ID is not valid UTF-8")
+        );
+        assert_eq!(
+            reason(&[0x11, 0x00, 0x13, b'a', b'b', 0x07, 0x11, 0x00]),
+            (5, "SERVER-ID contains a control character")
+        );
+        let n = decode(&[0x11, 0x00, 0x12, 0xc3, 0xa9, 0x11, 0x00]).expect("UTF-8 accepted");
+        assert_eq!(n.server_id, "é");
+    }
+
+    #[test]
+    fn fixed_lengths() {
+        let with = |option: &[u8]| {
+            let mut bytes = minimal(3);
+            bytes.extend_from_slice(option);
+            reason(&bytes)
+        };
+        assert_eq!(with(&[0x11, 0x00]), (7, "NOTIFICATION-ID must be 2 bytes"));
+        assert_eq!(
+            with(&[0x13, 0, 0, 0]),
+            (7, "NOTIFICATION-ID must be 2 bytes")
+        );
+        assert_eq!(with(&[0x12, 0x12, 0x34]).1, "decoded");
+        let mut digest = vec![0x2f, 31 - 15];
+        digest.extend_from_slice(&[0; 31]);
+        assert_eq!(with(&digest), (7, "SHA256-DIGEST must be 32 bytes"));
+        assert_eq!(with(&[0x30]), (7, "TIMESTAMP must be 4 or 8 bytes"));
+        assert_eq!(
+            with(&[0x33, 0, 0, 0]),
+            (7, "TIMESTAMP must be 4 or 8 bytes")
+        );
+        assert_eq!(
+            with(&[0x35, 0, 0, 0, 0, 0]),
+            (7, "TIMESTAMP must be 4 or 8 bytes")
+        );
+        assert_eq!(with(&[0x34, 0, 0, 0, 1]).1, "decoded");
+        assert_eq!(with(&[0x41, 0x00]), (7, "REQ-MOS must be empty"));
+        // Byte at 6 is PREFERRED-CON-TYPE; make it 2 bytes long.
+        let bytes = [0x11, 0x00, 0x12, b'd', b'm', 0x12, 0x02, 0x02];
+        assert_eq!(reason(&bytes), (5, "PREFERRED-CON-TYPE must be 1 byte"));
+        let bytes = [0x11, 0x00, 0x12, b'd', b'm', 0x10];
+        assert_eq!(reason(&bytes), (5, "PREFERRED-CON-TYPE must be 1 byte"));
+    }
+
+    #[test]
+    fn con_type_range() {
+        for b in 0..=3u8 {
+            let mut bytes = minimal(2);
+            bytes[6] = b;
+            assert!(decode(&bytes).is_ok());
+        }
+        for b in [4u8, 0x80, 0xff] {
+            let mut bytes = minimal(2);
+            bytes[6] = b;
+            assert_eq!(reason(&bytes), (6, "PREFERRED-CON-TYPE must be 0 to 3"));
+        }
+    }
+
+    #[test]
+    fn timestamps_four_and_eight_bytes() {
+        let mut bytes = minimal(3);
+        bytes.extend_from_slice(&[0x34, 0x69, 0x24, 0x81, 0x00]);
+        assert_eq!(
+            decode(&bytes).expect("decodes").timestamp,
+            Some(1_764_000_000)
+        );
+        let mut bytes = minimal(3);
+        bytes.extend_from_slice(&[0x38, 0xff, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            decode(&bytes).expect("decodes").timestamp,
+            Some(0xff00_0000_0000_0001)
+        );
+    }
+
+    #[test]
+    fn unknown_options_skipped_but_checked() {
+        // Option 7 (delta 5 after PREFERRED-CON-TYPE) with 3 bytes, then option 22.
+        let mut bytes = minimal(4);
+        bytes.extend_from_slice(&[0x53, 1, 2, 3, 0xf0]);
+        assert!(decode(&bytes).is_ok());
+        // Its length is still checked.
+        let mut bytes = minimal(3);
+        bytes.extend_from_slice(&[0x53, 1, 2]);
+        assert_eq!(
+            reason(&bytes).1,
+            "truncated: option value runs past the end of the input"
+        );
+        // Repeating it is still a delta 0.
+        let mut bytes = minimal(4);
+        bytes.extend_from_slice(&[0x50, 0x00]);
+        assert_eq!(reason(&bytes), (8, "option repeated (option delta 0)"));
+        // 31 options: the largest count; option numbers up to 2 + 29 * 15.
+        let mut bytes = minimal(31);
+        bytes.extend_from_slice(&[0xf0; 29]);
+        assert!(decode(&bytes).is_ok());
+        // A long unknown option with an extended length.
+        let mut bytes = minimal(3);
+        bytes.extend_from_slice(&[0x5f, 0xff]);
+        bytes.extend_from_slice(&[0; 270]);
+        assert!(decode(&bytes).is_ok());
+    }
+
+    #[test]
+    fn encode_round_trip_and_layout() {
+        let mut n = Notification::new(
+            ServerId::new("dm.example.com").expect("valid"),
+            ConnectionType::Wlan,
+        );
+        n.notification_id = Some(0x1234);
+        n.digest = Some([0x5a; 32]);
+        n.timestamp = Some(1_764_000_000);
+        n.req_mos = true;
+        let bytes = encode(&n).expect("encodes");
+        assert_eq!(&bytes[..2], &[0x13, 0x00]);
+        assert_eq!(bytes.len(), 2 + 15 + 2 + 3 + 34 + 9 + 1);
+        let received = Received::decode(&bytes).expect("decodes");
+        assert_eq!(received.notification(), &n);
+        assert_eq!(received.digest_offset(), Some(2 + 15 + 2 + 3 + 2));
+        // 4-byte timestamps are widened to 8 on re-encoding.
+        let mut four = minimal(3);
+        four.extend_from_slice(&[0x34, 0, 0, 0, 9]);
+        let reencoded = encode(&decode(&four).expect("decodes")).expect("encodes");
+        assert_eq!(&reencoded[7..], &[0x38, 0, 0, 0, 0, 0, 0, 0, 9]);
+    }
+
+    #[test]
+    fn encode_rejects_unknown_version() {
+        let mut n = Notification::new(ServerId::new("a").expect("valid"), ConnectionType::Any);
+        n.version = 2;
+        assert_eq!(encode(&n), Err(error(0, "unknown notification version")));
+        n.notification_id = Some(1);
+        n.timestamp = Some(1);
+        assert!(encode_signed(&n, b"k", b"").is_err());
+    }
+
+    #[test]
+    fn signed_requires_id_and_timestamp() {
+        let mut n = Notification::new(ServerId::new("a").expect("valid"), ConnectionType::Any);
+        n.timestamp = Some(1);
+        assert_eq!(
+            encode_signed(&n, b"k", b""),
+            Err(error(0, "a signed notification needs a NOTIFICATION-ID"))
+        );
+        n.timestamp = None;
+        n.notification_id = Some(1);
+        assert_eq!(
+            encode_signed(&n, b"k", b""),
+            Err(error(0, "a signed notification needs a TIMESTAMP"))
+        );
+    }
+
+    #[test]
+    fn signed_digest_matches_definition() {
+        let mut n = Notification::new(
+            ServerId::new("dm.example").expect("valid"),
+            ConnectionType::Any,
+        );
+        n.notification_id = Some(3);
+        n.timestamp = Some(4);
+        n.digest = Some([0xee; 32]); // replaced
+        let bytes = encode_signed(&n, b"secret", b"auth").expect("encodes");
+        let received = Received::decode(&bytes).expect("decodes");
+        let offset = received.digest_offset().expect("digest present");
+        let mut zeroed = bytes.clone();
+        zeroed[offset..offset + 32].fill(0);
+        let mut hasher = Sha256::new();
+        hasher.update(b"secret");
+        hasher.update(&zeroed);
+        hasher.update(b"auth");
+        let expected: [u8; 32] = hasher.finalize().into();
+        assert_eq!(received.notification().digest, Some(expected));
+        assert_eq!(
+            received.verify_digest(b"secret", b"auth"),
+            DigestCheck::Valid
+        );
+        assert_eq!(
+            received.verify_digest(b"secret", b"other"),
+            DigestCheck::Invalid
+        );
+        assert_eq!(received.verify_digest(b"", b""), DigestCheck::Invalid);
+        // Secret and auth data are not interchangeable at their boundary.
+        assert_eq!(
+            received.verify_digest(b"secre", b"tauth"),
+            DigestCheck::Invalid
+        );
+    }
+
+    #[test]
+    fn digest_missing() {
+        assert_eq!(
+            verify_digest(&minimal(2), b"k", b""),
+            Ok(DigestCheck::Missing)
+        );
+        assert!(verify_digest(&[], b"k", b"").is_err());
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(digests_equal(&[1; 32], &[1; 32]));
+        let mut other = [1; 32];
+        other[31] = 0;
+        assert!(!digests_equal(&[1; 32], &other));
+    }
+
+    #[test]
+    fn timestamp_window() {
+        assert_eq!(check_timestamp(10, 10, 0), Ok(()));
+        assert_eq!(
+            check_timestamp(9, 10, 0),
+            Err(Replay::TooOld { age_secs: 1 })
+        );
+        assert_eq!(
+            check_timestamp(11, 10, 0),
+            Err(Replay::InFuture { ahead_secs: 1 })
+        );
+        assert_eq!(check_timestamp(0, u64::MAX, u64::MAX), Ok(()));
+        assert_eq!(
+            check_timestamp(u64::MAX, 0, 5),
+            Err(Replay::InFuture {
+                ahead_secs: u64::MAX
+            })
+        );
+        assert_eq!(
+            check_timestamp(0, u64::MAX, 5),
+            Err(Replay::TooOld { age_secs: u64::MAX })
+        );
+    }
+
+    #[test]
+    fn id_window_bounds() {
+        let a = ServerId::new("a").expect("valid");
+        let mut window = NotificationIdWindow::new(0, 0);
+        window.insert(&a, 1).expect("new");
+        assert_eq!(window.insert(&a, 1), Err(Replay::Duplicate { id: 1 }));
+        window.insert(&a, 2).expect("new");
+        assert!(!window.contains(&a, 1));
+
+        let mut window = NotificationIdWindow::new(2, 3);
+        let servers: Vec<ServerId> = (0..5)
+            .map(|i| ServerId::new(format!("s{i}")).expect("valid"))
+            .collect();
+        for round in 0..100u16 {
+            for s in &servers {
+                window.insert(s, round).expect("new id");
+            }
+            assert!(window.servers.len() <= 2);
+            assert!(window.servers.iter().all(|s| s.ids.len() <= 3));
+        }
+        // Ring order: the oldest id goes first.
+        let b = ServerId::new("b").expect("valid");
+        let mut window = NotificationIdWindow::new(1, 3);
+        for id in 1..=5 {
+            window.insert(&b, id).expect("new");
+        }
+        assert!(!window.contains(&b, 1));
+        assert!(!window.contains(&b, 2));
+        assert!([3, 4, 5].iter().all(|&id| window.contains(&b, id)));
+        // A duplicate leaves the window unchanged.
+        assert_eq!(window.insert(&b, 4), Err(Replay::Duplicate { id: 4 }));
+        assert!([3, 4, 5].iter().all(|&id| window.contains(&b, id)));
+    }
+
+    #[test]
+    fn id_window_evicts_least_recently_used_server() {
+        let (a, b, c) = (
+            ServerId::new("a").expect("valid"),
+            ServerId::new("b").expect("valid"),
+            ServerId::new("c").expect("valid"),
+        );
+        let mut window = NotificationIdWindow::new(2, 4);
+        window.insert(&a, 1).expect("new");
+        window.insert(&b, 1).expect("new");
+        window.insert(&a, 2).expect("new"); // a is now the most recent
+        window.insert(&c, 1).expect("new"); // evicts b
+        assert!(window.contains(&a, 1));
+        assert!(!window.contains(&b, 1));
+        assert!(window.contains(&c, 1));
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let mut n = Notification::new(
+            ServerId::new("dm \"é\" \\").expect("valid"),
+            ConnectionType::Wireline,
+        );
+        n.notification_id = Some(65535);
+        n.digest = Some([0xa5; 32]);
+        n.timestamp = Some(u64::MAX);
+        n.req_mos = true;
+        let text = to_json_string(&n);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).ok(),
+            Some(to_json(&n))
+        );
+        assert_eq!(from_json(text.as_bytes()), Ok(n.clone()));
+        assert_eq!(from_json(to_json(&n).to_string().as_bytes()), Ok(n));
+    }
+
+    fn json_err(json: &str) -> (String, String) {
+        match from_json(json.as_bytes()) {
+            Err(Error::Invalid {
+                path,
+                message,
+                offset,
+            }) => {
+                assert!(offset <= json.len());
+                (path, message)
+            }
+            Err(Error::Syntax { message, offset }) => {
+                assert!(offset <= json.len());
+                ("syntax".to_owned(), message)
+            }
+            other => ("unexpected".to_owned(), format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn json_errors() {
+        const BASE: &str = r#""VER":1,"SERVER-ID":"dm","PREFERRED-CON-TYPE":1"#;
+        let with = |extra: &str| json_err(&format!("{{{BASE},{extra}}}"));
+        let pair = |path: &str, message: &str| (path.to_owned(), message.to_owned());
+        assert_eq!(json_err("[]").0, "$");
+        assert_eq!(json_err("{}"), pair("$", "missing member `VER`"));
+        assert_eq!(
+            json_err(r#"{"VER":1,"PREFERRED-CON-TYPE":1}"#),
+            pair("$", "missing member `SERVER-ID`")
+        );
+        assert_eq!(
+            json_err(r#"{"VER":1,"SERVER-ID":"a"}"#),
+            pair("$", "missing member `PREFERRED-CON-TYPE`")
+        );
+        assert_eq!(
+            json_err(r#"{"VER":2,"SERVER-ID":"dm","PREFERRED-CON-TYPE":1}"#),
+            pair("$.VER", "VER must be the integer 1, found 2")
+        );
+        assert_eq!(with(r#""VER":1"#), pair("$", "duplicate member name `VER`"));
+        assert_eq!(
+            with(r#""x":{"a":1,"a":2}"#),
+            pair("$.x", "duplicate member name `a`")
+        );
+        assert_eq!(
+            with(r#""x":[{"a":1,"a":2}]"#),
+            pair("$.x", "duplicate member name `a`")
+        );
+        assert_eq!(
+            with(r#""NOTIFICATION-ID":65536"#),
+            pair(
+                "$.NOTIFICATION-ID",
+                "NOTIFICATION-ID must be an integer from 0 to 65535, found 65536"
+            )
+        );
+        assert_eq!(
+            with(r#""NOTIFICATION-ID":-1"#).1,
+            "NOTIFICATION-ID must be an integer from 0 to 65535, found -1"
+        );
+        assert_eq!(
+            with(r#""TIMESTAMP":1.5"#).1,
+            "TIMESTAMP must be an unsigned 64-bit integer, found the non-integer number 1.5"
+        );
+        assert_eq!(
+            with(r#""TIMESTAMP":null"#).1,
+            "TIMESTAMP must be an unsigned 64-bit integer, found null"
+        );
+        assert_eq!(
+            with(r#""TIMESTAMP":"1""#).1,
+            "TIMESTAMP must be an unsigned 64-bit integer, found a string"
+        );
+        assert_eq!(
+            with(r#""REQ-MOS":false"#),
+            pair(
+                "$.REQ-MOS",
+                "REQ-MOS must be true when present, found false"
+            )
+        );
+        assert_eq!(
+            with(r#""REQ-MOS":[]"#).1,
+            "REQ-MOS must be true when present, found an array"
+        );
+        let upper = "AB".repeat(32);
+        assert_eq!(
+            with(&format!(r#""SHA256-DIGEST":"{upper}""#)),
+            pair(
+                "$.SHA256-DIGEST",
+                "SHA256-DIGEST must be a string of 64 lowercase hex digits"
+            )
+        );
+        assert_eq!(with(r#""SHA256-DIGEST":"00""#).0, "$.SHA256-DIGEST");
+        assert_eq!(
+            with(r#""SHA256-DIGEST":{}"#).1,
+            "SHA256-DIGEST must be a string of 64 lowercase hex digits, found an object"
+        );
+        assert_eq!(
+            json_err(r#"{"VER":1,"SERVER-ID":"","PREFERRED-CON-TYPE":1}"#).0,
+            "$.SERVER-ID"
+        );
+        assert_eq!(
+            json_err(r#"{"VER":1,"SERVER-ID":"a","PREFERRED-CON-TYPE":4}"#),
+            pair(
+                "$.PREFERRED-CON-TYPE",
+                "PREFERRED-CON-TYPE must be an integer from 0 to 3, found 4"
+            )
+        );
+        assert_eq!(
+            json_err(r#"{"VER":1,"SERVER-ID":7,"PREFERRED-CON-TYPE":1}"#),
+            pair("$.SERVER-ID", "SERVER-ID must be a string, found 7")
+        );
+        assert_eq!(json_err(&format!("{{{BASE}}} x")).0, "syntax");
+        assert_eq!(json_err(&format!("{{{BASE}")).0, "syntax");
+        assert_eq!(
+            json_err(&format!("{{{BASE},\"x\":\"\\ud800\"}}")).0,
+            "syntax"
+        );
+        assert_eq!(json_err(&format!("\u{feff}{{{BASE}}}")).0, "syntax");
+        assert!(from_json(&[b'{', 0xff, b'}']).is_err());
+        // Unknown members of any shape are ignored.
+        let ok = format!(r#"{{{BASE},"x":{{"y":[1,-2,3.5,null,true,"s",{{}}]}},"REQ":false}}"#);
+        assert!(from_json(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn json_error_offsets() {
+        let json = "{\"VER\":1,\n\"SERVER-ID\":\"dm\",\n\"PREFERRED-CON-TYPE\":9}";
+        let err = from_json(json.as_bytes()).expect_err("out of range");
+        let offset = err.offset().expect("offset");
+        // Reading stopped right after the offending value.
+        assert_eq!(&json[offset - 1..offset], "9");
+        // A duplicate name: right after the name.
+        let json = r#"{"VER":1, "VER":1}"#;
+        let err = from_json(json.as_bytes()).expect_err("duplicate");
+        assert_eq!(err.offset(), Some(15));
+        // Missing members: the end of the object.
+        let err = from_json(b"{ }").expect_err("missing");
+        assert_eq!(err.offset(), Some(3));
+    }
+
+    #[test]
+    fn json_size_limit() {
+        let pad = " ".repeat(MAX_JSON_LEN);
+        let json = format!(r#"{{"VER":1,"SERVER-ID":"a","PREFERRED-CON-TYPE":1}}{pad}"#);
+        assert!(matches!(
+            from_json(json.as_bytes()),
+            Err(Error::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn hex_helpers() {
+        assert_eq!(hex_lower(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        let text = hex_lower(&[0x3c; 32]);
+        assert_eq!(parse_hex_digest(&text), Some([0x3c; 32]));
+        assert_eq!(parse_hex_digest(&text[1..]), None);
+        assert_eq!(parse_hex_digest(&"g0".repeat(32)), None);
+    }
+}
