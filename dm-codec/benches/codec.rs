@@ -3,7 +3,9 @@
 //!   vs `serde_json::from_slice::<Value>` on the same bytes (target >= 1.0x);
 //! - encoding vs `serde_json::to_vec(&Value)` of the same document (>= 1.0x);
 //! - `ClientUri` parse + display vs `url::Url::parse` of the same string
-//!   (>= 2.0x).
+//!   (>= 2.0x);
+//! - notification decode + digest verification vs a bare SHA-256 of the same
+//!   bytes (>= 0.8x).
 #![allow(missing_docs, clippy::cast_precision_loss)]
 
 mod support;
@@ -21,9 +23,10 @@ fn package2_256() -> Vec<u8> {
     let mut commands = Vec::new();
     for i in 0..255 {
         let cmd = match i % 8 {
-            0 => format!(
+            0 => {
                 r#"["GET","urn:oma:mo:oma-dm-devinfo:1.2//DevID","urn:oma:mo:oma-dm-devinfo:1.2//Man"]"#
-            ),
+                    .to_owned()
+            }
             1 => format!(r#"["GET","urn:oma:mo:moid:1.0/(x)/Data/*/Value?nv=(x)/ID:GPS{i}"]"#),
             2 => format!(
                 r#"["HGET","https://repo.example.com/mo/{i}","urn:oma:mo:moid:1.0/left/Data/{i}"]"#
@@ -173,12 +176,45 @@ fn client_uri(c: &mut Criterion) {
     );
 }
 
+fn notification(c: &mut Criterion) {
+    use dm_types::{ConnectionType, Notification, ServerId};
+    use sha2::Digest as _;
+
+    let mut n = Notification::new(
+        ServerId::new("dm.example.com").expect("valid server id"),
+        ConnectionType::Wlan,
+    );
+    n.notification_id = Some(4660);
+    n.timestamp = Some(1_764_000_000);
+    n.req_mos = true;
+    let secret = b"s3cr3t-notification-key";
+    let auth_data = b"srv-auth-data";
+    let bytes = dm_codec::notification::encode_signed(&n, secret, auth_data).expect("encodes");
+    ratio::compare(
+        c,
+        "notification_verify",
+        Some(bytes.len()),
+        0.8,
+        || {
+            black_box(dm_codec::notification::verify_digest(
+                black_box(&bytes),
+                black_box(secret),
+                black_box(auth_data),
+            ))
+            .ok();
+        },
+        || {
+            black_box(sha2::Sha256::digest(black_box(&bytes)));
+        },
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2))
         .sample_size(20);
-    targets = decode, encode, client_uri
+    targets = decode, encode, client_uri, notification
 }
 criterion_main!(benches);

@@ -33,7 +33,7 @@ fn mean(id: &str) -> Option<Duration> {
 /// Benchmarks `ours` and `baseline` as `<group>/ours` and `<group>/baseline`,
 /// then prints `baseline time / our time` (higher is better) against
 /// `target`, plus the throughput when `bytes` is given.
-pub fn compare(
+pub(crate) fn compare(
     c: &mut Criterion,
     group: &str,
     bytes: Option<usize>,
