@@ -1,0 +1,104 @@
+//! `dm decode` and `dm uri parse` through the built binary: the output
+//! contract (exit codes, one line of JSON, nothing on stdout on error).
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+fn dm(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dm starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .ok();
+    child.wait_with_output().expect("dm runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8")
+}
+
+#[test]
+fn decode_prints_the_canonical_form_on_one_line() {
+    let out = dm(
+        &["decode", "p2"],
+        br#"{ "CMD" : [ ["GET", "URN:oma:mo:moid:1.0/left/%41"], ["END"] ], "X": 1 }"#,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out),
+        "{\"CMD\":[[\"GET\",\"urn:oma:mo:moid:1.0/left/A\"],[\"END\"]]}\n"
+    );
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn decode_reads_a_file_argument() {
+    let dir = std::env::temp_dir().join(format!("dm-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("p3.json");
+    std::fs::write(&file, br#"{"Status":[{"sc":404}]}"#).expect("write");
+    let out = dm(&["decode", "p3", &file.to_string_lossy()], b"");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "{\"Status\":[{\"sc\":404}]}\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn invalid_input_exits_1_with_nothing_on_stdout() {
+    let cases: &[(&str, &[u8])] = &[
+        ("p1", b"[]"),
+        ("p2", b"{\"CMD\":[[\"END\"]]} x"),
+        ("p2", b"{\"CMD\":[[\"END\"],[\"GET\",\"urn:x:y//\"]]}"),
+        ("p3", b"{\"Status\":[{\"sc\":99}]}"),
+        ("mos", b"[{\"ClientURI\":\"urn:x:y/a/\",\"MOData\":{\"r\":{\"a\":1,\"a\":2}}}]"),
+        ("alert", b"{\"AlertType\":\"urn:x:y\",\"Mark\":\"severe\"}"),
+        ("p2", b"\xef\xbb\xbf{\"CMD\":[]}"),
+        ("p2", b"\xff"),
+        ("p2", b""),
+    ];
+    for (kind, input) in cases {
+        let out = dm(&["decode", kind], input);
+        assert_eq!(out.status.code(), Some(1), "{kind} {input:?}");
+        assert!(out.stdout.is_empty(), "{kind} {input:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("error: "), "{kind}: {stderr}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_a_clean_error() {
+    let mut input = String::from(r#"[{"ClientURI":"urn:x:y/a/","MOData":{"r":"#);
+    input.push_str(&"{\"a\":".repeat(100_000));
+    let out = dm(&["decode", "mos"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn uri_parse_contract() {
+    let out = dm(&["uri", "parse", "urn:oma:mo:moid:1.0/*/Setting"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(json["instance"], serde_json::json!({"kind": "all"}));
+    assert_eq!(json["canonical"], "urn:oma:mo:moid:1.0/*/Setting");
+
+    let out = dm(&["uri", "parse", "urn:oma:mo:moid:1.0/left/a//b"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty segment"));
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    let out = dm(&["decode", "p9"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+}
