@@ -2,7 +2,7 @@
 //! validators. Each is valid by construction.
 
 use crate::Error;
-use crate::percent::{hex_value, is_pchar};
+use crate::percent::{CLASS, PCHAR, hex_value};
 
 /// Defines a string newtype whose only constructor is `$validate`.
 macro_rules! string_newtype {
@@ -137,8 +137,13 @@ pub(crate) fn check_moid(bytes: &[u8]) -> Result<(), Error> {
         return err(i, "the URN has nothing after its namespace");
     }
     while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
+        // Fast path: a run of plain characters.
+        while i < bytes.len() && CLASS[usize::from(bytes[i])] & PCHAR != 0 {
+            i += 1;
+        }
+        match bytes.get(i) {
+            None => break,
+            Some(b'%') => {
                 if bytes.get(i + 1).copied().and_then(hex_value).is_none()
                     || bytes.get(i + 2).copied().and_then(hex_value).is_none()
                 {
@@ -146,9 +151,8 @@ pub(crate) fn check_moid(bytes: &[u8]) -> Result<(), Error> {
                 }
                 i += 3;
             }
-            b'/' => return err(i, "a MOID contains no '/'"),
-            b if is_pchar(b) => i += 1,
-            _ => return err(i, "character not allowed in a MOID"),
+            Some(b'/') => return err(i, "a MOID contains no '/'"),
+            Some(_) => return err(i, "character not allowed in a MOID"),
         }
     }
     Ok(())

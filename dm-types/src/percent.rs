@@ -46,11 +46,6 @@ pub(crate) fn is_unreserved(b: u8) -> bool {
     CLASS[usize::from(b)] & UNRESERVED != 0
 }
 
-/// See [`PCHAR`].
-pub(crate) fn is_pchar(b: u8) -> bool {
-    CLASS[usize::from(b)] & PCHAR != 0
-}
-
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 pub(crate) const fn hex_value(b: u8) -> Option<u8> {

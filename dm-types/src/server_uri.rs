@@ -273,16 +273,15 @@ fn check_absolute(text: &str, what: &'static str) -> Result<(), Error> {
     if text.len() > MAX_URI_LEN {
         return Err(fail("longer than the URI hard limit".into()));
     }
-    if let Some(pos) = text.bytes().position(|b| b == b'#') {
-        return Err(fail(format!("byte {pos}: an absolute URI has no fragment")));
-    }
     if let Some(pos) = text
         .bytes()
-        .position(|b| !(is_path_char(b) || b == b'%' || b == b'[' || b == b']' || b == b'#'))
+        .position(|b| !(is_path_char(b) || b == b'%' || b == b'[' || b == b']'))
     {
-        return Err(fail(format!(
-            "byte {pos} is not a URI character (RFC 3986); percent-encode it"
-        )));
+        return Err(fail(if text.as_bytes()[pos] == b'#' {
+            format!("byte {pos}: an absolute URI has no fragment")
+        } else {
+            format!("byte {pos} is not a URI character (RFC 3986); percent-encode it")
+        }));
     }
     Ok(())
 }
