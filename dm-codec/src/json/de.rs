@@ -40,18 +40,25 @@ impl<'l> Ctx<'l> {
         }
     }
 
+    #[inline]
     fn at_key<T, E>(&self, name: &str, result: Result<T, E>) -> Result<T, E> {
         if result.is_err() {
-            self.path.borrow_mut().push(Step::Key(name.to_owned()));
+            self.push_step(Step::Key(name.to_owned()));
         }
         result
     }
 
+    #[inline]
     fn at_index<T, E>(&self, index: usize, result: Result<T, E>) -> Result<T, E> {
         if result.is_err() {
-            self.path.borrow_mut().push(Step::Index(index));
+            self.push_step(Step::Index(index));
         }
         result
+    }
+
+    #[cold]
+    fn push_step(&self, step: Step) {
+        self.path.borrow_mut().push(step);
     }
 
     fn limit<E: de::Error>(&self, what: &'static str, limit: usize) -> E {
