@@ -309,3 +309,20 @@ fn hostile_nesting_never_overflows_the_stack() {
         );
     }
 }
+
+#[test]
+fn floats_round_trip_exactly() {
+    // Found by fuzzing: numbers whose shortest form needs correct rounding.
+    for text in [
+        r#"[{"ClientURI":"urn:x:y/a/","MOData":{"r":2.9203223736854774e+19}}]"#,
+        r#"[{"ClientURI":"urn:x:y/a/","MOData":{"r":1.1000000000000001e-60}}]"#,
+        r#"[{"ClientURI":"urn:x:y/a/","MOData":{"r":7.777777777777777e+21}}]"#,
+    ] {
+        let items = decode_mo_serialization(text.as_bytes(), &Limits::default()).expect("valid");
+        let encoded = dm_codec::encode_mo_serialization(&items);
+        assert_eq!(String::from_utf8_lossy(&encoded), text);
+    }
+    let alert = br#"{"AlertType":"t","Data":{"DM1x":1.4922233730685477e+22}}"#;
+    let decoded = decode_alert(alert, &Limits::default()).expect("valid");
+    assert_eq!(dm_codec::encode_alert(&decoded), alert);
+}
