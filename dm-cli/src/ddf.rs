@@ -1,7 +1,12 @@
-//! `dm ddf [--outline] FILE` (filled in by the dm-ddf work).
+//! `dm ddf [--outline] FILE`: parse a DDF document and print its summary as
+//! one line of JSON, or an indented outline.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use dm_ddf::{DfType, MoDefinition, NodeDefinition};
+use serde_json::{Map, Value, json};
 
 /// Arguments of `dm ddf`.
 #[derive(clap::Args)]
@@ -14,6 +19,108 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> ExitCode {
-    let _ = (args.outline, &args.file);
-    crate::fail("DDF support is not built yet")
+    let bytes = match crate::input::read(Some(&args.file)) {
+        Ok(bytes) => bytes,
+        Err(e) => return crate::fail(e),
+    };
+    let def = match MoDefinition::parse(&bytes) {
+        Ok(def) => def,
+        Err(e) => return crate::fail(format_args!("{}: {e}", args.file.display())),
+    };
+    if args.outline {
+        crate::print_line(outline(&def))
+    } else {
+        crate::print_line(summary(&def))
+    }
+}
+
+/// `{"moid": <top DDFName or null>, "nodes": N, "max_depth": D, "tree": [...]}`.
+fn summary(def: &MoDefinition) -> Value {
+    json!({
+        "moid": def.ddf_name(),
+        "nodes": def.node_count(),
+        "max_depth": def.max_depth(),
+        "tree": def.nodes.iter().map(node_json).collect::<Vec<_>>(),
+    })
+}
+
+/// One node definition and its children. Recursion depth is bounded by the
+/// parser's nesting limit.
+fn node_json(node: &NodeDefinition) -> Value {
+    let mut object = Map::new();
+    object.insert("name".into(), node.name.to_string().into());
+    if let Some(path) = &node.path {
+        object.insert("path".into(), path.as_str().into());
+    }
+    object.insert("format".into(), node.format.name().into());
+    object.insert(
+        "access".into(),
+        node.access_type.names().collect::<Vec<_>>().into(),
+    );
+    object.insert("occurrence".into(), node.occurrence.to_string().into());
+    object.insert("scope".into(), node.scope.name().into());
+    object.insert("case_sense".into(), node.case_sense.name().into());
+    match &node.df_type {
+        Some(DfType::Mime(mime)) => {
+            object.insert("mime".into(), mime.as_str().into());
+        }
+        Some(DfType::DdfName(name)) => {
+            object.insert("ddf_name".into(), name.as_str().into());
+        }
+        None => {}
+    }
+    let texts = [
+        ("default_value", &node.default_value),
+        ("title", &node.title),
+        ("description", &node.description),
+        ("value", &node.value),
+    ];
+    for (key, text) in texts {
+        if let Some(text) = text {
+            object.insert(key.into(), text.as_str().into());
+        }
+    }
+    if !node.extensions.is_empty() {
+        let names: Vec<&str> = node.extensions.iter().map(|e| e.name.as_str()).collect();
+        object.insert("extensions".into(), names.into());
+    }
+    object.insert(
+        "children".into(),
+        node.children
+            .iter()
+            .map(node_json)
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    Value::Object(object)
+}
+
+/// A header line, then one line per node definition, indented two spaces
+/// per level: `name (format, access, occurrence, scope)`.
+fn outline(def: &MoDefinition) -> String {
+    let mut text = format!(
+        "MgmtTree VerDTD {}, DDFName {}, {} nodes, depth {}",
+        def.ver_dtd,
+        def.ddf_name().unwrap_or("(none)"),
+        def.node_count(),
+        def.max_depth()
+    );
+    for (depth, node) in def {
+        let access = if node.access_type.is_empty() {
+            "no access".to_owned()
+        } else {
+            node.access_type.to_string()
+        };
+        let _ = write!(
+            text,
+            "\n{:indent$}{} ({}, {access}, {}, {})",
+            "",
+            node.name,
+            node.format,
+            node.occurrence,
+            node.scope,
+            indent = 2 * (depth - 1)
+        );
+    }
+    text
 }
