@@ -1,1 +1,674 @@
-fn main() {}
+//! Development automation for the workspace: `cargo xtask <task>` (the alias
+//! lives in `.cargo/config.toml`).
+//!
+//! Tasks:
+//!
+//! - `demo` — the README's main job: runs the `dm` tool over every
+//!   conformance vector and the DDF corpus, checking each outcome (see
+//!   `demo.rs`).
+//! - `fuzz [--seconds N] [--jobs J] [TARGET...]` — seeds the corpora of the
+//!   cargo-fuzz targets in `fuzz/` from `../shared/vectors` (and the DDF
+//!   target from `../shared/corpus/ddf/**/*.xml`), builds the targets, runs
+//!   each for N seconds (default 60), at most J at a time (default 1), and
+//!   prints per target the executions reached and whether a crash was found.
+//!   Exits non-zero on any finding. Logs go to `fuzz/logs/<target>.log`,
+//!   crash inputs to `fuzz/artifacts/<target>/`.
+//! - `fuzz --check [TARGET...]` — seeds, builds, and replays each seed corpus
+//!   once (`-runs=0`): a quick regression check suitable for CI.
+//! - `fuzz-seed [TARGET...]` — only writes the seed corpora.
+//! - `help` — this list.
+//!
+//! The fuzz build uses the stable toolchain with `--sanitizer none` and its
+//! own target directory (`fuzz/target`; `CARGO_TARGET_DIR` is not passed on,
+//! since the instrumented build shares nothing with normal builds). Set
+//! `DM_SHARED` to use a `shared/` folder other than the one beside the
+//! repository.
+
+mod demo;
+
+use std::collections::hash_map::DefaultHasher;
+use std::fmt::Write as _;
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Every fuzz target of `fuzz/Cargo.toml`.
+const TARGETS: [&str; 10] = [
+    "package1",
+    "package2",
+    "package3",
+    "mo_serialization",
+    "alert",
+    "notification",
+    "accept",
+    "client_uri",
+    "server_uri",
+    "ddf",
+];
+
+/// Built-in seeds for the `accept` target (header value, then optionally
+/// offered types one per line).
+const ACCEPT_SEEDS: [&str; 8] = [
+    "application/vnd.oma.dm.request+json",
+    "application/dmmo+json;q=0.5, */*;q=0.1",
+    "application/*;q=0.5, application/dmmo+json",
+    "text/html",
+    "*/*",
+    "a/b;charset=\"utf-8\";q=1;ext=x, c/*;q=0.001, ,",
+    "application/cbor, */*;q=0.5\napplication/dmmo+json\napplication/cbor",
+    "application/json; profile=\"a \\\"b\\\"\"; q=0.25\napplication/json; profile=\"a \\\"b\\\"\"",
+];
+
+/// Built-in seeds for the `server_uri` target, beside those found in the
+/// package vectors.
+const SERVER_URI_SEEDS: [&str; 6] = [
+    "https://dm.example.com/dm",
+    "HTTP://DM.example:8080",
+    "https://user:pw@[2001:db8::1]:8443/a%20b/c?x=1&y=/?",
+    "http://192.0.2.1:/p;q=1",
+    "https://a/b#frag",
+    "urn:oma:ddf:devinfo:1.2",
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => {
+            let paths = match Paths::new() {
+                Ok(paths) => paths,
+                Err(message) => {
+                    eprintln!("xtask: {message}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            return demo::run(&paths.root, &paths.shared);
+        }
+        Some("fuzz") => parse_fuzz_args(&args[1..]).and_then(|options| fuzz(&options)),
+        Some("fuzz-seed") => {
+            parse_fuzz_args(&args[1..]).and_then(|options| seed(&Paths::new()?, &options.targets))
+        }
+        None | Some("help" | "--help" | "-h") => {
+            print_help();
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?} (try `cargo xtask help`)")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo xtask <task>\n\n\
+         Tasks:\n  \
+         demo                                       run `dm` over every conformance vector and the DDF corpus\n  \
+         fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets\n  \
+         fuzz --check [TARGET...]                   seed, build and replay the seed corpora once\n  \
+         fuzz-seed [TARGET...]                      only write the seed corpora\n  \
+         help                                       this text\n\n\
+         Fuzz targets: {}",
+        TARGETS.join(" ")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Options and paths
+
+struct FuzzOptions {
+    seconds: u64,
+    jobs: usize,
+    check: bool,
+    targets: Vec<&'static str>,
+}
+
+fn parse_fuzz_args(args: &[String]) -> Result<FuzzOptions, String> {
+    let mut options = FuzzOptions {
+        seconds: 60,
+        jobs: 1,
+        check: false,
+        targets: Vec::new(),
+    };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| iter.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag {
+            "--seconds" => {
+                options.seconds = value("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?;
+            }
+            "--jobs" | "-j" => {
+                options.jobs = value("--jobs")?
+                    .parse()
+                    .map_err(|e| format!("--jobs: {e}"))?;
+                if options.jobs == 0 {
+                    return Err("--jobs must be at least 1".into());
+                }
+            }
+            "--check" => options.check = true,
+            name if name.starts_with('-') => return Err(format!("unknown option {name:?}")),
+            name => {
+                let target = TARGETS.iter().find(|t| **t == name).ok_or_else(|| {
+                    format!(
+                        "unknown fuzz target {name:?} (known: {})",
+                        TARGETS.join(" ")
+                    )
+                })?;
+                if !options.targets.contains(target) {
+                    options.targets.push(target);
+                }
+            }
+        }
+    }
+    if options.targets.is_empty() {
+        options.targets = TARGETS.to_vec();
+    }
+    Ok(options)
+}
+
+struct Paths {
+    root: PathBuf,
+    fuzz: PathBuf,
+    shared: PathBuf,
+}
+
+impl Paths {
+    fn new() -> Result<Paths, String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .ok_or("xtask is not inside the workspace")?
+            .to_path_buf();
+        let shared =
+            std::env::var_os("DM_SHARED").map_or_else(|| root.join("../shared"), PathBuf::from);
+        if !shared.join("vectors").is_dir() {
+            return Err(format!(
+                "conformance data not found at {} (clone shared/ beside the repository or set DM_SHARED)",
+                shared.display()
+            ));
+        }
+        Ok(Paths {
+            fuzz: root.join("fuzz"),
+            root,
+            shared,
+        })
+    }
+
+    fn corpus(&self, target: &str) -> PathBuf {
+        self.fuzz.join("corpus").join(target)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Seeding
+
+/// Seeds collected per target.
+#[derive(Default)]
+struct Seeds(Vec<(&'static str, Vec<u8>)>);
+
+impl Seeds {
+    fn add(&mut self, target: &'static str, bytes: Vec<u8>) {
+        self.0.push((target, bytes));
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
+}
+
+fn cases(vectors: &Value, file: &str) -> Result<Vec<Value>, String> {
+    vectors
+        .as_array()
+        .cloned()
+        .ok_or_else(|| format!("{file}: expected an array of cases"))
+}
+
+fn hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}
+
+fn json_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Every string in `value` that looks like an http(s) URI.
+fn http_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => {
+            let lower = s.to_ascii_lowercase();
+            if lower.starts_with("http://") || lower.starts_with("https://") {
+                out.push(s.clone());
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| http_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| http_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn package_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
+    let vectors = read_json(&shared.join("vectors/packages.json"))?;
+    let mut server_uris = Vec::new();
+    for case in cases(&vectors, "packages.json")? {
+        let target = match case["kind"].as_str() {
+            Some("p1") => "package1",
+            Some("p2") => "package2",
+            Some("p3") => "package3",
+            Some("mos") => "mo_serialization",
+            Some("alert") => "alert",
+            _ => continue,
+        };
+        let input = if let Some(text) = case["input_text"].as_str() {
+            Some(text.as_bytes().to_vec())
+        } else if let Some(h) = case["input_hex"].as_str() {
+            hex(h)
+        } else if case.get("input").is_some() {
+            Some(json_bytes(&case["input"]))
+        } else {
+            None
+        };
+        seeds.0.extend(input.map(|bytes| (target, bytes)));
+        if !case["canonical"].is_null() {
+            seeds.add(target, json_bytes(&case["canonical"]));
+        }
+        http_strings(&case["input"], &mut server_uris);
+    }
+    for uri in server_uris {
+        seeds.add("server_uri", uri.into_bytes());
+    }
+    Ok(())
+}
+
+fn notification_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
+    let vectors = read_json(&shared.join("vectors/notifications.json"))?;
+    for case in cases(&vectors, "notifications.json")? {
+        if let Some(bytes) = case["hex"].as_str().and_then(hex) {
+            seeds.add("notification", bytes);
+        }
+        // The target also reads the JSON form.
+        if case["decoded"].is_object() {
+            seeds.add("notification", json_bytes(&case["decoded"]));
+        }
+    }
+    Ok(())
+}
+
+fn client_uri_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
+    let vectors = read_json(&shared.join("vectors/clienturi.json"))?;
+    for case in cases(&vectors, "clienturi.json")? {
+        for key in ["uri", "canonical"] {
+            if let Some(uri) = case[key].as_str() {
+                seeds.add("client_uri", uri.as_bytes().to_vec());
+            }
+        }
+    }
+    let resolve = shared.join("vectors/resolve.json");
+    if resolve.is_file() {
+        let vectors = read_json(&resolve)?;
+        for case in vectors["cases"].as_array().into_iter().flatten() {
+            if let Some(uri) = case["uri"].as_str() {
+                seeds.add("client_uri", uri.as_bytes().to_vec());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every `*.xml` file under `dir`, recursively.
+fn xml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+            .path();
+        if path.is_dir() {
+            xml_files(&path, out)?;
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn ddf_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
+    let dir = shared.join("corpus/ddf");
+    if !dir.is_dir() {
+        return Err(format!("DDF corpus not found at {}", dir.display()));
+    }
+    let mut files = Vec::new();
+    xml_files(&dir, &mut files)?;
+    files.sort();
+    for file in files {
+        let bytes = fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        seeds.add("ddf", bytes);
+    }
+    Ok(())
+}
+
+/// Writes the seed corpora of `targets` into `fuzz/corpus/<target>/` (files
+/// named after a hash of their content, so seeding twice changes nothing).
+fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String> {
+    let shared = &paths.shared;
+    let mut seeds = Seeds::default();
+    package_seeds(shared, &mut seeds)?;
+    notification_seeds(shared, &mut seeds)?;
+    client_uri_seeds(shared, &mut seeds)?;
+    if targets.contains(&"ddf") {
+        ddf_seeds(shared, &mut seeds)?;
+    }
+    for uri in SERVER_URI_SEEDS {
+        seeds.add("server_uri", uri.as_bytes().to_vec());
+    }
+    for value in ACCEPT_SEEDS {
+        seeds.add("accept", value.as_bytes().to_vec());
+    }
+    let mut summary = String::new();
+    for &target in targets {
+        let dir = paths.corpus(target);
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let mut written = 0;
+        for (_, bytes) in seeds.0.iter().filter(|(t, _)| *t == target) {
+            let mut hasher = DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            let file = dir.join(format!("seed-{:016x}", hasher.finish()));
+            fs::write(&file, bytes).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            written += 1;
+        }
+        let _ = write!(summary, " {target}:{written}");
+    }
+    println!("seeded corpora (target:seeds):{summary}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Building and running
+
+/// `cargo fuzz ...` in `fuzz/`, with the fuzz build's own target directory.
+fn cargo_fuzz(paths: &Paths) -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&paths.fuzz)
+        .env_remove("CARGO_TARGET_DIR")
+        .arg("fuzz");
+    command
+}
+
+fn build(paths: &Paths) -> Result<(), String> {
+    println!("building fuzz targets (cargo fuzz build --sanitizer none)...");
+    let status = cargo_fuzz(paths)
+        .args(["build", "--sanitizer", "none"])
+        .status()
+        .map_err(|e| {
+            format!("cannot run `cargo fuzz` (install it with `cargo install cargo-fuzz`): {e}")
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building the fuzz targets failed ({status})"))
+    }
+}
+
+/// The dictionary file for a target, when one exists in `fuzz/dict/`.
+fn dictionary(paths: &Paths, target: &str) -> Option<PathBuf> {
+    let name = match target {
+        "package1" | "package2" | "package3" | "mo_serialization" | "alert" => "json",
+        "client_uri" | "server_uri" | "accept" => target,
+        "ddf" => "xml",
+        _ => return None,
+    };
+    Some(paths.fuzz.join("dict").join(format!("{name}.dict"))).filter(|p| p.is_file())
+}
+
+struct Running {
+    target: &'static str,
+    child: Child,
+    log: PathBuf,
+    started: Instant,
+}
+
+fn start(paths: &Paths, target: &'static str, options: &FuzzOptions) -> Result<Running, String> {
+    let logs = paths.fuzz.join("logs");
+    fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+    let log = logs.join(format!("{target}.log"));
+    let file =
+        fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let err = file
+        .try_clone()
+        .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
+    let mut command = cargo_fuzz(paths);
+    command.args(["run", target, "--sanitizer", "none", "--"]);
+    if options.check {
+        command.arg("-runs=0");
+    } else {
+        command.arg(format!("-max_total_time={}", options.seconds));
+        command.args(["-rss_limit_mb=2048", "-timeout=30"]);
+        if let Some(dict) = dictionary(paths, target) {
+            command.arg(format!("-dict={}", dict.display()));
+        }
+    }
+    command.arg("-print_final_stats=1");
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start `cargo fuzz run {target}`: {e}"))?;
+    Ok(Running {
+        target,
+        child,
+        log,
+        started: Instant::now(),
+    })
+}
+
+/// What one run gave.
+struct Outcome {
+    target: &'static str,
+    executions: Option<u64>,
+    seconds: u64,
+    /// `None`: clean; otherwise what went wrong (crash, timeout, run failure).
+    finding: Option<String>,
+    log: PathBuf,
+}
+
+/// Executions reached: libFuzzer's final stats, else `Done N runs`, else the
+/// last `#N` status line.
+fn executions(log: &str) -> Option<u64> {
+    let number = |s: &str| s.trim().parse::<u64>().ok();
+    log.lines()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("stat::number_of_executed_units:")
+                .and_then(number)
+        })
+        .or_else(|| {
+            log.lines().rev().find_map(|l| {
+                l.strip_prefix("Done ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(number)
+            })
+        })
+        .or_else(|| {
+            log.lines().rev().find_map(|l| {
+                l.strip_prefix('#')
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(number)
+            })
+        })
+}
+
+/// A short description of a finding from the log: the panic message with its
+/// location, the libFuzzer error line and the crash input's path.
+fn describe_finding(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut parts = Vec::new();
+    if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
+        let message: Vec<&str> = lines[i..]
+            .iter()
+            .take(8)
+            .take_while(|l| {
+                !(l.is_empty()
+                    || l.starts_with("note:")
+                    || l.starts_with("stack backtrace")
+                    || l.starts_with("=="))
+            })
+            .copied()
+            .collect();
+        parts.push(message.join("\n    "));
+    }
+    if let Some(line) = lines
+        .iter()
+        .find(|l| l.starts_with("==") && l.contains("ERROR"))
+    {
+        parts.push((*line).to_owned());
+    }
+    if let Some(line) = lines.iter().find(|l| l.contains("Test unit written to")) {
+        parts.push((*line).to_owned());
+    }
+    if parts.is_empty() {
+        let tail: Vec<&str> = lines.iter().rev().take(5).rev().copied().collect();
+        parts.push(tail.join("\n    "));
+    }
+    parts.join("\n    ")
+}
+
+fn finish(run: Running, status: std::process::ExitStatus) -> Outcome {
+    let log = fs::read_to_string(&run.log).unwrap_or_default();
+    let finding = if status.success() {
+        None
+    } else if log.contains("Running `") {
+        Some(describe_finding(&log))
+    } else {
+        Some(format!(
+            "`cargo fuzz run` failed before fuzzing ({status}): {}",
+            describe_finding(&log)
+        ))
+    };
+    Outcome {
+        target: run.target,
+        executions: executions(&log),
+        seconds: run.started.elapsed().as_secs(),
+        finding,
+        log: run.log,
+    }
+}
+
+/// Runs the targets, at most `jobs` at a time, and returns their outcomes in
+/// target order.
+fn run_all(paths: &Paths, options: &FuzzOptions) -> Result<Vec<Outcome>, String> {
+    let mut queue = options.targets.iter().copied();
+    let mut running: Vec<Running> = Vec::new();
+    let mut outcomes = Vec::new();
+    loop {
+        while running.len() < options.jobs {
+            let Some(target) = queue.next() else { break };
+            println!("running {target}...");
+            running.push(start(paths, target, options)?);
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let mut i = 0;
+        while i < running.len() {
+            match running[i].child.try_wait() {
+                Ok(Some(status)) => {
+                    let outcome = finish(running.swap_remove(i), status);
+                    println!(
+                        "  {} done: {} executions, {}",
+                        outcome.target,
+                        outcome
+                            .executions
+                            .map_or_else(|| "?".to_owned(), |n| n.to_string()),
+                        if outcome.finding.is_some() {
+                            "FINDING"
+                        } else {
+                            "clean"
+                        }
+                    );
+                    outcomes.push(outcome);
+                }
+                Ok(None) => i += 1,
+                Err(e) => return Err(format!("waiting for {}: {e}", running[i].target)),
+            }
+        }
+    }
+    outcomes.sort_by_key(|o| options.targets.iter().position(|t| *t == o.target));
+    Ok(outcomes)
+}
+
+fn fuzz(options: &FuzzOptions) -> Result<(), String> {
+    let paths = Paths::new()?;
+    seed(&paths, &options.targets)?;
+    build(&paths)?;
+    let outcomes = run_all(&paths, options)?;
+
+    println!();
+    println!(
+        "{:<18} {:>14} {:>6}  result",
+        "target",
+        if options.check {
+            "inputs run"
+        } else {
+            "executions"
+        },
+        "secs"
+    );
+    let mut findings = 0;
+    for outcome in &outcomes {
+        let executions = outcome
+            .executions
+            .map_or_else(|| "?".to_owned(), |n| n.to_string());
+        let result = match &outcome.finding {
+            None => "ok".to_owned(),
+            Some(what) => {
+                findings += 1;
+                format!("FINDING (log: {})\n    {what}", outcome.log.display())
+            }
+        };
+        println!(
+            "{:<18} {:>14} {:>6}  {result}",
+            outcome.target, executions, outcome.seconds
+        );
+    }
+    if findings > 0 {
+        Err(format!(
+            "{findings} of {} fuzz targets found a problem",
+            outcomes.len()
+        ))
+    } else {
+        Ok(())
+    }
+}

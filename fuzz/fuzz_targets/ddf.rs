@@ -1,0 +1,42 @@
+//! Fuzz target: the DDF parser on arbitrary bytes, then the operations run
+//! on what it accepts. Nothing may panic, overflow the stack or allocate
+//! without bound.
+#![no_main]
+
+use dm_ddf::{Limits, MoDefinition};
+use dm_types::{Children, LeafValue, MoData, MoNode, NodeName};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits {
+        max_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let Ok(def) = MoDefinition::parse_with(data, &limits) else {
+        return;
+    };
+    let _ = (
+        def.node_count(),
+        def.max_depth(),
+        def.ddf_name(),
+        def.moid(),
+    );
+    // Look every defined node up by the names of its first path, and
+    // validate a small MO against each top-level definition.
+    for (_, node) in &def {
+        let _ = (node.is_secret(), node.is_open(), node.moid());
+        let _ = def.lookup([node.name.to_string()]);
+    }
+    let Ok(leaf_name) = NodeName::new("n") else {
+        return;
+    };
+    let Ok(children) = Children::new(vec![(leaf_name, MoNode::Leaf(LeafValue::from("v")))]) else {
+        return;
+    };
+    for root in &def.nodes {
+        let name = root.name.as_named().unwrap_or("x");
+        if let Ok(name) = NodeName::new(name) {
+            let _ = def.validate(&MoData::new(name, MoNode::Interior(children.clone())));
+        }
+    }
+});
