@@ -58,7 +58,10 @@ fn invalid_input_exits_1_with_nothing_on_stdout() {
         ("p2", b"{\"CMD\":[[\"END\"]]} x"),
         ("p2", b"{\"CMD\":[[\"END\"],[\"GET\",\"urn:x:y//\"]]}"),
         ("p3", b"{\"Status\":[{\"sc\":99}]}"),
-        ("mos", b"[{\"ClientURI\":\"urn:x:y/a/\",\"MOData\":{\"r\":{\"a\":1,\"a\":2}}}]"),
+        (
+            "mos",
+            b"[{\"ClientURI\":\"urn:x:y/a/\",\"MOData\":{\"r\":{\"a\":1,\"a\":2}}}]",
+        ),
         ("alert", b"{\"AlertType\":\"urn:x:y\",\"Mark\":\"severe\"}"),
         ("p2", b"\xef\xbb\xbf{\"CMD\":[]}"),
         ("p2", b"\xff"),
