@@ -137,10 +137,11 @@ impl<'a> Received<'a> {
     /// assert_eq!(err.offset(), Some(4));
     /// ```
     pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
-        let (notification, digest_offset) = parse(bytes)?;
+        let fields = parse(bytes)?;
+        let digest_offset = fields.digest_offset;
         Ok(Received {
             bytes,
-            notification,
+            notification: fields.into_notification()?,
             digest_offset,
         })
     }
@@ -230,13 +231,30 @@ impl<'a> Received<'a> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn verify_digest(&self, secret: &[u8], auth_data: &[u8]) -> DigestCheck {
-        let (Some(offset), Some(received)) = (self.digest_offset, self.notification.digest) else {
-            return DigestCheck::Missing;
-        };
-        match digest_over(self.bytes, offset, secret, auth_data) {
-            Some(computed) if digests_equal(&computed, &received) => DigestCheck::Valid,
-            _ => DigestCheck::Invalid,
-        }
+        check_digest(
+            self.bytes,
+            self.digest_offset,
+            self.notification.digest,
+            secret,
+            auth_data,
+        )
+    }
+}
+
+/// Compares the received digest with the one computed over `bytes`.
+fn check_digest(
+    bytes: &[u8],
+    digest_offset: Option<usize>,
+    digest: Option<[u8; DIGEST_LEN]>,
+    secret: &[u8],
+    auth_data: &[u8],
+) -> DigestCheck {
+    let (Some(offset), Some(received)) = (digest_offset, digest) else {
+        return DigestCheck::Missing;
+    };
+    match digest_over(bytes, offset, secret, auth_data) {
+        Some(computed) if digests_equal(&computed, &received) => DigestCheck::Valid,
+        _ => DigestCheck::Invalid,
     }
 }
 
@@ -307,7 +325,7 @@ impl DigestCheck {
 /// # Ok::<(), dm_codec::Error>(())
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<Notification, Error> {
-    parse(bytes).map(|(notification, _)| notification)
+    parse(bytes)?.into_notification()
 }
 
 /// Verifies the digest of received `bytes` in one call: decodes them and
@@ -330,11 +348,47 @@ pub fn decode(bytes: &[u8]) -> Result<Notification, Error> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn verify_digest(bytes: &[u8], secret: &[u8], auth_data: &[u8]) -> Result<DigestCheck, Error> {
-    Ok(Received::decode(bytes)?.verify_digest(secret, auth_data))
+    // Validates the whole notification without building it (no allocation).
+    let fields = parse(bytes)?;
+    Ok(check_digest(
+        bytes,
+        fields.digest_offset,
+        fields.digest,
+        secret,
+        auth_data,
+    ))
 }
 
-/// Reads the notification and the offset of the digest value.
-fn parse(bytes: &[u8]) -> Result<(Notification, Option<usize>), Error> {
+/// The fields of a checked notification, borrowed from its bytes.
+struct Fields<'a> {
+    server_id: &'a str,
+    preferred_con_type: ConnectionType,
+    notification_id: Option<u16>,
+    digest: Option<[u8; DIGEST_LEN]>,
+    digest_offset: Option<usize>,
+    timestamp: Option<u64>,
+    req_mos: bool,
+}
+
+impl Fields<'_> {
+    fn into_notification(self) -> Result<Notification, Error> {
+        // `parse_server_id` applied the ServerID rules already.
+        let server_id = ServerId::new(self.server_id)
+            .map_err(|_| error(2, "SERVER-ID is not a valid ServerID"))?;
+        Ok(Notification {
+            version: NOTIFICATION_VERSION,
+            server_id,
+            preferred_con_type: self.preferred_con_type,
+            notification_id: self.notification_id,
+            digest: self.digest,
+            timestamp: self.timestamp,
+            req_mos: self.req_mos,
+        })
+    }
+}
+
+/// Reads and checks every field, and the offset of the digest value.
+fn parse(bytes: &[u8]) -> Result<Fields<'_>, Error> {
     let [first, second, ..] = *bytes else {
         return Err(error(
             bytes.len(),
@@ -445,23 +499,20 @@ fn parse(bytes: &[u8]) -> Result<(Notification, Option<usize>), Error> {
     let Some(preferred_con_type) = con_type else {
         return Err(error(pos, "PREFERRED-CON-TYPE is missing"));
     };
-    let notification = Notification {
-        version: NOTIFICATION_VERSION,
+    Ok(Fields {
         server_id,
         preferred_con_type,
         notification_id,
         digest,
+        digest_offset,
         timestamp,
         req_mos,
-    };
-    Ok((notification, digest_offset))
+    })
 }
 
-fn parse_server_id(
-    value: &[u8],
-    option_start: usize,
-    value_start: usize,
-) -> Result<ServerId, Error> {
+/// Checks the ServerID rules (non-empty, UTF-8, no control characters; the
+/// option length already bounds it to 270 bytes) without allocating.
+fn parse_server_id(value: &[u8], option_start: usize, value_start: usize) -> Result<&str, Error> {
     if value.is_empty() {
         return Err(error(option_start, "SERVER-ID must not be empty"));
     }
@@ -477,7 +528,7 @@ fn parse_server_id(
             "SERVER-ID contains a control character",
         ));
     }
-    ServerId::new(text).map_err(|_| error(value_start, "SERVER-ID is not a valid ServerID"))
+    Ok(text)
 }
 
 /// `SHA-256(secret || bytes with the 32 bytes at digest_offset zeroed ||
@@ -489,13 +540,22 @@ fn digest_over(
     secret: &[u8],
     auth_data: &[u8],
 ) -> Option<[u8; DIGEST_LEN]> {
+    let end = digest_offset.checked_add(DIGEST_LEN)?;
     let before = bytes.get(..digest_offset)?;
-    let after = bytes.get(digest_offset.checked_add(DIGEST_LEN)?..)?;
+    let after = bytes.get(end..)?;
     let mut hasher = Sha256::new();
     hasher.update(secret);
-    hasher.update(before);
-    hasher.update([0u8; DIGEST_LEN]);
-    hasher.update(after);
+    // Typical notifications fit a small stack copy: one update instead of three.
+    let mut copy = [0u8; 512];
+    if let Some(message) = copy.get_mut(..bytes.len()) {
+        message[..digest_offset].copy_from_slice(before);
+        message[end..].copy_from_slice(after);
+        hasher.update(message);
+    } else {
+        hasher.update(before);
+        hasher.update([0u8; DIGEST_LEN]);
+        hasher.update(after);
+    }
     hasher.update(auth_data);
     Some(hasher.finalize().into())
 }
@@ -1281,6 +1341,33 @@ fn parse_hex_digest(text: &str) -> Option<[u8; DIGEST_LEN]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_over_is_the_same_for_small_and_large_messages() {
+        for len in [42, 511, 512, 513, 2000] {
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| u8::try_from(i % 251).unwrap_or(0))
+                .collect();
+            let offset = 10;
+            let mut zeroed = bytes.clone();
+            zeroed[offset..offset + DIGEST_LEN].fill(0);
+            let mut hasher = Sha256::new();
+            hasher.update(b"secret");
+            hasher.update(&zeroed);
+            hasher.update(b"auth");
+            let expected: [u8; DIGEST_LEN] = hasher.finalize().into();
+            assert_eq!(
+                digest_over(&bytes, offset, b"secret", b"auth"),
+                Some(expected),
+                "{len}"
+            );
+        }
+        assert_eq!(
+            digest_over(&[0; 40], 20, b"", b""),
+            None,
+            "digest past the end"
+        );
+    }
 
     fn reason(bytes: &[u8]) -> (usize, &'static str) {
         match decode(bytes) {
