@@ -211,7 +211,9 @@ pub struct Children(Vec<(NodeName, MoNode)>);
 impl Children {
     /// Sorts the children by name; two children with one name are an error.
     pub fn new(mut children: Vec<(NodeName, MoNode)>) -> Result<Children, Error> {
-        children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if !children.is_sorted_by(|a, b| a.0 < b.0) {
+            children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
         if children.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(Error::MoData("two children share a name"));
         }

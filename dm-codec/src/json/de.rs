@@ -28,6 +28,8 @@ pub(crate) struct Ctx<'l> {
     path: RefCell<Vec<Step>>,
     /// The limit that stopped decoding, when one did.
     limit_hit: Cell<Option<(&'static str, usize)>>,
+    /// Children of the MO data objects being read, innermost last.
+    children: RefCell<Vec<(NodeName, MoNode)>>,
 }
 
 impl<'l> Ctx<'l> {
@@ -37,6 +39,7 @@ impl<'l> Ctx<'l> {
             depth: Cell::new(0),
             path: RefCell::new(Vec::new()),
             limit_hit: Cell::new(None),
+            children: RefCell::new(Vec::new()),
         }
     }
 
@@ -913,15 +916,22 @@ impl<'de> Visitor<'de> for MoNodeSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MoNode, A::Error> {
         let ctx = self.ctx;
         ctx.enter()?;
-        let mut children = Vec::new();
-        while let Some(name) = next_key(&mut map, ctx)? {
-            let node_name = ctx.at_key(
-                &name,
-                NodeName::new(name.as_ref()).map_err(de::Error::custom),
-            )?;
-            let node = ctx.at_key(&name, map.next_value_seed(MoNodeSeed { ctx }))?;
-            children.push((node_name, node));
-        }
+        // Children gather on one stack shared by every level, then move into
+        // a vector of exactly their number: one allocation per object.
+        let start = ctx.children.borrow().len();
+        let gathered = (|| {
+            while let Some(name) = next_key(&mut map, ctx)? {
+                let node_name = ctx.at_key(
+                    &name,
+                    NodeName::new(name.as_ref()).map_err(de::Error::custom),
+                )?;
+                let node = ctx.at_key(&name, map.next_value_seed(MoNodeSeed { ctx }))?;
+                ctx.children.borrow_mut().push((node_name, node));
+            }
+            Ok(())
+        })();
+        let children: Vec<_> = ctx.children.borrow_mut().drain(start..).collect();
+        gathered?;
         ctx.leave();
         Children::new(children)
             .map(MoNode::Interior)
