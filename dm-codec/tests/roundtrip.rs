@@ -206,15 +206,7 @@ fn json_object() -> impl Strategy<Value = JsonObject> {
 }
 
 fn mark() -> impl Strategy<Value = Mark> {
-    proptest::sample::select(vec![
-        Mark::Fatal,
-        Mark::Critical,
-        Mark::Minor,
-        Mark::Warning,
-        Mark::Informational,
-        Mark::Harmless,
-        Mark::Indeterminate,
-    ])
+    proptest::sample::select(Mark::ALL.to_vec())
 }
 
 fn alert() -> impl Strategy<Value = Alert> {

@@ -36,7 +36,8 @@ pub enum Mark {
 }
 
 impl Mark {
-    const ALL: [Mark; 7] = [
+    /// Every mark, from the most to the least severe.
+    pub const ALL: [Mark; 7] = [
         Mark::Fatal,
         Mark::Critical,
         Mark::Minor,
