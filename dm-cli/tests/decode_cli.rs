@@ -105,3 +105,47 @@ fn usage_errors_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn uri_resolve_contract() {
+    let dir = std::env::temp_dir().join(format!("dm-cli-resolve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tree = dir.join("tree.json");
+    std::fs::write(
+        &tree,
+        br#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/","MOData":{"r":{"ID":"GPS","S":"1"}}},
+             {"ClientURI":"urn:oma:mo:moid:1.0/right/","MOData":{"r":{"ID":"T","S":"2"}}}]"#,
+    )
+    .expect("write");
+    let tree_arg = tree.to_string_lossy().into_owned();
+    let run = |uri: &str| {
+        let out = dm(&["uri", "resolve", "--tree", &tree_arg, uri], b"");
+        assert_eq!(out.status.code(), Some(0), "{uri}");
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).expect("JSON")
+    };
+    assert_eq!(
+        run("urn:oma:mo:moid:1.0/*/S"),
+        serde_json::json!({"sc": 200, "nodes": ["urn:oma:mo:moid:1.0/left/S", "urn:oma:mo:moid:1.0/right/S"]})
+    );
+    assert_eq!(
+        run("urn:oma:mo:moid:1.0//S"),
+        serde_json::json!({"sc": 409, "nodes": []})
+    );
+    assert_eq!(
+        run("urn:oma:mo:moid:1.0/left"),
+        serde_json::json!({"sc": 400, "nodes": []})
+    );
+    let out = dm(
+        &[
+            "uri",
+            "resolve",
+            "--tree",
+            "/nonexistent/tree.json",
+            "urn:x:y//",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}

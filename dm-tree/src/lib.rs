@@ -1,10 +1,35 @@
 //! The device-side management tree of OMA DM 2.0.
 //!
-//! `dm-tree` will hold a device's MO instances (keyed by MOID and MIID), resolve
-//! every ClientURI form against them, enforce access control (instance
-//! permissions, delegation through the DACMO, DDF AccessType and Scope, DM 1.x
-//! ACLs), keep cache validators and change subscriptions, and let products back
-//! nodes with live data through a `NodeHandler` trait.
+//! [`MoTree`] holds a device's MO instances keyed by MOID and MIID; each
+//! [`MoInstance`] stores its nodes in an arena (indices, not pointers), so a
+//! lookup costs one binary search per path segment whatever the tree size.
+//! [`MoTree::resolve`] applies the ClientURI rules of PROTOCOL.md section 9:
+//! MIID, empty (the only instance), `*`, x-names with `nv` conditions ANDed
+//! per x-name, and path wildcards, with results in a stable order.
 //!
-//! This crate is a skeleton until that work lands; it has no API yet.
+//! This release covers storage and resolution. Access control (instance
+//! permissions, delegation through the DACMO, DDF AccessType and Scope, DM 1.x
+//! ACLs), cache validators, subscriptions, node handlers and snapshots are
+//! the next steps of this crate.
+//!
+//! ```
+//! use dm_tree::MoTree;
+//! use dm_types::ClientUri;
+//!
+//! let items = dm_codec::decode_mo_serialization(
+//!     br#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/","MOData":{"DevInfo":{"Man":"Acme"}}}]"#,
+//!     &dm_codec::Limits::default(),
+//! )?;
+//! let tree = MoTree::from_mo_serialization(&items)?;
+//! let nodes = tree.resolve(&ClientUri::parse("urn:oma:mo:oma-dm-devinfo:1.2//Man")?)?;
+//! assert_eq!(nodes[0].client_uri().as_str(), "urn:oma:mo:oma-dm-devinfo:1.2/devinfo/Man");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
+
+mod error;
+mod tree;
+
+pub use error::Error;
+pub use tree::{MoInstance, MoTree, NodeId, NodeRef};

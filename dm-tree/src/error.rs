@@ -1,0 +1,45 @@
+//! The one error type of `dm-tree`.
+
+use dm_types::StatusCode;
+
+/// Why a tree operation failed. Each variant maps to one status code
+/// ([`Error::status`]).
+///
+/// ```
+/// use dm_tree::Error;
+///
+/// assert_eq!(Error::NotFound.status().as_u16(), 404);
+/// assert_eq!(Error::Ambiguous { instances: 2 }.status().as_u16(), 409);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The ClientURI designates no node (404).
+    #[error("the ClientURI designates no node")]
+    NotFound,
+    /// An empty instance part with several instances of the MOID (409).
+    #[error("the empty instance part is ambiguous: {instances} instances of this MOID")]
+    Ambiguous {
+        /// How many instances there are.
+        instances: usize,
+    },
+    /// MO data that cannot be stored where it was sent (400).
+    #[error("invalid MO data: {0}")]
+    InvalidData(String),
+    /// The instance already exists (405: a second instance of a MOID that
+    /// allows one, or a MIID in use).
+    #[error("the MO instance already exists")]
+    InstanceExists,
+}
+
+impl Error {
+    /// The status code that reports this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Ambiguous { .. } => StatusCode::CONFLICT,
+            Error::InvalidData(_) => StatusCode::BAD_REQUEST,
+            Error::InstanceExists => StatusCode::COMMAND_NOT_ALLOWED,
+        }
+    }
+}

@@ -1,0 +1,565 @@
+//! The store: MO instances keyed by MOID and MIID, each an arena of nodes.
+
+use std::collections::BTreeMap;
+
+use dm_types::{
+    Children, ClientUri, Instance, LeafValue, Miid, MoData, MoItem, MoNode, Moid, NodeName,
+    NodeValueCondition, Segment, StatusCode, XName,
+};
+
+use crate::Error;
+
+/// The index of a node inside its [`MoInstance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(u32);
+
+impl NodeId {
+    /// The instance root.
+    pub const ROOT: NodeId = NodeId(0);
+
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Content {
+    /// Children, kept sorted by name.
+    Interior(Vec<NodeId>),
+    Leaf(LeafValue),
+    /// A slot freed by a removal, waiting for reuse.
+    Free,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Node {
+    name: NodeName,
+    parent: Option<NodeId>,
+    content: Content,
+}
+
+/// One MO instance: its identity and its nodes, stored in an arena (a vector
+/// indexed by [`NodeId`]; children are sorted index lists), so a lookup costs
+/// one binary search per path segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoInstance {
+    moid: Moid,
+    miid: Miid,
+    nodes: Vec<Node>,
+    free: Vec<NodeId>,
+}
+
+impl MoInstance {
+    /// An instance whose root is `data`.
+    ///
+    /// ```
+    /// use dm_tree::{MoInstance, NodeId};
+    /// use dm_types::{LeafValue, Miid, MoData, MoNode, Moid, NodeName};
+    ///
+    /// let data = MoData::new(NodeName::new("CBT")?, MoNode::Leaf(LeafValue::from("WLAN")));
+    /// let instance = MoInstance::new(Moid::new("urn:x:y")?, Miid::new("s")?, &data);
+    /// assert_eq!(instance.value(NodeId::ROOT), Some(&LeafValue::from("WLAN")));
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn new(moid: Moid, miid: Miid, data: &MoData) -> MoInstance {
+        let mut instance = MoInstance {
+            moid,
+            miid,
+            nodes: Vec::new(),
+            free: Vec::new(),
+        };
+        instance.add(data.name().clone(), None, data.node());
+        instance
+    }
+
+    /// The MO type.
+    pub fn moid(&self) -> &Moid {
+        &self.moid
+    }
+
+    /// The instance identifier.
+    pub fn miid(&self) -> &Miid {
+        &self.miid
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len() - self.free.len()
+    }
+
+    /// Whether the instance has no nodes (never true: the root exists).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes
+            .get(id.index())
+            .filter(|n| n.content != Content::Free)
+    }
+
+    /// Adds `content` (and its subtree) as a node; returns its id.
+    fn add(&mut self, name: NodeName, parent: Option<NodeId>, content: &MoNode) -> NodeId {
+        let node = Node {
+            name,
+            parent,
+            content: match content {
+                MoNode::Leaf(value) => Content::Leaf(value.clone()),
+                MoNode::Interior(_) => Content::Interior(Vec::new()),
+            },
+        };
+        let id = if let Some(id) = self.free.pop() {
+            self.nodes[id.index()] = node;
+            id
+        } else {
+            let id = NodeId(u32::try_from(self.nodes.len()).unwrap_or(u32::MAX));
+            self.nodes.push(node);
+            id
+        };
+        if let MoNode::Interior(children) = content {
+            // Children arrive sorted by name, so the index list is sorted too.
+            let ids: Vec<NodeId> = children
+                .iter()
+                .map(|(child_name, child)| self.add(child_name.clone(), Some(id), child))
+                .collect();
+            self.nodes[id.index()].content = Content::Interior(ids);
+        }
+        id
+    }
+
+    /// Frees `id` and its subtree.
+    fn remove_subtree(&mut self, id: NodeId) {
+        let mut stack = vec![id];
+        while let Some(current) = stack.pop() {
+            let slot = &mut self.nodes[current.index()];
+            if let Content::Interior(children) = std::mem::replace(&mut slot.content, Content::Free)
+            {
+                stack.extend(children);
+            }
+            slot.parent = None;
+            self.free.push(current);
+        }
+    }
+
+    /// The name of a node.
+    pub fn name(&self, id: NodeId) -> Option<&NodeName> {
+        self.node(id).map(|n| &n.name)
+    }
+
+    /// The value of a leaf (`None` for interior nodes and unknown ids).
+    pub fn value(&self, id: NodeId) -> Option<&LeafValue> {
+        match &self.node(id)?.content {
+            Content::Leaf(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The children of an interior node, in name order (empty for a leaf).
+    pub fn children(&self, id: NodeId) -> &[NodeId] {
+        match self.node(id).map(|n| &n.content) {
+            Some(Content::Interior(children)) => children,
+            _ => &[],
+        }
+    }
+
+    /// The child of `id` named `name`.
+    pub fn child(&self, id: NodeId, name: &str) -> Option<NodeId> {
+        let children = self.children(id);
+        children
+            .binary_search_by(|c| self.nodes[c.index()].name.as_str().cmp(name))
+            .ok()
+            .map(|i| children[i])
+    }
+
+    /// The node at `path` (names below the root).
+    pub fn lookup<'a>(&self, path: impl IntoIterator<Item = &'a str>) -> Option<NodeId> {
+        path.into_iter()
+            .try_fold(NodeId::ROOT, |id, name| self.child(id, name))
+    }
+
+    /// The names from the root (excluded) down to `id`.
+    pub fn path(&self, id: NodeId) -> Vec<NodeName> {
+        let mut names = Vec::new();
+        let mut current = id;
+        while let Some(node) = self.node(current) {
+            let Some(parent) = node.parent else { break };
+            names.push(node.name.clone());
+            current = parent;
+        }
+        names.reverse();
+        names
+    }
+
+    /// The absolute ClientURI of a node (`MOID/MIID/path`).
+    pub fn client_uri(&self, id: NodeId) -> ClientUri {
+        ClientUri::absolute(&self.moid, &self.miid, &self.path(id))
+    }
+
+    /// The subtree at `id` as MO data.
+    pub fn to_mo_data(&self, id: NodeId) -> Option<MoData> {
+        let node = self.node(id)?;
+        Some(MoData::new(node.name.clone(), self.to_mo_node(id)))
+    }
+
+    fn to_mo_node(&self, id: NodeId) -> MoNode {
+        match self.node(id).map(|n| &n.content) {
+            Some(Content::Leaf(value)) => MoNode::Leaf(value.clone()),
+            Some(Content::Interior(children)) => {
+                let children = children
+                    .iter()
+                    .map(|&c| (self.nodes[c.index()].name.clone(), self.to_mo_node(c)))
+                    .collect();
+                // Names are unique and sorted already.
+                MoNode::Interior(Children::new(children).unwrap_or_default())
+            }
+            _ => MoNode::Leaf(LeafValue::Null),
+        }
+    }
+
+    /// Replaces the node at `path` with `data` (whose name must be the last
+    /// path name), creating it when its parent exists. An empty path replaces
+    /// the whole instance content, keeping the root name of `data`.
+    pub fn write(&mut self, path: &[NodeName], data: &MoData) -> Result<NodeId, Error> {
+        let Some((last, parents)) = path.split_last() else {
+            let moid = self.moid.clone();
+            let miid = self.miid.clone();
+            *self = MoInstance::new(moid, miid, data);
+            return Ok(NodeId::ROOT);
+        };
+        if data.name() != last {
+            return Err(Error::InvalidData(format!(
+                "MOData names {:?} but the target node is {:?}",
+                data.name().as_str(),
+                last.as_str()
+            )));
+        }
+        let parent = self
+            .lookup(parents.iter().map(NodeName::as_str))
+            .ok_or(Error::NotFound)?;
+        if self.value(parent).is_some() {
+            return Err(Error::InvalidData(
+                "the parent of the target is a leaf".into(),
+            ));
+        }
+        if let Some(existing) = self.child(parent, last.as_str()) {
+            self.detach(existing);
+        }
+        let id = self.add(last.clone(), Some(parent), data.node());
+        let names = &self.nodes;
+        if let Content::Interior(children) = &self.nodes[parent.index()].content {
+            let position = children
+                .binary_search_by(|c| names[c.index()].name.cmp(last))
+                .unwrap_or_else(|i| i);
+            if let Content::Interior(children) = &mut self.nodes[parent.index()].content {
+                children.insert(position, id);
+            }
+        }
+        Ok(id)
+    }
+
+    /// Removes a non-root node and its subtree.
+    ///
+    /// ```
+    /// use dm_tree::{MoInstance, NodeId};
+    /// use dm_types::{Children, LeafValue, Miid, MoData, MoNode, Moid, NodeName};
+    ///
+    /// let children = Children::new(vec![(NodeName::new("a")?, MoNode::Leaf(LeafValue::Int(1)))])?;
+    /// let data = MoData::new(NodeName::new("r")?, MoNode::Interior(children));
+    /// let mut instance = MoInstance::new(Moid::new("urn:x:y")?, Miid::new("m")?, &data);
+    /// let a = instance.lookup(["a"]).unwrap();
+    /// assert!(instance.delete(a));
+    /// assert_eq!(instance.lookup(["a"]), None);
+    /// assert!(!instance.delete(NodeId::ROOT));
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn delete(&mut self, id: NodeId) -> bool {
+        if id == NodeId::ROOT || self.node(id).is_none() {
+            return false;
+        }
+        self.detach(id);
+        true
+    }
+
+    fn detach(&mut self, id: NodeId) {
+        if let Some(parent) = self.nodes[id.index()].parent
+            && let Content::Interior(children) = &mut self.nodes[parent.index()].content
+        {
+            children.retain(|&c| c != id);
+        }
+        self.remove_subtree(id);
+    }
+
+    /// Whether the node standing for `xname` satisfies every `nv` condition
+    /// on that x-name: each names a leaf (relative path) whose value, as
+    /// text, equals the condition's value. Interior nodes never match.
+    fn satisfies(&self, id: NodeId, xname: XName, conditions: &[NodeValueCondition<'_>]) -> bool {
+        conditions
+            .iter()
+            .filter(|c| c.xname() == xname)
+            .all(|condition| {
+                let target = condition
+                    .path()
+                    .try_fold(id, |current, name| self.child(current, &name));
+                target
+                    .and_then(|t| self.value(t))
+                    .is_some_and(|value| value.to_text() == condition.value())
+            })
+    }
+}
+
+/// A node found by [`MoTree::resolve`].
+#[derive(Debug, Clone, Copy)]
+pub struct NodeRef<'a> {
+    /// The instance holding the node.
+    pub instance: &'a MoInstance,
+    /// The node.
+    pub id: NodeId,
+}
+
+impl NodeRef<'_> {
+    /// The node's absolute ClientURI.
+    pub fn client_uri(&self) -> ClientUri {
+        self.instance.client_uri(self.id)
+    }
+}
+
+/// The device's MO instances, by MOID then MIID (both in sorted order, so
+/// every listing and resolution result comes in a stable order).
+///
+/// ```
+/// use dm_tree::MoTree;
+/// use dm_types::ClientUri;
+///
+/// let items = dm_codec::decode_mo_serialization(
+///     br#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/","MOData":{"moroot1":{"ID":"GPS","Setting":"0xA1"}}},
+///          {"ClientURI":"urn:oma:mo:moid:1.0/right/","MOData":{"moroot2":{"ID":"Temp","Setting":"0xB2"}}}]"#,
+///     &dm_codec::Limits::default(),
+/// )?;
+/// let tree = MoTree::from_mo_serialization(&items)?;
+/// let found = tree.resolve(&ClientUri::parse("urn:oma:mo:moid:1.0/(x)/Setting?nv=(x)/ID:GPS")?)?;
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(found[0].client_uri().as_str(), "urn:oma:mo:moid:1.0/left/Setting");
+/// let err = tree.resolve(&ClientUri::parse("urn:oma:mo:moid:1.0//Setting")?).unwrap_err();
+/// assert_eq!(err.status().as_u16(), 409);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MoTree {
+    instances: BTreeMap<Moid, BTreeMap<Miid, MoInstance>>,
+}
+
+impl MoTree {
+    /// An empty tree.
+    pub fn new() -> MoTree {
+        MoTree::default()
+    }
+
+    /// Builds a tree from MO serialization items whose ClientURIs name
+    /// concrete MIIDs (`MOID/MIID/path`): an item at an instance root creates
+    /// (or replaces) the instance, an item with a path writes into an
+    /// instance created by an earlier item.
+    pub fn from_mo_serialization(items: &[MoItem]) -> Result<MoTree, Error> {
+        let mut tree = MoTree::new();
+        for item in items {
+            let uri = &item.client_uri;
+            let miid = match uri.instance() {
+                Instance::Miid(miid) => {
+                    Miid::new(miid.into_owned()).map_err(|e| Error::InvalidData(e.to_string()))?
+                }
+                _ => {
+                    return Err(Error::InvalidData(format!(
+                        "{uri}: the ClientURI must name a MIID"
+                    )));
+                }
+            };
+            let path = absolute_path(uri)?;
+            let moid = uri.to_moid();
+            if path.is_empty() {
+                let instance = MoInstance::new(moid.clone(), miid.clone(), &item.data);
+                tree.instances
+                    .entry(moid)
+                    .or_default()
+                    .insert(miid, instance);
+            } else {
+                let instance = tree
+                    .instances
+                    .get_mut(&moid)
+                    .and_then(|m| m.get_mut(&miid))
+                    .ok_or(Error::NotFound)?;
+                instance.write(&path, &item.data)?;
+            }
+        }
+        Ok(tree)
+    }
+
+    /// Adds a new instance.
+    pub fn insert(&mut self, instance: MoInstance) -> Result<(), Error> {
+        let by_miid = self.instances.entry(instance.moid.clone()).or_default();
+        if by_miid.contains_key(&instance.miid) {
+            return Err(Error::InstanceExists);
+        }
+        by_miid.insert(instance.miid.clone(), instance);
+        Ok(())
+    }
+
+    /// Removes an instance.
+    pub fn remove(&mut self, moid: &str, miid: &str) -> Option<MoInstance> {
+        let by_miid = self.instances.get_mut(moid)?;
+        let removed = by_miid.remove(miid);
+        if by_miid.is_empty() {
+            self.instances.remove(moid);
+        }
+        removed
+    }
+
+    /// The instance `moid`/`miid`.
+    pub fn instance(&self, moid: &str, miid: &str) -> Option<&MoInstance> {
+        self.instances.get(moid)?.get(miid)
+    }
+
+    /// The instance `moid`/`miid`, for changes.
+    pub fn instance_mut(&mut self, moid: &str, miid: &str) -> Option<&mut MoInstance> {
+        self.instances.get_mut(moid)?.get_mut(miid)
+    }
+
+    /// Every instance, by MOID then MIID.
+    pub fn instances(&self) -> impl Iterator<Item = &MoInstance> {
+        self.instances.values().flat_map(BTreeMap::values)
+    }
+
+    /// The instances of one MO type, by MIID.
+    pub fn instances_of(&self, moid: &str) -> impl Iterator<Item = &MoInstance> {
+        self.instances
+            .get(moid)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+    }
+
+    /// Resolves a ClientURI to the nodes it designates (PROTOCOL.md section
+    /// 9), in a stable order: instances by MIID, then children by name.
+    ///
+    /// Errors: [`Error::NotFound`] (404) when nothing matches,
+    /// [`Error::Ambiguous`] (409) for an empty instance part with several
+    /// instances. The walk is iterative, so a ClientURI of any length costs
+    /// no stack.
+    pub fn resolve(&self, uri: &ClientUri) -> Result<Vec<NodeRef<'_>>, Error> {
+        let by_miid = self.instances.get(uri.moid()).ok_or(Error::NotFound)?;
+        let conditions: Vec<NodeValueCondition<'_>> = uri.conditions().collect();
+        let mut frontier: Vec<NodeRef<'_>> = match uri.instance() {
+            Instance::Miid(miid) => by_miid
+                .get(miid.as_ref())
+                .map(|instance| NodeRef {
+                    instance,
+                    id: NodeId::ROOT,
+                })
+                .into_iter()
+                .collect(),
+            Instance::Sole => {
+                let mut all = by_miid.values();
+                match (all.next(), all.next()) {
+                    (Some(instance), None) => vec![NodeRef {
+                        instance,
+                        id: NodeId::ROOT,
+                    }],
+                    (None, _) => Vec::new(),
+                    (Some(_), Some(_)) => {
+                        return Err(Error::Ambiguous {
+                            instances: by_miid.len(),
+                        });
+                    }
+                }
+            }
+            Instance::XName(x) => by_miid
+                .values()
+                .filter(|instance| instance.satisfies(NodeId::ROOT, x, &conditions))
+                .map(|instance| NodeRef {
+                    instance,
+                    id: NodeId::ROOT,
+                })
+                .collect(),
+            _ => by_miid
+                .values()
+                .map(|instance| NodeRef {
+                    instance,
+                    id: NodeId::ROOT,
+                })
+                .collect(),
+        };
+        for segment in uri.path() {
+            let mut next = Vec::with_capacity(frontier.len());
+            for node in &frontier {
+                let instance = node.instance;
+                match &segment {
+                    Segment::Name(name) => {
+                        if let Some(id) = instance.child(node.id, name) {
+                            next.push(NodeRef { instance, id });
+                        }
+                    }
+                    Segment::XName(x) => next.extend(
+                        instance
+                            .children(node.id)
+                            .iter()
+                            .filter(|&&c| instance.satisfies(c, *x, &conditions))
+                            .map(|&id| NodeRef { instance, id }),
+                    ),
+                    _ => next.extend(
+                        instance
+                            .children(node.id)
+                            .iter()
+                            .map(|&id| NodeRef { instance, id }),
+                    ),
+                }
+            }
+            frontier = next;
+            if frontier.is_empty() {
+                break;
+            }
+        }
+        if frontier.is_empty() {
+            return Err(Error::NotFound);
+        }
+        Ok(frontier)
+    }
+}
+
+impl MoTree {
+    /// Resolves ClientURI text and reports the outcome as a status code and
+    /// the designated nodes as sorted absolute ClientURIs — `400` and no
+    /// nodes for malformed text (what `dm uri resolve` prints).
+    ///
+    /// ```
+    /// use dm_tree::MoTree;
+    ///
+    /// let tree = MoTree::new();
+    /// assert_eq!(tree.resolve_str("urn:x:y/a/").0.as_u16(), 404);
+    /// assert_eq!(tree.resolve_str("urn:x:y/a").0.as_u16(), 400);
+    /// ```
+    pub fn resolve_str(&self, text: &str) -> (StatusCode, Vec<ClientUri>) {
+        let uri = match ClientUri::parse(text) {
+            Ok(uri) => uri,
+            Err(e) => return (e.status(), Vec::new()),
+        };
+        match self.resolve(&uri) {
+            Ok(nodes) => {
+                let mut uris: Vec<ClientUri> = nodes.iter().map(NodeRef::client_uri).collect();
+                uris.sort();
+                (StatusCode::OK, uris)
+            }
+            Err(e) => (e.status(), Vec::new()),
+        }
+    }
+}
+
+/// The path names of an absolute ClientURI.
+fn absolute_path(uri: &ClientUri) -> Result<Vec<NodeName>, Error> {
+    uri.path()
+        .map(|segment| match segment {
+            Segment::Name(name) => {
+                NodeName::new(name.into_owned()).map_err(|e| Error::InvalidData(e.to_string()))
+            }
+            _ => Err(Error::InvalidData(format!(
+                "{uri}: expected an absolute ClientURI (no wildcards or x-names)"
+            ))),
+        })
+        .collect()
+}
