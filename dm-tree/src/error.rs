@@ -30,6 +30,26 @@ pub enum Error {
     /// allows one, or a MIID in use).
     #[error("the MO instance already exists")]
     InstanceExists,
+    /// The instance is visible but the command needs a right the server
+    /// lacks (403).
+    #[error("{principal} lacks the {right} right on {uri}")]
+    Forbidden {
+        /// Who asked.
+        principal: String,
+        /// The missing right.
+        right: &'static str,
+        /// The node concerned.
+        uri: String,
+    },
+    /// The node does not allow the operation: a permanent node, a DDF
+    /// AccessType without it, a secret node (405).
+    #[error("{uri}: {reason}")]
+    NotAllowed {
+        /// The node concerned.
+        uri: String,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -39,7 +59,8 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Ambiguous { .. } => StatusCode::CONFLICT,
             Error::InvalidData(_) => StatusCode::BAD_REQUEST,
-            Error::InstanceExists => StatusCode::COMMAND_NOT_ALLOWED,
+            Error::InstanceExists | Error::NotAllowed { .. } => StatusCode::COMMAND_NOT_ALLOWED,
+            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         }
     }
 }

@@ -28,8 +28,12 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+mod access;
 mod error;
+mod ops;
 mod tree;
 
+pub use access::{Principal, Rights};
 pub use error::Error;
+pub use ops::{DACMO_MOID, DMACC_MOID, ReadOutcome};
 pub use tree::{MoInstance, MoTree, NodeId, NodeRef};

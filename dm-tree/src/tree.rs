@@ -1,11 +1,16 @@
 //! The store: MO instances keyed by MOID and MIID, each an arena of nodes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dm_ddf::{MoDefinition, NodeDefinition};
 
 use dm_types::{
-    Children, ClientUri, Instance, LeafValue, Miid, MoData, MoItem, MoNode, Moid, NodeName,
-    NodeValueCondition, Segment, StatusCode, XName,
+    CacheValidator, Children, ClientUri, Instance, LeafValue, Miid, MoData, MoItem, MoNode, Moid,
+    NodeName, NodeValueCondition, Segment, StatusCode, XName,
 };
+
+use crate::Principal;
 
 use crate::Error;
 
@@ -47,6 +52,13 @@ pub struct MoInstance {
     miid: Miid,
     nodes: Vec<Node>,
     free: Vec<NodeId>,
+    definition: Option<Arc<MoDefinition>>,
+    creator: Principal,
+    /// Set by the tree when the instance is inserted: distinguishes this
+    /// instance from an earlier one with the same MIID.
+    epoch: u64,
+    /// Counts modifications.
+    version: u64,
 }
 
 impl MoInstance {
@@ -67,9 +79,68 @@ impl MoInstance {
             miid,
             nodes: Vec::new(),
             free: Vec::new(),
+            definition: None,
+            creator: Principal::Device,
+            epoch: 0,
+            version: 0,
         };
         instance.add(data.name().clone(), None, data.node());
         instance
+    }
+
+    /// Attaches the MO definition (DDF) that governs AccessType, Scope and
+    /// secrecy of the nodes.
+    #[must_use]
+    pub fn with_definition(mut self, definition: Arc<MoDefinition>) -> MoInstance {
+        self.definition = Some(definition);
+        self
+    }
+
+    /// Records who created the instance (default: the device).
+    #[must_use]
+    pub fn with_creator(mut self, creator: Principal) -> MoInstance {
+        self.creator = creator;
+        self
+    }
+
+    /// The MO definition, when one is attached.
+    pub fn definition(&self) -> Option<&MoDefinition> {
+        self.definition.as_deref()
+    }
+
+    /// Who created the instance.
+    pub fn creator(&self) -> &Principal {
+        &self.creator
+    }
+
+    /// The cache validator (section 8): changes on every modification of the
+    /// instance, and differs between an instance and a later one that reuses
+    /// its MIID in the same tree.
+    ///
+    /// ```
+    /// use dm_tree::MoInstance;
+    /// use dm_types::{Children, LeafValue, Miid, MoData, MoNode, Moid, NodeName};
+    ///
+    /// let leaf = |v| MoNode::Leaf(LeafValue::Int(v));
+    /// let root = MoData::new(NodeName::new("r")?, MoNode::Interior(Children::new(vec![(NodeName::new("a")?, leaf(1))])?));
+    /// let mut instance = MoInstance::new(Moid::new("urn:x:y")?, Miid::new("m")?, &root);
+    /// let before = instance.cache_validator();
+    /// instance.write(&[NodeName::new("a")?], &MoData::new(NodeName::new("a")?, leaf(2)))?;
+    /// assert_ne!(instance.cache_validator(), before);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cache_validator(&self) -> CacheValidator {
+        CacheValidator::new(format!("{:x}-{:x}", self.epoch, self.version))
+            .unwrap_or_else(|_| unreachable!("the text is never empty"))
+    }
+
+    /// The definition of a node, when the instance has one and it defines
+    /// the node (placeholders match any name).
+    pub fn node_definition(&self, id: NodeId) -> Option<&NodeDefinition> {
+        let definition = self.definition.as_deref()?;
+        let root = self.nodes.first()?.name.as_str();
+        let path = self.path(id);
+        definition.lookup(std::iter::once(root).chain(path.iter().map(NodeName::as_str)))
     }
 
     /// The MO type.
@@ -221,9 +292,10 @@ impl MoInstance {
     /// the whole instance content, keeping the root name of `data`.
     pub fn write(&mut self, path: &[NodeName], data: &MoData) -> Result<NodeId, Error> {
         let Some((last, parents)) = path.split_last() else {
-            let moid = self.moid.clone();
-            let miid = self.miid.clone();
-            *self = MoInstance::new(moid, miid, data);
+            let fresh = MoInstance::new(self.moid.clone(), self.miid.clone(), data);
+            self.nodes = fresh.nodes;
+            self.free = fresh.free;
+            self.version += 1;
             return Ok(NodeId::ROOT);
         };
         if data.name() != last {
@@ -245,6 +317,7 @@ impl MoInstance {
             self.detach(existing);
         }
         let id = self.add(last.clone(), Some(parent), data.node());
+        self.version += 1;
         let names = &self.nodes;
         if let Content::Interior(children) = &self.nodes[parent.index()].content {
             let position = children
@@ -277,6 +350,7 @@ impl MoInstance {
             return false;
         }
         self.detach(id);
+        self.version += 1;
         true
     }
 
@@ -345,7 +419,11 @@ impl NodeRef<'_> {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MoTree {
-    instances: BTreeMap<Moid, BTreeMap<Miid, MoInstance>>,
+    pub(crate) instances: BTreeMap<Moid, BTreeMap<Miid, MoInstance>>,
+    /// Definitions attached to instances of each MOID as they are inserted.
+    definitions: BTreeMap<Moid, Arc<MoDefinition>>,
+    /// The last epoch handed to an inserted instance.
+    epochs: u64,
 }
 
 impl MoTree {
@@ -392,8 +470,20 @@ impl MoTree {
         Ok(tree)
     }
 
-    /// Adds a new instance.
-    pub fn insert(&mut self, instance: MoInstance) -> Result<(), Error> {
+    /// Registers the definition that instances of `moid` get when they are
+    /// inserted without one.
+    pub fn define(&mut self, moid: Moid, definition: Arc<MoDefinition>) {
+        self.definitions.insert(moid, definition);
+    }
+
+    /// Adds a new instance (attaching the registered definition of its MOID
+    /// when it has none).
+    pub fn insert(&mut self, mut instance: MoInstance) -> Result<(), Error> {
+        if instance.definition.is_none() {
+            instance.definition = self.definitions.get(&instance.moid).cloned();
+        }
+        self.epochs += 1;
+        instance.epoch = self.epochs;
         let by_miid = self.instances.entry(instance.moid.clone()).or_default();
         if by_miid.contains_key(&instance.miid) {
             return Err(Error::InstanceExists);
@@ -443,11 +533,24 @@ impl MoTree {
     /// instances. The walk is iterative, so a ClientURI of any length costs
     /// no stack.
     pub fn resolve(&self, uri: &ClientUri) -> Result<Vec<NodeRef<'_>>, Error> {
+        self.resolve_among(uri, |_| true)
+    }
+
+    /// [`MoTree::resolve`] over the instances `visible` accepts: the others do
+    /// not exist for this resolution (skipped by `*` and x-names, not counted
+    /// by the empty instance part, 404 by MIID).
+    pub(crate) fn resolve_among(
+        &self,
+        uri: &ClientUri,
+        visible: impl Fn(&MoInstance) -> bool,
+    ) -> Result<Vec<NodeRef<'_>>, Error> {
         let by_miid = self.instances.get(uri.moid()).ok_or(Error::NotFound)?;
+        let visible_instances = || by_miid.values().filter(|i| visible(i));
         let conditions: Vec<NodeValueCondition<'_>> = uri.conditions().collect();
         let mut frontier: Vec<NodeRef<'_>> = match uri.instance() {
             Instance::Miid(miid) => by_miid
                 .get(miid.as_ref())
+                .filter(|i| visible(i))
                 .map(|instance| NodeRef {
                     instance,
                     id: NodeId::ROOT,
@@ -455,7 +558,7 @@ impl MoTree {
                 .into_iter()
                 .collect(),
             Instance::Sole => {
-                let mut all = by_miid.values();
+                let mut all = visible_instances();
                 match (all.next(), all.next()) {
                     (Some(instance), None) => vec![NodeRef {
                         instance,
@@ -464,21 +567,19 @@ impl MoTree {
                     (None, _) => Vec::new(),
                     (Some(_), Some(_)) => {
                         return Err(Error::Ambiguous {
-                            instances: by_miid.len(),
+                            instances: visible_instances().count(),
                         });
                     }
                 }
             }
-            Instance::XName(x) => by_miid
-                .values()
+            Instance::XName(x) => visible_instances()
                 .filter(|instance| instance.satisfies(NodeId::ROOT, x, &conditions))
                 .map(|instance| NodeRef {
                     instance,
                     id: NodeId::ROOT,
                 })
                 .collect(),
-            _ => by_miid
-                .values()
+            _ => visible_instances()
                 .map(|instance| NodeRef {
                     instance,
                     id: NodeId::ROOT,
