@@ -317,3 +317,319 @@ fn prune(instance: &MoInstance, id: NodeId, node: MoNode) -> MoNode {
         .collect();
     MoNode::Interior(dm_types::Children::new(kept).unwrap_or_default())
 }
+
+/// What one HGET item will do, decided before anything changes.
+enum Plan {
+    /// Create an instance of `moid` whose root is the item's data.
+    Create { moid: dm_types::Moid },
+    /// Replace (or create) the node at `path` of an existing instance.
+    Replace {
+        moid: dm_types::Moid,
+        miid: dm_types::Miid,
+        path: Vec<NodeName>,
+    },
+}
+
+impl MoTree {
+    /// Writes MO data with HGET semantics (PROTOCOL.md section 4) and returns
+    /// the absolute ClientURIs written, in item order.
+    ///
+    /// - `target` is the HGET ClientURI parameter: then `items` must hold
+    ///   exactly one item, whose own ClientURI is ignored. Without it each
+    ///   item's ClientURI is its target.
+    /// - A target with an empty instance part creates a new instance: the
+    ///   tree assigns its MIID, its root is named after the `MOData` member,
+    ///   and a server creator gets a DACMO entry granting it every right.
+    ///   A second instance of an MO whose DDF allows one is `405`.
+    /// - A target naming an instance writes into it: the data replaces the
+    ///   node at the path, or creates it when its parent exists; the `MOData`
+    ///   member must be named like the target node (`400`). `*` and x-names
+    ///   must designate exactly one node (`404`/`409`).
+    /// - Rights: Write on the instance (`403`); creating needs the MOID in the
+    ///   server's Perm list (`403`). DDF: replacing needs Replace, creating
+    ///   needs Add and a dynamic node (`405`); the resulting instance must
+    ///   validate against its definition (`400`).
+    /// - All items apply, or none: every check runs on copies first.
+    ///
+    /// ```
+    /// use dm_tree::{MoTree, Principal};
+    ///
+    /// let mut tree = MoTree::new();
+    /// let items = dm_codec::decode_mo_serialization(
+    ///     br#"[{"ClientURI":"urn:x:sensor//","MOData":{"Peer":{"ID":"GPS"}}}]"#,
+    ///     &dm_codec::Limits::default(),
+    /// )?;
+    /// let written = tree.write(&Principal::Device, None, &items)?;
+    /// assert_eq!(written[0].as_str(), "urn:x:sensor/1/");
+    /// assert_eq!(tree.resolve_str("urn:x:sensor//ID").1[0].as_str(), "urn:x:sensor/1/ID");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write(
+        &mut self,
+        principal: &Principal,
+        target: Option<&ClientUri>,
+        items: &[MoItem],
+    ) -> Result<Vec<ClientUri>, Error> {
+        if target.is_some() && items.len() != 1 {
+            return Err(Error::InvalidData(format!(
+                "with a ClientURI parameter the body must hold exactly one item, not {}",
+                items.len()
+            )));
+        }
+        // Items apply in order, each seeing the earlier ones; the first
+        // instance copy taken before a change is the undo log.
+        let mut originals: Vec<MoInstance> = Vec::new();
+        let mut created: Vec<(dm_types::Moid, dm_types::Miid)> = Vec::new();
+        let mut written = Vec::with_capacity(items.len());
+        let mut outcome = Ok(());
+        for item in items {
+            let uri = target.unwrap_or(&item.client_uri);
+            match self.apply(principal, uri, &item.data, &mut originals, &mut created) {
+                Ok(uri) => written.push(uri),
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = outcome {
+            for (moid, miid) in &created {
+                self.remove(moid.as_str(), miid.as_str());
+            }
+            for original in originals {
+                if let Some(slot) =
+                    self.instance_mut(original.moid().as_str(), original.miid().as_str())
+                {
+                    *slot = original;
+                }
+            }
+            return Err(e);
+        }
+        for (moid, miid) in created {
+            let entry = self
+                .instance(moid.as_str(), miid.as_str())
+                .and_then(|instance| match instance.creator() {
+                    Principal::Server(server) => Some(dacmo_entry(instance, server)),
+                    Principal::Device => None,
+                });
+            if let Some((dacmo, data)) = entry {
+                let miid = self.next_miid(&dacmo);
+                self.insert(MoInstance::new(dacmo, miid, &data))?;
+            }
+        }
+        Ok(written)
+    }
+
+    /// Applies one HGET item, recording what it changes for undo.
+    fn apply(
+        &mut self,
+        principal: &Principal,
+        uri: &ClientUri,
+        data: &dm_types::MoData,
+        originals: &mut Vec<MoInstance>,
+        created: &mut Vec<(dm_types::Moid, dm_types::Miid)>,
+    ) -> Result<ClientUri, Error> {
+        match self.plan(principal, uri, data)? {
+            Plan::Create { moid } => {
+                let miid = self.next_miid(&moid);
+                let mut instance = MoInstance::new(moid.clone(), miid.clone(), data)
+                    .with_creator(principal.clone());
+                self.attach_definition(&mut instance);
+                validate(&instance)?;
+                let written = instance.client_uri(NodeId::ROOT);
+                self.insert(instance)?;
+                created.push((moid, miid));
+                Ok(written)
+            }
+            Plan::Replace { moid, miid, path } => {
+                let instance = self
+                    .instance_mut(moid.as_str(), miid.as_str())
+                    .ok_or(Error::NotFound)?;
+                let mut copy = instance.clone();
+                let id = copy.write(&path, data)?;
+                validate(&copy)?;
+                let written = copy.client_uri(id);
+                let original = std::mem::replace(instance, copy);
+                let fresh = created.iter().any(|(m, i)| *m == moid && *i == miid);
+                if !fresh
+                    && !originals
+                        .iter()
+                        .any(|o| *o.moid() == moid && *o.miid() == miid)
+                {
+                    originals.push(original);
+                }
+                Ok(written)
+            }
+        }
+    }
+
+    /// Checks one HGET item against the current tree (and the instances
+    /// this HGET already creates).
+    fn plan(
+        &self,
+        principal: &Principal,
+        uri: &ClientUri,
+        data: &dm_types::MoData,
+    ) -> Result<Plan, Error> {
+        let moid = uri.to_moid();
+        if matches!(uri.instance(), dm_types::Instance::Sole) {
+            if uri.path_len() != 0 {
+                return Err(Error::InvalidData(format!(
+                    "{uri}: a new instance is written at its root (no path)"
+                )));
+            }
+            if let Principal::Server(server) = principal
+                && moid.as_str() != DACMO_MOID
+                && !self
+                    .allowed_moids(server)
+                    .iter()
+                    .any(|m| m == moid.as_str())
+            {
+                return Err(Error::Forbidden {
+                    principal: principal.to_string(),
+                    right: "Perm",
+                    uri: uri.to_string(),
+                });
+            }
+            let single = self
+                .definition_for(&moid)
+                .and_then(|d| d.root(data.name().as_str()))
+                .is_some_and(|root| root.occurrence.max() == Some(1));
+            if single && self.instances_of(moid.as_str()).next().is_some() {
+                return Err(Error::NotAllowed {
+                    uri: uri.to_string(),
+                    reason: "the MO allows only one instance and one exists",
+                });
+            }
+            return Ok(Plan::Create { moid });
+        }
+        // An existing node, or a new one under an existing parent.
+        let (instance, exists, path) = match self.resolve_as(principal, uri) {
+            Ok(nodes) if nodes.len() > 1 => {
+                return Err(Error::Ambiguous {
+                    instances: nodes.len(),
+                });
+            }
+            Ok(nodes) => (nodes[0].instance, true, nodes[0].instance.path(nodes[0].id)),
+            Err(Error::NotFound) if !uri.has_selectors() && uri.path_len() > 0 => {
+                // The parent: the same ClientURI without its last segment
+                // (and without its query, which a new node cannot match).
+                let main = uri.as_str().split('?').next().unwrap_or("");
+                let mut parent_text = main.rsplit_once('/').map_or("", |(p, _)| p).to_owned();
+                if uri.path_len() == 1 {
+                    parent_text.push('/');
+                }
+                let parent = ClientUri::parse(&parent_text)
+                    .map_err(|e| Error::InvalidData(e.to_string()))?;
+                let parent = self.resolve_as(principal, &parent)?[0];
+                let mut path = parent.instance.path(parent.id);
+                if let Some(dm_types::Segment::Name(name)) = uri.path().last() {
+                    path.push(
+                        NodeName::new(name.into_owned())
+                            .map_err(|e| Error::InvalidData(e.to_string()))?,
+                    );
+                }
+                (parent.instance, false, path)
+            }
+            Err(e) => return Err(e),
+        };
+        if !self.rights(principal, instance).contains(Rights::WRITE) {
+            return Err(Error::Forbidden {
+                principal: principal.to_string(),
+                right: "Write",
+                uri: uri.to_string(),
+            });
+        }
+        if let Some(last) = path.last()
+            && data.name() != last
+        {
+            return Err(Error::InvalidData(format!(
+                "MOData names {:?} but the target node is {:?}",
+                data.name().as_str(),
+                last.as_str()
+            )));
+        }
+        if let Some(definition) = instance.definition() {
+            let root = instance.name(NodeId::ROOT).map_or("", NodeName::as_str);
+            let names = std::iter::once(root).chain(path.iter().map(NodeName::as_str));
+            if let Some(node_definition) = definition.lookup(names) {
+                let reason = if exists {
+                    (!node_definition.access_type.contains(AccessType::REPLACE))
+                        .then_some("the node's AccessType lacks Replace")
+                } else if node_definition.scope == Scope::Permanent {
+                    Some("a permanent node cannot be created")
+                } else {
+                    (!node_definition.access_type.contains(AccessType::ADD))
+                        .then_some("the node's AccessType lacks Add")
+                };
+                if let Some(reason) = reason {
+                    return Err(Error::NotAllowed {
+                        uri: uri.to_string(),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(Plan::Replace {
+            moid: instance.moid().clone(),
+            miid: instance.miid().clone(),
+            path,
+        })
+    }
+
+    fn definition_for(&self, moid: &dm_types::Moid) -> Option<&dm_ddf::MoDefinition> {
+        self.definitions.get(moid).map(|d| &**d)
+    }
+
+    fn attach_definition(&self, instance: &mut MoInstance) {
+        if let Some(definition) = self.definitions.get(instance.moid()) {
+            *instance = instance.clone().with_definition(definition.clone());
+        }
+    }
+
+    /// The first MIID `1`, `2`, ... not used by `moid`.
+    fn next_miid(&self, moid: &dm_types::Moid) -> dm_types::Miid {
+        // Among count + 1 candidates at least one is free.
+        let count = self.instances_of(moid.as_str()).count();
+        (1..=count + 1)
+            .map(|n| n.to_string())
+            .find(|candidate| self.instance(moid.as_str(), candidate).is_none())
+            .and_then(|text| dm_types::Miid::new(text).ok())
+            .unwrap_or_else(|| unreachable!("decimal numbers are valid MIIDs"))
+    }
+}
+
+/// Checks an instance against its definition, when it has one.
+fn validate(instance: &MoInstance) -> Result<(), Error> {
+    let (Some(definition), Some(data)) = (instance.definition(), instance.to_mo_data(NodeId::ROOT))
+    else {
+        return Ok(());
+    };
+    definition
+        .validate(&data)
+        .map_err(|e| Error::InvalidData(e.to_string()))
+}
+
+/// The DACMO entry giving `server` every right on `instance`.
+fn dacmo_entry(instance: &MoInstance, server: &ServerId) -> (dm_types::Moid, dm_types::MoData) {
+    use dm_types::{Children, LeafValue, MoData, Moid};
+    let name = |text: &str| NodeName::new(text).unwrap_or_else(|_| unreachable!("valid name"));
+    let leaf = |text: &str| MoNode::Leaf(LeafValue::from(text));
+    let interior = |children| MoNode::Interior(Children::new(children).unwrap_or_default());
+    let acl = interior(vec![(
+        name("1"),
+        interior(vec![
+            (name("ServerID"), leaf(server.as_str())),
+            (name("Rights"), leaf(&Rights::ALL.to_string())),
+        ]),
+    )]);
+    let root = interior(vec![
+        (name("ACL"), acl),
+        (name("MIID"), leaf(instance.miid().as_str())),
+        (name("MOID"), leaf(instance.moid().as_str())),
+    ]);
+    (
+        Moid::new(DACMO_MOID).unwrap_or_else(|_| unreachable!("valid MOID")),
+        MoData::new(name("DACMO"), root),
+    )
+}

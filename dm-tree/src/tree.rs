@@ -421,7 +421,7 @@ impl NodeRef<'_> {
 pub struct MoTree {
     pub(crate) instances: BTreeMap<Moid, BTreeMap<Miid, MoInstance>>,
     /// Definitions attached to instances of each MOID as they are inserted.
-    definitions: BTreeMap<Moid, Arc<MoDefinition>>,
+    pub(crate) definitions: BTreeMap<Moid, Arc<MoDefinition>>,
     /// The last epoch handed to an inserted instance.
     epochs: u64,
 }
