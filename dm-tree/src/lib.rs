@@ -31,9 +31,13 @@
 mod access;
 mod error;
 mod ops;
+mod snapshot;
+mod subscription;
 mod tree;
 
 pub use access::{Principal, Rights};
 pub use error::Error;
 pub use ops::{DACMO_MOID, DMACC_MOID, ReadOutcome};
+pub use snapshot::SNAPSHOT_VERSION;
+pub use subscription::Subscription;
 pub use tree::{MoInstance, MoTree, NodeId, NodeRef};

@@ -134,6 +134,17 @@ impl MoInstance {
             .unwrap_or_else(|_| unreachable!("the text is never empty"))
     }
 
+    /// The state behind the cache validator: (epoch, modifications).
+    pub(crate) fn validator_state(&self) -> (u64, u64) {
+        (self.epoch, self.version)
+    }
+
+    /// Restores the state behind the cache validator (snapshots).
+    pub(crate) fn set_validator_state(&mut self, epoch: u64, version: u64) {
+        self.epoch = epoch;
+        self.version = version;
+    }
+
     /// The definition of a node, when the instance has one and it defines
     /// the node (placeholders match any name).
     pub fn node_definition(&self, id: NodeId) -> Option<&NodeDefinition> {
@@ -423,7 +434,9 @@ pub struct MoTree {
     /// Definitions attached to instances of each MOID as they are inserted.
     pub(crate) definitions: BTreeMap<Moid, Arc<MoDefinition>>,
     /// The last epoch handed to an inserted instance.
-    epochs: u64,
+    pub(crate) epochs: u64,
+    /// SUB subscriptions, in the order made.
+    pub(crate) subscriptions: Vec<crate::Subscription>,
 }
 
 impl MoTree {
