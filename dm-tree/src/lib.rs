@@ -30,14 +30,18 @@
 
 mod access;
 mod error;
+mod handler;
 mod ops;
 mod snapshot;
+mod standard;
 mod subscription;
 mod tree;
 
 pub use access::{Principal, Rights};
 pub use error::Error;
+pub use handler::{ExecOutcome, NodeHandler};
 pub use ops::{DACMO_MOID, DMACC_MOID, ReadOutcome};
 pub use snapshot::SNAPSHOT_VERSION;
+pub use standard::{DEVINFO_MOID, DevInfo, SESSIONINFO_MOID, SessionInfo};
 pub use subscription::Subscription;
 pub use tree::{MoInstance, MoTree, NodeId, NodeRef};

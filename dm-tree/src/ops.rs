@@ -23,6 +23,32 @@ pub enum ReadOutcome {
 }
 
 impl MoTree {
+    /// The subtree at `node` as a read reports it: nodes that cannot be read
+    /// left out, leaves with their live values.
+    fn read_node(&self, node: &NodeRef<'_>) -> MoNode {
+        let instance = node.instance;
+        if let Some(value) = self.live_value(node) {
+            return MoNode::Leaf(value);
+        }
+        let children = instance
+            .children(node.id)
+            .iter()
+            .filter(|&&child| readable(instance, child))
+            .filter_map(|&child| {
+                let name = instance.name(child)?.clone();
+                Some((
+                    name,
+                    self.read_node(&NodeRef {
+                        instance,
+                        id: child,
+                    }),
+                ))
+            })
+            .collect();
+        // Names of siblings are unique and sorted in the arena.
+        MoNode::Interior(dm_types::Children::new(children).unwrap_or_default())
+    }
+
     /// The MOIDs a server may manage: the `Perm/*/MOID` values of the DMAcc
     /// instance whose `SrvID` is `server`.
     ///
@@ -208,7 +234,10 @@ impl MoTree {
         let items = nodes
             .iter()
             .filter_map(|(_, node)| {
-                let data = filtered_data(node.instance, node.id)?;
+                let data = dm_types::MoData::new(
+                    node.instance.name(node.id)?.clone(),
+                    self.read_node(node),
+                );
                 Some(MoItem {
                     ddf: None,
                     client_uri: node.client_uri(),
@@ -291,31 +320,6 @@ fn readable(instance: &MoInstance, id: NodeId) -> bool {
     instance
         .node_definition(id)
         .is_none_or(|definition| definition.access_type.contains(AccessType::GET))
-}
-
-/// The subtree at `id` without the nodes that cannot be read.
-fn filtered_data(instance: &MoInstance, id: NodeId) -> Option<dm_types::MoData> {
-    let data = instance.to_mo_data(id)?;
-    if instance.definition().is_none() {
-        return Some(data);
-    }
-    let (name, node) = data.into_parts();
-    Some(dm_types::MoData::new(name, prune(instance, id, node)))
-}
-
-fn prune(instance: &MoInstance, id: NodeId, node: MoNode) -> MoNode {
-    let MoNode::Interior(children) = node else {
-        return node;
-    };
-    let kept = children
-        .iter()
-        .filter_map(|(name, child)| {
-            let child_id = instance.child(id, name.as_str())?;
-            readable(instance, child_id)
-                .then(|| (name.clone(), prune(instance, child_id, child.clone())))
-        })
-        .collect();
-    MoNode::Interior(dm_types::Children::new(kept).unwrap_or_default())
 }
 
 /// What one HGET item will do, decided before anything changes.

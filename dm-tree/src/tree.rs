@@ -437,6 +437,8 @@ pub struct MoTree {
     pub(crate) epochs: u64,
     /// SUB subscriptions, in the order made.
     pub(crate) subscriptions: Vec<crate::Subscription>,
+    /// Live behaviour, by MOID.
+    pub(crate) handlers: crate::handler::Handlers,
 }
 
 impl MoTree {

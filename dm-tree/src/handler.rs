@@ -1,0 +1,139 @@
+//! Live behaviour behind nodes: the [`NodeHandler`] seam through which a
+//! product backs nodes with live values and executable actions.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use dm_types::{AccessType, ClientUri, LeafValue, Moid, ServerUri, StatusCode};
+
+use crate::tree::NodeRef;
+use crate::{Error, MoTree, Principal, Rights};
+
+/// What an EXEC did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecOutcome {
+    /// Finished with this status.
+    Done(StatusCode),
+    /// Running: the final status follows later as an alert (`202`).
+    Started,
+}
+
+/// Backs the nodes of one MO type with live behaviour (battery level,
+/// firmware update, ...). Registered per MOID with [`MoTree::set_handler`].
+///
+/// ```
+/// use dm_tree::{ExecOutcome, NodeHandler};
+/// use dm_types::{ClientUri, LeafValue, StatusCode};
+///
+/// struct Battery;
+///
+/// impl NodeHandler for Battery {
+///     fn read(&self, node: &ClientUri) -> Option<LeafValue> {
+///         node.as_str().ends_with("/Level").then(|| LeafValue::Int(87))
+///     }
+///     fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+///         ExecOutcome::Done(StatusCode::OK)
+///     }
+/// }
+/// ```
+pub trait NodeHandler: Send + Sync {
+    /// The live value of the leaf at `node`; `None` keeps the stored value.
+    fn read(&self, node: &ClientUri) -> Option<LeafValue> {
+        let _ = node;
+        None
+    }
+
+    /// Executes the node. `asynchronous` is true when the server asked for
+    /// the result to be reported later (EXEC with a ServerURI).
+    fn exec(&self, node: &ClientUri, asynchronous: bool) -> ExecOutcome;
+}
+
+/// The registered handlers, by MOID.
+#[derive(Clone, Default)]
+pub(crate) struct Handlers(BTreeMap<Moid, Arc<dyn NodeHandler>>);
+
+impl Handlers {
+    pub(crate) fn get(&self, moid: &str) -> Option<&Arc<dyn NodeHandler>> {
+        self.0.get(moid)
+    }
+}
+
+impl fmt::Debug for Handlers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl PartialEq for Handlers {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((a, x), (b, y))| a == b && Arc::ptr_eq(x, y))
+    }
+}
+
+impl MoTree {
+    /// Registers the handler behind the nodes of `moid` (replacing any
+    /// earlier one).
+    pub fn set_handler(&mut self, moid: Moid, handler: Arc<dyn NodeHandler>) {
+        self.handlers.0.insert(moid, handler);
+    }
+
+    /// Executes the node at `target` (EXEC). `report_to` is the EXEC
+    /// ServerURI: when present the handler is told to run asynchronously.
+    ///
+    /// Errors: 404/409 from resolution (exactly one node is required), 403
+    /// without the Exec right, 405 when the DDF AccessType lacks Exec or no
+    /// handler executes nodes of this MO.
+    pub fn exec(
+        &self,
+        principal: &Principal,
+        target: &ClientUri,
+        report_to: Option<&ServerUri>,
+    ) -> Result<ExecOutcome, Error> {
+        let nodes = self.resolve_as(principal, target)?;
+        let [node]: [NodeRef<'_>; 1] =
+            nodes
+                .try_into()
+                .map_err(|nodes: Vec<NodeRef<'_>>| Error::Ambiguous {
+                    instances: nodes.len(),
+                })?;
+        if !self.rights(principal, node.instance).contains(Rights::EXEC) {
+            return Err(Error::Forbidden {
+                principal: principal.to_string(),
+                right: "Exec",
+                uri: node.client_uri().to_string(),
+            });
+        }
+        let not_allowed = |reason| Error::NotAllowed {
+            uri: node.client_uri().to_string(),
+            reason,
+        };
+        if let Some(definition) = node.instance.node_definition(node.id)
+            && !definition.access_type.contains(AccessType::EXEC)
+        {
+            return Err(not_allowed("the node's AccessType lacks Exec"));
+        }
+        let handler = self
+            .handlers
+            .get(node.instance.moid().as_str())
+            .ok_or_else(|| not_allowed("nothing on the device executes this node"))?;
+        Ok(handler.exec(&node.client_uri(), report_to.is_some()))
+    }
+
+    /// The value a read reports for a leaf: the handler's live value, or
+    /// the stored one.
+    pub(crate) fn live_value(&self, node: &NodeRef<'_>) -> Option<LeafValue> {
+        let stored = node.instance.value(node.id)?;
+        Some(
+            self.handlers
+                .get(node.instance.moid().as_str())
+                .and_then(|h| h.read(&node.client_uri()))
+                .unwrap_or_else(|| stored.clone()),
+        )
+    }
+}
