@@ -109,6 +109,7 @@ impl MoTree {
                 uri: node.client_uri().to_string(),
             });
         }
+        crate::ops::check_acl(principal, node.instance, node.id, crate::AclCommand::Exec)?;
         let not_allowed = |reason| Error::NotAllowed {
             uri: node.client_uri().to_string(),
             reason,

@@ -7,10 +7,21 @@
 //! MIID, empty (the only instance), `*`, x-names with `nv` conditions ANDed
 //! per x-name, and path wildcards, with results in a stable order.
 //!
-//! This release covers storage and resolution. Access control (instance
-//! permissions, delegation through the DACMO, DDF AccessType and Scope, DM 1.x
-//! ACLs), cache validators, subscriptions, node handlers and snapshots are
-//! the next steps of this crate.
+//! Operations run as a [`Principal`] (a server, or the device itself) and
+//! apply section 7 of the protocol:
+//! - [`MoTree::rights`]: Perm MOID lists read from the DMAcc instances,
+//!   exclusive rights for the creating server, ACLs of DACMO entries
+//!   (delegation is a write into the DACMO, allowed with Delegate), read
+//!   access by default to device-created instances; instances with no right
+//!   are invisible (404, never 403);
+//! - [`MoTree::read`] (GET/HPUT/HPOST data, `CV` at instance roots, `304` on
+//!   matching `cv`, secret and Get-less nodes never returned),
+//!   [`MoTree::write`] (HGET: client-assigned MIIDs, all items or none),
+//!   [`MoTree::delete`], [`MoTree::exec`] through a [`NodeHandler`],
+//!   [`MoTree::subscribe`]/[`MoTree::unsubscribe`]/[`MoTree::fired`];
+//! - DDF AccessType and Scope from the attached `MoDefinition`, DM 1.x node
+//!   [`Acl`]s as an extra restriction;
+//! - [`MoTree::to_snapshot`]/[`MoTree::from_snapshot`] for persistence.
 //!
 //! ```
 //! use dm_tree::MoTree;
@@ -29,6 +40,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod access;
+mod acl;
 mod error;
 mod handler;
 mod ops;
@@ -38,6 +50,7 @@ mod subscription;
 mod tree;
 
 pub use access::{Principal, Rights};
+pub use acl::{Acl, AclCommand};
 pub use error::Error;
 pub use handler::{ExecOutcome, NodeHandler};
 pub use ops::{DACMO_MOID, DMACC_MOID, ReadOutcome};

@@ -5,7 +5,7 @@
 use dm_types::{AccessType, ClientUri, MoItem, MoNode, NodeName, Scope, ServerId};
 
 use crate::tree::{MoInstance, NodeId, NodeRef};
-use crate::{Error, MoTree, Principal, Rights};
+use crate::{AclCommand, Error, MoTree, Principal, Rights};
 
 /// The DMAcc MOID: one instance per server, holding its `Perm` MOID list.
 pub const DMACC_MOID: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
@@ -23,9 +23,9 @@ pub enum ReadOutcome {
 }
 
 impl MoTree {
-    /// The subtree at `node` as a read reports it: nodes that cannot be read
-    /// left out, leaves with their live values.
-    fn read_node(&self, node: &NodeRef<'_>) -> MoNode {
+    /// The subtree at `node` as `principal` reads it: nodes whose DDF or
+    /// DM 1.x ACL forbid reading left out, leaves with their live values.
+    fn read_node(&self, principal: &Principal, node: &NodeRef<'_>) -> MoNode {
         let instance = node.instance;
         if let Some(value) = self.live_value(node) {
             return MoNode::Leaf(value);
@@ -33,16 +33,17 @@ impl MoTree {
         let children = instance
             .children(node.id)
             .iter()
-            .filter(|&&child| readable(instance, child))
+            .filter(|&&child| {
+                readable(instance, child)
+                    && check_acl(principal, instance, child, AclCommand::Get).is_ok()
+            })
             .filter_map(|&child| {
                 let name = instance.name(child)?.clone();
-                Some((
-                    name,
-                    self.read_node(&NodeRef {
-                        instance,
-                        id: child,
-                    }),
-                ))
+                let child = NodeRef {
+                    instance,
+                    id: child,
+                };
+                Some((name, self.read_node(principal, &child)))
             })
             .collect();
         // Names of siblings are unique and sorted in the arena.
@@ -186,6 +187,7 @@ impl MoTree {
         principal: &Principal,
         targets: &[ClientUri],
         right: (Rights, &'static str),
+        command: AclCommand,
     ) -> Result<Vec<(usize, NodeRef<'_>)>, Error> {
         let mut found = Vec::new();
         for (index, uri) in targets.iter().enumerate() {
@@ -197,6 +199,7 @@ impl MoTree {
                         uri: node.client_uri().to_string(),
                     });
                 }
+                check_acl(principal, node.instance, node.id, command)?;
                 found.push((index, node));
             }
         }
@@ -213,7 +216,8 @@ impl MoTree {
     /// instance's cache validator; when every target carried a `cv` equal to
     /// its instance's validator the outcome is [`ReadOutcome::NotModified`].
     pub fn read(&self, principal: &Principal, targets: &[ClientUri]) -> Result<ReadOutcome, Error> {
-        let nodes = self.resolve_checked(principal, targets, (Rights::READ, "Read"))?;
+        let nodes =
+            self.resolve_checked(principal, targets, (Rights::READ, "Read"), AclCommand::Get)?;
         for (_, node) in &nodes {
             if !readable(node.instance, node.id) {
                 return Err(Error::NotAllowed {
@@ -236,7 +240,7 @@ impl MoTree {
             .filter_map(|(_, node)| {
                 let data = dm_types::MoData::new(
                     node.instance.name(node.id)?.clone(),
-                    self.read_node(node),
+                    self.read_node(principal, node),
                 );
                 Some(MoItem {
                     ddf: None,
@@ -257,7 +261,12 @@ impl MoTree {
     /// Errors: 404/409 from resolution, 403 without the Write right, 405 for
     /// a permanent node or one whose DDF AccessType lacks Delete.
     pub fn delete(&mut self, principal: &Principal, targets: &[ClientUri]) -> Result<(), Error> {
-        let nodes = self.resolve_checked(principal, targets, (Rights::WRITE, "Write"))?;
+        let nodes = self.resolve_checked(
+            principal,
+            targets,
+            (Rights::WRITE, "Write"),
+            AclCommand::Delete,
+        )?;
         let mut doomed = Vec::with_capacity(nodes.len());
         for (_, node) in &nodes {
             if let Some(definition) = node.instance.node_definition(node.id) {
@@ -293,6 +302,27 @@ impl MoTree {
             }
         }
         Ok(())
+    }
+}
+
+/// Refuses (403) a server the DM 1.x ACL in force at the node does not
+/// admit for `command`; the device and ACL-free nodes pass.
+pub(crate) fn check_acl(
+    principal: &Principal,
+    instance: &MoInstance,
+    id: NodeId,
+    command: AclCommand,
+) -> Result<(), Error> {
+    let Principal::Server(server) = principal else {
+        return Ok(());
+    };
+    match instance.effective_acl(id) {
+        Some(acl) if !acl.allows(command, server) => Err(Error::Forbidden {
+            principal: principal.to_string(),
+            right: command.name(),
+            uri: instance.client_uri(id).to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -514,7 +544,15 @@ impl MoTree {
                     instances: nodes.len(),
                 });
             }
-            Ok(nodes) => (nodes[0].instance, true, nodes[0].instance.path(nodes[0].id)),
+            Ok(nodes) => {
+                check_acl(
+                    principal,
+                    nodes[0].instance,
+                    nodes[0].id,
+                    AclCommand::Replace,
+                )?;
+                (nodes[0].instance, true, nodes[0].instance.path(nodes[0].id))
+            }
             Err(Error::NotFound) if !uri.has_selectors() && uri.path_len() > 0 => {
                 // The parent: the same ClientURI without its last segment
                 // (and without its query, which a new node cannot match).
@@ -526,6 +564,7 @@ impl MoTree {
                 let parent = ClientUri::parse(&parent_text)
                     .map_err(|e| Error::InvalidData(e.to_string()))?;
                 let parent = self.resolve_as(principal, &parent)?[0];
+                check_acl(principal, parent.instance, parent.id, AclCommand::Add)?;
                 let mut path = parent.instance.path(parent.id);
                 if let Some(dm_types::Segment::Name(name)) = uri.path().last() {
                     path.push(

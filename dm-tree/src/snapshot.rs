@@ -2,7 +2,7 @@
 //! for persistence (dm-client writes it after every session that changed
 //! the tree).
 
-use dm_types::{ClientUri, MoItem, ServerId, ServerUri};
+use dm_types::{ClientUri, MoItem, NodeName, ServerId, ServerUri};
 use serde_json::{Value, json};
 
 use crate::tree::{MoInstance, NodeId};
@@ -49,11 +49,20 @@ impl MoTree {
                     Principal::Server(id) => Value::from(id.as_str()),
                 };
                 let (epoch, version) = instance.validator_state();
+                let acls: Vec<Value> = instance
+                    .acls()
+                    .into_iter()
+                    .map(|(path, acl)| {
+                        let path: Vec<&str> = path.iter().map(NodeName::as_str).collect();
+                        json!({"path": path, "acl": acl.to_string()})
+                    })
+                    .collect();
                 json!({
                     "item": item[0],
                     "creator": creator,
                     "epoch": epoch,
                     "modifications": version,
+                    "acls": acls,
                 })
             })
             .collect();
@@ -119,9 +128,23 @@ impl MoTree {
             let instance =
                 MoInstance::new(item.client_uri.to_moid(), miid, &item.data).with_creator(creator);
             tree.insert(instance)?;
-            if let Some(inserted) = tree.instance_mut(item.client_uri.moid(), &miid_text) {
-                inserted.set_validator_state(epoch, version);
+            let inserted = tree
+                .instance_mut(item.client_uri.moid(), &miid_text)
+                .ok_or_else(|| bad("instance vanished"))?;
+            for acl in entry["acls"].as_array().map_or(&[][..], Vec::as_slice) {
+                let names: Vec<&str> = acl["path"]
+                    .as_array()
+                    .ok_or_else(|| bad("ACL path missing"))?
+                    .iter()
+                    .map(|n| n.as_str().ok_or_else(|| bad("ACL path holds a non-string")))
+                    .collect::<Result<_, _>>()?;
+                let id = inserted
+                    .lookup(names)
+                    .ok_or_else(|| bad("ACL on a missing node"))?;
+                let text = acl["acl"].as_str().ok_or_else(|| bad("ACL text missing"))?;
+                inserted.set_acl(id, Some(text.parse()?));
             }
+            inserted.set_validator_state(epoch, version);
         }
         tree.epochs = tree.epochs.max(epochs);
         for entry in document["subscriptions"]

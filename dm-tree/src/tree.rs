@@ -41,6 +41,8 @@ struct Node {
     name: NodeName,
     parent: Option<NodeId>,
     content: Content,
+    /// DM 1.x ACL (rare: boxed to keep nodes small).
+    acl: Option<Box<crate::Acl>>,
 }
 
 /// One MO instance: its identity and its nodes, stored in an arena (a vector
@@ -185,6 +187,7 @@ impl MoInstance {
         let node = Node {
             name,
             parent,
+            acl: None,
             content: match content {
                 MoNode::Leaf(value) => Content::Leaf(value.clone()),
                 MoNode::Interior(_) => Content::Interior(Vec::new()),
@@ -221,6 +224,48 @@ impl MoInstance {
             slot.parent = None;
             self.free.push(current);
         }
+    }
+
+    /// Sets (or with `None` clears) the DM 1.x ACL of a node; an empty ACL
+    /// is the same as none (the parent's applies). Returns whether the node
+    /// exists.
+    pub fn set_acl(&mut self, id: NodeId, acl: Option<crate::Acl>) -> bool {
+        let exists = self.node(id).is_some();
+        if exists {
+            self.nodes[id.index()].acl = acl.filter(|a| !a.is_empty()).map(Box::new);
+            self.version += 1;
+        }
+        exists
+    }
+
+    /// Every node carrying an ACL, with its path below the root.
+    pub(crate) fn acls(&self) -> Vec<(Vec<NodeName>, &crate::Acl)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.content != Content::Free)
+            .filter_map(|(i, n)| {
+                let id = NodeId(u32::try_from(i).ok()?);
+                Some((self.path(id), n.acl.as_deref()?))
+            })
+            .collect()
+    }
+
+    /// The ACL set on this very node.
+    pub fn acl(&self, id: NodeId) -> Option<&crate::Acl> {
+        self.node(id)?.acl.as_deref()
+    }
+
+    /// The ACL in force for a node: its own, or the nearest ancestor's.
+    pub fn effective_acl(&self, id: NodeId) -> Option<&crate::Acl> {
+        let mut current = Some(id);
+        while let Some(node) = current.and_then(|c| self.node(c)) {
+            if let Some(acl) = node.acl.as_deref() {
+                return Some(acl);
+            }
+            current = node.parent;
+        }
+        None
     }
 
     /// The name of a node.
