@@ -284,3 +284,47 @@ fn one_write_applies_every_item_or_none() {
         StatusCode::OK
     );
 }
+
+#[test]
+fn permanent_nodes_cannot_be_created_at_run_time() {
+    let ddf = r"<MgmtTree><VerDTD>1.2</VerDTD><Node><NodeName/><DFProperties>
+        <AccessType><Add/><Delete/><Get/><Replace/></AccessType><DFFormat><node/></DFFormat>
+        <Occurrence><ZeroOrMore/></Occurrence><DFType><DDFName>urn:x:fixed</DDFName></DFType></DFProperties>
+        <Node><NodeName>Serial</NodeName><DFProperties><AccessType><Add/><Get/><Replace/></AccessType>
+        <DFFormat><chr/></DFFormat><Occurrence><ZeroOrOne/></Occurrence><Scope><Permanent/></Scope></DFProperties></Node>
+        <Node><NodeName>Note</NodeName><DFProperties><AccessType><Add/><Get/><Replace/></AccessType>
+        <DFFormat><chr/></DFFormat><Occurrence><ZeroOrOne/></Occurrence><Scope><Dynamic/></Scope></DFProperties></Node>
+        </Node></MgmtTree>";
+    let definition = dm_ddf::MoDefinition::parse(ddf.as_bytes()).expect("test DDF parses");
+    let mut tree = MoTree::new();
+    tree.define(
+        Moid::new("urn:x:fixed").expect("moid"),
+        Arc::new(definition),
+    );
+    // Created together with its parent: fine.
+    tree.write(
+        &Principal::Device,
+        None,
+        &items(r#"[{"ClientURI":"urn:x:fixed//","MOData":{"r":{"Serial":"1"}}}]"#),
+    )
+    .expect("a permanent node comes with its new parent");
+    tree.write(
+        &Principal::Device,
+        None,
+        &items(r#"[{"ClientURI":"urn:x:fixed//","MOData":{"r":{}}}]"#),
+    )
+    .expect("optional node left out");
+    // Created on its own later: 405; a dynamic sibling is fine.
+    let serial = items(r#"[{"ClientURI":"urn:x:fixed/2/Serial","MOData":{"Serial":"2"}}]"#);
+    assert_eq!(status(tree.write(&Principal::Device, None, &serial)), 405);
+    let note = items(r#"[{"ClientURI":"urn:x:fixed/2/Note","MOData":{"Note":"n"}}]"#);
+    assert_eq!(status(tree.write(&Principal::Device, None, &note)), 200);
+    // Replacing the existing permanent node is allowed (it has Replace) ...
+    let replace = items(r#"[{"ClientURI":"urn:x:fixed/1/Serial","MOData":{"Serial":"9"}}]"#);
+    assert_eq!(status(tree.write(&Principal::Device, None, &replace)), 200);
+    // ... deleting it is not.
+    let err = tree
+        .delete(&Principal::Device, &[uri("urn:x:fixed/1/Serial")])
+        .expect_err("permanent");
+    assert_eq!(err.status(), StatusCode::COMMAND_NOT_ALLOWED);
+}
