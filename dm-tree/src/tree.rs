@@ -147,10 +147,16 @@ impl MoInstance {
         self.version = version;
     }
 
-    /// The definition of a node, when the instance has one and it defines
-    /// the node (placeholders match any name).
+    /// The definition of a node (placeholders match any name): from the
+    /// attached definition or, for the standard MOs (DevInfo, DMAcc,
+    /// SessionInfo, DACMO), from their standard DDF, so that their secret and
+    /// read-only nodes are protected even when no definition was attached.
     pub fn node_definition(&self, id: NodeId) -> Option<&NodeDefinition> {
-        let definition = self.definition.as_deref()?;
+        let definition = self.definition.as_deref().or_else(|| {
+            dm_ddf::standard::all()
+                .into_iter()
+                .find(|d| d.ddf_name() == Some(self.moid.as_str()))
+        })?;
         let root = self.nodes.first()?.name.as_str();
         let path = self.path(id);
         definition.lookup(std::iter::once(root).chain(path.iter().map(NodeName::as_str)))

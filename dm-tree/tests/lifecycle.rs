@@ -189,3 +189,26 @@ fn snapshots_round_trip_and_keep_validators() {
         assert!(MoTree::from_snapshot(bad, MoTree::new()).is_err());
     }
 }
+
+#[test]
+fn standard_secrets_are_protected_without_an_attached_definition() {
+    let mut tree = MoTree::new();
+    let account = items(&format!(
+        r#"[{{"ClientURI":"{DMACC}//","MOData":{{"a":{{"SrvID":"srv1","Perm":{{"1":{{"MOID":"{DMACC}"}}}},
+              "Auth":{{"Trsp":{{"Data":"AAEC","Secret":"c2VjcmV0"}}}}}}}}}}]"#
+    ));
+    tree.write(&Principal::Device, None, &account)
+        .expect("account");
+    assert!(
+        tree.instance(DMACC, "1")
+            .expect("account")
+            .definition()
+            .is_none()
+    );
+    for who in [server("srv1"), Principal::Device] {
+        let err = tree
+            .read(&who, &[uri(&format!("{DMACC}/1/Auth/Trsp/Secret"))])
+            .expect_err("secret");
+        assert_eq!(err.status(), StatusCode::COMMAND_NOT_ALLOWED);
+    }
+}
