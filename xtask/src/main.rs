@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-const TARGETS: [&str; 10] = [
+const TARGETS: [&str; 11] = [
     "package1",
     "package2",
     "package3",
@@ -48,6 +48,7 @@ const TARGETS: [&str; 10] = [
     "client_uri",
     "server_uri",
     "ddf",
+    "tree",
 ];
 
 /// Built-in seeds for the `accept` target (header value, then optionally
@@ -72,6 +73,18 @@ const SERVER_URI_SEEDS: [&str; 6] = [
     "http://192.0.2.1:/p;q=1",
     "https://a/b#frag",
     "urn:oma:ddf:devinfo:1.2",
+];
+
+/// Built-in seeds for the `tree` target beside the ClientURIs and trees of
+/// `resolve.json`: MO serialization items that write into its example tree
+/// (replacing subtrees, creating nodes, writing below a leaf, new instances).
+const TREE_WRITE_SEEDS: [&str; 6] = [
+    r#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/Data","MOData":{"Data":{"3":{"Date":"12.4","Value":12}}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:moid:1.0/right/Data/3","MOData":{"3":{"Date":"12.5"}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/Man","MOData":{"Man":{"Name":"Acme","Site":"x"}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/ID/x","MOData":{"x":1}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:moid:1.0/third/","MOData":{"moroot3":{"ID":"GPS"}}},{"ClientURI":"urn:oma:mo:moid:1.0/third/Data","MOData":{"Data":{"1":{"Value":true}}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/","MOData":{"r":{"a":{"b":null}}}},{"ClientURI":"urn:oma:mo:moid:1.0/left/a/%28x%29","MOData":{"(x)":1.5}}]"#,
 ];
 
 fn main() -> ExitCode {
@@ -336,7 +349,17 @@ fn client_uri_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
         for case in vectors["cases"].as_array().into_iter().flatten() {
             if let Some(uri) = case["uri"].as_str() {
                 seeds.add("client_uri", uri.as_bytes().to_vec());
+                seeds.add("tree", uri.as_bytes().to_vec());
             }
+        }
+        // The `tree` target reads input starting with `[` as MO
+        // serialization written into its tree.
+        for items in vectors["trees"]
+            .as_object()
+            .into_iter()
+            .flat_map(|t| t.values())
+        {
+            seeds.add("tree", json_bytes(items));
         }
     }
     Ok(())
@@ -393,6 +416,9 @@ fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String> {
     for value in ACCEPT_SEEDS {
         seeds.add("accept", value.as_bytes().to_vec());
     }
+    for items in TREE_WRITE_SEEDS {
+        seeds.add("tree", items.as_bytes().to_vec());
+    }
     let mut summary = String::new();
     for &target in targets {
         let dir = paths.corpus(target);
@@ -445,6 +471,7 @@ fn dictionary(paths: &Paths, target: &str) -> Option<PathBuf> {
     let name = match target {
         "package1" | "package2" | "package3" | "mo_serialization" | "alert" => "json",
         "client_uri" | "server_uri" | "accept" => target,
+        "tree" => "client_uri",
         "ddf" => "xml",
         _ => return None,
     };
