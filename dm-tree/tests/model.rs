@@ -1057,10 +1057,27 @@ proptest! {
         model.seen.extend(model.paths());
         check_instance(&instance, &model)?;
         for (step, op) in ops.iter().enumerate() {
+            let (data_before, validator_before) =
+                (instance.to_mo_data(NodeId::ROOT), instance.cache_validator());
             apply(&mut instance, &mut model, op)
                 .map_err(|e| TestCaseError::fail(format!("step {step} {op:?}: {e}")))?;
             check_instance(&instance, &model)
                 .map_err(|e| TestCaseError::fail(format!("after step {step} {op:?}: {e}")))?;
+            // Every modification changes the cache validator.
+            if instance.to_mo_data(NodeId::ROOT) != data_before {
+                prop_assert_ne!(instance.cache_validator(), validator_before, "step {} {:?}", step, op);
+            }
+        }
+        // The final state survives a snapshot, validator included.
+        let mut tree = MoTree::new();
+        tree.insert(instance).expect("a fresh tree takes the instance");
+        let restored = MoTree::from_snapshot(&tree.to_snapshot(), MoTree::new())
+            .map_err(|e| TestCaseError::fail(format!("snapshot: {e}")))?;
+        let (before, after) = (tree.instance("urn:x:y", "m"), restored.instance("urn:x:y", "m"));
+        prop_assert!(before.is_some() && after.is_some());
+        if let (Some(before), Some(after)) = (before, after) {
+            prop_assert_eq!(before.to_mo_data(NodeId::ROOT), after.to_mo_data(NodeId::ROOT));
+            prop_assert_eq!(before.cache_validator(), after.cache_validator());
         }
     }
 }
