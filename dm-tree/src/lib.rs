@@ -41,6 +41,7 @@
 
 mod access;
 mod acl;
+mod encode;
 mod error;
 mod handler;
 mod ops;

@@ -1155,5 +1155,17 @@ proptest! {
             String::from_utf8_lossy(&bytes_again),
             String::from_utf8_lossy(&bytes)
         );
+        // The direct encoder writes what dm-codec writes for the same item.
+        for instance in tree.instances() {
+            let item = MoItem {
+                ddf: None,
+                client_uri: instance.client_uri(NodeId::ROOT),
+                cache_validator: Some(instance.cache_validator()),
+                data: instance.to_mo_data(NodeId::ROOT).expect("the root exists"),
+            };
+            let expected = dm_codec::encode_mo_serialization(std::slice::from_ref(&item));
+            let direct = instance.encode_mo_serialization(NodeId::ROOT);
+            prop_assert_eq!(String::from_utf8_lossy(&direct), String::from_utf8_lossy(&expected));
+        }
     }
 }

@@ -7,6 +7,7 @@ mod ser;
 
 pub use describe::client_uri_to_json;
 use dm_types::{Alert, MoItem, Package1, Package2, Package3};
+pub use ser::LeafJson;
 
 use crate::{Error, Limits};
 

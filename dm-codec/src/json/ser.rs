@@ -173,15 +173,35 @@ impl Serialize for J<'_, MoNode> {
                 }
                 map.end()
             }
-            MoNode::Leaf(value) => match value {
-                LeafValue::Null => serializer.serialize_unit(),
-                LeafValue::Bool(b) => serializer.serialize_bool(*b),
-                LeafValue::Int(i) => serializer.serialize_i64(*i),
-                LeafValue::Float(f) => serializer.serialize_f64(f.get()),
-                LeafValue::Text(s) => serializer.serialize_str(s),
-                // Every other leaf kind is written as its text (base64 for bytes).
-                other => serializer.serialize_str(&other.to_text()),
-            },
+            MoNode::Leaf(value) => LeafJson(value).serialize(serializer),
+        }
+    }
+}
+
+/// The JSON form of a leaf value (PROTOCOL.md section 3.4): `null`,
+/// `true`/`false`, a number, or a string (base64 for bytes). For code that
+/// serializes MO data from its own storage with `serde_json`.
+///
+/// ```
+/// use dm_codec::LeafJson;
+/// use dm_types::LeafValue;
+///
+/// assert_eq!(serde_json::to_string(&LeafJson(&LeafValue::Int(7))).unwrap(), "7");
+/// assert_eq!(serde_json::to_string(&LeafJson(&LeafValue::Binary(vec![0, 1, 2]))).unwrap(), "\"AAEC\"");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct LeafJson<'a>(pub &'a LeafValue);
+
+impl Serialize for LeafJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            LeafValue::Null => serializer.serialize_unit(),
+            LeafValue::Bool(b) => serializer.serialize_bool(*b),
+            LeafValue::Int(i) => serializer.serialize_i64(*i),
+            LeafValue::Float(f) => serializer.serialize_f64(f.get()),
+            LeafValue::Text(s) => serializer.serialize_str(s),
+            // Every other leaf kind is written as its text (base64 for bytes).
+            other => serializer.serialize_str(&other.to_text()),
         }
     }
 }
