@@ -39,10 +39,18 @@ enum Content {
 #[derive(Debug, Clone, PartialEq)]
 struct Node {
     name: NodeName,
-    parent: Option<NodeId>,
+    /// The parent's index, or [`NO_PARENT`] for the root and free slots
+    /// (4 bytes instead of an 8-byte `Option`).
+    parent: u32,
     content: Content,
-    /// DM 1.x ACL (rare: boxed to keep nodes small).
-    acl: Option<Box<crate::Acl>>,
+}
+
+const NO_PARENT: u32 = u32::MAX;
+
+impl Node {
+    fn parent_id(&self) -> Option<NodeId> {
+        (self.parent != NO_PARENT).then_some(NodeId(self.parent))
+    }
 }
 
 /// One MO instance: its identity and its nodes, stored in an arena (a vector
@@ -54,6 +62,8 @@ pub struct MoInstance {
     miid: Miid,
     nodes: Vec<Node>,
     free: Vec<NodeId>,
+    /// DM 1.x ACLs of the few nodes that carry one.
+    acls: BTreeMap<NodeId, crate::Acl>,
     definition: Option<Arc<MoDefinition>>,
     creator: Principal,
     /// Set by the tree when the instance is inserted: distinguishes this
@@ -81,6 +91,7 @@ impl MoInstance {
             miid,
             nodes: Vec::new(),
             free: Vec::new(),
+            acls: BTreeMap::new(),
             definition: None,
             creator: Principal::Device,
             epoch: 0,
@@ -192,8 +203,7 @@ impl MoInstance {
     fn add(&mut self, name: NodeName, parent: Option<NodeId>, content: &MoNode) -> NodeId {
         let node = Node {
             name,
-            parent,
-            acl: None,
+            parent: parent.map_or(NO_PARENT, |p| p.0),
             content: match content {
                 MoNode::Leaf(value) => Content::Leaf(value.clone()),
                 MoNode::Interior(_) => Content::Interior(Vec::new()),
@@ -227,7 +237,8 @@ impl MoInstance {
             {
                 stack.extend(children);
             }
-            slot.parent = None;
+            slot.parent = NO_PARENT;
+            self.acls.remove(&current);
             self.free.push(current);
         }
     }
@@ -238,7 +249,10 @@ impl MoInstance {
     pub fn set_acl(&mut self, id: NodeId, acl: Option<crate::Acl>) -> bool {
         let exists = self.node(id).is_some();
         if exists {
-            self.nodes[id.index()].acl = acl.filter(|a| !a.is_empty()).map(Box::new);
+            match acl.filter(|a| !a.is_empty()) {
+                Some(acl) => self.acls.insert(id, acl),
+                None => self.acls.remove(&id),
+            };
             self.version += 1;
         }
         exists
@@ -246,30 +260,27 @@ impl MoInstance {
 
     /// Every node carrying an ACL, with its path below the root.
     pub(crate) fn acls(&self) -> Vec<(Vec<NodeName>, &crate::Acl)> {
-        self.nodes
+        self.acls
             .iter()
-            .enumerate()
-            .filter(|(_, n)| n.content != Content::Free)
-            .filter_map(|(i, n)| {
-                let id = NodeId(u32::try_from(i).ok()?);
-                Some((self.path(id), n.acl.as_deref()?))
-            })
+            .map(|(&id, acl)| (self.path(id), acl))
             .collect()
     }
 
     /// The ACL set on this very node.
     pub fn acl(&self, id: NodeId) -> Option<&crate::Acl> {
-        self.node(id)?.acl.as_deref()
+        self.node(id)?;
+        self.acls.get(&id)
     }
 
     /// The ACL in force for a node: its own, or the nearest ancestor's.
     pub fn effective_acl(&self, id: NodeId) -> Option<&crate::Acl> {
         let mut current = Some(id);
-        while let Some(node) = current.and_then(|c| self.node(c)) {
-            if let Some(acl) = node.acl.as_deref() {
+        while let Some(id) = current {
+            let node = self.node(id)?;
+            if let Some(acl) = self.acls.get(&id) {
                 return Some(acl);
             }
-            current = node.parent;
+            current = node.parent_id();
         }
         None
     }
@@ -315,7 +326,9 @@ impl MoInstance {
         let mut names = Vec::new();
         let mut current = id;
         while let Some(node) = self.node(current) {
-            let Some(parent) = node.parent else { break };
+            let Some(parent) = node.parent_id() else {
+                break;
+            };
             names.push(node.name.clone());
             current = parent;
         }
@@ -357,6 +370,7 @@ impl MoInstance {
             let fresh = MoInstance::new(self.moid.clone(), self.miid.clone(), data);
             self.nodes = fresh.nodes;
             self.free = fresh.free;
+            self.acls.clear();
             self.version += 1;
             return Ok(NodeId::ROOT);
         };
@@ -417,7 +431,7 @@ impl MoInstance {
     }
 
     fn detach(&mut self, id: NodeId) {
-        if let Some(parent) = self.nodes[id.index()].parent
+        if let Some(parent) = self.nodes[id.index()].parent_id()
             && let Content::Interior(children) = &mut self.nodes[parent.index()].content
         {
             children.retain(|&c| c != id);
