@@ -21,7 +21,7 @@ impl Serialize for Subtree<'_> {
         for &child in children {
             if let Some(name) = self.instance.name(child) {
                 map.serialize_entry(
-                    name.as_str(),
+                    name,
                     &Subtree {
                         instance: self.instance,
                         id: child,
@@ -54,7 +54,7 @@ struct MoDataMember<'b>(&'b Subtree<'b>);
 impl Serialize for MoDataMember<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(1))?;
-        let name = self.0.instance.name(self.0.id).map_or("", |n| n.as_str());
+        let name = self.0.instance.name(self.0.id).unwrap_or_default();
         map.serialize_entry(name, self.0)?;
         map.end()
     }

@@ -38,7 +38,7 @@ impl MoTree {
                     && check_acl(principal, instance, child, AclCommand::Get).is_ok()
             })
             .filter_map(|&child| {
-                let name = instance.name(child)?.clone();
+                let name = NodeName::new(instance.name(child)?).ok()?;
                 let child = NodeRef {
                     instance,
                     id: child,
@@ -239,7 +239,7 @@ impl MoTree {
             .iter()
             .filter_map(|(_, node)| {
                 let data = dm_types::MoData::new(
-                    node.instance.name(node.id)?.clone(),
+                    NodeName::new(node.instance.name(node.id)?).ok()?,
                     self.read_node(principal, node),
                 );
                 Some(MoItem {
@@ -593,7 +593,7 @@ impl MoTree {
             )));
         }
         if let Some(definition) = instance.definition() {
-            let root = instance.name(NodeId::ROOT).map_or("", NodeName::as_str);
+            let root = instance.name(NodeId::ROOT).unwrap_or_default();
             let names = std::iter::once(root).chain(path.iter().map(NodeName::as_str));
             if let Some(node_definition) = definition.lookup(names) {
                 let reason = if exists {

@@ -36,9 +36,47 @@ enum Content {
     Free,
 }
 
+/// A node name stored compactly: names of up to 22 bytes (nearly all) live
+/// inside the node, longer ones on the heap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Name {
+    Inline { len: u8, bytes: [u8; 22] },
+    Heap(Box<str>),
+}
+
+impl Name {
+    fn new(name: &str) -> Name {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= 22 => {
+                let mut bytes = [0; 22];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                Name::Inline { len, bytes }
+            }
+            _ => Name::Heap(name.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Name::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Name::Heap(text) => text.as_bytes(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Built from a `&str`, so the bytes are UTF-8.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The name as a [`NodeName`] (it was one when stored).
+    fn to_node_name(&self) -> NodeName {
+        NodeName::new(self.as_str()).unwrap_or_else(|_| unreachable!("stored from a NodeName"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Node {
-    name: NodeName,
+    name: Name,
     /// The parent's index, or [`NO_PARENT`] for the root and free slots
     /// (4 bytes instead of an 8-byte `Option`).
     parent: u32,
@@ -97,7 +135,7 @@ impl MoInstance {
             epoch: 0,
             version: 0,
         };
-        instance.add(data.name().clone(), None, data.node());
+        instance.add(data.name(), None, data.node());
         instance
     }
 
@@ -200,9 +238,9 @@ impl MoInstance {
     }
 
     /// Adds `content` (and its subtree) as a node; returns its id.
-    fn add(&mut self, name: NodeName, parent: Option<NodeId>, content: &MoNode) -> NodeId {
+    fn add(&mut self, name: &NodeName, parent: Option<NodeId>, content: &MoNode) -> NodeId {
         let node = Node {
-            name,
+            name: Name::new(name.as_str()),
             parent: parent.map_or(NO_PARENT, |p| p.0),
             content: match content {
                 MoNode::Leaf(value) => Content::Leaf(value.clone()),
@@ -221,7 +259,7 @@ impl MoInstance {
             // Children arrive sorted by name, so the index list is sorted too.
             let ids: Vec<NodeId> = children
                 .iter()
-                .map(|(child_name, child)| self.add(child_name.clone(), Some(id), child))
+                .map(|(child_name, child)| self.add(child_name, Some(id), child))
                 .collect();
             self.nodes[id.index()].content = Content::Interior(ids);
         }
@@ -286,8 +324,8 @@ impl MoInstance {
     }
 
     /// The name of a node.
-    pub fn name(&self, id: NodeId) -> Option<&NodeName> {
-        self.node(id).map(|n| &n.name)
+    pub fn name(&self, id: NodeId) -> Option<&str> {
+        self.node(id).map(|n| n.name.as_str())
     }
 
     /// The value of a leaf (`None` for interior nodes and unknown ids).
@@ -310,7 +348,7 @@ impl MoInstance {
     pub fn child(&self, id: NodeId, name: &str) -> Option<NodeId> {
         let children = self.children(id);
         children
-            .binary_search_by(|c| self.nodes[c.index()].name.as_str().cmp(name))
+            .binary_search_by(|c| self.nodes[c.index()].name.as_bytes().cmp(name.as_bytes()))
             .ok()
             .map(|i| children[i])
     }
@@ -329,7 +367,7 @@ impl MoInstance {
             let Some(parent) = node.parent_id() else {
                 break;
             };
-            names.push(node.name.clone());
+            names.push(node.name.to_node_name());
             current = parent;
         }
         names.reverse();
@@ -344,7 +382,7 @@ impl MoInstance {
     /// The subtree at `id` as MO data.
     pub fn to_mo_data(&self, id: NodeId) -> Option<MoData> {
         let node = self.node(id)?;
-        Some(MoData::new(node.name.clone(), self.to_mo_node(id)))
+        Some(MoData::new(node.name.to_node_name(), self.to_mo_node(id)))
     }
 
     fn to_mo_node(&self, id: NodeId) -> MoNode {
@@ -353,7 +391,12 @@ impl MoInstance {
             Some(Content::Interior(children)) => {
                 let children = children
                     .iter()
-                    .map(|&c| (self.nodes[c.index()].name.clone(), self.to_mo_node(c)))
+                    .map(|&c| {
+                        (
+                            self.nodes[c.index()].name.to_node_name(),
+                            self.to_mo_node(c),
+                        )
+                    })
                     .collect();
                 // Names are unique and sorted already.
                 MoNode::Interior(Children::new(children).unwrap_or_default())
@@ -392,12 +435,17 @@ impl MoInstance {
         if let Some(existing) = self.child(parent, last.as_str()) {
             self.detach(existing);
         }
-        let id = self.add(last.clone(), Some(parent), data.node());
+        let id = self.add(last, Some(parent), data.node());
         self.version += 1;
         let names = &self.nodes;
         if let Content::Interior(children) = &self.nodes[parent.index()].content {
             let position = children
-                .binary_search_by(|c| names[c.index()].name.cmp(last))
+                .binary_search_by(|c| {
+                    names[c.index()]
+                        .name
+                        .as_bytes()
+                        .cmp(last.as_str().as_bytes())
+                })
                 .unwrap_or_else(|i| i);
             if let Content::Interior(children) = &mut self.nodes[parent.index()].content {
                 children.insert(position, id);
@@ -743,4 +791,36 @@ fn absolute_path(uri: &ClientUri) -> Result<Vec<NodeName>, Error> {
             ))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long_names_behave_alike() {
+        let long = "n".repeat(23);
+        let names = ["a", "é", &"x".repeat(22), long.as_str(), "zz"];
+        let children = names
+            .iter()
+            .map(|n| (NodeName::new(*n).expect("name"), MoNode::Leaf(LeafValue::Int(1))))
+            .collect();
+        let data = MoData::new(
+            NodeName::new("r").expect("name"),
+            MoNode::Interior(Children::new(children).expect("unique")),
+        );
+        let instance = MoInstance::new(
+            Moid::new("urn:x:y").expect("moid"),
+            Miid::new("m").expect("miid"),
+            &data,
+        );
+        for name in names {
+            let id = instance.lookup([name]).expect("found");
+            assert_eq!(instance.name(id), Some(name));
+            assert_eq!(instance.path(id)[0].as_str(), name);
+        }
+        assert_eq!(instance.to_mo_data(NodeId::ROOT), Some(data));
+        assert!(matches!(Name::new(&long), Name::Heap(_)));
+        assert!(matches!(Name::new(&"x".repeat(22)), Name::Inline { .. }));
+    }
 }

@@ -912,10 +912,7 @@ fn check_instance(instance: &MoInstance, model: &EditModel) -> Result<(), TestCa
         );
         prop_assert_eq!(lookup(instance, &path), Some(id), "lookup of {:?}", path);
         let expected_name = path.last().unwrap_or(&model.root_name);
-        prop_assert_eq!(
-            instance.name(id).map(NodeName::as_str),
-            Some(expected_name.as_str())
-        );
+        prop_assert_eq!(instance.name(id), Some(expected_name.as_str()));
         let node = model.root.get(&path);
         match node {
             Some(MNode::Leaf(v)) => {
@@ -928,7 +925,7 @@ fn check_instance(instance: &MoInstance, model: &EditModel) -> Result<(), TestCa
         let children = instance.children(id);
         let child_names: Vec<&str> = children
             .iter()
-            .map(|&c| instance.name(c).map_or("", NodeName::as_str))
+            .map(|&c| instance.name(c).unwrap_or_default())
             .collect();
         prop_assert!(
             child_names.windows(2).all(|w| w[0] < w[1]),
