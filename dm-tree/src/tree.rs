@@ -803,7 +803,12 @@ mod tests {
         let names = ["a", "é", &"x".repeat(22), long.as_str(), "zz"];
         let children = names
             .iter()
-            .map(|n| (NodeName::new(*n).expect("name"), MoNode::Leaf(LeafValue::Int(1))))
+            .map(|n| {
+                (
+                    NodeName::new(*n).expect("name"),
+                    MoNode::Leaf(LeafValue::Int(1)),
+                )
+            })
             .collect();
         let data = MoData::new(
             NodeName::new("r").expect("name"),
