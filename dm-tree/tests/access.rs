@@ -1,27 +1,14 @@
 //! Access control (PROTOCOL.md section 7): each rule with the status it
 //! produces.
 
+mod common;
+
+use common::{DEVINFO, DMACC, SENSOR, items, server, status, uri};
+
 use std::sync::Arc;
 
 use dm_tree::{Error, MoInstance, MoTree, Principal, ReadOutcome, Rights};
-use dm_types::{ClientUri, Miid, MoItem, Moid, ServerId, StatusCode};
-
-const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
-const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
-const SENSOR: &str = "urn:oma:mo:moid:1.0";
-
-fn items(json: &str) -> Vec<MoItem> {
-    dm_codec::decode_mo_serialization(json.as_bytes(), &dm_codec::Limits::default())
-        .expect("test data decodes")
-}
-
-fn server(id: &str) -> Principal {
-    Principal::Server(ServerId::new(id).expect("server id"))
-}
-
-fn uri(text: &str) -> ClientUri {
-    ClientUri::parse(text).expect("test ClientURI")
-}
+use dm_types::{ClientUri, Miid, Moid, StatusCode};
 
 /// DevInfo and two DMAcc accounts created by the device; srv1 and srv2 may
 /// manage DevInfo, DMAcc and the sensor MO; srv3 has no account. `left` was created by srv1, `right` by the device.
@@ -77,10 +64,6 @@ fn read(tree: &MoTree, who: &Principal, targets: &[&str]) -> Result<Vec<String>,
             .collect()),
         ReadOutcome::NotModified => Ok(vec!["304".into()]),
     }
-}
-
-fn status<T>(result: Result<T, Error>) -> u16 {
-    result.err().map_or(200, |e| e.status().as_u16())
 }
 
 #[test]

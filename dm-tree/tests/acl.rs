@@ -1,22 +1,10 @@
 //! DM 1.x node ACLs, evaluated in addition to the instance permissions.
 
+mod common;
+
+use common::{SENSOR, items, server, status, uri};
+
 use dm_tree::{Acl, MoTree, NodeId, Principal};
-use dm_types::{ClientUri, MoItem, ServerId};
-
-const SENSOR: &str = "urn:oma:mo:moid:1.0";
-
-fn items(json: &str) -> Vec<MoItem> {
-    dm_codec::decode_mo_serialization(json.as_bytes(), &dm_codec::Limits::default())
-        .expect("test data decodes")
-}
-
-fn server(id: &str) -> Principal {
-    Principal::Server(ServerId::new(id).expect("server id"))
-}
-
-fn uri(text: &str) -> ClientUri {
-    ClientUri::parse(text).expect("test ClientURI")
-}
 
 /// srv1 and srv2 both hold every right on instance 1 (through its DACMO
 /// entry); ACLs then narrow what each may do per node.
@@ -50,10 +38,6 @@ fn tree() -> MoTree {
         ),
     );
     tree
-}
-
-fn status<T>(result: Result<T, dm_tree::Error>) -> u16 {
-    result.err().map_or(200, |e| e.status().as_u16())
 }
 
 #[test]

@@ -1,13 +1,17 @@
 //! Node handlers (live values, EXEC) and the standard instances built from
 //! configuration.
 
+mod common;
+
+use common::{items, server, uri};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dm_tree::{
     DevInfo, ExecOutcome, MoTree, NodeHandler, NodeId, Principal, ReadOutcome, SessionInfo,
 };
-use dm_types::{ClientUri, DevId, LeafValue, MoItem, Moid, ServerId, ServerUri, StatusCode};
+use dm_types::{ClientUri, DevId, LeafValue, Moid, ServerUri, StatusCode};
 
 const FUMO: &str = "urn:oma:mo:oma-fumo:1.0";
 
@@ -31,19 +35,6 @@ impl NodeHandler for Firmware {
             ExecOutcome::Done(StatusCode::OK)
         }
     }
-}
-
-fn items(json: &str) -> Vec<MoItem> {
-    dm_codec::decode_mo_serialization(json.as_bytes(), &dm_codec::Limits::default())
-        .expect("test data decodes")
-}
-
-fn uri(text: &str) -> ClientUri {
-    ClientUri::parse(text).expect("test ClientURI")
-}
-
-fn server(id: &str) -> Principal {
-    Principal::Server(ServerId::new(id).expect("server id"))
 }
 
 fn tree() -> (MoTree, Arc<Firmware>) {

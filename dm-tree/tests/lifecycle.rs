@@ -1,28 +1,11 @@
 //! Subscriptions, delegation through the DACMO and snapshots.
 
+mod common;
+
+use common::{DACMO, DMACC, SENSOR, id, items, server, uri};
+
 use dm_tree::{MoTree, Principal, Rights};
-use dm_types::{ClientUri, MoItem, ServerId, ServerUri, StatusCode};
-
-const SENSOR: &str = "urn:oma:mo:moid:1.0";
-const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
-const DACMO: &str = "urn:oma:mo:oma-dm-dacmo:1.0";
-
-fn items(json: &str) -> Vec<MoItem> {
-    dm_codec::decode_mo_serialization(json.as_bytes(), &dm_codec::Limits::default())
-        .expect("test data decodes")
-}
-
-fn id(text: &str) -> ServerId {
-    ServerId::new(text).expect("server id")
-}
-
-fn server(text: &str) -> Principal {
-    Principal::Server(id(text))
-}
-
-fn uri(text: &str) -> ClientUri {
-    ClientUri::parse(text).expect("test ClientURI")
-}
+use dm_types::{ServerUri, StatusCode};
 
 /// srv1 and srv2 may both manage the sensor MO; srv1 creates instance 1.
 fn tree() -> MoTree {

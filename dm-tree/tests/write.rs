@@ -2,27 +2,14 @@
 //! with client-assigned MIIDs, replacement and creation of nodes, rights,
 //! DDF rules and all-or-nothing application.
 
+mod common;
+
+use common::{DEVINFO, DMACC, SENSOR, items, server, status, uri};
+
 use std::sync::Arc;
 
-use dm_tree::{Error, MoTree, Principal, ReadOutcome, Rights};
-use dm_types::{ClientUri, MoItem, Moid, ServerId, StatusCode};
-
-const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
-const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
-const SENSOR: &str = "urn:oma:mo:moid:1.0";
-
-fn items(json: &str) -> Vec<MoItem> {
-    dm_codec::decode_mo_serialization(json.as_bytes(), &dm_codec::Limits::default())
-        .expect("test data decodes")
-}
-
-fn server(id: &str) -> Principal {
-    Principal::Server(ServerId::new(id).expect("server id"))
-}
-
-fn uri(text: &str) -> ClientUri {
-    ClientUri::parse(text).expect("test ClientURI")
-}
+use dm_tree::{MoTree, Principal, ReadOutcome, Rights};
+use dm_types::{ClientUri, Moid, StatusCode};
 
 fn uris(written: &[ClientUri]) -> Vec<&str> {
     written.iter().map(ClientUri::as_str).collect()
@@ -44,10 +31,6 @@ fn tree() -> MoTree {
     tree.write(&Principal::Device, None, &accounts)
         .expect("the device writes its own accounts");
     tree
-}
-
-fn status<T>(result: Result<T, Error>) -> u16 {
-    result.err().map_or(200, |e| e.status().as_u16())
 }
 
 #[test]
