@@ -304,12 +304,12 @@ impl ClientUri {
         if bytes.len() > MAX_CLIENT_URI_LEN {
             return fail(MAX_CLIENT_URI_LEN, "longer than the ClientURI hard limit");
         }
-        let (main_end, query) = match bytes.iter().position(|&b| b == b'?' || b == b'#') {
+        let (main_end, query) = match memchr::memchr2(b'?', b'#', bytes) {
             Some(q) if bytes[q] == b'?' => (q, Some(q + 1)),
             Some(q) => return fail(q, "a fragment ('#') is not allowed"),
             None => (bytes.len(), None),
         };
-        let Some(moid_end) = bytes[..main_end].iter().position(|&b| b == b'/') else {
+        let Some(moid_end) = memchr::memchr(b'/', &bytes[..main_end]) else {
             return fail(main_end, "expected '/' after the MOID");
         };
         crate::ident::check_moid(&bytes[..moid_end]).map_err(|e| match e {
@@ -325,10 +325,7 @@ impl ClientUri {
         p.out.push_str(&input[4..=moid_end]);
 
         let instance_start = moid_end + 1;
-        let Some(instance_len) = bytes[instance_start..main_end]
-            .iter()
-            .position(|&b| b == b'/')
-        else {
+        let Some(instance_len) = memchr::memchr(b'/', &bytes[instance_start..main_end]) else {
             return fail(main_end, "expected '/' after the instance part");
         };
         let instance_end = instance_start + instance_len;
