@@ -1,11 +1,20 @@
 //! Sans-IO session engines of OMA DM 2.0.
 //!
-//! `dm-session` will run one client session (`ClientSession`: builds Package#1,
-//! executes each Package#2 against a management tree, asks its caller to perform
-//! repository requests, builds Package#3, obeys CONT and END) and one server
-//! session (`ServerSession`: validates Package#1, batches queued commands into
-//! Package#2, matches Package#3 statuses back to them). It performs no I/O, reads
-//! no clock and draws no randomness: bytes, events and time are passed in.
+//! The engines perform no I/O, read no clock and draw no randomness: bytes,
+//! events and time are passed in, and what to send comes out.
 //!
-//! This crate is a skeleton until that work lands; it has no API yet.
+//! - [`ServerSession`] runs one server-side session: validates Package#1,
+//!   batches the commands the application queues into Package#2 (CONT to the
+//!   session URI, END when done), matches Package#3 statuses back to their
+//!   commands, and reports results, alerts and the end as events.
+//! - The client engine (`ClientSession`: builds Package#1, executes each
+//!   Package#2 against the management tree, repository requests, Package#3)
+//!   is the next part of this crate.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
+
+mod error;
+mod server;
+
+pub use error::Error;
+pub use server::{EndReason, Initiator, PackageRequest, ServerConfig, ServerEvent, ServerSession};

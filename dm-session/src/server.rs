@@ -1,0 +1,480 @@
+//! The server side of one DM session, sans-IO.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use dm_codec::{Limits, mime};
+use dm_types::{
+    Alert, AlertType, Command, CommandEntry, DevId, MosEntry, Package2, ServerUri, Status,
+};
+
+use crate::Error;
+
+/// Settings of a [`ServerSession`].
+///
+/// ```
+/// use dm_session::ServerConfig;
+///
+/// let config = ServerConfig::default().with_commands_per_package(16);
+/// assert_eq!(config.commands_per_package, 16);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Decoding limits for Package#1 and #3.
+    pub limits: Limits,
+    /// Most commands in one Package#2 (CONT not counted).
+    pub commands_per_package: usize,
+    /// Most Package#2 in one session; the last one ends it.
+    pub packages_per_session: usize,
+    /// How long the session waits for the next Package#3.
+    pub idle_timeout: Duration,
+    /// Where the client posts Package#3 (sent with CONT in the first
+    /// Package#2 that does not end the session); `None` sends no CONT.
+    pub session_uri: Option<ServerUri>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            commands_per_package: 64,
+            packages_per_session: 64,
+            idle_timeout: Duration::from_secs(300),
+            session_uri: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`ServerConfig::limits`].
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`ServerConfig::commands_per_package`] (at least 1).
+    #[must_use]
+    pub fn with_commands_per_package(mut self, n: usize) -> Self {
+        self.commands_per_package = n.max(1);
+        self
+    }
+
+    /// Sets [`ServerConfig::packages_per_session`] (at least 1).
+    #[must_use]
+    pub fn with_packages_per_session(mut self, n: usize) -> Self {
+        self.packages_per_session = n.max(1);
+        self
+    }
+
+    /// Sets [`ServerConfig::idle_timeout`].
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServerConfig::session_uri`].
+    #[must_use]
+    pub fn with_session_uri(mut self, uri: ServerUri) -> Self {
+        self.session_uri = Some(uri);
+        self
+    }
+}
+
+/// What the HTTP layer knows of one package POST.
+#[derive(Debug, Clone, Copy)]
+pub struct PackageRequest<'a> {
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<&'a str>,
+    /// The `OMADM-DevID` header, if any.
+    pub dev_id: Option<&'a str>,
+    /// The device the transport authenticated (credentials, certificate);
+    /// `None` when the server does not authenticate devices.
+    pub authenticated: Option<&'a DevId>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// How the session began (from its session-start alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Initiator {
+    /// `ClientInitiatedMgmt`.
+    Client,
+    /// `ServerInitiatedMgmt`, with the notification's id when given.
+    Server(Option<u16>),
+    /// `BootstrapComplete`.
+    Bootstrap,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// A Package#2 with END was sent.
+    Completed,
+    /// No Package#3 arrived within the idle timeout.
+    Timeout,
+    /// A Package#3 broke a rule; the session was dropped.
+    Failed(String),
+}
+
+/// What the application learns, in order, from [`ServerSession::poll_event`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerEvent<T> {
+    /// The session started: the device, how, its MO list and its alerts
+    /// other than the session-start one.
+    Started {
+        /// The device.
+        dev_id: DevId,
+        /// Who initiated the session.
+        initiator: Initiator,
+        /// The MO list, when sent.
+        mos: Option<Vec<MosEntry>>,
+    },
+    /// A generic alert from the client.
+    Alert(Alert),
+    /// The outcome of a command queued with `tag`.
+    Result {
+        /// The tag given to [`ServerSession::enqueue`].
+        tag: T,
+        /// The command.
+        command: Command,
+        /// Its status entry (code, URIs, GET data).
+        status: Status,
+    },
+    /// The session is over.
+    Ended(EndReason),
+}
+
+#[derive(Debug)]
+enum State<T> {
+    /// Waiting for the application to call `respond`.
+    Responding,
+    /// A Package#2 without END was sent; waiting for Package#3.
+    AwaitingStatuses {
+        sent: Vec<(Option<T>, Command)>,
+        deadline: Instant,
+    },
+    Ended,
+}
+
+/// One server-side session: validates Package#1, batches the commands the
+/// application queues into Package#2 (adding CONT and END), and matches each
+/// Package#3 status back to its command. No I/O, no clock: time is passed in.
+///
+/// Call order: [`ServerSession::start`] on Package#1; [`enqueue`] commands;
+/// [`respond`] to get the Package#2 body of the HTTP answer; on each
+/// Package#3, [`handle_package3`] then [`respond`] again. Poll
+/// [`poll_event`] after each of these calls, and [`poll_timeout`] /
+/// [`handle_timeout`] while waiting.
+///
+/// [`enqueue`]: ServerSession::enqueue
+/// [`respond`]: ServerSession::respond
+/// [`handle_package3`]: ServerSession::handle_package3
+/// [`poll_event`]: ServerSession::poll_event
+/// [`poll_timeout`]: ServerSession::poll_timeout
+/// [`handle_timeout`]: ServerSession::handle_timeout
+///
+/// ```
+/// use std::time::Instant;
+/// use dm_session::{PackageRequest, ServerConfig, ServerEvent, ServerSession};
+/// use dm_types::Command;
+///
+/// let now = Instant::now();
+/// let p1 = br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
+/// let request = PackageRequest {
+///     content_type: Some("application/vnd.oma.dm.initiation+json"),
+///     dev_id: Some("IMEI:1"),
+///     authenticated: None,
+///     body: p1,
+/// };
+/// let mut session = ServerSession::<u32>::start(ServerConfig::default(), &request, now)?;
+/// assert!(matches!(session.poll_event(), Some(ServerEvent::Started { .. })));
+/// session.enqueue(7, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])?);
+/// let p2 = session.respond(now);
+/// assert_eq!(p2, br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#);
+///
+/// let p3 = PackageRequest {
+///     content_type: Some("application/vnd.oma.dm.response+json"),
+///     body: br#"{"Status":[{"sc":200}]}"#,
+///     ..request
+/// };
+/// session.handle_package3(&p3, now)?;
+/// assert!(matches!(session.poll_event(), Some(ServerEvent::Result { tag: 7, .. })));
+/// assert_eq!(session.respond(now), br#"{"CMD":[["END"]]}"#);
+/// assert!(session.is_ended());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ServerSession<T> {
+    config: ServerConfig,
+    dev_id: DevId,
+    queue: VecDeque<(T, Command)>,
+    hold: bool,
+    cont_sent: bool,
+    packages_sent: usize,
+    state: State<T>,
+    events: VecDeque<ServerEvent<T>>,
+}
+
+fn check_content_type(request: &PackageRequest<'_>, expected: &'static str) -> Result<(), Error> {
+    let got = request.content_type.unwrap_or("");
+    if mime::content_type_matches(got, expected) {
+        Ok(())
+    } else {
+        Err(Error::ContentType {
+            got: got.to_owned(),
+            expected,
+        })
+    }
+}
+
+impl<T: Clone> ServerSession<T> {
+    /// Accepts a Package#1: checks its Content-Type (415), the
+    /// `OMADM-DevID` header (400 when absent or malformed, 403 when it is not
+    /// the authenticated device), the package (400/413) and its one
+    /// session-start alert (400). Emits [`ServerEvent::Started`] and one
+    /// [`ServerEvent::Alert`] per other alert.
+    pub fn start(
+        config: ServerConfig,
+        request: &PackageRequest<'_>,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        check_content_type(request, mime::INITIATION)?;
+        let header = request
+            .dev_id
+            .ok_or_else(|| Error::Protocol("Package#1 without OMADM-DevID".into()))?;
+        let dev_id =
+            DevId::new(header).map_err(|e| Error::Protocol(format!("OMADM-DevID: {e}")))?;
+        if let Some(authenticated) = request.authenticated
+            && *authenticated != dev_id
+        {
+            return Err(Error::WrongDevice {
+                got: dev_id.into_string(),
+                expected: authenticated.as_str().to_owned(),
+            });
+        }
+        let package = dm_codec::decode_package1(request.body, &config.limits)?;
+        let start = package
+            .session_start_alert()
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        let initiator = match start.alert_type.as_str() {
+            AlertType::SERVER_INITIATED_MGMT => Initiator::Server(start.notification_id()),
+            AlertType::BOOTSTRAP_COMPLETE => Initiator::Bootstrap,
+            _ => Initiator::Client,
+        };
+        let mut events = VecDeque::new();
+        events.push_back(ServerEvent::Started {
+            dev_id: dev_id.clone(),
+            initiator,
+            mos: package.mos,
+        });
+        events.extend(
+            package
+                .alerts
+                .into_iter()
+                .filter(|a| !a.alert_type.is_session_start())
+                .map(ServerEvent::Alert),
+        );
+        let _ = now;
+        Ok(ServerSession {
+            config,
+            dev_id,
+            queue: VecDeque::new(),
+            hold: false,
+            cont_sent: false,
+            packages_sent: 0,
+            state: State::Responding,
+            events,
+        })
+    }
+
+    /// The session's device.
+    pub fn dev_id(&self) -> &DevId {
+        &self.dev_id
+    }
+
+    /// Queues a command; its result comes back as [`ServerEvent::Result`]
+    /// with `tag`. END is not queued: the session ends when the queue is
+    /// drained (see [`ServerSession::hold`]).
+    pub fn enqueue(&mut self, tag: T, command: Command) {
+        if command != Command::End {
+            self.queue.push_back((tag, command));
+        }
+    }
+
+    /// Keeps the session open after the queue drains (an empty Package#2
+    /// invites the next Package#3), while the application decides what to
+    /// send; `hold(false)` lets it end.
+    pub fn hold(&mut self, hold: bool) {
+        self.hold = hold;
+    }
+
+    /// Builds the Package#2 that answers the last package.
+    ///
+    /// - With commands queued: up to `commands_per_package` of them, preceded
+    ///   by CONT to the session URI the first time; the client answers with a
+    ///   Package#3 whose statuses come back as [`ServerEvent::Result`].
+    /// - With the queue drained (and the session not held), or on the last
+    ///   package the configuration allows: END alone, so that no result is
+    ///   lost (a package holding END is never answered). The session is then
+    ///   over ([`ServerEvent::Ended`]); commands still queued stay unsent
+    ///   ([`ServerSession::queued`]).
+    ///
+    /// Called while no answer is due (before the Package#3 arrived, or after
+    /// the end) it returns END and ends the session.
+    pub fn respond(&mut self, now: Instant) -> Vec<u8> {
+        if !matches!(self.state, State::Responding) {
+            return self.finish();
+        }
+        self.packages_sent += 1;
+        let last = self.packages_sent >= self.config.packages_per_session;
+        if last || (self.queue.is_empty() && !self.hold) {
+            return self.finish();
+        }
+        let take = self.config.commands_per_package.min(self.queue.len());
+        let mut sent: Vec<(Option<T>, Command)> = Vec::with_capacity(take + 1);
+        if !self.cont_sent
+            && let Some(uri) = &self.config.session_uri
+        {
+            sent.push((None, Command::Cont { uri: uri.clone() }));
+            self.cont_sent = true;
+        }
+        sent.extend(self.queue.drain(..take).map(|(tag, c)| (Some(tag), c)));
+        let body = encode(&sent, false);
+        self.state = State::AwaitingStatuses {
+            sent,
+            deadline: now + self.config.idle_timeout,
+        };
+        body
+    }
+
+    /// Sends END alone and ends the session.
+    fn finish(&mut self) -> Vec<u8> {
+        self.end(EndReason::Completed);
+        encode::<T>(&[], true)
+    }
+
+    fn end(&mut self, reason: EndReason) {
+        if !matches!(self.state, State::Ended) {
+            self.state = State::Ended;
+            self.events.push_back(ServerEvent::Ended(reason));
+        }
+    }
+
+    /// Accepts a Package#3: checks Content-Type (415), `OMADM-DevID` (403
+    /// unless it is the session's device), the package (400/413) and that it
+    /// holds one status per command sent (400). Emits one
+    /// [`ServerEvent::Result`] per queued command, in order, then one
+    /// [`ServerEvent::Alert`] per alert. A refused package ends the session.
+    pub fn handle_package3(
+        &mut self,
+        request: &PackageRequest<'_>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let State::AwaitingStatuses { deadline, .. } = &self.state else {
+            return Err(Error::NotWaiting);
+        };
+        if now > *deadline {
+            self.end(EndReason::Timeout);
+            return Err(Error::NotWaiting);
+        }
+        let outcome = self.read_package3(request);
+        match outcome {
+            Ok(()) => {
+                self.state = State::Responding;
+                Ok(())
+            }
+            Err(e) => {
+                self.end(EndReason::Failed(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    fn read_package3(&mut self, request: &PackageRequest<'_>) -> Result<(), Error> {
+        check_content_type(request, mime::RESPONSE)?;
+        let header = request.dev_id.unwrap_or("");
+        if header != self.dev_id.as_str() {
+            return Err(Error::WrongDevice {
+                got: header.to_owned(),
+                expected: self.dev_id.as_str().to_owned(),
+            });
+        }
+        let package = dm_codec::decode_package3(request.body, &self.config.limits)?;
+        let State::AwaitingStatuses { sent, .. } = &mut self.state else {
+            return Err(Error::NotWaiting);
+        };
+        if package.statuses.len() != sent.len() {
+            return Err(Error::Protocol(format!(
+                "Package#3 holds {} statuses for {} commands",
+                package.statuses.len(),
+                sent.len()
+            )));
+        }
+        for ((tag, command), status) in std::mem::take(sent).into_iter().zip(package.statuses) {
+            if let Some(tag) = tag {
+                self.events.push_back(ServerEvent::Result {
+                    tag,
+                    command,
+                    status,
+                });
+            }
+        }
+        self.events
+            .extend(package.alerts.into_iter().map(ServerEvent::Alert));
+        Ok(())
+    }
+
+    /// The next event for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ServerEvent<T>> {
+        self.events.pop_front()
+    }
+
+    /// When [`ServerSession::handle_timeout`] must be called: the deadline
+    /// for the next Package#3.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::AwaitingStatuses { deadline, .. } => Some(*deadline),
+            _ => None,
+        }
+    }
+
+    /// Ends the session if its Package#3 is overdue at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let State::AwaitingStatuses { deadline, .. } = &self.state
+            && now >= *deadline
+        {
+            self.end(EndReason::Timeout);
+        }
+    }
+
+    /// Whether the session is over.
+    pub fn is_ended(&self) -> bool {
+        matches!(self.state, State::Ended)
+    }
+
+    /// Commands still queued (not yet sent).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+fn encode<T>(commands: &[(Option<T>, Command)], end: bool) -> Vec<u8> {
+    let mut entries: Vec<CommandEntry> = commands
+        .iter()
+        .map(|(_, c)| CommandEntry::Command(c.clone()))
+        .collect();
+    if end {
+        entries.push(CommandEntry::Command(Command::End));
+    }
+    // END is last and the only END, so the package is valid.
+    let package = Package2::new(entries).unwrap_or_default();
+    dm_codec::encode_package2(&package)
+}
