@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-const TARGETS: [&str; 11] = [
+const TARGETS: [&str; 12] = [
     "package1",
     "package2",
     "package3",
@@ -49,6 +49,7 @@ const TARGETS: [&str; 11] = [
     "server_uri",
     "ddf",
     "tree",
+    "server_session",
 ];
 
 /// Built-in seeds for the `accept` target (header value, then optionally
@@ -308,6 +309,20 @@ fn package_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
         } else {
             None
         };
+        if target == "package1"
+            && let Some(p1) = &input
+        {
+            // A session: Package#1, then Package#3 answers, split by 0xFF.
+            let mut session = p1.clone();
+            for p3 in [
+                &br#"{"Status":[{"sc":200},{"sc":200}]}"#[..],
+                br#"{"Status":[{"sc":404}]}"#,
+            ] {
+                session.push(0xff);
+                session.extend_from_slice(p3);
+            }
+            seeds.add("server_session", session);
+        }
         seeds.0.extend(input.map(|bytes| (target, bytes)));
         if !case["canonical"].is_null() {
             seeds.add(target, json_bytes(&case["canonical"]));
