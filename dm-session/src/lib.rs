@@ -7,14 +7,24 @@
 //!   batches the commands the application queues into Package#2 (CONT to the
 //!   session URI, END when done), matches Package#3 statuses back to their
 //!   commands, and reports results, alerts and the end as events.
-//! - The client engine (`ClientSession`: builds Package#1, executes each
-//!   Package#2 against the management tree, repository requests, Package#3)
-//!   is the next part of this crate.
+//! - [`ClientSession`] runs one client-side session: builds Package#1,
+//!   executes each Package#2 strictly in order against a [`ManagementTree`]
+//!   (implemented for `dm_tree::MoTree`), asks the caller to perform the
+//!   repository requests of HGET/HPUT/HPOST, builds Package#3, obeys CONT
+//!   (same origin only) and END, and aborts on HTTP errors, invalid packages
+//!   or a server that never ends.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+mod client;
 mod error;
 mod server;
+mod tree;
 
+pub use client::{
+    ClientConfig, ClientEnd, ClientEvent, ClientSession, Method, Request, RequestId, Response,
+    Trigger,
+};
 pub use error::Error;
 pub use server::{EndReason, Initiator, PackageRequest, ServerConfig, ServerEvent, ServerSession};
+pub use tree::ManagementTree;

@@ -1,0 +1,557 @@
+//! The client side of one DM session, sans-IO.
+
+use std::collections::VecDeque;
+
+use dm_codec::{Limits, mime};
+use dm_tree::ExecOutcome;
+use dm_types::{
+    Alert, Command, CommandEntry, DevId, MoItem, Moid, Package1, Package3, ServerId, ServerUri,
+    Status, StatusCode,
+};
+
+use crate::ManagementTree;
+
+/// Settings of a [`ClientSession`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The device (`OMADM-DevID`).
+    pub dev_id: DevId,
+    /// The server of the session (DMAcc `SrvID`): every command runs on its
+    /// behalf.
+    pub server_id: ServerId,
+    /// Where Package#1 goes (DMAcc `SrvURI`).
+    pub server_uri: ServerUri,
+    /// Decoding limits for Package#2 and repository bodies.
+    pub limits: Limits,
+    /// Most Package#2 in one session: a server that never sends END is cut
+    /// off there.
+    pub packages_per_session: usize,
+}
+
+impl ClientConfig {
+    /// A configuration with default limits and at most 64 packages.
+    ///
+    /// ```
+    /// use dm_session::ClientConfig;
+    /// use dm_types::{DevId, ServerId, ServerUri};
+    ///
+    /// let config = ClientConfig::new(DevId::new("IMEI:1")?, ServerId::new("srv1")?, ServerUri::new("https://dm.example/dm")?);
+    /// assert_eq!(config.packages_per_session, 64);
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn new(dev_id: DevId, server_id: ServerId, server_uri: ServerUri) -> ClientConfig {
+        ClientConfig {
+            dev_id,
+            server_id,
+            server_uri,
+            limits: Limits::default(),
+            packages_per_session: 64,
+        }
+    }
+}
+
+/// Why the client opens the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trigger {
+    /// On its own (`ClientInitiatedMgmt`).
+    Client,
+    /// Answering a verified notification (`ServerInitiatedMgmt`).
+    Server {
+        /// The notification's NOTIFICATION-ID.
+        notification_id: Option<u16>,
+    },
+    /// First session after a bootstrap (`BootstrapComplete`).
+    Bootstrap,
+    /// Delivering asynchronous results (EXEC with a ServerURI): Package#1
+    /// goes to `uri`.
+    Report {
+        /// Where to post Package#1.
+        uri: ServerUri,
+    },
+}
+
+/// Identifies a request from [`ClientSession::poll_request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(u64);
+
+/// HTTP method of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// POST (packages, HPOST).
+    Post,
+    /// GET (HGET).
+    Get,
+    /// PUT (HPUT).
+    Put,
+}
+
+/// An HTTP request for the caller to perform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Pass it back with the response.
+    pub id: RequestId,
+    /// The method.
+    pub method: Method,
+    /// The target.
+    pub uri: ServerUri,
+    /// `Content-Type` of the body, when there is one.
+    pub content_type: Option<&'static str>,
+    /// `Accept`.
+    pub accept: &'static str,
+    /// `OMADM-DevID`.
+    pub dev_id: DevId,
+    /// The body (empty for GET).
+    pub body: Vec<u8>,
+}
+
+/// The HTTP answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The HTTP status; 0 when no answer came (network error).
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What the application learns from [`ClientSession::poll_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// SHOW: open this page in the browser component.
+    LaunchBrowser(ServerUri),
+    /// DEFAULT: where to fetch configuration for `moid` when it is missing.
+    Default {
+        /// The MO type.
+        moid: Moid,
+        /// The repository resource.
+        source: ServerUri,
+    },
+    /// EXEC started asynchronously; its result goes to `report_to` (or the
+    /// server URI) in a later session.
+    ExecStarted {
+        /// The executed node.
+        node: dm_types::ClientUri,
+        /// Where the result goes, when the server named a place.
+        report_to: Option<ServerUri>,
+    },
+    /// The session is over.
+    Ended(ClientEnd),
+}
+
+/// How a client session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEnd {
+    /// The server sent END.
+    Completed,
+    /// The session was aborted (HTTP error, invalid Package#2, package
+    /// limit); nothing more is sent.
+    Aborted(String),
+}
+
+/// What the session waits for.
+#[derive(Debug)]
+enum Waiting {
+    Package(RequestId),
+    /// A repository answer for the command at `index`.
+    Repository {
+        id: RequestId,
+        index: usize,
+    },
+    Nothing,
+}
+
+/// One client-side session: builds Package#1, executes each Package#2
+/// strictly in order against a [`ManagementTree`], asks the caller to perform
+/// repository requests for HGET/HPUT/HPOST, builds Package#3, obeys CONT and
+/// END. No I/O and no clock.
+///
+/// Loop: take [`ClientSession::poll_request`], perform it, feed the answer to
+/// [`ClientSession::handle_response`]; act on [`ClientSession::poll_event`];
+/// stop when [`ClientSession::is_ended`].
+///
+/// ```
+/// use dm_session::{ClientConfig, ClientEnd, ClientEvent, ClientSession, Response, Trigger};
+/// use dm_tree::MoTree;
+/// use dm_types::{DevId, ServerId, ServerUri};
+///
+/// let mut tree = MoTree::new();
+/// let config = ClientConfig::new(DevId::new("IMEI:1")?, ServerId::new("srv1")?, ServerUri::new("https://dm.example/dm")?);
+/// let mut session = ClientSession::new(config, Trigger::Client, &tree, Vec::new());
+/// let package1 = session.poll_request().expect("Package#1 to send");
+/// assert_eq!(package1.content_type, Some("application/vnd.oma.dm.initiation+json"));
+/// let answer = Response {
+///     status: 200,
+///     content_type: Some("application/vnd.oma.dm.request+json".into()),
+///     body: br#"{"CMD":[["END"]]}"#.to_vec(),
+/// };
+/// session.handle_response(package1.id, &answer, &mut tree);
+/// assert!(session.is_ended());
+/// assert_eq!(session.poll_event(), Some(ClientEvent::Ended(ClientEnd::Completed)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ClientSession {
+    config: ClientConfig,
+    current_uri: ServerUri,
+    next_id: u64,
+    outbox: VecDeque<Request>,
+    waiting: Waiting,
+    commands: Vec<CommandEntry>,
+    ends: bool,
+    next_index: usize,
+    statuses: Vec<Status>,
+    packages: usize,
+    events: VecDeque<ClientEvent>,
+    ended: bool,
+}
+
+impl ClientSession {
+    /// Opens a session: Package#1 with the MO list visible to the server,
+    /// the session-start alert of `trigger` and `alerts`.
+    pub fn new(
+        config: ClientConfig,
+        trigger: Trigger,
+        tree: &impl ManagementTree,
+        alerts: Vec<Alert>,
+    ) -> ClientSession {
+        let start = match &trigger {
+            Trigger::Client | Trigger::Report { .. } => Alert::client_initiated(),
+            Trigger::Server {
+                notification_id: Some(id),
+            } => Alert::server_initiated(*id),
+            Trigger::Server {
+                notification_id: None,
+            } => {
+                let mut alert = Alert::server_initiated(0);
+                alert.data = None;
+                alert.data_type = None;
+                alert
+            }
+            Trigger::Bootstrap => Alert::bootstrap_complete(),
+        };
+        let package = Package1 {
+            mos: Some(tree.mo_list(&config.server_id)),
+            alerts: std::iter::once(start).chain(alerts).collect(),
+        };
+        let uri = match trigger {
+            Trigger::Report { uri } => uri,
+            _ => config.server_uri.clone(),
+        };
+        let mut session = ClientSession {
+            current_uri: uri.clone(),
+            config,
+            next_id: 0,
+            outbox: VecDeque::new(),
+            waiting: Waiting::Nothing,
+            commands: Vec::new(),
+            ends: false,
+            next_index: 0,
+            statuses: Vec::new(),
+            packages: 0,
+            events: VecDeque::new(),
+            ended: false,
+        };
+        let id = session.send(
+            Method::Post,
+            uri,
+            Some(mime::INITIATION),
+            mime::REQUEST,
+            dm_codec::encode_package1(&package),
+        );
+        session.waiting = Waiting::Package(id);
+        session
+    }
+
+    fn send(
+        &mut self,
+        method: Method,
+        uri: ServerUri,
+        content_type: Option<&'static str>,
+        accept: &'static str,
+        body: Vec<u8>,
+    ) -> RequestId {
+        self.next_id += 1;
+        let id = RequestId(self.next_id);
+        self.outbox.push_back(Request {
+            id,
+            method,
+            uri,
+            content_type,
+            accept,
+            dev_id: self.config.dev_id.clone(),
+            body,
+        });
+        id
+    }
+
+    /// The next HTTP request to perform.
+    #[must_use]
+    pub fn poll_request(&mut self) -> Option<Request> {
+        self.outbox.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// Whether the session is over.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    fn abort(&mut self, reason: String) {
+        if !self.ended {
+            self.ended = true;
+            self.waiting = Waiting::Nothing;
+            self.outbox.clear();
+            self.events
+                .push_back(ClientEvent::Ended(ClientEnd::Aborted(reason)));
+        }
+    }
+
+    /// Feeds the answer to request `id`. Poll requests and events again
+    /// afterwards.
+    pub fn handle_response(
+        &mut self,
+        id: RequestId,
+        response: &Response,
+        tree: &mut impl ManagementTree,
+    ) {
+        match self.waiting {
+            Waiting::Package(expected) if expected == id => self.package2(response, tree),
+            Waiting::Repository {
+                id: expected,
+                index,
+            } if expected == id => {
+                let status = self.repository_answer(index, response, tree);
+                self.statuses.push(Status {
+                    code: status.0,
+                    uris: status.1,
+                    data: Vec::new(),
+                });
+                self.next_index = index + 1;
+                self.run(tree);
+            }
+            _ => {}
+        }
+    }
+
+    fn package2(&mut self, response: &Response, tree: &mut impl ManagementTree) {
+        if response.status != 200 {
+            return self.abort(format!("the server answered HTTP {}", response.status));
+        }
+        if !response
+            .content_type
+            .as_deref()
+            .is_some_and(|t| mime::content_type_matches(t, mime::REQUEST))
+        {
+            return self.abort("the answer is not a Package#2 (Content-Type)".into());
+        }
+        self.packages += 1;
+        let package = match dm_codec::decode_package2(&response.body, &self.config.limits) {
+            Ok(package) => package,
+            Err(e) => return self.abort(format!("invalid Package#2: {e}")),
+        };
+        if !package.ends_session() && self.packages >= self.config.packages_per_session {
+            return self.abort(format!(
+                "the server sent {} packages without END",
+                self.packages
+            ));
+        }
+        self.ends = package.ends_session();
+        self.commands = package.into_commands();
+        self.next_index = 0;
+        self.statuses.clear();
+        self.waiting = Waiting::Nothing;
+        self.run(tree);
+    }
+
+    /// Executes commands from `next_index` until one needs the repository
+    /// or the package is done.
+    fn run(&mut self, tree: &mut impl ManagementTree) {
+        while self.next_index < self.commands.len() {
+            let index = self.next_index;
+            let entry = self.commands[index].clone();
+            let command = match entry {
+                CommandEntry::Invalid(invalid) => {
+                    self.statuses.push(Status::new(invalid.status()));
+                    self.next_index += 1;
+                    continue;
+                }
+                CommandEntry::Command(Command::End) => {
+                    self.next_index += 1;
+                    continue;
+                }
+                CommandEntry::Command(command) => command,
+            };
+            if let Some(request) = self.execute(index, &command, tree) {
+                self.waiting = Waiting::Repository { id: request, index };
+                return;
+            }
+            self.next_index += 1;
+        }
+        if self.ends {
+            self.ended = true;
+            self.waiting = Waiting::Nothing;
+            self.events
+                .push_back(ClientEvent::Ended(ClientEnd::Completed));
+            return;
+        }
+        let package = Package3 {
+            statuses: std::mem::take(&mut self.statuses),
+            alerts: Vec::new(),
+        };
+        let id = self.send(
+            Method::Post,
+            self.current_uri.clone(),
+            Some(mime::RESPONSE),
+            mime::REQUEST,
+            dm_codec::encode_package3(&package),
+        );
+        self.waiting = Waiting::Package(id);
+    }
+
+    /// Runs one command; returns the repository request it waits for, or
+    /// records its status.
+    fn execute(
+        &mut self,
+        _index: usize,
+        command: &Command,
+        tree: &mut impl ManagementTree,
+    ) -> Option<RequestId> {
+        let server = self.config.server_id.clone();
+        let status = |code: Result<(), StatusCode>| {
+            Status::new(code.map_or_else(|c| c, |()| StatusCode::OK))
+        };
+        let outcome = match command {
+            Command::Get { targets } => match tree.read(&server, targets.as_slice()) {
+                Ok(Some(data)) => Status {
+                    code: StatusCode::OK,
+                    uris: Vec::new(),
+                    data,
+                },
+                Ok(None) => Status::new(StatusCode::NOT_MODIFIED),
+                Err(code) => Status::new(code),
+            },
+            Command::Delete { targets } => status(tree.delete(&server, targets.as_slice())),
+            Command::Exec { target, report_to } => {
+                match tree.exec(&server, target, report_to.as_ref()) {
+                    Ok(ExecOutcome::Done(code)) if report_to.is_none() => Status::new(code),
+                    Ok(_) => {
+                        self.events.push_back(ClientEvent::ExecStarted {
+                            node: target.clone(),
+                            report_to: report_to.clone(),
+                        });
+                        Status::new(StatusCode::ACCEPTED)
+                    }
+                    Err(code) => Status::new(code),
+                }
+            }
+            Command::Sub { target, report_to } => {
+                status(tree.subscribe(&server, target, report_to))
+            }
+            Command::Unsub { target } => status(tree.unsubscribe(&server, target)),
+            Command::Show { page } => {
+                self.events
+                    .push_back(ClientEvent::LaunchBrowser(page.clone()));
+                Status::new(StatusCode::OK)
+            }
+            Command::Cont { uri } => {
+                if uri.same_origin(&self.current_uri) {
+                    self.current_uri = uri.clone();
+                    Status::new(StatusCode::OK)
+                } else {
+                    Status::new(StatusCode::FORBIDDEN)
+                }
+            }
+            Command::Default { moid, source } => {
+                self.events.push_back(ClientEvent::Default {
+                    moid: moid.clone(),
+                    source: source.clone(),
+                });
+                Status::new(StatusCode::OK)
+            }
+            Command::Hget { source, .. } => {
+                return Some(self.send(
+                    Method::Get,
+                    source.clone(),
+                    None,
+                    mime::MO_DATA,
+                    Vec::new(),
+                ));
+            }
+            Command::Hput {
+                destination,
+                targets,
+            }
+            | Command::Hpost {
+                destination,
+                targets,
+            } => match tree.read(&server, targets.as_slice()) {
+                Ok(Some(data)) => {
+                    let method = if matches!(command, Command::Hput { .. }) {
+                        Method::Put
+                    } else {
+                        Method::Post
+                    };
+                    return Some(self.send(
+                        method,
+                        destination.clone(),
+                        Some(mime::MO_DATA),
+                        mime::MO_DATA,
+                        dm_codec::encode_mo_serialization(&data),
+                    ));
+                }
+                Ok(None) => Status::new(StatusCode::NOT_MODIFIED),
+                Err(code) => Status::new(code),
+            },
+            _ => Status::new(StatusCode::NOT_IMPLEMENTED),
+        };
+        self.statuses.push(outcome);
+        None
+    }
+
+    /// The status of the HGET/HPUT/HPOST at `index` from the repository's
+    /// answer.
+    fn repository_answer(
+        &mut self,
+        index: usize,
+        response: &Response,
+        tree: &mut impl ManagementTree,
+    ) -> (StatusCode, Vec<dm_types::ClientUri>) {
+        if !(200..300).contains(&response.status) {
+            return (StatusCode::BAD_GATEWAY, Vec::new());
+        }
+        let Some(CommandEntry::Command(Command::Hget { target, .. })) = self.commands.get(index)
+        else {
+            return (StatusCode::OK, Vec::new());
+        };
+        let target = target.clone();
+        if !response
+            .content_type
+            .as_deref()
+            .is_some_and(|t| mime::content_type_matches(t, mime::MO_DATA))
+        {
+            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Vec::new());
+        }
+        let items: Vec<MoItem> =
+            match dm_codec::decode_mo_serialization(&response.body, &self.config.limits) {
+                Ok(items) => items,
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    return (e.status(), Vec::new());
+                }
+                Err(_) => return (StatusCode::BAD_REQUEST, Vec::new()),
+            };
+        match tree.write(&self.config.server_id, target.as_ref(), &items) {
+            Ok(uris) => (StatusCode::OK, uris),
+            Err(code) => (code, Vec::new()),
+        }
+    }
+}

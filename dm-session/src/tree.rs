@@ -1,0 +1,126 @@
+//! The seam between the client engine and the device's data:
+//! [`ManagementTree`], implemented for `dm_tree::MoTree`.
+
+use dm_tree::{ExecOutcome, MoTree, Principal, ReadOutcome};
+use dm_types::{ClientUri, MoItem, MosEntry, ServerId, ServerUri, StatusCode};
+
+/// What the client engine needs from the device's management tree, always
+/// on behalf of the session's server. Errors are the status codes the
+/// protocol reports.
+pub trait ManagementTree {
+    /// The MO list of Package#1: every instance visible to `server`,
+    /// grouped by MOID.
+    fn mo_list(&self, server: &ServerId) -> Vec<MosEntry>;
+    /// GET, HPUT and HPOST data; `None` when every `cv` matched (304).
+    fn read(
+        &self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Option<Vec<MoItem>>, StatusCode>;
+    /// HGET: writes the items, returns the places written.
+    fn write(
+        &mut self,
+        server: &ServerId,
+        target: Option<&ClientUri>,
+        items: &[MoItem],
+    ) -> Result<Vec<ClientUri>, StatusCode>;
+    /// DELETE.
+    fn delete(&mut self, server: &ServerId, targets: &[ClientUri]) -> Result<(), StatusCode>;
+    /// EXEC.
+    fn exec(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: Option<&ServerUri>,
+    ) -> Result<ExecOutcome, StatusCode>;
+    /// SUB.
+    fn subscribe(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: &ServerUri,
+    ) -> Result<(), StatusCode>;
+    /// UNSUB.
+    fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode>;
+}
+
+fn principal(server: &ServerId) -> Principal {
+    Principal::Server(server.clone())
+}
+
+impl ManagementTree for MoTree {
+    fn mo_list(&self, server: &ServerId) -> Vec<MosEntry> {
+        let who = principal(server);
+        let mut list: Vec<MosEntry> = Vec::new();
+        for instance in self.instances() {
+            if self.rights(&who, instance).is_empty() {
+                continue;
+            }
+            match list.last_mut() {
+                Some(entry) if entry.moid == *instance.moid() => {
+                    entry.miids.push(instance.miid().clone());
+                }
+                _ => list.push(MosEntry {
+                    ddf: None,
+                    moid: instance.moid().clone(),
+                    miids: vec![instance.miid().clone()],
+                }),
+            }
+        }
+        list
+    }
+
+    fn read(
+        &self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Option<Vec<MoItem>>, StatusCode> {
+        match MoTree::read(self, &principal(server), targets) {
+            Ok(ReadOutcome::Data(items)) => Ok(Some(items)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(e.status()),
+        }
+    }
+
+    fn write(
+        &mut self,
+        server: &ServerId,
+        target: Option<&ClientUri>,
+        items: &[MoItem],
+    ) -> Result<Vec<ClientUri>, StatusCode> {
+        MoTree::write(self, &principal(server), target, items).map_err(|e| e.status())
+    }
+
+    fn delete(&mut self, server: &ServerId, targets: &[ClientUri]) -> Result<(), StatusCode> {
+        MoTree::delete(self, &principal(server), targets).map_err(|e| e.status())
+    }
+
+    fn exec(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: Option<&ServerUri>,
+    ) -> Result<ExecOutcome, StatusCode> {
+        MoTree::exec(self, &principal(server), target, report_to).map_err(|e| e.status())
+    }
+
+    fn subscribe(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: &ServerUri,
+    ) -> Result<(), StatusCode> {
+        MoTree::subscribe(
+            self,
+            &principal(server),
+            server.clone(),
+            target.clone(),
+            report_to.clone(),
+        )
+        .map_err(|e| e.status())
+    }
+
+    fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode> {
+        MoTree::unsubscribe(self, server, target).map_err(|e| e.status())
+    }
+}

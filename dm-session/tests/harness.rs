@@ -1,0 +1,392 @@
+//! A ClientSession against a ServerSession and an in-memory repository, all
+//! in memory: one scenario per command and per error path.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use dm_codec::mime;
+use dm_session::{
+    ClientConfig, ClientEnd, ClientEvent, ClientSession, Method, PackageRequest, Response,
+    ServerConfig, ServerEvent, ServerSession, Trigger,
+};
+use dm_tree::{DevInfo, ExecOutcome, MoTree, NodeHandler, Principal};
+use dm_types::{ClientUri, Command, DevId, Moid, ServerId, ServerUri, StatusCode};
+
+const REPO: &str = "https://repo.example/";
+const DM: &str = "https://dm.example/dm";
+
+struct Fumo;
+
+impl NodeHandler for Fumo {
+    fn exec(&self, _node: &ClientUri, asynchronous: bool) -> ExecOutcome {
+        if asynchronous {
+            ExecOutcome::Started
+        } else {
+            ExecOutcome::Done(StatusCode::OK)
+        }
+    }
+}
+
+/// A device whose DMAcc lets srv1 manage DevInfo, the sensor MO and FUMO.
+fn device() -> MoTree {
+    let mut tree = MoTree::new();
+    tree.insert(DevInfo::new(DevId::new("IMEI:1").expect("dev id"), "Acme", "X1").to_instance())
+        .expect("devinfo");
+    let account = dm_codec::decode_mo_serialization(
+        br#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"acc":{"SrvID":"srv1","Perm":{
+             "1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2"},"2":{"MOID":"urn:oma:mo:moid:1.0"},"3":{"MOID":"urn:oma:mo:oma-fumo:1.0"}}}}}]"#,
+        &dm_codec::Limits::default(),
+    )
+    .expect("account");
+    tree.write(&Principal::Device, None, &account)
+        .expect("account");
+    let fumo = dm_codec::decode_mo_serialization(
+        br#"[{"ClientURI":"urn:oma:mo:oma-fumo:1.0//","MOData":{"fw":{"Update":null}}}]"#,
+        &dm_codec::Limits::default(),
+    )
+    .expect("fumo");
+    let who = Principal::Server(ServerId::new("srv1").expect("server id"));
+    tree.write(&who, None, &fumo).expect("fumo");
+    tree.set_handler(
+        Moid::new("urn:oma:mo:oma-fumo:1.0").expect("moid"),
+        std::sync::Arc::new(Fumo),
+    );
+    tree
+}
+
+fn command(words: &[&str]) -> Command {
+    Command::from_words(words).expect("test command")
+}
+
+struct Run {
+    results: Vec<(usize, StatusCode, Vec<String>, usize)>,
+    client_events: Vec<ClientEvent>,
+    server_events: usize,
+    repo: BTreeMap<String, Vec<u8>>,
+}
+
+/// Runs one session: `commands` queued on the server, `repo` serving HGET
+/// and storing HPUT/HPOST, `tamper` changing the HTTP answer to a package.
+fn session(
+    tree: &mut MoTree,
+    commands: Vec<Command>,
+    mut repo: BTreeMap<String, Vec<u8>>,
+    tamper: impl Fn(usize, Response) -> Response,
+    server_config: &ServerConfig,
+) -> Run {
+    let now = Instant::now();
+    let config = ClientConfig::new(
+        DevId::new("IMEI:1").expect("dev id"),
+        ServerId::new("srv1").expect("server id"),
+        ServerUri::new(DM).expect("uri"),
+    );
+    let mut client = ClientSession::new(config, Trigger::Client, tree, Vec::new());
+    let mut server: Option<ServerSession<usize>> = None;
+    let mut results = Vec::new();
+    let mut server_events = 0;
+    let mut packages = 0;
+    let mut pending = commands.into_iter().enumerate().collect::<Vec<_>>();
+    let mut client_events = Vec::new();
+    for _ in 0..1000 {
+        let Some(request) = client.poll_request() else {
+            break;
+        };
+        let uri = request.uri.as_str().to_owned();
+        let response = if uri.starts_with(REPO) {
+            if request.method == Method::Get {
+                match repo.get(&uri) {
+                    Some(body) => Response {
+                        status: 200,
+                        content_type: Some(mime::MO_DATA.into()),
+                        body: body.clone(),
+                    },
+                    None => Response {
+                        status: 404,
+                        content_type: None,
+                        body: Vec::new(),
+                    },
+                }
+            } else {
+                repo.insert(uri, request.body.clone());
+                Response {
+                    status: 204,
+                    content_type: None,
+                    body: Vec::new(),
+                }
+            }
+        } else {
+            let package = PackageRequest {
+                content_type: request.content_type,
+                dev_id: Some(request.dev_id.as_str()),
+                authenticated: None,
+                body: &request.body,
+            };
+            let body = match &mut server {
+                None => {
+                    let mut s = ServerSession::start(server_config.clone(), &package, now)
+                        .expect("Package#1 accepted");
+                    for (tag, c) in pending.drain(..) {
+                        s.enqueue(tag, c);
+                    }
+                    let body = s.respond(now);
+                    server = Some(s);
+                    body
+                }
+                Some(s) => {
+                    s.handle_package3(&package, now)
+                        .expect("Package#3 accepted");
+                    s.respond(now)
+                }
+            };
+            if let Some(s) = &mut server {
+                while let Some(event) = s.poll_event() {
+                    server_events += 1;
+                    if let ServerEvent::Result { tag, status, .. } = event {
+                        results.push((
+                            tag,
+                            status.code,
+                            status.uris.iter().map(ToString::to_string).collect(),
+                            status.data.len(),
+                        ));
+                    }
+                }
+            }
+            packages += 1;
+            tamper(
+                packages,
+                Response {
+                    status: 200,
+                    content_type: Some(mime::REQUEST.into()),
+                    body,
+                },
+            )
+        };
+        client.handle_response(request.id, &response, tree);
+        client_events.extend(std::iter::from_fn(|| client.poll_event()));
+    }
+    assert!(client.is_ended(), "the client session ends");
+    Run {
+        results,
+        client_events,
+        server_events,
+        repo,
+    }
+}
+
+fn plain(tree: &mut MoTree, commands: Vec<Command>, repo: BTreeMap<String, Vec<u8>>) -> Run {
+    session(tree, commands, repo, |_, r| r, &ServerConfig::default())
+}
+
+#[test]
+fn get_devinfo_and_end() {
+    let mut tree = device();
+    let run = plain(
+        &mut tree,
+        vec![command(&[
+            "GET",
+            "urn:oma:mo:oma-dm-devinfo:1.2//Man",
+            "urn:oma:mo:oma-dm-devinfo:1.2//Mod",
+        ])],
+        BTreeMap::new(),
+    );
+    assert_eq!(run.results, [(0, StatusCode::OK, vec![], 2)]);
+    assert_eq!(
+        run.client_events.last(),
+        Some(&ClientEvent::Ended(ClientEnd::Completed))
+    );
+    assert!(run.server_events >= 2);
+}
+
+#[test]
+fn hget_hput_delete_round_trip_through_the_repository() {
+    let mut tree = device();
+    let mut repo = BTreeMap::new();
+    repo.insert(
+        format!("{REPO}new"),
+        br#"[{"ClientURI":"urn:oma:mo:moid:1.0//","MOData":{"Sensor":{"ID":"GPS"}}}]"#.to_vec(),
+    );
+    let run = plain(
+        &mut tree,
+        vec![
+            command(&["HGET", &format!("{REPO}new")]),
+            command(&["HPUT", &format!("{REPO}up"), "urn:oma:mo:moid:1.0/1/"]),
+            command(&["HGET", &format!("{REPO}missing")]),
+            command(&["DELETE", "urn:oma:mo:moid:1.0/1/ID"]),
+            command(&["GET", "urn:oma:mo:moid:1.0/1/ID"]),
+        ],
+        repo,
+    );
+    let codes: Vec<u16> = run.results.iter().map(|r| r.1.as_u16()).collect();
+    assert_eq!(codes, [200, 200, 502, 200, 404]);
+    assert_eq!(run.results[0].2, ["urn:oma:mo:moid:1.0/1/"]);
+    let uploaded = String::from_utf8(run.repo[&format!("{REPO}up")].clone()).expect("UTF-8");
+    assert!(
+        uploaded.contains(r#""MOData":{"Sensor":{"ID":"GPS"}}"#),
+        "{uploaded}"
+    );
+    assert!(tree.instance("urn:oma:mo:moid:1.0", "1").is_some());
+}
+
+#[test]
+fn exec_show_default_sub_cont_and_invalid_commands() {
+    let mut tree = device();
+    let run = session(
+        &mut tree,
+        vec![
+            command(&["EXEC", "urn:oma:mo:oma-fumo:1.0//Update"]),
+            command(&[
+                "EXEC",
+                "urn:oma:mo:oma-fumo:1.0//Update",
+                "https://dm.example/async",
+            ]),
+            command(&["SHOW", "https://ui.example/consent"]),
+            command(&[
+                "DEFAULT",
+                "urn:oma:mo:oma-wlan:1.0",
+                "https://repo.example/wlan",
+            ]),
+            command(&[
+                "SUB",
+                "urn:oma:mo:oma-dm-devinfo:1.2//Man",
+                "https://dm.example/changes",
+            ]),
+            command(&["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]),
+            command(&["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]),
+            command(&["CONT", "https://evil.example/s/1"]),
+            command(&["CONT", "https://dm.example/s/2"]),
+        ],
+        BTreeMap::new(),
+        |_, r| r,
+        &ServerConfig::default()
+            .with_session_uri(ServerUri::new("https://dm.example/s/1").expect("uri")),
+    );
+    let codes: Vec<u16> = run.results.iter().map(|r| r.1.as_u16()).collect();
+    assert_eq!(codes, [200, 202, 200, 200, 200, 200, 404, 403, 200]);
+    assert!(run.client_events.contains(&ClientEvent::LaunchBrowser(
+        ServerUri::new("https://ui.example/consent").expect("uri")
+    )));
+    assert!(run.client_events.iter().any(|e| matches!(
+        e,
+        ClientEvent::ExecStarted {
+            report_to: Some(_),
+            ..
+        }
+    )));
+    assert!(
+        run.client_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Default { .. }))
+    );
+}
+
+#[test]
+fn http_errors_invalid_packages_and_endless_servers_abort() {
+    let aborted = |tamper: &dyn Fn(usize, Response) -> Response, config: ServerConfig| {
+        let mut tree = device();
+        let commands = (0..5)
+            .map(|_| command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]))
+            .collect();
+        let run = session(&mut tree, commands, BTreeMap::new(), tamper, &config);
+        matches!(
+            run.client_events.last(),
+            Some(ClientEvent::Ended(ClientEnd::Aborted(_)))
+        )
+    };
+    let one = || ServerConfig::default().with_commands_per_package(1);
+    assert!(aborted(
+        &|n, r| if n == 2 {
+            Response { status: 500, ..r }
+        } else {
+            r
+        },
+        one()
+    ));
+    assert!(aborted(
+        &|n, r| if n == 2 {
+            Response {
+                body: b"{".to_vec(),
+                ..r
+            }
+        } else {
+            r
+        },
+        one()
+    ));
+    assert!(aborted(
+        &|_, r| Response {
+            content_type: Some("text/html".into()),
+            ..r
+        },
+        one()
+    ));
+    // A server that keeps the session going past the client's package limit.
+    let mut tree = device();
+    let config = ClientConfig::new(
+        DevId::new("IMEI:1").expect("dev id"),
+        ServerId::new("srv1").expect("server id"),
+        ServerUri::new(DM).expect("uri"),
+    );
+    let mut config = config;
+    config.packages_per_session = 3;
+    let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new());
+    for _ in 0..10 {
+        let Some(request) = client.poll_request() else {
+            break;
+        };
+        let body = br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#.to_vec();
+        client.handle_response(
+            request.id,
+            &Response {
+                status: 200,
+                content_type: Some(mime::REQUEST.into()),
+                body,
+            },
+            &mut tree,
+        );
+    }
+    assert!(client.is_ended());
+    let events: Vec<ClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert!(
+        matches!(events.last(), Some(ClientEvent::Ended(ClientEnd::Aborted(reason))) if reason.contains("without END"))
+    );
+}
+
+#[test]
+fn unknown_and_malformed_commands_get_their_status() {
+    let mut tree = device();
+    let config = ClientConfig::new(
+        DevId::new("IMEI:1").expect("dev id"),
+        ServerId::new("srv1").expect("server id"),
+        ServerUri::new(DM).expect("uri"),
+    );
+    let mut client = ClientSession::new(
+        config,
+        Trigger::Server {
+            notification_id: Some(7),
+        },
+        &tree,
+        Vec::new(),
+    );
+    let p1 = client.poll_request().expect("Package#1");
+    let text = String::from_utf8(p1.body).expect("UTF-8");
+    assert!(
+        text.contains("ServerInitiatedMgmt") && text.contains(r#""NotificationID":7"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("urn:oma:mo:oma-dm-devinfo:1.2"),
+        "the MO list is sent: {text}"
+    );
+    let body = br#"{"CMD":[["FROB"],["GET","bad uri"],["GET"]]}"#.to_vec();
+    client.handle_response(
+        p1.id,
+        &Response {
+            status: 200,
+            content_type: Some(mime::REQUEST.into()),
+            body,
+        },
+        &mut tree,
+    );
+    let p3 = client.poll_request().expect("Package#3");
+    assert_eq!(p3.body, br#"{"Status":[{"sc":501},{"sc":400},{"sc":400}]}"#);
+}
