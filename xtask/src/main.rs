@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-const TARGETS: [&str; 12] = [
+const TARGETS: [&str; 13] = [
     "package1",
     "package2",
     "package3",
@@ -50,6 +50,7 @@ const TARGETS: [&str; 12] = [
     "ddf",
     "tree",
     "server_session",
+    "client_session",
 ];
 
 /// Built-in seeds for the `accept` target (header value, then optionally
@@ -294,7 +295,17 @@ fn package_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
     for case in cases(&vectors, "packages.json")? {
         let target = match case["kind"].as_str() {
             Some("p1") => "package1",
-            Some("p2") => "package2",
+            Some("p2") => {
+                // A session answer: the Package#2 alone, then with a status round.
+                if let Some(bytes) = case.get("input").map(json_bytes) {
+                    let mut two = bytes.clone();
+                    two.push(0xff);
+                    two.extend_from_slice(br#"{"CMD":[["END"]]}"#);
+                    seeds.add("client_session", bytes);
+                    seeds.add("client_session", two);
+                }
+                "package2"
+            }
             Some("p3") => "package3",
             Some("mos") => "mo_serialization",
             Some("alert") => "alert",
