@@ -1,6 +1,7 @@
 //! The client side of one DM session, sans-IO.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use dm_codec::{Limits, mime};
 use dm_tree::ExecOutcome;
@@ -27,10 +28,14 @@ pub struct ClientConfig {
     /// Most Package#2 in one session: a server that never sends END is cut
     /// off there.
     pub packages_per_session: usize,
+    /// Longest a session may last; past it the session is aborted
+    /// ([`ClientSession::handle_timeout`]).
+    pub max_duration: Duration,
 }
 
 impl ClientConfig {
-    /// A configuration with default limits and at most 64 packages.
+    /// A configuration with default limits, at most 64 packages and 10
+    /// minutes.
     ///
     /// ```
     /// use dm_session::ClientConfig;
@@ -47,6 +52,7 @@ impl ClientConfig {
             server_uri,
             limits: Limits::default(),
             packages_per_session: 64,
+            max_duration: Duration::from_secs(600),
         }
     }
 }
@@ -181,7 +187,7 @@ enum Waiting {
 ///
 /// let mut tree = MoTree::new();
 /// let config = ClientConfig::new(DevId::new("IMEI:1")?, ServerId::new("srv1")?, ServerUri::new("https://dm.example/dm")?);
-/// let mut session = ClientSession::new(config, Trigger::Client, &tree, Vec::new());
+/// let mut session = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), std::time::Instant::now());
 /// let package1 = session.poll_request().expect("Package#1 to send");
 /// assert_eq!(package1.content_type, Some("application/vnd.oma.dm.initiation+json"));
 /// let answer = Response {
@@ -208,6 +214,7 @@ pub struct ClientSession {
     packages: usize,
     events: VecDeque<ClientEvent>,
     ended: bool,
+    deadline: Instant,
 }
 
 impl ClientSession {
@@ -218,6 +225,7 @@ impl ClientSession {
         trigger: Trigger,
         tree: &impl ManagementTree,
         alerts: Vec<Alert>,
+        now: Instant,
     ) -> ClientSession {
         let start = match &trigger {
             Trigger::Client | Trigger::Report { .. } => Alert::client_initiated(),
@@ -242,6 +250,7 @@ impl ClientSession {
             Trigger::Report { uri } => uri,
             _ => config.server_uri.clone(),
         };
+        let config_duration = config.max_duration;
         let mut session = ClientSession {
             current_uri: uri.clone(),
             config,
@@ -255,6 +264,7 @@ impl ClientSession {
             packages: 0,
             events: VecDeque::new(),
             ended: false,
+            deadline: now + config_duration,
         };
         let id = session.send(
             Method::Post,
@@ -304,6 +314,20 @@ impl ClientSession {
     /// Whether the session is over.
     pub fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// When [`ClientSession::handle_timeout`] must be called: the end of the
+    /// session's allowed duration.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        (!self.ended).then_some(self.deadline)
+    }
+
+    /// Aborts the session when `now` is past its allowed duration.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.deadline {
+            self.abort("the session lasted longer than its limit".into());
+        }
     }
 
     fn abort(&mut self, reason: String) {

@@ -80,7 +80,7 @@ fn session(
         ServerId::new("srv1").expect("server id"),
         ServerUri::new(DM).expect("uri"),
     );
-    let mut client = ClientSession::new(config, Trigger::Client, tree, Vec::new());
+    let mut client = ClientSession::new(config, Trigger::Client, tree, Vec::new(), now);
     let mut server: Option<ServerSession<usize>> = None;
     let mut results = Vec::new();
     let mut server_events = 0;
@@ -328,7 +328,13 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
     );
     let mut config = config;
     config.packages_per_session = 3;
-    let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new());
+    let mut client = ClientSession::new(
+        config,
+        Trigger::Client,
+        &tree,
+        Vec::new(),
+        std::time::Instant::now(),
+    );
     for _ in 0..10 {
         let Some(request) = client.poll_request() else {
             break;
@@ -366,6 +372,7 @@ fn unknown_and_malformed_commands_get_their_status() {
         },
         &tree,
         Vec::new(),
+        Instant::now(),
     );
     let p1 = client.poll_request().expect("Package#1");
     let text = String::from_utf8(p1.body).expect("UTF-8");
@@ -389,4 +396,31 @@ fn unknown_and_malformed_commands_get_their_status() {
     );
     let p3 = client.poll_request().expect("Package#3");
     assert_eq!(p3.body, br#"{"Status":[{"sc":501},{"sc":400},{"sc":400}]}"#);
+}
+
+#[test]
+fn a_session_past_its_duration_is_aborted() {
+    let tree = device();
+    let mut config = ClientConfig::new(
+        DevId::new("IMEI:1").expect("dev id"),
+        ServerId::new("srv1").expect("server id"),
+        ServerUri::new(DM).expect("uri"),
+    );
+    config.max_duration = std::time::Duration::from_secs(60);
+    let start = Instant::now();
+    let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), start);
+    assert_eq!(
+        client.poll_timeout(),
+        Some(start + std::time::Duration::from_secs(60))
+    );
+    client.handle_timeout(start + std::time::Duration::from_secs(59));
+    assert!(!client.is_ended());
+    client.handle_timeout(start + std::time::Duration::from_secs(60));
+    assert!(client.is_ended());
+    assert_eq!(client.poll_timeout(), None);
+    let events: Vec<ClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert!(matches!(
+        events.as_slice(),
+        [ClientEvent::Ended(ClientEnd::Aborted(_))]
+    ));
 }

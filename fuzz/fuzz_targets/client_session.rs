@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
         ServerId::new("srv1").expect("constant ServerID"),
         ServerUri::new("https://dm.example/dm").expect("constant ServerURI"),
     );
-    let mut session = ClientSession::new(config, Trigger::Client, &tree, Vec::new());
+    let mut session = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), std::time::Instant::now());
     let mut answers = data.split(|&b| b == 0xff);
     for _ in 0..200 {
         let Some(request) = session.poll_request() else {
