@@ -464,7 +464,13 @@ impl ClientSession {
                 Ok(None) => Status::new(StatusCode::NOT_MODIFIED),
                 Err(code) => Status::new(code),
             },
-            Command::Delete { targets } => status(tree.delete(&server, targets.as_slice())),
+            Command::Delete { targets } => match tree.delete(&server, targets.as_slice()) {
+                Ok(removed) => {
+                    self.report_changes(&removed, tree);
+                    Status::new(StatusCode::OK)
+                }
+                Err(code) => Status::new(code),
+            },
             Command::Exec { target, report_to } => {
                 match tree.exec(&server, target, report_to.as_ref()) {
                     Ok(ExecOutcome::Done(code)) if report_to.is_none() => Status::new(code),
@@ -574,8 +580,27 @@ impl ClientSession {
                 Err(_) => return (StatusCode::BAD_REQUEST, Vec::new()),
             };
         match tree.write(&self.config.server_id, target.as_ref(), &items) {
-            Ok(uris) => (StatusCode::OK, uris),
+            Ok(uris) => {
+                self.report_changes(&uris, tree);
+                (StatusCode::OK, uris)
+            }
             Err(code) => (code, Vec::new()),
+        }
+    }
+
+    /// Queues the SUB change reports due after `changed`: HTTP PUT of the
+    /// watched data to each firing subscription's ServerURI. Their answers
+    /// are not awaited (a `415` cannot be helped: MO data has one format
+    /// here).
+    fn report_changes(&mut self, changed: &[dm_types::ClientUri], tree: &impl ManagementTree) {
+        for (report_to, items) in tree.change_reports(changed) {
+            self.send(
+                Method::Put,
+                report_to,
+                Some(mime::MO_DATA),
+                mime::MO_DATA,
+                dm_codec::encode_mo_serialization(&items),
+            );
         }
     }
 }

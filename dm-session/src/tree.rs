@@ -24,8 +24,12 @@ pub trait ManagementTree {
         target: Option<&ClientUri>,
         items: &[MoItem],
     ) -> Result<Vec<ClientUri>, StatusCode>;
-    /// DELETE.
-    fn delete(&mut self, server: &ServerId, targets: &[ClientUri]) -> Result<(), StatusCode>;
+    /// DELETE; returns the absolute ClientURIs of the nodes removed.
+    fn delete(
+        &mut self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Vec<ClientUri>, StatusCode>;
     /// EXEC.
     fn exec(
         &mut self,
@@ -42,6 +46,11 @@ pub trait ManagementTree {
     ) -> Result<(), StatusCode>;
     /// UNSUB.
     fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode>;
+    /// The change reports due after the nodes at `changed` (absolute
+    /// ClientURIs) changed: for each subscription that fires, where to PUT
+    /// and the watched data as its server may read it (empty when the
+    /// watched nodes are gone).
+    fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<MoItem>)>;
 }
 
 fn principal(server: &ServerId) -> Principal {
@@ -91,8 +100,20 @@ impl ManagementTree for MoTree {
         MoTree::write(self, &principal(server), target, items).map_err(|e| e.status())
     }
 
-    fn delete(&mut self, server: &ServerId, targets: &[ClientUri]) -> Result<(), StatusCode> {
-        MoTree::delete(self, &principal(server), targets).map_err(|e| e.status())
+    fn delete(
+        &mut self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Vec<ClientUri>, StatusCode> {
+        let who = principal(server);
+        let mut removed = Vec::new();
+        for target in targets {
+            if let Ok(nodes) = self.resolve_as(&who, target) {
+                removed.extend(nodes.iter().map(dm_tree::NodeRef::client_uri));
+            }
+        }
+        MoTree::delete(self, &who, targets).map_err(|e| e.status())?;
+        Ok(removed)
     }
 
     fn exec(
@@ -122,5 +143,21 @@ impl ManagementTree for MoTree {
 
     fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode> {
         MoTree::unsubscribe(self, server, target).map_err(|e| e.status())
+    }
+
+    fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<MoItem>)> {
+        self.fired(changed)
+            .into_iter()
+            .filter_map(|subscription| {
+                let who = principal(&subscription.server);
+                let items =
+                    match MoTree::read(self, &who, std::slice::from_ref(&subscription.target)) {
+                        Ok(ReadOutcome::Data(items)) => items,
+                        Ok(_) => return None,
+                        Err(_) => Vec::new(),
+                    };
+                Some((subscription.report_to.clone(), items))
+            })
+            .collect()
     }
 }

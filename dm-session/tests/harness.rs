@@ -424,3 +424,45 @@ fn a_session_past_its_duration_is_aborted() {
         [ClientEvent::Ended(ClientEnd::Aborted(_))]
     ));
 }
+
+#[test]
+fn subscriptions_report_changes_by_put() {
+    let mut tree = device();
+    let mut repo = BTreeMap::new();
+    repo.insert(
+        format!("{REPO}new"),
+        br#"[{"ClientURI":"urn:oma:mo:moid:1.0//","MOData":{"Sensor":{"ID":"GPS"}}}]"#.to_vec(),
+    );
+    repo.insert(
+        format!("{REPO}id"),
+        br#"[{"ClientURI":"urn:oma:mo:moid:1.0/1/ID","MOData":{"ID":"Temp"}}]"#.to_vec(),
+    );
+    let run = plain(
+        &mut tree,
+        vec![
+            command(&["HGET", &format!("{REPO}new")]),
+            command(&["SUB", "urn:oma:mo:moid:1.0/1/", &format!("{REPO}changes")]),
+            command(&["HGET", &format!("{REPO}id")]),
+        ],
+        repo,
+    );
+    let codes: Vec<u16> = run.results.iter().map(|r| r.1.as_u16()).collect();
+    assert_eq!(codes, [200, 200, 200]);
+    let report = String::from_utf8(run.repo[&format!("{REPO}changes")].clone()).expect("UTF-8");
+    assert!(
+        report.contains(r#""MOData":{"Sensor":{"ID":"Temp"}}"#),
+        "{report}"
+    );
+    // Deleting the watched instance reports too (an empty array: nothing left).
+    let mut tree2 = tree.clone();
+    let run = plain(
+        &mut tree2,
+        vec![command(&["DELETE", "urn:oma:mo:moid:1.0/1/"])],
+        BTreeMap::new(),
+    );
+    assert_eq!(run.results[0].1, StatusCode::OK);
+    assert_eq!(
+        run.repo.get(&format!("{REPO}changes")).map(Vec::as_slice),
+        Some(&b"[]"[..])
+    );
+}
