@@ -466,3 +466,107 @@ fn subscriptions_report_changes_by_put() {
         Some(&b"[]"[..])
     );
 }
+
+mod properties {
+    use super::*;
+    use dm_session::ManagementTree;
+    use proptest::prelude::*;
+
+    /// The repository every generated session uses.
+    fn repository() -> BTreeMap<String, Vec<u8>> {
+        let mut repo = BTreeMap::new();
+        repo.insert(
+            format!("{REPO}a"),
+            br#"[{"ClientURI":"urn:oma:mo:moid:1.0//","MOData":{"S":{"ID":"a","V":1}}}]"#.to_vec(),
+        );
+        repo.insert(
+            format!("{REPO}v"),
+            br#"[{"ClientURI":"urn:oma:mo:moid:1.0/1/V","MOData":{"V":2}}]"#.to_vec(),
+        );
+        repo
+    }
+
+    fn command_pool() -> Vec<Command> {
+        [
+            vec!["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"],
+            vec!["GET", "urn:oma:mo:moid:1.0/*/V"],
+            vec!["HGET", "https://repo.example/a"],
+            vec!["HGET", "https://repo.example/v"],
+            vec!["HGET", "https://repo.example/none"],
+            vec!["HPUT", "https://repo.example/up", "urn:oma:mo:moid:1.0/1/"],
+            vec!["DELETE", "urn:oma:mo:moid:1.0/1/V"],
+            vec!["DELETE", "urn:oma:mo:moid:1.0/2/"],
+            vec!["EXEC", "urn:oma:mo:oma-fumo:1.0//Update"],
+            vec![
+                "SUB",
+                "urn:oma:mo:oma-dm-devinfo:1.2//Man",
+                "https://repo.example/changes",
+            ],
+            vec!["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.2//Man"],
+            vec!["SHOW", "https://ui.example/"],
+            vec!["DEFAULT", "urn:x:y", "https://repo.example/d"],
+        ]
+        .iter()
+        .map(|words| command(words))
+        .collect()
+    }
+
+    /// Applies `commands` straight to the tree, as the model of what a
+    /// session does to it.
+    fn apply_directly(tree: &mut MoTree, commands: &[Command], repo: &BTreeMap<String, Vec<u8>>) {
+        let server = ServerId::new("srv1").expect("server id");
+        for command in commands {
+            match command {
+                Command::Hget { source, target } => {
+                    if let Some(body) = repo.get(source.as_str()) {
+                        let items =
+                            dm_codec::decode_mo_serialization(body, &dm_codec::Limits::default())
+                                .expect("repository data decodes");
+                        let _ = ManagementTree::write(tree, &server, target.as_ref(), &items);
+                    }
+                }
+                Command::Delete { targets } => {
+                    let _ = ManagementTree::delete(tree, &server, targets.as_slice());
+                }
+                Command::Sub { target, report_to } => {
+                    let _ = ManagementTree::subscribe(tree, &server, target, report_to);
+                }
+                Command::Unsub { target } => {
+                    let _ = ManagementTree::unsubscribe(tree, &server, target);
+                }
+                Command::Exec { target, report_to } => {
+                    let _ = ManagementTree::exec(tree, &server, target, report_to.as_ref());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn sessions_end_and_change_the_tree_like_direct_application(
+            picks in proptest::collection::vec(0..13usize, 0..12),
+            per_package in 1..4usize,
+        ) {
+            let pool = command_pool();
+            let commands: Vec<Command> = picks.iter().map(|&i| pool[i].clone()).collect();
+            let mut through_session = device();
+            let run = session(
+                &mut through_session,
+                commands.clone(),
+                repository(),
+                |_, r| r,
+                &ServerConfig::default().with_commands_per_package(per_package),
+            );
+            prop_assert_eq!(run.results.len(), commands.len(), "one result per command");
+            let tags: Vec<usize> = run.results.iter().map(|r| r.0).collect();
+            prop_assert_eq!(tags, (0..commands.len()).collect::<Vec<_>>(), "results in order");
+            prop_assert_eq!(run.client_events.last(), Some(&ClientEvent::Ended(ClientEnd::Completed)));
+            let mut direct = device();
+            apply_directly(&mut direct, &commands, &repository());
+            prop_assert_eq!(through_session.to_snapshot(), direct.to_snapshot());
+        }
+    }
+}
