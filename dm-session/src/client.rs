@@ -604,3 +604,84 @@ impl ClientSession {
         }
     }
 }
+
+/// The HGET a client performs on its own (PROTOCOL.md section 4, DEFAULT):
+/// when a local application needs configuration for `moid` and the tree has
+/// none, fetch it from the `source` a server named with DEFAULT and write
+/// it on that server's behalf, reporting no status to anyone.
+///
+/// ```
+/// use dm_session::{DefaultFetch, Response};
+/// use dm_tree::MoTree;
+/// use dm_types::{DevId, Moid, ServerId, ServerUri, StatusCode};
+///
+/// let fetch = DefaultFetch {
+///     server_id: ServerId::new("srv1")?,
+///     moid: Moid::new("urn:x:wlan")?,
+///     source: ServerUri::new("https://repo.example/wlan")?,
+/// };
+/// let request = fetch.request(&DevId::new("IMEI:1")?);
+/// assert_eq!(request.uri.as_str(), "https://repo.example/wlan");
+/// let answer = Response {
+///     status: 200,
+///     content_type: Some("application/dmmo+json".into()),
+///     body: br#"[{"ClientURI":"urn:x:wlan//","MOData":{"W":{"SSID":"home"}}}]"#.to_vec(),
+/// };
+/// // On an empty device srv1 has no account, so it may not create the instance.
+/// let mut tree = MoTree::new();
+/// assert_eq!(fetch.apply(&answer, &mut tree), Err(StatusCode::FORBIDDEN));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultFetch {
+    /// The server that sent DEFAULT (whose rights apply to the write).
+    pub server_id: ServerId,
+    /// The MO type the configuration is for.
+    pub moid: Moid,
+    /// Where to fetch it.
+    pub source: ServerUri,
+}
+
+impl DefaultFetch {
+    /// The HTTP GET to perform.
+    pub fn request(&self, dev_id: &DevId) -> Request {
+        Request {
+            id: RequestId(0),
+            method: Method::Get,
+            uri: self.source.clone(),
+            content_type: None,
+            accept: mime::MO_DATA,
+            dev_id: dev_id.clone(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Writes the fetched data (HGET semantics): `502` for a failed fetch,
+    /// `415`/`400` for a body that is not MO serialization, `400` for data of
+    /// another MOID, or the tree's own refusal.
+    pub fn apply(
+        &self,
+        response: &Response,
+        tree: &mut impl ManagementTree,
+    ) -> Result<Vec<dm_types::ClientUri>, StatusCode> {
+        if !(200..300).contains(&response.status) {
+            return Err(StatusCode::BAD_GATEWAY);
+        }
+        if !response
+            .content_type
+            .as_deref()
+            .is_some_and(|t| mime::content_type_matches(t, mime::MO_DATA))
+        {
+            return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+        let items = dm_codec::decode_mo_serialization(&response.body, &Limits::default())
+            .map_err(|e| e.status())?;
+        if items
+            .iter()
+            .any(|item| item.client_uri.moid() != self.moid.as_str())
+        {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        tree.write(&self.server_id, None, &items)
+    }
+}

@@ -22,8 +22,8 @@ mod server;
 mod tree;
 
 pub use client::{
-    ClientConfig, ClientEnd, ClientEvent, ClientSession, Method, Request, RequestId, Response,
-    Trigger,
+    ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch, Method, Request, RequestId,
+    Response, Trigger,
 };
 pub use error::Error;
 pub use server::{EndReason, Initiator, PackageRequest, ServerConfig, ServerEvent, ServerSession};

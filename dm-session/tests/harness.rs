@@ -570,3 +570,108 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn an_asynchronous_exec_is_reported_in_a_later_session() {
+    let now = Instant::now();
+    let mut tree = device();
+    let run = plain(
+        &mut tree,
+        vec![command(&[
+            "EXEC",
+            "urn:oma:mo:oma-fumo:1.0//Update",
+            "https://dm.example/async",
+        ])],
+        BTreeMap::new(),
+    );
+    assert_eq!(run.results[0].1, StatusCode::ACCEPTED);
+    let Some(ClientEvent::ExecStarted {
+        node,
+        report_to: Some(report_to),
+    }) = run
+        .client_events
+        .iter()
+        .find(|e| matches!(e, ClientEvent::ExecStarted { .. }))
+        .cloned()
+    else {
+        panic!("EXEC started asynchronously")
+    };
+    // Later, when the update finished: a new session to the given ServerURI,
+    // Package#1 carrying ClientInitiatedMgmt and the result alert.
+    let config = ClientConfig::new(
+        DevId::new("IMEI:1").expect("dev id"),
+        ServerId::new("srv1").expect("server id"),
+        ServerUri::new(DM).expect("uri"),
+    );
+    let alert = dm_types::Alert::exec_complete(&node, StatusCode::OK);
+    let mut client = ClientSession::new(
+        config,
+        Trigger::Report {
+            uri: report_to.clone(),
+        },
+        &tree,
+        vec![alert],
+        now,
+    );
+    let p1 = client.poll_request().expect("Package#1");
+    assert_eq!(p1.uri, report_to);
+    let request = PackageRequest {
+        content_type: p1.content_type,
+        dev_id: Some(p1.dev_id.as_str()),
+        authenticated: None,
+        body: &p1.body,
+    };
+    let mut server =
+        ServerSession::<usize>::start(ServerConfig::default(), &request, now).expect("Package#1");
+    let events: Vec<ServerEvent<usize>> = std::iter::from_fn(|| server.poll_event()).collect();
+    assert!(events.iter().any(|e| matches!(e,
+        ServerEvent::Alert(a) if a.alert_type.as_str() == "urn:oma:at:dm:2.0:ExecComplete"
+            && a.source_uri.as_deref() == Some(node.as_str())
+    )));
+}
+
+#[test]
+fn default_fetches_configuration_for_a_missing_mo() {
+    let mut tree = device();
+    let fetch = dm_session::DefaultFetch {
+        server_id: ServerId::new("srv1").expect("server id"),
+        moid: Moid::new("urn:oma:mo:moid:1.0").expect("moid"),
+        source: ServerUri::new("https://repo.example/d").expect("uri"),
+    };
+    let request = fetch.request(&DevId::new("IMEI:1").expect("dev id"));
+    assert_eq!(
+        (request.method, request.accept),
+        (Method::Get, mime::MO_DATA)
+    );
+    let answer = |status: u16, content_type: &str, body: &[u8]| Response {
+        status,
+        content_type: Some(content_type.into()),
+        body: body.to_vec(),
+    };
+    let good = br#"[{"ClientURI":"urn:oma:mo:moid:1.0//","MOData":{"S":{"ID":"d"}}}]"#;
+    assert_eq!(
+        fetch.apply(&answer(500, mime::MO_DATA, good), &mut tree),
+        Err(StatusCode::BAD_GATEWAY)
+    );
+    assert_eq!(
+        fetch.apply(&answer(200, "text/plain", good), &mut tree),
+        Err(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+    );
+    assert_eq!(
+        fetch.apply(&answer(200, mime::MO_DATA, b"[{"), &mut tree),
+        Err(StatusCode::BAD_REQUEST)
+    );
+    let other = br#"[{"ClientURI":"urn:x:other//","MOData":{"S":{}}}]"#;
+    assert_eq!(
+        fetch.apply(&answer(200, mime::MO_DATA, other), &mut tree),
+        Err(StatusCode::BAD_REQUEST)
+    );
+    let written = fetch
+        .apply(&answer(200, mime::MO_DATA, good), &mut tree)
+        .expect("written");
+    assert_eq!(written.len(), 1);
+    assert_eq!(
+        tree.resolve_str("urn:oma:mo:moid:1.0//ID").0,
+        StatusCode::OK
+    );
+}
