@@ -74,6 +74,7 @@ fn full_session(tree: &mut MoTree, get: &Command) -> usize {
         let response = Response {
             status: 200,
             content_type: Some(mime::REQUEST.into()),
+            omadm_accept: None,
             body,
         };
         client.handle_response(request.id, &response, tree);

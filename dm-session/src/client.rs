@@ -113,12 +113,15 @@ pub struct Request {
 }
 
 /// The HTTP answer to a [`Request`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Response {
     /// The HTTP status; 0 when no answer came (network error).
     pub status: u16,
     /// `Content-Type`, if any.
     pub content_type: Option<String>,
+    /// `OMADM-Accept`, if any: on a Package#2 answer, the media types the
+    /// server accepts for uploaded MO data (PROTOCOL.md section 2.2).
+    pub omadm_accept: Option<String>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -193,6 +196,7 @@ enum Waiting {
 /// let answer = Response {
 ///     status: 200,
 ///     content_type: Some("application/vnd.oma.dm.request+json".into()),
+///     omadm_accept: None,
 ///     body: br#"{"CMD":[["END"]]}"#.to_vec(),
 /// };
 /// session.handle_response(package1.id, &answer, &mut tree);
@@ -215,6 +219,8 @@ pub struct ClientSession {
     events: VecDeque<ClientEvent>,
     ended: bool,
     deadline: Instant,
+    /// The most recent `OMADM-Accept` of the session (absent: MO data only).
+    omadm_accept: Option<String>,
 }
 
 impl ClientSession {
@@ -265,6 +271,7 @@ impl ClientSession {
             events: VecDeque::new(),
             ended: false,
             deadline: now + config_duration,
+            omadm_accept: None,
         };
         let id = session.send(
             Method::Post,
@@ -379,6 +386,9 @@ impl ClientSession {
             return self.abort("the answer is not a Package#2 (Content-Type)".into());
         }
         self.packages += 1;
+        if let Some(accept) = &response.omadm_accept {
+            self.omadm_accept = Some(accept.clone());
+        }
         let package = match dm_codec::decode_package2(&response.body, &self.config.limits) {
             Ok(package) => package,
             Err(e) => return self.abort(format!("invalid Package#2: {e}")),
@@ -517,6 +527,9 @@ impl ClientSession {
                     Vec::new(),
                 ));
             }
+            Command::Hput { .. } | Command::Hpost { .. } if !self.uploads_accepted() => {
+                Status::new(StatusCode::NOT_ACCEPTABLE)
+            }
             Command::Hput {
                 destination,
                 targets,
@@ -556,6 +569,14 @@ impl ClientSession {
         response: &Response,
         tree: &mut impl ManagementTree,
     ) -> (StatusCode, Vec<dm_types::ClientUri>) {
+        let is_upload = !matches!(
+            self.commands.get(index),
+            Some(CommandEntry::Command(Command::Hget { .. }))
+        );
+        if is_upload && response.status == 415 {
+            // The repository rejects MO data, the one format this client writes.
+            return (StatusCode::NOT_ACCEPTABLE, Vec::new());
+        }
         if !(200..300).contains(&response.status) {
             return (StatusCode::BAD_GATEWAY, Vec::new());
         }
@@ -586,6 +607,14 @@ impl ClientSession {
             }
             Err(code) => (code, Vec::new()),
         }
+    }
+
+    /// Whether the server accepts uploads in the one format this client
+    /// writes (`application/dmmo+json`), per the latest `OMADM-Accept`.
+    fn uploads_accepted(&self) -> bool {
+        self.omadm_accept.as_deref().is_none_or(|accept| {
+            mime::negotiate(accept, &[mime::MO_DATA]).is_ok_and(|chosen| chosen.is_some())
+        })
     }
 
     /// Queues the SUB change reports due after `changed`: HTTP PUT of the
@@ -625,6 +654,7 @@ impl ClientSession {
 /// let answer = Response {
 ///     status: 200,
 ///     content_type: Some("application/dmmo+json".into()),
+///     omadm_accept: None,
 ///     body: br#"[{"ClientURI":"urn:x:wlan//","MOData":{"W":{"SSID":"home"}}}]"#.to_vec(),
 /// };
 /// // On an empty device srv1 has no account, so it may not create the instance.

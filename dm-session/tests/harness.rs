@@ -98,11 +98,13 @@ fn session(
                     Some(body) => Response {
                         status: 200,
                         content_type: Some(mime::MO_DATA.into()),
+                        omadm_accept: None,
                         body: body.clone(),
                     },
                     None => Response {
                         status: 404,
                         content_type: None,
+                        omadm_accept: None,
                         body: Vec::new(),
                     },
                 }
@@ -111,6 +113,7 @@ fn session(
                 Response {
                     status: 204,
                     content_type: None,
+                    omadm_accept: None,
                     body: Vec::new(),
                 }
             }
@@ -157,6 +160,7 @@ fn session(
                 Response {
                     status: 200,
                     content_type: Some(mime::REQUEST.into()),
+                    omadm_accept: None,
                     body,
                 },
             )
@@ -345,6 +349,7 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
             &Response {
                 status: 200,
                 content_type: Some(mime::REQUEST.into()),
+                omadm_accept: None,
                 body,
             },
             &mut tree,
@@ -390,6 +395,7 @@ fn unknown_and_malformed_commands_get_their_status() {
         &Response {
             status: 200,
             content_type: Some(mime::REQUEST.into()),
+            omadm_accept: None,
             body,
         },
         &mut tree,
@@ -646,6 +652,7 @@ fn default_fetches_configuration_for_a_missing_mo() {
     let answer = |status: u16, content_type: &str, body: &[u8]| Response {
         status,
         content_type: Some(content_type.into()),
+        omadm_accept: None,
         body: body.to_vec(),
     };
     let good = br#"[{"ClientURI":"urn:oma:mo:moid:1.0//","MOData":{"S":{"ID":"d"}}}]"#;
@@ -674,4 +681,85 @@ fn default_fetches_configuration_for_a_missing_mo() {
         tree.resolve_str("urn:oma:mo:moid:1.0//ID").0,
         StatusCode::OK
     );
+}
+
+#[test]
+fn uploads_follow_omadm_accept() {
+    // The server accepts uploads only as XML: HPUT cannot be served (406).
+    let mut tree = device();
+    let run = session(
+        &mut tree,
+        vec![
+            command(&[
+                "HPUT",
+                &format!("{REPO}up"),
+                "urn:oma:mo:oma-dm-devinfo:1.2//Man",
+            ]),
+            command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]),
+        ],
+        BTreeMap::new(),
+        |n, r| {
+            if n == 1 {
+                Response {
+                    omadm_accept: Some("application/xml, text/*;q=0.5".into()),
+                    ..r
+                }
+            } else {
+                r
+            }
+        },
+        &ServerConfig::default(),
+    );
+    let codes: Vec<u16> = run.results.iter().map(|r| r.1.as_u16()).collect();
+    assert_eq!(codes, [406, 200]);
+    assert!(run.repo.is_empty(), "nothing was uploaded");
+    // A list that includes MO data (or a wildcard) lets the upload through.
+    let mut tree = device();
+    let run = session(
+        &mut tree,
+        vec![command(&[
+            "HPUT",
+            &format!("{REPO}up"),
+            "urn:oma:mo:oma-dm-devinfo:1.2//Man",
+        ])],
+        BTreeMap::new(),
+        |_, r| Response {
+            omadm_accept: Some("application/*".into()),
+            ..r
+        },
+        &ServerConfig::default(),
+    );
+    assert_eq!(run.results[0].1, StatusCode::OK);
+
+    // A repository that rejects the media type: 406 for the command.
+    let config = ClientConfig::new(
+        DevId::new("IMEI:1").expect("dev id"),
+        ServerId::new("srv1").expect("server id"),
+        ServerUri::new(DM).expect("uri"),
+    );
+    let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), Instant::now());
+    let p1 = client.poll_request().expect("Package#1");
+    let p2 = format!(r#"{{"CMD":[["HPUT","{REPO}up","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}}"#);
+    client.handle_response(
+        p1.id,
+        &Response {
+            status: 200,
+            content_type: Some(mime::REQUEST.into()),
+            omadm_accept: None,
+            body: p2.into_bytes(),
+        },
+        &mut tree,
+    );
+    let put = client.poll_request().expect("the upload");
+    assert_eq!(put.method, Method::Put);
+    client.handle_response(
+        put.id,
+        &Response {
+            status: 415,
+            ..Response::default()
+        },
+        &mut tree,
+    );
+    let p3 = client.poll_request().expect("Package#3");
+    assert_eq!(p3.body, br#"{"Status":[{"sc":406}]}"#);
 }

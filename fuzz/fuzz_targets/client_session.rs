@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let response = Response {
             status: 200,
-            content_type: Some(content_type.into()),
+            content_type: Some(content_type.into()), omadm_accept: None,
             body: body.to_vec(),
         };
         session.handle_response(request.id, &response, &mut tree);
