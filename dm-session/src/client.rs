@@ -221,6 +221,8 @@ pub struct ClientSession {
     deadline: Instant,
     /// The most recent `OMADM-Accept` of the session (absent: MO data only).
     omadm_accept: Option<String>,
+    /// Alerts to deliver with the next Package#3.
+    alerts: Vec<Alert>,
 }
 
 impl ClientSession {
@@ -272,6 +274,7 @@ impl ClientSession {
             ended: false,
             deadline: now + config_duration,
             omadm_accept: None,
+            alerts: Vec::new(),
         };
         let id = session.send(
             Method::Post,
@@ -304,6 +307,14 @@ impl ClientSession {
             body,
         });
         id
+    }
+
+    /// Queues a generic alert for the next Package#3 (alerts that exist
+    /// when the session opens go in Package#1: see [`ClientSession::new`]).
+    /// Alerts still queued when the session ends are dropped: deliver them
+    /// in a later session.
+    pub fn queue_alert(&mut self, alert: Alert) {
+        self.alerts.push(alert);
     }
 
     /// The next HTTP request to perform.
@@ -440,7 +451,7 @@ impl ClientSession {
         }
         let package = Package3 {
             statuses: std::mem::take(&mut self.statuses),
-            alerts: Vec::new(),
+            alerts: std::mem::take(&mut self.alerts),
         };
         let id = self.send(
             Method::Post,

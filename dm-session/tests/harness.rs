@@ -763,3 +763,33 @@ fn uploads_follow_omadm_accept() {
     let p3 = client.poll_request().expect("Package#3");
     assert_eq!(p3.body, br#"{"Status":[{"sc":406}]}"#);
 }
+
+#[test]
+fn queued_alerts_travel_in_the_next_package3() {
+    let mut tree = device();
+    let config = ClientConfig::new(
+        DevId::new("IMEI:1").expect("dev id"),
+        ServerId::new("srv1").expect("server id"),
+        ServerUri::new(DM).expect("uri"),
+    );
+    let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), Instant::now());
+    let p1 = client.poll_request().expect("Package#1");
+    client.queue_alert(dm_types::Alert::new(
+        dm_types::AlertType::new("urn:x:battery-low").expect("type"),
+    ));
+    client.handle_response(
+        p1.id,
+        &Response {
+            status: 200,
+            content_type: Some(mime::REQUEST.into()),
+            omadm_accept: None,
+            body: br#"{"CMD":[]}"#.to_vec(),
+        },
+        &mut tree,
+    );
+    let p3 = client.poll_request().expect("Package#3");
+    assert_eq!(
+        p3.body,
+        br#"{"Status":[],"Alert":[{"AlertType":"urn:x:battery-low"}]}"#
+    );
+}
