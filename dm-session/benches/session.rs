@@ -55,8 +55,8 @@ fn full_session(tree: &mut MoTree, get: &Command) -> usize {
         };
         let body = match &mut server {
             None => {
-                let mut s = ServerSession::start(ServerConfig::default(), &package, now)
-                    .expect("Package#1");
+                let mut s =
+                    ServerSession::start(ServerConfig::default(), &package).expect("Package#1");
                 s.enqueue(1, get.clone());
                 let body = s.respond(now);
                 server = Some(s);
@@ -153,7 +153,7 @@ fn idle_memory(_: &mut Criterion) {
     let before = resident_bytes();
     let sessions: Vec<ServerSession<u64>> = (0..count)
         .map(|i| {
-            let mut s = ServerSession::start(config.clone(), &request, now).expect("Package#1");
+            let mut s = ServerSession::start(config.clone(), &request).expect("Package#1");
             while s.poll_event().is_some() {}
             s.enqueue(i, get.clone());
             black_box(s.respond(now));

@@ -192,7 +192,7 @@ enum State<T> {
 ///     authenticated: None,
 ///     body: p1,
 /// };
-/// let mut session = ServerSession::<u32>::start(ServerConfig::default(), &request, now)?;
+/// let mut session = ServerSession::<u32>::start(ServerConfig::default(), &request)?;
 /// assert!(matches!(session.poll_event(), Some(ServerEvent::Started { .. })));
 /// session.enqueue(7, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])?);
 /// let p2 = session.respond(now);
@@ -239,11 +239,7 @@ impl<T: Clone> ServerSession<T> {
     /// the authenticated device), the package (400/413) and its one
     /// session-start alert (400). Emits [`ServerEvent::Started`] and one
     /// [`ServerEvent::Alert`] per other alert.
-    pub fn start(
-        config: ServerConfig,
-        request: &PackageRequest<'_>,
-        now: Instant,
-    ) -> Result<Self, Error> {
+    pub fn start(config: ServerConfig, request: &PackageRequest<'_>) -> Result<Self, Error> {
         check_content_type(request, mime::INITIATION)?;
         let header = request
             .dev_id
@@ -280,7 +276,6 @@ impl<T: Clone> ServerSession<T> {
                 .filter(|a| !a.alert_type.is_session_start())
                 .map(ServerEvent::Alert),
         );
-        let _ = now;
         Ok(ServerSession {
             config,
             dev_id,

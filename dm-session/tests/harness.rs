@@ -126,7 +126,7 @@ fn session(
             };
             let body = match &mut server {
                 None => {
-                    let mut s = ServerSession::start(server_config.clone(), &package, now)
+                    let mut s = ServerSession::start(server_config.clone(), &package)
                         .expect("Package#1 accepted");
                     for (tag, c) in pending.drain(..) {
                         s.enqueue(tag, c);
@@ -628,7 +628,7 @@ fn an_asynchronous_exec_is_reported_in_a_later_session() {
         body: &p1.body,
     };
     let mut server =
-        ServerSession::<usize>::start(ServerConfig::default(), &request, now).expect("Package#1");
+        ServerSession::<usize>::start(ServerConfig::default(), &request).expect("Package#1");
     let events: Vec<ServerEvent<usize>> = std::iter::from_fn(|| server.poll_event()).collect();
     assert!(events.iter().any(|e| matches!(e,
         ServerEvent::Alert(a) if a.alert_type.as_str() == "urn:oma:at:dm:2.0:ExecComplete"

@@ -46,7 +46,7 @@ fn batches_commands_with_cont_and_ends_with_a_lone_end() {
     let config = ServerConfig::default()
         .with_commands_per_package(2)
         .with_session_uri(ServerUri::new("https://dm.example/s/abc").expect("uri"));
-    let mut session = ServerSession::start(config, &p1(P1), now).expect("valid Package#1");
+    let mut session = ServerSession::start(config, &p1(P1)).expect("valid Package#1");
     let first = events(&mut session);
     assert!(matches!(
         &first[0],
@@ -105,9 +105,8 @@ fn batches_commands_with_cont_and_ends_with_a_lone_end() {
 
 #[test]
 fn package1_refusals() {
-    let now = Instant::now();
     let start = |request: &PackageRequest<'_>| {
-        ServerSession::<u8>::start(ServerConfig::default(), request, now)
+        ServerSession::<u8>::start(ServerConfig::default(), request)
             .err()
             .map(|e| e.http_status())
     };
@@ -170,7 +169,7 @@ fn package1_refusals() {
     let config =
         ServerConfig::default().with_limits(dm_codec::Limits::default().with_package_bytes(8));
     assert_eq!(
-        ServerSession::<u8>::start(config, &p1(P1), now)
+        ServerSession::<u8>::start(config, &p1(P1))
             .err()
             .map(|e| e.http_status()),
         Some(413)
@@ -179,10 +178,9 @@ fn package1_refusals() {
 
 #[test]
 fn initiators() {
-    let now = Instant::now();
     let started = |body: &[u8]| {
         let mut session =
-            ServerSession::<u8>::start(ServerConfig::default(), &p1(body), now).expect("valid");
+            ServerSession::<u8>::start(ServerConfig::default(), &p1(body)).expect("valid");
         match session.poll_event() {
             Some(ServerEvent::Started { initiator, .. }) => initiator,
             other => panic!("{other:?}"),
@@ -202,8 +200,7 @@ fn initiators() {
 fn package3_refusals_end_the_session() {
     let now = Instant::now();
     let open = || {
-        let mut session =
-            ServerSession::start(ServerConfig::default(), &p1(P1), now).expect("valid");
+        let mut session = ServerSession::start(ServerConfig::default(), &p1(P1)).expect("valid");
         session.enqueue(1u8, get("Man"));
         session.respond(now);
         events(&mut session);
@@ -243,7 +240,7 @@ fn package3_refusals_end_the_session() {
 fn timeouts_and_limits() {
     let now = Instant::now();
     let config = ServerConfig::default().with_idle_timeout(Duration::from_secs(30));
-    let mut session = ServerSession::start(config, &p1(P1), now).expect("valid");
+    let mut session = ServerSession::start(config, &p1(P1)).expect("valid");
     session.enqueue(1u8, get("Man"));
     session.respond(now);
     assert_eq!(session.poll_timeout(), Some(now + Duration::from_secs(30)));
@@ -261,7 +258,7 @@ fn timeouts_and_limits() {
     let config = ServerConfig::default()
         .with_commands_per_package(1)
         .with_packages_per_session(2);
-    let mut session = ServerSession::start(config, &p1(P1), now).expect("valid");
+    let mut session = ServerSession::start(config, &p1(P1)).expect("valid");
     for tag in 0..3u8 {
         session.enqueue(tag, get("Man"));
     }
@@ -276,8 +273,7 @@ fn timeouts_and_limits() {
 #[test]
 fn a_held_session_stays_open_with_empty_packages() {
     let now = Instant::now();
-    let mut session =
-        ServerSession::<u8>::start(ServerConfig::default(), &p1(P1), now).expect("valid");
+    let mut session = ServerSession::<u8>::start(ServerConfig::default(), &p1(P1)).expect("valid");
     session.hold(true);
     assert_eq!(session.respond(now), br#"{"CMD":[]}"#);
     session

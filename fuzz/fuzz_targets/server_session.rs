@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         body: parts.next().unwrap_or_default(),
     };
     let config = ServerConfig::default().with_commands_per_package(2);
-    let Ok(mut session) = ServerSession::<usize>::start(config, &p1, now) else {
+    let Ok(mut session) = ServerSession::<usize>::start(config, &p1) else {
         return;
     };
     let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])
