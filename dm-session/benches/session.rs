@@ -129,14 +129,6 @@ fn session(c: &mut Criterion) {
     );
 }
 
-/// Resident size of the process, in bytes (Linux `VmRSS`).
-fn resident_bytes() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 fn idle_memory(_: &mut Criterion) {
     let now = Instant::now();
     let p1 = br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
@@ -150,7 +142,7 @@ fn idle_memory(_: &mut Criterion) {
     let config = ServerConfig::default()
         .with_session_uri(ServerUri::new("https://dm.example/s/0123456789abcdef").expect("uri"));
     let count = 10_000;
-    let before = resident_bytes();
+    let before = support::rss_bytes();
     let sessions: Vec<ServerSession<u64>> = (0..count)
         .map(|i| {
             let mut s = ServerSession::start(config.clone(), &request).expect("Package#1");
@@ -160,7 +152,7 @@ fn idle_memory(_: &mut Criterion) {
             s
         })
         .collect();
-    let after = resident_bytes();
+    let after = support::rss_bytes();
     black_box(&sessions);
     if let (Some(before), Some(after)) = (before, after) {
         #[allow(clippy::cast_precision_loss)] // a figure for people

@@ -16,6 +16,7 @@
 //! outside the loops too, for ours and the baseline alike.
 #![allow(missing_docs, clippy::cast_precision_loss)]
 
+#[path = "../../dm-codec/benches/support/mod.rs"]
 mod support;
 use support as ratio;
 

@@ -1,5 +1,9 @@
 //! Measuring a pair — our code and a baseline doing comparable work on the
 //! same input — inside one criterion run, and printing their ratio.
+//!
+//! Shared by the benches of dm-codec, dm-tree and dm-session (included with
+//! `#[path]`); each uses a subset.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,24 +34,23 @@ fn mean(id: &str) -> Option<Duration> {
     (iterations > 0).then(|| elapsed / u32::try_from(iterations).unwrap_or(u32::MAX))
 }
 
-/// Benchmarks `ours` and `baseline` as `<group>/ours` and `<group>/baseline`,
-/// then prints `baseline time / our time` (higher is better) against
-/// `target`, plus the throughput when `bytes` is given.
-pub(crate) fn compare(
+/// Benchmarks `first` and `second` as `<group>/<names.0>` and
+/// `<group>/<names.1>` and returns their mean times per iteration.
+pub(crate) fn measure_pair(
     c: &mut Criterion,
     group: &str,
+    names: (&str, &str),
     bytes: Option<usize>,
-    target: f64,
-    mut ours: impl FnMut(),
-    mut baseline: impl FnMut(),
-) {
+    mut first: impl FnMut(),
+    mut second: impl FnMut(),
+) -> Option<(Duration, Duration)> {
     let mut g = c.benchmark_group(group);
     if let Some(bytes) = bytes {
         g.throughput(criterion::Throughput::Bytes(bytes as u64));
     }
     for (name, f) in [
-        ("ours", &mut ours as &mut dyn FnMut()),
-        ("baseline", &mut baseline),
+        (names.0, &mut first as &mut dyn FnMut()),
+        (names.1, &mut second),
     ] {
         let id = format!("{group}/{name}");
         g.bench_function(name, |b| {
@@ -63,14 +66,35 @@ pub(crate) fn compare(
         });
     }
     g.finish();
-    let (Some(ours), Some(baseline)) = (
-        mean(&format!("{group}/ours")),
-        mean(&format!("{group}/baseline")),
-    ) else {
+    Some((
+        mean(&format!("{group}/{}", names.0))?,
+        mean(&format!("{group}/{}", names.1))?,
+    ))
+}
+
+/// "meets" or "MISSES".
+pub(crate) fn verdict(meets: bool) -> &'static str {
+    if meets { "meets" } else { "MISSES" }
+}
+
+/// Benchmarks `ours` and `baseline` as `<group>/ours` and `<group>/baseline`,
+/// then prints `baseline time / our time` (higher is better) against
+/// `target`, plus the throughput when `bytes` is given.
+pub(crate) fn compare(
+    c: &mut Criterion,
+    group: &str,
+    bytes: Option<usize>,
+    target: f64,
+    ours: impl FnMut(),
+    baseline: impl FnMut(),
+) {
+    let Some((ours, baseline)) =
+        measure_pair(c, group, ("ours", "baseline"), bytes, ours, baseline)
+    else {
         return;
     };
     let ratio = baseline.as_secs_f64() / ours.as_secs_f64();
-    let verdict = if ratio >= target { "meets" } else { "MISSES" };
+    let verdict = verdict(ratio >= target);
     let throughput = bytes.map_or(String::new(), |bytes| {
         #[allow(clippy::cast_precision_loss)] // a figure for people
         let mb = bytes as f64 / 1e6;
@@ -79,4 +103,45 @@ pub(crate) fn compare(
     println!(
         "FIGURE {group}: ours {ours:?}, baseline {baseline:?}{throughput}; ratio {ratio:.2}x ({verdict} target >= {target:.1}x)"
     );
+}
+
+/// Like [`compare`] for work that yields `items` results per iteration
+/// (matched nodes, say): prints the cost per item of both and the ratio.
+pub(crate) fn compare_per_item(
+    c: &mut Criterion,
+    group: &str,
+    items: usize,
+    unit: &str,
+    target: f64,
+    ours: impl FnMut(),
+    baseline: impl FnMut(),
+) {
+    let Some((ours, baseline)) = measure_pair(c, group, ("ours", "baseline"), None, ours, baseline)
+    else {
+        return;
+    };
+    #[allow(clippy::cast_precision_loss)] // a figure for people
+    let per_item = |d: Duration| d.as_secs_f64() * 1e9 / items.max(1) as f64;
+    let ratio = baseline.as_secs_f64() / ours.as_secs_f64();
+    println!(
+        "FIGURE {group}: ours {ours:?} = {:.1} ns per {unit}, baseline {baseline:?} = {:.1} ns per {unit} ({items} per iteration); ratio {ratio:.2}x ({} target >= {target:.1}x)",
+        per_item(ours),
+        per_item(baseline),
+        verdict(ratio >= target)
+    );
+}
+
+/// The process's resident set size in bytes (`VmRSS` of
+/// `/proc/self/status`); `None` where that file is unavailable.
+pub(crate) fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
