@@ -54,6 +54,25 @@ fn device() -> MoTree {
     tree
 }
 
+/// The client configuration every test uses: device IMEI:1, server srv1.
+fn client_config() -> ClientConfig {
+    ClientConfig::new(
+        DevId::new("IMEI:1").expect("dev id"),
+        ServerId::new("srv1").expect("server id"),
+        ServerUri::new(DM).expect("uri"),
+    )
+}
+
+/// A Package#2 answer with `body`.
+fn package2(body: &[u8]) -> Response {
+    Response {
+        status: 200,
+        content_type: Some(mime::REQUEST.into()),
+        omadm_accept: None,
+        body: body.to_vec(),
+    }
+}
+
 fn command(words: &[&str]) -> Command {
     Command::from_words(words).expect("test command")
 }
@@ -75,11 +94,7 @@ fn session(
     server_config: &ServerConfig,
 ) -> Run {
     let now = Instant::now();
-    let config = ClientConfig::new(
-        DevId::new("IMEI:1").expect("dev id"),
-        ServerId::new("srv1").expect("server id"),
-        ServerUri::new(DM).expect("uri"),
-    );
+    let config = client_config();
     let mut client = ClientSession::new(config, Trigger::Client, tree, Vec::new(), now);
     let mut server: Option<ServerSession<usize>> = None;
     let mut results = Vec::new();
@@ -325,11 +340,7 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
     ));
     // A server that keeps the session going past the client's package limit.
     let mut tree = device();
-    let config = ClientConfig::new(
-        DevId::new("IMEI:1").expect("dev id"),
-        ServerId::new("srv1").expect("server id"),
-        ServerUri::new(DM).expect("uri"),
-    );
+    let config = client_config();
     let mut config = config;
     config.packages_per_session = 3;
     let mut client = ClientSession::new(
@@ -365,11 +376,7 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
 #[test]
 fn unknown_and_malformed_commands_get_their_status() {
     let mut tree = device();
-    let config = ClientConfig::new(
-        DevId::new("IMEI:1").expect("dev id"),
-        ServerId::new("srv1").expect("server id"),
-        ServerUri::new(DM).expect("uri"),
-    );
+    let config = client_config();
     let mut client = ClientSession::new(
         config,
         Trigger::Server {
@@ -407,11 +414,7 @@ fn unknown_and_malformed_commands_get_their_status() {
 #[test]
 fn a_session_past_its_duration_is_aborted() {
     let tree = device();
-    let mut config = ClientConfig::new(
-        DevId::new("IMEI:1").expect("dev id"),
-        ServerId::new("srv1").expect("server id"),
-        ServerUri::new(DM).expect("uri"),
-    );
+    let mut config = client_config();
     config.max_duration = std::time::Duration::from_secs(60);
     let start = Instant::now();
     let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), start);
@@ -604,11 +607,7 @@ fn an_asynchronous_exec_is_reported_in_a_later_session() {
     };
     // Later, when the update finished: a new session to the given ServerURI,
     // Package#1 carrying ClientInitiatedMgmt and the result alert.
-    let config = ClientConfig::new(
-        DevId::new("IMEI:1").expect("dev id"),
-        ServerId::new("srv1").expect("server id"),
-        ServerUri::new(DM).expect("uri"),
-    );
+    let config = client_config();
     let alert = dm_types::Alert::exec_complete(&node, StatusCode::OK);
     let mut client = ClientSession::new(
         config,
@@ -732,24 +731,11 @@ fn uploads_follow_omadm_accept() {
     assert_eq!(run.results[0].1, StatusCode::OK);
 
     // A repository that rejects the media type: 406 for the command.
-    let config = ClientConfig::new(
-        DevId::new("IMEI:1").expect("dev id"),
-        ServerId::new("srv1").expect("server id"),
-        ServerUri::new(DM).expect("uri"),
-    );
+    let config = client_config();
     let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), Instant::now());
     let p1 = client.poll_request().expect("Package#1");
     let p2 = format!(r#"{{"CMD":[["HPUT","{REPO}up","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}}"#);
-    client.handle_response(
-        p1.id,
-        &Response {
-            status: 200,
-            content_type: Some(mime::REQUEST.into()),
-            omadm_accept: None,
-            body: p2.into_bytes(),
-        },
-        &mut tree,
-    );
+    client.handle_response(p1.id, &package2(p2.as_bytes()), &mut tree);
     let put = client.poll_request().expect("the upload");
     assert_eq!(put.method, Method::Put);
     client.handle_response(
@@ -767,26 +753,13 @@ fn uploads_follow_omadm_accept() {
 #[test]
 fn queued_alerts_travel_in_the_next_package3() {
     let mut tree = device();
-    let config = ClientConfig::new(
-        DevId::new("IMEI:1").expect("dev id"),
-        ServerId::new("srv1").expect("server id"),
-        ServerUri::new(DM).expect("uri"),
-    );
+    let config = client_config();
     let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), Instant::now());
     let p1 = client.poll_request().expect("Package#1");
     client.queue_alert(dm_types::Alert::new(
         dm_types::AlertType::new("urn:x:battery-low").expect("type"),
     ));
-    client.handle_response(
-        p1.id,
-        &Response {
-            status: 200,
-            content_type: Some(mime::REQUEST.into()),
-            omadm_accept: None,
-            body: br#"{"CMD":[]}"#.to_vec(),
-        },
-        &mut tree,
-    );
+    client.handle_response(p1.id, &package2(br#"{"CMD":[]}"#), &mut tree);
     let p3 = client.poll_request().expect("Package#3");
     assert_eq!(
         p3.body,
