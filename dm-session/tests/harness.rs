@@ -170,15 +170,7 @@ fn session(
                 }
             }
             packages += 1;
-            tamper(
-                packages,
-                Response {
-                    status: 200,
-                    content_type: Some(mime::REQUEST.into()),
-                    omadm_accept: None,
-                    body,
-                },
-            )
+            tamper(packages, package2(&body))
         };
         client.handle_response(request.id, &response, tree);
         client_events.extend(std::iter::from_fn(|| client.poll_event()));
@@ -354,17 +346,8 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
         let Some(request) = client.poll_request() else {
             break;
         };
-        let body = br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#.to_vec();
-        client.handle_response(
-            request.id,
-            &Response {
-                status: 200,
-                content_type: Some(mime::REQUEST.into()),
-                omadm_accept: None,
-                body,
-            },
-            &mut tree,
-        );
+        let body = br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#;
+        client.handle_response(request.id, &package2(body), &mut tree);
     }
     assert!(client.is_ended());
     let events: Vec<ClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
@@ -396,17 +379,8 @@ fn unknown_and_malformed_commands_get_their_status() {
         text.contains("urn:oma:mo:oma-dm-devinfo:1.2"),
         "the MO list is sent: {text}"
     );
-    let body = br#"{"CMD":[["FROB"],["GET","bad uri"],["GET"]]}"#.to_vec();
-    client.handle_response(
-        p1.id,
-        &Response {
-            status: 200,
-            content_type: Some(mime::REQUEST.into()),
-            omadm_accept: None,
-            body,
-        },
-        &mut tree,
-    );
+    let body = br#"{"CMD":[["FROB"],["GET","bad uri"],["GET"]]}"#;
+    client.handle_response(p1.id, &package2(body), &mut tree);
     let p3 = client.poll_request().expect("Package#3");
     assert_eq!(p3.body, br#"{"Status":[{"sc":501},{"sc":400},{"sc":400}]}"#);
 }
