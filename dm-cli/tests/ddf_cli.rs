@@ -2,8 +2,10 @@
 //! (`../shared/corpus/ddf`): the JSON summary agrees with `MANIFEST.tsv`,
 //! malformed files exit 1 with the line and column, `--outline` indents.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -20,10 +22,7 @@ fn corpus_dir() -> PathBuf {
 }
 
 fn dm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dm"))
-        .args(args)
-        .output()
-        .expect("dm runs")
+    common::dm(args, b"")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -1,24 +1,12 @@
 //! `dm decode` and `dm uri parse` through the built binary: the output
 //! contract (exit codes, one line of JSON, nothing on stdout on error).
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 
 fn dm(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dm"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dm starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin)
-        .ok();
-    child.wait_with_output().expect("dm runs")
+    common::dm(args, stdin)
 }
 
 fn stdout(out: &Output) -> String {

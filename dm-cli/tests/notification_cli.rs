@@ -1,7 +1,6 @@
 //! `dm notification decode|encode` run as a process on the shared vectors.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+mod common;
 
 use serde_json::Value;
 
@@ -18,18 +17,7 @@ struct Output {
 
 /// Runs `dm` with `args`, feeding `stdin`.
 fn dm(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dm"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the dm binary starts");
-    if let Some(mut input) = child.stdin.take() {
-        // The process may exit before reading everything; that is its answer.
-        let _ = input.write_all(stdin);
-    }
-    let output = child.wait_with_output().expect("dm finishes");
+    let output = common::dm(args, stdin);
     Output {
         code: output.status.code(),
         stdout: output.stdout,
