@@ -33,6 +33,20 @@ fn tree() -> MoTree {
     tree
 }
 
+/// [`tree`] plus instance 1 of the sensor MO, created by srv1.
+fn tree_with_peer() -> MoTree {
+    let mut tree = tree();
+    tree.write(
+        &server("srv1"),
+        None,
+        &items(&format!(
+            r#"[{{"ClientURI":"{SENSOR}//","MOData":{{"Peer":{{"ID":"GPS"}}}}}}]"#
+        )),
+    )
+    .expect("created");
+    tree
+}
+
 #[test]
 fn empty_instance_part_creates_instances_with_client_assigned_miids() {
     let mut tree = tree();
@@ -134,15 +148,7 @@ fn writing_into_an_instance_replaces_or_creates_nodes() {
 
 #[test]
 fn write_errors() {
-    let mut tree = tree();
-    tree.write(
-        &server("srv1"),
-        None,
-        &items(&format!(
-            r#"[{{"ClientURI":"{SENSOR}//","MOData":{{"Peer":{{"ID":"GPS"}}}}}}]"#
-        )),
-    )
-    .expect("created");
+    let mut tree = tree_with_peer();
     let cases = [
         // Unknown MIID, missing parent, name mismatch.
         (
@@ -222,15 +228,7 @@ fn written_data_must_fit_the_definition() {
 
 #[test]
 fn one_write_applies_every_item_or_none() {
-    let mut tree = tree();
-    tree.write(
-        &server("srv1"),
-        None,
-        &items(&format!(
-            r#"[{{"ClientURI":"{SENSOR}//","MOData":{{"Peer":{{"ID":"GPS"}}}}}}]"#
-        )),
-    )
-    .expect("created");
+    let mut tree = tree_with_peer();
     let content = |tree: &MoTree| -> Vec<(String, String, String)> {
         tree.instances()
             .map(|i| {
