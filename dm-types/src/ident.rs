@@ -312,6 +312,11 @@ impl AlertType {
     /// Asynchronous EXEC result when the MO defines no alert type of its own
     /// (PROTOCOL.md section 6, project decision).
     pub const EXEC_COMPLETE: &'static str = "urn:oma:at:dm:2.0:ExecComplete";
+    /// Where the device listens for Package#0 (this project's extension, a
+    /// generic alert a device may add to Package#1): `Data` is the address as
+    /// text, e.g. `udp://127.0.0.1:9443`. A server that does not know it
+    /// keeps it like any other alert.
+    pub const NOTIFICATION_ADDRESS: &'static str = "urn:dm-sdk:at:1.0:NotificationAddress";
 
     /// Whether this is one of the three session-start alert types.
     pub fn is_session_start(&self) -> bool {
