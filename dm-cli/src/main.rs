@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand};
 
 mod ddf;
 mod decode;
+mod device;
 mod input;
 mod notification;
+mod serve;
 mod uri;
 
 #[derive(Parser)]
@@ -49,6 +51,10 @@ enum Commands {
     },
     /// Parse a DDF file and print its summary as JSON (or an outline).
     Ddf(ddf::Args),
+    /// Run a management server (HTTP, or HTTPS when given certificates).
+    Serve(serve::Args),
+    /// Run a simulated device against a server.
+    Device(device::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +72,8 @@ fn main() -> ExitCode {
         Commands::Notification { action } => notification::run(action),
         Commands::Uri { action } => uri::run(action),
         Commands::Ddf(args) => ddf::run(&args),
+        Commands::Serve(args) => serve::run(args),
+        Commands::Device(args) => device::run(args),
     }
 }
 
