@@ -1,315 +1,694 @@
-//! `cargo xtask demo`: runs the `dm` binary over every conformance vector and
-//! the DDF corpus, checking each outcome, and prints a transcript and a
-//! summary table. Exits non-zero if any case misbehaves.
+//! `cargo xtask demo`: the README's main job. Starts a real management
+//! server (`dm serve`) and three real simulated devices (`dm device`) on
+//! loopback, drives them through the admin API with a script that uses every
+//! command of the protocol, and prints a transcript and a summary table.
+//! Exits 0 only when every step ended with the status it expects.
 //!
-//! This is the main job until the server and client facades exist; it then
-//! becomes a real server with real devices on loopback.
+//! - Devices 2 and 3 find commands queued when they first connect and run
+//!   them in their client-initiated session.
+//! - Device 1 is woken by a signed notification (Package#0 over UDP) and runs
+//!   the full script: GET, HGET of a new MO instance from the repository, SUB
+//!   then a change (a second HGET) and its change report, HPUT, EXEC with an
+//!   asynchronous result alert, SHOW, DEFAULT, UNSUB and DELETE. The server
+//!   sends CONT itself in the first Package#2 of every session that does not
+//!   end at once; the transcript shows where the Package#3 went.
 
-use std::io::Write as _;
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-/// Outcome counts of one vector file.
-struct Tally {
-    file: &'static str,
-    cases: usize,
-    failed: Vec<String>,
+/// How long any one step may take before the demo gives up on it.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The SrvID the devices know the server by (SERVER-ID of notifications).
+const SERVER_ID: &str = "demo-server";
+
+/// The admin API token written to the server's configuration.
+const ADMIN_TOKEN: &str = "demo-admin-token";
+
+/// The MO type the repository hands out in the demo.
+const WLAN_MOID: &str = "urn:dm-sdk:mo:wlan:1.0";
+
+/// A device of the demo.
+struct DeviceSpec {
+    dev_id: &'static str,
+    username: &'static str,
+    password: &'static str,
+    secret_hex: &'static str,
+    data_hex: &'static str,
 }
 
-/// One run of `dm`.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+const DEVICES: [DeviceSpec; 3] = [
+    DeviceSpec {
+        dev_id: "IMEI:493005100592801",
+        username: "device-1",
+        password: "correct horse 1",
+        secret_hex: "6e6f74692d7365637265742d31",
+        data_hex: "617574682d64617461",
+    },
+    DeviceSpec {
+        dev_id: "IMEI:493005100592802",
+        username: "device-2",
+        password: "correct horse 2",
+        secret_hex: "6e6f74692d7365637265742d32",
+        data_hex: "617574682d64617461",
+    },
+    DeviceSpec {
+        dev_id: "IMEI:493005100592803",
+        username: "device-3",
+        password: "correct horse 3",
+        secret_hex: "6e6f74692d7365637265742d33",
+        data_hex: "617574682d64617461",
+    },
+];
+
+/// One command of the script and what it must end with.
+struct Step {
+    device: usize,
+    words: Vec<String>,
+    expected: u16,
+    /// Filled in as the demo runs.
+    id: Option<String>,
+    got: Option<u16>,
+    note: String,
 }
 
-fn run_dm(dm: &Path, args: &[&str], stdin: &[u8]) -> Run {
-    let child = Command::new(dm)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(e) => {
-            return Run {
-                code: -1,
-                stdout: String::new(),
-                stderr: format!("cannot start {}: {e}", dm.display()),
-            };
+impl Step {
+    fn new(device: usize, words: &[&str], expected: u16) -> Step {
+        Step {
+            device,
+            words: words.iter().map(|w| (*w).to_owned()).collect(),
+            expected,
+            id: None,
+            got: None,
+            note: String::new(),
         }
+    }
+
+    fn ok(&self) -> bool {
+        self.got == Some(self.expected)
+    }
+
+    fn name(&self) -> &str {
+        self.words.first().map_or("", String::as_str)
+    }
+}
+
+/// A child process that is killed when dropped.
+struct Process {
+    child: Child,
+    name: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // Ask for a graceful stop first (SIGTERM), then make sure.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        eprintln!("demo: {} had to be killed", self.name);
+    }
+}
+
+/// Starts `dm` with `args`, logs its stderr to `log`, and waits for the line
+/// that starts with `prefix`; returns the rest of that line.
+fn spawn(
+    dm: &Path,
+    name: &str,
+    args: &[String],
+    log: &Path,
+    prefix: &'static str,
+) -> Result<(Process, String), String> {
+    let mut child = Command::new(dm)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    let stderr = child.stderr.take().ok_or("no stderr pipe")?;
+    let process = Process {
+        child,
+        name: name.to_owned(),
     };
-    if let Some(mut input) = child.stdin.take() {
-        // A closed pipe only means `dm` stopped reading; its exit code says why.
-        let _ = input.write_all(stdin);
+    let (found, wait) = mpsc::channel();
+    let log_path = log.to_owned();
+    std::thread::spawn(move || {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&log_path).ok();
+        let mut found = Some(found);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(file) = file.as_mut() {
+                let _ = writeln!(file, "{line}");
+            }
+            if let Some(rest) = line.strip_prefix(prefix)
+                && let Some(sender) = found.take()
+            {
+                let _ = sender.send(rest.trim().to_owned());
+            }
+        }
+    });
+    match wait.recv_timeout(STEP_TIMEOUT) {
+        Ok(rest) => Ok((process, rest)),
+        Err(_) => Err(format!(
+            "{name} did not print `{prefix}` within {STEP_TIMEOUT:?} (see {})",
+            log.display()
+        )),
     }
-    match child.wait_with_output() {
-        Ok(out) => Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).trim_end().to_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_owned(),
-        },
-        Err(e) => Run {
-            code: -1,
-            stdout: String::new(),
-            stderr: e.to_string(),
-        },
+}
+
+/// The admin API of the running server.
+struct Admin {
+    http: reqwest::blocking::Client,
+    base: String,
+}
+
+/// Percent-encodes a DevID for a path segment.
+fn segment(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+fn send(request: reqwest::blocking::RequestBuilder) -> Result<(u16, Value), String> {
+    let response = request
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .map_err(|e| format!("admin API: {e}"))?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().map_err(|e| format!("admin API: {e}"))?;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Ok((status, body))
+}
+
+fn expect_ok(what: &str, result: (u16, Value)) -> Result<Value, String> {
+    if (200..300).contains(&result.0) {
+        Ok(result.1)
+    } else {
+        Err(format!("{what}: HTTP {} {}", result.0, result.1))
     }
 }
 
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len() / 2)
-        .filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
+impl Admin {
+    fn put_repository(&self, path: &str, body: &Value) -> Result<(), String> {
+        let request = self
+            .http
+            .put(format!("{}/admin/repository/{path}", self.base))
+            .header("Content-Type", "application/dmmo+json")
+            .body(body.to_string());
+        expect_ok(&format!("PUT repository {path}"), send(request)?).map(drop)
+    }
+
+    fn get_repository(&self, path: &str) -> Result<Option<Value>, String> {
+        let request = self
+            .http
+            .get(format!("{}/admin/repository/{path}", self.base));
+        let (status, body) = send(request)?;
+        Ok((status == 200).then_some(body))
+    }
+
+    fn enqueue(&self, dev_id: &str, words: &[String]) -> Result<String, String> {
+        let request = self
+            .http
+            .post(format!(
+                "{}/admin/devices/{}/commands",
+                self.base,
+                segment(dev_id)
+            ))
+            .header("Content-Type", "application/json")
+            .body(json!({ "command": words }).to_string());
+        let body = expect_ok(&format!("queue {}", words.join(" ")), send(request)?)?;
+        body.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("queue answer without id: {body}"))
+    }
+
+    fn command(&self, dev_id: &str, id: &str) -> Result<Value, String> {
+        let request = self.http.get(format!(
+            "{}/admin/devices/{}/commands/{id}",
+            self.base,
+            segment(dev_id)
+        ));
+        expect_ok("read command", send(request)?)
+    }
+
+    fn device(&self, dev_id: &str) -> Result<Value, String> {
+        let request = self
+            .http
+            .get(format!("{}/admin/devices/{}", self.base, segment(dev_id)));
+        expect_ok("read device", send(request)?)
+    }
+
+    fn alerts(&self, dev_id: &str) -> Result<Value, String> {
+        let request = self.http.get(format!(
+            "{}/admin/devices/{}/alerts",
+            self.base,
+            segment(dev_id)
+        ));
+        expect_ok("read alerts", send(request)?)
+    }
+
+    fn notify(&self, dev_id: &str) -> Result<Value, String> {
+        let request = self.http.post(format!(
+            "{}/admin/devices/{}/notify",
+            self.base,
+            segment(dev_id)
+        ));
+        expect_ok("notify", send(request)?)
+    }
 }
 
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+/// Polls `check` every 50 ms until it gives a value or the step times out.
+fn wait_for<T>(
+    what: &str,
+    mut check: impl FnMut() -> Result<Option<T>, String>,
+) -> Result<T, String> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        if let Some(value) = check()? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
-fn line(name: &str, ok: bool, detail: &str) {
-    let mark = if ok { "ok  " } else { "FAIL" };
+/// Waits until the step's command is done or failed and records its status.
+fn settle(admin: &Admin, step: &mut Step) -> Result<(), String> {
+    let dev_id = DEVICES[step.device].dev_id;
+    let Some(id) = step.id.clone() else {
+        return Err("step was never queued".into());
+    };
+    let record = wait_for(&format!("{} on {dev_id}", step.name()), || {
+        let record = admin.command(dev_id, &id)?;
+        let state = record.get("state").and_then(Value::as_str).unwrap_or("");
+        Ok(matches!(state, "done" | "failed").then_some(record))
+    })?;
+    step.got = record
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok());
+    let uris = record
+        .get("uris")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let data = record
+        .get("data")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if record.get("state").and_then(Value::as_str) == Some("failed") {
+        step.note = format!("failed: {}", record.get("error").unwrap_or(&Value::Null));
+    } else if data > 0 {
+        step.note = format!("{data} item(s) returned");
+    } else if uris > 0 {
+        let list: Vec<&str> = record["uris"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        step.note = format!("wrote {}", list.join(", "));
+    }
+    print_step(step);
+    Ok(())
+}
+
+fn print_step(step: &Step) {
+    let command = step.words.join(" ");
+    let got = step.got.map_or_else(|| "-".to_owned(), |s| s.to_string());
     println!(
-        "  {mark} {name}{}{detail}",
-        if detail.is_empty() { "" } else { " — " }
+        "  {:<4} {:<78} expect {} got {:<3} {}  {}",
+        format!("#{}", step.device + 1),
+        truncate(&command, 78),
+        step.expected,
+        got,
+        if step.ok() { "ok  " } else { "FAIL" },
+        step.note
     );
 }
 
-fn packages(dm: &Path, vectors: &Path) -> Result<Tally, String> {
-    let cases = read_json(&vectors.join("packages.json"))?;
-    let mut tally = Tally {
-        file: "packages.json",
-        cases: 0,
-        failed: Vec::new(),
-    };
-    println!("packages.json: dm decode <kind>");
-    for case in cases.as_array().into_iter().flatten() {
-        let name = case["name"].as_str().unwrap_or("?");
-        let kind = case["kind"].as_str().unwrap_or("?");
-        let bytes = if let Some(text) = case["input_text"].as_str() {
-            text.as_bytes().to_vec()
-        } else if let Some(h) = case["input_hex"].as_str() {
-            hex(h)
-        } else {
-            serde_json::to_vec(&case["input"]).unwrap_or_default()
-        };
-        let run = run_dm(dm, &["decode", kind], &bytes);
-        let expected = if case["canonical"].is_null() {
-            &case["input"]
-        } else {
-            &case["canonical"]
-        };
-        let (ok, detail) = match case["valid"].as_bool() {
-            Some(true) => {
-                let got: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
-                (run.code == 0 && &got == expected, run.stdout.clone())
-            }
-            Some(false) => (run.code == 1 && run.stdout.is_empty(), run.stderr.clone()),
-            None => (run.code == 0 || run.code == 1, run.stderr.clone()),
-        };
-        line(name, ok, &detail);
-        tally.cases += 1;
-        if !ok {
-            tally.failed.push(name.to_owned());
-        }
-    }
-    Ok(tally)
-}
-
-fn notifications(dm: &Path, vectors: &Path) -> Result<Tally, String> {
-    let cases = read_json(&vectors.join("notifications.json"))?;
-    let mut tally = Tally {
-        file: "notifications.json",
-        cases: 0,
-        failed: Vec::new(),
-    };
-    println!("notifications.json: dm notification decode --hex");
-    for case in cases.as_array().into_iter().flatten() {
-        let name = case["name"].as_str().unwrap_or("?");
-        let mut args = vec!["notification", "decode", "--hex"];
-        if let Some(secret) = case["secret_hex"].as_str() {
-            args.extend(["--secret-hex", secret]);
-            if let Some(auth) = case["auth_data_hex"].as_str() {
-                args.extend(["--auth-data-hex", auth]);
-            }
-        }
-        let run = run_dm(dm, &args, case["hex"].as_str().unwrap_or("").as_bytes());
-        let valid = case["valid"].as_bool() == Some(true);
-        let expected_code = match (valid, case["digest_ok"].as_bool()) {
-            (false, _) => 1,
-            (true, Some(false)) => 3,
-            (true, _) => 0,
-        };
-        let mut ok = run.code == expected_code;
-        if ok && !case["decoded"].is_null() {
-            let got: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
-            ok = got == case["decoded"];
-        }
-        let detail = if run.stdout.is_empty() {
-            run.stderr
-        } else {
-            run.stdout
-        };
-        line(name, ok, &format!("exit {} {detail}", run.code));
-        tally.cases += 1;
-        if !ok {
-            tally.failed.push(name.to_owned());
-        }
-    }
-    Ok(tally)
-}
-
-fn client_uris(dm: &Path, vectors: &Path) -> Result<Tally, String> {
-    let cases = read_json(&vectors.join("clienturi.json"))?;
-    let mut tally = Tally {
-        file: "clienturi.json",
-        cases: 0,
-        failed: Vec::new(),
-    };
-    println!("clienturi.json: dm uri parse");
-    for case in cases.as_array().into_iter().flatten() {
-        let name = case["name"].as_str().unwrap_or("?");
-        let uri = case["uri"].as_str().unwrap_or("");
-        let run = run_dm(dm, &["uri", "parse", uri], b"");
-        let ok = if case["valid"].as_bool() == Some(true) {
-            let got: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
-            let canonical = case["canonical"].as_str().unwrap_or(uri);
-            run.code == 0 && got["canonical"] == canonical && {
-                let mut parsed = got.clone();
-                parsed.as_object_mut().map(|o| o.remove("canonical"));
-                parsed == case["parsed"]
-            }
-        } else {
-            run.code == 1 && run.stdout.is_empty()
-        };
-        let detail = if run.stdout.is_empty() {
-            run.stderr
-        } else {
-            run.stdout
-        };
-        line(name, ok, &detail);
-        tally.cases += 1;
-        if !ok {
-            tally.failed.push(name.to_owned());
-        }
-    }
-    Ok(tally)
-}
-
-fn ddf_corpus(dm: &Path, corpus: &Path) -> Result<Tally, String> {
-    let mut tally = Tally {
-        file: "corpus/ddf",
-        cases: 0,
-        failed: Vec::new(),
-    };
-    println!("corpus/ddf: dm ddf FILE");
-    for (manifest, malformed) in [("MANIFEST.tsv", false), ("malformed/MANIFEST.tsv", true)] {
-        let path = corpus.join(manifest);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let base = path.parent().unwrap_or(corpus);
-        for row in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-            let columns: Vec<&str> = row.split('\t').collect();
-            let [file, _, nodes, depth, ..] = columns.as_slice() else {
-                continue;
-            };
-            let file_path = base.join(file);
-            let run = run_dm(dm, &["ddf", &file_path.to_string_lossy()], b"");
-            let ok = if malformed {
-                run.code == 1 && run.stdout.is_empty()
-            } else {
-                let got: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
-                run.code == 0
-                    && got["nodes"].as_u64().map(|n| n.to_string()).as_deref() == Some(*nodes)
-                    && got["max_depth"].as_u64().map(|n| n.to_string()).as_deref() == Some(*depth)
-            };
-            let detail = if ok && !malformed {
-                format!("{nodes} nodes, depth {depth}")
-            } else {
-                run.stderr
-            };
-            line(file, ok, &detail);
-            tally.cases += 1;
-            if !ok {
-                tally.failed.push((*file).to_owned());
-            }
-        }
-    }
-    Ok(tally)
-}
-
-/// Builds `dm` and returns its path.
-fn build_dm(root: &Path) -> Result<PathBuf, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(root)
-        .args(["build", "--quiet", "-p", "dm-cli"])
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err("building dm failed".into());
-    }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let dm = target
-        .join("debug")
-        .join(format!("dm{}", std::env::consts::EXE_SUFFIX));
-    if dm.is_file() {
-        Ok(dm)
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
     } else {
-        Err(format!("{} not found after the build", dm.display()))
+        let mut out: String = text.chars().take(width - 1).collect();
+        out.push('…');
+        out
     }
 }
 
-pub(crate) fn run(root: &Path, shared: &Path) -> ExitCode {
-    let dm = match build_dm(root) {
-        Ok(dm) => dm,
+/// The server's configuration file.
+fn server_config(store: &Path) -> Value {
+    json!({
+        "server_id": SERVER_ID,
+        "admin_token": ADMIN_TOKEN,
+        "store": store,
+        "devices": DEVICES.iter().map(|d| json!({
+            "dev_id": d.dev_id,
+            "username": d.username,
+            "password": d.password,
+            "notification": { "secret_hex": d.secret_hex, "data_hex": d.data_hex },
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// MO serialization the repository serves.
+fn repository_objects() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "demo/wlan",
+            json!([{
+                "ClientURI": format!("{WLAN_MOID}//"),
+                "MOData": { "WLAN": { "SSID": "office", "Security": "WPA3", "Hidden": false } }
+            }]),
+        ),
+        (
+            "demo/wlan-ssid",
+            json!([{
+                "ClientURI": format!("{WLAN_MOID}/*/SSID"),
+                "MOData": { "SSID": "office-5g" }
+            }]),
+        ),
+        (
+            "demo/vpn",
+            json!([{
+                "ClientURI": "urn:dm-sdk:mo:vpn:1.0//",
+                "MOData": { "VPN": { "Gateway": "vpn.example", "Port": 443 } }
+            }]),
+        ),
+    ]
+}
+
+pub(crate) fn run(root: &Path) -> ExitCode {
+    match demo(root) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("demo: {e}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+fn demo(root: &Path) -> Result<bool, String> {
+    let dm = crate::conformance::build_dm(root)?;
+    let work = work_dir(root);
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let config_path = work.join("server.json");
+    std::fs::write(
+        &config_path,
+        serde_json::to_vec_pretty(&server_config(&work.join("server-store.json")))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("{}: {e}", config_path.display()))?;
+
+    println!("== OMA DM 2.0 demo: one server, three devices, loopback");
+    let started = Instant::now();
+    let (_server, listening) = spawn(
+        &dm,
+        "dm serve",
+        &[
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--config".into(),
+            config_path.display().to_string(),
+        ],
+        &work.join("server.log"),
+        "dm serve: listening on ",
+    )?;
+    let base = listening
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
+    println!("server    {base}  (dm serve, embedded store, Digest/Basic device auth, admin token)");
+
+    // Plain HTTP on loopback: the provider is only needed because the client is built with rustls.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let admin = Admin {
+        http: reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?,
+        base: base.clone(),
     };
-    let vectors = shared.join("vectors");
-    let results = [
-        packages(&dm, &vectors),
-        notifications(&dm, &vectors),
-        client_uris(&dm, &vectors),
-        ddf_corpus(&dm, &shared.join("corpus").join("ddf")),
+    for (path, body) in repository_objects() {
+        admin.put_repository(path, &body)?;
+    }
+    println!("repository {base}/repo/demo/{{wlan,wlan-ssid,vpn}} loaded through the admin API");
+
+    let repo = |path: &str| format!("{base}/repo/{path}");
+    let devinfo = "urn:oma:mo:oma-dm-devinfo:1.2//";
+    let wlan_any = format!("{WLAN_MOID}/*/");
+    // Devices 2 and 3: queued before they ever connect.
+    let mut first: Vec<Step> = vec![
+        Step::new(1, &["GET", devinfo], 200),
+        Step::new(1, &["HGET", &repo("demo/wlan")], 200),
+        Step::new(1, &["HPOST", &repo("uploads/device-2"), &wlan_any], 200),
+        Step::new(2, &["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Mod"], 200),
+        Step::new(2, &["GET", "urn:dm-sdk:mo:absent:1.0//"], 404),
+        Step::new(2, &["DELETE", "urn:oma:mo:oma-dm-devinfo:1.2//"], 405),
     ];
+    for step in &mut first {
+        step.id = Some(admin.enqueue(DEVICES[step.device].dev_id, &step.words)?);
+    }
+
+    let mut devices = Vec::new();
+    for (index, device) in DEVICES.iter().enumerate() {
+        let args: Vec<String> = [
+            "device",
+            "--server",
+            &format!("{base}/dm"),
+            "--state",
+            &work
+                .join(format!("device-{}.json", index + 1))
+                .display()
+                .to_string(),
+            "--dev-id",
+            device.dev_id,
+            "--srv-id",
+            SERVER_ID,
+            "--username",
+            device.username,
+            "--password",
+            device.password,
+            "--noti-secret-hex",
+            device.secret_hex,
+            "--noti-data-hex",
+            device.data_hex,
+            "--notify-listen",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let (process, address) = spawn(
+            &dm,
+            &format!("device {}", index + 1),
+            &args,
+            &work.join(format!("device-{}.log", index + 1)),
+            "dm device: listening for notifications on ",
+        )?;
+        println!(
+            "device #{}  {}  notifications on {address}",
+            index + 1,
+            device.dev_id
+        );
+        devices.push(process);
+    }
+
     println!();
-    println!("{:<20} {:>6} {:>6} {:>6}", "file", "cases", "ok", "failed");
-    let mut all_ok = true;
-    for result in results {
-        match result {
-            Ok(tally) => {
-                let failed = tally.failed.len();
-                all_ok &= failed == 0 && tally.cases > 0;
-                println!(
-                    "{:<20} {:>6} {:>6} {:>6}",
-                    tally.file,
-                    tally.cases,
-                    tally.cases - failed,
-                    failed
-                );
-                for name in &tally.failed {
-                    println!("    failed: {name}");
-                }
-            }
-            Err(e) => {
-                all_ok = false;
-                println!("error: {e}");
-            }
+    println!(
+        "-- devices #2 and #3: commands queued before they connected, run in their client-initiated session"
+    );
+    for step in &mut first {
+        settle(&admin, step)?;
+    }
+
+    // Device 1 registered its notification address in its first session.
+    let dev1 = DEVICES[0].dev_id;
+    wait_for("device #1's notification address", || {
+        let details = admin.device(dev1)?;
+        Ok(details
+            .get("notification_address")
+            .is_some_and(|a| !a.is_null())
+            .then_some(()))
+    })?;
+
+    let wlan_ssid = format!("{WLAN_MOID}/*/SSID");
+    let exec_node = "urn:dm-sdk:mo:demo:1.0//Reboot";
+    let mut script: Vec<Step> = vec![
+        Step::new(0, &["GET", devinfo], 200),
+        Step::new(0, &["HGET", &repo("demo/wlan")], 200),
+        Step::new(0, &["SUB", &wlan_any, &repo("reports/device-1")], 200),
+        Step::new(0, &["HGET", &repo("demo/wlan-ssid"), &wlan_ssid], 200),
+        Step::new(0, &["HPUT", &repo("uploads/device-1"), &wlan_any], 200),
+        Step::new(0, &["EXEC", exec_node, &format!("{base}/dm")], 202),
+        Step::new(0, &["SHOW", &format!("{base}/ui/welcome?device=1")], 200),
+        Step::new(
+            0,
+            &["DEFAULT", "urn:dm-sdk:mo:vpn:1.0", &repo("demo/vpn")],
+            200,
+        ),
+        Step::new(0, &["UNSUB", &wlan_any], 200),
+        Step::new(0, &["DELETE", &wlan_any], 200),
+    ];
+    for step in &mut script {
+        step.id = Some(admin.enqueue(dev1, &step.words)?);
+    }
+    let notified = admin.notify(dev1)?;
+    println!();
+    println!(
+        "-- device #1: woken by a signed notification (Package#0 over UDP, SHA-256 digest) {}",
+        notified
+            .get("notification_id")
+            .map(|id| format!("NOTIFICATION-ID {id}"))
+            .unwrap_or_default()
+    );
+    for step in &mut script {
+        settle(&admin, step)?;
+    }
+
+    // The effects that travel outside Package#3.
+    let mut checks: Vec<(String, bool, String)> = Vec::new();
+    let report = wait_for("the SUB change report", || {
+        admin.get_repository("reports/device-1")
+    });
+    checks.push((
+        "SUB change report PUT to /repo/reports/device-1".into(),
+        report.is_ok(),
+        report.map_or_else(|e| e, |v| truncate(&v.to_string(), 70)),
+    ));
+    let upload = admin.get_repository("uploads/device-1")?;
+    checks.push((
+        "HPUT upload at /repo/uploads/device-1".into(),
+        upload.is_some(),
+        upload.map_or_else(|| "missing".into(), |v| truncate(&v.to_string(), 70)),
+    ));
+    let alert = wait_for("the asynchronous EXEC result alert", || {
+        let alerts = admin.alerts(dev1)?;
+        Ok(alerts
+            .as_array()
+            .or_else(|| alerts.get("alerts").and_then(Value::as_array))
+            .into_iter()
+            .flatten()
+            .find(|a| a.to_string().contains("urn:oma:at:dm:2.0:ExecComplete"))
+            .cloned())
+    });
+    checks.push((
+        "EXEC result alert (ExecComplete) in a new session".into(),
+        alert.as_ref().is_ok_and(|a| a.to_string().contains("200")),
+        alert.map_or_else(|e| e, |a| truncate(&a.to_string(), 70)),
+    ));
+    let session = admin.device(dev1)?;
+    let cont = session
+        .get("last_session")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    checks.push((
+        "CONT: Package#3 posted to the session URI".into(),
+        cont.contains("/dm/s/"),
+        truncate(&cont, 70),
+    ));
+    for (what, ok, detail) in &checks {
+        println!(
+            "  {:<52} {}  {detail}",
+            what,
+            if *ok { "ok  " } else { "FAIL" }
+        );
+    }
+    drop(devices);
+
+    println!();
+    println!("== summary");
+    println!(
+        "{:<8} {:<8} {:>6} {:>6} {:>6}",
+        "device", "command", "steps", "ok", "failed"
+    );
+    let all: Vec<&Step> = first.iter().chain(script.iter()).collect();
+    let mut every_ok = true;
+    for device in 0..DEVICES.len() {
+        let mut names: Vec<&str> = all
+            .iter()
+            .filter(|s| s.device == device)
+            .map(|s| s.name())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let steps: Vec<&&Step> = all
+                .iter()
+                .filter(|s| s.device == device && s.name() == name)
+                .collect();
+            let ok = steps.iter().filter(|s| s.ok()).count();
+            every_ok &= ok == steps.len();
+            println!(
+                "{:<8} {:<8} {:>6} {:>6} {:>6}",
+                format!("#{}", device + 1),
+                name,
+                steps.len(),
+                ok,
+                steps.len() - ok
+            );
         }
     }
-    if all_ok {
-        println!("demo: every case behaved as the vectors say");
-        ExitCode::SUCCESS
-    } else {
-        println!("demo: some cases misbehaved");
-        ExitCode::FAILURE
-    }
+    let checks_ok = checks.iter().filter(|c| c.1).count();
+    every_ok &= checks_ok == checks.len();
+    println!(
+        "{:<8} {:<8} {:>6} {:>6} {:>6}",
+        "#1",
+        "effects",
+        checks.len(),
+        checks_ok,
+        checks.len() - checks_ok
+    );
+    println!(
+        "\n{} in {:.1} s; logs in {}",
+        if every_ok {
+            "every step ended as expected"
+        } else {
+            "SOME STEPS FAILED"
+        },
+        started.elapsed().as_secs_f64(),
+        work.display()
+    );
+    Ok(every_ok)
+}
+
+/// Where the demo writes its configuration, state files and logs.
+fn work_dir(root: &Path) -> PathBuf {
+    root.join("target").join("demo")
 }

@@ -3,9 +3,10 @@
 //!
 //! Tasks:
 //!
-//! - `demo` — the README's main job: runs the `dm` tool over every
-//!   conformance vector and the DDF corpus, checking each outcome (see
-//!   `demo.rs`).
+//! - `demo` — the README's main job: a real server and three real devices
+//!   on loopback, driven through every command (see `demo.rs`).
+//! - `conformance` — runs the `dm` tool over every conformance vector and the
+//!   DDF corpus, checking each outcome (see `conformance.rs`).
 //! - `fuzz [--seconds N] [--jobs J] [TARGET...]` — seeds the corpora of the
 //!   cargo-fuzz targets in `fuzz/` from `../shared/vectors` (and the DDF
 //!   target from `../shared/corpus/ddf/**/*.xml`), builds the targets, runs
@@ -24,6 +25,7 @@
 //! `DM_SHARED` to use a `shared/` folder other than the one beside the
 //! repository.
 
+mod conformance;
 mod demo;
 
 use std::collections::hash_map::DefaultHasher;
@@ -100,7 +102,17 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            return demo::run(&paths.root, &paths.shared);
+            return demo::run(&paths.root);
+        }
+        Some("conformance") => {
+            let paths = match Paths::new() {
+                Ok(paths) => paths,
+                Err(message) => {
+                    eprintln!("xtask: {message}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            return conformance::run(&paths.root, &paths.shared);
         }
         Some("fuzz") => parse_fuzz_args(&args[1..]).and_then(|options| fuzz(&options)),
         Some("fuzz-seed") => {
@@ -125,7 +137,8 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          Tasks:\n  \
-         demo                                       run `dm` over every conformance vector and the DDF corpus\n  \
+         demo                                       a real server and three devices on loopback, every command\n  \
+         conformance                                run `dm` over every conformance vector and the DDF corpus\n  \
          fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets\n  \
          fuzz --check [TARGET...]                   seed, build and replay the seed corpora once\n  \
          fuzz-seed [TARGET...]                      only write the seed corpora\n  \
