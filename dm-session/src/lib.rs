@@ -26,5 +26,8 @@ pub use client::{
     Response, Trigger,
 };
 pub use error::Error;
-pub use server::{EndReason, Initiator, PackageRequest, ServerConfig, ServerEvent, ServerSession};
+pub use server::{
+    EndReason, Initiator, PackageRequest, ServerConfig, ServerEvent, ServerSession, SessionPhase,
+    SessionState,
+};
 pub use tree::ManagementTree;

@@ -221,6 +221,81 @@ pub struct ServerSession<T> {
     events: VecDeque<ServerEvent<T>>,
 }
 
+/// Where a session stands between two packages (part of [`SessionState`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionPhase<T> {
+    /// A package was accepted (Package#1, or a Package#3): the application
+    /// owes the answer ([`ServerSession::respond`]).
+    Responding,
+    /// A Package#2 without END was sent; the session waits for the Package#3.
+    AwaitingStatuses {
+        /// The commands of that Package#2 in order, with the tags they were
+        /// queued with (`None` for the CONT the session added itself).
+        sent: Vec<(Option<T>, Command)>,
+        /// When the wait ends ([`ServerConfig::idle_timeout`] after the
+        /// Package#2 was built).
+        deadline: Instant,
+    },
+    /// The session is over.
+    Ended,
+}
+
+/// Everything a [`ServerSession`] needs to continue, as plain data: what a
+/// server stores between two packages so that another process (or another
+/// node sharing the same database) can take the session over with
+/// [`ServerSession::resume`].
+///
+/// Events are not part of the state: poll every event with
+/// [`ServerSession::poll_event`] before taking it. The deadline is an
+/// [`Instant`] of the process that took the state; a server storing it for
+/// another process converts it to wall-clock time and back.
+///
+/// ```
+/// use std::time::Instant;
+/// use dm_session::{PackageRequest, ServerConfig, ServerSession, SessionPhase};
+/// use dm_types::Command;
+///
+/// let now = Instant::now();
+/// let request = PackageRequest {
+///     content_type: Some("application/vnd.oma.dm.initiation+json"),
+///     dev_id: Some("IMEI:1"),
+///     authenticated: None,
+///     body: br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#,
+/// };
+/// let mut session = ServerSession::<u64>::start(ServerConfig::default(), &request)?;
+/// while session.poll_event().is_some() {}
+/// session.enqueue(1, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])?);
+/// session.respond(now);
+/// let state = session.into_state();
+/// assert!(matches!(&state.phase, SessionPhase::AwaitingStatuses { sent, .. } if sent.len() == 1));
+///
+/// // Later, possibly in another process: the Package#3 arrives.
+/// let mut session = ServerSession::resume(ServerConfig::default(), state);
+/// let p3 = PackageRequest {
+///     content_type: Some("application/vnd.oma.dm.response+json"),
+///     body: br#"{"Status":[{"sc":200}]}"#,
+///     ..request
+/// };
+/// session.handle_package3(&p3, now)?;
+/// assert_eq!(session.respond(now), br#"{"CMD":[["END"]]}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionState<T> {
+    /// The session's device.
+    pub dev_id: DevId,
+    /// Commands queued but not yet sent, in order.
+    pub queued: Vec<(T, Command)>,
+    /// Whether the session is held open ([`ServerSession::hold`]).
+    pub hold: bool,
+    /// Whether CONT was sent.
+    pub cont_sent: bool,
+    /// How many Package#2 were built so far.
+    pub packages_sent: usize,
+    /// Where the session stands.
+    pub phase: SessionPhase<T>,
+}
+
 fn check_content_type(request: &PackageRequest<'_>, expected: &'static str) -> Result<(), Error> {
     let got = request.content_type.unwrap_or("");
     if mime::content_type_matches(got, expected) {
@@ -291,6 +366,72 @@ impl<T: Clone> ServerSession<T> {
     /// The session's device.
     pub fn dev_id(&self) -> &DevId {
         &self.dev_id
+    }
+
+    /// Continues a session from its [`SessionState`] (taken with
+    /// [`ServerSession::state`] or [`ServerSession::into_state`], possibly
+    /// by another process). `config` should be the one the session started
+    /// with; the resumed session has no pending events.
+    pub fn resume(config: ServerConfig, state: SessionState<T>) -> Self {
+        let phase = match state.phase {
+            SessionPhase::Responding => State::Responding,
+            SessionPhase::AwaitingStatuses { sent, deadline } => {
+                State::AwaitingStatuses { sent, deadline }
+            }
+            SessionPhase::Ended => State::Ended,
+        };
+        ServerSession {
+            config,
+            dev_id: state.dev_id,
+            queue: state.queued.into(),
+            hold: state.hold,
+            cont_sent: state.cont_sent,
+            packages_sent: state.packages_sent,
+            state: phase,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// A copy of the session's state, to store and [`resume`] later.
+    /// Events not yet polled are not part of it.
+    ///
+    /// [`resume`]: ServerSession::resume
+    pub fn state(&self) -> SessionState<T> {
+        let phase = match &self.state {
+            State::Responding => SessionPhase::Responding,
+            State::AwaitingStatuses { sent, deadline } => SessionPhase::AwaitingStatuses {
+                sent: sent.clone(),
+                deadline: *deadline,
+            },
+            State::Ended => SessionPhase::Ended,
+        };
+        SessionState {
+            dev_id: self.dev_id.clone(),
+            queued: self.queue.iter().cloned().collect(),
+            hold: self.hold,
+            cont_sent: self.cont_sent,
+            packages_sent: self.packages_sent,
+            phase,
+        }
+    }
+
+    /// The session's state, by value (see [`ServerSession::state`]).
+    pub fn into_state(self) -> SessionState<T> {
+        let phase = match self.state {
+            State::Responding => SessionPhase::Responding,
+            State::AwaitingStatuses { sent, deadline } => {
+                SessionPhase::AwaitingStatuses { sent, deadline }
+            }
+            State::Ended => SessionPhase::Ended,
+        };
+        SessionState {
+            dev_id: self.dev_id,
+            queued: self.queue.into(),
+            hold: self.hold,
+            cont_sent: self.cont_sent,
+            packages_sent: self.packages_sent,
+            phase,
+        }
     }
 
     /// Queues a command; its result comes back as [`ServerEvent::Result`]
@@ -472,4 +613,116 @@ fn encode<T>(commands: &[(Option<T>, Command)], end: bool) -> Vec<u8> {
     // END is last and the only END, so the package is valid.
     let package = Package2::new(entries).unwrap_or_default();
     dm_codec::encode_package2(&package)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P1: &[u8] = br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
+
+    fn request(content_type: &'static str, body: &'static [u8]) -> PackageRequest<'static> {
+        PackageRequest {
+            content_type: Some(content_type),
+            dev_id: Some("IMEI:1"),
+            authenticated: None,
+            body,
+        }
+    }
+
+    fn get(node: &str) -> Command {
+        Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
+            .expect("valid GET")
+    }
+
+    fn config() -> ServerConfig {
+        ServerConfig::default()
+            .with_commands_per_package(1)
+            .with_session_uri(ServerUri::new("https://dm.example/dm/s/1").expect("valid URI"))
+    }
+
+    #[test]
+    fn resumed_session_continues_where_the_state_was_taken() {
+        let now = Instant::now();
+        let mut session =
+            ServerSession::start(config(), &request(mime::INITIATION, P1)).expect("valid");
+        while session.poll_event().is_some() {}
+        session.enqueue(1u32, get("Man"));
+        session.enqueue(2, get("Mod"));
+        session.respond(now);
+        let state = session.state();
+        assert_eq!(state.dev_id.as_str(), "IMEI:1");
+        assert!(state.cont_sent);
+        assert_eq!(state.packages_sent, 1);
+        assert_eq!(state.queued, vec![(2, get("Mod"))]);
+        let SessionPhase::AwaitingStatuses { sent, deadline } = &state.phase else {
+            panic!("awaiting statuses: {:?}", state.phase);
+        };
+        assert_eq!(sent.len(), 2, "CONT and the first GET");
+        assert_eq!(sent[0].0, None);
+        assert_eq!(sent[1], (Some(1), get("Man")));
+        assert_eq!(*deadline, now + ServerConfig::default().idle_timeout);
+        assert_eq!(session.into_state(), state);
+
+        // A second process takes over.
+        let mut resumed = ServerSession::resume(config(), state);
+        assert!(resumed.poll_event().is_none());
+        assert_eq!(resumed.queued(), 1);
+        assert_eq!(
+            resumed.poll_timeout(),
+            Some(now + ServerConfig::default().idle_timeout)
+        );
+        resumed
+            .handle_package3(
+                &request(mime::RESPONSE, br#"{"Status":[{"sc":200},{"sc":404}]}"#),
+                now,
+            )
+            .expect("two statuses for CONT and GET");
+        assert!(matches!(
+            resumed.poll_event(),
+            Some(ServerEvent::Result { tag: 1, status, .. }) if status.code.as_u16() == 404
+        ));
+        // No second CONT: the state says it was sent.
+        assert_eq!(
+            resumed.respond(now),
+            br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Mod"]]}"#
+        );
+        assert_eq!(resumed.state().packages_sent, 2);
+    }
+
+    #[test]
+    fn resumed_state_keeps_its_deadline_and_end() {
+        let now = Instant::now();
+        let mut session =
+            ServerSession::start(config(), &request(mime::INITIATION, P1)).expect("valid");
+        session.enqueue(1u32, get("Man"));
+        session.respond(now);
+        let mut state = session.into_state();
+        if let SessionPhase::AwaitingStatuses { deadline, .. } = &mut state.phase {
+            *deadline = now;
+        }
+        // Past the stored deadline, the resumed session refuses the package.
+        let mut late = ServerSession::resume(config(), state.clone());
+        let body = br#"{"Status":[{"sc":200},{"sc":200}]}"#;
+        assert_eq!(
+            late.handle_package3(
+                &request(mime::RESPONSE, body),
+                now + Duration::from_millis(1)
+            ),
+            Err(Error::NotWaiting)
+        );
+        assert_eq!(
+            late.poll_event(),
+            Some(ServerEvent::Ended(EndReason::Timeout))
+        );
+        assert_eq!(late.state().phase, SessionPhase::Ended);
+
+        // An ended state resumes as ended; a responding one can answer.
+        let ended = ServerSession::resume(config(), late.into_state());
+        assert!(ended.is_ended());
+        state.phase = SessionPhase::Responding;
+        let mut responding = ServerSession::resume(config(), state);
+        assert_eq!(responding.respond(now), br#"{"CMD":[["END"]]}"#);
+        assert!(responding.is_ended());
+    }
 }

@@ -56,6 +56,6 @@ pub use error::Error;
 pub use handler::{ExecOutcome, NodeHandler};
 pub use ops::{DACMO_MOID, DMACC_MOID, ReadOutcome};
 pub use snapshot::SNAPSHOT_VERSION;
-pub use standard::{DEVINFO_MOID, DevInfo, SESSIONINFO_MOID, SessionInfo};
+pub use standard::{DEVINFO_MOID, DevInfo, DmAcc, NotificationAuth, SESSIONINFO_MOID, SessionInfo};
 pub use subscription::Subscription;
 pub use tree::{MoInstance, MoTree, NodeId, NodeRef};

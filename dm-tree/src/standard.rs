@@ -1,11 +1,17 @@
 //! The standard MO instances every DM 2.0 client holds, built from plain
-//! configuration: DevInfo and SessionInfo (PROTOCOL.md section 10.2).
+//! configuration: DevInfo, DMAcc and SessionInfo (PROTOCOL.md section 10.2).
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
 
-use dm_types::{Children, DevId, LeafValue, Miid, MoData, MoNode, Moid, NodeName};
+use dm_ddf::MoDefinition;
 
-use crate::MoInstance;
+use dm_types::{
+    Children, DevId, LeafValue, Miid, MoData, MoNode, Moid, NodeFormat, NodeName, ServerId,
+    ServerUri,
+};
+
+use crate::{DMACC_MOID, Error, MoInstance, MoTree, NodeId};
 
 /// The DevInfo MOID.
 pub const DEVINFO_MOID: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
@@ -97,7 +103,7 @@ impl DevInfo {
                 (name("SwV"), leaf(&self.software_version)),
             ]),
         );
-        instance(DEVINFO_MOID, "devinfo", &data, dm_ddf::standard::devinfo())
+        instance(DEVINFO_MOID, "devinfo", &data, &DEVINFO_DEFINITION)
     }
 }
 
@@ -141,18 +147,433 @@ impl SessionInfo {
             SESSIONINFO_MOID,
             "sessioninfo",
             &data,
-            dm_ddf::standard::sessioninfo(),
+            &SESSIONINFO_DEFINITION,
         )
     }
 }
 
-fn instance(
-    moid: &str,
-    miid: &str,
-    data: &MoData,
-    definition: &dm_ddf::MoDefinition,
-) -> MoInstance {
+/// The standard definitions, shared by every instance built here (an
+/// `Arc` each, not a copy per instance: a fleet of simulated devices holds
+/// thousands of these instances).
+static DEVINFO_DEFINITION: LazyLock<Arc<MoDefinition>> =
+    LazyLock::new(|| Arc::new(dm_ddf::standard::devinfo().clone()));
+static DMACC_DEFINITION: LazyLock<Arc<MoDefinition>> =
+    LazyLock::new(|| Arc::new(dm_ddf::standard::dmacc().clone()));
+static SESSIONINFO_DEFINITION: LazyLock<Arc<MoDefinition>> =
+    LazyLock::new(|| Arc::new(dm_ddf::standard::sessioninfo().clone()));
+
+fn instance(moid: &str, miid: &str, data: &MoData, definition: &Arc<MoDefinition>) -> MoInstance {
     let moid = Moid::new(moid).unwrap_or_else(|_| unreachable!("constant MOID is valid"));
     let miid = Miid::new(miid).unwrap_or_else(|_| unreachable!("constant MIID is valid"));
-    MoInstance::new(moid, miid, data).with_definition(Arc::new(definition.clone()))
+    MoInstance::new(moid, miid, data).with_definition(Arc::clone(definition))
+}
+
+/// How a server authenticates the notifications it sends (the DMAcc
+/// `Auth/Noti` subtree, PROTOCOL.md section 3.6). The secret never leaves
+/// the device: servers cannot read `Auth/Noti/Secret`, only the device
+/// itself can (through [`DmAcc::from_instance`]).
+///
+/// ```
+/// use dm_tree::NotificationAuth;
+///
+/// let auth = NotificationAuth::sha256(b"s3cr3t".to_vec(), b"auth-data".to_vec());
+/// assert!(auth.digest_required());
+/// assert!(!format!("{auth:?}").contains("s3cr3t"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct NotificationAuth {
+    /// `Auth/Noti/Type`: [`NotificationAuth::TYPE_NONE`] or
+    /// [`NotificationAuth::TYPE_SHA256`].
+    pub auth_type: i64,
+    /// `Auth/Noti/Secret`, when set.
+    pub secret: Option<Vec<u8>>,
+    /// `Auth/Noti/Data` (empty when absent).
+    pub data: Vec<u8>,
+}
+
+impl NotificationAuth {
+    /// `Auth/Noti/Type` 0: notifications are not authenticated.
+    pub const TYPE_NONE: i64 = 0;
+    /// `Auth/Noti/Type` 1: SHA-256 digest over secret, notification and data.
+    pub const TYPE_SHA256: i64 = 1;
+
+    /// SHA-256 digest authentication with `secret` and `data`.
+    pub fn sha256(secret: Vec<u8>, data: Vec<u8>) -> NotificationAuth {
+        NotificationAuth {
+            auth_type: NotificationAuth::TYPE_SHA256,
+            secret: Some(secret),
+            data,
+        }
+    }
+
+    /// Whether a notification must carry a valid digest: the account holds
+    /// a secret, or its type asks for the digest (PROTOCOL.md section 3.6).
+    pub fn digest_required(&self) -> bool {
+        self.secret.is_some() || self.auth_type == NotificationAuth::TYPE_SHA256
+    }
+}
+
+impl fmt::Debug for NotificationAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotificationAuth")
+            .field("auth_type", &self.auth_type)
+            .field("secret", &self.secret.as_ref().map(|_| "<hidden>"))
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
+/// A DMAcc account (one per server, PROTOCOL.md section 10.2) from plain
+/// configuration: what a factory bootstrap writes.
+///
+/// ```
+/// use dm_tree::{DmAcc, MoTree, NotificationAuth};
+/// use dm_types::{Miid, Moid, ServerId, ServerUri};
+///
+/// let mut account = DmAcc::new(ServerId::new("dm.example")?, ServerUri::new("https://dm.example/dm")?);
+/// account.perm_moids.push(Moid::new("urn:oma:mo:oma-dm-devinfo:1.2")?);
+/// account.notification = Some(NotificationAuth::sha256(b"key".to_vec(), Vec::new()));
+/// let mut tree = MoTree::new();
+/// let miid = tree.add_dm_acc(&account)?;
+/// assert_eq!(miid.as_str(), "acc1");
+/// assert_eq!(tree.allowed_moids(&account.server_id), ["urn:oma:mo:oma-dm-devinfo:1.2"]);
+/// // The device reads its own account back, secret included.
+/// assert_eq!(tree.dm_acc(&account.server_id)?, Some(account));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmAcc {
+    /// `SrvID`: the server identifier, unique on the device.
+    pub server_id: ServerId,
+    /// `SrvURI`: where sessions are opened.
+    pub server_uri: ServerUri,
+    /// `Name`: user-displayable name (left out when empty).
+    pub name: String,
+    /// `Perm/<x>/MOID`: the MOIDs this server may manage.
+    pub perm_moids: Vec<Moid>,
+    /// `Auth/Noti`: notification authentication, when configured.
+    pub notification: Option<NotificationAuth>,
+}
+
+impl DmAcc {
+    /// An account with no name, no permission and no notification
+    /// authentication.
+    pub fn new(server_id: ServerId, server_uri: ServerUri) -> DmAcc {
+        DmAcc {
+            server_id,
+            server_uri,
+            name: String::new(),
+            perm_moids: Vec::new(),
+            notification: None,
+        }
+    }
+
+    /// The DMAcc instance (root `DMAcc`) with MIID `miid`, with the
+    /// standard DMAcc 1.2 definition attached. `Perm` entries are named
+    /// `1`, `2`, ... in list order; `Auth/Noti` is written only when
+    /// [`DmAcc::notification`] is set.
+    pub fn to_instance(&self, miid: Miid) -> MoInstance {
+        let mut children = vec![
+            (name("SrvID"), leaf(self.server_id.as_str())),
+            (name("SrvURI"), leaf(self.server_uri.as_str())),
+            (name("Perm"), perm_node(&self.perm_moids)),
+            (name("Auth"), auth_node(self.notification.as_ref())),
+        ];
+        if !self.name.is_empty() {
+            children.push((name("Name"), leaf(&self.name)));
+        }
+        let data = MoData::new(name("DMAcc"), interior(children));
+        let moid = Moid::new(DMACC_MOID).unwrap_or_else(|_| unreachable!("constant MOID is valid"));
+        MoInstance::new(moid, miid, &data).with_definition(Arc::clone(&DMACC_DEFINITION))
+    }
+
+    /// Reads an account from a DMAcc instance as the device sees it
+    /// (secret nodes included). `bin` leaves may hold bytes or, after a
+    /// snapshot round trip, their base64 text.
+    ///
+    /// Errors ([`Error::InvalidData`]): a missing or invalid `SrvID` or
+    /// `SrvURI`, a `Perm` MOID that is not a URN, a `bin` leaf that is not
+    /// base64, an `Auth/Noti/Type` that is not an integer.
+    pub fn from_instance(instance: &MoInstance) -> Result<DmAcc, Error> {
+        let bad =
+            |what: &str| Error::InvalidData(format!("DMAcc {}: {what}", instance.miid().as_str()));
+        let text = |path: &[&str]| {
+            instance
+                .lookup(path.iter().copied())
+                .and_then(|id| instance.value(id))
+                .map(|value| value.to_text().into_owned())
+        };
+        let server_id = text(&["SrvID"])
+            .ok_or_else(|| bad("no SrvID"))
+            .and_then(|t| ServerId::new(t).map_err(|e| bad(&e.to_string())))?;
+        let server_uri = text(&["SrvURI"])
+            .ok_or_else(|| bad("no SrvURI"))
+            .and_then(|t| ServerUri::new(t).map_err(|e| bad(&e.to_string())))?;
+        let mut perm_moids = Vec::new();
+        if let Some(perm) = instance.child(NodeId::ROOT, "Perm") {
+            for &entry in instance.children(perm) {
+                if let Some(value) = instance
+                    .child(entry, "MOID")
+                    .and_then(|m| instance.value(m))
+                {
+                    perm_moids.push(
+                        Moid::new(value.to_text().into_owned())
+                            .map_err(|e| bad(&format!("Perm: {e}")))?,
+                    );
+                }
+            }
+        }
+        let notification = match instance.lookup(["Auth", "Noti"]) {
+            None => None,
+            Some(noti) => {
+                let bytes = |leaf_name: &str| -> Result<Option<Vec<u8>>, Error> {
+                    let Some(value) = instance
+                        .child(noti, leaf_name)
+                        .and_then(|id| instance.value(id))
+                    else {
+                        return Ok(None);
+                    };
+                    match value.clone().conform(NodeFormat::Bin) {
+                        Ok(LeafValue::Binary(bytes)) => Ok(Some(bytes)),
+                        _ => Err(bad(&format!("Auth/Noti/{leaf_name} is not base64"))),
+                    }
+                };
+                let auth_type = match instance
+                    .child(noti, "Type")
+                    .and_then(|id| instance.value(id))
+                {
+                    None => NotificationAuth::TYPE_NONE,
+                    Some(LeafValue::Int(n)) => *n,
+                    Some(other) => other
+                        .to_text()
+                        .parse()
+                        .map_err(|_| bad("Auth/Noti/Type is not an integer"))?,
+                };
+                Some(NotificationAuth {
+                    auth_type,
+                    secret: bytes("Secret")?,
+                    data: bytes("Data")?.unwrap_or_default(),
+                })
+            }
+        };
+        Ok(DmAcc {
+            server_id,
+            server_uri,
+            name: text(&["Name"]).unwrap_or_default(),
+            perm_moids,
+            notification,
+        })
+    }
+}
+
+fn perm_node(moids: &[Moid]) -> MoNode {
+    let entries = moids
+        .iter()
+        .enumerate()
+        .map(|(index, moid)| {
+            (
+                name(&(index + 1).to_string()),
+                interior(vec![(name("MOID"), leaf(moid.as_str()))]),
+            )
+        })
+        .collect();
+    interior(entries)
+}
+
+fn auth_node(notification: Option<&NotificationAuth>) -> MoNode {
+    let Some(auth) = notification else {
+        return interior(Vec::new());
+    };
+    let mut noti = vec![(name("Type"), MoNode::Leaf(LeafValue::Int(auth.auth_type)))];
+    if let Some(secret) = &auth.secret {
+        noti.push((
+            name("Secret"),
+            MoNode::Leaf(LeafValue::Binary(secret.clone())),
+        ));
+    }
+    noti.push((
+        name("Data"),
+        MoNode::Leaf(LeafValue::Binary(auth.data.clone())),
+    ));
+    interior(vec![(name("Noti"), interior(noti))])
+}
+
+impl MoTree {
+    /// The DMAcc instance whose `SrvID` is `server`.
+    fn dm_acc_instance(&self, server: &ServerId) -> Option<&MoInstance> {
+        self.instances_of(DMACC_MOID).find(|account| {
+            account
+                .child(NodeId::ROOT, "SrvID")
+                .and_then(|id| account.value(id))
+                .is_some_and(|value| value.to_text() == server.as_str())
+        })
+    }
+
+    /// The account of `server`, read as the device (secrets included); `None`
+    /// when no DMAcc instance has that `SrvID`.
+    pub fn dm_acc(&self, server: &ServerId) -> Result<Option<DmAcc>, Error> {
+        self.dm_acc_instance(server)
+            .map(DmAcc::from_instance)
+            .transpose()
+    }
+
+    /// Every account, in MIID order; instances that do not read as an
+    /// account are reported as errors in place.
+    pub fn dm_accs(&self) -> Vec<Result<DmAcc, Error>> {
+        self.instances_of(DMACC_MOID)
+            .map(DmAcc::from_instance)
+            .collect()
+    }
+
+    /// Adds the DMAcc instance of `account` (a bootstrap by the device) under
+    /// the first free MIID among `acc1`, `acc2`, ... and returns it.
+    /// [`Error::InstanceExists`] when the server already has an account.
+    pub fn add_dm_acc(&mut self, account: &DmAcc) -> Result<Miid, Error> {
+        if self.dm_acc_instance(&account.server_id).is_some() {
+            return Err(Error::InstanceExists);
+        }
+        let count = self.instances_of(DMACC_MOID).count();
+        let miid = (1..=count + 1)
+            .map(|n| format!("acc{n}"))
+            .find(|candidate| self.instance(DMACC_MOID, candidate).is_none())
+            .and_then(|text| Miid::new(text).ok())
+            .unwrap_or_else(|| unreachable!("`accN` is a valid MIID and one is free"));
+        self.insert(account.to_instance(miid.clone()))?;
+        Ok(miid)
+    }
+
+    /// Adds `moid` to the `Perm` list of `server`'s account (a change by
+    /// the device itself); returns whether it was missing.
+    /// [`Error::NotFound`] when the server has no account.
+    ///
+    /// ```
+    /// use dm_tree::{DmAcc, MoTree};
+    /// use dm_types::{Moid, ServerId, ServerUri};
+    ///
+    /// let server = ServerId::new("dm.example")?;
+    /// let mut tree = MoTree::new();
+    /// tree.add_dm_acc(&DmAcc::new(server.clone(), ServerUri::new("https://dm.example/dm")?))?;
+    /// let wlan = Moid::new("urn:x:wlan:1.0")?;
+    /// assert!(tree.grant_moid(&server, &wlan)?);
+    /// assert!(!tree.grant_moid(&server, &wlan)?);
+    /// assert_eq!(tree.allowed_moids(&server), ["urn:x:wlan:1.0"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn grant_moid(&mut self, server: &ServerId, moid: &Moid) -> Result<bool, Error> {
+        if self
+            .allowed_moids(server)
+            .iter()
+            .any(|m| m == moid.as_str())
+        {
+            return Ok(false);
+        }
+        let miid = self
+            .dm_acc_instance(server)
+            .ok_or(Error::NotFound)?
+            .miid()
+            .clone();
+        let instance = self
+            .instance_mut(DMACC_MOID, miid.as_str())
+            .ok_or(Error::NotFound)?;
+        let perm = match instance.child(NodeId::ROOT, "Perm") {
+            Some(perm) => perm,
+            None => instance.write(
+                &[name("Perm")],
+                &MoData::new(name("Perm"), interior(Vec::new())),
+            )?,
+        };
+        let count = instance.children(perm).len();
+        let entry = (1..=count + 1)
+            .map(|n| n.to_string())
+            .find(|candidate| instance.child(perm, candidate).is_none())
+            .map_or_else(|| name("1"), |text| name(&text));
+        let data = MoData::new(
+            entry.clone(),
+            interior(vec![(name("MOID"), leaf(moid.as_str()))]),
+        );
+        instance.write(&[name("Perm"), entry], &data)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Principal, ReadOutcome};
+    use dm_types::ClientUri;
+
+    fn account() -> DmAcc {
+        let mut account = DmAcc::new(
+            ServerId::new("dm.example").expect("id"),
+            ServerUri::new("https://dm.example/dm").expect("uri"),
+        );
+        account.name = "Example".into();
+        account.perm_moids = vec![Moid::new(DEVINFO_MOID).expect("moid")];
+        account.notification = Some(NotificationAuth::sha256(vec![0, 1, 2, 255], b"d".to_vec()));
+        account
+    }
+
+    #[test]
+    fn account_survives_a_snapshot_round_trip() {
+        let mut tree = MoTree::new();
+        tree.add_dm_acc(&account()).expect("added");
+        let restored = MoTree::from_snapshot(&tree.to_snapshot(), MoTree::new()).expect("restored");
+        assert_eq!(restored.dm_acc(&account().server_id), Ok(Some(account())));
+        assert_eq!(restored.dm_accs(), vec![Ok(account())]);
+    }
+
+    #[test]
+    fn servers_never_read_the_secret() {
+        let mut tree = MoTree::new();
+        tree.add_dm_acc(&account()).expect("added");
+        let server = Principal::Server(account().server_id);
+        let all = ClientUri::parse("urn:oma:mo:oma-dm-dmacc:1.2/acc1/").expect("uri");
+        let grant = Moid::new(DMACC_MOID).expect("moid");
+        tree.grant_moid(&account().server_id, &grant)
+            .expect("granted");
+        let Ok(ReadOutcome::Data(items)) = tree.read(&server, &[all]) else {
+            panic!("the server reads its own account");
+        };
+        let text = String::from_utf8(dm_codec::encode_mo_serialization(&items)).expect("utf-8");
+        assert!(text.contains("SrvURI") && !text.contains("Secret") && !text.contains("Perm"));
+        let secret =
+            ClientUri::parse("urn:oma:mo:oma-dm-dmacc:1.2/acc1/Auth/Noti/Secret").expect("uri");
+        assert_eq!(
+            tree.read(&server, &[secret])
+                .map(|_| ())
+                .map_err(|e| e.status().as_u16()),
+            Err(405)
+        );
+    }
+
+    #[test]
+    fn a_second_account_for_one_server_is_refused_and_bad_values_are_reported() {
+        let mut tree = MoTree::new();
+        tree.add_dm_acc(&account()).expect("added");
+        assert_eq!(tree.add_dm_acc(&account()), Err(Error::InstanceExists));
+        let mut other = account();
+        other.server_id = ServerId::new("other").expect("id");
+        assert_eq!(
+            tree.add_dm_acc(&other).map(Miid::into_string),
+            Ok("acc2".into())
+        );
+        let instance = tree.instance_mut(DMACC_MOID, "acc2").expect("acc2");
+        instance
+            .write(
+                &[name("Auth"), name("Noti"), name("Secret")],
+                &MoData::new(name("Secret"), leaf("not base64!")),
+            )
+            .expect("written");
+        assert!(matches!(
+            tree.dm_acc(&other.server_id),
+            Err(Error::InvalidData(_))
+        ));
+        assert_eq!(
+            tree.grant_moid(
+                &ServerId::new("nobody").expect("id"),
+                &Moid::new("urn:x:y").expect("moid")
+            ),
+            Err(Error::NotFound)
+        );
+    }
 }
