@@ -1,9 +1,73 @@
 //! The OMA DM 2.0 management server that server vendors embed.
 //!
-//! `dm-server` will be a thin async facade over `dm-session`: an HTTP(S)
-//! endpoint for sessions, a data repository, device registry and command queues
-//! behind a `Store` trait, a notification sender, device authentication and an
-//! admin API.
+//! `dm-server` is a thin async facade over [`dm_session::ServerSession`]:
 //!
-//! This crate is a skeleton until that work lands; it has no API yet.
+//! - an HTTP(S) endpoint for sessions (`POST /dm`, then `POST /dm/s/{token}`
+//!   after the CONT the server sends), with the statuses of PROTOCOL.md
+//!   section 2 (400, 401, 403, 404, 406, 413, 415, 503);
+//! - a data repository devices HGET from and HPUT/HPOST/SUB-report to
+//!   (`/repo/{path}`);
+//! - device registry, command queues, results, alerts, open sessions and
+//!   repository objects behind the [`Store`] trait, with [`MemoryStore`]
+//!   (in memory, optionally persisted to a JSON file) as the default;
+//! - device authentication by HTTP Basic, HTTP Digest (SHA-256, MD5) and TLS
+//!   client certificates, and a bearer token for the admin API;
+//! - a notification sender (signed Package#0 through a
+//!   [`NotificationChannel`], [`UdpChannel`] shipped);
+//! - an admin JSON API (`/admin/...`, see `docs/admin-api.md`) and the same
+//!   operations in-process through [`Admin`].
+//!
+//! No session state lives only in the memory of a server process: every
+//! package loads what it needs from the store and saves what changed, so
+//! several nodes sharing a store can serve the packages of one session.
+//!
+//! ```
+//! use dm_server::{DmServer, MemoryStore, ServerOptions, UdpChannel};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let options = ServerOptions::builder()
+//!     .server_id("dm.example.com")
+//!     .admin_token("change me")
+//!     .build()?;
+//! let server = DmServer::new(options, MemoryStore::new(), UdpChannel);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! // Serve until the shutdown future completes (here: at once).
+//! server.serve(listener, async {}).await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
+
+mod admin;
+mod auth;
+mod config;
+mod error;
+mod http;
+mod notify;
+mod options;
+mod server;
+mod store;
+mod util;
+
+pub use admin::{Admin, NotificationSent, parse_command};
+pub use auth::ClientCertificate;
+pub use config::{DeviceConfig, FileConfig, LimitsConfig, NotificationConfig, TlsFiles};
+pub use error::Error;
+pub use notify::{NotificationChannel, UdpChannel};
+pub use options::{
+    DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits, ServerOptions,
+    ServerOptionsBuilder, SessionSettings, TlsOptions,
+};
+pub use server::DmServer;
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+pub use store::{
+    AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
+    MemoryStore, NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, Retention,
+    SentCommand, SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
+};

@@ -1,0 +1,340 @@
+//! [`Admin`]: the admin operations in-process (the admin HTTP API calls the
+//! same functions).
+
+use std::sync::Arc;
+
+use dm_types::{Command, CommandEntry, DevId};
+
+use crate::Error;
+use crate::notify::{self, NotificationChannel, UdpChannel};
+use crate::server::Shared;
+use crate::store::{
+    AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, MemoryStore,
+    ObjectOwner, RepositoryObject, SessionRecord, Store,
+};
+use crate::util::now_ms;
+
+/// What [`Admin::notify`] sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotificationSent {
+    /// Its NOTIFICATION-ID.
+    pub notification_id: u16,
+    /// Its TIMESTAMP (Unix seconds).
+    pub timestamp: u64,
+    /// Where it went.
+    pub address: String,
+    /// The binary Package#0.
+    pub bytes: Vec<u8>,
+}
+
+/// The admin operations of a [`DmServer`](crate::DmServer), in-process:
+/// register devices, queue commands, read results and alerts, send
+/// notifications, manage the repository. Get it with
+/// [`DmServer::admin`](crate::DmServer::admin); it is cheap to clone.
+///
+/// ```
+/// use dm_server::{DeviceRegistration, DmServer, MemoryStore, ServerOptions, UdpChannel, CommandState};
+/// use dm_types::{Command, DevId};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let server = DmServer::new(ServerOptions::builder().build()?, MemoryStore::new(), UdpChannel);
+/// let admin = server.admin();
+/// let dev_id = DevId::new("IMEI:493005100592800")?;
+/// let registration = DeviceRegistration::new(dev_id.clone())
+///     .with_password("device-1", "secret", admin.realm());
+/// admin.register_device(registration, false).await?;
+/// let id = admin
+///     .enqueue(&dev_id, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//"])?)
+///     .await?;
+/// assert_eq!(admin.command(&dev_id, id).await?.state, CommandState::Queued);
+/// // END and CONT are the server's own.
+/// assert!(admin.enqueue(&dev_id, Command::End).await.is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Admin<S: Store = MemoryStore, C: NotificationChannel = UdpChannel> {
+    shared: Arc<Shared<S, C>>,
+}
+
+impl<S: Store, C: NotificationChannel> Clone for Admin<S, C> {
+    fn clone(&self) -> Self {
+        Admin {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: Store, C: NotificationChannel> std::fmt::Debug for Admin<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").finish_non_exhaustive()
+    }
+}
+
+fn unknown_device(dev_id: &DevId) -> Error {
+    Error::NotFound(format!("device {dev_id}"))
+}
+
+/// Parses the Package#2 array form of one command (as the admin API
+/// receives it), refusing END and CONT, which the server sends itself.
+///
+/// ```
+/// use dm_server::parse_command;
+///
+/// let command = parse_command(&serde_json::json!(["GET", "urn:oma:mo:oma-dm-devinfo:1.2//"]))?;
+/// assert_eq!(command.name(), "GET");
+/// assert_eq!(parse_command(&serde_json::json!(["GET"])).unwrap_err().http_status(), 400);
+/// assert_eq!(parse_command(&serde_json::json!(["END"])).unwrap_err().http_status(), 422);
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
+    let package = serde_json::to_vec(&serde_json::json!({ "CMD": [words] }))
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let decoded = dm_codec::decode_package2(&package, &dm_codec::Limits::default())
+        .map_err(|e| Error::Invalid(format!("not a command array: {e}")))?;
+    match decoded.into_commands().pop() {
+        Some(CommandEntry::Command(command)) => check_queueable(command),
+        Some(CommandEntry::Invalid(invalid)) => Err(Error::Invalid(invalid.error.to_string())),
+        None => Err(Error::Invalid("no command".into())),
+    }
+}
+
+fn check_queueable(command: Command) -> Result<Command, Error> {
+    match command {
+        Command::End | Command::Cont { .. } => Err(Error::Unprocessable(format!(
+            "{} is the server's own command and cannot be queued",
+            command.name()
+        ))),
+        command => Ok(command),
+    }
+}
+
+/// Longest repository path.
+const MAX_PATH_LEN: usize = 1024;
+
+/// Checks a repository path: 1 to 1024 bytes, non-empty segments other than
+/// `.` and `..`, no control characters. A trailing `/` is dropped.
+pub(crate) fn check_repository_path(path: &str) -> Result<&str, Error> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let valid = !path.is_empty()
+        && path.len() <= MAX_PATH_LEN
+        && !path.chars().any(char::is_control)
+        && path
+            .split('/')
+            .all(|segment| !segment.is_empty() && segment != "." && segment != "..");
+    if valid {
+        Ok(path)
+    } else {
+        Err(Error::Invalid(format!("invalid repository path {path:?}")))
+    }
+}
+
+/// Checks an MO serialization body and re-encodes it canonically.
+pub(crate) fn canonical_mo_data(body: &[u8], limits: &dm_codec::Limits) -> Result<String, Error> {
+    let items = dm_codec::decode_mo_serialization(body, limits)?;
+    String::from_utf8(dm_codec::encode_mo_serialization(&items))
+        .map_err(|_| Error::Store("the MO serialization encoder wrote invalid UTF-8".into()))
+}
+
+impl<S: Store, C: NotificationChannel> Admin<S, C> {
+    pub(crate) fn new(shared: Arc<Shared<S, C>>) -> Self {
+        Admin { shared }
+    }
+
+    fn store(&self) -> &S {
+        &self.shared.store
+    }
+
+    /// The realm credentials are hashed for
+    /// ([`DeviceRegistration::with_password`]).
+    pub fn realm(&self) -> &str {
+        &self.shared.options.realm
+    }
+
+    /// Registers a device ([`Error::Conflict`] if it exists, unless
+    /// `replace`: then its credentials are replaced).
+    pub async fn register_device(
+        &self,
+        registration: DeviceRegistration,
+        replace: bool,
+    ) -> Result<(), Error> {
+        if let Some(address) = &registration.notification_address
+            && !notify::is_valid_address(address)
+        {
+            return Err(Error::Invalid(format!(
+                "notification address {address:?} is not scheme://..."
+            )));
+        }
+        self.store()
+            .register_device(registration, replace, now_ms())
+            .await
+    }
+
+    /// Removes a device with everything about it.
+    pub async fn remove_device(&self, dev_id: &DevId) -> Result<(), Error> {
+        if self.store().remove_device(dev_id).await? {
+            Ok(())
+        } else {
+            Err(unknown_device(dev_id))
+        }
+    }
+
+    /// Devices in DevID order after `after`, at most `limit`.
+    pub async fn devices(
+        &self,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> Result<Vec<DeviceRecord>, Error> {
+        self.store().devices(after, limit).await
+    }
+
+    /// How many devices are registered.
+    pub async fn device_count(&self) -> Result<usize, Error> {
+        self.store().device_count().await
+    }
+
+    /// A device's record ([`Error::NotFound`] if unknown).
+    pub async fn device(&self, dev_id: &DevId) -> Result<DeviceRecord, Error> {
+        self.store()
+            .device(dev_id)
+            .await?
+            .ok_or_else(|| unknown_device(dev_id))
+    }
+
+    /// Queues a command for the device's next session (END and CONT are
+    /// refused: the server sends them itself).
+    pub async fn enqueue(&self, dev_id: &DevId, command: Command) -> Result<CommandId, Error> {
+        let command = check_queueable(command)?;
+        let id = self
+            .store()
+            .enqueue_command(dev_id, command, now_ms())
+            .await?;
+        tracing::info!(%dev_id, %id, "command queued");
+        Ok(id)
+    }
+
+    /// A command of the device ([`Error::NotFound`] for another device's).
+    pub async fn command(&self, dev_id: &DevId, id: CommandId) -> Result<CommandRecord, Error> {
+        self.store()
+            .command(id)
+            .await?
+            .filter(|c| c.dev_id == *dev_id)
+            .ok_or_else(|| Error::NotFound(format!("command {id} of device {dev_id}")))
+    }
+
+    /// The device's pending commands, then its finished ones.
+    pub async fn commands(&self, dev_id: &DevId) -> Result<Vec<CommandRecord>, Error> {
+        self.store().commands(dev_id).await
+    }
+
+    /// The alerts received from the device, oldest first.
+    pub async fn alerts(&self, dev_id: &DevId) -> Result<Vec<AlertRecord>, Error> {
+        self.store().alerts(dev_id).await
+    }
+
+    /// Sends the device a signed Package#0 asking it to open a session:
+    /// [`Error::Conflict`] when its notification address is unknown,
+    /// [`Error::Unprocessable`] when it has no notification secret,
+    /// [`Error::Delivery`] when the channel fails.
+    pub async fn notify(&self, dev_id: &DevId) -> Result<NotificationSent, Error> {
+        let device = self.device(dev_id).await?;
+        let address = device.notification_address.ok_or_else(|| {
+            Error::Conflict(format!(
+                "device {dev_id} has no notification address (it announces one in Package#1)"
+            ))
+        })?;
+        let secret = device.notification_secret.ok_or_else(|| {
+            Error::Unprocessable(format!("device {dev_id} has no notification secret"))
+        })?;
+        let notification_id = self.store().next_notification_id(dev_id).await?;
+        let timestamp = now_ms() / 1000;
+        let bytes = notify::build(
+            &self.shared.options.server_id,
+            notification_id,
+            timestamp,
+            &secret,
+        )?;
+        self.shared.channel.deliver(&address, &bytes).await?;
+        tracing::info!(%dev_id, %address, notification_id, "notification sent");
+        Ok(NotificationSent {
+            notification_id,
+            timestamp,
+            address,
+            bytes,
+        })
+    }
+
+    /// Stores an MO serialization document devices can HGET at
+    /// `<public base>/repo/<path>`; `true` when the path was new. The body
+    /// is checked against the repository limits and stored canonically.
+    pub async fn put_repository(&self, path: &str, body: &[u8]) -> Result<bool, Error> {
+        let path = check_repository_path(path)?;
+        let limits = &self.shared.options.limits.codec;
+        let canonical = canonical_mo_data(body, limits)?;
+        self.store()
+            .put_object(
+                path,
+                RepositoryObject::new(canonical, ObjectOwner::Server, now_ms()),
+            )
+            .await
+    }
+
+    /// A repository object (stored by the admin API or uploaded by a device).
+    pub async fn repository(&self, path: &str) -> Result<Option<RepositoryObject>, Error> {
+        let path = check_repository_path(path)?;
+        self.store().object(path).await
+    }
+
+    /// Removes a repository object; `false` when there was none.
+    pub async fn delete_repository(&self, path: &str) -> Result<bool, Error> {
+        let path = check_repository_path(path)?;
+        self.store().delete_object(path).await
+    }
+
+    /// Expires the sessions past their deadline now (the server does it
+    /// periodically by itself) and returns them.
+    pub async fn expire_sessions(&self) -> Result<Vec<SessionRecord>, Error> {
+        self.shared.expire().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_paths() {
+        assert_eq!(check_repository_path("a/b").ok(), Some("a/b"));
+        assert_eq!(check_repository_path("a/b/").ok(), Some("a/b"));
+        for bad in [
+            "",
+            "/",
+            "a//b",
+            "a/../b",
+            "./a",
+            "a/\u{1}",
+            &"x".repeat(1025),
+        ] {
+            assert!(check_repository_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn commands_from_json() {
+        use serde_json::json;
+        assert!(parse_command(&json!(["HGET", "https://r.example/a"])).is_ok());
+        for (bad, status) in [
+            (json!("GET"), 400),
+            (json!([]), 400),
+            (json!(["FROB"]), 400),
+            (json!(["GET", "nope"]), 400),
+            (json!(["GET", 1]), 400),
+            (json!(["CONT", "https://x.example/"]), 422),
+            (json!(["END"]), 422),
+        ] {
+            let err = parse_command(&bad).expect_err("refused");
+            assert_eq!(err.http_status(), status, "{bad} {err}");
+        }
+    }
+}

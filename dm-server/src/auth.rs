@@ -1,0 +1,503 @@
+//! Device and admin authentication: HTTP Basic, HTTP Digest (RFC 7616,
+//! SHA-256 and MD5, `qop=auth`) with stateless nonces, TLS client
+//! certificates, and the admin bearer token.
+//!
+//! Digest nonces carry their creation time and an HMAC of it under the
+//! store's key ([`Store::server_key`]), so any node sharing the store checks
+//! any node's nonce without remembering it. The nonce count is not tracked
+//! (that would need shared state per nonce): a captured request can be
+//! replayed within the nonce lifetime, which TLS prevents.
+
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, HeaderValue};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use md5::Md5;
+use sha2::{Digest as _, Sha256};
+
+use dm_types::DevId;
+
+use crate::Error;
+use crate::options::ServerOptions;
+use crate::store::Store;
+use crate::util::{constant_time_eq, hex, hmac_sha256, sha256};
+
+/// The SHA-256 fingerprint of the TLS client certificate a device presented,
+/// as a request extension.
+///
+/// [`DmServer::serve`](crate::DmServer::serve) adds it to every request of a
+/// TLS connection whose client sent a certificate the client CA verified.
+/// An application that terminates TLS itself and embeds
+/// [`DmServer::router`](crate::DmServer::router) adds it the same way.
+///
+/// ```
+/// use dm_server::ClientCertificate;
+///
+/// let certificate = ClientCertificate::from_der(b"certificate DER");
+/// assert_eq!(certificate.sha256().len(), 32);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientCertificate {
+    sha256: [u8; 32],
+}
+
+impl ClientCertificate {
+    /// The fingerprint of a certificate given as DER.
+    pub fn from_der(der: &[u8]) -> ClientCertificate {
+        ClientCertificate {
+            sha256: sha256(der),
+        }
+    }
+
+    /// A fingerprint computed elsewhere.
+    pub fn from_sha256(sha256: [u8; 32]) -> ClientCertificate {
+        ClientCertificate { sha256 }
+    }
+
+    /// The SHA-256 of the certificate's DER.
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
+    }
+}
+
+/// Why a request was not authenticated.
+#[derive(Debug)]
+pub(crate) enum AuthFailure {
+    /// 401 with challenges; `stale` when only the nonce was too old.
+    Unauthorized { reason: String, stale: bool },
+    /// The store failed (500).
+    Store(Error),
+}
+
+impl From<Error> for AuthFailure {
+    fn from(e: Error) -> Self {
+        AuthFailure::Store(e)
+    }
+}
+
+fn unauthorized(reason: impl Into<String>) -> AuthFailure {
+    AuthFailure::Unauthorized {
+        reason: reason.into(),
+        stale: false,
+    }
+}
+
+/// Longest `Authorization` value examined.
+const MAX_AUTHORIZATION_LEN: usize = 4096;
+
+/// Domain separation of the nonce HMAC.
+const NONCE_LABEL: &[u8] = b"dm-server digest nonce v1";
+
+/// Accepted clock difference between nodes for a nonce's time.
+const NONCE_FUTURE_SECS: u64 = 300;
+
+/// What the request says about itself, for authentication.
+pub(crate) struct RequestAuth<'a> {
+    pub(crate) method: &'a str,
+    /// The request target as sent (path and query), which Digest signs.
+    pub(crate) target: &'a str,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) certificate: Option<&'a ClientCertificate>,
+}
+
+/// Authenticates a device: a registered client certificate first, then the
+/// `Authorization` header. `Ok(None)`: no credentials at all, which only dev
+/// mode accepts (the caller decides).
+pub(crate) async fn authenticate_device<S: Store>(
+    options: &ServerOptions,
+    store: &S,
+    request: &RequestAuth<'_>,
+    now_secs: u64,
+) -> Result<Option<DevId>, AuthFailure> {
+    if let Some(certificate) = request.certificate
+        && let Some(dev_id) = store.device_by_certificate(certificate.sha256()).await?
+    {
+        return Ok(Some(dev_id));
+    }
+    let Some(value) = request.headers.get(AUTHORIZATION) else {
+        return if request.certificate.is_some() && !options.dev_mode {
+            Err(unauthorized("the client certificate is not registered"))
+        } else {
+            Ok(None)
+        };
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| unauthorized("the Authorization header is not ASCII"))?;
+    if value.len() > MAX_AUTHORIZATION_LEN {
+        return Err(unauthorized("the Authorization header is too long"));
+    }
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if scheme.eq_ignore_ascii_case("Digest") {
+        digest(options, store, request, rest, now_secs)
+            .await
+            .map(Some)
+    } else if scheme.eq_ignore_ascii_case("Basic") && options.basic_auth {
+        basic(options, store, rest.trim()).await.map(Some)
+    } else {
+        Err(unauthorized(format!(
+            "authentication scheme {scheme:?} is not offered"
+        )))
+    }
+}
+
+async fn basic<S: Store>(
+    options: &ServerOptions,
+    store: &S,
+    encoded: &str,
+) -> Result<DevId, AuthFailure> {
+    let decoded = STANDARD
+        .decode(encoded)
+        .map_err(|_| unauthorized("Basic credentials are not base64"))?;
+    let text =
+        String::from_utf8(decoded).map_err(|_| unauthorized("Basic credentials are not UTF-8"))?;
+    let (username, password) = text
+        .split_once(':')
+        .ok_or_else(|| unauthorized("Basic credentials without ':'"))?;
+    let Some((dev_id, credentials)) = store.credentials_by_username(username).await? else {
+        return Err(unauthorized(format!("unknown user {username:?}")));
+    };
+    if credentials.matches_password(password, &options.realm) {
+        Ok(dev_id)
+    } else {
+        Err(unauthorized(format!("wrong password for {username:?}")))
+    }
+}
+
+/// The `H` of a Digest algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Algorithm {
+    Sha256,
+    Md5,
+}
+
+impl Algorithm {
+    fn hash_hex(self, data: &[u8]) -> String {
+        match self {
+            Algorithm::Sha256 => hex(&Sha256::digest(data)),
+            Algorithm::Md5 => hex(&Md5::digest(data)),
+        }
+    }
+}
+
+/// Parses RFC 9110 auth-params: `name=token` or `name="quoted"`, separated
+/// by commas. Names are lower-cased; a repeated name is an error.
+fn parse_params(text: &str) -> Option<Vec<(String, String)>> {
+    let bytes = text.as_bytes();
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    let skip_space = |i: &mut usize| {
+        while *i < bytes.len() && matches!(bytes[*i], b' ' | b'\t') {
+            *i += 1;
+        }
+    };
+    let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    loop {
+        skip_space(&mut i);
+        while i < bytes.len() && bytes[i] == b',' {
+            i += 1;
+            skip_space(&mut i);
+        }
+        if i >= bytes.len() {
+            return Some(params);
+        }
+        let start = i;
+        while i < bytes.len() && is_token(bytes[i]) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let name = text[start..i].to_ascii_lowercase();
+        skip_space(&mut i);
+        if bytes.get(i) != Some(&b'=') {
+            return None;
+        }
+        i += 1;
+        skip_space(&mut i);
+        let value = if bytes.get(i) == Some(&b'"') {
+            i += 1;
+            let mut value = String::new();
+            loop {
+                match bytes.get(i) {
+                    None => return None,
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') => {
+                        let escaped = *bytes.get(i + 1)?;
+                        value.push(char::from(escaped));
+                        i += 2;
+                    }
+                    Some(&b) => {
+                        value.push(char::from(b));
+                        i += 1;
+                    }
+                }
+            }
+            value
+        } else {
+            let start = i;
+            while i < bytes.len() && is_token(bytes[i]) {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            text[start..i].to_owned()
+        };
+        if params.iter().any(|(n, _)| *n == name) {
+            return None;
+        }
+        params.push((name, value));
+        skip_space(&mut i);
+        match bytes.get(i) {
+            None => return Some(params),
+            Some(b',') => i += 1,
+            Some(_) => return None,
+        }
+    }
+}
+
+/// A fresh nonce: the time and an HMAC of it.
+pub(crate) fn make_nonce(key: &[u8; 32], now_secs: u64) -> String {
+    let mut raw = [0u8; 24];
+    raw[..8].copy_from_slice(&now_secs.to_be_bytes());
+    raw[8..].copy_from_slice(&nonce_mac(key, now_secs));
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn nonce_mac(key: &[u8; 32], time: u64) -> [u8; 16] {
+    let mut message = NONCE_LABEL.to_vec();
+    message.extend_from_slice(&time.to_be_bytes());
+    let mac = hmac_sha256(key, &message);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&mac[..16]);
+    out
+}
+
+/// Checks a nonce: `Ok(())` when authentic and fresh; `Err(true)` when
+/// authentic but too old (stale); `Err(false)` when not ours.
+fn check_nonce(key: &[u8; 32], nonce: &str, now_secs: u64, lifetime_secs: u64) -> Result<(), bool> {
+    let raw = URL_SAFE_NO_PAD.decode(nonce).map_err(|_| false)?;
+    let raw: [u8; 24] = raw.try_into().map_err(|_| false)?;
+    let mut time = [0u8; 8];
+    time.copy_from_slice(&raw[..8]);
+    let time = u64::from_be_bytes(time);
+    if !constant_time_eq(&raw[8..], &nonce_mac(key, time)) {
+        return Err(false);
+    }
+    if time > now_secs + NONCE_FUTURE_SECS {
+        return Err(false);
+    }
+    if now_secs.saturating_sub(time) > lifetime_secs {
+        return Err(true);
+    }
+    Ok(())
+}
+
+async fn digest<S: Store>(
+    options: &ServerOptions,
+    store: &S,
+    request: &RequestAuth<'_>,
+    text: &str,
+    now_secs: u64,
+) -> Result<DevId, AuthFailure> {
+    let params = parse_params(text).ok_or_else(|| unauthorized("malformed Digest credentials"))?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let require = |name: &'static str| {
+        param(name).ok_or_else(|| unauthorized(format!("Digest credentials without {name}")))
+    };
+    let algorithm = match param("algorithm") {
+        None => Algorithm::Md5,
+        Some(a) if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
+        Some(a) if a.eq_ignore_ascii_case("SHA-256") => Algorithm::Sha256,
+        Some(a) => {
+            return Err(unauthorized(format!(
+                "Digest algorithm {a:?} is not offered"
+            )));
+        }
+    };
+    if algorithm == Algorithm::Md5 && !options.digest_md5 {
+        return Err(unauthorized("Digest MD5 is not offered"));
+    }
+    if param("userhash").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Err(unauthorized("Digest userhash is not offered"));
+    }
+    let username = require("username")?;
+    let realm = require("realm")?;
+    let nonce = require("nonce")?;
+    let uri = require("uri")?;
+    let response = require("response")?;
+    let qop = require("qop")?;
+    let nc = require("nc")?;
+    let cnonce = require("cnonce")?;
+    if realm != options.realm {
+        return Err(unauthorized(format!("Digest realm {realm:?} is not ours")));
+    }
+    if qop != "auth" {
+        return Err(unauthorized(format!("Digest qop {qop:?} is not offered")));
+    }
+    if nc.len() != 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()) || cnonce.is_empty() {
+        return Err(unauthorized("malformed Digest nc or cnonce"));
+    }
+    if uri != request.target {
+        return Err(unauthorized(format!(
+            "Digest uri {uri:?} is not the request target"
+        )));
+    }
+    let key = store.server_key().await?;
+    let lifetime = options.session.nonce_lifetime.as_secs();
+    if let Err(stale) = check_nonce(&key, nonce, now_secs, lifetime) {
+        return Err(AuthFailure::Unauthorized {
+            reason: if stale {
+                "the Digest nonce is stale".into()
+            } else {
+                "the Digest nonce is not ours".into()
+            },
+            stale,
+        });
+    }
+    let Some((dev_id, credentials)) = store.credentials_by_username(username).await? else {
+        return Err(unauthorized(format!("unknown user {username:?}")));
+    };
+    let ha1 = match algorithm {
+        Algorithm::Sha256 => hex(&credentials.ha1_sha256),
+        Algorithm::Md5 => hex(&credentials.ha1_md5),
+    };
+    let ha2 = algorithm.hash_hex(format!("{}:{uri}", request.method).as_bytes());
+    let expected =
+        algorithm.hash_hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}").as_bytes());
+    if constant_time_eq(
+        expected.as_bytes(),
+        response.to_ascii_lowercase().as_bytes(),
+    ) {
+        Ok(dev_id)
+    } else {
+        Err(unauthorized(format!(
+            "wrong Digest response for {username:?}"
+        )))
+    }
+}
+
+/// The `WWW-Authenticate` values of a 401: Digest SHA-256, Digest MD5 and
+/// Basic, as enabled.
+pub(crate) fn challenges(
+    options: &ServerOptions,
+    key: &[u8; 32],
+    now_secs: u64,
+    stale: bool,
+) -> Vec<HeaderValue> {
+    let nonce = make_nonce(key, now_secs);
+    let realm = &options.realm;
+    let stale = if stale { ", stale=true" } else { "" };
+    let mut values = vec![format!(
+        r#"Digest realm="{realm}", qop="auth", algorithm=SHA-256, nonce="{nonce}"{stale}"#
+    )];
+    if options.digest_md5 {
+        values.push(format!(
+            r#"Digest realm="{realm}", qop="auth", algorithm=MD5, nonce="{nonce}"{stale}"#
+        ));
+    }
+    if options.basic_auth {
+        values.push(format!(r#"Basic realm="{realm}", charset="UTF-8""#));
+    }
+    values
+        .into_iter()
+        .filter_map(|v| HeaderValue::from_str(&v).ok())
+        .collect()
+}
+
+/// Checks the admin bearer token. `Err((status, message))` when refused:
+/// 401 for a missing or wrong token, 403 when the admin API is disabled.
+pub(crate) fn check_admin(
+    options: &ServerOptions,
+    headers: &HeaderMap,
+) -> Result<(), (u16, String)> {
+    let given = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
+        });
+    match (&options.admin_token, given) {
+        (Some(expected), Some(given)) => {
+            // Hashing first makes the comparison independent of the lengths.
+            if constant_time_eq(&sha256(expected.as_bytes()), &sha256(given.as_bytes())) {
+                Ok(())
+            } else {
+                Err((401, "wrong admin token".into()))
+            }
+        }
+        (_, None) if options.dev_mode => Ok(()),
+        (Some(_), None) => Err((401, "the admin API needs a bearer token".into())),
+        (None, _) => Err((
+            403,
+            "the admin API is disabled: no admin token is configured".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_parse_tokens_and_quoted_strings() {
+        let params =
+            parse_params(r#"username="a\"b", realm="r, s",nc=00000001 , qop=auth, uri="/dm?x=1""#)
+                .expect("valid");
+        assert_eq!(
+            params,
+            [
+                ("username".to_owned(), "a\"b".to_owned()),
+                ("realm".to_owned(), "r, s".to_owned()),
+                ("nc".to_owned(), "00000001".to_owned()),
+                ("qop".to_owned(), "auth".to_owned()),
+                ("uri".to_owned(), "/dm?x=1".to_owned()),
+            ]
+        );
+        for bad in [
+            r#"username="open"#,
+            "username",
+            "=x",
+            "a=1, a=2",
+            "a=1 b=2",
+            r#"a="x\"#,
+            "a=",
+        ] {
+            assert_eq!(parse_params(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_params(""), Some(vec![]));
+    }
+
+    #[test]
+    fn nonces_are_authenticated_and_expire() {
+        let key = [7u8; 32];
+        let nonce = make_nonce(&key, 1_000);
+        assert_eq!(check_nonce(&key, &nonce, 1_000, 600), Ok(()));
+        assert_eq!(check_nonce(&key, &nonce, 1_600, 600), Ok(()));
+        assert_eq!(check_nonce(&key, &nonce, 1_601, 600), Err(true));
+        assert_eq!(check_nonce(&[8u8; 32], &nonce, 1_000, 600), Err(false));
+        assert_eq!(
+            check_nonce(&key, &nonce, 0, 600),
+            Err(false),
+            "from the future"
+        );
+        assert_eq!(check_nonce(&key, "AAAA", 1_000, 600), Err(false));
+        assert_eq!(check_nonce(&key, "!!", 1_000, 600), Err(false));
+        let mut forged = URL_SAFE_NO_PAD.decode(&nonce).expect("base64");
+        forged[7] ^= 1;
+        assert_eq!(
+            check_nonce(&key, &URL_SAFE_NO_PAD.encode(forged), 1_000, 600),
+            Err(false)
+        );
+    }
+}

@@ -1,0 +1,446 @@
+//! [`FileConfig`]: the JSON configuration file of `dm serve`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use dm_types::DevId;
+
+use crate::Error;
+use crate::options::{
+    DEFAULT_REALM, ServerLimits, ServerOptions, ServerOptionsBuilder, SessionSettings, TlsOptions,
+};
+use crate::store::{DeviceRegistration, MemoryStore, NotificationSecret};
+use crate::util::{unhex, unhex_array};
+
+/// The configuration file of a server (JSON). Every member is optional;
+/// unknown members are an error (they are usually typos). Relative paths
+/// are relative to the file's directory.
+///
+/// ```json
+/// {
+///   "listen": "0.0.0.0:8443",
+///   "public_uri": "https://dm.example.com:8443",
+///   "server_id": "dm.example.com",
+///   "realm": "oma-dm",
+///   "admin_token": "change me",
+///   "tls": { "cert": "server.pem", "key": "server.key", "client_ca": "devices-ca.pem" },
+///   "store": "store.json",
+///   "limits": { "body_bytes": 4194304, "repository_bytes": 16777216,
+///               "header_timeout_secs": 10, "body_timeout_secs": 30,
+///               "max_sessions": 10000, "session_idle_secs": 300,
+///               "commands_per_package": 64, "packages_per_session": 64 },
+///   "dev_notification": { "secret_hex": "...", "data_hex": "..." },
+///   "devices": [
+///     { "dev_id": "IMEI:493005100592800", "username": "device-1", "password": "secret",
+///       "certificate_sha256": null,
+///       "notification": { "address": "udp://192.0.2.10:9443",
+///                         "secret_hex": "6e6f7469", "data_hex": "64617461" } }
+///   ]
+/// }
+/// ```
+///
+/// ```
+/// use dm_server::FileConfig;
+///
+/// let config = FileConfig::from_json(br#"{"server_id":"dm.example","devices":[
+///     {"dev_id":"IMEI:1","username":"d1","password":"pw"}]}"#, ".")?;
+/// let options = config.options()?.build()?;
+/// assert_eq!(options.server_id().as_str(), "dm.example");
+/// let registrations = config.registrations(options.realm())?;
+/// assert_eq!(registrations.len(), 1);
+/// assert!(FileConfig::from_json(br#"{"sever_id":"typo"}"#, ".").is_err());
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FileConfig {
+    /// Listen address (`dm serve --listen` overrides it).
+    pub listen: Option<SocketAddr>,
+    /// Base URI devices reach the server at.
+    pub public_uri: Option<String>,
+    /// The server's id.
+    pub server_id: Option<String>,
+    /// The Basic/Digest realm.
+    pub realm: Option<String>,
+    /// Bearer token of the admin API.
+    pub admin_token: Option<String>,
+    /// HTTPS certificate files.
+    pub tls: Option<TlsFiles>,
+    /// The file [`MemoryStore`] persists to (nothing persists without it).
+    pub store: Option<PathBuf>,
+    /// Limits and session settings.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Notification credentials for devices registered by dev mode.
+    pub dev_notification: Option<NotificationConfig>,
+    /// Devices to register (their credentials replace stored ones).
+    #[serde(default)]
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// PEM files of the HTTPS configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TlsFiles {
+    /// Certificate chain, server certificate first.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+    /// CA certificates that issue device client certificates.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// The `limits` member of [`FileConfig`]; absent members keep the defaults
+/// of [`ServerLimits`] and [`SessionSettings`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LimitsConfig {
+    /// Largest Package#1/#3 body.
+    pub body_bytes: Option<usize>,
+    /// Largest repository body.
+    pub repository_bytes: Option<usize>,
+    /// Largest request head.
+    pub header_bytes: Option<usize>,
+    /// Time for a request head to arrive.
+    pub header_timeout_secs: Option<u64>,
+    /// Time for a request body to arrive.
+    pub body_timeout_secs: Option<u64>,
+    /// Most sessions open at once.
+    pub max_sessions: Option<usize>,
+    /// How long an open session waits for its next Package#3.
+    pub session_idle_secs: Option<u64>,
+    /// Most commands in one Package#2.
+    pub commands_per_package: Option<usize>,
+    /// Most Package#2 in one session.
+    pub packages_per_session: Option<usize>,
+    /// How long a graceful shutdown waits.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+/// Notification settings of a device (or the dev-mode default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct NotificationConfig {
+    /// Where the device listens, e.g. `udp://192.0.2.10:9443` (devices
+    /// usually announce it themselves in Package#1).
+    pub address: Option<String>,
+    /// DMAcc `Auth/Noti/Secret`, hex.
+    pub secret_hex: Option<String>,
+    /// DMAcc `Auth/Noti/Data`, hex.
+    pub data_hex: Option<String>,
+}
+
+/// A device entry of [`FileConfig`] (also the body of
+/// `POST /admin/devices`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DeviceConfig {
+    /// DevInfo `DevID`.
+    pub dev_id: String,
+    /// Basic/Digest user name (with `password`).
+    pub username: Option<String>,
+    /// Basic/Digest password; only its Digest hashes are stored.
+    pub password: Option<String>,
+    /// SHA-256 of the DER of the device's client certificate, hex.
+    pub certificate_sha256: Option<String>,
+    /// Notification settings.
+    pub notification: Option<NotificationConfig>,
+}
+
+impl NotificationConfig {
+    /// The secret and auth data, when a secret is given (auth data defaults
+    /// to empty).
+    fn secret(&self, what: &str) -> Result<Option<NotificationSecret>, Error> {
+        let decode = |text: &Option<String>, name: &str| {
+            text.as_deref()
+                .map(|t| {
+                    unhex(t).ok_or_else(|| Error::Config(format!("{what}: {name} is not hex")))
+                })
+                .transpose()
+        };
+        let secret = decode(&self.secret_hex, "secret_hex")?;
+        let data = decode(&self.data_hex, "data_hex")?;
+        match (secret, data) {
+            (Some(secret), data) => Ok(Some(NotificationSecret {
+                secret,
+                auth_data: data.unwrap_or_default(),
+            })),
+            (None, Some(_)) => Err(Error::Config(format!(
+                "{what}: data_hex without secret_hex"
+            ))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl DeviceConfig {
+    /// The registration this entry describes, with credentials hashed for
+    /// `realm`.
+    pub fn registration(&self, realm: &str) -> Result<DeviceRegistration, Error> {
+        let dev_id = DevId::new(self.dev_id.as_str())
+            .map_err(|e| Error::Config(format!("device {:?}: {e}", self.dev_id)))?;
+        let what = format!("device {dev_id}");
+        let mut registration = DeviceRegistration::new(dev_id);
+        match (&self.username, &self.password) {
+            (Some(username), Some(password)) => {
+                if username.is_empty() || username.contains(':') {
+                    return Err(Error::Config(format!(
+                        "{what}: the user name must be non-empty and without ':'"
+                    )));
+                }
+                registration = registration.with_password(username, password, realm);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "{what}: username and password go together"
+                )));
+            }
+        }
+        if let Some(fingerprint) = &self.certificate_sha256 {
+            let sha256 = unhex_array(fingerprint.trim()).ok_or_else(|| {
+                Error::Config(format!("{what}: certificate_sha256 is not 64 hex digits"))
+            })?;
+            registration = registration.with_certificate_sha256(sha256);
+        }
+        if let Some(notification) = &self.notification {
+            if let Some(address) = &notification.address {
+                if !crate::notify::is_valid_address(address) {
+                    return Err(Error::Config(format!(
+                        "{what}: notification address {address:?} is not scheme://..."
+                    )));
+                }
+                registration = registration.with_notification_address(address.as_str());
+            }
+            registration.notification_secret = notification.secret(&what)?;
+        }
+        Ok(registration)
+    }
+}
+
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+impl FileConfig {
+    /// Reads a configuration file.
+    pub fn load(path: impl AsRef<Path>) -> Result<FileConfig, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::File {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        FileConfig::from_json(&bytes, base)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses a configuration; relative paths are made relative to `base`.
+    pub fn from_json(bytes: &[u8], base: impl AsRef<Path>) -> Result<FileConfig, Error> {
+        let mut config: FileConfig =
+            serde_json::from_slice(bytes).map_err(|e| Error::Config(e.to_string()))?;
+        let base = base.as_ref();
+        if let Some(tls) = &mut config.tls {
+            tls.cert = resolve(base, &tls.cert);
+            tls.key = resolve(base, &tls.key);
+            tls.client_ca = tls.client_ca.as_deref().map(|p| resolve(base, p));
+        }
+        config.store = config.store.as_deref().map(|p| resolve(base, p));
+        Ok(config)
+    }
+
+    /// A builder holding what the file says (reads the TLS files); finish
+    /// it with [`ServerOptionsBuilder::build`], after overriding what the
+    /// command line says.
+    pub fn options(&self) -> Result<ServerOptionsBuilder, Error> {
+        let mut builder = ServerOptions::builder();
+        if let Some(listen) = self.listen {
+            builder = builder.listen(listen);
+        }
+        if let Some(uri) = &self.public_uri {
+            builder = builder.public_uri(uri.as_str());
+        }
+        if let Some(id) = &self.server_id {
+            builder = builder.server_id(id.as_str());
+        }
+        if let Some(realm) = &self.realm {
+            builder = builder.realm(realm.as_str());
+        }
+        if let Some(token) = &self.admin_token {
+            builder = builder.admin_token(token.as_str());
+        }
+        if let Some(tls) = &self.tls {
+            let mut options = TlsOptions::from_files(&tls.cert, &tls.key)?;
+            if let Some(ca) = &tls.client_ca {
+                options = options.with_client_ca_file(ca)?;
+            }
+            builder = builder.tls(options);
+        }
+        if let Some(notification) = &self.dev_notification
+            && let Some(secret) = notification.secret("dev_notification")?
+        {
+            builder = builder.dev_notification(secret.secret, secret.auth_data);
+        }
+        let l = &self.limits;
+        let mut limits = ServerLimits::default();
+        let mut session = SessionSettings::default();
+        if let Some(n) = l.body_bytes {
+            limits = limits.with_package_bytes(n);
+        }
+        if let Some(n) = l.repository_bytes {
+            limits = limits.with_repository_bytes(n);
+        }
+        if let Some(n) = l.header_bytes {
+            limits = limits.with_header_bytes(n);
+        }
+        if let Some(s) = l.header_timeout_secs {
+            limits = limits.with_header_timeout(Duration::from_secs(s));
+        }
+        if let Some(s) = l.body_timeout_secs {
+            limits = limits.with_body_timeout(Duration::from_secs(s));
+        }
+        if let Some(n) = l.max_sessions {
+            limits = limits.with_max_sessions(n);
+        }
+        if let Some(s) = l.shutdown_grace_secs {
+            limits = limits.with_shutdown_grace(Duration::from_secs(s));
+        }
+        if let Some(s) = l.session_idle_secs {
+            session = session.with_idle_timeout(Duration::from_secs(s));
+        }
+        if let Some(n) = l.commands_per_package {
+            session = session.with_commands_per_package(n);
+        }
+        if let Some(n) = l.packages_per_session {
+            session = session.with_packages_per_session(n);
+        }
+        Ok(builder.limits(limits).session(session))
+    }
+
+    /// The registrations of the `devices` list, credentials hashed for
+    /// `realm`. A DevID or user name listed twice is an error.
+    pub fn registrations(&self, realm: &str) -> Result<Vec<DeviceRegistration>, Error> {
+        let registrations = self
+            .devices
+            .iter()
+            .map(|d| d.registration(realm))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, r) in registrations.iter().enumerate() {
+            for other in &registrations[..i] {
+                if other.dev_id == r.dev_id {
+                    return Err(Error::Config(format!(
+                        "device {} is listed twice",
+                        r.dev_id
+                    )));
+                }
+                if let (Some(a), Some(b)) = (&other.credentials, &r.credentials)
+                    && a.username == b.username
+                {
+                    return Err(Error::Config(format!(
+                        "user name {:?} is listed twice",
+                        a.username
+                    )));
+                }
+            }
+        }
+        Ok(registrations)
+    }
+
+    /// The store the file names: [`MemoryStore::open`] on `store`, or an
+    /// unpersisted [`MemoryStore`].
+    pub fn memory_store(&self) -> Result<MemoryStore, Error> {
+        match &self.store {
+            Some(path) => MemoryStore::open(path),
+            None => Ok(MemoryStore::new()),
+        }
+    }
+
+    /// The realm the file configures (or the default).
+    pub fn realm(&self) -> &str {
+        self.realm.as_deref().unwrap_or(DEFAULT_REALM)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_and_notification_settings() {
+        let config = FileConfig::from_json(
+            br#"{"store":"s.json","tls":{"cert":"c.pem","key":"/k.pem"},"devices":[
+              {"dev_id":"IMEI:1","username":"a","password":"p",
+               "certificate_sha256":"00000000000000000000000000000000000000000000000000000000000000ff",
+               "notification":{"address":"udp://127.0.0.1:9","secret_hex":"0102","data_hex":"03"}},
+              {"dev_id":"IMEI:2"}]}"#,
+            "/etc/dm",
+        )
+        .expect("valid");
+        assert_eq!(config.store.as_deref(), Some(Path::new("/etc/dm/s.json")));
+        let tls = config.tls.as_ref().expect("tls");
+        assert_eq!(tls.cert, Path::new("/etc/dm/c.pem"));
+        assert_eq!(tls.key, Path::new("/k.pem"));
+        let registrations = config.registrations("r").expect("valid");
+        let first = &registrations[0];
+        assert!(
+            first
+                .credentials
+                .as_ref()
+                .is_some_and(|c| c.matches_password("p", "r"))
+        );
+        assert_eq!(first.certificate_sha256.map(|c| c[31]), Some(0xff));
+        assert_eq!(
+            first.notification_address.as_deref(),
+            Some("udp://127.0.0.1:9")
+        );
+        assert_eq!(
+            first
+                .notification_secret
+                .as_ref()
+                .map(|s| (s.secret.clone(), s.auth_data.clone())),
+            Some((vec![1, 2], vec![3]))
+        );
+        assert!(registrations[1].credentials.is_none());
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        let bad = [
+            r#"{"devices":[{"dev_id":"has space"}]}"#,
+            r#"{"devices":[{"dev_id":"a","username":"u"}]}"#,
+            r#"{"devices":[{"dev_id":"a","username":"u:v","password":"p"}]}"#,
+            r#"{"devices":[{"dev_id":"a","certificate_sha256":"abc"}]}"#,
+            r#"{"devices":[{"dev_id":"a","notification":{"secret_hex":"xyz"}}]}"#,
+            r#"{"devices":[{"dev_id":"a","notification":{"data_hex":"00"}}]}"#,
+            r#"{"devices":[{"dev_id":"a","notification":{"address":"nowhere"}}]}"#,
+            r#"{"devices":[{"dev_id":"a"},{"dev_id":"a"}]}"#,
+            r#"{"devices":[{"dev_id":"a","username":"u","password":"p"},{"dev_id":"b","username":"u","password":"q"}]}"#,
+        ];
+        for json in bad {
+            let result =
+                FileConfig::from_json(json.as_bytes(), ".").and_then(|c| c.registrations("r"));
+            assert!(result.is_err(), "{json}");
+        }
+        assert!(FileConfig::from_json(br#"{"limits":{"max_session":1}}"#, ".").is_err());
+        let config = FileConfig::from_json(
+            br#"{"limits":{"session_idle_secs":7,"max_sessions":3}}"#,
+            ".",
+        )
+        .expect("valid");
+        let options = config.options().expect("no files").build().expect("valid");
+        assert_eq!(options.session().idle_timeout, Duration::from_secs(7));
+        assert_eq!(options.limits().max_sessions, 3);
+    }
+}

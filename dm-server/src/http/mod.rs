@@ -1,0 +1,285 @@
+//! The HTTP face of the server: routes, request admission (size, media
+//! type, authentication) and body reading.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::OriginalUri;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::BodyExt as _;
+
+use dm_codec::mime;
+use dm_types::DevId;
+
+use crate::auth::{self, AuthFailure, ClientCertificate, RequestAuth};
+use crate::notify::NotificationChannel;
+use crate::server::Shared;
+use crate::store::{DeviceRegistration, Store};
+use crate::util::now_ms;
+
+mod admin;
+mod repository;
+mod session;
+
+/// The routes of a server.
+pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>) -> Router {
+    Router::new()
+        .route("/dm", post(session::initial::<S, C>))
+        .route("/dm/s/{token}", post(session::continued::<S, C>))
+        .route(
+            "/repo/{*path}",
+            get(repository::read::<S, C>)
+                .put(repository::write::<S, C>)
+                .post(repository::write::<S, C>),
+        )
+        .merge(admin::router(shared.clone()))
+        .with_state(shared)
+}
+
+/// A refused request: status, message and extra headers. Device endpoints
+/// answer it as text, the admin API as JSON `{"error": ...}`.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    json: bool,
+}
+
+pub(crate) fn refuse(status: u16, message: impl std::fmt::Display) -> Refusal {
+    Refusal {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        message: message.to_string(),
+        headers: Vec::new(),
+        json: false,
+    }
+}
+
+/// A store failure: logged, answered 500 without details.
+pub(crate) fn internal(error: &crate::Error) -> Refusal {
+    tracing::error!(%error, "request failed");
+    refuse(500, "internal error")
+}
+
+impl Refusal {
+    pub(crate) fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub(crate) fn json(mut self) -> Self {
+        self.json = true;
+        self
+    }
+}
+
+impl From<crate::Error> for Refusal {
+    fn from(error: crate::Error) -> Self {
+        let status = error.http_status();
+        if status >= 500 && !matches!(error, crate::Error::Delivery { .. }) {
+            internal(&error)
+        } else {
+            refuse(status, error)
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = if self.json {
+            (
+                self.status,
+                axum::Json(serde_json::json!({ "error": self.message })),
+            )
+                .into_response()
+        } else {
+            (
+                self.status,
+                [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("{}\n", self.message),
+            )
+                .into_response()
+        };
+        for (name, value) in self.headers {
+            response.headers_mut().append(name, value);
+        }
+        response
+    }
+}
+
+/// A header as text (`None` when absent or not visible ASCII).
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// 413 when the declared `Content-Length` is over `limit`.
+pub(crate) fn check_length(headers: &HeaderMap, limit: usize) -> Result<(), Refusal> {
+    let Some(value) = headers.get(CONTENT_LENGTH) else {
+        return Ok(());
+    };
+    let length = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| refuse(400, "malformed Content-Length"))?;
+    if usize::try_from(length).map_or(true, |l| l > limit) {
+        return Err(refuse(
+            413,
+            format!("a body of {length} bytes is over the limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a body of at most `limit` bytes within `timeout`: 413 as soon as
+/// more arrives (the rest is never read), 408 when too slow.
+pub(crate) async fn read_body(
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, Refusal> {
+    let read = async {
+        let mut body = body;
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| refuse(400, format!("cannot read the body: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len() + data.len() > limit {
+                    return Err(refuse(
+                        413,
+                        format!("the body is over the limit of {limit} bytes"),
+                    ));
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(bytes))
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| refuse(408, "the body did not arrive in time"))?
+}
+
+/// 406 when an `Accept` header excludes `offered` (400 when malformed).
+pub(crate) fn check_accept(headers: &HeaderMap, offered: &'static str) -> Result<(), Refusal> {
+    let Some(accept) = headers.get(axum::http::header::ACCEPT) else {
+        return Ok(());
+    };
+    let accept = accept
+        .to_str()
+        .map_err(|_| refuse(400, "the Accept header is not ASCII"))?;
+    match mime::negotiate(accept, &[offered]) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(refuse(406, format!("Accept {accept:?} excludes {offered}"))),
+        Err(e) => Err(refuse(400, format!("Accept: {e}"))),
+    }
+}
+
+/// The request target (path and query) as the client sent it, even when the
+/// router is nested in an application.
+fn target(parts: &Parts) -> String {
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(&parts.uri, |original| &original.0);
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
+}
+
+/// Seconds since the Unix epoch.
+fn now_secs() -> u64 {
+    now_ms() / 1000
+}
+
+/// Authenticates the device behind a request (401 with challenges when it
+/// cannot be). In dev mode, a request without credentials is the device its
+/// `OMADM-DevID` names, registered on first sight.
+pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    parts: &Parts,
+) -> Result<DevId, Refusal> {
+    let target = target(parts);
+    let request = RequestAuth {
+        method: parts.method.as_str(),
+        target: &target,
+        headers: &parts.headers,
+        certificate: parts.extensions.get::<ClientCertificate>(),
+    };
+    let now = now_secs();
+    let failure =
+        match auth::authenticate_device(&shared.options, &shared.store, &request, now).await {
+            Ok(Some(dev_id)) => return Ok(dev_id),
+            Ok(None) if shared.options.dev_mode => return dev_mode_device(shared, parts).await,
+            Ok(None) => AuthFailure::Unauthorized {
+                reason: "credentials required".into(),
+                stale: false,
+            },
+            Err(failure) => failure,
+        };
+    match failure {
+        AuthFailure::Store(e) => Err(internal(&e)),
+        AuthFailure::Unauthorized { reason, stale } => {
+            if parts
+                .headers
+                .contains_key(axum::http::header::AUTHORIZATION)
+            {
+                tracing::info!(%reason, "device not authenticated");
+            } else {
+                // The usual first step of a Digest exchange.
+                tracing::debug!(%reason, "device challenged");
+            }
+            let key = shared.store.server_key().await.map_err(|e| internal(&e))?;
+            let mut refusal = refuse(401, reason);
+            for value in auth::challenges(&shared.options, &key, now, stale) {
+                refusal = refusal.with_header(WWW_AUTHENTICATE, value);
+            }
+            Err(refusal)
+        }
+    }
+}
+
+async fn dev_mode_device<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    parts: &Parts,
+) -> Result<DevId, Refusal> {
+    let header = header(&parts.headers, mime::OMADM_DEV_ID)
+        .ok_or_else(|| refuse(400, "OMADM-DevID is required"))?;
+    let dev_id = DevId::new(header).map_err(|e| refuse(400, format!("OMADM-DevID: {e}")))?;
+    if shared.store.device(&dev_id).await?.is_none() {
+        let mut registration = DeviceRegistration::new(dev_id.clone());
+        registration
+            .notification_secret
+            .clone_from(&shared.options.dev_notification);
+        match shared
+            .store
+            .register_device(registration, false, now_ms())
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(%dev_id, "dev mode: registered a device that sent no credentials");
+            }
+            // Registered meanwhile by a concurrent request.
+            Err(crate::Error::Conflict(_)) => {}
+            Err(e) => return Err(internal(&e)),
+        }
+    }
+    Ok(dev_id)
+}
+
+/// 403 unless `OMADM-DevID` is present and names `dev_id`.
+pub(crate) fn check_dev_id_header(headers: &HeaderMap, dev_id: &DevId) -> Result<(), Refusal> {
+    match header(headers, mime::OMADM_DEV_ID) {
+        Some(given) if given == dev_id.as_str() => Ok(()),
+        Some(given) => Err(refuse(
+            403,
+            format!("OMADM-DevID {given:?} is not the authenticated device"),
+        )),
+        None => Err(refuse(403, "OMADM-DevID is required")),
+    }
+}

@@ -1,0 +1,462 @@
+//! `POST /dm` and `POST /dm/s/{token}`: the packages of a session.
+//!
+//! Each request loads what it needs from the store and saves what changed,
+//! so any server node sharing the store can take any package of a session.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument as _;
+
+use dm_codec::mime;
+use dm_session::{
+    Initiator, PackageRequest, ServerEvent, ServerSession, SessionPhase, SessionState,
+};
+use dm_types::{Alert, AlertType, DevId};
+
+use super::{
+    Refusal, authenticate, check_accept, check_length, header, internal, read_body, refuse,
+};
+use crate::notify::{self, NotificationChannel};
+use crate::server::Shared;
+use crate::store::{
+    AlertRecord, CommandId, SentCommand, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
+    SessionToken, Store,
+};
+use crate::util::now_ms;
+
+/// `POST /dm`: a Package#1, or a Package#3 from a client that did not
+/// follow CONT (correlated by its device's open session).
+pub(crate) async fn initial<S: Store, C: NotificationChannel>(
+    State(shared): State<Arc<Shared<S, C>>>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let content_type = header(&parts.headers, CONTENT_TYPE.as_str()).unwrap_or("");
+    let result = if mime::content_type_matches(content_type, mime::INITIATION) {
+        package1(&shared, &parts, body).await
+    } else if mime::content_type_matches(content_type, mime::RESPONSE) {
+        package3_without_cont(&shared, &parts, body).await
+    } else {
+        Err(refuse(
+            415,
+            format!("Content-Type {content_type:?} is not {}", mime::INITIATION),
+        ))
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /dm/s/{token}`: a Package#3 after CONT.
+pub(crate) async fn continued<S: Store, C: NotificationChannel>(
+    State(shared): State<Arc<Shared<S, C>>>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let result = async {
+        let dev_id = admit(&shared, &parts).await?;
+        let token: SessionToken = token.parse().map_err(|_| refuse(404, "no such session"))?;
+        package3(&shared, &parts, body, dev_id, token).await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Checks size (413), `Accept` (406) and credentials (401).
+async fn admit<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    parts: &Parts,
+) -> Result<DevId, Refusal> {
+    check_length(&parts.headers, shared.options.limits.codec.package_bytes)?;
+    check_accept(&parts.headers, mime::REQUEST)?;
+    authenticate(shared, parts).await
+}
+
+fn package2(body: Vec<u8>) -> Response {
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static(mime::REQUEST)),
+            (
+                axum::http::HeaderName::from_static("omadm-accept"),
+                HeaderValue::from_static(mime::MO_DATA),
+            ),
+            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn package_request<'a>(
+    parts: &'a Parts,
+    authenticated: &'a DevId,
+    body: &'a [u8],
+) -> PackageRequest<'a> {
+    PackageRequest {
+        content_type: header(&parts.headers, CONTENT_TYPE.as_str()),
+        dev_id: header(&parts.headers, mime::OMADM_DEV_ID),
+        authenticated: Some(authenticated),
+        body,
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn package1<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    parts: &Parts,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let dev_id = admit(shared, parts).await?;
+    let limits = &shared.options.limits;
+    let open = shared.store.open_sessions().await?;
+    if open >= limits.max_sessions {
+        return Err(refuse(503, "too many open sessions; try later")
+            .with_header(RETRY_AFTER, HeaderValue::from_static("60")));
+    }
+    let body = read_body(body, limits.codec.package_bytes, limits.body_timeout).await?;
+    let token = SessionToken::random()?;
+    let span = tracing::info_span!("dm_session", dev_id = %dev_id, session = %token);
+    async {
+        let session_uri = shared.session_uri(&parts.headers, token)?;
+        let request = package_request(parts, &dev_id, &body);
+        let mut engine =
+            ServerSession::<CommandId>::start(shared.session_config(session_uri.clone()), &request)
+                .map_err(|e| {
+                    tracing::info!(error = %e, "Package#1 refused");
+                    refuse(e.http_status(), e)
+                })?;
+        let now_ms = now_ms();
+        let mut initiator = Initiator::Client;
+        let mut mos = None;
+        let mut alerts = Vec::new();
+        while let Some(event) = engine.poll_event() {
+            match event {
+                ServerEvent::Started {
+                    initiator: i,
+                    mos: m,
+                    ..
+                } => {
+                    initiator = i;
+                    mos = m;
+                }
+                ServerEvent::Alert(alert) => alerts.push(alert),
+                _ => {}
+            }
+        }
+        tracing::info!(
+            initiator = crate::store::wire::initiator_name(initiator),
+            alerts = alerts.len(),
+            "Package#1"
+        );
+        record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
+        let outcome = async {
+            let (package, state) = next_package(shared, engine, &dev_id, token, 0, now_ms).await?;
+            let mut summary = SessionSummary::new(token, initiator, now_ms);
+            summary.cont_sent = state.cont_sent;
+            summary.packages = count(state.packages_sent);
+            if let SessionPhase::AwaitingStatuses { sent, .. } = state.phase {
+                shared
+                    .store
+                    .begin_session(&dev_id, summary, mos, now_ms)
+                    .await?;
+                let mut record = SessionRecord::new(token, dev_id.clone(), now_ms);
+                record.deadline_ms =
+                    now_ms.saturating_add(millis(shared.options.session.idle_timeout));
+                record.cont_sent = state.cont_sent;
+                record.packages_sent = count(state.packages_sent);
+                record.sent = sent
+                    .into_iter()
+                    .map(|(id, command)| SentCommand { id, command })
+                    .collect();
+                tracing::info!(commands = record.sent.len(), "Package#2");
+                shared.store.save_session(record, None).await?;
+            } else {
+                summary.ended_ms = Some(now_ms);
+                summary.outcome = Some(SessionOutcome::Completed);
+                shared
+                    .store
+                    .begin_session(&dev_id, summary, mos, now_ms)
+                    .await?;
+                tracing::info!("Package#2 with END: session completed");
+            }
+            Ok::<_, crate::Error>(package)
+        }
+        .await;
+        match outcome {
+            Ok(package) => Ok(package2(package)),
+            Err(error) => {
+                // Commands claimed for this session must not stay `sent`.
+                let end = SessionEnd::new(SessionOutcome::Failed(error.to_string()), 1, now_ms);
+                let _ = shared.store.end_session(token, &dev_id, end).await;
+                Err(internal(&error))
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Claims the next commands (none when the package must be the last), and
+/// builds the Package#2.
+async fn next_package<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    mut engine: ServerSession<CommandId>,
+    dev_id: &DevId,
+    token: SessionToken,
+    packages_sent: usize,
+    now_ms: u64,
+) -> Result<(Vec<u8>, SessionState<CommandId>), crate::Error> {
+    let settings = &shared.options.session;
+    if packages_sent + 1 < settings.packages_per_session {
+        let claimed = shared
+            .store
+            .claim_commands(dev_id, token, settings.commands_per_package, now_ms)
+            .await?;
+        for (id, command) in claimed {
+            engine.enqueue(id, command);
+        }
+    }
+    let package = engine.respond(Instant::now());
+    while engine.poll_event().is_some() {}
+    Ok((package, engine.into_state()))
+}
+
+/// The address of a NotificationAddress alert: `Data` member `Address` (or
+/// `address`, `URI`), else its only text member, else `TargetURI`.
+fn notification_address(alert: &Alert) -> Option<&str> {
+    let from_data = alert.data.as_ref().and_then(|data| {
+        ["Address", "address", "URI"]
+            .iter()
+            .find_map(|k| data.get(*k).and_then(|v| v.as_str()))
+            .or_else(|| {
+                let mut texts = data.values().filter_map(|v| v.as_str());
+                match (texts.next(), texts.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            })
+    });
+    from_data.or(alert.target_uri.as_deref())
+}
+
+async fn record_alerts<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    dev_id: &DevId,
+    token: SessionToken,
+    alerts: Vec<Alert>,
+    now_ms: u64,
+) -> Result<(), Refusal> {
+    for alert in &alerts {
+        if alert.alert_type.as_str() != AlertType::NOTIFICATION_ADDRESS {
+            continue;
+        }
+        match notification_address(alert) {
+            Some(address) if notify::is_valid_address(address) => {
+                tracing::info!(%address, "notification address");
+                shared
+                    .store
+                    .set_notification_address(dev_id, address)
+                    .await?;
+            }
+            _ => tracing::warn!("NotificationAddress alert without a usable address"),
+        }
+    }
+    let records = alerts
+        .into_iter()
+        .map(|alert| AlertRecord::new(alert, Some(token), now_ms))
+        .collect();
+    Ok(shared.store.record_alerts(dev_id, records).await?)
+}
+
+async fn package3_without_cont<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    parts: &Parts,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let dev_id = admit(shared, parts).await?;
+    let token = shared
+        .store
+        .device(&dev_id)
+        .await?
+        .and_then(|d| d.open_session)
+        .ok_or_else(|| refuse(404, "the device has no open session"))?;
+    package3(shared, parts, body, dev_id, token).await
+}
+
+async fn package3<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    parts: &Parts,
+    body: Body,
+    dev_id: DevId,
+    token: SessionToken,
+) -> Result<Response, Refusal> {
+    let record = shared
+        .store
+        .session(token)
+        .await?
+        .ok_or_else(|| refuse(404, "no such session"))?;
+    if record.dev_id != dev_id {
+        return Err(refuse(
+            403,
+            format!("the session belongs to another device than {dev_id}"),
+        ));
+    }
+    let span = tracing::info_span!("dm_session", dev_id = %dev_id, session = %token);
+    async {
+        let now_ms = now_ms();
+        let end = |outcome: SessionOutcome| SessionEnd::new(outcome, record.packages_sent, now_ms);
+        if record.deadline_ms < now_ms {
+            shared
+                .store
+                .end_session(token, &dev_id, end(SessionOutcome::Timeout))
+                .await?;
+            tracing::info!("Package#3 after the deadline: session expired");
+            return Err(refuse(404, "the session expired"));
+        }
+        let limits = &shared.options.limits;
+        let body = match read_body(body, limits.codec.package_bytes, limits.body_timeout).await {
+            Ok(body) => body,
+            Err(refusal) => {
+                let outcome = SessionOutcome::Failed(refusal.message.clone());
+                shared
+                    .store
+                    .end_session(token, &dev_id, end(outcome))
+                    .await?;
+                return Err(refusal);
+            }
+        };
+        let now = Instant::now();
+        let remaining = Duration::from_millis(record.deadline_ms - now_ms);
+        let state = SessionState {
+            dev_id: record.dev_id.clone(),
+            queued: Vec::new(),
+            hold: false,
+            cont_sent: record.cont_sent,
+            packages_sent: record.packages_sent as usize,
+            phase: SessionPhase::AwaitingStatuses {
+                sent: record
+                    .sent
+                    .iter()
+                    .map(|s| (s.id, s.command.clone()))
+                    .collect(),
+                deadline: now + remaining,
+            },
+        };
+        let session_uri = shared.session_uri(&parts.headers, token)?;
+        let mut engine = ServerSession::resume(shared.session_config(session_uri), state);
+        let request = package_request(parts, &dev_id, &body);
+        if let Err(e) = engine.handle_package3(&request, now) {
+            tracing::info!(error = %e, "Package#3 refused: session dropped");
+            let outcome = SessionOutcome::Failed(e.to_string());
+            shared
+                .store
+                .end_session(token, &dev_id, end(outcome))
+                .await?;
+            return Err(refuse(e.http_status(), e));
+        }
+        let mut alerts = Vec::new();
+        let mut results = 0;
+        while let Some(event) = engine.poll_event() {
+            match event {
+                ServerEvent::Result { tag, status, .. } => {
+                    results += 1;
+                    shared
+                        .store
+                        .record_result(tag, token, status, now_ms)
+                        .await?;
+                }
+                ServerEvent::Alert(alert) => alerts.push(alert),
+                _ => {}
+            }
+        }
+        tracing::info!(results, alerts = alerts.len(), "Package#3");
+        record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
+        let (package, state) = next_package(
+            shared,
+            engine,
+            &dev_id,
+            token,
+            record.packages_sent as usize,
+            now_ms,
+        )
+        .await?;
+        if let SessionPhase::AwaitingStatuses { sent, .. } = state.phase {
+            let mut next = record.clone();
+            next.version += 1;
+            next.deadline_ms = now_ms.saturating_add(millis(shared.options.session.idle_timeout));
+            next.cont_sent = state.cont_sent;
+            next.packages_sent = count(state.packages_sent);
+            next.sent = sent
+                .into_iter()
+                .map(|(id, command)| SentCommand { id, command })
+                .collect();
+            tracing::info!(commands = next.sent.len(), "Package#2");
+            match shared.store.save_session(next, Some(record.version)).await {
+                Ok(()) => {}
+                Err(crate::Error::Conflict(message) | crate::Error::NotFound(message)) => {
+                    return Err(refuse(409, message));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            let end = SessionEnd::new(
+                SessionOutcome::Completed,
+                count(state.packages_sent),
+                now_ms,
+            );
+            shared.store.end_session(token, &dev_id, end).await?;
+            tracing::info!("Package#2 with END: session completed");
+        }
+        Ok(package2(package))
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(json: &str) -> Alert {
+        dm_codec::decode_alert(json.as_bytes(), &dm_codec::Limits::default()).expect("valid alert")
+    }
+
+    #[test]
+    fn notification_address_forms() {
+        let t = AlertType::NOTIFICATION_ADDRESS;
+        let cases = [
+            (
+                format!(r#"{{"AlertType":"{t}","Data":{{"Address":"udp://a:1"}}}}"#),
+                Some("udp://a:1"),
+            ),
+            (
+                format!(r#"{{"AlertType":"{t}","Data":{{"x":"udp://b:2"}}}}"#),
+                Some("udp://b:2"),
+            ),
+            (
+                format!(r#"{{"AlertType":"{t}","Data":{{"x":"a","y":"b"}}}}"#),
+                None,
+            ),
+            (
+                format!(r#"{{"AlertType":"{t}","TargetURI":"udp://c:3"}}"#),
+                Some("udp://c:3"),
+            ),
+            (format!(r#"{{"AlertType":"{t}"}}"#), None),
+        ];
+        for (json, expected) in cases {
+            assert_eq!(notification_address(&alert(&json)), expected, "{json}");
+        }
+    }
+}

@@ -1,0 +1,660 @@
+//! What a server is configured with: [`ServerOptions`] and its builder,
+//! [`TlsOptions`], [`ServerLimits`] and [`SessionSettings`].
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use dm_types::{ServerId, ServerUri};
+
+use crate::Error;
+use crate::store::NotificationSecret;
+
+/// The Digest and Basic realm when none is configured.
+pub const DEFAULT_REALM: &str = "oma-dm";
+
+/// The server id (Package#0 SERVER-ID) when none is configured.
+pub const DEFAULT_SERVER_ID: &str = "dm-server";
+
+/// The listen address when none is configured: `127.0.0.1:8080`.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+/// The server certificate, its key and, optionally, the CA that issues
+/// device client certificates, all PEM.
+///
+/// With a client CA, devices may authenticate with a certificate it issued;
+/// devices without one are still accepted by TLS and authenticate with Basic
+/// or Digest.
+///
+/// ```no_run
+/// use dm_server::TlsOptions;
+///
+/// let tls = TlsOptions::from_files("server.pem", "server.key")?
+///     .with_client_ca_file("devices-ca.pem")?;
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TlsOptions {
+    cert_chain: Vec<u8>,
+    key: Vec<u8>,
+    client_ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("client_ca", &self.client_ca.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::File {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl TlsOptions {
+    /// The certificate chain (server certificate first) and private key.
+    pub fn from_pem(cert_chain_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        TlsOptions {
+            cert_chain: cert_chain_pem.into(),
+            key: key_pem.into(),
+            client_ca: None,
+        }
+    }
+
+    /// Reads the certificate chain and key from PEM files.
+    pub fn from_files(cert_chain: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<Self, Error> {
+        Ok(TlsOptions::from_pem(
+            read_file(cert_chain.as_ref())?,
+            read_file(key.as_ref())?,
+        ))
+    }
+
+    /// Accepts device certificates issued by these CA certificates (PEM).
+    #[must_use]
+    pub fn with_client_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.client_ca = Some(pem.into());
+        self
+    }
+
+    /// Reads the client CA certificates from a PEM file.
+    pub fn with_client_ca_file(self, path: impl AsRef<Path>) -> Result<Self, Error> {
+        Ok(self.with_client_ca_pem(read_file(path.as_ref())?))
+    }
+
+    /// Builds the rustls configuration (ring provider, TLS 1.2 and 1.3,
+    /// HTTP/1.1 by ALPN).
+    pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
+        let tls = |what: &str, e: &dyn std::fmt::Display| Error::Tls(format!("{what}: {e}"));
+        let chain = CertificateDer::pem_slice_iter(&self.cert_chain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| tls("certificate chain", &e))?;
+        if chain.is_empty() {
+            return Err(Error::Tls("no certificate in the certificate PEM".into()));
+        }
+        let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| tls("private key", &e))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls("protocol versions", &e))?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(pem) {
+                    let cert = cert.map_err(|e| tls("client CA", &e))?;
+                    roots.add(cert).map_err(|e| tls("client CA", &e))?;
+                }
+                if roots.is_empty() {
+                    return Err(Error::Tls("no certificate in the client CA PEM".into()));
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| tls("client CA", &e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| tls("certificate and key", &e))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// Limits that protect the server from clients, slow or hostile.
+///
+/// ```
+/// use std::time::Duration;
+/// use dm_server::ServerLimits;
+///
+/// let limits = ServerLimits::default()
+///     .with_max_sessions(100)
+///     .with_body_timeout(Duration::from_secs(5));
+/// assert_eq!(limits.max_sessions, 100);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerLimits {
+    /// Decoding limits. `package_bytes` bounds the body of Package#1 and #3,
+    /// `mo_data_bytes` the body of repository uploads and of admin
+    /// repository writes; a larger body is refused with 413 as soon as its
+    /// `Content-Length` or the bytes received exceed it.
+    pub codec: dm_codec::Limits,
+    /// Largest request head (request line and headers); beyond it the
+    /// connection answers 431. Default 64 KiB.
+    pub header_bytes: usize,
+    /// Time allowed for a request head (and the TLS handshake) to arrive.
+    /// Default 10 s.
+    pub header_timeout: Duration,
+    /// Time allowed for a request body to arrive; beyond it the answer is
+    /// 408. Default 30 s.
+    pub body_timeout: Duration,
+    /// Most sessions open at once (in the whole store); a Package#1 beyond
+    /// it is answered 503. Default 10,000.
+    pub max_sessions: usize,
+    /// How long a graceful shutdown waits for requests in flight. Default
+    /// 10 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            codec: dm_codec::Limits::default(),
+            header_bytes: 64 << 10,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_sessions: 10_000,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServerLimits {
+    /// Sets [`ServerLimits::codec`].
+    #[must_use]
+    pub fn with_codec(mut self, limits: dm_codec::Limits) -> Self {
+        self.codec = limits;
+        self
+    }
+
+    /// Sets the largest Package#1/#3 body (`codec.package_bytes`).
+    #[must_use]
+    pub fn with_package_bytes(mut self, bytes: usize) -> Self {
+        self.codec = self.codec.with_package_bytes(bytes);
+        self
+    }
+
+    /// Sets the largest repository body (`codec.mo_data_bytes`).
+    #[must_use]
+    pub fn with_repository_bytes(mut self, bytes: usize) -> Self {
+        self.codec = self.codec.with_mo_data_bytes(bytes);
+        self
+    }
+
+    /// Sets [`ServerLimits::header_bytes`] (at least 8 KiB).
+    #[must_use]
+    pub fn with_header_bytes(mut self, bytes: usize) -> Self {
+        self.header_bytes = bytes.max(8 << 10);
+        self
+    }
+
+    /// Sets [`ServerLimits::header_timeout`].
+    #[must_use]
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServerLimits::body_timeout`].
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServerLimits::max_sessions`].
+    #[must_use]
+    pub fn with_max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n;
+        self
+    }
+
+    /// Sets [`ServerLimits::shutdown_grace`].
+    #[must_use]
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+}
+
+/// How sessions run.
+///
+/// ```
+/// use std::time::Duration;
+/// use dm_server::SessionSettings;
+///
+/// let settings = SessionSettings::default().with_idle_timeout(Duration::from_secs(60));
+/// assert_eq!(settings.idle_timeout, Duration::from_secs(60));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionSettings {
+    /// How long an open session waits for its next Package#3; then it
+    /// expires and its unanswered commands fail. Default 5 minutes.
+    pub idle_timeout: Duration,
+    /// Most commands in one Package#2. Default 64.
+    pub commands_per_package: usize,
+    /// Most Package#2 in one session (the last one is END). Default 64.
+    pub packages_per_session: usize,
+    /// How long a Digest nonce stays valid (then the client is challenged
+    /// again with `stale=true`). Default 10 minutes.
+    pub nonce_lifetime: Duration,
+    /// How often the server looks for expired sessions. Default 5 s.
+    pub expiry_interval: Duration,
+    /// How often the server asks the store to make its state durable
+    /// ([`Store::flush`](crate::Store::flush)). Default 30 s.
+    pub flush_interval: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            idle_timeout: Duration::from_secs(300),
+            commands_per_package: 64,
+            packages_per_session: 64,
+            nonce_lifetime: Duration::from_secs(600),
+            expiry_interval: Duration::from_secs(5),
+            flush_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl SessionSettings {
+    /// Sets [`SessionSettings::idle_timeout`].
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`SessionSettings::commands_per_package`] (at least 1).
+    #[must_use]
+    pub fn with_commands_per_package(mut self, n: usize) -> Self {
+        self.commands_per_package = n.max(1);
+        self
+    }
+
+    /// Sets [`SessionSettings::packages_per_session`] (at least 2: one
+    /// with commands, one with END).
+    #[must_use]
+    pub fn with_packages_per_session(mut self, n: usize) -> Self {
+        self.packages_per_session = n.max(2);
+        self
+    }
+
+    /// Sets [`SessionSettings::nonce_lifetime`].
+    #[must_use]
+    pub fn with_nonce_lifetime(mut self, lifetime: Duration) -> Self {
+        self.nonce_lifetime = lifetime;
+        self
+    }
+
+    /// Sets [`SessionSettings::expiry_interval`] (at least 10 ms).
+    #[must_use]
+    pub fn with_expiry_interval(mut self, interval: Duration) -> Self {
+        self.expiry_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Sets [`SessionSettings::flush_interval`] (at least 10 ms).
+    #[must_use]
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+}
+
+/// Everything a [`DmServer`](crate::DmServer) is configured with. Build it
+/// with [`ServerOptions::builder`].
+///
+/// ```
+/// use dm_server::ServerOptions;
+///
+/// let options = ServerOptions::builder()
+///     .server_id("dm.example.com")
+///     .public_uri("https://dm.example.com")
+///     .admin_token("change me")
+///     .build()?;
+/// assert_eq!(options.server_id().as_str(), "dm.example.com");
+/// assert_eq!(options.public_uri(), Some("https://dm.example.com"));
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ServerOptions {
+    pub(crate) listen: SocketAddr,
+    pub(crate) public_uri: Option<String>,
+    pub(crate) server_id: ServerId,
+    pub(crate) realm: String,
+    pub(crate) dev_mode: bool,
+    pub(crate) admin_token: Option<String>,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) limits: ServerLimits,
+    pub(crate) session: SessionSettings,
+    pub(crate) dev_notification: Option<NotificationSecret>,
+    pub(crate) basic_auth: bool,
+    pub(crate) digest_md5: bool,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("listen", &self.listen)
+            .field("public_uri", &self.public_uri)
+            .field("server_id", &self.server_id)
+            .field("realm", &self.realm)
+            .field("dev_mode", &self.dev_mode)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .field("tls", &self.tls.is_some())
+            .field("limits", &self.limits)
+            .field("session", &self.session)
+            .field("basic_auth", &self.basic_auth)
+            .field("digest_md5", &self.digest_md5)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerOptions {
+    /// A builder with the defaults: listen on `127.0.0.1:8080`, server id
+    /// `dm-server`, realm `oma-dm`, no admin token, HTTP, Basic and Digest
+    /// (SHA-256 and MD5) enabled, dev mode off.
+    pub fn builder() -> ServerOptionsBuilder {
+        ServerOptionsBuilder::default()
+    }
+
+    /// Where [`DmServer::bind`](crate::DmServer::bind) listens.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The base URI devices reach the server at (no trailing `/`), when
+    /// configured. Without one the server uses the address it is bound to,
+    /// or the request's `Host` header when that address is a wildcard.
+    pub fn public_uri(&self) -> Option<&str> {
+        self.public_uri.as_deref()
+    }
+
+    /// The server's id (SERVER-ID of Package#0, the devices' DMAcc `SrvID`).
+    pub fn server_id(&self) -> &ServerId {
+        &self.server_id
+    }
+
+    /// The Basic/Digest realm.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// Whether development mode is on.
+    pub fn dev_mode(&self) -> bool {
+        self.dev_mode
+    }
+
+    /// Whether the server speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &ServerLimits {
+        &self.limits
+    }
+
+    /// The session settings.
+    pub fn session(&self) -> &SessionSettings {
+        &self.session
+    }
+}
+
+/// Builds [`ServerOptions`]; [`ServerOptionsBuilder::build`] checks them.
+#[derive(Debug, Clone)]
+pub struct ServerOptionsBuilder {
+    listen: SocketAddr,
+    public_uri: Option<String>,
+    server_id: String,
+    realm: String,
+    dev_mode: bool,
+    admin_token: Option<String>,
+    tls: Option<TlsOptions>,
+    limits: ServerLimits,
+    session: SessionSettings,
+    dev_notification: Option<NotificationSecret>,
+    basic_auth: bool,
+    digest_md5: bool,
+}
+
+impl Default for ServerOptionsBuilder {
+    fn default() -> Self {
+        ServerOptionsBuilder {
+            listen: DEFAULT_LISTEN,
+            public_uri: None,
+            server_id: DEFAULT_SERVER_ID.to_owned(),
+            realm: DEFAULT_REALM.to_owned(),
+            dev_mode: false,
+            admin_token: None,
+            tls: None,
+            limits: ServerLimits::default(),
+            session: SessionSettings::default(),
+            dev_notification: None,
+            basic_auth: true,
+            digest_md5: true,
+        }
+    }
+}
+
+impl ServerOptionsBuilder {
+    /// The address [`DmServer::bind`](crate::DmServer::bind) listens on.
+    #[must_use]
+    pub fn listen(mut self, address: SocketAddr) -> Self {
+        self.listen = address;
+        self
+    }
+
+    /// The base URI devices reach the server at, e.g.
+    /// `https://dm.example.com` (session URIs are `<base>/dm/s/<token>`,
+    /// repository URIs `<base>/repo/...`).
+    #[must_use]
+    pub fn public_uri(mut self, uri: impl Into<String>) -> Self {
+        self.public_uri = Some(uri.into());
+        self
+    }
+
+    /// The server's id (default `dm-server`).
+    #[must_use]
+    pub fn server_id(mut self, id: impl Into<String>) -> Self {
+        self.server_id = id.into();
+        self
+    }
+
+    /// The Basic/Digest realm (default `oma-dm`). Stored credentials are
+    /// bound to it.
+    #[must_use]
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Development mode: any device that connects without credentials is
+    /// registered, and the admin API needs no token. Only allowed on a
+    /// loopback listen address.
+    #[must_use]
+    pub fn dev_mode(mut self, on: bool) -> Self {
+        self.dev_mode = on;
+        self
+    }
+
+    /// The bearer token of the admin API. Without one (and outside dev mode)
+    /// the admin API is disabled.
+    #[must_use]
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
+        self
+    }
+
+    /// Serves HTTPS.
+    #[must_use]
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The limits.
+    #[must_use]
+    pub fn limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The session settings.
+    #[must_use]
+    pub fn session(mut self, settings: SessionSettings) -> Self {
+        self.session = settings;
+        self
+    }
+
+    /// Notification credentials given to devices registered by dev mode.
+    #[must_use]
+    pub fn dev_notification(mut self, secret: Vec<u8>, auth_data: Vec<u8>) -> Self {
+        self.dev_notification = Some(NotificationSecret { secret, auth_data });
+        self
+    }
+
+    /// Whether HTTP Basic authentication is offered (default on; it sends
+    /// the password in clear, so use it over TLS only).
+    #[must_use]
+    pub fn basic_auth(mut self, on: bool) -> Self {
+        self.basic_auth = on;
+        self
+    }
+
+    /// Whether Digest with MD5 is offered besides SHA-256 (default on, for
+    /// older clients).
+    #[must_use]
+    pub fn digest_md5(mut self, on: bool) -> Self {
+        self.digest_md5 = on;
+        self
+    }
+
+    /// Checks the options: a valid server id and public URI, a usable TLS
+    /// configuration, dev mode only on a loopback address.
+    pub fn build(self) -> Result<ServerOptions, Error> {
+        let server_id =
+            ServerId::new(self.server_id).map_err(|e| Error::Config(format!("server id: {e}")))?;
+        let public_uri = match self.public_uri {
+            None => None,
+            Some(uri) => {
+                let trimmed = uri.trim_end_matches('/');
+                let parsed = ServerUri::new(trimmed)
+                    .map_err(|e| Error::Config(format!("public URI {uri:?}: {e}")))?;
+                if trimmed.contains(['?', '#']) {
+                    return Err(Error::Config(format!(
+                        "public URI {uri:?} must not have a query or fragment"
+                    )));
+                }
+                Some(parsed.as_str().to_owned())
+            }
+        };
+        if self.realm.is_empty()
+            || self.realm.contains(['"', '\\'])
+            || self.realm.chars().any(char::is_control)
+        {
+            return Err(Error::Config(format!(
+                "realm {:?} must be non-empty text without quotes, backslashes or control characters",
+                self.realm
+            )));
+        }
+        if self.dev_mode && !self.listen.ip().is_loopback() {
+            return Err(Error::Config(format!(
+                "dev mode only listens on a loopback address, not {}",
+                self.listen
+            )));
+        }
+        if self.admin_token.as_deref() == Some("") {
+            return Err(Error::Config("the admin token must not be empty".into()));
+        }
+        let tls = self
+            .tls
+            .as_ref()
+            .map(TlsOptions::server_config)
+            .transpose()?;
+        Ok(ServerOptions {
+            listen: self.listen,
+            public_uri,
+            server_id,
+            realm: self.realm,
+            dev_mode: self.dev_mode,
+            admin_token: self.admin_token,
+            tls,
+            limits: self.limits,
+            session: self.session,
+            dev_notification: self.dev_notification,
+            basic_auth: self.basic_auth,
+            digest_md5: self.digest_md5,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_checks_the_options() {
+        assert!(ServerOptions::builder().build().is_ok());
+        assert!(ServerOptions::builder().server_id("").build().is_err());
+        assert!(
+            ServerOptions::builder()
+                .public_uri("ftp://x")
+                .build()
+                .is_err()
+        );
+        assert!(
+            ServerOptions::builder()
+                .public_uri("https://dm.example/?a")
+                .build()
+                .is_err()
+        );
+        let options = ServerOptions::builder()
+            .public_uri("https://dm.example/base/")
+            .build()
+            .expect("valid");
+        assert_eq!(options.public_uri(), Some("https://dm.example/base"));
+        assert!(
+            ServerOptions::builder()
+                .dev_mode(true)
+                .listen("0.0.0.0:8080".parse().expect("address"))
+                .build()
+                .is_err()
+        );
+        assert!(ServerOptions::builder().dev_mode(true).build().is_ok());
+        assert!(ServerOptions::builder().realm("a\"b").build().is_err());
+        assert!(ServerOptions::builder().admin_token("").build().is_err());
+        let tls = TlsOptions::from_pem("not pem", "not pem");
+        assert!(matches!(
+            ServerOptions::builder().tls(tls).build(),
+            Err(Error::Tls(_))
+        ));
+    }
+}

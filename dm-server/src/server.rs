@@ -1,0 +1,384 @@
+//! [`DmServer`]: the server, its shared state, its accept loop and its
+//! background maintenance.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::ServiceExt as _;
+
+use dm_session::ServerConfig;
+use dm_types::ServerUri;
+
+use crate::Error;
+use crate::admin::Admin;
+use crate::auth::ClientCertificate;
+use crate::notify::{NotificationChannel, UdpChannel};
+use crate::options::ServerOptions;
+use crate::store::{MemoryStore, SessionToken, Store};
+use crate::util::now_ms;
+
+/// What every request handler shares.
+pub(crate) struct Shared<S, C> {
+    pub(crate) options: ServerOptions,
+    pub(crate) store: S,
+    pub(crate) channel: C,
+    /// The public base URI: configured, or the bound address once serving.
+    pub(crate) public_base: OnceLock<String>,
+}
+
+impl<S: Store, C: NotificationChannel> Shared<S, C> {
+    /// The base URI devices reach this server at (no trailing `/`).
+    pub(crate) fn base_uri(&self, headers: &HeaderMap) -> String {
+        if let Some(base) = self.public_base.get() {
+            return base.clone();
+        }
+        let scheme = if self.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+            })
+            .unwrap_or("localhost");
+        format!("{scheme}://{host}")
+    }
+
+    /// The session URI CONT sends for `token`.
+    pub(crate) fn session_uri(
+        &self,
+        headers: &HeaderMap,
+        token: SessionToken,
+    ) -> Result<ServerUri, Error> {
+        let uri = format!("{}/dm/s/{token}", self.base_uri(headers));
+        ServerUri::new(uri).map_err(|e| Error::Config(format!("session URI: {e}")))
+    }
+
+    /// The engine configuration of a session.
+    pub(crate) fn session_config(&self, session_uri: ServerUri) -> ServerConfig {
+        let settings = &self.options.session;
+        ServerConfig::default()
+            .with_limits(self.options.limits.codec)
+            .with_commands_per_package(settings.commands_per_package)
+            .with_packages_per_session(settings.packages_per_session)
+            .with_idle_timeout(settings.idle_timeout)
+            .with_session_uri(session_uri)
+    }
+
+    /// Ends the sessions past their deadline (their unanswered commands
+    /// fail).
+    pub(crate) async fn expire(&self) -> Result<Vec<crate::store::SessionRecord>, Error> {
+        let expired = self.store.expire_sessions(now_ms()).await?;
+        for session in &expired {
+            tracing::info!(dev_id = %session.dev_id, session = %session.token, "session expired");
+        }
+        Ok(expired)
+    }
+}
+
+/// An OMA DM 2.0 management server: the session endpoint, the data
+/// repository, the admin API, authentication and the notification sender,
+/// over a [`Store`] and a [`NotificationChannel`].
+///
+/// - [`DmServer::serve`] runs it on a listener (HTTP, or HTTPS when the
+///   options have TLS), with the connection limits, background session
+///   expiry and a graceful shutdown.
+/// - [`DmServer::router`] gives the routes as an axum `Router` to embed in an
+///   application (plain HTTP; run [`DmServer::run_maintenance`] beside it).
+/// - [`DmServer::admin`] queues commands and reads results in-process.
+///
+/// Routes: `POST /dm` (Package#1, or a Package#3 of a session without CONT),
+/// `POST /dm/s/{token}` (Package#3 after CONT), `GET|PUT|POST /repo/{path}`
+/// (data repository), `/admin/...` (admin API, see `docs/admin-api.md`).
+///
+/// ```no_run
+/// use dm_server::{DmServer, MemoryStore, ServerOptions, UdpChannel};
+///
+/// # async fn run() -> Result<(), dm_server::Error> {
+/// let options = ServerOptions::builder()
+///     .server_id("dm.example.com")
+///     .admin_token("change me")
+///     .build()?;
+/// let server = DmServer::new(options, MemoryStore::new(), UdpChannel);
+/// let listener = server.bind().await?;
+/// server.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+pub struct DmServer<S: Store = MemoryStore, C: NotificationChannel = UdpChannel> {
+    shared: Arc<Shared<S, C>>,
+}
+
+impl<S: Store, C: NotificationChannel> Clone for DmServer<S, C> {
+    fn clone(&self) -> Self {
+        DmServer {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: Store, C: NotificationChannel> std::fmt::Debug for DmServer<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DmServer")
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store, C: NotificationChannel> DmServer<S, C> {
+    /// A server with these options, store and notification channel.
+    pub fn new(options: ServerOptions, store: S, channel: C) -> Self {
+        let public_base = OnceLock::new();
+        if let Some(uri) = &options.public_uri {
+            let _ = public_base.set(uri.clone());
+        }
+        DmServer {
+            shared: Arc::new(Shared {
+                options,
+                store,
+                channel,
+                public_base,
+            }),
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ServerOptions {
+        &self.shared.options
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.shared.store
+    }
+
+    /// The base URI devices reach the server at, once known (configured, or
+    /// set by [`DmServer::serve`] from the bound address).
+    pub fn public_uri(&self) -> Option<&str> {
+        self.shared.public_base.get().map(String::as_str)
+    }
+
+    /// The admin operations, in-process.
+    pub fn admin(&self) -> Admin<S, C> {
+        Admin::new(self.shared.clone())
+    }
+
+    /// The routes, to embed in an axum application. TLS, client
+    /// certificates ([`ClientCertificate`] request extension), connection
+    /// limits and session expiry ([`DmServer::run_maintenance`]) are then
+    /// the application's job. Without a configured public URI, session URIs
+    /// are built from the request's `Host` header.
+    pub fn router(&self) -> Router {
+        crate::http::router(self.shared.clone())
+    }
+
+    /// Binds the configured listen address.
+    pub async fn bind(&self) -> Result<TcpListener, Error> {
+        Ok(TcpListener::bind(self.shared.options.listen).await?)
+    }
+
+    /// Runs forever: expires idle sessions every
+    /// [`SessionSettings::expiry_interval`](crate::SessionSettings::expiry_interval)
+    /// and flushes the store every
+    /// [`SessionSettings::flush_interval`](crate::SessionSettings::flush_interval).
+    /// [`DmServer::serve`] runs it itself.
+    pub async fn run_maintenance(&self) {
+        let settings = &self.shared.options.session;
+        let floor = Duration::from_millis(10);
+        let mut expiry = tokio::time::interval(settings.expiry_interval.max(floor));
+        let mut flush = tokio::time::interval(settings.flush_interval.max(floor));
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = expiry.tick() => {
+                    if let Err(error) = self.shared.expire().await {
+                        tracing::error!(%error, "session expiry failed");
+                    }
+                }
+                _ = flush.tick() => {
+                    if let Err(error) = self.shared.store.flush().await {
+                        tracing::error!(%error, "flushing the store failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then
+    /// stops accepting, lets requests in flight finish (up to
+    /// [`ServerLimits::shutdown_grace`](crate::ServerLimits::shutdown_grace))
+    /// and flushes the store.
+    ///
+    /// Speaks HTTPS when the options have TLS. Refuses a non-loopback
+    /// listener in dev mode. Without a configured public URI, the bound
+    /// address becomes it (unless it is a wildcard address such as
+    /// `0.0.0.0`: then each request's `Host` header is used).
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        let local = listener.local_addr()?;
+        let options = &self.shared.options;
+        if options.dev_mode {
+            if !local.ip().is_loopback() {
+                return Err(Error::Config(format!(
+                    "dev mode only listens on a loopback address, not {local}"
+                )));
+            }
+            tracing::warn!(
+                "DEV MODE: devices without credentials are registered and the admin API needs no token"
+            );
+        }
+        if !local.ip().is_unspecified() {
+            let scheme = if options.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let _ = self.shared.public_base.set(format!("{scheme}://{local}"));
+        }
+        let router = self.router();
+        let acceptor = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        let (stop, stopped) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        let maintenance = {
+            let server = self.clone();
+            tokio::spawn(async move { server.run_maintenance().await })
+        };
+        tracing::info!(address = %local, tls = acceptor.is_some(), "serving");
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let connection = Connection {
+                            router: router.clone(),
+                            acceptor: acceptor.clone(),
+                            stopped: stopped.clone(),
+                            header_timeout: options.limits.header_timeout,
+                            header_bytes: options.limits.header_bytes,
+                        };
+                        connections.spawn(connection.run(stream, peer));
+                    }
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let _ = stop.send(true);
+        let drained = tokio::time::timeout(options.limits.shutdown_grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("requests still in flight at the end of the grace period were cut");
+            connections.shutdown().await;
+        }
+        maintenance.abort();
+        let flushed = self.shared.store.flush().await;
+        tracing::info!("stopped");
+        flushed
+    }
+}
+
+/// One accepted connection.
+struct Connection {
+    router: Router,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    stopped: watch::Receiver<bool>,
+    header_timeout: Duration,
+    header_bytes: usize,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        match self.acceptor.clone() {
+            None => self.serve(stream, None, peer).await,
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(self.header_timeout, acceptor.accept(stream)).await;
+                let tls = match handshake {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let certificate = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(<[_]>::first)
+                    .map(|der| ClientCertificate::from_der(der));
+                self.serve(tls, certificate, peer).await;
+            }
+        }
+    }
+
+    async fn serve<I>(self, io: I, certificate: Option<ClientCertificate>, peer: SocketAddr)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let router = self.router;
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            if let Some(certificate) = certificate {
+                request.extensions_mut().insert(certificate);
+            }
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout)
+            // hyper refuses buffers under 8 KiB.
+            .max_buf_size(self.header_bytes.max(8 << 10));
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        let mut connection = std::pin::pin!(connection);
+        let mut stopped = self.stopped;
+        if *stopped.borrow() {
+            connection.as_mut().graceful_shutdown();
+        }
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+                return;
+            }
+            _ = stopped.changed() => connection.as_mut().graceful_shutdown(),
+        }
+        if let Err(error) = connection.await {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+    }
+}

@@ -1,0 +1,1028 @@
+//! The embedded default store: everything in memory, optionally persisted to
+//! one JSON file.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use serde::ser::SerializeSeq as _;
+use serde::{Deserialize, Serialize, Serializer};
+
+use dm_types::{Command, DevId, MosEntry, Status};
+
+use super::{
+    AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
+    NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, SessionEnd,
+    SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store, wire,
+};
+use crate::Error;
+
+/// How much history [`MemoryStore`] keeps per device.
+///
+/// ```
+/// use dm_server::Retention;
+///
+/// let retention = Retention::default().with_finished_commands(50).with_alerts(10);
+/// assert_eq!(retention.finished_commands, 50);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// Finished (done or failed) commands kept per device; older ones are
+    /// forgotten. Default 1000.
+    pub finished_commands: usize,
+    /// Alerts kept per device; older ones are forgotten. Default 256.
+    pub alerts: usize,
+    /// Session summaries kept per device (at least 1). Default 4.
+    pub sessions: usize,
+    /// Repository objects a device may own (uploads and SUB reports at
+    /// distinct paths); beyond it a new path is refused. Default 64.
+    pub objects_per_device: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            finished_commands: 1000,
+            alerts: 256,
+            sessions: 4,
+            objects_per_device: 64,
+        }
+    }
+}
+
+impl Retention {
+    /// Sets [`Retention::finished_commands`].
+    #[must_use]
+    pub fn with_finished_commands(mut self, n: usize) -> Self {
+        self.finished_commands = n;
+        self
+    }
+
+    /// Sets [`Retention::alerts`].
+    #[must_use]
+    pub fn with_alerts(mut self, n: usize) -> Self {
+        self.alerts = n;
+        self
+    }
+
+    /// Sets [`Retention::objects_per_device`].
+    #[must_use]
+    pub fn with_objects_per_device(mut self, n: u32) -> Self {
+        self.objects_per_device = n;
+        self
+    }
+
+    /// Sets [`Retention::sessions`] (at least 1).
+    #[must_use]
+    pub fn with_sessions(mut self, n: usize) -> Self {
+        self.sessions = n.max(1);
+        self
+    }
+}
+
+/// The embedded default [`Store`]: everything in process memory behind one
+/// mutex, optionally persisted to a JSON file.
+///
+/// - [`MemoryStore::new`] keeps nothing across restarts;
+///   [`MemoryStore::open`] loads a file (when it exists) and
+///   [`Store::flush`] writes it back when something changed: to a temporary
+///   file in the same directory, synced, then renamed over the old one, so a
+///   crash leaves either the old or the new file, never half of one.
+/// - A registered device costs a few hundred bytes (rarely present data is
+///   boxed, empty queues allocate nothing); an open session a few hundred
+///   bytes plus its commands.
+///
+/// ```
+/// use dm_server::{DeviceRegistration, MemoryStore, Store};
+/// use dm_types::DevId;
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let store = MemoryStore::new();
+/// let dev_id = DevId::new("IMEI:493005100592800")?;
+/// store.register_device(DeviceRegistration::new(dev_id.clone()), false, 0).await?;
+/// assert!(store.device(&dev_id).await?.is_some());
+/// assert!(store.register_device(DeviceRegistration::new(dev_id), false, 0).await.is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    path: Option<PathBuf>,
+    retention: Retention,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    devices: BTreeMap<DevId, Device>,
+    usernames: HashMap<Box<str>, DevId>,
+    certificates: HashMap<[u8; 32], DevId>,
+    commands: HashMap<CommandId, CommandRecord>,
+    sessions: HashMap<SessionToken, SessionRecord>,
+    repository: BTreeMap<String, RepositoryObject>,
+    next_command: u64,
+    key: Option<[u8; 32]>,
+    dirty: bool,
+}
+
+/// A device, compact: everything a device may lack is boxed behind an
+/// `Option`, so a bare registration costs little.
+#[derive(Debug)]
+struct Device {
+    registered_ms: u64,
+    /// Repository objects it owns.
+    objects: u32,
+    credentials: Option<Box<PasswordCredentials>>,
+    certificate: Option<Box<[u8; 32]>>,
+    notification: Option<Box<NotificationState>>,
+    /// Latest first.
+    sessions: Option<Box<[SessionSummary]>>,
+    mos: Option<Box<[MosEntry]>>,
+    activity: Option<Box<Activity>>,
+    open_session: Option<SessionToken>,
+}
+
+#[derive(Debug, Default)]
+struct NotificationState {
+    address: Option<String>,
+    secret: Option<NotificationSecret>,
+    last_id: Option<u16>,
+}
+
+#[derive(Debug, Default)]
+struct Activity {
+    /// Queued and sent commands, in queue order.
+    pending: VecDeque<CommandId>,
+    /// Done and failed commands, oldest first.
+    finished: VecDeque<CommandId>,
+    alerts: VecDeque<AlertRecord>,
+}
+
+impl Device {
+    fn new(registration: DeviceRegistration, now_ms: u64) -> Device {
+        let mut device = Device {
+            registered_ms: now_ms,
+            objects: 0,
+            credentials: None,
+            certificate: None,
+            notification: None,
+            sessions: None,
+            mos: None,
+            activity: None,
+            open_session: None,
+        };
+        device.apply(registration);
+        device
+    }
+
+    /// Applies what a registration states (replacing what it replaces).
+    fn apply(&mut self, registration: DeviceRegistration) {
+        self.credentials = registration.credentials.map(Box::new);
+        self.certificate = registration.certificate_sha256.map(Box::new);
+        let notification = self.notification.get_or_insert_with(Box::default);
+        notification.secret = registration.notification_secret;
+        if registration.notification_address.is_some() {
+            notification.address = registration.notification_address;
+        }
+        if notification.address.is_none()
+            && notification.secret.is_none()
+            && notification.last_id.is_none()
+        {
+            self.notification = None;
+        }
+    }
+
+    fn activity(&mut self) -> &mut Activity {
+        self.activity.get_or_insert_with(Box::default)
+    }
+
+    fn record(&self, dev_id: &DevId) -> DeviceRecord {
+        let notification = self.notification.as_deref();
+        DeviceRecord {
+            dev_id: dev_id.clone(),
+            registered_ms: self.registered_ms,
+            credentials: self.credentials.as_deref().cloned(),
+            certificate_sha256: self.certificate.as_deref().copied(),
+            notification_address: notification.and_then(|n| n.address.clone()),
+            notification_secret: notification.and_then(|n| n.secret.clone()),
+            last_notification_id: notification.and_then(|n| n.last_id),
+            sessions: self
+                .sessions
+                .as_deref()
+                .map(<[SessionSummary]>::to_vec)
+                .unwrap_or_default(),
+            mos: self.mos.as_deref().map(<[MosEntry]>::to_vec),
+            open_session: self.open_session,
+        }
+    }
+
+    fn from_record(record: DeviceRecord) -> (DevId, Device) {
+        let notification = (record.notification_address.is_some()
+            || record.notification_secret.is_some()
+            || record.last_notification_id.is_some())
+        .then(|| {
+            Box::new(NotificationState {
+                address: record.notification_address,
+                secret: record.notification_secret,
+                last_id: record.last_notification_id,
+            })
+        });
+        let device = Device {
+            registered_ms: record.registered_ms,
+            objects: 0,
+            credentials: record.credentials.map(Box::new),
+            certificate: record.certificate_sha256.map(Box::new),
+            notification,
+            sessions: (!record.sessions.is_empty()).then(|| record.sessions.into_boxed_slice()),
+            mos: record.mos.map(Vec::into_boxed_slice),
+            activity: None,
+            open_session: record.open_session,
+        };
+        (record.dev_id, device)
+    }
+}
+
+fn unknown_device(dev_id: &DevId) -> Error {
+    Error::NotFound(format!("device {dev_id}"))
+}
+
+impl Inner {
+    fn device_mut(&mut self, dev_id: &DevId) -> Result<&mut Device, Error> {
+        self.devices
+            .get_mut(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))
+    }
+
+    /// Moves a command from the pending to the finished list of its device,
+    /// forgetting the oldest finished ones beyond the retention.
+    fn finish(&mut self, dev_id: &DevId, id: CommandId, retention: &Retention) {
+        let Some(device) = self.devices.get_mut(dev_id) else {
+            return;
+        };
+        let activity = device.activity();
+        activity.pending.retain(|p| *p != id);
+        activity.finished.push_back(id);
+        while activity.finished.len() > retention.finished_commands {
+            if let Some(old) = activity.finished.pop_front() {
+                self.commands.remove(&old);
+            }
+        }
+    }
+
+    fn end_session(
+        &mut self,
+        token: SessionToken,
+        dev_id: &DevId,
+        end: &SessionEnd,
+        retention: &Retention,
+    ) {
+        self.sessions.remove(&token);
+        self.dirty = true;
+        let Some(device) = self.devices.get_mut(dev_id) else {
+            return;
+        };
+        if device.open_session == Some(token) {
+            device.open_session = None;
+        }
+        if let Some(summary) = device
+            .sessions
+            .iter_mut()
+            .flat_map(|s| s.iter_mut())
+            .find(|s| s.token == token)
+        {
+            summary.ended_ms = Some(end.ended_ms);
+            summary.packages = end.packages;
+            summary.outcome = Some(end.outcome.clone());
+        }
+        let pending: Vec<CommandId> = device
+            .activity
+            .as_deref()
+            .map(|a| a.pending.iter().copied().collect())
+            .unwrap_or_default();
+        for id in pending {
+            let Some(command) = self.commands.get_mut(&id) else {
+                continue;
+            };
+            if command.state == CommandState::Sent && command.session == Some(token) {
+                command.state = CommandState::Failed;
+                command.error = Some(format!("no status received: session {}", end.outcome));
+                command.updated_ms = end.ended_ms;
+                self.finish(dev_id, id, retention);
+            }
+        }
+    }
+
+    fn remove_indexes(&mut self, dev_id: &DevId) {
+        if let Some(device) = self.devices.get(dev_id) {
+            if let Some(credentials) = &device.credentials {
+                self.usernames.remove(credentials.username.as_str());
+            }
+            if let Some(certificate) = &device.certificate {
+                self.certificates.remove(certificate.as_ref());
+            }
+        }
+    }
+
+    fn add_indexes(&mut self, dev_id: &DevId) {
+        if let Some(device) = self.devices.get(dev_id) {
+            if let Some(credentials) = &device.credentials {
+                self.usernames
+                    .insert(credentials.username.as_str().into(), dev_id.clone());
+            }
+            if let Some(certificate) = &device.certificate {
+                self.certificates.insert(**certificate, dev_id.clone());
+            }
+        }
+    }
+}
+
+impl MemoryStore {
+    /// An empty store that keeps nothing across restarts.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// A store persisted to `path`: loaded now when the file exists (a
+    /// corrupt file is an error, never silently replaced), written by
+    /// [`Store::flush`].
+    pub fn open(path: impl Into<PathBuf>) -> Result<MemoryStore, Error> {
+        let path = path.into();
+        let inner = match std::fs::read(&path) {
+            Ok(bytes) => {
+                load(&bytes).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Inner::default(),
+            Err(source) => return Err(Error::File { path, source }),
+        };
+        Ok(MemoryStore {
+            inner: Mutex::new(inner),
+            path: Some(path),
+            retention: Retention::default(),
+        })
+    }
+
+    /// Sets how much history is kept per device.
+    #[must_use]
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The file the store persists to, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied step
+        // visible in a way that matters more than stopping the server would.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes the store to its file now if anything changed since the last
+    /// write (blocking; [`Store::flush`] runs it off the async executor).
+    pub fn save(&self) -> Result<(), Error> {
+        let Some(bytes) = self.snapshot_if_dirty()? else {
+            return Ok(());
+        };
+        self.write_file(&bytes)
+            .inspect_err(|_| self.lock().dirty = true)
+    }
+
+    fn snapshot_if_dirty(&self) -> Result<Option<Vec<u8>>, Error> {
+        if self.path.is_none() {
+            return Ok(None);
+        }
+        let mut inner = self.lock();
+        if !inner.dirty {
+            return Ok(None);
+        }
+        let bytes = serde_json::to_vec(&SnapshotView(&inner))
+            .map_err(|e| Error::Store(format!("cannot serialize the store: {e}")))?;
+        inner.dirty = false;
+        Ok(Some(bytes))
+    }
+
+    fn write_file(&self, bytes: &[u8]) -> Result<(), Error> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        write_atomically(path, bytes)
+    }
+}
+
+/// Writes `bytes` to a temporary file next to `path`, syncs it and renames it
+/// over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write as _;
+    let file_error = |source| Error::File {
+        path: path.to_owned(),
+        source,
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let mut file = std::fs::File::create(&temporary).map_err(file_error)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(file_error)?;
+    drop(file);
+    std::fs::rename(&temporary, path).map_err(file_error)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        // Makes the rename durable where the platform allows it.
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Version of the file format.
+const FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct DeviceSnapshot {
+    record: DeviceRecord,
+    #[serde(default)]
+    pending: Vec<CommandId>,
+    #[serde(default)]
+    finished: Vec<CommandId>,
+    #[serde(default)]
+    alerts: Vec<AlertRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ObjectSnapshot {
+    path: String,
+    object: RepositoryObject,
+}
+
+#[derive(Deserialize)]
+struct Snapshot {
+    format: u32,
+    #[serde(with = "wire::hex_array_option")]
+    key: Option<[u8; 32]>,
+    next_command: u64,
+    devices: Vec<DeviceSnapshot>,
+    commands: Vec<CommandRecord>,
+    sessions: Vec<SessionRecord>,
+    repository: Vec<ObjectSnapshot>,
+}
+
+/// Serializes the store one device at a time (no full copy).
+struct SnapshotView<'a>(&'a Inner);
+
+impl Serialize for SnapshotView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let inner = self.0;
+        let mut out = s.serialize_struct("Snapshot", 7)?;
+        out.serialize_field("format", &FORMAT)?;
+        out.serialize_field("key", &inner.key.map(|k| crate::util::hex(&k)))?;
+        out.serialize_field("next_command", &inner.next_command)?;
+        out.serialize_field("devices", &DevicesView(inner))?;
+        out.serialize_field("commands", &SeqView(inner.commands.values()))?;
+        out.serialize_field("sessions", &SeqView(inner.sessions.values()))?;
+        out.serialize_field("repository", &ObjectsView(inner))?;
+        out.end()
+    }
+}
+
+struct DevicesView<'a>(&'a Inner);
+
+impl Serialize for DevicesView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.devices.len()))?;
+        for (dev_id, device) in &self.0.devices {
+            let activity = device.activity.as_deref();
+            seq.serialize_element(&DeviceSnapshot {
+                record: device.record(dev_id),
+                pending: activity
+                    .map(|a| a.pending.iter().copied().collect())
+                    .unwrap_or_default(),
+                finished: activity
+                    .map(|a| a.finished.iter().copied().collect())
+                    .unwrap_or_default(),
+                alerts: activity
+                    .map(|a| a.alerts.iter().cloned().collect())
+                    .unwrap_or_default(),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct ObjectsView<'a>(&'a Inner);
+
+impl Serialize for ObjectsView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.repository.len()))?;
+        for (path, object) in &self.0.repository {
+            seq.serialize_element(&ObjectSnapshot {
+                path: path.clone(),
+                object: object.clone(),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct SeqView<I>(I);
+
+impl<'a, T: Serialize + 'a, I: Iterator<Item = &'a T> + Clone> Serialize for SeqView<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.clone())
+    }
+}
+
+fn load(bytes: &[u8]) -> Result<Inner, String> {
+    let snapshot: Snapshot = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if snapshot.format != FORMAT {
+        return Err(format!("unknown store format {}", snapshot.format));
+    }
+    let mut inner = Inner {
+        next_command: snapshot.next_command,
+        key: snapshot.key,
+        ..Inner::default()
+    };
+    for command in snapshot.commands {
+        inner.next_command = inner.next_command.max(command.id.0);
+        inner.commands.insert(command.id, command);
+    }
+    for entry in snapshot.devices {
+        let (dev_id, mut device) = Device::from_record(entry.record);
+        if inner.devices.contains_key(&dev_id) {
+            return Err(format!("device {dev_id} appears twice"));
+        }
+        let known = |ids: Vec<CommandId>| -> VecDeque<CommandId> {
+            ids.into_iter()
+                .filter(|id| inner.commands.get(id).is_some_and(|c| c.dev_id == dev_id))
+                .collect()
+        };
+        let activity = Activity {
+            pending: known(entry.pending),
+            finished: known(entry.finished),
+            alerts: entry.alerts.into(),
+        };
+        if !(activity.pending.is_empty()
+            && activity.finished.is_empty()
+            && activity.alerts.is_empty())
+        {
+            device.activity = Some(Box::new(activity));
+        }
+        inner.devices.insert(dev_id.clone(), device);
+        inner.add_indexes(&dev_id);
+    }
+    // Commands no device lists are dropped.
+    let listed: std::collections::HashSet<CommandId> = inner
+        .devices
+        .values()
+        .filter_map(|d| d.activity.as_deref())
+        .flat_map(|a| a.pending.iter().chain(a.finished.iter()).copied())
+        .collect();
+    inner.commands.retain(|id, _| listed.contains(id));
+    for session in snapshot.sessions {
+        if inner.devices.contains_key(&session.dev_id) {
+            inner.sessions.insert(session.token, session);
+        }
+    }
+    for device in inner.devices.values_mut() {
+        if device
+            .open_session
+            .is_some_and(|t| !inner.sessions.contains_key(&t))
+        {
+            device.open_session = None;
+        }
+    }
+    for object in snapshot.repository {
+        if let ObjectOwner::Device(dev_id) = &object.object.owner
+            && let Some(device) = inner.devices.get_mut(dev_id)
+        {
+            device.objects += 1;
+        }
+        inner.repository.insert(object.path, object.object);
+    }
+    Ok(inner)
+}
+
+impl Store for MemoryStore {
+    async fn register_device(
+        &self,
+        registration: DeviceRegistration,
+        replace: bool,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        let dev_id = registration.dev_id.clone();
+        if let Some(credentials) = &registration.credentials
+            && let Some(owner) = inner.usernames.get(credentials.username.as_str())
+            && *owner != dev_id
+        {
+            return Err(Error::Conflict(format!(
+                "user name {:?} belongs to device {owner}",
+                credentials.username
+            )));
+        }
+        if let Some(certificate) = &registration.certificate_sha256
+            && let Some(owner) = inner.certificates.get(certificate)
+            && *owner != dev_id
+        {
+            return Err(Error::Conflict(format!(
+                "the certificate belongs to device {owner}"
+            )));
+        }
+        if inner.devices.contains_key(&dev_id) {
+            if !replace {
+                return Err(Error::Conflict(format!("device {dev_id} is registered")));
+            }
+            inner.remove_indexes(&dev_id);
+            if let Some(device) = inner.devices.get_mut(&dev_id) {
+                device.apply(registration);
+            }
+        } else {
+            inner
+                .devices
+                .insert(dev_id.clone(), Device::new(registration, now_ms));
+        }
+        inner.add_indexes(&dev_id);
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn remove_device(&self, dev_id: &DevId) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        inner.remove_indexes(dev_id);
+        let Some(device) = inner.devices.remove(dev_id) else {
+            return Ok(false);
+        };
+        if let Some(activity) = device.activity {
+            for id in activity.pending.iter().chain(activity.finished.iter()) {
+                inner.commands.remove(id);
+            }
+        }
+        if let Some(token) = device.open_session {
+            inner.sessions.remove(&token);
+        }
+        inner.sessions.retain(|_, s| s.dev_id != *dev_id);
+        let owner = ObjectOwner::Device(dev_id.clone());
+        inner.repository.retain(|_, o| o.owner != owner);
+        inner.dirty = true;
+        Ok(true)
+    }
+
+    async fn device(&self, dev_id: &DevId) -> Result<Option<DeviceRecord>, Error> {
+        Ok(self.lock().devices.get(dev_id).map(|d| d.record(dev_id)))
+    }
+
+    async fn devices(
+        &self,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> Result<Vec<DeviceRecord>, Error> {
+        let inner = self.lock();
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(inner
+            .devices
+            .range::<DevId, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(dev_id, device)| device.record(dev_id))
+            .collect())
+    }
+
+    async fn device_count(&self) -> Result<usize, Error> {
+        Ok(self.lock().devices.len())
+    }
+
+    async fn credentials_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<(DevId, PasswordCredentials)>, Error> {
+        let inner = self.lock();
+        Ok(inner.usernames.get(username).and_then(|dev_id| {
+            let credentials = inner.devices.get(dev_id)?.credentials.as_deref()?;
+            Some((dev_id.clone(), credentials.clone()))
+        }))
+    }
+
+    async fn device_by_certificate(&self, sha256: &[u8; 32]) -> Result<Option<DevId>, Error> {
+        Ok(self.lock().certificates.get(sha256).cloned())
+    }
+
+    async fn set_notification_address(&self, dev_id: &DevId, address: &str) -> Result<(), Error> {
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        let notification = device.notification.get_or_insert_with(Box::default);
+        if notification.address.as_deref() != Some(address) {
+            notification.address = Some(address.to_owned());
+            inner.dirty = true;
+        }
+        Ok(())
+    }
+
+    async fn next_notification_id(&self, dev_id: &DevId) -> Result<u16, Error> {
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        let notification = device.notification.get_or_insert_with(Box::default);
+        let id = match notification.last_id {
+            None | Some(u16::MAX) => 1,
+            Some(last) => last + 1,
+        };
+        notification.last_id = Some(id);
+        inner.dirty = true;
+        Ok(id)
+    }
+
+    async fn enqueue_command(
+        &self,
+        dev_id: &DevId,
+        command: Command,
+        now_ms: u64,
+    ) -> Result<CommandId, Error> {
+        let mut inner = self.lock();
+        if !inner.devices.contains_key(dev_id) {
+            return Err(unknown_device(dev_id));
+        }
+        inner.next_command += 1;
+        let id = CommandId(inner.next_command);
+        inner.commands.insert(
+            id,
+            CommandRecord::queued(id, dev_id.clone(), command, now_ms),
+        );
+        inner.device_mut(dev_id)?.activity().pending.push_back(id);
+        inner.dirty = true;
+        Ok(id)
+    }
+
+    async fn command(&self, id: CommandId) -> Result<Option<CommandRecord>, Error> {
+        Ok(self.lock().commands.get(&id).cloned())
+    }
+
+    async fn commands(&self, dev_id: &DevId) -> Result<Vec<CommandRecord>, Error> {
+        let inner = self.lock();
+        let device = inner
+            .devices
+            .get(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        let Some(activity) = device.activity.as_deref() else {
+            return Ok(Vec::new());
+        };
+        Ok(activity
+            .pending
+            .iter()
+            .chain(activity.finished.iter())
+            .filter_map(|id| inner.commands.get(id).cloned())
+            .collect())
+    }
+
+    async fn claim_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        max: usize,
+        now_ms: u64,
+    ) -> Result<Vec<(CommandId, Command)>, Error> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let device = inner
+            .devices
+            .get(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        let mut claimed = Vec::new();
+        for id in device.activity.iter().flat_map(|a| a.pending.iter()) {
+            if claimed.len() >= max {
+                break;
+            }
+            if let Some(command) = inner.commands.get_mut(id)
+                && command.state == CommandState::Queued
+            {
+                command.state = CommandState::Sent;
+                command.session = Some(session);
+                command.updated_ms = now_ms;
+                claimed.push((*id, command.command.clone()));
+            }
+        }
+        if !claimed.is_empty() {
+            inner.dirty = true;
+        }
+        Ok(claimed)
+    }
+
+    async fn record_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        let Some(command) = inner.commands.get_mut(&id) else {
+            return Ok(());
+        };
+        if command.state != CommandState::Sent || command.session != Some(session) {
+            return Ok(());
+        }
+        command.state = CommandState::Done;
+        command.result = Some(result);
+        command.updated_ms = now_ms;
+        let dev_id = command.dev_id.clone();
+        inner.finish(&dev_id, id, &self.retention);
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn record_alerts(&self, dev_id: &DevId, alerts: Vec<AlertRecord>) -> Result<(), Error> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut inner = self.lock();
+        let limit = self.retention.alerts;
+        let activity = inner.device_mut(dev_id)?.activity();
+        activity.alerts.extend(alerts);
+        while activity.alerts.len() > limit {
+            activity.alerts.pop_front();
+        }
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn alerts(&self, dev_id: &DevId) -> Result<Vec<AlertRecord>, Error> {
+        let inner = self.lock();
+        let device = inner
+            .devices
+            .get(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        Ok(device
+            .activity
+            .as_deref()
+            .map(|a| a.alerts.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn begin_session(
+        &self,
+        dev_id: &DevId,
+        summary: SessionSummary,
+        mos: Option<Vec<MosEntry>>,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let _ = now_ms;
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        let kept = self.retention.sessions.max(1);
+        let sessions: Vec<SessionSummary> = std::iter::once(summary)
+            .chain(device.sessions.take().into_iter().flat_map(Vec::from))
+            .take(kept)
+            .collect();
+        device.sessions = Some(sessions.into_boxed_slice());
+        if let Some(mos) = mos {
+            device.mos = Some(mos.into_boxed_slice());
+        }
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn save_session(
+        &self,
+        record: SessionRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        match expected_version {
+            None => {
+                if inner.sessions.contains_key(&record.token) {
+                    return Err(Error::Conflict(format!("session {} exists", record.token)));
+                }
+                inner.device_mut(&record.dev_id)?.open_session = Some(record.token);
+            }
+            Some(version) => match inner.sessions.get(&record.token) {
+                None => return Err(Error::NotFound(format!("session {}", record.token))),
+                Some(stored) if stored.version != version => {
+                    return Err(Error::Conflict(format!(
+                        "session {} was saved by another request",
+                        record.token
+                    )));
+                }
+                Some(_) => {}
+            },
+        }
+        inner.sessions.insert(record.token, record);
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn session(&self, token: SessionToken) -> Result<Option<SessionRecord>, Error> {
+        Ok(self.lock().sessions.get(&token).cloned())
+    }
+
+    async fn end_session(
+        &self,
+        token: SessionToken,
+        dev_id: &DevId,
+        end: SessionEnd,
+    ) -> Result<(), Error> {
+        self.lock()
+            .end_session(token, dev_id, &end, &self.retention);
+        Ok(())
+    }
+
+    async fn expire_sessions(&self, now_ms: u64) -> Result<Vec<SessionRecord>, Error> {
+        let mut inner = self.lock();
+        let expired: Vec<SessionRecord> = inner
+            .sessions
+            .values()
+            .filter(|s| s.deadline_ms < now_ms)
+            .cloned()
+            .collect();
+        for session in &expired {
+            let end = SessionEnd::new(SessionOutcome::Timeout, session.packages_sent, now_ms);
+            inner.end_session(session.token, &session.dev_id, &end, &self.retention);
+        }
+        Ok(expired)
+    }
+
+    async fn open_sessions(&self) -> Result<usize, Error> {
+        Ok(self.lock().sessions.len())
+    }
+
+    async fn put_object(&self, path: &str, object: RepositoryObject) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        let previous = inner.repository.get(path).map(|o| o.owner.clone());
+        if let Some(owner) = &previous
+            && *owner != object.owner
+            && object.owner != ObjectOwner::Server
+        {
+            return Err(Error::Forbidden(format!(
+                "repository object {path} belongs to someone else"
+            )));
+        }
+        if previous.as_ref() != Some(&object.owner)
+            && let ObjectOwner::Device(dev_id) = &object.owner
+            && let Some(device) = inner.devices.get_mut(dev_id)
+        {
+            if device.objects >= self.retention.objects_per_device {
+                return Err(Error::Forbidden(format!(
+                    "device {dev_id} owns {} repository objects, the most allowed",
+                    device.objects
+                )));
+            }
+            device.objects += 1;
+        }
+        if let Some(ObjectOwner::Device(dev_id)) = &previous
+            && !matches!(&object.owner, ObjectOwner::Device(new) if new == dev_id)
+            && let Some(device) = inner.devices.get_mut(dev_id)
+        {
+            device.objects = device.objects.saturating_sub(1);
+        }
+        let created = inner.repository.insert(path.to_owned(), object).is_none();
+        inner.dirty = true;
+        Ok(created)
+    }
+
+    async fn object(&self, path: &str) -> Result<Option<RepositoryObject>, Error> {
+        Ok(self.lock().repository.get(path).cloned())
+    }
+
+    async fn delete_object(&self, path: &str) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        let Some(removed) = inner.repository.remove(path) else {
+            return Ok(false);
+        };
+        if let ObjectOwner::Device(dev_id) = &removed.owner
+            && let Some(device) = inner.devices.get_mut(dev_id)
+        {
+            device.objects = device.objects.saturating_sub(1);
+        }
+        inner.dirty = true;
+        Ok(true)
+    }
+
+    async fn server_key(&self) -> Result<[u8; 32], Error> {
+        let mut inner = self.lock();
+        if let Some(key) = inner.key {
+            return Ok(key);
+        }
+        let key = crate::util::random()?;
+        inner.key = Some(key);
+        inner.dirty = true;
+        Ok(key)
+    }
+
+    async fn flush(&self) -> Result<(), Error> {
+        let Some(bytes) = self.snapshot_if_dirty()? else {
+            return Ok(());
+        };
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        let written = tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+            .await
+            .map_err(|e| Error::Store(format!("the writer task failed: {e}")))?;
+        if written.is_err() {
+            self.lock().dirty = true;
+        }
+        written
+    }
+}

@@ -1,0 +1,452 @@
+//! Device authentication (Basic, Digest SHA-256 and MD5, X.509 client
+//! certificates), the DevID check, the admin bearer token and dev mode.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use dm_server::{
+    ClientCertificate, DeviceRegistration, MemoryStore, ServerOptions, SessionSettings, TlsOptions,
+};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use reqwest::header::WWW_AUTHENTICATE;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+fn challenges(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().expect("ASCII").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn no_credentials_get_every_enabled_challenge() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let response = post_package(
+        &client(),
+        &server.url("/dm"),
+        INITIATION,
+        DEV1,
+        P1,
+        Auth::None,
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+    let values = challenges(&response);
+    assert_eq!(values.len(), 3, "{values:?}");
+    assert!(
+        values[0].starts_with(r#"Digest realm="oma-dm", qop="auth", algorithm=SHA-256, nonce=""#)
+    );
+    assert!(values[1].contains("algorithm=MD5"));
+    assert!(values[2].starts_with(r#"Basic realm="oma-dm""#));
+
+    let server = TestServer::start(
+        options()
+            .basic_auth(false)
+            .digest_md5(false)
+            .realm("fleet")
+            .build()
+            .expect("options"),
+    )
+    .await;
+    let response = post_package(
+        &client(),
+        &server.url("/dm"),
+        INITIATION,
+        DEV1,
+        P1,
+        Auth::None,
+    )
+    .await;
+    let values = challenges(&response);
+    assert_eq!(values.len(), 1, "{values:?}");
+    assert!(values[0].contains(r#"realm="fleet""#) && values[0].contains("SHA-256"));
+    // Disabled schemes are refused even with the right password.
+    for auth in [Auth::Basic(USER1, PASS1)] {
+        let response =
+            post_package(&client(), &server.url("/dm"), INITIATION, DEV1, P1, auth).await;
+        assert_eq!(response.status(), 401);
+    }
+    let response = post_package(
+        &client(),
+        &server.url("/dm"),
+        INITIATION,
+        DEV1,
+        P1,
+        Auth::Digest(USER1, PASS1, "SHA-256"),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn basic_and_digest_accept_the_right_password_only() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let http = client();
+    let dm = server.url("/dm");
+    for auth in [
+        Auth::Basic(USER1, PASS1),
+        Auth::Digest(USER1, PASS1, "SHA-256"),
+        Auth::Digest(USER1, PASS1, "MD5"),
+    ] {
+        let response = post_package(&http, &dm, INITIATION, DEV1, P1, auth).await;
+        assert_eq!(response.status(), 200, "{auth:?}");
+    }
+    for auth in [
+        Auth::Basic(USER1, "wrong"),
+        Auth::Basic("nobody", PASS1),
+        Auth::Digest(USER1, "wrong", "SHA-256"),
+        Auth::Digest(USER1, "wrong", "MD5"),
+        Auth::Digest("nobody", PASS1, "SHA-256"),
+    ] {
+        let response = post_package(&http, &dm, INITIATION, DEV1, P1, auth).await;
+        assert_eq!(response.status(), 401, "{auth:?}");
+        assert!(
+            !challenges(&response).is_empty(),
+            "a new challenge comes with it"
+        );
+    }
+    // Malformed credentials are a 401, never a crash.
+    for value in [
+        "Basic !!!",
+        "Basic ZGV2aWNlLTE=",
+        "Digest",
+        r#"Digest username="device-1""#,
+        r#"Digest username="device-1", realm="oma-dm", nonce="x", uri="/dm", response="00", qop=auth, nc=00000001, cnonce="c""#,
+        "Bearer abc",
+        "Negotiate xyz",
+    ] {
+        let response = http
+            .post(&dm)
+            .header("Content-Type", INITIATION)
+            .header("OMADM-DevID", DEV1)
+            .header("Authorization", value)
+            .body(P1)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 401, "{value}");
+    }
+}
+
+#[tokio::test]
+async fn digest_answers_are_bound_to_method_uri_and_nonce_age() {
+    let settings = SessionSettings::default().with_nonce_lifetime(Duration::ZERO);
+    let server = TestServer::start(options().session(settings).build().expect("options")).await;
+    let http = client();
+    let dm = server.url("/dm");
+    let first = post_package(&http, &dm, INITIATION, DEV1, P1, Auth::None).await;
+    let challenge = digest_challenge(first.headers(), "SHA-256").expect("challenge");
+    // Signed for another URI.
+    let answer = digest_answer(&challenge, USER1, PASS1, "POST", "/other", P1.as_bytes());
+    let response = http
+        .post(&dm)
+        .header("Content-Type", INITIATION)
+        .header("OMADM-DevID", DEV1)
+        .header("Authorization", answer)
+        .body(P1)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 401);
+    // Signed for another method.
+    let answer = digest_answer(&challenge, USER1, PASS1, "PUT", "/dm", P1.as_bytes());
+    let response = http
+        .post(&dm)
+        .header("Content-Type", INITIATION)
+        .header("OMADM-DevID", DEV1)
+        .header("Authorization", answer)
+        .body(P1)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 401);
+    // Right, but the nonce (lifetime zero) has gone stale a second later.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let answer = digest_answer(&challenge, USER1, PASS1, "POST", "/dm", P1.as_bytes());
+    let response = http
+        .post(&dm)
+        .header("Content-Type", INITIATION)
+        .header("OMADM-DevID", DEV1)
+        .header("Authorization", answer)
+        .body(P1)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 401);
+    assert!(
+        challenges(&response)
+            .iter()
+            .any(|c| c.contains("stale=true")),
+        "{:?}",
+        challenges(&response)
+    );
+}
+
+#[tokio::test]
+async fn omadm_devid_must_be_the_authenticated_device() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let http = client();
+    let response = post_package(
+        &http,
+        &server.url("/dm"),
+        INITIATION,
+        DEV2,
+        P1,
+        Auth::Basic(USER1, PASS1),
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    server
+        .admin()
+        .put_repository(
+            "shared/config",
+            br#"[{"ClientURI":"urn:x:y//","MOData":{"A":1}}]"#,
+        )
+        .await
+        .expect("stored");
+    for dev_id in [Some(DEV2), None] {
+        let response = send(
+            &http,
+            reqwest::Method::GET,
+            &server.url("/repo/shared/config"),
+            None,
+            dev_id,
+            b"",
+            Auth::Digest(USER1, PASS1, "SHA-256"),
+        )
+        .await;
+        assert_eq!(response.status(), 403, "{dev_id:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_the_bearer_token() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let mut admin = AdminClient::new(&server.base);
+    assert_eq!(admin.get("/admin/devices").await.0, 200);
+    admin.token = Some("wrong".into());
+    let (status, body) = admin.get("/admin/devices").await;
+    assert_eq!(status, 401);
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("wrong")),
+        "{body}"
+    );
+    admin.token = None;
+    assert_eq!(admin.get("/admin/devices").await.0, 401);
+    // Device credentials do not open the admin API.
+    let response = client()
+        .get(server.url("/admin/devices"))
+        .basic_auth(USER1, Some(PASS1))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 401);
+
+    // Without a configured token the admin API is disabled.
+    let closed = TestServer::start_on(
+        ServerOptions::builder().build().expect("options"),
+        MemoryStore::new(),
+    )
+    .await;
+    let mut admin = AdminClient::new(&closed.base);
+    admin.token = None;
+    assert_eq!(admin.get("/admin/devices").await.0, 403);
+}
+
+#[tokio::test]
+async fn dev_mode_registers_devices_without_credentials() {
+    let options = ServerOptions::builder()
+        .dev_mode(true)
+        .dev_notification(b"dev-secret".to_vec(), b"dev-data".to_vec())
+        .build()
+        .expect("options");
+    let server = TestServer::start_on(options, MemoryStore::new()).await;
+    let response = post_package(
+        &client(),
+        &server.url("/dm"),
+        INITIATION,
+        DEV1,
+        P1,
+        Auth::None,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let device = server.admin().device(&dev(DEV1)).await.expect("registered");
+    assert_eq!(
+        device.notification_secret.map(|s| s.secret),
+        Some(b"dev-secret".to_vec())
+    );
+    // The admin API needs no token.
+    let mut admin = AdminClient::new(&server.base);
+    admin.token = None;
+    assert_eq!(admin.get("/admin/devices").await.0, 200);
+    // A device without credentials still needs an OMADM-DevID.
+    let response = send(
+        &client(),
+        reqwest::Method::POST,
+        &server.url("/dm"),
+        Some(INITIATION),
+        None,
+        P1.as_bytes(),
+        Auth::None,
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+
+    // Dev mode refuses a non-loopback listener.
+    let options = ServerOptions::builder()
+        .dev_mode(true)
+        .build()
+        .expect("options");
+    let server = dm_server::DmServer::new(options, MemoryStore::new(), dm_server::UdpChannel);
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
+        .await
+        .expect("bind");
+    let result = server.serve(listener, std::future::pending()).await;
+    assert!(
+        matches!(result, Err(dm_server::Error::Config(_))),
+        "{result:?}"
+    );
+}
+
+struct Pki {
+    ca: CertificateDer<'static>,
+    ca_pem: String,
+    server_pem: String,
+    server_key_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+fn pki() -> Pki {
+    let mut params = CertificateParams::new(Vec::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("key");
+    let ca = params.self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(params, ca_key);
+    let server_key = KeyPair::generate().expect("key");
+    let server = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .expect("params")
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    Pki {
+        ca: ca.der().clone(),
+        ca_pem: ca.pem(),
+        server_pem: server.pem(),
+        server_key_pem: server_key.serialize_pem(),
+        issuer,
+    }
+}
+
+fn device_identity(
+    issuer: &Issuer<'static, KeyPair>,
+) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let key = KeyPair::generate().expect("key");
+    let certificate = CertificateParams::new(vec!["device".into()])
+        .expect("params")
+        .signed_by(&key, issuer)
+        .expect("client certificate");
+    (
+        certificate.der().clone(),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+}
+
+#[tokio::test]
+async fn client_certificates_over_tls_identify_devices() {
+    let pki = pki();
+    let tls = TlsOptions::from_pem(pki.server_pem.as_bytes(), pki.server_key_pem.as_bytes())
+        .with_client_ca_pem(pki.ca_pem.as_bytes());
+    let server = TestServer::start(options().tls(tls).build().expect("options")).await;
+    assert!(server.base.starts_with("https://"));
+    let (certificate, key) = device_identity(&pki.issuer);
+    let fingerprint = *ClientCertificate::from_der(&certificate).sha256();
+    server
+        .admin()
+        .register_device(
+            DeviceRegistration::new(dev("IMEI:3")).with_certificate_sha256(fingerprint),
+            false,
+        )
+        .await
+        .expect("registered");
+
+    let with_certificate = client_with(
+        std::slice::from_ref(&pki.ca),
+        Some((vec![certificate], key)),
+    );
+    let response = post_package(
+        &with_certificate,
+        &server.url("/dm"),
+        INITIATION,
+        "IMEI:3",
+        P1,
+        Auth::None,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    // The certificate is device IMEI:3's, not device 1's.
+    let response = post_package(
+        &with_certificate,
+        &server.url("/dm"),
+        INITIATION,
+        DEV1,
+        P1,
+        Auth::None,
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+
+    // An unregistered certificate is not enough...
+    let (other, other_key) = device_identity(&pki.issuer);
+    let unregistered = client_with(
+        std::slice::from_ref(&pki.ca),
+        Some((vec![other], other_key)),
+    );
+    let response = post_package(
+        &unregistered,
+        &server.url("/dm"),
+        INITIATION,
+        "IMEI:3",
+        P1,
+        Auth::None,
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+    // ...and devices without a certificate use passwords over TLS.
+    let plain = client_with(std::slice::from_ref(&pki.ca), None);
+    let response = post_package(
+        &plain,
+        &server.url("/dm"),
+        INITIATION,
+        DEV1,
+        P1,
+        Auth::Digest(USER1, PASS1, "SHA-256"),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    // A certificate from another CA fails the handshake.
+    let stranger = pki_issuer_only();
+    let (foreign, foreign_key) = device_identity(&stranger);
+    let foreign_client = client_with(
+        std::slice::from_ref(&pki.ca),
+        Some((vec![foreign], foreign_key)),
+    );
+    let result = foreign_client
+        .post(server.url("/dm"))
+        .header("Content-Type", INITIATION)
+        .header("OMADM-DevID", "IMEI:3")
+        .body(P1)
+        .send()
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    server.stop().await.expect("clean stop");
+}
+
+fn pki_issuer_only() -> Issuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    Issuer::new(params, KeyPair::generate().expect("key"))
+}

@@ -1,0 +1,568 @@
+//! Sessions over real loopback sockets: CONT and END, Package#3 on another
+//! node, refusals with their statuses, expiry, concurrent sessions, limits.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use dm_server::{CommandState, MemoryStore, SessionOutcome, SessionSettings, Store as _};
+use dm_types::Command;
+
+fn get(node: &str) -> Command {
+    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
+        .expect("valid GET")
+}
+
+const BASIC1: Auth<'static> = Auth::Basic(USER1, PASS1);
+
+/// The session URI of the CONT that starts a Package#2.
+fn cont_uri(commands: &[Vec<String>]) -> String {
+    assert_eq!(commands[0][0], "CONT", "{commands:?}");
+    commands[0][1].clone()
+}
+
+#[tokio::test]
+async fn full_session_with_cont_and_end() {
+    let settings = SessionSettings::default().with_commands_per_package(2);
+    let server = TestServer::start(options().session(settings).build().expect("options")).await;
+    let admin = server.admin();
+    let ids = [
+        admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued"),
+        admin.enqueue(&dev(DEV1), get("Mod")).await.expect("queued"),
+        admin
+            .enqueue(&dev(DEV1), get("Lang"))
+            .await
+            .expect("queued"),
+    ];
+    let http = client();
+
+    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], REQUEST);
+    assert_eq!(response.headers()["omadm-accept"], MO_DATA);
+    let package = commands(&response.bytes().await.expect("body"));
+    let session_uri = cont_uri(&package);
+    assert!(
+        session_uri.starts_with(&format!("{}/dm/s/", server.base)),
+        "{session_uri}"
+    );
+    assert_eq!(session_uri.len(), server.base.len() + "/dm/s/".len() + 32);
+    assert_eq!(
+        package[1..],
+        [
+            vec![
+                "GET".to_owned(),
+                "urn:oma:mo:oma-dm-devinfo:1.2//Man".to_owned()
+            ],
+            vec![
+                "GET".to_owned(),
+                "urn:oma:mo:oma-dm-devinfo:1.2//Mod".to_owned()
+            ],
+        ]
+    );
+    for id in &ids[..2] {
+        let state = admin.command(&dev(DEV1), *id).await.expect("command").state;
+        assert_eq!(state, CommandState::Sent);
+    }
+    assert_eq!(
+        admin
+            .command(&dev(DEV1), ids[2])
+            .await
+            .expect("command")
+            .state,
+        CommandState::Queued
+    );
+    let device = admin.device(&dev(DEV1)).await.expect("device");
+    assert!(device.open_session.is_some());
+    let mos = device.mos.expect("inventory from Package#1");
+    assert_eq!(mos[0].moid.as_str(), "urn:oma:mo:oma-dm-devinfo:1.2");
+
+    // Package#3: CONT, GET Man with data, GET Mod not found.
+    let first_answer = r#"{"Status":[{"sc":200},{"sc":200,"Data":[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/Man","MOData":{"Man":"Vendor"}}]},{"sc":404}]}"#;
+    let response = post_package(&http, &session_uri, RESPONSE, DEV1, first_answer, BASIC1).await;
+    assert_eq!(response.status(), 200);
+    let package = commands(&response.bytes().await.expect("body"));
+    assert_eq!(
+        package,
+        [vec![
+            "GET".to_owned(),
+            "urn:oma:mo:oma-dm-devinfo:1.2//Lang".to_owned()
+        ]],
+        "no second CONT"
+    );
+    let man = admin.command(&dev(DEV1), ids[0]).await.expect("command");
+    assert_eq!(man.state, CommandState::Done);
+    let result = man.result.expect("status");
+    assert_eq!(result.code.as_u16(), 200);
+    assert_eq!(result.data.len(), 1);
+    let model = admin.command(&dev(DEV1), ids[1]).await.expect("command");
+    assert_eq!(model.result.map(|s| s.code.as_u16()), Some(404));
+
+    let response = post_package(&http, &session_uri, RESPONSE, DEV1, &p3(&[200]), BASIC1).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        commands(&response.bytes().await.expect("body")),
+        [vec!["END".to_owned()]]
+    );
+    let lang = admin.command(&dev(DEV1), ids[2]).await.expect("command");
+    assert_eq!(lang.state, CommandState::Done);
+    let device = admin.device(&dev(DEV1)).await.expect("device");
+    assert_eq!(device.open_session, None);
+    let last = device.last_session().expect("last session");
+    assert_eq!(last.outcome, Some(SessionOutcome::Completed));
+    assert_eq!(last.packages, 3);
+    assert!(last.cont_sent);
+    assert!(session_uri.ends_with(&last.token.to_string()));
+
+    // The session is over: another Package#3 finds nothing.
+    let response = post_package(&http, &session_uri, RESPONSE, DEV1, &p3(&[]), BASIC1).await;
+    assert_eq!(response.status(), 404);
+    server.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_session_without_commands_ends_at_once() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let response = post_package(&client(), &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.expect("body"),
+        r#"{"CMD":[["END"]]}"#
+    );
+    let device = server.admin().device(&dev(DEV1)).await.expect("device");
+    let last = device.last_session().expect("summary");
+    assert_eq!(last.outcome, Some(SessionOutcome::Completed));
+    assert!(!last.cont_sent);
+}
+
+#[tokio::test]
+async fn package3_is_handled_by_a_second_server_sharing_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    let first = TestServer::start_on(options().build().expect("options"), store.clone()).await;
+    let second = TestServer::start_on(options().build().expect("options"), store.clone()).await;
+    register_two(&first.admin()).await;
+    let id = first
+        .admin()
+        .enqueue(&dev(DEV1), get("Man"))
+        .await
+        .expect("queued");
+    let http = client();
+    let digest = Auth::Digest(USER1, PASS1, "SHA-256");
+
+    let response = post_package(&http, &first.url("/dm"), INITIATION, DEV1, P1, digest).await;
+    assert_eq!(response.status(), 200);
+    let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
+    let path = session_uri
+        .strip_prefix(&first.base)
+        .expect("CONT points at the first node");
+
+    // A Digest answer to the first node's challenge is accepted by the
+    // second: nonces are checked with the key kept in the store.
+    let challenge = post_package(&http, &first.url(path), RESPONSE, DEV1, "{}", Auth::None).await;
+    assert_eq!(challenge.status(), 401);
+    let challenge = digest_challenge(challenge.headers(), "SHA-256").expect("challenge");
+    let body = p3(&[200, 200]);
+    let authorization = digest_answer(&challenge, USER1, PASS1, "POST", path, body.as_bytes());
+    let response = http
+        .post(second.url(path))
+        .header("Content-Type", RESPONSE)
+        .header("OMADM-DevID", DEV1)
+        .header("Authorization", authorization)
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.expect("body"),
+        r#"{"CMD":[["END"]]}"#
+    );
+    let record = second
+        .admin()
+        .command(&dev(DEV1), id)
+        .await
+        .expect("command");
+    assert_eq!(record.state, CommandState::Done);
+    assert_eq!(store.open_sessions().await.expect("count"), 0);
+    first.stop().await.expect("stop");
+    second.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn refusals_have_their_statuses() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let http = client();
+    let dm = server.url("/dm");
+
+    // 415: neither Package#1 nor Package#3.
+    let response = post_package(&http, &dm, "text/plain", DEV1, P1, BASIC1).await;
+    assert_eq!(response.status(), 415);
+    // 406: the client cannot read Package#2.
+    let response = http
+        .post(&dm)
+        .basic_auth(USER1, Some(PASS1))
+        .header("Content-Type", INITIATION)
+        .header("Accept", "text/html")
+        .header("OMADM-DevID", DEV1)
+        .body(P1)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 406);
+    // 400: no session-start alert; malformed JSON; no OMADM-DevID.
+    for body in [r#"{"Alert":[]}"#, "{", ""] {
+        let response = post_package(&http, &dm, INITIATION, DEV1, body, BASIC1).await;
+        assert_eq!(response.status(), 400, "{body:?}");
+    }
+    let response = send(
+        &http,
+        reqwest::Method::POST,
+        &dm,
+        Some(INITIATION),
+        None,
+        P1.as_bytes(),
+        BASIC1,
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    // 404: Package#3 to an unknown session, a malformed token, or at /dm
+    // without an open session.
+    let unknown = server.url("/dm/s/00112233445566778899aabbccddeeff");
+    let response = post_package(&http, &unknown, RESPONSE, DEV1, &p3(&[]), BASIC1).await;
+    assert_eq!(response.status(), 404);
+    let response = post_package(
+        &http,
+        &server.url("/dm/s/nope"),
+        RESPONSE,
+        DEV1,
+        &p3(&[]),
+        BASIC1,
+    )
+    .await;
+    assert_eq!(response.status(), 404);
+    let response = post_package(&http, &dm, RESPONSE, DEV1, &p3(&[]), BASIC1).await;
+    assert_eq!(response.status(), 404);
+    // 405 for other methods.
+    let response = http.get(&dm).send().await.expect("answer");
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn a_refused_package3_drops_the_session_and_fails_its_commands() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let admin = server.admin();
+    let http = client();
+    for (body, content_type, status) in [
+        (p3(&[200]), RESPONSE, 400), // CONT and GET need two statuses
+        (p3(&[200, 200]), "application/json", 415), // wrong media type
+        ("[".to_owned(), RESPONSE, 400), // not JSON
+    ] {
+        let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+        let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+        let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
+        let response = post_package(&http, &session_uri, content_type, DEV1, &body, BASIC1).await;
+        assert_eq!(response.status(), status, "{body}");
+        let record = admin.command(&dev(DEV1), id).await.expect("command");
+        assert_eq!(record.state, CommandState::Failed, "{body}");
+        assert!(record.error.is_some());
+        // The session is gone.
+        let response = post_package(
+            &http,
+            &session_uri,
+            RESPONSE,
+            DEV1,
+            &p3(&[200, 200]),
+            BASIC1,
+        )
+        .await;
+        assert_eq!(response.status(), 404);
+    }
+}
+
+#[tokio::test]
+async fn package3_without_cont_is_correlated_by_device() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let id = server
+        .admin()
+        .enqueue(&dev(DEV1), get("Man"))
+        .await
+        .expect("queued");
+    let http = client();
+    let dm = server.url("/dm");
+    let response = post_package(&http, &dm, INITIATION, DEV1, P1, BASIC1).await;
+    assert_eq!(commands(&response.bytes().await.expect("body")).len(), 2);
+    // Device 2 has no open session.
+    let other = post_package(
+        &http,
+        &dm,
+        RESPONSE,
+        DEV2,
+        &p3(&[200, 200]),
+        Auth::Basic(USER2, PASS2),
+    )
+    .await;
+    assert_eq!(other.status(), 404);
+    let response = post_package(&http, &dm, RESPONSE, DEV1, &p3(&[403, 200]), BASIC1).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.expect("body"),
+        r#"{"CMD":[["END"]]}"#
+    );
+    let record = server
+        .admin()
+        .command(&dev(DEV1), id)
+        .await
+        .expect("command");
+    assert_eq!(record.state, CommandState::Done);
+}
+
+#[tokio::test]
+async fn another_device_cannot_post_to_a_session() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    server
+        .admin()
+        .enqueue(&dev(DEV1), get("Man"))
+        .await
+        .expect("queued");
+    let http = client();
+    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
+    let response = post_package(
+        &http,
+        &session_uri,
+        RESPONSE,
+        DEV2,
+        &p3(&[200, 200]),
+        Auth::Basic(USER2, PASS2),
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    // The owner's session is intact.
+    let response = post_package(
+        &http,
+        &session_uri,
+        RESPONSE,
+        DEV1,
+        &p3(&[200, 200]),
+        BASIC1,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn idle_sessions_expire_and_their_commands_fail() {
+    let settings = SessionSettings::default()
+        .with_idle_timeout(Duration::from_millis(150))
+        .with_expiry_interval(Duration::from_millis(30));
+    let server = TestServer::start(options().session(settings).build().expect("options")).await;
+    let admin = server.admin();
+    let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let http = client();
+    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
+    let mut state = CommandState::Sent;
+    for _ in 0..100 {
+        state = admin.command(&dev(DEV1), id).await.expect("command").state;
+        if state != CommandState::Sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        state,
+        CommandState::Failed,
+        "the background task expired it"
+    );
+    let record = admin.command(&dev(DEV1), id).await.expect("command");
+    assert!(
+        record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("timeout")),
+        "{:?}",
+        record.error
+    );
+    let device = admin.device(&dev(DEV1)).await.expect("device");
+    assert_eq!(device.open_session, None);
+    assert_eq!(
+        device.last_session().and_then(|s| s.outcome.clone()),
+        Some(SessionOutcome::Timeout)
+    );
+    let response = post_package(
+        &http,
+        &session_uri,
+        RESPONSE,
+        DEV1,
+        &p3(&[200, 200]),
+        BASIC1,
+    )
+    .await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn a_late_package3_expires_the_session_itself() {
+    // No background expiry within the test: the Package#3 finds the session
+    // past its deadline.
+    let settings = SessionSettings::default()
+        .with_idle_timeout(Duration::from_millis(50))
+        .with_expiry_interval(Duration::from_secs(3600));
+    let server = TestServer::start(options().session(settings).build().expect("options")).await;
+    let id = server
+        .admin()
+        .enqueue(&dev(DEV1), get("Man"))
+        .await
+        .expect("queued");
+    let http = client();
+    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let response = post_package(
+        &http,
+        &session_uri,
+        RESPONSE,
+        DEV1,
+        &p3(&[200, 200]),
+        BASIC1,
+    )
+    .await;
+    assert_eq!(response.status(), 404);
+    let record = server
+        .admin()
+        .command(&dev(DEV1), id)
+        .await
+        .expect("command");
+    assert_eq!(record.state, CommandState::Failed);
+}
+
+#[tokio::test]
+async fn a_second_session_leaves_the_first_one_open() {
+    // A client may deliver an asynchronous report in a session of its own
+    // while another one is open.
+    let server = TestServer::start(options().build().expect("options")).await;
+    let admin = server.admin();
+    let first = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let http = client();
+    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let first_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
+    let second = admin.enqueue(&dev(DEV1), get("Mod")).await.expect("queued");
+    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let package = commands(&response.bytes().await.expect("body"));
+    assert_eq!(package[1][1], "urn:oma:mo:oma-dm-devinfo:1.2//Mod");
+    let second_uri = cont_uri(&package);
+    assert_ne!(first_uri, second_uri);
+    for (uri, id) in [(&first_uri, first), (&second_uri, second)] {
+        let response = post_package(&http, uri, RESPONSE, DEV1, &p3(&[200, 200]), BASIC1).await;
+        assert_eq!(
+            response.bytes().await.expect("body"),
+            r#"{"CMD":[["END"]]}"#
+        );
+        let record = admin.command(&dev(DEV1), id).await.expect("command");
+        assert_eq!(record.state, CommandState::Done);
+    }
+    let device = admin.device(&dev(DEV1)).await.expect("device");
+    assert_eq!(device.sessions.len(), 2, "both summaries are kept");
+    assert!(
+        device
+            .sessions
+            .iter()
+            .all(|s| s.outcome == Some(SessionOutcome::Completed))
+    );
+}
+
+#[tokio::test]
+async fn too_many_open_sessions_is_503() {
+    let limits = dm_server::ServerLimits::default().with_max_sessions(1);
+    let server = TestServer::start(options().limits(limits).build().expect("options")).await;
+    server
+        .admin()
+        .enqueue(&dev(DEV1), get("Man"))
+        .await
+        .expect("queued");
+    let http = client();
+    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    assert_eq!(response.status(), 200);
+    let response = post_package(
+        &http,
+        &server.url("/dm"),
+        INITIATION,
+        DEV2,
+        P1,
+        Auth::Basic(USER2, PASS2),
+    )
+    .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "60");
+}
+
+#[tokio::test]
+async fn the_package_limit_ends_the_session_and_keeps_the_rest_queued() {
+    let settings = SessionSettings::default()
+        .with_commands_per_package(1)
+        .with_packages_per_session(2);
+    let server = TestServer::start(options().session(settings).build().expect("options")).await;
+    let admin = server.admin();
+    let first = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let second = admin.enqueue(&dev(DEV1), get("Mod")).await.expect("queued");
+    let http = client();
+    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
+    let response = post_package(
+        &http,
+        &session_uri,
+        RESPONSE,
+        DEV1,
+        &p3(&[200, 200]),
+        BASIC1,
+    )
+    .await;
+    assert_eq!(
+        response.bytes().await.expect("body"),
+        r#"{"CMD":[["END"]]}"#
+    );
+    assert_eq!(
+        admin
+            .command(&dev(DEV1), first)
+            .await
+            .expect("command")
+            .state,
+        CommandState::Done
+    );
+    assert_eq!(
+        admin
+            .command(&dev(DEV1), second)
+            .await
+            .expect("command")
+            .state,
+        CommandState::Queued,
+        "left for the next session"
+    );
+}
+
+#[tokio::test]
+async fn alerts_and_the_notification_address_are_recorded() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let p1 = r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:dm-sdk:at:1.0:NotificationAddress","Data":{"Address":"udp://127.0.0.1:9443"}},{"AlertType":"urn:oma:at:dm:2.0:ExecComplete","SourceURI":"urn:x:y//Reboot","Data":{"sc":200}}]}"#;
+    let response = post_package(&client(), &server.url("/dm"), INITIATION, DEV1, p1, BASIC1).await;
+    assert_eq!(response.status(), 200);
+    let admin = server.admin();
+    let device = admin.device(&dev(DEV1)).await.expect("device");
+    assert_eq!(
+        device.notification_address.as_deref(),
+        Some("udp://127.0.0.1:9443")
+    );
+    assert_eq!(device.mos, None, "no MOS member");
+    let alerts = admin.alerts(&dev(DEV1)).await.expect("alerts");
+    let types: Vec<&str> = alerts.iter().map(|a| a.alert.alert_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "urn:dm-sdk:at:1.0:NotificationAddress",
+            "urn:oma:at:dm:2.0:ExecComplete"
+        ]
+    );
+    assert!(alerts.iter().all(|a| a.session.is_some()));
+}

@@ -1,0 +1,530 @@
+//! MemoryStore: persistence round trip, atomic claims, idempotent results,
+//! session versions, retention, ownership.
+
+mod common;
+
+use common::dev;
+use dm_server::{
+    AlertRecord, CommandId, CommandState, DeviceRegistration, Error, MemoryStore, ObjectOwner,
+    RepositoryObject, Retention, SentCommand, SessionEnd, SessionOutcome, SessionRecord,
+    SessionSummary, SessionToken, Store,
+};
+use dm_session::Initiator;
+use dm_types::{Alert, Command, Moid, MosEntry, Status, StatusCode};
+
+fn get(node: &str) -> Command {
+    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
+        .expect("valid GET")
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dm-server-store-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir.join("store.json")
+}
+
+#[tokio::test]
+async fn persistence_round_trip() {
+    let path = temp_path("round-trip");
+    let _ = std::fs::remove_file(&path);
+    let store = MemoryStore::open(&path).expect("new store");
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    store
+        .register_device(
+            DeviceRegistration::new(d1.clone())
+                .with_password("u1", "p1", "r")
+                .with_certificate_sha256([7; 32])
+                .with_notification_secret(vec![1, 2], vec![3])
+                .with_notification_address("udp://127.0.0.1:9"),
+            false,
+            10,
+        )
+        .await
+        .expect("registered");
+    store
+        .register_device(DeviceRegistration::new(d2.clone()), false, 11)
+        .await
+        .expect("registered");
+    let key = store.server_key().await.expect("key");
+    assert_eq!(store.next_notification_id(&d1).await.expect("id"), 1);
+    let done = store
+        .enqueue_command(&d1, get("Man"), 20)
+        .await
+        .expect("queued");
+    let sent = store
+        .enqueue_command(&d1, get("Mod"), 21)
+        .await
+        .expect("queued");
+    let queued = store
+        .enqueue_command(&d1, get("Lang"), 22)
+        .await
+        .expect("queued");
+    let token = SessionToken::from_bytes([9; 16]);
+    let mos = vec![MosEntry {
+        ddf: None,
+        moid: Moid::new("urn:oma:mo:oma-dm-devinfo:1.2").expect("moid"),
+        miids: vec![dm_types::Miid::new("devinfo").expect("miid")],
+    }];
+    store
+        .begin_session(
+            &d1,
+            SessionSummary::new(token, Initiator::Server(Some(4)), 30),
+            Some(mos),
+            30,
+        )
+        .await
+        .expect("begun");
+    let claimed = store
+        .claim_commands(&d1, token, 2, 31)
+        .await
+        .expect("claimed");
+    assert_eq!(
+        claimed.iter().map(|c| c.0).collect::<Vec<_>>(),
+        [done, sent]
+    );
+    let mut status = Status::new(StatusCode::OK);
+    status.uris.push(
+        "urn:oma:mo:oma-dm-devinfo:1.2/devinfo/Man"
+            .parse()
+            .expect("uri"),
+    );
+    store
+        .record_result(done, token, status.clone(), 32)
+        .await
+        .expect("recorded");
+    let mut record = SessionRecord::new(token, d1.clone(), 30);
+    record.deadline_ms = 1_000;
+    record.cont_sent = true;
+    record.packages_sent = 1;
+    record.sent = vec![SentCommand {
+        id: Some(sent),
+        command: get("Mod"),
+    }];
+    store
+        .save_session(record.clone(), None)
+        .await
+        .expect("saved");
+    let alert = Alert::exec_complete(&"urn:x:y//Reboot".parse().expect("uri"), StatusCode::OK);
+    store
+        .record_alerts(&d1, vec![AlertRecord::new(alert.clone(), Some(token), 33)])
+        .await
+        .expect("alerts");
+    store
+        .put_object(
+            "uploads/1",
+            RepositoryObject::new(
+                r#"[{"ClientURI":"urn:x:y//","MOData":{"A":1}}]"#.into(),
+                ObjectOwner::Device(d1.clone()),
+                34,
+            ),
+        )
+        .await
+        .expect("stored");
+    store.flush().await.expect("written");
+
+    let reopened = MemoryStore::open(&path).expect("read back");
+    assert_eq!(
+        reopened.device(&d1).await.expect("read"),
+        store.device(&d1).await.expect("read")
+    );
+    assert_eq!(
+        reopened.device(&d2).await.expect("read"),
+        store.device(&d2).await.expect("read")
+    );
+    assert_eq!(
+        reopened.commands(&d1).await.expect("read"),
+        store.commands(&d1).await.expect("read")
+    );
+    assert_eq!(reopened.session(token).await.expect("read"), Some(record));
+    assert_eq!(reopened.alerts(&d1).await.expect("read")[0].alert, alert);
+    assert_eq!(
+        reopened.object("uploads/1").await.expect("read"),
+        store.object("uploads/1").await.expect("read")
+    );
+    assert_eq!(reopened.server_key().await.expect("key"), key);
+    assert_eq!(reopened.next_notification_id(&d1).await.expect("id"), 2);
+    assert_eq!(
+        reopened
+            .credentials_by_username("u1")
+            .await
+            .expect("read")
+            .map(|c| c.0),
+        Some(d1.clone())
+    );
+    assert_eq!(
+        reopened
+            .device_by_certificate(&[7; 32])
+            .await
+            .expect("read"),
+        Some(d1.clone())
+    );
+    let next = reopened
+        .enqueue_command(&d2, get("Man"), 40)
+        .await
+        .expect("queued");
+    assert!(next > queued, "ids keep increasing after a reload");
+    let record = reopened.command(done).await.expect("read").expect("kept");
+    assert_eq!(record.result, Some(status));
+
+    // A flush with nothing new leaves the file alone; a corrupt file is an
+    // error, never an empty store.
+    let before = std::fs::metadata(&path)
+        .expect("file")
+        .modified()
+        .expect("time");
+    store.flush().await.expect("nothing to write");
+    assert_eq!(
+        std::fs::metadata(&path)
+            .expect("file")
+            .modified()
+            .expect("time"),
+        before
+    );
+    std::fs::write(&path, b"{\"format\":1,").expect("corrupt");
+    assert!(matches!(MemoryStore::open(&path), Err(Error::Store(_))));
+    std::fs::write(&path, br#"{"format":2,"key":null,"next_command":0,"devices":[],"commands":[],"sessions":[],"repository":[]}"#).expect("future format");
+    assert!(MemoryStore::open(&path).is_err());
+    let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+}
+
+#[tokio::test]
+async fn claims_results_and_sessions_are_atomic_and_idempotent() {
+    let store = MemoryStore::new();
+    let d1 = dev("IMEI:1");
+    store
+        .register_device(DeviceRegistration::new(d1.clone()), false, 0)
+        .await
+        .expect("registered");
+    let ids: Vec<CommandId> = futures_ids(&store, &d1, 3).await;
+    let a = SessionToken::from_bytes([1; 16]);
+    let b = SessionToken::from_bytes([2; 16]);
+    let first = store.claim_commands(&d1, a, 2, 1).await.expect("claimed");
+    let second = store.claim_commands(&d1, b, 5, 1).await.expect("claimed");
+    assert_eq!(first.iter().map(|c| c.0).collect::<Vec<_>>(), ids[..2]);
+    assert_eq!(second.iter().map(|c| c.0).collect::<Vec<_>>(), ids[2..]);
+    assert!(
+        store
+            .claim_commands(&d1, a, 5, 1)
+            .await
+            .expect("none left")
+            .is_empty()
+    );
+
+    let ok = Status::new(StatusCode::OK);
+    let not_found = Status::new(StatusCode::NOT_FOUND);
+    store
+        .record_result(ids[0], a, ok.clone(), 2)
+        .await
+        .expect("recorded");
+    // Twice, or from the wrong session: no change.
+    store
+        .record_result(ids[0], a, not_found.clone(), 3)
+        .await
+        .expect("harmless");
+    store
+        .record_result(ids[1], b, not_found.clone(), 3)
+        .await
+        .expect("harmless");
+    let record = store.command(ids[0]).await.expect("read").expect("kept");
+    assert_eq!(
+        (record.state, record.result),
+        (CommandState::Done, Some(ok))
+    );
+    assert_eq!(
+        store
+            .command(ids[1])
+            .await
+            .expect("read")
+            .expect("kept")
+            .state,
+        CommandState::Sent
+    );
+
+    // Versions.
+    let mut record = SessionRecord::new(a, d1.clone(), 0);
+    record.deadline_ms = 100;
+    store.save_session(record.clone(), None).await.expect("new");
+    assert!(matches!(
+        store.save_session(record.clone(), None).await,
+        Err(Error::Conflict(_))
+    ));
+    let mut next = record.clone();
+    next.version = 1;
+    store
+        .save_session(next.clone(), Some(0))
+        .await
+        .expect("version 0 -> 1");
+    assert!(matches!(
+        store.save_session(next.clone(), Some(0)).await,
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .device(&d1)
+            .await
+            .expect("read")
+            .expect("device")
+            .open_session,
+        Some(a)
+    );
+
+    // Expiry fails what session `a` left unanswered, not `b`'s commands.
+    assert!(
+        store
+            .expire_sessions(100)
+            .await
+            .expect("none yet")
+            .is_empty()
+    );
+    let expired = store.expire_sessions(101).await.expect("expired");
+    assert_eq!(expired.len(), 1);
+    assert_eq!(
+        store
+            .command(ids[1])
+            .await
+            .expect("read")
+            .expect("kept")
+            .state,
+        CommandState::Failed
+    );
+    assert_eq!(
+        store
+            .command(ids[2])
+            .await
+            .expect("read")
+            .expect("kept")
+            .state,
+        CommandState::Sent
+    );
+    assert_eq!(store.open_sessions().await.expect("count"), 0);
+    assert!(matches!(
+        store.save_session(next, Some(1)).await,
+        Err(Error::NotFound(_))
+    ));
+    store
+        .end_session(
+            b,
+            &d1,
+            SessionEnd::new(SessionOutcome::Failed("test".into()), 1, 200),
+        )
+        .await
+        .expect("ended");
+    let failed = store.command(ids[2]).await.expect("read").expect("kept");
+    assert_eq!(failed.state, CommandState::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("failed: test"))
+    );
+
+    // Unknown devices.
+    let ghost = dev("IMEI:404");
+    assert!(matches!(
+        store.enqueue_command(&ghost, get("Man"), 0).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        store.commands(&ghost).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+async fn futures_ids(store: &MemoryStore, dev_id: &dm_types::DevId, n: usize) -> Vec<CommandId> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            store
+                .enqueue_command(dev_id, get(&format!("N{i}")), 0)
+                .await
+                .expect("queued"),
+        );
+    }
+    ids
+}
+
+#[tokio::test]
+async fn retention_registration_and_ownership() {
+    let store = MemoryStore::new().with_retention(
+        Retention::default()
+            .with_finished_commands(2)
+            .with_alerts(3),
+    );
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    store
+        .register_device(
+            DeviceRegistration::new(d1.clone()).with_password("u", "p", "r"),
+            false,
+            0,
+        )
+        .await
+        .expect("registered");
+    // Same user name for another device: conflict; replacing keeps history.
+    assert!(matches!(
+        store
+            .register_device(
+                DeviceRegistration::new(d2.clone()).with_password("u", "q", "r"),
+                false,
+                0
+            )
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    let token = SessionToken::from_bytes([3; 16]);
+    let ids = futures_ids(&store, &d1, 4).await;
+    store
+        .claim_commands(&d1, token, 4, 0)
+        .await
+        .expect("claimed");
+    for id in &ids {
+        store
+            .record_result(*id, token, Status::new(StatusCode::OK), 1)
+            .await
+            .expect("recorded");
+    }
+    let kept: Vec<CommandId> = store
+        .commands(&d1)
+        .await
+        .expect("read")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        kept,
+        ids[2..],
+        "only the last two finished commands are kept"
+    );
+    assert!(store.command(ids[0]).await.expect("read").is_none());
+    let alerts: Vec<AlertRecord> = (0..5)
+        .map(|i| {
+            AlertRecord::new(
+                Alert::new(dm_types::AlertType::new(format!("urn:x:{i}")).expect("type")),
+                None,
+                i,
+            )
+        })
+        .collect();
+    store.record_alerts(&d1, alerts).await.expect("recorded");
+    let kept: Vec<u64> = store
+        .alerts(&d1)
+        .await
+        .expect("read")
+        .iter()
+        .map(|a| a.received_ms)
+        .collect();
+    assert_eq!(kept, [2, 3, 4]);
+
+    store
+        .register_device(
+            DeviceRegistration::new(d1.clone()).with_password("v", "p", "r"),
+            true,
+            5,
+        )
+        .await
+        .expect("replaced");
+    assert!(
+        store
+            .credentials_by_username("u")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .credentials_by_username("v")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert_eq!(
+        store.commands(&d1).await.expect("read").len(),
+        2,
+        "history kept"
+    );
+
+    // Repository ownership.
+    store
+        .register_device(DeviceRegistration::new(d2.clone()), false, 0)
+        .await
+        .expect("registered");
+    let object = |owner| RepositoryObject::new("[]".into(), owner, 0);
+    assert!(
+        store
+            .put_object("p", object(ObjectOwner::Device(d1.clone())))
+            .await
+            .expect("new")
+    );
+    assert!(matches!(
+        store
+            .put_object("p", object(ObjectOwner::Device(d2.clone())))
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(
+        !store
+            .put_object("p", object(ObjectOwner::Server))
+            .await
+            .expect("the server may")
+    );
+    assert!(matches!(
+        store
+            .put_object("p", object(ObjectOwner::Device(d1.clone())))
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(store.delete_object("p").await.expect("deleted"));
+    assert!(!store.delete_object("p").await.expect("gone"));
+
+    // Removing a device removes its commands and index entries.
+    assert!(store.remove_device(&d1).await.expect("removed"));
+    assert!(store.command(ids[3]).await.expect("read").is_none());
+    assert!(
+        store
+            .credentials_by_username("v")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(!store.remove_device(&d1).await.expect("gone"));
+
+    // A device owns a bounded number of objects.
+    let store = MemoryStore::new().with_retention(Retention::default().with_objects_per_device(2));
+    store
+        .register_device(DeviceRegistration::new(d1.clone()), false, 0)
+        .await
+        .expect("registered");
+    let mine = || object(ObjectOwner::Device(d1.clone()));
+    assert!(store.put_object("a", mine()).await.expect("first"));
+    assert!(store.put_object("b", mine()).await.expect("second"));
+    assert!(
+        !store
+            .put_object("b", mine())
+            .await
+            .expect("replacing is free")
+    );
+    assert!(matches!(
+        store.put_object("c", mine()).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(store.delete_object("a").await.expect("deleted"));
+    assert!(store.put_object("c", mine()).await.expect("room again"));
+    // The server taking a path over frees the device's slot.
+    assert!(
+        !store
+            .put_object("c", object(ObjectOwner::Server))
+            .await
+            .expect("taken over")
+    );
+    assert!(store.put_object("d", mine()).await.expect("room again"));
+    assert!(store.remove_device(&d1).await.expect("removed"));
+    assert!(
+        store.object("b").await.expect("read").is_none(),
+        "its uploads go with it"
+    );
+    assert!(
+        store.object("c").await.expect("read").is_some(),
+        "the server's stay"
+    );
+}
