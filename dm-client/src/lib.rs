@@ -1,9 +1,74 @@
 //! The OMA DM 2.0 device client that device vendors embed.
 //!
-//! `dm-client` will be a thin async facade over `dm-session` and `dm-tree`:
-//! configuration from DMAcc, HTTP(S) transport with rustls, Basic and Digest
-//! authentication, notification reception and verification, asynchronous EXEC and
-//! SUB reports, and atomic persistence of the tree.
+//! [`DmClient`] is a thin async facade over the sans-IO engine of
+//! `dm-session` and the management tree of `dm-tree`:
 //!
-//! This crate is a skeleton until that work lands; it has no API yet.
+//! - **Sessions** ([`DmClient::run_session`]) over HTTP(S) with a shared
+//!   [`Transport`] (reqwest with rustls and the ring provider, TLS 1.2+,
+//!   custom CA, optional client certificate): every request the engine
+//!   emits is performed — packages, repository GET/PUT/POST, SUB change
+//!   reports — with `OMADM-DevID`, `Accept`, `Content-Type`, session cookies,
+//!   one answer to a `401` challenge ([`Credentials`]: Basic or RFC 7616
+//!   Digest SHA-256/MD5, nonce reused with an incremented `nc`), and retries
+//!   limited to network failures ([`RetryPolicy`] says exactly which).
+//! - **Notifications** ([`DmClient::handle_notification`],
+//!   [`DmClient::listen_udp`]): Package#0 checked against the account's
+//!   `Auth/Noti` secret and data, the TIMESTAMP window and the persisted
+//!   NOTIFICATION-ID window, then a server-initiated session; an ignored
+//!   notification comes with its precise [`Ignored`] reason.
+//! - **Asynchronous EXEC**: results reported with
+//!   [`DmClient::exec_finished`] or an [`ExecCompletion`] handle are kept as
+//!   pending `ExecComplete` alerts and delivered in a new session
+//!   ([`DmClient::deliver_pending_reports`]).
+//! - **DEFAULT** ServerURIs are stored per server and MOID;
+//!   [`DmClient::ensure_configuration`] fetches missing configuration.
+//! - **Local changes** ([`DmClient::set_local`], [`DmClient::update`]) send
+//!   the change reports of SUB subscriptions.
+//! - **Persistence**: the tree snapshot, DEFAULT URIs, pending alerts,
+//!   running EXECs and the NOTIFICATION-ID window live in one state file,
+//!   replaced atomically (temporary file, fsync, rename) after every change.
+//!
+//! ```
+//! use dm_client::{Account, DmClient, Transport};
+//! use dm_tree::{DevInfo, DmAcc};
+//! use dm_types::{DevId, ServerId, ServerUri};
+//!
+//! // A fleet shares one transport; each device holds little more than its tree.
+//! let transport = Transport::builder().build()?;
+//! let devices: Vec<DmClient> = (0..3)
+//!     .map(|n| {
+//!         let devinfo = DevInfo::new(DevId::new(format!("IMEI:49300510059280{n}"))?, "Acme", "X1");
+//!         let account = DmAcc::new(ServerId::new("dm.example")?, ServerUri::new("http://127.0.0.1:8080/dm")?);
+//!         Ok(DmClient::builder(devinfo)
+//!             .account(Account::new(account).allow_every_moid(true))
+//!             .transport(transport.clone())
+//!             .build()?)
+//!     })
+//!     .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+//! assert_eq!(devices[2].dev_id().as_str(), "IMEI:493005100592802");
+//! assert_eq!(devices[0].servers(), [ServerId::new("dm.example")?]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
+
+mod auth;
+mod client;
+mod error;
+mod notify;
+mod state;
+mod transport;
+
+pub use auth::Credentials;
+pub use client::{
+    Account, Configuration, DmClient, DmClientBuilder, ExecCompletion, Observer, SessionReport,
+};
+pub use dm_session::{ClientEnd, ClientEvent, Trigger};
+pub use error::Error;
+pub use notify::{Ignored, NotificationOutcome};
+pub use transport::{RetryPolicy, Transport, TransportBuilder};
+
+/// The README's examples, compiled as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

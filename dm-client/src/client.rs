@@ -1,0 +1,1359 @@
+//! [`DmClient`]: the async facade that drives `dm_session::ClientSession`
+//! over HTTP(S), answers notifications, delivers asynchronous results and
+//! change reports, and persists the tree.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dm_codec::{Limits, mime};
+use dm_session::{
+    ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch, ManagementTree, Method,
+    Response, Trigger,
+};
+use dm_tree::{
+    DACMO_MOID, DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, Principal, ReadOutcome,
+    SESSIONINFO_MOID, SessionInfo,
+};
+use dm_types::{
+    Alert, AlertType, ClientUri, CommandEntry, DevId, LeafValue, MoData, MoItem, MoNode, Moid,
+    MosEntry, NodeName, Segment, ServerId, ServerUri, StatusCode,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::Error;
+use crate::auth::Credentials;
+use crate::notify::{self, Ignored, NotificationOutcome};
+use crate::state::{self, ClientState, PendingAlert, RunningExec};
+use crate::transport::{HttpSession, NoAnswer, Outgoing, Transport};
+
+/// One server the device is managed by: its DMAcc (written into the tree
+/// when the tree has no account for that server yet — a factory
+/// bootstrap) and how to reach it.
+///
+/// ```
+/// use dm_client::{Account, Credentials};
+/// use dm_tree::DmAcc;
+/// use dm_types::{ServerId, ServerUri};
+///
+/// let account = Account::new(DmAcc::new(ServerId::new("dm.example")?, ServerUri::new("https://dm.example/dm")?))
+///     .credentials(Credentials::password("device-1", "secret"))
+///     .allow_every_moid(true);
+/// # let _ = account;
+/// # Ok::<(), dm_types::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Account {
+    dm_acc: DmAcc,
+    settings: AccountSettings,
+}
+
+/// What the client keeps of an [`Account`] (the DMAcc itself lives in the
+/// tree).
+#[derive(Debug, Clone)]
+struct AccountSettings {
+    server_id: ServerId,
+    credentials: Credentials,
+    every_moid: bool,
+    transport: Option<Transport>,
+}
+
+impl Account {
+    /// An account without HTTP credentials, limited to the DMAcc's `Perm`
+    /// MOIDs, using the client's transport.
+    pub fn new(dm_acc: DmAcc) -> Account {
+        Account {
+            settings: AccountSettings {
+                server_id: dm_acc.server_id.clone(),
+                credentials: Credentials::None,
+                every_moid: false,
+                transport: None,
+            },
+            dm_acc,
+        }
+    }
+
+    /// HTTP credentials for this server (sent only to its origin).
+    pub fn credentials(mut self, credentials: Credentials) -> Account {
+        self.settings.credentials = credentials;
+        self
+    }
+
+    /// Lets this server manage every MOID: before each session the MOIDs
+    /// present in the tree are added to its `Perm` list, and an HGET that
+    /// creates an instance of a new MOID adds that MOID first. Without it
+    /// the `Perm` list is exactly what the DMAcc holds.
+    pub fn allow_every_moid(mut self, every: bool) -> Account {
+        self.settings.every_moid = every;
+        self
+    }
+
+    /// A transport of its own for this server (for example with a TLS
+    /// client certificate issued for it).
+    pub fn transport(mut self, transport: Transport) -> Account {
+        self.settings.transport = Some(transport);
+        self
+    }
+}
+
+/// Receives what happens in the client as it happens (sessions driven by
+/// [`DmClient::listen_udp`] included). Every method has an empty default.
+pub trait Observer: Send + Sync {
+    /// A session event: SHOW (`LaunchBrowser`: open the page in the browser
+    /// component and go on at once), DEFAULT, EXEC started asynchronously.
+    fn event(&self, server: &ServerId, event: &ClientEvent) {
+        let _ = (server, event);
+    }
+
+    /// A session ended.
+    fn session_ended(&self, report: &SessionReport) {
+        let _ = report;
+    }
+
+    /// A notification passed every check; its session starts.
+    fn notification_accepted(&self, server: &ServerId, notification_id: Option<u16>) {
+        let _ = (server, notification_id);
+    }
+
+    /// A notification was ignored.
+    fn notification_ignored(&self, reason: &Ignored) {
+        let _ = reason;
+    }
+}
+
+/// What a session did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionReport {
+    /// The server of the session.
+    pub server_id: ServerId,
+    /// How it ended: [`ClientEnd::Completed`] when the server sent END.
+    pub end: ClientEnd,
+    /// Package#2 received (answered HTTP 200).
+    pub packages: usize,
+    /// Commands the server sent (END not counted).
+    pub commands: usize,
+    /// Events seen, in order: browser launches, DEFAULTs, EXECs started.
+    pub events: Vec<ClientEvent>,
+    /// Alerts of this client delivered in Package#1 (asynchronous results,
+    /// the notification address).
+    pub alerts_delivered: usize,
+    /// Whether the tree changed (and was persisted).
+    pub tree_changed: bool,
+}
+
+impl SessionReport {
+    fn new(server_id: ServerId) -> SessionReport {
+        SessionReport {
+            server_id,
+            end: ClientEnd::Aborted("the session did not start".into()),
+            packages: 0,
+            commands: 0,
+            events: Vec::new(),
+            alerts_delivered: 0,
+            tree_changed: false,
+        }
+    }
+
+    /// Whether the server ended the session with END.
+    pub fn completed(&self) -> bool {
+        self.end == ClientEnd::Completed
+    }
+}
+
+impl std::fmt::Display for SessionReport {
+    /// `completed (3 commands)` or `aborted: <reason> (1 command)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.end {
+            ClientEnd::Completed => f.write_str("completed")?,
+            ClientEnd::Aborted(reason) => write!(f, "aborted: {reason}")?,
+            other => write!(f, "{other:?}")?,
+        }
+        let plural = if self.commands == 1 { "" } else { "s" };
+        write!(f, " ({} command{plural})", self.commands)
+    }
+}
+
+/// The outcome of [`DmClient::ensure_configuration`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Configuration {
+    /// The tree already holds an instance of the MOID.
+    Present,
+    /// It was fetched from the DEFAULT ServerURI and written at these
+    /// places.
+    Fetched(Vec<ClientUri>),
+}
+
+/// Reports the end of an asynchronous EXEC from anywhere (a
+/// [`NodeHandler`], a task, another thread): cheap to clone. The client
+/// takes the results in [`DmClient::listen_udp`] or
+/// [`DmClient::take_exec_completions`].
+#[derive(Debug, Clone)]
+pub struct ExecCompletion {
+    sender: mpsc::UnboundedSender<(ClientUri, StatusCode)>,
+}
+
+impl ExecCompletion {
+    /// Reports that the EXEC of `node` (as the server named it, or its
+    /// absolute ClientURI) finished with `status`. False when the client is
+    /// gone.
+    pub fn finished(&self, node: ClientUri, status: StatusCode) -> bool {
+        self.sender.send((node, status)).is_ok()
+    }
+}
+
+#[derive(Debug)]
+struct Completions {
+    sender: mpsc::UnboundedSender<(ClientUri, StatusCode)>,
+    receiver: mpsc::UnboundedReceiver<(ClientUri, StatusCode)>,
+}
+
+/// The device client a vendor embeds: the management tree (DevInfo, one
+/// DMAcc per server, the product's MOs), HTTP(S) sessions with those
+/// servers, notification reception, asynchronous EXEC results, DEFAULT
+/// configuration fetches, change reports, and atomic persistence.
+///
+/// Build one with [`DmClient::builder`]. The client is small when idle —
+/// mostly its tree — so that a process can simulate a large fleet; many
+/// clients can share one [`Transport`].
+///
+/// ```no_run
+/// use dm_client::{Account, Credentials, DmClient, Trigger};
+/// use dm_tree::{DevInfo, DmAcc};
+/// use dm_types::{DevId, ServerId, ServerUri};
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = ServerId::new("dm.example")?;
+/// let mut account = DmAcc::new(server.clone(), ServerUri::new("https://dm.example/dm")?);
+/// account.perm_moids.push("urn:oma:mo:oma-dm-devinfo:1.2".parse()?);
+/// let mut client = DmClient::builder(DevInfo::new(DevId::new("IMEI:493005100592800")?, "Acme", "X1"))
+///     .account(Account::new(account).credentials(Credentials::password("device-1", "secret")))
+///     .state_file("/var/lib/acme/dm-state.json")
+///     .build()?;
+/// let report = client.run_session(&server, Trigger::Client).await?;
+/// println!("session {report}");
+/// # Ok(())
+/// # }
+/// ```
+pub struct DmClient {
+    tree: MoTree,
+    dev_id: DevId,
+    accounts: Vec<AccountSettings>,
+    transport: Transport,
+    state: ClientState,
+    state_file: Option<Box<Path>>,
+    settings: Arc<Settings>,
+    notification_address: Option<Box<str>>,
+    completions: Option<Box<Completions>>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+/// Settings that rarely differ between clients: clients built with the
+/// defaults share one allocation.
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    limits: Limits,
+    notification_window: Duration,
+    packages_per_session: usize,
+    max_session_duration: Duration,
+    bearer: String,
+}
+
+impl std::fmt::Debug for DmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DmClient")
+            .field("dev_id", &self.dev_id)
+            .field("accounts", &self.accounts)
+            .field("state_file", &self.state_file)
+            .field("notification_address", &self.notification_address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`DmClient`].
+#[must_use]
+pub struct DmClientBuilder {
+    devinfo: DevInfo,
+    accounts: Vec<Account>,
+    tree: Option<MoTree>,
+    state_file: Option<PathBuf>,
+    transport: Option<Transport>,
+    notification_address: Option<String>,
+    observer: Option<Arc<dyn Observer>>,
+    settings: Settings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            limits: Limits::default(),
+            notification_window: Duration::from_secs(300),
+            packages_per_session: 64,
+            max_session_duration: Duration::from_secs(600),
+            bearer: "OTHER".into(),
+        }
+    }
+}
+
+/// The default settings, shared.
+static DEFAULT_SETTINGS: std::sync::LazyLock<Arc<Settings>> =
+    std::sync::LazyLock::new(|| Arc::new(Settings::default()));
+
+impl DmClient {
+    /// A builder for a device with this DevInfo.
+    pub fn builder(devinfo: DevInfo) -> DmClientBuilder {
+        DmClientBuilder {
+            devinfo,
+            accounts: Vec::new(),
+            tree: None,
+            state_file: None,
+            transport: None,
+            notification_address: None,
+            observer: None,
+            settings: Settings::default(),
+        }
+    }
+}
+
+impl DmClientBuilder {
+    /// Adds a server account (see [`Account`]).
+    pub fn account(mut self, account: Account) -> DmClientBuilder {
+        self.accounts.push(account);
+        self
+    }
+
+    /// The tree to start from. Its definitions ([`MoTree::define`]) and
+    /// node handlers ([`MoTree::set_handler`]) are always kept; its
+    /// instances and subscriptions are used only when no state file exists
+    /// yet (a state file, when present, holds the tree).
+    pub fn tree(mut self, tree: MoTree) -> DmClientBuilder {
+        self.tree = Some(tree);
+        self
+    }
+
+    /// Loads the tree and client state from `path` when it exists, and
+    /// writes them there atomically after every change.
+    pub fn state_file(mut self, path: impl Into<PathBuf>) -> DmClientBuilder {
+        self.state_file = Some(path.into());
+        self
+    }
+
+    /// The HTTP(S) transport, shared with other clients (default: one of
+    /// its own, built with [`Transport::builder`]).
+    pub fn transport(mut self, transport: Transport) -> DmClientBuilder {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Where the device listens for notifications (e.g.
+    /// `udp://192.0.2.7:9443`): announced in every Package#1 with a
+    /// `NotificationAddress` alert.
+    pub fn notification_address(mut self, address: impl Into<String>) -> DmClientBuilder {
+        self.notification_address = Some(address.into());
+        self
+    }
+
+    /// How far a notification's TIMESTAMP may lie from the device's clock
+    /// (default 300 s).
+    pub fn notification_window(mut self, window: Duration) -> DmClientBuilder {
+        self.settings.notification_window = window;
+        self
+    }
+
+    /// Decoding limits for Package#2 and repository bodies.
+    pub fn limits(mut self, limits: Limits) -> DmClientBuilder {
+        self.settings.limits = limits;
+        self
+    }
+
+    /// Most Package#2 in one session (default 64) and longest session
+    /// (default 10 minutes); past either the session is aborted.
+    pub fn session_limits(mut self, packages: usize, duration: Duration) -> DmClientBuilder {
+        self.settings.packages_per_session = packages;
+        self.settings.max_session_duration = duration;
+        self
+    }
+
+    /// The SessionInfo `CBT` value (default `OTHER`).
+    pub fn bearer(mut self, bearer: impl Into<String>) -> DmClientBuilder {
+        self.settings.bearer = bearer.into();
+        self
+    }
+
+    /// Receives events, session ends and ignored notifications as they
+    /// happen.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> DmClientBuilder {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Builds the client: loads the state file when there is one (a
+    /// corrupt file is [`Error::StateCorrupt`], never a silent reset),
+    /// writes DevInfo (replacing a stored one that differs) and the DMAcc
+    /// of each account the tree lacks, and persists the result.
+    pub fn build(self) -> Result<DmClient, Error> {
+        let base = self.tree.unwrap_or_default();
+        let (mut tree, state, mut changed) = match &self.state_file {
+            Some(path) => match std::fs::read(path) {
+                Ok(bytes) => {
+                    let (tree, state) = state::decode(&bytes, strip(base), path)?;
+                    (tree, state, false)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    (base, ClientState::default(), true)
+                }
+                Err(source) => {
+                    return Err(Error::StateIo {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            },
+            None => (base, ClientState::default(), false),
+        };
+        let devinfo = self.devinfo.to_instance();
+        let stored = tree
+            .instances_of(dm_tree::DEVINFO_MOID)
+            .next()
+            .map(|i| (i.miid().clone(), i.to_mo_data(dm_tree::NodeId::ROOT)));
+        match stored {
+            Some((_, data)) if data == devinfo.to_mo_data(dm_tree::NodeId::ROOT) => {}
+            Some((miid, _)) => {
+                tree.remove(dm_tree::DEVINFO_MOID, miid.as_str());
+                tree.insert(devinfo)?;
+                changed = true;
+            }
+            None => {
+                tree.insert(devinfo)?;
+                changed = true;
+            }
+        }
+        let mut accounts = Vec::new();
+        for account in self.accounts {
+            if tree.dm_acc(&account.dm_acc.server_id)?.is_none() {
+                tree.add_dm_acc(&account.dm_acc)?;
+                changed = true;
+            }
+            if accounts
+                .iter()
+                .any(|a: &AccountSettings| a.server_id == account.settings.server_id)
+            {
+                return Err(Error::Config(format!(
+                    "two accounts for server {}",
+                    account.settings.server_id
+                )));
+            }
+            accounts.push(account.settings);
+        }
+        let transport = match self.transport {
+            Some(transport) => transport,
+            None => Transport::builder().build()?,
+        };
+        let client = DmClient {
+            tree,
+            dev_id: self.devinfo.dev_id,
+            accounts,
+            transport,
+            state,
+            state_file: self.state_file.map(PathBuf::into_boxed_path),
+            settings: if self.settings == **DEFAULT_SETTINGS {
+                Arc::clone(&DEFAULT_SETTINGS)
+            } else {
+                Arc::new(self.settings)
+            },
+            notification_address: self.notification_address.map(String::into_boxed_str),
+            completions: None,
+            observer: self.observer,
+        };
+        if changed {
+            client.save()?;
+        }
+        Ok(client)
+    }
+}
+
+/// `tree` without instances and subscriptions: its definitions and
+/// handlers only.
+fn strip(mut tree: MoTree) -> MoTree {
+    let instances: Vec<(String, String)> = tree
+        .instances()
+        .map(|i| (i.moid().as_str().to_owned(), i.miid().as_str().to_owned()))
+        .collect();
+    for (moid, miid) in instances {
+        tree.remove(&moid, &miid);
+    }
+    let subscriptions: Vec<(ServerId, ClientUri)> = tree
+        .subscriptions()
+        .iter()
+        .map(|s| (s.server.clone(), s.target.clone()))
+        .collect();
+    for (server, target) in subscriptions {
+        let _ = tree.unsubscribe(&server, &target);
+    }
+    tree
+}
+
+impl DmClient {
+    /// The device's tree.
+    pub fn tree(&self) -> &MoTree {
+        &self.tree
+    }
+
+    /// The device's DevID (`OMADM-DevID`).
+    pub fn dev_id(&self) -> &DevId {
+        &self.dev_id
+    }
+
+    /// The servers with a DMAcc account in the tree, in MIID order.
+    pub fn servers(&self) -> Vec<ServerId> {
+        self.tree
+            .dm_accs()
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|account| account.server_id)
+            .collect()
+    }
+
+    /// The notification address announced in Package#1.
+    pub fn notification_address(&self) -> Option<&str> {
+        self.notification_address.as_deref()
+    }
+
+    /// Sets (or clears) the notification address announced in Package#1,
+    /// for example once the listening socket is bound.
+    pub fn set_notification_address(&mut self, address: Option<String>) {
+        self.notification_address = address.map(String::into_boxed_str);
+    }
+
+    /// Registers the handler behind the nodes of `moid` (live values,
+    /// EXEC). Handlers are not persisted: register them after every start.
+    pub fn set_handler(&mut self, moid: Moid, handler: Arc<dyn NodeHandler>) {
+        self.tree.set_handler(moid, handler);
+    }
+
+    /// Asynchronous results waiting for a session (EXEC results).
+    pub fn pending_reports(&self) -> usize {
+        self.state.pending.len()
+    }
+
+    /// The EXECs that answered `202` and have not finished: (server, node
+    /// as the server named it).
+    pub fn running_execs(&self) -> Vec<(ServerId, ClientUri)> {
+        self.state
+            .running
+            .iter()
+            .map(|r| (r.server.clone(), r.node.clone()))
+            .collect()
+    }
+
+    /// The ServerURI a server gave with DEFAULT for `moid` (the newest).
+    pub fn default_uri(&self, moid: &Moid) -> Option<&ServerUri> {
+        self.state
+            .defaults
+            .iter()
+            .rev()
+            .find(|d| d.moid == *moid)
+            .map(|d| &d.source)
+    }
+
+    /// Writes the tree and client state to the state file (atomically:
+    /// temporary file in the same directory, fsync, rename). Does nothing
+    /// without a state file. The client calls it after every change; a
+    /// failed write leaves the previous file intact.
+    pub fn save(&self) -> Result<(), Error> {
+        let Some(path) = &self.state_file else {
+            return Ok(());
+        };
+        let bytes = state::encode(&self.tree, &self.state);
+        state::write_atomic(path, |file| std::io::Write::write_all(file, &bytes))
+    }
+
+    fn settings_of(&self, server: &ServerId) -> Option<&AccountSettings> {
+        self.accounts.iter().find(|a| a.server_id == *server)
+    }
+
+    fn transport_of(&self, server: &ServerId) -> Transport {
+        self.settings_of(server)
+            .and_then(|a| a.transport.clone())
+            .unwrap_or_else(|| self.transport.clone())
+    }
+
+    /// The HTTP state for requests made for `server` outside a session.
+    fn http_for(&self, server: &ServerId) -> Result<HttpSession, Error> {
+        let account = self
+            .tree
+            .dm_acc(server)?
+            .ok_or_else(|| Error::UnknownServer(server.clone()))?;
+        let credentials = self
+            .settings_of(server)
+            .map(|a| a.credentials.clone())
+            .unwrap_or_default();
+        Ok(HttpSession::new(credentials, account.server_uri))
+    }
+
+    /// Runs one session with `server`: Package#1 (with the asynchronous
+    /// results pending for that destination and the notification address),
+    /// then every Package#2 executed strictly in order — repository GET,
+    /// PUT and POST, and SUB change reports, performed as they come — until
+    /// END, an HTTP error, an invalid package, a network failure the
+    /// [`RetryPolicy`](crate::RetryPolicy) does not retry, or the session
+    /// limits.
+    ///
+    /// With [`Trigger::Report`] Package#1 goes to its URI; otherwise to the
+    /// account's `SrvURI`. `OMADM-DevID`, `Accept` and `Content-Type` are
+    /// sent on every request, cookies are kept for the session, and a `401`
+    /// challenge is answered once (credentials go only to the `SrvURI`
+    /// origin). Afterwards DEFAULT URIs and started EXECs are recorded and
+    /// the state is persisted when anything changed.
+    ///
+    /// Errors are local failures only (unknown server, state file); how the
+    /// session went is in the report.
+    pub async fn run_session(
+        &mut self,
+        server: &ServerId,
+        trigger: Trigger,
+    ) -> Result<SessionReport, Error> {
+        let account = self
+            .tree
+            .dm_acc(server)?
+            .ok_or_else(|| Error::UnknownServer(server.clone()))?;
+        let settings = self.settings_of(server).cloned();
+        let every_moid = settings.as_ref().is_some_and(|s| s.every_moid);
+        let credentials = settings.map(|s| s.credentials).unwrap_or_default();
+        let transport = self.transport_of(server);
+        let destination = match &trigger {
+            Trigger::Report { uri } => Some(uri.clone()),
+            _ => None,
+        };
+        let delivered: Vec<usize> = (0..self.state.pending.len())
+            .filter(|&i| {
+                let pending = &self.state.pending[i];
+                pending.server == *server && pending.report_to == destination
+            })
+            .collect();
+        let mut alerts: Vec<Alert> = delivered
+            .iter()
+            .map(|&i| self.state.pending[i].alert.clone())
+            .collect();
+        if let Some(address) = &self.notification_address {
+            alerts.push(notification_address_alert(address));
+        }
+        let mut report = SessionReport::new(server.clone());
+        report.alerts_delivered = alerts.len();
+        let initiator = match &trigger {
+            Trigger::Server { .. } => "Server",
+            Trigger::Bootstrap => "Bootstrap",
+            _ => "Client",
+        };
+        let session_info = SessionInfo {
+            bearer: self.settings.bearer.clone(),
+            initiator: initiator.into(),
+            server_id: server.as_str().into(),
+            start_time: rfc3339(SystemTime::now()),
+        };
+        let own_session_info = self.tree.instances_of(SESSIONINFO_MOID).next().is_none()
+            && self.tree.insert(session_info.to_instance()).is_ok();
+
+        let settings = Arc::clone(&self.settings);
+        let mut view = SessionTree {
+            tree: &mut self.tree,
+            server: server.clone(),
+            every_moid,
+            changed: false,
+        };
+        view.grant_present();
+        let mut config = ClientConfig::new(
+            self.dev_id.clone(),
+            server.clone(),
+            account.server_uri.clone(),
+        );
+        config.limits = settings.limits;
+        config.packages_per_session = settings.packages_per_session;
+        config.max_duration = settings.max_session_duration;
+        let mut session = ClientSession::new(config, trigger, &view, alerts, Instant::now());
+        let mut http = HttpSession::new(credentials, account.server_uri);
+        let mut first_package = true;
+        let mut package1_received = false;
+        let mut events = Vec::new();
+        let mut end = None;
+        tracing::info!(server = server.as_str(), "session starts");
+        while let Some(request) = session.poll_request() {
+            let is_package = matches!(request.content_type, Some(t) if t == mime::INITIATION || t == mime::RESPONSE);
+            let limit = if is_package {
+                settings.limits.package_bytes
+            } else {
+                settings.limits.mo_data_bytes
+            };
+            let exchange = transport.perform(&mut http, Outgoing::from(&request), limit);
+            let outcome = match session.poll_timeout() {
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), exchange)
+                    .await
+                    .ok(),
+                None => Some(exchange.await),
+            };
+            let response = match outcome {
+                None => {
+                    session.handle_timeout(Instant::now());
+                    drain(
+                        &mut session,
+                        &mut events,
+                        &mut end,
+                        self.observer.as_deref(),
+                        server,
+                    );
+                    break;
+                }
+                Some(Ok(response)) => response,
+                Some(Err(NoAnswer(reason))) if is_package => {
+                    end = Some(ClientEnd::Aborted(format!("no answer: {reason}")));
+                    break;
+                }
+                // The engine reports the repository failure (502).
+                Some(Err(NoAnswer(_))) => Response::default(),
+            };
+            if is_package && response.status == 200 {
+                report.packages += 1;
+                report.commands += count_commands(&response.body, &settings.limits);
+                package1_received |= first_package;
+            }
+            if is_package {
+                first_package = false;
+            }
+            session.handle_response(request.id, &response, &mut view);
+            drain(
+                &mut session,
+                &mut events,
+                &mut end,
+                self.observer.as_deref(),
+                server,
+            );
+        }
+        if end.is_none() {
+            drain(
+                &mut session,
+                &mut events,
+                &mut end,
+                self.observer.as_deref(),
+                server,
+            );
+        }
+        report.end =
+            end.unwrap_or_else(|| ClientEnd::Aborted("the session stopped before its end".into()));
+        report.tree_changed = view.changed;
+        if own_session_info {
+            self.tree.remove(SESSIONINFO_MOID, "sessioninfo");
+        }
+
+        let mut state_changed = false;
+        if package1_received {
+            for &index in delivered.iter().rev() {
+                self.state.pending.remove(index);
+                state_changed = true;
+            }
+        } else {
+            report.alerts_delivered = 0;
+        }
+        for event in &events {
+            match event {
+                ClientEvent::Default { moid, source } => {
+                    self.state.set_default(server, moid.clone(), source.clone());
+                    state_changed = true;
+                }
+                ClientEvent::ExecStarted { node, report_to } => {
+                    let absolute = match self.tree.resolve(node).as_deref() {
+                        Ok([only]) => only.client_uri(),
+                        _ => node.clone(),
+                    };
+                    self.state.running.push(RunningExec {
+                        server: server.clone(),
+                        node: node.clone(),
+                        absolute,
+                        report_to: report_to.clone(),
+                    });
+                    state_changed = true;
+                }
+                _ => {}
+            }
+        }
+        report.events = events;
+        if report.tree_changed || state_changed {
+            self.save()?;
+        }
+        tracing::info!(server = server.as_str(), outcome = %report, "session ended");
+        if let Some(observer) = &self.observer {
+            observer.session_ended(&report);
+        }
+        Ok(report)
+    }
+
+    /// Handles a received Package#0: decodes it, finds the account by
+    /// SERVER-ID, applies the digest policy with that account's
+    /// `Auth/Noti/Secret` and `Auth/Noti/Data`, the TIMESTAMP window and
+    /// the NOTIFICATION-ID replay window (persisted), then runs the
+    /// server-initiated session. `now` is the device's clock.
+    ///
+    /// Digest policy (PROTOCOL.md section 3.6): with a secret (or type 1)
+    /// the digest is mandatory and must verify; without one, a notification
+    /// carrying a digest is ignored. An authenticated notification must
+    /// carry TIMESTAMP and NOTIFICATION-ID.
+    pub async fn handle_notification(
+        &mut self,
+        bytes: &[u8],
+        now: SystemTime,
+    ) -> Result<NotificationOutcome, Error> {
+        let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let window = self.settings.notification_window.as_secs();
+        match notify::check(bytes, &self.tree, &mut self.state, now_secs, window) {
+            Err(reason) => {
+                tracing::info!("notification ignored: {reason}");
+                if let Some(observer) = &self.observer {
+                    observer.notification_ignored(&reason);
+                }
+                Ok(NotificationOutcome::Ignored(reason))
+            }
+            Ok(accepted) => {
+                tracing::info!(server = accepted.server.as_str(), id = ?accepted.notification_id, "notification accepted");
+                if let Some(observer) = &self.observer {
+                    observer.notification_accepted(&accepted.server, accepted.notification_id);
+                }
+                if accepted.notification_id.is_some() {
+                    self.save()?;
+                }
+                let trigger = Trigger::Server {
+                    notification_id: accepted.notification_id,
+                };
+                let report = self.run_session(&accepted.server, trigger).await?;
+                Ok(NotificationOutcome::Session(report))
+            }
+        }
+    }
+
+    /// Listens for notifications on `socket` until `shutdown` completes:
+    /// each datagram goes through [`DmClient::handle_notification`]; EXEC
+    /// results reported through [`ExecCompletion`] are recorded and
+    /// delivered. Outcomes go to the [`Observer`] and to `tracing`.
+    /// Datagrams arriving during a session wait in the socket buffer.
+    pub async fn listen_udp(
+        &mut self,
+        socket: &UdpSocket,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        /// Largest notification: 31 options of 2 + 270 bytes, plus the header.
+        const DATAGRAM: usize = 2 + 31 * 272;
+        let mut buffer = vec![0u8; DATAGRAM];
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            enum Next {
+                Stop,
+                Datagram(std::io::Result<usize>),
+                Completion(Option<(ClientUri, StatusCode)>),
+            }
+            let next = tokio::select! {
+                () = &mut shutdown => Next::Stop,
+                received = socket.recv_from(&mut buffer) => Next::Datagram(received.map(|(n, _)| n)),
+                completion = next_completion(&mut self.completions) => Next::Completion(completion),
+            };
+            match next {
+                Next::Stop => return Ok(()),
+                Next::Datagram(Ok(length)) => {
+                    if let Err(e) = self
+                        .handle_notification(&buffer[..length], SystemTime::now())
+                        .await
+                    {
+                        tracing::warn!("notification: {e}");
+                    }
+                }
+                Next::Datagram(Err(e)) => {
+                    tracing::warn!("notification socket: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Next::Completion(Some((node, status))) => match self.exec_finished(&node, status) {
+                    Ok(()) => {
+                        if let Err(e) = self.deliver_pending_reports().await {
+                            tracing::warn!("delivering results: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("{e}"),
+                },
+                Next::Completion(None) => {}
+            }
+        }
+    }
+
+    /// A handle that reports asynchronous EXEC results to this client
+    /// (see [`ExecCompletion`]).
+    pub fn exec_completion(&mut self) -> ExecCompletion {
+        let completions = self.completions.get_or_insert_with(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            Box::new(Completions { sender, receiver })
+        });
+        ExecCompletion {
+            sender: completions.sender.clone(),
+        }
+    }
+
+    /// Records every result reported through [`ExecCompletion`] so far
+    /// (without waiting) and returns how many; deliver them with
+    /// [`DmClient::deliver_pending_reports`].
+    pub fn take_exec_completions(&mut self) -> Result<usize, Error> {
+        let mut taken = Vec::new();
+        if let Some(completions) = &mut self.completions {
+            while let Ok(completion) = completions.receiver.try_recv() {
+                taken.push(completion);
+            }
+        }
+        let count = taken.len();
+        for (node, status) in taken {
+            self.exec_finished(&node, status)?;
+        }
+        Ok(count)
+    }
+
+    /// Records the final status of an asynchronous EXEC of `node` (as the
+    /// server named it, or its absolute ClientURI): an `ExecComplete`
+    /// alert (`SourceURI` = the node as the server named it, `Data`
+    /// `{"sc": status}`) is persisted as pending, for the EXEC's ServerURI
+    /// or, when it named none, the account's `SrvURI`.
+    pub fn exec_finished(&mut self, node: &ClientUri, status: StatusCode) -> Result<(), Error> {
+        let index = self
+            .state
+            .running
+            .iter()
+            .position(|r| r.node == *node || r.absolute == *node)
+            .ok_or_else(|| Error::NoRunningExec(node.clone()))?;
+        let running = self.state.running.remove(index);
+        self.state.pending.push(PendingAlert {
+            alert: Alert::exec_complete(&running.node, status),
+            server: running.server,
+            report_to: running.report_to,
+        });
+        self.save()
+    }
+
+    /// Delivers every pending result: one session per destination, with
+    /// [`Trigger::Report`] when the EXEC named a ServerURI, else a
+    /// client-initiated session with the account's server, the alerts in
+    /// Package#1. An alert is dropped from the pending list once its
+    /// Package#1 was answered with HTTP 200 (delivery is at least once: a
+    /// lost answer means a new try later). Results for a server that no
+    /// longer has an account are dropped.
+    pub async fn deliver_pending_reports(&mut self) -> Result<Vec<SessionReport>, Error> {
+        let mut destinations: Vec<(ServerId, Option<ServerUri>)> = Vec::new();
+        for pending in &self.state.pending {
+            let destination = (pending.server.clone(), pending.report_to.clone());
+            if !destinations.contains(&destination) {
+                destinations.push(destination);
+            }
+        }
+        let mut reports = Vec::new();
+        for (server, report_to) in destinations {
+            if self.tree.dm_acc(&server)?.is_none() {
+                tracing::warn!(
+                    server = server.as_str(),
+                    "dropping results for a server without account"
+                );
+                self.state.pending.retain(|p| p.server != server);
+                self.save()?;
+                continue;
+            }
+            let trigger = report_to.map_or(Trigger::Client, |uri| Trigger::Report { uri });
+            reports.push(self.run_session(&server, trigger).await?);
+        }
+        Ok(reports)
+    }
+
+    /// Sets the leaf at `uri` (an absolute ClientURI) to `value` as the
+    /// device itself, then sends the change reports of the subscriptions
+    /// that fire. Returns how many reports were delivered (answered 2xx).
+    pub async fn set_local(&mut self, uri: &ClientUri, value: LeafValue) -> Result<usize, Error> {
+        let name = match uri.path().last() {
+            Some(Segment::Name(name)) => NodeName::new(name.into_owned())
+                .map_err(|e| Error::Config(format!("{uri}: {e}")))?,
+            _ => {
+                return Err(Error::Config(format!(
+                    "{uri}: set_local needs an absolute ClientURI of a node below the instance root"
+                )));
+            }
+        };
+        let item = MoItem {
+            ddf: None,
+            client_uri: uri.clone(),
+            cache_validator: None,
+            data: MoData::new(name, MoNode::Leaf(value)),
+        };
+        let target = uri.clone();
+        self.update(move |tree| tree.write(&Principal::Device, Some(&target), &[item]))
+            .await
+    }
+
+    /// Changes the tree as the device application wants (`change` returns
+    /// the absolute ClientURIs it changed), persists it, and sends the
+    /// change reports of the subscriptions that fire (HTTP PUT of the
+    /// watched data to each subscription's ServerURI, read with its
+    /// server's rights). Returns how many reports were delivered
+    /// (answered 2xx); an undelivered report is logged, not retried.
+    pub async fn update(
+        &mut self,
+        change: impl FnOnce(&mut MoTree) -> Result<Vec<ClientUri>, dm_tree::Error>,
+    ) -> Result<usize, Error> {
+        let changed = change(&mut self.tree)?;
+        self.save()?;
+        Ok(self.send_change_reports(&changed).await)
+    }
+
+    /// Sends the change reports due after `changed`.
+    async fn send_change_reports(&mut self, changed: &[ClientUri]) -> usize {
+        let reports: Vec<(ServerId, ServerUri, Vec<u8>)> = self
+            .tree
+            .fired(changed)
+            .into_iter()
+            .filter_map(|subscription| {
+                let who = Principal::Server(subscription.server.clone());
+                let items = match self
+                    .tree
+                    .read(&who, std::slice::from_ref(&subscription.target))
+                {
+                    Ok(ReadOutcome::Data(items)) => items,
+                    Ok(_) => return None,
+                    // The watched nodes are gone: an empty report.
+                    Err(_) => Vec::new(),
+                };
+                Some((
+                    subscription.server.clone(),
+                    subscription.report_to.clone(),
+                    dm_codec::encode_mo_serialization(&items),
+                ))
+            })
+            .collect();
+        let mut delivered = 0;
+        for (server, uri, body) in reports {
+            let Ok(mut http) = self.http_for(&server) else {
+                continue;
+            };
+            let request = Outgoing {
+                method: Method::Put,
+                uri: &uri,
+                content_type: Some(mime::MO_DATA),
+                accept: mime::MO_DATA,
+                dev_id: &self.dev_id,
+                body: &body,
+            };
+            match self
+                .transport_of(&server)
+                .perform(&mut http, request, 0)
+                .await
+            {
+                Ok(response) if (200..300).contains(&response.status) => delivered += 1,
+                Ok(response) => {
+                    tracing::warn!(
+                        uri = uri.as_str(),
+                        status = response.status,
+                        "change report refused"
+                    );
+                }
+                Err(NoAnswer(reason)) => tracing::warn!("change report: {reason}"),
+            }
+        }
+        delivered
+    }
+
+    /// Makes sure the tree holds configuration for `moid`: when it has no
+    /// instance, performs the HGET procedure against the ServerURI a server
+    /// gave with DEFAULT (the newest), on that server's behalf, reporting no
+    /// status to anyone (PROTOCOL.md section 4). Change reports are sent for
+    /// what the fetch wrote.
+    pub async fn ensure_configuration(&mut self, moid: &Moid) -> Result<Configuration, Error> {
+        if self.tree.instances_of(moid.as_str()).next().is_some() {
+            return Ok(Configuration::Present);
+        }
+        let default = self
+            .state
+            .defaults
+            .iter()
+            .rev()
+            .find(|d| d.moid == *moid)
+            .cloned()
+            .ok_or_else(|| Error::NoDefault(moid.clone()))?;
+        let fetch = DefaultFetch {
+            server_id: default.server.clone(),
+            moid: moid.clone(),
+            source: default.source.clone(),
+        };
+        let request = fetch.request(&self.dev_id);
+        let mut http = self.http_for(&default.server)?;
+        let transport = self.transport_of(&default.server);
+        let response = transport
+            .perform(
+                &mut http,
+                Outgoing::from(&request),
+                self.settings.limits.mo_data_bytes,
+            )
+            .await
+            .unwrap_or_default();
+        let every_moid = self
+            .settings_of(&default.server)
+            .is_some_and(|a| a.every_moid);
+        let mut view = SessionTree {
+            tree: &mut self.tree,
+            server: default.server.clone(),
+            every_moid,
+            changed: false,
+        };
+        let written = fetch.apply(&response, &mut view);
+        let changed = view.changed;
+        if changed {
+            self.save()?;
+        }
+        let written = written.map_err(|status| Error::DefaultFetch {
+            moid: moid.clone(),
+            status,
+        })?;
+        self.send_change_reports(&written).await;
+        Ok(Configuration::Fetched(written))
+    }
+}
+
+/// Pulls the engine's events: the end goes to `end`, the others to
+/// `events` and the observer.
+fn drain(
+    session: &mut ClientSession,
+    events: &mut Vec<ClientEvent>,
+    end: &mut Option<ClientEnd>,
+    observer: Option<&dyn Observer>,
+    server: &ServerId,
+) {
+    while let Some(event) = session.poll_event() {
+        match event {
+            ClientEvent::Ended(how) => *end = Some(how),
+            other => {
+                if let Some(observer) = observer {
+                    observer.event(server, &other);
+                }
+                events.push(other);
+            }
+        }
+    }
+}
+
+/// Commands of a Package#2 body, END not counted (0 when it does not
+/// decode: the engine aborts then).
+fn count_commands(body: &[u8], limits: &Limits) -> usize {
+    dm_codec::decode_package2(body, limits).map_or(0, |package| {
+        package
+            .commands()
+            .iter()
+            .filter(|c| !matches!(c, CommandEntry::Command(dm_types::Command::End)))
+            .count()
+    })
+}
+
+async fn next_completion(
+    completions: &mut Option<Box<Completions>>,
+) -> Option<(ClientUri, StatusCode)> {
+    match completions {
+        Some(completions) => completions.receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The project's `NotificationAddress` alert: the address both as
+/// `TargetURI` and as `Data` `{"Address": ...}`.
+fn notification_address_alert(address: &str) -> Alert {
+    let mut alert = Alert::new(
+        AlertType::new(AlertType::NOTIFICATION_ADDRESS)
+            .unwrap_or_else(|_| unreachable!("the constant is a valid alert type")),
+    );
+    alert.target_uri = Some(address.to_owned());
+    alert.data_type = Some("text/plain".to_owned());
+    let mut data = dm_types::JsonObject::new();
+    data.insert("Address".to_owned(), address.into());
+    alert.data = Some(data);
+    alert
+}
+
+/// RFC 3339 UTC date-time of `time` (second precision).
+fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rest = secs % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// The tree as one session's server works on it: delegates to `MoTree`,
+/// notes whether anything changed, and for an account allowed every MOID
+/// adds MOIDs to its `Perm` list as they appear.
+struct SessionTree<'a> {
+    tree: &'a mut MoTree,
+    server: ServerId,
+    every_moid: bool,
+    changed: bool,
+}
+
+impl SessionTree<'_> {
+    fn grant(&mut self, moid: &Moid) {
+        if self.every_moid
+            && moid.as_str() != DACMO_MOID
+            && self.tree.grant_moid(&self.server, moid).unwrap_or(false)
+        {
+            self.changed = true;
+        }
+    }
+
+    /// Grants every MOID present in the tree.
+    fn grant_present(&mut self) {
+        if !self.every_moid {
+            return;
+        }
+        let mut moids: Vec<Moid> = self.tree.instances().map(|i| i.moid().clone()).collect();
+        moids.dedup();
+        for moid in moids {
+            self.grant(&moid);
+        }
+    }
+
+    fn mark<T, E>(&mut self, result: Result<T, E>) -> Result<T, E> {
+        if result.is_ok() {
+            self.changed = true;
+        }
+        result
+    }
+}
+
+impl ManagementTree for SessionTree<'_> {
+    fn mo_list(&self, server: &ServerId) -> Vec<MosEntry> {
+        ManagementTree::mo_list(&*self.tree, server)
+    }
+
+    fn read(
+        &self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Option<Vec<MoItem>>, StatusCode> {
+        ManagementTree::read(&*self.tree, server, targets)
+    }
+
+    fn write(
+        &mut self,
+        server: &ServerId,
+        target: Option<&ClientUri>,
+        items: &[MoItem],
+    ) -> Result<Vec<ClientUri>, StatusCode> {
+        let moids: Vec<Moid> = match target {
+            Some(target) => vec![target.to_moid()],
+            None => items.iter().map(|item| item.client_uri.to_moid()).collect(),
+        };
+        for moid in &moids {
+            self.grant(moid);
+        }
+        let result = ManagementTree::write(&mut *self.tree, server, target, items);
+        self.mark(result)
+    }
+
+    fn delete(
+        &mut self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Vec<ClientUri>, StatusCode> {
+        let result = ManagementTree::delete(&mut *self.tree, server, targets);
+        self.mark(result)
+    }
+
+    fn exec(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: Option<&ServerUri>,
+    ) -> Result<ExecOutcome, StatusCode> {
+        ManagementTree::exec(&mut *self.tree, server, target, report_to)
+    }
+
+    fn subscribe(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: &ServerUri,
+    ) -> Result<(), StatusCode> {
+        let result = ManagementTree::subscribe(&mut *self.tree, server, target, report_to);
+        self.mark(result)
+    }
+
+    fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode> {
+        let result = ManagementTree::unsubscribe(&mut *self.tree, server, target);
+        self.mark(result)
+    }
+
+    fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<MoItem>)> {
+        ManagementTree::change_reports(&*self.tree, changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fleets spawn sessions on a multi-threaded runtime: the client and its
+    /// futures must be `Send`.
+    #[test]
+    fn clients_and_their_futures_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let devinfo = DevInfo::new(DevId::new("IMEI:1").expect("DevID"), "Acme", "X1");
+        let mut client = DmClient::builder(devinfo).build().expect("client");
+        send(&client);
+        let server = ServerId::new("dm").expect("id");
+        send(&client.run_session(&server, Trigger::Client));
+        send(&client.handle_notification(b"", SystemTime::now()));
+        send(&client.deliver_pending_reports());
+        send(&client.ensure_configuration(&Moid::new("urn:x:y").expect("moid")));
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket.set_nonblocking(true).expect("nonblocking");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let _guard = runtime.enter();
+        let socket = UdpSocket::from_std(socket).expect("socket");
+        send(&client.listen_udp(&socket, std::future::ready(())));
+    }
+
+    #[test]
+    fn dates_are_rfc3339() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        assert_eq!(rfc3339(t), "2025-11-24T16:00:00Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_661);
+        assert_eq!(rfc3339(leap), "2000-02-29T01:01:01Z");
+    }
+
+    #[test]
+    fn report_lines_read_well() {
+        let mut report = SessionReport::new(ServerId::new("dm").expect("id"));
+        report.end = ClientEnd::Completed;
+        report.commands = 3;
+        assert_eq!(report.to_string(), "completed (3 commands)");
+        report.end = ClientEnd::Aborted("the server answered HTTP 500".into());
+        report.commands = 1;
+        assert_eq!(
+            report.to_string(),
+            "aborted: the server answered HTTP 500 (1 command)"
+        );
+    }
+}

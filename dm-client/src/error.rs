@@ -1,0 +1,76 @@
+//! The one error type of `dm-client`.
+
+use std::path::PathBuf;
+
+use dm_types::{ClientUri, Moid, ServerId, StatusCode};
+
+/// Why a client operation failed.
+///
+/// Protocol outcomes are not errors: a session the server aborted or that
+/// failed on the network ends with [`ClientEnd::Aborted`](crate::ClientEnd)
+/// in its [`SessionReport`](crate::SessionReport), and an ignored
+/// notification is a [`NotificationOutcome::Ignored`](crate::NotificationOutcome).
+///
+/// ```
+/// use dm_client::Error;
+/// use dm_types::ServerId;
+///
+/// let err = Error::UnknownServer(ServerId::new("dm.example")?);
+/// assert_eq!(err.to_string(), "no DMAcc account for server dm.example");
+/// # Ok::<(), dm_types::Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No DMAcc instance of the tree has this `SrvID`.
+    #[error("no DMAcc account for server {0}")]
+    UnknownServer(ServerId),
+    /// The client configuration is incomplete or inconsistent.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// TLS material (CA, client certificate or key) could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(String),
+    /// The tree refused an operation of the device itself.
+    #[error("management tree: {0}")]
+    Tree(#[from] dm_tree::Error),
+    /// The state file could not be read or written; the file on disk is
+    /// unchanged.
+    #[error("state file {}: {source}", path.display())]
+    StateIo {
+        /// The state file.
+        path: PathBuf,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// The state file exists but is not a valid state (corrupt, truncated,
+    /// another format or version).
+    #[error("state file {}: {reason}", path.display())]
+    StateCorrupt {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        reason: String,
+    },
+    /// [`DmClient::exec_finished`](crate::DmClient::exec_finished) named a
+    /// node with no asynchronous EXEC running.
+    #[error("no asynchronous EXEC is running on {0}")]
+    NoRunningExec(ClientUri),
+    /// No server sent DEFAULT for this MOID, so its configuration cannot be
+    /// fetched.
+    #[error("no DEFAULT ServerURI is stored for {0}")]
+    NoDefault(Moid),
+    /// The DEFAULT fetch failed with this status (`502` for an unreachable
+    /// repository or a non-2xx answer, `415`/`400` for a body that is not MO
+    /// serialization, or the tree's refusal).
+    #[error("DEFAULT fetch of {moid} failed with status {}", status.as_u16())]
+    DefaultFetch {
+        /// The MO type.
+        moid: Moid,
+        /// The status of the HGET procedure.
+        status: StatusCode,
+    },
+}

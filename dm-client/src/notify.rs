@@ -1,0 +1,291 @@
+//! Package#0 reception: the checks of PROTOCOL.md sections 3.6 and 12
+//! before a notification may open a session.
+
+use dm_codec::notification::{self, DigestCheck, Received, Replay};
+use dm_tree::MoTree;
+use dm_types::ServerId;
+
+use crate::SessionReport;
+use crate::state::ClientState;
+
+/// What became of a notification.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NotificationOutcome {
+    /// It was verified and the session it asked for ran.
+    Session(SessionReport),
+    /// It was ignored, for this reason; nothing was sent.
+    Ignored(Ignored),
+}
+
+/// Why a notification was ignored (PROTOCOL.md section 3.6). Nothing is
+/// reported to anyone: the client simply does not open a session.
+///
+/// ```
+/// use dm_client::Ignored;
+///
+/// assert_eq!(
+///     Ignored::InvalidDigest.to_string(),
+///     "the SHA256-DIGEST does not verify with the account's Auth/Noti secret and data"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Ignored {
+    /// The bytes are not a valid notification.
+    #[error("not a valid notification: {0}")]
+    Malformed(dm_codec::Error),
+    /// No DMAcc account has this SERVER-ID.
+    #[error("no account for SERVER-ID {0}")]
+    UnknownServer(ServerId),
+    /// The account exists but cannot be read (for example a `bin` node
+    /// that is not base64).
+    #[error("the account of {server} cannot be read: {reason}")]
+    UnreadableAccount {
+        /// The SERVER-ID.
+        server: ServerId,
+        /// What is wrong with the account.
+        reason: String,
+    },
+    /// The account holds no notification secret (no `Auth/Noti`, or type
+    /// none) but the notification carries a digest the client cannot check.
+    #[error("a SHA256-DIGEST is present but the account has no Auth/Noti secret to check it")]
+    UnexpectedDigest,
+    /// The account holds a secret but the notification has no digest.
+    #[error("the account has an Auth/Noti secret but the notification has no SHA256-DIGEST")]
+    MissingDigest,
+    /// The digest does not verify.
+    #[error("the SHA256-DIGEST does not verify with the account's Auth/Noti secret and data")]
+    InvalidDigest,
+    /// An authenticated notification without TIMESTAMP (it could be
+    /// replayed forever).
+    #[error("an authenticated notification must carry a TIMESTAMP")]
+    MissingTimestamp,
+    /// An authenticated notification without NOTIFICATION-ID (replays
+    /// could not be detected).
+    #[error("an authenticated notification must carry a NOTIFICATION-ID")]
+    MissingNotificationId,
+    /// TIMESTAMP outside the acceptance window, or a NOTIFICATION-ID acted
+    /// on before.
+    #[error("replay: {0}")]
+    Replay(Replay),
+}
+
+/// A notification that passed every check.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) server: ServerId,
+    pub(crate) notification_id: Option<u16>,
+}
+
+/// Checks `bytes` in this order: decoding, account by SERVER-ID, digest
+/// policy, TIMESTAMP window, NOTIFICATION-ID replay window. The id is
+/// recorded in `state` only when everything else passed, so that forged or
+/// stale notifications cannot push genuine ids out of the window.
+///
+/// Digest policy: with `Auth/Noti/Secret` set (or type 1) the digest is
+/// mandatory and must verify; without a secret a notification carrying a
+/// digest is ignored. TIMESTAMP and NOTIFICATION-ID are mandatory for an
+/// authenticated notification and checked whenever present.
+pub(crate) fn check(
+    bytes: &[u8],
+    tree: &MoTree,
+    state: &mut ClientState,
+    now_unix_secs: u64,
+    window_secs: u64,
+) -> Result<Accepted, Ignored> {
+    let received = Received::decode(bytes).map_err(Ignored::Malformed)?;
+    let n = received.notification();
+    let server = n.server_id.clone();
+    let account = match tree.dm_acc(&server) {
+        Ok(Some(account)) => account,
+        Ok(None) => return Err(Ignored::UnknownServer(server)),
+        Err(e) => {
+            return Err(Ignored::UnreadableAccount {
+                server,
+                reason: e.to_string(),
+            });
+        }
+    };
+    let authenticated = match account.notification.as_ref() {
+        Some(auth) if auth.digest_required() => {
+            let secret = auth.secret.as_deref().unwrap_or_default();
+            match received.verify_digest(secret, &auth.data) {
+                DigestCheck::Valid => true,
+                DigestCheck::Missing => return Err(Ignored::MissingDigest),
+                DigestCheck::Invalid => return Err(Ignored::InvalidDigest),
+            }
+        }
+        _ if n.digest.is_some() => return Err(Ignored::UnexpectedDigest),
+        _ => false,
+    };
+    match n.timestamp {
+        Some(timestamp) => notification::check_timestamp(timestamp, now_unix_secs, window_secs)
+            .map_err(Ignored::Replay)?,
+        None if authenticated => return Err(Ignored::MissingTimestamp),
+        None => {}
+    }
+    match n.notification_id {
+        Some(id) => state
+            .record_notification_id(&server, id)
+            .map_err(Ignored::Replay)?,
+        None if authenticated => return Err(Ignored::MissingNotificationId),
+        None => {}
+    }
+    Ok(Accepted {
+        server,
+        notification_id: n.notification_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dm_tree::{DmAcc, NotificationAuth};
+    use dm_types::{ConnectionType, Notification, ServerUri};
+
+    const NOW: u64 = 1_764_000_000;
+
+    fn tree(auth: Option<NotificationAuth>) -> MoTree {
+        let mut account = DmAcc::new(
+            ServerId::new("dm.example").expect("id"),
+            ServerUri::new("https://dm.example/dm").expect("uri"),
+        );
+        account.notification = auth;
+        let mut tree = MoTree::new();
+        tree.add_dm_acc(&account).expect("added");
+        tree
+    }
+
+    fn notification(id: u16, timestamp: u64) -> Notification {
+        let mut n = Notification::new(
+            ServerId::new("dm.example").expect("id"),
+            ConnectionType::Any,
+        );
+        n.notification_id = Some(id);
+        n.timestamp = Some(timestamp);
+        n
+    }
+
+    fn run(tree: &MoTree, state: &mut ClientState, bytes: &[u8]) -> Result<Option<u16>, Ignored> {
+        check(bytes, tree, state, NOW, 300).map(|a| a.notification_id)
+    }
+
+    #[test]
+    fn signed_notifications_pass_once() {
+        let tree = tree(Some(NotificationAuth::sha256(
+            b"key".to_vec(),
+            b"data".to_vec(),
+        )));
+        let mut state = ClientState::default();
+        let bytes =
+            notification::encode_signed(&notification(1, NOW), b"key", b"data").expect("signed");
+        assert_eq!(run(&tree, &mut state, &bytes), Ok(Some(1)));
+        assert_eq!(
+            run(&tree, &mut state, &bytes),
+            Err(Ignored::Replay(Replay::Duplicate { id: 1 }))
+        );
+    }
+
+    #[test]
+    fn every_rule_has_its_reason() {
+        let signed = tree(Some(NotificationAuth::sha256(
+            b"key".to_vec(),
+            b"data".to_vec(),
+        )));
+        let open = tree(None);
+        let mut state = ClientState::default();
+        let good = |id, ts| {
+            notification::encode_signed(&notification(id, ts), b"key", b"data").expect("signed")
+        };
+        let wrong_key =
+            notification::encode_signed(&notification(2, NOW), b"other", b"data").expect("signed");
+        assert_eq!(
+            run(&signed, &mut state, &wrong_key),
+            Err(Ignored::InvalidDigest)
+        );
+        let unsigned = notification::encode(&notification(3, NOW)).expect("encoded");
+        assert_eq!(
+            run(&signed, &mut state, &unsigned),
+            Err(Ignored::MissingDigest)
+        );
+        assert_eq!(
+            run(&open, &mut state, &good(4, NOW)),
+            Err(Ignored::UnexpectedDigest)
+        );
+        assert_eq!(run(&open, &mut state, &unsigned), Ok(Some(3)));
+        assert_eq!(
+            run(&signed, &mut state, &good(5, NOW - 301)),
+            Err(Ignored::Replay(Replay::TooOld { age_secs: 301 }))
+        );
+        assert_eq!(
+            run(&signed, &mut state, &good(6, NOW + 400)),
+            Err(Ignored::Replay(Replay::InFuture { ahead_secs: 400 }))
+        );
+        // A stale notification did not consume its id.
+        assert_eq!(run(&signed, &mut state, &good(5, NOW)), Ok(Some(5)));
+        assert!(matches!(
+            run(&signed, &mut state, &[0x11]),
+            Err(Ignored::Malformed(_))
+        ));
+        let mut stranger = notification(7, NOW);
+        stranger.server_id = ServerId::new("stranger").expect("id");
+        let bytes = notification::encode(&stranger).expect("encoded");
+        assert_eq!(
+            run(&signed, &mut state, &bytes),
+            Err(Ignored::UnknownServer(
+                ServerId::new("stranger").expect("id")
+            ))
+        );
+    }
+}
+
+#[cfg(test)]
+mod unsigned_fields {
+    use super::*;
+    use dm_tree::{DmAcc, NotificationAuth};
+    use dm_types::{ConnectionType, Notification, ServerUri};
+    use sha2::{Digest as _, Sha256};
+
+    /// Signs by hand, so that a notification can lack the options
+    /// `encode_signed` insists on.
+    fn sign(n: &Notification) -> Vec<u8> {
+        let mut n = n.clone();
+        n.digest = Some([0; 32]);
+        let mut bytes = notification::encode(&n).expect("encoded");
+        let offset = Received::decode(&bytes)
+            .expect("decoded")
+            .digest_offset()
+            .expect("digest option");
+        let digest = Sha256::new()
+            .chain_update(b"key")
+            .chain_update(&bytes)
+            .chain_update(b"data")
+            .finalize();
+        bytes[offset..offset + 32].copy_from_slice(&digest);
+        bytes
+    }
+
+    #[test]
+    fn authenticated_notifications_need_timestamp_and_id() {
+        let mut account = DmAcc::new(
+            ServerId::new("dm.example").expect("id"),
+            ServerUri::new("https://dm.example/dm").expect("uri"),
+        );
+        account.notification = Some(NotificationAuth::sha256(b"key".to_vec(), b"data".to_vec()));
+        let mut tree = MoTree::new();
+        tree.add_dm_acc(&account).expect("added");
+        let mut state = ClientState::default();
+        let mut n = Notification::new(account.server_id.clone(), ConnectionType::Any);
+        n.notification_id = Some(1);
+        let outcome = check(&sign(&n), &tree, &mut state, 1_764_000_000, 300);
+        assert_eq!(outcome.map(|_| ()), Err(Ignored::MissingTimestamp));
+        n.notification_id = None;
+        n.timestamp = Some(1_764_000_000);
+        let outcome = check(&sign(&n), &tree, &mut state, 1_764_000_000, 300);
+        assert_eq!(outcome.map(|_| ()), Err(Ignored::MissingNotificationId));
+        n.notification_id = Some(9);
+        let outcome = check(&sign(&n), &tree, &mut state, 1_764_000_000, 300);
+        assert_eq!(outcome.map(|a| a.notification_id), Ok(Some(9)));
+    }
+}

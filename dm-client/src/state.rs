@@ -1,0 +1,409 @@
+//! What the client keeps between sessions besides the tree, and the state
+//! file that holds both, written atomically.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dm_codec::Limits;
+use dm_codec::notification::{NotificationIdWindow, Replay};
+use dm_tree::MoTree;
+use dm_types::{Alert, ClientUri, Moid, ServerId, ServerUri};
+use serde_json::{Value, json};
+
+use crate::Error;
+
+/// NOTIFICATION-IDs remembered per server.
+pub(crate) const IDS_PER_SERVER: usize = 32;
+
+/// The format name and version of the state file.
+const FORMAT: &str = "dm-client-state";
+const VERSION: u64 = 1;
+
+/// Where a server said to fetch configuration of an MO type (DEFAULT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DefaultUri {
+    pub(crate) server: ServerId,
+    pub(crate) moid: Moid,
+    pub(crate) source: ServerUri,
+}
+
+/// An alert waiting for a session that delivers it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PendingAlert {
+    pub(crate) server: ServerId,
+    /// Where Package#1 goes (EXEC with a ServerURI); `None`: the account's
+    /// `SrvURI`.
+    pub(crate) report_to: Option<ServerUri>,
+    pub(crate) alert: Alert,
+}
+
+/// An EXEC that answered `202` and whose result is still to come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunningExec {
+    pub(crate) server: ServerId,
+    /// The ClientURI as the server sent it (the alert's `SourceURI`).
+    pub(crate) node: ClientUri,
+    /// The node's absolute ClientURI (what a `NodeHandler` sees).
+    pub(crate) absolute: ClientUri,
+    pub(crate) report_to: Option<ServerUri>,
+}
+
+/// The client's own state, persisted next to the tree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ClientState {
+    pub(crate) defaults: Vec<DefaultUri>,
+    pub(crate) pending: Vec<PendingAlert>,
+    pub(crate) running: Vec<RunningExec>,
+    /// The last NOTIFICATION-IDs acted on, per server, oldest first.
+    pub(crate) notification_ids: Vec<(ServerId, VecDeque<u16>)>,
+}
+
+impl ClientState {
+    /// Records DEFAULT: one ServerURI per (server, MOID), the newest wins.
+    pub(crate) fn set_default(&mut self, server: &ServerId, moid: Moid, source: ServerUri) {
+        self.defaults
+            .retain(|d| !(d.server == *server && d.moid == moid));
+        self.defaults.push(DefaultUri {
+            server: server.clone(),
+            moid,
+            source,
+        });
+    }
+
+    /// Checks `id` against the server's remembered NOTIFICATION-IDs (with
+    /// the codec's [`NotificationIdWindow`]) and records it when new.
+    pub(crate) fn record_notification_id(
+        &mut self,
+        server: &ServerId,
+        id: u16,
+    ) -> Result<(), Replay> {
+        let position = self.notification_ids.iter().position(|(s, _)| s == server);
+        let mut window = NotificationIdWindow::new(1, IDS_PER_SERVER);
+        if let Some(index) = position {
+            for &seen in &self.notification_ids[index].1 {
+                // The ring holds distinct ids: these inserts cannot fail.
+                let _ = window.insert(server, seen);
+            }
+        }
+        window.insert(server, id)?;
+        let index = position.unwrap_or_else(|| {
+            self.notification_ids
+                .push((server.clone(), VecDeque::new()));
+            self.notification_ids.len() - 1
+        });
+        let ids = &mut self.notification_ids[index].1;
+        if ids.len() >= IDS_PER_SERVER {
+            ids.pop_front();
+        }
+        ids.push_back(id);
+        Ok(())
+    }
+
+    fn to_json(&self) -> Value {
+        let text = |uri: Option<&ServerUri>| uri.map_or(Value::Null, |u| Value::from(u.as_str()));
+        json!({
+            "defaults": self.defaults.iter().map(|d| json!({
+                "server": d.server.as_str(), "moid": d.moid.as_str(), "source": d.source.as_str(),
+            })).collect::<Vec<_>>(),
+            "pending": self.pending.iter().map(|p| json!({
+                "server": p.server.as_str(),
+                "report_to": text(p.report_to.as_ref()),
+                "alert": serde_json::from_slice::<Value>(&dm_codec::encode_alert(&p.alert)).unwrap_or(Value::Null),
+            })).collect::<Vec<_>>(),
+            "running": self.running.iter().map(|r| json!({
+                "server": r.server.as_str(), "node": r.node.as_str(), "absolute": r.absolute.as_str(),
+                "report_to": text(r.report_to.as_ref()),
+            })).collect::<Vec<_>>(),
+            "notification_ids": self.notification_ids.iter().map(|(server, ids)| json!({
+                "server": server.as_str(), "ids": ids,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn from_json(value: &Value) -> Result<ClientState, String> {
+        fn list<'a>(value: &'a Value, name: &str) -> Result<&'a [Value], String> {
+            value[name]
+                .as_array()
+                .map(Vec::as_slice)
+                .ok_or_else(|| format!("state.{name} is not an array"))
+        }
+        fn text<'a>(entry: &'a Value, at: &str, name: &str) -> Result<&'a str, String> {
+            entry[name]
+                .as_str()
+                .ok_or_else(|| format!("{at}.{name} is not a string"))
+        }
+        fn server(entry: &Value, at: &str) -> Result<ServerId, String> {
+            ServerId::new(text(entry, at, "server")?).map_err(|e| format!("{at}.server: {e}"))
+        }
+        fn uri(entry: &Value, at: &str, name: &str) -> Result<Option<ServerUri>, String> {
+            match &entry[name] {
+                Value::Null => Ok(None),
+                Value::String(text) => ServerUri::new(text.as_str())
+                    .map(Some)
+                    .map_err(|e| format!("{at}.{name}: {e}")),
+                _ => Err(format!("{at}.{name} is not a string or null")),
+            }
+        }
+        fn client_uri(entry: &Value, at: &str, name: &str) -> Result<ClientUri, String> {
+            ClientUri::parse(text(entry, at, name)?).map_err(|e| format!("{at}.{name}: {e}"))
+        }
+        let mut state = ClientState::default();
+        for (index, entry) in list(value, "defaults")?.iter().enumerate() {
+            let at = format!("state.defaults[{index}]");
+            state.defaults.push(DefaultUri {
+                server: server(entry, &at)?,
+                moid: Moid::new(text(entry, &at, "moid")?)
+                    .map_err(|e| format!("{at}.moid: {e}"))?,
+                source: uri(entry, &at, "source")?
+                    .ok_or_else(|| format!("{at}.source is missing"))?,
+            });
+        }
+        for (index, entry) in list(value, "pending")?.iter().enumerate() {
+            let at = format!("state.pending[{index}]");
+            let bytes =
+                serde_json::to_vec(&entry["alert"]).map_err(|e| format!("{at}.alert: {e}"))?;
+            state.pending.push(PendingAlert {
+                server: server(entry, &at)?,
+                report_to: uri(entry, &at, "report_to")?,
+                alert: dm_codec::decode_alert(&bytes, &Limits::default())
+                    .map_err(|e| format!("{at}.alert: {e}"))?,
+            });
+        }
+        for (index, entry) in list(value, "running")?.iter().enumerate() {
+            let at = format!("state.running[{index}]");
+            state.running.push(RunningExec {
+                server: server(entry, &at)?,
+                node: client_uri(entry, &at, "node")?,
+                absolute: client_uri(entry, &at, "absolute")?,
+                report_to: uri(entry, &at, "report_to")?,
+            });
+        }
+        for (index, entry) in list(value, "notification_ids")?.iter().enumerate() {
+            let at = format!("state.notification_ids[{index}]");
+            let ids = entry["ids"]
+                .as_array()
+                .ok_or_else(|| format!("{at}.ids is not an array"))?
+                .iter()
+                .map(|id| id.as_u64().and_then(|n| u16::try_from(n).ok()))
+                .collect::<Option<VecDeque<u16>>>()
+                .ok_or_else(|| format!("{at}.ids holds a value that is not a NOTIFICATION-ID"))?;
+            if ids.len() > IDS_PER_SERVER {
+                return Err(format!("{at}.ids holds more than {IDS_PER_SERVER} ids"));
+            }
+            state.notification_ids.push((server(entry, &at)?, ids));
+        }
+        Ok(state)
+    }
+}
+
+/// The state file's bytes: the tree snapshot and the client state.
+pub(crate) fn encode(tree: &MoTree, state: &ClientState) -> Vec<u8> {
+    let tree: Value = serde_json::from_slice(&tree.to_snapshot()).unwrap_or(Value::Null);
+    let document = json!({
+        "format": FORMAT,
+        "version": VERSION,
+        "tree": tree,
+        "state": state.to_json(),
+    });
+    serde_json::to_vec_pretty(&document).unwrap_or_default()
+}
+
+/// Reads a state file's bytes into `base` (a tree holding the definitions
+/// and handlers to attach).
+pub(crate) fn decode(
+    bytes: &[u8],
+    base: MoTree,
+    path: &Path,
+) -> Result<(MoTree, ClientState), Error> {
+    let corrupt = |reason: String| Error::StateCorrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    let document: Value =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
+    if document["format"] != FORMAT {
+        return Err(corrupt(format!("not a {FORMAT} document")));
+    }
+    if document["version"].as_u64() != Some(VERSION) {
+        return Err(corrupt(format!(
+            "version {} is not the supported version {VERSION}",
+            document["version"]
+        )));
+    }
+    let snapshot = serde_json::to_vec(&document["tree"]).map_err(|e| corrupt(e.to_string()))?;
+    let tree = MoTree::from_snapshot(&snapshot, base).map_err(|e| corrupt(format!("tree: {e}")))?;
+    let state = ClientState::from_json(&document["state"]).map_err(corrupt)?;
+    Ok((tree, state))
+}
+
+/// Distinguishes temporary files of concurrent writers in one process.
+static TEMPORARY: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces `path` atomically: `write` fills a new temporary file in the
+/// same directory, which is flushed to disk and renamed over `path`; the
+/// directory is then synced. When anything fails the temporary file is
+/// removed and `path` is left as it was.
+pub(crate) fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let io = |source| Error::StateIo {
+        path: path.to_owned(),
+        source,
+    };
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io(std::io::Error::other("the path names no file")))?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        TEMPORARY.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temporary = directory.join(temporary_name);
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        write(&mut file)?;
+        file.flush()?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temporary, path)
+    })();
+    if let Err(error) = result {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(io(error));
+    }
+    // Make the rename itself durable; not every platform can open a
+    // directory, and the data is already safe in either file.
+    if let Ok(dir) = std::fs::File::open(&directory) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dm_types::StatusCode;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "dm-client-state-{name}-{}-{}",
+            std::process::id(),
+            TEMPORARY.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        dir
+    }
+
+    fn sample() -> ClientState {
+        let server = ServerId::new("dm.example").expect("id");
+        let node = ClientUri::parse("urn:x:y//Reboot").expect("uri");
+        let mut state = ClientState::default();
+        state.set_default(
+            &server,
+            Moid::new("urn:x:wlan").expect("moid"),
+            ServerUri::new("https://repo.example/wlan").expect("uri"),
+        );
+        state.pending.push(PendingAlert {
+            server: server.clone(),
+            report_to: None,
+            alert: Alert::exec_complete(&node, StatusCode::OK),
+        });
+        state.running.push(RunningExec {
+            server: server.clone(),
+            node,
+            absolute: ClientUri::parse("urn:x:y/m/Reboot").expect("uri"),
+            report_to: Some(ServerUri::new("https://dm.example/r").expect("uri")),
+        });
+        state.record_notification_id(&server, 7).expect("new id");
+        state
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let dir = scratch("round-trip");
+        let path = dir.join("device.json");
+        let bytes = encode(&MoTree::new(), &sample());
+        let (tree, state) = decode(&bytes, MoTree::new(), &path).expect("decoded");
+        assert_eq!(state, sample());
+        assert_eq!(tree, MoTree::new());
+    }
+
+    #[test]
+    fn notification_ids_are_remembered_up_to_the_window() {
+        let server = ServerId::new("dm.example").expect("id");
+        let mut state = ClientState::default();
+        for id in 0..40 {
+            state.record_notification_id(&server, id).expect("new id");
+        }
+        assert_eq!(
+            state.record_notification_id(&server, 39),
+            Err(Replay::Duplicate { id: 39 })
+        );
+        // The oldest ids are forgotten once 32 newer ones came.
+        assert!(state.record_notification_id(&server, 3).is_ok());
+        assert_eq!(state.notification_ids[0].1.len(), IDS_PER_SERVER);
+    }
+
+    #[test]
+    fn corrupt_files_are_precise_errors() {
+        let path = Path::new("state.json");
+        let good = encode(&MoTree::new(), &sample());
+        let truncated = &good[..good.len() / 2];
+        for (bytes, expected) in [
+            (truncated, "not JSON"),
+            (
+                &b"{\"format\":\"other\"}"[..],
+                "not a dm-client-state document",
+            ),
+            (
+                &b"{\"format\":\"dm-client-state\",\"version\":9}"[..],
+                "version 9",
+            ),
+        ] {
+            let err = decode(bytes, MoTree::new(), path).unwrap_err();
+            assert!(
+                matches!(&err, Error::StateCorrupt { reason, .. } if reason.contains(expected)),
+                "{err}"
+            );
+        }
+        let text = String::from_utf8(good).expect("utf-8");
+        let broken = text.replace("\"urn:x:wlan\"", "\"not a urn\"");
+        let err = decode(broken.as_bytes(), MoTree::new(), path).unwrap_err();
+        assert!(err.to_string().contains("state.defaults[0].moid"), "{err}");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = scratch("atomic");
+        let path = dir.join("device.json");
+        write_atomic(&path, |file| file.write_all(b"old state")).expect("first write");
+        let err = write_atomic(&path, |file| {
+            file.write_all(b"half of the new st")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::StateIo { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).expect("old file"), b"old state");
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .expect("listing")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from("device.json")]);
+        write_atomic(&path, |file| file.write_all(b"new state")).expect("second write");
+        assert_eq!(std::fs::read(&path).expect("new file"), b"new state");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

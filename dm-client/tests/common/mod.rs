@@ -1,0 +1,347 @@
+//! A small real HTTP(S) server on loopback for the tests: every request is
+//! recorded and answered by the test's own closure.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dm_client::{Account, Credentials, DmClient, RetryPolicy, Transport};
+use dm_tree::{DevInfo, DmAcc, MoTree, NotificationAuth};
+use dm_types::{DevId, ServerId, ServerUri};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+pub const DEV_ID: &str = "IMEI:493005100592800";
+pub const SERVER_ID: &str = "dm.test";
+pub const PACKAGE2: &str = "application/vnd.oma.dm.request+json";
+pub const MO_DATA: &str = "application/dmmo+json";
+
+/// One request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// SHA-256 of the TLS client certificate, when one was presented.
+    pub client_certificate: Option<[u8; 32]>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Whether this is a Package#1 (by its Content-Type).
+    pub fn is_package1(&self) -> bool {
+        self.header("content-type") == Some("application/vnd.oma.dm.initiation+json")
+    }
+
+    pub fn is_package(&self) -> bool {
+        self.method == "POST" && self.target.starts_with("/dm")
+    }
+}
+
+/// The answer to give.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Close the connection without answering.
+    pub hang_up: bool,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            hang_up: false,
+        }
+    }
+
+    /// A Package#2.
+    pub fn package(body: impl Into<String>) -> Reply {
+        Reply::status(200)
+            .header("Content-Type", PACKAGE2)
+            .body(body.into().into_bytes())
+    }
+
+    /// MO serialization.
+    pub fn mo_data(body: impl Into<String>) -> Reply {
+        Reply::status(200)
+            .header("Content-Type", MO_DATA)
+            .body(body.into().into_bytes())
+    }
+
+    pub fn hang_up() -> Reply {
+        Reply {
+            hang_up: true,
+            ..Reply::status(0)
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: Vec<u8>) -> Reply {
+        self.body = body;
+        self
+    }
+}
+
+pub type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
+/// A running server.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub base: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    /// The requests whose target starts with `prefix`.
+    pub fn requests_to(&self, prefix: &str) -> Vec<Seen> {
+        self.requests()
+            .into_iter()
+            .filter(|s| s.target.starts_with(prefix))
+            .collect()
+    }
+
+    pub fn uri(&self, path: &str) -> ServerUri {
+        ServerUri::new(format!("{}{path}", self.base)).expect("valid URI")
+    }
+}
+
+/// Plain HTTP on 127.0.0.1 (a free port, or `port`).
+pub async fn serve(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> TestServer {
+    serve_on(0, None, Arc::new(handler)).await
+}
+
+pub async fn serve_on(
+    port: u16,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    handler: Handler,
+) -> TestServer {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://127.0.0.1:{}", address.port());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let log = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let handler = handler.clone();
+            let log = log.clone();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                match acceptor {
+                    None => connection(TokioIo::new(stream), None, handler, log).await,
+                    Some(acceptor) => {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let fingerprint = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .map(|der| sha256(der.as_ref()));
+                        connection(TokioIo::new(stream), fingerprint, handler, log).await;
+                    }
+                }
+            });
+        }
+    });
+    TestServer {
+        address,
+        base,
+        seen,
+        task,
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
+async fn connection<S>(
+    io: TokioIo<S>,
+    fingerprint: Option<[u8; 32]>,
+    handler: Handler,
+    log: Arc<Mutex<Vec<Seen>>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let handler = handler.clone();
+        let log = log.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(http_body_util::Collected::to_bytes)
+                .unwrap_or_default();
+            let seen = Seen {
+                method: parts.method.to_string(),
+                target: parts
+                    .uri
+                    .path_and_query()
+                    .map_or_else(|| "/".to_owned(), ToString::to_string),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned()))
+                    .collect(),
+                body: body.to_vec(),
+                client_certificate: fingerprint,
+            };
+            log.lock().expect("lock").push(seen.clone());
+            let reply = handler(&seen);
+            if reply.hang_up {
+                return Err("hang up");
+            }
+            let mut response = hyper::Response::new(Full::new(Bytes::from(reply.body)));
+            *response.status_mut() =
+                hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::OK);
+            for (name, value) in reply.headers {
+                response.headers_mut().append(
+                    hyper::header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                    hyper::header::HeaderValue::from_str(&value).expect("header value"),
+                );
+            }
+            Ok::<_, &'static str>(response)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, service)
+        .await;
+}
+
+/// Fast retries for tests.
+pub fn fast_retry(attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        attempts,
+        initial_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(100),
+    }
+}
+
+pub fn transport() -> Transport {
+    Transport::builder()
+        .retry(fast_retry(3))
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .expect("transport")
+}
+
+pub fn server_id() -> ServerId {
+    ServerId::new(SERVER_ID).expect("id")
+}
+
+pub fn devinfo() -> DevInfo {
+    DevInfo::new(DevId::new(DEV_ID).expect("DevID"), "Acme", "X1")
+}
+
+/// The account of `SERVER_ID` at `<base>/dm`, allowed every MOID.
+pub fn account(base: &str) -> DmAcc {
+    DmAcc::new(
+        server_id(),
+        ServerUri::new(format!("{base}/dm")).expect("SrvURI"),
+    )
+}
+
+/// A client for the server at `base`.
+pub fn client(base: &str, credentials: Credentials) -> DmClient {
+    builder(base, credentials, None).build().expect("client")
+}
+
+pub fn builder(
+    base: &str,
+    credentials: Credentials,
+    noti: Option<NotificationAuth>,
+) -> dm_client::DmClientBuilder {
+    let mut acc = account(base);
+    acc.notification = noti;
+    DmClient::builder(devinfo())
+        .account(
+            Account::new(acc)
+                .credentials(credentials)
+                .allow_every_moid(true),
+        )
+        .transport(transport())
+}
+
+pub fn empty_tree() -> MoTree {
+    MoTree::new()
+}
+
+/// A fresh scratch directory.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "dm-client-test-{name}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// The statuses of a Package#3 body.
+pub fn statuses(seen: &Seen) -> Vec<u64> {
+    seen.json()["Status"]
+        .as_array()
+        .map(|list| list.iter().filter_map(|s| s["sc"].as_u64()).collect())
+        .unwrap_or_default()
+}
+
+/// The alert types of a Package#1 body.
+pub fn alert_types(seen: &Seen) -> Vec<String> {
+    seen.json()["Alert"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| a["AlertType"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

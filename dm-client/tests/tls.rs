@@ -1,0 +1,168 @@
+//! HTTPS with a private CA and a TLS client certificate (rcgen at test
+//! time), on loopback.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use dm_client::{ClientEnd, Credentials, Transport, Trigger};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+struct Pki {
+    ca_pem: String,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key_pem: String,
+    client_pem: String,
+    client_der: Vec<u8>,
+    client_key_pem: String,
+    ca_der: CertificateDer<'static>,
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dm-client test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+
+    let client_key = KeyPair::generate().expect("client key");
+    let mut client_params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+    client_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, DEV_ID);
+    let client_cert = client_params
+        .signed_by(&client_key, &issuer)
+        .expect("client certificate");
+    Pki {
+        ca_pem: ca_cert.pem(),
+        ca_der: ca_cert.der().clone(),
+        server_chain: vec![server_cert.der().clone()],
+        server_key_pem: server_key.serialize_pem(),
+        client_pem: client_cert.pem(),
+        client_der: client_cert.der().to_vec(),
+        client_key_pem: client_key.serialize_pem(),
+    }
+}
+
+/// A server that requires a client certificate issued by the test CA.
+fn server_config(pki: &Pki) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).expect("root");
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .expect("client verifier");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            pki.server_chain.clone(),
+            PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("key"),
+        )
+        .expect("server config");
+    Arc::new(config)
+}
+
+fn answer(seen: &Seen) -> Reply {
+    if seen.is_package1() {
+        Reply::package(r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//DevID"]]}"#)
+    } else {
+        Reply::package(r#"{"CMD":[["END"]]}"#)
+    }
+}
+
+#[tokio::test]
+async fn https_with_a_private_ca_and_a_client_certificate() {
+    let pki = pki();
+    let server = serve_on(0, Some(server_config(&pki)), Arc::new(answer)).await;
+    assert!(server.base.starts_with("https://"));
+    let transport = Transport::builder()
+        .ca_pem(pki.ca_pem.as_bytes())
+        .client_identity_pem(pki.client_pem.as_bytes(), pki.client_key_pem.as_bytes())
+        .retry(fast_retry(3))
+        .build()
+        .expect("transport");
+    let mut client = builder(&server.base, Credentials::None, None)
+        .transport(transport)
+        .build()
+        .expect("client");
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(report.completed(), "{report}");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        // The server identifies the device by the SHA-256 of its certificate.
+        assert_eq!(request.client_certificate, Some(sha256(&pki.client_der)));
+    }
+    assert_eq!(statuses(&seen[1]), [200]);
+}
+
+#[tokio::test]
+async fn tls_failures_abort_at_once_without_retries() {
+    let pki = pki();
+    let server = serve_on(0, Some(server_config(&pki)), Arc::new(answer)).await;
+
+    // No client certificate: the server refuses the handshake.
+    let transport = Transport::builder()
+        .ca_pem(pki.ca_pem.as_bytes())
+        .retry(fast_retry(10))
+        .build()
+        .expect("transport");
+    let mut client = builder(&server.base, Credentials::None, None)
+        .transport(transport)
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(
+        matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("CertificateRequired")),
+        "{report}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "TLS failures are not retried"
+    );
+
+    // The platform trust store does not know the test CA.
+    let transport = Transport::builder()
+        .client_identity_pem(pki.client_pem.as_bytes(), pki.client_key_pem.as_bytes())
+        .retry(fast_retry(10))
+        .build()
+        .expect("transport");
+    let mut client = builder(&server.base, Credentials::None, None)
+        .transport(transport)
+        .build()
+        .expect("client");
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(
+        matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("certificate")),
+        "{report}"
+    );
+    assert!(server.requests().is_empty());
+}
