@@ -1,11 +1,419 @@
-//! `dm device`: a simulated device.
+//! `dm device`: a simulated device, built on `dm-client`.
+//!
+//! It opens one client-initiated session with the server, then (unless
+//! `--once`) listens for notifications on UDP, runs a server-initiated
+//! session for each verified one, and delivers asynchronous EXEC results.
+//! The tree is persisted to `--state`. Lines on stderr tell what happens;
+//! `dm device: listening for notifications on udp://HOST:PORT` comes first
+//! when listening (tools wait for that prefix).
 
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Options of the subcommand.
+use dm_client::{
+    Account, ClientEvent, Credentials, DmClient, ExecCompletion, Ignored, Observer, SessionReport,
+    Transport, Trigger,
+};
+use dm_tree::{DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, NotificationAuth};
+use dm_types::{ClientUri, DevId, Moid, ServerId, ServerUri, StatusCode};
+use sha2::Digest as _;
+
+/// The vendor MO of the simulated device: `Demo/Reboot` executes
+/// asynchronously (result 200 about 200 ms later), `Demo/Status` reads.
+const DEMO_MOID: &str = "urn:dm-sdk:mo:demo:1.0";
+
+/// How long the demo `Reboot` takes.
+const REBOOT_TIME: Duration = Duration::from_millis(200);
+
+/// Options of the subcommand (boxed: they are many, and the other
+/// subcommands' options are small).
 #[derive(clap::Args)]
-pub(crate) struct Args {}
+#[command(after_help = "\
+Without --state (or when the file does not exist yet) the device bootstraps one
+DMAcc account for --server, allowed every MOID unless --perm lists them. The
+vendor MO urn:dm-sdk:mo:demo:1.0 holds an executable Reboot node that answers
+EXEC with 202 and reports 200 about 200 ms later in a new session.
 
-pub(crate) fn run(_args: Args) -> ExitCode {
-    crate::fail("not available yet")
+Exit status with --once: 0 when the session ended with END, 1 otherwise.")]
+pub(crate) struct Args {
+    #[command(flatten)]
+    options: Box<Options>,
+}
+
+/// The options themselves.
+#[derive(clap::Args)]
+struct Options {
+    /// The server URI sessions are opened at (DMAcc SrvURI), e.g.
+    /// http://127.0.0.1:8080/dm.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The state file: the tree and client state, loaded when it exists and
+    /// written after every change.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// DevInfo DevID (default: a UUID URN derived from the host name).
+    #[arg(long, value_name = "ID")]
+    dev_id: Option<String>,
+    /// The server's SrvID (default: the host of --server).
+    #[arg(long, value_name = "ID")]
+    srv_id: Option<String>,
+    /// An MOID the server may manage (repeatable; default: every MOID).
+    #[arg(long = "perm", value_name = "MOID")]
+    perms: Vec<String>,
+    /// Run one client-initiated session and exit.
+    #[arg(long)]
+    once: bool,
+    /// Where to listen for notifications (UDP).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    notify_listen: SocketAddr,
+    /// The notification address announced to the server (default: the
+    /// bound --notify-listen address as udp://HOST:PORT).
+    #[arg(long, value_name = "ADDR")]
+    notify_address: Option<String>,
+    /// HTTP user name (Digest preferred, Basic accepted).
+    #[arg(long, requires = "password")]
+    username: Option<String>,
+    /// HTTP password.
+    #[arg(long, requires = "username")]
+    password: Option<String>,
+    /// CA certificates (PEM) trusted for the server, instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// TLS client certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key of the TLS client certificate (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Notification secret (DMAcc Auth/Noti/Secret), in hex.
+    #[arg(long, value_name = "HEX")]
+    noti_secret_hex: Option<String>,
+    /// Notification auth data (DMAcc Auth/Noti/Data), in hex.
+    #[arg(long, value_name = "HEX", requires = "noti_secret_hex")]
+    noti_data_hex: Option<String>,
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return crate::fail(format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(device(*args.options)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => crate::fail(e),
+    }
+}
+
+/// Prints what happens on stderr.
+struct Printer;
+
+impl Observer for Printer {
+    fn event(&self, _server: &ServerId, event: &ClientEvent) {
+        match event {
+            ClientEvent::LaunchBrowser(page) => {
+                eprintln!("dm device: SHOW {page} (a browser would open it; not opened)");
+            }
+            ClientEvent::Default { moid, source } => {
+                eprintln!("dm device: DEFAULT {moid} from {source}");
+            }
+            ClientEvent::ExecStarted { node, report_to } => match report_to {
+                Some(uri) => eprintln!("dm device: EXEC {node} started; result to {uri}"),
+                None => eprintln!("dm device: EXEC {node} started; result to the server URI"),
+            },
+            other => eprintln!("dm device: {other:?}"),
+        }
+    }
+
+    fn session_ended(&self, report: &SessionReport) {
+        eprintln!("dm device: session ended: {report}");
+    }
+
+    fn notification_accepted(&self, server: &ServerId, notification_id: Option<u16>) {
+        let id = notification_id.map_or_else(String::new, |id| format!(" (NOTIFICATION-ID {id})"));
+        eprintln!("dm device: notification from {server} verified{id}; session starts");
+    }
+
+    fn notification_ignored(&self, reason: &Ignored) {
+        eprintln!("dm device: notification ignored: {reason}");
+    }
+}
+
+/// Runs `Reboot` asynchronously.
+struct DemoHandler {
+    completion: ExecCompletion,
+}
+
+impl NodeHandler for DemoHandler {
+    fn exec(&self, node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+        if !node.as_str().ends_with("/Reboot") {
+            return ExecOutcome::Done(StatusCode::COMMAND_NOT_ALLOWED);
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return ExecOutcome::Done(StatusCode::OK);
+        };
+        let completion = self.completion.clone();
+        let node = node.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep(REBOOT_TIME).await;
+            completion.finished(node, StatusCode::OK);
+        });
+        ExecOutcome::Started
+    }
+}
+
+async fn device(args: Options) -> Result<bool, String> {
+    let server_uri = ServerUri::new(args.server.as_str()).map_err(|e| format!("--server: {e}"))?;
+    let server_id = ServerId::new(args.srv_id.as_deref().unwrap_or(server_uri.host()))
+        .map_err(|e| format!("--srv-id: {e}"))?;
+    let dev_id = match &args.dev_id {
+        Some(id) => DevId::new(id.as_str()).map_err(|e| format!("--dev-id: {e}"))?,
+        None => host_dev_id()?,
+    };
+    let perms = args
+        .perms
+        .iter()
+        .map(|moid| Moid::new(moid.as_str()).map_err(|e| format!("--perm {moid}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut account = DmAcc::new(server_id.clone(), server_uri);
+    account.name = "dm device".into();
+    account.perm_moids.clone_from(&perms);
+    if let Some(secret) = &args.noti_secret_hex {
+        let secret = parse_hex(secret).map_err(|e| format!("--noti-secret-hex: {e}"))?;
+        let data = match &args.noti_data_hex {
+            Some(data) => parse_hex(data).map_err(|e| format!("--noti-data-hex: {e}"))?,
+            None => Vec::new(),
+        };
+        account.notification = Some(NotificationAuth::sha256(secret, data));
+    }
+    let credentials = match (args.username, args.password) {
+        (Some(username), Some(password)) => Credentials::password(username, password),
+        _ => Credentials::None,
+    };
+    let mut transport = Transport::builder();
+    if let Some(path) = &args.ca {
+        transport = transport.ca_pem(&read_file(path)?);
+    }
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        transport = transport.client_identity_pem(&read_file(cert)?, &read_file(key)?);
+    }
+    let transport = transport.build().map_err(|e| e.to_string())?;
+
+    let socket = if args.once {
+        None
+    } else {
+        let socket = tokio::net::UdpSocket::bind(args.notify_listen)
+            .await
+            .map_err(|e| format!("--notify-listen {}: {e}", args.notify_listen))?;
+        Some(socket)
+    };
+    let address = match (&socket, args.notify_address) {
+        (_, Some(address)) => Some(address),
+        (Some(socket), None) => Some(format!(
+            "udp://{}",
+            socket.local_addr().map_err(|e| e.to_string())?
+        )),
+        (None, None) => None,
+    };
+
+    let mut builder = DmClient::builder(host_devinfo(dev_id))
+        .account(
+            Account::new(account)
+                .credentials(credentials)
+                .allow_every_moid(perms.is_empty()),
+        )
+        .tree(demo_tree(&server_id)?)
+        .transport(transport)
+        .observer(Arc::new(Printer));
+    if let Some(path) = &args.state {
+        builder = builder.state_file(path);
+    }
+    if let (Some(address), Some(_)) = (&address, &socket) {
+        builder = builder.notification_address(address.as_str());
+    }
+    let mut client = builder.build().map_err(|e| e.to_string())?;
+    let completion = client.exec_completion();
+    client.set_handler(
+        Moid::new(DEMO_MOID).map_err(|e| e.to_string())?,
+        Arc::new(DemoHandler { completion }),
+    );
+
+    // A Reboot still running when the previous process stopped has
+    // finished: the device restarted.
+    for (_, node) in client.running_execs() {
+        if node.moid() == DEMO_MOID && node.as_str().ends_with("/Reboot") {
+            client
+                .exec_finished(&node, StatusCode::OK)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+
+    let Some(socket) = socket else {
+        let report = client
+            .run_session(&server_id, Trigger::Client)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(report.completed());
+    };
+    if let Some(address) = &address {
+        eprintln!("dm device: listening for notifications on {address}");
+    }
+    eprintln!(
+        "dm device: {} starts a session with {server_id}",
+        client.dev_id()
+    );
+    client
+        .run_session(&server_id, Trigger::Client)
+        .await
+        .map_err(|e| e.to_string())?;
+    if client.pending_reports() > 0 {
+        client
+            .deliver_pending_reports()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    client
+        .listen_udp(&socket, shutdown)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!("dm device: stopped");
+    Ok(true)
+}
+
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// The demo MO instance and the DACMO entry that lets the server read and
+/// execute it (a device-created instance is otherwise read-only).
+fn demo_tree(server: &ServerId) -> Result<MoTree, String> {
+    let document = serde_json::json!([
+        {"ClientURI": format!("{DEMO_MOID}/demo/"),
+         "MOData": {"Demo": {"Reboot": "", "Status": "running"}}},
+        {"ClientURI": "urn:oma:mo:oma-dm-dacmo:1.0/demo/",
+         "MOData": {"DACMO": {"MOID": DEMO_MOID, "MIID": "demo",
+                    "ACL": {"1": {"ServerID": server.as_str(), "Rights": "Read,Exec"}}}}},
+    ]);
+    let items = dm_codec::decode_mo_serialization(
+        document.to_string().as_bytes(),
+        &dm_codec::Limits::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    MoTree::from_mo_serialization(&items).map_err(|e| e.to_string())
+}
+
+/// DevInfo from the host: make and model from the operating system.
+fn host_devinfo(dev_id: DevId) -> DevInfo {
+    let os = os_name();
+    let mut devinfo = DevInfo::new(
+        dev_id,
+        &os,
+        &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+    );
+    devinfo.device_type = "simulated device".into();
+    devinfo.firmware_version = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default();
+    devinfo.software_version = format!("dm {}", env!("CARGO_PKG_VERSION"));
+    devinfo
+}
+
+/// The operating system's name (`/etc/os-release` NAME, else the OS family).
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("NAME="))
+                .map(|name| name.trim_matches('"').to_owned())
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| std::env::consts::OS.to_owned())
+}
+
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// `urn:uuid:` + a UUID made of the SHA-256 of the host name (version 8,
+/// RFC 9562 variant): the same host always gets the same DevID.
+fn host_dev_id() -> Result<DevId, String> {
+    DevId::new(uuid_urn(&host_name())).map_err(|e| e.to_string())
+}
+
+fn uuid_urn(name: &str) -> String {
+    let digest = sha2::Sha256::digest(format!("dm-device:{name}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = bytes.iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// Hex text (either case) to bytes.
+fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim();
+    if !text.len().is_multiple_of(2) {
+        return Err("an odd number of hex digits".into());
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| format!("not a hex digit pair at offset {i}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_dev_ids_are_stable_uuid_urns() {
+        let id = uuid_urn("build-7");
+        assert_eq!(id, uuid_urn("build-7"));
+        assert_ne!(id, uuid_urn("build-8"));
+        assert_eq!(id.len(), "urn:uuid:".len() + 36);
+        assert_eq!(&id[23..24], "8", "version 8: {id}");
+        assert!(DevId::new(id).is_ok());
+    }
+
+    #[test]
+    fn hex_is_parsed_strictly() {
+        assert_eq!(parse_hex("00Ff10"), Ok(vec![0, 255, 16]));
+        assert!(parse_hex("abc").is_err());
+        assert!(parse_hex("zz").is_err());
+        assert!(parse_hex("+1").is_err());
+    }
 }

@@ -1,11 +1,226 @@
-//! `dm serve`: a management server.
+//! `dm serve`: a management server (`dm-server` with its embedded store).
+//!
+//! Prints `dm serve: listening on <scheme>://<address>` on stderr once the
+//! socket is bound (tools wait for that prefix; `--listen 127.0.0.1:0`
+//! reports the port chosen), logs requests on stderr (`RUST_LOG` filters),
+//! and stops gracefully on Ctrl-C or SIGTERM, writing the store file.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dm_server::{DEFAULT_LISTEN, DmServer, Error, FileConfig, Store as _, UdpChannel};
 
 /// Options of the subcommand.
 #[derive(clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Address to listen on [default: the configuration's `listen`, else
+    /// 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// JSON configuration file: server id, admin token, TLS files, store
+    /// file, limits and devices (see the dm-server README).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Development mode (loopback only): devices connecting without
+    /// credentials are registered, and the admin API needs no token.
+    #[arg(long)]
+    dev: bool,
+}
 
-pub(crate) fn run(_args: Args) -> ExitCode {
-    crate::fail("not available yet")
+pub(crate) fn run(args: Args) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return crate::fail(format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(serve(args, shutdown_signal(), |line| eprintln!("{line}"))) {
+        Ok(()) => {
+            eprintln!("dm serve: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => crate::fail(e),
+    }
+}
+
+fn init_tracing() {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("dm_server=info,warn"));
+    // Only fails when a subscriber is already installed.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the server until `shutdown`; `say` prints the lines meant for the
+/// user (the listening line first).
+async fn serve(
+    args: Args,
+    shutdown: impl Future<Output = ()> + Send,
+    say: impl Fn(&str),
+) -> Result<(), Error> {
+    let config = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let listen = args.listen.or(config.listen).unwrap_or(DEFAULT_LISTEN);
+    if args.dev && !listen.ip().is_loopback() {
+        return Err(Error::Config(format!(
+            "--dev only listens on a loopback address, not {listen}"
+        )));
+    }
+    let options = config
+        .options()?
+        .listen(listen)
+        .dev_mode(args.dev)
+        .build()?;
+    let store = config.memory_store()?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    for registration in config.registrations(options.realm())? {
+        store.register_device(registration, true, now_ms).await?;
+    }
+    let scheme = if options.is_tls() { "https" } else { "http" };
+    let dev_mode = options.dev_mode();
+    let public_uri = options.public_uri().map(str::to_owned);
+    let admin_enabled = dev_mode || config.admin_token.is_some();
+    let server = DmServer::new(options, store, UdpChannel);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let local = listener.local_addr()?;
+    match public_uri {
+        Some(uri) => say(&format!(
+            "dm serve: listening on {scheme}://{local} (public URI {uri})"
+        )),
+        None => say(&format!("dm serve: listening on {scheme}://{local}")),
+    }
+    if dev_mode {
+        say(
+            "dm serve: WARNING: development mode: any device that connects without credentials \
+             is registered and the admin API accepts requests without a token. Never expose it.",
+        );
+    } else if !admin_enabled {
+        say("dm serve: no admin_token in the configuration: the admin API is disabled");
+    }
+    server.serve(listener, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn args(listen: &str, config: Option<PathBuf>, dev: bool) -> Args {
+        Args {
+            listen: Some(listen.parse().expect("address")),
+            config,
+            dev,
+        }
+    }
+
+    #[tokio::test]
+    async fn dev_mode_refuses_a_public_address() {
+        let result = serve(args("0.0.0.0:0", None, true), async {}, |_| {}).await;
+        assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_bad_configuration_is_reported() {
+        let path = std::env::temp_dir().join(format!("dm-serve-bad-{}.json", std::process::id()));
+        std::fs::write(&path, br#"{"devices":[{"dev_id":"has space"}]}"#).expect("write");
+        let result = serve(
+            args("127.0.0.1:0", Some(path.clone()), false),
+            async {},
+            |_| {},
+        )
+        .await;
+        assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
+        let missing = path.with_extension("missing");
+        let result = serve(args("127.0.0.1:0", Some(missing), false), async {}, |_| {}).await;
+        assert!(matches!(result, Err(Error::File { .. })), "{result:?}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn serves_the_configured_devices_and_persists_the_store() {
+        let dir = std::env::temp_dir().join(format!("dm-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("directory");
+        let config = dir.join("server.json");
+        std::fs::write(
+            &config,
+            br#"{"server_id":"cli-test","admin_token":"t","store":"store.json",
+                 "devices":[{"dev_id":"IMEI:1","username":"u","password":"p"}]}"#,
+        )
+        .expect("write");
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let said = lines.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(serve(
+            args("127.0.0.1:0", Some(config), false),
+            async {
+                let _ = stopped.await;
+            },
+            move |line| said.lock().expect("lock").push(line.to_owned()),
+        ));
+        let address = loop {
+            let first = lines.lock().expect("lock").first().cloned();
+            if let Some(line) = first {
+                break line
+                    .strip_prefix("dm serve: listening on http://")
+                    .expect("the listening line")
+                    .to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert!(!address.ends_with(":0"), "the real port: {address}");
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        stream
+            .write_all(
+                b"GET /admin/devices/IMEI:1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains(r#""username":"u""#), "{answer}");
+        let _ = stop.send(());
+        running.await.expect("joined").expect("clean stop");
+        assert!(dir.join("store.json").exists(), "the store was written");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
