@@ -480,7 +480,7 @@ fn demo(root: &Path) -> Result<bool, String> {
         Step::new(1, &["HPOST", &repo("uploads/device-2"), &wlan_any], 200),
         Step::new(2, &["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Mod"], 200),
         Step::new(2, &["GET", "urn:dm-sdk:mo:absent:1.0//"], 404),
-        Step::new(2, &["DELETE", "urn:oma:mo:oma-dm-devinfo:1.2//"], 405),
+        Step::new(2, &["DELETE", "urn:oma:mo:oma-dm-devinfo:1.2//"], 403),
     ];
     for step in &mut first {
         step.id = Some(admin.enqueue(DEVICES[step.device].dev_id, &step.words)?);
@@ -613,15 +613,31 @@ fn demo(root: &Path) -> Result<bool, String> {
         alert.as_ref().is_ok_and(|a| a.to_string().contains("200")),
         alert.map_or_else(|e| e, |a| truncate(&a.to_string(), 70)),
     ));
-    let session = admin.device(dev1)?;
-    let cont = session
-        .get("last_session")
-        .map(Value::to_string)
-        .unwrap_or_default();
+    let details = admin.device(dev1)?;
+    let notified_session = details
+        .get("sessions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|s| s.get("initiator").and_then(Value::as_str) == Some("server"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let session_uri = notified_session
+        .get("session_uri")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let cont_used = session_uri.contains("/dm/s/")
+        && notified_session
+            .get("packages")
+            .and_then(Value::as_u64)
+            .is_some_and(|p| p >= 2);
     checks.push((
         "CONT: Package#3 posted to the session URI".into(),
-        cont.contains("/dm/s/"),
-        truncate(&cont, 70),
+        cont_used,
+        format!(
+            "{} Package#2 sent, Package#3 to {session_uri}",
+            notified_session.get("packages").unwrap_or(&Value::Null)
+        ),
     ));
     for (what, ok, detail) in &checks {
         println!(
