@@ -7,6 +7,14 @@
 //!   on loopback, driven through every command (see `demo.rs`).
 //! - `conformance` — runs the `dm` tool over every conformance vector and the
 //!   DDF corpus, checking each outcome (see `conformance.rs`).
+//! - `loadtest [--devices N] [--concurrency C] [--idle-sessions S]
+//!   [--fleet M] [--store-devices K]` — builds itself in release mode and
+//!   runs, each in its own process: full sessions per second (Package#1, a
+//!   GET of DevInfo, END) against dm-server and against a bare hyper server
+//!   answering fixed bytes through the same client stack, with p50/p99
+//!   latency and the ratio; server memory per idle open session; memory per
+//!   idle simulated device (a task holding a `DmClient`); memory per device
+//!   registered in the embedded store (see `loadtest.rs`).
 //! - `fuzz [--seconds N] [--jobs J] [TARGET...]` — seeds the corpora of the
 //!   cargo-fuzz targets in `fuzz/` from `../shared/vectors` (and the DDF
 //!   target from `../shared/corpus/ddf/**/*.xml`), builds the targets, runs
@@ -27,6 +35,7 @@
 
 mod conformance;
 mod demo;
+mod loadtest;
 
 use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write as _;
@@ -114,6 +123,9 @@ fn main() -> ExitCode {
             };
             return conformance::run(&paths.root, &paths.shared);
         }
+        Some("loadtest") => loadtest::parse(&args[1..])
+            .and_then(|options| loadtest::run(&Paths::new()?.root, &options)),
+        Some("loadtest-phase") => loadtest::phase(&args[1..]),
         Some("fuzz") => parse_fuzz_args(&args[1..]).and_then(|options| fuzz(&options)),
         Some("fuzz-seed") => {
             parse_fuzz_args(&args[1..]).and_then(|options| seed(&Paths::new()?, &options.targets))
@@ -139,6 +151,8 @@ fn print_help() {
          Tasks:\n  \
          demo                                       a real server and three devices on loopback, every command\n  \
          conformance                                run `dm` over every conformance vector and the DDF corpus\n  \
+         loadtest [--devices N] [--concurrency C] [--idle-sessions S] [--fleet M] [--store-devices K]\n  \
+                                                    sessions/s against a bare hyper baseline, memory figures\n  \
          fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets\n  \
          fuzz --check [TARGET...]                   seed, build and replay the seed corpora once\n  \
          fuzz-seed [TARGET...]                      only write the seed corpora\n  \

@@ -1,0 +1,568 @@
+//! `cargo xtask loadtest`: throughput, latency and memory figures of the
+//! server and client facades, each printed with its target and, for
+//! throughput, the ratio to a baseline measured in the same run.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// The resident set size of this process, in bytes (Linux `/proc`; 0
+/// elsewhere).
+pub(crate) fn rss_bytes() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|pages| pages.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Latency percentiles of a sorted sample.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// A bare hyper server that answers the two POSTs of a load-test session
+/// with fixed bytes: Package#1 gets CONT and a GET of DevInfo, the Package#3
+/// gets END. It reads every request body in full, as a real server must.
+pub(crate) async fn baseline_server() -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)>
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let first: Bytes = format!(
+        r#"{{"CMD":[["CONT","http://{address}/dm/s/baseline"],["GET","urn:oma:mo:oma-dm-devinfo:1.2//"]]}}"#
+    )
+    .into();
+    let last = Bytes::from_static(br#"{"CMD":[["END"]]}"#);
+    let handle = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let first = first.clone();
+            let last = last.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let body = if request.uri().path() == "/dm" {
+                        first.clone()
+                    } else {
+                        last.clone()
+                    };
+                    async move {
+                        // Read the package in full before answering.
+                        let _ = request.into_body().collect().await;
+                        let mut response = Response::new(Full::new(body));
+                        response.headers_mut().insert(
+                            hyper::header::CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static(
+                                "application/vnd.oma.dm.request+json",
+                            ),
+                        );
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok((address, handle))
+}
+
+/// Formats a rate with its unit.
+pub(crate) fn per_second(count: usize, elapsed: Duration) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let count = count as f64;
+    count / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// Times `count` runs of `session` with at most `concurrency` at once.
+pub(crate) async fn drive<F, Fut>(
+    count: usize,
+    concurrency: usize,
+    session: F,
+) -> (Duration, Vec<Duration>, usize)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static + Clone,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let started = Instant::now();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let next = next.clone();
+        let session = session.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if index >= count {
+                    break;
+                }
+                let begun = Instant::now();
+                if !session(index).await {
+                    failures += 1;
+                }
+                latencies.push(begun.elapsed());
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(count);
+    let mut failures = 0;
+    for worker in workers {
+        if let Ok((mut l, f)) = worker.await {
+            latencies.append(&mut l);
+            failures += f;
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    (elapsed, latencies, failures)
+}
+
+// ---------------------------------------------------------------------------
+// The phases. Each runs in its own release-built process so that one phase's
+// freed memory does not hide the next one's growth.
+
+use dm_client::{Account, DmClient, Transport, Trigger};
+use dm_server::{
+    DeviceRegistration, DmServer, MemoryStore, ServerLimits, ServerOptions, Store as _, UdpChannel,
+};
+use dm_tree::{DevInfo, DmAcc};
+use dm_types::{Command, DevId, ServerId, ServerUri};
+
+const SERVER_ID: &str = "loadtest";
+const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2//";
+
+fn dev_id(n: usize) -> DevId {
+    // 15 digits like an IMEI; the numbers are valid by construction.
+    DevId::new(format!("IMEI:{:015}", 490_000_000_000_000 + n)).unwrap_or_else(|_| unreachable!())
+}
+
+/// A simulated device for `server_uri`, sharing `transport`.
+fn device(n: usize, server_uri: &ServerUri, transport: &Transport) -> Result<DmClient, String> {
+    let server_id = ServerId::new(SERVER_ID).map_err(|e| e.to_string())?;
+    let devinfo = DevInfo::new(dev_id(n), "Acme", "Sim-1");
+    let account = DmAcc::new(server_id, server_uri.clone());
+    DmClient::builder(devinfo)
+        .account(Account::new(account).allow_every_moid(true))
+        .transport(transport.clone())
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn transport() -> Result<Transport, String> {
+    Transport::builder()
+        .idle_connections_per_host(256)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Starts a `DmServer` with `devices` registered (no credentials) and, when
+/// `queue`, a GET of DevInfo queued for each. Returns its session URI.
+async fn start_server(
+    devices: usize,
+    queue: bool,
+) -> Result<(ServerUri, std::sync::Arc<DmServer>), String> {
+    let options = ServerOptions::builder()
+        .server_id(SERVER_ID)
+        .admin_token("loadtest")
+        // Loopback only; devices are registered without credentials, so the
+        // figures measure sessions, not password hashing.
+        .dev_mode(true)
+        .limits(ServerLimits::default().with_max_sessions(devices.max(10_000)))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let server = std::sync::Arc::new(DmServer::new(options, MemoryStore::new(), UdpChannel));
+    let admin = server.admin();
+    let get = Command::from_words(&["GET", DEVINFO]).map_err(|e| e.to_string())?;
+    for n in 0..devices {
+        admin
+            .register_device(DeviceRegistration::new(dev_id(n)), false)
+            .await
+            .map_err(|e| e.to_string())?;
+        if queue {
+            admin
+                .enqueue(&dev_id(n), get.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let serving = server.clone();
+    tokio::spawn(async move {
+        let _ = serving.serve(listener, std::future::pending()).await;
+    });
+    let uri = ServerUri::new(format!("http://{address}/dm")).map_err(|e| e.to_string())?;
+    Ok((uri, server))
+}
+
+/// Prints why the first failing session failed; returns false.
+fn explain(n: usize, why: &str) -> bool {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| eprintln!("loadtest: session of device {n} failed: {why}"));
+    false
+}
+
+/// Runs `devices` sessions (Package#1, GET of DevInfo, END) with at most
+/// `concurrency` at once against `uri`; returns (elapsed, latencies, failures).
+async fn sessions(
+    uri: ServerUri,
+    devices: usize,
+    concurrency: usize,
+) -> Result<(Duration, Vec<Duration>, usize), String> {
+    let transport = transport()?;
+    let server_id = ServerId::new(SERVER_ID).map_err(|e| e.to_string())?;
+    Ok(drive(devices, concurrency, move |n| {
+        let uri = uri.clone();
+        let transport = transport.clone();
+        let server_id = server_id.clone();
+        async move {
+            let mut client = match device(n, &uri, &transport) {
+                Ok(client) => client,
+                Err(e) => return explain(n, &e),
+            };
+            match client.run_session(&server_id, Trigger::Client).await {
+                Ok(report) if report.completed() && report.commands == 2 => true,
+                Ok(report) => explain(
+                    n,
+                    &format!("{:?} after {} commands", report.end, report.commands),
+                ),
+                Err(e) => explain(n, &e.to_string()),
+            }
+        }
+    })
+    .await)
+}
+
+fn report_sessions(name: &str, devices: usize, run: &(Duration, Vec<Duration>, usize)) -> f64 {
+    let rate = per_second(devices, run.0);
+    println!(
+        "{name:<9} {devices} sessions in {:.2} s: {rate:.0} sessions/s, p50 {:.2} ms, p99 {:.2} ms, {} failed",
+        run.0.as_secs_f64(),
+        percentile(&run.1, 0.50).as_secs_f64() * 1e3,
+        percentile(&run.1, 0.99).as_secs_f64() * 1e3,
+        run.2
+    );
+    rate
+}
+
+/// Throughput of full sessions against dm-server and against a bare hyper
+/// server with fixed answers, through the same client stack.
+pub(crate) async fn throughput(devices: usize, concurrency: usize) -> Result<bool, String> {
+    let (uri, _server) = start_server(devices, true).await?;
+    // A short warm-up of the baseline (connections, allocator).
+    let (address, baseline_task) = baseline_server().await.map_err(|e| e.to_string())?;
+    let baseline_uri = ServerUri::new(format!("http://{address}/dm")).map_err(|e| e.to_string())?;
+    let _ = sessions(baseline_uri.clone(), concurrency.min(devices), concurrency).await?;
+    let baseline = sessions(baseline_uri, devices, concurrency).await?;
+    let ours = sessions(uri, devices, concurrency).await?;
+    baseline_task.abort();
+    let base_rate = report_sessions("baseline", devices, &baseline);
+    let our_rate = report_sessions("dm-server", devices, &ours);
+    let ratio = our_rate / base_rate.max(1e-9);
+    let within_minute = ours.0 <= Duration::from_secs(60);
+    println!(
+        "FIGURE sessions_per_second: ours {our_rate:.0}, baseline {base_rate:.0}; ratio {ratio:.2}x ({} target >= 0.40x)",
+        if ratio >= 0.4 { "meets" } else { "MISSES" }
+    );
+    println!(
+        "FIGURE fleet_sessions: {devices} devices, one session each, in {:.1} s ({} target < 60 s for 10,000)",
+        ours.0.as_secs_f64(),
+        if within_minute { "meets" } else { "MISSES" }
+    );
+    Ok(ratio >= 0.4 && within_minute && ours.2 == 0 && baseline.2 == 0)
+}
+
+/// Memory per idle open session on the server: sessions that got their
+/// first Package#2 (CONT + GET) and wait for Package#3.
+pub(crate) async fn idle_sessions(count: usize) -> Result<bool, String> {
+    let (uri, _server) = start_server(count, true).await?;
+    let http = reqwest::Client::builder()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let package1 = br#"{"MOS":[],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
+    // Warm up connection pool and allocator with a few sessions not counted.
+    let open = |n: usize| {
+        let http = http.clone();
+        let uri = uri.clone();
+        async move {
+            let answer = http
+                .post(uri.as_str())
+                .header("Content-Type", "application/vnd.oma.dm.initiation+json")
+                .header("Accept", "application/vnd.oma.dm.request+json")
+                .header("OMADM-DevID", dev_id(n).as_str())
+                .body(&package1[..])
+                .send()
+                .await;
+            match answer {
+                Ok(answer) => {
+                    let status = answer.status().as_u16();
+                    let body = answer.bytes().await.unwrap_or_default();
+                    status == 200 && body.windows(4).any(|w| w == b"CONT")
+                        || explain(
+                            n,
+                            &format!("HTTP {status}: {}", String::from_utf8_lossy(&body)),
+                        )
+                }
+                Err(e) => explain(n, &e.to_string()),
+            }
+        }
+    };
+    let warm = 64.min(count);
+    for n in 0..warm {
+        open(n).await;
+    }
+    let before = rss_bytes();
+    let mut failures = 0;
+    for chunk in (warm..count).collect::<Vec<_>>().chunks(64) {
+        let results = futures_join(chunk.iter().map(|&n| open(n))).await;
+        failures += results.iter().filter(|ok| !**ok).count();
+    }
+    let after = rss_bytes();
+    let opened = (count - warm).max(1);
+    let per = after.saturating_sub(before) / opened as u64;
+    println!(
+        "FIGURE server_idle_session: {per} B per open session over {opened} sessions waiting for Package#3 ({} target <= 16 KiB), {failures} failed",
+        if per <= 16 * 1024 { "meets" } else { "MISSES" }
+    );
+    Ok(per <= 16 * 1024 && failures == 0)
+}
+
+/// Awaits every future of `futures` concurrently (spawned tasks).
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<bool>
+where
+    F: std::future::Future<Output = bool> + Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.unwrap_or(false));
+    }
+    out
+}
+
+/// Memory per idle simulated device: `count` `DmClient`s, each in its own
+/// task waiting to be woken; then a sample is woken and runs a session.
+pub(crate) async fn fleet(count: usize) -> Result<bool, String> {
+    let wake_sample = 1000.min(count);
+    let (uri, _server) = start_server(wake_sample, true).await?;
+    let transport = transport()?;
+    let server_id = ServerId::new(SERVER_ID).map_err(|e| e.to_string())?;
+    drop(device(0, &uri, &transport)?); // warm up lazily built statics
+    let before = rss_bytes();
+    let mut wakers = Vec::with_capacity(count);
+    let mut tasks = Vec::with_capacity(count);
+    for n in 0..count {
+        let mut client = device(n, &uri, &transport)?;
+        let (wake, woken) = tokio::sync::oneshot::channel::<()>();
+        let server_id = server_id.clone();
+        wakers.push(wake);
+        tasks.push(tokio::spawn(async move {
+            if woken.await.is_err() {
+                return false;
+            }
+            // Boxed: the idle task does not carry the session's state.
+            match Box::pin(client.run_session(&server_id, Trigger::Client)).await {
+                Ok(report) => report.completed() && report.commands == 2,
+                Err(_) => false,
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = rss_bytes();
+    let per = after.saturating_sub(before) / count.max(1) as u64;
+    println!(
+        "FIGURE fleet_idle_device: {per} B per idle simulated device (task + DmClient) over {count} devices ({} target <= 8 KiB)",
+        if per <= 8 * 1024 { "meets" } else { "MISSES" }
+    );
+    // Wake the first `wake_sample` (the ones registered and given a GET).
+    let started = Instant::now();
+    for wake in wakers.drain(..wake_sample) {
+        let _ = wake.send(());
+    }
+    let mut failures = 0;
+    for task in tasks.drain(..wake_sample) {
+        if !task.await.unwrap_or(false) {
+            failures += 1;
+        }
+    }
+    println!(
+        "fleet     woke {wake_sample} of them: {} sessions completed in {:.2} s, {failures} failed",
+        wake_sample - failures,
+        started.elapsed().as_secs_f64()
+    );
+    drop(wakers);
+    Ok(per <= 8 * 1024 && failures == 0)
+}
+
+/// Memory per registered device in the embedded store.
+pub(crate) async fn store(count: usize) -> Result<bool, String> {
+    let store = MemoryStore::new();
+    let before = rss_bytes();
+    for n in 0..count {
+        let registration = DeviceRegistration::new(dev_id(n)).with_password(
+            &format!("device-{n}"),
+            "a password of some length",
+            "dm",
+        );
+        store
+            .register_device(registration, false, 0)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let after = rss_bytes();
+    let per = after.saturating_sub(before) / count.max(1) as u64;
+    let stored = store.device_count().await.map_err(|e| e.to_string())?;
+    println!(
+        "FIGURE store_registered_device: {per} B per registered device (Digest credentials) over {stored} devices ({} target <= 2 KiB)",
+        if per <= 2048 { "meets" } else { "MISSES" }
+    );
+    Ok(per <= 2048 && stored == count)
+}
+
+// ---------------------------------------------------------------------------
+// Driver
+
+/// Options of `cargo xtask loadtest`.
+pub(crate) struct Options {
+    devices: usize,
+    concurrency: usize,
+    fleet: usize,
+    store_devices: usize,
+    idle_sessions: usize,
+}
+
+pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        devices: 10_000,
+        concurrency: 64,
+        fleet: 100_000,
+        store_devices: 1_000_000,
+        idle_sessions: 10_000,
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .replace('_', "");
+        let value: usize = value
+            .parse()
+            .map_err(|_| format!("{flag}: {value:?} is not a count"))?;
+        match flag.as_str() {
+            "--devices" => options.devices = value.max(1),
+            "--concurrency" => options.concurrency = value.max(1),
+            "--fleet" => options.fleet = value.max(1),
+            "--store-devices" => options.store_devices = value.max(1),
+            "--idle-sessions" => options.idle_sessions = value.max(1),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Builds xtask in release mode and runs each phase in its own process.
+pub(crate) fn run(root: &std::path::Path, options: &Options) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--quiet", "--release", "-p", "xtask"])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building xtask in release mode failed".into());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let binary = target
+        .join("release")
+        .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
+    println!(
+        "== loadtest: {} devices at concurrency {}, {} idle sessions, {} simulated devices, {} stored devices",
+        options.devices,
+        options.concurrency,
+        options.idle_sessions,
+        options.fleet,
+        options.store_devices
+    );
+    let phases: [(&str, Vec<usize>); 4] = [
+        ("throughput", vec![options.devices, options.concurrency]),
+        ("idle-sessions", vec![options.idle_sessions]),
+        ("fleet", vec![options.fleet]),
+        ("store", vec![options.store_devices]),
+    ];
+    let mut failed = Vec::new();
+    for (phase, numbers) in phases {
+        let status = std::process::Command::new(&binary)
+            .arg("loadtest-phase")
+            .arg(phase)
+            .args(numbers.iter().map(ToString::to_string))
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        if !status.success() {
+            failed.push(phase);
+        }
+    }
+    if failed.is_empty() {
+        println!("every figure meets its target");
+        Ok(())
+    } else {
+        Err(format!(
+            "phases missing their target or failing: {}",
+            failed.join(", ")
+        ))
+    }
+}
+
+/// One phase, in this (release) process.
+pub(crate) fn phase(args: &[String]) -> Result<(), String> {
+    let numbers: Vec<usize> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.parse().map_err(|_| format!("{a:?} is not a count")))
+        .collect::<Result<_, _>>()?;
+    let first = numbers.first().copied().unwrap_or(1000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ok = runtime.block_on(async {
+        match args.first().map(String::as_str) {
+            Some("throughput") => throughput(first, numbers.get(1).copied().unwrap_or(64)).await,
+            Some("idle-sessions") => idle_sessions(first).await,
+            Some("fleet") => fleet(first).await,
+            Some("store") => store(first).await,
+            other => Err(format!("unknown phase {other:?}")),
+        }
+    })?;
+    if ok {
+        Ok(())
+    } else {
+        Err("target missed or sessions failed".into())
+    }
+}
