@@ -59,6 +59,12 @@ mod notify;
 mod state;
 mod transport;
 
+/// The workspace README's quickstarts (a device talking to an in-process
+/// server), compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadmeDoctests;
+
 pub use auth::Credentials;
 pub use client::{
     Account, Configuration, DmClient, DmClientBuilder, ExecCompletion, Observer, SessionReport,
