@@ -1,0 +1,1386 @@
+//! End to end: a real `DmClient` against a real in-process `DmServer`
+//! (`MemoryStore`, `UdpChannel`) on loopback HTTP and HTTPS. Commands are
+//! queued through the server's admin interface and their results read back
+//! there; authentication, refusals, notifications and a session spread over
+//! two server nodes sharing one store.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::middleware::Next;
+use axum::response::Response;
+use common::{DEV_ID, SERVER_ID, builder, scratch, sha256};
+use dm_client::{
+    ClientEnd, ClientEvent, Configuration, Credentials, Ignored, NotificationOutcome, Observer,
+    SessionReport, Transport, Trigger,
+};
+use dm_codec::notification::Replay;
+use dm_server::{
+    CommandId, CommandRecord, CommandState, DeviceRegistration, DmServer, MemoryStore, ObjectOwner,
+    ServerOptions, ServerOptionsBuilder, SessionOutcome, SessionSettings, Store, TlsOptions,
+    UdpChannel,
+};
+use dm_session::Initiator;
+use dm_tree::{ExecOutcome, MoTree, NodeHandler, NotificationAuth, Principal, ReadOutcome};
+use dm_types::{ClientUri, Command, DevId, LeafValue, Moid, ServerId, StatusCode};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+const USER: &str = "device-1";
+const PASSWORD: &str = "correct horse";
+const OTHER_DEV_ID: &str = "IMEI:493005100592801";
+const OTHER_USER: &str = "device-2";
+const OTHER_PASSWORD: &str = "battery staple";
+const ADMIN_TOKEN: &str = "e2e-admin-token";
+const INITIATION: &str = "application/vnd.oma.dm.initiation+json";
+const RESPONSE: &str = "application/vnd.oma.dm.response+json";
+const REQUEST: &str = "application/vnd.oma.dm.request+json";
+const MO_DATA: &str = "application/dmmo+json";
+const PACKAGE1: &str = r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
+const DEMO_MOID: &str = "urn:x:demo:1.0";
+
+fn dev_id() -> DevId {
+    DevId::new(DEV_ID).expect("DevID")
+}
+
+fn server_id() -> ServerId {
+    ServerId::new(SERVER_ID).expect("server id")
+}
+
+fn command(words: &[&str]) -> Command {
+    Command::from_words(words).expect("a valid command")
+}
+
+/// Server options with the client's server id and the admin token.
+fn options() -> ServerOptionsBuilder {
+    ServerOptions::builder()
+        .server_id(SERVER_ID)
+        .admin_token(ADMIN_TOKEN)
+}
+
+/// One request as the recording layer saw it, with the answer's status.
+#[derive(Debug, Clone)]
+struct Logged {
+    method: String,
+    path: String,
+    dev_id: Option<String>,
+    authorization: Option<String>,
+    status: u16,
+}
+
+#[derive(Clone, Default)]
+struct Recorder {
+    log: Arc<Mutex<Vec<Logged>>>,
+    /// Drop the Digest SHA-256 challenges from 401 answers (a server that
+    /// offers MD5 only).
+    without_sha256: bool,
+}
+
+async fn record(State(recorder): State<Recorder>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let mut logged = Logged {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+        dev_id: text("omadm-devid"),
+        authorization: text(AUTHORIZATION.as_str()),
+        status: 0,
+    };
+    let mut response = next.run(request).await;
+    logged.status = response.status().as_u16();
+    if recorder.without_sha256 && logged.status == 401 {
+        let kept: Vec<_> = response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter(|v| !v.to_str().unwrap_or("").contains("SHA-256"))
+            .cloned()
+            .collect();
+        response.headers_mut().remove(WWW_AUTHENTICATE);
+        for value in kept {
+            response.headers_mut().append(WWW_AUTHENTICATE, value);
+        }
+    }
+    recorder.log.lock().expect("lock").push(logged);
+    response
+}
+
+/// A server on a loopback port, stopped when dropped.
+struct Node<S: Store = MemoryStore> {
+    server: DmServer<S, UdpChannel>,
+    base: String,
+    recorder: Recorder,
+    task: JoinHandle<()>,
+}
+
+impl<S: Store> Drop for Node<S> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl<S: Store> Node<S> {
+    /// `DmServer::serve` (HTTP or HTTPS, as the options say).
+    async fn serve(options: ServerOptions, store: S) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::serve_on(listener, options, store)
+    }
+
+    fn serve_on(listener: TcpListener, options: ServerOptions, store: S) -> Self {
+        let address = listener.local_addr().expect("address");
+        let scheme = if options.is_tls() { "https" } else { "http" };
+        let server = DmServer::new(options, store, UdpChannel);
+        let serving = server.clone();
+        let task = tokio::spawn(async move {
+            serving
+                .serve(listener, std::future::pending())
+                .await
+                .expect("serves");
+        });
+        Node {
+            server,
+            base: format!("{scheme}://{address}"),
+            recorder: Recorder::default(),
+            task,
+        }
+    }
+
+    /// The server's routes behind a layer that records every request
+    /// (plain HTTP).
+    async fn recorded(options: ServerOptions, store: S, recorder: Recorder) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::recorded_on(listener, options, store, recorder)
+    }
+
+    fn recorded_on(
+        listener: TcpListener,
+        options: ServerOptions,
+        store: S,
+        recorder: Recorder,
+    ) -> Self {
+        let address = listener.local_addr().expect("address");
+        let server = DmServer::new(options, store, UdpChannel);
+        let router = server.router().layer(axum::middleware::from_fn_with_state(
+            recorder.clone(),
+            record,
+        ));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serves");
+        });
+        Node {
+            server,
+            base: format!("http://{address}"),
+            recorder,
+            task,
+        }
+    }
+
+    fn log(&self) -> Vec<Logged> {
+        self.recorder.log.lock().expect("lock").clone()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn register(&self, registration: DeviceRegistration) {
+        self.server
+            .admin()
+            .register_device(registration, false)
+            .await
+            .expect("registered");
+    }
+
+    /// Registers the test device with its password and the other device.
+    async fn register_both(&self) {
+        let realm = self.server.admin().realm().to_owned();
+        self.register(DeviceRegistration::new(dev_id()).with_password(USER, PASSWORD, &realm))
+            .await;
+        self.register(
+            DeviceRegistration::new(DevId::new(OTHER_DEV_ID).expect("DevID")).with_password(
+                OTHER_USER,
+                OTHER_PASSWORD,
+                &realm,
+            ),
+        )
+        .await;
+    }
+
+    async fn enqueue(&self, words: &[&str]) -> CommandId {
+        self.server
+            .admin()
+            .enqueue(&dev_id(), command(words))
+            .await
+            .expect("queued")
+    }
+
+    async fn result(&self, id: CommandId) -> CommandRecord {
+        self.server
+            .admin()
+            .command(&dev_id(), id)
+            .await
+            .expect("the command exists")
+    }
+
+    /// The status code of a command, asserting it is done.
+    async fn status(&self, id: CommandId) -> u16 {
+        let record = self.result(id).await;
+        assert_eq!(record.state, CommandState::Done, "{record:?}");
+        record.result.expect("a status").code.as_u16()
+    }
+}
+
+/// The demo MO: `Reboot` (asynchronous EXEC), `Ping` (synchronous EXEC),
+/// `Status`; the server holds Read and Exec on it.
+fn demo_tree() -> MoTree {
+    let document = format!(
+        r#"[{{"ClientURI":"{DEMO_MOID}/demo/","MOData":{{"Demo":{{"Reboot":"","Ping":"","Status":"idle"}}}}}},
+            {{"ClientURI":"urn:oma:mo:oma-dm-dacmo:1.0/d1/","MOData":{{"DACMO":{{"MOID":"{DEMO_MOID}","MIID":"demo",
+              "ACL":{{"1":{{"ServerID":"{SERVER_ID}","Rights":"Read,Exec"}}}}}}}}}}]"#
+    );
+    let items =
+        dm_codec::decode_mo_serialization(document.as_bytes(), &dm_codec::Limits::default())
+            .expect("items");
+    MoTree::from_mo_serialization(&items).expect("tree")
+}
+
+/// `Reboot` starts and reports its end at once through the completion
+/// handle; `Ping` finishes synchronously.
+struct DemoHandler {
+    completion: dm_client::ExecCompletion,
+}
+
+impl NodeHandler for DemoHandler {
+    fn exec(&self, node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+        if node.as_str().ends_with("/Reboot") {
+            self.completion.finished(node.clone(), StatusCode::OK);
+            ExecOutcome::Started
+        } else {
+            ExecOutcome::Done(StatusCode::OK)
+        }
+    }
+}
+
+fn demo_client(base: &str, credentials: Credentials) -> dm_client::DmClient {
+    let mut client = builder(base, credentials, None)
+        .tree(demo_tree())
+        .build()
+        .expect("client");
+    let completion = client.exec_completion();
+    client.set_handler(
+        Moid::new(DEMO_MOID).expect("MOID"),
+        Arc::new(DemoHandler { completion }),
+    );
+    client
+}
+
+/// The MO serialization of what `principal` reads at `uri` in `tree`.
+fn read(tree: &MoTree, uri: &str) -> String {
+    let uri = ClientUri::parse(uri).expect("ClientURI");
+    match tree.read(&Principal::Device, &[uri]) {
+        Ok(ReadOutcome::Data(items)) => {
+            String::from_utf8(dm_codec::encode_mo_serialization(&items)).expect("UTF-8")
+        }
+        other => panic!("not readable: {other:?}"),
+    }
+}
+
+fn completed(report: &SessionReport) {
+    assert!(report.completed(), "{report}");
+}
+
+#[tokio::test]
+async fn get_hget_hput_hpost_delete_cont_and_end() {
+    let settings = SessionSettings::default().with_commands_per_package(2);
+    let node = Node::recorded(
+        options().session(settings).build().expect("options"),
+        MemoryStore::new(),
+        Recorder::default(),
+    )
+    .await;
+    node.register_both().await;
+    let admin = node.server.admin();
+    let created = admin
+        .put_repository(
+            "config/wlan",
+            br#"[{"ClientURI":"urn:x:wlan:1.0//","MOData":{"WLAN":{"SSID":"office","Hidden":false}}}]"#,
+        )
+        .await
+        .expect("stored");
+    assert!(created);
+    let repo = |path: &str| node.url(&format!("/repo/{path}"));
+    let get = node
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .await;
+    let hget = node.enqueue(&["HGET", &repo("config/wlan")]).await;
+    let hput = node
+        .enqueue(&[
+            "HPUT",
+            &repo("uploads/devinfo"),
+            "urn:oma:mo:oma-dm-devinfo:1.2//",
+        ])
+        .await;
+    let hpost = node
+        .enqueue(&["HPOST", &repo("uploads/status"), "urn:x:demo:1.0//Status"])
+        .await;
+    let missing = node.enqueue(&["HGET", &repo("config/missing")]).await;
+
+    let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    completed(&report);
+    assert_eq!(report.commands, 6, "five queued and CONT");
+    assert_eq!(report.packages, 4, "three Package#2 of commands, one END");
+
+    // GET: the data came back to the server.
+    assert_eq!(node.status(get).await, 200);
+    let data = &node.result(get).await.result.expect("status").data;
+    let text = String::from_utf8(dm_codec::encode_mo_serialization(data)).expect("UTF-8");
+    assert!(text.contains(DEV_ID), "{text}");
+    // HGET: a new instance, with the MIID the client chose.
+    assert_eq!(node.status(hget).await, 200);
+    let written = node.result(hget).await.result.expect("status").uris;
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(written[0].as_str().starts_with("urn:x:wlan:1.0/"));
+    assert!(read(client.tree(), "urn:x:wlan:1.0//SSID").contains("office"));
+    // HPUT and HPOST: the objects are in the repository, owned by the device.
+    assert_eq!(node.status(hput).await, 200);
+    let uploaded = admin
+        .repository("uploads/devinfo")
+        .await
+        .expect("store")
+        .expect("uploaded");
+    assert_eq!(uploaded.owner, ObjectOwner::Device(dev_id()));
+    assert!(uploaded.body.contains(DEV_ID), "{}", uploaded.body);
+    assert_eq!(node.status(hpost).await, 200);
+    let posted = admin
+        .repository("uploads/status")
+        .await
+        .expect("store")
+        .expect("posted");
+    assert!(
+        posted.body.contains(r#""Status":"idle""#),
+        "{}",
+        posted.body
+    );
+    // A repository object that does not exist: 502 for the command.
+    assert_eq!(node.status(missing).await, 502);
+
+    // CONT: Package#1 went to /dm, every Package#3 to the session URI.
+    let device = admin.device(&dev_id()).await.expect("device");
+    let session = device.last_session().expect("a session").clone();
+    assert!(session.cont_sent);
+    assert_eq!(session.outcome, Some(SessionOutcome::Completed), "END");
+    assert_eq!(session.packages, 4);
+    let packages: Vec<Logged> = node
+        .log()
+        .into_iter()
+        .filter(|l| l.method == "POST" && l.path.starts_with("/dm") && l.status == 200)
+        .collect();
+    assert_eq!(packages.len(), 4);
+    assert_eq!(packages[0].path, "/dm");
+    let session_path = format!("/dm/s/{}", session.token);
+    assert!(packages[1..].iter().all(|l| l.path == session_path));
+    let repository: Vec<Logged> = node
+        .log()
+        .into_iter()
+        .filter(|l| l.path.starts_with("/repo/"))
+        .collect();
+    assert!(
+        repository
+            .iter()
+            .all(|l| l.dev_id.as_deref() == Some(DEV_ID)),
+        "{repository:?}"
+    );
+
+    // DELETE in a second session removes the instance HGET created.
+    let delete = node.enqueue(&["DELETE", "urn:x:wlan:1.0//"]).await;
+    let devinfo = node
+        .enqueue(&["DELETE", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])
+        .await;
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    completed(&report);
+    assert_eq!(node.status(delete).await, 200);
+    assert_eq!(
+        client.tree().resolve_str("urn:x:wlan:1.0//SSID").0.as_u16(),
+        404
+    );
+    assert_eq!(node.status(devinfo).await, 403, "DevInfo is read only");
+    assert_eq!(
+        client
+            .tree()
+            .resolve_str("urn:oma:mo:oma-dm-devinfo:1.2//Man")
+            .0
+            .as_u16(),
+        200
+    );
+    // A session with nothing queued ends in its first Package#2: no CONT.
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    completed(&report);
+    assert_eq!((report.packages, report.commands), (1, 0));
+    let device = admin.device(&dev_id()).await.expect("device");
+    assert!(!device.last_session().expect("session").cont_sent);
+}
+
+#[tokio::test]
+async fn a_cont_to_another_origin_is_refused_and_the_server_correlates_by_dev_id() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    // The server calls itself `localhost`; the device knows it as 127.0.0.1.
+    let node = Node::recorded_on(
+        listener,
+        options()
+            .public_uri(format!("http://localhost:{port}"))
+            .build()
+            .expect("options"),
+        MemoryStore::new(),
+        Recorder::default(),
+    );
+    node.register_both().await;
+    let get = node
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .await;
+    let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    completed(&report);
+    assert_eq!(node.status(get).await, 200);
+    let packages: Vec<(String, u16)> = node.log().into_iter().map(|l| (l.path, l.status)).collect();
+    assert_eq!(
+        packages,
+        [
+            ("/dm".to_owned(), 401),
+            ("/dm".to_owned(), 200),
+            ("/dm".to_owned(), 200)
+        ],
+        "Package#3 stayed at SrvURI, with the credentials"
+    );
+}
+
+#[tokio::test]
+async fn exec_synchronous_and_asynchronous_and_show() {
+    let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
+    node.register_both().await;
+    let ping = node.enqueue(&["EXEC", "urn:x:demo:1.0//Ping"]).await;
+    let reboot = node
+        .enqueue(&["EXEC", "urn:x:demo:1.0//Reboot", &node.url("/dm")])
+        .await;
+    let page = node.url("/ui/consent?session=42");
+    let show = node.enqueue(&["SHOW", &page]).await;
+    let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    completed(&report);
+    assert_eq!(node.status(ping).await, 200);
+    assert_eq!(node.status(reboot).await, 202);
+    assert_eq!(node.status(show).await, 200);
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::LaunchBrowser(uri) if uri.as_str() == page)),
+        "{:?}",
+        report.events
+    );
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::ExecStarted { node, .. } if node.as_str() == "urn:x:demo:1.0//Reboot"))
+    );
+    let admin = node.server.admin();
+    assert!(
+        admin.alerts(&dev_id()).await.expect("alerts").is_empty(),
+        "no result yet"
+    );
+
+    // The result goes in a new session, to the ServerURI the EXEC named.
+    assert_eq!(client.take_exec_completions().expect("taken"), 1);
+    assert_eq!(client.pending_reports(), 1);
+    let reports = client.deliver_pending_reports().await.expect("delivered");
+    assert_eq!(reports.len(), 1);
+    completed(&reports[0]);
+    assert_eq!(reports[0].alerts_delivered, 1);
+    assert_eq!(client.pending_reports(), 0);
+    let alerts = admin.alerts(&dev_id()).await.expect("alerts");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0].alert;
+    assert_eq!(alert.alert_type.as_str(), "urn:oma:at:dm:2.0:ExecComplete");
+    assert_eq!(alert.source_uri.as_deref(), Some("urn:x:demo:1.0//Reboot"));
+    assert_eq!(
+        alert.data.as_ref().and_then(|d| d.get("sc")),
+        Some(&serde_json::json!(200))
+    );
+    let device = admin.device(&dev_id()).await.expect("device");
+    assert_eq!(device.sessions.len(), 2, "the result came in a new session");
+    assert_eq!(alerts[0].session, Some(device.sessions[0].token));
+}
+
+#[tokio::test]
+async fn default_sub_change_report_and_unsub() {
+    let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
+    node.register_both().await;
+    let admin = node.server.admin();
+    admin
+        .put_repository(
+            "config/vpn",
+            br#"[{"ClientURI":"urn:x:vpn:1.0//","MOData":{"VPN":{"Gateway":"vpn.example","Port":443}}}]"#,
+        )
+        .await
+        .expect("stored");
+    let vpn_uri = node.url("/repo/config/vpn");
+    let default = node.enqueue(&["DEFAULT", "urn:x:vpn:1.0", &vpn_uri]).await;
+    let reports_uri = node.url("/repo/reports/status");
+    let sub = node
+        .enqueue(&["SUB", "urn:x:demo:1.0//Status", &reports_uri])
+        .await;
+    let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    completed(&report);
+    assert_eq!(node.status(default).await, 200);
+    assert_eq!(node.status(sub).await, 200);
+
+    // DEFAULT: the configuration is fetched when the device needs it.
+    let vpn = Moid::new("urn:x:vpn:1.0").expect("MOID");
+    assert_eq!(
+        client.default_uri(&vpn).map(|u| u.as_str().to_owned()),
+        Some(vpn_uri)
+    );
+    let fetched = client.ensure_configuration(&vpn).await.expect("fetched");
+    assert!(
+        matches!(fetched, Configuration::Fetched(ref at) if at.len() == 1),
+        "{fetched:?}"
+    );
+    assert!(read(client.tree(), "urn:x:vpn:1.0//Gateway").contains("vpn.example"));
+    assert_eq!(
+        client.ensure_configuration(&vpn).await.expect("present"),
+        Configuration::Present
+    );
+
+    // SUB: a local change is reported into the repository.
+    let status = ClientUri::parse("urn:x:demo:1.0/demo/Status").expect("ClientURI");
+    let delivered = client
+        .set_local(&status, LeafValue::from("rebooting"))
+        .await
+        .expect("changed");
+    assert_eq!(delivered, 1);
+    let stored = admin
+        .repository("reports/status")
+        .await
+        .expect("store")
+        .expect("the change report");
+    assert_eq!(stored.owner, ObjectOwner::Device(dev_id()));
+    assert!(
+        stored.body.contains(r#""Status":"rebooting""#),
+        "{}",
+        stored.body
+    );
+
+    // UNSUB: the same ClientURI cancels it; an unknown one is 404.
+    let unsub = node.enqueue(&["UNSUB", "urn:x:demo:1.0//Status"]).await;
+    let unknown = node.enqueue(&["UNSUB", "urn:x:demo:1.0//Ping"]).await;
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    completed(&report);
+    assert_eq!(node.status(unsub).await, 200);
+    assert_eq!(node.status(unknown).await, 404);
+    let delivered = client
+        .set_local(&status, LeafValue::from("running"))
+        .await
+        .expect("changed");
+    assert_eq!(delivered, 0, "no subscription left");
+    let stored = admin
+        .repository("reports/status")
+        .await
+        .expect("store")
+        .expect("the old report");
+    assert!(stored.body.contains("rebooting"), "unchanged");
+}
+
+/// One GET queued, one session with `credentials`; the report and the
+/// command's state.
+async fn one_session(
+    node: &Node,
+    credentials: Credentials,
+) -> (SessionReport, CommandRecord, Vec<Logged>) {
+    let id = node
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .await;
+    let mut client = demo_client(&node.base, credentials);
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    (report, node.result(id).await, node.log())
+}
+
+fn authorizations(log: &[Logged]) -> Vec<String> {
+    log.iter().filter_map(|l| l.authorization.clone()).collect()
+}
+
+#[tokio::test]
+async fn basic_authentication() {
+    let node = Node::recorded(
+        options().build().expect("options"),
+        MemoryStore::new(),
+        Recorder::default(),
+    )
+    .await;
+    node.register_both().await;
+    let basic = Credentials::Basic {
+        username: USER.into(),
+        password: PASSWORD.into(),
+    };
+    let (report, record, log) = one_session(&node, basic).await;
+    completed(&report);
+    assert_eq!(record.state, CommandState::Done);
+    assert_eq!(log[0].status, 401, "challenged first");
+    let answers = authorizations(&log);
+    assert_eq!(answers.len(), 2, "Package#1 again and Package#3: {log:?}");
+    assert!(answers.iter().all(|a| a.starts_with("Basic ")));
+    assert_eq!(log.iter().filter(|l| l.status == 401).count(), 1);
+}
+
+#[tokio::test]
+async fn digest_sha256_with_the_nonce_reused() {
+    let node = Node::recorded(
+        options().build().expect("options"),
+        MemoryStore::new(),
+        Recorder::default(),
+    )
+    .await;
+    node.register_both().await;
+    let (report, record, log) = one_session(&node, Credentials::password(USER, PASSWORD)).await;
+    completed(&report);
+    assert_eq!(record.state, CommandState::Done);
+    let answers = authorizations(&log);
+    assert_eq!(answers.len(), 2, "{log:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.starts_with("Digest ") && a.contains("algorithm=SHA-256")),
+        "{answers:?}"
+    );
+    assert!(answers[0].contains("nc=00000001") && answers[1].contains("nc=00000002"));
+    assert_eq!(log.iter().filter(|l| l.status == 401).count(), 1);
+}
+
+#[tokio::test]
+async fn digest_md5_when_the_server_offers_no_sha256() {
+    let recorder = Recorder {
+        without_sha256: true,
+        ..Recorder::default()
+    };
+    let node = Node::recorded(
+        options().basic_auth(false).build().expect("options"),
+        MemoryStore::new(),
+        recorder,
+    )
+    .await;
+    node.register_both().await;
+    let (report, record, log) = one_session(&node, Credentials::password(USER, PASSWORD)).await;
+    completed(&report);
+    assert_eq!(record.state, CommandState::Done);
+    let answers = authorizations(&log);
+    assert_eq!(answers.len(), 2, "{log:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.starts_with("Digest ") && a.contains("algorithm=MD5")),
+        "{answers:?}"
+    );
+
+    // Without MD5 either, nothing the client can answer: aborted.
+    let recorder = Recorder {
+        without_sha256: true,
+        ..Recorder::default()
+    };
+    let node = Node::recorded(
+        options()
+            .basic_auth(false)
+            .digest_md5(false)
+            .build()
+            .expect("options"),
+        MemoryStore::new(),
+        recorder,
+    )
+    .await;
+    node.register_both().await;
+    let (report, record, log) = one_session(&node, Credentials::password(USER, PASSWORD)).await;
+    assert!(matches!(report.end, ClientEnd::Aborted(_)), "{report}");
+    assert_eq!(record.state, CommandState::Queued);
+    assert_eq!(log.len(), 1, "{log:?}");
+}
+
+struct Pki {
+    ca_pem: String,
+    server_pem: String,
+    server_key_pem: String,
+    device_pem: String,
+    device_der: Vec<u8>,
+    device_key_pem: String,
+    stranger_pem: String,
+    stranger_key_pem: String,
+}
+
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "e2e test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    let client = |name: &str| {
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        let certificate = params.signed_by(&key, &issuer).expect("client certificate");
+        (certificate, key)
+    };
+    let (device, device_key) = client(DEV_ID);
+    let (stranger, stranger_key) = client("stranger");
+    Pki {
+        ca_pem: ca.pem(),
+        server_pem: server.pem(),
+        server_key_pem: server_key.serialize_pem(),
+        device_pem: device.pem(),
+        device_der: device.der().to_vec(),
+        device_key_pem: device_key.serialize_pem(),
+        stranger_pem: stranger.pem(),
+        stranger_key_pem: stranger_key.serialize_pem(),
+    }
+}
+
+#[tokio::test]
+async fn x509_client_certificate_over_https() {
+    let pki = pki();
+    let tls = TlsOptions::from_pem(pki.server_pem.clone(), pki.server_key_pem.clone())
+        .with_client_ca_pem(pki.ca_pem.clone());
+    let node = Node::serve(
+        options().tls(tls).build().expect("options"),
+        MemoryStore::new(),
+    )
+    .await;
+    assert!(node.base.starts_with("https://127.0.0.1:"));
+    node.register(
+        DeviceRegistration::new(dev_id()).with_certificate_sha256(sha256(&pki.device_der)),
+    )
+    .await;
+    let transport = |identity: Option<(&str, &str)>| {
+        let mut builder = Transport::builder()
+            .ca_pem(pki.ca_pem.as_bytes())
+            .retry(common::fast_retry(1));
+        if let Some((certificate, key)) = identity {
+            builder = builder.client_identity_pem(certificate.as_bytes(), key.as_bytes());
+        }
+        builder.build().expect("transport")
+    };
+    let session = |transport: Transport| {
+        let base = node.base.clone();
+        async move {
+            let mut client = builder(&base, Credentials::None, None)
+                .transport(transport)
+                .build()
+                .expect("client");
+            client
+                .run_session(&server_id(), Trigger::Client)
+                .await
+                .expect("session")
+        }
+    };
+
+    let get = node
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .await;
+    // A certificate from the same CA that no device registered: refused.
+    let report = session(transport(Some((&pki.stranger_pem, &pki.stranger_key_pem)))).await;
+    assert!(
+        matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("401")),
+        "{report}"
+    );
+    // No certificate and no credentials: refused.
+    let report = session(transport(None)).await;
+    assert!(
+        matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("401")),
+        "{report}"
+    );
+    assert_eq!(node.result(get).await.state, CommandState::Queued);
+    // The registered certificate identifies the device, over CONT too.
+    let report = session(transport(Some((&pki.device_pem, &pki.device_key_pem)))).await;
+    completed(&report);
+    assert_eq!(node.status(get).await, 200);
+    let device = node.server.admin().device(&dev_id()).await.expect("device");
+    assert!(device.last_session().expect("session").cont_sent);
+}
+
+fn http() -> reqwest::Client {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("HTTP client")
+}
+
+#[tokio::test]
+async fn the_admin_api_wants_its_bearer_token() {
+    let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
+    node.register_both().await;
+    let http = http();
+    let commands = node.url("/admin/devices/IMEI%3A493005100592800/commands");
+    let queue = serde_json::json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Mod"]});
+    let without = http
+        .post(&commands)
+        .header("Content-Type", "application/json")
+        .body(queue.to_string())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(without.status(), 401);
+    let challenge = without
+        .headers()
+        .get(WWW_AUTHENTICATE.as_str())
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    let wrong = http
+        .post(&commands)
+        .bearer_auth("not the token")
+        .header("Content-Type", "application/json")
+        .body(queue.to_string())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        node.server
+            .admin()
+            .commands(&dev_id())
+            .await
+            .expect("commands")
+            .is_empty(),
+        "nothing queued"
+    );
+
+    let queued = http
+        .post(&commands)
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Content-Type", "application/json")
+        .body(queue.to_string())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(queued.status(), 201);
+    let queued: serde_json::Value =
+        serde_json::from_slice(&queued.bytes().await.expect("body")).expect("JSON");
+    let id = queued["id"].as_str().expect("an id").to_owned();
+    let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
+    completed(
+        &client
+            .run_session(&server_id(), Trigger::Client)
+            .await
+            .expect("session"),
+    );
+    let result = http
+        .get(format!("{commands}/{id}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(result.status(), 200);
+    let result: serde_json::Value =
+        serde_json::from_slice(&result.bytes().await.expect("body")).expect("JSON");
+    assert_eq!(result["state"], "done", "{result}");
+    assert_eq!(result["status"], 200, "{result}");
+    assert_eq!(
+        result["data"][0]["MOData"]["Mod"], "X1",
+        "the GET result: {result}"
+    );
+
+    // Without a configured token the admin API is off.
+    let closed = Node::serve(
+        ServerOptions::builder()
+            .server_id(SERVER_ID)
+            .build()
+            .expect("options"),
+        MemoryStore::new(),
+    )
+    .await;
+    let refused = http
+        .get(closed.url("/admin/devices"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), 403);
+}
+
+/// A Package#1 the way a device sends it, with Basic credentials.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    content_type: &str,
+    dev_id: &str,
+    user: (&str, &str),
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    http.post(url)
+        .header("Content-Type", content_type)
+        .header("Accept", REQUEST)
+        .header("OMADM-DevID", dev_id)
+        .basic_auth(user.0, Some(user.1))
+        .body(body)
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+#[tokio::test]
+async fn refusals_reach_the_client_precisely() {
+    let limits = dm_server::ServerLimits::default().with_package_bytes(4096);
+    let node = Node::serve(
+        options().limits(limits).build().expect("options"),
+        MemoryStore::new(),
+    )
+    .await;
+    node.register_both().await;
+    let get = node
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .await;
+
+    // A wrong password: the one answer to the challenge is refused too.
+    let mut client = demo_client(&node.base, Credentials::password(USER, "wrong"));
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(
+        matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("401")),
+        "{report}"
+    );
+    assert_eq!(report.packages, 0);
+    assert_eq!(node.result(get).await.state, CommandState::Queued);
+    let http = http();
+    let dm = node.url("/dm");
+    let wrong = post(&http, &dm, INITIATION, DEV_ID, (USER, "wrong"), PACKAGE1).await;
+    assert_eq!(wrong.status(), 401);
+    let challenges: Vec<String> = wrong
+        .headers()
+        .get_all(WWW_AUTHENTICATE.as_str())
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    assert!(
+        challenges.iter().any(|c| c.contains("algorithm=SHA-256"))
+            && challenges.iter().any(|c| c.contains("algorithm=MD5"))
+            && challenges.iter().any(|c| c.starts_with("Basic")),
+        "{challenges:?}"
+    );
+
+    // Authenticated as the other device, claiming to be this one: 403,
+    // from the real client and from reqwest.
+    let mut impostor = demo_client(
+        &node.base,
+        Credentials::password(OTHER_USER, OTHER_PASSWORD),
+    );
+    let report = impostor
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(
+        matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("403")),
+        "{report}"
+    );
+    assert_eq!(node.result(get).await.state, CommandState::Queued);
+    let claimed = post(
+        &http,
+        &dm,
+        INITIATION,
+        DEV_ID,
+        (OTHER_USER, OTHER_PASSWORD),
+        PACKAGE1,
+    )
+    .await;
+    assert_eq!(claimed.status(), 403);
+    let repository = http
+        .get(node.url("/repo/anything"))
+        .header("Accept", MO_DATA)
+        .header("OMADM-DevID", DEV_ID)
+        .basic_auth(OTHER_USER, Some(OTHER_PASSWORD))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(repository.status(), 403);
+
+    // Too large.
+    let large = format!(
+        r#"{{"Alert":[{{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt","Data":{{"x":"{}"}}}}]}}"#,
+        "a".repeat(8192)
+    );
+    let oversized = post(&http, &dm, INITIATION, DEV_ID, (USER, PASSWORD), large).await;
+    assert_eq!(oversized.status(), 413);
+    // Wrong Content-Type.
+    let text = post(&http, &dm, "text/plain", DEV_ID, (USER, PASSWORD), PACKAGE1).await;
+    assert_eq!(text.status(), 415);
+    // A Package#3 to a session URI that does not exist.
+    let unknown = post(
+        &http,
+        &node.url(&format!("/dm/s/{}", "0".repeat(32))),
+        RESPONSE,
+        DEV_ID,
+        (USER, PASSWORD),
+        r#"{"Status":[{"sc":200}]}"#,
+    )
+    .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(node.result(get).await.state, CommandState::Queued);
+
+    // The right device still gets its command.
+    let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
+    completed(
+        &client
+            .run_session(&server_id(), Trigger::Client)
+            .await
+            .expect("session"),
+    );
+    assert_eq!(node.status(get).await, 200);
+}
+
+/// What the client's observer saw.
+#[derive(Default)]
+struct Seen {
+    accepted: Mutex<Vec<Option<u16>>>,
+    ignored: Mutex<Vec<Ignored>>,
+    sessions: Mutex<Vec<SessionReport>>,
+}
+
+impl Observer for Seen {
+    fn session_ended(&self, report: &SessionReport) {
+        self.sessions.lock().expect("lock").push(report.clone());
+    }
+
+    fn notification_accepted(&self, _server: &ServerId, notification_id: Option<u16>) {
+        self.accepted.lock().expect("lock").push(notification_id);
+    }
+
+    fn notification_ignored(&self, reason: &Ignored) {
+        self.ignored.lock().expect("lock").push(reason.clone());
+    }
+}
+
+/// Polls `check` every 10 ms until it holds or 5 s have passed.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_notification_over_udp_starts_a_session_and_its_replay_is_ignored() {
+    let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
+    let realm = node.server.admin().realm().to_owned();
+    node.register(
+        DeviceRegistration::new(dev_id())
+            .with_password(USER, PASSWORD, &realm)
+            .with_notification_secret(b"noti-secret".to_vec(), b"noti-data".to_vec()),
+    )
+    .await;
+    let admin = node.server.admin();
+    // No address known so far.
+    assert!(matches!(
+        admin.notify(&dev_id()).await,
+        Err(dm_server::Error::Conflict(_))
+    ));
+
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address: SocketAddr = socket.local_addr().expect("address");
+    let seen = Arc::new(Seen::default());
+    let dir = scratch("e2e-notify");
+    let noti = NotificationAuth::sha256(b"noti-secret".to_vec(), b"noti-data".to_vec());
+    let mut client = builder(
+        &node.base,
+        Credentials::password(USER, PASSWORD),
+        Some(noti),
+    )
+    .state_file(dir.join("device.json"))
+    .notification_address(format!("udp://{address}"))
+    .observer(seen.clone())
+    .build()
+    .expect("client");
+    // Package#1 announces the address.
+    completed(
+        &client
+            .run_session(&server_id(), Trigger::Client)
+            .await
+            .expect("session"),
+    );
+    let device = admin.device(&dev_id()).await.expect("device");
+    assert_eq!(
+        device.notification_address.as_deref(),
+        Some(format!("udp://{address}").as_str())
+    );
+
+    let get = node
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listening = tokio::spawn(async move {
+        client
+            .listen_udp(&socket, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("listens");
+        client
+    });
+    let sent = admin.notify(&dev_id()).await.expect("sent");
+    assert_eq!(sent.address, format!("udp://{address}"));
+    let sessions = || seen.sessions.lock().expect("lock").len();
+    eventually("the notified session", || sessions() == 2).await;
+    assert_eq!(
+        *seen.accepted.lock().expect("lock"),
+        [Some(sent.notification_id)]
+    );
+    completed(&seen.sessions.lock().expect("lock")[1]);
+    assert_eq!(node.status(get).await, 200);
+    let device = admin.device(&dev_id()).await.expect("device");
+    let last = device.last_session().expect("session");
+    assert_eq!(
+        last.initiator,
+        Initiator::Server(Some(sent.notification_id))
+    );
+
+    // The same Package#0 again (a replay): ignored, no session.
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sender.send_to(&sent.bytes, address).expect("sent");
+    eventually("the ignored replay", || {
+        !seen.ignored.lock().expect("lock").is_empty()
+    })
+    .await;
+    assert_eq!(
+        seen.ignored.lock().expect("lock")[0],
+        Ignored::Replay(Replay::Duplicate {
+            id: sent.notification_id
+        })
+    );
+    // A new notification still works.
+    let again = admin.notify(&dev_id()).await.expect("sent");
+    assert_ne!(again.notification_id, sent.notification_id);
+    eventually("the second notified session", || sessions() == 3).await;
+    let _ = stop.send(());
+    let client = listening.await.expect("joined");
+    let device = admin.device(&dev_id()).await.expect("device");
+    assert_eq!(device.sessions.len(), 3, "the replay opened no session");
+    drop(client);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn handle_notification_with_the_servers_bytes() {
+    let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
+    let realm = node.server.admin().realm().to_owned();
+    node.register(
+        DeviceRegistration::new(dev_id())
+            .with_password(USER, PASSWORD, &realm)
+            .with_notification_address("udp://127.0.0.1:9")
+            .with_notification_secret(b"k".to_vec(), Vec::new()),
+    )
+    .await;
+    let get = node
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .await;
+    let admin = node.server.admin();
+    let sent = admin.notify(&dev_id()).await.expect("sent");
+    let mut client = builder(
+        &node.base,
+        Credentials::password(USER, PASSWORD),
+        Some(NotificationAuth::sha256(b"k".to_vec(), Vec::new())),
+    )
+    .build()
+    .expect("client");
+    let outcome = client
+        .handle_notification(&sent.bytes, SystemTime::now())
+        .await
+        .expect("handled");
+    let NotificationOutcome::Session(report) = outcome else {
+        panic!("a session: {outcome:?}");
+    };
+    completed(&report);
+    assert_eq!(node.status(get).await, 200);
+    let outcome = client
+        .handle_notification(&sent.bytes, SystemTime::now())
+        .await
+        .expect("handled");
+    assert!(
+        matches!(outcome, NotificationOutcome::Ignored(Ignored::Replay(_))),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        admin
+            .device(&dev_id())
+            .await
+            .expect("device")
+            .sessions
+            .len(),
+        1
+    );
+}
+
+/// A TCP load balancer in front of server nodes: connection `n` goes to
+/// `backends[n % len]`.
+struct Balancer {
+    base: String,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Balancer {
+    fn start(listener: TcpListener, backends: Vec<SocketAddr>) -> Balancer {
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let task = tokio::spawn(async move {
+            let mut next = 0;
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                let backend = backends[next % backends.len()];
+                next += 1;
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Balancer { base, task }
+    }
+}
+
+#[tokio::test]
+async fn a_session_continues_on_a_second_node_sharing_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    let balancer = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let public = format!("http://{}", balancer.local_addr().expect("address"));
+    // Both nodes name the balancer in CONT, so the session URI has the
+    // origin of SrvURI.
+    let node_options = || {
+        options()
+            .public_uri(public.clone())
+            .session(SessionSettings::default().with_commands_per_package(1))
+            .build()
+            .expect("options")
+    };
+    let node_a = Node::recorded(node_options(), store.clone(), Recorder::default()).await;
+    let node_b = Node::recorded(node_options(), store.clone(), Recorder::default()).await;
+    node_a.register_both().await;
+    let address = |node: &Node<Arc<MemoryStore>>| {
+        node.base
+            .strip_prefix("http://")
+            .expect("http")
+            .parse::<SocketAddr>()
+            .expect("address")
+    };
+    // The first connection (the unauthenticated Package#1) reaches B, the
+    // next (Package#1 with Digest) A, then B, then A.
+    let balancer = Balancer::start(balancer, vec![address(&node_b), address(&node_a)]);
+    assert_eq!(balancer.base, public);
+    let first = node_a
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .await;
+    let second = node_b
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])
+        .await;
+    // A new connection for every request.
+    let transport = Transport::builder()
+        .idle_connections_per_host(0)
+        .retry(common::fast_retry(1))
+        .build()
+        .expect("transport");
+    let mut client = builder(&public, Credentials::password(USER, PASSWORD), None)
+        .transport(transport)
+        .build()
+        .expect("client");
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    completed(&report);
+    assert_eq!(report.packages, 3);
+    // Both results, read on either node.
+    assert_eq!(node_b.status(first).await, 200);
+    assert_eq!(node_a.status(second).await, 200);
+    let device = node_b
+        .server
+        .admin()
+        .device(&dev_id())
+        .await
+        .expect("device");
+    let session = device.last_session().expect("session");
+    assert_eq!(session.outcome, Some(SessionOutcome::Completed));
+    assert!(session.cont_sent);
+    let session_path = format!("/dm/s/{}", session.token);
+    let summary = |log: Vec<Logged>| -> Vec<(String, u16)> {
+        log.into_iter().map(|l| (l.path, l.status)).collect()
+    };
+    assert_eq!(
+        summary(node_b.log()),
+        [("/dm".to_owned(), 401), (session_path.clone(), 200)],
+        "B challenged Package#1 and took the first Package#3"
+    );
+    assert_eq!(
+        summary(node_a.log()),
+        [("/dm".to_owned(), 200), (session_path, 200)],
+        "A took Package#1 (answering B's nonce) and the last Package#3"
+    );
+}
