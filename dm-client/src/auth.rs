@@ -124,6 +124,11 @@ impl Challenge {
                 .unwrap_or((challenge, ""));
             let candidate = if scheme.eq_ignore_ascii_case("digest") && credentials.allows_digest()
             {
+                // Header values are ASCII (`to_str`); the Digest parser
+                // slices by character count and panics on other text.
+                if !rest.is_ascii() {
+                    continue;
+                }
                 let Ok(parsed) = digest_auth::parse(&format!("Digest {rest}")) else {
                     continue;
                 };
@@ -193,7 +198,7 @@ impl Challenge {
 /// Splits one `WWW-Authenticate` value into its challenges: a new
 /// challenge starts after a comma (outside quotes) with an auth-scheme
 /// token followed by a space or the end, rather than by `=`.
-fn split_challenges(value: &str) -> Vec<&str> {
+pub(crate) fn split_challenges(value: &str) -> Vec<&str> {
     let bytes = value.as_bytes();
     let mut parts = Vec::new();
     let mut start = 0;
@@ -283,6 +288,19 @@ mod tests {
         assert!(Challenge::choose([headers[0]], &digest_only).is_none());
         assert!(Challenge::choose(headers, &Credentials::None).is_none());
         assert!(Challenge::choose(["Bearer realm=\"x\""], &password).is_none());
+    }
+
+    #[test]
+    fn non_ascii_digest_challenges_are_skipped() {
+        // Found by the client_auth fuzz target: the Digest parser panicked
+        // on a multi-byte character before an `=`.
+        let password = Credentials::password("u", "p");
+        let digest = "Digest realm=\"dm\", qo\u{5cf}=\"auth\", nonce=\"n1\"";
+        assert!(Challenge::choose([digest], &password).is_none());
+        assert!(matches!(
+            Challenge::choose([digest, r#"Basic realm="dm""#], &password),
+            Some(Challenge::Basic)
+        ));
     }
 
     #[test]

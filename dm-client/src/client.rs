@@ -396,16 +396,10 @@ impl DmClientBuilder {
     /// writes DevInfo (replacing a stored one that differs) and the DMAcc
     /// of each account the tree lacks, and persists the result.
     pub fn build(self) -> Result<DmClient, Error> {
-        let base = self.tree.unwrap_or_default();
-        let (mut tree, state, mut changed) = match &self.state_file {
+        let stored = match &self.state_file {
             Some(path) => match std::fs::read(path) {
-                Ok(bytes) => {
-                    let (tree, state) = state::decode(&bytes, strip(base), path)?;
-                    (tree, state, false)
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    (base, ClientState::default(), true)
-                }
+                Ok(bytes) => Some(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(source) => {
                     return Err(Error::StateIo {
                         path: path.clone(),
@@ -413,7 +407,27 @@ impl DmClientBuilder {
                     });
                 }
             },
-            None => (base, ClientState::default(), false),
+            None => None,
+        };
+        let (client, changed) = self.assemble(stored.as_deref())?;
+        if changed {
+            client.save()?;
+        }
+        Ok(client)
+    }
+
+    /// [`DmClientBuilder::build`] given the state file's bytes (`None`: no
+    /// file) instead of reading them; `true` when the state file needs
+    /// writing. Writes nothing.
+    pub(crate) fn assemble(self, stored: Option<&[u8]>) -> Result<(DmClient, bool), Error> {
+        let base = self.tree.unwrap_or_default();
+        let (mut tree, state, mut changed) = match (&self.state_file, stored) {
+            (Some(path), Some(bytes)) => {
+                let (tree, state) = state::decode(bytes, strip(base), path)?;
+                (tree, state, false)
+            }
+            (Some(_), None) => (base, ClientState::default(), true),
+            (None, _) => (base, ClientState::default(), false),
         };
         let devinfo = self.devinfo.to_instance();
         let stored = tree
@@ -469,10 +483,7 @@ impl DmClientBuilder {
             completions: None,
             observer: self.observer,
         };
-        if changed {
-            client.save()?;
-        }
-        Ok(client)
+        Ok((client, changed))
     }
 }
 
@@ -568,8 +579,13 @@ impl DmClient {
         let Some(path) = &self.state_file else {
             return Ok(());
         };
-        let bytes = state::encode(&self.tree, &self.state);
+        let bytes = self.state_file_bytes();
         state::write_atomic(path, |file| std::io::Write::write_all(file, &bytes))
+    }
+
+    /// The content of the state file: the tree and the client state.
+    pub(crate) fn state_file_bytes(&self) -> Vec<u8> {
+        state::encode(&self.tree, &self.state)
     }
 
     fn settings_of(&self, server: &ServerId) -> Option<&AccountSettings> {

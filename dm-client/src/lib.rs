@@ -55,6 +55,8 @@
 mod auth;
 mod client;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod notify;
 mod state;
 mod transport;

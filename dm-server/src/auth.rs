@@ -182,7 +182,7 @@ impl Algorithm {
 
 /// Parses RFC 9110 auth-params: `name=token` or `name="quoted"`, separated
 /// by commas. Names are lower-cased; a repeated name is an error.
-fn parse_params(text: &str) -> Option<Vec<(String, String)>> {
+pub(crate) fn parse_params(text: &str) -> Option<Vec<(String, String)>> {
     let bytes = text.as_bytes();
     let mut params: Vec<(String, String)> = Vec::new();
     let mut i = 0;

@@ -543,7 +543,11 @@ impl NodeRef<'_> {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MoTree {
-    pub(crate) instances: BTreeMap<Moid, BTreeMap<Miid, MoInstance>>,
+    /// Instances by MOID then MIID. Boxed: a B-tree node holds room for
+    /// eleven entries, so an inline `MoInstance` would make every MOID cost
+    /// a node of about 2 KB even when it has a single instance; boxed, the
+    /// node holds pointers and each instance costs only its own size.
+    pub(crate) instances: BTreeMap<Moid, BTreeMap<Miid, Box<MoInstance>>>,
     /// Definitions attached to instances of each MOID as they are inserted.
     pub(crate) definitions: BTreeMap<Moid, Arc<MoDefinition>>,
     /// The last epoch handed to an inserted instance.
@@ -585,7 +589,7 @@ impl MoTree {
                 tree.instances
                     .entry(moid)
                     .or_default()
-                    .insert(miid, instance);
+                    .insert(miid, Box::new(instance));
             } else {
                 let instance = tree
                     .instances
@@ -616,7 +620,7 @@ impl MoTree {
         if by_miid.contains_key(&instance.miid) {
             return Err(Error::InstanceExists);
         }
-        by_miid.insert(instance.miid.clone(), instance);
+        by_miid.insert(instance.miid.clone(), Box::new(instance));
         Ok(())
     }
 
@@ -627,22 +631,25 @@ impl MoTree {
         if by_miid.is_empty() {
             self.instances.remove(moid);
         }
-        removed
+        removed.map(|instance| *instance)
     }
 
     /// The instance `moid`/`miid`.
     pub fn instance(&self, moid: &str, miid: &str) -> Option<&MoInstance> {
-        self.instances.get(moid)?.get(miid)
+        self.instances.get(moid)?.get(miid).map(Box::as_ref)
     }
 
     /// The instance `moid`/`miid`, for changes.
     pub fn instance_mut(&mut self, moid: &str, miid: &str) -> Option<&mut MoInstance> {
-        self.instances.get_mut(moid)?.get_mut(miid)
+        self.instances.get_mut(moid)?.get_mut(miid).map(Box::as_mut)
     }
 
     /// Every instance, by MOID then MIID.
     pub fn instances(&self) -> impl Iterator<Item = &MoInstance> {
-        self.instances.values().flat_map(BTreeMap::values)
+        self.instances
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(Box::as_ref)
     }
 
     /// The instances of one MO type, by MIID.
@@ -651,6 +658,7 @@ impl MoTree {
             .get(moid)
             .into_iter()
             .flat_map(BTreeMap::values)
+            .map(Box::as_ref)
     }
 
     /// Resolves a ClientURI to the nodes it designates (PROTOCOL.md section
@@ -673,7 +681,7 @@ impl MoTree {
         visible: impl Fn(&MoInstance) -> bool,
     ) -> Result<Vec<NodeRef<'_>>, Error> {
         let by_miid = self.instances.get(uri.moid()).ok_or(Error::NotFound)?;
-        let visible_instances = || by_miid.values().filter(|i| visible(i));
+        let visible_instances = || by_miid.values().map(Box::as_ref).filter(|i| visible(i));
         let conditions: Vec<NodeValueCondition<'_>> = uri.conditions().collect();
         let mut frontier: Vec<NodeRef<'_>> = match uri.instance() {
             Instance::Miid(miid) => by_miid

@@ -7,6 +7,8 @@
 //!   on loopback, driven through every command (see `demo.rs`).
 //! - `conformance` — runs the `dm` tool over every conformance vector and the
 //!   DDF corpus, checking each outcome (see `conformance.rs`).
+//! - `deny` — checks the dependency graph against `deny.toml`: licenses,
+//!   banned crates, duplicate versions and sources (see `deny.rs`).
 //! - `loadtest [--devices N] [--concurrency C] [--idle-sessions S]
 //!   [--fleet M] [--store-devices K]` — builds itself in release mode and
 //!   runs, each in its own process: full sessions per second (Package#1, a
@@ -35,6 +37,7 @@
 
 mod conformance;
 mod demo;
+mod deny;
 mod loadtest;
 
 use std::collections::hash_map::DefaultHasher;
@@ -48,7 +51,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-const TARGETS: [&str; 13] = [
+const TARGETS: [&str; 19] = [
     "package1",
     "package2",
     "package3",
@@ -62,6 +65,12 @@ const TARGETS: [&str; 13] = [
     "tree",
     "server_session",
     "client_session",
+    "server_auth",
+    "admin_command",
+    "server_config",
+    "client_auth",
+    "client_state",
+    "server_http",
 ];
 
 /// Built-in seeds for the `accept` target (header value, then optionally
@@ -123,6 +132,7 @@ fn main() -> ExitCode {
             };
             return conformance::run(&paths.root, &paths.shared);
         }
+        Some("deny") => Paths::new().and_then(|paths| deny::run(&paths.root)),
         Some("loadtest") => loadtest::parse(&args[1..])
             .and_then(|options| loadtest::run(&Paths::new()?.root, &options)),
         Some("loadtest-phase") => loadtest::phase(&args[1..]),
@@ -151,6 +161,7 @@ fn print_help() {
          Tasks:\n  \
          demo                                       a real server and three devices on loopback, every command\n  \
          conformance                                run `dm` over every conformance vector and the DDF corpus\n  \
+         deny                                       dependency policy of deny.toml (licenses, bans, duplicates, sources)\n  \
          loadtest [--devices N] [--concurrency C] [--idle-sessions S] [--fleet M] [--store-devices K]\n  \
                                                     sessions/s against a bare hyper baseline, memory figures\n  \
          fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets\n  \
@@ -472,6 +483,120 @@ fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String> {
     for items in TREE_WRITE_SEEDS {
         seeds.add("tree", items.as_bytes().to_vec());
     }
+    // dm-server's `Authorization` parsing and verification: the target
+    // replaces `{nonce}` by a nonce it issued and `{response}` by the right
+    // Digest response.
+    let realm = dm_server::DEFAULT_REALM;
+    let digest = |algorithm: &str, nonce: &str, response: &str| {
+        format!(
+            r#"Digest username="device-1", realm="{realm}", uri="/dm"{algorithm}, nonce="{nonce}", nc=00000001, cnonce="0a4f113b", qop=auth, response="{response}", opaque="x""#
+        )
+    };
+    for header in [
+        digest(", algorithm=SHA-256", "{nonce}", "{response}"),
+        digest(", algorithm=md5", "{nonce}", "{response}"),
+        digest("", "{nonce}", "{response}"),
+        digest(", algorithm=SHA-256", "{nonce}", &"0".repeat(64)),
+        digest(
+            ", algorithm=SHA-256",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "{response}",
+        ),
+        digest(", algorithm=SHA-512-256", "{nonce}", "{response}"),
+        digest(", userhash=true", "{nonce}", "{response}"),
+        "Basic ZGV2aWNlLTE6c2VjcmV0".to_owned(),
+        "basic   ZGV2aWNlLTE6d3Jvbmc=  ".to_owned(),
+        "Basic bm8tY29sb24=".to_owned(),
+        "Bearer abc".to_owned(),
+        r#"Digest username="a\"b",,, realm=oma-dm ,nc=0000000G"#.to_owned(),
+    ] {
+        seeds.add("server_auth", header.into_bytes());
+    }
+    // The admin API's command body: every command array of the Package#2
+    // vectors, and a few of our own.
+    let mut commands: Vec<Value> = [
+        r#"["GET","urn:oma:mo:oma-dm-devinfo:1.2//"]"#,
+        r#"["HGET","https://repo.example/wlan"]"#,
+        r#"["END"]"#,
+        r#"["CONT","https://dm.example/dm/s/1"]"#,
+        r#"["GET"]"#,
+        r#"{"GET":1}"#,
+    ]
+    .iter()
+    .filter_map(|text| serde_json::from_str(text).ok())
+    .collect();
+    for (_, bytes) in seeds.0.iter().filter(|(t, _)| *t == "package2") {
+        if let Ok(package) = serde_json::from_slice::<Value>(bytes) {
+            commands.extend(package["CMD"].as_array().into_iter().flatten().cloned());
+        }
+    }
+    for command in commands {
+        seeds.add(
+            "admin_command",
+            json_bytes(&serde_json::json!({ "command": command })),
+        );
+    }
+    // `dm serve` configuration files.
+    for config in [
+        r#"{"listen":"0.0.0.0:8443","public_uri":"https://dm.example.com:8443","server_id":"dm.example.com","realm":"oma-dm","admin_token":"change me","tls":{"cert":"server.pem","key":"server.key","client_ca":"devices-ca.pem"},"store":"store.json","limits":{"body_bytes":4194304,"repository_bytes":16777216,"header_timeout_secs":10,"body_timeout_secs":30,"max_sessions":10000,"session_idle_secs":300,"commands_per_package":64,"packages_per_session":64},"dev_notification":{"secret_hex":"00ff","data_hex":"0102"},"devices":[{"dev_id":"IMEI:493005100592800","username":"device-1","password":"secret","certificate_sha256":null,"notification":{"address":"udp://192.0.2.10:9443","secret_hex":"6e6f7469","data_hex":"64617461"}}]}"#,
+        r#"{"server_id":"dm.example","devices":[{"dev_id":"IMEI:1","username":"d1","password":"pw"},{"dev_id":"IMEI:2","certificate_sha256":"00000000000000000000000000000000000000000000000000000000000000ff"}]}"#,
+        r#"{"limits":{"session_idle_secs":7,"max_sessions":3,"shutdown_grace_secs":1,"header_bytes":1024}}"#,
+        r#"{"public_uri":"http://[::1]:8080/","realm":"a b","store":"/var/lib/dm/store.json"}"#,
+        "{}",
+    ] {
+        seeds.add("server_config", config.as_bytes().to_vec());
+    }
+    // `WWW-Authenticate` values, one per line.
+    for challenges in [
+        "Digest realm=\"oma-dm\", qop=\"auth\", algorithm=SHA-256, nonce=\"n1\"\nDigest realm=\"oma-dm\", qop=\"auth\", algorithm=MD5, nonce=\"n1\"\nBasic realm=\"oma-dm\", charset=\"UTF-8\"",
+        r#"Digest realm="dm, main", qop="auth", algorithm=MD5, nonce="n1", Digest realm="dm", algorithm=SHA-256, qop="auth,auth-int", nonce="n2", Basic realm="dm""#,
+        r#"Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#,
+        r#"Digest realm="r", qop="auth-int", nonce="x", stale=true"#,
+        r#"Digest realm="r", nonce="x", algorithm=SHA-256-sess, userhash=true"#,
+        r#"Basic realm="dm""#,
+        r#"Bearer realm="x", Negotiate"#,
+    ] {
+        seeds.add("client_auth", challenges.as_bytes().to_vec());
+    }
+    // A state file as a client writes it.
+    if targets.contains(&"client_state") {
+        let devinfo = dm_tree::DevInfo::new(
+            dm_types::DevId::new("IMEI:493005100592800").map_err(|e| e.to_string())?,
+            "Acme",
+            "X1",
+        );
+        let account = dm_tree::DmAcc::new(
+            dm_types::ServerId::new("dm.example").map_err(|e| e.to_string())?,
+            dm_types::ServerUri::new("http://127.0.0.1:8080/dm").map_err(|e| e.to_string())?,
+        );
+        let client = dm_client::DmClient::builder(devinfo)
+            .account(dm_client::Account::new(account).allow_every_moid(true))
+            .build()
+            .map_err(|e| format!("a client for the state file seed: {e}"))?;
+        seeds.add("client_state", dm_client::fuzzing::state_file(&client));
+    }
+    // The server end to end: the sessions of `server_session`, and one that
+    // answers each Package#2 the target's server sends (CONT and two
+    // commands, then two commands, then END).
+    let sessions: Vec<Vec<u8>> = seeds
+        .0
+        .iter()
+        .filter(|(t, _)| *t == "server_session")
+        .map(|(_, bytes)| bytes.clone())
+        .collect();
+    for session in sessions {
+        seeds.add("server_http", session);
+    }
+    seeds.add(
+        "server_http",
+        [
+            &br#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#[..],
+            br#"{"Status":[{"sc":200},{"sc":200,"Data":[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/","MOData":{"devinfo":{"DevID":"IMEI:493005100592800","Man":"Acme","Mod":"X1","DmV":"2.0","Lang":"en"}}}]},{"sc":200}]}"#,
+            br#"{"Status":[{"sc":202},{"sc":404}]}"#,
+            br#"{"Status":[]}"#,
+        ]
+        .join(&0xff),
+    );
     let mut summary = String::new();
     for &target in targets {
         let dir = paths.corpus(target);
