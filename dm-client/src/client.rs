@@ -1119,7 +1119,7 @@ impl DmClient {
             every_moid,
             changed: false,
         };
-        let written = fetch.apply(&response, &mut view);
+        let written = fetch.apply_with_limits(&response, &self.settings.limits, &mut view);
         let changed = view.changed;
         if changed {
             self.save()?;

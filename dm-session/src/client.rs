@@ -699,10 +699,24 @@ impl DefaultFetch {
 
     /// Writes the fetched data (HGET semantics): `502` for a failed fetch,
     /// `415`/`400` for a body that is not MO serialization, `400` for data of
-    /// another MOID, or the tree's own refusal.
+    /// another MOID, or the tree's own refusal. Decodes with the default
+    /// [`Limits`]; a client with limits of its own uses
+    /// [`DefaultFetch::apply_with_limits`].
     pub fn apply(
         &self,
         response: &Response,
+        tree: &mut impl ManagementTree,
+    ) -> Result<Vec<dm_types::ClientUri>, StatusCode> {
+        self.apply_with_limits(response, &Limits::default(), tree)
+    }
+
+    /// [`DefaultFetch::apply`] decoding the body with `limits`, so that a
+    /// body over the client's `mo_data_bytes` (or nesting depth, string
+    /// length) is `413` like any HGET of the session.
+    pub fn apply_with_limits(
+        &self,
+        response: &Response,
+        limits: &Limits,
         tree: &mut impl ManagementTree,
     ) -> Result<Vec<dm_types::ClientUri>, StatusCode> {
         if !(200..300).contains(&response.status) {
@@ -715,8 +729,8 @@ impl DefaultFetch {
         {
             return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
         }
-        let items = dm_codec::decode_mo_serialization(&response.body, &Limits::default())
-            .map_err(|e| e.status())?;
+        let items =
+            dm_codec::decode_mo_serialization(&response.body, limits).map_err(|e| e.status())?;
         if items
             .iter()
             .any(|item| item.client_uri.moid() != self.moid.as_str())

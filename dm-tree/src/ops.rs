@@ -295,6 +295,9 @@ impl MoTree {
         for (moid, miid, path) in doomed {
             if path.is_empty() {
                 self.remove(moid.as_str(), miid.as_str());
+                // Its DACMO entries go with it: left behind, they would
+                // control the next instance given the same MIID.
+                self.remove_dacmo_entries(moid.as_str(), miid.as_str());
             } else if let Some(instance) = self.instance_mut(moid.as_str(), miid.as_str())
                 && let Some(id) = instance.lookup(path.iter().map(NodeName::as_str))
             {
@@ -447,6 +450,9 @@ impl MoTree {
                     Principal::Device => None,
                 });
             if let Some((dacmo, data)) = entry {
+                // The new entry must be the only one controlling the
+                // instance.
+                self.remove_dacmo_entries(moid.as_str(), miid.as_str());
                 let miid = self.next_miid(&dacmo);
                 self.insert(MoInstance::new(dacmo, miid, &data))?;
             }
@@ -470,19 +476,24 @@ impl MoTree {
                     .with_creator(principal.clone());
                 self.attach_definition(&mut instance);
                 validate(&instance)?;
+                self.check_identity(principal, uri, &instance, None)?;
                 let written = instance.client_uri(NodeId::ROOT);
                 self.insert(instance)?;
                 created.push((moid, miid));
                 Ok(written)
             }
             Plan::Replace { moid, miid, path } => {
+                let current = self
+                    .instance(moid.as_str(), miid.as_str())
+                    .ok_or(Error::NotFound)?;
+                let mut copy = current.clone();
+                let id = copy.write(&path, data)?;
+                validate(&copy)?;
+                self.check_identity(principal, uri, &copy, Some(current))?;
+                let written = copy.client_uri(id);
                 let instance = self
                     .instance_mut(moid.as_str(), miid.as_str())
                     .ok_or(Error::NotFound)?;
-                let mut copy = instance.clone();
-                let id = copy.write(&path, data)?;
-                validate(&copy)?;
-                let written = copy.client_uri(id);
                 let original = std::mem::replace(instance, copy);
                 let fresh = created.iter().any(|(m, i)| *m == moid && *i == miid);
                 if !fresh
@@ -512,12 +523,14 @@ impl MoTree {
                     "{uri}: a new instance is written at its root (no path)"
                 )));
             }
+            // DACMO entries are created and maintained by the device
+            // (section 7): a server only writes into an existing entry.
             if let Principal::Server(server) = principal
-                && moid.as_str() != DACMO_MOID
-                && !self
-                    .allowed_moids(server)
-                    .iter()
-                    .any(|m| m == moid.as_str())
+                && (moid.as_str() == DACMO_MOID
+                    || !self
+                        .allowed_moids(server)
+                        .iter()
+                        .any(|m| m == moid.as_str()))
             {
                 return Err(Error::Forbidden {
                     principal: principal.to_string(),
@@ -618,6 +631,61 @@ impl MoTree {
             miid: instance.miid().clone(),
             path,
         })
+    }
+
+    /// What an HGET may not change, whatever the rights (PROTOCOL.md
+    /// sections 7 and 10.2): a server's write into a DACMO entry keeps the
+    /// instance the entry controls (else it could point its Delegate at
+    /// another server's instance), and no two DMAcc instances share a
+    /// `SrvID` (else a new account would take over that server's identity,
+    /// rights and notifications).
+    fn check_identity(
+        &self,
+        principal: &Principal,
+        uri: &ClientUri,
+        new: &MoInstance,
+        old: Option<&MoInstance>,
+    ) -> Result<(), Error> {
+        match new.moid().as_str() {
+            DACMO_MOID
+                if matches!(principal, Principal::Server(_))
+                    && old.is_none_or(|old| controlled(old) != controlled(new)) =>
+            {
+                return Err(Error::Forbidden {
+                    principal: principal.to_string(),
+                    right: "Delegate",
+                    uri: uri.to_string(),
+                });
+            }
+            DMACC_MOID => {
+                let srv_id = new
+                    .child(NodeId::ROOT, "SrvID")
+                    .and_then(|id| new.value(id))
+                    .map(|value| value.to_text().into_owned());
+                if let Some(srv_id) = srv_id
+                    && let Ok(server) = ServerId::new(srv_id)
+                    && self
+                        .instances_of(DMACC_MOID)
+                        .any(|other| other.miid() != new.miid() && describes(other, &server))
+                {
+                    return Err(Error::InstanceExists);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Removes the DACMO entries that control `moid`/`miid`.
+    fn remove_dacmo_entries(&mut self, moid: &str, miid: &str) {
+        let entries: Vec<String> = self
+            .instances_of(DACMO_MOID)
+            .filter(|entry| controlled(entry).is_some_and(|(m, i)| m == moid && i == miid))
+            .map(|entry| entry.miid().as_str().to_owned())
+            .collect();
+        for entry in entries {
+            self.remove(DACMO_MOID, &entry);
+        }
     }
 
     fn definition_for(&self, moid: &dm_types::Moid) -> Option<&dm_ddf::MoDefinition> {

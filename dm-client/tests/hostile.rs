@@ -1,0 +1,1125 @@
+//! A real `DmClient` against hostile peers: forged and replayed
+//! notifications, a server reaching for secrets and for another server's
+//! instances, repositories answering garbage or nothing, a server that
+//! never ends its session, and a CONT to another origin. Every test checks
+//! the exact outcome and that nothing was written (the tree, the state
+//! file) or sent (no session opened, no credentials to another origin).
+
+mod common;
+#[path = "common/hostile.rs"]
+mod raw;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use common::*;
+use dm_client::{
+    Account, ClientEnd, Credentials, DmClient, Ignored, NotificationOutcome, Observer,
+    SessionReport, Transport, Trigger,
+};
+use dm_codec::notification::{self, Replay};
+use dm_tree::{DmAcc, ExecOutcome, MoTree, NodeHandler, NotificationAuth};
+use dm_types::{ClientUri, ConnectionType, Moid, Notification, ServerId, ServerUri, StatusCode};
+use raw::{Conduct, response, response_head, serve_raw};
+
+const END: &str = r#"{"CMD":[["END"]]}"#;
+const SECRET: &[u8] = b"hostile-test-noti-secret";
+const AUTH_DATA: &[u8] = b"hostile-test-auth-data";
+const OTHER_SERVER: &str = "other.server";
+const OTHER_SECRET: &[u8] = b"the-other-servers-secret";
+const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
+const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
+const PRIVATE: &str = "urn:x:private:1.0";
+const NEW: &str = "urn:x:new:1.0";
+
+fn unix(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn moid(text: &str) -> Moid {
+    Moid::new(text).expect("MOID")
+}
+
+/// The hostile server's account: `SERVER_ID` at `<base>/dm`, the MOIDs
+/// of the test listed in `Perm` (so that only instance rights can stop
+/// it), and a notification secret.
+fn hostile_account(base: &str) -> DmAcc {
+    let mut account = common::account(base);
+    account.perm_moids = [DEVINFO, DMACC, PRIVATE, NEW].map(moid).to_vec();
+    account.notification = Some(NotificationAuth::sha256(
+        SECRET.to_vec(),
+        AUTH_DATA.to_vec(),
+    ));
+    account
+}
+
+/// Another server the device knows, with its own secret.
+fn other_account(notification: bool) -> DmAcc {
+    let mut account = DmAcc::new(
+        ServerId::new(OTHER_SERVER).expect("id"),
+        ServerUri::new("http://127.0.0.1:9/dm").expect("SrvURI"),
+    );
+    account.perm_moids = [DEVINFO, PRIVATE].map(moid).to_vec();
+    if notification {
+        account.notification = Some(NotificationAuth::sha256(
+            OTHER_SECRET.to_vec(),
+            b"x".to_vec(),
+        ));
+    }
+    account
+}
+
+/// An instance that belongs to the other server alone (its DACMO entry
+/// grants nothing to the hostile server).
+fn private_tree() -> MoTree {
+    let document = format!(
+        r#"[{{"ClientURI":"{PRIVATE}/p1/","MOData":{{"Private":{{"Key":"other-servers-data","Reset":""}}}}}},
+            {{"ClientURI":"urn:oma:mo:oma-dm-dacmo:1.0/d1/","MOData":{{"DACMO":{{"MOID":"{PRIVATE}","MIID":"p1",
+              "ACL":{{"1":{{"ServerID":"{OTHER_SERVER}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
+    );
+    let items =
+        dm_codec::decode_mo_serialization(document.as_bytes(), &dm_codec::Limits::default())
+            .expect("items");
+    MoTree::from_mo_serialization(&items).expect("tree")
+}
+
+/// A device with the hostile account first (`acc1`) and the other one
+/// (`acc2`), not allowed every MOID, with this transport.
+fn device(
+    base: &str,
+    credentials: Credentials,
+    transport: Transport,
+) -> dm_client::DmClientBuilder {
+    DmClient::builder(devinfo())
+        .tree(private_tree())
+        .account(Account::new(hostile_account(base)).credentials(credentials))
+        .account(Account::new(other_account(true)))
+        .transport(transport)
+}
+
+/// The tree's content: its snapshot without the instance-numbering
+/// counter, which moves when SessionInfo comes and goes.
+fn content(client: &DmClient) -> String {
+    let mut snapshot: serde_json::Value =
+        serde_json::from_slice(&client.tree().to_snapshot()).expect("snapshot JSON");
+    if let Some(map) = snapshot.as_object_mut() {
+        map.remove("epochs");
+    }
+    serde_json::to_string_pretty(&snapshot).expect("JSON")
+}
+
+fn quick_transport(timeout: Duration) -> Transport {
+    Transport::builder()
+        .retry(fast_retry(2))
+        .request_timeout(timeout)
+        .build()
+        .expect("transport")
+}
+
+/// The package server's answers: `first` for Package#1, END afterwards.
+fn one_package(first: String) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    move |seen: &Seen| {
+        if seen.is_package1() {
+            Reply::package(first.clone())
+        } else {
+            Reply::package(END)
+        }
+    }
+}
+
+/// A Package#2 of these commands.
+fn package2(commands: &[Vec<String>]) -> String {
+    serde_json::json!({ "CMD": commands }).to_string()
+}
+
+fn words(list: &[&str]) -> Vec<String> {
+    list.iter().map(|w| (*w).to_owned()).collect()
+}
+
+fn signed(server: &str, id: u16, timestamp: u64, secret: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut n = Notification::new(ServerId::new(server).expect("id"), ConnectionType::Wlan);
+    n.notification_id = Some(id);
+    n.timestamp = Some(timestamp);
+    notification::encode_signed(&n, secret, data).expect("signed")
+}
+
+fn ignored(outcome: NotificationOutcome) -> Ignored {
+    match outcome {
+        NotificationOutcome::Ignored(reason) => reason,
+        NotificationOutcome::Session(report) => panic!("a session ran: {report}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    ignored: Mutex<Vec<Ignored>>,
+    sessions: Mutex<Vec<SessionReport>>,
+}
+
+impl Observer for Recorder {
+    fn notification_ignored(&self, reason: &Ignored) {
+        self.ignored.lock().expect("lock").push(reason.clone());
+    }
+
+    fn session_ended(&self, report: &SessionReport) {
+        self.sessions.lock().expect("lock").push(report.clone());
+    }
+}
+
+#[tokio::test]
+async fn forged_and_replayed_notifications_are_ignored_without_a_session() {
+    let server = serve(|_| Reply::package(END)).await;
+    let dir = scratch("hostile-notifications");
+    let state = dir.join("device.json");
+    let build = || {
+        DmClient::builder(devinfo())
+            .account(Account::new(hostile_account(&server.base)))
+            .account(Account::new(other_account(false)))
+            .transport(transport())
+            .state_file(&state)
+            .build()
+            .expect("client")
+    };
+    let mut client = build();
+    let now = SystemTime::now();
+    let t = unix(now);
+    let genuine = |id| signed(SERVER_ID, id, t, SECRET, AUTH_DATA);
+    let mut tampered = genuine(3);
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1; // TIMESTAMP one second off: still in the window
+    let unsigned = {
+        let mut n = Notification::new(server_id(), ConnectionType::Wlan);
+        n.notification_id = Some(4);
+        n.timestamp = Some(t);
+        notification::encode(&n).expect("encoded")
+    };
+    let cases: Vec<(&str, Vec<u8>, Ignored)> = vec![
+        (
+            "wrong secret",
+            signed(SERVER_ID, 1, t, b"guessed", AUTH_DATA),
+            Ignored::InvalidDigest,
+        ),
+        (
+            "wrong auth data",
+            signed(SERVER_ID, 2, t, SECRET, b"guessed"),
+            Ignored::InvalidDigest,
+        ),
+        ("tampered after signing", tampered, Ignored::InvalidDigest),
+        ("no digest", unsigned, Ignored::MissingDigest),
+        (
+            "a digest for an account without Auth/Noti",
+            signed(OTHER_SERVER, 5, t, SECRET, AUTH_DATA),
+            Ignored::UnexpectedDigest,
+        ),
+        (
+            "an unknown SERVER-ID",
+            signed("evil.example", 6, t, SECRET, AUTH_DATA),
+            Ignored::UnknownServer(ServerId::new("evil.example").expect("id")),
+        ),
+        (
+            "a stale TIMESTAMP",
+            signed(SERVER_ID, 7, t - 3600, SECRET, AUTH_DATA),
+            Ignored::Replay(Replay::TooOld { age_secs: 3600 }),
+        ),
+        (
+            "a TIMESTAMP in the future",
+            signed(SERVER_ID, 8, t + 3600, SECRET, AUTH_DATA),
+            Ignored::Replay(Replay::InFuture { ahead_secs: 3600 }),
+        ),
+    ];
+    let on_disk = std::fs::read(&state).expect("state file");
+    for (what, bytes, reason) in cases {
+        let outcome = client
+            .handle_notification(&bytes, now)
+            .await
+            .expect("handled");
+        assert_eq!(ignored(outcome), reason, "{what}");
+        assert!(server.requests().is_empty(), "{what}: no session opened");
+        assert_eq!(
+            std::fs::read(&state).expect("state file"),
+            on_disk,
+            "{what}: nothing persisted"
+        );
+    }
+    let truncated = &genuine(9)[..20];
+    let outcome = client
+        .handle_notification(truncated, now)
+        .await
+        .expect("handled");
+    assert!(matches!(ignored(outcome), Ignored::Malformed(_)));
+
+    // The forgeries consumed no NOTIFICATION-ID: a genuine notification
+    // with a forged one's id opens its session; its replay is ignored, also
+    // after a restart.
+    for id in [1, 7] {
+        let outcome = client
+            .handle_notification(&genuine(id), now)
+            .await
+            .expect("handled");
+        let NotificationOutcome::Session(report) = outcome else {
+            panic!("a session for id {id}: {outcome:?}");
+        };
+        assert!(report.completed(), "{report}");
+    }
+    assert_eq!(server.requests().len(), 2);
+    let replay = client
+        .handle_notification(&genuine(7), now)
+        .await
+        .expect("handled");
+    assert_eq!(
+        ignored(replay),
+        Ignored::Replay(Replay::Duplicate { id: 7 })
+    );
+    drop(client);
+    let mut client = build();
+    let replay = client
+        .handle_notification(&genuine(1), now)
+        .await
+        .expect("handled");
+    assert_eq!(
+        ignored(replay),
+        Ignored::Replay(Replay::Duplicate { id: 1 })
+    );
+    assert_eq!(server.requests().len(), 2, "replays open nothing");
+
+    // Over UDP: forgeries and a replay are ignored, one genuine datagram
+    // opens one session.
+    let observer = Arc::new(Recorder::default());
+    let mut client = DmClient::builder(devinfo())
+        .account(Account::new(hostile_account(&server.base)))
+        .transport(transport())
+        .observer(observer.clone())
+        .build()
+        .expect("client");
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = socket.local_addr().expect("address");
+    let sender = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let datagrams = [
+        signed(SERVER_ID, 20, t, b"guessed", AUTH_DATA),
+        b"\x10\x00garbage".to_vec(),
+        genuine(21),
+        genuine(21),
+        signed(SERVER_ID, 22, t - 86_400, SECRET, AUTH_DATA),
+    ];
+    let done = observer.clone();
+    let listening = client.listen_udp(&socket, async move {
+        let started = Instant::now();
+        while done.ignored.lock().expect("lock").len() < 4
+            && started.elapsed() < Duration::from_secs(5)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let sending = async {
+        for datagram in &datagrams {
+            sender.send_to(datagram, address).await.expect("send");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (listened, ()) = tokio::join!(listening, sending);
+    listened.expect("listened");
+    let reasons = observer.ignored.lock().expect("lock").clone();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert_eq!(reasons[0], Ignored::InvalidDigest);
+    assert!(matches!(reasons[1], Ignored::Malformed(_)), "{reasons:?}");
+    assert_eq!(reasons[2], Ignored::Replay(Replay::Duplicate { id: 21 }));
+    // Received a moment after `t` was read: a second may have passed.
+    assert!(
+        matches!(reasons[3], Ignored::Replay(Replay::TooOld { age_secs }) if (86_400..86_410).contains(&age_secs)),
+        "{reasons:?}"
+    );
+    assert_eq!(observer.sessions.lock().expect("lock").len(), 1);
+    assert_eq!(server.requests().len(), 3, "one more session");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_server_reads_no_secret_and_no_instance_it_has_no_rights_on() {
+    let repository = serve(|_| {
+        Reply::mo_data(format!(
+            r#"[{{"ClientURI":"{PRIVATE}/p1/Key","MOData":{{"Key":"overwritten"}}}}]"#
+        ))
+    })
+    .await;
+    let repo = repository.base.clone();
+    let commands = vec![
+        words(&["GET", &format!("{DMACC}/acc1/Auth/Noti/Secret")]),
+        words(&["GET", &format!("{DMACC}/acc1/")]),
+        words(&["GET", &format!("{DMACC}/*/")]),
+        words(&["GET", &format!("{DMACC}/acc2/")]),
+        words(&["GET", &format!("{DMACC}/acc2/Auth/Noti/Secret")]),
+        words(&["GET", &format!("{PRIVATE}/p1/")]),
+        words(&["GET", &format!("{PRIVATE}/*/Key")]),
+        words(&["GET", &format!("{PRIVATE}//")]),
+        words(&["DELETE", &format!("{PRIVATE}/p1/")]),
+        words(&["EXEC", &format!("{PRIVATE}/p1/Reset")]),
+        words(&["SUB", &format!("{PRIVATE}/p1/"), &format!("{repo}/reports")]),
+        words(&[
+            "HGET",
+            &format!("{repo}/overwrite"),
+            &format!("{PRIVATE}/p1/Key"),
+        ]),
+        words(&["HGET", &format!("{repo}/overwrite")]),
+        words(&["HPUT", &format!("{repo}/dmacc"), &format!("{DMACC}/acc1/")]),
+        words(&[
+            "HPUT",
+            &format!("{repo}/secret"),
+            &format!("{DMACC}/acc1/Auth/Noti/Secret"),
+        ]),
+        words(&[
+            "HPOST",
+            &format!("{repo}/private"),
+            &format!("{PRIVATE}/p1/"),
+        ]),
+        words(&["GET", "urn:oma:mo:oma-dm-dacmo:1.0/*/"]),
+    ];
+    let server = serve(one_package(package2(&commands))).await;
+    let mut client = device(&server.base, Credentials::None, transport())
+        .build()
+        .expect("client");
+    let before = content(&client);
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(report.completed(), "{report}");
+    assert!(!report.tree_changed);
+    assert!(
+        content(&client) == before,
+        "the tree changed:\n{}",
+        content(&client)
+    );
+
+    let package3 = server.requests().pop().expect("Package#3");
+    assert_eq!(
+        statuses(&package3),
+        [
+            405, 200, 200, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 200, 405, 404, 404
+        ]
+    );
+    let text = package3.text();
+    let status = |i: usize| package3.json()["Status"][i].to_string();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    for leak in [
+        "Secret".to_owned(),
+        b64(SECRET),
+        b64(OTHER_SECRET),
+        String::from_utf8_lossy(SECRET).into_owned(),
+        OTHER_SERVER.to_owned(),
+        "other-servers-data".to_owned(),
+    ] {
+        assert!(!text.contains(&leak), "{leak} leaked: {text}");
+    }
+    assert!(
+        status(1).contains("Noti") && status(1).contains(SERVER_ID),
+        "{}",
+        status(1)
+    );
+    assert!(
+        status(2).contains("acc1") && !status(2).contains("acc2"),
+        "{}",
+        status(2)
+    );
+    assert_eq!(
+        package3.json()["Status"][16]["Data"],
+        serde_json::Value::Null,
+        "no DACMO entry is visible"
+    );
+
+    // The repository served two HGETs (refused when writing) and got the
+    // account without its secret, and nothing else.
+    let uploads: Vec<String> = repository
+        .requests()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.target))
+        .collect();
+    assert_eq!(
+        uploads,
+        ["GET /overwrite", "GET /overwrite", "PUT /dmacc"],
+        "{uploads:?}"
+    );
+    let upload = repository.requests_to("/dmacc")[0].text();
+    assert!(
+        upload.contains("SrvURI") && !upload.contains("Secret") && !upload.contains(&b64(SECRET)),
+        "{upload}"
+    );
+}
+
+/// A server scripted by session: `sessions[i]` is the Package#2 answering
+/// the i-th Package#1 (`{base}` stands for its own base URI); `repository`
+/// maps paths of its repository to MO serialization.
+fn scripted(
+    sessions: Vec<Vec<Vec<String>>>,
+    repository: Vec<(&'static str, String)>,
+) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    move |seen: &Seen| {
+        let base = format!("http://{}", seen.header("host").unwrap_or_default());
+        if let Some((_, body)) = repository.iter().find(|(path, _)| *path == seen.target) {
+            return Reply::mo_data(body.clone());
+        }
+        if !seen.is_package1() {
+            return Reply::package(END);
+        }
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let commands: Vec<Vec<String>> = sessions
+            .get(i)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.into_iter().map(|w| w.replace("{base}", &base)).collect())
+            .collect();
+        Reply::package(package2(&commands))
+    }
+}
+
+async fn completed_session(client: &mut DmClient, server: &ServerId) {
+    let report = client
+        .run_session(server, Trigger::Client)
+        .await
+        .expect("session");
+    assert!(report.completed(), "{report}");
+}
+
+/// The statuses and text of the last Package#3 `server` received.
+fn last_package3(server: &TestServer) -> (Vec<u64>, String) {
+    let seen = server.requests().pop().expect("Package#3");
+    (statuses(&seen), seen.text())
+}
+
+#[tokio::test]
+async fn a_server_cannot_take_over_another_servers_identity_or_instances() {
+    let dacmo = "urn:oma:mo:oma-dm-dacmo:1.0";
+    let other = ServerId::new(OTHER_SERVER).expect("id");
+    let b = serve(scripted(
+        vec![
+            vec![words(&["HGET", "{base}/repo/b"])],
+            vec![
+                words(&["HGET", "{base}/repo/b"]),
+                words(&["GET", &format!("{NEW}/*/")]),
+            ],
+        ],
+        vec![(
+            "/repo/b",
+            format!(r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"owner":"b-only"}}}}}}]"#),
+        )],
+    ))
+    .await;
+    let a = serve(scripted(
+        vec![
+            vec![
+                words(&["HGET", "{base}/repo/a"]),
+                words(&["HGET", "{base}/repo/miid", &format!("{dacmo}/2/MIID")]),
+                words(&["HGET", "{base}/repo/entry", &format!("{dacmo}/2/")]),
+                words(&["HGET", "{base}/repo/forged-entry"]),
+                words(&["HGET", "{base}/repo/account"]),
+                words(&["HGET", "{base}/repo/own-account"]),
+                words(&["GET", &format!("{NEW}/1/")]),
+                words(&["GET", &format!("{NEW}/*/")]),
+                words(&["DELETE", &format!("{NEW}/2/")]),
+            ],
+            vec![
+                words(&["GET", &format!("{NEW}/2/")]),
+                words(&["GET", &format!("{NEW}/*/")]),
+                words(&["DELETE", &format!("{NEW}/2/")]),
+                words(&["GET", &format!("{dacmo}/*/")]),
+            ],
+        ],
+        vec![
+            ("/repo/a", format!(r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"owner":"a"}}}}}}]"#)),
+            ("/repo/miid", format!(r#"[{{"ClientURI":"{dacmo}/2/MIID","MOData":{{"MIID":"1"}}}}]"#)),
+            (
+                "/repo/entry",
+                format!(
+                    r#"[{{"ClientURI":"{dacmo}/2/","MOData":{{"2":{{"MOID":"{NEW}","MIID":"1","ACL":{{"1":{{"ServerID":"{SERVER_ID}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
+                ),
+            ),
+            (
+                "/repo/forged-entry",
+                format!(
+                    r#"[{{"ClientURI":"{dacmo}//","MOData":{{"DACMO":{{"MOID":"{NEW}","MIID":"1","ACL":{{"1":{{"ServerID":"{SERVER_ID}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
+                ),
+            ),
+            (
+                "/repo/account",
+                format!(
+                    r#"[{{"ClientURI":"{DMACC}//","MOData":{{"DMAcc":{{"SrvID":"{OTHER_SERVER}","SrvURI":"http://evil.example/dm","Perm":{{"1":{{"MOID":"{NEW}"}}}}}}}}}}]"#
+                ),
+            ),
+            (
+                "/repo/own-account",
+                format!(
+                    r#"[{{"ClientURI":"{DMACC}//","MOData":{{"DMAcc":{{"SrvID":"{SERVER_ID}","SrvURI":"http://evil.example/dm"}}}}}}]"#
+                ),
+            ),
+        ],
+    ))
+    .await;
+    let mut b_account = DmAcc::new(
+        other.clone(),
+        ServerUri::new(format!("{}/dm", b.base)).expect("SrvURI"),
+    );
+    b_account.perm_moids = vec![moid(NEW)];
+    let mut client = DmClient::builder(devinfo())
+        .account(Account::new(hostile_account(&a.base)))
+        .account(Account::new(b_account.clone()))
+        .transport(transport())
+        .build()
+        .expect("client");
+
+    // B creates NEW/1 (and the device gives it DACMO/1).
+    completed_session(&mut client, &other).await;
+    assert_eq!(last_package3(&b).0, [200]);
+
+    // A creates NEW/2 (DACMO/2 is its entry) and cannot point that entry at
+    // B's instance, forge an entry, or create an account under B's SrvID or
+    // its own; B's instance stays invisible to it.
+    completed_session(&mut client, &server_id()).await;
+    let (codes, text) = last_package3(&a);
+    assert_eq!(
+        codes,
+        [200, 403, 403, 403, 405, 405, 404, 200, 200],
+        "{text}"
+    );
+    assert!(!text.contains("b-only"), "{text}");
+    let accounts: Vec<(String, String)> = client
+        .tree()
+        .dm_accs()
+        .into_iter()
+        .map(|a| a.expect("account"))
+        .map(|a| {
+            (
+                a.server_id.as_str().to_owned(),
+                a.server_uri.as_str().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
+    assert_eq!(
+        client.tree().dm_acc(&other).expect("readable"),
+        Some(b_account.clone()),
+        "B's account is intact"
+    );
+
+    // B's next instance reuses the MIID 2 that A's deleted instance had:
+    // A's entry went with it, so the instance is B's alone.
+    completed_session(&mut client, &other).await;
+    let (codes, text) = last_package3(&b);
+    assert_eq!(codes, [200, 200], "{text}");
+    assert!(
+        text.contains(&format!("{NEW}/1/")) && text.contains(&format!("{NEW}/2/")),
+        "{text}"
+    );
+    completed_session(&mut client, &server_id()).await;
+    let (codes, text) = last_package3(&a);
+    assert_eq!(codes, [404, 404, 404, 404], "{text}");
+    assert_eq!(
+        client
+            .tree()
+            .resolve_str(&format!("{NEW}/2/owner"))
+            .0
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_repository_answering_garbage_or_nothing_writes_nothing() {
+    let repository = garbage_repository().await;
+    let repo = repository.base.clone();
+    let paths = [
+        "garbage",
+        "html",
+        "untyped",
+        "huge",
+        "lying",
+        "partial",
+        "error",
+        "redirect",
+        "never-ends",
+        "never-answers",
+    ];
+    let commands: Vec<Vec<String>> = paths
+        .iter()
+        .map(|path| words(&["HGET", &format!("{repo}/{path}")]))
+        .collect();
+    let server = serve(one_package(package2(&commands))).await;
+    let timeout = Duration::from_millis(300);
+    let mut client = device(&server.base, Credentials::None, quick_transport(timeout))
+        .limits(dm_codec::Limits::default().with_mo_data_bytes(1024))
+        .build()
+        .expect("client");
+    let before = content(&client);
+    let started = Instant::now();
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    let took = started.elapsed();
+    assert!(report.completed(), "{report}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(content(&client) == before, "written:\n{}", content(&client));
+    let package3 = server.requests().pop().expect("Package#3");
+    assert_eq!(
+        statuses(&package3),
+        [400, 415, 415, 413, 413, 403, 502, 502, 502, 502]
+    );
+    let seen: Vec<String> = repository
+        .requests()
+        .iter()
+        .map(|s| s.target.clone())
+        .collect();
+    assert!(
+        !seen.contains(&"/valid".to_owned()),
+        "the redirect was not followed: {seen:?}"
+    );
+    assert_eq!(
+        repository.requests_to("/lying").len(),
+        1,
+        "answered at once, no retry"
+    );
+    assert_eq!(
+        repository.requests_to("/never-ends").len(),
+        1,
+        "a body that stops is not retried"
+    );
+    assert_eq!(
+        repository.requests_to("/never-answers").len(),
+        2,
+        "GET retried once"
+    );
+
+    // With a patient transport, the session's own duration ends it.
+    let server = serve(one_package(package2(&[words(&[
+        "HGET",
+        &format!("{repo}/never-answers"),
+    ])])))
+    .await;
+    let mut client = device(
+        &server.base,
+        Credentials::None,
+        quick_transport(Duration::from_secs(60)),
+    )
+    .session_limits(64, Duration::from_millis(500))
+    .build()
+    .expect("client");
+    let before = content(&client);
+    let started = Instant::now();
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert_eq!(
+        report.end,
+        ClientEnd::Aborted("the session lasted longer than its limit".into())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 1, "no Package#3 after the abort");
+    assert!(content(&client) == before, "written:\n{}", content(&client));
+}
+
+/// The misbehaving repository of the HGET and DEFAULT tests.
+async fn garbage_repository() -> raw::RawServer {
+    let mo_type = [("Content-Type", MO_DATA)];
+    let valid = format!(
+        r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"v":"{}"}}}}}}]"#,
+        "x".repeat(40)
+    );
+    let huge = format!(
+        r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"v":"{}"}}}}}}]"#,
+        "x".repeat(4096)
+    );
+    let partial = format!(
+        r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"v":1}}}}}},{{"ClientURI":"{DEVINFO}/devinfo/Man","MOData":{{"Man":"Evil"}}}}]"#
+    );
+    serve_raw(move |seen| match seen.target.as_str() {
+        "/garbage" => Conduct::Answer(response(200, &mo_type, b"this is not JSON")),
+        "/html" => Conduct::Answer(response(
+            200,
+            &[("Content-Type", "text/html")],
+            valid.as_bytes(),
+        )),
+        "/untyped" => Conduct::Answer(response(200, &[], valid.as_bytes())),
+        "/huge" => Conduct::Answer(response(200, &mo_type, huge.as_bytes())),
+        "/lying" => Conduct::AnswerThenStall(
+            [
+                response_head(
+                    200,
+                    &[
+                        ("Content-Type", MO_DATA),
+                        ("Content-Length", "1000000000000"),
+                    ],
+                ),
+                huge.as_bytes().to_vec(),
+            ]
+            .concat(),
+        ),
+        "/partial" => Conduct::Answer(response(200, &mo_type, partial.as_bytes())),
+        "/error" => Conduct::Answer(response(500, &mo_type, valid.as_bytes())),
+        "/redirect" => Conduct::Answer(response(302, &[("Location", "/valid")], b"")),
+        "/never-ends" => Conduct::AnswerThenStall(
+            [
+                response_head(
+                    200,
+                    &[("Content-Type", MO_DATA), ("Transfer-Encoding", "chunked")],
+                ),
+                b"1\r\n[\r\n".to_vec(),
+            ]
+            .concat(),
+        ),
+        "/valid" => Conduct::Answer(response(200, &mo_type, valid.as_bytes())),
+        _ => Conduct::Stall,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_default_fetch_from_a_hostile_repository_writes_nothing() {
+    let repository = garbage_repository().await;
+    let repo = repository.base.clone();
+    let cases = [
+        ("garbage", 400),
+        ("html", 415),
+        ("untyped", 415),
+        ("huge", 413),
+        ("lying", 413),
+        ("partial", 400),
+        ("error", 502),
+        ("redirect", 502),
+        ("never-ends", 502),
+        ("never-answers", 502),
+    ];
+    let commands: Vec<Vec<String>> = cases
+        .iter()
+        .map(|(path, _)| {
+            words(&[
+                "DEFAULT",
+                &format!("urn:x:{path}:1.0"),
+                &format!("{repo}/{path}"),
+            ])
+        })
+        .collect();
+    let server = serve(one_package(package2(&commands))).await;
+    let mut client = device(
+        &server.base,
+        Credentials::None,
+        quick_transport(Duration::from_millis(300)),
+    )
+    .limits(dm_codec::Limits::default().with_mo_data_bytes(1024))
+    .build()
+    .expect("client");
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(report.completed(), "{report}");
+    let before = content(&client);
+    for (path, status) in cases {
+        let moid = moid(&format!("urn:x:{path}:1.0"));
+        let started = Instant::now();
+        let outcome = client.ensure_configuration(&moid).await;
+        assert!(
+            matches!(&outcome, Err(dm_client::Error::DefaultFetch { status: s, .. }) if s.as_u16() == status),
+            "{path}: {outcome:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{path}: {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(content(&client) == before, "written:\n{}", content(&client));
+    assert_eq!(server.requests().len(), 2, "no status reported to anyone");
+}
+
+#[tokio::test]
+async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
+    // Never END: aborted at the package limit.
+    let server =
+        serve(|_| Reply::package(r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#))
+            .await;
+    let mut client = builder(&server.base, Credentials::None, None)
+        .session_limits(3, Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert_eq!(
+        report.end,
+        ClientEnd::Aborted("the server sent 3 packages without END".into())
+    );
+    assert_eq!(server.requests().len(), 3, "Package#1 and two Package#3");
+
+    // A Package#2 over the byte limit, announced honestly or not: aborted
+    // after reading just past the limit, without waiting for the rest.
+    let big = package2(&vec![
+        words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]);
+        200
+    ]);
+    let body = big.clone();
+    let server = serve_raw(move |seen| {
+        if seen.target == "/honest/dm" {
+            Conduct::Answer(response(
+                200,
+                &[("Content-Type", PACKAGE2)],
+                body.as_bytes(),
+            ))
+        } else {
+            Conduct::AnswerThenStall(
+                [
+                    response_head(
+                        200,
+                        &[
+                            ("Content-Type", PACKAGE2),
+                            ("Content-Length", "999999999999"),
+                        ],
+                    ),
+                    body.as_bytes().to_vec(),
+                ]
+                .concat(),
+            )
+        }
+    })
+    .await;
+    for path in ["/honest", "/lying"] {
+        let mut client = builder(&format!("{}{path}", server.base), Credentials::None, None)
+            .limits(dm_codec::Limits::default().with_package_bytes(2048))
+            .build()
+            .expect("client");
+        let started = Instant::now();
+        let report = client
+            .run_session(&server_id(), Trigger::Client)
+            .await
+            .expect("session");
+        assert!(
+            matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("exceeds the limit of 2048 bytes")),
+            "{path}: {report}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{path}: {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(big.len() > 4096);
+    assert_eq!(server.requests().len(), 2, "nothing after the abort");
+
+    // More commands than the count limit: invalid, aborted.
+    let many = package2(&vec![
+        words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]);
+        5000
+    ]);
+    let server = serve(move |_| Reply::package(many.clone())).await;
+    let mut client = common::client(&server.base, Credentials::None);
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(
+        matches!(&report.end, ClientEnd::Aborted(reason) if reason.starts_with("invalid Package#2") && reason.contains("4096")),
+        "{report}"
+    );
+    assert_eq!(server.requests().len(), 1);
+
+    // A server that stops answering Package#3: the session duration ends it.
+    let server = serve_raw(|seen| {
+        if seen.header("content-type") == Some("application/vnd.oma.dm.initiation+json") {
+            Conduct::Answer(response(
+                200,
+                &[("Content-Type", PACKAGE2)],
+                br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#,
+            ))
+        } else {
+            Conduct::Stall
+        }
+    })
+    .await;
+    let mut client = builder(&server.base, Credentials::None, None)
+        .session_limits(64, Duration::from_millis(400))
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert_eq!(
+        report.end,
+        ClientEnd::Aborted("the session lasted longer than its limit".into())
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(server.requests().len(), 2);
+}
+
+/// Runs every EXEC in the background.
+struct Runs;
+
+impl NodeHandler for Runs {
+    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+        ExecOutcome::Started
+    }
+}
+
+/// Answers 401 with a Basic challenge unless the device's credentials
+/// come; then `answer`.
+fn with_basic(
+    answer: impl Fn(&Seen) -> Reply + Send + Sync,
+) -> impl Fn(&Seen) -> Reply + Send + Sync {
+    move |seen: &Seen| {
+        // device-1:open sesame
+        if seen.header("authorization") != Some("Basic ZGV2aWNlLTE6b3BlbiBzZXNhbWU=") {
+            return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="dm""#);
+        }
+        answer(seen)
+    }
+}
+
+#[tokio::test]
+async fn a_cont_to_another_origin_is_refused_and_credentials_stay_home() {
+    // Another origin that would love credentials.
+    let elsewhere = serve(|seen| {
+        if seen.header("authorization").is_some() {
+            Reply::package(END)
+        } else {
+            Reply::status(401).header("WWW-Authenticate", r#"Basic realm="give me""#)
+        }
+    })
+    .await;
+    let other = elsewhere.base.clone();
+    let port = elsewhere.address.port();
+    let home = Arc::new(Mutex::new(String::new()));
+    let base = home.clone();
+    let package3s = std::sync::atomic::AtomicUsize::new(0);
+    let server = serve(with_basic(move |seen| {
+        let home = base.lock().expect("lock").clone();
+        let package3 = seen.is_package() && !seen.is_package1();
+        let n = if package3 {
+            package3s.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+        } else {
+            0
+        };
+        let home_port = home.rsplit(':').next().unwrap_or_default().to_owned();
+        if seen.is_package1() {
+            Reply::package(package2(&[
+                words(&["CONT", &format!("{other}/dm/s/stolen")]),
+                words(&["CONT", &format!("http://localhost:{home_port}/dm/s/alias")]),
+                words(&["CONT", &format!("https://127.0.0.1:{home_port}/dm/s/tls")]),
+                words(&[
+                    "CONT",
+                    &format!("http://127.0.0.1:{home_port}@127.0.0.1:{port}/dm/s/userinfo"),
+                ]),
+                words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]),
+            ]))
+        } else if n == 1 {
+            Reply::package(package2(&[
+                words(&["HGET", &format!("{home}/repo/new")]),
+                words(&[
+                    "SUB",
+                    &format!("{NEW}/*/"),
+                    &format!("{other}/repo/reports"),
+                ]),
+                words(&["HGET", &format!("{home}/repo/v"), &format!("{NEW}/*/v")]),
+                words(&["EXEC", &format!("{NEW}/*/v"), &format!("{other}/report")]),
+                words(&["HGET", &format!("{other}/repo/x")]),
+                words(&[
+                    "HPUT",
+                    &format!("{other}/repo/up"),
+                    "urn:oma:mo:oma-dm-devinfo:1.2//",
+                ]),
+                words(&[
+                    "HPOST",
+                    &format!("{other}/repo/post"),
+                    "urn:oma:mo:oma-dm-devinfo:1.2//",
+                ]),
+            ]))
+        } else if seen.target == "/repo/v" {
+            Reply::mo_data(format!(
+                r#"[{{"ClientURI":"{NEW}//v","MOData":{{"v":2}}}}]"#
+            ))
+        } else if seen.target == "/repo/new" {
+            Reply::mo_data(format!(
+                r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"v":1}}}}}}]"#
+            ))
+        } else {
+            Reply::package(END)
+        }
+    }))
+    .await;
+    *home.lock().expect("lock") = server.base.clone();
+    let mut client = device(
+        &server.base,
+        Credentials::password("device-1", "open sesame"),
+        transport(),
+    )
+    .build()
+    .expect("client");
+    client.set_handler(moid(NEW), Arc::new(Runs));
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(report.completed(), "{report}");
+
+    let packages: Vec<Seen> = server
+        .requests()
+        .into_iter()
+        .filter(Seen::is_package)
+        .collect();
+    // Package#1 (challenged, answered), two Package#3, all at SrvURI.
+    assert_eq!(packages.len(), 4, "{packages:?}");
+    assert!(packages.iter().all(|p| p.target == "/dm"));
+    assert_eq!(statuses(&packages[2]), [403, 403, 403, 403, 200]);
+    assert_eq!(statuses(&packages[3]), [200, 200, 200, 202, 502, 502, 502]);
+
+    // The asynchronous EXEC's result goes to the other origin in a session
+    // of its own: without credentials, so its 401 ends that session.
+    client
+        .exec_finished(
+            &ClientUri::parse(&format!("{NEW}/*/v")).expect("uri"),
+            StatusCode::OK,
+        )
+        .expect("running");
+    let reports = client.deliver_pending_reports().await.expect("delivered");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        reports[0].end,
+        ClientEnd::Aborted("the server answered HTTP 401".into())
+    );
+    assert_eq!(client.pending_reports(), 1, "kept for a later try");
+
+    // The other origin saw the repository requests, never a credential, and
+    // no package.
+    let seen = elsewhere.requests();
+    let targets: Vec<String> = seen
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.target))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "PUT /repo/reports",
+            "GET /repo/x",
+            "PUT /repo/up",
+            "POST /repo/post",
+            "POST /report"
+        ],
+        "{targets:?}"
+    );
+    assert!(
+        seen.iter().all(|s| s.header("authorization").is_none()),
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|s| s.header("cookie").is_none()));
+}
