@@ -13,8 +13,8 @@ use dm_session::{
     Response, Trigger,
 };
 use dm_tree::{
-    DACMO_MOID, DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, Principal, ReadOutcome,
-    SESSIONINFO_MOID, SessionInfo,
+    DACMO_MOID, DMACC_MOID, DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, Principal,
+    ReadOutcome, SESSIONINFO_MOID, SessionInfo,
 };
 use dm_types::{
     Alert, AlertType, ClientUri, CommandEntry, DevId, LeafValue, MoData, MoItem, MoNode, Moid,
@@ -84,8 +84,10 @@ impl Account {
 
     /// Lets this server manage every MOID: before each session the MOIDs
     /// present in the tree are added to its `Perm` list, and an HGET that
-    /// creates an instance of a new MOID adds that MOID first. Without it
-    /// the `Perm` list is exactly what the DMAcc holds.
+    /// creates an instance of a new MOID adds that MOID first. The DMAcc
+    /// and DACMO MOIDs are never added this way (accounts and access
+    /// control belong to the device). Without it the `Perm` list is exactly
+    /// what the DMAcc holds.
     pub fn allow_every_moid(mut self, every: bool) -> Account {
         self.settings.every_moid = every;
         self
@@ -1225,9 +1227,14 @@ struct SessionTree<'a> {
 }
 
 impl SessionTree<'_> {
+    /// Adds `moid` to the server's `Perm` list, except the MOIDs that
+    /// control access itself: the DMAcc (accounts and their `Perm` lists)
+    /// and the DACMO (ACLs) stay out unless the account as provisioned
+    /// already lists them.
     fn grant(&mut self, moid: &Moid) {
         if self.every_moid
             && moid.as_str() != DACMO_MOID
+            && moid.as_str() != DMACC_MOID
             && self.tree.grant_moid(&self.server, moid).unwrap_or(false)
         {
             self.changed = true;

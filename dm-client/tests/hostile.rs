@@ -584,7 +584,7 @@ async fn a_server_cannot_take_over_another_servers_identity_or_instances() {
     let (codes, text) = last_package3(&a);
     assert_eq!(
         codes,
-        [200, 403, 403, 403, 405, 405, 404, 200, 200],
+        [200, 403, 403, 403, 403, 403, 404, 200, 200],
         "{text}"
     );
     assert!(!text.contains("b-only"), "{text}");
@@ -626,6 +626,72 @@ async fn a_server_cannot_take_over_another_servers_identity_or_instances() {
             .0
             .as_u16(),
         200
+    );
+}
+
+#[tokio::test]
+async fn a_server_allowed_every_moid_cannot_mint_accounts() {
+    let dacmo = "urn:oma:mo:oma-dm-dacmo:1.0";
+    // A new account for a server the device does not know, with the Perm
+    // list of the minter's choosing, under a root name the DDF does not
+    // describe.
+    let minted = |name: &str| {
+        format!(
+            r#"[{{"ClientURI":"{DMACC}//","MOData":{{"{name}":{{"SrvID":"minted.server","SrvURI":"http://evil.example/dm","Perm":{{"1":{{"MOID":"{DEVINFO}"}},"2":{{"MOID":"{DMACC}"}}}}}}}}}}]"#
+        )
+    };
+    let session = || {
+        vec![vec![
+            words(&["HGET", "{base}/repo/mint"]),
+            words(&["HGET", "{base}/repo/mint-named"]),
+        ]]
+    };
+    // A holds the DMAcc MOID in its Perm list; B does not, and must not get
+    // it (nor the DACMO) from allow_every_moid.
+    let repository = || {
+        vec![
+            ("/repo/mint", minted("acc9")),
+            ("/repo/mint-named", minted("DMAcc")),
+        ]
+    };
+    let a = serve(scripted(session(), repository())).await;
+    let b = serve(scripted(session(), repository())).await;
+    let other = ServerId::new(OTHER_SERVER).expect("id");
+    let mut b_account = DmAcc::new(
+        other.clone(),
+        ServerUri::new(format!("{}/dm", b.base)).expect("SrvURI"),
+    );
+    b_account.perm_moids = vec![moid(DEVINFO)];
+    let mut client = DmClient::builder(devinfo())
+        .account(Account::new(hostile_account(&a.base)).allow_every_moid(true))
+        .account(Account::new(b_account).allow_every_moid(true))
+        .transport(transport())
+        .build()
+        .expect("client");
+
+    completed_session(&mut client, &server_id()).await;
+    let (codes, text) = last_package3(&a);
+    assert_eq!(codes, [403, 403], "{text}");
+    completed_session(&mut client, &other).await;
+    let (codes, text) = last_package3(&b);
+    assert_eq!(codes, [403, 403], "{text}");
+
+    let servers: Vec<String> = client
+        .tree()
+        .dm_accs()
+        .into_iter()
+        .map(|a| a.expect("account").server_id.as_str().to_owned())
+        .collect();
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    assert!(!servers.iter().any(|s| s == "minted.server"), "{servers:?}");
+    assert_eq!(client.tree().instances_of(DMACC).count(), 2);
+    let minted = ServerId::new("minted.server").expect("id");
+    assert_eq!(client.tree().dm_acc(&minted).expect("readable"), None);
+    let granted = client.tree().allowed_moids(&other);
+    assert!(granted.iter().any(|m| m == DEVINFO), "{granted:?}");
+    assert!(
+        !granted.iter().any(|m| m == DMACC || m == dacmo),
+        "{granted:?}"
     );
 }
 

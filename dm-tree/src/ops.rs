@@ -383,9 +383,11 @@ impl MoTree {
     ///   member must be named like the target node (`400`). `*` and x-names
     ///   must designate exactly one node (`404`/`409`).
     /// - Rights: Write on the instance (`403`); creating needs the MOID in the
-    ///   server's Perm list (`403`). DDF: replacing needs Replace, creating
-    ///   needs Add and a dynamic node (`405`); the resulting instance must
-    ///   validate against its definition (`400`).
+    ///   server's Perm list (`403`), and a server never creates a DMAcc or
+    ///   DACMO instance (`403`): only the device provisions those. DDF:
+    ///   replacing needs Replace, creating needs Add and a dynamic node
+    ///   (`405`); the resulting instance must validate against its
+    ///   definition (`400`).
     /// - All items apply, or none: every check runs on copies first.
     ///
     /// ```
@@ -525,8 +527,12 @@ impl MoTree {
             }
             // DACMO entries are created and maintained by the device
             // (section 7): a server only writes into an existing entry.
+            // Accounts are provisioned by the device or its bootstrap
+            // (section 11): a server creating a DMAcc instance would mint a
+            // server identity with rights of its choosing.
             if let Principal::Server(server) = principal
                 && (moid.as_str() == DACMO_MOID
+                    || moid.as_str() == DMACC_MOID
                     || !self
                         .allowed_moids(server)
                         .iter()

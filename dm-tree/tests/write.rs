@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{DEVINFO, DMACC, SENSOR, items, server, status, uri};
+use common::{DEVINFO, DMACC, SENSOR, id, items, server, status, uri};
 
 use std::sync::Arc;
 
@@ -308,4 +308,59 @@ fn permanent_nodes_cannot_be_created_at_run_time() {
         .delete(&Principal::Device, &[uri("urn:x:fixed/1/Serial")])
         .expect_err("permanent");
     assert_eq!(err.status(), StatusCode::COMMAND_NOT_ALLOWED);
+}
+
+#[test]
+fn a_server_cannot_create_accounts_even_with_dmacc_in_its_perm_list() {
+    let mut tree = tree();
+    let perm = items(&format!(
+        r#"[{{"ClientURI":"{DMACC}//","MOData":{{"c":{{"SrvID":"srv3","Perm":{{"1":{{"MOID":"{DMACC}"}},"2":{{"MOID":"{SENSOR}"}}}}}}}}}}]"#
+    ));
+    tree.write(&Principal::Device, None, &perm)
+        .expect("the device provisions srv3");
+    // The snapshot without its instance-numbering counter, which a
+    // rolled-back creation moves.
+    let content = |tree: &MoTree| {
+        let mut snapshot: serde_json::Value =
+            serde_json::from_slice(&tree.to_snapshot()).expect("snapshot JSON");
+        if let Some(map) = snapshot.as_object_mut() {
+            map.remove("epochs");
+        }
+        snapshot
+    };
+    let snapshot = content(&tree);
+    // A new account for an unknown server, with rights of its choosing;
+    // after a valid item, so that the whole write must roll back.
+    let minted = format!(
+        r#"{{"ClientURI":"{DMACC}//","MOData":{{"minted":{{"SrvID":"srv9","Perm":{{"1":{{"MOID":"{SENSOR}"}}}}}}}}}}"#
+    );
+    let body = items(&format!(
+        r#"[{{"ClientURI":"{SENSOR}//","MOData":{{"Peer":{{"ID":"GPS"}}}}}},{minted}]"#
+    ));
+    let err = tree
+        .write(&server("srv3"), None, &body)
+        .expect_err("servers do not mint accounts");
+    assert_eq!(err.status(), StatusCode::FORBIDDEN);
+    // The same through the ClientURI parameter, and for a MIID of its choosing.
+    let single = items(&format!("[{minted}]"));
+    assert_eq!(
+        status(tree.write(&server("srv3"), Some(&uri(&format!("{DMACC}//"))), &single)),
+        403
+    );
+    let named = items(&format!(
+        r#"[{{"ClientURI":"{DMACC}/acc9/","MOData":{{"acc9":{{"SrvID":"srv9"}}}}}}]"#
+    ));
+    assert_eq!(status(tree.write(&server("srv3"), None, &named)), 404);
+    assert_eq!(content(&tree), snapshot, "nothing was written");
+    assert!(tree.allowed_moids(&id("srv9")).is_empty());
+    // Its own device-created account stays read-only to it.
+    let own = items(&format!(
+        r#"[{{"ClientURI":"{DMACC}/3/Perm/3","MOData":{{"3":{{"MOID":"{DEVINFO}"}}}}}}]"#
+    ));
+    assert_eq!(status(tree.write(&server("srv3"), None, &own)), 403);
+    assert_eq!(content(&tree), snapshot, "nothing was written");
+    // The device still provisions accounts.
+    tree.write(&Principal::Device, None, &single)
+        .expect("the device provisions srv9");
+    assert_eq!(tree.allowed_moids(&id("srv9")), [SENSOR]);
 }
