@@ -40,6 +40,11 @@ pub enum Error {
     /// repository object).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// Storing this would exceed what the store allows the device to keep
+    /// (its repository byte budget, [`crate::Retention::repository_bytes`]
+    /// for the embedded store): HTTP 507 Insufficient Storage.
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
     /// The request is malformed (admin API input, a command that does not
     /// parse).
     #[error("invalid request: {0}")]
@@ -83,6 +88,7 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::Unprocessable(_) => 422,
             Error::Delivery { .. } => 502,
+            Error::InsufficientStorage(_) => 507,
             Error::Config(_)
             | Error::File { .. }
             | Error::Network(_)

@@ -82,7 +82,12 @@ impl Refusal {
 impl From<crate::Error> for Refusal {
     fn from(error: crate::Error) -> Self {
         let status = error.http_status();
-        if status >= 500 && !matches!(error, crate::Error::Delivery { .. }) {
+        if status >= 500
+            && !matches!(
+                error,
+                crate::Error::Delivery { .. } | crate::Error::InsufficientStorage(_)
+            )
+        {
             internal(&error)
         } else {
             refuse(status, error)

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::ser::SerializeSeq as _;
 use serde::{Deserialize, Serialize, Serializer};
 
-use dm_types::{Command, DevId, MosEntry, Status};
+use dm_types::{Command, DevId, JsonObject, MosEntry, Status};
 
 use super::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
@@ -18,13 +18,40 @@ use super::{
 };
 use crate::Error;
 
-/// How much history [`MemoryStore`] keeps per device.
+/// How much history [`MemoryStore`] keeps per device, in entries and in
+/// bytes: a device must not be able to make the server hold more than a
+/// bounded amount of memory, whatever it sends.
+///
+/// - **Alerts** are kept as their encoded JSON (the form of
+///   `dm_codec::encode_alert`, [`AlertRecord::encoded_len`]). An alert whose
+///   encoded form exceeds [`Retention::alert_data_bytes`] is stored with its
+///   `Data` replaced by the marker `{"truncated": <encoded size of the alert
+///   as received>}` (and dropped, with a warning in the log, if even that is
+///   too large, e.g. a huge `SourceURI`). Beyond [`Retention::alerts`]
+///   entries or [`Retention::alert_bytes`] bytes the oldest alerts are
+///   forgotten, so the newest are kept.
+/// - **Repository objects** a device owns are bounded in number
+///   ([`Retention::objects_per_device`], [`Error::Forbidden`] beyond) and in
+///   total body bytes ([`Retention::repository_bytes`]): a write that would
+///   exceed it is refused with [`Error::InsufficientStorage`] (HTTP 507) and
+///   the objects already stored stay as they were.
+/// - **The MO inventory** (`MOS` of Package#1) keeps its first
+///   [`Retention::mos_entries`] entries within [`Retention::mos_bytes`]
+///   bytes; the rest is dropped with a warning in the log. An entry counts
+///   the bytes of its MOID, DDF URI and MIIDs plus 32 bytes per string for
+///   their bookkeeping.
 ///
 /// ```
 /// use dm_server::Retention;
 ///
-/// let retention = Retention::default().with_finished_commands(50).with_alerts(10);
+/// let retention = Retention::default()
+///     .with_finished_commands(50)
+///     .with_alerts(10)
+///     .with_alert_bytes(64 * 1024)
+///     .with_repository_bytes(1024 * 1024);
 /// assert_eq!(retention.finished_commands, 50);
+/// assert_eq!(retention.alert_bytes, 64 * 1024);
+/// assert_eq!(Retention::default().alert_data_bytes, 64 * 1024);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -34,11 +61,26 @@ pub struct Retention {
     pub finished_commands: usize,
     /// Alerts kept per device; older ones are forgotten. Default 256.
     pub alerts: usize,
+    /// Encoded bytes of the alerts kept per device; the oldest are forgotten
+    /// beyond it. Default 1 MiB.
+    pub alert_bytes: usize,
+    /// Largest encoded size of one stored alert; a larger one is stored with
+    /// its `Data` replaced by `{"truncated": <bytes>}`. Default 64 KiB.
+    pub alert_data_bytes: usize,
     /// Session summaries kept per device (at least 1). Default 4.
     pub sessions: usize,
     /// Repository objects a device may own (uploads and SUB reports at
     /// distinct paths); beyond it a new path is refused. Default 64.
     pub objects_per_device: u32,
+    /// Total body bytes of the repository objects a device owns; a write
+    /// beyond it is refused ([`Error::InsufficientStorage`]). Default 16 MiB.
+    pub repository_bytes: usize,
+    /// Entries of a device's MO inventory kept; the first ones are kept.
+    /// Default 4096.
+    pub mos_entries: usize,
+    /// Bytes of a device's MO inventory kept (see above how an entry is
+    /// measured); the first entries that fit are kept. Default 256 KiB.
+    pub mos_bytes: usize,
 }
 
 impl Default for Retention {
@@ -46,8 +88,13 @@ impl Default for Retention {
         Retention {
             finished_commands: 1000,
             alerts: 256,
+            alert_bytes: 1024 * 1024,
+            alert_data_bytes: 64 * 1024,
             sessions: 4,
             objects_per_device: 64,
+            repository_bytes: 16 * 1024 * 1024,
+            mos_entries: 4096,
+            mos_bytes: 256 * 1024,
         }
     }
 }
@@ -67,10 +114,45 @@ impl Retention {
         self
     }
 
+    /// Sets [`Retention::alert_bytes`].
+    #[must_use]
+    pub fn with_alert_bytes(mut self, bytes: usize) -> Self {
+        self.alert_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Retention::alert_data_bytes`].
+    #[must_use]
+    pub fn with_alert_data_bytes(mut self, bytes: usize) -> Self {
+        self.alert_data_bytes = bytes;
+        self
+    }
+
     /// Sets [`Retention::objects_per_device`].
     #[must_use]
     pub fn with_objects_per_device(mut self, n: u32) -> Self {
         self.objects_per_device = n;
+        self
+    }
+
+    /// Sets [`Retention::repository_bytes`].
+    #[must_use]
+    pub fn with_repository_bytes(mut self, bytes: usize) -> Self {
+        self.repository_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Retention::mos_entries`].
+    #[must_use]
+    pub fn with_mos_entries(mut self, n: usize) -> Self {
+        self.mos_entries = n;
+        self
+    }
+
+    /// Sets [`Retention::mos_bytes`].
+    #[must_use]
+    pub fn with_mos_bytes(mut self, bytes: usize) -> Self {
+        self.mos_bytes = bytes;
         self
     }
 
@@ -135,6 +217,8 @@ struct Device {
     registered_ms: u64,
     /// Repository objects it owns.
     objects: u32,
+    /// The body bytes of the repository objects it owns.
+    object_bytes: usize,
     credentials: Option<Box<PasswordCredentials>>,
     certificate: Option<Box<[u8; 32]>>,
     notification: Option<Box<NotificationState>>,
@@ -158,7 +242,126 @@ struct Activity {
     pending: VecDeque<CommandId>,
     /// Done and failed commands, oldest first.
     finished: VecDeque<CommandId>,
-    alerts: VecDeque<AlertRecord>,
+    /// Oldest first.
+    alerts: VecDeque<StoredAlert>,
+    /// The sum of the alerts' encoded sizes.
+    alert_bytes: usize,
+}
+
+impl Activity {
+    /// Appends an alert, then forgets the oldest beyond the retention.
+    fn push_alert(&mut self, alert: StoredAlert, retention: &Retention) {
+        self.alert_bytes = self.alert_bytes.saturating_add(alert.encoded.len());
+        self.alerts.push_back(alert);
+        self.trim_alerts(retention);
+    }
+
+    fn trim_alerts(&mut self, retention: &Retention) {
+        while self.alerts.len() > retention.alerts || self.alert_bytes > retention.alert_bytes {
+            let Some(old) = self.alerts.pop_front() else {
+                break;
+            };
+            self.alert_bytes = self.alert_bytes.saturating_sub(old.encoded.len());
+        }
+    }
+}
+
+/// An alert as kept: its encoded JSON (what [`AlertRecord::encoded_len`]
+/// measures), so that what a device's alerts cost is what they are counted.
+#[derive(Debug)]
+struct StoredAlert {
+    received_ms: u64,
+    session: Option<SessionToken>,
+    encoded: Box<[u8]>,
+}
+
+impl StoredAlert {
+    /// Encodes an alert, replacing its `Data` by `{"truncated": <bytes>}`
+    /// when the encoded form exceeds `max_bytes`; `None` when even that is
+    /// too large.
+    fn new(dev_id: &DevId, record: AlertRecord, max_bytes: usize) -> Option<StoredAlert> {
+        let mut encoded = dm_codec::encode_alert(&record.alert);
+        if encoded.len() > max_bytes {
+            let received = encoded.len();
+            let mut alert = record.alert;
+            let mut marker = JsonObject::new();
+            marker.insert("truncated".to_owned(), received.into());
+            alert.data = Some(marker);
+            encoded = dm_codec::encode_alert(&alert);
+            if encoded.len() > max_bytes {
+                tracing::warn!(
+                    %dev_id,
+                    alert_type = %alert.alert_type.as_str(),
+                    bytes = received,
+                    max_bytes,
+                    "alert too large even without its Data: not stored"
+                );
+                return None;
+            }
+            tracing::warn!(
+                %dev_id,
+                alert_type = %alert.alert_type.as_str(),
+                bytes = received,
+                max_bytes,
+                "alert too large: stored with its Data truncated"
+            );
+        }
+        Some(StoredAlert {
+            received_ms: record.received_ms,
+            session: record.session,
+            encoded: encoded.into_boxed_slice(),
+        })
+    }
+
+    /// The record, decoded (`None` if the bytes no longer decode, which the
+    /// encoder never lets happen).
+    fn record(&self) -> Option<AlertRecord> {
+        let alert = dm_codec::decode_alert(&self.encoded, &wire::stored_limits()).ok()?;
+        Some(AlertRecord::new(alert, self.session, self.received_ms))
+    }
+}
+
+/// The size by which an MO inventory entry counts against
+/// [`Retention::mos_bytes`]: its strings plus 32 bytes each.
+fn mos_entry_bytes(entry: &MosEntry) -> usize {
+    const PER_STRING: usize = 32;
+    let ddf = entry
+        .ddf
+        .as_ref()
+        .map_or(0, |d| d.as_str().len() + PER_STRING);
+    let miids: usize = entry
+        .miids
+        .iter()
+        .map(|m| m.as_str().len() + PER_STRING)
+        .sum();
+    entry.moid.as_str().len() + PER_STRING + ddf + miids
+}
+
+/// The first entries of `mos` within the retention's count and bytes.
+fn cap_mos(dev_id: &DevId, mut mos: Vec<MosEntry>, retention: &Retention) -> Vec<MosEntry> {
+    let mut bytes = 0usize;
+    let mut kept = 0;
+    for entry in &mos {
+        let size = mos_entry_bytes(entry);
+        if kept >= retention.mos_entries || bytes.saturating_add(size) > retention.mos_bytes {
+            break;
+        }
+        bytes += size;
+        kept += 1;
+    }
+    if kept < mos.len() {
+        tracing::warn!(
+            %dev_id,
+            received = mos.len(),
+            kept,
+            max_entries = retention.mos_entries,
+            max_bytes = retention.mos_bytes,
+            "MO inventory too large: only its first entries are kept"
+        );
+        mos.truncate(kept);
+        mos.shrink_to_fit();
+    }
+    mos
 }
 
 impl Device {
@@ -166,6 +369,7 @@ impl Device {
         let mut device = Device {
             registered_ms: now_ms,
             objects: 0,
+            object_bytes: 0,
             credentials: None,
             certificate: None,
             notification: None,
@@ -233,6 +437,7 @@ impl Device {
         let device = Device {
             registered_ms: record.registered_ms,
             objects: 0,
+            object_bytes: 0,
             credentials: record.credentials.map(Box::new),
             certificate: record.certificate_sha256.map(Box::new),
             notification,
@@ -361,13 +566,24 @@ impl MemoryStore {
             inner: Mutex::new(inner),
             path: Some(path),
             retention: Retention::default(),
-        })
+        }
+        .with_retention(Retention::default()))
     }
 
     /// Sets how much history is kept per device.
+    ///
+    /// Alerts already held (loaded from the file) are trimmed to it now.
     #[must_use]
     pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
+        let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for activity in inner
+            .devices
+            .values_mut()
+            .filter_map(|d| d.activity.as_deref_mut())
+        {
+            activity.trim_alerts(&retention);
+        }
         self
     }
 
@@ -507,7 +723,7 @@ impl Serialize for DevicesView<'_> {
                     .map(|a| a.finished.iter().copied().collect())
                     .unwrap_or_default(),
                 alerts: activity
-                    .map(|a| a.alerts.iter().cloned().collect())
+                    .map(|a| a.alerts.iter().filter_map(StoredAlert::record).collect())
                     .unwrap_or_default(),
             })?;
         }
@@ -562,11 +778,18 @@ fn load(bytes: &[u8]) -> Result<Inner, String> {
                 .filter(|id| inner.commands.get(id).is_some_and(|c| c.dev_id == dev_id))
                 .collect()
         };
-        let activity = Activity {
+        let mut activity = Activity {
             pending: known(entry.pending),
             finished: known(entry.finished),
-            alerts: entry.alerts.into(),
+            ..Activity::default()
         };
+        for record in entry.alerts {
+            // Trimmed to the retention by `MemoryStore::with_retention`.
+            if let Some(alert) = StoredAlert::new(&dev_id, record, usize::MAX) {
+                activity.alert_bytes = activity.alert_bytes.saturating_add(alert.encoded.len());
+                activity.alerts.push_back(alert);
+            }
+        }
         if !(activity.pending.is_empty()
             && activity.finished.is_empty()
             && activity.alerts.is_empty())
@@ -602,6 +825,7 @@ fn load(bytes: &[u8]) -> Result<Inner, String> {
             && let Some(device) = inner.devices.get_mut(dev_id)
         {
             device.objects += 1;
+            device.object_bytes = device.object_bytes.saturating_add(object.object.body.len());
         }
         inner.repository.insert(object.path, object.object);
     }
@@ -837,12 +1061,16 @@ impl Store for MemoryStore {
         if alerts.is_empty() {
             return Ok(());
         }
+        let retention = self.retention;
+        // Encoded (and truncated) before taking the lock.
+        let stored: Vec<StoredAlert> = alerts
+            .into_iter()
+            .filter_map(|record| StoredAlert::new(dev_id, record, retention.alert_data_bytes))
+            .collect();
         let mut inner = self.lock();
-        let limit = self.retention.alerts;
         let activity = inner.device_mut(dev_id)?.activity();
-        activity.alerts.extend(alerts);
-        while activity.alerts.len() > limit {
-            activity.alerts.pop_front();
+        for alert in stored {
+            activity.push_alert(alert, &retention);
         }
         inner.dirty = true;
         Ok(())
@@ -857,7 +1085,7 @@ impl Store for MemoryStore {
         Ok(device
             .activity
             .as_deref()
-            .map(|a| a.alerts.iter().cloned().collect())
+            .map(|a| a.alerts.iter().filter_map(StoredAlert::record).collect())
             .unwrap_or_default())
     }
 
@@ -869,6 +1097,7 @@ impl Store for MemoryStore {
         now_ms: u64,
     ) -> Result<(), Error> {
         let _ = now_ms;
+        let mos = mos.map(|mos| cap_mos(dev_id, mos, &self.retention));
         let mut inner = self.lock();
         let device = inner.device_mut(dev_id)?;
         let kept = self.retention.sessions.max(1);
@@ -949,8 +1178,11 @@ impl Store for MemoryStore {
 
     async fn put_object(&self, path: &str, object: RepositoryObject) -> Result<bool, Error> {
         let mut inner = self.lock();
-        let previous = inner.repository.get(path).map(|o| o.owner.clone());
-        if let Some(owner) = &previous
+        let previous = inner
+            .repository
+            .get(path)
+            .map(|o| (o.owner.clone(), o.body.len()));
+        if let Some((owner, _)) = &previous
             && *owner != object.owner
             && object.owner != ObjectOwner::Server
         {
@@ -958,23 +1190,43 @@ impl Store for MemoryStore {
                 "repository object {path} belongs to someone else"
             )));
         }
-        if previous.as_ref() != Some(&object.owner)
-            && let ObjectOwner::Device(dev_id) = &object.owner
-            && let Some(device) = inner.devices.get_mut(dev_id)
+        // Checks the new owner's bounds before changing anything.
+        if let ObjectOwner::Device(dev_id) = &object.owner
+            && let Some(device) = inner.devices.get(dev_id)
         {
-            if device.objects >= self.retention.objects_per_device {
+            let replaced = previous
+                .as_ref()
+                .filter(|(owner, _)| *owner == object.owner)
+                .map(|(_, bytes)| *bytes);
+            if replaced.is_none() && device.objects >= self.retention.objects_per_device {
                 return Err(Error::Forbidden(format!(
                     "device {dev_id} owns {} repository objects, the most allowed",
                     device.objects
                 )));
             }
-            device.objects += 1;
+            let total = device
+                .object_bytes
+                .saturating_sub(replaced.unwrap_or(0))
+                .saturating_add(object.body.len());
+            if total > self.retention.repository_bytes {
+                return Err(Error::InsufficientStorage(format!(
+                    "device {dev_id} would own {total} bytes of repository objects, \
+                     more than the {} allowed",
+                    self.retention.repository_bytes
+                )));
+            }
         }
-        if let Some(ObjectOwner::Device(dev_id)) = &previous
-            && !matches!(&object.owner, ObjectOwner::Device(new) if new == dev_id)
+        if let Some((ObjectOwner::Device(dev_id), bytes)) = &previous
             && let Some(device) = inner.devices.get_mut(dev_id)
         {
             device.objects = device.objects.saturating_sub(1);
+            device.object_bytes = device.object_bytes.saturating_sub(*bytes);
+        }
+        if let ObjectOwner::Device(dev_id) = &object.owner
+            && let Some(device) = inner.devices.get_mut(dev_id)
+        {
+            device.objects += 1;
+            device.object_bytes = device.object_bytes.saturating_add(object.body.len());
         }
         let created = inner.repository.insert(path.to_owned(), object).is_none();
         inner.dirty = true;
@@ -994,6 +1246,7 @@ impl Store for MemoryStore {
             && let Some(device) = inner.devices.get_mut(dev_id)
         {
             device.objects = device.objects.saturating_sub(1);
+            device.object_bytes = device.object_bytes.saturating_sub(removed.body.len());
         }
         inner.dirty = true;
         Ok(true)

@@ -416,6 +416,20 @@ impl AlertRecord {
             alert,
         }
     }
+
+    /// The size of the alert's encoded JSON (as `dm_codec::encode_alert`
+    /// writes it): what stores count against a byte budget.
+    ///
+    /// ```
+    /// use dm_server::AlertRecord;
+    /// use dm_types::Alert;
+    ///
+    /// let record = AlertRecord::new(Alert::client_initiated(), None, 0);
+    /// assert_eq!(record.encoded_len(), dm_codec::encode_alert(&record.alert).len());
+    /// ```
+    pub fn encoded_len(&self) -> usize {
+        dm_codec::encode_alert(&self.alert).len()
+    }
 }
 
 /// How a session ended.
@@ -721,7 +735,10 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Appends alerts received from a device.
+    /// Appends alerts received from a device. A store may bound what it
+    /// keeps per device (in number and bytes, forgetting the oldest first)
+    /// and store an oversized alert without its `Data` (see [`Retention`]
+    /// for the embedded store).
     fn record_alerts(
         &self,
         dev_id: &DevId,
@@ -735,7 +752,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<AlertRecord>, Error>> + Send;
 
     /// Records the start of a session: its summary becomes the device's
-    /// latest and `mos`, when given, its MO inventory. Other open sessions
+    /// latest and `mos`, when given, its MO inventory (a store may keep only
+    /// its first entries, see [`Retention`]). Other open sessions
     /// of the device are left alone (a client may deliver an asynchronous
     /// report in a session of its own); they end or expire by themselves.
     fn begin_session(
@@ -786,7 +804,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a repository object; `true` when the path was new. Replacing an
     /// object of another owner is [`Error::Forbidden`], except for the
     /// server, which may replace anything. A store may bound how many objects
-    /// a device owns ([`Error::Forbidden`] beyond).
+    /// a device owns ([`Error::Forbidden`] beyond) and their total size
+    /// ([`Error::InsufficientStorage`] beyond); a refused write changes
+    /// nothing.
     fn put_object(
         &self,
         path: &str,

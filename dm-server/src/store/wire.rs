@@ -11,10 +11,12 @@ use dm_types::{Alert, Command, DdfUri, DevId, Miid, Moid, MosEntry, Status};
 
 /// Limits for reading stored values back: generous, since the server wrote
 /// them after checking them against its own limits.
-fn stored_limits() -> Limits {
+pub(crate) fn stored_limits() -> Limits {
     Limits::default()
         .with_package_bytes(usize::MAX)
         .with_mo_data_bytes(usize::MAX)
+        .with_string_length(usize::MAX)
+        .with_uri_length(usize::MAX)
 }
 
 pub(crate) mod dev_id {
