@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dm_types::{Command, CommandEntry, DevId};
+use dm_types::{Command, CommandEntry, DevId, Package2};
 
 use crate::Error;
 use crate::notify::{self, NotificationChannel, UdpChannel};
@@ -93,11 +93,24 @@ pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
         .map_err(|e| Error::Invalid(e.to_string()))?;
     let decoded = dm_codec::decode_package2(&package, &dm_codec::Limits::default())
         .map_err(|e| Error::Invalid(format!("not a command array: {e}")))?;
-    match decoded.into_commands().pop() {
-        Some(CommandEntry::Command(command)) => check_queueable(command),
-        Some(CommandEntry::Invalid(invalid)) => Err(Error::Invalid(invalid.error.to_string())),
-        None => Err(Error::Invalid("no command".into())),
-    }
+    let command = match decoded.into_commands().pop() {
+        Some(CommandEntry::Command(command)) => check_queueable(command)?,
+        Some(CommandEntry::Invalid(invalid)) => {
+            return Err(Error::Invalid(invalid.error.to_string()));
+        }
+        None => return Err(Error::Invalid("no command".into())),
+    };
+    // The command goes out in canonical form, where a ClientURI may grow
+    // (`!` becomes `%21`): refuse one that a client with the same limits
+    // would refuse in the Package#2 that carries it.
+    let sent = Package2::new(vec![CommandEntry::Command(command.clone())])
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    dm_codec::decode_package2(
+        &dm_codec::encode_package2(&sent),
+        &dm_codec::Limits::default(),
+    )
+    .map_err(|e| Error::Invalid(format!("the command in canonical form: {e}")))?;
+    Ok(command)
 }
 
 fn check_queueable(command: Command) -> Result<Command, Error> {
@@ -336,5 +349,17 @@ mod tests {
             let err = parse_command(&bad).expect_err("refused");
             assert_eq!(err.http_status(), status, "{bad} {err}");
         }
+    }
+
+    /// Found by the `admin_command` fuzz target: a ClientURI within the
+    /// length limit as written, over it in canonical form.
+    #[test]
+    fn a_command_that_outgrows_the_limits_in_canonical_form_is_refused() {
+        let uri = format!("urn:x:a//{}", "!".repeat(2000));
+        let written = serde_json::json!(["GET", uri]);
+        let err = parse_command(&written).expect_err("refused");
+        assert_eq!(err.http_status(), 400, "{err}");
+        let fits = format!("urn:x:a//{}", "!".repeat(1000));
+        assert!(parse_command(&serde_json::json!(["GET", fits])).is_ok());
     }
 }
