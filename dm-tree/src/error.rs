@@ -50,6 +50,17 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// The command would make the device keep more than a [`TreeLimits`]
+    /// bound allows (413).
+    ///
+    /// [`TreeLimits`]: crate::TreeLimits
+    #[error("{what} would exceed the device's limit of {limit}")]
+    Full {
+        /// What is limited.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -61,6 +72,7 @@ impl Error {
             Error::InvalidData(_) => StatusCode::BAD_REQUEST,
             Error::InstanceExists | Error::NotAllowed { .. } => StatusCode::COMMAND_NOT_ALLOWED,
             Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::Full { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 }

@@ -21,6 +21,8 @@
 //!   [`MoTree::subscribe`]/[`MoTree::unsubscribe`]/[`MoTree::fired`];
 //! - DDF AccessType and Scope from the attached `MoDefinition`, DM 1.x node
 //!   [`Acl`]s as an extra restriction;
+//! - [`TreeLimits`]: the data and subscriptions servers can make the device
+//!   keep (`413` beyond);
 //! - [`MoTree::to_snapshot`]/[`MoTree::from_snapshot`] for persistence.
 //!
 //! ```
@@ -44,6 +46,7 @@ mod acl;
 mod encode;
 mod error;
 mod handler;
+mod limits;
 mod ops;
 mod snapshot;
 mod standard;
@@ -54,6 +57,7 @@ pub use access::{Principal, Rights};
 pub use acl::{Acl, AclCommand};
 pub use error::Error;
 pub use handler::{ExecOutcome, NodeHandler};
+pub use limits::TreeLimits;
 pub use ops::{DACMO_MOID, DMACC_MOID, ReadOutcome};
 pub use snapshot::SNAPSHOT_VERSION;
 pub use standard::{DEVINFO_MOID, DevInfo, DmAcc, NotificationAuth, SESSIONINFO_MOID, SessionInfo};

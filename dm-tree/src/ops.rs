@@ -388,6 +388,8 @@ impl MoTree {
     ///   replacing needs Replace, creating needs Add and a dynamic node
     ///   (`405`); the resulting instance must validate against its
     ///   definition (`400`).
+    /// - A server's write may not grow the tree beyond
+    ///   [`TreeLimits::data_bytes`](crate::TreeLimits) (`413`).
     /// - All items apply, or none: every check runs on copies first.
     ///
     /// ```
@@ -415,6 +417,12 @@ impl MoTree {
                 items.len()
             )));
         }
+        // A server may not grow the tree beyond its limit (a write that
+        // keeps or shrinks an already larger tree is fine).
+        let before = match principal {
+            Principal::Server(_) => Some(self.data_bytes()),
+            Principal::Device => None,
+        };
         // Items apply in order, each seeing the earlier ones; the first
         // instance copy taken before a change is the undo log.
         let mut originals: Vec<MoInstance> = Vec::new();
@@ -429,6 +437,15 @@ impl MoTree {
                     outcome = Err(e);
                     break;
                 }
+            }
+        }
+        if let (Ok(()), Some(before)) = (&outcome, before) {
+            let after = self.data_bytes();
+            if after > before && after > self.limits.data_bytes {
+                outcome = Err(Error::Full {
+                    what: "the management tree's data bytes",
+                    limit: self.limits.data_bytes,
+                });
             }
         }
         if let Err(e) = outcome {

@@ -20,7 +20,9 @@ pub struct Subscription {
 impl MoTree {
     /// Records a subscription (SUB). The target must resolve, for the
     /// server, to nodes it may read (404/409/403 otherwise). A second SUB of
-    /// the same server on the same ClientURI replaces the first.
+    /// the same server on the same ClientURI replaces the first; a new one
+    /// beyond [`TreeLimits::subscriptions_per_server`](crate::TreeLimits)
+    /// is `413`.
     ///
     /// ```
     /// use dm_tree::{MoTree, Principal};
@@ -52,6 +54,21 @@ impl MoTree {
                     uri: node.client_uri().to_string(),
                 });
             }
+        }
+        let replaces = self
+            .subscriptions
+            .iter()
+            .any(|s| s.server == server && s.target == target);
+        let held = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.server == server)
+            .count();
+        if !replaces && held >= self.limits.subscriptions_per_server {
+            return Err(Error::Full {
+                what: "the server's subscriptions",
+                limit: self.limits.subscriptions_per_server,
+            });
         }
         self.subscriptions
             .retain(|s| !(s.server == server && s.target == target));

@@ -85,6 +85,10 @@ struct Node {
 
 const NO_PARENT: u32 = u32::MAX;
 
+/// What a node counts for in [`MoInstance::data_bytes`] besides its name
+/// and value.
+const NODE_BYTES: usize = 16;
+
 impl Node {
     fn parent_id(&self) -> Option<NodeId> {
         (self.parent != NO_PARENT).then_some(NodeId(self.parent))
@@ -224,6 +228,37 @@ impl MoInstance {
     /// Number of nodes.
     pub fn len(&self) -> usize {
         self.nodes.len() - self.free.len()
+    }
+
+    /// The instance's size as [`TreeLimits`](crate::TreeLimits) count it:
+    /// for each node, its name, its value (texts and binaries by length,
+    /// other values as 8 bytes) and 16 bytes for the node itself. Close to
+    /// the length of its MO serialization, and cheap: one pass over the
+    /// nodes.
+    ///
+    /// ```
+    /// use dm_tree::MoInstance;
+    /// use dm_types::{LeafValue, Miid, MoData, MoNode, Moid, NodeName};
+    ///
+    /// let data = MoData::new(NodeName::new("CBT")?, MoNode::Leaf(LeafValue::from("WLAN")));
+    /// let instance = MoInstance::new(Moid::new("urn:x:y")?, Miid::new("s")?, &data);
+    /// assert_eq!(instance.data_bytes(), 3 + 4 + 16);
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn data_bytes(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|node| {
+                let value = match &node.content {
+                    Content::Free => return 0,
+                    Content::Interior(_) => 0,
+                    Content::Leaf(LeafValue::Text(text)) => text.len(),
+                    Content::Leaf(LeafValue::Binary(bytes)) => bytes.len(),
+                    Content::Leaf(_) => 8,
+                };
+                NODE_BYTES + node.name.as_str().len() + value
+            })
+            .sum()
     }
 
     /// Whether the instance has no nodes (never true: the root exists).
@@ -556,6 +591,8 @@ pub struct MoTree {
     pub(crate) subscriptions: Vec<crate::Subscription>,
     /// Live behaviour, by MOID.
     pub(crate) handlers: crate::handler::Handlers,
+    /// What servers can make the tree hold.
+    pub(crate) limits: crate::TreeLimits,
 }
 
 impl MoTree {
@@ -600,6 +637,33 @@ impl MoTree {
             }
         }
         Ok(tree)
+    }
+
+    /// What servers can make the tree hold ([`TreeLimits::default`](crate::TreeLimits) unless set).
+    pub fn limits(&self) -> crate::TreeLimits {
+        self.limits
+    }
+
+    /// Sets what servers can make the tree hold. Already stored data and
+    /// subscriptions stay; only later server commands are checked.
+    pub fn set_limits(&mut self, limits: crate::TreeLimits) {
+        self.limits = limits;
+    }
+
+    /// The size of every instance ([`MoInstance::data_bytes`]), summed.
+    ///
+    /// ```
+    /// use dm_tree::{MoTree, Principal};
+    ///
+    /// let mut tree = MoTree::new();
+    /// let items = dm_codec::decode_mo_serialization(
+    ///     br#"[{"ClientURI":"urn:x:y//","MOData":{"r":{"a":"xyz"}}}]"#, &dm_codec::Limits::default())?;
+    /// tree.write(&Principal::Device, None, &items)?;
+    /// assert_eq!(tree.data_bytes(), (16 + 1) + (16 + 1 + 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn data_bytes(&self) -> usize {
+        self.instances().map(MoInstance::data_bytes).sum()
     }
 
     /// Registers the definition that instances of `moid` get when they are

@@ -195,3 +195,44 @@ fn standard_secrets_are_protected_without_an_attached_definition() {
         assert_eq!(err.status(), StatusCode::COMMAND_NOT_ALLOWED);
     }
 }
+
+#[test]
+fn subscriptions_per_server_are_capped() {
+    let mut tree = tree();
+    tree.set_limits(dm_tree::TreeLimits {
+        subscriptions_per_server: 2,
+        ..dm_tree::TreeLimits::default()
+    });
+    let report = ServerUri::new("https://dm1.example/changes").expect("uri");
+    let sub = |tree: &mut MoTree, who: &str, node: &str| {
+        tree.subscribe(
+            &server(who),
+            id(who),
+            uri(&format!("{SENSOR}/1/{node}")),
+            report.clone(),
+        )
+    };
+    sub(&mut tree, "srv1", "A").expect("first");
+    sub(&mut tree, "srv1", "B").expect("second");
+    // Replacing one of them is not a new subscription.
+    sub(&mut tree, "srv1", "A").expect("replaced");
+    let err = sub(&mut tree, "srv1", "A/x").expect_err("a third");
+    assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(err.to_string().contains("limit of 2"), "{err}");
+    assert_eq!(tree.subscriptions().len(), 2);
+    // The limit is per server: srv2, delegated Read, still may.
+    tree.write(
+        &server("srv1"),
+        None,
+        &items(&format!(
+            r#"[{{"ClientURI":"{DACMO}/1/ACL/2","MOData":{{"2":{{"ServerID":"srv2","Rights":"Read"}}}}}}]"#
+        )),
+    )
+    .expect("delegated");
+    sub(&mut tree, "srv2", "A").expect("srv2 has its own allowance");
+    assert_eq!(tree.subscriptions().len(), 3);
+    // After an UNSUB there is room again.
+    tree.unsubscribe(&id("srv1"), &uri(&format!("{SENSOR}/1/B")))
+        .expect("unsubscribed");
+    sub(&mut tree, "srv1", "A/x").expect("room again");
+}

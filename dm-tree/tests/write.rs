@@ -364,3 +364,55 @@ fn a_server_cannot_create_accounts_even_with_dmacc_in_its_perm_list() {
         .expect("the device provisions srv9");
     assert_eq!(tree.allowed_moids(&id("srv9")), [SENSOR]);
 }
+
+#[test]
+fn servers_cannot_grow_the_tree_beyond_its_data_limit() {
+    let mut tree = tree_with_peer();
+    let size = tree.data_bytes();
+    tree.set_limits(dm_tree::TreeLimits {
+        data_bytes: size + 100,
+        ..dm_tree::TreeLimits::default()
+    });
+    let peer = |value: &str| {
+        items(&format!(
+            r#"[{{"ClientURI":"{SENSOR}/1/ID","MOData":{{"ID":"{value}"}}}}]"#
+        ))
+    };
+    // Growing within the limit is fine; one byte past it is 413 and
+    // changes nothing.
+    tree.write(&server("srv1"), None, &peer(&"x".repeat(100 + 3)))
+        .expect("exactly at the limit");
+    assert_eq!(tree.data_bytes(), size + 100);
+    let err = tree
+        .write(&server("srv1"), None, &peer(&"x".repeat(104)))
+        .expect_err("past the limit");
+    assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(err.to_string().contains("data bytes"), "{err}");
+    assert_eq!(tree.data_bytes(), size + 100);
+    // Several items are checked together, after all of them: a new
+    // instance that does not fit is not created either.
+    let body = items(&format!(
+        r#"[{{"ClientURI":"{SENSOR}/1/ID","MOData":{{"ID":"GPS"}}}},
+            {{"ClientURI":"{SENSOR}//","MOData":{{"Peer":{{"ID":"{}"}}}}}}]"#,
+        "y".repeat(200)
+    ));
+    let err = tree
+        .write(&server("srv1"), None, &body)
+        .expect_err("the pair does not fit");
+    assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(tree.instance(SENSOR, "2").is_none());
+    assert_eq!(tree.data_bytes(), size + 100);
+    // Shrinking is always allowed, even when the device itself filled the
+    // tree beyond the limit.
+    tree.write(
+        &Principal::Device,
+        None,
+        &items(&format!(
+            r#"[{{"ClientURI":"{SENSOR}//","MOData":{{"Peer":{{"ID":"{}"}}}}}}]"#,
+            "z".repeat(500)
+        )),
+    )
+    .expect("the device is not limited");
+    tree.write(&server("srv1"), None, &peer("GPS"))
+        .expect("a smaller value");
+}
