@@ -263,6 +263,7 @@ struct Settings {
     packages_per_session: usize,
     max_session_duration: Duration,
     bearer: String,
+    default_uris_per_server: usize,
 }
 
 impl std::fmt::Debug for DmClient {
@@ -297,6 +298,7 @@ impl Default for Settings {
             packages_per_session: 64,
             max_session_duration: Duration::from_secs(600),
             bearer: "OTHER".into(),
+            default_uris_per_server: 64,
         }
     }
 }
@@ -377,6 +379,27 @@ impl DmClientBuilder {
     pub fn session_limits(mut self, packages: usize, duration: Duration) -> DmClientBuilder {
         self.settings.packages_per_session = packages;
         self.settings.max_session_duration = duration;
+        self
+    }
+
+    /// How many MOIDs one server may name with DEFAULT (default 64): past
+    /// that a DEFAULT for a new MOID answers `413`, so a server cannot grow
+    /// the state file without bound. Data servers write into the tree is
+    /// bounded by the tree's own [`TreeLimits`](dm_tree::TreeLimits).
+    ///
+    /// ```
+    /// use dm_client::DmClient;
+    /// use dm_tree::DevInfo;
+    /// use dm_types::DevId;
+    ///
+    /// let client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1"))
+    ///     .default_uris_per_server(8)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn default_uris_per_server(mut self, count: usize) -> DmClientBuilder {
+        self.settings.default_uris_per_server = count;
         self
     }
 
@@ -682,6 +705,14 @@ impl DmClient {
             server: server.clone(),
             every_moid,
             changed: false,
+            defaults: self
+                .state
+                .defaults
+                .iter()
+                .filter(|d| d.server == *server)
+                .map(|d| d.moid.clone())
+                .collect(),
+            default_limit: settings.default_uris_per_server,
         };
         view.grant_present();
         let mut config = ClientConfig::new(
@@ -1120,6 +1151,8 @@ impl DmClient {
             server: default.server.clone(),
             every_moid,
             changed: false,
+            defaults: Vec::new(),
+            default_limit: 0,
         };
         let written = fetch.apply_with_limits(&response, &self.settings.limits, &mut view);
         let changed = view.changed;
@@ -1217,13 +1250,18 @@ fn rfc3339(time: SystemTime) -> String {
 }
 
 /// The tree as one session's server works on it: delegates to `MoTree`,
-/// notes whether anything changed, and for an account allowed every MOID
-/// adds MOIDs to its `Perm` list as they appear.
+/// notes whether anything changed, for an account allowed every MOID adds
+/// MOIDs to its `Perm` list as they appear, and bounds the server's DEFAULT
+/// URIs.
 struct SessionTree<'a> {
     tree: &'a mut MoTree,
     server: ServerId,
     every_moid: bool,
     changed: bool,
+    /// The MOIDs the server has DEFAULT URIs for, stored and accepted in
+    /// this session.
+    defaults: Vec<Moid>,
+    default_limit: usize,
 }
 
 impl SessionTree<'_> {
@@ -1326,6 +1364,21 @@ impl ManagementTree for SessionTree<'_> {
 
     fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<MoItem>)> {
         ManagementTree::change_reports(&*self.tree, changed)
+    }
+
+    fn accept_default(
+        &mut self,
+        _server: &ServerId,
+        moid: &Moid,
+        _source: &ServerUri,
+    ) -> Result<(), StatusCode> {
+        if !self.defaults.contains(moid) {
+            if self.defaults.len() >= self.default_limit {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            self.defaults.push(moid.clone());
+        }
+        Ok(())
     }
 }
 

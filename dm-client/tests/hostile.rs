@@ -1189,3 +1189,96 @@ async fn a_cont_to_another_origin_is_refused_and_credentials_stay_home() {
     );
     assert!(seen.iter().all(|s| s.header("cookie").is_none()));
 }
+
+#[tokio::test]
+async fn a_server_cannot_grow_the_devices_state_without_bound() {
+    let small = format!(r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"V":"small"}}}}}}]"#);
+    let big = format!(
+        r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"V":"{}"}}}}}}]"#,
+        "x".repeat(4000)
+    );
+    let mut session = vec![];
+    for i in 0..5 {
+        session.push(words(&[
+            "DEFAULT",
+            &format!("urn:x:m{i}:1.0"),
+            "{base}/repo/c",
+        ]));
+    }
+    session.push(words(&["DEFAULT", "urn:x:m0:1.0", "{base}/repo/again"]));
+    for node in ["Man", "Mod", "DevID"] {
+        session.push(words(&[
+            "SUB",
+            &format!("{DEVINFO}//{node}"),
+            "{base}/repo/changes",
+        ]));
+    }
+    session.push(words(&["HGET", "{base}/repo/big"]));
+    session.push(words(&["HGET", "{base}/repo/small"]));
+    let server = serve(scripted(
+        vec![session],
+        vec![("/repo/big", big), ("/repo/small", small)],
+    ))
+    .await;
+    let dir = scratch("hostile-growth");
+    let state = dir.join("device.json");
+    let build = |tree: MoTree| {
+        DmClient::builder(devinfo())
+            .tree(tree)
+            .account(Account::new(hostile_account(&server.base)))
+            .transport(transport())
+            .state_file(&state)
+            .default_uris_per_server(3)
+            .build()
+            .expect("client")
+    };
+    // The limit on data: what the device holds, plus room for SessionInfo
+    // and a small instance, not for the big one.
+    let held = build(MoTree::new()).tree().data_bytes();
+    std::fs::remove_file(&state).expect("fresh state");
+    let mut tree = MoTree::new();
+    tree.set_limits(dm_tree::TreeLimits {
+        data_bytes: held + 1000,
+        subscriptions_per_server: 2,
+    });
+    let mut client = build(tree);
+
+    completed_session(&mut client, &server_id()).await;
+    let (codes, text) = last_package3(&server);
+    assert_eq!(
+        codes,
+        [200, 200, 200, 413, 413, 200, 200, 200, 413, 413, 200],
+        "{text}"
+    );
+    assert_eq!(
+        client
+            .default_uri(&moid("urn:x:m0:1.0"))
+            .map(ServerUri::as_str),
+        Some(format!("{}/repo/again", server.base).as_str())
+    );
+    assert_eq!(client.default_uri(&moid("urn:x:m3:1.0")), None);
+    assert_eq!(client.tree().subscriptions().len(), 2);
+    let values: Vec<String> = client
+        .tree()
+        .instances_of(NEW)
+        .map(|i| format!("{:?}", i.to_mo_data(dm_tree::NodeId::ROOT)))
+        .collect();
+    assert_eq!(values.len(), 1, "only the small instance: {values:?}");
+    assert!(values[0].contains("small"), "{values:?}");
+    // What was refused is not in the state file either, and a restart
+    // keeps the allowance used up.
+    let file = std::fs::read_to_string(&state).expect("state file");
+    assert!(
+        !file.contains("urn:x:m3:1.0") && !file.contains("xxxx"),
+        "{file}"
+    );
+    drop(client);
+    let mut tree = MoTree::new();
+    tree.set_limits(dm_tree::TreeLimits {
+        data_bytes: held + 1000,
+        subscriptions_per_server: 2,
+    });
+    let client = build(tree);
+    assert_eq!(client.tree().subscriptions().len(), 2);
+    assert!(client.default_uri(&moid("urn:x:m2:1.0")).is_some());
+}

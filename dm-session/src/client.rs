@@ -522,13 +522,16 @@ impl ClientSession {
                     Status::new(StatusCode::FORBIDDEN)
                 }
             }
-            Command::Default { moid, source } => {
-                self.events.push_back(ClientEvent::Default {
-                    moid: moid.clone(),
-                    source: source.clone(),
-                });
-                Status::new(StatusCode::OK)
-            }
+            Command::Default { moid, source } => match tree.accept_default(&server, moid, source) {
+                Ok(()) => {
+                    self.events.push_back(ClientEvent::Default {
+                        moid: moid.clone(),
+                        source: source.clone(),
+                    });
+                    Status::new(StatusCode::OK)
+                }
+                Err(code) => Status::new(code),
+            },
             Command::Hget { source, .. } => {
                 return Some(self.send(
                     Method::Get,

@@ -2,7 +2,7 @@
 //! [`ManagementTree`], implemented for `dm_tree::MoTree`.
 
 use dm_tree::{ExecOutcome, MoTree, Principal, ReadOutcome};
-use dm_types::{ClientUri, MoItem, MosEntry, ServerId, ServerUri, StatusCode};
+use dm_types::{ClientUri, MoItem, Moid, MosEntry, ServerId, ServerUri, StatusCode};
 
 /// What the client engine needs from the device's management tree, always
 /// on behalf of the session's server. Errors are the status codes the
@@ -46,6 +46,21 @@ pub trait ManagementTree {
     ) -> Result<(), StatusCode>;
     /// UNSUB.
     fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode>;
+    /// DEFAULT: whether the device takes `source` as where to fetch the
+    /// configuration of `moid` from; the engine then answers `200` and
+    /// reports it as [`ClientEvent::Default`](crate::ClientEvent::Default),
+    /// else it answers the status returned (a device that keeps a bounded
+    /// number of DEFAULT URIs per server answers `413` beyond it). Accepts
+    /// every one unless implemented.
+    fn accept_default(
+        &mut self,
+        server: &ServerId,
+        moid: &Moid,
+        source: &ServerUri,
+    ) -> Result<(), StatusCode> {
+        let _ = (server, moid, source);
+        Ok(())
+    }
     /// The change reports due after the nodes at `changed` (absolute
     /// ClientURIs) changed: for each subscription that fires, where to PUT
     /// and the watched data as its server may read it (empty when the
