@@ -4,9 +4,9 @@
 //!
 //! Digest nonces carry their creation time and an HMAC of it under the
 //! store's key ([`Store::server_key`]), so any node sharing the store checks
-//! any node's nonce without remembering it. The nonce count is not tracked
-//! (that would need shared state per nonce): a captured request can be
-//! replayed within the nonce lifetime, which TLS prevents.
+//! any node's nonce without remembering it. Each nonce count is accepted
+//! once ([`Store::use_digest_nonce`]), so a captured request cannot be
+//! replayed.
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, HeaderValue};
@@ -86,10 +86,10 @@ fn unauthorized(reason: impl Into<String>) -> AuthFailure {
 const MAX_AUTHORIZATION_LEN: usize = 4096;
 
 /// Domain separation of the nonce HMAC.
-const NONCE_LABEL: &[u8] = b"dm-server digest nonce v1";
+const NONCE_LABEL: &[u8] = b"dm-server digest nonce v2";
 
-/// Accepted clock difference between nodes for a nonce's time.
-const NONCE_FUTURE_SECS: u64 = 300;
+/// Accepted clock difference between nodes for a nonce's time (ms).
+const NONCE_FUTURE_MS: u64 = 300_000;
 
 /// What the request says about itself, for authentication.
 pub(crate) struct RequestAuth<'a> {
@@ -107,7 +107,7 @@ pub(crate) async fn authenticate_device<S: Store>(
     options: &ServerOptions,
     store: &S,
     request: &RequestAuth<'_>,
-    now_secs: u64,
+    now_ms: u64,
 ) -> Result<Option<DevId>, AuthFailure> {
     if let Some(certificate) = request.certificate
         && let Some(dev_id) = store.device_by_certificate(certificate.sha256()).await?
@@ -129,7 +129,7 @@ pub(crate) async fn authenticate_device<S: Store>(
     }
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if scheme.eq_ignore_ascii_case("Digest") {
-        digest(options, store, request, rest, now_secs)
+        digest(options, store, request, rest, now_ms)
             .await
             .map(Some)
     } else if scheme.eq_ignore_ascii_case("Basic") && options.basic_auth {
@@ -260,41 +260,47 @@ pub(crate) fn parse_params(text: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
-/// A fresh nonce: the time and an HMAC of it.
-pub(crate) fn make_nonce(key: &[u8; 32], now_secs: u64) -> String {
-    let mut raw = [0u8; 24];
-    raw[..8].copy_from_slice(&now_secs.to_be_bytes());
-    raw[8..].copy_from_slice(&nonce_mac(key, now_secs));
+/// A fresh nonce: the time (Unix milliseconds), 8 random bytes (so that no two challenges
+/// share a nonce, whose counts the store tracks) and an HMAC of both.
+pub(crate) fn make_nonce(key: &[u8; 32], now_ms: u64, salt: [u8; 8]) -> String {
+    let mut raw = [0u8; NONCE_LEN];
+    raw[..8].copy_from_slice(&now_ms.to_be_bytes());
+    raw[8..16].copy_from_slice(&salt);
+    raw[16..].copy_from_slice(&nonce_mac(key, now_ms, &salt));
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn nonce_mac(key: &[u8; 32], time: u64) -> [u8; 16] {
+/// Bytes of a nonce before base64: time, salt, HMAC.
+const NONCE_LEN: usize = 8 + 8 + 16;
+
+fn nonce_mac(key: &[u8; 32], time: u64, salt: &[u8]) -> [u8; 16] {
     let mut message = NONCE_LABEL.to_vec();
     message.extend_from_slice(&time.to_be_bytes());
+    message.extend_from_slice(salt);
     let mac = hmac_sha256(key, &message);
     let mut out = [0u8; 16];
     out.copy_from_slice(&mac[..16]);
     out
 }
 
-/// Checks a nonce: `Ok(())` when authentic and fresh; `Err(true)` when
-/// authentic but too old (stale); `Err(false)` when not ours.
-fn check_nonce(key: &[u8; 32], nonce: &str, now_secs: u64, lifetime_secs: u64) -> Result<(), bool> {
+/// Checks a nonce: `Ok(issued_ms)` when authentic and fresh; `Err(true)`
+/// when authentic but too old (stale); `Err(false)` when not ours.
+fn check_nonce(key: &[u8; 32], nonce: &str, now_ms: u64, lifetime_ms: u64) -> Result<u64, bool> {
     let raw = URL_SAFE_NO_PAD.decode(nonce).map_err(|_| false)?;
-    let raw: [u8; 24] = raw.try_into().map_err(|_| false)?;
+    let raw: [u8; NONCE_LEN] = raw.try_into().map_err(|_| false)?;
     let mut time = [0u8; 8];
     time.copy_from_slice(&raw[..8]);
     let time = u64::from_be_bytes(time);
-    if !constant_time_eq(&raw[8..], &nonce_mac(key, time)) {
+    if !constant_time_eq(&raw[16..], &nonce_mac(key, time, &raw[8..16])) {
         return Err(false);
     }
-    if time > now_secs + NONCE_FUTURE_SECS {
+    if time > now_ms.saturating_add(NONCE_FUTURE_MS) {
         return Err(false);
     }
-    if now_secs.saturating_sub(time) > lifetime_secs {
+    if now_ms.saturating_sub(time) > lifetime_ms {
         return Err(true);
     }
-    Ok(())
+    Ok(time)
 }
 
 async fn digest<S: Store>(
@@ -302,7 +308,7 @@ async fn digest<S: Store>(
     store: &S,
     request: &RequestAuth<'_>,
     text: &str,
-    now_secs: u64,
+    now_ms: u64,
 ) -> Result<DevId, AuthFailure> {
     let params = parse_params(text).ok_or_else(|| unauthorized("malformed Digest credentials"))?;
     let param = |name: &str| {
@@ -353,17 +359,22 @@ async fn digest<S: Store>(
         )));
     }
     let key = store.server_key().await?;
-    let lifetime = options.session.nonce_lifetime.as_secs();
-    if let Err(stale) = check_nonce(&key, nonce, now_secs, lifetime) {
-        return Err(AuthFailure::Unauthorized {
-            reason: if stale {
-                "the Digest nonce is stale".into()
-            } else {
-                "the Digest nonce is not ours".into()
-            },
-            stale,
-        });
-    }
+    let lifetime = u64::try_from(options.session.nonce_lifetime.as_millis()).unwrap_or(u64::MAX);
+    let issued = match check_nonce(&key, nonce, now_ms, lifetime) {
+        Ok(issued) => issued,
+        Err(stale) => {
+            return Err(AuthFailure::Unauthorized {
+                reason: if stale {
+                    "the Digest nonce is stale".into()
+                } else {
+                    "the Digest nonce is not ours".into()
+                },
+                stale,
+            });
+        }
+    };
+    // Eight hexadecimal digits, checked above.
+    let count = u32::from_str_radix(nc, 16).map_err(|_| unauthorized("malformed Digest nc"))?;
     let Some((dev_id, credentials)) = store.credentials_by_username(username).await? else {
         return Err(unauthorized(format!("unknown user {username:?}")));
     };
@@ -378,7 +389,18 @@ async fn digest<S: Store>(
         expected.as_bytes(),
         response.to_ascii_lowercase().as_bytes(),
     ) {
-        Ok(dev_id)
+        // Only an authentic request may record a count.
+        if store
+            .use_digest_nonce(&dev_id, nonce, issued, count)
+            .await?
+        {
+            Ok(dev_id)
+        } else {
+            Err(AuthFailure::Unauthorized {
+                reason: format!("Digest nonce count {nc} already used by {username:?}"),
+                stale: true,
+            })
+        }
     } else {
         Err(unauthorized(format!(
             "wrong Digest response for {username:?}"
@@ -391,10 +413,10 @@ async fn digest<S: Store>(
 pub(crate) fn challenges(
     options: &ServerOptions,
     key: &[u8; 32],
-    now_secs: u64,
+    now_ms: u64,
     stale: bool,
-) -> Vec<HeaderValue> {
-    let nonce = make_nonce(key, now_secs);
+) -> Result<Vec<HeaderValue>, Error> {
+    let nonce = make_nonce(key, now_ms, crate::util::random()?);
     let realm = &options.realm;
     let stale = if stale { ", stale=true" } else { "" };
     let mut values = vec![format!(
@@ -408,10 +430,10 @@ pub(crate) fn challenges(
     if options.basic_auth {
         values.push(format!(r#"Basic realm="{realm}", charset="UTF-8""#));
     }
-    values
+    Ok(values
         .into_iter()
         .filter_map(|v| HeaderValue::from_str(&v).ok())
-        .collect()
+        .collect())
 }
 
 /// Checks the admin bearer token. `Err((status, message))` when refused:
@@ -481,23 +503,34 @@ mod tests {
     #[test]
     fn nonces_are_authenticated_and_expire() {
         let key = [7u8; 32];
-        let nonce = make_nonce(&key, 1_000);
-        assert_eq!(check_nonce(&key, &nonce, 1_000, 600), Ok(()));
-        assert_eq!(check_nonce(&key, &nonce, 1_600, 600), Ok(()));
-        assert_eq!(check_nonce(&key, &nonce, 1_601, 600), Err(true));
-        assert_eq!(check_nonce(&[8u8; 32], &nonce, 1_000, 600), Err(false));
+        let nonce = make_nonce(&key, 1_000_000, [1; 8]);
+        assert_ne!(nonce, make_nonce(&key, 1_000_000, [2; 8]), "salted");
+        assert_eq!(check_nonce(&key, &nonce, 1_000_000, 600_000), Ok(1_000_000));
+        assert_eq!(check_nonce(&key, &nonce, 1_600_000, 600_000), Ok(1_000_000));
+        assert_eq!(check_nonce(&key, &nonce, 1_600_001, 600_000), Err(true));
         assert_eq!(
-            check_nonce(&key, &nonce, 0, 600),
+            check_nonce(&[8u8; 32], &nonce, 1_000_000, 600_000),
+            Err(false)
+        );
+        assert_eq!(
+            check_nonce(&key, &nonce, 0, 600_000),
             Err(false),
             "from the future"
         );
-        assert_eq!(check_nonce(&key, "AAAA", 1_000, 600), Err(false));
-        assert_eq!(check_nonce(&key, "!!", 1_000, 600), Err(false));
+        assert_eq!(check_nonce(&key, "AAAA", 1_000_000, 600_000), Err(false));
+        assert_eq!(check_nonce(&key, "!!", 1_000_000, 600_000), Err(false));
         let mut forged = URL_SAFE_NO_PAD.decode(&nonce).expect("base64");
         forged[7] ^= 1;
         assert_eq!(
-            check_nonce(&key, &URL_SAFE_NO_PAD.encode(forged), 1_000, 600),
+            check_nonce(&key, &URL_SAFE_NO_PAD.encode(&forged), 1_000_000, 600_000),
             Err(false)
+        );
+        forged[7] ^= 1;
+        forged[12] ^= 1;
+        assert_eq!(
+            check_nonce(&key, &URL_SAFE_NO_PAD.encode(&forged), 1_000_000, 600_000),
+            Err(false),
+            "the salt is authenticated too"
         );
     }
 }

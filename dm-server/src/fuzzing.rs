@@ -28,7 +28,7 @@ pub async fn authenticate_device<S: Store>(
     method: &str,
     target: &str,
     authorization: Option<&[u8]>,
-    now_secs: u64,
+    now_ms: u64,
 ) -> Result<Option<DevId>, String> {
     let mut headers = HeaderMap::new();
     if let Some(bytes) = authorization {
@@ -42,7 +42,7 @@ pub async fn authenticate_device<S: Store>(
         headers: &headers,
         certificate: None,
     };
-    auth::authenticate_device(options, store, &request, now_secs)
+    auth::authenticate_device(options, store, &request, now_ms)
         .await
         .map_err(|failure| match failure {
             AuthFailure::Unauthorized { reason, .. } => reason,
@@ -50,15 +50,15 @@ pub async fn authenticate_device<S: Store>(
         })
 }
 
-/// The `WWW-Authenticate` values a `401` carries at `now_secs` (with a
+/// The `WWW-Authenticate` values a `401` carries at `now_ms` (with a
 /// nonce under the store's key).
 pub async fn challenges<S: Store>(
     options: &ServerOptions,
     store: &S,
-    now_secs: u64,
+    now_ms: u64,
 ) -> Result<Vec<String>, crate::Error> {
     let key = store.server_key().await?;
-    Ok(auth::challenges(options, &key, now_secs, false)
+    Ok(auth::challenges(options, &key, now_ms, false)?
         .into_iter()
         .filter_map(|value| value.to_str().ok().map(str::to_owned))
         .collect())

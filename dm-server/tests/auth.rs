@@ -164,8 +164,8 @@ async fn digest_answers_are_bound_to_method_uri_and_nonce_age() {
         .await
         .expect("answer");
     assert_eq!(response.status(), 401);
-    // Right, but the nonce (lifetime zero) has gone stale a second later.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Right, but the nonce (lifetime zero) has gone stale a moment later.
+    tokio::time::sleep(Duration::from_millis(20)).await;
     let answer = digest_answer(&challenge, USER1, PASS1, "POST", "/dm", P1.as_bytes());
     let response = http
         .post(&dm)
@@ -184,6 +184,80 @@ async fn digest_answers_are_bound_to_method_uri_and_nonce_age() {
         "{:?}",
         challenges(&response)
     );
+}
+
+/// Posts Package#1 with this `Authorization` value.
+async fn post_signed(http: &reqwest::Client, url: &str, authorization: &str) -> reqwest::Response {
+    http.post(url)
+        .header("Content-Type", INITIATION)
+        .header("OMADM-DevID", DEV1)
+        .header("Authorization", authorization)
+        .body(P1)
+        .send()
+        .await
+        .expect("answer")
+}
+
+/// A fresh SHA-256 challenge of the server.
+async fn fresh_challenge(http: &reqwest::Client, url: &str) -> String {
+    let first = post_package(http, url, INITIATION, DEV1, P1, Auth::None).await;
+    digest_challenge(first.headers(), "SHA-256").expect("challenge")
+}
+
+fn is_stale(response: &reqwest::Response) -> bool {
+    response.status() == 401
+        && challenges(response)
+            .iter()
+            .any(|c| c.contains("stale=true"))
+}
+
+#[tokio::test]
+async fn each_digest_nonce_count_is_accepted_once() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let http = client();
+    let dm = server.url("/dm");
+    let challenge = fresh_challenge(&http, &dm).await;
+    let mut prompt = digest_auth::parse(&challenge).expect("challenge");
+    let context = digest_auth::AuthContext::new_with_method(
+        USER1,
+        PASS1,
+        "/dm",
+        Some(P1.as_bytes()),
+        digest_auth::HttpMethod::POST,
+    );
+    let mut answer = || {
+        prompt
+            .respond(&context)
+            .expect("answerable")
+            .to_header_string()
+    };
+    let first = answer();
+    assert!(first.contains("nc=00000001"), "{first}");
+    assert_eq!(post_signed(&http, &dm, &first).await.status(), 200);
+    // The same request again, byte for byte: a replay.
+    let replay = post_signed(&http, &dm, &first).await;
+    assert!(is_stale(&replay), "{:?}", replay.status());
+    // The next count of the same nonce is fine, and cannot be replayed
+    // either; neither can a lower count.
+    let second = answer();
+    assert!(second.contains("nc=00000002"), "{second}");
+    assert_eq!(post_signed(&http, &dm, &second).await.status(), 200);
+    assert!(is_stale(&post_signed(&http, &dm, &second).await));
+    assert!(is_stale(&post_signed(&http, &dm, &first).await));
+    // A device that churns through nonces: the store keeps its 16 most
+    // recent, and refuses the forgotten ones even with a new count.
+    for _ in 0..16 {
+        let challenge = fresh_challenge(&http, &dm).await;
+        let fresh = digest_answer(&challenge, USER1, PASS1, "POST", "/dm", P1.as_bytes());
+        assert_eq!(post_signed(&http, &dm, &fresh).await.status(), 200);
+    }
+    let third = answer();
+    assert!(third.contains("nc=00000003"), "{third}");
+    assert!(is_stale(&post_signed(&http, &dm, &third).await));
+    // A refusal is only a fresh challenge: answering it works at once.
+    let challenge = fresh_challenge(&http, &dm).await;
+    let fresh = digest_answer(&challenge, USER1, PASS1, "POST", "/dm", P1.as_bytes());
+    assert_eq!(post_signed(&http, &dm, &fresh).await.status(), 200);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use dm_server::{
     SessionSummary, SessionToken, Store,
 };
 use dm_session::Initiator;
-use dm_types::{Alert, Command, Moid, MosEntry, Status, StatusCode};
+use dm_types::{Alert, Command, DevId, Moid, MosEntry, Status, StatusCode};
 
 fn get(node: &str) -> Command {
     Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
@@ -527,4 +527,90 @@ async fn retention_registration_and_ownership() {
         store.object("c").await.expect("read").is_some(),
         "the server's stay"
     );
+}
+
+#[tokio::test]
+async fn digest_nonce_counts_are_used_once_and_forgotten_nonces_refused() {
+    let path = temp_path("nonce-counts");
+    let _ = std::fs::remove_file(&path);
+    let store = MemoryStore::open(&path).expect("new store");
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    for d in [&d1, &d2] {
+        store
+            .register_device(DeviceRegistration::new(d.clone()), false, 1)
+            .await
+            .expect("registered");
+    }
+    let now = now_ms();
+    let used = |d: &DevId, nonce: &str, issued: u64, nc: u32| {
+        let store = &store;
+        let d = d.clone();
+        let nonce = nonce.to_owned();
+        async move {
+            store
+                .use_digest_nonce(&d, &nonce, issued, nc)
+                .await
+                .expect("store")
+        }
+    };
+    assert!(used(&d1, "n0", now, 1).await);
+    assert!(!used(&d1, "n0", now, 1).await, "the same count again");
+    assert!(used(&d1, "n0", now, 5).await, "counts may skip");
+    assert!(!used(&d1, "n0", now, 4).await, "but not go back");
+    // Counts are per device.
+    assert!(used(&d2, "n0", now, 1).await);
+    // Sixteen newer nonces push n0 out; it is refused from then on, as is
+    // any unused nonce issued no later than it.
+    for i in 1..=16 {
+        assert!(used(&d1, &format!("n{i}"), now + i, 1).await);
+    }
+    assert!(!used(&d1, "n0", now, 6).await, "forgotten");
+    assert!(!used(&d1, "older", now, 1).await, "issued no later");
+    assert!(used(&d1, "newer", now + 100, 1).await);
+    assert!(
+        used(&d2, "n0", now, 2).await,
+        "the other device is unaffected"
+    );
+    assert!(
+        store
+            .use_digest_nonce(&dev("IMEI:9"), "n0", now, 1)
+            .await
+            .is_err(),
+        "an unknown device"
+    );
+    // Counts are not persisted: a reopened store refuses every nonce
+    // issued before it was opened.
+    store.flush().await.expect("written");
+    let reopened = MemoryStore::open(&path).expect("read back");
+    assert!(
+        !reopened
+            .use_digest_nonce(&d2, "n0", now, 3)
+            .await
+            .expect("store")
+    );
+    assert!(
+        !reopened
+            .use_digest_nonce(&d2, "unused", now, 1)
+            .await
+            .expect("store")
+    );
+    let later = now_ms() + 1;
+    assert!(
+        reopened
+            .use_digest_nonce(&d2, "fresh", later, 1)
+            .await
+            .expect("store")
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("ms fit")
 }

@@ -9,8 +9,9 @@
 //! the nonce and the response.
 //! Checks: never panics; auth-param names are unique lower-case tokens, and
 //! quoting the parsed values again parses back to the same list; a right
-//! Digest response or Basic password is never refused as wrong; only the
-//! registered device is ever authenticated.
+//! Digest response or Basic password is never refused as wrong (a right
+//! Digest response may be refused as a replay: the store remembers the
+//! nonce counts used); only the registered device is ever authenticated.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -22,7 +23,7 @@ use libfuzzer_sys::fuzz_target;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
-const NOW_SECS: u64 = 1_700_000_000;
+const NOW_MS: u64 = 1_700_000_000_000;
 const DEV_ID: &str = "IMEI:493005100592800";
 const USERNAME: &str = "device-1";
 const PASSWORD: &str = "secret";
@@ -51,7 +52,7 @@ fn fixture() -> &'static Fixture {
                 .register_device(registration, false, 0)
                 .await
                 .expect("registered");
-            fuzzing::challenges(&options, &store, NOW_SECS)
+            fuzzing::challenges(&options, &store, NOW_MS)
                 .await
                 .expect("challenges")
         });
@@ -195,7 +196,7 @@ fuzz_target!(|data: &[u8]| {
         METHOD,
         TARGET,
         Some(&header),
-        NOW_SECS,
+        NOW_MS,
     ));
     match result {
         Ok(Some(dev_id)) => assert_eq!(dev_id.as_str(), DEV_ID),

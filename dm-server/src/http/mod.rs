@@ -197,11 +197,6 @@ fn target(parts: &Parts) -> String {
         .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
 }
 
-/// Seconds since the Unix epoch.
-fn now_secs() -> u64 {
-    now_ms() / 1000
-}
-
 /// Authenticates the device behind a request (401 with challenges when it
 /// cannot be). In dev mode, a request without credentials is the device its
 /// `OMADM-DevID` names, registered on first sight.
@@ -216,7 +211,7 @@ pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
         headers: &parts.headers,
         certificate: parts.extensions.get::<ClientCertificate>(),
     };
-    let now = now_secs();
+    let now = now_ms();
     let failure =
         match auth::authenticate_device(&shared.options, &shared.store, &request, now).await {
             Ok(Some(dev_id)) => return Ok(dev_id),
@@ -241,7 +236,9 @@ pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
             }
             let key = shared.store.server_key().await.map_err(|e| internal(&e))?;
             let mut refusal = refuse(401, reason);
-            for value in auth::challenges(&shared.options, &key, now, stale) {
+            for value in
+                auth::challenges(&shared.options, &key, now, stale).map_err(|e| internal(&e))?
+            {
                 refusal = refusal.with_header(WWW_AUTHENTICATE, value);
             }
             Err(refusal)

@@ -208,6 +208,10 @@ struct Inner {
     next_command: u64,
     key: Option<[u8; 32]>,
     dirty: bool,
+    /// Digest nonces issued before this (Unix milliseconds) are refused unless
+    /// a device's recent nonces hold them: the store was loaded from a file
+    /// then, and counts used before are unknown.
+    digest_floor_ms: u64,
 }
 
 /// A device, compact: everything a device may lack is boxed behind an
@@ -227,6 +231,45 @@ struct Device {
     mos: Option<Box<[MosEntry]>>,
     activity: Option<Box<Activity>>,
     open_session: Option<SessionToken>,
+    /// Digest nonce counts in use (not persisted).
+    digest: Option<Box<DigestUse>>,
+}
+
+/// The Digest nonces a device used most recently, with the highest nonce
+/// count of each, and the issue time of the newest one forgotten.
+#[derive(Debug, Default)]
+struct DigestUse {
+    recent: Vec<(Box<str>, u64, u32)>,
+    floor_ms: u64,
+}
+
+/// Nonces remembered per device: a device uses one per session (a new one
+/// after each challenge), so these cover far more than a nonce's lifetime
+/// for a device that behaves.
+const DIGEST_NONCES_PER_DEVICE: usize = 16;
+
+impl DigestUse {
+    /// See [`Store::use_digest_nonce`].
+    fn record(&mut self, nonce: &str, issued_ms: u64, nc: u32, store_floor_ms: u64) -> bool {
+        if let Some((_, _, last)) = self.recent.iter_mut().find(|(n, _, _)| **n == *nonce) {
+            if nc <= *last {
+                return false;
+            }
+            *last = nc;
+            return true;
+        }
+        if issued_ms <= self.floor_ms || issued_ms < store_floor_ms {
+            return false;
+        }
+        if self.recent.len() == DIGEST_NONCES_PER_DEVICE
+            && let Some(oldest) = (0..self.recent.len()).min_by_key(|&i| self.recent[i].1)
+        {
+            let (_, issued, _) = self.recent.swap_remove(oldest);
+            self.floor_ms = self.floor_ms.max(issued);
+        }
+        self.recent.push((nonce.into(), issued_ms, nc));
+        true
+    }
 }
 
 #[derive(Debug, Default)]
@@ -377,6 +420,7 @@ impl Device {
             mos: None,
             activity: None,
             open_session: None,
+            digest: None,
         };
         device.apply(registration);
         device
@@ -445,6 +489,7 @@ impl Device {
             mos: record.mos.map(Vec::into_boxed_slice),
             activity: None,
             open_session: record.open_session,
+            digest: None,
         };
         (record.dev_id, device)
     }
@@ -557,7 +602,14 @@ impl MemoryStore {
         let path = path.into();
         let inner = match std::fs::read(&path) {
             Ok(bytes) => {
-                load(&bytes).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?
+                let mut inner =
+                    load(&bytes).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+                // Nonce counts are not persisted: the nonces issued before
+                // now could be replayed, so none of them is accepted.
+                inner.digest_floor_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                inner
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Inner::default(),
             Err(source) => return Err(Error::File { path, source }),
@@ -1277,5 +1329,24 @@ impl Store for MemoryStore {
             self.lock().dirty = true;
         }
         written
+    }
+
+    async fn use_digest_nonce(
+        &self,
+        dev_id: &DevId,
+        nonce: &str,
+        issued_ms: u64,
+        nc: u32,
+    ) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        let floor = inner.digest_floor_ms;
+        let device = inner
+            .devices
+            .get_mut(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        Ok(device
+            .digest
+            .get_or_insert_with(Box::default)
+            .record(nonce, issued_ms, nc, floor))
     }
 }

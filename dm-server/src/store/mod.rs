@@ -830,6 +830,23 @@ pub trait Store: Send + Sync + 'static {
     /// Makes everything stored so far durable (a no-op for stores that
     /// always are). The server calls it periodically and at shutdown.
     fn flush(&self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records that a device authenticated with a Digest `nonce` (issued at
+    /// `issued_ms`, Unix milliseconds) and nonce count `nc`, and says whether
+    /// that use is new: `true` when `nc` is greater than every count the
+    /// device used with this nonce before; `false` for a count already
+    /// used (a replayed request), and for a nonce whose counts the store no
+    /// longer knows (it may keep only the device's most recent nonces, and
+    /// then refuses every nonce issued no later than one it forgot, and
+    /// every nonce issued before it was loaded). The server answers `false`
+    /// with a fresh challenge (`stale=true`).
+    fn use_digest_nonce(
+        &self,
+        dev_id: &DevId,
+        nonce: &str,
+        issued_ms: u64,
+        nc: u32,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
 /// A shared store is a store: several servers (or a server and the
@@ -1024,5 +1041,15 @@ impl<T: Store> Store for std::sync::Arc<T> {
 
     fn flush(&self) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).flush()
+    }
+
+    fn use_digest_nonce(
+        &self,
+        dev_id: &DevId,
+        nonce: &str,
+        issued_ms: u64,
+        nc: u32,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).use_digest_nonce(dev_id, nonce, issued_ms, nc)
     }
 }
