@@ -87,9 +87,26 @@ async fn check_token<S: Store, C: NotificationChannel>(
     }
 }
 
-/// Answers `result` as JSON (errors as `{"error": ...}`).
-fn reply(result: Result<Response, Refusal>) -> Response {
-    result.unwrap_or_else(|refusal| refusal.json().into_response())
+/// What admin handlers answer when they refuse: the refusal as
+/// `{"error": ...}`.
+struct AdminRefusal(Refusal);
+
+impl From<Refusal> for AdminRefusal {
+    fn from(refusal: Refusal) -> Self {
+        AdminRefusal(refusal.json())
+    }
+}
+
+impl From<crate::Error> for AdminRefusal {
+    fn from(error: crate::Error) -> Self {
+        AdminRefusal(Refusal::from(error).json())
+    }
+}
+
+impl IntoResponse for AdminRefusal {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
 }
 
 fn dev_id(text: &str) -> Result<DevId, Refusal> {
@@ -176,272 +193,212 @@ async fn list_devices<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     uri: axum::http::Uri,
     headers: HeaderMap,
-) -> Response {
-    reply(
-        async {
-            let query = Query::<ListQuery>::try_from_uri(&uri)
-                .map_err(|e| refuse(400, format!("query: {e}")))?;
-            let after = query.after.as_deref().map(dev_id).transpose()?;
-            let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST);
-            let admin = admin(&shared);
-            let base = shared.base_uri(&headers);
-            let devices = admin.devices(after.as_ref(), limit).await?;
-            let next = (devices.len() == limit)
-                .then(|| devices.last().map(|d| d.dev_id.to_string()))
-                .flatten();
-            Ok(axum::Json(json!({
-                "devices": devices
-                    .iter()
-                    .map(|d| device_summary_json(d, &base))
-                    .collect::<Vec<_>>(),
-                "next": next,
-                "total": admin.device_count().await?,
-            }))
-            .into_response())
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    let query =
+        Query::<ListQuery>::try_from_uri(&uri).map_err(|e| refuse(400, format!("query: {e}")))?;
+    let after = query.after.as_deref().map(dev_id).transpose()?;
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST);
+    let admin = admin(&shared);
+    let base = shared.base_uri(&headers);
+    let devices = admin.devices(after.as_ref(), limit).await?;
+    let next = (devices.len() == limit)
+        .then(|| devices.last().map(|d| d.dev_id.to_string()))
+        .flatten();
+    Ok(axum::Json(json!({
+        "devices": devices
+            .iter()
+            .map(|d| device_summary_json(d, &base))
+            .collect::<Vec<_>>(),
+        "next": next,
+        "total": admin.device_count().await?,
+    }))
+    .into_response())
 }
 
 async fn register_device<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     request: Request,
-) -> Response {
-    reply(
-        async {
-            let body = json_body(&shared, request).await?;
-            let config: DeviceConfig =
-                serde_json::from_value(body).map_err(|e| refuse(400, format!("device: {e}")))?;
-            let registration = config
-                .registration(&shared.options.realm)
-                .map_err(|e| refuse(400, e))?;
-            let dev_id = registration.dev_id.to_string();
-            admin(&shared).register_device(registration, false).await?;
-            tracing::info!(%dev_id, "device registered");
-            Ok((StatusCode::CREATED, axum::Json(json!({ "dev_id": dev_id }))).into_response())
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    let body = json_body(&shared, request).await?;
+    let config: DeviceConfig =
+        serde_json::from_value(body).map_err(|e| refuse(400, format!("device: {e}")))?;
+    let registration = config
+        .registration(&shared.options.realm)
+        .map_err(|e| refuse(400, e))?;
+    let dev_id = registration.dev_id.to_string();
+    admin(&shared).register_device(registration, false).await?;
+    tracing::info!(%dev_id, "device registered");
+    Ok((StatusCode::CREATED, axum::Json(json!({ "dev_id": dev_id }))).into_response())
 }
 
 async fn device<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(text): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    reply(
-        async {
-            let dev_id = dev_id(&text)?;
-            let admin = admin(&shared);
-            let record = admin.device(&dev_id).await?;
-            let commands = admin.commands(&dev_id).await?;
-            let (finished, pending): (Vec<&CommandRecord>, Vec<&CommandRecord>) =
-                commands.iter().partition(|c| c.state.is_finished());
-            let alerts = admin.alerts(&dev_id).await?.len();
-            let base = shared.base_uri(&headers);
-            Ok(axum::Json(json!({
-                "dev_id": record.dev_id.as_str(),
-                "registered_ms": record.registered_ms,
-                "username": record.credentials.as_ref().map(|c| c.username.as_str()),
-                "certificate_sha256": record.certificate_sha256.map(|c| hex(&c)),
-                "notification_address": record.notification_address,
-                "notification_secret": record.notification_secret.is_some(),
-                "last_notification_id": record.last_notification_id,
-                "last_session": record.last_session().map(|s| summary_json(s, &base)),
-                "sessions": record
-                    .sessions
-                    .iter()
-                    .map(|s| summary_json(s, &base))
-                    .collect::<Vec<_>>(),
-                "open_session": record.open_session.map(|t| t.to_string()),
-                "mos": record.mos.as_ref().map(|m| m.iter().map(mos_to_json).collect::<Vec<_>>()),
-                "commands": {
-                    "pending": pending.into_iter().map(command_json).collect::<Vec<_>>(),
-                    "finished": finished.into_iter().map(command_json).collect::<Vec<_>>(),
-                },
-                "alerts": alerts,
-            }))
-            .into_response())
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    let dev_id = dev_id(&text)?;
+    let admin = admin(&shared);
+    let record = admin.device(&dev_id).await?;
+    let commands = admin.commands(&dev_id).await?;
+    let (finished, pending): (Vec<&CommandRecord>, Vec<&CommandRecord>) =
+        commands.iter().partition(|c| c.state.is_finished());
+    let alerts = admin.alerts(&dev_id).await?.len();
+    let base = shared.base_uri(&headers);
+    Ok(axum::Json(json!({
+        "dev_id": record.dev_id.as_str(),
+        "registered_ms": record.registered_ms,
+        "username": record.credentials.as_ref().map(|c| c.username.as_str()),
+        "certificate_sha256": record.certificate_sha256.map(|c| hex(&c)),
+        "notification_address": record.notification_address,
+        "notification_secret": record.notification_secret.is_some(),
+        "last_notification_id": record.last_notification_id,
+        "last_session": record.last_session().map(|s| summary_json(s, &base)),
+        "sessions": record
+            .sessions
+            .iter()
+            .map(|s| summary_json(s, &base))
+            .collect::<Vec<_>>(),
+        "open_session": record.open_session.map(|t| t.to_string()),
+        "mos": record.mos.as_ref().map(|m| m.iter().map(mos_to_json).collect::<Vec<_>>()),
+        "commands": {
+            "pending": pending.into_iter().map(command_json).collect::<Vec<_>>(),
+            "finished": finished.into_iter().map(command_json).collect::<Vec<_>>(),
+        },
+        "alerts": alerts,
+    }))
+    .into_response())
 }
 
 async fn remove_device<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(text): Path<String>,
-) -> Response {
-    reply(
-        async {
-            let dev_id = dev_id(&text)?;
-            admin(&shared).remove_device(&dev_id).await?;
-            tracing::info!(%dev_id, "device removed");
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    let dev_id = dev_id(&text)?;
+    admin(&shared).remove_device(&dev_id).await?;
+    tracing::info!(%dev_id, "device removed");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn enqueue<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(text): Path<String>,
     request: Request,
-) -> Response {
-    reply(
-        async {
-            let dev_id = dev_id(&text)?;
-            let body = json_body(&shared, request).await?;
-            let words = body
-                .get("command")
-                .ok_or_else(|| refuse(400, r#"the body needs a "command" array"#))?;
-            let command = crate::admin::parse_command(words)?;
-            let id = admin(&shared).enqueue(&dev_id, command).await?;
-            Ok((
-                StatusCode::CREATED,
-                axum::Json(json!({ "id": id.to_string() })),
-            )
-                .into_response())
-        }
-        .await,
+) -> Result<Response, AdminRefusal> {
+    let dev_id = dev_id(&text)?;
+    let body = json_body(&shared, request).await?;
+    let words = body
+        .get("command")
+        .ok_or_else(|| refuse(400, r#"the body needs a "command" array"#))?;
+    let command = crate::admin::parse_command(words)?;
+    let id = admin(&shared).enqueue(&dev_id, command).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "id": id.to_string() })),
     )
+        .into_response())
 }
 
 async fn commands<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(text): Path<String>,
-) -> Response {
-    reply(
-        async {
-            let dev_id = dev_id(&text)?;
-            let commands = admin(&shared).commands(&dev_id).await?;
-            Ok(axum::Json(json!({
-                "commands": commands.iter().map(command_json).collect::<Vec<_>>()
-            }))
-            .into_response())
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    let dev_id = dev_id(&text)?;
+    let commands = admin(&shared).commands(&dev_id).await?;
+    Ok(axum::Json(json!({
+        "commands": commands.iter().map(command_json).collect::<Vec<_>>()
+    }))
+    .into_response())
 }
 
 async fn command<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path((text, id)): Path<(String, String)>,
-) -> Response {
-    reply(
-        async {
-            let dev_id = dev_id(&text)?;
-            let id: CommandId = id
-                .parse()
-                .map_err(|_| refuse(404, format!("no command {id:?}")))?;
-            let record = admin(&shared).command(&dev_id, id).await?;
-            Ok(axum::Json(command_json(&record)).into_response())
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    let dev_id = dev_id(&text)?;
+    let id: CommandId = id
+        .parse()
+        .map_err(|_| refuse(404, format!("no command {id:?}")))?;
+    let record = admin(&shared).command(&dev_id, id).await?;
+    Ok(axum::Json(command_json(&record)).into_response())
 }
 
 async fn alerts<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(text): Path<String>,
-) -> Response {
-    reply(
-        async {
-            let dev_id = dev_id(&text)?;
-            let alerts = admin(&shared).alerts(&dev_id).await?;
-            Ok(axum::Json(json!({
-                "alerts": alerts.iter().map(alert_json).collect::<Vec<_>>()
-            }))
-            .into_response())
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    let dev_id = dev_id(&text)?;
+    let alerts = admin(&shared).alerts(&dev_id).await?;
+    Ok(axum::Json(json!({
+        "alerts": alerts.iter().map(alert_json).collect::<Vec<_>>()
+    }))
+    .into_response())
 }
 
 async fn notify<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(text): Path<String>,
-) -> Response {
-    reply(
-        async {
-            let dev_id = dev_id(&text)?;
-            let sent = admin(&shared).notify(&dev_id).await?;
-            Ok(axum::Json(json!({
-                "notification_id": sent.notification_id,
-                "timestamp": sent.timestamp,
-                "address": sent.address,
-            }))
-            .into_response())
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    let dev_id = dev_id(&text)?;
+    let sent = admin(&shared).notify(&dev_id).await?;
+    Ok(axum::Json(json!({
+        "notification_id": sent.notification_id,
+        "timestamp": sent.timestamp,
+        "address": sent.address,
+    }))
+    .into_response())
 }
 
 async fn read_object<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(path): Path<String>,
-) -> Response {
-    reply(
-        async {
-            let object = admin(&shared)
-                .repository(&path)
-                .await?
-                .ok_or_else(|| refuse(404, format!("no repository object at {path}")))?;
-            Ok(([(CONTENT_TYPE, mime::MO_DATA)], object.body).into_response())
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    let object = admin(&shared)
+        .repository(&path)
+        .await?
+        .ok_or_else(|| refuse(404, format!("no repository object at {path}")))?;
+    Ok(([(CONTENT_TYPE, mime::MO_DATA)], object.body).into_response())
 }
 
 async fn write_object<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(path): Path<String>,
     request: Request,
-) -> Response {
-    reply(
-        async {
-            let limits = &shared.options.limits;
-            super::check_length(request.headers(), limits.codec.mo_data_bytes)?;
-            let content_type =
-                super::header(request.headers(), CONTENT_TYPE.as_str()).unwrap_or("");
-            if !(mime::content_type_matches(content_type, mime::MO_DATA)
-                || mime::content_type_matches(content_type, "application/json"))
-            {
-                return Err(refuse(
-                    415,
-                    format!("Content-Type {content_type:?} is not {}", mime::MO_DATA),
-                ));
-            }
-            let body = read_body(
-                request.into_body(),
-                limits.codec.mo_data_bytes,
-                limits.body_timeout,
-            )
-            .await?;
-            let created = admin(&shared).put_repository(&path, &body).await?;
-            tracing::info!(path, "repository object stored");
-            Ok(if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::NO_CONTENT
-            }
-            .into_response())
-        }
-        .await,
+) -> Result<Response, AdminRefusal> {
+    let limits = &shared.options.limits;
+    super::check_length(request.headers(), limits.codec.mo_data_bytes)?;
+    let content_type = super::header(request.headers(), CONTENT_TYPE.as_str()).unwrap_or("");
+    if !(mime::content_type_matches(content_type, mime::MO_DATA)
+        || mime::content_type_matches(content_type, "application/json"))
+    {
+        return Err(refuse(
+            415,
+            format!("Content-Type {content_type:?} is not {}", mime::MO_DATA),
+        )
+        .into());
+    }
+    let body = read_body(
+        request.into_body(),
+        limits.codec.mo_data_bytes,
+        limits.body_timeout,
     )
+    .await?;
+    let created = admin(&shared).put_repository(&path, &body).await?;
+    tracing::info!(path, "repository object stored");
+    Ok(if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    }
+    .into_response())
 }
 
 async fn delete_object<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(path): Path<String>,
-) -> Response {
-    reply(
-        async {
-            if admin(&shared).delete_repository(&path).await? {
-                Ok(StatusCode::NO_CONTENT.into_response())
-            } else {
-                Err(refuse(404, format!("no repository object at {path}")))
-            }
-        }
-        .await,
-    )
+) -> Result<Response, AdminRefusal> {
+    if admin(&shared).delete_repository(&path).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(refuse(404, format!("no repository object at {path}")).into())
+    }
 }
