@@ -14,10 +14,13 @@ use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::middleware::Next;
 use axum::response::Response;
-use common::{DEV_ID, SERVER_ID, builder, scratch, sha256};
+use common::{
+    DEV_ID, SERVER_ID, builder, client_initiated, client_over, notified, scratch, sha256,
+    signed_certificate, test_ca, tree_of,
+};
 use dm_client::{
     ClientEnd, ClientEvent, Configuration, Credentials, Ignored, NotificationOutcome, Observer,
-    SessionReport, Transport, Trigger,
+    SessionReport, Transport,
 };
 use dm_codec::notification::Replay;
 use dm_server::{
@@ -48,10 +51,6 @@ fn dev_id() -> DevId {
     DevId::new(DEV_ID).expect("DevID")
 }
 
-fn server_id() -> ServerId {
-    ServerId::new(SERVER_ID).expect("server id")
-}
-
 fn command(words: &[&str]) -> Command {
     Command::from_words(words).expect("a valid command")
 }
@@ -79,6 +78,16 @@ struct Recorder {
     /// Drop the Digest SHA-256 challenges from 401 answers (a server that
     /// offers MD5 only).
     without_sha256: bool,
+}
+
+impl Recorder {
+    /// A recorder for a server that offers Digest MD5 only.
+    fn md5_only() -> Self {
+        Recorder {
+            without_sha256: true,
+            ..Recorder::default()
+        }
+    }
 }
 
 async fn record(State(recorder): State<Recorder>, request: Request, next: Next) -> Response {
@@ -201,11 +210,17 @@ impl<S: Store> Node<S> {
             .expect("registered");
     }
 
+    /// The test device's registration with its password in this server's
+    /// realm.
+    fn with_password(&self) -> DeviceRegistration {
+        let realm = self.server.admin().realm().to_owned();
+        DeviceRegistration::new(dev_id()).with_password(USER, PASSWORD, &realm)
+    }
+
     /// Registers the test device with its password and the other device.
     async fn register_both(&self) {
         let realm = self.server.admin().realm().to_owned();
-        self.register(DeviceRegistration::new(dev_id()).with_password(USER, PASSWORD, &realm))
-            .await;
+        self.register(self.with_password()).await;
         self.register(
             DeviceRegistration::new(DevId::new(OTHER_DEV_ID).expect("DevID")).with_password(
                 OTHER_USER,
@@ -240,6 +255,22 @@ impl<S: Store> Node<S> {
     }
 }
 
+impl Node {
+    /// `Node::recorded` on a new store, with both devices registered.
+    async fn recording(options: ServerOptions, recorder: Recorder) -> Self {
+        let node = Self::recorded(options, MemoryStore::new(), recorder).await;
+        node.register_both().await;
+        node
+    }
+
+    /// `Node::serve` on a new store, with both devices registered.
+    async fn serving(options: ServerOptions) -> Self {
+        let node = Self::serve(options, MemoryStore::new()).await;
+        node.register_both().await;
+        node
+    }
+}
+
 /// The demo MO: `Reboot` (asynchronous EXEC), `Ping` (synchronous EXEC),
 /// `Status`; the server holds Read and Exec on it.
 fn demo_tree() -> MoTree {
@@ -248,10 +279,7 @@ fn demo_tree() -> MoTree {
             {{"ClientURI":"urn:oma:mo:oma-dm-dacmo:1.0/d1/","MOData":{{"DACMO":{{"MOID":"{DEMO_MOID}","MIID":"demo",
               "ACL":{{"1":{{"ServerID":"{SERVER_ID}","Rights":"Read,Exec"}}}}}}}}}}]"#
     );
-    let items =
-        dm_codec::decode_mo_serialization(document.as_bytes(), &dm_codec::Limits::default())
-            .expect("items");
-    MoTree::from_mo_serialization(&items).expect("tree")
+    tree_of(&document)
 }
 
 /// `Reboot` starts and reports its end at once through the completion
@@ -302,13 +330,8 @@ fn completed(report: &SessionReport) {
 #[tokio::test]
 async fn get_hget_hput_hpost_delete_cont_and_end() {
     let settings = SessionSettings::default().with_commands_per_package(2);
-    let node = Node::recorded(
-        options().session(settings).build().expect("options"),
-        MemoryStore::new(),
-        Recorder::default(),
-    )
-    .await;
-    node.register_both().await;
+    let options = options().session(settings).build().expect("options");
+    let node = Node::recording(options, Recorder::default()).await;
     let admin = node.server.admin();
     let created = admin
         .put_repository(
@@ -336,10 +359,7 @@ async fn get_hget_hput_hpost_delete_cont_and_end() {
     let missing = node.enqueue(&["HGET", &repo("config/missing")]).await;
 
     let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     completed(&report);
     assert_eq!(report.commands, 6, "five queued and CONT");
     assert_eq!(report.packages, 4, "three Package#2 of commands, one END");
@@ -410,10 +430,7 @@ async fn get_hget_hput_hpost_delete_cont_and_end() {
     let devinfo = node
         .enqueue(&["DELETE", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])
         .await;
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     completed(&report);
     assert_eq!(node.status(delete).await, 200);
     assert_eq!(
@@ -430,10 +447,7 @@ async fn get_hget_hput_hpost_delete_cont_and_end() {
         200
     );
     // A session with nothing queued ends in its first Package#2: no CONT.
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     completed(&report);
     assert_eq!((report.packages, report.commands), (1, 0));
     let device = admin.device(&dev_id()).await.expect("device");
@@ -459,10 +473,7 @@ async fn a_cont_to_another_origin_is_refused_and_the_server_correlates_by_dev_id
         .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
         .await;
     let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     completed(&report);
     assert_eq!(node.status(get).await, 200);
     let packages: Vec<(String, u16)> = node.log().into_iter().map(|l| (l.path, l.status)).collect();
@@ -479,8 +490,7 @@ async fn a_cont_to_another_origin_is_refused_and_the_server_correlates_by_dev_id
 
 #[tokio::test]
 async fn exec_synchronous_and_asynchronous_and_show() {
-    let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
-    node.register_both().await;
+    let node = Node::serving(options().build().expect("options")).await;
     let ping = node.enqueue(&["EXEC", "urn:x:demo:1.0//Ping"]).await;
     let reboot = node
         .enqueue(&["EXEC", "urn:x:demo:1.0//Reboot", &node.url("/dm")])
@@ -488,10 +498,7 @@ async fn exec_synchronous_and_asynchronous_and_show() {
     let page = node.url("/ui/consent?session=42");
     let show = node.enqueue(&["SHOW", &page]).await;
     let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     completed(&report);
     assert_eq!(node.status(ping).await, 200);
     assert_eq!(node.status(reboot).await, 202);
@@ -540,8 +547,7 @@ async fn exec_synchronous_and_asynchronous_and_show() {
 
 #[tokio::test]
 async fn default_sub_change_report_and_unsub() {
-    let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
-    node.register_both().await;
+    let node = Node::serving(options().build().expect("options")).await;
     let admin = node.server.admin();
     admin
         .put_repository(
@@ -557,10 +563,7 @@ async fn default_sub_change_report_and_unsub() {
         .enqueue(&["SUB", "urn:x:demo:1.0//Status", &reports_uri])
         .await;
     let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     completed(&report);
     assert_eq!(node.status(default).await, 200);
     assert_eq!(node.status(sub).await, 200);
@@ -604,10 +607,7 @@ async fn default_sub_change_report_and_unsub() {
     // UNSUB: the same ClientURI cancels it; an unknown one is 404.
     let unsub = node.enqueue(&["UNSUB", "urn:x:demo:1.0//Status"]).await;
     let unknown = node.enqueue(&["UNSUB", "urn:x:demo:1.0//Ping"]).await;
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     completed(&report);
     assert_eq!(node.status(unsub).await, 200);
     assert_eq!(node.status(unknown).await, 404);
@@ -634,10 +634,7 @@ async fn one_session(
         .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
         .await;
     let mut client = demo_client(&node.base, credentials);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     (report, node.result(id).await, node.log())
 }
 
@@ -645,15 +642,24 @@ fn authorizations(log: &[Logged]) -> Vec<String> {
     log.iter().filter_map(|l| l.authorization.clone()).collect()
 }
 
+/// The `Authorization` values in `log`, asserting there are two (Package#1
+/// again and Package#3), both Digest answers of `algorithm`.
+fn digest_answers(log: &[Logged], algorithm: &str) -> Vec<String> {
+    let answers = authorizations(log);
+    assert_eq!(answers.len(), 2, "{log:?}");
+    let algorithm = format!("algorithm={algorithm}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.starts_with("Digest ") && a.contains(&algorithm)),
+        "{answers:?}"
+    );
+    answers
+}
+
 #[tokio::test]
 async fn basic_authentication() {
-    let node = Node::recorded(
-        options().build().expect("options"),
-        MemoryStore::new(),
-        Recorder::default(),
-    )
-    .await;
-    node.register_both().await;
+    let node = Node::recording(options().build().expect("options"), Recorder::default()).await;
     let basic = Credentials::Basic {
         username: USER.into(),
         password: PASSWORD.into(),
@@ -670,69 +676,31 @@ async fn basic_authentication() {
 
 #[tokio::test]
 async fn digest_sha256_with_the_nonce_reused() {
-    let node = Node::recorded(
-        options().build().expect("options"),
-        MemoryStore::new(),
-        Recorder::default(),
-    )
-    .await;
-    node.register_both().await;
+    let node = Node::recording(options().build().expect("options"), Recorder::default()).await;
     let (report, record, log) = one_session(&node, Credentials::password(USER, PASSWORD)).await;
     completed(&report);
     assert_eq!(record.state, CommandState::Done);
-    let answers = authorizations(&log);
-    assert_eq!(answers.len(), 2, "{log:?}");
-    assert!(
-        answers
-            .iter()
-            .all(|a| a.starts_with("Digest ") && a.contains("algorithm=SHA-256")),
-        "{answers:?}"
-    );
+    let answers = digest_answers(&log, "SHA-256");
     assert!(answers[0].contains("nc=00000001") && answers[1].contains("nc=00000002"));
     assert_eq!(log.iter().filter(|l| l.status == 401).count(), 1);
 }
 
 #[tokio::test]
 async fn digest_md5_when_the_server_offers_no_sha256() {
-    let recorder = Recorder {
-        without_sha256: true,
-        ..Recorder::default()
-    };
-    let node = Node::recorded(
-        options().basic_auth(false).build().expect("options"),
-        MemoryStore::new(),
-        recorder,
-    )
-    .await;
-    node.register_both().await;
+    let options_md5 = options().basic_auth(false).build().expect("options");
+    let node = Node::recording(options_md5, Recorder::md5_only()).await;
     let (report, record, log) = one_session(&node, Credentials::password(USER, PASSWORD)).await;
     completed(&report);
     assert_eq!(record.state, CommandState::Done);
-    let answers = authorizations(&log);
-    assert_eq!(answers.len(), 2, "{log:?}");
-    assert!(
-        answers
-            .iter()
-            .all(|a| a.starts_with("Digest ") && a.contains("algorithm=MD5")),
-        "{answers:?}"
-    );
+    digest_answers(&log, "MD5");
 
     // Without MD5 either, nothing the client can answer: aborted.
-    let recorder = Recorder {
-        without_sha256: true,
-        ..Recorder::default()
-    };
-    let node = Node::recorded(
-        options()
-            .basic_auth(false)
-            .digest_md5(false)
-            .build()
-            .expect("options"),
-        MemoryStore::new(),
-        recorder,
-    )
-    .await;
-    node.register_both().await;
+    let options_none = options()
+        .basic_auth(false)
+        .digest_md5(false)
+        .build()
+        .expect("options");
+    let node = Node::recording(options_none, Recorder::md5_only()).await;
     let (report, record, log) = one_session(&node, Credentials::password(USER, PASSWORD)).await;
     assert!(matches!(report.end, ClientEnd::Aborted(_)), "{report}");
     assert_eq!(record.state, CommandState::Queued);
@@ -751,29 +719,10 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "e2e test CA");
-    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().expect("server key");
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .expect("server params")
-        .signed_by(&server_key, &issuer)
-        .expect("server certificate");
-    let client = |name: &str| {
-        let key = KeyPair::generate().expect("client key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        let certificate = params.signed_by(&key, &issuer).expect("client certificate");
-        (certificate, key)
-    };
-    let (device, device_key) = client(DEV_ID);
-    let (stranger, stranger_key) = client("stranger");
+    let (ca, issuer) = test_ca("e2e test CA");
+    let (server, server_key) = signed_certificate(&issuer, &["127.0.0.1"], None);
+    let (device, device_key) = signed_certificate(&issuer, &[], Some(DEV_ID));
+    let (stranger, stranger_key) = signed_certificate(&issuer, &[], Some("stranger"));
     Pki {
         ca_pem: ca.pem(),
         server_pem: server.pem(),
@@ -813,14 +762,8 @@ async fn x509_client_certificate_over_https() {
     let session = |transport: Transport| {
         let base = node.base.clone();
         async move {
-            let mut client = builder(&base, Credentials::None, None)
-                .transport(transport)
-                .build()
-                .expect("client");
-            client
-                .run_session(&server_id(), Trigger::Client)
-                .await
-                .expect("session")
+            let mut client = client_over(&base, Credentials::None, transport);
+            client_initiated(&mut client).await
         }
     };
 
@@ -865,8 +808,7 @@ fn http() -> reqwest::Client {
 
 #[tokio::test]
 async fn the_admin_api_wants_its_bearer_token() {
-    let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
-    node.register_both().await;
+    let node = Node::serving(options().build().expect("options")).await;
     let http = http();
     let commands = node.url("/admin/devices/IMEI%3A493005100592800/commands");
     let queue = serde_json::json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Mod"]});
@@ -917,12 +859,7 @@ async fn the_admin_api_wants_its_bearer_token() {
         serde_json::from_slice(&queued.bytes().await.expect("body")).expect("JSON");
     let id = queued["id"].as_str().expect("an id").to_owned();
     let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
-    completed(
-        &client
-            .run_session(&server_id(), Trigger::Client)
-            .await
-            .expect("session"),
-    );
+    completed(&client_initiated(&mut client).await);
     let result = http
         .get(format!("{commands}/{id}"))
         .bearer_auth(ADMIN_TOKEN)
@@ -980,22 +917,14 @@ async fn post(
 #[tokio::test]
 async fn refusals_reach_the_client_precisely() {
     let limits = dm_server::ServerLimits::default().with_package_bytes(4096);
-    let node = Node::serve(
-        options().limits(limits).build().expect("options"),
-        MemoryStore::new(),
-    )
-    .await;
-    node.register_both().await;
+    let node = Node::serving(options().limits(limits).build().expect("options")).await;
     let get = node
         .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
         .await;
 
     // A wrong password: the one answer to the challenge is refused too.
     let mut client = demo_client(&node.base, Credentials::password(USER, "wrong"));
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(
         matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("401")),
         "{report}"
@@ -1025,10 +954,7 @@ async fn refusals_reach_the_client_precisely() {
         &node.base,
         Credentials::password(OTHER_USER, OTHER_PASSWORD),
     );
-    let report = impostor
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut impostor).await;
     assert!(
         matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("403")),
         "{report}"
@@ -1079,12 +1005,7 @@ async fn refusals_reach_the_client_precisely() {
 
     // The right device still gets its command.
     let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
-    completed(
-        &client
-            .run_session(&server_id(), Trigger::Client)
-            .await
-            .expect("session"),
-    );
+    completed(&client_initiated(&mut client).await);
     assert_eq!(node.status(get).await, 200);
 }
 
@@ -1122,11 +1043,10 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 #[tokio::test]
 async fn a_notification_over_udp_starts_a_session_and_its_replay_is_ignored() {
     let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
-    let realm = node.server.admin().realm().to_owned();
+    let secret = (b"noti-secret".to_vec(), b"noti-data".to_vec());
     node.register(
-        DeviceRegistration::new(dev_id())
-            .with_password(USER, PASSWORD, &realm)
-            .with_notification_secret(b"noti-secret".to_vec(), b"noti-data".to_vec()),
+        node.with_password()
+            .with_notification_secret(secret.0, secret.1),
     )
     .await;
     let admin = node.server.admin();
@@ -1154,12 +1074,7 @@ async fn a_notification_over_udp_starts_a_session_and_its_replay_is_ignored() {
     .build()
     .expect("client");
     // Package#1 announces the address.
-    completed(
-        &client
-            .run_session(&server_id(), Trigger::Client)
-            .await
-            .expect("session"),
-    );
+    completed(&client_initiated(&mut client).await);
     let device = admin.device(&dev_id()).await.expect("device");
     assert_eq!(
         device.notification_address.as_deref(),
@@ -1224,14 +1139,11 @@ async fn a_notification_over_udp_starts_a_session_and_its_replay_is_ignored() {
 #[tokio::test]
 async fn handle_notification_with_the_servers_bytes() {
     let node = Node::serve(options().build().expect("options"), MemoryStore::new()).await;
-    let realm = node.server.admin().realm().to_owned();
-    node.register(
-        DeviceRegistration::new(dev_id())
-            .with_password(USER, PASSWORD, &realm)
-            .with_notification_address("udp://127.0.0.1:9")
-            .with_notification_secret(b"k".to_vec(), Vec::new()),
-    )
-    .await;
+    let registration = node
+        .with_password()
+        .with_notification_address("udp://127.0.0.1:9")
+        .with_notification_secret(b"k".to_vec(), Vec::new());
+    node.register(registration).await;
     let get = node
         .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
         .await;
@@ -1244,19 +1156,13 @@ async fn handle_notification_with_the_servers_bytes() {
     )
     .build()
     .expect("client");
-    let outcome = client
-        .handle_notification(&sent.bytes, SystemTime::now())
-        .await
-        .expect("handled");
+    let outcome = notified(&mut client, &sent.bytes, SystemTime::now()).await;
     let NotificationOutcome::Session(report) = outcome else {
         panic!("a session: {outcome:?}");
     };
     completed(&report);
     assert_eq!(node.status(get).await, 200);
-    let outcome = client
-        .handle_notification(&sent.bytes, SystemTime::now())
-        .await
-        .expect("handled");
+    let outcome = notified(&mut client, &sent.bytes, SystemTime::now()).await;
     assert!(
         matches!(outcome, NotificationOutcome::Ignored(Ignored::Replay(_))),
         "{outcome:?}"
@@ -1347,14 +1253,8 @@ async fn a_session_continues_on_a_second_node_sharing_the_store() {
         .retry(common::fast_retry(1))
         .build()
         .expect("transport");
-    let mut client = builder(&public, Credentials::password(USER, PASSWORD), None)
-        .transport(transport)
-        .build()
-        .expect("client");
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let mut client = client_over(&public, Credentials::password(USER, PASSWORD), transport);
+    let report = client_initiated(&mut client).await;
     completed(&report);
     assert_eq!(report.packages, 3);
     // Both results, read on either node.

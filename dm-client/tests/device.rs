@@ -9,14 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use dm_client::{
-    ClientEvent, Configuration, Credentials, Error, ExecCompletion, Ignored, NotificationOutcome,
-    Trigger,
+    ClientEvent, Configuration, Credentials, DmClient, Error, ExecCompletion, Ignored,
+    NotificationOutcome,
 };
 use dm_codec::notification::{self, Replay};
 use dm_tree::{ExecOutcome, MoTree, NodeHandler, NotificationAuth};
 use dm_types::{ClientUri, ConnectionType, LeafValue, Moid, Notification, StatusCode};
-
-const END: &str = r#"{"CMD":[["END"]]}"#;
 
 fn unix(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -33,20 +31,22 @@ fn noti() -> NotificationAuth {
     NotificationAuth::sha256(b"key".to_vec(), b"auth-data".to_vec())
 }
 
+/// A client for the server at `base` keeping its state in `state`.
+fn stateful(base: &str, state: &std::path::Path, noti: Option<NotificationAuth>) -> DmClient {
+    builder(base, Credentials::None, noti)
+        .state_file(state)
+        .build()
+        .expect("client")
+}
+
 #[tokio::test]
 async fn verified_notifications_open_a_session_and_others_are_ignored() {
     let server = serve(|_| Reply::package(END)).await;
     let dir = scratch("notifications");
     let state = dir.join("device.json");
-    let mut client = builder(&server.base, Credentials::None, Some(noti()))
-        .state_file(&state)
-        .build()
-        .expect("client");
+    let mut client = stateful(&server.base, &state, Some(noti()));
     let now = SystemTime::now();
-    let outcome = client
-        .handle_notification(&signed(7, unix(now), b"key"), now)
-        .await
-        .expect("handled");
+    let outcome = notified(&mut client, &signed(7, unix(now), b"key"), now).await;
     let NotificationOutcome::Session(report) = outcome else {
         panic!("a session: {outcome:?}");
     };
@@ -62,31 +62,19 @@ async fn verified_notifications_open_a_session_and_others_are_ignored() {
         NotificationOutcome::Ignored(reason) => reason,
         other => panic!("ignored: {other:?}"),
     };
-    let replay = client
-        .handle_notification(&signed(7, unix(now), b"key"), now)
-        .await
-        .expect("handled");
+    let replay = notified(&mut client, &signed(7, unix(now), b"key"), now).await;
     assert_eq!(
         ignored(replay),
         Ignored::Replay(Replay::Duplicate { id: 7 })
     );
-    let forged = client
-        .handle_notification(&signed(8, unix(now), b"guess"), now)
-        .await
-        .expect("handled");
+    let forged = notified(&mut client, &signed(8, unix(now), b"guess"), now).await;
     assert_eq!(ignored(forged), Ignored::InvalidDigest);
-    let stale = client
-        .handle_notification(&signed(9, unix(now) - 3600, b"key"), now)
-        .await
-        .expect("handled");
+    let stale = notified(&mut client, &signed(9, unix(now) - 3600, b"key"), now).await;
     assert_eq!(
         ignored(stale),
         Ignored::Replay(Replay::TooOld { age_secs: 3600 })
     );
-    let garbage = client
-        .handle_notification(b"\x11", now)
-        .await
-        .expect("handled");
+    let garbage = notified(&mut client, b"\x11", now).await;
     assert!(matches!(ignored(garbage), Ignored::Malformed(_)));
     assert_eq!(
         server.requests().len(),
@@ -96,14 +84,8 @@ async fn verified_notifications_open_a_session_and_others_are_ignored() {
 
     // The replay window survives a restart.
     drop(client);
-    let mut client = builder(&server.base, Credentials::None, Some(noti()))
-        .state_file(&state)
-        .build()
-        .expect("client");
-    let replay = client
-        .handle_notification(&signed(7, unix(now), b"key"), now)
-        .await
-        .expect("handled");
+    let mut client = stateful(&server.base, &state, Some(noti()));
+    let replay = notified(&mut client, &signed(7, unix(now), b"key"), now).await;
     assert_eq!(
         ignored(replay),
         Ignored::Replay(Replay::Duplicate { id: 7 })
@@ -185,14 +167,11 @@ impl NodeHandler for Rebooter {
 /// A device MO `urn:x:demo:1.0` (Reboot, Status) on which the test server
 /// holds Read and Exec.
 fn demo_tree() -> MoTree {
-    let items = dm_codec::decode_mo_serialization(
-        br#"[{"ClientURI":"urn:x:demo:1.0/demo/","MOData":{"Demo":{"Reboot":"","Status":"idle"}}},
+    tree_of(
+        r#"[{"ClientURI":"urn:x:demo:1.0/demo/","MOData":{"Demo":{"Reboot":"","Status":"idle"}}},
              {"ClientURI":"urn:oma:mo:oma-dm-dacmo:1.0/d1/","MOData":{"DACMO":{"MOID":"urn:x:demo:1.0","MIID":"demo",
               "ACL":{"1":{"ServerID":"dm.test","Rights":"Read,Exec"}}}}}]"#,
-        &dm_codec::Limits::default(),
     )
-    .expect("items");
-    MoTree::from_mo_serialization(&items).expect("tree")
 }
 
 #[tokio::test]
@@ -219,10 +198,7 @@ async fn asynchronous_exec_results_are_delivered_in_new_sessions() {
         completion: Mutex::new(Some(client.exec_completion())),
     });
     client.set_handler(Moid::new("urn:x:demo:1.0").expect("moid"), rebooter);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     assert_eq!(statuses(&server.requests()[1]), [202, 202]);
     let started: Vec<&ClientEvent> = report
@@ -243,10 +219,7 @@ async fn asynchronous_exec_results_are_delivered_in_new_sessions() {
     assert_eq!(client.take_exec_completions().expect("recorded"), 2);
     assert_eq!(client.pending_reports(), 2);
     // Pending results survive a restart.
-    let reloaded = builder(&server.base, Credentials::None, None)
-        .state_file(&state)
-        .build()
-        .expect("client");
+    let reloaded = stateful(&server.base, &state, None);
     assert_eq!(reloaded.pending_reports(), 2);
     drop(reloaded);
 
@@ -314,10 +287,7 @@ async fn a_failed_delivery_keeps_the_result_pending() {
             completion: Mutex::new(None),
         }),
     );
-    client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    client_initiated(&mut client).await;
     let node = ClientUri::parse("urn:x:demo:1.0/demo/Reboot").expect("uri");
     client
         .exec_finished(&node, StatusCode::INTERNAL_ERROR)
@@ -345,14 +315,8 @@ async fn default_uris_are_stored_and_fetched_when_needed() {
     .await;
     let dir = scratch("default");
     let state = dir.join("device.json");
-    let mut client = builder(&server.base, Credentials::None, None)
-        .state_file(&state)
-        .build()
-        .expect("client");
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let mut client = stateful(&server.base, &state, None);
+    let report = client_initiated(&mut client).await;
     assert!(report.completed());
     assert_eq!(statuses(&server.requests()[1]), [200, 200]);
     assert!(
@@ -361,10 +325,7 @@ async fn default_uris_are_stored_and_fetched_when_needed() {
     drop(client);
 
     // Stored across a restart.
-    let mut client = builder(&server.base, Credentials::None, None)
-        .state_file(&state)
-        .build()
-        .expect("client");
+    let mut client = stateful(&server.base, &state, None);
     let vpn = Moid::new("urn:x:vpn:1.0").expect("moid");
     assert_eq!(
         client.default_uri(&vpn).map(|u| u.as_str().to_owned()),
@@ -399,10 +360,7 @@ async fn default_uris_are_stored_and_fetched_when_needed() {
 
     // The fetched instance was persisted.
     drop(client);
-    let client = builder(&server.base, Credentials::None, None)
-        .state_file(&state)
-        .build()
-        .expect("client");
+    let client = stateful(&server.base, &state, None);
     assert_eq!(
         client
             .tree()
@@ -431,10 +389,7 @@ async fn local_changes_send_change_reports() {
         .tree(demo_tree())
         .build()
         .expect("client");
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed() && report.tree_changed);
     let status = ClientUri::parse("urn:x:demo:1.0/demo/Status").expect("uri");
     let sent = client
@@ -490,32 +445,20 @@ async fn the_state_file_is_written_only_after_changes_and_read_strictly() {
     .await;
     let dir = scratch("persistence");
     let state = dir.join("device.json");
-    let mut client = builder(&server.base, Credentials::None, None)
-        .state_file(&state)
-        .build()
-        .expect("client");
+    let mut client = stateful(&server.base, &state, None);
     assert!(state.exists(), "the bootstrap is persisted");
     let first = std::fs::read(&state).expect("state");
 
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.tree_changed);
     let second = std::fs::read(&state).expect("state");
     assert_ne!(first, second);
     drop(client);
 
-    let mut client = builder(&server.base, Credentials::None, None)
-        .state_file(&state)
-        .build()
-        .expect("client");
+    let mut client = stateful(&server.base, &state, None);
     assert_eq!(client.tree().resolve_str("urn:x:a:1.0/1/v").0.as_u16(), 200);
     std::fs::remove_file(&state).expect("removed");
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed() && !report.tree_changed);
     assert!(
         !state.exists(),

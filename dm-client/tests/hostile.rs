@@ -23,7 +23,6 @@ use dm_tree::{DmAcc, ExecOutcome, MoTree, NodeHandler, NotificationAuth};
 use dm_types::{ClientUri, ConnectionType, Moid, Notification, ServerId, ServerUri, StatusCode};
 use raw::{Conduct, response, response_head, serve_raw};
 
-const END: &str = r#"{"CMD":[["END"]]}"#;
 const SECRET: &[u8] = b"hostile-test-noti-secret";
 const AUTH_DATA: &[u8] = b"hostile-test-auth-data";
 const OTHER_SERVER: &str = "other.server";
@@ -78,10 +77,7 @@ fn private_tree() -> MoTree {
             {{"ClientURI":"urn:oma:mo:oma-dm-dacmo:1.0/d1/","MOData":{{"DACMO":{{"MOID":"{PRIVATE}","MIID":"p1",
               "ACL":{{"1":{{"ServerID":"{OTHER_SERVER}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
     );
-    let items =
-        dm_codec::decode_mo_serialization(document.as_bytes(), &dm_codec::Limits::default())
-            .expect("items");
-    MoTree::from_mo_serialization(&items).expect("tree")
+    tree_of(&document)
 }
 
 /// A device with the hostile account first (`acc1`) and the other one
@@ -119,13 +115,7 @@ fn quick_transport(timeout: Duration) -> Transport {
 
 /// The package server's answers: `first` for Package#1, END afterwards.
 fn one_package(first: String) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
-    move |seen: &Seen| {
-        if seen.is_package1() {
-            Reply::package(first.clone())
-        } else {
-            Reply::package(END)
-        }
-    }
+    move |seen: &Seen| first_then_end(seen, &first)
 }
 
 /// A Package#2 of these commands.
@@ -231,10 +221,7 @@ async fn forged_and_replayed_notifications_are_ignored_without_a_session() {
     ];
     let on_disk = std::fs::read(&state).expect("state file");
     for (what, bytes, reason) in cases {
-        let outcome = client
-            .handle_notification(&bytes, now)
-            .await
-            .expect("handled");
+        let outcome = notified(&mut client, &bytes, now).await;
         assert_eq!(ignored(outcome), reason, "{what}");
         assert!(server.requests().is_empty(), "{what}: no session opened");
         assert_eq!(
@@ -244,40 +231,28 @@ async fn forged_and_replayed_notifications_are_ignored_without_a_session() {
         );
     }
     let truncated = &genuine(9)[..20];
-    let outcome = client
-        .handle_notification(truncated, now)
-        .await
-        .expect("handled");
+    let outcome = notified(&mut client, truncated, now).await;
     assert!(matches!(ignored(outcome), Ignored::Malformed(_)));
 
     // The forgeries consumed no NOTIFICATION-ID: a genuine notification
     // with a forged one's id opens its session; its replay is ignored, also
     // after a restart.
     for id in [1, 7] {
-        let outcome = client
-            .handle_notification(&genuine(id), now)
-            .await
-            .expect("handled");
+        let outcome = notified(&mut client, &genuine(id), now).await;
         let NotificationOutcome::Session(report) = outcome else {
             panic!("a session for id {id}: {outcome:?}");
         };
         assert!(report.completed(), "{report}");
     }
     assert_eq!(server.requests().len(), 2);
-    let replay = client
-        .handle_notification(&genuine(7), now)
-        .await
-        .expect("handled");
+    let replay = notified(&mut client, &genuine(7), now).await;
     assert_eq!(
         ignored(replay),
         Ignored::Replay(Replay::Duplicate { id: 7 })
     );
     drop(client);
     let mut client = build();
-    let replay = client
-        .handle_notification(&genuine(1), now)
-        .await
-        .expect("handled");
+    let replay = notified(&mut client, &genuine(1), now).await;
     assert_eq!(
         ignored(replay),
         Ignored::Replay(Replay::Duplicate { id: 1 })
@@ -384,10 +359,7 @@ async fn a_server_reads_no_secret_and_no_instance_it_has_no_rights_on() {
         .build()
         .expect("client");
     let before = content(&client);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     assert!(!report.tree_changed);
     assert!(
@@ -723,10 +695,7 @@ async fn a_repository_answering_garbage_or_nothing_writes_nothing() {
         .expect("client");
     let before = content(&client);
     let started = Instant::now();
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     let took = started.elapsed();
     assert!(report.completed(), "{report}");
     assert!(took < Duration::from_secs(3), "{took:?}");
@@ -777,10 +746,7 @@ async fn a_repository_answering_garbage_or_nothing_writes_nothing() {
     .expect("client");
     let before = content(&client);
     let started = Instant::now();
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert_eq!(
         report.end,
         ClientEnd::Aborted("the session lasted longer than its limit".into())
@@ -795,7 +761,7 @@ async fn a_repository_answering_garbage_or_nothing_writes_nothing() {
 }
 
 /// The misbehaving repository of the HGET and DEFAULT tests.
-async fn garbage_repository() -> raw::RawServer {
+async fn garbage_repository() -> TestServer {
     let mo_type = [("Content-Type", MO_DATA)];
     let valid = format!(
         r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"v":"{}"}}}}}}]"#,
@@ -884,10 +850,7 @@ async fn a_default_fetch_from_a_hostile_repository_writes_nothing() {
     .limits(dm_codec::Limits::default().with_mo_data_bytes(1024))
     .build()
     .expect("client");
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     let before = content(&client);
     for (path, status) in cases {
@@ -911,17 +874,12 @@ async fn a_default_fetch_from_a_hostile_repository_writes_nothing() {
 #[tokio::test]
 async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
     // Never END: aborted at the package limit.
-    let server =
-        serve(|_| Reply::package(r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#))
-            .await;
+    let server = serve(|_| Reply::package(GET_MAN)).await;
     let mut client = builder(&server.base, Credentials::None, None)
         .session_limits(3, Duration::from_secs(60))
         .build()
         .expect("client");
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert_eq!(
         report.end,
         ClientEnd::Aborted("the server sent 3 packages without END".into())
@@ -965,10 +923,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
             .build()
             .expect("client");
         let started = Instant::now();
-        let report = client
-            .run_session(&server_id(), Trigger::Client)
-            .await
-            .expect("session");
+        let report = client_initiated(&mut client).await;
         assert!(
             matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("exceeds the limit of 2048 bytes")),
             "{path}: {report}"
@@ -989,10 +944,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
     ]);
     let server = serve(move |_| Reply::package(many.clone())).await;
     let mut client = common::client(&server.base, Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(
         matches!(&report.end, ClientEnd::Aborted(reason) if reason.starts_with("invalid Package#2") && reason.contains("4096")),
         "{report}"
@@ -1005,7 +957,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
             Conduct::Answer(response(
                 200,
                 &[("Content-Type", PACKAGE2)],
-                br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#,
+                GET_MAN.as_bytes(),
             ))
         } else {
             Conduct::Stall
@@ -1017,10 +969,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
         .build()
         .expect("client");
     let started = Instant::now();
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert_eq!(
         report.end,
         ClientEnd::Aborted("the session lasted longer than its limit".into())
@@ -1035,20 +984,6 @@ struct Runs;
 impl NodeHandler for Runs {
     fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
         ExecOutcome::Started
-    }
-}
-
-/// Answers 401 with a Basic challenge unless the device's credentials
-/// come; then `answer`.
-fn with_basic(
-    answer: impl Fn(&Seen) -> Reply + Send + Sync,
-) -> impl Fn(&Seen) -> Reply + Send + Sync {
-    move |seen: &Seen| {
-        // device-1:open sesame
-        if seen.header("authorization") != Some("Basic ZGV2aWNlLTE6b3BlbiBzZXNhbWU=") {
-            return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="dm""#);
-        }
-        answer(seen)
     }
 }
 
@@ -1132,10 +1067,7 @@ async fn a_cont_to_another_origin_is_refused_and_credentials_stay_home() {
     .build()
     .expect("client");
     client.set_handler(moid(NEW), Arc::new(Runs));
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
 
     let packages: Vec<Seen> = server

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
-use dm_client::{ClientEnd, Credentials, Trigger};
+use dm_client::{ClientEnd, Credentials};
 use dm_session::{PackageRequest, ServerConfig, ServerEvent, ServerSession};
 use dm_types::{Command, ServerUri};
 
@@ -120,10 +120,7 @@ async fn a_session_with_cont_repository_requests_and_change_reports() {
     engine.base.set(server.base.clone()).expect("set once");
 
     let mut client = client(&server.base, Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert_eq!(report.end, ClientEnd::Completed, "{report}");
     assert_eq!(report.commands, 7 + 1, "seven commands and CONT");
     assert!(report.tree_changed);
@@ -211,18 +208,14 @@ async fn a_session_with_cont_repository_requests_and_change_reports() {
 #[tokio::test]
 async fn session_info_and_the_mo_list_go_to_the_server() {
     let server = serve(|seen| {
-        if seen.is_package1() {
-            Reply::package(r#"{"CMD":[["GET","urn:oma:mo:oma-sessioninfomo:1.0//Initiator"]]}"#)
-        } else {
-            Reply::package(r#"{"CMD":[["END"]]}"#)
-        }
+        first_then_end(
+            seen,
+            r#"{"CMD":[["GET","urn:oma:mo:oma-sessioninfomo:1.0//Initiator"]]}"#,
+        )
     })
     .await;
     let mut client = client(&server.base, Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     let packages = server.requests();
     let mos = packages[0].json()["MOS"].to_string();
@@ -242,10 +235,7 @@ async fn session_info_and_the_mo_list_go_to_the_server() {
 async fn http_errors_abort_without_retry() {
     let server = serve(|_| Reply::status(500)).await;
     let mut client = client(&server.base, Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert_eq!(
         report.end,
         ClientEnd::Aborted("the server answered HTTP 500".into())
@@ -255,17 +245,14 @@ async fn http_errors_abort_without_retry() {
     // The same for a Package#3, and for a 3xx (redirects are not followed).
     let server = serve(|seen| {
         if seen.is_package1() {
-            Reply::package(r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#)
+            Reply::package(GET_MAN)
         } else {
             Reply::status(307).header("Location", "http://127.0.0.1:9/elsewhere")
         }
     })
     .await;
     let mut client = common::client(&server.base, Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert_eq!(
         report.end,
         ClientEnd::Aborted("the server answered HTTP 307".into())
@@ -283,26 +270,15 @@ async fn package1_is_retried_after_connection_refused() {
     let base = format!("http://127.0.0.1:{port}");
     let late = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        serve_on(
-            port,
-            None,
-            Arc::new(|_: &Seen| Reply::package(r#"{"CMD":[["END"]]}"#)),
-        )
-        .await
+        serve_on(port, None, Arc::new(|_: &Seen| Reply::package(END))).await
     });
     let transport = dm_client::Transport::builder()
         .retry(fast_retry(20))
         .build()
         .expect("transport");
-    let mut client = builder(&base, Credentials::None, None)
-        .transport(transport)
-        .build()
-        .expect("client");
+    let mut client = client_over(&base, Credentials::None, transport);
     let started = Instant::now();
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     assert!(started.elapsed() >= Duration::from_millis(200));
     let server = late.await.expect("server task");
@@ -319,10 +295,7 @@ async fn package1_is_retried_after_connection_refused() {
         listener.local_addr().expect("address").port()
     };
     let mut client = common::client(&format!("http://127.0.0.1:{port}"), Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(
         matches!(&report.end, ClientEnd::Aborted(reason) if reason.starts_with("no answer: POST")),
         "{report}"
@@ -333,17 +306,14 @@ async fn package1_is_retried_after_connection_refused() {
 async fn a_package3_whose_delivery_is_uncertain_is_not_replayed() {
     let server = serve(|seen| {
         if seen.is_package1() {
-            Reply::package(r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#)
+            Reply::package(GET_MAN)
         } else {
             Reply::hang_up()
         }
     })
     .await;
     let mut client = client(&server.base, Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(matches!(report.end, ClientEnd::Aborted(_)), "{report}");
     assert_eq!(server.requests().len(), 2, "Package#3 was sent once");
 }
@@ -367,14 +337,11 @@ async fn a_repository_that_drops_the_connection_is_retried_for_get_only() {
             }
         }
         ("POST", "/repo/b") => Reply::hang_up(),
-        _ => Reply::package(r#"{"CMD":[["END"]]}"#),
+        _ => Reply::package(END),
     })
     .await;
     let mut client = client(&server.base, Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     assert_eq!(server.requests_to("/repo/a").len(), 2, "GET retried once");
     assert_eq!(server.requests_to("/repo/b").len(), 1, "POST not retried");
@@ -382,28 +349,13 @@ async fn a_repository_that_drops_the_connection_is_retried_for_get_only() {
     assert_eq!(statuses(&package3), [200, 502]);
 }
 
-/// A Basic-only server.
-fn basic_server(seen: &Seen) -> Reply {
-    let expected = "Basic ZGV2aWNlLTE6b3BlbiBzZXNhbWU="; // device-1:open sesame
-    if seen.header("authorization") != Some(expected) {
-        return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="dm""#);
-    }
-    if seen.is_package1() {
-        Reply::package(r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#)
-    } else {
-        Reply::package(r#"{"CMD":[["END"]]}"#)
-    }
-}
-
 #[tokio::test]
 async fn a_basic_challenge_is_answered_once_then_reused() {
-    let server = serve(basic_server).await;
+    // A Basic-only server.
+    let server = serve(with_basic(|seen| first_then_end(seen, GET_MAN))).await;
     let credentials = Credentials::password("device-1", "open sesame");
     let mut client = client(&server.base, credentials);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     let seen = server.requests();
     assert_eq!(
@@ -416,10 +368,7 @@ async fn a_basic_challenge_is_answered_once_then_reused() {
 
     // Wrong password: the second 401 aborts.
     let mut client = common::client(&server.base, Credentials::password("device-1", "wrong"));
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert_eq!(
         report.end,
         ClientEnd::Aborted("the server answered HTTP 401".into())
@@ -428,10 +377,7 @@ async fn a_basic_challenge_is_answered_once_then_reused() {
 
     // No credentials: the first 401 aborts.
     let mut client = common::client(&server.base, Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert_eq!(
         report.end,
         ClientEnd::Aborted("the server answered HTTP 401".into())
@@ -505,11 +451,7 @@ fn digest_server(seen: &Seen, ncs: &Mutex<Vec<String>>) -> Reply {
         return challenge;
     }
     ncs.lock().expect("lock").push(p["nc"].clone());
-    if seen.is_package1() {
-        Reply::package(r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#)
-    } else {
-        Reply::package(r#"{"CMD":[["END"]]}"#)
-    }
+    first_then_end(seen, GET_MAN)
 }
 
 #[tokio::test]
@@ -518,10 +460,7 @@ async fn a_digest_challenge_is_answered_with_sha256_and_the_nonce_reused() {
     let log = ncs.clone();
     let server = serve(move |seen| digest_server(seen, &log)).await;
     let mut client = client(&server.base, Credentials::password("device-2", "pa55"));
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     assert_eq!(server.requests().len(), 3);
     assert_eq!(*ncs.lock().expect("lock"), ["00000001", "00000002"]);
@@ -534,10 +473,7 @@ async fn a_digest_challenge_is_answered_with_sha256_and_the_nonce_reused() {
             password: "nope".into(),
         },
     );
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert_eq!(
         report.end,
         ClientEnd::Aborted("the server answered HTTP 401".into())
@@ -556,25 +492,13 @@ async fn credentials_never_travel_to_another_origin() {
     })
     .await;
     let elsewhere = repository.base.clone();
-    let server = serve(move |seen| {
-        if basic_server(seen).status == 401 {
-            return basic_server(seen);
-        }
-        if seen.is_package1() {
-            Reply::package(format!(r#"{{"CMD":[["HGET","{elsewhere}/x"]]}}"#))
-        } else {
-            Reply::package(r#"{"CMD":[["END"]]}"#)
-        }
-    })
-    .await;
+    let hget = format!(r#"{{"CMD":[["HGET","{elsewhere}/x"]]}}"#);
+    let server = serve(with_basic(move |seen| first_then_end(seen, &hget))).await;
     let mut client = client(
         &server.base,
         Credentials::password("device-1", "open sesame"),
     );
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     let seen = repository.requests();
     assert_eq!(
@@ -600,20 +524,14 @@ async fn an_oversized_or_invalid_package2_aborts_precisely() {
         .limits(dm_codec::Limits::default().with_package_bytes(1024))
         .build()
         .expect("client");
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(
         matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("exceeds the limit of 1024 bytes")),
         "{report}"
     );
     let server = serve(|_| Reply::package(r#"{"CMD":[["END"],["END"]]}"#)).await;
     let mut client = common::client(&server.base, Credentials::None);
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(
         matches!(&report.end, ClientEnd::Aborted(reason) if reason.starts_with("invalid Package#2")),
         "{report}"

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dm_client::{ClientEnd, Credentials, Transport, Trigger};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use dm_client::{ClientEnd, Credentials, Transport};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -23,29 +22,9 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "dm-client test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let server_key = KeyPair::generate().expect("server key");
-    let server_cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .expect("server params")
-        .signed_by(&server_key, &issuer)
-        .expect("server certificate");
-
-    let client_key = KeyPair::generate().expect("client key");
-    let mut client_params = CertificateParams::new(Vec::<String>::new()).expect("client params");
-    client_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, DEV_ID);
-    let client_cert = client_params
-        .signed_by(&client_key, &issuer)
-        .expect("client certificate");
+    let (ca_cert, issuer) = test_ca("dm-client test CA");
+    let (server_cert, server_key) = signed_certificate(&issuer, &["127.0.0.1", "localhost"], None);
+    let (client_cert, client_key) = signed_certificate(&issuer, &[], Some(DEV_ID));
     Pki {
         ca_pem: ca_cert.pem(),
         ca_der: ca_cert.der().clone(),
@@ -81,11 +60,24 @@ fn server_config(pki: &Pki) -> Arc<rustls::ServerConfig> {
 }
 
 fn answer(seen: &Seen) -> Reply {
-    if seen.is_package1() {
-        Reply::package(r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//DevID"]]}"#)
-    } else {
-        Reply::package(r#"{"CMD":[["END"]]}"#)
+    first_then_end(
+        seen,
+        r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//DevID"]]}"#,
+    )
+}
+
+/// A transport with `attempts` tries, trusting the test CA when `trust`
+/// and presenting the client certificate when `identify`.
+fn tls_transport(pki: &Pki, trust: bool, identify: bool, attempts: u32) -> Transport {
+    let mut builder = Transport::builder().retry(fast_retry(attempts));
+    if trust {
+        builder = builder.ca_pem(pki.ca_pem.as_bytes());
     }
+    if identify {
+        builder =
+            builder.client_identity_pem(pki.client_pem.as_bytes(), pki.client_key_pem.as_bytes());
+    }
+    builder.build().expect("transport")
 }
 
 #[tokio::test]
@@ -93,20 +85,9 @@ async fn https_with_a_private_ca_and_a_client_certificate() {
     let pki = pki();
     let server = serve_on(0, Some(server_config(&pki)), Arc::new(answer)).await;
     assert!(server.base.starts_with("https://"));
-    let transport = Transport::builder()
-        .ca_pem(pki.ca_pem.as_bytes())
-        .client_identity_pem(pki.client_pem.as_bytes(), pki.client_key_pem.as_bytes())
-        .retry(fast_retry(3))
-        .build()
-        .expect("transport");
-    let mut client = builder(&server.base, Credentials::None, None)
-        .transport(transport)
-        .build()
-        .expect("client");
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let transport = tls_transport(&pki, true, true, 3);
+    let mut client = client_over(&server.base, Credentials::None, transport);
+    let report = client_initiated(&mut client).await;
     assert!(report.completed(), "{report}");
     let seen = server.requests();
     assert_eq!(seen.len(), 2);
@@ -123,20 +104,10 @@ async fn tls_failures_abort_at_once_without_retries() {
     let server = serve_on(0, Some(server_config(&pki)), Arc::new(answer)).await;
 
     // No client certificate: the server refuses the handshake.
-    let transport = Transport::builder()
-        .ca_pem(pki.ca_pem.as_bytes())
-        .retry(fast_retry(10))
-        .build()
-        .expect("transport");
-    let mut client = builder(&server.base, Credentials::None, None)
-        .transport(transport)
-        .build()
-        .expect("client");
+    let transport = tls_transport(&pki, true, false, 10);
+    let mut client = client_over(&server.base, Credentials::None, transport);
     let started = Instant::now();
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let report = client_initiated(&mut client).await;
     assert!(
         matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("CertificateRequired")),
         "{report}"
@@ -147,19 +118,9 @@ async fn tls_failures_abort_at_once_without_retries() {
     );
 
     // The platform trust store does not know the test CA.
-    let transport = Transport::builder()
-        .client_identity_pem(pki.client_pem.as_bytes(), pki.client_key_pem.as_bytes())
-        .retry(fast_retry(10))
-        .build()
-        .expect("transport");
-    let mut client = builder(&server.base, Credentials::None, None)
-        .transport(transport)
-        .build()
-        .expect("client");
-    let report = client
-        .run_session(&server_id(), Trigger::Client)
-        .await
-        .expect("session");
+    let transport = tls_transport(&pki, false, true, 10);
+    let mut client = client_over(&server.base, Credentials::None, transport);
+    let report = client_initiated(&mut client).await;
     assert!(
         matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("certificate")),
         "{report}"

@@ -10,8 +10,7 @@ const WLAN: &str = r#"[{"ClientURI":"urn:dm-sdk:mo:wlan:1.0//","MOData":{"WLAN":
 
 async fn run_session(server: &TestServer, codes_after_cont: &[u16], data: Option<&str>) {
     let http = client();
-    let basic = Auth::Basic(USER1, PASS1);
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, basic).await;
+    let response = post_package1(&http, server, DEV1, P1, BASIC1).await;
     assert_eq!(response.status(), 200);
     let package = commands(&response.bytes().await.expect("body"));
     let mut statuses = vec![r#"{"sc":200}"#.to_owned()];
@@ -22,7 +21,7 @@ async fn run_session(server: &TestServer, codes_after_cont: &[u16], data: Option
         }
     }
     let body = format!(r#"{{"Status":[{}]}}"#, statuses.join(","));
-    let response = post_package(&http, &package[0][1], RESPONSE, DEV1, &body, basic).await;
+    let response = post_package(&http, &package[0][1], RESPONSE, DEV1, &body, BASIC1).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.bytes().await.expect("body"),
@@ -45,15 +44,8 @@ async fn devices_can_be_registered_listed_read_and_removed() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body, json!({"dev_id": "IMEI:3"}));
     // The new device can authenticate.
-    let response = post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        "IMEI:3",
-        P1,
-        Auth::Digest("device-3", "pw3", "SHA-256"),
-    )
-    .await;
+    let digest = Auth::Digest("device-3", "pw3", "SHA-256");
+    let response = post_package1(&client(), &server, "IMEI:3", P1, digest).await;
     assert_eq!(response.status(), 200);
     for (body, expected) in [
         (json!({"dev_id": "IMEI:3"}), 409),
@@ -230,15 +222,7 @@ async fn alerts_and_notify_errors() {
     let server = TestServer::start(options().build().expect("options")).await;
     let admin = AdminClient::new(&server.base);
     let p1 = r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:oma:at:dm:2.0:ExecComplete","SourceURI":"urn:dm-sdk:mo:demo:1.0//Reboot","Data":{"sc":200}}]}"#;
-    let response = post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        p1,
-        Auth::Basic(USER1, PASS1),
-    )
-    .await;
+    let response = post_package1(&client(), &server, DEV1, p1, BASIC1).await;
     assert_eq!(response.status(), 200);
     let (status, alerts) = admin
         .get(&format!("/admin/devices/{}/alerts", segment(DEV1)))
@@ -257,15 +241,7 @@ async fn alerts_and_notify_errors() {
     let (status, answer) = admin.post(&notify, json!(null)).await;
     assert_eq!(status, 409, "{answer}");
     let p1 = r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:dm-sdk:at:1.0:NotificationAddress","Data":{"Address":"udp://127.0.0.1:9"}}]}"#;
-    post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        p1,
-        Auth::Basic(USER1, PASS1),
-    )
-    .await;
+    post_package1(&client(), &server, DEV1, p1, BASIC1).await;
     let (status, answer) = admin.post(&notify, json!(null)).await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(
@@ -302,33 +278,14 @@ async fn the_repository_serves_devices_and_the_admin() {
     );
     assert_eq!(put("/admin/repository/a//b", MO_DATA, WLAN).await, 400);
 
-    let digest = Auth::Digest(USER1, PASS1, "SHA-256");
     // HGET.
-    let response = send(
-        &http,
-        Method::GET,
-        &server.url("/repo/demo/wlan"),
-        None,
-        Some(DEV1),
-        b"",
-        digest,
-    )
-    .await;
+    let response = repo_get(&http, &server.url("/repo/demo/wlan"), Some(DEV1), DIGEST1).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], MO_DATA);
     let served: Value =
         serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
     assert_eq!(served[0]["MOData"]["WLAN"]["SSID"], "office");
-    let response = send(
-        &http,
-        Method::GET,
-        &server.url("/repo/demo/none"),
-        None,
-        Some(DEV1),
-        b"",
-        digest,
-    )
-    .await;
+    let response = repo_get(&http, &server.url("/repo/demo/none"), Some(DEV1), DIGEST1).await;
     assert_eq!(response.status(), 404);
     let response = http
         .get(server.url("/repo/demo/wlan"))
@@ -356,7 +313,7 @@ async fn the_repository_serves_devices_and_the_admin() {
             Some(MO_DATA),
             Some(DEV1),
             WLAN.as_bytes(),
-            digest,
+            DIGEST1,
         )
         .await;
         assert_eq!(response.status(), expected);
@@ -368,50 +325,23 @@ async fn the_repository_serves_devices_and_the_admin() {
         Some("application/json"),
         Some(DEV1),
         WLAN.as_bytes(),
-        digest,
+        DIGEST1,
     )
     .await;
     assert_eq!(response.status(), 415);
     assert_eq!(response.headers()["omadm-accept"], MO_DATA);
-    let response = send(
-        &http,
-        Method::PUT,
-        &upload,
-        Some(MO_DATA),
-        Some(DEV1),
-        b"[{]",
-        digest,
-    )
-    .await;
+    let response = repo_put(&http, &upload, Some(DEV1), b"[{]", DIGEST1).await;
     assert_eq!(response.status(), 400);
     // Devices cannot overwrite the server's objects or each other's, nor
     // read each other's.
-    let other = Auth::Basic(USER2, PASS2);
-    let response = send(
-        &http,
-        Method::PUT,
-        &server.url("/repo/demo/wlan"),
-        Some(MO_DATA),
-        Some(DEV1),
-        WLAN.as_bytes(),
-        digest,
-    )
-    .await;
+    let demo = server.url("/repo/demo/wlan");
+    let response = repo_put(&http, &demo, Some(DEV1), WLAN.as_bytes(), DIGEST1).await;
     assert_eq!(response.status(), 403);
-    let response = send(
-        &http,
-        Method::PUT,
-        &upload,
-        Some(MO_DATA),
-        Some(DEV2),
-        WLAN.as_bytes(),
-        other,
-    )
-    .await;
+    let response = repo_put(&http, &upload, Some(DEV2), WLAN.as_bytes(), BASIC2).await;
     assert_eq!(response.status(), 403);
-    let response = send(&http, Method::GET, &upload, None, Some(DEV2), b"", other).await;
+    let response = repo_get(&http, &upload, Some(DEV2), BASIC2).await;
     assert_eq!(response.status(), 404);
-    let response = send(&http, Method::GET, &upload, None, Some(DEV1), b"", digest).await;
+    let response = repo_get(&http, &upload, Some(DEV1), DIGEST1).await;
     assert_eq!(response.status(), 200);
 
     // The admin reads what devices uploaded, and deletes.

@@ -22,18 +22,28 @@ fn challenges(response: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
+/// Posts Package#1 with this `Authorization` value.
+async fn post_signed(http: &reqwest::Client, url: &str, authorization: &str) -> reqwest::Response {
+    http.post(url)
+        .header("Content-Type", INITIATION)
+        .header("OMADM-DevID", DEV1)
+        .header("Authorization", authorization)
+        .body(P1)
+        .send()
+        .await
+        .expect("answer")
+}
+
+/// A fresh SHA-256 challenge of the server.
+async fn fresh_challenge(http: &reqwest::Client, url: &str) -> String {
+    let first = post_package(http, url, INITIATION, DEV1, P1, Auth::None).await;
+    digest_challenge(first.headers(), "SHA-256").expect("challenge")
+}
+
 #[tokio::test]
 async fn no_credentials_get_every_enabled_challenge() {
     let server = TestServer::start(options().build().expect("options")).await;
-    let response = post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        P1,
-        Auth::None,
-    )
-    .await;
+    let response = post_package1(&client(), &server, DEV1, P1, Auth::None).await;
     assert_eq!(response.status(), 401);
     let values = challenges(&response);
     assert_eq!(values.len(), 3, "{values:?}");
@@ -52,33 +62,16 @@ async fn no_credentials_get_every_enabled_challenge() {
             .expect("options"),
     )
     .await;
-    let response = post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        P1,
-        Auth::None,
-    )
-    .await;
+    let response = post_package1(&client(), &server, DEV1, P1, Auth::None).await;
     let values = challenges(&response);
     assert_eq!(values.len(), 1, "{values:?}");
     assert!(values[0].contains(r#"realm="fleet""#) && values[0].contains("SHA-256"));
     // Disabled schemes are refused even with the right password.
-    for auth in [Auth::Basic(USER1, PASS1)] {
-        let response =
-            post_package(&client(), &server.url("/dm"), INITIATION, DEV1, P1, auth).await;
+    for auth in [BASIC1] {
+        let response = post_package1(&client(), &server, DEV1, P1, auth).await;
         assert_eq!(response.status(), 401);
     }
-    let response = post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        P1,
-        Auth::Digest(USER1, PASS1, "SHA-256"),
-    )
-    .await;
+    let response = post_package1(&client(), &server, DEV1, P1, DIGEST1).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -87,11 +80,7 @@ async fn basic_and_digest_accept_the_right_password_only() {
     let server = TestServer::start(options().build().expect("options")).await;
     let http = client();
     let dm = server.url("/dm");
-    for auth in [
-        Auth::Basic(USER1, PASS1),
-        Auth::Digest(USER1, PASS1, "SHA-256"),
-        Auth::Digest(USER1, PASS1, "MD5"),
-    ] {
+    for auth in [BASIC1, DIGEST1, Auth::Digest(USER1, PASS1, "MD5")] {
         let response = post_package(&http, &dm, INITIATION, DEV1, P1, auth).await;
         assert_eq!(response.status(), 200, "{auth:?}");
     }
@@ -119,15 +108,7 @@ async fn basic_and_digest_accept_the_right_password_only() {
         "Bearer abc",
         "Negotiate xyz",
     ] {
-        let response = http
-            .post(&dm)
-            .header("Content-Type", INITIATION)
-            .header("OMADM-DevID", DEV1)
-            .header("Authorization", value)
-            .body(P1)
-            .send()
-            .await
-            .expect("answer");
+        let response = post_signed(&http, &dm, value).await;
         assert_eq!(response.status(), 401, "{value}");
     }
 }
@@ -138,44 +119,19 @@ async fn digest_answers_are_bound_to_method_uri_and_nonce_age() {
     let server = TestServer::start(options().session(settings).build().expect("options")).await;
     let http = client();
     let dm = server.url("/dm");
-    let first = post_package(&http, &dm, INITIATION, DEV1, P1, Auth::None).await;
-    let challenge = digest_challenge(first.headers(), "SHA-256").expect("challenge");
+    let challenge = fresh_challenge(&http, &dm).await;
     // Signed for another URI.
     let answer = digest_answer(&challenge, USER1, PASS1, "POST", "/other", P1.as_bytes());
-    let response = http
-        .post(&dm)
-        .header("Content-Type", INITIATION)
-        .header("OMADM-DevID", DEV1)
-        .header("Authorization", answer)
-        .body(P1)
-        .send()
-        .await
-        .expect("answer");
+    let response = post_signed(&http, &dm, &answer).await;
     assert_eq!(response.status(), 401);
     // Signed for another method.
     let answer = digest_answer(&challenge, USER1, PASS1, "PUT", "/dm", P1.as_bytes());
-    let response = http
-        .post(&dm)
-        .header("Content-Type", INITIATION)
-        .header("OMADM-DevID", DEV1)
-        .header("Authorization", answer)
-        .body(P1)
-        .send()
-        .await
-        .expect("answer");
+    let response = post_signed(&http, &dm, &answer).await;
     assert_eq!(response.status(), 401);
     // Right, but the nonce (lifetime zero) has gone stale a moment later.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let answer = digest_answer(&challenge, USER1, PASS1, "POST", "/dm", P1.as_bytes());
-    let response = http
-        .post(&dm)
-        .header("Content-Type", INITIATION)
-        .header("OMADM-DevID", DEV1)
-        .header("Authorization", answer)
-        .body(P1)
-        .send()
-        .await
-        .expect("answer");
+    let response = post_signed(&http, &dm, &answer).await;
     assert_eq!(response.status(), 401);
     assert!(
         challenges(&response)
@@ -184,24 +140,6 @@ async fn digest_answers_are_bound_to_method_uri_and_nonce_age() {
         "{:?}",
         challenges(&response)
     );
-}
-
-/// Posts Package#1 with this `Authorization` value.
-async fn post_signed(http: &reqwest::Client, url: &str, authorization: &str) -> reqwest::Response {
-    http.post(url)
-        .header("Content-Type", INITIATION)
-        .header("OMADM-DevID", DEV1)
-        .header("Authorization", authorization)
-        .body(P1)
-        .send()
-        .await
-        .expect("answer")
-}
-
-/// A fresh SHA-256 challenge of the server.
-async fn fresh_challenge(http: &reqwest::Client, url: &str) -> String {
-    let first = post_package(http, url, INITIATION, DEV1, P1, Auth::None).await;
-    digest_challenge(first.headers(), "SHA-256").expect("challenge")
 }
 
 fn is_stale(response: &reqwest::Response) -> bool {
@@ -264,15 +202,7 @@ async fn each_digest_nonce_count_is_accepted_once() {
 async fn omadm_devid_must_be_the_authenticated_device() {
     let server = TestServer::start(options().build().expect("options")).await;
     let http = client();
-    let response = post_package(
-        &http,
-        &server.url("/dm"),
-        INITIATION,
-        DEV2,
-        P1,
-        Auth::Basic(USER1, PASS1),
-    )
-    .await;
+    let response = post_package1(&http, &server, DEV2, P1, BASIC1).await;
     assert_eq!(response.status(), 403);
     server
         .admin()
@@ -283,16 +213,7 @@ async fn omadm_devid_must_be_the_authenticated_device() {
         .await
         .expect("stored");
     for dev_id in [Some(DEV2), None] {
-        let response = send(
-            &http,
-            reqwest::Method::GET,
-            &server.url("/repo/shared/config"),
-            None,
-            dev_id,
-            b"",
-            Auth::Digest(USER1, PASS1, "SHA-256"),
-        )
-        .await;
+        let response = repo_get(&http, &server.url("/repo/shared/config"), dev_id, DIGEST1).await;
         assert_eq!(response.status(), 403, "{dev_id:?}");
     }
 }
@@ -339,15 +260,7 @@ async fn dev_mode_registers_devices_without_credentials() {
         .build()
         .expect("options");
     let server = TestServer::start_on(options, MemoryStore::new()).await;
-    let response = post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        P1,
-        Auth::None,
-    )
-    .await;
+    let response = post_package1(&client(), &server, DEV1, P1, Auth::None).await;
     assert_eq!(response.status(), 200);
     let device = server.admin().device(&dev(DEV1)).await.expect("registered");
     assert_eq!(
@@ -395,9 +308,15 @@ struct Pki {
     issuer: Issuer<'static, KeyPair>,
 }
 
-fn pki() -> Pki {
+/// The parameters of a test CA certificate.
+fn ca_params() -> CertificateParams {
     let mut params = CertificateParams::new(Vec::new()).expect("params");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+}
+
+fn pki() -> Pki {
+    let params = ca_params();
     let ca_key = KeyPair::generate().expect("key");
     let ca = params.self_signed(&ca_key).expect("CA");
     let issuer = Issuer::new(params, ca_key);
@@ -413,6 +332,15 @@ fn pki() -> Pki {
         server_key_pem: server_key.serialize_pem(),
         issuer,
     }
+}
+
+/// A client trusting the test CA and presenting `identity` when given.
+fn tls_client(
+    pki: &Pki,
+    identity: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+) -> reqwest::Client {
+    let identity = identity.map(|(certificate, key)| (vec![certificate], key));
+    client_with(std::slice::from_ref(&pki.ca), identity)
 }
 
 fn device_identity(
@@ -447,67 +375,24 @@ async fn client_certificates_over_tls_identify_devices() {
         .await
         .expect("registered");
 
-    let with_certificate = client_with(
-        std::slice::from_ref(&pki.ca),
-        Some((vec![certificate], key)),
-    );
-    let response = post_package(
-        &with_certificate,
-        &server.url("/dm"),
-        INITIATION,
-        "IMEI:3",
-        P1,
-        Auth::None,
-    )
-    .await;
+    let with_certificate = tls_client(&pki, Some((certificate, key)));
+    let response = post_package1(&with_certificate, &server, "IMEI:3", P1, Auth::None).await;
     assert_eq!(response.status(), 200);
     // The certificate is device IMEI:3's, not device 1's.
-    let response = post_package(
-        &with_certificate,
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        P1,
-        Auth::None,
-    )
-    .await;
+    let response = post_package1(&with_certificate, &server, DEV1, P1, Auth::None).await;
     assert_eq!(response.status(), 403);
 
     // An unregistered certificate is not enough...
-    let (other, other_key) = device_identity(&pki.issuer);
-    let unregistered = client_with(
-        std::slice::from_ref(&pki.ca),
-        Some((vec![other], other_key)),
-    );
-    let response = post_package(
-        &unregistered,
-        &server.url("/dm"),
-        INITIATION,
-        "IMEI:3",
-        P1,
-        Auth::None,
-    )
-    .await;
+    let unregistered = tls_client(&pki, Some(device_identity(&pki.issuer)));
+    let response = post_package1(&unregistered, &server, "IMEI:3", P1, Auth::None).await;
     assert_eq!(response.status(), 401);
     // ...and devices without a certificate use passwords over TLS.
-    let plain = client_with(std::slice::from_ref(&pki.ca), None);
-    let response = post_package(
-        &plain,
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        P1,
-        Auth::Digest(USER1, PASS1, "SHA-256"),
-    )
-    .await;
+    let plain = tls_client(&pki, None);
+    let response = post_package1(&plain, &server, DEV1, P1, DIGEST1).await;
     assert_eq!(response.status(), 200);
     // A certificate from another CA fails the handshake.
     let stranger = pki_issuer_only();
-    let (foreign, foreign_key) = device_identity(&stranger);
-    let foreign_client = client_with(
-        std::slice::from_ref(&pki.ca),
-        Some((vec![foreign], foreign_key)),
-    );
+    let foreign_client = tls_client(&pki, Some(device_identity(&stranger)));
     let result = foreign_client
         .post(server.url("/dm"))
         .header("Content-Type", INITIATION)
@@ -520,7 +405,5 @@ async fn client_certificates_over_tls_identify_devices() {
 }
 
 fn pki_issuer_only() -> Issuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    Issuer::new(params, KeyPair::generate().expect("key"))
+    Issuer::new(ca_params(), KeyPair::generate().expect("key"))
 }

@@ -5,11 +5,10 @@
 mod common;
 
 use common::{
-    Auth, DEV1, DEV2, INITIATION, MO_DATA, PASS1, PASS2, TestServer, USER1, USER2, client, dev,
-    options, post_package, register_two, send,
+    Auth, BASIC1, BASIC2, DEV1, DEV2, TestServer, client, dev, options, post_package1,
+    register_two, repo_get, repo_put,
 };
 use dm_server::{MemoryStore, Retention};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 const REPORT: &str = "urn:dm-sdk:at:1.0:Report";
@@ -42,15 +41,7 @@ async fn start(retention: Retention) -> TestServer {
 }
 
 async fn open_session(server: &TestServer, body: &str, dev_id: &str, auth: Auth<'_>) {
-    let response = post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        dev_id,
-        body,
-        auth,
-    )
-    .await;
+    let response = post_package1(&client(), server, dev_id, body, auth).await;
     assert_eq!(response.status(), 200, "Package#1 accepted");
 }
 
@@ -64,13 +55,12 @@ async fn alerts_stay_within_the_byte_budget_and_the_newest_are_kept() {
             .with_alert_data_bytes(PER_ALERT),
     )
     .await;
-    let auth = Auth::Basic(USER1, PASS1);
     // 5 packages of 6 alerts of about 5 KiB: about 150 KiB sent.
     let mut sent = 0;
     for _ in 0..5 {
         let alerts = (sent..sent + 6).map(|n| report(n, 5000)).collect();
         sent += 6;
-        open_session(&server, &package1(alerts, None), DEV1, auth).await;
+        open_session(&server, &package1(alerts, None), DEV1, BASIC1).await;
     }
     let stored = server.admin().alerts(&dev(DEV1)).await.expect("alerts");
     let total: usize = stored.iter().map(dm_server::AlertRecord::encoded_len).sum();
@@ -102,13 +92,7 @@ async fn alerts_stay_within_the_byte_budget_and_the_newest_are_kept() {
     );
 
     // The other device's alerts are its own.
-    open_session(
-        &server,
-        &package1(vec![report(0, 10)], None),
-        DEV2,
-        Auth::Basic(USER2, PASS2),
-    )
-    .await;
+    open_session(&server, &package1(vec![report(0, 10)], None), DEV2, BASIC2).await;
     assert_eq!(
         server
             .admin()
@@ -148,7 +132,7 @@ async fn an_oversized_alert_is_stored_with_its_data_truncated() {
             None,
         ),
         DEV1,
-        Auth::Basic(USER1, PASS1),
+        BASIC1,
     )
     .await;
 
@@ -196,22 +180,10 @@ async fn repository_writes_beyond_the_budget_are_refused() {
     const BUDGET: usize = 8 * 1024;
     let server = start(Retention::default().with_repository_bytes(BUDGET)).await;
     let http = client();
-    let auth = Auth::Basic(USER1, PASS1);
     let put = |path: &'static str, body: String| {
         let http = http.clone();
         let url = server.url(path);
-        async move {
-            send(
-                &http,
-                Method::PUT,
-                &url,
-                Some(MO_DATA),
-                Some(DEV1),
-                body.as_bytes(),
-                auth,
-            )
-            .await
-        }
+        async move { repo_put(&http, &url, Some(DEV1), body.as_bytes(), BASIC1).await }
     };
     let a = document(3000, "a");
     let b = document(3000, "b");
@@ -239,30 +211,14 @@ async fn repository_writes_beyond_the_budget_are_refused() {
     assert!(stored_a.body.len() + stored_b.body.len() <= BUDGET);
     assert!(admin.repository("up/c").await.expect("read").is_none());
     // The device reads its objects back intact.
-    let read = send(
-        &http,
-        Method::GET,
-        &server.url("/repo/up/b"),
-        None,
-        Some(DEV1),
-        b"",
-        auth,
-    )
-    .await;
+    let read = repo_get(&http, &server.url("/repo/up/b"), Some(DEV1), BASIC1).await;
     assert_eq!(read.status(), 200);
     assert_eq!(read.text().await.expect("body"), stored_b.body);
 
     // Another device has its own budget; the server is not bounded.
-    let other = send(
-        &http,
-        Method::PUT,
-        &server.url("/repo/other/c"),
-        Some(MO_DATA),
-        Some(DEV2),
-        document(3000, "c").as_bytes(),
-        Auth::Basic(USER2, PASS2),
-    )
-    .await;
+    let other_c = document(3000, "c");
+    let url = server.url("/repo/other/c");
+    let other = repo_put(&http, &url, Some(DEV2), other_c.as_bytes(), BASIC2).await;
     assert_eq!(other.status(), 201);
     assert!(
         admin
@@ -289,13 +245,7 @@ async fn an_oversized_mo_inventory_is_capped() {
     let mos = (0..150)
         .map(|i| json!({"MOID": format!("urn:dm-sdk:mo:m{i}:1.0"), "MIID": ["x"]}))
         .collect();
-    open_session(
-        &server,
-        &package1(Vec::new(), Some(mos)),
-        DEV1,
-        Auth::Basic(USER1, PASS1),
-    )
-    .await;
+    open_session(&server, &package1(Vec::new(), Some(mos)), DEV1, BASIC1).await;
     let record = server.admin().device(&dev(DEV1)).await.expect("device");
     let kept = record.mos.expect("an inventory");
     assert_eq!(kept.len(), ENTRIES);
@@ -307,13 +257,7 @@ async fn an_oversized_mo_inventory_is_capped() {
     let mos = (0..20)
         .map(|i| json!({"MOID": format!("urn:dm-sdk:mo:big{i}:1.0"), "MIID": miids}))
         .collect();
-    open_session(
-        &server,
-        &package1(Vec::new(), Some(mos)),
-        DEV2,
-        Auth::Basic(USER2, PASS2),
-    )
-    .await;
+    open_session(&server, &package1(Vec::new(), Some(mos)), DEV2, BASIC2).await;
     let record = server.admin().device(&dev(DEV2)).await.expect("device");
     let kept = record.mos.expect("an inventory");
     // Each entry counts about 40 × (60 + 32) + 54 bytes.

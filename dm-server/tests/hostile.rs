@@ -12,41 +12,12 @@ mod support;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dm_server::{CommandState, ServerLimits, SessionOutcome};
-use dm_types::Command;
-use support::{Answer, Raw, authority, basic, head, held};
-
-fn get(node: &str) -> Command {
-    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
-        .expect("valid GET")
-}
-
-const BASIC1: Auth<'static> = Auth::Basic(USER1, PASS1);
-const BASIC2: Auth<'static> = Auth::Basic(USER2, PASS2);
-
-/// Device 1 opens a session; returns the session URI of the CONT and the
-/// number of commands (CONT included) of the Package#2.
-async fn open_session(server: &TestServer) -> (String, usize) {
-    let response = post_package(&client(), &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
-    assert_eq!(response.status(), 200);
-    let package = commands(&response.bytes().await.expect("body"));
-    assert_eq!(package[0][0], "CONT", "{package:?}");
-    (package[0][1].clone(), package.len())
-}
+use dm_server::{CommandId, CommandState, ServerLimits, SessionOutcome};
+use support::{Answer, Held, Raw, authority, basic, head, held};
 
 /// The request target of a session URI.
 fn target_of<'a>(server: &TestServer, uri: &'a str) -> &'a str {
     uri.strip_prefix(server.base.as_str()).expect("same base")
-}
-
-/// Device 1's Package#3 with these statuses finishes its session.
-async fn finish_session(uri: &str, codes: &[u16]) {
-    let response = post_package(&client(), uri, RESPONSE, DEV1, &p3(codes), BASIC1).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.bytes().await.expect("body"),
-        r#"{"CMD":[["END"]]}"#
-    );
 }
 
 /// The head of an authenticated device-1 POST of `content_type` with
@@ -78,31 +49,47 @@ fn device_head(
     head(method, target, authority(&server.base), &headers)
 }
 
-const QUICK: Duration = Duration::from_millis(800);
+/// Connects and sends the head of a device-1 request (see `device_head`).
+async fn send_head(
+    server: &TestServer,
+    target: &str,
+    content_type: &str,
+    extra: &[(&str, &str)],
+) -> Raw {
+    let mut raw = Raw::connect(&server.base).await;
+    raw.send(device_head(server, target, content_type, extra).as_bytes())
+        .await;
+    raw
+}
 
-#[tokio::test]
-async fn bodies_announced_over_the_limit_are_refused_before_they_are_sent() {
+/// A server taking Packages of 1 KiB and repository objects of 2 KiB at
+/// most, with a GET queued for device 1: the server, the command and what
+/// the server then holds about device 1.
+async fn small_bodies_server() -> (TestServer, CommandId, Held) {
     let limits = ServerLimits::default()
         .with_package_bytes(1024)
         .with_repository_bytes(2048);
     let server = TestServer::start(options().limits(limits).build().expect("options")).await;
     let admin = server.admin();
-    let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let id = queue_get(&admin, "Man").await;
     let before = held(&admin, DEV1).await;
+    (server, id, before)
+}
+
+const QUICK: Duration = Duration::from_millis(800);
+
+#[tokio::test]
+async fn bodies_announced_over_the_limit_are_refused_before_they_are_sent() {
+    let (server, id, before) = small_bodies_server().await;
+    let admin = server.admin();
 
     // Package#1: only the head and four bytes of a 1 MB body are sent; the
     // 413 comes back at once and the connection is closed unread.
-    let mut raw = Raw::connect(&server.base).await;
     let started = Instant::now();
-    raw.send(device_head(&server, "/dm", INITIATION, &[("Content-Length", "1000000")]).as_bytes())
-        .await;
+    let mut raw = send_head(&server, "/dm", INITIATION, &[("Content-Length", "1000000")]).await;
     raw.send(b"{\"Al").await;
-    assert_eq!(
-        raw.answer(QUICK).await,
-        Answer::Status(413),
-        "{}",
-        raw.last_head
-    );
+    let answer = raw.answer(QUICK).await;
+    assert_eq!(answer, Answer::Status(413), "{}", raw.last_head);
     assert!(started.elapsed() < QUICK);
     assert!(raw.closed_within(QUICK).await, "the rest is never read");
     assert_eq!(
@@ -116,47 +103,22 @@ async fn bodies_announced_over_the_limit_are_refused_before_they_are_sent() {
     let (uri, _) = open_session(&server).await;
     let during = held(&admin, DEV1).await;
     assert_eq!(during.commands[0].state, CommandState::Sent);
-    let mut raw = Raw::connect(&server.base).await;
-    raw.send(
-        device_head(
-            &server,
-            target_of(&server, &uri),
-            RESPONSE,
-            &[("Content-Length", "99999999999")],
-        )
-        .as_bytes(),
-    )
-    .await;
-    assert_eq!(
-        raw.answer(QUICK).await,
-        Answer::Status(413),
-        "{}",
-        raw.last_head
-    );
+    let session = target_of(&server, &uri);
+    let huge = [("Content-Length", "99999999999")];
+    let mut raw = send_head(&server, session, RESPONSE, &huge).await;
+    let answer = raw.answer(QUICK).await;
+    assert_eq!(answer, Answer::Status(413), "{}", raw.last_head);
     assert!(raw.closed_within(QUICK).await);
     assert_eq!(held(&admin, DEV1).await, during, "the session is untouched");
     finish_session(&uri, &[200, 200]).await;
-    let record = admin.command(&dev(DEV1), id).await.expect("command");
+    let record = command_of(&admin, id).await;
     assert_eq!(record.state, CommandState::Done);
 
     // A repository upload: 413, nothing stored.
-    let mut raw = Raw::connect(&server.base).await;
-    raw.send(
-        device_head(
-            &server,
-            "/repo/upload",
-            MO_DATA,
-            &[("Content-Length", "2049")],
-        )
-        .as_bytes(),
-    )
-    .await;
-    assert_eq!(
-        raw.answer(QUICK).await,
-        Answer::Status(413),
-        "{}",
-        raw.last_head
-    );
+    let over = [("Content-Length", "2049")];
+    let mut raw = send_head(&server, "/repo/upload", MO_DATA, &over).await;
+    let answer = raw.answer(QUICK).await;
+    assert_eq!(answer, Answer::Status(413), "{}", raw.last_head);
     assert_eq!(admin.repository("upload").await.expect("read"), None);
 }
 
@@ -167,20 +129,13 @@ fn chunk(n: usize) -> String {
 
 #[tokio::test]
 async fn chunked_bodies_are_cut_off_once_they_exceed_the_limit() {
-    let limits = ServerLimits::default()
-        .with_package_bytes(1024)
-        .with_repository_bytes(2048);
-    let server = TestServer::start(options().limits(limits).build().expect("options")).await;
+    let (server, first, before) = small_bodies_server().await;
     let admin = server.admin();
-    let first = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
-    let before = held(&admin, DEV1).await;
     let chunked = [("Transfer-Encoding", "chunked")];
 
     // Package#1: 1000 bytes are fine, the next 100 cross the limit; the
     // terminating chunk is never sent.
-    let mut raw = Raw::connect(&server.base).await;
-    raw.send(device_head(&server, "/dm", INITIATION, &chunked).as_bytes())
-        .await;
+    let mut raw = send_head(&server, "/dm", INITIATION, &chunked).await;
     raw.send(chunk(1000).as_bytes()).await;
     assert_eq!(
         raw.answer(Duration::from_millis(300)).await,
@@ -188,12 +143,8 @@ async fn chunked_bodies_are_cut_off_once_they_exceed_the_limit() {
         "under the limit the server waits"
     );
     raw.send(chunk(100).as_bytes()).await;
-    assert_eq!(
-        raw.answer(QUICK).await,
-        Answer::Status(413),
-        "{}",
-        raw.last_head
-    );
+    let answer = raw.answer(QUICK).await;
+    assert_eq!(answer, Answer::Status(413), "{}", raw.last_head);
     assert_eq!(
         held(&admin, DEV1).await,
         before,
@@ -203,21 +154,16 @@ async fn chunked_bodies_are_cut_off_once_they_exceed_the_limit() {
     // Package#3: refused, and the session is dropped with its command
     // failed (PROTOCOL.md section 2).
     let (uri, _) = open_session(&server).await;
-    let mut raw = Raw::connect(&server.base).await;
-    raw.send(device_head(&server, target_of(&server, &uri), RESPONSE, &chunked).as_bytes())
-        .await;
+    let session = target_of(&server, &uri);
+    let mut raw = send_head(&server, session, RESPONSE, &chunked).await;
     for _ in 0..3 {
         raw.send(chunk(512).as_bytes()).await;
     }
-    assert_eq!(
-        raw.answer(QUICK).await,
-        Answer::Status(413),
-        "{}",
-        raw.last_head
-    );
+    let answer = raw.answer(QUICK).await;
+    assert_eq!(answer, Answer::Status(413), "{}", raw.last_head);
     let after = held(&admin, DEV1).await;
     assert_eq!(after.device.open_session, None);
-    let record = admin.command(&dev(DEV1), first).await.expect("command");
+    let record = command_of(&admin, first).await;
     assert_eq!(record.state, CommandState::Failed);
     assert!(
         matches!(after.device.last_session().and_then(|s| s.outcome.clone()), Some(SessionOutcome::Failed(reason)) if reason.contains("over the limit")),
@@ -226,18 +172,12 @@ async fn chunked_bodies_are_cut_off_once_they_exceed_the_limit() {
     );
 
     // A repository upload: 413, nothing stored.
-    let mut raw = Raw::connect(&server.base).await;
-    raw.send(device_head(&server, "/repo/upload", MO_DATA, &chunked).as_bytes())
-        .await;
+    let mut raw = send_head(&server, "/repo/upload", MO_DATA, &chunked).await;
     for _ in 0..5 {
         raw.send(chunk(512).as_bytes()).await;
     }
-    assert_eq!(
-        raw.answer(QUICK).await,
-        Answer::Status(413),
-        "{}",
-        raw.last_head
-    );
+    let answer = raw.answer(QUICK).await;
+    assert_eq!(answer, Answer::Status(413), "{}", raw.last_head);
     assert_eq!(admin.repository("upload").await.expect("read"), None);
 }
 
@@ -249,7 +189,7 @@ async fn slow_heads_and_stalled_bodies_are_cut_off_after_their_timeouts() {
         .with_body_timeout(timeout);
     let server = TestServer::start(options().limits(limits).build().expect("options")).await;
     let admin = server.admin();
-    let first = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let first = queue_get(&admin, "Man").await;
     let before = held(&admin, DEV1).await;
 
     // A head trickling in one byte every 50 ms: each byte comes well within
@@ -295,17 +235,11 @@ async fn slow_heads_and_stalled_bodies_are_cut_off_after_their_timeouts() {
     assert!(started.elapsed() >= timeout.saturating_sub(Duration::from_millis(50)));
 
     // A Package#1 whose body stalls after 10 bytes: 408, no session.
-    let mut raw = Raw::connect(&server.base).await;
-    raw.send(device_head(&server, "/dm", INITIATION, &[("Content-Length", "100")]).as_bytes())
-        .await;
+    let mut raw = send_head(&server, "/dm", INITIATION, &[("Content-Length", "100")]).await;
     raw.send(&P1.as_bytes()[..10]).await;
     let started = Instant::now();
-    assert_eq!(
-        raw.answer(Duration::from_secs(2)).await,
-        Answer::Status(408),
-        "{}",
-        raw.last_head
-    );
+    let answer = raw.answer(Duration::from_secs(2)).await;
+    assert_eq!(answer, Answer::Status(408), "{}", raw.last_head);
     assert!(started.elapsed() >= timeout.saturating_sub(Duration::from_millis(50)));
     assert_eq!(
         held(&admin, DEV1).await,
@@ -315,18 +249,9 @@ async fn slow_heads_and_stalled_bodies_are_cut_off_after_their_timeouts() {
 
     // A body trickling in one byte every 50 ms: the timeout is for the
     // whole body.
-    let mut raw = Raw::connect(&server.base).await;
     let body = P1.as_bytes();
-    raw.send(
-        device_head(
-            &server,
-            "/dm",
-            INITIATION,
-            &[("Content-Length", &body.len().to_string())],
-        )
-        .as_bytes(),
-    )
-    .await;
+    let length = body.len().to_string();
+    let mut raw = send_head(&server, "/dm", INITIATION, &[("Content-Length", &length)]).await;
     let mut answer = Answer::Nothing;
     for byte in body {
         raw.send(std::slice::from_ref(byte)).await;
@@ -341,46 +266,27 @@ async fn slow_heads_and_stalled_bodies_are_cut_off_after_their_timeouts() {
     // A Package#3 that stalls: 408, the session is dropped, its command
     // failed.
     let (uri, _) = open_session(&server).await;
-    let mut raw = Raw::connect(&server.base).await;
-    raw.send(
-        device_head(
-            &server,
-            target_of(&server, &uri),
-            RESPONSE,
-            &[("Content-Length", "50")],
-        )
-        .as_bytes(),
-    )
-    .await;
+    let session = target_of(&server, &uri);
+    let mut raw = send_head(&server, session, RESPONSE, &[("Content-Length", "50")]).await;
     raw.send(b"{\"Status\":[").await;
-    assert_eq!(
-        raw.answer(Duration::from_secs(2)).await,
-        Answer::Status(408),
-        "{}",
-        raw.last_head
-    );
-    let record = admin.command(&dev(DEV1), first).await.expect("command");
+    let answer = raw.answer(Duration::from_secs(2)).await;
+    assert_eq!(answer, Answer::Status(408), "{}", raw.last_head);
+    let record = command_of(&admin, first).await;
     assert_eq!(record.state, CommandState::Failed);
     assert_eq!(held(&admin, DEV1).await.device.open_session, None);
 
     // A repository upload that stalls: 408, nothing stored.
-    let mut raw = Raw::connect(&server.base).await;
-    raw.send(device_head(&server, "/repo/slow", MO_DATA, &[("Content-Length", "50")]).as_bytes())
-        .await;
+    let mut raw = send_head(&server, "/repo/slow", MO_DATA, &[("Content-Length", "50")]).await;
     raw.send(b"[").await;
-    assert_eq!(
-        raw.answer(Duration::from_secs(2)).await,
-        Answer::Status(408),
-        "{}",
-        raw.last_head
-    );
+    let answer = raw.answer(Duration::from_secs(2)).await;
+    assert_eq!(answer, Answer::Status(408), "{}", raw.last_head);
     assert_eq!(admin.repository("slow").await.expect("read"), None);
 
     // The server still serves.
-    let second = admin.enqueue(&dev(DEV1), get("Mod")).await.expect("queued");
+    let second = queue_get(&admin, "Mod").await;
     let (uri, _) = open_session(&server).await;
     finish_session(&uri, &[200, 200]).await;
-    let record = admin.command(&dev(DEV1), second).await.expect("command");
+    let record = command_of(&admin, second).await;
     assert_eq!(record.state, CommandState::Done);
 }
 
@@ -415,8 +321,7 @@ async fn deep_and_oversized_json_is_refused_and_the_server_goes_on() {
         (&deep_alert, 413),
         (&huge, 413),
     ] {
-        let response =
-            post_package(&http, &server.url("/dm"), INITIATION, DEV1, body, BASIC1).await;
+        let response = post_package1(&http, &server, DEV1, body, BASIC1).await;
         assert_eq!(response.status(), status, "{}", &body[..40]);
     }
     assert_eq!(held(&admin, DEV1).await, before, "nothing recorded");
@@ -424,52 +329,41 @@ async fn deep_and_oversized_json_is_refused_and_the_server_goes_on() {
     // In Package#3: refused, and the session is dropped with its command
     // failed.
     for (body, status) in [(&deep_array, 400), (&deep_status, 413)] {
-        let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
-        let (uri, _) = open_session(&server).await;
-        let response = post_package(&http, &uri, RESPONSE, DEV1, body, BASIC1).await;
-        assert_eq!(response.status(), status, "{}", &body[..40]);
-        let record = admin.command(&dev(DEV1), id).await.expect("command");
+        let (answered, _, record) = package3_in_new_session(&server, RESPONSE, body).await;
+        assert_eq!(answered, status, "{}", &body[..40]);
         assert_eq!(record.state, CommandState::Failed, "{}", &body[..40]);
         assert_eq!(held(&admin, DEV1).await.device.open_session, None);
     }
     // Over the size limit by its Content-Length, a Package#3 is refused
     // before the session is loaded: the session goes on.
-    let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let id = queue_get(&admin, "Man").await;
     let (uri, _) = open_session(&server).await;
     let during = held(&admin, DEV1).await;
     let response = post_package(&http, &uri, RESPONSE, DEV1, &huge, BASIC1).await;
     assert_eq!(response.status(), 413);
     assert_eq!(held(&admin, DEV1).await, during);
     finish_session(&uri, &[200, 200]).await;
-    let record = admin.command(&dev(DEV1), id).await.expect("command");
+    let record = command_of(&admin, id).await;
     assert_eq!(record.state, CommandState::Done);
 
     // The repository refuses the same.
     let deep_mo_data = format!(r#"[{{"ClientURI":"urn:x:y//","MOData":{deep_object}}}]"#);
+    let url = server.url("/repo/deep");
     for (body, status) in [
         (&deep_array, 400),
         (&deep_object, 400),
         (&deep_mo_data, 413),
     ] {
-        let response = send(
-            &http,
-            reqwest::Method::PUT,
-            &server.url("/repo/deep"),
-            Some(MO_DATA),
-            Some(DEV1),
-            body.as_bytes(),
-            BASIC1,
-        )
-        .await;
+        let response = repo_put(&http, &url, Some(DEV1), body.as_bytes(), BASIC1).await;
         assert_eq!(response.status(), status);
     }
     assert_eq!(admin.repository("deep").await.expect("read"), None);
 
-    let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let id = queue_get(&admin, "Man").await;
     let (uri, _) = open_session(&server).await;
     finish_session(&uri, &[200, 200]).await;
     assert_eq!(
-        admin.command(&dev(DEV1), id).await.expect("command").state,
+        command_of(&admin, id).await.state,
         CommandState::Done,
         "still serving"
     );
@@ -482,7 +376,7 @@ async fn ten_thousand_commands_go_out_in_capped_packages_and_ten_thousand_status
     let mut ids = Vec::with_capacity(10_000);
     for i in 0..10_000 {
         let node = format!("Ext/n{i}");
-        ids.push(admin.enqueue(&dev(DEV1), get(&node)).await.expect("queued"));
+        ids.push(queue_get(&admin, &node).await);
     }
     let count = |state: CommandState| {
         let admin = admin.clone();
@@ -504,7 +398,7 @@ async fn ten_thousand_commands_go_out_in_capped_packages_and_ten_thousand_status
     assert_eq!(count(CommandState::Queued).await, 10_000 - 64);
 
     // The next Package#2 holds the next 64.
-    let response = post_package(&client(), &uri, RESPONSE, DEV1, &p3(&[200; 65]), BASIC1).await;
+    let response = post_p3(&client(), &uri, &[200; 65]).await;
     assert_eq!(response.status(), 200);
     let package = commands(&response.bytes().await.expect("body"));
     assert_eq!(package.len(), 64);
@@ -513,15 +407,7 @@ async fn ten_thousand_commands_go_out_in_capped_packages_and_ten_thousand_status
 
     // 10,000 statuses: over the decoder's count limit (4096), 413; the 64
     // commands in flight fail, the others stay queued for the next session.
-    let response = post_package(
-        &client(),
-        &uri,
-        RESPONSE,
-        DEV1,
-        &p3(&vec![200; 10_000]),
-        BASIC1,
-    )
-    .await;
+    let response = post_p3(&client(), &uri, &vec![200; 10_000]).await;
     assert_eq!(response.status(), 413);
     assert!(
         response
@@ -535,21 +421,13 @@ async fn ten_thousand_commands_go_out_in_capped_packages_and_ten_thousand_status
     assert_eq!(count(CommandState::Failed).await, 64);
     assert_eq!(count(CommandState::Queued).await, 10_000 - 128);
     assert_eq!(held(&admin, DEV1).await.device.open_session, None);
-    let record = admin.command(&dev(DEV1), ids[128]).await.expect("command");
+    let record = command_of(&admin, ids[128]).await;
     assert_eq!(record.state, CommandState::Queued, "not lost");
 
     // 4096 statuses for 64 commands: within the limit, but not the count
     // the server sent (400).
     let (uri, _) = open_session(&server).await;
-    let response = post_package(
-        &client(),
-        &uri,
-        RESPONSE,
-        DEV1,
-        &p3(&vec![200; 4096]),
-        BASIC1,
-    )
-    .await;
+    let response = post_p3(&client(), &uri, &vec![200; 4096]).await;
     assert_eq!(response.status(), 400);
     assert_eq!(count(CommandState::Failed).await, 128);
     assert_eq!(count(CommandState::Queued).await, 10_000 - 192);
@@ -580,16 +458,7 @@ async fn invalid_utf8_byte_order_marks_and_duplicate_members_are_400() {
     ];
     let before = held(&admin, DEV1).await;
     for body in &package1s {
-        let response = send(
-            &http,
-            reqwest::Method::POST,
-            &server.url("/dm"),
-            Some(INITIATION),
-            Some(DEV1),
-            body,
-            BASIC1,
-        )
-        .await;
+        let response = post_package1(&http, &server, DEV1, body, BASIC1).await;
         assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
     }
     assert_eq!(held(&admin, DEV1).await, before, "no session, no alert");
@@ -606,20 +475,8 @@ async fn invalid_utf8_byte_order_marks_and_duplicate_members_are_400() {
         br#"{"Status":[{"sc":200,"sc":404},{"sc":200}]}"#.to_vec(),
     ];
     for body in &package3s {
-        let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
-        let (uri, _) = open_session(&server).await;
-        let response = send(
-            &http,
-            reqwest::Method::POST,
-            &uri,
-            Some(RESPONSE),
-            Some(DEV1),
-            body,
-            BASIC1,
-        )
-        .await;
-        assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
-        let record = admin.command(&dev(DEV1), id).await.expect("command");
+        let (answered, _, record) = package3_in_new_session(&server, RESPONSE, body).await;
+        assert_eq!(answered, 400, "{}", String::from_utf8_lossy(body));
         assert_eq!(record.state, CommandState::Failed);
         assert_eq!(record.result, None, "no status was taken from it");
     }
@@ -639,16 +496,7 @@ async fn invalid_utf8_byte_order_marks_and_duplicate_members_are_400() {
         br#"[{"ClientURI":"urn:x:y//","MOData":{"A":{"b":1,"b":2}}}]"#.to_vec(),
     ];
     for body in &uploads {
-        let response = send(
-            &http,
-            reqwest::Method::PUT,
-            &server.url("/repo/bad"),
-            Some(MO_DATA),
-            Some(DEV1),
-            body,
-            BASIC1,
-        )
-        .await;
+        let response = repo_put(&http, &server.url("/repo/bad"), Some(DEV1), body, BASIC1).await;
         assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
     }
     assert_eq!(admin.repository("bad").await.expect("read"), None);
@@ -659,7 +507,7 @@ async fn a_package3_at_another_devices_session_uri_is_refused_and_the_owner_goes
     let server = TestServer::start(options().build().expect("options")).await;
     let admin = server.admin();
     let http = client();
-    let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let id = queue_get(&admin, "Man").await;
     let (uri, _) = open_session(&server).await;
     let owner = held(&admin, DEV1).await;
     let other = held(&admin, DEV2).await;
@@ -673,29 +521,15 @@ async fn a_package3_at_another_devices_session_uri_is_refused_and_the_owner_goes
     // Device 2 at the session endpoint, claiming device 1 (no CONT
     // followed): correlated by the authenticated device, which has no open
     // session.
-    let response = post_package(
-        &http,
-        &server.url("/dm"),
-        RESPONSE,
-        DEV1,
-        &p3(&[200, 200]),
-        BASIC2,
-    )
-    .await;
+    let dm = server.url("/dm");
+    let response = post_package(&http, &dm, RESPONSE, DEV1, &p3(&[200, 200]), BASIC2).await;
     assert_eq!(response.status(), 404);
     // Nobody.
     let response = post_package(&http, &uri, RESPONSE, DEV1, &p3(&[200, 200]), Auth::None).await;
     assert_eq!(response.status(), 401);
     // Device 2 with device 1's password but its own user: 401.
-    let response = post_package(
-        &http,
-        &uri,
-        RESPONSE,
-        DEV2,
-        &p3(&[200, 200]),
-        Auth::Basic(USER2, PASS1),
-    )
-    .await;
+    let wrong = Auth::Basic(USER2, PASS1);
+    let response = post_package(&http, &uri, RESPONSE, DEV2, &p3(&[200, 200]), wrong).await;
     assert_eq!(response.status(), 401);
 
     assert_eq!(
@@ -710,7 +544,7 @@ async fn a_package3_at_another_devices_session_uri_is_refused_and_the_owner_goes
     );
 
     finish_session(&uri, &[200, 404]).await;
-    let record = admin.command(&dev(DEV1), id).await.expect("command");
+    let record = command_of(&admin, id).await;
     assert_eq!(record.state, CommandState::Done);
     assert_eq!(
         record.result.expect("status").code.as_u16(),
@@ -724,14 +558,13 @@ async fn omadm_devid_must_name_the_authenticated_device() {
     let server = TestServer::start(options().build().expect("options")).await;
     let admin = server.admin();
     let http = client();
-    let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let id = queue_get(&admin, "Man").await;
     let other = held(&admin, DEV2).await;
 
     // Package#1 as device 1 claiming device 2: nothing opened for anyone.
     let before = held(&admin, DEV1).await;
     for claimed in [DEV2, "IMEI:999999999999999"] {
-        let response =
-            post_package(&http, &server.url("/dm"), INITIATION, claimed, P1, BASIC1).await;
+        let response = post_package1(&http, &server, claimed, P1, BASIC1).await;
         assert_eq!(response.status(), 403, "{claimed}");
     }
     assert_eq!(held(&admin, DEV1).await, before);
@@ -742,7 +575,7 @@ async fn omadm_devid_must_name_the_authenticated_device() {
     let (uri, _) = open_session(&server).await;
     let response = post_package(&http, &uri, RESPONSE, DEV2, &p3(&[200, 200]), BASIC1).await;
     assert_eq!(response.status(), 403);
-    let record = admin.command(&dev(DEV1), id).await.expect("command");
+    let record = command_of(&admin, id).await;
     assert_eq!(record.state, CommandState::Failed);
     assert_eq!(held(&admin, DEV2).await, other);
 
@@ -755,82 +588,40 @@ async fn omadm_devid_must_name_the_authenticated_device() {
         .await
         .expect("stored");
     let upload = br#"[{"ClientURI":"urn:x:y//","MOData":{"A":2}}]"#;
-    let response = send(
-        &http,
-        reqwest::Method::PUT,
-        &server.url("/repo/dev2/own"),
-        Some(MO_DATA),
-        Some(DEV2),
-        upload,
-        BASIC2,
-    )
-    .await;
+    let own = server.url("/repo/dev2/own");
+    let response = repo_put(&http, &own, Some(DEV2), upload, BASIC2).await;
     assert_eq!(response.status(), 201);
-    let own = admin.repository("dev2/own").await.expect("read");
+    let stored = admin.repository("dev2/own").await.expect("read");
     for (path, claimed) in [
         ("shared/config", Some(DEV2)),
         ("shared/config", None),
         ("dev2/own", Some(DEV2)),
     ] {
-        let response = send(
-            &http,
-            reqwest::Method::GET,
-            &server.url(&format!("/repo/{path}")),
-            None,
-            claimed,
-            b"",
-            BASIC1,
-        )
-        .await;
+        let url = server.url(&format!("/repo/{path}"));
+        let response = repo_get(&http, &url, claimed, BASIC1).await;
         assert_eq!(response.status(), 403, "{path} {claimed:?}");
         let body = response.text().await.expect("body");
         assert!(!body.contains("MOData"), "no data: {body}");
     }
     // Device 2's object does not exist for device 1.
-    let response = send(
-        &http,
-        reqwest::Method::GET,
-        &server.url("/repo/dev2/own"),
-        None,
-        Some(DEV1),
-        b"",
-        BASIC1,
-    )
-    .await;
+    let response = repo_get(&http, &own, Some(DEV1), BASIC1).await;
     assert_eq!(response.status(), 404);
     for (path, claimed) in [
         ("dev1/up", Some(DEV2)),
         ("dev1/up", None),
         ("dev2/own", Some(DEV2)),
     ] {
-        let response = send(
-            &http,
-            reqwest::Method::PUT,
-            &server.url(&format!("/repo/{path}")),
-            Some(MO_DATA),
-            claimed,
-            upload,
-            BASIC1,
-        )
-        .await;
+        let url = server.url(&format!("/repo/{path}"));
+        let response = repo_put(&http, &url, claimed, upload, BASIC1).await;
         assert_eq!(response.status(), 403, "{path} {claimed:?}");
     }
     // Device 2's object cannot be replaced by device 1, even as itself.
-    let response = send(
-        &http,
-        reqwest::Method::PUT,
-        &server.url("/repo/dev2/own"),
-        Some(MO_DATA),
-        Some(DEV1),
-        b"[]",
-        BASIC1,
-    )
-    .await;
+    let response = repo_put(&http, &own, Some(DEV1), b"[]", BASIC1).await;
     assert_eq!(response.status(), 403);
     assert_eq!(admin.repository("dev1/up").await.expect("read"), None);
     assert_eq!(
         admin.repository("dev2/own").await.expect("read"),
-        own,
+        stored,
         "unchanged"
     );
 }
@@ -854,12 +645,8 @@ async fn authentication_comes_before_the_body_is_read() {
         let mut raw = Raw::connect(&server.base).await;
         raw.send(head("POST", "/dm", &host, &headers).as_bytes())
             .await;
-        assert_eq!(
-            raw.answer(QUICK).await,
-            Answer::Status(401),
-            "{}",
-            raw.last_head
-        );
+        let answer = raw.answer(QUICK).await;
+        assert_eq!(answer, Answer::Status(401), "{}", raw.last_head);
         assert!(
             raw.last_head
                 .to_ascii_lowercase()
@@ -910,6 +697,6 @@ async fn header_floods_are_refused_without_waiting_for_the_timeout() {
         );
     }
     assert_eq!(held(&admin, DEV1).await, before);
-    let response = post_package(&client(), &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let response = post_package1(&client(), &server, DEV1, P1, BASIC1).await;
     assert_eq!(response.status(), 200, "still serving");
 }

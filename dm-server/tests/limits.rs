@@ -35,11 +35,18 @@ fn status_of(head: &str) -> Option<u16> {
     head.split(' ').nth(1)?.parse().ok()
 }
 
+/// A server with these limits, and its `host:port` (dropping the server
+/// stops it).
+async fn start_limited(limits: ServerLimits) -> (TestServer, String) {
+    let server = TestServer::start(options().limits(limits).build().expect("options")).await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    (server, address)
+}
+
 #[tokio::test]
 async fn an_oversized_body_is_refused_from_its_length_without_reading_it() {
     let limits = ServerLimits::default().with_package_bytes(1024);
-    let server = TestServer::start(options().limits(limits).build().expect("options")).await;
-    let address = server.base.trim_start_matches("http://").to_owned();
+    let (_server, address) = start_limited(limits).await;
     let mut stream = TcpStream::connect(&address).await.expect("connect");
     // 100 MB announced, nothing sent: an answer proves nothing was awaited.
     let head = format!(
@@ -65,8 +72,7 @@ async fn an_oversized_body_is_refused_from_its_length_without_reading_it() {
 #[tokio::test]
 async fn a_streamed_body_is_cut_off_at_the_limit() {
     let limits = ServerLimits::default().with_package_bytes(1024);
-    let server = TestServer::start(options().limits(limits).build().expect("options")).await;
-    let address = server.base.trim_start_matches("http://").to_owned();
+    let (_server, address) = start_limited(limits).await;
     let mut stream = TcpStream::connect(&address).await.expect("connect");
     let head = format!(
         "POST /dm HTTP/1.1\r\nHost: {address}\r\nContent-Type: {INITIATION}\r\nOMADM-DevID: {DEV1}\r\nAuthorization: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -89,8 +95,7 @@ async fn slow_heads_and_bodies_time_out() {
     let limits = ServerLimits::default()
         .with_header_timeout(Duration::from_millis(200))
         .with_body_timeout(Duration::from_millis(200));
-    let server = TestServer::start(options().limits(limits).build().expect("options")).await;
-    let address = server.base.trim_start_matches("http://").to_owned();
+    let (_server, address) = start_limited(limits).await;
 
     // A head that never ends: the connection is closed.
     let mut stream = TcpStream::connect(&address).await.expect("connect");
@@ -120,8 +125,7 @@ async fn slow_heads_and_bodies_time_out() {
 #[tokio::test]
 async fn huge_headers_are_refused_and_the_server_goes_on() {
     let limits = ServerLimits::default().with_header_bytes(16 << 10);
-    let server = TestServer::start(options().limits(limits).build().expect("options")).await;
-    let address = server.base.trim_start_matches("http://").to_owned();
+    let (server, address) = start_limited(limits).await;
     let mut stream = TcpStream::connect(&address).await.expect("connect");
     let head = format!(
         "POST /dm HTTP/1.1\r\nHost: {address}\r\nX-Filler: {}\r\n\r\n",
@@ -160,15 +164,7 @@ async fn huge_headers_are_refused_and_the_server_goes_on() {
         .await
         .expect("answer");
     assert_eq!(response.status(), 401);
-    let response = post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        P1,
-        Auth::Basic(USER1, PASS1),
-    )
-    .await;
+    let response = post_package1(&client(), &server, DEV1, P1, BASIC1).await;
     assert_eq!(response.status(), 200, "still serving");
 }
 
@@ -176,7 +172,6 @@ async fn huge_headers_are_refused_and_the_server_goes_on() {
 async fn garbage_packages_are_refused_precisely() {
     let server = TestServer::start(options().build().expect("options")).await;
     let http = client();
-    let basic = Auth::Basic(USER1, PASS1);
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let deep_alert = format!(
         r#"{{"Alert":[{{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt","Data":{}1{}}}]}}"#,
@@ -207,40 +202,20 @@ async fn garbage_packages_are_refused_precisely() {
         bodies.push(body);
     }
     for body in &bodies {
-        let response = send(
-            &http,
-            reqwest::Method::POST,
-            &server.url("/dm"),
-            Some(INITIATION),
-            Some(DEV1),
-            body,
-            basic,
-        )
-        .await;
-        let status = response.status().as_u16();
-        assert!(
-            status == 400 || status == 413,
-            "{status} for {:?}",
-            &body[..body.len().min(40)]
-        );
-        let response = send(
-            &http,
-            reqwest::Method::PUT,
-            &server.url("/repo/g"),
-            Some(MO_DATA),
-            Some(DEV1),
-            body,
-            basic,
-        )
-        .await;
-        let status = response.status().as_u16();
-        assert!(
-            status == 400 || status == 413,
-            "{status} for {:?}",
-            &body[..body.len().min(40)]
-        );
+        // As a Package#1, then as a repository upload.
+        for response in [
+            post_package1(&http, &server, DEV1, body, BASIC1).await,
+            repo_put(&http, &server.url("/repo/g"), Some(DEV1), body, BASIC1).await,
+        ] {
+            let status = response.status().as_u16();
+            assert!(
+                status == 400 || status == 413,
+                "{status} for {:?}",
+                &body[..body.len().min(40)]
+            );
+        }
     }
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, basic).await;
+    let response = post_package1(&http, &server, DEV1, P1, BASIC1).await;
     assert_eq!(response.status(), 200, "still serving");
 }
 

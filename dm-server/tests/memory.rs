@@ -7,23 +7,15 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::resident;
 use dm_server::{
     DeviceRegistration, MemoryStore, SentCommand, SessionOutcome, SessionRecord, SessionSummary,
     SessionToken, Store,
 };
 use dm_session::Initiator;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry};
-
-/// Resident set size in bytes.
-fn resident() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    let kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kib * 1024
-}
 
 fn dev_id(i: usize) -> DevId {
     DevId::new(format!("IMEI:{}", 350_000_000_000_000 + i)).expect("valid DevID")

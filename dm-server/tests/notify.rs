@@ -33,15 +33,7 @@ async fn notifications_reach_the_announced_address_signed() {
     let p1 = format!(
         r#"{{"Alert":[{{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}},{{"AlertType":"urn:dm-sdk:at:1.0:NotificationAddress","Data":{{"Address":"{address}"}}}}]}}"#
     );
-    let response = post_package(
-        &client(),
-        &server.url("/dm"),
-        INITIATION,
-        DEV1,
-        &p1,
-        Auth::Basic(USER1, PASS1),
-    )
-    .await;
+    let response = post_package1(&client(), &server, DEV1, &p1, BASIC1).await;
     assert_eq!(response.status(), 200);
 
     let http_admin = AdminClient::new(&server.base);

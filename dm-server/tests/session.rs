@@ -8,20 +8,6 @@ use std::time::Duration;
 
 use common::*;
 use dm_server::{CommandState, MemoryStore, SessionOutcome, SessionSettings, Store as _};
-use dm_types::Command;
-
-fn get(node: &str) -> Command {
-    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
-        .expect("valid GET")
-}
-
-const BASIC1: Auth<'static> = Auth::Basic(USER1, PASS1);
-
-/// The session URI of the CONT that starts a Package#2.
-fn cont_uri(commands: &[Vec<String>]) -> String {
-    assert_eq!(commands[0][0], "CONT", "{commands:?}");
-    commands[0][1].clone()
-}
 
 #[tokio::test]
 async fn full_session_with_cont_and_end() {
@@ -29,16 +15,13 @@ async fn full_session_with_cont_and_end() {
     let server = TestServer::start(options().session(settings).build().expect("options")).await;
     let admin = server.admin();
     let ids = [
-        admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued"),
-        admin.enqueue(&dev(DEV1), get("Mod")).await.expect("queued"),
-        admin
-            .enqueue(&dev(DEV1), get("Lang"))
-            .await
-            .expect("queued"),
+        queue_get(&admin, "Man").await,
+        queue_get(&admin, "Mod").await,
+        queue_get(&admin, "Lang").await,
     ];
     let http = client();
 
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let response = post_package1(&http, &server, DEV1, P1, BASIC1).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], REQUEST);
     assert_eq!(response.headers()["omadm-accept"], MO_DATA);
@@ -63,17 +46,10 @@ async fn full_session_with_cont_and_end() {
         ]
     );
     for id in &ids[..2] {
-        let state = admin.command(&dev(DEV1), *id).await.expect("command").state;
+        let state = command_of(&admin, *id).await.state;
         assert_eq!(state, CommandState::Sent);
     }
-    assert_eq!(
-        admin
-            .command(&dev(DEV1), ids[2])
-            .await
-            .expect("command")
-            .state,
-        CommandState::Queued
-    );
+    assert_eq!(command_of(&admin, ids[2]).await.state, CommandState::Queued);
     let device = admin.device(&dev(DEV1)).await.expect("device");
     assert!(device.open_session.is_some());
     let mos = device.mos.expect("inventory from Package#1");
@@ -92,21 +68,21 @@ async fn full_session_with_cont_and_end() {
         ]],
         "no second CONT"
     );
-    let man = admin.command(&dev(DEV1), ids[0]).await.expect("command");
+    let man = command_of(&admin, ids[0]).await;
     assert_eq!(man.state, CommandState::Done);
     let result = man.result.expect("status");
     assert_eq!(result.code.as_u16(), 200);
     assert_eq!(result.data.len(), 1);
-    let model = admin.command(&dev(DEV1), ids[1]).await.expect("command");
+    let model = command_of(&admin, ids[1]).await;
     assert_eq!(model.result.map(|s| s.code.as_u16()), Some(404));
 
-    let response = post_package(&http, &session_uri, RESPONSE, DEV1, &p3(&[200]), BASIC1).await;
+    let response = post_p3(&http, &session_uri, &[200]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         commands(&response.bytes().await.expect("body")),
         [vec!["END".to_owned()]]
     );
-    let lang = admin.command(&dev(DEV1), ids[2]).await.expect("command");
+    let lang = command_of(&admin, ids[2]).await;
     assert_eq!(lang.state, CommandState::Done);
     let device = admin.device(&dev(DEV1)).await.expect("device");
     assert_eq!(device.open_session, None);
@@ -117,7 +93,7 @@ async fn full_session_with_cont_and_end() {
     assert!(session_uri.ends_with(&last.token.to_string()));
 
     // The session is over: another Package#3 finds nothing.
-    let response = post_package(&http, &session_uri, RESPONSE, DEV1, &p3(&[]), BASIC1).await;
+    let response = post_p3(&http, &session_uri, &[]).await;
     assert_eq!(response.status(), 404);
     server.stop().await.expect("clean stop");
 }
@@ -125,7 +101,7 @@ async fn full_session_with_cont_and_end() {
 #[tokio::test]
 async fn a_session_without_commands_ends_at_once() {
     let server = TestServer::start(options().build().expect("options")).await;
-    let response = post_package(&client(), &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let response = post_package1(&client(), &server, DEV1, P1, BASIC1).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.bytes().await.expect("body"),
@@ -143,15 +119,10 @@ async fn package3_is_handled_by_a_second_server_sharing_the_store() {
     let first = TestServer::start_on(options().build().expect("options"), store.clone()).await;
     let second = TestServer::start_on(options().build().expect("options"), store.clone()).await;
     register_two(&first.admin()).await;
-    let id = first
-        .admin()
-        .enqueue(&dev(DEV1), get("Man"))
-        .await
-        .expect("queued");
+    let id = queue_get(&first.admin(), "Man").await;
     let http = client();
-    let digest = Auth::Digest(USER1, PASS1, "SHA-256");
 
-    let response = post_package(&http, &first.url("/dm"), INITIATION, DEV1, P1, digest).await;
+    let response = post_package1(&http, &first, DEV1, P1, DIGEST1).await;
     assert_eq!(response.status(), 200);
     let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
     let path = session_uri
@@ -179,11 +150,7 @@ async fn package3_is_handled_by_a_second_server_sharing_the_store() {
         response.bytes().await.expect("body"),
         r#"{"CMD":[["END"]]}"#
     );
-    let record = second
-        .admin()
-        .command(&dev(DEV1), id)
-        .await
-        .expect("command");
+    let record = command_of(&second.admin(), id).await;
     assert_eq!(record.state, CommandState::Done);
     assert_eq!(store.open_sessions().await.expect("count"), 0);
     first.stop().await.expect("stop");
@@ -230,20 +197,10 @@ async fn refusals_have_their_statuses() {
     // 404: Package#3 to an unknown session, a malformed token, or at /dm
     // without an open session.
     let unknown = server.url("/dm/s/00112233445566778899aabbccddeeff");
-    let response = post_package(&http, &unknown, RESPONSE, DEV1, &p3(&[]), BASIC1).await;
-    assert_eq!(response.status(), 404);
-    let response = post_package(
-        &http,
-        &server.url("/dm/s/nope"),
-        RESPONSE,
-        DEV1,
-        &p3(&[]),
-        BASIC1,
-    )
-    .await;
-    assert_eq!(response.status(), 404);
-    let response = post_package(&http, &dm, RESPONSE, DEV1, &p3(&[]), BASIC1).await;
-    assert_eq!(response.status(), 404);
+    for url in [unknown, server.url("/dm/s/nope"), dm.clone()] {
+        let response = post_p3(&http, &url, &[]).await;
+        assert_eq!(response.status(), 404, "{url}");
+    }
     // 405 for other methods.
     let response = http.get(&dm).send().await.expect("answer");
     assert_eq!(response.status(), 405);
@@ -252,31 +209,19 @@ async fn refusals_have_their_statuses() {
 #[tokio::test]
 async fn a_refused_package3_drops_the_session_and_fails_its_commands() {
     let server = TestServer::start(options().build().expect("options")).await;
-    let admin = server.admin();
     let http = client();
     for (body, content_type, status) in [
         (p3(&[200]), RESPONSE, 400), // CONT and GET need two statuses
         (p3(&[200, 200]), "application/json", 415), // wrong media type
         ("[".to_owned(), RESPONSE, 400), // not JSON
     ] {
-        let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
-        let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
-        let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
-        let response = post_package(&http, &session_uri, content_type, DEV1, &body, BASIC1).await;
-        assert_eq!(response.status(), status, "{body}");
-        let record = admin.command(&dev(DEV1), id).await.expect("command");
+        let (answered, session_uri, record) =
+            package3_in_new_session(&server, content_type, &body).await;
+        assert_eq!(answered, status, "{body}");
         assert_eq!(record.state, CommandState::Failed, "{body}");
         assert!(record.error.is_some());
         // The session is gone.
-        let response = post_package(
-            &http,
-            &session_uri,
-            RESPONSE,
-            DEV1,
-            &p3(&[200, 200]),
-            BASIC1,
-        )
-        .await;
+        let response = post_p3(&http, &session_uri, &[200, 200]).await;
         assert_eq!(response.status(), 404);
     }
 }
@@ -284,71 +229,35 @@ async fn a_refused_package3_drops_the_session_and_fails_its_commands() {
 #[tokio::test]
 async fn package3_without_cont_is_correlated_by_device() {
     let server = TestServer::start(options().build().expect("options")).await;
-    let id = server
-        .admin()
-        .enqueue(&dev(DEV1), get("Man"))
-        .await
-        .expect("queued");
+    let id = queue_get(&server.admin(), "Man").await;
     let http = client();
     let dm = server.url("/dm");
-    let response = post_package(&http, &dm, INITIATION, DEV1, P1, BASIC1).await;
+    let response = post_package1(&http, &server, DEV1, P1, BASIC1).await;
     assert_eq!(commands(&response.bytes().await.expect("body")).len(), 2);
     // Device 2 has no open session.
-    let other = post_package(
-        &http,
-        &dm,
-        RESPONSE,
-        DEV2,
-        &p3(&[200, 200]),
-        Auth::Basic(USER2, PASS2),
-    )
-    .await;
+    let other = post_package(&http, &dm, RESPONSE, DEV2, &p3(&[200, 200]), BASIC2).await;
     assert_eq!(other.status(), 404);
-    let response = post_package(&http, &dm, RESPONSE, DEV1, &p3(&[403, 200]), BASIC1).await;
+    let response = post_p3(&http, &dm, &[403, 200]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.bytes().await.expect("body"),
         r#"{"CMD":[["END"]]}"#
     );
-    let record = server
-        .admin()
-        .command(&dev(DEV1), id)
-        .await
-        .expect("command");
+    let record = command_of(&server.admin(), id).await;
     assert_eq!(record.state, CommandState::Done);
 }
 
 #[tokio::test]
 async fn another_device_cannot_post_to_a_session() {
     let server = TestServer::start(options().build().expect("options")).await;
-    server
-        .admin()
-        .enqueue(&dev(DEV1), get("Man"))
-        .await
-        .expect("queued");
+    queue_get(&server.admin(), "Man").await;
     let http = client();
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
-    let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
-    let response = post_package(
-        &http,
-        &session_uri,
-        RESPONSE,
-        DEV2,
-        &p3(&[200, 200]),
-        Auth::Basic(USER2, PASS2),
-    )
-    .await;
+    let (session_uri, _) = open_session(&server).await;
+    let body = p3(&[200, 200]);
+    let response = post_package(&http, &session_uri, RESPONSE, DEV2, &body, BASIC2).await;
     assert_eq!(response.status(), 403);
     // The owner's session is intact.
-    let response = post_package(
-        &http,
-        &session_uri,
-        RESPONSE,
-        DEV1,
-        &p3(&[200, 200]),
-        BASIC1,
-    )
-    .await;
+    let response = post_p3(&http, &session_uri, &[200, 200]).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -359,13 +268,12 @@ async fn idle_sessions_expire_and_their_commands_fail() {
         .with_expiry_interval(Duration::from_millis(30));
     let server = TestServer::start(options().session(settings).build().expect("options")).await;
     let admin = server.admin();
-    let id = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let id = queue_get(&admin, "Man").await;
     let http = client();
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
-    let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
+    let (session_uri, _) = open_session(&server).await;
     let mut state = CommandState::Sent;
     for _ in 0..100 {
-        state = admin.command(&dev(DEV1), id).await.expect("command").state;
+        state = command_of(&admin, id).await.state;
         if state != CommandState::Sent {
             break;
         }
@@ -376,7 +284,7 @@ async fn idle_sessions_expire_and_their_commands_fail() {
         CommandState::Failed,
         "the background task expired it"
     );
-    let record = admin.command(&dev(DEV1), id).await.expect("command");
+    let record = command_of(&admin, id).await;
     assert!(
         record
             .error
@@ -391,15 +299,7 @@ async fn idle_sessions_expire_and_their_commands_fail() {
         device.last_session().and_then(|s| s.outcome.clone()),
         Some(SessionOutcome::Timeout)
     );
-    let response = post_package(
-        &http,
-        &session_uri,
-        RESPONSE,
-        DEV1,
-        &p3(&[200, 200]),
-        BASIC1,
-    )
-    .await;
+    let response = post_p3(&http, &session_uri, &[200, 200]).await;
     assert_eq!(response.status(), 404);
 }
 
@@ -411,30 +311,13 @@ async fn a_late_package3_expires_the_session_itself() {
         .with_idle_timeout(Duration::from_millis(50))
         .with_expiry_interval(Duration::from_secs(3600));
     let server = TestServer::start(options().session(settings).build().expect("options")).await;
-    let id = server
-        .admin()
-        .enqueue(&dev(DEV1), get("Man"))
-        .await
-        .expect("queued");
+    let id = queue_get(&server.admin(), "Man").await;
     let http = client();
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
-    let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
+    let (session_uri, _) = open_session(&server).await;
     tokio::time::sleep(Duration::from_millis(120)).await;
-    let response = post_package(
-        &http,
-        &session_uri,
-        RESPONSE,
-        DEV1,
-        &p3(&[200, 200]),
-        BASIC1,
-    )
-    .await;
+    let response = post_p3(&http, &session_uri, &[200, 200]).await;
     assert_eq!(response.status(), 404);
-    let record = server
-        .admin()
-        .command(&dev(DEV1), id)
-        .await
-        .expect("command");
+    let record = command_of(&server.admin(), id).await;
     assert_eq!(record.state, CommandState::Failed);
 }
 
@@ -444,23 +327,22 @@ async fn a_second_session_leaves_the_first_one_open() {
     // while another one is open.
     let server = TestServer::start(options().build().expect("options")).await;
     let admin = server.admin();
-    let first = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
+    let first = queue_get(&admin, "Man").await;
     let http = client();
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
-    let first_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
-    let second = admin.enqueue(&dev(DEV1), get("Mod")).await.expect("queued");
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let (first_uri, _) = open_session(&server).await;
+    let second = queue_get(&admin, "Mod").await;
+    let response = post_package1(&http, &server, DEV1, P1, BASIC1).await;
     let package = commands(&response.bytes().await.expect("body"));
     assert_eq!(package[1][1], "urn:oma:mo:oma-dm-devinfo:1.2//Mod");
     let second_uri = cont_uri(&package);
     assert_ne!(first_uri, second_uri);
     for (uri, id) in [(&first_uri, first), (&second_uri, second)] {
-        let response = post_package(&http, uri, RESPONSE, DEV1, &p3(&[200, 200]), BASIC1).await;
+        let response = post_p3(&http, uri, &[200, 200]).await;
         assert_eq!(
             response.bytes().await.expect("body"),
             r#"{"CMD":[["END"]]}"#
         );
-        let record = admin.command(&dev(DEV1), id).await.expect("command");
+        let record = command_of(&admin, id).await;
         assert_eq!(record.state, CommandState::Done);
     }
     let device = admin.device(&dev(DEV1)).await.expect("device");
@@ -477,23 +359,11 @@ async fn a_second_session_leaves_the_first_one_open() {
 async fn too_many_open_sessions_is_503() {
     let limits = dm_server::ServerLimits::default().with_max_sessions(1);
     let server = TestServer::start(options().limits(limits).build().expect("options")).await;
-    server
-        .admin()
-        .enqueue(&dev(DEV1), get("Man"))
-        .await
-        .expect("queued");
+    queue_get(&server.admin(), "Man").await;
     let http = client();
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
+    let response = post_package1(&http, &server, DEV1, P1, BASIC1).await;
     assert_eq!(response.status(), 200);
-    let response = post_package(
-        &http,
-        &server.url("/dm"),
-        INITIATION,
-        DEV2,
-        P1,
-        Auth::Basic(USER2, PASS2),
-    )
-    .await;
+    let response = post_package1(&http, &server, DEV2, P1, BASIC2).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "60");
 }
@@ -505,38 +375,18 @@ async fn the_package_limit_ends_the_session_and_keeps_the_rest_queued() {
         .with_packages_per_session(2);
     let server = TestServer::start(options().session(settings).build().expect("options")).await;
     let admin = server.admin();
-    let first = admin.enqueue(&dev(DEV1), get("Man")).await.expect("queued");
-    let second = admin.enqueue(&dev(DEV1), get("Mod")).await.expect("queued");
+    let first = queue_get(&admin, "Man").await;
+    let second = queue_get(&admin, "Mod").await;
     let http = client();
-    let response = post_package(&http, &server.url("/dm"), INITIATION, DEV1, P1, BASIC1).await;
-    let session_uri = cont_uri(&commands(&response.bytes().await.expect("body")));
-    let response = post_package(
-        &http,
-        &session_uri,
-        RESPONSE,
-        DEV1,
-        &p3(&[200, 200]),
-        BASIC1,
-    )
-    .await;
+    let (session_uri, _) = open_session(&server).await;
+    let response = post_p3(&http, &session_uri, &[200, 200]).await;
     assert_eq!(
         response.bytes().await.expect("body"),
         r#"{"CMD":[["END"]]}"#
     );
+    assert_eq!(command_of(&admin, first).await.state, CommandState::Done);
     assert_eq!(
-        admin
-            .command(&dev(DEV1), first)
-            .await
-            .expect("command")
-            .state,
-        CommandState::Done
-    );
-    assert_eq!(
-        admin
-            .command(&dev(DEV1), second)
-            .await
-            .expect("command")
-            .state,
+        command_of(&admin, second).await.state,
         CommandState::Queued,
         "left for the next session"
     );
@@ -546,7 +396,7 @@ async fn the_package_limit_ends_the_session_and_keeps_the_rest_queued() {
 async fn alerts_and_the_notification_address_are_recorded() {
     let server = TestServer::start(options().build().expect("options")).await;
     let p1 = r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:dm-sdk:at:1.0:NotificationAddress","Data":{"Address":"udp://127.0.0.1:9443"}},{"AlertType":"urn:oma:at:dm:2.0:ExecComplete","SourceURI":"urn:x:y//Reboot","Data":{"sc":200}}]}"#;
-    let response = post_package(&client(), &server.url("/dm"), INITIATION, DEV1, p1, BASIC1).await;
+    let response = post_package1(&client(), &server, DEV1, p1, BASIC1).await;
     assert_eq!(response.status(), 200);
     let admin = server.admin();
     let device = admin.device(&dev(DEV1)).await.expect("device");

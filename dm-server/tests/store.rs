@@ -3,31 +3,48 @@
 
 mod common;
 
-use common::dev;
+use common::{dev, get};
 use dm_server::{
-    AlertRecord, CommandId, CommandState, DeviceRegistration, Error, MemoryStore, ObjectOwner,
-    RepositoryObject, Retention, SentCommand, SessionEnd, SessionOutcome, SessionRecord,
-    SessionSummary, SessionToken, Store,
+    AlertRecord, CommandId, CommandRecord, CommandState, DeviceRegistration, Error, MemoryStore,
+    ObjectOwner, RepositoryObject, Retention, SentCommand, SessionEnd, SessionOutcome,
+    SessionRecord, SessionSummary, SessionToken, Store,
 };
 use dm_session::Initiator;
-use dm_types::{Alert, Command, DevId, Moid, MosEntry, Status, StatusCode};
+use dm_types::{Alert, DevId, Moid, MosEntry, Status, StatusCode};
 
-fn get(node: &str) -> Command {
-    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
-        .expect("valid GET")
-}
-
-fn temp_path(name: &str) -> std::path::PathBuf {
+/// A store file `name` in a temporary directory, removed first, and the
+/// empty store opened on it.
+fn new_store_file(name: &str) -> (std::path::PathBuf, MemoryStore) {
     let dir = std::env::temp_dir().join(format!("dm-server-store-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
-    dir.join("store.json")
+    let path = dir.join("store.json");
+    let _ = std::fs::remove_file(&path);
+    let store = MemoryStore::open(&path).expect("new store");
+    (path, store)
+}
+
+/// Registers `dev_id` without credentials at `now_ms`.
+async fn register(store: &MemoryStore, dev_id: &DevId, now_ms: u64) {
+    store
+        .register_device(DeviceRegistration::new(dev_id.clone()), false, now_ms)
+        .await
+        .expect("registered");
+}
+
+/// The command `id`, which the store must still keep.
+async fn kept_command(store: &MemoryStore, id: CommandId) -> CommandRecord {
+    store.command(id).await.expect("read").expect("kept")
+}
+
+/// Whether a device has the user name `username`.
+async fn has_user(store: &MemoryStore, username: &str) -> bool {
+    let credentials = store.credentials_by_username(username).await;
+    credentials.expect("read").is_some()
 }
 
 #[tokio::test]
 async fn persistence_round_trip() {
-    let path = temp_path("round-trip");
-    let _ = std::fs::remove_file(&path);
-    let store = MemoryStore::open(&path).expect("new store");
+    let (path, store) = new_store_file("round-trip");
     let d1 = dev("IMEI:1");
     let d2 = dev("IMEI:2");
     store
@@ -42,10 +59,7 @@ async fn persistence_round_trip() {
         )
         .await
         .expect("registered");
-    store
-        .register_device(DeviceRegistration::new(d2.clone()), false, 11)
-        .await
-        .expect("registered");
+    register(&store, &d2, 11).await;
     let key = store.server_key().await.expect("key");
     assert_eq!(store.next_notification_id(&d1).await.expect("id"), 1);
     let done = store
@@ -164,7 +178,7 @@ async fn persistence_round_trip() {
         .await
         .expect("queued");
     assert!(next > queued, "ids keep increasing after a reload");
-    let record = reopened.command(done).await.expect("read").expect("kept");
+    let record = kept_command(&reopened, done).await;
     assert_eq!(record.result, Some(status));
 
     // A flush with nothing new leaves the file alone; a corrupt file is an
@@ -192,10 +206,7 @@ async fn persistence_round_trip() {
 async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     let store = MemoryStore::new();
     let d1 = dev("IMEI:1");
-    store
-        .register_device(DeviceRegistration::new(d1.clone()), false, 0)
-        .await
-        .expect("registered");
+    register(&store, &d1, 0).await;
     let ids: Vec<CommandId> = futures_ids(&store, &d1, 3).await;
     let a = SessionToken::from_bytes([1; 16]);
     let b = SessionToken::from_bytes([2; 16]);
@@ -226,20 +237,12 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
         .record_result(ids[1], b, not_found.clone(), 3)
         .await
         .expect("harmless");
-    let record = store.command(ids[0]).await.expect("read").expect("kept");
+    let record = kept_command(&store, ids[0]).await;
     assert_eq!(
         (record.state, record.result),
         (CommandState::Done, Some(ok))
     );
-    assert_eq!(
-        store
-            .command(ids[1])
-            .await
-            .expect("read")
-            .expect("kept")
-            .state,
-        CommandState::Sent
-    );
+    assert_eq!(kept_command(&store, ids[1]).await.state, CommandState::Sent);
 
     // Versions.
     let mut record = SessionRecord::new(a, d1.clone(), 0);
@@ -280,23 +283,10 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     let expired = store.expire_sessions(101).await.expect("expired");
     assert_eq!(expired.len(), 1);
     assert_eq!(
-        store
-            .command(ids[1])
-            .await
-            .expect("read")
-            .expect("kept")
-            .state,
+        kept_command(&store, ids[1]).await.state,
         CommandState::Failed
     );
-    assert_eq!(
-        store
-            .command(ids[2])
-            .await
-            .expect("read")
-            .expect("kept")
-            .state,
-        CommandState::Sent
-    );
+    assert_eq!(kept_command(&store, ids[2]).await.state, CommandState::Sent);
     assert_eq!(store.open_sessions().await.expect("count"), 0);
     assert!(matches!(
         store.save_session(next, Some(1)).await,
@@ -310,7 +300,7 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
         )
         .await
         .expect("ended");
-    let failed = store.command(ids[2]).await.expect("read").expect("kept");
+    let failed = kept_command(&store, ids[2]).await;
     assert_eq!(failed.state, CommandState::Failed);
     assert!(
         failed
@@ -424,20 +414,8 @@ async fn retention_registration_and_ownership() {
         )
         .await
         .expect("replaced");
-    assert!(
-        store
-            .credentials_by_username("u")
-            .await
-            .expect("read")
-            .is_none()
-    );
-    assert!(
-        store
-            .credentials_by_username("v")
-            .await
-            .expect("read")
-            .is_some()
-    );
+    assert!(!has_user(&store, "u").await);
+    assert!(has_user(&store, "v").await);
     assert_eq!(
         store.commands(&d1).await.expect("read").len(),
         2,
@@ -445,10 +423,7 @@ async fn retention_registration_and_ownership() {
     );
 
     // Repository ownership.
-    store
-        .register_device(DeviceRegistration::new(d2.clone()), false, 0)
-        .await
-        .expect("registered");
+    register(&store, &d2, 0).await;
     let object = |owner| RepositoryObject::new("[]".into(), owner, 0);
     assert!(
         store
@@ -480,21 +455,12 @@ async fn retention_registration_and_ownership() {
     // Removing a device removes its commands and index entries.
     assert!(store.remove_device(&d1).await.expect("removed"));
     assert!(store.command(ids[3]).await.expect("read").is_none());
-    assert!(
-        store
-            .credentials_by_username("v")
-            .await
-            .expect("read")
-            .is_none()
-    );
+    assert!(!has_user(&store, "v").await);
     assert!(!store.remove_device(&d1).await.expect("gone"));
 
     // A device owns a bounded number of objects.
     let store = MemoryStore::new().with_retention(Retention::default().with_objects_per_device(2));
-    store
-        .register_device(DeviceRegistration::new(d1.clone()), false, 0)
-        .await
-        .expect("registered");
+    register(&store, &d1, 0).await;
     let mine = || object(ObjectOwner::Device(d1.clone()));
     assert!(store.put_object("a", mine()).await.expect("first"));
     assert!(store.put_object("b", mine()).await.expect("second"));
@@ -531,16 +497,11 @@ async fn retention_registration_and_ownership() {
 
 #[tokio::test]
 async fn digest_nonce_counts_are_used_once_and_forgotten_nonces_refused() {
-    let path = temp_path("nonce-counts");
-    let _ = std::fs::remove_file(&path);
-    let store = MemoryStore::open(&path).expect("new store");
+    let (path, store) = new_store_file("nonce-counts");
     let d1 = dev("IMEI:1");
     let d2 = dev("IMEI:2");
     for d in [&d1, &d2] {
-        store
-            .register_device(DeviceRegistration::new(d.clone()), false, 1)
-            .await
-            .expect("registered");
+        register(&store, d, 1).await;
     }
     let now = now_ms();
     let used = |d: &DevId, nonce: &str, issued: u64, nc: u32| {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::common::Seen;
+use crate::common::{Seen, TestServer};
 
 /// What the server does with a request.
 #[derive(Debug, Clone)]
@@ -43,36 +43,8 @@ pub fn response_head(status: u16, headers: &[(&str, &str)]) -> Vec<u8> {
     head.into_bytes()
 }
 
-/// A running raw server.
-pub struct RawServer {
-    pub base: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for RawServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl RawServer {
-    /// Every request so far.
-    pub fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().expect("lock").clone()
-    }
-
-    /// The requests whose target starts with `prefix`.
-    pub fn requests_to(&self, prefix: &str) -> Vec<Seen> {
-        self.requests()
-            .into_iter()
-            .filter(|s| s.target.starts_with(prefix))
-            .collect()
-    }
-}
-
 /// Serves plain HTTP on a free loopback port, one request per connection.
-pub async fn serve_raw(conduct: impl Fn(&Seen) -> Conduct + Send + Sync + 'static) -> RawServer {
+pub async fn serve_raw(conduct: impl Fn(&Seen) -> Conduct + Send + Sync + 'static) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -101,7 +73,8 @@ pub async fn serve_raw(conduct: impl Fn(&Seen) -> Conduct + Send + Sync + 'stati
             }
         }
     });
-    RawServer {
+    TestServer {
+        address,
         base: format!("http://{address}"),
         seen,
         task,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dm_client::{Account, Credentials, DmClient, RetryPolicy, Transport};
+use dm_client::{Account, Credentials, DmClient, RetryPolicy, SessionReport, Transport, Trigger};
 use dm_tree::{DevInfo, DmAcc, MoTree, NotificationAuth};
 use dm_types::{DevId, ServerId, ServerUri};
 use http_body_util::{BodyExt as _, Full};
@@ -18,6 +18,12 @@ pub const DEV_ID: &str = "IMEI:493005100592800";
 pub const SERVER_ID: &str = "dm.test";
 pub const PACKAGE2: &str = "application/vnd.oma.dm.request+json";
 pub const MO_DATA: &str = "application/dmmo+json";
+/// A Package#2 that ends the session.
+pub const END: &str = r#"{"CMD":[["END"]]}"#;
+/// A Package#2 with one GET of DevInfo's `Man`.
+pub const GET_MAN: &str = r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#;
+/// The `Authorization` of device-1 with the password "open sesame" (Basic).
+pub const OPEN_SESAME: &str = "Basic ZGV2aWNlLTE6b3BlbiBzZXNhbWU=";
 
 /// One request as the server received it.
 #[derive(Debug, Clone)]
@@ -111,12 +117,36 @@ impl Reply {
 
 pub type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
 
-/// A running server.
+/// Answers a Package#1 with the Package#2 `first`, anything else with END.
+pub fn first_then_end(seen: &Seen, first: &str) -> Reply {
+    if seen.is_package1() {
+        Reply::package(first)
+    } else {
+        Reply::package(END)
+    }
+}
+
+/// Answers 401 with a Basic challenge unless device-1's "open sesame"
+/// credentials come; then `answer`.
+pub fn with_basic(
+    answer: impl Fn(&Seen) -> Reply + Send + Sync,
+) -> impl Fn(&Seen) -> Reply + Send + Sync {
+    move |seen: &Seen| {
+        if seen.header("authorization") != Some(OPEN_SESAME) {
+            return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="dm""#);
+        }
+        answer(seen)
+    }
+}
+
+/// A running server (also the raw one of `common/hostile.rs`), stopped
+/// when dropped.
 pub struct TestServer {
     pub address: SocketAddr,
     pub base: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    task: tokio::task::JoinHandle<()>,
+    /// Every request received so far.
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for TestServer {
@@ -293,6 +323,34 @@ pub fn client(base: &str, credentials: Credentials) -> DmClient {
     builder(base, credentials, None).build().expect("client")
 }
 
+/// A client for the server at `base` over `transport`.
+pub fn client_over(base: &str, credentials: Credentials, transport: Transport) -> DmClient {
+    builder(base, credentials, None)
+        .transport(transport)
+        .build()
+        .expect("client")
+}
+
+/// Hands the Package#0 `bytes`, received at `now`, to the client.
+pub async fn notified(
+    client: &mut DmClient,
+    bytes: &[u8],
+    now: std::time::SystemTime,
+) -> dm_client::NotificationOutcome {
+    client
+        .handle_notification(bytes, now)
+        .await
+        .expect("handled")
+}
+
+/// Runs a client-initiated session with `SERVER_ID`.
+pub async fn client_initiated(client: &mut DmClient) -> SessionReport {
+    client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session")
+}
+
 pub fn builder(
     base: &str,
     credentials: Credentials,
@@ -311,6 +369,45 @@ pub fn builder(
 
 pub fn empty_tree() -> MoTree {
     MoTree::new()
+}
+
+/// A tree holding the MO serialization `document`.
+pub fn tree_of(document: &str) -> MoTree {
+    let limits = dm_codec::Limits::default();
+    let items = dm_codec::decode_mo_serialization(document.as_bytes(), &limits).expect("items");
+    MoTree::from_mo_serialization(&items).expect("tree")
+}
+
+/// A self-signed test CA with this common name: its certificate and the
+/// issuer of the certificates it signs.
+pub fn test_ca(name: &str) -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().expect("CA key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let certificate = params.self_signed(&key).expect("CA certificate");
+    (certificate, rcgen::Issuer::new(params, key))
+}
+
+/// A certificate signed by `issuer` for these subject alternative names
+/// (a server's) or, when given, this common name (a client's), and its key.
+pub fn signed_certificate(
+    issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
+    names: &[&str],
+    common_name: Option<&str>,
+) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = rcgen::CertificateParams::new(names).expect("params");
+    if let Some(name) = common_name {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+    }
+    let certificate = params.signed_by(&key, issuer).expect("certificate");
+    (certificate, key)
 }
 
 /// A fresh scratch directory.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dm_server::{
-    Admin, DeviceRegistration, DmServer, Error, MemoryStore, NotificationChannel, ServerOptions,
-    Store, UdpChannel,
+    Admin, CommandId, CommandRecord, DeviceRegistration, DmServer, Error, MemoryStore,
+    NotificationChannel, ServerOptions, Store, UdpChannel,
 };
-use dm_types::DevId;
+use dm_types::{Command, DevId};
 use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -26,6 +26,12 @@ pub const PASS1: &str = "correct horse";
 pub const DEV2: &str = "IMEI:493005100592801";
 pub const USER2: &str = "device-2";
 pub const PASS2: &str = "battery staple";
+/// Device 1's Basic credentials.
+pub const BASIC1: Auth<'static> = Auth::Basic(USER1, PASS1);
+/// Device 2's Basic credentials.
+pub const BASIC2: Auth<'static> = Auth::Basic(USER2, PASS2);
+/// Device 1 answering the Digest SHA-256 challenge.
+pub const DIGEST1: Auth<'static> = Auth::Digest(USER1, PASS1, "SHA-256");
 
 /// Package#1 of a client-initiated session with an MO list.
 pub const P1: &str = r#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
@@ -38,6 +44,39 @@ pub fn p3(codes: &[u16]) -> String {
 
 pub fn dev(id: &str) -> DevId {
     DevId::new(id).expect("valid DevID")
+}
+
+/// A GET of the DevInfo node `node`.
+pub fn get(node: &str) -> Command {
+    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
+        .expect("valid GET")
+}
+
+/// Queues a GET of the DevInfo node `node` for device 1.
+pub async fn queue_get<S: Store, C: NotificationChannel>(
+    admin: &Admin<S, C>,
+    node: &str,
+) -> CommandId {
+    admin.enqueue(&dev(DEV1), get(node)).await.expect("queued")
+}
+
+/// Device 1's command `id` as the server holds it.
+pub async fn command_of<S: Store, C: NotificationChannel>(
+    admin: &Admin<S, C>,
+    id: CommandId,
+) -> CommandRecord {
+    admin.command(&dev(DEV1), id).await.expect("command")
+}
+
+/// Resident set size of this process in bytes (Linux: `/proc/self/status`).
+pub fn resident() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib * 1024
 }
 
 /// A server serving on a loopback port until stopped.
@@ -278,7 +317,7 @@ pub async fn post_package(
     url: &str,
     content_type: &str,
     dev_id: &str,
-    body: &str,
+    body: &(impl AsRef<[u8]> + ?Sized),
     auth: Auth<'_>,
 ) -> reqwest::Response {
     send(
@@ -287,10 +326,92 @@ pub async fn post_package(
         url,
         Some(content_type),
         Some(dev_id),
-        body.as_bytes(),
+        body.as_ref(),
         auth,
     )
     .await
+}
+
+/// Posts the Package#1 `body` to the server's `/dm` as `dev_id`.
+pub async fn post_package1<S: Store, C: NotificationChannel>(
+    client: &reqwest::Client,
+    server: &TestServer<S, C>,
+    dev_id: &str,
+    body: &(impl AsRef<[u8]> + ?Sized),
+    auth: Auth<'_>,
+) -> reqwest::Response {
+    post_package(client, &server.url("/dm"), INITIATION, dev_id, body, auth).await
+}
+
+/// Posts device 1's Package#3 with these status codes to `url` (Basic).
+pub async fn post_p3(client: &reqwest::Client, url: &str, codes: &[u16]) -> reqwest::Response {
+    post_package(client, url, RESPONSE, DEV1, &p3(codes), BASIC1).await
+}
+
+/// The session URI of the CONT that starts a Package#2.
+pub fn cont_uri(commands: &[Vec<String>]) -> String {
+    assert_eq!(commands[0][0], "CONT", "{commands:?}");
+    commands[0][1].clone()
+}
+
+/// Device 1 opens a session with `P1` (Basic); asserts the 200 and returns
+/// the session URI of the CONT and the number of commands (CONT included)
+/// of the Package#2.
+pub async fn open_session<S: Store, C: NotificationChannel>(
+    server: &TestServer<S, C>,
+) -> (String, usize) {
+    let response = post_package1(&client(), server, DEV1, P1, BASIC1).await;
+    assert_eq!(response.status(), 200);
+    let package = commands(&response.bytes().await.expect("body"));
+    (cont_uri(&package), package.len())
+}
+
+/// Device 1's Package#3 with these statuses finishes its session: a 200
+/// with END.
+pub async fn finish_session(uri: &str, codes: &[u16]) {
+    let response = post_p3(&client(), uri, codes).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.expect("body"),
+        r#"{"CMD":[["END"]]}"#
+    );
+}
+
+/// Queues a GET for device 1, opens a session and answers its Package#2
+/// with `body` as `content_type`; returns the answer's status, the session
+/// URI and the queued command as the server then holds it.
+pub async fn package3_in_new_session<S: Store, C: NotificationChannel>(
+    server: &TestServer<S, C>,
+    content_type: &str,
+    body: &(impl AsRef<[u8]> + ?Sized),
+) -> (reqwest::StatusCode, String, CommandRecord) {
+    let admin = server.admin();
+    let id = queue_get(&admin, "Man").await;
+    let (uri, _) = open_session(server).await;
+    let response = post_package(&client(), &uri, content_type, DEV1, body, BASIC1).await;
+    (response.status(), uri, command_of(&admin, id).await)
+}
+
+/// A device's GET of the repository object at `url`, claiming `dev_id`.
+pub async fn repo_get(
+    client: &reqwest::Client,
+    url: &str,
+    dev_id: Option<&str>,
+    auth: Auth<'_>,
+) -> reqwest::Response {
+    send(client, reqwest::Method::GET, url, None, dev_id, b"", auth).await
+}
+
+/// A device's PUT of the MO data `body` to `url`, claiming `dev_id`.
+pub async fn repo_put(
+    client: &reqwest::Client,
+    url: &str,
+    dev_id: Option<&str>,
+    body: &[u8],
+    auth: Auth<'_>,
+) -> reqwest::Response {
+    let method = reqwest::Method::PUT;
+    send(client, method, url, Some(MO_DATA), dev_id, body, auth).await
 }
 
 /// The commands of a Package#2 body.
