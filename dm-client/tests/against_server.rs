@@ -685,6 +685,54 @@ async fn digest_sha256_with_the_nonce_reused() {
     assert_eq!(log.iter().filter(|l| l.status == 401).count(), 1);
 }
 
+/// EXEC of anything takes this long, then succeeds.
+struct SlowExec(Duration);
+
+impl NodeHandler for SlowExec {
+    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+        std::thread::sleep(self.0);
+        ExecOutcome::Done(StatusCode::OK)
+    }
+}
+
+#[tokio::test]
+async fn a_nonce_gone_stale_in_the_middle_of_a_session_is_answered_again() {
+    // Nonces live 300 ms and the device spends 500 ms on an EXEC: its
+    // Package#3 carries a stale nonce, which the server refuses with a
+    // fresh challenge, and the client answers that one.
+    let settings = SessionSettings::default().with_nonce_lifetime(Duration::from_millis(300));
+    let options = options().session(settings).build().expect("options");
+    let node = Node::recording(options, Recorder::default()).await;
+    let ping = node.enqueue(&["EXEC", "urn:x:demo:1.0//Ping"]).await;
+    let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
+    client.set_handler(
+        Moid::new(DEMO_MOID).expect("MOID"),
+        Arc::new(SlowExec(Duration::from_millis(500))),
+    );
+    let report = client_initiated(&mut client).await;
+    completed(&report);
+    assert_eq!(node.result(ping).await.state, CommandState::Done);
+    let log = node.log();
+    let statuses: Vec<u16> = log.iter().map(|l| l.status).collect();
+    assert_eq!(statuses, [401, 200, 401, 200], "{log:?}");
+    let answers = authorizations(&log);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    let nonce = |answer: &str| {
+        answer
+            .split("nonce=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a nonce")
+            .to_owned()
+    };
+    // The stale one was the session's nonce with the next count; the
+    // answer to the new challenge starts a new count.
+    assert_eq!(nonce(&answers[0]), nonce(&answers[1]));
+    assert!(answers[1].contains("nc=00000002"), "{answers:?}");
+    assert_ne!(nonce(&answers[1]), nonce(&answers[2]));
+    assert!(answers[2].contains("nc=00000001"), "{answers:?}");
+}
+
 #[tokio::test]
 async fn digest_md5_when_the_server_offers_no_sha256() {
     let options_md5 = options().basic_auth(false).build().expect("options");
