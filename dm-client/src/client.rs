@@ -384,7 +384,7 @@ impl DmClientBuilder {
 
     /// How many MOIDs one server may name with DEFAULT (default 64): past
     /// that a DEFAULT for a new MOID answers `413`, so a server cannot grow
-    /// the state file without bound. Data servers write into the tree is
+    /// the state file without bound. What servers write into the tree is
     /// bounded by the tree's own [`TreeLimits`](dm_tree::TreeLimits).
     ///
     /// ```

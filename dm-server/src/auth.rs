@@ -260,8 +260,9 @@ pub(crate) fn parse_params(text: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
-/// A fresh nonce: the time (Unix milliseconds), 8 random bytes (so that no two challenges
-/// share a nonce, whose counts the store tracks) and an HMAC of both.
+/// A fresh nonce: the time (Unix milliseconds), 8 random bytes (so that no
+/// two challenges share a nonce, whose counts the store tracks) and an HMAC
+/// of both.
 pub(crate) fn make_nonce(key: &[u8; 32], now_ms: u64, salt: [u8; 8]) -> String {
     let mut raw = [0u8; NONCE_LEN];
     raw[..8].copy_from_slice(&now_ms.to_be_bytes());

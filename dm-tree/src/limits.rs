@@ -6,7 +6,7 @@
 /// [`Error::Full`](crate::Error::Full) (`413`) and changes nothing.
 ///
 /// ```
-/// use dm_tree::{MoTree, Principal, TreeLimits};
+/// use dm_tree::{MoTree, TreeLimits};
 ///
 /// let mut tree = MoTree::new();
 /// tree.set_limits(TreeLimits { data_bytes: 64 * 1024, ..TreeLimits::default() });

@@ -235,12 +235,20 @@ struct Device {
     digest: Option<Box<DigestUse>>,
 }
 
-/// The Digest nonces a device used most recently, with the highest nonce
-/// count of each, and the issue time of the newest one forgotten.
+/// The Digest nonces a device used most recently, and the issue time of
+/// the newest one forgotten.
 #[derive(Debug, Default)]
 struct DigestUse {
-    recent: Vec<(Box<str>, u64, u32)>,
+    recent: Vec<RecentNonce>,
     floor_ms: u64,
+}
+
+#[derive(Debug)]
+struct RecentNonce {
+    nonce: Box<str>,
+    issued_ms: u64,
+    /// The highest nonce count used with it.
+    last_nc: u32,
 }
 
 /// Nonces remembered per device: a device uses one per session (a new one
@@ -251,23 +259,27 @@ const DIGEST_NONCES_PER_DEVICE: usize = 16;
 impl DigestUse {
     /// See [`Store::use_digest_nonce`].
     fn record(&mut self, nonce: &str, issued_ms: u64, nc: u32, store_floor_ms: u64) -> bool {
-        if let Some((_, _, last)) = self.recent.iter_mut().find(|(n, _, _)| **n == *nonce) {
-            if nc <= *last {
+        if let Some(recent) = self.recent.iter_mut().find(|r| *r.nonce == *nonce) {
+            if nc <= recent.last_nc {
                 return false;
             }
-            *last = nc;
+            recent.last_nc = nc;
             return true;
         }
         if issued_ms <= self.floor_ms || issued_ms < store_floor_ms {
             return false;
         }
         if self.recent.len() == DIGEST_NONCES_PER_DEVICE
-            && let Some(oldest) = (0..self.recent.len()).min_by_key(|&i| self.recent[i].1)
+            && let Some(oldest) = (0..self.recent.len()).min_by_key(|&i| self.recent[i].issued_ms)
         {
-            let (_, issued, _) = self.recent.swap_remove(oldest);
-            self.floor_ms = self.floor_ms.max(issued);
+            let forgotten = self.recent.swap_remove(oldest);
+            self.floor_ms = self.floor_ms.max(forgotten.issued_ms);
         }
-        self.recent.push((nonce.into(), issued_ms, nc));
+        self.recent.push(RecentNonce {
+            nonce: nonce.into(),
+            issued_ms,
+            last_nc: nc,
+        });
         true
     }
 }
@@ -606,9 +618,7 @@ impl MemoryStore {
                     load(&bytes).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
                 // Nonce counts are not persisted: the nonces issued before
                 // now could be replayed, so none of them is accepted.
-                inner.digest_floor_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                inner.digest_floor_ms = crate::util::now_ms();
                 inner
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Inner::default(),
@@ -1340,11 +1350,8 @@ impl Store for MemoryStore {
     ) -> Result<bool, Error> {
         let mut inner = self.lock();
         let floor = inner.digest_floor_ms;
-        let device = inner
-            .devices
-            .get_mut(dev_id)
-            .ok_or_else(|| unknown_device(dev_id))?;
-        Ok(device
+        Ok(inner
+            .device_mut(dev_id)?
             .digest
             .get_or_insert_with(Box::default)
             .record(nonce, issued_ms, nc, floor))
