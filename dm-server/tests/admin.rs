@@ -241,7 +241,8 @@ async fn alerts_and_notify_errors() {
     let (status, answer) = admin.post(&notify, json!(null)).await;
     assert_eq!(status, 409, "{answer}");
     let p1 = r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:dm-sdk:at:1.0:NotificationAddress","Data":{"Address":"udp://127.0.0.1:9"}}]}"#;
-    post_package1(&client(), &server, DEV1, p1, BASIC1).await;
+    let response = post_package1(&client(), &server, DEV1, p1, BASIC1).await;
+    assert_eq!(response.status(), 200, "the address is announced");
     let (status, answer) = admin.post(&notify, json!(null)).await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(

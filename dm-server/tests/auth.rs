@@ -67,10 +67,8 @@ async fn no_credentials_get_every_enabled_challenge() {
     assert_eq!(values.len(), 1, "{values:?}");
     assert!(values[0].contains(r#"realm="fleet""#) && values[0].contains("SHA-256"));
     // Disabled schemes are refused even with the right password.
-    for auth in [BASIC1] {
-        let response = post_package1(&client(), &server, DEV1, P1, auth).await;
-        assert_eq!(response.status(), 401);
-    }
+    let response = post_package1(&client(), &server, DEV1, P1, BASIC1).await;
+    assert_eq!(response.status(), 401);
     let response = post_package1(&client(), &server, DEV1, P1, DIGEST1).await;
     assert_eq!(response.status(), 200);
 }

@@ -543,6 +543,9 @@ async fn digest_nonce_counts_are_used_once_and_forgotten_nonces_refused() {
     // Counts are not persisted: a reopened store refuses every nonce
     // issued before it was opened.
     store.flush().await.expect("written");
+    // The reopened store's floor is the millisecond it is opened in: make
+    // sure that is after `now`.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let reopened = MemoryStore::open(&path).expect("read back");
     assert!(
         !reopened

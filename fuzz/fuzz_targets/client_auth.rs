@@ -4,8 +4,8 @@
 //!
 //! Input: one `WWW-Authenticate` value per line (at most 8).
 //! Checks: never panics; challenges are non-empty trimmed pieces of the
-//! value; Basic-only credentials never answer Digest and Digest-only never
-//! Basic; Digest is preferred over Basic; a Basic answer encodes the pair;
+//! value; no credentials answer nothing; Basic-only credentials never
+//! answer Digest and Digest-only never Basic; Digest is preferred over Basic; a Basic answer encodes the pair;
 //! a Digest answer parses with dm-server's auth-param parser and carries
 //! the user name (unless hashed), the request target and, with a qop, the
 //! nonce count of its request.
@@ -112,5 +112,9 @@ fuzz_target!(|data: &[u8]| {
     if password == Answer::Basic {
         assert_eq!(digest, Answer::None);
     }
-    let _ = answer(&headers, &Credentials::None);
+    assert_eq!(
+        answer(&headers, &Credentials::None),
+        Answer::None,
+        "no credentials answered a challenge"
+    );
 });

@@ -6,6 +6,12 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use dm_client::{Account, DmClient, Transport, Trigger};
+use dm_server::{
+    DeviceRegistration, DmServer, MemoryStore, ServerLimits, ServerOptions, Store as _, UdpChannel,
+};
+use dm_tree::{DevInfo, DmAcc};
+use dm_types::{Command, DevId, ServerId, ServerUri};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
@@ -25,7 +31,7 @@ pub(crate) fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-/// Latency percentiles of a sorted sample.
+/// The `p` quantile (0 to 1) of a sorted sample of latencies.
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -87,14 +93,16 @@ pub(crate) async fn baseline_server() -> std::io::Result<(SocketAddr, tokio::tas
     Ok((address, handle))
 }
 
-/// Formats a rate with its unit.
+/// `count` events in `elapsed`, per second.
 pub(crate) fn per_second(count: usize, elapsed: Duration) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let count = count as f64;
     count / elapsed.as_secs_f64().max(1e-9)
 }
 
-/// Times `count` runs of `session` with at most `concurrency` at once.
+/// Times `count` runs of `session` with at most `concurrency` at once;
+/// returns (elapsed, sorted latencies, failures). The sessions of a worker
+/// that panicked count as failures.
 pub(crate) async fn drive<F, Fut>(
     count: usize,
     concurrency: usize,
@@ -130,11 +138,16 @@ where
     let mut latencies = Vec::with_capacity(count);
     let mut failures = 0;
     for worker in workers {
-        if let Ok((mut l, f)) = worker.await {
-            latencies.append(&mut l);
-            failures += f;
+        match worker.await {
+            Ok((mut l, f)) => {
+                latencies.append(&mut l);
+                failures += f;
+            }
+            Err(e) => eprintln!("loadtest: a session worker failed: {e}"),
         }
     }
+    // Every session of a finished worker left a latency; the others are lost.
+    failures += count.saturating_sub(latencies.len());
     let elapsed = started.elapsed();
     latencies.sort_unstable();
     (elapsed, latencies, failures)
@@ -144,25 +157,19 @@ where
 // The phases. Each runs in its own release-built process so that one phase's
 // freed memory does not hide the next one's growth.
 
-use dm_client::{Account, DmClient, Transport, Trigger};
-use dm_server::{
-    DeviceRegistration, DmServer, MemoryStore, ServerLimits, ServerOptions, Store as _, UdpChannel,
-};
-use dm_tree::{DevInfo, DmAcc};
-use dm_types::{Command, DevId, ServerId, ServerUri};
-
 const SERVER_ID: &str = "loadtest";
 const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2//";
 
-fn dev_id(n: usize) -> DevId {
-    // 15 digits like an IMEI; the numbers are valid by construction.
-    DevId::new(format!("IMEI:{:015}", 490_000_000_000_000 + n)).unwrap_or_else(|_| unreachable!())
+/// The DevID of simulated device `n`: 15 digits like an IMEI.
+fn dev_id(n: usize) -> Result<DevId, String> {
+    DevId::new(format!("IMEI:{:015}", 490_000_000_000_000 + n))
+        .map_err(|e| format!("no DevID for device {n}: {e}"))
 }
 
 /// A simulated device for `server_uri`, sharing `transport`.
 fn device(n: usize, server_uri: &ServerUri, transport: &Transport) -> Result<DmClient, String> {
     let server_id = ServerId::new(SERVER_ID).map_err(|e| e.to_string())?;
-    let devinfo = DevInfo::new(dev_id(n), "Acme", "Sim-1");
+    let devinfo = DevInfo::new(dev_id(n)?, "Acme", "Sim-1");
     let account = DmAcc::new(server_id, server_uri.clone());
     DmClient::builder(devinfo)
         .account(Account::new(account).allow_every_moid(true))
@@ -197,13 +204,14 @@ async fn start_server(
     let admin = server.admin();
     let get = Command::from_words(&["GET", DEVINFO]).map_err(|e| e.to_string())?;
     for n in 0..devices {
+        let dev_id = dev_id(n)?;
         admin
-            .register_device(DeviceRegistration::new(dev_id(n)), false)
+            .register_device(DeviceRegistration::new(dev_id.clone()), false)
             .await
             .map_err(|e| e.to_string())?;
         if queue {
             admin
-                .enqueue(&dev_id(n), get.clone())
+                .enqueue(&dev_id, get.clone())
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -290,8 +298,10 @@ pub(crate) async fn throughput(devices: usize, concurrency: usize) -> Result<boo
         if ratio >= 0.4 { "meets" } else { "MISSES" }
     );
     println!(
-        "FIGURE fleet_sessions: {devices} devices, one session each, in {:.1} s ({} target < 60 s for 10,000)",
+        "FIGURE fleet_sessions: {devices} devices, one session each, in {:.1} s, baseline {:.1} s; ratio {:.2}x ({} target < 60 s for 10,000)",
         ours.0.as_secs_f64(),
+        baseline.0.as_secs_f64(),
+        ours.0.as_secs_f64() / baseline.0.as_secs_f64().max(1e-9),
         if within_minute { "meets" } else { "MISSES" }
     );
     Ok(ratio >= 0.4 && within_minute && ours.2 == 0 && baseline.2 == 0)
@@ -310,11 +320,15 @@ pub(crate) async fn idle_sessions(count: usize) -> Result<bool, String> {
         let http = http.clone();
         let uri = uri.clone();
         async move {
+            let dev_id = match dev_id(n) {
+                Ok(dev_id) => dev_id,
+                Err(e) => return explain(n, &e),
+            };
             let answer = http
                 .post(uri.as_str())
                 .header("Content-Type", "application/vnd.oma.dm.initiation+json")
                 .header("Accept", "application/vnd.oma.dm.request+json")
-                .header("OMADM-DevID", dev_id(n).as_str())
+                .header("OMADM-DevID", dev_id.as_str())
                 .body(&package1[..])
                 .send()
                 .await;
@@ -333,11 +347,13 @@ pub(crate) async fn idle_sessions(count: usize) -> Result<bool, String> {
         }
     };
     let warm = 64.min(count);
+    let mut failures = 0;
     for n in 0..warm {
-        open(n).await;
+        if !open(n).await {
+            failures += 1;
+        }
     }
     let before = rss_bytes();
-    let mut failures = 0;
     for chunk in (warm..count).collect::<Vec<_>>().chunks(64) {
         let results = futures_join(chunk.iter().map(|&n| open(n))).await;
         failures += results.iter().filter(|ok| !**ok).count();
@@ -387,8 +403,12 @@ pub(crate) async fn fleet(count: usize) -> Result<bool, String> {
             }
             // Boxed: the idle task does not carry the session's state.
             match Box::pin(client.run_session(&server_id, Trigger::Client)).await {
-                Ok(report) => report.completed() && report.commands == 2,
-                Err(_) => false,
+                Ok(report) if report.completed() && report.commands == 2 => true,
+                Ok(report) => explain(
+                    n,
+                    &format!("{:?} after {} commands", report.end, report.commands),
+                ),
+                Err(e) => explain(n, &e.to_string()),
             }
         }));
     }
@@ -424,7 +444,7 @@ pub(crate) async fn store(count: usize) -> Result<bool, String> {
     let store = MemoryStore::new();
     let before = rss_bytes();
     for n in 0..count {
-        let registration = DeviceRegistration::new(dev_id(n)).with_password(
+        let registration = DeviceRegistration::new(dev_id(n)?).with_password(
             &format!("device-{n}"),
             "a password of some length",
             "dm",
