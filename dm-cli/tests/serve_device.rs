@@ -46,6 +46,18 @@ impl Drop for Scratch {
     }
 }
 
+/// Starts `dm serve ARGS` with its stderr piped.
+fn spawn_serve(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_dm"))
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dm serve starts")
+}
+
 /// A running `dm serve`, killed when dropped.
 struct Served {
     child: Child,
@@ -65,14 +77,7 @@ impl Served {
     /// Starts `dm serve ARGS` and waits (at most 10 s) for its listening
     /// line.
     fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dm"))
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dm serve starts");
+        let mut child = spawn_serve(args);
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (lines, received) = mpsc::channel();
         let pipe = child.stderr.take().expect("stderr");
@@ -169,6 +174,18 @@ async fn admin(
     (status, value)
 }
 
+/// The admin API's view of the queued command `id` under `commands`.
+async fn command(http: &reqwest::Client, commands: &str, id: &str) -> (u16, Value) {
+    admin(
+        http,
+        reqwest::Method::GET,
+        &format!("{commands}/{id}"),
+        Some(TOKEN),
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_device_runs_against_a_dev_server_and_keeps_its_state() {
     let scratch = Scratch::new("dev");
@@ -235,13 +252,7 @@ fn a_device_without_a_server_fails() {
 
 #[test]
 fn dev_mode_refuses_a_public_address() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dm"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--dev"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dm serve starts");
+    let mut child = spawn_serve(&["--listen", "0.0.0.0:0", "--dev"]);
     // It must stop by itself, promptly.
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
@@ -308,14 +319,7 @@ async fn a_configured_server_with_an_admin_token_and_a_password_device() {
         &["--username", USER, "--password", PASSWORD],
     );
     assert!(output.status.success(), "{}", explain(&output));
-    let (status, done) = admin(
-        &http,
-        reqwest::Method::GET,
-        &format!("{commands}/{id}"),
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let (status, done) = command(&http, &commands, &id).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["state"], "done", "{done}");
     assert_eq!(done["status"], 200, "{done}");
@@ -336,14 +340,8 @@ async fn a_configured_server_with_an_admin_token_and_a_password_device() {
         "{}",
         explain(&output)
     );
-    let (_, pending) = admin(
-        &http,
-        reqwest::Method::GET,
-        &format!("{commands}/{id}"),
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let (status, pending) = command(&http, &commands, &id).await;
+    assert_eq!(status, 200, "{pending}");
     assert_eq!(pending["state"], "queued", "{pending}");
     // Without credentials at all (not dev mode): refused as well.
     let output = device_once(&served.url, &state, &[]);

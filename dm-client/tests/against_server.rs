@@ -15,8 +15,8 @@ use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::middleware::Next;
 use axum::response::Response;
 use common::{
-    DEV_ID, SERVER_ID, builder, client_initiated, client_over, notified, scratch, sha256,
-    signed_certificate, test_ca, tree_of,
+    DEV_ID, MO_DATA, PACKAGE2, SERVER_ID, builder, client_initiated, client_over, notified,
+    scratch, sha256, signed_certificate, test_ca, tree_of,
 };
 use dm_client::{
     ClientEnd, ClientEvent, Configuration, Credentials, Ignored, NotificationOutcome, Observer,
@@ -42,8 +42,6 @@ const OTHER_PASSWORD: &str = "battery staple";
 const ADMIN_TOKEN: &str = "e2e-admin-token";
 const INITIATION: &str = "application/vnd.oma.dm.initiation+json";
 const RESPONSE: &str = "application/vnd.oma.dm.response+json";
-const REQUEST: &str = "application/vnd.oma.dm.request+json";
-const MO_DATA: &str = "application/dmmo+json";
 const PACKAGE1: &str = r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
 const DEMO_MOID: &str = "urn:x:demo:1.0";
 
@@ -312,7 +310,7 @@ fn demo_client(base: &str, credentials: Credentials) -> dm_client::DmClient {
     client
 }
 
-/// The MO serialization of what `principal` reads at `uri` in `tree`.
+/// The MO serialization of what the device reads at `uri` in `tree`.
 fn read(tree: &MoTree, uri: &str) -> String {
     let uri = ClientUri::parse(uri).expect("ClientURI");
     match tree.read(&Principal::Device, &[uri]) {
@@ -697,17 +695,18 @@ impl NodeHandler for SlowExec {
 
 #[tokio::test]
 async fn a_nonce_gone_stale_in_the_middle_of_a_session_is_answered_again() {
-    // Nonces live 300 ms and the device spends 500 ms on an EXEC: its
+    // Nonces live 1 s and the device spends 1.5 s on an EXEC: its
     // Package#3 carries a stale nonce, which the server refuses with a
-    // fresh challenge, and the client answers that one.
-    let settings = SessionSettings::default().with_nonce_lifetime(Duration::from_millis(300));
+    // fresh challenge, and the client answers that one. (The lifetime
+    // leaves a loaded machine time to answer each challenge.)
+    let settings = SessionSettings::default().with_nonce_lifetime(Duration::from_secs(1));
     let options = options().session(settings).build().expect("options");
     let node = Node::recording(options, Recorder::default()).await;
     let ping = node.enqueue(&["EXEC", "urn:x:demo:1.0//Ping"]).await;
     let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
     client.set_handler(
         Moid::new(DEMO_MOID).expect("MOID"),
-        Arc::new(SlowExec(Duration::from_millis(500))),
+        Arc::new(SlowExec(Duration::from_millis(1500))),
     );
     let report = client_initiated(&mut client).await;
     completed(&report);
@@ -860,13 +859,18 @@ async fn the_admin_api_wants_its_bearer_token() {
     let http = http();
     let commands = node.url("/admin/devices/IMEI%3A493005100592800/commands");
     let queue = serde_json::json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Mod"]});
-    let without = http
-        .post(&commands)
-        .header("Content-Type", "application/json")
-        .body(queue.to_string())
-        .send()
-        .await
-        .expect("answer");
+    // Queues the GET with this bearer token, if any.
+    let post = |token: Option<&str>| {
+        let mut request = http
+            .post(&commands)
+            .header("Content-Type", "application/json")
+            .body(queue.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let without = post(None).await.expect("answer");
     assert_eq!(without.status(), 401);
     let challenge = without
         .headers()
@@ -875,14 +879,7 @@ async fn the_admin_api_wants_its_bearer_token() {
         .unwrap_or_default()
         .to_owned();
     assert!(challenge.starts_with("Bearer"), "{challenge}");
-    let wrong = http
-        .post(&commands)
-        .bearer_auth("not the token")
-        .header("Content-Type", "application/json")
-        .body(queue.to_string())
-        .send()
-        .await
-        .expect("answer");
+    let wrong = post(Some("not the token")).await.expect("answer");
     assert_eq!(wrong.status(), 401);
     assert!(
         node.server
@@ -894,14 +891,7 @@ async fn the_admin_api_wants_its_bearer_token() {
         "nothing queued"
     );
 
-    let queued = http
-        .post(&commands)
-        .bearer_auth(ADMIN_TOKEN)
-        .header("Content-Type", "application/json")
-        .body(queue.to_string())
-        .send()
-        .await
-        .expect("answer");
+    let queued = post(Some(ADMIN_TOKEN)).await.expect("answer");
     assert_eq!(queued.status(), 201);
     let queued: serde_json::Value =
         serde_json::from_slice(&queued.bytes().await.expect("body")).expect("JSON");
@@ -953,7 +943,7 @@ async fn post(
 ) -> reqwest::Response {
     http.post(url)
         .header("Content-Type", content_type)
-        .header("Accept", REQUEST)
+        .header("Accept", PACKAGE2)
         .header("OMADM-DevID", dev_id)
         .basic_auth(user.0, Some(user.1))
         .body(body)

@@ -29,6 +29,7 @@ const OTHER_SERVER: &str = "other.server";
 const OTHER_SECRET: &[u8] = b"the-other-servers-secret";
 const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
 const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
+const DACMO: &str = "urn:oma:mo:oma-dm-dacmo:1.0";
 const PRIVATE: &str = "urn:x:private:1.0";
 const NEW: &str = "urn:x:new:1.0";
 
@@ -74,7 +75,7 @@ fn other_account(notification: bool) -> DmAcc {
 fn private_tree() -> MoTree {
     let document = format!(
         r#"[{{"ClientURI":"{PRIVATE}/p1/","MOData":{{"Private":{{"Key":"other-servers-data","Reset":""}}}}}},
-            {{"ClientURI":"urn:oma:mo:oma-dm-dacmo:1.0/d1/","MOData":{{"DACMO":{{"MOID":"{PRIVATE}","MIID":"p1",
+            {{"ClientURI":"{DACMO}/d1/","MOData":{{"DACMO":{{"MOID":"{PRIVATE}","MIID":"p1",
               "ACL":{{"1":{{"ServerID":"{OTHER_SERVER}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
     );
     tree_of(&document)
@@ -352,7 +353,7 @@ async fn a_server_reads_no_secret_and_no_instance_it_has_no_rights_on() {
             &format!("{repo}/private"),
             &format!("{PRIVATE}/p1/"),
         ]),
-        words(&["GET", "urn:oma:mo:oma-dm-dacmo:1.0/*/"]),
+        words(&["GET", &format!("{DACMO}/*/")]),
     ];
     let server = serve(one_package(package2(&commands))).await;
     let mut client = device(&server.base, Credentials::None, transport())
@@ -467,7 +468,6 @@ fn last_package3(server: &TestServer) -> (Vec<u64>, String) {
 
 #[tokio::test]
 async fn a_server_cannot_take_over_another_servers_identity_or_instances() {
-    let dacmo = "urn:oma:mo:oma-dm-dacmo:1.0";
     let other = ServerId::new(OTHER_SERVER).expect("id");
     let b = serve(scripted(
         vec![
@@ -487,8 +487,8 @@ async fn a_server_cannot_take_over_another_servers_identity_or_instances() {
         vec![
             vec![
                 words(&["HGET", "{base}/repo/a"]),
-                words(&["HGET", "{base}/repo/miid", &format!("{dacmo}/2/MIID")]),
-                words(&["HGET", "{base}/repo/entry", &format!("{dacmo}/2/")]),
+                words(&["HGET", "{base}/repo/miid", &format!("{DACMO}/2/MIID")]),
+                words(&["HGET", "{base}/repo/entry", &format!("{DACMO}/2/")]),
                 words(&["HGET", "{base}/repo/forged-entry"]),
                 words(&["HGET", "{base}/repo/account"]),
                 words(&["HGET", "{base}/repo/own-account"]),
@@ -500,22 +500,22 @@ async fn a_server_cannot_take_over_another_servers_identity_or_instances() {
                 words(&["GET", &format!("{NEW}/2/")]),
                 words(&["GET", &format!("{NEW}/*/")]),
                 words(&["DELETE", &format!("{NEW}/2/")]),
-                words(&["GET", &format!("{dacmo}/*/")]),
+                words(&["GET", &format!("{DACMO}/*/")]),
             ],
         ],
         vec![
             ("/repo/a", format!(r#"[{{"ClientURI":"{NEW}//","MOData":{{"New":{{"owner":"a"}}}}}}]"#)),
-            ("/repo/miid", format!(r#"[{{"ClientURI":"{dacmo}/2/MIID","MOData":{{"MIID":"1"}}}}]"#)),
+            ("/repo/miid", format!(r#"[{{"ClientURI":"{DACMO}/2/MIID","MOData":{{"MIID":"1"}}}}]"#)),
             (
                 "/repo/entry",
                 format!(
-                    r#"[{{"ClientURI":"{dacmo}/2/","MOData":{{"2":{{"MOID":"{NEW}","MIID":"1","ACL":{{"1":{{"ServerID":"{SERVER_ID}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
+                    r#"[{{"ClientURI":"{DACMO}/2/","MOData":{{"2":{{"MOID":"{NEW}","MIID":"1","ACL":{{"1":{{"ServerID":"{SERVER_ID}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
                 ),
             ),
             (
                 "/repo/forged-entry",
                 format!(
-                    r#"[{{"ClientURI":"{dacmo}//","MOData":{{"DACMO":{{"MOID":"{NEW}","MIID":"1","ACL":{{"1":{{"ServerID":"{SERVER_ID}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
+                    r#"[{{"ClientURI":"{DACMO}//","MOData":{{"DACMO":{{"MOID":"{NEW}","MIID":"1","ACL":{{"1":{{"ServerID":"{SERVER_ID}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
                 ),
             ),
             (
@@ -603,7 +603,6 @@ async fn a_server_cannot_take_over_another_servers_identity_or_instances() {
 
 #[tokio::test]
 async fn a_server_allowed_every_moid_cannot_mint_accounts() {
-    let dacmo = "urn:oma:mo:oma-dm-dacmo:1.0";
     // A new account for a server the device does not know, with the Perm
     // list of the minter's choosing, under a root name the DDF does not
     // describe.
@@ -662,7 +661,7 @@ async fn a_server_allowed_every_moid_cannot_mint_accounts() {
     let granted = client.tree().allowed_moids(&other);
     assert!(granted.iter().any(|m| m == DEVINFO), "{granted:?}");
     assert!(
-        !granted.iter().any(|m| m == DMACC || m == dacmo),
+        !granted.iter().any(|m| m == DMACC || m == DACMO),
         "{granted:?}"
     );
 }
@@ -953,7 +952,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
 
     // A server that stops answering Package#3: the session duration ends it.
     let server = serve_raw(|seen| {
-        if seen.header("content-type") == Some("application/vnd.oma.dm.initiation+json") {
+        if seen.is_package1() {
             Conduct::Answer(response(
                 200,
                 &[("Content-Type", PACKAGE2)],
@@ -1168,12 +1167,15 @@ async fn a_server_cannot_grow_the_devices_state_without_bound() {
     // and a small instance, not for the big one.
     let held = build(MoTree::new()).tree().data_bytes();
     std::fs::remove_file(&state).expect("fresh state");
-    let mut tree = MoTree::new();
-    tree.set_limits(dm_tree::TreeLimits {
-        data_bytes: held + 1000,
-        subscriptions_per_server: 2,
-    });
-    let mut client = build(tree);
+    let limited = || {
+        let mut tree = MoTree::new();
+        tree.set_limits(dm_tree::TreeLimits {
+            data_bytes: held + 1000,
+            subscriptions_per_server: 2,
+        });
+        tree
+    };
+    let mut client = build(limited());
 
     completed_session(&mut client, &server_id()).await;
     let (codes, text) = last_package3(&server);
@@ -1205,12 +1207,9 @@ async fn a_server_cannot_grow_the_devices_state_without_bound() {
         "{file}"
     );
     drop(client);
-    let mut tree = MoTree::new();
-    tree.set_limits(dm_tree::TreeLimits {
-        data_bytes: held + 1000,
-        subscriptions_per_server: 2,
-    });
-    let client = build(tree);
+    let client = build(limited());
     assert_eq!(client.tree().subscriptions().len(), 2);
     assert!(client.default_uri(&moid("urn:x:m2:1.0")).is_some());
+    drop(client);
+    let _ = std::fs::remove_dir_all(dir);
 }
