@@ -459,7 +459,9 @@ pub(crate) fn check_admin(
                 Err((401, "wrong admin token".into()))
             }
         }
-        (_, None) if options.dev_mode => Ok(()),
+        // Dev mode needs no token; one that is configured must still be
+        // right when given.
+        (None, _) | (_, None) if options.dev_mode => Ok(()),
         (Some(_), None) => Err((401, "the admin API needs a bearer token".into())),
         (None, _) => Err((
             403,

@@ -30,7 +30,7 @@ use crate::util::{unhex, unhex_array};
 ///   "store": "store.json",
 ///   "limits": { "body_bytes": 4194304, "repository_bytes": 16777216,
 ///               "header_timeout_secs": 10, "body_timeout_secs": 30,
-///               "max_sessions": 10000, "session_idle_secs": 300,
+///               "max_sessions": 10000, "max_connections": 16384, "session_idle_secs": 300,
 ///               "commands_per_package": 64, "packages_per_session": 64 },
 ///   "dev_notification": { "secret_hex": "...", "data_hex": "..." },
 ///   "devices": [
@@ -113,6 +113,8 @@ pub struct LimitsConfig {
     pub body_timeout_secs: Option<u64>,
     /// Most sessions open at once.
     pub max_sessions: Option<usize>,
+    /// Most connections served at once.
+    pub max_connections: Option<usize>,
     /// How long an open session waits for its next Package#3.
     pub session_idle_secs: Option<u64>,
     /// Most commands in one Package#2.
@@ -314,6 +316,9 @@ impl FileConfig {
         if let Some(n) = l.max_sessions {
             limits = limits.with_max_sessions(n);
         }
+        if let Some(n) = l.max_connections {
+            limits = limits.with_max_connections(n);
+        }
         if let Some(s) = l.shutdown_grace_secs {
             limits = limits.with_shutdown_grace(Duration::from_secs(s));
         }
@@ -435,12 +440,13 @@ mod tests {
         }
         assert!(FileConfig::from_json(br#"{"limits":{"max_session":1}}"#, ".").is_err());
         let config = FileConfig::from_json(
-            br#"{"limits":{"session_idle_secs":7,"max_sessions":3}}"#,
+            br#"{"limits":{"session_idle_secs":7,"max_sessions":3,"max_connections":5}}"#,
             ".",
         )
         .expect("valid");
         let options = config.options().expect("no files").build().expect("valid");
         assert_eq!(options.session().idle_timeout, Duration::from_secs(7));
         assert_eq!(options.limits().max_sessions, 3);
+        assert_eq!(options.limits().max_connections, 5);
     }
 }

@@ -45,6 +45,10 @@ pub enum Error {
     /// for the embedded store): HTTP 507 Insufficient Storage.
     #[error("insufficient storage: {0}")]
     InsufficientStorage(String),
+    /// A limit of the server is reached for now (its open sessions): HTTP
+    /// 503, try later.
+    #[error("busy: {0}")]
+    Busy(String),
     /// The request is malformed (admin API input, a command that does not
     /// parse).
     #[error("invalid request: {0}")]
@@ -88,6 +92,7 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::Unprocessable(_) => 422,
             Error::Delivery { .. } => 502,
+            Error::Busy(_) => 503,
             Error::InsufficientStorage(_) => 507,
             Error::Config(_)
             | Error::File { .. }

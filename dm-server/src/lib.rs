@@ -4,7 +4,7 @@
 //!
 //! - an HTTP(S) endpoint for sessions (`POST /dm`, then `POST /dm/s/{token}`
 //!   after the CONT the server sends), with the statuses of PROTOCOL.md
-//!   section 2 (400, 401, 403, 404, 406, 413, 415, 503);
+//!   section 2 (400, 401, 403, 404, 406, 408, 409, 413, 415, 503);
 //! - a data repository devices HGET from and HPUT/HPOST/SUB-report to
 //!   (`/repo/{path}`);
 //! - device registry, command queues, results, alerts, open sessions and

@@ -165,6 +165,10 @@ pub struct ServerLimits {
     /// Most sessions open at once (in the whole store); a Package#1 beyond
     /// it is answered 503. Default 10,000.
     pub max_sessions: usize,
+    /// Most connections served at once; beyond it the server stops
+    /// accepting (new connections wait in the listener's backlog) until one
+    /// closes. Default 16,384.
+    pub max_connections: usize,
     /// How long a graceful shutdown waits for requests in flight. Default
     /// 10 s.
     pub shutdown_grace: Duration,
@@ -178,6 +182,7 @@ impl Default for ServerLimits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_sessions: 10_000,
+            max_connections: 16_384,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -230,6 +235,13 @@ impl ServerLimits {
     #[must_use]
     pub fn with_max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = n;
+        self
+    }
+
+    /// Sets [`ServerLimits::max_connections`] (at least 1).
+    #[must_use]
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
         self
     }
 

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
@@ -263,10 +263,22 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
         };
         tracing::info!(address = %local, tls = acceptor.is_some(), "serving");
         let mut shutdown = std::pin::pin!(shutdown);
+        let slots = Arc::new(Semaphore::new(options.limits.max_connections.max(1)));
+        let mut slot: Option<OwnedSemaphorePermit> = None;
         loop {
+            if slot.is_none() {
+                slot = slots.clone().try_acquire_owned().ok();
+                if slot.is_none() {
+                    tracing::warn!(
+                        limit = options.limits.max_connections,
+                        "connection limit reached: not accepting until a connection closes"
+                    );
+                }
+            }
             tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
+                permit = slots.clone().acquire_owned(), if slot.is_none() => slot = permit.ok(),
+                accepted = listener.accept(), if slot.is_some() => match accepted {
                     Ok((stream, peer)) => {
                         let connection = Connection {
                             router: router.clone(),
@@ -275,7 +287,11 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                             header_timeout: options.limits.header_timeout,
                             header_bytes: options.limits.header_bytes,
                         };
-                        connections.spawn(connection.run(stream, peer));
+                        let permit = slot.take();
+                        connections.spawn(async move {
+                            connection.run(stream, peer).await;
+                            drop(permit);
+                        });
                     }
                     Err(error) => {
                         // Out of file descriptors and the like: back off.

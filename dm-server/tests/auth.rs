@@ -265,10 +265,44 @@ async fn dev_mode_registers_devices_without_credentials() {
         device.notification_secret.map(|s| s.secret),
         Some(b"dev-secret".to_vec())
     );
-    // The admin API needs no token.
+    // The admin API needs no token, and takes whatever token it is given.
     let mut admin = AdminClient::new(&server.base);
     admin.token = None;
     assert_eq!(admin.get("/admin/devices").await.0, 200);
+    admin.token = Some("anything".into());
+    assert_eq!(admin.get("/admin/devices").await.0, 200);
+    // A device registered with credentials must use them, even here.
+    let realm = ServerOptions::builder()
+        .build()
+        .expect("options")
+        .realm()
+        .to_owned();
+    server
+        .admin()
+        .register_device(
+            DeviceRegistration::new(dev(DEV2)).with_password(USER2, PASS2, &realm),
+            false,
+        )
+        .await
+        .expect("registered");
+    let response = post_package1(&client(), &server, DEV2, P1, Auth::None).await;
+    assert_eq!(response.status(), 401);
+    assert!(!challenges(&response).is_empty(), "it is challenged");
+    let response = post_package1(&client(), &server, DEV2, P1, BASIC2).await;
+    assert_eq!(response.status(), 200);
+    // A configured token still has to be right when one is given.
+    let options = ServerOptions::builder()
+        .dev_mode(true)
+        .admin_token(ADMIN_TOKEN)
+        .build()
+        .expect("options");
+    let with_token = TestServer::start_on(options, MemoryStore::new()).await;
+    let mut admin = AdminClient::new(&with_token.base);
+    assert_eq!(admin.get("/admin/devices").await.0, 200);
+    admin.token = None;
+    assert_eq!(admin.get("/admin/devices").await.0, 200);
+    admin.token = Some("wrong".into());
+    assert_eq!(admin.get("/admin/devices").await.0, 401);
     // A device without credentials still needs an OMADM-DevID.
     let response = send(
         &client(),

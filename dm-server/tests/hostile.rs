@@ -98,8 +98,8 @@ async fn bodies_announced_over_the_limit_are_refused_before_they_are_sent() {
         "no session, nothing recorded"
     );
 
-    // Package#3 at the session URI: refused before the session is touched,
-    // so the session goes on.
+    // Package#3 at the session URI: refused unread, and (section 2) the
+    // session is dropped with its command failed.
     let (uri, _) = open_session(&server).await;
     let during = held(&admin, DEV1).await;
     assert_eq!(during.commands[0].state, CommandState::Sent);
@@ -109,10 +109,18 @@ async fn bodies_announced_over_the_limit_are_refused_before_they_are_sent() {
     let answer = raw.answer(QUICK).await;
     assert_eq!(answer, Answer::Status(413), "{}", raw.last_head);
     assert!(raw.closed_within(QUICK).await);
-    assert_eq!(held(&admin, DEV1).await, during, "the session is untouched");
-    finish_session(&uri, &[200, 200]).await;
+    assert_eq!(held(&admin, DEV1).await.device.open_session, None);
     let record = command_of(&admin, id).await;
-    assert_eq!(record.state, CommandState::Done);
+    assert_eq!(record.state, CommandState::Failed);
+    assert!(
+        record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("over the limit")),
+        "{record:?}"
+    );
+    let response = post_p3(&client(), &uri, &[200, 200]).await;
+    assert_eq!(response.status(), 404, "the session is gone");
 
     // A repository upload: 413, nothing stored.
     let over = [("Content-Length", "2049")];
@@ -335,16 +343,13 @@ async fn deep_and_oversized_json_is_refused_and_the_server_goes_on() {
         assert_eq!(held(&admin, DEV1).await.device.open_session, None);
     }
     // Over the size limit by its Content-Length, a Package#3 is refused
-    // before the session is loaded: the session goes on.
-    let id = queue_get(&admin, "Man").await;
-    let (uri, _) = open_session(&server).await;
-    let during = held(&admin, DEV1).await;
-    let response = post_package(&http, &uri, RESPONSE, DEV1, &huge, BASIC1).await;
-    assert_eq!(response.status(), 413);
-    assert_eq!(held(&admin, DEV1).await, during);
-    finish_session(&uri, &[200, 200]).await;
-    let record = command_of(&admin, id).await;
-    assert_eq!(record.state, CommandState::Done);
+    // unread, and its session dropped too.
+    let (answered, uri, record) = package3_in_new_session(&server, RESPONSE, &huge).await;
+    assert_eq!(answered, 413);
+    assert_eq!(record.state, CommandState::Failed);
+    assert_eq!(held(&admin, DEV1).await.device.open_session, None);
+    let response = post_p3(&http, &uri, &[200, 200]).await;
+    assert_eq!(response.status(), 404, "the session is gone");
 
     // The repository refuses the same.
     let deep_mo_data = format!(r#"[{{"ClientURI":"urn:x:y//","MOData":{deep_object}}}]"#);
@@ -503,53 +508,55 @@ async fn invalid_utf8_byte_order_marks_and_duplicate_members_are_400() {
 }
 
 #[tokio::test]
-async fn a_package3_at_another_devices_session_uri_is_refused_and_the_owner_goes_on() {
+async fn a_package3_at_another_devices_session_uri_is_refused_and_drops_the_session() {
     let server = TestServer::start(options().build().expect("options")).await;
     let admin = server.admin();
     let http = client();
+    let other = held(&admin, DEV2).await;
+
+    // Nobody, or device 2 with device 1's password under its own user:
+    // 401 (a challenge, which drops nothing).
     let id = queue_get(&admin, "Man").await;
     let (uri, _) = open_session(&server).await;
     let owner = held(&admin, DEV1).await;
-    let other = held(&admin, DEV2).await;
-
-    // Device 2, as itself.
-    let response = post_package(&http, &uri, RESPONSE, DEV2, &p3(&[200, 200]), BASIC2).await;
-    assert_eq!(response.status(), 403);
-    // Device 2 claiming to be device 1.
-    let response = post_package(&http, &uri, RESPONSE, DEV1, &p3(&[200, 200]), BASIC2).await;
-    assert_eq!(response.status(), 403);
+    let response = post_package(&http, &uri, RESPONSE, DEV1, &p3(&[200, 200]), Auth::None).await;
+    assert_eq!(response.status(), 401);
+    let wrong = Auth::Basic(USER2, PASS1);
+    let response = post_package(&http, &uri, RESPONSE, DEV2, &p3(&[200, 200]), wrong).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(held(&admin, DEV1).await, owner, "the session is intact");
     // Device 2 at the session endpoint, claiming device 1 (no CONT
     // followed): correlated by the authenticated device, which has no open
     // session.
     let dm = server.url("/dm");
     let response = post_package(&http, &dm, RESPONSE, DEV1, &p3(&[200, 200]), BASIC2).await;
     assert_eq!(response.status(), 404);
-    // Nobody.
-    let response = post_package(&http, &uri, RESPONSE, DEV1, &p3(&[200, 200]), Auth::None).await;
-    assert_eq!(response.status(), 401);
-    // Device 2 with device 1's password but its own user: 401.
-    let wrong = Auth::Basic(USER2, PASS1);
-    let response = post_package(&http, &uri, RESPONSE, DEV2, &p3(&[200, 200]), wrong).await;
-    assert_eq!(response.status(), 401);
+    assert_eq!(held(&admin, DEV1).await, owner, "the session is intact");
 
-    assert_eq!(
-        held(&admin, DEV1).await,
-        owner,
-        "device 1's session is intact"
-    );
+    // Device 2 at device 1's session URI, as itself and claiming device 1:
+    // 403, and the session is dropped (section 2) with its command failed
+    // and no status taken from device 2.
+    let mut session = Some((uri, id));
+    for claimed in [DEV2, DEV1] {
+        let (uri, id) = if let Some(open) = session.take() {
+            open
+        } else {
+            let id = queue_get(&admin, "Man").await;
+            (open_session(&server).await.0, id)
+        };
+        let response = post_package(&http, &uri, RESPONSE, claimed, &p3(&[200, 200]), BASIC2).await;
+        assert_eq!(response.status(), 403, "claiming {claimed}");
+        let record = command_of(&admin, id).await;
+        assert_eq!(record.state, CommandState::Failed, "claiming {claimed}");
+        assert_eq!(record.result, None, "no status was taken from device 2");
+        assert_eq!(held(&admin, DEV1).await.device.open_session, None);
+        let response = post_p3(&http, &uri, &[200, 200]).await;
+        assert_eq!(response.status(), 404, "the owner's session is gone");
+    }
     assert_eq!(
         held(&admin, DEV2).await,
         other,
         "nothing recorded for device 2"
-    );
-
-    finish_session(&uri, &[200, 404]).await;
-    let record = command_of(&admin, id).await;
-    assert_eq!(record.state, CommandState::Done);
-    assert_eq!(
-        record.result.expect("status").code.as_u16(),
-        404,
-        "the owner's status"
     );
 }
 
@@ -699,4 +706,63 @@ async fn header_floods_are_refused_without_waiting_for_the_timeout() {
     assert_eq!(held(&admin, DEV1).await, before);
     let response = post_package1(&client(), &server, DEV1, P1, BASIC1).await;
     assert_eq!(response.status(), 200, "still serving");
+}
+
+#[tokio::test]
+async fn every_admin_refusal_is_json_and_oversized_admin_bodies_are_refused_unread() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let admin = AdminClient::new(&server.base);
+    let is_error = |(status, body): &(u16, serde_json::Value)| {
+        body["error"].as_str().is_some_and(|e| !e.is_empty()) && *status >= 400
+    };
+
+    // The router's own refusals: a path segment that is not UTF-8 once
+    // decoded, an unknown resource, a method not allowed.
+    for (method, path, status) in [
+        (reqwest::Method::GET, "/admin/devices/%FF%FE", 400),
+        (reqwest::Method::GET, "/admin/nothing/here", 404),
+        (reqwest::Method::GET, "/admin", 404),
+        (reqwest::Method::PATCH, "/admin/devices", 405),
+    ] {
+        let answer = admin.call(method.clone(), path, None).await;
+        assert_eq!(answer.0, status, "{method} {path}: {answer:?}");
+        assert!(is_error(&answer), "{method} {path}: {answer:?}");
+    }
+    // Unknown resources are not probed without the token.
+    let mut anonymous = AdminClient::new(&server.base);
+    anonymous.token = None;
+    let answer = anonymous.get("/admin/nothing/here").await;
+    assert_eq!(answer.0, 401, "{answer:?}");
+
+    // A command body announced over 256 KiB: 413 from its Content-Length,
+    // at once, the rest never read, nothing queued.
+    let before = held(&server.admin(), DEV1).await;
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let target = format!("/admin/devices/{}/commands", segment(DEV1));
+    let mut raw = Raw::connect(&server.base).await;
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+        ("Content-Length", "10000000"),
+    ];
+    raw.send(head("POST", &target, authority(&server.base), &headers).as_bytes())
+        .await;
+    raw.send(b"{\"comm").await;
+    let started = Instant::now();
+    assert_eq!(
+        raw.answer(QUICK).await,
+        Answer::Status(413),
+        "{}",
+        raw.last_head
+    );
+    assert!(started.elapsed() < QUICK);
+    assert!(
+        raw.last_head
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{}",
+        raw.last_head
+    );
+    assert!(raw.closed_within(QUICK).await, "the rest is never read");
+    assert_eq!(held(&server.admin(), DEV1).await, before, "nothing queued");
 }

@@ -70,6 +70,36 @@ async fn an_oversized_body_is_refused_from_its_length_without_reading_it() {
 }
 
 #[tokio::test]
+async fn connections_beyond_the_limit_wait_until_one_closes() {
+    let limits = ServerLimits::default().with_max_connections(2);
+    let (_server, address) = start_limited(limits).await;
+    let request = format!(
+        "GET /admin/devices HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n"
+    );
+    let mut first = TcpStream::connect(&address).await.expect("connect");
+    let mut second = TcpStream::connect(&address).await.expect("connect");
+    for stream in [&mut first, &mut second] {
+        stream.write_all(request.as_bytes()).await.expect("send");
+        assert_eq!(status_of(&read_head(stream).await), Some(200));
+    }
+    // A third connection is left in the backlog: its request is not
+    // answered while both others stay open (kept alive).
+    let mut third = TcpStream::connect(&address)
+        .await
+        .expect("the backlog takes it");
+    third.write_all(request.as_bytes()).await.expect("send");
+    let mut byte = [0u8; 1];
+    let waited = tokio::time::timeout(Duration::from_millis(500), third.read(&mut byte)).await;
+    assert!(waited.is_err(), "not served while at the limit: {waited:?}");
+    // Closing one lets it in.
+    drop(first);
+    assert_eq!(status_of(&read_head(&mut third).await), Some(200));
+    // The open connection is still served.
+    second.write_all(request.as_bytes()).await.expect("send");
+    assert_eq!(status_of(&read_head(&mut second).await), Some(200));
+}
+
+#[tokio::test]
 async fn a_streamed_body_is_cut_off_at_the_limit() {
     let limits = ServerLimits::default().with_package_bytes(1024);
     let (_server, address) = start_limited(limits).await;

@@ -248,20 +248,6 @@ async fn package3_without_cont_is_correlated_by_device() {
 }
 
 #[tokio::test]
-async fn another_device_cannot_post_to_a_session() {
-    let server = TestServer::start(options().build().expect("options")).await;
-    queue_get(&server.admin(), "Man").await;
-    let http = client();
-    let (session_uri, _) = open_session(&server).await;
-    let body = p3(&[200, 200]);
-    let response = post_package(&http, &session_uri, RESPONSE, DEV2, &body, BASIC2).await;
-    assert_eq!(response.status(), 403);
-    // The owner's session is intact.
-    let response = post_p3(&http, &session_uri, &[200, 200]).await;
-    assert_eq!(response.status(), 200);
-}
-
-#[tokio::test]
 async fn idle_sessions_expire_and_their_commands_fail() {
     let settings = SessionSettings::default()
         .with_idle_timeout(Duration::from_millis(150))
@@ -366,6 +352,60 @@ async fn too_many_open_sessions_is_503() {
     let response = post_package1(&http, &server, DEV2, P1, BASIC2).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "60");
+}
+
+#[tokio::test]
+async fn concurrent_package1s_cannot_pass_the_session_limit_together() {
+    const DEVICES: usize = 12;
+    const LIMIT: usize = 3;
+    let options = dm_server::ServerOptions::builder()
+        .dev_mode(true)
+        .limits(dm_server::ServerLimits::default().with_max_sessions(LIMIT))
+        .build()
+        .expect("options");
+    let server = TestServer::start_on(options, MemoryStore::new()).await;
+    let admin = server.admin();
+    let ids: Vec<String> = (0..DEVICES).map(|i| format!("IMEI:77{i:04}")).collect();
+    for id in &ids {
+        admin
+            .register_device(dm_server::DeviceRegistration::new(dev(id)), false)
+            .await
+            .expect("registered");
+        admin.enqueue(&dev(id), get("Man")).await.expect("queued");
+    }
+    let url = server.url("/dm");
+    let mut requests = tokio::task::JoinSet::new();
+    for id in ids.clone() {
+        let url = url.clone();
+        requests.spawn(async move {
+            post_package(&client(), &url, INITIATION, &id, P1, Auth::None)
+                .await
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses: Vec<u16> = requests.join_all().await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        LIMIT,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        DEVICES - LIMIT,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        server.server.store().open_sessions().await.expect("count"),
+        LIMIT
+    );
+    // The refused devices' commands are still queued.
+    let mut queued = 0;
+    for id in &ids {
+        let commands = admin.commands(&dev(id)).await.expect("commands");
+        queued += usize::from(commands[0].state == CommandState::Queued);
+    }
+    assert_eq!(queued, DEVICES - LIMIT);
 }
 
 #[tokio::test]

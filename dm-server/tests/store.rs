@@ -116,7 +116,7 @@ async fn persistence_round_trip() {
         command: get("Mod"),
     }];
     store
-        .save_session(record.clone(), None)
+        .open_session(record.clone(), usize::MAX)
         .await
         .expect("saved");
     let alert = Alert::exec_complete(&"urn:x:y//Reboot".parse().expect("uri"), StatusCode::OK);
@@ -247,19 +247,28 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     // Versions.
     let mut record = SessionRecord::new(a, d1.clone(), 0);
     record.deadline_ms = 100;
-    store.save_session(record.clone(), None).await.expect("new");
+    store.open_session(record.clone(), 1).await.expect("new");
     assert!(matches!(
-        store.save_session(record.clone(), None).await,
+        store.open_session(record.clone(), 2).await,
         Err(Error::Conflict(_))
     ));
+    // The limit is counted in the same step as the insertion.
+    let mut third = SessionRecord::new(SessionToken::from_bytes([3; 16]), d1.clone(), 0);
+    third.deadline_ms = 100;
+    assert!(matches!(
+        store.open_session(third.clone(), 1).await,
+        Err(Error::Busy(_))
+    ));
+    assert_eq!(store.open_sessions().await.expect("count"), 1);
     let mut next = record.clone();
     next.version = 1;
+    next.cont_sent = true;
     store
-        .save_session(next.clone(), Some(0))
+        .save_session(next.clone(), 0)
         .await
         .expect("version 0 -> 1");
     assert!(matches!(
-        store.save_session(next.clone(), Some(0)).await,
+        store.save_session(next.clone(), 0).await,
         Err(Error::Conflict(_))
     ));
     assert_eq!(
@@ -289,7 +298,7 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     assert_eq!(kept_command(&store, ids[2]).await.state, CommandState::Sent);
     assert_eq!(store.open_sessions().await.expect("count"), 0);
     assert!(matches!(
-        store.save_session(next, Some(1)).await,
+        store.save_session(next, 1).await,
         Err(Error::NotFound(_))
     ));
     store
@@ -319,6 +328,96 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
         store.commands(&ghost).await,
         Err(Error::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn released_commands_return_to_their_place_and_an_ended_summary_says_cont() {
+    let store = MemoryStore::new();
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    register(&store, &d1, 0).await;
+    register(&store, &d2, 0).await;
+    let ids = futures_ids(&store, &d1, 4).await;
+    let a = SessionToken::from_bytes([1; 16]);
+    let b = SessionToken::from_bytes([2; 16]);
+    let mut record = SessionRecord::new(a, d1.clone(), 0);
+    record.deadline_ms = 100;
+    store
+        .open_session(record.clone(), usize::MAX)
+        .await
+        .expect("open");
+    store
+        .begin_session(&d1, SessionSummary::new(a, Initiator::Client, 0), None, 0)
+        .await
+        .expect("begun");
+    let claimed: Vec<CommandId> = store
+        .claim_commands(&d1, a, 3, 1)
+        .await
+        .expect("claimed")
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(claimed, ids[..3]);
+    store
+        .record_result(ids[0], a, Status::new(StatusCode::OK), 2)
+        .await
+        .expect("done");
+
+    // A done command, a command of another session and one of another
+    // device stay as they are; the others go back in queue order.
+    let mut release = vec![ids[2], ids[0], ids[1]];
+    let elsewhere = store
+        .enqueue_command(&d2, get("Other"), 0)
+        .await
+        .expect("queued");
+    store.claim_commands(&d2, b, 1, 1).await.expect("claimed");
+    release.push(elsewhere);
+    store
+        .release_commands(&d1, a, release, 3)
+        .await
+        .expect("released");
+    assert_eq!(kept_command(&store, ids[0]).await.state, CommandState::Done);
+    for id in &ids[1..3] {
+        let command = kept_command(&store, *id).await;
+        assert_eq!(
+            (command.state, command.session, command.updated_ms),
+            (CommandState::Queued, None, 3)
+        );
+    }
+    assert_eq!(
+        kept_command(&store, elsewhere).await.state,
+        CommandState::Sent
+    );
+    let again: Vec<CommandId> = store
+        .claim_commands(&d1, a, 10, 4)
+        .await
+        .expect("claimed")
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(again, ids[1..], "released commands keep their place");
+
+    // Ending the session completes the summary, CONT included from the
+    // record, and fails what is still sent.
+    let mut next = record.clone();
+    next.version = 1;
+    next.cont_sent = true;
+    next.packages_sent = 2;
+    store.save_session(next, 0).await.expect("saved");
+    store
+        .end_session(a, &d1, SessionEnd::new(SessionOutcome::Completed, 2, 9))
+        .await
+        .expect("ended");
+    let device = store.device(&d1).await.expect("read").expect("device");
+    let summary = device.last_session().expect("summary");
+    assert_eq!(
+        (summary.cont_sent, summary.packages, summary.ended_ms),
+        (true, 2, Some(9))
+    );
+    assert_eq!(device.open_session, None);
+    for id in &ids[1..] {
+        assert_eq!(kept_command(&store, *id).await.state, CommandState::Failed);
+    }
 }
 
 async fn futures_ids(store: &MemoryStore, dev_id: &dm_types::DevId, n: usize) -> Vec<CommandId> {

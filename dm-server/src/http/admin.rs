@@ -4,18 +4,18 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use dm_codec::mime;
 use dm_types::DevId;
 
-use super::{Refusal, read_body, refuse};
+use super::{Refusal, check_length, read_body, refuse};
 use crate::admin::Admin;
 use crate::config::DeviceConfig;
 use crate::notify::NotificationChannel;
@@ -60,7 +60,46 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
                 .put(write_object::<S, C>)
                 .delete(delete_object::<S, C>),
         )
+        .route("/admin", any(no_such_resource))
+        .route("/admin/{*rest}", any(no_such_resource))
         .route_layer(middleware::from_fn_with_state(shared, check_token::<S, C>))
+        .layer(middleware::map_response(json_errors))
+}
+
+async fn no_such_resource() -> AdminRefusal {
+    refuse(404, "no such admin resource").into()
+}
+
+/// Makes every refusal of the admin API JSON `{"error": ...}`, axum's own
+/// included (a path segment that does not decode, a method not allowed).
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Bodies of the router's own refusals are short texts.
+    let text = axum::body::to_bytes(body, 4 << 10)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(json!({ "error": message }).to_string()),
+    )
 }
 
 async fn check_token<S: Store, C: NotificationChannel>(
@@ -121,6 +160,7 @@ async fn json_body<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     request: Request,
 ) -> Result<Value, Refusal> {
+    check_length(request.headers(), SMALL_BODY)?;
     let body = read_body(
         request.into_body(),
         SMALL_BODY,
@@ -376,6 +416,7 @@ async fn write_object<S: Store, C: NotificationChannel>(
         )
         .into());
     }
+    check_length(request.headers(), SMALL_BODY)?;
     let body = read_body(
         request.into_body(),
         limits.codec.mo_data_bytes,

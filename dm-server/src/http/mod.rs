@@ -7,7 +7,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::OriginalUri;
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use axum::http::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -79,8 +81,16 @@ impl Refusal {
     }
 }
 
+/// 503 with `Retry-After`: a limit of the server is reached for now.
+pub(crate) fn busy(message: impl std::fmt::Display) -> Refusal {
+    refuse(503, message).with_header(RETRY_AFTER, HeaderValue::from_static("60"))
+}
+
 impl From<crate::Error> for Refusal {
     fn from(error: crate::Error) -> Self {
+        if let crate::Error::Busy(message) = &error {
+            return busy(message);
+        }
         let status = error.http_status();
         if status >= 500
             && !matches!(
@@ -199,7 +209,8 @@ fn target(parts: &Parts) -> String {
 
 /// Authenticates the device behind a request (401 with challenges when it
 /// cannot be). In dev mode, a request without credentials is the device its
-/// `OMADM-DevID` names, registered on first sight.
+/// `OMADM-DevID` names, registered on first sight, unless that device is
+/// registered with credentials or a certificate: then it must use them.
 pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     parts: &Parts,
@@ -215,7 +226,13 @@ pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
     let failure =
         match auth::authenticate_device(&shared.options, &shared.store, &request, now).await {
             Ok(Some(dev_id)) => return Ok(dev_id),
-            Ok(None) if shared.options.dev_mode => return dev_mode_device(shared, parts).await,
+            Ok(None) if shared.options.dev_mode => match dev_mode_device(shared, parts).await? {
+                Some(dev_id) => return Ok(dev_id),
+                None => AuthFailure::Unauthorized {
+                    reason: "the device is registered with credentials".into(),
+                    stale: false,
+                },
+            },
             Ok(None) => AuthFailure::Unauthorized {
                 reason: "credentials required".into(),
                 stale: false,
@@ -246,14 +263,20 @@ pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
     }
 }
 
+/// The device a request without credentials is in dev mode; `None` when
+/// that device has credentials or a certificate to use.
 async fn dev_mode_device<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     parts: &Parts,
-) -> Result<DevId, Refusal> {
+) -> Result<Option<DevId>, Refusal> {
     let header = header(&parts.headers, mime::OMADM_DEV_ID)
         .ok_or_else(|| refuse(400, "OMADM-DevID is required"))?;
     let dev_id = DevId::new(header).map_err(|e| refuse(400, format!("OMADM-DevID: {e}")))?;
-    if shared.store.device(&dev_id).await?.is_none() {
+    if let Some(device) = shared.store.device(&dev_id).await? {
+        if device.credentials.is_some() || device.certificate_sha256.is_some() {
+            return Ok(None);
+        }
+    } else {
         let mut registration = DeviceRegistration::new(dev_id.clone());
         registration
             .notification_secret
@@ -271,7 +294,7 @@ async fn dev_mode_device<S: Store, C: NotificationChannel>(
             Err(e) => return Err(internal(&e)),
         }
     }
-    Ok(dev_id)
+    Ok(Some(dev_id))
 }
 
 /// 403 unless `OMADM-DevID` is present and names `dev_id`.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument as _;
@@ -19,9 +19,7 @@ use dm_session::{
 };
 use dm_types::{Alert, AlertType, DevId};
 
-use super::{
-    Refusal, authenticate, check_accept, check_length, header, internal, read_body, refuse,
-};
+use super::{Refusal, authenticate, busy, check_accept, check_length, header, read_body, refuse};
 use crate::notify::{self, NotificationChannel};
 use crate::server::Shared;
 use crate::store::{
@@ -59,7 +57,7 @@ pub(crate) async fn continued<S: Store, C: NotificationChannel>(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let result = async {
-        let dev_id = admit(&shared, &parts).await?;
+        let dev_id = authenticate(&shared, &parts).await?;
         let token: SessionToken = token.parse().map_err(|_| refuse(404, "no such session"))?;
         package3(&shared, &parts, body, dev_id, token).await
     }
@@ -116,10 +114,9 @@ async fn package1<S: Store, C: NotificationChannel>(
 ) -> Result<Response, Refusal> {
     let dev_id = admit(shared, parts).await?;
     let limits = &shared.options.limits;
-    let open = shared.store.open_sessions().await?;
-    if open >= limits.max_sessions {
-        return Err(refuse(503, "too many open sessions; try later")
-            .with_header(RETRY_AFTER, HeaderValue::from_static("60")));
+    // A cheap early refusal; `open_session` below is the exact one.
+    if shared.store.open_sessions().await? >= limits.max_sessions {
+        return Err(busy("too many open sessions; try later"));
     }
     let body = read_body(body, limits.codec.package_bytes, limits.body_timeout).await?;
     let token = SessionToken::random()?;
@@ -156,47 +153,40 @@ async fn package1<S: Store, C: NotificationChannel>(
             alerts = alerts.len(),
             "Package#1"
         );
-        record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
+        let mut record = SessionRecord::new(token, dev_id.clone(), now_ms);
+        record.deadline_ms = now_ms.saturating_add(millis(shared.options.session.idle_timeout));
+        shared
+            .store
+            .open_session(record.clone(), limits.max_sessions)
+            .await?;
         let outcome = async {
-            let (package, state) = next_package(shared, engine, &dev_id, token, 0, now_ms).await?;
-            let mut summary = SessionSummary::new(token, initiator, now_ms);
-            summary.cont_sent = state.cont_sent;
-            summary.packages = count(state.packages_sent);
-            if let SessionPhase::AwaitingStatuses { sent, .. } = state.phase {
-                shared
-                    .store
-                    .begin_session(&dev_id, summary, mos, now_ms)
-                    .await?;
-                let mut record = SessionRecord::new(token, dev_id.clone(), now_ms);
-                record.deadline_ms =
-                    now_ms.saturating_add(millis(shared.options.session.idle_timeout));
-                record.cont_sent = state.cont_sent;
-                record.packages_sent = count(state.packages_sent);
-                record.sent = sent
-                    .into_iter()
-                    .map(|(id, command)| SentCommand { id, command })
-                    .collect();
-                tracing::info!(commands = record.sent.len(), "Package#2");
-                shared.store.save_session(record, None).await?;
-            } else {
-                summary.ended_ms = Some(now_ms);
-                summary.outcome = Some(SessionOutcome::Completed);
-                shared
-                    .store
-                    .begin_session(&dev_id, summary, mos, now_ms)
-                    .await?;
-                tracing::info!("Package#2 with END: session completed");
+            shared
+                .store
+                .begin_session(
+                    &dev_id,
+                    SessionSummary::new(token, initiator, now_ms),
+                    mos,
+                    now_ms,
+                )
+                .await?;
+            record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
+            let next = next_package(shared, engine, &dev_id, token, 0, now_ms).await?;
+            let saved = save_or_end(shared, &record, &next.state, now_ms).await;
+            if saved.is_err() {
+                release(shared, &dev_id, token, next.claimed).await;
             }
-            Ok::<_, crate::Error>(package)
+            saved.map(|()| next.package)
         }
         .await;
         match outcome {
             Ok(package) => Ok(package2(package)),
-            Err(error) => {
-                // Commands claimed for this session must not stay `sent`.
-                let end = SessionEnd::new(SessionOutcome::Failed(error.to_string()), 1, now_ms);
-                let _ = shared.store.end_session(token, &dev_id, end).await;
-                Err(internal(&error))
+            Err(refusal) => {
+                let end =
+                    SessionEnd::new(SessionOutcome::Failed(refusal.message.clone()), 1, now_ms);
+                if let Err(error) = shared.store.end_session(token, &dev_id, end).await {
+                    tracing::warn!(%error, "the failed session could not be ended; it will expire");
+                }
+                Err(refusal)
             }
         }
     }
@@ -208,6 +198,14 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// A Package#2 built, with the session state after it and the commands
+/// claimed for it.
+struct NextPackage {
+    package: Vec<u8>,
+    state: SessionState<CommandId>,
+    claimed: Vec<CommandId>,
+}
+
 /// Claims the next commands (none when the package must be the last), and
 /// builds the Package#2.
 async fn next_package<S: Store, C: NotificationChannel>(
@@ -217,20 +215,87 @@ async fn next_package<S: Store, C: NotificationChannel>(
     token: SessionToken,
     packages_sent: usize,
     now_ms: u64,
-) -> Result<(Vec<u8>, SessionState<CommandId>), crate::Error> {
+) -> Result<NextPackage, crate::Error> {
     let settings = &shared.options.session;
+    let mut claimed = Vec::new();
     if packages_sent + 1 < settings.packages_per_session {
-        let claimed = shared
+        for (id, command) in shared
             .store
             .claim_commands(dev_id, token, settings.commands_per_package, now_ms)
-            .await?;
-        for (id, command) in claimed {
+            .await?
+        {
+            claimed.push(id);
             engine.enqueue(id, command);
         }
     }
     let package = engine.respond(Instant::now());
     while engine.poll_event().is_some() {}
-    Ok((package, engine.into_state()))
+    Ok(NextPackage {
+        package,
+        state: engine.into_state(),
+        claimed,
+    })
+}
+
+/// After a Package#2: saves the session (version-checked against `record`)
+/// when it waits for a Package#3, or ends it as completed when the package
+/// held END. 409 when another request saved the session first.
+async fn save_or_end<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    record: &SessionRecord,
+    state: &SessionState<CommandId>,
+    now_ms: u64,
+) -> Result<(), Refusal> {
+    let packages = count(state.packages_sent);
+    if let SessionPhase::AwaitingStatuses { sent, .. } = &state.phase {
+        let mut next = record.clone();
+        next.version += 1;
+        next.deadline_ms = now_ms.saturating_add(millis(shared.options.session.idle_timeout));
+        next.cont_sent = state.cont_sent;
+        next.packages_sent = packages;
+        next.sent = sent
+            .iter()
+            .map(|(id, command)| SentCommand {
+                id: *id,
+                command: command.clone(),
+            })
+            .collect();
+        tracing::info!(commands = next.sent.len(), "Package#2");
+        match shared.store.save_session(next, record.version).await {
+            Ok(()) => Ok(()),
+            Err(crate::Error::Conflict(message) | crate::Error::NotFound(message)) => {
+                Err(refuse(409, message))
+            }
+            Err(e) => Err(e.into()),
+        }
+    } else {
+        let end = SessionEnd::new(SessionOutcome::Completed, packages, now_ms);
+        shared
+            .store
+            .end_session(record.token, &record.dev_id, end)
+            .await?;
+        tracing::info!("Package#2 with END: session completed");
+        Ok(())
+    }
+}
+
+/// Puts back the commands claimed for a Package#2 that is not delivered.
+async fn release<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    dev_id: &DevId,
+    token: SessionToken,
+    claimed: Vec<CommandId>,
+) {
+    if claimed.is_empty() {
+        return;
+    }
+    if let Err(error) = shared
+        .store
+        .release_commands(dev_id, token, claimed, now_ms())
+        .await
+    {
+        tracing::warn!(%error, "claimed commands could not be released; they fail with the session");
+    }
 }
 
 /// The address of a NotificationAddress alert: `Data` member `Address` (or
@@ -285,7 +350,7 @@ async fn package3_without_cont<S: Store, C: NotificationChannel>(
     parts: &Parts,
     body: Body,
 ) -> Result<Response, Refusal> {
-    let dev_id = admit(shared, parts).await?;
+    let dev_id = authenticate(shared, parts).await?;
     let token = shared
         .store
         .device(&dev_id)
@@ -307,16 +372,31 @@ async fn package3<S: Store, C: NotificationChannel>(
         .session(token)
         .await?
         .ok_or_else(|| refuse(404, "no such session"))?;
-    if record.dev_id != dev_id {
-        return Err(refuse(
-            403,
-            format!("the session belongs to another device than {dev_id}"),
-        ));
-    }
-    let span = tracing::info_span!("dm_session", dev_id = %dev_id, session = %token);
+    let owner = record.dev_id.clone();
+    let span = tracing::info_span!("dm_session", dev_id = %owner, session = %token);
     async {
         let now_ms = now_ms();
         let end = |outcome: SessionOutcome| SessionEnd::new(outcome, record.packages_sent, now_ms);
+        // Section 2: a request refused at the session's URI drops the
+        // session (the device repeats nothing).
+        let admitted = if owner == dev_id {
+            check_length(&parts.headers, shared.options.limits.codec.package_bytes)
+                .and_then(|()| check_accept(&parts.headers, mime::REQUEST))
+        } else {
+            Err(refuse(
+                403,
+                format!("the session belongs to another device than {dev_id}"),
+            ))
+        };
+        if let Err(refusal) = admitted {
+            tracing::info!(status = refusal.status.as_u16(), message = %refusal.message, "Package#3 refused: session dropped");
+            let outcome = SessionOutcome::Failed(refusal.message.clone());
+            shared
+                .store
+                .end_session(token, &owner, end(outcome))
+                .await?;
+            return Err(refusal);
+        }
         if record.deadline_ms < now_ms {
             shared
                 .store
@@ -383,7 +463,7 @@ async fn package3<S: Store, C: NotificationChannel>(
         }
         tracing::info!(results, alerts = alerts.len(), "Package#3");
         record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
-        let (package, state) = next_package(
+        let next = next_package(
             shared,
             engine,
             &dev_id,
@@ -392,34 +472,11 @@ async fn package3<S: Store, C: NotificationChannel>(
             now_ms,
         )
         .await?;
-        if let SessionPhase::AwaitingStatuses { sent, .. } = state.phase {
-            let mut next = record.clone();
-            next.version += 1;
-            next.deadline_ms = now_ms.saturating_add(millis(shared.options.session.idle_timeout));
-            next.cont_sent = state.cont_sent;
-            next.packages_sent = count(state.packages_sent);
-            next.sent = sent
-                .into_iter()
-                .map(|(id, command)| SentCommand { id, command })
-                .collect();
-            tracing::info!(commands = next.sent.len(), "Package#2");
-            match shared.store.save_session(next, Some(record.version)).await {
-                Ok(()) => {}
-                Err(crate::Error::Conflict(message) | crate::Error::NotFound(message)) => {
-                    return Err(refuse(409, message));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            let end = SessionEnd::new(
-                SessionOutcome::Completed,
-                count(state.packages_sent),
-                now_ms,
-            );
-            shared.store.end_session(token, &dev_id, end).await?;
-            tracing::info!("Package#2 with END: session completed");
+        if let Err(refusal) = save_or_end(shared, &record, &next.state, now_ms).await {
+            release(shared, &dev_id, token, next.claimed).await;
+            return Err(refusal);
         }
-        Ok(package2(package))
+        Ok(package2(next.package))
     }
     .instrument(span)
     .await

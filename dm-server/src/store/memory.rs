@@ -541,7 +541,7 @@ impl Inner {
         end: &SessionEnd,
         retention: &Retention,
     ) {
-        self.sessions.remove(&token);
+        let record = self.sessions.remove(&token);
         self.dirty = true;
         let Some(device) = self.devices.get_mut(dev_id) else {
             return;
@@ -558,6 +558,7 @@ impl Inner {
             summary.ended_ms = Some(end.ended_ms);
             summary.packages = end.packages;
             summary.outcome = Some(end.outcome.clone());
+            summary.cont_sent |= record.is_some_and(|r| r.cont_sent);
         }
         let pending: Vec<CommandId> = device
             .activity
@@ -1096,6 +1097,30 @@ impl Store for MemoryStore {
         Ok(claimed)
     }
 
+    async fn release_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        ids: Vec<CommandId>,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        for id in ids {
+            if let Some(command) = inner.commands.get_mut(&id)
+                && command.dev_id == *dev_id
+                && command.state == CommandState::Sent
+                && command.session == Some(session)
+            {
+                // Still in the device's pending list, so in its place.
+                command.state = CommandState::Queued;
+                command.session = None;
+                command.updated_ms = now_ms;
+                inner.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
     async fn record_result(
         &self,
         id: CommandId,
@@ -1175,29 +1200,37 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn open_session(&self, record: SessionRecord, max_open: usize) -> Result<(), Error> {
+        let mut inner = self.lock();
+        if inner.sessions.contains_key(&record.token) {
+            return Err(Error::Conflict(format!("session {} exists", record.token)));
+        }
+        if inner.sessions.len() >= max_open {
+            return Err(Error::Busy(format!(
+                "{max_open} sessions are open, the most allowed"
+            )));
+        }
+        inner.device_mut(&record.dev_id)?.open_session = Some(record.token);
+        inner.sessions.insert(record.token, record);
+        inner.dirty = true;
+        Ok(())
+    }
+
     async fn save_session(
         &self,
         record: SessionRecord,
-        expected_version: Option<u64>,
+        expected_version: u64,
     ) -> Result<(), Error> {
         let mut inner = self.lock();
-        match expected_version {
-            None => {
-                if inner.sessions.contains_key(&record.token) {
-                    return Err(Error::Conflict(format!("session {} exists", record.token)));
-                }
-                inner.device_mut(&record.dev_id)?.open_session = Some(record.token);
+        match inner.sessions.get(&record.token) {
+            None => return Err(Error::NotFound(format!("session {}", record.token))),
+            Some(stored) if stored.version != expected_version => {
+                return Err(Error::Conflict(format!(
+                    "session {} was saved by another request",
+                    record.token
+                )));
             }
-            Some(version) => match inner.sessions.get(&record.token) {
-                None => return Err(Error::NotFound(format!("session {}", record.token))),
-                Some(stored) if stored.version != version => {
-                    return Err(Error::Conflict(format!(
-                        "session {} was saved by another request",
-                        record.token
-                    )));
-                }
-                Some(_) => {}
-            },
+            Some(_) => {}
         }
         inner.sessions.insert(record.token, record);
         inner.dirty = true;

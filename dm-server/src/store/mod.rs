@@ -715,7 +715,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<CommandRecord>, Error>> + Send;
 
     /// Atomically moves up to `max` of a device's queued commands, oldest
-    /// first, to `sent` in `session`, and returns them.
+    /// first, to `sent` in `session`, and returns them. The server claims
+    /// only for a session already recorded ([`Store::open_session`]), so
+    /// that a claim outlived by its node still ends: the session expires
+    /// and its `sent` commands fail.
     fn claim_commands(
         &self,
         dev_id: &DevId,
@@ -723,6 +726,18 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<(CommandId, Command)>, Error>> + Send;
+
+    /// Returns commands claimed in `session` that are still `sent` to
+    /// `queued`, in their place in the queue: the Package#2 that was to
+    /// carry them was never delivered (its session lost a race, or the
+    /// store failed while it was being built). Others are left alone.
+    fn release_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        ids: Vec<CommandId>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Records the status of a command sent in `session`: it becomes `done`.
     /// Idempotent: recording a result for a command that is no longer `sent`
@@ -764,14 +779,24 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Saves an open session. With `expected_version` `None` the session must
-    /// be new (it becomes the device's open session); otherwise the stored
-    /// version must equal it ([`Error::Conflict`] if not, [`Error::NotFound`]
-    /// if the session is gone).
+    /// Records a new open session, which becomes the device's open session,
+    /// unless `max_open` sessions are open already ([`Error::Busy`]: the
+    /// count and the insertion are one step, so concurrent requests cannot
+    /// pass the limit together). A token already recorded is a
+    /// [`Error::Conflict`].
+    fn open_session(
+        &self,
+        record: SessionRecord,
+        max_open: usize,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Saves an open session whose stored version is `expected_version`
+    /// ([`Error::Conflict`] if it is not, [`Error::NotFound`] if the session
+    /// is gone).
     fn save_session(
         &self,
         record: SessionRecord,
-        expected_version: Option<u64>,
+        expected_version: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// An open session.
@@ -781,8 +806,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<SessionRecord>, Error>> + Send;
 
     /// Ends a session: removes its record (if any), completes its summary in
-    /// the device's recent sessions, and marks every command still `sent` in
-    /// it `failed`.
+    /// the device's recent sessions (end, packages and outcome from `end`;
+    /// CONT sent when the record says so), and marks every command still
+    /// `sent` in it `failed`.
     fn end_session(
         &self,
         token: SessionToken,
@@ -946,6 +972,16 @@ impl<T: Store> Store for std::sync::Arc<T> {
         (**self).claim_commands(dev_id, session, max, now_ms)
     }
 
+    fn release_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        ids: Vec<CommandId>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).release_commands(dev_id, session, ids, now_ms)
+    }
+
     fn record_result(
         &self,
         id: CommandId,
@@ -981,10 +1017,18 @@ impl<T: Store> Store for std::sync::Arc<T> {
         (**self).begin_session(dev_id, summary, mos, now_ms)
     }
 
+    fn open_session(
+        &self,
+        record: SessionRecord,
+        max_open: usize,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).open_session(record, max_open)
+    }
+
     fn save_session(
         &self,
         record: SessionRecord,
-        expected_version: Option<u64>,
+        expected_version: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).save_session(record, expected_version)
     }
