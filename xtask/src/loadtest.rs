@@ -21,7 +21,12 @@ use tokio::net::TcpListener;
 /// The resident set size of this process, in bytes (Linux `/proc`; 0
 /// elsewhere).
 pub(crate) fn rss_bytes() -> u64 {
-    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+    rss_of("self")
+}
+
+/// The resident size of process `pid` (`"self"` for this one).
+fn rss_of(pid: &str) -> u64 {
+    let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else {
         return 0;
     };
     statm
@@ -307,10 +312,58 @@ pub(crate) async fn throughput(devices: usize, concurrency: usize) -> Result<boo
     Ok(ratio >= 0.4 && within_minute && ours.2 == 0 && baseline.2 == 0)
 }
 
-/// Memory per idle open session on the server: sessions that got their
-/// first Package#2 (CONT + GET) and wait for Package#3.
-pub(crate) async fn idle_sessions(count: usize) -> Result<bool, String> {
+/// The server of the idle-session figure, alone in its process: prints
+/// `SERVING <uri>` and serves until its standard input closes.
+async fn idle_server(count: usize) -> Result<bool, String> {
+    use std::io::Write as _;
     let (uri, _server) = start_server(count, true).await?;
+    println!("SERVING {uri}");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+/// The idle-session server in a child process (so that its resident size
+/// holds nothing of the client), and its URI.
+fn spawn_idle_server(count: usize) -> Result<(std::process::Child, ServerUri), String> {
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(exe)
+        .args(["loadtest-phase", "idle-server", &count.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the idle-session server: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let Some(uri) = line.trim().strip_prefix("SERVING ") else {
+        let _ = child.kill();
+        return Err(format!("the idle-session server said {line:?}"));
+    };
+    let uri = ServerUri::new(uri).map_err(|e| e.to_string())?;
+    Ok((child, uri))
+}
+
+/// Memory per idle open session on the server: sessions that got their
+/// first Package#2 (CONT + GET) and wait for Package#3. The server runs in
+/// a process of its own; its resident size is read before and after.
+pub(crate) async fn idle_sessions(count: usize) -> Result<bool, String> {
+    let (mut child, uri) = spawn_idle_server(count)?;
+    let pid = child.id().to_string();
+    let result = open_idle_sessions(count, &uri, &pid).await;
+    // Closing its standard input stops the server.
+    drop(child.stdin.take());
+    let _ = child.wait();
+    result
+}
+
+async fn open_idle_sessions(count: usize, uri: &ServerUri, pid: &str) -> Result<bool, String> {
     let http = reqwest::Client::builder()
         .build()
         .map_err(|e| e.to_string())?;
@@ -353,12 +406,15 @@ pub(crate) async fn idle_sessions(count: usize) -> Result<bool, String> {
             failures += 1;
         }
     }
-    let before = rss_bytes();
+    let before = rss_of(pid);
     for chunk in (warm..count).collect::<Vec<_>>().chunks(64) {
         let results = futures_join(chunk.iter().map(|&n| open(n))).await;
         failures += results.iter().filter(|ok| !**ok).count();
     }
-    let after = rss_bytes();
+    let after = rss_of(pid);
+    if before == 0 || after == 0 {
+        return Err(format!("cannot read the resident size of process {pid}"));
+    }
     let opened = (count - warm).max(1);
     let per = after.saturating_sub(before) / opened as u64;
     println!(
@@ -575,6 +631,7 @@ pub(crate) fn phase(args: &[String]) -> Result<(), String> {
         match args.first().map(String::as_str) {
             Some("throughput") => throughput(first, numbers.get(1).copied().unwrap_or(64)).await,
             Some("idle-sessions") => idle_sessions(first).await,
+            Some("idle-server") => idle_server(first).await,
             Some("fleet") => fleet(first).await,
             Some("store") => store(first).await,
             other => Err(format!("unknown phase {other:?}")),
