@@ -3,13 +3,17 @@
 //! It opens one client-initiated session with the server, then (unless
 //! `--once`) listens for notifications on UDP, runs a server-initiated
 //! session for each verified one, and delivers asynchronous EXEC results.
-//! The tree is persisted to `--state`. Lines on stderr tell what happens;
-//! `dm device: listening for notifications on udp://HOST:PORT` comes first
-//! when listening (tools wait for that prefix).
+//! The tree is persisted to `--state`; an existing state file is the same
+//! device again (its DevID and account are kept). Lines on stderr tell what
+//! happens; when listening, `dm device: listening for notifications on
+//! udp://HOST:PORT` comes before the first session (tools wait for that
+//! prefix), and SIGTERM or Ctrl-C stops it gracefully (`dm device:
+//! stopped`, exit 0).
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +22,9 @@ use dm_client::{
     Account, ClientEvent, Credentials, DmClient, ExecCompletion, Ignored, Observer, SessionReport,
     Transport, Trigger,
 };
-use dm_tree::{DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, NotificationAuth};
+use dm_tree::{
+    DACMO_MOID, DMACC_MOID, DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, NotificationAuth,
+};
 use dm_types::{ClientUri, DevId, Moid, ServerId, ServerUri, StatusCode};
 use sha2::Digest as _;
 
@@ -33,12 +39,23 @@ const REBOOT_TIME: Duration = Duration::from_millis(200);
 /// subcommands' options are small).
 #[derive(clap::Args)]
 #[command(after_help = "\
-Without --state (or when the file does not exist yet) the device bootstraps one
-DMAcc account for --server, allowed every MOID unless --perm lists them. The
-vendor MO urn:dm-sdk:mo:demo:1.0 holds an executable Reboot node that answers
-EXEC with 202 and reports 200 about 200 ms later in a new session.
+Without --state, or when the file does not exist yet, the device bootstraps one
+DMAcc account for --server: SrvID --srv-id (default: the host of --server),
+allowed every MOID unless --perm lists them, notification secret --noti-*.
 
-Exit status with --once: 0 when the session ended with END, 1 otherwise.")]
+An existing state file is the same device again: it keeps its stored DevID
+unless --dev-id is given, and its stored account as it is. --srv-id, --perm,
+--noti-secret-hex, --noti-data-hex and the URL of --server only set up a new
+state file; when one of them differs from the stored account, a note on stderr
+says it is not applied. A stored account whose Perm list names every MOID of
+the tree (as after a bootstrap without --perm) stays allowed every MOID.
+
+The vendor MO urn:dm-sdk:mo:demo:1.0 holds an executable Reboot node that
+answers EXEC with 202 and reports 200 about 200 ms later in a new session.
+
+Exit status with --once: 0 when the session ended with END, 1 otherwise.
+Without --once the device listens until SIGTERM or Ctrl-C, then prints
+\"dm device: stopped\" and exits 0.")]
 pub(crate) struct Args {
     #[command(flatten)]
     options: Box<Options>,
@@ -55,16 +72,20 @@ struct Options {
     /// written after every change.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
-    /// DevInfo DevID (default: a UUID URN derived from the host name).
+    /// DevInfo DevID (default: the one stored in --state, else a UUID URN
+    /// derived from the host name).
     #[arg(long, value_name = "ID")]
     dev_id: Option<String>,
-    /// The server's SrvID (default: the host of --server).
+    /// The server's SrvID (default: the host of --server); used when the
+    /// state file is created.
     #[arg(long, value_name = "ID")]
     srv_id: Option<String>,
-    /// An MOID the server may manage (repeatable; default: every MOID).
+    /// An MOID the server may manage (repeatable; default: every MOID);
+    /// used when the state file is created.
     #[arg(long = "perm", value_name = "MOID")]
     perms: Vec<String>,
-    /// Run one client-initiated session and exit.
+    /// Run one client-initiated session and exit (instead of listening for
+    /// notifications until SIGTERM or Ctrl-C).
     #[arg(long)]
     once: bool,
     /// Where to listen for notifications (UDP).
@@ -171,29 +192,75 @@ impl NodeHandler for DemoHandler {
 }
 
 async fn device(args: Options) -> Result<bool, String> {
+    // Installed first: from now on SIGTERM and Ctrl-C stop a listening
+    // device gracefully instead of killing it.
+    let shutdown = (!args.once).then(crate::shutdown_signal);
     let server_uri = ServerUri::new(args.server.as_str()).map_err(|e| format!("--server: {e}"))?;
     let server_id = ServerId::new(args.srv_id.as_deref().unwrap_or(server_uri.host()))
         .map_err(|e| format!("--srv-id: {e}"))?;
-    let dev_id = match &args.dev_id {
-        Some(id) => DevId::new(id.as_str()).map_err(|e| format!("--dev-id: {e}"))?,
-        None => host_dev_id()?,
-    };
+    let given_dev_id = args
+        .dev_id
+        .as_deref()
+        .map(|id| DevId::new(id).map_err(|e| format!("--dev-id: {e}")))
+        .transpose()?;
     let perms = args
         .perms
         .iter()
         .map(|moid| Moid::new(moid.as_str()).map_err(|e| format!("--perm {moid}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut account = DmAcc::new(server_id.clone(), server_uri);
-    account.name = "dm device".into();
-    account.perm_moids.clone_from(&perms);
+    let mut bootstrap = DmAcc::new(server_id, server_uri);
+    bootstrap.name = "dm device".into();
+    bootstrap.perm_moids.clone_from(&perms);
     if let Some(secret) = &args.noti_secret_hex {
         let secret = parse_hex(secret).map_err(|e| format!("--noti-secret-hex: {e}"))?;
         let data = match &args.noti_data_hex {
             Some(data) => parse_hex(data).map_err(|e| format!("--noti-data-hex: {e}"))?,
             None => Vec::new(),
         };
-        account.notification = Some(NotificationAuth::sha256(secret, data));
+        bootstrap.notification = Some(NotificationAuth::sha256(secret, data));
     }
+
+    // An existing state file is the same device again: its DevID (unless
+    // --dev-id is given) and its account are kept.
+    let stored = match &args.state {
+        Some(path) => DmClient::stored_tree(path)
+            .map_err(|e| e.to_string())?
+            .map(|tree| (path.as_path(), tree)),
+        None => None,
+    };
+    let stored_dev_id = match &stored {
+        Some((path, _)) => DmClient::stored_dev_id(path).map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let dev_id = match (given_dev_id, stored_dev_id) {
+        (Some(given), Some(stored_id)) => {
+            if given != stored_id
+                && let Some((path, _)) = &stored
+            {
+                eprintln!(
+                    "dm device: note: --dev-id {given} replaces the DevID {stored_id} stored in {}",
+                    path.display()
+                );
+            }
+            given
+        }
+        (Some(given), None) => given,
+        (None, Some(stored_id)) => stored_id,
+        (None, None) => host_dev_id()?,
+    };
+    let (account, every_moid) = match &stored {
+        Some((path, tree)) => match stored_account(tree, &bootstrap)? {
+            Some(account) => {
+                note_kept_account(path, &account, &bootstrap, &args);
+                let every_moid = allows_every_moid(tree, &account);
+                (account, every_moid)
+            }
+            None => (bootstrap, perms.is_empty()),
+        },
+        None => (bootstrap, perms.is_empty()),
+    };
+    let server_id = account.server_id.clone();
+
     let credentials = match (args.username, args.password) {
         (Some(username), Some(password)) => Credentials::password(username, password),
         _ => Credentials::None,
@@ -228,7 +295,7 @@ async fn device(args: Options) -> Result<bool, String> {
         .account(
             Account::new(account)
                 .credentials(credentials)
-                .allow_every_moid(perms.is_empty()),
+                .allow_every_moid(every_moid),
         )
         .tree(demo_tree(&server_id)?)
         .transport(transport)
@@ -256,7 +323,7 @@ async fn device(args: Options) -> Result<bool, String> {
         }
     }
 
-    let Some(socket) = socket else {
+    let (Some(socket), Some(shutdown)) = (socket, shutdown) else {
         let report = client
             .run_session(&server_id, Trigger::Client)
             .await
@@ -270,28 +337,100 @@ async fn device(args: Options) -> Result<bool, String> {
         "dm device: {} starts a session with {server_id}",
         client.dev_id()
     );
-    client
-        .run_session(&server_id, Trigger::Client)
-        .await
-        .map_err(|e| e.to_string())?;
-    if client.pending_reports() > 0 {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let first = async {
+        client.run_session(&server_id, Trigger::Client).await?;
+        if client.pending_reports() > 0 {
+            client.deliver_pending_reports().await?;
+        }
+        Ok::<_, dm_client::Error>(())
+    };
+    // A signal during the first session stops the device at once (the
+    // state file keeps its last complete version).
+    let stopped = tokio::select! {
+        first = first => {
+            first.map_err(|e| e.to_string())?;
+            false
+        }
+        () = &mut shutdown => true,
+    };
+    if !stopped {
         client
-            .deliver_pending_reports()
+            .listen_udp(&socket, shutdown)
             .await
             .map_err(|e| e.to_string())?;
     }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    client
-        .listen_udp(&socket, shutdown)
-        .await
-        .map_err(|e| e.to_string())?;
     eprintln!("dm device: stopped");
     Ok(true)
 }
 
-fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+/// The account of a stored tree the device goes on with: the one for the
+/// SrvID asked for (`--srv-id`, default the host of `--server`), else the
+/// one at `--server`, else the first; `None` when the tree has none.
+fn stored_account(tree: &MoTree, wanted: &DmAcc) -> Result<Option<DmAcc>, String> {
+    let accounts = tree
+        .dm_accs()
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the state file's account: {e}"))?;
+    let index = accounts
+        .iter()
+        .position(|a| a.server_id == wanted.server_id)
+        .or_else(|| {
+            accounts
+                .iter()
+                .position(|a| a.server_uri == wanted.server_uri)
+        })
+        .unwrap_or(0);
+    Ok(accounts.into_iter().nth(index))
+}
+
+/// Whether a stored account goes on being allowed every MOID: its `Perm`
+/// list is empty (bootstrapped without --perm, no session yet) or names
+/// every MOID of the tree, the DMAcc and DACMO aside (what the client
+/// grants before each session of such an account). A --perm list that
+/// leaves out an MOID of the tree stays exactly what it is.
+fn allows_every_moid(tree: &MoTree, account: &DmAcc) -> bool {
+    account.perm_moids.is_empty()
+        || tree
+            .instances()
+            .map(dm_tree::MoInstance::moid)
+            .filter(|moid| moid.as_str() != DMACC_MOID && moid.as_str() != DACMO_MOID)
+            .all(|moid| account.perm_moids.contains(moid))
+}
+
+/// Says on stderr which of the bootstrap options given differ from the
+/// account kept from the state file (they are not applied).
+fn note_kept_account(path: &Path, kept: &DmAcc, wanted: &DmAcc, args: &Options) {
+    let moids = |account: &DmAcc| -> BTreeSet<String> {
+        account.perm_moids.iter().map(ToString::to_string).collect()
+    };
+    let mut ignored = Vec::new();
+    if args.srv_id.is_some() && kept.server_id != wanted.server_id {
+        ignored.push(format!("--srv-id {}", wanted.server_id));
+    }
+    if kept.server_uri != wanted.server_uri {
+        ignored.push(format!("--server {}", wanted.server_uri));
+    }
+    if !args.perms.is_empty() && moids(kept) != moids(wanted) {
+        ignored.push("--perm".to_owned());
+    }
+    if wanted.notification.is_some() && kept.notification != wanted.notification {
+        ignored.push("--noti-secret-hex/--noti-data-hex".to_owned());
+    }
+    if !ignored.is_empty() {
+        eprintln!(
+            "dm device: note: {} keeps its account (SrvID {}, SrvURI {}); {} not applied: \
+             those options only set up a new state file",
+            path.display(),
+            kept.server_id,
+            kept.server_uri,
+            ignored.join(", "),
+        );
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
@@ -407,6 +546,25 @@ mod tests {
         assert_eq!(id.len(), "urn:uuid:".len() + 36);
         assert_eq!(&id[23..24], "8", "version 8: {id}");
         assert!(DevId::new(id).is_ok());
+    }
+
+    #[test]
+    fn a_stored_account_stays_allowed_every_moid_only_when_it_was() {
+        let server = ServerId::new("dm.example").expect("id");
+        let mut tree = demo_tree(&server).expect("tree");
+        let devinfo = host_devinfo(DevId::new("IMEI:1").expect("DevID"));
+        tree.insert(devinfo.to_instance()).expect("DevInfo");
+        let moid = |text: &str| Moid::new(text).expect("MOID");
+        let mut account = DmAcc::new(server, ServerUri::new("http://127.0.0.1/dm").expect("URI"));
+        tree.add_dm_acc(&account).expect("account");
+        // Bootstrapped without --perm, before its first session.
+        assert!(allows_every_moid(&tree, &account));
+        // After it: every MOID of the tree granted, DMAcc and DACMO aside.
+        account.perm_moids = vec![moid(dm_tree::DEVINFO_MOID), moid(DEMO_MOID)];
+        assert!(allows_every_moid(&tree, &account));
+        // A --perm list that leaves one out.
+        account.perm_moids = vec![moid(dm_tree::DEVINFO_MOID)];
+        assert!(!allows_every_moid(&tree, &account));
     }
 
     #[test]

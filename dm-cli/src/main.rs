@@ -83,6 +83,45 @@ pub(crate) fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Completes on Ctrl-C or SIGTERM: how `dm serve` and a listening
+/// `dm device` are told to stop gracefully.
+///
+/// The signal handlers are installed when this is called (inside the
+/// runtime), not when the future is first polled: a signal that comes
+/// while the process is still starting (binding, a first session) is kept
+/// for the future instead of killing the process.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                (Ok(mut only), Err(_)) | (Err(_), Ok(mut only)) => {
+                    only.recv().await;
+                }
+                // No handler: the signals keep their default action.
+                (Err(_), Err(_)) => std::future::pending().await,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
 /// Prints one line on stdout and returns exit code 0.
 pub(crate) fn print_line(line: impl std::fmt::Display) -> ExitCode {
     use std::io::Write as _;

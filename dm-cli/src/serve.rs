@@ -39,7 +39,11 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return crate::fail(format!("cannot start the runtime: {e}")),
     };
-    match runtime.block_on(serve(args, shutdown_signal(), |line| eprintln!("{line}"))) {
+    // The signal handlers are installed inside the runtime.
+    let served = runtime.block_on(async {
+        serve(args, crate::shutdown_signal(), |line| eprintln!("{line}")).await
+    });
+    match served {
         Ok(()) => {
             eprintln!("dm serve: stopped");
             ExitCode::SUCCESS
@@ -58,29 +62,6 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Runs the server until `shutdown`; `say` prints the lines meant for the

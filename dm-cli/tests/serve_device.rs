@@ -5,9 +5,8 @@ mod common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,81 +45,157 @@ impl Drop for Scratch {
     }
 }
 
-/// Starts `dm serve ARGS` with its stderr piped.
-fn spawn_serve(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_dm"))
-        .arg("serve")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dm serve starts")
-}
+/// How long a process gets to print a line or to stop, and a queued command
+/// to be done: generous, for loaded CI machines; the tests poll.
+const WAIT: Duration = Duration::from_secs(60);
 
-/// A running `dm serve`, killed when dropped.
-struct Served {
+/// A running `dm ARGS` whose stderr is collected line by line; killed when
+/// dropped.
+struct Running {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
-    url: String,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The thread draining stderr, joined once the process ended.
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for Served {
+impl Running {
+    fn spawn(args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dm"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dm starts");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let pipe = child.stderr.take().expect("stderr");
+        let log = stderr.clone();
+        // Drains stderr for the whole life of the process.
+        let drain = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                log.lock().expect("lock").push(line);
+            }
+        });
+        Running {
+            child,
+            stderr,
+            drain: Some(drain),
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").join("\n")
+    }
+
+    /// Waits (at most [`WAIT`]) for the `count`-th stderr line containing
+    /// `needle` and returns it.
+    fn wait_for(&mut self, needle: &str, count: usize) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let found = self
+                .stderr
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|line| line.contains(needle))
+                .nth(count - 1)
+                .cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            let exited = self.child.try_wait().expect("wait").is_some();
+            if exited || Instant::now() > deadline {
+                // Every line is in once the drain ends.
+                if exited && let Some(drain) = self.drain.take() {
+                    let _ = drain.join();
+                    continue;
+                }
+                panic!(
+                    "no line {count} with {needle:?} (exited: {exited}); stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (at most [`WAIT`]) for the process to exit by itself; its
+    /// status and whole stderr.
+    fn wait_exit(&mut self) -> (ExitStatus, String) {
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+        (status, self.stderr())
+    }
+
+    /// Sends SIGTERM and waits for the process to stop.
+    #[cfg(unix)]
+    fn terminate(&mut self) -> (ExitStatus, String) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM failed: {sent}");
+        self.wait_exit()
+    }
+}
+
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// A running `dm serve`, killed when dropped.
+struct Served {
+    process: Running,
+    /// `http://127.0.0.1:PORT`.
+    url: String,
+}
+
 impl Served {
-    /// Starts `dm serve ARGS` and waits (at most 10 s) for its listening
-    /// line.
+    /// Starts `dm serve ARGS` and waits for its listening line.
     fn start(args: &[&str]) -> Served {
-        let mut child = spawn_serve(args);
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (lines, received) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr");
-        let log = stderr.clone();
-        // Drains stderr for the whole life of the process.
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                log.lock().expect("lock").push(line.clone());
-                let _ = lines.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let url = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = received.recv_timeout(left) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "no listening line from dm serve {args:?}; stderr: {:?}",
-                    stderr.lock().expect("lock")
-                );
-            };
-            if let Some(rest) = line.strip_prefix("dm serve: listening on ") {
-                break rest.split(' ').next().unwrap_or(rest).to_owned();
-            }
-        };
-        Served { child, url, stderr }
+        let mut process = Running::spawn(&[&["serve"], args].concat());
+        let line = process.wait_for("dm serve: listening on ", 1);
+        let rest = line
+            .strip_prefix("dm serve: listening on ")
+            .expect("the listening line");
+        let url = rest.split(' ').next().unwrap_or(rest).to_owned();
+        Served { process, url }
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().expect("lock").join("\n")
+        self.process.stderr()
     }
 }
 
-/// Runs `dm device --once` against `server` with the extra `args`.
-fn device_once(server: &str, state: &Path, args: &[&str]) -> Output {
+/// Runs `dm device --server SERVER/dm --state STATE --once ARGS`.
+fn device(server: &str, state: &Path, args: &[&str]) -> Output {
     let url = format!("{server}/dm");
     let state = state.to_str().expect("UTF-8 path");
-    let mut all = vec![
-        "device", "--server", &url, "--state", state, "--dev-id", DEV_ID, "--once",
-    ];
+    let mut all = vec!["device", "--server", &url, "--state", state, "--once"];
     all.extend_from_slice(args);
     common::dm(&all, b"")
+}
+
+/// Runs `dm device --once` as [`DEV_ID`] against `server` with the extra
+/// `args`.
+fn device_once(server: &str, state: &Path, args: &[&str]) -> Output {
+    device(server, state, &[&["--dev-id", DEV_ID], args].concat())
 }
 
 fn explain(output: &Output) -> String {
@@ -252,22 +327,8 @@ fn a_device_without_a_server_fails() {
 
 #[test]
 fn dev_mode_refuses_a_public_address() {
-    let mut child = spawn_serve(&["--listen", "0.0.0.0:0", "--dev"]);
-    // It must stop by itself, promptly.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("dm serve --dev on 0.0.0.0 kept running");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let output = child.wait_with_output().expect("output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // It must stop by itself.
+    let (status, stderr) = Running::spawn(&["serve", "--listen", "0.0.0.0:0", "--dev"]).wait_exit();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("loopback"), "{stderr}");
     assert!(!stderr.contains("listening on"), "{stderr}");
@@ -346,4 +407,293 @@ async fn a_configured_server_with_an_admin_token_and_a_password_device() {
     // Without credentials at all (not dev mode): refused as well.
     let output = device_once(&served.url, &state, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+}
+
+const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
+
+/// `http://host/admin/devices/{dev_id}/commands` (an unencoded `:` is
+/// accepted in the DevID segment).
+fn commands_of(served: &Served, dev_id: &str) -> String {
+    format!("{}/admin/devices/{dev_id}/commands", served.url)
+}
+
+/// Registers `dev_id` without credentials (dev mode lets it in), so that
+/// commands can be queued before its first session.
+async fn register(http: &reqwest::Client, served: &Served, dev_id: &str) {
+    let url = format!("{}/admin/devices", served.url);
+    let body = json!({"dev_id": dev_id});
+    let (status, answer) = admin(http, reqwest::Method::POST, &url, None, Some(body)).await;
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// Queues `words` as one command; its id.
+async fn enqueue(http: &reqwest::Client, commands: &str, words: &[&str]) -> String {
+    let body = json!({ "command": words });
+    let (status, queued) = admin(http, reqwest::Method::POST, commands, None, Some(body)).await;
+    assert_eq!(status, 201, "{queued}");
+    queued["id"].as_str().expect("an id").to_owned()
+}
+
+/// Polls the command `id` until it is done (at most [`WAIT`]).
+async fn done(http: &reqwest::Client, commands: &str, id: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, command) = command(http, commands, id).await;
+        assert_eq!(status, 200, "{command}");
+        if command["state"] == "done" {
+            return command;
+        }
+        assert!(Instant::now() < deadline, "not done in time: {command}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The one account of the state file.
+fn stored_account(state: &Path) -> dm_tree::DmAcc {
+    let tree = dm_client::DmClient::stored_tree(state)
+        .expect("a valid state file")
+        .expect("the state file");
+    let mut accounts = tree.dm_accs();
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    accounts.remove(0).expect("a valid account")
+}
+
+fn stored_dev_id(state: &Path) -> String {
+    dm_client::DmClient::stored_dev_id(state)
+        .expect("a valid state file")
+        .expect("a DevID")
+        .as_str()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_device_with_perm_lets_the_server_reach_only_the_listed_mos() {
+    let scratch = Scratch::new("perm");
+    let served = Served::start(&["--listen", "127.0.0.1:0", "--dev"]);
+    let http = http();
+    register(&http, &served, DEV_ID).await;
+    let commands = commands_of(&served, DEV_ID);
+    let devinfo = enqueue(&http, &commands, &["GET", &format!("{DEVINFO}//")]).await;
+    let demo = enqueue(&http, &commands, &["GET", "urn:dm-sdk:mo:demo:1.0//"]).await;
+
+    let state = scratch.path("d.json");
+    let output = device_once(&served.url, &state, &["--perm", DEVINFO]);
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(done(&http, &commands, &devinfo).await["status"], 200);
+    // Without the MOID in its Perm list the server sees no instance of it
+    // (PROTOCOL.md section 7: 404, never 403), even though the demo MO's
+    // DACMO entry grants it Read.
+    assert_eq!(done(&http, &commands, &demo).await["status"], 404);
+    let perms: Vec<String> = stored_account(&state)
+        .perm_moids
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(perms, [DEVINFO]);
+
+    // Run again without --perm: the stored Perm list is kept, not widened.
+    let demo = enqueue(&http, &commands, &["GET", "urn:dm-sdk:mo:demo:1.0//"]).await;
+    let output = device_once(&served.url, &state, &[]);
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(done(&http, &commands, &demo).await["status"], 404);
+    assert_eq!(stored_account(&state).perm_moids.len(), 1);
+}
+
+#[tokio::test]
+async fn a_stored_device_keeps_its_dev_id_and_account() {
+    let scratch = Scratch::new("kept");
+    let served = Served::start(&["--listen", "127.0.0.1:0", "--dev"]);
+    let state = scratch.path("d.json");
+    let output = device_once(&served.url, &state, &[]);
+    assert!(output.status.success(), "{}", explain(&output));
+    // Without --srv-id the SrvID is the host of --server.
+    let account = stored_account(&state);
+    assert_eq!(account.server_id.as_str(), "127.0.0.1");
+    assert_eq!(account.server_uri.as_str(), format!("{}/dm", served.url));
+
+    // No --dev-id: the stored DevID, not the host's. Bootstrap options
+    // that differ are not applied, and a note says so.
+    let output = device(
+        &served.url,
+        &state,
+        &["--srv-id", "other.example", "--perm", DEVINFO],
+    );
+    assert!(output.status.success(), "{}", explain(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("keeps its account (SrvID 127.0.0.1")
+            && stderr.contains("--srv-id other.example, --perm not applied"),
+        "{}",
+        explain(&output)
+    );
+    assert_eq!(stored_dev_id(&state), DEV_ID);
+    assert_eq!(stored_account(&state), account);
+
+    let (status, list) = admin(
+        &http(),
+        reqwest::Method::GET,
+        &format!("{}/admin/devices", served.url),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], 1, "one device, not two: {list}");
+    assert_eq!(list["devices"][0]["dev_id"], DEV_ID, "{list}");
+}
+
+#[tokio::test]
+async fn a_device_without_a_dev_id_takes_its_devinfo_from_the_host() {
+    let scratch = Scratch::new("host");
+    let served = Served::start(&["--listen", "127.0.0.1:0", "--dev"]);
+    let http = http();
+    let first = scratch.path("first.json");
+    let output = device(&served.url, &first, &[]);
+    assert!(output.status.success(), "{}", explain(&output));
+    let dev_id = stored_dev_id(&first);
+    assert!(dev_id.starts_with("urn:uuid:"), "{dev_id}");
+
+    // A new state file on the same host: the same DevID, so the command
+    // queued for it runs.
+    let commands = commands_of(&served, &dev_id);
+    let id = enqueue(&http, &commands, &["GET", &format!("{DEVINFO}//")]).await;
+    let second = scratch.path("second.json");
+    let output = device(&served.url, &second, &[]);
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(stored_dev_id(&second), dev_id);
+    let done = done(&http, &commands, &id).await;
+    assert_eq!(done["status"], 200, "{done}");
+    let devinfo = &done["data"][0]["MOData"]["DevInfo"];
+    assert_eq!(devinfo["DevID"], dev_id.as_str(), "{done}");
+    for name in ["Man", "Mod", "DmV", "DevType", "SwV"] {
+        assert!(
+            devinfo[name].as_str().is_some_and(|v| !v.is_empty()),
+            "{name} is empty: {done}"
+        );
+    }
+
+    let (status, list) = admin(
+        &http,
+        reqwest::Method::GET,
+        &format!("{}/admin/devices", served.url),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["devices"][0]["dev_id"], dev_id.as_str(), "{list}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_listening_device_runs_notified_sessions_and_stops_on_sigterm() {
+    const SECRET: &str = "6e6f74692d736563726574";
+    const DATA: &str = "617574682d64617461";
+    let scratch = Scratch::new("listen");
+    let config = scratch.path("server.json");
+    std::fs::write(
+        &config,
+        json!({
+            "server_id": "cli-notify",
+            "dev_notification": {"secret_hex": SECRET, "data_hex": DATA},
+        })
+        .to_string(),
+    )
+    .expect("config written");
+    let config = config.to_str().expect("UTF-8 path");
+    let mut served = Served::start(&["--listen", "127.0.0.1:0", "--dev", "--config", config]);
+    let state = scratch.path("d.json");
+    let url = format!("{}/dm", served.url);
+    let mut device = Running::spawn(&[
+        "device",
+        "--server",
+        &url,
+        "--state",
+        state.to_str().expect("UTF-8 path"),
+        "--dev-id",
+        DEV_ID,
+        "--srv-id",
+        "cli-notify",
+        "--noti-secret-hex",
+        SECRET,
+        "--noti-data-hex",
+        DATA,
+        "--notify-listen",
+        "127.0.0.1:0",
+    ]);
+    device.wait_for(
+        "dm device: listening for notifications on udp://127.0.0.1:",
+        1,
+    );
+    // The first session registered the device and its notification address.
+    let first = device.wait_for("session ended", 1);
+    assert!(first.contains("completed"), "{}", device.stderr());
+
+    let http = http();
+    let commands = commands_of(&served, DEV_ID);
+    let id = enqueue(&http, &commands, &["GET", &format!("{DEVINFO}//DevID")]).await;
+    let (status, sent) = admin(
+        &http,
+        reqwest::Method::POST,
+        &format!("{}/admin/devices/{DEV_SEGMENT}/notify", served.url),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    let done = done(&http, &commands, &id).await;
+    assert_eq!(done["status"], 200, "{done}");
+    assert_eq!(done["data"][0]["MOData"]["DevID"], DEV_ID, "{done}");
+    device.wait_for("notification from cli-notify verified", 1);
+    device.wait_for("session ended", 2);
+
+    let (status, stderr) = device.terminate();
+    assert!(status.success(), "{status}; stderr:\n{stderr}");
+    assert!(stderr.ends_with("dm device: stopped"), "{stderr}");
+    // dm serve stops on SIGTERM the same way.
+    let (status, stderr) = served.process.terminate();
+    assert!(status.success(), "{status}; stderr:\n{stderr}");
+    assert!(stderr.contains("dm serve: stopped"), "{stderr}");
+}
+
+#[test]
+fn a_session_without_end_exits_1() {
+    // A server that answers every request with 200 and a body that is no
+    // Package#2.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oma.dm.request+json\r\n\
+                  Content-Length: 9\r\nConnection: close\r\n\r\nnot json!",
+            );
+        }
+    });
+    let scratch = Scratch::new("garbage");
+    let output = device_once(&server, &scratch.path("d.json"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("session ended: aborted"),
+        "{}",
+        explain(&output)
+    );
 }

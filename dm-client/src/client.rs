@@ -321,6 +321,72 @@ impl DmClient {
             settings: Settings::default(),
         }
     }
+
+    /// The tree stored in the state file at `path`, read without building
+    /// a client: every instance and subscription, but none of the
+    /// definitions and handlers a builder attaches. `None` when the file
+    /// does not exist (a builder with this state file would start from its
+    /// own tree).
+    ///
+    /// Errors are those of [`DmClientBuilder::build`] for the same file:
+    /// [`Error::StateIo`] when it cannot be read, [`Error::StateCorrupt`]
+    /// when it is not a valid state file.
+    ///
+    /// ```
+    /// use dm_client::DmClient;
+    /// use dm_tree::DevInfo;
+    /// use dm_types::DevId;
+    ///
+    /// let path = std::env::temp_dir().join(format!("dm-stored-tree-{}.json", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// assert!(DmClient::stored_tree(&path)?.is_none());
+    /// DmClient::builder(DevInfo::new(DevId::new("IMEI:493005100592800")?, "Acme", "X1"))
+    ///     .state_file(&path)
+    ///     .build()?;
+    /// let tree = DmClient::stored_tree(&path)?.expect("the file was written");
+    /// assert_eq!(tree.instances_of(dm_tree::DEVINFO_MOID).count(), 1);
+    /// assert!(tree.dm_accs().is_empty());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stored_tree(path: impl AsRef<Path>) -> Result<Option<MoTree>, Error> {
+        state::read_tree(path.as_ref())
+    }
+
+    /// The `DevID` stored in the state file at `path`, read without
+    /// building a client — for example to keep a device's identity when
+    /// its DevInfo is rebuilt: [`DmClientBuilder::build`] replaces a stored
+    /// DevInfo that differs from the one given.
+    ///
+    /// `None` when the file does not exist or holds no DevInfo (in both
+    /// cases a build writes the DevInfo it is given). Errors:
+    /// [`Error::StateIo`] when the file cannot be read,
+    /// [`Error::StateCorrupt`] when it is not a valid state file or its
+    /// DevInfo has no valid `DevID`.
+    ///
+    /// ```
+    /// use dm_client::DmClient;
+    /// use dm_tree::DevInfo;
+    /// use dm_types::DevId;
+    ///
+    /// let path = std::env::temp_dir().join(format!("dm-stored-dev-id-{}.json", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// assert_eq!(DmClient::stored_dev_id(&path)?, None);
+    /// let dev_id = DevId::new("IMEI:493005100592800")?;
+    /// DmClient::builder(DevInfo::new(dev_id.clone(), "Acme", "X1"))
+    ///     .state_file(&path)
+    ///     .build()?;
+    /// assert_eq!(DmClient::stored_dev_id(&path)?, Some(dev_id));
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stored_dev_id(path: impl AsRef<Path>) -> Result<Option<DevId>, Error> {
+        let path = path.as_ref();
+        match state::read_tree(path)? {
+            Some(tree) => state::stored_dev_id(&tree, path),
+            None => Ok(None),
+        }
+    }
 }
 
 impl DmClientBuilder {
@@ -422,16 +488,7 @@ impl DmClientBuilder {
     /// of each account the tree lacks, and persists the result.
     pub fn build(self) -> Result<DmClient, Error> {
         let stored = match &self.state_file {
-            Some(path) => match std::fs::read(path) {
-                Ok(bytes) => Some(bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(source) => {
-                    return Err(Error::StateIo {
-                        path: path.clone(),
-                        source,
-                    });
-                }
-            },
+            Some(path) => state::read(path)?,
             None => None,
         };
         let (client, changed) = self.assemble(stored.as_deref())?;

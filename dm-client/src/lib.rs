@@ -26,7 +26,9 @@
 //!   the change reports of SUB subscriptions.
 //! - **Persistence**: the tree snapshot, DEFAULT URIs, pending alerts,
 //!   running EXECs and the NOTIFICATION-ID window live in one state file,
-//!   replaced atomically (temporary file, fsync, rename) after every change.
+//!   replaced atomically (temporary file, fsync, rename) after every change;
+//!   [`DmClient::stored_tree`] and [`DmClient::stored_dev_id`] read it
+//!   without building a client.
 //!
 //! ```
 //! use dm_client::{Account, DmClient, Transport};

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dm_codec::Limits;
 use dm_codec::notification::{NotificationIdWindow, Replay};
 use dm_tree::MoTree;
-use dm_types::{Alert, ClientUri, Moid, ServerId, ServerUri};
+use dm_types::{Alert, ClientUri, DevId, Moid, ServerId, ServerUri};
 use serde_json::{Value, json};
 
 use crate::Error;
@@ -238,6 +238,47 @@ pub(crate) fn decode(
     Ok((tree, state))
 }
 
+/// The state file's bytes; `None` when it does not exist (no state yet).
+pub(crate) fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::StateIo {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The tree of the state file at `path` (instances and subscriptions, no
+/// definitions or handlers); `None` when the file does not exist.
+pub(crate) fn read_tree(path: &Path) -> Result<Option<MoTree>, Error> {
+    let Some(bytes) = read(path)? else {
+        return Ok(None);
+    };
+    let (tree, _) = decode(&bytes, MoTree::new(), path)?;
+    Ok(Some(tree))
+}
+
+/// The `DevID` of the DevInfo instance of `tree` (read from the state file
+/// at `path`); `None` when the tree holds no DevInfo.
+pub(crate) fn stored_dev_id(tree: &MoTree, path: &Path) -> Result<Option<DevId>, Error> {
+    let Some(devinfo) = tree.instances_of(dm_tree::DEVINFO_MOID).next() else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| Error::StateCorrupt {
+        path: path.to_owned(),
+        reason: format!("DevInfo {}: {reason}", devinfo.miid().as_str()),
+    };
+    let value = devinfo
+        .lookup(["DevID"])
+        .and_then(|id| devinfo.value(id))
+        .ok_or_else(|| corrupt("no DevID".into()))?;
+    DevId::new(value.to_text().into_owned())
+        .map(Some)
+        .map_err(|e| corrupt(format!("DevID: {e}")))
+}
+
 /// Distinguishes temporary files of concurrent writers in one process.
 static TEMPORARY: AtomicU64 = AtomicU64::new(0);
 
@@ -382,6 +423,53 @@ mod tests {
         let broken = text.replace("\"urn:x:wlan\"", "\"not a urn\"");
         let err = decode(broken.as_bytes(), MoTree::new(), path).unwrap_err();
         assert!(err.to_string().contains("state.defaults[0].moid"), "{err}");
+    }
+
+    #[test]
+    fn the_stored_dev_id_is_read_without_a_client() {
+        let dir = scratch("dev-id");
+        let path = dir.join("device.json");
+        let dev_id = |path: &Path| crate::DmClient::stored_dev_id(path);
+        // No file yet, and a file without DevInfo: nothing stored.
+        assert!(matches!(dev_id(&path), Ok(None)));
+        std::fs::write(&path, encode(&MoTree::new(), &sample())).expect("write");
+        assert!(matches!(dev_id(&path), Ok(None)));
+        let with_devinfo = |devinfo: &str| {
+            let document = format!(
+                r#"[{{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/","MOData":{{"DevInfo":{devinfo}}}}}]"#
+            );
+            let items = dm_codec::decode_mo_serialization(document.as_bytes(), &Limits::default())
+                .expect("MO serialization");
+            let tree = MoTree::from_mo_serialization(&items).expect("tree");
+            std::fs::write(&path, encode(&tree, &sample())).expect("write");
+            dev_id(&path)
+        };
+        let stored = with_devinfo(r#"{"DevID":"IMEI:493005100592800","Man":"Acme"}"#);
+        assert_eq!(
+            stored.expect("read").map(|id| id.as_str().to_owned()),
+            Some("IMEI:493005100592800".to_owned())
+        );
+        // Precise errors, no panics.
+        for (devinfo, expected) in [
+            (r#"{"Man":"Acme"}"#, "DevInfo devinfo: no DevID"),
+            (r#"{"DevID":"has space"}"#, "DevInfo devinfo: DevID: "),
+        ] {
+            let err = with_devinfo(devinfo).unwrap_err();
+            assert!(
+                matches!(&err, Error::StateCorrupt { path: p, reason } if p == &path && reason.starts_with(expected)),
+                "{err}"
+            );
+        }
+        std::fs::write(&path, b"{\"format\":\"dm-client-state\"").expect("write");
+        let err = dev_id(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::StateCorrupt { reason, .. } if reason.contains("not JSON")),
+            "{err}"
+        );
+        // A directory is no state file: the read fails.
+        let err = dev_id(&dir).unwrap_err();
+        assert!(matches!(err, Error::StateIo { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
