@@ -167,13 +167,10 @@ impl SessionReport {
 }
 
 impl std::fmt::Display for SessionReport {
-    /// `completed (3 commands)` or `aborted: <reason> (1 command)`.
+    /// `completed (3 commands)`, `refused: the server answered HTTP 413
+    /// (2 commands)` or `aborted: <reason> (1 command)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.end {
-            ClientEnd::Completed => f.write_str("completed")?,
-            ClientEnd::Aborted(reason) => write!(f, "aborted: {reason}")?,
-            other => write!(f, "{other:?}")?,
-        }
+        write!(f, "{}", self.end)?;
         let plural = if self.commands == 1 { "" } else { "s" };
         write!(f, " ({} command{plural})", self.commands)
     }
@@ -1482,11 +1479,13 @@ mod tests {
         report.end = ClientEnd::Completed;
         report.commands = 3;
         assert_eq!(report.to_string(), "completed (3 commands)");
-        report.end = ClientEnd::Aborted("the server answered HTTP 500".into());
+        report.end = ClientEnd::Refused(500);
         report.commands = 1;
         assert_eq!(
             report.to_string(),
-            "aborted: the server answered HTTP 500 (1 command)"
+            "refused: the server answered HTTP 500 (1 command)"
         );
+        report.end = ClientEnd::Aborted("invalid Package#2".into());
+        assert_eq!(report.to_string(), "aborted: invalid Package#2 (1 command)");
     }
 }

@@ -1090,10 +1090,7 @@ async fn a_cont_to_another_origin_is_refused_and_credentials_stay_home() {
         .expect("running");
     let reports = client.deliver_pending_reports().await.expect("delivered");
     assert_eq!(reports.len(), 1);
-    assert_eq!(
-        reports[0].end,
-        ClientEnd::Aborted("the server answered HTTP 401".into())
-    );
+    assert_eq!(reports[0].end, ClientEnd::Refused(401));
     assert_eq!(client.pending_reports(), 1, "kept for a later try");
 
     // The other origin saw the repository requests, never a credential, and

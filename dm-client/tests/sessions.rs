@@ -236,10 +236,7 @@ async fn http_errors_abort_without_retry() {
     let server = serve(|_| Reply::status(500)).await;
     let mut client = client(&server.base, Credentials::None);
     let report = client_initiated(&mut client).await;
-    assert_eq!(
-        report.end,
-        ClientEnd::Aborted("the server answered HTTP 500".into())
-    );
+    assert_eq!(report.end, ClientEnd::Refused(500));
     assert_eq!(server.requests().len(), 1, "a 500 is never retried");
 
     // The same for a Package#3, and for a 3xx (redirects are not followed).
@@ -253,10 +250,7 @@ async fn http_errors_abort_without_retry() {
     .await;
     let mut client = common::client(&server.base, Credentials::None);
     let report = client_initiated(&mut client).await;
-    assert_eq!(
-        report.end,
-        ClientEnd::Aborted("the server answered HTTP 307".into())
-    );
+    assert_eq!(report.end, ClientEnd::Refused(307));
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -369,19 +363,13 @@ async fn a_basic_challenge_is_answered_once_then_reused() {
     // Wrong password: the second 401 aborts.
     let mut client = common::client(&server.base, Credentials::password("device-1", "wrong"));
     let report = client_initiated(&mut client).await;
-    assert_eq!(
-        report.end,
-        ClientEnd::Aborted("the server answered HTTP 401".into())
-    );
+    assert_eq!(report.end, ClientEnd::Refused(401));
     assert_eq!(server.requests().len(), 3 + 2);
 
     // No credentials: the first 401 aborts.
     let mut client = common::client(&server.base, Credentials::None);
     let report = client_initiated(&mut client).await;
-    assert_eq!(
-        report.end,
-        ClientEnd::Aborted("the server answered HTTP 401".into())
-    );
+    assert_eq!(report.end, ClientEnd::Refused(401));
     assert_eq!(server.requests().len(), 5 + 1);
 }
 
@@ -474,10 +462,7 @@ async fn a_digest_challenge_is_answered_with_sha256_and_the_nonce_reused() {
         },
     );
     let report = client_initiated(&mut client).await;
-    assert_eq!(
-        report.end,
-        ClientEnd::Aborted("the server answered HTTP 401".into())
-    );
+    assert_eq!(report.end, ClientEnd::Refused(401));
     assert_eq!(server.requests().len(), 3 + 2);
 }
 

@@ -157,9 +157,29 @@ pub enum ClientEvent {
 pub enum ClientEnd {
     /// The server sent END.
     Completed,
-    /// The session was aborted (HTTP error, invalid Package#2, package
-    /// limit); nothing more is sent.
+    /// The server answered a package with this HTTP status instead of 200
+    /// (after the one answer to a `401` challenge the transport gives):
+    /// the session is aborted and never retried (section 2).
+    Refused(u16),
+    /// The session was aborted (invalid Package#2, package limit, duration
+    /// limit, no answer); nothing more is sent.
     Aborted(String),
+}
+
+impl std::fmt::Display for ClientEnd {
+    /// ```
+    /// use dm_session::ClientEnd;
+    ///
+    /// assert_eq!(ClientEnd::Refused(413).to_string(), "refused: the server answered HTTP 413");
+    /// assert_eq!(ClientEnd::Completed.to_string(), "completed");
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientEnd::Completed => f.write_str("completed"),
+            ClientEnd::Refused(status) => write!(f, "refused: the server answered HTTP {status}"),
+            ClientEnd::Aborted(reason) => write!(f, "aborted: {reason}"),
+        }
+    }
 }
 
 /// What the session waits for.
@@ -349,12 +369,15 @@ impl ClientSession {
     }
 
     fn abort(&mut self, reason: String) {
+        self.end_early(ClientEnd::Aborted(reason));
+    }
+
+    fn end_early(&mut self, end: ClientEnd) {
         if !self.ended {
             self.ended = true;
             self.waiting = Waiting::Nothing;
             self.outbox.clear();
-            self.events
-                .push_back(ClientEvent::Ended(ClientEnd::Aborted(reason)));
+            self.events.push_back(ClientEvent::Ended(end));
         }
     }
 
@@ -387,7 +410,7 @@ impl ClientSession {
 
     fn package2(&mut self, response: &Response, tree: &mut impl ManagementTree) {
         if response.status != 200 {
-            return self.abort(format!("the server answered HTTP {}", response.status));
+            return self.end_early(ClientEnd::Refused(response.status));
         }
         if !response
             .content_type

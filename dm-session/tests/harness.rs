@@ -300,7 +300,9 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
         let run = session(&mut tree, commands, BTreeMap::new(), tamper, &config);
         matches!(
             run.client_events.last(),
-            Some(ClientEvent::Ended(ClientEnd::Aborted(_)))
+            Some(ClientEvent::Ended(
+                ClientEnd::Aborted(_) | ClientEnd::Refused(_)
+            ))
         )
     };
     let one = || ServerConfig::default().with_commands_per_package(1);
@@ -312,6 +314,19 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
         },
         one()
     ));
+    // An HTTP error status is a refusal, with its status.
+    let mut tree = device();
+    let run = session(
+        &mut tree,
+        vec![command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])],
+        BTreeMap::new(),
+        |_, r| Response { status: 503, ..r },
+        &one(),
+    );
+    assert_eq!(
+        run.client_events.last(),
+        Some(&ClientEvent::Ended(ClientEnd::Refused(503)))
+    );
     assert!(aborted(
         &|n, r| if n == 2 {
             Response {
