@@ -456,3 +456,88 @@ async fn alerts_and_the_notification_address_are_recorded() {
     );
     assert!(alerts.iter().all(|a| a.session.is_some()));
 }
+
+/// The same Package#3 posted twice at once: whichever way the two requests
+/// interleave (one wins and the other gets 409, or the second comes after
+/// the first and is refused as an invalid Package#3), no command is left
+/// `sent` outside the session's record, and the session can be finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package3_posted_twice_at_once_strands_no_command() {
+    const ROUNDS: usize = 20;
+    let mut outcomes = std::collections::BTreeMap::<[u16; 2], usize>::new();
+    for _ in 0..ROUNDS {
+        let settings = SessionSettings::default().with_commands_per_package(1);
+        let server = TestServer::start(options().session(settings).build().expect("options")).await;
+        let admin = server.admin();
+        let ids = [
+            queue_get(&admin, "Man").await,
+            queue_get(&admin, "Mod").await,
+            queue_get(&admin, "Lang").await,
+        ];
+        let (uri, sent) = open_session(&server).await;
+        let post = || {
+            let uri = uri.clone();
+            tokio::spawn(async move {
+                post_p3(&client(), &uri, &vec![200; sent])
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        };
+        let (a, b) = (post(), post());
+        let mut statuses = [a.await.expect("sent"), b.await.expect("sent")];
+        statuses.sort_unstable();
+        assert!(
+            matches!(statuses, [200, 400 | 409]),
+            "one request wins: {statuses:?}"
+        );
+        *outcomes.entry(statuses).or_default() += 1;
+
+        // Every `sent` command is awaited by the open session.
+        let store = server.server.store();
+        let open = admin.device(&dev(DEV1)).await.expect("device").open_session;
+        let record = match open {
+            Some(token) => store.session(token).await.expect("read"),
+            None => None,
+        };
+        for id in ids {
+            let command = command_of(&admin, id).await;
+            if command.state == CommandState::Sent {
+                assert!(
+                    record
+                        .as_ref()
+                        .is_some_and(|r| r.sent.iter().any(|s| s.id == Some(id))),
+                    "{statuses:?}: {command:?} is sent outside the session"
+                );
+            }
+        }
+        // A won race goes on to its end; a refused duplicate dropped it.
+        if statuses[1] == 409 {
+            let mut record = record.expect("the session goes on");
+            loop {
+                let response = post_p3(&client(), &uri, &vec![200; record.sent.len()]).await;
+                assert_eq!(response.status(), 200);
+                let package = commands(&response.bytes().await.expect("body"));
+                if package.iter().any(|c| c[0] == "END") {
+                    break;
+                }
+                record = store
+                    .session(record.token)
+                    .await
+                    .expect("read")
+                    .expect("open");
+            }
+            for id in ids {
+                assert_eq!(command_of(&admin, id).await.state, CommandState::Done);
+            }
+        } else {
+            assert_eq!(open, None, "an invalid Package#3 drops the session");
+            for id in ids {
+                let state = command_of(&admin, id).await.state;
+                assert_ne!(state, CommandState::Sent, "{id:?}");
+            }
+        }
+    }
+    // How the rounds interleaved (both ways are correct).
+    println!("{outcomes:?}");
+}
