@@ -249,6 +249,18 @@ async fn admin(
     (status, value)
 }
 
+/// A GET of the admin API at `path` on a dev-mode server (no token).
+async fn dev_admin_get(served: &Served, path: &str) -> (u16, Value) {
+    admin(
+        &http(),
+        reqwest::Method::GET,
+        &format!("{}{path}", served.url),
+        None,
+        None,
+    )
+    .await
+}
+
 /// The admin API's view of the queued command `id` under `commands`.
 async fn command(http: &reqwest::Client, commands: &str, id: &str) -> (u16, Value) {
     admin(
@@ -286,14 +298,7 @@ async fn a_device_runs_against_a_dev_server_and_keeps_its_state() {
     assert!(output.status.success(), "{}", explain(&output));
 
     // Dev mode registered the device; the admin API needs no token there.
-    let (status, device) = admin(
-        &http(),
-        reqwest::Method::GET,
-        &format!("{}/admin/devices/{DEV_SEGMENT}", served.url),
-        None,
-        None,
-    )
-    .await;
+    let (status, device) = dev_admin_get(&served, &format!("/admin/devices/{DEV_SEGMENT}")).await;
     assert_eq!(status, 200, "{device}");
     assert_eq!(device["dev_id"], DEV_ID);
     assert_eq!(
@@ -529,14 +534,7 @@ async fn a_stored_device_keeps_its_dev_id_and_account() {
     assert_eq!(stored_dev_id(&state), DEV_ID);
     assert_eq!(stored_account(&state), account);
 
-    let (status, list) = admin(
-        &http(),
-        reqwest::Method::GET,
-        &format!("{}/admin/devices", served.url),
-        None,
-        None,
-    )
-    .await;
+    let (status, list) = dev_admin_get(&served, "/admin/devices").await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["total"], 1, "one device, not two: {list}");
     assert_eq!(list["devices"][0]["dev_id"], DEV_ID, "{list}");
@@ -572,14 +570,7 @@ async fn a_device_without_a_dev_id_takes_its_devinfo_from_the_host() {
         );
     }
 
-    let (status, list) = admin(
-        &http,
-        reqwest::Method::GET,
-        &format!("{}/admin/devices", served.url),
-        None,
-        None,
-    )
-    .await;
+    let (status, list) = dev_admin_get(&served, "/admin/devices").await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["total"], 1, "{list}");
     assert_eq!(list["devices"][0]["dev_id"], dev_id.as_str(), "{list}");
