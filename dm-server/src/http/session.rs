@@ -377,8 +377,21 @@ async fn package3<S: Store, C: NotificationChannel>(
     async {
         let now_ms = now_ms();
         let end = |outcome: SessionOutcome| SessionEnd::new(outcome, record.packages_sent, now_ms);
-        // Section 2: a request refused at the session's URI drops the
-        // session (the device repeats nothing).
+        // Section 2: a refused Package#3 is answered, and its session
+        // dropped (the commands awaiting a status fail).
+        let drop_session = async |refusal: Refusal| -> Result<Response, Refusal> {
+            tracing::info!(
+                status = refusal.status.as_u16(),
+                message = %refusal.message,
+                "Package#3 refused: session dropped"
+            );
+            let outcome = SessionOutcome::Failed(refusal.message.clone());
+            shared
+                .store
+                .end_session(token, &owner, end(outcome))
+                .await?;
+            Err(refusal)
+        };
         let admitted = if owner == dev_id {
             check_length(&parts.headers, shared.options.limits.codec.package_bytes)
                 .and_then(|()| check_accept(&parts.headers, mime::REQUEST))
@@ -389,13 +402,7 @@ async fn package3<S: Store, C: NotificationChannel>(
             ))
         };
         if let Err(refusal) = admitted {
-            tracing::info!(status = refusal.status.as_u16(), message = %refusal.message, "Package#3 refused: session dropped");
-            let outcome = SessionOutcome::Failed(refusal.message.clone());
-            shared
-                .store
-                .end_session(token, &owner, end(outcome))
-                .await?;
-            return Err(refusal);
+            return drop_session(refusal).await;
         }
         if record.deadline_ms < now_ms {
             shared
@@ -408,14 +415,7 @@ async fn package3<S: Store, C: NotificationChannel>(
         let limits = &shared.options.limits;
         let body = match read_body(body, limits.codec.package_bytes, limits.body_timeout).await {
             Ok(body) => body,
-            Err(refusal) => {
-                let outcome = SessionOutcome::Failed(refusal.message.clone());
-                shared
-                    .store
-                    .end_session(token, &dev_id, end(outcome))
-                    .await?;
-                return Err(refusal);
-            }
+            Err(refusal) => return drop_session(refusal).await,
         };
         let now = Instant::now();
         let remaining = Duration::from_millis(record.deadline_ms - now_ms);
@@ -438,13 +438,7 @@ async fn package3<S: Store, C: NotificationChannel>(
         let mut engine = ServerSession::resume(shared.session_config(session_uri), state);
         let request = package_request(parts, &dev_id, &body);
         if let Err(e) = engine.handle_package3(&request, now) {
-            tracing::info!(error = %e, "Package#3 refused: session dropped");
-            let outcome = SessionOutcome::Failed(e.to_string());
-            shared
-                .store
-                .end_session(token, &dev_id, end(outcome))
-                .await?;
-            return Err(refuse(e.http_status(), e));
+            return drop_session(refuse(e.http_status(), e)).await;
         }
         let mut alerts = Vec::new();
         let mut results = 0;
