@@ -263,7 +263,13 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
         };
         tracing::info!(address = %local, tls = acceptor.is_some(), "serving");
         let mut shutdown = std::pin::pin!(shutdown);
-        let slots = Arc::new(Semaphore::new(options.limits.max_connections.max(1)));
+        // A semaphore holds at most `MAX_PERMITS`; more is "unlimited".
+        let slots = Arc::new(Semaphore::new(
+            options
+                .limits
+                .max_connections
+                .clamp(1, Semaphore::MAX_PERMITS),
+        ));
         let mut slot: Option<OwnedSemaphorePermit> = None;
         loop {
             if slot.is_none() {

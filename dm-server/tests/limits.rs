@@ -100,6 +100,18 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
 }
 
 #[tokio::test]
+async fn an_unbounded_connection_limit_serves() {
+    let limits = ServerLimits::default().with_max_connections(usize::MAX);
+    let (_server, address) = start_limited(limits).await;
+    let mut stream = TcpStream::connect(&address).await.expect("connect");
+    let request = format!(
+        "GET /admin/devices HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    assert_eq!(status_of(&read_head(&mut stream).await), Some(200));
+}
+
+#[tokio::test]
 async fn a_streamed_body_is_cut_off_at_the_limit() {
     let limits = ServerLimits::default().with_package_bytes(1024);
     let (_server, address) = start_limited(limits).await;
