@@ -1,5 +1,5 @@
 //! `dm notification decode|encode`: the binary Package#0 notification
-//! (PROTOCOL.md section 3.6) and its JSON form.
+//! (docs/protocol.md section 3.6) and its JSON form.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! `dm ddf` through the built binary, on files of the shared DDF corpus
-//! (`../shared/corpus/ddf`): the JSON summary agrees with `MANIFEST.tsv`,
+//! (`conformance/ddf`): the JSON summary agrees with `MANIFEST.tsv`,
 //! malformed files exit 1 with the line and column, `--outline` indents.
 
 mod common;
@@ -12,7 +12,7 @@ use serde_json::Value;
 /// The corpus folder. Missing, it fails the test: these tests never pass
 /// without their data.
 fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/ddf");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/ddf");
     assert!(
         dir.join("MANIFEST.tsv").is_file(),
         "the DDF corpus is missing: expected {} (the shared folder next to the workspace)",

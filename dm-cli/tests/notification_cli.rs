@@ -1,4 +1,4 @@
-//! `dm notification decode|encode` run as a process on the shared vectors.
+//! `dm notification decode|encode` run as a process on the conformance vectors.
 
 mod common;
 
@@ -6,7 +6,7 @@ use serde_json::Value;
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/vectors/notifications.json"
+    "/../conformance/vectors/notifications.json"
 );
 
 struct Output {
@@ -29,7 +29,7 @@ fn dm(args: &[&str], stdin: &[u8]) -> Output {
 /// or the case is absent.
 fn case(name: &str) -> Result<Value, String> {
     let text = std::fs::read_to_string(VECTORS).map_err(|e| {
-        format!("cannot read the notification vectors at {VECTORS}: {e} (shared/ must sit beside the repository)")
+        format!("cannot read the notification vectors at {VECTORS}: {e} (run the tests from a clone of the repository)")
     })?;
     let cases: Value =
         serde_json::from_str(&text).map_err(|e| format!("{VECTORS} is not JSON: {e}"))?;

@@ -361,7 +361,7 @@ async fn a_configured_server_with_an_admin_token_and_a_password_device() {
     ]);
     let http = http();
     let commands = format!("{}/admin/devices/{DEV_SEGMENT}/commands", served.url);
-    let get = json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"]});
+    let get = json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"]});
     let post = |token: Option<&'static str>| {
         admin(
             &http,
@@ -414,7 +414,7 @@ async fn a_configured_server_with_an_admin_token_and_a_password_device() {
     assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
 }
 
-const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
+const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.0";
 
 /// `http://host/admin/devices/{dev_id}/commands` (an unencoded `:` is
 /// accepted in the DevID segment).
@@ -486,7 +486,7 @@ async fn a_device_with_perm_lets_the_server_reach_only_the_listed_mos() {
     assert!(output.status.success(), "{}", explain(&output));
     assert_eq!(done(&http, &commands, &devinfo).await["status"], 200);
     // Without the MOID in its Perm list the server sees no instance of it
-    // (PROTOCOL.md section 7: 404, never 403), even though the demo MO's
+    // (docs/protocol.md section 7: 404, never 403), even though the demo MO's
     // DACMO entry grants it Read.
     assert_eq!(done(&http, &commands, &demo).await["status"], 404);
     let perms: Vec<String> = stored_account(&state)

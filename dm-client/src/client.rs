@@ -228,7 +228,7 @@ struct Completions {
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 /// let server = ServerId::new("dm.example")?;
 /// let mut account = DmAcc::new(server.clone(), ServerUri::new("https://dm.example/dm")?);
-/// account.perm_moids.push("urn:oma:mo:oma-dm-devinfo:1.2".parse()?);
+/// account.perm_moids.push("urn:oma:mo:oma-dm-devinfo:1.0".parse()?);
 /// let mut client = DmClient::builder(DevInfo::new(DevId::new("IMEI:493005100592800")?, "Acme", "X1"))
 ///     .account(Account::new(account).credentials(Credentials::password("device-1", "secret")))
 ///     .state_file("/var/lib/acme/dm-state.json")
@@ -899,7 +899,7 @@ impl DmClient {
     /// the NOTIFICATION-ID replay window (persisted), then runs the
     /// server-initiated session. `now` is the device's clock.
     ///
-    /// Digest policy (PROTOCOL.md section 3.6): with a secret (or type 1)
+    /// Digest policy (docs/protocol.md section 3.6): with a secret (or type 1)
     /// the digest is mandatory and must verify; without one, a notification
     /// carrying a digest is ignored. An authenticated notification must
     /// carry TIMESTAMP and NOTIFICATION-ID.
@@ -1167,7 +1167,7 @@ impl DmClient {
     /// Makes sure the tree holds configuration for `moid`: when it has no
     /// instance, performs the HGET procedure against the ServerURI a server
     /// gave with DEFAULT (the newest), on that server's behalf, reporting no
-    /// status to anyone (PROTOCOL.md section 4). Change reports are sent for
+    /// status to anyone (docs/protocol.md section 4). Change reports are sent for
     /// what the fetch wrote.
     pub async fn ensure_configuration(&mut self, moid: &Moid) -> Result<Configuration, Error> {
         if self.tree.instances_of(moid.as_str()).next().is_some() {

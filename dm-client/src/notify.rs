@@ -1,4 +1,4 @@
-//! Package#0 reception: the checks of PROTOCOL.md sections 3.6 and 12
+//! Package#0 reception: the checks of docs/protocol.md sections 3.6 and 12
 //! before a notification may open a session.
 
 use dm_codec::notification::{self, DigestCheck, Received, Replay};
@@ -18,7 +18,7 @@ pub enum NotificationOutcome {
     Ignored(Ignored),
 }
 
-/// Why a notification was ignored (PROTOCOL.md section 3.6). Nothing is
+/// Why a notification was ignored (docs/protocol.md section 3.6). Nothing is
 /// reported to anyone: the client simply does not open a session.
 ///
 /// ```

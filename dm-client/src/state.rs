@@ -436,7 +436,7 @@ mod tests {
         assert!(matches!(dev_id(&path), Ok(None)));
         let with_devinfo = |devinfo: &str| {
             let document = format!(
-                r#"[{{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/","MOData":{{"DevInfo":{devinfo}}}}}]"#
+                r#"[{{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.0/devinfo/","MOData":{{"DevInfo":{devinfo}}}}}]"#
             );
             let items = dm_codec::decode_mo_serialization(document.as_bytes(), &Limits::default())
                 .expect("MO serialization");

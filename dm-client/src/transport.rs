@@ -16,7 +16,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::Error;
 use crate::auth::{Challenge, Credentials};
 
-/// How requests are retried after network failures (PROTOCOL.md section
+/// How requests are retried after network failures (docs/protocol.md section
 /// 2: never after an HTTP answer, whatever its status).
 ///
 /// Exactly these failures are retried, up to `attempts` tries in all with

@@ -535,14 +535,14 @@ async fn get_hget_hput_hpost_delete_cont_and_end(scheme: Scheme) {
     assert!(created);
     let repo = |path: &str| node.url(&format!("/repo/{path}"));
     let get = node
-        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"])
         .await;
     let hget = node.enqueue(&["HGET", &repo("config/wlan")]).await;
     let hput = node
         .enqueue(&[
             "HPUT",
             &repo("uploads/devinfo"),
-            "urn:oma:mo:oma-dm-devinfo:1.2//",
+            "urn:oma:mo:oma-dm-devinfo:1.0//",
         ])
         .await;
     let hpost = node
@@ -620,7 +620,7 @@ async fn get_hget_hput_hpost_delete_cont_and_end(scheme: Scheme) {
     // DELETE in a second session removes the instance HGET created.
     let delete = node.enqueue(&["DELETE", "urn:x:wlan:1.0//"]).await;
     let devinfo = node
-        .enqueue(&["DELETE", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])
+        .enqueue(&["DELETE", "urn:oma:mo:oma-dm-devinfo:1.0//Man"])
         .await;
     let report = client_initiated(&mut client).await;
     completed(&report);
@@ -633,7 +633,7 @@ async fn get_hget_hput_hpost_delete_cont_and_end(scheme: Scheme) {
     assert_eq!(
         client
             .tree()
-            .resolve_str("urn:oma:mo:oma-dm-devinfo:1.2//Man")
+            .resolve_str("urn:oma:mo:oma-dm-devinfo:1.0//Man")
             .0
             .as_u16(),
         200
@@ -663,7 +663,7 @@ async fn a_cont_to_another_origin_is_refused_and_the_server_correlates_by_dev_id
     );
     node.register_both().await;
     let get = node
-        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"])
         .await;
     let mut client = demo_client(&node.base, Credentials::password(USER, PASSWORD));
     let report = client_initiated(&mut client).await;
@@ -825,7 +825,7 @@ async fn one_session(
     credentials: Credentials,
 ) -> (SessionReport, CommandRecord, Vec<Logged>) {
     let id = node
-        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"])
         .await;
     let mut client = wire.client(&node.base, credentials);
     let report = client_initiated(&mut client).await;
@@ -1017,7 +1017,7 @@ async fn x509_client_certificate_over_https() {
     };
 
     let get = node
-        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"])
         .await;
     // A certificate from the same CA that no device registered: refused.
     let report = session(transport(Some((&pki.stranger_pem, &pki.stranger_key_pem)))).await;
@@ -1065,7 +1065,7 @@ async fn the_admin_api_wants_its_bearer_token() {
     let node = Node::serving(options().build().expect("options")).await;
     let http = http();
     let commands = node.url("/admin/devices/IMEI%3A493005100592800/commands");
-    let queue = serde_json::json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Mod"]});
+    let queue = serde_json::json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Mod"]});
     // Queues the GET with this bearer token, if any.
     let post = |token: Option<&str>| {
         let mut request = http
@@ -1165,7 +1165,7 @@ async fn refusals_reach_the_client_precisely(scheme: Scheme) {
     let options = wire.options().limits(limits).build().expect("options");
     let node = wire.serving(options).await;
     let get = node
-        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"])
         .await;
 
     // A wrong password: the one answer to the challenge is refused too.
@@ -1382,7 +1382,7 @@ async fn a_notification_over_udp_starts_a_session_and_its_replay_is_ignored() {
     );
 
     let get = node
-        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"])
         .await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let listening = tokio::spawn(async move {
@@ -1445,7 +1445,7 @@ async fn handle_notification_with_the_servers_bytes() {
         .with_notification_secret(b"k".to_vec(), Vec::new());
     node.register(registration).await;
     let get = node
-        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"])
         .await;
     let admin = node.server.admin();
     let sent = admin.notify(&dev_id()).await.expect("sent");
@@ -1542,10 +1542,10 @@ async fn a_session_continues_on_a_second_node_sharing_the_store() {
     let balancer = Balancer::start(balancer, vec![address(&node_b), address(&node_a)]);
     assert_eq!(balancer.base, public);
     let first = node_a
-        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"])
         .await;
     let second = node_b
-        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])
+        .enqueue(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"])
         .await;
     // A new connection for every request.
     let transport = Transport::builder()

@@ -417,7 +417,7 @@ async fn local_changes_send_change_reports() {
         0
     );
     // The device cannot write what the DDF forbids (DevInfo is Get only).
-    let man = ClientUri::parse("urn:oma:mo:oma-dm-devinfo:1.2/devinfo/Man").expect("uri");
+    let man = ClientUri::parse("urn:oma:mo:oma-dm-devinfo:1.0/devinfo/Man").expect("uri");
     let err = client
         .set_local(&man, LeafValue::from("Other"))
         .await

@@ -31,7 +31,7 @@ fn idle_clients_fit_in_8_kib_each() {
         let mut account = account("http://127.0.0.1:8080");
         account
             .perm_moids
-            .push("urn:oma:mo:oma-dm-devinfo:1.2".parse().expect("moid"));
+            .push("urn:oma:mo:oma-dm-devinfo:1.0".parse().expect("moid"));
         account.notification = Some(NotificationAuth::sha256(vec![7; 16], vec![9; 8]));
         DmClient::builder(devinfo)
             .account(

@@ -27,7 +27,7 @@ const SECRET: &[u8] = b"hostile-test-noti-secret";
 const AUTH_DATA: &[u8] = b"hostile-test-auth-data";
 const OTHER_SERVER: &str = "other.server";
 const OTHER_SECRET: &[u8] = b"the-other-servers-secret";
-const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
+const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.0";
 const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
 const DACMO: &str = "urn:oma:mo:oma-dm-dacmo:1.0";
 const PRIVATE: &str = "urn:x:private:1.0";
@@ -888,7 +888,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
     // A Package#2 over the byte limit, announced honestly or not: aborted
     // after reading just past the limit, without waiting for the rest.
     let big = package2(&vec![
-        words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]);
+        words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]);
         200
     ]);
     let body = big.clone();
@@ -938,7 +938,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
 
     // More commands than the count limit: invalid, aborted.
     let many = package2(&vec![
-        words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]);
+        words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]);
         5000
     ]);
     let server = serve(move |_| Reply::package(many.clone())).await;
@@ -1020,7 +1020,7 @@ async fn a_cont_to_another_origin_is_refused_and_credentials_stay_home() {
                     "CONT",
                     &format!("http://127.0.0.1:{home_port}@127.0.0.1:{port}/dm/s/userinfo"),
                 ]),
-                words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]),
+                words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
             ]))
         } else if n == 1 {
             Reply::package(package2(&[
@@ -1036,12 +1036,12 @@ async fn a_cont_to_another_origin_is_refused_and_credentials_stay_home() {
                 words(&[
                     "HPUT",
                     &format!("{other}/repo/up"),
-                    "urn:oma:mo:oma-dm-devinfo:1.2//",
+                    "urn:oma:mo:oma-dm-devinfo:1.0//",
                 ]),
                 words(&[
                     "HPOST",
                     &format!("{other}/repo/post"),
-                    "urn:oma:mo:oma-dm-devinfo:1.2//",
+                    "urn:oma:mo:oma-dm-devinfo:1.0//",
                 ]),
             ]))
         } else if seen.target == "/repo/v" {

@@ -106,12 +106,12 @@ async fn a_session_with_cont_repository_requests_and_change_reports() {
             ),
         ])),
         commands: vec![
-            words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"]),
+            words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"]),
             words(&["HGET", "{base}/repo/wlan"]),
             words(&["SUB", "urn:x:wlan:1.0/*/", "{base}/repo/reports"]),
             words(&["HGET", "{base}/repo/ssid", "urn:x:wlan:1.0/*/SSID"]),
             words(&["HPUT", "{base}/repo/up", "urn:x:wlan:1.0/*/"]),
-            words(&["HPOST", "{base}/repo/post", "urn:oma:mo:oma-dm-devinfo:1.2//"]),
+            words(&["HPOST", "{base}/repo/post", "urn:oma:mo:oma-dm-devinfo:1.0//"]),
             words(&["GET", "urn:x:absent:1.0//"]),
         ],
     });
@@ -220,7 +220,7 @@ async fn session_info_and_the_mo_list_go_to_the_server() {
     let packages = server.requests();
     let mos = packages[0].json()["MOS"].to_string();
     assert!(
-        mos.contains("urn:oma:mo:oma-dm-devinfo:1.2") && mos.contains("sessioninfo"),
+        mos.contains("urn:oma:mo:oma-dm-devinfo:1.0") && mos.contains("sessioninfo"),
         "{mos}"
     );
     assert_eq!(statuses(&packages[1]), [200]);
@@ -318,7 +318,7 @@ async fn a_repository_that_drops_the_connection_is_retried_for_get_only() {
     let counter = tries.clone();
     let server = serve(move |seen| match (seen.method.as_str(), seen.target.as_str()) {
         ("POST", "/dm") if seen.is_package1() => Reply::package(format!(
-            r#"{{"CMD":[["HGET","{base}/repo/a"],["HPOST","{base}/repo/b","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}}"#,
+            r#"{{"CMD":[["HGET","{base}/repo/a"],["HPOST","{base}/repo/b","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}}"#,
             base = seen.header("host").map(|h| format!("http://{h}")).unwrap_or_default()
         )),
         ("GET", _) => {

@@ -62,7 +62,7 @@ fn server_config(pki: &Pki) -> Arc<rustls::ServerConfig> {
 fn answer(seen: &Seen) -> Reply {
     first_then_end(
         seen,
-        r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//DevID"]]}"#,
+        r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//DevID"]]}"#,
     )
 }
 

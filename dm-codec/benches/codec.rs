@@ -25,7 +25,7 @@ fn package2_256() -> Vec<u8> {
     for i in 0..255 {
         let cmd = match i % 8 {
             0 => {
-                r#"["GET","urn:oma:mo:oma-dm-devinfo:1.2//DevID","urn:oma:mo:oma-dm-devinfo:1.2//Man"]"#
+                r#"["GET","urn:oma:mo:oma-dm-devinfo:1.0//DevID","urn:oma:mo:oma-dm-devinfo:1.0//Man"]"#
                     .to_owned()
             }
             1 => format!(r#"["GET","urn:oma:mo:moid:1.0/(x)/Data/*/Value?nv=(x)/ID:GPS{i}"]"#),
@@ -152,7 +152,7 @@ fn encode(c: &mut Criterion) {
 
 fn client_uri(c: &mut Criterion) {
     let uris = [
-        "urn:oma:mo:oma-dm-devinfo:1.2//DevID",
+        "urn:oma:mo:oma-dm-devinfo:1.0//DevID",
         "urn:oma:mo:moid:1.0/left/Data/1/Value",
         "urn:oma:mo:moid:1.0/(x)/Data/*/Value?nv=(x)/ID:GPS",
         "urn:oma:mo:oma-sessioninfomo:1.0/sessioninfo/CBT?cv=686897696a7c876b7e",

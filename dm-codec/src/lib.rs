@@ -1,7 +1,7 @@
 //! Wire formats of OMA Device Management 2.0.
 //!
 //! - JSON Package#1, #2, #3, MO serialization (`application/dmmo+json`) and
-//!   generic alerts, exactly as PROTOCOL.md section 3: unknown members ignored
+//!   generic alerts, exactly as docs/protocol.md section 3: unknown members ignored
 //!   (never echoed), duplicate member names, trailing bytes, invalid UTF-8 and
 //!   lone surrogates rejected.
 //! - The binary Package#0 notification with its SHA-256 digest

@@ -1,4 +1,4 @@
-//! Media types and `Accept` / `OMADM-Accept` negotiation (PROTOCOL.md section 2.2).
+//! Media types and `Accept` / `OMADM-Accept` negotiation (docs/protocol.md section 2.2).
 //!
 //! The four media types of the HTTP binding (section 2.1) and the two
 //! protocol headers are constants here. [`Accept`] parses an `Accept` or

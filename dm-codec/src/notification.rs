@@ -1,4 +1,4 @@
-//! Package#0: the binary DM notification (PROTOCOL.md section 3.6).
+//! Package#0: the binary DM notification (docs/protocol.md section 3.6).
 //!
 //! A notification is a 2-byte header (VER 4 bits, OC 5 bits option count, 7
 //! reserved bits) followed by exactly OC options, each a 4-bit option delta, a
@@ -212,7 +212,7 @@ impl<'a> Received<'a> {
     /// wherever the digests differ.
     ///
     /// `secret` and `auth_data` are the server's DMAcc `Auth/Noti/Secret` and
-    /// `Auth/Noti/Data`. Policy (PROTOCOL.md section 3.6): a client whose
+    /// `Auth/Noti/Data`. Policy (docs/protocol.md section 3.6): a client whose
     /// DMAcc has a secret ignores anything but [`DigestCheck::Valid`]; one
     /// whose DMAcc has no `Auth/Noti` ignores a notification that carries a
     /// digest.
@@ -293,7 +293,7 @@ impl DigestCheck {
     }
 }
 
-/// Decodes a binary Package#0 notification (PROTOCOL.md section 3.6).
+/// Decodes a binary Package#0 notification (docs/protocol.md section 3.6).
 ///
 /// Rules: VER must be 1; the 7 reserved bits are ignored; exactly OC options
 /// follow and nothing after them; option numbers strictly increase from 1
@@ -713,7 +713,7 @@ impl Writer {
     }
 }
 
-/// Why a notification is taken for a replay (PROTOCOL.md sections 3.6 and
+/// Why a notification is taken for a replay (docs/protocol.md sections 3.6 and
 /// 12). A client ignores such a notification; it is not a decoding error and
 /// nothing is reported to the server, hence a type of its own rather than an
 /// [`Error`] variant.
@@ -901,7 +901,7 @@ impl NotificationIdWindow {
     }
 }
 
-/// The JSON form of a notification (PROTOCOL.md section 3.6), for display
+/// The JSON form of a notification (docs/protocol.md section 3.6), for display
 /// and tooling: absent options left out, the digest as lowercase hex,
 /// `REQ-MOS` present (as `true`) only when set.
 ///

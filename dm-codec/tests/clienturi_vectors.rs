@@ -1,4 +1,4 @@
-//! Every case of `shared/vectors/clienturi.json` through the library.
+//! Every case of `conformance/vectors/clienturi.json` through the library.
 
 mod common;
 

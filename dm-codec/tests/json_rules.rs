@@ -1,4 +1,4 @@
-//! The JSON rules of PROTOCOL.md section 3 and the decoding limits, each with
+//! The JSON rules of docs/protocol.md section 3 and the decoding limits, each with
 //! the exact error it produces.
 
 use dm_codec::{

@@ -1,4 +1,4 @@
-//! Media types and `Accept` / `OMADM-Accept` negotiation (PROTOCOL.md 2.1, 2.2).
+//! Media types and `Accept` / `OMADM-Accept` negotiation (docs/protocol.md 2.1, 2.2).
 
 use dm_codec::Error;
 use dm_codec::mime::{

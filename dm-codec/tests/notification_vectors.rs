@@ -1,5 +1,5 @@
-//! Package#0 notifications: the shared conformance vectors
-//! (`shared/vectors/notifications.json`), round trips and property tests.
+//! Package#0 notifications: the conformance vectors
+//! (`conformance/vectors/notifications.json`), round trips and property tests.
 
 use dm_codec::Error;
 use dm_codec::notification::{
@@ -11,7 +11,7 @@ use serde_json::Value;
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/vectors/notifications.json"
+    "/../conformance/vectors/notifications.json"
 );
 
 /// Hex text (either case) to bytes; `None` when malformed.
@@ -36,7 +36,7 @@ fn load_vectors() -> Result<Vec<Value>, String> {
     let text = std::fs::read_to_string(VECTORS).map_err(|e| {
         format!(
             "cannot read the notification vectors at {VECTORS}: {e} \
-             (shared/ must sit beside the repository)"
+             (run the tests from a clone of the repository)"
         )
     })?;
     match serde_json::from_str(&text) {

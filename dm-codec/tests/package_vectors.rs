@@ -1,4 +1,4 @@
-//! Every case of `shared/vectors/packages.json`: decode, check validity, and
+//! Every case of `conformance/vectors/packages.json`: decode, check validity, and
 //! compare the canonical re-encoding with the expected JSON.
 
 mod common;

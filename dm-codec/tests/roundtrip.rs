@@ -1,4 +1,4 @@
-//! Round-trip properties of the JSON codecs (PROTOCOL.md section 3).
+//! Round-trip properties of the JSON codecs (docs/protocol.md section 3).
 //!
 //! For arbitrary valid Package#1, #2, #3, MO serialization arrays and alerts:
 //! encoding then decoding gives an equal value, and encoding the decoded value
@@ -62,7 +62,7 @@ fn miid() -> impl Strategy<Value = Miid> {
 fn moid() -> impl Strategy<Value = Moid> {
     prop_oneof![
         proptest::sample::select(vec![
-            "urn:oma:mo:oma-dm-devinfo:1.2",
+            "urn:oma:mo:oma-dm-devinfo:1.0",
             "urn:oma:mo:oma-sessioninfomo:1.0",
             "URN:oma:mo:moid:1.0",
             "urn:x:y%2f",

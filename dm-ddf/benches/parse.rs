@@ -1,4 +1,4 @@
-//! Parse throughput over the whole DDF corpus (`../shared/corpus/ddf`):
+//! Parse throughput over the whole DDF corpus (`conformance/ddf`):
 //! the typed parser (`MoDefinition::parse`) against a bare pass of the XML
 //! crate over the same bytes (UTF-8 check, `roxmltree` parse, walk over
 //! every node: `roxmltree` has no event API below its tree).
@@ -16,9 +16,9 @@ use dm_ddf::MoDefinition;
 
 /// The well-formed files of the corpus, as listed in its MANIFEST.tsv.
 fn corpus() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/ddf");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/ddf");
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv"))
-        .expect("the DDF corpus (../shared/corpus/ddf/MANIFEST.tsv) is missing");
+        .expect("the DDF corpus (conformance/ddf/MANIFEST.tsv) is missing");
     manifest
         .lines()
         .skip(1)

@@ -69,7 +69,7 @@ impl MoDefinition {
     /// The top-level `DDFName`: the `DDFName` in the `DFType` of the first
     /// top-level node that has a non-empty one.
     ///
-    /// It is usually the MOID (`urn:oma:mo:oma-dm-devinfo:1.2`), but some
+    /// It is usually the MOID (`urn:oma:mo:oma-dm-devinfo:1.0`), but some
     /// published DDFs hold other names there (`com.microsoft/1.2/MDM/DMClient`);
     /// [`MoDefinition::moid`] gives it only when it is a valid MOID.
     ///
@@ -95,7 +95,7 @@ impl MoDefinition {
     ///
     /// ```
     /// let def = dm_ddf::standard::devinfo();
-    /// assert_eq!(def.moid().map(|m| m.to_string()).as_deref(), Some("urn:oma:mo:oma-dm-devinfo:1.2"));
+    /// assert_eq!(def.moid().map(|m| m.to_string()).as_deref(), Some("urn:oma:mo:oma-dm-devinfo:1.0"));
     /// ```
     pub fn moid(&self) -> Option<Moid> {
         self.ddf_name().and_then(|name| Moid::new(name).ok())
@@ -374,7 +374,7 @@ impl NodeDefinition {
 
     /// Whether the node is secret: its `AccessType` lacks `Get`, so its
     /// value (or subtree) is never returned by any read, whatever the
-    /// permissions (PROTOCOL.md sections 7 and 10.2).
+    /// permissions (docs/protocol.md sections 7 and 10.2).
     ///
     /// ```
     /// let dmacc = dm_ddf::standard::dmacc();

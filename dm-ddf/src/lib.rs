@@ -2,7 +2,7 @@
 //!
 //! A DDF document (`MgmtTree` XML, DTD 1.2; 1.1 and 1.3 accepted) describes
 //! a Management Object: its nodes, their names or placeholders, formats,
-//! access types, occurrence and scope (PROTOCOL.md section 10). This crate
+//! access types, occurrence and scope (docs/protocol.md section 10). This crate
 //!
 //! - parses DDF documents into a typed [`MoDefinition`] (from bytes or text;
 //!   no I/O), tolerating what published DDFs contain — DOCTYPE internal

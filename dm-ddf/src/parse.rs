@@ -1,7 +1,7 @@
 //! DDF XML to [`MoDefinition`], on top of `roxmltree`.
 //!
 //! The XML crate does the XML; this module maps the `MgmtTree` vocabulary
-//! (PROTOCOL.md section 10.1) onto the typed definition and says where a
+//! (docs/protocol.md section 10.1) onto the typed definition and says where a
 //! document breaks it.
 
 use dm_types::{AccessType, NodeFormat, Occurrence, Scope};
@@ -361,7 +361,7 @@ impl Reader<'_> {
                 "Type" => set_once(&mut value_type, self.trimmed_text(child)?, self, child)?,
                 // Child nodes are read by `node`, after the other elements.
                 // Run-time properties describe a tree instance, not the
-                // definition: tolerated and ignored (PROTOCOL.md 10.1).
+                // definition: tolerated and ignored (docs/protocol.md 10.1).
                 "Node" | "RTProperties" => {}
                 _ => return Err(self.unexpected(child, "Node")),
             }

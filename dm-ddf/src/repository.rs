@@ -65,7 +65,7 @@ pub struct LoadFailure {
 /// use dm_types::Moid;
 ///
 /// let repo = DdfRepository::standard();
-/// let devinfo = repo.get(&Moid::new("urn:oma:mo:oma-dm-devinfo:1.2")?).expect("bundled");
+/// let devinfo = repo.get(&Moid::new("urn:oma:mo:oma-dm-devinfo:1.0")?).expect("bundled");
 /// assert!(devinfo.lookup_path("DevInfo/DevID").is_some());
 /// assert!(repo.newest("urn:oma:mo:oma-dm-devinfo").is_some());
 /// assert!(repo.get(&Moid::new("urn:oma:mo:oma-dm-devinfo:9.9")?).is_none());

@@ -1,4 +1,4 @@
-//! The standard MOs of DM 2.0 (PROTOCOL.md sections 7 and 10.2), as DDF
+//! The standard MOs of DM 2.0 (docs/protocol.md sections 7 and 10.2), as DDF
 //! documents bundled with the crate.
 //!
 //! Each DDF is available as its XML text (`*_XML`, the files in the crate's
@@ -10,7 +10,7 @@
 //!
 //! let moids: Vec<String> = standard::all().iter().filter_map(|d| d.moid()).map(|m| m.into_string()).collect();
 //! assert_eq!(moids, [
-//!     "urn:oma:mo:oma-dm-devinfo:1.2",
+//!     "urn:oma:mo:oma-dm-devinfo:1.0",
 //!     "urn:oma:mo:oma-dm-dmacc:1.2",
 //!     "urn:oma:mo:oma-sessioninfomo:1.0",
 //!     "urn:oma:mo:oma-dm-dacmo:1.0",
@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 
 use crate::MoDefinition;
 
-/// DevInfo 1.2 (`urn:oma:mo:oma-dm-devinfo:1.2`): one instance, every node
+/// DevInfo (`urn:oma:mo:oma-dm-devinfo:1.0`, DDF document version 1.2): one instance, every node
 /// Get only; `DevID`, `Man`, `Mod`, `DmV`, `Lang`, `DevType`, `OEM`, `FwV`,
 /// `SwV`, `HwV` required `chr` leaves, `Bearer` and `Ext` optional open
 /// interior nodes.

@@ -4,8 +4,8 @@ use std::cmp::Ordering;
 use std::fmt;
 
 /// The version of an MO type, taken from the end of its MOID
-/// (`urn:oma:mo:oma-dm-devinfo:1.2` is version `1.2` of the family
-/// `urn:oma:mo:oma-dm-devinfo`).
+/// (`urn:oma:mo:oma-dm-dmacc:1.2` is version `1.2` of the family
+/// `urn:oma:mo:oma-dm-dmacc`).
 ///
 /// A version is one or more runs of ASCII digits joined by `.`. Versions
 /// compare numerically component by component, a missing component counting
@@ -15,8 +15,8 @@ use std::fmt;
 /// ```
 /// use dm_ddf::MoVersion;
 ///
-/// let (family, version) = MoVersion::split("urn:oma:mo:oma-dm-devinfo:1.2");
-/// assert_eq!(family, "urn:oma:mo:oma-dm-devinfo");
+/// let (family, version) = MoVersion::split("urn:oma:mo:oma-dm-dmacc:1.2");
+/// assert_eq!(family, "urn:oma:mo:oma-dm-dmacc");
 /// assert_eq!(version.as_ref().map(MoVersion::as_str), Some("1.2"));
 ///
 /// assert!(MoVersion::parse("1.10") > MoVersion::parse("1.9"));

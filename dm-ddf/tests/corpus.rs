@@ -1,4 +1,4 @@
-//! Every DDF of the shared corpus (`../shared/corpus/ddf`) parses, with the
+//! Every DDF of the corpus (`conformance/ddf`) parses, with the
 //! node count and depth of its `MANIFEST.tsv` line; the malformed files fail
 //! with the position of the bad byte.
 
@@ -12,7 +12,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// The corpus folder. Missing, it fails the test: these tests never pass
 /// without their data.
 fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/ddf");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/ddf");
     assert!(
         dir.join("MANIFEST.tsv").is_file(),
         "the DDF corpus is missing: expected {} (the shared folder next to the workspace)",

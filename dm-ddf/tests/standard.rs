@@ -1,4 +1,4 @@
-//! The bundled standard DDFs (PROTOCOL.md sections 7 and 10.2): each parses,
+//! The bundled standard DDFs (docs/protocol.md sections 7 and 10.2): each parses,
 //! has the structure the protocol describes, and accepts or refuses sample
 //! MO data as it should.
 
@@ -39,7 +39,7 @@ fn the_bundled_files_parse_with_their_moids() -> TestResult {
     let cases = [
         (
             standard::DEVINFO_XML,
-            "urn:oma:mo:oma-dm-devinfo:1.2",
+            "urn:oma:mo:oma-dm-devinfo:1.0",
             13,
             2,
         ),
@@ -246,7 +246,7 @@ fn dmacc_data() -> TestResult {
                     "Perm",
                     interior(vec![(
                         "1",
-                        interior(vec![("MOID", leaf("urn:oma:mo:oma-dm-devinfo:1.2"))])?,
+                        interior(vec![("MOID", leaf("urn:oma:mo:oma-dm-devinfo:1.0"))])?,
                     )])?,
                 ),
                 (
@@ -319,7 +319,7 @@ fn dacmo_data() -> TestResult {
     let ok = data(
         "5",
         interior(vec![
-            ("MOID", leaf("urn:oma:mo:oma-dm-devinfo:1.2")),
+            ("MOID", leaf("urn:oma:mo:oma-dm-devinfo:1.0")),
             ("MIID", leaf("0")),
             (
                 "ACL",

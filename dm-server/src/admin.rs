@@ -45,7 +45,7 @@ pub struct NotificationSent {
 ///     .with_password("device-1", "secret", admin.realm());
 /// admin.register_device(registration, false).await?;
 /// let id = admin
-///     .enqueue(&dev_id, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//"])?)
+///     .enqueue(&dev_id, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"])?)
 ///     .await?;
 /// assert_eq!(admin.command(&dev_id, id).await?.state, CommandState::Queued);
 /// // END and CONT are the server's own.
@@ -82,7 +82,7 @@ fn unknown_device(dev_id: &DevId) -> Error {
 /// ```
 /// use dm_server::parse_command;
 ///
-/// let command = parse_command(&serde_json::json!(["GET", "urn:oma:mo:oma-dm-devinfo:1.2//"]))?;
+/// let command = parse_command(&serde_json::json!(["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"]))?;
 /// assert_eq!(command.name(), "GET");
 /// assert_eq!(parse_command(&serde_json::json!(["GET"])).unwrap_err().http_status(), 400);
 /// assert_eq!(parse_command(&serde_json::json!(["END"])).unwrap_err().http_status(), 422);

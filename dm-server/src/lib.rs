@@ -3,7 +3,7 @@
 //! `dm-server` is a thin async facade over [`dm_session::ServerSession`]:
 //!
 //! - an HTTP(S) endpoint for sessions (`POST /dm`, then `POST /dm/s/{token}`
-//!   after the CONT the server sends), with the statuses of PROTOCOL.md
+//!   after the CONT the server sends), with the statuses of docs/protocol.md
 //!   section 2 (400, 401, 403, 404, 406, 408, 409, 413, 415, 503);
 //! - a data repository devices HGET from and HPUT/HPOST/SUB-report to
 //!   (`/repo/{path}`);

@@ -89,7 +89,7 @@ async fn devices_can_be_registered_listed_read_and_removed() {
     assert_eq!(device["notification_secret"], true);
     assert_eq!(device["notification_address"], Value::Null);
     assert_eq!(device["last_session"]["outcome"], "completed");
-    assert_eq!(device["mos"][0]["MOID"], "urn:oma:mo:oma-dm-devinfo:1.2");
+    assert_eq!(device["mos"][0]["MOID"], "urn:oma:mo:oma-dm-devinfo:1.0");
     // Unencoded colons work too.
     assert_eq!(admin.get("/admin/devices/IMEI:3").await.0, 200);
     assert_eq!(admin.get("/admin/devices/IMEI%3A9").await.0, 404);
@@ -118,7 +118,7 @@ async fn commands_are_queued_and_their_results_read() {
     let (status, queued) = admin
         .post(
             &path,
-            json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.2//"]}),
+            json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"]}),
         )
         .await;
     assert_eq!(status, 201, "{queued}");
@@ -126,7 +126,7 @@ async fn commands_are_queued_and_their_results_read() {
     let (status, second) = admin
         .post(
             &path,
-            json!({"command": ["DELETE", "urn:oma:mo:oma-dm-devinfo:1.2//"]}),
+            json!({"command": ["DELETE", "urn:oma:mo:oma-dm-devinfo:1.0//"]}),
         )
         .await;
     assert_eq!(status, 201);
@@ -170,10 +170,10 @@ async fn commands_are_queued_and_their_results_read() {
     assert_eq!(record["status"], Value::Null);
     assert_eq!(
         record["command"],
-        json!(["GET", "urn:oma:mo:oma-dm-devinfo:1.2//"])
+        json!(["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"])
     );
 
-    let data = r#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/","MOData":{"DevInfo":{"Man":"Vendor","DmV":"2.0"}}}]"#;
+    let data = r#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.0/devinfo/","MOData":{"DevInfo":{"Man":"Vendor","DmV":"2.0"}}}]"#;
     run_session(&server, &[200, 405], Some(data)).await;
 
     let (_, record) = admin.get(&format!("{path}/{id}")).await;

@@ -160,7 +160,7 @@ async fn chunked_bodies_are_cut_off_once_they_exceed_the_limit() {
     );
 
     // Package#3: refused, and the session is dropped with its command
-    // failed (PROTOCOL.md section 2).
+    // failed (docs/protocol.md section 2).
     let (uri, _) = open_session(&server).await;
     let session = target_of(&server, &uri);
     let mut raw = send_head(&server, session, RESPONSE, &chunked).await;
@@ -407,7 +407,7 @@ async fn ten_thousand_commands_go_out_in_capped_packages_and_ten_thousand_status
     assert_eq!(response.status(), 200);
     let package = commands(&response.bytes().await.expect("body"));
     assert_eq!(package.len(), 64);
-    assert_eq!(package[0][1], "urn:oma:mo:oma-dm-devinfo:1.2//Ext/n64");
+    assert_eq!(package[0][1], "urn:oma:mo:oma-dm-devinfo:1.0//Ext/n64");
     assert_eq!(count(CommandState::Done).await, 64);
 
     // 10,000 statuses: over the decoder's count limit (4096), 413; the 64

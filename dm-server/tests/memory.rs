@@ -23,7 +23,7 @@ fn dev_id(i: usize) -> DevId {
 
 fn inventory() -> Vec<MosEntry> {
     [
-        ("urn:oma:mo:oma-dm-devinfo:1.2", "devinfo"),
+        ("urn:oma:mo:oma-dm-devinfo:1.0", "devinfo"),
         ("urn:oma:mo:oma-dm-dmacc:1.2", "acc1"),
         ("urn:oma:mo:oma-sessioninfomo:1.0", "sessioninfo"),
     ]
@@ -94,14 +94,14 @@ async fn a_device_costs_under_2_kib_and_an_idle_session_under_16_kib() {
             let id = store
                 .enqueue_command(
                     &dev_id(i),
-                    command(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")]),
+                    command(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.0//{node}")]),
                     1,
                 )
                 .await
                 .expect("queued");
             record.sent.push(SentCommand {
                 id: Some(id),
-                command: command(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")]),
+                command: command(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.0//{node}")]),
             });
         }
         store.open_session(record, usize::MAX).await.expect("saved");

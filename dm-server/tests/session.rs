@@ -37,11 +37,11 @@ async fn full_session_with_cont_and_end() {
         [
             vec![
                 "GET".to_owned(),
-                "urn:oma:mo:oma-dm-devinfo:1.2//Man".to_owned()
+                "urn:oma:mo:oma-dm-devinfo:1.0//Man".to_owned()
             ],
             vec![
                 "GET".to_owned(),
-                "urn:oma:mo:oma-dm-devinfo:1.2//Mod".to_owned()
+                "urn:oma:mo:oma-dm-devinfo:1.0//Mod".to_owned()
             ],
         ]
     );
@@ -53,10 +53,10 @@ async fn full_session_with_cont_and_end() {
     let device = admin.device(&dev(DEV1)).await.expect("device");
     assert!(device.open_session.is_some());
     let mos = device.mos.expect("inventory from Package#1");
-    assert_eq!(mos[0].moid.as_str(), "urn:oma:mo:oma-dm-devinfo:1.2");
+    assert_eq!(mos[0].moid.as_str(), "urn:oma:mo:oma-dm-devinfo:1.0");
 
     // Package#3: CONT, GET Man with data, GET Mod not found.
-    let first_answer = r#"{"Status":[{"sc":200},{"sc":200,"Data":[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/Man","MOData":{"Man":"Vendor"}}]},{"sc":404}]}"#;
+    let first_answer = r#"{"Status":[{"sc":200},{"sc":200,"Data":[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.0/devinfo/Man","MOData":{"Man":"Vendor"}}]},{"sc":404}]}"#;
     let response = post_package(&http, &session_uri, RESPONSE, DEV1, first_answer, BASIC1).await;
     assert_eq!(response.status(), 200);
     let package = commands(&response.bytes().await.expect("body"));
@@ -64,7 +64,7 @@ async fn full_session_with_cont_and_end() {
         package,
         [vec![
             "GET".to_owned(),
-            "urn:oma:mo:oma-dm-devinfo:1.2//Lang".to_owned()
+            "urn:oma:mo:oma-dm-devinfo:1.0//Lang".to_owned()
         ]],
         "no second CONT"
     );
@@ -319,7 +319,7 @@ async fn a_second_session_leaves_the_first_one_open() {
     let second = queue_get(&admin, "Mod").await;
     let response = post_package1(&http, &server, DEV1, P1, BASIC1).await;
     let package = commands(&response.bytes().await.expect("body"));
-    assert_eq!(package[1][1], "urn:oma:mo:oma-dm-devinfo:1.2//Mod");
+    assert_eq!(package[1][1], "urn:oma:mo:oma-dm-devinfo:1.0//Mod");
     let second_uri = cont_uri(&package);
     assert_ne!(first_uri, second_uri);
     for (uri, id) in [(&first_uri, first), (&second_uri, second)] {

@@ -77,7 +77,7 @@ async fn persistence_round_trip() {
     let token = SessionToken::from_bytes([9; 16]);
     let mos = vec![MosEntry {
         ddf: None,
-        moid: Moid::new("urn:oma:mo:oma-dm-devinfo:1.2").expect("moid"),
+        moid: Moid::new("urn:oma:mo:oma-dm-devinfo:1.0").expect("moid"),
         miids: vec![dm_types::Miid::new("devinfo").expect("miid")],
     }];
     store
@@ -99,7 +99,7 @@ async fn persistence_round_trip() {
     );
     let mut status = Status::new(StatusCode::OK);
     status.uris.push(
-        "urn:oma:mo:oma-dm-devinfo:1.2/devinfo/Man"
+        "urn:oma:mo:oma-dm-devinfo:1.0/devinfo/Man"
             .parse()
             .expect("uri"),
     );

@@ -26,7 +26,7 @@ fn device() -> MoTree {
     tree.insert(DevInfo::new(DevId::new("IMEI:1").expect("dev id"), "Acme", "X1").to_instance())
         .expect("devinfo");
     let account = dm_codec::decode_mo_serialization(
-        br#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"acc":{"SrvID":"srv1","Perm":{"1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2"}}}}}]"#,
+        br#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"acc":{"SrvID":"srv1","Perm":{"1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0"}}}}}]"#,
         &Limits::default(),
     )
     .expect("account");
@@ -85,15 +85,15 @@ fn full_session(tree: &mut MoTree, get: &Command) -> usize {
 
 fn session(c: &mut Criterion) {
     let mut tree = device();
-    let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//"]).expect("GET");
+    let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"]).expect("GET");
     assert_eq!(full_session(&mut tree, &get), 4);
     // The same four packages, as the engines write them.
     let limits = Limits::default();
-    let p1 = br#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#.to_vec();
-    let p2 = br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//"]]}"#.to_vec();
+    let p1 = br#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#.to_vec();
+    let p2 = br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//"]]}"#.to_vec();
     let p3 = {
         let who = Principal::Server(ServerId::new("srv1").expect("server id"));
-        let uri = dm_types::ClientUri::parse("urn:oma:mo:oma-dm-devinfo:1.2//").expect("uri");
+        let uri = dm_types::ClientUri::parse("urn:oma:mo:oma-dm-devinfo:1.0//").expect("uri");
         let dm_tree::ReadOutcome::Data(data) = tree.read(&who, &[uri]).expect("readable") else {
             unreachable!("no cv")
         };
@@ -138,7 +138,7 @@ fn idle_memory(_: &mut Criterion) {
         authenticated: None,
         body: p1,
     };
-    let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//"]).expect("GET");
+    let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"]).expect("GET");
     let config = ServerConfig::default()
         .with_session_uri(ServerUri::new("https://dm.example/s/0123456789abcdef").expect("uri"));
     let count = 10_000;

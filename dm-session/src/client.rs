@@ -120,7 +120,7 @@ pub struct Response {
     /// `Content-Type`, if any.
     pub content_type: Option<String>,
     /// `OMADM-Accept`, if any: on a Package#2 answer, the media types the
-    /// server accepts for uploaded MO data (PROTOCOL.md section 2.2).
+    /// server accepts for uploaded MO data (docs/protocol.md section 2.2).
     pub omadm_accept: Option<String>,
     /// The body.
     pub body: Vec<u8>,
@@ -671,7 +671,7 @@ impl ClientSession {
     }
 }
 
-/// The HGET a client performs on its own (PROTOCOL.md section 4, DEFAULT):
+/// The HGET a client performs on its own (docs/protocol.md section 4, DEFAULT):
 /// when a local application needs configuration for `moid` and the tree has
 /// none, fetch it from the `source` a server named with DEFAULT and write
 /// it on that server's behalf, reporting no status to anyone.

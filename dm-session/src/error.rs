@@ -2,7 +2,7 @@
 
 /// Why a package was refused or a session ended abnormally. Each variant maps
 /// to the HTTP status the server answers with ([`Error::http_status`]),
-/// following PROTOCOL.md section 2.
+/// following docs/protocol.md section 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -194,9 +194,9 @@ enum State<T> {
 /// };
 /// let mut session = ServerSession::<u32>::start(ServerConfig::default(), &request)?;
 /// assert!(matches!(session.poll_event(), Some(ServerEvent::Started { .. })));
-/// session.enqueue(7, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])?);
+/// session.enqueue(7, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"])?);
 /// let p2 = session.respond(now);
-/// assert_eq!(p2, br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#);
+/// assert_eq!(p2, br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#);
 ///
 /// let p3 = PackageRequest {
 ///     content_type: Some("application/vnd.oma.dm.response+json"),
@@ -264,7 +264,7 @@ pub enum SessionPhase<T> {
 /// };
 /// let mut session = ServerSession::<u64>::start(ServerConfig::default(), &request)?;
 /// while session.poll_event().is_some() {}
-/// session.enqueue(1, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])?);
+/// session.enqueue(1, Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"])?);
 /// session.respond(now);
 /// let state = session.into_state();
 /// assert!(matches!(&state.phase, SessionPhase::AwaitingStatuses { sent, .. } if sent.len() == 1));
@@ -631,7 +631,7 @@ mod tests {
     }
 
     fn get(node: &str) -> Command {
-        Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
+        Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.0//{node}")])
             .expect("valid GET")
     }
 
@@ -685,7 +685,7 @@ mod tests {
         // No second CONT: the state says it was sent.
         assert_eq!(
             resumed.respond(now),
-            br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Mod"]]}"#
+            br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//Mod"]]}"#
         );
         assert_eq!(resumed.state().packages_sent, 2);
     }

@@ -34,7 +34,7 @@ fn device() -> MoTree {
         .expect("devinfo");
     let account = dm_codec::decode_mo_serialization(
         br#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"acc":{"SrvID":"srv1","Perm":{
-             "1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2"},"2":{"MOID":"urn:oma:mo:moid:1.0"},"3":{"MOID":"urn:oma:mo:oma-fumo:1.0"}}}}}]"#,
+             "1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0"},"2":{"MOID":"urn:oma:mo:moid:1.0"},"3":{"MOID":"urn:oma:mo:oma-fumo:1.0"}}}}}]"#,
         &dm_codec::Limits::default(),
     )
     .expect("account");
@@ -195,8 +195,8 @@ fn get_devinfo_and_end() {
         &mut tree,
         vec![command(&[
             "GET",
-            "urn:oma:mo:oma-dm-devinfo:1.2//Man",
-            "urn:oma:mo:oma-dm-devinfo:1.2//Mod",
+            "urn:oma:mo:oma-dm-devinfo:1.0//Man",
+            "urn:oma:mo:oma-dm-devinfo:1.0//Mod",
         ])],
         BTreeMap::new(),
     );
@@ -258,11 +258,11 @@ fn exec_show_default_sub_cont_and_invalid_commands() {
             ]),
             command(&[
                 "SUB",
-                "urn:oma:mo:oma-dm-devinfo:1.2//Man",
+                "urn:oma:mo:oma-dm-devinfo:1.0//Man",
                 "https://dm.example/changes",
             ]),
-            command(&["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]),
-            command(&["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]),
+            command(&["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
+            command(&["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
             command(&["CONT", "https://evil.example/s/1"]),
             command(&["CONT", "https://dm.example/s/2"]),
         ],
@@ -295,7 +295,7 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
     let aborted = |tamper: &dyn Fn(usize, Response) -> Response, config: ServerConfig| {
         let mut tree = device();
         let commands = (0..5)
-            .map(|_| command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]))
+            .map(|_| command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]))
             .collect();
         let run = session(&mut tree, commands, BTreeMap::new(), tamper, &config);
         matches!(
@@ -318,7 +318,7 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
     let mut tree = device();
     let run = session(
         &mut tree,
-        vec![command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])],
+        vec![command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"])],
         BTreeMap::new(),
         |_, r| Response { status: 503, ..r },
         &one(),
@@ -361,7 +361,7 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
         let Some(request) = client.poll_request() else {
             break;
         };
-        let body = br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#;
+        let body = br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#;
         client.handle_response(request.id, &package2(body), &mut tree);
     }
     assert!(client.is_ended());
@@ -391,7 +391,7 @@ fn unknown_and_malformed_commands_get_their_status() {
         "{text}"
     );
     assert!(
-        text.contains("urn:oma:mo:oma-dm-devinfo:1.2"),
+        text.contains("urn:oma:mo:oma-dm-devinfo:1.0"),
         "the MO list is sent: {text}"
     );
     let body = br#"{"CMD":[["FROB"],["GET","bad uri"],["GET"]]}"#;
@@ -486,7 +486,7 @@ mod properties {
 
     fn command_pool() -> Vec<Command> {
         [
-            vec!["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"],
+            vec!["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"],
             vec!["GET", "urn:oma:mo:moid:1.0/*/V"],
             vec!["HGET", "https://repo.example/a"],
             vec!["HGET", "https://repo.example/v"],
@@ -497,10 +497,10 @@ mod properties {
             vec!["EXEC", "urn:oma:mo:oma-fumo:1.0//Update"],
             vec![
                 "SUB",
-                "urn:oma:mo:oma-dm-devinfo:1.2//Man",
+                "urn:oma:mo:oma-dm-devinfo:1.0//Man",
                 "https://repo.example/changes",
             ],
-            vec!["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.2//Man"],
+            vec!["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.0//Man"],
             vec!["SHOW", "https://ui.example/"],
             vec!["DEFAULT", "urn:x:y", "https://repo.example/d"],
         ]
@@ -681,9 +681,9 @@ fn uploads_follow_omadm_accept() {
             command(&[
                 "HPUT",
                 &format!("{REPO}up"),
-                "urn:oma:mo:oma-dm-devinfo:1.2//Man",
+                "urn:oma:mo:oma-dm-devinfo:1.0//Man",
             ]),
-            command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"]),
+            command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
         ],
         BTreeMap::new(),
         |n, r| {
@@ -708,7 +708,7 @@ fn uploads_follow_omadm_accept() {
         vec![command(&[
             "HPUT",
             &format!("{REPO}up"),
-            "urn:oma:mo:oma-dm-devinfo:1.2//Man",
+            "urn:oma:mo:oma-dm-devinfo:1.0//Man",
         ])],
         BTreeMap::new(),
         |_, r| Response {
@@ -723,7 +723,7 @@ fn uploads_follow_omadm_accept() {
     let config = client_config();
     let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), Instant::now());
     let p1 = client.poll_request().expect("Package#1");
-    let p2 = format!(r#"{{"CMD":[["HPUT","{REPO}up","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}}"#);
+    let p2 = format!(r#"{{"CMD":[["HPUT","{REPO}up","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}}"#);
     client.handle_response(p1.id, &package2(p2.as_bytes()), &mut tree);
     let put = client.poll_request().expect("the upload");
     assert_eq!(put.method, Method::Put);

@@ -8,7 +8,7 @@ use dm_session::{
 };
 use dm_types::{Command, DevId, ServerUri};
 
-const P1: &[u8] = br#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:x:other","Mark":"minor"}]}"#;
+const P1: &[u8] = br#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:x:other","Mark":"minor"}]}"#;
 
 fn p1(body: &[u8]) -> PackageRequest<'_> {
     PackageRequest {
@@ -29,7 +29,7 @@ fn p3(body: &[u8]) -> PackageRequest<'_> {
 }
 
 fn get(node: &str) -> Command {
-    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")]).expect("GET")
+    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.0//{node}")]).expect("GET")
 }
 
 fn events<T: Clone>(session: &mut ServerSession<T>) -> Vec<ServerEvent<T>> {
@@ -61,7 +61,7 @@ fn batches_commands_with_cont_and_ends_with_a_lone_end() {
     let body = session.respond(now);
     assert_eq!(
         String::from_utf8(body).expect("UTF-8"),
-        r#"{"CMD":[["CONT","https://dm.example/s/abc"],["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"],["GET","urn:oma:mo:oma-dm-devinfo:1.2//Mod"]]}"#
+        r#"{"CMD":[["CONT","https://dm.example/s/abc"],["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"],["GET","urn:oma:mo:oma-dm-devinfo:1.0//Mod"]]}"#
     );
     session
         .handle_package3(&p3(&statuses(3)), now)
@@ -77,7 +77,7 @@ fn batches_commands_with_cont_and_ends_with_a_lone_end() {
     let body = session.respond(now);
     assert_eq!(
         body,
-        br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//DevID"]]}"#
+        br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//DevID"]]}"#
     );
     session
         .handle_package3(

@@ -1,4 +1,4 @@
-//! Who may do what (PROTOCOL.md section 7): principals and per-instance
+//! Who may do what (docs/protocol.md section 7): principals and per-instance
 //! rights.
 
 use std::fmt;

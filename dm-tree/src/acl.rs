@@ -1,4 +1,4 @@
-//! DM 1.x node ACLs (PROTOCOL.md section 7): an optional per-node
+//! DM 1.x node ACLs (docs/protocol.md section 7): an optional per-node
 //! restriction evaluated in addition to the instance permissions.
 
 use std::fmt;

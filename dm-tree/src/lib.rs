@@ -3,7 +3,7 @@
 //! [`MoTree`] holds a device's MO instances keyed by MOID and MIID; each
 //! [`MoInstance`] stores its nodes in an arena (indices, not pointers), so a
 //! lookup costs one binary search per path segment whatever the tree size.
-//! [`MoTree::resolve`] applies the ClientURI rules of PROTOCOL.md section 9:
+//! [`MoTree::resolve`] applies the ClientURI rules of docs/protocol.md section 9:
 //! MIID, empty (the only instance), `*`, x-names with `nv` conditions ANDed
 //! per x-name, and path wildcards, with results in a stable order.
 //!
@@ -30,12 +30,12 @@
 //! use dm_types::ClientUri;
 //!
 //! let items = dm_codec::decode_mo_serialization(
-//!     br#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/","MOData":{"DevInfo":{"Man":"Acme"}}}]"#,
+//!     br#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.0/devinfo/","MOData":{"DevInfo":{"Man":"Acme"}}}]"#,
 //!     &dm_codec::Limits::default(),
 //! )?;
 //! let tree = MoTree::from_mo_serialization(&items)?;
-//! let nodes = tree.resolve(&ClientUri::parse("urn:oma:mo:oma-dm-devinfo:1.2//Man")?)?;
-//! assert_eq!(nodes[0].client_uri().as_str(), "urn:oma:mo:oma-dm-devinfo:1.2/devinfo/Man");
+//! let nodes = tree.resolve(&ClientUri::parse("urn:oma:mo:oma-dm-devinfo:1.0//Man")?)?;
+//! assert_eq!(nodes[0].client_uri().as_str(), "urn:oma:mo:oma-dm-devinfo:1.0/devinfo/Man");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]

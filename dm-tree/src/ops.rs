@@ -1,4 +1,4 @@
-//! Operations on behalf of a principal, with access control (PROTOCOL.md
+//! Operations on behalf of a principal, with access control (docs/protocol.md
 //! sections 4, 7 and 8): visibility, rights, DDF AccessType and Scope,
 //! secret nodes, cache validators.
 
@@ -59,11 +59,11 @@ impl MoTree {
     ///
     /// let items = dm_codec::decode_mo_serialization(
     ///     br#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2/acc1/","MOData":{"acc1":{"SrvID":"dm1",
-    ///          "Perm":{"1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2"}}}}}]"#,
+    ///          "Perm":{"1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0"}}}}}]"#,
     ///     &dm_codec::Limits::default(),
     /// )?;
     /// let tree = MoTree::from_mo_serialization(&items)?;
-    /// assert_eq!(tree.allowed_moids(&ServerId::new("dm1")?), ["urn:oma:mo:oma-dm-devinfo:1.2"]);
+    /// assert_eq!(tree.allowed_moids(&ServerId::new("dm1")?), ["urn:oma:mo:oma-dm-devinfo:1.0"]);
     /// assert!(tree.allowed_moids(&ServerId::new("dm2")?).is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -368,7 +368,7 @@ enum Plan {
 }
 
 impl MoTree {
-    /// Writes MO data with HGET semantics (PROTOCOL.md section 4) and returns
+    /// Writes MO data with HGET semantics (docs/protocol.md section 4) and returns
     /// the absolute ClientURIs written, in item order.
     ///
     /// - `target` is the HGET ClientURI parameter: then `items` must hold
@@ -656,7 +656,7 @@ impl MoTree {
         })
     }
 
-    /// What an HGET may not change, whatever the rights (PROTOCOL.md
+    /// What an HGET may not change, whatever the rights (docs/protocol.md
     /// sections 7 and 10.2): a server's write into a DACMO entry keeps the
     /// instance the entry controls (else it could point its Delegate at
     /// another server's instance), and no two DMAcc instances share a

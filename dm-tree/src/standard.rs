@@ -1,5 +1,5 @@
 //! The standard MO instances every DM 2.0 client holds, built from plain
-//! configuration: DevInfo, DMAcc and SessionInfo (PROTOCOL.md section 10.2).
+//! configuration: DevInfo, DMAcc and SessionInfo (docs/protocol.md section 10.2).
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -14,7 +14,7 @@ use dm_types::{
 use crate::{DMACC_MOID, Error, MoInstance, MoTree, NodeId};
 
 /// The DevInfo MOID.
-pub const DEVINFO_MOID: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
+pub const DEVINFO_MOID: &str = "urn:oma:mo:oma-dm-devinfo:1.0";
 /// The SessionInfo MOID.
 pub const SESSIONINFO_MOID: &str = "urn:oma:mo:oma-sessioninfomo:1.0";
 
@@ -39,7 +39,7 @@ fn leaf(text: &str) -> MoNode {
 ///
 /// let devinfo = DevInfo::new(DevId::new("IMEI:493005100592800")?, "Acme", "X1");
 /// let instance = devinfo.to_instance();
-/// assert_eq!(instance.client_uri(dm_tree::NodeId::ROOT).as_str(), "urn:oma:mo:oma-dm-devinfo:1.2/devinfo/");
+/// assert_eq!(instance.client_uri(dm_tree::NodeId::ROOT).as_str(), "urn:oma:mo:oma-dm-devinfo:1.0/devinfo/");
 /// assert!(instance.lookup(["DevID"]).is_some());
 /// # Ok::<(), dm_types::Error>(())
 /// ```
@@ -169,7 +169,7 @@ fn instance(moid: &str, miid: &str, data: &MoData, definition: &Arc<MoDefinition
 }
 
 /// How a server authenticates the notifications it sends (the DMAcc
-/// `Auth/Noti` subtree, PROTOCOL.md section 3.6). The secret never leaves
+/// `Auth/Noti` subtree, docs/protocol.md section 3.6). The secret never leaves
 /// the device: servers cannot read `Auth/Noti/Secret`, only the device
 /// itself can (through [`DmAcc::from_instance`]).
 ///
@@ -207,7 +207,7 @@ impl NotificationAuth {
     }
 
     /// Whether a notification must carry a valid digest: the account holds
-    /// a secret, or its type asks for the digest (PROTOCOL.md section 3.6).
+    /// a secret, or its type asks for the digest (docs/protocol.md section 3.6).
     pub fn digest_required(&self) -> bool {
         self.secret.is_some() || self.auth_type == NotificationAuth::TYPE_SHA256
     }
@@ -223,7 +223,7 @@ impl fmt::Debug for NotificationAuth {
     }
 }
 
-/// A DMAcc account (one per server, PROTOCOL.md section 10.2) from plain
+/// A DMAcc account (one per server, docs/protocol.md section 10.2) from plain
 /// configuration: what a factory bootstrap writes.
 ///
 /// ```
@@ -231,12 +231,12 @@ impl fmt::Debug for NotificationAuth {
 /// use dm_types::{Miid, Moid, ServerId, ServerUri};
 ///
 /// let mut account = DmAcc::new(ServerId::new("dm.example")?, ServerUri::new("https://dm.example/dm")?);
-/// account.perm_moids.push(Moid::new("urn:oma:mo:oma-dm-devinfo:1.2")?);
+/// account.perm_moids.push(Moid::new("urn:oma:mo:oma-dm-devinfo:1.0")?);
 /// account.notification = Some(NotificationAuth::sha256(b"key".to_vec(), Vec::new()));
 /// let mut tree = MoTree::new();
 /// let miid = tree.add_dm_acc(&account)?;
 /// assert_eq!(miid.as_str(), "acc1");
-/// assert_eq!(tree.allowed_moids(&account.server_id), ["urn:oma:mo:oma-dm-devinfo:1.2"]);
+/// assert_eq!(tree.allowed_moids(&account.server_id), ["urn:oma:mo:oma-dm-devinfo:1.0"]);
 /// // The device reads its own account back, secret included.
 /// assert_eq!(tree.dm_acc(&account.server_id)?, Some(account));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

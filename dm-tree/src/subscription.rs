@@ -1,4 +1,4 @@
-//! SUB and UNSUB (PROTOCOL.md section 4): change subscriptions owned by
+//! SUB and UNSUB (docs/protocol.md section 4): change subscriptions owned by
 //! servers, and which of them fire after a change.
 
 use dm_types::{ClientUri, ServerId, ServerUri};

@@ -725,7 +725,7 @@ impl MoTree {
             .map(Box::as_ref)
     }
 
-    /// Resolves a ClientURI to the nodes it designates (PROTOCOL.md section
+    /// Resolves a ClientURI to the nodes it designates (docs/protocol.md section
     /// 9), in a stable order: instances by MIID, then children by name.
     ///
     /// Errors: [`Error::NotFound`] (404) when nothing matches,

@@ -1,4 +1,4 @@
-//! Access control (PROTOCOL.md section 7): each rule with the status it
+//! Access control (docs/protocol.md section 7): each rule with the status it
 //! produces.
 
 mod common;

@@ -99,7 +99,7 @@ fn exec_runs_the_handler_with_the_right_checks() {
     let err = tree
         .exec(
             &Principal::Device,
-            &uri("urn:oma:mo:oma-dm-devinfo:1.2//DevID"),
+            &uri("urn:oma:mo:oma-dm-devinfo:1.0//DevID"),
             None,
         )
         .expect_err("DevID is not executable");
@@ -151,7 +151,7 @@ fn standard_instances_fit_their_definitions() {
     let mut tree = MoTree::new();
     tree.insert(instance).expect("devinfo");
     let write = items(
-        r#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/FwV","MOData":{"FwV":"2"}}]"#,
+        r#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.0/devinfo/FwV","MOData":{"FwV":"2"}}]"#,
     );
     let err = tree
         .write(&Principal::Device, None, &write)

@@ -1,7 +1,7 @@
 //! Model-based property tests of `dm-tree`.
 //!
 //! 1. ClientURI resolution: a naive recursive resolver written here straight
-//!    from PROTOCOL.md section 9 versus [`MoTree::resolve`] on random trees
+//!    from docs/protocol.md section 9 versus [`MoTree::resolve`] on random trees
 //!    and random ClientURIs (MIID / empty / `*` / x-name instance parts,
 //!    paths of names, `*` and x-names, `nv` conditions). Small name and value
 //!    alphabets make collisions and matches frequent.

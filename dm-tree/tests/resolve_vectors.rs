@@ -1,4 +1,4 @@
-//! Every case of `shared/vectors/resolve.json`: resolve the ClientURI against
+//! Every case of `conformance/vectors/resolve.json`: resolve the ClientURI against
 //! the named tree and compare the status and the sorted canonical node list.
 
 use std::path::PathBuf;
@@ -7,14 +7,13 @@ use dm_tree::MoTree;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let dir = std::env::var_os("DM_SHARED").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")),
-        PathBuf::from,
-    );
-    let path = dir.join("vectors/resolve.json");
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../conformance/vectors/resolve.json"
+    ));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "conformance data not found at {} ({e}): clone shared/ beside the repository or set DM_SHARED",
+            "conformance data not found at {} ({e}): run the tests from a clone of the repository",
             path.display()
         )
     });

@@ -1,4 +1,4 @@
-//! HGET semantics of `MoTree::write` (PROTOCOL.md section 4): new instances
+//! HGET semantics of `MoTree::write` (docs/protocol.md section 4): new instances
 //! with client-assigned MIIDs, replacement and creation of nodes, rights,
 //! DDF rules and all-or-nothing application.
 

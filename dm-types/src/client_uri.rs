@@ -1,4 +1,4 @@
-//! ClientURI: the address of one or more nodes on a device (PROTOCOL.md
+//! ClientURI: the address of one or more nodes on a device (docs/protocol.md
 //! section 9).
 //!
 //! A parsed ClientURI is stored as its canonical text and three offsets; every
@@ -148,7 +148,7 @@ impl<'a> NodeValueCondition<'a> {
 
 /// A parsed ClientURI: MOID, instance part, path and `nv`/`cv` query.
 ///
-/// Parsing applies every rule of PROTOCOL.md section 9 and builds the
+/// Parsing applies every rule of docs/protocol.md section 9 and builds the
 /// canonical form at the same time, so `Display` and [`ClientUri::as_str`] cost
 /// nothing and comparisons (`==`, ordering, hashing) use the canonical form.
 /// Accessors return decoded text, borrowed whenever nothing needed decoding.
@@ -290,7 +290,7 @@ impl Parser<'_> {
 }
 
 impl ClientUri {
-    /// Parses a ClientURI, applying every rule of PROTOCOL.md section 9.
+    /// Parses a ClientURI, applying every rule of docs/protocol.md section 9.
     ///
     /// ```
     /// use dm_types::ClientUri;

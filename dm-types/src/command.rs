@@ -1,4 +1,4 @@
-//! Commands of a Package#2 (PROTOCOL.md section 4).
+//! Commands of a Package#2 (docs/protocol.md section 4).
 
 use std::fmt;
 
@@ -72,9 +72,9 @@ impl<'a, T> IntoIterator for &'a NonEmpty<T> {
 /// ```
 /// use dm_types::Command;
 ///
-/// let cmd = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])?;
+/// let cmd = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"])?;
 /// assert_eq!(cmd.name(), "GET");
-/// assert_eq!(cmd.params().collect::<Vec<_>>(), ["urn:oma:mo:oma-dm-devinfo:1.2//Man"]);
+/// assert_eq!(cmd.params().collect::<Vec<_>>(), ["urn:oma:mo:oma-dm-devinfo:1.0//Man"]);
 ///
 /// let err = Command::from_words(&["FROB"]).unwrap_err();
 /// assert_eq!(err.status().as_u16(), 501);

@@ -1,4 +1,4 @@
-//! Node properties from MO definitions (PROTOCOL.md section 10): format,
+//! Node properties from MO definitions (docs/protocol.md section 10): format,
 //! access types, occurrence and scope.
 
 use std::fmt;

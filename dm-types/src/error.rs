@@ -19,7 +19,7 @@ use crate::StatusCode;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A ClientURI that breaks the grammar of PROTOCOL.md section 9.
+    /// A ClientURI that breaks the grammar of docs/protocol.md section 9.
     #[error("invalid ClientURI at byte {offset}: {reason}")]
     ClientUri {
         /// Byte offset in the ClientURI text where the problem was found.

@@ -84,9 +84,9 @@ macro_rules! string_newtype {
 
 string_newtype!(
     /// The identifier of a Management Object type: a URN such as
-    /// `urn:oma:mo:oma-dm-devinfo:1.2`.
+    /// `urn:oma:mo:oma-dm-devinfo:1.0`.
     ///
-    /// Rules (PROTOCOL.md section 9): the `urn:` prefix is case-insensitive and
+    /// Rules (docs/protocol.md section 9): the `urn:` prefix is case-insensitive and
     /// stored in lower case; a namespace of letters, digits and `-` follows, then
     /// `:` and a non-empty rest made of RFC 3986 `pchar` (no `/`, `?` or `#`;
     /// `%` only as a valid escape). The rest is kept as written.
@@ -94,8 +94,8 @@ string_newtype!(
     /// ```
     /// use dm_types::Moid;
     ///
-    /// let moid = Moid::new("URN:oma:mo:oma-dm-devinfo:1.2")?;
-    /// assert_eq!(moid.as_str(), "urn:oma:mo:oma-dm-devinfo:1.2");
+    /// let moid = Moid::new("URN:oma:mo:oma-dm-devinfo:1.0")?;
+    /// assert_eq!(moid.as_str(), "urn:oma:mo:oma-dm-devinfo:1.0");
     /// assert!(Moid::new("urn:x").is_err());
     /// assert!(Moid::new("http://example.com").is_err());
     /// # Ok::<(), dm_types::Error>(())
@@ -310,7 +310,7 @@ impl AlertType {
     /// Session-start alert of the first session after a bootstrap.
     pub const BOOTSTRAP_COMPLETE: &'static str = "urn:oma:at:dm:2.0:BootstrapComplete";
     /// Asynchronous EXEC result when the MO defines no alert type of its own
-    /// (PROTOCOL.md section 6, project decision).
+    /// (docs/protocol.md section 6, project decision).
     pub const EXEC_COMPLETE: &'static str = "urn:oma:at:dm:2.0:ExecComplete";
     /// Where the device listens for Package#0 (this project's extension, a
     /// generic alert a device may add to Package#1): `Data` is the address as

@@ -12,7 +12,7 @@
 //! ```
 //! use dm_types::{ClientUri, Command, CommandEntry, Package2, StatusCode};
 //!
-//! let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//DevID"])?;
+//! let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"])?;
 //! let package = Package2::new(vec![get.into(), CommandEntry::from_words(vec!["END".into()])])?;
 //! assert!(package.ends_session());
 //! assert_eq!(package.status_count(), 1);

@@ -1,5 +1,5 @@
 //! MO data: node/value trees (`MOData`) and MO serialization items
-//! (PROTOCOL.md section 3.4).
+//! (docs/protocol.md section 3.4).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Package#0, the DM notification (PROTOCOL.md section 3.6).
+//! Package#0, the DM notification (docs/protocol.md section 3.6).
 
 use crate::{Error, ServerId};
 

@@ -1,5 +1,5 @@
 //! Packages #1, #2 and #3, their status entries and generic alerts
-//! (PROTOCOL.md sections 3.1–3.5).
+//! (docs/protocol.md sections 3.1–3.5).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Percent-encoding rules of PROTOCOL.md section 9, shared by every identifier
+//! Percent-encoding rules of docs/protocol.md section 9, shared by every identifier
 //! that appears inside a ClientURI.
 
 use std::borrow::Cow;

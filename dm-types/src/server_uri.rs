@@ -2,7 +2,7 @@
 //!
 //! Both are validated against the RFC 3986 grammar (not the WHATWG URL
 //! standard) and kept exactly as received: a receiver never rewrites a URI it
-//! passes on (PROTOCOL.md section 3).
+//! passes on (docs/protocol.md section 3).
 
 use crate::Error;
 use crate::percent::{CLASS, PCHAR, UNRESERVED, hex_value};
@@ -167,7 +167,7 @@ fn parse_http(text: &str) -> Result<Layout, String> {
 pub const MAX_URI_LEN: usize = 1 << 20;
 
 /// An absolute `http` or `https` URI naming a DM server, data repository or
-/// web page (PROTOCOL.md section 9).
+/// web page (docs/protocol.md section 9).
 ///
 /// Validated against RFC 3986 (scheme, authority with a non-empty host and a
 /// port up to 65535, path, query; no fragment; every other character

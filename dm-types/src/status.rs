@@ -1,4 +1,4 @@
-//! Status codes (`sc`) of PROTOCOL.md section 5 — the single source of truth.
+//! Status codes (`sc`) of docs/protocol.md section 5 — the single source of truth.
 
 use crate::Error;
 
@@ -39,7 +39,7 @@ macro_rules! status_table {
                 pub const $name: StatusCode = StatusCode($code);
             )*
 
-            /// Every status code of PROTOCOL.md section 5, in increasing order.
+            /// Every status code of docs/protocol.md section 5, in increasing order.
             pub const TABLE: &'static [StatusInfo] = &[
                 $( StatusInfo { code: StatusCode($code), reason: $reason, meaning: $meaning }, )*
             ];

@@ -1,4 +1,4 @@
-//! Property tests of [`ClientUri`] (PROTOCOL.md section 9).
+//! Property tests of [`ClientUri`] (docs/protocol.md section 9).
 //!
 //! ClientURIs are generated from their parts (MOID, instance part, path of
 //! names / `*` / x-names, `nv` conditions for every x-name used, optional
@@ -130,7 +130,7 @@ fn value() -> impl Strategy<Value = String> {
 fn moid() -> impl Strategy<Value = (String, String)> {
     let prefix = proptest::sample::select(vec!["urn:", "URN:", "Urn:", "uRn:"]);
     let rest = prop_oneof![
-        Just("oma:mo:oma-dm-devinfo:1.2".to_owned()),
+        Just("oma:mo:oma-dm-devinfo:1.0".to_owned()),
         Just("oma:mo:moid:1.0".to_owned()),
         "[a-zA-Z0-9-]{1,10}:[a-zA-Z0-9.:_~!$&'+,;=@()*-]{1,12}",
         // Escapes are kept exactly as written in a MOID (lower-case hex too).

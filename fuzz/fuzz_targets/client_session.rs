@@ -18,7 +18,7 @@ fn device() -> MoTree {
         .expect("a fresh tree takes DevInfo");
     let account = dm_codec::decode_mo_serialization(
         br#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"acc":{"SrvID":"srv1","Perm":{
-             "1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2"},"2":{"MOID":"urn:oma:mo:moid:1.0"}}}}}]"#,
+             "1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0"},"2":{"MOID":"urn:oma:mo:moid:1.0"}}}}}]"#,
         &Limits::default(),
     )
     .expect("constant account decodes");

@@ -1,4 +1,4 @@
-//! Parses arbitrary text as a ClientURI (PROTOCOL.md section 9). A parsed
+//! Parses arbitrary text as a ClientURI (docs/protocol.md section 9). A parsed
 //! ClientURI's canonical form must re-parse to itself with the same parts,
 //! and an absolute one must equal what `ClientUri::absolute` builds from its
 //! parts.

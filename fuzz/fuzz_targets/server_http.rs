@@ -45,7 +45,7 @@ fn fixture() -> &'static Fixture {
             .build()
             .expect("dev-mode options");
         let commands = [
-            &["GET", "urn:oma:mo:oma-dm-devinfo:1.2//"][..],
+            &["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"][..],
             &["HGET", "https://repo.example/wlan", "urn:x:wlan//"],
             &["EXEC", "urn:oma:mo:oma-dm-dmacc:1.0//Ext/Reboot"],
             &["DELETE", "urn:x:y//a"],

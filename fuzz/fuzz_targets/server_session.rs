@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut session) = ServerSession::<usize>::start(config, &p1) else {
         return;
     };
-    let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Man"])
+    let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"])
         .expect("a constant command parses");
     for tag in 0..3 {
         session.enqueue(tag, get.clone());

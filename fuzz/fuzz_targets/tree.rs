@@ -1,5 +1,5 @@
 //! ClientURI resolution and MO serialization writes against a fixed tree: the
-//! "example" tree of `shared/vectors/resolve.json` (section 9's worked
+//! "example" tree of `conformance/vectors/resolve.json` (section 9's worked
 //! example plus a DevInfo instance), built once.
 //!
 //! - Input starting with `[`: decoded as an MO serialization array and written
@@ -21,13 +21,13 @@ use dm_tree::{MoInstance, MoTree, NodeId, NodeRef};
 use dm_types::{ClientUri, MoItem};
 use libfuzzer_sys::fuzz_target;
 
-/// The "example" tree of `shared/vectors/resolve.json`, as MO serialization.
+/// The "example" tree of `conformance/vectors/resolve.json`, as MO serialization.
 const EXAMPLE_TREE: &str = r#"[
  {"ClientURI":"urn:oma:mo:moid:1.0/left/","MOData":{"moroot1":{"ID":"GPS","Setting":"0xA1",
   "Data":{"1":{"Date":"12.1","Value":"10"},"2":{"Date":"12.2","Value":"11"}}}}},
  {"ClientURI":"urn:oma:mo:moid:1.0/right/","MOData":{"moroot2":{"ID":"Temperature","Setting":"0xB2",
   "Data":{"1":{"Date":"12.1","Value":"20"},"2":{"Date":"12.3","Value":"21"}}}}},
- {"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/","MOData":{"DevInfo":{
+ {"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.0/devinfo/","MOData":{"DevInfo":{
   "DevID":"IMEI:493005100592800","Man":"Acme","Mod":"X1"}}}
 ]"#;
 

@@ -262,7 +262,7 @@ pub(crate) fn build_dm(root: &Path) -> Result<PathBuf, String> {
     }
 }
 
-pub(crate) fn run(root: &Path, shared: &Path) -> ExitCode {
+pub(crate) fn run(root: &Path, conformance: &Path) -> ExitCode {
     let dm = match build_dm(root) {
         Ok(dm) => dm,
         Err(e) => {
@@ -270,12 +270,12 @@ pub(crate) fn run(root: &Path, shared: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let vectors = shared.join("vectors");
+    let vectors = conformance.join("vectors");
     let results = [
         packages(&dm, &vectors),
         notifications(&dm, &vectors),
         client_uris(&dm, &vectors),
-        ddf_corpus(&dm, &shared.join("corpus").join("ddf")),
+        ddf_corpus(&dm, &conformance.join("ddf")),
     ];
     println!();
     println!("{:<20} {:>6} {:>6} {:>6}", "file", "cases", "ok", "failed");

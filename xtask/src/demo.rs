@@ -471,16 +471,16 @@ fn demo(root: &Path) -> Result<bool, String> {
     println!("repository {base}/repo/demo/{{wlan,wlan-ssid,vpn}} loaded through the admin API");
 
     let repo = |path: &str| format!("{base}/repo/{path}");
-    let devinfo = "urn:oma:mo:oma-dm-devinfo:1.2//";
+    let devinfo = "urn:oma:mo:oma-dm-devinfo:1.0//";
     let wlan_any = format!("{WLAN_MOID}/*/");
     // Devices 2 and 3: queued before they ever connect.
     let mut first: Vec<Step> = vec![
         Step::new(1, &["GET", devinfo], 200),
         Step::new(1, &["HGET", &repo("demo/wlan")], 200),
         Step::new(1, &["HPOST", &repo("uploads/device-2"), &wlan_any], 200),
-        Step::new(2, &["GET", "urn:oma:mo:oma-dm-devinfo:1.2//Mod"], 200),
+        Step::new(2, &["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Mod"], 200),
         Step::new(2, &["GET", "urn:dm-sdk:mo:absent:1.0//"], 404),
-        Step::new(2, &["DELETE", "urn:oma:mo:oma-dm-devinfo:1.2//"], 403),
+        Step::new(2, &["DELETE", "urn:oma:mo:oma-dm-devinfo:1.0//"], 403),
     ];
     for step in &mut first {
         step.id = Some(admin.enqueue(DEVICES[step.device].dev_id, &step.words)?);

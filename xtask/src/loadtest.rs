@@ -58,7 +58,7 @@ pub(crate) async fn baseline_server() -> std::io::Result<(SocketAddr, tokio::tas
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let first: Bytes = format!(
-        r#"{{"CMD":[["CONT","http://{address}/dm/s/baseline"],["GET","urn:oma:mo:oma-dm-devinfo:1.2//"]]}}"#
+        r#"{{"CMD":[["CONT","http://{address}/dm/s/baseline"],["GET","urn:oma:mo:oma-dm-devinfo:1.0//"]]}}"#
     )
     .into();
     let last = Bytes::from_static(br#"{"CMD":[["END"]]}"#);
@@ -163,7 +163,7 @@ where
 // freed memory does not hide the next one's growth.
 
 const SERVER_ID: &str = "loadtest";
-const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2//";
+const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.0//";
 
 /// The DevID of simulated device `n`: 15 digits like an IMEI.
 fn dev_id(n: usize) -> Result<DevId, String> {

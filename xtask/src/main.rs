@@ -9,6 +9,8 @@
 //!   DDF corpus, checking each outcome (see `conformance.rs`).
 //! - `deny` — checks the dependency graph against `deny.toml`: licenses,
 //!   banned crates, duplicate versions and sources (see `deny.rs`).
+//! - `standalone` — fails when a tracked file refers to data outside the
+//!   repository (see `standalone.rs`).
 //! - `loadtest [--devices N] [--concurrency C] [--idle-sessions S]
 //!   [--fleet M] [--store-devices K]` — builds itself in release mode and
 //!   runs, each in its own process: full sessions per second (Package#1, a
@@ -18,8 +20,8 @@
 //!   idle simulated device (a task holding a `DmClient`); memory per device
 //!   registered in the embedded store (see `loadtest.rs`).
 //! - `fuzz [--seconds N] [--jobs J] [TARGET...]` — seeds the corpora of the
-//!   cargo-fuzz targets in `fuzz/` from `../shared/vectors` (and the DDF
-//!   target from `../shared/corpus/ddf/**/*.xml`), builds the targets, runs
+//!   cargo-fuzz targets in `fuzz/` from `conformance/vectors` (and the DDF
+//!   target from `conformance/ddf/**/*.xml`), builds the targets, runs
 //!   each for N seconds (default 60), at most J at a time (default 1), and
 //!   prints per target the executions reached and whether a crash was found.
 //!   Exits non-zero on any finding. Logs go to `fuzz/logs/<target>.log`,
@@ -31,14 +33,13 @@
 //!
 //! The fuzz build uses the stable toolchain with `--sanitizer none` and its
 //! own target directory (`fuzz/target`; `CARGO_TARGET_DIR` is not passed on,
-//! since the instrumented build shares nothing with normal builds). Set
-//! `DM_SHARED` to use a `shared/` folder other than the one beside the
-//! repository.
+//! since the instrumented build shares nothing with normal builds).
 
 mod conformance;
 mod demo;
 mod deny;
 mod loadtest;
+mod standalone;
 
 use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write as _;
@@ -103,7 +104,7 @@ const SERVER_URI_SEEDS: [&str; 6] = [
 const TREE_WRITE_SEEDS: [&str; 6] = [
     r#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/Data","MOData":{"Data":{"3":{"Date":"12.4","Value":12}}}}]"#,
     r#"[{"ClientURI":"urn:oma:mo:moid:1.0/right/Data/3","MOData":{"3":{"Date":"12.5"}}}]"#,
-    r#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/Man","MOData":{"Man":{"Name":"Acme","Site":"x"}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.0/devinfo/Man","MOData":{"Man":{"Name":"Acme","Site":"x"}}}]"#,
     r#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/ID/x","MOData":{"x":1}}]"#,
     r#"[{"ClientURI":"urn:oma:mo:moid:1.0/third/","MOData":{"moroot3":{"ID":"GPS"}}},{"ClientURI":"urn:oma:mo:moid:1.0/third/Data","MOData":{"Data":{"1":{"Value":true}}}}]"#,
     r#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/","MOData":{"r":{"a":{"b":null}}}},{"ClientURI":"urn:oma:mo:moid:1.0/left/a/%28x%29","MOData":{"(x)":1.5}}]"#,
@@ -130,9 +131,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            return conformance::run(&paths.root, &paths.shared);
+            return conformance::run(&paths.root, &paths.conformance);
         }
         Some("deny") => Paths::new().and_then(|paths| deny::run(&paths.root)),
+        Some("standalone") => Paths::new().and_then(|paths| standalone::run(&paths.root)),
         Some("loadtest") => loadtest::parse(&args[1..])
             .and_then(|options| loadtest::run(&Paths::new()?.root, &options)),
         Some("loadtest-phase") => loadtest::phase(&args[1..]),
@@ -162,6 +164,7 @@ fn print_help() {
          demo                                       a real server and three devices on loopback, every command\n  \
          conformance                                run `dm` over every conformance vector and the DDF corpus\n  \
          deny                                       dependency policy of deny.toml (licenses, bans, duplicates, sources)\n  \
+         standalone                                 no tracked file refers to data outside the repository\n  \
          loadtest [--devices N] [--concurrency C] [--idle-sessions S] [--fleet M] [--store-devices K]\n  \
                                                     sessions/s against a bare hyper baseline, memory figures\n  \
          fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets\n  \
@@ -240,7 +243,7 @@ fn parse_fuzz_args(args: &[String]) -> Result<FuzzOptions, String> {
 struct Paths {
     root: PathBuf,
     fuzz: PathBuf,
-    shared: PathBuf,
+    conformance: PathBuf,
 }
 
 impl Paths {
@@ -249,18 +252,17 @@ impl Paths {
             .parent()
             .ok_or("xtask is not inside the workspace")?
             .to_path_buf();
-        let shared =
-            std::env::var_os("DM_SHARED").map_or_else(|| root.join("../shared"), PathBuf::from);
-        if !shared.join("vectors").is_dir() {
+        let conformance = root.join("conformance");
+        if !conformance.join("vectors").is_dir() {
             return Err(format!(
-                "conformance data not found at {} (clone shared/ beside the repository or set DM_SHARED)",
-                shared.display()
+                "conformance data not found at {} (the repository's conformance/ folder is missing)",
+                conformance.display()
             ));
         }
         Ok(Paths {
             fuzz: root.join("fuzz"),
             root,
-            shared,
+            conformance,
         })
     }
 
@@ -327,8 +329,8 @@ fn http_strings(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn package_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
-    let vectors = read_json(&shared.join("vectors/packages.json"))?;
+fn package_seeds(conformance: &Path, seeds: &mut Seeds) -> Result<(), String> {
+    let vectors = read_json(&conformance.join("vectors/packages.json"))?;
     let mut server_uris = Vec::new();
     for case in cases(&vectors, "packages.json")? {
         let target = match case["kind"].as_str() {
@@ -384,8 +386,8 @@ fn package_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
     Ok(())
 }
 
-fn notification_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
-    let vectors = read_json(&shared.join("vectors/notifications.json"))?;
+fn notification_seeds(conformance: &Path, seeds: &mut Seeds) -> Result<(), String> {
+    let vectors = read_json(&conformance.join("vectors/notifications.json"))?;
     for case in cases(&vectors, "notifications.json")? {
         if let Some(bytes) = case["hex"].as_str().and_then(hex) {
             seeds.add("notification", bytes);
@@ -398,8 +400,8 @@ fn notification_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
     Ok(())
 }
 
-fn client_uri_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
-    let vectors = read_json(&shared.join("vectors/clienturi.json"))?;
+fn client_uri_seeds(conformance: &Path, seeds: &mut Seeds) -> Result<(), String> {
+    let vectors = read_json(&conformance.join("vectors/clienturi.json"))?;
     for case in cases(&vectors, "clienturi.json")? {
         for key in ["uri", "canonical"] {
             if let Some(uri) = case[key].as_str() {
@@ -407,7 +409,7 @@ fn client_uri_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
             }
         }
     }
-    let resolve = shared.join("vectors/resolve.json");
+    let resolve = conformance.join("vectors/resolve.json");
     if resolve.is_file() {
         let vectors = read_json(&resolve)?;
         for case in vectors["cases"].as_array().into_iter().flatten() {
@@ -448,8 +450,8 @@ fn xml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-fn ddf_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
-    let dir = shared.join("corpus/ddf");
+fn ddf_seeds(conformance: &Path, seeds: &mut Seeds) -> Result<(), String> {
+    let dir = conformance.join("ddf");
     if !dir.is_dir() {
         return Err(format!("DDF corpus not found at {}", dir.display()));
     }
@@ -466,13 +468,13 @@ fn ddf_seeds(shared: &Path, seeds: &mut Seeds) -> Result<(), String> {
 /// Writes the seed corpora of `targets` into `fuzz/corpus/<target>/` (files
 /// named after a hash of their content, so seeding twice changes nothing).
 fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String> {
-    let shared = &paths.shared;
+    let conformance = &paths.conformance;
     let mut seeds = Seeds::default();
-    package_seeds(shared, &mut seeds)?;
-    notification_seeds(shared, &mut seeds)?;
-    client_uri_seeds(shared, &mut seeds)?;
+    package_seeds(conformance, &mut seeds)?;
+    notification_seeds(conformance, &mut seeds)?;
+    client_uri_seeds(conformance, &mut seeds)?;
     if targets.contains(&"ddf") {
-        ddf_seeds(shared, &mut seeds)?;
+        ddf_seeds(conformance, &mut seeds)?;
     }
     for uri in SERVER_URI_SEEDS {
         seeds.add("server_uri", uri.as_bytes().to_vec());
@@ -515,7 +517,7 @@ fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String> {
     // The admin API's command body: every command array of the Package#2
     // vectors, and a few of our own.
     let mut commands: Vec<Value> = [
-        r#"["GET","urn:oma:mo:oma-dm-devinfo:1.2//"]"#,
+        r#"["GET","urn:oma:mo:oma-dm-devinfo:1.0//"]"#,
         r#"["HGET","https://repo.example/wlan"]"#,
         r#"["END"]"#,
         r#"["CONT","https://dm.example/dm/s/1"]"#,
@@ -590,8 +592,8 @@ fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String> {
     seeds.add(
         "server_http",
         [
-            &br#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#[..],
-            br#"{"Status":[{"sc":200},{"sc":200,"Data":[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.2/devinfo/","MOData":{"devinfo":{"DevID":"IMEI:493005100592800","Man":"Acme","Mod":"X1","DmV":"2.0","Lang":"en"}}}]},{"sc":200}]}"#,
+            &br#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#[..],
+            br#"{"Status":[{"sc":200},{"sc":200,"Data":[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.0/devinfo/","MOData":{"devinfo":{"DevID":"IMEI:493005100592800","Man":"Acme","Mod":"X1","DmV":"2.0","Lang":"en"}}}]},{"sc":200}]}"#,
             br#"{"Status":[{"sc":202},{"sc":404}]}"#,
             br#"{"Status":[]}"#,
         ]

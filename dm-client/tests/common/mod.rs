@@ -21,7 +21,7 @@ pub const MO_DATA: &str = "application/dmmo+json";
 /// A Package#2 that ends the session.
 pub const END: &str = r#"{"CMD":[["END"]]}"#;
 /// A Package#2 with one GET of DevInfo's `Man`.
-pub const GET_MAN: &str = r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.2//Man"]]}"#;
+pub const GET_MAN: &str = r#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#;
 /// The `Authorization` of device-1 with the password "open sesame" (Basic).
 pub const OPEN_SESAME: &str = "Basic ZGV2aWNlLTE6b3BlbiBzZXNhbWU=";
 

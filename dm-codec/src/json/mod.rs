@@ -1,4 +1,4 @@
-//! JSON packages, MO serialization and alerts (PROTOCOL.md section 3).
+//! JSON packages, MO serialization and alerts (docs/protocol.md section 3).
 
 mod de;
 mod describe;

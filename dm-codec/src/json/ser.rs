@@ -1,5 +1,5 @@
 //! Encoding: a borrowed wrapper [`J`] that serializes `dm-types` values
-//! straight to JSON, in the member order of PROTOCOL.md section 3.
+//! straight to JSON, in the member order of docs/protocol.md section 3.
 
 use dm_types::{
     Alert, ClientUri, CommandEntry, LeafValue, Miid, MoItem, MoNode, MosEntry, Package1, Package2,
@@ -178,7 +178,7 @@ impl Serialize for J<'_, MoNode> {
     }
 }
 
-/// The JSON form of a leaf value (PROTOCOL.md section 3.4): `null`,
+/// The JSON form of a leaf value (docs/protocol.md section 3.4): `null`,
 /// `true`/`false`, a number, or a string (base64 for bytes). For code that
 /// serializes MO data from its own storage with `serde_json`.
 ///

@@ -1,28 +1,25 @@
-//! Shared helpers of the conformance tests: locating `../shared` and
+//! Shared helpers of the conformance tests: locating `conformance/` and
 //! running every case of a vector file, reporting failures by case name.
 #![allow(dead_code)] // each test binary uses a subset
 
 use std::path::PathBuf;
 
-/// The `shared/` folder beside the repository (override with `DM_SHARED`).
-/// Panics with a clear message when it is missing: conformance tests never
+/// The repository's `conformance/` folder. Panics with a clear message when
+/// it is missing (a crate package has no test data): conformance tests never
 /// pass silently.
-pub(crate) fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("DM_SHARED").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")),
-        PathBuf::from,
-    );
+pub(crate) fn conformance_dir() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance"));
     assert!(
         dir.join("vectors").is_dir(),
-        "conformance data not found at {} (clone shared/ beside the repository or set DM_SHARED)",
+        "conformance data not found at {} (run the tests from a clone of the repository)",
         dir.display()
     );
     dir
 }
 
-/// Reads and parses a vector file of `shared/vectors`.
+/// Reads and parses a vector file of `conformance/vectors`.
 pub(crate) fn vectors(file: &str) -> serde_json::Value {
-    let path = shared_dir().join("vectors").join(file);
+    let path = conformance_dir().join("vectors").join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))

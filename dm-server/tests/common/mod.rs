@@ -34,7 +34,7 @@ pub const BASIC2: Auth<'static> = Auth::Basic(USER2, PASS2);
 pub const DIGEST1: Auth<'static> = Auth::Digest(USER1, PASS1, "SHA-256");
 
 /// Package#1 of a client-initiated session with an MO list.
-pub const P1: &str = r#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.2","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
+pub const P1: &str = r#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
 
 /// Package#3 with these status codes.
 pub fn p3(codes: &[u16]) -> String {
@@ -48,7 +48,7 @@ pub fn dev(id: &str) -> DevId {
 
 /// A GET of the DevInfo node `node`.
 pub fn get(node: &str) -> Command {
-    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.2//{node}")])
+    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.0//{node}")])
         .expect("valid GET")
 }
 

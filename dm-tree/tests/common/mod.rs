@@ -4,7 +4,7 @@
 use dm_tree::{Error, Principal};
 use dm_types::{ClientUri, MoItem, ServerId};
 
-pub(crate) const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.2";
+pub(crate) const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.0";
 pub(crate) const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
 pub(crate) const DACMO: &str = "urn:oma:mo:oma-dm-dacmo:1.0";
 pub(crate) const SENSOR: &str = "urn:oma:mo:moid:1.0";
