@@ -785,13 +785,17 @@ impl DmClient {
         let mut end = None;
         tracing::info!(server = server.as_str(), "session starts");
         while let Some(request) = session.poll_request() {
-            let is_package = matches!(request.content_type, Some(t) if t == mime::INITIATION || t == mime::RESPONSE);
+            let outgoing = Outgoing::from(&request);
+            let is_package = outgoing.is_package();
+            if is_package {
+                http.package_posted(&request.uri);
+            }
             let limit = if is_package {
                 settings.limits.package_bytes
             } else {
                 settings.limits.mo_data_bytes
             };
-            let exchange = transport.perform(&mut http, Outgoing::from(&request), limit);
+            let exchange = transport.perform(&mut http, outgoing, limit);
             let outcome = match session.poll_timeout() {
                 Some(deadline) => tokio::time::timeout_at(deadline.into(), exchange)
                     .await

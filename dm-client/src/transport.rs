@@ -285,12 +285,21 @@ const MAX_COOKIES: usize = 16;
 /// Longest `name=value` pair kept.
 const MAX_COOKIE_LEN: usize = 4096;
 
-/// The HTTP state of one session: credentials (sent only to the origin of
-/// `SrvURI`), the challenge answered, and cookies by origin.
+/// The HTTP state of one session: credentials (sent to the origin of
+/// `SrvURI`, and with the packages of a session that CONT moved elsewhere),
+/// the challenge answered, and cookies by origin.
 #[derive(Debug)]
 pub(crate) struct HttpSession {
     credentials: Credentials,
     origin: ServerUri,
+    /// Whether the session's Package#1 went to the origin of `SrvURI`
+    /// (`None` before it was posted): only such a session, opened with the
+    /// account's server, may take its credentials elsewhere by CONT.
+    started_home: Option<bool>,
+    /// Where the session's packages go now, once CONT moved them away from
+    /// `SrvURI` (docs/protocol.md section 2.1: credentials follow the
+    /// session to the URI the authenticated server chose).
+    session_uri: Option<ServerUri>,
     challenge: Option<Challenge>,
     cookies: Vec<(ServerUri, String)>,
 }
@@ -300,13 +309,41 @@ impl HttpSession {
         HttpSession {
             credentials,
             origin,
+            started_home: None,
+            session_uri: None,
             challenge: None,
             cookies: Vec::new(),
         }
     }
 
-    fn credentials_apply(&self, uri: &ServerUri) -> bool {
-        !matches!(self.credentials, Credentials::None) && uri.same_origin(&self.origin)
+    /// Records where the session engine posts a package: the first one
+    /// opens the session (at `SrvURI`, or at an asynchronous report's
+    /// ServerURI), the later ones go where CONT moved the session. The
+    /// credentials follow a CONT only in a session opened at the origin of
+    /// `SrvURI`, i.e. when the server that chose the URI is the one the
+    /// credentials belong to.
+    pub(crate) fn package_posted(&mut self, uri: &ServerUri) {
+        match self.started_home {
+            None => self.started_home = Some(uri.same_origin(&self.origin)),
+            Some(true) => {
+                self.session_uri = (!uri.same_origin(&self.origin)).then(|| uri.clone());
+            }
+            Some(false) => {}
+        }
+    }
+
+    /// Whether the account's credentials go with `request`: to the origin
+    /// of `SrvURI` always, and to the session's CONT origin for packages.
+    fn credentials_apply(&self, request: &Outgoing<'_>) -> bool {
+        if matches!(self.credentials, Credentials::None) {
+            return false;
+        }
+        request.uri.same_origin(&self.origin)
+            || (request.is_package()
+                && self
+                    .session_uri
+                    .as_ref()
+                    .is_some_and(|session| request.uri.same_origin(session)))
     }
 
     fn cookie_header(&self, uri: &ServerUri) -> Option<String> {
@@ -362,6 +399,13 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) body: &'a [u8],
 }
 
+impl Outgoing<'_> {
+    /// Whether this is a DM package (Package#1 or #3), by its media type.
+    pub(crate) fn is_package(&self) -> bool {
+        matches!(self.content_type, Some(t) if t == mime::INITIATION || t == mime::RESPONSE)
+    }
+}
+
 impl<'a> From<&'a Request> for Outgoing<'a> {
     fn from(request: &'a Request) -> Outgoing<'a> {
         Outgoing {
@@ -395,7 +439,7 @@ impl Transport {
         let body = Bytes::copy_from_slice(request.body);
         let mut answered = false;
         loop {
-            let authorization = if http.challenge.is_some() && http.credentials_apply(request.uri) {
+            let authorization = if http.challenge.is_some() && http.credentials_apply(&request) {
                 let target = request_target(request.uri);
                 let credentials = http.credentials.clone();
                 http.challenge.as_mut().and_then(|challenge| {
@@ -414,7 +458,7 @@ impl Transport {
                     .filter_map(|v| v.to_str().ok()),
             );
             let status = response.status().as_u16();
-            if status == 401 && !answered && http.credentials_apply(request.uri) {
+            if status == 401 && !answered && http.credentials_apply(&request) {
                 let challenges: Vec<&str> = response
                     .headers()
                     .get_all(reqwest::header::WWW_AUTHENTICATE)
@@ -625,15 +669,68 @@ mod tests {
         assert_eq!(http.cookie_header(&here), None);
     }
 
+    /// An outgoing request to `target`: a Package#3 or a repository read.
+    fn outgoing<'a>(target: &'a ServerUri, dev_id: &'a DevId, package: bool) -> Outgoing<'a> {
+        Outgoing {
+            method: if package { Method::Post } else { Method::Get },
+            uri: target,
+            content_type: package.then_some(mime::RESPONSE),
+            accept: mime::REQUEST,
+            dev_id,
+            body: b"",
+        }
+    }
+
     #[test]
     fn credentials_go_to_the_server_origin_only() {
+        let dev_id = DevId::new("IMEI:1").expect("id");
         let http = HttpSession::new(
             Credentials::password("u", "p"),
             uri("https://dm.example/dm"),
         );
-        assert!(http.credentials_apply(&uri("https://DM.example:443/repo/x")));
-        assert!(!http.credentials_apply(&uri("http://dm.example/repo/x")));
-        assert!(!http.credentials_apply(&uri("https://repo.example/x")));
+        for package in [false, true] {
+            let same = uri("https://DM.example:443/repo/x");
+            assert!(http.credentials_apply(&outgoing(&same, &dev_id, package)));
+            let plain = uri("http://dm.example/repo/x");
+            assert!(!http.credentials_apply(&outgoing(&plain, &dev_id, package)));
+            let other = uri("https://repo.example/x");
+            assert!(!http.credentials_apply(&outgoing(&other, &dev_id, package)));
+        }
+    }
+
+    #[test]
+    fn credentials_follow_the_session_packages_to_the_cont_origin_only() {
+        let dev_id = DevId::new("IMEI:1").expect("id");
+        let mut http = HttpSession::new(
+            Credentials::password("u", "p"),
+            uri("https://dm.example/dm"),
+        );
+        http.package_posted(&uri("https://dm.example/dm"));
+        let node = uri("https://node2.example/dm/s/1");
+        http.package_posted(&node);
+        assert!(http.credentials_apply(&outgoing(&node, &dev_id, true)));
+        // A repository request at the CONT origin gets none (only SrvURI's
+        // origin is trusted for repository access).
+        let repo = uri("https://node2.example/repo/x");
+        assert!(!http.credentials_apply(&outgoing(&repo, &dev_id, false)));
+        // Packages elsewhere (an asynchronous report's ServerURI) get none.
+        let elsewhere = uri("https://report.example/r");
+        assert!(!http.credentials_apply(&outgoing(&elsewhere, &dev_id, true)));
+        // Back home: the follow ends, SrvURI's origin still applies.
+        http.package_posted(&uri("https://dm.example/dm/s/2"));
+        assert!(!http.credentials_apply(&outgoing(&node, &dev_id, true)));
+        let home = uri("https://dm.example/dm/s/2");
+        assert!(http.credentials_apply(&outgoing(&home, &dev_id, true)));
+
+        // A session opened elsewhere (an asynchronous report to another
+        // origin) never takes the credentials anywhere by CONT.
+        let mut report = HttpSession::new(
+            Credentials::password("u", "p"),
+            uri("https://dm.example/dm"),
+        );
+        report.package_posted(&uri("https://report.example/r"));
+        report.package_posted(&node);
+        assert!(!report.credentials_apply(&outgoing(&node, &dev_id, true)));
     }
 
     #[test]

@@ -127,3 +127,35 @@ async fn tls_failures_abort_at_once_without_retries() {
     );
     assert!(server.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_cont_from_https_to_http_is_refused_and_the_session_stays_on_https() {
+    let pki = pki();
+    // A plain-HTTP endpoint a hostile server would like the session moved to.
+    let plain = serve(|_| Reply::package(END)).await;
+    let downgrade = format!("{}/dm/s/plain", plain.base);
+    let server = serve_on(
+        0,
+        Some(server_config(&pki)),
+        Arc::new(move |seen: &Seen| {
+            if seen.is_package1() {
+                Reply::package(format!(
+                    r#"{{"CMD":[["CONT","{downgrade}"],["GET","urn:oma:mo:oma-dm-devinfo:1.0//DevID"]]}}"#
+                ))
+            } else {
+                Reply::package(END)
+            }
+        }),
+    )
+    .await;
+    let transport = tls_transport(&pki, true, true, 1);
+    let mut client = client_over(&server.base, Credentials::None, transport);
+    let report = client_initiated(&mut client).await;
+    assert!(report.completed(), "{report}");
+    // The CONT is answered 403 in a Package#3 posted over https to the
+    // current URI; nothing reached the plain endpoint.
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(statuses(&seen[1]), [403, 200]);
+    assert!(plain.requests().is_empty());
+}

@@ -538,11 +538,14 @@ impl ClientSession {
                 Status::new(StatusCode::OK)
             }
             Command::Cont { uri } => {
-                if uri.same_origin(&self.current_uri) {
+                // docs/protocol.md section 2.1: CONT is followed to any
+                // origin (a server may hand the session to another node);
+                // the one refusal is a move from https to http.
+                if self.current_uri.is_https() && !uri.is_https() {
+                    Status::new(StatusCode::FORBIDDEN)
+                } else {
                     self.current_uri = uri.clone();
                     Status::new(StatusCode::OK)
-                } else {
-                    Status::new(StatusCode::FORBIDDEN)
                 }
             }
             Command::Default { moid, source } => match tree.accept_default(&server, moid, source) {

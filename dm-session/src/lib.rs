@@ -11,7 +11,8 @@
 //!   executes each Package#2 strictly in order against a [`ManagementTree`]
 //!   (implemented for `dm_tree::MoTree`), asks the caller to perform the
 //!   repository requests of HGET/HPUT/HPOST, builds Package#3, obeys CONT
-//!   (same origin only) and END, and aborts on HTTP errors, invalid packages
+//!   (to any origin of the session's scheme or from http to https; never
+//!   from https to http) and END, and aborts on HTTP errors, invalid packages
 //!   or a server that never ends.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]

@@ -263,8 +263,10 @@ fn exec_show_default_sub_cont_and_invalid_commands() {
             ]),
             command(&["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
             command(&["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
-            command(&["CONT", "https://evil.example/s/1"]),
-            command(&["CONT", "https://dm.example/s/2"]),
+            // An https session never moves to http; any other origin is
+            // followed (docs/protocol.md section 2.1).
+            command(&["CONT", "http://dm.example/s/1"]),
+            command(&["CONT", "https://node2.example/s/2"]),
         ],
         BTreeMap::new(),
         |_, r| r,
