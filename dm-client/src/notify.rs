@@ -47,8 +47,14 @@ pub enum Ignored {
         /// What is wrong with the account.
         reason: String,
     },
-    /// The account holds no notification secret (no `Auth/Noti`, or type
-    /// none) but the notification carries a digest the client cannot check.
+    /// The account has no `Auth/Noti` subtree: every notification for it
+    /// is ignored, whether or not it carries a digest (docs/protocol.md
+    /// section 3.6).
+    #[error("the account of {0} has no Auth/Noti: it accepts no notification")]
+    NotificationsNotConfigured(ServerId),
+    /// The account's `Auth/Noti` asks for no authentication (type none, no
+    /// secret) but the notification carries a digest the client cannot
+    /// check.
     #[error("a SHA256-DIGEST is present but the account has no Auth/Noti secret to check it")]
     UnexpectedDigest,
     /// The account holds a secret but the notification has no digest.
@@ -83,9 +89,10 @@ pub(crate) struct Accepted {
 /// recorded in `state` only when everything else passed, so that forged or
 /// stale notifications cannot push genuine ids out of the window.
 ///
-/// Digest policy: with `Auth/Noti/Secret` set (or type 1) the digest is
-/// mandatory and must verify; without a secret a notification carrying a
-/// digest is ignored. TIMESTAMP and NOTIFICATION-ID are mandatory for an
+/// Digest policy: an account without `Auth/Noti` accepts no notification
+/// at all; with `Auth/Noti/Secret` set (or type 1) the digest is mandatory
+/// and must verify; with `Auth/Noti` of type none and no secret a
+/// notification carrying a digest is ignored. TIMESTAMP and NOTIFICATION-ID are mandatory for an
 /// authenticated notification and checked whenever present.
 pub(crate) fn check(
     bytes: &[u8],
@@ -107,17 +114,20 @@ pub(crate) fn check(
             });
         }
     };
-    let authenticated = match account.notification.as_ref() {
-        Some(auth) if auth.digest_required() => {
-            let secret = auth.secret.as_deref().unwrap_or_default();
-            match received.verify_digest(secret, &auth.data) {
-                DigestCheck::Valid => true,
-                DigestCheck::Missing => return Err(Ignored::MissingDigest),
-                DigestCheck::Invalid => return Err(Ignored::InvalidDigest),
-            }
+    let Some(auth) = account.notification.as_ref() else {
+        return Err(Ignored::NotificationsNotConfigured(server));
+    };
+    let authenticated = if auth.digest_required() {
+        let secret = auth.secret.as_deref().unwrap_or_default();
+        match received.verify_digest(secret, &auth.data) {
+            DigestCheck::Valid => true,
+            DigestCheck::Missing => return Err(Ignored::MissingDigest),
+            DigestCheck::Invalid => return Err(Ignored::InvalidDigest),
         }
-        _ if n.digest.is_some() => return Err(Ignored::UnexpectedDigest),
-        _ => false,
+    } else if n.digest.is_some() {
+        return Err(Ignored::UnexpectedDigest);
+    } else {
+        false
     };
     match n.timestamp {
         Some(timestamp) => notification::check_timestamp(timestamp, now_unix_secs, window_secs)
@@ -193,7 +203,8 @@ mod tests {
             b"key".to_vec(),
             b"data".to_vec(),
         )));
-        let open = tree(None);
+        let open = tree(Some(NotificationAuth::unauthenticated()));
+        let absent = tree(None);
         let mut state = ClientState::default();
         let good = |id, ts| {
             notification::encode_signed(&notification(id, ts), b"key", b"data").expect("signed")
@@ -213,6 +224,14 @@ mod tests {
             run(&open, &mut state, &good(4, NOW)),
             Err(Ignored::UnexpectedDigest)
         );
+        // Without Auth/Noti nothing is accepted, signed or not.
+        let server = ServerId::new("dm.example").expect("id");
+        for bytes in [&unsigned, &good(4, NOW)] {
+            assert_eq!(
+                run(&absent, &mut state, bytes),
+                Err(Ignored::NotificationsNotConfigured(server.clone()))
+            );
+        }
         assert_eq!(run(&open, &mut state, &unsigned), Ok(Some(3)));
         assert_eq!(
             run(&signed, &mut state, &good(5, NOW - 301)),

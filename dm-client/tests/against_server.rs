@@ -647,7 +647,7 @@ async fn get_hget_hput_hpost_delete_cont_and_end(scheme: Scheme) {
 }
 
 #[tokio::test]
-async fn a_cont_to_another_origin_is_refused_and_the_server_correlates_by_dev_id() {
+async fn a_cont_to_another_origin_is_followed_with_the_session_credentials() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("address").port();
     // The server calls itself `localhost`; the device knows it as 127.0.0.1.
@@ -669,15 +669,16 @@ async fn a_cont_to_another_origin_is_refused_and_the_server_correlates_by_dev_id
     let report = client_initiated(&mut client).await;
     completed(&report);
     assert_eq!(node.status(get).await, 200);
+    // The Package#3 went to the CONT URI (another origin: `localhost`
+    // instead of 127.0.0.1), with the credentials: the server accepted it
+    // without a new challenge (docs/protocol.md section 2.1).
     let packages: Vec<(String, u16)> = node.log().into_iter().map(|l| (l.path, l.status)).collect();
-    assert_eq!(
-        packages,
-        [
-            ("/dm".to_owned(), 401),
-            ("/dm".to_owned(), 200),
-            ("/dm".to_owned(), 200)
-        ],
-        "Package#3 stayed at SrvURI, with the credentials"
+    assert_eq!(packages.len(), 3, "{packages:?}");
+    assert_eq!(packages[0], ("/dm".to_owned(), 401));
+    assert_eq!(packages[1], ("/dm".to_owned(), 200));
+    assert!(
+        packages[2].0.starts_with("/dm/s/") && packages[2].1 == 200,
+        "Package#3 followed CONT: {packages:?}"
     );
 }
 

@@ -202,7 +202,20 @@ async fn forged_and_replayed_notifications_are_ignored_without_a_session() {
         (
             "a digest for an account without Auth/Noti",
             signed(OTHER_SERVER, 5, t, SECRET, AUTH_DATA),
-            Ignored::UnexpectedDigest,
+            Ignored::NotificationsNotConfigured(ServerId::new(OTHER_SERVER).expect("id")),
+        ),
+        (
+            "no digest for an account without Auth/Noti",
+            {
+                let mut n = Notification::new(
+                    ServerId::new(OTHER_SERVER).expect("id"),
+                    ConnectionType::Wlan,
+                );
+                n.notification_id = Some(10);
+                n.timestamp = Some(t);
+                notification::encode(&n).expect("encoded")
+            },
+            Ignored::NotificationsNotConfigured(ServerId::new(OTHER_SERVER).expect("id")),
         ),
         (
             "an unknown SERVER-ID",

@@ -197,6 +197,23 @@ impl NotificationAuth {
     /// `Auth/Noti/Type` 1: SHA-256 digest over secret, notification and data.
     pub const TYPE_SHA256: i64 = 1;
 
+    /// An `Auth/Noti` subtree of type none: the account accepts
+    /// notifications without a digest (an account without `Auth/Noti`
+    /// accepts none at all, docs/protocol.md section 3.6).
+    ///
+    /// ```
+    /// use dm_tree::NotificationAuth;
+    ///
+    /// assert!(!NotificationAuth::unauthenticated().digest_required());
+    /// ```
+    pub fn unauthenticated() -> NotificationAuth {
+        NotificationAuth {
+            auth_type: NotificationAuth::TYPE_NONE,
+            secret: None,
+            data: Vec::new(),
+        }
+    }
+
     /// SHA-256 digest authentication with `secret` and `data`.
     pub fn sha256(secret: Vec<u8>, data: Vec<u8>) -> NotificationAuth {
         NotificationAuth {
