@@ -365,3 +365,28 @@ async fn the_repository_serves_devices_and_the_admin() {
         404
     );
 }
+
+#[tokio::test]
+async fn several_session_start_alerts_of_different_types_start_one_session() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let admin = AdminClient::new(&server.base);
+    // docs/protocol.md section 3.1: the most specific type governs.
+    let p1 = r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:oma:at:dm:2.0:BootstrapComplete"}]}"#;
+    let response = post_package1(&client(), &server, DEV1, p1, BASIC1).await;
+    assert_eq!(response.status(), 200);
+    let (status, device) = admin
+        .get(&format!("/admin/devices/{}", segment(DEV1)))
+        .await;
+    assert_eq!(status, 200, "{device}");
+    assert_eq!(device["last_session"]["initiator"], "bootstrap", "{device}");
+    // Session-start alerts are not stored as application alerts.
+    let (_, alerts) = admin
+        .get(&format!("/admin/devices/{}/alerts", segment(DEV1)))
+        .await;
+    assert_eq!(alerts["alerts"], json!([]), "{alerts}");
+
+    // The same type twice is a bad Package#1.
+    let twice = r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
+    let response = post_package1(&client(), &server, DEV1, twice, BASIC1).await;
+    assert_eq!(response.status(), 400);
+}

@@ -162,8 +162,13 @@ fn package1_refusals() {
     );
     assert_eq!(
         start(&p1(br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:oma:at:dm:2.0:BootstrapComplete"}]}"#)),
+        None,
+        "two session-start alerts of different types"
+    );
+    assert_eq!(
+        start(&p1(br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#)),
         Some(400),
-        "two session-start alerts"
+        "the same session-start alert type twice"
     );
     assert_eq!(start(&p1(b"{")), Some(400));
     let config =
@@ -192,6 +197,19 @@ fn initiators() {
     );
     assert_eq!(
         started(br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:BootstrapComplete"}]}"#),
+        Initiator::Bootstrap
+    );
+    // Several types: the most specific governs, whatever the order.
+    assert_eq!(
+        started(br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:oma:at:dm:2.0:BootstrapComplete"}]}"#),
+        Initiator::Bootstrap
+    );
+    assert_eq!(
+        started(br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ServerInitiatedMgmt","DataType":"int","Data":{"NotificationID":7}},{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#),
+        Initiator::Server(Some(7))
+    );
+    assert_eq!(
+        started(br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:BootstrapComplete"},{"AlertType":"urn:oma:at:dm:2.0:ServerInitiatedMgmt"},{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#),
         Initiator::Bootstrap
     );
 }

@@ -187,20 +187,60 @@ pub struct Package1 {
 }
 
 impl Package1 {
-    /// The one session-start alert a Package#1 must carry (a session rule the
-    /// server checks; decoding does not).
+    /// The session-start alert that says who started the session (a session
+    /// rule the server checks; decoding does not), docs/protocol.md section
+    /// 3.1.
+    ///
+    /// A Package#1 carries at least one session-start alert and may carry
+    /// several of different types (a client sends `ClientInitiatedMgmt`
+    /// together with `BootstrapComplete`); the most specific one governs:
+    /// `BootstrapComplete`, then `ServerInitiatedMgmt`, then
+    /// `ClientInitiatedMgmt`. The same type twice is an error (HTTP 400 at
+    /// the server).
+    ///
+    /// ```
+    /// use dm_types::{Alert, AlertType, Package1};
+    ///
+    /// let both = Package1 {
+    ///     mos: None,
+    ///     alerts: vec![Alert::client_initiated(), Alert::bootstrap_complete()],
+    /// };
+    /// let start = both.session_start_alert()?;
+    /// assert_eq!(start.alert_type.as_str(), AlertType::BOOTSTRAP_COMPLETE);
+    ///
+    /// let twice = Package1 {
+    ///     mos: None,
+    ///     alerts: vec![Alert::client_initiated(), Alert::client_initiated()],
+    /// };
+    /// assert!(twice.session_start_alert().is_err());
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
     pub fn session_start_alert(&self) -> Result<&Alert, Error> {
-        let mut starts = self
-            .alerts
-            .iter()
-            .filter(|a| a.alert_type.is_session_start());
-        match (starts.next(), starts.next()) {
-            (Some(alert), None) => Ok(alert),
-            (None, _) => Err(Error::Package("Package#1 carries no session-start alert")),
-            (Some(_), Some(_)) => Err(Error::Package(
-                "Package#1 carries more than one session-start alert",
-            )),
+        /// The session-start types, most specific first.
+        const PRECEDENCE: [&str; 3] = [
+            AlertType::BOOTSTRAP_COMPLETE,
+            AlertType::SERVER_INITIATED_MGMT,
+            AlertType::CLIENT_INITIATED_MGMT,
+        ];
+        let mut found: [Option<&Alert>; 3] = [None; 3];
+        for alert in &self.alerts {
+            let Some(rank) = PRECEDENCE
+                .iter()
+                .position(|t| *t == alert.alert_type.as_str())
+            else {
+                continue;
+            };
+            if found[rank].replace(alert).is_some() {
+                return Err(Error::Package(
+                    "Package#1 carries the same session-start alert type twice",
+                ));
+            }
         }
+        found
+            .into_iter()
+            .flatten()
+            .next()
+            .ok_or(Error::Package("Package#1 carries no session-start alert"))
     }
 }
 
