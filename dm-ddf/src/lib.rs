@@ -53,10 +53,12 @@
 mod definition;
 mod error;
 mod parse;
+mod prolog;
 mod repository;
 pub mod standard;
 mod validate;
 mod version;
+mod warning;
 
 pub use definition::{
     CaseSense, DfType, Extension, Iter, MoDefinition, NodeDefinition, NodeNameDef,
@@ -66,3 +68,4 @@ pub use parse::Limits;
 pub use repository::{DdfEntry, DdfRepository, LoadFailure};
 pub use validate::{Violation, ViolationKind};
 pub use version::MoVersion;
+pub use warning::{Parsed, Warning, WarningKind};
