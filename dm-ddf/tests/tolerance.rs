@@ -793,6 +793,14 @@ fn a_missing_access_type_grants_nothing() {
     );
     assert_eq!(first(&parsed).access_type, AccessType::NONE);
     assert!(first(&parsed).is_secret());
+    // An empty AccessType is valid: no rights, no warning.
+    let parsed = read(&doc(&node(
+        "A",
+        "<AccessType/>\n<DFFormat><chr/></DFFormat>",
+        "",
+    )));
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    assert_eq!(first(&parsed).access_type, AccessType::NONE);
 }
 
 #[test]
