@@ -8,9 +8,10 @@
 //! docs/protocol-ddf-tolerance.md.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use dm_types::{AccessType, NodeFormat, Occurrence, Scope};
-use roxmltree::{Document, Node, ParsingOptions};
+use roxmltree::{Document, Node, NodeId, ParsingOptions};
 
 use crate::warning::short;
 use crate::{
@@ -215,6 +216,7 @@ fn parse_text(text: &str, limits: &Limits) -> Result<Parsed, Error> {
             limit: limits.max_warnings,
             overflow: None,
         }),
+        node_names: RefCell::default(),
     };
     for (offset, kind) in prolog.findings {
         reader.warn_at(offset, String::new, kind);
@@ -222,31 +224,31 @@ fn parse_text(text: &str, limits: &Limits) -> Result<Parsed, Error> {
     let definition = reader.mgmt_tree(doc.root_element())?;
     // `<!ENTITY` after the prolog can only be in a comment, a CDATA section
     // or a processing instruction: the XML parser refuses it elsewhere.
-    for (i, _) in prolog.text[prolog.end..].match_indices("<!ENTITY") {
-        let offset = prolog.end + i;
-        reader.warn_at(
-            offset,
-            || reader.element_path(enclosing(doc.root_element(), offset)),
-            WarningKind::EntityTextIgnored,
-        );
+    if prolog.text[prolog.end..].contains("<!ENTITY") {
+        for node in doc.root().descendants() {
+            let range = node.range();
+            if node.is_element() || range.start < prolog.end {
+                continue;
+            }
+            let raw = prolog.text.get(range.clone()).unwrap_or_default();
+            for (i, _) in raw.match_indices("<!ENTITY") {
+                reader.warn_at(
+                    range.start + i,
+                    || {
+                        node.parent_element()
+                            .map(|p| reader.element_path(p))
+                            .unwrap_or_default()
+                    },
+                    WarningKind::EntityTextIgnored,
+                );
+            }
+        }
     }
     let warnings = reader.warnings.into_inner().finish(text);
     Ok(Parsed {
         definition,
         warnings,
     })
-}
-
-/// The deepest element whose range holds `offset`, starting from `root`.
-fn enclosing<'a, 'i>(root: Node<'a, 'i>, offset: usize) -> Node<'a, 'i> {
-    let mut el = root;
-    while let Some(child) = el
-        .children()
-        .find(|c| c.is_element() && c.range().contains(&offset))
-    {
-        el = child;
-    }
-    el
 }
 
 /// `parsed` is the text the XML parser read (entity declarations blanked,
@@ -400,6 +402,9 @@ struct Reader<'t> {
     /// elements, others are vendor extensions.
     ddf_namespace: Option<&'t str>,
     warnings: RefCell<Warnings>,
+    /// The `NodeName` text of each `Node` named in a warning's path, read
+    /// once (a `Node` may hold many children before its `NodeName`).
+    node_names: RefCell<HashMap<NodeId, String>>,
 }
 
 /// The `DFProperties` of one `Node` as read so far (several
@@ -454,12 +459,21 @@ impl Reader<'_> {
             .filter(Node::is_element)
             .map(|a| {
                 if self.is_ddf(a) && a.tag_name().name() == "Node" {
-                    let name: String = a
-                        .children()
-                        .find(|c| self.is_element(*c, "NodeName"))
-                        .map(|n| n.children().filter_map(|t| t.text()).collect())
-                        .unwrap_or_default();
-                    format!("Node[{}]", short(name.trim()))
+                    let mut names = self.node_names.borrow_mut();
+                    let name = names.entry(a.id()).or_insert_with(|| {
+                        let text: String = a
+                            .children()
+                            .find(|c| self.is_element(*c, "NodeName"))
+                            .map(|n| {
+                                n.children()
+                                    .filter(Node::is_text)
+                                    .filter_map(|t| t.text())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        short(text.trim())
+                    });
+                    format!("Node[{name}]")
                 } else {
                     short(&qualified_name(a))
                 }
