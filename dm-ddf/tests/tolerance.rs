@@ -274,6 +274,41 @@ fn an_entity_declaration_that_cannot_be_followed_is_refused() {
     refused_at(&err, text, "<!ENTITY", 0, "cannot be skipped safely");
 }
 
+/// Prologs built to make the reader lose track of where a declaration is:
+/// whatever it makes of them, the entity is never expanded.
+#[test]
+fn hostile_prologs_never_expand_an_entity() {
+    let decl = "<!ENTITY e \"EXPANDED\">";
+    let prologs = [
+        format!("<!DOCTYPE MgmtTree[{decl}]>"),
+        format!(
+            "\u{feff}<?xml version=\"1.0\" encoding='UTF-8' standalone=\"yes\"?>\n<!DOCTYPE MgmtTree [\n\t{decl}\n]>"
+        ),
+        format!("<?xml version=\"1.0\" encoding=\"?>\"?><!DOCTYPE MgmtTree [{decl}]>"),
+        format!("<!-- ]> <!DOCTYPE x [ --><!DOCTYPE MgmtTree [{decl}]>"),
+        format!("<?pi <!DOCTYPE x [ ?><!DOCTYPE MgmtTree [{decl}]>"),
+        format!("<!DOCTYPE MgmtTree [<!ATTLIST a b CDATA \"x>y\">{decl}]>"),
+        format!("<!DOCTYPE MgmtTree [<!-- {decl} -->{decl}]>"),
+        format!("<!DOCTYPE MgmtTree [<?pi ]> ?>{decl}]>"),
+        format!("<!DOCTYPE MgmtTree SYSTEM \"]>\" [{decl}]>"),
+        format!("<!DOCTYPE MgmtTree PUBLIC '[' \"[\" [{decl}]>"),
+        "<!DOCTYPE MgmtTree [<!ENTITY e 'a\">b'><!ENTITY f \"EXPANDED\">]>".to_owned(),
+        "<!DOCTYPE MgmtTree [<!ENTITY % p \"x\">%p;<!ENTITY e \"EXPANDED\">]>".to_owned(),
+        "<!DOCTYPE MgmtTree [<!ENTITY e SYSTEM \"file:///etc/hostname\">]>".to_owned(),
+        "<!DOCTYPE MgmtTree [<!ENTITY e \"&f;\"><!ENTITY f \"EXPANDED\">]>".to_owned(),
+    ];
+    for prolog in &prologs {
+        for reference in ["&e;", "&f;"] {
+            let text =
+                format!("{prolog}<MgmtTree><VerDTD>1.2</VerDTD><Man>{reference}</Man></MgmtTree>");
+            match MoDefinition::parse_str_with_warnings(&text, &Limits::default()) {
+                Ok(parsed) => panic!("read: {:?}\n{text}", parsed.definition.man),
+                Err(e) => assert!(e.position().is_some(), "{e}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn warnings_stop_at_the_limit() {
     let repeats = "<Man>M</Man>\n".repeat(5);
