@@ -1,11 +1,13 @@
 //! `dm ddf [--outline] FILE`: parse a DDF document and print its summary as
-//! one line of JSON, or an indented outline.
+//! one line of JSON, or an indented outline. Departures from the DDF DTD
+//! that the reader understood are listed under `warnings` (JSON) or on
+//! standard error (outline), each with its line and column.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use dm_ddf::{DfType, MoDefinition, NodeDefinition};
+use dm_ddf::{DfType, Limits, MoDefinition, NodeDefinition, Warning};
 use serde_json::{Map, Value, json};
 
 /// Arguments of `dm ddf`.
@@ -23,24 +25,42 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         Ok(bytes) => bytes,
         Err(e) => return crate::fail(e),
     };
-    let def = match MoDefinition::parse(&bytes) {
-        Ok(def) => def,
+    let parsed = match MoDefinition::parse_with_warnings(&bytes, &Limits::default()) {
+        Ok(parsed) => parsed,
         Err(e) => return crate::fail(format_args!("{}: {e}", args.file.display())),
     };
     if args.outline {
-        crate::print_line(outline(&def))
+        for warning in &parsed.warnings {
+            eprintln!("warning: {}: {warning}", args.file.display());
+        }
+        crate::print_line(outline(&parsed.definition))
     } else {
-        crate::print_line(summary(&def))
+        crate::print_line(summary(&parsed.definition, &parsed.warnings))
     }
 }
 
-/// `{"moid": <top DDFName or null>, "nodes": N, "max_depth": D, "tree": [...]}`.
-fn summary(def: &MoDefinition) -> Value {
+/// `{"moid": <top DDFName or null>, "nodes": N, "max_depth": D, "tree": [...],
+/// "warnings": [...]}`.
+fn summary(def: &MoDefinition, warnings: &[Warning]) -> Value {
     json!({
         "moid": def.ddf_name(),
         "nodes": def.node_count(),
         "max_depth": def.max_depth(),
         "tree": def.nodes.iter().map(node_json).collect::<Vec<_>>(),
+        "warnings": warnings.iter().map(warning_json).collect::<Vec<_>>(),
+    })
+}
+
+/// `{"line", "column", "offset", "path", "kind", "message"}`: `kind` is the
+/// stable code of the warning kind, `message` its text.
+fn warning_json(warning: &Warning) -> Value {
+    json!({
+        "line": warning.position.line,
+        "column": warning.position.column,
+        "offset": warning.position.offset,
+        "path": warning.path,
+        "kind": warning.kind.code(),
+        "message": warning.kind.to_string(),
     })
 }
 

@@ -141,3 +141,56 @@ fn outline_indents_each_level() {
          MaxTotLen (int, Get, One, Dynamic)\n"
     );
 }
+
+#[test]
+fn departures_read_past_are_listed_as_warnings_with_their_position() {
+    let dir = std::env::temp_dir().join(format!("dm-cli-ddf-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("vendor.xml");
+    std::fs::write(
+        &file,
+        "<MgmtTree>\n<VerDTD>1.2</VerDTD>\n<Node><NodeName>A</NodeName><DFProperties>\
+         <AccessType><Get/></AccessType>\n\
+         <Description>one</Description><Description>two</Description>\n\
+         <DFFormat><chr/></DFFormat></DFProperties></Node>\n</MgmtTree>",
+    )
+    .expect("write");
+    let out = dm(&["ddf", &file.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty());
+    let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    // The existing keys are unchanged.
+    assert_eq!(json["nodes"], 1);
+    assert_eq!(json["tree"][0]["description"], "one");
+    let warnings = json["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(w["kind"], "repeated_differing");
+    assert_eq!(
+        (w["line"].as_u64(), w["column"].as_u64()),
+        (Some(4), Some(31))
+    );
+    assert_eq!(w["path"], "MgmtTree/Node[A]/DFProperties/Description");
+    assert!(
+        w["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the first is kept")),
+        "{w}"
+    );
+
+    // The outline prints them on stderr.
+    let out = dm(&["ddf", "--outline", &file.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("warning: "), "{stderr}");
+    assert!(stderr.contains("line 4, column 31"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_file_that_departs_from_nothing_has_no_warnings() {
+    let path = corpus_dir().join("windows/devinfo.xml");
+    let out = dm(&["ddf", &path.to_string_lossy()]);
+    let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(json["warnings"], serde_json::json!([]));
+}

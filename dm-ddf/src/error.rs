@@ -141,11 +141,25 @@ pub enum Error {
         /// The first byte that is not UTF-8.
         position: Position,
     },
-    /// The document declares an entity (`<!ENTITY`). DDF documents never
-    /// need one, and refusing them bounds the work of entity expansion.
-    #[error("entity declaration at {position}: DDF documents may not declare entities")]
+    /// The text `<!ENTITY` where the reader cannot tell whether the XML
+    /// parser would take it for a declaration (after a prolog it could not
+    /// follow, or in a declaration left open). Declarations it can follow
+    /// are ignored with a warning instead; no entity is ever expanded.
+    #[error("entity declaration at {position} that cannot be skipped safely")]
     EntityDeclaration {
-        /// Where the declaration starts.
+        /// Where the text starts.
+        position: Position,
+    },
+    /// A reference to an entity other than the five XML predefines
+    /// (`&lt;` ...) and character references. Entity declarations are
+    /// ignored, never expanded, so every such entity is undeclared.
+    #[error(
+        "reference to the undeclared entity &{name}; at {position} (entities are never expanded)"
+    )]
+    EntityReference {
+        /// The entity name (at most 64 characters of it).
+        name: String,
+        /// Where the reference is.
         position: Position,
     },
     /// The document is not well-formed XML.
@@ -226,6 +240,7 @@ impl Error {
             Error::Limit { position, .. }
             | Error::Utf8 { position }
             | Error::EntityDeclaration { position }
+            | Error::EntityReference { position, .. }
             | Error::Xml { position, .. }
             | Error::Ddf { position, .. } => Some(*position),
             Error::File { source, .. } => source.position(),

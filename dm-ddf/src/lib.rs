@@ -8,8 +8,9 @@
 //!   no I/O), tolerating what published DDFs contain — DOCTYPE internal
 //!   subsets, comments, CDATA, a byte order mark, CRLF, vendor-namespace
 //!   elements (kept as [`Extension`]s), `RTProperties`, older VerDTD 1.1.2
-//!   files — and refusing, with the line and column, what is not
-//!   well-formed;
+//!   files, and departures from the DTD a tolerant reader understands
+//!   (each reported as a [`Warning`]) — and refusing, with the line and
+//!   column, what is not well-formed or cannot be read safely;
 //! - validates MO data ([`dm_types::MoData`]) against a definition, listing
 //!   every [`Violation`];
 //! - looks up the definition of a node by its path, for access type, scope
@@ -20,8 +21,16 @@
 //!   ([`standard`]).
 //!
 //! Parsing is bounded ([`Limits`]): document size, element nesting and XML
-//! node count. Documents declaring entities are refused, which rules out
-//! entity-expansion attacks ("billion laughs") before any expansion.
+//! node count. Entities are never expanded: declarations are ignored and
+//! references refused, which rules out entity-expansion attacks ("billion
+//! laughs").
+//!
+//! Departures from the DTD whose meaning is clear (repeated or unknown
+//! elements, elements out of order, empty value elements, ...) are read
+//! past; [`MoDefinition::parse_with_warnings`] lists each as a [`Warning`]
+//! with its position. When values disagree the narrower reading is taken
+//! (two `AccessType`s keep only the rights both grant); what has no safe
+//! reading is refused with its position (docs/protocol-ddf-tolerance.md).
 //!
 //! ```
 //! use dm_ddf::{MoDefinition, ViolationKind};
@@ -53,10 +62,12 @@
 mod definition;
 mod error;
 mod parse;
+mod prolog;
 mod repository;
 pub mod standard;
 mod validate;
 mod version;
+mod warning;
 
 pub use definition::{
     CaseSense, DfType, Extension, Iter, MoDefinition, NodeDefinition, NodeNameDef,
@@ -66,3 +77,4 @@ pub use parse::Limits;
 pub use repository::{DdfEntry, DdfRepository, LoadFailure};
 pub use validate::{Violation, ViolationKind};
 pub use version::MoVersion;
+pub use warning::{Parsed, Warning, WarningKind};

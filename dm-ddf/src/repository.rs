@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use dm_types::Moid;
 
-use crate::{Error, Limits, MoDefinition, MoVersion, standard};
+use crate::{Error, Limits, MoDefinition, MoVersion, Warning, standard};
 
 /// How deep [`DdfRepository::load_dir`] descends into sub-folders.
 const MAX_FOLDER_DEPTH: usize = 8;
@@ -27,6 +27,9 @@ pub struct DdfEntry {
     pub definition: MoDefinition,
     /// The file it was read from (`None` for one added in memory).
     pub source: Option<PathBuf>,
+    /// The departures from the DDF DTD read past when the file was loaded
+    /// (docs/protocol-ddf-tolerance.md); empty for one added in memory.
+    pub warnings: Vec<Warning>,
 }
 
 /// A file that [`DdfRepository::load_dir`] could not load, and why.
@@ -143,7 +146,14 @@ impl DdfRepository {
         definition: MoDefinition,
         source: Option<PathBuf>,
     ) -> Result<(), Error> {
-        let entry = DdfEntry { definition, source };
+        self.insert_entry(DdfEntry {
+            definition,
+            source,
+            warnings: Vec::new(),
+        })
+    }
+
+    fn insert_entry(&mut self, entry: DdfEntry) -> Result<(), Error> {
         let Some(moid) = entry.definition.moid() else {
             self.unindexed.push(entry);
             return Ok(());
@@ -165,7 +175,9 @@ impl DdfRepository {
     /// are not followed), in path order.
     ///
     /// A file that cannot be loaded is recorded in
-    /// [`DdfRepository::failures`] and loading goes on. Fails only when `dir`
+    /// [`DdfRepository::failures`] and loading goes on. Departures from the
+    /// DTD read past in a loaded file are kept in its entry's
+    /// [`DdfEntry::warnings`]. Fails only when `dir`
     /// itself cannot be read. Returns the number of definitions added.
     ///
     /// ```no_run
@@ -186,12 +198,20 @@ impl DdfRepository {
         for path in files {
             let result = read_bounded(&path, self.limits.max_bytes)
                 .and_then(|bytes| {
-                    MoDefinition::parse_with(&bytes, &self.limits).map_err(|e| Error::File {
-                        path: path.clone(),
-                        source: Box::new(e),
+                    MoDefinition::parse_with_warnings(&bytes, &self.limits).map_err(|e| {
+                        Error::File {
+                            path: path.clone(),
+                            source: Box::new(e),
+                        }
                     })
                 })
-                .and_then(|def| self.insert(def, Some(path.clone())));
+                .and_then(|parsed| {
+                    self.insert_entry(DdfEntry {
+                        definition: parsed.definition,
+                        source: Some(path.clone()),
+                        warnings: parsed.warnings,
+                    })
+                });
             match result {
                 Ok(()) => added += 1,
                 Err(error) => self.failures.push(LoadFailure { path, error }),

@@ -1,9 +1,9 @@
 //! Fuzz target: the DDF parser on arbitrary bytes, then the operations run
 //! on what it accepts. Nothing may panic, overflow the stack or allocate
-//! without bound.
+//! without bound; warnings point into the input.
 #![no_main]
 
-use dm_ddf::{Limits, MoDefinition};
+use dm_ddf::{Limits, MoDefinition, WarningKind};
 use dm_types::{Children, LeafValue, MoData, MoNode, NodeName};
 use libfuzzer_sys::fuzz_target;
 
@@ -12,9 +12,24 @@ fuzz_target!(|data: &[u8]| {
         max_bytes: 1 << 20,
         ..Limits::default()
     };
-    let Ok(def) = MoDefinition::parse_with(data, &limits) else {
+    let Ok(parsed) = MoDefinition::parse_with_warnings(data, &limits) else {
         return;
     };
+    // Every warning points into the input, in document order, and the
+    // list is bounded (the limit plus the one saying it was reached).
+    assert!(parsed.warnings.len() <= limits.max_warnings + 1);
+    let mut previous = 0;
+    for warning in &parsed.warnings {
+        let position = warning.position;
+        assert!(position.offset <= data.len(), "{warning}");
+        assert!(position.line >= 1 && position.column >= 1, "{warning}");
+        if !matches!(warning.kind, WarningKind::TooManyWarnings { .. }) {
+            assert!(position.offset >= previous, "{warning}");
+            previous = position.offset;
+        }
+        let _ = (warning.to_string(), warning.kind.code());
+    }
+    let def = parsed.definition;
     let _ = (
         def.node_count(),
         def.max_depth(),
