@@ -156,12 +156,13 @@ impl MoTree {
                     .as_str()
                     .ok_or_else(|| bad("subscription field missing"))
             };
-            tree.subscriptions.push(Subscription {
-                server: ServerId::new(text("server")?).map_err(|e| bad(&e.to_string()))?,
-                target: ClientUri::parse(text("target")?).map_err(|e| bad(&e.to_string()))?,
-                report_to: ServerUri::new(text("report_to")?).map_err(|e| bad(&e.to_string()))?,
-            });
+            tree.subscriptions.push(Subscription::new(
+                ServerId::new(text("server")?).map_err(|e| bad(&e.to_string()))?,
+                ClientUri::parse(text("target")?).map_err(|e| bad(&e.to_string()))?,
+                ServerUri::new(text("report_to")?).map_err(|e| bad(&e.to_string()))?,
+            ));
         }
+        tree.refresh_views();
         Ok(tree)
     }
 }
