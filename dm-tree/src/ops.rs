@@ -828,7 +828,7 @@ impl MoTree {
     }
 
     /// Removes the DACMO entries that control `moid`/`miid`.
-    fn remove_dacmo_entries(&mut self, moid: &str, miid: &str) {
+    pub(crate) fn remove_dacmo_entries(&mut self, moid: &str, miid: &str) {
         let entries: Vec<String> = self
             .instances_of(DACMO_MOID)
             .filter(|entry| controlled(entry).is_some_and(|(m, i)| m == moid && i == miid))
