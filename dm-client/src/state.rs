@@ -273,11 +273,16 @@ pub(crate) fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(io(source)),
     };
+    // The length the file claims is checked first (nothing read), and the
+    // read stops past the limit in case the file grew meanwhile.
+    let claimed = file.metadata().map_err(io)?.len();
     let mut bytes = Vec::new();
-    file.take(MAX_STATE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_STATE_BYTES {
+    if claimed <= MAX_STATE_BYTES {
+        file.take(MAX_STATE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+    }
+    if claimed > MAX_STATE_BYTES || bytes.len() as u64 > MAX_STATE_BYTES {
         return Err(Error::StateCorrupt {
             path: path.to_owned(),
             reason: format!(
