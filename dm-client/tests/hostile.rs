@@ -1503,6 +1503,22 @@ async fn a_damaged_state_file_loads_as_the_device_itself_or_says_how_to_recover(
         .expect("instances");
     instances.insert(0, devinfo_entry("1", SERVER_ID.into(), EVIL_DEV_ID));
     write(&forged);
+    // The repaired state is a fixed point (what the client_state fuzz
+    // target checks on arbitrary files).
+    let builder = || {
+        DmClient::builder(devinfo())
+            .account(Account::new(hostile_account("http://127.0.0.1:9")))
+            .transport(transport())
+            .state_file(&path)
+    };
+    let bytes = serde_json::to_vec(&forged).expect("JSON");
+    let once = dm_client::fuzzing::state_file(
+        &dm_client::fuzzing::load_state(builder(), &bytes).expect("loads"),
+    );
+    let twice = dm_client::fuzzing::state_file(
+        &dm_client::fuzzing::load_state(builder(), &once).expect("loads again"),
+    );
+    assert_eq!(once, twice);
     assert_eq!(stored().expect("readable"), Some(DEV_ID.to_owned()));
     let client = build().expect("loads");
     assert_eq!(client.dev_id().as_str(), DEV_ID);

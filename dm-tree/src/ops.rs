@@ -388,8 +388,9 @@ pub(crate) fn check_acl(
 /// Checks the DM 1.x ACLs below `id` for a command that replaces the node
 /// with `data` (`None`: removes it; docs/protocol.md section 7): every
 /// descendant the new data keeps needs Replace, every other one Delete, as
-/// the ACL in force at it asks. The first refusal (depth first, by name) is
-/// the error.
+/// the ACL in force at it asks, and a child the data adds under a node it
+/// keeps needs Add there. The first refusal (depth first, by name) is the
+/// error.
 fn check_subtree_acls(
     principal: &Principal,
     instance: &MoInstance,
@@ -401,6 +402,13 @@ fn check_subtree_acls(
     }
     let mut stack: Vec<(NodeId, Option<&MoNode>)> = vec![(id, data)];
     while let Some((node, data)) = stack.pop() {
+        if let Some(MoNode::Interior(children)) = data
+            && children
+                .iter()
+                .any(|(name, _)| instance.child(node, name.as_str()).is_none())
+        {
+            check_acl(principal, instance, node, AclCommand::Add)?;
+        }
         for &child in instance.children(node).iter().rev() {
             let kept = match (data, instance.name(child)) {
                 (Some(MoNode::Interior(children)), Some(name)) => children.get(name),

@@ -348,6 +348,15 @@ fn writing_or_deleting_an_ancestor_needs_the_acl_rights_of_every_node_it_replace
         status(tree.write(&server("srv2"), None, &sensor_root(r#"{"Open":"z"}"#))),
         403
     );
+    // Adding a child under Locked needs Add, which only srv1 holds.
+    assert_eq!(
+        status(tree.write(
+            &server("srv2"),
+            None,
+            &sensor_root(r#"{"Open":"z","Locked":{"Key":"k10","New":"n"}}"#),
+        )),
+        403
+    );
     assert_eq!(
         status(tree.delete(&server("srv2"), &[uri(&format!("{SENSOR}/1/Locked"))])),
         403
