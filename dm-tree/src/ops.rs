@@ -313,8 +313,10 @@ impl MoTree {
     /// subtree, an instance root with its whole instance. Every target is
     /// resolved and checked before anything is removed.
     ///
-    /// Errors: 404/409 from resolution, 403 without the Write right, 405 for
-    /// a permanent node or one whose DDF AccessType lacks Delete.
+    /// Errors: 404/409 from resolution, 403 without the Write right or when
+    /// the DM 1.x ACL of the node or of any node below it lacks Delete for
+    /// the principal, 405 for a permanent node or one whose DDF AccessType
+    /// lacks Delete.
     pub fn delete(&mut self, principal: &Principal, targets: &[ClientUri]) -> Result<(), Error> {
         let nodes = self.resolve_checked(
             principal,
@@ -474,11 +476,18 @@ impl MoTree {
     /// - A target with an empty instance part creates a new instance: the
     ///   tree assigns its MIID, its root is named after the `MOData` member,
     ///   and a server creator gets a DACMO entry granting it every right.
-    ///   A second instance of an MO whose DDF allows one is `405`.
+    ///   A second instance of an MO whose DDF allows one is `405` (the
+    ///   standard DDFs apply when none is registered). A server's new
+    ///   instance must take a root the DDF defines (`400`) whose AccessType
+    ///   has Add and whose Scope is dynamic (`405`).
     /// - A target naming an instance writes into it: the data replaces the
     ///   node at the path, or creates it when its parent exists; the `MOData`
-    ///   member must be named like the target node (`400`). `*` and x-names
-    ///   must designate exactly one node (`404`/`409`).
+    ///   member must be named like the target node, the instance root
+    ///   included (`400`). `*` and x-names must designate exactly one node
+    ///   (`404`/`409`).
+    /// - DM 1.x ACLs: replacing a node needs, on each restricted node below
+    ///   it, Replace where the data keeps it, Delete where it drops it and
+    ///   Add where it adds a child (`403`); kept nodes keep their ACLs.
     /// - Rights: Write on the instance (`403`); creating needs the MOID in the
     ///   server's Perm list (`403`), and a server never creates a DMAcc or
     ///   DACMO instance (`403`): only the device provisions those. DDF:
