@@ -527,6 +527,7 @@ impl DmClientBuilder {
         base.define_standard();
         let (mut tree, mut state, mut changed) = match (&self.state_file, stored) {
             (Some(path), Some(bytes)) => {
+                let mut changed = false;
                 let (mut tree, state) = state::decode(bytes, strip(base), path)?;
                 // A hostile session under an older version may have left
                 // instances no server can make now: drop them, loudly.
@@ -537,6 +538,15 @@ impl DmClientBuilder {
                         instance = uri.as_str(),
                         "removed an instance a server created where the MO allows only the device's one"
                     );
+                }
+                for subscription in tree.remove_unreadable_subscriptions() {
+                    tracing::warn!(
+                        state_file = %path.display(),
+                        server = subscription.server.as_str(),
+                        target = subscription.target.as_str(),
+                        "removed a subscription to a node its server may never read"
+                    );
+                    changed = true;
                 }
                 let stored_dev_id = state::stored_dev_id(&tree, &state, path)?;
                 if let Some(stored_dev_id) = stored_dev_id
@@ -558,7 +568,7 @@ impl DmClientBuilder {
                         "the stored tree exceeds the data limit: servers' writes that grow it are refused (413) until data is deleted"
                     );
                 }
-                (tree, state, !removed.is_empty())
+                (tree, state, changed || !removed.is_empty())
             }
             (Some(_), None) => (base, ClientState::default(), true),
             (None, _) => (base, ClientState::default(), false),

@@ -1502,6 +1502,13 @@ async fn a_damaged_state_file_loads_as_the_device_itself_or_says_how_to_recover(
         .as_array_mut()
         .expect("instances");
     instances.insert(0, devinfo_entry("1", SERVER_ID.into(), EVIL_DEV_ID));
+    // And a subscription to the account's secret (an older version took
+    // it): dropped, it could report nothing anyway.
+    forged["tree"]["subscriptions"] = serde_json::json!([{
+        "server": SERVER_ID,
+        "target": format!("{DMACC}/acc1/Auth/Noti/Secret"),
+        "report_to": "http://127.0.0.1:9/reports",
+    }]);
     write(&forged);
     // The repaired state is a fixed point (what the client_state fuzz
     // target checks on arbitrary files).
@@ -1527,6 +1534,7 @@ async fn a_damaged_state_file_loads_as_the_device_itself_or_says_how_to_recover(
     let repaired = DmClient::stored_tree(&path)
         .expect("readable")
         .expect("file");
+    assert!(repaired.subscriptions().is_empty(), "the repair was saved");
     assert_eq!(
         repaired.instances_of(DEVINFO).count(),
         1,

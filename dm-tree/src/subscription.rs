@@ -144,6 +144,46 @@ impl MoTree {
         Ok(())
     }
 
+    /// Removes the subscriptions whose target their server may never read
+    /// (a secret or Get-less node: a GET of it is `405`), as a state
+    /// written by an older version may hold them, and returns them. They
+    /// could not report anything now, but would hold room in the server's
+    /// quota. Subscriptions whose target is only gone or invisible for
+    /// the moment stay.
+    ///
+    /// ```
+    /// use dm_tree::{DmAcc, MoTree, NotificationAuth};
+    /// use dm_types::{Moid, ServerId, ServerUri};
+    ///
+    /// let mut tree = MoTree::new();
+    /// let mut account = DmAcc::new(ServerId::new("srv1")?, ServerUri::new("https://dm.example/dm")?);
+    /// account.perm_moids.push(Moid::new("urn:oma:mo:oma-dm-dmacc:1.2")?);
+    /// account.notification = Some(NotificationAuth::sha256(b"key".to_vec(), Vec::new()));
+    /// tree.add_dm_acc(&account)?;
+    /// let snapshot = String::from_utf8(tree.to_snapshot())?.replace(
+    ///     r#""subscriptions":[]"#,
+    ///     r#""subscriptions":[{"server":"srv1","target":"urn:oma:mo:oma-dm-dmacc:1.2/acc1/Auth/Noti/Secret","report_to":"https://dm.example/r"}]"#,
+    /// );
+    /// let mut restored = MoTree::from_snapshot(snapshot.as_bytes(), MoTree::new())?;
+    /// assert_eq!(restored.remove_unreadable_subscriptions().len(), 1);
+    /// assert!(restored.subscriptions().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_unreadable_subscriptions(&mut self) -> Vec<Subscription> {
+        let (kept, removed): (Vec<Subscription>, Vec<Subscription>) =
+            std::mem::take(&mut self.subscriptions)
+                .into_iter()
+                .partition(|subscription| {
+                    let principal = Principal::Server(subscription.server.clone());
+                    !matches!(
+                        self.read(&principal, std::slice::from_ref(&subscription.target)),
+                        Err(Error::NotAllowed { .. })
+                    )
+                });
+        self.subscriptions = kept;
+        removed
+    }
+
     /// Every subscription, in the order made.
     pub fn subscriptions(&self) -> &[Subscription] {
         &self.subscriptions
