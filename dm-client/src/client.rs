@@ -355,11 +355,20 @@ impl DmClient {
     /// its DevInfo is rebuilt: [`DmClientBuilder::build`] replaces a stored
     /// DevInfo that differs from the one given.
     ///
-    /// `None` when the file does not exist or holds no DevInfo (in both
+    /// The DevID is the one the device last ran with, recorded in the state
+    /// file apart from the tree, so nothing a server wrote into the tree
+    /// changes it: a DevInfo instance a server created is ignored, and a
+    /// DevInfo whose `DevID` differs from the recorded one is reported
+    /// (logged) and overruled. Files written before the DevID was recorded
+    /// give the `DevID` of the DevInfo instance the device created.
+    ///
+    /// `None` when the file does not exist or holds no DevID (in both
     /// cases a build writes the DevInfo it is given). Errors:
     /// [`Error::StateIo`] when the file cannot be read,
-    /// [`Error::StateCorrupt`] when it is not a valid state file or its
-    /// DevInfo has no valid `DevID`.
+    /// [`Error::StateCorrupt`] when it is not a valid state file, or
+    /// records no DevID and its DevInfo has no valid `DevID` or there are
+    /// several device-made DevInfo instances with different DevIDs (the
+    /// message names them and how to recover).
     ///
     /// ```
     /// use dm_client::DmClient;
@@ -379,10 +388,11 @@ impl DmClient {
     /// ```
     pub fn stored_dev_id(path: impl AsRef<Path>) -> Result<Option<DevId>, Error> {
         let path = path.as_ref();
-        match state::read_tree(path)? {
-            Some(tree) => state::stored_dev_id(&tree, path),
-            None => Ok(None),
-        }
+        let Some(bytes) = state::read(path)? else {
+            return Ok(None);
+        };
+        let (tree, state) = state::decode(&bytes, MoTree::new(), path)?;
+        state::stored_dev_id(&tree, &state, path)
     }
 }
 
@@ -483,6 +493,17 @@ impl DmClientBuilder {
     /// corrupt file is [`Error::StateCorrupt`], never a silent reset),
     /// writes DevInfo (replacing a stored one that differs) and the DMAcc
     /// of each account the tree lacks, and persists the result.
+    ///
+    /// The standard definitions (DevInfo, DMAcc, SessionInfo, DACMO) are
+    /// always registered ([`MoTree::define_standard`]), whatever the
+    /// product's tree holds. A state file a hostile session could have
+    /// damaged still loads: instances no server may make (a second DevInfo
+    /// a server created, for example) are removed with a logged warning
+    /// ([`MoTree::remove_surplus_instances`]), the device keeps exactly one
+    /// DevInfo (the configured one), a configured DevID that differs from
+    /// the stored one is logged, and a tree beyond its data limit is
+    /// logged. What cannot be repaired is [`Error::StateCorrupt`] naming
+    /// the problem and the way out.
     pub fn build(self) -> Result<DmClient, Error> {
         let stored = match &self.state_file {
             Some(path) => state::read(path)?,
@@ -499,31 +520,77 @@ impl DmClientBuilder {
     /// file) instead of reading them; `true` when the state file needs
     /// writing. Writes nothing.
     pub(crate) fn assemble(self, stored: Option<&[u8]>) -> Result<(DmClient, bool), Error> {
-        let base = self.tree.unwrap_or_default();
-        let (mut tree, state, mut changed) = match (&self.state_file, stored) {
+        let mut base = self.tree.unwrap_or_default();
+        // The standard MOs' rules (one DevInfo, read-only DevInfo and
+        // SessionInfo, secret DMAcc nodes, device-maintained DACMO) hold
+        // whatever the product registered (docs/protocol.md section 10.2).
+        base.define_standard();
+        let (mut tree, mut state, mut changed) = match (&self.state_file, stored) {
             (Some(path), Some(bytes)) => {
-                let (tree, state) = state::decode(bytes, strip(base), path)?;
-                (tree, state, false)
+                let mut changed = false;
+                let (mut tree, state) = state::decode(bytes, strip(base), path)?;
+                // A hostile session under an older version may have left
+                // instances no server can make now: drop them, loudly.
+                let removed = tree.remove_surplus_instances();
+                for uri in &removed {
+                    tracing::warn!(
+                        state_file = %path.display(),
+                        instance = uri.as_str(),
+                        "removed an instance a server created where the MO allows only the device's one"
+                    );
+                }
+                for subscription in tree.remove_unreadable_subscriptions() {
+                    tracing::warn!(
+                        state_file = %path.display(),
+                        server = subscription.server.as_str(),
+                        target = subscription.target.as_str(),
+                        "removed a subscription to a node its server may never read"
+                    );
+                    changed = true;
+                }
+                let stored_dev_id = state::stored_dev_id(&tree, &state, path)?;
+                if let Some(stored_dev_id) = stored_dev_id
+                    && stored_dev_id != self.devinfo.dev_id
+                {
+                    tracing::warn!(
+                        state_file = %path.display(),
+                        stored = stored_dev_id.as_str(),
+                        configured = self.devinfo.dev_id.as_str(),
+                        "the configured DevID replaces the one stored in the state file"
+                    );
+                }
+                let limit = tree.limits().data_bytes;
+                if tree.data_bytes() > limit {
+                    tracing::warn!(
+                        state_file = %path.display(),
+                        data_bytes = tree.data_bytes(),
+                        limit,
+                        "the stored tree exceeds the data limit: servers' writes that grow it are refused (413) until data is deleted"
+                    );
+                }
+                (tree, state, changed || !removed.is_empty())
             }
             (Some(_), None) => (base, ClientState::default(), true),
             (None, _) => (base, ClientState::default(), false),
         };
+        // Exactly one DevInfo, the configured one.
         let devinfo = self.devinfo.to_instance();
-        let stored = tree
+        let stored: Vec<(dm_types::Miid, Option<dm_types::MoData>)> = tree
             .instances_of(dm_tree::DEVINFO_MOID)
-            .next()
-            .map(|i| (i.miid().clone(), i.to_mo_data(dm_tree::NodeId::ROOT)));
-        match stored {
-            Some((_, data)) if data == devinfo.to_mo_data(dm_tree::NodeId::ROOT) => {}
-            Some((miid, _)) => {
+            .map(|i| (i.miid().clone(), i.to_mo_data(dm_tree::NodeId::ROOT)))
+            .collect();
+        let wanted = devinfo.to_mo_data(dm_tree::NodeId::ROOT);
+        let current = matches!(stored.as_slice(), [(miid, data)] if *miid == *devinfo.miid() && *data == wanted);
+        if !current {
+            for (miid, _) in &stored {
                 tree.remove(dm_tree::DEVINFO_MOID, miid.as_str());
-                tree.insert(devinfo)?;
-                changed = true;
             }
-            None => {
-                tree.insert(devinfo)?;
-                changed = true;
-            }
+            tree.insert(devinfo)?;
+            changed = true;
+        }
+        if state.dev_id.as_ref() != Some(&self.devinfo.dev_id) {
+            state.dev_id = Some(self.devinfo.dev_id.clone());
+            changed |= self.state_file.is_some();
         }
         let mut accounts = Vec::new();
         for account in self.accounts {

@@ -58,6 +58,10 @@ pub(crate) struct ClientState {
     pub(crate) running: Vec<RunningExec>,
     /// The last NOTIFICATION-IDs acted on, per server, oldest first.
     pub(crate) notification_ids: Vec<(ServerId, VecDeque<u16>)>,
+    /// The DevID the device runs with, kept apart from the tree (whose
+    /// DevInfo servers must not be able to change); `None` in files of
+    /// older versions.
+    pub(crate) dev_id: Option<DevId>,
 }
 
 impl ClientState {
@@ -104,6 +108,7 @@ impl ClientState {
     fn to_json(&self) -> Value {
         let text = |uri: Option<&ServerUri>| uri.map_or(Value::Null, |u| Value::from(u.as_str()));
         json!({
+            "dev_id": self.dev_id.as_ref().map_or(Value::Null, |id| Value::from(id.as_str())),
             "defaults": self.defaults.iter().map(|d| json!({
                 "server": d.server.as_str(), "moid": d.moid.as_str(), "source": d.source.as_str(),
             })).collect::<Vec<_>>(),
@@ -149,7 +154,17 @@ impl ClientState {
         fn client_uri(entry: &Value, at: &str, name: &str) -> Result<ClientUri, String> {
             ClientUri::parse(text(entry, at, name)?).map_err(|e| format!("{at}.{name}: {e}"))
         }
-        let mut state = ClientState::default();
+        let dev_id = match &value["dev_id"] {
+            Value::Null => None,
+            Value::String(text) => {
+                Some(DevId::new(text.as_str()).map_err(|e| format!("state.dev_id: {e}"))?)
+            }
+            _ => return Err("state.dev_id is not a string or null".into()),
+        };
+        let mut state = ClientState {
+            dev_id,
+            ..ClientState::default()
+        };
         for (index, entry) in list(value, "defaults")?.iter().enumerate() {
             let at = format!("state.defaults[{index}]");
             state.defaults.push(DefaultUri {
@@ -238,16 +253,47 @@ pub(crate) fn decode(
     Ok((tree, state))
 }
 
+/// The largest state file read: far beyond what servers can make the
+/// device keep ([`dm_tree::TreeLimits`], 16 MiB of tree data by default),
+/// so that only a damaged file or a device that stored that much itself
+/// reaches it.
+pub(crate) const MAX_STATE_BYTES: u64 = 256 << 20;
+
 /// The state file's bytes; `None` when it does not exist (no state yet).
+/// A file over [`MAX_STATE_BYTES`] is [`Error::StateCorrupt`], read no
+/// further.
 pub(crate) fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::StateIo {
-            path: path.to_owned(),
-            source,
-        }),
+    use std::io::Read as _;
+    let io = |source| Error::StateIo {
+        path: path.to_owned(),
+        source,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io(source)),
+    };
+    // The length the file claims is checked first (nothing read), and the
+    // read stops past the limit in case the file grew meanwhile.
+    let claimed = file.metadata().map_err(io)?.len();
+    let mut bytes = Vec::new();
+    if claimed <= MAX_STATE_BYTES {
+        file.take(MAX_STATE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
     }
+    if claimed > MAX_STATE_BYTES || bytes.len() as u64 > MAX_STATE_BYTES {
+        return Err(Error::StateCorrupt {
+            path: path.to_owned(),
+            reason: format!(
+                "the file is larger than the {} MiB a state file may hold; \
+                 move it aside to start the device afresh (it is then provisioned \
+                 again from its configuration)",
+                MAX_STATE_BYTES >> 20
+            ),
+        });
+    }
+    Ok(Some(bytes))
 }
 
 /// The tree of the state file at `path` (instances and subscriptions, no
@@ -260,23 +306,77 @@ pub(crate) fn read_tree(path: &Path) -> Result<Option<MoTree>, Error> {
     Ok(Some(tree))
 }
 
-/// The `DevID` of the DevInfo instance of `tree` (read from the state file
-/// at `path`); `None` when the tree holds no DevInfo.
-pub(crate) fn stored_dev_id(tree: &MoTree, path: &Path) -> Result<Option<DevId>, Error> {
-    let Some(devinfo) = tree.instances_of(dm_tree::DEVINFO_MOID).next() else {
-        return Ok(None);
-    };
+/// The DevID stored in a state file (at `path`): the recorded one (`state`)
+/// or, in files of older versions, the `DevID` of the DevInfo instance the
+/// device created; `None` when there is neither. DevInfo instances a server
+/// created are ignored, and a DevInfo that disagrees with the recorded
+/// DevID is overruled; both are logged.
+pub(crate) fn stored_dev_id(
+    tree: &MoTree,
+    state: &ClientState,
+    path: &Path,
+) -> Result<Option<DevId>, Error> {
     let corrupt = |reason: String| Error::StateCorrupt {
         path: path.to_owned(),
-        reason: format!("DevInfo {}: {reason}", devinfo.miid().as_str()),
+        reason,
     };
-    let value = devinfo
-        .lookup(["DevID"])
-        .and_then(|id| devinfo.value(id))
-        .ok_or_else(|| corrupt("no DevID".into()))?;
-    DevId::new(value.to_text().into_owned())
-        .map(Some)
-        .map_err(|e| corrupt(format!("DevID: {e}")))
+    let mut found: Vec<(String, Result<DevId, String>)> = Vec::new();
+    for devinfo in tree.instances_of(dm_tree::DEVINFO_MOID) {
+        let miid = devinfo.miid().as_str().to_owned();
+        if let dm_tree::Principal::Server(server) = devinfo.creator() {
+            tracing::warn!(
+                state_file = %path.display(),
+                miid,
+                server = server.as_str(),
+                "ignoring a DevInfo instance a server created"
+            );
+            continue;
+        }
+        let dev_id = devinfo
+            .lookup(["DevID"])
+            .and_then(|id| devinfo.value(id))
+            .ok_or_else(|| "no DevID".to_owned())
+            .and_then(|value| {
+                DevId::new(value.to_text().into_owned()).map_err(|e| format!("DevID: {e}"))
+            });
+        found.push((miid, dev_id));
+    }
+    if let Some(recorded) = &state.dev_id {
+        for (miid, dev_id) in &found {
+            if dev_id.as_ref().ok() != Some(recorded) {
+                tracing::warn!(
+                    state_file = %path.display(),
+                    miid,
+                    recorded = recorded.as_str(),
+                    "a DevInfo instance disagrees with the recorded DevID, which is kept"
+                );
+            }
+        }
+        return Ok(Some(recorded.clone()));
+    }
+    match found.as_slice() {
+        [] => Ok(None),
+        [(miid, dev_id)] => dev_id
+            .clone()
+            .map(Some)
+            .map_err(|reason| corrupt(format!("DevInfo {miid}: {reason}"))),
+        [(first, dev_id), rest @ ..] => {
+            let dev_id = dev_id
+                .clone()
+                .map_err(|reason| corrupt(format!("DevInfo {first}: {reason}")))?;
+            if rest.iter().all(|(_, other)| other.as_ref() == Ok(&dev_id)) {
+                return Ok(Some(dev_id));
+            }
+            let miids: Vec<&str> = found.iter().map(|(miid, _)| miid.as_str()).collect();
+            Err(corrupt(format!(
+                "{} DevInfo instances ({}) with different DevIDs and no recorded DevID; \
+                 a device has one DevInfo: remove the ones that are not the device's \
+                 from tree.instances, or delete the file to start the device afresh",
+                found.len(),
+                miids.join(", ")
+            )))
+        }
+    }
 }
 
 /// Distinguishes temporary files of concurrent writers in one process.

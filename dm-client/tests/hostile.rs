@@ -564,12 +564,14 @@ async fn a_server_cannot_take_over_another_servers_identity_or_instances() {
 
     // A creates NEW/2 (DACMO/2 is its entry) and cannot point that entry at
     // B's instance, forge an entry, or create an account under B's SrvID or
-    // its own; B's instance stays invisible to it.
+    // its own; B's instance stays invisible to it. (The DACMO's standard
+    // DDF, always in force, refuses a new MIID with 405; an entry written
+    // at its root under another root name is 400.)
     completed_session(&mut client, &server_id()).await;
     let (codes, text) = last_package3(&a);
     assert_eq!(
         codes,
-        [200, 403, 403, 403, 403, 403, 404, 200, 200],
+        [200, 405, 400, 403, 403, 403, 404, 200, 200],
         "{text}"
     );
     assert!(!text.contains("b-only"), "{text}");
@@ -1265,4 +1267,399 @@ async fn a_server_cannot_grow_the_devices_state_without_bound() {
     assert!(client.default_uri(&moid("urn:x:m2:1.0")).is_some());
     drop(client);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+const ACLMO: &str = "urn:x:acl:1.0";
+const SESSIONINFO: &str = "urn:oma:mo:oma-sessioninfomo:1.0";
+const OTHER_KEY: &str = "other-servers-key";
+
+/// A product instance the hostile server may write (its DACMO entry grants
+/// every right) whose `Locked` subtree a DM 1.x ACL reserves for the other
+/// server.
+fn acl_tree() -> MoTree {
+    let document = format!(
+        r#"[{{"ClientURI":"{ACLMO}/a1/","MOData":{{"A":{{"Open":"o","Locked":{{"Key":"{OTHER_KEY}"}}}}}}}},
+            {{"ClientURI":"{DACMO}/d1/","MOData":{{"DACMO":{{"MOID":"{ACLMO}","MIID":"a1",
+              "ACL":{{"1":{{"ServerID":"{SERVER_ID}","Rights":"Read,Write,Exec,Delegate"}},
+                      "2":{{"ServerID":"{OTHER_SERVER}","Rights":"Read,Write,Exec,Delegate"}}}}}}}}}}]"#
+    );
+    let mut tree = tree_of(&document);
+    let instance = tree.instance_mut(ACLMO, "a1").expect("instance");
+    let locked = instance.lookup(["Locked"]).expect("Locked");
+    let acl = format!(
+        "Get={OTHER_SERVER}&Replace={OTHER_SERVER}&Add={OTHER_SERVER}&Delete={OTHER_SERVER}"
+    );
+    instance.set_acl(locked, Some(acl.parse().expect("ACL")));
+    tree
+}
+
+/// The hostile server's account for the observation attacks: every MOID of
+/// the test in its Perm list, and a notification secret.
+fn observer_account(base: &str) -> DmAcc {
+    let mut account = hostile_account(base);
+    account.perm_moids = [DEVINFO, DMACC, SESSIONINFO, ACLMO].map(moid).to_vec();
+    account
+}
+
+/// The attack session: every probe with `secret` and `key` as the guessed
+/// values of the notification secret and of the ACL-hidden key.
+fn probes(secret: &str, key: &str) -> Vec<Vec<String>> {
+    vec![
+        words(&[
+            "GET",
+            &format!("{DMACC}/(x)/SrvID?nv=(x)/Auth/Noti/Secret:{secret}"),
+        ]),
+        words(&[
+            "GET",
+            &format!("{DMACC}/acc1/Auth/Noti/(x)?nv=(x):{secret}"),
+        ]),
+        words(&["GET", &format!("{ACLMO}/(x)/Open?nv=(x)/Locked/Key:{key}")]),
+        words(&["GET", &format!("{DMACC}/acc1/Auth/Noti/Secret")]),
+        words(&[
+            "SUB",
+            &format!("{DMACC}/acc1/Auth/Noti/Secret"),
+            "{base}/reports",
+        ]),
+        words(&["GET", &format!("{ACLMO}/a1/Locked")]),
+        words(&["SUB", &format!("{ACLMO}/a1/Locked"), "{base}/reports"]),
+        words(&["HGET", "{base}/repo/devinfo"]),
+        words(&["HGET", "{base}/repo/devinfo-renamed"]),
+        words(&[
+            "HGET",
+            "{base}/repo/devinfo-root",
+            &format!("{DEVINFO}/devinfo/"),
+        ]),
+        words(&["HGET", "{base}/repo/sessioninfo"]),
+        words(&["HGET", "{base}/repo/acl-root"]),
+        words(&["DELETE", &format!("{ACLMO}/a1/")]),
+        words(&["SUB", &format!("{DMACC}/acc1/Auth"), "{base}/reports"]),
+        words(&[
+            "GET",
+            &format!("{DMACC}/(x)/SrvID?nv=(x)/SrvID:{SERVER_ID}"),
+        ]),
+    ]
+}
+
+#[tokio::test]
+async fn a_hostile_server_learns_nothing_from_guesses_or_subscriptions_and_the_device_restarts_as_itself()
+ {
+    const EVIL_DEV_ID: &str = "IMEI:000000000000000";
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let right = probes(&b64(SECRET), OTHER_KEY);
+    let wrong = probes(&b64(b"a wrong guess"), "a-wrong-key");
+    let forged = |name: &str| {
+        format!(
+            r#"[{{"ClientURI":"{DEVINFO}//","MOData":{{"{name}":{{"DevID":"{EVIL_DEV_ID}","Man":"Evil","Mod":"E","DmV":"2.0","Lang":"en","DevType":"","OEM":"","FwV":"","SwV":"","HwV":""}}}}}}]"#
+        )
+    };
+    let server = serve(scripted(
+        vec![right.clone(), wrong.clone(), right, wrong, vec![words(&["GET", &format!("{DEVINFO}//DevID")])]],
+        vec![
+            ("/repo/devinfo", forged("DevInfo")),
+            ("/repo/devinfo-renamed", forged("Evil")),
+            (
+                "/repo/devinfo-root",
+                format!(r#"[{{"ClientURI":"{DEVINFO}/devinfo/","MOData":{{"Evil":{{"DevID":"{EVIL_DEV_ID}"}}}}}}]"#),
+            ),
+            (
+                "/repo/sessioninfo",
+                format!(r#"[{{"ClientURI":"{SESSIONINFO}//","MOData":{{"SessionInfo":{{"CBT":"WLAN"}}}}}}]"#),
+            ),
+            (
+                "/repo/acl-root",
+                format!(r#"[{{"ClientURI":"{ACLMO}/a1/","MOData":{{"A":{{"Open":"mine"}}}}}}]"#),
+            ),
+        ],
+    ))
+    .await;
+    let dir = scratch("observe");
+    let state = dir.join("device.json");
+    let build = || {
+        DmClient::builder(devinfo())
+            .tree(acl_tree())
+            .account(Account::new(observer_account(&server.base)))
+            .account(Account::new(other_account(true)))
+            .transport(transport())
+            .state_file(&state)
+            .build()
+            .expect("client")
+    };
+    let mut client = build();
+    // The instances (the one legitimate SUB adds a subscription).
+    let instances = |client: &DmClient| {
+        let snapshot: serde_json::Value =
+            serde_json::from_slice(&client.tree().to_snapshot()).expect("snapshot JSON");
+        snapshot["instances"].to_string()
+    };
+    let before = instances(&client);
+
+    // Right and wrong guesses, twice each: every Package#3 is byte for
+    // byte the same, and the tree is untouched.
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        completed_session(&mut client, &server_id()).await;
+        answers.push(server.requests().pop().expect("Package#3"));
+    }
+    let (codes, text) = (statuses(&answers[0]), answers[0].text());
+    assert_eq!(
+        codes,
+        [
+            404, 404, 404, 405, 405, 403, 403, 405, 405, 403, 405, 403, 403, 200, 200
+        ],
+        "{text}"
+    );
+    for answer in &answers[1..] {
+        assert_eq!(answer.body, answers[0].body, "a guess changed an answer");
+    }
+    // A SUB is refused exactly like the GET of the same node.
+    assert_eq!(codes[3], codes[4]);
+    assert_eq!(codes[5], codes[6]);
+    for leak in [
+        b64(SECRET),
+        b64(OTHER_SECRET),
+        OTHER_KEY.to_owned(),
+        "Secret".to_owned(),
+        "Locked".to_owned(),
+        EVIL_DEV_ID.to_owned(),
+    ] {
+        assert!(!text.contains(&leak), "{leak} leaked: {text}");
+    }
+    assert_eq!(instances(&client), before, "the tree changed");
+    assert_eq!(client.tree().instances_of(DEVINFO).count(), 1);
+    assert_eq!(client.tree().instances_of(SESSIONINFO).count(), 0);
+    assert_eq!(
+        client.tree().subscriptions().len(),
+        1,
+        "only the SUB of Auth"
+    );
+
+    // The device changes the secret: the subscription on Auth reports
+    // nothing. It changes Auth/Noti/Data: one report, without the secret.
+    let write = |path: &'static [&'static str], value: dm_types::LeafValue| {
+        move |tree: &mut MoTree| {
+            let instance = tree.instance_mut(DMACC, "acc1").expect("acc1");
+            let names: Vec<dm_types::NodeName> = path
+                .iter()
+                .map(|n| dm_types::NodeName::new(*n).expect("name"))
+                .collect();
+            let data = dm_types::MoData::new(
+                names.last().expect("name").clone(),
+                dm_types::MoNode::Leaf(value),
+            );
+            let id = instance.write(&names, &data)?;
+            Ok(vec![instance.client_uri(id)])
+        }
+    };
+    let reports = || server.requests_to("/reports");
+    let delivered = client
+        .update(write(
+            &["Auth", "Noti", "Secret"],
+            dm_types::LeafValue::Binary(b"a new secret".to_vec()),
+        ))
+        .await
+        .expect("updated");
+    assert_eq!((delivered, reports().len()), (0, 0));
+    let delivered = client
+        .update(write(
+            &["Auth", "Noti", "Data"],
+            dm_types::LeafValue::Binary(b"new auth data".to_vec()),
+        ))
+        .await
+        .expect("updated");
+    assert_eq!((delivered, reports().len()), (1, 1));
+    let report = reports()[0].text();
+    assert!(report.contains(&b64(b"new auth data")), "{report}");
+    for leak in [b64(b"a new secret"), b64(SECRET), "Secret".to_owned()] {
+        assert!(!report.contains(&leak), "{leak} leaked: {report}");
+    }
+    // The same secret change after a restart reports nothing either.
+    drop(client);
+    let mut client = build();
+    let delivered = client
+        .update(write(
+            &["Auth", "Noti", "Secret"],
+            dm_types::LeafValue::Binary(b"yet another".to_vec()),
+        ))
+        .await
+        .expect("updated");
+    assert_eq!((delivered, reports().len()), (0, 1));
+
+    // The device restarts from its state file as itself and runs a normal
+    // session.
+    drop(client);
+    assert_eq!(
+        DmClient::stored_dev_id(&state)
+            .expect("readable")
+            .map(|id| id.as_str().to_owned()),
+        Some(DEV_ID.to_owned())
+    );
+    let mut client = build();
+    assert_eq!(client.dev_id().as_str(), DEV_ID);
+    assert_eq!(client.tree().instances_of(DEVINFO).count(), 1);
+    completed_session(&mut client, &server_id()).await;
+    let requests = server.requests();
+    let package3 = requests.last().expect("Package#3");
+    assert_eq!(statuses(package3), [200]);
+    assert!(package3.text().contains(DEV_ID), "{}", package3.text());
+    assert!(
+        requests
+            .iter()
+            .filter(|s| s.is_package())
+            .all(|s| s.header("omadm-devid") == Some(DEV_ID)),
+        "every package carried the device's own DevID"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_damaged_state_file_loads_as_the_device_itself_or_says_how_to_recover() {
+    const EVIL_DEV_ID: &str = "IMEI:000000000000000";
+    let dir = scratch("damaged-state");
+    let path = dir.join("device.json");
+    let build = || {
+        DmClient::builder(devinfo())
+            .account(Account::new(hostile_account("http://127.0.0.1:9")))
+            .transport(transport())
+            .state_file(&path)
+            .build()
+    };
+    drop(build().expect("first start"));
+    let good: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("state file")).expect("JSON");
+    assert_eq!(good["state"]["dev_id"], DEV_ID, "the DevID is recorded");
+    let devinfo_entry = |miid: &str, creator: serde_json::Value, dev_id: &str| {
+        serde_json::json!({
+            "acls": [], "creator": creator, "epoch": 99, "modifications": 0,
+            "item": {"ClientURI": format!("{DEVINFO}/{miid}/"),
+                     "MOData": {"DevInfo": {"DevID": dev_id, "Man": "Evil"}}},
+        })
+    };
+    let write = |document: &serde_json::Value| {
+        std::fs::write(&path, serde_json::to_vec(document).expect("JSON")).expect("write");
+    };
+    let stored = || DmClient::stored_dev_id(&path).map(|id| id.map(|id| id.as_str().to_owned()));
+    let devinfo_ids = |client: &DmClient| -> Vec<(String, String)> {
+        client
+            .tree()
+            .instances_of(DEVINFO)
+            .map(|i| {
+                let id = i.lookup(["DevID"]).and_then(|n| i.value(n)).expect("DevID");
+                (i.miid().as_str().to_owned(), id.to_text().into_owned())
+            })
+            .collect()
+    };
+    let own = vec![("devinfo".to_owned(), DEV_ID.to_owned())];
+
+    // A second DevInfo a server created (what an older version let a
+    // hostile HGET make), sorting before the device's own: ignored,
+    // removed, and the device stays itself.
+    let mut forged = good.clone();
+    let instances = forged["tree"]["instances"]
+        .as_array_mut()
+        .expect("instances");
+    instances.insert(0, devinfo_entry("1", SERVER_ID.into(), EVIL_DEV_ID));
+    // And a subscription to the account's secret (an older version took
+    // it): dropped, it could report nothing anyway.
+    forged["tree"]["subscriptions"] = serde_json::json!([{
+        "server": SERVER_ID,
+        "target": format!("{DMACC}/acc1/Auth/Noti/Secret"),
+        "report_to": "http://127.0.0.1:9/reports",
+    }]);
+    write(&forged);
+    // The repaired state is a fixed point (what the client_state fuzz
+    // target checks on arbitrary files).
+    let builder = || {
+        DmClient::builder(devinfo())
+            .account(Account::new(hostile_account("http://127.0.0.1:9")))
+            .transport(transport())
+            .state_file(&path)
+    };
+    let bytes = serde_json::to_vec(&forged).expect("JSON");
+    let once = dm_client::fuzzing::state_file(
+        &dm_client::fuzzing::load_state(builder(), &bytes).expect("loads"),
+    );
+    let twice = dm_client::fuzzing::state_file(
+        &dm_client::fuzzing::load_state(builder(), &once).expect("loads again"),
+    );
+    assert_eq!(once, twice);
+    assert_eq!(stored().expect("readable"), Some(DEV_ID.to_owned()));
+    let client = build().expect("loads");
+    assert_eq!(client.dev_id().as_str(), DEV_ID);
+    assert_eq!(devinfo_ids(&client), own);
+    drop(client);
+    let repaired = DmClient::stored_tree(&path)
+        .expect("readable")
+        .expect("file");
+    assert!(repaired.subscriptions().is_empty(), "the repair was saved");
+    assert_eq!(
+        repaired.instances_of(DEVINFO).count(),
+        1,
+        "the repair was saved"
+    );
+
+    // The same in a file of an older version (no recorded DevID).
+    let mut old = forged.clone();
+    old["state"]
+        .as_object_mut()
+        .expect("state")
+        .remove("dev_id");
+    write(&old);
+    assert_eq!(stored().expect("readable"), Some(DEV_ID.to_owned()));
+    let client = build().expect("loads");
+    assert_eq!(devinfo_ids(&client), own);
+    drop(client);
+
+    // The device's DevInfo says another DevID than the recorded one: the
+    // recorded one stands and DevInfo is rewritten.
+    let mut altered = good.clone();
+    for entry in altered["tree"]["instances"]
+        .as_array_mut()
+        .expect("instances")
+    {
+        if entry["item"]["ClientURI"] == format!("{DEVINFO}/devinfo/") {
+            entry["item"]["MOData"]["DevInfo"]["DevID"] = EVIL_DEV_ID.into();
+        }
+    }
+    write(&altered);
+    assert_eq!(stored().expect("readable"), Some(DEV_ID.to_owned()));
+    let client = build().expect("loads");
+    assert_eq!(devinfo_ids(&client), own);
+    drop(client);
+
+    // Two DevInfo instances of the device's own with different DevIDs and
+    // no recorded DevID cannot be repaired: a precise error with the way
+    // out, from both the build and stored_dev_id.
+    let mut ambiguous = good.clone();
+    ambiguous["state"]
+        .as_object_mut()
+        .expect("state")
+        .remove("dev_id");
+    ambiguous["tree"]["instances"]
+        .as_array_mut()
+        .expect("instances")
+        .insert(0, devinfo_entry("1", serde_json::Value::Null, EVIL_DEV_ID));
+    write(&ambiguous);
+    for err in [stored().unwrap_err(), build().unwrap_err()] {
+        let text = err.to_string();
+        assert!(
+            matches!(err, dm_client::Error::StateCorrupt { .. })
+                && text.contains("2 DevInfo instances (1, devinfo)")
+                && text.contains("delete the file"),
+            "{text}"
+        );
+    }
+
+    // A file larger than any state file may be: refused unread, with the
+    // way out.
+    let file = std::fs::File::create(&path).expect("file");
+    file.set_len((256 << 20) + 1).expect("sparse file");
+    drop(file);
+    for err in [stored().unwrap_err(), build().unwrap_err()] {
+        let text = err.to_string();
+        assert!(
+            text.contains("256 MiB") && text.contains("move it aside"),
+            "{text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -19,8 +19,14 @@
 //!   [`MoTree::write`] (HGET: client-assigned MIIDs, all items or none),
 //!   [`MoTree::delete`], [`MoTree::exec`] through a [`NodeHandler`],
 //!   [`MoTree::subscribe`]/[`MoTree::unsubscribe`]/[`MoTree::fired`];
-//! - DDF AccessType and Scope from the attached `MoDefinition`, DM 1.x node
-//!   [`Acl`]s as an extra restriction;
+//! - DDF AccessType and Scope from the attached `MoDefinition` (the standard
+//!   ones for DevInfo, DMAcc, SessionInfo and the DACMO when none is
+//!   attached), DM 1.x node [`Acl`]s as an extra restriction, also on every
+//!   node a write or delete of an ancestor replaces or removes;
+//! - everything a server observes obeys the read rules
+//!   ([`MoTree::may_read`]): `nv` conditions never match a leaf it may not
+//!   read, SUB is refused like GET, change reports fire only when what it
+//!   can read changed;
 //! - [`TreeLimits`]: the data and subscriptions servers can make the device
 //!   keep (`413` beyond);
 //! - [`MoTree::to_snapshot`]/[`MoTree::from_snapshot`] for persistence.

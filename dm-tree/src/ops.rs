@@ -172,12 +172,55 @@ impl MoTree {
 
     /// [`MoTree::resolve`] as `principal` sees the tree: instances on which it
     /// holds no right do not exist.
+    ///
+    /// An `nv` condition (section 9) on a leaf `principal` may not read
+    /// ([`MoTree::may_read`]) never matches, exactly as if the leaf were
+    /// absent: a server cannot test a guess against a secret or learn of a
+    /// hidden node through a ClientURI query (docs/protocol.md section 7).
     pub fn resolve_as(
         &self,
         principal: &Principal,
         uri: &ClientUri,
     ) -> Result<Vec<NodeRef<'_>>, Error> {
-        self.resolve_among(uri, |instance| !self.rights(principal, instance).is_empty())
+        self.resolve_among(
+            uri,
+            |instance| !self.rights(principal, instance).is_empty(),
+            &|instance, id| self.may_read(principal, instance, id),
+        )
+    }
+
+    /// Whether `principal` may read the node `id` of `instance` by the read
+    /// rules of docs/protocol.md section 7: Read on the instance, a DM 1.x
+    /// ACL in force that admits Get, and a DDF AccessType with Get on the
+    /// node and each of its ancestors (secret nodes never pass). Decided
+    /// from rights, ACLs and definitions only, never from values.
+    ///
+    /// ```
+    /// use dm_tree::{DmAcc, MoTree, NodeId, NotificationAuth, Principal};
+    /// use dm_types::{Moid, ServerId, ServerUri};
+    ///
+    /// let server = ServerId::new("dm.example")?;
+    /// let mut account = DmAcc::new(server.clone(), ServerUri::new("https://dm.example/dm")?);
+    /// account.perm_moids.push(Moid::new("urn:oma:mo:oma-dm-dmacc:1.2")?);
+    /// account.notification = Some(NotificationAuth::sha256(b"key".to_vec(), Vec::new()));
+    /// let mut tree = MoTree::new();
+    /// tree.add_dm_acc(&account)?;
+    /// let acc = tree.instance("urn:oma:mo:oma-dm-dmacc:1.2", "acc1").unwrap();
+    /// let who = Principal::Server(server);
+    /// assert!(tree.may_read(&who, acc, acc.lookup(["SrvURI"]).unwrap()));
+    /// assert!(!tree.may_read(&who, acc, acc.lookup(["Auth", "Noti", "Secret"]).unwrap()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn may_read(&self, principal: &Principal, instance: &MoInstance, id: NodeId) -> bool {
+        let mut current = Some(id);
+        while let Some(node) = current {
+            if !readable(instance, node) {
+                return false;
+            }
+            current = instance.parent(node);
+        }
+        check_acl(principal, instance, id, AclCommand::Get).is_ok()
+            && self.rights(principal, instance).contains(Rights::READ)
     }
 
     /// Resolves every target and checks `right` on each node; the first
@@ -216,16 +259,7 @@ impl MoTree {
     /// instance's cache validator; when every target carried a `cv` equal to
     /// its instance's validator the outcome is [`ReadOutcome::NotModified`].
     pub fn read(&self, principal: &Principal, targets: &[ClientUri]) -> Result<ReadOutcome, Error> {
-        let nodes =
-            self.resolve_checked(principal, targets, (Rights::READ, "Read"), AclCommand::Get)?;
-        for (_, node) in &nodes {
-            if !readable(node.instance, node.id) {
-                return Err(Error::NotAllowed {
-                    uri: node.client_uri().to_string(),
-                    reason: "the node cannot be read (its AccessType lacks Get)",
-                });
-            }
-        }
+        let nodes = self.readable_targets(principal, targets)?;
         let all_cached = !targets.is_empty()
             && nodes.iter().all(|(index, node)| {
                 targets[*index]
@@ -254,12 +288,35 @@ impl MoTree {
         Ok(ReadOutcome::Data(items))
     }
 
+    /// Resolves `targets` and checks that `principal` may read every node
+    /// (the checks of [`MoTree::read`], also those of SUB): the first
+    /// failure in parameter then node order is the error.
+    pub(crate) fn readable_targets(
+        &self,
+        principal: &Principal,
+        targets: &[ClientUri],
+    ) -> Result<Vec<(usize, NodeRef<'_>)>, Error> {
+        let nodes =
+            self.resolve_checked(principal, targets, (Rights::READ, "Read"), AclCommand::Get)?;
+        for (_, node) in &nodes {
+            if !readable(node.instance, node.id) {
+                return Err(Error::NotAllowed {
+                    uri: node.client_uri().to_string(),
+                    reason: "the node cannot be read (its AccessType lacks Get)",
+                });
+            }
+        }
+        Ok(nodes)
+    }
+
     /// Deletes the nodes at `targets` (DELETE): interior nodes with their
     /// subtree, an instance root with its whole instance. Every target is
     /// resolved and checked before anything is removed.
     ///
-    /// Errors: 404/409 from resolution, 403 without the Write right, 405 for
-    /// a permanent node or one whose DDF AccessType lacks Delete.
+    /// Errors: 404/409 from resolution, 403 without the Write right or when
+    /// the DM 1.x ACL of the node or of any node below it lacks Delete for
+    /// the principal, 405 for a permanent node or one whose DDF AccessType
+    /// lacks Delete.
     pub fn delete(&mut self, principal: &Principal, targets: &[ClientUri]) -> Result<(), Error> {
         let nodes = self.resolve_checked(
             principal,
@@ -284,6 +341,7 @@ impl MoTree {
                     });
                 }
             }
+            check_subtree_acls(principal, node.instance, node.id, None)?;
             doomed.push((
                 node.instance.moid().clone(),
                 node.instance.miid().clone(),
@@ -327,6 +385,47 @@ pub(crate) fn check_acl(
         }),
         _ => Ok(()),
     }
+}
+
+/// Checks the DM 1.x ACLs below `id` for a command that replaces the node
+/// with `data` (`None`: removes it; docs/protocol.md section 7): every
+/// descendant the new data keeps needs Replace, every other one Delete, as
+/// the ACL in force at it asks, and a child the data adds under a node it
+/// keeps needs Add there. The first refusal (depth first, by name) is the
+/// error.
+fn check_subtree_acls(
+    principal: &Principal,
+    instance: &MoInstance,
+    id: NodeId,
+    data: Option<&MoNode>,
+) -> Result<(), Error> {
+    if !instance.has_acls() || matches!(principal, Principal::Device) {
+        return Ok(());
+    }
+    let mut stack: Vec<(NodeId, Option<&MoNode>)> = vec![(id, data)];
+    while let Some((node, data)) = stack.pop() {
+        if let Some(MoNode::Interior(children)) = data
+            && children
+                .iter()
+                .any(|(name, _)| instance.child(node, name.as_str()).is_none())
+        {
+            check_acl(principal, instance, node, AclCommand::Add)?;
+        }
+        for &child in instance.children(node).iter().rev() {
+            let kept = match (data, instance.name(child)) {
+                (Some(MoNode::Interior(children)), Some(name)) => children.get(name),
+                _ => None,
+            };
+            let command = if kept.is_some() {
+                AclCommand::Replace
+            } else {
+                AclCommand::Delete
+            };
+            check_acl(principal, instance, child, command)?;
+            stack.push((child, kept));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a DMAcc instance describes `server` (its `SrvID` leaf).
@@ -377,11 +476,18 @@ impl MoTree {
     /// - A target with an empty instance part creates a new instance: the
     ///   tree assigns its MIID, its root is named after the `MOData` member,
     ///   and a server creator gets a DACMO entry granting it every right.
-    ///   A second instance of an MO whose DDF allows one is `405`.
+    ///   A second instance of an MO whose DDF allows one is `405` (the
+    ///   standard DDFs apply when none is registered). A server's new
+    ///   instance must take a root the DDF defines (`400`) whose AccessType
+    ///   has Add and whose Scope is dynamic (`405`).
     /// - A target naming an instance writes into it: the data replaces the
     ///   node at the path, or creates it when its parent exists; the `MOData`
-    ///   member must be named like the target node (`400`). `*` and x-names
-    ///   must designate exactly one node (`404`/`409`).
+    ///   member must be named like the target node, the instance root
+    ///   included (`400`). `*` and x-names must designate exactly one node
+    ///   (`404`/`409`).
+    /// - DM 1.x ACLs: replacing a node needs, on each restricted node below
+    ///   it, Replace where the data keeps it, Delete where it drops it and
+    ///   Add where it adds a child (`403`); kept nodes keep their ACLs.
     /// - Rights: Write on the instance (`403`); creating needs the MOID in the
     ///   server's Perm list (`403`), and a server never creates a DMAcc or
     ///   DACMO instance (`403`): only the device provisions those. DDF:
@@ -494,7 +600,7 @@ impl MoTree {
                 let mut instance = MoInstance::new(moid.clone(), miid.clone(), data)
                     .with_creator(principal.clone());
                 self.attach_definition(&mut instance);
-                validate(&instance)?;
+                validate(principal, &instance)?;
                 self.check_identity(principal, uri, &instance, None)?;
                 let written = instance.client_uri(NodeId::ROOT);
                 self.insert(instance)?;
@@ -507,7 +613,7 @@ impl MoTree {
                     .ok_or(Error::NotFound)?;
                 let mut copy = current.clone();
                 let id = copy.write(&path, data)?;
-                validate(&copy)?;
+                validate(principal, &copy)?;
                 self.check_identity(principal, uri, &copy, Some(current))?;
                 let written = copy.client_uri(id);
                 let instance = self
@@ -561,15 +667,47 @@ impl MoTree {
                     uri: uri.to_string(),
                 });
             }
-            let single = self
-                .definition_for(&moid)
-                .and_then(|d| d.root(data.name().as_str()))
-                .is_some_and(|root| root.occurrence.max() == Some(1));
-            if single && self.instances_of(moid.as_str()).next().is_some() {
-                return Err(Error::NotAllowed {
-                    uri: uri.to_string(),
-                    reason: "the MO allows only one instance and one exists",
-                });
+            if let Some(definition) = self.definition_for(&moid) {
+                // The root the new instance takes (named after the MOData
+                // member) must be one the DDF defines, whose Occurrence,
+                // AccessType and Scope then decide (section 10). A one-
+                // instance MO whose root the data misnames is still one
+                // instance (its other roots are looked at too).
+                let matched = definition.root(data.name().as_str());
+                let single = match matched {
+                    Some(root) => root.occurrence.max() == Some(1),
+                    None => definition
+                        .nodes
+                        .iter()
+                        .any(|root| root.occurrence.max() == Some(1)),
+                };
+                if single && self.instances_of(moid.as_str()).next().is_some() {
+                    return Err(Error::NotAllowed {
+                        uri: uri.to_string(),
+                        reason: "the MO allows only one instance and one exists",
+                    });
+                }
+                if let Principal::Server(_) = principal {
+                    let Some(root) = matched else {
+                        return Err(Error::InvalidData(format!(
+                            "MOData names {:?}, which is no root node of the MO's definition",
+                            data.name().as_str()
+                        )));
+                    };
+                    let reason = if root.scope == Scope::Permanent {
+                        Some("a permanent instance root cannot be created")
+                    } else if !root.access_type.contains(AccessType::ADD) {
+                        Some("the root's AccessType lacks Add")
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = reason {
+                        return Err(Error::NotAllowed {
+                            uri: uri.to_string(),
+                            reason,
+                        });
+                    }
+                }
             }
             return Ok(Plan::Create { moid });
         }
@@ -619,16 +757,23 @@ impl MoTree {
                 uri: uri.to_string(),
             });
         }
-        if let Some(last) = path.last()
-            && data.name() != last
-        {
+        // The MOData member names the target node: its last path name, or
+        // the instance root's own name (section 4).
+        let target_name = match path.last() {
+            Some(last) => last.as_str(),
+            None => instance.name(NodeId::ROOT).unwrap_or_default(),
+        };
+        if data.name().as_str() != target_name {
             return Err(Error::InvalidData(format!(
                 "MOData names {:?} but the target node is {:?}",
                 data.name().as_str(),
-                last.as_str()
+                target_name
             )));
         }
-        if let Some(definition) = instance.definition() {
+        if exists && let Some(id) = instance.lookup(path.iter().map(NodeName::as_str)) {
+            check_subtree_acls(principal, instance, id, Some(data.node()))?;
+        }
+        if let Some(definition) = instance.governing_definition() {
             let root = instance.name(NodeId::ROOT).unwrap_or_default();
             let names = std::iter::once(root).chain(path.iter().map(NodeName::as_str));
             if let Some(node_definition) = definition.lookup(names) {
@@ -700,7 +845,7 @@ impl MoTree {
     }
 
     /// Removes the DACMO entries that control `moid`/`miid`.
-    fn remove_dacmo_entries(&mut self, moid: &str, miid: &str) {
+    pub(crate) fn remove_dacmo_entries(&mut self, moid: &str, miid: &str) {
         let entries: Vec<String> = self
             .instances_of(DACMO_MOID)
             .filter(|entry| controlled(entry).is_some_and(|(m, i)| m == moid && i == miid))
@@ -711,8 +856,13 @@ impl MoTree {
         }
     }
 
+    /// The registered definition of `moid` or, for the standard MOs, their
+    /// standard one.
     fn definition_for(&self, moid: &dm_types::Moid) -> Option<&dm_ddf::MoDefinition> {
-        self.definitions.get(moid).map(|d| &**d)
+        self.definitions
+            .get(moid)
+            .map(|d| &**d)
+            .or_else(|| crate::tree::standard_definition(moid))
     }
 
     fn attach_definition(&self, instance: &mut MoInstance) {
@@ -733,10 +883,15 @@ impl MoTree {
     }
 }
 
-/// Checks an instance against its definition, when it has one.
-fn validate(instance: &MoInstance) -> Result<(), Error> {
-    let (Some(definition), Some(data)) = (instance.definition(), instance.to_mo_data(NodeId::ROOT))
-    else {
+/// Checks an instance against its definition, when it has one: for a
+/// server's write also the standard definition of a standard MO that has
+/// none attached (the device provisions those as it sees fit).
+fn validate(principal: &Principal, instance: &MoInstance) -> Result<(), Error> {
+    let definition = match principal {
+        Principal::Server(_) => instance.governing_definition(),
+        Principal::Device => instance.definition(),
+    };
+    let (Some(definition), Some(data)) = (definition, instance.to_mo_data(NodeId::ROOT)) else {
         return Ok(());
     };
     definition

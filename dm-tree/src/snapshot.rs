@@ -95,6 +95,13 @@ impl MoTree {
         if document["version"].as_u64() != Some(SNAPSHOT_VERSION) {
             return Err(bad("unsupported version"));
         }
+        // The document is already in memory: what the device itself stored
+        // (a value beyond the limits servers get, say) loads, bounded by
+        // the snapshot's own size.
+        let mut limits = dm_codec::Limits::default();
+        limits.mo_data_bytes = bytes.len();
+        limits.string_length = bytes.len();
+        limits.uri_length = bytes.len();
         let mut tree = base;
         let epochs = document["epochs"]
             .as_u64()
@@ -104,7 +111,7 @@ impl MoTree {
             .ok_or_else(|| bad("instances missing"))?
         {
             let bytes = serde_json::to_vec(&[&entry["item"]]).map_err(|e| bad(&e.to_string()))?;
-            let item = dm_codec::decode_mo_serialization(&bytes, &dm_codec::Limits::default())
+            let item = dm_codec::decode_mo_serialization(&bytes, &limits)
                 .map_err(|e| bad(&e.to_string()))?
                 .pop()
                 .ok_or_else(|| bad("empty instance item"))?;
@@ -156,12 +163,13 @@ impl MoTree {
                     .as_str()
                     .ok_or_else(|| bad("subscription field missing"))
             };
-            tree.subscriptions.push(Subscription {
-                server: ServerId::new(text("server")?).map_err(|e| bad(&e.to_string()))?,
-                target: ClientUri::parse(text("target")?).map_err(|e| bad(&e.to_string()))?,
-                report_to: ServerUri::new(text("report_to")?).map_err(|e| bad(&e.to_string()))?,
-            });
+            tree.subscriptions.push(Subscription::new(
+                ServerId::new(text("server")?).map_err(|e| bad(&e.to_string()))?,
+                ClientUri::parse(text("target")?).map_err(|e| bad(&e.to_string()))?,
+                ServerUri::new(text("report_to")?).map_err(|e| bad(&e.to_string()))?,
+            ));
         }
+        tree.refresh_views();
         Ok(tree)
     }
 }

@@ -161,6 +161,103 @@ static DMACC_DEFINITION: LazyLock<Arc<MoDefinition>> =
     LazyLock::new(|| Arc::new(dm_ddf::standard::dmacc().clone()));
 static SESSIONINFO_DEFINITION: LazyLock<Arc<MoDefinition>> =
     LazyLock::new(|| Arc::new(dm_ddf::standard::sessioninfo().clone()));
+static DACMO_DEFINITION: LazyLock<Arc<MoDefinition>> =
+    LazyLock::new(|| Arc::new(dm_ddf::standard::dacmo().clone()));
+
+impl MoTree {
+    /// Registers ([`MoTree::define`]) the standard definitions of DevInfo,
+    /// DMAcc, SessionInfo and the DACMO (docs/protocol.md sections 7 and
+    /// 10.2), replacing any other definition of those MOIDs, so that their
+    /// one-instance, read-only and secret rules hold for every instance
+    /// inserted later. `dm_client::DmClient` always does this.
+    ///
+    /// ```
+    /// use dm_tree::MoTree;
+    ///
+    /// let mut tree = MoTree::new();
+    /// tree.define_standard();
+    /// tree.insert(dm_tree::DevInfo::new(dm_types::DevId::new("IMEI:1")?, "Acme", "X1").to_instance())?;
+    /// assert!(tree.instances_of(dm_tree::DEVINFO_MOID).all(|i| i.definition().is_some()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn define_standard(&mut self) {
+        for (moid, definition) in [
+            (DEVINFO_MOID, &*DEVINFO_DEFINITION),
+            (DMACC_MOID, &*DMACC_DEFINITION),
+            (SESSIONINFO_MOID, &*SESSIONINFO_DEFINITION),
+            (crate::DACMO_MOID, &*DACMO_DEFINITION),
+        ] {
+            let moid = Moid::new(moid).unwrap_or_else(|_| unreachable!("constant MOID is valid"));
+            self.define(moid, Arc::clone(definition));
+        }
+    }
+
+    /// Removes the instances no server can legitimately have made, as a
+    /// state written by an older version may hold them (docs/protocol.md
+    /// sections 4 and 10.2): every DevInfo or SessionInfo instance a server
+    /// created (the device maintains those), and, for any other MO whose
+    /// definition allows one instance but which holds several, the
+    /// server-created ones beyond the one kept (the first the device
+    /// created, else the first). Their DACMO entries go with them. Returns
+    /// the ClientURIs of the removed instance roots, for the caller to log.
+    ///
+    /// ```
+    /// use dm_tree::{MoInstance, MoTree, Principal};
+    /// use dm_types::{LeafValue, Miid, MoData, MoNode, Moid, NodeName, ServerId};
+    ///
+    /// let mut tree = MoTree::new();
+    /// tree.define_standard();
+    /// tree.insert(dm_tree::DevInfo::new(dm_types::DevId::new("IMEI:1")?, "Acme", "X1").to_instance())?;
+    /// let forged = MoData::new(NodeName::new("DevInfo")?, MoNode::Leaf(LeafValue::Null));
+    /// let server = Principal::Server(ServerId::new("evil")?);
+    /// tree.insert(MoInstance::new(Moid::new(dm_tree::DEVINFO_MOID)?, Miid::new("1")?, &forged).with_creator(server))?;
+    /// let removed = tree.remove_surplus_instances();
+    /// assert_eq!(removed[0].as_str(), "urn:oma:mo:oma-dm-devinfo:1.0/1/");
+    /// assert_eq!(tree.instances_of(dm_tree::DEVINFO_MOID).count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_surplus_instances(&mut self) -> Vec<dm_types::ClientUri> {
+        let by_server =
+            |instance: &MoInstance| matches!(instance.creator(), crate::Principal::Server(_));
+        let mut doomed: Vec<(Moid, Miid)> = Vec::new();
+        for (moid, by_miid) in &self.instances {
+            let instances: Vec<&MoInstance> = by_miid.values().map(AsRef::as_ref).collect();
+            if moid.as_str() == DEVINFO_MOID || moid.as_str() == SESSIONINFO_MOID {
+                doomed.extend(
+                    instances
+                        .iter()
+                        .filter(|i| by_server(i))
+                        .map(|i| (i.moid().clone(), i.miid().clone())),
+                );
+                continue;
+            }
+            let single = instances
+                .first()
+                .and_then(|i| i.governing_definition())
+                .is_some_and(|d| {
+                    !d.nodes.is_empty() && d.nodes.iter().all(|r| r.occurrence.max() == Some(1))
+                });
+            if single && instances.len() > 1 {
+                let kept = instances.iter().position(|i| !by_server(i)).unwrap_or(0);
+                doomed.extend(
+                    instances
+                        .iter()
+                        .enumerate()
+                        .filter(|(index, i)| *index != kept && by_server(i))
+                        .map(|(_, i)| (i.moid().clone(), i.miid().clone())),
+                );
+            }
+        }
+        let mut removed = Vec::with_capacity(doomed.len());
+        for (moid, miid) in doomed {
+            if let Some(instance) = self.remove(moid.as_str(), miid.as_str()) {
+                removed.push(instance.client_uri(NodeId::ROOT));
+                self.remove_dacmo_entries(moid.as_str(), miid.as_str());
+            }
+        }
+        removed
+    }
+}
 
 fn instance(moid: &str, miid: &str, data: &MoData, definition: &Arc<MoDefinition>) -> MoInstance {
     let moid = Moid::new(moid).unwrap_or_else(|_| unreachable!("constant MOID is valid"));

@@ -1,12 +1,15 @@
 //! SUB and UNSUB (docs/protocol.md section 4): change subscriptions owned by
 //! servers, and which of them fire after a change.
 
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use dm_types::{ClientUri, ServerId, ServerUri};
 
-use crate::{Error, MoTree, Principal, Rights};
+use crate::{Error, MoTree, Principal, ReadOutcome};
 
-/// One change subscription: when anything under `target` changes, the
-/// subtree is reported by HTTP PUT to `report_to`.
+/// One change subscription: when what its server can read under `target`
+/// changes, the subtree is reported by HTTP PUT to `report_to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     /// The server that made it (and whose view of the tree applies).
@@ -15,7 +18,50 @@ pub struct Subscription {
     pub target: ClientUri,
     /// Where reports go.
     pub report_to: ServerUri,
+    /// A digest of what the server could read at `target` when last
+    /// reported (or subscribed).
+    view: View,
 }
+
+impl Subscription {
+    /// A subscription whose view is not known yet (it fires on the first
+    /// related change).
+    pub(crate) fn new(server: ServerId, target: ClientUri, report_to: ServerUri) -> Subscription {
+        Subscription {
+            server,
+            target,
+            report_to,
+            view: View(AtomicU64::new(View::UNKNOWN)),
+        }
+    }
+}
+
+/// A digest of the data a subscription's server reads at its target
+/// (without cache validators), updated when the subscription fires: a
+/// change report goes out only when that data changed, so a change of a
+/// node the server may not read (a secret, a Get-less node, a node its ACL
+/// hides) is never signalled (docs/protocol.md section 7). Atomic so that
+/// [`MoTree::fired`] stays a read of the tree; not part of equality.
+#[derive(Debug)]
+struct View(AtomicU64);
+
+impl View {
+    const UNKNOWN: u64 = 0;
+}
+
+impl Clone for View {
+    fn clone(&self) -> View {
+        View(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for View {
+    fn eq(&self, _: &View) -> bool {
+        true
+    }
+}
+
+impl Eq for View {}
 
 impl MoTree {
     /// Records a subscription (SUB). The target must resolve, for the
@@ -25,17 +71,27 @@ impl MoTree {
     /// is `413`.
     ///
     /// ```
-    /// use dm_tree::{MoTree, Principal};
-    /// use dm_types::{ClientUri, ServerId, ServerUri};
+    /// use dm_tree::{DmAcc, MoTree, Principal};
+    /// use dm_types::{ClientUri, Moid, ServerId, ServerUri};
     ///
+    /// let srv1 = ServerId::new("srv1")?;
+    /// let mut account = DmAcc::new(srv1.clone(), ServerUri::new("https://dm.example/dm")?);
+    /// account.perm_moids.push(Moid::new("urn:x:y")?);
     /// let mut tree = MoTree::new();
+    /// tree.add_dm_acc(&account)?;
     /// let items = dm_codec::decode_mo_serialization(
     ///     br#"[{"ClientURI":"urn:x:y//","MOData":{"r":{"a":1}}}]"#, &dm_codec::Limits::default())?;
     /// let written = tree.write(&Principal::Device, None, &items)?;
     /// let a = ClientUri::parse("urn:x:y/1/a")?;
-    /// tree.subscribe(&Principal::Device, ServerId::new("srv1")?, a.clone(), ServerUri::new("https://dm.example/changes")?)?;
+    /// let who = Principal::Server(srv1.clone());
+    /// tree.subscribe(&who, srv1.clone(), a.clone(), ServerUri::new("https://dm.example/changes")?)?;
+    /// // Nothing changed since the SUB: nothing fires.
+    /// assert!(tree.fired(&written).is_empty());
+    /// let change = dm_codec::decode_mo_serialization(
+    ///     br#"[{"ClientURI":"urn:x:y/1/a","MOData":{"a":2}}]"#, &dm_codec::Limits::default())?;
+    /// let written = tree.write(&Principal::Device, None, &change)?;
     /// assert_eq!(tree.fired(&written).len(), 1);
-    /// tree.unsubscribe(&ServerId::new("srv1")?, &a)?;
+    /// tree.unsubscribe(&srv1, &a)?;
     /// assert!(tree.subscriptions().is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -46,15 +102,10 @@ impl MoTree {
         target: ClientUri,
         report_to: ServerUri,
     ) -> Result<(), Error> {
-        for node in self.resolve_as(principal, &target)? {
-            if !self.rights(principal, node.instance).contains(Rights::READ) {
-                return Err(Error::Forbidden {
-                    principal: principal.to_string(),
-                    right: "Read",
-                    uri: node.client_uri().to_string(),
-                });
-            }
-        }
+        // Refused exactly like a GET of the target (docs/protocol.md
+        // section 7): 404/409 from resolution, 403 without Read or against
+        // a DM 1.x ACL, 405 for a node the DDF forbids reading (secrets).
+        self.readable_targets(principal, std::slice::from_ref(&target))?;
         let replaces = self
             .subscriptions
             .iter()
@@ -72,11 +123,12 @@ impl MoTree {
         }
         self.subscriptions
             .retain(|s| !(s.server == server && s.target == target));
-        self.subscriptions.push(Subscription {
-            server,
-            target,
-            report_to,
-        });
+        let subscription = Subscription::new(server, target, report_to);
+        subscription
+            .view
+            .0
+            .store(self.view_of(&subscription), Ordering::Relaxed);
+        self.subscriptions.push(subscription);
         Ok(())
     }
 
@@ -92,6 +144,46 @@ impl MoTree {
         Ok(())
     }
 
+    /// Removes the subscriptions whose target their server may never read
+    /// (a secret or Get-less node: a GET of it is `405`), as a state
+    /// written by an older version may hold them, and returns them. They
+    /// could not report anything now, but would hold room in the server's
+    /// quota. Subscriptions whose target is only gone or invisible for
+    /// the moment stay.
+    ///
+    /// ```
+    /// use dm_tree::{DmAcc, MoTree, NotificationAuth};
+    /// use dm_types::{Moid, ServerId, ServerUri};
+    ///
+    /// let mut tree = MoTree::new();
+    /// let mut account = DmAcc::new(ServerId::new("srv1")?, ServerUri::new("https://dm.example/dm")?);
+    /// account.perm_moids.push(Moid::new("urn:oma:mo:oma-dm-dmacc:1.2")?);
+    /// account.notification = Some(NotificationAuth::sha256(b"key".to_vec(), Vec::new()));
+    /// tree.add_dm_acc(&account)?;
+    /// let snapshot = String::from_utf8(tree.to_snapshot())?.replace(
+    ///     r#""subscriptions":[]"#,
+    ///     r#""subscriptions":[{"server":"srv1","target":"urn:oma:mo:oma-dm-dmacc:1.2/acc1/Auth/Noti/Secret","report_to":"https://dm.example/r"}]"#,
+    /// );
+    /// let mut restored = MoTree::from_snapshot(snapshot.as_bytes(), MoTree::new())?;
+    /// assert_eq!(restored.remove_unreadable_subscriptions().len(), 1);
+    /// assert!(restored.subscriptions().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_unreadable_subscriptions(&mut self) -> Vec<Subscription> {
+        let (kept, removed): (Vec<Subscription>, Vec<Subscription>) =
+            std::mem::take(&mut self.subscriptions)
+                .into_iter()
+                .partition(|subscription| {
+                    let principal = Principal::Server(subscription.server.clone());
+                    !matches!(
+                        self.read(&principal, std::slice::from_ref(&subscription.target)),
+                        Err(Error::NotAllowed { .. })
+                    )
+                });
+        self.subscriptions = kept;
+        removed
+    }
+
     /// Every subscription, in the order made.
     pub fn subscriptions(&self) -> &[Subscription] {
         &self.subscriptions
@@ -99,26 +191,67 @@ impl MoTree {
 
     /// The subscriptions that fire after the nodes at `changed` (absolute
     /// ClientURIs: written, created or deleted) changed: those watching one
-    /// of them, one of their descendants, or one of their ancestors.
+    /// of them, one of their descendants, or one of their ancestors, and
+    /// for which what their server can read at the target (as
+    /// [`MoTree::read`] returns it, cache validators aside) differs from
+    /// what it could read when the subscription last fired or was made. So
+    /// a change of only a secret or of a node hidden from that server fires
+    /// nothing (docs/protocol.md section 7), and asking twice about one
+    /// change fires once.
     pub fn fired(&self, changed: &[ClientUri]) -> Vec<&Subscription> {
         self.subscriptions
             .iter()
+            .filter(|subscription| self.related_to(subscription, changed))
             .filter(|subscription| {
-                let principal = Principal::Server(subscription.server.clone());
-                let watched: Vec<ClientUri> =
-                    match self.resolve_as(&principal, &subscription.target) {
-                        Ok(nodes) => nodes.iter().map(crate::NodeRef::client_uri).collect(),
-                        // A watched node that is gone was changed: compare its own text.
-                        Err(_) if subscription.target.is_absolute() => {
-                            vec![subscription.target.clone()]
-                        }
-                        Err(_) => Vec::new(),
-                    };
-                watched
-                    .iter()
-                    .any(|w| changed.iter().any(|c| related(w.as_str(), c.as_str())))
+                let now = self.view_of(subscription);
+                subscription.view.0.swap(now, Ordering::Relaxed) != now
             })
             .collect()
+    }
+
+    /// Records, for every subscription, what its server can read now (after
+    /// a restore: later changes are compared with it).
+    pub(crate) fn refresh_views(&self) {
+        for subscription in &self.subscriptions {
+            subscription
+                .view
+                .0
+                .store(self.view_of(subscription), Ordering::Relaxed);
+        }
+    }
+
+    /// The digest of what `subscription`'s server reads at its target: the
+    /// MO serialization of the data without cache validators, or a fixed
+    /// value when the read fails (nothing to read) or is all cached.
+    fn view_of(&self, subscription: &Subscription) -> u64 {
+        let principal = Principal::Server(subscription.server.clone());
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        match self.read(&principal, std::slice::from_ref(&subscription.target)) {
+            Ok(ReadOutcome::Data(mut items)) => {
+                for item in &mut items {
+                    item.cache_validator = None;
+                }
+                1u8.hash(&mut hasher);
+                dm_codec::encode_mo_serialization(&items).hash(&mut hasher);
+            }
+            Ok(ReadOutcome::NotModified) => 2u8.hash(&mut hasher),
+            Err(_) => 3u8.hash(&mut hasher),
+        }
+        hasher.finish().max(View::UNKNOWN + 1)
+    }
+
+    /// Whether a change at `changed` touches what `subscription` watches.
+    fn related_to(&self, subscription: &Subscription, changed: &[ClientUri]) -> bool {
+        let principal = Principal::Server(subscription.server.clone());
+        let watched: Vec<ClientUri> = match self.resolve_as(&principal, &subscription.target) {
+            Ok(nodes) => nodes.iter().map(crate::NodeRef::client_uri).collect(),
+            // A watched node that is gone was changed: compare its own text.
+            Err(_) if subscription.target.is_absolute() => vec![subscription.target.clone()],
+            Err(_) => Vec::new(),
+        };
+        watched
+            .iter()
+            .any(|w| changed.iter().any(|c| related(w.as_str(), c.as_str())))
     }
 }
 

@@ -205,14 +205,20 @@ impl MoInstance {
     /// SessionInfo, DACMO), from their standard DDF, so that their secret and
     /// read-only nodes are protected even when no definition was attached.
     pub fn node_definition(&self, id: NodeId) -> Option<&NodeDefinition> {
-        let definition = self.definition.as_deref().or_else(|| {
-            dm_ddf::standard::all()
-                .into_iter()
-                .find(|d| d.ddf_name() == Some(self.moid.as_str()))
-        })?;
+        let definition = self.governing_definition()?;
         let root = self.nodes.first()?.name.as_str();
         let path = self.path(id);
         definition.lookup(std::iter::once(root).chain(path.iter().map(NodeName::as_str)))
+    }
+
+    /// The definition that governs the instance: the attached one or, for
+    /// the standard MOs (DevInfo, DMAcc, SessionInfo, DACMO), their
+    /// standard DDF, so that their rules hold even when no definition was
+    /// attached.
+    pub fn governing_definition(&self) -> Option<&MoDefinition> {
+        self.definition
+            .as_deref()
+            .or_else(|| standard_definition(&self.moid))
     }
 
     /// The MO type.
@@ -339,6 +345,11 @@ impl MoInstance {
             .collect()
     }
 
+    /// Whether any node of the instance carries a DM 1.x ACL.
+    pub fn has_acls(&self) -> bool {
+        !self.acls.is_empty()
+    }
+
     /// The ACL set on this very node.
     pub fn acl(&self, id: NodeId) -> Option<&crate::Acl> {
         self.node(id)?;
@@ -356,6 +367,11 @@ impl MoInstance {
             current = node.parent_id();
         }
         None
+    }
+
+    /// The parent of a node (`None` for the root and unknown ids).
+    pub fn parent(&self, id: NodeId) -> Option<NodeId> {
+        self.node(id)?.parent_id()
     }
 
     /// The name of a node.
@@ -443,7 +459,34 @@ impl MoInstance {
     /// Replaces the node at `path` with `data` (whose name must be the last
     /// path name), creating it when its parent exists. An empty path replaces
     /// the whole instance content, keeping the root name of `data`.
+    ///
+    /// Nodes that exist before and after (same path) keep their DM 1.x ACLs
+    /// (docs/protocol.md section 7); the ACLs of removed nodes go with them.
     pub fn write(&mut self, path: &[NodeName], data: &MoData) -> Result<NodeId, Error> {
+        let kept = self.acls_below(path);
+        let id = self.replace(path, data)?;
+        for (names, acl) in kept {
+            if let Some(node) = self.lookup(names.iter().map(NodeName::as_str)) {
+                self.acls.insert(node, acl);
+            }
+        }
+        Ok(id)
+    }
+
+    /// The ACLs set on the node at `path` and its descendants, by path.
+    fn acls_below(&self, path: &[NodeName]) -> Vec<(Vec<NodeName>, crate::Acl)> {
+        if self.acls.is_empty() {
+            return Vec::new();
+        }
+        self.acls
+            .iter()
+            .map(|(&id, acl)| (self.path(id), acl))
+            .filter(|(names, _)| names.starts_with(path))
+            .map(|(names, acl)| (names, acl.clone()))
+            .collect()
+    }
+
+    fn replace(&mut self, path: &[NodeName], data: &MoData) -> Result<NodeId, Error> {
         let Some((last, parents)) = path.split_last() else {
             let fresh = MoInstance::new(self.moid.clone(), self.miid.clone(), data);
             self.nodes = fresh.nodes;
@@ -524,15 +567,26 @@ impl MoInstance {
 
     /// Whether the node standing for `xname` satisfies every `nv` condition
     /// on that x-name: each names a leaf (relative path) whose value, as
-    /// text, equals the condition's value. Interior nodes never match.
-    fn satisfies(&self, id: NodeId, xname: XName, conditions: &[NodeValueCondition<'_>]) -> bool {
+    /// text, equals the condition's value. Interior nodes never match, and
+    /// neither does a leaf that `observable` rejects (docs/protocol.md
+    /// section 7: a leaf the server may not read is as if absent). Whether
+    /// the leaf may be read is decided before its value is looked at, so a
+    /// hidden value is never compared.
+    fn satisfies(
+        &self,
+        id: NodeId,
+        xname: XName,
+        conditions: &[NodeValueCondition<'_>],
+        observable: &dyn Fn(&MoInstance, NodeId) -> bool,
+    ) -> bool {
         conditions
             .iter()
             .filter(|c| c.xname() == xname)
             .all(|condition| {
                 let target = condition
                     .path()
-                    .try_fold(id, |current, name| self.child(current, &name));
+                    .try_fold(id, |current, name| self.child(current, &name))
+                    .filter(|&t| observable(self, t));
                 target
                     .and_then(|t| self.value(t))
                     .is_some_and(|value| value.to_text() == condition.value())
@@ -733,16 +787,18 @@ impl MoTree {
     /// instances. The walk is iterative, so a ClientURI of any length costs
     /// no stack.
     pub fn resolve(&self, uri: &ClientUri) -> Result<Vec<NodeRef<'_>>, Error> {
-        self.resolve_among(uri, |_| true)
+        self.resolve_among(uri, |_| true, &|_, _| true)
     }
 
     /// [`MoTree::resolve`] over the instances `visible` accepts: the others do
     /// not exist for this resolution (skipped by `*` and x-names, not counted
-    /// by the empty instance part, 404 by MIID).
+    /// by the empty instance part, 404 by MIID). An `nv` condition matches
+    /// only leaves that `observable` accepts.
     pub(crate) fn resolve_among(
         &self,
         uri: &ClientUri,
         visible: impl Fn(&MoInstance) -> bool,
+        observable: &dyn Fn(&MoInstance, NodeId) -> bool,
     ) -> Result<Vec<NodeRef<'_>>, Error> {
         let by_miid = self.instances.get(uri.moid()).ok_or(Error::NotFound)?;
         let visible_instances = || by_miid.values().map(Box::as_ref).filter(|i| visible(i));
@@ -773,7 +829,7 @@ impl MoTree {
                 }
             }
             Instance::XName(x) => visible_instances()
-                .filter(|instance| instance.satisfies(NodeId::ROOT, x, &conditions))
+                .filter(|instance| instance.satisfies(NodeId::ROOT, x, &conditions, observable))
                 .map(|instance| NodeRef {
                     instance,
                     id: NodeId::ROOT,
@@ -800,7 +856,7 @@ impl MoTree {
                         instance
                             .children(node.id)
                             .iter()
-                            .filter(|&&c| instance.satisfies(c, *x, &conditions))
+                            .filter(|&&c| instance.satisfies(c, *x, &conditions, observable))
                             .map(|&id| NodeRef { instance, id }),
                     ),
                     _ => next.extend(
@@ -849,6 +905,13 @@ impl MoTree {
             Err(e) => (e.status(), Vec::new()),
         }
     }
+}
+
+/// The standard definition of `moid` (DevInfo, DMAcc, SessionInfo, DACMO).
+pub(crate) fn standard_definition(moid: &Moid) -> Option<&'static MoDefinition> {
+    dm_ddf::standard::all()
+        .into_iter()
+        .find(|d| d.ddf_name() == Some(moid.as_str()))
 }
 
 /// The path names of an absolute ClientURI.
