@@ -506,17 +506,9 @@ pub(crate) fn check_admin(
     options: &ServerOptions,
     headers: &HeaderMap,
 ) -> Result<(), (u16, String)> {
-    let given = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
-        });
-    match (&options.admin_token, given) {
+    match (&options.admin_token, bearer_token(headers)) {
         (Some(expected), Some(given)) => {
-            // Hashing first makes the comparison independent of the lengths.
-            if constant_time_eq(&sha256(expected.as_bytes()), &sha256(given.as_bytes())) {
+            if token_matches(expected, given) {
                 Ok(())
             } else {
                 Err((401, "wrong admin token".into()))
@@ -530,6 +522,31 @@ pub(crate) fn check_admin(
             403,
             "the admin API is disabled: no admin token is configured".into(),
         )),
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
+        })
+}
+
+fn token_matches(expected: &str, given: &str) -> bool {
+    // Hashing first makes the comparison independent of the lengths.
+    constant_time_eq(&sha256(expected.as_bytes()), &sha256(given.as_bytes()))
+}
+
+/// Whether the request carries the configured admin token (never in dev
+/// mode without one configured, whatever is given).
+pub(crate) fn has_admin_token(options: &ServerOptions, headers: &HeaderMap) -> bool {
+    match (&options.admin_token, bearer_token(headers)) {
+        (Some(expected), Some(given)) => token_matches(expected, given),
+        _ => false,
     }
 }
 

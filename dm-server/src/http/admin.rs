@@ -3,9 +3,12 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, TRANSFER_ENCODING, WWW_AUTHENTICATE,
+};
+use axum::http::uri::Authority;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -28,6 +31,9 @@ type AppState<S, C> = State<Arc<Shared<S, C>>>;
 
 /// Largest JSON body of a command or device registration.
 const SMALL_BODY: usize = 256 << 10;
+
+/// The route of repository objects.
+const REPOSITORY_ROUTE: &str = "/admin/repository/{*path}";
 
 /// Most devices one listing returns.
 const MAX_LIST: usize = 1000;
@@ -55,14 +61,14 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
         .route("/admin/devices/{dev_id}/alerts", get(alerts::<S, C>))
         .route("/admin/devices/{dev_id}/notify", post(notify::<S, C>))
         .route(
-            "/admin/repository/{*path}",
+            REPOSITORY_ROUTE,
             get(read_object::<S, C>)
                 .put(write_object::<S, C>)
                 .delete(delete_object::<S, C>),
         )
         .route("/admin", any(no_such_resource))
         .route("/admin/{*rest}", any(no_such_resource))
-        .route_layer(middleware::from_fn_with_state(shared, check_token::<S, C>))
+        .route_layer(middleware::from_fn_with_state(shared, admit::<S, C>))
         .layer(middleware::map_response(json_errors))
 }
 
@@ -102,12 +108,33 @@ async fn json_errors(response: Response) -> Response {
     )
 }
 
-async fn check_token<S: Store, C: NotificationChannel>(
+/// Admits an admin request before its handler runs: in dev mode only a
+/// loopback `Host` (403), a cross-origin request only with the admin token
+/// (403), then the token (401/403), then the media type of a write (415).
+async fn admit<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     request: Request,
     next: Next,
 ) -> Response {
-    match crate::auth::check_admin(&shared.options, request.headers()) {
+    let options = &shared.options;
+    let headers = request.headers();
+    let checked = if options.dev_mode && !is_loopback_host(host(&request)) {
+        Err((
+            403,
+            "dev mode: the admin API answers only requests to a loopback Host \
+             (localhost, 127.0.0.1 or [::1])"
+                .to_owned(),
+        ))
+    } else if is_cross_origin(&shared, &request) && !crate::auth::has_admin_token(options, headers)
+    {
+        Err((
+            403,
+            "a cross-origin admin request needs the admin token".to_owned(),
+        ))
+    } else {
+        crate::auth::check_admin(options, headers).and_then(|()| check_media_type(&request))
+    };
+    match checked {
         Ok(()) => next.run(request).await,
         Err((status, message)) => {
             tracing::info!(%message, "admin request refused");
@@ -124,6 +151,116 @@ async fn check_token<S: Store, C: NotificationChannel>(
             }
         }
     }
+}
+
+/// The `Host` of a request (its header, else the authority of an
+/// absolute-form target); empty when there is none.
+fn host(request: &Request) -> &str {
+    super::header(request.headers(), HOST.as_str())
+        .or_else(|| request.uri().authority().map(Authority::as_str))
+        .unwrap_or("")
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]` (any case), with an optional port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!name.starts_with('[') || name.ends_with(']')) =>
+        {
+            name
+        }
+        _ => host,
+    };
+    ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .any(|loopback| name.eq_ignore_ascii_case(loopback))
+}
+
+/// Whether a browser sent the request from another origin: an `Origin`
+/// other than the server's own (its public base, or the scheme and `Host`
+/// the request was sent to), or a `Sec-Fetch-Site` other than
+/// `same-origin` and `none`.
+fn is_cross_origin<S, C>(shared: &Shared<S, C>, request: &Request) -> bool {
+    let headers = request.headers();
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !(site == "same-origin" || site == "none")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    let scheme = if shared.options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let requested = format!("{scheme}://{}", host(request));
+    let public = shared.public_base.get().map(|base| origin_of(base));
+    !(origin.eq_ignore_ascii_case(&requested)
+        || public.is_some_and(|public| origin.eq_ignore_ascii_case(public)))
+}
+
+/// `scheme://authority` of an absolute URI.
+fn origin_of(uri: &str) -> &str {
+    let authority_start = uri.find("://").map_or(0, |i| i + 3);
+    let end = uri[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(uri.len(), |i| authority_start + i);
+    &uri[..end]
+}
+
+/// 415 unless a write (POST, PUT, DELETE) is `application/json`, or, for
+/// the repository PUT, `application/dmmo+json` or `application/json` —
+/// never a media type a browser may send cross-origin without asking
+/// (`text/plain`, a form). A write without a body may omit the media type.
+fn check_media_type(request: &Request) -> Result<(), (u16, String)> {
+    let method = request.method();
+    if !(method == Method::POST || method == Method::PUT || method == Method::DELETE) {
+        return Ok(());
+    }
+    let headers = request.headers();
+    let repository = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == REPOSITORY_ROUTE);
+    let accepted: &[&str] = if repository && method == Method::PUT {
+        &[mime::MO_DATA, "application/json"]
+    } else {
+        &["application/json"]
+    };
+    match super::header(headers, CONTENT_TYPE.as_str()) {
+        Some(given)
+            if accepted
+                .iter()
+                .any(|a| mime::content_type_matches(given, a)) =>
+        {
+            Ok(())
+        }
+        None if !has_body(headers) => Ok(()),
+        given => Err((
+            415,
+            format!(
+                "Content-Type {:?} is not {}",
+                given.unwrap_or(""),
+                accepted.join(" or ")
+            ),
+        )),
+    }
+}
+
+/// Whether the head announces a body (`Transfer-Encoding`, or a
+/// `Content-Length` other than 0).
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes().trim_ascii() != b"0")
 }
 
 /// What admin handlers answer when they refuse: the refusal as
@@ -404,19 +541,9 @@ async fn write_object<S: Store, C: NotificationChannel>(
     Path(path): Path<String>,
     request: Request,
 ) -> Result<Response, AdminRefusal> {
+    // The media type was checked on admission (`check_media_type`).
     let limits = &shared.options.limits;
-    super::check_length(request.headers(), limits.codec.mo_data_bytes)?;
-    let content_type = super::header(request.headers(), CONTENT_TYPE.as_str()).unwrap_or("");
-    if !(mime::content_type_matches(content_type, mime::MO_DATA)
-        || mime::content_type_matches(content_type, "application/json"))
-    {
-        return Err(refuse(
-            415,
-            format!("Content-Type {content_type:?} is not {}", mime::MO_DATA),
-        )
-        .into());
-    }
-    check_length(request.headers(), SMALL_BODY)?;
+    check_length(request.headers(), limits.codec.mo_data_bytes)?;
     let body = read_body(
         request.into_body(),
         limits.codec.mo_data_bytes,
