@@ -369,6 +369,57 @@ async fn with_a_token_the_media_type_rule_holds_and_the_token_admits_other_origi
     assert_eq!(status, 204, "{answer}");
 }
 
+/// A duplicate member: a proxy or an audit log that reads the first
+/// `command` sees a GET, the server would queue the EXEC. Refused, naming
+/// the member and its position, and nothing is queued or registered.
+#[tokio::test]
+async fn admin_json_with_duplicate_members_is_refused() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let host = authority(&server.base).to_owned();
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let smuggled = r#"{"command":["GET","urn:oma:mo:oma-dm-devinfo:1.0//Mod"],"command":["EXEC","urn:x:y//Reboot"]}"#;
+    let (status, body) = exchange(
+        &server.base,
+        &request("POST", &commands_target(), &host, &headers, smuggled),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let error: Value = serde_json::from_str(&body).expect("JSON");
+    let message = error["error"].as_str().expect("message");
+    assert!(
+        message.contains(r#"duplicate member "command""#),
+        "{message}"
+    );
+    assert!(message.contains("byte "), "the position: {message}");
+    assert_eq!(queued(&server).await, 0);
+
+    for (target, body) in [
+        ("/admin/devices", r#"{"dev_id":"IMEI:7","dev_id":"IMEI:8"}"#),
+        (
+            "/admin/devices",
+            r#"{"dev_id":"IMEI:7","notification":{"secret_hex":"01","secret_hex":"02"}}"#,
+        ),
+        (
+            commands_target().as_str(),
+            r#"{"command":["GET","urn:oma:mo:oma-dm-devinfo:1.0//Mod"],"x":{"a":1,"a":2}}"#,
+        ),
+    ] {
+        let (status, answer) = exchange(
+            &server.base,
+            &request("POST", target, &host, &headers, body),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer.contains("duplicate member"), "{answer}");
+    }
+    assert_eq!(queued(&server).await, 0);
+    assert_eq!(server.admin().device_count().await.expect("count"), 2);
+}
+
 /// The repository limit applies to admin repository writes, from
 /// `Content-Length` before the body is read.
 #[tokio::test]
@@ -426,4 +477,97 @@ async fn admin_repository_writes_take_the_repository_limit() {
             .expect("read")
             .is_none()
     );
+}
+
+/// The open session ids of a device in an admin answer.
+fn open_ids(device: &Value) -> Vec<String> {
+    device["open_sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("open_sessions in {device}"))
+        .iter()
+        .map(|s| {
+            assert!(s["started_ms"].is_u64(), "{s}");
+            s["id"].as_str().expect("an id").to_owned()
+        })
+        .collect()
+}
+
+/// A device may hold several sessions at once (a second Package#1 while
+/// the first waits for its Package#3): the admin API shows all of them,
+/// without their tokens.
+#[tokio::test]
+async fn the_admin_api_shows_every_open_session() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let admin = server.admin();
+    let http = AdminClient::new(&server.base);
+    let device_path = format!("/admin/devices/{}", segment(DEV1));
+    queue_get(&admin, "Man").await;
+    let (first, _) = open_session(&server).await;
+    queue_get(&admin, "Mod").await;
+    let (second, _) = open_session(&server).await;
+    assert_ne!(first, second);
+
+    let (status, device) = http.get(&device_path).await;
+    assert_eq!(status, 200, "{device}");
+    let ids = open_ids(&device);
+    assert_eq!(ids.len(), 2, "{device}");
+    for uri in [&first, &second] {
+        let token = uri.rsplit('/').next().expect("token");
+        assert!(
+            !device["open_sessions"].to_string().contains(token),
+            "{device}"
+        );
+    }
+    let (_, list) = http.get("/admin/devices").await;
+    let listed = &list["devices"][0];
+    assert_eq!(listed["dev_id"], DEV1);
+    assert_eq!(open_ids(listed), ids, "{list}");
+    assert_eq!(listed["open_session"], true);
+
+    // The second ends; the first is still open, and shown as such.
+    finish_session(&second, &[200, 200]).await;
+    let (_, device) = http.get(&device_path).await;
+    assert_eq!(open_ids(&device).len(), 1, "{device}");
+    let (_, list) = http.get("/admin/devices").await;
+    assert_eq!(list["devices"][0]["open_session"], true, "{list}");
+    assert_eq!(open_ids(&list["devices"][0]).len(), 1);
+
+    finish_session(&first, &[200, 200]).await;
+    let (_, device) = http.get(&device_path).await;
+    assert!(open_ids(&device).is_empty(), "{device}");
+    let (_, list) = http.get("/admin/devices").await;
+    assert_eq!(list["devices"][0]["open_session"], false, "{list}");
+}
+
+/// The case reported: the second session ends in its first Package#2
+/// (nothing queued) while the first still waits.
+#[tokio::test]
+async fn a_short_second_session_does_not_hide_the_first() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let http = AdminClient::new(&server.base);
+    queue_get(&server.admin(), "Man").await;
+    let (first, _) = open_session(&server).await;
+    let response = post_package1(&client(), &server, DEV1, P1, BASIC1).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.bytes().await.expect("body"),
+        r#"{"CMD":[["END"]]}"#
+    );
+    let (_, list) = http.get("/admin/devices").await;
+    assert_eq!(list["devices"][0]["open_session"], true, "{list}");
+    assert_eq!(open_ids(&list["devices"][0]).len(), 1, "{list}");
+    // And a Package#3 without CONT still finds the session that is open.
+    let response = post_package(
+        &client(),
+        &server.url("/dm"),
+        RESPONSE,
+        DEV1,
+        &p3(&[200, 200]),
+        BASIC1,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let (_, list) = http.get("/admin/devices").await;
+    assert_eq!(list["devices"][0]["open_session"], false, "{list}");
+    let _ = first;
 }

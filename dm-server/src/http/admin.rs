@@ -24,7 +24,9 @@ use crate::config::DeviceConfig;
 use crate::notify::NotificationChannel;
 use crate::server::Shared;
 use crate::store::wire::{initiator_name, mo_items_to_json, mos_to_json};
-use crate::store::{AlertRecord, CommandId, CommandRecord, DeviceRecord, SessionSummary, Store};
+use crate::store::{
+    AlertRecord, CommandId, CommandRecord, DeviceRecord, SessionRecord, SessionSummary, Store,
+};
 use crate::util::hex;
 
 type AppState<S, C> = State<Arc<Shared<S, C>>>;
@@ -293,18 +295,27 @@ fn admin<S: Store, C: NotificationChannel>(shared: &Arc<Shared<S, C>>) -> Admin<
     Admin::new(shared.clone())
 }
 
-async fn json_body<S: Store, C: NotificationChannel>(
+/// Reads a JSON body of at most [`SMALL_BODY`] bytes.
+async fn read_json_body<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     request: Request,
-) -> Result<Value, Refusal> {
+) -> Result<axum::body::Bytes, Refusal> {
     check_length(request.headers(), SMALL_BODY)?;
-    let body = read_body(
+    read_body(
         request.into_body(),
         SMALL_BODY,
         shared.options.limits.body_timeout,
     )
-    .await?;
-    serde_json::from_slice(&body).map_err(|e| refuse(400, format!("invalid JSON: {e}")))
+    .await
+}
+
+/// Reads and decodes a JSON body strictly (a duplicate member is 400).
+async fn json_body<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    request: Request,
+) -> Result<Value, Refusal> {
+    let body = read_json_body(shared, request).await?;
+    Ok(crate::admin::decode_admin_json(&body)?)
 }
 
 fn summary_json(summary: &SessionSummary, base: &str) -> Value {
@@ -313,6 +324,7 @@ fn summary_json(summary: &SessionSummary, base: &str) -> Value {
         _ => None,
     };
     json!({
+        "id": summary.token.public_id(),
         "token": summary.token.to_string(),
         "initiator": initiator_name(summary.initiator),
         "notification_id": notification_id,
@@ -324,11 +336,22 @@ fn summary_json(summary: &SessionSummary, base: &str) -> Value {
     })
 }
 
-fn device_summary_json(record: &DeviceRecord, base: &str) -> Value {
+/// An open session, named without its token.
+fn open_session_json(session: &SessionRecord) -> Value {
+    json!({
+        "id": session.token.public_id(),
+        "started_ms": session.started_ms,
+        "deadline_ms": session.deadline_ms,
+        "packages": session.packages_sent,
+    })
+}
+
+fn device_summary_json(record: &DeviceRecord, open: &[SessionRecord], base: &str) -> Value {
     json!({
         "dev_id": record.dev_id.as_str(),
         "notification_address": record.notification_address,
-        "open_session": record.open_session.is_some(),
+        "open_session": !open.is_empty(),
+        "open_sessions": open.iter().map(open_session_json).collect::<Vec<_>>(),
         "last_session": record.last_session().map(|s| summary_json(s, base)),
     })
 }
@@ -381,11 +404,13 @@ async fn list_devices<S: Store, C: NotificationChannel>(
     let next = (devices.len() == limit)
         .then(|| devices.last().map(|d| d.dev_id.to_string()))
         .flatten();
+    let mut listed = Vec::with_capacity(devices.len());
+    for device in &devices {
+        let open = admin.open_sessions_of(device).await?;
+        listed.push(device_summary_json(device, &open, &base));
+    }
     Ok(axum::Json(json!({
-        "devices": devices
-            .iter()
-            .map(|d| device_summary_json(d, &base))
-            .collect::<Vec<_>>(),
+        "devices": listed,
         "next": next,
         "total": admin.device_count().await?,
     }))
@@ -420,6 +445,7 @@ async fn device<S: Store, C: NotificationChannel>(
     let (finished, pending): (Vec<&CommandRecord>, Vec<&CommandRecord>) =
         commands.iter().partition(|c| c.state.is_finished());
     let alerts = admin.alerts(&dev_id).await?.len();
+    let open = admin.open_sessions_of(&record).await?;
     let base = shared.base_uri(&headers);
     Ok(axum::Json(json!({
         "dev_id": record.dev_id.as_str(),
@@ -435,7 +461,8 @@ async fn device<S: Store, C: NotificationChannel>(
             .iter()
             .map(|s| summary_json(s, &base))
             .collect::<Vec<_>>(),
-        "open_session": record.open_session.map(|t| t.to_string()),
+        "open_session": open.last().map(|s| s.token.to_string()),
+        "open_sessions": open.iter().map(open_session_json).collect::<Vec<_>>(),
         "mos": record.mos.as_ref().map(|m| m.iter().map(mos_to_json).collect::<Vec<_>>()),
         "commands": {
             "pending": pending.into_iter().map(command_json).collect::<Vec<_>>(),
@@ -462,11 +489,8 @@ async fn enqueue<S: Store, C: NotificationChannel>(
     request: Request,
 ) -> Result<Response, AdminRefusal> {
     let dev_id = dev_id(&text)?;
-    let body = json_body(&shared, request).await?;
-    let words = body
-        .get("command")
-        .ok_or_else(|| refuse(400, r#"the body needs a "command" array"#))?;
-    let command = crate::admin::parse_command(words)?;
+    let body = read_json_body(&shared, request).await?;
+    let command = crate::admin::parse_command_body(&body)?;
     let id = admin(&shared).enqueue(&dev_id, command).await?;
     Ok((
         StatusCode::CREATED,

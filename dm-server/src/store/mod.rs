@@ -88,6 +88,25 @@ impl SessionToken {
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+
+    /// A name of the session that reveals nothing of the token (the token
+    /// is the secret of the session URI): 16 hex digits of a SHA-256 of the
+    /// token, the same on every node and across restarts.
+    ///
+    /// ```
+    /// use dm_server::SessionToken;
+    ///
+    /// let token = SessionToken::from_bytes([7; 16]);
+    /// let id = token.public_id();
+    /// assert_eq!(id.len(), 16);
+    /// assert_eq!(id, SessionToken::from_bytes([7; 16]).public_id());
+    /// assert!(!token.to_string().contains(&id));
+    /// ```
+    pub fn public_id(&self) -> String {
+        let mut labelled = b"dm-server session id\0".to_vec();
+        labelled.extend_from_slice(&self.0);
+        crate::util::hex(&crate::util::sha256(&labelled)[..8])
+    }
 }
 
 impl fmt::Display for SessionToken {
@@ -292,8 +311,13 @@ pub struct DeviceRecord {
     /// Its MO inventory, from the `MOS` of its last Package#1 that had one.
     #[serde(with = "wire::mos_option")]
     pub mos: Option<Vec<MosEntry>>,
-    /// Its open session, if one waits for a Package#3.
+    /// Its newest open session (the last of `open_sessions`), if one waits
+    /// for a Package#3: where a Package#3 sent without following CONT goes.
     pub open_session: Option<SessionToken>,
+    /// All its open sessions, oldest first: a device may start a session
+    /// while another still waits for its Package#3.
+    #[serde(default)]
+    pub open_sessions: Vec<SessionToken>,
 }
 
 impl DeviceRecord {
@@ -315,6 +339,7 @@ impl DeviceRecord {
             sessions: Vec::new(),
             mos: None,
             open_session: None,
+            open_sessions: Vec::new(),
         }
     }
 }
