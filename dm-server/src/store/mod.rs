@@ -804,8 +804,8 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Records a new open session, which becomes the device's open session,
-    /// unless `max_open` sessions are open already ([`Error::Busy`]: the
+    /// Records a new open session, which joins the device's open sessions
+    /// ([`DeviceRecord::open_sessions`]) as the newest, unless `max_open` sessions are open already ([`Error::Busy`]: the
     /// count and the insertion are one step, so concurrent requests cannot
     /// pass the limit together). A token already recorded is a
     /// [`Error::Conflict`].
@@ -830,7 +830,8 @@ pub trait Store: Send + Sync + 'static {
         token: SessionToken,
     ) -> impl Future<Output = Result<Option<SessionRecord>, Error>> + Send;
 
-    /// Ends a session: removes its record (if any), completes its summary in
+    /// Ends a session: removes its record (if any) and takes it out of the
+    /// device's open sessions (the others stay open), completes its summary in
     /// the device's recent sessions (end, packages and outcome from `end`;
     /// CONT sent when the record says so), and marks every command still
     /// `sent` in it `failed`.
