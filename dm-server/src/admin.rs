@@ -113,6 +113,49 @@ pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
     Ok(command)
 }
 
+/// Decodes the JSON body of an admin request as strictly as the protocol's
+/// own documents ([`dm_codec::decode_json`]): a member name that appears
+/// twice in an object, at any depth, is refused ([`Error::Codec`], 400),
+/// naming the member and the byte where reading stopped, so that a proxy or
+/// an audit log that reads the first of two `command` members can never
+/// see another command than the one queued. Trailing bytes, invalid UTF-8
+/// and nesting deeper than 64 are refused too.
+///
+/// ```
+/// use dm_server::decode_admin_json;
+///
+/// let body = decode_admin_json(br#"{"dev_id":"IMEI:1"}"#)?;
+/// assert_eq!(body["dev_id"], "IMEI:1");
+/// let err = decode_admin_json(br#"{"dev_id":"IMEI:1","dev_id":"IMEI:2"}"#).unwrap_err();
+/// assert_eq!(err.http_status(), 400);
+/// assert!(err.to_string().contains(r#"duplicate member "dev_id""#), "{err}");
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+pub fn decode_admin_json(body: &[u8]) -> Result<serde_json::Value, Error> {
+    Ok(dm_codec::decode_json(body, &dm_codec::Limits::default())?)
+}
+
+/// Parses the body of `POST /admin/devices/{DevID}/commands` as the admin
+/// API does: strict JSON ([`decode_admin_json`]) with a `command` member
+/// holding the Package#2 array form of one command ([`parse_command`]).
+///
+/// ```
+/// use dm_server::parse_command_body;
+///
+/// let command = parse_command_body(br#"{"command":["GET","urn:oma:mo:oma-dm-devinfo:1.0//"]}"#)?;
+/// assert_eq!(command.name(), "GET");
+/// let smuggled = br#"{"command":["GET","urn:x:y//a"],"command":["EXEC","urn:x:y//b"]}"#;
+/// assert_eq!(parse_command_body(smuggled).unwrap_err().http_status(), 400);
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+pub fn parse_command_body(body: &[u8]) -> Result<Command, Error> {
+    let body = decode_admin_json(body)?;
+    let words = body
+        .get("command")
+        .ok_or_else(|| Error::Invalid(r#"the body needs a "command" array"#.into()))?;
+    parse_command(words)
+}
+
 fn check_queueable(command: Command) -> Result<Command, Error> {
     match command {
         Command::End | Command::Cont { .. } => Err(Error::Unprocessable(format!(
@@ -213,6 +256,28 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             .device(dev_id)
             .await?
             .ok_or_else(|| unknown_device(dev_id))
+    }
+
+    /// The device's open sessions, oldest first ([`Error::NotFound`] if the
+    /// device is unknown).
+    pub async fn open_sessions(&self, dev_id: &DevId) -> Result<Vec<SessionRecord>, Error> {
+        let device = self.device(dev_id).await?;
+        self.open_sessions_of(&device).await
+    }
+
+    /// The open sessions `device` names that are still open, oldest first.
+    pub(crate) async fn open_sessions_of(
+        &self,
+        device: &DeviceRecord,
+    ) -> Result<Vec<SessionRecord>, Error> {
+        let mut open = Vec::with_capacity(device.open_sessions.len());
+        for token in &device.open_sessions {
+            // One that ended since the device was read is left out.
+            if let Some(session) = self.store().session(*token).await? {
+                open.push(session);
+            }
+        }
+        Ok(open)
     }
 
     /// Queues a command for the device's next session (END and CONT are

@@ -19,7 +19,7 @@ use dm_types::DevId;
 
 use crate::Error;
 use crate::options::ServerOptions;
-use crate::store::Store;
+use crate::store::{PasswordCredentials, Store};
 use crate::util::{constant_time_eq, hex, hmac_sha256, sha256};
 
 /// The SHA-256 fingerprint of the TLS client certificate a device presented,
@@ -154,13 +154,72 @@ async fn basic<S: Store>(
     let (username, password) = text
         .split_once(':')
         .ok_or_else(|| unauthorized("Basic credentials without ':'"))?;
-    let Some((dev_id, credentials)) = store.credentials_by_username(username).await? else {
-        return Err(unauthorized(format!("unknown user {username:?}")));
-    };
-    if credentials.matches_password(password, &options.realm) {
-        Ok(dev_id)
-    } else {
-        Err(unauthorized(format!("wrong password for {username:?}")))
+    let (dev_id, credentials) = registered_or_dummy(store, username).await?;
+    let matched = compare(
+        "Basic",
+        credentials.matches_password(password, &options.realm),
+    );
+    accepted(dev_id, matched, username, WRONG_BASIC)
+}
+
+/// The one refusal of Basic credentials, whether the user name is unknown
+/// or the password wrong (user names cannot be enumerated).
+const WRONG_BASIC: &str = "wrong user name or password";
+
+/// The one refusal of a Digest response, whether the user name is unknown
+/// or the response wrong.
+const WRONG_DIGEST: &str = "wrong user name or Digest response";
+
+/// The device and credentials registered under `username`, or, when there
+/// is none, no device and credentials that match no password: the caller
+/// then hashes and compares exactly as for a registered user, so neither
+/// the answer nor the work done tells an unknown user name from a wrong
+/// password.
+async fn registered_or_dummy<S: Store>(
+    store: &S,
+    username: &str,
+) -> Result<(Option<DevId>, PasswordCredentials), AuthFailure> {
+    Ok(match store.credentials_by_username(username).await? {
+        Some((dev_id, credentials)) => (Some(dev_id), credentials),
+        None => (
+            None,
+            PasswordCredentials {
+                username: username.to_owned(),
+                ha1_sha256: [0; 32],
+                ha1_md5: [0; 16],
+            },
+        ),
+    })
+}
+
+/// Passes on the result of a constant-time credential comparison; in unit
+/// tests, records that one ran (and of which kind).
+fn compare(kind: &'static str, matched: bool) -> bool {
+    #[cfg(test)]
+    tests::COMPARISONS.with(|c| c.borrow_mut().push(kind));
+    #[cfg(not(test))]
+    let _ = kind;
+    matched
+}
+
+/// `Ok` only for a registered user whose credentials matched; one refusal
+/// (`wrong`) otherwise. The cause goes to the log, not to the client.
+fn accepted(
+    dev_id: Option<DevId>,
+    matched: bool,
+    username: &str,
+    wrong: &str,
+) -> Result<DevId, AuthFailure> {
+    match dev_id {
+        Some(dev_id) if matched => Ok(dev_id),
+        Some(dev_id) => {
+            tracing::debug!(%dev_id, "wrong credentials for a registered user");
+            Err(unauthorized(wrong))
+        }
+        None => {
+            tracing::debug!(username, "credentials for an unknown user name");
+            Err(unauthorized(wrong))
+        }
     }
 }
 
@@ -172,6 +231,13 @@ enum Algorithm {
 }
 
 impl Algorithm {
+    fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "Digest SHA-256",
+            Algorithm::Md5 => "Digest MD5",
+        }
+    }
+
     fn hash_hex(self, data: &[u8]) -> String {
         match self {
             Algorithm::Sha256 => hex(&Sha256::digest(data)),
@@ -376,9 +442,7 @@ async fn digest<S: Store>(
     };
     // Eight hexadecimal digits, checked above.
     let count = u32::from_str_radix(nc, 16).map_err(|_| unauthorized("malformed Digest nc"))?;
-    let Some((dev_id, credentials)) = store.credentials_by_username(username).await? else {
-        return Err(unauthorized(format!("unknown user {username:?}")));
-    };
+    let (dev_id, credentials) = registered_or_dummy(store, username).await?;
     let ha1 = match algorithm {
         Algorithm::Sha256 => hex(&credentials.ha1_sha256),
         Algorithm::Md5 => hex(&credentials.ha1_md5),
@@ -386,26 +450,25 @@ async fn digest<S: Store>(
     let ha2 = algorithm.hash_hex(format!("{}:{uri}", request.method).as_bytes());
     let expected =
         algorithm.hash_hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}").as_bytes());
-    if constant_time_eq(
-        expected.as_bytes(),
-        response.to_ascii_lowercase().as_bytes(),
-    ) {
-        // Only an authentic request may record a count.
-        if store
-            .use_digest_nonce(&dev_id, nonce, issued, count)
-            .await?
-        {
-            Ok(dev_id)
-        } else {
-            Err(AuthFailure::Unauthorized {
-                reason: format!("Digest nonce count {nc} already used by {username:?}"),
-                stale: true,
-            })
-        }
+    let matched = compare(
+        algorithm.name(),
+        constant_time_eq(
+            expected.as_bytes(),
+            response.to_ascii_lowercase().as_bytes(),
+        ),
+    );
+    let dev_id = accepted(dev_id, matched, username, WRONG_DIGEST)?;
+    // Only an authentic request may record a count.
+    if store
+        .use_digest_nonce(&dev_id, nonce, issued, count)
+        .await?
+    {
+        Ok(dev_id)
     } else {
-        Err(unauthorized(format!(
-            "wrong Digest response for {username:?}"
-        )))
+        Err(AuthFailure::Unauthorized {
+            reason: format!("Digest nonce count {nc} already used by {username:?}"),
+            stale: true,
+        })
     }
 }
 
@@ -443,17 +506,9 @@ pub(crate) fn check_admin(
     options: &ServerOptions,
     headers: &HeaderMap,
 ) -> Result<(), (u16, String)> {
-    let given = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
-        });
-    match (&options.admin_token, given) {
+    match (&options.admin_token, bearer_token(headers)) {
         (Some(expected), Some(given)) => {
-            // Hashing first makes the comparison independent of the lengths.
-            if constant_time_eq(&sha256(expected.as_bytes()), &sha256(given.as_bytes())) {
+            if token_matches(expected, given) {
                 Ok(())
             } else {
                 Err((401, "wrong admin token".into()))
@@ -470,9 +525,124 @@ pub(crate) fn check_admin(
     }
 }
 
+/// The token of an `Authorization: Bearer` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
+        })
+}
+
+fn token_matches(expected: &str, given: &str) -> bool {
+    // Hashing first makes the comparison independent of the lengths.
+    constant_time_eq(&sha256(expected.as_bytes()), &sha256(given.as_bytes()))
+}
+
+/// Whether the request carries the configured admin token (never in dev
+/// mode without one configured, whatever is given).
+pub(crate) fn has_admin_token(options: &ServerOptions, headers: &HeaderMap) -> bool {
+    match (&options.admin_token, bearer_token(headers)) {
+        (Some(expected), Some(given)) => token_matches(expected, given),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
     use super::*;
+    use crate::store::{DeviceRegistration, MemoryStore};
+
+    thread_local! {
+        /// The credential comparisons run on this thread, by kind.
+        pub(super) static COMPARISONS: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Runs `check` and returns its refusal and the comparisons it ran.
+    async fn refusal_and_work(
+        check: impl Future<Output = Result<DevId, AuthFailure>>,
+    ) -> (String, Vec<&'static str>) {
+        COMPARISONS.with(|c| c.borrow_mut().clear());
+        let reason = match check.await {
+            Err(AuthFailure::Unauthorized { reason, stale }) => {
+                assert!(!stale);
+                reason
+            }
+            other => panic!("not refused: {other:?}"),
+        };
+        (reason, COMPARISONS.with(RefCell::take))
+    }
+
+    /// An unknown user name costs the same hashing and comparison as a
+    /// wrong password, and gets the same refusal, for Basic and for both
+    /// Digest algorithms.
+    #[tokio::test]
+    async fn an_unknown_user_is_checked_like_a_wrong_password() {
+        let options = ServerOptions::builder().build().expect("options");
+        let store = MemoryStore::new();
+        let dev_id = DevId::new("IMEI:1").expect("DevID");
+        store
+            .register_device(
+                DeviceRegistration::new(dev_id.clone()).with_password(
+                    "known",
+                    "pw",
+                    &options.realm,
+                ),
+                false,
+                0,
+            )
+            .await
+            .expect("registered");
+        let encoded = |user: &str, password: &str| STANDARD.encode(format!("{user}:{password}"));
+
+        let wrong = refusal_and_work(basic(&options, &store, &encoded("known", "guess"))).await;
+        let unknown = refusal_and_work(basic(&options, &store, &encoded("nobody", "guess"))).await;
+        assert_eq!(wrong, (WRONG_BASIC.to_owned(), vec!["Basic"]));
+        assert_eq!(unknown, wrong);
+        let right = basic(&options, &store, &encoded("known", "pw")).await;
+        assert_eq!(right.ok(), Some(dev_id.clone()));
+
+        let key = store.server_key().await.expect("key");
+        let now = crate::util::now_ms();
+        let nonce = make_nonce(&key, now, [3; 8]);
+        let headers = HeaderMap::new();
+        let request = RequestAuth {
+            method: "POST",
+            target: "/dm",
+            headers: &headers,
+            certificate: None,
+        };
+        for (algorithm, name) in [("SHA-256", "Digest SHA-256"), ("MD5", "Digest MD5")] {
+            let credentials = |user: &str| {
+                format!(
+                    r#"username="{user}", realm="{}", nonce="{nonce}", uri="/dm", algorithm={algorithm}, qop=auth, nc=00000001, cnonce="c", response="00""#,
+                    options.realm
+                )
+            };
+            let wrong = refusal_and_work(digest(
+                &options,
+                &store,
+                &request,
+                &credentials("known"),
+                now,
+            ))
+            .await;
+            let unknown = refusal_and_work(digest(
+                &options,
+                &store,
+                &request,
+                &credentials("nobody"),
+                now,
+            ))
+            .await;
+            assert_eq!(wrong, (WRONG_DIGEST.to_owned(), vec![name]), "{algorithm}");
+            assert_eq!(unknown, wrong, "{algorithm}");
+        }
+    }
 
     #[test]
     fn params_parse_tokens_and_quoted_strings() {

@@ -53,7 +53,7 @@ mod server;
 mod store;
 mod util;
 
-pub use admin::{Admin, NotificationSent, parse_command};
+pub use admin::{Admin, NotificationSent, decode_admin_json, parse_command, parse_command_body};
 pub use auth::ClientCertificate;
 pub use config::{DeviceConfig, FileConfig, LimitsConfig, NotificationConfig, TlsFiles};
 pub use error::Error;

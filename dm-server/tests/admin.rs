@@ -158,6 +158,7 @@ async fn commands_are_queued_and_their_results_read() {
     let response = client()
         .post(server.url(&path))
         .bearer_auth(ADMIN_TOKEN)
+        .header("Content-Type", "application/json")
         .body("not json")
         .send()
         .await

@@ -677,3 +677,58 @@ fn now_ms() -> u64 {
     )
     .expect("ms fit")
 }
+
+/// A device's open sessions are all kept, oldest first, the newest being
+/// `open_session`; ending one leaves the others; they survive a reload,
+/// also from a file that names only `open_session` (written before
+/// `open_sessions` existed): a device's open sessions are the sessions of
+/// the file that are its own.
+#[tokio::test]
+async fn every_open_session_of_a_device_is_kept() {
+    let (path, store) = new_store_file("open-sessions");
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 1).await;
+    let tokens = [1u8, 2, 3].map(|b| SessionToken::from_bytes([b; 16]));
+    for (i, token) in (0u64..).zip(tokens) {
+        store
+            .open_session(SessionRecord::new(token, d1.clone(), 10 + i), 100)
+            .await
+            .expect("opened");
+    }
+    let device = store.device(&d1).await.expect("read").expect("device");
+    assert_eq!(device.open_sessions, tokens);
+    assert_eq!(device.open_session, Some(tokens[2]));
+    let end = SessionEnd::new(SessionOutcome::Completed, 1, 20);
+    store
+        .end_session(tokens[2], &d1, end.clone())
+        .await
+        .expect("ended");
+    let device = store.device(&d1).await.expect("read").expect("device");
+    assert_eq!(device.open_sessions, tokens[..2]);
+    assert_eq!(
+        device.open_session,
+        Some(tokens[1]),
+        "the newest still open"
+    );
+    store.flush().await.expect("written");
+    let reopened = MemoryStore::open(&path).expect("read back");
+    assert_eq!(
+        reopened.device(&d1).await.expect("read"),
+        Some(device.clone())
+    );
+
+    // The older format: `open_session` only.
+    let text = std::fs::read_to_string(&path).expect("read the file");
+    let mut file: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let record = &mut file["devices"][0]["record"];
+    record
+        .as_object_mut()
+        .expect("a device record")
+        .remove("open_sessions")
+        .expect("written");
+    std::fs::write(&path, file.to_string()).expect("written");
+    let old = MemoryStore::open(&path).expect("read back");
+    let device = old.device(&d1).await.expect("read").expect("device");
+    assert_eq!(device.open_sessions, tokens[..2], "from the sessions kept");
+    assert_eq!(device.open_session, Some(tokens[1]));
+}

@@ -976,3 +976,10 @@ pub(crate) fn alert(
 ) -> Result<Alert, serde_json::Error> {
     AlertSeed { ctx }.deserialize(de)
 }
+
+pub(crate) fn json_value(
+    de: &mut JsonDeserializer<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<serde_json::Value, serde_json::Error> {
+    JsonValueSeed { ctx }.deserialize(de)
+}

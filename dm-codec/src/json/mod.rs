@@ -126,6 +126,38 @@ pub fn decode_alert(bytes: &[u8], limits: &Limits) -> Result<Alert, Error> {
     de::run(bytes, "alert", limits.package_bytes, limits, de::alert)
 }
 
+/// Decodes any JSON document as strictly as the protocol's own: a duplicate
+/// member name at any depth, trailing bytes, invalid UTF-8, a lone
+/// surrogate or a byte order mark is an error, and [`Limits`] (bytes as
+/// [`Limits::package_bytes`], nesting depth, string length) apply while it
+/// is read. For JSON the protocol does not define but that must not mean
+/// two things to two readers, such as a server's admin requests: with
+/// duplicate names, one reader takes the first member and another the
+/// last.
+///
+/// ```
+/// use dm_codec::{decode_json, Error, Limits};
+///
+/// let value = decode_json(br#"{"command":["GET","urn:x:y//a"]}"#, &Limits::default())?;
+/// assert_eq!(value["command"][0], "GET");
+///
+/// let twice = br#"{"command":["GET","urn:x:y//a"],"command":["EXEC","urn:x:y//b"]}"#;
+/// let err = decode_json(twice, &Limits::default()).unwrap_err();
+/// assert!(matches!(err, Error::Invalid { ref message, .. } if message == r#"duplicate member "command""#));
+/// // The position is where reading stopped: just after the repeated member.
+/// assert_eq!(err.to_string(), r#"duplicate member "command" at $ (byte 63)"#);
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+pub fn decode_json(bytes: &[u8], limits: &Limits) -> Result<serde_json::Value, Error> {
+    de::run(
+        bytes,
+        "JSON document",
+        limits.package_bytes,
+        limits,
+        de::json_value,
+    )
+}
+
 /// Encodes a Package#1 as compact JSON.
 ///
 /// ```

@@ -3,9 +3,12 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, TRANSFER_ENCODING, WWW_AUTHENTICATE,
+};
+use axum::http::uri::Authority;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -21,13 +24,18 @@ use crate::config::DeviceConfig;
 use crate::notify::NotificationChannel;
 use crate::server::Shared;
 use crate::store::wire::{initiator_name, mo_items_to_json, mos_to_json};
-use crate::store::{AlertRecord, CommandId, CommandRecord, DeviceRecord, SessionSummary, Store};
+use crate::store::{
+    AlertRecord, CommandId, CommandRecord, DeviceRecord, SessionRecord, SessionSummary, Store,
+};
 use crate::util::hex;
 
 type AppState<S, C> = State<Arc<Shared<S, C>>>;
 
 /// Largest JSON body of a command or device registration.
 const SMALL_BODY: usize = 256 << 10;
+
+/// The route of repository objects.
+const REPOSITORY_ROUTE: &str = "/admin/repository/{*path}";
 
 /// Most devices one listing returns.
 const MAX_LIST: usize = 1000;
@@ -55,14 +63,14 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
         .route("/admin/devices/{dev_id}/alerts", get(alerts::<S, C>))
         .route("/admin/devices/{dev_id}/notify", post(notify::<S, C>))
         .route(
-            "/admin/repository/{*path}",
+            REPOSITORY_ROUTE,
             get(read_object::<S, C>)
                 .put(write_object::<S, C>)
                 .delete(delete_object::<S, C>),
         )
         .route("/admin", any(no_such_resource))
         .route("/admin/{*rest}", any(no_such_resource))
-        .route_layer(middleware::from_fn_with_state(shared, check_token::<S, C>))
+        .route_layer(middleware::from_fn_with_state(shared, admit::<S, C>))
         .layer(middleware::map_response(json_errors))
 }
 
@@ -102,12 +110,33 @@ async fn json_errors(response: Response) -> Response {
     )
 }
 
-async fn check_token<S: Store, C: NotificationChannel>(
+/// Admits an admin request before its handler runs: in dev mode only a
+/// loopback `Host` (403), a cross-origin request only with the admin token
+/// (403), then the token (401/403), then the media type of a write (415).
+async fn admit<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     request: Request,
     next: Next,
 ) -> Response {
-    match crate::auth::check_admin(&shared.options, request.headers()) {
+    let options = &shared.options;
+    let headers = request.headers();
+    let checked = if options.dev_mode && !is_loopback_host(host(&request)) {
+        Err((
+            403,
+            "dev mode: the admin API answers only requests to a loopback Host \
+             (localhost, 127.0.0.1 or [::1])"
+                .to_owned(),
+        ))
+    } else if is_cross_origin(&shared, &request) && !crate::auth::has_admin_token(options, headers)
+    {
+        Err((
+            403,
+            "a cross-origin admin request needs the admin token".to_owned(),
+        ))
+    } else {
+        crate::auth::check_admin(options, headers).and_then(|()| check_media_type(&request))
+    };
+    match checked {
         Ok(()) => next.run(request).await,
         Err((status, message)) => {
             tracing::info!(%message, "admin request refused");
@@ -124,6 +153,116 @@ async fn check_token<S: Store, C: NotificationChannel>(
             }
         }
     }
+}
+
+/// The `Host` of a request (its header, else the authority of an
+/// absolute-form target); empty when there is none.
+fn host(request: &Request) -> &str {
+    super::header(request.headers(), HOST.as_str())
+        .or_else(|| request.uri().authority().map(Authority::as_str))
+        .unwrap_or("")
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]` (any case), with an optional port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!name.starts_with('[') || name.ends_with(']')) =>
+        {
+            name
+        }
+        _ => host,
+    };
+    ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .any(|loopback| name.eq_ignore_ascii_case(loopback))
+}
+
+/// Whether a browser sent the request from another origin: an `Origin`
+/// other than the server's own (its public base, or the scheme and `Host`
+/// the request was sent to), or a `Sec-Fetch-Site` other than
+/// `same-origin` and `none`.
+fn is_cross_origin<S, C>(shared: &Shared<S, C>, request: &Request) -> bool {
+    let headers = request.headers();
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !(site == "same-origin" || site == "none")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    let scheme = if shared.options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let requested = format!("{scheme}://{}", host(request));
+    let public = shared.public_base.get().map(|base| origin_of(base));
+    !(origin.eq_ignore_ascii_case(&requested)
+        || public.is_some_and(|public| origin.eq_ignore_ascii_case(public)))
+}
+
+/// `scheme://authority` of an absolute URI.
+fn origin_of(uri: &str) -> &str {
+    let authority_start = uri.find("://").map_or(0, |i| i + 3);
+    let end = uri[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(uri.len(), |i| authority_start + i);
+    &uri[..end]
+}
+
+/// 415 unless a write (POST, PUT, DELETE) is `application/json`, or, for
+/// the repository PUT, `application/dmmo+json` or `application/json` —
+/// never a media type a browser may send cross-origin without asking
+/// (`text/plain`, a form). A write without a body may omit the media type.
+fn check_media_type(request: &Request) -> Result<(), (u16, String)> {
+    let method = request.method();
+    if !(method == Method::POST || method == Method::PUT || method == Method::DELETE) {
+        return Ok(());
+    }
+    let headers = request.headers();
+    let repository = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == REPOSITORY_ROUTE);
+    let accepted: &[&str] = if repository && method == Method::PUT {
+        &[mime::MO_DATA, "application/json"]
+    } else {
+        &["application/json"]
+    };
+    match super::header(headers, CONTENT_TYPE.as_str()) {
+        Some(given)
+            if accepted
+                .iter()
+                .any(|a| mime::content_type_matches(given, a)) =>
+        {
+            Ok(())
+        }
+        None if !has_body(headers) => Ok(()),
+        given => Err((
+            415,
+            format!(
+                "Content-Type {:?} is not {}",
+                given.unwrap_or(""),
+                accepted.join(" or ")
+            ),
+        )),
+    }
+}
+
+/// Whether the head announces a body (`Transfer-Encoding`, or a
+/// `Content-Length` other than 0).
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes().trim_ascii() != b"0")
 }
 
 /// What admin handlers answer when they refuse: the refusal as
@@ -156,18 +295,27 @@ fn admin<S: Store, C: NotificationChannel>(shared: &Arc<Shared<S, C>>) -> Admin<
     Admin::new(shared.clone())
 }
 
-async fn json_body<S: Store, C: NotificationChannel>(
+/// Reads a JSON body of at most [`SMALL_BODY`] bytes.
+async fn read_json_body<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     request: Request,
-) -> Result<Value, Refusal> {
+) -> Result<axum::body::Bytes, Refusal> {
     check_length(request.headers(), SMALL_BODY)?;
-    let body = read_body(
+    read_body(
         request.into_body(),
         SMALL_BODY,
         shared.options.limits.body_timeout,
     )
-    .await?;
-    serde_json::from_slice(&body).map_err(|e| refuse(400, format!("invalid JSON: {e}")))
+    .await
+}
+
+/// Reads and decodes a JSON body strictly (a duplicate member is 400).
+async fn json_body<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    request: Request,
+) -> Result<Value, Refusal> {
+    let body = read_json_body(shared, request).await?;
+    Ok(crate::admin::decode_admin_json(&body)?)
 }
 
 fn summary_json(summary: &SessionSummary, base: &str) -> Value {
@@ -176,6 +324,7 @@ fn summary_json(summary: &SessionSummary, base: &str) -> Value {
         _ => None,
     };
     json!({
+        "id": summary.token.public_id(),
         "token": summary.token.to_string(),
         "initiator": initiator_name(summary.initiator),
         "notification_id": notification_id,
@@ -187,11 +336,22 @@ fn summary_json(summary: &SessionSummary, base: &str) -> Value {
     })
 }
 
-fn device_summary_json(record: &DeviceRecord, base: &str) -> Value {
+/// An open session, named without its token.
+fn open_session_json(session: &SessionRecord) -> Value {
+    json!({
+        "id": session.token.public_id(),
+        "started_ms": session.started_ms,
+        "deadline_ms": session.deadline_ms,
+        "packages": session.packages_sent,
+    })
+}
+
+fn device_summary_json(record: &DeviceRecord, open: &[SessionRecord], base: &str) -> Value {
     json!({
         "dev_id": record.dev_id.as_str(),
         "notification_address": record.notification_address,
-        "open_session": record.open_session.is_some(),
+        "open_session": !open.is_empty(),
+        "open_sessions": open.iter().map(open_session_json).collect::<Vec<_>>(),
         "last_session": record.last_session().map(|s| summary_json(s, base)),
     })
 }
@@ -244,11 +404,13 @@ async fn list_devices<S: Store, C: NotificationChannel>(
     let next = (devices.len() == limit)
         .then(|| devices.last().map(|d| d.dev_id.to_string()))
         .flatten();
+    let mut listed = Vec::with_capacity(devices.len());
+    for device in &devices {
+        let open = admin.open_sessions_of(device).await?;
+        listed.push(device_summary_json(device, &open, &base));
+    }
     Ok(axum::Json(json!({
-        "devices": devices
-            .iter()
-            .map(|d| device_summary_json(d, &base))
-            .collect::<Vec<_>>(),
+        "devices": listed,
         "next": next,
         "total": admin.device_count().await?,
     }))
@@ -283,6 +445,7 @@ async fn device<S: Store, C: NotificationChannel>(
     let (finished, pending): (Vec<&CommandRecord>, Vec<&CommandRecord>) =
         commands.iter().partition(|c| c.state.is_finished());
     let alerts = admin.alerts(&dev_id).await?.len();
+    let open = admin.open_sessions_of(&record).await?;
     let base = shared.base_uri(&headers);
     Ok(axum::Json(json!({
         "dev_id": record.dev_id.as_str(),
@@ -298,7 +461,8 @@ async fn device<S: Store, C: NotificationChannel>(
             .iter()
             .map(|s| summary_json(s, &base))
             .collect::<Vec<_>>(),
-        "open_session": record.open_session.map(|t| t.to_string()),
+        "open_session": open.last().map(|s| s.token.to_string()),
+        "open_sessions": open.iter().map(open_session_json).collect::<Vec<_>>(),
         "mos": record.mos.as_ref().map(|m| m.iter().map(mos_to_json).collect::<Vec<_>>()),
         "commands": {
             "pending": pending.into_iter().map(command_json).collect::<Vec<_>>(),
@@ -325,11 +489,8 @@ async fn enqueue<S: Store, C: NotificationChannel>(
     request: Request,
 ) -> Result<Response, AdminRefusal> {
     let dev_id = dev_id(&text)?;
-    let body = json_body(&shared, request).await?;
-    let words = body
-        .get("command")
-        .ok_or_else(|| refuse(400, r#"the body needs a "command" array"#))?;
-    let command = crate::admin::parse_command(words)?;
+    let body = read_json_body(&shared, request).await?;
+    let command = crate::admin::parse_command_body(&body)?;
     let id = admin(&shared).enqueue(&dev_id, command).await?;
     Ok((
         StatusCode::CREATED,
@@ -404,19 +565,9 @@ async fn write_object<S: Store, C: NotificationChannel>(
     Path(path): Path<String>,
     request: Request,
 ) -> Result<Response, AdminRefusal> {
+    // The media type was checked on admission (`check_media_type`).
     let limits = &shared.options.limits;
-    super::check_length(request.headers(), limits.codec.mo_data_bytes)?;
-    let content_type = super::header(request.headers(), CONTENT_TYPE.as_str()).unwrap_or("");
-    if !(mime::content_type_matches(content_type, mime::MO_DATA)
-        || mime::content_type_matches(content_type, "application/json"))
-    {
-        return Err(refuse(
-            415,
-            format!("Content-Type {content_type:?} is not {}", mime::MO_DATA),
-        )
-        .into());
-    }
-    check_length(request.headers(), SMALL_BODY)?;
+    check_length(request.headers(), limits.codec.mo_data_bytes)?;
     let body = read_body(
         request.into_body(),
         limits.codec.mo_data_bytes,

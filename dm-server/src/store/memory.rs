@@ -230,7 +230,8 @@ struct Device {
     sessions: Option<Box<[SessionSummary]>>,
     mos: Option<Box<[MosEntry]>>,
     activity: Option<Box<Activity>>,
-    open_session: Option<SessionToken>,
+    /// Its open sessions, oldest first.
+    open_sessions: Option<Box<[SessionToken]>>,
     /// Digest nonce counts in use (not persisted).
     digest: Option<Box<DigestUse>>,
 }
@@ -431,7 +432,7 @@ impl Device {
             sessions: None,
             mos: None,
             activity: None,
-            open_session: None,
+            open_sessions: None,
             digest: None,
         };
         device.apply(registration);
@@ -475,8 +476,17 @@ impl Device {
                 .map(<[SessionSummary]>::to_vec)
                 .unwrap_or_default(),
             mos: self.mos.as_deref().map(<[MosEntry]>::to_vec),
-            open_session: self.open_session,
+            open_session: self.open_sessions().last().copied(),
+            open_sessions: self.open_sessions().to_vec(),
         }
+    }
+
+    fn open_sessions(&self) -> &[SessionToken] {
+        self.open_sessions.as_deref().unwrap_or_default()
+    }
+
+    fn set_open_sessions(&mut self, tokens: Vec<SessionToken>) {
+        self.open_sessions = (!tokens.is_empty()).then(|| tokens.into_boxed_slice());
     }
 
     fn from_record(record: DeviceRecord) -> (DevId, Device) {
@@ -490,7 +500,13 @@ impl Device {
                 last_id: record.last_notification_id,
             })
         });
-        let device = Device {
+        // A file written before `open_sessions` existed names one.
+        let open_sessions = if record.open_sessions.is_empty() {
+            record.open_session.into_iter().collect()
+        } else {
+            record.open_sessions
+        };
+        let mut device = Device {
             registered_ms: record.registered_ms,
             objects: 0,
             object_bytes: 0,
@@ -500,9 +516,10 @@ impl Device {
             sessions: (!record.sessions.is_empty()).then(|| record.sessions.into_boxed_slice()),
             mos: record.mos.map(Vec::into_boxed_slice),
             activity: None,
-            open_session: record.open_session,
+            open_sessions: None,
             digest: None,
         };
+        device.set_open_sessions(open_sessions);
         (record.dev_id, device)
     }
 }
@@ -546,8 +563,14 @@ impl Inner {
         let Some(device) = self.devices.get_mut(dev_id) else {
             return;
         };
-        if device.open_session == Some(token) {
-            device.open_session = None;
+        if device.open_sessions().contains(&token) {
+            let rest = device
+                .open_sessions()
+                .iter()
+                .copied()
+                .filter(|t| *t != token)
+                .collect();
+            device.set_open_sessions(rest);
         }
         if let Some(summary) = device
             .sessions
@@ -875,13 +898,18 @@ fn load(bytes: &[u8]) -> Result<Inner, String> {
             inner.sessions.insert(session.token, session);
         }
     }
-    for device in inner.devices.values_mut() {
-        if device
-            .open_session
-            .is_some_and(|t| !inner.sessions.contains_key(&t))
-        {
-            device.open_session = None;
-        }
+    // A device's open sessions are those of the file's sessions that are
+    // its own, oldest first (whatever its record names).
+    let mut open: HashMap<DevId, Vec<(u64, SessionToken)>> = HashMap::new();
+    for session in inner.sessions.values() {
+        open.entry(session.dev_id.clone())
+            .or_default()
+            .push((session.started_ms, session.token));
+    }
+    for (dev_id, device) in &mut inner.devices {
+        let mut sessions = open.remove(dev_id).unwrap_or_default();
+        sessions.sort_unstable();
+        device.set_open_sessions(sessions.into_iter().map(|(_, token)| token).collect());
     }
     for object in snapshot.repository {
         if let ObjectOwner::Device(dev_id) = &object.object.owner
@@ -950,9 +978,7 @@ impl Store for MemoryStore {
                 inner.commands.remove(id);
             }
         }
-        if let Some(token) = device.open_session {
-            inner.sessions.remove(&token);
-        }
+        // Its open sessions with it.
         inner.sessions.retain(|_, s| s.dev_id != *dev_id);
         let owner = ObjectOwner::Device(dev_id.clone());
         inner.repository.retain(|_, o| o.owner != owner);
@@ -1210,7 +1236,10 @@ impl Store for MemoryStore {
                 "{max_open} sessions are open, the most allowed"
             )));
         }
-        inner.device_mut(&record.dev_id)?.open_session = Some(record.token);
+        let device = inner.device_mut(&record.dev_id)?;
+        let mut open = device.open_sessions().to_vec();
+        open.push(record.token);
+        device.set_open_sessions(open);
         inner.sessions.insert(record.token, record);
         inner.dirty = true;
         Ok(())

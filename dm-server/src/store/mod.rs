@@ -88,6 +88,25 @@ impl SessionToken {
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+
+    /// A name of the session that reveals nothing of the token (the token
+    /// is the secret of the session URI): 16 hex digits of a SHA-256 of the
+    /// token, the same on every node and across restarts.
+    ///
+    /// ```
+    /// use dm_server::SessionToken;
+    ///
+    /// let token = SessionToken::from_bytes([7; 16]);
+    /// let id = token.public_id();
+    /// assert_eq!(id.len(), 16);
+    /// assert_eq!(id, SessionToken::from_bytes([7; 16]).public_id());
+    /// assert!(!token.to_string().contains(&id));
+    /// ```
+    pub fn public_id(&self) -> String {
+        let mut labelled = b"dm-server session id\0".to_vec();
+        labelled.extend_from_slice(&self.0);
+        crate::util::hex(&crate::util::sha256(&labelled)[..8])
+    }
 }
 
 impl fmt::Display for SessionToken {
@@ -292,8 +311,13 @@ pub struct DeviceRecord {
     /// Its MO inventory, from the `MOS` of its last Package#1 that had one.
     #[serde(with = "wire::mos_option")]
     pub mos: Option<Vec<MosEntry>>,
-    /// Its open session, if one waits for a Package#3.
+    /// Its newest open session (the last of `open_sessions`), if one waits
+    /// for a Package#3: where a Package#3 sent without following CONT goes.
     pub open_session: Option<SessionToken>,
+    /// All its open sessions, oldest first: a device may start a session
+    /// while another still waits for its Package#3.
+    #[serde(default)]
+    pub open_sessions: Vec<SessionToken>,
 }
 
 impl DeviceRecord {
@@ -315,6 +339,7 @@ impl DeviceRecord {
             sessions: Vec::new(),
             mos: None,
             open_session: None,
+            open_sessions: Vec::new(),
         }
     }
 }
@@ -779,8 +804,8 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Records a new open session, which becomes the device's open session,
-    /// unless `max_open` sessions are open already ([`Error::Busy`]: the
+    /// Records a new open session, which joins the device's open sessions
+    /// ([`DeviceRecord::open_sessions`]) as the newest, unless `max_open` sessions are open already ([`Error::Busy`]: the
     /// count and the insertion are one step, so concurrent requests cannot
     /// pass the limit together). A token already recorded is a
     /// [`Error::Conflict`].
@@ -805,7 +830,8 @@ pub trait Store: Send + Sync + 'static {
         token: SessionToken,
     ) -> impl Future<Output = Result<Option<SessionRecord>, Error>> + Send;
 
-    /// Ends a session: removes its record (if any), completes its summary in
+    /// Ends a session: removes its record (if any) and takes it out of the
+    /// device's open sessions (the others stay open), completes its summary in
     /// the device's recent sessions (end, packages and outcome from `end`;
     /// CONT sent when the record says so), and marks every command still
     /// `sent` in it `failed`.
