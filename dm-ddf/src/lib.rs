@@ -30,7 +30,7 @@
 //! past; [`MoDefinition::parse_with_warnings`] lists each as a [`Warning`]
 //! with its position. When values disagree the narrower reading is taken
 //! (two `AccessType`s keep only the rights both grant); what has no safe
-//! reading is refused with its position (docs/protocol-ddf-tolerance.md).
+//! reading is refused with its position (docs/protocol.md section 10.1).
 //!
 //! ```
 //! use dm_ddf::{MoDefinition, ViolationKind};

@@ -5,7 +5,7 @@
 //! the departures from the DTD that real publishers ship when their meaning
 //! is clear (each reported as a [`Warning`]), and says where a document
 //! breaks it otherwise. The decisions, element by element, are listed in
-//! docs/protocol-ddf-tolerance.md.
+//! docs/protocol.md section 10.1.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -106,7 +106,7 @@ impl MoDefinition {
 
     /// Parses a DDF document from bytes within `limits`, listing the
     /// departures from the DTD read past, each with its position
-    /// (docs/protocol-ddf-tolerance.md).
+    /// (docs/protocol.md section 10.1).
     ///
     /// ```
     /// use dm_ddf::{Limits, MoDefinition, WarningKind};

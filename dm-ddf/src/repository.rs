@@ -28,7 +28,7 @@ pub struct DdfEntry {
     /// The file it was read from (`None` for one added in memory).
     pub source: Option<PathBuf>,
     /// The departures from the DDF DTD read past when the file was loaded
-    /// (docs/protocol-ddf-tolerance.md); empty for one added in memory.
+    /// (docs/protocol.md section 10.1); empty for one added in memory.
     pub warnings: Vec<Warning>,
 }
 

@@ -1,7 +1,7 @@
 //! What a tolerant read of a DDF document reports: departures from the DTD
 //! that were understood, each with where it is and what the reader did.
 //!
-//! The decisions, element by element, are in docs/protocol-ddf-tolerance.md
+//! The decisions, element by element, are in docs/protocol.md section 10.1
 //! (to be folded into docs/protocol.md section 10.1).
 
 use std::fmt;

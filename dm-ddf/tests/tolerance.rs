@@ -1,5 +1,5 @@
 //! The tolerant reading of DDF documents, decision by decision
-//! (docs/protocol-ddf-tolerance.md): each test builds a document departing
+//! (docs/protocol.md section 10.1): each test builds a document departing
 //! from the DTD in one way and checks the data kept and the warning (kind,
 //! line, column, path), or the refusal and its position.
 
