@@ -511,6 +511,11 @@ async fn the_admin_api_shows_every_open_session() {
     assert_eq!(status, 200, "{device}");
     let ids = open_ids(&device);
     assert_eq!(ids.len(), 2, "{device}");
+    // In-process, the same sessions, oldest first.
+    let open = admin.open_sessions(&dev(DEV1)).await.expect("sessions");
+    let in_process: Vec<String> = open.iter().map(|s| s.token.public_id()).collect();
+    assert_eq!(in_process, ids);
+    assert!(first.ends_with(&open[0].token.to_string()), "{first}");
     for uri in [&first, &second] {
         let token = uri.rsplit('/').next().expect("token");
         assert!(

@@ -538,6 +538,13 @@ fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String> {
             json_bytes(&serde_json::json!({ "command": command })),
         );
     }
+    // Duplicate members, which the admin API refuses (at any depth).
+    for body in [
+        r#"{"command":["GET","urn:oma:mo:oma-dm-devinfo:1.0//Mod"],"command":["EXEC","urn:x:y//Reboot"]}"#,
+        r#"{"command":["GET","urn:oma:mo:oma-dm-devinfo:1.0//"],"x":{"a":1,"a":2}}"#,
+    ] {
+        seeds.add("admin_command", body.as_bytes().to_vec());
+    }
     // `dm serve` configuration files.
     for config in [
         r#"{"listen":"0.0.0.0:8443","public_uri":"https://dm.example.com:8443","server_id":"dm.example.com","realm":"oma-dm","admin_token":"change me","tls":{"cert":"server.pem","key":"server.key","client_ca":"devices-ca.pem"},"store":"store.json","limits":{"body_bytes":4194304,"repository_bytes":16777216,"header_timeout_secs":10,"body_timeout_secs":30,"max_sessions":10000,"max_connections":16384,"session_idle_secs":300,"commands_per_package":64,"packages_per_session":64},"dev_notification":{"secret_hex":"00ff","data_hex":"0102"},"devices":[{"dev_id":"IMEI:493005100592800","username":"device-1","password":"secret","certificate_sha256":null,"notification":{"address":"udp://192.0.2.10:9443","secret_hex":"6e6f7469","data_hex":"64617461"}}]}"#,
