@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dm_codec::{Limits, mime};
 use dm_session::{
-    ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch, ManagementTree, Method,
-    Response, Trigger,
+    BrowserLauncher, Busy, ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch,
+    ManagementTree, Method, Response, Trigger,
 };
 use dm_tree::{
     DACMO_MOID, DMACC_MOID, DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, Principal,
@@ -104,8 +104,10 @@ impl Account {
 /// Receives what happens in the client as it happens (sessions driven by
 /// [`DmClient::listen_udp`] included). Every method has an empty default.
 pub trait Observer: Send + Sync {
-    /// A session event: SHOW (`LaunchBrowser`: open the page in the browser
-    /// component and go on at once), DEFAULT, EXEC started asynchronously.
+    /// A session event: SHOW (`LaunchBrowser`: the
+    /// [`BrowserLauncher`] opened the page), DEFAULT, EXEC started
+    /// asynchronously, EXEC with a ServerURI finished at once (its result
+    /// is kept for a new session).
     fn event(&self, server: &ServerId, event: &ClientEvent) {
         let _ = (server, event);
     }
@@ -127,7 +129,7 @@ pub trait Observer: Send + Sync {
 }
 
 /// What a session did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SessionReport {
     /// The server of the session.
@@ -138,7 +140,8 @@ pub struct SessionReport {
     pub packages: usize,
     /// Commands the server sent (END not counted).
     pub commands: usize,
-    /// Events seen, in order: browser launches, DEFAULTs, EXECs started.
+    /// Events seen, in order: browser launches, DEFAULTs, EXECs started or
+    /// finished.
     pub events: Vec<ClientEvent>,
     /// Alerts of this client delivered in Package#1 (asynchronous results,
     /// the notification address).
@@ -249,6 +252,21 @@ pub struct DmClient {
     notification_address: Option<Box<str>>,
     completions: Option<Box<Completions>>,
     observer: Option<Arc<dyn Observer>>,
+    browser: Option<Arc<dyn BrowserLauncher>>,
+    busy: Busy,
+}
+
+/// When [`DmClient::raise_alert`] delivers an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// In Package#1 of the next session with the server, whoever starts
+    /// it (the device, a notification); kept until then, in the state file
+    /// when the client has one.
+    NextSession,
+    /// In a client-initiated session started at once (with every other
+    /// alert pending for that server).
+    Now,
 }
 
 /// Settings that rarely differ between clients: clients built with the
@@ -284,6 +302,7 @@ pub struct DmClientBuilder {
     transport: Option<Transport>,
     notification_address: Option<String>,
     observer: Option<Arc<dyn Observer>>,
+    browser: Option<Arc<dyn BrowserLauncher>>,
     settings: Settings,
 }
 
@@ -315,6 +334,7 @@ impl DmClient {
             transport: None,
             notification_address: None,
             observer: None,
+            browser: None,
             settings: Settings::default(),
         }
     }
@@ -479,6 +499,38 @@ impl DmClientBuilder {
         self
     }
 
+    /// The device's Web Browser Component, which SHOW launches: the command
+    /// answers `200` when [`BrowserLauncher::launch`] returns `Ok` and
+    /// `500` when it fails (the reason is logged on the device, never sent).
+    /// Without one — the default — the device has no browser and every
+    /// SHOW answers `500` (docs/protocol.md section 4).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dm_client::{BrowserLauncher, DmClient};
+    /// use dm_tree::DevInfo;
+    /// use dm_types::{DevId, ServerUri};
+    ///
+    /// struct Browser;
+    ///
+    /// impl BrowserLauncher for Browser {
+    ///     fn launch(&self, page: &ServerUri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ///         std::process::Command::new("xdg-open").arg(page.as_str()).spawn()?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1"))
+    ///     .browser(Arc::new(Browser))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn browser(mut self, browser: Arc<dyn BrowserLauncher>) -> DmClientBuilder {
+        self.browser = Some(browser);
+        self
+    }
+
     /// Builds the client: loads the state file when there is one (a
     /// corrupt file is [`Error::StateCorrupt`], never a silent reset),
     /// writes DevInfo (replacing a stored one that differs) and the DMAcc
@@ -561,6 +613,10 @@ impl DmClientBuilder {
             notification_address: self.notification_address.map(String::into_boxed_str),
             completions: None,
             observer: self.observer,
+            browser: self
+                .browser
+                .map(|browser| Arc::new(LoggedLaunches(browser)) as Arc<dyn BrowserLauncher>),
+            busy: Busy::default(),
         };
         Ok((client, changed))
     }
@@ -625,9 +681,89 @@ impl DmClient {
         self.tree.set_handler(moid, handler);
     }
 
-    /// Asynchronous results waiting for a session (EXEC results).
+    /// Alerts waiting for a session: asynchronous EXEC results and alerts
+    /// raised with [`DmClient::raise_alert`].
     pub fn pending_reports(&self) -> usize {
         self.state.pending.len()
+    }
+
+    /// The device's busy flag (a handle sharing the client's one flag:
+    /// keep it, set it from anywhere). While it is set, the commands of
+    /// every session answer `503` instead of running — every command but
+    /// END and CONT, which steer the session, and malformed or unknown
+    /// ones, which keep their `400`/`501` (see [`Busy`]). The device
+    /// still opens sessions, answers notifications and delivers alerts.
+    ///
+    /// ```
+    /// use dm_client::DmClient;
+    /// use dm_tree::DevInfo;
+    /// use dm_types::DevId;
+    ///
+    /// let client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1")).build()?;
+    /// let busy = client.busy();
+    /// busy.set(true); // e.g. while a firmware update installs
+    /// assert!(client.busy().is_busy());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn busy(&self) -> Busy {
+        self.busy.clone()
+    }
+
+    /// Raises a generic alert (docs/protocol.md sections 3.5 and 6) for
+    /// `server`: an application alert, or an asynchronous result of the
+    /// product's own (any `AlertType`, with `SourceURI`, `TargetURI`,
+    /// `Mark`, `DataType` and `Data` as the alert carries them).
+    ///
+    /// The alert is kept as pending — in the state file when the client
+    /// has one, so it survives a restart — and goes in Package#1 of the
+    /// next session with `server` ([`Delivery::NextSession`]), or of a
+    /// client-initiated session opened at once ([`Delivery::Now`], whose
+    /// report is returned). It leaves the pending list once that Package#1
+    /// was answered with HTTP 200 (at least once: a lost answer means a new
+    /// try in the next session).
+    ///
+    /// Errors: [`Error::UnknownServer`] without an account for `server`,
+    /// [`Error::SessionStartAlert`] for a session-start alert type (the
+    /// client sends those itself), and state file failures (the alert is
+    /// then not kept).
+    ///
+    /// ```no_run
+    /// use dm_client::{Delivery, DmClient};
+    /// use dm_types::{Alert, AlertType, Mark, ServerId};
+    ///
+    /// # async fn example(client: &mut DmClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut alert = Alert::new(AlertType::new("urn:x:acme:battery-low")?);
+    /// alert.source_uri = Some("urn:x:acme:battery:1.0//Level".into());
+    /// alert.mark = Some(Mark::Warning);
+    /// client.raise_alert(&ServerId::new("dm.example")?, alert, Delivery::Now).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn raise_alert(
+        &mut self,
+        server: &ServerId,
+        alert: Alert,
+        delivery: Delivery,
+    ) -> Result<Option<SessionReport>, Error> {
+        if alert.alert_type.is_session_start() {
+            return Err(Error::SessionStartAlert(alert.alert_type));
+        }
+        if self.tree.dm_acc(server)?.is_none() {
+            return Err(Error::UnknownServer(server.clone()));
+        }
+        self.state.pending.push(PendingAlert {
+            server: server.clone(),
+            report_to: None,
+            alert,
+        });
+        if let Err(e) = self.save() {
+            self.state.pending.pop();
+            return Err(e);
+        }
+        match delivery {
+            Delivery::NextSession => Ok(None),
+            Delivery::Now => self.run_session(server, Trigger::Client).await.map(Some),
+        }
     }
 
     /// The EXECs that answered `202` and have not finished: (server, node
@@ -777,6 +913,8 @@ impl DmClient {
         config.limits = settings.limits;
         config.packages_per_session = settings.packages_per_session;
         config.max_duration = settings.max_session_duration;
+        config.browser.clone_from(&self.browser);
+        config.busy = self.busy.clone();
         let mut session = ClientSession::new(config, trigger, &view, alerts, Instant::now());
         let mut http = HttpSession::new(credentials, account.server_uri);
         let mut first_package = true;
@@ -879,6 +1017,18 @@ impl DmClient {
                     });
                     state_changed = true;
                 }
+                // Finished at once but owed to a ServerURI: pending for a
+                // new session posted there (deliver_pending_reports).
+                ClientEvent::ExecFinished {
+                    report_to, alert, ..
+                } => {
+                    self.state.pending.push(PendingAlert {
+                        server: server.clone(),
+                        report_to: Some(report_to.clone()),
+                        alert: alert.clone(),
+                    });
+                    state_changed = true;
+                }
                 _ => {}
             }
         }
@@ -936,9 +1086,10 @@ impl DmClient {
     }
 
     /// Listens for notifications on `socket` until `shutdown` completes:
-    /// each datagram goes through [`DmClient::handle_notification`]; EXEC
-    /// results reported through [`ExecCompletion`] are recorded and
-    /// delivered. Outcomes go to the [`Observer`] and to `tracing`.
+    /// each datagram goes through [`DmClient::handle_notification`], and
+    /// the results its session left pending (an EXEC with a ServerURI that
+    /// finished at once) are delivered right after it; EXEC results
+    /// reported through [`ExecCompletion`] are recorded and delivered. Outcomes go to the [`Observer`] and to `tracing`.
     /// Datagrams arriving during a session wait in the socket buffer.
     pub async fn listen_udp(
         &mut self,
@@ -968,6 +1119,13 @@ impl DmClient {
                         .await
                     {
                         tracing::warn!("notification: {e}");
+                    }
+                    // Results the session left owed to a ServerURI (EXECs
+                    // that finished at once) go now, each in its session.
+                    if self.pending_reports() > 0
+                        && let Err(e) = self.deliver_pending_reports().await
+                    {
+                        tracing::warn!("delivering results: {e}");
                     }
                 }
                 Next::Datagram(Err(e)) => {
@@ -1017,10 +1175,12 @@ impl DmClient {
     }
 
     /// Records the final status of an asynchronous EXEC of `node` (as the
-    /// server named it, or its absolute ClientURI): an `ExecComplete`
-    /// alert (`SourceURI` = the node as the server named it, `Data`
-    /// `{"sc": status}`) is persisted as pending, for the EXEC's ServerURI
-    /// or, when it named none, the account's `SrvURI`.
+    /// server named it, or its absolute ClientURI): the result alert of the
+    /// node's handler ([`NodeHandler::result_alert`]: FUMO and SCOMO have
+    /// their own types), by default an `ExecComplete` alert (`SourceURI` =
+    /// the node as the server named it, `Data` `{"sc": status}`), is
+    /// persisted as pending, for the EXEC's ServerURI or, when it named
+    /// none, the account's `SrvURI`.
     pub fn exec_finished(&mut self, node: &ClientUri, status: StatusCode) -> Result<(), Error> {
         let index = self
             .state
@@ -1030,7 +1190,7 @@ impl DmClient {
             .ok_or_else(|| Error::NoRunningExec(node.clone()))?;
         let running = self.state.running.remove(index);
         self.state.pending.push(PendingAlert {
-            alert: Alert::exec_complete(&running.node, status),
+            alert: self.tree.exec_result_alert(&running.node, status),
             server: running.server,
             report_to: running.report_to,
         });
@@ -1222,6 +1382,18 @@ impl DmClient {
     }
 }
 
+/// The product's browser component, its failed launches logged on the
+/// device (the server only learns `500`).
+struct LoggedLaunches(Arc<dyn BrowserLauncher>);
+
+impl BrowserLauncher for LoggedLaunches {
+    fn launch(&self, page: &ServerUri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.launch(page).inspect_err(|e| {
+            tracing::warn!(page = page.as_str(), "SHOW: the browser launch failed: {e}");
+        })
+    }
+}
+
 /// Pulls the engine's events: the end goes to `end`, the others to
 /// `events` and the observer.
 fn drain(
@@ -1399,6 +1571,15 @@ impl ManagementTree for SessionTree<'_> {
         report_to: Option<&ServerUri>,
     ) -> Result<ExecOutcome, StatusCode> {
         ManagementTree::exec(&mut *self.tree, server, target, report_to)
+    }
+
+    fn exec_result_alert(
+        &self,
+        server: &ServerId,
+        target: &ClientUri,
+        status: StatusCode,
+    ) -> Alert {
+        ManagementTree::exec_result_alert(&*self.tree, server, target, status)
     }
 
     fn subscribe(

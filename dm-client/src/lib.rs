@@ -71,9 +71,10 @@ struct WorkspaceReadmeDoctests;
 
 pub use auth::Credentials;
 pub use client::{
-    Account, Configuration, DmClient, DmClientBuilder, ExecCompletion, Observer, SessionReport,
+    Account, Configuration, Delivery, DmClient, DmClientBuilder, ExecCompletion, Observer,
+    SessionReport,
 };
-pub use dm_session::{ClientEnd, ClientEvent, Trigger};
+pub use dm_session::{BrowserLauncher, Busy, ClientEnd, ClientEvent, Trigger};
 pub use error::Error;
 pub use notify::{Ignored, NotificationOutcome};
 pub use transport::{RetryPolicy, Transport, TransportBuilder};
