@@ -192,11 +192,11 @@ pub enum Configuration {
 
 /// Reports the end of an asynchronous EXEC from anywhere (a
 /// [`NodeHandler`], a task, another thread): cheap to clone. The client
-/// takes the results in [`DmClient::listen_udp`] or
-/// [`DmClient::take_exec_completions`].
+/// takes the results in [`DmClient::listen_udp`],
+/// [`DmClient::take_exec_completions`], or at the end of a session.
 #[derive(Debug, Clone)]
 pub struct ExecCompletion {
-    sender: mpsc::UnboundedSender<(ClientUri, StatusCode)>,
+    sender: mpsc::UnboundedSender<Report>,
 }
 
 impl ExecCompletion {
@@ -204,14 +204,55 @@ impl ExecCompletion {
     /// absolute ClientURI) finished with `status`. False when the client is
     /// gone.
     pub fn finished(&self, node: ClientUri, status: StatusCode) -> bool {
-        self.sender.send((node, status)).is_ok()
+        self.sender.send(Report::Exec(node, status)).is_ok()
     }
+}
+
+/// Raises generic alerts from anywhere — a [`NodeHandler`] in the middle of
+/// a session, a task, another thread — as [`DmClient::raise_alert`] does
+/// (cheap to clone).
+///
+/// An alert for the server of a session under way goes in that session's
+/// next Package#3 (docs/protocol.md section 3.3); if the session ends
+/// first (END, abort), it is kept pending for the next session. Otherwise
+/// the client takes it in [`DmClient::listen_udp`] (delivered as its
+/// [`Delivery`] says), [`DmClient::take_exec_completions`] (kept pending)
+/// or the next session (in its Package#3, or kept pending when it is for
+/// another server). Until the client takes it, the alert is held in
+/// memory only.
+#[derive(Debug, Clone)]
+pub struct AlertSender {
+    sender: mpsc::UnboundedSender<Report>,
+}
+
+impl AlertSender {
+    /// Raises `alert` for `server`. Errors: [`Error::SessionStartAlert`]
+    /// for a session-start alert type, [`Error::ClientGone`] when the
+    /// client no longer exists. A server without account is found out when
+    /// the client takes the alert (it is then logged and dropped).
+    pub fn raise(&self, server: ServerId, alert: Alert, delivery: Delivery) -> Result<(), Error> {
+        if alert.alert_type.is_session_start() {
+            return Err(Error::SessionStartAlert(alert.alert_type));
+        }
+        self.sender
+            .send(Report::Alert(server, alert, delivery))
+            .map_err(|_| Error::ClientGone)
+    }
+}
+
+/// What the handles report to the client.
+#[derive(Debug)]
+enum Report {
+    /// An asynchronous EXEC finished ([`ExecCompletion`]).
+    Exec(ClientUri, StatusCode),
+    /// An alert was raised ([`AlertSender`]).
+    Alert(ServerId, Alert, Delivery),
 }
 
 #[derive(Debug)]
 struct Completions {
-    sender: mpsc::UnboundedSender<(ClientUri, StatusCode)>,
-    receiver: mpsc::UnboundedReceiver<(ClientUri, StatusCode)>,
+    sender: mpsc::UnboundedSender<Report>,
+    receiver: mpsc::UnboundedReceiver<Report>,
 }
 
 /// The device client a vendor embeds: the management tree (DevInfo, one
@@ -687,6 +728,19 @@ impl DmClient {
         self.state.pending.len()
     }
 
+    /// Adds `alert` to the pending list for `server` (not saved).
+    fn keep_alert(&mut self, server: &ServerId, alert: Alert) -> Result<(), Error> {
+        if self.tree.dm_acc(server)?.is_none() {
+            return Err(Error::UnknownServer(server.clone()));
+        }
+        self.state.pending.push(PendingAlert {
+            server: server.clone(),
+            report_to: None,
+            alert,
+        });
+        Ok(())
+    }
+
     /// The device's busy flag (a handle sharing the client's one flag:
     /// keep it, set it from anywhere). While it is set, the commands of
     /// every session answer `503` instead of running — every command but
@@ -748,14 +802,7 @@ impl DmClient {
         if alert.alert_type.is_session_start() {
             return Err(Error::SessionStartAlert(alert.alert_type));
         }
-        if self.tree.dm_acc(server)?.is_none() {
-            return Err(Error::UnknownServer(server.clone()));
-        }
-        self.state.pending.push(PendingAlert {
-            server: server.clone(),
-            report_to: None,
-            alert,
-        });
+        self.keep_alert(server, alert)?;
         if let Err(e) = self.save() {
             self.state.pending.pop();
             return Err(e);
@@ -903,6 +950,8 @@ impl DmClient {
                 .map(|d| d.moid.clone())
                 .collect(),
             default_limit: settings.default_uris_per_server,
+            reports: self.completions.as_deref_mut().map(|c| &mut c.receiver),
+            taken: Taken::default(),
         };
         view.grant_present();
         let mut config = ClientConfig::new(
@@ -985,6 +1034,7 @@ impl DmClient {
         report.end =
             end.unwrap_or_else(|| ClientEnd::Aborted("the session stopped before its end".into()));
         report.tree_changed = view.changed;
+        let taken = std::mem::take(&mut view.taken);
         if own_session_info {
             self.tree.remove(SESSIONINFO_MOID, "sessioninfo");
         }
@@ -1033,8 +1083,26 @@ impl DmClient {
             }
         }
         report.events = events;
+        // Alerts raised during the session: those that went in a Package#3
+        // are delivered once the server ended the session; the others wait
+        // for a later session.
+        let mut kept = taken.elsewhere;
+        if report.end != ClientEnd::Completed {
+            kept.extend(taken.sent.into_iter().map(|alert| (server.clone(), alert)));
+        }
+        for (to, alert) in kept {
+            match self.keep_alert(&to, alert) {
+                Ok(()) => state_changed = true,
+                Err(e) => tracing::warn!(server = to.as_str(), "raised alert dropped: {e}"),
+            }
+        }
         if report.tree_changed || state_changed {
             self.save()?;
+        }
+        for (node, status) in taken.finished {
+            if let Err(e) = self.exec_finished(&node, status) {
+                tracing::warn!("{e}");
+            }
         }
         tracing::info!(server = server.as_str(), outcome = %report, "session ended");
         if let Some(observer) = &self.observer {
@@ -1104,7 +1172,7 @@ impl DmClient {
             enum Next {
                 Stop,
                 Datagram(std::io::Result<usize>),
-                Completion(Option<(ClientUri, StatusCode)>),
+                Completion(Option<Report>),
             }
             let next = tokio::select! {
                 () = &mut shutdown => Next::Stop,
@@ -1132,44 +1200,77 @@ impl DmClient {
                     tracing::warn!("notification socket: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Next::Completion(Some((node, status))) => match self.exec_finished(&node, status) {
-                    Ok(()) => {
-                        if let Err(e) = self.deliver_pending_reports().await {
-                            tracing::warn!("delivering results: {e}");
-                        }
+                Next::Completion(Some(Report::Alert(server, alert, delivery))) => {
+                    if let Err(e) = self.raise_alert(&server, alert, delivery).await {
+                        tracing::warn!(server = server.as_str(), "raised alert: {e}");
                     }
-                    Err(e) => tracing::warn!("{e}"),
-                },
+                }
+                Next::Completion(Some(Report::Exec(node, status))) => {
+                    match self.exec_finished(&node, status) {
+                        Ok(()) => {
+                            if let Err(e) = self.deliver_pending_reports().await {
+                                tracing::warn!("delivering results: {e}");
+                            }
+                        }
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
                 Next::Completion(None) => {}
             }
         }
     }
 
+    fn sender(&mut self) -> mpsc::UnboundedSender<Report> {
+        self.completions
+            .get_or_insert_with(|| {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                Box::new(Completions { sender, receiver })
+            })
+            .sender
+            .clone()
+    }
+
     /// A handle that reports asynchronous EXEC results to this client
     /// (see [`ExecCompletion`]).
     pub fn exec_completion(&mut self) -> ExecCompletion {
-        let completions = self.completions.get_or_insert_with(|| {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            Box::new(Completions { sender, receiver })
-        });
         ExecCompletion {
-            sender: completions.sender.clone(),
+            sender: self.sender(),
         }
     }
 
-    /// Records every result reported through [`ExecCompletion`] so far
-    /// (without waiting) and returns how many; deliver them with
-    /// [`DmClient::deliver_pending_reports`].
+    /// A handle that raises alerts for this client from anywhere, a
+    /// session under way included (see [`AlertSender`]).
+    pub fn alert_sender(&mut self) -> AlertSender {
+        AlertSender {
+            sender: self.sender(),
+        }
+    }
+
+    /// Records every result reported through [`ExecCompletion`] and every
+    /// alert raised through [`AlertSender`] so far (without waiting), as
+    /// pending, and returns how many; deliver them with
+    /// [`DmClient::deliver_pending_reports`]. An alert for a server
+    /// without account is logged and dropped.
     pub fn take_exec_completions(&mut self) -> Result<usize, Error> {
         let mut taken = Vec::new();
         if let Some(completions) = &mut self.completions {
-            while let Ok(completion) = completions.receiver.try_recv() {
-                taken.push(completion);
+            while let Ok(report) = completions.receiver.try_recv() {
+                taken.push(report);
             }
         }
         let count = taken.len();
-        for (node, status) in taken {
-            self.exec_finished(&node, status)?;
+        let mut kept = false;
+        for report in taken {
+            match report {
+                Report::Exec(node, status) => self.exec_finished(&node, status)?,
+                Report::Alert(server, alert, _) => match self.keep_alert(&server, alert) {
+                    Ok(()) => kept = true,
+                    Err(e) => tracing::warn!(server = server.as_str(), "raised alert dropped: {e}"),
+                },
+            }
+        }
+        if kept {
+            self.save()?;
         }
         Ok(count)
     }
@@ -1367,6 +1468,8 @@ impl DmClient {
             changed: false,
             defaults: Vec::new(),
             default_limit: 0,
+            reports: None,
+            taken: Taken::default(),
         };
         let written = fetch.apply_with_limits(&response, &self.settings.limits, &mut view);
         let changed = view.changed;
@@ -1428,9 +1531,7 @@ fn count_commands(body: &[u8], limits: &Limits) -> usize {
     })
 }
 
-async fn next_completion(
-    completions: &mut Option<Box<Completions>>,
-) -> Option<(ClientUri, StatusCode)> {
+async fn next_completion(completions: &mut Option<Box<Completions>>) -> Option<Report> {
     match completions {
         Some(completions) => completions.receiver.recv().await,
         None => std::future::pending().await,
@@ -1488,6 +1589,21 @@ struct SessionTree<'a> {
     /// this session.
     defaults: Vec<Moid>,
     default_limit: usize,
+    /// Where the product's handles report (a session drains it before
+    /// each Package#3).
+    reports: Option<&'a mut mpsc::UnboundedReceiver<Report>>,
+    taken: Taken,
+}
+
+/// What a session took from the product's handles.
+#[derive(Debug, Default)]
+struct Taken {
+    /// Alerts for the session's server, sent in a Package#3.
+    sent: Vec<Alert>,
+    /// Alerts for other servers.
+    elsewhere: Vec<(ServerId, Alert)>,
+    /// EXEC results.
+    finished: Vec<(ClientUri, StatusCode)>,
 }
 
 impl SessionTree<'_> {
@@ -1599,6 +1715,23 @@ impl ManagementTree for SessionTree<'_> {
 
     fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<MoItem>)> {
         ManagementTree::change_reports(&*self.tree, changed)
+    }
+
+    fn take_alerts(&mut self) -> Vec<Alert> {
+        let mut now = Vec::new();
+        if let Some(reports) = self.reports.as_deref_mut() {
+            while let Ok(report) = reports.try_recv() {
+                match report {
+                    Report::Alert(server, alert, _) if server == self.server => {
+                        now.push(alert);
+                    }
+                    Report::Alert(server, alert, _) => self.taken.elsewhere.push((server, alert)),
+                    Report::Exec(node, status) => self.taken.finished.push((node, status)),
+                }
+            }
+        }
+        self.taken.sent.extend(now.iter().cloned());
+        now
     }
 
     fn accept_default(

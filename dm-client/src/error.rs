@@ -65,6 +65,10 @@ pub enum Error {
     /// type twice in one Package#1 makes the server refuse the session.
     #[error("{0} is a session-start alert type: the client sends it itself")]
     SessionStartAlert(AlertType),
+    /// The client an [`AlertSender`](crate::AlertSender) belongs to no
+    /// longer exists.
+    #[error("the client is gone")]
+    ClientGone,
     /// No server sent DEFAULT for this MOID, so its configuration cannot be
     /// fetched.
     #[error("no DEFAULT ServerURI is stored for {0}")]

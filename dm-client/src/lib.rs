@@ -71,8 +71,8 @@ struct WorkspaceReadmeDoctests;
 
 pub use auth::Credentials;
 pub use client::{
-    Account, Configuration, Delivery, DmClient, DmClientBuilder, ExecCompletion, Observer,
-    SessionReport,
+    Account, AlertSender, Configuration, Delivery, DmClient, DmClientBuilder, ExecCompletion,
+    Observer, SessionReport,
 };
 pub use dm_session::{BrowserLauncher, Busy, ClientEnd, ClientEvent, Trigger};
 pub use error::Error;

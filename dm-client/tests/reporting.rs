@@ -515,3 +515,67 @@ async fn several_targets_answer_the_first_failure_in_parameter_order() {
         .expect("repository");
     assert!(uploaded.is_none(), "nothing was sent");
 }
+
+/// FUMO whose `Download` raises an alert while it runs, through the
+/// client's [`AlertSender`](dm_client::AlertSender).
+struct Raising(dm_client::AlertSender);
+
+impl NodeHandler for Raising {
+    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+        self.0
+            .raise(server_id(), battery_alert(2), Delivery::NextSession)
+            .expect("raised");
+        ExecOutcome::Done(StatusCode::OK)
+    }
+}
+
+#[tokio::test]
+async fn alerts_raised_during_a_session_travel_in_its_package3() {
+    let node = Node::start().await;
+    let mut device = client(&node, None);
+    let sender = device.alert_sender();
+    device.set_handler(
+        Moid::new(FUMO).expect("MOID"),
+        Arc::new(Raising(sender.clone())),
+    );
+    let err = sender
+        .raise(server_id(), Alert::bootstrap_complete(), Delivery::Now)
+        .expect_err("session-start type");
+    assert!(matches!(err, Error::SessionStartAlert(_)), "{err}");
+
+    let exec = node.enqueue(&["EXEC", &format!("{FUMO}//Download")]).await;
+    let report = client_initiated(&mut device).await;
+    assert!(report.completed(), "{report}");
+    assert_eq!(node.status(exec).await, 200);
+    let records = node.server.admin().alerts(&dev_id()).await.expect("alerts");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].alert, battery_alert(2));
+    let sessions = node
+        .server
+        .admin()
+        .device(&dev_id())
+        .await
+        .expect("device")
+        .sessions;
+    assert_eq!(sessions.len(), 1, "in the same session");
+    assert_eq!(records[0].session, Some(sessions[0].token));
+    assert_eq!(device.pending_reports(), 0);
+
+    // Raised between sessions: taken as pending, delivered in Package#1.
+    sender
+        .raise(server_id(), battery_alert(1), Delivery::NextSession)
+        .expect("raised");
+    assert_eq!(device.take_exec_completions().expect("taken"), 1);
+    assert_eq!(device.pending_reports(), 1);
+    let report = client_initiated(&mut device).await;
+    assert_eq!(report.alerts_delivered, 1);
+    assert_eq!(device.pending_reports(), 0);
+    assert_eq!(node.alerts().await, [battery_alert(2), battery_alert(1)]);
+
+    // Gone with the client.
+    drop(device);
+    let err = sender
+        .raise(server_id(), battery_alert(0), Delivery::Now)
+        .expect_err("no client");
+    assert!(matches!(err, Error::ClientGone), "{err}");
+}

@@ -598,9 +598,11 @@ impl ClientSession {
                 .push_back(ClientEvent::Ended(ClientEnd::Completed));
             return;
         }
+        let mut alerts = std::mem::take(&mut self.alerts);
+        alerts.extend(tree.take_alerts());
         let package = Package3 {
             statuses: std::mem::take(&mut self.statuses),
-            alerts: std::mem::take(&mut self.alerts),
+            alerts,
         };
         let id = self.send(
             Method::Post,

@@ -53,6 +53,14 @@ pub trait ManagementTree {
         let _ = server;
         Alert::exec_complete(target, status)
     }
+    /// Alerts the device wants to deliver now (docs/protocol.md section
+    /// 3.3): asked just before each Package#3 is built, they travel in it,
+    /// after those of [`ClientSession::queue_alert`](crate::ClientSession::queue_alert).
+    /// A package that ends the session sends no Package#3 and asks
+    /// nothing. None unless implemented.
+    fn take_alerts(&mut self) -> Vec<Alert> {
+        Vec::new()
+    }
     /// SUB.
     fn subscribe(
         &mut self,

@@ -1195,3 +1195,110 @@ fn queued_alerts_a_session_never_sent_are_given_back() {
     client.handle_response(p1.id, &package2(br#"{"CMD":[]}"#), &mut tree);
     assert!(client.take_unsent_alerts().is_empty());
 }
+
+/// The device tree with alerts of the device's own waiting to go.
+struct Raising {
+    tree: MoTree,
+    alerts: Vec<dm_types::Alert>,
+    asked: usize,
+}
+
+impl dm_session::ManagementTree for Raising {
+    fn mo_list(&self, server: &ServerId) -> Vec<dm_types::MosEntry> {
+        self.tree.mo_list(server)
+    }
+    fn read(
+        &self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Option<Vec<dm_types::MoItem>>, StatusCode> {
+        dm_session::ManagementTree::read(&self.tree, server, targets)
+    }
+    fn write(
+        &mut self,
+        server: &ServerId,
+        target: Option<&ClientUri>,
+        items: &[dm_types::MoItem],
+    ) -> Result<Vec<ClientUri>, StatusCode> {
+        dm_session::ManagementTree::write(&mut self.tree, server, target, items)
+    }
+    fn delete(
+        &mut self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Vec<ClientUri>, StatusCode> {
+        dm_session::ManagementTree::delete(&mut self.tree, server, targets)
+    }
+    fn exec(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: Option<&ServerUri>,
+    ) -> Result<ExecOutcome, StatusCode> {
+        dm_session::ManagementTree::exec(&mut self.tree, server, target, report_to)
+    }
+    fn subscribe(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: &ServerUri,
+    ) -> Result<(), StatusCode> {
+        dm_session::ManagementTree::subscribe(&mut self.tree, server, target, report_to)
+    }
+    fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode> {
+        dm_session::ManagementTree::unsubscribe(&mut self.tree, server, target)
+    }
+    fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<dm_types::MoItem>)> {
+        self.tree.change_reports(changed)
+    }
+    fn take_alerts(&mut self) -> Vec<dm_types::Alert> {
+        self.asked += 1;
+        std::mem::take(&mut self.alerts)
+    }
+}
+
+#[test]
+fn the_devices_own_alerts_travel_in_the_next_package3() {
+    let battery =
+        dm_types::Alert::new(dm_types::AlertType::new("urn:x:battery-low").expect("type"));
+    let mut device = Raising {
+        tree: device(),
+        alerts: Vec::new(),
+        asked: 0,
+    };
+    let mut client = ClientSession::new(
+        client_config(),
+        Trigger::Client,
+        &device,
+        Vec::new(),
+        Instant::now(),
+    );
+    let p1 = client.poll_request().expect("Package#1");
+    device.alerts.push(battery.clone());
+    let queued = dm_types::Alert::new(dm_types::AlertType::new("urn:x:queued").expect("type"));
+    client.queue_alert(queued);
+    client.handle_response(
+        p1.id,
+        &package2(br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#),
+        &mut device,
+    );
+    let p3 = client.poll_request().expect("Package#3");
+    let package = dm_codec::decode_package3(&p3.body, &dm_codec::Limits::default()).expect("P3");
+    let types: Vec<&str> = package
+        .alerts
+        .iter()
+        .map(|a| a.alert_type.as_str())
+        .collect();
+    assert_eq!(types, ["urn:x:queued", "urn:x:battery-low"]);
+    assert_eq!(device.asked, 1);
+    // A package with END builds no Package#3: nothing is asked for.
+    device.alerts.push(battery);
+    client.handle_response(p3.id, &package2(br#"{"CMD":[["END"]]}"#), &mut device);
+    assert!(client.is_ended());
+    assert_eq!(device.asked, 1);
+    assert_eq!(
+        device.alerts.len(),
+        1,
+        "the alert waits for a later session"
+    );
+}
