@@ -885,8 +885,14 @@ impl DmClient {
     /// account's `SrvURI`. `OMADM-DevID`, `Accept` and `Content-Type` are
     /// sent on every request, cookies are kept for the session, and a `401`
     /// challenge is answered once (credentials go only to the `SrvURI`
-    /// origin). Afterwards DEFAULT URIs and started EXECs are recorded and
-    /// the state is persisted when anything changed.
+    /// origin). Afterwards DEFAULT URIs and started EXECs are recorded, the
+    /// results of EXECs with a ServerURI that finished at once and the
+    /// alerts raised for other servers (or sent in a Package#3 of a session
+    /// the server did not end) are kept pending, EXEC completions reported
+    /// meanwhile are recorded, and the state is persisted when anything
+    /// changed. SHOW uses the builder's
+    /// [`browser`](DmClientBuilder::browser), and the [`Busy`] flag is
+    /// honoured.
     ///
     /// Errors are local failures only (unknown server, state file); how the
     /// session went is in the report.
