@@ -227,16 +227,43 @@ pub struct AlertSender {
 
 impl AlertSender {
     /// Raises `alert` for `server`. Errors: [`Error::SessionStartAlert`]
-    /// for a session-start alert type, [`Error::ClientGone`] when the
+    /// for a session-start alert type, [`Error::InvalidAlert`] for one that
+    /// does not decode back, [`Error::ClientGone`] when the
     /// client no longer exists. A server without account is found out when
     /// the client takes the alert (it is then logged and dropped).
     pub fn raise(&self, server: ServerId, alert: Alert, delivery: Delivery) -> Result<(), Error> {
-        if alert.alert_type.is_session_start() {
-            return Err(Error::SessionStartAlert(alert.alert_type));
-        }
+        check_alert(&alert)?;
         self.sender
             .send(Report::Alert(server, alert, delivery))
             .map_err(|_| Error::ClientGone)
+    }
+}
+
+/// Refuses what the client must not send or keep: session-start alert
+/// types (the client sends those itself), and alerts that would not decode
+/// back — from the state file, or at the server — under the default limits.
+fn check_alert(alert: &Alert) -> Result<(), Error> {
+    if alert.alert_type.is_session_start() {
+        return Err(Error::SessionStartAlert(alert.alert_type.clone()));
+    }
+    dm_codec::decode_alert(&dm_codec::encode_alert(alert), &Limits::default())
+        .map(drop)
+        .map_err(|e| Error::InvalidAlert(e.to_string()))
+}
+
+/// The result alert a handler built, or — when it is not one the client
+/// can keep and send ([`check_alert`]) — the default `ExecComplete` alert,
+/// so that a result is never lost.
+fn result_alert(alert: Alert, node: &ClientUri, status: StatusCode) -> Alert {
+    match check_alert(&alert) {
+        Ok(()) => alert,
+        Err(e) => {
+            tracing::warn!(
+                node = node.as_str(),
+                "the handler's result alert is replaced by ExecComplete: {e}"
+            );
+            Alert::exec_complete(node, status)
+        }
     }
 }
 
@@ -778,7 +805,9 @@ impl DmClient {
     ///
     /// Errors: [`Error::UnknownServer`] without an account for `server`,
     /// [`Error::SessionStartAlert`] for a session-start alert type (the
-    /// client sends those itself), and state file failures (the alert is
+    /// client sends those itself), [`Error::InvalidAlert`] for an alert
+    /// that does not decode back under the default limits, and state file
+    /// failures (the alert is
     /// then not kept).
     ///
     /// ```no_run
@@ -799,9 +828,7 @@ impl DmClient {
         alert: Alert,
         delivery: Delivery,
     ) -> Result<Option<SessionReport>, Error> {
-        if alert.alert_type.is_session_start() {
-            return Err(Error::SessionStartAlert(alert.alert_type));
-        }
+        check_alert(&alert)?;
         self.keep_alert(server, alert)?;
         if let Err(e) = self.save() {
             self.state.pending.pop();
@@ -1076,12 +1103,15 @@ impl DmClient {
                 // Finished at once but owed to a ServerURI: pending for a
                 // new session posted there (deliver_pending_reports).
                 ClientEvent::ExecFinished {
-                    report_to, alert, ..
+                    node,
+                    report_to,
+                    status,
+                    alert,
                 } => {
                     self.state.pending.push(PendingAlert {
                         server: server.clone(),
                         report_to: Some(report_to.clone()),
-                        alert: alert.clone(),
+                        alert: result_alert(alert.clone(), node, *status),
                     });
                     state_changed = true;
                 }
@@ -1297,7 +1327,11 @@ impl DmClient {
             .ok_or_else(|| Error::NoRunningExec(node.clone()))?;
         let running = self.state.running.remove(index);
         self.state.pending.push(PendingAlert {
-            alert: self.tree.exec_result_alert(&running.node, status),
+            alert: result_alert(
+                self.tree.exec_result_alert(&running.node, status),
+                &running.node,
+                status,
+            ),
             server: running.server,
             report_to: running.report_to,
         });

@@ -65,6 +65,12 @@ pub enum Error {
     /// type twice in one Package#1 makes the server refuse the session.
     #[error("{0} is a session-start alert type: the client sends it itself")]
     SessionStartAlert(AlertType),
+    /// An alert the product raised does not decode back under the default
+    /// [`Limits`](dm_codec::Limits) (e.g. `Data` nested deeper than the
+    /// depth limit): it could be neither kept in the state file nor read
+    /// by a server, so it is refused at once.
+    #[error("the alert cannot be delivered: {0}")]
+    InvalidAlert(String),
     /// The client an [`AlertSender`](crate::AlertSender) belongs to no
     /// longer exists.
     #[error("the client is gone")]

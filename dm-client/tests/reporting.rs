@@ -327,6 +327,18 @@ async fn raised_alerts_reach_the_server_with_every_field_and_survive_a_restart()
         .await
         .expect_err("no account");
     assert!(matches!(err, Error::UnknownServer(_)), "{err}");
+    // Data nested past the depth limit could not be read back: refused.
+    let mut deep = serde_json::json!({});
+    for _ in 0..100 {
+        deep = serde_json::json!({ "n": deep });
+    }
+    let mut nested = battery_alert(1);
+    nested.data = deep.as_object().cloned();
+    let err = device
+        .raise_alert(&server, nested, Delivery::NextSession)
+        .await
+        .expect_err("too deep");
+    assert!(matches!(err, Error::InvalidAlert(_)), "{err}");
     assert_eq!(device.pending_reports(), 0);
 
     // The next session carries it, even after a restart.
@@ -578,4 +590,37 @@ async fn alerts_raised_during_a_session_travel_in_its_package3() {
         .raise(server_id(), battery_alert(0), Delivery::Now)
         .expect_err("no client");
     assert!(matches!(err, Error::ClientGone), "{err}");
+}
+
+/// FUMO whose result alert is one no server would take (a second
+/// session-start alert in Package#1 makes the session fail).
+struct Confused;
+
+impl NodeHandler for Confused {
+    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+        ExecOutcome::Done(StatusCode::OK)
+    }
+
+    fn result_alert(&self, _node: &ClientUri, _status: StatusCode) -> Alert {
+        Alert::client_initiated()
+    }
+}
+
+#[tokio::test]
+async fn a_result_alert_the_client_cannot_send_becomes_exec_complete() {
+    let node = Node::start().await;
+    let mut device = client(&node, None);
+    device.set_handler(Moid::new(FUMO).expect("MOID"), Arc::new(Confused));
+    let download = format!("{FUMO}//Download");
+    let exec = node.enqueue(&["EXEC", &download, &node.url("/dm")]).await;
+    let report = client_initiated(&mut device).await;
+    assert!(report.completed(), "{report}");
+    assert_eq!(node.status(exec).await, 202);
+    let reports = device.deliver_pending_reports().await.expect("delivered");
+    assert!(reports[0].completed(), "{}", reports[0]);
+    assert_eq!(device.pending_reports(), 0);
+    assert_eq!(
+        node.alerts().await,
+        [Alert::exec_complete(&uri(&download), StatusCode::OK)]
+    );
 }

@@ -253,6 +253,8 @@ pub enum ClientEvent {
         node: dm_types::ClientUri,
         /// The EXEC's ServerURI.
         report_to: ServerUri,
+        /// The final status the handler gave.
+        status: StatusCode,
         /// The result: the handler's alert type
         /// ([`ManagementTree::exec_result_alert`]), by default
         /// `ExecComplete` with `Data` `{"sc": n}`.
@@ -652,6 +654,7 @@ impl ClientSession {
                         self.events.push_back(ClientEvent::ExecFinished {
                             node: target.clone(),
                             report_to: report_to.clone(),
+                            status: code,
                             alert: tree.exec_result_alert(&server, target, code),
                         });
                         Status::new(StatusCode::ACCEPTED)

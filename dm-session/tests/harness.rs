@@ -869,8 +869,12 @@ fn an_exec_with_a_server_uri_that_finishes_at_once_is_reported_in_a_new_session(
             ClientEvent::ExecFinished {
                 node,
                 report_to,
+                status,
                 alert,
-            } => Some((node.clone(), report_to.clone(), alert.clone())),
+            } => {
+                assert_eq!(*status, StatusCode::OK);
+                Some((node.clone(), report_to.clone(), alert.clone()))
+            }
             _ => None,
         })
         .collect();
