@@ -144,7 +144,9 @@ pub struct SessionReport {
     /// finished.
     pub events: Vec<ClientEvent>,
     /// Alerts of this client delivered in Package#1 (asynchronous results,
-    /// the notification address).
+    /// raised alerts, the notification address) and, when the server ended
+    /// the session, in its Package#3 (alerts raised through an
+    /// [`AlertSender`] during the session).
     pub alerts_delivered: usize,
     /// Whether the tree changed (and was persisted).
     pub tree_changed: bool,
@@ -807,8 +809,7 @@ impl DmClient {
     /// [`Error::SessionStartAlert`] for a session-start alert type (the
     /// client sends those itself), [`Error::InvalidAlert`] for an alert
     /// that does not decode back under the default limits, and state file
-    /// failures (the alert is
-    /// then not kept).
+    /// failures (the alert is then not kept).
     ///
     /// ```no_run
     /// use dm_client::{Delivery, DmClient};
@@ -1123,7 +1124,9 @@ impl DmClient {
         // are delivered once the server ended the session; the others wait
         // for a later session.
         let mut kept = taken.elsewhere;
-        if report.end != ClientEnd::Completed {
+        if report.end == ClientEnd::Completed {
+            report.alerts_delivered += taken.sent.len();
+        } else {
             kept.extend(taken.sent.into_iter().map(|alert| (server.clone(), alert)));
         }
         for (to, alert) in kept {

@@ -558,6 +558,7 @@ async fn alerts_raised_during_a_session_travel_in_its_package3() {
     let exec = node.enqueue(&["EXEC", &format!("{FUMO}//Download")]).await;
     let report = client_initiated(&mut device).await;
     assert!(report.completed(), "{report}");
+    assert_eq!(report.alerts_delivered, 1, "in Package#3");
     assert_eq!(node.status(exec).await, 200);
     let records = node.server.admin().alerts(&dev_id()).await.expect("alerts");
     assert_eq!(records.len(), 1, "{records:?}");
