@@ -1135,13 +1135,15 @@ impl DmClient {
                 Err(e) => tracing::warn!(server = to.as_str(), "raised alert dropped: {e}"),
             }
         }
+        // Recorded before anything can fail, so that none is lost.
+        for (node, status) in taken.finished {
+            match self.record_exec_finished(&node, status) {
+                Ok(()) => state_changed = true,
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
         if report.tree_changed || state_changed {
             self.save()?;
-        }
-        for (node, status) in taken.finished {
-            if let Err(e) = self.exec_finished(&node, status) {
-                tracing::warn!("{e}");
-            }
         }
         tracing::info!(server = server.as_str(), outcome = %report, "session ended");
         if let Some(observer) = &self.observer {
@@ -1322,6 +1324,12 @@ impl DmClient {
     /// persisted as pending, for the EXEC's ServerURI or, when it named
     /// none, the account's `SrvURI`.
     pub fn exec_finished(&mut self, node: &ClientUri, status: StatusCode) -> Result<(), Error> {
+        self.record_exec_finished(node, status)?;
+        self.save()
+    }
+
+    /// [`DmClient::exec_finished`] without saving.
+    fn record_exec_finished(&mut self, node: &ClientUri, status: StatusCode) -> Result<(), Error> {
         let index = self
             .state
             .running
@@ -1338,7 +1346,7 @@ impl DmClient {
             server: running.server,
             report_to: running.report_to,
         });
-        self.save()
+        Ok(())
     }
 
     /// Delivers every pending result: one session per destination, with
