@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dm_client::{
-    Account, ClientEvent, Credentials, DmClient, ExecCompletion, Ignored, Observer, SessionReport,
-    Transport, Trigger,
+    Account, BrowserLauncher, ClientEvent, Credentials, DmClient, ExecCompletion, Ignored,
+    Observer, SessionReport, Transport, Trigger,
 };
 use dm_tree::{
     DACMO_MOID, DMACC_MOID, DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, NotificationAuth,
@@ -141,7 +141,7 @@ impl Observer for Printer {
     fn event(&self, _server: &ServerId, event: &ClientEvent) {
         match event {
             ClientEvent::LaunchBrowser(page) => {
-                eprintln!("dm device: SHOW {page} (a browser would open it; not opened)");
+                eprintln!("dm device: SHOW {page} opened in the simulated browser");
             }
             ClientEvent::Default { moid, source } => {
                 eprintln!("dm device: DEFAULT {moid} from {source}");
@@ -165,6 +165,16 @@ impl Observer for Printer {
 
     fn notification_ignored(&self, reason: &Ignored) {
         eprintln!("dm device: notification ignored: {reason}");
+    }
+}
+
+/// The simulated device's Web Browser Component: it has no screen, so a
+/// launch always works and the page is only printed (SHOW answers `200`).
+struct SimulatedBrowser;
+
+impl BrowserLauncher for SimulatedBrowser {
+    fn launch(&self, _page: &ServerUri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
     }
 }
 
@@ -299,7 +309,8 @@ async fn device(args: Options) -> Result<bool, String> {
         )
         .tree(demo_tree(&server_id)?)
         .transport(transport)
-        .observer(Arc::new(Printer));
+        .observer(Arc::new(Printer))
+        .browser(Arc::new(SimulatedBrowser));
     if let Some(path) = &args.state {
         builder = builder.state_file(path);
     }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dm_codec::{Limits, mime};
 use dm_session::{
-    ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch, ManagementTree, Method,
-    Response, Trigger,
+    BrowserLauncher, Busy, ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch,
+    ManagementTree, Method, Response, Trigger,
 };
 use dm_tree::{
     DACMO_MOID, DMACC_MOID, DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, Principal,
@@ -104,8 +104,10 @@ impl Account {
 /// Receives what happens in the client as it happens (sessions driven by
 /// [`DmClient::listen_udp`] included). Every method has an empty default.
 pub trait Observer: Send + Sync {
-    /// A session event: SHOW (`LaunchBrowser`: open the page in the browser
-    /// component and go on at once), DEFAULT, EXEC started asynchronously.
+    /// A session event: SHOW (`LaunchBrowser`: the
+    /// [`BrowserLauncher`] opened the page), DEFAULT, EXEC started
+    /// asynchronously, EXEC with a ServerURI finished at once (its result
+    /// is kept for a new session).
     fn event(&self, server: &ServerId, event: &ClientEvent) {
         let _ = (server, event);
     }
@@ -127,7 +129,7 @@ pub trait Observer: Send + Sync {
 }
 
 /// What a session did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SessionReport {
     /// The server of the session.
@@ -138,10 +140,13 @@ pub struct SessionReport {
     pub packages: usize,
     /// Commands the server sent (END not counted).
     pub commands: usize,
-    /// Events seen, in order: browser launches, DEFAULTs, EXECs started.
+    /// Events seen, in order: browser launches, DEFAULTs, EXECs started or
+    /// finished.
     pub events: Vec<ClientEvent>,
     /// Alerts of this client delivered in Package#1 (asynchronous results,
-    /// the notification address).
+    /// raised alerts, the notification address) and, when the server ended
+    /// the session, in its Package#3 (alerts raised through an
+    /// [`AlertSender`] during the session).
     pub alerts_delivered: usize,
     /// Whether the tree changed (and was persisted).
     pub tree_changed: bool,
@@ -189,11 +194,11 @@ pub enum Configuration {
 
 /// Reports the end of an asynchronous EXEC from anywhere (a
 /// [`NodeHandler`], a task, another thread): cheap to clone. The client
-/// takes the results in [`DmClient::listen_udp`] or
-/// [`DmClient::take_exec_completions`].
+/// takes the results in [`DmClient::listen_udp`],
+/// [`DmClient::take_exec_completions`], or at the end of a session.
 #[derive(Debug, Clone)]
 pub struct ExecCompletion {
-    sender: mpsc::UnboundedSender<(ClientUri, StatusCode)>,
+    sender: mpsc::UnboundedSender<Report>,
 }
 
 impl ExecCompletion {
@@ -201,14 +206,82 @@ impl ExecCompletion {
     /// absolute ClientURI) finished with `status`. False when the client is
     /// gone.
     pub fn finished(&self, node: ClientUri, status: StatusCode) -> bool {
-        self.sender.send((node, status)).is_ok()
+        self.sender.send(Report::Exec(node, status)).is_ok()
     }
+}
+
+/// Raises generic alerts from anywhere — a [`NodeHandler`] in the middle of
+/// a session, a task, another thread — as [`DmClient::raise_alert`] does
+/// (cheap to clone).
+///
+/// An alert for the server of a session under way goes in that session's
+/// next Package#3 (docs/protocol.md section 3.3); if the session ends
+/// first (END, abort), it is kept pending for the next session. Otherwise
+/// the client takes it in [`DmClient::listen_udp`] (delivered as its
+/// [`Delivery`] says), [`DmClient::take_exec_completions`] (kept pending)
+/// or the next session (in its Package#3, or kept pending when it is for
+/// another server). Until the client takes it, the alert is held in
+/// memory only.
+#[derive(Debug, Clone)]
+pub struct AlertSender {
+    sender: mpsc::UnboundedSender<Report>,
+}
+
+impl AlertSender {
+    /// Raises `alert` for `server`. Errors: [`Error::SessionStartAlert`]
+    /// for a session-start alert type, [`Error::InvalidAlert`] for one that
+    /// does not decode back, [`Error::ClientGone`] when the
+    /// client no longer exists. A server without account is found out when
+    /// the client takes the alert (it is then logged and dropped).
+    pub fn raise(&self, server: ServerId, alert: Alert, delivery: Delivery) -> Result<(), Error> {
+        check_alert(&alert)?;
+        self.sender
+            .send(Report::Alert(server, alert, delivery))
+            .map_err(|_| Error::ClientGone)
+    }
+}
+
+/// Refuses what the client must not send or keep: session-start alert
+/// types (the client sends those itself), and alerts that would not decode
+/// back — from the state file, or at the server — under the default limits.
+fn check_alert(alert: &Alert) -> Result<(), Error> {
+    if alert.alert_type.is_session_start() {
+        return Err(Error::SessionStartAlert(alert.alert_type.clone()));
+    }
+    dm_codec::decode_alert(&dm_codec::encode_alert(alert), &Limits::default())
+        .map(drop)
+        .map_err(|e| Error::InvalidAlert(e.to_string()))
+}
+
+/// The result alert a handler built, or — when it is not one the client
+/// can keep and send ([`check_alert`]) — the default `ExecComplete` alert,
+/// so that a result is never lost.
+fn result_alert(alert: Alert, node: &ClientUri, status: StatusCode) -> Alert {
+    match check_alert(&alert) {
+        Ok(()) => alert,
+        Err(e) => {
+            tracing::warn!(
+                node = node.as_str(),
+                "the handler's result alert is replaced by ExecComplete: {e}"
+            );
+            Alert::exec_complete(node, status)
+        }
+    }
+}
+
+/// What the handles report to the client.
+#[derive(Debug)]
+enum Report {
+    /// An asynchronous EXEC finished ([`ExecCompletion`]).
+    Exec(ClientUri, StatusCode),
+    /// An alert was raised ([`AlertSender`]).
+    Alert(ServerId, Alert, Delivery),
 }
 
 #[derive(Debug)]
 struct Completions {
-    sender: mpsc::UnboundedSender<(ClientUri, StatusCode)>,
-    receiver: mpsc::UnboundedReceiver<(ClientUri, StatusCode)>,
+    sender: mpsc::UnboundedSender<Report>,
+    receiver: mpsc::UnboundedReceiver<Report>,
 }
 
 /// The device client a vendor embeds: the management tree (DevInfo, one
@@ -249,6 +322,21 @@ pub struct DmClient {
     notification_address: Option<Box<str>>,
     completions: Option<Box<Completions>>,
     observer: Option<Arc<dyn Observer>>,
+    browser: Option<Arc<dyn BrowserLauncher>>,
+    busy: Busy,
+}
+
+/// When [`DmClient::raise_alert`] delivers an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// In Package#1 of the next session with the server, whoever starts
+    /// it (the device, a notification); kept until then, in the state file
+    /// when the client has one.
+    NextSession,
+    /// In a client-initiated session started at once (with every other
+    /// alert pending for that server).
+    Now,
 }
 
 /// Settings that rarely differ between clients: clients built with the
@@ -284,6 +372,7 @@ pub struct DmClientBuilder {
     transport: Option<Transport>,
     notification_address: Option<String>,
     observer: Option<Arc<dyn Observer>>,
+    browser: Option<Arc<dyn BrowserLauncher>>,
     settings: Settings,
 }
 
@@ -315,6 +404,7 @@ impl DmClient {
             transport: None,
             notification_address: None,
             observer: None,
+            browser: None,
             settings: Settings::default(),
         }
     }
@@ -489,6 +579,38 @@ impl DmClientBuilder {
         self
     }
 
+    /// The device's Web Browser Component, which SHOW launches: the command
+    /// answers `200` when [`BrowserLauncher::launch`] returns `Ok` and
+    /// `500` when it fails (the reason is logged on the device, never sent).
+    /// Without one — the default — the device has no browser and every
+    /// SHOW answers `500` (docs/protocol.md section 4).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dm_client::{BrowserLauncher, DmClient};
+    /// use dm_tree::DevInfo;
+    /// use dm_types::{DevId, ServerUri};
+    ///
+    /// struct Browser;
+    ///
+    /// impl BrowserLauncher for Browser {
+    ///     fn launch(&self, page: &ServerUri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ///         std::process::Command::new("xdg-open").arg(page.as_str()).spawn()?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1"))
+    ///     .browser(Arc::new(Browser))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn browser(mut self, browser: Arc<dyn BrowserLauncher>) -> DmClientBuilder {
+        self.browser = Some(browser);
+        self
+    }
+
     /// Builds the client: loads the state file when there is one (a
     /// corrupt file is [`Error::StateCorrupt`], never a silent reset),
     /// writes DevInfo (replacing a stored one that differs) and the DMAcc
@@ -628,6 +750,10 @@ impl DmClientBuilder {
             notification_address: self.notification_address.map(String::into_boxed_str),
             completions: None,
             observer: self.observer,
+            browser: self
+                .browser
+                .map(|browser| Arc::new(LoggedLaunches(browser)) as Arc<dyn BrowserLauncher>),
+            busy: Busy::default(),
         };
         Ok((client, changed))
     }
@@ -692,9 +818,94 @@ impl DmClient {
         self.tree.set_handler(moid, handler);
     }
 
-    /// Asynchronous results waiting for a session (EXEC results).
+    /// Alerts waiting for a session: asynchronous EXEC results and alerts
+    /// raised with [`DmClient::raise_alert`].
     pub fn pending_reports(&self) -> usize {
         self.state.pending.len()
+    }
+
+    /// Adds `alert` to the pending list for `server` (not saved).
+    fn keep_alert(&mut self, server: &ServerId, alert: Alert) -> Result<(), Error> {
+        if self.tree.dm_acc(server)?.is_none() {
+            return Err(Error::UnknownServer(server.clone()));
+        }
+        self.state.pending.push(PendingAlert {
+            server: server.clone(),
+            report_to: None,
+            alert,
+        });
+        Ok(())
+    }
+
+    /// The device's busy flag (a handle sharing the client's one flag:
+    /// keep it, set it from anywhere). While it is set, the commands of
+    /// every session answer `503` instead of running — every command but
+    /// END and CONT, which steer the session, and malformed or unknown
+    /// ones, which keep their `400`/`501` (see [`Busy`]). The device
+    /// still opens sessions, answers notifications and delivers alerts.
+    ///
+    /// ```
+    /// use dm_client::DmClient;
+    /// use dm_tree::DevInfo;
+    /// use dm_types::DevId;
+    ///
+    /// let client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1")).build()?;
+    /// let busy = client.busy();
+    /// busy.set(true); // e.g. while a firmware update installs
+    /// assert!(client.busy().is_busy());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn busy(&self) -> Busy {
+        self.busy.clone()
+    }
+
+    /// Raises a generic alert (docs/protocol.md sections 3.5 and 6) for
+    /// `server`: an application alert, or an asynchronous result of the
+    /// product's own (any `AlertType`, with `SourceURI`, `TargetURI`,
+    /// `Mark`, `DataType` and `Data` as the alert carries them).
+    ///
+    /// The alert is kept as pending — in the state file when the client
+    /// has one, so it survives a restart — and goes in Package#1 of the
+    /// next session with `server` ([`Delivery::NextSession`]), or of a
+    /// client-initiated session opened at once ([`Delivery::Now`], whose
+    /// report is returned). It leaves the pending list once that Package#1
+    /// was answered with HTTP 200 (at least once: a lost answer means a new
+    /// try in the next session).
+    ///
+    /// Errors: [`Error::UnknownServer`] without an account for `server`,
+    /// [`Error::SessionStartAlert`] for a session-start alert type (the
+    /// client sends those itself), [`Error::InvalidAlert`] for an alert
+    /// that does not decode back under the default limits, and state file
+    /// failures (the alert is then not kept).
+    ///
+    /// ```no_run
+    /// use dm_client::{Delivery, DmClient};
+    /// use dm_types::{Alert, AlertType, Mark, ServerId};
+    ///
+    /// # async fn example(client: &mut DmClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut alert = Alert::new(AlertType::new("urn:x:acme:battery-low")?);
+    /// alert.source_uri = Some("urn:x:acme:battery:1.0//Level".into());
+    /// alert.mark = Some(Mark::Warning);
+    /// client.raise_alert(&ServerId::new("dm.example")?, alert, Delivery::Now).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn raise_alert(
+        &mut self,
+        server: &ServerId,
+        alert: Alert,
+        delivery: Delivery,
+    ) -> Result<Option<SessionReport>, Error> {
+        check_alert(&alert)?;
+        self.keep_alert(server, alert)?;
+        if let Err(e) = self.save() {
+            self.state.pending.pop();
+            return Err(e);
+        }
+        match delivery {
+            Delivery::NextSession => Ok(None),
+            Delivery::Now => self.run_session(server, Trigger::Client).await.map(Some),
+        }
     }
 
     /// The EXECs that answered `202` and have not finished: (server, node
@@ -769,8 +980,14 @@ impl DmClient {
     /// account's `SrvURI`. `OMADM-DevID`, `Accept` and `Content-Type` are
     /// sent on every request, cookies are kept for the session, and a `401`
     /// challenge is answered once (credentials go only to the `SrvURI`
-    /// origin). Afterwards DEFAULT URIs and started EXECs are recorded and
-    /// the state is persisted when anything changed.
+    /// origin). Afterwards DEFAULT URIs and started EXECs are recorded, the
+    /// results of EXECs with a ServerURI that finished at once and the
+    /// alerts raised for other servers (or sent in a Package#3 of a session
+    /// the server did not end) are kept pending, EXEC completions reported
+    /// meanwhile are recorded, and the state is persisted when anything
+    /// changed. SHOW uses the builder's
+    /// [`browser`](DmClientBuilder::browser), and the [`Busy`] flag is
+    /// honoured.
     ///
     /// Errors are local failures only (unknown server, state file); how the
     /// session went is in the report.
@@ -834,6 +1051,8 @@ impl DmClient {
                 .map(|d| d.moid.clone())
                 .collect(),
             default_limit: settings.default_uris_per_server,
+            reports: self.completions.as_deref_mut().map(|c| &mut c.receiver),
+            taken: Taken::default(),
         };
         view.grant_present();
         let mut config = ClientConfig::new(
@@ -844,6 +1063,8 @@ impl DmClient {
         config.limits = settings.limits;
         config.packages_per_session = settings.packages_per_session;
         config.max_duration = settings.max_session_duration;
+        config.browser.clone_from(&self.browser);
+        config.busy = self.busy.clone();
         let mut session = ClientSession::new(config, trigger, &view, alerts, Instant::now());
         let mut http = HttpSession::new(credentials, account.server_uri);
         let mut first_package = true;
@@ -918,6 +1139,7 @@ impl DmClient {
         report.end =
             end.unwrap_or_else(|| ClientEnd::Aborted("the session stopped before its end".into()));
         report.tree_changed = view.changed;
+        let taken = std::mem::take(&mut view.taken);
         if own_session_info {
             self.tree.remove(SESSIONINFO_MOID, "sessioninfo");
         }
@@ -950,10 +1172,47 @@ impl DmClient {
                     });
                     state_changed = true;
                 }
+                // Finished at once but owed to a ServerURI: pending for a
+                // new session posted there (deliver_pending_reports).
+                ClientEvent::ExecFinished {
+                    node,
+                    report_to,
+                    status,
+                    alert,
+                } => {
+                    self.state.pending.push(PendingAlert {
+                        server: server.clone(),
+                        report_to: Some(report_to.clone()),
+                        alert: result_alert(alert.clone(), node, *status),
+                    });
+                    state_changed = true;
+                }
                 _ => {}
             }
         }
         report.events = events;
+        // Alerts raised during the session: those that went in a Package#3
+        // are delivered once the server ended the session; the others wait
+        // for a later session.
+        let mut kept = taken.elsewhere;
+        if report.end == ClientEnd::Completed {
+            report.alerts_delivered += taken.sent.len();
+        } else {
+            kept.extend(taken.sent.into_iter().map(|alert| (server.clone(), alert)));
+        }
+        for (to, alert) in kept {
+            match self.keep_alert(&to, alert) {
+                Ok(()) => state_changed = true,
+                Err(e) => tracing::warn!(server = to.as_str(), "raised alert dropped: {e}"),
+            }
+        }
+        // Recorded before anything can fail, so that none is lost.
+        for (node, status) in taken.finished {
+            match self.record_exec_finished(&node, status) {
+                Ok(()) => state_changed = true,
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
         if report.tree_changed || state_changed {
             self.save()?;
         }
@@ -1007,9 +1266,10 @@ impl DmClient {
     }
 
     /// Listens for notifications on `socket` until `shutdown` completes:
-    /// each datagram goes through [`DmClient::handle_notification`]; EXEC
-    /// results reported through [`ExecCompletion`] are recorded and
-    /// delivered. Outcomes go to the [`Observer`] and to `tracing`.
+    /// each datagram goes through [`DmClient::handle_notification`], and
+    /// the results its session left pending (an EXEC with a ServerURI that
+    /// finished at once) are delivered right after it; EXEC results
+    /// reported through [`ExecCompletion`] are recorded and delivered. Outcomes go to the [`Observer`] and to `tracing`.
     /// Datagrams arriving during a session wait in the socket buffer.
     pub async fn listen_udp(
         &mut self,
@@ -1024,7 +1284,7 @@ impl DmClient {
             enum Next {
                 Stop,
                 Datagram(std::io::Result<usize>),
-                Completion(Option<(ClientUri, StatusCode)>),
+                Completion(Option<Report>),
             }
             let next = tokio::select! {
                 () = &mut shutdown => Next::Stop,
@@ -1040,59 +1300,107 @@ impl DmClient {
                     {
                         tracing::warn!("notification: {e}");
                     }
+                    // Results the session left owed to a ServerURI (EXECs
+                    // that finished at once) go now, each in its session.
+                    if self.pending_reports() > 0
+                        && let Err(e) = self.deliver_pending_reports().await
+                    {
+                        tracing::warn!("delivering results: {e}");
+                    }
                 }
                 Next::Datagram(Err(e)) => {
                     tracing::warn!("notification socket: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Next::Completion(Some((node, status))) => match self.exec_finished(&node, status) {
-                    Ok(()) => {
-                        if let Err(e) = self.deliver_pending_reports().await {
-                            tracing::warn!("delivering results: {e}");
-                        }
+                Next::Completion(Some(Report::Alert(server, alert, delivery))) => {
+                    if let Err(e) = self.raise_alert(&server, alert, delivery).await {
+                        tracing::warn!(server = server.as_str(), "raised alert: {e}");
                     }
-                    Err(e) => tracing::warn!("{e}"),
-                },
+                }
+                Next::Completion(Some(Report::Exec(node, status))) => {
+                    match self.exec_finished(&node, status) {
+                        Ok(()) => {
+                            if let Err(e) = self.deliver_pending_reports().await {
+                                tracing::warn!("delivering results: {e}");
+                            }
+                        }
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
                 Next::Completion(None) => {}
             }
         }
     }
 
+    fn sender(&mut self) -> mpsc::UnboundedSender<Report> {
+        self.completions
+            .get_or_insert_with(|| {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                Box::new(Completions { sender, receiver })
+            })
+            .sender
+            .clone()
+    }
+
     /// A handle that reports asynchronous EXEC results to this client
     /// (see [`ExecCompletion`]).
     pub fn exec_completion(&mut self) -> ExecCompletion {
-        let completions = self.completions.get_or_insert_with(|| {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            Box::new(Completions { sender, receiver })
-        });
         ExecCompletion {
-            sender: completions.sender.clone(),
+            sender: self.sender(),
         }
     }
 
-    /// Records every result reported through [`ExecCompletion`] so far
-    /// (without waiting) and returns how many; deliver them with
-    /// [`DmClient::deliver_pending_reports`].
+    /// A handle that raises alerts for this client from anywhere, a
+    /// session under way included (see [`AlertSender`]).
+    pub fn alert_sender(&mut self) -> AlertSender {
+        AlertSender {
+            sender: self.sender(),
+        }
+    }
+
+    /// Records every result reported through [`ExecCompletion`] and every
+    /// alert raised through [`AlertSender`] so far (without waiting), as
+    /// pending, and returns how many; deliver them with
+    /// [`DmClient::deliver_pending_reports`]. An alert for a server
+    /// without account is logged and dropped.
     pub fn take_exec_completions(&mut self) -> Result<usize, Error> {
         let mut taken = Vec::new();
         if let Some(completions) = &mut self.completions {
-            while let Ok(completion) = completions.receiver.try_recv() {
-                taken.push(completion);
+            while let Ok(report) = completions.receiver.try_recv() {
+                taken.push(report);
             }
         }
         let count = taken.len();
-        for (node, status) in taken {
-            self.exec_finished(&node, status)?;
+        let mut kept = false;
+        for report in taken {
+            match report {
+                Report::Exec(node, status) => self.exec_finished(&node, status)?,
+                Report::Alert(server, alert, _) => match self.keep_alert(&server, alert) {
+                    Ok(()) => kept = true,
+                    Err(e) => tracing::warn!(server = server.as_str(), "raised alert dropped: {e}"),
+                },
+            }
+        }
+        if kept {
+            self.save()?;
         }
         Ok(count)
     }
 
     /// Records the final status of an asynchronous EXEC of `node` (as the
-    /// server named it, or its absolute ClientURI): an `ExecComplete`
-    /// alert (`SourceURI` = the node as the server named it, `Data`
-    /// `{"sc": status}`) is persisted as pending, for the EXEC's ServerURI
-    /// or, when it named none, the account's `SrvURI`.
+    /// server named it, or its absolute ClientURI): the result alert of the
+    /// node's handler ([`NodeHandler::result_alert`]: FUMO and SCOMO have
+    /// their own types), by default an `ExecComplete` alert (`SourceURI` =
+    /// the node as the server named it, `Data` `{"sc": status}`), is
+    /// persisted as pending, for the EXEC's ServerURI or, when it named
+    /// none, the account's `SrvURI`.
     pub fn exec_finished(&mut self, node: &ClientUri, status: StatusCode) -> Result<(), Error> {
+        self.record_exec_finished(node, status)?;
+        self.save()
+    }
+
+    /// [`DmClient::exec_finished`] without saving.
+    fn record_exec_finished(&mut self, node: &ClientUri, status: StatusCode) -> Result<(), Error> {
         let index = self
             .state
             .running
@@ -1101,11 +1409,15 @@ impl DmClient {
             .ok_or_else(|| Error::NoRunningExec(node.clone()))?;
         let running = self.state.running.remove(index);
         self.state.pending.push(PendingAlert {
-            alert: Alert::exec_complete(&running.node, status),
+            alert: result_alert(
+                self.tree.exec_result_alert(&running.node, status),
+                &running.node,
+                status,
+            ),
             server: running.server,
             report_to: running.report_to,
         });
-        self.save()
+        Ok(())
     }
 
     /// Delivers every pending result: one session per destination, with
@@ -1278,6 +1590,8 @@ impl DmClient {
             changed: false,
             defaults: Vec::new(),
             default_limit: 0,
+            reports: None,
+            taken: Taken::default(),
         };
         let written = fetch.apply_with_limits(&response, &self.settings.limits, &mut view);
         let changed = view.changed;
@@ -1290,6 +1604,18 @@ impl DmClient {
         })?;
         self.send_change_reports(&written).await;
         Ok(Configuration::Fetched(written))
+    }
+}
+
+/// The product's browser component, its failed launches logged on the
+/// device (the server only learns `500`).
+struct LoggedLaunches(Arc<dyn BrowserLauncher>);
+
+impl BrowserLauncher for LoggedLaunches {
+    fn launch(&self, page: &ServerUri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.launch(page).inspect_err(|e| {
+            tracing::warn!(page = page.as_str(), "SHOW: the browser launch failed: {e}");
+        })
     }
 }
 
@@ -1327,9 +1653,7 @@ fn count_commands(body: &[u8], limits: &Limits) -> usize {
     })
 }
 
-async fn next_completion(
-    completions: &mut Option<Box<Completions>>,
-) -> Option<(ClientUri, StatusCode)> {
+async fn next_completion(completions: &mut Option<Box<Completions>>) -> Option<Report> {
     match completions {
         Some(completions) => completions.receiver.recv().await,
         None => std::future::pending().await,
@@ -1387,6 +1711,21 @@ struct SessionTree<'a> {
     /// this session.
     defaults: Vec<Moid>,
     default_limit: usize,
+    /// Where the product's handles report (a session drains it before
+    /// each Package#3).
+    reports: Option<&'a mut mpsc::UnboundedReceiver<Report>>,
+    taken: Taken,
+}
+
+/// What a session took from the product's handles.
+#[derive(Debug, Default)]
+struct Taken {
+    /// Alerts for the session's server, sent in a Package#3.
+    sent: Vec<Alert>,
+    /// Alerts for other servers.
+    elsewhere: Vec<(ServerId, Alert)>,
+    /// EXEC results.
+    finished: Vec<(ClientUri, StatusCode)>,
 }
 
 impl SessionTree<'_> {
@@ -1472,6 +1811,15 @@ impl ManagementTree for SessionTree<'_> {
         ManagementTree::exec(&mut *self.tree, server, target, report_to)
     }
 
+    fn exec_result_alert(
+        &self,
+        server: &ServerId,
+        target: &ClientUri,
+        status: StatusCode,
+    ) -> Alert {
+        ManagementTree::exec_result_alert(&*self.tree, server, target, status)
+    }
+
     fn subscribe(
         &mut self,
         server: &ServerId,
@@ -1489,6 +1837,23 @@ impl ManagementTree for SessionTree<'_> {
 
     fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<MoItem>)> {
         ManagementTree::change_reports(&*self.tree, changed)
+    }
+
+    fn take_alerts(&mut self) -> Vec<Alert> {
+        let mut now = Vec::new();
+        if let Some(reports) = self.reports.as_deref_mut() {
+            while let Ok(report) = reports.try_recv() {
+                match report {
+                    Report::Alert(server, alert, _) if server == self.server => {
+                        now.push(alert);
+                    }
+                    Report::Alert(server, alert, _) => self.taken.elsewhere.push((server, alert)),
+                    Report::Exec(node, status) => self.taken.finished.push((node, status)),
+                }
+            }
+        }
+        self.taken.sent.extend(now.iter().cloned());
+        now
     }
 
     fn accept_default(

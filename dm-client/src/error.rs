@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use dm_types::{ClientUri, Moid, ServerId, StatusCode};
+use dm_types::{AlertType, ClientUri, Moid, ServerId, StatusCode};
 
 /// Why a client operation failed.
 ///
@@ -59,6 +59,22 @@ pub enum Error {
     /// node with no asynchronous EXEC running.
     #[error("no asynchronous EXEC is running on {0}")]
     NoRunningExec(ClientUri),
+    /// [`DmClient::raise_alert`](crate::DmClient::raise_alert) was given a
+    /// session-start alert (`ClientInitiatedMgmt`, `ServerInitiatedMgmt`,
+    /// `BootstrapComplete`): the client sends those itself, and the same
+    /// type twice in one Package#1 makes the server refuse the session.
+    #[error("{0} is a session-start alert type: the client sends it itself")]
+    SessionStartAlert(AlertType),
+    /// An alert the product raised does not decode back under the default
+    /// [`Limits`](dm_codec::Limits) (e.g. `Data` nested deeper than the
+    /// depth limit): it could be neither kept in the state file nor read
+    /// by a server, so it is refused at once.
+    #[error("the alert cannot be delivered: {0}")]
+    InvalidAlert(String),
+    /// The client an [`AlertSender`](crate::AlertSender) belongs to no
+    /// longer exists.
+    #[error("the client is gone")]
+    ClientGone,
     /// No server sent DEFAULT for this MOID, so its configuration cannot be
     /// fetched.
     #[error("no DEFAULT ServerURI is stored for {0}")]

@@ -16,10 +16,21 @@
 //!   `Auth/Noti` secret and data, the TIMESTAMP window and the persisted
 //!   NOTIFICATION-ID window, then a server-initiated session; an ignored
 //!   notification comes with its precise [`Ignored`] reason.
-//! - **Asynchronous EXEC**: results reported with
-//!   [`DmClient::exec_finished`] or an [`ExecCompletion`] handle are kept as
-//!   pending `ExecComplete` alerts and delivered in a new session
+//! - **Asynchronous EXEC**: an EXEC with a ServerURI always answers `202`;
+//!   its result — at the end of the session when the handler finished at
+//!   once, else reported with [`DmClient::exec_finished`] or an
+//!   [`ExecCompletion`] handle — is kept as a pending alert of the MO's type
+//!   ([`NodeHandler::result_alert`], by default `ExecComplete`) and
+//!   delivered in a new session to that URI
 //!   ([`DmClient::deliver_pending_reports`]).
+//! - **Alerts of the product**: [`DmClient::raise_alert`] with a
+//!   [`Delivery`] (next session's Package#1, or a session now), persisted
+//!   until delivered; an [`AlertSender`] raises them from anywhere, into the
+//!   next Package#3 of a session under way.
+//! - **SHOW** answers what the product's [`BrowserLauncher`] reports
+//!   ([`DmClientBuilder::browser`]; `500` without one), and while the
+//!   product sets the [`Busy`] flag ([`DmClient::busy`]) commands answer
+//!   `503`.
 //! - **DEFAULT** ServerURIs are stored per server and MOID;
 //!   [`DmClient::ensure_configuration`] fetches missing configuration.
 //! - **Local changes** ([`DmClient::set_local`], [`DmClient::update`]) send
@@ -51,6 +62,8 @@
 //! assert_eq!(devices[0].servers(), [ServerId::new("dm.example")?]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! [`NodeHandler::result_alert`]: dm_tree::NodeHandler::result_alert
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
@@ -71,9 +84,10 @@ struct WorkspaceReadmeDoctests;
 
 pub use auth::Credentials;
 pub use client::{
-    Account, Configuration, DmClient, DmClientBuilder, ExecCompletion, Observer, SessionReport,
+    Account, AlertSender, Configuration, Delivery, DmClient, DmClientBuilder, ExecCompletion,
+    Observer, SessionReport,
 };
-pub use dm_session::{ClientEnd, ClientEvent, Trigger};
+pub use dm_session::{BrowserLauncher, Busy, ClientEnd, ClientEvent, Trigger};
 pub use error::Error;
 pub use notify::{Ignored, NotificationOutcome};
 pub use transport::{RetryPolicy, Transport, TransportBuilder};

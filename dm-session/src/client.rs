@@ -1,6 +1,8 @@
 //! The client side of one DM session, sans-IO.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dm_codec::{Limits, mime};
@@ -13,7 +15,7 @@ use dm_types::{
 use crate::ManagementTree;
 
 /// Settings of a [`ClientSession`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
     /// The device (`OMADM-DevID`).
@@ -31,11 +33,33 @@ pub struct ClientConfig {
     /// Longest a session may last; past it the session is aborted
     /// ([`ClientSession::handle_timeout`]).
     pub max_duration: Duration,
+    /// The device's Web Browser Component, which SHOW launches. `None` (the
+    /// default): the device has none, and every SHOW answers `500`
+    /// (docs/protocol.md section 4, "Unsupported features").
+    pub browser: Option<Arc<dyn BrowserLauncher>>,
+    /// Whether the device is busy: while it is set, commands answer `503`
+    /// instead of running (see [`Busy`]).
+    pub busy: Busy,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("dev_id", &self.dev_id)
+            .field("server_id", &self.server_id)
+            .field("server_uri", &self.server_uri)
+            .field("limits", &self.limits)
+            .field("packages_per_session", &self.packages_per_session)
+            .field("max_duration", &self.max_duration)
+            .field("browser", &self.browser.as_ref().map(|_| "BrowserLauncher"))
+            .field("busy", &self.busy)
+            .finish()
+    }
 }
 
 impl ClientConfig {
     /// A configuration with default limits, at most 64 packages and 10
-    /// minutes.
+    /// minutes, no browser component and a device that is not busy.
     ///
     /// ```
     /// use dm_session::ClientConfig;
@@ -43,6 +67,8 @@ impl ClientConfig {
     ///
     /// let config = ClientConfig::new(DevId::new("IMEI:1")?, ServerId::new("srv1")?, ServerUri::new("https://dm.example/dm")?);
     /// assert_eq!(config.packages_per_session, 64);
+    /// assert!(config.browser.is_none());
+    /// assert!(!config.busy.is_busy());
     /// # Ok::<(), dm_types::Error>(())
     /// ```
     pub fn new(dev_id: DevId, server_id: ServerId, server_uri: ServerUri) -> ClientConfig {
@@ -53,7 +79,75 @@ impl ClientConfig {
             limits: Limits::default(),
             packages_per_session: 64,
             max_duration: Duration::from_secs(600),
+            browser: None,
+            busy: Busy::default(),
         }
+    }
+}
+
+/// The device's Web Browser Component as SHOW uses it (docs/protocol.md
+/// section 4): [`BrowserLauncher::launch`] opens the page and returns at
+/// once, without waiting for the user. The engine answers SHOW with `200`
+/// when the launch worked and `500` when it failed; the reason stays on the
+/// device (it never reaches the server).
+///
+/// ```
+/// use dm_session::BrowserLauncher;
+/// use dm_types::ServerUri;
+///
+/// struct Kiosk;
+///
+/// impl BrowserLauncher for Kiosk {
+///     fn launch(&self, page: &ServerUri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///         if page.as_str().starts_with("https://") {
+///             Ok(()) // hand the page to the browser here
+///         } else {
+///             Err("the kiosk opens HTTPS pages only".into())
+///         }
+///     }
+/// }
+/// ```
+pub trait BrowserLauncher: Send + Sync {
+    /// Opens `page` in the browser; an error when the launch failed.
+    fn launch(&self, page: &ServerUri) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// Whether the device is busy, set by the product from anywhere (cheap to
+/// clone: every clone shares the one flag) and read by the engine before
+/// each command.
+///
+/// While busy, every command of a Package#2 answers `503` (docs/protocol.md
+/// section 5: "the client is busy; try later") without running, except:
+/// - END and CONT, which steer the session rather than act on the device:
+///   END still ends it (a busy device must not keep the server's session
+///   open), and CONT still moves where Package#3 goes (refusing it would
+///   send the `503`s to a place the server no longer reads);
+/// - a malformed or unknown command, which keeps its `400`/`501`: trying
+///   it later cannot succeed, so "try later" would mislead.
+///
+/// The flag is read as each command is reached, so a device may become busy
+/// (or free) in the middle of a package.
+///
+/// ```
+/// use dm_session::Busy;
+///
+/// let busy = Busy::default();
+/// let shared = busy.clone();
+/// shared.set(true);
+/// assert!(busy.is_busy());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Busy(Arc<AtomicBool>);
+
+impl Busy {
+    /// Marks the device busy (`true`) or free (`false`).
+    pub fn set(&self, busy: bool) {
+        self.0.store(busy, Ordering::SeqCst);
+    }
+
+    /// Whether the device is busy.
+    pub fn is_busy(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -127,10 +221,12 @@ pub struct Response {
 }
 
 /// What the application learns from [`ClientSession::poll_event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ClientEvent {
-    /// SHOW: open this page in the browser component.
+    /// SHOW: the [`BrowserLauncher`] opened this page (the command answered
+    /// `200`). A failed or impossible launch answers `500` and raises no
+    /// event.
     LaunchBrowser(ServerUri),
     /// DEFAULT: where to fetch configuration for `moid` when it is missing.
     Default {
@@ -146,6 +242,23 @@ pub enum ClientEvent {
         node: dm_types::ClientUri,
         /// Where the result goes, when the server named a place.
         report_to: Option<ServerUri>,
+    },
+    /// An EXEC with a ServerURI finished at once: the command answered `202`
+    /// (a ServerURI forces asynchronous reporting, docs/protocol.md section
+    /// 4), and `alert` holds the result. The application must deliver it in
+    /// a new session whose Package#1 goes to `report_to`
+    /// ([`Trigger::Report`]); it is never sent in this session.
+    ExecFinished {
+        /// The executed node, as the server named it.
+        node: dm_types::ClientUri,
+        /// The EXEC's ServerURI.
+        report_to: ServerUri,
+        /// The final status the handler gave.
+        status: StatusCode,
+        /// The result: the handler's alert type
+        /// ([`ManagementTree::exec_result_alert`]), by default
+        /// `ExecComplete` with `Data` `{"sc": n}`.
+        alert: Alert,
     },
     /// The session is over.
     Ended(ClientEnd),
@@ -331,10 +444,19 @@ impl ClientSession {
 
     /// Queues a generic alert for the next Package#3 (alerts that exist
     /// when the session opens go in Package#1: see [`ClientSession::new`]).
-    /// Alerts still queued when the session ends are dropped: deliver them
-    /// in a later session.
+    /// A session that ends before another Package#3 (END, abort) keeps
+    /// them: take them back with [`ClientSession::take_unsent_alerts`] and
+    /// deliver them in a later session.
     pub fn queue_alert(&mut self, alert: Alert) {
         self.alerts.push(alert);
+    }
+
+    /// The alerts queued with [`ClientSession::queue_alert`] that no
+    /// Package#3 carried yet (all of them once the session is over without
+    /// sending another Package#3). An alert that left in a Package#3 is
+    /// not returned, even if its answer never came.
+    pub fn take_unsent_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.alerts)
     }
 
     /// The next HTTP request to perform.
@@ -459,6 +581,12 @@ impl ClientSession {
                 }
                 CommandEntry::Command(command) => command,
             };
+            if self.config.busy.is_busy() && !matches!(command, Command::Cont { .. }) {
+                self.statuses
+                    .push(Status::new(StatusCode::SERVICE_UNAVAILABLE));
+                self.next_index += 1;
+                continue;
+            }
             if let Some(request) = self.execute(index, &command, tree) {
                 self.waiting = Waiting::Repository { id: request, index };
                 return;
@@ -472,9 +600,11 @@ impl ClientSession {
                 .push_back(ClientEvent::Ended(ClientEnd::Completed));
             return;
         }
+        let mut alerts = std::mem::take(&mut self.alerts);
+        alerts.extend(tree.take_alerts());
         let package = Package3 {
             statuses: std::mem::take(&mut self.statuses),
-            alerts: std::mem::take(&mut self.alerts),
+            alerts,
         };
         let id = self.send(
             Method::Post,
@@ -516,26 +646,43 @@ impl ClientSession {
                 Err(code) => Status::new(code),
             },
             Command::Exec { target, report_to } => {
-                match tree.exec(&server, target, report_to.as_ref()) {
-                    Ok(ExecOutcome::Done(code)) if report_to.is_none() => Status::new(code),
-                    Ok(_) => {
+                match (tree.exec(&server, target, report_to.as_ref()), report_to) {
+                    (Ok(ExecOutcome::Done(code)), None) | (Err(code), _) => Status::new(code),
+                    // A ServerURI forces asynchronous reporting: 202 now,
+                    // and the result in a new session posted to it.
+                    (Ok(ExecOutcome::Done(code)), Some(report_to)) => {
+                        self.events.push_back(ClientEvent::ExecFinished {
+                            node: target.clone(),
+                            report_to: report_to.clone(),
+                            status: code,
+                            alert: tree.exec_result_alert(&server, target, code),
+                        });
+                        Status::new(StatusCode::ACCEPTED)
+                    }
+                    (Ok(ExecOutcome::Started), _) => {
                         self.events.push_back(ClientEvent::ExecStarted {
                             node: target.clone(),
                             report_to: report_to.clone(),
                         });
                         Status::new(StatusCode::ACCEPTED)
                     }
-                    Err(code) => Status::new(code),
                 }
             }
             Command::Sub { target, report_to } => {
                 status(tree.subscribe(&server, target, report_to))
             }
             Command::Unsub { target } => status(tree.unsubscribe(&server, target)),
+            // The launch result is the status (docs/protocol.md section 4):
+            // no browser component, or a failed launch, is 500.
             Command::Show { page } => {
-                self.events
-                    .push_back(ClientEvent::LaunchBrowser(page.clone()));
-                Status::new(StatusCode::OK)
+                match self.config.browser.as_deref().map(|b| b.launch(page)) {
+                    Some(Ok(())) => {
+                        self.events
+                            .push_back(ClientEvent::LaunchBrowser(page.clone()));
+                        Status::new(StatusCode::OK)
+                    }
+                    Some(Err(_)) | None => Status::new(StatusCode::INTERNAL_ERROR),
+                }
             }
             Command::Cont { uri } => {
                 // docs/protocol.md section 2.1: CONT is followed to any

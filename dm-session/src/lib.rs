@@ -13,7 +13,12 @@
 //!   repository requests of HGET/HPUT/HPOST, builds Package#3, obeys CONT
 //!   (to any origin of the session's scheme or from http to https; never
 //!   from https to http) and END, and aborts on HTTP errors, invalid packages
-//!   or a server that never ends.
+//!   or a server that never ends. SHOW answers what the device's
+//!   [`BrowserLauncher`] reports (`500` without one); while the product
+//!   marks the device [`Busy`], commands answer `503`; an EXEC with a
+//!   ServerURI always answers `202`, its result going to that URI in a new
+//!   session ([`ClientEvent::ExecFinished`] when the handler finished at
+//!   once).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
@@ -23,8 +28,8 @@ mod server;
 mod tree;
 
 pub use client::{
-    ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch, Method, Request, RequestId,
-    Response, Trigger,
+    BrowserLauncher, Busy, ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch,
+    Method, Request, RequestId, Response, Trigger,
 };
 pub use error::Error;
 pub use server::{

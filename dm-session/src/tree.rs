@@ -2,7 +2,7 @@
 //! [`ManagementTree`], implemented for `dm_tree::MoTree`.
 
 use dm_tree::{ExecOutcome, MoTree, Principal, ReadOutcome};
-use dm_types::{ClientUri, MoItem, Moid, MosEntry, ServerId, ServerUri, StatusCode};
+use dm_types::{Alert, ClientUri, MoItem, Moid, MosEntry, ServerId, ServerUri, StatusCode};
 
 /// What the client engine needs from the device's management tree, always
 /// on behalf of the session's server. Errors are the status codes the
@@ -37,6 +37,30 @@ pub trait ManagementTree {
         target: &ClientUri,
         report_to: Option<&ServerUri>,
     ) -> Result<ExecOutcome, StatusCode>;
+    /// The alert that reports the final `status` of an asynchronous EXEC
+    /// of `target` (as the server named it), for a handler that finished
+    /// at once although the EXEC named a ServerURI
+    /// ([`ClientEvent::ExecFinished`](crate::ClientEvent::ExecFinished)).
+    /// The MO decides its alert type (FUMO and SCOMO define their own);
+    /// by default `urn:oma:at:dm:2.0:ExecComplete` with `SourceURI` =
+    /// `target` and `Data` `{"sc": status}` (docs/protocol.md section 6).
+    fn exec_result_alert(
+        &self,
+        server: &ServerId,
+        target: &ClientUri,
+        status: StatusCode,
+    ) -> Alert {
+        let _ = server;
+        Alert::exec_complete(target, status)
+    }
+    /// Alerts the device wants to deliver now (docs/protocol.md section
+    /// 3.3): asked just before each Package#3 is built, they travel in it,
+    /// after those of [`ClientSession::queue_alert`](crate::ClientSession::queue_alert).
+    /// A package that ends the session sends no Package#3 and asks
+    /// nothing. None unless implemented.
+    fn take_alerts(&mut self) -> Vec<Alert> {
+        Vec::new()
+    }
     /// SUB.
     fn subscribe(
         &mut self,
@@ -138,6 +162,15 @@ impl ManagementTree for MoTree {
         report_to: Option<&ServerUri>,
     ) -> Result<ExecOutcome, StatusCode> {
         MoTree::exec(self, &principal(server), target, report_to).map_err(|e| e.status())
+    }
+
+    fn exec_result_alert(
+        &self,
+        _server: &ServerId,
+        target: &ClientUri,
+        status: StatusCode,
+    ) -> Alert {
+        MoTree::exec_result_alert(self, target, status)
     }
 
     fn subscribe(

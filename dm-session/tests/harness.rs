@@ -2,30 +2,84 @@
 //! in memory: one scenario per command and per error path.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use dm_codec::mime;
 use dm_session::{
-    ClientConfig, ClientEnd, ClientEvent, ClientSession, Method, PackageRequest, Response,
-    ServerConfig, ServerEvent, ServerSession, Trigger,
+    BrowserLauncher, Busy, ClientConfig, ClientEnd, ClientEvent, ClientSession, Method,
+    PackageRequest, Response, ServerConfig, ServerEvent, ServerSession, Trigger,
 };
 use dm_tree::{DevInfo, ExecOutcome, MoTree, NodeHandler, Principal};
 use dm_types::{ClientUri, Command, DevId, Moid, ServerId, ServerUri, StatusCode};
 
 const REPO: &str = "https://repo.example/";
+
+/// A browser component that records the pages it opened, or fails every
+/// launch.
+#[derive(Default)]
+struct Browser {
+    fails: bool,
+    opened: Mutex<Vec<String>>,
+}
+
+impl Browser {
+    fn opened(&self) -> Vec<String> {
+        self.opened.lock().expect("lock").clone()
+    }
+}
+
+impl BrowserLauncher for Browser {
+    fn launch(&self, page: &ServerUri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.fails {
+            return Err("no display".into());
+        }
+        self.opened.lock().expect("lock").push(page.to_string());
+        Ok(())
+    }
+}
 const DM: &str = "https://dm.example/dm";
 
+/// FUMO: `Update` runs asynchronously when the server asks for it;
+/// `Download` always finishes at once. Results are reported with FUMO's own
+/// alert type.
 struct Fumo;
 
 impl NodeHandler for Fumo {
-    fn exec(&self, _node: &ClientUri, asynchronous: bool) -> ExecOutcome {
-        if asynchronous {
+    fn exec(&self, node: &ClientUri, asynchronous: bool) -> ExecOutcome {
+        if asynchronous && !node.as_str().ends_with("/Download") {
             ExecOutcome::Started
         } else {
             ExecOutcome::Done(StatusCode::OK)
         }
     }
+
+    fn result_alert(&self, node: &ClientUri, status: StatusCode) -> dm_types::Alert {
+        let mut alert =
+            dm_types::Alert::new(dm_types::AlertType::new(FUMO_DOWNLOAD).expect("alert type"));
+        alert.source_uri = Some(node.to_string());
+        alert.data_type = Some("int".into());
+        let mut data = dm_types::JsonObject::new();
+        data.insert("DM1x".into(), status.as_u16().to_string().into());
+        alert.data = Some(data);
+        alert
+    }
 }
+
+const FUMO_DOWNLOAD: &str = "org.openmobilealliance.dm.firmwareupdate.download";
+
+/// An MO whose `Serial` is permanent and whose `Key` cannot be read.
+const FIXED: &str = "urn:x:fixed:1.0";
+const FIXED_DDF: &str = r"<MgmtTree><VerDTD>1.2</VerDTD><Node><NodeName/><DFProperties>
+    <AccessType><Add/><Delete/><Get/><Replace/></AccessType><DFFormat><node/></DFFormat>
+    <Occurrence><ZeroOrMore/></Occurrence><DFType><DDFName>urn:x:fixed:1.0</DDFName></DFType></DFProperties>
+    <Node><NodeName>Serial</NodeName><DFProperties><AccessType><Add/><Get/><Replace/></AccessType>
+    <DFFormat><chr/></DFFormat><Occurrence><ZeroOrOne/></Occurrence><Scope><Permanent/></Scope></DFProperties></Node>
+    <Node><NodeName>Key</NodeName><DFProperties><AccessType><Add/><Delete/><Replace/></AccessType>
+    <DFFormat><chr/></DFFormat><Occurrence><ZeroOrOne/></Occurrence><Scope><Dynamic/></Scope></DFProperties></Node>
+    <Node><NodeName>Note</NodeName><DFProperties><AccessType><Add/><Delete/><Get/><Replace/></AccessType>
+    <DFFormat><chr/></DFFormat><Occurrence><ZeroOrOne/></Occurrence><Scope><Dynamic/></Scope></DFProperties></Node>
+    </Node></MgmtTree>";
 
 /// A device whose DMAcc lets srv1 manage DevInfo, the sensor MO and FUMO.
 fn device() -> MoTree {
@@ -34,14 +88,14 @@ fn device() -> MoTree {
         .expect("devinfo");
     let account = dm_codec::decode_mo_serialization(
         br#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"acc":{"SrvID":"srv1","Perm":{
-             "1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0"},"2":{"MOID":"urn:oma:mo:moid:1.0"},"3":{"MOID":"urn:oma:mo:oma-fumo:1.0"}}}}}]"#,
+             "1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0"},"2":{"MOID":"urn:oma:mo:moid:1.0"},"3":{"MOID":"urn:oma:mo:oma-fumo:1.0"},"4":{"MOID":"urn:x:fixed:1.0"}}}}}]"#,
         &dm_codec::Limits::default(),
     )
     .expect("account");
     tree.write(&Principal::Device, None, &account)
         .expect("account");
     let fumo = dm_codec::decode_mo_serialization(
-        br#"[{"ClientURI":"urn:oma:mo:oma-fumo:1.0//","MOData":{"fw":{"Update":null}}}]"#,
+        br#"[{"ClientURI":"urn:oma:mo:oma-fumo:1.0//","MOData":{"fw":{"Update":null,"Download":null}}}]"#,
         &dm_codec::Limits::default(),
     )
     .expect("fumo");
@@ -49,7 +103,7 @@ fn device() -> MoTree {
     tree.write(&who, None, &fumo).expect("fumo");
     tree.set_handler(
         Moid::new("urn:oma:mo:oma-fumo:1.0").expect("moid"),
-        std::sync::Arc::new(Fumo),
+        Arc::new(Fumo),
     );
     tree
 }
@@ -89,12 +143,23 @@ struct Run {
 fn session(
     tree: &mut MoTree,
     commands: Vec<Command>,
+    repo: BTreeMap<String, Vec<u8>>,
+    tamper: impl Fn(usize, Response) -> Response,
+    server_config: &ServerConfig,
+) -> Run {
+    session_as(client_config(), tree, commands, repo, tamper, server_config)
+}
+
+/// [`session`] with a client configuration of the test's own.
+fn session_as(
+    config: ClientConfig,
+    tree: &mut MoTree,
+    commands: Vec<Command>,
     mut repo: BTreeMap<String, Vec<u8>>,
     tamper: impl Fn(usize, Response) -> Response,
     server_config: &ServerConfig,
 ) -> Run {
     let now = Instant::now();
-    let config = client_config();
     let mut client = ClientSession::new(config, Trigger::Client, tree, Vec::new(), now);
     let mut server: Option<ServerSession<usize>> = None;
     let mut results = Vec::new();
@@ -241,7 +306,11 @@ fn hget_hput_delete_round_trip_through_the_repository() {
 #[test]
 fn exec_show_default_sub_cont_and_invalid_commands() {
     let mut tree = device();
-    let run = session(
+    let browser = Arc::new(Browser::default());
+    let mut config = client_config();
+    config.browser = Some(browser.clone());
+    let run = session_as(
+        config,
         &mut tree,
         vec![
             command(&["EXEC", "urn:oma:mo:oma-fumo:1.0//Update"]),
@@ -275,6 +344,7 @@ fn exec_show_default_sub_cont_and_invalid_commands() {
     );
     let codes: Vec<u16> = run.results.iter().map(|r| r.1.as_u16()).collect();
     assert_eq!(codes, [200, 202, 200, 200, 200, 200, 404, 403, 200]);
+    assert_eq!(browser.opened(), ["https://ui.example/consent"]);
     assert!(run.client_events.contains(&ClientEvent::LaunchBrowser(
         ServerUri::new("https://ui.example/consent").expect("uri")
     )));
@@ -755,5 +825,486 @@ fn queued_alerts_travel_in_the_next_package3() {
     assert_eq!(
         p3.body,
         br#"{"Status":[],"Alert":[{"AlertType":"urn:x:battery-low"}]}"#
+    );
+}
+
+/// The Package#1 the server sees from `client`, and the alerts in it.
+fn alerts_of_package1(client: &mut ClientSession) -> (Vec<dm_types::Alert>, ServerUri) {
+    let p1 = client.poll_request().expect("Package#1");
+    let request = PackageRequest {
+        content_type: p1.content_type,
+        dev_id: Some(p1.dev_id.as_str()),
+        authenticated: None,
+        body: &p1.body,
+    };
+    let mut server =
+        ServerSession::<usize>::start(ServerConfig::default(), &request).expect("Package#1");
+    let alerts = std::iter::from_fn(|| server.poll_event())
+        .filter_map(|e| match e {
+            ServerEvent::Alert(alert) => Some(alert),
+            _ => None,
+        })
+        .collect();
+    (alerts, p1.uri)
+}
+
+#[test]
+fn an_exec_with_a_server_uri_that_finishes_at_once_is_reported_in_a_new_session() {
+    let mut tree = device();
+    let download = "urn:oma:mo:oma-fumo:1.0//Download";
+    let run = plain(
+        &mut tree,
+        vec![
+            command(&["EXEC", download, "https://dm.example/async"]),
+            command(&["EXEC", download]),
+        ],
+        BTreeMap::new(),
+    );
+    // The ServerURI forces asynchronous reporting: 202, never the status
+    // itself; without one the status comes at once.
+    let codes: Vec<u16> = run.results.iter().map(|r| r.1.as_u16()).collect();
+    assert_eq!(codes, [202, 200]);
+    let finished: Vec<_> = run
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::ExecFinished {
+                node,
+                report_to,
+                status,
+                alert,
+            } => {
+                assert_eq!(*status, StatusCode::OK);
+                Some((node.clone(), report_to.clone(), alert.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "{:?}", run.client_events);
+    let (node, report_to, alert) = finished[0].clone();
+    assert_eq!(node.as_str(), download);
+    assert_eq!(report_to.as_str(), "https://dm.example/async");
+    assert!(
+        !run.client_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::ExecStarted { .. })),
+        "nothing is left running"
+    );
+    // The MO's own alert type, with the handler's data.
+    assert_eq!(alert.alert_type.as_str(), FUMO_DOWNLOAD);
+    assert_eq!(alert.source_uri.as_deref(), Some(download));
+    assert_eq!(
+        alert.data.as_ref().and_then(|d| d.get("DM1x")),
+        Some(&"200".into())
+    );
+    // The new session: Package#1 to the ServerURI with the result.
+    let mut client = ClientSession::new(
+        client_config(),
+        Trigger::Report {
+            uri: report_to.clone(),
+        },
+        &tree,
+        vec![alert.clone()],
+        Instant::now(),
+    );
+    let (alerts, uri) = alerts_of_package1(&mut client);
+    // (The server reports the alerts besides the session-start one.)
+    assert_eq!(uri, report_to);
+    assert_eq!(
+        alerts,
+        [alert],
+        "the result, besides the session-start alert"
+    );
+}
+
+#[test]
+fn without_a_handler_of_its_own_the_result_is_exec_complete() {
+    let mut tree = device();
+    tree.set_handler(
+        Moid::new("urn:oma:mo:oma-fumo:1.0").expect("moid"),
+        Arc::new(Always(StatusCode::INTERNAL_ERROR)),
+    );
+    let run = plain(
+        &mut tree,
+        vec![command(&[
+            "EXEC",
+            "urn:oma:mo:oma-fumo:1.0/1/Update",
+            "https://dm.example/async",
+        ])],
+        BTreeMap::new(),
+    );
+    assert_eq!(run.results[0].1, StatusCode::ACCEPTED);
+    let alert = run
+        .client_events
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::ExecFinished { alert, .. } => Some(alert.clone()),
+            _ => None,
+        })
+        .expect("the result");
+    assert_eq!(
+        alert,
+        dm_types::Alert::exec_complete(
+            &ClientUri::parse("urn:oma:mo:oma-fumo:1.0/1/Update").expect("uri"),
+            StatusCode::INTERNAL_ERROR
+        )
+    );
+}
+
+/// Finishes every EXEC at once with one status (default result alert).
+struct Always(StatusCode);
+
+impl NodeHandler for Always {
+    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+        ExecOutcome::Done(self.0)
+    }
+}
+
+#[test]
+fn show_answers_the_launch_result() {
+    let show = || vec![command(&["SHOW", "https://ui.example/consent?id=7"])];
+    // No browser component: 500, no event.
+    let mut tree = device();
+    let run = plain(&mut tree, show(), BTreeMap::new());
+    assert_eq!(run.results[0].1, StatusCode::INTERNAL_ERROR);
+    assert!(
+        !run.client_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::LaunchBrowser(_)))
+    );
+    // A launch that fails: 500.
+    let failing = Arc::new(Browser {
+        fails: true,
+        ..Browser::default()
+    });
+    let mut config = client_config();
+    config.browser = Some(failing.clone());
+    let run = session_as(
+        config,
+        &mut tree,
+        show(),
+        BTreeMap::new(),
+        |_, r| r,
+        &ServerConfig::default(),
+    );
+    assert_eq!(run.results[0].1, StatusCode::INTERNAL_ERROR);
+    assert!(failing.opened().is_empty());
+    // A launch that works: 200, the page opened and reported.
+    let working = Arc::new(Browser::default());
+    let mut config = client_config();
+    config.browser = Some(working.clone());
+    let run = session_as(
+        config,
+        &mut tree,
+        show(),
+        BTreeMap::new(),
+        |_, r| r,
+        &ServerConfig::default(),
+    );
+    assert_eq!(run.results[0].1, StatusCode::OK);
+    assert_eq!(working.opened(), ["https://ui.example/consent?id=7"]);
+    assert!(run.client_events.contains(&ClientEvent::LaunchBrowser(
+        ServerUri::new("https://ui.example/consent?id=7").expect("uri")
+    )));
+}
+
+/// Marks the device busy when `Update` is executed.
+struct Occupying(Busy);
+
+impl NodeHandler for Occupying {
+    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+        self.0.set(true);
+        ExecOutcome::Done(StatusCode::OK)
+    }
+}
+
+#[test]
+fn a_busy_device_answers_503_except_for_cont_end_and_invalid_commands() {
+    let mut tree = device();
+    let before = tree.to_snapshot();
+    let busy = Busy::default();
+    busy.set(true);
+    let mut config = client_config();
+    config.busy = busy.clone();
+    config.browser = Some(Arc::new(Browser::default()));
+    let mut repo = BTreeMap::new();
+    repo.insert(
+        format!("{REPO}new"),
+        br#"[{"ClientURI":"urn:oma:mo:moid:1.0//","MOData":{"Sensor":{"ID":"GPS"}}}]"#.to_vec(),
+    );
+    let run = session_as(
+        config.clone(),
+        &mut tree,
+        vec![
+            command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
+            command(&["HGET", &format!("{REPO}new")]),
+            command(&[
+                "HPUT",
+                &format!("{REPO}up"),
+                "urn:oma:mo:oma-dm-devinfo:1.0//Man",
+            ]),
+            command(&[
+                "HPOST",
+                &format!("{REPO}up"),
+                "urn:oma:mo:oma-dm-devinfo:1.0//Man",
+            ]),
+            command(&["DELETE", "urn:oma:mo:oma-fumo:1.0//Update"]),
+            command(&["EXEC", "urn:oma:mo:oma-fumo:1.0//Update"]),
+            command(&["SHOW", "https://ui.example/"]),
+            command(&["DEFAULT", "urn:x:y", "https://repo.example/d"]),
+            command(&[
+                "SUB",
+                "urn:oma:mo:oma-dm-devinfo:1.0//Man",
+                "https://dm.example/c",
+            ]),
+            command(&["UNSUB", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
+            command(&["CONT", "https://dm.example/s/2"]),
+        ],
+        repo,
+        |_, r| r,
+        &ServerConfig::default()
+            .with_session_uri(ServerUri::new("https://dm.example/s/1").expect("uri")),
+    );
+    let codes: Vec<u16> = run.results.iter().map(|r| r.1.as_u16()).collect();
+    assert_eq!(
+        codes,
+        [503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 200]
+    );
+    assert_eq!(
+        run.client_events,
+        [ClientEvent::Ended(ClientEnd::Completed)],
+        "nothing ran; END still ended the session"
+    );
+    assert_eq!(run.repo.len(), 1, "nothing was sent: {:?}", run.repo.keys());
+    assert_eq!(tree.to_snapshot(), before, "the tree did not change");
+
+    // Unknown and malformed commands keep their status.
+    let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), Instant::now());
+    let p1 = client.poll_request().expect("Package#1");
+    client.handle_response(
+        p1.id,
+        &package2(
+            br#"{"CMD":[["FROB"],["GET","bad uri"],["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#,
+        ),
+        &mut tree,
+    );
+    let p3 = client.poll_request().expect("Package#3");
+    assert_eq!(p3.body, br#"{"Status":[{"sc":501},{"sc":400},{"sc":503}]}"#);
+
+    // The flag is read as each command comes: busy from the middle of a
+    // package on.
+    let free = Busy::default();
+    tree.set_handler(
+        Moid::new("urn:oma:mo:oma-fumo:1.0").expect("moid"),
+        Arc::new(Occupying(free.clone())),
+    );
+    let mut config = client_config();
+    config.busy = free.clone();
+    let run = session_as(
+        config,
+        &mut tree,
+        vec![
+            command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
+            command(&["EXEC", "urn:oma:mo:oma-fumo:1.0//Update"]),
+            command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]),
+        ],
+        BTreeMap::new(),
+        |_, r| r,
+        &ServerConfig::default(),
+    );
+    let codes: Vec<u16> = run.results.iter().map(|r| r.1.as_u16()).collect();
+    assert_eq!(codes, [200, 200, 503]);
+    free.set(false);
+    let run = plain(
+        &mut tree,
+        vec![command(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"])],
+        BTreeMap::new(),
+    );
+    assert_eq!(run.results[0].1, StatusCode::OK);
+}
+
+/// `device()` with the fixed MO, instance 1 created by srv1 (`Serial`
+/// permanent, `Key` unreadable, `Note` ordinary).
+fn fixed_device() -> MoTree {
+    let mut tree = device();
+    let definition = dm_ddf::MoDefinition::parse(FIXED_DDF.as_bytes()).expect("DDF");
+    tree.define(Moid::new(FIXED).expect("moid"), Arc::new(definition));
+    let instance = dm_codec::decode_mo_serialization(
+        br#"[{"ClientURI":"urn:x:fixed:1.0//","MOData":{"r":{"Serial":"1","Key":"k","Note":"n"}}}]"#,
+        &dm_codec::Limits::default(),
+    )
+    .expect("instance");
+    let who = Principal::Server(ServerId::new("srv1").expect("server id"));
+    tree.write(&who, None, &instance).expect("srv1 creates it");
+    tree
+}
+
+#[test]
+fn several_targets_report_the_first_failure_in_parameter_order() {
+    const SERIAL: &str = "urn:x:fixed:1.0/1/Serial";
+    const KEY: &str = "urn:x:fixed:1.0/1/Key";
+    const NOTE: &str = "urn:x:fixed:1.0/1/Note";
+    const MISSING: &str = "urn:x:fixed:1.0/9/";
+    let up = format!("{REPO}up");
+    let mut tree = fixed_device();
+    let before = tree.to_snapshot();
+    let run = plain(
+        &mut tree,
+        vec![
+            command(&["DELETE", SERIAL, MISSING]),
+            command(&["DELETE", MISSING, SERIAL]),
+            command(&["DELETE", NOTE, SERIAL]),
+            command(&["GET", KEY, MISSING]),
+            command(&["GET", MISSING, KEY]),
+            command(&["HPUT", &up, KEY, MISSING]),
+            command(&["HPUT", &up, MISSING, KEY]),
+            command(&["HPOST", &up, NOTE, KEY]),
+            command(&["HPOST", &up, MISSING, NOTE]),
+        ],
+        BTreeMap::new(),
+    );
+    let codes: Vec<u16> = run.results.iter().map(|r| r.1.as_u16()).collect();
+    assert_eq!(codes, [405, 404, 405, 405, 404, 405, 404, 405, 404]);
+    assert!(run.results.iter().all(|r| r.3 == 0), "no data was returned");
+    assert!(run.repo.is_empty(), "nothing was sent");
+    assert_eq!(tree.to_snapshot(), before, "nothing was deleted");
+}
+
+#[test]
+fn queued_alerts_a_session_never_sent_are_given_back() {
+    let mut tree = device();
+    let mut client = ClientSession::new(
+        client_config(),
+        Trigger::Client,
+        &tree,
+        Vec::new(),
+        Instant::now(),
+    );
+    let p1 = client.poll_request().expect("Package#1");
+    let alert = dm_types::Alert::new(dm_types::AlertType::new("urn:x:battery-low").expect("type"));
+    client.queue_alert(alert.clone());
+    // The server ends the session: no Package#3 carries the alert.
+    client.handle_response(p1.id, &package2(br#"{"CMD":[["END"]]}"#), &mut tree);
+    assert!(client.is_ended());
+    assert_eq!(client.take_unsent_alerts(), std::slice::from_ref(&alert));
+    assert!(client.take_unsent_alerts().is_empty());
+    // An alert that left in a Package#3 is not given back.
+    let mut client = ClientSession::new(
+        client_config(),
+        Trigger::Client,
+        &tree,
+        Vec::new(),
+        Instant::now(),
+    );
+    let p1 = client.poll_request().expect("Package#1");
+    client.queue_alert(alert);
+    client.handle_response(p1.id, &package2(br#"{"CMD":[]}"#), &mut tree);
+    assert!(client.take_unsent_alerts().is_empty());
+}
+
+/// The device tree with alerts of the device's own waiting to go.
+struct Raising {
+    tree: MoTree,
+    alerts: Vec<dm_types::Alert>,
+    asked: usize,
+}
+
+impl dm_session::ManagementTree for Raising {
+    fn mo_list(&self, server: &ServerId) -> Vec<dm_types::MosEntry> {
+        self.tree.mo_list(server)
+    }
+    fn read(
+        &self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Option<Vec<dm_types::MoItem>>, StatusCode> {
+        dm_session::ManagementTree::read(&self.tree, server, targets)
+    }
+    fn write(
+        &mut self,
+        server: &ServerId,
+        target: Option<&ClientUri>,
+        items: &[dm_types::MoItem],
+    ) -> Result<Vec<ClientUri>, StatusCode> {
+        dm_session::ManagementTree::write(&mut self.tree, server, target, items)
+    }
+    fn delete(
+        &mut self,
+        server: &ServerId,
+        targets: &[ClientUri],
+    ) -> Result<Vec<ClientUri>, StatusCode> {
+        dm_session::ManagementTree::delete(&mut self.tree, server, targets)
+    }
+    fn exec(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: Option<&ServerUri>,
+    ) -> Result<ExecOutcome, StatusCode> {
+        dm_session::ManagementTree::exec(&mut self.tree, server, target, report_to)
+    }
+    fn subscribe(
+        &mut self,
+        server: &ServerId,
+        target: &ClientUri,
+        report_to: &ServerUri,
+    ) -> Result<(), StatusCode> {
+        dm_session::ManagementTree::subscribe(&mut self.tree, server, target, report_to)
+    }
+    fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode> {
+        dm_session::ManagementTree::unsubscribe(&mut self.tree, server, target)
+    }
+    fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<dm_types::MoItem>)> {
+        self.tree.change_reports(changed)
+    }
+    fn take_alerts(&mut self) -> Vec<dm_types::Alert> {
+        self.asked += 1;
+        std::mem::take(&mut self.alerts)
+    }
+}
+
+#[test]
+fn the_devices_own_alerts_travel_in_the_next_package3() {
+    let battery =
+        dm_types::Alert::new(dm_types::AlertType::new("urn:x:battery-low").expect("type"));
+    let mut device = Raising {
+        tree: device(),
+        alerts: Vec::new(),
+        asked: 0,
+    };
+    let mut client = ClientSession::new(
+        client_config(),
+        Trigger::Client,
+        &device,
+        Vec::new(),
+        Instant::now(),
+    );
+    let p1 = client.poll_request().expect("Package#1");
+    device.alerts.push(battery.clone());
+    let queued = dm_types::Alert::new(dm_types::AlertType::new("urn:x:queued").expect("type"));
+    client.queue_alert(queued);
+    client.handle_response(
+        p1.id,
+        &package2(br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#),
+        &mut device,
+    );
+    let p3 = client.poll_request().expect("Package#3");
+    let package = dm_codec::decode_package3(&p3.body, &dm_codec::Limits::default()).expect("P3");
+    let types: Vec<&str> = package
+        .alerts
+        .iter()
+        .map(|a| a.alert_type.as_str())
+        .collect();
+    assert_eq!(types, ["urn:x:queued", "urn:x:battery-low"]);
+    assert_eq!(device.asked, 1);
+    // A package with END builds no Package#3: nothing is asked for.
+    device.alerts.push(battery);
+    client.handle_response(p3.id, &package2(br#"{"CMD":[["END"]]}"#), &mut device);
+    assert!(client.is_ended());
+    assert_eq!(device.asked, 1);
+    assert_eq!(
+        device.alerts.len(),
+        1,
+        "the alert waits for a later session"
     );
 }

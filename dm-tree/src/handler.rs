@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use dm_types::{AccessType, ClientUri, LeafValue, Moid, ServerUri, StatusCode};
+use dm_types::{AccessType, Alert, ClientUri, LeafValue, Moid, ServerUri, StatusCode};
 
 use crate::tree::NodeRef;
 use crate::{Error, MoTree, Principal, Rights};
@@ -47,6 +47,43 @@ pub trait NodeHandler: Send + Sync {
     /// Executes the node. `asynchronous` is true when the server asked for
     /// the result to be reported later (EXEC with a ServerURI).
     fn exec(&self, node: &ClientUri, asynchronous: bool) -> ExecOutcome;
+
+    /// The generic alert reporting that an asynchronous EXEC of `node` (as
+    /// the server named it: the alert's `SourceURI`) ended with `status`:
+    /// the MO chooses its alert type (docs/protocol.md sections 6 and 13:
+    /// FUMO reports `org.openmobilealliance.dm.firmwareupdate.update`,
+    /// SCOMO `urn:oma:at:scomo:1.0:OperationComplete`). The default is
+    /// `urn:oma:at:dm:2.0:ExecComplete` with `Data` `{"sc": status}`.
+    ///
+    /// ```
+    /// use dm_tree::{ExecOutcome, NodeHandler};
+    /// use dm_types::{Alert, AlertType, ClientUri, StatusCode};
+    ///
+    /// struct Fumo;
+    ///
+    /// impl NodeHandler for Fumo {
+    ///     fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    ///         ExecOutcome::Started
+    ///     }
+    ///     fn result_alert(&self, node: &ClientUri, status: StatusCode) -> Alert {
+    ///         let mut alert = Alert::new(AlertType::new("org.openmobilealliance.dm.firmwareupdate.update").expect("non-empty"));
+    ///         alert.source_uri = Some(node.to_string());
+    ///         alert.data_type = Some("int".into());
+    ///         let mut data = dm_types::JsonObject::new();
+    ///         data.insert("DM1x".into(), status.as_u16().to_string().into());
+    ///         alert.data = Some(data);
+    ///         alert
+    ///     }
+    /// }
+    ///
+    /// let node = ClientUri::parse("urn:oma:mo:oma-fumo:1.0//Update")?;
+    /// let alert = Fumo.result_alert(&node, StatusCode::OK);
+    /// assert_eq!(alert.alert_type.as_str(), "org.openmobilealliance.dm.firmwareupdate.update");
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    fn result_alert(&self, node: &ClientUri, status: StatusCode) -> Alert {
+        Alert::exec_complete(node, status)
+    }
 }
 
 /// The registered handlers, by MOID.
@@ -124,6 +161,28 @@ impl MoTree {
             .get(node.instance.moid().as_str())
             .ok_or_else(|| not_allowed("nothing on the device executes this node"))?;
         Ok(handler.exec(&node.client_uri(), report_to.is_some()))
+    }
+
+    /// The alert reporting that the asynchronous EXEC of `node` (as the
+    /// server named it) ended with `status`: that of the handler of the
+    /// node's MO ([`NodeHandler::result_alert`]), or the default
+    /// `ExecComplete` alert when no handler is registered for it.
+    ///
+    /// ```
+    /// use dm_tree::MoTree;
+    /// use dm_types::{AlertType, ClientUri, StatusCode};
+    ///
+    /// let node = ClientUri::parse("urn:x:demo:1.0//Reboot")?;
+    /// let alert = MoTree::new().exec_result_alert(&node, StatusCode::OK);
+    /// assert_eq!(alert.alert_type.as_str(), AlertType::EXEC_COMPLETE);
+    /// assert_eq!(alert.source_uri.as_deref(), Some("urn:x:demo:1.0//Reboot"));
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn exec_result_alert(&self, node: &ClientUri, status: StatusCode) -> Alert {
+        match self.handlers.get(node.moid()) {
+            Some(handler) => handler.result_alert(node, status),
+            None => Alert::exec_complete(node, status),
+        }
     }
 
     /// The value a read reports for a leaf: the handler's live value, or

@@ -17,7 +17,10 @@
 //! - [`MoTree::read`] (GET/HPUT/HPOST data, `CV` at instance roots, `304` on
 //!   matching `cv`, secret and Get-less nodes never returned),
 //!   [`MoTree::write`] (HGET: client-assigned MIIDs, all items or none),
-//!   [`MoTree::delete`], [`MoTree::exec`] through a [`NodeHandler`],
+//!   [`MoTree::delete`] (several targets: every one resolved and checked
+//!   first, the first failure in parameter then node order is the status),
+//!   [`MoTree::exec`] through a [`NodeHandler`] (which also chooses the
+//!   alert type of its asynchronous results: [`MoTree::exec_result_alert`]),
 //!   [`MoTree::subscribe`]/[`MoTree::unsubscribe`]/[`MoTree::fired`];
 //! - DDF AccessType and Scope from the attached `MoDefinition` (the standard
 //!   ones for DevInfo, DMAcc, SessionInfo and the DACMO when none is

@@ -223,14 +223,20 @@ impl MoTree {
             && self.rights(principal, instance).contains(Rights::READ)
     }
 
-    /// Resolves every target and checks `right` on each node; the first
-    /// failure in parameter order (then node order) is the error.
+    /// Resolves every target and checks each node in turn: `right`, the
+    /// DM 1.x ACL for `command`, then `check` (the command's own rule: DDF
+    /// AccessType, Scope). Targets are taken in parameter order and the
+    /// nodes of one target in node order, and the first failure is the
+    /// error (docs/protocol.md section 4, "Several targets, one status"):
+    /// DELETE of a permanent node then a missing one is `405`, the other
+    /// way round `404`.
     fn resolve_checked(
         &self,
         principal: &Principal,
         targets: &[ClientUri],
         right: (Rights, &'static str),
         command: AclCommand,
+        check: impl Fn(&NodeRef<'_>) -> Result<(), Error>,
     ) -> Result<Vec<(usize, NodeRef<'_>)>, Error> {
         let mut found = Vec::new();
         for (index, uri) in targets.iter().enumerate() {
@@ -243,6 +249,7 @@ impl MoTree {
                     });
                 }
                 check_acl(principal, node.instance, node.id, command)?;
+                check(&node)?;
                 found.push((index, node));
             }
         }
@@ -251,7 +258,8 @@ impl MoTree {
 
     /// Reads the data at `targets` (GET, HPUT, HPOST, SUB reports): every
     /// target is resolved and checked first, and the command succeeds or
-    /// fails as a whole.
+    /// fails as a whole; the error is that of the first failing target in
+    /// parameter order (then node order), whatever fails after it.
     ///
     /// Errors: 404/409 from resolution, 403 without the Read right, 405 for a
     /// node whose DDF AccessType lacks Get (secret nodes). Inside a subtree,
@@ -296,22 +304,47 @@ impl MoTree {
         principal: &Principal,
         targets: &[ClientUri],
     ) -> Result<Vec<(usize, NodeRef<'_>)>, Error> {
-        let nodes =
-            self.resolve_checked(principal, targets, (Rights::READ, "Read"), AclCommand::Get)?;
-        for (_, node) in &nodes {
-            if !readable(node.instance, node.id) {
-                return Err(Error::NotAllowed {
-                    uri: node.client_uri().to_string(),
-                    reason: "the node cannot be read (its AccessType lacks Get)",
-                });
-            }
-        }
-        Ok(nodes)
+        self.resolve_checked(
+            principal,
+            targets,
+            (Rights::READ, "Read"),
+            AclCommand::Get,
+            |node| {
+                if readable(node.instance, node.id) {
+                    Ok(())
+                } else {
+                    Err(Error::NotAllowed {
+                        uri: node.client_uri().to_string(),
+                        reason: "the node cannot be read (its AccessType lacks Get)",
+                    })
+                }
+            },
+        )
     }
 
     /// Deletes the nodes at `targets` (DELETE): interior nodes with their
     /// subtree, an instance root with its whole instance. Every target is
-    /// resolved and checked before anything is removed.
+    /// resolved and checked before anything is removed; the error is that
+    /// of the first failing target in parameter order (then node order),
+    /// and nothing is deleted then.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dm_tree::{DevInfo, MoTree, Principal};
+    /// use dm_types::{ClientUri, DevId, Moid, StatusCode};
+    ///
+    /// let mut tree = MoTree::new();
+    /// tree.define(Moid::new(dm_tree::DEVINFO_MOID)?, Arc::new(dm_ddf::standard::devinfo().clone()));
+    /// tree.insert(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1").to_instance())?;
+    /// let permanent = ClientUri::parse("urn:oma:mo:oma-dm-devinfo:1.0//DevID")?;
+    /// let missing = ClientUri::parse("urn:x:none:1.0//")?;
+    /// let status = |targets: &[ClientUri], tree: &mut MoTree| {
+    ///     tree.delete(&Principal::Device, targets).map_err(|e| e.status())
+    /// };
+    /// assert_eq!(status(&[permanent.clone(), missing.clone()], &mut tree), Err(StatusCode::COMMAND_NOT_ALLOWED));
+    /// assert_eq!(status(&[missing, permanent], &mut tree), Err(StatusCode::NOT_FOUND));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// Errors: 404/409 from resolution, 403 without the Write right or when
     /// the DM 1.x ACL of the node or of any node below it lacks Delete for
@@ -323,31 +356,37 @@ impl MoTree {
             targets,
             (Rights::WRITE, "Write"),
             AclCommand::Delete,
-        )?;
-        let mut doomed = Vec::with_capacity(nodes.len());
-        for (_, node) in &nodes {
-            if let Some(definition) = node.instance.node_definition(node.id) {
-                let reason = if definition.scope == Scope::Permanent {
-                    Some("a permanent node cannot be deleted")
-                } else if !definition.access_type.contains(AccessType::DELETE) {
-                    Some("the node's AccessType lacks Delete")
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    return Err(Error::NotAllowed {
-                        uri: node.client_uri().to_string(),
-                        reason,
-                    });
+            |node| {
+                if let Some(definition) = node.instance.node_definition(node.id) {
+                    let reason = if definition.scope == Scope::Permanent {
+                        Some("a permanent node cannot be deleted")
+                    } else if !definition.access_type.contains(AccessType::DELETE) {
+                        Some("the node's AccessType lacks Delete")
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = reason {
+                        return Err(Error::NotAllowed {
+                            uri: node.client_uri().to_string(),
+                            reason,
+                        });
+                    }
                 }
-            }
-            check_subtree_acls(principal, node.instance, node.id, None)?;
-            doomed.push((
-                node.instance.moid().clone(),
-                node.instance.miid().clone(),
-                node.instance.path(node.id),
-            ));
-        }
+                // Nodes below it that a DM 1.x ACL protects from this
+                // principal's Delete (docs/protocol.md section 7).
+                check_subtree_acls(principal, node.instance, node.id, None)
+            },
+        )?;
+        let doomed: Vec<_> = nodes
+            .iter()
+            .map(|(_, node)| {
+                (
+                    node.instance.moid().clone(),
+                    node.instance.miid().clone(),
+                    node.instance.path(node.id),
+                )
+            })
+            .collect();
         // Deepest first is not needed: a node already gone with an ancestor
         // is simply skipped.
         for (moid, miid, path) in doomed {
