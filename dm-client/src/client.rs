@@ -1108,6 +1108,24 @@ impl DmClient {
         Ok(self.send_change_reports(&changed).await)
     }
 
+    /// Signals that live values served by a [`NodeHandler`] changed at
+    /// `node` (any ClientURI form, resolved as the device; typically the
+    /// absolute ClientURI of the leaf, e.g. a battery level), and handles
+    /// the change as a write of the tree: the designated instances count a
+    /// modification, so their cache validators change
+    /// ([`MoTree::mark_changed`]; they already follow live values by
+    /// themselves, see [`MoTree::cache_validator_as`]), the state is
+    /// persisted, and the subscriptions watching the node, an ancestor or
+    /// a descendant get their change report, carrying the live value,
+    /// through the same path as [`DmClient::update`]. Returns how many
+    /// reports were delivered (answered 2xx).
+    ///
+    /// Errors: a ClientURI that designates nothing (`404`) or is ambiguous
+    /// (`409`) is [`Error::Tree`]; nothing is sent then.
+    pub async fn notify_changed(&mut self, node: &ClientUri) -> Result<usize, Error> {
+        self.update(|tree| tree.mark_changed(node)).await
+    }
+
     /// Sends the change reports due after `changed`.
     async fn send_change_reports(&mut self, changed: &[ClientUri]) -> usize {
         let reports: Vec<(ServerId, ServerUri, Vec<u8>)> = self

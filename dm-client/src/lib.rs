@@ -23,7 +23,9 @@
 //! - **DEFAULT** ServerURIs are stored per server and MOID;
 //!   [`DmClient::ensure_configuration`] fetches missing configuration.
 //! - **Local changes** ([`DmClient::set_local`], [`DmClient::update`]) send
-//!   the change reports of SUB subscriptions.
+//!   the change reports of SUB subscriptions; so does the product's signal
+//!   that a live value a `NodeHandler` serves changed
+//!   ([`DmClient::notify_changed`]).
 //! - **Persistence**: the tree snapshot, DEFAULT URIs, pending alerts,
 //!   running EXECs and the NOTIFICATION-ID window live in one state file,
 //!   replaced atomically (temporary file, fsync, rename) after every change;
