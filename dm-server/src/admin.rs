@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use dm_types::{Command, CommandEntry, DevId, Package2};
+use dm_session::{CachedInstance, cacheable_targets, with_cache_validators};
+use dm_types::{Command, CommandEntry, DevId, Miid, Moid, Package2};
 
 use crate::Error;
 use crate::notify::{self, NotificationChannel, UdpChannel};
@@ -100,9 +101,14 @@ pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
         }
         None => return Err(Error::Invalid("no command".into())),
     };
-    // The command goes out in canonical form, where a ClientURI may grow
-    // (`!` becomes `%21`): refuse one that a client with the same limits
-    // would refuse in the Package#2 that carries it.
+    check_sendable(&command)?;
+    Ok(command)
+}
+
+/// The command goes out in canonical form, where a ClientURI may grow (`!`
+/// becomes `%21`): refuses one that a client with the default limits would
+/// refuse in the Package#2 that carries it.
+fn check_sendable(command: &Command) -> Result<(), Error> {
     let sent = Package2::new(vec![CommandEntry::Command(command.clone())])
         .map_err(|e| Error::Invalid(e.to_string()))?;
     dm_codec::decode_package2(
@@ -110,7 +116,7 @@ pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
         &dm_codec::Limits::default(),
     )
     .map_err(|e| Error::Invalid(format!("the command in canonical form: {e}")))?;
-    Ok(command)
+    Ok(())
 }
 
 fn check_queueable(command: Command) -> Result<Command, Error> {
@@ -225,6 +231,62 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             .await?;
         tracing::info!(%dev_id, %id, "command queued");
         Ok(id)
+    }
+
+    /// Queues a GET that asks with the cache validators the server kept
+    /// (docs/protocol.md section 8): each target naming an instance root by
+    /// its MIID (`MOID/MIID/`, the ClientURI a GET result gives) whose data
+    /// the server keeps from an earlier GET gets `cv=<that validator>`.
+    /// When the device answers `304`, the command's result is `304` with
+    /// the kept data, and [`CommandRecord::from_cache`] is set; when the
+    /// instance changed, the device sends the data (and the new validator,
+    /// which the server keeps). Other targets go as they are (the device
+    /// answers `304` only when every target carried a matching `cv`).
+    ///
+    /// Errors: those of [`Admin::enqueue`], and [`Error::Unprocessable`]
+    /// for a command other than GET.
+    pub async fn enqueue_cached(
+        &self,
+        dev_id: &DevId,
+        command: Command,
+    ) -> Result<CommandId, Error> {
+        if !matches!(command, Command::Get { .. }) {
+            return Err(Error::Unprocessable(format!(
+                "caching applies to GET, not {}",
+                command.name()
+            )));
+        }
+        let mut kept = Vec::new();
+        for (moid, miid) in cacheable_targets(&command) {
+            if let Some(instance) = self.store().cached_instance(dev_id, &moid, &miid).await? {
+                kept.push(instance);
+            }
+        }
+        let asked = with_cache_validators(&command, |moid, miid| {
+            kept.iter()
+                .find(|k| k.moid == *moid && k.miid == *miid)
+                .map(|k| k.cache_validator.clone())
+        });
+        // A validator that makes the command too large is not worth a
+        // refusal: the GET goes without it.
+        let command = if check_sendable(&asked).is_ok() {
+            asked
+        } else {
+            command
+        };
+        self.enqueue(dev_id, command).await
+    }
+
+    /// The data the server keeps of one MO instance of the device, with its
+    /// cache validator (from the last GET of the instance's root that
+    /// returned one).
+    pub async fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> Result<Option<CachedInstance>, Error> {
+        self.store().cached_instance(dev_id, moid, miid).await
     }
 
     /// A command of the device ([`Error::NotFound`] for another device's).

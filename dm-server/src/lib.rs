@@ -68,6 +68,9 @@ pub use server::DmServer;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// What the server keeps of an MO instance for caching (the [`Store`]
+/// methods about caching take and return it).
+pub use dm_session::CachedInstance;
 pub use store::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
     MemoryStore, NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, Retention,

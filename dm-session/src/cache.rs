@@ -65,16 +65,22 @@ pub struct CachedInstance {
 impl CachedInstance {
     /// The instances a status entry lets the server cache: for a
     /// successful (2xx) GET, every data item at an instance root
-    /// (`MOID/MIID/`, [`ClientUri::is_instance_root`]) that carries a `CV`.
-    /// Anything else gives none.
+    /// (`MOID/MIID/`, [`ClientUri::is_instance_root`]) of an MOID the GET
+    /// asked about, that carries a `CV`. Anything else gives none.
     pub fn from_result(command: &Command, status: &Status) -> Vec<CachedInstance> {
-        if !matches!(command, Command::Get { .. }) || !status.code.is_success() {
+        let Command::Get { targets } = command else {
+            return Vec::new();
+        };
+        if !status.code.is_success() {
             return Vec::new();
         }
         status
             .data
             .iter()
-            .filter(|item| item.client_uri.is_instance_root())
+            .filter(|item| {
+                item.client_uri.is_instance_root()
+                    && targets.iter().any(|t| t.moid() == item.client_uri.moid())
+            })
             .filter_map(|item| {
                 Some(CachedInstance {
                     moid: item.client_uri.to_moid(),
@@ -209,6 +215,8 @@ mod tests {
         ];
         let kept = CachedInstance::from_result(&get(&["urn:x:a/*/"]), &status);
         assert_eq!(kept.len(), 1);
+        // Data about an MO the GET did not ask for is not kept.
+        assert!(CachedInstance::from_result(&get(&["urn:x:b/*/"]), &status).is_empty());
         assert_eq!(
             (kept[0].miid.as_str(), kept[0].cache_validator.as_str()),
             ("1", "c1")

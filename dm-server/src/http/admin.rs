@@ -206,6 +206,7 @@ pub(crate) fn command_json(record: &CommandRecord) -> Value {
         "status": result.map(|s| s.code.as_u16()),
         "uris": result.map_or_else(Vec::new, |s| s.uris.iter().map(|u| Value::from(u.as_str())).collect()),
         "data": result.map_or_else(|| json!([]), |s| mo_items_to_json(&s.data)),
+        "from_cache": record.from_cache,
         "error": record.error,
         "session": record.session.map(|t| t.to_string()),
         "queued_ms": record.queued_ms,
@@ -330,7 +331,17 @@ async fn enqueue<S: Store, C: NotificationChannel>(
         .get("command")
         .ok_or_else(|| refuse(400, r#"the body needs a "command" array"#))?;
     let command = crate::admin::parse_command(words)?;
-    let id = admin(&shared).enqueue(&dev_id, command).await?;
+    let use_cache = match body.get("use_cache") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => return Err(refuse(400, r#""use_cache" must be true or false"#).into()),
+    };
+    let admin = admin(&shared);
+    let id = if use_cache {
+        admin.enqueue_cached(&dev_id, command).await?
+    } else {
+        admin.enqueue(&dev_id, command).await?
+    };
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "id": id.to_string() })),
