@@ -25,7 +25,9 @@
 //! - **Local changes** ([`DmClient::set_local`], [`DmClient::update`]) send
 //!   the change reports of SUB subscriptions; so does the product's signal
 //!   that a live value a `NodeHandler` serves changed
-//!   ([`DmClient::notify_changed`]).
+//!   ([`DmClient::notify_changed`], or from any thread through a
+//!   [`ChangeSignal`], handled in [`DmClient::listen_udp`] or by
+//!   [`DmClient::take_changes`]).
 //! - **Persistence**: the tree snapshot, DEFAULT URIs, pending alerts,
 //!   running EXECs and the NOTIFICATION-ID window live in one state file,
 //!   replaced atomically (temporary file, fsync, rename) after every change;
@@ -73,7 +75,8 @@ struct WorkspaceReadmeDoctests;
 
 pub use auth::Credentials;
 pub use client::{
-    Account, Configuration, DmClient, DmClientBuilder, ExecCompletion, Observer, SessionReport,
+    Account, ChangeSignal, Configuration, DmClient, DmClientBuilder, ExecCompletion, Observer,
+    SessionReport,
 };
 pub use dm_session::{ClientEnd, ClientEvent, Trigger};
 pub use error::Error;

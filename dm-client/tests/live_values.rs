@@ -155,13 +155,17 @@ async fn a_live_value_changes_the_cache_validator_and_reaches_subscribers() {
         StatusCode::OK
     );
 
-    // Unchanged: the validator answers 304, without data.
+    // Unchanged: the validator answers 304 (the server shows the copy it
+    // kept with that validator).
     let cached = format!("{root}?cv={cv}");
     let unchanged = node.enqueue(&["GET", &cached]).await;
     assert!(client_initiated(&mut client).await.completed());
-    let status = node.result(unchanged).await.result.expect("status");
-    assert_eq!(status.code, StatusCode::NOT_MODIFIED);
-    assert!(status.data.is_empty());
+    let record = node.result(unchanged).await;
+    assert_eq!(
+        record.result.as_ref().expect("status").code,
+        StatusCode::NOT_MODIFIED
+    );
+    assert!(record.from_cache);
 
     // The hardware's value changes and the product signals it: the
     // subscriber gets the live value, through the one change-report path.
@@ -204,4 +208,156 @@ async fn a_live_value_changes_the_cache_validator_and_reaches_subscribers() {
         matches!(err, dm_client::Error::Tree(ref e) if e.status() == StatusCode::NOT_FOUND),
         "{err}"
     );
+}
+
+/// Queues `command` through the admin HTTP API with `"use_cache": true`;
+/// returns the command's id.
+async fn queue_cached(node: &Node, command: &[&str]) -> CommandId {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let response = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("HTTP client")
+        .post(format!(
+            "{}/admin/devices/{}/commands",
+            node.base,
+            common::DEV_ID.replace(':', "%3A")
+        ))
+        .bearer_auth("live-admin-token")
+        .header("Content-Type", "application/json")
+        .body(serde_json::json!({"command": command, "use_cache": true}).to_string())
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+    body["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("a command id")
+}
+
+#[tokio::test]
+async fn a_cached_get_is_answered_from_the_servers_copy_until_the_live_value_changes() {
+    let node = Node::start().await;
+    let (mut client, battery) = battery_client(&node.base);
+    let root = format!("{BATTERY}/bat/");
+    let first = node.enqueue(&["GET", &root]).await;
+    assert!(client_initiated(&mut client).await.completed());
+    let (_, cv) = level_and_cv(&node.result(first).await);
+
+    // The server asks with the validator it kept; the device answers 304
+    // and the result shows the server's copy, marked as such.
+    let cached = queue_cached(&node, &["GET", &root]).await;
+    assert!(client_initiated(&mut client).await.completed());
+    let record = node.result(cached).await;
+    assert_eq!(
+        record.command.params().collect::<Vec<_>>(),
+        [format!("{root}?cv={cv}")]
+    );
+    assert!(record.from_cache, "{record:?}");
+    let status = record.result.as_ref().expect("status");
+    assert_eq!(status.code, StatusCode::NOT_MODIFIED);
+    let json = String::from_utf8(dm_codec::encode_mo_serialization(&status.data)).expect("UTF-8");
+    assert!(json.contains(r#""Level":87"#), "{json}");
+
+    // The live value changes: the device sends the new data, never a 304.
+    battery.level.store(60, Ordering::SeqCst);
+    let changed = queue_cached(&node, &["GET", &root]).await;
+    assert!(client_initiated(&mut client).await.completed());
+    let record = node.result(changed).await;
+    assert!(!record.from_cache);
+    let (level, fresh) = level_and_cv(&record);
+    assert_eq!(level, 60);
+    assert_ne!(fresh, cv);
+
+    // And the copy the server now keeps is the new one.
+    let again = queue_cached(&node, &["GET", &root]).await;
+    assert!(client_initiated(&mut client).await.completed());
+    let record = node.result(again).await;
+    assert!(record.from_cache);
+    let status = record.result.as_ref().expect("status");
+    let json = String::from_utf8(dm_codec::encode_mo_serialization(&status.data)).expect("UTF-8");
+    assert!(json.contains(r#""Level":60"#), "{json}");
+}
+
+/// The change report stored at `reports/battery`, if any.
+async fn battery_report(node: &Node) -> Option<String> {
+    node.server
+        .admin()
+        .repository("reports/battery")
+        .await
+        .expect("store")
+        .map(|object| object.body)
+}
+
+#[tokio::test]
+async fn changes_signalled_from_another_thread_are_reported() {
+    let node = Node::start().await;
+    let (mut client, battery) = battery_client(&node.base);
+    let reports = format!("{}/repo/reports/battery", node.base);
+    let level = format!("{BATTERY}/bat/Level");
+    let sub = node.enqueue(&["SUB", &level, &reports]).await;
+    assert!(client_initiated(&mut client).await.completed());
+    assert_eq!(
+        node.result(sub).await.result.expect("status").code,
+        StatusCode::OK
+    );
+    let level = ClientUri::parse(&level).expect("ClientURI");
+
+    // Signals sent from a sensor thread, handled on demand: the same node
+    // signalled twice is reported once; a node the tree lacks is skipped.
+    let signal = client.change_signal();
+    let sensor = {
+        let (battery, signal, level) = (battery.clone(), signal.clone(), level.clone());
+        std::thread::spawn(move || {
+            battery.level.store(42, Ordering::SeqCst);
+            assert!(signal.changed(level.clone()));
+            assert!(signal.changed(level));
+            assert!(
+                signal
+                    .changed(ClientUri::parse(&format!("{BATTERY}/bat/Nope")).expect("ClientURI"))
+            );
+        })
+    };
+    sensor.join().expect("the sensor thread signalled");
+    assert_eq!(client.take_changes().await.expect("handled"), 1);
+    let report = battery_report(&node).await.expect("a report");
+    assert!(report.contains(r#""Level":42"#), "{report}");
+    assert_eq!(client.take_changes().await.expect("nothing left"), 0);
+
+    // While the client listens for notifications, a signal is handled as
+    // it comes.
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    battery.level.store(33, Ordering::SeqCst);
+    assert!(signal.changed(level));
+    let reported = async {
+        loop {
+            if battery_report(&node)
+                .await
+                .is_some_and(|r| r.contains(r#""Level":33"#))
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        client.listen_udp(&socket, reported),
+    )
+    .await
+    .expect("the report arrives while listening")
+    .expect("listened");
 }
