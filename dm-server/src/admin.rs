@@ -245,6 +245,37 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
     ///
     /// Errors: those of [`Admin::enqueue`], and [`Error::Unprocessable`]
     /// for a command other than GET.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dm_server::{CachedInstance, DeviceRegistration, DmServer, MemoryStore, ServerOptions, Store, UdpChannel};
+    /// use dm_types::{Command, DevId, Status, StatusCode};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let server = DmServer::new(ServerOptions::builder().build()?, store.clone(), UdpChannel);
+    /// let admin = server.admin();
+    /// let dev_id = DevId::new("IMEI:493005100592800")?;
+    /// admin.register_device(DeviceRegistration::new(dev_id.clone()), false).await?;
+    /// let get = Command::from_words(&["GET", "urn:x:battery:1.0/bat/"])?;
+    /// // Nothing kept yet: the GET goes as it is.
+    /// let first = admin.enqueue_cached(&dev_id, get.clone()).await?;
+    /// assert_eq!(admin.command(&dev_id, first).await?.command, get);
+    /// // What a GET result with a validator leaves in the store (the server
+    /// // records it when the device's status arrives).
+    /// let mut result = Status::new(StatusCode::OK);
+    /// result.data = dm_codec::decode_mo_serialization(
+    ///     br#"[{"ClientURI":"urn:x:battery:1.0/bat/","CV":"7","MOData":{"Battery":{"Level":87}}}]"#,
+    ///     &dm_codec::Limits::default(),
+    /// )?;
+    /// store.record_cached_instances(&dev_id, CachedInstance::from_result(&get, &result)).await?;
+    /// let second = admin.enqueue_cached(&dev_id, get).await?;
+    /// let sent = admin.command(&dev_id, second).await?.command;
+    /// assert_eq!(sent.params().collect::<Vec<_>>(), ["urn:x:battery:1.0/bat/?cv=7"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn enqueue_cached(
         &self,
         dev_id: &DevId,
