@@ -7,7 +7,11 @@
 //! - only a GET item at an **instance root** named by its MIID
 //!   (`MOID/MIID/`) carries the instance's `CV`, so only whole instances are
 //!   cached, keyed by MOID and MIID (unique per device);
-//! - a later GET of such a root may carry `cv=<the validator kept>`;
+//! - a later GET of such a root may carry `cv=<the validator kept>`. Not a
+//!   GET of `MOID//` (the only instance): a validator belongs to one
+//!   instance, and two instances may well have equal validators, so a `304`
+//!   about whatever instance is the only one now could be taken for the data
+//!   of another;
 //! - a `304` means every target's instance is unchanged since the `cv` it
 //!   carried, so the answer is the data kept **with that very validator**;
 //!   when the server no longer holds it (it kept a newer one, or forgot),
