@@ -117,6 +117,21 @@ async fn the_store_keeps_the_latest_instances_within_its_budgets() {
 }
 
 #[tokio::test]
+async fn no_instance_is_kept_when_caching_is_off() {
+    let store = MemoryStore::new().with_retention(Retention::default().with_cached_instances(0));
+    let device = dev(DEV1);
+    store
+        .register_device(DeviceRegistration::new(device.clone()), false, 0)
+        .await
+        .expect("registered");
+    store
+        .record_cached_instances(&device, vec![instance("urn:x:a", "1", "v1", "one")])
+        .await
+        .expect("accepted");
+    assert_eq!(kept(&store, "urn:x:a", "1").await, None);
+}
+
+#[tokio::test]
 async fn kept_instances_and_the_cache_mark_survive_a_restart() {
     let dir = std::env::temp_dir().join(format!("dm-server-caching-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("directory");

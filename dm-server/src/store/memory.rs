@@ -89,7 +89,7 @@ pub struct Retention {
     /// measured); the first entries that fit are kept. Default 256 KiB.
     pub mos_bytes: usize,
     /// MO instances kept per device for caching; the least recently
-    /// received are forgotten beyond it. Default 64.
+    /// received are forgotten beyond it (0 turns caching off). Default 64.
     pub cached_instances: usize,
     /// Bytes of the MO serialization of the instances kept per device for
     /// caching; the least recently received are forgotten beyond it.
@@ -408,8 +408,12 @@ impl Cache {
         {
             self.bytes = self.bytes.saturating_sub(old.encoded.len());
         }
+        if retention.cached_instances == 0 {
+            // Caching is off.
+            return;
+        }
         let kept = KeptInstance::new(instance);
-        if kept.encoded.len() > retention.cache_bytes || retention.cached_instances == 0 {
+        if kept.encoded.len() > retention.cache_bytes {
             tracing::warn!(
                 %dev_id,
                 moid = %instance.moid,
