@@ -278,6 +278,46 @@ enum Report {
     Alert(ServerId, Alert, Delivery),
 }
 
+/// Signals from anywhere (a [`NodeHandler`], a sensor task, another
+/// thread) that live values a handler serves changed: cheap to clone. The
+/// client handles each signal as [`DmClient::notify_changed`] (new cache
+/// validator, change reports), in [`DmClient::listen_udp`] as they come or
+/// with [`DmClient::take_changes`]. Several signals for the same node before
+/// the client handles them count as one.
+///
+/// ```
+/// use dm_client::DmClient;
+/// use dm_tree::DevInfo;
+/// use dm_types::{ClientUri, DevId};
+///
+/// let mut client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1")).build()?;
+/// let signal = client.change_signal();
+/// std::thread::spawn(move || {
+///     signal.changed(ClientUri::parse("urn:x:battery:1.0/bat/Level").expect("ClientURI"));
+/// })
+/// .join()
+/// .expect("signalled");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ChangeSignal {
+    sender: mpsc::UnboundedSender<ClientUri>,
+}
+
+impl ChangeSignal {
+    /// Signals that the live value at `node` (any ClientURI form; typically
+    /// a leaf's absolute ClientURI) changed. False when the client is gone.
+    pub fn changed(&self, node: ClientUri) -> bool {
+        self.sender.send(node).is_ok()
+    }
+}
+
+#[derive(Debug)]
+struct Changes {
+    sender: mpsc::UnboundedSender<ClientUri>,
+    receiver: mpsc::UnboundedReceiver<ClientUri>,
+}
+
 #[derive(Debug)]
 struct Completions {
     sender: mpsc::UnboundedSender<Report>,
@@ -321,6 +361,7 @@ pub struct DmClient {
     settings: Arc<Settings>,
     notification_address: Option<Box<str>>,
     completions: Option<Box<Completions>>,
+    changes: Option<Box<Changes>>,
     observer: Option<Arc<dyn Observer>>,
     browser: Option<Arc<dyn BrowserLauncher>>,
     busy: Busy,
@@ -749,6 +790,7 @@ impl DmClientBuilder {
             },
             notification_address: self.notification_address.map(String::into_boxed_str),
             completions: None,
+            changes: None,
             observer: self.observer,
             browser: self
                 .browser
@@ -1269,7 +1311,10 @@ impl DmClient {
     /// each datagram goes through [`DmClient::handle_notification`], and
     /// the results its session left pending (an EXEC with a ServerURI that
     /// finished at once) are delivered right after it; EXEC results
-    /// reported through [`ExecCompletion`] are recorded and delivered. Outcomes go to the [`Observer`] and to `tracing`.
+    /// reported through [`ExecCompletion`] are recorded and delivered;
+    /// live-value changes signalled through a [`ChangeSignal`] are handled
+    /// as [`DmClient::notify_changed`]. Outcomes go to the [`Observer`] and
+    /// to `tracing`.
     /// Datagrams arriving during a session wait in the socket buffer.
     pub async fn listen_udp(
         &mut self,
@@ -1285,11 +1330,13 @@ impl DmClient {
                 Stop,
                 Datagram(std::io::Result<usize>),
                 Completion(Option<Report>),
+                Changed(Option<ClientUri>),
             }
             let next = tokio::select! {
                 () = &mut shutdown => Next::Stop,
                 received = socket.recv_from(&mut buffer) => Next::Datagram(received.map(|(n, _)| n)),
                 completion = next_completion(&mut self.completions) => Next::Completion(completion),
+                node = next_change(&mut self.changes) => Next::Changed(node),
             };
             match next {
                 Next::Stop => return Ok(()),
@@ -1327,7 +1374,14 @@ impl DmClient {
                         Err(e) => tracing::warn!("{e}"),
                     }
                 }
-                Next::Completion(None) => {}
+                Next::Completion(None) | Next::Changed(None) => {}
+                Next::Changed(Some(node)) => {
+                    // The signals waiting now are handled together, each
+                    // node once.
+                    if let Err(e) = self.handle_changes(vec![node]).await {
+                        tracing::warn!("change signal: {e}");
+                    }
+                }
             }
         }
     }
@@ -1491,6 +1545,64 @@ impl DmClient {
         Ok(self.send_change_reports(&changed).await)
     }
 
+    /// Signals that live values served by a [`NodeHandler`] changed at
+    /// `node` (any ClientURI form, resolved as the device; typically the
+    /// absolute ClientURI of the leaf, e.g. a battery level), and handles
+    /// the change as a write of the tree: the designated instances count a
+    /// modification, so their cache validators change
+    /// ([`MoTree::mark_changed`]; they already follow live values by
+    /// themselves, see [`MoTree::cache_validator_as`]), the state is
+    /// persisted, and the subscriptions watching the node, an ancestor or
+    /// a descendant get their change report, carrying the live value,
+    /// through the same path as [`DmClient::update`]. Returns how many
+    /// reports were delivered (answered 2xx).
+    ///
+    /// Errors: a ClientURI that designates nothing (`404`) or is ambiguous
+    /// (`409`) is [`Error::Tree`]; nothing is sent then.
+    pub async fn notify_changed(&mut self, node: &ClientUri) -> Result<usize, Error> {
+        self.update(|tree| tree.mark_changed(node)).await
+    }
+
+    /// A handle that signals live-value changes to this client (see
+    /// [`ChangeSignal`]).
+    pub fn change_signal(&mut self) -> ChangeSignal {
+        let changes = self.changes.get_or_insert_with(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            Box::new(Changes { sender, receiver })
+        });
+        ChangeSignal {
+            sender: changes.sender.clone(),
+        }
+    }
+
+    /// Handles every change signalled through a [`ChangeSignal`] so far
+    /// (without waiting), each node once, as [`DmClient::notify_changed`];
+    /// returns how many change reports were delivered. A signal for a node
+    /// the tree does not hold is logged and skipped.
+    pub async fn take_changes(&mut self) -> Result<usize, Error> {
+        self.handle_changes(Vec::new()).await
+    }
+
+    /// Handles `nodes` and every change signal waiting, each node once.
+    async fn handle_changes(&mut self, mut nodes: Vec<ClientUri>) -> Result<usize, Error> {
+        if let Some(changes) = &mut self.changes {
+            while let Ok(node) = changes.receiver.try_recv() {
+                if !nodes.contains(&node) {
+                    nodes.push(node);
+                }
+            }
+        }
+        let mut delivered = 0;
+        for node in nodes {
+            match self.notify_changed(&node).await {
+                Ok(count) => delivered += count,
+                Err(Error::Tree(e)) => tracing::warn!(node = node.as_str(), "change signal: {e}"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(delivered)
+    }
+
     /// Sends the change reports due after `changed`.
     async fn send_change_reports(&mut self, changed: &[ClientUri]) -> usize {
         let reports: Vec<(ServerId, ServerUri, Vec<u8>)> = self
@@ -1651,6 +1763,13 @@ fn count_commands(body: &[u8], limits: &Limits) -> usize {
             .filter(|c| !matches!(c, CommandEntry::Command(dm_types::Command::End)))
             .count()
     })
+}
+
+async fn next_change(changes: &mut Option<Box<Changes>>) -> Option<ClientUri> {
+    match changes {
+        Some(changes) => changes.receiver.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_completion(completions: &mut Option<Box<Completions>>) -> Option<Report> {

@@ -34,7 +34,11 @@
 //! - **DEFAULT** ServerURIs are stored per server and MOID;
 //!   [`DmClient::ensure_configuration`] fetches missing configuration.
 //! - **Local changes** ([`DmClient::set_local`], [`DmClient::update`]) send
-//!   the change reports of SUB subscriptions.
+//!   the change reports of SUB subscriptions; so does the product's signal
+//!   that a live value a `NodeHandler` serves changed
+//!   ([`DmClient::notify_changed`], or from any thread through a
+//!   [`ChangeSignal`], handled in [`DmClient::listen_udp`] or by
+//!   [`DmClient::take_changes`]).
 //! - **Persistence**: the tree snapshot, DEFAULT URIs, pending alerts,
 //!   running EXECs and the NOTIFICATION-ID window live in one state file,
 //!   replaced atomically (temporary file, fsync, rename) after every change;
@@ -84,8 +88,8 @@ struct WorkspaceReadmeDoctests;
 
 pub use auth::Credentials;
 pub use client::{
-    Account, AlertSender, Configuration, Delivery, DmClient, DmClientBuilder, ExecCompletion,
-    Observer, SessionReport,
+    Account, AlertSender, ChangeSignal, Configuration, Delivery, DmClient, DmClientBuilder,
+    ExecCompletion, Observer, SessionReport,
 };
 pub use dm_session::{BrowserLauncher, Busy, ClientEnd, ClientEvent, Trigger};
 pub use error::Error;

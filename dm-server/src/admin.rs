@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use dm_types::{Command, CommandEntry, DevId, Package2};
+use dm_session::{CachedInstance, cacheable_targets, with_cache_validators};
+use dm_types::{Command, CommandEntry, DevId, Miid, Moid, Package2};
 
 use crate::Error;
 use crate::notify::{self, NotificationChannel, UdpChannel};
@@ -100,9 +101,14 @@ pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
         }
         None => return Err(Error::Invalid("no command".into())),
     };
-    // The command goes out in canonical form, where a ClientURI may grow
-    // (`!` becomes `%21`): refuse one that a client with the same limits
-    // would refuse in the Package#2 that carries it.
+    check_sendable(&command)?;
+    Ok(command)
+}
+
+/// The command goes out in canonical form, where a ClientURI may grow (`!`
+/// becomes `%21`): refuses one that a client with the default limits would
+/// refuse in the Package#2 that carries it.
+fn check_sendable(command: &Command) -> Result<(), Error> {
     let sent = Package2::new(vec![CommandEntry::Command(command.clone())])
         .map_err(|e| Error::Invalid(e.to_string()))?;
     dm_codec::decode_package2(
@@ -110,7 +116,7 @@ pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
         &dm_codec::Limits::default(),
     )
     .map_err(|e| Error::Invalid(format!("the command in canonical form: {e}")))?;
-    Ok(command)
+    Ok(())
 }
 
 /// Decodes the JSON body of an admin request as strictly as the protocol's
@@ -137,7 +143,43 @@ pub fn decode_admin_json(body: &[u8]) -> Result<serde_json::Value, Error> {
 
 /// Parses the body of `POST /admin/devices/{DevID}/commands` as the admin
 /// API does: strict JSON ([`decode_admin_json`]) with a `command` member
-/// holding the Package#2 array form of one command ([`parse_command`]).
+/// holding the Package#2 array form of one command ([`parse_command`]),
+/// and an optional `use_cache` flag ([`CommandRequest`]).
+///
+/// ```
+/// use dm_server::parse_command_request;
+///
+/// let request = parse_command_request(br#"{"command":["GET","urn:x:y/1/"],"use_cache":true}"#)?;
+/// assert!(request.use_cache);
+/// assert!(parse_command_request(br#"{"command":["GET","urn:x:y/1/"],"use_cache":1}"#).is_err());
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+pub fn parse_command_request(body: &[u8]) -> Result<CommandRequest, Error> {
+    let body = decode_admin_json(body)?;
+    let words = body
+        .get("command")
+        .ok_or_else(|| Error::Invalid(r#"the body needs a "command" array"#.into()))?;
+    let command = parse_command(words)?;
+    let use_cache = match body.get("use_cache") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(flag)) => *flag,
+        Some(_) => return Err(Error::Invalid(r#""use_cache" must be true or false"#.into())),
+    };
+    Ok(CommandRequest { command, use_cache })
+}
+
+/// A command to queue, as the admin API's JSON body gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRequest {
+    /// The command.
+    pub command: Command,
+    /// Whether a GET asks with the validator of the instance the server
+    /// keeps (`cv`, docs/protocol.md section 8; see `Admin::enqueue_cached`).
+    pub use_cache: bool,
+}
+
+/// The command of a `POST /admin/devices/{DevID}/commands` body
+/// ([`parse_command_request`] without the options).
 ///
 /// ```
 /// use dm_server::parse_command_body;
@@ -149,11 +191,7 @@ pub fn decode_admin_json(body: &[u8]) -> Result<serde_json::Value, Error> {
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 pub fn parse_command_body(body: &[u8]) -> Result<Command, Error> {
-    let body = decode_admin_json(body)?;
-    let words = body
-        .get("command")
-        .ok_or_else(|| Error::Invalid(r#"the body needs a "command" array"#.into()))?;
-    parse_command(words)
+    parse_command_request(body).map(|request| request.command)
 }
 
 fn check_queueable(command: Command) -> Result<Command, Error> {
@@ -290,6 +328,93 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             .await?;
         tracing::info!(%dev_id, %id, "command queued");
         Ok(id)
+    }
+
+    /// Queues a GET that asks with the cache validators the server kept
+    /// (docs/protocol.md section 8): each target naming an instance root by
+    /// its MIID (`MOID/MIID/`, the ClientURI a GET result gives) whose data
+    /// the server keeps from an earlier GET gets `cv=<that validator>`.
+    /// When the device answers `304`, the command's result is `304` with
+    /// the kept data, and [`CommandRecord::from_cache`] is set; when the
+    /// instance changed, the device sends the data (and the new validator,
+    /// which the server keeps). Other targets go as they are (the device
+    /// answers `304` only when every target carried a matching `cv`).
+    ///
+    /// Errors: those of [`Admin::enqueue`], and [`Error::Unprocessable`]
+    /// for a command other than GET.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dm_server::{CachedInstance, DeviceRegistration, DmServer, MemoryStore, ServerOptions, Store, UdpChannel};
+    /// use dm_types::{Command, DevId, Status, StatusCode};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let server = DmServer::new(ServerOptions::builder().build()?, store.clone(), UdpChannel);
+    /// let admin = server.admin();
+    /// let dev_id = DevId::new("IMEI:493005100592800")?;
+    /// admin.register_device(DeviceRegistration::new(dev_id.clone()), false).await?;
+    /// let get = Command::from_words(&["GET", "urn:x:battery:1.0/bat/"])?;
+    /// // Nothing kept yet: the GET goes as it is.
+    /// let first = admin.enqueue_cached(&dev_id, get.clone()).await?;
+    /// assert_eq!(admin.command(&dev_id, first).await?.command, get);
+    /// // What a GET result with a validator leaves in the store (the server
+    /// // records it when the device's status arrives).
+    /// let mut result = Status::new(StatusCode::OK);
+    /// result.data = dm_codec::decode_mo_serialization(
+    ///     br#"[{"ClientURI":"urn:x:battery:1.0/bat/","CV":"7","MOData":{"Battery":{"Level":87}}}]"#,
+    ///     &dm_codec::Limits::default(),
+    /// )?;
+    /// store.record_cached_instances(&dev_id, CachedInstance::from_result(&get, &result)).await?;
+    /// let second = admin.enqueue_cached(&dev_id, get).await?;
+    /// let sent = admin.command(&dev_id, second).await?.command;
+    /// assert_eq!(sent.params().collect::<Vec<_>>(), ["urn:x:battery:1.0/bat/?cv=7"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn enqueue_cached(
+        &self,
+        dev_id: &DevId,
+        command: Command,
+    ) -> Result<CommandId, Error> {
+        if !matches!(command, Command::Get { .. }) {
+            return Err(Error::Unprocessable(format!(
+                "caching applies to GET, not {}",
+                command.name()
+            )));
+        }
+        let mut kept = Vec::new();
+        for (moid, miid) in cacheable_targets(&command) {
+            if let Some(instance) = self.store().cached_instance(dev_id, &moid, &miid).await? {
+                kept.push(instance);
+            }
+        }
+        let asked = with_cache_validators(&command, |moid, miid| {
+            kept.iter()
+                .find(|k| k.moid == *moid && k.miid == *miid)
+                .map(|k| k.cache_validator.clone())
+        });
+        // A validator that makes the command too large is not worth a
+        // refusal: the GET goes without it.
+        let command = if check_sendable(&asked).is_ok() {
+            asked
+        } else {
+            command
+        };
+        self.enqueue(dev_id, command).await
+    }
+
+    /// The data the server keeps of one MO instance of the device, with its
+    /// cache validator (from the last GET of the instance's root that
+    /// returned one).
+    pub async fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> Result<Option<CachedInstance>, Error> {
+        self.store().cached_instance(dev_id, moid, miid).await
     }
 
     /// A command of the device ([`Error::NotFound`] for another device's).

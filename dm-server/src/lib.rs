@@ -53,7 +53,10 @@ mod server;
 mod store;
 mod util;
 
-pub use admin::{Admin, NotificationSent, decode_admin_json, parse_command, parse_command_body};
+pub use admin::{
+    Admin, CommandRequest, NotificationSent, decode_admin_json, parse_command, parse_command_body,
+    parse_command_request,
+};
 pub use auth::ClientCertificate;
 pub use config::{DeviceConfig, FileConfig, LimitsConfig, NotificationConfig, TlsFiles};
 pub use error::Error;
@@ -68,6 +71,9 @@ pub use server::DmServer;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// What the server keeps of an MO instance for caching (the [`Store`]
+/// methods about caching take and return it).
+pub use dm_session::CachedInstance;
 pub use store::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
     MemoryStore, NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, Retention,

@@ -19,14 +19,20 @@
 //!   ServerURI always answers `202`, its result going to that URI in a new
 //!   session ([`ClientEvent::ExecFinished`] when the handler finished at
 //!   once).
+//! - [`CachedInstance`], [`with_cache_validators`] and [`answer_from_cache`]:
+//!   MO caching for servers (docs/protocol.md section 8): which GET results
+//!   to keep, `cv` on the next GET of a kept instance, and a `304` answered
+//!   with the data kept for that validator.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+mod cache;
 mod client;
 mod error;
 mod server;
 mod tree;
 
+pub use cache::{CachedInstance, answer_from_cache, cacheable_targets, with_cache_validators};
 pub use client::{
     BrowserLauncher, Busy, ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch,
     Method, Request, RequestId, Response, Trigger,

@@ -22,6 +22,14 @@ pub enum ExecOutcome {
 /// Backs the nodes of one MO type with live behaviour (battery level,
 /// firmware update, ...). Registered per MOID with [`MoTree::set_handler`].
 ///
+/// Live values and caching (docs/protocol.md section 8): the cache
+/// validator servers see for an instance with a handler folds in the values
+/// a read serves ([`MoTree::cache_validator_as`]), so it changes when a live
+/// value does, without the handler doing anything. For SUB, the product
+/// signals a change with [`MoTree::mark_changed`] (in a device client:
+/// `DmClient::notify_changed`), which reports it to the subscriptions like a
+/// write.
+///
 /// ```
 /// use dm_tree::{ExecOutcome, NodeHandler};
 /// use dm_types::{ClientUri, LeafValue, StatusCode};
@@ -83,6 +91,54 @@ pub trait NodeHandler: Send + Sync {
     /// ```
     fn result_alert(&self, node: &ClientUri, status: StatusCode) -> Alert {
         Alert::exec_complete(node, status)
+    }
+}
+
+/// A fingerprint of the leaf values a read serves (64-bit FNV-1a over each
+/// leaf's name and typed value, in the read's stable node order): what makes
+/// the cache validator of a handler-backed instance change when a live
+/// value does. It is not secret-keyed, so it only ever covers values the
+/// reading server receives anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fingerprint(u64);
+
+impl Fingerprint {
+    pub(crate) fn new() -> Fingerprint {
+        Fingerprint(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// Lengths go first, so that no two sequences of leaves fold alike by
+    /// shifting bytes from one field to the next.
+    fn field(&mut self, tag: u8, bytes: &[u8]) {
+        self.bytes(&[tag]);
+        self.bytes(&(bytes.len() as u64).to_le_bytes());
+        self.bytes(bytes);
+    }
+
+    /// Folds one served leaf.
+    pub(crate) fn leaf(&mut self, name: &str, value: &LeafValue) {
+        self.field(0, name.as_bytes());
+        match value {
+            LeafValue::Null => self.field(1, &[]),
+            LeafValue::Bool(b) => self.field(2, &[u8::from(*b)]),
+            LeafValue::Int(i) => self.field(3, &i.to_le_bytes()),
+            LeafValue::Float(f) => self.field(4, &f.get().to_bits().to_le_bytes()),
+            LeafValue::Text(text) => self.field(5, text.as_bytes()),
+            LeafValue::Binary(bytes) => self.field(6, bytes),
+            // A kind added later: its text form tells values apart.
+            other => self.field(7, other.to_text().as_bytes()),
+        }
+    }
+
+    pub(crate) fn finish(self) -> u64 {
+        self.0
     }
 }
 
@@ -183,6 +239,55 @@ impl MoTree {
             Some(handler) => handler.result_alert(node, status),
             None => Alert::exec_complete(node, status),
         }
+    }
+
+    /// Whether a handler serves the nodes of `instance`.
+    pub(crate) fn has_handler(&self, instance: &crate::MoInstance) -> bool {
+        self.handlers.get(instance.moid().as_str()).is_some()
+    }
+
+    /// Records that live values changed at `target` (any ClientURI form,
+    /// resolved as the device): the product's signal that a value its
+    /// [`NodeHandler`] serves is now different. Every instance `target`
+    /// designates counts a modification, so its cache validator changes
+    /// (docs/protocol.md section 8) exactly as after a write, and the
+    /// absolute ClientURIs of the designated nodes are returned: the
+    /// `changed` list that [`MoTree::fired`] takes to find the
+    /// subscriptions to report to.
+    ///
+    /// Errors: 404/409 from resolution; nothing changes then.
+    ///
+    /// ```
+    /// use dm_tree::{MoTree, Principal};
+    /// use dm_types::{ClientUri, ServerId, ServerUri};
+    ///
+    /// let mut tree = MoTree::new();
+    /// let items = dm_codec::decode_mo_serialization(
+    ///     br#"[{"ClientURI":"urn:x:battery//","MOData":{"B":{"Level":0}}}]"#, &dm_codec::Limits::default())?;
+    /// tree.write(&Principal::Device, None, &items)?;
+    /// let level = ClientUri::parse("urn:x:battery/1/Level")?;
+    /// tree.subscribe(&Principal::Device, ServerId::new("srv1")?, level.clone(), ServerUri::new("https://dm.example/changes")?)?;
+    /// let before = tree.instance("urn:x:battery", "1").unwrap().cache_validator();
+    /// let changed = tree.mark_changed(&ClientUri::parse("urn:x:battery//Level")?)?;
+    /// assert_eq!(changed, [level]);
+    /// assert_ne!(tree.instance("urn:x:battery", "1").unwrap().cache_validator(), before);
+    /// assert_eq!(tree.fired(&changed).len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mark_changed(&mut self, target: &ClientUri) -> Result<Vec<ClientUri>, Error> {
+        let nodes = self.resolve(target)?;
+        let changed: Vec<ClientUri> = nodes.iter().map(NodeRef::client_uri).collect();
+        let mut instances: Vec<(Moid, dm_types::Miid)> = nodes
+            .iter()
+            .map(|n| (n.instance.moid().clone(), n.instance.miid().clone()))
+            .collect();
+        instances.dedup();
+        for (moid, miid) in instances {
+            if let Some(instance) = self.instance_mut(moid.as_str(), miid.as_str()) {
+                instance.touch();
+            }
+        }
+        Ok(changed)
     }
 
     /// The value a read reports for a leaf: the handler's live value, or

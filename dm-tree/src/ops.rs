@@ -2,8 +2,9 @@
 //! sections 4, 7 and 8): visibility, rights, DDF AccessType and Scope,
 //! secret nodes, cache validators.
 
-use dm_types::{AccessType, ClientUri, MoItem, MoNode, NodeName, Scope, ServerId};
+use dm_types::{AccessType, CacheValidator, ClientUri, MoItem, MoNode, NodeName, Scope, ServerId};
 
+use crate::handler::Fingerprint;
 use crate::tree::{MoInstance, NodeId, NodeRef};
 use crate::{AclCommand, Error, MoTree, Principal, Rights};
 
@@ -24,10 +25,19 @@ pub enum ReadOutcome {
 
 impl MoTree {
     /// The subtree at `node` as `principal` reads it: nodes whose DDF or
-    /// DM 1.x ACL forbid reading left out, leaves with their live values.
-    fn read_node(&self, principal: &Principal, node: &NodeRef<'_>) -> MoNode {
+    /// DM 1.x ACL forbid reading left out, leaves with their live values,
+    /// each served leaf folded into `fold` when one is given.
+    fn read_node(
+        &self,
+        principal: &Principal,
+        node: &NodeRef<'_>,
+        mut fold: Option<&mut Fingerprint>,
+    ) -> MoNode {
         let instance = node.instance;
         if let Some(value) = self.live_value(node) {
+            if let Some(fold) = fold {
+                fold.leaf(instance.name(node.id).unwrap_or_default(), &value);
+            }
             return MoNode::Leaf(value);
         }
         let children = instance
@@ -43,7 +53,7 @@ impl MoTree {
                     instance,
                     id: child,
                 };
-                Some((name, self.read_node(principal, &child)))
+                Some((name, self.read_node(principal, &child, fold.as_deref_mut())))
             })
             .collect();
         // Names of siblings are unique and sorted in the arena.
@@ -268,27 +278,57 @@ impl MoTree {
     /// its instance's validator the outcome is [`ReadOutcome::NotModified`].
     pub fn read(&self, principal: &Principal, targets: &[ClientUri]) -> Result<ReadOutcome, Error> {
         let nodes = self.readable_targets(principal, targets)?;
-        let all_cached = !targets.is_empty()
-            && nodes.iter().all(|(index, node)| {
-                targets[*index]
-                    .cache_validator()
-                    .is_some_and(|cv| cv == node.instance.cache_validator().as_str())
-            });
+        // Validators computed once per instance (a handler-backed one costs
+        // a read of the instance).
+        let mut current: Vec<(&MoInstance, CacheValidator)> = Vec::new();
+        let mut all_cached = !targets.is_empty();
+        for (index, node) in &nodes {
+            let Some(cv) = targets[*index].cache_validator() else {
+                all_cached = false;
+                break;
+            };
+            let known = current
+                .iter()
+                .find(|(instance, _)| std::ptr::eq(*instance, node.instance));
+            let validator = if let Some((_, validator)) = known {
+                validator.clone()
+            } else {
+                let validator = self.cache_validator_as(principal, node.instance);
+                current.push((node.instance, validator.clone()));
+                validator
+            };
+            if cv != validator.as_str() {
+                all_cached = false;
+                break;
+            }
+        }
         if all_cached {
             return Ok(ReadOutcome::NotModified);
         }
         let items = nodes
             .iter()
             .filter_map(|(_, node)| {
+                let name = NodeName::new(node.instance.name(node.id)?).ok()?;
+                let at_root = node.id == NodeId::ROOT;
+                let live = at_root && self.has_handler(node.instance);
+                let mut fold = Fingerprint::new();
                 let data = dm_types::MoData::new(
-                    NodeName::new(node.instance.name(node.id)?).ok()?,
-                    self.read_node(principal, node),
+                    name,
+                    self.read_node(principal, node, live.then_some(&mut fold)),
                 );
+                // The validator of a root item covers exactly the values
+                // sent with it.
+                let cache_validator = at_root.then(|| {
+                    if live {
+                        node.instance.live_cache_validator(fold.finish())
+                    } else {
+                        node.instance.cache_validator()
+                    }
+                });
                 Some(MoItem {
                     ddf: None,
                     client_uri: node.client_uri(),
-                    cache_validator: (node.id == NodeId::ROOT)
-                        .then(|| node.instance.cache_validator()),
+                    cache_validator,
                     data,
                 })
             })
@@ -320,6 +360,67 @@ impl MoTree {
                 }
             },
         )
+    }
+
+    /// The cache validator of `instance` as `principal` reads it
+    /// (docs/protocol.md section 8): the `CV` a read of its root returns,
+    /// and what a `cv` in a read is compared with.
+    ///
+    /// Without a [`NodeHandler`](crate::NodeHandler) for its MOID it is
+    /// [`MoInstance::cache_validator`], which changes with every
+    /// modification of the stored instance. With one, live values change
+    /// without the tree knowing, so the validator also folds in a
+    /// fingerprint of every leaf value the principal reads at that moment
+    /// (the handler's live values included): a `cv` taken before a live
+    /// value changed no longer matches, whether or not the product
+    /// signalled the change ([`MoTree::mark_changed`]). The fingerprint
+    /// covers only what the principal may read, so the validator tells it
+    /// nothing about nodes hidden from it. The cost is a read of the
+    /// instance (one handler call per readable leaf) for each validator of
+    /// a handler-backed instance; stored instances pay nothing.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicI64, Ordering};
+    /// use dm_tree::{ExecOutcome, MoTree, NodeHandler, Principal, ReadOutcome};
+    /// use dm_types::{ClientUri, LeafValue, Moid, StatusCode};
+    ///
+    /// struct Battery(AtomicI64);
+    /// impl NodeHandler for Battery {
+    ///     fn read(&self, node: &ClientUri) -> Option<LeafValue> {
+    ///         node.as_str().ends_with("/Level").then(|| LeafValue::Int(self.0.load(Ordering::SeqCst)))
+    ///     }
+    ///     fn exec(&self, _: &ClientUri, _: bool) -> ExecOutcome { ExecOutcome::Done(StatusCode::OK) }
+    /// }
+    ///
+    /// let mut tree = MoTree::new();
+    /// let items = dm_codec::decode_mo_serialization(
+    ///     br#"[{"ClientURI":"urn:x:battery//","MOData":{"B":{"Level":0}}}]"#, &dm_codec::Limits::default())?;
+    /// tree.write(&Principal::Device, None, &items)?;
+    /// let battery = Arc::new(Battery(AtomicI64::new(87)));
+    /// tree.set_handler(Moid::new("urn:x:battery")?, battery.clone());
+    /// let cv = tree.cache_validator_as(&Principal::Device, tree.instance("urn:x:battery", "1").unwrap());
+    /// let cached = ClientUri::parse(&format!("urn:x:battery/1/?cv={cv}"))?;
+    /// assert_eq!(tree.read(&Principal::Device, &[cached.clone()])?, ReadOutcome::NotModified);
+    /// battery.0.store(86, Ordering::SeqCst);
+    /// assert!(matches!(tree.read(&Principal::Device, &[cached])?, ReadOutcome::Data(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cache_validator_as(
+        &self,
+        principal: &Principal,
+        instance: &MoInstance,
+    ) -> CacheValidator {
+        if !self.has_handler(instance) {
+            return instance.cache_validator();
+        }
+        let mut fold = Fingerprint::new();
+        let root = NodeRef {
+            instance,
+            id: NodeId::ROOT,
+        };
+        self.read_node(principal, &root, Some(&mut fold));
+        instance.live_cache_validator(fold.finish())
     }
 
     /// Deletes the nodes at `targets` (DELETE): interior nodes with their

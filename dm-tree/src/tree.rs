@@ -168,9 +168,12 @@ impl MoInstance {
         &self.creator
     }
 
-    /// The cache validator (section 8): changes on every modification of the
-    /// instance, and differs between an instance and a later one that reuses
-    /// its MIID in the same tree.
+    /// The cache validator (section 8) of the stored instance: changes on
+    /// every modification of the instance, and differs between an instance
+    /// and a later one that reuses its MIID in the same tree. When a
+    /// [`NodeHandler`](crate::NodeHandler) serves live values of the
+    /// instance, servers see [`MoTree::cache_validator_as`] instead, which
+    /// also changes with those values.
     ///
     /// ```
     /// use dm_tree::MoInstance;
@@ -187,6 +190,20 @@ impl MoInstance {
     pub fn cache_validator(&self) -> CacheValidator {
         CacheValidator::new(format!("{:x}-{:x}", self.epoch, self.version))
             .unwrap_or_else(|_| unreachable!("the text is never empty"))
+    }
+
+    /// The cache validator of a handler-backed instance: the stored state
+    /// and `live`, the fingerprint of the leaf values a read served
+    /// (docs/protocol.md section 8; see [`MoTree::cache_validator_as`]).
+    pub(crate) fn live_cache_validator(&self, live: u64) -> CacheValidator {
+        CacheValidator::new(format!("{:x}-{:x}-{live:016x}", self.epoch, self.version))
+            .unwrap_or_else(|_| unreachable!("the text is never empty"))
+    }
+
+    /// Counts a modification the tree did not make itself (a live value
+    /// a [`NodeHandler`](crate::NodeHandler) signalled as changed).
+    pub(crate) fn touch(&mut self) {
+        self.version += 1;
     }
 
     /// The state behind the cache validator: (epoch, modifications).

@@ -540,6 +540,58 @@ impl ClientUri {
             .map(decode_canonical)
     }
 
+    /// This ClientURI with the cache validator `cv` (docs/protocol.md
+    /// sections 8 and 9): any `cv` field it had is replaced, `nv` fields
+    /// stay in their order, and `cv` comes last, percent-encoded as the
+    /// canonical form wants. A server adds it to a read of an instance
+    /// whose validator it knows.
+    ///
+    /// Errors: a `cv` needs an instance part that is a MIID or empty
+    /// ([`Error::ClientUri`] for `*` or an x-name); a result over the
+    /// ClientURI length limit is refused the same way.
+    ///
+    /// ```
+    /// use dm_types::ClientUri;
+    ///
+    /// let uri = ClientUri::parse("urn:oma:mo:moid:1.0/left/?cv=1")?;
+    /// assert_eq!(uri.with_cache_validator("7-2 a")?.as_str(), "urn:oma:mo:moid:1.0/left/?cv=7-2%20a");
+    /// assert!(ClientUri::parse("urn:oma:mo:moid:1.0/*/")?.with_cache_validator("7").is_err());
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn with_cache_validator(&self, cv: &str) -> Result<ClientUri, Error> {
+        let mut text = String::with_capacity(self.text.len() + cv.len() + 4);
+        text.push_str(&self.text[..self.query_start as usize]);
+        let mut separator = '?';
+        for field in self.query_fields().filter(|f| !f.starts_with("cv=")) {
+            text.push(separator);
+            text.push_str(field);
+            separator = '&';
+        }
+        text.push(separator);
+        text.push_str("cv=");
+        push_canonical(&mut text, cv);
+        ClientUri::parse(&text)
+    }
+
+    /// Whether this ClientURI designates an instance root by its MIID
+    /// (`MOID/MIID/`, any query): where a read returns the instance's `CV`
+    /// and what a server can cache (docs/protocol.md section 8).
+    ///
+    /// ```
+    /// use dm_types::ClientUri;
+    ///
+    /// assert!(ClientUri::parse("urn:x:y/m/?cv=1")?.is_instance_root());
+    /// assert!(!ClientUri::parse("urn:x:y/m/a")?.is_instance_root());
+    /// assert!(!ClientUri::parse("urn:x:y//")?.is_instance_root());
+    /// assert!(!ClientUri::parse("urn:x:y/*/")?.is_instance_root());
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn is_instance_root(&self) -> bool {
+        matches!(self.instance(), Instance::Miid(_))
+            && !self.has_selectors()
+            && self.path_len() == 0
+    }
+
     /// Whether this is the absolute form `MOID/MIID/path`: a MIID, plain names
     /// only, no query.
     pub fn is_absolute(&self) -> bool {
@@ -630,6 +682,29 @@ mod tests {
         assert!(bad("urn:x:y/a/b c").contains("space"));
         assert!(bad("urn:x:y/a/\u{e9}").contains("non-ASCII"));
         assert!(bad("urn:x:y/a/(1)?nv=(1):1").contains("letter"));
+    }
+
+    #[test]
+    fn cache_validators_are_added_in_canonical_form() {
+        let u = ok("urn:x:y/a/(z)?cv=old&nv=(z)/b:v");
+        let with = u.with_cache_validator("n&w/é").unwrap();
+        assert_eq!(with.as_str(), "urn:x:y/a/(z)?nv=(z)/b:v&cv=n%26w%2F%C3%A9");
+        assert_eq!(with.cache_validator().as_deref(), Some("n&w/é"));
+        assert_eq!(with.conditions().count(), 1);
+        // Parsing the canonical result gives it back.
+        assert_eq!(ok(with.as_str()), with);
+        assert_eq!(
+            ok("urn:x:y//").with_cache_validator("1").unwrap().as_str(),
+            "urn:x:y//?cv=1"
+        );
+        assert!(
+            ok("urn:x:y/(x)/?nv=(x)/a:1")
+                .with_cache_validator("1")
+                .is_err()
+        );
+        assert!(ok("urn:x:y/a/").with_cache_validator("").is_err());
+        let long = format!("urn:x:y/{}/", "m".repeat(MAX_CLIENT_URI_LEN - 20));
+        assert!(ok(&long).with_cache_validator("0123456789abcdef").is_err());
     }
 
     #[test]

@@ -366,6 +366,7 @@ pub(crate) fn command_json(record: &CommandRecord) -> Value {
         "status": result.map(|s| s.code.as_u16()),
         "uris": result.map_or_else(Vec::new, |s| s.uris.iter().map(|u| Value::from(u.as_str())).collect()),
         "data": result.map_or_else(|| json!([]), |s| mo_items_to_json(&s.data)),
+        "from_cache": record.from_cache,
         "error": record.error,
         "session": record.session.map(|t| t.to_string()),
         "queued_ms": record.queued_ms,
@@ -490,8 +491,13 @@ async fn enqueue<S: Store, C: NotificationChannel>(
 ) -> Result<Response, AdminRefusal> {
     let dev_id = dev_id(&text)?;
     let body = read_json_body(&shared, request).await?;
-    let command = crate::admin::parse_command_body(&body)?;
-    let id = admin(&shared).enqueue(&dev_id, command).await?;
+    let request = crate::admin::parse_command_request(&body)?;
+    let admin = admin(&shared);
+    let id = if request.use_cache {
+        admin.enqueue_cached(&dev_id, request.command).await?
+    } else {
+        admin.enqueue(&dev_id, request.command).await?
+    };
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "id": id.to_string() })),

@@ -15,9 +15,10 @@ use tracing::Instrument as _;
 
 use dm_codec::mime;
 use dm_session::{
-    Initiator, PackageRequest, ServerEvent, ServerSession, SessionPhase, SessionState,
+    CachedInstance, Initiator, PackageRequest, ServerEvent, ServerSession, SessionPhase,
+    SessionState, answer_from_cache, cacheable_targets,
 };
-use dm_types::{Alert, AlertType, DevId};
+use dm_types::{Alert, AlertType, Command, DevId, Status, StatusCode};
 
 use super::{Refusal, authenticate, busy, check_accept, check_length, header, read_body, refuse};
 use crate::notify::{self, NotificationChannel};
@@ -345,6 +346,44 @@ async fn record_alerts<S: Store, C: NotificationChannel>(
     Ok(shared.store.record_alerts(dev_id, records).await?)
 }
 
+/// Records a command's status, with MO caching (docs/protocol.md section
+/// 8): the instances a GET returned with their validators are kept, and a
+/// `304` to a GET that asked with the validators of kept instances is
+/// recorded with their data, marked as served from the cache.
+async fn record_result<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    dev_id: &DevId,
+    token: SessionToken,
+    tag: CommandId,
+    command: &Command,
+    status: Status,
+    now_ms: u64,
+) -> Result<(), crate::Error> {
+    let store = &shared.store;
+    let fresh = CachedInstance::from_result(command, &status);
+    if !fresh.is_empty() {
+        store.record_cached_instances(dev_id, fresh).await?;
+    }
+    if status.code == StatusCode::NOT_MODIFIED {
+        let mut kept = Vec::new();
+        for (moid, miid) in cacheable_targets(command) {
+            if let Some(instance) = store.cached_instance(dev_id, &moid, &miid).await? {
+                kept.push(instance);
+            }
+        }
+        let answer = answer_from_cache(command, &status, |moid, miid| {
+            kept.iter()
+                .find(|k| k.moid == *moid && k.miid == *miid)
+                .cloned()
+        });
+        if let Some(answer) = answer {
+            tracing::info!(id = %tag, "304: served from the cache");
+            return store.record_cached_result(tag, token, answer, now_ms).await;
+        }
+    }
+    store.record_result(tag, token, status, now_ms).await
+}
+
 async fn package3_without_cont<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     parts: &Parts,
@@ -444,12 +483,13 @@ async fn package3<S: Store, C: NotificationChannel>(
         let mut results = 0;
         while let Some(event) = engine.poll_event() {
             match event {
-                ServerEvent::Result { tag, status, .. } => {
+                ServerEvent::Result {
+                    tag,
+                    command,
+                    status,
+                } => {
                     results += 1;
-                    shared
-                        .store
-                        .record_result(tag, token, status, now_ms)
-                        .await?;
+                    record_result(shared, &dev_id, token, tag, &command, status, now_ms).await?;
                 }
                 ServerEvent::Alert(alert) => alerts.push(alert),
                 _ => {}

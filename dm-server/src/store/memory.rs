@@ -9,7 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::ser::SerializeSeq as _;
 use serde::{Deserialize, Serialize, Serializer};
 
-use dm_types::{Command, DevId, JsonObject, MosEntry, Status};
+use dm_session::CachedInstance;
+use dm_types::{Command, DevId, JsonObject, Miid, Moid, MosEntry, Status};
 
 use super::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
@@ -40,6 +41,12 @@ use crate::Error;
 ///   bytes; the rest is dropped with a warning in the log. An entry counts
 ///   the bytes of its MOID, DDF URI and MIIDs plus 32 bytes per string for
 ///   their bookkeeping.
+/// - **Cached MO instances** (the data of a GET of an instance root, kept
+///   with its cache validator, docs/protocol.md section 8) are kept as their
+///   MO serialization: at most [`Retention::cached_instances`] instances
+///   within [`Retention::cache_bytes`] bytes, the least recently received
+///   forgotten first; an instance larger than the whole budget is not kept
+///   (logged), and the older data it would have replaced is forgotten.
 ///
 /// ```
 /// use dm_server::Retention;
@@ -81,6 +88,13 @@ pub struct Retention {
     /// Bytes of a device's MO inventory kept (see above how an entry is
     /// measured); the first entries that fit are kept. Default 256 KiB.
     pub mos_bytes: usize,
+    /// MO instances kept per device for caching; the least recently
+    /// received are forgotten beyond it (0 turns caching off). Default 64.
+    pub cached_instances: usize,
+    /// Bytes of the MO serialization of the instances kept per device for
+    /// caching; the least recently received are forgotten beyond it.
+    /// Default 1 MiB.
+    pub cache_bytes: usize,
 }
 
 impl Default for Retention {
@@ -95,6 +109,8 @@ impl Default for Retention {
             repository_bytes: 16 * 1024 * 1024,
             mos_entries: 4096,
             mos_bytes: 256 * 1024,
+            cached_instances: 64,
+            cache_bytes: 1024 * 1024,
         }
     }
 }
@@ -153,6 +169,20 @@ impl Retention {
     #[must_use]
     pub fn with_mos_bytes(mut self, bytes: usize) -> Self {
         self.mos_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Retention::cached_instances`].
+    #[must_use]
+    pub fn with_cached_instances(mut self, n: usize) -> Self {
+        self.cached_instances = n;
+        self
+    }
+
+    /// Sets [`Retention::cache_bytes`].
+    #[must_use]
+    pub fn with_cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
         self
     }
 
@@ -232,6 +262,8 @@ struct Device {
     activity: Option<Box<Activity>>,
     /// Its open sessions, oldest first.
     open_sessions: Option<Box<[SessionToken]>>,
+    /// MO instances kept for caching.
+    cache: Option<Box<Cache>>,
     /// Digest nonce counts in use (not persisted).
     digest: Option<Box<DigestUse>>,
 }
@@ -318,6 +350,94 @@ impl Activity {
                 break;
             };
             self.alert_bytes = self.alert_bytes.saturating_sub(old.encoded.len());
+        }
+    }
+}
+
+/// The MO instances of a device kept for caching, least recently received
+/// first.
+#[derive(Debug, Default)]
+struct Cache {
+    instances: VecDeque<KeptInstance>,
+    /// The sum of their encoded sizes.
+    bytes: usize,
+}
+
+/// One kept instance: its MO serialization (one item, with its ClientURI
+/// and `CV`), which is what it costs.
+#[derive(Debug)]
+struct KeptInstance {
+    moid: Moid,
+    miid: Miid,
+    encoded: Box<[u8]>,
+}
+
+impl KeptInstance {
+    fn new(instance: &CachedInstance) -> KeptInstance {
+        KeptInstance {
+            moid: instance.moid.clone(),
+            miid: instance.miid.clone(),
+            encoded: dm_codec::encode_mo_serialization(std::slice::from_ref(&instance.item))
+                .into_boxed_slice(),
+        }
+    }
+
+    /// The kept instance, decoded (`None` if the bytes no longer decode,
+    /// which the encoder never lets happen).
+    fn instance(&self) -> Option<CachedInstance> {
+        let items =
+            dm_codec::decode_mo_serialization(&self.encoded, &wire::stored_limits()).ok()?;
+        let item = items.into_iter().next()?;
+        Some(CachedInstance {
+            moid: self.moid.clone(),
+            miid: self.miid.clone(),
+            cache_validator: item.cache_validator.clone()?,
+            item,
+        })
+    }
+}
+
+impl Cache {
+    /// Keeps `instance` in place of what was kept for it, then forgets the
+    /// least recently received beyond the retention.
+    fn keep(&mut self, dev_id: &DevId, instance: &CachedInstance, retention: &Retention) {
+        if let Some(index) = self
+            .instances
+            .iter()
+            .position(|k| k.moid == instance.moid && k.miid == instance.miid)
+            && let Some(old) = self.instances.remove(index)
+        {
+            self.bytes = self.bytes.saturating_sub(old.encoded.len());
+        }
+        if retention.cached_instances == 0 {
+            // Caching is off.
+            return;
+        }
+        let kept = KeptInstance::new(instance);
+        if kept.encoded.len() > retention.cache_bytes {
+            tracing::warn!(
+                %dev_id,
+                moid = %instance.moid,
+                miid = %instance.miid,
+                bytes = kept.encoded.len(),
+                max_bytes = retention.cache_bytes,
+                "MO instance too large to keep for caching"
+            );
+            return;
+        }
+        self.bytes = self.bytes.saturating_add(kept.encoded.len());
+        self.instances.push_back(kept);
+        self.trim(retention);
+    }
+
+    fn trim(&mut self, retention: &Retention) {
+        while self.instances.len() > retention.cached_instances
+            || self.bytes > retention.cache_bytes
+        {
+            let Some(old) = self.instances.pop_front() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(old.encoded.len());
         }
     }
 }
@@ -433,6 +553,7 @@ impl Device {
             mos: None,
             activity: None,
             open_sessions: None,
+            cache: None,
             digest: None,
         };
         device.apply(registration);
@@ -517,6 +638,7 @@ impl Device {
             mos: record.mos.map(Vec::into_boxed_slice),
             activity: None,
             open_sessions: None,
+            cache: None,
             digest: None,
         };
         device.set_open_sessions(open_sessions);
@@ -549,6 +671,31 @@ impl Inner {
                 self.commands.remove(&old);
             }
         }
+    }
+
+    /// See [`Store::record_result`] and [`Store::record_cached_result`].
+    fn record_result(
+        &mut self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        from_cache: bool,
+        now_ms: u64,
+        retention: &Retention,
+    ) {
+        let Some(command) = self.commands.get_mut(&id) else {
+            return;
+        };
+        if command.state != CommandState::Sent || command.session != Some(session) {
+            return;
+        }
+        command.state = CommandState::Done;
+        command.result = Some(result);
+        command.from_cache = from_cache;
+        command.updated_ms = now_ms;
+        let dev_id = command.dev_id.clone();
+        self.finish(&dev_id, id, retention);
+        self.dirty = true;
     }
 
     fn end_session(
@@ -663,12 +810,13 @@ impl MemoryStore {
     pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
         let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
-        for activity in inner
-            .devices
-            .values_mut()
-            .filter_map(|d| d.activity.as_deref_mut())
-        {
-            activity.trim_alerts(&retention);
+        for device in inner.devices.values_mut() {
+            if let Some(activity) = device.activity.as_deref_mut() {
+                activity.trim_alerts(&retention);
+            }
+            if let Some(cache) = device.cache.as_deref_mut() {
+                cache.trim(&retention);
+            }
         }
         self
     }
@@ -754,6 +902,10 @@ struct DeviceSnapshot {
     finished: Vec<CommandId>,
     #[serde(default)]
     alerts: Vec<AlertRecord>,
+    /// The MO serialization of each instance kept for caching, least
+    /// recently received first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cache: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -810,6 +962,16 @@ impl Serialize for DevicesView<'_> {
                     .unwrap_or_default(),
                 alerts: activity
                     .map(|a| a.alerts.iter().filter_map(StoredAlert::record).collect())
+                    .unwrap_or_default(),
+                cache: device
+                    .cache
+                    .as_deref()
+                    .map(|c| {
+                        c.instances
+                            .iter()
+                            .map(|k| String::from_utf8_lossy(&k.encoded).into_owned())
+                            .collect()
+                    })
                     .unwrap_or_default(),
             })?;
         }
@@ -881,6 +1043,32 @@ fn load(bytes: &[u8]) -> Result<Inner, String> {
             && activity.alerts.is_empty())
         {
             device.activity = Some(Box::new(activity));
+        }
+        let mut cache = Cache::default();
+        for text in entry.cache {
+            // Trimmed to the retention by `MemoryStore::with_retention`.
+            let items = dm_codec::decode_mo_serialization(text.as_bytes(), &wire::stored_limits())
+                .map_err(|e| format!("a cached instance of device {dev_id}: {e}"))?;
+            let kept = items.into_iter().next().and_then(|item| {
+                Some(CachedInstance {
+                    moid: item.client_uri.to_moid(),
+                    miid: item.client_uri.miid()?,
+                    cache_validator: item.cache_validator.clone()?,
+                    item,
+                })
+            });
+            if let Some(instance) = kept {
+                cache.keep(
+                    &dev_id,
+                    &instance,
+                    &Retention::default()
+                        .with_cache_bytes(usize::MAX)
+                        .with_cached_instances(usize::MAX),
+                );
+            }
+        }
+        if !cache.instances.is_empty() {
+            device.cache = Some(Box::new(cache));
         }
         inner.devices.insert(dev_id.clone(), device);
         inner.add_indexes(&dev_id);
@@ -1154,20 +1342,66 @@ impl Store for MemoryStore {
         result: Status,
         now_ms: u64,
     ) -> Result<(), Error> {
-        let mut inner = self.lock();
-        let Some(command) = inner.commands.get_mut(&id) else {
-            return Ok(());
-        };
-        if command.state != CommandState::Sent || command.session != Some(session) {
+        self.lock()
+            .record_result(id, session, result, false, now_ms, &self.retention);
+        Ok(())
+    }
+
+    async fn record_cached_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        self.lock()
+            .record_result(id, session, result, true, now_ms, &self.retention);
+        Ok(())
+    }
+
+    async fn record_cached_instances(
+        &self,
+        dev_id: &DevId,
+        instances: Vec<CachedInstance>,
+    ) -> Result<(), Error> {
+        if instances.is_empty() {
             return Ok(());
         }
-        command.state = CommandState::Done;
-        command.result = Some(result);
-        command.updated_ms = now_ms;
-        let dev_id = command.dev_id.clone();
-        inner.finish(&dev_id, id, &self.retention);
+        let retention = self.retention;
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        let cache = device.cache.get_or_insert_with(Box::default);
+        for instance in &instances {
+            cache.keep(dev_id, instance, &retention);
+        }
+        if cache.instances.is_empty() {
+            device.cache = None;
+        }
         inner.dirty = true;
         Ok(())
+    }
+
+    async fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> Result<Option<CachedInstance>, Error> {
+        let inner = self.lock();
+        let device = inner
+            .devices
+            .get(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        Ok(device
+            .cache
+            .as_deref()
+            .and_then(|cache| {
+                cache
+                    .instances
+                    .iter()
+                    .find(|k| k.moid == *moid && k.miid == *miid)
+            })
+            .and_then(KeptInstance::instance))
     }
 
     async fn record_alerts(&self, dev_id: &DevId, alerts: Vec<AlertRecord>) -> Result<(), Error> {

@@ -1,5 +1,6 @@
 //! Persistent state of the server behind the [`Store`] trait: devices,
-//! command queues and results, alerts, open sessions and repository objects.
+//! command queues and results, alerts, open sessions, repository objects,
+//! and the MO instances kept for caching (docs/protocol.md section 8).
 //!
 //! Every piece of state a request needs lives in the store, never only in the
 //! memory of one server process: a Package#3 may reach another node than the
@@ -18,8 +19,8 @@ use md5::Md5;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use dm_session::Initiator;
-use dm_types::{Alert, Command, DevId, MosEntry, Status};
+use dm_session::{CachedInstance, Initiator};
+use dm_types::{Alert, Command, DevId, Miid, Moid, MosEntry, Status};
 
 use crate::Error;
 
@@ -394,6 +395,11 @@ pub struct CommandRecord {
     /// Its status entry, once done.
     #[serde(with = "wire::status_option")]
     pub result: Option<Status>,
+    /// Whether `result` is a `304` whose data the server filled in from
+    /// what it kept of the instances (docs/protocol.md section 8; see
+    /// [`Store::record_cached_result`]): the device sent no data.
+    #[serde(default)]
+    pub from_cache: bool,
     /// Why it failed.
     pub error: Option<String>,
     /// When it was queued (Unix milliseconds).
@@ -412,6 +418,7 @@ impl CommandRecord {
             state: CommandState::Queued,
             session: None,
             result: None,
+            from_cache: false,
             error: None,
             queued_ms: now_ms,
             updated_ms: now_ms,
@@ -672,7 +679,8 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Removes a device with its commands, alerts and open session; `false`
+    /// Removes a device with its commands, alerts, open session and cached
+    /// instances; `false`
     /// if it was not registered.
     fn remove_device(&self, dev_id: &DevId) -> impl Future<Output = Result<bool, Error>> + Send;
 
@@ -774,6 +782,40 @@ pub trait Store: Send + Sync + 'static {
         result: Status,
         now_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records a status answered from the cache: as
+    /// [`Store::record_result`] (the same idempotence), and the command's
+    /// record says [`CommandRecord::from_cache`]. The server calls it for a
+    /// `304` whose data it filled in from [`Store::cached_instance`].
+    fn record_cached_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Keeps, per device and MO instance (MOID + MIID), the data of the
+    /// last GET of the instance's root the device answered with a cache
+    /// validator (docs/protocol.md section 8), replacing what was kept for
+    /// that instance. A store may bound what it keeps per device (in number
+    /// and bytes, forgetting the least recently received first; see
+    /// [`Retention`] for the embedded store); an instance it cannot keep is
+    /// forgotten, never left with older data.
+    fn record_cached_instances(
+        &self,
+        dev_id: &DevId,
+        instances: Vec<CachedInstance>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The data kept for one MO instance of a device, with the validator
+    /// it came with.
+    fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> impl Future<Output = Result<Option<CachedInstance>, Error>> + Send;
 
     /// Appends alerts received from a device. A store may bound what it
     /// keeps per device (in number and bytes, forgetting the oldest first)
@@ -1016,6 +1058,33 @@ impl<T: Store> Store for std::sync::Arc<T> {
         now_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).record_result(id, session, result, now_ms)
+    }
+
+    fn record_cached_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).record_cached_result(id, session, result, now_ms)
+    }
+
+    fn record_cached_instances(
+        &self,
+        dev_id: &DevId,
+        instances: Vec<CachedInstance>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).record_cached_instances(dev_id, instances)
+    }
+
+    fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> impl Future<Output = Result<Option<CachedInstance>, Error>> + Send {
+        (**self).cached_instance(dev_id, moid, miid)
     }
 
     fn record_alerts(
