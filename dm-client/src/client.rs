@@ -281,6 +281,7 @@ pub struct DmClientBuilder {
     accounts: Vec<Account>,
     tree: Option<MoTree>,
     state_file: Option<PathBuf>,
+    allow_shared_permissions: bool,
     transport: Option<Transport>,
     notification_address: Option<String>,
     observer: Option<Arc<dyn Observer>>,
@@ -312,6 +313,7 @@ impl DmClient {
             accounts: Vec::new(),
             tree: None,
             state_file: None,
+            allow_shared_permissions: false,
             transport: None,
             notification_address: None,
             observer: None,
@@ -404,8 +406,49 @@ impl DmClientBuilder {
 
     /// Loads the tree and client state from `path` when it exists, and
     /// writes them there atomically after every change.
+    ///
+    /// The file holds the account secrets, so on Unix it is written
+    /// owner-only (mode `0600`, set when the file is created), and
+    /// [`DmClientBuilder::build`] refuses a state file group or others can
+    /// read or write ([`Error::StatePermissions`]) unless
+    /// [`DmClientBuilder::allow_shared_permissions`] says otherwise. It also
+    /// removes the temporary files (`.NAME.PID-COUNTER.tmp` beside it) a
+    /// process killed in the middle of a write left behind. Other platforms
+    /// have no permission bits to check: the file gets the directory's
+    /// default access, which should be restricted to the device's account.
     pub fn state_file(mut self, path: impl Into<PathBuf>) -> DmClientBuilder {
         self.state_file = Some(path.into());
+        self
+    }
+
+    /// Starts even when group or others can read or write the state file
+    /// (default `false`: refused with [`Error::StatePermissions`]), for
+    /// file systems without Unix permissions. What the client writes is
+    /// still owner-only: the first save replaces the file with one of mode
+    /// `0600`.
+    ///
+    /// ```
+    /// use dm_client::{DmClient, Error};
+    /// use dm_tree::DevInfo;
+    /// use dm_types::DevId;
+    ///
+    /// let path = std::env::temp_dir().join(format!("dm-shared-{}.json", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let builder = || DmClient::builder(DevInfo::new(DevId::new("IMEI:1").unwrap(), "Acme", "X1"))
+    ///     .state_file(&path);
+    /// builder().build()?;
+    /// #[cfg(unix)]
+    /// {
+    ///     use std::os::unix::fs::PermissionsExt as _;
+    ///     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    ///     assert!(matches!(builder().build(), Err(Error::StatePermissions { mode: 0o644, .. })));
+    ///     builder().allow_shared_permissions(true).build()?;
+    /// }
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn allow_shared_permissions(mut self, allow: bool) -> DmClientBuilder {
+        self.allow_shared_permissions = allow;
         self
     }
 
@@ -479,13 +522,27 @@ impl DmClientBuilder {
         self
     }
 
-    /// Builds the client: loads the state file when there is one (a
-    /// corrupt file is [`Error::StateCorrupt`], never a silent reset),
-    /// writes DevInfo (replacing a stored one that differs) and the DMAcc
+    /// Builds the client: removes stale temporary files of the state file,
+    /// refuses a state file group or others can read or write
+    /// ([`Error::StatePermissions`], see
+    /// [`DmClientBuilder::allow_shared_permissions`]), loads the state file
+    /// when there is one (a corrupt file is [`Error::StateCorrupt`], never
+    /// a silent reset), writes DevInfo (replacing a stored one that differs) and the DMAcc
     /// of each account the tree lacks, and persists the result.
     pub fn build(self) -> Result<DmClient, Error> {
         let stored = match &self.state_file {
-            Some(path) => state::read(path)?,
+            Some(path) => {
+                for stale in state::remove_stale_temporaries(path)? {
+                    tracing::info!(
+                        file = %stale.display(),
+                        "removed a temporary file an interrupted write left"
+                    );
+                }
+                if !self.allow_shared_permissions {
+                    state::check_permissions(path)?;
+                }
+                state::read(path)?
+            }
             None => None,
         };
         let (client, changed) = self.assemble(stored.as_deref())?;
