@@ -611,8 +611,36 @@ impl MemoryStore {
     /// A store persisted to `path`: loaded now when the file exists (a
     /// corrupt file is an error, never silently replaced), written by
     /// [`Store::flush`].
+    ///
+    /// The file holds Digest H(A1) values, the nonce key and notification
+    /// secrets. On Unix it is written owner-only (mode `0600`, set when the
+    /// file is created), and a file group or others can read or write is
+    /// refused with [`Error::FilePermissions`] (see
+    /// [`MemoryStore::open_allowing_shared_permissions`]). Temporary files
+    /// beside it (`.NAME.PID-COUNTER.tmp`, or `NAME.tmp` of earlier
+    /// versions) that a process killed in the middle of a write left are
+    /// removed. Other platforms have no permission bits to check: the file
+    /// gets the directory's default access, which should be restricted to
+    /// the server's account.
     pub fn open(path: impl Into<PathBuf>) -> Result<MemoryStore, Error> {
         let path = path.into();
+        crate::util::check_owner_only(&path)?;
+        MemoryStore::open_allowing_shared_permissions(path)
+    }
+
+    /// [`MemoryStore::open`] without the permission check: for file systems
+    /// without Unix permissions. What the store writes is still owner-only:
+    /// the first write replaces the file with one of mode `0600`.
+    pub fn open_allowing_shared_permissions(
+        path: impl Into<PathBuf>,
+    ) -> Result<MemoryStore, Error> {
+        let path = path.into();
+        for stale in crate::util::remove_stale_temporaries(&path)? {
+            tracing::info!(
+                file = %stale.display(),
+                "removed a temporary file an interrupted write left"
+            );
+        }
         let inner = match std::fs::read(&path) {
             Ok(bytes) => {
                 let mut inner =
@@ -689,34 +717,8 @@ impl MemoryStore {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        write_atomically(path, bytes)
+        crate::util::write_atomically(path, bytes)
     }
-}
-
-/// Writes `bytes` to a temporary file next to `path`, syncs it and renames it
-/// over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write as _;
-    let file_error = |source| Error::File {
-        path: path.to_owned(),
-        source,
-    };
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut file = std::fs::File::create(&temporary).map_err(file_error)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(file_error)?;
-    drop(file);
-    std::fs::rename(&temporary, path).map_err(file_error)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(dir) = std::fs::File::open(dir)
-    {
-        // Makes the rename durable where the platform allows it.
-        let _ = dir.sync_all();
-    }
-    Ok(())
 }
 
 /// Version of the file format.
@@ -1365,9 +1367,10 @@ impl Store for MemoryStore {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        let written = tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
-            .await
-            .map_err(|e| Error::Store(format!("the writer task failed: {e}")))?;
+        let written =
+            tokio::task::spawn_blocking(move || crate::util::write_atomically(&path, &bytes))
+                .await
+                .map_err(|e| Error::Store(format!("the writer task failed: {e}")))?;
         if written.is_err() {
             self.lock().dirty = true;
         }
