@@ -261,6 +261,7 @@ struct Settings {
     max_session_duration: Duration,
     bearer: String,
     default_uris_per_server: usize,
+    notifications_per_window: usize,
 }
 
 impl std::fmt::Debug for DmClient {
@@ -297,6 +298,7 @@ impl Default for Settings {
             max_session_duration: Duration::from_secs(600),
             bearer: "OTHER".into(),
             default_uris_per_server: 64,
+            notifications_per_window: state::NOTIFICATIONS_PER_WINDOW,
         }
     }
 }
@@ -474,6 +476,17 @@ impl DmClientBuilder {
         self
     }
 
+    /// Most notifications one server gets accepted while their TIMESTAMPs
+    /// are inside the window (default 64, at most 4096): every
+    /// NOTIFICATION-ID accepted inside the window is remembered, so none is
+    /// accepted twice, and beyond this many a notification is ignored
+    /// (`Replay::TooMany`) until older ones leave the window.
+    pub fn notifications_per_window(mut self, count: usize) -> DmClientBuilder {
+        self.settings.notifications_per_window =
+            count.clamp(1, state::MAX_NOTIFICATIONS_PER_WINDOW);
+        self
+    }
+
     /// Decoding limits for Package#2 and repository bodies.
     pub fn limits(mut self, limits: Limits) -> DmClientBuilder {
         self.settings.limits = limits;
@@ -557,7 +570,7 @@ impl DmClientBuilder {
     /// writing. Writes nothing.
     pub(crate) fn assemble(self, stored: Option<&[u8]>) -> Result<(DmClient, bool), Error> {
         let base = self.tree.unwrap_or_default();
-        let (mut tree, state, mut changed) = match (&self.state_file, stored) {
+        let (mut tree, mut state, mut changed) = match (&self.state_file, stored) {
             (Some(path), Some(bytes)) => {
                 let (tree, state) = state::decode(bytes, strip(base), path)?;
                 (tree, state, false)
@@ -565,6 +578,9 @@ impl DmClientBuilder {
             (Some(_), None) => (base, ClientState::default(), true),
             (None, _) => (base, ClientState::default(), false),
         };
+        state
+            .notification_ids
+            .set_max_per_window(self.settings.notifications_per_window);
         let devinfo = self.devinfo.to_instance();
         let stored = tree
             .instances_of(dm_tree::DEVINFO_MOID)

@@ -67,7 +67,9 @@ pub enum Ignored {
     MissingNotificationId,
     /// TIMESTAMP outside the acceptance window, a NOTIFICATION-ID acted on
     /// before while its TIMESTAMP is still inside the window, or the
-    /// server's rate limit reached (64 notifications inside the window).
+    /// server's rate limit reached
+    /// ([`DmClientBuilder::notifications_per_window`](crate::DmClientBuilder::notifications_per_window),
+    /// default 64).
     #[error("replay: {0}")]
     Replay(Replay),
 }
@@ -83,7 +85,8 @@ pub(crate) struct Accepted {
 /// policy, then the codec's replay policy
 /// ([`NotificationIdWindow::accept`](dm_codec::notification::NotificationIdWindow::accept)):
 /// TIMESTAMP window, every NOTIFICATION-ID accepted inside the window
-/// remembered, at most [`NOTIFICATIONS_PER_WINDOW`](crate::state::NOTIFICATIONS_PER_WINDOW)
+/// remembered, at most
+/// [`DmClientBuilder::notifications_per_window`](crate::DmClientBuilder::notifications_per_window)
 /// per server and window. The id is recorded in `state` only when
 /// everything else passed, so that forged or stale notifications cannot
 /// use up the rate limit.

@@ -19,6 +19,10 @@ use crate::Error;
 /// twice.
 pub(crate) const NOTIFICATIONS_PER_WINDOW: usize = 64;
 
+/// The highest [`NOTIFICATIONS_PER_WINDOW`] a builder may set, and the most
+/// ids per server a state file may hold.
+pub(crate) const MAX_NOTIFICATIONS_PER_WINDOW: usize = 4096;
+
 /// Most servers whose NOTIFICATION-IDs are remembered at once.
 pub(crate) const NOTIFYING_SERVERS: usize = 64;
 
@@ -189,6 +193,10 @@ impl ClientState {
                 report_to: uri(entry, &at, "report_to")?,
             });
         }
+        // Restored with the highest limit: the client's own is set after
+        // loading, and never drops remembered ids.
+        state.notification_ids =
+            NotificationIdWindow::new(NOTIFYING_SERVERS, MAX_NOTIFICATIONS_PER_WINDOW);
         let servers = list(value, "notification_ids")?;
         if servers.len() > NOTIFYING_SERVERS {
             return Err(format!(
@@ -206,6 +214,9 @@ impl ClientState {
                 .notification_ids
                 .restore(&server, accepted, forgotten_up_to);
         }
+        state
+            .notification_ids
+            .set_max_per_window(NOTIFICATIONS_PER_WINDOW);
         Ok(state)
     }
 }
@@ -221,9 +232,9 @@ fn notification_ids(entry: &Value, at: &str) -> Result<(Vec<AcceptedId>, Option<
     let pairs = entry["accepted"]
         .as_array()
         .ok_or_else(|| format!("{at}.accepted is not an array"))?;
-    if pairs.len() > NOTIFICATIONS_PER_WINDOW {
+    if pairs.len() > MAX_NOTIFICATIONS_PER_WINDOW {
         return Err(format!(
-            "{at}.accepted holds more than {NOTIFICATIONS_PER_WINDOW} ids"
+            "{at}.accepted holds more than {MAX_NOTIFICATIONS_PER_WINDOW} ids"
         ));
     }
     let mut accepted: Vec<AcceptedId> = Vec::with_capacity(pairs.len());

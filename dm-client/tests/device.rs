@@ -589,3 +589,46 @@ fn stale_temporary_files_of_the_state_file_are_removed_at_start() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn the_rate_limit_of_notifications_is_a_builder_setting_and_survives_restarts() {
+    let server = serve(|_| Reply::package(END)).await;
+    let dir = scratch("rate-limit");
+    let state = dir.join("device.json");
+    let build = || {
+        builder(&server.base, Credentials::None, Some(noti()))
+            .state_file(&state)
+            .notifications_per_window(2)
+            .build()
+            .expect("client")
+    };
+    let mut client = build();
+    let now = SystemTime::now();
+    for id in [1, 2] {
+        let outcome = notified(&mut client, &signed(id, unix(now), b"key"), now).await;
+        assert!(
+            matches!(outcome, NotificationOutcome::Session(_)),
+            "{outcome:?}"
+        );
+    }
+    drop(client);
+    // After a restart: the ids and the count inside the window are kept.
+    let mut client = build();
+    let outcome = notified(&mut client, &signed(3, unix(now), b"key"), now).await;
+    assert!(
+        matches!(
+            &outcome,
+            NotificationOutcome::Ignored(Ignored::Replay(Replay::TooMany { limit: 2 }))
+        ),
+        "{outcome:?}"
+    );
+    let outcome = notified(&mut client, &signed(1, unix(now), b"key"), now).await;
+    assert!(
+        matches!(
+            &outcome,
+            NotificationOutcome::Ignored(Ignored::Replay(Replay::Duplicate { id: 1 }))
+        ),
+        "{outcome:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1010,6 +1010,26 @@ impl NotificationIdWindow {
         Ok(())
     }
 
+    /// Changes how many ids are accepted per server inside the window. Ids
+    /// already remembered are kept until they leave the window; while as
+    /// many or more are remembered, new ones are refused.
+    ///
+    /// ```
+    /// use dm_codec::notification::{NotificationIdWindow, Replay};
+    /// use dm_types::ServerId;
+    ///
+    /// let dm = ServerId::new("dm")?;
+    /// let mut window = NotificationIdWindow::new(1, 4);
+    /// window.accept(&dm, 1, 100, 100, 60)?;
+    /// window.set_max_per_window(1);
+    /// assert!(window.contains(&dm, 1));
+    /// assert_eq!(window.accept(&dm, 2, 100, 100, 60), Err(Replay::TooMany { limit: 1 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_max_per_window(&mut self, max_per_window: usize) {
+        self.max_per_window = max_per_window.max(1);
+    }
+
     /// The servers remembered, in the order first seen (to persist the
     /// window with [`NotificationIdWindow::accepted`] and
     /// [`NotificationIdWindow::forgotten_up_to`]).
