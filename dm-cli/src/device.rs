@@ -53,6 +53,20 @@ the tree (as after a bootstrap without --perm) stays allowed every MOID.
 The vendor MO urn:dm-sdk:mo:demo:1.0 holds an executable Reboot node that
 answers EXEC with 202 and reports 200 about 200 ms later in a new session.
 
+Secrets: --password and --noti-secret-hex on the command line are visible to
+every local user in the process list. Give them instead in a file
+(--password-file, --noti-secret-file: readable by the device's account only)
+or in the environment (DM_DEVICE_PASSWORD, DM_DEVICE_NOTI_SECRET_HEX).
+--noti-data-hex needs a notification secret from one of these.
+
+The state file holds the account secrets: it is written owner-only (mode 0600,
+set when it is created; Unix), and dm device refuses to start on a state file
+group or others can read or write, naming the file, its mode and the fix
+(chmod 600), unless --allow-shared-permissions is given. Temporary files an
+interrupted write left beside it (.NAME.PID-N.tmp) are removed at start. On
+other platforms nothing is checked and the file gets the directory's default
+access.
+
 Exit status with --once: 0 when the session ended with END, 1 otherwise.
 Without --once the device listens until SIGTERM or Ctrl-C, then prints
 \"dm device: stopped\" and exits 0.")]
@@ -95,12 +109,22 @@ struct Options {
     /// bound --notify-listen address as udp://HOST:PORT).
     #[arg(long, value_name = "ADDR")]
     notify_address: Option<String>,
-    /// HTTP user name (Digest preferred, Basic accepted).
-    #[arg(long, requires = "password")]
+    /// HTTP user name (Digest preferred, Basic accepted); needs a password.
+    #[arg(long)]
     username: Option<String>,
-    /// HTTP password.
-    #[arg(long, requires = "username")]
+    /// HTTP password. Visible to every local user in the process list:
+    /// prefer --password-file or DM_DEVICE_PASSWORD.
+    #[arg(
+        long,
+        env = "DM_DEVICE_PASSWORD",
+        hide_env_values = true,
+        conflicts_with = "password_file"
+    )]
     password: Option<String>,
+    /// A file holding the HTTP password (one final newline is not part of
+    /// it).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
     /// CA certificates (PEM) trusted for the server, instead of the system's.
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
@@ -110,12 +134,30 @@ struct Options {
     /// Private key of the TLS client certificate (PEM).
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
-    /// Notification secret (DMAcc Auth/Noti/Secret), in hex.
-    #[arg(long, value_name = "HEX")]
+    /// Notification secret (DMAcc Auth/Noti/Secret), in hex. Visible to
+    /// every local user in the process list: prefer --noti-secret-file or
+    /// DM_DEVICE_NOTI_SECRET_HEX.
+    #[arg(
+        long,
+        value_name = "HEX",
+        env = "DM_DEVICE_NOTI_SECRET_HEX",
+        hide_env_values = true,
+        conflicts_with = "noti_secret_file"
+    )]
     noti_secret_hex: Option<String>,
-    /// Notification auth data (DMAcc Auth/Noti/Data), in hex.
-    #[arg(long, value_name = "HEX", requires = "noti_secret_hex")]
+    /// A file holding the notification secret in hex (surrounding white
+    /// space ignored).
+    #[arg(long, value_name = "FILE")]
+    noti_secret_file: Option<PathBuf>,
+    /// Notification auth data (DMAcc Auth/Noti/Data), in hex (not a
+    /// secret).
+    #[arg(long, value_name = "HEX")]
     noti_data_hex: Option<String>,
+    /// Start even when group or others can read or write the state file
+    /// (refused by default: it holds the account secrets). The state is
+    /// still written owner-only (mode 0600).
+    #[arg(long)]
+    allow_shared_permissions: bool,
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
@@ -141,30 +183,30 @@ impl Observer for Printer {
     fn event(&self, _server: &ServerId, event: &ClientEvent) {
         match event {
             ClientEvent::LaunchBrowser(page) => {
-                eprintln!("dm device: SHOW {page} opened in the simulated browser");
+                say!("dm device: SHOW {page} opened in the simulated browser");
             }
             ClientEvent::Default { moid, source } => {
-                eprintln!("dm device: DEFAULT {moid} from {source}");
+                say!("dm device: DEFAULT {moid} from {source}");
             }
             ClientEvent::ExecStarted { node, report_to } => match report_to {
-                Some(uri) => eprintln!("dm device: EXEC {node} started; result to {uri}"),
-                None => eprintln!("dm device: EXEC {node} started; result to the server URI"),
+                Some(uri) => say!("dm device: EXEC {node} started; result to {uri}"),
+                None => say!("dm device: EXEC {node} started; result to the server URI"),
             },
-            other => eprintln!("dm device: {other:?}"),
+            other => say!("dm device: {other:?}"),
         }
     }
 
     fn session_ended(&self, report: &SessionReport) {
-        eprintln!("dm device: session ended: {report}");
+        say!("dm device: session ended: {report}");
     }
 
     fn notification_accepted(&self, server: &ServerId, notification_id: Option<u16>) {
         let id = notification_id.map_or_else(String::new, |id| format!(" (NOTIFICATION-ID {id})"));
-        eprintln!("dm device: notification from {server} verified{id}; session starts");
+        say!("dm device: notification from {server} verified{id}; session starts");
     }
 
     fn notification_ignored(&self, reason: &Ignored) {
-        eprintln!("dm device: notification ignored: {reason}");
+        say!("dm device: notification ignored: {reason}");
     }
 }
 
@@ -221,13 +263,33 @@ async fn device(args: Options) -> Result<bool, String> {
     let mut bootstrap = DmAcc::new(server_id, server_uri);
     bootstrap.name = "dm device".into();
     bootstrap.perm_moids.clone_from(&perms);
-    if let Some(secret) = &args.noti_secret_hex {
-        let secret = parse_hex(secret).map_err(|e| format!("--noti-secret-hex: {e}"))?;
+    let noti_secret = match (&args.noti_secret_hex, &args.noti_secret_file) {
+        (Some(hex), _) => Some(
+            parse_hex(hex)
+                .map_err(|e| format!("--noti-secret-hex (or DM_DEVICE_NOTI_SECRET_HEX): {e}"))?,
+        ),
+        (None, Some(path)) => {
+            let text = String::from_utf8(read_file(path)?)
+                .map_err(|_| format!("--noti-secret-file {}: not text", path.display()))?;
+            Some(
+                parse_hex(&text)
+                    .map_err(|e| format!("--noti-secret-file {}: {e}", path.display()))?,
+            )
+        }
+        (None, None) => None,
+    };
+    if let Some(secret) = noti_secret {
         let data = match &args.noti_data_hex {
             Some(data) => parse_hex(data).map_err(|e| format!("--noti-data-hex: {e}"))?,
             None => Vec::new(),
         };
         bootstrap.notification = Some(NotificationAuth::sha256(secret, data));
+    } else if args.noti_data_hex.is_some() {
+        return Err(
+            "--noti-data-hex needs a notification secret (--noti-secret-hex, \
+             --noti-secret-file or DM_DEVICE_NOTI_SECRET_HEX)"
+                .into(),
+        );
     }
 
     // An existing state file is the same device again: its DevID (unless
@@ -247,7 +309,7 @@ async fn device(args: Options) -> Result<bool, String> {
             if given != stored_id
                 && let Some((path, _)) = &stored
             {
-                eprintln!(
+                say!(
                     "dm device: note: --dev-id {given} replaces the DevID {stored_id} stored in {}",
                     path.display()
                 );
@@ -271,9 +333,28 @@ async fn device(args: Options) -> Result<bool, String> {
     };
     let server_id = account.server_id.clone();
 
-    let credentials = match (args.username, args.password) {
+    let password = match (args.password, &args.password_file) {
+        (Some(password), _) => Some(password),
+        (None, Some(path)) => Some(read_password(path)?),
+        (None, None) => None,
+    };
+    let credentials = match (args.username, password) {
         (Some(username), Some(password)) => Credentials::password(username, password),
-        _ => Credentials::None,
+        (Some(_), None) => {
+            return Err(
+                "--username needs a password (--password-file, DM_DEVICE_PASSWORD \
+                 or --password)"
+                    .into(),
+            );
+        }
+        (None, Some(_)) => {
+            return Err(
+                "a password (--password, --password-file or DM_DEVICE_PASSWORD) \
+                 needs --username"
+                    .into(),
+            );
+        }
+        (None, None) => Credentials::None,
     };
     let mut transport = Transport::builder();
     if let Some(path) = &args.ca {
@@ -312,7 +393,9 @@ async fn device(args: Options) -> Result<bool, String> {
         .observer(Arc::new(Printer))
         .browser(Arc::new(SimulatedBrowser));
     if let Some(path) = &args.state {
-        builder = builder.state_file(path);
+        builder = builder
+            .state_file(path)
+            .allow_shared_permissions(args.allow_shared_permissions);
     }
     if let (Some(address), Some(_)) = (&address, &socket) {
         builder = builder.notification_address(address.as_str());
@@ -342,9 +425,9 @@ async fn device(args: Options) -> Result<bool, String> {
         return Ok(report.completed());
     };
     if let Some(address) = &address {
-        eprintln!("dm device: listening for notifications on {address}");
+        say!("dm device: listening for notifications on {address}");
     }
-    eprintln!(
+    say!(
         "dm device: {} starts a session with {server_id}",
         client.dev_id()
     );
@@ -371,7 +454,7 @@ async fn device(args: Options) -> Result<bool, String> {
             .await
             .map_err(|e| e.to_string())?;
     }
-    eprintln!("dm device: stopped");
+    say!("dm device: stopped");
     Ok(true)
 }
 
@@ -427,10 +510,10 @@ fn note_kept_account(path: &Path, kept: &DmAcc, wanted: &DmAcc, args: &Options) 
         ignored.push("--perm".to_owned());
     }
     if wanted.notification.is_some() && kept.notification != wanted.notification {
-        ignored.push("--noti-secret-hex/--noti-data-hex".to_owned());
+        ignored.push("the notification secret and --noti-data-hex".to_owned());
     }
     if !ignored.is_empty() {
-        eprintln!(
+        say!(
             "dm device: note: {} keeps its account (SrvID {}, SrvURI {}); {} not applied: \
              those options only set up a new state file",
             path.display(),
@@ -439,6 +522,17 @@ fn note_kept_account(path: &Path, kept: &DmAcc, wanted: &DmAcc, args: &Options) 
             ignored.join(", "),
         );
     }
+}
+
+/// The password in `path`: its text without one final newline (`\n` or
+/// `\r\n`).
+fn read_password(path: &Path) -> Result<String, String> {
+    let text = String::from_utf8(read_file(path)?)
+        .map_err(|_| format!("--password-file {}: not UTF-8 text", path.display()))?;
+    let text = text
+        .strip_suffix('\n')
+        .map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+    Ok(text.to_owned())
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, String> {

@@ -10,6 +10,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `eprintln!` that never panics: a line that cannot be written (standard
+/// error closed because the log collector died, a full disk) is dropped,
+/// so losing a message never stops `dm serve` or a listening `dm device`.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::write_stderr(format_args!($($arg)*))
+    };
+}
+
 mod ddf;
 mod decode;
 mod device;
@@ -79,8 +88,33 @@ fn main() -> ExitCode {
 
 /// Prints `error: <message>` on stderr and returns exit code 1.
 pub(crate) fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    say!("error: {message}");
     ExitCode::from(1)
+}
+
+/// Writes one line on stderr; a failed write is ignored (see `say!`).
+pub(crate) fn write_stderr(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr
+        .write_fmt(line)
+        .and_then(|()| stderr.write_all(b"\n"));
+}
+
+/// Standard error as the log's writer: a failed write (a closed pipe) is
+/// dropped instead of reported, so logging never stops serving.
+pub(crate) struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM: how `dm serve` and a listening

@@ -108,7 +108,7 @@ fn decode(
     if crate::print_line(json) != ExitCode::SUCCESS {
         return ExitCode::from(1);
     }
-    eprintln!("error: {problem}");
+    say!("error: {problem}");
     ExitCode::from(EXIT_DIGEST)
 }
 

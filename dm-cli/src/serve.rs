@@ -15,6 +15,20 @@ use dm_server::{DEFAULT_LISTEN, DmServer, Error, FileConfig, Store as _, UdpChan
 
 /// Options of the subcommand.
 #[derive(clap::Args)]
+#[command(after_help = "\
+Secrets (the admin token, device passwords, notification secrets) are read
+from the --config file only, never from the command line, where every local
+user could see them in the process list. The configuration file holds them in
+clear: keep it readable by the server's account only.
+
+The store file is written owner-only (mode 0600, set when it is created; Unix).
+dm serve refuses to start on a store file group or others can read or write,
+naming the file, its mode and the fix (chmod 600), unless
+--allow-shared-permissions is given. Temporary files an interrupted write left
+beside it (.NAME.PID-N.tmp) are removed at start. On other platforms nothing
+is checked and the file gets the directory's default access.
+
+Log lines that cannot be written (stderr closed) are dropped; serving goes on.")]
 pub(crate) struct Args {
     /// Address to listen on [default: the configuration's `listen`, else
     /// 127.0.0.1:8080].
@@ -28,6 +42,13 @@ pub(crate) struct Args {
     /// credentials are registered, and the admin API needs no token.
     #[arg(long)]
     dev: bool,
+    /// Start even when group or others can read or write the store file
+    /// (refused by default: it holds password hashes, the nonce key and
+    /// notification secrets); the configuration key
+    /// `allow_shared_permissions` does the same. The store is still written
+    /// owner-only (mode 0600).
+    #[arg(long)]
+    allow_shared_permissions: bool,
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
@@ -40,12 +61,11 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Err(e) => return crate::fail(format!("cannot start the runtime: {e}")),
     };
     // The signal handlers are installed inside the runtime.
-    let served = runtime.block_on(async {
-        serve(args, crate::shutdown_signal(), |line| eprintln!("{line}")).await
-    });
+    let served = runtime
+        .block_on(async { serve(args, crate::shutdown_signal(), |line| say!("{line}")).await });
     match served {
         Ok(()) => {
-            eprintln!("dm serve: stopped");
+            say!("dm serve: stopped");
             ExitCode::SUCCESS
         }
         Err(e) => crate::fail(e),
@@ -56,10 +76,14 @@ fn init_tracing() {
     use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("dm_server=info,warn"));
-    // Only fails when a subscriber is already installed.
+    // Only fails when a subscriber is already installed. A log line that
+    // cannot be written is dropped: with `std::io::stderr` as the writer,
+    // the fmt layer reports a failed write (EPIPE once the log collector
+    // died) with `eprintln!`, which panics on the same closed pipe.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::LossyStderr)
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
@@ -71,10 +95,11 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     say: impl Fn(&str),
 ) -> Result<(), Error> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
+    config.allow_shared_permissions |= args.allow_shared_permissions;
     let listen = args.listen.or(config.listen).unwrap_or(DEFAULT_LISTEN);
     if args.dev && !listen.ip().is_loopback() {
         return Err(Error::Config(format!(
@@ -128,6 +153,7 @@ mod tests {
             listen: Some(listen.parse().expect("address")),
             config,
             dev,
+            allow_shared_permissions: false,
         }
     }
 

@@ -688,3 +688,250 @@ fn a_session_without_end_exits_1() {
         explain(&output)
     );
 }
+
+/// Runs `dm ARGS` with the extra environment `vars`.
+fn dm_with_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dm"))
+        .args(args)
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("dm runs")
+}
+
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[cfg(unix)]
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_server_whose_log_reader_is_gone_keeps_serving() {
+    let scratch = Scratch::new("epipe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dm"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--dev"])
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dm starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        let read = stderr.read_line(&mut line).expect("a line");
+        assert!(read > 0, "dm serve ended before listening");
+        if let Some(rest) = line.trim_end().strip_prefix("dm serve: listening on ") {
+            break rest.split(' ').next().unwrap_or(rest).to_owned();
+        }
+    };
+    // The log collector dies: every later log line hits a closed pipe.
+    drop(stderr);
+    for round in 0..3 {
+        let state = scratch.path(&format!("d{round}.json"));
+        let output = device_once(&url, &state, &[]);
+        assert!(output.status.success(), "{}", explain(&output));
+    }
+    assert!(child.try_wait().expect("wait").is_none(), "still serving");
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "dm serve does not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[cfg(unix)]
+#[test]
+fn dm_serve_keeps_its_store_owner_only_and_refuses_a_shared_one() {
+    let scratch = Scratch::new("store-mode");
+    let config = scratch.path("server.json");
+    std::fs::write(&config, json!({"store": "store.json"}).to_string()).expect("config");
+    let config = config.to_str().expect("UTF-8 path");
+    let store = scratch.path("store.json");
+    let stale = scratch.path(".store.json.999999-0.tmp");
+    std::fs::write(&stale, b"half a store").expect("planted");
+    let serve = ["--listen", "127.0.0.1:0", "--dev", "--config", config];
+    let mut served = Served::start(&serve);
+    assert!(!stale.exists(), "the stale temporary file is removed");
+    let output = device_once(&served.url, &scratch.path("d.json"), &[]);
+    assert!(output.status.success(), "{}", explain(&output));
+    let (status, stderr) = served.process.terminate();
+    assert!(status.success(), "{status}; {stderr}");
+    assert_eq!(mode(&store), 0o600, "written owner-only");
+
+    chmod(&store, 0o644);
+    let output = common::dm(&[&["serve"][..], &serve].concat(), b"");
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(store.to_str().expect("UTF-8"))
+            && stderr.contains("0644")
+            && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+    let mut served = Served::start(&[&serve[..], &["--allow-shared-permissions"]].concat());
+    let (status, stderr) = served.process.terminate();
+    assert!(status.success(), "{status}; {stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn dm_device_keeps_its_state_owner_only_and_refuses_a_shared_one() {
+    let scratch = Scratch::new("state-mode");
+    let served = Served::start(&["--listen", "127.0.0.1:0", "--dev"]);
+    let state = scratch.path("d.json");
+    let stale = scratch.path(".d.json.999999-3.tmp");
+    std::fs::write(&stale, b"half a state").expect("planted");
+    let output = device_once(&served.url, &state, &[]);
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(mode(&state), 0o600);
+    assert!(!stale.exists(), "the stale temporary file is removed");
+
+    chmod(&state, 0o640);
+    let output = device_once(&served.url, &state, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(state.to_str().expect("UTF-8"))
+            && stderr.contains("0640")
+            && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+    let output = device_once(&served.url, &state, &["--allow-shared-permissions"]);
+    assert!(output.status.success(), "{}", explain(&output));
+}
+
+#[test]
+fn dm_device_takes_its_secrets_from_files_and_the_environment() {
+    const SECRET: &str = "6e6f74692d736563726574";
+    let scratch = Scratch::new("secrets");
+    let config = scratch.path("server.json");
+    std::fs::write(
+        &config,
+        json!({"devices": [{"dev_id": DEV_ID, "username": USER, "password": PASSWORD}]})
+            .to_string(),
+    )
+    .expect("config");
+    let served = Served::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().expect("UTF-8 path"),
+    ]);
+    let url = format!("{}/dm", served.url);
+    let run = |state: &Path, args: &[&str], vars: &[(&str, &str)]| {
+        let state = state.to_str().expect("UTF-8 path");
+        let base = [
+            "device",
+            "--server",
+            &url,
+            "--state",
+            state,
+            "--once",
+            "--dev-id",
+            DEV_ID,
+            "--username",
+            USER,
+        ];
+        dm_with_env(&[&base[..], args].concat(), vars)
+    };
+    let expected = dm_tree::NotificationAuth::sha256(b"noti-secret".to_vec(), Vec::new());
+
+    // From files: the password file's final newline is not part of it.
+    let password_file = scratch.path("password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("written");
+    let secret_file = scratch.path("noti-secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("written");
+    let state = scratch.path("files.json");
+    let output = run(
+        &state,
+        &[
+            "--password-file",
+            password_file.to_str().expect("UTF-8"),
+            "--noti-secret-file",
+            secret_file.to_str().expect("UTF-8"),
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(stored_account(&state).notification, Some(expected.clone()));
+
+    // From the environment.
+    let state = scratch.path("env.json");
+    let output = run(
+        &state,
+        &[],
+        &[
+            ("DM_DEVICE_PASSWORD", PASSWORD),
+            ("DM_DEVICE_NOTI_SECRET_HEX", SECRET),
+        ],
+    );
+    assert!(output.status.success(), "{}", explain(&output));
+    assert_eq!(stored_account(&state).notification, Some(expected));
+
+    // A wrong password from the environment is used (and refused: 401).
+    let output = run(&state, &[], &[("DM_DEVICE_PASSWORD", "wrong")]);
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    // Two sources of one secret are an error; so is a missing file.
+    let output = run(
+        &state,
+        &["--password", PASSWORD, "--password-file", "x"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot be used with"),
+        "{}",
+        explain(&output)
+    );
+    let output = run(&state, &["--password-file", "/nonexistent/password"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("/nonexistent/password"),
+        "{}",
+        explain(&output)
+    );
+
+    // --help says where secrets may come from, without showing their values.
+    let help = dm_with_env(
+        &["device", "--help"],
+        &[("DM_DEVICE_PASSWORD", "do-not-show")],
+    );
+    let help = String::from_utf8_lossy(&help.stdout);
+    for needle in [
+        "--password-file",
+        "DM_DEVICE_PASSWORD",
+        "--noti-secret-file",
+        "DM_DEVICE_NOTI_SECRET_HEX",
+        "--allow-shared-permissions",
+        "process list",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+    assert!(!help.contains("do-not-show"), "{help}");
+    let help = common::dm(&["serve", "--help"], b"");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--allow-shared-permissions"), "{help}");
+}

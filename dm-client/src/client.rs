@@ -390,6 +390,7 @@ struct Settings {
     max_session_duration: Duration,
     bearer: String,
     default_uris_per_server: usize,
+    notifications_per_window: usize,
 }
 
 impl std::fmt::Debug for DmClient {
@@ -410,6 +411,7 @@ pub struct DmClientBuilder {
     accounts: Vec<Account>,
     tree: Option<MoTree>,
     state_file: Option<PathBuf>,
+    allow_shared_permissions: bool,
     transport: Option<Transport>,
     notification_address: Option<String>,
     observer: Option<Arc<dyn Observer>>,
@@ -426,6 +428,7 @@ impl Default for Settings {
             max_session_duration: Duration::from_secs(600),
             bearer: "OTHER".into(),
             default_uris_per_server: 64,
+            notifications_per_window: state::NOTIFICATIONS_PER_WINDOW,
         }
     }
 }
@@ -442,6 +445,7 @@ impl DmClient {
             accounts: Vec::new(),
             tree: None,
             state_file: None,
+            allow_shared_permissions: false,
             transport: None,
             notification_address: None,
             observer: None,
@@ -545,8 +549,49 @@ impl DmClientBuilder {
 
     /// Loads the tree and client state from `path` when it exists, and
     /// writes them there atomically after every change.
+    ///
+    /// The file holds the account secrets, so on Unix it is written
+    /// owner-only (mode `0600`, set when the file is created), and
+    /// [`DmClientBuilder::build`] refuses a state file group or others can
+    /// read or write ([`Error::StatePermissions`]) unless
+    /// [`DmClientBuilder::allow_shared_permissions`] says otherwise. It also
+    /// removes the temporary files (`.NAME.PID-COUNTER.tmp` beside it) a
+    /// process killed in the middle of a write left behind. Other platforms
+    /// have no permission bits to check: the file gets the directory's
+    /// default access, which should be restricted to the device's account.
     pub fn state_file(mut self, path: impl Into<PathBuf>) -> DmClientBuilder {
         self.state_file = Some(path.into());
+        self
+    }
+
+    /// Starts even when group or others can read or write the state file
+    /// (default `false`: refused with [`Error::StatePermissions`]), for
+    /// file systems without Unix permissions. What the client writes is
+    /// still owner-only: the first save replaces the file with one of mode
+    /// `0600`.
+    ///
+    /// ```
+    /// use dm_client::{DmClient, Error};
+    /// use dm_tree::DevInfo;
+    /// use dm_types::DevId;
+    ///
+    /// let path = std::env::temp_dir().join(format!("dm-shared-{}.json", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let builder = || DmClient::builder(DevInfo::new(DevId::new("IMEI:1").unwrap(), "Acme", "X1"))
+    ///     .state_file(&path);
+    /// builder().build()?;
+    /// #[cfg(unix)]
+    /// {
+    ///     use std::os::unix::fs::PermissionsExt as _;
+    ///     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    ///     assert!(matches!(builder().build(), Err(Error::StatePermissions { mode: 0o644, .. })));
+    ///     builder().allow_shared_permissions(true).build()?;
+    /// }
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn allow_shared_permissions(mut self, allow: bool) -> DmClientBuilder {
+        self.allow_shared_permissions = allow;
         self
     }
 
@@ -569,6 +614,17 @@ impl DmClientBuilder {
     /// (default 300 s).
     pub fn notification_window(mut self, window: Duration) -> DmClientBuilder {
         self.settings.notification_window = window;
+        self
+    }
+
+    /// Most notifications one server gets accepted while their TIMESTAMPs
+    /// are inside the window (default 64, at most 4096): every
+    /// NOTIFICATION-ID accepted inside the window is remembered, so none is
+    /// accepted twice, and beyond this many a notification is ignored
+    /// (`Replay::TooMany`) until older ones leave the window.
+    pub fn notifications_per_window(mut self, count: usize) -> DmClientBuilder {
+        self.settings.notifications_per_window =
+            count.clamp(1, state::MAX_NOTIFICATIONS_PER_WINDOW);
         self
     }
 
@@ -652,9 +708,12 @@ impl DmClientBuilder {
         self
     }
 
-    /// Builds the client: loads the state file when there is one (a
-    /// corrupt file is [`Error::StateCorrupt`], never a silent reset),
-    /// writes DevInfo (replacing a stored one that differs) and the DMAcc
+    /// Builds the client: removes stale temporary files of the state file,
+    /// refuses a state file group or others can read or write
+    /// ([`Error::StatePermissions`], see
+    /// [`DmClientBuilder::allow_shared_permissions`]), loads the state file
+    /// when there is one (a corrupt file is [`Error::StateCorrupt`], never
+    /// a silent reset), writes DevInfo (replacing a stored one that differs) and the DMAcc
     /// of each account the tree lacks, and persists the result.
     ///
     /// The standard definitions (DevInfo, DMAcc, SessionInfo, DACMO) are
@@ -669,7 +728,18 @@ impl DmClientBuilder {
     /// the problem and the way out.
     pub fn build(self) -> Result<DmClient, Error> {
         let stored = match &self.state_file {
-            Some(path) => state::read(path)?,
+            Some(path) => {
+                for stale in state::remove_stale_temporaries(path)? {
+                    tracing::info!(
+                        file = %stale.display(),
+                        "removed a temporary file an interrupted write left"
+                    );
+                }
+                if !self.allow_shared_permissions {
+                    state::check_permissions(path)?;
+                }
+                state::read(path)?
+            }
             None => None,
         };
         let (client, changed) = self.assemble(stored.as_deref())?;
@@ -736,6 +806,9 @@ impl DmClientBuilder {
             (Some(_), None) => (base, ClientState::default(), true),
             (None, _) => (base, ClientState::default(), false),
         };
+        state
+            .notification_ids
+            .set_max_per_window(self.settings.notifications_per_window);
         // Exactly one DevInfo, the configured one.
         let devinfo = self.devinfo.to_instance();
         let stored: Vec<(dm_types::Miid, Option<dm_types::MoData>)> = tree

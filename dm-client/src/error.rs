@@ -55,6 +55,24 @@ pub enum Error {
         /// What is wrong, and where.
         reason: String,
     },
+    /// The state file can be read or written by group or others (Unix
+    /// permission bits `0o066`): it holds the account secrets
+    /// (`Auth/*/Secret`, `Auth/Noti/Secret`), so the client refuses to
+    /// start on it unless
+    /// [`DmClientBuilder::allow_shared_permissions`](crate::DmClientBuilder::allow_shared_permissions)
+    /// says otherwise. The file is left as it is.
+    #[error(
+        "state file {} has mode {mode:04o}: group or others can read or write it, and it holds \
+         the account secrets; run `chmod 600 {}` (or allow shared permissions explicitly)",
+        path.display(),
+        path.display()
+    )]
+    StatePermissions {
+        /// The state file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// [`DmClient::exec_finished`](crate::DmClient::exec_finished) named a
     /// node with no asynchronous EXEC running.
     #[error("no asynchronous EXEC is running on {0}")]

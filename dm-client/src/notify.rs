@@ -71,8 +71,11 @@ pub enum Ignored {
     /// could not be detected).
     #[error("an authenticated notification must carry a NOTIFICATION-ID")]
     MissingNotificationId,
-    /// TIMESTAMP outside the acceptance window, or a NOTIFICATION-ID acted
-    /// on before.
+    /// TIMESTAMP outside the acceptance window, a NOTIFICATION-ID acted on
+    /// before while its TIMESTAMP is still inside the window, or the
+    /// server's rate limit reached
+    /// ([`DmClientBuilder::notifications_per_window`](crate::DmClientBuilder::notifications_per_window),
+    /// default 64).
     #[error("replay: {0}")]
     Replay(Replay),
 }
@@ -85,9 +88,14 @@ pub(crate) struct Accepted {
 }
 
 /// Checks `bytes` in this order: decoding, account by SERVER-ID, digest
-/// policy, TIMESTAMP window, NOTIFICATION-ID replay window. The id is
-/// recorded in `state` only when everything else passed, so that forged or
-/// stale notifications cannot push genuine ids out of the window.
+/// policy, then the codec's replay policy
+/// ([`NotificationIdWindow::accept`](dm_codec::notification::NotificationIdWindow::accept)):
+/// TIMESTAMP window, every NOTIFICATION-ID accepted inside the window
+/// remembered, at most
+/// [`DmClientBuilder::notifications_per_window`](crate::DmClientBuilder::notifications_per_window)
+/// per server and window. The id is recorded in `state` only when
+/// everything else passed, so that forged or stale notifications cannot
+/// use up the rate limit.
 ///
 /// Digest policy: an account without `Auth/Noti` accepts no notification
 /// at all; with `Auth/Noti/Secret` set (or type 1) the digest is mandatory
@@ -129,18 +137,31 @@ pub(crate) fn check(
     } else {
         false
     };
-    match n.timestamp {
-        Some(timestamp) => notification::check_timestamp(timestamp, now_unix_secs, window_secs)
-            .map_err(Ignored::Replay)?,
-        None if authenticated => return Err(Ignored::MissingTimestamp),
-        None => {}
+    if n.timestamp.is_none() && authenticated {
+        return Err(Ignored::MissingTimestamp);
     }
-    match n.notification_id {
-        Some(id) => state
-            .record_notification_id(&server, id)
+    match (n.notification_id, n.timestamp) {
+        // The codec's replay policy: TIMESTAMP window, every id accepted
+        // inside it remembered, at most so many per window.
+        (Some(id), timestamp) => state
+            .accept_notification(
+                &server,
+                id,
+                // Unauthenticated without TIMESTAMP: the time of reception
+                // bounds how long the id is remembered.
+                timestamp.unwrap_or(now_unix_secs),
+                now_unix_secs,
+                window_secs,
+            )
             .map_err(Ignored::Replay)?,
-        None if authenticated => return Err(Ignored::MissingNotificationId),
-        None => {}
+        (None, Some(timestamp)) => {
+            notification::check_timestamp(timestamp, now_unix_secs, window_secs)
+                .map_err(Ignored::Replay)?;
+            if authenticated {
+                return Err(Ignored::MissingNotificationId);
+            }
+        }
+        (None, None) => {}
     }
     Ok(Accepted {
         server,
@@ -194,6 +215,62 @@ mod tests {
         assert_eq!(
             run(&tree, &mut state, &bytes),
             Err(Ignored::Replay(Replay::Duplicate { id: 1 }))
+        );
+    }
+
+    #[test]
+    fn no_notification_is_accepted_twice_inside_the_window() {
+        let tree = tree(Some(NotificationAuth::sha256(
+            b"key".to_vec(),
+            b"data".to_vec(),
+        )));
+        let mut state = ClientState::default();
+        let signed = |id, ts| {
+            notification::encode_signed(&notification(id, ts), b"key", b"data").expect("signed")
+        };
+        let first = signed(1, NOW);
+        assert_eq!(run(&tree, &mut state, &first), Ok(Some(1)));
+        // 40 newer distinct notifications, one per second.
+        for id in 2..=41 {
+            let at = NOW + u64::from(id);
+            let outcome = check(&signed(id, at), &tree, &mut state, at, 300);
+            assert_eq!(outcome.map(|a| a.notification_id), Ok(Some(id)));
+        }
+        // The first one again, its TIMESTAMP still inside the window.
+        let outcome = check(&first, &tree, &mut state, NOW + 60, 300);
+        assert_eq!(
+            outcome.map(|a| a.notification_id),
+            Err(Ignored::Replay(Replay::Duplicate { id: 1 }))
+        );
+    }
+
+    #[test]
+    fn a_server_gets_a_bounded_number_of_notifications_per_window() {
+        let tree = tree(Some(NotificationAuth::sha256(
+            b"key".to_vec(),
+            b"data".to_vec(),
+        )));
+        let mut state = ClientState::default();
+        let signed = |id, ts| {
+            notification::encode_signed(&notification(id, ts), b"key", b"data").expect("signed")
+        };
+        let limit = crate::state::NOTIFICATIONS_PER_WINDOW;
+        let ids = u16::try_from(limit).expect("small");
+        for id in 0..ids {
+            assert_eq!(run(&tree, &mut state, &signed(id, NOW)), Ok(Some(id)));
+        }
+        assert_eq!(
+            run(&tree, &mut state, &signed(ids, NOW)),
+            Err(Ignored::Replay(Replay::TooMany { limit }))
+        );
+        // Once those left the window the server may notify again, and an
+        // id may be used again with a new TIMESTAMP.
+        let later = NOW + 301;
+        let outcome = check(&signed(0, later), &tree, &mut state, later, 300);
+        assert_eq!(outcome.map(|a| a.notification_id), Ok(Some(0)));
+        assert_eq!(
+            Ignored::Replay(Replay::TooMany { limit }).to_string(),
+            "replay: more than 64 notifications of this server inside the window"
         );
     }
 

@@ -1,21 +1,30 @@
 //! What the client keeps between sessions besides the tree, and the state
 //! file that holds both, written atomically.
 
-use std::collections::VecDeque;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dm_codec::Limits;
-use dm_codec::notification::{NotificationIdWindow, Replay};
+use dm_codec::notification::{AcceptedId, NotificationIdWindow, Replay};
 use dm_tree::MoTree;
 use dm_types::{Alert, ClientUri, DevId, Moid, ServerId, ServerUri};
 use serde_json::{Value, json};
 
 use crate::Error;
 
-/// NOTIFICATION-IDs remembered per server.
-pub(crate) const IDS_PER_SERVER: usize = 32;
+/// Most notifications accepted per server while their TIMESTAMPs are inside
+/// the acceptance window (the rate limit of docs/protocol.md section 12):
+/// every id accepted inside the window is remembered, so none is accepted
+/// twice.
+pub(crate) const NOTIFICATIONS_PER_WINDOW: usize = 64;
+
+/// The highest [`NOTIFICATIONS_PER_WINDOW`] a builder may set, and the most
+/// ids per server a state file may hold.
+pub(crate) const MAX_NOTIFICATIONS_PER_WINDOW: usize = 4096;
+
+/// Most servers whose NOTIFICATION-IDs are remembered at once.
+pub(crate) const NOTIFYING_SERVERS: usize = 64;
 
 /// The format name and version of the state file.
 const FORMAT: &str = "dm-client-state";
@@ -51,17 +60,33 @@ pub(crate) struct RunningExec {
 }
 
 /// The client's own state, persisted next to the tree.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ClientState {
     pub(crate) defaults: Vec<DefaultUri>,
     pub(crate) pending: Vec<PendingAlert>,
     pub(crate) running: Vec<RunningExec>,
-    /// The last NOTIFICATION-IDs acted on, per server, oldest first.
-    pub(crate) notification_ids: Vec<(ServerId, VecDeque<u16>)>,
+    /// The NOTIFICATION-IDs acted on whose TIMESTAMP is inside the window,
+    /// per server.
+    pub(crate) notification_ids: NotificationIdWindow,
     /// The DevID the device runs with, kept apart from the tree (whose
     /// DevInfo servers must not be able to change); `None` in files of
     /// older versions.
     pub(crate) dev_id: Option<DevId>,
+}
+
+impl Default for ClientState {
+    fn default() -> Self {
+        ClientState {
+            defaults: Vec::new(),
+            pending: Vec::new(),
+            running: Vec::new(),
+            notification_ids: NotificationIdWindow::new(
+                NOTIFYING_SERVERS,
+                NOTIFICATIONS_PER_WINDOW,
+            ),
+            dev_id: None,
+        }
+    }
 }
 
 impl ClientState {
@@ -76,33 +101,19 @@ impl ClientState {
         });
     }
 
-    /// Checks `id` against the server's remembered NOTIFICATION-IDs (with
-    /// the codec's [`NotificationIdWindow`]) and records it when new.
-    pub(crate) fn record_notification_id(
+    /// Applies the codec's replay policy ([`NotificationIdWindow::accept`]:
+    /// TIMESTAMP window, every id inside it remembered, rate limit) to a
+    /// notification of `server` and records its id when it passes.
+    pub(crate) fn accept_notification(
         &mut self,
         server: &ServerId,
         id: u16,
+        timestamp: u64,
+        now_unix_secs: u64,
+        window_secs: u64,
     ) -> Result<(), Replay> {
-        let position = self.notification_ids.iter().position(|(s, _)| s == server);
-        let mut window = NotificationIdWindow::new(1, IDS_PER_SERVER);
-        if let Some(index) = position {
-            for &seen in &self.notification_ids[index].1 {
-                // The ring holds distinct ids: these inserts cannot fail.
-                let _ = window.insert(server, seen);
-            }
-        }
-        window.insert(server, id)?;
-        let index = position.unwrap_or_else(|| {
-            self.notification_ids
-                .push((server.clone(), VecDeque::new()));
-            self.notification_ids.len() - 1
-        });
-        let ids = &mut self.notification_ids[index].1;
-        if ids.len() >= IDS_PER_SERVER {
-            ids.pop_front();
-        }
-        ids.push_back(id);
-        Ok(())
+        self.notification_ids
+            .accept(server, id, timestamp, now_unix_secs, window_secs)
     }
 
     fn to_json(&self) -> Value {
@@ -121,8 +132,11 @@ impl ClientState {
                 "server": r.server.as_str(), "node": r.node.as_str(), "absolute": r.absolute.as_str(),
                 "report_to": text(r.report_to.as_ref()),
             })).collect::<Vec<_>>(),
-            "notification_ids": self.notification_ids.iter().map(|(server, ids)| json!({
-                "server": server.as_str(), "ids": ids,
+            "notification_ids": self.notification_ids.servers().map(|server| json!({
+                "server": server.as_str(),
+                "accepted": self.notification_ids.accepted(server).iter()
+                    .map(|a| json!([a.id, a.timestamp])).collect::<Vec<_>>(),
+                "forgotten_up_to": self.notification_ids.forgotten_up_to(server),
             })).collect::<Vec<_>>(),
         })
     }
@@ -195,22 +209,77 @@ impl ClientState {
                 report_to: uri(entry, &at, "report_to")?,
             });
         }
-        for (index, entry) in list(value, "notification_ids")?.iter().enumerate() {
-            let at = format!("state.notification_ids[{index}]");
-            let ids = entry["ids"]
-                .as_array()
-                .ok_or_else(|| format!("{at}.ids is not an array"))?
-                .iter()
-                .map(|id| id.as_u64().and_then(|n| u16::try_from(n).ok()))
-                .collect::<Option<VecDeque<u16>>>()
-                .ok_or_else(|| format!("{at}.ids holds a value that is not a NOTIFICATION-ID"))?;
-            if ids.len() > IDS_PER_SERVER {
-                return Err(format!("{at}.ids holds more than {IDS_PER_SERVER} ids"));
-            }
-            state.notification_ids.push((server(entry, &at)?, ids));
+        // Restored with the highest limit: the client's own is set after
+        // loading, and never drops remembered ids.
+        state.notification_ids =
+            NotificationIdWindow::new(NOTIFYING_SERVERS, MAX_NOTIFICATIONS_PER_WINDOW);
+        let servers = list(value, "notification_ids")?;
+        if servers.len() > NOTIFYING_SERVERS {
+            return Err(format!(
+                "state.notification_ids holds more than {NOTIFYING_SERVERS} servers"
+            ));
         }
+        for (index, entry) in servers.iter().enumerate() {
+            let at = format!("state.notification_ids[{index}]");
+            let server = server(entry, &at)?;
+            if state.notification_ids.servers().any(|s| *s == server) {
+                return Err(format!("{at}.server repeats {server}"));
+            }
+            let (accepted, forgotten_up_to) = notification_ids(entry, &at)?;
+            state
+                .notification_ids
+                .restore(&server, accepted, forgotten_up_to);
+        }
+        state
+            .notification_ids
+            .set_max_per_window(NOTIFICATIONS_PER_WINDOW);
         Ok(state)
     }
+}
+
+/// The remembered NOTIFICATION-IDs of one server in the state file:
+/// `accepted` pairs of id and TIMESTAMP, and `forgotten_up_to`. A file
+/// written before TIMESTAMPs were kept holds `ids` alone: those ids are
+/// taken as forgotten (their TIMESTAMPs are unknown).
+fn notification_ids(entry: &Value, at: &str) -> Result<(Vec<AcceptedId>, Option<u64>), String> {
+    if entry.get("accepted").is_none() && entry["ids"].is_array() {
+        return Ok((Vec::new(), None));
+    }
+    let pairs = entry["accepted"]
+        .as_array()
+        .ok_or_else(|| format!("{at}.accepted is not an array"))?;
+    if pairs.len() > MAX_NOTIFICATIONS_PER_WINDOW {
+        return Err(format!(
+            "{at}.accepted holds more than {MAX_NOTIFICATIONS_PER_WINDOW} ids"
+        ));
+    }
+    let mut accepted: Vec<AcceptedId> = Vec::with_capacity(pairs.len());
+    for (index, pair) in pairs.iter().enumerate() {
+        let entry = match pair.as_array().map(Vec::as_slice) {
+            Some([id, timestamp]) => id
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .zip(timestamp.as_u64())
+                .map(|(id, timestamp)| AcceptedId { id, timestamp }),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            format!("{at}.accepted[{index}] is not a [NOTIFICATION-ID, TIMESTAMP] pair")
+        })?;
+        if accepted.iter().any(|a| a.id == entry.id) {
+            return Err(format!("{at}.accepted[{index}] repeats id {}", entry.id));
+        }
+        accepted.push(entry);
+    }
+    let forgotten_up_to = match &entry["forgotten_up_to"] {
+        Value::Null => None,
+        value => Some(
+            value
+                .as_u64()
+                .ok_or_else(|| format!("{at}.forgotten_up_to is not a TIMESTAMP or null"))?,
+        ),
+    };
+    Ok((accepted, forgotten_up_to))
 }
 
 /// The state file's bytes: the tree snapshot and the client state.
@@ -379,12 +448,119 @@ pub(crate) fn stored_dev_id(
     }
 }
 
+/// Creates a new file (never an existing one, nor through a symbolic link)
+/// that only its owner can read and write: mode `0600` is set by the
+/// `open` call itself, so there is no moment when others could open it. On
+/// other platforms the file gets the directory's default access.
+fn create_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Checks that group and others can neither read nor write the state file
+/// at `path` (Unix permission bits `0o066`); a missing file passes. Other
+/// platforms have no such bits: everything passes.
+pub(crate) fn check_permissions(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = match std::fs::metadata(path) {
+            Ok(metadata) => metadata.permissions().mode() & 0o7777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(Error::StateIo {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        if mode & 0o066 != 0 {
+            return Err(Error::StatePermissions {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// The name of [`write_atomic`]'s temporary files for the state file
+/// `name`: `.NAME.PID-COUNTER.tmp`.
+fn temporary_name(name: &std::ffi::OsStr, counter: u64) -> std::ffi::OsString {
+    let mut temporary = std::ffi::OsString::from(".");
+    temporary.push(name);
+    temporary.push(format!(".{}-{counter}.tmp", std::process::id()));
+    temporary
+}
+
+/// Whether `candidate` is the name of a temporary file [`write_atomic`]
+/// makes for the state file `name` (in any process): `.NAME.DIGITS-DIGITS.tmp`.
+fn is_temporary_of(candidate: &str, name: &str) -> bool {
+    let Some(middle) = candidate
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(name))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    middle
+        .split_once('-')
+        .is_some_and(|(pid, counter)| digits(pid) && digits(counter))
+}
+
+/// Removes the temporary files a writer of the state file at `path` left
+/// behind when it was killed between creating and renaming them (only
+/// names [`write_atomic`] makes for this state file); the paths removed.
+/// Two processes must not share a state file: a temporary file another
+/// process is writing would be removed too.
+pub(crate) fn remove_stale_temporaries(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    let io = |source| Error::StateIo {
+        path: path.to_owned(),
+        source,
+    };
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(Vec::new());
+    };
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let entries = match std::fs::read_dir(&directory) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        let candidate = entry.file_name();
+        if candidate.to_str().is_some_and(|c| is_temporary_of(c, name)) {
+            let stale = directory.join(&candidate);
+            match std::fs::remove_file(&stale) {
+                Ok(()) => removed.push(stale),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Distinguishes temporary files of concurrent writers in one process.
 static TEMPORARY: AtomicU64 = AtomicU64::new(0);
 
 /// Replaces `path` atomically: `write` fills a new temporary file in the
-/// same directory, which is flushed to disk and renamed over `path`; the
-/// directory is then synced. When anything fails the temporary file is
+/// same directory (`.NAME.PID-COUNTER.tmp`, created owner-only: mode
+/// `0600` on Unix), which is flushed to disk and renamed over `path`; the
+/// directory is then synced. The state file therefore always has mode
+/// `0600` once written. When anything fails the temporary file is
 /// removed and `path` is left as it was.
 pub(crate) fn write_atomic(
     path: &Path,
@@ -401,19 +577,12 @@ pub(crate) fn write_atomic(
     let name = path
         .file_name()
         .ok_or_else(|| io(std::io::Error::other("the path names no file")))?;
-    let mut temporary_name = std::ffi::OsString::from(".");
-    temporary_name.push(name);
-    temporary_name.push(format!(
-        ".{}-{}.tmp",
-        std::process::id(),
-        TEMPORARY.fetch_add(1, Ordering::Relaxed)
+    let temporary = directory.join(temporary_name(
+        name,
+        TEMPORARY.fetch_add(1, Ordering::Relaxed),
     ));
-    let temporary = directory.join(temporary_name);
     let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temporary)?;
+        let mut file = create_owner_only(&temporary)?;
         write(&mut file)?;
         file.flush()?;
         file.sync_all()?;
@@ -467,7 +636,9 @@ mod tests {
             absolute: ClientUri::parse("urn:x:y/m/Reboot").expect("uri"),
             report_to: Some(ServerUri::new("https://dm.example/r").expect("uri")),
         });
-        state.record_notification_id(&server, 7).expect("new id");
+        state
+            .accept_notification(&server, 7, 1_764_000_000, 1_764_000_000, 300)
+            .expect("new id");
         state
     }
 
@@ -482,19 +653,60 @@ mod tests {
     }
 
     #[test]
-    fn notification_ids_are_remembered_up_to_the_window() {
+    fn notification_ids_inside_the_window_are_persisted() {
+        const NOW: u64 = 1_764_000_000;
         let server = ServerId::new("dm.example").expect("id");
         let mut state = ClientState::default();
         for id in 0..40 {
-            state.record_notification_id(&server, id).expect("new id");
+            state
+                .accept_notification(&server, id, NOW + u64::from(id), NOW + 40, 300)
+                .expect("new id");
         }
+        let path = Path::new("state.json");
+        let (_, mut loaded) =
+            decode(&encode(&MoTree::new(), &state), MoTree::new(), path).expect("decoded");
+        assert_eq!(loaded, state);
+        // After a restart the first one is still a replay.
         assert_eq!(
-            state.record_notification_id(&server, 39),
-            Err(Replay::Duplicate { id: 39 })
+            loaded.accept_notification(&server, 0, NOW, NOW + 60, 300),
+            Err(Replay::Duplicate { id: 0 })
         );
-        // The oldest ids are forgotten once 32 newer ones came.
-        assert!(state.record_notification_id(&server, 3).is_ok());
-        assert_eq!(state.notification_ids[0].1.len(), IDS_PER_SERVER);
+        // A file written before TIMESTAMPs were kept still loads.
+        let legacy = String::from_utf8(encode(&MoTree::new(), &ClientState::default()))
+            .expect("utf-8")
+            .replace(
+                r#""notification_ids": []"#,
+                r#""notification_ids": [{"server": "dm.example", "ids": [1, 2]}]"#,
+            );
+        let (_, loaded) = decode(legacy.as_bytes(), MoTree::new(), path).expect("legacy");
+        assert_eq!(loaded.notification_ids.accepted(&server), []);
+        for (broken, expected) in [
+            (
+                r#"[{"server": "dm.example", "accepted": [[1]]}]"#,
+                "accepted[0] is not a",
+            ),
+            (
+                r#"[{"server": "dm.example", "accepted": [[1, 5], [1, 6]]}]"#,
+                "accepted[1] repeats id 1",
+            ),
+            (
+                r#"[{"server": "dm.example", "accepted": [], "forgotten_up_to": "x"}]"#,
+                "forgotten_up_to is not",
+            ),
+            (
+                r#"[{"server": "a", "accepted": []}, {"server": "a", "accepted": []}]"#,
+                "notification_ids[1].server repeats a",
+            ),
+        ] {
+            let text = String::from_utf8(encode(&MoTree::new(), &ClientState::default()))
+                .expect("utf-8")
+                .replace(
+                    r#""notification_ids": []"#,
+                    &format!(r#""notification_ids": {broken}"#),
+                );
+            let err = decode(text.as_bytes(), MoTree::new(), path).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
     }
 
     #[test]
@@ -569,6 +781,47 @@ mod tests {
         // A directory is no state file: the read fails.
         let err = dev_id(&dir).unwrap_err();
         assert!(matches!(err, Error::StateIo { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn temporary_names_are_recognised_exactly() {
+        let name = temporary_name(std::ffi::OsStr::new("device.json"), 7);
+        let name = name.to_str().expect("UTF-8");
+        assert!(is_temporary_of(name, "device.json"), "{name}");
+        assert!(!is_temporary_of(name, "device"), "{name}");
+        for other in [
+            ".device.json.tmp",
+            ".device.json.-1.tmp",
+            ".device.json.1-.tmp",
+            ".device.json.1-2",
+            "device.json.1-2.tmp",
+            ".device.json.1-2.3-4.tmp",
+            ".device.json.+1-2.tmp",
+        ] {
+            assert!(!is_temporary_of(other, "device.json"), "{other}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = scratch("owner-only");
+        let path = dir.join("device.json");
+        write_atomic(&path, |file| file.write_all(b"secret")).expect("written");
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(check_permissions(&path).is_ok());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).expect("chmod");
+        assert!(matches!(
+            check_permissions(&path),
+            Err(Error::StatePermissions { mode: 0o660, .. })
+        ));
+        assert!(check_permissions(&dir.join("missing.json")).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -468,6 +468,7 @@ async fn the_state_file_is_written_only_after_changes_and_read_strictly() {
 
     for corrupt in [&second[..second.len() / 2], b"{}", b"\xff\xfe"] {
         std::fs::write(&state, corrupt).expect("written");
+        owner_only(&state);
         let err = builder(&server.base, Credentials::None, None)
             .state_file(&state)
             .build()
@@ -479,5 +480,155 @@ async fn the_state_file_is_written_only_after_changes_and_read_strictly() {
             "left as it was"
         );
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Makes a file written by the test owner-only, as the client requires.
+fn owner_only(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[cfg(unix)]
+#[test]
+fn the_state_file_is_owner_only_and_a_shared_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch("modes");
+    let state = dir.join("device.json");
+    let client = builder("http://127.0.0.1:9", Credentials::None, Some(noti()))
+        .state_file(&state)
+        .build()
+        .expect("client");
+    // Created owner-only whatever the umask: it holds Auth/*/Secret.
+    assert_eq!(mode(&state), 0o600);
+    client.save().expect("saved");
+    assert_eq!(mode(&state), 0o600);
+    drop(client);
+    for shared in [0o644, 0o640, 0o604, 0o620, 0o602] {
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(shared)).expect("chmod");
+        let before = std::fs::read(&state).expect("state");
+        let err = builder("http://127.0.0.1:9", Credentials::None, Some(noti()))
+            .state_file(&state)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::StatePermissions { path, mode } if *path == state && *mode == shared),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(&state.display().to_string())
+                && message.contains(&format!("{shared:04o}"))
+                && message.contains("chmod 600"),
+            "{message}"
+        );
+        assert_eq!(std::fs::read(&state).expect("state"), before, "untouched");
+    }
+    // Told to, it starts; what it writes is owner-only again.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let client = builder("http://127.0.0.1:9", Credentials::None, Some(noti()))
+        .state_file(&state)
+        .allow_shared_permissions(true)
+        .build()
+        .expect("allowed");
+    client.save().expect("saved");
+    // An owner-only file with other bits (executable) is fine.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    drop(client);
+    builder("http://127.0.0.1:9", Credentials::None, Some(noti()))
+        .state_file(&state)
+        .build()
+        .expect("owner-only");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn stale_temporary_files_of_the_state_file_are_removed_at_start() {
+    let dir = scratch("stale");
+    let state = dir.join("device.json");
+    // What a process killed between creating and renaming its temporary
+    // file leaves, and files that only look alike.
+    let stale = [".device.json.4242-0.tmp", ".device.json.1-17.tmp"];
+    let kept = [
+        ".device.json.tmp",
+        ".device.json.x-1.tmp",
+        ".device.json.1-2.tmp.bak",
+        ".other.json.4242-0.tmp",
+        "device.json.4242-0.tmp",
+        ".device.json.1-2.3-4.tmp",
+    ];
+    for name in stale.iter().chain(&kept) {
+        std::fs::write(dir.join(name), b"half a state").expect("planted");
+    }
+    let client = builder("http://127.0.0.1:9", Credentials::None, None)
+        .state_file(&state)
+        .build()
+        .expect("client");
+    drop(client);
+    for name in stale {
+        assert!(!dir.join(name).exists(), "{name} removed");
+    }
+    for name in kept {
+        assert!(dir.join(name).exists(), "{name} kept");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_rate_limit_of_notifications_is_a_builder_setting_and_survives_restarts() {
+    let server = serve(|_| Reply::package(END)).await;
+    let dir = scratch("rate-limit");
+    let state = dir.join("device.json");
+    let build = || {
+        builder(&server.base, Credentials::None, Some(noti()))
+            .state_file(&state)
+            .notifications_per_window(2)
+            .build()
+            .expect("client")
+    };
+    let mut client = build();
+    let now = SystemTime::now();
+    for id in [1, 2] {
+        let outcome = notified(&mut client, &signed(id, unix(now), b"key"), now).await;
+        assert!(
+            matches!(outcome, NotificationOutcome::Session(_)),
+            "{outcome:?}"
+        );
+    }
+    drop(client);
+    // After a restart: the ids and the count inside the window are kept.
+    let mut client = build();
+    let outcome = notified(&mut client, &signed(3, unix(now), b"key"), now).await;
+    assert!(
+        matches!(
+            &outcome,
+            NotificationOutcome::Ignored(Ignored::Replay(Replay::TooMany { limit: 2 }))
+        ),
+        "{outcome:?}"
+    );
+    let outcome = notified(&mut client, &signed(1, unix(now), b"key"), now).await;
+    assert!(
+        matches!(
+            &outcome,
+            NotificationOutcome::Ignored(Ignored::Replay(Replay::Duplicate { id: 1 }))
+        ),
+        "{outcome:?}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

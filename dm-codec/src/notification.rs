@@ -39,10 +39,10 @@
 //! let timestamp = n.timestamp.ok_or("no TIMESTAMP: this client ignores it")?;
 //! notification::check_timestamp(timestamp, 1_764_000_030, 300)?;
 //! let id = n.notification_id.ok_or("no NOTIFICATION-ID: this client ignores it")?;
-//! let mut seen = NotificationIdWindow::new(4, 32);
-//! seen.insert(&n.server_id, id)?;
+//! let mut seen = NotificationIdWindow::new(4, 64);
+//! seen.accept(&n.server_id, id, timestamp, 1_764_000_030, 300)?;
 //! // The same notification again is a replay.
-//! assert!(seen.insert(&n.server_id, 7).is_err());
+//! assert!(seen.accept(&n.server_id, 7, timestamp, 1_764_000_040, 300).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -739,11 +739,38 @@ pub enum Replay {
         /// How many seconds after `now` the TIMESTAMP lies.
         ahead_secs: u64,
     },
-    /// This server's NOTIFICATION-ID was already seen.
+    /// This server's NOTIFICATION-ID was already accepted, and its
+    /// TIMESTAMP is still inside the window.
     #[error("NOTIFICATION-ID {id} was already seen")]
     Duplicate {
         /// The repeated NOTIFICATION-ID.
         id: u16,
+    },
+    /// The TIMESTAMP is not newer than that of an id already forgotten
+    /// (possible only when the clock was set back): whether the
+    /// notification was seen cannot be told.
+    #[error(
+        "TIMESTAMP {timestamp} is not newer than the NOTIFICATION-IDs already forgotten \
+         (up to {forgotten_up_to})"
+    )]
+    Forgotten {
+        /// The notification's TIMESTAMP.
+        timestamp: u64,
+        /// The newest TIMESTAMP of a forgotten id.
+        forgotten_up_to: u64,
+    },
+    /// This server already had `limit` notifications accepted inside the
+    /// window (the rate limit).
+    #[error("more than {limit} notifications of this server inside the window")]
+    TooMany {
+        /// Most notifications accepted per server inside the window.
+        limit: usize,
+    },
+    /// `limit` other servers have notifications inside the window.
+    #[error("more than {limit} servers with notifications inside the window")]
+    TooManyServers {
+        /// Most servers remembered.
+        limit: usize,
     },
 }
 
@@ -775,15 +802,31 @@ pub fn check_timestamp(timestamp: u64, now_unix_secs: u64, window_secs: u64) -> 
     Ok(())
 }
 
-/// Remembers the most recent NOTIFICATION-IDs of a bounded number of servers,
-/// to ignore a notification that was already acted on.
+/// Remembers every NOTIFICATION-ID accepted while its TIMESTAMP is inside
+/// the acceptance window, per server, so that no notification is accepted
+/// twice (docs/protocol.md sections 3.6 and 12).
 ///
-/// Memory is bounded: at most `max_servers` servers, each with its last
-/// `ids_per_server` ids (older ids are forgotten first, and the least recently
-/// seen server is forgotten when a new one arrives and the window is full).
-/// Nothing is allocated up front, so the limits can be generous. Record an id
-/// only after the notification passed its digest check, so that forged
-/// notifications cannot push genuine ids out.
+/// [`NotificationIdWindow::accept`] is the whole replay policy:
+///
+/// 1. the TIMESTAMP must pass [`check_timestamp`];
+/// 2. ids whose TIMESTAMP has left the window (too old) are forgotten —
+///    the same notification would now fail step 1 — and the newest
+///    forgotten TIMESTAMP is kept: a notification not newer than it is
+///    refused ([`Replay::Forgotten`]), so a clock set back cannot revive a
+///    forgotten id;
+/// 3. an id remembered for this server is a [`Replay::Duplicate`];
+/// 4. at most `max_per_window` ids are remembered per server: beyond, a
+///    notification is refused ([`Replay::TooMany`]) until older ones leave
+///    the window — a rate limit, never an eviction, so no id is forgotten
+///    early;
+/// 5. at most `max_servers` servers are remembered; a new server beyond
+///    takes the place of one with no id left inside the window, else it is
+///    refused ([`Replay::TooManyServers`]).
+///
+/// Memory is bounded by `max_servers × max_per_window` entries of 10
+/// bytes; nothing is allocated up front. Accept an id only after the
+/// notification passed its digest check, so that forged notifications
+/// cannot use up the rate limit.
 ///
 /// ```
 /// use dm_codec::notification::{NotificationIdWindow, Replay};
@@ -791,36 +834,68 @@ pub fn check_timestamp(timestamp: u64, now_unix_secs: u64, window_secs: u64) -> 
 ///
 /// let a = ServerId::new("a.example")?;
 /// let b = ServerId::new("b.example")?;
+/// let now = 1_764_000_000;
 /// let mut window = NotificationIdWindow::new(8, 2);
-/// window.insert(&a, 1)?;
-/// window.insert(&b, 1)?; // ids are per server
-/// assert_eq!(window.insert(&a, 1), Err(Replay::Duplicate { id: 1 }));
-/// window.insert(&a, 2)?;
-/// window.insert(&a, 3)?; // forgets 1: two ids per server
-/// assert!(!window.contains(&a, 1));
-/// assert!(window.contains(&a, 3));
+/// window.accept(&a, 1, now, now, 300)?;
+/// window.accept(&b, 1, now, now, 300)?; // ids are per server
+/// assert_eq!(window.accept(&a, 1, now, now + 10, 300), Err(Replay::Duplicate { id: 1 }));
+/// window.accept(&a, 2, now + 1, now + 1, 300)?;
+/// // Two ids per window: a third is refused, nothing is forgotten early.
+/// assert_eq!(window.accept(&a, 3, now + 2, now + 2, 300), Err(Replay::TooMany { limit: 2 }));
+/// // Once id 1's TIMESTAMP left the window, the id may come again.
+/// window.accept(&a, 1, now + 301, now + 301, 300)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationIdWindow {
     max_servers: usize,
-    ids_per_server: usize,
-    /// Least recently used first.
+    max_per_window: usize,
+    /// In the order first seen.
     servers: Vec<ServerIds>,
 }
 
-/// The remembered ids of one server: a ring of at most `ids_per_server`.
-#[derive(Debug, Clone)]
+/// What a window remembers of one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct ServerIds {
     server_id: ServerId,
-    ids: Vec<u16>,
-    /// Where the next id goes once `ids` is full.
-    next: usize,
+    /// Accepted first first.
+    accepted: Vec<AcceptedId>,
+    /// The newest TIMESTAMP of an id forgotten.
+    forgotten_up_to: Option<u64>,
+}
+
+/// A NOTIFICATION-ID a [`NotificationIdWindow`] remembers, with the
+/// TIMESTAMP of the notification that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AcceptedId {
+    /// The NOTIFICATION-ID.
+    pub id: u16,
+    /// Its notification's TIMESTAMP (Unix seconds).
+    pub timestamp: u64,
+}
+
+impl ServerIds {
+    /// Forgets the ids whose TIMESTAMP is too old at `now_unix_secs`.
+    fn forget_old(&mut self, now_unix_secs: u64, window_secs: u64) {
+        let mut forgotten = self.forgotten_up_to;
+        self.accepted.retain(|a| {
+            let old = matches!(
+                check_timestamp(a.timestamp, now_unix_secs, window_secs),
+                Err(Replay::TooOld { .. })
+            );
+            if old {
+                forgotten = forgotten.max(Some(a.timestamp));
+            }
+            !old
+        });
+        self.forgotten_up_to = forgotten;
+    }
 }
 
 impl NotificationIdWindow {
-    /// A window for up to `max_servers` servers with `ids_per_server` ids
-    /// each (both at least 1; 0 is taken as 1).
+    /// A window for up to `max_servers` servers with at most
+    /// `max_per_window` ids accepted per server inside the window (both at
+    /// least 1; 0 is taken as 1).
     ///
     /// ```
     /// use dm_codec::notification::NotificationIdWindow;
@@ -830,10 +905,10 @@ impl NotificationIdWindow {
     /// assert!(!window.contains(&ServerId::new("dm")?, 1));
     /// # Ok::<(), dm_types::Error>(())
     /// ```
-    pub fn new(max_servers: usize, ids_per_server: usize) -> Self {
+    pub fn new(max_servers: usize, max_per_window: usize) -> Self {
         NotificationIdWindow {
             max_servers: max_servers.max(1),
-            ids_per_server: ids_per_server.max(1),
+            max_per_window: max_per_window.max(1),
             servers: Vec::new(),
         }
     }
@@ -846,58 +921,189 @@ impl NotificationIdWindow {
     ///
     /// let dm = ServerId::new("dm")?;
     /// let mut window = NotificationIdWindow::new(1, 1);
-    /// window.insert(&dm, 5)?;
+    /// window.accept(&dm, 5, 100, 100, 60)?;
     /// assert!(window.contains(&dm, 5));
     /// assert!(!window.contains(&dm, 6));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn contains(&self, server_id: &ServerId, id: u16) -> bool {
-        self.servers
-            .iter()
-            .find(|s| s.server_id == *server_id)
-            .is_some_and(|s| s.ids.contains(&id))
+        self.server(server_id)
+            .is_some_and(|s| s.accepted.iter().any(|a| a.id == id))
     }
 
-    /// Records `id` for `server_id`, or returns [`Replay::Duplicate`] when it
-    /// is already remembered (nothing changes then).
+    /// Applies the replay policy (see the type) to a notification of
+    /// `server_id` carrying `id` and `timestamp`, received at
+    /// `now_unix_secs` with an acceptance window of `window_secs`: records
+    /// the id and returns `Ok` when the notification may be acted on; when
+    /// it is refused, only ids that left the window are forgotten.
+    ///
+    /// A notification without TIMESTAMP (allowed only unauthenticated) can
+    /// pass its time of reception as `timestamp`.
     ///
     /// ```
     /// use dm_codec::notification::{NotificationIdWindow, Replay};
     /// use dm_types::ServerId;
     ///
-    /// let (a, b) = (ServerId::new("a")?, ServerId::new("b")?);
-    /// let mut window = NotificationIdWindow::new(1, 8);
-    /// window.insert(&a, 1)?;
-    /// window.insert(&b, 1)?; // one server only: forgets "a"
-    /// assert!(window.insert(&a, 1).is_ok());
-    /// assert_eq!(window.insert(&a, 1), Err(Replay::Duplicate { id: 1 }));
+    /// let dm = ServerId::new("dm")?;
+    /// let mut window = NotificationIdWindow::new(1, 64);
+    /// assert_eq!(window.accept(&dm, 1, 1_000, 1_400, 300), Err(Replay::TooOld { age_secs: 400 }));
+    /// window.accept(&dm, 1, 1_000, 1_000, 300)?;
+    /// assert_eq!(window.accept(&dm, 1, 1_000, 1_200, 300), Err(Replay::Duplicate { id: 1 }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn insert(&mut self, server_id: &ServerId, id: u16) -> Result<(), Replay> {
+    pub fn accept(
+        &mut self,
+        server_id: &ServerId,
+        id: u16,
+        timestamp: u64,
+        now_unix_secs: u64,
+        window_secs: u64,
+    ) -> Result<(), Replay> {
+        check_timestamp(timestamp, now_unix_secs, window_secs)?;
         let known = self.servers.iter().position(|s| s.server_id == *server_id);
-        let mut entry = if let Some(index) = known {
-            if self.servers.get(index).is_some_and(|s| s.ids.contains(&id)) {
-                return Err(Replay::Duplicate { id });
-            }
-            self.servers.remove(index)
+        let index = if let Some(index) = known {
+            index
         } else {
             if self.servers.len() >= self.max_servers {
-                self.servers.remove(0);
+                for server in &mut self.servers {
+                    server.forget_old(now_unix_secs, window_secs);
+                }
+                let idle = self.servers.iter().position(|s| s.accepted.is_empty());
+                let Some(idle) = idle else {
+                    return Err(Replay::TooManyServers {
+                        limit: self.max_servers,
+                    });
+                };
+                self.servers.remove(idle);
             }
-            ServerIds {
+            self.servers.push(ServerIds {
                 server_id: server_id.clone(),
-                ids: Vec::new(),
-                next: 0,
-            }
+                accepted: Vec::new(),
+                forgotten_up_to: None,
+            });
+            self.servers.len() - 1
         };
-        if entry.ids.len() < self.ids_per_server {
-            entry.ids.push(id);
-        } else if let Some(slot) = entry.ids.get_mut(entry.next) {
-            *slot = id;
-            entry.next = (entry.next + 1) % self.ids_per_server;
+        let max_per_window = self.max_per_window;
+        let Some(server) = self.servers.get_mut(index) else {
+            return Err(Replay::TooManyServers {
+                limit: self.max_servers,
+            });
+        };
+        server.forget_old(now_unix_secs, window_secs);
+        if let Some(forgotten_up_to) = server.forgotten_up_to
+            && timestamp <= forgotten_up_to
+        {
+            return Err(Replay::Forgotten {
+                timestamp,
+                forgotten_up_to,
+            });
         }
-        self.servers.push(entry);
+        if server.accepted.iter().any(|a| a.id == id) {
+            return Err(Replay::Duplicate { id });
+        }
+        if server.accepted.len() >= max_per_window {
+            return Err(Replay::TooMany {
+                limit: max_per_window,
+            });
+        }
+        server.accepted.push(AcceptedId { id, timestamp });
         Ok(())
+    }
+
+    /// Changes how many ids are accepted per server inside the window. Ids
+    /// already remembered are kept until they leave the window; while as
+    /// many or more are remembered, new ones are refused.
+    ///
+    /// ```
+    /// use dm_codec::notification::{NotificationIdWindow, Replay};
+    /// use dm_types::ServerId;
+    ///
+    /// let dm = ServerId::new("dm")?;
+    /// let mut window = NotificationIdWindow::new(1, 4);
+    /// window.accept(&dm, 1, 100, 100, 60)?;
+    /// window.set_max_per_window(1);
+    /// assert!(window.contains(&dm, 1));
+    /// assert_eq!(window.accept(&dm, 2, 100, 100, 60), Err(Replay::TooMany { limit: 1 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_max_per_window(&mut self, max_per_window: usize) {
+        self.max_per_window = max_per_window.max(1);
+    }
+
+    /// The servers remembered, in the order first seen (to persist the
+    /// window with [`NotificationIdWindow::accepted`] and
+    /// [`NotificationIdWindow::forgotten_up_to`]).
+    pub fn servers(&self) -> impl Iterator<Item = &ServerId> {
+        self.servers.iter().map(|s| &s.server_id)
+    }
+
+    /// The ids remembered for `server_id`, accepted first first.
+    pub fn accepted(&self, server_id: &ServerId) -> &[AcceptedId] {
+        self.server(server_id)
+            .map_or(&[], |s| s.accepted.as_slice())
+    }
+
+    /// The newest TIMESTAMP of an id forgotten for `server_id`:
+    /// notifications not newer than it are refused.
+    pub fn forgotten_up_to(&self, server_id: &ServerId) -> Option<u64> {
+        self.server(server_id).and_then(|s| s.forgotten_up_to)
+    }
+
+    /// Puts back what [`NotificationIdWindow::accepted`] and
+    /// [`NotificationIdWindow::forgotten_up_to`] gave for `server_id` (read
+    /// from storage), replacing what the window held for it. The window's
+    /// bounds still hold: a repeated id is kept once, ids beyond
+    /// `max_per_window` are dropped (the oldest first; `forgotten_up_to`
+    /// then covers them), and a server beyond `max_servers` is ignored.
+    /// Restoring what a window gave back leaves it equal.
+    ///
+    /// ```
+    /// use dm_codec::notification::{AcceptedId, NotificationIdWindow, Replay};
+    /// use dm_types::ServerId;
+    ///
+    /// let dm = ServerId::new("dm")?;
+    /// let mut window = NotificationIdWindow::new(4, 64);
+    /// window.accept(&dm, 7, 1_000, 1_000, 300)?;
+    /// let mut restored = NotificationIdWindow::new(4, 64);
+    /// restored.restore(&dm, window.accepted(&dm).iter().copied(), window.forgotten_up_to(&dm));
+    /// assert_eq!(restored, window);
+    /// assert_eq!(restored.accept(&dm, 7, 1_000, 1_100, 300), Err(Replay::Duplicate { id: 7 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn restore(
+        &mut self,
+        server_id: &ServerId,
+        accepted: impl IntoIterator<Item = AcceptedId>,
+        forgotten_up_to: Option<u64>,
+    ) {
+        let mut kept: Vec<AcceptedId> = Vec::new();
+        for entry in accepted {
+            if !kept.iter().any(|a| a.id == entry.id) {
+                kept.push(entry);
+            }
+        }
+        let mut forgotten_up_to = forgotten_up_to;
+        if kept.len() > self.max_per_window {
+            let dropped = kept.len() - self.max_per_window;
+            for entry in kept.drain(..dropped) {
+                forgotten_up_to = forgotten_up_to.max(Some(entry.timestamp));
+            }
+        }
+        let entry = ServerIds {
+            server_id: server_id.clone(),
+            accepted: kept,
+            forgotten_up_to,
+        };
+        let full = self.servers.len() >= self.max_servers;
+        match self.servers.iter_mut().find(|s| s.server_id == *server_id) {
+            Some(existing) => *existing = entry,
+            None if !full => self.servers.push(entry),
+            None => {}
+        }
+    }
+
+    fn server(&self, server_id: &ServerId) -> Option<&ServerIds> {
+        self.servers.iter().find(|s| s.server_id == *server_id)
     }
 }
 
@@ -1775,54 +1981,148 @@ mod tests {
     }
 
     #[test]
-    fn id_window_bounds() {
+    fn id_window_remembers_every_id_inside_the_window() {
+        const NOW: u64 = 1_764_000_000;
         let a = ServerId::new("a").expect("valid");
-        let mut window = NotificationIdWindow::new(0, 0);
-        window.insert(&a, 1).expect("new");
-        assert_eq!(window.insert(&a, 1), Err(Replay::Duplicate { id: 1 }));
-        window.insert(&a, 2).expect("new");
-        assert!(!window.contains(&a, 1));
-
-        let mut window = NotificationIdWindow::new(2, 3);
-        let servers: Vec<ServerId> = (0..5)
-            .map(|i| ServerId::new(format!("s{i}")).expect("valid"))
-            .collect();
-        for round in 0..100u16 {
-            for s in &servers {
-                window.insert(s, round).expect("new id");
-            }
-            assert!(window.servers.len() <= 2);
-            assert!(window.servers.iter().all(|s| s.ids.len() <= 3));
+        let mut window = NotificationIdWindow::new(4, 64);
+        window.accept(&a, 1, NOW, NOW, 300).expect("new");
+        // 40 distinct notifications, then the first again: still a replay.
+        for id in 2..=41u16 {
+            let at = NOW + u64::from(id);
+            window.accept(&a, id, at, at, 300).expect("new");
         }
-        // Ring order: the oldest id goes first.
-        let b = ServerId::new("b").expect("valid");
-        let mut window = NotificationIdWindow::new(1, 3);
-        for id in 1..=5 {
-            window.insert(&b, id).expect("new");
-        }
-        assert!(!window.contains(&b, 1));
-        assert!(!window.contains(&b, 2));
-        assert!([3, 4, 5].iter().all(|&id| window.contains(&b, id)));
-        // A duplicate leaves the window unchanged.
-        assert_eq!(window.insert(&b, 4), Err(Replay::Duplicate { id: 4 }));
-        assert!([3, 4, 5].iter().all(|&id| window.contains(&b, id)));
+        assert_eq!(
+            window.accept(&a, 1, NOW, NOW + 100, 300),
+            Err(Replay::Duplicate { id: 1 })
+        );
+        assert_eq!(window.accepted(&a).len(), 41);
+        // Once its TIMESTAMP left the window, the id may be used again
+        // (with a new TIMESTAMP); the old notification is too old.
+        let later = NOW + 301;
+        assert_eq!(
+            window.accept(&a, 1, NOW, later, 300),
+            Err(Replay::TooOld { age_secs: 301 })
+        );
+        window.accept(&a, 1, later, later, 300).expect("reused");
+        assert_eq!(window.forgotten_up_to(&a), Some(NOW));
+        // Ids 2.. are still inside the window.
+        assert_eq!(
+            window.accept(&a, 2, NOW + 2, later, 300),
+            Err(Replay::Duplicate { id: 2 })
+        );
     }
 
     #[test]
-    fn id_window_evicts_least_recently_used_server() {
-        let (a, b, c) = (
-            ServerId::new("a").expect("valid"),
-            ServerId::new("b").expect("valid"),
-            ServerId::new("c").expect("valid"),
+    fn id_window_rate_limit_refuses_without_forgetting() {
+        const NOW: u64 = 1_764_000_000;
+        let a = ServerId::new("a").expect("valid");
+        let mut window = NotificationIdWindow::new(1, 8);
+        for id in 0..8 {
+            window.accept(&a, id, NOW, NOW, 300).expect("new");
+        }
+        for id in 8..100 {
+            assert_eq!(
+                window.accept(&a, id, NOW, NOW + 1, 300),
+                Err(Replay::TooMany { limit: 8 })
+            );
+        }
+        // Nothing was forgotten to make room.
+        assert!((0..8).all(|id| window.contains(&a, id)));
+        assert_eq!(
+            window.accept(&a, 0, NOW, NOW + 2, 300),
+            Err(Replay::Duplicate { id: 0 })
         );
+        // Room again once the first ones left the window.
+        window
+            .accept(&a, 8, NOW + 301, NOW + 301, 300)
+            .expect("room");
+        assert_eq!(window.accepted(&a).len(), 1);
+        // A future TIMESTAMP keeps its id until it is too old itself.
+        let b = ServerId::new("b").expect("valid");
+        let mut window = NotificationIdWindow::new(1, 8);
+        window.accept(&b, 1, NOW + 300, NOW, 300).expect("new");
+        assert_eq!(
+            window.accept(&b, 1, NOW + 300, NOW + 599, 300),
+            Err(Replay::Duplicate { id: 1 })
+        );
+    }
+
+    #[test]
+    fn id_window_survives_a_clock_set_back() {
+        const NOW: u64 = 1_764_000_000;
+        let a = ServerId::new("a").expect("valid");
+        let mut window = NotificationIdWindow::new(1, 8);
+        window.accept(&a, 1, NOW, NOW, 300).expect("new");
+        window
+            .accept(&a, 2, NOW + 400, NOW + 400, 300)
+            .expect("new");
+        assert!(!window.contains(&a, 1), "forgotten");
+        // The clock goes back: the forgotten notification is inside the
+        // window again, but not newer than what was forgotten.
+        assert_eq!(
+            window.accept(&a, 1, NOW, NOW + 100, 300),
+            Err(Replay::Forgotten {
+                timestamp: NOW,
+                forgotten_up_to: NOW
+            })
+        );
+        window
+            .accept(&a, 3, NOW + 101, NOW + 101, 300)
+            .expect("newer");
+    }
+
+    #[test]
+    fn id_window_bounds_servers() {
+        const NOW: u64 = 1_764_000_000;
+        let servers: Vec<ServerId> = (0..3)
+            .map(|i| ServerId::new(format!("s{i}")).expect("valid"))
+            .collect();
         let mut window = NotificationIdWindow::new(2, 4);
-        window.insert(&a, 1).expect("new");
-        window.insert(&b, 1).expect("new");
-        window.insert(&a, 2).expect("new"); // a is now the most recent
-        window.insert(&c, 1).expect("new"); // evicts b
-        assert!(window.contains(&a, 1));
-        assert!(!window.contains(&b, 1));
-        assert!(window.contains(&c, 1));
+        window.accept(&servers[0], 1, NOW, NOW, 300).expect("new");
+        window.accept(&servers[1], 1, NOW, NOW, 300).expect("new");
+        assert_eq!(
+            window.accept(&servers[2], 1, NOW, NOW, 300),
+            Err(Replay::TooManyServers { limit: 2 })
+        );
+        // A server whose ids all left the window makes room.
+        window
+            .accept(&servers[1], 2, NOW + 200, NOW + 200, 300)
+            .expect("new");
+        window
+            .accept(&servers[2], 1, NOW + 301, NOW + 301, 300)
+            .expect("room");
+        assert!(window.servers().all(|s| *s != servers[0]));
+        assert!(window.contains(&servers[1], 2));
+        let mut zero = NotificationIdWindow::new(0, 0);
+        zero.accept(&servers[0], 1, NOW, NOW, 0).expect("one");
+        assert_eq!(
+            zero.accept(&servers[0], 2, NOW, NOW, 0),
+            Err(Replay::TooMany { limit: 1 })
+        );
+    }
+
+    #[test]
+    fn id_window_restores_within_its_bounds() {
+        let a = ServerId::new("a").expect("valid");
+        let b = ServerId::new("b").expect("valid");
+        let entry = |id, timestamp| AcceptedId { id, timestamp };
+        let mut window = NotificationIdWindow::new(1, 2);
+        window.restore(
+            &a,
+            [entry(1, 10), entry(1, 11), entry(2, 12), entry(3, 13)],
+            Some(5),
+        );
+        assert_eq!(window.accepted(&a), [entry(2, 12), entry(3, 13)]);
+        assert_eq!(window.forgotten_up_to(&a), Some(10));
+        window.restore(&b, [entry(1, 1)], None);
+        assert_eq!(window.servers().count(), 1, "one server at most");
+        let mut again = NotificationIdWindow::new(1, 2);
+        again.restore(
+            &a,
+            window.accepted(&a).iter().copied(),
+            window.forgotten_up_to(&a),
+        );
+        assert_eq!(again, window);
     }
 
     #[test]

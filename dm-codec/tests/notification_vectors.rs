@@ -230,10 +230,11 @@ fn replay_defences() {
     );
     let mut window = NotificationIdWindow::new(2, 16);
     let id = n.notification_id.unwrap_or(0);
-    assert_eq!(window.insert(&n.server_id, id), Ok(()));
+    let timestamp = n.timestamp.unwrap_or(0);
+    assert_eq!(window.accept(&n.server_id, id, timestamp, now, 300), Ok(()));
     assert!(window.contains(&n.server_id, id));
     assert_eq!(
-        window.insert(&n.server_id, id),
+        window.accept(&n.server_id, id, timestamp, now, 300),
         Err(Replay::Duplicate { id })
     );
     assert_eq!(

@@ -28,6 +28,7 @@ use crate::util::{unhex, unhex_array};
 ///   "admin_token": "change me",
 ///   "tls": { "cert": "server.pem", "key": "server.key", "client_ca": "devices-ca.pem" },
 ///   "store": "store.json",
+///   "allow_shared_permissions": false,
 ///   "limits": { "body_bytes": 4194304, "repository_bytes": 16777216,
 ///               "header_timeout_secs": 10, "body_timeout_secs": 30,
 ///               "max_sessions": 10000, "max_connections": 16384, "session_idle_secs": 300,
@@ -72,6 +73,12 @@ pub struct FileConfig {
     pub tls: Option<TlsFiles>,
     /// The file [`MemoryStore`] persists to (nothing persists without it).
     pub store: Option<PathBuf>,
+    /// Opens the store file even when group or others can read or write
+    /// it (default `false`: refused, see [`MemoryStore::open`]); for file
+    /// systems without Unix permissions. `dm serve
+    /// --allow-shared-permissions` sets it too.
+    #[serde(default)]
+    pub allow_shared_permissions: bool,
     /// Limits and session settings.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -363,10 +370,14 @@ impl FileConfig {
         Ok(registrations)
     }
 
-    /// The store the file names: [`MemoryStore::open`] on `store`, or an
-    /// unpersisted [`MemoryStore`].
+    /// The store the file names: [`MemoryStore::open`] on `store` (or
+    /// [`MemoryStore::open_allowing_shared_permissions`] with
+    /// `allow_shared_permissions`), or an unpersisted [`MemoryStore`].
     pub fn memory_store(&self) -> Result<MemoryStore, Error> {
         match &self.store {
+            Some(path) if self.allow_shared_permissions => {
+                MemoryStore::open_allowing_shared_permissions(path)
+            }
             Some(path) => MemoryStore::open(path),
             None => Ok(MemoryStore::new()),
         }

@@ -20,6 +20,24 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The store file can be read or written by group or others (Unix
+    /// permission bits `0o066`): it holds Digest H(A1) values, the nonce
+    /// key and notification secrets, so [`MemoryStore::open`](crate::MemoryStore::open)
+    /// refuses it (see
+    /// [`MemoryStore::open_allowing_shared_permissions`](crate::MemoryStore::open_allowing_shared_permissions)).
+    /// The file is left as it is.
+    #[error(
+        "store file {} has mode {mode:04o}: group or others can read or write it, and it holds \
+         password hashes and secrets; run `chmod 600 {}` (or allow shared permissions explicitly)",
+        path.display(),
+        path.display()
+    )]
+    FilePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A network operation failed (binding, accepting, sending).
     #[error("network: {0}")]
     Network(#[from] std::io::Error),
@@ -96,6 +114,7 @@ impl Error {
             Error::InsufficientStorage(_) => 507,
             Error::Config(_)
             | Error::File { .. }
+            | Error::FilePermissions { .. }
             | Error::Network(_)
             | Error::Tls(_)
             | Error::Store(_) => 500,

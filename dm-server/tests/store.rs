@@ -732,3 +732,81 @@ async fn every_open_session_of_a_device_is_kept() {
     assert_eq!(device.open_sessions, tokens[..2], "from the sessions kept");
     assert_eq!(device.open_session, Some(tokens[1]));
 }
+
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_store_file_is_owner_only_and_a_shared_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (path, store) = new_store_file("modes");
+    register(&store, &dev("IMEI:1"), 0).await;
+    store.server_key().await.expect("the nonce key");
+    store.flush().await.expect("written");
+    // It holds H(A1) values and the nonce key: owner-only from creation.
+    assert_eq!(mode(&path), 0o600);
+    for shared in [0o644, 0o640, 0o604, 0o660, 0o606] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(shared)).expect("chmod");
+        let err = MemoryStore::open(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::FilePermissions { path: p, mode } if *p == path && *mode == shared),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(&path.display().to_string())
+                && message.contains(&format!("{shared:04o}"))
+                && message.contains("chmod 600"),
+            "{message}"
+        );
+    }
+    // Told to, it opens; what it writes is owner-only again.
+    let store = MemoryStore::open_allowing_shared_permissions(&path).expect("allowed");
+    register(&store, &dev("IMEI:2"), 0).await;
+    store.flush().await.expect("written");
+    assert_eq!(mode(&path), 0o600);
+    assert!(MemoryStore::open(&path).is_ok());
+    let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+}
+
+#[tokio::test]
+async fn stale_temporary_files_of_the_store_file_are_removed_at_open() {
+    let (path, store) = new_store_file("stale");
+    register(&store, &dev("IMEI:1"), 0).await;
+    store.flush().await.expect("written");
+    drop(store);
+    let dir = path.parent().expect("dir").to_owned();
+    let stale = [
+        ".store.json.4242-0.tmp",
+        ".store.json.7-12.tmp",
+        "store.json.tmp",
+    ];
+    let kept = [
+        ".store.json.tmp",
+        ".store.json.x-1.tmp",
+        ".other.json.4242-0.tmp",
+        "store.json.tmp.bak",
+        ".store.json.1-2.3-4.tmp",
+    ];
+    for name in stale.iter().chain(&kept) {
+        std::fs::write(dir.join(name), b"half a store").expect("planted");
+    }
+    let store = MemoryStore::open(&path).expect("opened");
+    assert!(store.device(&dev("IMEI:1")).await.expect("read").is_some());
+    for name in stale {
+        assert!(!dir.join(name).exists(), "{name} removed");
+    }
+    for name in kept {
+        assert!(dir.join(name).exists(), "{name} kept");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

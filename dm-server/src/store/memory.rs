@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::ser::SerializeSeq as _;
 use serde::{Deserialize, Serialize, Serializer};
@@ -225,6 +225,10 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
     path: Option<PathBuf>,
     retention: Retention,
+    /// The number of the newest snapshot written to the file; held while
+    /// writing, so writes are one at a time and an older snapshot never
+    /// replaces a newer one.
+    written: Arc<Mutex<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -242,6 +246,8 @@ struct Inner {
     /// a device's recent nonces hold them: the store was loaded from a file
     /// then, and counts used before are unknown.
     digest_floor_ms: u64,
+    /// Snapshots taken for the file so far (numbers them).
+    snapshots: u64,
 }
 
 /// A device, compact: everything a device may lack is boxed behind an
@@ -781,8 +787,36 @@ impl MemoryStore {
     /// A store persisted to `path`: loaded now when the file exists (a
     /// corrupt file is an error, never silently replaced), written by
     /// [`Store::flush`].
+    ///
+    /// The file holds Digest H(A1) values, the nonce key and notification
+    /// secrets. On Unix it is written owner-only (mode `0600`, set when the
+    /// file is created), and a file group or others can read or write is
+    /// refused with [`Error::FilePermissions`] (see
+    /// [`MemoryStore::open_allowing_shared_permissions`]). Temporary files
+    /// beside it (`.NAME.PID-COUNTER.tmp`, or `NAME.tmp` of earlier
+    /// versions) that a process killed in the middle of a write left are
+    /// removed. Other platforms have no permission bits to check: the file
+    /// gets the directory's default access, which should be restricted to
+    /// the server's account.
     pub fn open(path: impl Into<PathBuf>) -> Result<MemoryStore, Error> {
         let path = path.into();
+        crate::util::check_owner_only(&path)?;
+        MemoryStore::open_allowing_shared_permissions(path)
+    }
+
+    /// [`MemoryStore::open`] without the permission check: for file systems
+    /// without Unix permissions. What the store writes is still owner-only:
+    /// the first write replaces the file with one of mode `0600`.
+    pub fn open_allowing_shared_permissions(
+        path: impl Into<PathBuf>,
+    ) -> Result<MemoryStore, Error> {
+        let path = path.into();
+        for stale in crate::util::remove_stale_temporaries(&path)? {
+            tracing::info!(
+                file = %stale.display(),
+                "removed a temporary file an interrupted write left"
+            );
+        }
         let inner = match std::fs::read(&path) {
             Ok(bytes) => {
                 let mut inner =
@@ -799,6 +833,7 @@ impl MemoryStore {
             inner: Mutex::new(inner),
             path: Some(path),
             retention: Retention::default(),
+            written: Arc::default(),
         }
         .with_retention(Retention::default()))
     }
@@ -835,14 +870,17 @@ impl MemoryStore {
     /// Writes the store to its file now if anything changed since the last
     /// write (blocking; [`Store::flush`] runs it off the async executor).
     pub fn save(&self) -> Result<(), Error> {
-        let Some(bytes) = self.snapshot_if_dirty()? else {
+        let Some(snapshot) = self.snapshot_if_dirty()? else {
             return Ok(());
         };
-        self.write_file(&bytes)
-            .inspect_err(|_| self.lock().dirty = true)
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        write_snapshot(path, &self.written, snapshot).inspect_err(|_| self.lock().dirty = true)
     }
 
-    fn snapshot_if_dirty(&self) -> Result<Option<Vec<u8>>, Error> {
+    /// The store's bytes and their number when something changed.
+    fn snapshot_if_dirty(&self) -> Result<Option<(u64, Vec<u8>)>, Error> {
         if self.path.is_none() {
             return Ok(None);
         }
@@ -853,40 +891,25 @@ impl MemoryStore {
         let bytes = serde_json::to_vec(&SnapshotView(&inner))
             .map_err(|e| Error::Store(format!("cannot serialize the store: {e}")))?;
         inner.dirty = false;
-        Ok(Some(bytes))
-    }
-
-    fn write_file(&self, bytes: &[u8]) -> Result<(), Error> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        write_atomically(path, bytes)
+        inner.snapshots += 1;
+        Ok(Some((inner.snapshots, bytes)))
     }
 }
 
-/// Writes `bytes` to a temporary file next to `path`, syncs it and renames it
-/// over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write as _;
-    let file_error = |source| Error::File {
-        path: path.to_owned(),
-        source,
-    };
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut file = std::fs::File::create(&temporary).map_err(file_error)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(file_error)?;
-    drop(file);
-    std::fs::rename(&temporary, path).map_err(file_error)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(dir) = std::fs::File::open(dir)
-    {
-        // Makes the rename durable where the platform allows it.
-        let _ = dir.sync_all();
+/// Writes snapshot `number` to `path` unless a newer one is already there
+/// (two flushes can finish in either order); `written` holds the number of
+/// the snapshot on disk and is locked for the write.
+fn write_snapshot(
+    path: &Path,
+    written: &Mutex<u64>,
+    (number, bytes): (u64, Vec<u8>),
+) -> Result<(), Error> {
+    let mut on_disk = written.lock().unwrap_or_else(PoisonError::into_inner);
+    if *on_disk > number {
+        return Ok(());
     }
+    crate::util::write_atomically(path, &bytes)?;
+    *on_disk = number;
     Ok(())
 }
 
@@ -1622,15 +1645,17 @@ impl Store for MemoryStore {
     }
 
     async fn flush(&self) -> Result<(), Error> {
-        let Some(bytes) = self.snapshot_if_dirty()? else {
+        let Some(snapshot) = self.snapshot_if_dirty()? else {
             return Ok(());
         };
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        let written = tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
-            .await
-            .map_err(|e| Error::Store(format!("the writer task failed: {e}")))?;
+        let on_disk = self.written.clone();
+        let written =
+            tokio::task::spawn_blocking(move || write_snapshot(&path, &on_disk, snapshot))
+                .await
+                .map_err(|e| Error::Store(format!("the writer task failed: {e}")))?;
         if written.is_err() {
             self.lock().dirty = true;
         }
@@ -1651,5 +1676,34 @@ impl Store for MemoryStore {
             .digest
             .get_or_insert_with(Box::default)
             .record(nonce, issued_ms, nc, floor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = std::env::temp_dir().join(format!("dm-server-snapshots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("directory");
+        let path = dir.join("store.json");
+        let _ = std::fs::remove_file(&path);
+        let store = MemoryStore::open(&path).expect("store");
+        let take = |next_command| {
+            let mut inner = store.lock();
+            inner.next_command = next_command;
+            inner.dirty = true;
+            drop(inner);
+            store.snapshot_if_dirty().expect("snapshot").expect("dirty")
+        };
+        let older = take(1);
+        let newer = take(2);
+        // Two flushes finishing in the wrong order.
+        write_snapshot(&path, &store.written, newer).expect("written");
+        write_snapshot(&path, &store.written, older).expect("skipped");
+        let on_disk = load(&std::fs::read(&path).expect("file")).expect("a store");
+        assert_eq!(on_disk.next_command, 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
