@@ -26,8 +26,12 @@ use crate::store::{DeviceRegistration, Store};
 use crate::util::now_ms;
 
 mod admin;
+mod budget;
 mod repository;
 mod session;
+
+use budget::Reservation;
+pub(crate) use budget::{BodyBudget, DeviceRequests, DeviceSlot, hold_until_sent};
 
 /// The routes of a server.
 pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>) -> Router {
@@ -153,32 +157,160 @@ pub(crate) fn check_length(headers: &HeaderMap, limit: usize) -> Result<(), Refu
 }
 
 /// Reads a body of at most `limit` bytes within `timeout`: 413 as soon as
-/// more arrives (the rest is never read), 408 when too slow.
+/// more arrives (the rest is never read), 408 when too slow. Outside the
+/// body budget: for the admin API, whose caller holds the admin token.
 pub(crate) async fn read_body(
     body: Body,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, Refusal> {
+    collect(body, limit, timeout, None).await
+}
+
+/// A device's request body in memory, with its share of the server's body
+/// budget (given back when this is dropped).
+pub(crate) struct BufferedBody {
+    bytes: Bytes,
+    _share: Reservation,
+}
+
+impl std::ops::Deref for BufferedBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Reads a device's request body of at most `limit` bytes within the body
+/// timeout, inside the server's body budget
+/// ([`ServerLimits::body_budget_bytes`](crate::ServerLimits::body_budget_bytes)):
+/// a body with a `Content-Length` takes all of its share before a byte is
+/// read, a body without one takes it as its bytes arrive. When the budget
+/// has no room within
+/// [`ServerLimits::body_budget_wait`](crate::ServerLimits::body_budget_wait),
+/// the answer is 503 with `Retry-After`. 413 and 408 as [`read_body`].
+pub(crate) async fn read_device_body<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<BufferedBody, Refusal> {
+    let limits = &shared.options.limits;
+    check_length(headers, limit)?;
+    let mut share = Reservation::empty(shared.bodies.clone());
+    if let Some(length) = declared_length(headers)
+        && !share.grow(length, limits.body_budget_wait).await
+    {
+        return Err(bodies_over_budget());
+    }
+    let bytes = collect(
+        body,
+        limit,
+        limits.body_timeout,
+        Some((&mut share, limits.body_budget_wait)),
+    )
+    .await?;
+    Ok(BufferedBody {
+        bytes,
+        _share: share,
+    })
+}
+
+/// The `Content-Length` of a request, when present and well-formed.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn bodies_over_budget() -> Refusal {
+    tracing::warn!("the body budget is exhausted: a request body is refused");
+    refuse(
+        503,
+        "the server holds as many request bodies as it may; try later",
+    )
+    .with_header(RETRY_AFTER, HeaderValue::from_static("5"))
+}
+
+/// Reads the frames of `body` (at most `limit` bytes, within `timeout`),
+/// growing `share` to cover them when given. The frames are kept as they
+/// arrive and joined once at the end into a buffer of exactly their size
+/// (nothing is allocated from a declared length, and no buffer grows by
+/// doubling).
+async fn collect(
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+    mut share: Option<(&mut Reservation, Duration)>,
+) -> Result<Bytes, Refusal> {
     let read = async {
         let mut body = body;
-        let mut bytes = Vec::new();
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut total = 0usize;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| refuse(400, format!("cannot read the body: {e}")))?;
-            if let Ok(data) = frame.into_data() {
-                if bytes.len() + data.len() > limit {
-                    return Err(refuse(
-                        413,
-                        format!("the body is over the limit of {limit} bytes"),
-                    ));
-                }
-                bytes.extend_from_slice(&data);
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if data.is_empty() {
+                continue;
             }
+            let grown = total.saturating_add(data.len());
+            if grown > limit {
+                return Err(refuse(
+                    413,
+                    format!("the body is over the limit of {limit} bytes"),
+                ));
+            }
+            if let Some((share, wait)) = share.as_mut()
+                && grown > share.bytes()
+                && !share.grow(grown - share.bytes(), *wait).await
+            {
+                return Err(bodies_over_budget());
+            }
+            total = grown;
+            frames.push(data);
         }
-        Ok(Bytes::from(bytes))
+        Ok(join(frames, total))
     };
     tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| refuse(408, "the body did not arrive in time"))?
+}
+
+/// The frames of a body as one buffer of exactly `total` bytes.
+fn join(mut frames: Vec<Bytes>, total: usize) -> Bytes {
+    if frames.len() <= 1 {
+        return frames.pop().unwrap_or_default();
+    }
+    let mut joined = Vec::with_capacity(total);
+    for frame in frames {
+        joined.extend_from_slice(&frame);
+    }
+    Bytes::from(joined)
+}
+
+/// A slot for one more request of `dev_id` in flight; 429 with
+/// `Retry-After` when the device already has
+/// [`ServerLimits::requests_per_device`](crate::ServerLimits::requests_per_device).
+pub(crate) fn enter<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    dev_id: &DevId,
+) -> Result<DeviceSlot, Refusal> {
+    shared.requests.enter(dev_id).ok_or_else(|| {
+        let limit = shared.requests.limit();
+        tracing::info!(%dev_id, limit, "a device is over its requests in flight");
+        refuse(
+            429,
+            format!("the device already has {limit} requests in flight, the most allowed"),
+        )
+        .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+    })
 }
 
 /// 406 when an `Accept` header excludes `offered` (400 when malformed).
