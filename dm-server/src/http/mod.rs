@@ -164,7 +164,7 @@ pub(crate) async fn read_body(
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, Refusal> {
-    collect(body, limit, timeout, None).await
+    collect(body, limit, None, timeout, None).await
 }
 
 /// A device's request body in memory, with its share of the server's body
@@ -207,6 +207,7 @@ pub(crate) async fn read_device_body<S: Store, C: NotificationChannel>(
     let bytes = collect(
         body,
         limit,
+        declared_length(headers),
         limits.body_timeout,
         Some((&mut share, limits.body_budget_wait)),
     )
@@ -238,29 +239,28 @@ fn bodies_over_budget() -> Refusal {
 }
 
 /// Reads the frames of `body` (at most `limit` bytes, within `timeout`),
-/// growing `share` to cover them when given. The frames are kept as they
-/// arrive and joined once at the end into a buffer of exactly their size
-/// (nothing is allocated from a declared length, and no buffer grows by
-/// doubling).
+/// growing `share` to cover them when given. Each frame is copied into the
+/// body's buffer as it arrives and dropped, so the connection reuses its
+/// read buffer; the body's buffer doubles as bytes arrive, never beyond
+/// the `declared` length (nothing is allocated for bytes not received).
 async fn collect(
     body: Body,
     limit: usize,
+    declared: Option<usize>,
     timeout: Duration,
     mut share: Option<(&mut Reservation, Duration)>,
 ) -> Result<Bytes, Refusal> {
+    const FIRST: usize = 16 << 10;
+    let ceiling = declared.unwrap_or(limit).min(limit);
     let read = async {
         let mut body = body;
-        let mut frames: Vec<Bytes> = Vec::new();
-        let mut total = 0usize;
+        let mut bytes: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| refuse(400, format!("cannot read the body: {e}")))?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            if data.is_empty() {
-                continue;
-            }
-            let grown = total.saturating_add(data.len());
+            let grown = bytes.len().saturating_add(data.len());
             if grown > limit {
                 return Err(refuse(
                     413,
@@ -273,26 +273,19 @@ async fn collect(
             {
                 return Err(bodies_over_budget());
             }
-            total = grown;
-            frames.push(data);
+            if grown > bytes.capacity() {
+                let doubled = bytes.capacity().saturating_mul(2).max(FIRST);
+                let capacity = doubled.min(ceiling).max(grown);
+                bytes.reserve_exact(capacity - bytes.len());
+            }
+            bytes.extend_from_slice(&data);
         }
-        Ok(join(frames, total))
+        bytes.shrink_to_fit();
+        Ok(Bytes::from(bytes))
     };
     tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| refuse(408, "the body did not arrive in time"))?
-}
-
-/// The frames of a body as one buffer of exactly `total` bytes.
-fn join(mut frames: Vec<Bytes>, total: usize) -> Bytes {
-    if frames.len() <= 1 {
-        return frames.pop().unwrap_or_default();
-    }
-    let mut joined = Vec::with_capacity(total);
-    for frame in frames {
-        joined.extend_from_slice(&frame);
-    }
-    Bytes::from(joined)
 }
 
 /// A slot for one more request of `dev_id` in flight; 429 with
