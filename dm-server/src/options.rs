@@ -177,7 +177,8 @@ pub struct ServerLimits {
     /// Most bytes of device request bodies (packages, repository uploads)
     /// the server holds in memory at once, all connections together. A
     /// body takes its share before it is read: all of its
-    /// `Content-Length`, or (without one) chunk by chunk as it arrives.
+    /// `Content-Length`, or (without one) as its buffer grows with the bytes
+    /// that arrive (at most twice what arrived).
     /// When there is no room within [`ServerLimits::body_budget_wait`] the
     /// request is answered 503 with `Retry-After`. At least the largest
     /// body limit. Default 256 MiB.

@@ -445,3 +445,49 @@ async fn a_share_is_given_back_when_its_connection_closes_midway() {
     let answer = upload.answer().await;
     assert!(answer.is_status_or_closed(400), "{answer:?}");
 }
+
+#[tokio::test]
+async fn a_body_without_a_length_takes_its_share_as_it_arrives() {
+    const SENT: usize = 100_000;
+    let options = options()
+        .limits(limits().with_body_timeout(Duration::from_secs(20)))
+        .build()
+        .expect("options");
+    let server = TestServer::start(options).await;
+    let server_ref = &server.server;
+    let authorization = basic(USER1, PASS1);
+    let chunked = head(
+        "PUT",
+        "/repo/chunked",
+        authority(&server.base),
+        &[
+            ("Authorization", &authorization),
+            ("OMADM-DevID", DEV1),
+            ("Content-Type", MO_DATA),
+            ("Transfer-Encoding", "chunked"),
+        ],
+    );
+    let mut raw = Raw::connect(&server.base).await;
+    assert!(raw.send(chunked.as_bytes()).await);
+    for _ in 0..10 {
+        let chunk = format!("{:x}\r\n{}\r\n", SENT / 10, " ".repeat(SENT / 10));
+        assert!(raw.send(chunk.as_bytes()).await);
+    }
+    // The share covers the buffer the bytes received are in: at least
+    // them, at most twice them.
+    until("the bytes sent are held", || {
+        server_ref.buffered_body_bytes() >= SENT
+    })
+    .await;
+    assert!(server.server.buffered_body_bytes() <= 2 * SENT);
+    // The last chunk: read in full, refused as MO data, share given back.
+    assert!(raw.send(b"0\r\n\r\n").await);
+    assert_eq!(
+        raw.answer(Duration::from_secs(5)).await,
+        Answer::Status(400)
+    );
+    until("the share is given back", || {
+        server_ref.buffered_body_bytes() == 0
+    })
+    .await;
+}

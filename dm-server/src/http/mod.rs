@@ -186,7 +186,8 @@ impl std::ops::Deref for BufferedBody {
 /// timeout, inside the server's body budget
 /// ([`ServerLimits::body_budget_bytes`](crate::ServerLimits::body_budget_bytes)):
 /// a body with a `Content-Length` takes all of its share before a byte is
-/// read, a body without one takes it as its bytes arrive. When the budget
+/// read, a body without one as its buffer grows with the bytes that arrive
+/// (at most twice what arrived). When the budget
 /// has no room within
 /// [`ServerLimits::body_budget_wait`](crate::ServerLimits::body_budget_wait),
 /// the answer is 503 with `Retry-After`. 413 and 408 as [`read_body`].
@@ -239,10 +240,11 @@ fn bodies_over_budget() -> Refusal {
 }
 
 /// Reads the frames of `body` (at most `limit` bytes, within `timeout`),
-/// growing `share` to cover them when given. Each frame is copied into the
-/// body's buffer as it arrives and dropped, so the connection reuses its
-/// read buffer; the body's buffer doubles as bytes arrive, never beyond
-/// the `declared` length (nothing is allocated for bytes not received).
+/// growing `share` to cover the body's buffer when given. Each frame is
+/// copied into that buffer as it arrives and dropped, so the connection
+/// reuses its read buffer. The buffer doubles as bytes arrive: at most
+/// twice the bytes received, never beyond the `declared` length, so a
+/// declared length alone allocates nothing.
 async fn collect(
     body: Body,
     limit: usize,
@@ -267,15 +269,16 @@ async fn collect(
                     format!("the body is over the limit of {limit} bytes"),
                 ));
             }
-            if let Some((share, wait)) = share.as_mut()
-                && grown > share.bytes()
-                && !share.grow(grown - share.bytes(), *wait).await
-            {
-                return Err(bodies_over_budget());
-            }
             if grown > bytes.capacity() {
                 let doubled = bytes.capacity().saturating_mul(2).max(FIRST);
                 let capacity = doubled.min(ceiling).max(grown);
+                // The share covers what is allocated, not only what arrived.
+                if let Some((share, wait)) = share.as_mut()
+                    && capacity > share.bytes()
+                    && !share.grow(capacity - share.bytes(), *wait).await
+                {
+                    return Err(bodies_over_budget());
+                }
                 bytes.reserve_exact(capacity - bytes.len());
             }
             bytes.extend_from_slice(&data);
