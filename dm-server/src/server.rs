@@ -211,9 +211,12 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
 
     /// The routes, to embed in an axum application. TLS, client
     /// certificates ([`ClientCertificate`] request extension), connection
-    /// limits and session expiry ([`DmServer::run_maintenance`]) are then
-    /// the application's job. Without a configured public URI, session URIs
-    /// are built from the request's `Host` header.
+    /// limits, the request-head limit and timeout (the application's HTTP
+    /// server settings) and session expiry ([`DmServer::run_maintenance`])
+    /// are then the application's job; body sizes and timeouts, the body
+    /// budget and the requests in flight per device still apply. Without a
+    /// configured public URI, session URIs are built from the request's
+    /// `Host` header.
     pub fn router(&self) -> Router {
         crate::http::router(self.shared.clone())
     }
