@@ -30,9 +30,12 @@ use crate::util::{unhex, unhex_array};
 ///   "store": "store.json",
 ///   "allow_shared_permissions": false,
 ///   "limits": { "body_bytes": 4194304, "repository_bytes": 16777216,
-///               "header_timeout_secs": 10, "body_timeout_secs": 30,
+///               "header_bytes": 65536, "header_timeout_secs": 10, "body_timeout_secs": 30,
+///               "body_budget_bytes": 268435456, "body_budget_wait_ms": 1000,
+///               "requests_per_device": 4,
 ///               "max_sessions": 10000, "max_connections": 16384, "session_idle_secs": 300,
-///               "commands_per_package": 64, "packages_per_session": 64 },
+///               "commands_per_package": 64, "packages_per_session": 64,
+///               "shutdown_grace_secs": 10 },
 ///   "dev_notification": { "secret_hex": "...", "data_hex": "..." },
 ///   "devices": [
 ///     { "dev_id": "IMEI:493005100592800", "username": "device-1", "password": "secret",
@@ -130,6 +133,12 @@ pub struct LimitsConfig {
     pub packages_per_session: Option<usize>,
     /// How long a graceful shutdown waits.
     pub shutdown_grace_secs: Option<u64>,
+    /// Most bytes of request bodies held at once, all devices together.
+    pub body_budget_bytes: Option<usize>,
+    /// How long a request waits for room in the body budget, milliseconds.
+    pub body_budget_wait_ms: Option<u64>,
+    /// Most requests one device has in flight at once.
+    pub requests_per_device: Option<usize>,
 }
 
 /// Notification settings of a device (or the dev-mode default).
@@ -329,6 +338,15 @@ impl FileConfig {
         if let Some(s) = l.shutdown_grace_secs {
             limits = limits.with_shutdown_grace(Duration::from_secs(s));
         }
+        if let Some(n) = l.body_budget_bytes {
+            limits = limits.with_body_budget_bytes(n);
+        }
+        if let Some(ms) = l.body_budget_wait_ms {
+            limits = limits.with_body_budget_wait(Duration::from_millis(ms));
+        }
+        if let Some(n) = l.requests_per_device {
+            limits = limits.with_requests_per_device(n);
+        }
         if let Some(s) = l.session_idle_secs {
             session = session.with_idle_timeout(Duration::from_secs(s));
         }
@@ -459,5 +477,56 @@ mod tests {
         assert_eq!(options.session().idle_timeout, Duration::from_secs(7));
         assert_eq!(options.limits().max_sessions, 3);
         assert_eq!(options.limits().max_connections, 5);
+    }
+
+    #[test]
+    fn memory_limits_are_read_and_checked() {
+        let config = FileConfig::from_json(
+            br#"{"limits":{"header_bytes":20000,"repository_bytes":1048576,"body_bytes":65536,
+                "body_budget_bytes":4194304,"body_budget_wait_ms":250,"requests_per_device":2}}"#,
+            ".",
+        )
+        .expect("valid");
+        let options = config.options().expect("no files").build().expect("valid");
+        let limits = options.limits();
+        assert_eq!(limits.header_bytes, 20_000);
+        assert_eq!(limits.codec.mo_data_bytes, 1 << 20);
+        assert_eq!(limits.codec.package_bytes, 64 << 10);
+        assert_eq!(limits.body_budget_bytes, 4 << 20);
+        assert_eq!(limits.body_budget_wait, Duration::from_millis(250));
+        assert_eq!(limits.requests_per_device, 2);
+        // Absent keys keep the defaults.
+        let defaults = FileConfig::from_json(b"{}", ".")
+            .and_then(|c| c.options())
+            .and_then(ServerOptionsBuilder::build)
+            .expect("valid");
+        assert_eq!(defaults.limits(), &ServerLimits::default());
+        let limits = defaults.limits();
+        assert_eq!(
+            (
+                limits.header_bytes,
+                limits.body_budget_bytes,
+                limits.body_budget_wait,
+                limits.requests_per_device
+            ),
+            (64 << 10, 256 << 20, Duration::from_secs(1), 4)
+        );
+        // Zero devices' requests means one; a budget under a body is refused.
+        let one = FileConfig::from_json(br#"{"limits":{"requests_per_device":0}}"#, ".")
+            .and_then(|c| c.options())
+            .and_then(ServerOptionsBuilder::build)
+            .expect("valid");
+        assert_eq!(one.limits().requests_per_device, 1);
+        let too_small = FileConfig::from_json(br#"{"limits":{"body_budget_bytes":1000}}"#, ".")
+            .and_then(|c| c.options())
+            .and_then(ServerOptionsBuilder::build);
+        assert!(matches!(too_small, Err(Error::Config(m)) if m.contains("body budget")));
+        for bad in [
+            r#"{"limits":{"body_budget_bytes":-1}}"#,
+            r#"{"limits":{"body_budget_wait_ms":"1s"}}"#,
+            r#"{"limits":{"requests_per_devices":4}}"#,
+        ] {
+            assert!(FileConfig::from_json(bad.as_bytes(), ".").is_err(), "{bad}");
+        }
     }
 }

@@ -153,8 +153,10 @@ pub struct ServerLimits {
     /// repository writes; a larger body is refused with 413 as soon as its
     /// `Content-Length` or the bytes received exceed it.
     pub codec: dm_codec::Limits,
-    /// Largest request head (request line and headers); beyond it the
-    /// connection answers 431. Default 64 KiB.
+    /// Largest request head (request line, headers and the blank line that
+    /// ends them, as sent); beyond it the connection answers 431 and
+    /// closes, however the head's bytes are split into writes. At most 100
+    /// headers (431 beyond). Default 64 KiB.
     pub header_bytes: usize,
     /// Time allowed for a request head (and the TLS handshake) to arrive.
     /// Default 10 s.
@@ -172,6 +174,23 @@ pub struct ServerLimits {
     /// How long a graceful shutdown waits for requests in flight. Default
     /// 10 s.
     pub shutdown_grace: Duration,
+    /// Most bytes of device request bodies (packages, repository uploads)
+    /// the server holds in memory at once, all connections together. A
+    /// body takes its share before it is read: all of its
+    /// `Content-Length`, or (without one) as its buffer grows with the bytes
+    /// that arrive (at most twice what arrived).
+    /// When there is no room within [`ServerLimits::body_budget_wait`] the
+    /// request is answered 503 with `Retry-After`. At least the largest
+    /// body limit. Default 256 MiB.
+    pub body_budget_bytes: usize,
+    /// How long a request waits for room in the body budget before its
+    /// 503. Default 1 s.
+    pub body_budget_wait: Duration,
+    /// Most requests one device has in flight at once (counted from its
+    /// authentication until its answer is sent); beyond it the request is
+    /// answered 429 with `Retry-After`. So one device holds at most this
+    /// many bodies of the largest limit. Default 4.
+    pub requests_per_device: usize,
 }
 
 impl Default for ServerLimits {
@@ -184,6 +203,9 @@ impl Default for ServerLimits {
             max_sessions: 10_000,
             max_connections: 16_384,
             shutdown_grace: Duration::from_secs(10),
+            body_budget_bytes: 256 << 20,
+            body_budget_wait: Duration::from_secs(1),
+            requests_per_device: 4,
         }
     }
 }
@@ -250,6 +272,34 @@ impl ServerLimits {
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
         self
+    }
+
+    /// Sets [`ServerLimits::body_budget_bytes`]
+    /// ([`ServerOptionsBuilder::build`] refuses a budget under the largest
+    /// body limit).
+    #[must_use]
+    pub fn with_body_budget_bytes(mut self, bytes: usize) -> Self {
+        self.body_budget_bytes = bytes;
+        self
+    }
+
+    /// Sets [`ServerLimits::body_budget_wait`].
+    #[must_use]
+    pub fn with_body_budget_wait(mut self, wait: Duration) -> Self {
+        self.body_budget_wait = wait;
+        self
+    }
+
+    /// Sets [`ServerLimits::requests_per_device`] (at least 1).
+    #[must_use]
+    pub fn with_requests_per_device(mut self, n: usize) -> Self {
+        self.requests_per_device = n.max(1);
+        self
+    }
+
+    /// The largest body a device may send (package or repository upload).
+    pub(crate) fn largest_body(&self) -> usize {
+        self.codec.package_bytes.max(self.codec.mo_data_bytes)
     }
 }
 
@@ -603,6 +653,14 @@ impl ServerOptionsBuilder {
                 self.listen
             )));
         }
+        if self.limits.body_budget_bytes < self.limits.largest_body() {
+            return Err(Error::Config(format!(
+                "the body budget ({} bytes) is under the largest body limit ({} bytes): \
+                 such a body could never be read",
+                self.limits.body_budget_bytes,
+                self.limits.largest_body()
+            )));
+        }
         if self.admin_token.as_deref() == Some("") {
             return Err(Error::Config("the admin token must not be empty".into()));
         }
@@ -663,6 +721,23 @@ mod tests {
         assert!(ServerOptions::builder().dev_mode(true).build().is_ok());
         assert!(ServerOptions::builder().realm("a\"b").build().is_err());
         assert!(ServerOptions::builder().admin_token("").build().is_err());
+        let budget_under_a_body = ServerLimits::default()
+            .with_repository_bytes(1 << 20)
+            .with_body_budget_bytes((1 << 20) - 1);
+        assert!(matches!(
+            ServerOptions::builder().limits(budget_under_a_body).build(),
+            Err(Error::Config(message)) if message.contains("body budget")
+        ));
+        let budget_of_one_body = ServerLimits::default()
+            .with_package_bytes(1 << 20)
+            .with_repository_bytes(1 << 20)
+            .with_body_budget_bytes(1 << 20);
+        assert!(
+            ServerOptions::builder()
+                .limits(budget_of_one_body)
+                .build()
+                .is_ok()
+        );
         let tls = TlsOptions::from_pem("not pem", "not pem");
         assert!(matches!(
             ServerOptions::builder().tls(tls).build(),

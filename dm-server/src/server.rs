@@ -22,6 +22,7 @@ use dm_types::ServerUri;
 use crate::Error;
 use crate::admin::Admin;
 use crate::auth::ClientCertificate;
+use crate::http::{BodyBudget, DeviceRequests};
 use crate::notify::{NotificationChannel, UdpChannel};
 use crate::options::ServerOptions;
 use crate::store::{MemoryStore, SessionToken, Store};
@@ -34,6 +35,10 @@ pub(crate) struct Shared<S, C> {
     pub(crate) channel: C,
     /// The public base URI: configured, or the bound address once serving.
     pub(crate) public_base: OnceLock<String>,
+    /// The bytes of device request bodies held in memory, bounded.
+    pub(crate) bodies: Arc<BodyBudget>,
+    /// The requests each device has in flight, capped.
+    pub(crate) requests: Arc<DeviceRequests>,
 }
 
 impl<S: Store, C: NotificationChannel> Shared<S, C> {
@@ -146,12 +151,16 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
         if let Some(uri) = &options.public_uri {
             let _ = public_base.set(uri.clone());
         }
+        let bodies = Arc::new(BodyBudget::new(options.limits.body_budget_bytes));
+        let requests = Arc::new(DeviceRequests::new(options.limits.requests_per_device));
         DmServer {
             shared: Arc::new(Shared {
                 options,
                 store,
                 channel,
                 public_base,
+                bodies,
+                requests,
             }),
         }
     }
@@ -172,6 +181,29 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
         self.shared.public_base.get().map(String::as_str)
     }
 
+    /// Bytes of device request bodies the server holds in memory now (or
+    /// has reserved for bodies on their way), all connections together:
+    /// never more than
+    /// [`ServerLimits::body_budget_bytes`](crate::ServerLimits::body_budget_bytes).
+    /// Back to 0 once no request is reading or handling a body.
+    ///
+    /// ```
+    /// use dm_server::{DmServer, MemoryStore, ServerOptions, UdpChannel};
+    ///
+    /// let server = DmServer::new(ServerOptions::builder().build()?, MemoryStore::new(), UdpChannel);
+    /// assert_eq!(server.buffered_body_bytes(), 0);
+    /// assert_eq!(server.peak_buffered_body_bytes(), 0);
+    /// # Ok::<(), dm_server::Error>(())
+    /// ```
+    pub fn buffered_body_bytes(&self) -> usize {
+        self.shared.bodies.used()
+    }
+
+    /// The most bytes [`DmServer::buffered_body_bytes`] has ever been.
+    pub fn peak_buffered_body_bytes(&self) -> usize {
+        self.shared.bodies.peak()
+    }
+
     /// The admin operations, in-process.
     pub fn admin(&self) -> Admin<S, C> {
         Admin::new(self.shared.clone())
@@ -179,9 +211,12 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
 
     /// The routes, to embed in an axum application. TLS, client
     /// certificates ([`ClientCertificate`] request extension), connection
-    /// limits and session expiry ([`DmServer::run_maintenance`]) are then
-    /// the application's job. Without a configured public URI, session URIs
-    /// are built from the request's `Host` header.
+    /// limits, the request-head limit and timeout (the application's HTTP
+    /// server settings) and session expiry ([`DmServer::run_maintenance`])
+    /// are then the application's job; body sizes and timeouts, the body
+    /// budget and the requests in flight per device still apply. Without a
+    /// configured public URI, session URIs are built from the request's
+    /// `Host` header.
     pub fn router(&self) -> Router {
         crate::http::router(self.shared.clone())
     }
@@ -382,7 +417,12 @@ impl Connection {
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_timeout)
-            // hyper refuses buffers under 8 KiB.
+            // The exact head limit: hyper checks the parsed head against it
+            // however its bytes arrived (431), and a head still partial
+            // when its bytes reach it.
+            .max_header_size(self.header_bytes)
+            // What the connection buffers at most (hyper refuses buffers
+            // under 8 KiB).
             .max_buf_size(self.header_bytes.max(8 << 10));
         let connection = builder.serve_connection(TokioIo::new(io), service);
         let mut connection = std::pin::pin!(connection);

@@ -26,8 +26,12 @@ use crate::store::{DeviceRegistration, Store};
 use crate::util::now_ms;
 
 mod admin;
+mod budget;
 mod repository;
 mod session;
+
+use budget::Reservation;
+pub(crate) use budget::{BodyBudget, DeviceRequests, DeviceSlot, hold_until_sent};
 
 /// The routes of a server.
 pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>) -> Router {
@@ -153,32 +157,156 @@ pub(crate) fn check_length(headers: &HeaderMap, limit: usize) -> Result<(), Refu
 }
 
 /// Reads a body of at most `limit` bytes within `timeout`: 413 as soon as
-/// more arrives (the rest is never read), 408 when too slow.
+/// more arrives (the rest is never read), 408 when too slow. Outside the
+/// body budget: for the admin API, whose caller holds the admin token.
 pub(crate) async fn read_body(
     body: Body,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, Refusal> {
+    collect(body, limit, None, timeout, None).await
+}
+
+/// A device's request body in memory, with its share of the server's body
+/// budget (given back when this is dropped).
+pub(crate) struct BufferedBody {
+    bytes: Bytes,
+    _share: Reservation,
+}
+
+impl std::ops::Deref for BufferedBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Reads a device's request body of at most `limit` bytes within the body
+/// timeout, inside the server's body budget
+/// ([`ServerLimits::body_budget_bytes`](crate::ServerLimits::body_budget_bytes)):
+/// a body with a `Content-Length` takes all of its share before a byte is
+/// read, a body without one as its buffer grows with the bytes that arrive
+/// (at most twice what arrived). When the budget
+/// has no room within
+/// [`ServerLimits::body_budget_wait`](crate::ServerLimits::body_budget_wait),
+/// the answer is 503 with `Retry-After`. 413 and 408 as [`read_body`].
+pub(crate) async fn read_device_body<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<BufferedBody, Refusal> {
+    let limits = &shared.options.limits;
+    check_length(headers, limit)?;
+    let mut share = Reservation::empty(shared.bodies.clone());
+    if let Some(length) = declared_length(headers)
+        && !share.grow(length, limits.body_budget_wait).await
+    {
+        return Err(bodies_over_budget());
+    }
+    let bytes = collect(
+        body,
+        limit,
+        declared_length(headers),
+        limits.body_timeout,
+        Some((&mut share, limits.body_budget_wait)),
+    )
+    .await?;
+    Ok(BufferedBody {
+        bytes,
+        _share: share,
+    })
+}
+
+/// The `Content-Length` of a request, when present and well-formed.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn bodies_over_budget() -> Refusal {
+    tracing::warn!("the body budget is exhausted: a request body is refused");
+    refuse(
+        503,
+        "the server holds as many request bodies as it may; try later",
+    )
+    .with_header(RETRY_AFTER, HeaderValue::from_static("5"))
+}
+
+/// Reads the frames of `body` (at most `limit` bytes, within `timeout`),
+/// growing `share` to cover the body's buffer when given. Each frame is
+/// copied into that buffer as it arrives and dropped, so the connection
+/// reuses its read buffer. The buffer doubles as bytes arrive: at most
+/// twice the bytes received, never beyond the `declared` length, so a
+/// declared length alone allocates nothing.
+async fn collect(
+    body: Body,
+    limit: usize,
+    declared: Option<usize>,
+    timeout: Duration,
+    mut share: Option<(&mut Reservation, Duration)>,
+) -> Result<Bytes, Refusal> {
+    const FIRST: usize = 16 << 10;
+    let ceiling = declared.unwrap_or(limit).min(limit);
     let read = async {
         let mut body = body;
-        let mut bytes = Vec::new();
+        let mut bytes: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| refuse(400, format!("cannot read the body: {e}")))?;
-            if let Ok(data) = frame.into_data() {
-                if bytes.len() + data.len() > limit {
-                    return Err(refuse(
-                        413,
-                        format!("the body is over the limit of {limit} bytes"),
-                    ));
-                }
-                bytes.extend_from_slice(&data);
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let grown = bytes.len().saturating_add(data.len());
+            if grown > limit {
+                return Err(refuse(
+                    413,
+                    format!("the body is over the limit of {limit} bytes"),
+                ));
             }
+            if grown > bytes.capacity() {
+                let doubled = bytes.capacity().saturating_mul(2).max(FIRST);
+                let capacity = doubled.min(ceiling).max(grown);
+                // The share covers what is allocated, not only what arrived.
+                if let Some((share, wait)) = share.as_mut()
+                    && capacity > share.bytes()
+                    && !share.grow(capacity - share.bytes(), *wait).await
+                {
+                    return Err(bodies_over_budget());
+                }
+                bytes.reserve_exact(capacity - bytes.len());
+            }
+            bytes.extend_from_slice(&data);
         }
+        bytes.shrink_to_fit();
         Ok(Bytes::from(bytes))
     };
     tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| refuse(408, "the body did not arrive in time"))?
+}
+
+/// A slot for one more request of `dev_id` in flight; 429 with
+/// `Retry-After` when the device already has
+/// [`ServerLimits::requests_per_device`](crate::ServerLimits::requests_per_device).
+pub(crate) fn enter<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    dev_id: &DevId,
+) -> Result<DeviceSlot, Refusal> {
+    shared.requests.enter(dev_id).ok_or_else(|| {
+        let limit = shared.requests.limit();
+        tracing::info!(%dev_id, limit, "a device is over its requests in flight");
+        refuse(
+            429,
+            format!("the device already has {limit} requests in flight, the most allowed"),
+        )
+        .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+    })
 }
 
 /// 406 when an `Accept` header excludes `offered` (400 when malformed).

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use dm_codec::mime;
 
 use super::{
-    Refusal, authenticate, check_accept, check_dev_id_header, check_length, header, read_body,
-    refuse,
+    Refusal, authenticate, check_accept, check_dev_id_header, check_length, declared_length, enter,
+    header, hold_until_sent, read_device_body, refuse,
 };
 use crate::admin::{canonical_mo_data, check_repository_path};
 use crate::notify::NotificationChannel;
@@ -35,6 +35,7 @@ pub(crate) async fn read<S: Store, C: NotificationChannel>(
     let result = async {
         check_accept(&parts.headers, mime::MO_DATA)?;
         let dev_id = authenticate(&shared, &parts).await?;
+        let slot = enter(&shared, &dev_id)?;
         check_dev_id_header(&parts.headers, &dev_id)?;
         let path = check_repository_path(&path)?;
         let object = shared
@@ -47,7 +48,8 @@ pub(crate) async fn read<S: Store, C: NotificationChannel>(
             })
             .ok_or_else(|| refuse(404, format!("no repository object at {path}")))?;
         tracing::info!(%dev_id, path, "repository read");
-        Ok::<_, Refusal>(([(CONTENT_TYPE, mime::MO_DATA)], object.body).into_response())
+        let response = ([(CONTENT_TYPE, mime::MO_DATA)], object.body).into_response();
+        Ok::<_, Refusal>(hold_until_sent(response, slot))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -65,6 +67,7 @@ pub(crate) async fn write<S: Store, C: NotificationChannel>(
         let limits = &shared.options.limits;
         check_length(&parts.headers, limits.codec.mo_data_bytes)?;
         let dev_id = authenticate(&shared, &parts).await?;
+        let slot = enter(&shared, &dev_id)?;
         check_dev_id_header(&parts.headers, &dev_id)?;
         let path = check_repository_path(&path)?;
         let content_type = header(&parts.headers, CONTENT_TYPE.as_str()).unwrap_or("");
@@ -78,18 +81,37 @@ pub(crate) async fn write<S: Store, C: NotificationChannel>(
                 HeaderValue::from_static(mime::MO_DATA),
             ));
         }
-        let body = read_body(body, limits.codec.mo_data_bytes, limits.body_timeout).await?;
+        // What the device may still store here, checked before a byte of
+        // the body is read (the body as sent against the room its
+        // canonical form would take; the store has the last word).
+        let mut limit = limits.codec.mo_data_bytes;
+        if let Some(room) = shared.store.repository_room(&dev_id, path).await? {
+            if let Some(length) = declared_length(&parts.headers)
+                && length > room
+            {
+                tracing::info!(%dev_id, path, length, room, "repository write over the device's room");
+                return Err(refuse(
+                    413,
+                    format!(
+                        "a body of {length} bytes does not fit in the {room} bytes of repository \
+                         storage the device has left"
+                    ),
+                ));
+            }
+            limit = limit.min(room);
+        }
+        let body = read_device_body(&shared, &parts.headers, body, limit).await?;
         let canonical = canonical_mo_data(&body, &limits.codec)?;
         let object =
             RepositoryObject::new(canonical, ObjectOwner::Device(dev_id.clone()), now_ms());
         let created = shared.store.put_object(path, object).await?;
         tracing::info!(%dev_id, path, method = %parts.method, "repository write");
-        Ok(if created {
+        let status = if created {
             StatusCode::CREATED
         } else {
             StatusCode::NO_CONTENT
-        }
-        .into_response())
+        };
+        Ok(hold_until_sent(status.into_response(), slot))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

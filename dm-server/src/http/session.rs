@@ -20,7 +20,10 @@ use dm_session::{
 };
 use dm_types::{Alert, AlertType, Command, DevId, Status, StatusCode};
 
-use super::{Refusal, authenticate, busy, check_accept, check_length, header, read_body, refuse};
+use super::{
+    DeviceSlot, Refusal, authenticate, busy, check_accept, check_length, enter, header,
+    hold_until_sent, read_device_body, refuse,
+};
 use crate::notify::{self, NotificationChannel};
 use crate::server::Shared;
 use crate::store::{
@@ -59,21 +62,26 @@ pub(crate) async fn continued<S: Store, C: NotificationChannel>(
     let (parts, body) = request.into_parts();
     let result = async {
         let dev_id = authenticate(&shared, &parts).await?;
+        let slot = enter(&shared, &dev_id)?;
         let token: SessionToken = token.parse().map_err(|_| refuse(404, "no such session"))?;
-        package3(&shared, &parts, body, dev_id, token).await
+        let package = package3(&shared, &parts, body, dev_id, token).await?;
+        Ok::<_, Refusal>(hold_until_sent(package, slot))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Checks size (413), `Accept` (406) and credentials (401).
+/// Checks size (413), `Accept` (406), credentials (401) and the device's
+/// requests in flight (429).
 async fn admit<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     parts: &Parts,
-) -> Result<DevId, Refusal> {
+) -> Result<(DevId, DeviceSlot), Refusal> {
     check_length(&parts.headers, shared.options.limits.codec.package_bytes)?;
     check_accept(&parts.headers, mime::REQUEST)?;
-    authenticate(shared, parts).await
+    let dev_id = authenticate(shared, parts).await?;
+    let slot = enter(shared, &dev_id)?;
+    Ok((dev_id, slot))
 }
 
 fn package2(body: Vec<u8>) -> Response {
@@ -113,13 +121,13 @@ async fn package1<S: Store, C: NotificationChannel>(
     parts: &Parts,
     body: Body,
 ) -> Result<Response, Refusal> {
-    let dev_id = admit(shared, parts).await?;
+    let (dev_id, slot) = admit(shared, parts).await?;
     let limits = &shared.options.limits;
     // A cheap early refusal; `open_session` below is the exact one.
     if shared.store.open_sessions().await? >= limits.max_sessions {
         return Err(busy("too many open sessions; try later"));
     }
-    let body = read_body(body, limits.codec.package_bytes, limits.body_timeout).await?;
+    let body = read_device_body(shared, &parts.headers, body, limits.codec.package_bytes).await?;
     let token = SessionToken::random()?;
     let span = tracing::info_span!("dm_session", dev_id = %dev_id, session = %token);
     async {
@@ -180,7 +188,7 @@ async fn package1<S: Store, C: NotificationChannel>(
         }
         .await;
         match outcome {
-            Ok(package) => Ok(package2(package)),
+            Ok(package) => Ok(hold_until_sent(package2(package), slot)),
             Err(refusal) => {
                 let end =
                     SessionEnd::new(SessionOutcome::Failed(refusal.message.clone()), 1, now_ms);
@@ -390,13 +398,15 @@ async fn package3_without_cont<S: Store, C: NotificationChannel>(
     body: Body,
 ) -> Result<Response, Refusal> {
     let dev_id = authenticate(shared, parts).await?;
+    let slot = enter(shared, &dev_id)?;
     let token = shared
         .store
         .device(&dev_id)
         .await?
         .and_then(|d| d.open_session)
         .ok_or_else(|| refuse(404, "the device has no open session"))?;
-    package3(shared, parts, body, dev_id, token).await
+    let package = package3(shared, parts, body, dev_id, token).await?;
+    Ok(hold_until_sent(package, slot))
 }
 
 async fn package3<S: Store, C: NotificationChannel>(
@@ -451,8 +461,8 @@ async fn package3<S: Store, C: NotificationChannel>(
             tracing::info!("Package#3 after the deadline: session expired");
             return Err(refuse(404, "the session expired"));
         }
-        let limits = &shared.options.limits;
-        let body = match read_body(body, limits.codec.package_bytes, limits.body_timeout).await {
+        let limit = shared.options.limits.codec.package_bytes;
+        let body = match read_device_body(shared, &parts.headers, body, limit).await {
             Ok(body) => body,
             Err(refusal) => return drop_session(refusal).await,
         };

@@ -1557,6 +1557,21 @@ impl Store for MemoryStore {
         Ok(self.lock().sessions.len())
     }
 
+    async fn repository_room(&self, dev_id: &DevId, path: &str) -> Result<Option<usize>, Error> {
+        let inner = self.lock();
+        // An unknown device is bounded by nothing here, as in `put_object`.
+        let Some(device) = inner.devices.get(dev_id) else {
+            return Ok(None);
+        };
+        let replaced = inner
+            .repository
+            .get(path)
+            .filter(|o| matches!(&o.owner, ObjectOwner::Device(owner) if owner == dev_id))
+            .map_or(0, |o| o.body.len());
+        let kept = device.object_bytes.saturating_sub(replaced);
+        Ok(Some(self.retention.repository_bytes.saturating_sub(kept)))
+    }
+
     async fn put_object(&self, path: &str, object: RepositoryObject) -> Result<bool, Error> {
         let mut inner = self.lock();
         let previous = inner

@@ -907,6 +907,21 @@ pub trait Store: Send + Sync + 'static {
         object: RepositoryObject,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
+    /// How many bytes of repository objects `dev_id` may still store at
+    /// `path` (the object it owns there now counts as free, as it would be
+    /// replaced), or `None` when the store sets no bound. The server
+    /// refuses an upload whose `Content-Length` exceeds it (413) before
+    /// reading the body; [`Store::put_object`] still has the last word.
+    /// The default bounds nothing.
+    fn repository_room(
+        &self,
+        dev_id: &DevId,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<usize>, Error>> + Send {
+        let _ = (dev_id, path);
+        async { Ok(None) }
+    }
+
     /// A repository object.
     fn object(
         &self,
@@ -1161,6 +1176,14 @@ impl<T: Store> Store for std::sync::Arc<T> {
         object: RepositoryObject,
     ) -> impl Future<Output = Result<bool, Error>> + Send {
         (**self).put_object(path, object)
+    }
+
+    fn repository_room(
+        &self,
+        dev_id: &DevId,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<usize>, Error>> + Send {
+        (**self).repository_room(dev_id, path)
     }
 
     fn object(
