@@ -163,7 +163,11 @@ pub fn parse_command_request(body: &[u8]) -> Result<CommandRequest, Error> {
     let use_cache = match body.get("use_cache") {
         None | Some(serde_json::Value::Null) => false,
         Some(serde_json::Value::Bool(flag)) => *flag,
-        Some(_) => return Err(Error::Invalid(r#""use_cache" must be true or false"#.into())),
+        Some(_) => {
+            return Err(Error::Invalid(
+                r#""use_cache" must be true or false"#.into(),
+            ));
+        }
     };
     Ok(CommandRequest { command, use_cache })
 }

@@ -305,12 +305,29 @@ fn instances_without_a_handler_keep_the_stored_validator() {
 
 #[test]
 fn mark_changed_bumps_the_validator_and_fires_subscriptions() {
-    let (mut tree, _) = battery_tree();
+    let (mut tree, battery) = battery_tree();
     let srv1 = server("srv1");
     let report = ServerUri::new("https://dm.example/changes").expect("uri");
     let level = uri(&format!("{BATTERY}/1/Level"));
     tree.subscribe(&srv1, common::id("srv1"), level.clone(), report)
         .expect("SUB");
+    let before = root_cv(&tree, &srv1);
+    // A signal without a new value bumps the validator but reports nothing:
+    // what the server reads at the target is the same.
+    let same = tree
+        .mark_changed(&uri(&format!("{BATTERY}//Level")))
+        .expect("resolves");
+    assert_ne!(
+        root_cv(&tree, &srv1),
+        before,
+        "a signalled change is a change"
+    );
+    assert!(
+        tree.fired(&same).is_empty(),
+        "the value it reads is the same"
+    );
+    // The live value changes, then the product signals it.
+    battery.level.store(86, std::sync::atomic::Ordering::SeqCst);
     let before = root_cv(&tree, &srv1);
     // Any ClientURI form, resolved as the device.
     let changed = tree
