@@ -885,7 +885,15 @@ impl MemoryStore {
             return Ok(None);
         }
         let mut inner = self.lock();
-        if !inner.dirty {
+        // A snapshot taken but not yet on disk (its write is still running,
+        // perhaps for a flush whose task was cancelled, as the periodic one
+        // is at shutdown) counts as unwritten: the caller relies on the file
+        // once this flush returns, so it writes a newer snapshot itself.
+        let unwritten = match self.written.try_lock() {
+            Ok(on_disk) => *on_disk < inner.snapshots,
+            Err(_) => true,
+        };
+        if !inner.dirty && !unwritten {
             return Ok(None);
         }
         let bytes = serde_json::to_vec(&SnapshotView(&inner))
@@ -1719,6 +1727,29 @@ mod tests {
         write_snapshot(&path, &store.written, older).expect("skipped");
         let on_disk = load(&std::fs::read(&path).expect("file")).expect("a store");
         assert_eq!(on_disk.next_command, 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_flush_after_a_cancelled_one_writes_what_that_one_took() {
+        let dir = std::env::temp_dir().join(format!("dm-server-cancelled-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("directory");
+        let path = dir.join("store.json");
+        let _ = std::fs::remove_file(&path);
+        let store = MemoryStore::open(&path).expect("store");
+        store.lock().next_command = 7;
+        store.lock().dirty = true;
+        // A periodic flush took its snapshot, then its task was cancelled
+        // before the write (the shutdown aborts it): nothing is dirty any
+        // more, yet the file does not hold the snapshot.
+        let taken = store.snapshot_if_dirty().expect("snapshot").expect("dirty");
+        assert!(!store.lock().dirty);
+        drop(taken);
+        store.flush().await.expect("flushed");
+        let on_disk = load(&std::fs::read(&path).expect("the file")).expect("a store");
+        assert_eq!(on_disk.next_command, 7, "the shutdown flush wrote it");
+        // Written: the next flush has nothing to do.
+        assert!(store.snapshot_if_dirty().expect("snapshot").is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
