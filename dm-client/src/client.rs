@@ -14,7 +14,7 @@ use dm_session::{
 };
 use dm_tree::{
     DACMO_MOID, DMACC_MOID, DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, Principal,
-    ReadOutcome, SESSIONINFO_MOID, SessionInfo,
+    SESSIONINFO_MOID, SessionInfo,
 };
 use dm_types::{
     Alert, AlertType, ClientUri, CommandEntry, DevId, LeafValue, MoData, MoItem, MoNode, Moid,
@@ -1680,24 +1680,11 @@ impl DmClient {
     async fn send_change_reports(&mut self, changed: &[ClientUri]) -> usize {
         let reports: Vec<(ServerId, ServerUri, Vec<u8>)> = self
             .tree
-            .fired(changed)
+            .change_reports(changed)
             .into_iter()
-            .filter_map(|subscription| {
-                let who = Principal::Server(subscription.server.clone());
-                let items = match self
-                    .tree
-                    .read(&who, std::slice::from_ref(&subscription.target))
-                {
-                    Ok(ReadOutcome::Data(items)) => items,
-                    Ok(_) => return None,
-                    // The watched nodes are gone: an empty report.
-                    Err(_) => Vec::new(),
-                };
-                Some((
-                    subscription.server.clone(),
-                    subscription.report_to.clone(),
-                    dm_codec::encode_mo_serialization(&items),
-                ))
+            .map(|report| {
+                let body = dm_codec::encode_mo_serialization(&report.items);
+                (report.server, report.report_to, body)
             })
             .collect();
         let mut delivered = 0;

@@ -194,18 +194,9 @@ impl ManagementTree for MoTree {
     }
 
     fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<MoItem>)> {
-        self.fired(changed)
+        MoTree::change_reports(self, changed)
             .into_iter()
-            .filter_map(|subscription| {
-                let who = principal(&subscription.server);
-                let items =
-                    match MoTree::read(self, &who, std::slice::from_ref(&subscription.target)) {
-                        Ok(ReadOutcome::Data(items)) => items,
-                        Ok(_) => return None,
-                        Err(_) => Vec::new(),
-                    };
-                Some((subscription.report_to.clone(), items))
-            })
+            .map(|report| (report.report_to, report.items))
             .collect()
     }
 }

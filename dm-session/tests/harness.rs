@@ -1255,7 +1255,7 @@ impl dm_session::ManagementTree for Raising {
         dm_session::ManagementTree::unsubscribe(&mut self.tree, server, target)
     }
     fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<dm_types::MoItem>)> {
-        self.tree.change_reports(changed)
+        dm_session::ManagementTree::change_reports(&self.tree, changed)
     }
     fn take_alerts(&mut self) -> Vec<dm_types::Alert> {
         self.asked += 1;

@@ -70,5 +70,5 @@ pub use limits::TreeLimits;
 pub use ops::{DACMO_MOID, DMACC_MOID, ReadOutcome};
 pub use snapshot::SNAPSHOT_VERSION;
 pub use standard::{DEVINFO_MOID, DevInfo, DmAcc, NotificationAuth, SESSIONINFO_MOID, SessionInfo};
-pub use subscription::Subscription;
+pub use subscription::{ChangeReport, Subscription};
 pub use tree::{MoInstance, MoTree, NodeId, NodeRef};

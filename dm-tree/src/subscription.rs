@@ -23,6 +23,19 @@ pub struct Subscription {
     view: View,
 }
 
+/// A change report to send (docs/protocol.md section 4, SUB): the items
+/// go by HTTP PUT, as MO serialization, to `report_to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeReport {
+    /// The server whose subscription fired (whose credentials apply when
+    /// `report_to` has the origin of its `SrvURI`).
+    pub server: ServerId,
+    /// Where the report goes.
+    pub report_to: ServerUri,
+    /// The watched subtree as that server may read it.
+    pub items: Vec<dm_types::MoItem>,
+}
+
 impl Subscription {
     /// A subscription whose view is not known yet (it fires on the first
     /// related change).
@@ -205,6 +218,58 @@ impl MoTree {
             .filter(|subscription| {
                 let now = self.view_of(subscription);
                 subscription.view.0.swap(now, Ordering::Relaxed) != now
+            })
+            .collect()
+    }
+
+    /// The change reports due after the nodes at `changed` changed: for
+    /// every subscription that fires ([`MoTree::fired`]), the subtree it
+    /// watches as MO serialization read with its server's rights (so no
+    /// report carries a node that server may not read, docs/protocol.md
+    /// section 7); an empty report when the watched nodes are gone. The one
+    /// place reports are built: the session engine and the client's local
+    /// changes both take them from here.
+    ///
+    /// ```
+    /// use dm_tree::{DmAcc, MoTree, Principal};
+    /// use dm_types::{ClientUri, Moid, ServerId, ServerUri};
+    ///
+    /// let mut tree = MoTree::new();
+    /// // A server allowed the MO reads device-made instances of it.
+    /// let mut account = DmAcc::new(ServerId::new("srv1")?, ServerUri::new("https://dm.example/dm")?);
+    /// account.perm_moids.push(Moid::new("urn:x:wlan")?);
+    /// tree.add_dm_acc(&account)?;
+    /// let items = dm_codec::decode_mo_serialization(
+    ///     br#"[{"ClientURI":"urn:x:wlan//","MOData":{"W":{"SSID":"office"}}}]"#, &dm_codec::Limits::default())?;
+    /// tree.write(&Principal::Device, None, &items)?;
+    /// let ssid = ClientUri::parse("urn:x:wlan/1/SSID")?;
+    /// let report_to = ServerUri::new("https://dm.example/changes")?;
+    /// tree.subscribe(&Principal::Device, ServerId::new("srv1")?, ssid.clone(), report_to.clone())?;
+    /// let items = dm_codec::decode_mo_serialization(
+    ///     br#"[{"ClientURI":"urn:x:wlan/1/SSID","MOData":{"SSID":"office-5g"}}]"#, &dm_codec::Limits::default())?;
+    /// tree.write(&Principal::Device, None, &items)?;
+    /// let reports = tree.change_reports(&[ssid]);
+    /// assert_eq!(reports.len(), 1);
+    /// assert_eq!(reports[0].report_to, report_to);
+    /// assert_eq!(reports[0].items.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn change_reports(&self, changed: &[ClientUri]) -> Vec<ChangeReport> {
+        self.fired(changed)
+            .into_iter()
+            .filter_map(|subscription| {
+                let who = Principal::Server(subscription.server.clone());
+                let items = match self.read(&who, std::slice::from_ref(&subscription.target)) {
+                    Ok(ReadOutcome::Data(items)) => items,
+                    Ok(ReadOutcome::NotModified) => return None,
+                    // The watched nodes are gone: an empty report.
+                    Err(_) => Vec::new(),
+                };
+                Some(ChangeReport {
+                    server: subscription.server.clone(),
+                    report_to: subscription.report_to.clone(),
+                    items,
+                })
             })
             .collect()
     }
