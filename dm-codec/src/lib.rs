@@ -14,6 +14,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod error;
+pub mod hex;
 mod json;
 mod limits;
 pub mod mime;
