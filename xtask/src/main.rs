@@ -35,6 +35,7 @@
 //! own target directory (`fuzz/target`; `CARGO_TARGET_DIR` is not passed on,
 //! since the instrumented build shares nothing with normal builds).
 
+mod circles;
 mod conformance;
 mod demo;
 mod deny;
@@ -135,6 +136,7 @@ fn main() -> ExitCode {
         }
         Some("deny") => Paths::new().and_then(|paths| deny::run(&paths.root)),
         Some("standalone") => Paths::new().and_then(|paths| standalone::run(&paths.root)),
+        Some("circles") => Paths::new().and_then(|paths| circles::run(&paths.root)),
         Some("loadtest") => loadtest::parse(&args[1..])
             .and_then(|options| loadtest::run(&Paths::new()?.root, &options)),
         Some("loadtest-phase") => loadtest::phase(&args[1..]),
@@ -165,6 +167,7 @@ fn print_help() {
          conformance                                run `dm` over every conformance vector and the DDF corpus\n  \
          deny                                       dependency policy of deny.toml (licenses, bans, duplicates, sources)\n  \
          standalone                                 no tracked file refers to data outside the repository\n  \
+         circles                                    no import circle between the modules of a crate\n  \
          loadtest [--devices N] [--concurrency C] [--idle-sessions S] [--fleet M] [--store-devices K]\n  \
                                                     sessions/s against a bare hyper baseline, memory figures\n  \
          fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets\n  \
