@@ -323,14 +323,15 @@ fn declared_children(code: &str) -> Vec<String> {
 /// `last as alias` appears in the tree).
 fn tree_alias(tree: &str, last: &str) -> String {
     let needle = format!("{last} as ");
-    tree.find(&needle)
-        .map(|at| {
+    tree.find(&needle).map_or_else(
+        || last.to_owned(),
+        |at| {
             tree[at + needle.len()..]
                 .chars()
                 .take_while(|&c| is_ident(c))
                 .collect()
-        })
-        .unwrap_or_else(|| last.to_owned())
+        },
+    )
 }
 
 /// The position of `word` as a whole word in `text`.
