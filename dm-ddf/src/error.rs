@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use dm_types::StatusCode;
 
-use crate::Violation;
+use crate::violation::Violation;
 
 /// A place in a DDF document: byte offset, and 1-based line and column.
 ///

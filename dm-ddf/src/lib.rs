@@ -67,6 +67,7 @@ mod repository;
 pub mod standard;
 mod validate;
 mod version;
+mod violation;
 mod warning;
 
 pub use definition::{
@@ -75,6 +76,6 @@ pub use definition::{
 pub use error::{Error, Position};
 pub use parse::Limits;
 pub use repository::{DdfEntry, DdfRepository, LoadFailure};
-pub use validate::{Violation, ViolationKind};
 pub use version::MoVersion;
+pub use violation::{Violation, ViolationKind};
 pub use warning::{Parsed, Warning, WarningKind};

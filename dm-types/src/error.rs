@@ -1,13 +1,12 @@
 //! The one error type of `dm-types`.
 
-use crate::StatusCode;
-
 /// Why a value could not be built: a malformed identifier, ClientURI, ServerURI,
 /// status code, command or package.
 ///
 /// Every variant says what was wrong and where (a byte offset into the text that
 /// was parsed, or the index of a command parameter). [`Error::status`] gives the
-/// status code the protocol uses to report it.
+/// status code the protocol uses to report it (defined beside the status
+/// codes, in `status.rs`).
 ///
 /// ```
 /// use dm_types::{ClientUri, StatusCode};
@@ -97,17 +96,4 @@ pub enum Error {
     /// A Package#0 field outside its definition.
     #[error("invalid notification: {0}")]
     Notification(&'static str),
-}
-
-impl Error {
-    /// The status code that reports this error in a Package#3 or an HTTP answer.
-    ///
-    /// An unknown command is `501 Not Implemented`; every other malformed value
-    /// is `400 Bad Request`.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Error::UnknownCommand(_) => StatusCode::NOT_IMPLEMENTED,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
 }

@@ -114,6 +114,19 @@ impl From<StatusCode> for u16 {
     }
 }
 
+impl Error {
+    /// The status code that reports this error in a Package#3 or an HTTP answer.
+    ///
+    /// An unknown command is `501 Not Implemented`; every other malformed value
+    /// is `400 Bad Request`.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::UnknownCommand(_) => StatusCode::NOT_IMPLEMENTED,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,8 +236,51 @@ fn is_ident(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// Removes inline `mod name { ... }` blocks (test modules): their `super::`
+/// is the file's own module, and what they use is not the file's
+/// dependency.
+fn without_inline_modules(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = find_word(rest, "mod") {
+        let after = &rest[at + 3..];
+        let name_len = after
+            .trim_start()
+            .chars()
+            .take_while(|&c| is_ident(c))
+            .map(char::len_utf8)
+            .sum::<usize>();
+        let skipped = after.len() - after.trim_start().len();
+        let tail = after[skipped + name_len..].trim_start();
+        if name_len > 0 && tail.starts_with('{') {
+            out.push_str(&rest[..at]);
+            let mut depth = 0usize;
+            let mut end = tail.len();
+            for (i, c) in tail.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            end = i + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            rest = &tail[end..];
+        } else {
+            out.push_str(&rest[..at + 3]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn scan(text: &str) -> Scan {
-    let code = code_only(text);
+    let code = without_inline_modules(&code_only(text));
     let mut result = Scan::default();
     // `use` declarations, re-exports included.
     let mut rest = code.as_str();
@@ -582,6 +625,19 @@ mod tests {
             ),
             ("error.rs", "pub enum Error {}"),
             ("tree.rs", "use crate::Error; pub struct Tree;"),
+        ]);
+        assert!(circles(&files).is_empty());
+    }
+
+    #[test]
+    fn inline_test_modules_are_not_dependencies() {
+        let files = crate_of(&[
+            ("lib.rs", "mod json;"),
+            ("json/mod.rs", "mod path; use self::path::Path;"),
+            (
+                "json/path.rs",
+                "pub struct Path; #[cfg(test)] mod tests { use super::*; fn t() { let _ = crate::json::x; } }",
+            ),
         ]);
         assert!(circles(&files).is_empty());
     }
