@@ -1,6 +1,9 @@
 //! Device and admin authentication: HTTP Basic, HTTP Digest (RFC 7616,
 //! SHA-256 and MD5, `qop=auth`) with stateless nonces, TLS client
-//! certificates, and the admin bearer token.
+//! certificates, and the admin bearer token. The protocol part (challenges,
+//! parsing the `Authorization` value, checking a Digest response) is
+//! [`dm_session::http_auth`]; this module adds what needs the store: the
+//! nonces, the nonce counts, the user lookup.
 //!
 //! Digest nonces carry their creation time and an HMAC of it under the
 //! store's key ([`Store::server_key`]), so any node sharing the store checks
