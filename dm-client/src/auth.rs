@@ -1,12 +1,11 @@
-//! HTTP authentication of the device: credentials, `WWW-Authenticate`
-//! challenges, and `Authorization` headers (RFC 7617 Basic, RFC 7616
-//! Digest with SHA-256 or MD5 and `qop=auth`).
+//! HTTP authentication of the device: credentials, and the challenge a
+//! session answers. The protocol (challenges, `Authorization` values,
+//! RFC 7617 Basic, RFC 7616 Digest) is [`dm_session::http_auth`]'s; this
+//! module draws the client nonce and keeps the chosen challenge.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine as _;
-use digest_auth::{AlgorithmType, AuthContext, HttpMethod, WwwAuthenticateHeader};
+use dm_session::http_auth::{self, AcceptedSchemes};
 
 /// How the device authenticates to a server over HTTP (in addition to, or
 /// instead of, a TLS client certificate configured on the
@@ -69,18 +68,26 @@ impl Credentials {
         }
     }
 
-    fn allows_basic(&self) -> bool {
-        matches!(
-            self,
-            Credentials::Basic { .. } | Credentials::Password { .. }
-        )
-    }
-
-    fn allows_digest(&self) -> bool {
-        matches!(
-            self,
-            Credentials::Digest { .. } | Credentials::Password { .. }
-        )
+    /// The auth-schemes these credentials answer; `None` for
+    /// [`Credentials::None`].
+    ///
+    /// ```
+    /// use dm_client::Credentials;
+    /// use dm_session::http_auth::AcceptedSchemes;
+    ///
+    /// assert_eq!(
+    ///     Credentials::password("device-1", "secret").accepted_schemes(),
+    ///     Some(AcceptedSchemes::DigestOrBasic)
+    /// );
+    /// assert_eq!(Credentials::None.accepted_schemes(), None);
+    /// ```
+    pub fn accepted_schemes(&self) -> Option<AcceptedSchemes> {
+        match self {
+            Credentials::None => None,
+            Credentials::Basic { .. } => Some(AcceptedSchemes::Basic),
+            Credentials::Digest { .. } => Some(AcceptedSchemes::Digest),
+            Credentials::Password { .. } => Some(AcceptedSchemes::DigestOrBasic),
+        }
     }
 }
 
@@ -103,63 +110,23 @@ impl fmt::Debug for Credentials {
 /// The challenge a session answers, kept for the following requests: a
 /// Digest nonce is reused with an incremented `nc`.
 #[derive(Debug)]
-pub(crate) enum Challenge {
-    Digest(Box<WwwAuthenticateHeader>),
-    Basic,
-}
+pub(crate) struct Challenge(http_auth::Challenge);
 
 impl Challenge {
     /// The most preferred challenge among `headers` (the `WWW-Authenticate`
-    /// values of a `401`) that `credentials` may answer: Digest SHA-256,
-    /// then Digest MD5, then other Digest algorithms, then Basic. `None`
-    /// when nothing fits.
+    /// values of a `401`) that `credentials` may answer
+    /// ([`http_auth::Challenge::choose`]). `None` when nothing fits.
     pub(crate) fn choose<'a>(
         headers: impl IntoIterator<Item = &'a str>,
         credentials: &Credentials,
     ) -> Option<Challenge> {
-        let mut best: Option<(u8, Challenge)> = None;
-        for challenge in headers.into_iter().flat_map(split_challenges) {
-            let (scheme, rest) = challenge
-                .split_once(|c: char| c.is_ascii_whitespace())
-                .unwrap_or((challenge, ""));
-            let candidate = if scheme.eq_ignore_ascii_case("digest") && credentials.allows_digest()
-            {
-                // Header values are ASCII (`to_str`); the Digest parser
-                // slices by character count and panics on other text.
-                if !rest.is_ascii() {
-                    continue;
-                }
-                let Ok(parsed) = digest_auth::parse(&format!("Digest {rest}")) else {
-                    continue;
-                };
-                if parsed
-                    .qop
-                    .as_ref()
-                    .is_some_and(|qops| !qops.contains(&digest_auth::Qop::AUTH))
-                {
-                    // Only auth-int offered: this client signs no bodies.
-                    continue;
-                }
-                let rank = match (parsed.algorithm.algo, parsed.algorithm.sess) {
-                    (AlgorithmType::SHA2_256, false) => 0,
-                    (AlgorithmType::MD5, false) => 1,
-                    _ => 2,
-                };
-                (rank, Challenge::Digest(Box::new(parsed)))
-            } else if scheme.eq_ignore_ascii_case("basic") && credentials.allows_basic() {
-                (3, Challenge::Basic)
-            } else {
-                continue;
-            };
-            if best.as_ref().is_none_or(|(rank, _)| candidate.0 < *rank) {
-                best = Some(candidate);
-            }
-        }
-        best.map(|(_, challenge)| challenge)
+        http_auth::Challenge::choose(headers, credentials.accepted_schemes()?).map(Challenge)
     }
 
-    /// The `Authorization` value for a request; a Digest answer increments
-    /// the nonce count.
+    /// The `Authorization` value for a request, with a fresh random
+    /// `cnonce`; a Digest answer increments the nonce count. `None` when
+    /// there are no credentials, no randomness, or the nonce count is used
+    /// up.
     pub(crate) fn authorization(
         &mut self,
         credentials: &Credentials,
@@ -167,78 +134,12 @@ impl Challenge {
         request_target: &str,
     ) -> Option<String> {
         let (username, password) = credentials.user_password()?;
-        match self {
-            Challenge::Basic => {
-                let token = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}"));
-                Some(format!("Basic {token}"))
-            }
-            Challenge::Digest(challenge) => {
-                // qop=auth only (auth-int challenges are refused in `choose`),
-                // so the body does not enter the digest.
-                if let Some(qops) = &mut challenge.qop {
-                    qops.retain(|q| *q == digest_auth::Qop::AUTH);
-                }
-                let context = AuthContext::new_with_method(
-                    username,
-                    password,
-                    request_target,
-                    Option::<&[u8]>::None,
-                    HttpMethod(Cow::Borrowed(method)),
-                );
-                challenge
-                    .respond(&context)
-                    .ok()
-                    .map(|header| header.to_header_string())
-            }
-        }
-    }
-}
-
-/// Splits one `WWW-Authenticate` value into its challenges: a new
-/// challenge starts after a comma (outside quotes) with an auth-scheme
-/// token followed by a space or the end, rather than by `=`.
-pub(crate) fn split_challenges(value: &str) -> Vec<&str> {
-    let bytes = value.as_bytes();
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut quoted = false;
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'"' => quoted = !quoted,
-            b'\\' if quoted => index += 1,
-            b',' if !quoted && starts_challenge(&value[index + 1..]) => {
-                parts.push(value[start..index].trim());
-                start = index + 1;
-            }
-            _ => {}
-        }
-        index += 1;
-    }
-    parts.push(value[start.min(value.len())..].trim());
-    parts.retain(|part| !part.is_empty());
-    parts
-}
-
-/// Whether `rest` (after a comma) begins with an auth-scheme: a token
-/// followed by whitespace or the end, not by `=`.
-fn starts_challenge(rest: &str) -> bool {
-    let rest = rest.trim_start();
-    let token_len = rest
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+.^_`|~-".contains(b))
-        .count();
-    if token_len == 0 {
-        return false;
-    }
-    match rest[token_len..].bytes().next() {
-        None => true,
-        Some(b) if b.is_ascii_whitespace() => {
-            // `token =value` is still an auth-param.
-            !rest[token_len..].trim_start().starts_with('=')
-        }
-        _ => false,
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).ok()?;
+        let cnonce = dm_codec::hex::encode(&random);
+        self.0
+            .authorization(username, password, method, request_target, &cnonce)
+            .ok()
     }
 }
 
@@ -246,84 +147,58 @@ fn starts_challenge(rest: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The credentials' kind decides what is answered; the choice itself is
+    /// tested in `dm_session::http_auth`.
     #[test]
-    fn challenges_in_one_header_are_split() {
-        let value = r#"Digest realm="dm, main", qop="auth", algorithm=MD5, nonce="n1", Digest realm="dm", algorithm=SHA-256, qop="auth", nonce="n2", Basic realm="dm""#;
-        let parts = split_challenges(value);
-        assert_eq!(parts.len(), 3, "{parts:?}");
-        assert!(parts[0].contains("MD5") && parts[1].contains("SHA-256"));
-        assert_eq!(parts[2], r#"Basic realm="dm""#);
-    }
-
-    #[test]
-    fn sha256_digest_is_preferred_then_md5_then_basic() {
+    fn credentials_choose_by_their_kind() {
         let headers = [
             r#"Basic realm="dm""#,
             r#"Digest realm="dm", qop="auth", algorithm=MD5, nonce="a""#,
-            r#"Digest realm="dm", qop="auth", algorithm=SHA-256, nonce="b""#,
         ];
-        let password = Credentials::password("u", "p");
-        let Some(Challenge::Digest(chosen)) = Challenge::choose(headers, &password) else {
-            panic!("a Digest challenge");
+        let answer = |credentials: &Credentials| {
+            Challenge::choose(headers, credentials)
+                .and_then(|mut c| c.authorization(credentials, "POST", "/dm"))
         };
-        assert_eq!(chosen.nonce, "b");
-        let Some(Challenge::Digest(chosen)) =
-            Challenge::choose(headers[..2].iter().copied(), &password)
-        else {
-            panic!("a Digest challenge");
+        let password = answer(&Credentials::password("u", "p")).expect("answered");
+        assert!(password.starts_with("Digest ") && password.contains("nc=00000001"));
+        let basic = Credentials::Basic {
+            username: "Aladdin".into(),
+            password: "open sesame".into(),
         };
-        assert_eq!(chosen.nonce, "a");
-        let basic_only = Credentials::Basic {
-            username: "u".into(),
-            password: "p".into(),
-        };
-        assert!(matches!(
-            Challenge::choose(headers, &basic_only),
-            Some(Challenge::Basic)
-        ));
+        assert_eq!(
+            answer(&basic),
+            Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==".into())
+        );
         let digest_only = Credentials::Digest {
             username: "u".into(),
             password: "p".into(),
         };
         assert!(Challenge::choose([headers[0]], &digest_only).is_none());
         assert!(Challenge::choose(headers, &Credentials::None).is_none());
-        assert!(Challenge::choose(["Bearer realm=\"x\""], &password).is_none());
     }
 
     #[test]
-    fn non_ascii_digest_challenges_are_skipped() {
-        // Found by the client_auth fuzz target: the Digest parser panicked
-        // on a multi-byte character before an `=`.
-        let password = Credentials::password("u", "p");
-        let digest = "Digest realm=\"dm\", qo\u{5cf}=\"auth\", nonce=\"n1\"";
-        assert!(Challenge::choose([digest], &password).is_none());
-        assert!(matches!(
-            Challenge::choose([digest, r#"Basic realm="dm""#], &password),
-            Some(Challenge::Basic)
-        ));
-    }
-
-    #[test]
-    fn digest_answers_count_up_and_basic_encodes_the_pair() {
-        let credentials = Credentials::password("Mufasa", "Circle of Life");
+    fn each_answer_draws_a_fresh_cnonce() {
+        let credentials = Credentials::password("u", "p");
         let mut challenge = Challenge::choose(
-            [r#"Digest realm="http-auth@example.org", qop="auth", algorithm=SHA-256, nonce="7ypf", opaque="FQhe""#],
+            [r#"Digest realm="dm", qop="auth", algorithm=SHA-256, nonce="n""#],
             &credentials,
         )
         .expect("a challenge");
-        let first = challenge
-            .authorization(&credentials, "POST", "/dm")
-            .expect("header");
-        let second = challenge
-            .authorization(&credentials, "POST", "/dm/s/1")
-            .expect("header");
-        assert!(first.starts_with("Digest ") && first.contains("nc=00000001"));
-        assert!(second.contains("nc=00000002") && second.contains(r#"uri="/dm/s/1""#));
-        assert!(first.contains("algorithm=SHA-256") && first.contains("qop=auth"));
-        let mut basic = Challenge::Basic;
-        assert_eq!(
-            basic.authorization(&Credentials::password("Aladdin", "open sesame"), "GET", "/"),
-            Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==".into())
+        let cnonce = |value: &str| {
+            value
+                .split("cnonce=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned)
+        };
+        let first = challenge.authorization(&credentials, "POST", "/dm");
+        let second = challenge.authorization(&credentials, "POST", "/dm");
+        let (first, second) = (
+            cnonce(&first.expect("first")),
+            cnonce(&second.expect("second")),
         );
+        assert_eq!(first.as_ref().map(String::len), Some(32));
+        assert_ne!(first, second);
     }
 }

@@ -749,6 +749,37 @@ impl DmClientBuilder {
         Ok(client)
     }
 
+    /// [`DmClientBuilder::build`] with `bytes` as the content of the state
+    /// file, which is neither read nor written (the client saves to it
+    /// later, as one [`build`](Self::build) made does). The path set with
+    /// [`state_file`](Self::state_file) names the file in errors; without
+    /// one the bytes are ignored, as `build` reads no file then. What
+    /// [`DmClient::state_file_bytes`] returns builds the same client again.
+    ///
+    /// ```
+    /// use dm_client::{Account, DmClient};
+    /// use dm_tree::{DevInfo, DmAcc};
+    /// use dm_types::{DevId, ServerId, ServerUri};
+    ///
+    /// let builder = || -> Result<_, dm_types::Error> {
+    ///     let devinfo = DevInfo::new(DevId::new("IMEI:493005100592800")?, "Acme", "X1");
+    ///     let account = DmAcc::new(
+    ///         ServerId::new("dm.example")?,
+    ///         ServerUri::new("https://dm.example/dm")?,
+    ///     );
+    ///     Ok(DmClient::builder(devinfo).account(Account::new(account)))
+    /// };
+    /// let bytes = builder()?.build()?.state_file_bytes();
+    /// let loaded = builder()?
+    ///     .state_file("device-state.json")
+    ///     .build_with_state(&bytes)?;
+    /// assert_eq!(loaded.state_file_bytes(), bytes);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build_with_state(self, bytes: &[u8]) -> Result<DmClient, Error> {
+        self.assemble(Some(bytes)).map(|(client, _)| client)
+    }
+
     /// [`DmClientBuilder::build`] given the state file's bytes (`None`: no
     /// file) instead of reading them; `true` when the state file needs
     /// writing. Writes nothing.
@@ -1055,8 +1086,10 @@ impl DmClient {
         state::write_atomic(path, |file| std::io::Write::write_all(file, &bytes))
     }
 
-    /// The content of the state file: the tree and the client state.
-    pub(crate) fn state_file_bytes(&self) -> Vec<u8> {
+    /// The content of the state file: the tree and the client state, as
+    /// [`DmClient::save`] writes them (with or without a state file), and
+    /// as [`DmClientBuilder::build_with_state`] reads them.
+    pub fn state_file_bytes(&self) -> Vec<u8> {
         state::encode(&self.tree, &self.state)
     }
 

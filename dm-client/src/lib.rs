@@ -74,8 +74,6 @@
 mod auth;
 mod client;
 mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 mod notify;
 mod state;
 mod transport;

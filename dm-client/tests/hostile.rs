@@ -1575,12 +1575,14 @@ async fn a_damaged_state_file_loads_as_the_device_itself_or_says_how_to_recover(
             .state_file(&path)
     };
     let bytes = serde_json::to_vec(&forged).expect("JSON");
-    let once = dm_client::fuzzing::state_file(
-        &dm_client::fuzzing::load_state(builder(), &bytes).expect("loads"),
-    );
-    let twice = dm_client::fuzzing::state_file(
-        &dm_client::fuzzing::load_state(builder(), &once).expect("loads again"),
-    );
+    let once = builder()
+        .build_with_state(&bytes)
+        .expect("loads")
+        .state_file_bytes();
+    let twice = builder()
+        .build_with_state(&once)
+        .expect("loads again")
+        .state_file_bytes();
     assert_eq!(once, twice);
     assert_eq!(stored().expect("readable"), Some(DEV_ID.to_owned()));
     let client = build().expect("loads");

@@ -1,6 +1,9 @@
 //! Device and admin authentication: HTTP Basic, HTTP Digest (RFC 7616,
 //! SHA-256 and MD5, `qop=auth`) with stateless nonces, TLS client
-//! certificates, and the admin bearer token.
+//! certificates, and the admin bearer token. The protocol part (challenges,
+//! parsing the `Authorization` value, checking a Digest response) is
+//! [`dm_session::http_auth`]; this module adds what needs the store: the
+//! nonces, the nonce counts, the user lookup.
 //!
 //! Digest nonces carry their creation time and an HMAC of it under the
 //! store's key ([`Store::server_key`]), so any node sharing the store checks
@@ -11,16 +14,18 @@
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, HeaderValue};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use md5::Md5;
-use sha2::{Digest as _, Sha256};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use dm_session::http_auth::{
+    Authorization, BasicChallenge, BasicCredentials, DigestAlgorithm, DigestChallenge,
+    DigestCredentials,
+};
 use dm_types::DevId;
 
 use crate::Error;
 use crate::options::ServerOptions;
 use crate::store::{PasswordCredentials, Store};
-use crate::util::{constant_time_eq, hex, hmac_sha256, sha256};
+use crate::util::{constant_time_eq, hmac_sha256, sha256};
 
 /// The SHA-256 fingerprint of the TLS client certificate a device presented,
 /// as a request extension.
@@ -82,9 +87,6 @@ fn unauthorized(reason: impl Into<String>) -> AuthFailure {
     }
 }
 
-/// Longest `Authorization` value examined.
-const MAX_AUTHORIZATION_LEN: usize = 4096;
-
 /// Domain separation of the nonce HMAC.
 const NONCE_LABEL: &[u8] = b"dm-server digest nonce v2";
 
@@ -124,40 +126,27 @@ pub(crate) async fn authenticate_device<S: Store>(
     let value = value
         .to_str()
         .map_err(|_| unauthorized("the Authorization header is not ASCII"))?;
-    if value.len() > MAX_AUTHORIZATION_LEN {
-        return Err(unauthorized("the Authorization header is too long"));
-    }
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if scheme.eq_ignore_ascii_case("Digest") {
-        digest(options, store, request, rest, now_ms)
+    match Authorization::parse(value).map_err(|e| unauthorized(e.to_string()))? {
+        Authorization::Digest(credentials) => digest(options, store, request, &credentials, now_ms)
             .await
-            .map(Some)
-    } else if scheme.eq_ignore_ascii_case("Basic") && options.basic_auth {
-        basic(options, store, rest.trim()).await.map(Some)
-    } else {
-        Err(unauthorized(format!(
-            "authentication scheme {scheme:?} is not offered"
-        )))
+            .map(Some),
+        Authorization::Basic(credentials) if options.basic_auth => {
+            basic(options, store, &credentials).await.map(Some)
+        }
+        Authorization::Basic(_) => Err(unauthorized("authentication scheme Basic is not offered")),
     }
 }
 
 async fn basic<S: Store>(
     options: &ServerOptions,
     store: &S,
-    encoded: &str,
+    credentials: &BasicCredentials,
 ) -> Result<DevId, AuthFailure> {
-    let decoded = STANDARD
-        .decode(encoded)
-        .map_err(|_| unauthorized("Basic credentials are not base64"))?;
-    let text =
-        String::from_utf8(decoded).map_err(|_| unauthorized("Basic credentials are not UTF-8"))?;
-    let (username, password) = text
-        .split_once(':')
-        .ok_or_else(|| unauthorized("Basic credentials without ':'"))?;
-    let (dev_id, credentials) = registered_or_dummy(store, username).await?;
+    let username = credentials.user_id.as_str();
+    let (dev_id, registered) = registered_or_dummy(store, username).await?;
     let matched = compare(
         "Basic",
-        credentials.matches_password(password, &options.realm),
+        registered.matches_password(&credentials.password, &options.realm),
     );
     accepted(dev_id, matched, username, WRONG_BASIC)
 }
@@ -223,109 +212,6 @@ fn accepted(
     }
 }
 
-/// The `H` of a Digest algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Algorithm {
-    Sha256,
-    Md5,
-}
-
-impl Algorithm {
-    fn name(self) -> &'static str {
-        match self {
-            Algorithm::Sha256 => "Digest SHA-256",
-            Algorithm::Md5 => "Digest MD5",
-        }
-    }
-
-    fn hash_hex(self, data: &[u8]) -> String {
-        match self {
-            Algorithm::Sha256 => hex(&Sha256::digest(data)),
-            Algorithm::Md5 => hex(&Md5::digest(data)),
-        }
-    }
-}
-
-/// Parses RFC 9110 auth-params: `name=token` or `name="quoted"`, separated
-/// by commas. Names are lower-cased; a repeated name is an error.
-pub(crate) fn parse_params(text: &str) -> Option<Vec<(String, String)>> {
-    let bytes = text.as_bytes();
-    let mut params: Vec<(String, String)> = Vec::new();
-    let mut i = 0;
-    let skip_space = |i: &mut usize| {
-        while *i < bytes.len() && matches!(bytes[*i], b' ' | b'\t') {
-            *i += 1;
-        }
-    };
-    let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    loop {
-        skip_space(&mut i);
-        while i < bytes.len() && bytes[i] == b',' {
-            i += 1;
-            skip_space(&mut i);
-        }
-        if i >= bytes.len() {
-            return Some(params);
-        }
-        let start = i;
-        while i < bytes.len() && is_token(bytes[i]) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let name = text[start..i].to_ascii_lowercase();
-        skip_space(&mut i);
-        if bytes.get(i) != Some(&b'=') {
-            return None;
-        }
-        i += 1;
-        skip_space(&mut i);
-        let value = if bytes.get(i) == Some(&b'"') {
-            i += 1;
-            let mut value = String::new();
-            loop {
-                match bytes.get(i) {
-                    None => return None,
-                    Some(b'"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(b'\\') => {
-                        let escaped = *bytes.get(i + 1)?;
-                        value.push(char::from(escaped));
-                        i += 2;
-                    }
-                    Some(&b) => {
-                        value.push(char::from(b));
-                        i += 1;
-                    }
-                }
-            }
-            value
-        } else {
-            let start = i;
-            while i < bytes.len() && is_token(bytes[i]) {
-                i += 1;
-            }
-            if i == start {
-                return None;
-            }
-            text[start..i].to_owned()
-        };
-        if params.iter().any(|(n, _)| *n == name) {
-            return None;
-        }
-        params.push((name, value));
-        skip_space(&mut i);
-        match bytes.get(i) {
-            None => return Some(params),
-            Some(b',') => i += 1,
-            Some(_) => return None,
-        }
-    }
-}
-
 /// A fresh nonce: the time (Unix milliseconds), 8 random bytes (so that no
 /// two challenges share a nonce, whose counts the store tracks) and an HMAC
 /// of both.
@@ -370,64 +256,54 @@ fn check_nonce(key: &[u8; 32], nonce: &str, now_ms: u64, lifetime_ms: u64) -> Re
     Ok(time)
 }
 
+/// The name of a Digest algorithm the server checks, for the unit tests'
+/// record of comparisons.
+fn digest_kind(algorithm: DigestAlgorithm) -> &'static str {
+    if algorithm == DigestAlgorithm::Sha256 {
+        "Digest SHA-256"
+    } else {
+        "Digest MD5"
+    }
+}
+
 async fn digest<S: Store>(
     options: &ServerOptions,
     store: &S,
     request: &RequestAuth<'_>,
-    text: &str,
+    credentials: &DigestCredentials,
     now_ms: u64,
 ) -> Result<DevId, AuthFailure> {
-    let params = parse_params(text).ok_or_else(|| unauthorized("malformed Digest credentials"))?;
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let require = |name: &'static str| {
-        param(name).ok_or_else(|| unauthorized(format!("Digest credentials without {name}")))
-    };
-    let algorithm = match param("algorithm") {
-        None => Algorithm::Md5,
-        Some(a) if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
-        Some(a) if a.eq_ignore_ascii_case("SHA-256") => Algorithm::Sha256,
-        Some(a) => {
+    match credentials.algorithm {
+        DigestAlgorithm::Sha256 => {}
+        DigestAlgorithm::Md5 if options.digest_md5 => {}
+        other => {
             return Err(unauthorized(format!(
-                "Digest algorithm {a:?} is not offered"
+                "Digest algorithm {other} is not offered"
             )));
         }
-    };
-    if algorithm == Algorithm::Md5 && !options.digest_md5 {
-        return Err(unauthorized("Digest MD5 is not offered"));
     }
-    if param("userhash").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+    if credentials.userhash {
         return Err(unauthorized("Digest userhash is not offered"));
     }
-    let username = require("username")?;
-    let realm = require("realm")?;
-    let nonce = require("nonce")?;
-    let uri = require("uri")?;
-    let response = require("response")?;
-    let qop = require("qop")?;
-    let nc = require("nc")?;
-    let cnonce = require("cnonce")?;
-    if realm != options.realm {
-        return Err(unauthorized(format!("Digest realm {realm:?} is not ours")));
-    }
-    if qop != "auth" {
-        return Err(unauthorized(format!("Digest qop {qop:?} is not offered")));
-    }
-    if nc.len() != 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()) || cnonce.is_empty() {
-        return Err(unauthorized("malformed Digest nc or cnonce"));
-    }
-    if uri != request.target {
+    let Some(qop) = &credentials.qop else {
+        return Err(unauthorized("Digest credentials without qop"));
+    };
+    let username = credentials.username.as_str();
+    if credentials.realm != options.realm {
         return Err(unauthorized(format!(
-            "Digest uri {uri:?} is not the request target"
+            "Digest realm {:?} is not ours",
+            credentials.realm
+        )));
+    }
+    if credentials.uri != request.target {
+        return Err(unauthorized(format!(
+            "Digest uri {:?} is not the request target",
+            credentials.uri
         )));
     }
     let key = store.server_key().await?;
     let lifetime = u64::try_from(options.session.nonce_lifetime.as_millis()).unwrap_or(u64::MAX);
-    let issued = match check_nonce(&key, nonce, now_ms, lifetime) {
+    let issued = match check_nonce(&key, &credentials.nonce, now_ms, lifetime) {
         Ok(issued) => issued,
         Err(stale) => {
             return Err(AuthFailure::Unauthorized {
@@ -440,33 +316,28 @@ async fn digest<S: Store>(
             });
         }
     };
-    // Eight hexadecimal digits, checked above.
-    let count = u32::from_str_radix(nc, 16).map_err(|_| unauthorized("malformed Digest nc"))?;
-    let (dev_id, credentials) = registered_or_dummy(store, username).await?;
-    let ha1 = match algorithm {
-        Algorithm::Sha256 => hex(&credentials.ha1_sha256),
-        Algorithm::Md5 => hex(&credentials.ha1_md5),
+    let (dev_id, registered) = registered_or_dummy(store, username).await?;
+    let ha1: &[u8] = match credentials.algorithm {
+        DigestAlgorithm::Sha256 => &registered.ha1_sha256,
+        _ => &registered.ha1_md5,
     };
-    let ha2 = algorithm.hash_hex(format!("{}:{uri}", request.method).as_bytes());
-    let expected =
-        algorithm.hash_hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}").as_bytes());
     let matched = compare(
-        algorithm.name(),
-        constant_time_eq(
-            expected.as_bytes(),
-            response.to_ascii_lowercase().as_bytes(),
-        ),
+        digest_kind(credentials.algorithm),
+        credentials.verify(ha1, request.method),
     );
     let dev_id = accepted(dev_id, matched, username, WRONG_DIGEST)?;
     // Only an authentic request may record a count.
     if store
-        .use_digest_nonce(&dev_id, nonce, issued, count)
+        .use_digest_nonce(&dev_id, &credentials.nonce, issued, qop.nonce_count)
         .await?
     {
         Ok(dev_id)
     } else {
         Err(AuthFailure::Unauthorized {
-            reason: format!("Digest nonce count {nc} already used by {username:?}"),
+            reason: format!(
+                "Digest nonce count {:08x} already used by {username:?}",
+                qop.nonce_count
+            ),
             stale: true,
         })
     }
@@ -482,17 +353,17 @@ pub(crate) fn challenges(
 ) -> Result<Vec<HeaderValue>, Error> {
     let nonce = make_nonce(key, now_ms, crate::util::random()?);
     let realm = &options.realm;
-    let stale = if stale { ", stale=true" } else { "" };
-    let mut values = vec![format!(
-        r#"Digest realm="{realm}", qop="auth", algorithm=SHA-256, nonce="{nonce}"{stale}"#
-    )];
+    let digest = |algorithm| {
+        DigestChallenge::new(realm.as_str(), nonce.as_str(), algorithm)
+            .with_stale(stale)
+            .to_string()
+    };
+    let mut values = vec![digest(DigestAlgorithm::Sha256)];
     if options.digest_md5 {
-        values.push(format!(
-            r#"Digest realm="{realm}", qop="auth", algorithm=MD5, nonce="{nonce}"{stale}"#
-        ));
+        values.push(digest(DigestAlgorithm::Md5));
     }
     if options.basic_auth {
-        values.push(format!(r#"Basic realm="{realm}", charset="UTF-8""#));
+        values.push(BasicChallenge::new(realm.as_str()).to_string());
     }
     Ok(values
         .into_iter()
@@ -597,13 +468,13 @@ mod tests {
             )
             .await
             .expect("registered");
-        let encoded = |user: &str, password: &str| STANDARD.encode(format!("{user}:{password}"));
+        let pair = BasicCredentials::new;
 
-        let wrong = refusal_and_work(basic(&options, &store, &encoded("known", "guess"))).await;
-        let unknown = refusal_and_work(basic(&options, &store, &encoded("nobody", "guess"))).await;
+        let wrong = refusal_and_work(basic(&options, &store, &pair("known", "guess"))).await;
+        let unknown = refusal_and_work(basic(&options, &store, &pair("nobody", "guess"))).await;
         assert_eq!(wrong, (WRONG_BASIC.to_owned(), vec!["Basic"]));
         assert_eq!(unknown, wrong);
-        let right = basic(&options, &store, &encoded("known", "pw")).await;
+        let right = basic(&options, &store, &pair("known", "pw")).await;
         assert_eq!(right.ok(), Some(dev_id.clone()));
 
         let key = store.server_key().await.expect("key");
@@ -618,10 +489,11 @@ mod tests {
         };
         for (algorithm, name) in [("SHA-256", "Digest SHA-256"), ("MD5", "Digest MD5")] {
             let credentials = |user: &str| {
-                format!(
+                DigestCredentials::parse(&format!(
                     r#"username="{user}", realm="{}", nonce="{nonce}", uri="/dm", algorithm={algorithm}, qop=auth, nc=00000001, cnonce="c", response="00""#,
                     options.realm
-                )
+                ))
+                .expect("valid Digest credentials")
             };
             let wrong = refusal_and_work(digest(
                 &options,
@@ -642,35 +514,6 @@ mod tests {
             assert_eq!(wrong, (WRONG_DIGEST.to_owned(), vec![name]), "{algorithm}");
             assert_eq!(unknown, wrong, "{algorithm}");
         }
-    }
-
-    #[test]
-    fn params_parse_tokens_and_quoted_strings() {
-        let params =
-            parse_params(r#"username="a\"b", realm="r, s",nc=00000001 , qop=auth, uri="/dm?x=1""#)
-                .expect("valid");
-        assert_eq!(
-            params,
-            [
-                ("username".to_owned(), "a\"b".to_owned()),
-                ("realm".to_owned(), "r, s".to_owned()),
-                ("nc".to_owned(), "00000001".to_owned()),
-                ("qop".to_owned(), "auth".to_owned()),
-                ("uri".to_owned(), "/dm?x=1".to_owned()),
-            ]
-        );
-        for bad in [
-            r#"username="open"#,
-            "username",
-            "=x",
-            "a=1, a=2",
-            "a=1 b=2",
-            r#"a="x\"#,
-            "a=",
-        ] {
-            assert_eq!(parse_params(bad), None, "{bad:?}");
-        }
-        assert_eq!(parse_params(""), Some(vec![]));
     }
 
     #[test]

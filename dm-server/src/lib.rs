@@ -44,8 +44,6 @@ mod admin;
 mod auth;
 mod config;
 mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 mod http;
 mod notify;
 mod options;

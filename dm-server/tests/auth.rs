@@ -9,6 +9,7 @@ use common::*;
 use dm_server::{
     ClientCertificate, DeviceRegistration, MemoryStore, ServerOptions, SessionSettings, TlsOptions,
 };
+use dm_session::http_auth::Challenge;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use reqwest::header::WWW_AUTHENTICATE;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -153,19 +154,15 @@ async fn each_digest_nonce_count_is_accepted_once() {
     let http = client();
     let dm = server.url("/dm");
     let challenge = fresh_challenge(&http, &dm).await;
-    let mut prompt = digest_auth::parse(&challenge).expect("challenge");
-    let context = digest_auth::AuthContext::new_with_method(
-        USER1,
-        PASS1,
-        "/dm",
-        Some(P1.as_bytes()),
-        digest_auth::HttpMethod::POST,
-    );
+    let mut prompt = match Challenge::parse(&challenge) {
+        Ok(Some(Challenge::Digest(prompt))) => prompt,
+        other => panic!("not a Digest challenge: {other:?}"),
+    };
     let mut answer = || {
         prompt
-            .respond(&context)
+            .answer(USER1, PASS1, "POST", "/dm", "0a4f113b")
             .expect("answerable")
-            .to_header_string()
+            .to_string()
     };
     let first = answer();
     assert!(first.contains("nc=00000001"), "{first}");

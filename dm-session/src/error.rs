@@ -35,6 +35,10 @@ pub enum Error {
     /// over (404).
     #[error("the session is not waiting for a package")]
     NotWaiting,
+    /// A challenge or credentials of HTTP authentication were refused
+    /// (401).
+    #[error(transparent)]
+    HttpAuth(#[from] crate::http_auth::HttpAuthError),
 }
 
 impl Error {
@@ -53,6 +57,7 @@ impl Error {
             Error::WrongDevice { .. } => 403,
             Error::ContentType { .. } => 415,
             Error::NotWaiting => 404,
+            Error::HttpAuth(e) => e.status().as_u16(),
         }
     }
 }

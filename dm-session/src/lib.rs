@@ -23,12 +23,16 @@
 //!   MO caching for servers (docs/protocol.md section 8): which GET results
 //!   to keep, `cv` on the next GET of a kept instance, and a `304` answered
 //!   with the data kept for that validator.
+//! - [`http_auth`]: HTTP Basic and Digest authentication for both ends
+//!   (challenges, `Authorization` values, Digest responses checked in
+//!   constant time).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod cache;
 mod client;
 mod error;
+pub mod http_auth;
 mod server;
 mod tree;
 

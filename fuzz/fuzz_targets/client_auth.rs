@@ -1,18 +1,22 @@
-//! dm-client's answer to a `401`: the `WWW-Authenticate` values are split
-//! into challenges, the preferred one the credentials may answer is chosen
-//! and answered for two requests of a session.
+//! dm-client's answer to a `401`, through `dm_session::http_auth`: the
+//! `WWW-Authenticate` values are split into challenges, the preferred one
+//! the credentials may answer is chosen and answered for two requests of a
+//! session.
 //!
 //! Input: one `WWW-Authenticate` value per line (at most 8).
 //! Checks: never panics; challenges are non-empty trimmed pieces of the
 //! value; no credentials answer nothing; Basic-only credentials never
-//! answer Digest and Digest-only never Basic; Digest is preferred over Basic; a Basic answer encodes the pair;
-//! a Digest answer parses with dm-server's auth-param parser and carries
-//! the user name (unless hashed), the request target and, with a qop, the
-//! nonce count of its request.
+//! answer Digest and Digest-only never Basic; Digest is preferred over
+//! Basic; a Basic answer encodes the pair; a Digest answer parses with the
+//! server's auth-param parser (and, within the length limit, as
+//! `Authorization`), and carries the user name (unless hashed), the request
+//! target and, with a qop, the nonce count of its request.
 #![no_main]
 
 use dm_client::Credentials;
-use dm_client::fuzzing::{answer_challenges, split_challenges};
+use dm_session::http_auth::{
+    Authorization, Challenge, MAX_AUTHORIZATION_LEN, parse_auth_params, split_challenges,
+};
 use libfuzzer_sys::fuzz_target;
 
 const USERNAME: &str = "device-1";
@@ -20,6 +24,8 @@ const PASSWORD: &str = "secret";
 /// base64 of `device-1:secret`.
 const BASIC: &str = "Basic ZGV2aWNlLTE6c2VjcmV0";
 const REQUESTS: [(&str, &str); 2] = [("POST", "/dm"), ("POST", "/dm/s/4f2a")];
+/// The client nonce the answers use (dm-client draws a random one).
+const CNONCE: &str = "0a4f113b";
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum Answer {
@@ -28,8 +34,26 @@ enum Answer {
     Digest,
 }
 
+/// Chooses the challenge `credentials` answer (as a dm-client session
+/// does) and answers it for each of `REQUESTS`: `None` for a request it
+/// could not be answered for.
+fn answer_challenges(headers: &[&str], credentials: &Credentials) -> Option<Vec<Option<String>>> {
+    let mut challenge =
+        Challenge::choose(headers.iter().copied(), credentials.accepted_schemes()?)?;
+    Some(
+        REQUESTS
+            .iter()
+            .map(|(method, target)| {
+                challenge
+                    .authorization(USERNAME, PASSWORD, method, target, CNONCE)
+                    .ok()
+            })
+            .collect(),
+    )
+}
+
 fn answer(headers: &[&str], credentials: &Credentials) -> Answer {
-    let Some(answers) = answer_challenges(headers, credentials, &REQUESTS) else {
+    let Some(answers) = answer_challenges(headers, credentials) else {
         return Answer::None;
     };
     assert_eq!(answers.len(), REQUESTS.len());
@@ -41,8 +65,15 @@ fn answer(headers: &[&str], credentials: &Credentials) -> Answer {
         let this = if value == BASIC {
             Answer::Basic
         } else if let Some(rest) = value.strip_prefix("Digest ") {
-            let params = dm_server::fuzzing::parse_auth_params(rest)
-                .unwrap_or_else(|| panic!("a Digest answer the server cannot parse: {value}"));
+            let params = parse_auth_params(rest)
+                .unwrap_or_else(|e| panic!("a Digest answer the server cannot parse ({e}): {value}"));
+            if value.len() <= MAX_AUTHORIZATION_LEN {
+                let parsed = Authorization::parse(value);
+                assert!(
+                    matches!(parsed, Ok(Authorization::Digest(_))),
+                    "{parsed:?}: {value}"
+                );
+            }
             let get = |name: &str| {
                 params
                     .iter()

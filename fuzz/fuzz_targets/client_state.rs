@@ -1,6 +1,7 @@
 //! dm-client's state file loader: arbitrary bytes as the state file of a
 //! client being built (one DevInfo, one account), as
-//! [`DmClientBuilder::build`](dm_client::DmClientBuilder::build) loads it.
+//! [`DmClientBuilder::build`](dm_client::DmClientBuilder::build) loads it
+//! ([`DmClientBuilder::build_with_state`]).
 //!
 //! Checks: never panics; a corrupt file is [`Error::StateCorrupt`]; the
 //! state file a loaded client would write loads again and is then written
@@ -9,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use dm_client::{Account, DmClient, DmClientBuilder, Error, Transport, fuzzing};
+use dm_client::{Account, DmClient, DmClientBuilder, Error, Transport};
 use dm_tree::{DevInfo, DmAcc};
 use dm_types::{DevId, ServerId, ServerUri};
 use libfuzzer_sys::fuzz_target;
@@ -33,21 +34,21 @@ fn builder() -> DmClientBuilder {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let client = match fuzzing::load_state(builder(), data) {
+    let client = match builder().build_with_state(data) {
         Ok(client) => client,
         Err(Error::StateCorrupt { .. }) => return,
         // A stored DMAcc or DevInfo the builder cannot use.
         Err(Error::Tree(_) | Error::Config(_)) => return,
         Err(e) => panic!("a state file refused with {e:?}"),
     };
-    let written = fuzzing::state_file(&client);
-    let again = fuzzing::load_state(builder(), &written).unwrap_or_else(|e| {
+    let written = client.state_file_bytes();
+    let again = builder().build_with_state(&written).unwrap_or_else(|e| {
         panic!(
             "the state file the client writes does not load: {e}\n{}",
             String::from_utf8_lossy(&written)
         )
     });
-    let rewritten = fuzzing::state_file(&again);
+    let rewritten = again.state_file_bytes();
     assert!(
         rewritten == written,
         "loading changes the state file:\n{}\n---\n{}",

@@ -586,7 +586,7 @@ fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String> {
             .account(dm_client::Account::new(account).allow_every_moid(true))
             .build()
             .map_err(|e| format!("a client for the state file seed: {e}"))?;
-        seeds.add("client_state", dm_client::fuzzing::state_file(&client));
+        seeds.add("client_state", client.state_file_bytes());
     }
     // The server end to end: the sessions of `server_session`, and one that
     // answers each Package#2 the target's server sends (CONT and two

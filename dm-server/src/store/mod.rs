@@ -15,10 +15,9 @@ use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
 
-use md5::Md5;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
+use dm_session::http_auth;
 use dm_session::{CachedInstance, Initiator};
 use dm_types::{Alert, Command, DevId, Miid, Moid, MosEntry, Status};
 
@@ -171,19 +170,17 @@ pub struct PasswordCredentials {
 impl PasswordCredentials {
     /// Computes both `H(A1)` forms of a password.
     pub fn new(username: &str, password: &str, realm: &str) -> PasswordCredentials {
-        let a1 = format!("{username}:{realm}:{password}");
         PasswordCredentials {
             username: username.to_owned(),
-            ha1_sha256: Sha256::digest(a1.as_bytes()).into(),
-            ha1_md5: Md5::digest(a1.as_bytes()).into(),
+            ha1_sha256: http_auth::ha1_sha256(username, realm, password),
+            ha1_md5: http_auth::ha1_md5(username, realm, password),
         }
     }
 
     /// Whether `password` is this device's password (constant time).
     pub fn matches_password(&self, password: &str, realm: &str) -> bool {
-        let a1 = format!("{}:{realm}:{password}", self.username);
-        let ha1: [u8; 32] = Sha256::digest(a1.as_bytes()).into();
-        crate::util::constant_time_eq(&ha1, &self.ha1_sha256)
+        let ha1 = http_auth::ha1_sha256(&self.username, realm, password);
+        dm_codec::hex::constant_time_eq(&ha1, &self.ha1_sha256)
     }
 }
 

@@ -9,6 +9,7 @@ use dm_server::{
     Admin, CommandId, CommandRecord, DeviceRegistration, DmServer, Error, MemoryStore,
     NotificationChannel, ServerOptions, Store, UdpChannel,
 };
+use dm_session::http_auth::Challenge;
 use dm_types::{Command, DevId};
 use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use tokio::sync::oneshot;
@@ -234,27 +235,24 @@ pub fn digest_challenge(headers: &HeaderMap, algorithm: &str) -> Option<String> 
         .map(str::to_owned)
 }
 
-/// The Digest `Authorization` answering `challenge` for a request.
+/// The Digest `Authorization` answering `challenge` for a request (the
+/// first answer to its nonce). The body is not signed: `qop=auth`.
 pub fn digest_answer(
     challenge: &str,
     user: &str,
     password: &str,
     method: &str,
     uri: &str,
-    body: &[u8],
+    _body: &[u8],
 ) -> String {
-    let mut prompt = digest_auth::parse(challenge).expect("a valid challenge");
-    let context = digest_auth::AuthContext::new_with_method(
-        user,
-        password,
-        uri,
-        Some(body),
-        digest_auth::HttpMethod::from(method.to_owned()),
-    );
+    let mut prompt = match Challenge::parse(challenge) {
+        Ok(Some(Challenge::Digest(prompt))) => prompt,
+        other => panic!("not a Digest challenge: {other:?}"),
+    };
     prompt
-        .respond(&context)
+        .answer(user, password, method, uri, "0a4f113b")
         .expect("a challenge we can answer")
-        .to_header_string()
+        .to_string()
 }
 
 /// Sends a request the way a device does: with `OMADM-DevID` and the given
