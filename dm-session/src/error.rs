@@ -35,6 +35,14 @@ pub enum Error {
     /// over (404).
     #[error("the session is not waiting for a package")]
     NotWaiting,
+
+    // Client side (`ClientSession`).
+    /// An answer (or failure) was fed to a client session for a request
+    /// whose answer it does not wait for: unknown, already answered (a
+    /// stale or repeated answer), or of a session that ended. The answer is
+    /// ignored (409: it conflicts with the state of the session).
+    #[error("the session waits for no answer to request {0:?}")]
+    NotAwaited(crate::RequestId),
 }
 
 impl Error {
@@ -53,6 +61,8 @@ impl Error {
             Error::WrongDevice { .. } => 403,
             Error::ContentType { .. } => 415,
             Error::NotWaiting => 404,
+            // Client side.
+            Error::NotAwaited(_) => 409,
         }
     }
 }
