@@ -71,13 +71,26 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+mod alerts;
 mod auth;
+mod builder;
+mod changes;
 mod client;
+mod configuration;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod handles;
+mod listen;
 mod notify;
+mod observer;
+mod report;
+mod session;
+mod session_tree;
+mod settings;
 mod state;
+#[cfg(test)]
+mod tests;
 mod transport;
 
 /// The workspace README's quickstarts (a device talking to an in-process
@@ -87,13 +100,18 @@ mod transport;
 struct WorkspaceReadmeDoctests;
 
 pub use auth::Credentials;
-pub use client::{
-    Account, AlertSender, ChangeSignal, Configuration, Delivery, DmClient, DmClientBuilder,
-    ExecCompletion, Observer, SessionReport,
+pub use builder::{Account, DmClientBuilder};
+pub use client::DmClient;
+pub use configuration::Configuration;
+pub use dm_session::{
+    AbortReason, BrowserLauncher, Busy, ClientEnd, ClientEvent, ClientStats, TransportFailure,
+    Trigger,
 };
-pub use dm_session::{BrowserLauncher, Busy, ClientEnd, ClientEvent, Trigger};
-pub use error::Error;
+pub use error::{Error, TlsMaterial};
+pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion};
 pub use notify::{Ignored, NotificationOutcome};
+pub use observer::Observer;
+pub use report::SessionReport;
 pub use transport::{RetryPolicy, Transport, TransportBuilder};
 
 /// The README's examples, compiled as doc tests.
