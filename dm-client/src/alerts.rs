@@ -74,7 +74,7 @@ impl DmClient {
     }
 
     /// A handle that reports asynchronous EXEC results to this client
-    /// (see [`ExecCompletion`]).
+    /// (see [`ExecCompletion`](crate::ExecCompletion)).
     pub fn exec_completion(&mut self) -> ExecCompletion {
         ExecCompletion {
             sender: self.sender(),
@@ -89,10 +89,10 @@ impl DmClient {
         }
     }
 
-    /// Records every result reported through [`ExecCompletion`] and every
+    /// Records every result reported through [`ExecCompletion`](crate::ExecCompletion) and every
     /// alert raised through [`AlertSender`] so far (without waiting), as
     /// pending, and returns how many; deliver them with
-    /// [`DmClient::deliver_pending_reports`]. An alert for a server
+    /// [`DmClient::deliver_pending_reports`](crate::DmClient::deliver_pending_reports). An alert for a server
     /// without account is logged and dropped.
     pub fn take_exec_completions(&mut self) -> Result<usize, Error> {
         let mut taken = Vec::new();
@@ -120,7 +120,7 @@ impl DmClient {
 
     /// Records the final status of an asynchronous EXEC of `node` (as the
     /// server named it, or its absolute ClientURI): the result alert of the
-    /// node's handler ([`NodeHandler::result_alert`]: FUMO and SCOMO have
+    /// node's handler ([`NodeHandler::result_alert`](dm_tree::NodeHandler::result_alert): FUMO and SCOMO have
     /// their own types), by default an `ExecComplete` alert (`SourceURI` =
     /// the node as the server named it, `Data` `{"sc": status}`), is
     /// persisted as pending, for the EXEC's ServerURI or, when it named
@@ -130,7 +130,7 @@ impl DmClient {
         self.save()
     }
 
-    /// [`DmClient::exec_finished`] without saving.
+    /// [`DmClient::exec_finished`](crate::DmClient::exec_finished) without saving.
     pub(crate) fn record_exec_finished(
         &mut self,
         node: &ClientUri,

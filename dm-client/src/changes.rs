@@ -1,6 +1,6 @@
 //! Local changes and live values: the device's own writes
-//! ([`DmClient::set_local`], [`DmClient::update`]), signalled live-value
-//! changes ([`DmClient::notify_changed`], [`ChangeSignal`]), and the SUB
+//! ([`DmClient::set_local`](crate::DmClient::set_local), [`DmClient::update`](crate::DmClient::update)), signalled live-value
+//! changes ([`DmClient::notify_changed`](crate::DmClient::notify_changed), [`ChangeSignal`](crate::ChangeSignal)), and the SUB
 //! change reports they cause, built by `MoTree::change_reports` (the one
 //! implementation) and sent as `dm_session::Request::change_report`.
 
@@ -50,7 +50,7 @@ impl DmClient {
         Ok(self.send_change_reports(&changed).await)
     }
 
-    /// Signals that live values served by a [`NodeHandler`] changed at
+    /// Signals that live values served by a [`NodeHandler`](dm_tree::NodeHandler) changed at
     /// `node` (any ClientURI form, resolved as the device; typically the
     /// absolute ClientURI of the leaf, e.g. a battery level), and handles
     /// the change as a write of the tree: the designated instances count a
@@ -59,7 +59,7 @@ impl DmClient {
     /// themselves, see [`MoTree::cache_validator_as`]), the state is
     /// persisted, and the subscriptions watching the node, an ancestor or
     /// a descendant get their change report, carrying the live value,
-    /// through the same path as [`DmClient::update`]. Returns how many
+    /// through the same path as [`DmClient::update`](crate::DmClient::update). Returns how many
     /// reports were delivered (answered 2xx).
     ///
     /// Errors: a ClientURI that designates nothing (`404`) or is ambiguous
@@ -69,7 +69,7 @@ impl DmClient {
     }
 
     /// A handle that signals live-value changes to this client (see
-    /// [`ChangeSignal`]).
+    /// [`ChangeSignal`](crate::ChangeSignal)).
     pub fn change_signal(&mut self) -> ChangeSignal {
         let changes = self.changes.get_or_insert_with(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
@@ -80,8 +80,8 @@ impl DmClient {
         }
     }
 
-    /// Handles every change signalled through a [`ChangeSignal`] so far
-    /// (without waiting), each node once, as [`DmClient::notify_changed`];
+    /// Handles every change signalled through a [`ChangeSignal`](crate::ChangeSignal) so far
+    /// (without waiting), each node once, as [`DmClient::notify_changed`](crate::DmClient::notify_changed);
     /// returns how many change reports were delivered. A signal for a node
     /// the tree does not hold is logged and skipped.
     pub async fn take_changes(&mut self) -> Result<usize, Error> {

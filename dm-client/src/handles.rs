@@ -1,5 +1,5 @@
 //! The handles the product keeps to reach the client from anywhere
-//! ([`ExecCompletion`], [`AlertSender`], [`ChangeSignal`]), the channels
+//! ([`ExecCompletion`](crate::ExecCompletion), [`AlertSender`], [`ChangeSignal`](crate::ChangeSignal)), the channels
 //! behind them, and the checks every alert of the product passes.
 
 use dm_codec::Limits;
@@ -9,9 +9,9 @@ use tokio::sync::mpsc;
 use crate::Error;
 
 /// Reports the end of an asynchronous EXEC from anywhere (a
-/// [`NodeHandler`], a task, another thread): cheap to clone. The client
-/// takes the results in [`DmClient::listen_udp`],
-/// [`DmClient::take_exec_completions`], or at the end of a session.
+/// [`NodeHandler`](dm_tree::NodeHandler), a task, another thread): cheap to clone. The client
+/// takes the results in [`DmClient::listen_udp`](crate::DmClient::listen_udp),
+/// [`DmClient::take_exec_completions`](crate::DmClient::take_exec_completions), or at the end of a session.
 #[derive(Debug, Clone)]
 pub struct ExecCompletion {
     pub(crate) sender: mpsc::UnboundedSender<Report>,
@@ -26,15 +26,15 @@ impl ExecCompletion {
     }
 }
 
-/// Raises generic alerts from anywhere — a [`NodeHandler`] in the middle of
-/// a session, a task, another thread — as [`DmClient::raise_alert`] does
+/// Raises generic alerts from anywhere — a [`NodeHandler`](dm_tree::NodeHandler) in the middle of
+/// a session, a task, another thread — as [`DmClient::raise_alert`](crate::DmClient::raise_alert) does
 /// (cheap to clone).
 ///
 /// An alert for the server of a session under way goes in that session's
 /// next Package#3 (docs/protocol.md section 3.3); if the session ends
 /// first (END, abort), it is kept pending for the next session. Otherwise
-/// the client takes it in [`DmClient::listen_udp`] (delivered as its
-/// [`Delivery`] says), [`DmClient::take_exec_completions`] (kept pending)
+/// the client takes it in [`DmClient::listen_udp`](crate::DmClient::listen_udp) (delivered as its
+/// [`Delivery`] says), [`DmClient::take_exec_completions`](crate::DmClient::take_exec_completions) (kept pending)
 /// or the next session (in its Package#3, or kept pending when it is for
 /// another server). Until the client takes it, the alert is held in
 /// memory only.
@@ -57,7 +57,7 @@ impl AlertSender {
     }
 }
 
-/// When [`DmClient::raise_alert`] delivers an alert.
+/// When [`DmClient::raise_alert`](crate::DmClient::raise_alert) delivers an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Delivery {
@@ -101,17 +101,17 @@ pub(crate) fn result_alert(alert: Alert, node: &ClientUri, status: StatusCode) -
 /// What the handles report to the client.
 #[derive(Debug)]
 pub(crate) enum Report {
-    /// An asynchronous EXEC finished ([`ExecCompletion`]).
+    /// An asynchronous EXEC finished ([`ExecCompletion`](crate::ExecCompletion)).
     Exec(ClientUri, StatusCode),
     /// An alert was raised ([`AlertSender`]).
     Alert(ServerId, Alert, Delivery),
 }
 
-/// Signals from anywhere (a [`NodeHandler`], a sensor task, another
+/// Signals from anywhere (a [`NodeHandler`](dm_tree::NodeHandler), a sensor task, another
 /// thread) that live values a handler serves changed: cheap to clone. The
-/// client handles each signal as [`DmClient::notify_changed`] (new cache
-/// validator, change reports), in [`DmClient::listen_udp`] as they come or
-/// with [`DmClient::take_changes`]. Several signals for the same node before
+/// client handles each signal as [`DmClient::notify_changed`](crate::DmClient::notify_changed) (new cache
+/// validator, change reports), in [`DmClient::listen_udp`](crate::DmClient::listen_udp) as they come or
+/// with [`DmClient::take_changes`](crate::DmClient::take_changes). Several signals for the same node before
 /// the client handles them count as one.
 ///
 /// ```

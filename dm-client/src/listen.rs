@@ -1,5 +1,5 @@
-//! Notifications ([`DmClient::handle_notification`]) and the UDP listener
-//! that also takes the product's signals ([`DmClient::listen_udp`]).
+//! Notifications ([`DmClient::handle_notification`](crate::DmClient::handle_notification)) and the UDP listener
+//! that also takes the product's signals ([`DmClient::listen_udp`](crate::DmClient::listen_udp)).
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -57,12 +57,12 @@ impl DmClient {
     }
 
     /// Listens for notifications on `socket` until `shutdown` completes:
-    /// each datagram goes through [`DmClient::handle_notification`], and
+    /// each datagram goes through [`DmClient::handle_notification`](crate::DmClient::handle_notification), and
     /// the results its session left pending (an EXEC with a ServerURI that
     /// finished at once) are delivered right after it; EXEC results
-    /// reported through [`ExecCompletion`] are recorded and delivered;
-    /// live-value changes signalled through a [`ChangeSignal`] are handled
-    /// as [`DmClient::notify_changed`]. Outcomes go to the [`Observer`] and
+    /// reported through [`ExecCompletion`](crate::ExecCompletion) are recorded and delivered;
+    /// live-value changes signalled through a [`ChangeSignal`](crate::ChangeSignal) are handled
+    /// as [`DmClient::notify_changed`](crate::DmClient::notify_changed). Outcomes go to the [`Observer`](crate::Observer) and
     /// to `tracing`.
     /// Datagrams arriving during a session wait in the socket buffer.
     pub async fn listen_udp(

@@ -1,4 +1,4 @@
-//! What the product learns as it happens ([`Observer`]).
+//! What the product learns as it happens ([`Observer`](crate::Observer)).
 
 use dm_session::ClientEvent;
 use dm_types::ServerId;
@@ -7,10 +7,10 @@ use crate::notify::Ignored;
 use crate::report::SessionReport;
 
 /// Receives what happens in the client as it happens (sessions driven by
-/// [`DmClient::listen_udp`] included). Every method has an empty default.
+/// [`DmClient::listen_udp`](crate::DmClient::listen_udp) included). Every method has an empty default.
 pub trait Observer: Send + Sync {
     /// A session event: SHOW (`LaunchBrowser`: the
-    /// [`BrowserLauncher`] opened the page), DEFAULT, EXEC started
+    /// [`BrowserLauncher`](crate::BrowserLauncher) opened the page), DEFAULT, EXEC started
     /// asynchronously, EXEC with a ServerURI finished at once (its result
     /// is kept for a new session).
     fn event(&self, server: &ServerId, event: &ClientEvent) {
