@@ -10,7 +10,11 @@
 //!   reports — with `OMADM-DevID`, `Accept`, `Content-Type`, session cookies,
 //!   one answer to a `401` challenge ([`Credentials`]: Basic or RFC 7616
 //!   Digest SHA-256/MD5, nonce reused with an incremented `nc`), and retries
-//!   limited to network failures ([`RetryPolicy`] says exactly which).
+//!   limited to network failures ([`RetryPolicy`] says exactly which). What
+//!   each request is for and how much of its answer to read come from the
+//!   engine; a request without a usable answer goes back to the engine,
+//!   which decides (an abort has its [`AbortReason`]), and the engine's
+//!   counts ([`ClientStats`]) fill the [`SessionReport`].
 //! - **Notifications** ([`DmClient::handle_notification`],
 //!   [`DmClient::listen_udp`]): Package#0 checked against the account's
 //!   `Auth/Noti` secret and data, the TIMESTAMP window and the persisted
