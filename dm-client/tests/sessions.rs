@@ -124,6 +124,15 @@ async fn a_session_with_cont_repository_requests_and_change_reports() {
     assert_eq!(report.end, ClientEnd::Completed, "{report}");
     assert_eq!(report.commands, 7 + 1, "seven commands and CONT");
     assert!(report.tree_changed);
+    // The engine's counts: the four repository requests, the change report
+    // of the SUB after the second HGET, every command answered.
+    assert_eq!(report.stats.commands_received, report.commands);
+    assert_eq!(report.stats.commands_answered, report.commands);
+    assert_eq!(report.stats.packages_received, report.packages);
+    assert_eq!(report.stats.packages_sent, report.packages);
+    assert_eq!(report.stats.repository_requests, 4);
+    assert_eq!(report.stats.change_reports, 1);
+    assert_eq!(report.stats.failures, 0);
 
     let mut results = engine.results.lock().expect("lock").clone();
     results.sort();
