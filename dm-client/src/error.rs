@@ -25,15 +25,26 @@ pub enum Error {
     /// No DMAcc instance of the tree has this `SrvID`.
     #[error("no DMAcc account for server {0}")]
     UnknownServer(ServerId),
-    /// The client configuration is incomplete or inconsistent.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// TLS material (CA, client certificate or key) could not be used.
-    #[error("TLS: {0}")]
-    Tls(String),
+    /// Two [`Account`](crate::Account)s were given for the same server.
+    #[error("configuration: two accounts for server {0}")]
+    DuplicateAccount(ServerId),
+    /// [`DmClient::set_local`](crate::DmClient::set_local) was given a
+    /// ClientURI that does not name a node below an instance root by an
+    /// absolute path.
+    #[error("{0}: set_local needs an absolute ClientURI of a node below the instance root")]
+    NotALeafUri(ClientUri),
+    /// TLS material (CA, client certificate or key) or the TLS
+    /// configuration could not be used.
+    #[error("TLS: {material}: {reason}")]
+    Tls {
+        /// Which material.
+        material: TlsMaterial,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
-    Http(String),
+    Http(#[source] reqwest::Error),
     /// The tree refused an operation of the device itself.
     #[error("management tree: {0}")]
     Tree(#[from] dm_tree::Error),
@@ -88,7 +99,7 @@ pub enum Error {
     /// depth limit): it could be neither kept in the state file nor read
     /// by a server, so it is refused at once.
     #[error("the alert cannot be delivered: {0}")]
-    InvalidAlert(String),
+    InvalidAlert(#[source] dm_codec::Error),
     /// The client an [`AlertSender`](crate::AlertSender) belongs to no
     /// longer exists.
     #[error("the client is gone")]
@@ -107,4 +118,74 @@ pub enum Error {
         /// The status of the HGET procedure.
         status: StatusCode,
     },
+}
+
+impl Error {
+    /// The status code the error stands for: the one a protocol answer
+    /// carries where the error reaches the protocol (a DEFAULT fetch's
+    /// HGET status, the tree's refusal, an alert over a decoding limit),
+    /// and the nearest one for local failures.
+    ///
+    /// ```
+    /// use dm_client::Error;
+    /// use dm_types::{Moid, StatusCode};
+    ///
+    /// let err = Error::DefaultFetch { moid: Moid::new("urn:x:wlan")?, status: StatusCode::BAD_GATEWAY };
+    /// assert_eq!(err.status(), StatusCode::BAD_GATEWAY);
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::UnknownServer(_) | Error::NoRunningExec(_) | Error::NoDefault(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Error::DuplicateAccount(_) => StatusCode::CONFLICT,
+            Error::NotALeafUri(_) | Error::SessionStartAlert(_) => StatusCode::BAD_REQUEST,
+            Error::Tree(e) => e.status(),
+            Error::InvalidAlert(e) => e.status(),
+            Error::DefaultFetch { status, .. } => *status,
+            Error::Tls { .. }
+            | Error::Http(_)
+            | Error::StateIo { .. }
+            | Error::StateCorrupt { .. }
+            | Error::StatePermissions { .. }
+            | Error::ClientGone => StatusCode::INTERNAL_ERROR,
+        }
+    }
+}
+
+/// The TLS material or setting an [`Error::Tls`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsMaterial {
+    /// The CA PEM given to
+    /// [`TransportBuilder::ca_pem`](crate::TransportBuilder::ca_pem).
+    CaPem,
+    /// A CA certificate of that PEM.
+    CaCertificate,
+    /// The client certificate PEM given to
+    /// [`TransportBuilder::client_identity_pem`](crate::TransportBuilder::client_identity_pem).
+    ClientCertificatePem,
+    /// The client key PEM given with it.
+    ClientKeyPem,
+    /// The client certificate and key together.
+    ClientIdentity,
+    /// The platform's trust store.
+    PlatformTrustStore,
+    /// The TLS protocol versions.
+    ProtocolVersions,
+}
+
+impl std::fmt::Display for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsMaterial::CaPem => "CA PEM",
+            TlsMaterial::CaCertificate => "CA certificate",
+            TlsMaterial::ClientCertificatePem => "client certificate PEM",
+            TlsMaterial::ClientKeyPem => "client key PEM",
+            TlsMaterial::ClientIdentity => "client certificate",
+            TlsMaterial::PlatformTrustStore => "platform trust store",
+            TlsMaterial::ProtocolVersions => "protocol versions",
+        })
+    }
 }

@@ -10,7 +10,11 @@
 //!   reports — with `OMADM-DevID`, `Accept`, `Content-Type`, session cookies,
 //!   one answer to a `401` challenge ([`Credentials`]: Basic or RFC 7616
 //!   Digest SHA-256/MD5, nonce reused with an incremented `nc`), and retries
-//!   limited to network failures ([`RetryPolicy`] says exactly which).
+//!   limited to network failures ([`RetryPolicy`] says exactly which). What
+//!   each request is for and how much of its answer to read come from the
+//!   engine; a request without a usable answer goes back to the engine,
+//!   which decides (an abort has its [`AbortReason`]), and the engine's
+//!   counts ([`ClientStats`]) fill the [`SessionReport`].
 //! - **Notifications** ([`DmClient::handle_notification`],
 //!   [`DmClient::listen_udp`]): Package#0 checked against the account's
 //!   `Auth/Noti` secret and data, the TIMESTAMP window and the persisted
@@ -71,11 +75,24 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+mod alerts;
 mod auth;
+mod builder;
+mod changes;
 mod client;
+mod configuration;
 mod error;
+mod handles;
+mod listen;
 mod notify;
+mod observer;
+mod report;
+mod session;
+mod session_tree;
+mod settings;
 mod state;
+#[cfg(test)]
+mod tests;
 mod transport;
 
 /// The workspace README's quickstarts (a device talking to an in-process
@@ -85,13 +102,18 @@ mod transport;
 struct WorkspaceReadmeDoctests;
 
 pub use auth::Credentials;
-pub use client::{
-    Account, AlertSender, ChangeSignal, Configuration, Delivery, DmClient, DmClientBuilder,
-    ExecCompletion, Observer, SessionReport,
+pub use builder::{Account, DmClientBuilder};
+pub use client::DmClient;
+pub use configuration::Configuration;
+pub use dm_session::{
+    AbortReason, BrowserLauncher, Busy, ClientEnd, ClientEvent, ClientStats, TransportFailure,
+    Trigger,
 };
-pub use dm_session::{BrowserLauncher, Busy, ClientEnd, ClientEvent, Trigger};
-pub use error::Error;
+pub use error::{Error, TlsMaterial};
+pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion};
 pub use notify::{Ignored, NotificationOutcome};
+pub use observer::Observer;
+pub use report::SessionReport;
 pub use transport::{RetryPolicy, Transport, TransportBuilder};
 
 /// The README's examples, compiled as doc tests.

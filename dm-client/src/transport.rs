@@ -8,13 +8,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dm_codec::mime;
-use dm_session::{Method, Request, Response};
-use dm_types::{DevId, ServerUri};
+use dm_session::{Failure, Method, Request, RequestKind, Response, TransportFailure};
+use dm_types::ServerUri;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::Error;
 use crate::auth::{Challenge, Credentials};
+use crate::error::{Error, TlsMaterial};
+
+/// An [`Error::Tls`] about `material`.
+fn tls(material: TlsMaterial, reason: impl std::fmt::Display) -> Error {
+    Error::Tls {
+        material,
+        reason: reason.to_string(),
+    }
+}
 
 /// How requests are retried after network failures (docs/protocol.md section
 /// 2: never after an HTTP answer, whatever its status).
@@ -169,8 +177,8 @@ impl TransportBuilder {
     pub fn ca_pem(mut self, pem: &[u8]) -> TransportBuilder {
         match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
             Ok(certificates) if !certificates.is_empty() => self.roots.extend(certificates),
-            Ok(_) => self.fail(Error::Tls("the CA PEM holds no certificate".into())),
-            Err(e) => self.fail(Error::Tls(format!("CA PEM: {e}"))),
+            Ok(_) => self.fail(tls(TlsMaterial::CaPem, "it holds no certificate")),
+            Err(e) => self.fail(tls(TlsMaterial::CaPem, e)),
         }
         self
     }
@@ -186,19 +194,20 @@ impl TransportBuilder {
             match CertificateDer::pem_slice_iter(certificate_pem).collect::<Result<Vec<_>, _>>() {
                 Ok(chain) if !chain.is_empty() => chain,
                 Ok(_) => {
-                    self.fail(Error::Tls(
-                        "the client certificate PEM holds no certificate".into(),
+                    self.fail(tls(
+                        TlsMaterial::ClientCertificatePem,
+                        "it holds no certificate",
                     ));
                     return self;
                 }
                 Err(e) => {
-                    self.fail(Error::Tls(format!("client certificate PEM: {e}")));
+                    self.fail(tls(TlsMaterial::ClientCertificatePem, e));
                     return self;
                 }
             };
         match PrivateKeyDer::from_pem_slice(key_pem) {
             Ok(key) => self.identity = Some((chain, key)),
-            Err(e) => self.fail(Error::Tls(format!("client key PEM: {e}"))),
+            Err(e) => self.fail(tls(TlsMaterial::ClientKeyPem, e)),
         }
         self
     }
@@ -228,8 +237,9 @@ impl TransportBuilder {
         self
     }
 
-    /// Builds the transport. Errors: unusable PEM input ([`Error::Tls`]),
-    /// or an HTTP client that cannot be built ([`Error::Http`]).
+    /// Builds the transport. Errors: unusable PEM input or TLS settings
+    /// ([`Error::Tls`], naming the [`TlsMaterial`]), or an HTTP client
+    /// that cannot be built ([`Error::Http`]).
     pub fn build(self) -> Result<Transport, Error> {
         if let Some(error) = self.error {
             return Err(error);
@@ -237,10 +247,10 @@ impl TransportBuilder {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| Error::Tls(e.to_string()))?;
+            .map_err(|e| tls(TlsMaterial::ProtocolVersions, e))?;
         let builder = if self.roots.is_empty() {
             let verifier = rustls_platform_verifier::Verifier::new(provider)
-                .map_err(|e| Error::Tls(format!("platform trust store: {e}")))?;
+                .map_err(|e| tls(TlsMaterial::PlatformTrustStore, e))?;
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(verifier))
@@ -249,14 +259,14 @@ impl TransportBuilder {
             for root in self.roots {
                 roots
                     .add(root)
-                    .map_err(|e| Error::Tls(format!("CA certificate: {e}")))?;
+                    .map_err(|e| tls(TlsMaterial::CaCertificate, e))?;
             }
             builder.with_root_certificates(roots)
         };
         let mut config = match self.identity {
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| Error::Tls(format!("client certificate: {e}")))?,
+                .map_err(|e| tls(TlsMaterial::ClientIdentity, e))?,
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -269,7 +279,7 @@ impl TransportBuilder {
             .pool_max_idle_per_host(self.idle_connections_per_host)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| Error::Http(e.to_string()))?;
+            .map_err(Error::Http)?;
         Ok(Transport {
             inner: Arc::new(TransportInner {
                 client,
@@ -334,12 +344,12 @@ impl HttpSession {
 
     /// Whether the account's credentials go with `request`: to the origin
     /// of `SrvURI` always, and to the session's CONT origin for packages.
-    fn credentials_apply(&self, request: &Outgoing<'_>) -> bool {
+    fn credentials_apply(&self, request: &Request) -> bool {
         if matches!(self.credentials, Credentials::None) {
             return false;
         }
         request.uri.same_origin(&self.origin)
-            || (request.is_package()
+            || (request.kind == RequestKind::Package
                 && self
                     .session_uri
                     .as_ref()
@@ -387,60 +397,26 @@ impl HttpSession {
     }
 }
 
-/// One HTTP request to perform: a [`Request`] of the session engine, or
-/// one the client makes on its own (DEFAULT fetch, change report).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Outgoing<'a> {
-    pub(crate) method: Method,
-    pub(crate) uri: &'a ServerUri,
-    pub(crate) content_type: Option<&'a str>,
-    pub(crate) accept: &'a str,
-    pub(crate) dev_id: &'a DevId,
-    pub(crate) body: &'a [u8],
-}
-
-impl Outgoing<'_> {
-    /// Whether this is a DM package (Package#1 or #3), by its media type.
-    pub(crate) fn is_package(&self) -> bool {
-        matches!(self.content_type, Some(t) if t == mime::INITIATION || t == mime::RESPONSE)
-    }
-}
-
-impl<'a> From<&'a Request> for Outgoing<'a> {
-    fn from(request: &'a Request) -> Outgoing<'a> {
-        Outgoing {
-            method: request.method,
-            uri: &request.uri,
-            content_type: request.content_type,
-            accept: request.accept,
-            dev_id: &request.dev_id,
-            body: &request.body,
-        }
-    }
-}
-
-/// A request that got no HTTP answer (after the retries the policy allows).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NoAnswer(pub(crate) String);
-
 impl Transport {
-    /// Performs `request` for a session: cookies, `Authorization` when a
-    /// challenge was answered before (Digest nonce reused with the next
-    /// `nc`), one answer to a `401` challenge, retries per the policy. The
-    /// body of a 2xx answer is read up to `limit + 1` bytes, so that a
-    /// decoder with limit `limit` reports an oversized body precisely
-    /// without this client holding more.
+    /// Performs `request` — one the session engine emitted, or one the
+    /// client makes on its own (DEFAULT fetch, change report; what it is
+    /// for is its [`RequestKind`], never guessed from its media type):
+    /// cookies, `Authorization` when a challenge was answered before (Digest
+    /// nonce reused with the next `nc`), one answer to a `401` challenge,
+    /// retries per the policy. The body of a `2xx` answer is read up to the
+    /// request's `response_limit` (not at all without one): a longer body
+    /// is [`Failure::BodyTooLarge`], and the client never holds more than
+    /// the limit and one byte.
     pub(crate) async fn perform(
         &self,
         http: &mut HttpSession,
-        request: Outgoing<'_>,
-        limit: usize,
-    ) -> Result<Response, NoAnswer> {
-        let body = Bytes::copy_from_slice(request.body);
+        request: &Request,
+    ) -> Result<Response, Failure> {
+        let body = Bytes::copy_from_slice(&request.body);
         let mut answered = false;
         loop {
-            let authorization = if http.challenge.is_some() && http.credentials_apply(&request) {
-                let target = request_target(request.uri);
+            let authorization = if http.challenge.is_some() && http.credentials_apply(request) {
+                let target = request_target(&request.uri);
                 let credentials = http.credentials.clone();
                 http.challenge.as_mut().and_then(|challenge| {
                     challenge.authorization(&credentials, method_name(request.method), &target)
@@ -450,7 +426,7 @@ impl Transport {
             };
             let response = self.send(http, request, &body, authorization).await?;
             http.store_cookies(
-                request.uri,
+                &request.uri,
                 response
                     .headers()
                     .get_all(reqwest::header::SET_COOKIE)
@@ -458,7 +434,7 @@ impl Transport {
                     .filter_map(|v| v.to_str().ok()),
             );
             let status = response.status().as_u16();
-            if status == 401 && !answered && http.credentials_apply(&request) {
+            if status == 401 && !answered && http.credentials_apply(request) {
                 let challenges: Vec<&str> = response
                     .headers()
                     .get_all(reqwest::header::WWW_AUTHENTICATE)
@@ -475,7 +451,7 @@ impl Transport {
                     continue;
                 }
             }
-            return read_response(response, limit).await;
+            return read_response(response, request.response_limit).await;
         }
     }
 
@@ -483,10 +459,10 @@ impl Transport {
     async fn send(
         &self,
         http: &HttpSession,
-        request: Outgoing<'_>,
+        request: &Request,
         body: &Bytes,
         authorization: Option<String>,
-    ) -> Result<reqwest::Response, NoAnswer> {
+    ) -> Result<reqwest::Response, Failure> {
         let policy = self.inner.retry;
         let idempotent = matches!(request.method, Method::Get | Method::Put);
         let mut failed = 0;
@@ -503,7 +479,7 @@ impl Transport {
                     .header(reqwest::header::CONTENT_TYPE, content_type)
                     .body(body.clone());
             }
-            if let Some(cookies) = http.cookie_header(request.uri) {
+            if let Some(cookies) = http.cookie_header(&request.uri) {
                 builder = builder.header(reqwest::header::COOKIE, cookies);
             }
             if let Some(value) = &authorization {
@@ -514,9 +490,11 @@ impl Transport {
                 Err(error) => error,
             };
             failed += 1;
-            let retriable = !is_tls_failure(&error)
-                && (error.is_connect()
-                    || (idempotent && (error.is_timeout() || error.is_request())));
+            let kind = failure_kind(&error);
+            let retriable = kind == TransportFailure::Connect
+                || (idempotent
+                    && (kind == TransportFailure::Timeout
+                        || (kind == TransportFailure::Interrupted && error.is_request())));
             let reason = describe(&error);
             if !retriable || failed >= policy.attempts {
                 tracing::warn!(
@@ -524,11 +502,14 @@ impl Transport {
                     tries = failed,
                     "no answer: {reason}"
                 );
-                return Err(NoAnswer(format!(
-                    "{} {}: {reason}",
-                    method_name(request.method),
-                    request.uri.as_str()
-                )));
+                return Err(Failure::NoAnswer {
+                    kind,
+                    detail: format!(
+                        "{} {}: {reason}",
+                        method_name(request.method),
+                        request.uri.as_str()
+                    ),
+                });
             }
             let wait = policy.backoff(failed);
             tracing::info!(
@@ -542,12 +523,26 @@ impl Transport {
     }
 }
 
-/// Reads status, the headers the engine needs and, for a 2xx answer, the
-/// body (at most `limit + 1` bytes).
+/// The kind of a failed send: TLS failures are never transient, connection
+/// failures mean nothing was sent.
+fn failure_kind(error: &reqwest::Error) -> TransportFailure {
+    if is_tls_failure(error) {
+        TransportFailure::Tls
+    } else if error.is_connect() {
+        TransportFailure::Connect
+    } else if error.is_timeout() {
+        TransportFailure::Timeout
+    } else {
+        TransportFailure::Interrupted
+    }
+}
+
+/// Reads status, the headers the engine needs and, for a 2xx answer with a
+/// `limit`, the body: [`Failure::BodyTooLarge`] past `limit` bytes.
 async fn read_response(
     mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Response, NoAnswer> {
+    limit: Option<usize>,
+) -> Result<Response, Failure> {
     let header = |name: &str| {
         response
             .headers()
@@ -559,19 +554,29 @@ async fn read_response(
     let content_type = header(reqwest::header::CONTENT_TYPE.as_str());
     let omadm_accept = header(mime::OMADM_ACCEPT);
     let mut body = Vec::new();
-    if response.status().is_success() {
-        let cap = limit.saturating_add(1);
+    if let Some(limit) = limit
+        && response.status().is_success()
+    {
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    let room = cap - body.len();
-                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if body.len() >= cap {
-                        break;
+                    if chunk.len() > limit - body.len() {
+                        return Err(Failure::BodyTooLarge);
                     }
+                    body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(NoAnswer(format!("reading the answer: {}", describe(&e)))),
+                Err(e) => {
+                    let kind = if e.is_timeout() {
+                        TransportFailure::Timeout
+                    } else {
+                        TransportFailure::Interrupted
+                    };
+                    return Err(Failure::NoAnswer {
+                        kind,
+                        detail: format!("reading the answer: {}", describe(&e)),
+                    });
+                }
             }
         }
     }
@@ -648,6 +653,7 @@ fn request_target(uri: &ServerUri) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dm_types::DevId;
 
     fn uri(text: &str) -> ServerUri {
         ServerUri::new(text).expect("valid URI")
@@ -669,16 +675,20 @@ mod tests {
         assert_eq!(http.cookie_header(&here), None);
     }
 
-    /// An outgoing request to `target`: a Package#3 or a repository read.
-    fn outgoing<'a>(target: &'a ServerUri, dev_id: &'a DevId, package: bool) -> Outgoing<'a> {
-        Outgoing {
-            method: if package { Method::Post } else { Method::Get },
-            uri: target,
-            content_type: package.then_some(mime::RESPONSE),
-            accept: mime::REQUEST,
-            dev_id,
-            body: b"",
-        }
+    /// A request to `target`: a Package#3 or a repository read.
+    fn outgoing(target: &ServerUri, dev_id: &DevId, package: bool) -> Request {
+        let report = dm_tree::ChangeReport {
+            server: dm_types::ServerId::new("dm").expect("id"),
+            report_to: target.clone(),
+            items: Vec::new(),
+        };
+        let mut request = Request::change_report(dev_id, &report);
+        request.kind = if package {
+            RequestKind::Package
+        } else {
+            RequestKind::RepositoryRead
+        };
+        request
     }
 
     #[test]
@@ -749,11 +759,29 @@ mod tests {
             .ca_pem(b"no pem here")
             .build()
             .unwrap_err();
-        assert!(matches!(err, Error::Tls(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Tls {
+                    material: TlsMaterial::CaPem,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = Transport::builder()
             .client_identity_pem(b"", b"")
             .build()
             .unwrap_err();
-        assert!(matches!(err, Error::Tls(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Tls {
+                    material: TlsMaterial::ClientCertificatePem,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use common::*;
 use dm_client::{
-    Account, ClientEnd, Credentials, DmClient, Ignored, NotificationOutcome, Observer,
+    AbortReason, Account, ClientEnd, Credentials, DmClient, Ignored, NotificationOutcome, Observer,
     SessionReport, Transport, Trigger,
 };
 use dm_codec::notification::{self, Replay};
@@ -761,10 +761,7 @@ async fn a_repository_answering_garbage_or_nothing_writes_nothing() {
     let before = content(&client);
     let started = Instant::now();
     let report = client_initiated(&mut client).await;
-    assert_eq!(
-        report.end,
-        ClientEnd::Aborted("the session lasted longer than its limit".into())
-    );
+    assert_eq!(report.end, ClientEnd::Aborted(AbortReason::SessionTooLong));
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -896,7 +893,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
     let report = client_initiated(&mut client).await;
     assert_eq!(
         report.end,
-        ClientEnd::Aborted("the server sent 3 packages without END".into())
+        ClientEnd::Aborted(AbortReason::TooManyPackages { packages: 3 })
     );
     assert_eq!(server.requests().len(), 3, "Package#1 and two Package#3");
 
@@ -939,7 +936,10 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
         let started = Instant::now();
         let report = client_initiated(&mut client).await;
         assert!(
-            matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("exceeds the limit of 2048 bytes")),
+            matches!(
+                &report.end,
+                ClientEnd::Aborted(AbortReason::PackageTooLarge { limit: 2048 })
+            ),
             "{path}: {report}"
         );
         assert!(
@@ -960,7 +960,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
     let mut client = common::client(&server.base, Credentials::None);
     let report = client_initiated(&mut client).await;
     assert!(
-        matches!(&report.end, ClientEnd::Aborted(reason) if reason.starts_with("invalid Package#2") && reason.contains("4096")),
+        matches!(&report.end, ClientEnd::Aborted(reason @ AbortReason::InvalidPackage(_)) if reason.to_string().contains("4096")),
         "{report}"
     );
     assert_eq!(server.requests().len(), 1);
@@ -984,10 +984,7 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
         .expect("client");
     let started = Instant::now();
     let report = client_initiated(&mut client).await;
-    assert_eq!(
-        report.end,
-        ClientEnd::Aborted("the session lasted longer than its limit".into())
-    );
+    assert_eq!(report.end, ClientEnd::Aborted(AbortReason::SessionTooLong));
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(server.requests().len(), 2);
 }

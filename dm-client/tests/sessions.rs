@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
-use dm_client::{ClientEnd, Credentials};
+use dm_client::{AbortReason, ClientEnd, Credentials, TransportFailure};
 use dm_session::{PackageRequest, ServerConfig, ServerEvent, ServerSession};
 use dm_types::{Command, ServerUri};
 
@@ -124,6 +124,15 @@ async fn a_session_with_cont_repository_requests_and_change_reports() {
     assert_eq!(report.end, ClientEnd::Completed, "{report}");
     assert_eq!(report.commands, 7 + 1, "seven commands and CONT");
     assert!(report.tree_changed);
+    // The engine's counts: the four repository requests, the change report
+    // of the SUB after the second HGET, every command answered.
+    assert_eq!(report.stats.commands_received, report.commands);
+    assert_eq!(report.stats.commands_answered, report.commands);
+    assert_eq!(report.stats.packages_received, report.packages);
+    assert_eq!(report.stats.packages_sent, report.packages);
+    assert_eq!(report.stats.repository_requests, 4);
+    assert_eq!(report.stats.change_reports, 1);
+    assert_eq!(report.stats.failures, 0);
 
     let mut results = engine.results.lock().expect("lock").clone();
     results.sort();
@@ -291,7 +300,7 @@ async fn package1_is_retried_after_connection_refused() {
     let mut client = common::client(&format!("http://127.0.0.1:{port}"), Credentials::None);
     let report = client_initiated(&mut client).await;
     assert!(
-        matches!(&report.end, ClientEnd::Aborted(reason) if reason.starts_with("no answer: POST")),
+        matches!(&report.end, ClientEnd::Aborted(reason @ AbortReason::NoAnswer { kind: TransportFailure::Connect, .. }) if reason.to_string().starts_with("no answer: POST")),
         "{report}"
     );
 }
@@ -511,14 +520,20 @@ async fn an_oversized_or_invalid_package2_aborts_precisely() {
         .expect("client");
     let report = client_initiated(&mut client).await;
     assert!(
-        matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("exceeds the limit of 1024 bytes")),
+        matches!(
+            &report.end,
+            ClientEnd::Aborted(AbortReason::PackageTooLarge { limit: 1024 })
+        ),
         "{report}"
     );
     let server = serve(|_| Reply::package(r#"{"CMD":[["END"],["END"]]}"#)).await;
     let mut client = common::client(&server.base, Credentials::None);
     let report = client_initiated(&mut client).await;
     assert!(
-        matches!(&report.end, ClientEnd::Aborted(reason) if reason.starts_with("invalid Package#2")),
+        matches!(
+            &report.end,
+            ClientEnd::Aborted(AbortReason::InvalidPackage(_))
+        ),
         "{report}"
     );
 }

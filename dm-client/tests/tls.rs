@@ -109,7 +109,7 @@ async fn tls_failures_abort_at_once_without_retries() {
     let started = Instant::now();
     let report = client_initiated(&mut client).await;
     assert!(
-        matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("CertificateRequired")),
+        matches!(&report.end, ClientEnd::Aborted(reason) if reason.to_string().contains("CertificateRequired")),
         "{report}"
     );
     assert!(
@@ -122,7 +122,7 @@ async fn tls_failures_abort_at_once_without_retries() {
     let mut client = client_over(&server.base, Credentials::None, transport);
     let report = client_initiated(&mut client).await;
     assert!(
-        matches!(&report.end, ClientEnd::Aborted(reason) if reason.contains("certificate")),
+        matches!(&report.end, ClientEnd::Aborted(reason) if reason.to_string().contains("certificate")),
         "{report}"
     );
     assert!(server.requests().is_empty());

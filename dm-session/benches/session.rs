@@ -77,7 +77,9 @@ fn full_session(tree: &mut MoTree, get: &Command) -> usize {
             omadm_accept: None,
             body,
         };
-        client.handle_response(request.id, &response, tree);
+        client
+            .handle_response(request.id, &response, tree)
+            .expect("an awaited answer");
         while client.poll_event().is_some() {}
     }
     packages

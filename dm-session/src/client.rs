@@ -12,7 +12,10 @@ use dm_types::{
     Status, StatusCode,
 };
 
-use crate::ManagementTree;
+use crate::client_end::{AbortReason, ClientEnd};
+use crate::request::{Failure, Method, Request, RequestId, RequestKind, Response};
+use crate::stats::ClientStats;
+use crate::{Error, ManagementTree};
 
 /// Settings of a [`ClientSession`].
 #[derive(Clone)]
@@ -172,54 +175,6 @@ pub enum Trigger {
     },
 }
 
-/// Identifies a request from [`ClientSession::poll_request`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RequestId(u64);
-
-/// HTTP method of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// POST (packages, HPOST).
-    Post,
-    /// GET (HGET).
-    Get,
-    /// PUT (HPUT).
-    Put,
-}
-
-/// An HTTP request for the caller to perform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    /// Pass it back with the response.
-    pub id: RequestId,
-    /// The method.
-    pub method: Method,
-    /// The target.
-    pub uri: ServerUri,
-    /// `Content-Type` of the body, when there is one.
-    pub content_type: Option<&'static str>,
-    /// `Accept`.
-    pub accept: &'static str,
-    /// `OMADM-DevID`.
-    pub dev_id: DevId,
-    /// The body (empty for GET).
-    pub body: Vec<u8>,
-}
-
-/// The HTTP answer to a [`Request`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Response {
-    /// The HTTP status; 0 when no answer came (network error).
-    pub status: u16,
-    /// `Content-Type`, if any.
-    pub content_type: Option<String>,
-    /// `OMADM-Accept`, if any: on a Package#2 answer, the media types the
-    /// server accepts for uploaded MO data (docs/protocol.md section 2.2).
-    pub omadm_accept: Option<String>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
 /// What the application learns from [`ClientSession::poll_event`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -264,47 +219,30 @@ pub enum ClientEvent {
     Ended(ClientEnd),
 }
 
-/// How a client session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientEnd {
-    /// The server sent END.
-    Completed,
-    /// The server answered a package with this HTTP status instead of 200
-    /// (after the one answer to a `401` challenge the transport gives):
-    /// the session is aborted and never retried (section 2).
-    Refused(u16),
-    /// The session was aborted (invalid Package#2, package limit, duration
-    /// limit, no answer); nothing more is sent.
-    Aborted(String),
-}
-
-impl std::fmt::Display for ClientEnd {
-    /// ```
-    /// use dm_session::ClientEnd;
-    ///
-    /// assert_eq!(ClientEnd::Refused(413).to_string(), "refused: the server answered HTTP 413");
-    /// assert_eq!(ClientEnd::Completed.to_string(), "completed");
-    /// ```
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientEnd::Completed => f.write_str("completed"),
-            ClientEnd::Refused(status) => write!(f, "refused: the server answered HTTP {status}"),
-            ClientEnd::Aborted(reason) => write!(f, "aborted: {reason}"),
-        }
-    }
-}
-
 /// What the session waits for.
 #[derive(Debug)]
 enum Waiting {
+    /// The Package#2 answering the package sent as `RequestId`.
     Package(RequestId),
-    /// A repository answer for the command at `index`.
+    /// The repository's answer to request `id`, made for the command at
+    /// `index` of the current Package#2.
     Repository {
         id: RequestId,
         index: usize,
+        access: RepositoryAccess,
     },
     Nothing,
+}
+
+/// What a repository request does for its command: the answer is matched
+/// to it without looking the command up again.
+#[derive(Debug)]
+enum RepositoryAccess {
+    /// HGET: the MO data goes to `target` (`None`: where its ClientURIs
+    /// say).
+    Read { target: Option<dm_types::ClientUri> },
+    /// HPUT or HPOST: only the status counts.
+    Write,
 }
 
 /// One client-side session: builds Package#1, executes each Package#2
@@ -313,8 +251,11 @@ enum Waiting {
 /// END. No I/O and no clock.
 ///
 /// Loop: take [`ClientSession::poll_request`], perform it, feed the answer to
-/// [`ClientSession::handle_response`]; act on [`ClientSession::poll_event`];
-/// stop when [`ClientSession::is_ended`].
+/// [`ClientSession::handle_response`] (or, when no usable answer came, the
+/// [`Failure`] to [`ClientSession::handle_failure`]); act on
+/// [`ClientSession::poll_event`]; stop when [`ClientSession::is_ended`].
+/// The engine decides everything that follows an answer or its absence,
+/// and counts what it did ([`ClientSession::stats`]).
 ///
 /// ```
 /// use dm_session::{ClientConfig, ClientEnd, ClientEvent, ClientSession, Response, Trigger};
@@ -332,7 +273,7 @@ enum Waiting {
 ///     omadm_accept: None,
 ///     body: br#"{"CMD":[["END"]]}"#.to_vec(),
 /// };
-/// session.handle_response(package1.id, &answer, &mut tree);
+/// session.handle_response(package1.id, &answer, &mut tree)?;
 /// assert!(session.is_ended());
 /// assert_eq!(session.poll_event(), Some(ClientEvent::Ended(ClientEnd::Completed)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -348,7 +289,9 @@ pub struct ClientSession {
     ends: bool,
     next_index: usize,
     statuses: Vec<Status>,
-    packages: usize,
+    /// Change reports sent whose answers (not awaited) may still come.
+    reports_in_flight: Vec<RequestId>,
+    stats: ClientStats,
     events: VecDeque<ClientEvent>,
     ended: bool,
     deadline: Instant,
@@ -402,7 +345,8 @@ impl ClientSession {
             ends: false,
             next_index: 0,
             statuses: Vec::new(),
-            packages: 0,
+            reports_in_flight: Vec::new(),
+            stats: ClientStats::default(),
             events: VecDeque::new(),
             ended: false,
             deadline: now + config_duration,
@@ -410,36 +354,55 @@ impl ClientSession {
             alerts: Vec::new(),
         };
         let id = session.send(
+            RequestKind::Package,
             Method::Post,
             uri,
-            Some(mime::INITIATION),
-            mime::REQUEST,
             dm_codec::encode_package1(&package),
         );
+        if let Some(package1) = session.outbox.back_mut() {
+            package1.content_type = Some(mime::INITIATION);
+        }
         session.waiting = Waiting::Package(id);
         session
     }
 
+    /// Queues a request of `kind` and counts it.
     fn send(
         &mut self,
+        kind: RequestKind,
         method: Method,
         uri: ServerUri,
-        content_type: Option<&'static str>,
-        accept: &'static str,
         body: Vec<u8>,
     ) -> RequestId {
         self.next_id += 1;
-        let id = RequestId(self.next_id);
-        self.outbox.push_back(Request {
+        let id = RequestId::new(self.next_id);
+        self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(body.len() as u64);
+        match kind {
+            RequestKind::Package => self.stats.packages_sent += 1,
+            RequestKind::RepositoryRead | RequestKind::RepositoryWrite => {
+                self.stats.repository_requests += 1;
+            }
+            RequestKind::ChangeReport => {
+                self.stats.change_reports += 1;
+                self.reports_in_flight.push(id);
+            }
+            RequestKind::DefaultFetch => {}
+        }
+        self.outbox.push_back(Request::new(
             id,
+            kind,
             method,
             uri,
-            content_type,
-            accept,
-            dev_id: self.config.dev_id.clone(),
+            &self.config.dev_id,
             body,
-        });
+            &self.config.limits,
+        ));
         id
+    }
+
+    /// What the session counted so far.
+    pub fn stats(&self) -> ClientStats {
+        self.stats
     }
 
     /// Queues a generic alert for the next Package#3 (alerts that exist
@@ -483,14 +446,21 @@ impl ClientSession {
         (!self.ended).then_some(self.deadline)
     }
 
-    /// Aborts the session when `now` is past its allowed duration.
+    /// Aborts the session when `now` is past its allowed duration
+    /// ([`AbortReason::SessionTooLong`]).
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.deadline {
-            self.abort("the session lasted longer than its limit".into());
+            self.abort(AbortReason::SessionTooLong);
         }
     }
 
-    fn abort(&mut self, reason: String) {
+    /// Ends a session the caller stops driving before its end
+    /// ([`AbortReason::Abandoned`]); nothing if it is over.
+    pub fn abandon(&mut self) {
+        self.abort(AbortReason::Abandoned);
+    }
+
+    fn abort(&mut self, reason: AbortReason) {
         self.end_early(ClientEnd::Aborted(reason));
     }
 
@@ -505,55 +475,179 @@ impl ClientSession {
 
     /// Feeds the answer to request `id`. Poll requests and events again
     /// afterwards.
+    ///
+    /// Errors: [`Error::NotAwaited`] when the session waits for no answer
+    /// to `id` — an unknown request, one already answered (a stale or
+    /// repeated answer), or one of a session that ended; the answer is
+    /// then ignored. Answers to change reports are taken (and ignored)
+    /// once.
     pub fn handle_response(
         &mut self,
         id: RequestId,
         response: &Response,
         tree: &mut impl ManagementTree,
-    ) {
-        match self.waiting {
-            Waiting::Package(expected) if expected == id => self.package2(response, tree),
+    ) -> Result<(), Error> {
+        if self.report_answered(id) {
+            self.count_received(response);
+            return Ok(());
+        }
+        match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
+            Waiting::Package(expected) if expected == id => {
+                self.count_received(response);
+                self.package2(response, tree);
+            }
             Waiting::Repository {
                 id: expected,
                 index,
+                access,
             } if expected == id => {
-                let status = self.repository_answer(index, response, tree);
-                self.statuses.push(Status {
-                    code: status.0,
-                    uris: status.1,
-                    data: Vec::new(),
-                });
-                self.next_index = index + 1;
-                self.run(tree);
+                self.count_received(response);
+                let (code, uris) = self.repository_answer(access, response, tree);
+                self.resume(index, code, uris, tree);
             }
-            _ => {}
+            waiting => {
+                self.waiting = waiting;
+                return Err(Error::NotAwaited(id));
+            }
         }
+        Ok(())
+    }
+
+    /// Reports that request `id` got no usable answer: no HTTP answer at
+    /// all, or a body over its `response_limit`. The engine decides: a
+    /// package without answer aborts the session
+    /// ([`AbortReason::NoAnswer`], [`AbortReason::PackageTooLarge`]); a
+    /// repository request answers its command (`502`, or `413` for an HGET
+    /// body over [`Limits::mo_data_bytes`]) and the package goes on; a
+    /// change report is not awaited, so nothing follows. Poll requests and
+    /// events again afterwards.
+    ///
+    /// Errors: [`Error::NotAwaited`], as for
+    /// [`ClientSession::handle_response`].
+    ///
+    /// ```
+    /// use dm_session::{AbortReason, ClientConfig, ClientEnd, ClientEvent, ClientSession, Failure, TransportFailure, Trigger};
+    /// use dm_tree::MoTree;
+    /// use dm_types::{DevId, ServerId, ServerUri};
+    ///
+    /// let mut tree = MoTree::new();
+    /// let config = ClientConfig::new(DevId::new("IMEI:1")?, ServerId::new("srv1")?, ServerUri::new("https://dm.example/dm")?);
+    /// let mut session = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), std::time::Instant::now());
+    /// let package1 = session.poll_request().expect("Package#1");
+    /// let failure = Failure::NoAnswer { kind: TransportFailure::Connect, detail: "connection refused".into() };
+    /// session.handle_failure(package1.id, failure, &mut tree)?;
+    /// assert!(matches!(
+    ///     session.poll_event(),
+    ///     Some(ClientEvent::Ended(ClientEnd::Aborted(AbortReason::NoAnswer { kind: TransportFailure::Connect, .. })))
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handle_failure(
+        &mut self,
+        id: RequestId,
+        failure: Failure,
+        tree: &mut impl ManagementTree,
+    ) -> Result<(), Error> {
+        if self.report_answered(id) {
+            self.stats.failures += 1;
+            return Ok(());
+        }
+        match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
+            Waiting::Package(expected) if expected == id => {
+                self.stats.failures += 1;
+                self.abort(match failure {
+                    Failure::NoAnswer { kind, detail } => AbortReason::NoAnswer { kind, detail },
+                    Failure::BodyTooLarge => AbortReason::PackageTooLarge {
+                        limit: self.config.limits.package_bytes,
+                    },
+                });
+            }
+            Waiting::Repository {
+                id: expected,
+                index,
+                access,
+            } if expected == id => {
+                self.stats.failures += 1;
+                let code = match (failure, access) {
+                    (Failure::BodyTooLarge, RepositoryAccess::Read { .. }) => {
+                        StatusCode::PAYLOAD_TOO_LARGE
+                    }
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                self.resume(index, code, Vec::new(), tree);
+            }
+            waiting => {
+                self.waiting = waiting;
+                return Err(Error::NotAwaited(id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `id` is a change report in flight (then no longer).
+    fn report_answered(&mut self, id: RequestId) -> bool {
+        let Some(position) = self.reports_in_flight.iter().position(|r| *r == id) else {
+            return false;
+        };
+        self.reports_in_flight.swap_remove(position);
+        true
+    }
+
+    fn count_received(&mut self, response: &Response) {
+        self.stats.bytes_received = self
+            .stats
+            .bytes_received
+            .saturating_add(response.body.len() as u64);
+    }
+
+    /// Records the status of the repository command at `index` and runs
+    /// the rest of the package.
+    fn resume(
+        &mut self,
+        index: usize,
+        code: StatusCode,
+        uris: Vec<dm_types::ClientUri>,
+        tree: &mut impl ManagementTree,
+    ) {
+        self.statuses.push(Status {
+            code,
+            uris,
+            data: Vec::new(),
+        });
+        self.stats.commands_answered += 1;
+        self.next_index = index + 1;
+        self.run(tree);
     }
 
     fn package2(&mut self, response: &Response, tree: &mut impl ManagementTree) {
         if response.status != 200 {
             return self.end_early(ClientEnd::Refused(response.status));
         }
+        self.stats.packages_received += 1;
         if !response
             .content_type
             .as_deref()
             .is_some_and(|t| mime::content_type_matches(t, mime::REQUEST))
         {
-            return self.abort("the answer is not a Package#2 (Content-Type)".into());
+            return self.abort(AbortReason::NotAPackage {
+                content_type: response.content_type.clone(),
+            });
         }
-        self.packages += 1;
         if let Some(accept) = &response.omadm_accept {
             self.omadm_accept = Some(accept.clone());
         }
         let package = match dm_codec::decode_package2(&response.body, &self.config.limits) {
             Ok(package) => package,
-            Err(e) => return self.abort(format!("invalid Package#2: {e}")),
+            Err(e) => return self.abort(AbortReason::InvalidPackage(e)),
         };
-        if !package.ends_session() && self.packages >= self.config.packages_per_session {
-            return self.abort(format!(
-                "the server sent {} packages without END",
-                self.packages
-            ));
+        self.stats.commands_received += package
+            .commands()
+            .iter()
+            .filter(|c| !matches!(c, CommandEntry::Command(Command::End)))
+            .count();
+        let packages = self.stats.packages_received;
+        if !package.ends_session() && packages >= self.config.packages_per_session {
+            return self.abort(AbortReason::TooManyPackages { packages });
         }
         self.ends = package.ends_session();
         self.commands = package.into_commands();
@@ -572,6 +666,7 @@ impl ClientSession {
             let command = match entry {
                 CommandEntry::Invalid(invalid) => {
                     self.statuses.push(Status::new(invalid.status()));
+                    self.stats.commands_answered += 1;
                     self.next_index += 1;
                     continue;
                 }
@@ -584,13 +679,15 @@ impl ClientSession {
             if self.config.busy.is_busy() && !matches!(command, Command::Cont { .. }) {
                 self.statuses
                     .push(Status::new(StatusCode::SERVICE_UNAVAILABLE));
+                self.stats.commands_answered += 1;
                 self.next_index += 1;
                 continue;
             }
-            if let Some(request) = self.execute(index, &command, tree) {
-                self.waiting = Waiting::Repository { id: request, index };
+            if let Some((id, access)) = self.execute(&command, tree) {
+                self.waiting = Waiting::Repository { id, index, access };
                 return;
             }
+            self.stats.commands_answered += 1;
             self.next_index += 1;
         }
         if self.ends {
@@ -607,10 +704,9 @@ impl ClientSession {
             alerts,
         };
         let id = self.send(
+            RequestKind::Package,
             Method::Post,
             self.current_uri.clone(),
-            Some(mime::RESPONSE),
-            mime::REQUEST,
             dm_codec::encode_package3(&package),
         );
         self.waiting = Waiting::Package(id);
@@ -620,10 +716,9 @@ impl ClientSession {
     /// records its status.
     fn execute(
         &mut self,
-        _index: usize,
         command: &Command,
         tree: &mut impl ManagementTree,
-    ) -> Option<RequestId> {
+    ) -> Option<(RequestId, RepositoryAccess)> {
         let server = self.config.server_id.clone();
         let status = |code: Result<(), StatusCode>| {
             Status::new(code.map_or_else(|c| c, |()| StatusCode::OK))
@@ -705,14 +800,15 @@ impl ClientSession {
                 }
                 Err(code) => Status::new(code),
             },
-            Command::Hget { source, .. } => {
-                return Some(self.send(
+            Command::Hget { source, target } => {
+                let id = self.send(
+                    RequestKind::RepositoryRead,
                     Method::Get,
                     source.clone(),
-                    None,
-                    mime::MO_DATA,
                     Vec::new(),
-                ));
+                );
+                let target = target.clone();
+                return Some((id, RepositoryAccess::Read { target }));
             }
             Command::Hput { .. } | Command::Hpost { .. } if !self.uploads_accepted() => {
                 Status::new(StatusCode::NOT_ACCEPTABLE)
@@ -731,13 +827,13 @@ impl ClientSession {
                     } else {
                         Method::Post
                     };
-                    return Some(self.send(
+                    let id = self.send(
+                        RequestKind::RepositoryWrite,
                         method,
                         destination.clone(),
-                        Some(mime::MO_DATA),
-                        mime::MO_DATA,
                         dm_codec::encode_mo_serialization(&data),
-                    ));
+                    );
+                    return Some((id, RepositoryAccess::Write));
                 }
                 Ok(None) => Status::new(StatusCode::NOT_MODIFIED),
                 Err(code) => Status::new(code),
@@ -748,18 +844,14 @@ impl ClientSession {
         None
     }
 
-    /// The status of the HGET/HPUT/HPOST at `index` from the repository's
-    /// answer.
+    /// The status of an HGET, HPUT or HPOST from the repository's answer.
     fn repository_answer(
         &mut self,
-        index: usize,
+        access: RepositoryAccess,
         response: &Response,
         tree: &mut impl ManagementTree,
     ) -> (StatusCode, Vec<dm_types::ClientUri>) {
-        let is_upload = !matches!(
-            self.commands.get(index),
-            Some(CommandEntry::Command(Command::Hget { .. }))
-        );
+        let is_upload = matches!(access, RepositoryAccess::Write);
         if is_upload && response.status == 415 {
             // The repository rejects MO data, the one format this client writes.
             return (StatusCode::NOT_ACCEPTABLE, Vec::new());
@@ -767,11 +859,9 @@ impl ClientSession {
         if !(200..300).contains(&response.status) {
             return (StatusCode::BAD_GATEWAY, Vec::new());
         }
-        let Some(CommandEntry::Command(Command::Hget { target, .. })) = self.commands.get(index)
-        else {
+        let RepositoryAccess::Read { target } = access else {
             return (StatusCode::OK, Vec::new());
         };
-        let target = target.clone();
         if !response
             .content_type
             .as_deref()
@@ -809,110 +899,14 @@ impl ClientSession {
     /// are not awaited (a `415` cannot be helped: MO data has one format
     /// here).
     fn report_changes(&mut self, changed: &[dm_types::ClientUri], tree: &impl ManagementTree) {
-        for (report_to, items) in tree.change_reports(changed) {
+        for report in tree.change_reports(changed) {
+            let request = Request::change_report(&self.config.dev_id, &report);
             self.send(
-                Method::Put,
-                report_to,
-                Some(mime::MO_DATA),
-                mime::MO_DATA,
-                dm_codec::encode_mo_serialization(&items),
+                RequestKind::ChangeReport,
+                request.method,
+                request.uri,
+                request.body,
             );
         }
-    }
-}
-
-/// The HGET a client performs on its own (docs/protocol.md section 4, DEFAULT):
-/// when a local application needs configuration for `moid` and the tree has
-/// none, fetch it from the `source` a server named with DEFAULT and write
-/// it on that server's behalf, reporting no status to anyone.
-///
-/// ```
-/// use dm_session::{DefaultFetch, Response};
-/// use dm_tree::MoTree;
-/// use dm_types::{DevId, Moid, ServerId, ServerUri, StatusCode};
-///
-/// let fetch = DefaultFetch {
-///     server_id: ServerId::new("srv1")?,
-///     moid: Moid::new("urn:x:wlan")?,
-///     source: ServerUri::new("https://repo.example/wlan")?,
-/// };
-/// let request = fetch.request(&DevId::new("IMEI:1")?);
-/// assert_eq!(request.uri.as_str(), "https://repo.example/wlan");
-/// let answer = Response {
-///     status: 200,
-///     content_type: Some("application/dmmo+json".into()),
-///     omadm_accept: None,
-///     body: br#"[{"ClientURI":"urn:x:wlan//","MOData":{"W":{"SSID":"home"}}}]"#.to_vec(),
-/// };
-/// // On an empty device srv1 has no account, so it may not create the instance.
-/// let mut tree = MoTree::new();
-/// assert_eq!(fetch.apply(&answer, &mut tree), Err(StatusCode::FORBIDDEN));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DefaultFetch {
-    /// The server that sent DEFAULT (whose rights apply to the write).
-    pub server_id: ServerId,
-    /// The MO type the configuration is for.
-    pub moid: Moid,
-    /// Where to fetch it.
-    pub source: ServerUri,
-}
-
-impl DefaultFetch {
-    /// The HTTP GET to perform.
-    pub fn request(&self, dev_id: &DevId) -> Request {
-        Request {
-            id: RequestId(0),
-            method: Method::Get,
-            uri: self.source.clone(),
-            content_type: None,
-            accept: mime::MO_DATA,
-            dev_id: dev_id.clone(),
-            body: Vec::new(),
-        }
-    }
-
-    /// Writes the fetched data (HGET semantics): `502` for a failed fetch,
-    /// `415`/`400` for a body that is not MO serialization, `400` for data of
-    /// another MOID, or the tree's own refusal. Decodes with the default
-    /// [`Limits`]; a client with limits of its own uses
-    /// [`DefaultFetch::apply_with_limits`].
-    pub fn apply(
-        &self,
-        response: &Response,
-        tree: &mut impl ManagementTree,
-    ) -> Result<Vec<dm_types::ClientUri>, StatusCode> {
-        self.apply_with_limits(response, &Limits::default(), tree)
-    }
-
-    /// [`DefaultFetch::apply`] decoding the body with `limits`, so that a
-    /// body over the client's `mo_data_bytes` (or nesting depth, string
-    /// length) is `413` like any HGET of the session.
-    pub fn apply_with_limits(
-        &self,
-        response: &Response,
-        limits: &Limits,
-        tree: &mut impl ManagementTree,
-    ) -> Result<Vec<dm_types::ClientUri>, StatusCode> {
-        if !(200..300).contains(&response.status) {
-            return Err(StatusCode::BAD_GATEWAY);
-        }
-        if !response
-            .content_type
-            .as_deref()
-            .is_some_and(|t| mime::content_type_matches(t, mime::MO_DATA))
-        {
-            return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        }
-        let items =
-            dm_codec::decode_mo_serialization(&response.body, limits).map_err(|e| e.status())?;
-        if items
-            .iter()
-            .any(|item| item.client_uri.moid() != self.moid.as_str())
-        {
-            return Err(StatusCode::BAD_REQUEST);
-        }
-        tree.write(&self.server_id, None, &items)
     }
 }

@@ -39,6 +39,14 @@ pub enum Error {
     /// (401).
     #[error(transparent)]
     HttpAuth(#[from] crate::http_auth::HttpAuthError),
+
+    // Client side (`ClientSession`).
+    /// An answer (or failure) was fed to a client session for a request
+    /// whose answer it does not wait for: unknown, already answered (a
+    /// stale or repeated answer), or of a session that ended. The answer is
+    /// ignored (409: it conflicts with the state of the session).
+    #[error("the session waits for no answer to request {0:?}")]
+    NotAwaited(crate::RequestId),
 }
 
 impl Error {
@@ -58,6 +66,8 @@ impl Error {
             Error::ContentType { .. } => 415,
             Error::NotWaiting => 404,
             Error::HttpAuth(e) => e.status().as_u16(),
+            // Client side.
+            Error::NotAwaited(_) => 409,
         }
     }
 }

@@ -10,10 +10,13 @@
 //! - [`ClientSession`] runs one client-side session: builds Package#1,
 //!   executes each Package#2 strictly in order against a [`ManagementTree`]
 //!   (implemented for `dm_tree::MoTree`), asks the caller to perform the
-//!   repository requests of HGET/HPUT/HPOST, builds Package#3, obeys CONT
+//!   repository requests of HGET/HPUT/HPOST (each [`Request`] says what it
+//!   is for and how much of its answer to read; a missing answer comes
+//!   back as a [`Failure`] and the engine decides), builds Package#3, obeys CONT
 //!   (to any origin of the session's scheme or from http to https; never
 //!   from https to http) and END, and aborts on HTTP errors, invalid packages
-//!   or a server that never ends. SHOW answers what the device's
+//!   or a server that never ends ([`AbortReason`]); it counts what it did
+//!   ([`ClientStats`]). SHOW answers what the device's
 //!   [`BrowserLauncher`] reports (`500` without one); while the product
 //!   marks the device [`Busy`], commands answer `503`; an EXEC with a
 //!   ServerURI always answers `202`, its result going to that URI in a new
@@ -31,19 +34,24 @@
 
 mod cache;
 mod client;
+mod client_end;
+mod default_fetch;
 mod error;
 pub mod http_auth;
+mod request;
 mod server;
+mod stats;
 mod tree;
 
 pub use cache::{CachedInstance, answer_from_cache, cacheable_targets, with_cache_validators};
-pub use client::{
-    BrowserLauncher, Busy, ClientConfig, ClientEnd, ClientEvent, ClientSession, DefaultFetch,
-    Method, Request, RequestId, Response, Trigger,
-};
+pub use client::{BrowserLauncher, Busy, ClientConfig, ClientEvent, ClientSession, Trigger};
+pub use client_end::{AbortReason, ClientEnd};
+pub use default_fetch::DefaultFetch;
 pub use error::Error;
+pub use request::{Failure, Method, Request, RequestId, RequestKind, Response, TransportFailure};
 pub use server::{
     EndReason, Initiator, PackageRequest, ServerConfig, ServerEvent, ServerSession, SessionPhase,
     SessionState,
 };
+pub use stats::ClientStats;
 pub use tree::ManagementTree;

@@ -1,7 +1,7 @@
 //! The seam between the client engine and the device's data:
 //! [`ManagementTree`], implemented for `dm_tree::MoTree`.
 
-use dm_tree::{ExecOutcome, MoTree, Principal, ReadOutcome};
+use dm_tree::{ChangeReport, ExecOutcome, MoTree, Principal, ReadOutcome};
 use dm_types::{Alert, ClientUri, MoItem, Moid, MosEntry, ServerId, ServerUri, StatusCode};
 
 /// What the client engine needs from the device's management tree, always
@@ -86,10 +86,11 @@ pub trait ManagementTree {
         Ok(())
     }
     /// The change reports due after the nodes at `changed` (absolute
-    /// ClientURIs) changed: for each subscription that fires, where to PUT
-    /// and the watched data as its server may read it (empty when the
-    /// watched nodes are gone).
-    fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<MoItem>)>;
+    /// ClientURIs) changed: for each subscription that fires, its server,
+    /// where to PUT and the watched data as that server may read it (empty
+    /// when the watched nodes are gone). `MoTree` builds them with
+    /// [`MoTree::change_reports`], the one implementation.
+    fn change_reports(&self, changed: &[ClientUri]) -> Vec<ChangeReport>;
 }
 
 fn principal(server: &ServerId) -> Principal {
@@ -193,10 +194,7 @@ impl ManagementTree for MoTree {
         MoTree::unsubscribe(self, server, target).map_err(|e| e.status())
     }
 
-    fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<MoItem>)> {
+    fn change_reports(&self, changed: &[ClientUri]) -> Vec<ChangeReport> {
         MoTree::change_reports(self, changed)
-            .into_iter()
-            .map(|report| (report.report_to, report.items))
-            .collect()
     }
 }

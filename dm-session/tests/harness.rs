@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use dm_codec::mime;
 use dm_session::{
-    BrowserLauncher, Busy, ClientConfig, ClientEnd, ClientEvent, ClientSession, Method,
-    PackageRequest, Response, ServerConfig, ServerEvent, ServerSession, Trigger,
+    AbortReason, BrowserLauncher, Busy, ClientConfig, ClientEnd, ClientEvent, ClientSession,
+    Failure, Method, PackageRequest, RequestKind, Response, ServerConfig, ServerEvent,
+    ServerSession, TransportFailure, Trigger,
 };
 use dm_tree::{DevInfo, ExecOutcome, MoTree, NodeHandler, Principal};
 use dm_types::{ClientUri, Command, DevId, Moid, ServerId, ServerUri, StatusCode};
@@ -237,7 +238,9 @@ fn session_as(
             packages += 1;
             tamper(packages, package2(&body))
         };
-        client.handle_response(request.id, &response, tree);
+        client
+            .handle_response(request.id, &response, tree)
+            .expect("an awaited answer");
         client_events.extend(std::iter::from_fn(|| client.poll_event()));
     }
     assert!(client.is_ended(), "the client session ends");
@@ -434,13 +437,18 @@ fn http_errors_invalid_packages_and_endless_servers_abort() {
             break;
         };
         let body = br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#;
-        client.handle_response(request.id, &package2(body), &mut tree);
+        client
+            .handle_response(request.id, &package2(body), &mut tree)
+            .expect("an awaited answer");
     }
     assert!(client.is_ended());
     let events: Vec<ClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
-    assert!(
-        matches!(events.last(), Some(ClientEvent::Ended(ClientEnd::Aborted(reason))) if reason.contains("without END"))
-    );
+    assert!(matches!(
+        events.last(),
+        Some(ClientEvent::Ended(ClientEnd::Aborted(
+            AbortReason::TooManyPackages { packages: 3 }
+        )))
+    ));
 }
 
 #[test]
@@ -467,7 +475,9 @@ fn unknown_and_malformed_commands_get_their_status() {
         "the MO list is sent: {text}"
     );
     let body = br#"{"CMD":[["FROB"],["GET","bad uri"],["GET"]]}"#;
-    client.handle_response(p1.id, &package2(body), &mut tree);
+    client
+        .handle_response(p1.id, &package2(body), &mut tree)
+        .expect("an awaited answer");
     let p3 = client.poll_request().expect("Package#3");
     assert_eq!(p3.body, br#"{"Status":[{"sc":501},{"sc":400},{"sc":400}]}"#);
 }
@@ -491,7 +501,9 @@ fn a_session_past_its_duration_is_aborted() {
     let events: Vec<ClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
     assert!(matches!(
         events.as_slice(),
-        [ClientEvent::Ended(ClientEnd::Aborted(_))]
+        [ClientEvent::Ended(ClientEnd::Aborted(
+            AbortReason::SessionTooLong
+        ))]
     ));
 }
 
@@ -796,17 +808,21 @@ fn uploads_follow_omadm_accept() {
     let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), Instant::now());
     let p1 = client.poll_request().expect("Package#1");
     let p2 = format!(r#"{{"CMD":[["HPUT","{REPO}up","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}}"#);
-    client.handle_response(p1.id, &package2(p2.as_bytes()), &mut tree);
+    client
+        .handle_response(p1.id, &package2(p2.as_bytes()), &mut tree)
+        .expect("an awaited answer");
     let put = client.poll_request().expect("the upload");
     assert_eq!(put.method, Method::Put);
-    client.handle_response(
-        put.id,
-        &Response {
-            status: 415,
-            ..Response::default()
-        },
-        &mut tree,
-    );
+    client
+        .handle_response(
+            put.id,
+            &Response {
+                status: 415,
+                ..Response::default()
+            },
+            &mut tree,
+        )
+        .expect("an awaited answer");
     let p3 = client.poll_request().expect("Package#3");
     assert_eq!(p3.body, br#"{"Status":[{"sc":406}]}"#);
 }
@@ -820,7 +836,9 @@ fn queued_alerts_travel_in_the_next_package3() {
     client.queue_alert(dm_types::Alert::new(
         dm_types::AlertType::new("urn:x:battery-low").expect("type"),
     ));
-    client.handle_response(p1.id, &package2(br#"{"CMD":[]}"#), &mut tree);
+    client
+        .handle_response(p1.id, &package2(br#"{"CMD":[]}"#), &mut tree)
+        .expect("an awaited answer");
     let p3 = client.poll_request().expect("Package#3");
     assert_eq!(
         p3.body,
@@ -1087,7 +1105,8 @@ fn a_busy_device_answers_503_except_for_cont_end_and_invalid_commands() {
             br#"{"CMD":[["FROB"],["GET","bad uri"],["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#,
         ),
         &mut tree,
-    );
+    )
+            .expect("an awaited answer");
     let p3 = client.poll_request().expect("Package#3");
     assert_eq!(p3.body, br#"{"Status":[{"sc":501},{"sc":400},{"sc":503}]}"#);
 
@@ -1184,7 +1203,9 @@ fn queued_alerts_a_session_never_sent_are_given_back() {
     let alert = dm_types::Alert::new(dm_types::AlertType::new("urn:x:battery-low").expect("type"));
     client.queue_alert(alert.clone());
     // The server ends the session: no Package#3 carries the alert.
-    client.handle_response(p1.id, &package2(br#"{"CMD":[["END"]]}"#), &mut tree);
+    client
+        .handle_response(p1.id, &package2(br#"{"CMD":[["END"]]}"#), &mut tree)
+        .expect("an awaited answer");
     assert!(client.is_ended());
     assert_eq!(client.take_unsent_alerts(), std::slice::from_ref(&alert));
     assert!(client.take_unsent_alerts().is_empty());
@@ -1198,7 +1219,9 @@ fn queued_alerts_a_session_never_sent_are_given_back() {
     );
     let p1 = client.poll_request().expect("Package#1");
     client.queue_alert(alert);
-    client.handle_response(p1.id, &package2(br#"{"CMD":[]}"#), &mut tree);
+    client
+        .handle_response(p1.id, &package2(br#"{"CMD":[]}"#), &mut tree)
+        .expect("an awaited answer");
     assert!(client.take_unsent_alerts().is_empty());
 }
 
@@ -1254,7 +1277,7 @@ impl dm_session::ManagementTree for Raising {
     fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode> {
         dm_session::ManagementTree::unsubscribe(&mut self.tree, server, target)
     }
-    fn change_reports(&self, changed: &[ClientUri]) -> Vec<(ServerUri, Vec<dm_types::MoItem>)> {
+    fn change_reports(&self, changed: &[ClientUri]) -> Vec<dm_tree::ChangeReport> {
         dm_session::ManagementTree::change_reports(&self.tree, changed)
     }
     fn take_alerts(&mut self) -> Vec<dm_types::Alert> {
@@ -1283,11 +1306,13 @@ fn the_devices_own_alerts_travel_in_the_next_package3() {
     device.alerts.push(battery.clone());
     let queued = dm_types::Alert::new(dm_types::AlertType::new("urn:x:queued").expect("type"));
     client.queue_alert(queued);
-    client.handle_response(
-        p1.id,
-        &package2(br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#),
-        &mut device,
-    );
+    client
+        .handle_response(
+            p1.id,
+            &package2(br#"{"CMD":[["GET","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}"#),
+            &mut device,
+        )
+        .expect("an awaited answer");
     let p3 = client.poll_request().expect("Package#3");
     let package = dm_codec::decode_package3(&p3.body, &dm_codec::Limits::default()).expect("P3");
     let types: Vec<&str> = package
@@ -1299,12 +1324,114 @@ fn the_devices_own_alerts_travel_in_the_next_package3() {
     assert_eq!(device.asked, 1);
     // A package with END builds no Package#3: nothing is asked for.
     device.alerts.push(battery);
-    client.handle_response(p3.id, &package2(br#"{"CMD":[["END"]]}"#), &mut device);
+    client
+        .handle_response(p3.id, &package2(br#"{"CMD":[["END"]]}"#), &mut device)
+        .expect("an awaited answer");
     assert!(client.is_ended());
     assert_eq!(device.asked, 1);
     assert_eq!(
         device.alerts.len(),
         1,
         "the alert waits for a later session"
+    );
+}
+
+#[test]
+fn requests_say_what_they_are_for_and_how_much_answer_they_read() {
+    let mut tree = device();
+    let config = client_config();
+    let limits = config.limits;
+    let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), Instant::now());
+    let p1 = client.poll_request().expect("Package#1");
+    assert_eq!(p1.kind, RequestKind::Package);
+    assert_eq!(p1.content_type, Some(mime::INITIATION));
+    assert_eq!(p1.response_limit, Some(limits.package_bytes));
+    let p2 = format!(
+        r#"{{"CMD":[["HGET","{REPO}a","urn:oma:mo:oma-dm-devinfo:1.0//Man"],["HPUT","{REPO}up","urn:oma:mo:oma-dm-devinfo:1.0//Man"]]}}"#
+    );
+    client
+        .handle_response(p1.id, &package2(p2.as_bytes()), &mut tree)
+        .expect("an awaited answer");
+    let get = client.poll_request().expect("the HGET");
+    assert_eq!(
+        (get.kind, get.response_limit),
+        (RequestKind::RepositoryRead, Some(limits.mo_data_bytes))
+    );
+    // An answer to a request the session does not wait for is refused.
+    assert_eq!(
+        client.handle_response(p1.id, &package2(br#"{"CMD":[]}"#), &mut tree),
+        Err(dm_session::Error::NotAwaited(p1.id))
+    );
+    // MO data over the limit: 413 for the HGET, and the package goes on.
+    client
+        .handle_failure(get.id, Failure::BodyTooLarge, &mut tree)
+        .expect("an awaited failure");
+    let put = client.poll_request().expect("the HPUT");
+    assert_eq!(
+        (put.kind, put.response_limit),
+        (RequestKind::RepositoryWrite, None)
+    );
+    let no_answer = Failure::NoAnswer {
+        kind: TransportFailure::Interrupted,
+        detail: "reset".into(),
+    };
+    client
+        .handle_failure(put.id, no_answer.clone(), &mut tree)
+        .expect("an awaited failure");
+    assert_eq!(
+        client.handle_failure(put.id, no_answer.clone(), &mut tree),
+        Err(dm_session::Error::NotAwaited(put.id)),
+        "a second failure of the same request is stale"
+    );
+    let p3 = client.poll_request().expect("Package#3");
+    assert_eq!(p3.content_type, Some(mime::RESPONSE));
+    assert_eq!(p3.body, br#"{"Status":[{"sc":413},{"sc":502}]}"#);
+    // A package without answer aborts, with the failure's kind.
+    client
+        .handle_failure(p3.id, no_answer, &mut tree)
+        .expect("an awaited failure");
+    assert_eq!(
+        client.poll_event(),
+        Some(ClientEvent::Ended(ClientEnd::Aborted(
+            AbortReason::NoAnswer {
+                kind: TransportFailure::Interrupted,
+                detail: "reset".into()
+            }
+        )))
+    );
+    let stats = client.stats();
+    assert_eq!(
+        (
+            stats.packages_sent,
+            stats.packages_received,
+            stats.commands_received,
+            stats.commands_answered,
+            stats.repository_requests,
+            stats.failures
+        ),
+        (2, 1, 2, 2, 2, 3)
+    );
+    assert_eq!(
+        stats.bytes_sent,
+        (p1.body.len() + put.body.len() + p3.body.len()) as u64
+    );
+    assert_eq!(stats.bytes_received, p2.len() as u64);
+}
+
+#[test]
+fn an_oversized_package2_aborts_with_the_limit() {
+    let mut tree = device();
+    let config = client_config();
+    let limit = config.limits.package_bytes;
+    let mut client = ClientSession::new(config, Trigger::Client, &tree, Vec::new(), Instant::now());
+    let p1 = client.poll_request().expect("Package#1");
+    client
+        .handle_failure(p1.id, Failure::BodyTooLarge, &mut tree)
+        .expect("an awaited failure");
+    assert_eq!(
+        client.poll_event(),
+        Some(ClientEvent::Ended(ClientEnd::Aborted(
+            AbortReason::PackageTooLarge { limit }
+        )))
     );
 }

@@ -6,7 +6,7 @@
 #![no_main]
 
 use dm_codec::{Limits, mime};
-use dm_session::{ClientConfig, ClientSession, Method, Response, Trigger};
+use dm_session::{ClientConfig, ClientSession, Method, RequestKind, Response, Trigger};
 use dm_tree::{DevInfo, MoTree, Principal};
 use dm_types::{DevId, ServerId, ServerUri};
 use libfuzzer_sys::fuzz_target;
@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         let Some(request) = session.poll_request() else {
             break;
         };
-        if request.content_type == Some(mime::RESPONSE) {
+        if request.kind == RequestKind::Package && request.content_type == Some(mime::RESPONSE) {
             assert!(
                 dm_codec::decode_package3(&request.body, &Limits::default()).is_ok(),
                 "the engine wrote an invalid Package#3: {}",
@@ -60,7 +60,11 @@ fuzz_target!(|data: &[u8]| {
             content_type: Some(content_type.into()), omadm_accept: None,
             body: body.to_vec(),
         };
-        session.handle_response(request.id, &response, &mut tree);
+        // Every request the engine handed out is awaited (or a change
+        // report): feeding its answer never fails.
+        session
+            .handle_response(request.id, &response, &mut tree)
+            .expect("an awaited answer");
         while session.poll_event().is_some() {}
     }
 });

@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(client) => client,
         Err(Error::StateCorrupt { .. }) => return,
         // A stored DMAcc or DevInfo the builder cannot use.
-        Err(Error::Tree(_) | Error::Config(_)) => return,
+        Err(Error::Tree(_) | Error::DuplicateAccount(_)) => return,
         Err(e) => panic!("a state file refused with {e:?}"),
     };
     let written = client.state_file_bytes();

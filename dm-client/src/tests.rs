@@ -1,0 +1,71 @@
+//! Unit tests of the client's private parts.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dm_session::{AbortReason, ClientEnd, ClientStats, Trigger};
+use dm_tree::DevInfo;
+use dm_types::{DevId, Moid, ServerId};
+use tokio::net::UdpSocket;
+
+use crate::DmClient;
+use crate::report::SessionReport;
+use crate::session::rfc3339;
+
+/// Fleets spawn sessions on a multi-threaded runtime: the client and its
+/// futures must be `Send`.
+#[test]
+fn clients_and_their_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let devinfo = DevInfo::new(DevId::new("IMEI:1").expect("DevID"), "Acme", "X1");
+    let mut client = DmClient::builder(devinfo).build().expect("client");
+    send(&client);
+    let server = ServerId::new("dm").expect("id");
+    send(&client.run_session(&server, Trigger::Client));
+    send(&client.handle_notification(b"", SystemTime::now()));
+    send(&client.deliver_pending_reports());
+    send(&client.ensure_configuration(&Moid::new("urn:x:y").expect("moid")));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.set_nonblocking(true).expect("nonblocking");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _guard = runtime.enter();
+    let socket = UdpSocket::from_std(socket).expect("socket");
+    send(&client.listen_udp(&socket, std::future::ready(())));
+}
+
+#[test]
+fn dates_are_rfc3339() {
+    assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    let t = UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+    assert_eq!(rfc3339(t), "2025-11-24T16:00:00Z");
+    let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_661);
+    assert_eq!(rfc3339(leap), "2000-02-29T01:01:01Z");
+}
+
+#[test]
+fn report_lines_read_well() {
+    let mut report = SessionReport {
+        server_id: ServerId::new("dm").expect("id"),
+        end: ClientEnd::Completed,
+        packages: 1,
+        commands: 3,
+        events: Vec::new(),
+        alerts_delivered: 0,
+        tree_changed: false,
+        stats: ClientStats::default(),
+    };
+    assert_eq!(report.to_string(), "completed (3 commands)");
+    report.end = ClientEnd::Refused(500);
+    report.commands = 1;
+    assert_eq!(
+        report.to_string(),
+        "refused: the server answered HTTP 500 (1 command)"
+    );
+    report.end = ClientEnd::Aborted(AbortReason::SessionTooLong);
+    assert_eq!(
+        report.to_string(),
+        "aborted: the session lasted longer than its limit (1 command)"
+    );
+}
