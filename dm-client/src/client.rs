@@ -17,8 +17,8 @@ use dm_tree::{
     SESSIONINFO_MOID, SessionInfo,
 };
 use dm_types::{
-    Alert, AlertType, ClientUri, CommandEntry, DevId, LeafValue, MoData, MoItem, MoNode, Moid,
-    MosEntry, NodeName, Segment, ServerId, ServerUri, StatusCode,
+    Alert, ClientUri, CommandEntry, DevId, LeafValue, MoData, MoItem, MoNode, Moid, MosEntry,
+    NodeName, Segment, ServerId, ServerUri, StatusCode,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -1134,7 +1134,10 @@ impl DmClient {
             .map(|&i| self.state.pending[i].alert.clone())
             .collect();
         if let Some(address) = &self.notification_address {
-            alerts.push(notification_address_alert(address));
+            match dm_types::NotificationAddress::new(address.as_ref()) {
+                Ok(address) => alerts.push(address.to_alert()),
+                Err(error) => tracing::warn!(%error, "notification address not announced"),
+            }
         }
         let mut report = SessionReport::new(server.clone());
         report.alerts_delivered = alerts.len();
@@ -1837,21 +1840,6 @@ async fn next_completion(completions: &mut Option<Box<Completions>>) -> Option<R
         Some(completions) => completions.receiver.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// The project's `NotificationAddress` alert: the address both as
-/// `TargetURI` and as `Data` `{"Address": ...}`.
-fn notification_address_alert(address: &str) -> Alert {
-    let mut alert = Alert::new(
-        AlertType::new(AlertType::NOTIFICATION_ADDRESS)
-            .unwrap_or_else(|_| unreachable!("the constant is a valid alert type")),
-    );
-    alert.target_uri = Some(address.to_owned());
-    alert.data_type = Some("text/plain".to_owned());
-    let mut data = dm_types::JsonObject::new();
-    data.insert("Address".to_owned(), address.into());
-    alert.data = Some(data);
-    alert
 }
 
 /// RFC 3339 UTC date-time of `time` (second precision).

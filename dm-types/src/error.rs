@@ -58,8 +58,11 @@ pub enum Error {
     #[error("status code {0} is outside 100..=599")]
     StatusCode(u32),
     /// A command whose name is not one of the twelve commands of section 4.
-    #[error("unknown command {0:?}")]
-    UnknownCommand(String),
+    #[error("unknown command {name:?}")]
+    UnknownCommand {
+        /// The name as received.
+        name: String,
+    },
     /// A known command with the wrong number of parameters.
     #[error("{command} takes {expected}, got {got} parameter(s)")]
     CommandArity {
@@ -94,6 +97,13 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A notification address (or `NotificationAddress` alert) that breaks
+    /// the rules of [`NotificationAddress`](crate::NotificationAddress).
+    #[error("invalid notification address: {reason}")]
+    NotificationAddress {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A Package#0 field outside its definition.
     #[error("invalid notification: {0}")]
     Notification(&'static str),
@@ -106,7 +116,7 @@ impl Error {
     /// is `400 Bad Request`.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::UnknownCommand(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::UnknownCommand { .. } => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::BAD_REQUEST,
         }
     }
