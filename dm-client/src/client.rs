@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::auth::Credentials;
-use crate::notify::{self, Ignored, NotificationOutcome};
+use crate::notify::{Ignored, NotificationOutcome};
 use crate::state::{self, ClientState, PendingAlert, RunningExec};
 use crate::transport::{HttpSession, NoAnswer, Outgoing, Transport};
 
@@ -1358,7 +1358,13 @@ impl DmClient {
     ) -> Result<NotificationOutcome, Error> {
         let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let window = self.settings.notification_window.as_secs();
-        match notify::check(bytes, &self.tree, &mut self.state, now_secs, window) {
+        match dm_session::notification::verify(
+            bytes,
+            &self.tree,
+            &mut self.state.notification_ids,
+            now_secs,
+            window,
+        ) {
             Err(reason) => {
                 tracing::info!("notification ignored: {reason}");
                 if let Some(observer) = &self.observer {

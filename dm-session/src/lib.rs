@@ -23,12 +23,16 @@
 //!   MO caching for servers (docs/protocol.md section 8): which GET results
 //!   to keep, `cv` on the next GET of a kept instance, and a `304` answered
 //!   with the data kept for that validator.
+//! - [`notification`]: whether a received Package#0 may open a session
+//!   (account, digest policy, TIMESTAMP and NOTIFICATION-ID windows), for
+//!   any client product.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod cache;
 mod client;
 mod error;
+pub mod notification;
 mod server;
 mod tree;
 
