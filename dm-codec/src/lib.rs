@@ -19,6 +19,7 @@ mod json;
 mod limits;
 pub mod mime;
 pub mod notification;
+mod position;
 
 pub use error::Error;
 pub use json::{
