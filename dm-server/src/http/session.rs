@@ -326,7 +326,9 @@ async fn record_alerts<S: Store, C: NotificationChannel>(
                     .set_notification_address(dev_id, address.as_str())
                     .await?;
             }
-            Err(_) => tracing::warn!("NotificationAddress alert without a usable address"),
+            Err(error) => {
+                tracing::warn!(%error, "NotificationAddress alert without a usable address");
+            }
         }
     }
     let records = alerts
