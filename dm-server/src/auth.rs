@@ -20,7 +20,8 @@ use dm_types::DevId;
 use crate::Error;
 use crate::options::ServerOptions;
 use crate::store::{PasswordCredentials, Store};
-use crate::util::{constant_time_eq, hex, hmac_sha256, sha256};
+use crate::util::{hmac_sha256, sha256};
+use dm_codec::hex::{self, constant_time_eq};
 
 /// The SHA-256 fingerprint of the TLS client certificate a device presented,
 /// as a request extension.
@@ -240,8 +241,8 @@ impl Algorithm {
 
     fn hash_hex(self, data: &[u8]) -> String {
         match self {
-            Algorithm::Sha256 => hex(&Sha256::digest(data)),
-            Algorithm::Md5 => hex(&Md5::digest(data)),
+            Algorithm::Sha256 => hex::encode(&Sha256::digest(data)),
+            Algorithm::Md5 => hex::encode(&Md5::digest(data)),
         }
     }
 }
@@ -444,8 +445,8 @@ async fn digest<S: Store>(
     let count = u32::from_str_radix(nc, 16).map_err(|_| unauthorized("malformed Digest nc"))?;
     let (dev_id, credentials) = registered_or_dummy(store, username).await?;
     let ha1 = match algorithm {
-        Algorithm::Sha256 => hex(&credentials.ha1_sha256),
-        Algorithm::Md5 => hex(&credentials.ha1_md5),
+        Algorithm::Sha256 => hex::encode(&credentials.ha1_sha256),
+        Algorithm::Md5 => hex::encode(&credentials.ha1_md5),
     };
     let ha2 = algorithm.hash_hex(format!("{}:{uri}", request.method).as_bytes());
     let expected =
