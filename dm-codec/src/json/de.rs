@@ -942,6 +942,16 @@ pub(crate) fn package2(
     Package2Seed { ctx }.deserialize(de)
 }
 
+/// One command of Package#2 in its array form, with the decoder and limits
+/// of a Package#2's commands.
+pub(crate) fn command(
+    de: &mut JsonDeserializer<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<CommandEntry, serde_json::Error> {
+    let words = RefCell::new(Vec::new());
+    CommandSeed { ctx, words: &words }.deserialize(de)
+}
+
 pub(crate) fn package3(
     de: &mut JsonDeserializer<'_>,
     ctx: &Ctx<'_>,
