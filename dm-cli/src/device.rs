@@ -11,7 +11,6 @@
 //! stopped`, exit 0).
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -608,10 +607,7 @@ fn uuid_urn(name: &str) -> String {
     bytes.copy_from_slice(&digest[..16]);
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = bytes.iter().fold(String::new(), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    });
+    let hex = dm_codec::hex::encode(&bytes);
     format!(
         "urn:uuid:{}-{}-{}-{}-{}",
         &hex[..8],
@@ -622,21 +618,18 @@ fn uuid_urn(name: &str) -> String {
     )
 }
 
-/// Hex text (either case) to bytes.
+/// Hex text (either case, white space around it ignored) to bytes
+/// ([`dm_codec::hex::decode`]), with the offset of the first pair that is
+/// not two hex digits.
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let text = text.trim();
     if !text.len().is_multiple_of(2) {
         return Err("an odd number of hex digits".into());
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(|| format!("not a hex digit pair at offset {i}"))
-        })
-        .collect()
+    if let Some(at) = text.bytes().position(|b| !b.is_ascii_hexdigit()) {
+        return Err(format!("not a hex digit pair at offset {}", at - at % 2));
+    }
+    dm_codec::hex::decode(text).ok_or_else(|| "not hex digits".into())
 }
 
 #[cfg(test)]
@@ -678,5 +671,14 @@ mod tests {
         assert!(parse_hex("abc").is_err());
         assert!(parse_hex("zz").is_err());
         assert!(parse_hex("+1").is_err());
+        assert_eq!(parse_hex(" 0a0b \n"), Ok(vec![10, 11]));
+        assert_eq!(
+            parse_hex("00zz"),
+            Err("not a hex digit pair at offset 2".to_owned())
+        );
+        assert_eq!(
+            parse_hex("0"),
+            Err("an odd number of hex digits".to_owned())
+        );
     }
 }

@@ -122,7 +122,7 @@ fn encode(file: Option<&Path>, hex: bool) -> ExitCode {
         Err(e) => return crate::fail(e),
     };
     if hex {
-        return crate::print_line(to_hex(&bytes));
+        return crate::print_line(dm_codec::hex::encode(&bytes));
     }
     let mut out = std::io::stdout().lock();
     if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
@@ -149,39 +149,19 @@ fn read(file: Option<&Path>, hex: bool) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("hex input: {e} (counting from the first digit)"))
 }
 
-/// Hex digits (either case) to bytes.
+/// Hex digits (either case) to bytes ([`dm_codec::hex::decode`]), with
+/// the byte of the first character that is not a hex digit.
 fn parse_hex(text: &[u8]) -> Result<Vec<u8>, String> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    if let Some(at) = text.iter().position(|&c| digit(c).is_none()) {
+    if let Some(at) = text.iter().position(|c| !c.is_ascii_hexdigit()) {
         return Err(format!("not a hex digit at byte {at}"));
     }
     if !text.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", text.len()));
     }
-    Ok(text
-        .chunks_exact(2)
-        .map(|pair| match *pair {
-            [high, low] => (digit(high).unwrap_or(0) << 4) | digit(low).unwrap_or(0),
-            _ => 0,
-        })
-        .collect())
-}
-
-/// Lowercase hex of `bytes`.
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|&b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]])
-        .map(char::from)
-        .collect()
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(dm_codec::hex::decode)
+        .ok_or_else(|| "not hex digits".to_owned())
 }
 
 #[cfg(test)]
@@ -204,6 +184,6 @@ mod tests {
             parse_hex(b"00 11"),
             Err("not a hex digit at byte 2".to_owned())
         );
-        assert_eq!(to_hex(&[0x00, 0xff, 0x1a]), "00ff1a");
+        assert_eq!(dm_codec::hex::encode(&[0x00, 0xff, 0x1a]), "00ff1a");
     }
 }

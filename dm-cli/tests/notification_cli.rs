@@ -45,10 +45,7 @@ fn text(case: &Value, member: &str) -> String {
 }
 
 fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len() / 2)
-        .filter_map(|i| text.get(2 * i..2 * i + 2))
-        .filter_map(|pair| u8::from_str_radix(pair, 16).ok())
-        .collect()
+    dm_codec::hex::decode(text).expect("hex digits")
 }
 
 fn stdout_json(output: &Output) -> Value {

@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 use crate::Error;
 use crate::client::DmClient;
 use crate::handles::{Changes, Completions, Report};
-use crate::notify::{self, NotificationOutcome};
+use crate::notify::NotificationOutcome;
 
 impl DmClient {
     /// Handles a received Package#0: decodes it, finds the account by
@@ -31,7 +31,13 @@ impl DmClient {
     ) -> Result<NotificationOutcome, Error> {
         let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let window = self.settings.notification_window.as_secs();
-        match notify::check(bytes, &self.tree, &mut self.state, now_secs, window) {
+        match dm_session::notification::verify(
+            bytes,
+            &self.tree,
+            &mut self.state.notification_ids,
+            now_secs,
+            window,
+        ) {
             Err(reason) => {
                 tracing::info!("notification ignored: {reason}");
                 if let Some(observer) = &self.observer {

@@ -13,7 +13,7 @@ use dm_session::{
     Trigger,
 };
 use dm_tree::{SESSIONINFO_MOID, SessionInfo};
-use dm_types::{Alert, AlertType, ServerId, ServerUri};
+use dm_types::{Alert, ServerId, ServerUri};
 
 use crate::Error;
 use crate::auth::Credentials;
@@ -111,7 +111,10 @@ impl DmClient {
             .map(|&i| self.state.pending[i].alert.clone())
             .collect();
         if let Some(address) = &self.notification_address {
-            alerts.push(notification_address_alert(address));
+            match dm_types::NotificationAddress::new(address.as_ref()) {
+                Ok(address) => alerts.push(address.to_alert()),
+                Err(error) => tracing::warn!(%error, "notification address not announced"),
+            }
         }
         let initiator = match trigger {
             Trigger::Server { .. } => "Server",
@@ -372,21 +375,6 @@ fn drain(
             }
         }
     }
-}
-
-/// The project's `NotificationAddress` alert: the address both as
-/// `TargetURI` and as `Data` `{"Address": ...}`.
-fn notification_address_alert(address: &str) -> Alert {
-    let mut alert = Alert::new(
-        AlertType::new(AlertType::NOTIFICATION_ADDRESS)
-            .unwrap_or_else(|_| unreachable!("the constant is a valid alert type")),
-    );
-    alert.target_uri = Some(address.to_owned());
-    alert.data_type = Some("text/plain".to_owned());
-    let mut data = dm_types::JsonObject::new();
-    data.insert("Address".to_owned(), address.into());
-    alert.data = Some(data);
-    alert
 }
 
 /// RFC 3339 UTC date-time of `time` (second precision).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dm_codec::Limits;
-use dm_codec::notification::{AcceptedId, NotificationIdWindow, Replay};
+use dm_codec::notification::{AcceptedId, NotificationIdWindow};
 use dm_tree::MoTree;
 use dm_types::{Alert, ClientUri, DevId, Moid, ServerId, ServerUri};
 use serde_json::{Value, json};
@@ -99,21 +99,6 @@ impl ClientState {
             moid,
             source,
         });
-    }
-
-    /// Applies the codec's replay policy ([`NotificationIdWindow::accept`]:
-    /// TIMESTAMP window, every id inside it remembered, rate limit) to a
-    /// notification of `server` and records its id when it passes.
-    pub(crate) fn accept_notification(
-        &mut self,
-        server: &ServerId,
-        id: u16,
-        timestamp: u64,
-        now_unix_secs: u64,
-        window_secs: u64,
-    ) -> Result<(), Replay> {
-        self.notification_ids
-            .accept(server, id, timestamp, now_unix_secs, window_secs)
     }
 
     fn to_json(&self) -> Value {
@@ -604,6 +589,7 @@ pub(crate) fn write_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dm_codec::notification::Replay;
     use dm_types::StatusCode;
 
     fn scratch(name: &str) -> PathBuf {
@@ -637,7 +623,8 @@ mod tests {
             report_to: Some(ServerUri::new("https://dm.example/r").expect("uri")),
         });
         state
-            .accept_notification(&server, 7, 1_764_000_000, 1_764_000_000, 300)
+            .notification_ids
+            .accept(&server, 7, 1_764_000_000, 1_764_000_000, 300)
             .expect("new id");
         state
     }
@@ -659,7 +646,8 @@ mod tests {
         let mut state = ClientState::default();
         for id in 0..40 {
             state
-                .accept_notification(&server, id, NOW + u64::from(id), NOW + 40, 300)
+                .notification_ids
+                .accept(&server, id, NOW + u64::from(id), NOW + 40, 300)
                 .expect("new id");
         }
         let path = Path::new("state.json");
@@ -668,7 +656,9 @@ mod tests {
         assert_eq!(loaded, state);
         // After a restart the first one is still a replay.
         assert_eq!(
-            loaded.accept_notification(&server, 0, NOW, NOW + 60, 300),
+            loaded
+                .notification_ids
+                .accept(&server, 0, NOW, NOW + 60, 300),
             Err(Replay::Duplicate { id: 0 })
         );
         // A file written before TIMESTAMPs were kept still loads.

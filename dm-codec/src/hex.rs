@@ -86,7 +86,11 @@ mod tests {
         assert_eq!(decode_array::<2>("0a0b0c"), None, "too long");
         assert_eq!(decode_array::<2>("0a0"), None, "too short");
         assert_eq!(decode_array::<1>("+1"), None, "sign is not a digit");
+        assert_eq!(decode("00ABff"), Some(vec![0, 0xab, 0xff]), "mixed case");
+        assert_eq!(decode("0"), None);
         assert!(!constant_time_eq(b"a", b"ab"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(constant_time_eq(b"abc", b"abc"));
         assert!(constant_time_eq(b"", b""));
     }
 }

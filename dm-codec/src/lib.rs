@@ -19,11 +19,12 @@ mod json;
 mod limits;
 pub mod mime;
 pub mod notification;
+mod position;
 
 pub use error::Error;
 pub use json::{
-    LeafJson, client_uri_to_json, decode_alert, decode_json, decode_mo_serialization,
-    decode_package1, decode_package2, decode_package3, encode_alert, encode_mo_serialization,
-    encode_package1, encode_package2, encode_package3,
+    LeafJson, client_uri_to_json, decode_alert, decode_command, decode_json,
+    decode_mo_serialization, decode_package1, decode_package2, decode_package3, encode_alert,
+    encode_mo_serialization, encode_package1, encode_package2, encode_package3,
 };
 pub use limits::Limits;

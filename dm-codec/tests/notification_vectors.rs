@@ -16,18 +16,7 @@ const VECTORS: &str = concat!(
 
 /// Hex text (either case) to bytes; `None` when malformed.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    fn digit(c: u8) -> Option<u8> {
-        char::from(c)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    }
-    let text = text.as_bytes();
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.chunks_exact(2)
-        .map(|pair| Some((digit(pair[0])? << 4) | digit(pair[1])?))
-        .collect()
+    dm_codec::hex::decode(text)
 }
 
 /// Reads the vector file; an absent or malformed file is an error with a

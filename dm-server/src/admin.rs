@@ -90,16 +90,14 @@ fn unknown_device(dev_id: &DevId) -> Error {
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
-    let package = serde_json::to_vec(&serde_json::json!({ "CMD": [words] }))
-        .map_err(|e| Error::Invalid(e.to_string()))?;
-    let decoded = dm_codec::decode_package2(&package, &dm_codec::Limits::default())
+    let words = serde_json::to_vec(words).map_err(|e| Error::Invalid(e.to_string()))?;
+    let decoded = dm_codec::decode_command(&words, &dm_codec::Limits::default())
         .map_err(|e| Error::Invalid(format!("not a command array: {e}")))?;
-    let command = match decoded.into_commands().pop() {
-        Some(CommandEntry::Command(command)) => check_queueable(command)?,
-        Some(CommandEntry::Invalid(invalid)) => {
+    let command = match decoded {
+        CommandEntry::Command(command) => check_queueable(command)?,
+        CommandEntry::Invalid(invalid) => {
             return Err(Error::Invalid(invalid.error.to_string()));
         }
-        None => return Err(Error::Invalid("no command".into())),
     };
     check_sendable(&command)?;
     Ok(command)

@@ -25,7 +25,8 @@ use dm_types::DevId;
 use crate::Error;
 use crate::options::ServerOptions;
 use crate::store::{PasswordCredentials, Store};
-use crate::util::{constant_time_eq, hmac_sha256, sha256};
+use crate::util::{hmac_sha256, sha256};
+use dm_codec::hex::constant_time_eq;
 
 /// The SHA-256 fingerprint of the TLS client certificate a device presented,
 /// as a request extension.

@@ -13,7 +13,6 @@ use crate::options::{
     DEFAULT_REALM, ServerLimits, ServerOptions, ServerOptionsBuilder, SessionSettings, TlsOptions,
 };
 use crate::store::{DeviceRegistration, MemoryStore, NotificationSecret};
-use crate::util::{unhex, unhex_array};
 
 /// The configuration file of a server (JSON). Every member is optional;
 /// unknown members are an error (they are usually typos). Relative paths
@@ -180,7 +179,8 @@ impl NotificationConfig {
         let decode = |text: &Option<String>, name: &str| {
             text.as_deref()
                 .map(|t| {
-                    unhex(t).ok_or_else(|| Error::Config(format!("{what}: {name} is not hex")))
+                    dm_codec::hex::decode(t)
+                        .ok_or_else(|| Error::Config(format!("{what}: {name} is not hex")))
                 })
                 .transpose()
         };
@@ -224,7 +224,7 @@ impl DeviceConfig {
             }
         }
         if let Some(fingerprint) = &self.certificate_sha256 {
-            let sha256 = unhex_array(fingerprint.trim()).ok_or_else(|| {
+            let sha256 = dm_codec::hex::decode_array(fingerprint.trim()).ok_or_else(|| {
                 Error::Config(format!("{what}: certificate_sha256 is not 64 hex digits"))
             })?;
             registration = registration.with_certificate_sha256(sha256);

@@ -91,21 +91,10 @@ pub(crate) fn build(
     )?)
 }
 
-/// Longest notification address accepted.
-pub(crate) const MAX_ADDRESS_LEN: usize = 512;
-
-/// Whether `address` looks like a notification address: `scheme://rest`,
-/// printable, bounded.
+/// Whether `address` is a notification address
+/// ([`dm_types::NotificationAddress`]: `scheme://rest`, printable, bounded).
 pub(crate) fn is_valid_address(address: &str) -> bool {
-    address.len() <= MAX_ADDRESS_LEN
-        && address.split_once("://").is_some_and(|(scheme, rest)| {
-            !scheme.is_empty()
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-                && !rest.is_empty()
-        })
-        && !address.chars().any(|c| c.is_control() || c.is_whitespace())
+    dm_types::NotificationAddress::new(address).is_ok()
 }
 
 #[cfg(test)]

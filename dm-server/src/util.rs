@@ -1,4 +1,4 @@
-//! Small helpers: time, randomness, hex, constant-time comparison, HMAC,
+//! Small helpers: time, randomness, HMAC,
 //! and the owner-only atomic file writes of the store.
 
 use std::path::{Path, PathBuf};
@@ -21,50 +21,6 @@ pub(crate) fn random<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0; N];
     getrandom::fill(&mut bytes).map_err(|e| Error::Store(format!("no randomness: {e}")))?;
     Ok(bytes)
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
-}
-
-/// Decodes hex (either case) of any length.
-pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return None;
-    }
-    bytes
-        .chunks_exact(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
-}
-
-/// Decodes hex of exactly `N` bytes.
-pub(crate) fn unhex_array<const N: usize>(text: &str) -> Option<[u8; N]> {
-    unhex(text)?.try_into().ok()
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// HMAC-SHA-256 (RFC 2104) of `message` under `key` (at most 64 bytes).
@@ -243,23 +199,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_round_trip_and_rejections() {
-        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
-        assert_eq!(unhex("00ABff"), Some(vec![0, 0xab, 0xff]));
-        assert_eq!(unhex("0"), None);
-        assert_eq!(unhex("zz"), None);
-        assert_eq!(unhex_array::<2>("0102"), Some([1, 2]));
-        assert_eq!(unhex_array::<2>("010203"), None);
-    }
-
-    #[test]
     fn hmac_matches_rfc_4231_case_2_shape() {
         // RFC 4231 test case 2 uses the 4-byte key "Jefe"; our key is 32
         // bytes, so pad it with zeros, which HMAC does itself for short keys.
         let mut key = [0u8; 32];
         key[..4].copy_from_slice(b"Jefe");
         assert_eq!(
-            hex(&hmac_sha256(&key, b"what do ya want for nothing?")),
+            dm_codec::hex::encode(&hmac_sha256(&key, b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
@@ -284,12 +230,5 @@ mod tests {
         ] {
             assert!(!is_temporary_of(name, "store.json"), "{name}");
         }
-    }
-
-    #[test]
-    fn constant_time_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

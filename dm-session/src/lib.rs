@@ -29,6 +29,9 @@
 //! - [`http_auth`]: HTTP Basic and Digest authentication for both ends
 //!   (challenges, `Authorization` values, Digest responses checked in
 //!   constant time).
+//! - [`notification`]: whether a received Package#0 may open a session
+//!   (account, digest policy, TIMESTAMP and NOTIFICATION-ID windows), for
+//!   any client product.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
@@ -38,6 +41,7 @@ mod client_end;
 mod default_fetch;
 mod error;
 pub mod http_auth;
+pub mod notification;
 mod request;
 mod server;
 mod stats;

@@ -309,7 +309,11 @@ impl Command {
                     target: client_uri("UNSUB", 0)?,
                 }
             }
-            other => return Err(Error::UnknownCommand(other.to_owned())),
+            other => {
+                return Err(Error::UnknownCommand {
+                    name: other.to_owned(),
+                });
+            }
         })
     }
 
@@ -552,7 +556,7 @@ mod tests {
         ));
         assert!(matches!(
             words(&["get", "urn:x:y//"]),
-            Err(Error::UnknownCommand(_))
+            Err(Error::UnknownCommand { .. })
         ));
         assert_eq!(
             words(&["GET", "urn:x:y//a"]).unwrap().to_string(),

@@ -57,8 +57,11 @@ pub enum Error {
     #[error("status code {0} is outside 100..=599")]
     StatusCode(u32),
     /// A command whose name is not one of the twelve commands of section 4.
-    #[error("unknown command {0:?}")]
-    UnknownCommand(String),
+    #[error("unknown command {name:?}")]
+    UnknownCommand {
+        /// The name as received.
+        name: String,
+    },
     /// A known command with the wrong number of parameters.
     #[error("{command} takes {expected}, got {got} parameter(s)")]
     CommandArity {
@@ -90,6 +93,13 @@ pub enum Error {
     Format {
         /// The DDF format name.
         format: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A notification address (or `NotificationAddress` alert) that breaks
+    /// the rules of [`NotificationAddress`](crate::NotificationAddress).
+    #[error("invalid notification address: {reason}")]
+    NotificationAddress {
         /// What is wrong.
         reason: &'static str,
     },

@@ -32,6 +32,7 @@ mod error;
 mod ident;
 mod mo_data;
 mod notification;
+mod notification_address;
 mod package;
 mod percent;
 mod server_uri;
@@ -47,6 +48,7 @@ pub use ident::{
 };
 pub use mo_data::{Children, FiniteF64, LeafValue, MoData, MoItem, MoNode};
 pub use notification::{ConnectionType, NOTIFICATION_VERSION, Notification};
+pub use notification_address::{MAX_NOTIFICATION_ADDRESS_LEN, NotificationAddress};
 pub use package::{Alert, JsonObject, Mark, MosEntry, Package1, Package2, Package3, Status};
 pub use server_uri::{DdfUri, MAX_URI_LEN, ServerUri};
 pub use status::{StatusCode, StatusInfo};

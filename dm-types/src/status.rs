@@ -121,7 +121,7 @@ impl Error {
     /// is `400 Bad Request`.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::UnknownCommand(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::UnknownCommand { .. } => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::BAD_REQUEST,
         }
     }

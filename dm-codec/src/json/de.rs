@@ -130,7 +130,7 @@ pub(crate) fn run<T>(
 }
 
 fn convert(e: &serde_json::Error, text: &str, ctx: &Ctx<'_>) -> Error {
-    let offset = offset_of(text, e.line(), e.column());
+    let offset = crate::position::byte_offset(text.as_bytes(), e.line(), e.column());
     let path = ReversePath(std::mem::take(&mut *ctx.path.borrow_mut())).to_string();
     if let Some((what, limit)) = ctx.limit_hit.get() {
         return Error::Limit {
@@ -153,20 +153,6 @@ fn convert(e: &serde_json::Error, text: &str, ctx: &Ctx<'_>) -> Error {
         },
         _ => Error::Syntax { offset, message },
     }
-}
-
-/// Converts `serde_json`'s 1-based line and column into a byte offset.
-fn offset_of(text: &str, line: usize, column: usize) -> usize {
-    let line_start = if line <= 1 {
-        0
-    } else {
-        text.bytes()
-            .enumerate()
-            .filter(|&(_, b)| b == b'\n')
-            .nth(line - 2)
-            .map_or(text.len(), |(i, _)| i + 1)
-    };
-    (line_start + column.saturating_sub(1)).min(text.len())
 }
 
 // ---------------------------------------------------------------------------
@@ -954,6 +940,16 @@ pub(crate) fn package2(
     ctx: &Ctx<'_>,
 ) -> Result<Package2, serde_json::Error> {
     Package2Seed { ctx }.deserialize(de)
+}
+
+/// One command of Package#2 in its array form, with the decoder and limits
+/// of a Package#2's commands.
+pub(crate) fn command(
+    de: &mut JsonDeserializer<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<CommandEntry, serde_json::Error> {
+    let words = RefCell::new(Vec::new());
+    CommandSeed { ctx, words: &words }.deserialize(de)
 }
 
 pub(crate) fn package3(

@@ -6,7 +6,7 @@ mod path;
 mod ser;
 
 pub use describe::client_uri_to_json;
-use dm_types::{Alert, MoItem, Package1, Package2, Package3};
+use dm_types::{Alert, CommandEntry, MoItem, Package1, Package2, Package3};
 pub use ser::LeafJson;
 
 use crate::{Error, Limits};
@@ -65,6 +65,38 @@ pub fn decode_package2(bytes: &[u8], limits: &Limits) -> Result<Package2, Error>
         limits,
         de::package2,
     )
+}
+
+/// Decodes one command in the array form of Package#2 (docs/protocol.md
+/// section 3.2), such as `["GET","urn:oma:mo:oma-dm-devinfo:1.0//FwV"]`:
+/// what an application or an admin API receives to queue a command.
+///
+/// The rules are those of a command inside `CMD`, with the same decoder
+/// and [`Limits`] (`package_bytes` for the input, string and URI lengths):
+/// a non-empty array of strings is required, else [`Error`] with the path
+/// (such as `$[1]`) and byte offset. A command of the right shape that
+/// cannot be understood (an unknown name, a wrong parameter count, a
+/// malformed parameter) is no error here, as in a Package#2: it is
+/// [`CommandEntry::Invalid`], whose status says why (`501` for an unknown
+/// name, `400` otherwise).
+///
+/// ```
+/// use dm_codec::{decode_command, Limits};
+/// use dm_types::CommandEntry;
+///
+/// let get = decode_command(br#"["GET","urn:oma:mo:oma-dm-devinfo:1.0//FwV"]"#, &Limits::default())?;
+/// assert!(matches!(&get, CommandEntry::Command(c) if c.name() == "GET"));
+///
+/// let frob = decode_command(br#"["FROB","x"]"#, &Limits::default())?;
+/// assert!(matches!(&frob, CommandEntry::Invalid(c) if c.status().as_u16() == 501));
+///
+/// let err = decode_command(br#"["GET",5]"#, &Limits::default()).unwrap_err();
+/// assert!(err.to_string().contains("$[1]"), "{err}");
+/// assert!(decode_command(b"[]", &Limits::default()).is_err());
+/// # Ok::<(), dm_codec::Error>(())
+/// ```
+pub fn decode_command(bytes: &[u8], limits: &Limits) -> Result<CommandEntry, Error> {
+    de::run(bytes, "command", limits.package_bytes, limits, de::command)
 }
 
 /// Decodes a Package#3 (`application/vnd.oma.dm.response+json`).

@@ -54,9 +54,5 @@ pub(crate) fn run_cases(
 
 /// Decodes hex text (test data only).
 pub(crate) fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len().is_multiple_of(2), "odd hex length");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit"))
-        .collect()
+    dm_codec::hex::decode(text).expect("hex digits")
 }

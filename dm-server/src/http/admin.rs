@@ -27,7 +27,6 @@ use crate::store::wire::{initiator_name, mo_items_to_json, mos_to_json};
 use crate::store::{
     AlertRecord, CommandId, CommandRecord, DeviceRecord, SessionRecord, SessionSummary, Store,
 };
-use crate::util::hex;
 
 type AppState<S, C> = State<Arc<Shared<S, C>>>;
 
@@ -452,7 +451,7 @@ async fn device<S: Store, C: NotificationChannel>(
         "dev_id": record.dev_id.as_str(),
         "registered_ms": record.registered_ms,
         "username": record.credentials.as_ref().map(|c| c.username.as_str()),
-        "certificate_sha256": record.certificate_sha256.map(|c| hex(&c)),
+        "certificate_sha256": record.certificate_sha256.map(|c| dm_codec::hex::encode(&c)),
         "notification_address": record.notification_address,
         "notification_secret": record.notification_secret.is_some(),
         "last_notification_id": record.last_notification_id,

@@ -18,13 +18,13 @@ use dm_session::{
     CachedInstance, Initiator, PackageRequest, ServerEvent, ServerSession, SessionPhase,
     SessionState, answer_from_cache, cacheable_targets,
 };
-use dm_types::{Alert, AlertType, Command, DevId, Status, StatusCode};
+use dm_types::{Alert, AlertType, Command, DevId, NotificationAddress, Status, StatusCode};
 
 use super::{
     DeviceSlot, Refusal, authenticate, busy, check_accept, check_length, enter, header,
     hold_until_sent, read_device_body, refuse,
 };
-use crate::notify::{self, NotificationChannel};
+use crate::notify::NotificationChannel;
 use crate::server::Shared;
 use crate::store::{
     AlertRecord, CommandId, SentCommand, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
@@ -307,24 +307,6 @@ async fn release<S: Store, C: NotificationChannel>(
     }
 }
 
-/// The address of a NotificationAddress alert: `Data` member `Address` (or
-/// `address`, `URI`), else its only text member, else `TargetURI`.
-fn notification_address(alert: &Alert) -> Option<&str> {
-    let from_data = alert.data.as_ref().and_then(|data| {
-        ["Address", "address", "URI"]
-            .iter()
-            .find_map(|k| data.get(*k).and_then(|v| v.as_str()))
-            .or_else(|| {
-                let mut texts = data.values().filter_map(|v| v.as_str());
-                match (texts.next(), texts.next()) {
-                    (Some(only), None) => Some(only),
-                    _ => None,
-                }
-            })
-    });
-    from_data.or(alert.target_uri.as_deref())
-}
-
 async fn record_alerts<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     dev_id: &DevId,
@@ -336,15 +318,17 @@ async fn record_alerts<S: Store, C: NotificationChannel>(
         if alert.alert_type.as_str() != AlertType::NOTIFICATION_ADDRESS {
             continue;
         }
-        match notification_address(alert) {
-            Some(address) if notify::is_valid_address(address) => {
+        match NotificationAddress::from_alert(alert) {
+            Ok(address) => {
                 tracing::info!(%address, "notification address");
                 shared
                     .store
-                    .set_notification_address(dev_id, address)
+                    .set_notification_address(dev_id, address.as_str())
                     .await?;
             }
-            _ => tracing::warn!("NotificationAddress alert without a usable address"),
+            Err(error) => {
+                tracing::warn!(%error, "NotificationAddress alert without a usable address");
+            }
         }
     }
     let records = alerts
@@ -524,40 +508,4 @@ async fn package3<S: Store, C: NotificationChannel>(
     }
     .instrument(span)
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn alert(json: &str) -> Alert {
-        dm_codec::decode_alert(json.as_bytes(), &dm_codec::Limits::default()).expect("valid alert")
-    }
-
-    #[test]
-    fn notification_address_forms() {
-        let t = AlertType::NOTIFICATION_ADDRESS;
-        let cases = [
-            (
-                format!(r#"{{"AlertType":"{t}","Data":{{"Address":"udp://a:1"}}}}"#),
-                Some("udp://a:1"),
-            ),
-            (
-                format!(r#"{{"AlertType":"{t}","Data":{{"x":"udp://b:2"}}}}"#),
-                Some("udp://b:2"),
-            ),
-            (
-                format!(r#"{{"AlertType":"{t}","Data":{{"x":"a","y":"b"}}}}"#),
-                None,
-            ),
-            (
-                format!(r#"{{"AlertType":"{t}","TargetURI":"udp://c:3"}}"#),
-                Some("udp://c:3"),
-            ),
-            (format!(r#"{{"AlertType":"{t}"}}"#), None),
-        ];
-        for (json, expected) in cases {
-            assert_eq!(notification_address(&alert(&json)), expected, "{json}");
-        }
-    }
 }

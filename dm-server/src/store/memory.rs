@@ -966,7 +966,7 @@ impl Serialize for SnapshotView<'_> {
         let inner = self.0;
         let mut out = s.serialize_struct("Snapshot", 7)?;
         out.serialize_field("format", &FORMAT)?;
-        out.serialize_field("key", &inner.key.map(|k| crate::util::hex(&k)))?;
+        out.serialize_field("key", &inner.key.map(|k| dm_codec::hex::encode(&k)))?;
         out.serialize_field("next_command", &inner.next_command)?;
         out.serialize_field("devices", &DevicesView(inner))?;
         out.serialize_field("commands", &SeqView(inner.commands.values()))?;

@@ -105,13 +105,13 @@ impl SessionToken {
     pub fn public_id(&self) -> String {
         let mut labelled = b"dm-server session id\0".to_vec();
         labelled.extend_from_slice(&self.0);
-        crate::util::hex(&crate::util::sha256(&labelled)[..8])
+        dm_codec::hex::encode(&crate::util::sha256(&labelled)[..8])
     }
 }
 
 impl fmt::Display for SessionToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::util::hex(&self.0))
+        f.write_str(&dm_codec::hex::encode(&self.0))
     }
 }
 
@@ -124,7 +124,7 @@ impl fmt::Debug for SessionToken {
 impl FromStr for SessionToken {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        crate::util::unhex_array(s)
+        dm_codec::hex::decode_array(s)
             .map(SessionToken)
             .ok_or_else(|| Error::Invalid(format!("session token {s:?} is not 32 hex digits")))
     }
@@ -207,7 +207,7 @@ pub struct NotificationSecret {
 impl fmt::Debug for NotificationSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NotificationSecret")
-            .field("auth_data", &crate::util::hex(&self.auth_data))
+            .field("auth_data", &dm_codec::hex::encode(&self.auth_data))
             .finish_non_exhaustive()
     }
 }

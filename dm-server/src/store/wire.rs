@@ -247,14 +247,14 @@ pub(crate) mod hex_array {
         value: &[u8; N],
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::util::hex(value))
+        s.serialize_str(&dm_codec::hex::encode(value))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
         d: D,
     ) -> Result<[u8; N], D::Error> {
         let text = String::deserialize(d)?;
-        crate::util::unhex_array(&text)
+        dm_codec::hex::decode_array(&text)
             .ok_or_else(|| D::Error::custom(format!("expected {} hex digits", N * 2)))
     }
 }
@@ -270,7 +270,7 @@ pub(crate) mod hex_array_option {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         match value {
-            Some(bytes) => s.serialize_some(&crate::util::hex(bytes)),
+            Some(bytes) => s.serialize_some(&dm_codec::hex::encode(bytes)),
             None => s.serialize_none(),
         }
     }
@@ -280,7 +280,7 @@ pub(crate) mod hex_array_option {
     ) -> Result<Option<[u8; N]>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|text| {
-                crate::util::unhex_array(&text)
+                dm_codec::hex::decode_array(&text)
                     .ok_or_else(|| D::Error::custom(format!("expected {} hex digits", N * 2)))
             })
             .transpose()
@@ -293,11 +293,11 @@ pub(crate) mod hex_bytes {
     use serde::de::Error as _;
 
     pub(crate) fn serialize<S: Serializer>(value: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::util::hex(value))
+        s.serialize_str(&dm_codec::hex::encode(value))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
-        crate::util::unhex(&text).ok_or_else(|| D::Error::custom("expected hex digits"))
+        dm_codec::hex::decode(&text).ok_or_else(|| D::Error::custom("expected hex digits"))
     }
 }
