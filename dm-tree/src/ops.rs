@@ -4,7 +4,8 @@
 
 use dm_types::{AccessType, CacheValidator, ClientUri, MoItem, MoNode, NodeName, Scope, ServerId};
 
-use crate::handler::Fingerprint;
+use crate::acl_check::check_acl;
+use crate::fingerprint::Fingerprint;
 use crate::tree::{MoInstance, NodeId, NodeRef};
 use crate::{AclCommand, Error, MoTree, Principal, Rights};
 
@@ -503,27 +504,6 @@ impl MoTree {
             }
         }
         Ok(())
-    }
-}
-
-/// Refuses (403) a server the DM 1.x ACL in force at the node does not
-/// admit for `command`; the device and ACL-free nodes pass.
-pub(crate) fn check_acl(
-    principal: &Principal,
-    instance: &MoInstance,
-    id: NodeId,
-    command: AclCommand,
-) -> Result<(), Error> {
-    let Principal::Server(server) = principal else {
-        return Ok(());
-    };
-    match instance.effective_acl(id) {
-        Some(acl) if !acl.allows(command, server) => Err(Error::Forbidden {
-            principal: principal.to_string(),
-            right: command.name(),
-            uri: instance.client_uri(id).to_string(),
-        }),
-        _ => Ok(()),
     }
 }
 

@@ -661,7 +661,7 @@ pub struct MoTree {
     /// SUB subscriptions, in the order made.
     pub(crate) subscriptions: Vec<crate::Subscription>,
     /// Live behaviour, by MOID.
-    pub(crate) handlers: crate::handler::Handlers,
+    pub(crate) handlers: crate::node_handler::Handlers,
     /// What servers can make the tree hold.
     pub(crate) limits: crate::TreeLimits,
 }
