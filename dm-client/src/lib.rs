@@ -80,12 +80,6 @@ mod notify;
 mod state;
 mod transport;
 
-/// The workspace README's quickstarts (a device talking to an in-process
-/// server), compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct WorkspaceReadmeDoctests;
-
 pub use auth::Credentials;
 pub use client::{
     Account, AlertSender, ChangeSignal, Configuration, Delivery, DmClient, DmClientBuilder,
