@@ -6,7 +6,11 @@
 //! - `device` (feature `device`): a scripted DM server on loopback HTTP(S)
 //!   that records every request, accounts, device builders, a test CA;
 //! - `hostile_server` (feature `device`): a server on a raw socket that
-//!   answers with whatever bytes a test wants, or stalls.
+//!   answers with whatever bytes a test wants, or stalls;
+//! - `server` (feature `server`): a running `DmServer` with its admin
+//!   interface, HTTP clients speaking Basic and Digest, package helpers;
+//! - `hostile_client` (feature `server`): raw TCP clients that send what a
+//!   test wants and read what the server answers.
 
 // Helpers stop the test that calls them with a panic naming what failed:
 // that is their error reporting.
@@ -14,5 +18,9 @@
 
 #[cfg(feature = "device")]
 pub mod device;
+#[cfg(feature = "server")]
+pub mod hostile_client;
 #[cfg(feature = "device")]
 pub mod hostile_server;
+#[cfg(feature = "server")]
+pub mod server;
