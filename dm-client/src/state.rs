@@ -452,9 +452,13 @@ fn file_error(error: dm_files::Error) -> Error {
     match error {
         dm_files::Error::SharedPermissions { path, mode } => Error::StatePermissions { path, mode },
         dm_files::Error::Io { path, source } => Error::StateIo { path, source },
+        dm_files::Error::NoFileName { path } => Error::StateIo {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
+        },
         other => Error::StateIo {
             path: other.path().to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, other),
+            source: std::io::Error::other(other),
         },
     }
 }
@@ -693,6 +697,17 @@ mod tests {
         ));
         assert!(check_permissions(&dir.join("missing.json")).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_path_without_a_file_name_is_a_state_file_error() {
+        let err = write_atomic(Path::new("/"), |_| Ok(())).unwrap_err();
+        assert!(
+            matches!(&err, Error::StateIo { path, source }
+                if path == Path::new("/") && source.kind() == std::io::ErrorKind::InvalidInput),
+            "{err}"
+        );
+        assert!(err.to_string().contains("the path names no file"), "{err}");
     }
 
     #[test]

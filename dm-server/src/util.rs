@@ -96,9 +96,13 @@ fn file_error(error: dm_files::Error) -> Error {
     match error {
         dm_files::Error::SharedPermissions { path, mode } => Error::FilePermissions { path, mode },
         dm_files::Error::Io { path, source } => Error::File { path, source },
+        dm_files::Error::NoFileName { path } => Error::File {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
+        },
         other => Error::File {
             path: other.path().to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, other),
+            source: std::io::Error::other(other),
         },
     }
 }
@@ -183,6 +187,28 @@ mod tests {
             Some(PathBuf::from("dir/store.json.tmp"))
         );
         assert_eq!(legacy_temporary(Path::new("/")), None);
+    }
+
+    #[test]
+    fn file_failures_are_store_file_errors() {
+        let err = write_atomically(Path::new("/"), b"x").unwrap_err();
+        assert!(
+            matches!(&err, Error::File { path, source }
+                if path == Path::new("/") && source.kind() == std::io::ErrorKind::InvalidInput),
+            "{err}"
+        );
+        let dir = std::env::temp_dir().join(format!("dm-server-util-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("store.json");
+        std::fs::write(dir.join("store.json.tmp"), b"old").expect("legacy temporary");
+        std::fs::write(dir.join(".store.json.1-2.tmp"), b"new").expect("temporary");
+        let mut removed = remove_stale_temporaries(&path).expect("removed");
+        removed.sort();
+        assert_eq!(
+            removed,
+            [dir.join(".store.json.1-2.tmp"), dir.join("store.json.tmp")]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
