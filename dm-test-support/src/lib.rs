@@ -10,7 +10,8 @@
 //! - `server` (feature `server`): a running `DmServer` with its admin
 //!   interface, HTTP clients speaking Basic and Digest, package helpers;
 //! - `hostile_client` (feature `server`): raw TCP clients that send what a
-//!   test wants and read what the server answers.
+//!   test wants and read what the server answers;
+//! - `process`: running a built binary of the workspace (the `dm` tool).
 
 // Helpers stop the test that calls them with a panic naming what failed:
 // that is their error reporting.
@@ -22,5 +23,6 @@ pub mod device;
 pub mod hostile_client;
 #[cfg(feature = "device")]
 pub mod hostile_server;
+pub mod process;
 #[cfg(feature = "server")]
 pub mod server;
