@@ -95,12 +95,6 @@ mod state;
 mod tests;
 mod transport;
 
-/// The workspace README's quickstarts (a device talking to an in-process
-/// server), compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct WorkspaceReadmeDoctests;
-
 pub use auth::Credentials;
 pub use builder::{Account, DmClientBuilder};
 pub use client::DmClient;

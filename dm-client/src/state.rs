@@ -1,9 +1,7 @@
 //! What the client keeps between sessions besides the tree, and the state
 //! file that holds both, written atomically.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use dm_codec::Limits;
 use dm_codec::notification::{AcceptedId, NotificationIdWindow};
@@ -433,170 +431,65 @@ pub(crate) fn stored_dev_id(
     }
 }
 
-/// Creates a new file (never an existing one, nor through a symbolic link)
-/// that only its owner can read and write: mode `0600` is set by the
-/// `open` call itself, so there is no moment when others could open it. On
-/// other platforms the file gets the directory's default access.
-fn create_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+/// The client's error for a failure of the state file's `dm_files`
+/// operations: [`Error::StatePermissions`] or [`Error::StateIo`].
+fn file_error(error: dm_files::Error) -> Error {
+    match error {
+        dm_files::Error::SharedPermissions { path, mode } => Error::StatePermissions { path, mode },
+        dm_files::Error::Io { path, source } => Error::StateIo { path, source },
+        dm_files::Error::NoFileName { path } => Error::StateIo {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
+        },
+        other => Error::StateIo {
+            path: other.path().to_owned(),
+            source: std::io::Error::other(other),
+        },
+    }
 }
 
 /// Checks that group and others can neither read nor write the state file
-/// at `path` (Unix permission bits `0o066`); a missing file passes. Other
-/// platforms have no such bits: everything passes.
+/// at `path` ([`dm_files::check_permissions`]); a missing file passes.
 pub(crate) fn check_permissions(path: &Path) -> Result<(), Error> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = match std::fs::metadata(path) {
-            Ok(metadata) => metadata.permissions().mode() & 0o7777,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(Error::StateIo {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        if mode & 0o066 != 0 {
-            return Err(Error::StatePermissions {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
-
-/// The name of [`write_atomic`]'s temporary files for the state file
-/// `name`: `.NAME.PID-COUNTER.tmp`.
-fn temporary_name(name: &std::ffi::OsStr, counter: u64) -> std::ffi::OsString {
-    let mut temporary = std::ffi::OsString::from(".");
-    temporary.push(name);
-    temporary.push(format!(".{}-{counter}.tmp", std::process::id()));
-    temporary
-}
-
-/// Whether `candidate` is the name of a temporary file [`write_atomic`]
-/// makes for the state file `name` (in any process): `.NAME.DIGITS-DIGITS.tmp`.
-fn is_temporary_of(candidate: &str, name: &str) -> bool {
-    let Some(middle) = candidate
-        .strip_prefix('.')
-        .and_then(|rest| rest.strip_prefix(name))
-        .and_then(|rest| rest.strip_prefix('.'))
-        .and_then(|rest| rest.strip_suffix(".tmp"))
-    else {
-        return false;
-    };
-    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-    middle
-        .split_once('-')
-        .is_some_and(|(pid, counter)| digits(pid) && digits(counter))
+    dm_files::check_permissions(path, dm_files::Access::OwnerOnly).map_err(file_error)
 }
 
 /// Removes the temporary files a writer of the state file at `path` left
-/// behind when it was killed between creating and renaming them (only
-/// names [`write_atomic`] makes for this state file); the paths removed.
-/// Two processes must not share a state file: a temporary file another
-/// process is writing would be removed too.
+/// behind when it was killed between creating and renaming them
+/// ([`dm_files::remove_stale_temporaries`]); the paths removed. Two
+/// processes must not share a state file.
 pub(crate) fn remove_stale_temporaries(path: &Path) -> Result<Vec<PathBuf>, Error> {
-    let io = |source| Error::StateIo {
-        path: path.to_owned(),
-        source,
-    };
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return Ok(Vec::new());
-    };
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let entries = match std::fs::read_dir(&directory) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(e)),
-    };
-    let mut removed = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io)?;
-        let candidate = entry.file_name();
-        if candidate.to_str().is_some_and(|c| is_temporary_of(c, name)) {
-            let stale = directory.join(&candidate);
-            match std::fs::remove_file(&stale) {
-                Ok(()) => removed.push(stale),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(e)),
-            }
-        }
-    }
-    Ok(removed)
+    dm_files::remove_stale_temporaries(path).map_err(file_error)
 }
 
-/// Distinguishes temporary files of concurrent writers in one process.
-static TEMPORARY: AtomicU64 = AtomicU64::new(0);
-
-/// Replaces `path` atomically: `write` fills a new temporary file in the
-/// same directory (`.NAME.PID-COUNTER.tmp`, created owner-only: mode
-/// `0600` on Unix), which is flushed to disk and renamed over `path`; the
-/// directory is then synced. The state file therefore always has mode
-/// `0600` once written. When anything fails the temporary file is
-/// removed and `path` is left as it was.
+/// Replaces the state file at `path` atomically and durably, owner-only
+/// ([`dm_files::write_atomically_with`]): `write` fills a new temporary
+/// file; when anything fails the temporary file is removed and `path` is
+/// left as it was.
 pub(crate) fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<(), Error> {
-    let io = |source| Error::StateIo {
-        path: path.to_owned(),
-        source,
-    };
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io(std::io::Error::other("the path names no file")))?;
-    let temporary = directory.join(temporary_name(
-        name,
-        TEMPORARY.fetch_add(1, Ordering::Relaxed),
-    ));
-    let result = (|| {
-        let mut file = create_owner_only(&temporary)?;
-        write(&mut file)?;
-        file.flush()?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temporary, path)
-    })();
-    if let Err(error) = result {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(io(error));
-    }
-    // Make the rename itself durable; not every platform can open a
-    // directory, and the data is already safe in either file.
-    if let Ok(dir) = std::fs::File::open(&directory) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    dm_files::write_atomically_with(path, write).map_err(file_error)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use super::*;
     use dm_codec::notification::Replay;
     use dm_types::StatusCode;
+
+    /// Distinguishes the scratch directories of concurrent tests.
+    static SCRATCH: AtomicU64 = AtomicU64::new(0);
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "dm-client-state-{name}-{}-{}",
             std::process::id(),
-            TEMPORARY.fetch_add(1, Ordering::Relaxed)
+            SCRATCH.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("scratch directory");
         dir
@@ -774,25 +667,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn temporary_names_are_recognised_exactly() {
-        let name = temporary_name(std::ffi::OsStr::new("device.json"), 7);
-        let name = name.to_str().expect("UTF-8");
-        assert!(is_temporary_of(name, "device.json"), "{name}");
-        assert!(!is_temporary_of(name, "device"), "{name}");
-        for other in [
-            ".device.json.tmp",
-            ".device.json.-1.tmp",
-            ".device.json.1-.tmp",
-            ".device.json.1-2",
-            "device.json.1-2.tmp",
-            ".device.json.1-2.3-4.tmp",
-            ".device.json.+1-2.tmp",
-        ] {
-            assert!(!is_temporary_of(other, "device.json"), "{other}");
-        }
-    }
-
     #[cfg(unix)]
     #[test]
     fn written_files_are_owner_only() {
@@ -813,6 +687,17 @@ mod tests {
         ));
         assert!(check_permissions(&dir.join("missing.json")).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_path_without_a_file_name_is_a_state_file_error() {
+        let err = write_atomic(Path::new("/"), |_| Ok(())).unwrap_err();
+        assert!(
+            matches!(&err, Error::StateIo { path, source }
+                if path == Path::new("/") && source.kind() == std::io::ErrorKind::InvalidInput),
+            "{err}"
+        );
+        assert!(err.to_string().contains("the path names no file"), "{err}");
     }
 
     #[test]

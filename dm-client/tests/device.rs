@@ -2,7 +2,7 @@
 //! socket), asynchronous EXEC results, DEFAULT fetches, local changes with
 //! change reports, and the state file.
 
-mod common;
+use dm_test_support::device as common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

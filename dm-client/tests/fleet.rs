@@ -4,7 +4,7 @@
 //! while 20,000 clients are built, each with DevInfo and one DMAcc holding a
 //! notification secret.
 
-mod common;
+use dm_test_support::device as common;
 
 use common::*;
 use dm_client::{Account, Credentials, DmClient};

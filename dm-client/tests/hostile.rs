@@ -5,9 +5,8 @@
 //! the exact outcome and that nothing was written (the tree, the state
 //! file) or sent (no session opened, no credentials to another origin).
 
-mod common;
-#[path = "common/hostile.rs"]
-mod raw;
+use dm_test_support::device as common;
+use dm_test_support::hostile_server as raw;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

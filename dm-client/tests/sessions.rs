@@ -2,7 +2,7 @@
 //! `dm_session::ServerSession`, scripted servers for the error paths,
 //! authentication and retries.
 
-mod common;
+use dm_test_support::device as common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -1,7 +1,7 @@
 //! HTTPS with a private CA and a TLS client certificate (rcgen at test
 //! time), on loopback.
 
-mod common;
+use dm_test_support::device as common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

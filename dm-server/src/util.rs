@@ -1,8 +1,7 @@
-//! Small helpers: time, randomness, HMAC,
-//! and the owner-only atomic file writes of the store.
+//! Small helpers: time, randomness, HMAC, and the store file's owner-only
+//! atomic writes (through `dm_files`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest as _, Sha256};
@@ -47,147 +46,64 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Distinguishes temporary files of concurrent writers in one process.
-static TEMPORARY: AtomicU64 = AtomicU64::new(0);
-
-/// The directory of `path` (`.` for a bare file name).
-fn directory_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
+/// The server's error for a failure of a store file's `dm_files`
+/// operations: [`Error::FilePermissions`] or [`Error::File`].
+fn file_error(error: dm_files::Error) -> Error {
+    match error {
+        dm_files::Error::SharedPermissions { path, mode } => Error::FilePermissions { path, mode },
+        dm_files::Error::Io { path, source } => Error::File { path, source },
+        dm_files::Error::NoFileName { path } => Error::File {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
+        },
+        other => Error::File {
+            path: other.path().to_owned(),
+            source: std::io::Error::other(other),
+        },
     }
 }
 
-/// Creates a new file (never an existing one, nor through a symbolic link)
-/// only its owner can read and write: mode `0600` is set by the `open`
-/// call itself, so there is no moment when others could open it. Other
-/// platforms give the file the directory's default access.
-fn create_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-/// Writes `bytes` to a new owner-only temporary file beside `path`
-/// (`.NAME.PID-COUNTER.tmp`), syncs it and renames it over `path`, then
-/// syncs the directory: a crash leaves the old or the new file, never half
-/// of one, and the file always has mode `0600` once written. On failure
-/// the temporary file is removed.
+/// Replaces the file at `path` with `bytes` atomically and durably, the new
+/// file owner-only ([`dm_files::write_atomically`]): a crash leaves the old
+/// or the new file, never half of one; on failure the temporary file is
+/// removed and `path` is left as it was.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write as _;
-    let file_error = |source| Error::File {
-        path: path.to_owned(),
-        source,
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| file_error(std::io::Error::other("the path names no file")))?;
-    let directory = directory_of(path);
-    let mut temporary = std::ffi::OsString::from(".");
-    temporary.push(name);
-    temporary.push(format!(
-        ".{}-{}.tmp",
-        std::process::id(),
-        TEMPORARY.fetch_add(1, Ordering::Relaxed)
-    ));
-    let temporary = directory.join(temporary);
-    let written = (|| {
-        let mut file = create_owner_only(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temporary, path)
-    })();
-    if let Err(source) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(file_error(source));
-    }
-    if let Ok(dir) = std::fs::File::open(&directory) {
-        // Makes the rename durable where the platform allows it.
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    dm_files::write_atomically(path, bytes).map_err(file_error)
 }
 
 /// Checks that group and others can neither read nor write the file at
-/// `path` (Unix permission bits `0o066`); a missing file passes. Other
-/// platforms have no such bits: everything passes.
+/// `path` ([`dm_files::check_permissions`]); a missing file passes.
 pub(crate) fn check_owner_only(path: &Path) -> Result<(), Error> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = match std::fs::metadata(path) {
-            Ok(metadata) => metadata.permissions().mode() & 0o7777,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+    dm_files::check_permissions(path, dm_files::Access::OwnerOnly).map_err(file_error)
+}
+
+/// The `NAME.tmp` temporary file earlier versions of the store wrote beside
+/// the file at `path`.
+fn legacy_temporary(path: &Path) -> Option<PathBuf> {
+    let mut name = path.file_name()?.to_owned();
+    name.push(".tmp");
+    Some(path.with_file_name(name))
+}
+
+/// Removes the temporary files a writer of `path` killed between creating
+/// and renaming them left behind ([`dm_files::remove_stale_temporaries`],
+/// and the `NAME.tmp` of earlier versions); the paths removed. Two
+/// processes must not share a store file.
+pub(crate) fn remove_stale_temporaries(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut removed = dm_files::remove_stale_temporaries(path).map_err(file_error)?;
+    if let Some(legacy) = legacy_temporary(path) {
+        match std::fs::remove_file(&legacy) {
+            Ok(()) => removed.push(legacy),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) => {}
             Err(source) => {
                 return Err(Error::File {
                     path: path.to_owned(),
                     source,
                 });
-            }
-        };
-        if mode & 0o066 != 0 {
-            return Err(Error::FilePermissions {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
-
-/// Whether `candidate` names a temporary file of [`write_atomically`] for
-/// the file `name` (`.NAME.DIGITS-DIGITS.tmp`), or the `NAME.tmp` earlier
-/// versions used.
-fn is_temporary_of(candidate: &str, name: &str) -> bool {
-    if candidate.strip_prefix(name) == Some(".tmp") {
-        return true;
-    }
-    let Some(middle) = candidate
-        .strip_prefix('.')
-        .and_then(|rest| rest.strip_prefix(name))
-        .and_then(|rest| rest.strip_prefix('.'))
-        .and_then(|rest| rest.strip_suffix(".tmp"))
-    else {
-        return false;
-    };
-    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-    middle
-        .split_once('-')
-        .is_some_and(|(pid, counter)| digits(pid) && digits(counter))
-}
-
-/// Removes the temporary files a writer of `path` killed between creating
-/// and renaming them left behind (only the names [`write_atomically`]
-/// makes for this file); the paths removed. Two processes must not share
-/// a store file.
-pub(crate) fn remove_stale_temporaries(path: &Path) -> Result<Vec<PathBuf>, Error> {
-    let file_error = |source| Error::File {
-        path: path.to_owned(),
-        source,
-    };
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return Ok(Vec::new());
-    };
-    let directory = directory_of(path);
-    let entries = match std::fs::read_dir(&directory) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(file_error(e)),
-    };
-    let mut removed = Vec::new();
-    for entry in entries {
-        let candidate = entry.map_err(file_error)?.file_name();
-        if candidate.to_str().is_some_and(|c| is_temporary_of(c, name)) {
-            let stale = directory.join(&candidate);
-            match std::fs::remove_file(&stale) {
-                Ok(()) => removed.push(stale),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(file_error(e)),
             }
         }
     }
@@ -211,24 +127,33 @@ mod tests {
     }
 
     #[test]
-    fn temporary_names_are_recognised_exactly() {
-        for name in [
-            ".store.json.1-2.tmp",
-            ".store.json.123-0.tmp",
-            "store.json.tmp",
-        ] {
-            assert!(is_temporary_of(name, "store.json"), "{name}");
-        }
-        for name in [
-            ".store.json.tmp",
-            ".store.json.-1.tmp",
-            ".store.json.1-.tmp",
-            ".store.json.1-2.3-4.tmp",
-            "store.json.1-2.tmp",
-            ".store.json.1-2.tmp.bak",
-            "store.json.tmp.bak",
-        ] {
-            assert!(!is_temporary_of(name, "store.json"), "{name}");
-        }
+    fn the_legacy_temporary_sits_beside_the_file() {
+        assert_eq!(
+            legacy_temporary(Path::new("dir/store.json")),
+            Some(PathBuf::from("dir/store.json.tmp"))
+        );
+        assert_eq!(legacy_temporary(Path::new("/")), None);
+    }
+
+    #[test]
+    fn file_failures_are_store_file_errors() {
+        let err = write_atomically(Path::new("/"), b"x").unwrap_err();
+        assert!(
+            matches!(&err, Error::File { path, source }
+                if path == Path::new("/") && source.kind() == std::io::ErrorKind::InvalidInput),
+            "{err}"
+        );
+        let dir = std::env::temp_dir().join(format!("dm-server-util-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("store.json");
+        std::fs::write(dir.join("store.json.tmp"), b"old").expect("legacy temporary");
+        std::fs::write(dir.join(".store.json.1-2.tmp"), b"new").expect("temporary");
+        let mut removed = remove_stale_temporaries(&path).expect("removed");
+        removed.sort();
+        assert_eq!(
+            removed,
+            [dir.join(".store.json.1-2.tmp"), dir.join("store.json.tmp")]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,6 +1,6 @@
 //! Every admin endpoint over HTTP, and the data repository as devices use it.
 
-mod common;
+use dm_test_support::server as common;
 
 use common::*;
 use reqwest::Method;

@@ -3,9 +3,8 @@
 //! rebinding), duplicate JSON members, repository bodies at the limit, and
 //! the open sessions the admin API shows.
 
-mod common;
-#[path = "common/hostile.rs"]
-mod support;
+use dm_test_support::hostile_client as support;
+use dm_test_support::server as common;
 
 use std::time::Duration;
 

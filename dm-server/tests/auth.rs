@@ -1,7 +1,7 @@
 //! Device authentication (Basic, Digest SHA-256 and MD5, X.509 client
 //! certificates), the DevID check, the admin bearer token and dev mode.
 
-mod common;
+use dm_test_support::server as common;
 
 use std::time::Duration;
 

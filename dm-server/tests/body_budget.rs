@@ -4,9 +4,8 @@
 //! when connections end. The attacks are real: raw sockets on loopback
 //! that send bodies in full, or all but their last byte and then hold.
 
-mod common;
-#[path = "common/hostile.rs"]
-mod support;
+use dm_test_support::hostile_client as support;
+use dm_test_support::server as common;
 
 use std::time::{Duration, Instant};
 

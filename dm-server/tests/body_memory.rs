@@ -10,7 +10,7 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
+use dm_test_support::server as common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};

@@ -2,7 +2,7 @@
 //! the embedded store keep more than its per-device budgets of alerts,
 //! repository objects and MO inventory.
 
-mod common;
+use dm_test_support::server as common;
 
 use common::{
     Auth, BASIC1, BASIC2, DEV1, DEV2, TestServer, client, dev, options, post_package1,

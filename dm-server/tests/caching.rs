@@ -3,7 +3,7 @@
 //! `use_cache` asks with them, and a `304` is shown with the kept data,
 //! marked as served from the cache — only for the validator it answers.
 
-mod common;
+use dm_test_support::server as common;
 
 use common::{
     ADMIN_TOKEN, AdminClient, BASIC1, DEV1, RESPONSE, TestServer, client, commands, cont_uri, dev,

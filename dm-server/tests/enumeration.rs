@@ -4,9 +4,8 @@
 //! `Date` header and the fresh challenge nonce differ between any two
 //! answers, and the test masks exactly those two.
 
-mod common;
-#[path = "common/hostile.rs"]
-mod support;
+use dm_test_support::hostile_client as support;
+use dm_test_support::server as common;
 
 use std::time::Duration;
 

@@ -5,9 +5,8 @@
 //! unchanged (or its session failed exactly as the protocol says), and the
 //! repository holds nothing new.
 
-mod common;
-#[path = "common/hostile.rs"]
-mod support;
+use dm_test_support::hostile_client as support;
+use dm_test_support::server as common;
 
 use std::time::{Duration, Instant};
 

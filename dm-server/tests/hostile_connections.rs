@@ -8,9 +8,8 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
-#[path = "common/hostile.rs"]
-mod support;
+use dm_test_support::hostile_client as support;
+use dm_test_support::server as common;
 
 use std::time::{Duration, Instant};
 

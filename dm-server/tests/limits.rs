@@ -1,7 +1,7 @@
 //! Hostile and slow clients: oversized bodies refused without reading them,
 //! slow heads and bodies, huge headers, garbage packages, graceful shutdown.
 
-mod common;
+use dm_test_support::server as common;
 
 use std::time::{Duration, Instant};
 

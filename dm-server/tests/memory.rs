@@ -7,7 +7,7 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
+use dm_test_support::server as common;
 
 use common::resident;
 use dm_server::{

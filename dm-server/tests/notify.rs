@@ -1,7 +1,7 @@
 //! Package#0 over UDP: built, signed, sent to the address the device
 //! announced, and verified on arrival with dm_codec.
 
-mod common;
+use dm_test_support::server as common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

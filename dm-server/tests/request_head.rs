@@ -4,9 +4,8 @@
 //! before the head's end), whether it comes in one write or in small
 //! pieces.
 
-mod common;
-#[path = "common/hostile.rs"]
-mod support;
+use dm_test_support::hostile_client as support;
+use dm_test_support::server as common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Sessions over real loopback sockets: CONT and END, Package#3 on another
 //! node, refusals with their statuses, expiry, concurrent sessions, limits.
 
-mod common;
+use dm_test_support::server as common;
 
 use std::sync::Arc;
 use std::time::Duration;

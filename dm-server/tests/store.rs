@@ -1,7 +1,7 @@
 //! MemoryStore: persistence round trip, atomic claims, idempotent results,
 //! session versions, retention, ownership.
 
-mod common;
+use dm_test_support::server as common;
 
 use common::{dev, get};
 use dm_server::{

@@ -1,2 +1,28 @@
 //! Helpers shared by the test suites of the DM SDK: one copy of what the
 //! suites of several crates need. Not published; a dev-dependency only.
+//!
+//! Each module serves one kind of test and sits behind the feature of the
+//! crate under test, so that a suite builds only what it uses:
+//! - `device` (feature `device`): a scripted DM server on loopback HTTP(S)
+//!   that records every request, accounts, device builders, a test CA;
+//! - `hostile_server` (feature `device`): a server on a raw socket that
+//!   answers with whatever bytes a test wants, or stalls;
+//! - `server` (feature `server`): a running `DmServer` with its admin
+//!   interface, HTTP clients speaking Basic and Digest, package helpers;
+//! - `hostile_client` (feature `server`): raw TCP clients that send what a
+//!   test wants and read what the server answers;
+//! - `process`: running a built binary of the workspace (the `dm` tool).
+
+// Helpers stop the test that calls them with a panic naming what failed:
+// that is their error reporting.
+#![allow(clippy::missing_panics_doc, clippy::return_self_not_must_use)]
+
+#[cfg(feature = "device")]
+pub mod device;
+#[cfg(feature = "server")]
+pub mod hostile_client;
+#[cfg(feature = "device")]
+pub mod hostile_server;
+pub mod process;
+#[cfg(feature = "server")]
+pub mod server;

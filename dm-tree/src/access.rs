@@ -114,9 +114,10 @@ impl std::str::FromStr for Rights {
         let mut rights = Rights::NONE;
         for token in text.split(',').filter(|t| !t.is_empty()) {
             let Some((right, _)) = Rights::NAMES.iter().find(|(_, name)| *name == token) else {
-                return Err(crate::Error::InvalidData(format!(
-                    "unknown right {token:?}"
-                )));
+                return Err(crate::Error::invalid_data(
+                    format!("Rights {text:?}"),
+                    format!("unknown right {token:?}"),
+                ));
             };
             rights = rights | *right;
         }

@@ -92,7 +92,7 @@ impl std::str::FromStr for Acl {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Acl, Error> {
-        let bad = |what: String| Error::InvalidData(format!("ACL {text:?}: {what}"));
+        let bad = |what: String| Error::invalid_data(format!("ACL {text:?}"), what);
         let mut entries: Vec<(AclCommand, Admits)> = Vec::new();
         for entry in text.split('&').filter(|e| !e.is_empty()) {
             let (name, who) = entry

@@ -23,9 +23,17 @@ pub enum Error {
         /// How many instances there are.
         instances: usize,
     },
-    /// MO data that cannot be stored where it was sent (400).
-    #[error("invalid MO data: {0}")]
-    InvalidData(String),
+    /// Data that cannot be taken (400): MO data that cannot be stored
+    /// where it was sent, a ClientURI or name that is not valid there, a
+    /// malformed DMAcc, ACL, rights text or snapshot.
+    #[error("invalid MO data: {at}: {reason}")]
+    InvalidData {
+        /// Where: the ClientURI, or the DMAcc, ACL, rights text or snapshot
+        /// concerned.
+        at: String,
+        /// What is wrong there.
+        reason: String,
+    },
     /// The instance already exists (405: a second instance of a MOID that
     /// allows one, or a MIID in use).
     #[error("the MO instance already exists")]
@@ -64,12 +72,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::InvalidData`] at `at` for `reason`.
+    pub(crate) fn invalid_data(at: impl std::fmt::Display, reason: impl Into<String>) -> Error {
+        Error::InvalidData {
+            at: at.to_string(),
+            reason: reason.into(),
+        }
+    }
+
     /// The status code that reports this error.
     pub fn status(&self) -> StatusCode {
         match self {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Ambiguous { .. } => StatusCode::CONFLICT,
-            Error::InvalidData(_) => StatusCode::BAD_REQUEST,
+            Error::InvalidData { .. } => StatusCode::BAD_REQUEST,
             Error::InstanceExists | Error::NotAllowed { .. } => StatusCode::COMMAND_NOT_ALLOWED,
             Error::Forbidden { .. } => StatusCode::FORBIDDEN,
             Error::Full { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -1,179 +1,20 @@
-//! Live behaviour behind nodes: the [`NodeHandler`] seam through which a
-//! product backs nodes with live values and executable actions.
+//! Live behaviour behind nodes: registering [`NodeHandler`]s, EXEC, and
+//! the live values reads serve.
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use dm_types::{AccessType, Alert, ClientUri, LeafValue, Moid, ServerUri, StatusCode};
 
+use crate::acl_check::check_acl;
+use crate::node_handler::{ExecOutcome, NodeHandler};
 use crate::tree::NodeRef;
 use crate::{Error, MoTree, Principal, Rights};
-
-/// What an EXEC did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecOutcome {
-    /// Finished with this status.
-    Done(StatusCode),
-    /// Running: the final status follows later as an alert (`202`).
-    Started,
-}
-
-/// Backs the nodes of one MO type with live behaviour (battery level,
-/// firmware update, ...). Registered per MOID with [`MoTree::set_handler`].
-///
-/// Live values and caching (docs/protocol.md section 8): the cache
-/// validator servers see for an instance with a handler folds in the values
-/// a read serves ([`MoTree::cache_validator_as`]), so it changes when a live
-/// value does, without the handler doing anything. For SUB, the product
-/// signals a change with [`MoTree::mark_changed`] (in a device client:
-/// `DmClient::notify_changed`), which reports it to the subscriptions like a
-/// write.
-///
-/// ```
-/// use dm_tree::{ExecOutcome, NodeHandler};
-/// use dm_types::{ClientUri, LeafValue, StatusCode};
-///
-/// struct Battery;
-///
-/// impl NodeHandler for Battery {
-///     fn read(&self, node: &ClientUri) -> Option<LeafValue> {
-///         node.as_str().ends_with("/Level").then(|| LeafValue::Int(87))
-///     }
-///     fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
-///         ExecOutcome::Done(StatusCode::OK)
-///     }
-/// }
-/// ```
-pub trait NodeHandler: Send + Sync {
-    /// The live value of the leaf at `node`; `None` keeps the stored value.
-    fn read(&self, node: &ClientUri) -> Option<LeafValue> {
-        let _ = node;
-        None
-    }
-
-    /// Executes the node. `asynchronous` is true when the server asked for
-    /// the result to be reported later (EXEC with a ServerURI).
-    fn exec(&self, node: &ClientUri, asynchronous: bool) -> ExecOutcome;
-
-    /// The generic alert reporting that an asynchronous EXEC of `node` (as
-    /// the server named it: the alert's `SourceURI`) ended with `status`:
-    /// the MO chooses its alert type (docs/protocol.md sections 6 and 13:
-    /// FUMO reports `org.openmobilealliance.dm.firmwareupdate.update`,
-    /// SCOMO `urn:oma:at:scomo:1.0:OperationComplete`). The default is
-    /// `urn:oma:at:dm:2.0:ExecComplete` with `Data` `{"sc": status}`.
-    ///
-    /// ```
-    /// use dm_tree::{ExecOutcome, NodeHandler};
-    /// use dm_types::{Alert, AlertType, ClientUri, StatusCode};
-    ///
-    /// struct Fumo;
-    ///
-    /// impl NodeHandler for Fumo {
-    ///     fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
-    ///         ExecOutcome::Started
-    ///     }
-    ///     fn result_alert(&self, node: &ClientUri, status: StatusCode) -> Alert {
-    ///         let mut alert = Alert::new(AlertType::new("org.openmobilealliance.dm.firmwareupdate.update").expect("non-empty"));
-    ///         alert.source_uri = Some(node.to_string());
-    ///         alert.data_type = Some("int".into());
-    ///         let mut data = dm_types::JsonObject::new();
-    ///         data.insert("DM1x".into(), status.as_u16().to_string().into());
-    ///         alert.data = Some(data);
-    ///         alert
-    ///     }
-    /// }
-    ///
-    /// let node = ClientUri::parse("urn:oma:mo:oma-fumo:1.0//Update")?;
-    /// let alert = Fumo.result_alert(&node, StatusCode::OK);
-    /// assert_eq!(alert.alert_type.as_str(), "org.openmobilealliance.dm.firmwareupdate.update");
-    /// # Ok::<(), dm_types::Error>(())
-    /// ```
-    fn result_alert(&self, node: &ClientUri, status: StatusCode) -> Alert {
-        Alert::exec_complete(node, status)
-    }
-}
-
-/// A fingerprint of the leaf values a read serves (64-bit FNV-1a over each
-/// leaf's name and typed value, in the read's stable node order): what makes
-/// the cache validator of a handler-backed instance change when a live
-/// value does. It is not secret-keyed, so it only ever covers values the
-/// reading server receives anyway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Fingerprint(u64);
-
-impl Fingerprint {
-    pub(crate) fn new() -> Fingerprint {
-        Fingerprint(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn bytes(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    /// Lengths go first, so that no two sequences of leaves fold alike by
-    /// shifting bytes from one field to the next.
-    fn field(&mut self, tag: u8, bytes: &[u8]) {
-        self.bytes(&[tag]);
-        self.bytes(&(bytes.len() as u64).to_le_bytes());
-        self.bytes(bytes);
-    }
-
-    /// Folds one served leaf.
-    pub(crate) fn leaf(&mut self, name: &str, value: &LeafValue) {
-        self.field(0, name.as_bytes());
-        match value {
-            LeafValue::Null => self.field(1, &[]),
-            LeafValue::Bool(b) => self.field(2, &[u8::from(*b)]),
-            LeafValue::Int(i) => self.field(3, &i.to_le_bytes()),
-            LeafValue::Float(f) => self.field(4, &f.get().to_bits().to_le_bytes()),
-            LeafValue::Text(text) => self.field(5, text.as_bytes()),
-            LeafValue::Binary(bytes) => self.field(6, bytes),
-            // A kind added later: its text form tells values apart.
-            other => self.field(7, other.to_text().as_bytes()),
-        }
-    }
-
-    pub(crate) fn finish(self) -> u64 {
-        self.0
-    }
-}
-
-/// The registered handlers, by MOID.
-#[derive(Clone, Default)]
-pub(crate) struct Handlers(BTreeMap<Moid, Arc<dyn NodeHandler>>);
-
-impl Handlers {
-    pub(crate) fn get(&self, moid: &str) -> Option<&Arc<dyn NodeHandler>> {
-        self.0.get(moid)
-    }
-}
-
-impl fmt::Debug for Handlers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
-    }
-}
-
-impl PartialEq for Handlers {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len()
-            && self
-                .0
-                .iter()
-                .zip(&other.0)
-                .all(|((a, x), (b, y))| a == b && Arc::ptr_eq(x, y))
-    }
-}
 
 impl MoTree {
     /// Registers the handler behind the nodes of `moid` (replacing any
     /// earlier one).
     pub fn set_handler(&mut self, moid: Moid, handler: Arc<dyn NodeHandler>) {
-        self.handlers.0.insert(moid, handler);
+        self.handlers.insert(moid, handler);
     }
 
     /// Executes the node at `target` (EXEC). `report_to` is the EXEC
@@ -202,7 +43,7 @@ impl MoTree {
                 uri: node.client_uri().to_string(),
             });
         }
-        crate::ops::check_acl(principal, node.instance, node.id, crate::AclCommand::Exec)?;
+        check_acl(principal, node.instance, node.id, crate::AclCommand::Exec)?;
         let not_allowed = |reason| Error::NotAllowed {
             uri: node.client_uri().to_string(),
             reason,

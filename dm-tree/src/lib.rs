@@ -52,21 +52,25 @@
 
 mod access;
 mod acl;
+mod acl_check;
 mod encode;
 mod error;
+mod fingerprint;
 mod handler;
 mod limits;
+mod node_handler;
 mod ops;
 mod snapshot;
 mod standard;
+mod subscribe;
 mod subscription;
 mod tree;
 
 pub use access::{Principal, Rights};
 pub use acl::{Acl, AclCommand};
 pub use error::Error;
-pub use handler::{ExecOutcome, NodeHandler};
 pub use limits::TreeLimits;
+pub use node_handler::{ExecOutcome, NodeHandler};
 pub use ops::{DACMO_MOID, DMACC_MOID, ReadOutcome};
 pub use snapshot::SNAPSHOT_VERSION;
 pub use standard::{DEVINFO_MOID, DevInfo, DmAcc, NotificationAuth, SESSIONINFO_MOID, SessionInfo};

@@ -4,7 +4,8 @@
 
 use dm_types::{AccessType, CacheValidator, ClientUri, MoItem, MoNode, NodeName, Scope, ServerId};
 
-use crate::handler::Fingerprint;
+use crate::acl_check::check_acl;
+use crate::fingerprint::Fingerprint;
 use crate::tree::{MoInstance, NodeId, NodeRef};
 use crate::{AclCommand, Error, MoTree, Principal, Rights};
 
@@ -506,27 +507,6 @@ impl MoTree {
     }
 }
 
-/// Refuses (403) a server the DM 1.x ACL in force at the node does not
-/// admit for `command`; the device and ACL-free nodes pass.
-pub(crate) fn check_acl(
-    principal: &Principal,
-    instance: &MoInstance,
-    id: NodeId,
-    command: AclCommand,
-) -> Result<(), Error> {
-    let Principal::Server(server) = principal else {
-        return Ok(());
-    };
-    match instance.effective_acl(id) {
-        Some(acl) if !acl.allows(command, server) => Err(Error::Forbidden {
-            principal: principal.to_string(),
-            right: command.name(),
-            uri: instance.client_uri(id).to_string(),
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// Checks the DM 1.x ACLs below `id` for a command that replaces the node
 /// with `data` (`None`: removes it; docs/protocol.md section 7): every
 /// descendant the new data keeps needs Replace, every other one Delete, as
@@ -658,10 +638,13 @@ impl MoTree {
         items: &[MoItem],
     ) -> Result<Vec<ClientUri>, Error> {
         if target.is_some() && items.len() != 1 {
-            return Err(Error::InvalidData(format!(
-                "with a ClientURI parameter the body must hold exactly one item, not {}",
-                items.len()
-            )));
+            return Err(Error::invalid_data(
+                "the request body",
+                format!(
+                    "with a ClientURI parameter it must hold exactly one item, not {}",
+                    items.len()
+                ),
+            ));
         }
         // A server may not grow the tree beyond its limit (a write that
         // keeps or shrinks an already larger tree is fine).
@@ -784,9 +767,10 @@ impl MoTree {
         let moid = uri.to_moid();
         if matches!(uri.instance(), dm_types::Instance::Sole) {
             if uri.path_len() != 0 {
-                return Err(Error::InvalidData(format!(
-                    "{uri}: a new instance is written at its root (no path)"
-                )));
+                return Err(Error::invalid_data(
+                    uri,
+                    "a new instance is written at its root (no path)",
+                ));
             }
             // DACMO entries are created and maintained by the device
             // (section 7): a server only writes into an existing entry.
@@ -829,10 +813,13 @@ impl MoTree {
                 }
                 if let Principal::Server(_) = principal {
                     let Some(root) = matched else {
-                        return Err(Error::InvalidData(format!(
-                            "MOData names {:?}, which is no root node of the MO's definition",
-                            data.name().as_str()
-                        )));
+                        return Err(Error::invalid_data(
+                            uri,
+                            format!(
+                                "MOData names {:?}, which is no root node of the MO's definition",
+                                data.name().as_str()
+                            ),
+                        ));
                     };
                     let reason = if root.scope == Scope::Permanent {
                         Some("a permanent instance root cannot be created")
@@ -876,14 +863,14 @@ impl MoTree {
                     parent_text.push('/');
                 }
                 let parent = ClientUri::parse(&parent_text)
-                    .map_err(|e| Error::InvalidData(e.to_string()))?;
+                    .map_err(|e| Error::invalid_data(&parent_text, e.to_string()))?;
                 let parent = self.resolve_as(principal, &parent)?[0];
                 check_acl(principal, parent.instance, parent.id, AclCommand::Add)?;
                 let mut path = parent.instance.path(parent.id);
                 if let Some(dm_types::Segment::Name(name)) = uri.path().last() {
                     path.push(
                         NodeName::new(name.into_owned())
-                            .map_err(|e| Error::InvalidData(e.to_string()))?,
+                            .map_err(|e| Error::invalid_data(uri, e.to_string()))?,
                     );
                 }
                 (parent.instance, false, path)
@@ -904,11 +891,14 @@ impl MoTree {
             None => instance.name(NodeId::ROOT).unwrap_or_default(),
         };
         if data.name().as_str() != target_name {
-            return Err(Error::InvalidData(format!(
-                "MOData names {:?} but the target node is {:?}",
-                data.name().as_str(),
-                target_name
-            )));
+            return Err(Error::invalid_data(
+                uri,
+                format!(
+                    "MOData names {:?} but the target node is {:?}",
+                    data.name().as_str(),
+                    target_name
+                ),
+            ));
         }
         if exists && let Some(id) = instance.lookup(path.iter().map(NodeName::as_str)) {
             check_subtree_acls(principal, instance, id, Some(data.node()))?;
@@ -1036,7 +1026,7 @@ fn validate(principal: &Principal, instance: &MoInstance) -> Result<(), Error> {
     };
     definition
         .validate(&data)
-        .map_err(|e| Error::InvalidData(e.to_string()))
+        .map_err(|e| Error::invalid_data(instance.client_uri(NodeId::ROOT), e.to_string()))
 }
 
 /// The DACMO entry giving `server` every right on `instance`.

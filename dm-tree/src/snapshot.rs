@@ -86,7 +86,7 @@ impl MoTree {
     /// problem — another format or version, malformed MO data, a duplicate
     /// instance — is an error and nothing is returned half-built.
     pub fn from_snapshot(bytes: &[u8], base: MoTree) -> Result<MoTree, Error> {
-        let bad = |what: &str| Error::InvalidData(format!("snapshot: {what}"));
+        let bad = |what: &str| Error::invalid_data("snapshot", what);
         let document: Value =
             serde_json::from_slice(bytes).map_err(|e| bad(&format!("not JSON: {e}")))?;
         if document["format"] != "dm-tree-snapshot" {

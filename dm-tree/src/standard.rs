@@ -410,7 +410,7 @@ impl DmAcc {
     /// base64, an `Auth/Noti/Type` that is not an integer.
     pub fn from_instance(instance: &MoInstance) -> Result<DmAcc, Error> {
         let bad =
-            |what: &str| Error::InvalidData(format!("DMAcc {}: {what}", instance.miid().as_str()));
+            |what: &str| Error::invalid_data(format!("DMAcc {}", instance.miid().as_str()), what);
         let text = |path: &[&str]| {
             instance
                 .lookup(path.iter().copied())
@@ -680,7 +680,7 @@ mod tests {
             .expect("written");
         assert!(matches!(
             tree.dm_acc(&other.server_id),
-            Err(Error::InvalidData(_))
+            Err(Error::InvalidData { .. })
         ));
         assert_eq!(
             tree.grant_moid(

@@ -513,18 +513,22 @@ impl MoInstance {
             return Ok(NodeId::ROOT);
         };
         if data.name() != last {
-            return Err(Error::InvalidData(format!(
-                "MOData names {:?} but the target node is {:?}",
-                data.name().as_str(),
-                last.as_str()
-            )));
+            return Err(Error::invalid_data(
+                self.client_uri(NodeId::ROOT),
+                format!(
+                    "MOData names {:?} but the target node is {:?}",
+                    data.name().as_str(),
+                    last.as_str()
+                ),
+            ));
         }
         let parent = self
             .lookup(parents.iter().map(NodeName::as_str))
             .ok_or(Error::NotFound)?;
         if self.value(parent).is_some() {
-            return Err(Error::InvalidData(
-                "the parent of the target is a leaf".into(),
+            return Err(Error::invalid_data(
+                self.client_uri(parent),
+                "the parent of the target is a leaf",
             ));
         }
         if let Some(existing) = self.child(parent, last.as_str()) {
@@ -661,7 +665,7 @@ pub struct MoTree {
     /// SUB subscriptions, in the order made.
     pub(crate) subscriptions: Vec<crate::Subscription>,
     /// Live behaviour, by MOID.
-    pub(crate) handlers: crate::handler::Handlers,
+    pub(crate) handlers: crate::node_handler::Handlers,
     /// What servers can make the tree hold.
     pub(crate) limits: crate::TreeLimits,
 }
@@ -681,13 +685,10 @@ impl MoTree {
         for item in items {
             let uri = &item.client_uri;
             let miid = match uri.instance() {
-                Instance::Miid(miid) => {
-                    Miid::new(miid.into_owned()).map_err(|e| Error::InvalidData(e.to_string()))?
-                }
+                Instance::Miid(miid) => Miid::new(miid.into_owned())
+                    .map_err(|e| Error::invalid_data(uri, e.to_string()))?,
                 _ => {
-                    return Err(Error::InvalidData(format!(
-                        "{uri}: the ClientURI must name a MIID"
-                    )));
+                    return Err(Error::invalid_data(uri, "the ClientURI must name a MIID"));
                 }
             };
             let path = absolute_path(uri)?;
@@ -935,12 +936,12 @@ pub(crate) fn standard_definition(moid: &Moid) -> Option<&'static MoDefinition> 
 fn absolute_path(uri: &ClientUri) -> Result<Vec<NodeName>, Error> {
     uri.path()
         .map(|segment| match segment {
-            Segment::Name(name) => {
-                NodeName::new(name.into_owned()).map_err(|e| Error::InvalidData(e.to_string()))
-            }
-            _ => Err(Error::InvalidData(format!(
-                "{uri}: expected an absolute ClientURI (no wildcards or x-names)"
-            ))),
+            Segment::Name(name) => NodeName::new(name.into_owned())
+                .map_err(|e| Error::invalid_data(uri, e.to_string())),
+            _ => Err(Error::invalid_data(
+                uri,
+                "expected an absolute ClientURI (no wildcards or x-names)",
+            )),
         })
         .collect()
 }

@@ -995,13 +995,13 @@ fn apply(instance: &mut MoInstance, model: &mut EditModel, op: &Op) -> Result<()
                     }
                 }
                 (false, Some(MNode::Leaf(_))) => {
-                    prop_assert!(matches!(got, Err(Error::InvalidData(_))), "{:?}", got);
+                    prop_assert!(matches!(got, Err(Error::InvalidData { .. })), "{:?}", got);
                 }
                 (false, None) => prop_assert_eq!(got, Err(Error::NotFound)),
                 // Wrong name, and perhaps also no usable parent: an error
                 // either way, and nothing changes.
                 (true, Some(MNode::Interior(_))) => {
-                    prop_assert!(matches!(got, Err(Error::InvalidData(_))), "{:?}", got);
+                    prop_assert!(matches!(got, Err(Error::InvalidData { .. })), "{:?}", got);
                 }
                 (true, _) => prop_assert!(got.is_err(), "{:?}", got),
             }

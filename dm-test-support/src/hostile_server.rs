@@ -1,14 +1,13 @@
 //! A hostile HTTP server on a raw loopback socket: it writes whatever bytes
 //! the test wants (lying lengths, bodies that never end) and can stall for
 //! ever. Every request is recorded like the well-behaved test server does.
-#![allow(dead_code, unreachable_pub)]
 
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::common::{Seen, TestServer};
+use crate::device::{Seen, TestServer};
 
 /// What the server does with a request.
 #[derive(Debug, Clone)]

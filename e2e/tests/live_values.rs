@@ -3,7 +3,7 @@
 //! The instance's cache validator follows the live value, and the product's
 //! change signal (`DmClient::notify_changed`) reaches the subscribers.
 
-mod common;
+use dm_test_support::device as common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

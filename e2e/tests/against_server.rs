@@ -4,7 +4,7 @@
 //! there; authentication, refusals, notifications and a session spread over
 //! two server nodes sharing one store.
 
-mod common;
+use dm_test_support::device as common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 //! while the device is busy, and the first failure of commands with
 //! several targets (docs/protocol.md sections 3.5, 4, 5 and 6).
 
-mod common;
+use dm_test_support::device as common;
 
 use std::sync::{Arc, Mutex};
 

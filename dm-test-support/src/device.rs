@@ -1,6 +1,5 @@
 //! A small real HTTP(S) server on loopback for the tests: every request is
 //! recorded and answered by the test's own closure.
-#![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,9 +13,13 @@ use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+/// The DevID of the test device.
 pub const DEV_ID: &str = "IMEI:493005100592800";
+/// The ServerID of the test server (its DMAcc `SrvID`).
 pub const SERVER_ID: &str = "dm.test";
+/// The Content-Type of Package#2 and later packages of the server.
 pub const PACKAGE2: &str = "application/vnd.oma.dm.request+json";
+/// The Content-Type of MO data (a repository's answer).
 pub const MO_DATA: &str = "application/dmmo+json";
 /// A Package#2 that ends the session.
 pub const END: &str = r#"{"CMD":[["END"]]}"#;
@@ -28,16 +31,20 @@ pub const OPEN_SESAME: &str = "Basic ZGV2aWNlLTE6b3BlbiBzZXNhbWU=";
 /// One request as the server received it.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// The request method.
     pub method: String,
     /// Path and query.
     pub target: String,
+    /// The headers, in the order received.
     pub headers: Vec<(String, String)>,
+    /// The body.
     pub body: Vec<u8>,
     /// SHA-256 of the TLS client certificate, when one was presented.
     pub client_certificate: Option<[u8; 32]>,
 }
 
 impl Seen {
+    /// The first header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -45,10 +52,12 @@ impl Seen {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as text (lossy UTF-8).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// The body as JSON (`Null` when it is not JSON).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
@@ -58,6 +67,7 @@ impl Seen {
         self.header("content-type") == Some("application/vnd.oma.dm.initiation+json")
     }
 
+    /// Whether this is a DM package (a POST to `/dm...`).
     pub fn is_package(&self) -> bool {
         self.method == "POST" && self.target.starts_with("/dm")
     }
@@ -66,14 +76,18 @@ impl Seen {
 /// The answer to give.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
+    /// The headers to send.
     pub headers: Vec<(String, String)>,
+    /// The body to send.
     pub body: Vec<u8>,
     /// Close the connection without answering.
     pub hang_up: bool,
 }
 
 impl Reply {
+    /// An empty answer with `status`.
     pub fn status(status: u16) -> Reply {
         Reply {
             status,
@@ -97,6 +111,7 @@ impl Reply {
             .body(body.into().into_bytes())
     }
 
+    /// Closes the connection without answering.
     pub fn hang_up() -> Reply {
         Reply {
             hang_up: true,
@@ -104,17 +119,20 @@ impl Reply {
         }
     }
 
+    /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Reply {
         self.headers.push((name.into(), value.into()));
         self
     }
 
+    /// Sets the body.
     pub fn body(mut self, body: Vec<u8>) -> Reply {
         self.body = body;
         self
     }
 }
 
+/// The test's closure answering each request.
 pub type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
 
 /// Answers a Package#1 with the Package#2 `first`, anything else with END.
@@ -142,10 +160,13 @@ pub fn with_basic(
 /// A running server (also the raw one of `common/hostile.rs`), stopped
 /// when dropped.
 pub struct TestServer {
+    /// Where it listens.
     pub address: SocketAddr,
+    /// `http://ADDRESS` or `https://localhost:PORT`.
     pub base: String,
     /// Every request received so far.
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// The accept loop (aborted on drop).
     pub task: tokio::task::JoinHandle<()>,
 }
 
@@ -169,6 +190,7 @@ impl TestServer {
             .collect()
     }
 
+    /// The ServerURI of `path` on this server.
     pub fn uri(&self, path: &str) -> ServerUri {
         ServerUri::new(format!("{}{path}", self.base)).expect("valid URI")
     }
@@ -179,6 +201,8 @@ pub async fn serve(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> 
     serve_on(0, None, Arc::new(handler)).await
 }
 
+/// HTTP on 127.0.0.1 port `port` (0: a free one), or HTTPS with `tls`;
+/// every request is answered by `handler`.
 pub async fn serve_on(
     port: u16,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -226,6 +250,7 @@ pub async fn serve_on(
     }
 }
 
+/// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes).into()
@@ -294,6 +319,7 @@ pub fn fast_retry(attempts: u32) -> RetryPolicy {
     }
 }
 
+/// A transport for the tests: three fast retries, 5 s per request.
 pub fn transport() -> Transport {
     Transport::builder()
         .retry(fast_retry(3))
@@ -302,10 +328,12 @@ pub fn transport() -> Transport {
         .expect("transport")
 }
 
+/// [`SERVER_ID`] as a `ServerId`.
 pub fn server_id() -> ServerId {
     ServerId::new(SERVER_ID).expect("id")
 }
 
+/// The test device's DevInfo ([`DEV_ID`], Acme X1).
 pub fn devinfo() -> DevInfo {
     DevInfo::new(DevId::new(DEV_ID).expect("DevID"), "Acme", "X1")
 }
@@ -351,6 +379,8 @@ pub async fn client_initiated(client: &mut DmClient) -> SessionReport {
         .expect("session")
 }
 
+/// A device builder with the account of [`SERVER_ID`] at `<base>/dm`
+/// and the test transport.
 pub fn builder(
     base: &str,
     credentials: Credentials,
@@ -367,6 +397,7 @@ pub fn builder(
         .transport(transport())
 }
 
+/// A tree without instances.
 pub fn empty_tree() -> MoTree {
     MoTree::new()
 }

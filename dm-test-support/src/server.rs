@@ -1,6 +1,5 @@
 //! Shared helpers of the dm-server integration tests: a server on a
 //! loopback socket, HTTP clients, packages and authentication.
-#![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,17 +14,28 @@ use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The Content-Type of Package#1.
 pub const INITIATION: &str = "application/vnd.oma.dm.initiation+json";
+/// The Content-Type of Package#3.
 pub const RESPONSE: &str = "application/vnd.oma.dm.response+json";
+/// The Content-Type of Package#2.
 pub const REQUEST: &str = "application/vnd.oma.dm.request+json";
+/// The Content-Type of MO data.
 pub const MO_DATA: &str = "application/dmmo+json";
+/// The bearer token of the admin interface.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+/// Device 1's DevID.
 pub const DEV1: &str = "IMEI:493005100592800";
+/// Device 1's user name.
 pub const USER1: &str = "device-1";
+/// Device 1's password.
 pub const PASS1: &str = "correct horse";
+/// Device 2's DevID.
 pub const DEV2: &str = "IMEI:493005100592801";
+/// Device 2's user name.
 pub const USER2: &str = "device-2";
+/// Device 2's password.
 pub const PASS2: &str = "battery staple";
 /// Device 1's Basic credentials.
 pub const BASIC1: Auth<'static> = Auth::Basic(USER1, PASS1);
@@ -43,6 +53,7 @@ pub fn p3(codes: &[u16]) -> String {
     format!(r#"{{"Status":[{}]}}"#, statuses.join(","))
 }
 
+/// `id` as a DevId.
 pub fn dev(id: &str) -> DevId {
     DevId::new(id).expect("valid DevID")
 }
@@ -82,13 +93,17 @@ pub fn resident() -> usize {
 
 /// A server serving on a loopback port until stopped.
 pub struct TestServer<S: Store = MemoryStore, C: NotificationChannel = UdpChannel> {
+    /// `http://ADDRESS` of the running server.
     pub base: String,
+    /// The server.
     pub server: DmServer<S, C>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), Error>>>,
 }
 
 impl<S: Store, C: NotificationChannel> TestServer<S, C> {
+    /// Starts a server on a free loopback port with `options`, `store` and
+    /// `channel`.
     pub async fn start_with(options: ServerOptions, store: S, channel: C) -> Self {
         let server = DmServer::new(options, store, channel);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -117,10 +132,12 @@ impl<S: Store, C: NotificationChannel> TestServer<S, C> {
         }
     }
 
+    /// The server's admin interface.
     pub fn admin(&self) -> Admin<S, C> {
         self.server.admin()
     }
 
+    /// The URL of `path` on the server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -139,6 +156,8 @@ impl<S: Store, C: NotificationChannel> TestServer<S, C> {
 }
 
 impl<S: Store> TestServer<S, UdpChannel> {
+    /// Starts a server on a free loopback port with `options` and `store`
+    /// (notifications over UDP).
     pub async fn start_on(options: ServerOptions, store: S) -> Self {
         Self::start_with(options, store, UdpChannel).await
     }
@@ -153,6 +172,7 @@ impl TestServer<MemoryStore, UdpChannel> {
     }
 }
 
+/// Registers devices 1 and 2 with their Basic credentials.
 pub async fn register_two<S: Store, C: NotificationChannel>(admin: &Admin<S, C>) {
     let realm = admin.realm().to_owned();
     admin
@@ -171,6 +191,7 @@ pub async fn register_two<S: Store, C: NotificationChannel>(admin: &Admin<S, C>)
         .expect("register device 2");
 }
 
+/// Server options for the tests: ServerID `test-server`, [`ADMIN_TOKEN`].
 pub fn options() -> dm_server::ServerOptionsBuilder {
     ServerOptions::builder()
         .server_id("test-server")
@@ -212,6 +233,7 @@ pub fn client_with(
         .expect("HTTP client")
 }
 
+/// An HTTP client for the tests (no proxy, 10 s per request).
 pub fn client() -> reqwest::Client {
     client_with(&[], None)
 }
@@ -219,7 +241,9 @@ pub fn client() -> reqwest::Client {
 /// How a test device authenticates.
 #[derive(Clone, Copy, Debug)]
 pub enum Auth<'a> {
+    /// No credentials.
     None,
+    /// Basic, with user name and password.
     Basic(&'a str, &'a str),
     /// Digest, answering the challenge of this algorithm (`SHA-256`, `MD5`).
     Digest(&'a str, &'a str, &'a str),
@@ -431,12 +455,16 @@ pub fn commands(body: &[u8]) -> Vec<Vec<String>> {
 
 /// The admin API client.
 pub struct AdminClient {
+    /// The HTTP client.
     pub client: reqwest::Client,
+    /// The server's base URL.
     pub base: String,
+    /// The bearer token sent, if any.
     pub token: Option<String>,
 }
 
 impl AdminClient {
+    /// An admin client of the server at `base`, with [`ADMIN_TOKEN`].
     pub fn new(base: &str) -> Self {
         AdminClient {
             client: client(),
@@ -445,6 +473,7 @@ impl AdminClient {
         }
     }
 
+    /// Sends one admin request; its status and JSON body.
     pub async fn call(
         &self,
         method: reqwest::Method,
@@ -473,10 +502,12 @@ impl AdminClient {
         (status, value)
     }
 
+    /// `GET path`; status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
 
+    /// `POST path` with a JSON body; status and JSON body.
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }

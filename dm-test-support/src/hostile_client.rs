@@ -1,7 +1,6 @@
 //! Helpers of the hostile-client tests: requests written to a raw socket
 //! (so that a test controls every byte and its timing), answers read with a
 //! deadline, and snapshots of everything the server holds about a device.
-#![allow(dead_code, unreachable_pub)]
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,7 @@ use dm_server::{Admin, AlertRecord, CommandRecord, DeviceRecord, NotificationCha
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::common::dev;
+use crate::server::dev;
 
 /// A `Basic` `Authorization` header value.
 pub fn basic(user: &str, password: &str) -> String {
@@ -55,12 +54,14 @@ impl Answer {
 
 /// A raw HTTP/1.1 connection to the server.
 pub struct Raw {
+    /// The connection.
     pub stream: TcpStream,
     /// The response head last read.
     pub last_head: String,
 }
 
 impl Raw {
+    /// Connects to the server at `base` (`http://HOST:PORT`).
     pub async fn connect(base: &str) -> Raw {
         let stream = TcpStream::connect(authority(base))
             .await
@@ -127,11 +128,15 @@ impl Raw {
 /// its alerts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Held {
+    /// The device record.
     pub device: DeviceRecord,
+    /// Its commands.
     pub commands: Vec<CommandRecord>,
+    /// Its alerts.
     pub alerts: Vec<AlertRecord>,
 }
 
+/// What the server holds for `dev_id`.
 pub async fn held<S: Store, C: NotificationChannel>(admin: &Admin<S, C>, dev_id: &str) -> Held {
     let dev_id = dev(dev_id);
     Held {

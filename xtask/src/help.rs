@@ -1,0 +1,24 @@
+//! `cargo xtask help`: the list of tasks.
+
+use crate::fuzz_options::TARGETS;
+
+/// Prints the tasks and the fuzz targets.
+pub(crate) fn print() {
+    println!(
+        "cargo xtask <task>\n\n\
+         Tasks:\n  \
+         demo                                       a real server and three devices on loopback, every command\n  \
+         conformance                                run `dm` over every conformance vector and the DDF corpus\n  \
+         deny                                       dependency policy of deny.toml (licenses, bans, duplicates, sources)\n  \
+         standalone                                 no tracked file refers to data outside the repository\n  \
+         circles                                    no import circle between the modules of a crate\n  \
+         loadtest [--devices N] [--concurrency C] [--idle-sessions S] [--fleet M] [--store-devices K]\n  \
+                                                    sessions/s against a bare hyper baseline, memory figures\n  \
+         fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets\n  \
+         fuzz --check [TARGET...]                   seed, build and replay the seed corpora once\n  \
+         fuzz-seed [TARGET...]                      only write the seed corpora\n  \
+         help                                       this text\n\n\
+         Fuzz targets: {}",
+        TARGETS.join(" ")
+    );
+}
