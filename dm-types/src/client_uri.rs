@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::percent::{
-    NAME, QUERY_VALUE, canonicalize_component, decode_canonical, is_unreserved, push_canonical,
+    NAME, QUERY_VALUE, UNRESERVED, canonicalize_component, decode_canonical, push_canonical,
+    run_end,
 };
 use crate::{Error, Miid, Moid, NodeName};
 
@@ -238,11 +239,8 @@ fn plain_segment(bytes: &[u8], start: usize, used: &mut u64) -> Option<(PlainSeg
 }
 
 /// The end of the run of RFC 3986 unreserved bytes that starts at `at`.
-fn unreserved_end(bytes: &[u8], mut at: usize) -> usize {
-    while at < bytes.len() && is_unreserved(bytes[at]) {
-        at += 1;
-    }
-    at
+fn unreserved_end(bytes: &[u8], at: usize) -> usize {
+    run_end(bytes, at, UNRESERVED)
 }
 
 /// Recognizes, in one pass over the bytes and with one allocation, a

@@ -2,7 +2,7 @@
 //! validators. Each is valid by construction.
 
 use crate::Error;
-use crate::percent::{CLASS, PCHAR, hex_value};
+use crate::percent::{PCHAR, hex_value, run_end};
 
 /// Defines a string newtype whose only constructor is `$validate`.
 macro_rules! string_newtype {
@@ -165,10 +165,7 @@ pub(crate) fn scan_moid(bytes: &[u8]) -> Result<MoidScan, Error> {
     }
     let rest_start = i;
     loop {
-        // Fast path: a run of plain characters.
-        while i < bytes.len() && CLASS[usize::from(bytes[i])] & PCHAR != 0 {
-            i += 1;
-        }
+        i = run_end(bytes, i, PCHAR);
         if bytes.get(i) != Some(&b'%') {
             return Ok(MoidScan { rest_start, end: i });
         }

@@ -5,7 +5,7 @@
 //! passes on (docs/protocol.md section 3).
 
 use crate::Error;
-use crate::percent::{CLASS, QUERY_VALUE, UNRESERVED, hex_value};
+use crate::percent::{CLASS, QUERY_VALUE, UNRESERVED, hex_value, run_end};
 
 /// RFC 3986 `sub-delims`.
 fn is_sub_delim(b: u8) -> bool {
@@ -85,6 +85,11 @@ fn parse_http(text: &str, escapes_or_brackets: bool) -> Result<Layout, String> {
     // literal starts).
     let (mut authority_len, mut last_at, mut port_colon) = (0, None, None);
     for &b in rest.as_bytes() {
+        // The four bytes of interest lie in `/`..=`@`; letters are above.
+        if !(b'/'..=b'@').contains(&b) {
+            authority_len += 1;
+            continue;
+        }
         match b {
             b'/' | b'?' => break,
             b'@' => (last_at, port_colon) = (Some(authority_len), None),
@@ -291,23 +296,26 @@ fn check_absolute(text: &str, what: &'static str) -> Result<bool, Error> {
     if text.len() > MAX_URI_LEN {
         return Err(fail("longer than the URI hard limit".into()));
     }
+    let bytes = text.as_bytes();
     let mut escapes_or_brackets = false;
-    for (pos, &b) in text.as_bytes().iter().enumerate() {
+    let mut pos = 0;
+    loop {
         // `QUERY_VALUE` is exactly `is_path_char`: pchar, `/` and `?`.
-        if CLASS[usize::from(b)] & QUERY_VALUE != 0 {
-            continue;
+        pos = run_end(bytes, pos, QUERY_VALUE);
+        match bytes.get(pos) {
+            None => return Ok(escapes_or_brackets),
+            Some(b'%' | b'[' | b']') => {
+                escapes_or_brackets = true;
+                pos += 1;
+            }
+            Some(b'#') => return Err(fail(format!("byte {pos}: an absolute URI has no fragment"))),
+            Some(_) => {
+                return Err(fail(format!(
+                    "byte {pos} is not a URI character (RFC 3986); percent-encode it"
+                )));
+            }
         }
-        if matches!(b, b'%' | b'[' | b']') {
-            escapes_or_brackets = true;
-            continue;
-        }
-        return Err(fail(if b == b'#' {
-            format!("byte {pos}: an absolute URI has no fragment")
-        } else {
-            format!("byte {pos} is not a URI character (RFC 3986); percent-encode it")
-        }));
     }
-    Ok(escapes_or_brackets)
 }
 
 impl PartialEq for ServerUri {
