@@ -216,6 +216,7 @@ enum PlainSegment {
 /// unreserved characters. Returns the kind and where it ends (the caller
 /// checks what follows), or `None` for a name `.` or `..` and a repeated
 /// x-name.
+#[inline]
 fn plain_segment(bytes: &[u8], start: usize, used: &mut u64) -> Option<(PlainSegment, usize)> {
     match bytes.get(start..) {
         Some([b'*', ..]) => Some((PlainSegment::All, start + 1)),

@@ -45,6 +45,7 @@ pub(crate) static CLASS: [u8; 256] = {
 /// starts at `at`: eight bytes at a time while all eight belong to it (one
 /// branch for eight bytes, which is most of the cost of the short runs in
 /// URIs), then byte by byte.
+#[inline]
 pub(crate) fn run_end(bytes: &[u8], mut at: usize, class: u8) -> usize {
     while let Some((chunk, _)) = bytes.get(at..).and_then(<[u8]>::split_first_chunk::<8>) {
         if chunk
