@@ -2,7 +2,7 @@
 //! validators. Each is valid by construction.
 
 use crate::Error;
-use crate::percent::{PCHAR, hex_value, run_end};
+use crate::percent::{NAMESPACE, PCHAR, hex_value, run_end};
 
 /// Defines a string newtype whose only constructor is `$validate`.
 macro_rules! string_newtype {
@@ -145,11 +145,8 @@ pub(crate) fn scan_moid(bytes: &[u8]) -> Result<MoidScan, Error> {
     if bytes.len() < 4 || !bytes[..4].eq_ignore_ascii_case(b"urn:") {
         return err(0, "a MOID is a URN and must start with 'urn:'");
     }
-    let mut i = 4;
-    let nid_start = i;
-    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'-') {
-        i += 1;
-    }
+    let nid_start = 4;
+    let mut i = run_end(bytes, nid_start, NAMESPACE);
     if i == nid_start {
         return err(i, "the URN namespace is empty");
     }
