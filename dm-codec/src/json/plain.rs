@@ -73,7 +73,7 @@ impl<'t> Reader<'t> {
 }
 
 /// The index of the first of the eight bytes of `chunk` (read little-endian)
-/// that is `"`, `\\` or a control character (below 0x20): the bytes that
+/// that is `"`, `\` or a control character (below 0x20): the bytes that
 /// end the plain part of a JSON string. Found without a branch per byte, as
 /// in "Bit Twiddling Hacks" (`haszero`, `hasless`): the lowest flagged byte
 /// is exact (higher ones may be flagged wrongly, and are not looked at).
