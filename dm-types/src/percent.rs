@@ -15,6 +15,9 @@ pub(crate) const QUERY_VALUE: u8 = 8;
 /// What a URN namespace (the `oma` of `urn:oma:…`) is made of: ASCII letters,
 /// digits and `-`.
 pub(crate) const NAMESPACE: u8 = 16;
+/// What a registered host name is made of when it has no escapes: RFC 3986
+/// `unreserved` and `sub-delims` (none of `/ ? # [ ] @ :` and `%`).
+pub(crate) const HOST: u8 = 32;
 
 const fn class_of(b: u8) -> u8 {
     let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
@@ -26,11 +29,17 @@ const fn class_of(b: u8) -> u8 {
     let pchar = name || matches!(b, b'(' | b')' | b'*');
     let query = pchar || matches!(b, b'/' | b'?');
     let namespace = b.is_ascii_alphanumeric() || b == b'-';
+    let host = unreserved
+        || matches!(
+            b,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+        );
     ((unreserved as u8) * UNRESERVED)
         | ((name as u8) * NAME)
         | ((pchar as u8) * PCHAR)
         | ((query as u8) * QUERY_VALUE)
         | ((namespace as u8) * NAMESPACE)
+        | ((host as u8) * HOST)
 }
 
 /// The class bits of every byte.
@@ -246,7 +255,7 @@ mod tests {
                 .count()
         };
         let text = b"abcdefghijk(lmnopqrstuvwxyz0123456789:~._-%41/z";
-        for class in [UNRESERVED, NAME, PCHAR, QUERY_VALUE, NAMESPACE] {
+        for class in [UNRESERVED, NAME, PCHAR, QUERY_VALUE, NAMESPACE, HOST] {
             for start in 0..text.len() {
                 for end in start..=text.len() {
                     let bytes = &text[..end];

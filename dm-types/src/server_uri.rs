@@ -5,7 +5,7 @@
 //! passes on (docs/protocol.md section 3).
 
 use crate::Error;
-use crate::percent::{CLASS, QUERY_VALUE, UNRESERVED, hex_value, run_end};
+use crate::percent::{CLASS, HOST, QUERY_VALUE, UNRESERVED, hex_value, run_end};
 
 /// RFC 3986 `sub-delims`.
 fn is_sub_delim(b: u8) -> bool {
@@ -82,14 +82,11 @@ fn parse_http(text: &str, escapes_or_brackets: bool) -> Result<Layout, String> {
     let authority_start = colon + 3;
     // One pass over the authority finds its end, its last `@` and the first
     // `:` after that `@` (where the port of a host that is not an IPv6
-    // literal starts).
-    let (mut authority_len, mut last_at, mut port_colon) = (0, None, None);
-    for &b in rest.as_bytes() {
-        // The four bytes of interest lie in `/`..=`@`; letters are above.
-        if !(b'/'..=b'@').contains(&b) {
-            authority_len += 1;
-            continue;
-        }
+    // literal starts). Host characters, none of these four, go first and
+    // eight at a time.
+    let rest = rest.as_bytes();
+    let (mut authority_len, mut last_at, mut port_colon) = (run_end(rest, 0, HOST), None, None);
+    for &b in &rest[authority_len..] {
         match b {
             b'/' | b'?' => break,
             b'@' => (last_at, port_colon) = (Some(authority_len), None),
@@ -443,6 +440,19 @@ mod tests {
         assert_eq!(uri.port_or_default(), 80);
         assert!(!uri.is_https());
         assert_eq!(ServerUri::new("https://a").unwrap().path_and_query(), "");
+        let uri = ServerUri::new("https://u:p@h.example:81?q").unwrap();
+        assert_eq!((uri.host(), uri.port()), ("h.example", Some(81)));
+        assert_eq!(uri.path_and_query(), "?q");
+        let uri = ServerUri::new("http://a:1@b/c:d@e").unwrap();
+        assert_eq!((uri.host(), uri.port()), ("b", None));
+        assert_eq!(uri.path_and_query(), "/c:d@e");
+        let err = ServerUri::new("https://a@b@c/").unwrap_err().to_string();
+        assert!(
+            err.contains("byte 9: character not allowed in userinfo"),
+            "{err}"
+        );
+        let err = ServerUri::new("https://h:8x/").unwrap_err().to_string();
+        assert!(err.contains("byte 10: the port is not a number"), "{err}");
     }
 
     #[test]
