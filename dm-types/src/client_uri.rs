@@ -10,7 +10,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::percent::{NAME, QUERY_VALUE, canonicalize_component, decode_canonical, push_canonical};
+use crate::percent::{
+    NAME, QUERY_VALUE, UNRESERVED, canonicalize_component, decode_canonical, push_canonical,
+    run_end,
+};
 use crate::{Error, Miid, Moid, NodeName};
 
 /// An x-name: a single ASCII letter written `(x)`; case-sensitive.
@@ -195,6 +198,154 @@ fn offset32(offset: usize) -> u32 {
     u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
+/// What [`plain_segment`] found at the start of a segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PlainSegment {
+    /// Nothing (the segment ends at once).
+    Empty,
+    /// A name of unreserved characters, not `.` or `..`.
+    Name,
+    /// `*`.
+    All,
+    /// An x-name, used for the first time.
+    XName,
+}
+
+/// Reads the start of a segment for [`parse_plain_canonical`]: `*`, an
+/// x-name not used before (recorded in `used`), or a possibly empty run of
+/// unreserved characters. Returns the kind and where it ends (the caller
+/// checks what follows), or `None` for a name `.` or `..` and a repeated
+/// x-name.
+#[inline]
+fn plain_segment(bytes: &[u8], start: usize, used: &mut u64) -> Option<(PlainSegment, usize)> {
+    match bytes.get(start..) {
+        Some([b'*', ..]) => Some((PlainSegment::All, start + 1)),
+        Some([b'(', letter, b')', ..]) if letter.is_ascii_alphabetic() => {
+            let bit = XName(*letter).bit();
+            if *used & bit != 0 {
+                return None;
+            }
+            *used |= bit;
+            Some((PlainSegment::XName, start + 3))
+        }
+        _ => {
+            let end = unreserved_end(bytes, start);
+            match &bytes[start..end] {
+                [] => Some((PlainSegment::Empty, end)),
+                [b'.'] | [b'.', b'.'] => None,
+                _ => Some((PlainSegment::Name, end)),
+            }
+        }
+    }
+}
+
+/// The end of the run of RFC 3986 unreserved bytes that starts at `at`.
+fn unreserved_end(bytes: &[u8], at: usize) -> usize {
+    run_end(bytes, at, UNRESERVED)
+}
+
+/// Recognizes, in one pass over the bytes and with one allocation, a
+/// ClientURI that is already canonical and *plain*: `urn:` in lower case,
+/// names and `nv`/`cv` values of unreserved characters only (no `%`
+/// escapes), `nv` fields before a final `cv`. That is what encoders,
+/// this SDK's included, send almost always.
+///
+/// Returns `None` for every other text, valid or not; [`ClientUri::parse`]
+/// then reads it with the full parser, which canonicalizes and reports
+/// errors. Whatever this function accepts, the full parser accepts too, with
+/// the same text and offsets, since every rule of docs/protocol.md section 9
+/// is checked here as well (the unit tests compare both on generated
+/// inputs).
+fn parse_plain_canonical(input: &str) -> Option<ClientUri> {
+    let bytes = input.as_bytes();
+    if bytes.len() > MAX_CLIENT_URI_LEN || !bytes.starts_with(b"urn:") {
+        return None;
+    }
+    let moid = crate::ident::scan_moid(bytes).ok()?;
+    // A MOID holds no `/`, `?` or `#`: this `/` is the first of the text.
+    let moid_end = moid.end;
+    if bytes.get(moid_end) != Some(&b'/') || moid_end == moid.rest_start {
+        return None;
+    }
+
+    let mut used = 0u64;
+    let instance_start = moid_end + 1;
+    let (instance, instance_end) = plain_segment(bytes, instance_start, &mut used)?;
+    if bytes.get(instance_end) != Some(&b'/') {
+        return None;
+    }
+    let path_start = instance_end + 1;
+    let mut at = path_start;
+    if at < bytes.len() && bytes[at] != b'?' {
+        loop {
+            let (segment, end) = plain_segment(bytes, at, &mut used)?;
+            if segment == PlainSegment::Empty {
+                return None;
+            }
+            match bytes.get(end) {
+                Some(b'/') => at = end + 1,
+                Some(b'?') | None => {
+                    at = end;
+                    break;
+                }
+                Some(_) => return None,
+            }
+        }
+    }
+    let query_start = at;
+
+    let mut constrained = 0u64;
+    if at < bytes.len() {
+        // `at` is on the `?`: fields follow, `nv` ones first.
+        loop {
+            let field = &bytes[at + 1..];
+            if let [b'n', b'v', b'=', b'(', letter, b')', ..] = field {
+                if !letter.is_ascii_alphabetic() || used & XName(*letter).bit() == 0 {
+                    return None;
+                }
+                constrained |= XName(*letter).bit();
+                at += 7;
+                while bytes.get(at) == Some(&b'/') {
+                    let end = unreserved_end(bytes, at + 1);
+                    if matches!(&bytes[at + 1..end], [] | [b'.'] | [b'.', b'.']) {
+                        return None;
+                    }
+                    at = end;
+                }
+                if bytes.get(at) != Some(&b':') {
+                    return None;
+                }
+                at = unreserved_end(bytes, at + 1);
+                match bytes.get(at) {
+                    Some(b'&') => continue,
+                    None => break,
+                    Some(_) => return None,
+                }
+            }
+            let [b'c', b'v', b'=', _, ..] = field else {
+                return None;
+            };
+            if !matches!(instance, PlainSegment::Name | PlainSegment::Empty) {
+                return None;
+            }
+            let end = unreserved_end(bytes, at + 4);
+            if end == at + 4 || end != bytes.len() {
+                return None;
+            }
+            break;
+        }
+    }
+    if constrained != used {
+        return None;
+    }
+    Some(ClientUri {
+        text: input.into(),
+        moid_end: offset32(moid_end),
+        path_start: offset32(path_start),
+        query_start: offset32(query_start),
+    })
+}
+
 struct Parser<'a> {
     input: &'a str,
     out: String,
@@ -300,6 +451,15 @@ impl ClientUri {
     /// assert!(ClientUri::parse("urn:oma:mo:moid:1.0/(x)/Setting").is_err()); // x-name without nv
     /// ```
     pub fn parse(input: &str) -> Result<ClientUri, Error> {
+        match parse_plain_canonical(input) {
+            Some(uri) => Ok(uri),
+            None => ClientUri::parse_and_canonicalize(input),
+        }
+    }
+
+    /// The full parser: checks every rule, reports the first error found and
+    /// builds the canonical form of any valid spelling.
+    fn parse_and_canonicalize(input: &str) -> Result<ClientUri, Error> {
         let bytes = input.as_bytes();
         if bytes.len() > MAX_CLIENT_URI_LEN {
             return fail(MAX_CLIENT_URI_LEN, "longer than the ClientURI hard limit");
@@ -705,6 +865,157 @@ mod tests {
         assert!(ok("urn:x:y/a/").with_cache_validator("").is_err());
         let long = format!("urn:x:y/{}/", "m".repeat(MAX_CLIENT_URI_LEN - 20));
         assert!(ok(&long).with_cache_validator("0123456789abcdef").is_err());
+    }
+
+    /// The fast path must agree with the full parser wherever it accepts.
+    fn agrees_with_full_parser(input: &str) -> Option<ClientUri> {
+        let plain = parse_plain_canonical(input)?;
+        let full = ClientUri::parse_and_canonicalize(input)
+            .unwrap_or_else(|e| panic!("{input:?}: plain accepted, full refused: {e}"));
+        assert_eq!(plain.text, full.text, "{input:?}");
+        assert_eq!(
+            (plain.moid_end, plain.path_start, plain.query_start),
+            (full.moid_end, full.path_start, full.query_start),
+            "{input:?}"
+        );
+        Some(plain)
+    }
+
+    #[test]
+    fn plain_canonical_fast_path() {
+        for plain in [
+            "urn:oma:mo:oma-dm-devinfo:1.0//DevID",
+            "urn:x:y//",
+            "urn:x:y/*/",
+            "urn:x:y/a/",
+            "urn:x:y/a/?cv=1",
+            "urn:x:y//?cv=1",
+            "urn:x:y/a.b/c~d/e_f/g-h/...",
+            "urn:oma:mo:moid:1.0/(x)/Data/*/Value?nv=(x)/ID:GPS",
+            "urn:oma:mo:moid:1.0/(x)/Data/(Y)/V?nv=(x)/a/b:&nv=(Y):1&nv=(x):2",
+            "urn:oma:mo:moid:1.0/left/Data/(y)?nv=(y)/Date:12.2&cv=686897696a7c876b7e",
+            "urn:x:%41b/c/d",
+        ] {
+            assert!(agrees_with_full_parser(plain).is_some(), "{plain:?}");
+        }
+        for other in [
+            // Valid but not plain canonical: the full parser takes them.
+            "URN:x:y/a/",
+            "urn:x:y/a%20b/",
+            "urn:x:y/a:b/",
+            "urn:x:y/a/?cv=1&nv=(x):1",
+            "urn:x:y/(x)/?cv=1&nv=(x):1",
+            "urn:x:y/a/(x)?cv=1&nv=(x):1",
+            "urn:x:y/a/b?cv=a:b",
+            // Invalid.
+            "urn:x:y",
+            "urn:x:y/a",
+            "urn:x:y/a/b/",
+            "urn:x:y/a//b",
+            "urn:x:y/./",
+            "urn:x:y/a/..",
+            "urn:x:y/a/(x)",
+            "urn:x:y/(x)/(x)?nv=(x):1",
+            "urn:x:y/a/(x)?nv=(y):1",
+            "urn:x:y/a/(x)?nv=(x)/.:1",
+            "urn:x:y/a/(x)?nv=(x)//a:1",
+            "urn:x:y/a/(x)?nv=(x)",
+            "urn:x:y/a/(x)?nv=(x):1&",
+            "urn:x:y/a/?",
+            "urn:x:y/a/?cv=",
+            "urn:x:y/a/?cv=1&cv=2",
+            "urn:x:y/*/?cv=1",
+            "urn:x:y/a/b#f",
+            "urn:x:y/a/*b",
+            "urn:x:y/a/(1)?nv=(1):1",
+            "urn:x?y/a/",
+        ] {
+            assert!(parse_plain_canonical(other).is_none(), "{other:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 2048, ..Default::default() })]
+
+        /// Strings made of the ClientURI syntax and a few names.
+        #[test]
+        fn plain_path_agrees_on_uri_alphabet(
+            moid in proptest::sample::select(vec!["urn:x:y", "urn:oma:mo:moid:1.0", "URN:x:y", "urn:x:%4a"]),
+            tail in "(/|a|b|\\.|\\*|\\(x\\)|\\(y\\)|\\?|&|nv=|cv=|:|1|%41|#|\\(|\\)){0,16}",
+        ) {
+            let input = format!("{moid}{tail}");
+            agrees_with_full_parser(&input);
+        }
+
+        #[test]
+        fn plain_path_agrees_on_assembled_uris(input in assembled_uri()) {
+            agrees_with_full_parser(&input);
+        }
+    }
+
+    /// ClientURIs assembled from valid and invalid pieces, so that many are
+    /// plain canonical and many are one rule away from it.
+    fn assembled_uri() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prop_oneof;
+        use proptest::sample::select;
+        use proptest::strategy::Just;
+        use proptest::strategy::Strategy;
+        // Mostly valid plain pieces, sometimes one that is not.
+        let moid = prop_oneof![
+            6 => select(vec!["urn:x:y", "urn:oma:mo:moid:1.0", "urn:x:%4a"]),
+            1 => select(vec!["Urn:x:y", "urn:x", "urn:x:y?", "urn:x:a b"]),
+        ];
+        let instance = prop_oneof![
+            6 => select(vec!["", "a", "*", "(x)", "a.b", "..."]),
+            1 => select(vec![".", "..", "%41", "(1)", "a*", "a:b"]),
+        ];
+        let slash = prop_oneof![6 => Just("/"), 1 => select(vec!["", "//"])];
+        let segment = prop_oneof![
+            6 => select(vec!["a", "b.c", "*", "(y)", "~_-"]),
+            1 => select(vec!["(x)", "(X)", "", ".", "..", "%2A", "a:b", "(x)a"]),
+        ];
+        let field = prop_oneof![
+            6 => select(vec!["nv=(x):1", "nv=(y)/a:b", "nv=(x)/a/b:", "cv=1", "cv=abc"]),
+            1 => select(vec![
+                "nv=(x)/./:1", "nv=(x)//a:1", "nv=(x)", "nv=(x)/a", "nv=(z):1", "nv=(x):a:b",
+                "cv=", "cv=a%41", "", "xv=1",
+            ]),
+        ];
+        (
+            moid,
+            instance,
+            slash,
+            proptest::collection::vec(segment, 0..3),
+            proptest::option::of(proptest::collection::vec(field, 0..3)),
+        )
+            .prop_map(|(moid, instance, slash, path, query)| {
+                let mut input = format!("{moid}/{instance}{slash}{}", path.join("/"));
+                if let Some(fields) = query {
+                    input.push('?');
+                    input.push_str(&fields.join("&"));
+                }
+                input
+            })
+    }
+
+    #[test]
+    fn assembled_uris_often_reach_the_plain_path() {
+        // The property above only tests something when the fast path accepts.
+        use proptest::strategy::{Strategy, ValueTree};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = assembled_uri();
+        let mut accepted = 0;
+        for _ in 0..2000 {
+            let input = strategy
+                .new_tree(&mut runner)
+                .map(|tree| tree.current())
+                .unwrap_or_default();
+            accepted += usize::from(agrees_with_full_parser(&input).is_some());
+        }
+        assert!(
+            accepted >= 200,
+            "only {accepted} of 2000 took the fast path"
+        );
     }
 
     #[test]

@@ -180,11 +180,17 @@ fn client_uris<S: AsRef<str>>(
     first_index: usize,
     words: &[S],
 ) -> Result<NonEmpty<ClientUri>, Error> {
-    let uris = words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| param(command, first_index + i, w.as_ref(), ClientUri::parse))
-        .collect::<Result<Vec<_>, _>>()?;
+    // A plain loop into a vector of the exact size: on the decoding hot path,
+    // collecting `Result`s costs as much as parsing short ClientURIs.
+    let mut uris = Vec::with_capacity(words.len());
+    for (i, word) in words.iter().enumerate() {
+        uris.push(param(
+            command,
+            first_index + i,
+            word.as_ref(),
+            ClientUri::parse,
+        )?);
+    }
     NonEmpty::new(uris).ok_or(Error::CommandArity {
         command,
         expected: "at least one ClientURI",

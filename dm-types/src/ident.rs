@@ -2,7 +2,7 @@
 //! validators. Each is valid by construction.
 
 use crate::Error;
-use crate::percent::{CLASS, PCHAR, hex_value};
+use crate::percent::{NAMESPACE, PCHAR, hex_value, run_end};
 
 /// Defines a string newtype whose only constructor is `$validate`.
 macro_rules! string_newtype {
@@ -114,15 +114,39 @@ pub(crate) fn validate_moid(mut text: String) -> Result<String, Error> {
 /// Checks the MOID grammar on raw bytes. On success the first four bytes are
 /// `urn:` in some letter case.
 pub(crate) fn check_moid(bytes: &[u8]) -> Result<(), Error> {
+    let end = scan_moid(bytes)?.end;
+    match bytes.get(end) {
+        None => Ok(()),
+        Some(b'/') => Err(Error::Moid {
+            offset: end,
+            reason: "a MOID contains no '/'",
+        }),
+        Some(_) => Err(Error::Moid {
+            offset: end,
+            reason: "character not allowed in a MOID",
+        }),
+    }
+}
+
+/// Where [`scan_moid`] found the parts of a MOID.
+pub(crate) struct MoidScan {
+    /// Offset of the part after the namespace and its `:`.
+    pub(crate) rest_start: usize,
+    /// Offset of the first byte that cannot continue the MOID (or the length).
+    pub(crate) end: usize,
+}
+
+/// Reads the MOID at the start of `bytes` up to the first byte that cannot
+/// continue it (such as the `/` after the MOID of a ClientURI): `urn:` in
+/// any letter case, a namespace, `:`, then `pchar` and valid `%XX` escapes.
+/// The rest may be empty only when something follows it.
+pub(crate) fn scan_moid(bytes: &[u8]) -> Result<MoidScan, Error> {
     let err = |offset, reason| Err(Error::Moid { offset, reason });
     if bytes.len() < 4 || !bytes[..4].eq_ignore_ascii_case(b"urn:") {
         return err(0, "a MOID is a URN and must start with 'urn:'");
     }
-    let mut i = 4;
-    let nid_start = i;
-    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'-') {
-        i += 1;
-    }
+    let nid_start = 4;
+    let mut i = run_end(bytes, nid_start, NAMESPACE);
     if i == nid_start {
         return err(i, "the URN namespace is empty");
     }
@@ -136,26 +160,19 @@ pub(crate) fn check_moid(bytes: &[u8]) -> Result<(), Error> {
     if i == bytes.len() {
         return err(i, "the URN has nothing after its namespace");
     }
-    while i < bytes.len() {
-        // Fast path: a run of plain characters.
-        while i < bytes.len() && CLASS[usize::from(bytes[i])] & PCHAR != 0 {
-            i += 1;
+    let rest_start = i;
+    loop {
+        i = run_end(bytes, i, PCHAR);
+        if bytes.get(i) != Some(&b'%') {
+            return Ok(MoidScan { rest_start, end: i });
         }
-        match bytes.get(i) {
-            None => break,
-            Some(b'%') => {
-                if bytes.get(i + 1).copied().and_then(hex_value).is_none()
-                    || bytes.get(i + 2).copied().and_then(hex_value).is_none()
-                {
-                    return err(i, "'%' is not followed by two hex digits");
-                }
-                i += 3;
-            }
-            Some(b'/') => return err(i, "a MOID contains no '/'"),
-            Some(_) => return err(i, "character not allowed in a MOID"),
+        if bytes.get(i + 1).copied().and_then(hex_value).is_none()
+            || bytes.get(i + 2).copied().and_then(hex_value).is_none()
+        {
+            return err(i, "'%' is not followed by two hex digits");
         }
+        i += 3;
     }
-    Ok(())
 }
 
 /// Rules shared by MIIDs and node names, applied to decoded text.

@@ -5,7 +5,7 @@
 //! passes on (docs/protocol.md section 3).
 
 use crate::Error;
-use crate::percent::{CLASS, PCHAR, UNRESERVED, hex_value};
+use crate::percent::{CLASS, HOST, QUERY_VALUE, UNRESERVED, hex_value, run_end};
 
 /// RFC 3986 `sub-delims`.
 fn is_sub_delim(b: u8) -> bool {
@@ -46,7 +46,7 @@ fn check_part(part: &[u8], allowed: impl Fn(u8) -> bool) -> Result<(), usize> {
 
 /// Path and query characters: `pchar`, `/` and (in the query) `?`.
 fn is_path_char(b: u8) -> bool {
-    CLASS[usize::from(b)] & PCHAR != 0 || b == b'/' || b == b'?'
+    CLASS[usize::from(b)] & QUERY_VALUE != 0
 }
 
 /// Where the parts of an http(s) URI sit in its text.
@@ -59,7 +59,11 @@ struct Layout {
     path_start: u32,
 }
 
-fn parse_http(text: &str) -> Result<Layout, String> {
+/// Parses the parts of an http(s) URI that [`check_absolute`] accepted;
+/// `escapes_or_brackets` is what it found. Without `%`, `[` or `]`, a host
+/// and a path hold only characters of their classes (every other URI
+/// character ends the part), so their character checks are skipped.
+fn parse_http(text: &str, escapes_or_brackets: bool) -> Result<Layout, String> {
     let bytes = text.as_bytes();
     let Some(colon) = bytes.iter().position(|&b| b == b':') else {
         return Err("not an absolute URI (no scheme)".into());
@@ -76,15 +80,26 @@ fn parse_http(text: &str) -> Result<Layout, String> {
         return Err("an http(s) URI needs '//' and a host".into());
     };
     let authority_start = colon + 3;
-    let authority_len = rest
-        .bytes()
-        .position(|b| b == b'/' || b == b'?')
-        .unwrap_or(rest.len());
+    // One pass over the authority finds its end, its last `@` and the first
+    // `:` after that `@` (where the port of a host that is not an IPv6
+    // literal starts). Host characters, none of these four, go first and
+    // eight at a time.
+    let rest = rest.as_bytes();
+    let (mut authority_len, mut last_at, mut port_colon) = (run_end(rest, 0, HOST), None, None);
+    for &b in &rest[authority_len..] {
+        match b {
+            b'/' | b'?' => break,
+            b'@' => (last_at, port_colon) = (Some(authority_len), None),
+            b':' if port_colon.is_none() => port_colon = Some(authority_len),
+            _ => {}
+        }
+        authority_len += 1;
+    }
     let authority = &bytes[authority_start..authority_start + authority_len];
     let bad = |offset: usize, what: &str| format!("byte {offset}: {what}");
 
     // userinfo "@"
-    let host_start_rel = match authority.iter().rposition(|&b| b == b'@') {
+    let host_start_rel = match last_at {
         Some(at) => {
             check_part(&authority[..at], |b| {
                 CLASS[usize::from(b)] & UNRESERVED != 0 || is_sub_delim(b) || b == b':'
@@ -115,8 +130,11 @@ fn parse_http(text: &str) -> Result<Layout, String> {
             }
         }
     } else {
-        match host_and_port.iter().position(|&b| b == b':') {
-            Some(c) => (c, Some(&host_and_port[c + 1..])),
+        match port_colon {
+            Some(c) => {
+                let c = c - host_start_rel;
+                (c, Some(&host_and_port[c + 1..]))
+            }
             None => (host_and_port.len(), None),
         }
     };
@@ -124,7 +142,7 @@ fn parse_http(text: &str) -> Result<Layout, String> {
     if host.is_empty() {
         return Err("an http(s) URI needs a host".into());
     }
-    if host[0] != b'[' {
+    if escapes_or_brackets && host[0] != b'[' {
         check_part(host, |b| {
             CLASS[usize::from(b)] & UNRESERVED != 0 || is_sub_delim(b)
         })
@@ -146,12 +164,14 @@ fn parse_http(text: &str) -> Result<Layout, String> {
         }
     };
     let path_start = authority_start + authority_len;
-    check_part(&bytes[path_start..], is_path_char).map_err(|i| {
-        bad(
-            path_start + i,
-            "character not allowed in a path or query (percent-encode it)",
-        )
-    })?;
+    if escapes_or_brackets {
+        check_part(&bytes[path_start..], is_path_char).map_err(|i| {
+            bad(
+                path_start + i,
+                "character not allowed in a path or query (percent-encode it)",
+            )
+        })?;
+    }
     let offset = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(Layout {
         https,
@@ -197,8 +217,8 @@ impl ServerUri {
     /// Validates `text` as an absolute http/https URI.
     pub fn new(text: impl Into<String>) -> Result<Self, Error> {
         let text = text.into();
-        let layout = check_absolute(&text, "ServerURI").and_then(|()| {
-            parse_http(&text).map_err(|reason| Error::AbsoluteUri {
+        let layout = check_absolute(&text, "ServerURI").and_then(|escapes_or_brackets| {
+            parse_http(&text, escapes_or_brackets).map_err(|reason| Error::AbsoluteUri {
                 what: "ServerURI",
                 uri: cut(&text),
                 reason,
@@ -263,8 +283,8 @@ impl ServerUri {
 }
 
 /// The checks every absolute URI gets: length, URI characters only, no
-/// fragment.
-fn check_absolute(text: &str, what: &'static str) -> Result<(), Error> {
+/// fragment. Returns whether the text holds a `%`, `[` or `]`.
+fn check_absolute(text: &str, what: &'static str) -> Result<bool, Error> {
     let fail = |reason: String| Error::AbsoluteUri {
         what,
         uri: cut(text),
@@ -273,17 +293,26 @@ fn check_absolute(text: &str, what: &'static str) -> Result<(), Error> {
     if text.len() > MAX_URI_LEN {
         return Err(fail("longer than the URI hard limit".into()));
     }
-    if let Some(pos) = text
-        .bytes()
-        .position(|b| !(is_path_char(b) || b == b'%' || b == b'[' || b == b']'))
-    {
-        return Err(fail(if text.as_bytes()[pos] == b'#' {
-            format!("byte {pos}: an absolute URI has no fragment")
-        } else {
-            format!("byte {pos} is not a URI character (RFC 3986); percent-encode it")
-        }));
+    let bytes = text.as_bytes();
+    let mut escapes_or_brackets = false;
+    let mut pos = 0;
+    loop {
+        // `QUERY_VALUE` is exactly `is_path_char`: pchar, `/` and `?`.
+        pos = run_end(bytes, pos, QUERY_VALUE);
+        match bytes.get(pos) {
+            None => return Ok(escapes_or_brackets),
+            Some(b'%' | b'[' | b']') => {
+                escapes_or_brackets = true;
+                pos += 1;
+            }
+            Some(b'#') => return Err(fail(format!("byte {pos}: an absolute URI has no fragment"))),
+            Some(_) => {
+                return Err(fail(format!(
+                    "byte {pos} is not a URI character (RFC 3986); percent-encode it"
+                )));
+            }
+        }
     }
-    Ok(())
 }
 
 impl PartialEq for ServerUri {
@@ -411,6 +440,19 @@ mod tests {
         assert_eq!(uri.port_or_default(), 80);
         assert!(!uri.is_https());
         assert_eq!(ServerUri::new("https://a").unwrap().path_and_query(), "");
+        let uri = ServerUri::new("https://u:p@h.example:81?q").unwrap();
+        assert_eq!((uri.host(), uri.port()), ("h.example", Some(81)));
+        assert_eq!(uri.path_and_query(), "?q");
+        let uri = ServerUri::new("http://a:1@b/c:d@e").unwrap();
+        assert_eq!((uri.host(), uri.port()), ("b", None));
+        assert_eq!(uri.path_and_query(), "/c:d@e");
+        let err = ServerUri::new("https://a@b@c/").unwrap_err().to_string();
+        assert!(
+            err.contains("byte 9: character not allowed in userinfo"),
+            "{err}"
+        );
+        let err = ServerUri::new("https://h:8x/").unwrap_err().to_string();
+        assert!(err.contains("byte 10: the port is not a number"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,8 @@ type JsonDeserializer<'de> = serde_json::Deserializer<serde_json::de::StrRead<'d
 /// Shared state of one decode call.
 pub(crate) struct Ctx<'l> {
     limits: &'l Limits,
+    /// The whole document.
+    input: &'l str,
     /// Nesting depth inside free-form values (MO data, alert data, unknown
     /// members).
     depth: Cell<usize>,
@@ -33,9 +35,10 @@ pub(crate) struct Ctx<'l> {
 }
 
 impl<'l> Ctx<'l> {
-    fn new(limits: &'l Limits) -> Self {
+    fn new(limits: &'l Limits, input: &'l str) -> Self {
         Ctx {
             limits,
+            input,
             depth: Cell::new(0),
             path: RefCell::new(Vec::new()),
             limit_hit: Cell::new(None),
@@ -107,6 +110,16 @@ pub(crate) fn run<T>(
     limits: &Limits,
     decode: impl for<'de> FnOnce(&mut JsonDeserializer<'de>, &Ctx<'_>) -> Result<T, serde_json::Error>,
 ) -> Result<T, Error> {
+    run_text(checked_text(bytes, what, max_bytes)?, limits, decode)
+}
+
+/// The document as text, after the checks every decoder makes first: size,
+/// UTF-8, no byte order mark.
+pub(crate) fn checked_text<'b>(
+    bytes: &'b [u8],
+    what: &'static str,
+    max_bytes: usize,
+) -> Result<&'b str, Error> {
     if bytes.len() > max_bytes {
         return Err(Error::TooLarge {
             what,
@@ -123,7 +136,16 @@ pub(crate) fn run<T>(
             message: "a byte order mark is not allowed".into(),
         });
     }
-    let ctx = Ctx::new(limits);
+    Ok(text)
+}
+
+/// [`run`] on text that passed [`checked_text`].
+pub(crate) fn run_text<T>(
+    text: &str,
+    limits: &Limits,
+    decode: impl for<'de> FnOnce(&mut JsonDeserializer<'de>, &Ctx<'_>) -> Result<T, serde_json::Error>,
+) -> Result<T, Error> {
+    let ctx = Ctx::new(limits, text);
     let mut de = serde_json::Deserializer::from_str(text);
     let result = decode(&mut de, &ctx).and_then(|value| de.end().map(|()| value));
     result.map_err(|e| convert(&e, text, &ctx))
@@ -332,6 +354,8 @@ struct ArrayOf<'c, 'l, F> {
     ctx: &'c Ctx<'l>,
     expected: &'static str,
     max: Option<(&'static str, usize)>,
+    /// Elements to make room for at once (a hint; the vector grows beyond).
+    capacity: usize,
     element: F,
 }
 
@@ -357,7 +381,7 @@ where
     }
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
         let ctx = self.ctx;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.capacity);
         loop {
             let index = out.len();
             if let Some((what, limit)) = self.max
@@ -382,6 +406,7 @@ fn array_of<'c, 'l, F>(ctx: &'c Ctx<'l>, expected: &'static str, element: F) -> 
         ctx,
         expected,
         max: None,
+        capacity: 0,
         element,
     }
 }
@@ -489,6 +514,7 @@ object_seed!(Package2Seed, Package2, "a Package#2 object", |this, map| {
             ctx,
             expected: "an array of commands",
             max: Some(("command count", ctx.limits.commands)),
+            capacity: command_count_bound(ctx.input, ctx.limits),
             element: || CommandSeed { ctx, words: &words },
         };
         let entries = map.next_value_seed(seed)?;
@@ -497,6 +523,21 @@ object_seed!(Package2Seed, Package2, "a Package#2 object", |this, map| {
     })?;
     commands.ok_or_else(|| missing("CMD"))
 });
+
+/// An upper bound of the number of commands, to allocate the command list
+/// once: every command opens a `[` (and so does `CMD`), so there are at
+/// most as many commands as `[` bytes minus one, and never more than the
+/// command limit. A `[` inside a string only makes the bound looser.
+pub(crate) fn command_count_bound(text: &str, limits: &Limits) -> usize {
+    // Counted in chunks of 255 bytes with a byte-sized counter each, which
+    // the compiler turns into vector instructions.
+    let brackets: usize = text
+        .as_bytes()
+        .chunks(255)
+        .map(|chunk| usize::from(chunk.iter().fold(0u8, |n, &b| n + u8::from(b == b'['))))
+        .sum();
+    brackets.saturating_sub(1).min(limits.commands)
+}
 
 /// One command; `words` is a buffer of borrowed strings reused across
 /// commands.
@@ -561,6 +602,7 @@ object_seed!(Package3Seed, Package3, "a Package#3 object", |this, map| {
                 ctx,
                 expected: "an array of status objects",
                 max: Some(("status count", ctx.limits.commands)),
+                capacity: 0,
                 element: || StatusSeed { ctx },
             };
             statuses = Some(map.next_value_seed(seed)?);

@@ -3,6 +3,7 @@
 mod de;
 mod describe;
 mod path;
+mod plain;
 mod ser;
 
 pub use describe::client_uri_to_json;
@@ -58,13 +59,13 @@ pub fn decode_package1(bytes: &[u8], limits: &Limits) -> Result<Package1, Error>
 /// # Ok::<(), dm_codec::Error>(())
 /// ```
 pub fn decode_package2(bytes: &[u8], limits: &Limits) -> Result<Package2, Error> {
-    de::run(
-        bytes,
-        "Package#2",
-        limits.package_bytes,
-        limits,
-        de::package2,
-    )
+    let text = de::checked_text(bytes, "Package#2", limits.package_bytes)?;
+    // The common shape is read directly; anything else (and every error)
+    // by the streaming decoder, with the same result.
+    match plain::package2(text, limits) {
+        Some(package) => Ok(package),
+        None => de::run_text(text, limits, de::package2),
+    }
 }
 
 /// Decodes one command in the array form of Package#2 (docs/protocol.md
