@@ -282,9 +282,12 @@ fn without_inline_modules(code: &str) -> String {
 fn scan(text: &str) -> Scan {
     let code = without_inline_modules(&code_only(text));
     let mut result = Scan::default();
-    // `use` declarations, re-exports included.
+    // `use` declarations, re-exports included; the code without them is
+    // scanned for inline paths below.
+    let mut inline = String::with_capacity(code.len());
     let mut rest = code.as_str();
     while let Some(at) = find_word(rest, "use") {
+        inline.push_str(&rest[..at]);
         let before = rest[..at].trim_end();
         let public = before.ends_with("pub") || before.ends_with(')') && before.contains("pub(");
         let after = &rest[at + 3..];
@@ -303,6 +306,8 @@ fn scan(text: &str) -> Scan {
         }
         rest = &after[end..];
     }
+    inline.push_str(rest);
+    let code = inline;
     // Relative paths through a child module declared here (`mod x;` then
     // `x::item`) name that child: written as `self::x::item`.
     for child in declared_children(&code) {
