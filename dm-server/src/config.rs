@@ -474,7 +474,10 @@ mod tests {
         )
         .expect("valid");
         let options = config.options().expect("no files").build().expect("valid");
-        assert_eq!(options.session().idle_timeout, Duration::from_secs(7));
+        assert_eq!(
+            options.session().engine.idle_timeout,
+            Duration::from_secs(7)
+        );
         assert_eq!(options.limits().max_sessions, 3);
         assert_eq!(options.limits().max_connections, 5);
     }

@@ -77,5 +77,5 @@ pub use dm_session::CachedInstance;
 pub use store::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
     MemoryStore, NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, Retention,
-    SentCommand, SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
+    SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
 };

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use dm_session::ServerConfig;
 use dm_types::{ServerId, ServerUri};
 
 use crate::Error;
@@ -303,25 +304,29 @@ impl ServerLimits {
     }
 }
 
-/// How sessions run.
+/// How sessions run: the engine's [`ServerConfig`] (its idle timeout,
+/// commands per package and packages per session, with the engine's
+/// minimums), and what the server adds around it.
+///
+/// The engine configuration's `limits` and `session_uri` are set by the
+/// server for each session (from [`ServerLimits::codec`] and the session's
+/// token), whatever `engine` holds.
 ///
 /// ```
 /// use std::time::Duration;
 /// use dm_server::SessionSettings;
 ///
 /// let settings = SessionSettings::default().with_idle_timeout(Duration::from_secs(60));
-/// assert_eq!(settings.idle_timeout, Duration::from_secs(60));
+/// assert_eq!(settings.engine.idle_timeout, Duration::from_secs(60));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionSettings {
-    /// How long an open session waits for its next Package#3; then it
-    /// expires and its unanswered commands fail. Default 5 minutes.
-    pub idle_timeout: Duration,
-    /// Most commands in one Package#2. Default 64.
-    pub commands_per_package: usize,
-    /// Most Package#2 in one session (the last one is END). Default 64.
-    pub packages_per_session: usize,
+    /// The session engine's settings: how long an open session waits for
+    /// its next Package#3 (then it expires and its unanswered commands
+    /// fail; default 5 minutes), most commands in one Package#2 (default
+    /// 64), most Package#2 in one session (the last one is END; default 64).
+    pub engine: ServerConfig,
     /// How long a Digest nonce stays valid (then the client is challenged
     /// again with `stale=true`). Default 10 minutes.
     pub nonce_lifetime: Duration,
@@ -335,9 +340,7 @@ pub struct SessionSettings {
 impl Default for SessionSettings {
     fn default() -> Self {
         SessionSettings {
-            idle_timeout: Duration::from_secs(300),
-            commands_per_package: 64,
-            packages_per_session: 64,
+            engine: ServerConfig::default(),
             nonce_lifetime: Duration::from_secs(600),
             expiry_interval: Duration::from_secs(5),
             flush_interval: Duration::from_secs(30),
@@ -346,25 +349,27 @@ impl Default for SessionSettings {
 }
 
 impl SessionSettings {
-    /// Sets [`SessionSettings::idle_timeout`].
+    /// Sets the engine's idle timeout
+    /// ([`ServerConfig::with_idle_timeout`]).
     #[must_use]
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
+        self.engine = self.engine.with_idle_timeout(timeout);
         self
     }
 
-    /// Sets [`SessionSettings::commands_per_package`] (at least 1).
+    /// Sets the engine's commands per package
+    /// ([`ServerConfig::with_commands_per_package`]).
     #[must_use]
     pub fn with_commands_per_package(mut self, n: usize) -> Self {
-        self.commands_per_package = n.max(1);
+        self.engine = self.engine.with_commands_per_package(n);
         self
     }
 
-    /// Sets [`SessionSettings::packages_per_session`] (at least 2: one
-    /// with commands, one with END).
+    /// Sets the engine's packages per session
+    /// ([`ServerConfig::with_packages_per_session`]).
     #[must_use]
     pub fn with_packages_per_session(mut self, n: usize) -> Self {
-        self.packages_per_session = n.max(2);
+        self.engine = self.engine.with_packages_per_session(n);
         self
     }
 
@@ -387,6 +392,19 @@ impl SessionSettings {
     pub fn with_flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval.max(Duration::from_millis(10));
         self
+    }
+
+    /// The engine configuration of one session: [`SessionSettings::engine`]
+    /// with the decoding limits and the session URI CONT sends.
+    pub(crate) fn session_config(
+        &self,
+        limits: dm_codec::Limits,
+        session_uri: ServerUri,
+    ) -> ServerConfig {
+        self.engine
+            .clone()
+            .with_limits(limits)
+            .with_session_uri(session_uri)
     }
 }
 

@@ -76,13 +76,9 @@ impl<S: Store, C: NotificationChannel> Shared<S, C> {
 
     /// The engine configuration of a session.
     pub(crate) fn session_config(&self, session_uri: ServerUri) -> ServerConfig {
-        let settings = &self.options.session;
-        ServerConfig::default()
-            .with_limits(self.options.limits.codec)
-            .with_commands_per_package(settings.commands_per_package)
-            .with_packages_per_session(settings.packages_per_session)
-            .with_idle_timeout(settings.idle_timeout)
-            .with_session_uri(session_uri)
+        self.options
+            .session
+            .session_config(self.options.limits.codec, session_uri)
     }
 
     /// Ends the sessions past their deadline (their unanswered commands
@@ -90,7 +86,7 @@ impl<S: Store, C: NotificationChannel> Shared<S, C> {
     pub(crate) async fn expire(&self) -> Result<Vec<crate::store::SessionRecord>, Error> {
         let expired = self.store.expire_sessions(now_ms()).await?;
         for session in &expired {
-            tracing::info!(dev_id = %session.dev_id, session = %session.token, "session expired");
+            tracing::info!(dev_id = %session.state.dev_id, session = %session.token, "session expired");
         }
         Ok(expired)
     }

@@ -155,7 +155,14 @@ async fn kept_instances_and_the_cache_mark_survive_a_restart() {
             .await
             .expect("queued");
         store
-            .open_session(dm_server::SessionRecord::new(token, device.clone(), 1), 10)
+            .open_session(
+                dm_server::SessionRecord::new(
+                    token,
+                    1,
+                    dm_session::SessionState::new(device.clone(), 1),
+                ),
+                10,
+            )
             .await
             .expect("session");
         store

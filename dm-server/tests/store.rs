@@ -6,10 +6,10 @@ mod common;
 use common::{dev, get};
 use dm_server::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRegistration, Error, MemoryStore,
-    ObjectOwner, RepositoryObject, Retention, SentCommand, SessionEnd, SessionOutcome,
-    SessionRecord, SessionSummary, SessionToken, Store,
+    ObjectOwner, RepositoryObject, Retention, SessionEnd, SessionOutcome, SessionRecord,
+    SessionSummary, SessionToken, Store,
 };
-use dm_session::Initiator;
+use dm_session::{Initiator, SessionPhase, SessionState};
 use dm_types::{Alert, DevId, Moid, MosEntry, Status, StatusCode};
 
 /// A store file `name` in a temporary directory, removed first, and the
@@ -107,14 +107,13 @@ async fn persistence_round_trip() {
         .record_result(done, token, status.clone(), 32)
         .await
         .expect("recorded");
-    let mut record = SessionRecord::new(token, d1.clone(), 30);
-    record.deadline_ms = 1_000;
-    record.cont_sent = true;
-    record.packages_sent = 1;
-    record.sent = vec![SentCommand {
-        id: Some(sent),
-        command: get("Mod"),
-    }];
+    let mut record = SessionRecord::new(token, 30, SessionState::new(d1.clone(), 30));
+    record.state.deadline_ms = 1_000;
+    record.state.cont_sent = true;
+    record.state.packages_sent = 1;
+    record.state.phase = SessionPhase::AwaitingStatuses {
+        sent: vec![(Some(sent), get("Mod"))],
+    };
     store
         .open_session(record.clone(), usize::MAX)
         .await
@@ -197,7 +196,7 @@ async fn persistence_round_trip() {
     );
     std::fs::write(&path, b"{\"format\":1,").expect("corrupt");
     assert!(matches!(MemoryStore::open(&path), Err(Error::Store(_))));
-    std::fs::write(&path, br#"{"format":2,"key":null,"next_command":0,"devices":[],"commands":[],"sessions":[],"repository":[]}"#).expect("future format");
+    std::fs::write(&path, br#"{"format":3,"key":null,"next_command":0,"devices":[],"commands":[],"sessions":[],"repository":[]}"#).expect("future format");
     assert!(MemoryStore::open(&path).is_err());
     let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
 }
@@ -245,16 +244,20 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     assert_eq!(kept_command(&store, ids[1]).await.state, CommandState::Sent);
 
     // Versions.
-    let mut record = SessionRecord::new(a, d1.clone(), 0);
-    record.deadline_ms = 100;
+    let mut record = SessionRecord::new(a, 0, SessionState::new(d1.clone(), 0));
+    record.state.deadline_ms = 100;
     store.open_session(record.clone(), 1).await.expect("new");
     assert!(matches!(
         store.open_session(record.clone(), 2).await,
         Err(Error::Conflict(_))
     ));
     // The limit is counted in the same step as the insertion.
-    let mut third = SessionRecord::new(SessionToken::from_bytes([3; 16]), d1.clone(), 0);
-    third.deadline_ms = 100;
+    let mut third = SessionRecord::new(
+        SessionToken::from_bytes([3; 16]),
+        0,
+        SessionState::new(d1.clone(), 0),
+    );
+    third.state.deadline_ms = 100;
     assert!(matches!(
         store.open_session(third.clone(), 1).await,
         Err(Error::Busy(_))
@@ -262,7 +265,7 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     assert_eq!(store.open_sessions().await.expect("count"), 1);
     let mut next = record.clone();
     next.version = 1;
-    next.cont_sent = true;
+    next.state.cont_sent = true;
     store
         .save_session(next.clone(), 0)
         .await
@@ -340,8 +343,8 @@ async fn released_commands_return_to_their_place_and_an_ended_summary_says_cont(
     let ids = futures_ids(&store, &d1, 4).await;
     let a = SessionToken::from_bytes([1; 16]);
     let b = SessionToken::from_bytes([2; 16]);
-    let mut record = SessionRecord::new(a, d1.clone(), 0);
-    record.deadline_ms = 100;
+    let mut record = SessionRecord::new(a, 0, SessionState::new(d1.clone(), 0));
+    record.state.deadline_ms = 100;
     store
         .open_session(record.clone(), usize::MAX)
         .await
@@ -401,8 +404,8 @@ async fn released_commands_return_to_their_place_and_an_ended_summary_says_cont(
     // record, and fails what is still sent.
     let mut next = record.clone();
     next.version = 1;
-    next.cont_sent = true;
-    next.packages_sent = 2;
+    next.state.cont_sent = true;
+    next.state.packages_sent = 2;
     store.save_session(next, 0).await.expect("saved");
     store
         .end_session(a, &d1, SessionEnd::new(SessionOutcome::Completed, 2, 9))
@@ -691,7 +694,10 @@ async fn every_open_session_of_a_device_is_kept() {
     let tokens = [1u8, 2, 3].map(|b| SessionToken::from_bytes([b; 16]));
     for (i, token) in (0u64..).zip(tokens) {
         store
-            .open_session(SessionRecord::new(token, d1.clone(), 10 + i), 100)
+            .open_session(
+                SessionRecord::new(token, 10 + i, SessionState::new(d1.clone(), 10 + i)),
+                100,
+            )
             .await
             .expect("opened");
     }

@@ -34,6 +34,7 @@ mod mo_data;
 mod notification;
 mod package;
 mod percent;
+mod serialization;
 mod server_uri;
 mod status;
 

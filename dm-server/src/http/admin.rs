@@ -341,8 +341,8 @@ fn open_session_json(session: &SessionRecord) -> Value {
     json!({
         "id": session.token.public_id(),
         "started_ms": session.started_ms,
-        "deadline_ms": session.deadline_ms,
-        "packages": session.packages_sent,
+        "deadline_ms": session.state.deadline_ms,
+        "packages": session.state.packages_sent,
     })
 }
 

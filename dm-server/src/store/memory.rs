@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde::ser::SerializeSeq as _;
 use serde::{Deserialize, Serialize, Serializer};
 
-use dm_session::CachedInstance;
+use dm_session::{CachedInstance, SessionPhase, SessionState};
 use dm_types::{Command, DevId, JsonObject, Miid, Moid, MosEntry, Status};
 
 use super::{
@@ -734,7 +734,7 @@ impl Inner {
             summary.ended_ms = Some(end.ended_ms);
             summary.packages = end.packages;
             summary.outcome = Some(end.outcome.clone());
-            summary.cont_sent |= record.is_some_and(|r| r.cont_sent);
+            summary.cont_sent |= record.is_some_and(|r| r.state.cont_sent);
         }
         let pending: Vec<CommandId> = device
             .activity
@@ -921,8 +921,9 @@ fn write_snapshot(
     Ok(())
 }
 
-/// Version of the file format.
-const FORMAT: u32 = 1;
+/// Version of the file format: 2 since sessions hold the engine's state
+/// (format 1 files are read, their sessions converted).
+const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct DeviceSnapshot {
@@ -953,8 +954,54 @@ struct Snapshot {
     next_command: u64,
     devices: Vec<DeviceSnapshot>,
     commands: Vec<CommandRecord>,
-    sessions: Vec<SessionRecord>,
+    sessions: Vec<serde_json::Value>,
     repository: Vec<ObjectSnapshot>,
+}
+
+/// An open session as format 1 kept it: the engine's state spread over the
+/// record's fields.
+#[derive(Deserialize)]
+struct SessionFormat1 {
+    token: SessionToken,
+    #[serde(with = "wire::dev_id")]
+    dev_id: DevId,
+    version: u64,
+    started_ms: u64,
+    deadline_ms: u64,
+    cont_sent: bool,
+    packages_sent: u32,
+    sent: Vec<SentFormat1>,
+}
+
+#[derive(Deserialize)]
+struct SentFormat1 {
+    id: Option<CommandId>,
+    #[serde(with = "wire::command")]
+    command: Command,
+}
+
+impl SessionFormat1 {
+    fn into_record(self) -> SessionRecord {
+        let mut state = SessionState::new(self.dev_id, self.deadline_ms);
+        state.cont_sent = self.cont_sent;
+        state.packages_sent = self.packages_sent as usize;
+        state.phase = SessionPhase::AwaitingStatuses {
+            sent: self.sent.into_iter().map(|s| (s.id, s.command)).collect(),
+        };
+        let mut record = SessionRecord::new(self.token, self.started_ms, state);
+        record.version = self.version;
+        record
+    }
+}
+
+/// A session of the file, in the shape of its format.
+fn session_of_format(format: u32, value: serde_json::Value) -> Result<SessionRecord, String> {
+    if format == 1 {
+        serde_json::from_value::<SessionFormat1>(value).map(SessionFormat1::into_record)
+    } else {
+        serde_json::from_value(value)
+    }
+    .map_err(|e| format!("a session: {e}"))
 }
 
 /// Serializes the store one device at a time (no full copy).
@@ -1035,7 +1082,7 @@ impl<'a, T: Serialize + 'a, I: Iterator<Item = &'a T> + Clone> Serialize for Seq
 
 fn load(bytes: &[u8]) -> Result<Inner, String> {
     let snapshot: Snapshot = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if snapshot.format != FORMAT {
+    if !(1..=FORMAT).contains(&snapshot.format) {
         return Err(format!("unknown store format {}", snapshot.format));
     }
     let mut inner = Inner {
@@ -1113,7 +1160,8 @@ fn load(bytes: &[u8]) -> Result<Inner, String> {
         .collect();
     inner.commands.retain(|id, _| listed.contains(id));
     for session in snapshot.sessions {
-        if inner.devices.contains_key(&session.dev_id) {
+        let session = session_of_format(snapshot.format, session)?;
+        if inner.devices.contains_key(session.dev_id()) {
             inner.sessions.insert(session.token, session);
         }
     }
@@ -1121,7 +1169,7 @@ fn load(bytes: &[u8]) -> Result<Inner, String> {
     // its own, oldest first (whatever its record names).
     let mut open: HashMap<DevId, Vec<(u64, SessionToken)>> = HashMap::new();
     for session in inner.sessions.values() {
-        open.entry(session.dev_id.clone())
+        open.entry(session.dev_id().clone())
             .or_default()
             .push((session.started_ms, session.token));
     }
@@ -1198,7 +1246,7 @@ impl Store for MemoryStore {
             }
         }
         // Its open sessions with it.
-        inner.sessions.retain(|_, s| s.dev_id != *dev_id);
+        inner.sessions.retain(|_, s| s.dev_id() != dev_id);
         let owner = ObjectOwner::Device(dev_id.clone());
         inner.repository.retain(|_, o| o.owner != owner);
         inner.dirty = true;
@@ -1501,7 +1549,7 @@ impl Store for MemoryStore {
                 "{max_open} sessions are open, the most allowed"
             )));
         }
-        let device = inner.device_mut(&record.dev_id)?;
+        let device = inner.device_mut(record.dev_id())?;
         let mut open = device.open_sessions().to_vec();
         open.push(record.token);
         device.set_open_sessions(open);
@@ -1551,12 +1599,13 @@ impl Store for MemoryStore {
         let expired: Vec<SessionRecord> = inner
             .sessions
             .values()
-            .filter(|s| s.deadline_ms < now_ms)
+            .filter(|s| s.state.is_expired(now_ms))
             .cloned()
             .collect();
         for session in &expired {
-            let end = SessionEnd::new(SessionOutcome::Timeout, session.packages_sent, now_ms);
-            inner.end_session(session.token, &session.dev_id, &end, &self.retention);
+            let packages = u32::try_from(session.state.packages_sent).unwrap_or(u32::MAX);
+            let end = SessionEnd::new(SessionOutcome::Timeout, packages, now_ms);
+            inner.end_session(session.token, session.dev_id(), &end, &self.retention);
         }
         Ok(expired)
     }

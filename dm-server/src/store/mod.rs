@@ -19,7 +19,7 @@ use md5::Md5;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use dm_session::{CachedInstance, Initiator};
+use dm_session::{CachedInstance, Initiator, SessionState};
 use dm_types::{Alert, Command, DevId, Miid, Moid, MosEntry, Status};
 
 use crate::Error;
@@ -524,53 +524,54 @@ impl SessionSummary {
     }
 }
 
-/// A command of the last Package#2 of an open session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SentCommand {
-    /// The queued command it is (`None` for the CONT the server adds).
-    pub id: Option<CommandId>,
-    /// The command.
-    #[serde(with = "wire::command")]
-    pub command: Command,
-}
-
-/// An open session waiting for its Package#3: what any server node needs to
-/// continue it.
+/// An open session: what any server node needs to continue it. The
+/// session itself is the engine's [`SessionState`] (its device, the
+/// commands of its last Package#2 awaiting their statuses, its deadline);
+/// the store adds the token, the version it checks on every save and when
+/// the session started.
+///
+/// ```
+/// use dm_server::{SessionRecord, SessionToken};
+/// use dm_session::SessionState;
+/// use dm_types::DevId;
+///
+/// let state = SessionState::new(DevId::new("IMEI:1")?, 300_000);
+/// let record = SessionRecord::new(SessionToken::from_bytes([1; 16]), 0, state);
+/// assert_eq!(record.version, 0);
+/// assert_eq!(record.dev_id().as_str(), "IMEI:1");
+/// # Ok::<(), dm_types::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SessionRecord {
     /// The session token.
     pub token: SessionToken,
-    /// The device.
-    #[serde(with = "wire::dev_id")]
-    pub dev_id: DevId,
     /// Incremented on every save; [`Store::save_session`] checks it.
     pub version: u64,
     /// When Package#1 arrived (Unix milliseconds).
     pub started_ms: u64,
-    /// When the wait for the Package#3 ends (Unix milliseconds).
-    pub deadline_ms: u64,
-    /// Whether CONT was sent.
-    pub cont_sent: bool,
-    /// How many Package#2 were sent.
-    pub packages_sent: u32,
-    /// The commands of the last Package#2, in order, awaiting their statuses.
-    pub sent: Vec<SentCommand>,
+    /// The session engine's state.
+    pub state: SessionState<CommandId>,
 }
 
 impl SessionRecord {
     /// A record at version 0.
-    pub fn new(token: SessionToken, dev_id: DevId, started_ms: u64) -> SessionRecord {
+    pub fn new(
+        token: SessionToken,
+        started_ms: u64,
+        state: SessionState<CommandId>,
+    ) -> SessionRecord {
         SessionRecord {
             token,
-            dev_id,
             version: 0,
             started_ms,
-            deadline_ms: started_ms,
-            cont_sent: false,
-            packages_sent: 0,
-            sent: Vec::new(),
+            state,
         }
+    }
+
+    /// The session's device.
+    pub fn dev_id(&self) -> &DevId {
+        &self.state.dev_id
     }
 }
 
@@ -884,7 +885,8 @@ pub trait Store: Send + Sync + 'static {
         end: SessionEnd,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Ends every open session whose deadline is before `now_ms` as
+    /// Ends every open session that has expired at `now_ms`
+    /// ([`SessionState::is_expired`]: past its deadline) as
     /// [`SessionOutcome::Timeout`] (as [`Store::end_session`] does) and
     /// returns them.
     fn expire_sessions(
