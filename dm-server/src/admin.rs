@@ -74,7 +74,7 @@ impl<S: Store, C: NotificationChannel> std::fmt::Debug for Admin<S, C> {
 }
 
 fn unknown_device(dev_id: &DevId) -> Error {
-    Error::NotFound(format!("device {dev_id}"))
+    Error::DeviceNotFound(dev_id.clone())
 }
 
 /// Parses the Package#2 array form of one command (as the admin API
@@ -85,21 +85,34 @@ fn unknown_device(dev_id: &DevId) -> Error {
 ///
 /// let command = parse_command(&serde_json::json!(["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"]))?;
 /// assert_eq!(command.name(), "GET");
-/// assert_eq!(parse_command(&serde_json::json!(["GET"])).unwrap_err().http_status(), 400);
-/// assert_eq!(parse_command(&serde_json::json!(["END"])).unwrap_err().http_status(), 422);
+/// assert_eq!(parse_command(&serde_json::json!(["GET"])).unwrap_err().status().as_u16(), 400);
+/// assert_eq!(parse_command(&serde_json::json!(["END"])).unwrap_err().status().as_u16(), 422);
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
-    let package = serde_json::to_vec(&serde_json::json!({ "CMD": [words] }))
-        .map_err(|e| Error::Invalid(e.to_string()))?;
-    let decoded = dm_codec::decode_package2(&package, &dm_codec::Limits::default())
-        .map_err(|e| Error::Invalid(format!("not a command array: {e}")))?;
+    let package = serde_json::to_vec(&serde_json::json!({ "CMD": [words] })).map_err(|e| {
+        Error::InvalidCommand {
+            problem: e.to_string(),
+        }
+    })?;
+    let decoded =
+        dm_codec::decode_package2(&package, &dm_codec::Limits::default()).map_err(|e| {
+            Error::InvalidCommand {
+                problem: format!("not a command array: {e}"),
+            }
+        })?;
     let command = match decoded.into_commands().pop() {
         Some(CommandEntry::Command(command)) => check_queueable(command)?,
         Some(CommandEntry::Invalid(invalid)) => {
-            return Err(Error::Invalid(invalid.error.to_string()));
+            return Err(Error::InvalidCommand {
+                problem: invalid.error.to_string(),
+            });
         }
-        None => return Err(Error::Invalid("no command".into())),
+        None => {
+            return Err(Error::InvalidCommand {
+                problem: "no command".into(),
+            });
+        }
     };
     check_sendable(&command)?;
     Ok(command)
@@ -109,13 +122,18 @@ pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
 /// becomes `%21`): refuses one that a client with the default limits would
 /// refuse in the Package#2 that carries it.
 fn check_sendable(command: &Command) -> Result<(), Error> {
-    let sent = Package2::new(vec![CommandEntry::Command(command.clone())])
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let sent = Package2::new(vec![CommandEntry::Command(command.clone())]).map_err(|e| {
+        Error::InvalidCommand {
+            problem: e.to_string(),
+        }
+    })?;
     dm_codec::decode_package2(
         &dm_codec::encode_package2(&sent),
         &dm_codec::Limits::default(),
     )
-    .map_err(|e| Error::Invalid(format!("the command in canonical form: {e}")))?;
+    .map_err(|e| Error::InvalidCommand {
+        problem: format!("the command in canonical form: {e}"),
+    })?;
     Ok(())
 }
 
@@ -133,7 +151,7 @@ fn check_sendable(command: &Command) -> Result<(), Error> {
 /// let body = decode_admin_json(br#"{"dev_id":"IMEI:1"}"#)?;
 /// assert_eq!(body["dev_id"], "IMEI:1");
 /// let err = decode_admin_json(br#"{"dev_id":"IMEI:1","dev_id":"IMEI:2"}"#).unwrap_err();
-/// assert_eq!(err.http_status(), 400);
+/// assert_eq!(err.status().as_u16(), 400);
 /// assert!(err.to_string().contains(r#"duplicate member "dev_id""#), "{err}");
 /// # Ok::<(), dm_server::Error>(())
 /// ```
@@ -156,17 +174,19 @@ pub fn decode_admin_json(body: &[u8]) -> Result<serde_json::Value, Error> {
 /// ```
 pub fn parse_command_request(body: &[u8]) -> Result<CommandRequest, Error> {
     let body = decode_admin_json(body)?;
-    let words = body
-        .get("command")
-        .ok_or_else(|| Error::Invalid(r#"the body needs a "command" array"#.into()))?;
+    let words = body.get("command").ok_or(Error::InvalidMember {
+        member: "command",
+        expected: "a command array",
+    })?;
     let command = parse_command(words)?;
     let use_cache = match body.get("use_cache") {
         None | Some(serde_json::Value::Null) => false,
         Some(serde_json::Value::Bool(flag)) => *flag,
         Some(_) => {
-            return Err(Error::Invalid(
-                r#""use_cache" must be true or false"#.into(),
-            ));
+            return Err(Error::InvalidMember {
+                member: "use_cache",
+                expected: "true or false",
+            });
         }
     };
     Ok(CommandRequest { command, use_cache })
@@ -191,7 +211,7 @@ pub struct CommandRequest {
 /// let command = parse_command_body(br#"{"command":["GET","urn:oma:mo:oma-dm-devinfo:1.0//"]}"#)?;
 /// assert_eq!(command.name(), "GET");
 /// let smuggled = br#"{"command":["GET","urn:x:y//a"],"command":["EXEC","urn:x:y//b"]}"#;
-/// assert_eq!(parse_command_body(smuggled).unwrap_err().http_status(), 400);
+/// assert_eq!(parse_command_body(smuggled).unwrap_err().status().as_u16(), 400);
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 pub fn parse_command_body(body: &[u8]) -> Result<Command, Error> {
@@ -200,10 +220,9 @@ pub fn parse_command_body(body: &[u8]) -> Result<Command, Error> {
 
 fn check_queueable(command: Command) -> Result<Command, Error> {
     match command {
-        Command::End | Command::Cont { .. } => Err(Error::Unprocessable(format!(
-            "{} is the server's own command and cannot be queued",
-            command.name()
-        ))),
+        Command::End | Command::Cont { .. } => Err(Error::ServerCommand {
+            name: command.name(),
+        }),
         command => Ok(command),
     }
 }
@@ -224,7 +243,7 @@ pub(crate) fn check_repository_path(path: &str) -> Result<&str, Error> {
     if valid {
         Ok(path)
     } else {
-        Err(Error::Invalid(format!("invalid repository path {path:?}")))
+        Err(Error::InvalidPath(path.to_owned()))
     }
 }
 
@@ -232,7 +251,7 @@ pub(crate) fn check_repository_path(path: &str) -> Result<&str, Error> {
 pub(crate) fn canonical_mo_data(body: &[u8], limits: &dm_codec::Limits) -> Result<String, Error> {
     let items = dm_codec::decode_mo_serialization(body, limits)?;
     String::from_utf8(dm_codec::encode_mo_serialization(&items))
-        .map_err(|_| Error::Store("the MO serialization encoder wrote invalid UTF-8".into()))
+        .map_err(|e| Error::store("encode MO data", e))
 }
 
 impl<S: Store, C: NotificationChannel> Admin<S, C> {
@@ -250,7 +269,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         &self.shared.options.realm
     }
 
-    /// Registers a device ([`Error::Conflict`] if it exists, unless
+    /// Registers a device ([`Error::DeviceExists`] if it exists, unless
     /// `replace`: then its credentials are replaced).
     pub async fn register_device(
         &self,
@@ -260,9 +279,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         if let Some(address) = &registration.notification_address
             && !notify::is_valid_address(address)
         {
-            return Err(Error::Invalid(format!(
-                "notification address {address:?} is not scheme://..."
-            )));
+            return Err(Error::InvalidNotificationAddress(address.clone()));
         }
         self.store()
             .register_device(registration, replace, now_ms())
@@ -292,7 +309,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         self.store().device_count().await
     }
 
-    /// A device's record ([`Error::NotFound`] if unknown).
+    /// A device's record ([`Error::DeviceNotFound`] if unknown).
     pub async fn device(&self, dev_id: &DevId) -> Result<DeviceRecord, Error> {
         self.store()
             .device(dev_id)
@@ -300,7 +317,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             .ok_or_else(|| unknown_device(dev_id))
     }
 
-    /// The device's open sessions, oldest first ([`Error::NotFound`] if the
+    /// The device's open sessions, oldest first ([`Error::DeviceNotFound`] if the
     /// device is unknown).
     pub async fn open_sessions(&self, dev_id: &DevId) -> Result<Vec<SessionRecord>, Error> {
         let device = self.device(dev_id).await?;
@@ -344,7 +361,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
     /// which the server keeps). Other targets go as they are (the device
     /// answers `304` only when every target carried a matching `cv`).
     ///
-    /// Errors: those of [`Admin::enqueue`], and [`Error::Unprocessable`]
+    /// Errors: those of [`Admin::enqueue`], and [`Error::NotCacheable`]
     /// for a command other than GET.
     ///
     /// ```
@@ -383,10 +400,9 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         command: Command,
     ) -> Result<CommandId, Error> {
         if !matches!(command, Command::Get { .. }) {
-            return Err(Error::Unprocessable(format!(
-                "caching applies to GET, not {}",
-                command.name()
-            )));
+            return Err(Error::NotCacheable {
+                name: command.name(),
+            });
         }
         let mut kept = Vec::new();
         for (moid, miid) in cacheable_targets(&command) {
@@ -421,13 +437,16 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         self.store().cached_instance(dev_id, moid, miid).await
     }
 
-    /// A command of the device ([`Error::NotFound`] for another device's).
+    /// A command of the device ([`Error::CommandNotFound`] for another device's).
     pub async fn command(&self, dev_id: &DevId, id: CommandId) -> Result<CommandRecord, Error> {
         self.store()
             .command(id)
             .await?
             .filter(|c| c.dev_id == *dev_id)
-            .ok_or_else(|| Error::NotFound(format!("command {id} of device {dev_id}")))
+            .ok_or_else(|| Error::CommandNotFound {
+                id: id.0,
+                dev_id: dev_id.clone(),
+            })
     }
 
     /// The device's pending commands, then its finished ones.
@@ -441,19 +460,17 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
     }
 
     /// Sends the device a signed Package#0 asking it to open a session:
-    /// [`Error::Conflict`] when its notification address is unknown,
-    /// [`Error::Unprocessable`] when it has no notification secret,
+    /// [`Error::NoNotificationAddress`] when its notification address is unknown,
+    /// [`Error::NoNotificationSecret`] when it has no notification secret,
     /// [`Error::Delivery`] when the channel fails.
     pub async fn notify(&self, dev_id: &DevId) -> Result<NotificationSent, Error> {
         let device = self.device(dev_id).await?;
-        let address = device.notification_address.ok_or_else(|| {
-            Error::Conflict(format!(
-                "device {dev_id} has no notification address (it announces one in Package#1)"
-            ))
-        })?;
-        let secret = device.notification_secret.ok_or_else(|| {
-            Error::Unprocessable(format!("device {dev_id} has no notification secret"))
-        })?;
+        let address = device
+            .notification_address
+            .ok_or_else(|| Error::NoNotificationAddress(dev_id.clone()))?;
+        let secret = device
+            .notification_secret
+            .ok_or_else(|| Error::NoNotificationSecret(dev_id.clone()))?;
         let notification_id = self.store().next_notification_id(dev_id).await?;
         let timestamp = now_ms() / 1000;
         let bytes = notify::build(
@@ -541,7 +558,7 @@ mod tests {
             (json!(["END"]), 422),
         ] {
             let err = parse_command(&bad).expect_err("refused");
-            assert_eq!(err.http_status(), status, "{bad} {err}");
+            assert_eq!(err.status().as_u16(), status, "{bad} {err}");
         }
     }
 
@@ -552,7 +569,7 @@ mod tests {
         let uri = format!("urn:x:a//{}", "!".repeat(2000));
         let written = serde_json::json!(["GET", uri]);
         let err = parse_command(&written).expect_err("refused");
-        assert_eq!(err.http_status(), 400, "{err}");
+        assert_eq!(err.status().as_u16(), 400, "{err}");
         let fits = format!("urn:x:a//{}", "!".repeat(1000));
         assert!(parse_command(&serde_json::json!(["GET", fits])).is_ok());
     }

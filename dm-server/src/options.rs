@@ -94,12 +94,15 @@ impl TlsOptions {
     /// Builds the rustls configuration (ring provider, TLS 1.2 and 1.3,
     /// HTTP/1.1 by ALPN).
     pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
-        let tls = |what: &str, e: &dyn std::fmt::Display| Error::Tls(format!("{what}: {e}"));
+        let tls = |part: &'static str, e: &dyn std::fmt::Display| Error::Tls {
+            part,
+            problem: e.to_string(),
+        };
         let chain = CertificateDer::pem_slice_iter(&self.cert_chain)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| tls("certificate chain", &e))?;
         if chain.is_empty() {
-            return Err(Error::Tls("no certificate in the certificate PEM".into()));
+            return Err(tls("certificate chain", &"no certificate in the PEM"));
         }
         let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| tls("private key", &e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -115,7 +118,7 @@ impl TlsOptions {
                     roots.add(cert).map_err(|e| tls("client CA", &e))?;
                 }
                 if roots.is_empty() {
-                    return Err(Error::Tls("no certificate in the client CA PEM".into()));
+                    return Err(tls("client CA", &"no certificate in the PEM"));
                 }
                 let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
@@ -640,18 +643,18 @@ impl ServerOptionsBuilder {
     /// Checks the options: a valid server id and public URI, a usable TLS
     /// configuration, dev mode only on a loopback address.
     pub fn build(self) -> Result<ServerOptions, Error> {
-        let server_id =
-            ServerId::new(self.server_id).map_err(|e| Error::Config(format!("server id: {e}")))?;
+        let server_id = ServerId::new(self.server_id).map_err(|e| Error::config("server id", e))?;
         let public_uri = match self.public_uri {
             None => None,
             Some(uri) => {
                 let trimmed = uri.trim_end_matches('/');
                 let parsed = ServerUri::new(trimmed)
-                    .map_err(|e| Error::Config(format!("public URI {uri:?}: {e}")))?;
+                    .map_err(|e| Error::config(format!("public URI {uri:?}"), e))?;
                 if trimmed.contains(['?', '#']) {
-                    return Err(Error::Config(format!(
-                        "public URI {uri:?} must not have a query or fragment"
-                    )));
+                    return Err(Error::config(
+                        format!("public URI {uri:?}"),
+                        "must not have a query or fragment",
+                    ));
                 }
                 Some(parsed.as_str().to_owned())
             }
@@ -660,27 +663,30 @@ impl ServerOptionsBuilder {
             || self.realm.contains(['"', '\\'])
             || self.realm.chars().any(char::is_control)
         {
-            return Err(Error::Config(format!(
-                "realm {:?} must be non-empty text without quotes, backslashes or control characters",
-                self.realm
-            )));
+            return Err(Error::config(
+                format!("realm {:?}", self.realm),
+                "must be non-empty text without quotes, backslashes or control characters",
+            ));
         }
         if self.dev_mode && !self.listen.ip().is_loopback() {
-            return Err(Error::Config(format!(
-                "dev mode only listens on a loopback address, not {}",
-                self.listen
-            )));
+            return Err(Error::config(
+                "dev mode",
+                format!("only listens on a loopback address, not {}", self.listen),
+            ));
         }
         if self.limits.body_budget_bytes < self.limits.largest_body() {
-            return Err(Error::Config(format!(
-                "the body budget ({} bytes) is under the largest body limit ({} bytes): \
-                 such a body could never be read",
-                self.limits.body_budget_bytes,
-                self.limits.largest_body()
-            )));
+            return Err(Error::config(
+                "body budget",
+                format!(
+                    "{} bytes is under the largest body limit ({} bytes): \
+                     such a body could never be read",
+                    self.limits.body_budget_bytes,
+                    self.limits.largest_body()
+                ),
+            ));
         }
         if self.admin_token.as_deref() == Some("") {
-            return Err(Error::Config("the admin token must not be empty".into()));
+            return Err(Error::config("admin token", "must not be empty"));
         }
         let tls = self
             .tls
@@ -744,7 +750,7 @@ mod tests {
             .with_body_budget_bytes((1 << 20) - 1);
         assert!(matches!(
             ServerOptions::builder().limits(budget_under_a_body).build(),
-            Err(Error::Config(message)) if message.contains("body budget")
+            Err(Error::Config { setting, .. }) if setting == "body budget"
         ));
         let budget_of_one_body = ServerLimits::default()
             .with_package_bytes(1 << 20)
@@ -759,7 +765,7 @@ mod tests {
         let tls = TlsOptions::from_pem("not pem", "not pem");
         assert!(matches!(
             ServerOptions::builder().tls(tls).build(),
-            Err(Error::Tls(_))
+            Err(Error::Tls { .. })
         ));
     }
 }

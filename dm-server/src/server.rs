@@ -71,7 +71,7 @@ impl<S: Store, C: NotificationChannel> Shared<S, C> {
         token: SessionToken,
     ) -> Result<ServerUri, Error> {
         let uri = format!("{}/dm/s/{token}", self.base_uri(headers));
-        ServerUri::new(uri).map_err(|e| Error::Config(format!("session URI: {e}")))
+        ServerUri::new(uri).map_err(|e| Error::config("session URI", e))
     }
 
     /// The engine configuration of a session.
@@ -268,9 +268,10 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
         let options = &self.shared.options;
         if options.dev_mode {
             if !local.ip().is_loopback() {
-                return Err(Error::Config(format!(
-                    "dev mode only listens on a loopback address, not {local}"
-                )));
+                return Err(Error::config(
+                    "dev mode",
+                    format!("only listens on a loopback address, not {local}"),
+                ));
             }
             tracing::warn!(
                 "DEV MODE: devices without credentials are registered and the admin API needs no token"

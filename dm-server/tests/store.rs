@@ -195,7 +195,7 @@ async fn persistence_round_trip() {
         before
     );
     std::fs::write(&path, b"{\"format\":1,").expect("corrupt");
-    assert!(matches!(MemoryStore::open(&path), Err(Error::Store(_))));
+    assert!(matches!(MemoryStore::open(&path), Err(Error::Store { .. })));
     std::fs::write(&path, br#"{"format":3,"key":null,"next_command":0,"devices":[],"commands":[],"sessions":[],"repository":[]}"#).expect("future format");
     assert!(MemoryStore::open(&path).is_err());
     let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
@@ -249,7 +249,7 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     store.open_session(record.clone(), 1).await.expect("new");
     assert!(matches!(
         store.open_session(record.clone(), 2).await,
-        Err(Error::Conflict(_))
+        Err(Error::SessionExists(_))
     ));
     // The limit is counted in the same step as the insertion.
     let mut third = SessionRecord::new(
@@ -260,7 +260,7 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     third.state.deadline_ms = 100;
     assert!(matches!(
         store.open_session(third.clone(), 1).await,
-        Err(Error::Busy(_))
+        Err(Error::Busy { .. })
     ));
     assert_eq!(store.open_sessions().await.expect("count"), 1);
     let mut next = record.clone();
@@ -272,7 +272,7 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
         .expect("version 0 -> 1");
     assert!(matches!(
         store.save_session(next.clone(), 0).await,
-        Err(Error::Conflict(_))
+        Err(Error::SessionVersion { .. })
     ));
     assert_eq!(
         store
@@ -302,7 +302,7 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     assert_eq!(store.open_sessions().await.expect("count"), 0);
     assert!(matches!(
         store.save_session(next, 1).await,
-        Err(Error::NotFound(_))
+        Err(Error::SessionNotFound(_))
     ));
     store
         .end_session(
@@ -325,11 +325,11 @@ async fn claims_results_and_sessions_are_atomic_and_idempotent() {
     let ghost = dev("IMEI:404");
     assert!(matches!(
         store.enqueue_command(&ghost, get("Man"), 0).await,
-        Err(Error::NotFound(_))
+        Err(Error::DeviceNotFound(_))
     ));
     assert!(matches!(
         store.commands(&ghost).await,
-        Err(Error::NotFound(_))
+        Err(Error::DeviceNotFound(_))
     ));
 }
 
@@ -462,7 +462,7 @@ async fn retention_registration_and_ownership() {
                 0
             )
             .await,
-        Err(Error::Conflict(_))
+        Err(Error::UsernameTaken { .. })
     ));
     let token = SessionToken::from_bytes([3; 16]);
     let ids = futures_ids(&store, &d1, 4).await;
@@ -537,7 +537,7 @@ async fn retention_registration_and_ownership() {
         store
             .put_object("p", object(ObjectOwner::Device(d2.clone())))
             .await,
-        Err(Error::Forbidden(_))
+        Err(Error::ObjectOwned { .. })
     ));
     assert!(
         !store
@@ -549,7 +549,7 @@ async fn retention_registration_and_ownership() {
         store
             .put_object("p", object(ObjectOwner::Device(d1.clone())))
             .await,
-        Err(Error::Forbidden(_))
+        Err(Error::ObjectOwned { .. })
     ));
     assert!(store.delete_object("p").await.expect("deleted"));
     assert!(!store.delete_object("p").await.expect("gone"));
@@ -574,7 +574,7 @@ async fn retention_registration_and_ownership() {
     );
     assert!(matches!(
         store.put_object("c", mine()).await,
-        Err(Error::Forbidden(_))
+        Err(Error::TooManyObjects { .. })
     ));
     assert!(store.delete_object("a").await.expect("deleted"));
     assert!(store.put_object("c", mine()).await.expect("room again"));

@@ -92,14 +92,14 @@ pub(crate) fn busy(message: impl std::fmt::Display) -> Refusal {
 
 impl From<crate::Error> for Refusal {
     fn from(error: crate::Error) -> Self {
-        if let crate::Error::Busy(message) = &error {
-            return busy(message);
+        if let crate::Error::Busy { .. } = &error {
+            return busy(&error);
         }
-        let status = error.http_status();
+        let status = error.status().as_u16();
         if status >= 500
             && !matches!(
                 error,
-                crate::Error::Delivery { .. } | crate::Error::InsufficientStorage(_)
+                crate::Error::Delivery { .. } | crate::Error::InsufficientStorage { .. }
             )
         {
             internal(&error)
@@ -418,7 +418,7 @@ async fn dev_mode_device<S: Store, C: NotificationChannel>(
                 tracing::warn!(%dev_id, "dev mode: registered a device that sent no credentials");
             }
             // Registered meanwhile by a concurrent request.
-            Err(crate::Error::Conflict(_)) => {}
+            Err(crate::Error::DeviceExists(_)) => {}
             Err(e) => return Err(internal(&e)),
         }
     }

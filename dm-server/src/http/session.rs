@@ -273,8 +273,8 @@ async fn save_or_end<S: Store, C: NotificationChannel>(
         tracing::info!(commands = next.state.sent().len(), "Package#2");
         match shared.store.save_session(next, record.version).await {
             Ok(()) => Ok(()),
-            Err(crate::Error::Conflict(message) | crate::Error::NotFound(message)) => {
-                Err(refuse(409, message))
+            Err(e @ (crate::Error::SessionVersion { .. } | crate::Error::SessionNotFound(_))) => {
+                Err(refuse(409, e))
             }
             Err(e) => Err(e.into()),
         }

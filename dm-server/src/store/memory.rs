@@ -32,7 +32,7 @@ use crate::Error;
 ///   entries or [`Retention::alert_bytes`] bytes the oldest alerts are
 ///   forgotten, so the newest are kept.
 /// - **Repository objects** a device owns are bounded in number
-///   ([`Retention::objects_per_device`], [`Error::Forbidden`] beyond) and in
+///   ([`Retention::objects_per_device`], [`Error::TooManyObjects`] beyond) and in
 ///   total body bytes ([`Retention::repository_bytes`]): a write that would
 ///   exceed it is refused with [`Error::InsufficientStorage`] (HTTP 507) and
 ///   the objects already stored stay as they were.
@@ -653,7 +653,7 @@ impl Device {
 }
 
 fn unknown_device(dev_id: &DevId) -> Error {
-    Error::NotFound(format!("device {dev_id}"))
+    Error::DeviceNotFound(dev_id.clone())
 }
 
 impl Inner {
@@ -819,8 +819,8 @@ impl MemoryStore {
         }
         let inner = match std::fs::read(&path) {
             Ok(bytes) => {
-                let mut inner =
-                    load(&bytes).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+                let mut inner = load(&bytes)
+                    .map_err(|e| Error::store(format!("load {}", path.display()), e))?;
                 // Nonce counts are not persisted: the nonces issued before
                 // now could be replayed, so none of them is accepted.
                 inner.digest_floor_ms = crate::util::now_ms();
@@ -897,7 +897,7 @@ impl MemoryStore {
             return Ok(None);
         }
         let bytes = serde_json::to_vec(&SnapshotView(&inner))
-            .map_err(|e| Error::Store(format!("cannot serialize the store: {e}")))?;
+            .map_err(|e| Error::store("serialize the store", e))?;
         inner.dirty = false;
         inner.snapshots += 1;
         Ok(Some((inner.snapshots, bytes)))
@@ -1203,22 +1203,22 @@ impl Store for MemoryStore {
             && let Some(owner) = inner.usernames.get(credentials.username.as_str())
             && *owner != dev_id
         {
-            return Err(Error::Conflict(format!(
-                "user name {:?} belongs to device {owner}",
-                credentials.username
-            )));
+            return Err(Error::UsernameTaken {
+                username: credentials.username.clone(),
+                owner: owner.clone(),
+            });
         }
         if let Some(certificate) = &registration.certificate_sha256
             && let Some(owner) = inner.certificates.get(certificate)
             && *owner != dev_id
         {
-            return Err(Error::Conflict(format!(
-                "the certificate belongs to device {owner}"
-            )));
+            return Err(Error::CertificateTaken {
+                owner: owner.clone(),
+            });
         }
         if inner.devices.contains_key(&dev_id) {
             if !replace {
-                return Err(Error::Conflict(format!("device {dev_id} is registered")));
+                return Err(Error::DeviceExists(dev_id));
             }
             inner.remove_indexes(&dev_id);
             if let Some(device) = inner.devices.get_mut(&dev_id) {
@@ -1542,12 +1542,12 @@ impl Store for MemoryStore {
     async fn open_session(&self, record: SessionRecord, max_open: usize) -> Result<(), Error> {
         let mut inner = self.lock();
         if inner.sessions.contains_key(&record.token) {
-            return Err(Error::Conflict(format!("session {} exists", record.token)));
+            return Err(Error::SessionExists(record.token.public_id()));
         }
         if inner.sessions.len() >= max_open {
-            return Err(Error::Busy(format!(
-                "{max_open} sessions are open, the most allowed"
-            )));
+            return Err(Error::Busy {
+                open_sessions: inner.sessions.len(),
+            });
         }
         let device = inner.device_mut(record.dev_id())?;
         let mut open = device.open_sessions().to_vec();
@@ -1565,12 +1565,12 @@ impl Store for MemoryStore {
     ) -> Result<(), Error> {
         let mut inner = self.lock();
         match inner.sessions.get(&record.token) {
-            None => return Err(Error::NotFound(format!("session {}", record.token))),
+            None => return Err(Error::SessionNotFound(record.token.public_id())),
             Some(stored) if stored.version != expected_version => {
-                return Err(Error::Conflict(format!(
-                    "session {} was saved by another request",
-                    record.token
-                )));
+                return Err(Error::SessionVersion {
+                    session: record.token.public_id(),
+                    expected: expected_version,
+                });
             }
             Some(_) => {}
         }
@@ -1639,9 +1639,9 @@ impl Store for MemoryStore {
             && *owner != object.owner
             && object.owner != ObjectOwner::Server
         {
-            return Err(Error::Forbidden(format!(
-                "repository object {path} belongs to someone else"
-            )));
+            return Err(Error::ObjectOwned {
+                path: path.to_owned(),
+            });
         }
         // Checks the new owner's bounds before changing anything.
         if let ObjectOwner::Device(dev_id) = &object.owner
@@ -1652,21 +1652,21 @@ impl Store for MemoryStore {
                 .filter(|(owner, _)| *owner == object.owner)
                 .map(|(_, bytes)| *bytes);
             if replaced.is_none() && device.objects >= self.retention.objects_per_device {
-                return Err(Error::Forbidden(format!(
-                    "device {dev_id} owns {} repository objects, the most allowed",
-                    device.objects
-                )));
+                return Err(Error::TooManyObjects {
+                    dev_id: dev_id.clone(),
+                    objects: device.objects,
+                });
             }
             let total = device
                 .object_bytes
                 .saturating_sub(replaced.unwrap_or(0))
                 .saturating_add(object.body.len());
             if total > self.retention.repository_bytes {
-                return Err(Error::InsufficientStorage(format!(
-                    "device {dev_id} would own {total} bytes of repository objects, \
-                     more than the {} allowed",
-                    self.retention.repository_bytes
-                )));
+                return Err(Error::InsufficientStorage {
+                    dev_id: dev_id.clone(),
+                    bytes: total,
+                    allowed: self.retention.repository_bytes,
+                });
             }
         }
         if let Some((ObjectOwner::Device(dev_id), bytes)) = &previous
@@ -1727,7 +1727,7 @@ impl Store for MemoryStore {
         let written =
             tokio::task::spawn_blocking(move || write_snapshot(&path, &on_disk, snapshot))
                 .await
-                .map_err(|e| Error::Store(format!("the writer task failed: {e}")))?;
+                .map_err(|e| Error::store("write the store file", e))?;
         if written.is_err() {
             self.lock().dirty = true;
         }

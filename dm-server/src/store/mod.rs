@@ -54,7 +54,7 @@ impl FromStr for CommandId {
     fn from_str(s: &str) -> Result<Self, Error> {
         s.parse()
             .map(CommandId)
-            .map_err(|_| Error::Invalid(format!("command id {s:?} is not a number")))
+            .map_err(|_| Error::InvalidCommandId(s.to_owned()))
     }
 }
 
@@ -127,7 +127,7 @@ impl FromStr for SessionToken {
     fn from_str(s: &str) -> Result<Self, Error> {
         crate::util::unhex_array(s)
             .map(SessionToken)
-            .ok_or_else(|| Error::Invalid(format!("session token {s:?} is not 32 hex digits")))
+            .ok_or_else(|| Error::InvalidSessionToken(s.to_owned()))
     }
 }
 
@@ -661,18 +661,19 @@ impl RepositoryObject {
 /// Every method is one atomic step, so that a transactional database can
 /// implement the trait and several server nodes can share it. Times are Unix
 /// milliseconds passed in by the caller. Methods return
-/// [`Error::NotFound`] for an unknown device, [`Error::Conflict`] for a lost
-/// race, [`Error::Store`] for a backend failure.
+/// [`Error::DeviceNotFound`] for an unknown device, a conflict (409, see
+/// [`Error::status`]) for a lost race, [`Error::Store`] for a backend
+/// failure.
 ///
 /// Implementations return futures that are `Send`; an `async fn` in the impl
 /// block is the usual way to write them.
 pub trait Store: Send + Sync + 'static {
-    /// Registers a device. An existing device is a [`Error::Conflict`]
+    /// Registers a device. An existing device is [`Error::DeviceExists`]
     /// unless `replace` is set: then its credentials, certificate and
     /// notification secret are replaced (and its notification address, when
     /// the registration has one), and its sessions, commands and alerts kept.
-    /// A user name or certificate already used by another device is a
-    /// conflict.
+    /// A user name or certificate already used by another device is
+    /// [`Error::UsernameTaken`] or [`Error::CertificateTaken`].
     fn register_device(
         &self,
         registration: DeviceRegistration,
@@ -850,8 +851,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records a new open session, which joins the device's open sessions
     /// ([`DeviceRecord::open_sessions`]) as the newest, unless `max_open` sessions are open already ([`Error::Busy`]: the
     /// count and the insertion are one step, so concurrent requests cannot
-    /// pass the limit together). A token already recorded is a
-    /// [`Error::Conflict`].
+    /// pass the limit together). A token already recorded is
+    /// [`Error::SessionExists`].
     fn open_session(
         &self,
         record: SessionRecord,
@@ -859,8 +860,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Saves an open session whose stored version is `expected_version`
-    /// ([`Error::Conflict`] if it is not, [`Error::NotFound`] if the session
-    /// is gone).
+    /// ([`Error::SessionVersion`] if it is not, [`Error::SessionNotFound`]
+    /// if the session is gone).
     fn save_session(
         &self,
         record: SessionRecord,
@@ -898,9 +899,9 @@ pub trait Store: Send + Sync + 'static {
     fn open_sessions(&self) -> impl Future<Output = Result<usize, Error>> + Send;
 
     /// Stores a repository object; `true` when the path was new. Replacing an
-    /// object of another owner is [`Error::Forbidden`], except for the
+    /// object of another owner is [`Error::ObjectOwned`], except for the
     /// server, which may replace anything. A store may bound how many objects
-    /// a device owns ([`Error::Forbidden`] beyond) and their total size
+    /// a device owns ([`Error::TooManyObjects`] beyond) and their total size
     /// ([`Error::InsufficientStorage`] beyond); a refused write changes
     /// nothing.
     fn put_object(
