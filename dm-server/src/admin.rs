@@ -8,7 +8,7 @@ use dm_types::{Command, CommandEntry, DevId, Miid, Moid, Package2};
 
 use crate::Error;
 use crate::notify::{self, NotificationChannel, UdpChannel};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{
     AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, MemoryStore,
     ObjectOwner, RepositoryObject, SessionRecord, Store,

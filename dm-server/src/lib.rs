@@ -42,6 +42,7 @@
 
 mod admin;
 mod auth;
+mod budget;
 mod config;
 mod error;
 #[doc(hidden)]
@@ -50,6 +51,7 @@ mod http;
 mod notify;
 mod options;
 mod server;
+mod shared;
 mod store;
 mod util;
 

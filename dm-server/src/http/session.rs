@@ -19,12 +19,11 @@ use dm_session::{
 };
 use dm_types::{Alert, AlertType, Command, DevId, Status, StatusCode};
 
-use super::{
-    DeviceSlot, Refusal, authenticate, busy, check_accept, check_length, enter, header,
-    hold_until_sent, read_device_body, refuse,
-};
+use super::refusal::{Refusal, busy, refuse};
+use super::request::{authenticate, check_accept, check_length, enter, header, read_device_body};
+use crate::budget::{DeviceSlot, hold_until_sent};
 use crate::notify::{self, NotificationChannel};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{
     AlertRecord, CommandId, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
     SessionToken, Store,
