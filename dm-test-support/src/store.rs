@@ -18,8 +18,9 @@
 use std::future::Future;
 
 use dm_server::{
-    CommandId, CommandRecord, CommandState, DeviceRegistration, Error, SessionEnd, SessionOutcome,
-    SessionRecord, SessionSummary, SessionToken, Store,
+    CommandId, CommandRecord, CommandState, DeviceRegistration, Error, ObjectOwner,
+    RepositoryObject, SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken,
+    Store,
 };
 use dm_session::{Initiator, SessionState};
 use dm_types::{Command, DevId, Status, StatusCode};
@@ -35,6 +36,7 @@ where
     claims_results_and_sessions_are_atomic_and_idempotent(new_store().await).await;
     released_commands_return_to_their_place_and_an_ended_summary_says_cont(new_store().await).await;
     command_ids_are_never_reused(new_store().await).await;
+    registrations_conflict_and_repository_objects_keep_their_owner(new_store().await).await;
 }
 
 fn dev(id: &str) -> DevId {
@@ -57,6 +59,58 @@ async fn register<S: Store>(store: &S, dev_id: &DevId, now_ms: u64) {
 /// The command `id`, which the store must still keep.
 async fn kept_command<S: Store>(store: &S, id: CommandId) -> CommandRecord {
     store.command(id).await.expect("read").expect("kept")
+}
+
+/// A device registers once (unless replaced), a user name belongs to one
+/// device, and a repository object may be replaced only by its owner or
+/// the server.
+pub async fn registrations_conflict_and_repository_objects_keep_their_owner<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    let with_user =
+        |dev_id: &DevId| DeviceRegistration::new(dev_id.clone()).with_password("u", "p", "r");
+    store
+        .register_device(with_user(&d1), false, 0)
+        .await
+        .expect("registered");
+    assert!(matches!(
+        store.register_device(with_user(&d1), false, 1).await,
+        Err(Error::DeviceExists(_))
+    ));
+    store
+        .register_device(with_user(&d1), true, 1)
+        .await
+        .expect("replaced");
+    assert!(matches!(
+        store.register_device(with_user(&d2), false, 2).await,
+        Err(Error::UsernameTaken { .. })
+    ));
+    assert!(store.device(&d2).await.expect("read").is_none());
+    register(&store, &d2, 2).await;
+
+    let object = |owner| RepositoryObject::new("[]".into(), owner, 0);
+    assert!(
+        store
+            .put_object("p", object(ObjectOwner::Device(d1.clone())))
+            .await
+            .expect("new")
+    );
+    assert!(matches!(
+        store
+            .put_object("p", object(ObjectOwner::Device(d2.clone())))
+            .await,
+        Err(Error::ObjectOwned { .. })
+    ));
+    let kept = store.object("p").await.expect("read").expect("kept");
+    assert_eq!(kept.owner, ObjectOwner::Device(d1.clone()));
+    assert!(
+        !store
+            .put_object("p", object(ObjectOwner::Server))
+            .await
+            .expect("the server may")
+    );
+    assert!(store.delete_object("p").await.expect("deleted"));
+    assert!(!store.delete_object("p").await.expect("gone"));
 }
 
 /// Command ids are never reused, not even those of a removed device.
