@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use dm_session::CachedInstance;
-use dm_types::{DevId, JsonObject, Miid, Moid, MosEntry, Status};
+use dm_types::{DevId, MosEntry, Status};
 
 use super::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
@@ -15,12 +14,18 @@ use super::{
 };
 use crate::Error;
 
+mod alerts;
 mod backend;
+mod cache;
+mod digest;
 mod retention;
 mod snapshot;
 #[cfg(test)]
 mod tests;
 
+use alerts::StoredAlert;
+use cache::{Cache, KeptInstance};
+use digest::DigestUse;
 pub use retention::Retention;
 use snapshot::{SnapshotView, load, write_snapshot};
 
@@ -104,55 +109,6 @@ struct Device {
     digest: Option<Box<DigestUse>>,
 }
 
-/// The Digest nonces a device used most recently, and the issue time of
-/// the newest one forgotten.
-#[derive(Debug, Default)]
-struct DigestUse {
-    recent: Vec<RecentNonce>,
-    floor_ms: u64,
-}
-
-#[derive(Debug)]
-struct RecentNonce {
-    nonce: Box<str>,
-    issued_ms: u64,
-    /// The highest nonce count used with it.
-    last_nc: u32,
-}
-
-/// Nonces remembered per device: a device uses one per session (a new one
-/// after each challenge), so these cover far more than a nonce's lifetime
-/// for a device that behaves.
-const DIGEST_NONCES_PER_DEVICE: usize = 16;
-
-impl DigestUse {
-    /// See [`Store::use_digest_nonce`].
-    fn record(&mut self, nonce: &str, issued_ms: u64, nc: u32, store_floor_ms: u64) -> bool {
-        if let Some(recent) = self.recent.iter_mut().find(|r| *r.nonce == *nonce) {
-            if nc <= recent.last_nc {
-                return false;
-            }
-            recent.last_nc = nc;
-            return true;
-        }
-        if issued_ms <= self.floor_ms || issued_ms < store_floor_ms {
-            return false;
-        }
-        if self.recent.len() == DIGEST_NONCES_PER_DEVICE
-            && let Some(oldest) = (0..self.recent.len()).min_by_key(|&i| self.recent[i].issued_ms)
-        {
-            let forgotten = self.recent.swap_remove(oldest);
-            self.floor_ms = self.floor_ms.max(forgotten.issued_ms);
-        }
-        self.recent.push(RecentNonce {
-            nonce: nonce.into(),
-            issued_ms,
-            last_nc: nc,
-        });
-        true
-    }
-}
-
 #[derive(Debug, Default)]
 struct NotificationState {
     address: Option<String>,
@@ -187,149 +143,6 @@ impl Activity {
             };
             self.alert_bytes = self.alert_bytes.saturating_sub(old.encoded.len());
         }
-    }
-}
-
-/// The MO instances of a device kept for caching, least recently received
-/// first.
-#[derive(Debug, Default)]
-struct Cache {
-    instances: VecDeque<KeptInstance>,
-    /// The sum of their encoded sizes.
-    bytes: usize,
-}
-
-/// One kept instance: its MO serialization (one item, with its ClientURI
-/// and `CV`), which is what it costs.
-#[derive(Debug)]
-struct KeptInstance {
-    moid: Moid,
-    miid: Miid,
-    encoded: Box<[u8]>,
-}
-
-impl KeptInstance {
-    fn new(instance: &CachedInstance) -> KeptInstance {
-        KeptInstance {
-            moid: instance.moid.clone(),
-            miid: instance.miid.clone(),
-            encoded: dm_codec::encode_mo_serialization(std::slice::from_ref(&instance.item))
-                .into_boxed_slice(),
-        }
-    }
-
-    /// The kept instance, decoded (`None` if the bytes no longer decode,
-    /// which the encoder never lets happen).
-    fn instance(&self) -> Option<CachedInstance> {
-        let items =
-            dm_codec::decode_mo_serialization(&self.encoded, &wire::stored_limits()).ok()?;
-        let item = items.into_iter().next()?;
-        Some(CachedInstance {
-            moid: self.moid.clone(),
-            miid: self.miid.clone(),
-            cache_validator: item.cache_validator.clone()?,
-            item,
-        })
-    }
-}
-
-impl Cache {
-    /// Keeps `instance` in place of what was kept for it, then forgets the
-    /// least recently received beyond the retention.
-    fn keep(&mut self, dev_id: &DevId, instance: &CachedInstance, retention: &Retention) {
-        if let Some(index) = self
-            .instances
-            .iter()
-            .position(|k| k.moid == instance.moid && k.miid == instance.miid)
-            && let Some(old) = self.instances.remove(index)
-        {
-            self.bytes = self.bytes.saturating_sub(old.encoded.len());
-        }
-        if retention.cached_instances == 0 {
-            // Caching is off.
-            return;
-        }
-        let kept = KeptInstance::new(instance);
-        if kept.encoded.len() > retention.cache_bytes {
-            tracing::warn!(
-                %dev_id,
-                moid = %instance.moid,
-                miid = %instance.miid,
-                bytes = kept.encoded.len(),
-                max_bytes = retention.cache_bytes,
-                "MO instance too large to keep for caching"
-            );
-            return;
-        }
-        self.bytes = self.bytes.saturating_add(kept.encoded.len());
-        self.instances.push_back(kept);
-        self.trim(retention);
-    }
-
-    fn trim(&mut self, retention: &Retention) {
-        while self.instances.len() > retention.cached_instances
-            || self.bytes > retention.cache_bytes
-        {
-            let Some(old) = self.instances.pop_front() else {
-                break;
-            };
-            self.bytes = self.bytes.saturating_sub(old.encoded.len());
-        }
-    }
-}
-
-/// An alert as kept: its encoded JSON (what [`AlertRecord::encoded_len`]
-/// measures), so that what a device's alerts cost is what they are counted.
-#[derive(Debug)]
-struct StoredAlert {
-    received_ms: u64,
-    session: Option<SessionToken>,
-    encoded: Box<[u8]>,
-}
-
-impl StoredAlert {
-    /// Encodes an alert, replacing its `Data` by `{"truncated": <bytes>}`
-    /// when the encoded form exceeds `max_bytes`; `None` when even that is
-    /// too large.
-    fn new(dev_id: &DevId, record: AlertRecord, max_bytes: usize) -> Option<StoredAlert> {
-        let mut encoded = dm_codec::encode_alert(&record.alert);
-        if encoded.len() > max_bytes {
-            let received = encoded.len();
-            let mut alert = record.alert;
-            let mut marker = JsonObject::new();
-            marker.insert("truncated".to_owned(), received.into());
-            alert.data = Some(marker);
-            encoded = dm_codec::encode_alert(&alert);
-            if encoded.len() > max_bytes {
-                tracing::warn!(
-                    %dev_id,
-                    alert_type = %alert.alert_type.as_str(),
-                    bytes = received,
-                    max_bytes,
-                    "alert too large even without its Data: not stored"
-                );
-                return None;
-            }
-            tracing::warn!(
-                %dev_id,
-                alert_type = %alert.alert_type.as_str(),
-                bytes = received,
-                max_bytes,
-                "alert too large: stored with its Data truncated"
-            );
-        }
-        Some(StoredAlert {
-            received_ms: record.received_ms,
-            session: record.session,
-            encoded: encoded.into_boxed_slice(),
-        })
-    }
-
-    /// The record, decoded (`None` if the bytes no longer decode, which the
-    /// encoder never lets happen).
-    fn record(&self) -> Option<AlertRecord> {
-        let alert = dm_codec::decode_alert(&self.encoded, &wire::stored_limits()).ok()?;
-        Some(AlertRecord::new(alert, self.session, self.received_ms))
     }
 }
 
