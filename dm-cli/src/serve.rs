@@ -102,9 +102,10 @@ async fn serve(
     config.allow_shared_permissions |= args.allow_shared_permissions;
     let listen = args.listen.or(config.listen).unwrap_or(DEFAULT_LISTEN);
     if args.dev && !listen.ip().is_loopback() {
-        return Err(Error::Config(format!(
-            "--dev only listens on a loopback address, not {listen}"
-        )));
+        return Err(Error::Config {
+            setting: "--dev".into(),
+            problem: format!("only listens on a loopback address, not {listen}"),
+        });
     }
     let options = config
         .options()?
@@ -160,7 +161,7 @@ mod tests {
     #[tokio::test]
     async fn dev_mode_refuses_a_public_address() {
         let result = serve(args("0.0.0.0:0", None, true), async {}, |_| {}).await;
-        assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
+        assert!(matches!(result, Err(Error::Config { .. })), "{result:?}");
     }
 
     #[tokio::test]
@@ -173,7 +174,7 @@ mod tests {
             |_| {},
         )
         .await;
-        assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
+        assert!(matches!(result, Err(Error::Config { .. })), "{result:?}");
         let missing = path.with_extension("missing");
         let result = serve(args("127.0.0.1:0", Some(missing), false), async {}, |_| {}).await;
         assert!(matches!(result, Err(Error::File { .. })), "{result:?}");

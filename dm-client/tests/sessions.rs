@@ -13,6 +13,9 @@ use dm_client::{AbortReason, ClientEnd, Credentials, TransportFailure};
 use dm_session::{PackageRequest, ServerConfig, ServerEvent, ServerSession};
 use dm_types::{Command, ServerUri};
 
+/// Unix milliseconds of the server engine's "now".
+const NOW_MS: u64 = 1_764_000_000_000;
+
 /// The server side of the first test: one `ServerSession` at a time,
 /// commands queued by tag, and a repository.
 struct Engine {
@@ -37,15 +40,15 @@ impl Engine {
             let config = ServerConfig::default()
                 .with_commands_per_package(2)
                 .with_session_uri(ServerUri::new(format!("{base}/dm/s/token1")).expect("uri"));
-            let mut session = match ServerSession::start(config, &request) {
+            let mut session = match ServerSession::start(config, &request, NOW_MS) {
                 Ok(session) => session,
-                Err(e) => return Reply::status(e.http_status()),
+                Err(e) => return Reply::status(e.status().as_u16()),
             };
             for (tag, words) in self.commands.iter().enumerate() {
                 let words: Vec<String> = words.iter().map(|w| w.replace("{base}", &base)).collect();
                 session.enqueue(tag, Command::from_words(&words).expect("command"));
             }
-            let body = session.respond(Instant::now());
+            let body = session.respond(NOW_MS);
             *slot = Some(session);
             return Reply::package(String::from_utf8(body).expect("utf-8"))
                 .header("Set-Cookie", "sid=s3ss10n; Path=/; HttpOnly");
@@ -54,8 +57,8 @@ impl Engine {
             let Some(session) = slot.as_mut() else {
                 return Reply::status(404);
             };
-            if let Err(e) = session.handle_package3(&request, Instant::now()) {
-                return Reply::status(e.http_status());
+            if let Err(e) = session.handle_package3(&request, NOW_MS) {
+                return Reply::status(e.status().as_u16());
             }
             while let Some(event) = session.poll_event() {
                 if let ServerEvent::Result { tag, status, .. } = event {
@@ -67,7 +70,7 @@ impl Engine {
                     ));
                 }
             }
-            let body = session.respond(Instant::now());
+            let body = session.respond(NOW_MS);
             return Reply::package(String::from_utf8(body).expect("utf-8"));
         }
         let path = seen.target.trim_start_matches("/repo/").to_owned();

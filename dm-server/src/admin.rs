@@ -8,7 +8,7 @@ use dm_types::{Command, CommandEntry, DevId, Miid, Moid, Package2};
 
 use crate::Error;
 use crate::notify::{self, NotificationChannel, UdpChannel};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{
     AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, MemoryStore,
     ObjectOwner, RepositoryObject, SessionRecord, Store,
@@ -74,7 +74,7 @@ impl<S: Store, C: NotificationChannel> std::fmt::Debug for Admin<S, C> {
 }
 
 fn unknown_device(dev_id: &DevId) -> Error {
-    Error::NotFound(format!("device {dev_id}"))
+    Error::DeviceNotFound(dev_id.clone())
 }
 
 /// Parses the Package#2 array form of one command (as the admin API
@@ -85,18 +85,25 @@ fn unknown_device(dev_id: &DevId) -> Error {
 ///
 /// let command = parse_command(&serde_json::json!(["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"]))?;
 /// assert_eq!(command.name(), "GET");
-/// assert_eq!(parse_command(&serde_json::json!(["GET"])).unwrap_err().http_status(), 400);
-/// assert_eq!(parse_command(&serde_json::json!(["END"])).unwrap_err().http_status(), 422);
+/// assert_eq!(parse_command(&serde_json::json!(["GET"])).unwrap_err().status().as_u16(), 400);
+/// assert_eq!(parse_command(&serde_json::json!(["END"])).unwrap_err().status().as_u16(), 422);
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
-    let words = serde_json::to_vec(words).map_err(|e| Error::Invalid(e.to_string()))?;
-    let decoded = dm_codec::decode_command(&words, &dm_codec::Limits::default())
-        .map_err(|e| Error::Invalid(format!("not a command array: {e}")))?;
+    let words = serde_json::to_vec(words).map_err(|e| Error::InvalidCommand {
+        problem: e.to_string(),
+    })?;
+    let decoded = dm_codec::decode_command(&words, &dm_codec::Limits::default()).map_err(|e| {
+        Error::InvalidCommand {
+            problem: format!("not a command array: {e}"),
+        }
+    })?;
     let command = match decoded {
         CommandEntry::Command(command) => check_queueable(command)?,
         CommandEntry::Invalid(invalid) => {
-            return Err(Error::Invalid(invalid.error.to_string()));
+            return Err(Error::InvalidCommand {
+                problem: invalid.error.to_string(),
+            });
         }
     };
     check_sendable(&command)?;
@@ -107,13 +114,18 @@ pub fn parse_command(words: &serde_json::Value) -> Result<Command, Error> {
 /// becomes `%21`): refuses one that a client with the default limits would
 /// refuse in the Package#2 that carries it.
 fn check_sendable(command: &Command) -> Result<(), Error> {
-    let sent = Package2::new(vec![CommandEntry::Command(command.clone())])
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let sent = Package2::new(vec![CommandEntry::Command(command.clone())]).map_err(|e| {
+        Error::InvalidCommand {
+            problem: e.to_string(),
+        }
+    })?;
     dm_codec::decode_package2(
         &dm_codec::encode_package2(&sent),
         &dm_codec::Limits::default(),
     )
-    .map_err(|e| Error::Invalid(format!("the command in canonical form: {e}")))?;
+    .map_err(|e| Error::InvalidCommand {
+        problem: format!("the command in canonical form: {e}"),
+    })?;
     Ok(())
 }
 
@@ -131,7 +143,7 @@ fn check_sendable(command: &Command) -> Result<(), Error> {
 /// let body = decode_admin_json(br#"{"dev_id":"IMEI:1"}"#)?;
 /// assert_eq!(body["dev_id"], "IMEI:1");
 /// let err = decode_admin_json(br#"{"dev_id":"IMEI:1","dev_id":"IMEI:2"}"#).unwrap_err();
-/// assert_eq!(err.http_status(), 400);
+/// assert_eq!(err.status().as_u16(), 400);
 /// assert!(err.to_string().contains(r#"duplicate member "dev_id""#), "{err}");
 /// # Ok::<(), dm_server::Error>(())
 /// ```
@@ -154,17 +166,19 @@ pub fn decode_admin_json(body: &[u8]) -> Result<serde_json::Value, Error> {
 /// ```
 pub fn parse_command_request(body: &[u8]) -> Result<CommandRequest, Error> {
     let body = decode_admin_json(body)?;
-    let words = body
-        .get("command")
-        .ok_or_else(|| Error::Invalid(r#"the body needs a "command" array"#.into()))?;
+    let words = body.get("command").ok_or(Error::InvalidMember {
+        member: "command",
+        expected: "a command array",
+    })?;
     let command = parse_command(words)?;
     let use_cache = match body.get("use_cache") {
         None | Some(serde_json::Value::Null) => false,
         Some(serde_json::Value::Bool(flag)) => *flag,
         Some(_) => {
-            return Err(Error::Invalid(
-                r#""use_cache" must be true or false"#.into(),
-            ));
+            return Err(Error::InvalidMember {
+                member: "use_cache",
+                expected: "true or false",
+            });
         }
     };
     Ok(CommandRequest { command, use_cache })
@@ -189,7 +203,7 @@ pub struct CommandRequest {
 /// let command = parse_command_body(br#"{"command":["GET","urn:oma:mo:oma-dm-devinfo:1.0//"]}"#)?;
 /// assert_eq!(command.name(), "GET");
 /// let smuggled = br#"{"command":["GET","urn:x:y//a"],"command":["EXEC","urn:x:y//b"]}"#;
-/// assert_eq!(parse_command_body(smuggled).unwrap_err().http_status(), 400);
+/// assert_eq!(parse_command_body(smuggled).unwrap_err().status().as_u16(), 400);
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 pub fn parse_command_body(body: &[u8]) -> Result<Command, Error> {
@@ -198,10 +212,9 @@ pub fn parse_command_body(body: &[u8]) -> Result<Command, Error> {
 
 fn check_queueable(command: Command) -> Result<Command, Error> {
     match command {
-        Command::End | Command::Cont { .. } => Err(Error::Unprocessable(format!(
-            "{} is the server's own command and cannot be queued",
-            command.name()
-        ))),
+        Command::End | Command::Cont { .. } => Err(Error::ServerCommand {
+            name: command.name(),
+        }),
         command => Ok(command),
     }
 }
@@ -222,7 +235,7 @@ pub(crate) fn check_repository_path(path: &str) -> Result<&str, Error> {
     if valid {
         Ok(path)
     } else {
-        Err(Error::Invalid(format!("invalid repository path {path:?}")))
+        Err(Error::InvalidPath(path.to_owned()))
     }
 }
 
@@ -230,7 +243,7 @@ pub(crate) fn check_repository_path(path: &str) -> Result<&str, Error> {
 pub(crate) fn canonical_mo_data(body: &[u8], limits: &dm_codec::Limits) -> Result<String, Error> {
     let items = dm_codec::decode_mo_serialization(body, limits)?;
     String::from_utf8(dm_codec::encode_mo_serialization(&items))
-        .map_err(|_| Error::Store("the MO serialization encoder wrote invalid UTF-8".into()))
+        .map_err(|e| Error::store("encode MO data", e))
 }
 
 impl<S: Store, C: NotificationChannel> Admin<S, C> {
@@ -248,7 +261,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         &self.shared.options.realm
     }
 
-    /// Registers a device ([`Error::Conflict`] if it exists, unless
+    /// Registers a device ([`Error::DeviceExists`] if it exists, unless
     /// `replace`: then its credentials are replaced).
     pub async fn register_device(
         &self,
@@ -258,9 +271,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         if let Some(address) = &registration.notification_address
             && !notify::is_valid_address(address)
         {
-            return Err(Error::Invalid(format!(
-                "notification address {address:?} is not scheme://..."
-            )));
+            return Err(Error::InvalidNotificationAddress(address.clone()));
         }
         self.store()
             .register_device(registration, replace, now_ms())
@@ -290,7 +301,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         self.store().device_count().await
     }
 
-    /// A device's record ([`Error::NotFound`] if unknown).
+    /// A device's record ([`Error::DeviceNotFound`] if unknown).
     pub async fn device(&self, dev_id: &DevId) -> Result<DeviceRecord, Error> {
         self.store()
             .device(dev_id)
@@ -298,7 +309,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             .ok_or_else(|| unknown_device(dev_id))
     }
 
-    /// The device's open sessions, oldest first ([`Error::NotFound`] if the
+    /// The device's open sessions, oldest first ([`Error::DeviceNotFound`] if the
     /// device is unknown).
     pub async fn open_sessions(&self, dev_id: &DevId) -> Result<Vec<SessionRecord>, Error> {
         let device = self.device(dev_id).await?;
@@ -342,7 +353,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
     /// which the server keeps). Other targets go as they are (the device
     /// answers `304` only when every target carried a matching `cv`).
     ///
-    /// Errors: those of [`Admin::enqueue`], and [`Error::Unprocessable`]
+    /// Errors: those of [`Admin::enqueue`], and [`Error::NotCacheable`]
     /// for a command other than GET.
     ///
     /// ```
@@ -381,10 +392,9 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         command: Command,
     ) -> Result<CommandId, Error> {
         if !matches!(command, Command::Get { .. }) {
-            return Err(Error::Unprocessable(format!(
-                "caching applies to GET, not {}",
-                command.name()
-            )));
+            return Err(Error::NotCacheable {
+                name: command.name(),
+            });
         }
         let mut kept = Vec::new();
         for (moid, miid) in cacheable_targets(&command) {
@@ -419,13 +429,16 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         self.store().cached_instance(dev_id, moid, miid).await
     }
 
-    /// A command of the device ([`Error::NotFound`] for another device's).
+    /// A command of the device ([`Error::CommandNotFound`] for another device's).
     pub async fn command(&self, dev_id: &DevId, id: CommandId) -> Result<CommandRecord, Error> {
         self.store()
             .command(id)
             .await?
             .filter(|c| c.dev_id == *dev_id)
-            .ok_or_else(|| Error::NotFound(format!("command {id} of device {dev_id}")))
+            .ok_or_else(|| Error::CommandNotFound {
+                id: id.0,
+                dev_id: dev_id.clone(),
+            })
     }
 
     /// The device's pending commands, then its finished ones.
@@ -439,19 +452,17 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
     }
 
     /// Sends the device a signed Package#0 asking it to open a session:
-    /// [`Error::Conflict`] when its notification address is unknown,
-    /// [`Error::Unprocessable`] when it has no notification secret,
+    /// [`Error::NoNotificationAddress`] when its notification address is unknown,
+    /// [`Error::NoNotificationSecret`] when it has no notification secret,
     /// [`Error::Delivery`] when the channel fails.
     pub async fn notify(&self, dev_id: &DevId) -> Result<NotificationSent, Error> {
         let device = self.device(dev_id).await?;
-        let address = device.notification_address.ok_or_else(|| {
-            Error::Conflict(format!(
-                "device {dev_id} has no notification address (it announces one in Package#1)"
-            ))
-        })?;
-        let secret = device.notification_secret.ok_or_else(|| {
-            Error::Unprocessable(format!("device {dev_id} has no notification secret"))
-        })?;
+        let address = device
+            .notification_address
+            .ok_or_else(|| Error::NoNotificationAddress(dev_id.clone()))?;
+        let secret = device
+            .notification_secret
+            .ok_or_else(|| Error::NoNotificationSecret(dev_id.clone()))?;
         let notification_id = self.store().next_notification_id(dev_id).await?;
         let timestamp = now_ms() / 1000;
         let bytes = notify::build(
@@ -539,7 +550,7 @@ mod tests {
             (json!(["END"]), 422),
         ] {
             let err = parse_command(&bad).expect_err("refused");
-            assert_eq!(err.http_status(), status, "{bad} {err}");
+            assert_eq!(err.status().as_u16(), status, "{bad} {err}");
         }
     }
 
@@ -550,7 +561,7 @@ mod tests {
         let uri = format!("urn:x:a//{}", "!".repeat(2000));
         let written = serde_json::json!(["GET", uri]);
         let err = parse_command(&written).expect_err("refused");
-        assert_eq!(err.http_status(), 400, "{err}");
+        assert_eq!(err.status().as_u16(), 400, "{err}");
         let fits = format!("urn:x:a//{}", "!".repeat(1000));
         assert!(parse_command(&serde_json::json!(["GET", fits])).is_ok());
     }

@@ -180,7 +180,7 @@ impl NotificationConfig {
             text.as_deref()
                 .map(|t| {
                     dm_codec::hex::decode(t)
-                        .ok_or_else(|| Error::Config(format!("{what}: {name} is not hex")))
+                        .ok_or_else(|| Error::config(format!("{what}: {name}"), "not hex"))
                 })
                 .transpose()
         };
@@ -191,9 +191,10 @@ impl NotificationConfig {
                 secret,
                 auth_data: data.unwrap_or_default(),
             })),
-            (None, Some(_)) => Err(Error::Config(format!(
-                "{what}: data_hex without secret_hex"
-            ))),
+            (None, Some(_)) => Err(Error::config(
+                format!("{what}: data_hex"),
+                "given without secret_hex",
+            )),
             (None, None) => Ok(None),
         }
     }
@@ -204,37 +205,37 @@ impl DeviceConfig {
     /// `realm`.
     pub fn registration(&self, realm: &str) -> Result<DeviceRegistration, Error> {
         let dev_id = DevId::new(self.dev_id.as_str())
-            .map_err(|e| Error::Config(format!("device {:?}: {e}", self.dev_id)))?;
+            .map_err(|e| Error::config(format!("device {:?}", self.dev_id), e))?;
         let what = format!("device {dev_id}");
         let mut registration = DeviceRegistration::new(dev_id);
         match (&self.username, &self.password) {
             (Some(username), Some(password)) => {
                 if username.is_empty() || username.contains(':') {
-                    return Err(Error::Config(format!(
-                        "{what}: the user name must be non-empty and without ':'"
-                    )));
+                    return Err(Error::config(
+                        format!("{what}: username"),
+                        "must be non-empty and without ':'",
+                    ));
                 }
                 registration = registration.with_password(username, password, realm);
             }
             (None, None) => {}
             _ => {
-                return Err(Error::Config(format!(
-                    "{what}: username and password go together"
-                )));
+                return Err(Error::config(what, "username and password go together"));
             }
         }
         if let Some(fingerprint) = &self.certificate_sha256 {
             let sha256 = dm_codec::hex::decode_array(fingerprint.trim()).ok_or_else(|| {
-                Error::Config(format!("{what}: certificate_sha256 is not 64 hex digits"))
+                Error::config(format!("{what}: certificate_sha256"), "not 64 hex digits")
             })?;
             registration = registration.with_certificate_sha256(sha256);
         }
         if let Some(notification) = &self.notification {
             if let Some(address) = &notification.address {
                 if !crate::notify::is_valid_address(address) {
-                    return Err(Error::Config(format!(
-                        "{what}: notification address {address:?} is not scheme://..."
-                    )));
+                    return Err(Error::config(
+                        format!("{what}: notification address {address:?}"),
+                        "not scheme://...",
+                    ));
                 }
                 registration = registration.with_notification_address(address.as_str());
             }
@@ -262,13 +263,13 @@ impl FileConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         FileConfig::from_json(&bytes, base)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+            .map_err(|e| Error::config(path.display().to_string(), e))
     }
 
     /// Parses a configuration; relative paths are made relative to `base`.
     pub fn from_json(bytes: &[u8], base: impl AsRef<Path>) -> Result<FileConfig, Error> {
         let mut config: FileConfig =
-            serde_json::from_slice(bytes).map_err(|e| Error::Config(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|e| Error::config("configuration file", e))?;
         let base = base.as_ref();
         if let Some(tls) = &mut config.tls {
             tls.cert = resolve(base, &tls.cert);
@@ -370,18 +371,18 @@ impl FileConfig {
         for (i, r) in registrations.iter().enumerate() {
             for other in &registrations[..i] {
                 if other.dev_id == r.dev_id {
-                    return Err(Error::Config(format!(
-                        "device {} is listed twice",
-                        r.dev_id
-                    )));
+                    return Err(Error::config(
+                        format!("device {}", r.dev_id),
+                        "listed twice",
+                    ));
                 }
                 if let (Some(a), Some(b)) = (&other.credentials, &r.credentials)
                     && a.username == b.username
                 {
-                    return Err(Error::Config(format!(
-                        "user name {:?} is listed twice",
-                        a.username
-                    )));
+                    return Err(Error::config(
+                        format!("user name {:?}", a.username),
+                        "listed twice",
+                    ));
                 }
             }
         }
@@ -474,7 +475,10 @@ mod tests {
         )
         .expect("valid");
         let options = config.options().expect("no files").build().expect("valid");
-        assert_eq!(options.session().idle_timeout, Duration::from_secs(7));
+        assert_eq!(
+            options.session().engine.idle_timeout,
+            Duration::from_secs(7)
+        );
         assert_eq!(options.limits().max_sessions, 3);
         assert_eq!(options.limits().max_connections, 5);
     }
@@ -520,7 +524,9 @@ mod tests {
         let too_small = FileConfig::from_json(br#"{"limits":{"body_budget_bytes":1000}}"#, ".")
             .and_then(|c| c.options())
             .and_then(ServerOptionsBuilder::build);
-        assert!(matches!(too_small, Err(Error::Config(m)) if m.contains("body budget")));
+        assert!(
+            matches!(too_small, Err(Error::Config { setting, .. }) if setting == "body budget")
+        );
         for bad in [
             r#"{"limits":{"body_budget_bytes":-1}}"#,
             r#"{"limits":{"body_budget_wait_ms":"1s"}}"#,

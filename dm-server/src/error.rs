@@ -2,15 +2,22 @@
 
 use std::path::PathBuf;
 
+use dm_types::{DevId, StatusCode};
+
 /// What went wrong in the server, its store, its configuration or the admin
-/// operations. [`Error::http_status`] gives the status the admin API answers
+/// operations. [`Error::status`] gives the status the admin API answers
 /// with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The options or the configuration file are not usable.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// The options or the configuration file are not usable (500).
+    #[error("invalid configuration: {setting}: {problem}")]
+    Config {
+        /// The setting (or the configuration file) at fault.
+        setting: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     File {
@@ -41,41 +48,154 @@ pub enum Error {
     /// A network operation failed (binding, accepting, sending).
     #[error("network: {0}")]
     Network(#[from] std::io::Error),
-    /// The TLS configuration is not usable (certificate, key, client CA).
-    #[error("TLS: {0}")]
-    Tls(String),
-    /// The store failed (a backend error, a corrupt file).
-    #[error("store: {0}")]
-    Store(String),
-    /// A concurrent change won (a session saved by another node, a device
-    /// registered twice).
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The device, command, session or repository object does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The caller may not do this (a device writing another device's
-    /// repository object).
-    #[error("forbidden: {0}")]
-    Forbidden(String),
+    /// The TLS configuration is not usable (500).
+    #[error("TLS: {part}: {problem}")]
+    Tls {
+        /// What is unusable: the certificate chain, the private key, the
+        /// client CA, the protocol versions.
+        part: &'static str,
+        /// Why.
+        problem: String,
+    },
+    /// The store failed: a backend error, a corrupt file (500).
+    #[error("store: {operation}: {problem}")]
+    Store {
+        /// What the store was doing.
+        operation: String,
+        /// Why it failed.
+        problem: String,
+    },
+    /// The device is registered already (409).
+    #[error("conflict: device {0} is registered")]
+    DeviceExists(DevId),
+    /// The user name is registered for another device (409).
+    #[error("conflict: user name {username:?} belongs to device {owner}")]
+    UsernameTaken {
+        /// The user name.
+        username: String,
+        /// The device it belongs to.
+        owner: DevId,
+    },
+    /// The client certificate is registered for another device (409).
+    #[error("conflict: the certificate belongs to device {owner}")]
+    CertificateTaken {
+        /// The device it belongs to.
+        owner: DevId,
+    },
+    /// A session with this token is recorded already (409). Sessions are
+    /// named by their public id (`SessionToken::public_id`), never by the
+    /// token, which is the secret of the session URI.
+    #[error("conflict: session {0} exists")]
+    SessionExists(String),
+    /// Another request saved the session first: its stored version is not
+    /// the one expected (409).
+    #[error("conflict: session {session} was saved by another request")]
+    SessionVersion {
+        /// The session's public id.
+        session: String,
+        /// The version the save expected.
+        expected: u64,
+    },
+    /// A notification needs the device's address, which it has not
+    /// announced (409).
+    #[error("conflict: device {0} has no notification address (it announces one in Package#1)")]
+    NoNotificationAddress(DevId),
+    /// The device is not registered (404).
+    #[error("device {0} not found")]
+    DeviceNotFound(DevId),
+    /// The session is not open (404); named by its public id.
+    #[error("session {0} not found")]
+    SessionNotFound(String),
+    /// The device has no such command (404).
+    #[error("command {id} of device {dev_id} not found")]
+    CommandNotFound {
+        /// The command's id.
+        id: u64,
+        /// The device asked about.
+        dev_id: DevId,
+    },
+    /// The repository object belongs to another owner, who alone (with the
+    /// server) may replace it (403).
+    #[error("forbidden: repository object {path} belongs to someone else")]
+    ObjectOwned {
+        /// The object's path.
+        path: String,
+    },
+    /// The device owns as many repository objects as the store allows
+    /// (403).
+    #[error("forbidden: device {dev_id} owns {objects} repository objects, the most allowed")]
+    TooManyObjects {
+        /// The device.
+        dev_id: DevId,
+        /// The objects it owns.
+        objects: u32,
+    },
     /// Storing this would exceed what the store allows the device to keep
     /// (its repository byte budget, [`crate::Retention::repository_bytes`]
     /// for the embedded store): HTTP 507 Insufficient Storage.
-    #[error("insufficient storage: {0}")]
-    InsufficientStorage(String),
-    /// A limit of the server is reached for now (its open sessions): HTTP
-    /// 503, try later.
-    #[error("busy: {0}")]
-    Busy(String),
-    /// The request is malformed (admin API input, a command that does not
-    /// parse).
-    #[error("invalid request: {0}")]
-    Invalid(String),
-    /// The request is well-formed but cannot be carried out as asked: END or
-    /// CONT queued by hand, a notification for a device without
-    /// notification credentials.
-    #[error("{0}")]
-    Unprocessable(String),
+    #[error(
+        "insufficient storage: device {dev_id} would own {bytes} bytes of repository objects, \
+         more than the {allowed} allowed"
+    )]
+    InsufficientStorage {
+        /// The device.
+        dev_id: DevId,
+        /// The bytes it would own.
+        bytes: usize,
+        /// The bytes it may own.
+        allowed: usize,
+    },
+    /// The server has as many sessions open as it allows: HTTP 503, try
+    /// later.
+    #[error("busy: {open_sessions} sessions are open, the most allowed")]
+    Busy {
+        /// The sessions open.
+        open_sessions: usize,
+    },
+    /// A command id is not a number (400).
+    #[error("invalid request: command id {0:?} is not a number")]
+    InvalidCommandId(String),
+    /// A session token is not 32 hex digits (400).
+    #[error("invalid request: session token {0:?} is not 32 hex digits")]
+    InvalidSessionToken(String),
+    /// A command given to queue does not parse, or would not be valid in
+    /// the Package#2 that carries it (400).
+    #[error("invalid request: {problem}")]
+    InvalidCommand {
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A member of an admin request body is missing or of the wrong type
+    /// (400).
+    #[error("invalid request: {member:?} must be {expected}")]
+    InvalidMember {
+        /// The member.
+        member: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A repository path is empty, too long, or has control characters or
+    /// empty, `.` or `..` segments (400).
+    #[error("invalid request: invalid repository path {0:?}")]
+    InvalidPath(String),
+    /// A notification address is not `scheme://...` (400).
+    #[error("invalid request: notification address {0:?} is not scheme://...")]
+    InvalidNotificationAddress(String),
+    /// END or CONT queued by hand: the server sends them itself (422).
+    #[error("{name} is the server's own command and cannot be queued")]
+    ServerCommand {
+        /// The command's name.
+        name: &'static str,
+    },
+    /// Caching asked for a command other than GET (422).
+    #[error("caching applies to GET, not {name}")]
+    NotCacheable {
+        /// The command's name.
+        name: &'static str,
+    },
+    /// A notification for a device without notification credentials (422).
+    #[error("device {0} has no notification secret")]
+    NoNotificationSecret(DevId),
     /// A Package#0 could not be delivered.
     #[error("notification delivery to {address}: {message}")]
     Delivery {
@@ -93,31 +213,65 @@ pub enum Error {
 }
 
 impl Error {
-    /// The HTTP status the admin API answers this error with.
+    /// The status the admin API answers this error with (an HTTP status).
     ///
     /// ```
     /// use dm_server::Error;
+    /// use dm_types::{DevId, StatusCode};
     ///
-    /// assert_eq!(Error::NotFound("device IMEI:1".into()).http_status(), 404);
-    /// assert_eq!(Error::Conflict("exists".into()).http_status(), 409);
+    /// let dev_id = DevId::new("IMEI:1")?;
+    /// assert_eq!(Error::DeviceNotFound(dev_id.clone()).status(), StatusCode::NOT_FOUND);
+    /// assert_eq!(Error::DeviceExists(dev_id).status(), StatusCode::CONFLICT);
+    /// # Ok::<(), dm_types::Error>(())
     /// ```
-    pub fn http_status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Error::Invalid(_) | Error::Types(_) => 400,
-            Error::Codec(e) => e.status().as_u16(),
-            Error::Forbidden(_) => 403,
-            Error::NotFound(_) => 404,
-            Error::Conflict(_) => 409,
-            Error::Unprocessable(_) => 422,
-            Error::Delivery { .. } => 502,
-            Error::Busy(_) => 503,
-            Error::InsufficientStorage(_) => 507,
-            Error::Config(_)
+            Error::InvalidCommandId(_)
+            | Error::InvalidSessionToken(_)
+            | Error::InvalidCommand { .. }
+            | Error::InvalidMember { .. }
+            | Error::InvalidPath(_)
+            | Error::InvalidNotificationAddress(_)
+            | Error::Types(_) => StatusCode::BAD_REQUEST,
+            Error::Codec(e) => e.status(),
+            Error::ObjectOwned { .. } | Error::TooManyObjects { .. } => StatusCode::FORBIDDEN,
+            Error::DeviceNotFound(_)
+            | Error::SessionNotFound(_)
+            | Error::CommandNotFound { .. } => StatusCode::NOT_FOUND,
+            Error::DeviceExists(_)
+            | Error::UsernameTaken { .. }
+            | Error::CertificateTaken { .. }
+            | Error::SessionExists(_)
+            | Error::SessionVersion { .. }
+            | Error::NoNotificationAddress(_) => StatusCode::CONFLICT,
+            Error::ServerCommand { .. }
+            | Error::NotCacheable { .. }
+            | Error::NoNotificationSecret(_) => StatusCode::UNPROCESSABLE_CONTENT,
+            Error::Delivery { .. } => StatusCode::BAD_GATEWAY,
+            Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Config { .. }
             | Error::File { .. }
             | Error::FilePermissions { .. }
             | Error::Network(_)
-            | Error::Tls(_)
-            | Error::Store(_) => 500,
+            | Error::Tls { .. }
+            | Error::Store { .. } => StatusCode::INTERNAL_ERROR,
+        }
+    }
+
+    /// A configuration error.
+    pub(crate) fn config(setting: impl Into<String>, problem: impl std::fmt::Display) -> Error {
+        Error::Config {
+            setting: setting.into(),
+            problem: problem.to_string(),
+        }
+    }
+
+    /// A store failure.
+    pub(crate) fn store(operation: impl Into<String>, problem: impl std::fmt::Display) -> Error {
+        Error::Store {
+            operation: operation.into(),
+            problem: problem.to_string(),
         }
     }
 }

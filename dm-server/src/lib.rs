@@ -42,12 +42,14 @@
 
 mod admin;
 mod auth;
+mod budget;
 mod config;
 mod error;
 mod http;
 mod notify;
 mod options;
 mod server;
+mod shared;
 mod store;
 mod util;
 
@@ -75,5 +77,5 @@ pub use dm_session::CachedInstance;
 pub use store::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
     MemoryStore, NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, Retention,
-    SentCommand, SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
+    SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
 };

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use dm_session::ServerConfig;
 use dm_types::{ServerId, ServerUri};
 
 use crate::Error;
@@ -93,12 +94,15 @@ impl TlsOptions {
     /// Builds the rustls configuration (ring provider, TLS 1.2 and 1.3,
     /// HTTP/1.1 by ALPN).
     pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
-        let tls = |what: &str, e: &dyn std::fmt::Display| Error::Tls(format!("{what}: {e}"));
+        let tls = |part: &'static str, e: &dyn std::fmt::Display| Error::Tls {
+            part,
+            problem: e.to_string(),
+        };
         let chain = CertificateDer::pem_slice_iter(&self.cert_chain)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| tls("certificate chain", &e))?;
         if chain.is_empty() {
-            return Err(Error::Tls("no certificate in the certificate PEM".into()));
+            return Err(tls("certificate chain", &"no certificate in the PEM"));
         }
         let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| tls("private key", &e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -114,7 +118,7 @@ impl TlsOptions {
                     roots.add(cert).map_err(|e| tls("client CA", &e))?;
                 }
                 if roots.is_empty() {
-                    return Err(Error::Tls("no certificate in the client CA PEM".into()));
+                    return Err(tls("client CA", &"no certificate in the PEM"));
                 }
                 let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
@@ -303,25 +307,29 @@ impl ServerLimits {
     }
 }
 
-/// How sessions run.
+/// How sessions run: the engine's [`ServerConfig`] (its idle timeout,
+/// commands per package and packages per session, with the engine's
+/// minimums), and what the server adds around it.
+///
+/// The engine configuration's `limits` and `session_uri` are set by the
+/// server for each session (from [`ServerLimits::codec`] and the session's
+/// token), whatever `engine` holds.
 ///
 /// ```
 /// use std::time::Duration;
 /// use dm_server::SessionSettings;
 ///
 /// let settings = SessionSettings::default().with_idle_timeout(Duration::from_secs(60));
-/// assert_eq!(settings.idle_timeout, Duration::from_secs(60));
+/// assert_eq!(settings.engine.idle_timeout, Duration::from_secs(60));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionSettings {
-    /// How long an open session waits for its next Package#3; then it
-    /// expires and its unanswered commands fail. Default 5 minutes.
-    pub idle_timeout: Duration,
-    /// Most commands in one Package#2. Default 64.
-    pub commands_per_package: usize,
-    /// Most Package#2 in one session (the last one is END). Default 64.
-    pub packages_per_session: usize,
+    /// The session engine's settings: how long an open session waits for
+    /// its next Package#3 (then it expires and its unanswered commands
+    /// fail; default 5 minutes), most commands in one Package#2 (default
+    /// 64), most Package#2 in one session (the last one is END; default 64).
+    pub engine: ServerConfig,
     /// How long a Digest nonce stays valid (then the client is challenged
     /// again with `stale=true`). Default 10 minutes.
     pub nonce_lifetime: Duration,
@@ -335,9 +343,7 @@ pub struct SessionSettings {
 impl Default for SessionSettings {
     fn default() -> Self {
         SessionSettings {
-            idle_timeout: Duration::from_secs(300),
-            commands_per_package: 64,
-            packages_per_session: 64,
+            engine: ServerConfig::default(),
             nonce_lifetime: Duration::from_secs(600),
             expiry_interval: Duration::from_secs(5),
             flush_interval: Duration::from_secs(30),
@@ -346,25 +352,27 @@ impl Default for SessionSettings {
 }
 
 impl SessionSettings {
-    /// Sets [`SessionSettings::idle_timeout`].
+    /// Sets the engine's idle timeout
+    /// ([`ServerConfig::with_idle_timeout`]).
     #[must_use]
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
+        self.engine = self.engine.with_idle_timeout(timeout);
         self
     }
 
-    /// Sets [`SessionSettings::commands_per_package`] (at least 1).
+    /// Sets the engine's commands per package
+    /// ([`ServerConfig::with_commands_per_package`]).
     #[must_use]
     pub fn with_commands_per_package(mut self, n: usize) -> Self {
-        self.commands_per_package = n.max(1);
+        self.engine = self.engine.with_commands_per_package(n);
         self
     }
 
-    /// Sets [`SessionSettings::packages_per_session`] (at least 2: one
-    /// with commands, one with END).
+    /// Sets the engine's packages per session
+    /// ([`ServerConfig::with_packages_per_session`]).
     #[must_use]
     pub fn with_packages_per_session(mut self, n: usize) -> Self {
-        self.packages_per_session = n.max(2);
+        self.engine = self.engine.with_packages_per_session(n);
         self
     }
 
@@ -387,6 +395,19 @@ impl SessionSettings {
     pub fn with_flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval.max(Duration::from_millis(10));
         self
+    }
+
+    /// The engine configuration of one session: [`SessionSettings::engine`]
+    /// with the decoding limits and the session URI CONT sends.
+    pub(crate) fn session_config(
+        &self,
+        limits: dm_codec::Limits,
+        session_uri: ServerUri,
+    ) -> ServerConfig {
+        self.engine
+            .clone()
+            .with_limits(limits)
+            .with_session_uri(session_uri)
     }
 }
 
@@ -622,18 +643,18 @@ impl ServerOptionsBuilder {
     /// Checks the options: a valid server id and public URI, a usable TLS
     /// configuration, dev mode only on a loopback address.
     pub fn build(self) -> Result<ServerOptions, Error> {
-        let server_id =
-            ServerId::new(self.server_id).map_err(|e| Error::Config(format!("server id: {e}")))?;
+        let server_id = ServerId::new(self.server_id).map_err(|e| Error::config("server id", e))?;
         let public_uri = match self.public_uri {
             None => None,
             Some(uri) => {
                 let trimmed = uri.trim_end_matches('/');
                 let parsed = ServerUri::new(trimmed)
-                    .map_err(|e| Error::Config(format!("public URI {uri:?}: {e}")))?;
+                    .map_err(|e| Error::config(format!("public URI {uri:?}"), e))?;
                 if trimmed.contains(['?', '#']) {
-                    return Err(Error::Config(format!(
-                        "public URI {uri:?} must not have a query or fragment"
-                    )));
+                    return Err(Error::config(
+                        format!("public URI {uri:?}"),
+                        "must not have a query or fragment",
+                    ));
                 }
                 Some(parsed.as_str().to_owned())
             }
@@ -642,27 +663,30 @@ impl ServerOptionsBuilder {
             || self.realm.contains(['"', '\\'])
             || self.realm.chars().any(char::is_control)
         {
-            return Err(Error::Config(format!(
-                "realm {:?} must be non-empty text without quotes, backslashes or control characters",
-                self.realm
-            )));
+            return Err(Error::config(
+                format!("realm {:?}", self.realm),
+                "must be non-empty text without quotes, backslashes or control characters",
+            ));
         }
         if self.dev_mode && !self.listen.ip().is_loopback() {
-            return Err(Error::Config(format!(
-                "dev mode only listens on a loopback address, not {}",
-                self.listen
-            )));
+            return Err(Error::config(
+                "dev mode",
+                format!("only listens on a loopback address, not {}", self.listen),
+            ));
         }
         if self.limits.body_budget_bytes < self.limits.largest_body() {
-            return Err(Error::Config(format!(
-                "the body budget ({} bytes) is under the largest body limit ({} bytes): \
-                 such a body could never be read",
-                self.limits.body_budget_bytes,
-                self.limits.largest_body()
-            )));
+            return Err(Error::config(
+                "body budget",
+                format!(
+                    "{} bytes is under the largest body limit ({} bytes): \
+                     such a body could never be read",
+                    self.limits.body_budget_bytes,
+                    self.limits.largest_body()
+                ),
+            ));
         }
         if self.admin_token.as_deref() == Some("") {
-            return Err(Error::Config("the admin token must not be empty".into()));
+            return Err(Error::config("admin token", "must not be empty"));
         }
         let tls = self
             .tls
@@ -726,7 +750,7 @@ mod tests {
             .with_body_budget_bytes((1 << 20) - 1);
         assert!(matches!(
             ServerOptions::builder().limits(budget_under_a_body).build(),
-            Err(Error::Config(message)) if message.contains("body budget")
+            Err(Error::Config { setting, .. }) if setting == "body budget"
         ));
         let budget_of_one_body = ServerLimits::default()
             .with_package_bytes(1 << 20)
@@ -741,7 +765,7 @@ mod tests {
         let tls = TlsOptions::from_pem("not pem", "not pem");
         assert!(matches!(
             ServerOptions::builder().tls(tls).build(),
-            Err(Error::Tls(_))
+            Err(Error::Tls { .. })
         ));
     }
 }

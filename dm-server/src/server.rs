@@ -7,7 +7,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::HeaderMap;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -16,85 +15,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use dm_session::ServerConfig;
-use dm_types::ServerUri;
-
 use crate::Error;
 use crate::admin::Admin;
 use crate::auth::ClientCertificate;
-use crate::http::{BodyBudget, DeviceRequests};
+use crate::budget::{BodyBudget, DeviceRequests};
 use crate::notify::{NotificationChannel, UdpChannel};
 use crate::options::ServerOptions;
-use crate::store::{MemoryStore, SessionToken, Store};
-use crate::util::now_ms;
-
-/// What every request handler shares.
-pub(crate) struct Shared<S, C> {
-    pub(crate) options: ServerOptions,
-    pub(crate) store: S,
-    pub(crate) channel: C,
-    /// The public base URI: configured, or the bound address once serving.
-    pub(crate) public_base: OnceLock<String>,
-    /// The bytes of device request bodies held in memory, bounded.
-    pub(crate) bodies: Arc<BodyBudget>,
-    /// The requests each device has in flight, capped.
-    pub(crate) requests: Arc<DeviceRequests>,
-}
-
-impl<S: Store, C: NotificationChannel> Shared<S, C> {
-    /// The base URI devices reach this server at (no trailing `/`).
-    pub(crate) fn base_uri(&self, headers: &HeaderMap) -> String {
-        if let Some(base) = self.public_base.get() {
-            return base.clone();
-        }
-        let scheme = if self.options.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let host = headers
-            .get(axum::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
-            })
-            .unwrap_or("localhost");
-        format!("{scheme}://{host}")
-    }
-
-    /// The session URI CONT sends for `token`.
-    pub(crate) fn session_uri(
-        &self,
-        headers: &HeaderMap,
-        token: SessionToken,
-    ) -> Result<ServerUri, Error> {
-        let uri = format!("{}/dm/s/{token}", self.base_uri(headers));
-        ServerUri::new(uri).map_err(|e| Error::Config(format!("session URI: {e}")))
-    }
-
-    /// The engine configuration of a session.
-    pub(crate) fn session_config(&self, session_uri: ServerUri) -> ServerConfig {
-        let settings = &self.options.session;
-        ServerConfig::default()
-            .with_limits(self.options.limits.codec)
-            .with_commands_per_package(settings.commands_per_package)
-            .with_packages_per_session(settings.packages_per_session)
-            .with_idle_timeout(settings.idle_timeout)
-            .with_session_uri(session_uri)
-    }
-
-    /// Ends the sessions past their deadline (their unanswered commands
-    /// fail).
-    pub(crate) async fn expire(&self) -> Result<Vec<crate::store::SessionRecord>, Error> {
-        let expired = self.store.expire_sessions(now_ms()).await?;
-        for session in &expired {
-            tracing::info!(dev_id = %session.dev_id, session = %session.token, "session expired");
-        }
-        Ok(expired)
-    }
-}
+use crate::shared::Shared;
+use crate::store::{MemoryStore, Store};
 
 /// An OMA DM 2.0 management server: the session endpoint, the data
 /// repository, the admin API, authentication and the notification sender,
@@ -272,9 +200,10 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
         let options = &self.shared.options;
         if options.dev_mode {
             if !local.ip().is_loopback() {
-                return Err(Error::Config(format!(
-                    "dev mode only listens on a loopback address, not {local}"
-                )));
+                return Err(Error::config(
+                    "dev mode",
+                    format!("only listens on a loopback address, not {local}"),
+                ));
             }
             tracing::warn!(
                 "DEV MODE: devices without credentials are registered and the admin API needs no token"

@@ -18,7 +18,7 @@ pub(crate) fn now_ms() -> u64 {
 /// Fills `N` random bytes from the operating system.
 pub(crate) fn random<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0; N];
-    getrandom::fill(&mut bytes).map_err(|e| Error::Store(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| Error::store("draw random bytes", e))?;
     Ok(bytes)
 }
 

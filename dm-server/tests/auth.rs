@@ -324,7 +324,7 @@ async fn dev_mode_registers_devices_without_credentials() {
         .expect("bind");
     let result = server.serve(listener, std::future::pending()).await;
     assert!(
-        matches!(result, Err(dm_server::Error::Config(_))),
+        matches!(result, Err(dm_server::Error::Config { .. })),
         "{result:?}"
     );
 }

@@ -107,7 +107,7 @@ async fn the_store_keeps_the_latest_instances_within_its_budgets() {
         .record_cached_instances(&stranger, vec![instance("urn:x:a", "1", "v1", "one")])
         .await
         .expect_err("unknown device");
-    assert!(matches!(err, Error::NotFound(_)), "{err}");
+    assert!(matches!(err, Error::DeviceNotFound(_)), "{err}");
     assert!(store.remove_device(&device).await.expect("removed"));
     store
         .register_device(DeviceRegistration::new(device.clone()), false, 1)
@@ -155,7 +155,14 @@ async fn kept_instances_and_the_cache_mark_survive_a_restart() {
             .await
             .expect("queued");
         store
-            .open_session(dm_server::SessionRecord::new(token, device.clone(), 1), 10)
+            .open_session(
+                dm_server::SessionRecord::new(
+                    token,
+                    1,
+                    dm_session::SessionState::new(device.clone(), 1),
+                ),
+                10,
+            )
             .await
             .expect("session");
         store

@@ -11,10 +11,10 @@ use dm_test_support::server as common;
 
 use common::resident;
 use dm_server::{
-    DeviceRegistration, MemoryStore, SentCommand, SessionOutcome, SessionRecord, SessionSummary,
-    SessionToken, Store,
+    DeviceRegistration, MemoryStore, SessionOutcome, SessionRecord, SessionSummary, SessionToken,
+    Store,
 };
-use dm_session::Initiator;
+use dm_session::{Initiator, SessionPhase, SessionState};
 use dm_types::{Command, DevId, Miid, Moid, MosEntry};
 
 fn dev_id(i: usize) -> DevId {
@@ -82,14 +82,14 @@ async fn a_device_costs_under_2_kib_and_an_idle_session_under_16_kib() {
     let command = |words: &[&str]| Command::from_words(words).expect("valid command");
     for i in 0..SESSIONS {
         let token = SessionToken::from_bytes(((i + 4 * DEVICES) as u128).to_be_bytes());
-        let mut record = SessionRecord::new(token, dev_id(i), 1);
-        record.deadline_ms = u64::MAX;
-        record.cont_sent = true;
-        record.packages_sent = 1;
-        record.sent.push(SentCommand {
-            id: None,
-            command: command(&["CONT", &format!("https://dm.example.com/dm/s/{token}")]),
-        });
+        let mut record = SessionRecord::new(token, 1, SessionState::new(dev_id(i), 1));
+        record.state.deadline_ms = u64::MAX;
+        record.state.cont_sent = true;
+        record.state.packages_sent = 1;
+        let mut sent = vec![(
+            None,
+            command(&["CONT", &format!("https://dm.example.com/dm/s/{token}")]),
+        )];
         for node in ["Man", "Mod", "FwV", "Lang"] {
             let id = store
                 .enqueue_command(
@@ -99,11 +99,12 @@ async fn a_device_costs_under_2_kib_and_an_idle_session_under_16_kib() {
                 )
                 .await
                 .expect("queued");
-            record.sent.push(SentCommand {
-                id: Some(id),
-                command: command(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.0//{node}")]),
-            });
+            sent.push((
+                Some(id),
+                command(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.0//{node}")]),
+            ));
         }
+        record.state.phase = SessionPhase::AwaitingStatuses { sent };
         store.open_session(record, usize::MAX).await.expect("saved");
     }
     let per_session = (resident() - with_history) / SESSIONS;

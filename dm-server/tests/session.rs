@@ -504,9 +504,11 @@ async fn a_package3_posted_twice_at_once_strands_no_command() {
             let command = command_of(&admin, id).await;
             if command.state == CommandState::Sent {
                 assert!(
-                    record
-                        .as_ref()
-                        .is_some_and(|r| r.sent.iter().any(|s| s.id == Some(id))),
+                    record.as_ref().is_some_and(|r| r
+                        .state
+                        .sent()
+                        .iter()
+                        .any(|(tag, _)| *tag == Some(id))),
                     "{statuses:?}: {command:?} is sent outside the session"
                 );
             }
@@ -515,7 +517,8 @@ async fn a_package3_posted_twice_at_once_strands_no_command() {
         if statuses[1] == 409 {
             let mut record = record.expect("the session goes on");
             loop {
-                let response = post_p3(&client(), &uri, &vec![200; record.sent.len()]).await;
+                let response =
+                    post_p3(&client(), &uri, &vec![200; record.state.sent().len()]).await;
                 assert_eq!(response.status(), 200);
                 let package = commands(&response.bytes().await.expect("body"));
                 if package.iter().any(|c| c[0] == "END") {

@@ -5,11 +5,11 @@ use dm_test_support::server as common;
 
 use common::{dev, get};
 use dm_server::{
-    AlertRecord, CommandId, CommandRecord, CommandState, DeviceRegistration, Error, MemoryStore,
-    ObjectOwner, RepositoryObject, Retention, SentCommand, SessionEnd, SessionOutcome,
-    SessionRecord, SessionSummary, SessionToken, Store,
+    AlertRecord, CommandId, CommandRecord, DeviceRegistration, Error, MemoryStore, ObjectOwner,
+    RepositoryObject, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
+    SessionToken, Store,
 };
-use dm_session::Initiator;
+use dm_session::{Initiator, SessionPhase, SessionState};
 use dm_types::{Alert, DevId, Moid, MosEntry, Status, StatusCode};
 
 /// A store file `name` in a temporary directory, removed first, and the
@@ -107,14 +107,13 @@ async fn persistence_round_trip() {
         .record_result(done, token, status.clone(), 32)
         .await
         .expect("recorded");
-    let mut record = SessionRecord::new(token, d1.clone(), 30);
-    record.deadline_ms = 1_000;
-    record.cont_sent = true;
-    record.packages_sent = 1;
-    record.sent = vec![SentCommand {
-        id: Some(sent),
-        command: get("Mod"),
-    }];
+    let mut record = SessionRecord::new(token, 30, SessionState::new(d1.clone(), 30));
+    record.state.deadline_ms = 1_000;
+    record.state.cont_sent = true;
+    record.state.packages_sent = 1;
+    record.state.phase = SessionPhase::AwaitingStatuses {
+        sent: vec![(Some(sent), get("Mod"))],
+    };
     store
         .open_session(record.clone(), usize::MAX)
         .await
@@ -196,231 +195,19 @@ async fn persistence_round_trip() {
         before
     );
     std::fs::write(&path, b"{\"format\":1,").expect("corrupt");
-    assert!(matches!(MemoryStore::open(&path), Err(Error::Store(_))));
-    std::fs::write(&path, br#"{"format":2,"key":null,"next_command":0,"devices":[],"commands":[],"sessions":[],"repository":[]}"#).expect("future format");
+    assert!(matches!(MemoryStore::open(&path), Err(Error::Store { .. })));
+    std::fs::write(&path, br#"{"format":3,"key":null,"next_command":0,"devices":[],"commands":[],"sessions":[],"repository":[]}"#).expect("future format");
     assert!(MemoryStore::open(&path).is_err());
     let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
 }
 
 #[tokio::test]
-async fn claims_results_and_sessions_are_atomic_and_idempotent() {
-    let store = MemoryStore::new();
-    let d1 = dev("IMEI:1");
-    register(&store, &d1, 0).await;
-    let ids: Vec<CommandId> = futures_ids(&store, &d1, 3).await;
-    let a = SessionToken::from_bytes([1; 16]);
-    let b = SessionToken::from_bytes([2; 16]);
-    let first = store.claim_commands(&d1, a, 2, 1).await.expect("claimed");
-    let second = store.claim_commands(&d1, b, 5, 1).await.expect("claimed");
-    assert_eq!(first.iter().map(|c| c.0).collect::<Vec<_>>(), ids[..2]);
-    assert_eq!(second.iter().map(|c| c.0).collect::<Vec<_>>(), ids[2..]);
-    assert!(
-        store
-            .claim_commands(&d1, a, 5, 1)
-            .await
-            .expect("none left")
-            .is_empty()
-    );
-
-    let ok = Status::new(StatusCode::OK);
-    let not_found = Status::new(StatusCode::NOT_FOUND);
-    store
-        .record_result(ids[0], a, ok.clone(), 2)
-        .await
-        .expect("recorded");
-    // Twice, or from the wrong session: no change.
-    store
-        .record_result(ids[0], a, not_found.clone(), 3)
-        .await
-        .expect("harmless");
-    store
-        .record_result(ids[1], b, not_found.clone(), 3)
-        .await
-        .expect("harmless");
-    let record = kept_command(&store, ids[0]).await;
-    assert_eq!(
-        (record.state, record.result),
-        (CommandState::Done, Some(ok))
-    );
-    assert_eq!(kept_command(&store, ids[1]).await.state, CommandState::Sent);
-
-    // Versions.
-    let mut record = SessionRecord::new(a, d1.clone(), 0);
-    record.deadline_ms = 100;
-    store.open_session(record.clone(), 1).await.expect("new");
-    assert!(matches!(
-        store.open_session(record.clone(), 2).await,
-        Err(Error::Conflict(_))
-    ));
-    // The limit is counted in the same step as the insertion.
-    let mut third = SessionRecord::new(SessionToken::from_bytes([3; 16]), d1.clone(), 0);
-    third.deadline_ms = 100;
-    assert!(matches!(
-        store.open_session(third.clone(), 1).await,
-        Err(Error::Busy(_))
-    ));
-    assert_eq!(store.open_sessions().await.expect("count"), 1);
-    let mut next = record.clone();
-    next.version = 1;
-    next.cont_sent = true;
-    store
-        .save_session(next.clone(), 0)
-        .await
-        .expect("version 0 -> 1");
-    assert!(matches!(
-        store.save_session(next.clone(), 0).await,
-        Err(Error::Conflict(_))
-    ));
-    assert_eq!(
-        store
-            .device(&d1)
-            .await
-            .expect("read")
-            .expect("device")
-            .open_session,
-        Some(a)
-    );
-
-    // Expiry fails what session `a` left unanswered, not `b`'s commands.
-    assert!(
-        store
-            .expire_sessions(100)
-            .await
-            .expect("none yet")
-            .is_empty()
-    );
-    let expired = store.expire_sessions(101).await.expect("expired");
-    assert_eq!(expired.len(), 1);
-    assert_eq!(
-        kept_command(&store, ids[1]).await.state,
-        CommandState::Failed
-    );
-    assert_eq!(kept_command(&store, ids[2]).await.state, CommandState::Sent);
-    assert_eq!(store.open_sessions().await.expect("count"), 0);
-    assert!(matches!(
-        store.save_session(next, 1).await,
-        Err(Error::NotFound(_))
-    ));
-    store
-        .end_session(
-            b,
-            &d1,
-            SessionEnd::new(SessionOutcome::Failed("test".into()), 1, 200),
-        )
-        .await
-        .expect("ended");
-    let failed = kept_command(&store, ids[2]).await;
-    assert_eq!(failed.state, CommandState::Failed);
-    assert!(
-        failed
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("failed: test"))
-    );
-
-    // Unknown devices.
-    let ghost = dev("IMEI:404");
-    assert!(matches!(
-        store.enqueue_command(&ghost, get("Man"), 0).await,
-        Err(Error::NotFound(_))
-    ));
-    assert!(matches!(
-        store.commands(&ghost).await,
-        Err(Error::NotFound(_))
-    ));
+async fn the_memory_store_keeps_the_store_contract() {
+    dm_test_support::store::run(|| async { MemoryStore::new() }).await;
 }
 
-#[tokio::test]
-async fn released_commands_return_to_their_place_and_an_ended_summary_says_cont() {
-    let store = MemoryStore::new();
-    let d1 = dev("IMEI:1");
-    let d2 = dev("IMEI:2");
-    register(&store, &d1, 0).await;
-    register(&store, &d2, 0).await;
-    let ids = futures_ids(&store, &d1, 4).await;
-    let a = SessionToken::from_bytes([1; 16]);
-    let b = SessionToken::from_bytes([2; 16]);
-    let mut record = SessionRecord::new(a, d1.clone(), 0);
-    record.deadline_ms = 100;
-    store
-        .open_session(record.clone(), usize::MAX)
-        .await
-        .expect("open");
-    store
-        .begin_session(&d1, SessionSummary::new(a, Initiator::Client, 0), None, 0)
-        .await
-        .expect("begun");
-    let claimed: Vec<CommandId> = store
-        .claim_commands(&d1, a, 3, 1)
-        .await
-        .expect("claimed")
-        .into_iter()
-        .map(|c| c.0)
-        .collect();
-    assert_eq!(claimed, ids[..3]);
-    store
-        .record_result(ids[0], a, Status::new(StatusCode::OK), 2)
-        .await
-        .expect("done");
-
-    // A done command, a command of another session and one of another
-    // device stay as they are; the others go back in queue order.
-    let mut release = vec![ids[2], ids[0], ids[1]];
-    let elsewhere = store
-        .enqueue_command(&d2, get("Other"), 0)
-        .await
-        .expect("queued");
-    store.claim_commands(&d2, b, 1, 1).await.expect("claimed");
-    release.push(elsewhere);
-    store
-        .release_commands(&d1, a, release, 3)
-        .await
-        .expect("released");
-    assert_eq!(kept_command(&store, ids[0]).await.state, CommandState::Done);
-    for id in &ids[1..3] {
-        let command = kept_command(&store, *id).await;
-        assert_eq!(
-            (command.state, command.session, command.updated_ms),
-            (CommandState::Queued, None, 3)
-        );
-    }
-    assert_eq!(
-        kept_command(&store, elsewhere).await.state,
-        CommandState::Sent
-    );
-    let again: Vec<CommandId> = store
-        .claim_commands(&d1, a, 10, 4)
-        .await
-        .expect("claimed")
-        .into_iter()
-        .map(|c| c.0)
-        .collect();
-    assert_eq!(again, ids[1..], "released commands keep their place");
-
-    // Ending the session completes the summary, CONT included from the
-    // record, and fails what is still sent.
-    let mut next = record.clone();
-    next.version = 1;
-    next.cont_sent = true;
-    next.packages_sent = 2;
-    store.save_session(next, 0).await.expect("saved");
-    store
-        .end_session(a, &d1, SessionEnd::new(SessionOutcome::Completed, 2, 9))
-        .await
-        .expect("ended");
-    let device = store.device(&d1).await.expect("read").expect("device");
-    let summary = device.last_session().expect("summary");
-    assert_eq!(
-        (summary.cont_sent, summary.packages, summary.ended_ms),
-        (true, 2, Some(9))
-    );
-    assert_eq!(device.open_session, None);
-    for id in &ids[1..] {
-        assert_eq!(kept_command(&store, *id).await.state, CommandState::Failed);
-    }
-}
-
-async fn futures_ids(store: &MemoryStore, dev_id: &dm_types::DevId, n: usize) -> Vec<CommandId> {
+/// Queues `n` GETs for `dev_id`.
+async fn futures_ids(store: &MemoryStore, dev_id: &DevId, n: usize) -> Vec<CommandId> {
     let mut ids = Vec::new();
     for i in 0..n {
         ids.push(
@@ -459,7 +246,7 @@ async fn retention_registration_and_ownership() {
                 0
             )
             .await,
-        Err(Error::Conflict(_))
+        Err(Error::UsernameTaken { .. })
     ));
     let token = SessionToken::from_bytes([3; 16]);
     let ids = futures_ids(&store, &d1, 4).await;
@@ -534,7 +321,7 @@ async fn retention_registration_and_ownership() {
         store
             .put_object("p", object(ObjectOwner::Device(d2.clone())))
             .await,
-        Err(Error::Forbidden(_))
+        Err(Error::ObjectOwned { .. })
     ));
     assert!(
         !store
@@ -546,7 +333,7 @@ async fn retention_registration_and_ownership() {
         store
             .put_object("p", object(ObjectOwner::Device(d1.clone())))
             .await,
-        Err(Error::Forbidden(_))
+        Err(Error::ObjectOwned { .. })
     ));
     assert!(store.delete_object("p").await.expect("deleted"));
     assert!(!store.delete_object("p").await.expect("gone"));
@@ -571,7 +358,7 @@ async fn retention_registration_and_ownership() {
     );
     assert!(matches!(
         store.put_object("c", mine()).await,
-        Err(Error::Forbidden(_))
+        Err(Error::TooManyObjects { .. })
     ));
     assert!(store.delete_object("a").await.expect("deleted"));
     assert!(store.put_object("c", mine()).await.expect("room again"));
@@ -691,7 +478,10 @@ async fn every_open_session_of_a_device_is_kept() {
     let tokens = [1u8, 2, 3].map(|b| SessionToken::from_bytes([b; 16]));
     for (i, token) in (0u64..).zip(tokens) {
         store
-            .open_session(SessionRecord::new(token, d1.clone(), 10 + i), 100)
+            .open_session(
+                SessionRecord::new(token, 10 + i, SessionState::new(d1.clone(), 10 + i)),
+                100,
+            )
             .await
             .expect("opened");
     }

@@ -21,6 +21,9 @@ use dm_session::{
 use dm_tree::{DevInfo, MoTree, Principal};
 use dm_types::{Command, DevId, ServerId, ServerUri};
 
+/// Unix milliseconds of the server engine's "now".
+const NOW_MS: u64 = 1_764_000_000_000;
+
 fn device() -> MoTree {
     let mut tree = MoTree::new();
     tree.insert(DevInfo::new(DevId::new("IMEI:1").expect("dev id"), "Acme", "X1").to_instance())
@@ -55,16 +58,16 @@ fn full_session(tree: &mut MoTree, get: &Command) -> usize {
         };
         let body = match &mut server {
             None => {
-                let mut s =
-                    ServerSession::start(ServerConfig::default(), &package).expect("Package#1");
+                let mut s = ServerSession::start(ServerConfig::default(), &package, NOW_MS)
+                    .expect("Package#1");
                 s.enqueue(1, get.clone());
-                let body = s.respond(now);
+                let body = s.respond(NOW_MS);
                 server = Some(s);
                 body
             }
             Some(s) => {
-                s.handle_package3(&package, now).expect("Package#3");
-                s.respond(now)
+                s.handle_package3(&package, NOW_MS).expect("Package#3");
+                s.respond(NOW_MS)
             }
         };
         if let Some(s) = &mut server {
@@ -132,7 +135,6 @@ fn session(c: &mut Criterion) {
 }
 
 fn idle_memory(_: &mut Criterion) {
-    let now = Instant::now();
     let p1 = br#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#;
     let request = PackageRequest {
         content_type: Some(mime::INITIATION),
@@ -147,10 +149,10 @@ fn idle_memory(_: &mut Criterion) {
     let before = support::rss_bytes();
     let sessions: Vec<ServerSession<u64>> = (0..count)
         .map(|i| {
-            let mut s = ServerSession::start(config.clone(), &request).expect("Package#1");
+            let mut s = ServerSession::start(config.clone(), &request, NOW_MS).expect("Package#1");
             while s.poll_event().is_some() {}
             s.enqueue(i, get.clone());
-            black_box(s.respond(now));
+            black_box(s.respond(NOW_MS));
             s
         })
         .collect();

@@ -1,19 +1,36 @@
 //! The one error type of `dm-session`.
 
+use dm_types::StatusCode;
+
 /// Why a package was refused or a session ended abnormally. Each variant maps
-/// to the HTTP status the server answers with ([`Error::http_status`]),
-/// following docs/protocol.md section 2.
+/// to the status the server answers with ([`Error::status`]), following
+/// docs/protocol.md section 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The body is not a valid package (400).
+    /// The body is not a valid package (400, or 413 when over a limit).
     #[error("invalid package: {0}")]
     Package(#[from] dm_codec::Error),
-    /// A session rule is broken: no or several session-start alerts, a
-    /// status count that differs from the command count, a missing
-    /// `OMADM-DevID` (400).
-    #[error("{0}")]
-    Protocol(String),
+
+    // The server side of a session (`ServerSession`).
+    /// A Package#1 came without the `OMADM-DevID` header (400).
+    #[error("Package#1 without OMADM-DevID")]
+    MissingDevId,
+    /// The `OMADM-DevID` header is not a valid DevID (400).
+    #[error("OMADM-DevID: {0}")]
+    InvalidDevId(#[source] dm_types::Error),
+    /// The Package#1 has no session-start alert, or several (400).
+    #[error("session-start alert: {0}")]
+    SessionStart(#[source] dm_types::Error),
+    /// A Package#3 holds another number of statuses than the Package#2 it
+    /// answers held commands (400).
+    #[error("Package#3 holds {statuses} statuses for {commands} commands")]
+    StatusCount {
+        /// The statuses of the Package#3.
+        statuses: usize,
+        /// The commands of the Package#2.
+        commands: usize,
+    },
     /// The `OMADM-DevID` header is not the authenticated device, or not the
     /// session's device (403).
     #[error("OMADM-DevID {got:?} is not {expected:?}")]
@@ -35,6 +52,10 @@ pub enum Error {
     /// over (404).
     #[error("the session is not waiting for a package")]
     NotWaiting,
+    /// The Package#3 arrived after the session's deadline: the session
+    /// expired (404).
+    #[error("the session expired")]
+    Expired,
     /// A challenge or credentials of HTTP authentication were refused
     /// (401).
     #[error(transparent)]
@@ -50,24 +71,28 @@ pub enum Error {
 }
 
 impl Error {
-    /// The HTTP status that answers the package.
+    /// The status that answers the package (an HTTP status).
     ///
     /// ```
     /// use dm_session::Error;
+    /// use dm_types::StatusCode;
     ///
-    /// assert_eq!(Error::NotWaiting.http_status(), 404);
-    /// assert_eq!(Error::Protocol("no session-start alert".into()).http_status(), 400);
+    /// assert_eq!(Error::NotWaiting.status(), StatusCode::NOT_FOUND);
+    /// assert_eq!(Error::MissingDevId.status(), StatusCode::BAD_REQUEST);
     /// ```
-    pub fn http_status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Error::Package(e) => e.status().as_u16(),
-            Error::Protocol(_) => 400,
-            Error::WrongDevice { .. } => 403,
-            Error::ContentType { .. } => 415,
-            Error::NotWaiting => 404,
-            Error::HttpAuth(e) => e.status().as_u16(),
+            Error::Package(e) => e.status(),
+            Error::MissingDevId
+            | Error::InvalidDevId(_)
+            | Error::SessionStart(_)
+            | Error::StatusCount { .. } => StatusCode::BAD_REQUEST,
+            Error::WrongDevice { .. } => StatusCode::FORBIDDEN,
+            Error::ContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::NotWaiting | Error::Expired => StatusCode::NOT_FOUND,
+            Error::HttpAuth(e) => e.status(),
             // Client side.
-            Error::NotAwaited(_) => 409,
+            Error::NotAwaited(_) => StatusCode::CONFLICT,
         }
     }
 }

@@ -67,6 +67,9 @@ impl NodeHandler for Fumo {
     }
 }
 
+/// Unix milliseconds of the server engine's "now".
+const NOW_MS: u64 = 1_764_000_000_000;
+
 const FUMO_DOWNLOAD: &str = "org.openmobilealliance.dm.firmwareupdate.download";
 
 /// An MO whose `Serial` is permanent and whose `Key` cannot be read.
@@ -207,19 +210,19 @@ fn session_as(
             };
             let body = match &mut server {
                 None => {
-                    let mut s = ServerSession::start(server_config.clone(), &package)
+                    let mut s = ServerSession::start(server_config.clone(), &package, NOW_MS)
                         .expect("Package#1 accepted");
                     for (tag, c) in pending.drain(..) {
                         s.enqueue(tag, c);
                     }
-                    let body = s.respond(now);
+                    let body = s.respond(NOW_MS);
                     server = Some(s);
                     body
                 }
                 Some(s) => {
-                    s.handle_package3(&package, now)
+                    s.handle_package3(&package, NOW_MS)
                         .expect("Package#3 accepted");
-                    s.respond(now)
+                    s.respond(NOW_MS)
                 }
             };
             if let Some(s) = &mut server {
@@ -699,8 +702,8 @@ fn an_asynchronous_exec_is_reported_in_a_later_session() {
         authenticated: None,
         body: &p1.body,
     };
-    let mut server =
-        ServerSession::<usize>::start(ServerConfig::default(), &request).expect("Package#1");
+    let mut server = ServerSession::<usize>::start(ServerConfig::default(), &request, NOW_MS)
+        .expect("Package#1");
     let events: Vec<ServerEvent<usize>> = std::iter::from_fn(|| server.poll_event()).collect();
     assert!(events.iter().any(|e| matches!(e,
         ServerEvent::Alert(a) if a.alert_type.as_str() == "urn:oma:at:dm:2.0:ExecComplete"
@@ -855,8 +858,8 @@ fn alerts_of_package1(client: &mut ClientSession) -> (Vec<dm_types::Alert>, Serv
         authenticated: None,
         body: &p1.body,
     };
-    let mut server =
-        ServerSession::<usize>::start(ServerConfig::default(), &request).expect("Package#1");
+    let mut server = ServerSession::<usize>::start(ServerConfig::default(), &request, NOW_MS)
+        .expect("Package#1");
     let alerts = std::iter::from_fn(|| server.poll_event())
         .filter_map(|e| match e {
             ServerEvent::Alert(alert) => Some(alert),

@@ -1,12 +1,15 @@
 //! `ServerSession`: package flow, CONT/END, result matching and every
 //! refusal with its HTTP status.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dm_session::{
     EndReason, Error, Initiator, PackageRequest, ServerConfig, ServerEvent, ServerSession,
 };
 use dm_types::{Command, DevId, ServerUri};
+
+/// Unix milliseconds of the tests' "now".
+const NOW_MS: u64 = 1_764_000_000_000;
 
 const P1: &[u8] = br#"{"MOS":[{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0","MIID":["devinfo"]}],"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"},{"AlertType":"urn:x:other","Mark":"minor"}]}"#;
 
@@ -42,11 +45,11 @@ fn statuses(n: usize) -> Vec<u8> {
 
 #[test]
 fn batches_commands_with_cont_and_ends_with_a_lone_end() {
-    let now = Instant::now();
+    let now = NOW_MS;
     let config = ServerConfig::default()
         .with_commands_per_package(2)
         .with_session_uri(ServerUri::new("https://dm.example/s/abc").expect("uri"));
-    let mut session = ServerSession::start(config, &p1(P1)).expect("valid Package#1");
+    let mut session = ServerSession::start(config, &p1(P1), NOW_MS).expect("valid Package#1");
     let first = events(&mut session);
     assert!(matches!(
         &first[0],
@@ -106,9 +109,9 @@ fn batches_commands_with_cont_and_ends_with_a_lone_end() {
 #[test]
 fn package1_refusals() {
     let start = |request: &PackageRequest<'_>| {
-        ServerSession::<u8>::start(ServerConfig::default(), request)
+        ServerSession::<u8>::start(ServerConfig::default(), request, NOW_MS)
             .err()
-            .map(|e| e.http_status())
+            .map(|e| e.status().as_u16())
     };
     assert_eq!(start(&p1(P1)), None);
     assert_eq!(
@@ -174,9 +177,9 @@ fn package1_refusals() {
     let config =
         ServerConfig::default().with_limits(dm_codec::Limits::default().with_package_bytes(8));
     assert_eq!(
-        ServerSession::<u8>::start(config, &p1(P1))
+        ServerSession::<u8>::start(config, &p1(P1), NOW_MS)
             .err()
-            .map(|e| e.http_status()),
+            .map(|e| e.status().as_u16()),
         Some(413)
     );
 }
@@ -185,7 +188,7 @@ fn package1_refusals() {
 fn initiators() {
     let started = |body: &[u8]| {
         let mut session =
-            ServerSession::<u8>::start(ServerConfig::default(), &p1(body)).expect("valid");
+            ServerSession::<u8>::start(ServerConfig::default(), &p1(body), NOW_MS).expect("valid");
         match session.poll_event() {
             Some(ServerEvent::Started { initiator, .. }) => initiator,
             other => panic!("{other:?}"),
@@ -216,9 +219,10 @@ fn initiators() {
 
 #[test]
 fn package3_refusals_end_the_session() {
-    let now = Instant::now();
+    let now = NOW_MS;
     let open = || {
-        let mut session = ServerSession::start(ServerConfig::default(), &p1(P1)).expect("valid");
+        let mut session =
+            ServerSession::start(ServerConfig::default(), &p1(P1), NOW_MS).expect("valid");
         session.enqueue(1u8, get("Man"));
         session.respond(now);
         events(&mut session);
@@ -245,7 +249,7 @@ fn package3_refusals_end_the_session() {
     for (request, expected) in cases {
         let mut session = open();
         let err = session.handle_package3(&request, now).expect_err("refused");
-        assert_eq!(err.http_status(), expected, "{err}");
+        assert_eq!(err.status().as_u16(), expected, "{err}");
         assert!(session.is_ended());
         assert!(matches!(
             events(&mut session).as_slice(),
@@ -256,18 +260,18 @@ fn package3_refusals_end_the_session() {
 
 #[test]
 fn timeouts_and_limits() {
-    let now = Instant::now();
+    let now = NOW_MS;
     let config = ServerConfig::default().with_idle_timeout(Duration::from_secs(30));
-    let mut session = ServerSession::start(config, &p1(P1)).expect("valid");
+    let mut session = ServerSession::start(config, &p1(P1), NOW_MS).expect("valid");
     session.enqueue(1u8, get("Man"));
     session.respond(now);
-    assert_eq!(session.poll_timeout(), Some(now + Duration::from_secs(30)));
-    session.handle_timeout(now + Duration::from_secs(29));
+    assert_eq!(session.poll_timeout(), Some(now + 30_000));
+    assert!(!session.handle_timeout(now + 29_000));
     assert!(!session.is_ended());
-    let late = now + Duration::from_secs(31);
+    let late = now + 31_000;
     assert_eq!(
         session.handle_package3(&p3(&statuses(1)), late),
-        Err(Error::NotWaiting)
+        Err(Error::Expired)
     );
     assert!(session.is_ended());
     assert!(events(&mut session).contains(&ServerEvent::Ended(EndReason::Timeout)));
@@ -276,7 +280,7 @@ fn timeouts_and_limits() {
     let config = ServerConfig::default()
         .with_commands_per_package(1)
         .with_packages_per_session(2);
-    let mut session = ServerSession::start(config, &p1(P1)).expect("valid");
+    let mut session = ServerSession::start(config, &p1(P1), NOW_MS).expect("valid");
     for tag in 0..3u8 {
         session.enqueue(tag, get("Man"));
     }
@@ -290,8 +294,9 @@ fn timeouts_and_limits() {
 
 #[test]
 fn a_held_session_stays_open_with_empty_packages() {
-    let now = Instant::now();
-    let mut session = ServerSession::<u8>::start(ServerConfig::default(), &p1(P1)).expect("valid");
+    let now = NOW_MS;
+    let mut session =
+        ServerSession::<u8>::start(ServerConfig::default(), &p1(P1), NOW_MS).expect("valid");
     session.hold(true);
     assert_eq!(session.respond(now), br#"{"CMD":[]}"#);
     session

@@ -11,6 +11,8 @@
 //!   interface, HTTP clients speaking Basic and Digest, package helpers;
 //! - `hostile_client` (feature `server`): raw TCP clients that send what a
 //!   test wants and read what the server answers;
+//! - `store` (feature `server`): the conformance suite every `Store`
+//!   implementation must pass;
 //! - `process`: running a built binary of the workspace (the `dm` tool).
 
 // Helpers stop the test that calls them with a panic naming what failed:
@@ -26,3 +28,5 @@ pub mod hostile_server;
 pub mod process;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod store;

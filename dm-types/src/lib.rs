@@ -35,6 +35,7 @@ mod notification;
 mod notification_address;
 mod package;
 mod percent;
+mod serialization;
 mod server_uri;
 mod status;
 

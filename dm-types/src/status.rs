@@ -67,6 +67,14 @@ status_table! {
 }
 
 impl StatusCode {
+    /// 422 Unprocessable Content: an HTTP status a server answers (its admin
+    /// API), not a command status of section 5.
+    pub const UNPROCESSABLE_CONTENT: StatusCode = StatusCode(422);
+
+    /// 507 Insufficient Storage: an HTTP status a server answers (a device
+    /// over its repository budget), not a command status of section 5.
+    pub const INSUFFICIENT_STORAGE: StatusCode = StatusCode(507);
+
     /// Wraps a code, which must lie in 100..=599.
     pub fn new(code: u32) -> Result<StatusCode, Error> {
         match u16::try_from(code) {

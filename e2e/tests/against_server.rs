@@ -1356,7 +1356,7 @@ async fn a_notification_over_udp_starts_a_session_and_its_replay_is_ignored() {
     // No address known so far.
     assert!(matches!(
         admin.notify(&dev_id()).await,
-        Err(dm_server::Error::Conflict(_))
+        Err(dm_server::Error::NoNotificationAddress(_))
     ));
 
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")

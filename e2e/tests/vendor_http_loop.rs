@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use dm_codec::mime;
 use dm_session::{
-    ClientConfig, ClientEnd, ClientEvent, ClientSession, Method, PackageRequest, Request, Response,
-    ServerConfig, ServerEvent, ServerSession, Trigger,
+    ClientConfig, ClientEnd, ClientEvent, ClientSession, Failure, Method, PackageRequest, Request,
+    Response, ServerConfig, ServerEvent, ServerSession, TransportFailure, Trigger,
 };
 use dm_tree::{DevInfo, DmAcc, MoTree};
 use dm_types::{ClientUri, Command, DevId, LeafValue, Moid, ServerId, ServerUri, StatusCode};
@@ -42,6 +42,8 @@ const PACKAGE1_PATH: &str = "/dm";
 const SESSION_PATH: &str = "/dm/session/1";
 /// The repository document HGET fetches.
 const REPOSITORY_PATH: &str = "/repository/settings";
+/// The headers of the repository document.
+const REPOSITORY_HEADERS: [(&str, &str); 1] = [("Content-Type", mime::MO_DATA)];
 const SETTINGS: &str =
     r#"[{"ClientURI":"urn:x:vendor:settings:1.0//","MOData":{"settings":{"Volume":"7"}}}]"#;
 
@@ -193,25 +195,21 @@ fn serve(listener: &TcpListener, commands: Vec<Command>, session_uri: &ServerUri
         };
         let (method, path) = (request.start[0].clone(), request.start[1].clone());
         run.requests.push(format!("{method} {path}"));
-        let (status, content_type, body) = if method == "GET" && path == REPOSITORY_PATH {
-            (200, Some(mime::MO_DATA), SETTINGS.as_bytes().to_vec())
+        let (status, headers, body) = if method == "GET" && path == REPOSITORY_PATH {
+            (200, &REPOSITORY_HEADERS[..], SETTINGS.as_bytes().to_vec())
         } else if method == "POST" && (path == PACKAGE1_PATH || path == SESSION_PATH) {
             match server_package(&mut session, &mut commands, session_uri, &request, &mut run) {
-                Ok(body) => (200, Some(mime::REQUEST), body),
-                Err(status) => (status, None, Vec::new()),
+                Ok((body, headers)) => (200, headers, body),
+                Err(status) => (status, &[][..], Vec::new()),
             }
         } else {
-            (404, None, Vec::new())
+            (404, &[][..], Vec::new())
         };
-        let mut headers = Vec::new();
-        if let Some(content_type) = content_type {
-            headers.push(("Content-Type", content_type));
-        }
         let reason = if status == 200 { "OK" } else { "Error" };
         if write_message(
             &stream,
             &format!("HTTP/1.1 {status} {reason}"),
-            &headers,
+            headers,
             &body,
         )
         .is_err()
@@ -234,17 +232,11 @@ fn drive(session: &mut ClientSession, tree: &mut MoTree, address: SocketAddr) ->
         let Some(request) = session.poll_request() else {
             break;
         };
-        let response = match send(address, &request) {
-            Ok(response) => response,
-            // A transport failure is an HTTP answer the engine aborts on.
-            Err(_) => Response {
-                status: 503,
-                content_type: None,
-                omadm_accept: None,
-                body: Vec::new(),
-            },
-        };
-        client_response(session, &request, &response, tree);
+        match send(address, &request) {
+            Ok(response) => client_response(session, &request, &response, tree),
+            // No HTTP answer: the engine decides what that means.
+            Err(error) => client_failure(session, &request, &error, tree),
+        }
         events.extend(std::iter::from_fn(|| session.poll_event()));
         if session.is_ended() {
             break;
@@ -323,13 +315,40 @@ fn http_request(request: &Request) -> (&'static str, Vec<(&'static str, &str)>, 
     (method, headers, &request.body)
 }
 
-/// Hands the HTTP answer to `request` to the engine.
+/// Tells the engine that `request` got no HTTP answer (here, every failure
+/// counts as a broken connection).
+fn client_failure(
+    session: &mut ClientSession,
+    request: &Request,
+    error: &std::io::Error,
+    tree: &mut MoTree,
+) {
+    let failure = Failure::NoAnswer {
+        kind: TransportFailure::Interrupted,
+        detail: error.to_string(),
+    };
+    session
+        .handle_failure(request.id, failure, tree)
+        .expect("the engine awaits the answer to the request it made");
+}
+
+/// Hands the HTTP answer to `request` to the engine (a body over the
+/// request's `response_limit` is a failure the engine decides on).
 fn client_response(
     session: &mut ClientSession,
     request: &Request,
     response: &Response,
     tree: &mut MoTree,
 ) {
+    if request
+        .response_limit
+        .is_some_and(|limit| response.body.len() > limit)
+    {
+        session
+            .handle_failure(request.id, Failure::BodyTooLarge, tree)
+            .expect("the engine awaits the answer to the request it made");
+        return;
+    }
     session
         .handle_response(request.id, response, tree)
         .expect("the engine awaits the answer to the request it made");
@@ -337,16 +356,18 @@ fn client_response(
 
 /// Feeds a package to the server engine (Package#1 starts the session and
 /// queues `commands`, later ones are Package#3) and answers the next
-/// Package#2; results are recorded in `run`. `Err` is the HTTP status of a
-/// refused package.
+/// Package#2 with the headers the engine gives for it; results are
+/// recorded in `run`. `Err` is the HTTP status of a refused package. The
+/// engine's time is Unix milliseconds, so a session could continue in
+/// another process.
 fn server_package(
     session: &mut Option<ServerSession<usize>>,
     commands: &mut Option<Vec<Command>>,
     session_uri: &ServerUri,
     request: &Message,
     run: &mut ServerRun,
-) -> Result<Vec<u8>, u16> {
-    let now = Instant::now();
+) -> Result<(Vec<u8>, &'static [(&'static str, &'static str)]), u16> {
+    let now = unix_ms();
     let package = PackageRequest {
         content_type: request.header("Content-Type"),
         dev_id: request.header(mime::OMADM_DEV_ID),
@@ -356,7 +377,8 @@ fn server_package(
     let server = match session {
         None => {
             let config = ServerConfig::default().with_session_uri(session_uri.clone());
-            let started = ServerSession::start(config, &package).map_err(|e| e.http_status())?;
+            let started =
+                ServerSession::start(config, &package, now).map_err(|e| e.status().as_u16())?;
             let server = session.insert(started);
             for (tag, command) in commands.take().unwrap_or_default().into_iter().enumerate() {
                 server.enqueue(tag, command);
@@ -366,7 +388,7 @@ fn server_package(
         Some(server) => {
             server
                 .handle_package3(&package, now)
-                .map_err(|e| e.http_status())?;
+                .map_err(|e| e.status().as_u16())?;
             server
         }
     };
@@ -384,7 +406,15 @@ fn server_package(
             _ => {}
         }
     }
-    Ok(body)
+    Ok((body, server.response_headers()))
+}
+
+/// The wall-clock time in Unix milliseconds.
+fn unix_ms() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    u64::try_from(since.as_millis()).expect("milliseconds fit in u64")
 }
 
 /// The text of a leaf's MO data in a GET result.

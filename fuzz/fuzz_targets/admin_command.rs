@@ -26,9 +26,9 @@ fuzz_target!(|data: &[u8]| {
         Ok(command) => command,
         Err(e) => {
             assert!(
-                matches!(e.http_status(), 400 | 413 | 422),
+                matches!(e.status().as_u16(), 400 | 413 | 422),
                 "refused with {}: {e}",
-                e.http_status()
+                e.status().as_u16()
             );
             return;
         }

@@ -4,8 +4,6 @@
 //! package must end the session, and every session must end.
 #![no_main]
 
-use std::time::{Duration, Instant};
-
 use dm_codec::{Limits, mime};
 use dm_session::{PackageRequest, ServerConfig, ServerSession};
 use dm_types::Command;
@@ -13,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.split(|&b| b == 0xff);
-    let now = Instant::now();
+    let now: u64 = 1_764_000_000_000;
     let p1 = PackageRequest {
         content_type: Some(mime::INITIATION),
         dev_id: Some("IMEI:1"),
@@ -21,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         body: parts.next().unwrap_or_default(),
     };
     let config = ServerConfig::default().with_commands_per_package(2);
-    let Ok(mut session) = ServerSession::<usize>::start(config, &p1) else {
+    let Ok(mut session) = ServerSession::<usize>::start(config, &p1, now) else {
         return;
     };
     let get = Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"])
@@ -40,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
         let Some(p3) = parts.next() else {
-            session.handle_timeout(now + Duration::from_secs(3600));
+            session.handle_timeout(now + 3_600_000);
             assert!(session.is_ended(), "an overdue session must end");
             break;
         };

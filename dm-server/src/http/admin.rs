@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 use dm_codec::mime;
 use dm_types::DevId;
 
-use super::{Refusal, check_length, read_body, refuse};
+use super::refusal::{Refusal, refuse};
+use super::request::{check_length, header, read_body};
 use crate::admin::Admin;
 use crate::config::DeviceConfig;
 use crate::notify::NotificationChannel;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::wire::{initiator_name, mo_items_to_json, mos_to_json};
 use crate::store::{
     AlertRecord, CommandId, CommandRecord, DeviceRecord, SessionRecord, SessionSummary, Store,
@@ -157,7 +158,7 @@ async fn admit<S: Store, C: NotificationChannel>(
 /// The `Host` of a request (its header, else the authority of an
 /// absolute-form target); empty when there is none.
 fn host(request: &Request) -> &str {
-    super::header(request.headers(), HOST.as_str())
+    header(request.headers(), HOST.as_str())
         .or_else(|| request.uri().authority().map(Authority::as_str))
         .unwrap_or("")
 }
@@ -235,7 +236,7 @@ fn check_media_type(request: &Request) -> Result<(), (u16, String)> {
     } else {
         &["application/json"]
     };
-    match super::header(headers, CONTENT_TYPE.as_str()) {
+    match header(headers, CONTENT_TYPE.as_str()) {
         Some(given)
             if accepted
                 .iter()
@@ -340,8 +341,8 @@ fn open_session_json(session: &SessionRecord) -> Value {
     json!({
         "id": session.token.public_id(),
         "started_ms": session.started_ms,
-        "deadline_ms": session.deadline_ms,
-        "packages": session.packages_sent,
+        "deadline_ms": session.state.deadline_ms,
+        "packages": session.state.packages_sent,
     })
 }
 

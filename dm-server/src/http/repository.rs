@@ -15,13 +15,15 @@ use axum::response::{IntoResponse, Response};
 
 use dm_codec::mime;
 
-use super::{
-    Refusal, authenticate, check_accept, check_dev_id_header, check_length, declared_length, enter,
-    header, hold_until_sent, read_device_body, refuse,
+use super::refusal::{Refusal, refuse};
+use super::request::{
+    authenticate, check_accept, check_dev_id_header, check_length, declared_length, enter, header,
+    read_device_body,
 };
 use crate::admin::{canonical_mo_data, check_repository_path};
+use crate::budget::hold_until_sent;
 use crate::notify::NotificationChannel;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{ObjectOwner, RepositoryObject, Store};
 use crate::util::now_ms;
 

@@ -4,30 +4,28 @@
 //! so any server node sharing the store can take any package of a session.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use axum::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument as _;
 
 use dm_codec::mime;
 use dm_session::{
-    CachedInstance, Initiator, PackageRequest, ServerEvent, ServerSession, SessionPhase,
-    SessionState, answer_from_cache, cacheable_targets,
+    CachedInstance, Initiator, PackageRequest, ServerEvent, ServerSession, SessionState,
+    answer_from_cache, cacheable_targets,
 };
 use dm_types::{Alert, AlertType, Command, DevId, NotificationAddress, Status, StatusCode};
 
-use super::{
-    DeviceSlot, Refusal, authenticate, busy, check_accept, check_length, enter, header,
-    hold_until_sent, read_device_body, refuse,
-};
+use super::refusal::{Refusal, busy, refuse};
+use super::request::{authenticate, check_accept, check_length, enter, header, read_device_body};
+use crate::budget::{DeviceSlot, hold_until_sent};
 use crate::notify::NotificationChannel;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{
-    AlertRecord, CommandId, SentCommand, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
+    AlertRecord, CommandId, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
     SessionToken, Store,
 };
 use crate::util::now_ms;
@@ -84,19 +82,18 @@ async fn admit<S: Store, C: NotificationChannel>(
     Ok((dev_id, slot))
 }
 
-fn package2(body: Vec<u8>) -> Response {
-    (
-        [
-            (CONTENT_TYPE, HeaderValue::from_static(mime::REQUEST)),
-            (
-                axum::http::HeaderName::from_static("omadm-accept"),
-                HeaderValue::from_static(mime::MO_DATA),
-            ),
-            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        body,
-    )
-        .into_response()
+/// The HTTP answer carrying a Package#2: its body, with the headers the
+/// engine gives.
+fn package2(package: NextPackage) -> Response {
+    let mut response = package.body.into_response();
+    for (name, value) in package.headers {
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 fn package_request<'a>(
@@ -110,10 +107,6 @@ fn package_request<'a>(
         authenticated: Some(authenticated),
         body,
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 async fn package1<S: Store, C: NotificationChannel>(
@@ -133,13 +126,16 @@ async fn package1<S: Store, C: NotificationChannel>(
     async {
         let session_uri = shared.session_uri(&parts.headers, token)?;
         let request = package_request(parts, &dev_id, &body);
-        let mut engine =
-            ServerSession::<CommandId>::start(shared.session_config(session_uri.clone()), &request)
-                .map_err(|e| {
-                    tracing::info!(error = %e, "Package#1 refused");
-                    refuse(e.http_status(), e)
-                })?;
         let now_ms = now_ms();
+        let mut engine = ServerSession::<CommandId>::start(
+            shared.session_config(session_uri.clone()),
+            &request,
+            now_ms,
+        )
+        .map_err(|e| {
+            tracing::info!(error = %e, "Package#1 refused");
+            refuse(e.status().as_u16(), e)
+        })?;
         let mut initiator = Initiator::Client;
         let mut mos = None;
         let mut alerts = Vec::new();
@@ -162,8 +158,7 @@ async fn package1<S: Store, C: NotificationChannel>(
             alerts = alerts.len(),
             "Package#1"
         );
-        let mut record = SessionRecord::new(token, dev_id.clone(), now_ms);
-        record.deadline_ms = now_ms.saturating_add(millis(shared.options.session.idle_timeout));
+        let record = SessionRecord::new(token, now_ms, engine.state().clone());
         shared
             .store
             .open_session(record.clone(), limits.max_sessions)
@@ -179,16 +174,16 @@ async fn package1<S: Store, C: NotificationChannel>(
                 )
                 .await?;
             record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
-            let next = next_package(shared, engine, &dev_id, token, 0, now_ms).await?;
+            let mut next = next_package(shared, engine, &dev_id, token, now_ms).await?;
             let saved = save_or_end(shared, &record, &next.state, now_ms).await;
             if saved.is_err() {
-                release(shared, &dev_id, token, next.claimed).await;
+                release(shared, &dev_id, token, std::mem::take(&mut next.claimed)).await;
             }
-            saved.map(|()| next.package)
+            saved.map(|()| next)
         }
         .await;
         match outcome {
-            Ok(package) => Ok(hold_until_sent(package2(package), slot)),
+            Ok(next) => Ok(hold_until_sent(package2(next), slot)),
             Err(refusal) => {
                 let end =
                     SessionEnd::new(SessionOutcome::Failed(refusal.message.clone()), 1, now_ms);
@@ -207,84 +202,81 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// A Package#2 built, with the session state after it and the commands
-/// claimed for it.
+/// A Package#2 built (its body and headers), with the session state after
+/// it and the commands claimed for it.
 struct NextPackage {
-    package: Vec<u8>,
+    body: Vec<u8>,
+    headers: &'static [(&'static str, &'static str)],
     state: SessionState<CommandId>,
     claimed: Vec<CommandId>,
 }
 
-/// Claims the next commands (none when the package must be the last), and
-/// builds the Package#2.
+/// Claims as many queued commands as the engine has room for in the next
+/// Package#2 (none when that package is the last), and builds it.
 async fn next_package<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     mut engine: ServerSession<CommandId>,
     dev_id: &DevId,
     token: SessionToken,
-    packages_sent: usize,
     now_ms: u64,
 ) -> Result<NextPackage, crate::Error> {
-    let settings = &shared.options.session;
     let mut claimed = Vec::new();
-    if packages_sent + 1 < settings.packages_per_session {
+    let room = engine.next_package_room();
+    if room > 0 {
         for (id, command) in shared
             .store
-            .claim_commands(dev_id, token, settings.commands_per_package, now_ms)
+            .claim_commands(dev_id, token, room, now_ms)
             .await?
         {
             claimed.push(id);
             engine.enqueue(id, command);
         }
     }
-    let package = engine.respond(Instant::now());
+    let body = engine.respond(now_ms);
+    let headers = engine.response_headers();
     while engine.poll_event().is_some() {}
     Ok(NextPackage {
-        package,
+        body,
+        headers,
         state: engine.into_state(),
         claimed,
     })
 }
 
-/// After a Package#2: saves the session (version-checked against `record`)
-/// when it waits for a Package#3, or ends it as completed when the package
-/// held END. 409 when another request saved the session first.
+/// After a Package#2: ends the session as completed when the engine ended
+/// it (the package held END), else saves its state (version-checked against
+/// `record`) for the Package#3. 409 when another request saved the session
+/// first.
 async fn save_or_end<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     record: &SessionRecord,
     state: &SessionState<CommandId>,
     now_ms: u64,
 ) -> Result<(), Refusal> {
-    let packages = count(state.packages_sent);
-    if let SessionPhase::AwaitingStatuses { sent, .. } = &state.phase {
-        let mut next = record.clone();
-        next.version += 1;
-        next.deadline_ms = now_ms.saturating_add(millis(shared.options.session.idle_timeout));
-        next.cont_sent = state.cont_sent;
-        next.packages_sent = packages;
-        next.sent = sent
-            .iter()
-            .map(|(id, command)| SentCommand {
-                id: *id,
-                command: command.clone(),
-            })
-            .collect();
-        tracing::info!(commands = next.sent.len(), "Package#2");
-        match shared.store.save_session(next, record.version).await {
-            Ok(()) => Ok(()),
-            Err(crate::Error::Conflict(message) | crate::Error::NotFound(message)) => {
-                Err(refuse(409, message))
-            }
-            Err(e) => Err(e.into()),
-        }
-    } else {
-        let end = SessionEnd::new(SessionOutcome::Completed, packages, now_ms);
+    if state.is_ended() {
+        let end = SessionEnd::new(
+            SessionOutcome::Completed,
+            count(state.packages_sent),
+            now_ms,
+        );
         shared
             .store
-            .end_session(record.token, &record.dev_id, end)
+            .end_session(record.token, record.dev_id(), end)
             .await?;
         tracing::info!("Package#2 with END: session completed");
         Ok(())
+    } else {
+        let mut next = record.clone();
+        next.version += 1;
+        next.state = state.clone();
+        tracing::info!(commands = next.state.sent().len(), "Package#2");
+        match shared.store.save_session(next, record.version).await {
+            Ok(()) => Ok(()),
+            Err(e @ (crate::Error::SessionVersion { .. } | crate::Error::SessionNotFound(_))) => {
+                Err(refuse(409, e))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -405,11 +397,12 @@ async fn package3<S: Store, C: NotificationChannel>(
         .session(token)
         .await?
         .ok_or_else(|| refuse(404, "no such session"))?;
-    let owner = record.dev_id.clone();
+    let owner = record.dev_id().clone();
     let span = tracing::info_span!("dm_session", dev_id = %owner, session = %token);
     async {
         let now_ms = now_ms();
-        let end = |outcome: SessionOutcome| SessionEnd::new(outcome, record.packages_sent, now_ms);
+        let packages = count(record.state.packages_sent);
+        let end = |outcome: SessionOutcome| SessionEnd::new(outcome, packages, now_ms);
         // Section 2: a refused Package#3 is answered, and its session
         // dropped (the commands awaiting a status fail).
         let drop_session = async |refusal: Refusal| -> Result<Response, Refusal> {
@@ -437,41 +430,30 @@ async fn package3<S: Store, C: NotificationChannel>(
         if let Err(refusal) = admitted {
             return drop_session(refusal).await;
         }
-        if record.deadline_ms < now_ms {
+        let session_uri = shared.session_uri(&parts.headers, token)?;
+        let mut engine =
+            ServerSession::resume(shared.session_config(session_uri), record.state.clone());
+        // Refused before its body is read when the session is past its
+        // deadline (the engine would refuse it after).
+        if engine.handle_timeout(now_ms) {
             shared
                 .store
                 .end_session(token, &dev_id, end(SessionOutcome::Timeout))
                 .await?;
             tracing::info!("Package#3 after the deadline: session expired");
-            return Err(refuse(404, "the session expired"));
+            let expired = dm_session::Error::Expired;
+            return Err(refuse(expired.status().as_u16(), expired));
         }
         let limit = shared.options.limits.codec.package_bytes;
         let body = match read_device_body(shared, &parts.headers, body, limit).await {
             Ok(body) => body,
             Err(refusal) => return drop_session(refusal).await,
         };
-        let now = Instant::now();
-        let remaining = Duration::from_millis(record.deadline_ms - now_ms);
-        let state = SessionState {
-            dev_id: record.dev_id.clone(),
-            queued: Vec::new(),
-            hold: false,
-            cont_sent: record.cont_sent,
-            packages_sent: record.packages_sent as usize,
-            phase: SessionPhase::AwaitingStatuses {
-                sent: record
-                    .sent
-                    .iter()
-                    .map(|s| (s.id, s.command.clone()))
-                    .collect(),
-                deadline: now + remaining,
-            },
-        };
-        let session_uri = shared.session_uri(&parts.headers, token)?;
-        let mut engine = ServerSession::resume(shared.session_config(session_uri), state);
         let request = package_request(parts, &dev_id, &body);
-        if let Err(e) = engine.handle_package3(&request, now) {
-            return drop_session(refuse(e.http_status(), e)).await;
+        // The deadline applies to the request's arrival, not to the end of
+        // its body.
+        if let Err(e) = engine.handle_package3(&request, now_ms) {
+            return drop_session(refuse(e.status().as_u16(), e)).await;
         }
         let mut alerts = Vec::new();
         let mut results = 0;
@@ -491,20 +473,12 @@ async fn package3<S: Store, C: NotificationChannel>(
         }
         tracing::info!(results, alerts = alerts.len(), "Package#3");
         record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
-        let next = next_package(
-            shared,
-            engine,
-            &dev_id,
-            token,
-            record.packages_sent as usize,
-            now_ms,
-        )
-        .await?;
+        let mut next = next_package(shared, engine, &dev_id, token, now_ms).await?;
         if let Err(refusal) = save_or_end(shared, &record, &next.state, now_ms).await {
-            release(shared, &dev_id, token, next.claimed).await;
+            release(shared, &dev_id, token, std::mem::take(&mut next.claimed)).await;
             return Err(refusal);
         }
-        Ok(package2(next.package))
+        Ok(package2(next))
     }
     .instrument(span)
     .await

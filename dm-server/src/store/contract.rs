@@ -1,0 +1,576 @@
+//! The [`Store`] trait: the storage of a management server, one atomic
+//! step per method.
+
+use std::future::Future;
+
+use dm_session::CachedInstance;
+use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
+
+use super::{
+    AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, PasswordCredentials,
+    RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken,
+};
+use crate::Error;
+
+/// The storage of a management server.
+///
+/// Every method is one atomic step, so that a transactional database can
+/// implement the trait and several server nodes can share it. Times are Unix
+/// milliseconds passed in by the caller. Methods return
+/// [`Error::DeviceNotFound`] for an unknown device, a conflict (409, see
+/// [`Error::status`]) for a lost race, [`Error::Store`] for a backend
+/// failure.
+///
+/// Implementations return futures that are `Send`; an `async fn` in the impl
+/// block is the usual way to write them.
+pub trait Store: Send + Sync + 'static {
+    /// Registers a device. An existing device is [`Error::DeviceExists`]
+    /// unless `replace` is set: then its credentials, certificate and
+    /// notification secret are replaced (and its notification address, when
+    /// the registration has one), and its sessions, commands and alerts kept.
+    /// A user name or certificate already used by another device is
+    /// [`Error::UsernameTaken`] or [`Error::CertificateTaken`].
+    fn register_device(
+        &self,
+        registration: DeviceRegistration,
+        replace: bool,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Removes a device with its commands, alerts, open session and cached
+    /// instances; `false`
+    /// if it was not registered.
+    fn remove_device(&self, dev_id: &DevId) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// A device's record.
+    fn device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<DeviceRecord>, Error>> + Send;
+
+    /// Devices in DevID order, starting after `after`, at most `limit`.
+    fn devices(
+        &self,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeviceRecord>, Error>> + Send;
+
+    /// How many devices are registered.
+    fn device_count(&self) -> impl Future<Output = Result<usize, Error>> + Send;
+
+    /// The device and credentials registered under a user name.
+    fn credentials_by_username(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<(DevId, PasswordCredentials)>, Error>> + Send;
+
+    /// The device registered with this client certificate fingerprint.
+    fn device_by_certificate(
+        &self,
+        sha256: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<DevId>, Error>> + Send;
+
+    /// Records where a device listens for Package#0.
+    fn set_notification_address(
+        &self,
+        dev_id: &DevId,
+        address: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Takes the next NOTIFICATION-ID of a device (incrementing, wrapping
+    /// from 65535 to 1).
+    fn next_notification_id(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<u16, Error>> + Send;
+
+    /// Queues a command for a device's next Package#2.
+    fn enqueue_command(
+        &self,
+        dev_id: &DevId,
+        command: Command,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CommandId, Error>> + Send;
+
+    /// A command's record.
+    fn command(
+        &self,
+        id: CommandId,
+    ) -> impl Future<Output = Result<Option<CommandRecord>, Error>> + Send;
+
+    /// A device's commands: those pending (queued or sent) in queue order,
+    /// then the finished ones the store retains, oldest first.
+    fn commands(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Vec<CommandRecord>, Error>> + Send;
+
+    /// Atomically moves up to `max` of a device's queued commands, oldest
+    /// first, to `sent` in `session`, and returns them. The server claims
+    /// only for a session already recorded ([`Store::open_session`]), so
+    /// that a claim outlived by its node still ends: the session expires
+    /// and its `sent` commands fail.
+    fn claim_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        max: usize,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<(CommandId, Command)>, Error>> + Send;
+
+    /// Returns commands claimed in `session` that are still `sent` to
+    /// `queued`, in their place in the queue: the Package#2 that was to
+    /// carry them was never delivered (its session lost a race, or the
+    /// store failed while it was being built). Others are left alone.
+    fn release_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        ids: Vec<CommandId>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records the status of a command sent in `session`: it becomes `done`.
+    /// Idempotent: recording a result for a command that is no longer `sent`
+    /// in that session changes nothing.
+    fn record_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records a status answered from the cache: as
+    /// [`Store::record_result`] (the same idempotence), and the command's
+    /// record says [`CommandRecord::from_cache`]. The server calls it for a
+    /// `304` whose data it filled in from [`Store::cached_instance`].
+    fn record_cached_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Keeps, per device and MO instance (MOID + MIID), the data of the
+    /// last GET of the instance's root the device answered with a cache
+    /// validator (docs/protocol.md section 8), replacing what was kept for
+    /// that instance. A store may bound what it keeps per device (in number
+    /// and bytes, forgetting the least recently received first; see
+    /// [`Retention`](crate::Retention) for the embedded store); an instance it cannot keep is
+    /// forgotten, never left with older data.
+    fn record_cached_instances(
+        &self,
+        dev_id: &DevId,
+        instances: Vec<CachedInstance>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The data kept for one MO instance of a device, with the validator
+    /// it came with.
+    fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> impl Future<Output = Result<Option<CachedInstance>, Error>> + Send;
+
+    /// Appends alerts received from a device. A store may bound what it
+    /// keeps per device (in number and bytes, forgetting the oldest first)
+    /// and store an oversized alert without its `Data` (see [`Retention`](crate::Retention)
+    /// for the embedded store).
+    fn record_alerts(
+        &self,
+        dev_id: &DevId,
+        alerts: Vec<AlertRecord>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The alerts the store retains for a device, oldest first.
+    fn alerts(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, Error>> + Send;
+
+    /// Records the start of a session: its summary becomes the device's
+    /// latest and `mos`, when given, its MO inventory (a store may keep only
+    /// its first entries, see [`Retention`](crate::Retention)). Other open sessions
+    /// of the device are left alone (a client may deliver an asynchronous
+    /// report in a session of its own); they end or expire by themselves.
+    fn begin_session(
+        &self,
+        dev_id: &DevId,
+        summary: SessionSummary,
+        mos: Option<Vec<MosEntry>>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records a new open session, which joins the device's open sessions
+    /// ([`DeviceRecord::open_sessions`]) as the newest, unless `max_open` sessions are open already ([`Error::Busy`]: the
+    /// count and the insertion are one step, so concurrent requests cannot
+    /// pass the limit together). A token already recorded is
+    /// [`Error::SessionExists`].
+    fn open_session(
+        &self,
+        record: SessionRecord,
+        max_open: usize,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Saves an open session whose stored version is `expected_version`
+    /// ([`Error::SessionVersion`] if it is not, [`Error::SessionNotFound`]
+    /// if the session is gone).
+    fn save_session(
+        &self,
+        record: SessionRecord,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// An open session.
+    fn session(
+        &self,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, Error>> + Send;
+
+    /// Ends a session: removes its record (if any) and takes it out of the
+    /// device's open sessions (the others stay open), completes its summary in
+    /// the device's recent sessions (end, packages and outcome from `end`;
+    /// CONT sent when the record says so), and marks every command still
+    /// `sent` in it `failed`.
+    fn end_session(
+        &self,
+        token: SessionToken,
+        dev_id: &DevId,
+        end: SessionEnd,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Ends every open session that has expired at `now_ms`
+    /// ([`SessionState::is_expired`](dm_session::SessionState::is_expired): past its deadline) as
+    /// [`SessionOutcome::Timeout`](crate::SessionOutcome::Timeout) (as [`Store::end_session`] does) and
+    /// returns them.
+    fn expire_sessions(
+        &self,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, Error>> + Send;
+
+    /// How many sessions are open.
+    fn open_sessions(&self) -> impl Future<Output = Result<usize, Error>> + Send;
+
+    /// Stores a repository object; `true` when the path was new. Replacing an
+    /// object of another owner is [`Error::ObjectOwned`], except for the
+    /// server, which may replace anything. A store may bound how many objects
+    /// a device owns ([`Error::TooManyObjects`] beyond) and their total size
+    /// ([`Error::InsufficientStorage`] beyond); a refused write changes
+    /// nothing.
+    fn put_object(
+        &self,
+        path: &str,
+        object: RepositoryObject,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// How many bytes of repository objects `dev_id` may still store at
+    /// `path` (the object it owns there now counts as free, as it would be
+    /// replaced), or `None` when the store sets no bound. The server
+    /// refuses an upload whose `Content-Length` exceeds it (413) before
+    /// reading the body; [`Store::put_object`] still has the last word.
+    /// The default bounds nothing.
+    fn repository_room(
+        &self,
+        dev_id: &DevId,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<usize>, Error>> + Send {
+        let _ = (dev_id, path);
+        async { Ok(None) }
+    }
+
+    /// A repository object.
+    fn object(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<RepositoryObject>, Error>> + Send;
+
+    /// Removes a repository object; `false` if there was none.
+    fn delete_object(&self, path: &str) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// The server's secret key (32 bytes, created on first use and then
+    /// always the same): Digest nonces are authenticated with it, so every
+    /// node sharing the store accepts the nonces of the others.
+    fn server_key(&self) -> impl Future<Output = Result<[u8; 32], Error>> + Send;
+
+    /// Makes everything stored so far durable (a no-op for stores that
+    /// always are). The server calls it periodically and at shutdown.
+    fn flush(&self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records that a device authenticated with a Digest `nonce` (issued at
+    /// `issued_ms`, Unix milliseconds) and nonce count `nc`, and says whether
+    /// that use is new: `true` when `nc` is greater than every count the
+    /// device used with this nonce before; `false` for a count already
+    /// used (a replayed request), and for a nonce whose counts the store no
+    /// longer knows (it may keep only the device's most recent nonces, and
+    /// then refuses every nonce issued no later than one it forgot, and
+    /// every nonce issued before it was loaded). The server answers `false`
+    /// with a fresh challenge (`stale=true`).
+    fn use_digest_nonce(
+        &self,
+        dev_id: &DevId,
+        nonce: &str,
+        issued_ms: u64,
+        nc: u32,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
+/// A shared store is a store: several servers (or a server and the
+/// application) can hold the same one.
+impl<T: Store> Store for std::sync::Arc<T> {
+    fn register_device(
+        &self,
+        registration: DeviceRegistration,
+        replace: bool,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).register_device(registration, replace, now_ms)
+    }
+
+    fn remove_device(&self, dev_id: &DevId) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).remove_device(dev_id)
+    }
+
+    fn device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<DeviceRecord>, Error>> + Send {
+        (**self).device(dev_id)
+    }
+
+    fn devices(
+        &self,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeviceRecord>, Error>> + Send {
+        (**self).devices(after, limit)
+    }
+
+    fn device_count(&self) -> impl Future<Output = Result<usize, Error>> + Send {
+        (**self).device_count()
+    }
+
+    fn credentials_by_username(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<(DevId, PasswordCredentials)>, Error>> + Send {
+        (**self).credentials_by_username(username)
+    }
+
+    fn device_by_certificate(
+        &self,
+        sha256: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<DevId>, Error>> + Send {
+        (**self).device_by_certificate(sha256)
+    }
+
+    fn set_notification_address(
+        &self,
+        dev_id: &DevId,
+        address: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).set_notification_address(dev_id, address)
+    }
+
+    fn next_notification_id(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<u16, Error>> + Send {
+        (**self).next_notification_id(dev_id)
+    }
+
+    fn enqueue_command(
+        &self,
+        dev_id: &DevId,
+        command: Command,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CommandId, Error>> + Send {
+        (**self).enqueue_command(dev_id, command, now_ms)
+    }
+
+    fn command(
+        &self,
+        id: CommandId,
+    ) -> impl Future<Output = Result<Option<CommandRecord>, Error>> + Send {
+        (**self).command(id)
+    }
+
+    fn commands(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Vec<CommandRecord>, Error>> + Send {
+        (**self).commands(dev_id)
+    }
+
+    fn claim_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        max: usize,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<(CommandId, Command)>, Error>> + Send {
+        (**self).claim_commands(dev_id, session, max, now_ms)
+    }
+
+    fn release_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        ids: Vec<CommandId>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).release_commands(dev_id, session, ids, now_ms)
+    }
+
+    fn record_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).record_result(id, session, result, now_ms)
+    }
+
+    fn record_cached_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).record_cached_result(id, session, result, now_ms)
+    }
+
+    fn record_cached_instances(
+        &self,
+        dev_id: &DevId,
+        instances: Vec<CachedInstance>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).record_cached_instances(dev_id, instances)
+    }
+
+    fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> impl Future<Output = Result<Option<CachedInstance>, Error>> + Send {
+        (**self).cached_instance(dev_id, moid, miid)
+    }
+
+    fn record_alerts(
+        &self,
+        dev_id: &DevId,
+        alerts: Vec<AlertRecord>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).record_alerts(dev_id, alerts)
+    }
+
+    fn alerts(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, Error>> + Send {
+        (**self).alerts(dev_id)
+    }
+
+    fn begin_session(
+        &self,
+        dev_id: &DevId,
+        summary: SessionSummary,
+        mos: Option<Vec<MosEntry>>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).begin_session(dev_id, summary, mos, now_ms)
+    }
+
+    fn open_session(
+        &self,
+        record: SessionRecord,
+        max_open: usize,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).open_session(record, max_open)
+    }
+
+    fn save_session(
+        &self,
+        record: SessionRecord,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).save_session(record, expected_version)
+    }
+
+    fn session(
+        &self,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, Error>> + Send {
+        (**self).session(token)
+    }
+
+    fn end_session(
+        &self,
+        token: SessionToken,
+        dev_id: &DevId,
+        end: SessionEnd,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).end_session(token, dev_id, end)
+    }
+
+    fn expire_sessions(
+        &self,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, Error>> + Send {
+        (**self).expire_sessions(now_ms)
+    }
+
+    fn open_sessions(&self) -> impl Future<Output = Result<usize, Error>> + Send {
+        (**self).open_sessions()
+    }
+
+    fn put_object(
+        &self,
+        path: &str,
+        object: RepositoryObject,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).put_object(path, object)
+    }
+
+    fn repository_room(
+        &self,
+        dev_id: &DevId,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<usize>, Error>> + Send {
+        (**self).repository_room(dev_id, path)
+    }
+
+    fn object(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<RepositoryObject>, Error>> + Send {
+        (**self).object(path)
+    }
+
+    fn delete_object(&self, path: &str) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).delete_object(path)
+    }
+
+    fn server_key(&self) -> impl Future<Output = Result<[u8; 32], Error>> + Send {
+        (**self).server_key()
+    }
+
+    fn flush(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).flush()
+    }
+
+    fn use_digest_nonce(
+        &self,
+        dev_id: &DevId,
+        nonce: &str,
+        issued_ms: u64,
+        nc: u32,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).use_digest_nonce(dev_id, nonce, issued_ms, nc)
+    }
+}

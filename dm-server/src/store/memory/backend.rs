@@ -1,0 +1,578 @@
+//! [`Store`] for [`MemoryStore`]: each method one step under the mutex.
+
+use std::ops::Bound;
+
+use dm_session::CachedInstance;
+use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
+
+use super::{
+    AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
+    ObjectOwner, PasswordCredentials, RepositoryObject, SessionEnd, SessionOutcome, SessionRecord,
+    SessionSummary, SessionToken, Store,
+};
+use crate::Error;
+
+use super::{
+    Device, KeptInstance, MemoryStore, StoredAlert, cap_mos, unknown_device, write_snapshot,
+};
+
+impl Store for MemoryStore {
+    async fn register_device(
+        &self,
+        registration: DeviceRegistration,
+        replace: bool,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        let dev_id = registration.dev_id.clone();
+        if let Some(credentials) = &registration.credentials
+            && let Some(owner) = inner.usernames.get(credentials.username.as_str())
+            && *owner != dev_id
+        {
+            return Err(Error::UsernameTaken {
+                username: credentials.username.clone(),
+                owner: owner.clone(),
+            });
+        }
+        if let Some(certificate) = &registration.certificate_sha256
+            && let Some(owner) = inner.certificates.get(certificate)
+            && *owner != dev_id
+        {
+            return Err(Error::CertificateTaken {
+                owner: owner.clone(),
+            });
+        }
+        if inner.devices.contains_key(&dev_id) {
+            if !replace {
+                return Err(Error::DeviceExists(dev_id));
+            }
+            inner.remove_indexes(&dev_id);
+            if let Some(device) = inner.devices.get_mut(&dev_id) {
+                device.apply(registration);
+            }
+        } else {
+            inner
+                .devices
+                .insert(dev_id.clone(), Device::new(registration, now_ms));
+        }
+        inner.add_indexes(&dev_id);
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn remove_device(&self, dev_id: &DevId) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        inner.remove_indexes(dev_id);
+        let Some(device) = inner.devices.remove(dev_id) else {
+            return Ok(false);
+        };
+        if let Some(activity) = device.activity {
+            for id in activity.pending.iter().chain(activity.finished.iter()) {
+                inner.commands.remove(id);
+            }
+        }
+        // Its open sessions with it.
+        inner.sessions.retain(|_, s| s.dev_id() != dev_id);
+        let owner = ObjectOwner::Device(dev_id.clone());
+        inner.repository.retain(|_, o| o.owner != owner);
+        inner.dirty = true;
+        Ok(true)
+    }
+
+    async fn device(&self, dev_id: &DevId) -> Result<Option<DeviceRecord>, Error> {
+        Ok(self.lock().devices.get(dev_id).map(|d| d.record(dev_id)))
+    }
+
+    async fn devices(
+        &self,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> Result<Vec<DeviceRecord>, Error> {
+        let inner = self.lock();
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(inner
+            .devices
+            .range::<DevId, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(dev_id, device)| device.record(dev_id))
+            .collect())
+    }
+
+    async fn device_count(&self) -> Result<usize, Error> {
+        Ok(self.lock().devices.len())
+    }
+
+    async fn credentials_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<(DevId, PasswordCredentials)>, Error> {
+        let inner = self.lock();
+        Ok(inner.usernames.get(username).and_then(|dev_id| {
+            let credentials = inner.devices.get(dev_id)?.credentials.as_deref()?;
+            Some((dev_id.clone(), credentials.clone()))
+        }))
+    }
+
+    async fn device_by_certificate(&self, sha256: &[u8; 32]) -> Result<Option<DevId>, Error> {
+        Ok(self.lock().certificates.get(sha256).cloned())
+    }
+
+    async fn set_notification_address(&self, dev_id: &DevId, address: &str) -> Result<(), Error> {
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        let notification = device.notification.get_or_insert_with(Box::default);
+        if notification.address.as_deref() != Some(address) {
+            notification.address = Some(address.to_owned());
+            inner.dirty = true;
+        }
+        Ok(())
+    }
+
+    async fn next_notification_id(&self, dev_id: &DevId) -> Result<u16, Error> {
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        let notification = device.notification.get_or_insert_with(Box::default);
+        let id = match notification.last_id {
+            None | Some(u16::MAX) => 1,
+            Some(last) => last + 1,
+        };
+        notification.last_id = Some(id);
+        inner.dirty = true;
+        Ok(id)
+    }
+
+    async fn enqueue_command(
+        &self,
+        dev_id: &DevId,
+        command: Command,
+        now_ms: u64,
+    ) -> Result<CommandId, Error> {
+        let mut inner = self.lock();
+        if !inner.devices.contains_key(dev_id) {
+            return Err(unknown_device(dev_id));
+        }
+        inner.next_command += 1;
+        let id = CommandId(inner.next_command);
+        inner.commands.insert(
+            id,
+            CommandRecord::queued(id, dev_id.clone(), command, now_ms),
+        );
+        inner.device_mut(dev_id)?.activity().pending.push_back(id);
+        inner.dirty = true;
+        Ok(id)
+    }
+
+    async fn command(&self, id: CommandId) -> Result<Option<CommandRecord>, Error> {
+        Ok(self.lock().commands.get(&id).cloned())
+    }
+
+    async fn commands(&self, dev_id: &DevId) -> Result<Vec<CommandRecord>, Error> {
+        let inner = self.lock();
+        let device = inner
+            .devices
+            .get(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        let Some(activity) = device.activity.as_deref() else {
+            return Ok(Vec::new());
+        };
+        Ok(activity
+            .pending
+            .iter()
+            .chain(activity.finished.iter())
+            .filter_map(|id| inner.commands.get(id).cloned())
+            .collect())
+    }
+
+    async fn claim_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        max: usize,
+        now_ms: u64,
+    ) -> Result<Vec<(CommandId, Command)>, Error> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let device = inner
+            .devices
+            .get(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        let mut claimed = Vec::new();
+        for id in device.activity.iter().flat_map(|a| a.pending.iter()) {
+            if claimed.len() >= max {
+                break;
+            }
+            if let Some(command) = inner.commands.get_mut(id)
+                && command.state == CommandState::Queued
+            {
+                command.state = CommandState::Sent;
+                command.session = Some(session);
+                command.updated_ms = now_ms;
+                claimed.push((*id, command.command.clone()));
+            }
+        }
+        if !claimed.is_empty() {
+            inner.dirty = true;
+        }
+        Ok(claimed)
+    }
+
+    async fn release_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        ids: Vec<CommandId>,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        for id in ids {
+            if let Some(command) = inner.commands.get_mut(&id)
+                && command.dev_id == *dev_id
+                && command.state == CommandState::Sent
+                && command.session == Some(session)
+            {
+                // Still in the device's pending list, so in its place.
+                command.state = CommandState::Queued;
+                command.session = None;
+                command.updated_ms = now_ms;
+                inner.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        self.lock()
+            .record_result(id, session, result, false, now_ms, &self.retention);
+        Ok(())
+    }
+
+    async fn record_cached_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        self.lock()
+            .record_result(id, session, result, true, now_ms, &self.retention);
+        Ok(())
+    }
+
+    async fn record_cached_instances(
+        &self,
+        dev_id: &DevId,
+        instances: Vec<CachedInstance>,
+    ) -> Result<(), Error> {
+        if instances.is_empty() {
+            return Ok(());
+        }
+        let retention = self.retention;
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        let cache = device.cache.get_or_insert_with(Box::default);
+        for instance in &instances {
+            cache.keep(dev_id, instance, &retention);
+        }
+        if cache.instances.is_empty() {
+            device.cache = None;
+        }
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> Result<Option<CachedInstance>, Error> {
+        let inner = self.lock();
+        let device = inner
+            .devices
+            .get(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        Ok(device
+            .cache
+            .as_deref()
+            .and_then(|cache| {
+                cache
+                    .instances
+                    .iter()
+                    .find(|k| k.moid == *moid && k.miid == *miid)
+            })
+            .and_then(KeptInstance::instance))
+    }
+
+    async fn record_alerts(&self, dev_id: &DevId, alerts: Vec<AlertRecord>) -> Result<(), Error> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let retention = self.retention;
+        // Encoded (and truncated) before taking the lock.
+        let stored: Vec<StoredAlert> = alerts
+            .into_iter()
+            .filter_map(|record| StoredAlert::new(dev_id, record, retention.alert_data_bytes))
+            .collect();
+        let mut inner = self.lock();
+        let activity = inner.device_mut(dev_id)?.activity();
+        for alert in stored {
+            activity.push_alert(alert, &retention);
+        }
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn alerts(&self, dev_id: &DevId) -> Result<Vec<AlertRecord>, Error> {
+        let inner = self.lock();
+        let device = inner
+            .devices
+            .get(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        Ok(device
+            .activity
+            .as_deref()
+            .map(|a| a.alerts.iter().filter_map(StoredAlert::record).collect())
+            .unwrap_or_default())
+    }
+
+    async fn begin_session(
+        &self,
+        dev_id: &DevId,
+        summary: SessionSummary,
+        mos: Option<Vec<MosEntry>>,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let _ = now_ms;
+        let mos = mos.map(|mos| cap_mos(dev_id, mos, &self.retention));
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        let kept = self.retention.sessions.max(1);
+        let sessions: Vec<SessionSummary> = std::iter::once(summary)
+            .chain(device.sessions.take().into_iter().flat_map(Vec::from))
+            .take(kept)
+            .collect();
+        device.sessions = Some(sessions.into_boxed_slice());
+        if let Some(mos) = mos {
+            device.mos = Some(mos.into_boxed_slice());
+        }
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn open_session(&self, record: SessionRecord, max_open: usize) -> Result<(), Error> {
+        let mut inner = self.lock();
+        if inner.sessions.contains_key(&record.token) {
+            return Err(Error::SessionExists(record.token.public_id()));
+        }
+        if inner.sessions.len() >= max_open {
+            return Err(Error::Busy {
+                open_sessions: inner.sessions.len(),
+            });
+        }
+        let device = inner.device_mut(record.dev_id())?;
+        let mut open = device.open_sessions().to_vec();
+        open.push(record.token);
+        device.set_open_sessions(open);
+        inner.sessions.insert(record.token, record);
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn save_session(
+        &self,
+        record: SessionRecord,
+        expected_version: u64,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        match inner.sessions.get(&record.token) {
+            None => return Err(Error::SessionNotFound(record.token.public_id())),
+            Some(stored) if stored.version != expected_version => {
+                return Err(Error::SessionVersion {
+                    session: record.token.public_id(),
+                    expected: expected_version,
+                });
+            }
+            Some(_) => {}
+        }
+        inner.sessions.insert(record.token, record);
+        inner.dirty = true;
+        Ok(())
+    }
+
+    async fn session(&self, token: SessionToken) -> Result<Option<SessionRecord>, Error> {
+        Ok(self.lock().sessions.get(&token).cloned())
+    }
+
+    async fn end_session(
+        &self,
+        token: SessionToken,
+        dev_id: &DevId,
+        end: SessionEnd,
+    ) -> Result<(), Error> {
+        self.lock()
+            .end_session(token, dev_id, &end, &self.retention);
+        Ok(())
+    }
+
+    async fn expire_sessions(&self, now_ms: u64) -> Result<Vec<SessionRecord>, Error> {
+        let mut inner = self.lock();
+        let expired: Vec<SessionRecord> = inner
+            .sessions
+            .values()
+            .filter(|s| s.state.is_expired(now_ms))
+            .cloned()
+            .collect();
+        for session in &expired {
+            let packages = u32::try_from(session.state.packages_sent).unwrap_or(u32::MAX);
+            let end = SessionEnd::new(SessionOutcome::Timeout, packages, now_ms);
+            inner.end_session(session.token, session.dev_id(), &end, &self.retention);
+        }
+        Ok(expired)
+    }
+
+    async fn open_sessions(&self) -> Result<usize, Error> {
+        Ok(self.lock().sessions.len())
+    }
+
+    async fn repository_room(&self, dev_id: &DevId, path: &str) -> Result<Option<usize>, Error> {
+        let inner = self.lock();
+        // An unknown device is bounded by nothing here, as in `put_object`.
+        let Some(device) = inner.devices.get(dev_id) else {
+            return Ok(None);
+        };
+        let replaced = inner
+            .repository
+            .get(path)
+            .filter(|o| matches!(&o.owner, ObjectOwner::Device(owner) if owner == dev_id))
+            .map_or(0, |o| o.body.len());
+        let kept = device.object_bytes.saturating_sub(replaced);
+        Ok(Some(self.retention.repository_bytes.saturating_sub(kept)))
+    }
+
+    async fn put_object(&self, path: &str, object: RepositoryObject) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        let previous = inner
+            .repository
+            .get(path)
+            .map(|o| (o.owner.clone(), o.body.len()));
+        if let Some((owner, _)) = &previous
+            && *owner != object.owner
+            && object.owner != ObjectOwner::Server
+        {
+            return Err(Error::ObjectOwned {
+                path: path.to_owned(),
+            });
+        }
+        // Checks the new owner's bounds before changing anything.
+        if let ObjectOwner::Device(dev_id) = &object.owner
+            && let Some(device) = inner.devices.get(dev_id)
+        {
+            let replaced = previous
+                .as_ref()
+                .filter(|(owner, _)| *owner == object.owner)
+                .map(|(_, bytes)| *bytes);
+            if replaced.is_none() && device.objects >= self.retention.objects_per_device {
+                return Err(Error::TooManyObjects {
+                    dev_id: dev_id.clone(),
+                    objects: device.objects,
+                });
+            }
+            let total = device
+                .object_bytes
+                .saturating_sub(replaced.unwrap_or(0))
+                .saturating_add(object.body.len());
+            if total > self.retention.repository_bytes {
+                return Err(Error::InsufficientStorage {
+                    dev_id: dev_id.clone(),
+                    bytes: total,
+                    allowed: self.retention.repository_bytes,
+                });
+            }
+        }
+        if let Some((ObjectOwner::Device(dev_id), bytes)) = &previous
+            && let Some(device) = inner.devices.get_mut(dev_id)
+        {
+            device.objects = device.objects.saturating_sub(1);
+            device.object_bytes = device.object_bytes.saturating_sub(*bytes);
+        }
+        if let ObjectOwner::Device(dev_id) = &object.owner
+            && let Some(device) = inner.devices.get_mut(dev_id)
+        {
+            device.objects += 1;
+            device.object_bytes = device.object_bytes.saturating_add(object.body.len());
+        }
+        let created = inner.repository.insert(path.to_owned(), object).is_none();
+        inner.dirty = true;
+        Ok(created)
+    }
+
+    async fn object(&self, path: &str) -> Result<Option<RepositoryObject>, Error> {
+        Ok(self.lock().repository.get(path).cloned())
+    }
+
+    async fn delete_object(&self, path: &str) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        let Some(removed) = inner.repository.remove(path) else {
+            return Ok(false);
+        };
+        if let ObjectOwner::Device(dev_id) = &removed.owner
+            && let Some(device) = inner.devices.get_mut(dev_id)
+        {
+            device.objects = device.objects.saturating_sub(1);
+            device.object_bytes = device.object_bytes.saturating_sub(removed.body.len());
+        }
+        inner.dirty = true;
+        Ok(true)
+    }
+
+    async fn server_key(&self) -> Result<[u8; 32], Error> {
+        let mut inner = self.lock();
+        if let Some(key) = inner.key {
+            return Ok(key);
+        }
+        let key = crate::util::random()?;
+        inner.key = Some(key);
+        inner.dirty = true;
+        Ok(key)
+    }
+
+    async fn flush(&self) -> Result<(), Error> {
+        let Some(snapshot) = self.snapshot_if_dirty()? else {
+            return Ok(());
+        };
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        let on_disk = self.written.clone();
+        let written =
+            tokio::task::spawn_blocking(move || write_snapshot(&path, &on_disk, snapshot))
+                .await
+                .map_err(|e| Error::store("write the store file", e))?;
+        if written.is_err() {
+            self.lock().dirty = true;
+        }
+        written
+    }
+
+    async fn use_digest_nonce(
+        &self,
+        dev_id: &DevId,
+        nonce: &str,
+        issued_ms: u64,
+        nc: u32,
+    ) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        let floor = inner.digest_floor_ms;
+        Ok(inner
+            .device_mut(dev_id)?
+            .digest
+            .get_or_insert_with(Box::default)
+            .record(nonce, issued_ms, nc, floor))
+    }
+}

@@ -1,0 +1,370 @@
+//! A conformance suite for [`Store`] implementations: the contract every
+//! store keeps, whatever its backend. Each check takes a fresh, empty store;
+//! [`run`] runs them all with stores from a factory.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use dm_server::MemoryStore;
+//!
+//! dm_test_support::store::run(|| async { MemoryStore::new() }).await;
+//! # }
+//! ```
+
+#![allow(
+    clippy::missing_panics_doc,
+    reason = "a check panics, as a test does, when the store breaks the contract"
+)]
+
+use std::future::Future;
+
+use dm_server::{
+    CommandId, CommandRecord, CommandState, DeviceRegistration, Error, ObjectOwner,
+    RepositoryObject, SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken,
+    Store,
+};
+use dm_session::{Initiator, SessionState};
+use dm_types::{Command, DevId, Status, StatusCode};
+
+/// Runs every check of the suite, each on a store `new_store` makes (it
+/// must be empty).
+pub async fn run<S, F, Fut>(new_store: F)
+where
+    S: Store,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    claims_results_and_sessions_are_atomic_and_idempotent(new_store().await).await;
+    released_commands_return_to_their_place_and_an_ended_summary_says_cont(new_store().await).await;
+    command_ids_are_never_reused(new_store().await).await;
+    registrations_conflict_and_repository_objects_keep_their_owner(new_store().await).await;
+}
+
+fn dev(id: &str) -> DevId {
+    DevId::new(id).expect("valid DevID")
+}
+
+fn get(node: &str) -> Command {
+    Command::from_words(&["GET", &format!("urn:oma:mo:oma-dm-devinfo:1.0//{node}")])
+        .expect("valid GET")
+}
+
+/// Registers `dev_id` without credentials at `now_ms`.
+async fn register<S: Store>(store: &S, dev_id: &DevId, now_ms: u64) {
+    store
+        .register_device(DeviceRegistration::new(dev_id.clone()), false, now_ms)
+        .await
+        .expect("registered");
+}
+
+/// The command `id`, which the store must still keep.
+async fn kept_command<S: Store>(store: &S, id: CommandId) -> CommandRecord {
+    store.command(id).await.expect("read").expect("kept")
+}
+
+/// A device registers once (unless replaced), a user name belongs to one
+/// device, and a repository object may be replaced only by its owner or
+/// the server.
+pub async fn registrations_conflict_and_repository_objects_keep_their_owner<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    let with_user =
+        |dev_id: &DevId| DeviceRegistration::new(dev_id.clone()).with_password("u", "p", "r");
+    store
+        .register_device(with_user(&d1), false, 0)
+        .await
+        .expect("registered");
+    assert!(matches!(
+        store.register_device(with_user(&d1), false, 1).await,
+        Err(Error::DeviceExists(_))
+    ));
+    store
+        .register_device(with_user(&d1), true, 1)
+        .await
+        .expect("replaced");
+    assert!(matches!(
+        store.register_device(with_user(&d2), false, 2).await,
+        Err(Error::UsernameTaken { .. })
+    ));
+    assert!(store.device(&d2).await.expect("read").is_none());
+    register(&store, &d2, 2).await;
+
+    let object = |owner| RepositoryObject::new("[]".into(), owner, 0);
+    assert!(
+        store
+            .put_object("p", object(ObjectOwner::Device(d1.clone())))
+            .await
+            .expect("new")
+    );
+    assert!(matches!(
+        store
+            .put_object("p", object(ObjectOwner::Device(d2.clone())))
+            .await,
+        Err(Error::ObjectOwned { .. })
+    ));
+    let kept = store.object("p").await.expect("read").expect("kept");
+    assert_eq!(kept.owner, ObjectOwner::Device(d1.clone()));
+    assert!(
+        !store
+            .put_object("p", object(ObjectOwner::Server))
+            .await
+            .expect("the server may")
+    );
+    assert!(store.delete_object("p").await.expect("deleted"));
+    assert!(!store.delete_object("p").await.expect("gone"));
+}
+
+/// Command ids are never reused, not even those of a removed device.
+pub async fn command_ids_are_never_reused<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 0).await;
+    let first = futures_ids(&store, &d1, 2).await;
+    assert!(first[0] < first[1], "ids grow in queue order");
+    assert!(store.remove_device(&d1).await.expect("removed"));
+    register(&store, &d1, 1).await;
+    let again = futures_ids(&store, &d1, 1).await;
+    assert!(
+        again[0] > first[1],
+        "a new command takes a new id: {again:?} after {first:?}"
+    );
+}
+
+/// Queued commands are claimed in queue order and once; a result is
+/// recorded once, and only from the session that sent the command; a
+/// session is saved only at the version expected; the open sessions are
+/// counted and inserted in one step; expiry and ends fail what is still
+/// sent; unknown devices are refused.
+pub async fn claims_results_and_sessions_are_atomic_and_idempotent<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 0).await;
+    let ids: Vec<CommandId> = futures_ids(&store, &d1, 3).await;
+    let a = SessionToken::from_bytes([1; 16]);
+    let b = SessionToken::from_bytes([2; 16]);
+    let first = store.claim_commands(&d1, a, 2, 1).await.expect("claimed");
+    let second = store.claim_commands(&d1, b, 5, 1).await.expect("claimed");
+    assert_eq!(first.iter().map(|c| c.0).collect::<Vec<_>>(), ids[..2]);
+    assert_eq!(second.iter().map(|c| c.0).collect::<Vec<_>>(), ids[2..]);
+    assert!(
+        store
+            .claim_commands(&d1, a, 5, 1)
+            .await
+            .expect("none left")
+            .is_empty()
+    );
+
+    let ok = Status::new(StatusCode::OK);
+    let not_found = Status::new(StatusCode::NOT_FOUND);
+    store
+        .record_result(ids[0], a, ok.clone(), 2)
+        .await
+        .expect("recorded");
+    // Twice, or from the wrong session: no change.
+    store
+        .record_result(ids[0], a, not_found.clone(), 3)
+        .await
+        .expect("harmless");
+    store
+        .record_result(ids[1], b, not_found.clone(), 3)
+        .await
+        .expect("harmless");
+    let record = kept_command(&store, ids[0]).await;
+    assert_eq!(
+        (record.state, record.result),
+        (CommandState::Done, Some(ok))
+    );
+    assert_eq!(kept_command(&store, ids[1]).await.state, CommandState::Sent);
+
+    // Versions.
+    let mut record = SessionRecord::new(a, 0, SessionState::new(d1.clone(), 0));
+    record.state.deadline_ms = 100;
+    store.open_session(record.clone(), 1).await.expect("new");
+    assert!(matches!(
+        store.open_session(record.clone(), 2).await,
+        Err(Error::SessionExists(_))
+    ));
+    // The limit is counted in the same step as the insertion.
+    let mut third = SessionRecord::new(
+        SessionToken::from_bytes([3; 16]),
+        0,
+        SessionState::new(d1.clone(), 0),
+    );
+    third.state.deadline_ms = 100;
+    assert!(matches!(
+        store.open_session(third.clone(), 1).await,
+        Err(Error::Busy { .. })
+    ));
+    assert_eq!(store.open_sessions().await.expect("count"), 1);
+    let mut next = record.clone();
+    next.version = 1;
+    next.state.cont_sent = true;
+    store
+        .save_session(next.clone(), 0)
+        .await
+        .expect("version 0 -> 1");
+    assert!(matches!(
+        store.save_session(next.clone(), 0).await,
+        Err(Error::SessionVersion { .. })
+    ));
+    assert_eq!(
+        store
+            .device(&d1)
+            .await
+            .expect("read")
+            .expect("device")
+            .open_session,
+        Some(a)
+    );
+
+    // Expiry fails what session `a` left unanswered, not `b`'s commands.
+    assert!(
+        store
+            .expire_sessions(100)
+            .await
+            .expect("none yet")
+            .is_empty()
+    );
+    let expired = store.expire_sessions(101).await.expect("expired");
+    assert_eq!(expired.len(), 1);
+    assert_eq!(
+        kept_command(&store, ids[1]).await.state,
+        CommandState::Failed
+    );
+    assert_eq!(kept_command(&store, ids[2]).await.state, CommandState::Sent);
+    assert_eq!(store.open_sessions().await.expect("count"), 0);
+    assert!(matches!(
+        store.save_session(next, 1).await,
+        Err(Error::SessionNotFound(_))
+    ));
+    store
+        .end_session(
+            b,
+            &d1,
+            SessionEnd::new(SessionOutcome::Failed("test".into()), 1, 200),
+        )
+        .await
+        .expect("ended");
+    let failed = kept_command(&store, ids[2]).await;
+    assert_eq!(failed.state, CommandState::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("failed: test"))
+    );
+
+    // Unknown devices.
+    let ghost = dev("IMEI:404");
+    assert!(matches!(
+        store.enqueue_command(&ghost, get("Man"), 0).await,
+        Err(Error::DeviceNotFound(_))
+    ));
+    assert!(matches!(
+        store.commands(&ghost).await,
+        Err(Error::DeviceNotFound(_))
+    ));
+}
+
+/// Released commands go back to their place in the queue (others stay as
+/// they are), and ending a session completes its summary (CONT included
+/// from the saved state) and fails what is still sent.
+pub async fn released_commands_return_to_their_place_and_an_ended_summary_says_cont<S: Store>(
+    store: S,
+) {
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    register(&store, &d1, 0).await;
+    register(&store, &d2, 0).await;
+    let ids = futures_ids(&store, &d1, 4).await;
+    let a = SessionToken::from_bytes([1; 16]);
+    let b = SessionToken::from_bytes([2; 16]);
+    let mut record = SessionRecord::new(a, 0, SessionState::new(d1.clone(), 0));
+    record.state.deadline_ms = 100;
+    store
+        .open_session(record.clone(), usize::MAX)
+        .await
+        .expect("open");
+    store
+        .begin_session(&d1, SessionSummary::new(a, Initiator::Client, 0), None, 0)
+        .await
+        .expect("begun");
+    let claimed: Vec<CommandId> = store
+        .claim_commands(&d1, a, 3, 1)
+        .await
+        .expect("claimed")
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(claimed, ids[..3]);
+    store
+        .record_result(ids[0], a, Status::new(StatusCode::OK), 2)
+        .await
+        .expect("done");
+
+    // A done command, a command of another session and one of another
+    // device stay as they are; the others go back in queue order.
+    let mut release = vec![ids[2], ids[0], ids[1]];
+    let elsewhere = store
+        .enqueue_command(&d2, get("Other"), 0)
+        .await
+        .expect("queued");
+    store.claim_commands(&d2, b, 1, 1).await.expect("claimed");
+    release.push(elsewhere);
+    store
+        .release_commands(&d1, a, release, 3)
+        .await
+        .expect("released");
+    assert_eq!(kept_command(&store, ids[0]).await.state, CommandState::Done);
+    for id in &ids[1..3] {
+        let command = kept_command(&store, *id).await;
+        assert_eq!(
+            (command.state, command.session, command.updated_ms),
+            (CommandState::Queued, None, 3)
+        );
+    }
+    assert_eq!(
+        kept_command(&store, elsewhere).await.state,
+        CommandState::Sent
+    );
+    let again: Vec<CommandId> = store
+        .claim_commands(&d1, a, 10, 4)
+        .await
+        .expect("claimed")
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(again, ids[1..], "released commands keep their place");
+
+    // Ending the session completes the summary, CONT included from the
+    // record, and fails what is still sent.
+    let mut next = record.clone();
+    next.version = 1;
+    next.state.cont_sent = true;
+    next.state.packages_sent = 2;
+    store.save_session(next, 0).await.expect("saved");
+    store
+        .end_session(a, &d1, SessionEnd::new(SessionOutcome::Completed, 2, 9))
+        .await
+        .expect("ended");
+    let device = store.device(&d1).await.expect("read").expect("device");
+    let summary = device.last_session().expect("summary");
+    assert_eq!(
+        (summary.cont_sent, summary.packages, summary.ended_ms),
+        (true, 2, Some(9))
+    );
+    assert_eq!(device.open_session, None);
+    for id in &ids[1..] {
+        assert_eq!(kept_command(&store, *id).await.state, CommandState::Failed);
+    }
+}
+
+async fn futures_ids<S: Store>(store: &S, dev_id: &DevId, n: usize) -> Vec<CommandId> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            store
+                .enqueue_command(dev_id, get(&format!("N{i}")), 0)
+                .await
+                .expect("queued"),
+        );
+    }
+    ids
+}
