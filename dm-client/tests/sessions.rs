@@ -412,13 +412,7 @@ fn params(header: &str) -> HashMap<String, String> {
 }
 
 fn hex_sha256(text: &str) -> String {
-    use std::fmt::Write as _;
-    sha256(text.as_bytes())
-        .iter()
-        .fold(String::new(), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        })
+    dm_codec::hex::encode(&sha256(text.as_bytes()))
 }
 
 /// A Digest server (RFC 7616, SHA-256 verified; the MD5 challenge is offered

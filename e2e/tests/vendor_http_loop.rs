@@ -366,7 +366,7 @@ fn server_package(
     session_uri: &ServerUri,
     request: &Message,
     run: &mut ServerRun,
-) -> Result<(Vec<u8>, &'static [(&'static str, &'static str)]), u16> {
+) -> Result<(Vec<u8>, Headers), u16> {
     let now = unix_ms();
     let package = PackageRequest {
         content_type: request.header("Content-Type"),
@@ -408,6 +408,9 @@ fn server_package(
     }
     Ok((body, server.response_headers()))
 }
+
+/// Header names and values of an HTTP answer.
+type Headers = &'static [(&'static str, &'static str)];
 
 /// The wall-clock time in Unix milliseconds.
 fn unix_ms() -> u64 {

@@ -31,7 +31,7 @@ const NONCE: &str = "AAABi8_xAAABAgMEBQYHCPl3hZ8yJqWc0aK-Qm1Ptx4";
 const METHOD: &str = "POST";
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    dm_codec::hex::encode(bytes)
 }
 
 fn hash(sha256: bool, text: &str) -> String {

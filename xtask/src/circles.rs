@@ -4,9 +4,9 @@
 //! module (`src/a/b.rs` and `src/a/b/mod.rs` are `a::b`); it depends on
 //! every other file-module it names through `crate::`, `super::` or
 //! `self::` paths, in `use` declarations or inline. A name a module
-//! re-exports (`pub use x::Name`, `pub(crate) use ...`) is followed to the
-//! module that defines it, so the crate root's re-exports create no edge
-//! of their own. Two modules that reach each other, directly or through
+//! imports (`use x::Name`, re-exported or not) is followed to the module
+//! that defines it, so re-exports and a parent's imports seen by its
+//! children create no edge of their own. Two modules that reach each other, directly or through
 //! others, form a circle: the check prints each circle and fails.
 //!
 //! Inline `mod name { ... }` blocks (test modules) belong to their file.
@@ -228,7 +228,8 @@ fn expand_use(tree: &str) -> Vec<Vec<String>> {
 struct Scan {
     /// Every `crate::` / `super::` / `self::` path (use trees expanded).
     paths: Vec<Vec<String>>,
-    /// `pub use` / `pub(crate) use`: exported name -> path it names.
+    /// Names a `use` brings into the module (re-exported or not: child
+    /// modules see both) -> the path it names.
     exports: Vec<(String, Vec<String>)>,
 }
 
@@ -288,8 +289,6 @@ fn scan(text: &str) -> Scan {
     let mut rest = code.as_str();
     while let Some(at) = find_word(rest, "use") {
         inline.push_str(&rest[..at]);
-        let before = rest[..at].trim_end();
-        let public = before.ends_with("pub") || before.ends_with(')') && before.contains("pub(");
         let after = &rest[at + 3..];
         let Some(end) = after.find(';') else { break };
         let tree = &after[..end];
@@ -298,7 +297,8 @@ fn scan(text: &str) -> Scan {
             if path.first().is_some_and(|first| children.contains(first)) {
                 path.insert(0, "self".to_owned());
             }
-            if public && let Some(last) = path.last() {
+            // Private imports count too: a child module sees them.
+            if let Some(last) = path.last() {
                 let name = tree_alias(tree, last);
                 result.exports.push((name, path.clone()));
             }

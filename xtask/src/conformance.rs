@@ -58,9 +58,7 @@ fn run_dm(dm: &Path, args: &[&str], stdin: &[u8]) -> Run {
 }
 
 fn hex(text: &str) -> Vec<u8> {
-    (0..text.len() / 2)
-        .filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
+    dm_codec::hex::decode(text).unwrap_or_default()
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {

@@ -71,16 +71,7 @@ fn cases(vectors: &Value, file: &str) -> Result<Vec<Value>, String> {
 }
 
 fn hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect()
+    dm_codec::hex::decode(text)
 }
 
 fn json_bytes(value: &Value) -> Vec<u8> {

@@ -1,0 +1,372 @@
+//! The state of a [`MemoryStore`](super::MemoryStore) behind its mutex:
+//! devices, their activity, and the indexes by user name and certificate.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use dm_types::{DevId, MosEntry, Status};
+
+use super::{Cache, DigestUse, Retention, StoredAlert};
+use super::{
+    CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration, NotificationSecret,
+    PasswordCredentials, RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken,
+};
+use crate::Error;
+
+#[derive(Debug, Default)]
+pub(super) struct Inner {
+    pub(super) devices: BTreeMap<DevId, Device>,
+    pub(super) usernames: HashMap<Box<str>, DevId>,
+    pub(super) certificates: HashMap<[u8; 32], DevId>,
+    pub(super) commands: HashMap<CommandId, CommandRecord>,
+    pub(super) sessions: HashMap<SessionToken, SessionRecord>,
+    pub(super) repository: BTreeMap<String, RepositoryObject>,
+    pub(super) next_command: u64,
+    pub(super) key: Option<[u8; 32]>,
+    pub(super) dirty: bool,
+    /// Digest nonces issued before this (Unix milliseconds) are refused unless
+    /// a device's recent nonces hold them: the store was loaded from a file
+    /// then, and counts used before are unknown.
+    pub(super) digest_floor_ms: u64,
+    /// Snapshots taken for the file so far (numbers them).
+    pub(super) snapshots: u64,
+}
+
+/// A device, compact: everything a device may lack is boxed behind an
+/// `Option`, so a bare registration costs little.
+#[derive(Debug)]
+pub(super) struct Device {
+    pub(super) registered_ms: u64,
+    /// Repository objects it owns.
+    pub(super) objects: u32,
+    /// The body bytes of the repository objects it owns.
+    pub(super) object_bytes: usize,
+    pub(super) credentials: Option<Box<PasswordCredentials>>,
+    pub(super) certificate: Option<Box<[u8; 32]>>,
+    pub(super) notification: Option<Box<NotificationState>>,
+    /// Latest first.
+    pub(super) sessions: Option<Box<[SessionSummary]>>,
+    pub(super) mos: Option<Box<[MosEntry]>>,
+    pub(super) activity: Option<Box<Activity>>,
+    /// Its open sessions, oldest first.
+    pub(super) open_sessions: Option<Box<[SessionToken]>>,
+    /// MO instances kept for caching.
+    pub(super) cache: Option<Box<Cache>>,
+    /// Digest nonce counts in use (not persisted).
+    pub(super) digest: Option<Box<DigestUse>>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct NotificationState {
+    pub(super) address: Option<String>,
+    pub(super) secret: Option<NotificationSecret>,
+    pub(super) last_id: Option<u16>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Activity {
+    /// Queued and sent commands, in queue order.
+    pub(super) pending: VecDeque<CommandId>,
+    /// Done and failed commands, oldest first.
+    pub(super) finished: VecDeque<CommandId>,
+    /// Oldest first.
+    pub(super) alerts: VecDeque<StoredAlert>,
+    /// The sum of the alerts' encoded sizes.
+    pub(super) alert_bytes: usize,
+}
+
+impl Activity {
+    /// Appends an alert, then forgets the oldest beyond the retention.
+    pub(super) fn push_alert(&mut self, alert: StoredAlert, retention: &Retention) {
+        self.alert_bytes = self.alert_bytes.saturating_add(alert.encoded.len());
+        self.alerts.push_back(alert);
+        self.trim_alerts(retention);
+    }
+
+    pub(super) fn trim_alerts(&mut self, retention: &Retention) {
+        while self.alerts.len() > retention.alerts || self.alert_bytes > retention.alert_bytes {
+            let Some(old) = self.alerts.pop_front() else {
+                break;
+            };
+            self.alert_bytes = self.alert_bytes.saturating_sub(old.encoded.len());
+        }
+    }
+}
+
+/// The size by which an MO inventory entry counts against
+/// [`Retention::mos_bytes`]: its strings plus 32 bytes each.
+pub(super) fn mos_entry_bytes(entry: &MosEntry) -> usize {
+    const PER_STRING: usize = 32;
+    let ddf = entry
+        .ddf
+        .as_ref()
+        .map_or(0, |d| d.as_str().len() + PER_STRING);
+    let miids: usize = entry
+        .miids
+        .iter()
+        .map(|m| m.as_str().len() + PER_STRING)
+        .sum();
+    entry.moid.as_str().len() + PER_STRING + ddf + miids
+}
+
+/// The first entries of `mos` within the retention's count and bytes.
+pub(super) fn cap_mos(
+    dev_id: &DevId,
+    mut mos: Vec<MosEntry>,
+    retention: &Retention,
+) -> Vec<MosEntry> {
+    let mut bytes = 0usize;
+    let mut kept = 0;
+    for entry in &mos {
+        let size = mos_entry_bytes(entry);
+        if kept >= retention.mos_entries || bytes.saturating_add(size) > retention.mos_bytes {
+            break;
+        }
+        bytes += size;
+        kept += 1;
+    }
+    if kept < mos.len() {
+        tracing::warn!(
+            %dev_id,
+            received = mos.len(),
+            kept,
+            max_entries = retention.mos_entries,
+            max_bytes = retention.mos_bytes,
+            "MO inventory too large: only its first entries are kept"
+        );
+        mos.truncate(kept);
+        mos.shrink_to_fit();
+    }
+    mos
+}
+
+impl Device {
+    pub(super) fn new(registration: DeviceRegistration, now_ms: u64) -> Device {
+        let mut device = Device {
+            registered_ms: now_ms,
+            objects: 0,
+            object_bytes: 0,
+            credentials: None,
+            certificate: None,
+            notification: None,
+            sessions: None,
+            mos: None,
+            activity: None,
+            open_sessions: None,
+            cache: None,
+            digest: None,
+        };
+        device.apply(registration);
+        device
+    }
+
+    /// Applies what a registration states (replacing what it replaces).
+    pub(super) fn apply(&mut self, registration: DeviceRegistration) {
+        self.credentials = registration.credentials.map(Box::new);
+        self.certificate = registration.certificate_sha256.map(Box::new);
+        let notification = self.notification.get_or_insert_with(Box::default);
+        notification.secret = registration.notification_secret;
+        if registration.notification_address.is_some() {
+            notification.address = registration.notification_address;
+        }
+        if notification.address.is_none()
+            && notification.secret.is_none()
+            && notification.last_id.is_none()
+        {
+            self.notification = None;
+        }
+    }
+
+    pub(super) fn activity(&mut self) -> &mut Activity {
+        self.activity.get_or_insert_with(Box::default)
+    }
+
+    pub(super) fn record(&self, dev_id: &DevId) -> DeviceRecord {
+        let notification = self.notification.as_deref();
+        DeviceRecord {
+            dev_id: dev_id.clone(),
+            registered_ms: self.registered_ms,
+            credentials: self.credentials.as_deref().cloned(),
+            certificate_sha256: self.certificate.as_deref().copied(),
+            notification_address: notification.and_then(|n| n.address.clone()),
+            notification_secret: notification.and_then(|n| n.secret.clone()),
+            last_notification_id: notification.and_then(|n| n.last_id),
+            sessions: self
+                .sessions
+                .as_deref()
+                .map(<[SessionSummary]>::to_vec)
+                .unwrap_or_default(),
+            mos: self.mos.as_deref().map(<[MosEntry]>::to_vec),
+            open_session: self.open_sessions().last().copied(),
+            open_sessions: self.open_sessions().to_vec(),
+        }
+    }
+
+    pub(super) fn open_sessions(&self) -> &[SessionToken] {
+        self.open_sessions.as_deref().unwrap_or_default()
+    }
+
+    pub(super) fn set_open_sessions(&mut self, tokens: Vec<SessionToken>) {
+        self.open_sessions = (!tokens.is_empty()).then(|| tokens.into_boxed_slice());
+    }
+
+    pub(super) fn from_record(record: DeviceRecord) -> (DevId, Device) {
+        let notification = (record.notification_address.is_some()
+            || record.notification_secret.is_some()
+            || record.last_notification_id.is_some())
+        .then(|| {
+            Box::new(NotificationState {
+                address: record.notification_address,
+                secret: record.notification_secret,
+                last_id: record.last_notification_id,
+            })
+        });
+        // A file written before `open_sessions` existed names one.
+        let open_sessions = if record.open_sessions.is_empty() {
+            record.open_session.into_iter().collect()
+        } else {
+            record.open_sessions
+        };
+        let mut device = Device {
+            registered_ms: record.registered_ms,
+            objects: 0,
+            object_bytes: 0,
+            credentials: record.credentials.map(Box::new),
+            certificate: record.certificate_sha256.map(Box::new),
+            notification,
+            sessions: (!record.sessions.is_empty()).then(|| record.sessions.into_boxed_slice()),
+            mos: record.mos.map(Vec::into_boxed_slice),
+            activity: None,
+            open_sessions: None,
+            cache: None,
+            digest: None,
+        };
+        device.set_open_sessions(open_sessions);
+        (record.dev_id, device)
+    }
+}
+
+pub(super) fn unknown_device(dev_id: &DevId) -> Error {
+    Error::DeviceNotFound(dev_id.clone())
+}
+
+impl Inner {
+    pub(super) fn device_mut(&mut self, dev_id: &DevId) -> Result<&mut Device, Error> {
+        self.devices
+            .get_mut(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))
+    }
+
+    /// Moves a command from the pending to the finished list of its device,
+    /// forgetting the oldest finished ones beyond the retention.
+    pub(super) fn finish(&mut self, dev_id: &DevId, id: CommandId, retention: &Retention) {
+        let Some(device) = self.devices.get_mut(dev_id) else {
+            return;
+        };
+        let activity = device.activity();
+        activity.pending.retain(|p| *p != id);
+        activity.finished.push_back(id);
+        while activity.finished.len() > retention.finished_commands {
+            if let Some(old) = activity.finished.pop_front() {
+                self.commands.remove(&old);
+            }
+        }
+    }
+
+    /// See [`Store::record_result`] and [`Store::record_cached_result`].
+    pub(super) fn record_result(
+        &mut self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        from_cache: bool,
+        now_ms: u64,
+        retention: &Retention,
+    ) {
+        let Some(command) = self.commands.get_mut(&id) else {
+            return;
+        };
+        if command.state != CommandState::Sent || command.session != Some(session) {
+            return;
+        }
+        command.state = CommandState::Done;
+        command.result = Some(result);
+        command.from_cache = from_cache;
+        command.updated_ms = now_ms;
+        let dev_id = command.dev_id.clone();
+        self.finish(&dev_id, id, retention);
+        self.dirty = true;
+    }
+
+    pub(super) fn end_session(
+        &mut self,
+        token: SessionToken,
+        dev_id: &DevId,
+        end: &SessionEnd,
+        retention: &Retention,
+    ) {
+        let record = self.sessions.remove(&token);
+        self.dirty = true;
+        let Some(device) = self.devices.get_mut(dev_id) else {
+            return;
+        };
+        if device.open_sessions().contains(&token) {
+            let rest = device
+                .open_sessions()
+                .iter()
+                .copied()
+                .filter(|t| *t != token)
+                .collect();
+            device.set_open_sessions(rest);
+        }
+        if let Some(summary) = device
+            .sessions
+            .iter_mut()
+            .flat_map(|s| s.iter_mut())
+            .find(|s| s.token == token)
+        {
+            summary.ended_ms = Some(end.ended_ms);
+            summary.packages = end.packages;
+            summary.outcome = Some(end.outcome.clone());
+            summary.cont_sent |= record.is_some_and(|r| r.state.cont_sent);
+        }
+        let pending: Vec<CommandId> = device
+            .activity
+            .as_deref()
+            .map(|a| a.pending.iter().copied().collect())
+            .unwrap_or_default();
+        for id in pending {
+            let Some(command) = self.commands.get_mut(&id) else {
+                continue;
+            };
+            if command.state == CommandState::Sent && command.session == Some(token) {
+                command.state = CommandState::Failed;
+                command.error = Some(format!("no status received: session {}", end.outcome));
+                command.updated_ms = end.ended_ms;
+                self.finish(dev_id, id, retention);
+            }
+        }
+    }
+
+    pub(super) fn remove_indexes(&mut self, dev_id: &DevId) {
+        if let Some(device) = self.devices.get(dev_id) {
+            if let Some(credentials) = &device.credentials {
+                self.usernames.remove(credentials.username.as_str());
+            }
+            if let Some(certificate) = &device.certificate {
+                self.certificates.remove(certificate.as_ref());
+            }
+        }
+    }
+
+    pub(super) fn add_indexes(&mut self, dev_id: &DevId) {
+        if let Some(device) = self.devices.get(dev_id) {
+            if let Some(credentials) = &device.credentials {
+                self.usernames
+                    .insert(credentials.username.as_str().into(), dev_id.clone());
+            }
+            if let Some(certificate) = &device.certificate {
+                self.certificates.insert(**certificate, dev_id.clone());
+            }
+        }
+    }
+}
