@@ -357,11 +357,10 @@ fn device_summary_json(record: &DeviceRecord, open: &[SessionRecord], base: &str
 }
 
 pub(crate) fn command_json(record: &CommandRecord) -> Value {
-    let words = crate::store::wire::command::words(&record.command);
     let result = record.result.as_ref();
     json!({
         "id": record.id.to_string(),
-        "command": words,
+        "command": record.command,
         "state": record.state.as_str(),
         "status": result.map(|s| s.code.as_u16()),
         "uris": result.map_or_else(Vec::new, |s| s.uris.iter().map(|u| Value::from(u.as_str())).collect()),

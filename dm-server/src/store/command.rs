@@ -44,10 +44,8 @@ pub struct CommandRecord {
     /// Its identifier.
     pub id: CommandId,
     /// The device it is for.
-    #[serde(with = "wire::dev_id")]
     pub dev_id: DevId,
     /// The command.
-    #[serde(with = "wire::command")]
     pub command: Command,
     /// Where it stands.
     pub state: CommandState,

@@ -95,7 +95,6 @@ impl fmt::Debug for NotificationSecret {
 #[non_exhaustive]
 pub struct DeviceRegistration {
     /// The device (DevInfo `DevID`).
-    #[serde(with = "wire::dev_id")]
     pub dev_id: DevId,
     /// Basic/Digest credentials.
     pub credentials: Option<PasswordCredentials>,
@@ -154,7 +153,6 @@ impl DeviceRegistration {
 #[non_exhaustive]
 pub struct DeviceRecord {
     /// The device.
-    #[serde(with = "wire::dev_id")]
     pub dev_id: DevId,
     /// When it was registered (Unix milliseconds).
     pub registered_ms: u64,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use dm_codec::Limits;
 use dm_session::Initiator;
-use dm_types::{Alert, Command, DdfUri, DevId, Miid, Moid, MosEntry, Status};
+use dm_types::{Alert, DdfUri, Miid, Moid, MosEntry, Status};
 
 /// Limits for reading stored values back: generous, since the server wrote
 /// them after checking them against its own limits.
@@ -17,39 +17,6 @@ pub(crate) fn stored_limits() -> Limits {
         .with_mo_data_bytes(usize::MAX)
         .with_string_length(usize::MAX)
         .with_uri_length(usize::MAX)
-}
-
-pub(crate) mod dev_id {
-    use super::{Deserialize, Deserializer, DevId, Serializer};
-    use serde::de::Error as _;
-
-    pub(crate) fn serialize<S: Serializer>(value: &DevId, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(value.as_str())
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DevId, D::Error> {
-        DevId::new(String::deserialize(d)?).map_err(D::Error::custom)
-    }
-}
-
-pub(crate) mod command {
-    use super::{Command, Deserialize, Deserializer, Serialize, Serializer};
-    use serde::de::Error as _;
-
-    pub(crate) fn words(command: &Command) -> Vec<String> {
-        std::iter::once(command.name().to_owned())
-            .chain(command.params().map(str::to_owned))
-            .collect()
-    }
-
-    pub(crate) fn serialize<S: Serializer>(value: &Command, s: S) -> Result<S::Ok, S::Error> {
-        words(value).serialize(s)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Command, D::Error> {
-        let words = Vec::<String>::deserialize(d)?;
-        Command::from_words(&words).map_err(D::Error::custom)
-    }
 }
 
 /// A status entry as the JSON of a Package#3 `Status` member.

@@ -78,7 +78,6 @@ struct Snapshot {
 #[derive(Deserialize)]
 struct SessionFormat1 {
     token: SessionToken,
-    #[serde(with = "wire::dev_id")]
     dev_id: DevId,
     version: u64,
     started_ms: u64,
@@ -91,7 +90,6 @@ struct SessionFormat1 {
 #[derive(Deserialize)]
 struct SentFormat1 {
     id: Option<CommandId>,
-    #[serde(with = "wire::command")]
     command: Command,
 }
 
