@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::credentials::{BasicCredentials, DigestCredentials, QopAuth};
-use super::params::{param, parse_auth_params, quoted, split_challenges};
+use super::params::{algorithm, param, parse_auth_params, quoted, required, split_challenges};
 use super::{DigestAlgorithm, HttpAuthError};
 
 /// The auth-schemes a client's credentials may answer.
@@ -137,16 +137,8 @@ impl DigestChallenge {
     pub fn parse(text: &str) -> Result<DigestChallenge, HttpAuthError> {
         let params = parse_auth_params(text)?;
         let get = |name: &str| param(&params, name);
-        let require = |name: &'static str| {
-            get(name)
-                .map(str::to_owned)
-                .ok_or(HttpAuthError::MissingParam(name))
-        };
-        let algorithm = match get("algorithm") {
-            None => DigestAlgorithm::Md5,
-            Some(name) => DigestAlgorithm::from_name(name)
-                .ok_or_else(|| HttpAuthError::UnknownAlgorithm(name.to_owned()))?,
-        };
+        let require = |name: &'static str| required(&params, name);
+        let algorithm = algorithm(&params)?;
         let qop_auth = match get("qop") {
             None => false,
             Some(qops) if qops.split(',').any(|qop| qop.trim() == "auth") => true,

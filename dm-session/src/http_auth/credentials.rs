@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use dm_codec::hex;
 
-use super::params::{param, parse_auth_params, quoted};
+use super::params::{algorithm, param, parse_auth_params, quoted, required};
 use super::{DigestAlgorithm, HttpAuthError};
 
 /// Longest `Authorization` value [`Authorization::parse`] examines.
@@ -190,16 +190,8 @@ impl DigestCredentials {
     pub fn parse(text: &str) -> Result<DigestCredentials, HttpAuthError> {
         let params = parse_auth_params(text)?;
         let get = |name: &str| param(&params, name);
-        let require = |name: &'static str| {
-            get(name)
-                .map(str::to_owned)
-                .ok_or(HttpAuthError::MissingParam(name))
-        };
-        let algorithm = match get("algorithm") {
-            None => DigestAlgorithm::Md5,
-            Some(name) => DigestAlgorithm::from_name(name)
-                .ok_or_else(|| HttpAuthError::UnknownAlgorithm(name.to_owned()))?,
-        };
+        let require = |name: &'static str| required(&params, name);
+        let algorithm = algorithm(&params)?;
         let qop = match (get("qop"), get("nc"), get("cnonce")) {
             (None, None, None) => None,
             (Some(qop), Some(nc), Some(cnonce)) => {

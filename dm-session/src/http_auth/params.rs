@@ -2,7 +2,8 @@
 //! (`name=token` or `name="quoted string"`), and several challenges in one
 //! `WWW-Authenticate` value.
 
-use super::HttpAuthError;
+use super::algorithm::DigestAlgorithm;
+use super::error::HttpAuthError;
 
 /// Whether `b` may appear in an RFC 9110 token.
 fn is_token(b: u8) -> bool {
@@ -112,6 +113,26 @@ pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// The value of the auth-param `name`, which must be present.
+pub(super) fn required(
+    params: &[(String, String)],
+    name: &'static str,
+) -> Result<String, HttpAuthError> {
+    param(params, name)
+        .map(str::to_owned)
+        .ok_or(HttpAuthError::MissingParam(name))
+}
+
+/// The `algorithm` auth-param: MD5 when absent (RFC 7616), else a known
+/// name.
+pub(super) fn algorithm(params: &[(String, String)]) -> Result<DigestAlgorithm, HttpAuthError> {
+    match param(params, "algorithm") {
+        None => Ok(DigestAlgorithm::Md5),
+        Some(name) => DigestAlgorithm::from_name(name)
+            .ok_or_else(|| HttpAuthError::UnknownAlgorithm(name.to_owned())),
+    }
 }
 
 /// `text` as an RFC 9110 quoted-string.
