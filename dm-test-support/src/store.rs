@@ -37,6 +37,8 @@ where
     released_commands_return_to_their_place_and_an_ended_summary_says_cont(new_store().await).await;
     command_ids_are_never_reused(new_store().await).await;
     registrations_conflict_and_repository_objects_keep_their_owner(new_store().await).await;
+    every_open_session_of_a_device_is_kept_newest_last(new_store().await).await;
+    digest_nonce_counts_are_used_once_per_device(new_store().await).await;
 }
 
 fn dev(id: &str) -> DevId {
@@ -367,4 +369,68 @@ async fn futures_ids<S: Store>(store: &S, dev_id: &DevId, n: usize) -> Vec<Comma
         );
     }
     ids
+}
+
+/// A device's open sessions are all kept, oldest first, the newest being
+/// its `open_session`; ending one leaves the others open.
+pub async fn every_open_session_of_a_device_is_kept_newest_last<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 1).await;
+    let tokens = [1u8, 2, 3].map(|b| SessionToken::from_bytes([b; 16]));
+    for (i, token) in (0u64..).zip(tokens) {
+        store
+            .open_session(
+                SessionRecord::new(token, 10 + i, SessionState::new(d1.clone(), 10 + i)),
+                100,
+            )
+            .await
+            .expect("opened");
+    }
+    let device = store.device(&d1).await.expect("read").expect("device");
+    assert_eq!(device.open_sessions, tokens, "oldest first");
+    assert_eq!(device.open_session, Some(tokens[2]), "the newest");
+    let end = SessionEnd::new(SessionOutcome::Completed, 1, 20);
+    store.end_session(tokens[2], &d1, end).await.expect("ended");
+    let device = store.device(&d1).await.expect("read").expect("device");
+    assert_eq!(device.open_sessions, tokens[..2], "the others stay open");
+    assert_eq!(
+        device.open_session,
+        Some(tokens[1]),
+        "the newest still open"
+    );
+}
+
+/// A Digest nonce count is accepted once per device and nonce, counts may
+/// skip but never go back, devices do not share counts, and an unknown
+/// device is an error (what a store forgets of old nonces is its own
+/// choice, so it is not checked here).
+pub async fn digest_nonce_counts_are_used_once_per_device<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    for d in [&d1, &d2] {
+        register(&store, d, 1).await;
+    }
+    let now = 1_000_000;
+    let used = |d: &DevId, nc: u32| {
+        let store = &store;
+        let d = d.clone();
+        async move {
+            store
+                .use_digest_nonce(&d, "n0", now, nc)
+                .await
+                .expect("store")
+        }
+    };
+    assert!(used(&d1, 1).await, "a first count");
+    assert!(!used(&d1, 1).await, "the same count again");
+    assert!(used(&d1, 5).await, "counts may skip");
+    assert!(!used(&d1, 4).await, "but not go back");
+    assert!(used(&d2, 1).await, "counts are per device");
+    assert!(
+        store
+            .use_digest_nonce(&dev("IMEI:9"), "n0", now, 1)
+            .await
+            .is_err(),
+        "an unknown device"
+    );
 }
