@@ -448,6 +448,7 @@ impl Transport {
                     );
                     http.challenge = Some(challenge);
                     answered = true;
+                    discard(response).await;
                     continue;
                 }
             }
@@ -537,8 +538,27 @@ fn failure_kind(error: &reqwest::Error) -> TransportFailure {
     }
 }
 
+/// The most bytes of an unwanted answer body (an error page, the answer to
+/// an upload) read and dropped so that its connection can serve the next
+/// request; a longer body is left unread and its connection closed.
+const DISCARD_BYTES: usize = 64 * 1024;
+
+/// Reads and drops what is left of `response`'s body, at most
+/// [`DISCARD_BYTES`], so that a keep-alive connection goes back to the
+/// pool; a failure only costs the connection.
+async fn discard(mut response: reqwest::Response) {
+    let mut read = 0usize;
+    while read <= DISCARD_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => read += chunk.len(),
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
+
 /// Reads status, the headers the engine needs and, for a 2xx answer with a
-/// `limit`, the body: [`Failure::BodyTooLarge`] past `limit` bytes.
+/// `limit`, the body: [`Failure::BodyTooLarge`] past `limit` bytes. Any
+/// other body is discarded (at most [`DISCARD_BYTES`] of it read).
 async fn read_response(
     mut response: reqwest::Response,
     limit: Option<usize>,
@@ -554,29 +574,34 @@ async fn read_response(
     let content_type = header(reqwest::header::CONTENT_TYPE.as_str());
     let omadm_accept = header(mime::OMADM_ACCEPT);
     let mut body = Vec::new();
-    if let Some(limit) = limit
-        && response.status().is_success()
-    {
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if chunk.len() > limit - body.len() {
-                        return Err(Failure::BodyTooLarge);
-                    }
-                    body.extend_from_slice(&chunk);
+    let Some(limit) = limit.filter(|_| response.status().is_success()) else {
+        discard(response).await;
+        return Ok(Response {
+            status,
+            content_type,
+            omadm_accept,
+            body,
+        });
+    };
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if chunk.len() > limit - body.len() {
+                    return Err(Failure::BodyTooLarge);
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    let kind = if e.is_timeout() {
-                        TransportFailure::Timeout
-                    } else {
-                        TransportFailure::Interrupted
-                    };
-                    return Err(Failure::NoAnswer {
-                        kind,
-                        detail: format!("reading the answer: {}", describe(&e)),
-                    });
-                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let kind = if e.is_timeout() {
+                    TransportFailure::Timeout
+                } else {
+                    TransportFailure::Interrupted
+                };
+                return Err(Failure::NoAnswer {
+                    kind,
+                    detail: format!("reading the answer: {}", describe(&e)),
+                });
             }
         }
     }

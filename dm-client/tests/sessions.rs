@@ -84,7 +84,9 @@ impl Engine {
             .lock()
             .expect("lock")
             .insert(path, seen.body.clone());
-        Reply::status(204)
+        // A 32 KiB acknowledgement, longer than what arrives with the head:
+        // the client reads and drops it, keeping its connection.
+        Reply::status(200).body(vec![b'x'; 32 * 1024])
     }
 }
 
@@ -136,6 +138,15 @@ async fn a_session_with_cont_repository_requests_and_change_reports() {
     assert_eq!(report.stats.repository_requests, 4);
     assert_eq!(report.stats.change_reports, 1);
     assert_eq!(report.stats.failures, 0);
+    // Every answer is read to its end (the uploads' and the change
+    // report's too), so the whole session runs on one keep-alive
+    // connection.
+    let connections: std::collections::BTreeSet<usize> = server
+        .requests()
+        .iter()
+        .map(|seen| seen.connection)
+        .collect();
+    assert_eq!(connections.len(), 1, "{connections:?}");
 
     let mut results = engine.results.lock().expect("lock").clone();
     results.sort();

@@ -41,6 +41,10 @@ pub struct Seen {
     pub body: Vec<u8>,
     /// SHA-256 of the TLS client certificate, when one was presented.
     pub client_certificate: Option<[u8; 32]>,
+    /// Which connection the request came on: the server numbers the
+    /// connections it accepts from 0, so requests with the same number
+    /// shared one keep-alive connection.
+    pub connection: usize,
 }
 
 impl Seen {
@@ -216,7 +220,7 @@ pub async fn serve_on(
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let log = seen.clone();
     let task = tokio::spawn(async move {
-        loop {
+        for number in 0.. {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
@@ -225,7 +229,7 @@ pub async fn serve_on(
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 match acceptor {
-                    None => connection(TokioIo::new(stream), None, handler, log).await,
+                    None => connection(TokioIo::new(stream), None, number, handler, log).await,
                     Some(acceptor) => {
                         let Ok(stream) = acceptor.accept(stream).await else {
                             return;
@@ -236,7 +240,7 @@ pub async fn serve_on(
                             .peer_certificates()
                             .and_then(|chain| chain.first())
                             .map(|der| sha256(der.as_ref()));
-                        connection(TokioIo::new(stream), fingerprint, handler, log).await;
+                        connection(TokioIo::new(stream), fingerprint, number, handler, log).await;
                     }
                 }
             });
@@ -259,6 +263,7 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 async fn connection<S>(
     io: TokioIo<S>,
     fingerprint: Option<[u8; 32]>,
+    number: usize,
     handler: Handler,
     log: Arc<Mutex<Vec<Seen>>>,
 ) where
@@ -287,6 +292,7 @@ async fn connection<S>(
                     .collect(),
                 body: body.to_vec(),
                 client_certificate: fingerprint,
+                connection: number,
             };
             log.lock().expect("lock").push(seen.clone());
             let reply = handler(&seen);

@@ -51,11 +51,11 @@ pub async fn serve_raw(conduct: impl Fn(&Seen) -> Conduct + Send + Sync + 'stati
     let conduct = Arc::new(conduct);
     let task = tokio::spawn(async move {
         let mut stalled = Vec::new();
-        loop {
+        for number in 0.. {
             let Ok((mut stream, _)) = listener.accept().await else {
                 continue;
             };
-            let Some(request) = read_request(&mut stream).await else {
+            let Some(request) = read_request(&mut stream, number).await else {
                 continue;
             };
             log.lock().expect("lock").push(request.clone());
@@ -81,7 +81,7 @@ pub async fn serve_raw(conduct: impl Fn(&Seen) -> Conduct + Send + Sync + 'stati
 }
 
 /// Reads one request (head and `Content-Length` body, at most 1 MiB).
-async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
+async fn read_request(stream: &mut TcpStream, connection: usize) -> Option<Seen> {
     let mut bytes = Vec::new();
     let mut buffer = [0u8; 8192];
     let end = loop {
@@ -123,5 +123,6 @@ async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
         headers,
         body,
         client_certificate: None,
+        connection,
     })
 }
