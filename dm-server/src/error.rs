@@ -65,6 +65,29 @@ pub enum Error {
         /// Why it failed.
         problem: String,
     },
+    /// The store's database cannot be reached, or lost its connection
+    /// (503 with `Retry-After`: the request may be repeated once it is
+    /// back). `database` names the database (host and port, or file),
+    /// never its credentials.
+    #[error("store: cannot reach the database at {database}: {problem}")]
+    StoreUnavailable {
+        /// Where the database is.
+        database: String,
+        /// Why it cannot be reached.
+        problem: String,
+    },
+    /// The store's schema is newer than this program knows: a newer
+    /// version of the server migrated it (500). Run that version, or
+    /// restore a backup made before the upgrade.
+    #[error(
+        "store: the database schema is version {found}, newer than the version {supported} this          program knows; run a server at least as new as the one that migrated it"
+    )]
+    SchemaTooNew {
+        /// The schema version found in the database.
+        found: u32,
+        /// The newest version this program knows.
+        supported: u32,
+    },
     /// The device is registered already (409).
     #[error("conflict: device {0} is registered")]
     DeviceExists(DevId),
@@ -248,14 +271,15 @@ impl Error {
             | Error::NotCacheable { .. }
             | Error::NoNotificationSecret(_) => StatusCode::UNPROCESSABLE_CONTENT,
             Error::Delivery { .. } => StatusCode::BAD_GATEWAY,
-            Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Busy { .. } | Error::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Error::Config { .. }
             | Error::File { .. }
             | Error::FilePermissions { .. }
             | Error::Network(_)
             | Error::Tls { .. }
-            | Error::Store { .. } => StatusCode::INTERNAL_ERROR,
+            | Error::Store { .. }
+            | Error::SchemaTooNew { .. } => StatusCode::INTERNAL_ERROR,
         }
     }
 

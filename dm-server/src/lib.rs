@@ -66,6 +66,7 @@ pub use options::{
     ServerOptionsBuilder, SessionSettings, TlsOptions,
 };
 pub use server::DmServer;
+pub use store::sql;
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -51,6 +51,13 @@ impl From<crate::Error> for Refusal {
         if let crate::Error::Busy { .. } = &error {
             return busy(&error);
         }
+        if let crate::Error::StoreUnavailable { .. } = &error {
+            // Logged with the database's address; the client only learns
+            // that it may try again soon.
+            tracing::warn!(%error, "request refused: the store is unavailable");
+            return refuse(503, "the server's store is unavailable; try again later")
+                .with_header(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         let status = error.status().as_u16();
         if status >= 500
             && !matches!(

@@ -18,7 +18,9 @@ mod device;
 mod ids;
 mod memory;
 mod repository;
+mod retention;
 mod session;
+pub mod sql;
 pub(crate) mod wire;
 
 pub use alert::AlertRecord;
@@ -26,6 +28,7 @@ pub use command::{CommandRecord, CommandState};
 pub use contract::Store;
 pub use device::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
 pub use ids::{CommandId, SessionToken};
-pub use memory::{MemoryStore, Retention};
+pub use memory::MemoryStore;
 pub use repository::{ObjectOwner, RepositoryObject};
+pub use retention::Retention;
 pub use session::{SessionEnd, SessionOutcome, SessionRecord, SessionSummary};

@@ -15,16 +15,16 @@ mod alerts;
 mod backend;
 mod cache;
 mod digest;
-mod retention;
+
 mod snapshot;
 mod state;
 #[cfg(test)]
 mod tests;
 
+use super::Retention;
 use alerts::StoredAlert;
 use cache::{Cache, KeptInstance};
 use digest::DigestUse;
-pub use retention::Retention;
 use snapshot::{SnapshotView, load, write_snapshot};
 use state::{Activity, Device, Inner, cap_mos, unknown_device};
 

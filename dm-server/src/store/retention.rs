@@ -1,8 +1,9 @@
-//! [`Retention`]: how much history [`MemoryStore`](crate::MemoryStore)(super::MemoryStore) keeps per device.
+//! [`Retention`]: how much history a store keeps per device.
 
-/// How much history [`MemoryStore`](crate::MemoryStore) keeps per device, in entries and in
-/// bytes: a device must not be able to make the server hold more than a
-/// bounded amount of memory, whatever it sends.
+/// How much history a store keeps per device, in entries and in bytes
+/// ([`MemoryStore`](crate::MemoryStore) and the SQL stores alike): a device
+/// must not be able to make the server hold more than a bounded amount of
+/// memory or disk, whatever it sends.
 ///
 /// - **Alerts** are kept as their encoded JSON (the form of
 ///   `dm_codec::encode_alert`, [`AlertRecord::encoded_len`](crate::AlertRecord::encoded_len)). An alert whose

@@ -1,0 +1,12 @@
+//! The SQL stores: one implementation of [`Store`](crate::Store) over a
+//! transactional database, with SQLite (embedded, the default of
+//! `dm serve`) and PostgreSQL (in the `dm-store-postgres` crate, for a
+//! server that runs as several nodes) as backends.
+//!
+//! Each store method is one transaction; the schema ships with the code
+//! and is migrated at start. A driver plugs in through [`Backend`] and
+//! [`Connection`].
+
+mod backend;
+
+pub use backend::{Access, Backend, BoxFuture, Connection, Dialect, Row, Value, Work};
