@@ -23,7 +23,10 @@ pub(super) async fn lock(
     d: Dialect,
     dev_id: &DevId,
 ) -> Result<bool, Error> {
-    let sql = format!("SELECT 1 FROM devices WHERE dev_id = ?{}", d.for_update());
+    let sql = format!(
+        "SELECT dev_id FROM devices WHERE dev_id = ?{}",
+        d.for_update()
+    );
     Ok(!c.query(&sql, &[dev_id.as_str().into()]).await?.is_empty())
 }
 
@@ -44,7 +47,7 @@ pub(super) async fn lock_existing(
 pub(super) async fn existing(c: &mut dyn Connection, dev_id: &DevId) -> Result<(), Error> {
     let rows = c
         .query(
-            "SELECT 1 FROM devices WHERE dev_id = ?",
+            "SELECT dev_id FROM devices WHERE dev_id = ?",
             &[dev_id.as_str().into()],
         )
         .await?;
