@@ -19,13 +19,18 @@ pub(crate) fn resolve(
     url: &str,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<tokio_postgres::Config, Error> {
+    let env = |name: &str| env(name).filter(|v| !v.is_empty());
+    let port_from_env = env("PGPORT");
+    let url = match &port_from_env {
+        Some(port) => with_port(url, port),
+        None => url.to_owned(),
+    };
     let mut config: tokio_postgres::Config = url.parse().map_err(|e| Error::Config {
         setting: "PostgreSQL URL".to_owned(),
         problem: crate::failure::problem(&e),
     })?;
-    let env = |name: &str| env(name).filter(|v| !v.is_empty());
     if config.get_ports().is_empty() {
-        let port = match env("PGPORT") {
+        let port = match port_from_env {
             Some(port) => port.parse().map_err(|_| Error::Config {
                 setting: "PGPORT".to_owned(),
                 problem: format!("{port:?} is not a port number"),
@@ -35,16 +40,13 @@ pub(crate) fn resolve(
         config.port(port);
     }
     if config.get_hosts().is_empty() {
-        match env("PGHOST") {
-            Some(hosts) => {
-                for host in hosts.split(',') {
-                    config.host(host);
-                }
+        if let Some(hosts) = env("PGHOST") {
+            for host in hosts.split(',') {
+                config.host(host);
             }
-            None => {
-                let port = config.get_ports()[0];
-                config.host(&default_host(port));
-            }
+        } else {
+            let port = config.get_ports()[0];
+            config.host(default_host(port));
         }
     }
     if config.get_user().is_none() {
@@ -66,6 +68,50 @@ pub(crate) fn resolve(
         config.dbname(&dbname);
     }
     Ok(config)
+}
+
+/// A `postgres://` URL whose hosts have no port given the port `port`
+/// (the driver would take 5432 for them); other URLs as they are.
+fn with_port(url: &str, port: &str) -> String {
+    let Some(scheme_end) = ["postgres://", "postgresql://"]
+        .iter()
+        .find_map(|scheme| url.starts_with(scheme).then_some(scheme.len()))
+    else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let query = rest.find('?').map_or("", |q| &rest[q..]);
+    if query.contains("port=") {
+        return url.to_owned();
+    }
+    let authority = &rest[..authority_end];
+    let hosts_start = authority.rfind('@').map_or(0, |at| at + 1);
+    let hosts = &authority[hosts_start..];
+    if hosts.is_empty() {
+        return url.to_owned();
+    }
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(|chunk| {
+            let has_port = match chunk.strip_prefix('[') {
+                Some(v6) => v6.contains("]:"),
+                None => chunk.contains(':'),
+            };
+            if has_port {
+                chunk.to_owned()
+            } else {
+                format!("{chunk}:{port}")
+            }
+        })
+        .collect();
+    format!(
+        "{}{}{}{}",
+        &url[..scheme_end],
+        &authority[..hosts_start],
+        hosts.join(","),
+        &rest[authority_end..]
+    )
 }
 
 /// libpq's default host: the socket directory holding the server's socket
@@ -124,7 +170,11 @@ mod tests {
 
     #[test]
     fn a_full_url_needs_nothing_from_the_environment() {
-        let vars = [("PGHOST", "elsewhere"), ("PGUSER", "other"), ("PGPORT", "1")];
+        let vars = [
+            ("PGHOST", "elsewhere"),
+            ("PGUSER", "other"),
+            ("PGPORT", "1"),
+        ];
         for scheme in ["postgres", "postgresql"] {
             let config = resolve(
                 &format!("{scheme}://dm:s%40cret@db.example:6543/dm?application_name=x"),
@@ -154,6 +204,9 @@ mod tests {
         let config = resolve("postgres://10.0.0.1/other", env(&vars)).unwrap();
         assert_eq!(label(&config), "10.0.0.1:5433/other");
         assert_eq!(config.get_user(), Some("svc"));
+        let config = resolve("postgres://u@a,[::1],c:7/d?sslmode=disable", env(&vars)).unwrap();
+        assert_eq!(label(&config), "a:5433,[::1]:5433,c:7/d");
+        assert_eq!(config.get_user(), Some("u"));
     }
 
     #[test]

@@ -20,6 +20,40 @@ use std::time::Duration;
 
 pub use backend::PostgresBackend;
 
+/// The SQL store on PostgreSQL.
+pub type PostgresStore = dm_server::sql::SqlStore<PostgresBackend>;
+
+/// Connects to the database `url` names (see [`PostgresBackend::connect`]
+/// for the URL and the environment variables that complete it) with the
+/// default [`PostgresOptions`], and opens the store: its schema is migrated
+/// to the newest version (once, whatever the number of nodes starting
+/// together).
+///
+/// A database out of reach is [`dm_server::Error::StoreUnavailable`]
+/// naming `host:port/dbname` and the cause; a schema newer than this
+/// program is [`dm_server::Error::SchemaTooNew`].
+///
+/// ```no_run
+/// # async fn example() -> Result<(), dm_server::Error> {
+/// let store = dm_store_postgres::connect("postgres://dm:secret@db.internal:5432/dm").await?;
+/// let store = store.with_retention(dm_server::Retention::default().with_alerts(64));
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect(url: &str) -> Result<PostgresStore, dm_server::Error> {
+    connect_with(url, PostgresOptions::default()).await
+}
+
+/// [`connect`] with `options`.
+pub async fn connect_with(
+    url: &str,
+    options: PostgresOptions,
+) -> Result<PostgresStore, dm_server::Error> {
+    let backend = PostgresBackend::connect(url, options).await?;
+    dm_server::sql::SqlStore::open(backend).await
+}
+
 /// How the PostgreSQL backend connects and pools.
 ///
 /// ```
@@ -32,7 +66,7 @@ pub use backend::PostgresBackend;
 /// assert_eq!(options.pool_size, 32);
 /// assert_eq!(PostgresOptions::default().pool_size, 16);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PostgresOptions {
     /// Connections the pool holds at most. Default 16.
@@ -63,26 +97,35 @@ impl Default for PostgresOptions {
 
 impl PostgresOptions {
     /// Sets [`PostgresOptions::pool_size`] (at least 1).
+    #[must_use]
     pub fn with_pool_size(mut self, pool_size: usize) -> Self {
         self.pool_size = pool_size.max(1);
         self
     }
 
     /// Sets [`PostgresOptions::connect_timeout`].
+    #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// Sets [`PostgresOptions::wait_timeout`].
+    #[must_use]
     pub fn with_wait_timeout(mut self, timeout: Duration) -> Self {
         self.wait_timeout = timeout;
         self
     }
 
     /// Sets [`PostgresOptions::conflict_retries`].
+    #[must_use]
     pub fn with_conflict_retries(mut self, retries: u32) -> Self {
         self.conflict_retries = retries;
         self
     }
 }
+
+/// The README's examples, compiled as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

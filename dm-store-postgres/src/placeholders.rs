@@ -80,7 +80,10 @@ mod tests {
     fn the_cache_is_bounded() {
         let numbered = Numbered::default();
         for i in 0..KEPT + 10 {
-            assert_eq!(&*numbered.get(&format!("SELECT ? + {i}")), format!("SELECT $1 + {i}"));
+            assert_eq!(
+                &*numbered.get(&format!("SELECT ? + {i}")),
+                format!("SELECT $1 + {i}")
+            );
         }
         assert_eq!(numbered.kept.lock().unwrap().len(), KEPT);
         assert_eq!(&*numbered.get("SELECT ? + 0"), "SELECT $1 + 0");

@@ -86,7 +86,8 @@ pub(crate) fn row(row: &tokio_postgres::Row, operation: &str) -> Result<Row, Err
             row.try_get::<_, Option<bool>>(i)
                 .map(|v| v.map(|v| Value::Integer(v.into())))
         } else if <String as tokio_postgres::types::FromSql>::accepts(ty) {
-            row.try_get::<_, Option<String>>(i).map(|v| v.map(Value::Text))
+            row.try_get::<_, Option<String>>(i)
+                .map(|v| v.map(Value::Text))
         } else if *ty == Type::BYTEA {
             row.try_get::<_, Option<Vec<u8>>>(i)
                 .map(|v| v.map(Value::Blob))
