@@ -13,6 +13,8 @@
 //!   test wants and read what the server answers;
 //! - `store` (feature `server`): the conformance suite every `Store`
 //!   implementation must pass;
+//! - `postgres` (feature `postgres`): a fresh PostgreSQL database per
+//!   test, dropped after; skipped without a server, required in CI;
 //! - `process`: running a built binary of the workspace (the `dm` tool).
 
 // Helpers stop the test that calls them with a panic naming what failed:
@@ -25,6 +27,8 @@ pub mod device;
 pub mod hostile_client;
 #[cfg(feature = "device")]
 pub mod hostile_server;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod process;
 #[cfg(feature = "server")]
 pub mod server;
