@@ -9,7 +9,10 @@
 //! transactional database: each is one atomic step (claim queued commands,
 //! record a result, save a session with a version check).
 //!
-//! [`MemoryStore`] is the embedded default.
+//! [`MemoryStore`] keeps everything in memory (optionally snapshotted to a
+//! file); the SQL store ([`sql::SqlStore`]) keeps it in a database: SQLite
+//! embedded ([`sql::SqliteStore`], the `sqlite` feature), or PostgreSQL for
+//! several nodes (the `dm-store-postgres` crate).
 
 mod alert;
 mod command;

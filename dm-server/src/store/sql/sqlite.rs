@@ -15,6 +15,9 @@ use crate::Error;
 /// Reader connections beside the writer.
 const READERS: usize = 2;
 
+/// Prepared statements kept per connection: more than the store has.
+const STATEMENTS: usize = 128;
+
 /// How long a statement waits for a lock another connection holds.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -73,8 +76,10 @@ pub struct SqliteBackend {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    writer: Mutex<rusqlite::Connection>,
+    /// Dropped before the writer, so that the writer closes last and
+    /// checkpoints the WAL into the database file.
     readers: Vec<Mutex<rusqlite::Connection>>,
+    writer: Mutex<rusqlite::Connection>,
     next_reader: AtomicUsize,
 }
 
@@ -144,6 +149,8 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<rusqlite::C
     };
     let connection = rusqlite::Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
+    // Every statement of the store stays prepared.
+    connection.set_prepared_statement_cache_capacity(STATEMENTS);
     if !read_only {
         connection.pragma_update(None, "journal_mode", "WAL")?;
     }
@@ -199,6 +206,10 @@ fn transaction<T>(
     begin: &str,
     mut work: Work<T>,
 ) -> Result<T, Error> {
+    if !connection.is_autocommit() {
+        // A transaction a panicking thread left open.
+        let _ = connection.execute_batch("ROLLBACK");
+    }
     connection
         .execute_batch(begin)
         .map_err(|e| sqlite_error("begin a transaction", &e))?;
