@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use dm_server::sql::{Access, Backend as _, BoxFuture, Connection, Row, Value, Work};
 use dm_server::{
     CommandState, DeviceRegistration, Error, ObjectOwner, RepositoryObject, SessionRecord,
-    SessionToken, SqliteStore, Store,
+    SessionToken, SqliteBackend, SqliteStore, Store,
 };
 use dm_session::SessionState;
 use dm_types::{Command, DevId};
@@ -136,6 +137,75 @@ async fn the_file_is_owner_only_and_a_shared_one_is_refused() {
         SqliteStore::open_file(&path).await,
         Err(Error::FilePermissions { .. })
     ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_schema_newer_than_the_program_is_refused_and_left_alone() {
+    let dir = scratch("schema");
+    let path = dir.join("dm.sqlite");
+    drop(SqliteStore::open_file(&path).await.expect("created"));
+    let backend = SqliteBackend::open(&path).expect("opened");
+    let set: Work<u64> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {
+        Box::pin(async move { c.execute("UPDATE dm_schema SET version = 99", &[]).await })
+    });
+    assert_eq!(
+        backend.transaction(Access::Write, set).await.expect("set"),
+        1
+    );
+    assert!(matches!(
+        SqliteStore::open(backend.clone()).await,
+        Err(Error::SchemaTooNew {
+            found: 99,
+            supported: 1
+        })
+    ));
+    let get: Work<Vec<Row>> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {
+        Box::pin(async move { c.query("SELECT version FROM dm_schema", &[]).await })
+    });
+    let rows = backend.transaction(Access::Read, get).await.expect("read");
+    assert_eq!(rows, [Row(vec![Value::Integer(99)])], "left as it was");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_failed_transaction_is_rolled_back_and_a_waiting_one_is_an_error() {
+    let dir = scratch("rollback");
+    let store = SqliteStore::open_file(dir.join("dm.sqlite"))
+        .await
+        .expect("created");
+    let failing: Work<()> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {
+        Box::pin(async move {
+            c.execute(
+                "INSERT INTO secrets (name, value) VALUES ('x', ?)",
+                &[Value::Blob(vec![1])],
+            )
+            .await?;
+            Err(Error::InvalidCommandId("on purpose".into()))
+        })
+    });
+    assert!(matches!(
+        store.backend().transaction(Access::Write, failing).await,
+        Err(Error::InvalidCommandId(_))
+    ));
+    let read: Work<Vec<Row>> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {
+        Box::pin(async move {
+            c.query("SELECT value FROM secrets WHERE name = 'x'", &[])
+                .await
+        })
+    });
+    let rows = store.backend().transaction(Access::Read, read).await;
+    assert_eq!(rows.expect("read"), [], "rolled back");
+    let waiting: Work<()> =
+        Box::new(|_: &mut dyn Connection| -> BoxFuture<'_, _> { Box::pin(std::future::pending()) });
+    assert!(matches!(
+        store.backend().transaction(Access::Write, waiting).await,
+        Err(Error::Store { .. })
+    ));
+    // The writer is usable afterwards.
+    let key = store.server_key().await.expect("key");
+    assert_eq!(store.server_key().await.expect("key"), key);
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

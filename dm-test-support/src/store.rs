@@ -25,8 +25,11 @@ use dm_server::{
     RepositoryObject, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
     SessionToken, Store,
 };
-use dm_session::{Initiator, SessionState};
-use dm_types::{Alert, AlertType, Command, DevId, Moid, MosEntry, Status, StatusCode};
+use dm_session::{CachedInstance, Initiator, SessionState};
+use dm_types::{
+    Alert, AlertType, CacheValidator, Command, DevId, Miid, MoItem, Moid, MosEntry, Status,
+    StatusCode,
+};
 
 /// Runs every check of the suite, each on a store `new_store` makes (it
 /// must be empty) with the [`Retention`] the check needs.
@@ -75,6 +78,13 @@ where
     expiry_ends_only_expired_sessions_and_fails_their_sent_commands(new_store(default()).await)
         .await;
     removing_a_device_removes_everything_of_it(new_store(default()).await).await;
+    concurrent_claims_and_opens_never_overlap(new_store(default()).await).await;
+    let one = instance("1", "v").item_len();
+    cached_instances_are_kept_within_their_count_and_bytes(
+        new_store(default().with_cached_instances(2).with_cache_bytes(one * 3)).await,
+        one,
+    )
+    .await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:
@@ -764,4 +774,147 @@ pub async fn removing_a_device_removes_everything_of_it<S: Store>(store: S) {
     register(&store, &d1, 2).await;
     assert!(store.alerts(&d1).await.expect("read").is_empty());
     assert!(store.commands(&d1).await.expect("read").is_empty());
+}
+
+/// An instance root of a test MO, MIID `miid`, holding `value`.
+fn instance(miid: &str, value: &str) -> CachedInstance {
+    let moid = "urn:oma:mo:x-test:1.0";
+    let json = format!(
+        r#"[{{"ClientURI":"{moid}/{miid}/","CV":"cv","MOData":{{"R":{{"v":"{value}"}}}}}}]"#
+    );
+    let item: MoItem =
+        dm_codec::decode_mo_serialization(json.as_bytes(), &dm_codec::Limits::default())
+            .expect("MO data")
+            .remove(0);
+    CachedInstance {
+        moid: Moid::new(moid).expect("moid"),
+        miid: Miid::new(miid).expect("miid"),
+        cache_validator: CacheValidator::new("cv").expect("cv"),
+        item,
+    }
+}
+
+trait ItemLen {
+    /// The size of the instance's MO serialization (what a store counts).
+    fn item_len(&self) -> usize;
+}
+
+impl ItemLen for CachedInstance {
+    fn item_len(&self) -> usize {
+        dm_codec::encode_mo_serialization(std::slice::from_ref(&self.item)).len()
+    }
+}
+
+/// The value a store keeps for instance `miid`, if any.
+async fn cached<S: Store>(store: &S, dev_id: &DevId, miid: &str) -> Option<String> {
+    let kept = store
+        .cached_instance(
+            dev_id,
+            &Moid::new("urn:oma:mo:x-test:1.0").expect("moid"),
+            &Miid::new(miid).expect("miid"),
+        )
+        .await
+        .expect("read")?;
+    let json = String::from_utf8(dm_codec::encode_mo_serialization(&[kept.item])).expect("utf-8");
+    Some(json)
+}
+
+/// Cached instances are kept within their count and bytes, the least
+/// recently received forgotten first; an instance larger than the budget
+/// is not kept, and the older data it would replace is forgotten. `one` is
+/// the size of a small instance.
+pub async fn cached_instances_are_kept_within_their_count_and_bytes<S: Store>(
+    store: S,
+    one: usize,
+) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 0).await;
+    store
+        .record_cached_instances(&d1, vec![instance("1", "a"), instance("2", "b")])
+        .await
+        .expect("kept");
+    // "1" received again: the most recent now, so "2" goes first.
+    store
+        .record_cached_instances(&d1, vec![instance("1", "c"), instance("3", "d")])
+        .await
+        .expect("kept");
+    assert!(cached(&store, &d1, "2").await.is_none(), "the least recent");
+    assert!(
+        cached(&store, &d1, "1")
+            .await
+            .is_some_and(|j| j.contains("\"c\""))
+    );
+    assert!(cached(&store, &d1, "3").await.is_some());
+    let huge = "x".repeat(one * 4);
+    store
+        .record_cached_instances(&d1, vec![instance("3", &huge)])
+        .await
+        .expect("not kept");
+    assert!(
+        cached(&store, &d1, "3").await.is_none(),
+        "older data forgotten"
+    );
+    assert!(cached(&store, &d1, "1").await.is_some(), "the others stay");
+    assert!(matches!(
+        store
+            .record_cached_instances(&dev("IMEI:9"), vec![instance("1", "a")])
+            .await,
+        Err(Error::DeviceNotFound(_))
+    ));
+}
+
+/// Claims running at once never hand out a command twice, and sessions
+/// opened at once never pass `max_open`.
+pub async fn concurrent_claims_and_opens_never_overlap<S: Store>(store: S) {
+    let store = std::sync::Arc::new(store);
+    let d1 = dev("IMEI:1");
+    register(&*store, &d1, 0).await;
+    let ids = futures_ids(&*store, &d1, 40).await;
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let (store, d1) = (store.clone(), d1.clone());
+        tasks.push(tokio::spawn(async move {
+            let token = SessionToken::from_bytes([i + 1; 16]);
+            let mut claimed = Vec::new();
+            loop {
+                let batch = store
+                    .claim_commands(&d1, token, 3, 1)
+                    .await
+                    .expect("claimed");
+                if batch.is_empty() {
+                    break claimed;
+                }
+                claimed.extend(batch.into_iter().map(|(id, _)| id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        let claimed = task.await.expect("task");
+        assert!(claimed.windows(2).all(|w| w[0] < w[1]), "in queue order");
+        all.extend(claimed);
+    }
+    all.sort();
+    assert_eq!(all, ids, "every command claimed exactly once");
+
+    let mut tasks = Vec::new();
+    for i in 0..12u8 {
+        let (store, d1) = (store.clone(), d1.clone());
+        tasks.push(tokio::spawn(async move {
+            let token = SessionToken::from_bytes([100 + i; 16]);
+            store
+                .open_session(SessionRecord::new(token, 0, SessionState::new(d1, 0)), 5)
+                .await
+        }));
+    }
+    let mut opened = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(()) => opened += 1,
+            Err(Error::Busy { .. }) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(opened, 5);
+    assert_eq!(store.open_sessions().await.expect("count"), 5);
 }

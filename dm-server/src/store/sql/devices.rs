@@ -23,7 +23,10 @@ pub(super) async fn lock(
     d: Dialect,
     dev_id: &DevId,
 ) -> Result<bool, Error> {
-    let sql = format!("SELECT 1 FROM devices WHERE dev_id = ?{}", d.for_update());
+    let sql = format!(
+        "SELECT dev_id FROM devices WHERE dev_id = ?{}",
+        d.for_update()
+    );
     Ok(!c.query(&sql, &[dev_id.as_str().into()]).await?.is_empty())
 }
 
@@ -44,7 +47,7 @@ pub(super) async fn lock_existing(
 pub(super) async fn existing(c: &mut dyn Connection, dev_id: &DevId) -> Result<(), Error> {
     let rows = c
         .query(
-            "SELECT 1 FROM devices WHERE dev_id = ?",
+            "SELECT dev_id FROM devices WHERE dev_id = ?",
             &[dev_id.as_str().into()],
         )
         .await?;
@@ -126,13 +129,20 @@ pub(super) async fn register(
     } else {
         params.push(dev_id.as_str().into());
         params.push(int(now_ms));
-        c.execute(
-            "INSERT INTO devices (username, ha1_sha256, ha1_md5, certificate, \
-             notification_secret, notification_auth_data, notification_address, dev_id, \
-             registered_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            &params,
-        )
-        .await?;
+        // A registration of the same device committed meanwhile (on
+        // PostgreSQL, where a missing row is not locked) wins.
+        let inserted = c
+            .execute(
+                "INSERT INTO devices (username, ha1_sha256, ha1_md5, certificate, \
+                 notification_secret, notification_auth_data, notification_address, dev_id, \
+                 registered_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (dev_id) DO NOTHING",
+                &params,
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(Error::DeviceExists(dev_id.clone()));
+        }
     }
     Ok(())
 }

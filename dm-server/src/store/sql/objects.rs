@@ -133,7 +133,7 @@ pub(super) async fn room(
 ) -> Result<Option<usize>, Error> {
     let exists = c
         .query(
-            "SELECT 1 FROM devices WHERE dev_id = ?",
+            "SELECT dev_id FROM devices WHERE dev_id = ?",
             &[dev_id.as_str().into()],
         )
         .await?;

@@ -98,7 +98,7 @@ pub(super) async fn open(
     lock_existing(c, d, record.dev_id()).await?;
     let exists = c
         .query(
-            "SELECT 1 FROM sessions WHERE token = ?",
+            "SELECT token FROM sessions WHERE token = ?",
             &[token_value(record.token)],
         )
         .await?;
@@ -156,7 +156,7 @@ pub(super) async fn save(
     }
     let exists = c
         .query(
-            "SELECT 1 FROM sessions WHERE token = ?",
+            "SELECT token FROM sessions WHERE token = ?",
             &[token_value(record.token)],
         )
         .await?;
@@ -253,23 +253,33 @@ pub(super) async fn expire(
     now_ms: u64,
     retention: &Retention,
 ) -> Result<Vec<SessionRecord>, Error> {
-    // Devices are locked in DevID order.
     let candidates = c
         .query(
             "SELECT dev_id, token FROM sessions WHERE deadline_ms < ? ORDER BY dev_id, id",
             &[int(now_ms)],
         )
         .await?;
+    let mut candidates = candidates
+        .iter()
+        .map(|row| Ok((dev_id_of(row, 0)?, token_of(row, 1)?)))
+        .collect::<Result<Vec<(DevId, SessionToken)>, Error>>()?;
+    candidates.sort();
+    // Every device first, in DevID order, then the counter of open
+    // sessions (as every other transaction takes them).
+    let mut locked: Option<&DevId> = None;
+    for (dev_id, _) in &candidates {
+        if locked != Some(dev_id) {
+            lock(c, d, dev_id).await?;
+            locked = Some(dev_id);
+        }
+    }
     let mut expired = Vec::new();
-    for row in &candidates {
-        let dev_id = dev_id_of(row, 0)?;
-        let token = token_of(row, 1)?;
-        lock(c, d, &dev_id).await?;
+    for (dev_id, token) in &candidates {
         let sql = format!(
             "SELECT record FROM sessions WHERE token = ?{}",
             d.for_update()
         );
-        let rows = c.query(&sql, &[token_value(token)]).await?;
+        let rows = c.query(&sql, &[token_value(*token)]).await?;
         let Some(row) = rows.first() else {
             continue;
         };
@@ -279,7 +289,7 @@ pub(super) async fn expire(
         }
         let packages = u32::try_from(record.state.packages_sent).unwrap_or(u32::MAX);
         let ending = SessionEnd::new(SessionOutcome::Timeout, packages, now_ms);
-        end(c, d, token, &dev_id, &ending, retention).await?;
+        end(c, d, *token, dev_id, &ending, retention).await?;
         expired.push(record);
     }
     Ok(expired)

@@ -73,8 +73,10 @@ pub struct SqliteBackend {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    writer: Mutex<rusqlite::Connection>,
+    /// Dropped before the writer, so that the writer closes last and
+    /// checkpoints the WAL into the database file.
     readers: Vec<Mutex<rusqlite::Connection>>,
+    writer: Mutex<rusqlite::Connection>,
     next_reader: AtomicUsize,
 }
 
@@ -199,6 +201,10 @@ fn transaction<T>(
     begin: &str,
     mut work: Work<T>,
 ) -> Result<T, Error> {
+    if !connection.is_autocommit() {
+        // A transaction a panicking thread left open.
+        let _ = connection.execute_batch("ROLLBACK");
+    }
     connection
         .execute_batch(begin)
         .map_err(|e| sqlite_error("begin a transaction", &e))?;
