@@ -59,6 +59,20 @@ impl SqlStore<SqliteBackend> {
             .map_err(|e| Error::store("open the SQLite database", e))??;
         SqlStore::open(backend).await
     }
+
+    /// [`SqliteStore::open_file`] without the permission check on an
+    /// existing file ([`SqliteBackend::open_allowing_shared_permissions`]).
+    pub async fn open_file_allowing_shared_permissions(
+        path: impl AsRef<Path>,
+    ) -> Result<SqliteStore, Error> {
+        let path = path.as_ref().to_owned();
+        let backend = tokio::task::spawn_blocking(move || {
+            SqliteBackend::open_allowing_shared_permissions(&path)
+        })
+        .await
+        .map_err(|e| Error::store("open the SQLite database", e))??;
+        SqlStore::open(backend).await
+    }
 }
 
 /// A [`Backend`] on an SQLite database file: one writer connection behind a
@@ -94,9 +108,20 @@ impl SqliteBackend {
     /// [`Error::FilePermissions`]. A file that cannot be opened as a
     /// database is [`Error::StoreUnavailable`].
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteBackend, Error> {
+        let path = path.as_ref();
+        create_owner_only(path)?;
+        crate::util::check_owner_only(path)?;
+        SqliteBackend::open_allowing_shared_permissions(path)
+    }
+
+    /// [`SqliteBackend::open`] without the permission check on an existing
+    /// file: for file systems without Unix permissions. A new file is
+    /// still created owner-only.
+    pub fn open_allowing_shared_permissions(
+        path: impl AsRef<Path>,
+    ) -> Result<SqliteBackend, Error> {
         let path = path.as_ref().to_owned();
         create_owner_only(&path)?;
-        crate::util::check_owner_only(&path)?;
         let unavailable = |e: rusqlite::Error| Error::StoreUnavailable {
             database: path.display().to_string(),
             problem: e.to_string(),
