@@ -24,7 +24,7 @@ use dm_types::DevId;
 
 use crate::Error;
 use crate::options::ServerOptions;
-use crate::store::{PasswordCredentials, Store};
+use crate::store::{PasswordCredentials, SessionRecord, SessionToken, Store};
 use crate::util::{hmac_sha256, sha256};
 use dm_codec::hex::constant_time_eq;
 
@@ -116,18 +116,82 @@ impl ServerKey {
     }
 }
 
+/// The store look-ups of authentication. When the request continues a
+/// session, the first credential look-up reads the session's record in the
+/// same round trip ([`Store::credentials_and_session`],
+/// [`Store::certificate_and_session`]).
+pub(crate) struct Lookups<'s, S> {
+    pub(crate) store: &'s S,
+    session: SessionRead,
+}
+
+/// Where the session a request continues stands.
+enum SessionRead {
+    /// The request continues no session.
+    Unwanted,
+    /// Not read yet.
+    Wanted(SessionToken),
+    /// Read along a credential look-up.
+    Read(Option<SessionRecord>),
+}
+
+impl<'s, S: Store> Lookups<'s, S> {
+    /// The look-ups of a request, which continues the session `continuing`
+    /// (if any).
+    pub(crate) fn new(store: &'s S, continuing: Option<SessionToken>) -> Self {
+        Lookups {
+            store,
+            session: continuing.map_or(SessionRead::Unwanted, SessionRead::Wanted),
+        }
+    }
+
+    async fn by_certificate(&mut self, sha256: &[u8; 32]) -> Result<Option<DevId>, Error> {
+        if let SessionRead::Wanted(token) = self.session {
+            let (dev_id, record) = self.store.certificate_and_session(sha256, token).await?;
+            self.session = SessionRead::Read(record);
+            Ok(dev_id)
+        } else {
+            self.store.device_by_certificate(sha256).await
+        }
+    }
+
+    async fn by_username(
+        &mut self,
+        username: &str,
+    ) -> Result<Option<(DevId, PasswordCredentials)>, Error> {
+        if let SessionRead::Wanted(token) = self.session {
+            let (credentials, record) = self.store.credentials_and_session(username, token).await?;
+            self.session = SessionRead::Read(record);
+            Ok(credentials)
+        } else {
+            self.store.credentials_by_username(username).await
+        }
+    }
+
+    /// The record of the session the request continues: the one read along
+    /// the credentials, else read now (`None` when the request continues
+    /// no session, or the session is not open).
+    pub(crate) async fn into_session(self) -> Result<Option<SessionRecord>, Error> {
+        match self.session {
+            SessionRead::Unwanted => Ok(None),
+            SessionRead::Wanted(token) => self.store.session(token).await,
+            SessionRead::Read(record) => Ok(record),
+        }
+    }
+}
+
 /// Authenticates a device: a registered client certificate first, then the
 /// `Authorization` header. `Ok(None)`: no credentials at all, which only dev
 /// mode accepts (the caller decides).
 pub(crate) async fn authenticate_device<S: Store>(
     options: &ServerOptions,
-    store: &S,
+    lookups: &mut Lookups<'_, S>,
     key: &ServerKey,
     request: &RequestAuth<'_>,
     now_ms: u64,
 ) -> Result<Option<DevId>, AuthFailure> {
     if let Some(certificate) = request.certificate
-        && let Some(dev_id) = store.device_by_certificate(certificate.sha256()).await?
+        && let Some(dev_id) = lookups.by_certificate(certificate.sha256()).await?
     {
         return Ok(Some(dev_id));
     }
@@ -143,12 +207,12 @@ pub(crate) async fn authenticate_device<S: Store>(
         .map_err(|_| unauthorized("the Authorization header is not ASCII"))?;
     match Authorization::parse(value).map_err(|e| unauthorized(e.to_string()))? {
         Authorization::Digest(credentials) => {
-            digest(options, store, key, request, &credentials, now_ms)
+            digest(options, lookups, key, request, &credentials, now_ms)
                 .await
                 .map(Some)
         }
         Authorization::Basic(credentials) if options.basic_auth => {
-            basic(options, store, &credentials).await.map(Some)
+            basic(options, lookups, &credentials).await.map(Some)
         }
         Authorization::Basic(_) => Err(unauthorized("authentication scheme Basic is not offered")),
     }
@@ -156,11 +220,11 @@ pub(crate) async fn authenticate_device<S: Store>(
 
 async fn basic<S: Store>(
     options: &ServerOptions,
-    store: &S,
+    lookups: &mut Lookups<'_, S>,
     credentials: &BasicCredentials,
 ) -> Result<DevId, AuthFailure> {
     let username = credentials.user_id.as_str();
-    let (dev_id, registered) = registered_or_dummy(store, username).await?;
+    let (dev_id, registered) = registered_or_dummy(lookups, username).await?;
     let matched = compare(
         "Basic",
         registered.matches_password(&credentials.password, &options.realm),
@@ -182,10 +246,10 @@ const WRONG_DIGEST: &str = "wrong user name or Digest response";
 /// the answer nor the work done tells an unknown user name from a wrong
 /// password.
 async fn registered_or_dummy<S: Store>(
-    store: &S,
+    lookups: &mut Lookups<'_, S>,
     username: &str,
 ) -> Result<(Option<DevId>, PasswordCredentials), AuthFailure> {
-    Ok(match store.credentials_by_username(username).await? {
+    Ok(match lookups.by_username(username).await? {
         Some((dev_id, credentials)) => (Some(dev_id), credentials),
         None => (
             None,
@@ -285,7 +349,7 @@ fn digest_kind(algorithm: DigestAlgorithm) -> &'static str {
 
 async fn digest<S: Store>(
     options: &ServerOptions,
-    store: &S,
+    lookups: &mut Lookups<'_, S>,
     key: &ServerKey,
     request: &RequestAuth<'_>,
     credentials: &DigestCredentials,
@@ -319,6 +383,7 @@ async fn digest<S: Store>(
             credentials.uri
         )));
     }
+    let store = lookups.store;
     let key = key.get(store).await?;
     let lifetime = u64::try_from(options.session.nonce_lifetime.as_millis()).unwrap_or(u64::MAX);
     let issued = match check_nonce(&key, &credentials.nonce, now_ms, lifetime) {
@@ -334,7 +399,7 @@ async fn digest<S: Store>(
             });
         }
     };
-    let (dev_id, registered) = registered_or_dummy(store, username).await?;
+    let (dev_id, registered) = registered_or_dummy(lookups, username).await?;
     let ha1: &[u8] = match credentials.algorithm {
         DigestAlgorithm::Sha256 => &registered.ha1_sha256,
         _ => &registered.ha1_md5,
@@ -488,11 +553,26 @@ mod tests {
             .expect("registered");
         let pair = BasicCredentials::new;
 
-        let wrong = refusal_and_work(basic(&options, &store, &pair("known", "guess"))).await;
-        let unknown = refusal_and_work(basic(&options, &store, &pair("nobody", "guess"))).await;
+        let wrong = refusal_and_work(basic(
+            &options,
+            &mut Lookups::new(&store, None),
+            &pair("known", "guess"),
+        ))
+        .await;
+        let unknown = refusal_and_work(basic(
+            &options,
+            &mut Lookups::new(&store, None),
+            &pair("nobody", "guess"),
+        ))
+        .await;
         assert_eq!(wrong, (WRONG_BASIC.to_owned(), vec!["Basic"]));
         assert_eq!(unknown, wrong);
-        let right = basic(&options, &store, &pair("known", "pw")).await;
+        let right = basic(
+            &options,
+            &mut Lookups::new(&store, None),
+            &pair("known", "pw"),
+        )
+        .await;
         assert_eq!(right.ok(), Some(dev_id.clone()));
 
         let key = store.server_key().await.expect("key");
@@ -515,7 +595,7 @@ mod tests {
             };
             let wrong = refusal_and_work(digest(
                 &options,
-                &store,
+                &mut Lookups::new(&store, None),
                 &ServerKey::default(),
                 &request,
                 &credentials("known"),
@@ -524,7 +604,7 @@ mod tests {
             .await;
             let unknown = refusal_and_work(digest(
                 &options,
-                &store,
+                &mut Lookups::new(&store, None),
                 &ServerKey::default(),
                 &request,
                 &credentials("nobody"),

@@ -79,7 +79,9 @@ struct ReadmeDoctests;
 /// methods about caching take and return it).
 pub use dm_session::CachedInstance;
 pub use store::{
-    AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
-    MemoryStore, NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, Retention,
-    SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store, StoreLocation,
+    AlertRecord, CommandId, CommandRecord, CommandState, CommandStatus, CredentialsAndSession,
+    DeviceRecord, DeviceRegistration, MemoryStore, NotificationSecret, ObjectOwner,
+    PasswordCredentials, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome,
+    SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
+    StoreLocation,
 };

@@ -14,10 +14,10 @@ use http_body_util::BodyExt as _;
 use dm_codec::mime;
 use dm_types::DevId;
 
-use crate::auth::{self, AuthFailure, ClientCertificate, RequestAuth};
+use crate::auth::{self, AuthFailure, ClientCertificate, Lookups, RequestAuth};
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
-use crate::store::{DeviceRegistration, Store};
+use crate::store::{DeviceRegistration, SessionRecord, SessionToken, Store};
 use crate::util::now_ms;
 
 use super::refusal::{Refusal, internal, refuse};
@@ -234,6 +234,27 @@ pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     parts: &Parts,
 ) -> Result<DevId, Refusal> {
+    authenticate_with(shared, parts, &mut Lookups::new(&shared.store, None)).await
+}
+
+/// [`authenticate`] for a request that continues the session `token`, and
+/// that session's record (`None` when it is not open): read along the
+/// device's credentials when it can be, in one round trip.
+pub(crate) async fn authenticate_continuing<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    parts: &Parts,
+    token: SessionToken,
+) -> Result<(DevId, Option<SessionRecord>), Refusal> {
+    let mut lookups = Lookups::new(&shared.store, Some(token));
+    let dev_id = authenticate_with(shared, parts, &mut lookups).await?;
+    Ok((dev_id, lookups.into_session().await?))
+}
+
+async fn authenticate_with<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    parts: &Parts,
+    lookups: &mut Lookups<'_, S>,
+) -> Result<DevId, Refusal> {
     let target = target(parts);
     let request = RequestAuth {
         method: parts.method.as_str(),
@@ -244,7 +265,7 @@ pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
     let now = now_ms();
     let failure = match auth::authenticate_device(
         &shared.options,
-        &shared.store,
+        lookups,
         &shared.server_key,
         &request,
         now,

@@ -3,7 +3,7 @@
 //! Each request loads what it needs from the store and saves what changed,
 //! so any server node sharing the store can take any package of a session.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -14,19 +14,22 @@ use tracing::Instrument as _;
 
 use dm_codec::mime;
 use dm_session::{
-    CachedInstance, Initiator, PackageRequest, ServerEvent, ServerSession, SessionState,
+    CachedInstance, Initiator, PackageRequest, ServerConfig, ServerEvent, ServerSession,
     answer_from_cache, cacheable_targets,
 };
 use dm_types::{Alert, AlertType, Command, DevId, NotificationAddress, Status, StatusCode};
 
-use super::refusal::{Refusal, busy, refuse};
-use super::request::{authenticate, check_accept, check_length, enter, header, read_device_body};
+use super::refusal::{Refusal, internal, refuse};
+use super::request::{
+    authenticate, authenticate_continuing, check_accept, check_length, enter, header,
+    read_device_body,
+};
 use crate::budget::{DeviceSlot, hold_until_sent};
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::{
-    AlertRecord, CommandId, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
-    SessionToken, Store,
+    AlertRecord, CommandId, CommandStatus, Respond, SessionEnd, SessionOutcome, SessionRecord,
+    SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
 };
 use crate::util::now_ms;
 
@@ -51,7 +54,8 @@ pub(crate) async fn initial<S: Store, C: NotificationChannel>(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `POST /dm/s/{token}`: a Package#3 after CONT.
+/// `POST /dm/s/{token}`: a Package#3 after CONT. The session's record is
+/// read along the device's credentials.
 pub(crate) async fn continued<S: Store, C: NotificationChannel>(
     State(shared): State<Arc<Shared<S, C>>>,
     Path(token): Path<String>,
@@ -59,10 +63,14 @@ pub(crate) async fn continued<S: Store, C: NotificationChannel>(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let result = async {
-        let dev_id = authenticate(&shared, &parts).await?;
+        let Ok(token) = token.parse::<SessionToken>() else {
+            let dev_id = authenticate(&shared, &parts).await?;
+            let _slot = enter(&shared, &dev_id)?;
+            return Err(refuse(404, "no such session"));
+        };
+        let (dev_id, record) = authenticate_continuing(&shared, &parts, token).await?;
         let slot = enter(&shared, &dev_id)?;
-        let token: SessionToken = token.parse().map_err(|_| refuse(404, "no such session"))?;
-        let package = package3(&shared, &parts, body, dev_id, token).await?;
+        let package = package3(&shared, &parts, body, dev_id, record).await?;
         Ok::<_, Refusal>(hold_until_sent(package, slot))
     }
     .await;
@@ -116,10 +124,8 @@ async fn package1<S: Store, C: NotificationChannel>(
 ) -> Result<Response, Refusal> {
     let (dev_id, slot) = admit(shared, parts).await?;
     let limits = &shared.options.limits;
-    // A cheap early refusal; `open_session` below is the exact one.
-    if shared.store.open_sessions().await? >= limits.max_sessions {
-        return Err(busy("too many open sessions; try later"));
-    }
+    // The session limit is checked when the session opens, in its step
+    // (the body budget bounds what the bodies read before hold).
     let body = read_device_body(shared, &parts.headers, body, limits.codec.package_bytes).await?;
     let token = SessionToken::random()?;
     let span = tracing::info_span!("dm_session", dev_id = %dev_id, session = %token);
@@ -127,15 +133,12 @@ async fn package1<S: Store, C: NotificationChannel>(
         let session_uri = shared.session_uri(&parts.headers, token)?;
         let request = package_request(parts, &dev_id, &body);
         let now_ms = now_ms();
-        let mut engine = ServerSession::<CommandId>::start(
-            shared.session_config(session_uri.clone()),
-            &request,
-            now_ms,
-        )
-        .map_err(|e| {
-            tracing::info!(error = %e, "Package#1 refused");
-            refuse(e.status().as_u16(), e)
-        })?;
+        let config = shared.session_config(session_uri);
+        let mut engine = ServerSession::<CommandId>::start(config.clone(), &request, now_ms)
+            .map_err(|e| {
+                tracing::info!(error = %e, "Package#1 refused");
+                refuse(e.status().as_u16(), e)
+            })?;
         let mut initiator = Initiator::Client;
         let mut mos = None;
         let mut alerts = Vec::new();
@@ -159,40 +162,15 @@ async fn package1<S: Store, C: NotificationChannel>(
             "Package#1"
         );
         let record = SessionRecord::new(token, now_ms, engine.state().clone());
-        shared
-            .store
-            .open_session(record.clone(), limits.max_sessions)
-            .await?;
-        let outcome = async {
-            shared
-                .store
-                .begin_session(
-                    &dev_id,
-                    SessionSummary::new(token, initiator, now_ms),
-                    mos,
-                    now_ms,
-                )
-                .await?;
-            record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
-            let mut next = next_package(shared, engine, &dev_id, token, now_ms).await?;
-            let saved = save_or_end(shared, &record, &next.state, now_ms).await;
-            if saved.is_err() {
-                release(shared, &dev_id, token, std::mem::take(&mut next.claimed)).await;
-            }
-            saved.map(|()| next)
-        }
-        .await;
-        match outcome {
-            Ok(next) => Ok(hold_until_sent(package2(next), slot)),
-            Err(refusal) => {
-                let end =
-                    SessionEnd::new(SessionOutcome::Failed(refusal.message.clone()), 1, now_ms);
-                if let Err(error) = shared.store.end_session(token, &dev_id, end).await {
-                    tracing::warn!(%error, "the failed session could not be ended; it will expire");
-                }
-                Err(refusal)
-            }
-        }
+        let opening = StepPackage::Package1 {
+            summary: SessionSummary::new(token, initiator, now_ms),
+            mos,
+            max_open: limits.max_sessions,
+        };
+        let mut step = SessionStep::new(record, opening, now_ms);
+        add_alerts(&mut step, alerts);
+        let next = take_step(shared, config, engine, step).await?;
+        Ok(hold_until_sent(package2(next), slot))
     }
     .instrument(span)
     .await
@@ -202,110 +180,60 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// A Package#2 built (its body and headers), with the session state after
-/// it and the commands claimed for it.
+/// A Package#2 built (its body and headers).
 struct NextPackage {
     body: Vec<u8>,
     headers: &'static [(&'static str, &'static str)],
-    state: SessionState<CommandId>,
-    claimed: Vec<CommandId>,
 }
 
-/// Claims as many queued commands as the engine has room for in the next
-/// Package#2 (none when that package is the last), and builds it.
-async fn next_package<S: Store, C: NotificationChannel>(
+/// Takes a session's step ([`Store::step_session`]): the store claims as
+/// many queued commands as the engine has room for in the next Package#2
+/// (none when that package is the last), the engine builds it, and the
+/// store saves the session or ends it as completed (the package held END).
+/// 409 when another request saved the session first.
+async fn take_step<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
-    mut engine: ServerSession<CommandId>,
-    dev_id: &DevId,
-    token: SessionToken,
-    now_ms: u64,
-) -> Result<NextPackage, crate::Error> {
-    let mut claimed = Vec::new();
-    let room = engine.next_package_room();
-    if room > 0 {
-        for (id, command) in shared
-            .store
-            .claim_commands(dev_id, token, room, now_ms)
-            .await?
-        {
-            claimed.push(id);
+    config: ServerConfig,
+    engine: ServerSession<CommandId>,
+    mut step: SessionStep,
+) -> Result<NextPackage, Refusal> {
+    step.claim = engine.next_package_room();
+    let now_ms = step.now_ms;
+    let state = engine.into_state();
+    let built: Arc<Mutex<Option<NextPackage>>> = Arc::default();
+    let slot = built.clone();
+    // Run again from the same state when the store retries the step.
+    let respond: Respond = Box::new(move |claimed| {
+        let mut engine = ServerSession::resume(config.clone(), state.clone());
+        for (id, command) in claimed {
             engine.enqueue(id, command);
         }
+        let body = engine.respond(now_ms);
+        let headers = engine.response_headers();
+        while engine.poll_event().is_some() {}
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(NextPackage { body, headers });
+        Ok(engine.into_state())
+    });
+    match shared.store.step_session(step, respond).await {
+        Ok(StepOutcome::Completed) => tracing::info!("Package#2 with END: session completed"),
+        Ok(outcome) => tracing::info!(?outcome, "Package#2"),
+        Err(e @ (crate::Error::SessionVersion { .. } | crate::Error::SessionNotFound(_))) => {
+            return Err(refuse(409, e));
+        }
+        Err(e) => return Err(e.into()),
     }
-    let body = engine.respond(now_ms);
-    let headers = engine.response_headers();
-    while engine.poll_event().is_some() {}
-    Ok(NextPackage {
-        body,
-        headers,
-        state: engine.into_state(),
-        claimed,
+    let next = built.lock().unwrap_or_else(PoisonError::into_inner).take();
+    next.ok_or_else(|| {
+        internal(&crate::Error::store(
+            "take a session step",
+            "no Package#2 built",
+        ))
     })
 }
 
-/// After a Package#2: ends the session as completed when the engine ended
-/// it (the package held END), else saves its state (version-checked against
-/// `record`) for the Package#3. 409 when another request saved the session
-/// first.
-async fn save_or_end<S: Store, C: NotificationChannel>(
-    shared: &Shared<S, C>,
-    record: &SessionRecord,
-    state: &SessionState<CommandId>,
-    now_ms: u64,
-) -> Result<(), Refusal> {
-    if state.is_ended() {
-        let end = SessionEnd::new(
-            SessionOutcome::Completed,
-            count(state.packages_sent),
-            now_ms,
-        );
-        shared
-            .store
-            .end_session(record.token, record.dev_id(), end)
-            .await?;
-        tracing::info!("Package#2 with END: session completed");
-        Ok(())
-    } else {
-        let mut next = record.clone();
-        next.version += 1;
-        next.state = state.clone();
-        tracing::info!(commands = next.state.sent().len(), "Package#2");
-        match shared.store.save_session(next, record.version).await {
-            Ok(()) => Ok(()),
-            Err(e @ (crate::Error::SessionVersion { .. } | crate::Error::SessionNotFound(_))) => {
-                Err(refuse(409, e))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// Puts back the commands claimed for a Package#2 that is not delivered.
-async fn release<S: Store, C: NotificationChannel>(
-    shared: &Shared<S, C>,
-    dev_id: &DevId,
-    token: SessionToken,
-    claimed: Vec<CommandId>,
-) {
-    if claimed.is_empty() {
-        return;
-    }
-    if let Err(error) = shared
-        .store
-        .release_commands(dev_id, token, claimed, now_ms())
-        .await
-    {
-        tracing::warn!(%error, "claimed commands could not be released; they fail with the session");
-    }
-}
-
-async fn record_alerts<S: Store, C: NotificationChannel>(
-    shared: &Shared<S, C>,
-    dev_id: &DevId,
-    token: SessionToken,
-    alerts: Vec<Alert>,
-    now_ms: u64,
-) -> Result<(), Refusal> {
+/// Adds a package's alerts to its step, and the address of the last
+/// NotificationAddress alert among them.
+fn add_alerts(step: &mut SessionStep, alerts: Vec<Alert>) {
     for alert in &alerts {
         if alert.alert_type.as_str() != AlertType::NOTIFICATION_ADDRESS {
             continue;
@@ -313,50 +241,51 @@ async fn record_alerts<S: Store, C: NotificationChannel>(
         match NotificationAddress::from_alert(alert) {
             Ok(address) => {
                 tracing::info!(%address, "notification address");
-                shared
-                    .store
-                    .set_notification_address(dev_id, address.as_str())
-                    .await?;
+                step.notification_address = Some(address.as_str().to_owned());
             }
             Err(error) => {
                 tracing::warn!(%error, "NotificationAddress alert without a usable address");
             }
         }
     }
-    if alerts.is_empty() {
-        return Ok(());
-    }
-    let records = alerts
-        .into_iter()
-        .map(|alert| AlertRecord::new(alert, Some(token), now_ms))
-        .collect();
-    Ok(shared.store.record_alerts(dev_id, records).await?)
+    let (token, now_ms) = (step.record.token, step.now_ms);
+    step.alerts.extend(
+        alerts
+            .into_iter()
+            .map(|alert| AlertRecord::new(alert, Some(token), now_ms)),
+    );
 }
 
-/// Records a command's status, with MO caching (docs/protocol.md section
-/// 8): the instances a GET returned with their validators are kept, and a
-/// `304` to a GET that asked with the validators of kept instances is
-/// recorded with their data, marked as served from the cache.
-async fn record_result<S: Store, C: NotificationChannel>(
+/// Adds a command's status to its step, with MO caching (docs/protocol.md
+/// section 8): the instances a GET returned with their validators are kept,
+/// and a `304` to a GET that asked with the validators of kept instances is
+/// recorded with their data, marked as served from the cache (the kept
+/// instances are read here, only for a `304`).
+async fn add_status<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
-    dev_id: &DevId,
-    token: SessionToken,
+    step: &mut SessionStep,
     tag: CommandId,
     command: &Command,
     status: Status,
-    now_ms: u64,
 ) -> Result<(), crate::Error> {
-    let store = &shared.store;
-    let fresh = CachedInstance::from_result(command, &status);
-    if !fresh.is_empty() {
-        store.record_cached_instances(dev_id, fresh).await?;
-    }
+    let dev_id = step.record.dev_id().clone();
+    step.cached_instances
+        .extend(CachedInstance::from_result(command, &status));
     if status.code == StatusCode::NOT_MODIFIED {
         let mut kept = Vec::new();
         for (moid, miid) in cacheable_targets(command) {
-            if let Some(instance) = store.cached_instance(dev_id, &moid, &miid).await? {
-                kept.push(instance);
-            }
+            // Kept by this package already, else by the store.
+            let fresh = step
+                .cached_instances
+                .iter()
+                .rev()
+                .find(|k| k.moid == moid && k.miid == miid)
+                .cloned();
+            let instance = match fresh {
+                Some(instance) => Some(instance),
+                None => shared.store.cached_instance(&dev_id, &moid, &miid).await?,
+            };
+            kept.extend(instance);
         }
         let answer = answer_from_cache(command, &status, |moid, miid| {
             kept.iter()
@@ -365,10 +294,12 @@ async fn record_result<S: Store, C: NotificationChannel>(
         });
         if let Some(answer) = answer {
             tracing::info!(id = %tag, "304: served from the cache");
-            return store.record_cached_result(tag, token, answer, now_ms).await;
+            step.statuses.push(CommandStatus::from_cache(tag, answer));
+            return Ok(());
         }
     }
-    store.record_result(tag, token, status, now_ms).await
+    step.statuses.push(CommandStatus::new(tag, status));
+    Ok(())
 }
 
 async fn package3_without_cont<S: Store, C: NotificationChannel>(
@@ -384,22 +315,21 @@ async fn package3_without_cont<S: Store, C: NotificationChannel>(
         .await?
         .and_then(|d| d.open_session)
         .ok_or_else(|| refuse(404, "the device has no open session"))?;
-    let package = package3(shared, parts, body, dev_id, token).await?;
+    let record = shared.store.session(token).await?;
+    let package = package3(shared, parts, body, dev_id, record).await?;
     Ok(hold_until_sent(package, slot))
 }
 
+/// A Package#3 of the session `record` (404 when it is not open).
 async fn package3<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     parts: &Parts,
     body: Body,
     dev_id: DevId,
-    token: SessionToken,
+    record: Option<SessionRecord>,
 ) -> Result<Response, Refusal> {
-    let record = shared
-        .store
-        .session(token)
-        .await?
-        .ok_or_else(|| refuse(404, "no such session"))?;
+    let record = record.ok_or_else(|| refuse(404, "no such session"))?;
+    let token = record.token;
     let owner = record.dev_id().clone();
     let span = tracing::info_span!("dm_session", dev_id = %owner, session = %token);
     async {
@@ -434,8 +364,8 @@ async fn package3<S: Store, C: NotificationChannel>(
             return drop_session(refusal).await;
         }
         let session_uri = shared.session_uri(&parts.headers, token)?;
-        let mut engine =
-            ServerSession::resume(shared.session_config(session_uri), record.state.clone());
+        let config = shared.session_config(session_uri);
+        let mut engine = ServerSession::resume(config.clone(), record.state.clone());
         // Refused before its body is read when the session is past its
         // deadline (the engine would refuse it after).
         if engine.handle_timeout(now_ms) {
@@ -458,29 +388,26 @@ async fn package3<S: Store, C: NotificationChannel>(
         if let Err(e) = engine.handle_package3(&request, now_ms) {
             return drop_session(refuse(e.status().as_u16(), e)).await;
         }
+        let mut step = SessionStep::new(record.clone(), StepPackage::Package3, now_ms);
         let mut alerts = Vec::new();
-        let mut results = 0;
         while let Some(event) = engine.poll_event() {
             match event {
                 ServerEvent::Result {
                     tag,
                     command,
                     status,
-                } => {
-                    results += 1;
-                    record_result(shared, &dev_id, token, tag, &command, status, now_ms).await?;
-                }
+                } => add_status(shared, &mut step, tag, &command, status).await?,
                 ServerEvent::Alert(alert) => alerts.push(alert),
                 _ => {}
             }
         }
-        tracing::info!(results, alerts = alerts.len(), "Package#3");
-        record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
-        let mut next = next_package(shared, engine, &dev_id, token, now_ms).await?;
-        if let Err(refusal) = save_or_end(shared, &record, &next.state, now_ms).await {
-            release(shared, &dev_id, token, std::mem::take(&mut next.claimed)).await;
-            return Err(refusal);
-        }
+        tracing::info!(
+            results = step.statuses.len(),
+            alerts = alerts.len(),
+            "Package#3"
+        );
+        add_alerts(&mut step, alerts);
+        let next = take_step(shared, config, engine, step).await?;
         Ok(package2(next))
     }
     .instrument(span)

@@ -8,7 +8,8 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::{
     AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, PasswordCredentials,
-    RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken,
+    RepositoryObject, Respond, SessionEnd, SessionRecord, SessionStep, SessionSummary,
+    SessionToken, StepOutcome,
 };
 use crate::Error;
 
@@ -315,7 +316,77 @@ pub trait Store: Send + Sync + 'static {
         issued_ms: u64,
         nc: u32,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    // Compound steps: what a request of a session needs, in one round trip
+    // each. The defaults compose the methods above (so any store has them);
+    // a transactional store overrides them to run each as one transaction.
+
+    /// [`Store::credentials_by_username`] and [`Store::session`] in one
+    /// read: what authenticating a Package#3 with a password needs, with the
+    /// session it continues.
+    fn credentials_and_session(
+        &self,
+        username: &str,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<CredentialsAndSession, Error>> + Send {
+        async move {
+            let credentials = self.credentials_by_username(username).await?;
+            let session = self.session(token).await?;
+            Ok((credentials, session))
+        }
+    }
+
+    /// [`Store::device_by_certificate`] and [`Store::session`] in one read:
+    /// what authenticating a Package#3 with a client certificate needs, with
+    /// the session it continues.
+    fn certificate_and_session(
+        &self,
+        sha256: &[u8; 32],
+        token: SessionToken,
+    ) -> impl Future<Output = Result<(Option<DevId>, Option<SessionRecord>), Error>> + Send {
+        async move {
+            let dev_id = self.device_by_certificate(sha256).await?;
+            let session = self.session(token).await?;
+            Ok((dev_id, session))
+        }
+    }
+
+    /// Applies one step of a session, the answer to a Package#1 or a
+    /// Package#3, as one atomic step:
+    ///
+    /// 1. For a Package#1, opens the session ([`Store::open_session`]:
+    ///    [`Error::Busy`] beyond `max_open`, [`Error::SessionExists`]) and
+    ///    begins it ([`Store::begin_session`]); for a Package#3, checks that
+    ///    the session is stored at the record's version
+    ///    ([`Error::SessionVersion`], [`Error::SessionNotFound`]).
+    /// 2. Records the statuses ([`Store::record_result`] and
+    ///    [`Store::record_cached_result`], as idempotent), the cached
+    ///    instances, the notification address and the alerts.
+    /// 3. Claims up to `claim` queued commands ([`Store::claim_commands`])
+    ///    and calls `respond` with them, which builds the Package#2 and
+    ///    returns the session's state after it (see [`Respond`]: it may be
+    ///    called again if the step is retried).
+    /// 4. Ends the session as completed when that state is ended
+    ///    ([`Store::end_session`]: what is still `sent` fails), else saves
+    ///    it at the record's version + 1.
+    ///
+    /// When it fails, a transactional store has written nothing. The
+    /// default composes the methods above and is not atomic: it checks a
+    /// Package#3's version first, releases the commands it claimed when the
+    /// session could not be saved, and ends a Package#1's session as failed
+    /// when a step after its opening failed.
+    fn step_session(
+        &self,
+        step: SessionStep,
+        respond: Respond,
+    ) -> impl Future<Output = Result<StepOutcome, Error>> + Send {
+        super::step::composed(self, step, respond)
+    }
 }
+
+/// What [`Store::credentials_and_session`] reads: the device and
+/// credentials registered under the user name, and the open session.
+pub type CredentialsAndSession = (Option<(DevId, PasswordCredentials)>, Option<SessionRecord>);
 
 /// A shared store is a store: several servers (or a server and the
 /// application) can hold the same one.
@@ -572,5 +643,29 @@ impl<T: Store> Store for std::sync::Arc<T> {
         nc: u32,
     ) -> impl Future<Output = Result<bool, Error>> + Send {
         (**self).use_digest_nonce(dev_id, nonce, issued_ms, nc)
+    }
+
+    fn credentials_and_session(
+        &self,
+        username: &str,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<CredentialsAndSession, Error>> + Send {
+        (**self).credentials_and_session(username, token)
+    }
+
+    fn certificate_and_session(
+        &self,
+        sha256: &[u8; 32],
+        token: SessionToken,
+    ) -> impl Future<Output = Result<(Option<DevId>, Option<SessionRecord>), Error>> + Send {
+        (**self).certificate_and_session(sha256, token)
+    }
+
+    fn step_session(
+        &self,
+        step: SessionStep,
+        respond: Respond,
+    ) -> impl Future<Output = Result<StepOutcome, Error>> + Send {
+        (**self).step_session(step, respond)
     }
 }

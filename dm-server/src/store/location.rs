@@ -77,7 +77,10 @@ impl FromStr for StoreLocation {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(StoreLocation::Postgres(text.to_owned()));
         }
-        let hint = if text.ends_with(".json") {
+        let json = std::path::Path::new(text)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let hint = if json {
             "; the JSON store file of earlier versions is no longer read (the SQLite store \
              replaces it: sqlite:PATH)"
         } else {

@@ -25,11 +25,12 @@ mod repository;
 mod retention;
 mod session;
 pub mod sql;
+mod step;
 pub(crate) mod wire;
 
 pub use alert::AlertRecord;
 pub use command::{CommandRecord, CommandState};
-pub use contract::Store;
+pub use contract::{CredentialsAndSession, Store};
 pub use device::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
 pub use ids::{CommandId, SessionToken};
 pub use location::StoreLocation;
@@ -37,3 +38,4 @@ pub use memory::MemoryStore;
 pub use repository::{ObjectOwner, RepositoryObject};
 pub use retention::Retention;
 pub use session::{SessionEnd, SessionOutcome, SessionRecord, SessionSummary};
+pub use step::{CommandStatus, Respond, SessionStep, StepOutcome, StepPackage};

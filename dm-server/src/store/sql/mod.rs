@@ -19,6 +19,7 @@ mod rows;
 mod sessions;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod steps;
 mod store;
 
 pub use backend::{Access, Backend, BoxFuture, Connection, Dialect, Row, Value, Work};

@@ -170,6 +170,31 @@ pub(super) async fn save(
     }
 }
 
+/// Locks an open session's row and checks that it is stored at
+/// `expected_version` (as [`save`] would).
+pub(super) async fn check_version(
+    c: &mut dyn Connection,
+    d: Dialect,
+    token: SessionToken,
+    expected_version: u64,
+) -> Result<(), Error> {
+    let sql = format!(
+        "SELECT version FROM sessions WHERE token = ?{}",
+        d.for_update()
+    );
+    let rows = c.query(&sql, &[token_value(token)]).await?;
+    match rows.first() {
+        None => Err(Error::SessionNotFound(token.public_id())),
+        Some(row) if row.u64(0, "session version")? != expected_version => {
+            Err(Error::SessionVersion {
+                session: token.public_id(),
+                expected: expected_version,
+            })
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 /// See [`Store::session`](crate::Store::session).
 pub(super) async fn session(
     c: &mut dyn Connection,

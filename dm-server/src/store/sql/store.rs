@@ -2,6 +2,7 @@
 //! one transaction.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dm_session::CachedInstance;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
@@ -9,12 +10,13 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 use super::rows::scalar;
 use super::{
     Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, cache, commands, devices,
-    digest, migrate, objects, sessions,
+    digest, migrate, objects, sessions, steps,
 };
 use crate::store::memory::cap_mos;
 use crate::store::{
-    AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, PasswordCredentials,
-    RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken, Store,
+    AlertRecord, CommandId, CommandRecord, CredentialsAndSession, DeviceRecord, DeviceRegistration,
+    PasswordCredentials, RepositoryObject, Respond, SessionEnd, SessionRecord, SessionStep,
+    SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
 };
 use crate::{Error, Retention};
 
@@ -562,6 +564,94 @@ impl<B: Backend> Store for SqlStore<B> {
                 Box::pin(
                     async move { digest::use_nonce(c, d, &dev_id, &nonce, issued_ms, nc).await },
                 )
+            }),
+        )
+        .await
+    }
+
+    async fn credentials_and_session(
+        &self,
+        username: &str,
+        token: SessionToken,
+    ) -> Result<CredentialsAndSession, Error> {
+        let username = username.to_owned();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let username = username.clone();
+                Box::pin(async move {
+                    let credentials = devices::credentials_by_username(c, &username).await?;
+                    Ok((credentials, sessions::session(c, token).await?))
+                })
+            }),
+        )
+        .await
+    }
+
+    async fn certificate_and_session(
+        &self,
+        sha256: &[u8; 32],
+        token: SessionToken,
+    ) -> Result<(Option<DevId>, Option<SessionRecord>), Error> {
+        let sha256 = *sha256;
+        self.run(
+            Access::Read,
+            work(move |c| {
+                Box::pin(async move {
+                    let dev_id = devices::by_certificate(c, &sha256).await?;
+                    Ok((dev_id, sessions::session(c, token).await?))
+                })
+            }),
+        )
+        .await
+    }
+
+    async fn step_session(
+        &self,
+        step: SessionStep,
+        respond: Respond,
+    ) -> Result<StepOutcome, Error> {
+        let (d, retention) = (self.dialect, self.retention);
+        let dev_id = step.record.dev_id().clone();
+        let opening = match step.package {
+            StepPackage::Package1 {
+                summary,
+                mos,
+                max_open,
+            } => Some(steps::Opening {
+                summary,
+                mos: mos.map(|mos| cap_mos(&dev_id, mos, &retention)),
+                max_open,
+            }),
+            StepPackage::Package3 => None,
+        };
+        let token = step.record.token;
+        let encoded = steps::EncodedStep {
+            opening,
+            statuses: step
+                .statuses
+                .into_iter()
+                .map(|s| commands::NewResult {
+                    id: s.id,
+                    session: token,
+                    result: s.status,
+                    from_cache: s.from_cache,
+                    now_ms: step.now_ms,
+                })
+                .collect(),
+            cached_instances: cache::encode(&step.cached_instances),
+            alerts: alerts::encode(&dev_id, step.alerts, &retention),
+            notification_address: step.notification_address,
+            claim: step.claim,
+            now_ms: step.now_ms,
+            record: step.record,
+        };
+        let respond = Arc::new(Mutex::new(respond));
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (encoded, respond) = (encoded.clone(), respond.clone());
+                Box::pin(async move { steps::step(c, d, &encoded, &respond, &retention).await })
             }),
         )
         .await
