@@ -4,13 +4,15 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use dm_server::sql::{Access, Backend as _, BoxFuture, Connection, Row, Value, Work};
+use dm_server::sql::{Access, Backend, BoxFuture, Connection, Dialect, Row, Value, Work};
 use dm_server::{
-    CommandState, DeviceRegistration, Error, ObjectOwner, RepositoryObject, SessionRecord,
-    SessionToken, SqliteBackend, SqliteStore, Store,
+    CommandId, CommandState, DeviceRegistration, Error, ObjectOwner, RepositoryObject, Respond,
+    SessionRecord, SessionStep, SessionSummary, SessionToken, SqlStore, SqliteBackend, SqliteStore,
+    StepOutcome, StepPackage, Store,
 };
-use dm_session::SessionState;
+use dm_session::{Initiator, SessionPhase, SessionState};
 use dm_types::{Command, DevId};
 
 /// A fresh directory for one test.
@@ -214,5 +216,136 @@ async fn a_directory_is_not_a_database() {
     let dir = scratch("unavailable");
     let result = SqliteStore::open_file(&dir).await;
     assert!(result.is_err(), "a directory cannot be opened");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SQLite that runs every write transaction twice, as a database does
+/// after a serialization failure: the first run is rolled back, the second
+/// commits.
+struct Retrying(SqliteBackend);
+
+/// The error that rolls the first run back.
+fn rolled_back() -> Error {
+    Error::Store {
+        operation: "a first run".into(),
+        problem: "rolled back to run again".into(),
+    }
+}
+
+impl Backend for Retrying {
+    fn dialect(&self) -> Dialect {
+        self.0.dialect()
+    }
+
+    async fn transaction<T: Send + 'static>(
+        &self,
+        access: Access,
+        work: Work<T>,
+    ) -> Result<T, Error> {
+        if access == Access::Read {
+            return self.0.transaction(access, work).await;
+        }
+        let work = Arc::new(Mutex::new(work));
+        let run = |then_fail: bool| -> Work<T> {
+            let work = work.clone();
+            Box::new(
+                move |c: &mut dyn Connection| -> BoxFuture<'_, Result<T, Error>> {
+                    let future = (*work.lock().unwrap_or_else(PoisonError::into_inner))(c);
+                    Box::pin(async move {
+                        let value = future.await?;
+                        if then_fail {
+                            Err(rolled_back())
+                        } else {
+                            Ok(value)
+                        }
+                    })
+                },
+            )
+        };
+        match self.0.transaction(access, run(true)).await {
+            Err(Error::Store { problem, .. }) if problem == "rolled back to run again" => {}
+            Err(other) => return Err(other),
+            Ok(_) => unreachable!("the first run always fails"),
+        }
+        self.0.transaction(access, run(false)).await
+    }
+}
+
+async fn retrying_store(path: &std::path::Path) -> SqlStore<Retrying> {
+    let backend = SqliteBackend::open(path).expect("opened");
+    SqlStore::open(Retrying(backend)).await.expect("migrated")
+}
+
+/// Every write runs twice, the first rolled back: the contract holds (the
+/// step's Package#2 closure among the rest is run again safely).
+#[tokio::test]
+async fn the_store_contract_holds_when_every_write_runs_again() {
+    let dir = scratch("retrying");
+    let n = AtomicUsize::new(0);
+    dm_test_support::store::run(|retention| {
+        let path = dir.join(format!(
+            "check-{}.sqlite",
+            n.fetch_add(1, Ordering::Relaxed)
+        ));
+        async move { retrying_store(&path).await.with_retention(retention) }
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A retried step calls its Package#2 closure again with the same claimed
+/// commands, and what the second run returns is saved, once.
+#[tokio::test]
+async fn a_retried_step_builds_its_package2_again_from_the_same_claim() {
+    let dir = scratch("retried-step");
+    let store = retrying_store(&dir.join("dm.sqlite")).await;
+    let d1 = DevId::new("IMEI:1").expect("dev id");
+    store
+        .register_device(DeviceRegistration::new(d1.clone()), false, 0)
+        .await
+        .expect("registered");
+    let command =
+        Command::from_words(&["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]).expect("command");
+    let id = store
+        .enqueue_command(&d1, command, 1)
+        .await
+        .expect("queued");
+    let token = SessionToken::from_bytes([3; 16]);
+    let state = SessionState::new(d1.clone(), 1_000);
+    let opening = StepPackage::Package1 {
+        summary: SessionSummary::new(token, Initiator::Client, 2),
+        mos: None,
+        max_open: 10,
+    };
+    let mut step = SessionStep::new(SessionRecord::new(token, 2, state.clone()), opening, 2);
+    step.claim = 5;
+    let calls: Arc<Mutex<Vec<Vec<CommandId>>>> = Arc::default();
+    let seen = calls.clone();
+    let respond: Respond = Box::new(move |claimed| {
+        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.push(claimed.iter().map(|(id, _)| *id).collect());
+        let mut next = state.clone();
+        next.packages_sent = seen.len();
+        next.phase = SessionPhase::AwaitingStatuses {
+            sent: claimed.into_iter().map(|(id, c)| (Some(id), c)).collect(),
+        };
+        Ok(next)
+    });
+    let outcome = store.step_session(step, respond).await.expect("stepped");
+    assert_eq!(outcome, StepOutcome::Saved { version: 1 });
+    assert_eq!(
+        *calls.lock().unwrap_or_else(PoisonError::into_inner),
+        vec![vec![id], vec![id]],
+        "run twice, each with the same claim"
+    );
+    let saved = store.session(token).await.expect("read").expect("open");
+    assert_eq!(saved.state.packages_sent, 2, "the second run's state");
+    assert_eq!(store.open_sessions().await.expect("count"), 1);
+    let command = store.command(id).await.expect("read").expect("kept");
+    assert_eq!(
+        (command.state, command.session),
+        (CommandState::Sent, Some(token))
+    );
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,12 +5,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use dm_server::{
-    CommandId, CommandState, DeviceRegistration, Error, SessionRecord, SessionToken, Store,
+    AlertRecord, CommandId, CommandState, CommandStatus, DeviceRegistration, Error, SessionRecord,
+    SessionStep, SessionSummary, SessionToken, StepPackage, Store,
 };
-use dm_session::SessionState;
+use dm_session::{Initiator, SessionPhase, SessionState};
 use dm_store_postgres::PostgresStore;
 use dm_test_support::postgres::{TestDatabase, fresh_database};
-use dm_types::{Command, DevId, Status, StatusCode};
+use dm_types::{Alert, AlertType, Command, DevId, Status, StatusCode};
 
 /// Two stores (two nodes) on one fresh database, a device registered.
 async fn two_nodes() -> Option<(TestDatabase, Arc<PostgresStore>, Arc<PostgresStore>, DevId)> {
@@ -175,4 +176,88 @@ async fn two_nodes_opening_sessions_at_once_never_pass_max_open() {
     assert_eq!(opened, MAX_OPEN);
     assert_eq!(a.open_sessions().await.expect("count"), MAX_OPEN);
     assert_eq!(b.open_sessions().await.expect("count"), MAX_OPEN);
+}
+
+/// A step that sends the commands it claimed.
+fn sending(state: SessionState<CommandId>) -> dm_server::Respond {
+    Box::new(move |claimed| {
+        let mut next = state.clone();
+        next.packages_sent += 1;
+        next.phase = SessionPhase::AwaitingStatuses {
+            sent: claimed.into_iter().map(|(id, c)| (Some(id), c)).collect(),
+        };
+        Ok(next)
+    })
+}
+
+/// Two nodes take the step of the same Package#3 at once (a device that
+/// sent it twice): one wins, and the other wrote nothing (no alert, no
+/// command claimed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_two_nodes_stepping_the_same_package3_one_wins_and_the_other_writes_nothing() {
+    const ROUNDS: usize = 10;
+    let Some((_db, a, b, dev_id)) = two_nodes().await else {
+        return;
+    };
+    for i in 0..=ROUNDS {
+        a.enqueue_command(&dev_id, get(i), 1).await.expect("queued");
+    }
+    let session = token(0);
+    let mut state = SessionState::new(dev_id.clone(), 0);
+    state.deadline_ms = u64::MAX / 2;
+    let opening = StepPackage::Package1 {
+        summary: SessionSummary::new(session, Initiator::Client, 1),
+        mos: None,
+        max_open: 10,
+    };
+    let mut step = SessionStep::new(SessionRecord::new(session, 1, state.clone()), opening, 1);
+    step.claim = 1;
+    a.step_session(step, sending(state)).await.expect("opened");
+    let alert = || {
+        let alert = Alert::new(AlertType::new("urn:x:test").expect("type"));
+        AlertRecord::new(alert, Some(session), 2)
+    };
+    for round in 1..=ROUNDS {
+        let record = a.session(session).await.expect("read").expect("open");
+        let statuses: Vec<CommandStatus> = record
+            .state
+            .sent()
+            .iter()
+            .filter_map(|(id, _)| *id)
+            .map(|id| CommandStatus::new(id, Status::new(StatusCode::OK)))
+            .collect();
+        let steps: Vec<_> = [&a, &b]
+            .into_iter()
+            .map(|store| {
+                let store = Arc::clone(store);
+                let mut step = SessionStep::new(record.clone(), StepPackage::Package3, 2);
+                step.statuses = statuses.clone();
+                step.alerts = vec![alert()];
+                step.claim = 1;
+                let respond = sending(record.state.clone());
+                tokio::spawn(async move { store.step_session(step, respond).await })
+            })
+            .collect();
+        let mut won = 0;
+        for step in steps {
+            match step.await.expect("joined") {
+                Ok(_) => won += 1,
+                Err(Error::SessionVersion { .. }) => {}
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert_eq!(
+            won, 1,
+            "exactly one step of version {} wins",
+            record.version
+        );
+        assert_eq!(a.alerts(&dev_id).await.expect("alerts").len(), round);
+        let commands = a.commands(&dev_id).await.expect("commands");
+        let count = |state| commands.iter().filter(|c| c.state == state).count();
+        assert_eq!(
+            (count(CommandState::Done), count(CommandState::Sent)),
+            (round, 1),
+            "one command claimed per round"
+        );
+    }
 }

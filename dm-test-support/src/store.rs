@@ -20,12 +20,15 @@
 
 use std::future::Future;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use dm_server::{
-    AlertRecord, CommandId, CommandRecord, CommandState, DeviceRegistration, Error, ObjectOwner,
-    RepositoryObject, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
-    SessionToken, Store,
+    AlertRecord, CommandId, CommandRecord, CommandState, CommandStatus, DeviceRegistration, Error,
+    ObjectOwner, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome, SessionRecord,
+    SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
 };
-use dm_session::{CachedInstance, Initiator, SessionState};
+use dm_session::{CachedInstance, Initiator, SessionPhase, SessionState};
 use dm_types::{
     Alert, AlertType, CacheValidator, Command, DevId, Miid, MoItem, Moid, MosEntry, Status,
     StatusCode,
@@ -85,6 +88,8 @@ where
         one,
     )
     .await;
+    session_steps_open_continue_and_end_sessions_all_or_nothing(new_store(default()).await).await;
+    credentials_are_read_with_the_session(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:
@@ -917,4 +922,276 @@ pub async fn concurrent_claims_and_opens_never_overlap<S: Store>(store: S) {
     }
     assert_eq!(opened, 5);
     assert_eq!(store.open_sessions().await.expect("count"), 5);
+}
+
+/// A [`Respond`] that sends the claimed commands (ending the session when
+/// `end`), counting its calls in `calls`: the state it returns depends only
+/// on what it captured and what it is given, as the server's does.
+fn responder(state: SessionState<CommandId>, end: bool, calls: &Arc<AtomicUsize>) -> Respond {
+    let calls = calls.clone();
+    Box::new(move |claimed| {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let mut next = state.clone();
+        next.packages_sent += 1;
+        next.phase = if end {
+            SessionPhase::Ended
+        } else {
+            SessionPhase::AwaitingStatuses {
+                sent: claimed.into_iter().map(|(id, c)| (Some(id), c)).collect(),
+            }
+        };
+        Ok(next)
+    })
+}
+
+/// The ids of the commands `state` awaits statuses for.
+fn awaited(record: &SessionRecord) -> Vec<CommandId> {
+    record
+        .state
+        .sent()
+        .iter()
+        .filter_map(|(id, _)| *id)
+        .collect()
+}
+
+/// What a failed step must have left as it was: the commands' states, the
+/// alerts, the open sessions.
+async fn unchanged<S: Store>(
+    store: &S,
+    dev_id: &DevId,
+) -> (Vec<(CommandId, CommandState)>, usize, usize) {
+    let commands = store.commands(dev_id).await.expect("commands");
+    (
+        commands.iter().map(|c| (c.id, c.state)).collect(),
+        store.alerts(dev_id).await.expect("alerts").len(),
+        store.open_sessions().await.expect("count"),
+    )
+}
+
+/// [`Store::step_session`]: a Package#1 step opens (within `max_open`, a
+/// token once), begins, records and claims; a Package#3 step at a stale
+/// version or of a session that is gone writes nothing (no status
+/// recorded, no command claimed); statuses are recorded once (a command no
+/// longer sent is left alone); a step whose Package#2 holds END completes
+/// the session and fails the commands still sent in it.
+pub async fn session_steps_open_continue_and_end_sessions_all_or_nothing<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 0).await;
+    let ids = futures_ids(&store, &d1, 3).await;
+    let a = SessionToken::from_bytes([1; 16]);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut state = SessionState::new(d1.clone(), 1_000);
+    state.packages_sent = 0;
+    let record = SessionRecord::new(a, 10, state.clone());
+    let opening = |max_open| StepPackage::Package1 {
+        summary: SessionSummary::new(a, Initiator::Client, 10),
+        mos: Some(vec![MosEntry {
+            ddf: None,
+            moid: Moid::new("urn:oma:mo:oma-dm-devinfo:1.0").expect("MOID"),
+            miids: vec![Miid::new("devinfo").expect("MIID")],
+        }]),
+        max_open,
+    };
+    let package1 = |max_open| {
+        let mut step = SessionStep::new(record.clone(), opening(max_open), 10);
+        step.claim = 2;
+        step.alerts = vec![alert(1, None)];
+        step.notification_address = Some("http://192.0.2.1:9000/dm".into());
+        step
+    };
+
+    // Over `max_open`: nothing is written.
+    let other = SessionToken::from_bytes([9; 16]);
+    store
+        .open_session(
+            SessionRecord::new(other, 0, SessionState::new(d1.clone(), 0)),
+            1,
+        )
+        .await
+        .expect("opened");
+    let before = unchanged(&store, &d1).await;
+    assert!(matches!(
+        store
+            .step_session(package1(1), responder(state.clone(), false, &calls))
+            .await,
+        Err(Error::Busy { .. })
+    ));
+    assert_eq!(unchanged(&store, &d1).await, before);
+    let device = store.device(&d1).await.expect("read").expect("device");
+    assert!(device.last_session().is_none(), "no summary");
+    let end = SessionEnd::new(SessionOutcome::Completed, 0, 5);
+    store.end_session(other, &d1, end).await.expect("ended");
+
+    // Opened, begun, recorded, claimed and saved at version 1.
+    let outcome = store
+        .step_session(package1(2), responder(state.clone(), false, &calls))
+        .await
+        .expect("stepped");
+    assert_eq!(outcome, StepOutcome::Saved { version: 1 });
+    assert!(calls.load(Ordering::Relaxed) >= 1);
+    let saved = store.session(a).await.expect("read").expect("open");
+    assert_eq!((saved.version, saved.started_ms), (1, 10));
+    assert_eq!(awaited(&saved), ids[..2]);
+    assert_eq!(saved.state.packages_sent, 1);
+    for (id, expected) in
+        ids.iter()
+            .zip([CommandState::Sent, CommandState::Sent, CommandState::Queued])
+    {
+        let command = kept_command(&store, *id).await;
+        assert_eq!(command.state, expected);
+        if expected == CommandState::Sent {
+            assert_eq!(command.session, Some(a));
+        }
+    }
+    let device = store.device(&d1).await.expect("read").expect("device");
+    assert_eq!(device.open_session, Some(a));
+    assert_eq!(device.last_session().map(|s| s.token), Some(a));
+    assert_eq!(device.mos.map(|m| m.len()), Some(1), "the MO inventory");
+    assert_eq!(
+        device.notification_address.as_deref(),
+        Some("http://192.0.2.1:9000/dm")
+    );
+    assert_eq!(store.alerts(&d1).await.expect("alerts").len(), 1);
+    assert_eq!(store.open_sessions().await.expect("count"), 1);
+
+    // The same token again: SessionExists, nothing written.
+    let before = unchanged(&store, &d1).await;
+    assert!(matches!(
+        store
+            .step_session(package1(10), responder(state.clone(), false, &calls))
+            .await,
+        Err(Error::SessionExists(_))
+    ));
+    assert_eq!(unchanged(&store, &d1).await, before);
+
+    // A Package#3 step at a stale version, or of a session that is gone:
+    // no status recorded, no command claimed, no alert.
+    let package3 = |record: &SessionRecord, statuses: Vec<CommandStatus>, claim| {
+        let mut step = SessionStep::new(record.clone(), StepPackage::Package3, 20);
+        step.statuses = statuses;
+        step.claim = claim;
+        step.alerts = vec![alert(2, None)];
+        step
+    };
+    let ok = Status::new(StatusCode::OK);
+    let not_found = Status::new(StatusCode::NOT_FOUND);
+    let stale = SessionRecord::new(a, 10, saved.state.clone());
+    let gone = SessionRecord::new(other, 0, saved.state.clone());
+    for (record, conflict) in [(&stale, true), (&gone, false)] {
+        let step = package3(record, vec![CommandStatus::new(ids[0], ok.clone())], 5);
+        let result = store
+            .step_session(step, responder(saved.state.clone(), false, &calls))
+            .await;
+        match result {
+            Err(Error::SessionVersion { .. }) if conflict => {}
+            Err(Error::SessionNotFound(_)) if !conflict => {}
+            other => panic!("not refused: {other:?}"),
+        }
+        assert_eq!(unchanged(&store, &d1).await, before, "nothing written");
+        assert_eq!(kept_command(&store, ids[0]).await.result, None);
+    }
+
+    // At the stored version: statuses recorded (a second status of the
+    // same command changes nothing), one from the cache, the next command
+    // claimed, saved at version 2.
+    let step = package3(
+        &saved,
+        vec![
+            CommandStatus::new(ids[0], ok.clone()),
+            CommandStatus::new(ids[0], not_found.clone()),
+            CommandStatus::from_cache(ids[1], ok.clone()),
+        ],
+        5,
+    );
+    let outcome = store
+        .step_session(step, responder(saved.state.clone(), false, &calls))
+        .await
+        .expect("stepped");
+    assert_eq!(outcome, StepOutcome::Saved { version: 2 });
+    let first = kept_command(&store, ids[0]).await;
+    assert_eq!(
+        (first.state, first.result, first.from_cache),
+        (CommandState::Done, Some(ok.clone()), false)
+    );
+    let second = kept_command(&store, ids[1]).await;
+    assert_eq!(
+        (second.state, second.from_cache),
+        (CommandState::Done, true)
+    );
+    let saved = store.session(a).await.expect("read").expect("open");
+    assert_eq!(saved.version, 2);
+    assert_eq!(awaited(&saved), ids[2..]);
+    assert_eq!(store.alerts(&d1).await.expect("alerts").len(), 2);
+
+    // A Package#2 with END: the session is completed, what it left sent
+    // fails, a status of a command already done changes nothing.
+    let step = package3(&saved, vec![CommandStatus::new(ids[0], not_found)], 5);
+    let outcome = store
+        .step_session(step, responder(saved.state.clone(), true, &calls))
+        .await
+        .expect("stepped");
+    assert_eq!(outcome, StepOutcome::Completed);
+    assert!(store.session(a).await.expect("read").is_none());
+    assert_eq!(store.open_sessions().await.expect("count"), 0);
+    assert_eq!(kept_command(&store, ids[0]).await.result, Some(ok));
+    let left = kept_command(&store, ids[2]).await;
+    assert_eq!(left.state, CommandState::Failed);
+    let device = store.device(&d1).await.expect("read").expect("device");
+    assert_eq!(device.open_session, None);
+    let summary = device.last_session().expect("summary");
+    assert_eq!(
+        (summary.token, summary.packages, summary.outcome.clone()),
+        (a, 3, Some(SessionOutcome::Completed))
+    );
+}
+
+/// [`Store::credentials_and_session`] and
+/// [`Store::certificate_and_session`] read what the single look-ups read.
+pub async fn credentials_are_read_with_the_session<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    let fingerprint = [7; 32];
+    store
+        .register_device(
+            DeviceRegistration::new(d1.clone())
+                .with_password("user-1", "secret", "oma-dm")
+                .with_certificate_sha256(fingerprint),
+            false,
+            0,
+        )
+        .await
+        .expect("registered");
+    let a = SessionToken::from_bytes([1; 16]);
+    let b = SessionToken::from_bytes([2; 16]);
+    let record = SessionRecord::new(a, 0, SessionState::new(d1.clone(), 0));
+    store
+        .open_session(record.clone(), 10)
+        .await
+        .expect("opened");
+    let (credentials, session) = store
+        .credentials_and_session("user-1", a)
+        .await
+        .expect("read");
+    let (dev_id, credentials) = credentials.expect("registered");
+    assert_eq!(dev_id, d1);
+    assert!(credentials.matches_password("secret", "oma-dm"));
+    assert_eq!(session, Some(record.clone()));
+    let (credentials, session) = store
+        .credentials_and_session("nobody", b)
+        .await
+        .expect("read");
+    assert!(credentials.is_none() && session.is_none());
+    assert_eq!(
+        store
+            .certificate_and_session(&fingerprint, a)
+            .await
+            .expect("read"),
+        (Some(d1), Some(record))
+    );
+    assert_eq!(
+        store
+            .certificate_and_session(&[8; 32], b)
+            .await
+            .expect("read"),
+        (None, None)
+    );
 }
