@@ -9,15 +9,18 @@ use std::time::Duration;
 use dm_test_support::server as common;
 
 use common::{
-    Auth, BASIC1, DEV1, DIGEST1, P1, RESPONSE, TestServer, client, commands, cont_uri, options, p3,
-    post_package, post_package1, queue_get, register_two,
+    Auth, BASIC1, DEV1, DIGEST1, P1, RESPONSE, TestServer, client, client_with, commands, cont_uri,
+    options, p3, post_package, post_package1, queue_get, register_two,
 };
 use dm_server::sql::{Access, Backend as _, BoxFuture, Connection, Work};
 use dm_server::{
-    DeviceRegistration, SessionSettings, SessionSummary, SessionToken, SqliteStore, Store,
+    ClientCertificate, DeviceRegistration, SessionSettings, SessionSummary, SessionToken,
+    SqliteStore, Store, TlsOptions,
 };
 use dm_session::Initiator;
 use dm_types::{DevId, Miid, Moid, MosEntry};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dm-sqlite-{}-{name}", std::process::id()));
@@ -119,10 +122,51 @@ async fn a_registered_device_costs_under_1_kib_on_disk() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// How the device of a measured session authenticates.
+enum Credentials {
+    /// A password, over plain HTTP.
+    Password(Auth<'static>),
+    /// A TLS client certificate the server's client CA issued.
+    Certificate,
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a device's client
+/// certificate, all fresh: the server's TLS options, the device's client
+/// and its certificate's fingerprint.
+fn tls() -> (TlsOptions, reqwest::Client, [u8; 32]) {
+    let mut params = CertificateParams::new(Vec::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("key");
+    let ca = params.self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(params, ca_key);
+    let server_key = KeyPair::generate().expect("key");
+    let server = CertificateParams::new(vec!["127.0.0.1".into()])
+        .expect("params")
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    let device_key = KeyPair::generate().expect("key");
+    let device = CertificateParams::new(vec!["device".into()])
+        .expect("params")
+        .signed_by(&device_key, &issuer)
+        .expect("client certificate");
+    let options = TlsOptions::from_pem(
+        server.pem().as_bytes(),
+        server_key.serialize_pem().as_bytes(),
+    )
+    .with_client_ca_pem(ca.pem().as_bytes());
+    let fingerprint = *ClientCertificate::from_der(device.der()).sha256();
+    let identity = (
+        vec![device.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(device_key.serialize_der())),
+    );
+    let client = client_with(std::slice::from_ref(ca.der()), Some(identity));
+    (options, client, fingerprint)
+}
+
 /// The transactions of a session of one GET (Package#1, Package#2 with
-/// the GET, Package#3 with its status, Package#2 with END) authenticated
-/// with `auth`.
-async fn session_transactions(name: &str, auth: Auth<'_>) -> u64 {
+/// the GET, Package#3 with its status, Package#2 with END) of a device
+/// authenticating with `credentials`.
+async fn session_transactions(name: &str, credentials: Credentials) -> u64 {
     let dir = scratch(name);
     let store = Arc::new(
         SqliteStore::open_file(dir.join("dm.sqlite"))
@@ -131,13 +175,29 @@ async fn session_transactions(name: &str, auth: Auth<'_>) -> u64 {
     );
     // No expiry sweep within the measure (the first runs at start).
     let settings = SessionSettings::default().with_expiry_interval(Duration::from_secs(3600));
-    let options = options().session(settings).build().expect("options");
-    let server = TestServer::start_on(options, store.clone()).await;
-    register_two(&server.admin()).await;
-    queue_get(&server.admin(), "Man").await;
+    let mut options = options().session(settings);
+    let (http, auth, fingerprint) = match credentials {
+        Credentials::Password(auth) => (client(), auth, None),
+        Credentials::Certificate => {
+            let (tls, http, fingerprint) = tls();
+            options = options.tls(tls);
+            (http, Auth::None, Some(fingerprint))
+        }
+    };
+    let server = TestServer::start_on(options.build().expect("options"), store.clone()).await;
+    let admin = server.admin();
+    register_two(&admin).await;
+    if let Some(fingerprint) = fingerprint {
+        let registration = DeviceRegistration::new(DevId::new(DEV1).expect("DevID"))
+            .with_certificate_sha256(fingerprint);
+        admin
+            .register_device(registration, true)
+            .await
+            .expect("registered");
+    }
+    queue_get(&admin, "Man").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = store.transactions();
-    let http = client();
     let response = post_package1(&http, &server, DEV1, P1, auth).await;
     assert_eq!(response.status(), 200);
     let uri = cont_uri(&commands(&response.bytes().await.expect("body")));
@@ -157,12 +217,17 @@ async fn session_transactions(name: &str, auth: Auth<'_>) -> u64 {
 /// credentials (with the session, for a Package#3) and one step.
 #[tokio::test]
 async fn a_session_of_one_command_takes_4_transactions() {
-    let basic = session_transactions("basic", BASIC1).await;
+    let basic = session_transactions("basic", Credentials::Password(BASIC1)).await;
     eprintln!("SQLite: {basic} transactions for a session of one command (P1, P3), Basic");
     assert_eq!(basic, 4);
+    let certificate = session_transactions("certificate", Credentials::Certificate).await;
+    eprintln!(
+        "SQLite: {certificate} transactions for a session of one command (P1, P3), client certificate"
+    );
+    assert_eq!(certificate, 4);
     // Digest also records the nonce count of each request, and reads the
     // server's key once per process (for the first challenge).
-    let digest = session_transactions("digest", DIGEST1).await;
+    let digest = session_transactions("digest", Credentials::Password(DIGEST1)).await;
     eprintln!("SQLite: {digest} transactions for a session of one command (P1, P3), Digest");
     assert_eq!(digest, 4 + 2 + 1);
 }
