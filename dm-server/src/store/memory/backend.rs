@@ -11,8 +11,10 @@ use super::{
     SessionSummary, SessionToken, Store,
 };
 use crate::Error;
+use crate::store::{Respond, SessionStep, StepOutcome, StepPackage};
 
-use super::{Device, KeptInstance, MemoryStore, StoredAlert, cap_mos, unknown_device};
+use super::{Device, Inner, KeptInstance, MemoryStore, StoredAlert, cap_mos, unknown_device};
+use crate::Retention;
 
 impl Store for MemoryStore {
     async fn register_device(
@@ -114,13 +116,7 @@ impl Store for MemoryStore {
     }
 
     async fn set_notification_address(&self, dev_id: &DevId, address: &str) -> Result<(), Error> {
-        let mut inner = self.lock();
-        let device = inner.device_mut(dev_id)?;
-        let notification = device.notification.get_or_insert_with(Box::default);
-        if notification.address.as_deref() != Some(address) {
-            notification.address = Some(address.to_owned());
-        }
-        Ok(())
+        self.lock().set_notification_address(dev_id, address)
     }
 
     async fn next_notification_id(&self, dev_id: &DevId) -> Result<u16, Error> {
@@ -183,26 +179,9 @@ impl Store for MemoryStore {
         max: usize,
         now_ms: u64,
     ) -> Result<Vec<(CommandId, Command)>, Error> {
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        let device = inner
-            .devices
-            .get(dev_id)
-            .ok_or_else(|| unknown_device(dev_id))?;
-        let mut claimed = Vec::new();
-        for id in device.activity.iter().flat_map(|a| a.pending.iter()) {
-            if claimed.len() >= max {
-                break;
-            }
-            if let Some(command) = inner.commands.get_mut(id)
-                && command.state == CommandState::Queued
-            {
-                command.state = CommandState::Sent;
-                command.session = Some(session);
-                command.updated_ms = now_ms;
-                claimed.push((*id, command.command.clone()));
-            }
-        }
+        let mut inner = self.lock();
+        let claimed = inner.claimable(dev_id, max)?;
+        inner.mark_sent(&claimed, session, now_ms);
         Ok(claimed)
     }
 
@@ -261,17 +240,8 @@ impl Store for MemoryStore {
         if instances.is_empty() {
             return Ok(());
         }
-        let retention = self.retention;
         let mut inner = self.lock();
-        let device = inner.device_mut(dev_id)?;
-        let cache = device.cache.get_or_insert_with(Box::default);
-        for instance in &instances {
-            cache.keep(dev_id, instance, &retention);
-        }
-        if cache.instances.is_empty() {
-            device.cache = None;
-        }
-        Ok(())
+        inner.keep_instances(dev_id, &instances, &self.retention)
     }
 
     async fn cached_instance(
@@ -301,18 +271,10 @@ impl Store for MemoryStore {
         if alerts.is_empty() {
             return Ok(());
         }
-        let retention = self.retention;
         // Encoded (and truncated) before taking the lock.
-        let stored: Vec<StoredAlert> = alerts
-            .into_iter()
-            .filter_map(|record| StoredAlert::new(dev_id, record, retention.alert_data_bytes))
-            .collect();
+        let stored = self.encode_alerts(dev_id, alerts);
         let mut inner = self.lock();
-        let activity = inner.device_mut(dev_id)?.activity();
-        for alert in stored {
-            activity.push_alert(alert, &retention);
-        }
-        Ok(())
+        inner.push_alerts(dev_id, stored, &self.retention)
     }
 
     async fn alerts(&self, dev_id: &DevId) -> Result<Vec<AlertRecord>, Error> {
@@ -338,35 +300,13 @@ impl Store for MemoryStore {
         let _ = now_ms;
         let mos = mos.map(|mos| cap_mos(dev_id, mos, &self.retention));
         let mut inner = self.lock();
-        let device = inner.device_mut(dev_id)?;
-        let kept = self.retention.sessions.max(1);
-        let sessions: Vec<SessionSummary> = std::iter::once(summary)
-            .chain(device.sessions.take().into_iter().flat_map(Vec::from))
-            .take(kept)
-            .collect();
-        device.sessions = Some(sessions.into_boxed_slice());
-        if let Some(mos) = mos {
-            device.mos = Some(mos.into_boxed_slice());
-        }
-        Ok(())
+        inner.begin(dev_id, summary, mos, &self.retention)
     }
 
     async fn open_session(&self, record: SessionRecord, max_open: usize) -> Result<(), Error> {
         let mut inner = self.lock();
-        if inner.sessions.contains_key(&record.token) {
-            return Err(Error::SessionExists(record.token.public_id()));
-        }
-        if inner.sessions.len() >= max_open {
-            return Err(Error::Busy {
-                open_sessions: inner.sessions.len(),
-            });
-        }
-        let device = inner.device_mut(record.dev_id())?;
-        let mut open = device.open_sessions().to_vec();
-        open.push(record.token);
-        device.set_open_sessions(open);
-        inner.sessions.insert(record.token, record);
-        Ok(())
+        inner.check_opening(&record, max_open)?;
+        inner.open(record)
     }
 
     async fn save_session(
@@ -375,16 +315,7 @@ impl Store for MemoryStore {
         expected_version: u64,
     ) -> Result<(), Error> {
         let mut inner = self.lock();
-        match inner.sessions.get(&record.token) {
-            None => return Err(Error::SessionNotFound(record.token.public_id())),
-            Some(stored) if stored.version != expected_version => {
-                return Err(Error::SessionVersion {
-                    session: record.token.public_id(),
-                    expected: expected_version,
-                });
-            }
-            Some(_) => {}
-        }
+        inner.check_version(record.token, expected_version)?;
         inner.sessions.insert(record.token, record);
         Ok(())
     }
@@ -543,5 +474,217 @@ impl Store for MemoryStore {
             .digest
             .get_or_insert_with(Box::default)
             .record(nonce, issued_ms, nc, floor))
+    }
+
+    /// One step under the lock: every refusal is checked, and the
+    /// Package#2 built, before anything changes, so a failed step changes
+    /// nothing.
+    async fn step_session(
+        &self,
+        step: SessionStep,
+        mut respond: Respond,
+    ) -> Result<StepOutcome, Error> {
+        let retention = self.retention;
+        let record = step.record;
+        let (token, dev_id) = (record.token, record.dev_id().clone());
+        let opening = match step.package {
+            StepPackage::Package1 {
+                summary,
+                mos,
+                max_open,
+            } => Some((
+                summary,
+                mos.map(|mos| cap_mos(&dev_id, mos, &retention)),
+                max_open,
+            )),
+            StepPackage::Package3 => None,
+        };
+        let alerts = self.encode_alerts(&dev_id, step.alerts);
+        let now_ms = step.now_ms;
+        let mut inner = self.lock();
+        match &opening {
+            Some((_, _, max_open)) => inner.check_opening(&record, *max_open)?,
+            None => inner.check_version(token, record.version)?,
+        }
+        let claimed = inner.claimable(&dev_id, step.claim)?;
+        let state = respond(claimed.clone())?;
+        if let Some((summary, mos, _)) = opening {
+            inner.open(record.clone())?;
+            inner.begin(&dev_id, summary, mos, &retention)?;
+        }
+        if !step.cached_instances.is_empty() {
+            inner.keep_instances(&dev_id, &step.cached_instances, &retention)?;
+        }
+        for status in step.statuses {
+            inner.record_result(
+                status.id,
+                token,
+                status.status,
+                status.from_cache,
+                now_ms,
+                &retention,
+            );
+        }
+        if let Some(address) = &step.notification_address {
+            inner.set_notification_address(&dev_id, address)?;
+        }
+        if !alerts.is_empty() {
+            inner.push_alerts(&dev_id, alerts, &retention)?;
+        }
+        inner.mark_sent(&claimed, token, now_ms);
+        if state.is_ended() {
+            let packages = u32::try_from(state.packages_sent).unwrap_or(u32::MAX);
+            let end = SessionEnd::new(SessionOutcome::Completed, packages, now_ms);
+            inner.end_session(token, &dev_id, &end, &retention);
+            Ok(StepOutcome::Completed)
+        } else {
+            let mut next = record;
+            next.version += 1;
+            next.state = state;
+            let version = next.version;
+            inner.sessions.insert(token, next);
+            Ok(StepOutcome::Saved { version })
+        }
+    }
+}
+
+impl MemoryStore {
+    /// Alerts as the store keeps them (see [`Retention`](crate::Retention)).
+    fn encode_alerts(&self, dev_id: &DevId, alerts: Vec<AlertRecord>) -> Vec<StoredAlert> {
+        alerts
+            .into_iter()
+            .filter_map(|record| StoredAlert::new(dev_id, record, self.retention.alert_data_bytes))
+            .collect()
+    }
+}
+
+/// The single steps, for the methods above and for the session step.
+impl Inner {
+    /// Up to `max` of a device's queued commands, oldest first (unchanged).
+    fn claimable(&self, dev_id: &DevId, max: usize) -> Result<Vec<(CommandId, Command)>, Error> {
+        let device = self
+            .devices
+            .get(dev_id)
+            .ok_or_else(|| unknown_device(dev_id))?;
+        Ok(device
+            .activity
+            .iter()
+            .flat_map(|a| a.pending.iter())
+            .filter_map(|id| {
+                let command = self.commands.get(id)?;
+                (command.state == CommandState::Queued).then(|| (*id, command.command.clone()))
+            })
+            .take(max)
+            .collect())
+    }
+
+    /// Marks claimed commands `sent` in `session`.
+    fn mark_sent(&mut self, claimed: &[(CommandId, Command)], session: SessionToken, now_ms: u64) {
+        for (id, _) in claimed {
+            if let Some(command) = self.commands.get_mut(id) {
+                command.state = CommandState::Sent;
+                command.session = Some(session);
+                command.updated_ms = now_ms;
+            }
+        }
+    }
+
+    fn keep_instances(
+        &mut self,
+        dev_id: &DevId,
+        instances: &[CachedInstance],
+        retention: &Retention,
+    ) -> Result<(), Error> {
+        let device = self.device_mut(dev_id)?;
+        let cache = device.cache.get_or_insert_with(Box::default);
+        for instance in instances {
+            cache.keep(dev_id, instance, retention);
+        }
+        if cache.instances.is_empty() {
+            device.cache = None;
+        }
+        Ok(())
+    }
+
+    fn push_alerts(
+        &mut self,
+        dev_id: &DevId,
+        alerts: Vec<StoredAlert>,
+        retention: &Retention,
+    ) -> Result<(), Error> {
+        let activity = self.device_mut(dev_id)?.activity();
+        for alert in alerts {
+            activity.push_alert(alert, retention);
+        }
+        Ok(())
+    }
+
+    fn set_notification_address(&mut self, dev_id: &DevId, address: &str) -> Result<(), Error> {
+        let device = self.device_mut(dev_id)?;
+        let notification = device.notification.get_or_insert_with(Box::default);
+        if notification.address.as_deref() != Some(address) {
+            notification.address = Some(address.to_owned());
+        }
+        Ok(())
+    }
+
+    /// `mos` already capped.
+    fn begin(
+        &mut self,
+        dev_id: &DevId,
+        summary: SessionSummary,
+        mos: Option<Vec<MosEntry>>,
+        retention: &Retention,
+    ) -> Result<(), Error> {
+        let device = self.device_mut(dev_id)?;
+        let kept = retention.sessions.max(1);
+        let sessions: Vec<SessionSummary> = std::iter::once(summary)
+            .chain(device.sessions.take().into_iter().flat_map(Vec::from))
+            .take(kept)
+            .collect();
+        device.sessions = Some(sessions.into_boxed_slice());
+        if let Some(mos) = mos {
+            device.mos = Some(mos.into_boxed_slice());
+        }
+        Ok(())
+    }
+
+    /// What [`Store::open_session`] refuses: a token in use, `max_open`
+    /// reached, an unknown device.
+    fn check_opening(&self, record: &SessionRecord, max_open: usize) -> Result<(), Error> {
+        if self.sessions.contains_key(&record.token) {
+            return Err(Error::SessionExists(record.token.public_id()));
+        }
+        if self.sessions.len() >= max_open {
+            return Err(Error::Busy {
+                open_sessions: self.sessions.len(),
+            });
+        }
+        if !self.devices.contains_key(record.dev_id()) {
+            return Err(unknown_device(record.dev_id()));
+        }
+        Ok(())
+    }
+
+    /// Records a session [`Inner::check_opening`] accepted.
+    fn open(&mut self, record: SessionRecord) -> Result<(), Error> {
+        let device = self.device_mut(record.dev_id())?;
+        let mut open = device.open_sessions().to_vec();
+        open.push(record.token);
+        device.set_open_sessions(open);
+        self.sessions.insert(record.token, record);
+        Ok(())
+    }
+
+    /// What [`Store::save_session`] refuses.
+    fn check_version(&self, token: SessionToken, expected_version: u64) -> Result<(), Error> {
+        match self.sessions.get(&token) {
+            None => Err(Error::SessionNotFound(token.public_id())),
+            Some(stored) if stored.version != expected_version => Err(Error::SessionVersion {
+                session: token.public_id(),
+                expected: expected_version,
+            }),
+            Some(_) => Ok(()),
+        }
     }
 }
