@@ -1,0 +1,202 @@
+//! A TCP proxy on loopback in front of several upstream addresses (server
+//! nodes, a database), handing each new connection to the next upstream in
+//! turn, that a test can cut: every open connection is closed and new ones
+//! are refused until it heals.
+//!
+//! It runs on a runtime of its own (one worker thread), so that it keeps
+//! forwarding while the test blocks, whatever runtime the test uses.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How long the proxy waits for an upstream to accept a connection before
+/// trying the next one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A round-robin TCP proxy on `127.0.0.1:<free port>`; stops when dropped.
+///
+/// An upstream that refuses a connection (a killed node) is skipped: the
+/// connection goes to the next one, as behind a load balancer with health
+/// checks. A connection no upstream takes is closed.
+///
+/// ```
+/// use std::io::{Read as _, Write as _};
+/// use dm_test_support::proxy::Proxy;
+///
+/// let upstream = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let proxy = Proxy::start(&[upstream.local_addr()?]);
+/// let mut client = std::net::TcpStream::connect(proxy.address())?;
+/// let (mut server, _) = upstream.accept()?;
+/// client.write_all(b"ping")?;
+/// let mut seen = [0; 4];
+/// server.read_exact(&mut seen)?;
+/// assert_eq!(&seen, b"ping");
+///
+/// proxy.cut(); // the open connection is closed...
+/// let mut rest = Vec::new();
+/// client.read_to_end(&mut rest)?;
+/// assert!(rest.is_empty());
+/// proxy.heal(); // ...and new ones pass again
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Proxy {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+struct Shared {
+    upstreams: Mutex<Vec<SocketAddr>>,
+    next: AtomicUsize,
+    /// `true` while cut; connections watch it.
+    cut: watch::Sender<bool>,
+    open: AtomicUsize,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstreams` (at least one; see
+    /// [`Proxy::set_upstreams`]).
+    pub fn start(upstreams: &[SocketAddr]) -> Proxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("test-proxy")
+            .enable_all()
+            .build()
+            .expect("the proxy's runtime");
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("the proxy binds a loopback port");
+        let address = listener.local_addr().expect("the proxy's address");
+        let shared = Arc::new(Shared {
+            upstreams: Mutex::new(upstreams.to_vec()),
+            next: AtomicUsize::new(0),
+            cut: watch::Sender::new(false),
+            open: AtomicUsize::new(0),
+            accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        });
+        runtime.spawn(accept_loop(listener, shared.clone()));
+        Proxy {
+            address,
+            shared,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Where clients connect.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Replaces the upstreams new connections go to (open ones stay).
+    pub fn set_upstreams(&self, upstreams: &[SocketAddr]) {
+        *self.shared.upstreams.lock().expect("lock") = upstreams.to_vec();
+    }
+
+    /// Closes every open connection and refuses new ones (accepted and
+    /// closed at once) until [`Proxy::heal`].
+    pub fn cut(&self) {
+        self.shared.cut.send_replace(true);
+    }
+
+    /// Lets connections through again.
+    pub fn heal(&self) {
+        self.shared.cut.send_replace(false);
+    }
+
+    /// Whether the proxy is cut.
+    pub fn is_cut(&self) -> bool {
+        *self.shared.cut.borrow()
+    }
+
+    /// Connections being forwarded now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// Connections forwarded so far.
+    pub fn accepted(&self) -> u64 {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections closed at once so far (cut, or no upstream took them).
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        if let Some(runtime) = self.runtime.take() {
+            // Allowed inside an async test, unlike dropping the runtime.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            // Out of descriptors, for example: try again shortly.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        if *shared.cut.borrow() {
+            shared.refused.fetch_add(1, Ordering::SeqCst);
+            drop(client);
+            continue;
+        }
+        tokio::spawn(forward(client, shared.clone()));
+    }
+}
+
+/// Connects to the upstreams in turn, starting with the next one, and
+/// returns the first that accepts.
+async fn connect_upstream(shared: &Shared) -> Option<TcpStream> {
+    let upstreams = shared.upstreams.lock().expect("lock").clone();
+    let first = shared.next.fetch_add(1, Ordering::SeqCst);
+    for offset in 0..upstreams.len() {
+        let address = upstreams[(first + offset) % upstreams.len()];
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await
+        {
+            return Some(stream);
+        }
+    }
+    None
+}
+
+async fn forward(mut client: TcpStream, shared: Arc<Shared>) {
+    let mut cut = shared.cut.subscribe();
+    let upstream = tokio::select! {
+        upstream = connect_upstream(&shared) => upstream,
+        _ = cut.wait_for(|cut| *cut) => None,
+    };
+    let Some(mut upstream) = upstream else {
+        shared.refused.fetch_add(1, Ordering::SeqCst);
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    shared.accepted.fetch_add(1, Ordering::SeqCst);
+    shared.open.fetch_add(1, Ordering::SeqCst);
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+        _ = cut.wait_for(|cut| *cut) => {}
+    }
+    // Both sockets close here.
+    shared.open.fetch_sub(1, Ordering::SeqCst);
+}
