@@ -67,6 +67,7 @@ pub use options::{
 };
 pub use server::DmServer;
 pub use store::sql;
+pub use store::sql::SqlStore;
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

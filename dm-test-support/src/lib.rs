@@ -13,6 +13,8 @@
 //!   test wants and read what the server answers;
 //! - `store` (feature `server`): the conformance suite every `Store`
 //!   implementation must pass;
+//! - `postgres` (feature `postgres`): a fresh PostgreSQL database per
+//!   test, dropped after; skipped without a server, required in CI;
 //! - `process`: running a built binary of the workspace (the `dm` tool),
 //!   `dm serve` as a child a test can kill (SIGKILL) and restart;
 //! - `proxy`: a round-robin TCP proxy on loopback a test can cut;
@@ -35,6 +37,8 @@ pub mod fleet;
 pub mod hostile_client;
 #[cfg(feature = "device")]
 pub mod hostile_server;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 #[cfg(feature = "server")]

@@ -8,5 +8,8 @@
 //! [`Connection`].
 
 mod backend;
+mod migrate;
+mod store;
 
 pub use backend::{Access, Backend, BoxFuture, Connection, Dialect, Row, Value, Work};
+pub use store::SqlStore;
