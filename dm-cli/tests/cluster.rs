@@ -91,7 +91,7 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
         "--config",
         &config,
         "--store",
-        &database.url,
+        database.url(),
     ];
     let mut nodes: Vec<DmServe> = (0..3).map(|_| DmServe::start(DM, &args)).collect();
     proxy.set_upstreams(&nodes.iter().map(DmServe::address).collect::<Vec<_>>());
@@ -344,12 +344,15 @@ async fn the_same_package3_on_two_nodes_at_once_is_taken_once() {
         "--config",
         &config,
         "--store",
-        &database.url,
+        database.url(),
     ];
     let nodes = [DmServe::start(DM, &args), DmServe::start(DM, &args)];
     let admin = AdminApi::new(&nodes[0].url(), Some(TOKEN));
     let http = dm_test_support::admin_api::http_client();
-    for round in 0..5 {
+    // The loser is 409 when it read the session before the winner saved
+    // it, 404 when it came after the session ended.
+    let mut conflicts = 0;
+    for round in 0..10 {
         let dev_id = fleet::dev_id(round);
         assert_eq!(
             admin.register(&dev_id).await.expect("an answer").status,
@@ -393,7 +396,11 @@ async fn the_same_package3_on_two_nodes_at_once_is_taken_once() {
             second.expect("an answer").status().as_u16(),
         ];
         statuses.sort_unstable();
-        assert_eq!(statuses, [200, 409], "round {round}");
+        assert!(
+            statuses == [200, 409] || statuses == [200, 404],
+            "round {round}: {statuses:?}"
+        );
+        conflicts += usize::from(statuses[1] == 409);
         for id in &ids {
             let answer = admin.command(&dev_id, id).await.expect("an answer");
             assert_eq!(answer.body["state"], "done", "{}", answer.body);
@@ -407,6 +414,7 @@ async fn the_same_package3_on_two_nodes_at_once_is_taken_once() {
         );
         assert_eq!(device.body["open_sessions"], json!([]), "{}", device.body);
     }
+    eprintln!("cluster race: 10 rounds, {conflicts} answered 409, the others 404");
     drop(nodes);
     drop(database);
 }

@@ -13,7 +13,6 @@
 mod faults;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +21,10 @@ use dm_test_support::admin_api::{AdminApi, http_client};
 use dm_test_support::fleet::{self, Fleet};
 use dm_test_support::process::DmServe;
 use dm_test_support::proxy::Proxy;
-use faults::{DM, Scratch, TOKEN, eventually, fresh_database, write_config};
+use faults::{
+    DM, Scratch, TOKEN, eventually, fresh_database, postgres_address, postgres_url_via,
+    write_config,
+};
 use serde_json::json;
 
 const DEVICES: usize = 40;
@@ -73,10 +75,7 @@ async fn a_node_cut_from_its_database_answers_503_and_recovers_by_itself() {
         return;
     };
     let scratch = Scratch::new("outage");
-    let postgres: SocketAddr = format!("{}:{}", database.host, database.port)
-        .parse()
-        .expect("an address");
-    let proxy = Proxy::start(&[postgres]);
+    let proxy = Proxy::start(&[postgres_address(database.url())]);
     let config = write_config(&scratch, json!({"session_idle_secs": 2}), json!({}));
     let mut serve = DmServe::start(
         DM,
@@ -87,7 +86,7 @@ async fn a_node_cut_from_its_database_answers_503_and_recovers_by_itself() {
             "--config",
             &config,
             "--store",
-            &database.url_via(proxy.address()),
+            &postgres_url_via(database.url(), proxy.address()),
         ],
     );
     let pid = serve.pid();

@@ -70,10 +70,18 @@ impl Proxy {
             .enable_all()
             .build()
             .expect("the proxy's runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("the proxy binds a loopback port");
+        // Bound here, without blocking on the runtime: the caller may be
+        // inside one.
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("the proxy binds a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking socket");
         let address = listener.local_addr().expect("the proxy's address");
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener).expect("a tokio listener")
+        };
         let shared = Arc::new(Shared {
             upstreams: Mutex::new(upstreams.to_vec()),
             next: AtomicUsize::new(0),
@@ -199,4 +207,65 @@ async fn forward(mut client: TcpStream, shared: Arc<Shared>) {
     }
     // Both sockets close here.
     shared.open.fetch_sub(1, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read as _, Write as _};
+
+    /// An upstream that answers each connection with its own `name` and
+    /// closes it.
+    fn upstream(name: u8) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let serving = std::thread::spawn(move || {
+            for stream in listener.incoming().take(3) {
+                let _ = stream.expect("accepted").write_all(&[name]);
+            }
+        });
+        (address, serving)
+    }
+
+    fn first_byte(proxy: &Proxy) -> Option<u8> {
+        let mut stream = std::net::TcpStream::connect(proxy.address()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut byte = [0];
+        match stream.read(&mut byte) {
+            Ok(1) => Some(byte[0]),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn connections_go_round_robin_and_skip_a_dead_upstream() {
+        let (a, _) = upstream(b'a');
+        let (b, _) = upstream(b'b');
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("address");
+        let proxy = Proxy::start(&[a, dead, b]);
+        let seen: Vec<Option<u8>> = (0..4).map(|_| first_byte(&proxy)).collect();
+        // a, (dead: the next one) b, b, a: each upstream took two.
+        assert_eq!(seen, [Some(b'a'), Some(b'b'), Some(b'b'), Some(b'a')]);
+        assert_eq!(proxy.accepted(), 4);
+    }
+
+    #[test]
+    fn a_cut_proxy_refuses_until_healed() {
+        let (a, _) = upstream(b'a');
+        let proxy = Proxy::start(&[a]);
+        proxy.cut();
+        assert!(proxy.is_cut());
+        assert_eq!(first_byte(&proxy), None);
+        assert_eq!(proxy.refused(), 1);
+        proxy.heal();
+        assert_eq!(first_byte(&proxy), Some(b'a'));
+        // No upstream at all: closed at once.
+        proxy.set_upstreams(&[]);
+        assert_eq!(first_byte(&proxy), None);
+    }
 }

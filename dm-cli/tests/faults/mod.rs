@@ -124,116 +124,56 @@ where
     }
 }
 
-/// A database of its own on the test PostgreSQL server, dropped when this
-/// is dropped.
-///
-/// The same small helper as `dm_test_support::postgres::fresh_database`
-/// (branch `postgres`), written here while that one is not merged.
+/// A fresh database on the test PostgreSQL server
+/// ([`dm_test_support::postgres::fresh_database`]: `None` when the server
+/// is out of reach outside CI, a failure in CI), with `synchronous_commit`
+/// off: these tests are about the server, not the database's own
+/// durability.
 #[cfg(feature = "postgres")]
-pub(crate) struct FreshDatabase {
-    /// `postgres://root@127.0.0.1:5432/dm_test_<hex>`.
-    pub(crate) url: String,
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) name: String,
-}
-
-#[cfg(feature = "postgres")]
-const POSTGRES_HOST: &str = "127.0.0.1";
-#[cfg(feature = "postgres")]
-const POSTGRES_PORT: u16 = 5432;
-#[cfg(feature = "postgres")]
-const POSTGRES_USER: &str = "root";
-
-/// Creates a fresh database (`synchronous_commit` off: these tests are
-/// about the server, not the database's own durability), or, when the
-/// server is out of reach, prints why the test is skipped and returns
-/// `None` — outside CI only: in CI (`CI` set) it fails.
-#[cfg(feature = "postgres")]
-pub(crate) async fn fresh_database(test: &str) -> Option<FreshDatabase> {
-    let admin =
-        format!("host={POSTGRES_HOST} port={POSTGRES_PORT} user={POSTGRES_USER} dbname=test");
-    let connected = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio_postgres::connect(&admin, tokio_postgres::NoTls),
-    )
-    .await;
-    let (client, connection) = match connected {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => return skip(test, &e.to_string()),
-        Err(_) => return skip(test, "no answer within 5 s"),
-    };
-    tokio::spawn(connection);
-    let name = format!("dm_test_{:016x}", Rng::from_clock(test).next());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("CREATE DATABASE");
-    client
-        .batch_execute(&format!(
-            "ALTER DATABASE {name} SET synchronous_commit = off"
+pub(crate) async fn fresh_database(test: &str) -> Option<TestDatabase> {
+    let database = dm_test_support::postgres::fresh_database().await;
+    if database.is_none() {
+        eprintln!("{test}: skipped");
+    }
+    let database = database?;
+    database
+        .execute(&format!(
+            "ALTER DATABASE \"{}\" SET synchronous_commit = off",
+            database.name()
         ))
-        .await
-        .expect("ALTER DATABASE");
-    Some(FreshDatabase {
-        url: format!("postgres://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"),
-        host: POSTGRES_HOST.to_owned(),
-        port: POSTGRES_PORT,
-        name,
-    })
+        .await;
+    Some(database)
 }
 
 #[cfg(feature = "postgres")]
-fn skip(test: &str, why: &str) -> Option<FreshDatabase> {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: PostgreSQL at {POSTGRES_HOST}:{POSTGRES_PORT} is out of reach in CI: {why}"
-    );
-    eprintln!(
-        "{test}: SKIPPED: PostgreSQL at {POSTGRES_HOST}:{POSTGRES_PORT} is out of reach ({why})"
-    );
-    None
+pub(crate) use dm_test_support::postgres::TestDatabase;
+
+/// The `host:port` of a `postgres://` URL (5432 when it names none).
+#[cfg(feature = "postgres")]
+pub(crate) fn postgres_address(url: &str) -> std::net::SocketAddr {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let with_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&with_port)
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .unwrap_or_else(|| panic!("no address in {url}"))
 }
 
+/// `url` with its `host:port` replaced by `address` (a proxy in front of
+/// the database server).
 #[cfg(feature = "postgres")]
-impl FreshDatabase {
-    /// The database's URL on another address (a proxy in front of the
-    /// server).
-    pub(crate) fn url_via(&self, address: std::net::SocketAddr) -> String {
-        format!("postgres://{POSTGRES_USER}@{address}/{}", self.name)
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl Drop for FreshDatabase {
-    fn drop(&mut self) {
-        // Dropping runs inside the test's runtime: drop the database from a
-        // thread of its own.
-        let name = self.name.clone();
-        let admin = format!(
-            "host={} port={} user={POSTGRES_USER} dbname=test",
-            self.host, self.port
-        );
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                let (client, connection) =
-                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
-                tokio::spawn(connection);
-                client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!(
-                "could not drop the test database {}: {dropped:?}",
-                self.name
-            );
-        }
-    }
+pub(crate) fn postgres_url_via(url: &str, address: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let user = authority
+        .rsplit_once('@')
+        .map_or(String::new(), |(user, _)| format!("{user}@"));
+    format!("{scheme}://{user}{address}{tail}")
 }
