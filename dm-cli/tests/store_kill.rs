@@ -2,6 +2,14 @@
 //! admin writes and device sessions, then restarted on the same file: every
 //! write that was answered 2xx is there, no command id comes back, and no
 //! command the devices executed is queued again.
+//!
+//! The store this replaces, the in-memory store written to a JSON file
+//! (`"store": "store.json"`, flushed every 30 s and at a graceful stop),
+//! fails this test at its first check: run the same way on 2026-12-03 it was
+//! killed 0.5 s into the load with 198 devices and 788 commands
+//! acknowledged (201), and after the restart not one of them was there
+//! (`device IMEI:490000000000000 not found`): every write since the last
+//! flush is lost on SIGKILL.
 
 mod faults;
 
