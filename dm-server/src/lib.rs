@@ -68,6 +68,8 @@ pub use options::{
 pub use server::DmServer;
 pub use store::sql;
 pub use store::sql::SqlStore;
+#[cfg(feature = "sqlite")]
+pub use store::sql::{SqliteBackend, SqliteStore};
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

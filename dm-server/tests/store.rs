@@ -203,7 +203,10 @@ async fn persistence_round_trip() {
 
 #[tokio::test]
 async fn the_memory_store_keeps_the_store_contract() {
-    dm_test_support::store::run(|| async { MemoryStore::new() }).await;
+    dm_test_support::store::run(
+        |retention| async move { MemoryStore::new().with_retention(retention) },
+    )
+    .await;
 }
 
 /// Queues `n` GETs for `dev_id`.

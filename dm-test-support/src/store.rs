@@ -6,7 +6,10 @@
 //! # async fn example() {
 //! use dm_server::MemoryStore;
 //!
-//! dm_test_support::store::run(|| async { MemoryStore::new() }).await;
+//! dm_test_support::store::run(|retention| async move {
+//!     MemoryStore::new().with_retention(retention)
+//! })
+//! .await;
 //! # }
 //! ```
 
@@ -18,27 +21,79 @@
 use std::future::Future;
 
 use dm_server::{
-    CommandId, CommandRecord, CommandState, DeviceRegistration, Error, ObjectOwner,
-    RepositoryObject, SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken,
-    Store,
+    AlertRecord, CommandId, CommandRecord, CommandState, DeviceRegistration, Error, ObjectOwner,
+    RepositoryObject, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionSummary,
+    SessionToken, Store,
 };
-use dm_session::{Initiator, SessionState};
-use dm_types::{Command, DevId, Status, StatusCode};
+use dm_session::{CachedInstance, Initiator, SessionState};
+use dm_types::{
+    Alert, AlertType, CacheValidator, Command, DevId, Miid, MoItem, Moid, MosEntry, Status,
+    StatusCode,
+};
 
 /// Runs every check of the suite, each on a store `new_store` makes (it
-/// must be empty).
+/// must be empty) with the [`Retention`] the check needs.
 pub async fn run<S, F, Fut>(new_store: F)
 where
     S: Store,
-    F: Fn() -> Fut,
+    F: Fn(Retention) -> Fut,
     Fut: Future<Output = S>,
 {
-    claims_results_and_sessions_are_atomic_and_idempotent(new_store().await).await;
-    released_commands_return_to_their_place_and_an_ended_summary_says_cont(new_store().await).await;
-    command_ids_are_never_reused(new_store().await).await;
-    registrations_conflict_and_repository_objects_keep_their_owner(new_store().await).await;
-    every_open_session_of_a_device_is_kept_newest_last(new_store().await).await;
-    digest_nonce_counts_are_used_once_per_device(new_store().await).await;
+    let default = Retention::default;
+    claims_results_and_sessions_are_atomic_and_idempotent(new_store(default()).await).await;
+    released_commands_return_to_their_place_and_an_ended_summary_says_cont(
+        new_store(default()).await,
+    )
+    .await;
+    command_ids_are_never_reused(new_store(default()).await).await;
+    registrations_conflict_and_repository_objects_keep_their_owner(new_store(default()).await)
+        .await;
+    every_open_session_of_a_device_is_kept_newest_last(new_store(default()).await).await;
+    digest_nonce_counts_are_used_once_per_device(new_store(default()).await).await;
+    repository_budgets_refuse_a_write_and_change_nothing(new_store(REPOSITORY_RETENTION()).await)
+        .await;
+    alerts_are_kept_within_their_count_oldest_forgotten(new_store(default().with_alerts(3)).await)
+        .await;
+    let one = alert(0, None).encoded_len();
+    alerts_are_kept_within_their_bytes_and_oversized_data_dropped(
+        new_store(
+            default()
+                .with_alert_bytes(one * 2 + one / 2)
+                .with_alert_data_bytes(one * 4),
+        )
+        .await,
+        one,
+    )
+    .await;
+    finished_commands_and_session_summaries_are_kept_within_the_retention(
+        new_store(
+            default()
+                .with_finished_commands(2)
+                .with_sessions(2)
+                .with_mos_entries(2),
+        )
+        .await,
+    )
+    .await;
+    expiry_ends_only_expired_sessions_and_fails_their_sent_commands(new_store(default()).await)
+        .await;
+    removing_a_device_removes_everything_of_it(new_store(default()).await).await;
+    concurrent_claims_and_opens_never_overlap(new_store(default()).await).await;
+    let one = instance("1", "v").item_len();
+    cached_instances_are_kept_within_their_count_and_bytes(
+        new_store(default().with_cached_instances(2).with_cache_bytes(one * 3)).await,
+        one,
+    )
+    .await;
+}
+
+/// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:
+/// 2 objects, 10 bytes per device.
+#[allow(non_snake_case, reason = "a constant that cannot be const")]
+fn REPOSITORY_RETENTION() -> Retention {
+    Retention::default()
+        .with_objects_per_device(2)
+        .with_repository_bytes(10)
 }
 
 fn dev(id: &str) -> DevId {
@@ -433,4 +488,433 @@ pub async fn digest_nonce_counts_are_used_once_per_device<S: Store>(store: S) {
             .is_err(),
         "an unknown device"
     );
+}
+
+/// A generic alert received at `received_ms`, with `data` as its `Data`.
+fn alert(received_ms: u64, data: Option<&str>) -> AlertRecord {
+    let mut alert = Alert::new(AlertType::new("urn:x:test").expect("type"));
+    if let Some(data) = data {
+        let mut object = dm_types::JsonObject::new();
+        object.insert("payload".to_owned(), data.into());
+        alert.data = Some(object);
+    }
+    AlertRecord::new(alert, None, received_ms)
+}
+
+/// A device's repository objects are bounded in number and bytes (the
+/// object it replaces counting as free); a refused write changes nothing.
+pub async fn repository_budgets_refuse_a_write_and_change_nothing<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 0).await;
+    let mine = |body: &str| RepositoryObject::new(body.into(), ObjectOwner::Device(d1.clone()), 0);
+    assert!(store.put_object("a", mine("12345")).await.expect("fits"));
+    assert_eq!(
+        store.repository_room(&d1, "b").await.expect("room"),
+        Some(5)
+    );
+    assert_eq!(
+        store.repository_room(&d1, "a").await.expect("room"),
+        Some(10),
+        "the object replaced counts as free"
+    );
+    assert!(matches!(
+        store.put_object("b", mine("123456")).await,
+        Err(Error::InsufficientStorage { .. })
+    ));
+    assert!(
+        store.object("b").await.expect("read").is_none(),
+        "nothing stored"
+    );
+    assert!(
+        !store
+            .put_object("a", mine("1234567890"))
+            .await
+            .expect("a replacement may use the room it frees")
+    );
+    assert!(matches!(
+        store.put_object("a", mine("12345678901")).await,
+        Err(Error::InsufficientStorage { .. })
+    ));
+    assert_eq!(
+        store.object("a").await.expect("read").expect("kept").body,
+        "1234567890",
+        "the refused replacement changed nothing"
+    );
+    assert!(!store.put_object("a", mine("1")).await.expect("smaller"));
+    assert!(store.put_object("b", mine("2")).await.expect("second"));
+    assert!(matches!(
+        store.put_object("c", mine("3")).await,
+        Err(Error::TooManyObjects { .. })
+    ));
+    assert!(store.object("c").await.expect("read").is_none());
+    assert!(store.delete_object("b").await.expect("deleted"));
+    assert!(store.put_object("c", mine("3")).await.expect("room again"));
+}
+
+/// Beyond the retention's count, the oldest alerts are forgotten.
+pub async fn alerts_are_kept_within_their_count_oldest_forgotten<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 0).await;
+    store
+        .record_alerts(&d1, (1..=2).map(|t| alert(t, None)).collect())
+        .await
+        .expect("recorded");
+    store
+        .record_alerts(&d1, (3..=5).map(|t| alert(t, None)).collect())
+        .await
+        .expect("recorded");
+    let kept: Vec<u64> = store
+        .alerts(&d1)
+        .await
+        .expect("read")
+        .iter()
+        .map(|a| a.received_ms)
+        .collect();
+    assert_eq!(kept, [3, 4, 5], "the newest, oldest first");
+    assert!(matches!(
+        store
+            .record_alerts(&dev("IMEI:9"), vec![alert(1, None)])
+            .await,
+        Err(Error::DeviceNotFound(_))
+    ));
+}
+
+/// Beyond the retention's bytes, the oldest alerts are forgotten; an alert
+/// larger than `alert_data_bytes` is kept without its `Data`. `one` is the
+/// encoded size of an alert without `Data`.
+pub async fn alerts_are_kept_within_their_bytes_and_oversized_data_dropped<S: Store>(
+    store: S,
+    one: usize,
+) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 0).await;
+    store
+        .record_alerts(&d1, (1..=3).map(|t| alert(t, None)).collect())
+        .await
+        .expect("recorded");
+    let kept: Vec<u64> = store
+        .alerts(&d1)
+        .await
+        .expect("read")
+        .iter()
+        .map(|a| a.received_ms)
+        .collect();
+    assert_eq!(kept, [2, 3], "two fit in the bytes");
+    let big = "x".repeat(one * 8);
+    store
+        .record_alerts(&d1, vec![alert(4, Some(&big))])
+        .await
+        .expect("recorded");
+    let alerts = store.alerts(&d1).await.expect("read");
+    let last = alerts.last().expect("kept");
+    assert_eq!(last.received_ms, 4);
+    let data = last.alert.data.as_ref().expect("a marker");
+    assert!(data.get("truncated").is_some(), "{data:?}");
+    assert!(data.get("payload").is_none());
+}
+
+/// Finished commands beyond the retention are forgotten (oldest first),
+/// the device keeps its latest session summaries (latest first) and the
+/// first entries of its MO inventory.
+pub async fn finished_commands_and_session_summaries_are_kept_within_the_retention<S: Store>(
+    store: S,
+) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 0).await;
+    let ids = futures_ids(&store, &d1, 4).await;
+    let a = SessionToken::from_bytes([1; 16]);
+    store.claim_commands(&d1, a, 4, 1).await.expect("claimed");
+    for id in &ids {
+        store
+            .record_result(*id, a, Status::new(StatusCode::OK), 2)
+            .await
+            .expect("done");
+    }
+    let kept: Vec<CommandId> = store
+        .commands(&d1)
+        .await
+        .expect("read")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(kept, ids[2..], "the two last finished");
+    assert!(store.command(ids[0]).await.expect("read").is_none());
+
+    let tokens = [1u8, 2, 3].map(|b| SessionToken::from_bytes([b; 16]));
+    let entry = |name: &str| MosEntry {
+        moid: Moid::new(format!("urn:oma:mo:x-{name}:1.0")).expect("moid"),
+        miids: Vec::new(),
+        ddf: None,
+    };
+    for (i, token) in (0u64..).zip(tokens) {
+        store
+            .begin_session(
+                &d1,
+                SessionSummary::new(token, Initiator::Client, i),
+                Some(vec![entry("a"), entry("b"), entry("c")]),
+                i,
+            )
+            .await
+            .expect("begun");
+    }
+    let device = store.device(&d1).await.expect("read").expect("device");
+    let summaries: Vec<SessionToken> = device.sessions.iter().map(|s| s.token).collect();
+    assert_eq!(summaries, [tokens[2], tokens[1]], "latest first");
+    let mos = device.mos.expect("inventory");
+    assert_eq!(mos, [entry("a"), entry("b")], "its first entries");
+}
+
+/// Expiry ends the sessions past their deadline only, failing their `sent`
+/// commands, and leaves the others open with theirs.
+pub async fn expiry_ends_only_expired_sessions_and_fails_their_sent_commands<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    register(&store, &d1, 0).await;
+    register(&store, &d2, 0).await;
+    let a = SessionToken::from_bytes([1; 16]);
+    let b = SessionToken::from_bytes([2; 16]);
+    for (token, dev_id, deadline) in [(a, &d1, 100), (b, &d2, 1000)] {
+        let mut record = SessionRecord::new(token, 0, SessionState::new(dev_id.clone(), 0));
+        record.state.deadline_ms = deadline;
+        store.open_session(record, 10).await.expect("open");
+        store
+            .begin_session(
+                dev_id,
+                SessionSummary::new(token, Initiator::Client, 0),
+                None,
+                0,
+            )
+            .await
+            .expect("begun");
+    }
+    let one = futures_ids(&store, &d1, 1).await[0];
+    let two = futures_ids(&store, &d2, 1).await[0];
+    store.claim_commands(&d1, a, 1, 1).await.expect("claimed");
+    store.claim_commands(&d2, b, 1, 1).await.expect("claimed");
+    let expired = store.expire_sessions(500).await.expect("expired");
+    assert_eq!(expired.iter().map(|s| s.token).collect::<Vec<_>>(), [a]);
+    assert_eq!(kept_command(&store, one).await.state, CommandState::Failed);
+    assert_eq!(kept_command(&store, two).await.state, CommandState::Sent);
+    assert!(store.session(a).await.expect("read").is_none());
+    assert!(store.session(b).await.expect("read").is_some());
+    assert_eq!(store.open_sessions().await.expect("count"), 1);
+    let device = store.device(&d1).await.expect("read").expect("device");
+    let summary = device.last_session().expect("summary");
+    assert_eq!(
+        (summary.outcome.clone(), summary.ended_ms),
+        (Some(SessionOutcome::Timeout), Some(500))
+    );
+    assert!(device.open_sessions.is_empty());
+    assert_eq!(
+        store
+            .device(&d2)
+            .await
+            .expect("read")
+            .expect("device")
+            .open_sessions,
+        [b]
+    );
+}
+
+/// Removing a device removes its commands, alerts, sessions, objects and
+/// credentials; its user name is free again.
+pub async fn removing_a_device_removes_everything_of_it<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    store
+        .register_device(
+            DeviceRegistration::new(d1.clone()).with_password("u", "p", "r"),
+            false,
+            0,
+        )
+        .await
+        .expect("registered");
+    let id = futures_ids(&store, &d1, 1).await[0];
+    store
+        .record_alerts(&d1, vec![alert(1, None)])
+        .await
+        .expect("recorded");
+    let a = SessionToken::from_bytes([1; 16]);
+    store
+        .open_session(
+            SessionRecord::new(a, 0, SessionState::new(d1.clone(), 0)),
+            10,
+        )
+        .await
+        .expect("open");
+    store
+        .put_object(
+            "o",
+            RepositoryObject::new("[]".into(), ObjectOwner::Device(d1.clone()), 0),
+        )
+        .await
+        .expect("stored");
+    assert!(store.remove_device(&d1).await.expect("removed"));
+    assert!(!store.remove_device(&d1).await.expect("gone"));
+    assert!(store.device(&d1).await.expect("read").is_none());
+    assert!(store.command(id).await.expect("read").is_none());
+    assert!(store.session(a).await.expect("read").is_none());
+    assert_eq!(store.open_sessions().await.expect("count"), 0);
+    assert!(store.object("o").await.expect("read").is_none());
+    assert!(
+        store
+            .credentials_by_username("u")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    store
+        .register_device(
+            DeviceRegistration::new(d2.clone()).with_password("u", "p", "r"),
+            false,
+            1,
+        )
+        .await
+        .expect("the user name is free");
+    register(&store, &d1, 2).await;
+    assert!(store.alerts(&d1).await.expect("read").is_empty());
+    assert!(store.commands(&d1).await.expect("read").is_empty());
+}
+
+/// An instance root of a test MO, MIID `miid`, holding `value`.
+fn instance(miid: &str, value: &str) -> CachedInstance {
+    let moid = "urn:oma:mo:x-test:1.0";
+    let json = format!(
+        r#"[{{"ClientURI":"{moid}/{miid}/","CV":"cv","MOData":{{"R":{{"v":"{value}"}}}}}}]"#
+    );
+    let item: MoItem =
+        dm_codec::decode_mo_serialization(json.as_bytes(), &dm_codec::Limits::default())
+            .expect("MO data")
+            .remove(0);
+    CachedInstance {
+        moid: Moid::new(moid).expect("moid"),
+        miid: Miid::new(miid).expect("miid"),
+        cache_validator: CacheValidator::new("cv").expect("cv"),
+        item,
+    }
+}
+
+trait ItemLen {
+    /// The size of the instance's MO serialization (what a store counts).
+    fn item_len(&self) -> usize;
+}
+
+impl ItemLen for CachedInstance {
+    fn item_len(&self) -> usize {
+        dm_codec::encode_mo_serialization(std::slice::from_ref(&self.item)).len()
+    }
+}
+
+/// The value a store keeps for instance `miid`, if any.
+async fn cached<S: Store>(store: &S, dev_id: &DevId, miid: &str) -> Option<String> {
+    let kept = store
+        .cached_instance(
+            dev_id,
+            &Moid::new("urn:oma:mo:x-test:1.0").expect("moid"),
+            &Miid::new(miid).expect("miid"),
+        )
+        .await
+        .expect("read")?;
+    let json = String::from_utf8(dm_codec::encode_mo_serialization(&[kept.item])).expect("utf-8");
+    Some(json)
+}
+
+/// Cached instances are kept within their count and bytes, the least
+/// recently received forgotten first; an instance larger than the budget
+/// is not kept, and the older data it would replace is forgotten. `one` is
+/// the size of a small instance.
+pub async fn cached_instances_are_kept_within_their_count_and_bytes<S: Store>(
+    store: S,
+    one: usize,
+) {
+    let d1 = dev("IMEI:1");
+    register(&store, &d1, 0).await;
+    store
+        .record_cached_instances(&d1, vec![instance("1", "a"), instance("2", "b")])
+        .await
+        .expect("kept");
+    // "1" received again: the most recent now, so "2" goes first.
+    store
+        .record_cached_instances(&d1, vec![instance("1", "c"), instance("3", "d")])
+        .await
+        .expect("kept");
+    assert!(cached(&store, &d1, "2").await.is_none(), "the least recent");
+    assert!(
+        cached(&store, &d1, "1")
+            .await
+            .is_some_and(|j| j.contains("\"c\""))
+    );
+    assert!(cached(&store, &d1, "3").await.is_some());
+    let huge = "x".repeat(one * 4);
+    store
+        .record_cached_instances(&d1, vec![instance("3", &huge)])
+        .await
+        .expect("not kept");
+    assert!(
+        cached(&store, &d1, "3").await.is_none(),
+        "older data forgotten"
+    );
+    assert!(cached(&store, &d1, "1").await.is_some(), "the others stay");
+    assert!(matches!(
+        store
+            .record_cached_instances(&dev("IMEI:9"), vec![instance("1", "a")])
+            .await,
+        Err(Error::DeviceNotFound(_))
+    ));
+}
+
+/// Claims running at once never hand out a command twice, and sessions
+/// opened at once never pass `max_open`.
+pub async fn concurrent_claims_and_opens_never_overlap<S: Store>(store: S) {
+    let store = std::sync::Arc::new(store);
+    let d1 = dev("IMEI:1");
+    register(&*store, &d1, 0).await;
+    let ids = futures_ids(&*store, &d1, 40).await;
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let (store, d1) = (store.clone(), d1.clone());
+        tasks.push(tokio::spawn(async move {
+            let token = SessionToken::from_bytes([i + 1; 16]);
+            let mut claimed = Vec::new();
+            loop {
+                let batch = store
+                    .claim_commands(&d1, token, 3, 1)
+                    .await
+                    .expect("claimed");
+                if batch.is_empty() {
+                    break claimed;
+                }
+                claimed.extend(batch.into_iter().map(|(id, _)| id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        let claimed = task.await.expect("task");
+        assert!(claimed.windows(2).all(|w| w[0] < w[1]), "in queue order");
+        all.extend(claimed);
+    }
+    all.sort();
+    assert_eq!(all, ids, "every command claimed exactly once");
+
+    let mut tasks = Vec::new();
+    for i in 0..12u8 {
+        let (store, d1) = (store.clone(), d1.clone());
+        tasks.push(tokio::spawn(async move {
+            let token = SessionToken::from_bytes([100 + i; 16]);
+            store
+                .open_session(SessionRecord::new(token, 0, SessionState::new(d1, 0)), 5)
+                .await
+        }));
+    }
+    let mut opened = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(()) => opened += 1,
+            Err(Error::Busy { .. }) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(opened, 5);
+    assert_eq!(store.open_sessions().await.expect("count"), 5);
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The crates whose modules are checked (the published libraries).
-const CRATES: [&str; 9] = [
+const CRATES: [&str; 10] = [
     "dm-types",
     "dm-codec",
     "dm-ddf",
@@ -25,6 +25,7 @@ const CRATES: [&str; 9] = [
     "dm-server",
     "dm-files",
     "dm-cli",
+    "dm-store-postgres",
 ];
 
 /// Checks every crate of [`CRATES`] that exists under `root`.

@@ -7,17 +7,17 @@ use super::{AlertRecord, SessionToken, wire};
 /// An alert as kept: its encoded JSON (what [`AlertRecord::encoded_len`]
 /// measures), so that what a device's alerts cost is what they are counted.
 #[derive(Debug)]
-pub(super) struct StoredAlert {
-    pub(super) received_ms: u64,
-    pub(super) session: Option<SessionToken>,
-    pub(super) encoded: Box<[u8]>,
+pub(in crate::store) struct StoredAlert {
+    pub(in crate::store) received_ms: u64,
+    pub(in crate::store) session: Option<SessionToken>,
+    pub(in crate::store) encoded: Box<[u8]>,
 }
 
 impl StoredAlert {
     /// Encodes an alert, replacing its `Data` by `{"truncated": <bytes>}`
     /// when the encoded form exceeds `max_bytes`; `None` when even that is
     /// too large.
-    pub(super) fn new(
+    pub(in crate::store) fn new(
         dev_id: &DevId,
         record: AlertRecord,
         max_bytes: usize,
@@ -57,7 +57,7 @@ impl StoredAlert {
 
     /// The record, decoded (`None` if the bytes no longer decode, which the
     /// encoder never lets happen).
-    pub(super) fn record(&self) -> Option<AlertRecord> {
+    pub(in crate::store) fn record(&self) -> Option<AlertRecord> {
         let alert = dm_codec::decode_alert(&self.encoded, &wire::stored_limits()).ok()?;
         Some(AlertRecord::new(alert, self.session, self.received_ms))
     }

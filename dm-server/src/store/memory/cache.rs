@@ -20,14 +20,14 @@ pub(super) struct Cache {
 /// One kept instance: its MO serialization (one item, with its ClientURI
 /// and `CV`), which is what it costs.
 #[derive(Debug)]
-pub(super) struct KeptInstance {
-    pub(super) moid: Moid,
-    pub(super) miid: Miid,
-    pub(super) encoded: Box<[u8]>,
+pub(in crate::store) struct KeptInstance {
+    pub(in crate::store) moid: Moid,
+    pub(in crate::store) miid: Miid,
+    pub(in crate::store) encoded: Box<[u8]>,
 }
 
 impl KeptInstance {
-    pub(super) fn new(instance: &CachedInstance) -> KeptInstance {
+    pub(in crate::store) fn new(instance: &CachedInstance) -> KeptInstance {
         KeptInstance {
             moid: instance.moid.clone(),
             miid: instance.miid.clone(),
@@ -38,7 +38,7 @@ impl KeptInstance {
 
     /// The kept instance, decoded (`None` if the bytes no longer decode,
     /// which the encoder never lets happen).
-    pub(super) fn instance(&self) -> Option<CachedInstance> {
+    pub(in crate::store) fn instance(&self) -> Option<CachedInstance> {
         let items =
             dm_codec::decode_mo_serialization(&self.encoded, &wire::stored_limits()).ok()?;
         let item = items.into_iter().next()?;

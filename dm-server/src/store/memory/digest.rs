@@ -19,7 +19,7 @@ pub(super) struct RecentNonce {
 /// Nonces remembered per device: a device uses one per session (a new one
 /// after each challenge), so these cover far more than a nonce's lifetime
 /// for a device that behaves.
-pub(super) const DIGEST_NONCES_PER_DEVICE: usize = 16;
+pub(in crate::store) const DIGEST_NONCES_PER_DEVICE: usize = 16;
 
 impl DigestUse {
     /// See [`Store::use_digest_nonce`].

@@ -22,11 +22,14 @@ mod state;
 mod tests;
 
 use super::Retention;
-use alerts::StoredAlert;
-use cache::{Cache, KeptInstance};
+pub(super) use alerts::StoredAlert;
+use cache::Cache;
+pub(super) use cache::KeptInstance;
+pub(super) use digest::DIGEST_NONCES_PER_DEVICE;
 use digest::DigestUse;
 use snapshot::{SnapshotView, load, write_snapshot};
-use state::{Activity, Device, Inner, cap_mos, unknown_device};
+pub(super) use state::cap_mos;
+use state::{Activity, Device, Inner, unknown_device};
 
 /// The embedded default [`Store`]: everything in process memory behind one
 /// mutex, optionally persisted to a JSON file.

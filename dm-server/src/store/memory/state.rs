@@ -109,7 +109,7 @@ pub(super) fn mos_entry_bytes(entry: &MosEntry) -> usize {
 }
 
 /// The first entries of `mos` within the retention's count and bytes.
-pub(super) fn cap_mos(
+pub(in crate::store) fn cap_mos(
     dev_id: &DevId,
     mut mos: Vec<MosEntry>,
     retention: &Retention,

@@ -7,9 +7,21 @@
 //! and is migrated at start. A driver plugs in through [`Backend`] and
 //! [`Connection`].
 
+mod alerts;
 mod backend;
+mod cache;
+mod commands;
+mod devices;
+mod digest;
 mod migrate;
+mod objects;
+mod rows;
+mod sessions;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod store;
 
 pub use backend::{Access, Backend, BoxFuture, Connection, Dialect, Row, Value, Work};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteBackend, SqliteStore};
 pub use store::SqlStore;

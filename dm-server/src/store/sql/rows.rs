@@ -74,7 +74,7 @@ pub(super) trait Columns {
             Value::Blob(v) => String::from_utf8(v.clone())
                 .map(Some)
                 .map_err(|e| Error::store(format!("read {what}"), e)),
-            other => Err(unexpected(what, other)),
+            other @ Value::Integer(_) => Err(unexpected(what, other)),
         }
     }
 
@@ -90,7 +90,7 @@ pub(super) trait Columns {
             Value::Null => Ok(None),
             Value::Blob(v) => Ok(Some(v.clone())),
             Value::Text(v) => Ok(Some(v.clone().into_bytes())),
-            other => Err(unexpected(what, other)),
+            other @ Value::Integer(_) => Err(unexpected(what, other)),
         }
     }
 

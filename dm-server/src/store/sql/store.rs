@@ -3,7 +3,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Access, Backend, Dialect, Work, migrate};
+use dm_session::CachedInstance;
+use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
+
+use super::rows::scalar;
+use super::{
+    Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, cache, commands, devices,
+    digest, migrate, objects, sessions,
+};
+use crate::store::memory::cap_mos;
+use crate::store::{
+    AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, PasswordCredentials,
+    RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken, Store,
+};
 use crate::{Error, Retention};
 
 /// The [`Store`](crate::Store) of a transactional database: every method
@@ -84,5 +96,503 @@ impl<B: Backend> SqlStore<B> {
     ) -> Result<T, Error> {
         self.transactions.fetch_add(1, Ordering::Relaxed);
         self.backend.transaction(access, work).await
+    }
+}
+
+/// Boxes a transaction's work: `f` is called with the connection and
+/// returns the boxed future of its statements (cloning what it captured, as
+/// it may run again).
+fn work<T, F>(f: F) -> Work<T>
+where
+    F: for<'c> FnMut(&'c mut dyn Connection) -> BoxFuture<'c, Result<T, Error>> + Send + 'static,
+{
+    Box::new(f)
+}
+
+impl<B: Backend> Store for SqlStore<B> {
+    async fn register_device(
+        &self,
+        registration: DeviceRegistration,
+        replace: bool,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let d = self.dialect;
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let registration = registration.clone();
+                Box::pin(
+                    async move { devices::register(c, d, &registration, replace, now_ms).await },
+                )
+            }),
+        )
+        .await
+    }
+
+    async fn remove_device(&self, dev_id: &DevId) -> Result<bool, Error> {
+        let (d, dev_id) = (self.dialect, dev_id.clone());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { devices::remove(c, d, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn device(&self, dev_id: &DevId) -> Result<Option<DeviceRecord>, Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { devices::device(c, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn devices(
+        &self,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> Result<Vec<DeviceRecord>, Error> {
+        let after = after.cloned();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let after = after.clone();
+                Box::pin(async move { devices::devices(c, after.as_ref(), limit).await })
+            }),
+        )
+        .await
+    }
+
+    async fn device_count(&self) -> Result<usize, Error> {
+        self.run(
+            Access::Read,
+            work(|c| {
+                Box::pin(async move {
+                    let rows = c.query("SELECT COUNT(*) FROM devices", &[]).await?;
+                    Ok(usize::try_from(scalar(&rows, "devices")?).unwrap_or(0))
+                })
+            }),
+        )
+        .await
+    }
+
+    async fn credentials_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<(DevId, PasswordCredentials)>, Error> {
+        let username = username.to_owned();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let username = username.clone();
+                Box::pin(async move { devices::credentials_by_username(c, &username).await })
+            }),
+        )
+        .await
+    }
+
+    async fn device_by_certificate(&self, sha256: &[u8; 32]) -> Result<Option<DevId>, Error> {
+        let sha256 = *sha256;
+        self.run(
+            Access::Read,
+            work(move |c| Box::pin(async move { devices::by_certificate(c, &sha256).await })),
+        )
+        .await
+    }
+
+    async fn set_notification_address(&self, dev_id: &DevId, address: &str) -> Result<(), Error> {
+        let (dev_id, address) = (dev_id.clone(), address.to_owned());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, address) = (dev_id.clone(), address.clone());
+                Box::pin(
+                    async move { devices::set_notification_address(c, &dev_id, &address).await },
+                )
+            }),
+        )
+        .await
+    }
+
+    async fn next_notification_id(&self, dev_id: &DevId) -> Result<u16, Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { devices::next_notification_id(c, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn enqueue_command(
+        &self,
+        dev_id: &DevId,
+        command: Command,
+        now_ms: u64,
+    ) -> Result<CommandId, Error> {
+        let (d, dev_id) = (self.dialect, dev_id.clone());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, command) = (dev_id.clone(), command.clone());
+                Box::pin(async move { commands::enqueue(c, d, &dev_id, &command, now_ms).await })
+            }),
+        )
+        .await
+    }
+
+    async fn command(&self, id: CommandId) -> Result<Option<CommandRecord>, Error> {
+        self.run(
+            Access::Read,
+            work(move |c| Box::pin(async move { commands::command(c, id).await })),
+        )
+        .await
+    }
+
+    async fn commands(&self, dev_id: &DevId) -> Result<Vec<CommandRecord>, Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { commands::commands(c, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn claim_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        max: usize,
+        now_ms: u64,
+    ) -> Result<Vec<(CommandId, Command)>, Error> {
+        let (d, dev_id) = (self.dialect, dev_id.clone());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { commands::claim(c, d, &dev_id, session, max, now_ms).await })
+            }),
+        )
+        .await
+    }
+
+    async fn release_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        ids: Vec<CommandId>,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let (d, dev_id) = (self.dialect, dev_id.clone());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, ids) = (dev_id.clone(), ids.clone());
+                Box::pin(
+                    async move { commands::release(c, d, &dev_id, session, &ids, now_ms).await },
+                )
+            }),
+        )
+        .await
+    }
+
+    async fn record_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        self.result(id, session, result, false, now_ms).await
+    }
+
+    async fn record_cached_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        self.result(id, session, result, true, now_ms).await
+    }
+
+    async fn record_cached_instances(
+        &self,
+        dev_id: &DevId,
+        instances: Vec<CachedInstance>,
+    ) -> Result<(), Error> {
+        if instances.is_empty() {
+            return Ok(());
+        }
+        let (d, retention, dev_id) = (self.dialect, self.retention, dev_id.clone());
+        let encoded = cache::encode(&instances);
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, encoded) = (dev_id.clone(), encoded.clone());
+                Box::pin(async move { cache::record(c, d, &dev_id, &encoded, &retention).await })
+            }),
+        )
+        .await
+    }
+
+    async fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> Result<Option<CachedInstance>, Error> {
+        let (dev_id, moid, miid) = (dev_id.clone(), moid.clone(), miid.clone());
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let (dev_id, moid, miid) = (dev_id.clone(), moid.clone(), miid.clone());
+                Box::pin(async move { cache::instance(c, &dev_id, &moid, &miid).await })
+            }),
+        )
+        .await
+    }
+
+    async fn record_alerts(&self, dev_id: &DevId, alerts: Vec<AlertRecord>) -> Result<(), Error> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let (d, retention, dev_id) = (self.dialect, self.retention, dev_id.clone());
+        let encoded = alerts::encode(&dev_id, alerts, &retention);
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, encoded) = (dev_id.clone(), encoded.clone());
+                Box::pin(async move { alerts::record(c, d, &dev_id, &encoded, &retention).await })
+            }),
+        )
+        .await
+    }
+
+    async fn alerts(&self, dev_id: &DevId) -> Result<Vec<AlertRecord>, Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { alerts::alerts(c, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn begin_session(
+        &self,
+        dev_id: &DevId,
+        summary: SessionSummary,
+        mos: Option<Vec<MosEntry>>,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let _ = now_ms;
+        let (d, retention, dev_id) = (self.dialect, self.retention, dev_id.clone());
+        let mos = mos.map(|mos| cap_mos(&dev_id, mos, &retention));
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, summary, mos) = (dev_id.clone(), summary.clone(), mos.clone());
+                Box::pin(async move {
+                    sessions::begin(c, d, &dev_id, &summary, mos.as_ref(), &retention).await
+                })
+            }),
+        )
+        .await
+    }
+
+    async fn open_session(&self, record: SessionRecord, max_open: usize) -> Result<(), Error> {
+        let d = self.dialect;
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let record = record.clone();
+                Box::pin(async move { sessions::open(c, d, &record, max_open).await })
+            }),
+        )
+        .await
+    }
+
+    async fn save_session(
+        &self,
+        record: SessionRecord,
+        expected_version: u64,
+    ) -> Result<(), Error> {
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let record = record.clone();
+                Box::pin(async move { sessions::save(c, &record, expected_version).await })
+            }),
+        )
+        .await
+    }
+
+    async fn session(&self, token: SessionToken) -> Result<Option<SessionRecord>, Error> {
+        self.run(
+            Access::Read,
+            work(move |c| Box::pin(async move { sessions::session(c, token).await })),
+        )
+        .await
+    }
+
+    async fn end_session(
+        &self,
+        token: SessionToken,
+        dev_id: &DevId,
+        end: SessionEnd,
+    ) -> Result<(), Error> {
+        let (d, retention, dev_id) = (self.dialect, self.retention, dev_id.clone());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, end) = (dev_id.clone(), end.clone());
+                Box::pin(async move { sessions::end(c, d, token, &dev_id, &end, &retention).await })
+            }),
+        )
+        .await
+    }
+
+    async fn expire_sessions(&self, now_ms: u64) -> Result<Vec<SessionRecord>, Error> {
+        let (d, retention) = (self.dialect, self.retention);
+        self.run(
+            Access::Write,
+            work(move |c| {
+                Box::pin(async move { sessions::expire(c, d, now_ms, &retention).await })
+            }),
+        )
+        .await
+    }
+
+    async fn open_sessions(&self) -> Result<usize, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { sessions::open_count(c).await })),
+        )
+        .await
+    }
+
+    async fn put_object(&self, path: &str, object: RepositoryObject) -> Result<bool, Error> {
+        let (d, retention, path) = (self.dialect, self.retention, path.to_owned());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (path, object) = (path.clone(), object.clone());
+                Box::pin(async move { objects::put(c, d, &path, &object, &retention).await })
+            }),
+        )
+        .await
+    }
+
+    async fn repository_room(&self, dev_id: &DevId, path: &str) -> Result<Option<usize>, Error> {
+        let (retention, dev_id, path) = (self.retention, dev_id.clone(), path.to_owned());
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let (dev_id, path) = (dev_id.clone(), path.clone());
+                Box::pin(async move { objects::room(c, &dev_id, &path, &retention).await })
+            }),
+        )
+        .await
+    }
+
+    async fn object(&self, path: &str) -> Result<Option<RepositoryObject>, Error> {
+        let path = path.to_owned();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let path = path.clone();
+                Box::pin(async move { objects::object(c, &path).await })
+            }),
+        )
+        .await
+    }
+
+    async fn delete_object(&self, path: &str) -> Result<bool, Error> {
+        let path = path.to_owned();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let path = path.clone();
+                Box::pin(async move { objects::delete(c, &path).await })
+            }),
+        )
+        .await
+    }
+
+    async fn server_key(&self) -> Result<[u8; 32], Error> {
+        let fresh: [u8; 32] = crate::util::random()?;
+        self.run(
+            Access::Write,
+            work(move |c| Box::pin(async move { objects::server_key(c, &fresh).await })),
+        )
+        .await
+    }
+
+    async fn flush(&self) -> Result<(), Error> {
+        // Every committed transaction is durable already.
+        Ok(())
+    }
+
+    async fn use_digest_nonce(
+        &self,
+        dev_id: &DevId,
+        nonce: &str,
+        issued_ms: u64,
+        nc: u32,
+    ) -> Result<bool, Error> {
+        let (d, dev_id, nonce) = (self.dialect, dev_id.clone(), nonce.to_owned());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, nonce) = (dev_id.clone(), nonce.clone());
+                Box::pin(
+                    async move { digest::use_nonce(c, d, &dev_id, &nonce, issued_ms, nc).await },
+                )
+            }),
+        )
+        .await
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// [`Store::record_result`] and [`Store::record_cached_result`].
+    async fn result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        from_cache: bool,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let (d, retention) = (self.dialect, self.retention);
+        let new = commands::NewResult {
+            id,
+            session,
+            result,
+            from_cache,
+            now_ms,
+        };
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let new = new.clone();
+                Box::pin(async move { commands::record_result(c, d, &new, &retention).await })
+            }),
+        )
+        .await
     }
 }

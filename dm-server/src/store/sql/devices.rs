@@ -1,0 +1,381 @@
+//! Devices: registration, look-ups, notification state, and the row lock
+//! every write about a device starts with.
+
+use dm_types::DevId;
+
+use super::rows::{Columns as _, count, from_json, int, scalar};
+use super::{Connection, Dialect, Row, Value};
+use crate::Error;
+use crate::store::{
+    DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials, SessionSummary,
+    SessionToken,
+};
+
+/// The columns [`record`] reads, in order.
+const COLUMNS: &str = "dev_id, registered_ms, username, ha1_sha256, ha1_md5, certificate, \
+     notification_address, notification_secret, notification_auth_data, last_notification_id, \
+     sessions, mos";
+
+/// Locks a device's row for the rest of the transaction (on PostgreSQL; a
+/// SQLite write transaction holds the database) and says whether it exists.
+pub(super) async fn lock(
+    c: &mut dyn Connection,
+    d: Dialect,
+    dev_id: &DevId,
+) -> Result<bool, Error> {
+    let sql = format!(
+        "SELECT dev_id FROM devices WHERE dev_id = ?{}",
+        d.for_update()
+    );
+    Ok(!c.query(&sql, &[dev_id.as_str().into()]).await?.is_empty())
+}
+
+/// [`lock`], a missing device being [`Error::DeviceNotFound`].
+pub(super) async fn lock_existing(
+    c: &mut dyn Connection,
+    d: Dialect,
+    dev_id: &DevId,
+) -> Result<(), Error> {
+    if lock(c, d, dev_id).await? {
+        Ok(())
+    } else {
+        Err(Error::DeviceNotFound(dev_id.clone()))
+    }
+}
+
+/// Whether a device exists ([`Error::DeviceNotFound`] if not), without a lock.
+pub(super) async fn existing(c: &mut dyn Connection, dev_id: &DevId) -> Result<(), Error> {
+    let rows = c
+        .query(
+            "SELECT dev_id FROM devices WHERE dev_id = ?",
+            &[dev_id.as_str().into()],
+        )
+        .await?;
+    if rows.is_empty() {
+        Err(Error::DeviceNotFound(dev_id.clone()))
+    } else {
+        Ok(())
+    }
+}
+
+/// See [`Store::register_device`](crate::Store::register_device).
+pub(super) async fn register(
+    c: &mut dyn Connection,
+    d: Dialect,
+    registration: &DeviceRegistration,
+    replace: bool,
+    now_ms: u64,
+) -> Result<(), Error> {
+    let dev_id = &registration.dev_id;
+    let exists = lock(c, d, dev_id).await?;
+    if let Some(credentials) = &registration.credentials {
+        let rows = c
+            .query(
+                "SELECT dev_id FROM devices WHERE username = ?",
+                &[credentials.username.as_str().into()],
+            )
+            .await?;
+        if let Some(row) = rows.first() {
+            let owner = dev_id_of(row, 0)?;
+            if owner != *dev_id {
+                return Err(Error::UsernameTaken {
+                    username: credentials.username.clone(),
+                    owner,
+                });
+            }
+        }
+    }
+    if let Some(certificate) = &registration.certificate_sha256 {
+        let rows = c
+            .query(
+                "SELECT dev_id FROM devices WHERE certificate = ?",
+                &[certificate.as_slice().into()],
+            )
+            .await?;
+        if let Some(row) = rows.first() {
+            let owner = dev_id_of(row, 0)?;
+            if owner != *dev_id {
+                return Err(Error::CertificateTaken { owner });
+            }
+        }
+    }
+    let credentials = registration.credentials.as_ref();
+    let secret = registration.notification_secret.as_ref();
+    let mut params: Vec<Value> = vec![
+        credentials.map(|c| c.username.as_str()).into(),
+        credentials.map(|c| c.ha1_sha256.as_slice()).into(),
+        credentials.map(|c| c.ha1_md5.as_slice()).into(),
+        registration
+            .certificate_sha256
+            .as_ref()
+            .map(<[u8; 32]>::as_slice)
+            .into(),
+        secret.map(|s| s.secret.as_slice()).into(),
+        secret.map(|s| s.auth_data.as_slice()).into(),
+        registration.notification_address.as_deref().into(),
+    ];
+    if exists {
+        if !replace {
+            return Err(Error::DeviceExists(dev_id.clone()));
+        }
+        params.push(dev_id.as_str().into());
+        c.execute(
+            "UPDATE devices SET username = ?, ha1_sha256 = ?, ha1_md5 = ?, certificate = ?, \
+             notification_secret = ?, notification_auth_data = ?, \
+             notification_address = COALESCE(?, notification_address) WHERE dev_id = ?",
+            &params,
+        )
+        .await?;
+    } else {
+        params.push(dev_id.as_str().into());
+        params.push(int(now_ms));
+        c.execute(
+            "INSERT INTO devices (username, ha1_sha256, ha1_md5, certificate, \
+             notification_secret, notification_auth_data, notification_address, dev_id, \
+             registered_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &params,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// See [`Store::remove_device`](crate::Store::remove_device).
+pub(super) async fn remove(
+    c: &mut dyn Connection,
+    d: Dialect,
+    dev_id: &DevId,
+) -> Result<bool, Error> {
+    if !lock(c, d, dev_id).await? {
+        return Ok(false);
+    }
+    let id: Value = dev_id.as_str().into();
+    let open = c
+        .query(
+            "SELECT COUNT(*) FROM sessions WHERE dev_id = ?",
+            std::slice::from_ref(&id),
+        )
+        .await?;
+    let open = scalar(&open, "open sessions")?;
+    if open > 0 {
+        super::sessions::add_open(c, -open).await?;
+    }
+    for sql in [
+        "DELETE FROM sessions WHERE dev_id = ?",
+        "DELETE FROM commands WHERE dev_id = ?",
+        "DELETE FROM alerts WHERE dev_id = ?",
+        "DELETE FROM cached_instances WHERE dev_id = ?",
+        "DELETE FROM digest_nonces WHERE dev_id = ?",
+        "DELETE FROM objects WHERE owner = ?",
+        "DELETE FROM devices WHERE dev_id = ?",
+    ] {
+        c.execute(sql, std::slice::from_ref(&id)).await?;
+    }
+    Ok(true)
+}
+
+/// See [`Store::device`](crate::Store::device).
+pub(super) async fn device(
+    c: &mut dyn Connection,
+    dev_id: &DevId,
+) -> Result<Option<DeviceRecord>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM devices WHERE dev_id = ?");
+    let rows = c.query(&sql, &[dev_id.as_str().into()]).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let mut device = record(row)?;
+    let open = c
+        .query(
+            "SELECT token FROM sessions WHERE dev_id = ? ORDER BY id",
+            &[dev_id.as_str().into()],
+        )
+        .await?;
+    for row in &open {
+        device.open_sessions.push(token_of(row, 0)?);
+    }
+    device.open_session = device.open_sessions.last().copied();
+    Ok(Some(device))
+}
+
+/// See [`Store::devices`](crate::Store::devices).
+pub(super) async fn devices(
+    c: &mut dyn Connection,
+    after: Option<&DevId>,
+    limit: usize,
+) -> Result<Vec<DeviceRecord>, Error> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = if let Some(after) = after {
+        let sql = format!("SELECT {COLUMNS} FROM devices WHERE dev_id > ? ORDER BY dev_id LIMIT ?");
+        c.query(&sql, &[after.as_str().into(), count(limit)])
+            .await?
+    } else {
+        let sql = format!("SELECT {COLUMNS} FROM devices ORDER BY dev_id LIMIT ?");
+        c.query(&sql, &[count(limit)]).await?
+    };
+    let mut devices = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+    if let (Some(first), Some(last)) = (devices.first(), devices.last()) {
+        let open = c
+            .query(
+                "SELECT dev_id, token FROM sessions WHERE dev_id >= ? AND dev_id <= ? \
+                 ORDER BY dev_id, id",
+                &[first.dev_id.as_str().into(), last.dev_id.as_str().into()],
+            )
+            .await?;
+        for row in &open {
+            let dev_id = row.text(0, "session device")?;
+            let token = token_of(row, 1)?;
+            if let Ok(i) = devices.binary_search_by(|d| d.dev_id.as_str().cmp(dev_id.as_str())) {
+                devices[i].open_sessions.push(token);
+            }
+        }
+        for device in &mut devices {
+            device.open_session = device.open_sessions.last().copied();
+        }
+    }
+    Ok(devices)
+}
+
+/// See [`Store::credentials_by_username`](crate::Store::credentials_by_username).
+pub(super) async fn credentials_by_username(
+    c: &mut dyn Connection,
+    username: &str,
+) -> Result<Option<(DevId, PasswordCredentials)>, Error> {
+    let rows = c
+        .query(
+            "SELECT dev_id, username, ha1_sha256, ha1_md5 FROM devices WHERE username = ?",
+            &[username.into()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let Some(credentials) = credentials(row, 1)? else {
+        return Ok(None);
+    };
+    Ok(Some((dev_id_of(row, 0)?, credentials)))
+}
+
+/// See [`Store::device_by_certificate`](crate::Store::device_by_certificate).
+pub(super) async fn by_certificate(
+    c: &mut dyn Connection,
+    sha256: &[u8; 32],
+) -> Result<Option<DevId>, Error> {
+    let rows = c
+        .query(
+            "SELECT dev_id FROM devices WHERE certificate = ?",
+            &[sha256.as_slice().into()],
+        )
+        .await?;
+    rows.first().map(|row| dev_id_of(row, 0)).transpose()
+}
+
+/// See [`Store::set_notification_address`](crate::Store::set_notification_address).
+pub(super) async fn set_notification_address(
+    c: &mut dyn Connection,
+    dev_id: &DevId,
+    address: &str,
+) -> Result<(), Error> {
+    let changed = c
+        .execute(
+            "UPDATE devices SET notification_address = ? WHERE dev_id = ?",
+            &[address.into(), dev_id.as_str().into()],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(Error::DeviceNotFound(dev_id.clone()));
+    }
+    Ok(())
+}
+
+/// See [`Store::next_notification_id`](crate::Store::next_notification_id).
+pub(super) async fn next_notification_id(
+    c: &mut dyn Connection,
+    dev_id: &DevId,
+) -> Result<u16, Error> {
+    let rows = c
+        .query(
+            "UPDATE devices SET last_notification_id = CASE \
+             WHEN last_notification_id IS NULL OR last_notification_id >= 65535 THEN 1 \
+             ELSE last_notification_id + 1 END WHERE dev_id = ? RETURNING last_notification_id",
+            &[dev_id.as_str().into()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Err(Error::DeviceNotFound(dev_id.clone()));
+    };
+    let id = row.i64(0, "notification id")?;
+    u16::try_from(id).map_err(|_| Error::store("read the notification id", id))
+}
+
+/// A DevID column.
+pub(super) fn dev_id_of(row: &Row, i: usize) -> Result<DevId, Error> {
+    let text = row.text(i, "device")?;
+    DevId::new(text).map_err(|e| Error::store("read a device", e))
+}
+
+/// A session token column.
+pub(super) fn token_of(row: &Row, i: usize) -> Result<SessionToken, Error> {
+    row.opt_array::<16>(i, "session token")?
+        .map(SessionToken::from_bytes)
+        .ok_or_else(|| Error::store("read a session token", "NULL"))
+}
+
+/// A nullable session token column.
+pub(super) fn opt_token_of(row: &Row, i: usize) -> Result<Option<SessionToken>, Error> {
+    Ok(row
+        .opt_array::<16>(i, "session token")?
+        .map(SessionToken::from_bytes))
+}
+
+/// The credentials in columns `i..i + 3` (user name, SHA-256 and MD5 H(A1)).
+fn credentials(row: &Row, i: usize) -> Result<Option<PasswordCredentials>, Error> {
+    let (Some(username), Some(ha1_sha256), Some(ha1_md5)) = (
+        row.opt_text(i, "user name")?,
+        row.opt_array::<32>(i + 1, "H(A1)")?,
+        row.opt_array::<16>(i + 2, "H(A1)")?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(PasswordCredentials {
+        username,
+        ha1_sha256,
+        ha1_md5,
+    }))
+}
+
+/// The device of a row of [`COLUMNS`] (no open sessions yet).
+fn record(row: &Row) -> Result<DeviceRecord, Error> {
+    let notification_secret = match (
+        row.opt_blob(7, "notification secret")?,
+        row.opt_blob(8, "notification auth data")?,
+    ) {
+        (Some(secret), Some(auth_data)) => Some(NotificationSecret { secret, auth_data }),
+        _ => None,
+    };
+    let sessions: Vec<SessionSummary> = match row.opt_text(10, "session summaries")? {
+        Some(text) => from_json("session summaries", &text)?,
+        None => Vec::new(),
+    };
+    let mos = match row.opt_text(11, "MO inventory")? {
+        Some(text) => from_json::<super::sessions::Mos>("MO inventory", &text)?.0,
+        None => None,
+    };
+    Ok(DeviceRecord {
+        dev_id: dev_id_of(row, 0)?,
+        registered_ms: row.u64(1, "registration time")?,
+        credentials: credentials(row, 2)?,
+        certificate_sha256: row.opt_array::<32>(5, "certificate")?,
+        notification_address: row.opt_text(6, "notification address")?,
+        notification_secret,
+        last_notification_id: row
+            .opt_i64(9, "notification id")?
+            .and_then(|id| u16::try_from(id).ok()),
+        sessions,
+        mos,
+        open_session: None,
+        open_sessions: Vec::new(),
+    })
+}
