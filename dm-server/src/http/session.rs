@@ -407,6 +407,11 @@ async fn package3<S: Store, C: NotificationChannel>(
         .session(token)
         .await?
         .ok_or_else(|| refuse(404, "no such session"))?;
+    // Saved ended: another request is ending it (see `save` before
+    // `save_or_end` below); this one lost the race and changes nothing.
+    if record.state.is_ended() {
+        return Err(refuse(409, "the session is ending in another request"));
+    }
     let owner = record.dev_id().clone();
     let span = tracing::info_span!("dm_session", dev_id = %owner, session = %token);
     async {
