@@ -25,6 +25,10 @@ use faults::{DM, Rng, Scratch, TOKEN, eventually, fresh_database, write_config};
 use serde_json::{Value, json};
 
 const DEVICES: usize = 1000;
+/// Devices after the first [`DEVICES`] whose sessions node 1 opens just
+/// before it is killed (and never hears from again).
+const STRANDED: usize = 3;
+const ALL: usize = DEVICES + STRANDED;
 /// Sessions (and admin requests) at once.
 const CONCURRENCY: usize = 24;
 /// Jobs per device: device `n` gets jobs `0..1 + n % 2`.
@@ -99,7 +103,7 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
 
     // 1,000 devices and 1,500 commands, through the proxy (every node).
     let mut ids = BTreeMap::<u64, (usize, usize)>::new();
-    for wave in (0..DEVICES).collect::<Vec<_>>().chunks(CONCURRENCY) {
+    for wave in (0..ALL).collect::<Vec<_>>().chunks(CONCURRENCY) {
         let writes = wave.iter().map(|&n| {
             let admin = admin.clone();
             async move {
@@ -129,7 +133,7 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
         }
     }
     eprintln!(
-        "cluster: {DEVICES} devices, {} commands queued in {:.1} s",
+        "cluster: {ALL} devices, {} commands queued in {:.1} s",
         ids.len(),
         started.elapsed().as_secs_f64()
     );
@@ -161,6 +165,13 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     })
     .await;
     assert!(reached, "the sessions do not progress");
+    // Sessions node 1 opens and never hears from again: Package#1 straight
+    // to it, its Package#2 sending the device's commands.
+    let http = dm_test_support::admin_api::http_client();
+    for n in DEVICES..ALL {
+        let package2 = post_package1(&http, &nodes[1].url(), n).await;
+        assert_eq!(package2.len(), 1 + jobs_of(n), "{package2:?}");
+    }
     let sessions_started = Instant::now();
     nodes[1].kill_hard();
     eprintln!(
@@ -178,7 +189,7 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     // The survivors expire what the dead node left open: no command stays
     // `sent` (session_idle_secs 2, expiry every 5 s).
     let survivor = admin.at(&nodes[0].url());
-    let touched: Vec<usize> = failed.iter().map(|(n, _)| *n).collect();
+    let touched: Vec<usize> = failed.iter().map(|(n, _)| *n).chain(DEVICES..ALL).collect();
     let settled = eventually(Duration::from_secs(20), || async {
         for &n in &touched {
             if commands_of(&survivor, n)
@@ -205,7 +216,7 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     let counts = fleet.log().counts();
     let mut states = BTreeMap::<String, usize>::new();
     let mut timeouts = 0;
-    for n in 0..DEVICES {
+    for n in 0..ALL {
         let commands = commands_of(&survivor, n).await;
         assert_eq!(commands.len(), jobs_of(n), "device {n}: {commands:?}");
         for (id, (state, job)) in &commands {
@@ -234,9 +245,23 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     eprintln!(
         "cluster: after the first pass {states:?}; {timeouts} sessions of failed devices timed out"
     );
+    // The stranded sessions expired, failing the commands they sent.
+    for n in DEVICES..ALL {
+        let device = survivor.device(&fleet::dev_id(n)).await.expect("an answer");
+        assert_eq!(
+            device.body["last_session"]["outcome"], "timeout",
+            "{}",
+            device.body
+        );
+        let commands = commands_of(&survivor, n).await;
+        assert!(
+            commands.values().all(|(state, _)| state == "failed"),
+            "{commands:?}"
+        );
+    }
 
     // Every device completes a session through the survivors.
-    let all: Vec<usize> = (0..DEVICES).collect();
+    let all: Vec<usize> = (0..ALL).collect();
     let second = Instant::now();
     for (n, result) in fleet.sessions(&all, CONCURRENCY).await {
         let report = result.unwrap_or_else(|e| panic!("device {n}: {e}"));
@@ -253,11 +278,11 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     nodes[1].restart();
     let views: Vec<AdminApi> = nodes.iter().map(|node| admin.at(&node.url())).collect();
     for view in &views {
-        assert_eq!(view.device_count().await.expect("a count"), DEVICES as u64);
+        assert_eq!(view.device_count().await.expect("a count"), ALL as u64);
     }
     let counts = fleet.log().counts();
     let mut finished = BTreeMap::<String, usize>::new();
-    for n in 0..DEVICES {
+    for n in 0..ALL {
         let node = n % views.len();
         let commands = commands_of(&views[node], n).await;
         let other = commands_of(&views[(node + 1) % views.len()], n).await;
@@ -279,7 +304,7 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     let listener = tokio::net::UdpSocket::bind("127.0.0.1:0")
         .await
         .expect("a UDP socket");
-    let notified = fleet::dev_id(DEVICES);
+    let notified = fleet::dev_id(ALL);
     let answer = admin
         .call(
             reqwest::Method::POST,
@@ -324,6 +349,22 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     drop(database);
 }
 
+/// Posts device `n`'s Package#1 to the node at `base`; the commands of
+/// the Package#2 (a 200) it answers.
+async fn post_package1(http: &reqwest::Client, base: &str, n: usize) -> Vec<Value> {
+    let answer = http
+        .post(format!("{base}/dm"))
+        .header("Content-Type", "application/vnd.oma.dm.initiation+json")
+        .header("Accept", "application/vnd.oma.dm.request+json")
+        .header("OMADM-DevID", fleet::dev_id(n))
+        .body(r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 200, "Package#1 of device {n}");
+    commands_in(&answer.bytes().await.expect("a body"))
+}
+
 /// The commands of a Package#2 body.
 fn commands_in(body: &[u8]) -> Vec<Value> {
     let package: Value = serde_json::from_slice(body).expect("a Package#2");
@@ -366,17 +407,7 @@ async fn the_same_package3_on_two_nodes_at_once_is_taken_once() {
                 .expect("an answer");
             ids.push(answer.body["id"].as_str().expect("an id").to_owned());
         }
-        let package2 = http
-            .post(format!("{}/dm", nodes[0].url()))
-            .header("Content-Type", "application/vnd.oma.dm.initiation+json")
-            .header("Accept", "application/vnd.oma.dm.request+json")
-            .header("OMADM-DevID", &dev_id)
-            .body(r#"{"Alert":[{"AlertType":"urn:oma:at:dm:2.0:ClientInitiatedMgmt"}]}"#)
-            .send()
-            .await
-            .expect("an answer");
-        assert_eq!(package2.status(), 200);
-        let commands = commands_in(&package2.bytes().await.expect("a body"));
+        let commands = post_package1(&http, &nodes[0].url(), round).await;
         assert_eq!(commands[0][0], "CONT", "{commands:?}");
         let session_uri = commands[0][1].as_str().expect("a URI").to_owned();
         let path = &session_uri[session_uri.find("/dm/s/").expect("a session path")..];

@@ -239,6 +239,14 @@ async fn a_node_cut_from_its_database_answers_503_and_recovers_by_itself() {
     let outcomes = sessions.await.expect("the sessions");
     writes.await.expect("the writes");
     eprintln!("database_outage: sessions during the test {outcomes:?}");
+    // A session either completed, was refused with 503, or lost its
+    // connection: never a 500.
+    for outcome in outcomes.keys() {
+        assert!(
+            ["completed", "Refused(503)", "error"].contains(&outcome.as_str()),
+            "a session ended {outcome}"
+        );
+    }
 
     // Sessions the cut broke expire (their sent commands fail); then every
     // device completes a session.
