@@ -229,8 +229,22 @@ async fn a_server_killed_under_load_keeps_every_acknowledged_write() {
     }
     eprintln!("store_kill: states after the restart {states:?}");
 
-    // New commands take ids above every id seen before the kill.
-    let highest = commands.keys().max().copied().unwrap_or(0);
+    // New commands take ids above every id seen before the kill, and above
+    // those of enqueues the kill left unanswered that landed.
+    let mut highest = commands.keys().max().copied().unwrap_or(0);
+    for &n in &devices {
+        let answer = admin.device(&fleet::dev_id(n)).await.expect("an answer");
+        for list in ["pending", "finished"] {
+            for command in answer.body["commands"][list]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let id = command["id"].as_str().and_then(|id| id.parse().ok());
+                highest = highest.max(id.expect("a numeric id"));
+            }
+        }
+    }
     for &n in devices.iter().take(3) {
         let answer = admin
             .enqueue(
