@@ -1,9 +1,12 @@
-//! `dm serve`: a management server (`dm-server` with its embedded store).
+//! `dm serve`: a management server (`dm-server` on the store `--store` or
+//! the configuration names: SQLite by default, PostgreSQL for several
+//! nodes, or memory).
 //!
 //! Prints `dm serve: listening on <scheme>://<address>` on stderr once the
 //! socket is bound (tools wait for that prefix; `--listen 127.0.0.1:0`
-//! reports the port chosen), logs requests on stderr (`RUST_LOG` filters),
-//! and stops gracefully on Ctrl-C or SIGTERM, writing the store file.
+//! reports the port chosen), then `dm serve: store <location>`, logs
+//! requests on stderr (`RUST_LOG` filters), and stops gracefully on Ctrl-C
+//! or SIGTERM.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,7 +14,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dm_server::{DEFAULT_LISTEN, DmServer, Error, FileConfig, Store as _, UdpChannel};
+use dm_server::{
+    DEFAULT_LISTEN, DmServer, Error, FileConfig, MemoryStore, ServerOptions, SqliteStore, Store,
+    StoreLocation, UdpChannel,
+};
 
 /// Options of the subcommand.
 #[derive(clap::Args)]
@@ -21,12 +27,18 @@ from the --config file only, never from the command line, where every local
 user could see them in the process list. The configuration file holds them in
 clear: keep it readable by the server's account only.
 
-The store file is written owner-only (mode 0600, set when it is created; Unix).
-dm serve refuses to start on a store file group or others can read or write,
-naming the file, its mode and the fix (chmod 600), unless
---allow-shared-permissions is given. Temporary files an interrupted write left
-beside it (.NAME.PID-N.tmp) are removed at start. On other platforms nothing
-is checked and the file gets the directory's default access.
+The store (--store, else the configuration's `store` key): sqlite:PATH (the
+default with --config: dm-store.sqlite beside the configuration file; without
+--config: memory), postgres://user@host:port/database (several dm serve
+processes may share one database; what the URL leaves out comes from PGHOST,
+PGPORT, PGUSER, PGPASSWORD, PGDATABASE), or memory (nothing survives a
+restart). Every write the server acknowledges is committed first.
+
+The SQLite file is created owner-only (mode 0600; Unix). dm serve refuses to
+start on a store file group or others can read or write, naming the file, its
+mode and the fix (chmod 600), unless --allow-shared-permissions is given. On
+other platforms nothing is checked and the file gets the directory's default
+access.
 
 Log lines that cannot be written (stderr closed) are dropped; serving goes on.")]
 pub(crate) struct Args {
@@ -42,6 +54,11 @@ pub(crate) struct Args {
     /// credentials are registered, and the admin API needs no token.
     #[arg(long)]
     dev: bool,
+    /// The store: sqlite:PATH, postgres://user@host:port/database, or
+    /// memory [default: the configuration's `store`; with --config,
+    /// sqlite:dm-store.sqlite beside it; else memory].
+    #[arg(long, value_name = "LOCATION")]
+    store: Option<StoreLocation>,
     /// Start even when group or others can read or write the store file
     /// (refused by default: it holds password hashes, the nonce key and
     /// notification secrets); the configuration key
@@ -112,13 +129,85 @@ async fn serve(
         .listen(listen)
         .dev_mode(args.dev)
         .build()?;
-    let store = config.memory_store()?;
+    let location = args
+        .store
+        .clone()
+        .or_else(|| config.store.clone())
+        .unwrap_or(StoreLocation::Memory);
+    match &location {
+        StoreLocation::Memory => {
+            serve_on(
+                &config,
+                options,
+                MemoryStore::new(),
+                &location,
+                shutdown,
+                say,
+            )
+            .await
+        }
+        StoreLocation::Sqlite(path) => {
+            let store = if config.allow_shared_permissions {
+                SqliteStore::open_file_allowing_shared_permissions(path).await?
+            } else {
+                SqliteStore::open_file(path).await?
+            };
+            serve_on(&config, options, store, &location, shutdown, say).await
+        }
+        StoreLocation::Postgres(url) => {
+            postgres(&config, options, url, &location, shutdown, say).await
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres(
+    config: &FileConfig,
+    options: ServerOptions,
+    url: &str,
+    location: &StoreLocation,
+    shutdown: impl Future<Output = ()> + Send,
+    say: impl Fn(&str),
+) -> Result<(), Error> {
+    let store = dm_store_postgres::connect(url).await?;
+    serve_on(config, options, store, location, shutdown, say).await
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres(
+    _config: &FileConfig,
+    _options: ServerOptions,
+    _url: &str,
+    location: &StoreLocation,
+    _shutdown: impl Future<Output = ()> + Send,
+    _say: impl Fn(&str),
+) -> Result<(), Error> {
+    Err(Error::Config {
+        setting: "store".into(),
+        problem: format!(
+            "{location}: this dm was built without PostgreSQL support; build it with \
+             `cargo install dm-cli --features postgres`"
+        ),
+    })
+}
+
+/// Registers the configured devices in `store`, then serves until
+/// `shutdown`.
+async fn serve_on<S: Store>(
+    config: &FileConfig,
+    options: ServerOptions,
+    store: S,
+    location: &StoreLocation,
+    shutdown: impl Future<Output = ()> + Send,
+    say: impl Fn(&str),
+) -> Result<(), Error> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     for registration in config.registrations(options.realm())? {
         store.register_device(registration, true, now_ms).await?;
     }
+    let listen = options.listen();
     let scheme = if options.is_tls() { "https" } else { "http" };
     let dev_mode = options.dev_mode();
     let public_uri = options.public_uri().map(str::to_owned);
@@ -131,6 +220,12 @@ async fn serve(
             "dm serve: listening on {scheme}://{local} (public URI {uri})"
         )),
         None => say(&format!("dm serve: listening on {scheme}://{local}")),
+    }
+    match location {
+        StoreLocation::Memory => {
+            say("dm serve: store memory: nothing survives a restart (--store sqlite:PATH keeps it)")
+        }
+        other => say(&format!("dm serve: store {other}")),
     }
     if dev_mode {
         say(
@@ -154,6 +249,7 @@ mod tests {
             listen: Some(listen.parse().expect("address")),
             config,
             dev,
+            store: None,
             allow_shared_permissions: false,
         }
     }
@@ -188,7 +284,7 @@ mod tests {
         let config = dir.join("server.json");
         std::fs::write(
             &config,
-            br#"{"server_id":"cli-test","admin_token":"t","store":"store.json",
+            br#"{"server_id":"cli-test","admin_token":"t",
                  "devices":[{"dev_id":"IMEI:1","username":"u","password":"p"}]}"#,
         )
         .expect("write");
@@ -228,7 +324,10 @@ mod tests {
         assert!(answer.contains(r#""username":"u""#), "{answer}");
         let _ = stop.send(());
         running.await.expect("joined").expect("clean stop");
-        assert!(dir.join("store.json").exists(), "the store was written");
+        assert!(
+            dir.join(StoreLocation::DEFAULT_SQLITE_FILE).exists(),
+            "the SQLite store beside the configuration"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

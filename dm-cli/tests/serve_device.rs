@@ -767,19 +767,21 @@ fn a_server_whose_log_reader_is_gone_keeps_serving() {
 fn dm_serve_keeps_its_store_owner_only_and_refuses_a_shared_one() {
     let scratch = Scratch::new("store-mode");
     let config = scratch.path("server.json");
-    std::fs::write(&config, json!({"store": "store.json"}).to_string()).expect("config");
+    // No `store` key: the SQLite file beside the configuration.
+    std::fs::write(&config, json!({}).to_string()).expect("config");
     let config = config.to_str().expect("UTF-8 path");
-    let store = scratch.path("store.json");
-    let stale = scratch.path(".store.json.999999-0.tmp");
-    std::fs::write(&stale, b"half a store").expect("planted");
+    let store = scratch.path("dm-store.sqlite");
     let serve = ["--listen", "127.0.0.1:0", "--dev", "--config", config];
     let mut served = Served::start(&serve);
-    assert!(!stale.exists(), "the stale temporary file is removed");
     let output = device_once(&served.url, &scratch.path("d.json"), &[]);
     assert!(output.status.success(), "{}", explain(&output));
     let (status, stderr) = served.process.terminate();
     assert!(status.success(), "{status}; {stderr}");
-    assert_eq!(mode(&store), 0o600, "written owner-only");
+    assert!(
+        stderr.contains(&format!("dm serve: store sqlite:{}", store.display())),
+        "{stderr}"
+    );
+    assert_eq!(mode(&store), 0o600, "created owner-only");
 
     chmod(&store, 0o644);
     let output = common::dm(&[&["serve"][..], &serve].concat(), b"");
@@ -794,6 +796,22 @@ fn dm_serve_keeps_its_store_owner_only_and_refuses_a_shared_one() {
     let mut served = Served::start(&[&serve[..], &["--allow-shared-permissions"]].concat());
     let (status, stderr) = served.process.terminate();
     assert!(status.success(), "{status}; {stderr}");
+
+    // --store overrides the configuration; an old JSON store file is named
+    // with the fix.
+    let other = scratch.path("other.sqlite");
+    let store_arg = format!("sqlite:{}", other.display());
+    let mut served = Served::start(&[&serve[..], &["--store", &store_arg]].concat());
+    let (status, _) = served.process.terminate();
+    assert!(status.success(), "{status}");
+    assert_eq!(mode(&other), 0o600);
+    let output = common::dm(
+        &[&["serve"][..], &serve, &["--store", "store.json"]].concat(),
+        b"",
+    );
+    assert_ne!(output.status.code(), Some(0), "{}", explain(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no longer read"), "{stderr}");
 }
 
 #[cfg(unix)]

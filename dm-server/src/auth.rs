@@ -103,12 +103,26 @@ pub(crate) struct RequestAuth<'a> {
     pub(crate) certificate: Option<&'a ClientCertificate>,
 }
 
+/// The server's key ([`Store::server_key`]), read from the store once: the
+/// store creates it on first use and never changes it, so the Digest
+/// requests after the first cost no store round trip for it.
+#[derive(Debug, Default)]
+pub(crate) struct ServerKey(tokio::sync::OnceCell<[u8; 32]>);
+
+impl ServerKey {
+    /// The key, from the store the first time.
+    pub(crate) async fn get<S: Store>(&self, store: &S) -> Result<[u8; 32], crate::Error> {
+        self.0.get_or_try_init(|| store.server_key()).await.copied()
+    }
+}
+
 /// Authenticates a device: a registered client certificate first, then the
 /// `Authorization` header. `Ok(None)`: no credentials at all, which only dev
 /// mode accepts (the caller decides).
 pub(crate) async fn authenticate_device<S: Store>(
     options: &ServerOptions,
     store: &S,
+    key: &ServerKey,
     request: &RequestAuth<'_>,
     now_ms: u64,
 ) -> Result<Option<DevId>, AuthFailure> {
@@ -128,9 +142,11 @@ pub(crate) async fn authenticate_device<S: Store>(
         .to_str()
         .map_err(|_| unauthorized("the Authorization header is not ASCII"))?;
     match Authorization::parse(value).map_err(|e| unauthorized(e.to_string()))? {
-        Authorization::Digest(credentials) => digest(options, store, request, &credentials, now_ms)
-            .await
-            .map(Some),
+        Authorization::Digest(credentials) => {
+            digest(options, store, key, request, &credentials, now_ms)
+                .await
+                .map(Some)
+        }
         Authorization::Basic(credentials) if options.basic_auth => {
             basic(options, store, &credentials).await.map(Some)
         }
@@ -270,6 +286,7 @@ fn digest_kind(algorithm: DigestAlgorithm) -> &'static str {
 async fn digest<S: Store>(
     options: &ServerOptions,
     store: &S,
+    key: &ServerKey,
     request: &RequestAuth<'_>,
     credentials: &DigestCredentials,
     now_ms: u64,
@@ -302,7 +319,7 @@ async fn digest<S: Store>(
             credentials.uri
         )));
     }
-    let key = store.server_key().await?;
+    let key = key.get(store).await?;
     let lifetime = u64::try_from(options.session.nonce_lifetime.as_millis()).unwrap_or(u64::MAX);
     let issued = match check_nonce(&key, &credentials.nonce, now_ms, lifetime) {
         Ok(issued) => issued,
@@ -499,6 +516,7 @@ mod tests {
             let wrong = refusal_and_work(digest(
                 &options,
                 &store,
+                &ServerKey::default(),
                 &request,
                 &credentials("known"),
                 now,
@@ -507,6 +525,7 @@ mod tests {
             let unknown = refusal_and_work(digest(
                 &options,
                 &store,
+                &ServerKey::default(),
                 &request,
                 &credentials("nobody"),
                 now,

@@ -12,7 +12,7 @@ use crate::Error;
 use crate::options::{
     DEFAULT_REALM, ServerLimits, ServerOptions, ServerOptionsBuilder, SessionSettings, TlsOptions,
 };
-use crate::store::{DeviceRegistration, MemoryStore, NotificationSecret};
+use crate::store::{DeviceRegistration, NotificationSecret, StoreLocation};
 
 /// The configuration file of a server (JSON). Every member is optional;
 /// unknown members are an error (they are usually typos). Relative paths
@@ -26,7 +26,7 @@ use crate::store::{DeviceRegistration, MemoryStore, NotificationSecret};
 ///   "realm": "oma-dm",
 ///   "admin_token": "change me",
 ///   "tls": { "cert": "server.pem", "key": "server.key", "client_ca": "devices-ca.pem" },
-///   "store": "store.json",
+///   "store": "sqlite:dm-store.sqlite",
 ///   "allow_shared_permissions": false,
 ///   "limits": { "body_bytes": 4194304, "repository_bytes": 16777216,
 ///               "header_bytes": 65536, "header_timeout_secs": 10, "body_timeout_secs": 30,
@@ -73,12 +73,13 @@ pub struct FileConfig {
     pub admin_token: Option<String>,
     /// HTTPS certificate files.
     pub tls: Option<TlsFiles>,
-    /// The file [`MemoryStore`] persists to (nothing persists without it).
-    pub store: Option<PathBuf>,
-    /// Opens the store file even when group or others can read or write
-    /// it (default `false`: refused, see [`MemoryStore::open`]); for file
-    /// systems without Unix permissions. `dm serve
-    /// --allow-shared-permissions` sets it too.
+    /// The store ([`StoreLocation`]: `sqlite:PATH`, a PostgreSQL URL, or
+    /// `memory`). [`FileConfig::load`] fills in, when the file names none,
+    /// the SQLite file [`StoreLocation::DEFAULT_SQLITE_FILE`] beside it.
+    pub store: Option<StoreLocation>,
+    /// Opens the SQLite store file even when group or others can read or
+    /// write it (default `false`: refused); for file systems without Unix
+    /// permissions. `dm serve --allow-shared-permissions` sets it too.
     #[serde(default)]
     pub allow_shared_permissions: bool,
     /// Limits and session settings.
@@ -262,8 +263,12 @@ impl FileConfig {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        FileConfig::from_json(&bytes, base)
-            .map_err(|e| Error::config(path.display().to_string(), e))
+        let mut config = FileConfig::from_json(&bytes, base)
+            .map_err(|e| Error::config(path.display().to_string(), e))?;
+        config.store.get_or_insert_with(|| {
+            StoreLocation::Sqlite(base.join(StoreLocation::DEFAULT_SQLITE_FILE))
+        });
+        Ok(config)
     }
 
     /// Parses a configuration; relative paths are made relative to `base`.
@@ -276,7 +281,7 @@ impl FileConfig {
             tls.key = resolve(base, &tls.key);
             tls.client_ca = tls.client_ca.as_deref().map(|p| resolve(base, p));
         }
-        config.store = config.store.as_deref().map(|p| resolve(base, p));
+        config.store = config.store.map(|s| s.relative_to(base));
         Ok(config)
     }
 
@@ -389,19 +394,6 @@ impl FileConfig {
         Ok(registrations)
     }
 
-    /// The store the file names: [`MemoryStore::open`] on `store` (or
-    /// [`MemoryStore::open_allowing_shared_permissions`] with
-    /// `allow_shared_permissions`), or an unpersisted [`MemoryStore`].
-    pub fn memory_store(&self) -> Result<MemoryStore, Error> {
-        match &self.store {
-            Some(path) if self.allow_shared_permissions => {
-                MemoryStore::open_allowing_shared_permissions(path)
-            }
-            Some(path) => MemoryStore::open(path),
-            None => Ok(MemoryStore::new()),
-        }
-    }
-
     /// The realm the file configures (or the default).
     pub fn realm(&self) -> &str {
         self.realm.as_deref().unwrap_or(DEFAULT_REALM)
@@ -415,7 +407,7 @@ mod tests {
     #[test]
     fn devices_and_notification_settings() {
         let config = FileConfig::from_json(
-            br#"{"store":"s.json","tls":{"cert":"c.pem","key":"/k.pem"},"devices":[
+            br#"{"store":"sqlite:s.sqlite","tls":{"cert":"c.pem","key":"/k.pem"},"devices":[
               {"dev_id":"IMEI:1","username":"a","password":"p",
                "certificate_sha256":"00000000000000000000000000000000000000000000000000000000000000ff",
                "notification":{"address":"udp://127.0.0.1:9","secret_hex":"0102","data_hex":"03"}},
@@ -423,7 +415,10 @@ mod tests {
             "/etc/dm",
         )
         .expect("valid");
-        assert_eq!(config.store.as_deref(), Some(Path::new("/etc/dm/s.json")));
+        assert_eq!(
+            config.store,
+            Some(StoreLocation::Sqlite("/etc/dm/s.sqlite".into()))
+        );
         let tls = config.tls.as_ref().expect("tls");
         assert_eq!(tls.cert, Path::new("/etc/dm/c.pem"));
         assert_eq!(tls.key, Path::new("/k.pem"));

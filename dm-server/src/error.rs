@@ -29,9 +29,10 @@ pub enum Error {
     },
     /// The store file can be read or written by group or others (Unix
     /// permission bits `0o066`): it holds Digest H(A1) values, the nonce
-    /// key and notification secrets, so [`MemoryStore::open`](crate::MemoryStore::open)
-    /// refuses it (see
-    /// [`MemoryStore::open_allowing_shared_permissions`](crate::MemoryStore::open_allowing_shared_permissions)).
+    /// key and notification secrets, so
+    /// [`SqliteStore::open_file`](crate::SqliteStore::open_file) refuses it
+    /// (see
+    /// [`SqliteStore::open_file_allowing_shared_permissions`](crate::SqliteStore::open_file_allowing_shared_permissions)).
     /// The file is left as it is.
     #[error(
         "store file {} has mode {mode:04o}: group or others can read or write it, and it holds \

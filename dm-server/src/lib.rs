@@ -81,5 +81,5 @@ pub use dm_session::CachedInstance;
 pub use store::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
     MemoryStore, NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, Retention,
-    SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
+    SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store, StoreLocation,
 };

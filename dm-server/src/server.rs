@@ -18,6 +18,7 @@ use tower::ServiceExt as _;
 use crate::Error;
 use crate::admin::Admin;
 use crate::auth::ClientCertificate;
+use crate::auth::ServerKey;
 use crate::budget::{BodyBudget, DeviceRequests};
 use crate::notify::{NotificationChannel, UdpChannel};
 use crate::options::ServerOptions;
@@ -89,6 +90,7 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                 public_base,
                 bodies,
                 requests,
+                server_key: ServerKey::default(),
             }),
         }
     }

@@ -8,6 +8,7 @@ use dm_session::ServerConfig;
 use dm_types::ServerUri;
 
 use crate::Error;
+use crate::auth::ServerKey;
 use crate::budget::{BodyBudget, DeviceRequests};
 use crate::notify::NotificationChannel;
 use crate::options::ServerOptions;
@@ -25,6 +26,8 @@ pub(crate) struct Shared<S, C> {
     pub(crate) bodies: Arc<BodyBudget>,
     /// The requests each device has in flight, capped.
     pub(crate) requests: Arc<DeviceRequests>,
+    /// The store's server key, read once.
+    pub(crate) server_key: ServerKey,
 }
 
 impl<S: Store, C: NotificationChannel> Shared<S, C> {

@@ -1,7 +1,7 @@
 //! Small helpers: time, randomness, HMAC, and the store file's owner-only
 //! atomic writes (through `dm_files`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest as _, Sha256};
@@ -63,51 +63,10 @@ fn file_error(error: dm_files::Error) -> Error {
     }
 }
 
-/// Replaces the file at `path` with `bytes` atomically and durably, the new
-/// file owner-only ([`dm_files::write_atomically`]): a crash leaves the old
-/// or the new file, never half of one; on failure the temporary file is
-/// removed and `path` is left as it was.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    dm_files::write_atomically(path, bytes).map_err(file_error)
-}
-
 /// Checks that group and others can neither read nor write the file at
 /// `path` ([`dm_files::check_permissions`]); a missing file passes.
 pub(crate) fn check_owner_only(path: &Path) -> Result<(), Error> {
     dm_files::check_permissions(path, dm_files::Access::OwnerOnly).map_err(file_error)
-}
-
-/// The `NAME.tmp` temporary file earlier versions of the store wrote beside
-/// the file at `path`.
-fn legacy_temporary(path: &Path) -> Option<PathBuf> {
-    let mut name = path.file_name()?.to_owned();
-    name.push(".tmp");
-    Some(path.with_file_name(name))
-}
-
-/// Removes the temporary files a writer of `path` killed between creating
-/// and renaming them left behind ([`dm_files::remove_stale_temporaries`],
-/// and the `NAME.tmp` of earlier versions); the paths removed. Two
-/// processes must not share a store file.
-pub(crate) fn remove_stale_temporaries(path: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut removed = dm_files::remove_stale_temporaries(path).map_err(file_error)?;
-    if let Some(legacy) = legacy_temporary(path) {
-        match std::fs::remove_file(&legacy) {
-            Ok(()) => removed.push(legacy),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) => {}
-            Err(source) => {
-                return Err(Error::File {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]
@@ -124,36 +83,5 @@ mod tests {
             dm_codec::hex::encode(&hmac_sha256(&key, b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-    }
-
-    #[test]
-    fn the_legacy_temporary_sits_beside_the_file() {
-        assert_eq!(
-            legacy_temporary(Path::new("dir/store.json")),
-            Some(PathBuf::from("dir/store.json.tmp"))
-        );
-        assert_eq!(legacy_temporary(Path::new("/")), None);
-    }
-
-    #[test]
-    fn file_failures_are_store_file_errors() {
-        let err = write_atomically(Path::new("/"), b"x").unwrap_err();
-        assert!(
-            matches!(&err, Error::File { path, source }
-                if path == Path::new("/") && source.kind() == std::io::ErrorKind::InvalidInput),
-            "{err}"
-        );
-        let dir = std::env::temp_dir().join(format!("dm-server-util-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("store.json");
-        std::fs::write(dir.join("store.json.tmp"), b"old").expect("legacy temporary");
-        std::fs::write(dir.join(".store.json.1-2.tmp"), b"new").expect("temporary");
-        let mut removed = remove_stale_temporaries(&path).expect("removed");
-        removed.sort();
-        assert_eq!(
-            removed,
-            [dir.join(".store.json.1-2.tmp"), dir.join("store.json.tmp")]
-        );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -135,12 +135,14 @@ async fn no_instance_is_kept_when_caching_is_off() {
 async fn kept_instances_and_the_cache_mark_survive_a_restart() {
     let dir = std::env::temp_dir().join(format!("dm-server-caching-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("directory");
-    let path = dir.join("store.json");
+    let path = dir.join("store.sqlite");
     let _ = std::fs::remove_file(&path);
     let device = dev(DEV1);
     let token = SessionToken::from_bytes([5; 16]);
     {
-        let store = MemoryStore::open(&path).expect("store");
+        let store = dm_server::SqliteStore::open_file(&path)
+            .await
+            .expect("store");
         store
             .register_device(DeviceRegistration::new(device.clone()), false, 0)
             .await
@@ -175,9 +177,10 @@ async fn kept_instances_and_the_cache_mark_survive_a_restart() {
             .record_cached_result(id, token, answer, 3)
             .await
             .expect("recorded");
-        store.flush().await.expect("written");
     }
-    let store = MemoryStore::open(&path).expect("reopened");
+    let store = dm_server::SqliteStore::open_file(&path)
+        .await
+        .expect("reopened");
     assert_eq!(kept(&store, "urn:x:a", "1").await.as_deref(), Some("v1"));
     let commands = store.commands(&device).await.expect("commands");
     assert_eq!(commands.len(), 1);

@@ -6,7 +6,7 @@ use dm_test_support::server as common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dm_server::{MemoryStore, ServerLimits};
+use dm_server::ServerLimits;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -265,9 +265,11 @@ async fn garbage_packages_are_refused_precisely() {
 async fn graceful_shutdown_finishes_requests_in_flight_and_persists_the_store() {
     let dir = std::env::temp_dir().join(format!("dm-server-shutdown-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
-    let path = dir.join("store.json");
+    let path = dir.join("store.sqlite");
     let _ = std::fs::remove_file(&path);
-    let store = MemoryStore::open(&path).expect("empty store");
+    let store = dm_server::SqliteStore::open_file(&path)
+        .await
+        .expect("empty store");
     let server = TestServer::start_on(options().build().expect("options"), store).await;
     register_two(&server.admin()).await;
     let address = server.base.trim_start_matches("http://").to_owned();
@@ -299,7 +301,9 @@ async fn graceful_shutdown_finishes_requests_in_flight_and_persists_the_store() 
     assert_eq!(status_of(&answer), Some(200), "{answer}");
     stopping.await.expect("joined").expect("clean stop");
 
-    let reopened = MemoryStore::open(&path).expect("persisted store");
+    let reopened = dm_server::SqliteStore::open_file(&path)
+        .await
+        .expect("persisted store");
     let admin_view = dm_server::Store::device(&reopened, &dev(DEV1))
         .await
         .expect("read");

@@ -169,6 +169,47 @@ async fn a_schema_newer_than_the_program_is_refused_and_left_alone() {
 }
 
 #[tokio::test]
+async fn a_failed_transaction_is_rolled_back_and_a_waiting_one_is_an_error() {
+    let dir = scratch("rollback");
+    let store = SqliteStore::open_file(dir.join("dm.sqlite"))
+        .await
+        .expect("created");
+    let failing: Work<()> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {
+        Box::pin(async move {
+            c.execute(
+                "INSERT INTO secrets (name, value) VALUES ('x', ?)",
+                &[Value::Blob(vec![1])],
+            )
+            .await?;
+            Err(Error::InvalidCommandId("on purpose".into()))
+        })
+    });
+    assert!(matches!(
+        store.backend().transaction(Access::Write, failing).await,
+        Err(Error::InvalidCommandId(_))
+    ));
+    let read: Work<Vec<Row>> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {
+        Box::pin(async move {
+            c.query("SELECT value FROM secrets WHERE name = 'x'", &[])
+                .await
+        })
+    });
+    let rows = store.backend().transaction(Access::Read, read).await;
+    assert_eq!(rows.expect("read"), [], "rolled back");
+    let waiting: Work<()> =
+        Box::new(|_: &mut dyn Connection| -> BoxFuture<'_, _> { Box::pin(std::future::pending()) });
+    assert!(matches!(
+        store.backend().transaction(Access::Write, waiting).await,
+        Err(Error::Store { .. })
+    ));
+    // The writer is usable afterwards.
+    let key = store.server_key().await.expect("key");
+    assert_eq!(store.server_key().await.expect("key"), key);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn a_directory_is_not_a_database() {
     let dir = scratch("unavailable");
     let result = SqliteStore::open_file(&dir).await;

@@ -172,7 +172,7 @@ impl PostgresBackend {
             tx,
             backend: self,
             conflict: false,
-            lost: false,
+            lost: None,
         };
         let result = work(&mut connection).await;
         let PgConnection {
@@ -198,15 +198,25 @@ impl PostgresBackend {
                 }
             },
             Err(error) => {
-                if !lost {
+                if lost.is_none() {
                     // A failed rollback leaves a connection the pool
                     // recycles only if it is still open.
                     let _ = tx.rollback().await;
                 }
-                if conflict {
-                    Attempt::Conflict(error)
-                } else {
-                    Attempt::Failed(error, lost)
+                match lost {
+                    _ if conflict => Attempt::Conflict(error),
+                    None => Attempt::Failed(error, false),
+                    // The work's own error says more, unless it is a
+                    // plain store failure: then the lost database is
+                    // the cause (503, not 500).
+                    Some(problem) if matches!(error, Error::Store { .. }) => Attempt::Failed(
+                        Error::StoreUnavailable {
+                            database: self.database.clone(),
+                            problem,
+                        },
+                        true,
+                    ),
+                    Some(_) => Attempt::Failed(error, true),
                 }
             }
         }
@@ -296,8 +306,8 @@ struct PgConnection<'t> {
     backend: &'t PostgresBackend,
     /// A statement failed with a serialization failure or a deadlock.
     conflict: bool,
-    /// The connection was lost.
-    lost: bool,
+    /// The connection was lost: why.
+    lost: Option<String>,
 }
 
 impl PgConnection<'_> {
@@ -306,7 +316,9 @@ impl PgConnection<'_> {
     fn failed(&mut self, e: &tokio_postgres::Error, sql: &str) -> Error {
         match failure::kind(e) {
             Kind::Conflict => self.conflict = true,
-            Kind::Unavailable => self.lost = true,
+            Kind::Unavailable => {
+                self.lost.get_or_insert_with(|| failure::problem(e));
+            }
             Kind::Other => {}
         }
         failure::store_error(e, &self.backend.database, &failure::operation(sql))

@@ -249,6 +249,62 @@ async fn a_transaction_aborted_by_a_deadlock_runs_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_retries_a_deadlock_is_a_store_failure() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let backend = Arc::new(
+        PostgresBackend::connect(
+            db.url(),
+            PostgresOptions::default().with_conflict_retries(0),
+        )
+        .await
+        .expect("connected"),
+    );
+    backend
+        .transaction(
+            Access::Write,
+            batch("CREATE TABLE t (id BIGINT PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO t VALUES (1, 0), (2, 0)"),
+        )
+        .await
+        .expect("created");
+    let swap = |first: i64, second: i64| {
+        let backend = Arc::clone(&backend);
+        tokio::spawn(async move {
+            backend
+                .transaction(
+                    Access::Write,
+                    Box::new(move |c| {
+                        Box::pin(async move {
+                            c.execute(
+                                "UPDATE t SET n = n + 1 WHERE id = ?",
+                                &[Value::Integer(first)],
+                            )
+                            .await?;
+                            c.execute("SELECT pg_sleep(0.3)", &[]).await?;
+                            c.execute(
+                                "UPDATE t SET n = n + 1 WHERE id = ?",
+                                &[Value::Integer(second)],
+                            )
+                            .await
+                        })
+                    }),
+                )
+                .await
+        })
+    };
+    let (a, b) = (swap(1, 2), swap(2, 1));
+    let results = [a.await.expect("joined"), b.await.expect("joined")];
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(failed.len(), 1, "{results:?}");
+    assert!(
+        matches!(failed[0], Error::Store { problem, .. } if problem.contains("40P01")),
+        "{}",
+        failed[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_where_nothing_listens_is_unavailable_at_once() {
     let started = Instant::now();
     let e = PostgresBackend::connect(

@@ -372,7 +372,7 @@ fn server_config(store: &Path) -> Value {
     json!({
         "server_id": SERVER_ID,
         "admin_token": ADMIN_TOKEN,
-        "store": store,
+        "store": format!("sqlite:{}", store.display()),
         "devices": DEVICES.iter().map(|d| json!({
             "dev_id": d.dev_id,
             "username": d.username,
@@ -428,7 +428,7 @@ fn demo(root: &Path) -> Result<bool, String> {
     let config_path = work.join("server.json");
     std::fs::write(
         &config_path,
-        serde_json::to_vec_pretty(&server_config(&work.join("server-store.json")))
+        serde_json::to_vec_pretty(&server_config(&work.join("server-store.sqlite")))
             .map_err(|e| e.to_string())?,
     )
     .map_err(|e| format!("{}: {e}", config_path.display()))?;

@@ -311,11 +311,11 @@ pub(crate) fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String
     }
     // `dm serve` configuration files.
     for config in [
-        r#"{"listen":"0.0.0.0:8443","public_uri":"https://dm.example.com:8443","server_id":"dm.example.com","realm":"oma-dm","admin_token":"change me","tls":{"cert":"server.pem","key":"server.key","client_ca":"devices-ca.pem"},"store":"store.json","limits":{"body_bytes":4194304,"repository_bytes":16777216,"header_timeout_secs":10,"body_timeout_secs":30,"max_sessions":10000,"max_connections":16384,"session_idle_secs":300,"commands_per_package":64,"packages_per_session":64},"dev_notification":{"secret_hex":"00ff","data_hex":"0102"},"devices":[{"dev_id":"IMEI:493005100592800","username":"device-1","password":"secret","certificate_sha256":null,"notification":{"address":"udp://192.0.2.10:9443","secret_hex":"6e6f7469","data_hex":"64617461"}}]}"#,
+        r#"{"listen":"0.0.0.0:8443","public_uri":"https://dm.example.com:8443","server_id":"dm.example.com","realm":"oma-dm","admin_token":"change me","tls":{"cert":"server.pem","key":"server.key","client_ca":"devices-ca.pem"},"store":"sqlite:store.sqlite","limits":{"body_bytes":4194304,"repository_bytes":16777216,"header_timeout_secs":10,"body_timeout_secs":30,"max_sessions":10000,"max_connections":16384,"session_idle_secs":300,"commands_per_package":64,"packages_per_session":64},"dev_notification":{"secret_hex":"00ff","data_hex":"0102"},"devices":[{"dev_id":"IMEI:493005100592800","username":"device-1","password":"secret","certificate_sha256":null,"notification":{"address":"udp://192.0.2.10:9443","secret_hex":"6e6f7469","data_hex":"64617461"}}]}"#,
         r#"{"server_id":"dm.example","devices":[{"dev_id":"IMEI:1","username":"d1","password":"pw"},{"dev_id":"IMEI:2","certificate_sha256":"00000000000000000000000000000000000000000000000000000000000000ff"}]}"#,
         r#"{"limits":{"session_idle_secs":7,"max_sessions":3,"shutdown_grace_secs":1,"header_bytes":1024}}"#,
         r#"{"limits":{"body_budget_bytes":4194304,"body_budget_wait_ms":250,"requests_per_device":2,"repository_bytes":1048576}}"#,
-        r#"{"public_uri":"http://[::1]:8080/","realm":"a b","store":"/var/lib/dm/store.json"}"#,
+        r#"{"public_uri":"http://[::1]:8080/","realm":"a b","store":"postgres://dm:secret@db.example/dm"}"#,
         "{}",
     ] {
         seeds.add("server_config", config.as_bytes().to_vec());

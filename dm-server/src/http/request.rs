@@ -242,22 +242,29 @@ pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
         certificate: parts.extensions.get::<ClientCertificate>(),
     };
     let now = now_ms();
-    let failure =
-        match auth::authenticate_device(&shared.options, &shared.store, &request, now).await {
-            Ok(Some(dev_id)) => return Ok(dev_id),
-            Ok(None) if shared.options.dev_mode => match dev_mode_device(shared, parts).await? {
-                Some(dev_id) => return Ok(dev_id),
-                None => AuthFailure::Unauthorized {
-                    reason: "the device is registered with credentials".into(),
-                    stale: false,
-                },
-            },
-            Ok(None) => AuthFailure::Unauthorized {
-                reason: "credentials required".into(),
+    let failure = match auth::authenticate_device(
+        &shared.options,
+        &shared.store,
+        &shared.server_key,
+        &request,
+        now,
+    )
+    .await
+    {
+        Ok(Some(dev_id)) => return Ok(dev_id),
+        Ok(None) if shared.options.dev_mode => match dev_mode_device(shared, parts).await? {
+            Some(dev_id) => return Ok(dev_id),
+            None => AuthFailure::Unauthorized {
+                reason: "the device is registered with credentials".into(),
                 stale: false,
             },
-            Err(failure) => failure,
-        };
+        },
+        Ok(None) => AuthFailure::Unauthorized {
+            reason: "credentials required".into(),
+            stale: false,
+        },
+        Err(failure) => failure,
+    };
     match failure {
         AuthFailure::Store(e) => Err(internal(&e)),
         AuthFailure::Unauthorized { reason, stale } => {
@@ -270,7 +277,11 @@ pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
                 // The usual first step of a Digest exchange.
                 tracing::debug!(%reason, "device challenged");
             }
-            let key = shared.store.server_key().await.map_err(|e| internal(&e))?;
+            let key = shared
+                .server_key
+                .get(&shared.store)
+                .await
+                .map_err(|e| internal(&e))?;
             let mut refusal = refuse(401, reason);
             for value in
                 auth::challenges(&shared.options, &key, now, stale).map_err(|e| internal(&e))?

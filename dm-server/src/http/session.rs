@@ -333,6 +333,9 @@ async fn record_alerts<S: Store, C: NotificationChannel>(
             }
         }
     }
+    if alerts.is_empty() {
+        return Ok(());
+    }
     let records = alerts
         .into_iter()
         .map(|alert| AlertRecord::new(alert, Some(token), now_ms))

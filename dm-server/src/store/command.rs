@@ -56,7 +56,7 @@ pub struct CommandRecord {
     pub result: Option<Status>,
     /// Whether `result` is a `304` whose data the server filled in from
     /// what it kept of the instances (docs/protocol.md section 8; see
-    /// [`Store::record_cached_result`]): the device sent no data.
+    /// [`Store::record_cached_result`](crate::Store::record_cached_result)): the device sent no data.
     #[serde(default)]
     pub from_cache: bool,
     /// Why it failed.

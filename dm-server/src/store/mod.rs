@@ -9,13 +9,17 @@
 //! transactional database: each is one atomic step (claim queued commands,
 //! record a result, save a session with a version check).
 //!
-//! [`MemoryStore`] is the embedded default.
+//! [`MemoryStore`] keeps everything in memory (optionally snapshotted to a
+//! file); the SQL store ([`sql::SqlStore`]) keeps it in a database: SQLite
+//! embedded ([`sql::SqliteStore`], the `sqlite` feature), or PostgreSQL for
+//! several nodes (the `dm-store-postgres` crate).
 
 mod alert;
 mod command;
 mod contract;
 mod device;
 mod ids;
+mod location;
 mod memory;
 mod repository;
 mod retention;
@@ -28,6 +32,7 @@ pub use command::{CommandRecord, CommandState};
 pub use contract::Store;
 pub use device::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
 pub use ids::{CommandId, SessionToken};
+pub use location::StoreLocation;
 pub use memory::MemoryStore;
 pub use repository::{ObjectOwner, RepositoryObject};
 pub use retention::Retention;

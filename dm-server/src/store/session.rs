@@ -92,7 +92,7 @@ impl SessionSummary {
 pub struct SessionRecord {
     /// The session token.
     pub token: SessionToken,
-    /// Incremented on every save; [`Store::save_session`] checks it.
+    /// Incremented on every save; [`Store::save_session`](crate::Store::save_session) checks it.
     pub version: u64,
     /// When Package#1 arrived (Unix milliseconds).
     pub started_ms: u64,
@@ -121,7 +121,7 @@ impl SessionRecord {
     }
 }
 
-/// How and when a session ended, for [`Store::end_session`].
+/// How and when a session ended, for [`Store::end_session`](crate::Store::end_session).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionEnd {

@@ -12,9 +12,7 @@ use super::{
 };
 use crate::Error;
 
-use super::{
-    Device, KeptInstance, MemoryStore, StoredAlert, cap_mos, unknown_device, write_snapshot,
-};
+use super::{Device, KeptInstance, MemoryStore, StoredAlert, cap_mos, unknown_device};
 
 impl Store for MemoryStore {
     async fn register_device(
@@ -56,7 +54,6 @@ impl Store for MemoryStore {
                 .insert(dev_id.clone(), Device::new(registration, now_ms));
         }
         inner.add_indexes(&dev_id);
-        inner.dirty = true;
         Ok(())
     }
 
@@ -75,7 +72,6 @@ impl Store for MemoryStore {
         inner.sessions.retain(|_, s| s.dev_id() != dev_id);
         let owner = ObjectOwner::Device(dev_id.clone());
         inner.repository.retain(|_, o| o.owner != owner);
-        inner.dirty = true;
         Ok(true)
     }
 
@@ -123,7 +119,6 @@ impl Store for MemoryStore {
         let notification = device.notification.get_or_insert_with(Box::default);
         if notification.address.as_deref() != Some(address) {
             notification.address = Some(address.to_owned());
-            inner.dirty = true;
         }
         Ok(())
     }
@@ -137,7 +132,6 @@ impl Store for MemoryStore {
             Some(last) => last + 1,
         };
         notification.last_id = Some(id);
-        inner.dirty = true;
         Ok(id)
     }
 
@@ -158,7 +152,6 @@ impl Store for MemoryStore {
             CommandRecord::queued(id, dev_id.clone(), command, now_ms),
         );
         inner.device_mut(dev_id)?.activity().pending.push_back(id);
-        inner.dirty = true;
         Ok(id)
     }
 
@@ -210,9 +203,7 @@ impl Store for MemoryStore {
                 claimed.push((*id, command.command.clone()));
             }
         }
-        if !claimed.is_empty() {
-            inner.dirty = true;
-        }
+        if !claimed.is_empty() {}
         Ok(claimed)
     }
 
@@ -234,7 +225,6 @@ impl Store for MemoryStore {
                 command.state = CommandState::Queued;
                 command.session = None;
                 command.updated_ms = now_ms;
-                inner.dirty = true;
             }
         }
         Ok(())
@@ -282,7 +272,6 @@ impl Store for MemoryStore {
         if cache.instances.is_empty() {
             device.cache = None;
         }
-        inner.dirty = true;
         Ok(())
     }
 
@@ -324,7 +313,6 @@ impl Store for MemoryStore {
         for alert in stored {
             activity.push_alert(alert, &retention);
         }
-        inner.dirty = true;
         Ok(())
     }
 
@@ -361,7 +349,6 @@ impl Store for MemoryStore {
         if let Some(mos) = mos {
             device.mos = Some(mos.into_boxed_slice());
         }
-        inner.dirty = true;
         Ok(())
     }
 
@@ -380,7 +367,6 @@ impl Store for MemoryStore {
         open.push(record.token);
         device.set_open_sessions(open);
         inner.sessions.insert(record.token, record);
-        inner.dirty = true;
         Ok(())
     }
 
@@ -401,7 +387,6 @@ impl Store for MemoryStore {
             Some(_) => {}
         }
         inner.sessions.insert(record.token, record);
-        inner.dirty = true;
         Ok(())
     }
 
@@ -508,7 +493,6 @@ impl Store for MemoryStore {
             device.object_bytes = device.object_bytes.saturating_add(object.body.len());
         }
         let created = inner.repository.insert(path.to_owned(), object).is_none();
-        inner.dirty = true;
         Ok(created)
     }
 
@@ -527,7 +511,6 @@ impl Store for MemoryStore {
             device.objects = device.objects.saturating_sub(1);
             device.object_bytes = device.object_bytes.saturating_sub(removed.body.len());
         }
-        inner.dirty = true;
         Ok(true)
     }
 
@@ -538,26 +521,12 @@ impl Store for MemoryStore {
         }
         let key = crate::util::random()?;
         inner.key = Some(key);
-        inner.dirty = true;
         Ok(key)
     }
 
     async fn flush(&self) -> Result<(), Error> {
-        let Some(snapshot) = self.snapshot_if_dirty()? else {
-            return Ok(());
-        };
-        let Some(path) = self.path.clone() else {
-            return Ok(());
-        };
-        let on_disk = self.written.clone();
-        let written =
-            tokio::task::spawn_blocking(move || write_snapshot(&path, &on_disk, snapshot))
-                .await
-                .map_err(|e| Error::store("write the store file", e))?;
-        if written.is_err() {
-            self.lock().dirty = true;
-        }
-        written
+        // Nothing to make durable: the store never is.
+        Ok(())
     }
 
     async fn use_digest_nonce(
@@ -568,7 +537,8 @@ impl Store for MemoryStore {
         nc: u32,
     ) -> Result<bool, Error> {
         let mut inner = self.lock();
-        let floor = inner.digest_floor_ms;
+        // The store knows every count used since it was made.
+        let floor = 0;
         Ok(inner
             .device_mut(dev_id)?
             .digest

@@ -22,13 +22,6 @@ pub(super) struct Inner {
     pub(super) repository: BTreeMap<String, RepositoryObject>,
     pub(super) next_command: u64,
     pub(super) key: Option<[u8; 32]>,
-    pub(super) dirty: bool,
-    /// Digest nonces issued before this (Unix milliseconds) are refused unless
-    /// a device's recent nonces hold them: the store was loaded from a file
-    /// then, and counts used before are unknown.
-    pub(super) digest_floor_ms: u64,
-    /// Snapshots taken for the file so far (numbers them).
-    pub(super) snapshots: u64,
 }
 
 /// A device, compact: everything a device may lack is boxed behind an
@@ -208,41 +201,6 @@ impl Device {
     pub(super) fn set_open_sessions(&mut self, tokens: Vec<SessionToken>) {
         self.open_sessions = (!tokens.is_empty()).then(|| tokens.into_boxed_slice());
     }
-
-    pub(super) fn from_record(record: DeviceRecord) -> (DevId, Device) {
-        let notification = (record.notification_address.is_some()
-            || record.notification_secret.is_some()
-            || record.last_notification_id.is_some())
-        .then(|| {
-            Box::new(NotificationState {
-                address: record.notification_address,
-                secret: record.notification_secret,
-                last_id: record.last_notification_id,
-            })
-        });
-        // A file written before `open_sessions` existed names one.
-        let open_sessions = if record.open_sessions.is_empty() {
-            record.open_session.into_iter().collect()
-        } else {
-            record.open_sessions
-        };
-        let mut device = Device {
-            registered_ms: record.registered_ms,
-            objects: 0,
-            object_bytes: 0,
-            credentials: record.credentials.map(Box::new),
-            certificate: record.certificate_sha256.map(Box::new),
-            notification,
-            sessions: (!record.sessions.is_empty()).then(|| record.sessions.into_boxed_slice()),
-            mos: record.mos.map(Vec::into_boxed_slice),
-            activity: None,
-            open_sessions: None,
-            cache: None,
-            digest: None,
-        };
-        device.set_open_sessions(open_sessions);
-        (record.dev_id, device)
-    }
 }
 
 pub(super) fn unknown_device(dev_id: &DevId) -> Error {
@@ -294,7 +252,6 @@ impl Inner {
         command.updated_ms = now_ms;
         let dev_id = command.dev_id.clone();
         self.finish(&dev_id, id, retention);
-        self.dirty = true;
     }
 
     pub(super) fn end_session(
@@ -305,7 +262,6 @@ impl Inner {
         retention: &Retention,
     ) {
         let record = self.sessions.remove(&token);
-        self.dirty = true;
         let Some(device) = self.devices.get_mut(dev_id) else {
             return;
         };

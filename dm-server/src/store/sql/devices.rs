@@ -129,13 +129,20 @@ pub(super) async fn register(
     } else {
         params.push(dev_id.as_str().into());
         params.push(int(now_ms));
-        c.execute(
-            "INSERT INTO devices (username, ha1_sha256, ha1_md5, certificate, \
-             notification_secret, notification_auth_data, notification_address, dev_id, \
-             registered_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            &params,
-        )
-        .await?;
+        // A registration of the same device committed meanwhile (on
+        // PostgreSQL, where a missing row is not locked) wins.
+        let inserted = c
+            .execute(
+                "INSERT INTO devices (username, ha1_sha256, ha1_md5, certificate, \
+                 notification_secret, notification_auth_data, notification_address, dev_id, \
+                 registered_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (dev_id) DO NOTHING",
+                &params,
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(Error::DeviceExists(dev_id.clone()));
+        }
     }
     Ok(())
 }

@@ -15,6 +15,9 @@ use crate::Error;
 /// Reader connections beside the writer.
 const READERS: usize = 2;
 
+/// Prepared statements kept per connection: more than the store has.
+const STATEMENTS: usize = 128;
+
 /// How long a statement waits for a lock another connection holds.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -56,6 +59,20 @@ impl SqlStore<SqliteBackend> {
             .map_err(|e| Error::store("open the SQLite database", e))??;
         SqlStore::open(backend).await
     }
+
+    /// [`SqliteStore::open_file`] without the permission check on an
+    /// existing file ([`SqliteBackend::open_allowing_shared_permissions`]).
+    pub async fn open_file_allowing_shared_permissions(
+        path: impl AsRef<Path>,
+    ) -> Result<SqliteStore, Error> {
+        let path = path.as_ref().to_owned();
+        let backend = tokio::task::spawn_blocking(move || {
+            SqliteBackend::open_allowing_shared_permissions(&path)
+        })
+        .await
+        .map_err(|e| Error::store("open the SQLite database", e))??;
+        SqlStore::open(backend).await
+    }
 }
 
 /// A [`Backend`] on an SQLite database file: one writer connection behind a
@@ -73,8 +90,10 @@ pub struct SqliteBackend {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    writer: Mutex<rusqlite::Connection>,
+    /// Dropped before the writer, so that the writer closes last and
+    /// checkpoints the WAL into the database file.
     readers: Vec<Mutex<rusqlite::Connection>>,
+    writer: Mutex<rusqlite::Connection>,
     next_reader: AtomicUsize,
 }
 
@@ -89,9 +108,20 @@ impl SqliteBackend {
     /// [`Error::FilePermissions`]. A file that cannot be opened as a
     /// database is [`Error::StoreUnavailable`].
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteBackend, Error> {
+        let path = path.as_ref();
+        create_owner_only(path)?;
+        crate::util::check_owner_only(path)?;
+        SqliteBackend::open_allowing_shared_permissions(path)
+    }
+
+    /// [`SqliteBackend::open`] without the permission check on an existing
+    /// file: for file systems without Unix permissions. A new file is
+    /// still created owner-only.
+    pub fn open_allowing_shared_permissions(
+        path: impl AsRef<Path>,
+    ) -> Result<SqliteBackend, Error> {
         let path = path.as_ref().to_owned();
         create_owner_only(&path)?;
-        crate::util::check_owner_only(&path)?;
         let unavailable = |e: rusqlite::Error| Error::StoreUnavailable {
             database: path.display().to_string(),
             problem: e.to_string(),
@@ -144,6 +174,8 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<rusqlite::C
     };
     let connection = rusqlite::Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
+    // Every statement of the store stays prepared.
+    connection.set_prepared_statement_cache_capacity(STATEMENTS);
     if !read_only {
         connection.pragma_update(None, "journal_mode", "WAL")?;
     }
@@ -199,6 +231,10 @@ fn transaction<T>(
     begin: &str,
     mut work: Work<T>,
 ) -> Result<T, Error> {
+    if !connection.is_autocommit() {
+        // A transaction a panicking thread left open.
+        let _ = connection.execute_batch("ROLLBACK");
+    }
     connection
         .execute_batch(begin)
         .map_err(|e| sqlite_error("begin a transaction", &e))?;
