@@ -216,10 +216,10 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     let counts = fleet.log().counts();
     let mut states = BTreeMap::<String, usize>::new();
     let mut timeouts = 0;
-    for n in 0..ALL {
-        let commands = commands_of(&survivor, n).await;
+    let listed = every_device(&survivor).await;
+    for (n, commands) in listed.iter().enumerate() {
         assert_eq!(commands.len(), jobs_of(n), "device {n}: {commands:?}");
-        for (id, (state, job)) in &commands {
+        for (id, (state, job)) in commands {
             assert_eq!(ids.get(id), Some(&(n, *job)), "command {id}");
             let executed = counts.get(&(n, *job)).copied().unwrap_or(0);
             match state.as_str() {
@@ -282,12 +282,17 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     }
     let counts = fleet.log().counts();
     let mut finished = BTreeMap::<String, usize>::new();
-    for n in 0..ALL {
-        let node = n % views.len();
-        let commands = commands_of(&views[node], n).await;
-        let other = commands_of(&views[(node + 1) % views.len()], n).await;
-        assert_eq!(commands, other, "device {n} seen differently by two nodes");
-        for (id, (state, job)) in &commands {
+    let seen: Vec<_> = join_all(views.iter().map(every_device)).await;
+    for (node, other) in seen.iter().enumerate().skip(1) {
+        for n in 0..ALL {
+            assert_eq!(
+                seen[0][n], other[n],
+                "device {n} seen differently by nodes 0 and {node}"
+            );
+        }
+    }
+    for (n, commands) in seen[0].iter().enumerate() {
+        for (id, (state, job)) in commands {
             assert!(
                 state == "done" || state == "failed",
                 "command {id}: {state}"
@@ -347,6 +352,16 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
     eprintln!("cluster: {:.1} s in all", started.elapsed().as_secs_f64());
     drop(nodes);
     drop(database);
+}
+
+/// The commands of every device (0 to [`ALL`]), as [`commands_of`],
+/// [`CONCURRENCY`] requests at once.
+async fn every_device(admin: &AdminApi) -> Vec<BTreeMap<u64, (String, usize)>> {
+    let mut all = Vec::with_capacity(ALL);
+    for wave in (0..ALL).collect::<Vec<_>>().chunks(CONCURRENCY) {
+        all.extend(join_all(wave.iter().map(|&n| commands_of(admin, n))).await);
+    }
+    all
 }
 
 /// Posts device `n`'s Package#1 to the node at `base`; the commands of
