@@ -323,3 +323,101 @@ async fn a_node_cut_from_its_database_answers_503_and_recovers_by_itself() {
     drop(serve);
     drop(database);
 }
+
+/// The database stops answering without closing anything (a network that
+/// drops every packet): every request is still answered within the pool's
+/// timeouts and a margin, 503 with `Retry-After`, and the node serves again
+/// once the network heals.
+///
+/// Fails today (2026-12-03), hence ignored: the requests waiting for a pool
+/// connection get their 503 after the pool's 5 s, but the one whose
+/// transaction holds the pooled connection waits for the database as long
+/// as the stall lasts (no answer within the client's 10 s): the PostgreSQL
+/// store puts no time limit on a transaction, and TCP keepalive never fires
+/// while the path to the database is up and silent. Run it with
+/// `cargo test -p dm-cli --features postgres --test database_outage -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the PostgreSQL store has no time limit on a transaction: a stalled database hangs the request holding its connection"]
+async fn a_node_whose_database_stops_answering_answers_503_in_bounded_time() {
+    let started = Instant::now();
+    let Some(database) = fresh_database("database_outage stall").await else {
+        return;
+    };
+    let scratch = Scratch::new("stall");
+    let proxy = Proxy::start(&[postgres_address(database.url())]);
+    let config = write_config(&scratch, json!({}), json!({}));
+    let serve = DmServe::start(
+        DM,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dev",
+            "--config",
+            &config,
+            "--store",
+            &postgres_url_via(database.url(), proxy.address()),
+        ],
+    );
+    let base = serve.url();
+    let admin = AdminApi::new(&base, Some(TOKEN));
+    let fleet = Fleet::new(&base, JOBS);
+    for n in 0..8 {
+        assert_eq!(
+            admin
+                .register(&fleet::dev_id(n))
+                .await
+                .expect("an answer")
+                .status,
+            201
+        );
+        let report = fleet.session(n).await.expect("a session");
+        assert!(report.completed(), "{report}");
+    }
+
+    proxy.stall();
+    let http = http_client();
+    let probes = (0..8).map(|n| {
+        let (http, admin, base) = (http.clone(), admin.clone(), base.clone());
+        async move {
+            let begun = Instant::now();
+            let (status, retry_after) = if n % 2 == 0 {
+                package1(&http, &base, n).await?
+            } else {
+                let answer = admin.device(&fleet::dev_id(n)).await?;
+                (answer.status, answer.retry_after)
+            };
+            Ok::<_, String>(Probe {
+                what: if n % 2 == 0 {
+                    "Package#1"
+                } else {
+                    "GET device"
+                },
+                status,
+                retry_after,
+                took: begun.elapsed(),
+            })
+        }
+    });
+    let probes = dm_test_support::fleet::join_all(probes).await;
+    proxy.heal();
+    eprintln!("database_outage stall: {probes:?}");
+    for probe in &probes {
+        let probe = probe.as_ref().unwrap_or_else(|e| {
+            panic!("no answer while stalled: {e}; stderr:\n{}", serve.stderr())
+        });
+        assert_eq!(probe.status, 503, "{}: {probe:?}", probe.what);
+        assert!(probe.retry_after.is_some(), "{probe:?}");
+        assert!(probe.took <= LONGEST_ANSWER, "{probe:?}");
+    }
+    let recovered = eventually(Duration::from_secs(15), || async {
+        matches!(admin.device(&fleet::dev_id(0)).await, Ok(answer) if answer.status == 200)
+    })
+    .await;
+    assert!(recovered, "no recovery; stderr:\n{}", serve.stderr());
+    let report = fleet.session(0).await.expect("a session");
+    assert!(report.completed(), "{report}");
+    eprintln!(
+        "database_outage stall: {:.1} s in all",
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -1,7 +1,8 @@
 //! A TCP proxy on loopback in front of several upstream addresses (server
 //! nodes, a database), handing each new connection to the next upstream in
-//! turn, that a test can cut: every open connection is closed and new ones
-//! are refused until it heals.
+//! turn, that a test can cut (every open connection is closed and new ones
+//! are refused until it heals) or stall (nothing passes any more, nothing
+//! is closed: a network that drops every packet).
 //!
 //! It runs on a runtime of its own (one worker thread), so that it keeps
 //! forwarding while the test blocks, whatever runtime the test uses.
@@ -50,11 +51,19 @@ pub struct Proxy {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// What the proxy does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Forwarding,
+    Cut,
+    Stalled,
+}
+
 struct Shared {
     upstreams: Mutex<Vec<SocketAddr>>,
     next: AtomicUsize,
-    /// `true` while cut; connections watch it.
-    cut: watch::Sender<bool>,
+    /// Connections watch it.
+    state: watch::Sender<State>,
     open: AtomicUsize,
     accepted: AtomicU64,
     refused: AtomicU64,
@@ -85,7 +94,7 @@ impl Proxy {
         let shared = Arc::new(Shared {
             upstreams: Mutex::new(upstreams.to_vec()),
             next: AtomicUsize::new(0),
-            cut: watch::Sender::new(false),
+            state: watch::Sender::new(State::Forwarding),
             open: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -116,17 +125,25 @@ impl Proxy {
     /// Closes every open connection and refuses new ones (accepted and
     /// closed at once) until [`Proxy::heal`].
     pub fn cut(&self) {
-        self.shared.cut.send_replace(true);
+        self.shared.state.send_replace(State::Cut);
     }
 
-    /// Lets connections through again.
+    /// Stops forwarding anything without closing anything: open
+    /// connections stay open and silent, new ones are accepted and never
+    /// reach an upstream — until [`Proxy::heal`] (or [`Proxy::cut`]), which
+    /// closes them all.
+    pub fn stall(&self) {
+        self.shared.state.send_replace(State::Stalled);
+    }
+
+    /// Lets connections through again (those a stall held are closed).
     pub fn heal(&self) {
-        self.shared.cut.send_replace(false);
+        self.shared.state.send_replace(State::Forwarding);
     }
 
     /// Whether the proxy is cut.
     pub fn is_cut(&self) -> bool {
-        *self.shared.cut.borrow()
+        *self.shared.state.borrow() == State::Cut
     }
 
     /// Connections being forwarded now.
@@ -162,7 +179,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        if *shared.cut.borrow() {
+        if *shared.state.borrow() == State::Cut {
             shared.refused.fetch_add(1, Ordering::SeqCst);
             drop(client);
             continue;
@@ -188,10 +205,16 @@ async fn connect_upstream(shared: &Shared) -> Option<TcpStream> {
 }
 
 async fn forward(mut client: TcpStream, shared: Arc<Shared>) {
-    let mut cut = shared.cut.subscribe();
+    let mut state = shared.state.subscribe();
+    if *state.borrow_and_update() == State::Stalled {
+        // Held open, silent, until the stall ends; then closed.
+        let _ = state.wait_for(|s| *s != State::Stalled).await;
+        shared.refused.fetch_add(1, Ordering::SeqCst);
+        return;
+    }
     let upstream = tokio::select! {
         upstream = connect_upstream(&shared) => upstream,
-        _ = cut.wait_for(|cut| *cut) => None,
+        _ = state.wait_for(|s| *s != State::Forwarding) => None,
     };
     let Some(mut upstream) = upstream else {
         shared.refused.fetch_add(1, Ordering::SeqCst);
@@ -201,9 +224,13 @@ async fn forward(mut client: TcpStream, shared: Arc<Shared>) {
     let _ = upstream.set_nodelay(true);
     shared.accepted.fetch_add(1, Ordering::SeqCst);
     shared.open.fetch_add(1, Ordering::SeqCst);
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-        _ = cut.wait_for(|cut| *cut) => {}
+    let stopped = tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => None,
+        stopped = state.wait_for(|s| *s != State::Forwarding) => stopped.ok().map(|s| *s),
+    };
+    if stopped == Some(State::Stalled) {
+        // Nothing passes; both sockets stay open until the stall ends.
+        let _ = state.wait_for(|s| *s != State::Stalled).await;
     }
     // Both sockets close here.
     shared.open.fetch_sub(1, Ordering::SeqCst);
@@ -267,5 +294,49 @@ mod tests {
         // No upstream at all: closed at once.
         proxy.set_upstreams(&[]);
         assert_eq!(first_byte(&proxy), None);
+    }
+
+    #[test]
+    fn a_stalled_proxy_holds_connections_silent_until_healed() {
+        /// Whether `stream` is closed (EOF or reset) within 5 s.
+        fn closed(stream: &mut std::net::TcpStream) -> bool {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let mut byte = [0];
+            match stream.read(&mut byte) {
+                Ok(0) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+                Ok(_) => false,
+            }
+        }
+        /// Whether nothing arrives on `stream` for 300 ms (and it stays open).
+        fn silent(stream: &mut std::net::TcpStream) -> bool {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(300)))
+                .expect("timeout");
+            let mut byte = [0];
+            matches!(stream.read(&mut byte), Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+        }
+        let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let proxy = Proxy::start(&[upstream.local_addr().expect("address")]);
+        let mut client = std::net::TcpStream::connect(proxy.address()).expect("connect");
+        let (mut server, _) = upstream.accept().expect("accepted");
+        // Forwarding, end to end.
+        client.write_all(b"a").expect("written");
+        let mut byte = [0];
+        server.read_exact(&mut byte).expect("forwarded");
+        proxy.stall();
+        std::thread::sleep(Duration::from_millis(100));
+        client.write_all(b"lost").expect("written");
+        assert!(silent(&mut server), "nothing passes");
+        assert!(silent(&mut client), "nothing comes back, nothing closes");
+        // A new connection is accepted and held, silent.
+        let mut held = std::net::TcpStream::connect(proxy.address()).expect("connect");
+        assert!(silent(&mut held));
+        proxy.heal();
+        assert!(closed(&mut held));
+        assert!(closed(&mut client));
+        assert!(closed(&mut server));
     }
 }
