@@ -347,6 +347,7 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
         seen_ids.push(id);
     }
     let mut unique = seen_ids.clone();
+    unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), views.len(), "ids {seen_ids:?}");
     eprintln!("cluster: {:.1} s in all", started.elapsed().as_secs_f64());
