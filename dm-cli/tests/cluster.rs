@@ -253,6 +253,17 @@ async fn three_nodes_lose_one_and_every_command_runs_at_most_once() {
             "{}",
             device.body
         );
+        for command in device.body["commands"]["finished"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(command["state"], "failed", "{command}");
+            assert_eq!(
+                command["error"], "no status received: session timeout",
+                "{command}"
+            );
+        }
         let commands = commands_of(&survivor, n).await;
         assert!(
             commands.values().all(|(state, _)| state == "failed"),
