@@ -329,15 +329,12 @@ async fn a_node_cut_from_its_database_answers_503_and_recovers_by_itself() {
 /// timeouts and a margin, 503 with `Retry-After`, and the node serves again
 /// once the network heals.
 ///
-/// Fails today (2026-12-03), hence ignored: the requests waiting for a pool
-/// connection get their 503 after the pool's 5 s, but the one whose
-/// transaction holds the pooled connection waits for the database as long
-/// as the stall lasts (no answer within the client's 10 s): the PostgreSQL
-/// store puts no time limit on a transaction, and TCP keepalive never fires
-/// while the path to the database is up and silent. Run it with
-/// `cargo test -p dm-cli --features postgres --test database_outage -- --ignored`.
+/// The requests waiting for a pool connection get their 503 after the
+/// pool's wait timeout (5 s); the one whose transaction holds a pooled
+/// connection after the store's transaction timeout (5 s), which abandons
+/// the transaction and closes its connection (TCP keepalive never fires
+/// while the path to the database is up and silent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the PostgreSQL store has no time limit on a transaction: a stalled database hangs the request holding its connection"]
 async fn a_node_whose_database_stops_answering_answers_503_in_bounded_time() {
     let started = Instant::now();
     let Some(database) = fresh_database("database_outage stall").await else {
