@@ -329,6 +329,12 @@ async fn package3<S: Store, C: NotificationChannel>(
     record: Option<SessionRecord>,
 ) -> Result<Response, Refusal> {
     let record = record.ok_or_else(|| refuse(404, "no such session"))?;
+    // Saved ended: another request is ending it (a store whose steps are
+    // not atomic saves the ended state before ending it); this one lost
+    // the race and changes nothing.
+    if record.state.is_ended() {
+        return Err(refuse(409, "the session is ending in another request"));
+    }
     let token = record.token;
     let owner = record.dev_id().clone();
     let span = tracing::info_span!("dm_session", dev_id = %owner, session = %token);

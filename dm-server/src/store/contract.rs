@@ -372,9 +372,10 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// When it fails, a transactional store has written nothing. The
     /// default composes the methods above and is not atomic: it checks a
-    /// Package#3's version first, releases the commands it claimed when the
-    /// session could not be saved, and ends a Package#1's session as failed
-    /// when a step after its opening failed.
+    /// Package#3's version first, saves the session (ended or not) before
+    /// ending it, releases the commands it claimed when the session could
+    /// not be saved, and ends a Package#1's session as failed when a step
+    /// after its opening failed.
     fn step_session(
         &self,
         step: SessionStep,

@@ -77,10 +77,7 @@ impl FromStr for StoreLocation {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(StoreLocation::Postgres(text.to_owned()));
         }
-        let json = std::path::Path::new(text)
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        let hint = if json {
+        let hint = if text.to_ascii_lowercase().ends_with(".json") {
             "; the JSON store file of earlier versions is no longer read (the SQLite store \
              replaces it: sqlite:PATH)"
         } else {

@@ -15,6 +15,7 @@
 //! several nodes (the `dm-store-postgres` crate).
 
 mod alert;
+mod cached;
 mod command;
 mod contract;
 mod device;
@@ -29,6 +30,8 @@ mod step;
 pub(crate) mod wire;
 
 pub use alert::AlertRecord;
+use alert::StoredAlert;
+use cached::KeptInstance;
 pub use command::{CommandRecord, CommandState};
 pub use contract::{CredentialsAndSession, Store};
 pub use device::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
@@ -37,5 +40,6 @@ pub use location::StoreLocation;
 pub use memory::MemoryStore;
 pub use repository::{ObjectOwner, RepositoryObject};
 pub use retention::Retention;
+use retention::{DIGEST_NONCES_PER_DEVICE, cap_mos};
 pub use session::{SessionEnd, SessionOutcome, SessionRecord, SessionSummary};
 pub use step::{CommandStatus, Respond, SessionStep, StepOutcome, StepPackage};

@@ -262,27 +262,30 @@ async fn apply<S: Store + ?Sized>(
     finished
 }
 
-/// Step 4: ends the session as completed when `state` is ended, else saves
-/// it at the next version.
+/// Step 4: saves the session at the next version, then, when `state` is
+/// ended, ends it as completed. Ending is version-checked by that save
+/// ([`Store::end_session`] checks no version): of two requests continuing
+/// the session at once, one ends it, the other meets the version conflict
+/// (or the session saved as ended, which the server answers 409).
 async fn finish<S: Store + ?Sized>(
     store: &S,
     record: SessionRecord,
     state: SessionState<CommandId>,
     now_ms: u64,
 ) -> Result<StepOutcome, Error> {
-    if state.is_ended() {
-        let packages = u32::try_from(state.packages_sent).unwrap_or(u32::MAX);
+    let expected = record.version;
+    let (token, dev_id) = (record.token, record.dev_id().clone());
+    let ended = state.is_ended();
+    let packages = u32::try_from(state.packages_sent).unwrap_or(u32::MAX);
+    let mut next = record;
+    next.version = expected + 1;
+    next.state = state;
+    store.save_session(next, expected).await?;
+    if ended {
         let end = SessionEnd::new(SessionOutcome::Completed, packages, now_ms);
-        store
-            .end_session(record.token, record.dev_id(), end)
-            .await?;
+        store.end_session(token, &dev_id, end).await?;
         Ok(StepOutcome::Completed)
     } else {
-        let expected = record.version;
-        let mut next = record;
-        next.version = expected + 1;
-        next.state = state;
-        store.save_session(next, expected).await?;
         Ok(StepOutcome::Saved {
             version: expected + 1,
         })

@@ -12,7 +12,7 @@ use super::{
     Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, cache, commands, devices,
     digest, migrate, objects, sessions, steps,
 };
-use crate::store::memory::cap_mos;
+use crate::store::cap_mos;
 use crate::store::{
     AlertRecord, CommandId, CommandRecord, CredentialsAndSession, DeviceRecord, DeviceRegistration,
     PasswordCredentials, RepositoryObject, Respond, SessionEnd, SessionRecord, SessionStep,
