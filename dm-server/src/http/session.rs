@@ -1,7 +1,9 @@
 //! `POST /dm` and `POST /dm/s/{token}`: the packages of a session.
 //!
-//! Each request loads what it needs from the store and saves what changed,
-//! so any server node sharing the store can take any package of a session.
+//! Each request loads what it needs from the store (a Package#3's session
+//! with the device's credentials) and saves what changed in one step
+//! ([`Store::step_session`]), so any server node sharing the store can take
+//! any package of a session.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -125,7 +127,7 @@ async fn package1<S: Store, C: NotificationChannel>(
     let (dev_id, slot) = admit(shared, parts).await?;
     let limits = &shared.options.limits;
     // The session limit is checked when the session opens, in its step
-    // (the body budget bounds what the bodies read before hold).
+    // (the body budget bounds the bodies read until then).
     let body = read_device_body(shared, &parts.headers, body, limits.codec.package_bytes).await?;
     let token = SessionToken::random()?;
     let span = tracing::info_span!("dm_session", dev_id = %dev_id, session = %token);
