@@ -15,6 +15,7 @@
 //! several nodes (the `dm-store-postgres` crate).
 
 mod alert;
+mod batch;
 mod command;
 mod contract;
 mod device;
