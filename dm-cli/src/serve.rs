@@ -174,6 +174,10 @@ async fn postgres(
 }
 
 #[cfg(not(feature = "postgres"))]
+#[allow(
+    clippy::unused_async,
+    reason = "the signature of the PostgreSQL build's function, which awaits"
+)]
 async fn postgres(
     _config: &FileConfig,
     _options: ServerOptions,
@@ -223,7 +227,9 @@ async fn serve_on<S: Store>(
     }
     match location {
         StoreLocation::Memory => {
-            say("dm serve: store memory: nothing survives a restart (--store sqlite:PATH keeps it)")
+            say(
+                "dm serve: store memory: nothing survives a restart (--store sqlite:PATH keeps it)",
+            );
         }
         other => say(&format!("dm serve: store {other}")),
     }

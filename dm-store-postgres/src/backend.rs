@@ -32,7 +32,10 @@ const BEGIN_RETRIES: u32 = 2;
 ///   locks the rows it changes with `FOR UPDATE`); an [`Access::Read`] one
 ///   at `REPEATABLE READ READ ONLY`, so its queries see one snapshot.
 /// - A transaction the server aborts for a serialization failure (SQLSTATE
-///   `40001`) or a deadlock (`40P01`) runs again, up to
+///   `40001`), a deadlock (`40P01`) or a unique key committed meanwhile by
+///   another transaction (`23505`; the store checks before it inserts, so
+///   the run again meets the row and answers the typed conflict) runs
+///   again, up to
 ///   [`PostgresOptions::with_conflict_retries`] times, after a short random
 ///   pause.
 /// - A database out of reach (no connection within the timeouts, a lost

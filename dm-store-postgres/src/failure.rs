@@ -11,8 +11,11 @@ use tokio_postgres::error::SqlState;
 /// The kind of a failed statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// A serialization failure (40001) or a deadlock (40P01): running the
-    /// transaction again may succeed.
+    /// A serialization failure (40001), a deadlock (40P01), or a unique
+    /// key another transaction committed after this one read (23505: two
+    /// nodes registering the same user name, or storing a new repository
+    /// path, at once): running the transaction again may succeed, or
+    /// meets the committed row and fails with its typed conflict.
     Conflict,
     /// The connection is lost or the server is going away.
     Unavailable,
@@ -25,6 +28,7 @@ pub(crate) fn kind(e: &tokio_postgres::Error) -> Kind {
     if let Some(code) = e.code() {
         return if *code == SqlState::T_R_SERIALIZATION_FAILURE
             || *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::UNIQUE_VIOLATION
         {
             Kind::Conflict
         } else if *code == SqlState::ADMIN_SHUTDOWN

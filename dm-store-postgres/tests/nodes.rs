@@ -176,3 +176,37 @@ async fn two_nodes_opening_sessions_at_once_never_pass_max_open() {
     assert_eq!(a.open_sessions().await.expect("count"), MAX_OPEN);
     assert_eq!(b.open_sessions().await.expect("count"), MAX_OPEN);
 }
+
+/// Two nodes registering two devices under one user name at once: one
+/// wins, the other gets the typed conflict (409), never a store failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_registering_one_user_name_at_once_conflict_cleanly() {
+    let Some((_db, a, b, _)) = two_nodes().await else {
+        return;
+    };
+    for round in 0..20 {
+        let racers: Vec<_> = (0..2)
+            .map(|i| {
+                let store = node(i, &a, &b);
+                tokio::spawn(async move {
+                    let dev_id = DevId::new(format!("IMEI:{round}{i}")).expect("DevID");
+                    let registration = DeviceRegistration::new(dev_id).with_password(
+                        &format!("user{round}"),
+                        "pw",
+                        "r",
+                    );
+                    store.register_device(registration, false, 0).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for racer in racers {
+            match racer.await.expect("joined") {
+                Ok(()) => won += 1,
+                Err(Error::UsernameTaken { .. }) => {}
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}");
+    }
+}

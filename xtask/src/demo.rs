@@ -454,7 +454,7 @@ fn demo(root: &Path) -> Result<bool, String> {
         .unwrap_or_default()
         .trim_end_matches('/')
         .to_owned();
-    println!("server    {base}  (dm serve, embedded store, Digest/Basic device auth, admin token)");
+    println!("server    {base}  (dm serve, SQLite store, Digest/Basic device auth, admin token)");
 
     // Plain HTTP on loopback: the provider is only needed because the client is built with rustls.
     let _ = rustls::crypto::ring::default_provider().install_default();

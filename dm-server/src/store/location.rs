@@ -77,7 +77,7 @@ impl FromStr for StoreLocation {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(StoreLocation::Postgres(text.to_owned()));
         }
-        let hint = if text.ends_with(".json") {
+        let hint = if text.to_ascii_lowercase().ends_with(".json") {
             "; the JSON store file of earlier versions is no longer read (the SQLite store \
              replaces it: sqlite:PATH)"
         } else {

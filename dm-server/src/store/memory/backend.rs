@@ -222,7 +222,6 @@ impl Store for MemoryStore {
                 claimed.push((*id, command.command.clone()));
             }
         }
-        if !claimed.is_empty() {}
         Ok(claimed)
     }
 
