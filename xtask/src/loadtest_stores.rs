@@ -229,6 +229,15 @@ pub(crate) async fn store_sessions(
     concurrency: usize,
     stores: &[String],
 ) -> Result<bool, String> {
+    // Every store is opened first: one out of reach fails the phase at once.
+    let mut opened = Vec::new();
+    for text in stores {
+        let target = target(text, "sessions").await?;
+        if target.name != "memory" {
+            let store = open(&target).await?;
+            opened.push((target, store));
+        }
+    }
     let memory = measure_opened(
         Opened::Memory(Arc::new(MemoryStore::new())),
         count,
@@ -237,12 +246,8 @@ pub(crate) async fn store_sessions(
     .await?;
     report("memory", "MemoryStore", count, &memory);
     let mut ok = memory.failures == 0;
-    for text in stores {
-        let target = target(text, "sessions").await?;
-        if target.name == "memory" {
-            continue;
-        }
-        let measured = measure_opened(open(&target).await?, count, concurrency).await?;
+    for (target, store) in opened {
+        let measured = measure_opened(store, count, concurrency).await?;
         report(target.name, &target.shown, count, &measured);
         println!(
             "FIGURE store_sessions_per_second[{}]: {:.0} complete sessions/s over {count} sessions (concurrency {concurrency}), memory {:.0}; ratio {:.2}x, p50 {:.2} ms, p99 {:.2} ms, {} failed",
@@ -472,9 +477,15 @@ mod tests {
     fn a_store_that_names_none_is_refused() {
         assert!(check_store("mysql://x").is_err());
         assert!(check_store("sqlite:/tmp/x.db").is_ok());
-        let message = runtime()
-            .block_on(registered(10, "postgres://nobody@127.0.0.1:1/none"))
-            .expect_err("unreachable");
-        assert!(message.contains("cannot open the store"), "{message}");
+        let unreachable = "postgres://nobody:secret@127.0.0.1:1/none".to_owned();
+        for message in [
+            runtime().block_on(registered(10, &unreachable)),
+            runtime().block_on(store_sessions(10, 1, std::slice::from_ref(&unreachable))),
+        ]
+        .map(|r| r.expect_err("unreachable"))
+        {
+            assert!(message.contains("cannot open the store"), "{message}");
+            assert!(!message.contains("secret"), "{message}");
+        }
     }
 }
