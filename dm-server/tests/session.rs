@@ -544,3 +544,43 @@ async fn a_package3_posted_twice_at_once_strands_no_command() {
     // How the rounds interleaved (both ways are correct).
     println!("{outcomes:?}");
 }
+
+/// The same last Package#3 (answered with END) posted twice at once: one
+/// request ends the session, the other is 409 (it read the session before
+/// the first saved it) or 404 (it came after the session ended) — never a
+/// second END for one session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_package3_posted_twice_at_once_ends_the_session_once() {
+    const ROUNDS: usize = 200;
+    let mut outcomes = std::collections::BTreeMap::<[u16; 2], usize>::new();
+    for _ in 0..ROUNDS {
+        let server = TestServer::start(options().build().expect("options")).await;
+        let admin = server.admin();
+        let id = queue_get(&admin, "Man").await;
+        let (uri, sent) = open_session(&server).await;
+        let post = || {
+            let uri = uri.clone();
+            tokio::spawn(async move {
+                post_p3(&client(), &uri, &vec![200; sent])
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        };
+        let (a, b) = (post(), post());
+        let mut statuses = [a.await.expect("sent"), b.await.expect("sent")];
+        statuses.sort_unstable();
+        assert!(
+            matches!(statuses, [200, 404 | 409]),
+            "one request ends the session: {statuses:?}"
+        );
+        *outcomes.entry(statuses).or_default() += 1;
+        assert_eq!(command_of(&admin, id).await.state, CommandState::Done);
+        let device = admin.device(&dev(DEV1)).await.expect("device");
+        assert_eq!(device.open_session, None);
+        assert_eq!(device.sessions.len(), 1);
+        assert_eq!(device.sessions[0].outcome, Some(SessionOutcome::Completed));
+    }
+    // How the rounds interleaved (both ways are correct).
+    println!("{outcomes:?}");
+}

@@ -43,6 +43,10 @@ const BEGIN_RETRIES: u32 = 2;
 ///   [`Error::StoreUnavailable`] naming `host:port/dbname`; a broken
 ///   connection leaves the pool, which connects again when the database is
 ///   back.
+/// - A run of a transaction that takes longer than
+///   [`PostgresOptions::transaction_timeout`] (a database that stopped
+///   answering without closing the connection) is abandoned: its connection
+///   is closed, and it is [`Error::StoreUnavailable`].
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), dm_server::Error> {
@@ -68,6 +72,7 @@ pub struct PostgresBackend {
     database: String,
     numbered: Numbered,
     conflict_retries: u32,
+    transaction_timeout: Duration,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -128,6 +133,7 @@ impl PostgresBackend {
             database,
             numbered: Numbered::default(),
             conflict_retries: options.conflict_retries,
+            transaction_timeout: options.transaction_timeout,
         })
     }
 
@@ -257,7 +263,25 @@ impl Backend for PostgresBackend {
             if client.statement_cache.size() > PREPARED_KEPT {
                 client.statement_cache.clear();
             }
-            match self.attempt(&mut client, access, &mut work).await {
+            let attempt = tokio::time::timeout(
+                self.transaction_timeout,
+                self.attempt(&mut client, access, &mut work),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Attempt::Failed(
+                    Error::StoreUnavailable {
+                        database: self.database.clone(),
+                        problem: format!(
+                            "no answer within {} ms; the transaction was abandoned (if it was \
+                             committing, it may or may not have been committed)",
+                            self.transaction_timeout.as_millis()
+                        ),
+                    },
+                    true,
+                )
+            });
+            match attempt {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Conflict(error) => {
                     if conflicts >= self.conflict_retries {

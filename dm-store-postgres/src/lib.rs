@@ -82,6 +82,15 @@ pub struct PostgresOptions {
     /// Times a transaction aborted by a serialization failure or a deadlock
     /// runs again. Default 5.
     pub conflict_retries: u32,
+    /// How long one run of a transaction (from BEGIN to the end of COMMIT)
+    /// may take before it is abandoned: its connection is closed (the
+    /// server rolls back what it had not committed) and the transaction
+    /// fails with [`dm_server::Error::StoreUnavailable`]. It bounds how long
+    /// a request waits on a database that stopped answering without closing
+    /// its connections. Default 5 s (a store transaction takes
+    /// milliseconds; a bulk registration of 10,000 devices well under a
+    /// second).
+    pub transaction_timeout: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -91,6 +100,7 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(5),
             conflict_retries: 5,
+            transaction_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -121,6 +131,13 @@ impl PostgresOptions {
     #[must_use]
     pub fn with_conflict_retries(mut self, retries: u32) -> Self {
         self.conflict_retries = retries;
+        self
+    }
+
+    /// Sets [`PostgresOptions::transaction_timeout`] (at least 1 ms).
+    #[must_use]
+    pub fn with_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.transaction_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 }

@@ -387,3 +387,43 @@ async fn a_database_that_goes_away_is_unavailable_and_the_pool_recovers() {
         .expect("read again");
     assert_eq!(rows[0].0, vec![Value::Integer(1)]);
 }
+
+/// A transaction the database does not answer within the transaction
+/// timeout (here a statement that sleeps) is abandoned: 503-class
+/// `StoreUnavailable` at the timeout, nothing it wrote is kept, and the
+/// pool goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_without_an_answer_is_abandoned_at_its_timeout() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let backend = PostgresBackend::connect(
+        db.url(),
+        PostgresOptions::default().with_transaction_timeout(Duration::from_millis(300)),
+    )
+    .await
+    .expect("connected");
+    backend
+        .transaction(Access::Write, batch("CREATE TABLE t (n BIGINT NOT NULL)"))
+        .await
+        .expect("created");
+    let started = Instant::now();
+    let e = backend
+        .transaction(
+            Access::Write,
+            batch("INSERT INTO t VALUES (1); SELECT pg_sleep(5)"),
+        )
+        .await
+        .expect_err("abandoned");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        matches!(&e, Error::StoreUnavailable { problem, .. } if problem.contains("300 ms")),
+        "{e}"
+    );
+    let rows = backend
+        .transaction(Access::Read, query("SELECT COUNT(*) FROM t", vec![]))
+        .await
+        .expect("the pool serves again");
+    assert_eq!(rows[0].0, vec![Value::Integer(0)], "nothing was kept");
+}

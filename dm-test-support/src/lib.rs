@@ -15,14 +15,24 @@
 //!   implementation must pass;
 //! - `postgres` (feature `postgres`): a fresh PostgreSQL database per
 //!   test, dropped after; skipped without a server, required in CI;
-//! - `process`: running a built binary of the workspace (the `dm` tool).
+//! - `process`: running a built binary of the workspace (the `dm` tool),
+//!   `dm serve` as a child a test can kill (SIGKILL) and restart;
+//! - `proxy`: a round-robin TCP proxy on loopback a test can cut;
+//! - `fleet` (feature `fleet`): simulated devices that log every command
+//!   they execute;
+//! - `admin_api` (feature `fleet`): the admin API of a running server over
+//!   HTTP.
 
 // Helpers stop the test that calls them with a panic naming what failed:
 // that is their error reporting.
 #![allow(clippy::missing_panics_doc, clippy::return_self_not_must_use)]
 
+#[cfg(feature = "fleet")]
+pub mod admin_api;
 #[cfg(feature = "device")]
 pub mod device;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 #[cfg(feature = "server")]
 pub mod hostile_client;
 #[cfg(feature = "device")]
@@ -30,6 +40,7 @@ pub mod hostile_server;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

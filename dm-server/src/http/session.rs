@@ -266,17 +266,27 @@ async fn save_or_end<S: Store, C: NotificationChannel>(
         tracing::info!("Package#2 with END: session completed");
         Ok(())
     } else {
-        let mut next = record.clone();
-        next.version += 1;
-        next.state = state.clone();
-        tracing::info!(commands = next.state.sent().len(), "Package#2");
-        match shared.store.save_session(next, record.version).await {
-            Ok(()) => Ok(()),
-            Err(e @ (crate::Error::SessionVersion { .. } | crate::Error::SessionNotFound(_))) => {
-                Err(refuse(409, e))
-            }
-            Err(e) => Err(e.into()),
+        tracing::info!(commands = state.sent().len(), "Package#2");
+        save(shared, record, state).await
+    }
+}
+
+/// Saves the session's `state` as the version after `record`'s; 409 when
+/// another request saved the session first (or ended it).
+async fn save<S: Store, C: NotificationChannel>(
+    shared: &Shared<S, C>,
+    record: &SessionRecord,
+    state: &SessionState<CommandId>,
+) -> Result<(), Refusal> {
+    let mut next = record.clone();
+    next.version += 1;
+    next.state = state.clone();
+    match shared.store.save_session(next, record.version).await {
+        Ok(()) => Ok(()),
+        Err(e @ (crate::Error::SessionVersion { .. } | crate::Error::SessionNotFound(_))) => {
+            Err(refuse(409, e))
         }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -400,6 +410,11 @@ async fn package3<S: Store, C: NotificationChannel>(
         .session(token)
         .await?
         .ok_or_else(|| refuse(404, "no such session"))?;
+    // Saved ended: another request is ending it (see `save` before
+    // `save_or_end` below); this one lost the race and changes nothing.
+    if record.state.is_ended() {
+        return Err(refuse(409, "the session is ending in another request"));
+    }
     let owner = record.dev_id().clone();
     let span = tracing::info_span!("dm_session", dev_id = %owner, session = %token);
     async {
@@ -477,7 +492,18 @@ async fn package3<S: Store, C: NotificationChannel>(
         tracing::info!(results, alerts = alerts.len(), "Package#3");
         record_alerts(shared, &dev_id, token, alerts, now_ms).await?;
         let mut next = next_package(shared, engine, &dev_id, token, now_ms).await?;
-        if let Err(refusal) = save_or_end(shared, &record, &next.state, now_ms).await {
+        // Ending is version-checked too, by a save first: of two requests
+        // continuing the session at once (the same Package#3 sent to two
+        // nodes), exactly one is answered 200, the other 409, also when the
+        // answer is END. (`end_session` itself checks no version.)
+        let mut saved = Ok(());
+        if next.state.is_ended() {
+            saved = save(shared, &record, &next.state).await;
+        }
+        if saved.is_ok() {
+            saved = save_or_end(shared, &record, &next.state, now_ms).await;
+        }
+        if let Err(refusal) = saved {
             release(shared, &dev_id, token, std::mem::take(&mut next.claimed)).await;
             return Err(refusal);
         }

@@ -16,6 +16,7 @@
 
 mod alert;
 mod batch;
+mod cached;
 mod command;
 mod contract;
 mod device;
@@ -29,6 +30,8 @@ pub mod sql;
 pub(crate) mod wire;
 
 pub use alert::AlertRecord;
+use alert::StoredAlert;
+use cached::KeptInstance;
 pub use command::{CommandRecord, CommandState};
 pub use contract::Store;
 pub use device::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
@@ -37,4 +40,5 @@ pub use location::StoreLocation;
 pub use memory::MemoryStore;
 pub use repository::{ObjectOwner, RepositoryObject};
 pub use retention::Retention;
+use retention::{DIGEST_NONCES_PER_DEVICE, cap_mos};
 pub use session::{SessionEnd, SessionOutcome, SessionRecord, SessionSummary};

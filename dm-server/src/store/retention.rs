@@ -1,4 +1,7 @@
-//! [`Retention`]: how much history a store keeps per device.
+//! [`Retention`]: how much history a store keeps per device, and the
+//! bounds every store applies with it.
+
+use dm_types::{DevId, MosEntry};
 
 /// How much history a store keeps per device, in entries and in bytes
 /// ([`MemoryStore`](crate::MemoryStore) and the SQL stores alike): a device
@@ -175,3 +178,55 @@ impl Retention {
         self
     }
 }
+
+/// The size by which an MO inventory entry counts against
+/// [`Retention::mos_bytes`]: its strings plus 32 bytes each.
+fn mos_entry_bytes(entry: &MosEntry) -> usize {
+    const PER_STRING: usize = 32;
+    let ddf = entry
+        .ddf
+        .as_ref()
+        .map_or(0, |d| d.as_str().len() + PER_STRING);
+    let miids: usize = entry
+        .miids
+        .iter()
+        .map(|m| m.as_str().len() + PER_STRING)
+        .sum();
+    entry.moid.as_str().len() + PER_STRING + ddf + miids
+}
+
+/// The first entries of `mos` within the retention's count and bytes.
+pub(super) fn cap_mos(
+    dev_id: &DevId,
+    mut mos: Vec<MosEntry>,
+    retention: &Retention,
+) -> Vec<MosEntry> {
+    let mut bytes = 0usize;
+    let mut kept = 0;
+    for entry in &mos {
+        let size = mos_entry_bytes(entry);
+        if kept >= retention.mos_entries || bytes.saturating_add(size) > retention.mos_bytes {
+            break;
+        }
+        bytes += size;
+        kept += 1;
+    }
+    if kept < mos.len() {
+        tracing::warn!(
+            %dev_id,
+            received = mos.len(),
+            kept,
+            max_entries = retention.mos_entries,
+            max_bytes = retention.mos_bytes,
+            "MO inventory too large: only its first entries are kept"
+        );
+        mos.truncate(kept);
+        mos.shrink_to_fit();
+    }
+    mos
+}
+
+/// Nonces remembered per device: a device uses one per session (a new one
+/// after each challenge), so these cover far more than a nonce's lifetime
+/// for a device that behaves.
+pub(super) const DIGEST_NONCES_PER_DEVICE: usize = 16;

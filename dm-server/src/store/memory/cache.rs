@@ -4,9 +4,9 @@
 use std::collections::VecDeque;
 
 use dm_session::CachedInstance;
-use dm_types::{DevId, Miid, Moid};
+use dm_types::DevId;
 
-use super::{Retention, wire};
+use super::{KeptInstance, Retention};
 
 /// The MO instances of a device kept for caching, least recently received
 /// first.
@@ -15,40 +15,6 @@ pub(super) struct Cache {
     pub(super) instances: VecDeque<KeptInstance>,
     /// The sum of their encoded sizes.
     pub(super) bytes: usize,
-}
-
-/// One kept instance: its MO serialization (one item, with its ClientURI
-/// and `CV`), which is what it costs.
-#[derive(Debug)]
-pub(in crate::store) struct KeptInstance {
-    pub(in crate::store) moid: Moid,
-    pub(in crate::store) miid: Miid,
-    pub(in crate::store) encoded: Box<[u8]>,
-}
-
-impl KeptInstance {
-    pub(in crate::store) fn new(instance: &CachedInstance) -> KeptInstance {
-        KeptInstance {
-            moid: instance.moid.clone(),
-            miid: instance.miid.clone(),
-            encoded: dm_codec::encode_mo_serialization(std::slice::from_ref(&instance.item))
-                .into_boxed_slice(),
-        }
-    }
-
-    /// The kept instance, decoded (`None` if the bytes no longer decode,
-    /// which the encoder never lets happen).
-    pub(in crate::store) fn instance(&self) -> Option<CachedInstance> {
-        let items =
-            dm_codec::decode_mo_serialization(&self.encoded, &wire::stored_limits()).ok()?;
-        let item = items.into_iter().next()?;
-        Some(CachedInstance {
-            moid: self.moid.clone(),
-            miid: self.miid.clone(),
-            cache_validator: item.cache_validator.clone()?,
-            item,
-        })
-    }
 }
 
 impl Cache {

@@ -1,5 +1,7 @@
 //! The Digest nonces and nonce counts a device used most recently.
 
+use super::DIGEST_NONCES_PER_DEVICE;
+
 /// The Digest nonces a device used most recently, and the issue time of
 /// the newest one forgotten.
 #[derive(Debug, Default)]
@@ -15,11 +17,6 @@ pub(super) struct RecentNonce {
     /// The highest nonce count used with it.
     pub(super) last_nc: u32,
 }
-
-/// Nonces remembered per device: a device uses one per session (a new one
-/// after each challenge), so these cover far more than a nonce's lifetime
-/// for a device that behaves.
-pub(in crate::store) const DIGEST_NONCES_PER_DEVICE: usize = 16;
 
 impl DigestUse {
     /// See [`Store::use_digest_nonce`].

@@ -6,23 +6,18 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use super::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
     NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, SessionEnd,
-    SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store, wire,
+    SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
 };
 
-mod alerts;
 mod backend;
 mod cache;
 mod digest;
 
 mod state;
 
-use super::Retention;
-pub(super) use alerts::StoredAlert;
+use super::{DIGEST_NONCES_PER_DEVICE, KeptInstance, Retention, StoredAlert, cap_mos};
 use cache::Cache;
-pub(super) use cache::KeptInstance;
-pub(super) use digest::DIGEST_NONCES_PER_DEVICE;
 use digest::DigestUse;
-pub(super) use state::cap_mos;
 use state::{Device, Inner, unknown_device};
 
 /// A [`Store`] in process memory, behind one mutex: **not durable** —

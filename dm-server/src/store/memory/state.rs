@@ -85,53 +85,6 @@ impl Activity {
     }
 }
 
-/// The size by which an MO inventory entry counts against
-/// [`Retention::mos_bytes`]: its strings plus 32 bytes each.
-pub(super) fn mos_entry_bytes(entry: &MosEntry) -> usize {
-    const PER_STRING: usize = 32;
-    let ddf = entry
-        .ddf
-        .as_ref()
-        .map_or(0, |d| d.as_str().len() + PER_STRING);
-    let miids: usize = entry
-        .miids
-        .iter()
-        .map(|m| m.as_str().len() + PER_STRING)
-        .sum();
-    entry.moid.as_str().len() + PER_STRING + ddf + miids
-}
-
-/// The first entries of `mos` within the retention's count and bytes.
-pub(in crate::store) fn cap_mos(
-    dev_id: &DevId,
-    mut mos: Vec<MosEntry>,
-    retention: &Retention,
-) -> Vec<MosEntry> {
-    let mut bytes = 0usize;
-    let mut kept = 0;
-    for entry in &mos {
-        let size = mos_entry_bytes(entry);
-        if kept >= retention.mos_entries || bytes.saturating_add(size) > retention.mos_bytes {
-            break;
-        }
-        bytes += size;
-        kept += 1;
-    }
-    if kept < mos.len() {
-        tracing::warn!(
-            %dev_id,
-            received = mos.len(),
-            kept,
-            max_entries = retention.mos_entries,
-            max_bytes = retention.mos_bytes,
-            "MO inventory too large: only its first entries are kept"
-        );
-        mos.truncate(kept);
-        mos.shrink_to_fit();
-    }
-    mos
-}
-
 impl Device {
     pub(super) fn new(registration: DeviceRegistration, now_ms: u64) -> Device {
         let mut device = Device {

@@ -7,7 +7,7 @@ use super::devices::{existing, lock_existing, opt_token_of};
 use super::rows::{Columns as _, int};
 use super::{Connection, Dialect, Value};
 use crate::store::AlertRecord;
-use crate::store::memory::StoredAlert;
+use crate::store::StoredAlert;
 use crate::{Error, Retention};
 
 /// An alert ready to store (encoded, `Data` truncated when oversized).

@@ -8,7 +8,7 @@ use dm_types::{DevId, Miid, Moid};
 use super::devices::{existing, lock_existing};
 use super::rows::Columns as _;
 use super::{Connection, Dialect, Value};
-use crate::store::memory::KeptInstance;
+use crate::store::KeptInstance;
 use crate::{Error, Retention};
 
 /// An instance ready to store: its MOID, MIID and MO serialization.

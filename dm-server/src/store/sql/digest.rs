@@ -5,7 +5,7 @@ use dm_types::DevId;
 use super::rows::{Columns as _, int};
 use super::{Connection, Dialect, Value};
 use crate::Error;
-use crate::store::memory::DIGEST_NONCES_PER_DEVICE;
+use crate::store::DIGEST_NONCES_PER_DEVICE;
 
 /// See [`Store::use_digest_nonce`](crate::Store::use_digest_nonce): the
 /// device's most recent nonces are kept with their highest count (the

@@ -11,7 +11,7 @@ use super::{
     Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, cache, commands, devices,
     digest, migrate, objects, sessions,
 };
-use crate::store::memory::cap_mos;
+use crate::store::cap_mos;
 use crate::store::{
     AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, PasswordCredentials,
     RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken, Store,
