@@ -280,9 +280,11 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
 
     /// Registers a batch of new devices, all or nothing
     /// ([`Store::register_devices`]): when one of them cannot be registered
-    /// (an invalid notification address, or [`Error::DeviceExists`],
-    /// [`Error::UsernameTaken`], [`Error::CertificateTaken`]), none is and
-    /// the first error is returned.
+    /// ([`Error::DeviceExists`], [`Error::UsernameTaken`],
+    /// [`Error::CertificateTaken`]), none is, and the error is the first
+    /// one registering them in order would meet. A notification address
+    /// that is not valid ([`Error::InvalidNotificationAddress`]) refuses the
+    /// batch before the store is asked.
     ///
     /// ```
     /// # use dm_server::{DeviceRegistration, DmServer, MemoryStore, ServerOptions, UdpChannel};
