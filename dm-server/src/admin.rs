@@ -278,6 +278,46 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             .await
     }
 
+    /// Registers a batch of new devices, all or nothing
+    /// ([`Store::register_devices`]): when one of them cannot be registered
+    /// ([`Error::DeviceExists`], [`Error::UsernameTaken`],
+    /// [`Error::CertificateTaken`]), none is, and the error is the first
+    /// one registering them in order would meet. A notification address
+    /// that is not valid ([`Error::InvalidNotificationAddress`]) refuses the
+    /// batch before the store is asked.
+    ///
+    /// ```
+    /// # use dm_server::{DeviceRegistration, DmServer, MemoryStore, ServerOptions, UdpChannel};
+    /// # use dm_types::DevId;
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let options = ServerOptions::builder().server_id("dm.example.com").build()?;
+    /// let server = DmServer::new(options, MemoryStore::new(), UdpChannel);
+    /// let admin = server.admin();
+    /// let one = DeviceRegistration::new(DevId::new("IMEI:493005100592800")?);
+    /// let two = DeviceRegistration::new(DevId::new("IMEI:493005100592801")?);
+    /// admin.register_devices(vec![one.clone(), two]).await?;
+    /// let three = DeviceRegistration::new(DevId::new("IMEI:493005100592802")?);
+    /// // The first is registered already: the third is not registered either.
+    /// assert!(admin.register_devices(vec![three, one]).await.is_err());
+    /// assert_eq!(admin.device_count().await?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn register_devices(
+        &self,
+        registrations: Vec<DeviceRegistration>,
+    ) -> Result<(), Error> {
+        for registration in &registrations {
+            if let Some(address) = &registration.notification_address
+                && !notify::is_valid_address(address)
+            {
+                return Err(Error::InvalidNotificationAddress(address.clone()));
+            }
+        }
+        self.store().register_devices(registrations, now_ms()).await
+    }
+
     /// Removes a device with everything about it.
     pub async fn remove_device(&self, dev_id: &DevId) -> Result<(), Error> {
         if self.store().remove_device(dev_id).await? {

@@ -575,3 +575,105 @@ async fn a_short_second_session_does_not_hide_the_first() {
     assert_eq!(list["devices"][0]["open_session"], false, "{list}");
     let _ = first;
 }
+
+#[tokio::test]
+async fn bulk_registration_is_all_or_nothing_and_bounded() {
+    let server = TestServer::start(options().build().expect("options")).await;
+    let admin = AdminClient::new(&server.base);
+    let (status, body) = admin
+        .post(
+            "/admin/devices/bulk",
+            serde_json::json!([
+                {"dev_id": "IMEI:10", "username": "device-10", "password": "pw10"},
+                {"dev_id": "IMEI:11", "certificate_sha256": "11".repeat(32)},
+                {"dev_id": "IMEI:12"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body, serde_json::json!({"registered": 3}));
+    let (status, device) = admin.get("/admin/devices/IMEI%3A10").await;
+    assert_eq!(
+        (status, &device["username"]),
+        (200, &Value::from("device-10"))
+    );
+    // The new devices authenticate like devices registered one at a time.
+    let digest = Auth::Digest("device-10", "pw10", "SHA-256");
+    let response = post_package1(&client(), &server, "IMEI:10", P1, digest).await;
+    assert_eq!(response.status(), 200);
+
+    // One conflict (a taken user name, a registered DevID, a certificate
+    // in use, a duplicate inside the batch) refuses the whole batch.
+    for (conflicting, error) in [
+        (
+            serde_json::json!({"dev_id": "IMEI:21", "username": USER1, "password": "x"}),
+            "device-1",
+        ),
+        (serde_json::json!({"dev_id": "IMEI:11"}), "IMEI:11"),
+        (
+            serde_json::json!({"dev_id": "IMEI:22", "certificate_sha256": "11".repeat(32)}),
+            "IMEI:11",
+        ),
+        (serde_json::json!({"dev_id": "IMEI:20"}), "IMEI:20"),
+    ] {
+        let batch = serde_json::json!([{"dev_id": "IMEI:20"}, conflicting]);
+        let (status, answer) = admin.post("/admin/devices/bulk", batch.clone()).await;
+        assert_eq!(status, 409, "{batch} -> {answer}");
+        let message = answer["error"].as_str().expect("an error");
+        assert!(message.contains(error), "{message}");
+        let (status, _) = admin.get("/admin/devices/IMEI%3A20").await;
+        assert_eq!(status, 404, "nothing of {batch} was registered");
+    }
+    let (_, list) = admin.get("/admin/devices").await;
+    assert_eq!(list["total"], 5);
+
+    // Malformed: not an array, an invalid entry (named by its index).
+    let (status, _) = admin
+        .post(
+            "/admin/devices/bulk",
+            serde_json::json!({"dev_id": "IMEI:30"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, answer) = admin
+        .post(
+            "/admin/devices/bulk",
+            serde_json::json!([{"dev_id": "IMEI:30"}, {"dev_id": "bad id"}]),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("device 1")),
+        "{answer}"
+    );
+    // More devices than one request takes.
+    let many: Vec<Value> = (0..10_001)
+        .map(|n| serde_json::json!({"dev_id": format!("IMEI:{}", 40_000 + n)}))
+        .collect();
+    let (status, answer) = admin.post("/admin/devices/bulk", Value::Array(many)).await;
+    assert_eq!(status, 413, "{answer}");
+    // A body over 4 MiB: refused from the head alone.
+    let host = authority(&server.base).to_owned();
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let length = ((4 << 20) + 1).to_string();
+    let mut raw = Raw::connect(&server.base).await;
+    let head = head(
+        "POST",
+        "/admin/devices/bulk",
+        &host,
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+            ("Content-Length", &length),
+        ],
+    );
+    assert!(raw.send(head.as_bytes()).await);
+    assert_eq!(
+        raw.answer(Duration::from_secs(5)).await,
+        Answer::Status(413)
+    );
+    let (_, list) = admin.get("/admin/devices").await;
+    assert_eq!(list["total"], 5);
+}

@@ -51,6 +51,7 @@ where
     command_ids_are_never_reused(new_store(default()).await).await;
     registrations_conflict_and_repository_objects_keep_their_owner(new_store(default()).await)
         .await;
+    batch_registrations_are_all_or_nothing(new_store(default()).await).await;
     every_open_session_of_a_device_is_kept_newest_last(new_store(default()).await).await;
     digest_nonce_counts_are_used_once_per_device(new_store(default()).await).await;
     repository_budgets_refuse_a_write_and_change_nothing(new_store(REPOSITORY_RETENTION()).await)
@@ -173,6 +174,95 @@ pub async fn registrations_conflict_and_repository_objects_keep_their_owner<S: S
     );
     assert!(store.delete_object("p").await.expect("deleted"));
     assert!(!store.delete_object("p").await.expect("gone"));
+}
+
+/// A batch of registrations ([`Store::register_devices`]) is registered
+/// whole, or not at all with the error registering it one device at a time
+/// would have stopped at; a batch larger than a SQL statement's share (500)
+/// included.
+pub async fn batch_registrations_are_all_or_nothing<S: Store>(store: S) {
+    let numbered = |n: usize| dev(&format!("IMEI:{}", 100_000 + n));
+    let named = |n: usize| {
+        DeviceRegistration::new(numbered(n)).with_password(&format!("user-{n}"), "p", "r")
+    };
+    let batch: Vec<_> = (0..1200).map(named).collect();
+    store.register_devices(batch, 5).await.expect("registered");
+    assert_eq!(store.device_count().await.expect("count"), 1200);
+    let last = store
+        .device(&numbered(1199))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(last.registered_ms, 5);
+    assert_eq!(
+        last.credentials.as_ref().map(|c| c.username.as_str()),
+        Some("user-1199")
+    );
+    let (owner, _) = store
+        .credentials_by_username("user-700")
+        .await
+        .expect("read")
+        .expect("indexed");
+    assert_eq!(owner, numbered(700));
+    store
+        .register_devices(Vec::new(), 6)
+        .await
+        .expect("nothing to do");
+
+    // Each conflict, late in a large batch, refuses all of it.
+    let certified = DeviceRegistration::new(dev("IMEI:9")).with_certificate_sha256([9; 32]);
+    store
+        .register_devices(vec![certified], 6)
+        .await
+        .expect("registered");
+    let fresh = |n: usize| DeviceRegistration::new(numbered(n));
+    let with = |last: DeviceRegistration| {
+        let mut batch: Vec<_> = (2000..3100).map(fresh).collect();
+        batch.push(last);
+        batch
+    };
+    let taken_name = DeviceRegistration::new(dev("IMEI:8")).with_password("user-3", "p", "r");
+    match store.register_devices(with(taken_name), 7).await {
+        Err(Error::UsernameTaken { username, owner }) => {
+            assert_eq!((username.as_str(), owner), ("user-3", numbered(3)));
+        }
+        other => panic!("a taken user name: {other:?}"),
+    }
+    let taken_certificate = DeviceRegistration::new(dev("IMEI:8")).with_certificate_sha256([9; 32]);
+    assert!(matches!(
+        store.register_devices(with(taken_certificate), 7).await,
+        Err(Error::CertificateTaken { owner }) if owner == dev("IMEI:9")
+    ));
+    assert!(matches!(
+        store.register_devices(with(fresh(1000)), 7).await,
+        Err(Error::DeviceExists(d)) if d == numbered(1000)
+    ));
+    // Twice the same device inside the batch: its second registration.
+    assert!(matches!(
+        store.register_devices(with(fresh(2500)), 7).await,
+        Err(Error::DeviceExists(d)) if d == numbered(2500)
+    ));
+    // The same user name twice inside the batch.
+    let twice = |n: usize| DeviceRegistration::new(numbered(n)).with_password("twice", "p", "r");
+    match store
+        .register_devices(vec![twice(4000), twice(4001)], 7)
+        .await
+    {
+        Err(Error::UsernameTaken { owner, .. }) => assert_eq!(owner, numbered(4000)),
+        other => panic!("a user name twice: {other:?}"),
+    }
+    assert_eq!(store.device_count().await.expect("count"), 1201);
+    for n in [2000, 3099, 4000] {
+        assert!(store.device(&numbered(n)).await.expect("read").is_none());
+    }
+    assert!(store.device(&dev("IMEI:8")).await.expect("read").is_none());
+    assert!(
+        store
+            .credentials_by_username("twice")
+            .await
+            .expect("read")
+            .is_none()
+    );
 }
 
 /// Command ids are never reused, not even those of a removed device.

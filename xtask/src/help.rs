@@ -14,6 +14,12 @@ pub(crate) fn print() {
          circles                                    no import circle between the modules of a crate\n  \
          loadtest [--devices N] [--concurrency C] [--idle-sessions S] [--fleet M] [--store-devices K]\n  \
                                                     sessions/s against a bare hyper baseline, memory figures\n  \
+         loadtest --store URL... | --stores [--sessions N] [--registered N] [--concurrency C]\n  \
+                                                    store figures: sessions/s and round trips per session on each\n  \
+                                                    store (URL: memory, sqlite:PATH, postgres://...; --stores: memory,\n  \
+                                                    a scratch SQLite file, a fresh database on DM_TEST_POSTGRES);\n  \
+                                                    N devices bulk-registered per durable store: devices/s, bytes per\n  \
+                                                    device, a device page in the middle (defaults 2000, 1000000)\n  \
          fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets\n  \
          fuzz --check [TARGET...]                   seed, build and replay the seed corpora once\n  \
          fuzz-seed [TARGET...]                      only write the seed corpora\n  \

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dm_client::{Account, DmClient, Transport, Trigger};
 use dm_server::{
-    DeviceRegistration, DmServer, MemoryStore, ServerLimits, ServerOptions, Store as _, UdpChannel,
+    DeviceRegistration, DmServer, MemoryStore, ServerLimits, ServerOptions, Store, UdpChannel,
 };
 use dm_tree::{DevInfo, DmAcc};
 use dm_types::{Command, DevId, ServerId, ServerUri};
@@ -17,6 +17,11 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+
+use crate::loadtest_stores::{
+    FRESH_POSTGRES, SCRATCH_SQLITE, STORES_VARIABLE, registered, store_sessions,
+    stores_of_environment,
+};
 
 /// The resident set size of this process, in bytes (Linux `/proc`; 0
 /// elsewhere).
@@ -190,12 +195,33 @@ fn transport() -> Result<Transport, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Starts a `DmServer` with `devices` registered (no credentials) and, when
-/// `queue`, a GET of DevInfo queued for each. Returns its session URI.
+/// Starts a `DmServer` on a `MemoryStore` with `devices` registered (no
+/// credentials) and, when `queue`, a GET of DevInfo queued for each.
+/// Returns its session URI.
 async fn start_server(
     devices: usize,
     queue: bool,
 ) -> Result<(ServerUri, std::sync::Arc<DmServer>), String> {
+    let (uri, server, _serving) = start_server_on(MemoryStore::new(), devices, queue).await?;
+    Ok((uri, server))
+}
+
+/// Starts a `DmServer` on `store` with `devices` registered (no
+/// credentials, through `Admin::register_devices`) and, when `queue`, a
+/// GET of DevInfo queued for each. Returns its session URI, the server and
+/// the task serving it.
+pub(crate) async fn start_server_on<S: Store>(
+    store: S,
+    devices: usize,
+    queue: bool,
+) -> Result<
+    (
+        ServerUri,
+        std::sync::Arc<DmServer<S>>,
+        tokio::task::JoinHandle<()>,
+    ),
+    String,
+> {
     let options = ServerOptions::builder()
         .server_id(SERVER_ID)
         .admin_token("loadtest")
@@ -205,18 +231,24 @@ async fn start_server(
         .limits(ServerLimits::default().with_max_sessions(devices.max(10_000)))
         .build()
         .map_err(|e| e.to_string())?;
-    let server = std::sync::Arc::new(DmServer::new(options, MemoryStore::new(), UdpChannel));
+    let server = std::sync::Arc::new(DmServer::new(options, store, UdpChannel));
     let admin = server.admin();
     let get = Command::from_words(&["GET", DEVINFO]).map_err(|e| e.to_string())?;
-    for n in 0..devices {
-        let dev_id = dev_id(n)?;
+    let ids = (0..devices).map(dev_id).collect::<Result<Vec<_>, _>>()?;
+    for chunk in ids.chunks(10_000) {
+        let batch = chunk
+            .iter()
+            .map(|id| DeviceRegistration::new(id.clone()))
+            .collect();
         admin
-            .register_device(DeviceRegistration::new(dev_id.clone()), false)
+            .register_devices(batch)
             .await
-            .map_err(|e| e.to_string())?;
-        if queue {
+            .map_err(|e| format!("registering the devices: {e} (use a fresh store)"))?;
+    }
+    if queue {
+        for dev_id in &ids {
             admin
-                .enqueue(&dev_id, get.clone())
+                .enqueue(dev_id, get.clone())
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -226,11 +258,11 @@ async fn start_server(
         .map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let serving = server.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _ = serving.serve(listener, std::future::pending()).await;
     });
     let uri = ServerUri::new(format!("http://{address}/dm")).map_err(|e| e.to_string())?;
-    Ok((uri, server))
+    Ok((uri, server, task))
 }
 
 /// Prints why the first failing session failed; returns false.
@@ -242,7 +274,7 @@ fn explain(n: usize, why: &str) -> bool {
 
 /// Runs `devices` sessions (Package#1, GET of DevInfo, END) with at most
 /// `concurrency` at once against `uri`; returns (elapsed, latencies, failures).
-async fn sessions(
+pub(crate) async fn sessions(
     uri: ServerUri,
     devices: usize,
     concurrency: usize,
@@ -530,6 +562,12 @@ pub(crate) struct Options {
     fleet: usize,
     store_devices: usize,
     idle_sessions: usize,
+    /// `--store` / `--stores`: when any, only the store phases run.
+    stores: Vec<String>,
+    /// Sessions per store of the `sessions` store phase.
+    sessions: usize,
+    /// Devices of the `registered` store phase (0: skipped).
+    registered: usize,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
@@ -539,13 +577,27 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         fleet: 100_000,
         store_devices: 1_000_000,
         idle_sessions: 10_000,
+        stores: Vec::new(),
+        sessions: 2_000,
+        registered: 1_000_000,
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?
-            .replace('_', "");
+        if flag == "--stores" {
+            for store in ["memory", SCRATCH_SQLITE, FRESH_POSTGRES] {
+                if !options.stores.iter().any(|s| s == store) {
+                    options.stores.push(store.to_owned());
+                }
+            }
+            continue;
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        if flag == "--store" {
+            crate::loadtest_stores::check_store(value)?;
+            options.stores.push(value.clone());
+            continue;
+        }
+        let value = value.replace('_', "");
         let value: usize = value
             .parse()
             .map_err(|_| format!("{flag}: {value:?} is not a count"))?;
@@ -555,10 +607,46 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             "--fleet" => options.fleet = value.max(1),
             "--store-devices" => options.store_devices = value.max(1),
             "--idle-sessions" => options.idle_sessions = value.max(1),
+            "--sessions" => options.sessions = value,
+            "--registered" => options.registered = value,
             other => return Err(format!("unknown option {other}")),
         }
     }
     Ok(options)
+}
+
+/// A phase to run in its own process: its name, its numbers, and the
+/// stores it is given (through [`STORES_VARIABLE`]).
+type Phase = (&'static str, Vec<usize>, Vec<String>);
+
+/// The phases `options` ask for.
+fn phases(options: &Options) -> Vec<Phase> {
+    if options.stores.is_empty() {
+        return vec![
+            (
+                "throughput",
+                vec![options.devices, options.concurrency],
+                Vec::new(),
+            ),
+            ("idle-sessions", vec![options.idle_sessions], Vec::new()),
+            ("fleet", vec![options.fleet], Vec::new()),
+            ("store", vec![options.store_devices], Vec::new()),
+        ];
+    }
+    let mut phases = Vec::new();
+    if options.sessions > 0 {
+        phases.push((
+            "sessions",
+            vec![options.sessions, options.concurrency],
+            options.stores.clone(),
+        ));
+    }
+    if options.registered > 0 {
+        for store in options.stores.iter().filter(|s| *s != "memory") {
+            phases.push(("registered", vec![options.registered], vec![store.clone()]));
+        }
+    }
+    phases
 }
 
 /// Builds xtask in release mode and runs each phase in its own process.
@@ -577,26 +665,28 @@ pub(crate) fn run(root: &std::path::Path, options: &Options) -> Result<(), Strin
     let binary = target
         .join("release")
         .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
-    println!(
-        "== loadtest: {} devices at concurrency {}, {} idle sessions, {} simulated devices, {} stored devices",
-        options.devices,
-        options.concurrency,
-        options.idle_sessions,
-        options.fleet,
-        options.store_devices
-    );
-    let phases: [(&str, Vec<usize>); 4] = [
-        ("throughput", vec![options.devices, options.concurrency]),
-        ("idle-sessions", vec![options.idle_sessions]),
-        ("fleet", vec![options.fleet]),
-        ("store", vec![options.store_devices]),
-    ];
+    if options.stores.is_empty() {
+        println!(
+            "== loadtest: {} devices at concurrency {}, {} idle sessions, {} simulated devices, {} stored devices",
+            options.devices,
+            options.concurrency,
+            options.idle_sessions,
+            options.fleet,
+            options.store_devices
+        );
+    } else {
+        println!(
+            "== loadtest of the stores: {} sessions per store at concurrency {}, {} registered devices per durable store",
+            options.sessions, options.concurrency, options.registered
+        );
+    }
     let mut failed = Vec::new();
-    for (phase, numbers) in phases {
+    for (phase, numbers, stores) in phases(options) {
         let status = std::process::Command::new(&binary)
             .arg("loadtest-phase")
             .arg(phase)
             .args(numbers.iter().map(ToString::to_string))
+            .env(STORES_VARIABLE, stores.join("\n"))
             .status()
             .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
         if !status.success() {
@@ -634,6 +724,15 @@ pub(crate) fn phase(args: &[String]) -> Result<(), String> {
             Some("idle-server") => idle_server(first).await,
             Some("fleet") => fleet(first).await,
             Some("store") => store(first).await,
+            Some("sessions") => {
+                let stores = stores_of_environment();
+                store_sessions(first, numbers.get(1).copied().unwrap_or(64), &stores).await
+            }
+            Some("registered") => {
+                let stores = stores_of_environment();
+                let store = stores.first().ok_or("registered: no store given")?;
+                registered(first, store).await
+            }
             other => Err(format!("unknown phase {other:?}")),
         }
     })?;

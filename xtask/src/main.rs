@@ -21,6 +21,19 @@
 //!   latency and the ratio; server memory per idle open session; memory per
 //!   idle simulated device (a task holding a `DmClient`); memory per device
 //!   registered in the embedded store (see `loadtest.rs`).
+//! - `loadtest --store URL... | --stores [--sessions N] [--registered N]
+//!   [--concurrency C]` — only the store figures, each phase in its own
+//!   process: complete sessions per second on each store (`memory`,
+//!   `sqlite:PATH`, `postgres://...`; `--stores`: all three, on a scratch
+//!   SQLite file and a fresh database on the server `DM_TEST_POSTGRES`
+//!   names, removed after) with the ratio to `MemoryStore` in the same run
+//!   and the transactions per complete session (target at most 4); then N
+//!   devices (default 1,000,000) registered in each durable store through
+//!   `Store::register_devices`: devices per second, bytes per device in the
+//!   database (target at most 1 KiB), and the median time of a page of 100
+//!   devices in the middle of the list (target under 5 ms). A store given
+//!   by URL is written to: use a fresh file or database (see
+//!   `loadtest_stores.rs`).
 //! - `fuzz [--seconds N] [--jobs J] [TARGET...]` — seeds the corpora of the
 //!   cargo-fuzz targets in `fuzz/` from `conformance/vectors` (and the DDF
 //!   target from `conformance/ddf/**/*.xml`), builds the targets, runs
@@ -47,6 +60,7 @@ mod fuzz_run;
 mod fuzz_seed;
 mod help;
 mod loadtest;
+mod loadtest_stores;
 mod paths;
 mod standalone;
 

@@ -34,6 +34,13 @@ type AppState<S, C> = State<Arc<Shared<S, C>>>;
 /// Largest JSON body of a command or device registration.
 const SMALL_BODY: usize = 256 << 10;
 
+/// Largest body of a bulk registration (`POST /admin/devices/bulk`): the
+/// largest JSON document the codec decodes.
+const BULK_BODY: usize = dm_codec::Limits::DEFAULT_PACKAGE_BYTES;
+
+/// Most devices one bulk registration takes.
+const MAX_BULK: usize = 10_000;
+
 /// The route of repository objects.
 const REPOSITORY_ROUTE: &str = "/admin/repository/{*path}";
 
@@ -48,6 +55,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
             "/admin/devices",
             get(list_devices::<S, C>).post(register_device::<S, C>),
         )
+        .route("/admin/devices/bulk", post(register_devices::<S, C>))
         .route(
             "/admin/devices/{dev_id}",
             get(device::<S, C>).delete(remove_device::<S, C>),
@@ -431,6 +439,51 @@ async fn register_device<S: Store, C: NotificationChannel>(
     admin(&shared).register_device(registration, false).await?;
     tracing::info!(%dev_id, "device registered");
     Ok((StatusCode::CREATED, axum::Json(json!({ "dev_id": dev_id }))).into_response())
+}
+
+async fn register_devices<S: Store, C: NotificationChannel>(
+    State(shared): AppState<S, C>,
+    request: Request,
+) -> Result<Response, AdminRefusal> {
+    check_length(request.headers(), BULK_BODY)?;
+    let body = read_body(
+        request.into_body(),
+        BULK_BODY,
+        shared.options.limits.body_timeout,
+    )
+    .await?;
+    let body = crate::admin::decode_admin_json(&body)?;
+    let Value::Array(entries) = body else {
+        return Err(refuse(400, "devices: expected an array of devices").into());
+    };
+    if entries.len() > MAX_BULK {
+        return Err(refuse(
+            413,
+            format!(
+                "{} devices are over the limit of {MAX_BULK} per request",
+                entries.len()
+            ),
+        )
+        .into());
+    }
+    let mut registrations = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
+        let config: DeviceConfig =
+            serde_json::from_value(entry).map_err(|e| refuse(400, format!("device {i}: {e}")))?;
+        registrations.push(
+            config
+                .registration(&shared.options.realm)
+                .map_err(|e| refuse(400, format!("device {i}: {e}")))?,
+        );
+    }
+    let registered = registrations.len();
+    admin(&shared).register_devices(registrations).await?;
+    tracing::info!(registered, "devices registered in bulk");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "registered": registered })),
+    )
+        .into_response())
 }
 
 async fn device<S: Store, C: NotificationChannel>(

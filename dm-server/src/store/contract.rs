@@ -6,6 +6,7 @@ use std::future::Future;
 use dm_session::CachedInstance;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
+use super::batch::{Taken, first_conflict};
 use super::{
     AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, PasswordCredentials,
     RepositoryObject, Respond, SessionEnd, SessionRecord, SessionStep, SessionSummary,
@@ -37,6 +38,52 @@ pub trait Store: Send + Sync + 'static {
         replace: bool,
         now_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Registers a batch of new devices, all or nothing: when one of them
+    /// cannot be registered, none is, and the error is the one registering
+    /// them in order with [`Store::register_device`] (without `replace`)
+    /// would have stopped at ([`Error::DeviceExists`],
+    /// [`Error::UsernameTaken`], [`Error::CertificateTaken`]; two
+    /// registrations of the batch conflict with each other the same way).
+    ///
+    /// The default implementation looks every registration up, then
+    /// registers them one at a time: all or nothing against what was
+    /// registered before the call, not against a registration racing it. A
+    /// transactional store overrides it (the SQL store writes the batch in
+    /// one transaction, [`MemoryStore`](crate::MemoryStore) under one lock).
+    fn register_devices(
+        &self,
+        registrations: Vec<DeviceRegistration>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async move {
+            let mut taken = Taken::default();
+            for registration in &registrations {
+                let dev_id = &registration.dev_id;
+                if self.device(dev_id).await?.is_some() {
+                    taken.devices.insert(dev_id.clone());
+                }
+                if let Some(credentials) = &registration.credentials
+                    && let Some((owner, _)) =
+                        self.credentials_by_username(&credentials.username).await?
+                {
+                    taken.usernames.insert(credentials.username.clone(), owner);
+                }
+                if let Some(certificate) = &registration.certificate_sha256
+                    && let Some(owner) = self.device_by_certificate(certificate).await?
+                {
+                    taken.certificates.insert(*certificate, owner);
+                }
+            }
+            if let Some(conflict) = first_conflict(&registrations, &taken) {
+                return Err(conflict);
+            }
+            for registration in registrations {
+                self.register_device(registration, false, now_ms).await?;
+            }
+            Ok(())
+        }
+    }
 
     /// Removes a device with its commands, alerts, open session and cached
     /// instances; `false`
@@ -399,6 +446,14 @@ impl<T: Store> Store for std::sync::Arc<T> {
         now_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).register_device(registration, replace, now_ms)
+    }
+
+    fn register_devices(
+        &self,
+        registrations: Vec<DeviceRegistration>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).register_devices(registrations, now_ms)
     }
 
     fn remove_device(&self, dev_id: &DevId) -> impl Future<Output = Result<bool, Error>> + Send {

@@ -15,6 +15,7 @@
 //! several nodes (the `dm-store-postgres` crate).
 
 mod alert;
+mod batch;
 mod cached;
 mod command;
 mod contract;

@@ -59,6 +59,25 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn register_devices(
+        &self,
+        registrations: Vec<DeviceRegistration>,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        if let Some(conflict) = crate::store::batch::first_conflict(&registrations, &*inner) {
+            return Err(conflict);
+        }
+        for registration in registrations {
+            let dev_id = registration.dev_id.clone();
+            inner
+                .devices
+                .insert(dev_id.clone(), Device::new(registration, now_ms));
+            inner.add_indexes(&dev_id);
+        }
+        Ok(())
+    }
+
     async fn remove_device(&self, dev_id: &DevId) -> Result<bool, Error> {
         let mut inner = self.lock();
         inner.remove_indexes(dev_id);

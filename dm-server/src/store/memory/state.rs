@@ -279,3 +279,17 @@ impl Inner {
         }
     }
 }
+
+impl crate::store::batch::Registered for Inner {
+    fn has_device(&self, dev_id: &DevId) -> bool {
+        self.devices.contains_key(dev_id)
+    }
+
+    fn username_owner(&self, username: &str) -> Option<DevId> {
+        self.usernames.get(username).cloned()
+    }
+
+    fn certificate_owner(&self, sha256: &[u8; 32]) -> Option<DevId> {
+        self.certificates.get(sha256).cloned()
+    }
+}

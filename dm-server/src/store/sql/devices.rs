@@ -6,6 +6,7 @@ use dm_types::DevId;
 use super::rows::{Columns as _, count, from_json, int, scalar};
 use super::{Connection, Dialect, Row, Value};
 use crate::Error;
+use crate::store::batch::{Taken, first_conflict};
 use crate::store::{
     DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials, SessionSummary,
     SessionToken,
@@ -142,6 +143,122 @@ pub(super) async fn register(
             .await?;
         if inserted == 0 {
             return Err(Error::DeviceExists(dev_id.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Registrations per statement of a batch: 9 parameters each keeps a
+/// statement far below the parameter limits of SQLite (32766) and
+/// PostgreSQL (65535).
+const BATCH_ROWS: usize = 500;
+
+/// `n` comma-separated `?`.
+fn marks(n: usize) -> String {
+    let mut text = "?, ".repeat(n);
+    text.truncate(text.len().saturating_sub(2));
+    text
+}
+
+/// See [`Store::register_devices`](crate::Store::register_devices): reads
+/// what the batch conflicts with, then inserts it `BATCH_ROWS` rows per
+/// statement, all in the caller's transaction.
+pub(super) async fn register_batch(
+    c: &mut dyn Connection,
+    registrations: &[DeviceRegistration],
+    now_ms: u64,
+) -> Result<(), Error> {
+    let mut taken = Taken::default();
+    for chunk in registrations.chunks(BATCH_ROWS) {
+        let ids: Vec<Value> = chunk.iter().map(|r| r.dev_id.as_str().into()).collect();
+        let sql = format!(
+            "SELECT dev_id FROM devices WHERE dev_id IN ({})",
+            marks(ids.len())
+        );
+        for row in &c.query(&sql, &ids).await? {
+            taken.devices.insert(dev_id_of(row, 0)?);
+        }
+        let names: Vec<Value> = chunk
+            .iter()
+            .filter_map(|r| r.credentials.as_ref())
+            .map(|c| c.username.as_str().into())
+            .collect();
+        if !names.is_empty() {
+            let sql = format!(
+                "SELECT username, dev_id FROM devices WHERE username IN ({})",
+                marks(names.len())
+            );
+            for row in &c.query(&sql, &names).await? {
+                taken
+                    .usernames
+                    .insert(row.text(0, "user name")?, dev_id_of(row, 1)?);
+            }
+        }
+        let certificates: Vec<Value> = chunk
+            .iter()
+            .filter_map(|r| r.certificate_sha256.as_ref())
+            .map(|c| c.as_slice().into())
+            .collect();
+        if !certificates.is_empty() {
+            let sql = format!(
+                "SELECT certificate, dev_id FROM devices WHERE certificate IN ({})",
+                marks(certificates.len())
+            );
+            for row in &c.query(&sql, &certificates).await? {
+                if let Some(certificate) = row.opt_array::<32>(0, "certificate")? {
+                    taken.certificates.insert(certificate, dev_id_of(row, 1)?);
+                }
+            }
+        }
+    }
+    if let Some(conflict) = first_conflict(registrations, &taken) {
+        return Err(conflict);
+    }
+    for chunk in registrations.chunks(BATCH_ROWS) {
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 9);
+        for registration in chunk {
+            let credentials = registration.credentials.as_ref();
+            let secret = registration.notification_secret.as_ref();
+            params.extend([
+                credentials.map(|c| c.username.as_str()).into(),
+                credentials.map(|c| c.ha1_sha256.as_slice()).into(),
+                credentials.map(|c| c.ha1_md5.as_slice()).into(),
+                registration
+                    .certificate_sha256
+                    .as_ref()
+                    .map(<[u8; 32]>::as_slice)
+                    .into(),
+                secret.map(|s| s.secret.as_slice()).into(),
+                secret.map(|s| s.auth_data.as_slice()).into(),
+                registration.notification_address.as_deref().into(),
+                registration.dev_id.as_str().into(),
+                int(now_ms),
+            ]);
+        }
+        let rows = vec![format!("({})", marks(9)); chunk.len()].join(", ");
+        // A registration of one of these devices committed meanwhile (on
+        // PostgreSQL, where a missing row is not locked) wins.
+        let inserted = c
+            .query(
+                &format!(
+                    "INSERT INTO devices (username, ha1_sha256, ha1_md5, certificate, \
+                     notification_secret, notification_auth_data, notification_address, \
+                     dev_id, registered_ms) VALUES {rows} \
+                     ON CONFLICT (dev_id) DO NOTHING RETURNING dev_id"
+                ),
+                &params,
+            )
+            .await?;
+        if inserted.len() < chunk.len() {
+            let inserted = inserted
+                .iter()
+                .map(|row| dev_id_of(row, 0))
+                .collect::<Result<std::collections::HashSet<_>, _>>()?;
+            let lost = chunk
+                .iter()
+                .find(|r| !inserted.contains(&r.dev_id))
+                .map_or_else(|| chunk[0].dev_id.clone(), |r| r.dev_id.clone());
+            return Err(Error::DeviceExists(lost));
         }
     }
     Ok(())

@@ -131,6 +131,25 @@ impl<B: Backend> Store for SqlStore<B> {
         .await
     }
 
+    async fn register_devices(
+        &self,
+        registrations: Vec<DeviceRegistration>,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        if registrations.is_empty() {
+            return Ok(());
+        }
+        let registrations = std::sync::Arc::new(registrations);
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let registrations = registrations.clone();
+                Box::pin(async move { devices::register_batch(c, &registrations, now_ms).await })
+            }),
+        )
+        .await
+    }
+
     async fn remove_device(&self, dev_id: &DevId) -> Result<bool, Error> {
         let (d, dev_id) = (self.dialect, dev_id.clone());
         self.run(

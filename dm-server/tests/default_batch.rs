@@ -1,0 +1,280 @@
+//! The default `Store::register_devices` (look-ups, then one
+//! `register_device` each) keeps the store contract: the conformance suite
+//! on a store that forwards every other method to a `MemoryStore`.
+
+use std::future::Future;
+
+use dm_server::{
+    AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, Error, MemoryStore,
+    PasswordCredentials, RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken,
+    Store,
+};
+use dm_session::CachedInstance;
+use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
+
+/// A store with the default `register_devices`.
+struct Plain(MemoryStore);
+
+impl Store for Plain {
+    fn register_device(
+        &self,
+        registration: DeviceRegistration,
+        replace: bool,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.register_device(registration, replace, now_ms)
+    }
+
+    fn remove_device(&self, dev_id: &DevId) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.remove_device(dev_id)
+    }
+
+    fn device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<DeviceRecord>, Error>> + Send {
+        self.0.device(dev_id)
+    }
+
+    fn devices(
+        &self,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeviceRecord>, Error>> + Send {
+        self.0.devices(after, limit)
+    }
+
+    fn device_count(&self) -> impl Future<Output = Result<usize, Error>> + Send {
+        self.0.device_count()
+    }
+
+    fn credentials_by_username(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<(DevId, PasswordCredentials)>, Error>> + Send {
+        self.0.credentials_by_username(username)
+    }
+
+    fn device_by_certificate(
+        &self,
+        sha256: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<DevId>, Error>> + Send {
+        self.0.device_by_certificate(sha256)
+    }
+
+    fn set_notification_address(
+        &self,
+        dev_id: &DevId,
+        address: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.set_notification_address(dev_id, address)
+    }
+
+    fn next_notification_id(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<u16, Error>> + Send {
+        self.0.next_notification_id(dev_id)
+    }
+
+    fn enqueue_command(
+        &self,
+        dev_id: &DevId,
+        command: Command,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CommandId, Error>> + Send {
+        self.0.enqueue_command(dev_id, command, now_ms)
+    }
+
+    fn command(
+        &self,
+        id: CommandId,
+    ) -> impl Future<Output = Result<Option<CommandRecord>, Error>> + Send {
+        self.0.command(id)
+    }
+
+    fn commands(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Vec<CommandRecord>, Error>> + Send {
+        self.0.commands(dev_id)
+    }
+
+    fn claim_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        max: usize,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<(CommandId, Command)>, Error>> + Send {
+        self.0.claim_commands(dev_id, session, max, now_ms)
+    }
+
+    fn release_commands(
+        &self,
+        dev_id: &DevId,
+        session: SessionToken,
+        ids: Vec<CommandId>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.release_commands(dev_id, session, ids, now_ms)
+    }
+
+    fn record_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.record_result(id, session, result, now_ms)
+    }
+
+    fn record_cached_result(
+        &self,
+        id: CommandId,
+        session: SessionToken,
+        result: Status,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.record_cached_result(id, session, result, now_ms)
+    }
+
+    fn record_cached_instances(
+        &self,
+        dev_id: &DevId,
+        instances: Vec<CachedInstance>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.record_cached_instances(dev_id, instances)
+    }
+
+    fn cached_instance(
+        &self,
+        dev_id: &DevId,
+        moid: &Moid,
+        miid: &Miid,
+    ) -> impl Future<Output = Result<Option<CachedInstance>, Error>> + Send {
+        self.0.cached_instance(dev_id, moid, miid)
+    }
+
+    fn record_alerts(
+        &self,
+        dev_id: &DevId,
+        alerts: Vec<AlertRecord>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.record_alerts(dev_id, alerts)
+    }
+
+    fn alerts(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, Error>> + Send {
+        self.0.alerts(dev_id)
+    }
+
+    fn begin_session(
+        &self,
+        dev_id: &DevId,
+        summary: SessionSummary,
+        mos: Option<Vec<MosEntry>>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.begin_session(dev_id, summary, mos, now_ms)
+    }
+
+    fn open_session(
+        &self,
+        record: SessionRecord,
+        max_open: usize,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.open_session(record, max_open)
+    }
+
+    fn save_session(
+        &self,
+        record: SessionRecord,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.save_session(record, expected_version)
+    }
+
+    fn session(
+        &self,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, Error>> + Send {
+        self.0.session(token)
+    }
+
+    fn end_session(
+        &self,
+        token: SessionToken,
+        dev_id: &DevId,
+        end: SessionEnd,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.end_session(token, dev_id, end)
+    }
+
+    fn expire_sessions(
+        &self,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, Error>> + Send {
+        self.0.expire_sessions(now_ms)
+    }
+
+    fn open_sessions(&self) -> impl Future<Output = Result<usize, Error>> + Send {
+        self.0.open_sessions()
+    }
+
+    fn put_object(
+        &self,
+        path: &str,
+        object: RepositoryObject,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.put_object(path, object)
+    }
+
+    fn repository_room(
+        &self,
+        dev_id: &DevId,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<usize>, Error>> + Send {
+        self.0.repository_room(dev_id, path)
+    }
+
+    fn object(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<RepositoryObject>, Error>> + Send {
+        self.0.object(path)
+    }
+
+    fn delete_object(&self, path: &str) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.delete_object(path)
+    }
+
+    fn server_key(&self) -> impl Future<Output = Result<[u8; 32], Error>> + Send {
+        self.0.server_key()
+    }
+
+    fn flush(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.flush()
+    }
+
+    fn use_digest_nonce(
+        &self,
+        dev_id: &DevId,
+        nonce: &str,
+        issued_ms: u64,
+        nc: u32,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.use_digest_nonce(dev_id, nonce, issued_ms, nc)
+    }
+}
+
+#[tokio::test]
+async fn the_default_batch_registration_keeps_the_store_contract() {
+    dm_test_support::store::run(|retention| async move {
+        Plain(MemoryStore::new().with_retention(retention))
+    })
+    .await;
+}
