@@ -3,14 +3,14 @@
 
 use std::future::Future;
 
-use dm_session::CachedInstance;
+use dm_session::{CachedInstance, SessionState};
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::batch::{Taken, first_conflict};
 use super::{
-    AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, PasswordCredentials,
-    RepositoryObject, Respond, SessionEnd, SessionRecord, SessionStep, SessionSummary,
-    SessionToken, StepOutcome,
+    AlertRecord, CommandId, CommandRecord, CommandStatus, DeviceRecord, DeviceRegistration,
+    PasswordCredentials, RepositoryObject, Respond, SessionEnd, SessionOutcome, SessionRecord,
+    SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage,
 };
 use crate::Error;
 
@@ -428,7 +428,7 @@ pub trait Store: Send + Sync + 'static {
         step: SessionStep,
         respond: Respond,
     ) -> impl Future<Output = Result<StepOutcome, Error>> + Send {
-        super::step::composed(self, step, respond)
+        composed(self, step, respond)
     }
 }
 
@@ -723,5 +723,145 @@ impl<T: Store> Store for std::sync::Arc<T> {
         respond: Respond,
     ) -> impl Future<Output = Result<StepOutcome, Error>> + Send {
         (**self).step_session(step, respond)
+    }
+}
+
+/// The default [`Store::step_session`](crate::Store::step_session): the
+/// step composed of the store's other methods (not atomic).
+pub(super) async fn composed<S: Store + ?Sized>(
+    store: &S,
+    step: SessionStep,
+    respond: Respond,
+) -> Result<StepOutcome, Error> {
+    let token = step.record.token;
+    let dev_id = step.record.dev_id().clone();
+    let now_ms = step.now_ms;
+    match step.package.clone() {
+        StepPackage::Package1 {
+            summary,
+            mos,
+            max_open,
+        } => {
+            store.open_session(step.record.clone(), max_open).await?;
+            let applied = async {
+                store.begin_session(&dev_id, summary, mos, now_ms).await?;
+                apply(store, step, respond).await
+            }
+            .await;
+            if let Err(error) = &applied {
+                let end = SessionEnd::new(SessionOutcome::Failed(error.to_string()), 1, now_ms);
+                if let Err(error) = store.end_session(token, &dev_id, end).await {
+                    tracing::warn!(%error, "the failed session could not be ended; it will expire");
+                }
+            }
+            applied
+        }
+        StepPackage::Package3 => {
+            let expected = step.record.version;
+            match store.session(token).await? {
+                None => return Err(Error::SessionNotFound(token.public_id())),
+                Some(stored) if stored.version != expected => {
+                    return Err(Error::SessionVersion {
+                        session: token.public_id(),
+                        expected,
+                    });
+                }
+                Some(_) => {}
+            }
+            apply(store, step, respond).await
+        }
+    }
+}
+
+/// Steps 2 to 4 of [`composed`]: records, claims, responds, saves or ends;
+/// releases the claimed commands when the session is not saved.
+async fn apply<S: Store + ?Sized>(
+    store: &S,
+    step: SessionStep,
+    mut respond: Respond,
+) -> Result<StepOutcome, Error> {
+    let SessionStep {
+        record,
+        statuses,
+        cached_instances,
+        alerts,
+        notification_address,
+        claim,
+        now_ms,
+        ..
+    } = step;
+    let (token, dev_id) = (record.token, record.dev_id().clone());
+    if !cached_instances.is_empty() {
+        store
+            .record_cached_instances(&dev_id, cached_instances)
+            .await?;
+    }
+    for CommandStatus {
+        id,
+        status,
+        from_cache,
+    } in statuses
+    {
+        if from_cache {
+            store
+                .record_cached_result(id, token, status, now_ms)
+                .await?;
+        } else {
+            store.record_result(id, token, status, now_ms).await?;
+        }
+    }
+    if let Some(address) = &notification_address {
+        store.set_notification_address(&dev_id, address).await?;
+    }
+    if !alerts.is_empty() {
+        store.record_alerts(&dev_id, alerts).await?;
+    }
+    let claimed = if claim > 0 {
+        store.claim_commands(&dev_id, token, claim, now_ms).await?
+    } else {
+        Vec::new()
+    };
+    let ids: Vec<CommandId> = claimed.iter().map(|(id, _)| *id).collect();
+    let finished = async {
+        let state = respond(claimed)?;
+        finish(store, record, state, now_ms).await
+    }
+    .await;
+    if finished.is_err()
+        && !ids.is_empty()
+        && let Err(error) = store.release_commands(&dev_id, token, ids, now_ms).await
+    {
+        tracing::warn!(%error, "claimed commands could not be released; they fail with the session");
+    }
+    finished
+}
+
+/// Step 4: saves the session at the next version, then, when `state` is
+/// ended, ends it as completed. Ending is version-checked by that save
+/// ([`Store::end_session`] checks no version): of two requests continuing
+/// the session at once, one ends it, the other meets the version conflict
+/// (or the session saved as ended, which the server answers 409).
+async fn finish<S: Store + ?Sized>(
+    store: &S,
+    record: SessionRecord,
+    state: SessionState<CommandId>,
+    now_ms: u64,
+) -> Result<StepOutcome, Error> {
+    let expected = record.version;
+    let (token, dev_id) = (record.token, record.dev_id().clone());
+    let ended = state.is_ended();
+    let packages = u32::try_from(state.packages_sent).unwrap_or(u32::MAX);
+    let mut next = record;
+    next.version = expected + 1;
+    next.state = state;
+    store.save_session(next, expected).await?;
+    if ended {
+        let end = SessionEnd::new(SessionOutcome::Completed, packages, now_ms);
+        store.end_session(token, &dev_id, end).await?;
+        Ok(StepOutcome::Completed)
+    } else {
+        Ok(StepOutcome::Saved {
+            version: expected + 1,
+        })
     }
 }

@@ -3,7 +3,8 @@
 
 use dm_types::DevId;
 
-use super::devices::{existing, lock_existing, opt_token_of};
+use super::locks::{existing, lock_existing};
+use super::rows::opt_token_of;
 use super::rows::{Columns as _, int};
 use super::{Connection, Dialect, Value};
 use crate::store::AlertRecord;

@@ -5,7 +5,7 @@
 use dm_session::CachedInstance;
 use dm_types::{DevId, Miid, Moid};
 
-use super::devices::{existing, lock_existing};
+use super::locks::{existing, lock_existing};
 use super::rows::Columns as _;
 use super::{Connection, Dialect, Value};
 use crate::store::KeptInstance;

@@ -3,8 +3,9 @@
 
 use dm_types::{Command, DevId, Status};
 
-use super::devices::{dev_id_of, lock, lock_existing, opt_token_of};
+use super::locks::{lock, lock_existing};
 use super::rows::{Columns as _, count, from_json, int, json, placeholders, scalar};
+use super::rows::{dev_id_of, opt_token_of};
 use super::{Connection, Dialect, Row, Value};
 use crate::store::{CommandId, CommandRecord, CommandState, SessionToken, wire};
 use crate::{Error, Retention};
@@ -92,7 +93,7 @@ pub(super) async fn commands(
     c: &mut dyn Connection,
     dev_id: &DevId,
 ) -> Result<Vec<CommandRecord>, Error> {
-    super::devices::existing(c, dev_id).await?;
+    super::locks::existing(c, dev_id).await?;
     let pending =
         format!("SELECT {COLUMNS} FROM commands WHERE dev_id = ? AND finished IS NULL ORDER BY id");
     let finished = format!(

@@ -1,63 +1,21 @@
-//! Devices: registration, look-ups, notification state, and the row lock
-//! every write about a device starts with.
+//! Devices: registration, look-ups, notification state.
 
 use dm_types::DevId;
 
+use super::locks::lock;
 use super::rows::{Columns as _, count, from_json, int, scalar};
+use super::rows::{dev_id_of, token_of};
 use super::{Connection, Dialect, Row, Value};
 use crate::Error;
 use crate::store::batch::{Taken, first_conflict};
 use crate::store::{
     DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials, SessionSummary,
-    SessionToken,
 };
 
 /// The columns [`record`] reads, in order.
 const COLUMNS: &str = "dev_id, registered_ms, username, ha1_sha256, ha1_md5, certificate, \
      notification_address, notification_secret, notification_auth_data, last_notification_id, \
      sessions, mos";
-
-/// Locks a device's row for the rest of the transaction (on PostgreSQL; a
-/// SQLite write transaction holds the database) and says whether it exists.
-pub(super) async fn lock(
-    c: &mut dyn Connection,
-    d: Dialect,
-    dev_id: &DevId,
-) -> Result<bool, Error> {
-    let sql = format!(
-        "SELECT dev_id FROM devices WHERE dev_id = ?{}",
-        d.for_update()
-    );
-    Ok(!c.query(&sql, &[dev_id.as_str().into()]).await?.is_empty())
-}
-
-/// [`lock`], a missing device being [`Error::DeviceNotFound`].
-pub(super) async fn lock_existing(
-    c: &mut dyn Connection,
-    d: Dialect,
-    dev_id: &DevId,
-) -> Result<(), Error> {
-    if lock(c, d, dev_id).await? {
-        Ok(())
-    } else {
-        Err(Error::DeviceNotFound(dev_id.clone()))
-    }
-}
-
-/// Whether a device exists ([`Error::DeviceNotFound`] if not), without a lock.
-pub(super) async fn existing(c: &mut dyn Connection, dev_id: &DevId) -> Result<(), Error> {
-    let rows = c
-        .query(
-            "SELECT dev_id FROM devices WHERE dev_id = ?",
-            &[dev_id.as_str().into()],
-        )
-        .await?;
-    if rows.is_empty() {
-        Err(Error::DeviceNotFound(dev_id.clone()))
-    } else {
-        Ok(())
-    }
-}
 
 /// See [`Store::register_device`](crate::Store::register_device).
 pub(super) async fn register(
@@ -432,26 +390,6 @@ pub(super) async fn next_notification_id(
     };
     let id = row.i64(0, "notification id")?;
     u16::try_from(id).map_err(|_| Error::store("read the notification id", id))
-}
-
-/// A DevID column.
-pub(super) fn dev_id_of(row: &Row, i: usize) -> Result<DevId, Error> {
-    let text = row.text(i, "device")?;
-    DevId::new(text).map_err(|e| Error::store("read a device", e))
-}
-
-/// A session token column.
-pub(super) fn token_of(row: &Row, i: usize) -> Result<SessionToken, Error> {
-    row.opt_array::<16>(i, "session token")?
-        .map(SessionToken::from_bytes)
-        .ok_or_else(|| Error::store("read a session token", "NULL"))
-}
-
-/// A nullable session token column.
-pub(super) fn opt_token_of(row: &Row, i: usize) -> Result<Option<SessionToken>, Error> {
-    Ok(row
-        .opt_array::<16>(i, "session token")?
-        .map(SessionToken::from_bytes))
 }
 
 /// The credentials in columns `i..i + 3` (user name, SHA-256 and MD5 H(A1)).

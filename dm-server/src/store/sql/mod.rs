@@ -13,6 +13,7 @@ mod cache;
 mod commands;
 mod devices;
 mod digest;
+mod locks;
 mod migrate;
 mod objects;
 mod rows;

@@ -3,7 +3,8 @@
 
 use dm_types::DevId;
 
-use super::devices::{dev_id_of, lock};
+use super::locks::lock;
+use super::rows::dev_id_of;
 use super::rows::{Columns as _, count, int, scalar};
 use super::{Connection, Dialect, Value};
 use crate::store::{ObjectOwner, RepositoryObject};

@@ -3,8 +3,11 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use dm_types::DevId;
+
 use super::{Row, Value};
 use crate::Error;
+use crate::store::SessionToken;
 
 /// A `u64` (a time, a version) as an integer column, saturating at
 /// `i64::MAX`.
@@ -140,4 +143,24 @@ pub(super) fn placeholders(n: usize) -> String {
         s.push('?');
     }
     s
+}
+
+/// A DevID column.
+pub(super) fn dev_id_of(row: &Row, i: usize) -> Result<DevId, Error> {
+    let text = row.text(i, "device")?;
+    DevId::new(text).map_err(|e| Error::store("read a device", e))
+}
+
+/// A session token column.
+pub(super) fn token_of(row: &Row, i: usize) -> Result<SessionToken, Error> {
+    row.opt_array::<16>(i, "session token")?
+        .map(SessionToken::from_bytes)
+        .ok_or_else(|| Error::store("read a session token", "NULL"))
+}
+
+/// A nullable session token column.
+pub(super) fn opt_token_of(row: &Row, i: usize) -> Result<Option<SessionToken>, Error> {
+    Ok(row
+        .opt_array::<16>(i, "session token")?
+        .map(SessionToken::from_bytes))
 }

@@ -3,8 +3,9 @@
 
 use dm_types::{DevId, MosEntry};
 
-use super::devices::{dev_id_of, lock, lock_existing, token_of};
+use super::locks::{lock, lock_existing};
 use super::rows::{Columns as _, count, from_json, int, json, scalar};
+use super::rows::{dev_id_of, token_of};
 use super::{Connection, Dialect, Value};
 use crate::store::{SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, wire};
 use crate::{Error, Retention};

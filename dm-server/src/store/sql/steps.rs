@@ -8,7 +8,7 @@ use dm_types::MosEntry;
 use super::alerts::NewAlert;
 use super::cache::NewInstance;
 use super::commands::NewResult;
-use super::devices::lock_existing;
+use super::locks::lock_existing;
 use super::{Connection, Dialect, alerts, cache, commands, devices, sessions};
 use crate::store::{
     Respond, SessionEnd, SessionOutcome, SessionRecord, SessionSummary, StepOutcome,
