@@ -24,7 +24,7 @@ use dm_types::DevId;
 
 use crate::Error;
 use crate::options::ServerOptions;
-use crate::store::{PasswordCredentials, SessionRecord, SessionToken, Store};
+use crate::store::{DeviceRecord, PasswordCredentials, SessionRecord, SessionToken, Store};
 use crate::util::{hmac_sha256, sha256};
 use dm_codec::hex::constant_time_eq;
 
@@ -165,6 +165,19 @@ impl<'s, S: Store> Lookups<'s, S> {
             Ok(credentials)
         } else {
             self.store.credentials_by_username(username).await
+        }
+    }
+
+    /// The record of a device (development mode: a request without
+    /// credentials), with the session the request continues in the same
+    /// round trip ([`Store::device_and_session`]).
+    pub(crate) async fn device(&mut self, dev_id: &DevId) -> Result<Option<DeviceRecord>, Error> {
+        if let SessionRead::Wanted(token) = self.session {
+            let (device, record) = self.store.device_and_session(dev_id, token).await?;
+            self.session = SessionRead::Read(record);
+            Ok(device)
+        } else {
+            self.store.device(dev_id).await
         }
     }
 

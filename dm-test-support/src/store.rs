@@ -1235,8 +1235,9 @@ pub async fn session_steps_open_continue_and_end_sessions_all_or_nothing<S: Stor
     );
 }
 
-/// [`Store::credentials_and_session`] and
-/// [`Store::certificate_and_session`] read what the single look-ups read.
+/// [`Store::credentials_and_session`],
+/// [`Store::certificate_and_session`] and [`Store::device_and_session`]
+/// read what the single look-ups read.
 pub async fn credentials_are_read_with_the_session<S: Store>(store: S) {
     let d1 = dev("IMEI:1");
     let fingerprint = [7; 32];
@@ -1275,11 +1276,21 @@ pub async fn credentials_are_read_with_the_session<S: Store>(store: S) {
             .certificate_and_session(&fingerprint, a)
             .await
             .expect("read"),
-        (Some(d1), Some(record))
+        (Some(d1.clone()), Some(record.clone()))
     );
     assert_eq!(
         store
             .certificate_and_session(&[8; 32], b)
+            .await
+            .expect("read"),
+        (None, None)
+    );
+    let (device, session) = store.device_and_session(&d1, a).await.expect("read");
+    assert_eq!(device, store.device(&d1).await.expect("read"));
+    assert_eq!(session, Some(record));
+    assert_eq!(
+        store
+            .device_and_session(&dev("IMEI:2"), b)
             .await
             .expect("read"),
         (None, None)

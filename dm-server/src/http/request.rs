@@ -273,7 +273,8 @@ async fn authenticate_with<S: Store, C: NotificationChannel>(
     .await
     {
         Ok(Some(dev_id)) => return Ok(dev_id),
-        Ok(None) if shared.options.dev_mode => match dev_mode_device(shared, parts).await? {
+        Ok(None) if shared.options.dev_mode => match dev_mode_device(shared, parts, lookups).await?
+        {
             Some(dev_id) => return Ok(dev_id),
             None => AuthFailure::Unauthorized {
                 reason: "the device is registered with credentials".into(),
@@ -319,11 +320,12 @@ async fn authenticate_with<S: Store, C: NotificationChannel>(
 async fn dev_mode_device<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     parts: &Parts,
+    lookups: &mut Lookups<'_, S>,
 ) -> Result<Option<DevId>, Refusal> {
     let header = header(&parts.headers, mime::OMADM_DEV_ID)
         .ok_or_else(|| refuse(400, "OMADM-DevID is required"))?;
     let dev_id = DevId::new(header).map_err(|e| refuse(400, format!("OMADM-DevID: {e}")))?;
-    if let Some(device) = shared.store.device(&dev_id).await? {
+    if let Some(device) = lookups.device(&dev_id).await? {
         if device.credentials.is_some() || device.certificate_sha256.is_some() {
             return Ok(None);
         }

@@ -398,6 +398,22 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// [`Store::device`] and [`Store::session`] in one read: what a
+    /// Package#3 of a device without credentials needs in development mode,
+    /// with the session it continues.
+    fn device_and_session(
+        &self,
+        dev_id: &DevId,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<(Option<DeviceRecord>, Option<SessionRecord>), Error>> + Send
+    {
+        async move {
+            let device = self.device(dev_id).await?;
+            let session = self.session(token).await?;
+            Ok((device, session))
+        }
+    }
+
     /// Applies one step of a session, the answer to a Package#1 or a
     /// Package#3, as one atomic step:
     ///
@@ -715,6 +731,15 @@ impl<T: Store> Store for std::sync::Arc<T> {
         token: SessionToken,
     ) -> impl Future<Output = Result<(Option<DevId>, Option<SessionRecord>), Error>> + Send {
         (**self).certificate_and_session(sha256, token)
+    }
+
+    fn device_and_session(
+        &self,
+        dev_id: &DevId,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<(Option<DeviceRecord>, Option<SessionRecord>), Error>> + Send
+    {
+        (**self).device_and_session(dev_id, token)
     }
 
     fn step_session(

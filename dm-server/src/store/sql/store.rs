@@ -625,6 +625,25 @@ impl<B: Backend> Store for SqlStore<B> {
         .await
     }
 
+    async fn device_and_session(
+        &self,
+        dev_id: &DevId,
+        token: SessionToken,
+    ) -> Result<(Option<DeviceRecord>, Option<SessionRecord>), Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move {
+                    let device = devices::device(c, &dev_id).await?;
+                    Ok((device, sessions::session(c, token).await?))
+                })
+            }),
+        )
+        .await
+    }
+
     async fn step_session(
         &self,
         step: SessionStep,
