@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use dm_client::{Account, DmClient, Transport, Trigger};
 use dm_server::{
-    DeviceRegistration, DmServer, MemoryStore, ServerLimits, ServerOptions, Store, UdpChannel,
+    DeviceRegistration, DmServer, MemoryStore, ServerLimits, ServerOptions, SessionSettings, Store,
+    UdpChannel,
 };
 use dm_tree::{DevInfo, DmAcc};
 use dm_types::{Command, DevId, ServerId, ServerUri};
@@ -229,6 +230,9 @@ pub(crate) async fn start_server_on<S: Store>(
         // figures measure sessions, not password hashing.
         .dev_mode(true)
         .limits(ServerLimits::default().with_max_sessions(devices.max(10_000)))
+        // Every session completes: no expiry sweep runs during a
+        // measurement (its transactions would count as the sessions').
+        .session(SessionSettings::default().with_expiry_interval(Duration::from_secs(3600)))
         .build()
         .map_err(|e| e.to_string())?;
     let server = std::sync::Arc::new(DmServer::new(options, store, UdpChannel));
