@@ -45,3 +45,5 @@ pub mod proxy;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod store_defaults;
