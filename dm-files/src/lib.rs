@@ -1,7 +1,7 @@
-//! Owner-only, atomic, durable writes of the files a DM device or server
-//! keeps: the client's state file (tree and account secrets) and the
-//! server's store file (Digest H(A1) values, nonce key, notification
-//! secrets).
+//! Owner-only, atomic, durable writes of the files a DM device keeps (the
+//! client's state file: tree and account secrets), and the owner-only check
+//! the server also applies to its SQLite store file (Digest H(A1) values,
+//! nonce key, notification secrets).
 //!
 //! - [`write_atomically`] and [`write_atomically_with`] replace a file
 //!   through an owner-only temporary file in the same directory that is
