@@ -8,9 +8,8 @@ use dm_test_support::store_defaults::Defaults;
 
 use dm_server::{
     AlertRecord, CommandId, DeviceRegistration, Error, MemoryStore, ObjectOwner, RepositoryObject,
-    Retention, SessionEnd, SessionOutcome, SessionRecord, SessionToken, Store,
+    Retention, SessionToken, Store,
 };
-use dm_session::SessionState;
 use dm_types::{Alert, DevId, Status, StatusCode};
 
 /// Registers `dev_id` without credentials at `now_ms`.
@@ -265,40 +264,6 @@ fn now_ms() -> u64 {
             .as_millis(),
     )
     .expect("ms fit")
-}
-
-/// A device's open sessions are all kept, oldest first, the newest being
-/// `open_session`; ending one leaves the others.
-#[tokio::test]
-async fn every_open_session_of_a_device_is_kept() {
-    let store = MemoryStore::new();
-    let d1 = dev("IMEI:1");
-    register(&store, &d1, 1).await;
-    let tokens = [1u8, 2, 3].map(|b| SessionToken::from_bytes([b; 16]));
-    for (i, token) in (0u64..).zip(tokens) {
-        store
-            .open_session(
-                SessionRecord::new(token, 10 + i, SessionState::new(d1.clone(), 10 + i)),
-                100,
-            )
-            .await
-            .expect("opened");
-    }
-    let device = store.device(&d1).await.expect("read").expect("device");
-    assert_eq!(device.open_sessions, tokens);
-    assert_eq!(device.open_session, Some(tokens[2]));
-    let end = SessionEnd::new(SessionOutcome::Completed, 1, 20);
-    store
-        .end_session(tokens[2], &d1, end.clone())
-        .await
-        .expect("ended");
-    let device = store.device(&d1).await.expect("read").expect("device");
-    assert_eq!(device.open_sessions, tokens[..2]);
-    assert_eq!(
-        device.open_session,
-        Some(tokens[1]),
-        "the newest still open"
-    );
 }
 
 /// The trait's defaults (batch registration, session steps, compound
