@@ -5,7 +5,7 @@ use dm_types::{DevId, MosEntry};
 
 use super::locks::{lock, lock_existing};
 use super::rows::{Columns as _, count, from_json, int, json, scalar};
-use super::rows::{dev_id_of, token_of};
+use super::rows::{dev_id_of, token_of, token_value};
 use super::{Connection, Dialect, Value};
 use crate::store::{SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, wire};
 use crate::{Error, Retention};
@@ -13,10 +13,6 @@ use crate::{Error, Retention};
 /// An MO inventory as stored (the JSON of Package#1 `MOS`).
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Mos(#[serde(with = "wire::mos_option")] pub(super) Option<Vec<MosEntry>>);
-
-fn token_value(token: SessionToken) -> Value {
-    token.as_bytes().as_slice().into()
-}
 
 /// Changes the count of open sessions by `delta`.
 pub(super) async fn add_open(c: &mut dyn Connection, delta: i64) -> Result<(), Error> {
