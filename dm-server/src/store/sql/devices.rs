@@ -8,9 +8,7 @@ use super::rows::{dev_id_of, placeholders, token_of};
 use super::{Connection, Dialect, Row, Value};
 use crate::Error;
 use crate::store::batch::{Taken, first_conflict};
-use crate::store::{
-    DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials, SessionSummary,
-};
+use crate::store::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
 
 /// The columns [`record`] reads, in order.
 const COLUMNS: &str = "dev_id, registered_ms, username, ha1_sha256, ha1_md5, certificate, \
@@ -410,10 +408,7 @@ fn record(row: &Row) -> Result<DeviceRecord, Error> {
         (Some(secret), Some(auth_data)) => Some(NotificationSecret { secret, auth_data }),
         _ => None,
     };
-    let sessions: Vec<SessionSummary> = match row.opt_text(10, "session summaries")? {
-        Some(text) => from_json("session summaries", &text)?,
-        None => Vec::new(),
-    };
+    let sessions = super::sessions::summaries_of(row, 10)?;
     let mos = match row.opt_text(11, "MO inventory")? {
         Some(text) => from_json::<super::sessions::Mos>("MO inventory", &text)?.0,
         None => None,

@@ -6,13 +6,21 @@ use dm_types::{DevId, MosEntry};
 use super::locks::{lock, lock_existing};
 use super::rows::{Columns as _, count, from_json, int, json, scalar};
 use super::rows::{dev_id_of, token_of, token_value};
-use super::{Connection, Dialect, Value};
+use super::{Connection, Dialect, Row, Value};
 use crate::store::{SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, wire};
 use crate::{Error, Retention};
 
 /// An MO inventory as stored (the JSON of Package#1 `MOS`).
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Mos(#[serde(with = "wire::mos_option")] pub(super) Option<Vec<MosEntry>>);
+
+/// A device's session summaries column, newest first (none when `NULL`).
+pub(super) fn summaries_of(row: &Row, i: usize) -> Result<Vec<SessionSummary>, Error> {
+    match row.opt_text(i, "session summaries")? {
+        Some(text) => from_json("session summaries", &text),
+        None => Ok(Vec::new()),
+    }
+}
 
 /// Changes the count of open sessions by `delta`.
 pub(super) async fn add_open(c: &mut dyn Connection, delta: i64) -> Result<(), Error> {
@@ -53,10 +61,7 @@ pub(super) async fn begin(
     let Some(row) = rows.first() else {
         return Err(Error::DeviceNotFound(dev_id.clone()));
     };
-    let old: Vec<SessionSummary> = match row.opt_text(0, "session summaries")? {
-        Some(text) => from_json("session summaries", &text)?,
-        None => Vec::new(),
-    };
+    let old = summaries_of(row, 0)?;
     let sessions: Vec<SessionSummary> = std::iter::once(summary.clone())
         .chain(old)
         .take(retention.sessions.max(1))
