@@ -5,7 +5,7 @@ use dm_types::{Command, DevId, Status};
 
 use super::locks::{lock, lock_existing};
 use super::rows::{Columns as _, count, from_json, int, json, placeholders, scalar};
-use super::rows::{dev_id_of, opt_token_of};
+use super::rows::{dev_id_of, opt_token_of, token_value};
 use super::{Connection, Dialect, Row, Value};
 use crate::store::{CommandId, CommandRecord, CommandState, SessionToken, wire};
 use crate::{Error, Retention};
@@ -132,7 +132,7 @@ pub(super) async fn claim(
         .query(
             &sql,
             &[
-                session.as_bytes().as_slice().into(),
+                token_value(session),
                 int(now_ms),
                 dev_id.as_str().into(),
                 count(max),
@@ -170,11 +170,7 @@ pub(super) async fn release(
              WHERE dev_id = ? AND state = 'sent' AND session = ? AND id IN ({})",
             placeholders(chunk.len())
         );
-        let mut params = vec![
-            int(now_ms),
-            dev_id.as_str().into(),
-            session.as_bytes().as_slice().into(),
-        ];
+        let mut params = vec![int(now_ms), dev_id.as_str().into(), token_value(session)];
         params.extend(chunk.iter().copied().map(id_value));
         c.execute(&sql, &params).await?;
     }
@@ -227,7 +223,7 @@ pub(super) async fn record_result(
                 int(now_ms),
                 Value::Integer(sequence),
                 id_value(id),
-                session.as_bytes().as_slice().into(),
+                token_value(session),
             ],
         )
         .await?;
@@ -257,7 +253,7 @@ pub(super) async fn fail_sent(
                 int(now_ms),
                 Value::Integer(sequence),
                 dev_id.as_str().into(),
-                session.as_bytes().as_slice().into(),
+                token_value(session),
             ],
         )
         .await?;

@@ -4,13 +4,11 @@ use dm_types::DevId;
 
 use super::locks::lock;
 use super::rows::{Columns as _, count, from_json, int, scalar};
-use super::rows::{dev_id_of, token_of};
+use super::rows::{dev_id_of, placeholders, token_of};
 use super::{Connection, Dialect, Row, Value};
 use crate::Error;
 use crate::store::batch::{Taken, first_conflict};
-use crate::store::{
-    DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials, SessionSummary,
-};
+use crate::store::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
 
 /// The columns [`record`] reads, in order.
 const COLUMNS: &str = "dev_id, registered_ms, username, ha1_sha256, ha1_md5, certificate, \
@@ -111,13 +109,6 @@ pub(super) async fn register(
 /// PostgreSQL (65535).
 const BATCH_ROWS: usize = 500;
 
-/// `n` comma-separated `?`.
-fn marks(n: usize) -> String {
-    let mut text = "?, ".repeat(n);
-    text.truncate(text.len().saturating_sub(2));
-    text
-}
-
 /// See [`Store::register_devices`](crate::Store::register_devices): reads
 /// what the batch conflicts with, then inserts it `BATCH_ROWS` rows per
 /// statement, all in the caller's transaction.
@@ -131,7 +122,7 @@ pub(super) async fn register_batch(
         let ids: Vec<Value> = chunk.iter().map(|r| r.dev_id.as_str().into()).collect();
         let sql = format!(
             "SELECT dev_id FROM devices WHERE dev_id IN ({})",
-            marks(ids.len())
+            placeholders(ids.len())
         );
         for row in &c.query(&sql, &ids).await? {
             taken.devices.insert(dev_id_of(row, 0)?);
@@ -144,7 +135,7 @@ pub(super) async fn register_batch(
         if !names.is_empty() {
             let sql = format!(
                 "SELECT username, dev_id FROM devices WHERE username IN ({})",
-                marks(names.len())
+                placeholders(names.len())
             );
             for row in &c.query(&sql, &names).await? {
                 taken
@@ -160,7 +151,7 @@ pub(super) async fn register_batch(
         if !certificates.is_empty() {
             let sql = format!(
                 "SELECT certificate, dev_id FROM devices WHERE certificate IN ({})",
-                marks(certificates.len())
+                placeholders(certificates.len())
             );
             for row in &c.query(&sql, &certificates).await? {
                 if let Some(certificate) = row.opt_array::<32>(0, "certificate")? {
@@ -193,7 +184,7 @@ pub(super) async fn register_batch(
                 int(now_ms),
             ]);
         }
-        let rows = vec![format!("({})", marks(9)); chunk.len()].join(", ");
+        let rows = vec![format!("({})", placeholders(9)); chunk.len()].join(", ");
         // A registration of one of these devices committed meanwhile (on
         // PostgreSQL, where a missing row is not locked) wins.
         let inserted = c
@@ -417,10 +408,7 @@ fn record(row: &Row) -> Result<DeviceRecord, Error> {
         (Some(secret), Some(auth_data)) => Some(NotificationSecret { secret, auth_data }),
         _ => None,
     };
-    let sessions: Vec<SessionSummary> = match row.opt_text(10, "session summaries")? {
-        Some(text) => from_json("session summaries", &text)?,
-        None => Vec::new(),
-    };
+    let sessions = super::sessions::summaries_of(row, 10)?;
     let mos = match row.opt_text(11, "MO inventory")? {
         Some(text) => from_json::<super::sessions::Mos>("MO inventory", &text)?.0,
         None => None,

@@ -1,6 +1,7 @@
 //! The schema and its migrations: one list per dialect, applied in order by
 //! [`migrate`], which records the version reached in `dm_schema`.
 
+use super::rows::scalar;
 use super::{BoxFuture, Connection, Dialect, Value, Work};
 use crate::Error;
 
@@ -48,17 +49,9 @@ async fn run(c: &mut dyn Connection, dialect: Dialect) -> Result<u32, Error> {
     c.batch("CREATE TABLE IF NOT EXISTS dm_schema (version BIGINT NOT NULL)")
         .await?;
     let rows = c.query("SELECT MAX(version) FROM dm_schema", &[]).await?;
-    let found = match rows.first().and_then(|r| r.0.first()) {
-        Some(Value::Integer(v)) => u32::try_from(*v)
-            .map_err(|_| Error::store("read the schema version", format!("version {v}")))?,
-        None | Some(Value::Null) => 0,
-        Some(other) => {
-            return Err(Error::store(
-                "read the schema version",
-                format!("unexpected value {other:?}"),
-            ));
-        }
-    };
+    let version = scalar(&rows, "the schema version")?;
+    let found = u32::try_from(version)
+        .map_err(|_| Error::store("read the schema version", format!("version {version}")))?;
     let all = migrations(dialect);
     let supported = supported_version(dialect);
     if found > supported {

@@ -6,7 +6,7 @@ use dm_types::DevId;
 use super::locks::lock;
 use super::rows::dev_id_of;
 use super::rows::{Columns as _, count, int, scalar};
-use super::{Connection, Dialect, Value};
+use super::{Connection, Dialect, Row, Value};
 use crate::store::{ObjectOwner, RepositoryObject};
 use crate::{Error, Retention};
 
@@ -31,7 +31,8 @@ async fn owned(c: &mut dyn Connection, dev_id: &DevId) -> Result<(usize, usize),
     Ok((row.usize(0, "objects")?, row.usize(1, "object bytes")?))
 }
 
-/// The body bytes of the object `dev_id` owns at `path`, if any.
+/// The owner (`None` for the server) and body bytes of the object at
+/// `path`, if any, its row locked for the rest of the transaction.
 async fn owned_at(
     c: &mut dyn Connection,
     d: Dialect,
@@ -45,11 +46,15 @@ async fn owned_at(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let owner = match row.opt_text(0, "object owner")? {
-        Some(_) => Some(dev_id_of(row, 0)?),
-        None => None,
-    };
-    Ok(Some((owner, row.usize(1, "object bytes")?)))
+    Ok(Some((owner_column(row, 0)?, row.usize(1, "object bytes")?)))
+}
+
+/// An object's owner column: `None` (`NULL`) for the server.
+fn owner_column(row: &Row, i: usize) -> Result<Option<DevId>, Error> {
+    match row.opt_text(i, "object owner")? {
+        Some(_) => Ok(Some(dev_id_of(row, i)?)),
+        None => Ok(None),
+    }
 }
 
 fn owner_of(owner: Option<DevId>) -> ObjectOwner {
@@ -167,13 +172,9 @@ pub(super) async fn object(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let owner = match row.opt_text(0, "object owner")? {
-        Some(_) => ObjectOwner::Device(dev_id_of(row, 0)?),
-        None => ObjectOwner::Server,
-    };
     Ok(Some(RepositoryObject::new(
         row.text(1, "object")?,
-        owner,
+        owner_of(owner_column(row, 0)?),
         row.u64(2, "object time")?,
     )))
 }

@@ -151,6 +151,11 @@ pub(super) fn dev_id_of(row: &Row, i: usize) -> Result<DevId, Error> {
     DevId::new(text).map_err(|e| Error::store("read a device", e))
 }
 
+/// A session token as a column value.
+pub(super) fn token_value(token: SessionToken) -> Value {
+    token.as_bytes().as_slice().into()
+}
+
 /// A session token column.
 pub(super) fn token_of(row: &Row, i: usize) -> Result<SessionToken, Error> {
     row.opt_array::<16>(i, "session token")?

@@ -5,8 +5,8 @@ use dm_types::{DevId, MosEntry};
 
 use super::locks::{lock, lock_existing};
 use super::rows::{Columns as _, count, from_json, int, json, scalar};
-use super::rows::{dev_id_of, token_of};
-use super::{Connection, Dialect, Value};
+use super::rows::{dev_id_of, token_of, token_value};
+use super::{Connection, Dialect, Row, Value};
 use crate::store::{SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken, wire};
 use crate::{Error, Retention};
 
@@ -14,8 +14,12 @@ use crate::{Error, Retention};
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Mos(#[serde(with = "wire::mos_option")] pub(super) Option<Vec<MosEntry>>);
 
-fn token_value(token: SessionToken) -> Value {
-    token.as_bytes().as_slice().into()
+/// A device's session summaries column, newest first (none when `NULL`).
+pub(super) fn summaries_of(row: &Row, i: usize) -> Result<Vec<SessionSummary>, Error> {
+    match row.opt_text(i, "session summaries")? {
+        Some(text) => from_json("session summaries", &text),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Changes the count of open sessions by `delta`.
@@ -57,10 +61,7 @@ pub(super) async fn begin(
     let Some(row) = rows.first() else {
         return Err(Error::DeviceNotFound(dev_id.clone()));
     };
-    let old: Vec<SessionSummary> = match row.opt_text(0, "session summaries")? {
-        Some(text) => from_json("session summaries", &text)?,
-        None => Vec::new(),
-    };
+    let old = summaries_of(row, 0)?;
     let sessions: Vec<SessionSummary> = std::iter::once(summary.clone())
         .chain(old)
         .take(retention.sessions.max(1))

@@ -139,7 +139,7 @@ impl<B: Backend> Store for SqlStore<B> {
         if registrations.is_empty() {
             return Ok(());
         }
-        let registrations = std::sync::Arc::new(registrations);
+        let registrations = Arc::new(registrations);
         self.run(
             Access::Write,
             work(move |c| {
