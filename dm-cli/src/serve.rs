@@ -46,7 +46,7 @@ pub(crate) struct Args {
     #[arg(long)]
     listen: Option<SocketAddr>,
     /// JSON configuration file: server id, admin token, TLS files, store
-    /// file, limits and devices (see the dm-server README).
+    /// location, limits and devices (see the dm-server README).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Development mode (loopback only): devices connecting without
