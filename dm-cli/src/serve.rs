@@ -12,7 +12,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use dm_server::{
     DEFAULT_LISTEN, DmServer, Error, FileConfig, MemoryStore, ServerOptions, SqliteStore, Store,
@@ -47,7 +46,7 @@ pub(crate) struct Args {
     #[arg(long)]
     listen: Option<SocketAddr>,
     /// JSON configuration file: server id, admin token, TLS files, store
-    /// file, limits and devices (see the dm-server README).
+    /// location, limits and devices (see the dm-server README).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Development mode (loopback only): devices connecting without
@@ -205,18 +204,17 @@ async fn serve_on<S: Store>(
     shutdown: impl Future<Output = ()> + Send,
     say: impl Fn(&str),
 ) -> Result<(), Error> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    for registration in config.registrations(options.realm())? {
-        store.register_device(registration, true, now_ms).await?;
-    }
+    let registrations = config.registrations(options.realm())?;
     let listen = options.listen();
     let scheme = if options.is_tls() { "https" } else { "http" };
     let dev_mode = options.dev_mode();
     let public_uri = options.public_uri().map(str::to_owned);
     let admin_enabled = dev_mode || config.admin_token.is_some();
     let server = DmServer::new(options, store, UdpChannel);
+    let admin = server.admin();
+    for registration in registrations {
+        admin.register_device(registration, true).await?;
+    }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     match public_uri {

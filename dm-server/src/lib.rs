@@ -8,8 +8,9 @@
 //! - a data repository devices HGET from and HPUT/HPOST/SUB-report to
 //!   (`/repo/{path}`);
 //! - device registry, command queues, results, alerts, open sessions and
-//!   repository objects behind the [`Store`] trait, with [`MemoryStore`]
-//!   (in memory, optionally persisted to a JSON file) as the default;
+//!   repository objects behind the [`Store`] trait, with the durable
+//!   `SqliteStore` (cargo feature `sqlite`) and [`MemoryStore`] (in process
+//!   memory only, not durable);
 //! - device authentication by HTTP Basic, HTTP Digest (SHA-256, MD5) and TLS
 //!   client certificates, and a bearer token for the admin API;
 //! - a notification sender (signed Package#0 through a

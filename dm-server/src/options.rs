@@ -336,7 +336,9 @@ pub struct SessionSettings {
     /// How often the server looks for expired sessions. Default 5 s.
     pub expiry_interval: Duration,
     /// How often the server asks the store to make its state durable
-    /// ([`Store::flush`](crate::Store::flush)). Default 30 s.
+    /// ([`Store::flush`](crate::Store::flush)). Default 30 s. The shipped
+    /// stores have nothing to flush (the SQL stores commit every write, the
+    /// memory store is never durable); a custom store may.
     pub flush_interval: Duration,
 }
 

@@ -1,5 +1,5 @@
-//! Small helpers: time, randomness, HMAC, and the store file's owner-only
-//! atomic writes (through `dm_files`).
+//! Small helpers: time, randomness, HMAC, and the owner-only permission
+//! check of the store file (through `dm_files`).
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -178,10 +178,6 @@ async fn package1<S: Store, C: NotificationChannel>(
     .await
 }
 
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 /// A Package#2 built (its body and headers).
 struct NextPackage {
     body: Vec<u8>,
@@ -342,8 +338,7 @@ async fn package3<S: Store, C: NotificationChannel>(
     let span = tracing::info_span!("dm_session", dev_id = %owner, session = %token);
     async {
         let now_ms = now_ms();
-        let packages = count(record.state.packages_sent);
-        let end = |outcome: SessionOutcome| SessionEnd::new(outcome, packages, now_ms);
+        let end = |outcome: SessionOutcome| SessionEnd::of_state(outcome, &record.state, now_ms);
         // Section 2: a refused Package#3 is answered, and its session
         // dropped (the commands awaiting a status fail).
         let drop_session = async |refusal: Refusal| -> Result<Response, Refusal> {

@@ -874,14 +874,14 @@ async fn finish<S: Store + ?Sized>(
 ) -> Result<StepOutcome, Error> {
     let expected = record.version;
     let (token, dev_id) = (record.token, record.dev_id().clone());
-    let ended = state.is_ended();
-    let packages = u32::try_from(state.packages_sent).unwrap_or(u32::MAX);
+    let ended = state
+        .is_ended()
+        .then(|| SessionEnd::of_state(SessionOutcome::Completed, &state, now_ms));
     let mut next = record;
     next.version = expected + 1;
     next.state = state;
     store.save_session(next, expected).await?;
-    if ended {
-        let end = SessionEnd::new(SessionOutcome::Completed, packages, now_ms);
+    if let Some(end) = ended {
         store.end_session(token, &dev_id, end).await?;
         Ok(StepOutcome::Completed)
     } else {

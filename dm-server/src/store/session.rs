@@ -142,4 +142,15 @@ impl SessionEnd {
             outcome,
         }
     }
+
+    /// A session ending at `ended_ms` in `state`: its Package#2 sent so far
+    /// counted (at most `u32::MAX`).
+    pub(crate) fn of_state(
+        outcome: SessionOutcome,
+        state: &SessionState<CommandId>,
+        ended_ms: u64,
+    ) -> SessionEnd {
+        let packages = u32::try_from(state.packages_sent).unwrap_or(u32::MAX);
+        SessionEnd::new(outcome, packages, ended_ms)
+    }
 }

@@ -363,8 +363,7 @@ impl Store for MemoryStore {
             .cloned()
             .collect();
         for session in &expired {
-            let packages = u32::try_from(session.state.packages_sent).unwrap_or(u32::MAX);
-            let end = SessionEnd::new(SessionOutcome::Timeout, packages, now_ms);
+            let end = SessionEnd::of_state(SessionOutcome::Timeout, &session.state, now_ms);
             inner.end_session(session.token, session.dev_id(), &end, &self.retention);
         }
         Ok(expired)
@@ -552,8 +551,7 @@ impl Store for MemoryStore {
         }
         inner.mark_sent(&claimed, token, now_ms);
         if state.is_ended() {
-            let packages = u32::try_from(state.packages_sent).unwrap_or(u32::MAX);
-            let end = SessionEnd::new(SessionOutcome::Completed, packages, now_ms);
+            let end = SessionEnd::of_state(SessionOutcome::Completed, &state, now_ms);
             inner.end_session(token, &dev_id, &end, &retention);
             Ok(StepOutcome::Completed)
         } else {

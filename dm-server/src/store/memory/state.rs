@@ -44,7 +44,7 @@ pub(super) struct Device {
     pub(super) open_sessions: Option<Box<[SessionToken]>>,
     /// MO instances kept for caching.
     pub(super) cache: Option<Box<Cache>>,
-    /// Digest nonce counts in use (not persisted).
+    /// Digest nonce counts in use.
     pub(super) digest: Option<Box<DigestUse>>,
 }
 
