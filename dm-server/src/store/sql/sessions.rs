@@ -314,8 +314,7 @@ pub(super) async fn expire(
         if !record.state.is_expired(now_ms) {
             continue;
         }
-        let packages = u32::try_from(record.state.packages_sent).unwrap_or(u32::MAX);
-        let ending = SessionEnd::new(SessionOutcome::Timeout, packages, now_ms);
+        let ending = SessionEnd::of_state(SessionOutcome::Timeout, &record.state, now_ms);
         end(c, d, *token, dev_id, &ending, retention).await?;
         expired.push(record);
     }

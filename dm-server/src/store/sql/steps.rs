@@ -81,8 +81,7 @@ pub(super) async fn step(
         (*respond)(claimed)?
     };
     if state.is_ended() {
-        let packages = u32::try_from(state.packages_sent).unwrap_or(u32::MAX);
-        let end = SessionEnd::new(SessionOutcome::Completed, packages, step.now_ms);
+        let end = SessionEnd::of_state(SessionOutcome::Completed, &state, step.now_ms);
         sessions::end(c, d, token, dev_id, &end, retention).await?;
         Ok(StepOutcome::Completed)
     } else {
