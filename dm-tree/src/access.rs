@@ -22,6 +22,21 @@ pub enum Principal {
     Device,
     /// A DM server, by its DMAcc `SrvID`.
     Server(ServerId),
+    /// The bootstrap server of a bootstrap session (docs/protocol.md section
+    /// 11.3), by the `SrvID` of the bootstrap account the device used. It
+    /// may read DevInfo, create DMAcc instances, and write or delete the
+    /// DMAcc instances it created or whose `Auth/Bootstrap/ServerURI` names
+    /// it; nothing else exists for it.
+    ///
+    /// ```
+    /// use dm_tree::Principal;
+    /// use dm_types::ServerId;
+    ///
+    /// let bootstrap = Principal::Bootstrap(ServerId::new("bs.example")?);
+    /// assert_eq!(bootstrap.to_string(), "bootstrap server bs.example");
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    Bootstrap(ServerId),
 }
 
 impl fmt::Display for Principal {
@@ -29,6 +44,7 @@ impl fmt::Display for Principal {
         match self {
             Principal::Device => f.write_str("the device"),
             Principal::Server(id) => write!(f, "server {id}"),
+            Principal::Bootstrap(id) => write!(f, "bootstrap server {id}"),
         }
     }
 }

@@ -111,10 +111,75 @@ impl MoTree {
     ///   allowed server, except a DMAcc instance, readable only by the server
     ///   it describes; an instance a server created without a DACMO entry
     ///   belongs to that server alone.
+    /// - a bootstrap server reads DevInfo, writes (HGET, DELETE) the DMAcc
+    ///   instances it created or whose `Auth/Bootstrap/ServerURI` is the one
+    ///   of its own account, and holds no right on anything else
+    ///   (docs/protocol.md section 11.3);
+    /// - a management server never holds Write on a DMAcc instance, whatever
+    ///   its `Perm` list or a DACMO entry say: accounts change only through
+    ///   the device or a bootstrap.
+    ///
+    /// ```
+    /// use dm_tree::{BootstrapAuth, DmAcc, MoTree, Principal, Rights, SecMode};
+    /// use dm_types::{ServerId, ServerUri};
+    ///
+    /// let bootstrap_uri = ServerUri::new("https://bs.example/dm")?;
+    /// let mut bootstrap = DmAcc::new(ServerId::new("bs")?, bootstrap_uri.clone());
+    /// bootstrap.bootstrap = Some(BootstrapAuth::new(bootstrap_uri, SecMode::Psk));
+    /// let mut tree = MoTree::new();
+    /// tree.add_dm_acc(&bootstrap)?;
+    /// let account = tree.instance(dm_tree::DMACC_MOID, "acc1").unwrap();
+    /// assert_eq!(tree.rights(&Principal::Bootstrap(ServerId::new("bs")?), account), Rights::WRITE);
+    /// assert_eq!(tree.rights(&Principal::Bootstrap(ServerId::new("other")?), account), Rights::NONE);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rights(&self, principal: &Principal, instance: &MoInstance) -> Rights {
-        let Principal::Server(server) = principal else {
-            return Rights::ALL;
+        let server = match principal {
+            Principal::Device => return Rights::ALL,
+            Principal::Bootstrap(bootstrap) => return self.bootstrap_rights(bootstrap, instance),
+            Principal::Server(server) => server,
         };
+        let rights = self.server_rights(principal, server, instance);
+        if instance.moid().as_str() == DMACC_MOID {
+            // At most Read: no DACMO grant makes a server an account editor.
+            if rights.contains(Rights::READ) {
+                Rights::READ
+            } else {
+                Rights::NONE
+            }
+        } else {
+            rights
+        }
+    }
+
+    /// The rights of the bootstrap server `bootstrap` (section 11.3).
+    fn bootstrap_rights(&self, bootstrap: &ServerId, instance: &MoInstance) -> Rights {
+        match instance.moid().as_str() {
+            crate::DEVINFO_MOID => Rights::READ,
+            DMACC_MOID => {
+                let created =
+                    matches!(instance.creator(), Principal::Bootstrap(b) if b == bootstrap);
+                let named = self
+                    .account(bootstrap)
+                    .and_then(bootstrap_server_uri)
+                    .is_some_and(|own| bootstrap_server_uri(instance).as_deref() == Some(&own));
+                if created || named {
+                    Rights::WRITE
+                } else {
+                    Rights::NONE
+                }
+            }
+            _ => Rights::NONE,
+        }
+    }
+
+    /// The rights of the management server `server` before the DMAcc cap.
+    fn server_rights(
+        &self,
+        principal: &Principal,
+        server: &ServerId,
+        instance: &MoInstance,
+    ) -> Rights {
         if instance.moid().as_str() == DACMO_MOID {
             let Some((moid, miid)) = controlled(instance) else {
                 return Rights::NONE;
@@ -151,7 +216,7 @@ impl MoTree {
                 }
             }
             Principal::Server(creator) if creator == server => Rights::ALL,
-            Principal::Server(_) => Rights::NONE,
+            Principal::Server(_) | Principal::Bootstrap(_) => Rights::NONE,
         }
     }
 
@@ -548,12 +613,31 @@ fn check_subtree_acls(
     Ok(())
 }
 
+/// The `SrvID` of DMAcc instance data, when it holds a valid one.
+fn data_server_id(data: &dm_types::MoData) -> Option<ServerId> {
+    let MoNode::Interior(children) = data.node() else {
+        return None;
+    };
+    match children.get("SrvID")? {
+        MoNode::Leaf(value) => ServerId::new(value.to_text().into_owned()).ok(),
+        MoNode::Interior(_) => None,
+    }
+}
+
 /// Whether a DMAcc instance describes `server` (its `SrvID` leaf).
 fn describes(account: &MoInstance, server: &ServerId) -> bool {
     account
         .child(NodeId::ROOT, "SrvID")
         .and_then(|id| account.value(id))
         .is_some_and(|value| value.to_text() == server.as_str())
+}
+
+/// The `Auth/Bootstrap/ServerURI` of a DMAcc instance, when it has one.
+fn bootstrap_server_uri(account: &MoInstance) -> Option<String> {
+    account
+        .lookup(["Auth", "Bootstrap", "ServerURI"])
+        .and_then(|id| account.value(id))
+        .map(|value| value.to_text().into_owned())
 }
 
 /// The `(MOID, MIID)` a DACMO entry controls.
@@ -649,7 +733,7 @@ impl MoTree {
         // A server may not grow the tree beyond its limit (a write that
         // keeps or shrinks an already larger tree is fine).
         let before = match principal {
-            Principal::Server(_) => Some(self.data_bytes()),
+            Principal::Server(_) | Principal::Bootstrap(_) => Some(self.data_bytes()),
             Principal::Device => None,
         };
         // Items apply in order, each seeing the earlier ones; the first
@@ -695,7 +779,8 @@ impl MoTree {
                 .instance(moid.as_str(), miid.as_str())
                 .and_then(|instance| match instance.creator() {
                     Principal::Server(server) => Some(dacmo_entry(instance, server)),
-                    Principal::Device => None,
+                    // Accounts a bootstrap creates are not under delegation.
+                    Principal::Device | Principal::Bootstrap(_) => None,
                 });
             if let Some((dacmo, data)) = entry {
                 // The new entry must be the only one controlling the
@@ -735,6 +820,20 @@ impl MoTree {
                     .instance(moid.as_str(), miid.as_str())
                     .ok_or(Error::NotFound)?;
                 let mut copy = current.clone();
+                // A whole instance replaced keeps its root name (a
+                // bootstrap's account replaced in place names its own).
+                let renamed;
+                let data = match (path.is_empty(), current.name(NodeId::ROOT)) {
+                    (true, Some(root)) if root != data.name().as_str() => {
+                        renamed = dm_types::MoData::new(
+                            NodeName::new(root)
+                                .map_err(|e| Error::invalid_data(uri, e.to_string()))?,
+                            data.node().clone(),
+                        );
+                        &renamed
+                    }
+                    _ => data,
+                };
                 let id = copy.write(&path, data)?;
                 validate(principal, &copy)?;
                 self.check_identity(principal, uri, &copy, Some(current))?;
@@ -777,18 +876,42 @@ impl MoTree {
             // Accounts are provisioned by the device or its bootstrap
             // (section 11): a server creating a DMAcc instance would mint a
             // server identity with rights of its choosing.
-            if let Principal::Server(server) = principal
-                && (moid.as_str() == DACMO_MOID
-                    || moid.as_str() == DMACC_MOID
-                    || !self
-                        .allowed_moids(server)
-                        .iter()
-                        .any(|m| m == moid.as_str()))
-            {
+            // A bootstrap server creates DMAcc instances only (section
+            // 11.3); an account whose SrvID exists is replaced in place when
+            // it may write that account.
+            let refused = match principal {
+                Principal::Device => false,
+                Principal::Server(server) => {
+                    moid.as_str() == DACMO_MOID
+                        || moid.as_str() == DMACC_MOID
+                        || !self
+                            .allowed_moids(server)
+                            .iter()
+                            .any(|m| m == moid.as_str())
+                }
+                Principal::Bootstrap(_) => moid.as_str() != DMACC_MOID,
+            };
+            if refused {
                 return Err(Error::Forbidden {
                     principal: principal.to_string(),
                     right: "Perm",
                     uri: uri.to_string(),
+                });
+            }
+            if let Principal::Bootstrap(_) = principal
+                && let Some(existing) = data_server_id(data).and_then(|id| self.account(&id))
+            {
+                if !self.rights(principal, existing).contains(Rights::WRITE) {
+                    return Err(Error::Forbidden {
+                        principal: principal.to_string(),
+                        right: "Write",
+                        uri: existing.client_uri(NodeId::ROOT).to_string(),
+                    });
+                }
+                return Ok(Plan::Replace {
+                    moid: existing.moid().clone(),
+                    miid: existing.miid().clone(),
+                    path: Vec::new(),
                 });
             }
             if let Some(definition) = self.definition_for(&moid) {
@@ -811,7 +934,7 @@ impl MoTree {
                         reason: "the MO allows only one instance and one exists",
                     });
                 }
-                if let Principal::Server(_) = principal {
+                if !matches!(principal, Principal::Device) {
                     let Some(root) = matched else {
                         return Err(Error::invalid_data(
                             uri,
@@ -946,7 +1069,7 @@ impl MoTree {
     ) -> Result<(), Error> {
         match new.moid().as_str() {
             DACMO_MOID
-                if matches!(principal, Principal::Server(_))
+                if !matches!(principal, Principal::Device)
                     && old.is_none_or(|old| controlled(old) != controlled(new)) =>
             {
                 return Err(Error::Forbidden {
@@ -1018,7 +1141,7 @@ impl MoTree {
 /// none attached (the device provisions those as it sees fit).
 fn validate(principal: &Principal, instance: &MoInstance) -> Result<(), Error> {
     let definition = match principal {
-        Principal::Server(_) => instance.governing_definition(),
+        Principal::Server(_) | Principal::Bootstrap(_) => instance.governing_definition(),
         Principal::Device => instance.definition(),
     };
     let (Some(definition), Some(data)) = (definition, instance.to_mo_data(NodeId::ROOT)) else {

@@ -47,6 +47,7 @@ impl MoTree {
                 let creator = match instance.creator() {
                     Principal::Device => Value::Null,
                     Principal::Server(id) => Value::from(id.as_str()),
+                    Principal::Bootstrap(id) => json!({"bootstrap": id.as_str()}),
                 };
                 let (epoch, version) = instance.validator_state();
                 let acls: Vec<Value> = instance
@@ -124,7 +125,17 @@ impl MoTree {
                 Value::String(id) => {
                     Principal::Server(ServerId::new(id.as_str()).map_err(|e| bad(&e.to_string()))?)
                 }
-                _ => return Err(bad("creator must be null or a ServerID")),
+                Value::Object(object) if object.len() == 1 && object.contains_key("bootstrap") => {
+                    let id = object["bootstrap"]
+                        .as_str()
+                        .ok_or_else(|| bad("a bootstrap creator must be a ServerID"))?;
+                    Principal::Bootstrap(ServerId::new(id).map_err(|e| bad(&e.to_string()))?)
+                }
+                _ => {
+                    return Err(bad(
+                        "creator must be null, a ServerID or {\"bootstrap\": ServerID}",
+                    ));
+                }
             };
             let (Some(epoch), Some(version)) =
                 (entry["epoch"].as_u64(), entry["modifications"].as_u64())

@@ -218,7 +218,7 @@ impl MoTree {
     /// ```
     pub fn remove_surplus_instances(&mut self) -> Vec<dm_types::ClientUri> {
         let by_server =
-            |instance: &MoInstance| matches!(instance.creator(), crate::Principal::Server(_));
+            |instance: &MoInstance| !matches!(instance.creator(), crate::Principal::Device);
         let mut doomed: Vec<(Moid, Miid)> = Vec::new();
         for (moid, by_miid) in &self.instances {
             let instances: Vec<&MoInstance> = by_miid.values().map(AsRef::as_ref).collect();
