@@ -2,7 +2,7 @@
 //! `ManagementTree` adapter between the session engine and `MoTree`.
 
 use dm_session::ManagementTree;
-use dm_tree::{ChangeReport, DACMO_MOID, DMACC_MOID, ExecOutcome, MoTree};
+use dm_tree::{ChangeReport, DACMO_MOID, DMACC_MOID, ExecOutcome, MoTree, Principal};
 use dm_types::{Alert, ClientUri, MoItem, Moid, MosEntry, ServerId, ServerUri, StatusCode};
 use tokio::sync::mpsc;
 
@@ -74,21 +74,21 @@ impl SessionTree<'_> {
 }
 
 impl ManagementTree for SessionTree<'_> {
-    fn mo_list(&self, server: &ServerId) -> Vec<MosEntry> {
-        ManagementTree::mo_list(&*self.tree, server)
+    fn mo_list(&self, who: &Principal) -> Vec<MosEntry> {
+        ManagementTree::mo_list(&*self.tree, who)
     }
 
     fn read(
         &self,
-        server: &ServerId,
+        who: &Principal,
         targets: &[ClientUri],
     ) -> Result<Option<Vec<MoItem>>, StatusCode> {
-        ManagementTree::read(&*self.tree, server, targets)
+        ManagementTree::read(&*self.tree, who, targets)
     }
 
     fn write(
         &mut self,
-        server: &ServerId,
+        who: &Principal,
         target: Option<&ClientUri>,
         items: &[MoItem],
     ) -> Result<Vec<ClientUri>, StatusCode> {
@@ -99,54 +99,53 @@ impl ManagementTree for SessionTree<'_> {
         for moid in &moids {
             self.grant(moid);
         }
-        let result = ManagementTree::write(&mut *self.tree, server, target, items);
+        let result = ManagementTree::write(&mut *self.tree, who, target, items);
         self.mark(result)
     }
 
     fn delete(
         &mut self,
-        server: &ServerId,
+        who: &Principal,
         targets: &[ClientUri],
     ) -> Result<Vec<ClientUri>, StatusCode> {
-        let result = ManagementTree::delete(&mut *self.tree, server, targets);
+        let result = ManagementTree::delete(&mut *self.tree, who, targets);
         self.mark(result)
     }
 
     fn exec(
         &mut self,
-        server: &ServerId,
+        who: &Principal,
         target: &ClientUri,
         report_to: Option<&ServerUri>,
     ) -> Result<ExecOutcome, StatusCode> {
-        ManagementTree::exec(&mut *self.tree, server, target, report_to)
+        ManagementTree::exec(&mut *self.tree, who, target, report_to)
     }
 
-    fn exec_result_alert(
-        &self,
-        server: &ServerId,
-        target: &ClientUri,
-        status: StatusCode,
-    ) -> Alert {
-        ManagementTree::exec_result_alert(&*self.tree, server, target, status)
+    fn exec_result_alert(&self, who: &Principal, target: &ClientUri, status: StatusCode) -> Alert {
+        ManagementTree::exec_result_alert(&*self.tree, who, target, status)
     }
 
     fn subscribe(
         &mut self,
-        server: &ServerId,
+        who: &Principal,
         target: &ClientUri,
         report_to: &ServerUri,
     ) -> Result<(), StatusCode> {
-        let result = ManagementTree::subscribe(&mut *self.tree, server, target, report_to);
+        let result = ManagementTree::subscribe(&mut *self.tree, who, target, report_to);
         self.mark(result)
     }
 
-    fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode> {
-        let result = ManagementTree::unsubscribe(&mut *self.tree, server, target);
+    fn unsubscribe(&mut self, who: &Principal, target: &ClientUri) -> Result<(), StatusCode> {
+        let result = ManagementTree::unsubscribe(&mut *self.tree, who, target);
         self.mark(result)
     }
 
     fn change_reports(&self, changed: &[ClientUri]) -> Vec<ChangeReport> {
         ManagementTree::change_reports(&*self.tree, changed)
+    }
+
+    fn accounts(&self, who: &Principal) -> Vec<dm_session::AccountSummary> {
+        ManagementTree::accounts(&*self.tree, who)
     }
 
     fn take_alerts(&mut self) -> Vec<Alert> {
@@ -168,7 +167,7 @@ impl ManagementTree for SessionTree<'_> {
 
     fn accept_default(
         &mut self,
-        _server: &ServerId,
+        _who: &Principal,
         moid: &Moid,
         _source: &ServerUri,
     ) -> Result<(), StatusCode> {

@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dm_codec::{Limits, mime};
-use dm_tree::ExecOutcome;
+use dm_tree::{ExecOutcome, Principal};
 use dm_types::{
     Alert, Command, CommandEntry, DevId, MoItem, Moid, Package1, Package3, ServerId, ServerUri,
     Status, StatusCode,
 };
 
+use crate::bootstrap::{self, AccountChange, AccountChangeKind, BootstrapApproval, SessionRole};
 use crate::client_end::{AbortReason, ClientEnd};
 use crate::request::{Failure, Method, Request, RequestId, RequestKind, Response};
 use crate::stats::ClientStats;
@@ -43,6 +44,14 @@ pub struct ClientConfig {
     /// Whether the device is busy: while it is set, commands answer `503`
     /// instead of running (see [`Busy`]).
     pub busy: Busy,
+    /// What the server is: a management server (the default) or, over the
+    /// connection of a bootstrap account, a bootstrap server
+    /// (docs/protocol.md section 11.3; then `server_id` is the bootstrap
+    /// account's `SrvID` and `server_uri` its `Auth/Bootstrap/ServerURI`).
+    pub role: SessionRole,
+    /// Asked before each DMAcc write or delete of a bootstrap session takes
+    /// effect; `None`: every change is approved.
+    pub bootstrap_approval: Option<Arc<dyn BootstrapApproval>>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -56,6 +65,14 @@ impl std::fmt::Debug for ClientConfig {
             .field("max_duration", &self.max_duration)
             .field("browser", &self.browser.as_ref().map(|_| "BrowserLauncher"))
             .field("busy", &self.busy)
+            .field("role", &self.role)
+            .field(
+                "bootstrap_approval",
+                &self
+                    .bootstrap_approval
+                    .as_ref()
+                    .map(|_| "BootstrapApproval"),
+            )
             .finish()
     }
 }
@@ -72,6 +89,8 @@ impl ClientConfig {
     /// assert_eq!(config.packages_per_session, 64);
     /// assert!(config.browser.is_none());
     /// assert!(!config.busy.is_busy());
+    /// assert_eq!(config.role, dm_session::SessionRole::Management);
+    /// assert_eq!(config.principal(), dm_tree::Principal::Server(ServerId::new("srv1")?));
     /// # Ok::<(), dm_types::Error>(())
     /// ```
     pub fn new(dev_id: DevId, server_id: ServerId, server_uri: ServerUri) -> ClientConfig {
@@ -84,6 +103,18 @@ impl ClientConfig {
             max_duration: Duration::from_secs(600),
             browser: None,
             busy: Busy::default(),
+            role: SessionRole::Management,
+            bootstrap_approval: None,
+        }
+    }
+
+    /// The principal the session's commands run as:
+    /// [`Principal::Server`] of `server_id`, or [`Principal::Bootstrap`] in
+    /// a bootstrap session.
+    pub fn principal(&self) -> Principal {
+        match self.role {
+            SessionRole::Management => Principal::Server(self.server_id.clone()),
+            SessionRole::Bootstrap => Principal::Bootstrap(self.server_id.clone()),
         }
     }
 }
@@ -215,6 +246,20 @@ pub enum ClientEvent {
         /// `ExecComplete` with `Data` `{"sc": n}`.
         alert: Alert,
     },
+    /// A bootstrap session created or replaced the account of `server_id`
+    /// (docs/protocol.md section 11.3): the device owes a management account
+    /// a session with `BootstrapComplete`.
+    AccountProvisioned {
+        /// The account's `SrvID`.
+        server_id: ServerId,
+        /// Whether the written account is itself a bootstrap account.
+        bootstrap: bool,
+    },
+    /// A bootstrap session deleted the account of `server_id`.
+    AccountRemoved {
+        /// The account's `SrvID`.
+        server_id: ServerId,
+    },
     /// The session is over.
     Ended(ClientEnd),
 }
@@ -327,7 +372,7 @@ impl ClientSession {
             Trigger::Bootstrap => Alert::bootstrap_complete(),
         };
         let package = Package1 {
-            mos: Some(tree.mo_list(&config.server_id)),
+            mos: Some(tree.mo_list(&config.principal())),
             alerts: std::iter::once(start).chain(alerts).collect(),
         };
         let uri = match trigger {
@@ -683,6 +728,14 @@ impl ClientSession {
                 self.next_index += 1;
                 continue;
             }
+            if self.config.role == SessionRole::Bootstrap
+                && !bootstrap::permitted(&command, &self.config.server_uri)
+            {
+                self.statuses.push(Status::new(StatusCode::FORBIDDEN));
+                self.stats.commands_answered += 1;
+                self.next_index += 1;
+                continue;
+            }
             if let Some((id, access)) = self.execute(&command, tree) {
                 self.waiting = Waiting::Repository { id, index, access };
                 return;
@@ -719,7 +772,7 @@ impl ClientSession {
         command: &Command,
         tree: &mut impl ManagementTree,
     ) -> Option<(RequestId, RepositoryAccess)> {
-        let server = self.config.server_id.clone();
+        let server = self.config.principal();
         let status = |code: Result<(), StatusCode>| {
             Status::new(code.map_or_else(|c| c, |()| StatusCode::OK))
         };
@@ -733,13 +786,26 @@ impl ClientSession {
                 Ok(None) => Status::new(StatusCode::NOT_MODIFIED),
                 Err(code) => Status::new(code),
             },
-            Command::Delete { targets } => match tree.delete(&server, targets.as_slice()) {
-                Ok(removed) => {
-                    self.report_changes(&removed, tree);
-                    Status::new(StatusCode::OK)
+            Command::Delete { targets } => {
+                let changes = match self.config.role {
+                    SessionRole::Management => Ok(Vec::new()),
+                    SessionRole::Bootstrap => {
+                        bootstrap::delete_changes(targets.as_slice(), &tree.accounts(&server))
+                            .and_then(|changes| self.approved(changes))
+                    }
+                };
+                match changes.and_then(|changes| {
+                    tree.delete(&server, targets.as_slice())
+                        .map(|removed| (removed, changes))
+                }) {
+                    Ok((removed, changes)) => {
+                        self.report_changes(&removed, tree);
+                        self.report_accounts(&changes, tree);
+                        Status::new(StatusCode::OK)
+                    }
+                    Err(code) => Status::new(code),
                 }
-                Err(code) => Status::new(code),
-            },
+            }
             Command::Exec { target, report_to } => {
                 match (tree.exec(&server, target, report_to.as_ref()), report_to) {
                     (Ok(ExecOutcome::Done(code)), None) | (Err(code), _) => Status::new(code),
@@ -877,12 +943,66 @@ impl ClientSession {
                 }
                 Err(_) => return (StatusCode::BAD_REQUEST, Vec::new()),
             };
-        match tree.write(&self.config.server_id, target.as_ref(), &items) {
-            Ok(uris) => {
+        let who = self.config.principal();
+        let changes = match self.config.role {
+            SessionRole::Management => Ok(Vec::new()),
+            SessionRole::Bootstrap => {
+                bootstrap::write_changes(target.as_ref(), &items, &tree.accounts(&who))
+                    .and_then(|changes| self.approved(changes))
+            }
+        };
+        match changes.and_then(|changes| {
+            tree.write(&who, target.as_ref(), &items)
+                .map(|uris| (uris, changes))
+        }) {
+            Ok((uris, changes)) => {
                 self.report_changes(&uris, tree);
+                self.report_accounts(&changes, tree);
                 (StatusCode::OK, uris)
             }
             Err(code) => (code, Vec::new()),
+        }
+    }
+
+    /// `changes` when the [`BootstrapApproval`] (if any) approves them,
+    /// else `403`.
+    fn approved(&self, changes: Vec<AccountChange>) -> Result<Vec<AccountChange>, StatusCode> {
+        match &self.config.bootstrap_approval {
+            Some(approval) if !changes.is_empty() => {
+                if approval.approve(&self.config.server_id, &changes) {
+                    Ok(changes)
+                } else {
+                    Err(StatusCode::FORBIDDEN)
+                }
+            }
+            _ => Ok(changes),
+        }
+    }
+
+    /// Raises [`ClientEvent::AccountProvisioned`] and
+    /// [`ClientEvent::AccountRemoved`] for the account changes a bootstrap
+    /// command made.
+    fn report_accounts(&mut self, changes: &[AccountChange], tree: &impl ManagementTree) {
+        if changes.is_empty() {
+            return;
+        }
+        let accounts = tree.accounts(&Principal::Device);
+        for change in changes {
+            let event = match change.kind {
+                AccountChangeKind::Delete => ClientEvent::AccountRemoved {
+                    server_id: change.server_id.clone(),
+                },
+                AccountChangeKind::Create | AccountChangeKind::Replace => {
+                    ClientEvent::AccountProvisioned {
+                        server_id: change.server_id.clone(),
+                        bootstrap: accounts
+                            .iter()
+                            .find(|a| a.server_id == change.server_id)
+                            .is_some_and(|a| a.is_bootstrap_account),
+                    }
+                }
+            };
+            self.events.push_back(event);
         }
     }
 

@@ -121,6 +121,10 @@ impl DefaultFetch {
         {
             return Err(StatusCode::BAD_REQUEST);
         }
-        tree.write(&self.server_id, None, &items)
+        tree.write(
+            &dm_tree::Principal::Server(self.server_id.clone()),
+            None,
+            &items,
+        )
     }
 }

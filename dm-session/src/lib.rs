@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+mod bootstrap;
 mod cache;
 mod client;
 mod client_end;
@@ -47,6 +48,7 @@ mod server;
 mod stats;
 mod tree;
 
+pub use bootstrap::{AccountChange, AccountChangeKind, BootstrapApproval, SessionRole};
 pub use cache::{CachedInstance, answer_from_cache, cacheable_targets, with_cache_validators};
 pub use client::{BrowserLauncher, Busy, ClientConfig, ClientEvent, ClientSession, Trigger};
 pub use client_end::{AbortReason, ClientEnd};
@@ -58,4 +60,4 @@ pub use server::{
     SessionState,
 };
 pub use stats::ClientStats;
-pub use tree::ManagementTree;
+pub use tree::{AccountSummary, ManagementTree};

@@ -599,7 +599,7 @@ mod properties {
     /// Applies `commands` straight to the tree, as the model of what a
     /// session does to it.
     fn apply_directly(tree: &mut MoTree, commands: &[Command], repo: &BTreeMap<String, Vec<u8>>) {
-        let server = ServerId::new("srv1").expect("server id");
+        let server = dm_tree::Principal::Server(ServerId::new("srv1").expect("server id"));
         for command in commands {
             match command {
                 Command::Hget { source, target } => {
@@ -1236,19 +1236,19 @@ struct Raising {
 }
 
 impl dm_session::ManagementTree for Raising {
-    fn mo_list(&self, server: &ServerId) -> Vec<dm_types::MosEntry> {
+    fn mo_list(&self, server: &dm_tree::Principal) -> Vec<dm_types::MosEntry> {
         self.tree.mo_list(server)
     }
     fn read(
         &self,
-        server: &ServerId,
+        server: &dm_tree::Principal,
         targets: &[ClientUri],
     ) -> Result<Option<Vec<dm_types::MoItem>>, StatusCode> {
         dm_session::ManagementTree::read(&self.tree, server, targets)
     }
     fn write(
         &mut self,
-        server: &ServerId,
+        server: &dm_tree::Principal,
         target: Option<&ClientUri>,
         items: &[dm_types::MoItem],
     ) -> Result<Vec<ClientUri>, StatusCode> {
@@ -1256,14 +1256,14 @@ impl dm_session::ManagementTree for Raising {
     }
     fn delete(
         &mut self,
-        server: &ServerId,
+        server: &dm_tree::Principal,
         targets: &[ClientUri],
     ) -> Result<Vec<ClientUri>, StatusCode> {
         dm_session::ManagementTree::delete(&mut self.tree, server, targets)
     }
     fn exec(
         &mut self,
-        server: &ServerId,
+        server: &dm_tree::Principal,
         target: &ClientUri,
         report_to: Option<&ServerUri>,
     ) -> Result<ExecOutcome, StatusCode> {
@@ -1271,13 +1271,17 @@ impl dm_session::ManagementTree for Raising {
     }
     fn subscribe(
         &mut self,
-        server: &ServerId,
+        server: &dm_tree::Principal,
         target: &ClientUri,
         report_to: &ServerUri,
     ) -> Result<(), StatusCode> {
         dm_session::ManagementTree::subscribe(&mut self.tree, server, target, report_to)
     }
-    fn unsubscribe(&mut self, server: &ServerId, target: &ClientUri) -> Result<(), StatusCode> {
+    fn unsubscribe(
+        &mut self,
+        server: &dm_tree::Principal,
+        target: &ClientUri,
+    ) -> Result<(), StatusCode> {
         dm_session::ManagementTree::unsubscribe(&mut self.tree, server, target)
     }
     fn change_reports(&self, changed: &[ClientUri]) -> Vec<dm_tree::ChangeReport> {
