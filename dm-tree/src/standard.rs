@@ -790,7 +790,7 @@ impl fmt::Debug for HttpAuth {
 
 impl MoTree {
     /// The DMAcc instance whose `SrvID` is `server`.
-    fn dm_acc_instance(&self, server: &ServerId) -> Option<&MoInstance> {
+    pub(crate) fn dm_acc_instance(&self, server: &ServerId) -> Option<&MoInstance> {
         self.instances_of(DMACC_MOID).find(|account| {
             account
                 .child(NodeId::ROOT, "SrvID")

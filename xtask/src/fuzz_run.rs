@@ -37,7 +37,9 @@ pub(crate) fn build(paths: &Paths) -> Result<(), String> {
 /// The dictionary file for a target, when one exists in `fuzz/dict/`.
 fn dictionary(paths: &Paths, target: &str) -> Option<PathBuf> {
     let name = match target {
-        "package1" | "package2" | "package3" | "mo_serialization" | "alert" => "json",
+        "package1" | "package2" | "package3" | "mo_serialization" | "alert" | "factory_file" => {
+            "json"
+        }
         "client_uri" | "server_uri" | "accept" => target,
         "tree" => "client_uri",
         "ddf" => "xml",

@@ -47,6 +47,20 @@ const TREE_WRITE_SEEDS: [&str; 6] = [
     r#"[{"ClientURI":"urn:oma:mo:moid:1.0/left/","MOData":{"r":{"a":{"b":null}}}},{"ClientURI":"urn:oma:mo:moid:1.0/left/a/%28x%29","MOData":{"(x)":1.5}}]"#,
 ];
 
+/// Built-in seeds for the `factory_file` target: a management and a
+/// bootstrap account (X.509 and PSK), HTTP and transport credentials, and
+/// files the decoder refuses (duplicate SrvID, bad SecMode, http bootstrap
+/// URI, another MO, a path).
+const FACTORY_FILE_SEEDS: [&str; 7] = [
+    r#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"dm":{"SrvID":"dm.example","SrvURI":"https://dm.example/dm","Name":"DM","Perm":{"1":{"MOID":"urn:oma:mo:oma-dm-devinfo:1.0"}},"Auth":{"Noti":{"Type":1,"Secret":"c2VjcmV0","Data":""},"Trsp":{"Data":"MIIB","Secret":"a2V5"}},"Ext":{"HTTPAuth":{"Name":"device-1","Secret":"cHc="},"Vendor":{"x":1}}}}},{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2/bs/","MOData":{"bs":{"SrvID":"bs.example","SrvURI":"https://bs.example/dm","Perm":{},"Auth":{"Bootstrap":{"ServerURI":"https://bs.example/bootstrap","SecMode":"AA==","ClientPubKey":"MIIB","ServerPubKey":"MIIC","ClientSecretKey":"MIIE"}}}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"bs":{"SrvID":"bs","SrvURI":"https://bs.example/dm","Perm":{},"Auth":{"Bootstrap":{"ServerURI":"https://bs.example/b","SecMode":"AQ==","ClientPubKey":"ZGV2aWNl","ServerPubKey":"","ClientSecretKey":"cHNr"}}}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"a":{"SrvID":"d","SrvURI":"https://x.example/","Perm":{},"Auth":{}}}},{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"b":{"SrvID":"d","SrvURI":"https://y.example/","Perm":{},"Auth":{}}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"a":{"SrvID":"d","SrvURI":"https://x.example/","Perm":{},"Auth":{"Bootstrap":{"ServerURI":"https://b.example/","SecMode":"AAE="}}}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"a":{"SrvID":"d","SrvURI":"https://x.example/","Perm":{},"Auth":{"Bootstrap":{"ServerURI":"http://b.example/","SecMode":"AA=="}}}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:oma-dm-devinfo:1.0//","MOData":{"DevInfo":{}}}]"#,
+    r#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2/a/SrvID","MOData":{"SrvID":"d"}}]"#,
+];
+
 /// Seeds collected per target.
 #[derive(Default)]
 struct Seeds(Vec<(&'static str, Vec<u8>)>);
@@ -248,6 +262,9 @@ pub(crate) fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String
     }
     for items in TREE_WRITE_SEEDS {
         seeds.add("tree", items.as_bytes().to_vec());
+    }
+    for file in FACTORY_FILE_SEEDS {
+        seeds.add("factory_file", file.as_bytes().to_vec());
     }
     // dm-server's `Authorization` parsing and verification: the target
     // replaces `{nonce}` by a nonce it issued and `{response}` by the right
