@@ -9,6 +9,8 @@ use crate::fingerprint::Fingerprint;
 use crate::tree::{MoInstance, NodeId, NodeRef};
 use crate::{AclCommand, Error, MoTree, Principal, Rights};
 
+/// The DevInfo MOID.
+pub const DEVINFO_MOID: &str = "urn:oma:mo:oma-dm-devinfo:1.0";
 /// The DMAcc MOID: one instance per server, holding its `Perm` MOID list.
 pub const DMACC_MOID: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
 /// The Delegation Access Control MOID: one instance per controlled MO
@@ -155,7 +157,7 @@ impl MoTree {
     /// The rights of the bootstrap server `bootstrap` (section 11.3).
     fn bootstrap_rights(&self, bootstrap: &ServerId, instance: &MoInstance) -> Rights {
         match instance.moid().as_str() {
-            crate::DEVINFO_MOID => Rights::READ,
+            DEVINFO_MOID => Rights::READ,
             DMACC_MOID => {
                 let created =
                     matches!(instance.creator(), Principal::Bootstrap(b) if b == bootstrap);

@@ -11,10 +11,8 @@ use dm_types::{
     ServerUri,
 };
 
-use crate::{DMACC_MOID, Error, MoInstance, MoTree, NodeId};
+use crate::{DEVINFO_MOID, DMACC_MOID, Error, MoInstance, MoTree, NodeId};
 
-/// The DevInfo MOID.
-pub const DEVINFO_MOID: &str = "urn:oma:mo:oma-dm-devinfo:1.0";
 /// The SessionInfo MOID.
 pub const SESSIONINFO_MOID: &str = "urn:oma:mo:oma-sessioninfomo:1.0";
 
