@@ -9,7 +9,7 @@ use std::time::Instant;
 use dm_codec::mime;
 use dm_session::{
     AccountChange, AccountChangeKind, BootstrapApproval, ClientConfig, ClientEvent, ClientSession,
-    Response, SessionRole, Trigger,
+    RequestKind, Response, SessionRole, Trigger,
 };
 use dm_tree::{BootstrapAuth, DevInfo, DmAcc, HttpAuth, MoTree, NodeId, SecMode};
 use dm_types::{DevId, Miid, MoItem, Moid, ServerId, ServerUri};
@@ -117,7 +117,14 @@ fn run(
         }
         uris.push(request.uri.as_str().to_owned());
         sent.push_str(&String::from_utf8_lossy(&request.body));
-        let response = if let Some(body) = repo.get(request.uri.as_str()) {
+        let response = if request.kind == RequestKind::ChangeReport {
+            Response {
+                status: 204,
+                content_type: None,
+                omadm_accept: None,
+                body: Vec::new(),
+            }
+        } else if let Some(body) = repo.get(request.uri.as_str()) {
             Response {
                 status: 200,
                 content_type: Some(mime::MO_DATA.into()),
@@ -205,22 +212,32 @@ fn every_command_outside_the_bootstrap_set_answers_403_without_touching_the_tree
         ["SHOW","https://bs.example/ui"],["DEFAULT","{DMACC}","{REPO}d"],
         ["DELETE","{DEVINFO}//Man"],["DELETE","{DMACC}/{mgmt}/Name","{DEVINFO}//Man"],
         ["HGET","https://evil.example/accounts/new"],["HGET","http://bs.example/accounts/new"],
-        ["FROB"],["GET"],["GET","{DEVINFO}//Man"],["CONT","https://bs.example/next"]"#
+        ["HGET","{REPO}devinfo"],["FROB"],["GET"],["GET","{DEVINFO}//Man"],["CONT","https://bs.example/next"]"#
     );
     let mut repo = BTreeMap::new();
     let body = account_body(&account("new", None));
     repo.insert("https://evil.example/accounts/new".to_owned(), body.clone());
     repo.insert("http://bs.example/accounts/new".to_owned(), body);
+    // From the right origin, but not DMAcc data.
+    repo.insert(
+        format!("{REPO}devinfo"),
+        format!(r#"[{{"ClientURI":"{DEVINFO}/devinfo/Man","MOData":{{"Man":"Evil"}}}}]"#)
+            .into_bytes(),
+    );
     let outcome = run(config(SessionRole::Bootstrap), &mut tree, &commands, &repo);
     assert_eq!(
         outcome.codes,
         [
-            403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 501, 400, 200, 200
+            403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 501, 400, 200,
+            200
         ]
     );
     assert_eq!(tree.to_snapshot(), before, "the tree did not change");
     assert!(
-        outcome.uris.iter().all(|u| !u.contains("accounts")),
+        outcome
+            .uris
+            .iter()
+            .all(|u| !u.contains("accounts/new") && !u.contains("evil")),
         "no repository request was made: {:?}",
         outcome.uris
     );
@@ -272,10 +289,26 @@ fn approved_changes_take_effect_and_raise_account_events() {
         allow: true,
         asked: Mutex::new(Vec::new()),
     });
+    // The management server watches its own account: the change report of
+    // the re-keying must carry no secret either.
+    let watched = dm_types::ClientUri::parse(&format!("{DMACC}/{mgmt}/")).expect("uri");
+    let reports = "https://mgmt.example/reports";
+    tree.subscribe(
+        &dm_tree::Principal::Server(id("mgmt")),
+        id("mgmt"),
+        watched,
+        ServerUri::new(reports).expect("uri"),
+    )
+    .expect("subscribed");
     let mut config = config(SessionRole::Bootstrap);
     config.bootstrap_approval = Some(approval.clone());
     let outcome = run(config, &mut tree, &commands, &repo);
     assert_eq!(outcome.codes, [200, 200, 200, 200]);
+    assert!(
+        outcome.uris.iter().any(|u| u == reports),
+        "a change report went out: {:?}",
+        outcome.uris
+    );
     assert_eq!(
         &outcome.events[..3],
         [
