@@ -5,7 +5,9 @@ use crate::tree::{MoInstance, NodeId};
 use crate::{AclCommand, Error, Principal};
 
 /// Refuses (403) a server the DM 1.x ACL in force at the node does not
-/// admit for `command`; the device and ACL-free nodes pass.
+/// admit for `command`; the device, a bootstrap server (DM 1.x ACLs name
+/// management servers; what a bootstrap server may touch is decided by its
+/// own rights, docs/protocol.md section 11.3) and ACL-free nodes pass.
 pub(crate) fn check_acl(
     principal: &Principal,
     instance: &MoInstance,
