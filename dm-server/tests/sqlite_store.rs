@@ -159,7 +159,7 @@ async fn a_schema_newer_than_the_program_is_refused_and_left_alone() {
         SqliteStore::open(backend.clone()).await,
         Err(Error::SchemaTooNew {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
     let get: Work<Vec<Row>> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {

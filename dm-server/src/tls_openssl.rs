@@ -1,0 +1,409 @@
+//! The OpenSSL TLS backend (cargo feature `openssl`; docs/tls.md): every
+//! cipher suite of docs/protocol.md section 12, the PSK-TLS suites (RFC
+//! 4279) included, on the system OpenSSL.
+//!
+//! [`Settings::load`] checks the PEM material when the options are built;
+//! [`Settings::context`] makes the `SSL_CTX` when the server starts
+//! serving, with the PSK callback that reads the store ([`PskLookup`]).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use openssl::dh::Dh;
+use openssl::error::ErrorStack;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::ssl::{
+    AlpnError, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef, SslVerifyMode,
+    SslVersion, select_next_proto,
+};
+use openssl::stack::Stack;
+use openssl::x509::{X509, X509Name};
+use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
+
+use crate::auth::ClientCertificate;
+use crate::options::TlsOptions;
+use crate::store::PskIdentity;
+use crate::{Error, PskCredentials};
+
+/// The PSK-TLS suites of docs/protocol.md section 12 (OpenSSL names), the
+/// forward-secret ones first.
+pub(crate) const PSK_SUITES: [&str; 7] = [
+    "ECDHE-PSK-AES128-CBC-SHA256",
+    "DHE-PSK-AES128-GCM-SHA256",
+    "DHE-PSK-AES128-CBC-SHA256",
+    "RSA-PSK-AES128-GCM-SHA256",
+    "RSA-PSK-AES128-CBC-SHA256",
+    "PSK-AES128-GCM-SHA256",
+    "PSK-AES128-CBC-SHA256",
+];
+
+/// The X.509 suites of docs/protocol.md section 12 (OpenSSL names), the
+/// forward-secret ones first.
+pub(crate) const X509_SUITES: [&str; 6] = [
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "DHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES128-SHA256",
+    "DHE-RSA-AES128-SHA256",
+    "AES128-GCM-SHA256",
+    "AES128-SHA256",
+];
+
+/// TLS 1.2 suites stronger than those of the specification, preferred when
+/// a client offers them.
+const STRONGER_SUITES: [&str; 5] = [
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+];
+
+/// The OpenSSL security level: 2 (112-bit keys: RSA and DHE of 2048 bits,
+/// ECC of 224 bits at least; no RC4, no SSL 3) is the highest at which
+/// every suite of the specification can be negotiated — level 3 refuses
+/// suites without forward secrecy (`AES128-GCM-SHA256`, the PSK and RSA-PSK
+/// suites). Set explicitly so that a system configuration raising the
+/// level does not silently drop suites the specification requires.
+pub(crate) const SECURITY_LEVEL: u32 = 2;
+
+/// The finite-field group of the DHE suites: ffdhe2048 (RFC 7919).
+const FFDHE2048: &[u8] = b"-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+";
+
+/// The length of the key an unknown PSK identity is given, so that its
+/// handshake fails where a wrong key's does (at `Finished`).
+const UNKNOWN_IDENTITY_KEY_BYTES: usize = 32;
+
+/// The OpenSSL cipher list: the stronger suites, then the specification's
+/// X.509 suites, then (with PSK) its PSK suites.
+pub(crate) fn cipher_list(psk: bool) -> String {
+    let mut suites: Vec<&str> = STRONGER_SUITES
+        .iter()
+        .chain(&X509_SUITES)
+        .copied()
+        .collect();
+    if psk {
+        suites.extend(PSK_SUITES);
+    }
+    suites.join(":")
+}
+
+/// How the PSK callback finds the key of an identity: the registered key,
+/// `None` for an unknown identity. Called on the thread running the
+/// handshake; it may block.
+pub(crate) type PskLookup =
+    Arc<dyn Fn(&PskIdentity) -> Result<Option<PskCredentials>, Error> + Send + Sync>;
+
+/// A certificate chain (leaf first) and its key.
+struct Certified {
+    chain: Vec<X509>,
+    key: PKey<Private>,
+}
+
+/// The checked material of the OpenSSL backend.
+pub(crate) struct Settings {
+    certificates: Vec<Certified>,
+    client_ca: Vec<X509>,
+    client_certificate_required: bool,
+    psk: bool,
+}
+
+fn tls(part: &'static str, problem: impl std::fmt::Display) -> Error {
+    Error::Tls {
+        part,
+        problem: problem.to_string(),
+    }
+}
+
+fn certified(part: &'static str, chain: &[u8], key: &[u8]) -> Result<Certified, Error> {
+    let chain = X509::stack_from_pem(chain).map_err(|e| tls(part, e))?;
+    if chain.is_empty() {
+        return Err(tls(part, "no certificate in the PEM"));
+    }
+    let key =
+        PKey::private_key_from_pem(key).map_err(|e| tls(part, format!("private key: {e}")))?;
+    Ok(Certified { chain, key })
+}
+
+impl Settings {
+    /// Reads and checks the material of `options`, and builds a context
+    /// from it once (so that every mistake shows when the options are
+    /// built).
+    pub(crate) fn load(options: &TlsOptions) -> Result<Settings, Error> {
+        let mut certificates = vec![certified(
+            "certificate and key",
+            &options.cert_chain,
+            &options.key,
+        )?];
+        if let Some((chain, key)) = &options.ecdsa {
+            let ecdsa = certified("ECDSA certificate and key", chain, key)?;
+            if ecdsa.key.id() != Id::EC {
+                return Err(tls(
+                    "ECDSA certificate and key",
+                    "the key is not an ECDSA key",
+                ));
+            }
+            if certificates[0].key.id() == Id::EC {
+                return Err(tls(
+                    "ECDSA certificate and key",
+                    "cert and key are ECDSA already: give an RSA certificate as cert and key",
+                ));
+            }
+            certificates.push(ecdsa);
+        }
+        let client_ca = match &options.client_ca {
+            None => Vec::new(),
+            Some(pem) => {
+                let roots = X509::stack_from_pem(pem).map_err(|e| tls("client CA", e))?;
+                if roots.is_empty() {
+                    return Err(tls("client CA", "no certificate in the PEM"));
+                }
+                roots
+            }
+        };
+        if options.client_certificate_required && client_ca.is_empty() {
+            return Err(tls(
+                "client CA",
+                "a client certificate is required but no client CA is given",
+            ));
+        }
+        let settings = Settings {
+            certificates,
+            client_ca,
+            client_certificate_required: options.client_certificate_required,
+            psk: options.psk,
+        };
+        settings.context(None)?;
+        Ok(settings)
+    }
+
+    /// Whether devices may authenticate by PSK-TLS.
+    pub(crate) fn psk(&self) -> bool {
+        self.psk
+    }
+
+    /// The `SSL_CTX`: TLS 1.2 and 1.3, [`cipher_list`] in the server's order,
+    /// [`SECURITY_LEVEL`], ffdhe2048, the certificates, client certificates
+    /// verified against the client CA, ALPN `http/1.1`, and with `psk` the
+    /// PSK callback.
+    pub(crate) fn context(&self, psk: Option<PskLookup>) -> Result<SslContext, Error> {
+        let setup = |e: ErrorStack| tls("OpenSSL context", e);
+        let mut builder = SslContextBuilder::new(SslMethod::tls_server()).map_err(setup)?;
+        builder
+            .set_min_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(setup)?;
+        builder.set_security_level(SECURITY_LEVEL);
+        builder.set_options(
+            SslOptions::CIPHER_SERVER_PREFERENCE
+                | SslOptions::NO_COMPRESSION
+                | SslOptions::NO_RENEGOTIATION,
+        );
+        builder
+            .set_cipher_list(&cipher_list(self.psk))
+            .map_err(|e| tls("cipher list", e))?;
+        let dh = Dh::params_from_pem(FFDHE2048).map_err(setup)?;
+        builder.set_tmp_dh(&dh).map_err(setup)?;
+        for certified in &self.certificates {
+            let part = "certificate and key";
+            builder
+                .set_certificate(&certified.chain[0])
+                .map_err(|e| tls(part, e))?;
+            builder
+                .set_private_key(&certified.key)
+                .map_err(|e| tls(part, e))?;
+            builder
+                .check_private_key()
+                .map_err(|e| tls(part, format!("the key does not match the certificate: {e}")))?;
+        }
+        if self.client_ca.is_empty() {
+            builder.set_verify(SslVerifyMode::NONE);
+        } else {
+            let mut names = Stack::<X509Name>::new().map_err(setup)?;
+            for ca in &self.client_ca {
+                builder
+                    .cert_store_mut()
+                    .add_cert(ca.clone())
+                    .map_err(|e| tls("client CA", e))?;
+                names
+                    .push(ca.subject_name().to_owned().map_err(setup)?)
+                    .map_err(setup)?;
+            }
+            builder.set_client_ca_list(names);
+            let mut mode = SslVerifyMode::PEER;
+            if self.client_certificate_required {
+                mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+            }
+            builder.set_verify(mode);
+        }
+        builder
+            .set_session_id_context(b"dm-server")
+            .map_err(setup)?;
+        builder.set_alpn_select_callback(|_, offered| {
+            select_next_proto(b"\x08http/1.1", offered).ok_or(AlpnError::NOACK)
+        });
+        if let Some(lookup) = psk {
+            builder.set_psk_server_callback(move |ssl, identity, key| {
+                psk_key(ssl, lookup.as_ref(), identity, key)
+            });
+        }
+        Ok(builder.build())
+    }
+}
+
+/// The PSK callback: writes the key of `identity` into `out` and returns
+/// its length.
+///
+/// An identity that is not registered (or not a valid identity) gets a
+/// random key, so that its handshake fails exactly where a wrong key's
+/// does, at the client's `Finished` (OpenSSL checks the key there), after
+/// the same store look-up: the failure does not tell an unknown identity
+/// from a wrong key. A store failure fails the handshake (`0`: no key) and
+/// is logged. TLS 1.3 is declined (`0`): the specification's PSK suites are
+/// TLS 1.2 suites, and only those name the device.
+fn psk_key(
+    ssl: &mut SslRef,
+    lookup: &(dyn Fn(&PskIdentity) -> Result<Option<PskCredentials>, Error> + Send + Sync),
+    identity: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<usize, ErrorStack> {
+    if ssl.version2() != Some(SslVersion::TLS1_2) {
+        return Ok(0);
+    }
+    let identity = identity.and_then(|bytes| PskIdentity::from_bytes(bytes).ok());
+    let found = match identity.as_ref().map(lookup).transpose() {
+        Ok(found) => found.flatten(),
+        Err(error) => {
+            tracing::warn!(%error, "PSK handshake failed: the store could not be read");
+            return Ok(0);
+        }
+    };
+    match found {
+        Some(psk) if psk.key().len() <= out.len() => {
+            out[..psk.key().len()].copy_from_slice(psk.key());
+            Ok(psk.key().len())
+        }
+        _ => {
+            let Some(out) = out.get_mut(..UNKNOWN_IDENTITY_KEY_BYTES) else {
+                return Ok(0);
+            };
+            if getrandom::fill(out).is_err() {
+                return Ok(0);
+            }
+            Ok(UNKNOWN_IDENTITY_KEY_BYTES)
+        }
+    }
+}
+
+/// What an accepted connection proved about its client.
+pub(crate) struct Accepted {
+    pub(crate) stream: SslStream<TcpStream>,
+    /// The client certificate the client CA verified.
+    pub(crate) certificate: Option<ClientCertificate>,
+    /// The PSK identity whose registered key the handshake used.
+    pub(crate) psk_identity: Option<PskIdentity>,
+}
+
+/// The server side of handshakes: the context and the material.
+#[derive(Clone)]
+pub(crate) struct Acceptor {
+    context: SslContext,
+    settings: Arc<Settings>,
+}
+
+impl Acceptor {
+    /// The acceptor of `settings`; `psk` reads the keys of PSK identities
+    /// (PSK-TLS is offered only with it).
+    pub(crate) fn new(settings: Arc<Settings>, psk: Option<PskLookup>) -> Result<Acceptor, Error> {
+        Ok(Acceptor {
+            context: settings.context(psk)?,
+            settings,
+        })
+    }
+
+    /// Runs the server side of a handshake.
+    pub(crate) async fn accept(&self, tcp: TcpStream) -> Result<Accepted, String> {
+        let mut ssl = Ssl::new(&self.context).map_err(|e| e.to_string())?;
+        self.settings
+            .add_chains(&mut ssl)
+            .map_err(|e| e.to_string())?;
+        accept(ssl, tcp).await
+    }
+}
+
+impl Settings {
+    /// The intermediate certificates of each certificate, for one
+    /// connection (the context has room for one shared chain only).
+    fn add_chains(&self, ssl: &mut SslRef) -> Result<(), ErrorStack> {
+        for certified in &self.certificates {
+            if certified.chain.len() > 1 {
+                ssl.set_certificate(&certified.chain[0])?;
+                for intermediate in &certified.chain[1..] {
+                    ssl.add_chain_cert(intermediate.clone())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn accept(ssl: Ssl, tcp: TcpStream) -> Result<Accepted, String> {
+    let mut stream = SslStream::new(ssl, tcp).map_err(|e| e.to_string())?;
+    Pin::new(&mut stream)
+        .accept()
+        .await
+        .map_err(|e| e.to_string())?;
+    let ssl = stream.ssl();
+    let certificate = ssl
+        .peer_certificate()
+        .and_then(|certificate| certificate.to_der().ok())
+        .map(|der| ClientCertificate::from_der(&der));
+    // Only a TLS 1.2 PSK suite proves the identity's key (Finished).
+    let psk_suite = ssl.version2() == Some(SslVersion::TLS1_2)
+        && ssl
+            .current_cipher()
+            .is_some_and(|cipher| cipher.name().contains("PSK"));
+    let psk_identity = if psk_suite {
+        ssl.psk_identity()
+            .and_then(|bytes| PskIdentity::from_bytes(bytes).ok())
+    } else {
+        None
+    };
+    Ok(Accepted {
+        stream,
+        certificate,
+        psk_identity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cipher_list_names_every_suite_of_the_specification() {
+        let with_psk = cipher_list(true);
+        for suite in PSK_SUITES.iter().chain(&X509_SUITES) {
+            assert!(with_psk.split(':').any(|s| s == *suite), "{suite}");
+        }
+        let without = cipher_list(false);
+        assert!(!without.contains("PSK"), "{without}");
+        // OpenSSL knows every name (an unknown one would be skipped
+        // silently by a list that has others).
+        for suite in PSK_SUITES
+            .iter()
+            .chain(&X509_SUITES)
+            .chain(&STRONGER_SUITES)
+        {
+            let mut builder = SslContextBuilder::new(SslMethod::tls_server()).expect("context");
+            assert!(builder.set_cipher_list(suite).is_ok(), "{suite}");
+        }
+    }
+}
