@@ -127,7 +127,7 @@ impl Setup {
             },
             "devices": [
                 {"dev_id": PSK_DEVICE, "psk": {"identity": PSK_IDENTITY, "key_hex": PSK_KEY}},
-                {"dev_id": CERT_DEVICE, "certificate_sha256": hex(&fingerprint)}
+                {"dev_id": CERT_DEVICE, "certificate_sha256": dm_codec::hex::encode(&fingerprint)}
             ]
         });
         let path = dir.join("dm.json");
@@ -218,23 +218,19 @@ impl Setup {
     fn last_session(&self, dev_id: &str) -> Value {
         self.device(dev_id)["last_session"]["id"].clone()
     }
-
-    fn psk(&self) -> Vec<&'static str> {
-        vec!["-psk", PSK_KEY, "-psk_identity", PSK_IDENTITY]
-    }
-
-    fn certificate<'a>(&self, certified: &'a CertifiedKey) -> [&'a str; 4] {
-        [
-            "-cert",
-            certified.cert.to_str().expect("UTF-8"),
-            "-key",
-            certified.key.to_str().expect("UTF-8"),
-        ]
-    }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The `s_client` arguments of the PSK device's credentials.
+const PSK_ARGUMENTS: [&str; 4] = ["-psk", PSK_KEY, "-psk_identity", PSK_IDENTITY];
+
+/// The `s_client` arguments of a client certificate.
+fn certificate_arguments(certified: &CertifiedKey) -> [&str; 4] {
+    [
+        "-cert",
+        certified.cert.to_str().expect("UTF-8"),
+        "-key",
+        certified.key.to_str().expect("UTF-8"),
+    ]
 }
 
 /// Asserts that `exchanged` negotiated `suite` and that its Package#1 got
@@ -282,7 +278,7 @@ fn every_suite_of_the_specification_opens_a_session_for_its_device() {
         return;
     };
     let setup = Setup::start(openssl);
-    let psk = setup.psk();
+    let psk = PSK_ARGUMENTS;
     for suite in PSK_SUITES {
         let before = setup.last_session(PSK_DEVICE);
         let exchanged = setup.package1(suite, &psk, PSK_DEVICE);
@@ -291,7 +287,7 @@ fn every_suite_of_the_specification_opens_a_session_for_its_device() {
         assert!(after.is_string(), "{suite}: no session recorded");
         assert_ne!(after, before, "{suite}: no new session for the PSK device");
     }
-    let certificate = setup.certificate(&setup.device_certificate);
+    let certificate = certificate_arguments(&setup.device_certificate);
     for suite in X509_SUITES {
         let before = setup.last_session(CERT_DEVICE);
         let exchanged = setup.package1(suite, &certificate, CERT_DEVICE);
@@ -353,7 +349,7 @@ fn a_wrong_key_an_unknown_identity_and_a_foreign_certificate_open_nothing() {
         assert_eq!(unknown, wrong, "{suite}");
         assert_eq!(wrong, 20, "bad_record_mac, {suite}");
     }
-    let stranger = setup.certificate(&setup.stranger_certificate);
+    let stranger = certificate_arguments(&setup.stranger_certificate);
     for suite in ["ECDHE-ECDSA-AES128-GCM-SHA256", "AES128-SHA256"] {
         let exchanged = setup.package1(suite, &stranger, CERT_DEVICE);
         assert_refused(&exchanged, &format!("a foreign certificate over {suite}"));
@@ -375,6 +371,6 @@ fn a_wrong_key_an_unknown_identity_and_a_foreign_certificate_open_nothing() {
         serde_json::from_slice(&listed.answer.expect("an admin answer").body).expect("JSON");
     assert_eq!(body["devices"].as_array().map(Vec::len), Some(2), "{body}");
     // The server is still serving: the right key still works.
-    let exchanged = setup.package1("PSK-AES128-GCM-SHA256", &setup.psk(), PSK_DEVICE);
+    let exchanged = setup.package1("PSK-AES128-GCM-SHA256", &PSK_ARGUMENTS, PSK_DEVICE);
     assert_session(&exchanged, "PSK-AES128-GCM-SHA256");
 }

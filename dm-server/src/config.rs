@@ -575,6 +575,114 @@ mod tests {
     }
 
     #[test]
+    fn psk_credentials_are_read_and_checked() {
+        let key = "000102030405060708090a0b0c0d0e0f";
+        let config = FileConfig::from_json(
+            format!(
+                r#"{{"devices":[{{"dev_id":"IMEI:1","psk":{{"identity":"device-1","key_hex":"{key}"}}}}]}}"#
+            )
+            .as_bytes(),
+            ".",
+        )
+        .expect("valid");
+        let registrations = config.registrations("r").expect("valid");
+        let psk = registrations[0].psk.as_ref().expect("PSK credentials");
+        assert_eq!(psk.identity.as_str(), "device-1");
+        assert_eq!(psk.key(), (0..16).collect::<Vec<u8>>());
+        // The key shows nowhere in the configuration's Debug form.
+        assert!(!format!("{config:?}").contains(key));
+        let bad = [
+            // Empty identity, too long an identity, a control character.
+            format!(r#"{{"identity":"","key_hex":"{key}"}}"#),
+            format!(r#"{{"identity":"{}","key_hex":"{key}"}}"#, "x".repeat(129)),
+            format!(r#"{{"identity":"a\u0007b","key_hex":"{key}"}}"#),
+            // Too short, too long, not hex, odd.
+            r#"{"identity":"d","key_hex":"0001020304050607"}"#.to_owned(),
+            format!(r#"{{"identity":"d","key_hex":"{}"}}"#, "00".repeat(65)),
+            r#"{"identity":"d","key_hex":"zz0102030405060708090a0b0c0d0e0f"}"#.to_owned(),
+            r#"{"identity":"d","key_hex":"000102030405060708090a0b0c0d0e0"}"#.to_owned(),
+        ];
+        for psk in bad {
+            let json = format!(r#"{{"devices":[{{"dev_id":"IMEI:1","psk":{psk}}}]}}"#);
+            match FileConfig::from_json(json.as_bytes(), ".").and_then(|c| c.registrations("r")) {
+                Err(Error::Config { setting, problem }) => {
+                    assert_eq!(setting, "device IMEI:1: psk", "{json}");
+                    assert!(
+                        !problem.contains("0102030405"),
+                        "the key is quoted: {problem}"
+                    );
+                }
+                other => panic!("{json}: {other:?}"),
+            }
+        }
+        for json in [
+            // A member the PSK has not; a key not given.
+            format!(r#"{{"devices":[{{"dev_id":"a","psk":{{"identity":"d","key":"{key}"}}}}]}}"#),
+            r#"{"devices":[{"dev_id":"a","psk":{"identity":"d"}}]}"#.to_owned(),
+            // The same identity twice.
+            format!(
+                r#"{{"devices":[{{"dev_id":"a","psk":{{"identity":"d","key_hex":"{key}"}}}},
+                {{"dev_id":"b","psk":{{"identity":"d","key_hex":"{key}"}}}}]}}"#
+            ),
+        ] {
+            let result =
+                FileConfig::from_json(json.as_bytes(), ".").and_then(|c| c.registrations("r"));
+            assert!(result.is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn tls_files_name_the_backend_and_every_file() {
+        let config = FileConfig::from_json(
+            br#"{"tls":{"backend":"openssl","cert":"rsa.pem","key":"rsa.key",
+                "ecdsa_cert":"ec.pem","ecdsa_key":"/keys/ec.key","client_ca":"ca.pem",
+                "client_certificate_required":true,"psk":true}}"#,
+            "/etc/dm",
+        )
+        .expect("valid");
+        let tls = config.tls.as_ref().expect("tls");
+        assert_eq!(tls.backend, TlsBackend::OpenSsl);
+        assert_eq!(tls.ecdsa_cert.as_deref(), Some(Path::new("/etc/dm/ec.pem")));
+        assert_eq!(tls.ecdsa_key.as_deref(), Some(Path::new("/keys/ec.key")));
+        assert!(tls.client_certificate_required && tls.psk);
+        let defaults =
+            FileConfig::from_json(br#"{"tls":{"cert":"c","key":"k"}}"#, ".").expect("valid");
+        let tls = defaults.tls.as_ref().expect("tls");
+        assert_eq!(tls.backend, TlsBackend::Rustls);
+        assert!(!tls.psk && !tls.client_certificate_required);
+        // Files that are not there are named.
+        assert!(
+            matches!(config.options(), Err(Error::File { path, .. }) if path == Path::new("/etc/dm/rsa.pem"))
+        );
+        for bad in [
+            r#"{"tls":{"backend":"boringssl","cert":"c","key":"k"}}"#,
+            r#"{"tls":{"cert":"c","key":"k","psk":"yes"}}"#,
+            r#"{"tls":{"cert":"c","key":"k","ecdsa":"e.pem"}}"#,
+        ] {
+            assert!(FileConfig::from_json(bad.as_bytes(), ".").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_ecdsa_certificate_needs_its_key() {
+        let dir = std::env::temp_dir().join(format!("dm-server-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("directory");
+        for name in ["c.pem", "k.pem", "e.pem"] {
+            std::fs::write(dir.join(name), b"x").expect("written");
+        }
+        let config = FileConfig::from_json(
+            br#"{"tls":{"backend":"openssl","cert":"c.pem","key":"k.pem","ecdsa_cert":"e.pem"}}"#,
+            &dir,
+        )
+        .expect("valid JSON");
+        let result = config.options();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            matches!(result, Err(Error::Config { problem, .. }) if problem.contains("ecdsa_key")),
+        );
+    }
+
+    #[test]
     fn memory_limits_are_read_and_checked() {
         let config = FileConfig::from_json(
             br#"{"limits":{"header_bytes":20000,"repository_bytes":1048576,"body_bytes":65536,

@@ -963,4 +963,67 @@ mod tests {
             Err(Error::Tls { .. })
         ));
     }
+
+    /// An ECDSA certificate for `localhost` and its key, PEM.
+    fn ecdsa_pem() -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        let cert = params.self_signed(&key).expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// The part an error of building these TLS options names.
+    fn refused_part(tls: TlsOptions) -> &'static str {
+        match ServerOptions::builder().tls(tls).build() {
+            Err(Error::Tls { part, .. }) => part,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rustls_refuses_what_only_openssl_offers() {
+        let (cert, key) = ecdsa_pem();
+        let rustls = || TlsOptions::from_pem(cert.as_str(), key.as_str());
+        let options = ServerOptions::builder()
+            .tls(rustls())
+            .build()
+            .expect("valid");
+        assert_eq!(options.tls_backend(), Some(TlsBackend::Rustls));
+        assert_eq!(refused_part(rustls().with_psk(true)), "PSK");
+        assert_eq!(
+            refused_part(rustls().with_ecdsa_pem(cert.as_str(), key.as_str())),
+            "ECDSA certificate"
+        );
+        assert_eq!(
+            refused_part(rustls().with_client_certificate_required(true)),
+            "client CA"
+        );
+        let required = rustls()
+            .with_client_ca_pem(cert.as_str())
+            .with_client_certificate_required(true);
+        assert!(ServerOptions::builder().tls(required).build().is_ok());
+        assert_eq!(
+            refused_part(rustls().with_client_ca_pem("no certificate here")),
+            "client CA"
+        );
+        assert!(matches!(
+            TlsOptions::from_files("/nonexistent/server.pem", "/nonexistent/server.key"),
+            Err(Error::File { .. })
+        ));
+    }
+
+    #[cfg(not(feature = "openssl"))]
+    #[test]
+    fn openssl_needs_its_feature() {
+        let (cert, key) = ecdsa_pem();
+        let tls = TlsOptions::from_pem(cert, key).with_backend(TlsBackend::OpenSsl);
+        assert!(!TlsBackend::OpenSsl.is_available());
+        match ServerOptions::builder().tls(tls).build() {
+            Err(Error::Tls { part, problem }) => {
+                assert_eq!(part, "backend");
+                assert!(problem.contains("feature `openssl`"), "{problem}");
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+    }
 }

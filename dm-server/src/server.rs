@@ -296,7 +296,9 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
 }
 
 impl<S: Store, C: NotificationChannel> DmServer<S, C> {
-    /// The TLS acceptor of the options (`None`: plain HTTP).
+    /// The TLS acceptor of the options (`None`: plain HTTP). Without the
+    /// `openssl` feature it cannot fail.
+    #[cfg_attr(not(feature = "openssl"), allow(clippy::unnecessary_wraps))]
     fn acceptor(&self) -> Result<Option<Acceptor>, Error> {
         Ok(match &self.shared.options.tls {
             None => None,

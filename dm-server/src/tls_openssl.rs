@@ -251,7 +251,7 @@ impl Settings {
         });
         if let Some(lookup) = psk {
             builder.set_psk_server_callback(move |ssl, identity, key| {
-                psk_key(ssl, lookup.as_ref(), identity, key)
+                Ok(psk_key(ssl, lookup.as_ref(), identity, key))
             });
         }
         Ok(builder.build())
@@ -259,7 +259,7 @@ impl Settings {
 }
 
 /// The PSK callback: writes the key of `identity` into `out` and returns
-/// its length.
+/// its length (0: no key, the handshake fails).
 ///
 /// An identity that is not registered (or not a valid identity) gets a
 /// random key, so that its handshake fails exactly where a wrong key's
@@ -273,31 +273,31 @@ fn psk_key(
     lookup: &(dyn Fn(&PskIdentity) -> Result<Option<PskCredentials>, Error> + Send + Sync),
     identity: Option<&[u8]>,
     out: &mut [u8],
-) -> Result<usize, ErrorStack> {
+) -> usize {
     if ssl.version2() != Some(SslVersion::TLS1_2) {
-        return Ok(0);
+        return 0;
     }
     let identity = identity.and_then(|bytes| PskIdentity::from_bytes(bytes).ok());
     let found = match identity.as_ref().map(lookup).transpose() {
         Ok(found) => found.flatten(),
         Err(error) => {
             tracing::warn!(%error, "PSK handshake failed: the store could not be read");
-            return Ok(0);
+            return 0;
         }
     };
     match found {
         Some(psk) if psk.key().len() <= out.len() => {
             out[..psk.key().len()].copy_from_slice(psk.key());
-            Ok(psk.key().len())
+            psk.key().len()
         }
         _ => {
             let Some(out) = out.get_mut(..UNKNOWN_IDENTITY_KEY_BYTES) else {
-                return Ok(0);
+                return 0;
             };
             if getrandom::fill(out).is_err() {
-                return Ok(0);
+                return 0;
             }
-            Ok(UNKNOWN_IDENTITY_KEY_BYTES)
+            UNKNOWN_IDENTITY_KEY_BYTES
         }
     }
 }
@@ -385,7 +385,145 @@ async fn accept(ssl: Ssl, tcp: TcpStream) -> Result<Accepted, String> {
 
 #[cfg(test)]
 mod tests {
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::rsa::Rsa;
+    use openssl::x509::X509NameBuilder;
+
     use super::*;
+    use crate::{DmServer, MemoryStore, ServerOptions, TlsBackend, UdpChannel};
+
+    /// A self-signed certificate and key of `key`, PEM.
+    fn self_signed(key: &PKey<Private>) -> (Vec<u8>, Vec<u8>) {
+        let mut name = X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "localhost").expect("CN");
+        let name = name.build();
+        let mut builder = X509::builder().expect("builder");
+        builder.set_version(2).expect("version");
+        builder.set_subject_name(&name).expect("subject");
+        builder.set_issuer_name(&name).expect("issuer");
+        builder.set_pubkey(key).expect("key");
+        builder
+            .set_not_before(&Asn1Time::days_from_now(0).expect("time"))
+            .expect("not before");
+        builder
+            .set_not_after(&Asn1Time::days_from_now(2).expect("time"))
+            .expect("not after");
+        builder.sign(key, MessageDigest::sha256()).expect("signed");
+        let cert = builder.build();
+        (
+            cert.to_pem().expect("PEM"),
+            key.private_key_to_pem_pkcs8().expect("PEM"),
+        )
+    }
+
+    fn rsa() -> PKey<Private> {
+        PKey::from_rsa(Rsa::generate(2048).expect("RSA")).expect("key")
+    }
+
+    fn ecdsa() -> PKey<Private> {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("P-256");
+        PKey::from_ec_key(EcKey::generate(&group).expect("EC")).expect("key")
+    }
+
+    fn refused_part(tls: TlsOptions) -> &'static str {
+        match Settings::load(&tls) {
+            Err(Error::Tls { part, .. }) => part,
+            Err(other) => panic!("another error: {other}"),
+            Ok(_) => panic!("not refused"),
+        }
+    }
+
+    #[test]
+    fn the_material_is_checked_when_the_options_are_built() {
+        let (rsa_cert, rsa_key) = self_signed(&rsa());
+        let (ec_cert, ec_key) = self_signed(&ecdsa());
+        let openssl = |cert: &[u8], key: &[u8]| {
+            TlsOptions::from_pem(cert, key).with_backend(TlsBackend::OpenSsl)
+        };
+        let both = openssl(&rsa_cert, &rsa_key)
+            .with_ecdsa_pem(ec_cert.as_slice(), ec_key.as_slice())
+            .with_client_ca_pem(ec_cert.as_slice())
+            .with_psk(true);
+        let options = ServerOptions::builder().tls(both).build().expect("valid");
+        assert_eq!(options.tls_backend(), Some(TlsBackend::OpenSsl));
+        // ECDSA alone as cert and key is fine too.
+        assert!(Settings::load(&openssl(&ec_cert, &ec_key)).is_ok());
+
+        assert_eq!(
+            refused_part(openssl(b"not pem", &rsa_key)),
+            "certificate and key"
+        );
+        assert_eq!(
+            refused_part(openssl(&rsa_cert, b"not pem")),
+            "certificate and key"
+        );
+        // A key that is not the certificate's.
+        let (_, other_key) = self_signed(&rsa());
+        assert_eq!(
+            refused_part(openssl(&rsa_cert, &other_key)),
+            "certificate and key"
+        );
+        assert_eq!(
+            refused_part(
+                openssl(&rsa_cert, &rsa_key)
+                    .with_ecdsa_pem(rsa_cert.as_slice(), rsa_key.as_slice())
+            ),
+            "ECDSA certificate and key"
+        );
+        assert_eq!(
+            refused_part(
+                openssl(&ec_cert, &ec_key).with_ecdsa_pem(ec_cert.as_slice(), ec_key.as_slice())
+            ),
+            "ECDSA certificate and key"
+        );
+        assert_eq!(
+            refused_part(openssl(&rsa_cert, &rsa_key).with_client_ca_pem("no certificate")),
+            "client CA"
+        );
+        assert_eq!(
+            refused_part(openssl(&rsa_cert, &rsa_key).with_client_certificate_required(true)),
+            "client CA"
+        );
+    }
+
+    /// The PSK callback blocks on the store: a current-thread runtime
+    /// (where that would stall every connection) is refused at start.
+    #[tokio::test]
+    async fn psk_is_refused_on_a_current_thread_runtime() {
+        let (cert, key) = self_signed(&ecdsa());
+        let tls = TlsOptions::from_pem(cert, key)
+            .with_backend(TlsBackend::OpenSsl)
+            .with_psk(true);
+        let options = ServerOptions::builder().tls(tls).build().expect("valid");
+        let server = DmServer::new(options, MemoryStore::new(), UdpChannel);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bound");
+        match server.serve(listener, async {}).await {
+            Err(Error::Tls { part, problem }) => {
+                assert_eq!(part, "PSK");
+                assert!(problem.contains("multi-thread"), "{problem}");
+            }
+            other => panic!("served: {other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn psk_is_served_on_a_multi_thread_runtime() {
+        let (cert, key) = self_signed(&ecdsa());
+        let tls = TlsOptions::from_pem(cert, key)
+            .with_backend(TlsBackend::OpenSsl)
+            .with_psk(true);
+        let options = ServerOptions::builder().tls(tls).build().expect("valid");
+        let server = DmServer::new(options, MemoryStore::new(), UdpChannel);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bound");
+        assert!(server.serve(listener, async {}).await.is_ok());
+    }
 
     #[test]
     fn the_cipher_list_names_every_suite_of_the_specification() {

@@ -165,15 +165,18 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Vec<u8> {
-    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    ));
-    let mut bytes = request.into_bytes();
+    let mut head = vec![
+        format!("{method} {target} HTTP/1.1"),
+        format!("Host: {host}"),
+    ];
+    head.extend(
+        headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}")),
+    );
+    head.push(format!("Content-Length: {}", body.len()));
+    head.push("Connection: close".to_owned());
+    let mut bytes = format!("{}\r\n\r\n", head.join("\r\n")).into_bytes();
     bytes.extend_from_slice(body);
     bytes
 }
