@@ -1,7 +1,7 @@
 //! The arguments of `fuzz` and `fuzz-seed`, and the fuzz targets they name.
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-pub(crate) const TARGETS: [&str; 19] = [
+pub(crate) const TARGETS: [&str; 20] = [
     "package1",
     "package2",
     "package3",
@@ -18,6 +18,7 @@ pub(crate) const TARGETS: [&str; 19] = [
     "server_auth",
     "admin_command",
     "server_config",
+    "psk_credentials",
     "client_auth",
     "client_state",
     "server_http",
