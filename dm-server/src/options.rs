@@ -99,13 +99,13 @@ impl std::fmt::Display for TlsBackend {
 /// ```
 #[derive(Clone)]
 pub struct TlsOptions {
-    pub(crate) backend: TlsBackend,
-    pub(crate) cert_chain: Vec<u8>,
-    pub(crate) key: Vec<u8>,
-    pub(crate) ecdsa: Option<(Vec<u8>, Vec<u8>)>,
-    pub(crate) client_ca: Option<Vec<u8>>,
-    pub(crate) client_certificate_required: bool,
-    pub(crate) psk: bool,
+    backend: TlsBackend,
+    cert_chain: Vec<u8>,
+    key: Vec<u8>,
+    ecdsa: Option<(Vec<u8>, Vec<u8>)>,
+    client_ca: Option<Vec<u8>>,
+    client_certificate_required: bool,
+    psk: bool,
 }
 
 impl std::fmt::Debug for TlsOptions {
@@ -257,9 +257,8 @@ impl TlsOptions {
                 self.server_config().map(ServerTls::Rustls)
             }
             #[cfg(feature = "openssl")]
-            TlsBackend::OpenSsl => {
-                crate::tls_openssl::Settings::load(self).map(|s| ServerTls::OpenSsl(Arc::new(s)))
-            }
+            TlsBackend::OpenSsl => crate::tls_openssl::Settings::load(&self.material())
+                .map(|s| ServerTls::OpenSsl(Arc::new(s))),
             #[cfg(not(feature = "openssl"))]
             TlsBackend::OpenSsl => Err(Error::Tls {
                 part: "backend",
@@ -267,6 +266,22 @@ impl TlsOptions {
                           with the cargo feature `openssl`"
                     .into(),
             }),
+        }
+    }
+
+    /// What the OpenSSL backend reads.
+    #[cfg(feature = "openssl")]
+    pub(crate) fn material(&self) -> crate::tls_openssl::Material<'_> {
+        crate::tls_openssl::Material {
+            cert_chain: &self.cert_chain,
+            key: &self.key,
+            ecdsa: self
+                .ecdsa
+                .as_ref()
+                .map(|(chain, key)| (chain.as_slice(), key.as_slice())),
+            client_ca: self.client_ca.as_deref(),
+            client_certificate_required: self.client_certificate_required,
+            psk: self.psk,
         }
     }
 

@@ -389,7 +389,9 @@ impl Connection {
                     }
                 };
                 let client = Peer {
-                    certificate: accepted.certificate,
+                    certificate: accepted
+                        .certificate
+                        .map(|der| ClientCertificate::from_der(&der)),
                     psk_identity: accepted.psk_identity,
                 };
                 self.serve(accepted.stream, client, peer).await;

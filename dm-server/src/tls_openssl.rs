@@ -21,10 +21,19 @@ use openssl::x509::{X509, X509Name};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use crate::auth::ClientCertificate;
-use crate::options::TlsOptions;
 use crate::store::PskIdentity;
 use crate::{Error, PskCredentials};
+
+/// The PEM material and choices of [`TlsOptions`](crate::TlsOptions) the
+/// backend reads.
+pub(crate) struct Material<'a> {
+    pub(crate) cert_chain: &'a [u8],
+    pub(crate) key: &'a [u8],
+    pub(crate) ecdsa: Option<(&'a [u8], &'a [u8])>,
+    pub(crate) client_ca: Option<&'a [u8]>,
+    pub(crate) client_certificate_required: bool,
+    pub(crate) psk: bool,
+}
 
 /// The PSK-TLS suites of docs/protocol.md section 12 (OpenSSL names), the
 /// forward-secret ones first.
@@ -137,13 +146,13 @@ impl Settings {
     /// Reads and checks the material of `options`, and builds a context
     /// from it once (so that every mistake shows when the options are
     /// built).
-    pub(crate) fn load(options: &TlsOptions) -> Result<Settings, Error> {
+    pub(crate) fn load(options: &Material<'_>) -> Result<Settings, Error> {
         let mut certificates = vec![certified(
             "certificate and key",
-            &options.cert_chain,
-            &options.key,
+            options.cert_chain,
+            options.key,
         )?];
-        if let Some((chain, key)) = &options.ecdsa {
+        if let Some((chain, key)) = options.ecdsa {
             let ecdsa = certified("ECDSA certificate and key", chain, key)?;
             if ecdsa.key.id() != Id::EC {
                 return Err(tls(
@@ -159,7 +168,7 @@ impl Settings {
             }
             certificates.push(ecdsa);
         }
-        let client_ca = match &options.client_ca {
+        let client_ca = match options.client_ca {
             None => Vec::new(),
             Some(pem) => {
                 let roots = X509::stack_from_pem(pem).map_err(|e| tls("client CA", e))?;
@@ -305,8 +314,8 @@ fn psk_key(
 /// What an accepted connection proved about its client.
 pub(crate) struct Accepted {
     pub(crate) stream: SslStream<TcpStream>,
-    /// The client certificate the client CA verified.
-    pub(crate) certificate: Option<ClientCertificate>,
+    /// The DER of the client certificate the client CA verified.
+    pub(crate) certificate: Option<Vec<u8>>,
     /// The PSK identity whose registered key the handshake used.
     pub(crate) psk_identity: Option<PskIdentity>,
 }
@@ -363,8 +372,7 @@ async fn accept(ssl: Ssl, tcp: TcpStream) -> Result<Accepted, String> {
     let ssl = stream.ssl();
     let certificate = ssl
         .peer_certificate()
-        .and_then(|certificate| certificate.to_der().ok())
-        .map(|der| ClientCertificate::from_der(&der));
+        .and_then(|certificate| certificate.to_der().ok());
     // Only a TLS 1.2 PSK suite proves the identity's key (Finished).
     let psk_suite = ssl.version2() == Some(SslVersion::TLS1_2)
         && ssl
@@ -393,7 +401,7 @@ mod tests {
     use openssl::x509::X509NameBuilder;
 
     use super::*;
-    use crate::{DmServer, MemoryStore, ServerOptions, TlsBackend, UdpChannel};
+    use crate::{DmServer, MemoryStore, ServerOptions, TlsBackend, TlsOptions, UdpChannel};
 
     /// A self-signed certificate and key of `key`, PEM.
     fn self_signed(key: &PKey<Private>) -> (Vec<u8>, Vec<u8>) {
@@ -428,8 +436,8 @@ mod tests {
         PKey::from_ec_key(EcKey::generate(&group).expect("EC")).expect("key")
     }
 
-    fn refused_part(tls: TlsOptions) -> &'static str {
-        match Settings::load(&tls) {
+    fn refused_part(tls: &TlsOptions) -> &'static str {
+        match Settings::load(&tls.material()) {
             Err(Error::Tls { part, .. }) => part,
             Err(other) => panic!("another error: {other}"),
             Ok(_) => panic!("not refused"),
@@ -450,41 +458,41 @@ mod tests {
         let options = ServerOptions::builder().tls(both).build().expect("valid");
         assert_eq!(options.tls_backend(), Some(TlsBackend::OpenSsl));
         // ECDSA alone as cert and key is fine too.
-        assert!(Settings::load(&openssl(&ec_cert, &ec_key)).is_ok());
+        assert!(Settings::load(&openssl(&ec_cert, &ec_key).material()).is_ok());
 
         assert_eq!(
-            refused_part(openssl(b"not pem", &rsa_key)),
+            refused_part(&openssl(b"not pem", &rsa_key)),
             "certificate and key"
         );
         assert_eq!(
-            refused_part(openssl(&rsa_cert, b"not pem")),
+            refused_part(&openssl(&rsa_cert, b"not pem")),
             "certificate and key"
         );
         // A key that is not the certificate's.
         let (_, other_key) = self_signed(&rsa());
         assert_eq!(
-            refused_part(openssl(&rsa_cert, &other_key)),
+            refused_part(&openssl(&rsa_cert, &other_key)),
             "certificate and key"
         );
         assert_eq!(
             refused_part(
-                openssl(&rsa_cert, &rsa_key)
+                &openssl(&rsa_cert, &rsa_key)
                     .with_ecdsa_pem(rsa_cert.as_slice(), rsa_key.as_slice())
             ),
             "ECDSA certificate and key"
         );
         assert_eq!(
             refused_part(
-                openssl(&ec_cert, &ec_key).with_ecdsa_pem(ec_cert.as_slice(), ec_key.as_slice())
+                &openssl(&ec_cert, &ec_key).with_ecdsa_pem(ec_cert.as_slice(), ec_key.as_slice())
             ),
             "ECDSA certificate and key"
         );
         assert_eq!(
-            refused_part(openssl(&rsa_cert, &rsa_key).with_client_ca_pem("no certificate")),
+            refused_part(&openssl(&rsa_cert, &rsa_key).with_client_ca_pem("no certificate")),
             "client CA"
         );
         assert_eq!(
-            refused_part(openssl(&rsa_cert, &rsa_key).with_client_certificate_required(true)),
+            refused_part(&openssl(&rsa_cert, &rsa_key).with_client_certificate_required(true)),
             "client CA"
         );
     }
