@@ -99,7 +99,9 @@ struct Setup {
 }
 
 impl Setup {
-    fn start(openssl: PathBuf) -> Setup {
+    /// `dm serve` on OpenSSL with both certificates, the devices' CA
+    /// (client certificates required when `required`) and PSK-TLS.
+    fn start(openssl: PathBuf, required: bool) -> Setup {
         let scratch = Scratch::new("tls-suites");
         let dir = scratch.0.as_path();
         let rsa = self_signed(&openssl, dir, "server-rsa", KeyKind::Rsa, false);
@@ -123,6 +125,7 @@ impl Setup {
                 "cert": rsa.cert, "key": rsa.key,
                 "ecdsa_cert": ecdsa.cert, "ecdsa_key": ecdsa.key,
                 "client_ca": devices_ca.cert,
+                "client_certificate_required": required,
                 "psk": true
             },
             "devices": [
@@ -277,7 +280,7 @@ fn every_suite_of_the_specification_opens_a_session_for_its_device() {
     let Some(openssl) = openssl_or_skip() else {
         return;
     };
-    let setup = Setup::start(openssl);
+    let setup = Setup::start(openssl, false);
     let psk = PSK_ARGUMENTS;
     for suite in PSK_SUITES {
         let before = setup.last_session(PSK_DEVICE);
@@ -325,7 +328,7 @@ fn a_wrong_key_an_unknown_identity_and_a_foreign_certificate_open_nothing() {
     let Some(openssl) = openssl_or_skip() else {
         return;
     };
-    let setup = Setup::start(openssl);
+    let setup = Setup::start(openssl, false);
     let before = (setup.device(PSK_DEVICE), setup.device(CERT_DEVICE));
     assert!(before.0["last_session"].is_null());
     assert!(before.1["last_session"].is_null());
@@ -373,4 +376,21 @@ fn a_wrong_key_an_unknown_identity_and_a_foreign_certificate_open_nothing() {
     // The server is still serving: the right key still works.
     let exchanged = setup.package1("PSK-AES128-GCM-SHA256", &PSK_ARGUMENTS, PSK_DEVICE);
     assert_session(&exchanged, "PSK-AES128-GCM-SHA256");
+}
+
+#[test]
+fn a_required_client_certificate_is_required_of_x509_suites_only() {
+    let Some(openssl) = openssl_or_skip() else {
+        return;
+    };
+    let setup = Setup::start(openssl, true);
+    // Without a certificate, an X.509 suite fails the handshake.
+    let exchanged = setup.package1("ECDHE-ECDSA-AES128-GCM-SHA256", &[], CERT_DEVICE);
+    assert_refused(&exchanged, "no client certificate");
+    let certificate = certificate_arguments(&setup.device_certificate);
+    let exchanged = setup.package1("AES128-GCM-SHA256", &certificate, CERT_DEVICE);
+    assert_session(&exchanged, "AES128-GCM-SHA256");
+    // PSK suites carry no certificate: the PSK authenticates.
+    let exchanged = setup.package1("DHE-PSK-AES128-GCM-SHA256", &PSK_ARGUMENTS, PSK_DEVICE);
+    assert_session(&exchanged, "DHE-PSK-AES128-GCM-SHA256");
 }
