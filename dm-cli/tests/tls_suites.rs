@@ -5,10 +5,16 @@
 //! names. A wrong key, an unknown PSK identity and a client certificate of
 //! another CA fail the handshake: no HTTP request, no session.
 //!
+//! With `--features postgres` too, a PSK handshake while the PostgreSQL
+//! store is out of reach fails, logged, and works again once it is back.
+//!
 //! Needs `--features openssl`; skips (outside CI) without an `openssl`
 //! binary, fails without one in CI (`CI` set).
 
 #![cfg(feature = "openssl")]
+
+#[cfg(feature = "postgres")]
+mod faults;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -100,8 +106,9 @@ struct Setup {
 
 impl Setup {
     /// `dm serve` on OpenSSL with both certificates, the devices' CA
-    /// (client certificates required when `required`) and PSK-TLS.
-    fn start(openssl: PathBuf, required: bool) -> Setup {
+    /// (client certificates required when `required`) and PSK-TLS, on the
+    /// store `store`.
+    fn start(openssl: PathBuf, required: bool, store: &str) -> Setup {
         let scratch = Scratch::new("tls-suites");
         let dir = scratch.0.as_path();
         let rsa = self_signed(&openssl, dir, "server-rsa", KeyKind::Rsa, false);
@@ -119,7 +126,7 @@ impl Setup {
         let config = json!({
             "server_id": "dm.example",
             "admin_token": TOKEN,
-            "store": "memory",
+            "store": store,
             "tls": {
                 "backend": "openssl",
                 "cert": rsa.cert, "key": rsa.key,
@@ -280,7 +287,7 @@ fn every_suite_of_the_specification_opens_a_session_for_its_device() {
     let Some(openssl) = openssl_or_skip() else {
         return;
     };
-    let setup = Setup::start(openssl, false);
+    let setup = Setup::start(openssl, false, "memory");
     let psk = PSK_ARGUMENTS;
     for suite in PSK_SUITES {
         let before = setup.last_session(PSK_DEVICE);
@@ -328,7 +335,7 @@ fn a_wrong_key_an_unknown_identity_and_a_foreign_certificate_open_nothing() {
     let Some(openssl) = openssl_or_skip() else {
         return;
     };
-    let setup = Setup::start(openssl, false);
+    let setup = Setup::start(openssl, false, "memory");
     let before = (setup.device(PSK_DEVICE), setup.device(CERT_DEVICE));
     assert!(before.0["last_session"].is_null());
     assert!(before.1["last_session"].is_null());
@@ -383,7 +390,7 @@ fn a_required_client_certificate_is_required_of_x509_suites_only() {
     let Some(openssl) = openssl_or_skip() else {
         return;
     };
-    let setup = Setup::start(openssl, true);
+    let setup = Setup::start(openssl, true, "memory");
     // Without a certificate, an X.509 suite fails the handshake.
     let exchanged = setup.package1("ECDHE-ECDSA-AES128-GCM-SHA256", &[], CERT_DEVICE);
     assert_refused(&exchanged, "no client certificate");
@@ -393,4 +400,61 @@ fn a_required_client_certificate_is_required_of_x509_suites_only() {
     // PSK suites carry no certificate: the PSK authenticates.
     let exchanged = setup.package1("DHE-PSK-AES128-GCM-SHA256", &PSK_ARGUMENTS, PSK_DEVICE);
     assert_session(&exchanged, "DHE-PSK-AES128-GCM-SHA256");
+}
+
+/// The PSK callback reads the key from the store: when the store cannot be
+/// reached, the handshake fails (within the store's pool timeout, logged),
+/// and PSK-TLS works again once it is back.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_store_out_of_reach_fails_the_psk_handshake_and_is_logged() {
+    use std::time::{Duration, Instant};
+
+    use dm_test_support::proxy::Proxy;
+
+    let Some(openssl) = openssl_or_skip() else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(database) = runtime.block_on(faults::fresh_database("tls_suites store outage")) else {
+        return;
+    };
+    let proxy = Proxy::start(&[faults::postgres_address(database.url())]);
+    let store = faults::postgres_url_via(database.url(), proxy.address());
+    let setup = Setup::start(openssl, false, &store);
+    let suite = "PSK-AES128-GCM-SHA256";
+    assert_session(&setup.package1(suite, &PSK_ARGUMENTS, PSK_DEVICE), suite);
+
+    proxy.cut();
+    let started = Instant::now();
+    let exchanged = setup.package1(suite, &PSK_ARGUMENTS, PSK_DEVICE);
+    let took = started.elapsed();
+    let alert = assert_refused(&exchanged, "the store out of reach");
+    assert_eq!(alert, 115, "unknown_psk_identity:\n{}", exchanged.output);
+    // The pool's timeouts (5 s) and a margin for a loaded machine.
+    assert!(took < Duration::from_secs(9), "took {took:?}");
+    assert!(
+        setup
+            .server
+            .stderr()
+            .contains("PSK handshake failed: the store could not be read"),
+        "{}",
+        setup.server.stderr()
+    );
+
+    proxy.heal();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let exchanged = setup.package1(suite, &PSK_ARGUMENTS, PSK_DEVICE);
+        if exchanged.answer.is_some() {
+            assert_session(&exchanged, suite);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "PSK-TLS did not come back:\n{}",
+            exchanged.output
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
