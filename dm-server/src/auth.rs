@@ -1,6 +1,6 @@
 //! Device and admin authentication: HTTP Basic, HTTP Digest (RFC 7616,
 //! SHA-256 and MD5, `qop=auth`) with stateless nonces, TLS client
-//! certificates, and the admin bearer token. The protocol part (challenges,
+//! certificates, PSK-TLS identities, and the admin bearer token. The protocol part (challenges,
 //! parsing the `Authorization` value, checking a Digest response) is
 //! [`dm_session::http_auth`]; this module adds what needs the store: the
 //! nonces, the nonce counts, the user lookup.
@@ -24,7 +24,9 @@ use dm_types::DevId;
 
 use crate::Error;
 use crate::options::ServerOptions;
-use crate::store::{DeviceRecord, PasswordCredentials, SessionRecord, SessionToken, Store};
+use crate::store::{
+    DeviceRecord, PasswordCredentials, PskIdentity, SessionRecord, SessionToken, Store,
+};
 use crate::util::{hmac_sha256, sha256};
 use dm_codec::hex::constant_time_eq;
 
@@ -101,6 +103,8 @@ pub(crate) struct RequestAuth<'a> {
     pub(crate) target: &'a str,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) certificate: Option<&'a ClientCertificate>,
+    /// The PSK identity whose key the TLS handshake proved.
+    pub(crate) psk_identity: Option<&'a PskIdentity>,
 }
 
 /// The server's key ([`Store::server_key`]), read from the store once: the
@@ -155,6 +159,16 @@ impl<'s, S: Store> Lookups<'s, S> {
         }
     }
 
+    /// The device registered with a PSK identity (the session the request
+    /// continues is read afterwards, by [`Lookups::into_session`]).
+    async fn by_psk_identity(&mut self, identity: &PskIdentity) -> Result<Option<DevId>, Error> {
+        Ok(self
+            .store
+            .psk_by_identity(identity)
+            .await?
+            .map(|(dev_id, _)| dev_id))
+    }
+
     async fn by_username(
         &mut self,
         username: &str,
@@ -193,9 +207,10 @@ impl<'s, S: Store> Lookups<'s, S> {
     }
 }
 
-/// Authenticates a device: a registered client certificate first, then the
-/// `Authorization` header. `Ok(None)`: no credentials at all, which only dev
-/// mode accepts (the caller decides).
+/// Authenticates a device: the PSK identity of a PSK-TLS connection or a
+/// registered client certificate first, then the `Authorization` header.
+/// `Ok(None)`: no credentials at all, which only dev mode accepts (the
+/// caller decides).
 pub(crate) async fn authenticate_device<S: Store>(
     options: &ServerOptions,
     lookups: &mut Lookups<'_, S>,
@@ -203,13 +218,21 @@ pub(crate) async fn authenticate_device<S: Store>(
     request: &RequestAuth<'_>,
     now_ms: u64,
 ) -> Result<Option<DevId>, AuthFailure> {
+    if let Some(identity) = request.psk_identity
+        && let Some(dev_id) = lookups.by_psk_identity(identity).await?
+    {
+        return Ok(Some(dev_id));
+    }
     if let Some(certificate) = request.certificate
         && let Some(dev_id) = lookups.by_certificate(certificate.sha256()).await?
     {
         return Ok(Some(dev_id));
     }
     let Some(value) = request.headers.get(AUTHORIZATION) else {
-        return if request.certificate.is_some() && !options.dev_mode {
+        return if request.psk_identity.is_some() && !options.dev_mode {
+            // Removed (or re-registered without it) since the handshake.
+            Err(unauthorized("the PSK identity is no longer registered"))
+        } else if request.certificate.is_some() && !options.dev_mode {
             Err(unauthorized("the client certificate is not registered"))
         } else {
             Ok(None)
@@ -597,6 +620,7 @@ mod tests {
             target: "/dm",
             headers: &headers,
             certificate: None,
+            psk_identity: None,
         };
         for (algorithm, name) in [("SHA-256", "Digest SHA-256"), ("MD5", "Digest MD5")] {
             let credentials = |user: &str| {

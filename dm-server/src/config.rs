@@ -10,9 +10,10 @@ use dm_types::DevId;
 
 use crate::Error;
 use crate::options::{
-    DEFAULT_REALM, ServerLimits, ServerOptions, ServerOptionsBuilder, SessionSettings, TlsOptions,
+    DEFAULT_REALM, ServerLimits, ServerOptions, ServerOptionsBuilder, SessionSettings, TlsBackend,
+    TlsOptions,
 };
-use crate::store::{DeviceRegistration, NotificationSecret, StoreLocation};
+use crate::store::{DeviceRegistration, NotificationSecret, PskCredentials, StoreLocation};
 
 /// The configuration file of a server (JSON). Every member is optional;
 /// unknown members are an error (they are usually typos). Relative paths
@@ -25,7 +26,10 @@ use crate::store::{DeviceRegistration, NotificationSecret, StoreLocation};
 ///   "server_id": "dm.example.com",
 ///   "realm": "oma-dm",
 ///   "admin_token": "change me",
-///   "tls": { "cert": "server.pem", "key": "server.key", "client_ca": "devices-ca.pem" },
+///   "tls": { "backend": "openssl", "cert": "rsa.pem", "key": "rsa.key",
+///            "ecdsa_cert": "ecdsa.pem", "ecdsa_key": "ecdsa.key",
+///            "client_ca": "devices-ca.pem", "client_certificate_required": false,
+///            "psk": true },
 ///   "store": "sqlite:dm-store.sqlite",
 ///   "allow_shared_permissions": false,
 ///   "limits": { "body_bytes": 4194304, "repository_bytes": 16777216,
@@ -39,6 +43,7 @@ use crate::store::{DeviceRegistration, NotificationSecret, StoreLocation};
 ///   "devices": [
 ///     { "dev_id": "IMEI:493005100592800", "username": "device-1", "password": "secret",
 ///       "certificate_sha256": null,
+///       "psk": { "identity": "device-1", "key_hex": "000102030405060708090a0b0c0d0e0f" },
 ///       "notification": { "address": "udp://192.0.2.10:9443",
 ///                         "secret_hex": "6e6f7469", "data_hex": "64617461" } }
 ///   ]
@@ -92,17 +97,54 @@ pub struct FileConfig {
     pub devices: Vec<DeviceConfig>,
 }
 
-/// PEM files of the HTTPS configuration.
+/// The HTTPS configuration: the backend and PEM files (docs/tls.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TlsFiles {
-    /// Certificate chain, server certificate first.
+    /// `"rustls"` (the default) or `"openssl"` (a build with the cargo
+    /// feature `openssl`).
+    #[serde(default)]
+    pub backend: TlsBackend,
+    /// Certificate chain, server certificate first (RSA or ECDSA).
     pub cert: PathBuf,
-    /// Private key.
+    /// Its private key.
     pub key: PathBuf,
+    /// A second certificate chain, ECDSA, beside an RSA `cert` (OpenSSL
+    /// only; with `ecdsa_key`).
+    pub ecdsa_cert: Option<PathBuf>,
+    /// The private key of `ecdsa_cert`.
+    pub ecdsa_key: Option<PathBuf>,
     /// CA certificates that issue device client certificates.
     pub client_ca: Option<PathBuf>,
+    /// Whether a handshake without a client certificate from `client_ca`
+    /// fails (default `false`).
+    #[serde(default)]
+    pub client_certificate_required: bool,
+    /// Whether devices may authenticate by PSK-TLS with their registered
+    /// PSK (OpenSSL only; default `false`).
+    #[serde(default)]
+    pub psk: bool,
+}
+
+impl TlsFiles {
+    /// The [`TlsOptions`] these files describe (reads them).
+    pub fn options(&self) -> Result<TlsOptions, Error> {
+        let mut options = TlsOptions::from_files(&self.cert, &self.key)?.with_backend(self.backend);
+        match (&self.ecdsa_cert, &self.ecdsa_key) {
+            (Some(cert), Some(key)) => options = options.with_ecdsa_files(cert, key)?,
+            (None, None) => {}
+            _ => {
+                return Err(Error::config("tls", "ecdsa_cert and ecdsa_key go together"));
+            }
+        }
+        if let Some(ca) = &self.client_ca {
+            options = options.with_client_ca_file(ca)?;
+        }
+        Ok(options
+            .with_client_certificate_required(self.client_certificate_required)
+            .with_psk(self.psk))
+    }
 }
 
 /// The `limits` member of [`FileConfig`]; absent members keep the defaults
@@ -169,8 +211,49 @@ pub struct DeviceConfig {
     pub password: Option<String>,
     /// SHA-256 of the DER of the device's client certificate, hex.
     pub certificate_sha256: Option<String>,
+    /// PSK-TLS credentials (served by the OpenSSL backend, docs/tls.md).
+    pub psk: Option<PskConfig>,
     /// Notification settings.
     pub notification: Option<NotificationConfig>,
+}
+
+/// The PSK-TLS credentials of a [`DeviceConfig`]: `{"identity": "...",
+/// "key_hex": "..."}`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PskConfig {
+    /// The PSK identity (1 to 128 bytes of UTF-8 without control
+    /// characters).
+    pub identity: String,
+    /// The pre-shared key, hex (16 to 64 bytes).
+    pub key_hex: String,
+}
+
+impl PskConfig {
+    /// The credentials this entry describes (see
+    /// [`PskCredentials::from_hex`]).
+    ///
+    /// ```
+    /// use dm_server::PskConfig;
+    ///
+    /// let config: PskConfig = serde_json::from_str(
+    ///     r#"{"identity":"device-1","key_hex":"000102030405060708090a0b0c0d0e0f"}"#,
+    /// )?;
+    /// assert_eq!(config.credentials()?.identity.as_str(), "device-1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn credentials(&self) -> Result<PskCredentials, Error> {
+        PskCredentials::from_hex(&self.identity, &self.key_hex)
+    }
+}
+
+impl std::fmt::Debug for PskConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PskConfig")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NotificationConfig {
@@ -230,6 +313,12 @@ impl DeviceConfig {
             })?;
             registration = registration.with_certificate_sha256(sha256);
         }
+        if let Some(psk) = &self.psk {
+            let credentials = psk
+                .credentials()
+                .map_err(|e| Error::config(format!("{what}: psk"), e))?;
+            registration = registration.with_psk(credentials);
+        }
         if let Some(notification) = &self.notification {
             if let Some(address) = &notification.address {
                 if !crate::notify::is_valid_address(address) {
@@ -280,6 +369,8 @@ impl FileConfig {
             tls.cert = resolve(base, &tls.cert);
             tls.key = resolve(base, &tls.key);
             tls.client_ca = tls.client_ca.as_deref().map(|p| resolve(base, p));
+            tls.ecdsa_cert = tls.ecdsa_cert.as_deref().map(|p| resolve(base, p));
+            tls.ecdsa_key = tls.ecdsa_key.as_deref().map(|p| resolve(base, p));
         }
         config.store = config.store.map(|s| s.relative_to(base));
         Ok(config)
@@ -306,11 +397,7 @@ impl FileConfig {
             builder = builder.admin_token(token.as_str());
         }
         if let Some(tls) = &self.tls {
-            let mut options = TlsOptions::from_files(&tls.cert, &tls.key)?;
-            if let Some(ca) = &tls.client_ca {
-                options = options.with_client_ca_file(ca)?;
-            }
-            builder = builder.tls(options);
+            builder = builder.tls(tls.options()?);
         }
         if let Some(notification) = &self.dev_notification
             && let Some(secret) = notification.secret("dev_notification")?
@@ -366,7 +453,8 @@ impl FileConfig {
     }
 
     /// The registrations of the `devices` list, credentials hashed for
-    /// `realm`. A DevID or user name listed twice is an error.
+    /// `realm`. A DevID, user name or PSK identity listed twice is an
+    /// error.
     pub fn registrations(&self, realm: &str) -> Result<Vec<DeviceRegistration>, Error> {
         let registrations = self
             .devices
@@ -386,6 +474,14 @@ impl FileConfig {
                 {
                     return Err(Error::config(
                         format!("user name {:?}", a.username),
+                        "listed twice",
+                    ));
+                }
+                if let (Some(a), Some(b)) = (&other.psk, &r.psk)
+                    && a.identity == b.identity
+                {
+                    return Err(Error::config(
+                        format!("PSK identity {:?}", a.identity.as_str()),
                         "listed twice",
                     ));
                 }
@@ -476,6 +572,114 @@ mod tests {
         );
         assert_eq!(options.limits().max_sessions, 3);
         assert_eq!(options.limits().max_connections, 5);
+    }
+
+    #[test]
+    fn psk_credentials_are_read_and_checked() {
+        let key = "000102030405060708090a0b0c0d0e0f";
+        let config = FileConfig::from_json(
+            format!(
+                r#"{{"devices":[{{"dev_id":"IMEI:1","psk":{{"identity":"device-1","key_hex":"{key}"}}}}]}}"#
+            )
+            .as_bytes(),
+            ".",
+        )
+        .expect("valid");
+        let registrations = config.registrations("r").expect("valid");
+        let psk = registrations[0].psk.as_ref().expect("PSK credentials");
+        assert_eq!(psk.identity.as_str(), "device-1");
+        assert_eq!(psk.key(), (0..16).collect::<Vec<u8>>());
+        // The key shows nowhere in the configuration's Debug form.
+        assert!(!format!("{config:?}").contains(key));
+        let bad = [
+            // Empty identity, too long an identity, a control character.
+            format!(r#"{{"identity":"","key_hex":"{key}"}}"#),
+            format!(r#"{{"identity":"{}","key_hex":"{key}"}}"#, "x".repeat(129)),
+            format!(r#"{{"identity":"a\u0007b","key_hex":"{key}"}}"#),
+            // Too short, too long, not hex, odd.
+            r#"{"identity":"d","key_hex":"0001020304050607"}"#.to_owned(),
+            format!(r#"{{"identity":"d","key_hex":"{}"}}"#, "00".repeat(65)),
+            r#"{"identity":"d","key_hex":"zz0102030405060708090a0b0c0d0e0f"}"#.to_owned(),
+            r#"{"identity":"d","key_hex":"000102030405060708090a0b0c0d0e0"}"#.to_owned(),
+        ];
+        for psk in bad {
+            let json = format!(r#"{{"devices":[{{"dev_id":"IMEI:1","psk":{psk}}}]}}"#);
+            match FileConfig::from_json(json.as_bytes(), ".").and_then(|c| c.registrations("r")) {
+                Err(Error::Config { setting, problem }) => {
+                    assert_eq!(setting, "device IMEI:1: psk", "{json}");
+                    assert!(
+                        !problem.contains("0102030405"),
+                        "the key is quoted: {problem}"
+                    );
+                }
+                other => panic!("{json}: {other:?}"),
+            }
+        }
+        for json in [
+            // A member the PSK has not; a key not given.
+            format!(r#"{{"devices":[{{"dev_id":"a","psk":{{"identity":"d","key":"{key}"}}}}]}}"#),
+            r#"{"devices":[{"dev_id":"a","psk":{"identity":"d"}}]}"#.to_owned(),
+            // The same identity twice.
+            format!(
+                r#"{{"devices":[{{"dev_id":"a","psk":{{"identity":"d","key_hex":"{key}"}}}},
+                {{"dev_id":"b","psk":{{"identity":"d","key_hex":"{key}"}}}}]}}"#
+            ),
+        ] {
+            let result =
+                FileConfig::from_json(json.as_bytes(), ".").and_then(|c| c.registrations("r"));
+            assert!(result.is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn tls_files_name_the_backend_and_every_file() {
+        let config = FileConfig::from_json(
+            br#"{"tls":{"backend":"openssl","cert":"rsa.pem","key":"rsa.key",
+                "ecdsa_cert":"ec.pem","ecdsa_key":"/keys/ec.key","client_ca":"ca.pem",
+                "client_certificate_required":true,"psk":true}}"#,
+            "/etc/dm",
+        )
+        .expect("valid");
+        let tls = config.tls.as_ref().expect("tls");
+        assert_eq!(tls.backend, TlsBackend::OpenSsl);
+        assert_eq!(tls.ecdsa_cert.as_deref(), Some(Path::new("/etc/dm/ec.pem")));
+        assert_eq!(tls.ecdsa_key.as_deref(), Some(Path::new("/keys/ec.key")));
+        assert!(tls.client_certificate_required && tls.psk);
+        let defaults =
+            FileConfig::from_json(br#"{"tls":{"cert":"c","key":"k"}}"#, ".").expect("valid");
+        let tls = defaults.tls.as_ref().expect("tls");
+        assert_eq!(tls.backend, TlsBackend::Rustls);
+        assert!(!tls.psk && !tls.client_certificate_required);
+        // Files that are not there are named.
+        assert!(
+            matches!(config.options(), Err(Error::File { path, .. }) if path == Path::new("/etc/dm/rsa.pem"))
+        );
+        for bad in [
+            r#"{"tls":{"backend":"boringssl","cert":"c","key":"k"}}"#,
+            r#"{"tls":{"cert":"c","key":"k","psk":"yes"}}"#,
+            r#"{"tls":{"cert":"c","key":"k","ecdsa":"e.pem"}}"#,
+        ] {
+            assert!(FileConfig::from_json(bad.as_bytes(), ".").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_ecdsa_certificate_needs_its_key() {
+        let dir = std::env::temp_dir().join(format!("dm-server-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("directory");
+        for name in ["c.pem", "k.pem", "e.pem"] {
+            std::fs::write(dir.join(name), b"x").expect("written");
+        }
+        let config = FileConfig::from_json(
+            br#"{"tls":{"backend":"openssl","cert":"c.pem","key":"k.pem","ecdsa_cert":"e.pem"}}"#,
+            &dir,
+        )
+        .expect("valid JSON");
+        let result = config.options();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            matches!(result, Err(Error::Config { problem, .. }) if problem.contains("ecdsa_key")),
+        );
     }
 
     #[test]

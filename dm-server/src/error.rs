@@ -106,6 +106,21 @@ pub enum Error {
         /// The device it belongs to.
         owner: DevId,
     },
+    /// The PSK identity is registered for another device (409).
+    #[error("conflict: the PSK identity {identity:?} belongs to device {owner}")]
+    PskIdentityTaken {
+        /// The identity.
+        identity: String,
+        /// The device it belongs to.
+        owner: DevId,
+    },
+    /// A PSK identity or key is not usable (400). The problem never quotes
+    /// the key.
+    #[error("invalid PSK credentials: {problem}")]
+    InvalidPsk {
+        /// What is wrong.
+        problem: String,
+    },
     /// A session with this token is recorded already (409). Sessions are
     /// named by their public id (`SessionToken::public_id`), never by the
     /// token, which is the secret of the session URI.
@@ -256,6 +271,7 @@ impl Error {
             | Error::InvalidMember { .. }
             | Error::InvalidPath(_)
             | Error::InvalidNotificationAddress(_)
+            | Error::InvalidPsk { .. }
             | Error::Types(_) => StatusCode::BAD_REQUEST,
             Error::Codec(e) => e.status(),
             Error::ObjectOwned { .. } | Error::TooManyObjects { .. } => StatusCode::FORBIDDEN,
@@ -265,6 +281,7 @@ impl Error {
             Error::DeviceExists(_)
             | Error::UsernameTaken { .. }
             | Error::CertificateTaken { .. }
+            | Error::PskIdentityTaken { .. }
             | Error::SessionExists(_)
             | Error::SessionVersion { .. }
             | Error::NoNotificationAddress(_) => StatusCode::CONFLICT,

@@ -52,6 +52,8 @@ mod options;
 mod server;
 mod shared;
 mod store;
+#[cfg(feature = "openssl")]
+mod tls_openssl;
 mod util;
 
 pub use admin::{
@@ -59,12 +61,12 @@ pub use admin::{
     parse_command_request,
 };
 pub use auth::ClientCertificate;
-pub use config::{DeviceConfig, FileConfig, LimitsConfig, NotificationConfig, TlsFiles};
+pub use config::{DeviceConfig, FileConfig, LimitsConfig, NotificationConfig, PskConfig, TlsFiles};
 pub use error::Error;
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
     DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits, ServerOptions,
-    ServerOptionsBuilder, SessionSettings, TlsOptions,
+    ServerOptionsBuilder, SessionSettings, TlsBackend, TlsOptions,
 };
 pub use server::DmServer;
 pub use store::sql;
@@ -82,7 +84,7 @@ pub use dm_session::CachedInstance;
 pub use store::{
     AlertRecord, CommandId, CommandRecord, CommandState, CommandStatus, CredentialsAndSession,
     DeviceRecord, DeviceRegistration, MemoryStore, NotificationSecret, ObjectOwner,
-    PasswordCredentials, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome,
-    SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
-    StoreLocation,
+    PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, Respond, Retention,
+    SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken,
+    StepOutcome, StepPackage, Store, StoreLocation,
 };

@@ -1,5 +1,6 @@
 //! What a server is configured with: [`ServerOptions`] and its builder,
-//! [`TlsOptions`], [`ServerLimits`] and [`SessionSettings`].
+//! [`TlsOptions`] (and its [`TlsBackend`]), [`ServerLimits`] and
+//! [`SessionSettings`].
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -25,31 +26,99 @@ pub const DEFAULT_SERVER_ID: &str = "dm-server";
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 
-/// The server certificate, its key and, optionally, the CA that issues
-/// device client certificates, all PEM.
+/// The TLS implementation a server's HTTPS runs on (docs/tls.md).
+///
+/// - [`TlsBackend::Rustls`] (the default, always built): TLS 1.2 and 1.3
+///   with modern suites; of the suites docs/protocol.md section 12 lists it
+///   offers only `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256` (with an ECDSA
+///   certificate), and no PSK-TLS.
+/// - [`TlsBackend::OpenSsl`] (cargo feature `openssl`, on the system
+///   OpenSSL): every suite of section 12, the seven PSK-TLS suites
+///   included, with an RSA and an ECDSA certificate side by side.
+///
+/// ```
+/// use dm_server::TlsBackend;
+///
+/// assert_eq!(TlsBackend::default(), TlsBackend::Rustls);
+/// assert_eq!(TlsBackend::OpenSsl.to_string(), "openssl");
+/// ```
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsBackend {
+    /// rustls with the ring provider.
+    #[default]
+    Rustls,
+    /// The system OpenSSL (needs the cargo feature `openssl`).
+    #[serde(rename = "openssl")]
+    OpenSsl,
+}
+
+impl TlsBackend {
+    /// Whether this build of the server has the backend (OpenSSL needs the
+    /// cargo feature `openssl`).
+    pub fn is_available(self) -> bool {
+        match self {
+            TlsBackend::Rustls => true,
+            TlsBackend::OpenSsl => cfg!(feature = "openssl"),
+        }
+    }
+}
+
+impl std::fmt::Display for TlsBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsBackend::Rustls => "rustls",
+            TlsBackend::OpenSsl => "openssl",
+        })
+    }
+}
+
+/// The HTTPS configuration: the backend ([`TlsBackend`]), the server
+/// certificate chain and key (PEM; RSA or ECDSA), with OpenSSL optionally
+/// a second, ECDSA, certificate and key, the CA that issues device client
+/// certificates, and whether devices may authenticate by PSK-TLS.
 ///
 /// With a client CA, devices may authenticate with a certificate it issued;
-/// devices without one are still accepted by TLS and authenticate with Basic
-/// or Digest.
+/// devices without one are still accepted by TLS and authenticate with
+/// Basic, Digest or (OpenSSL) a PSK, unless a client certificate is
+/// required ([`TlsOptions::with_client_certificate_required`]).
 ///
 /// ```no_run
-/// use dm_server::TlsOptions;
+/// use dm_server::{TlsBackend, TlsOptions};
 ///
 /// let tls = TlsOptions::from_files("server.pem", "server.key")?
 ///     .with_client_ca_file("devices-ca.pem")?;
+/// // With the cargo feature `openssl`: every suite of the specification.
+/// let all_suites = TlsOptions::from_files("rsa.pem", "rsa.key")?
+///     .with_backend(TlsBackend::OpenSsl)
+///     .with_ecdsa_files("ecdsa.pem", "ecdsa.key")?
+///     .with_psk(true);
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct TlsOptions {
+    backend: TlsBackend,
     cert_chain: Vec<u8>,
     key: Vec<u8>,
+    ecdsa: Option<(Vec<u8>, Vec<u8>)>,
     client_ca: Option<Vec<u8>>,
+    client_certificate_required: bool,
+    psk: bool,
 }
 
 impl std::fmt::Debug for TlsOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsOptions")
+            .field("backend", &self.backend)
+            .field("ecdsa", &self.ecdsa.is_some())
             .field("client_ca", &self.client_ca.is_some())
+            .field(
+                "client_certificate_required",
+                &self.client_certificate_required,
+            )
+            .field("psk", &self.psk)
             .finish_non_exhaustive()
     }
 }
@@ -61,13 +130,30 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// The TLS configuration a server runs with, built and checked from
+/// [`TlsOptions`] by [`ServerOptionsBuilder::build`].
+#[derive(Clone)]
+pub(crate) enum ServerTls {
+    /// rustls, ready.
+    Rustls(Arc<rustls::ServerConfig>),
+    /// OpenSSL: the checked material; the context is made when serving
+    /// (its PSK callback reads the store).
+    #[cfg(feature = "openssl")]
+    OpenSsl(Arc<crate::tls_openssl::Settings>),
+}
+
 impl TlsOptions {
-    /// The certificate chain (server certificate first) and private key.
+    /// The certificate chain (server certificate first) and private key,
+    /// on rustls.
     pub fn from_pem(cert_chain_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
         TlsOptions {
+            backend: TlsBackend::Rustls,
             cert_chain: cert_chain_pem.into(),
             key: key_pem.into(),
+            ecdsa: None,
             client_ca: None,
+            client_certificate_required: false,
+            psk: false,
         }
     }
 
@@ -77,6 +163,42 @@ impl TlsOptions {
             read_file(cert_chain.as_ref())?,
             read_file(key.as_ref())?,
         ))
+    }
+
+    /// Chooses the backend ([`ServerOptionsBuilder::build`] refuses
+    /// [`TlsBackend::OpenSsl`] in a build without the cargo feature
+    /// `openssl`).
+    #[must_use]
+    pub fn with_backend(mut self, backend: TlsBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> TlsBackend {
+        self.backend
+    }
+
+    /// A second certificate chain and key, ECDSA, beside an RSA one (OpenSSL
+    /// only): with both, every X.509 suite of docs/protocol.md section 12
+    /// can be negotiated.
+    #[must_use]
+    pub fn with_ecdsa_pem(
+        mut self,
+        cert_chain_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.ecdsa = Some((cert_chain_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// Reads the second (ECDSA) certificate chain and key from PEM files.
+    pub fn with_ecdsa_files(
+        self,
+        cert_chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, Error> {
+        Ok(self.with_ecdsa_pem(read_file(cert_chain.as_ref())?, read_file(key.as_ref())?))
     }
 
     /// Accepts device certificates issued by these CA certificates (PEM).
@@ -91,9 +213,81 @@ impl TlsOptions {
         Ok(self.with_client_ca_pem(read_file(path.as_ref())?))
     }
 
+    /// Whether a handshake without a client certificate the client CA
+    /// verified fails (default `false`: such devices authenticate by HTTP
+    /// or PSK). Needs a client CA. With OpenSSL, PSK suites still need no
+    /// certificate (they carry none).
+    #[must_use]
+    pub fn with_client_certificate_required(mut self, required: bool) -> Self {
+        self.client_certificate_required = required;
+        self
+    }
+
+    /// Whether devices may authenticate by PSK-TLS (RFC 4279) with the
+    /// pre-shared key registered for their PSK identity (OpenSSL only;
+    /// default `false`). The handshake reads the key from the store, which
+    /// needs a multi-thread tokio runtime ([`DmServer::serve`](crate::DmServer::serve)
+    /// refuses to serve PSK on another).
+    #[must_use]
+    pub fn with_psk(mut self, psk: bool) -> Self {
+        self.psk = psk;
+        self
+    }
+
+    /// Checks the options and builds the backend's configuration.
+    pub(crate) fn build(&self) -> Result<ServerTls, Error> {
+        match self.backend {
+            TlsBackend::Rustls => {
+                if self.psk {
+                    return Err(Error::Tls {
+                        part: "PSK",
+                        problem: "rustls offers no PSK-TLS suite: choose the OpenSSL backend \
+                                  (\"backend\": \"openssl\")"
+                            .into(),
+                    });
+                }
+                if self.ecdsa.is_some() {
+                    return Err(Error::Tls {
+                        part: "ECDSA certificate",
+                        problem: "rustls serves one certificate: give it as cert and key, \
+                                  or choose the OpenSSL backend for two"
+                            .into(),
+                    });
+                }
+                self.server_config().map(ServerTls::Rustls)
+            }
+            #[cfg(feature = "openssl")]
+            TlsBackend::OpenSsl => crate::tls_openssl::Settings::load(&self.material())
+                .map(|s| ServerTls::OpenSsl(Arc::new(s))),
+            #[cfg(not(feature = "openssl"))]
+            TlsBackend::OpenSsl => Err(Error::Tls {
+                part: "backend",
+                problem: "the OpenSSL backend is not in this build: build dm-server (or dm-cli) \
+                          with the cargo feature `openssl`"
+                    .into(),
+            }),
+        }
+    }
+
+    /// What the OpenSSL backend reads.
+    #[cfg(feature = "openssl")]
+    pub(crate) fn material(&self) -> crate::tls_openssl::Material<'_> {
+        crate::tls_openssl::Material {
+            cert_chain: &self.cert_chain,
+            key: &self.key,
+            ecdsa: self
+                .ecdsa
+                .as_ref()
+                .map(|(chain, key)| (chain.as_slice(), key.as_slice())),
+            client_ca: self.client_ca.as_deref(),
+            client_certificate_required: self.client_certificate_required,
+            psk: self.psk,
+        }
+    }
+
     /// Builds the rustls configuration (ring provider, TLS 1.2 and 1.3,
     /// HTTP/1.1 by ALPN).
-    pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
+    fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
         let tls = |part: &'static str, e: &dyn std::fmt::Display| Error::Tls {
             part,
             problem: e.to_string(),
@@ -110,6 +304,12 @@ impl TlsOptions {
             .with_safe_default_protocol_versions()
             .map_err(|e| tls("protocol versions", &e))?;
         let builder = match &self.client_ca {
+            None if self.client_certificate_required => {
+                return Err(tls(
+                    "client CA",
+                    &"a client certificate is required but no client CA is given",
+                ));
+            }
             None => builder.with_no_client_auth(),
             Some(pem) => {
                 let mut roots = rustls::RootCertStore::empty();
@@ -123,10 +323,13 @@ impl TlsOptions {
                 let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
                     provider,
-                )
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| tls("client CA", &e))?;
+                );
+                let verifier = if self.client_certificate_required {
+                    verifier
+                } else {
+                    verifier.allow_unauthenticated()
+                };
+                let verifier = verifier.build().map_err(|e| tls("client CA", &e))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
@@ -436,7 +639,7 @@ pub struct ServerOptions {
     pub(crate) realm: String,
     pub(crate) dev_mode: bool,
     pub(crate) admin_token: Option<String>,
-    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<ServerTls>,
     pub(crate) limits: ServerLimits,
     pub(crate) session: SessionSettings,
     pub(crate) dev_notification: Option<NotificationSecret>,
@@ -500,6 +703,15 @@ impl ServerOptions {
     /// Whether the server speaks HTTPS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The TLS backend, when the server speaks HTTPS.
+    pub fn tls_backend(&self) -> Option<TlsBackend> {
+        self.tls.as_ref().map(|tls| match tls {
+            ServerTls::Rustls(_) => TlsBackend::Rustls,
+            #[cfg(feature = "openssl")]
+            ServerTls::OpenSsl(_) => TlsBackend::OpenSsl,
+        })
     }
 
     /// The limits.
@@ -690,11 +902,7 @@ impl ServerOptionsBuilder {
         if self.admin_token.as_deref() == Some("") {
             return Err(Error::config("admin token", "must not be empty"));
         }
-        let tls = self
-            .tls
-            .as_ref()
-            .map(TlsOptions::server_config)
-            .transpose()?;
+        let tls = self.tls.as_ref().map(TlsOptions::build).transpose()?;
         Ok(ServerOptions {
             listen: self.listen,
             public_uri,
@@ -769,5 +977,68 @@ mod tests {
             ServerOptions::builder().tls(tls).build(),
             Err(Error::Tls { .. })
         ));
+    }
+
+    /// An ECDSA certificate for `localhost` and its key, PEM.
+    fn ecdsa_pem() -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        let cert = params.self_signed(&key).expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// The part an error of building these TLS options names.
+    fn refused_part(tls: TlsOptions) -> &'static str {
+        match ServerOptions::builder().tls(tls).build() {
+            Err(Error::Tls { part, .. }) => part,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rustls_refuses_what_only_openssl_offers() {
+        let (cert, key) = ecdsa_pem();
+        let rustls = || TlsOptions::from_pem(cert.as_str(), key.as_str());
+        let options = ServerOptions::builder()
+            .tls(rustls())
+            .build()
+            .expect("valid");
+        assert_eq!(options.tls_backend(), Some(TlsBackend::Rustls));
+        assert_eq!(refused_part(rustls().with_psk(true)), "PSK");
+        assert_eq!(
+            refused_part(rustls().with_ecdsa_pem(cert.as_str(), key.as_str())),
+            "ECDSA certificate"
+        );
+        assert_eq!(
+            refused_part(rustls().with_client_certificate_required(true)),
+            "client CA"
+        );
+        let required = rustls()
+            .with_client_ca_pem(cert.as_str())
+            .with_client_certificate_required(true);
+        assert!(ServerOptions::builder().tls(required).build().is_ok());
+        assert_eq!(
+            refused_part(rustls().with_client_ca_pem("no certificate here")),
+            "client CA"
+        );
+        assert!(matches!(
+            TlsOptions::from_files("/nonexistent/server.pem", "/nonexistent/server.key"),
+            Err(Error::File { .. })
+        ));
+    }
+
+    #[cfg(not(feature = "openssl"))]
+    #[test]
+    fn openssl_needs_its_feature() {
+        let (cert, key) = ecdsa_pem();
+        let tls = TlsOptions::from_pem(cert, key).with_backend(TlsBackend::OpenSsl);
+        assert!(!TlsBackend::OpenSsl.is_available());
+        match ServerOptions::builder().tls(tls).build() {
+            Err(Error::Tls { part, problem }) => {
+                assert_eq!(part, "backend");
+                assert!(problem.contains("feature `openssl`"), "{problem}");
+            }
+            other => panic!("not refused: {other:?}"),
+        }
     }
 }

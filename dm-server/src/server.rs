@@ -21,9 +21,9 @@ use crate::auth::ClientCertificate;
 use crate::auth::ServerKey;
 use crate::budget::{BodyBudget, DeviceRequests};
 use crate::notify::{NotificationChannel, UdpChannel};
-use crate::options::ServerOptions;
+use crate::options::{ServerOptions, ServerTls};
 use crate::shared::Shared;
-use crate::store::{MemoryStore, Store};
+use crate::store::{MemoryStore, PskIdentity, Store};
 
 /// An OMA DM 2.0 management server: the session endpoint, the data
 /// repository, the admin API, authentication and the notification sender,
@@ -140,7 +140,8 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
     }
 
     /// The routes, to embed in an axum application. TLS, client
-    /// certificates ([`ClientCertificate`] request extension), connection
+    /// certificates ([`ClientCertificate`] request extension), PSK-TLS
+    /// ([`PskIdentity`](crate::PskIdentity) request extension), connection
     /// limits, the request-head limit and timeout (the application's HTTP
     /// server settings) and session expiry ([`DmServer::run_maintenance`])
     /// are then the application's job; body sizes and timeouts, the body
@@ -189,7 +190,10 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
     /// [`ServerLimits::shutdown_grace`](crate::ServerLimits::shutdown_grace))
     /// and flushes the store.
     ///
-    /// Speaks HTTPS when the options have TLS. Refuses a non-loopback
+    /// Speaks HTTPS when the options have TLS. With the OpenSSL backend and
+    /// PSK-TLS on, it must run on a multi-thread tokio runtime (the
+    /// handshake reads keys from the store; [`Error::Tls`] otherwise).
+    /// Refuses a non-loopback
     /// listener in dev mode. Without a configured public URI, the bound
     /// address becomes it (unless it is a wildcard address such as
     /// `0.0.0.0`: then each request's `Host` header is used).
@@ -220,7 +224,7 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
             let _ = self.shared.public_base.set(format!("{scheme}://{local}"));
         }
         let router = self.router();
-        let acceptor = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        let acceptor = self.acceptor()?;
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
         let maintenance = {
@@ -291,10 +295,74 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
     }
 }
 
+impl<S: Store, C: NotificationChannel> DmServer<S, C> {
+    /// The TLS acceptor of the options (`None`: plain HTTP). Without the
+    /// `openssl` feature it cannot fail.
+    #[cfg_attr(not(feature = "openssl"), allow(clippy::unnecessary_wraps))]
+    fn acceptor(&self) -> Result<Option<Acceptor>, Error> {
+        Ok(match &self.shared.options.tls {
+            None => None,
+            Some(ServerTls::Rustls(config)) => Some(Acceptor::Rustls(
+                tokio_rustls::TlsAcceptor::from(config.clone()),
+            )),
+            #[cfg(feature = "openssl")]
+            Some(ServerTls::OpenSsl(settings)) => {
+                let lookup = if settings.psk() {
+                    Some(self.psk_lookup()?)
+                } else {
+                    None
+                };
+                Some(Acceptor::OpenSsl(crate::tls_openssl::Acceptor::new(
+                    settings.clone(),
+                    lookup,
+                )?))
+            }
+        })
+    }
+
+    /// How the OpenSSL handshake reads the key of a PSK identity: the
+    /// handshake's callback is synchronous, so it blocks its worker thread
+    /// on the store's look-up (`block_in_place`, which moves the thread's
+    /// other tasks away first). That needs the multi-thread runtime.
+    #[cfg(feature = "openssl")]
+    fn psk_lookup(&self) -> Result<crate::tls_openssl::PskLookup, Error> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let handle = Handle::current();
+        if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
+            return Err(Error::Tls {
+                part: "PSK",
+                problem: "PSK-TLS reads keys from the store during the handshake, which needs \
+                          a multi-thread tokio runtime; this one is not"
+                    .into(),
+            });
+        }
+        let shared = self.shared.clone();
+        Ok(Arc::new(move |identity: &PskIdentity| {
+            tokio::task::block_in_place(|| handle.block_on(shared.store.psk_by_identity(identity)))
+                .map(|found| found.map(|(_, psk)| psk))
+        }))
+    }
+}
+
+/// The TLS side of accepted connections.
+#[derive(Clone)]
+enum Acceptor {
+    Rustls(tokio_rustls::TlsAcceptor),
+    #[cfg(feature = "openssl")]
+    OpenSsl(crate::tls_openssl::Acceptor),
+}
+
+/// What TLS proved about a connection's client.
+#[derive(Default)]
+struct Peer {
+    certificate: Option<ClientCertificate>,
+    psk_identity: Option<PskIdentity>,
+}
+
 /// One accepted connection.
 struct Connection {
     router: Router,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    acceptor: Option<Acceptor>,
     stopped: watch::Receiver<bool>,
     header_timeout: Duration,
     header_bytes: usize,
@@ -304,8 +372,31 @@ impl Connection {
     async fn run(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         match self.acceptor.clone() {
-            None => self.serve(stream, None, peer).await,
-            Some(acceptor) => {
+            None => self.serve(stream, Peer::default(), peer).await,
+            #[cfg(feature = "openssl")]
+            Some(Acceptor::OpenSsl(acceptor)) => {
+                let handshake =
+                    tokio::time::timeout(self.header_timeout, acceptor.accept(stream)).await;
+                let accepted = match handshake {
+                    Ok(Ok(accepted)) => accepted,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let client = Peer {
+                    certificate: accepted
+                        .certificate
+                        .map(|der| ClientCertificate::from_der(&der)),
+                    psk_identity: accepted.psk_identity,
+                };
+                self.serve(accepted.stream, client, peer).await;
+            }
+            Some(Acceptor::Rustls(acceptor)) => {
                 let handshake =
                     tokio::time::timeout(self.header_timeout, acceptor.accept(stream)).await;
                 let tls = match handshake {
@@ -325,19 +416,26 @@ impl Connection {
                     .peer_certificates()
                     .and_then(<[_]>::first)
                     .map(|der| ClientCertificate::from_der(der));
-                self.serve(tls, certificate, peer).await;
+                let client = Peer {
+                    certificate,
+                    psk_identity: None,
+                };
+                self.serve(tls, client, peer).await;
             }
         }
     }
 
-    async fn serve<I>(self, io: I, certificate: Option<ClientCertificate>, peer: SocketAddr)
+    async fn serve<I>(self, io: I, client: Peer, peer: SocketAddr)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let router = self.router;
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            if let Some(certificate) = certificate {
+            if let Some(certificate) = client.certificate {
                 request.extensions_mut().insert(certificate);
+            }
+            if let Some(identity) = &client.psk_identity {
+                request.extensions_mut().insert(identity.clone());
             }
             request
                 .extensions_mut()

@@ -159,7 +159,7 @@ async fn a_schema_newer_than_the_program_is_refused_and_left_alone() {
         SqliteStore::open(backend.clone()).await,
         Err(Error::SchemaTooNew {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
     let get: Work<Vec<Row>> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {
@@ -167,6 +167,65 @@ async fn a_schema_newer_than_the_program_is_refused_and_left_alone() {
     });
     let rows = backend.transaction(Access::Read, get).await.expect("read");
     assert_eq!(rows, [Row(vec![Value::Integer(99)])], "left as it was");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A file of schema version 1 (before PSK credentials) is migrated to
+/// version 2 on opening: its devices are kept, without PSK, and PSK
+/// credentials can be registered.
+#[tokio::test]
+async fn a_version_1_file_is_migrated_and_keeps_its_devices() {
+    let dir = scratch("migrate-psk");
+    let path = dir.join("dm.sqlite");
+    let backend = SqliteBackend::open(&path).expect("opened");
+    let version_1: Work<()> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {
+        Box::pin(async move {
+            c.batch(include_str!(
+                "../src/store/sql/migrations/sqlite/0001_init.sql"
+            ))
+            .await?;
+            c.batch(
+                "CREATE TABLE dm_schema (version BIGINT NOT NULL); \
+                 INSERT INTO dm_schema (version) VALUES (1); \
+                 INSERT INTO devices (dev_id, registered_ms, username) \
+                 VALUES ('IMEI:1', 7, 'device-1');",
+            )
+            .await
+        })
+    });
+    backend
+        .transaction(Access::Write, version_1)
+        .await
+        .expect("a version 1 file");
+    let store = SqliteStore::open(backend.clone()).await.expect("migrated");
+    let kept = store
+        .device(&DevId::new("IMEI:1").expect("DevID"))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(kept.registered_ms, 7);
+    assert!(kept.psk.is_none());
+    let psk = dm_server::PskCredentials::from_hex("device-2", "00112233445566778899aabbccddeeff")
+        .expect("credentials");
+    store
+        .register_device(
+            DeviceRegistration::new(DevId::new("IMEI:2").expect("DevID")).with_psk(psk.clone()),
+            false,
+            8,
+        )
+        .await
+        .expect("registered");
+    let (owner, found) = store
+        .psk_by_identity(&psk.identity)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!((owner.as_str(), found), ("IMEI:2", psk));
+    let get: Work<Vec<Row>> = Box::new(|c: &mut dyn Connection| -> BoxFuture<'_, _> {
+        Box::pin(async move { c.query("SELECT version FROM dm_schema", &[]).await })
+    });
+    let rows = backend.transaction(Access::Read, get).await.expect("read");
+    assert_eq!(rows, [Row(vec![Value::Integer(2)])]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

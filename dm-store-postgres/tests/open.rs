@@ -25,14 +25,14 @@ async fn ten_nodes_starting_at_once_migrate_the_schema_once() {
     // run would have failed. One version row, the newest.
     let check = db.url().to_owned();
     let rows = query(&check, "SELECT version FROM dm_schema").await;
-    assert_eq!(rows, vec![1]);
+    assert_eq!(rows, vec![2]);
     // A node starting later finds the schema as it is.
     dm_store_postgres::connect(db.url())
         .await
         .expect("opened again");
     assert_eq!(
         query(&check, "SELECT version FROM dm_schema").await,
-        vec![1]
+        vec![2]
     );
 }
 

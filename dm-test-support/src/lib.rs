@@ -18,6 +18,9 @@
 //! - `process`: running a built binary of the workspace (the `dm` tool),
 //!   `dm serve` as a child a test can kill (SIGKILL) and restart;
 //! - `proxy`: a round-robin TCP proxy on loopback a test can cut;
+//! - `s_client`: the system `openssl s_client` as a TLS client (a named
+//!   suite, PSK or client certificate) sending one HTTP request, and test
+//!   certificates made with `openssl`;
 //! - `fleet` (feature `fleet`): simulated devices that log every command
 //!   they execute;
 //! - `admin_api` (feature `fleet`): the admin API of a running server over
@@ -41,6 +44,7 @@ pub mod hostile_server;
 pub mod postgres;
 pub mod process;
 pub mod proxy;
+pub mod s_client;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

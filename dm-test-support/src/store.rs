@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dm_server::{
     AlertRecord, CommandId, CommandRecord, CommandState, CommandStatus, DeviceRegistration, Error,
-    ObjectOwner, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome, SessionRecord,
-    SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
+    ObjectOwner, PskCredentials, PskIdentity, RepositoryObject, Respond, Retention, SessionEnd,
+    SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome,
+    StepPackage, Store,
 };
 use dm_session::{CachedInstance, Initiator, SessionPhase, SessionState};
 use dm_types::{
@@ -91,6 +92,7 @@ where
     .await;
     session_steps_open_continue_and_end_sessions_all_or_nothing(new_store(default()).await).await;
     credentials_are_read_with_the_session(new_store(default()).await).await;
+    psk_identities_name_one_device_and_go_with_it(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:
@@ -869,6 +871,164 @@ pub async fn removing_a_device_removes_everything_of_it<S: Store>(store: S) {
     register(&store, &d1, 2).await;
     assert!(store.alerts(&d1).await.expect("read").is_empty());
     assert!(store.commands(&d1).await.expect("read").is_empty());
+}
+
+/// PSK-TLS credentials `identity` with a key of 16 bytes `fill`.
+fn psk(identity: &str, fill: u8) -> PskCredentials {
+    PskCredentials::new(
+        PskIdentity::new(identity).expect("identity"),
+        vec![fill; 16],
+    )
+    .expect("credentials")
+}
+
+/// A PSK identity names one device ([`Store::psk_by_identity`] finds it
+/// with its key; another device registering it, alone or in a batch, is
+/// [`Error::PskIdentityTaken`]); replacing the registration replaces the
+/// credentials, removing the device frees the identity.
+pub async fn psk_identities_name_one_device_and_go_with_it<S: Store>(store: S) {
+    let d1 = dev("IMEI:1");
+    let d2 = dev("IMEI:2");
+    let identity = |name: &str| PskIdentity::new(name).expect("identity");
+    store
+        .register_device(
+            DeviceRegistration::new(d1.clone()).with_psk(psk("device-1", 1)),
+            false,
+            0,
+        )
+        .await
+        .expect("registered");
+    let (owner, found) = store
+        .psk_by_identity(&identity("device-1"))
+        .await
+        .expect("read")
+        .expect("registered");
+    assert_eq!(owner, d1);
+    assert_eq!(found.key(), [1; 16]);
+    assert_eq!(found.identity, identity("device-1"));
+    let record = store.device(&d1).await.expect("read").expect("kept");
+    assert_eq!(
+        record.psk.as_ref().map(PskCredentials::key),
+        Some(&[1; 16][..])
+    );
+    assert!(
+        store
+            .psk_by_identity(&identity("device-2"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    // Identities compare exactly (no case folding).
+    assert!(
+        store
+            .psk_by_identity(&identity("DEVICE-1"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+
+    // Another device: refused (409), alone or in a batch, and not stored.
+    let taken = || DeviceRegistration::new(d2.clone()).with_psk(psk("device-1", 2));
+    match store.register_device(taken(), false, 1).await {
+        Err(error @ Error::PskIdentityTaken { .. }) => {
+            assert_eq!(error.status(), StatusCode::CONFLICT);
+            assert!(matches!(error, Error::PskIdentityTaken { owner, .. } if owner == d1));
+        }
+        other => panic!("a taken PSK identity: {other:?}"),
+    }
+    assert!(matches!(
+        store.register_devices(vec![taken()], 1).await,
+        Err(Error::PskIdentityTaken { owner, .. }) if owner == d1
+    ));
+    assert!(store.device(&d2).await.expect("read").is_none());
+    let twice = |n: &str| DeviceRegistration::new(dev(n)).with_psk(psk("twice", 3));
+    assert!(matches!(
+        store.register_devices(vec![twice("IMEI:3"), twice("IMEI:4")], 1).await,
+        Err(Error::PskIdentityTaken { owner, .. }) if owner == dev("IMEI:3")
+    ));
+    assert!(
+        store
+            .psk_by_identity(&identity("twice"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    // A batch registers PSK credentials like a single registration.
+    store
+        .register_devices(
+            vec![DeviceRegistration::new(d2.clone()).with_psk(psk("device-2", 4))],
+            1,
+        )
+        .await
+        .expect("registered");
+    let (owner, found) = store
+        .psk_by_identity(&identity("device-2"))
+        .await
+        .expect("read")
+        .expect("registered");
+    assert_eq!((owner, found.key()), (d2.clone(), &[4; 16][..]));
+
+    // Replacing: new credentials, the old identity is free.
+    store
+        .register_device(
+            DeviceRegistration::new(d1.clone()).with_psk(psk("device-1b", 5)),
+            true,
+            2,
+        )
+        .await
+        .expect("replaced");
+    assert!(
+        store
+            .psk_by_identity(&identity("device-1"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    let (_, found) = store
+        .psk_by_identity(&identity("device-1b"))
+        .await
+        .expect("read")
+        .expect("replaced");
+    assert_eq!(found.key(), [5; 16]);
+    // Replacing without PSK credentials drops them.
+    store
+        .register_device(DeviceRegistration::new(d1.clone()), true, 3)
+        .await
+        .expect("replaced");
+    assert!(
+        store
+            .psk_by_identity(&identity("device-1b"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .device(&d1)
+            .await
+            .expect("read")
+            .expect("kept")
+            .psk
+            .is_none()
+    );
+
+    // Removing the device frees its identity.
+    assert!(store.remove_device(&d2).await.expect("removed"));
+    assert!(
+        store
+            .psk_by_identity(&identity("device-2"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    store
+        .register_device(
+            DeviceRegistration::new(d1.clone()).with_psk(psk("device-2", 6)),
+            true,
+            4,
+        )
+        .await
+        .expect("the identity is free");
 }
 
 /// An instance root of a test MO, MIID `miid`, holding `value`.

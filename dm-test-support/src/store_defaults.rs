@@ -7,8 +7,8 @@ use std::future::Future;
 
 use dm_server::{
     AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, Error, MemoryStore,
-    PasswordCredentials, RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken,
-    Store,
+    PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, SessionEnd, SessionRecord,
+    SessionSummary, SessionToken, Store,
 };
 use dm_session::CachedInstance;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
@@ -74,6 +74,13 @@ impl Store for Defaults {
         sha256: &[u8; 32],
     ) -> impl Future<Output = Result<Option<DevId>, Error>> + Send {
         self.0.device_by_certificate(sha256)
+    }
+
+    fn psk_by_identity(
+        &self,
+        identity: &PskIdentity,
+    ) -> impl Future<Output = Result<Option<(DevId, PskCredentials)>, Error>> + Send {
+        self.0.psk_by_identity(identity)
     }
 
     fn set_notification_address(

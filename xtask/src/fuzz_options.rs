@@ -18,6 +18,7 @@ pub(crate) const TARGETS: [&str; 20] = [
     "server_auth",
     "admin_command",
     "server_config",
+    "psk_credentials",
     "client_auth",
     "client_state",
     "server_http",

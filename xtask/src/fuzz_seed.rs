@@ -330,6 +330,7 @@ pub(crate) fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String
     for config in [
         r#"{"listen":"0.0.0.0:8443","public_uri":"https://dm.example.com:8443","server_id":"dm.example.com","realm":"oma-dm","admin_token":"change me","tls":{"cert":"server.pem","key":"server.key","client_ca":"devices-ca.pem"},"store":"sqlite:store.sqlite","limits":{"body_bytes":4194304,"repository_bytes":16777216,"header_timeout_secs":10,"body_timeout_secs":30,"max_sessions":10000,"max_connections":16384,"session_idle_secs":300,"commands_per_package":64,"packages_per_session":64},"dev_notification":{"secret_hex":"00ff","data_hex":"0102"},"devices":[{"dev_id":"IMEI:493005100592800","username":"device-1","password":"secret","certificate_sha256":null,"notification":{"address":"udp://192.0.2.10:9443","secret_hex":"6e6f7469","data_hex":"64617461"}}]}"#,
         r#"{"server_id":"dm.example","devices":[{"dev_id":"IMEI:1","username":"d1","password":"pw"},{"dev_id":"IMEI:2","certificate_sha256":"00000000000000000000000000000000000000000000000000000000000000ff"}]}"#,
+        r#"{"tls":{"backend":"openssl","cert":"rsa.pem","key":"rsa.key","ecdsa_cert":"ec.pem","ecdsa_key":"ec.key","client_ca":"ca.pem","client_certificate_required":false,"psk":true},"devices":[{"dev_id":"IMEI:3","psk":{"identity":"device-3@dm.example","key_hex":"00112233445566778899aabbccddeeff"}}]}"#,
         r#"{"limits":{"session_idle_secs":7,"max_sessions":3,"shutdown_grace_secs":1,"header_bytes":1024}}"#,
         r#"{"limits":{"body_budget_bytes":4194304,"body_budget_wait_ms":250,"requests_per_device":2,"repository_bytes":1048576}}"#,
         r#"{"public_uri":"http://[::1]:8080/","realm":"a b","store":"postgres://dm:secret@db.example/dm"}"#,
@@ -337,6 +338,21 @@ pub(crate) fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String
     ] {
         seeds.add("server_config", config.as_bytes().to_vec());
     }
+    // PSK credentials of a registration, and PSK identities as received.
+    for psk in [
+        r#"{"identity":"device-1","key_hex":"000102030405060708090a0b0c0d0e0f"}"#,
+        r#"{"identity":"device-1@dm.example","key_hex":"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}"#,
+        r#"{"identity":"","key_hex":"000102030405060708090a0b0c0d0e0f"}"#,
+        r#"{"identity":"ü-device","key_hex":" 000102030405060708090A0B0C0D0E0F "}"#,
+        r#"{"identity":"d","key_hex":"0001"}"#,
+        r#"{"identity":"d","key_hex":"zz0102030405060708090a0b0c0d0e0f"}"#,
+        r#"{"identity":"tab	here","key_hex":"000102030405060708090a0b0c0d0e0f"}"#,
+        "device-1@dm.example",
+    ] {
+        seeds.add("psk_credentials", psk.as_bytes().to_vec());
+    }
+    seeds.add("psk_credentials", b"\xff\xfe".to_vec());
+    seeds.add("psk_credentials", vec![b'x'; 129]);
     // `WWW-Authenticate` values, one per line.
     for challenges in [
         "Digest realm=\"oma-dm\", qop=\"auth\", algorithm=SHA-256, nonce=\"n1\"\nDigest realm=\"oma-dm\", qop=\"auth\", algorithm=MD5, nonce=\"n1\"\nBasic realm=\"oma-dm\", charset=\"UTF-8\"",

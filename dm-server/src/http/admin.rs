@@ -505,6 +505,8 @@ async fn device<S: Store, C: NotificationChannel>(
         "registered_ms": record.registered_ms,
         "username": record.credentials.as_ref().map(|c| c.username.as_str()),
         "certificate_sha256": record.certificate_sha256.map(|c| dm_codec::hex::encode(&c)),
+        // The identity only: the key never leaves the store.
+        "psk_identity": record.psk.as_ref().map(|p| p.identity.as_str()),
         "notification_address": record.notification_address,
         "notification_secret": record.notification_secret.is_some(),
         "last_notification_id": record.last_notification_id,

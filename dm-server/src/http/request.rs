@@ -17,7 +17,7 @@ use dm_types::DevId;
 use crate::auth::{self, AuthFailure, ClientCertificate, Lookups, RequestAuth};
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
-use crate::store::{DeviceRegistration, SessionRecord, SessionToken, Store};
+use crate::store::{DeviceRegistration, PskIdentity, SessionRecord, SessionToken, Store};
 use crate::util::now_ms;
 
 use super::refusal::{Refusal, internal, refuse};
@@ -229,7 +229,8 @@ fn target(parts: &Parts) -> String {
 /// Authenticates the device behind a request (401 with challenges when it
 /// cannot be). In dev mode, a request without credentials is the device its
 /// `OMADM-DevID` names, registered on first sight, unless that device is
-/// registered with credentials or a certificate: then it must use them.
+/// registered with credentials, a certificate or a PSK: then it must use
+/// them.
 pub(crate) async fn authenticate<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     parts: &Parts,
@@ -261,6 +262,7 @@ async fn authenticate_with<S: Store, C: NotificationChannel>(
         target: &target,
         headers: &parts.headers,
         certificate: parts.extensions.get::<ClientCertificate>(),
+        psk_identity: parts.extensions.get::<PskIdentity>(),
     };
     let now = now_ms();
     let failure = match auth::authenticate_device(
@@ -326,7 +328,10 @@ async fn dev_mode_device<S: Store, C: NotificationChannel>(
         .ok_or_else(|| refuse(400, "OMADM-DevID is required"))?;
     let dev_id = DevId::new(header).map_err(|e| refuse(400, format!("OMADM-DevID: {e}")))?;
     if let Some(device) = lookups.device(&dev_id).await? {
-        if device.credentials.is_some() || device.certificate_sha256.is_some() {
+        if device.credentials.is_some()
+            || device.certificate_sha256.is_some()
+            || device.psk.is_some()
+        {
             return Ok(None);
         }
     } else {

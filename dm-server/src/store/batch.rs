@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use dm_types::DevId;
 
-use super::DeviceRegistration;
+use super::{DeviceRegistration, PskIdentity};
 use crate::Error;
 
 /// What a store already holds, as far as registering a batch is concerned.
@@ -17,6 +17,8 @@ pub(crate) trait Registered {
     fn username_owner(&self, username: &str) -> Option<DevId>;
     /// The device registered with this certificate fingerprint.
     fn certificate_owner(&self, sha256: &[u8; 32]) -> Option<DevId>;
+    /// The device registered with this PSK identity.
+    fn psk_owner(&self, identity: &PskIdentity) -> Option<DevId>;
 }
 
 /// The conflicts a store found for a batch: the registered devices, user
@@ -27,6 +29,7 @@ pub(crate) struct Taken {
     pub(crate) devices: HashSet<DevId>,
     pub(crate) usernames: HashMap<String, DevId>,
     pub(crate) certificates: HashMap<[u8; 32], DevId>,
+    pub(crate) psk_identities: HashMap<PskIdentity, DevId>,
 }
 
 impl Registered for Taken {
@@ -41,12 +44,16 @@ impl Registered for Taken {
     fn certificate_owner(&self, sha256: &[u8; 32]) -> Option<DevId> {
         self.certificates.get(sha256).cloned()
     }
+
+    fn psk_owner(&self, identity: &PskIdentity) -> Option<DevId> {
+        self.psk_identities.get(identity).cloned()
+    }
 }
 
 /// The error registering `batch` in order, one
 /// [`Store::register_device`](crate::Store::register_device) (without
 /// `replace`) each, would stop at: the first registration whose user name
-/// or certificate another device holds, or whose device exists, the earlier
+/// certificate or PSK identity another device holds, or whose device exists, the earlier
 /// registrations of the batch counting as registered. `None` when the whole
 /// batch can be registered.
 pub(crate) fn first_conflict(
@@ -56,6 +63,7 @@ pub(crate) fn first_conflict(
     let mut devices: HashSet<&DevId> = HashSet::with_capacity(batch.len());
     let mut usernames: HashMap<&str, &DevId> = HashMap::new();
     let mut certificates: HashMap<&[u8; 32], &DevId> = HashMap::new();
+    let mut psk_identities: HashMap<&PskIdentity, &DevId> = HashMap::new();
     for registration in batch {
         let dev_id = &registration.dev_id;
         if let Some(credentials) = &registration.credentials {
@@ -85,6 +93,21 @@ pub(crate) fn first_conflict(
                 return Some(Error::CertificateTaken { owner });
             }
             certificates.insert(certificate, dev_id);
+        }
+        if let Some(psk) = &registration.psk {
+            let owner = psk_identities
+                .get(&psk.identity)
+                .map(|owner| (*owner).clone())
+                .or_else(|| registered.psk_owner(&psk.identity));
+            if let Some(owner) = owner
+                && owner != *dev_id
+            {
+                return Some(Error::PskIdentityTaken {
+                    identity: psk.identity.to_string(),
+                    owner,
+                });
+            }
+            psk_identities.insert(&psk.identity, dev_id);
         }
         if !devices.insert(dev_id) || registered.has_device(dev_id) {
             return Some(Error::DeviceExists(dev_id.clone()));

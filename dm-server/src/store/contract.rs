@@ -9,8 +9,9 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 use super::batch::{Taken, first_conflict};
 use super::{
     AlertRecord, CommandId, CommandRecord, CommandStatus, DeviceRecord, DeviceRegistration,
-    PasswordCredentials, RepositoryObject, Respond, SessionEnd, SessionOutcome, SessionRecord,
-    SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage,
+    PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, Respond, SessionEnd,
+    SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome,
+    StepPackage,
 };
 use crate::Error;
 
@@ -30,8 +31,9 @@ pub trait Store: Send + Sync + 'static {
     /// unless `replace` is set: then its credentials, certificate and
     /// notification secret are replaced (and its notification address, when
     /// the registration has one), and its sessions, commands and alerts kept.
-    /// A user name or certificate already used by another device is
-    /// [`Error::UsernameTaken`] or [`Error::CertificateTaken`].
+    /// A user name, certificate or PSK identity already used by another
+    /// device is [`Error::UsernameTaken`], [`Error::CertificateTaken`] or
+    /// [`Error::PskIdentityTaken`].
     fn register_device(
         &self,
         registration: DeviceRegistration,
@@ -43,7 +45,7 @@ pub trait Store: Send + Sync + 'static {
     /// cannot be registered, none is, and the error is the one registering
     /// them in order with [`Store::register_device`] (without `replace`)
     /// would have stopped at ([`Error::DeviceExists`],
-    /// [`Error::UsernameTaken`], [`Error::CertificateTaken`]; two
+    /// [`Error::UsernameTaken`], [`Error::CertificateTaken`], [`Error::PskIdentityTaken`]; two
     /// registrations of the batch conflict with each other the same way).
     ///
     /// The default implementation looks every registration up, then
@@ -73,6 +75,11 @@ pub trait Store: Send + Sync + 'static {
                     && let Some(owner) = self.device_by_certificate(certificate).await?
                 {
                     taken.certificates.insert(*certificate, owner);
+                }
+                if let Some(psk) = &registration.psk
+                    && let Some((owner, _)) = self.psk_by_identity(&psk.identity).await?
+                {
+                    taken.psk_identities.insert(psk.identity.clone(), owner);
                 }
             }
             if let Some(conflict) = first_conflict(&registrations, &taken) {
@@ -117,6 +124,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         sha256: &[u8; 32],
     ) -> impl Future<Output = Result<Option<DevId>, Error>> + Send;
+
+    /// The device and PSK-TLS credentials registered under a PSK identity
+    /// (the OpenSSL backend's handshake reads the key here; authentication
+    /// the device).
+    fn psk_by_identity(
+        &self,
+        identity: &PskIdentity,
+    ) -> impl Future<Output = Result<Option<(DevId, PskCredentials)>, Error>> + Send;
 
     /// Records where a device listens for Package#0.
     fn set_notification_address(
@@ -507,6 +522,13 @@ impl<T: Store> Store for std::sync::Arc<T> {
         sha256: &[u8; 32],
     ) -> impl Future<Output = Result<Option<DevId>, Error>> + Send {
         (**self).device_by_certificate(sha256)
+    }
+
+    fn psk_by_identity(
+        &self,
+        identity: &PskIdentity,
+    ) -> impl Future<Output = Result<Option<(DevId, PskCredentials)>, Error>> + Send {
+        (**self).psk_by_identity(identity)
     }
 
     fn set_notification_address(

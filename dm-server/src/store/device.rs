@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use dm_session::http_auth;
 use dm_types::{DevId, MosEntry};
 
-use super::{SessionSummary, SessionToken, wire};
+use super::{PskCredentials, SessionSummary, SessionToken, wire};
 
 /// A device's password, kept as the Digest `H(A1)` = `H(username:realm:password)`
 /// for SHA-256 and MD5, never in clear. Basic authentication is checked
@@ -101,6 +101,10 @@ pub struct DeviceRegistration {
     /// SHA-256 of the DER of the device's TLS client certificate.
     #[serde(with = "wire::hex_array_option")]
     pub certificate_sha256: Option<[u8; 32]>,
+    /// PSK-TLS credentials (its identity names the device, as a
+    /// certificate does).
+    #[serde(default)]
+    pub psk: Option<PskCredentials>,
     /// Where the device listens for Package#0 (e.g. `udp://192.0.2.1:9443`).
     pub notification_address: Option<String>,
     /// How to sign Package#0 for it.
@@ -114,6 +118,7 @@ impl DeviceRegistration {
             dev_id,
             credentials: None,
             certificate_sha256: None,
+            psk: None,
             notification_address: None,
             notification_secret: None,
         }
@@ -130,6 +135,13 @@ impl DeviceRegistration {
     #[must_use]
     pub fn with_certificate_sha256(mut self, sha256: [u8; 32]) -> Self {
         self.certificate_sha256 = Some(sha256);
+        self
+    }
+
+    /// Adds PSK-TLS credentials.
+    #[must_use]
+    pub fn with_psk(mut self, psk: PskCredentials) -> Self {
+        self.psk = Some(psk);
         self
     }
 
@@ -161,6 +173,9 @@ pub struct DeviceRecord {
     /// SHA-256 of its client certificate.
     #[serde(with = "wire::hex_array_option")]
     pub certificate_sha256: Option<[u8; 32]>,
+    /// Its PSK-TLS credentials.
+    #[serde(default)]
+    pub psk: Option<PskCredentials>,
     /// Where it listens for Package#0 (from registration or its
     /// NotificationAddress alert).
     pub notification_address: Option<String>,
@@ -196,6 +211,7 @@ impl DeviceRecord {
             registered_ms,
             credentials: registration.credentials,
             certificate_sha256: registration.certificate_sha256,
+            psk: registration.psk,
             notification_address: registration.notification_address,
             notification_secret: registration.notification_secret,
             last_notification_id: None,

@@ -23,6 +23,7 @@ mod device;
 mod ids;
 mod location;
 mod memory;
+mod psk;
 mod repository;
 mod retention;
 mod session;
@@ -39,6 +40,7 @@ pub use device::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordC
 pub use ids::{CommandId, SessionToken};
 pub use location::StoreLocation;
 pub use memory::MemoryStore;
+pub use psk::{PskCredentials, PskIdentity};
 pub use repository::{ObjectOwner, RepositoryObject};
 pub use retention::Retention;
 use retention::{DIGEST_NONCES_PER_DEVICE, cap_mos};

@@ -7,8 +7,8 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
-    ObjectOwner, PasswordCredentials, RepositoryObject, SessionEnd, SessionOutcome, SessionRecord,
-    SessionSummary, SessionToken, Store,
+    ObjectOwner, PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, SessionEnd,
+    SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
 };
 use crate::Error;
 use crate::store::{Respond, SessionStep, StepOutcome, StepPackage};
@@ -39,6 +39,15 @@ impl Store for MemoryStore {
             && *owner != dev_id
         {
             return Err(Error::CertificateTaken {
+                owner: owner.clone(),
+            });
+        }
+        if let Some(psk) = &registration.psk
+            && let Some(owner) = inner.psk_identities.get(&psk.identity)
+            && *owner != dev_id
+        {
+            return Err(Error::PskIdentityTaken {
+                identity: psk.identity.to_string(),
                 owner: owner.clone(),
             });
         }
@@ -132,6 +141,17 @@ impl Store for MemoryStore {
 
     async fn device_by_certificate(&self, sha256: &[u8; 32]) -> Result<Option<DevId>, Error> {
         Ok(self.lock().certificates.get(sha256).cloned())
+    }
+
+    async fn psk_by_identity(
+        &self,
+        identity: &PskIdentity,
+    ) -> Result<Option<(DevId, PskCredentials)>, Error> {
+        let inner = self.lock();
+        Ok(inner.psk_identities.get(identity).and_then(|dev_id| {
+            let psk = inner.devices.get(dev_id)?.psk.as_deref()?;
+            Some((dev_id.clone(), psk.clone()))
+        }))
     }
 
     async fn set_notification_address(&self, dev_id: &DevId, address: &str) -> Result<(), Error> {

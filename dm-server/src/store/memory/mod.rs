@@ -5,8 +5,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
     AlertRecord, CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration,
-    NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, SessionEnd,
-    SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
+    NotificationSecret, ObjectOwner, PasswordCredentials, PskCredentials, PskIdentity,
+    RepositoryObject, SessionEnd, SessionOutcome, SessionRecord, SessionSummary, SessionToken,
+    Store,
 };
 
 mod backend;

@@ -8,7 +8,8 @@ use dm_types::{DevId, MosEntry, Status};
 use super::{Cache, DigestUse, Retention, StoredAlert};
 use super::{
     CommandId, CommandRecord, CommandState, DeviceRecord, DeviceRegistration, NotificationSecret,
-    PasswordCredentials, RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken,
+    PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, SessionEnd, SessionRecord,
+    SessionSummary, SessionToken,
 };
 use crate::Error;
 
@@ -17,6 +18,7 @@ pub(super) struct Inner {
     pub(super) devices: BTreeMap<DevId, Device>,
     pub(super) usernames: HashMap<Box<str>, DevId>,
     pub(super) certificates: HashMap<[u8; 32], DevId>,
+    pub(super) psk_identities: HashMap<PskIdentity, DevId>,
     pub(super) commands: HashMap<CommandId, CommandRecord>,
     pub(super) sessions: HashMap<SessionToken, SessionRecord>,
     pub(super) repository: BTreeMap<String, RepositoryObject>,
@@ -35,6 +37,7 @@ pub(super) struct Device {
     pub(super) object_bytes: usize,
     pub(super) credentials: Option<Box<PasswordCredentials>>,
     pub(super) certificate: Option<Box<[u8; 32]>>,
+    pub(super) psk: Option<Box<PskCredentials>>,
     pub(super) notification: Option<Box<NotificationState>>,
     /// Latest first.
     pub(super) sessions: Option<Box<[SessionSummary]>>,
@@ -93,6 +96,7 @@ impl Device {
             object_bytes: 0,
             credentials: None,
             certificate: None,
+            psk: None,
             notification: None,
             sessions: None,
             mos: None,
@@ -109,6 +113,7 @@ impl Device {
     pub(super) fn apply(&mut self, registration: DeviceRegistration) {
         self.credentials = registration.credentials.map(Box::new);
         self.certificate = registration.certificate_sha256.map(Box::new);
+        self.psk = registration.psk.map(Box::new);
         let notification = self.notification.get_or_insert_with(Box::default);
         notification.secret = registration.notification_secret;
         if registration.notification_address.is_some() {
@@ -133,6 +138,7 @@ impl Device {
             registered_ms: self.registered_ms,
             credentials: self.credentials.as_deref().cloned(),
             certificate_sha256: self.certificate.as_deref().copied(),
+            psk: self.psk.as_deref().cloned(),
             notification_address: notification.and_then(|n| n.address.clone()),
             notification_secret: notification.and_then(|n| n.secret.clone()),
             last_notification_id: notification.and_then(|n| n.last_id),
@@ -264,6 +270,9 @@ impl Inner {
             if let Some(certificate) = &device.certificate {
                 self.certificates.remove(certificate.as_ref());
             }
+            if let Some(psk) = &device.psk {
+                self.psk_identities.remove(&psk.identity);
+            }
         }
     }
 
@@ -275,6 +284,10 @@ impl Inner {
             }
             if let Some(certificate) = &device.certificate {
                 self.certificates.insert(**certificate, dev_id.clone());
+            }
+            if let Some(psk) = &device.psk {
+                self.psk_identities
+                    .insert(psk.identity.clone(), dev_id.clone());
             }
         }
     }
@@ -291,5 +304,9 @@ impl crate::store::batch::Registered for Inner {
 
     fn certificate_owner(&self, sha256: &[u8; 32]) -> Option<DevId> {
         self.certificates.get(sha256).cloned()
+    }
+
+    fn psk_owner(&self, identity: &PskIdentity) -> Option<DevId> {
+        self.psk_identities.get(identity).cloned()
     }
 }

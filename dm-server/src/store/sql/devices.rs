@@ -8,12 +8,15 @@ use super::rows::{dev_id_of, placeholders, token_of};
 use super::{Connection, Dialect, Row, Value};
 use crate::Error;
 use crate::store::batch::{Taken, first_conflict};
-use crate::store::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
+use crate::store::{
+    DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials, PskCredentials,
+    PskIdentity,
+};
 
 /// The columns [`record`] reads, in order.
 const COLUMNS: &str = "dev_id, registered_ms, username, ha1_sha256, ha1_md5, certificate, \
      notification_address, notification_secret, notification_auth_data, last_notification_id, \
-     sessions, mos";
+     sessions, mos, psk_identity, psk_key";
 
 /// See [`Store::register_device`](crate::Store::register_device).
 pub(super) async fn register(
@@ -56,6 +59,23 @@ pub(super) async fn register(
             }
         }
     }
+    if let Some(psk) = &registration.psk {
+        let rows = c
+            .query(
+                "SELECT dev_id FROM devices WHERE psk_identity = ?",
+                &[psk.identity.as_str().into()],
+            )
+            .await?;
+        if let Some(row) = rows.first() {
+            let owner = dev_id_of(row, 0)?;
+            if owner != *dev_id {
+                return Err(Error::PskIdentityTaken {
+                    identity: psk.identity.to_string(),
+                    owner,
+                });
+            }
+        }
+    }
     let credentials = registration.credentials.as_ref();
     let secret = registration.notification_secret.as_ref();
     let mut params: Vec<Value> = vec![
@@ -70,6 +90,12 @@ pub(super) async fn register(
         secret.map(|s| s.secret.as_slice()).into(),
         secret.map(|s| s.auth_data.as_slice()).into(),
         registration.notification_address.as_deref().into(),
+        registration
+            .psk
+            .as_ref()
+            .map(|p| p.identity.as_str())
+            .into(),
+        registration.psk.as_ref().map(PskCredentials::key).into(),
     ];
     if exists {
         if !replace {
@@ -79,7 +105,8 @@ pub(super) async fn register(
         c.execute(
             "UPDATE devices SET username = ?, ha1_sha256 = ?, ha1_md5 = ?, certificate = ?, \
              notification_secret = ?, notification_auth_data = ?, \
-             notification_address = COALESCE(?, notification_address) WHERE dev_id = ?",
+             notification_address = COALESCE(?, notification_address), psk_identity = ?, \
+             psk_key = ? WHERE dev_id = ?",
             &params,
         )
         .await?;
@@ -91,8 +118,9 @@ pub(super) async fn register(
         let inserted = c
             .execute(
                 "INSERT INTO devices (username, ha1_sha256, ha1_md5, certificate, \
-                 notification_secret, notification_auth_data, notification_address, dev_id, \
-                 registered_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 notification_secret, notification_auth_data, notification_address, \
+                 psk_identity, psk_key, dev_id, registered_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (dev_id) DO NOTHING",
                 &params,
             )
@@ -104,7 +132,7 @@ pub(super) async fn register(
     Ok(())
 }
 
-/// Registrations per statement of a batch: 9 parameters each keeps a
+/// Registrations per statement of a batch: 11 parameters each keeps a
 /// statement far below the parameter limits of SQLite (32766) and
 /// PostgreSQL (65535).
 const BATCH_ROWS: usize = 500;
@@ -159,12 +187,28 @@ pub(super) async fn register_batch(
                 }
             }
         }
+        let identities: Vec<Value> = chunk
+            .iter()
+            .filter_map(|r| r.psk.as_ref())
+            .map(|p| p.identity.as_str().into())
+            .collect();
+        if !identities.is_empty() {
+            let sql = format!(
+                "SELECT psk_identity, dev_id FROM devices WHERE psk_identity IN ({})",
+                placeholders(identities.len())
+            );
+            for row in &c.query(&sql, &identities).await? {
+                taken
+                    .psk_identities
+                    .insert(psk_identity_of(row, 0)?, dev_id_of(row, 1)?);
+            }
+        }
     }
     if let Some(conflict) = first_conflict(registrations, &taken) {
         return Err(conflict);
     }
     for chunk in registrations.chunks(BATCH_ROWS) {
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 9);
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 11);
         for registration in chunk {
             let credentials = registration.credentials.as_ref();
             let secret = registration.notification_secret.as_ref();
@@ -180,11 +224,17 @@ pub(super) async fn register_batch(
                 secret.map(|s| s.secret.as_slice()).into(),
                 secret.map(|s| s.auth_data.as_slice()).into(),
                 registration.notification_address.as_deref().into(),
+                registration
+                    .psk
+                    .as_ref()
+                    .map(|p| p.identity.as_str())
+                    .into(),
+                registration.psk.as_ref().map(PskCredentials::key).into(),
                 registration.dev_id.as_str().into(),
                 int(now_ms),
             ]);
         }
-        let rows = vec![format!("({})", placeholders(9)); chunk.len()].join(", ");
+        let rows = vec![format!("({})", placeholders(11)); chunk.len()].join(", ");
         // A registration of one of these devices committed meanwhile (on
         // PostgreSQL, where a missing row is not locked) wins.
         let inserted = c
@@ -192,7 +242,7 @@ pub(super) async fn register_batch(
                 &format!(
                     "INSERT INTO devices (username, ha1_sha256, ha1_md5, certificate, \
                      notification_secret, notification_auth_data, notification_address, \
-                     dev_id, registered_ms) VALUES {rows} \
+                     psk_identity, psk_key, dev_id, registered_ms) VALUES {rows} \
                      ON CONFLICT (dev_id) DO NOTHING RETURNING dev_id"
                 ),
                 &params,
@@ -345,6 +395,46 @@ pub(super) async fn by_certificate(
     rows.first().map(|row| dev_id_of(row, 0)).transpose()
 }
 
+/// See [`Store::psk_by_identity`](crate::Store::psk_by_identity).
+pub(super) async fn psk_by_identity(
+    c: &mut dyn Connection,
+    identity: &PskIdentity,
+) -> Result<Option<(DevId, PskCredentials)>, Error> {
+    let rows = c
+        .query(
+            "SELECT dev_id, psk_identity, psk_key FROM devices WHERE psk_identity = ?",
+            &[identity.as_str().into()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let Some(psk) = psk(row, 1)? else {
+        return Ok(None);
+    };
+    Ok(Some((dev_id_of(row, 0)?, psk)))
+}
+
+/// The PSK identity in column `i`.
+fn psk_identity_of(row: &Row, i: usize) -> Result<PskIdentity, Error> {
+    PskIdentity::new(row.text(i, "PSK identity")?)
+        .map_err(|e| Error::store("read the PSK identity", e))
+}
+
+/// The PSK credentials in columns `i..i + 2` (identity, key).
+fn psk(row: &Row, i: usize) -> Result<Option<PskCredentials>, Error> {
+    let (Some(_), Some(key)) = (
+        row.opt_text(i, "PSK identity")?,
+        row.opt_blob(i + 1, "PSK key")?,
+    ) else {
+        return Ok(None);
+    };
+    // The problem of a stored key never quotes it.
+    PskCredentials::new(psk_identity_of(row, i)?, key)
+        .map(Some)
+        .map_err(|e| Error::store("read the PSK credentials", e))
+}
+
 /// See [`Store::set_notification_address`](crate::Store::set_notification_address).
 pub(super) async fn set_notification_address(
     c: &mut dyn Connection,
@@ -418,6 +508,7 @@ fn record(row: &Row) -> Result<DeviceRecord, Error> {
         registered_ms: row.u64(1, "registration time")?,
         credentials: credentials(row, 2)?,
         certificate_sha256: row.opt_array::<32>(5, "certificate")?,
+        psk: psk(row, 12)?,
         notification_address: row.opt_text(6, "notification address")?,
         notification_secret,
         last_notification_id: row

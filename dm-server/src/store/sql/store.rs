@@ -15,8 +15,8 @@ use super::{
 use crate::store::cap_mos;
 use crate::store::{
     AlertRecord, CommandId, CommandRecord, CredentialsAndSession, DeviceRecord, DeviceRegistration,
-    PasswordCredentials, RepositoryObject, Respond, SessionEnd, SessionRecord, SessionStep,
-    SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
+    PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, Respond, SessionEnd,
+    SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
 };
 use crate::{Error, Retention};
 
@@ -223,6 +223,21 @@ impl<B: Backend> Store for SqlStore<B> {
         self.run(
             Access::Read,
             work(move |c| Box::pin(async move { devices::by_certificate(c, &sha256).await })),
+        )
+        .await
+    }
+
+    async fn psk_by_identity(
+        &self,
+        identity: &PskIdentity,
+    ) -> Result<Option<(DevId, PskCredentials)>, Error> {
+        let identity = identity.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let identity = identity.clone();
+                Box::pin(async move { devices::psk_by_identity(c, &identity).await })
+            }),
         )
         .await
     }
