@@ -108,7 +108,7 @@ pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion};
 pub use notify::{Ignored, NotificationOutcome};
 pub use observer::Observer;
 pub use report::SessionReport;
-pub use transport::{RetryPolicy, Transport, TransportBuilder};
+pub use transport::{RetryPolicy, TlsBackend, Transport, TransportBuilder};
 
 /// The README's examples, compiled as doc tests.
 #[doc = include_str!("../README.md")]
