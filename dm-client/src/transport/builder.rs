@@ -95,7 +95,7 @@ impl TransportBuilder {
     pub fn ca_pem(mut self, pem: &[u8]) -> TransportBuilder {
         match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
             Ok(certificates) if !certificates.is_empty() => {
-                self.settings.roots.extend(certificates)
+                self.settings.roots.extend(certificates);
             }
             Ok(_) => self.fail(tls(TlsMaterial::CaPem, "it holds no certificate")),
             Err(e) => self.fail(tls(TlsMaterial::CaPem, e)),

@@ -1,4 +1,4 @@
-//! The TLS settings a [`TransportBuilder`](super::TransportBuilder)
+//! The TLS settings a [`TransportBuilder`](crate::TransportBuilder)
 //! collects, read by whichever backend builds the connections.
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};

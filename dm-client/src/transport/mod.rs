@@ -7,7 +7,7 @@
 //! limits) is written once in this module against [`exchange`]; the
 //! backends only open connections and carry one exchange.
 
-mod builder;
+pub(crate) mod builder;
 mod exchange;
 mod http_session;
 mod material;
@@ -27,7 +27,6 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use crate::auth::Challenge;
 use exchange::{Answer, Outgoing, SendFailure};
 
-pub use builder::TransportBuilder;
 pub(crate) use http_session::HttpSession;
 pub use material::TlsBackend;
 
@@ -106,9 +105,10 @@ impl Default for RetryPolicy {
 /// TLS is rustls with the ring provider by default, or the system OpenSSL
 /// ([`TlsBackend`]; PSK-TLS needs it), TLS 1.2 and 1.3 only. Server
 /// certificates are checked against the CAs given with
-/// [`TransportBuilder::ca_pem`], against one certificate given with
-/// [`TransportBuilder::server_certificate_der`], or against the platform's
-/// trust store when neither is given. Plain `http://` URIs are allowed.
+/// [`ca_pem`](crate::TransportBuilder::ca_pem), against one certificate
+/// given with
+/// [`server_certificate_der`](crate::TransportBuilder::server_certificate_der),
+/// or against the platform's trust store when neither is given. Plain `http://` URIs are allowed.
 /// Redirects are not followed (a `3xx` is an HTTP error for the session)
 /// and no proxy is used. Both backends behave alike in all of this.
 ///

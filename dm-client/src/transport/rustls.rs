@@ -154,7 +154,7 @@ fn rustls_failure<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'
 }
 
 /// The server verification of
-/// [`TransportBuilder::server_certificate_der`](super::TransportBuilder::server_certificate_der):
+/// [`TransportBuilder::server_certificate_der`](crate::TransportBuilder::server_certificate_der):
 /// the presented certificate is the expected one (its host name and dates
 /// are then not checked: it is the server's identity itself), or a chain
 /// that verifies up to it as the only trust anchor, for the host name.
