@@ -334,3 +334,32 @@ async fn a_stalled_handshake_is_a_connect_failure_retried_and_a_stalled_answer_a
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(seen[0].is_ok(), "{seen:?}");
 }
+
+#[tokio::test]
+async fn both_backends_speak_tls_1_2_with_the_gcm_suite_of_the_specification() {
+    let (ca, issuer) = test_ca("dm CA");
+    let (server_certificate, server_key) = signed_certificate(&issuer, &["127.0.0.1"], None);
+    let (client_certificate, client_key) = signed_certificate(&issuer, &[], Some(DEV_ID));
+    let handshakes = Handshakes::default();
+    let suite = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    let server = serve_openssl(
+        x509_server(suite, &server_certificate, &server_key, &ca),
+        &handshakes,
+    )
+    .await;
+    for backend in [TlsBackend::Rustls, TlsBackend::OpenSsl] {
+        let transport = Transport::builder()
+            .backend(backend)
+            .retry(fast_retry(1))
+            .ca_pem(ca.pem().as_bytes())
+            .client_identity(client_certificate.der(), &client_key.serialize_der())
+            .build()
+            .expect("transport");
+        let report = session(&server.base, transport).await;
+        assert!(report.completed(), "{backend}: {report}");
+    }
+    assert_eq!(server.requests().len(), 4);
+    let seen = handshakes.lock().expect("lock").clone();
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|h| h.as_deref() == Ok(suite)), "{seen:?}");
+}

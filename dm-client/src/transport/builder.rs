@@ -327,12 +327,7 @@ impl TransportBuilder {
             ));
             return self;
         }
-        let expected_hint = self.settings.psk.take().and_then(|psk| psk.expected_hint);
-        self.settings.psk = Some(Psk {
-            identity,
-            key,
-            expected_hint,
-        });
+        self.settings.psk = Some(Psk { identity, key });
         self
     }
 
@@ -354,17 +349,7 @@ impl TransportBuilder {
     /// assert!(matches!(err, Error::Tls { material: TlsMaterial::PreSharedKey | TlsMaterial::Backend, .. }));
     /// ```
     pub fn psk_identity_hint(mut self, hint: Vec<u8>) -> TransportBuilder {
-        match &mut self.settings.psk {
-            Some(psk) => psk.expected_hint = Some(hint),
-            // Kept until `psk` comes: an empty identity marks "no PSK yet".
-            None => {
-                self.settings.psk = Some(Psk {
-                    identity: Vec::new(),
-                    key: Vec::new(),
-                    expected_hint: Some(hint),
-                });
-            }
-        }
+        self.settings.psk_identity_hint = Some(hint);
         self
     }
 
@@ -404,13 +389,13 @@ impl TransportBuilder {
                 "an expected server certificate replaces the CA roots: give one or the other",
             ));
         }
-        if let Some(psk) = &self.settings.psk {
-            if psk.identity.is_empty() {
-                return Err(tls(
-                    TlsMaterial::PreSharedKey,
-                    "an identity hint is expected but no pre-shared key is given",
-                ));
-            }
+        if self.settings.psk_identity_hint.is_some() && self.settings.psk.is_none() {
+            return Err(tls(
+                TlsMaterial::PreSharedKey,
+                "an identity hint is expected but no pre-shared key is given",
+            ));
+        }
+        if self.settings.psk.is_some() {
             if self.backend != TlsBackend::OpenSsl {
                 return Err(tls(
                     TlsMaterial::PreSharedKey,

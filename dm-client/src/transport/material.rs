@@ -53,14 +53,11 @@ impl std::fmt::Display for TlsBackend {
     }
 }
 
-/// PSK-TLS credentials: the identity and key the device presents, and the
-/// identity hint it expects from the server.
+/// PSK-TLS credentials: the identity and key the device presents.
 #[cfg_attr(not(feature = "openssl"), allow(dead_code))]
 pub(super) struct Psk {
     pub(super) identity: Vec<u8>,
     pub(super) key: Vec<u8>,
-    /// `None`: any hint is accepted.
-    pub(super) expected_hint: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Psk {
@@ -68,7 +65,6 @@ impl std::fmt::Debug for Psk {
         f.debug_struct("Psk")
             .field("identity_len", &self.identity.len())
             .field("key", &"(hidden)")
-            .field("expected_hint", &self.expected_hint.is_some())
             .finish()
     }
 }
@@ -84,6 +80,8 @@ pub(super) struct TlsSettings {
     /// The client certificate chain (leaf first) and its key.
     pub(super) identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     pub(super) psk: Option<Psk>,
+    /// The PSK identity hint the server must send (`None`: any).
+    pub(super) psk_identity_hint: Option<Vec<u8>>,
 }
 
 /// Longest PSK identity (RFC 4279 section 5.3: up to 128 bytes must be

@@ -194,7 +194,7 @@ fn context(settings: TlsSettings, refusal: Index<Ssl, &'static str>) -> Result<C
             .set_cipher_list(PSK_SUITES)
             .map_err(|e| tls(TlsMaterial::CipherSuites, e))?;
         builder.set_verify(SslVerifyMode::NONE);
-        psk_callback(&mut builder, psk, refusal);
+        psk_callback(&mut builder, psk, settings.psk_identity_hint, refusal);
         return Ok(Configured {
             context: builder.build().into_context(),
             verify_host: false,
@@ -281,13 +281,10 @@ fn context(settings: TlsSettings, refusal: Index<Ssl, &'static str>) -> Result<C
 fn psk_callback(
     builder: &mut openssl::ssl::SslConnectorBuilder,
     psk: Psk,
+    expected_hint: Option<Vec<u8>>,
     refusal: Index<Ssl, &'static str>,
 ) {
-    let Psk {
-        identity,
-        key,
-        expected_hint,
-    } = psk;
+    let Psk { identity, key } = psk;
     builder.set_psk_client_callback(move |ssl, hint, identity_out, key_out| {
         if let Some(expected) = &expected_hint
             && hint.unwrap_or_default() != expected.as_slice()
