@@ -33,8 +33,8 @@ pub enum Error {
     /// absolute path.
     #[error("{0}: set_local needs an absolute ClientURI of a node below the instance root")]
     NotALeafUri(ClientUri),
-    /// TLS material (CA, client certificate or key) or the TLS
-    /// configuration could not be used.
+    /// TLS material (CA, expected server certificate, client certificate
+    /// or key, pre-shared key) or the TLS configuration could not be used.
     #[error("TLS: {material}: {reason}")]
     Tls {
         /// Which material.
@@ -174,6 +174,24 @@ pub enum TlsMaterial {
     PlatformTrustStore,
     /// The TLS protocol versions.
     ProtocolVersions,
+    /// The certificate the server must present or that must have issued
+    /// its certificate, given to
+    /// [`TransportBuilder::server_certificate_der`](crate::TransportBuilder::server_certificate_der).
+    ServerCertificate,
+    /// A DER client certificate given to
+    /// [`TransportBuilder::client_identity_der`](crate::TransportBuilder::client_identity_der)
+    /// or [`TransportBuilder::client_identity`](crate::TransportBuilder::client_identity).
+    ClientCertificateDer,
+    /// The DER client key given with it.
+    ClientKeyDer,
+    /// The PSK-TLS identity, key or expected identity hint of
+    /// [`TransportBuilder::psk`](crate::TransportBuilder::psk) (never
+    /// shown in the reason).
+    PreSharedKey,
+    /// The TLS backend: not built in, or unable to do what is asked.
+    Backend,
+    /// The cipher suites offered.
+    CipherSuites,
 }
 
 impl std::fmt::Display for TlsMaterial {
@@ -186,6 +204,12 @@ impl std::fmt::Display for TlsMaterial {
             TlsMaterial::ClientIdentity => "client certificate",
             TlsMaterial::PlatformTrustStore => "platform trust store",
             TlsMaterial::ProtocolVersions => "protocol versions",
+            TlsMaterial::ServerCertificate => "expected server certificate",
+            TlsMaterial::ClientCertificateDer => "client certificate DER",
+            TlsMaterial::ClientKeyDer => "client key DER",
+            TlsMaterial::PreSharedKey => "pre-shared key",
+            TlsMaterial::Backend => "TLS backend",
+            TlsMaterial::CipherSuites => "cipher suites",
         })
     }
 }

@@ -4,8 +4,10 @@
 //! `dm-session` and the management tree of `dm-tree`:
 //!
 //! - **Sessions** ([`DmClient::run_session`]) over HTTP(S) with a shared
-//!   [`Transport`] (reqwest with rustls and the ring provider, TLS 1.2+,
-//!   custom CA, optional client certificate): every request the engine
+//!   [`Transport`] (reqwest with rustls and the ring provider, or the
+//!   system OpenSSL with the `openssl` feature for PSK-TLS — see
+//!   [`TlsBackend`]; TLS 1.2+, custom CA or one expected server
+//!   certificate, optional client certificate): every request the engine
 //!   emits is performed — packages, repository GET/PUT/POST, SUB change
 //!   reports — with `OMADM-DevID`, `Accept`, `Content-Type`, session cookies,
 //!   one answer to a `401` challenge ([`Credentials`]: Basic or RFC 7616
@@ -108,7 +110,8 @@ pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion};
 pub use notify::{Ignored, NotificationOutcome};
 pub use observer::Observer;
 pub use report::SessionReport;
-pub use transport::{RetryPolicy, Transport, TransportBuilder};
+pub use transport::builder::TransportBuilder;
+pub use transport::{RetryPolicy, TlsBackend, Transport};
 
 /// The README's examples, compiled as doc tests.
 #[doc = include_str!("../README.md")]

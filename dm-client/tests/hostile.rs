@@ -107,6 +107,7 @@ fn content(client: &DmClient) -> String {
 
 fn quick_transport(timeout: Duration) -> Transport {
     Transport::builder()
+        .backend(test_backend())
         .retry(fast_retry(2))
         .request_timeout(timeout)
         .build()

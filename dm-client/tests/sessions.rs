@@ -290,6 +290,7 @@ async fn package1_is_retried_after_connection_refused() {
         serve_on(port, None, Arc::new(|_: &Seen| Reply::package(END))).await
     });
     let transport = dm_client::Transport::builder()
+        .backend(test_backend())
         .retry(fast_retry(20))
         .build()
         .expect("transport");

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dm_client::{Account, Credentials, DmClient, RetryPolicy, SessionReport, Transport, Trigger};
+use dm_client::{
+    Account, Credentials, DmClient, RetryPolicy, SessionReport, TlsBackend, Transport, Trigger,
+};
 use dm_tree::{DevInfo, DmAcc, MoTree, NotificationAuth};
 use dm_types::{DevId, ServerId, ServerUri};
 use http_body_util::{BodyExt as _, Full};
@@ -254,6 +256,55 @@ pub async fn serve_on(
     }
 }
 
+/// HTTPS on 127.0.0.1 (a free port) over a TLS stack of the test's own:
+/// `accept` makes each accepted TCP connection a TLS stream, with the
+/// SHA-256 of the client certificate when one was presented, or `None` to
+/// drop the connection (a failed handshake). Every request is answered by
+/// `handler`, as with [`serve_on`].
+pub async fn serve_tls_with<A, F, S>(accept: A, handler: Handler) -> TestServer
+where
+    A: Fn(tokio::net::TcpStream) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = Option<(S, Option<[u8; 32]>)>> + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let base = format!("https://127.0.0.1:{}", address.port());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let task = tokio::spawn(async move {
+        for number in 0.. {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let handler = handler.clone();
+            let log = log.clone();
+            let handshake = accept(stream);
+            tokio::spawn(async move {
+                if let Some((stream, fingerprint)) = handshake.await {
+                    connection(TokioIo::new(stream), fingerprint, number, handler, log).await;
+                }
+            });
+        }
+    });
+    TestServer {
+        address,
+        base,
+        seen,
+        task,
+    }
+}
+
+/// The TLS backend the suites run on: `DM_TEST_TLS_BACKEND=openssl` runs
+/// them over the OpenSSL backend (`dm-client` built with its `openssl`
+/// feature), anything else over rustls.
+pub fn test_backend() -> TlsBackend {
+    match std::env::var("DM_TEST_TLS_BACKEND") {
+        Ok(name) if name.eq_ignore_ascii_case("openssl") => TlsBackend::OpenSsl,
+        _ => TlsBackend::Rustls,
+    }
+}
+
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
@@ -325,9 +376,11 @@ pub fn fast_retry(attempts: u32) -> RetryPolicy {
     }
 }
 
-/// A transport for the tests: three fast retries, 5 s per request.
+/// A transport for the tests: three fast retries, 5 s per request, over
+/// [`test_backend`].
 pub fn transport() -> Transport {
     Transport::builder()
+        .backend(test_backend())
         .retry(fast_retry(3))
         .request_timeout(Duration::from_secs(5))
         .build()
@@ -444,6 +497,16 @@ pub fn signed_certificate(
             .push(rcgen::DnType::CommonName, name);
     }
     let certificate = params.signed_by(&key, issuer).expect("certificate");
+    (certificate, key)
+}
+
+/// A self-signed certificate (not a CA) for these subject alternative
+/// names, and its key: a server's identity pinned by its clients.
+pub fn self_signed_certificate(names: &[&str]) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let params = rcgen::CertificateParams::new(names).expect("params");
+    let certificate = params.self_signed(&key).expect("certificate");
     (certificate, key)
 }
 
