@@ -29,12 +29,16 @@
 //! - [`http_auth`]: HTTP Basic and Digest authentication for both ends
 //!   (challenges, `Authorization` values, Digest responses checked in
 //!   constant time).
+//! - [`bootstrap`]: the server side of a bootstrap session (docs/protocol.md
+//!   section 11): the DMAcc data of the accounts to provision, the HGET and
+//!   END of the session, and what the device's status means.
 //! - [`notification`]: whether a received Package#0 may open a session
 //!   (account, digest policy, TIMESTAMP and NOTIFICATION-ID windows), for
 //!   any client product.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+pub mod bootstrap;
 mod cache;
 mod client;
 mod client_end;
