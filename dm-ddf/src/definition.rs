@@ -401,6 +401,24 @@ impl NodeDefinition {
             && matches!(self.df_type, Some(DfType::DdfName(_)))
     }
 
+    /// Whether the node is a vendor extension point: an interior node whose
+    /// `DFType` is an empty `DDFName` (like DMAcc `Ext`). Children it defines
+    /// are validated against their definitions; any other child is the
+    /// vendor's and is accepted with any subtree. An extension point without
+    /// child definitions is also [open](NodeDefinition::is_open).
+    ///
+    /// ```
+    /// let dmacc = dm_ddf::standard::dmacc();
+    /// let ext = dmacc.lookup_path("x/Ext").expect("defined");
+    /// assert!(ext.is_extension_point() && !ext.is_open());
+    /// assert!(ext.child("HTTPAuth").is_some());
+    /// assert!(!dmacc.lookup_path("x/Auth").is_some_and(|n| n.is_extension_point()));
+    /// ```
+    pub fn is_extension_point(&self) -> bool {
+        self.is_interior()
+            && matches!(&self.df_type, Some(DfType::DdfName(name)) if name.is_empty())
+    }
+
     /// The MOID of the MO rooted at this node: its `DFType` `DDFName` when
     /// that is a valid MOID.
     ///

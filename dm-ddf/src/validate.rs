@@ -90,8 +90,8 @@ fn finish(violations: Vec<Violation>) -> Result<(), Error> {
 }
 
 /// Checks `node` (at `path`) against `def`. Recursion follows the
-/// definition, whose depth the parser bounds; data below an unknown node or
-/// an open node is not visited.
+/// definition, whose depth the parser bounds; data below an unknown node, an
+/// open node or a vendor child of an extension point is not visited.
 fn check(def: &NodeDefinition, path: String, node: &MoNode, out: &mut Vec<Violation>) {
     let wrong_format = |reason: String| ViolationKind::WrongFormat {
         format: def.format,
@@ -136,6 +136,7 @@ fn check(def: &NodeDefinition, path: String, node: &MoNode, out: &mut Vec<Violat
                         counts[i] += 1;
                         check(&def.children[i], child_path, child, out);
                     }
+                    None if def.is_extension_point() => {}
                     None => out.push(Violation {
                         path: child_path,
                         kind: ViolationKind::UnknownNode,

@@ -43,7 +43,7 @@ fn the_bundled_files_parse_with_their_moids() -> TestResult {
             13,
             2,
         ),
-        (standard::DMACC_XML, "urn:oma:mo:oma-dm-dmacc:1.2", 28, 4),
+        (standard::DMACC_XML, "urn:oma:mo:oma-dm-dmacc:1.2", 31, 4),
         (
             standard::SESSIONINFO_XML,
             "urn:oma:mo:oma-sessioninfomo:1.0",
@@ -201,6 +201,7 @@ fn dmacc_structure_and_secret_nodes() -> TestResult {
             "ServerPubKey",
             "ClientSecretKey",
             "Secret",
+            "Secret",
             "Secret"
         ]
     );
@@ -219,6 +220,9 @@ fn dmacc_structure_and_secret_nodes() -> TestResult {
         ("Auth/Trsp/Secret", NodeFormat::Bin),
         ("Push/GCM/SenderID", NodeFormat::Chr),
         ("Ext", NodeFormat::Node),
+        ("Ext/HTTPAuth", NodeFormat::Node),
+        ("Ext/HTTPAuth/Name", NodeFormat::Chr),
+        ("Ext/HTTPAuth/Secret", NodeFormat::Bin),
     ];
     for (path, format) in expect {
         let node = root.lookup(path.split('/')).ok_or(path)?;
@@ -273,6 +277,65 @@ fn dmacc_data() -> TestResult {
         [
             "srv1/Auth/Noti/Type: does not fit format int: expected an integer",
             "srv1/Auth/Trsp/Secret: does not fit format bin: not base64 (standard alphabet, with padding)",
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn dmacc_ext_holds_http_auth_and_stays_open_for_vendor_nodes() -> TestResult {
+    let def = standard::dmacc();
+    let root = &def.nodes[0];
+    assert!(
+        root.lookup(["Ext", "HTTPAuth", "Secret"])
+            .ok_or("Secret")?
+            .is_secret()
+    );
+    assert!(
+        !root
+            .lookup(["Ext", "HTTPAuth", "Name"])
+            .ok_or("Name")?
+            .is_secret()
+    );
+    let account = |ext: MoNode| -> Result<MoData, dm_types::Error> {
+        data(
+            "srv1",
+            interior(vec![
+                ("SrvID", leaf("srv1")),
+                ("SrvURI", leaf("https://dm.example.com/dm")),
+                ("Perm", interior(vec![])?),
+                ("Auth", interior(vec![])?),
+                ("Ext", ext),
+            ])?,
+        )
+    };
+    let good = interior(vec![
+        (
+            "HTTPAuth",
+            interior(vec![
+                ("Name", leaf("device-1")),
+                ("Secret", leaf("c2VjcmV0")),
+            ])?,
+        ),
+        ("Vendor", interior(vec![("Anything", leaf(42))])?),
+        ("Flag", leaf(true)),
+    ])?;
+    assert_eq!(violations(def, &account(good)?)?, Vec::<String>::new());
+    // The defined child is still checked.
+    let bad = interior(vec![(
+        "HTTPAuth",
+        interior(vec![
+            ("Name", leaf(7)),
+            ("Secret", leaf("not base64!")),
+            ("Other", leaf("x")),
+        ])?,
+    )])?;
+    assert_eq!(
+        violations(def, &account(bad)?)?,
+        [
+            "srv1/Ext/HTTPAuth/Name: does not fit format chr: expected a string",
+            "srv1/Ext/HTTPAuth/Other: no such node in the definition",
+            "srv1/Ext/HTTPAuth/Secret: does not fit format bin: not base64 (standard alphabet, with padding)",
         ]
     );
     Ok(())

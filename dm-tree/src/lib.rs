@@ -73,6 +73,9 @@ pub use limits::TreeLimits;
 pub use node_handler::{ExecOutcome, NodeHandler};
 pub use ops::{DACMO_MOID, DMACC_MOID, ReadOutcome};
 pub use snapshot::SNAPSHOT_VERSION;
-pub use standard::{DEVINFO_MOID, DevInfo, DmAcc, NotificationAuth, SESSIONINFO_MOID, SessionInfo};
+pub use standard::{
+    BootstrapAuth, DEVINFO_MOID, DevInfo, DmAcc, HttpAuth, NotificationAuth, SESSIONINFO_MOID,
+    SecMode, SessionInfo, TransportAuth,
+};
 pub use subscription::{ChangeReport, Subscription};
 pub use tree::{MoInstance, MoTree, NodeId, NodeRef};

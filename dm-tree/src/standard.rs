@@ -367,6 +367,13 @@ pub struct DmAcc {
     pub perm_moids: Vec<Moid>,
     /// `Auth/Noti`: notification authentication, when configured.
     pub notification: Option<NotificationAuth>,
+    /// `Auth/Bootstrap`: present on a bootstrap account (docs/protocol.md
+    /// section 11.1).
+    pub bootstrap: Option<BootstrapAuth>,
+    /// `Auth/Trsp`: the TLS client certificate of management sessions.
+    pub transport: Option<TransportAuth>,
+    /// `Ext/HTTPAuth`: HTTP Basic or Digest credentials of the client.
+    pub http: Option<HttpAuth>,
 }
 
 impl DmAcc {
@@ -379,7 +386,27 @@ impl DmAcc {
             name: String::new(),
             perm_moids: Vec::new(),
             notification: None,
+            bootstrap: None,
+            transport: None,
+            http: None,
         }
+    }
+
+    /// Whether this is a bootstrap account: its `Auth/Bootstrap` subtree is
+    /// present (docs/protocol.md section 11.1).
+    ///
+    /// ```
+    /// use dm_tree::{BootstrapAuth, DmAcc, SecMode};
+    /// use dm_types::{ServerId, ServerUri};
+    ///
+    /// let mut account = DmAcc::new(ServerId::new("bs")?, ServerUri::new("https://bs.example/dm")?);
+    /// assert!(!account.is_bootstrap_account());
+    /// account.bootstrap = Some(BootstrapAuth::new(ServerUri::new("https://bs.example/bootstrap")?, SecMode::Psk));
+    /// assert!(account.is_bootstrap_account());
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn is_bootstrap_account(&self) -> bool {
+        self.bootstrap.is_some()
     }
 
     /// The DMAcc instance (root `DMAcc`) with MIID `miid`, with the
@@ -391,10 +418,22 @@ impl DmAcc {
             (name("SrvID"), leaf(self.server_id.as_str())),
             (name("SrvURI"), leaf(self.server_uri.as_str())),
             (name("Perm"), perm_node(&self.perm_moids)),
-            (name("Auth"), auth_node(self.notification.as_ref())),
+            (name("Auth"), self.auth_node()),
         ];
         if !self.name.is_empty() {
             children.push((name("Name"), leaf(&self.name)));
+        }
+        if let Some(http) = &self.http {
+            children.push((
+                name("Ext"),
+                interior(vec![(
+                    name("HTTPAuth"),
+                    interior(vec![
+                        (name("Name"), leaf(&http.name)),
+                        (name("Secret"), binary(&http.secret)),
+                    ]),
+                )]),
+            ));
         }
         let data = MoData::new(name("DMAcc"), interior(children));
         let moid = Moid::new(DMACC_MOID).unwrap_or_else(|_| unreachable!("constant MOID is valid"));
@@ -407,7 +446,9 @@ impl DmAcc {
     ///
     /// Errors ([`Error::InvalidData`]): a missing or invalid `SrvID` or
     /// `SrvURI`, a `Perm` MOID that is not a URN, a `bin` leaf that is not
-    /// base64, an `Auth/Noti/Type` that is not an integer.
+    /// base64, an `Auth/Noti/Type` that is not an integer, an
+    /// `Auth/Bootstrap` without a valid `ServerURI` or whose `SecMode` is not
+    /// exactly one byte 0 or 1, an `Ext/HTTPAuth` without `Name`.
     pub fn from_instance(instance: &MoInstance) -> Result<DmAcc, Error> {
         let bad =
             |what: &str| Error::invalid_data(format!("DMAcc {}", instance.miid().as_str()), what);
@@ -437,21 +478,75 @@ impl DmAcc {
                 }
             }
         }
+        // A `bin` leaf below `parent` (at `path`), as bytes.
+        let bytes =
+            |parent: NodeId, path: &str, leaf_name: &str| -> Result<Option<Vec<u8>>, Error> {
+                let Some(value) = instance
+                    .child(parent, leaf_name)
+                    .and_then(|id| instance.value(id))
+                else {
+                    return Ok(None);
+                };
+                match value.clone().conform(NodeFormat::Bin) {
+                    Ok(LeafValue::Binary(bytes)) => Ok(Some(bytes)),
+                    _ => Err(bad(&format!("{path}/{leaf_name} is not base64"))),
+                }
+            };
+        let child_text = |parent: NodeId, leaf_name: &str| {
+            instance
+                .child(parent, leaf_name)
+                .and_then(|id| instance.value(id))
+                .map(|value| value.to_text().into_owned())
+        };
+        let bootstrap = match instance.lookup(["Auth", "Bootstrap"]) {
+            None => None,
+            Some(node) => {
+                let path = "Auth/Bootstrap";
+                let server_uri = child_text(node, "ServerURI")
+                    .ok_or_else(|| bad("no Auth/Bootstrap/ServerURI"))
+                    .and_then(|t| {
+                        ServerUri::new(t)
+                            .map_err(|e| bad(&format!("Auth/Bootstrap/ServerURI: {e}")))
+                    })?;
+                let mode = match bytes(node, path, "SecMode")? {
+                    None => return Err(bad("no Auth/Bootstrap/SecMode")),
+                    Some(mode) => SecMode::from_bytes(&mode).ok_or_else(|| {
+                        bad(&format!(
+                            "Auth/Bootstrap/SecMode must be one byte, 0 (X.509) or 1 (PSK), not {} byte(s){}",
+                            mode.len(),
+                            mode.first()
+                                .filter(|_| mode.len() == 1)
+                                .map(|b| format!(" of value {b}"))
+                                .unwrap_or_default()
+                        ))
+                    })?,
+                };
+                Some(BootstrapAuth {
+                    server_uri,
+                    mode,
+                    client_public: bytes(node, path, "ClientPubKey")?.unwrap_or_default(),
+                    server_public: bytes(node, path, "ServerPubKey")?.unwrap_or_default(),
+                    client_secret: bytes(node, path, "ClientSecretKey")?.unwrap_or_default(),
+                })
+            }
+        };
+        let transport = match instance.lookup(["Auth", "Trsp"]) {
+            None => None,
+            Some(node) => Some(TransportAuth {
+                data: bytes(node, "Auth/Trsp", "Data")?.unwrap_or_default(),
+                secret: bytes(node, "Auth/Trsp", "Secret")?.unwrap_or_default(),
+            }),
+        };
+        let http = match instance.lookup(["Ext", "HTTPAuth"]) {
+            None => None,
+            Some(node) => Some(HttpAuth {
+                name: child_text(node, "Name").ok_or_else(|| bad("no Ext/HTTPAuth/Name"))?,
+                secret: bytes(node, "Ext/HTTPAuth", "Secret")?.unwrap_or_default(),
+            }),
+        };
         let notification = match instance.lookup(["Auth", "Noti"]) {
             None => None,
             Some(noti) => {
-                let bytes = |leaf_name: &str| -> Result<Option<Vec<u8>>, Error> {
-                    let Some(value) = instance
-                        .child(noti, leaf_name)
-                        .and_then(|id| instance.value(id))
-                    else {
-                        return Ok(None);
-                    };
-                    match value.clone().conform(NodeFormat::Bin) {
-                        Ok(LeafValue::Binary(bytes)) => Ok(Some(bytes)),
-                        _ => Err(bad(&format!("Auth/Noti/{leaf_name} is not base64"))),
-                    }
-                };
                 let auth_type = match instance
                     .child(noti, "Type")
                     .and_then(|id| instance.value(id))
@@ -465,8 +560,8 @@ impl DmAcc {
                 };
                 Some(NotificationAuth {
                     auth_type,
-                    secret: bytes("Secret")?,
-                    data: bytes("Data")?.unwrap_or_default(),
+                    secret: bytes(noti, "Auth/Noti", "Secret")?,
+                    data: bytes(noti, "Auth/Noti", "Data")?.unwrap_or_default(),
                 })
             }
         };
@@ -476,6 +571,9 @@ impl DmAcc {
             name: text(&["Name"]).unwrap_or_default(),
             perm_moids,
             notification,
+            bootstrap,
+            transport,
+            http,
         })
     }
 }
@@ -494,22 +592,200 @@ fn perm_node(moids: &[Moid]) -> MoNode {
     interior(entries)
 }
 
-fn auth_node(notification: Option<&NotificationAuth>) -> MoNode {
-    let Some(auth) = notification else {
-        return interior(Vec::new());
-    };
-    let mut noti = vec![(name("Type"), MoNode::Leaf(LeafValue::Int(auth.auth_type)))];
-    if let Some(secret) = &auth.secret {
-        noti.push((
-            name("Secret"),
-            MoNode::Leaf(LeafValue::Binary(secret.clone())),
-        ));
+fn binary(bytes: &[u8]) -> MoNode {
+    MoNode::Leaf(LeafValue::Binary(bytes.to_vec()))
+}
+
+impl DmAcc {
+    /// The `Auth` subtree: `Noti`, `Bootstrap` and `Trsp` when set.
+    fn auth_node(&self) -> MoNode {
+        let mut auth = Vec::new();
+        if let Some(notification) = &self.notification {
+            let mut noti = vec![(
+                name("Type"),
+                MoNode::Leaf(LeafValue::Int(notification.auth_type)),
+            )];
+            if let Some(secret) = &notification.secret {
+                noti.push((name("Secret"), binary(secret)));
+            }
+            noti.push((name("Data"), binary(&notification.data)));
+            auth.push((name("Noti"), interior(noti)));
+        }
+        if let Some(bootstrap) = &self.bootstrap {
+            auth.push((
+                name("Bootstrap"),
+                interior(vec![
+                    (name("ServerURI"), leaf(bootstrap.server_uri.as_str())),
+                    (name("SecMode"), binary(&[bootstrap.mode.byte()])),
+                    (name("ClientPubKey"), binary(&bootstrap.client_public)),
+                    (name("ServerPubKey"), binary(&bootstrap.server_public)),
+                    (name("ClientSecretKey"), binary(&bootstrap.client_secret)),
+                ]),
+            ));
+        }
+        if let Some(transport) = &self.transport {
+            auth.push((
+                name("Trsp"),
+                interior(vec![
+                    (name("Data"), binary(&transport.data)),
+                    (name("Secret"), binary(&transport.secret)),
+                ]),
+            ));
+        }
+        interior(auth)
     }
-    noti.push((
-        name("Data"),
-        MoNode::Leaf(LeafValue::Binary(auth.data.clone())),
-    ));
-    interior(vec![(name("Noti"), interior(noti))])
+}
+
+/// The TLS mode of a bootstrap (`Auth/Bootstrap/SecMode`, one byte,
+/// docs/protocol.md section 11.1).
+///
+/// ```
+/// use dm_tree::SecMode;
+///
+/// assert_eq!(SecMode::from_bytes(&[1]), Some(SecMode::Psk));
+/// assert_eq!(SecMode::X509.byte(), 0);
+/// assert_eq!(SecMode::from_bytes(&[0, 0]), None);
+/// assert_eq!(SecMode::from_bytes(&[2]), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecMode {
+    /// Byte 0: X.509 certificate mode.
+    X509,
+    /// Byte 1: PSK-TLS mode (RFC 4279).
+    Psk,
+}
+
+impl SecMode {
+    /// The `SecMode` byte.
+    pub fn byte(self) -> u8 {
+        match self {
+            SecMode::X509 => 0,
+            SecMode::Psk => 1,
+        }
+    }
+
+    /// The mode a `SecMode` value names: exactly one byte, 0 or 1.
+    pub fn from_bytes(bytes: &[u8]) -> Option<SecMode> {
+        match bytes {
+            [0] => Some(SecMode::X509),
+            [1] => Some(SecMode::Psk),
+            _ => None,
+        }
+    }
+}
+
+/// The bootstrap credentials of an account (`Auth/Bootstrap`,
+/// docs/protocol.md section 11.1). In X.509 mode `client_public` is the
+/// client certificate (DER), `client_secret` its private key (PKCS#8 DER) and
+/// `server_public` the server's or its issuer's certificate (DER); in PSK mode
+/// they are the PSK identity, the pre-shared key and the expected identity
+/// hint. None of the three is ever readable by a server; `Debug` hides all
+/// three.
+///
+/// ```
+/// use dm_tree::{BootstrapAuth, SecMode};
+/// use dm_types::ServerUri;
+///
+/// let mut auth = BootstrapAuth::new(ServerUri::new("https://bs.example/dm")?, SecMode::Psk);
+/// auth.client_public = b"device-17".to_vec();
+/// auth.client_secret = b"pre-shared".to_vec();
+/// let shown = format!("{auth:?}");
+/// assert!(shown.contains("Psk") && !shown.contains("pre-shared") && !shown.contains("device-17"));
+/// # Ok::<(), dm_types::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct BootstrapAuth {
+    /// `ServerURI`: the bootstrap server (https).
+    pub server_uri: ServerUri,
+    /// `SecMode`: X.509 or PSK.
+    pub mode: SecMode,
+    /// `ClientPubKey`: client certificate (X.509) or PSK identity.
+    pub client_public: Vec<u8>,
+    /// `ServerPubKey`: expected server or CA certificate (X.509) or PSK
+    /// identity hint.
+    pub server_public: Vec<u8>,
+    /// `ClientSecretKey`: client private key (X.509) or pre-shared key.
+    pub client_secret: Vec<u8>,
+}
+
+impl BootstrapAuth {
+    /// Bootstrap credentials with empty key material.
+    pub fn new(server_uri: ServerUri, mode: SecMode) -> BootstrapAuth {
+        BootstrapAuth {
+            server_uri,
+            mode,
+            client_public: Vec::new(),
+            server_public: Vec::new(),
+            client_secret: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for BootstrapAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BootstrapAuth")
+            .field("server_uri", &self.server_uri)
+            .field("mode", &self.mode)
+            .field("client_public", &"<hidden>")
+            .field("server_public", &"<hidden>")
+            .field("client_secret", &"<hidden>")
+            .finish()
+    }
+}
+
+/// The TLS client credentials of management sessions (`Auth/Trsp`,
+/// docs/protocol.md section 11.1): `data` the certificate chain (DER, or PEM
+/// text), `secret` the private key (never readable; hidden by `Debug`).
+///
+/// ```
+/// use dm_tree::TransportAuth;
+///
+/// let auth = TransportAuth { data: b"-----BEGIN CERTIFICATE-----".to_vec(), secret: b"key!".to_vec() };
+/// assert!(!format!("{auth:?}").contains("key!"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct TransportAuth {
+    /// `Data`: the certificate chain.
+    pub data: Vec<u8>,
+    /// `Secret`: the private key.
+    pub secret: Vec<u8>,
+}
+
+impl fmt::Debug for TransportAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportAuth")
+            .field("data", &format_args!("{} bytes", self.data.len()))
+            .field("secret", &"<hidden>")
+            .finish()
+    }
+}
+
+/// The HTTP Basic or Digest credentials of the client for one server
+/// (`Ext/HTTPAuth`, a project extension, docs/protocol.md section 11.1):
+/// `secret` is never readable and hidden by `Debug`.
+///
+/// ```
+/// use dm_tree::HttpAuth;
+///
+/// let auth = HttpAuth { name: "device-17".into(), secret: b"p4ss".to_vec() };
+/// let shown = format!("{auth:?}");
+/// assert!(shown.contains("device-17") && !shown.contains("p4ss"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpAuth {
+    /// `Name`: the user name.
+    pub name: String,
+    /// `Secret`: the password.
+    pub secret: Vec<u8>,
+}
+
+impl fmt::Debug for HttpAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpAuth")
+            .field("name", &self.name)
+            .field("secret", &"<hidden>")
+            .finish()
+    }
 }
 
 impl MoTree {
@@ -625,6 +901,111 @@ mod tests {
         account.perm_moids = vec![Moid::new(DEVINFO_MOID).expect("moid")];
         account.notification = Some(NotificationAuth::sha256(vec![0, 1, 2, 255], b"d".to_vec()));
         account
+    }
+
+    fn full_account() -> DmAcc {
+        let mut account = account();
+        let mut bootstrap = BootstrapAuth::new(
+            ServerUri::new("https://bs.example/bootstrap").expect("uri"),
+            SecMode::X509,
+        );
+        bootstrap.client_public = vec![0x30, 0x82, 1];
+        bootstrap.server_public = vec![0x30, 0x82, 2];
+        bootstrap.client_secret = b"client-private-key".to_vec();
+        account.bootstrap = Some(bootstrap);
+        account.transport = Some(TransportAuth {
+            data: b"-----BEGIN CERTIFICATE-----\nMII\n".to_vec(),
+            secret: b"transport-private-key".to_vec(),
+        });
+        account.http = Some(HttpAuth {
+            name: "device-17".into(),
+            secret: b"http-password".to_vec(),
+        });
+        account
+    }
+
+    #[test]
+    fn every_credential_survives_instance_and_snapshot_round_trips() {
+        let account = full_account();
+        let instance = account.to_instance(Miid::new("acc1").expect("miid"));
+        assert_eq!(DmAcc::from_instance(&instance), Ok(account.clone()));
+        let data = instance.to_mo_data(NodeId::ROOT).expect("data");
+        if let Err(e) = dm_ddf::standard::dmacc().validate(&data) {
+            panic!("the written instance does not fit the DMAcc DDF: {e}");
+        }
+        let mut tree = MoTree::new();
+        tree.add_dm_acc(&account).expect("added");
+        let restored = MoTree::from_snapshot(&tree.to_snapshot(), MoTree::new()).expect("restored");
+        assert_eq!(
+            restored.dm_acc(&account.server_id),
+            Ok(Some(account.clone()))
+        );
+        assert!(account.is_bootstrap_account());
+        let shown = format!("{account:?}");
+        for secret in [
+            "client-private-key",
+            "transport-private-key",
+            "http-password",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        for secret in [
+            &b"client-private-key"[..],
+            b"transport-private-key",
+            b"http-password",
+        ] {
+            let text = format!("{secret:?}");
+            assert!(
+                !shown.contains(&text[1..text.len() - 1]),
+                "bytes of a secret in {shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_sec_mode_or_bootstrap_uri_is_reported_precisely() {
+        for (value, message) in [
+            (LeafValue::Binary(vec![2]), "not 1 byte(s) of value 2"),
+            (LeafValue::Binary(vec![0, 1]), "not 2 byte(s)"),
+            (LeafValue::Binary(Vec::new()), "not 0 byte(s)"),
+            (LeafValue::from("AQ=="), ""),
+        ] {
+            let mut instance = full_account().to_instance(Miid::new("acc1").expect("miid"));
+            instance
+                .write(
+                    &[name("Auth"), name("Bootstrap"), name("SecMode")],
+                    &MoData::new(name("SecMode"), MoNode::Leaf(value.clone())),
+                )
+                .expect("written");
+            let result = DmAcc::from_instance(&instance);
+            if message.is_empty() {
+                // Base64 text of the byte 1, as a snapshot leaves it.
+                assert_eq!(
+                    result.map(|a| a.bootstrap.map(|b| b.mode)),
+                    Ok(Some(SecMode::Psk))
+                );
+            } else {
+                let Err(Error::InvalidData { reason, .. }) = result else {
+                    panic!("{value:?} accepted");
+                };
+                assert!(
+                    reason.contains("Auth/Bootstrap/SecMode must be one byte"),
+                    "{reason}"
+                );
+                assert!(reason.contains(message), "{reason}");
+            }
+        }
+        let mut instance = full_account().to_instance(Miid::new("acc1").expect("miid"));
+        instance
+            .write(
+                &[name("Auth"), name("Bootstrap"), name("ServerURI")],
+                &MoData::new(name("ServerURI"), leaf("not a uri")),
+            )
+            .expect("written");
+        let Err(Error::InvalidData { reason, .. }) = DmAcc::from_instance(&instance) else {
+            panic!("a bad bootstrap URI accepted");
+        };
+        assert!(reason.starts_with("Auth/Bootstrap/ServerURI"), "{reason}");
     }
 
     #[test]
