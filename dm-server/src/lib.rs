@@ -43,6 +43,7 @@
 
 mod admin;
 mod auth;
+pub mod bootstrap;
 mod budget;
 mod config;
 mod error;
@@ -80,9 +81,10 @@ struct ReadmeDoctests;
 /// methods about caching take and return it).
 pub use dm_session::CachedInstance;
 pub use store::{
-    AlertRecord, CommandId, CommandRecord, CommandState, CommandStatus, CredentialsAndSession,
-    DeviceRecord, DeviceRegistration, MemoryStore, NotificationSecret, ObjectOwner,
-    PasswordCredentials, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome,
-    SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
-    StoreLocation,
+    AlertRecord, BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord,
+    BootstrapPsk, BootstrapResult, BootstrapSessionRecord, CommandId, CommandRecord, CommandState,
+    CommandStatus, CredentialsAndSession, DeviceRecord, DeviceRegistration, MemoryStore,
+    NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, Respond, Retention,
+    SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken,
+    StepOutcome, StepPackage, Store, StoreLocation,
 };

@@ -16,6 +16,7 @@
 
 mod alert;
 mod batch;
+mod bootstrap;
 mod cached;
 mod command;
 mod contract;
@@ -32,6 +33,10 @@ pub(crate) mod wire;
 
 pub use alert::AlertRecord;
 use alert::StoredAlert;
+pub use bootstrap::{
+    BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord, BootstrapPsk,
+    BootstrapResult, BootstrapSessionRecord,
+};
 use cached::KeptInstance;
 pub use command::{CommandRecord, CommandState};
 pub use contract::{CredentialsAndSession, Store};

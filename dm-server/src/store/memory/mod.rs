@@ -10,6 +10,7 @@ use super::{
 };
 
 mod backend;
+mod bootstrap;
 mod cache;
 mod digest;
 

@@ -7,10 +7,16 @@ use crate::Error;
 
 /// The migrations of SQLite, in order: migration `n` (from 1) brings the
 /// schema to version `n`.
-const SQLITE: &[&str] = &[include_str!("migrations/sqlite/0001_init.sql")];
+const SQLITE: &[&str] = &[
+    include_str!("migrations/sqlite/0001_init.sql"),
+    include_str!("migrations/sqlite/0003_bootstrap.sql"),
+];
 
 /// The migrations of PostgreSQL, in the same order as [`SQLITE`].
-const POSTGRES: &[&str] = &[include_str!("migrations/postgres/0001_init.sql")];
+const POSTGRES: &[&str] = &[
+    include_str!("migrations/postgres/0001_init.sql"),
+    include_str!("migrations/postgres/0003_bootstrap.sql"),
+];
 
 /// The key of the PostgreSQL advisory lock migrations run under, so that
 /// several nodes starting at once migrate one after the other ("dm-schm").
