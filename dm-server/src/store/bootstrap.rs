@@ -135,6 +135,33 @@ pub struct BootstrapSessionRecord {
     pub expires_ms: u64,
 }
 
+impl BootstrapSessionRecord {
+    /// A session of `dev_id` on the credential `binding`, serving no data
+    /// yet (set [`account_data`](Self::account_data),
+    /// [`registrations`](Self::registrations) and
+    /// [`profile`](Self::profile)).
+    pub fn new(
+        token: SessionToken,
+        dev_id: DevId,
+        binding: String,
+        data_token: SessionToken,
+        state: SessionState<BootstrapStep>,
+        expires_ms: u64,
+    ) -> BootstrapSessionRecord {
+        BootstrapSessionRecord {
+            token,
+            dev_id,
+            binding,
+            profile: String::new(),
+            data_token,
+            account_data: None,
+            registrations: Vec::new(),
+            state,
+            expires_ms,
+        }
+    }
+}
+
 impl fmt::Debug for BootstrapSessionRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BootstrapSessionRecord")
