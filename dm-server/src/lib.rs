@@ -60,6 +60,7 @@ pub use admin::{
     parse_command_request,
 };
 pub use auth::ClientCertificate;
+pub use bootstrap::BootstrapSettings;
 pub use config::{DeviceConfig, FileConfig, LimitsConfig, NotificationConfig, TlsFiles};
 pub use error::Error;
 pub use notify::{NotificationChannel, UdpChannel};

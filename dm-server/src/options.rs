@@ -13,6 +13,7 @@ use dm_session::ServerConfig;
 use dm_types::{ServerId, ServerUri};
 
 use crate::Error;
+use crate::bootstrap::BootstrapSettings;
 use crate::store::NotificationSecret;
 
 /// The Digest and Basic realm when none is configured.
@@ -93,7 +94,14 @@ impl TlsOptions {
 
     /// Builds the rustls configuration (ring provider, TLS 1.2 and 1.3,
     /// HTTP/1.1 by ALPN).
-    pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
+    ///
+    /// With `require_client_certificate` (the bootstrap role), a
+    /// connection without a client certificate from the client CA fails
+    /// its handshake.
+    pub(crate) fn server_config(
+        &self,
+        require_client_certificate: bool,
+    ) -> Result<Arc<rustls::ServerConfig>, Error> {
         let tls = |part: &'static str, e: &dyn std::fmt::Display| Error::Tls {
             part,
             problem: e.to_string(),
@@ -110,6 +118,12 @@ impl TlsOptions {
             .with_safe_default_protocol_versions()
             .map_err(|e| tls("protocol versions", &e))?;
         let builder = match &self.client_ca {
+            None if require_client_certificate => {
+                return Err(tls(
+                    "client CA",
+                    &"the bootstrap role needs a client CA (the bootstrap CA)",
+                ));
+            }
             None => builder.with_no_client_auth(),
             Some(pem) => {
                 let mut roots = rustls::RootCertStore::empty();
@@ -123,10 +137,13 @@ impl TlsOptions {
                 let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
                     provider,
-                )
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| tls("client CA", &e))?;
+                );
+                let verifier = if require_client_certificate {
+                    verifier
+                } else {
+                    verifier.allow_unauthenticated()
+                };
+                let verifier = verifier.build().map_err(|e| tls("client CA", &e))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
@@ -442,6 +459,7 @@ pub struct ServerOptions {
     pub(crate) dev_notification: Option<NotificationSecret>,
     pub(crate) basic_auth: bool,
     pub(crate) digest_md5: bool,
+    pub(crate) bootstrap: Option<BootstrapSettings>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -458,6 +476,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("session", &self.session)
             .field("basic_auth", &self.basic_auth)
             .field("digest_md5", &self.digest_md5)
+            .field("bootstrap", &self.bootstrap)
             .finish_non_exhaustive()
     }
 }
@@ -502,6 +521,11 @@ impl ServerOptions {
         self.tls.is_some()
     }
 
+    /// The bootstrap role's settings, when the server runs in it.
+    pub fn bootstrap(&self) -> Option<&BootstrapSettings> {
+        self.bootstrap.as_ref()
+    }
+
     /// The limits.
     pub fn limits(&self) -> &ServerLimits {
         &self.limits
@@ -528,6 +552,7 @@ pub struct ServerOptionsBuilder {
     dev_notification: Option<NotificationSecret>,
     basic_auth: bool,
     digest_md5: bool,
+    bootstrap: Option<BootstrapSettings>,
 }
 
 impl Default for ServerOptionsBuilder {
@@ -545,6 +570,7 @@ impl Default for ServerOptionsBuilder {
             dev_notification: None,
             basic_auth: true,
             digest_md5: true,
+            bootstrap: None,
         }
     }
 }
@@ -642,8 +668,21 @@ impl ServerOptionsBuilder {
         self
     }
 
+    /// Puts the server in the bootstrap role (docs/bootstrap.md): `POST /dm`
+    /// runs bootstrap sessions, which need TLS with a client CA (the
+    /// bootstrap CA; a client certificate is then required by the
+    /// handshake), and the admin API manages bootstrap profiles and
+    /// devices instead of management devices. The server id is the
+    /// bootstrap server's SrvID.
+    #[must_use]
+    pub fn bootstrap(mut self, settings: BootstrapSettings) -> Self {
+        self.bootstrap = Some(settings);
+        self
+    }
+
     /// Checks the options: a valid server id and public URI, a usable TLS
-    /// configuration, dev mode only on a loopback address.
+    /// configuration, dev mode only on a loopback address, the bootstrap
+    /// role only with TLS and a client CA and without dev mode.
     pub fn build(self) -> Result<ServerOptions, Error> {
         let server_id = ServerId::new(self.server_id).map_err(|e| Error::config("server id", e))?;
         let public_uri = match self.public_uri {
@@ -690,10 +729,22 @@ impl ServerOptionsBuilder {
         if self.admin_token.as_deref() == Some("") {
             return Err(Error::config("admin token", "must not be empty"));
         }
+        if self.bootstrap.is_some() {
+            if self.tls.is_none() {
+                return Err(Error::config(
+                    "bootstrap",
+                    "the bootstrap role needs TLS (mutual authentication is mandatory)",
+                ));
+            }
+            if self.dev_mode {
+                return Err(Error::config("bootstrap", "not in dev mode"));
+            }
+        }
+        let required = self.bootstrap.is_some();
         let tls = self
             .tls
             .as_ref()
-            .map(TlsOptions::server_config)
+            .map(|tls| tls.server_config(required))
             .transpose()?;
         Ok(ServerOptions {
             listen: self.listen,
@@ -708,6 +759,7 @@ impl ServerOptionsBuilder {
             dev_notification: self.dev_notification,
             basic_auth: self.basic_auth,
             digest_md5: self.digest_md5,
+            bootstrap: self.bootstrap,
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::Error;
 use crate::admin::Admin;
 use crate::auth::ClientCertificate;
 use crate::auth::ServerKey;
+use crate::bootstrap::BootstrapCredential;
 use crate::budget::{BodyBudget, DeviceRequests};
 use crate::notify::{NotificationChannel, UdpChannel};
 use crate::options::ServerOptions;
@@ -174,6 +175,14 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                     if let Err(error) = self.shared.expire().await {
                         tracing::error!(%error, "session expiry failed");
                     }
+                    if self.shared.options.bootstrap.is_some() {
+                        match self.shared.store.expire_bootstrap_sessions(crate::util::now_ms()).await {
+                            Ok(expired) => for session in expired {
+                                tracing::info!(dev_id = %session.dev_id, session = %session.token, "bootstrap session expired");
+                            },
+                            Err(error) => tracing::error!(%error, "bootstrap session expiry failed"),
+                        }
+                    }
                 }
                 _ = flush.tick() => {
                     if let Err(error) = self.shared.store.flush().await {
@@ -258,6 +267,7 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                             stopped: stopped.clone(),
                             header_timeout: options.limits.header_timeout,
                             header_bytes: options.limits.header_bytes,
+                            bootstrap: options.bootstrap.is_some(),
                         };
                         let permit = slot.take();
                         connections.spawn(async move {
@@ -298,13 +308,16 @@ struct Connection {
     stopped: watch::Receiver<bool>,
     header_timeout: Duration,
     header_bytes: usize,
+    /// In the bootstrap role: the bootstrap credential (certificate CN) is
+    /// read from the client certificate.
+    bootstrap: bool,
 }
 
 impl Connection {
     async fn run(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         match self.acceptor.clone() {
-            None => self.serve(stream, None, peer).await,
+            None => self.serve(stream, None, None, peer).await,
             Some(acceptor) => {
                 let handshake =
                     tokio::time::timeout(self.header_timeout, acceptor.accept(stream)).await;
@@ -319,25 +332,32 @@ impl Connection {
                         return;
                     }
                 };
-                let certificate = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(<[_]>::first)
-                    .map(|der| ClientCertificate::from_der(der));
-                self.serve(tls, certificate, peer).await;
+                let der = tls.get_ref().1.peer_certificates().and_then(<[_]>::first);
+                let certificate = der.map(|der| ClientCertificate::from_der(der));
+                let credential = der
+                    .filter(|_| self.bootstrap)
+                    .map(|der| BootstrapCredential::from_certificate_der(der));
+                self.serve(tls, certificate, credential, peer).await;
             }
         }
     }
 
-    async fn serve<I>(self, io: I, certificate: Option<ClientCertificate>, peer: SocketAddr)
-    where
+    async fn serve<I>(
+        self,
+        io: I,
+        certificate: Option<ClientCertificate>,
+        credential: Option<BootstrapCredential>,
+        peer: SocketAddr,
+    ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let router = self.router;
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             if let Some(certificate) = certificate {
                 request.extensions_mut().insert(certificate);
+            }
+            if let Some(credential) = &credential {
+                request.extensions_mut().insert(credential.clone());
             }
             request
                 .extensions_mut()

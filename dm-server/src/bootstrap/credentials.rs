@@ -47,7 +47,7 @@ impl IssuingCa {
     /// The CA of this certificate and private key (PEM).
     pub fn from_pem(certificate_pem: &str, key_pem: &str) -> Result<IssuingCa, Error> {
         let tls = |problem: rcgen::Error| Error::Tls {
-            part: "issuing CA".into(),
+            part: "issuing CA",
             problem: problem.to_string(),
         };
         let key = rcgen::KeyPair::from_pem(key_pem).map_err(tls)?;
@@ -64,7 +64,7 @@ impl IssuingCa {
     /// its private key (PKCS#8 DER).
     pub fn issue(&self, dev_id: &DevId) -> Result<(Vec<u8>, Vec<u8>), Error> {
         let tls = |problem: rcgen::Error| Error::Tls {
-            part: "client certificate".into(),
+            part: "client certificate",
             problem: problem.to_string(),
         };
         let key = rcgen::KeyPair::generate().map_err(tls)?;

@@ -11,13 +11,18 @@
 //! - [`BootstrapCredential`]: the bootstrap credential of a connection
 //!   (certificate subject CN, or PSK identity).
 
+mod admin;
 mod credentials;
+mod device_config;
 mod identity;
 mod profile;
+mod settings;
 
 pub use credentials::{IssuingCa, PendingRegistration, Provisioning, provision};
+pub use device_config::parse_bootstrap_device;
 pub use identity::BootstrapCredential;
 pub use profile::{
     AccountProfile, BootstrapProfile, CredentialKinds, MAX_PERM_MOIDS, MAX_PROFILE_ACCOUNTS,
     MAX_PROFILE_TEXT, ProfileMatch, RegistrationTarget, select_profile,
 };
+pub use settings::{BootstrapSettings, RemoteManagement};

@@ -133,6 +133,10 @@ pub struct BootstrapSessionRecord {
     pub state: SessionState<BootstrapStep>,
     /// When the session and its data expire (Unix milliseconds).
     pub expires_ms: u64,
+    /// The registration that failed (`SrvID`, why), while the session
+    /// deletes the accounts from the device again.
+    #[serde(default)]
+    pub registration_failure: Option<(String, String)>,
 }
 
 impl BootstrapSessionRecord {
@@ -158,6 +162,7 @@ impl BootstrapSessionRecord {
             registrations: Vec::new(),
             state,
             expires_ms,
+            registration_failure: None,
         }
     }
 }
