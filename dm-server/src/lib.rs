@@ -61,7 +61,10 @@ pub use admin::{
 };
 pub use auth::ClientCertificate;
 pub use bootstrap::BootstrapSettings;
-pub use config::{DeviceConfig, FileConfig, LimitsConfig, NotificationConfig, TlsFiles};
+pub use config::{
+    BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
+    RemoteConfig, TlsFiles,
+};
 pub use error::Error;
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{

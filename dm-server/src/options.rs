@@ -599,6 +599,13 @@ impl ServerOptionsBuilder {
         self
     }
 
+    /// Forgets the public URI set so far (the bound address becomes it).
+    #[must_use]
+    pub fn no_public_uri(mut self) -> Self {
+        self.public_uri = None;
+        self
+    }
+
     /// The Basic/Digest realm (default `oma-dm`). Stored credentials are
     /// bound to it.
     #[must_use]

@@ -167,7 +167,8 @@ pub struct AccountProfile {
 /// assert_eq!(again, profile);
 /// # Ok::<(), dm_server::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ProfileJson", into = "ProfileJson")]
 #[non_exhaustive]
 pub struct BootstrapProfile {
     /// The profile's name (its key): 1 to 256 characters among letters,
@@ -180,8 +181,9 @@ pub struct BootstrapProfile {
     pub accounts: Vec<AccountProfile>,
 }
 
-/// The JSON form of a profile (the admin API's and the store's).
-#[derive(Serialize, Deserialize)]
+/// The JSON form of a profile (the admin API's, the store's and the
+/// configuration file's).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfileJson {
     name: String,
@@ -190,7 +192,7 @@ struct ProfileJson {
     accounts: Vec<AccountJson>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 enum MatchJson {
     Identity(String),
@@ -198,7 +200,7 @@ enum MatchJson {
     DevIdPattern(String),
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 enum RegisterJson {
     Local,
@@ -209,7 +211,7 @@ fn local() -> RegisterJson {
     RegisterJson::Local
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AccountJson {
     server_id: String,
@@ -252,17 +254,10 @@ fn check_name(name: &str, member: &'static str) -> Result<(), Error> {
     Ok(())
 }
 
-impl BootstrapProfile {
-    /// Decodes and validates a profile from its JSON form, as strictly as
-    /// the admin API decodes its bodies ([`crate::decode_admin_json`]):
-    /// unknown members, a member twice, a bad SrvID, SrvURI or MOID, an
-    /// account without a way to authenticate (neither `http_password` nor
-    /// `client_certificate`), two accounts with one SrvID, or more than
-    /// [`MAX_PROFILE_ACCOUNTS`] accounts are refused (400).
-    pub fn from_json(body: &[u8]) -> Result<BootstrapProfile, Error> {
-        let value = crate::decode_admin_json(body)?;
-        let json: ProfileJson = serde_json::from_value(value)
-            .map_err(|_| invalid("profile", "a bootstrap profile (docs/admin-api.md)"))?;
+impl TryFrom<ProfileJson> for BootstrapProfile {
+    type Error = Error;
+
+    fn try_from(json: ProfileJson) -> Result<BootstrapProfile, Error> {
         check_name(&json.name, "name")?;
         let matches = match json.matches {
             MatchJson::Identity(identity) => {
@@ -329,11 +324,36 @@ impl BootstrapProfile {
             accounts,
         })
     }
+}
+
+impl From<BootstrapProfile> for ProfileJson {
+    fn from(profile: BootstrapProfile) -> ProfileJson {
+        profile.json()
+    }
+}
+
+impl BootstrapProfile {
+    /// Decodes and validates a profile from its JSON form, as strictly as
+    /// the admin API decodes its bodies ([`crate::decode_admin_json`]):
+    /// unknown members, a member twice, a bad SrvID, SrvURI or MOID, an
+    /// account without a way to authenticate (neither `http_password` nor
+    /// `client_certificate`), two accounts with one SrvID, or more than
+    /// [`MAX_PROFILE_ACCOUNTS`] accounts are refused (400).
+    pub fn from_json(body: &[u8]) -> Result<BootstrapProfile, Error> {
+        let value = crate::decode_admin_json(body)?;
+        let json: ProfileJson = serde_json::from_value(value)
+            .map_err(|_| invalid("profile", "a bootstrap profile (docs/admin-api.md)"))?;
+        BootstrapProfile::try_from(json)
+    }
 
     /// The JSON form ([`BootstrapProfile::from_json`] reads it back). A
     /// profile holds no secret.
     pub fn to_json(&self) -> Vec<u8> {
-        let json = ProfileJson {
+        serde_json::to_vec(&self.json()).unwrap_or_default()
+    }
+
+    fn json(&self) -> ProfileJson {
+        ProfileJson {
             name: self.name.clone(),
             matches: match &self.matches {
                 ProfileMatch::Identity(identity) => MatchJson::Identity(identity.clone()),
@@ -355,8 +375,7 @@ impl BootstrapProfile {
                     },
                 })
                 .collect(),
-        };
-        serde_json::to_vec(&json).unwrap_or_default()
+        }
     }
 
     /// The JSON form as a value (for admin API answers).
