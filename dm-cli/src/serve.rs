@@ -67,6 +67,20 @@ pub(crate) struct Args {
     allow_shared_permissions: bool,
 }
 
+impl Args {
+    /// `dm serve --listen LISTEN --config CONFIG` (for tests).
+    #[cfg(test)]
+    pub(crate) fn with_config(listen: SocketAddr, config: PathBuf) -> Args {
+        Args {
+            listen: Some(listen),
+            config: Some(config),
+            dev: false,
+            store: None,
+            allow_shared_permissions: false,
+        }
+    }
+}
+
 pub(crate) fn run(args: Args) -> ExitCode {
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -106,7 +120,7 @@ fn init_tracing() {
 
 /// Runs the server until `shutdown`; `say` prints the lines meant for the
 /// user (the listening line first).
-async fn serve(
+pub(crate) async fn serve(
     args: Args,
     shutdown: impl Future<Output = ()> + Send,
     say: impl Fn(&str),

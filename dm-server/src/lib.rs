@@ -60,7 +60,7 @@ pub use admin::{
     parse_command_request,
 };
 pub use auth::ClientCertificate;
-pub use bootstrap::BootstrapSettings;
+pub use bootstrap::{AdminClient, BootstrapSettings};
 pub use config::{
     BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
     RemoteConfig, TlsFiles,

@@ -25,4 +25,4 @@ pub use profile::{
     AccountProfile, BootstrapProfile, CredentialKinds, MAX_PERM_MOIDS, MAX_PROFILE_ACCOUNTS,
     MAX_PROFILE_TEXT, ProfileMatch, RegistrationTarget, select_profile,
 };
-pub use settings::{BootstrapSettings, RemoteManagement};
+pub use settings::{AdminClient, BootstrapSettings, RemoteManagement};

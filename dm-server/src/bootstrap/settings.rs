@@ -12,7 +12,7 @@ use axum::http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use dm_types::{DevId, ServerUri};
 
@@ -98,21 +98,10 @@ impl BootstrapSettings {
 
 /// A management server in another process: the bootstrap server registers
 /// (or re-keys) devices with `PUT <admin_uri>/admin/devices/{DevID}/credentials`
-/// with the admin token. `Debug` hides the token.
-#[derive(Clone)]
+/// with the admin token ([`AdminClient`]). `Debug` hides the token.
+#[derive(Clone, Debug)]
 pub struct RemoteManagement {
-    admin_uri: ServerUri,
-    token: String,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    timeout: Duration,
-}
-
-impl fmt::Debug for RemoteManagement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteManagement")
-            .field("admin_uri", &self.admin_uri)
-            .finish_non_exhaustive()
-    }
+    client: AdminClient,
 }
 
 impl RemoteManagement {
@@ -121,44 +110,22 @@ impl RemoteManagement {
     /// URI needs the CA certificates (PEM) its server certificate is
     /// checked against: [`RemoteManagement::with_ca_pem`].
     pub fn new(admin_uri: &str, token: impl Into<String>) -> Result<RemoteManagement, Error> {
-        let trimmed = admin_uri.trim_end_matches('/');
-        let admin_uri = ServerUri::new(trimmed)
-            .map_err(|e| Error::config(format!("remote admin URI {admin_uri:?}"), e))?;
         Ok(RemoteManagement {
-            admin_uri,
-            token: token.into(),
-            tls: None,
-            timeout: Duration::from_secs(10),
+            client: AdminClient::new(admin_uri, token)?,
         })
     }
 
     /// Checks the remote's server certificate against these CA
     /// certificates (PEM).
-    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<RemoteManagement, Error> {
-        let tls = |problem: &dyn fmt::Display| Error::Tls {
-            part: "remote management CA",
-            problem: problem.to_string(),
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            roots.add(cert.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
-        }
-        if roots.is_empty() {
-            return Err(tls(&"no certificate in the PEM"));
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| tls(&e))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        self.tls = Some(Arc::new(config));
-        Ok(self)
+    pub fn with_ca_pem(self, pem: &[u8]) -> Result<RemoteManagement, Error> {
+        Ok(RemoteManagement {
+            client: self.client.with_ca_pem(pem)?,
+        })
     }
 
     /// The admin URI.
     pub fn admin_uri(&self) -> &ServerUri {
-        &self.admin_uri
+        self.client.base()
     }
 
     /// Registers `dev_id` with these credentials, replacing the ones it had
@@ -170,39 +137,182 @@ impl RemoteManagement {
         dev_id: &DevId,
         config: &DeviceConfig,
     ) -> Result<(), Error> {
-        let failed = |message: String| Error::Delivery {
-            address: self.admin_uri.as_str().to_owned(),
-            message,
-        };
-        let body = serde_json::to_vec(config).map_err(|e| failed(e.to_string()))?;
+        let body = serde_json::to_vec(config).map_err(|e| Error::Delivery {
+            address: self.client.base().as_str().to_owned(),
+            message: e.to_string(),
+        })?;
         let path = format!(
-            "{}/admin/devices/{}/credentials",
-            self.admin_uri.path_and_query().trim_end_matches('/'),
+            "/admin/devices/{}/credentials",
             percent_encode(dev_id.as_str())
         );
-        let host = self.admin_uri.host();
-        let port = self.admin_uri.port_or_default();
-        let authority = match self.admin_uri.port() {
+        let (status, _) = self.client.request("PUT", &path, Some(body)).await?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(Error::Delivery {
+                address: self.client.base().as_str().to_owned(),
+                message: format!("the admin API answered {status}"),
+            })
+        }
+    }
+}
+
+/// A client of a server's admin API (JSON, bearer token), over HTTP or
+/// HTTPS checked against given CA certificates: what a bootstrap server
+/// uses to register devices with a remote management server, and what
+/// `dm bootstrap` uses. `Debug` hides the token.
+///
+/// ```
+/// use dm_server::AdminClient;
+///
+/// let client = AdminClient::new("http://127.0.0.1:8080/", "token")?;
+/// assert_eq!(client.base().as_str(), "http://127.0.0.1:8080");
+/// assert!(!format!("{client:?}").contains("token"));
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct AdminClient {
+    base: ServerUri,
+    token: String,
+    roots: Option<Arc<rustls::RootCertStore>>,
+    identity: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tls_error(problem: &dyn fmt::Display) -> Error {
+    Error::Tls {
+        part: "admin API client",
+        problem: problem.to_string(),
+    }
+}
+
+/// The largest answer body an [`AdminClient`] reads.
+const ADMIN_ANSWER_BYTES: usize = 4 << 20;
+
+impl AdminClient {
+    /// A client of the admin API at `base` (e.g. `https://dm.example:8443`)
+    /// with this bearer token.
+    pub fn new(base: &str, token: impl Into<String>) -> Result<AdminClient, Error> {
+        let trimmed = base.trim_end_matches('/');
+        let base =
+            ServerUri::new(trimmed).map_err(|e| Error::config(format!("admin URI {base:?}"), e))?;
+        Ok(AdminClient {
+            base,
+            token: token.into(),
+            roots: None,
+            identity: None,
+            timeout: Duration::from_secs(10),
+        })
+    }
+
+    /// Checks the server certificate against these CA certificates (PEM);
+    /// needed for an `https` base.
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<AdminClient, Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            roots
+                .add(cert.map_err(|e| tls_error(&e))?)
+                .map_err(|e| tls_error(&e))?;
+        }
+        if roots.is_empty() {
+            return Err(tls_error(&"no certificate in the PEM"));
+        }
+        self.roots = Some(Arc::new(roots));
+        Ok(self)
+    }
+
+    /// Presents this client certificate chain and key (PEM) in the TLS
+    /// handshake: a bootstrap listener requires one of its bootstrap CA
+    /// on every connection, the admin API's included.
+    pub fn with_client_identity_pem(
+        mut self,
+        chain: &[u8],
+        key: &[u8],
+    ) -> Result<AdminClient, Error> {
+        let chain = CertificateDer::pem_slice_iter(chain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| tls_error(&e))?;
+        if chain.is_empty() {
+            return Err(tls_error(&"no client certificate in the PEM"));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| tls_error(&e))?;
+        self.identity = Some((chain, Arc::new(key)));
+        Ok(self)
+    }
+
+    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
+        let roots = self
+            .roots
+            .clone()
+            .ok_or_else(|| tls_error(&"an https admin URI needs the server's CA"))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_error(&e))?
+            .with_root_certificates(roots);
+        let config = match &self.identity {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain.clone(), key.clone_key())
+                .map_err(|e| tls_error(&e))?,
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Arc::new(config))
+    }
+
+    /// The base URI.
+    pub fn base(&self) -> &ServerUri {
+        &self.base
+    }
+
+    /// Sends `method path` (`GET`, `POST`, `PUT`, `DELETE`; a path of the
+    /// admin API, e.g. `/admin/bootstrap/profiles`) with a JSON `body`, and
+    /// returns the answer's status and body (at most 4 MiB).
+    /// [`Error::Delivery`] when the server cannot be reached or answers in
+    /// no time (10 s).
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), Error> {
+        let failed = |message: String| Error::Delivery {
+            address: self.base.as_str().to_owned(),
+            message,
+        };
+        let method = Method::from_bytes(method.as_bytes()).map_err(|e| failed(e.to_string()))?;
+        let target = format!("{}{path}", self.base.path_and_query().trim_end_matches('/'));
+        let host = self.base.host();
+        let port = self.base.port_or_default();
+        let authority = match self.base.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        let request = Request::builder()
-            .method(Method::PUT)
-            .uri(path)
+        let mut request = Request::builder()
+            .method(method)
+            .uri(target)
             .header("host", authority)
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {}", self.token))
-            .body(Full::new(bytes::Bytes::from(body)))
+            .header("authorization", format!("Bearer {}", self.token));
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
             .map_err(|e| failed(e.to_string()))?;
         let exchange = async {
             let address = host.trim_start_matches('[').trim_end_matches(']');
             let stream = tokio::net::TcpStream::connect((address, port))
                 .await
                 .map_err(|e| failed(e.to_string()))?;
-            let status = if self.admin_uri.is_https() {
-                let config = self.tls.clone().ok_or_else(|| {
-                    failed("an https admin URI needs the remote's CA (ca_file)".into())
-                })?;
+            let answer = if self.base.is_https() {
+                let config = self.tls_config().map_err(|e| failed(e.to_string()))?;
                 let name =
                     ServerName::try_from(address.to_owned()).map_err(|e| failed(e.to_string()))?;
                 let tls = tokio_rustls::TlsConnector::from(config)
@@ -213,20 +323,19 @@ impl RemoteManagement {
             } else {
                 send(TokioIo::new(stream), request).await
             };
-            status.map_err(failed)
+            answer.map_err(failed)
         };
-        let status = tokio::time::timeout(self.timeout, exchange)
+        let (status, body) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| failed("no answer in time".into()))??;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(failed(format!("the admin API answered {status}")))
-        }
+        Ok((status.as_u16(), body))
     }
 }
 
-async fn send<I>(io: I, request: Request<Full<bytes::Bytes>>) -> Result<StatusCode, String>
+async fn send<I>(
+    io: I,
+    request: Request<Full<bytes::Bytes>>,
+) -> Result<(StatusCode, Vec<u8>), String>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -241,11 +350,12 @@ where
     let status = match response {
         Ok(response) => {
             let status = response.status();
-            // Read (and drop) a bounded answer so the connection ends cleanly.
-            let _ = http_body_util::Limited::new(response.into_body(), 64 << 10)
+            let body = http_body_util::Limited::new(response.into_body(), ADMIN_ANSWER_BYTES)
                 .collect()
-                .await;
-            Ok(status)
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .map_err(|e| e.to_string());
+            body.map(|body| (status, body))
         }
         Err(e) => Err(e),
     };
