@@ -395,12 +395,10 @@ impl FileConfig {
                 source,
             })
         };
-        let mut settings = crate::BootstrapSettings::new().with_management_realm(
-            bootstrap
-                .management_realm
-                .as_deref()
-                .unwrap_or(self.realm()),
-        );
+        let mut settings = crate::BootstrapSettings::new();
+        if let Some(realm) = &bootstrap.management_realm {
+            settings = settings.with_management_realm(realm.as_str());
+        }
         if let Some(secs) = bootstrap.data_lifetime_secs {
             settings = settings.with_data_lifetime(Duration::from_secs(secs));
         }

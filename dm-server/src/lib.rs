@@ -88,7 +88,7 @@ pub use store::{
     AlertRecord, BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord,
     BootstrapPsk, BootstrapResult, BootstrapSessionRecord, CommandId, CommandRecord, CommandState,
     CommandStatus, CredentialsAndSession, DeviceRecord, DeviceRegistration, MemoryStore,
-    NotificationSecret, ObjectOwner, PasswordCredentials, RepositoryObject, Respond, Retention,
-    SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken,
-    StepOutcome, StepPackage, Store, StoreLocation,
+    NotificationSecret, ObjectOwner, PasswordCredentials, PendingRegistration, RepositoryObject,
+    Respond, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary,
+    SessionToken, StepOutcome, StepPackage, Store, StoreLocation,
 };

@@ -4,16 +4,13 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use dm_tree::{DmAcc, HttpAuth, NotificationAuth, TransportAuth};
 use dm_types::DevId;
 
 use super::profile::{AccountProfile, BootstrapProfile, RegistrationTarget};
 use crate::Error;
-use crate::config::{DeviceConfig, NotificationConfig};
-use crate::store::{DeviceRegistration, NotificationSecret};
-use crate::util::random;
+use crate::store::PendingRegistration;
+use crate::util::{random, sha256};
 
 /// How long an issued client certificate is valid.
 const CERTIFICATE_DAYS: i64 = 3650;
@@ -85,76 +82,6 @@ impl IssuingCa {
     }
 }
 
-/// What must be registered with a management server for one provisioned
-/// account: the credentials the device received. Kept (in the store) only
-/// until the bootstrap session ends; `Debug` shows no secret.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct PendingRegistration {
-    /// The management server's `SrvID`.
-    pub server_id: String,
-    /// `local`, or the name of a remote management server.
-    pub remote: Option<String>,
-    /// HTTP user name and password.
-    pub http: Option<(String, String)>,
-    /// SHA-256 of the issued client certificate, hex.
-    pub certificate_sha256: Option<String>,
-    /// The notification secret and auth data, hex.
-    pub notification: Option<(String, String)>,
-}
-
-impl fmt::Debug for PendingRegistration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingRegistration")
-            .field("server_id", &self.server_id)
-            .field("remote", &self.remote)
-            .field("http", &self.http.as_ref().map(|(name, _)| name))
-            .field("certificate_sha256", &self.certificate_sha256)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PendingRegistration {
-    /// The registration for the local store, Digest hashes made for `realm`
-    /// (the management server's realm).
-    pub fn registration(&self, dev_id: &DevId, realm: &str) -> Result<DeviceRegistration, Error> {
-        self.device_config(dev_id).registration(realm)
-    }
-
-    /// The body of the remote management server's
-    /// `PUT /admin/devices/{dev_id}/credentials`.
-    pub fn device_config(&self, dev_id: &DevId) -> DeviceConfig {
-        let mut config = DeviceConfig {
-            dev_id: dev_id.as_str().to_owned(),
-            ..DeviceConfig::default()
-        };
-        if let Some((username, password)) = &self.http {
-            config.username = Some(username.clone());
-            config.password = Some(password.clone());
-        }
-        config
-            .certificate_sha256
-            .clone_from(&self.certificate_sha256);
-        if let Some((secret, data)) = &self.notification {
-            config.notification = Some(NotificationConfig {
-                secret_hex: Some(secret.clone()),
-                data_hex: Some(data.clone()),
-                ..NotificationConfig::default()
-            });
-        }
-        config
-    }
-
-    /// The notification secret, when one was made.
-    pub fn notification_secret(&self) -> Option<NotificationSecret> {
-        let (secret, data) = self.notification.as_ref()?;
-        Some(NotificationSecret {
-            secret: dm_codec::hex::decode(secret)?,
-            auth_data: dm_codec::hex::decode(data)?,
-        })
-    }
-}
-
 /// What a bootstrap provisions on one device: the DMAcc data the device
 /// HGETs (secrets included), and the registrations to make once it has.
 #[derive(Clone)]
@@ -220,16 +147,11 @@ fn provision_account(
     let mut account = DmAcc::new(profile.server_id.clone(), profile.server_uri.clone());
     account.name.clone_from(&profile.name);
     account.perm_moids.clone_from(&profile.perm_moids);
-    let mut registration = PendingRegistration {
-        server_id: profile.server_id.as_str().to_owned(),
-        remote: match &profile.register {
-            RegistrationTarget::Local => None,
-            RegistrationTarget::Remote(name) => Some(name.clone()),
-        },
-        http: None,
-        certificate_sha256: None,
-        notification: None,
+    let remote = match &profile.register {
+        RegistrationTarget::Local => None,
+        RegistrationTarget::Remote(name) => Some(name.clone()),
     };
+    let mut registration = PendingRegistration::new(profile.server_id.as_str(), remote);
     let kinds = profile.credentials;
     if kinds.notification_secret {
         let secret: [u8; 32] = random()?;
@@ -257,9 +179,7 @@ fn provision_account(
             )
         })?;
         let (certificate, key) = ca.issue(dev_id)?;
-        registration.certificate_sha256 = Some(dm_codec::hex::encode(
-            crate::auth::ClientCertificate::from_der(&certificate).sha256(),
-        ));
+        registration.certificate_sha256 = Some(dm_codec::hex::encode(&sha256(&certificate)));
         account.transport = Some(TransportAuth {
             data: certificate,
             secret: key,
@@ -326,12 +246,7 @@ mod tests {
         let transport = account.transport.unwrap();
         assert_eq!(
             pending.certificate_sha256.as_deref(),
-            Some(
-                dm_codec::hex::encode(
-                    crate::auth::ClientCertificate::from_der(&transport.data).sha256()
-                )
-                .as_str()
-            )
+            Some(dm_codec::hex::encode(&sha256(&transport.data)).as_str())
         );
         // The certificate names the device.
         let credential = super::super::BootstrapCredential::from_certificate_der(&transport.data);
@@ -343,7 +258,7 @@ mod tests {
             Some("central")
         );
         // A registration for the local store checks the password.
-        let registration = pending.registration(&dev_id, "oma-dm").unwrap();
+        let registration = pending.registration(&dev_id, "oma-dm");
         let (username, password) = pending.http.clone().unwrap();
         let credentials = registration.credentials.unwrap();
         assert_eq!(credentials.username, username);

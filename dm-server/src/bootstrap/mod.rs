@@ -18,7 +18,7 @@ mod identity;
 mod profile;
 mod settings;
 
-pub use credentials::{IssuingCa, PendingRegistration, Provisioning, provision};
+pub use credentials::{IssuingCa, Provisioning, provision};
 pub use device_config::parse_bootstrap_device;
 pub use identity::BootstrapCredential;
 pub use profile::{

@@ -340,7 +340,7 @@ impl BootstrapProfile {
     /// `client_certificate`), two accounts with one SrvID, or more than
     /// [`MAX_PROFILE_ACCOUNTS`] accounts are refused (400).
     pub fn from_json(body: &[u8]) -> Result<BootstrapProfile, Error> {
-        let value = crate::decode_admin_json(body)?;
+        let value = dm_codec::decode_json(body, &dm_codec::Limits::default())?;
         let json: ProfileJson = serde_json::from_value(value)
             .map_err(|_| invalid("profile", "a bootstrap profile (docs/admin-api.md)"))?;
         BootstrapProfile::try_from(json)

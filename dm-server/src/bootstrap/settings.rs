@@ -18,7 +18,7 @@ use dm_types::{DevId, ServerUri};
 
 use super::IssuingCa;
 use crate::Error;
-use crate::config::DeviceConfig;
+use crate::store::PendingRegistration;
 
 /// The bootstrap role of a server (docs/bootstrap.md): with these settings
 /// ([`ServerOptionsBuilder::bootstrap`](crate::ServerOptionsBuilder::bootstrap)),
@@ -43,8 +43,9 @@ pub struct BootstrapSettings {
     /// Remote management servers, by the name profiles give them.
     pub remotes: BTreeMap<String, RemoteManagement>,
     /// The realm HTTP passwords are hashed for when registering in the
-    /// local store: the management server's realm (`oma-dm` by default).
-    pub management_realm: String,
+    /// local store: the management server's realm (`None`: the bootstrap
+    /// server's own realm).
+    pub management_realm: Option<String>,
     /// How long a bootstrap session and its DMAcc data live (5 minutes by
     /// default): the data is served once, within this time.
     pub data_lifetime: Duration,
@@ -55,14 +56,15 @@ impl Default for BootstrapSettings {
         BootstrapSettings {
             issuing_ca: None,
             remotes: BTreeMap::new(),
-            management_realm: crate::DEFAULT_REALM.to_owned(),
+            management_realm: None,
             data_lifetime: Duration::from_secs(300),
         }
     }
 }
 
 impl BootstrapSettings {
-    /// The defaults: no issuing CA, no remote, realm `oma-dm`, 5 minutes.
+    /// The defaults: no issuing CA, no remote, the server's realm, 5
+    /// minutes.
     pub fn new() -> BootstrapSettings {
         BootstrapSettings::default()
     }
@@ -84,7 +86,7 @@ impl BootstrapSettings {
     /// Sets [`BootstrapSettings::management_realm`].
     #[must_use]
     pub fn with_management_realm(mut self, realm: impl Into<String>) -> Self {
-        self.management_realm = realm.into();
+        self.management_realm = Some(realm.into());
         self
     }
 
@@ -135,12 +137,9 @@ impl RemoteManagement {
     pub(crate) async fn register(
         &self,
         dev_id: &DevId,
-        config: &DeviceConfig,
+        pending: &PendingRegistration,
     ) -> Result<(), Error> {
-        let body = serde_json::to_vec(config).map_err(|e| Error::Delivery {
-            address: self.client.base().as_str().to_owned(),
-            message: e.to_string(),
-        })?;
+        let body = pending.admin_body(dev_id).to_string().into_bytes();
         let path = format!(
             "/admin/devices/{}/credentials",
             percent_encode(dev_id.as_str())

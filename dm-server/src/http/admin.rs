@@ -47,11 +47,14 @@ const REPOSITORY_ROUTE: &str = "/admin/repository/{*path}";
 /// Most devices one listing returns.
 const MAX_LIST: usize = 1000;
 
+/// The admin routes: the management routes, or `bootstrap` (the bootstrap
+/// role's) when given, behind the admin checks.
 pub(crate) fn router<S: Store, C: NotificationChannel>(
     shared: Arc<Shared<S, C>>,
+    bootstrap: Option<Router<Arc<Shared<S, C>>>>,
 ) -> Router<Arc<Shared<S, C>>> {
-    let routes = if shared.options.bootstrap.is_some() {
-        super::bootstrap_admin::routes::<S, C>()
+    let routes = if let Some(routes) = bootstrap {
+        routes
     } else {
         Router::new()
             .route(

@@ -25,13 +25,13 @@ use dm_types::{Alert, AlertType, DevId, NotificationAddress, ServerUri};
 use super::refusal::{Refusal, refuse};
 use super::request::{check_accept, check_length, header, read_device_body};
 use crate::bootstrap::{
-    BootstrapCredential, BootstrapProfile, PendingRegistration, ProfileMatch, provision,
-    select_profile,
+    BootstrapCredential, BootstrapProfile, ProfileMatch, provision, select_profile,
 };
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::{
-    BootstrapOutcomeRecord, BootstrapResult, BootstrapSessionRecord, SessionToken, Store,
+    BootstrapOutcomeRecord, BootstrapResult, BootstrapSessionRecord, PendingRegistration,
+    SessionToken, Store,
 };
 use crate::util::now_ms;
 
@@ -341,9 +341,11 @@ async fn register_all<S: Store, C: NotificationChannel>(
         let failed = |problem: String| (pending.server_id.clone(), problem);
         match &pending.remote {
             None => {
-                let registration = pending
-                    .registration(dev_id, &settings.management_realm)
-                    .map_err(|e| failed(e.to_string()))?;
+                let realm = settings
+                    .management_realm
+                    .as_deref()
+                    .unwrap_or(&shared.options.realm);
+                let registration = pending.registration(dev_id, realm);
                 shared
                     .store
                     .register_device(registration, true, now_ms)
@@ -356,7 +358,7 @@ async fn register_all<S: Store, C: NotificationChannel>(
                     .get(name)
                     .ok_or_else(|| failed(format!("no remote management server {name:?}")))?;
                 remote
-                    .register(dev_id, &pending.device_config(dev_id))
+                    .register(dev_id, pending)
                     .await
                     .map_err(|e| failed(e.to_string()))?;
             }

@@ -29,7 +29,10 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 "/bootstrap/accounts/{token}",
                 get(bootstrap::account_data::<S, C>),
             )
-            .merge(admin::router(shared.clone()))
+            .merge(admin::router(
+                shared.clone(),
+                Some(bootstrap_admin::routes::<S, C>()),
+            ))
             .with_state(shared);
     }
     Router::new()
@@ -41,6 +44,6 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 .put(repository::write::<S, C>)
                 .post(repository::write::<S, C>),
         )
-        .merge(admin::router(shared.clone()))
+        .merge(admin::router(shared.clone(), None))
         .with_state(shared)
 }

@@ -10,8 +10,106 @@ use dm_session::SessionState;
 use dm_session::bootstrap::BootstrapStep;
 use dm_types::DevId;
 
-use super::{NotificationSecret, SessionToken};
-use crate::bootstrap::PendingRegistration;
+use super::{DeviceRegistration, NotificationSecret, SessionToken};
+
+/// What must be registered with a management server for one provisioned
+/// account: the credentials the device received. Kept (in the store) only
+/// until the bootstrap session ends; `Debug` shows no secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingRegistration {
+    /// The management server's `SrvID`.
+    pub server_id: String,
+    /// `None` for the local store, else the name of a remote management
+    /// server.
+    pub remote: Option<String>,
+    /// HTTP user name and password.
+    pub http: Option<(String, String)>,
+    /// SHA-256 of the issued client certificate, hex.
+    pub certificate_sha256: Option<String>,
+    /// The notification secret and auth data, hex.
+    pub notification: Option<(String, String)>,
+}
+
+impl fmt::Debug for PendingRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingRegistration")
+            .field("server_id", &self.server_id)
+            .field("remote", &self.remote)
+            .field("http", &self.http.as_ref().map(|(name, _)| name))
+            .field("certificate_sha256", &self.certificate_sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingRegistration {
+    /// A registration with the management server `server_id` (local when
+    /// `remote` is `None`) and no credentials yet.
+    pub fn new(server_id: impl Into<String>, remote: Option<String>) -> PendingRegistration {
+        PendingRegistration {
+            server_id: server_id.into(),
+            remote,
+            http: None,
+            certificate_sha256: None,
+            notification: None,
+        }
+    }
+
+    /// The registration for the local store, Digest hashes made for `realm`
+    /// (the management server's realm).
+    ///
+    /// ```
+    /// use dm_server::PendingRegistration;
+    /// use dm_types::DevId;
+    ///
+    /// let mut pending = PendingRegistration::new("dm.example", None);
+    /// pending.http = Some(("bs-1".into(), "secret".into()));
+    /// let registration = pending.registration(&DevId::new("IMEI:1")?, "oma-dm");
+    /// assert!(registration.credentials.expect("set").matches_password("secret", "oma-dm"));
+    /// # Ok::<(), dm_types::Error>(())
+    /// ```
+    pub fn registration(&self, dev_id: &DevId, realm: &str) -> DeviceRegistration {
+        let mut registration = DeviceRegistration::new(dev_id.clone());
+        if let Some((username, password)) = &self.http {
+            registration = registration.with_password(username, password, realm);
+        }
+        if let Some(sha256) = self
+            .certificate_sha256
+            .as_deref()
+            .and_then(dm_codec::hex::decode_array)
+        {
+            registration = registration.with_certificate_sha256(sha256);
+        }
+        registration.notification_secret = self.notification_secret();
+        registration
+    }
+
+    /// The body of a remote management server's
+    /// `PUT /admin/devices/{dev_id}/credentials` (docs/admin-api.md).
+    pub fn admin_body(&self, dev_id: &DevId) -> serde_json::Value {
+        let mut body = serde_json::json!({ "dev_id": dev_id.as_str() });
+        if let Some((username, password)) = &self.http {
+            body["username"] = username.as_str().into();
+            body["password"] = password.as_str().into();
+        }
+        if let Some(sha256) = &self.certificate_sha256 {
+            body["certificate_sha256"] = sha256.as_str().into();
+        }
+        if let Some((secret, data)) = &self.notification {
+            body["notification"] = serde_json::json!({ "secret_hex": secret, "data_hex": data });
+        }
+        body
+    }
+
+    /// The notification secret, when one was made.
+    pub fn notification_secret(&self) -> Option<NotificationSecret> {
+        let (secret, data) = self.notification.as_ref()?;
+        Some(NotificationSecret {
+            secret: dm_codec::hex::decode(secret)?,
+            auth_data: dm_codec::hex::decode(data)?,
+        })
+    }
+}
 
 /// How many outcomes the store keeps per device (the newest).
 pub const BOOTSTRAP_OUTCOMES_PER_DEVICE: usize = 16;

@@ -35,7 +35,7 @@ pub use alert::AlertRecord;
 use alert::StoredAlert;
 pub use bootstrap::{
     BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord, BootstrapPsk,
-    BootstrapResult, BootstrapSessionRecord,
+    BootstrapResult, BootstrapSessionRecord, PendingRegistration,
 };
 use cached::KeptInstance;
 pub use command::{CommandRecord, CommandState};

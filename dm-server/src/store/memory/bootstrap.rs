@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use dm_types::DevId;
 
-use super::unknown_device;
 use crate::Error;
 use crate::bootstrap::BootstrapProfile;
 use crate::store::{
@@ -90,7 +89,7 @@ impl BootstrapState {
         let device = self
             .devices
             .get_mut(dev_id)
-            .ok_or_else(|| unknown_device(dev_id))?;
+            .ok_or_else(|| Error::DeviceNotFound(dev_id.clone()))?;
         let id = match device.last_notification_id {
             None | Some(u16::MAX) => 1,
             Some(last) => last + 1,
