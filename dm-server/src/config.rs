@@ -41,7 +41,11 @@ use crate::store::{DeviceRegistration, NotificationSecret, StoreLocation};
 ///       "certificate_sha256": null,
 ///       "notification": { "address": "udp://192.0.2.10:9443",
 ///                         "secret_hex": "6e6f7469", "data_hex": "64617461" } }
-///   ]
+///   ],
+///   "bootstrap": { "listen": "0.0.0.0:8444", "server_id": "bootstrap.example.com",
+///                  "tls": { "cert": "bs.pem", "key": "bs.key", "client_ca": "bootstrap-ca.pem" },
+///                  "issuing_ca": { "cert": "issuing-ca.pem", "key": "issuing-ca.key" },
+///                  "profiles": [], "remotes": {} }
 /// }
 /// ```
 ///
