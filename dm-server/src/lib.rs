@@ -16,7 +16,11 @@
 //! - a notification sender (signed Package#0 through a
 //!   [`NotificationChannel`], [`UdpChannel`] shipped);
 //! - an admin JSON API (`/admin/...`, see `docs/admin-api.md`) and the same
-//!   operations in-process through [`Admin`].
+//!   operations in-process through [`Admin`];
+//! - a bootstrap role ([`bootstrap`], [`BootstrapSettings`], `docs/bootstrap.md`):
+//!   bootstrap sessions on mutually authenticated TLS that provision
+//!   management accounts from profiles and register the devices with their
+//!   management servers.
 //!
 //! No session state lives only in the memory of a server process: every
 //! package loads what it needs from the store and saves what changed, so

@@ -829,4 +829,44 @@ mod tests {
             Err(Error::Tls { .. })
         ));
     }
+
+    #[test]
+    fn the_bootstrap_role_needs_tls_with_a_client_ca() {
+        let bootstrap = || BootstrapSettings::new();
+        assert!(matches!(
+            ServerOptions::builder().bootstrap(bootstrap()).build(),
+            Err(Error::Config { setting, .. }) if setting == "bootstrap"
+        ));
+        let key = rcgen::KeyPair::generate().expect("key");
+        let certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let tls = TlsOptions::from_pem(certificate.pem(), key.serialize_pem());
+        assert!(matches!(
+            ServerOptions::builder()
+                .tls(tls.clone())
+                .bootstrap(bootstrap())
+                .build(),
+            Err(Error::Tls {
+                part: "client CA",
+                ..
+            })
+        ));
+        let with_ca = tls.with_client_ca_pem(certificate.pem());
+        assert!(
+            ServerOptions::builder()
+                .tls(with_ca.clone())
+                .bootstrap(bootstrap())
+                .dev_mode(true)
+                .build()
+                .is_err()
+        );
+        let options = ServerOptions::builder()
+            .tls(with_ca)
+            .bootstrap(bootstrap())
+            .build()
+            .expect("valid");
+        assert!(options.bootstrap().is_some());
+    }
 }
