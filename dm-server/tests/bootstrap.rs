@@ -704,3 +704,104 @@ async fn profiles_are_managed_over_the_admin_api() {
     );
     bootstrap.stop().await.expect("stopped");
 }
+
+/// A PSK-TLS layer of the embedding application (the contract of
+/// `BootstrapCredential::Psk`): it puts the PSK identity its handshake
+/// accepted in the request's extensions. Here the identity travels in a
+/// header the test client sets, standing for that handshake.
+async fn psk_router(pki: &Pki, store: Shared) -> (String, tokio::task::JoinHandle<()>) {
+    let tls = TlsOptions::from_pem(pki.server_pem.as_bytes(), pki.server_key_pem.as_bytes())
+        .with_client_ca_pem(pki.bootstrap_ca_pem.as_bytes());
+    let options = options()
+        .server_id("bootstrap.test")
+        .tls(tls)
+        .public_uri("https://bootstrap.test")
+        .bootstrap(BootstrapSettings::new().with_issuing_ca(issuing_ca()))
+        .build()
+        .expect("options");
+    let server = dm_server::DmServer::new(options, store, UdpChannel);
+    let router = server.router().layer(axum::middleware::from_fn(
+        |mut request: axum::extract::Request, next: axum::middleware::Next| async move {
+            let identity = request
+                .headers()
+                .get("x-test-psk-identity")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if let Some(identity) = identity {
+                request
+                    .extensions_mut()
+                    .insert(dm_server::bootstrap::BootstrapCredential::Psk { identity });
+            }
+            next.run(request).await
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (base, task)
+}
+
+#[tokio::test]
+async fn a_psk_identity_identifies_the_device_it_was_registered_for() {
+    let pki = pki();
+    let store: Shared = Arc::new(MemoryStore::new());
+    let (base, task) = psk_router(&pki, store.clone()).await;
+    let admin_store = store.clone();
+    admin_store
+        .put_bootstrap_profile(profile(
+            "fleet",
+            r#"{"dev_id_pattern":"IMEI:*"}"#,
+            r#""local""#,
+        ))
+        .await
+        .expect("profile");
+    admin_store
+        .put_bootstrap_device(
+            dm_server::BootstrapDevice::new(dev(DEVICE)).with_psk("psk-device", vec![7; 16]),
+        )
+        .await
+        .expect("device");
+    let http = client();
+    let post = async |identity: Option<&str>, dev_id: &str| {
+        let mut request = http
+            .post(format!("{base}/dm"))
+            .header("Content-Type", INITIATION)
+            .header("Accept", "application/vnd.oma.dm.request+json")
+            .header("OMADM-DevID", dev_id)
+            .body(P1);
+        if let Some(identity) = identity {
+            request = request.header("x-test-psk-identity", identity);
+        }
+        request.send().await.expect("answer")
+    };
+    // No bootstrap credential at all: 403, nothing stored.
+    assert_eq!(post(None, DEVICE).await.status(), 403);
+    // The PSK of another device, or an unknown one: no profile applies.
+    assert_eq!(post(Some("psk-device"), "IMEI:1").await.status(), 403);
+    assert_eq!(post(Some("unknown"), DEVICE).await.status(), 403);
+    // The device's own PSK: the DevID profile applies; the data is bound to
+    // that PSK identity.
+    let response = post(Some("psk-device"), DEVICE).await;
+    assert_eq!(response.status(), 200);
+    let package = commands(&response.bytes().await.expect("body"));
+    let path = package[1][1]
+        .strip_prefix("https://bootstrap.test")
+        .expect("on the public URI")
+        .to_owned();
+    let fetch = async |identity: &str| {
+        http.get(format!("{base}{path}"))
+            .header("x-test-psk-identity", identity)
+            .header("OMADM-DevID", DEVICE)
+            .send()
+            .await
+            .expect("answer")
+    };
+    assert_eq!(fetch("unknown").await.status(), 404);
+    assert_eq!(fetch("psk-device").await.status(), 200);
+    assert_eq!(fetch("psk-device").await.status(), 404);
+    task.abort();
+}
