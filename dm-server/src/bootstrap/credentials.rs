@@ -134,7 +134,7 @@ pub fn provision(
         registrations.push(registration);
     }
     Ok(Provisioning {
-        account_data: dm_session::bootstrap::account_data(&accounts),
+        account_data: dm_session::bootstrap_server::account_data(&accounts),
         registrations,
     })
 }

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument as _;
 
 use dm_codec::mime;
-use dm_session::bootstrap::{BootstrapOutcome, BootstrapSession, BootstrapStatus};
+use dm_session::bootstrap_server::{BootstrapOutcome, BootstrapSession, BootstrapStatus};
 use dm_session::{PackageRequest, ServerConfig};
 use dm_types::{Alert, AlertType, DevId, NotificationAddress, ServerUri};
 

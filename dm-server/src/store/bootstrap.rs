@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use dm_session::SessionState;
-use dm_session::bootstrap::BootstrapStep;
+use dm_session::bootstrap_server::BootstrapStep;
 use dm_types::DevId;
 
 use super::{DeviceRegistration, NotificationSecret, SessionToken};

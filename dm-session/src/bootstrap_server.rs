@@ -44,7 +44,7 @@ const PLACEHOLDER_MIID: &str = "bootstrap";
 /// addressed to [`NEW_DMACC_INSTANCE`].
 ///
 /// ```
-/// use dm_session::bootstrap::{NEW_DMACC_INSTANCE, account_items};
+/// use dm_session::bootstrap_server::{NEW_DMACC_INSTANCE, account_items};
 /// use dm_tree::DmAcc;
 /// use dm_types::{ServerId, ServerUri};
 ///
@@ -78,7 +78,7 @@ pub fn account_items(accounts: &[DmAcc]) -> Vec<MoItem> {
 /// answers the device's HGET with: [`account_items`] encoded.
 ///
 /// ```
-/// use dm_session::bootstrap::account_data;
+/// use dm_session::bootstrap_server::account_data;
 /// use dm_tree::{DmAcc, NotificationAuth};
 /// use dm_types::{ServerId, ServerUri};
 ///
@@ -115,7 +115,7 @@ impl BootstrapOutcome {
     /// The outcome an HGET status means.
     ///
     /// ```
-    /// use dm_session::bootstrap::BootstrapOutcome;
+    /// use dm_session::bootstrap_server::BootstrapOutcome;
     /// use dm_types::{Status, StatusCode};
     ///
     /// assert_eq!(BootstrapOutcome::of_status(&Status::new(StatusCode::FORBIDDEN)), BootstrapOutcome::Refused);
@@ -171,7 +171,7 @@ pub enum BootstrapStatus {
 /// CONT and END are ever sent.
 ///
 /// ```
-/// use dm_session::bootstrap::{BootstrapOutcome, BootstrapSession, BootstrapStatus};
+/// use dm_session::bootstrap_server::{BootstrapOutcome, BootstrapSession, BootstrapStatus};
 /// use dm_session::{PackageRequest, ServerConfig};
 /// use dm_types::ServerUri;
 ///
