@@ -805,3 +805,52 @@ async fn a_psk_identity_identifies_the_device_it_was_registered_for() {
     assert_eq!(fetch("psk-device").await.status(), 404);
     task.abort();
 }
+
+#[tokio::test]
+async fn a_local_rekeying_keeps_the_device_history_and_drops_its_old_password() {
+    let pki = pki();
+    let store: Shared = Arc::new(MemoryStore::new());
+    let realm = dm_server::DEFAULT_REALM;
+    store
+        .register_device(
+            DeviceRegistration::new(dev(DEVICE)).with_password("old", "old password", realm),
+            false,
+            0,
+        )
+        .await
+        .expect("registered");
+    let queued = store
+        .enqueue_command(&dev(DEVICE), get("Man"), 0)
+        .await
+        .expect("queued");
+    let bootstrap = bootstrap_server(&pki, store.clone(), BootstrapSettings::new()).await;
+    bootstrap
+        .admin()
+        .put_bootstrap_profile(profile("fleet", r#"{"dev_id_pattern":"*"}"#, r#""local""#))
+        .await
+        .expect("profile");
+    let device = device_client(&pki, &pki.bootstrap, DEVICE);
+    let (uri, accounts) = up_to_hget(&device, &bootstrap).await;
+    assert_eq!(
+        package3(&device, &uri, PROVISIONED).await,
+        vec![vec!["END".to_owned()]]
+    );
+    let http = accounts[0].http.clone().expect("Ext/HTTPAuth");
+    let record = store
+        .device(&dev(DEVICE))
+        .await
+        .expect("read")
+        .expect("kept");
+    let credentials = record.credentials.expect("credentials");
+    assert_eq!(credentials.username, http.name);
+    assert!(credentials.matches_password(&String::from_utf8(http.secret).expect("text"), realm));
+    assert!(
+        store
+            .credentials_by_username("old")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(store.command(queued).await.expect("read").is_some());
+    bootstrap.stop().await.expect("stopped");
+}
