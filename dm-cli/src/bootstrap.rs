@@ -46,9 +46,36 @@ enum Action {
         #[command(subcommand)]
         action: ProfileAction,
     },
+    /// Devices registered with the bootstrap server (their bootstrap
+    /// credential identity, PSK, notification secret and address).
+    Device {
+        #[command(subcommand)]
+        action: DeviceAction,
+    },
     /// Send a device its bootstrap notification (server-initiated
     /// bootstrap).
     Notify {
+        /// The device's DevID.
+        dev_id: String,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum DeviceAction {
+    /// Register a device (JSON, docs/admin-api.md: `dev_id`, and optionally
+    /// `identity`, `psk`, `notification`) from a file or standard input:
+    /// its secrets travel in the file, never on the command line.
+    Add {
+        /// The device file (standard input when absent).
+        file: Option<PathBuf>,
+    },
+    /// Show a device and the outcomes of its bootstraps (no secret).
+    Show {
+        /// The device's DevID.
+        dev_id: String,
+    },
+    /// Remove a device.
+    Remove {
         /// The device's DevID.
         dev_id: String,
     },
@@ -154,6 +181,29 @@ async fn execute(args: Args, env_token: Option<String>) -> Result<String, String
         } => (
             "DELETE",
             format!("/admin/bootstrap/profiles/{}", segment(name)),
+            None,
+        ),
+        Action::Device {
+            action: DeviceAction::Add { file },
+        } => {
+            let bytes = crate::input::read(file.as_deref())?;
+            // Checked here first: a mistake is reported without a request
+            // (and without echoing any secret of the file).
+            dm_server::bootstrap::parse_bootstrap_device(&bytes).map_err(|e| e.to_string())?;
+            ("POST", "/admin/bootstrap/devices".to_owned(), Some(bytes))
+        }
+        Action::Device {
+            action: DeviceAction::Show { dev_id },
+        } => (
+            "GET",
+            format!("/admin/bootstrap/devices/{}", segment(dev_id)),
+            None,
+        ),
+        Action::Device {
+            action: DeviceAction::Remove { dev_id },
+        } => (
+            "DELETE",
+            format!("/admin/bootstrap/devices/{}", segment(dev_id)),
             None,
         ),
         Action::Notify { dev_id } => (
@@ -315,6 +365,57 @@ mod tests {
         .await
         .expect_err("unknown");
         assert!(unknown.starts_with("404"), "{unknown}");
+        // Devices: registered from a file, shown without their secrets,
+        // removed; a malformed file is refused before any request.
+        write(
+            "device.json",
+            r#"{"dev_id":"IMEI:1","psk":{"identity":"dev-1","key_hex":"00112233445566778899aabbccddeeff"},
+                "notification":{"address":"udp://127.0.0.1:9","secret_hex":"5ec2e7","data_hex":"01"}}"#,
+        );
+        write(
+            "broken.json",
+            r#"{"dev_id":"IMEI:1","psk":{"identity":"x","key_hex":"zz"}}"#,
+        );
+        let device = |action| Action::Device { action };
+        let added = run(device(DeviceAction::Add {
+            file: Some(dir.join("device.json")),
+        }))
+        .await
+        .expect("device added");
+        assert!(added.contains("IMEI:1"), "{added}");
+        let shown = run(device(DeviceAction::Show {
+            dev_id: "IMEI:1".into(),
+        }))
+        .await
+        .expect("shown");
+        assert!(shown.contains(r#""psk_identity":"dev-1""#), "{shown}");
+        assert!(
+            !shown.contains("00112233") && !shown.contains("5ec2e7"),
+            "{shown}"
+        );
+        let broken = run(device(DeviceAction::Add {
+            file: Some(dir.join("broken.json")),
+        }))
+        .await
+        .expect_err("refused");
+        assert!(broken.contains("psk.key_hex"), "{broken}");
+        let notified = run(Action::Notify {
+            dev_id: "IMEI:1".into(),
+        })
+        .await
+        .expect("notification sent");
+        assert!(notified.contains("notification_id"), "{notified}");
+        run(device(DeviceAction::Remove {
+            dev_id: "IMEI:1".into(),
+        }))
+        .await
+        .expect("removed");
+        let gone = run(device(DeviceAction::Show {
+            dev_id: "IMEI:1".into(),
+        }))
+        .await
+        .expect_err("gone");
+        assert!(gone.starts_with("404"), "{gone}");
         // Without a token nothing is sent.
         let mut anonymous = action_args(
             &dir,
