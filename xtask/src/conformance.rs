@@ -239,10 +239,20 @@ fn ddf_corpus(dm: &Path, corpus: &Path) -> Result<Tally, String> {
 
 /// Builds `dm` and returns its path.
 pub(crate) fn build_dm(root: &Path) -> Result<PathBuf, String> {
+    build_dm_with(root, &[])
+}
+
+/// [`build_dm`] with these cargo features of dm-cli.
+pub(crate) fn build_dm_with(root: &Path, features: &[&str]) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
         .args(["build", "--quiet", "-p", "dm-cli"])
+        .args(if features.is_empty() {
+            Vec::new()
+        } else {
+            vec!["--features".to_owned(), features.join(",")]
+        })
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {

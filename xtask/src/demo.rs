@@ -6,6 +6,11 @@
 //!
 //! - Devices 2 and 3 find commands queued when they first connect and run
 //!   them in their client-initiated session.
+//! - Devices 4 and 5 start with a bootstrap account only (a factory file):
+//!   they bootstrap over mutually authenticated TLS (X.509; PSK-TLS when
+//!   `dm` is built with the OpenSSL backend), deliver `BootstrapComplete`,
+//!   device 4 is re-keyed by a server-initiated bootstrap, and both are then
+//!   managed with the credentials they received (`demo_bootstrap.rs`).
 //! - Device 1 is woken by a signed notification (Package#0 over UDP) and runs
 //!   the full script: GET, HGET of a new MO instance from the repository, SUB
 //!   then a change (a second HGET) and its change report, HPUT, EXEC with an
@@ -13,16 +18,14 @@
 //!   sends CONT itself in the first Package#2 of every session that does not
 //!   end at once; the transcript shows where the Package#3 went.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::mpsc;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use crate::demo_bootstrap;
+use crate::demo_process::{spawn, wait_for};
 
-/// How long any one step may take before the demo gives up on it.
-const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+use serde_json::{Value, json};
 
 /// The SrvID the devices know the server by (SERVER-ID of notifications).
 const SERVER_ID: &str = "demo-server";
@@ -95,80 +98,6 @@ impl Step {
 
     fn name(&self) -> &str {
         self.words.first().map_or("", String::as_str)
-    }
-}
-
-/// A child process that is killed when dropped.
-struct Process {
-    child: Child,
-    name: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // Ask for a graceful stop first (SIGTERM), then make sure.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        eprintln!("demo: {} had to be killed", self.name);
-    }
-}
-
-/// Starts `dm` with `args`, logs its stderr to `log`, and waits for the line
-/// that starts with `prefix`; returns the rest of that line.
-fn spawn(
-    dm: &Path,
-    name: &str,
-    args: &[String],
-    log: &Path,
-    prefix: &'static str,
-) -> Result<(Process, String), String> {
-    let mut child = Command::new(dm)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {name}: {e}"))?;
-    let stderr = child.stderr.take().ok_or("no stderr pipe")?;
-    let process = Process {
-        child,
-        name: name.to_owned(),
-    };
-    let (found, wait) = mpsc::channel();
-    let log_path = log.to_owned();
-    std::thread::spawn(move || {
-        use std::io::Write as _;
-        let mut file = std::fs::File::create(&log_path).ok();
-        let mut found = Some(found);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(file) = file.as_mut() {
-                let _ = writeln!(file, "{line}");
-            }
-            if let Some(rest) = line.strip_prefix(prefix)
-                && let Some(sender) = found.take()
-            {
-                let _ = sender.send(rest.trim().to_owned());
-            }
-        }
-    });
-    match wait.recv_timeout(STEP_TIMEOUT) {
-        Ok(rest) => Ok((process, rest)),
-        Err(_) => Err(format!(
-            "{name} did not print `{prefix}` within {STEP_TIMEOUT:?} (see {})",
-            log.display()
-        )),
     }
 }
 
@@ -286,26 +215,9 @@ impl Admin {
     }
 }
 
-/// Polls `check` every 50 ms until it gives a value or the step times out.
-fn wait_for<T>(
-    what: &str,
-    mut check: impl FnMut() -> Result<Option<T>, String>,
-) -> Result<T, String> {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
-        if let Some(value) = check()? {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Waits until the step's command is done or failed and records its status.
 fn settle(admin: &Admin, step: &mut Step) -> Result<(), String> {
-    let dev_id = DEVICES[step.device].dev_id;
+    let dev_id = dev_id_of(step.device);
     let Some(id) = step.id.clone() else {
         return Err("step was never queued".into());
     };
@@ -368,8 +280,22 @@ fn truncate(text: &str, width: usize) -> String {
 }
 
 /// The server's configuration file.
-fn server_config(store: &Path) -> Value {
+/// The DevID of device number `index + 1`: the three devices with
+/// management accounts, then the ones that bootstrap.
+fn dev_id_of(index: usize) -> &'static str {
+    DEVICES.get(index).map_or_else(
+        || {
+            demo_bootstrap::BOOTSTRAP_DEVICES
+                .get(index - DEVICES.len())
+                .map_or("", |d| d.dev_id)
+        },
+        |d| d.dev_id,
+    )
+}
+
+fn server_config(store: &Path, bootstrap: &Value) -> Value {
     json!({
+        "bootstrap": bootstrap,
         "server_id": SERVER_ID,
         "admin_token": ADMIN_TOKEN,
         "store": format!("sqlite:{}", store.display()),
@@ -421,15 +347,22 @@ pub(crate) fn run(root: &Path) -> ExitCode {
 }
 
 fn demo(root: &Path) -> Result<bool, String> {
-    let dm = crate::conformance::build_dm(root)?;
+    // PSK-TLS needs dm's OpenSSL backend: built when the system has
+    // OpenSSL's development files (CI has them), else the X.509 part runs.
+    let psk = demo_bootstrap::openssl_available();
+    let dm = crate::conformance::build_dm_with(root, if psk { &["openssl"] } else { &[] })?;
     let work = work_dir(root);
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let materials = demo_bootstrap::prepare(&work, ADMIN_TOKEN)?;
     let config_path = work.join("server.json");
     std::fs::write(
         &config_path,
-        serde_json::to_vec_pretty(&server_config(&work.join("server-store.sqlite")))
-            .map_err(|e| e.to_string())?,
+        serde_json::to_vec_pretty(&server_config(
+            &work.join("server-store.sqlite"),
+            &demo_bootstrap::server_config(&materials, psk),
+        ))
+        .map_err(|e| e.to_string())?,
     )
     .map_err(|e| format!("{}: {e}", config_path.display()))?;
 
@@ -483,7 +416,7 @@ fn demo(root: &Path) -> Result<bool, String> {
         Step::new(2, &["DELETE", "urn:oma:mo:oma-dm-devinfo:1.0//"], 403),
     ];
     for step in &mut first {
-        step.id = Some(admin.enqueue(DEVICES[step.device].dev_id, &step.words)?);
+        step.id = Some(admin.enqueue(dev_id_of(step.device), &step.words)?);
     }
 
     let mut devices = Vec::new();
@@ -646,6 +579,43 @@ fn demo(root: &Path) -> Result<bool, String> {
             if *ok { "ok  " } else { "FAIL" }
         );
     }
+
+    // Devices #4 and #5: bootstrapped, then managed with the credentials
+    // they received.
+    let bootstrap_base = wait_for("the bootstrap listener", || {
+        Ok(std::fs::read_to_string(work.join("server.log"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("dm serve: bootstrap listening on "))
+            .map(|rest| rest.trim().trim_end_matches('/').to_owned()))
+    })?;
+    let management = demo_bootstrap::Management {
+        base: &base,
+        server_id: SERVER_ID,
+        perm: &["urn:oma:mo:oma-dm-devinfo:1.0", WLAN_MOID],
+    };
+    let bootstrapped =
+        demo_bootstrap::run(&dm, &work, &materials, &bootstrap_base, &management, psk)?;
+    checks.extend(bootstrapped.checks);
+    let mut managed: Vec<Step> = Vec::new();
+    for (number, dev_id, _) in &bootstrapped.devices {
+        let mut step = Step::new(
+            number - 1,
+            &["GET", "urn:oma:mo:oma-dm-devinfo:1.0//DevID"],
+            200,
+        );
+        step.id = Some(admin.enqueue(dev_id, &step.words)?);
+        managed.push(step);
+    }
+    println!();
+    println!(
+        "-- devices #4 and #5: managed with the credentials they received (Digest password, notification secret)"
+    );
+    for step in &mut managed {
+        admin.notify(dev_id_of(step.device))?;
+        settle(&admin, step)?;
+    }
+    drop(bootstrapped.devices);
     drop(devices);
 
     println!();
@@ -654,9 +624,13 @@ fn demo(root: &Path) -> Result<bool, String> {
         "{:<8} {:<8} {:>6} {:>6} {:>6}",
         "device", "command", "steps", "ok", "failed"
     );
-    let all: Vec<&Step> = first.iter().chain(script.iter()).collect();
+    let all: Vec<&Step> = first
+        .iter()
+        .chain(script.iter())
+        .chain(managed.iter())
+        .collect();
     let mut every_ok = true;
-    for device in 0..DEVICES.len() {
+    for device in 0..DEVICES.len() + demo_bootstrap::BOOTSTRAP_DEVICES.len() {
         let mut names: Vec<&str> = all
             .iter()
             .filter(|s| s.device == device)
@@ -685,7 +659,7 @@ fn demo(root: &Path) -> Result<bool, String> {
     every_ok &= checks_ok == checks.len();
     println!(
         "{:<8} {:<8} {:>6} {:>6} {:>6}",
-        "#1",
+        "all",
         "effects",
         checks.len(),
         checks_ok,

@@ -53,6 +53,8 @@
 mod circles;
 mod conformance;
 mod demo;
+mod demo_bootstrap;
+mod demo_process;
 mod deny;
 mod fuzz;
 mod fuzz_options;
