@@ -245,12 +245,13 @@ fn count_lines(log: &Path, words: &[&str]) -> usize {
         .count()
 }
 
-/// The lines of `log` that contain `word`, for the transcript.
+/// The lines `dm device` printed to `log` that contain `word`, for the
+/// transcript.
 fn lines_with(log: &Path, word: &str) -> Vec<String> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .filter(|line| line.contains(word))
+        .filter(|line| line.starts_with("dm device: ") && line.contains(word))
         .map(str::to_owned)
         .collect()
 }
