@@ -224,6 +224,7 @@ fn factory_file(
             "SrvID": BOOTSTRAP_SERVER_ID,
             "SrvURI": bootstrap_uri,
             "Name": "Demo bootstrap server",
+            "Perm": {},
             "Auth": {
                 "Bootstrap": bootstrap,
                 "Noti": {
