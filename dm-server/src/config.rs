@@ -466,6 +466,8 @@ impl FileConfig {
             tls.cert = resolve(base, &tls.cert);
             tls.key = resolve(base, &tls.key);
             tls.client_ca = tls.client_ca.as_deref().map(|p| resolve(base, p));
+            tls.ecdsa_cert = tls.ecdsa_cert.as_deref().map(|p| resolve(base, p));
+            tls.ecdsa_key = tls.ecdsa_key.as_deref().map(|p| resolve(base, p));
             if let Some(ca) = &mut bootstrap.issuing_ca {
                 ca.cert = resolve(base, &ca.cert);
                 ca.key = resolve(base, &ca.key);
@@ -515,10 +517,10 @@ impl FileConfig {
             }
             settings = settings.with_remote(name.as_str(), management);
         }
-        let mut tls = TlsOptions::from_files(&bootstrap.tls.cert, &bootstrap.tls.key)?;
-        if let Some(ca) = &bootstrap.tls.client_ca {
-            tls = tls.with_client_ca_file(ca)?;
-        }
+        // Every TLS key of the management listener applies (backend, ECDSA
+        // certificate, PSK); the bootstrap role then requires a client
+        // certificate of the X.509 suites.
+        let tls = bootstrap.tls.options()?;
         let mut builder = self
             .options()?
             .listen(bootstrap.listen)
@@ -836,6 +838,49 @@ mod tests {
         assert!(
             matches!(result, Err(Error::Config { problem, .. }) if problem.contains("ecdsa_key")),
         );
+    }
+
+    /// The bootstrap listener's `tls` takes every key the management
+    /// listener's does: the backend, the ECDSA certificate and PSK.
+    #[test]
+    fn the_bootstrap_listener_takes_every_tls_key() {
+        let dir = std::env::temp_dir().join(format!("dm-server-bs-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("directory");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        std::fs::write(dir.join("c.pem"), certificate.pem()).expect("written");
+        std::fs::write(dir.join("k.pem"), key.serialize_pem()).expect("written");
+        let config = |tls: &str| {
+            FileConfig::from_json(
+                format!(
+                    r#"{{"bootstrap":{{"listen":"127.0.0.1:0","server_id":"bs","tls":{tls}}}}}"#
+                )
+                .as_bytes(),
+                &dir,
+            )
+            .expect("valid JSON")
+            .bootstrap_options()
+        };
+        // rustls has no PSK suite: asking for PSK on the bootstrap listener
+        // is refused, so the key is read there.
+        let psk = config(r#"{"cert":"c.pem","key":"k.pem","client_ca":"c.pem","psk":true}"#);
+        assert!(
+            matches!(psk, Err(Error::Tls { part: "PSK", .. })),
+            "{psk:?}"
+        );
+        let half =
+            config(r#"{"cert":"c.pem","key":"k.pem","client_ca":"c.pem","ecdsa_cert":"c.pem"}"#);
+        assert!(
+            matches!(&half, Err(Error::Config { problem, .. }) if problem.contains("ecdsa_key")),
+            "{half:?}"
+        );
+        let plain = config(r#"{"cert":"c.pem","key":"k.pem","client_ca":"c.pem"}"#);
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = plain.expect("valid").expect("a bootstrap listener");
+        assert_eq!(options.tls_backend(), Some(TlsBackend::Rustls));
     }
 
     #[test]
