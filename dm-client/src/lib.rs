@@ -79,10 +79,12 @@
 
 mod alerts;
 mod auth;
+mod bootstrap;
 mod builder;
 mod changes;
 mod client;
 mod configuration;
+mod credentials;
 mod error;
 mod handles;
 mod listen;
@@ -98,12 +100,13 @@ mod tests;
 mod transport;
 
 pub use auth::Credentials;
+pub use bootstrap::BootstrapReport;
 pub use builder::{Account, DmClientBuilder};
 pub use client::DmClient;
 pub use configuration::Configuration;
 pub use dm_session::{
-    AbortReason, BrowserLauncher, Busy, ClientEnd, ClientEvent, ClientStats, TransportFailure,
-    Trigger,
+    AbortReason, AccountChange, AccountChangeKind, BootstrapApproval, BrowserLauncher, Busy,
+    ClientEnd, ClientEvent, ClientStats, SessionRole, TransportFailure, Trigger,
 };
 pub use error::{Error, TlsMaterial};
 pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion};
