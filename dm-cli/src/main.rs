@@ -19,6 +19,7 @@ macro_rules! say {
     };
 }
 
+mod bootstrap;
 mod ddf;
 mod decode;
 mod device;
@@ -64,6 +65,9 @@ enum Commands {
     Serve(serve::Args),
     /// Run a simulated device against a server.
     Device(device::Args),
+    /// Manage a bootstrap server through its admin API: profiles,
+    /// server-initiated bootstrap.
+    Bootstrap(bootstrap::Args),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Commands::Ddf(args) => ddf::run(&args),
         Commands::Serve(args) => serve::run(args),
         Commands::Device(args) => device::run(args),
+        Commands::Bootstrap(args) => bootstrap::run(args),
     }
 }
 

@@ -67,6 +67,20 @@ pub(crate) struct Args {
     allow_shared_permissions: bool,
 }
 
+impl Args {
+    /// `dm serve --listen LISTEN --config CONFIG` (for tests).
+    #[cfg(test)]
+    pub(crate) fn with_config(listen: SocketAddr, config: PathBuf) -> Args {
+        Args {
+            listen: Some(listen),
+            config: Some(config),
+            dev: false,
+            store: None,
+            allow_shared_permissions: false,
+        }
+    }
+}
+
 pub(crate) fn run(args: Args) -> ExitCode {
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -106,7 +120,7 @@ fn init_tracing() {
 
 /// Runs the server until `shutdown`; `say` prints the lines meant for the
 /// user (the listening line first).
-async fn serve(
+pub(crate) async fn serve(
     args: Args,
     shutdown: impl Future<Output = ()> + Send,
     say: impl Fn(&str),
@@ -205,16 +219,36 @@ async fn serve_on<S: Store>(
     say: impl Fn(&str),
 ) -> Result<(), Error> {
     let registrations = config.registrations(options.realm())?;
+    let bootstrap_options = config.bootstrap_options()?;
     let listen = options.listen();
     let scheme = if options.is_tls() { "https" } else { "http" };
     let dev_mode = options.dev_mode();
     let public_uri = options.public_uri().map(str::to_owned);
     let admin_enabled = dev_mode || config.admin_token.is_some();
-    let server = DmServer::new(options, store, UdpChannel);
+    // One store for both roles: the bootstrap server registers the devices
+    // it provisions where the management server finds them.
+    let store = std::sync::Arc::new(store);
+    let server = DmServer::new(options, store.clone(), UdpChannel);
     let admin = server.admin();
     for registration in registrations {
         admin.register_device(registration, true).await?;
     }
+    let bootstrap = match bootstrap_options {
+        Some(options) => {
+            let bootstrap = DmServer::new(options, store, UdpChannel);
+            let profiles = config
+                .bootstrap
+                .as_ref()
+                .map(|b| b.profiles.clone())
+                .unwrap_or_default();
+            for profile in profiles {
+                bootstrap.admin().put_bootstrap_profile(profile).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(bootstrap.options().listen()).await?;
+            Some((bootstrap, listener))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     match public_uri {
@@ -222,6 +256,17 @@ async fn serve_on<S: Store>(
             "dm serve: listening on {scheme}://{local} (public URI {uri})"
         )),
         None => say(&format!("dm serve: listening on {scheme}://{local}")),
+    }
+    if let Some((bootstrap, listener)) = &bootstrap {
+        let local = listener.local_addr()?;
+        say(&format!("dm serve: bootstrap listening on https://{local}"));
+        if bootstrap
+            .options()
+            .bootstrap()
+            .is_some_and(|b| b.issuing_ca.is_none())
+        {
+            say("dm serve: bootstrap: no issuing_ca: profiles asking for client certificates fail");
+        }
     }
     match location {
         StoreLocation::Memory => {
@@ -239,7 +284,22 @@ async fn serve_on<S: Store>(
     } else if !admin_enabled {
         say("dm serve: no admin_token in the configuration: the admin API is disabled");
     }
-    server.serve(listener, shutdown).await
+    let Some((bootstrap, bootstrap_listener)) = bootstrap else {
+        return server.serve(listener, shutdown).await;
+    };
+    // Both servers stop on the one shutdown signal.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let waiting = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let management = server.serve(listener, waiting(stopped.clone()));
+    let bootstrapping = bootstrap.serve(bootstrap_listener, waiting(stopped));
+    let signal = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let ((), management, bootstrapping) = tokio::join!(signal, management, bootstrapping);
+    management.and(bootstrapping)
 }
 
 #[cfg(test)]

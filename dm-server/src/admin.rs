@@ -56,7 +56,7 @@ pub struct NotificationSent {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Admin<S: Store = MemoryStore, C: NotificationChannel = UdpChannel> {
-    shared: Arc<Shared<S, C>>,
+    pub(crate) shared: Arc<Shared<S, C>>,
 }
 
 impl<S: Store, C: NotificationChannel> Clone for Admin<S, C> {

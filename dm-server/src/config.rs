@@ -46,7 +46,11 @@ use crate::store::{DeviceRegistration, NotificationSecret, PskCredentials, Store
 ///       "psk": { "identity": "device-1", "key_hex": "000102030405060708090a0b0c0d0e0f" },
 ///       "notification": { "address": "udp://192.0.2.10:9443",
 ///                         "secret_hex": "6e6f7469", "data_hex": "64617461" } }
-///   ]
+///   ],
+///   "bootstrap": { "listen": "0.0.0.0:8444", "server_id": "bootstrap.example.com",
+///                  "tls": { "cert": "bs.pem", "key": "bs.key", "client_ca": "bootstrap-ca.pem" },
+///                  "issuing_ca": { "cert": "issuing-ca.pem", "key": "issuing-ca.key" },
+///                  "profiles": [], "remotes": {} }
 /// }
 /// ```
 ///
@@ -95,6 +99,90 @@ pub struct FileConfig {
     /// Devices to register (their credentials replace stored ones).
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
+    /// A bootstrap server beside the management server, on its own
+    /// listener and the same store (docs/bootstrap.md).
+    pub bootstrap: Option<BootstrapConfig>,
+}
+
+/// The `bootstrap` member of [`FileConfig`]: the bootstrap role's listener,
+/// TLS (its `client_ca` is the bootstrap CA), issuing CA, profiles and
+/// remote management servers.
+///
+/// ```
+/// use dm_server::FileConfig;
+///
+/// let config = FileConfig::from_json(br#"{"bootstrap":{
+///     "listen":"127.0.0.1:8444","server_id":"bootstrap.example",
+///     "tls":{"cert":"bs.pem","key":"bs.key","client_ca":"bootstrap-ca.pem"},
+///     "issuing_ca":{"cert":"issuing.pem","key":"issuing.key"},
+///     "profiles":[{"name":"all","match":{"dev_id_pattern":"*"},"accounts":[
+///         {"server_id":"dm.example","server_uri":"https://dm.example/dm",
+///          "credentials":{"http_password":true}}]}],
+///     "remotes":{"central":{"admin_uri":"https://dm.example:8443","admin_token":"t","ca":"ca.pem"}}}}"#, "/etc/dm")?;
+/// let bootstrap = config.bootstrap.as_ref().expect("bootstrap");
+/// assert_eq!(bootstrap.profiles[0].name, "all");
+/// assert_eq!(bootstrap.tls.client_ca.as_deref(), Some(std::path::Path::new("/etc/dm/bootstrap-ca.pem")));
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BootstrapConfig {
+    /// Listen address of the bootstrap listener.
+    pub listen: SocketAddr,
+    /// Base URI devices reach the bootstrap server at.
+    pub public_uri: Option<String>,
+    /// The bootstrap server's SrvID (SERVER-ID of its notifications).
+    pub server_id: String,
+    /// HTTPS files; `client_ca` (the bootstrap CA) is required.
+    pub tls: TlsFiles,
+    /// The CA that issues management client certificates.
+    pub issuing_ca: Option<CaFiles>,
+    /// The realm HTTP passwords are registered for (default: the
+    /// configuration's `realm`).
+    pub management_realm: Option<String>,
+    /// How long a bootstrap session and its DMAcc data live (default 300).
+    pub data_lifetime_secs: Option<u64>,
+    /// Profiles stored at start (replacing those of the same name).
+    #[serde(default)]
+    pub profiles: Vec<crate::bootstrap::BootstrapProfile>,
+    /// Remote management servers, by the name profiles give them.
+    #[serde(default)]
+    pub remotes: std::collections::BTreeMap<String, RemoteConfig>,
+}
+
+/// A CA certificate and its private key (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CaFiles {
+    /// The CA certificate.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+/// A remote management server of [`BootstrapConfig`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RemoteConfig {
+    /// The base URI of its admin API.
+    pub admin_uri: String,
+    /// Its admin token.
+    pub admin_token: String,
+    /// The CA certificates its server certificate is checked against
+    /// (PEM; needed for `https`).
+    pub ca: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteConfig")
+            .field("admin_uri", &self.admin_uri)
+            .field("ca", &self.ca)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The HTTPS configuration: the backend and PEM files (docs/tls.md).
@@ -373,7 +461,75 @@ impl FileConfig {
             tls.ecdsa_key = tls.ecdsa_key.as_deref().map(|p| resolve(base, p));
         }
         config.store = config.store.map(|s| s.relative_to(base));
+        if let Some(bootstrap) = &mut config.bootstrap {
+            let tls = &mut bootstrap.tls;
+            tls.cert = resolve(base, &tls.cert);
+            tls.key = resolve(base, &tls.key);
+            tls.client_ca = tls.client_ca.as_deref().map(|p| resolve(base, p));
+            if let Some(ca) = &mut bootstrap.issuing_ca {
+                ca.cert = resolve(base, &ca.cert);
+                ca.key = resolve(base, &ca.key);
+            }
+            for remote in bootstrap.remotes.values_mut() {
+                remote.ca = remote.ca.as_deref().map(|p| resolve(base, p));
+            }
+        }
         Ok(config)
+    }
+
+    /// The options of the bootstrap server the `bootstrap` member describes
+    /// (reads its TLS, CA and remote files), with the configuration's admin
+    /// token, realm and limits; `None` without a `bootstrap` member.
+    pub fn bootstrap_options(&self) -> Result<Option<ServerOptions>, Error> {
+        let Some(bootstrap) = &self.bootstrap else {
+            return Ok(None);
+        };
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| Error::File {
+                path: path.to_owned(),
+                source,
+            })
+        };
+        let mut settings = crate::BootstrapSettings::new();
+        if let Some(realm) = &bootstrap.management_realm {
+            settings = settings.with_management_realm(realm.as_str());
+        }
+        if let Some(secs) = bootstrap.data_lifetime_secs {
+            settings = settings.with_data_lifetime(Duration::from_secs(secs));
+        }
+        if let Some(ca) = &bootstrap.issuing_ca {
+            let text = |path: &Path| {
+                String::from_utf8(read(path)?)
+                    .map_err(|e| Error::config(path.display().to_string(), e))
+            };
+            let issuing = crate::bootstrap::IssuingCa::from_pem(&text(&ca.cert)?, &text(&ca.key)?)?;
+            settings = settings.with_issuing_ca(issuing);
+        }
+        for (name, remote) in &bootstrap.remotes {
+            let mut management = crate::bootstrap::RemoteManagement::new(
+                &remote.admin_uri,
+                remote.admin_token.as_str(),
+            )?;
+            if let Some(ca) = &remote.ca {
+                management = management.with_ca_pem(&read(ca)?)?;
+            }
+            settings = settings.with_remote(name.as_str(), management);
+        }
+        let mut tls = TlsOptions::from_files(&bootstrap.tls.cert, &bootstrap.tls.key)?;
+        if let Some(ca) = &bootstrap.tls.client_ca {
+            tls = tls.with_client_ca_file(ca)?;
+        }
+        let mut builder = self
+            .options()?
+            .listen(bootstrap.listen)
+            .server_id(bootstrap.server_id.as_str())
+            .tls(tls)
+            .bootstrap(settings);
+        builder = match &bootstrap.public_uri {
+            Some(uri) => builder.public_uri(uri.as_str()),
+            None => builder.no_public_uri(),
+        };
+        builder.build().map(Some)
     }
 
     /// A builder holding what the file says (reads the TLS files); finish

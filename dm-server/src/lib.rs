@@ -16,7 +16,11 @@
 //! - a notification sender (signed Package#0 through a
 //!   [`NotificationChannel`], [`UdpChannel`] shipped);
 //! - an admin JSON API (`/admin/...`, see `docs/admin-api.md`) and the same
-//!   operations in-process through [`Admin`].
+//!   operations in-process through [`Admin`];
+//! - a bootstrap role ([`bootstrap`], [`BootstrapSettings`], `docs/bootstrap.md`):
+//!   bootstrap sessions on mutually authenticated TLS that provision
+//!   management accounts from profiles and register the devices with their
+//!   management servers.
 //!
 //! No session state lives only in the memory of a server process: every
 //! package loads what it needs from the store and saves what changed, so
@@ -43,6 +47,7 @@
 
 mod admin;
 mod auth;
+pub mod bootstrap;
 mod budget;
 mod config;
 mod error;
@@ -61,7 +66,11 @@ pub use admin::{
     parse_command_request,
 };
 pub use auth::ClientCertificate;
-pub use config::{DeviceConfig, FileConfig, LimitsConfig, NotificationConfig, PskConfig, TlsFiles};
+pub use bootstrap::{AdminClient, BootstrapSettings};
+pub use config::{
+    BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
+    PskConfig, RemoteConfig, TlsFiles,
+};
 pub use error::Error;
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
@@ -82,9 +91,10 @@ struct ReadmeDoctests;
 /// methods about caching take and return it).
 pub use dm_session::CachedInstance;
 pub use store::{
-    AlertRecord, CommandId, CommandRecord, CommandState, CommandStatus, CredentialsAndSession,
-    DeviceRecord, DeviceRegistration, MemoryStore, NotificationSecret, ObjectOwner,
-    PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, Respond, Retention,
-    SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken,
-    StepOutcome, StepPackage, Store, StoreLocation,
+    AlertRecord, BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord,
+    BootstrapPsk, BootstrapResult, BootstrapSessionRecord, CommandId, CommandRecord, CommandState,
+    CommandStatus, CredentialsAndSession, DeviceRecord, DeviceRegistration, MemoryStore,
+    NotificationSecret, ObjectOwner, PasswordCredentials, PendingRegistration, PskCredentials,
+    PskIdentity, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome, SessionRecord,
+    SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store, StoreLocation,
 };

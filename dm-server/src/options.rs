@@ -14,6 +14,7 @@ use dm_session::ServerConfig;
 use dm_types::{ServerId, ServerUri};
 
 use crate::Error;
+use crate::bootstrap::BootstrapSettings;
 use crate::store::NotificationSecret;
 
 /// The Digest and Basic realm when none is configured.
@@ -307,7 +308,7 @@ impl TlsOptions {
             None if self.client_certificate_required => {
                 return Err(tls(
                     "client CA",
-                    &"a client certificate is required but no client CA is given",
+                    &"a client certificate is required (as the bootstrap role requires) but no client CA is given",
                 ));
             }
             None => builder.with_no_client_auth(),
@@ -645,6 +646,7 @@ pub struct ServerOptions {
     pub(crate) dev_notification: Option<NotificationSecret>,
     pub(crate) basic_auth: bool,
     pub(crate) digest_md5: bool,
+    pub(crate) bootstrap: Option<BootstrapSettings>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -661,6 +663,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("session", &self.session)
             .field("basic_auth", &self.basic_auth)
             .field("digest_md5", &self.digest_md5)
+            .field("bootstrap", &self.bootstrap)
             .finish_non_exhaustive()
     }
 }
@@ -714,6 +717,11 @@ impl ServerOptions {
         })
     }
 
+    /// The bootstrap role's settings, when the server runs in it.
+    pub fn bootstrap(&self) -> Option<&BootstrapSettings> {
+        self.bootstrap.as_ref()
+    }
+
     /// The limits.
     pub fn limits(&self) -> &ServerLimits {
         &self.limits
@@ -740,6 +748,7 @@ pub struct ServerOptionsBuilder {
     dev_notification: Option<NotificationSecret>,
     basic_auth: bool,
     digest_md5: bool,
+    bootstrap: Option<BootstrapSettings>,
 }
 
 impl Default for ServerOptionsBuilder {
@@ -757,6 +766,7 @@ impl Default for ServerOptionsBuilder {
             dev_notification: None,
             basic_auth: true,
             digest_md5: true,
+            bootstrap: None,
         }
     }
 }
@@ -782,6 +792,13 @@ impl ServerOptionsBuilder {
     #[must_use]
     pub fn server_id(mut self, id: impl Into<String>) -> Self {
         self.server_id = id.into();
+        self
+    }
+
+    /// Forgets the public URI set so far (the bound address becomes it).
+    #[must_use]
+    pub fn no_public_uri(mut self) -> Self {
+        self.public_uri = None;
         self
     }
 
@@ -854,8 +871,21 @@ impl ServerOptionsBuilder {
         self
     }
 
+    /// Puts the server in the bootstrap role (docs/bootstrap.md): `POST /dm`
+    /// runs bootstrap sessions, which need TLS with a client CA (the
+    /// bootstrap CA; a client certificate is then required by the
+    /// handshake), and the admin API manages bootstrap profiles and
+    /// devices instead of management devices. The server id is the
+    /// bootstrap server's SrvID.
+    #[must_use]
+    pub fn bootstrap(mut self, settings: BootstrapSettings) -> Self {
+        self.bootstrap = Some(settings);
+        self
+    }
+
     /// Checks the options: a valid server id and public URI, a usable TLS
-    /// configuration, dev mode only on a loopback address.
+    /// configuration, dev mode only on a loopback address, the bootstrap
+    /// role only with TLS and a client CA and without dev mode.
     pub fn build(self) -> Result<ServerOptions, Error> {
         let server_id = ServerId::new(self.server_id).map_err(|e| Error::config("server id", e))?;
         let public_uri = match self.public_uri {
@@ -902,7 +932,30 @@ impl ServerOptionsBuilder {
         if self.admin_token.as_deref() == Some("") {
             return Err(Error::config("admin token", "must not be empty"));
         }
-        let tls = self.tls.as_ref().map(TlsOptions::build).transpose()?;
+        if self.bootstrap.is_some() {
+            if self.tls.is_none() {
+                return Err(Error::config(
+                    "bootstrap",
+                    "the bootstrap role needs TLS (mutual authentication is mandatory)",
+                ));
+            }
+            if self.dev_mode {
+                return Err(Error::config("bootstrap", "not in dev mode"));
+            }
+        }
+        // The bootstrap role authenticates every device by its bootstrap
+        // credential: a handshake without one fails.
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|tls| {
+                if self.bootstrap.is_some() {
+                    tls.clone().with_client_certificate_required(true).build()
+                } else {
+                    tls.build()
+                }
+            })
+            .transpose()?;
         Ok(ServerOptions {
             listen: self.listen,
             public_uri,
@@ -916,6 +969,7 @@ impl ServerOptionsBuilder {
             dev_notification: self.dev_notification,
             basic_auth: self.basic_auth,
             digest_md5: self.digest_md5,
+            bootstrap: self.bootstrap,
         })
     }
 }
@@ -1040,5 +1094,45 @@ mod tests {
             }
             other => panic!("not refused: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_bootstrap_role_needs_tls_with_a_client_ca() {
+        let bootstrap = || BootstrapSettings::new();
+        assert!(matches!(
+            ServerOptions::builder().bootstrap(bootstrap()).build(),
+            Err(Error::Config { setting, .. }) if setting == "bootstrap"
+        ));
+        let key = rcgen::KeyPair::generate().expect("key");
+        let certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let tls = TlsOptions::from_pem(certificate.pem(), key.serialize_pem());
+        assert!(matches!(
+            ServerOptions::builder()
+                .tls(tls.clone())
+                .bootstrap(bootstrap())
+                .build(),
+            Err(Error::Tls {
+                part: "client CA",
+                ..
+            })
+        ));
+        let with_ca = tls.with_client_ca_pem(certificate.pem());
+        assert!(
+            ServerOptions::builder()
+                .tls(with_ca.clone())
+                .bootstrap(bootstrap())
+                .dev_mode(true)
+                .build()
+                .is_err()
+        );
+        let options = ServerOptions::builder()
+            .tls(with_ca)
+            .bootstrap(bootstrap())
+            .build()
+            .expect("valid");
+        assert!(options.bootstrap().is_some());
     }
 }

@@ -19,10 +19,13 @@ use crate::Error;
 use crate::admin::Admin;
 use crate::auth::ClientCertificate;
 use crate::auth::ServerKey;
+use crate::bootstrap::BootstrapCredential;
 use crate::budget::{BodyBudget, DeviceRequests};
 use crate::notify::{NotificationChannel, UdpChannel};
 use crate::options::{ServerOptions, ServerTls};
 use crate::shared::Shared;
+#[cfg(feature = "openssl")]
+use crate::store::PskCredentials;
 use crate::store::{MemoryStore, PskIdentity, Store};
 
 /// An OMA DM 2.0 management server: the session endpoint, the data
@@ -175,6 +178,14 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                     if let Err(error) = self.shared.expire().await {
                         tracing::error!(%error, "session expiry failed");
                     }
+                    if self.shared.options.bootstrap.is_some() {
+                        match self.shared.store.expire_bootstrap_sessions(crate::util::now_ms()).await {
+                            Ok(expired) => for session in expired {
+                                tracing::info!(dev_id = %session.dev_id, session = %session.token, "bootstrap session expired");
+                            },
+                            Err(error) => tracing::error!(%error, "bootstrap session expiry failed"),
+                        }
+                    }
                 }
                 _ = flush.tick() => {
                     if let Err(error) = self.shared.store.flush().await {
@@ -262,6 +273,7 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                             stopped: stopped.clone(),
                             header_timeout: options.limits.header_timeout,
                             header_bytes: options.limits.header_bytes,
+                            bootstrap: options.bootstrap.is_some(),
                         };
                         let permit = slot.take();
                         connections.spawn(async move {
@@ -337,6 +349,19 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
             });
         }
         let shared = self.shared.clone();
+        if shared.options.bootstrap.is_some() {
+            // The bootstrap role's PSK identities are bootstrap credentials
+            // (registered with the bootstrap devices), not management ones.
+            let admin = self.admin();
+            return Ok(Arc::new(move |identity: &PskIdentity| {
+                let found = tokio::task::block_in_place(|| {
+                    handle.block_on(admin.bootstrap_psk(identity.as_str()))
+                })?;
+                found
+                    .map(|(_, key)| PskCredentials::new(identity.clone(), key))
+                    .transpose()
+            }));
+        }
         Ok(Arc::new(move |identity: &PskIdentity| {
             tokio::task::block_in_place(|| handle.block_on(shared.store.psk_by_identity(identity)))
                 .map(|found| found.map(|(_, psk)| psk))
@@ -357,6 +382,9 @@ enum Acceptor {
 struct Peer {
     certificate: Option<ClientCertificate>,
     psk_identity: Option<PskIdentity>,
+    /// In the bootstrap role: the bootstrap credential (certificate
+    /// fingerprint and CN, or PSK identity).
+    credential: Option<BootstrapCredential>,
 }
 
 /// One accepted connection.
@@ -366,6 +394,9 @@ struct Connection {
     stopped: watch::Receiver<bool>,
     header_timeout: Duration,
     header_bytes: usize,
+    /// In the bootstrap role: the bootstrap credential (certificate CN) is
+    /// read from the client certificate.
+    bootstrap: bool,
 }
 
 impl Connection {
@@ -388,11 +419,25 @@ impl Connection {
                         return;
                     }
                 };
+                let credential = if self.bootstrap {
+                    match (&accepted.certificate, &accepted.psk_identity) {
+                        (Some(der), _) => Some(BootstrapCredential::from_certificate_der(der)),
+                        (None, Some(identity)) => Some(BootstrapCredential::Psk {
+                            identity: identity.as_str().to_owned(),
+                        }),
+                        (None, None) => None,
+                    }
+                } else {
+                    None
+                };
                 let client = Peer {
                     certificate: accepted
                         .certificate
                         .map(|der| ClientCertificate::from_der(&der)),
-                    psk_identity: accepted.psk_identity,
+                    // In the bootstrap role a PSK identity is a bootstrap
+                    // credential, not a management one.
+                    psk_identity: accepted.psk_identity.filter(|_| !self.bootstrap),
+                    credential,
                 };
                 self.serve(accepted.stream, client, peer).await;
             }
@@ -410,15 +455,13 @@ impl Connection {
                         return;
                     }
                 };
-                let certificate = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(<[_]>::first)
-                    .map(|der| ClientCertificate::from_der(der));
+                let der = tls.get_ref().1.peer_certificates().and_then(<[_]>::first);
                 let client = Peer {
-                    certificate,
+                    certificate: der.map(|der| ClientCertificate::from_der(der)),
                     psk_identity: None,
+                    credential: der
+                        .filter(|_| self.bootstrap)
+                        .map(|der| BootstrapCredential::from_certificate_der(der)),
                 };
                 self.serve(tls, client, peer).await;
             }
@@ -436,6 +479,9 @@ impl Connection {
             }
             if let Some(identity) = &client.psk_identity {
                 request.extensions_mut().insert(identity.clone());
+            }
+            if let Some(credential) = &client.credential {
+                request.extensions_mut().insert(credential.clone());
             }
             request
                 .extensions_mut()

@@ -61,6 +61,16 @@ pub enum Error {
     #[error(transparent)]
     HttpAuth(#[from] crate::http_auth::HttpAuthError),
 
+    // The server side of a bootstrap session (`bootstrap::BootstrapSession`).
+    /// The Package#1 of a bootstrap session started with `BootstrapComplete`,
+    /// which opens a session with a management server, not a bootstrap (400).
+    #[error("BootstrapComplete does not start a bootstrap session")]
+    NotBootstrapStart,
+    /// A Package#3 of a bootstrap session answered no bootstrap command
+    /// (400).
+    #[error("the Package#3 answers no bootstrap command")]
+    NoBootstrapStatus,
+
     // Client side (`ClientSession`).
     /// An answer (or failure) was fed to a client session for a request
     /// whose answer it does not wait for: unknown, already answered (a
@@ -86,7 +96,9 @@ impl Error {
             Error::MissingDevId
             | Error::InvalidDevId(_)
             | Error::SessionStart(_)
-            | Error::StatusCount { .. } => StatusCode::BAD_REQUEST,
+            | Error::StatusCount { .. }
+            | Error::NotBootstrapStart
+            | Error::NoBootstrapStatus => StatusCode::BAD_REQUEST,
             Error::WrongDevice { .. } => StatusCode::FORBIDDEN,
             Error::ContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotWaiting | Error::Expired => StatusCode::NOT_FOUND,

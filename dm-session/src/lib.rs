@@ -29,6 +29,9 @@
 //! - [`http_auth`]: HTTP Basic and Digest authentication for both ends
 //!   (challenges, `Authorization` values, Digest responses checked in
 //!   constant time).
+//! - [`bootstrap_server`]: the server side of a bootstrap session (docs/protocol.md
+//!   section 11): the DMAcc data of the accounts to provision, the HGET and
+//!   END of the session, and what the device's status means.
 //! - [`notification`]: whether a received Package#0 may open a session
 //!   (account, digest policy, TIMESTAMP and NOTIFICATION-ID windows), for
 //!   any client product.
@@ -36,6 +39,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod bootstrap;
+pub mod bootstrap_server;
 mod cache;
 mod client;
 mod client_end;

@@ -93,6 +93,8 @@ where
     session_steps_open_continue_and_end_sessions_all_or_nothing(new_store(default()).await).await;
     credentials_are_read_with_the_session(new_store(default()).await).await;
     psk_identities_name_one_device_and_go_with_it(new_store(default()).await).await;
+    bootstrap_profiles_and_devices_are_kept(new_store(default()).await).await;
+    bootstrap_sessions_serve_their_data_once_and_record_outcomes(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:
@@ -1455,4 +1457,293 @@ pub async fn credentials_are_read_with_the_session<S: Store>(store: S) {
             .expect("read"),
         (None, None)
     );
+}
+
+fn bootstrap_profile(name: &str, server_id: &str) -> dm_server::bootstrap::BootstrapProfile {
+    dm_server::bootstrap::BootstrapProfile::from_json(
+        format!(
+            r#"{{"name":"{name}","match":{{"dev_id_pattern":"IMEI:*"}},"accounts":[{{"server_id":"{server_id}","server_uri":"https://dm.example/dm","credentials":{{"http_password":true}}}}]}}"#
+        )
+        .as_bytes(),
+    )
+    .expect("profile")
+}
+
+/// Bootstrap profiles are kept by name (replaced, listed in name order,
+/// removed); bootstrap devices by DevID and PSK identity (a PSK identity
+/// belongs to one device; a replaced device keeps its last NOTIFICATION-ID
+/// and address).
+pub async fn bootstrap_profiles_and_devices_are_kept<S: Store>(store: S) {
+    assert!(
+        store
+            .bootstrap_profiles()
+            .await
+            .expect("profiles")
+            .is_empty()
+    );
+    assert!(
+        !store
+            .put_bootstrap_profile(bootstrap_profile("b", "dm1"))
+            .await
+            .expect("put")
+    );
+    assert!(
+        !store
+            .put_bootstrap_profile(bootstrap_profile("a", "dm1"))
+            .await
+            .expect("put")
+    );
+    assert!(
+        store
+            .put_bootstrap_profile(bootstrap_profile("b", "dm2"))
+            .await
+            .expect("replace")
+    );
+    let profiles = store.bootstrap_profiles().await.expect("profiles");
+    assert_eq!(
+        profiles,
+        vec![bootstrap_profile("a", "dm1"), bootstrap_profile("b", "dm2")]
+    );
+    assert!(store.remove_bootstrap_profile("a").await.expect("remove"));
+    assert!(
+        !store
+            .remove_bootstrap_profile("a")
+            .await
+            .expect("remove again")
+    );
+    assert_eq!(store.bootstrap_profiles().await.expect("profiles").len(), 1);
+
+    let (one, two) = (dev("IMEI:1"), dev("IMEI:2"));
+    let device = dm_server::BootstrapDevice::new(one.clone())
+        .with_psk("psk-1", b"key one".to_vec())
+        .with_notification_secret(b"secret".to_vec(), b"data".to_vec());
+    store
+        .put_bootstrap_device(device.clone())
+        .await
+        .expect("device");
+    assert_eq!(
+        store.bootstrap_device(&one).await.expect("read"),
+        Some(device.clone())
+    );
+    assert_eq!(
+        store
+            .bootstrap_device_by_psk_identity("psk-1")
+            .await
+            .expect("by psk"),
+        Some(device.clone())
+    );
+    assert_eq!(
+        store
+            .bootstrap_device_by_psk_identity("psk-2")
+            .await
+            .expect("none"),
+        None
+    );
+    let taken = store
+        .put_bootstrap_device(
+            dm_server::BootstrapDevice::new(two.clone()).with_psk("psk-1", vec![1]),
+        )
+        .await
+        .expect_err("identity taken");
+    assert!(
+        matches!(&taken, Error::UsernameTaken { owner, .. } if *owner == one),
+        "{taken}"
+    );
+    assert_eq!(store.bootstrap_device(&two).await.expect("read"), None);
+    assert_eq!(
+        store
+            .next_bootstrap_notification_id(&one)
+            .await
+            .expect("id"),
+        1
+    );
+    assert_eq!(
+        store
+            .next_bootstrap_notification_id(&one)
+            .await
+            .expect("id"),
+        2
+    );
+    assert!(matches!(
+        store.next_bootstrap_notification_id(&two).await,
+        Err(Error::DeviceNotFound(_))
+    ));
+    assert!(
+        store
+            .set_bootstrap_notification_address(&one, "udp://127.0.0.1:9")
+            .await
+            .expect("address")
+    );
+    assert!(
+        !store
+            .set_bootstrap_notification_address(&two, "udp://127.0.0.1:9")
+            .await
+            .expect("unknown")
+    );
+    // Replaced: new secret, the address and the NOTIFICATION-ID kept.
+    store
+        .put_bootstrap_device(
+            dm_server::BootstrapDevice::new(one.clone())
+                .with_notification_secret(b"new".to_vec(), Vec::new()),
+        )
+        .await
+        .expect("replace");
+    let replaced = store
+        .bootstrap_device(&one)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        replaced.notification_address.as_deref(),
+        Some("udp://127.0.0.1:9")
+    );
+    assert_eq!(replaced.last_notification_id, Some(2));
+    assert_eq!(replaced.psk, None);
+    assert_eq!(
+        store
+            .bootstrap_device_by_psk_identity("psk-1")
+            .await
+            .expect("gone"),
+        None
+    );
+    assert!(store.remove_bootstrap_device(&one).await.expect("remove"));
+    assert!(
+        !store
+            .remove_bootstrap_device(&one)
+            .await
+            .expect("remove again")
+    );
+}
+
+fn bootstrap_session(
+    dev_id: &DevId,
+    binding: &str,
+    expires_ms: u64,
+) -> dm_server::BootstrapSessionRecord {
+    let mut session = dm_server::BootstrapSessionRecord::new(
+        SessionToken::random().expect("token"),
+        dev_id.clone(),
+        binding.to_owned(),
+        SessionToken::random().expect("token"),
+        SessionState::new(dev_id.clone(), expires_ms),
+        expires_ms,
+    );
+    session.profile = "p".into();
+    session.account_data = Some("[DMAcc data]".into());
+    session
+}
+
+/// A bootstrap session's DMAcc data is served once, only to its credential
+/// and before it expires; ending a session records its outcome (the newest
+/// kept) and removes it; expiry ends the expired sessions only.
+pub async fn bootstrap_sessions_serve_their_data_once_and_record_outcomes<S: Store>(store: S) {
+    use dm_server::{BootstrapOutcomeRecord, BootstrapResult};
+    let dev_id = dev("IMEI:1");
+    let session = bootstrap_session(&dev_id, "cert-sha256:aa", 1_000);
+    store
+        .save_bootstrap_session(session.clone())
+        .await
+        .expect("save");
+    assert_eq!(
+        store.bootstrap_session(session.token).await.expect("read"),
+        Some(session.clone())
+    );
+    let take = |binding: &'static str, now_ms| {
+        store.take_bootstrap_account_data(session.data_token, binding, now_ms)
+    };
+    assert_eq!(
+        take("cert-sha256:bb", 10).await.expect("other credential"),
+        None
+    );
+    assert_eq!(take("cert-sha256:aa", 1_001).await.expect("expired"), None);
+    let unknown = store
+        .take_bootstrap_account_data(session.token, "cert-sha256:aa", 10)
+        .await
+        .expect("session token is not the data token");
+    assert_eq!(unknown, None);
+    assert_eq!(
+        take("cert-sha256:aa", 10).await.expect("served"),
+        Some((dev_id.clone(), "[DMAcc data]".to_owned()))
+    );
+    assert_eq!(take("cert-sha256:aa", 11).await.expect("once"), None);
+    let kept = store
+        .bootstrap_session(session.token)
+        .await
+        .expect("read")
+        .expect("open");
+    assert_eq!(kept.account_data, None);
+
+    let outcome = |result| BootstrapOutcomeRecord::of_session(&session, result, 20);
+    assert!(
+        store
+            .end_bootstrap_session(session.token, outcome(BootstrapResult::Refused))
+            .await
+            .expect("end")
+    );
+    assert!(
+        !store
+            .end_bootstrap_session(session.token, outcome(BootstrapResult::Refused))
+            .await
+            .expect("end again")
+    );
+    assert_eq!(
+        store.bootstrap_session(session.token).await.expect("read"),
+        None
+    );
+    let outcomes = store.bootstrap_outcomes(&dev_id).await.expect("outcomes");
+    assert_eq!(outcomes, vec![outcome(BootstrapResult::Refused)]);
+
+    // The newest outcomes are kept.
+    for status in 0..u16::try_from(dm_server::BOOTSTRAP_OUTCOMES_PER_DEVICE).expect("small") + 2 {
+        let session = bootstrap_session(&dev_id, "psk:x", 1_000);
+        store
+            .save_bootstrap_session(session.clone())
+            .await
+            .expect("save");
+        let result = BootstrapResult::Failed { status };
+        let record = BootstrapOutcomeRecord::of_session(&session, result, 30);
+        store
+            .end_bootstrap_session(session.token, record)
+            .await
+            .expect("end");
+    }
+    let outcomes = store.bootstrap_outcomes(&dev_id).await.expect("outcomes");
+    assert_eq!(outcomes.len(), dm_server::BOOTSTRAP_OUTCOMES_PER_DEVICE);
+    let last = u16::try_from(dm_server::BOOTSTRAP_OUTCOMES_PER_DEVICE).expect("small") + 1;
+    assert_eq!(outcomes[0].result, BootstrapResult::Failed { status: last });
+
+    // Expiry ends the expired sessions only, as abandoned.
+    let old = bootstrap_session(&dev("IMEI:2"), "psk:x", 100);
+    let fresh = bootstrap_session(&dev("IMEI:2"), "psk:x", 10_000);
+    store
+        .save_bootstrap_session(old.clone())
+        .await
+        .expect("save");
+    store
+        .save_bootstrap_session(fresh.clone())
+        .await
+        .expect("save");
+    let expired = store
+        .expire_bootstrap_sessions(5_000)
+        .await
+        .expect("expire");
+    assert_eq!(
+        expired.iter().map(|s| s.token).collect::<Vec<_>>(),
+        vec![old.token]
+    );
+    assert!(
+        store
+            .bootstrap_session(fresh.token)
+            .await
+            .expect("read")
+            .is_some()
+    );
+    let outcomes = store
+        .bootstrap_outcomes(&dev("IMEI:2"))
+        .await
+        .expect("outcomes");
+    assert!(matches!(
+        outcomes[0].result,
+        BootstrapResult::Abandoned { .. }
+    ));
 }

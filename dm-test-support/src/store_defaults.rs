@@ -5,10 +5,12 @@
 
 use std::future::Future;
 
+use dm_server::bootstrap::BootstrapProfile;
 use dm_server::{
-    AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, Error, MemoryStore,
-    PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, SessionEnd, SessionRecord,
-    SessionSummary, SessionToken, Store,
+    AlertRecord, BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord, CommandId,
+    CommandRecord, DeviceRecord, DeviceRegistration, Error, MemoryStore, PasswordCredentials,
+    PskCredentials, PskIdentity, RepositoryObject, SessionEnd, SessionRecord, SessionSummary,
+    SessionToken, Store,
 };
 use dm_session::CachedInstance;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
@@ -289,5 +291,115 @@ impl Store for Defaults {
         nc: u32,
     ) -> impl Future<Output = Result<bool, Error>> + Send {
         self.0.use_digest_nonce(dev_id, nonce, issued_ms, nc)
+    }
+
+    // Bootstrap state has no default: forwarded.
+    fn put_bootstrap_profile(
+        &self,
+        profile: BootstrapProfile,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.put_bootstrap_profile(profile)
+    }
+
+    fn bootstrap_profiles(
+        &self,
+    ) -> impl Future<Output = Result<Vec<BootstrapProfile>, Error>> + Send {
+        self.0.bootstrap_profiles()
+    }
+
+    fn remove_bootstrap_profile(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.remove_bootstrap_profile(name)
+    }
+
+    fn put_bootstrap_device(
+        &self,
+        device: BootstrapDevice,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.put_bootstrap_device(device)
+    }
+
+    fn bootstrap_device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<BootstrapDevice>, Error>> + Send {
+        self.0.bootstrap_device(dev_id)
+    }
+
+    fn bootstrap_device_by_psk_identity(
+        &self,
+        identity: &str,
+    ) -> impl Future<Output = Result<Option<BootstrapDevice>, Error>> + Send {
+        self.0.bootstrap_device_by_psk_identity(identity)
+    }
+
+    fn remove_bootstrap_device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.remove_bootstrap_device(dev_id)
+    }
+
+    fn set_bootstrap_notification_address(
+        &self,
+        dev_id: &DevId,
+        address: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.set_bootstrap_notification_address(dev_id, address)
+    }
+
+    fn next_bootstrap_notification_id(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<u16, Error>> + Send {
+        self.0.next_bootstrap_notification_id(dev_id)
+    }
+
+    fn save_bootstrap_session(
+        &self,
+        session: BootstrapSessionRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.save_bootstrap_session(session)
+    }
+
+    fn bootstrap_session(
+        &self,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<Option<BootstrapSessionRecord>, Error>> + Send {
+        self.0.bootstrap_session(token)
+    }
+
+    fn take_bootstrap_account_data(
+        &self,
+        data_token: SessionToken,
+        binding: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<(DevId, String)>, Error>> + Send {
+        self.0
+            .take_bootstrap_account_data(data_token, binding, now_ms)
+    }
+
+    fn end_bootstrap_session(
+        &self,
+        token: SessionToken,
+        outcome: BootstrapOutcomeRecord,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.end_bootstrap_session(token, outcome)
+    }
+
+    fn expire_bootstrap_sessions(
+        &self,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<BootstrapSessionRecord>, Error>> + Send {
+        self.0.expire_bootstrap_sessions(now_ms)
+    }
+
+    fn bootstrap_outcomes(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Vec<BootstrapOutcomeRecord>, Error>> + Send {
+        self.0.bootstrap_outcomes(dev_id)
     }
 }

@@ -1,7 +1,7 @@
 //! The arguments of `fuzz` and `fuzz-seed`, and the fuzz targets they name.
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-pub(crate) const TARGETS: [&str; 20] = [
+pub(crate) const TARGETS: [&str; 22] = [
     "package1",
     "package2",
     "package3",
@@ -17,6 +17,7 @@ pub(crate) const TARGETS: [&str; 20] = [
     "client_session",
     "server_auth",
     "admin_command",
+    "bootstrap_admin",
     "server_config",
     "psk_credentials",
     "client_auth",

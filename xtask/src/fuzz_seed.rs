@@ -326,6 +326,17 @@ pub(crate) fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String
     ] {
         seeds.add("admin_command", body.as_bytes().to_vec());
     }
+    // Bootstrap admin bodies: profiles and bootstrap devices.
+    for body in [
+        r#"{"name":"fleet-a","match":{"dev_id_pattern":"IMEI:35*"},"accounts":[{"server_id":"dm.example","server_uri":"https://dm.example/dm","name":"Example","perm":["urn:oma:mo:oma-dm-devinfo:1.0"],"credentials":{"notification_secret":true,"http_password":true,"client_certificate":true},"register":"local"}]}"#,
+        r#"{"name":"f","match":{"identity":"factory-7"},"accounts":[{"server_id":"a","server_uri":"https://a/","credentials":{"client_certificate":true},"register":{"remote":"central"}},{"server_id":"b","server_uri":"http://b:8080/dm","credentials":{"http_password":true}}]}"#,
+        r#"{"name":"x","match":{"dev_id":"IMEI:1"},"accounts":[]}"#,
+        r#"{"name":"x","match":{"dev_id_pattern":"*a*b**"},"accounts":[{"server_id":"a","server_uri":"https://a/","credentials":{"http_password":true}}],"name":"y"}"#,
+        r#"{"dev_id":"IMEI:1","identity":"cn","psk":{"identity":"p","key_hex":"000102030405060708090a0b0c0d0e0f"},"notification":{"address":"udp://192.0.2.1:9443","secret_hex":"00ff","data_hex":"01"}}"#,
+        r#"{"dev_id":"IMEI:1","notification":{"data_hex":"01"}}"#,
+    ] {
+        seeds.add("bootstrap_admin", body.as_bytes().to_vec());
+    }
     // `dm serve` configuration files.
     for config in [
         r#"{"listen":"0.0.0.0:8443","public_uri":"https://dm.example.com:8443","server_id":"dm.example.com","realm":"oma-dm","admin_token":"change me","tls":{"cert":"server.pem","key":"server.key","client_ca":"devices-ca.pem"},"store":"sqlite:store.sqlite","limits":{"body_bytes":4194304,"repository_bytes":16777216,"header_timeout_secs":10,"body_timeout_secs":30,"max_sessions":10000,"max_connections":16384,"session_idle_secs":300,"commands_per_package":64,"packages_per_session":64},"dev_notification":{"secret_hex":"00ff","data_hex":"0102"},"devices":[{"dev_id":"IMEI:493005100592800","username":"device-1","password":"secret","certificate_sha256":null,"notification":{"address":"udp://192.0.2.10:9443","secret_hex":"6e6f7469","data_hex":"64617461"}}]}"#,

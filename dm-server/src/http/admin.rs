@@ -11,7 +11,7 @@ use axum::http::uri::Authority;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -29,7 +29,7 @@ use crate::store::{
     AlertRecord, CommandId, CommandRecord, DeviceRecord, SessionRecord, SessionSummary, Store,
 };
 
-type AppState<S, C> = State<Arc<Shared<S, C>>>;
+pub(super) type AppState<S, C> = State<Arc<Shared<S, C>>>;
 
 /// Largest JSON body of a command or device registration.
 const SMALL_BODY: usize = 256 << 10;
@@ -47,35 +47,47 @@ const REPOSITORY_ROUTE: &str = "/admin/repository/{*path}";
 /// Most devices one listing returns.
 const MAX_LIST: usize = 1000;
 
+/// The admin routes: the management routes, or `bootstrap` (the bootstrap
+/// role's) when given, behind the admin checks.
 pub(crate) fn router<S: Store, C: NotificationChannel>(
     shared: Arc<Shared<S, C>>,
+    bootstrap: Option<Router<Arc<Shared<S, C>>>>,
 ) -> Router<Arc<Shared<S, C>>> {
-    Router::new()
-        .route(
-            "/admin/devices",
-            get(list_devices::<S, C>).post(register_device::<S, C>),
-        )
-        .route("/admin/devices/bulk", post(register_devices::<S, C>))
-        .route(
-            "/admin/devices/{dev_id}",
-            get(device::<S, C>).delete(remove_device::<S, C>),
-        )
-        .route(
-            "/admin/devices/{dev_id}/commands",
-            get(commands::<S, C>).post(enqueue::<S, C>),
-        )
-        .route(
-            "/admin/devices/{dev_id}/commands/{id}",
-            get(command::<S, C>),
-        )
-        .route("/admin/devices/{dev_id}/alerts", get(alerts::<S, C>))
-        .route("/admin/devices/{dev_id}/notify", post(notify::<S, C>))
-        .route(
-            REPOSITORY_ROUTE,
-            get(read_object::<S, C>)
-                .put(write_object::<S, C>)
-                .delete(delete_object::<S, C>),
-        )
+    let routes = if let Some(routes) = bootstrap {
+        routes
+    } else {
+        Router::new()
+            .route(
+                "/admin/devices",
+                get(list_devices::<S, C>).post(register_device::<S, C>),
+            )
+            .route("/admin/devices/bulk", post(register_devices::<S, C>))
+            .route(
+                "/admin/devices/{dev_id}",
+                get(device::<S, C>).delete(remove_device::<S, C>),
+            )
+            .route(
+                "/admin/devices/{dev_id}/commands",
+                get(commands::<S, C>).post(enqueue::<S, C>),
+            )
+            .route(
+                "/admin/devices/{dev_id}/commands/{id}",
+                get(command::<S, C>),
+            )
+            .route("/admin/devices/{dev_id}/alerts", get(alerts::<S, C>))
+            .route("/admin/devices/{dev_id}/notify", post(notify::<S, C>))
+            .route(
+                REPOSITORY_ROUTE,
+                get(read_object::<S, C>)
+                    .put(write_object::<S, C>)
+                    .delete(delete_object::<S, C>),
+            )
+            .route(
+                "/admin/devices/{dev_id}/credentials",
+                put(replace_credentials::<S, C>),
+            )
+    };
+    routes
         .route("/admin", any(no_such_resource))
         .route("/admin/{*rest}", any(no_such_resource))
         .route_layer(middleware::from_fn_with_state(shared, admit::<S, C>))
@@ -275,7 +287,7 @@ fn has_body(headers: &HeaderMap) -> bool {
 
 /// What admin handlers answer when they refuse: the refusal as
 /// `{"error": ...}`.
-struct AdminRefusal(Refusal);
+pub(super) struct AdminRefusal(Refusal);
 
 impl From<Refusal> for AdminRefusal {
     fn from(refusal: Refusal) -> Self {
@@ -295,16 +307,16 @@ impl IntoResponse for AdminRefusal {
     }
 }
 
-fn dev_id(text: &str) -> Result<DevId, Refusal> {
+pub(super) fn dev_id(text: &str) -> Result<DevId, Refusal> {
     DevId::new(text).map_err(|e| refuse(400, format!("DevID {text:?}: {e}")))
 }
 
-fn admin<S: Store, C: NotificationChannel>(shared: &Arc<Shared<S, C>>) -> Admin<S, C> {
+pub(super) fn admin<S: Store, C: NotificationChannel>(shared: &Arc<Shared<S, C>>) -> Admin<S, C> {
     Admin::new(shared.clone())
 }
 
 /// Reads a JSON body of at most [`SMALL_BODY`] bytes.
-async fn read_json_body<S: Store, C: NotificationChannel>(
+pub(super) async fn read_json_body<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     request: Request,
 ) -> Result<axum::body::Bytes, Refusal> {
@@ -318,7 +330,7 @@ async fn read_json_body<S: Store, C: NotificationChannel>(
 }
 
 /// Reads and decodes a JSON body strictly (a duplicate member is 400).
-async fn json_body<S: Store, C: NotificationChannel>(
+pub(super) async fn json_body<S: Store, C: NotificationChannel>(
     shared: &Shared<S, C>,
     request: Request,
 ) -> Result<Value, Refusal> {
@@ -439,6 +451,29 @@ async fn register_device<S: Store, C: NotificationChannel>(
     admin(&shared).register_device(registration, false).await?;
     tracing::info!(%dev_id, "device registered");
     Ok((StatusCode::CREATED, axum::Json(json!({ "dev_id": dev_id }))).into_response())
+}
+
+/// `PUT /admin/devices/{dev_id}/credentials`: registers the device, or
+/// replaces the credentials of a registered one (re-keying, e.g. by a
+/// bootstrap server), keeping its sessions, commands and alerts.
+async fn replace_credentials<S: Store, C: NotificationChannel>(
+    State(shared): AppState<S, C>,
+    Path(text): Path<String>,
+    request: Request,
+) -> Result<Response, AdminRefusal> {
+    let dev_id = dev_id(&text)?;
+    let body = json_body(&shared, request).await?;
+    let config: DeviceConfig =
+        serde_json::from_value(body).map_err(|e| refuse(400, format!("device: {e}")))?;
+    if config.dev_id != dev_id.as_str() {
+        return Err(refuse(400, "dev_id differs from the DevID of the path").into());
+    }
+    let registration = config
+        .registration(&shared.options.realm)
+        .map_err(|e| refuse(400, e))?;
+    admin(&shared).register_device(registration, true).await?;
+    tracing::info!(%dev_id, "device credentials replaced");
+    Ok(axum::Json(json!({ "dev_id": dev_id.as_str() })).into_response())
 }
 
 async fn register_devices<S: Store, C: NotificationChannel>(

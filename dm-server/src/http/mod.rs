@@ -12,6 +12,8 @@ use crate::shared::Shared;
 use crate::store::Store;
 
 mod admin;
+mod bootstrap;
+mod bootstrap_admin;
 mod refusal;
 mod repository;
 mod request;
@@ -19,6 +21,20 @@ mod session;
 
 /// The routes of a server.
 pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>) -> Router {
+    if shared.options.bootstrap.is_some() {
+        return Router::new()
+            .route("/dm", post(bootstrap::initial::<S, C>))
+            .route("/dm/s/{token}", post(bootstrap::continued::<S, C>))
+            .route(
+                "/bootstrap/accounts/{token}",
+                get(bootstrap::account_data::<S, C>),
+            )
+            .merge(admin::router(
+                shared.clone(),
+                Some(bootstrap_admin::routes::<S, C>()),
+            ))
+            .with_state(shared);
+    }
     Router::new()
         .route("/dm", post(session::initial::<S, C>))
         .route("/dm/s/{token}", post(session::continued::<S, C>))
@@ -28,6 +44,6 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 .put(repository::write::<S, C>)
                 .post(repository::write::<S, C>),
         )
-        .merge(admin::router(shared.clone()))
+        .merge(admin::router(shared.clone(), None))
         .with_state(shared)
 }

@@ -8,12 +8,13 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::batch::{Taken, first_conflict};
 use super::{
-    AlertRecord, CommandId, CommandRecord, CommandStatus, DeviceRecord, DeviceRegistration,
-    PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, Respond, SessionEnd,
-    SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome,
-    StepPackage,
+    AlertRecord, BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord, CommandId,
+    CommandRecord, CommandStatus, DeviceRecord, DeviceRegistration, PasswordCredentials,
+    PskCredentials, PskIdentity, RepositoryObject, Respond, SessionEnd, SessionOutcome,
+    SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage,
 };
 use crate::Error;
+use crate::bootstrap::BootstrapProfile;
 
 /// The storage of a management server.
 ///
@@ -461,6 +462,166 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<StepOutcome, Error>> + Send {
         composed(self, step, respond)
     }
+
+    // Bootstrap (docs/bootstrap.md). The defaults refuse: a store that
+    // does not keep bootstrap state cannot run the bootstrap role.
+
+    /// Adds or replaces (by name) a bootstrap profile; `true` when it
+    /// replaced one.
+    fn put_bootstrap_profile(
+        &self,
+        profile: BootstrapProfile,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        let _ = profile;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Every bootstrap profile, in name order.
+    fn bootstrap_profiles(
+        &self,
+    ) -> impl Future<Output = Result<Vec<BootstrapProfile>, Error>> + Send {
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Removes a bootstrap profile; `false` when there was none.
+    fn remove_bootstrap_profile(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        let _ = name;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Adds or replaces a device of the bootstrap server (its last
+    /// NOTIFICATION-ID is kept on replace). A PSK identity another device
+    /// has is [`Error::UsernameTaken`].
+    fn put_bootstrap_device(
+        &self,
+        device: BootstrapDevice,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = device;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// A device of the bootstrap server.
+    fn bootstrap_device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<BootstrapDevice>, Error>> + Send {
+        let _ = dev_id;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// The device whose bootstrap PSK has this identity (for the PSK-TLS
+    /// callback).
+    fn bootstrap_device_by_psk_identity(
+        &self,
+        identity: &str,
+    ) -> impl Future<Output = Result<Option<BootstrapDevice>, Error>> + Send {
+        let _ = identity;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Removes a device of the bootstrap server with its outcomes; `false`
+    /// when it was not registered.
+    fn remove_bootstrap_device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        let _ = dev_id;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Records where a bootstrap device listens for Package#0 (from its
+    /// NotificationAddress alert); `false` (nothing recorded) when the
+    /// device is not registered with the bootstrap server.
+    fn set_bootstrap_notification_address(
+        &self,
+        dev_id: &DevId,
+        address: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        let _ = (dev_id, address);
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Takes the next NOTIFICATION-ID of a bootstrap device (incrementing,
+    /// wrapping from 65535 to 1); [`Error::DeviceNotFound`] when unknown.
+    fn next_bootstrap_notification_id(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<u16, Error>> + Send {
+        let _ = dev_id;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Saves a bootstrap session (creates or replaces it by token).
+    fn save_bootstrap_session(
+        &self,
+        session: BootstrapSessionRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = session;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// An open bootstrap session.
+    fn bootstrap_session(
+        &self,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<Option<BootstrapSessionRecord>, Error>> + Send {
+        let _ = token;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Takes the DMAcc data of the bootstrap session whose data token is
+    /// `data_token`, once: only when the session is bound to `binding` and
+    /// has not expired at `now_ms`; the data is then gone from the store.
+    /// `None` otherwise (nothing changes).
+    fn take_bootstrap_account_data(
+        &self,
+        data_token: SessionToken,
+        binding: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<(DevId, String)>, Error>> + Send {
+        let _ = (data_token, binding, now_ms);
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Ends a bootstrap session: removes it (its data and secrets with it)
+    /// and records `outcome` for its device (the newest
+    /// [`BOOTSTRAP_OUTCOMES_PER_DEVICE`](crate::BOOTSTRAP_OUTCOMES_PER_DEVICE)
+    /// are kept). `false` when the session was not open (nothing recorded).
+    fn end_bootstrap_session(
+        &self,
+        token: SessionToken,
+        outcome: BootstrapOutcomeRecord,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        let _ = (token, outcome);
+        async { Err(no_bootstrap()) }
+    }
+
+    /// Ends the bootstrap sessions expired at `now_ms` (recorded as
+    /// abandoned) and returns them.
+    fn expire_bootstrap_sessions(
+        &self,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<BootstrapSessionRecord>, Error>> + Send {
+        let _ = now_ms;
+        async { Err(no_bootstrap()) }
+    }
+
+    /// A device's bootstrap outcomes, the newest first.
+    fn bootstrap_outcomes(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Vec<BootstrapOutcomeRecord>, Error>> + Send {
+        let _ = dev_id;
+        async { Err(no_bootstrap()) }
+    }
+}
+
+/// The error of a store that keeps no bootstrap state.
+fn no_bootstrap() -> Error {
+    Error::store("bootstrap", "this store keeps no bootstrap state")
 }
 
 /// What [`Store::credentials_and_session`] reads: the device and
@@ -770,6 +931,114 @@ impl<T: Store> Store for std::sync::Arc<T> {
         respond: Respond,
     ) -> impl Future<Output = Result<StepOutcome, Error>> + Send {
         (**self).step_session(step, respond)
+    }
+
+    fn put_bootstrap_profile(
+        &self,
+        profile: BootstrapProfile,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).put_bootstrap_profile(profile)
+    }
+
+    fn bootstrap_profiles(
+        &self,
+    ) -> impl Future<Output = Result<Vec<BootstrapProfile>, Error>> + Send {
+        (**self).bootstrap_profiles()
+    }
+
+    fn remove_bootstrap_profile(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).remove_bootstrap_profile(name)
+    }
+
+    fn put_bootstrap_device(
+        &self,
+        device: BootstrapDevice,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).put_bootstrap_device(device)
+    }
+
+    fn bootstrap_device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<BootstrapDevice>, Error>> + Send {
+        (**self).bootstrap_device(dev_id)
+    }
+
+    fn bootstrap_device_by_psk_identity(
+        &self,
+        identity: &str,
+    ) -> impl Future<Output = Result<Option<BootstrapDevice>, Error>> + Send {
+        (**self).bootstrap_device_by_psk_identity(identity)
+    }
+
+    fn remove_bootstrap_device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).remove_bootstrap_device(dev_id)
+    }
+
+    fn set_bootstrap_notification_address(
+        &self,
+        dev_id: &DevId,
+        address: &str,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).set_bootstrap_notification_address(dev_id, address)
+    }
+
+    fn next_bootstrap_notification_id(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<u16, Error>> + Send {
+        (**self).next_bootstrap_notification_id(dev_id)
+    }
+
+    fn save_bootstrap_session(
+        &self,
+        session: BootstrapSessionRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).save_bootstrap_session(session)
+    }
+
+    fn bootstrap_session(
+        &self,
+        token: SessionToken,
+    ) -> impl Future<Output = Result<Option<BootstrapSessionRecord>, Error>> + Send {
+        (**self).bootstrap_session(token)
+    }
+
+    fn take_bootstrap_account_data(
+        &self,
+        data_token: SessionToken,
+        binding: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<(DevId, String)>, Error>> + Send {
+        (**self).take_bootstrap_account_data(data_token, binding, now_ms)
+    }
+
+    fn end_bootstrap_session(
+        &self,
+        token: SessionToken,
+        outcome: BootstrapOutcomeRecord,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).end_bootstrap_session(token, outcome)
+    }
+
+    fn expire_bootstrap_sessions(
+        &self,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Vec<BootstrapSessionRecord>, Error>> + Send {
+        (**self).expire_bootstrap_sessions(now_ms)
+    }
+
+    fn bootstrap_outcomes(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Vec<BootstrapOutcomeRecord>, Error>> + Send {
+        (**self).bootstrap_outcomes(dev_id)
     }
 }
 

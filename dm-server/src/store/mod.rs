@@ -16,6 +16,7 @@
 
 mod alert;
 mod batch;
+mod bootstrap;
 mod cached;
 mod command;
 mod contract;
@@ -33,6 +34,10 @@ pub(crate) mod wire;
 
 pub use alert::AlertRecord;
 use alert::StoredAlert;
+pub use bootstrap::{
+    BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord, BootstrapPsk,
+    BootstrapResult, BootstrapSessionRecord, PendingRegistration,
+};
 use cached::KeptInstance;
 pub use command::{CommandRecord, CommandState};
 pub use contract::{CredentialsAndSession, Store};

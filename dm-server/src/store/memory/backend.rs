@@ -11,6 +11,8 @@ use super::{
     SessionOutcome, SessionRecord, SessionSummary, SessionToken, Store,
 };
 use crate::Error;
+use crate::bootstrap::BootstrapProfile;
+use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord};
 use crate::store::{Respond, SessionStep, StepOutcome, StepPackage};
 
 use super::{Device, Inner, KeptInstance, MemoryStore, StoredAlert, cap_mos, unknown_device};
@@ -495,6 +497,95 @@ impl Store for MemoryStore {
     async fn flush(&self) -> Result<(), Error> {
         // Nothing to make durable: the store never is.
         Ok(())
+    }
+
+    async fn put_bootstrap_profile(&self, profile: BootstrapProfile) -> Result<bool, Error> {
+        Ok(self.lock().bootstrap.put_profile(profile))
+    }
+
+    async fn bootstrap_profiles(&self) -> Result<Vec<BootstrapProfile>, Error> {
+        Ok(self.lock().bootstrap.profiles())
+    }
+
+    async fn remove_bootstrap_profile(&self, name: &str) -> Result<bool, Error> {
+        Ok(self.lock().bootstrap.remove_profile(name))
+    }
+
+    async fn put_bootstrap_device(&self, device: BootstrapDevice) -> Result<(), Error> {
+        self.lock().bootstrap.put_device(device)
+    }
+
+    async fn bootstrap_device(&self, dev_id: &DevId) -> Result<Option<BootstrapDevice>, Error> {
+        Ok(self.lock().bootstrap.device(dev_id))
+    }
+
+    async fn bootstrap_device_by_psk_identity(
+        &self,
+        identity: &str,
+    ) -> Result<Option<BootstrapDevice>, Error> {
+        Ok(self.lock().bootstrap.device_by_psk_identity(identity))
+    }
+
+    async fn remove_bootstrap_device(&self, dev_id: &DevId) -> Result<bool, Error> {
+        Ok(self.lock().bootstrap.remove_device(dev_id))
+    }
+
+    async fn set_bootstrap_notification_address(
+        &self,
+        dev_id: &DevId,
+        address: &str,
+    ) -> Result<bool, Error> {
+        Ok(self.lock().bootstrap.set_address(dev_id, address))
+    }
+
+    async fn next_bootstrap_notification_id(&self, dev_id: &DevId) -> Result<u16, Error> {
+        self.lock().bootstrap.next_notification_id(dev_id)
+    }
+
+    async fn save_bootstrap_session(&self, session: BootstrapSessionRecord) -> Result<(), Error> {
+        self.lock().bootstrap.save_session(session);
+        Ok(())
+    }
+
+    async fn bootstrap_session(
+        &self,
+        token: SessionToken,
+    ) -> Result<Option<BootstrapSessionRecord>, Error> {
+        Ok(self.lock().bootstrap.session(token))
+    }
+
+    async fn take_bootstrap_account_data(
+        &self,
+        data_token: SessionToken,
+        binding: &str,
+        now_ms: u64,
+    ) -> Result<Option<(DevId, String)>, Error> {
+        Ok(self
+            .lock()
+            .bootstrap
+            .take_account_data(data_token, binding, now_ms))
+    }
+
+    async fn end_bootstrap_session(
+        &self,
+        token: SessionToken,
+        outcome: BootstrapOutcomeRecord,
+    ) -> Result<bool, Error> {
+        Ok(self.lock().bootstrap.end_session(token, outcome))
+    }
+
+    async fn expire_bootstrap_sessions(
+        &self,
+        now_ms: u64,
+    ) -> Result<Vec<BootstrapSessionRecord>, Error> {
+        Ok(self.lock().bootstrap.expire_sessions(now_ms))
+    }
+
+    async fn bootstrap_outcomes(
+        &self,
+        dev_id: &DevId,
+    ) -> Result<Vec<BootstrapOutcomeRecord>, Error> {
+        Ok(self.lock().bootstrap.outcomes(dev_id))
     }
 
     async fn use_digest_nonce(

@@ -11,6 +11,7 @@ use super::{
 };
 
 mod backend;
+mod bootstrap;
 mod cache;
 mod digest;
 

@@ -24,6 +24,7 @@ pub(super) struct Inner {
     pub(super) repository: BTreeMap<String, RepositoryObject>,
     pub(super) next_command: u64,
     pub(super) key: Option<[u8; 32]>,
+    pub(super) bootstrap: super::bootstrap::BootstrapState,
 }
 
 /// A device, compact: everything a device may lack is boxed behind an

@@ -10,12 +10,14 @@ use crate::Error;
 const SQLITE: &[&str] = &[
     include_str!("migrations/sqlite/0001_init.sql"),
     include_str!("migrations/sqlite/0002_psk.sql"),
+    include_str!("migrations/sqlite/0003_bootstrap.sql"),
 ];
 
 /// The migrations of PostgreSQL, in the same order as [`SQLITE`].
 const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0001_init.sql"),
     include_str!("migrations/postgres/0002_psk.sql"),
+    include_str!("migrations/postgres/0003_bootstrap.sql"),
 ];
 
 /// The key of the PostgreSQL advisory lock migrations run under, so that

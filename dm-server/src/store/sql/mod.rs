@@ -9,6 +9,7 @@
 
 mod alerts;
 mod backend;
+mod bootstrap;
 mod cache;
 mod commands;
 mod devices;

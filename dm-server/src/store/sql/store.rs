@@ -9,15 +9,17 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::rows::scalar;
 use super::{
-    Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, cache, commands, devices,
-    digest, migrate, objects, sessions, steps,
+    Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, bootstrap, cache, commands,
+    devices, digest, migrate, objects, sessions, steps,
 };
+use crate::bootstrap::BootstrapProfile;
 use crate::store::cap_mos;
 use crate::store::{
     AlertRecord, CommandId, CommandRecord, CredentialsAndSession, DeviceRecord, DeviceRegistration,
     PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, Respond, SessionEnd,
     SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
 };
+use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord};
 use crate::{Error, Retention};
 
 /// The [`Store`](crate::Store) of a transactional database: every method
@@ -564,6 +566,199 @@ impl<B: Backend> Store for SqlStore<B> {
             work(move |c| {
                 let path = path.clone();
                 Box::pin(async move { objects::delete(c, &path).await })
+            }),
+        )
+        .await
+    }
+
+    async fn put_bootstrap_profile(&self, profile: BootstrapProfile) -> Result<bool, Error> {
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let profile = profile.clone();
+                Box::pin(async move { bootstrap::put_profile(c, &profile).await })
+            }),
+        )
+        .await
+    }
+
+    async fn bootstrap_profiles(&self) -> Result<Vec<BootstrapProfile>, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { bootstrap::profiles(c).await })),
+        )
+        .await
+    }
+
+    async fn remove_bootstrap_profile(&self, name: &str) -> Result<bool, Error> {
+        let name = name.to_owned();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let name = name.clone();
+                Box::pin(async move { bootstrap::remove_profile(c, &name).await })
+            }),
+        )
+        .await
+    }
+
+    async fn put_bootstrap_device(&self, device: BootstrapDevice) -> Result<(), Error> {
+        let d = self.dialect;
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let device = device.clone();
+                Box::pin(async move { bootstrap::put_device(c, d, device).await })
+            }),
+        )
+        .await
+    }
+
+    async fn bootstrap_device(&self, dev_id: &DevId) -> Result<Option<BootstrapDevice>, Error> {
+        let dev_id = dev_id.as_str().to_owned();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { bootstrap::device(c, "dev_id", &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn bootstrap_device_by_psk_identity(
+        &self,
+        identity: &str,
+    ) -> Result<Option<BootstrapDevice>, Error> {
+        let identity = identity.to_owned();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let identity = identity.clone();
+                Box::pin(async move { bootstrap::device(c, "psk_identity", &identity).await })
+            }),
+        )
+        .await
+    }
+
+    async fn remove_bootstrap_device(&self, dev_id: &DevId) -> Result<bool, Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { bootstrap::remove_device(c, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn set_bootstrap_notification_address(
+        &self,
+        dev_id: &DevId,
+        address: &str,
+    ) -> Result<bool, Error> {
+        let (d, dev_id, address) = (self.dialect, dev_id.clone(), address.to_owned());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, address) = (dev_id.clone(), address.clone());
+                Box::pin(async move { bootstrap::set_address(c, d, &dev_id, &address).await })
+            }),
+        )
+        .await
+    }
+
+    async fn next_bootstrap_notification_id(&self, dev_id: &DevId) -> Result<u16, Error> {
+        let (d, dev_id) = (self.dialect, dev_id.clone());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { bootstrap::next_notification_id(c, d, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn save_bootstrap_session(&self, session: BootstrapSessionRecord) -> Result<(), Error> {
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let session = session.clone();
+                Box::pin(async move { bootstrap::save_session(c, &session).await })
+            }),
+        )
+        .await
+    }
+
+    async fn bootstrap_session(
+        &self,
+        token: SessionToken,
+    ) -> Result<Option<BootstrapSessionRecord>, Error> {
+        self.run(
+            Access::Read,
+            work(move |c| Box::pin(async move { bootstrap::session(c, token).await })),
+        )
+        .await
+    }
+
+    async fn take_bootstrap_account_data(
+        &self,
+        data_token: SessionToken,
+        binding: &str,
+        now_ms: u64,
+    ) -> Result<Option<(DevId, String)>, Error> {
+        let (d, binding) = (self.dialect, binding.to_owned());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let binding = binding.clone();
+                Box::pin(async move {
+                    bootstrap::take_account_data(c, d, data_token, &binding, now_ms).await
+                })
+            }),
+        )
+        .await
+    }
+
+    async fn end_bootstrap_session(
+        &self,
+        token: SessionToken,
+        outcome: BootstrapOutcomeRecord,
+    ) -> Result<bool, Error> {
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let outcome = outcome.clone();
+                Box::pin(async move { bootstrap::end_session(c, token, &outcome).await })
+            }),
+        )
+        .await
+    }
+
+    async fn expire_bootstrap_sessions(
+        &self,
+        now_ms: u64,
+    ) -> Result<Vec<BootstrapSessionRecord>, Error> {
+        let d = self.dialect;
+        self.run(
+            Access::Write,
+            work(move |c| Box::pin(async move { bootstrap::expire_sessions(c, d, now_ms).await })),
+        )
+        .await
+    }
+
+    async fn bootstrap_outcomes(
+        &self,
+        dev_id: &DevId,
+    ) -> Result<Vec<BootstrapOutcomeRecord>, Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { bootstrap::outcomes(c, &dev_id).await })
             }),
         )
         .await

@@ -1,0 +1,35 @@
+-- dm-server SQL store: the bootstrap role (PostgreSQL). Records are JSON
+-- TEXT; times are Unix milliseconds.
+
+-- Bootstrap profiles by name, as their JSON form (no secret).
+CREATE TABLE bootstrap_profiles (
+    name TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    profile TEXT NOT NULL
+);
+
+-- Devices of the bootstrap server: their PSK identity (unique) as a column
+-- for the PSK-TLS lookup, the record (bootstrap notification secret, PSK)
+-- as JSON.
+CREATE TABLE bootstrap_devices (
+    dev_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    psk_identity TEXT COLLATE "C" UNIQUE,
+    record TEXT NOT NULL
+);
+
+-- Open bootstrap sessions, with the DMAcc data they serve (removed with
+-- the session).
+CREATE TABLE bootstrap_sessions (
+    token TEXT PRIMARY KEY NOT NULL,
+    data_token TEXT NOT NULL UNIQUE,
+    expires_ms BIGINT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX bootstrap_sessions_by_expiry ON bootstrap_sessions (expires_ms);
+
+-- Bootstrap outcomes per device, oldest first (id).
+CREATE TABLE bootstrap_outcomes (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dev_id TEXT COLLATE "C" NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX bootstrap_outcomes_by_device ON bootstrap_outcomes (dev_id, id);
