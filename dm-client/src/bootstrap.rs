@@ -42,7 +42,15 @@ impl std::fmt::Display for BootstrapReport {
         write!(f, "{}", self.session)?;
         if self.completed() {
             let names: Vec<&str> = self.provisioned.iter().map(ServerId::as_str).collect();
-            write!(f, ": provisioned {}", if names.is_empty() { "nothing".to_owned() } else { names.join(", ") })?;
+            write!(
+                f,
+                ": provisioned {}",
+                if names.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )?;
             if !self.removed.is_empty() {
                 let names: Vec<&str> = self.removed.iter().map(ServerId::as_str).collect();
                 write!(f, ", removed {}", names.join(", "))?;
@@ -87,7 +95,10 @@ impl DmClient {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn bootstrap(&mut self, bootstrap_server: &ServerId) -> Result<BootstrapReport, Error> {
+    pub async fn bootstrap(
+        &mut self,
+        bootstrap_server: &ServerId,
+    ) -> Result<BootstrapReport, Error> {
         self.bootstrap_with(bootstrap_server, Trigger::Client).await
     }
 

@@ -412,7 +412,7 @@ impl DmClientBuilder {
     /// use dm_types::{DevId, ServerId};
     ///
     /// let factory = br#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2/acc1/","MOData":{"DMAcc":{
-    ///     "SrvID":"dm.example","SrvURI":"https://dm.example/dm"}}}]"#;
+    ///     "SrvID":"dm.example","SrvURI":"https://dm.example/dm","Perm":{},"Auth":{}}}}]"#;
     /// let client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1"))
     ///     .factory(factory.to_vec())
     ///     .build()?;

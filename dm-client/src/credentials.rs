@@ -109,7 +109,10 @@ impl DmClient {
 /// empty, `ServerPubKey` as the identity hint the server must send. Errors:
 /// [`Error::Tls`] when the material is unusable or PSK-TLS is not built in
 /// (the `openssl` feature).
-pub(crate) fn bootstrap_transport(base: &Transport, auth: &BootstrapAuth) -> Result<Transport, Error> {
+pub(crate) fn bootstrap_transport(
+    base: &Transport,
+    auth: &BootstrapAuth,
+) -> Result<Transport, Error> {
     match auth.mode {
         SecMode::X509 => base
             .derive(false)

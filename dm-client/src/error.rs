@@ -140,9 +140,10 @@ impl Error {
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::UnknownServer(_) | Error::NotABootstrapAccount(_) | Error::NoRunningExec(_) | Error::NoDefault(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Error::UnknownServer(_)
+            | Error::NotABootstrapAccount(_)
+            | Error::NoRunningExec(_)
+            | Error::NoDefault(_) => StatusCode::NOT_FOUND,
             Error::DuplicateAccount(_) => StatusCode::CONFLICT,
             Error::NotALeafUri(_) | Error::SessionStartAlert(_) => StatusCode::BAD_REQUEST,
             Error::Tree(e) => e.status(),

@@ -173,7 +173,9 @@ impl DmClient {
             && self.tree.insert(session_info.to_instance()).is_ok();
         let mut config = ClientConfig::new(self.dev_id.clone(), server.clone(), server_uri.clone());
         config.role = role;
-        config.bootstrap_approval.clone_from(&self.bootstrap_approval);
+        config
+            .bootstrap_approval
+            .clone_from(&self.bootstrap_approval);
         config.limits = self.settings.limits;
         config.packages_per_session = self.settings.packages_per_session;
         config.max_duration = self.settings.max_session_duration;

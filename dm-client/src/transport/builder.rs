@@ -29,7 +29,6 @@ impl Transport {
         }
         builder
     }
-
 }
 
 /// An [`Error::Tls`] about `material`.

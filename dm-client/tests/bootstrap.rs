@@ -1,0 +1,382 @@
+//! Bootstrap over the air (docs/protocol.md section 11): a real bootstrap
+//! server (dm-server in the bootstrap role, TLS with a bootstrap CA) and a
+//! real management server on loopback; the device bootstraps with its
+//! `Auth/Bootstrap` material, then opens its `BootstrapComplete` session
+//! with the credentials the bootstrap wrote into its tree.
+
+use dm_test_support::device as common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use dm_client::{
+    AccountChange, BootstrapApproval, ClientEnd, DmClient, DmClientBuilder, Error, Trigger,
+};
+use dm_server::bootstrap::{BootstrapProfile, IssuingCa};
+use dm_server::{BootstrapSettings, MemoryStore, Store, TlsOptions, UdpChannel};
+use dm_test_support::server::{TestServer, options};
+use dm_tree::{BootstrapAuth, DmAcc, SecMode};
+use dm_types::{ServerId, ServerUri};
+
+type Shared = Arc<MemoryStore>;
+
+const BOOTSTRAP_ID: &str = "bootstrap.test";
+const MANAGEMENT_ID: &str = "dm.test";
+
+/// The certificates of a bootstrap deployment: the servers' CA and
+/// certificate, the bootstrap CA the server trusts for devices, and the
+/// device's bootstrap certificate.
+struct Pki {
+    server_ca_der: Vec<u8>,
+    server_pem: String,
+    server_key_pem: String,
+    bootstrap_ca_pem: String,
+    device_certificate: Vec<u8>,
+    device_key: Vec<u8>,
+    /// A CA the device does not pin.
+    other_ca_der: Vec<u8>,
+}
+
+fn pki() -> Pki {
+    let (server_ca, server_issuer) = test_ca("server CA");
+    let (server, server_key) =
+        signed_certificate(&server_issuer, &["127.0.0.1", "localhost"], None);
+    let (bootstrap_ca, bootstrap_issuer) = test_ca("bootstrap CA");
+    let (device, device_key) = signed_certificate(&bootstrap_issuer, &[], Some(DEV_ID));
+    let (other_ca, _) = test_ca("another CA");
+    Pki {
+        server_ca_der: server_ca.der().to_vec(),
+        server_pem: server.pem(),
+        server_key_pem: server_key.serialize_pem(),
+        bootstrap_ca_pem: bootstrap_ca.pem(),
+        device_certificate: device.der().to_vec(),
+        device_key: device_key.serialize_der(),
+        other_ca_der: other_ca.der().to_vec(),
+    }
+}
+
+/// The two servers sharing one store: the management server registers
+/// what the bootstrap server provisions.
+struct Deployment {
+    store: Shared,
+    bootstrap: TestServer<Shared, UdpChannel>,
+    management: TestServer<Shared, UdpChannel>,
+}
+
+impl Deployment {
+    async fn start(pki: &Pki) -> Deployment {
+        Deployment::start_with(pki, None).await
+    }
+
+    /// `management_uri`: the SrvURI the profile gives (default: the
+    /// management server's).
+    async fn start_with(pki: &Pki, management_uri: Option<String>) -> Deployment {
+        let store: Shared = Arc::new(MemoryStore::new());
+        let tls = TlsOptions::from_pem(pki.server_pem.as_bytes(), pki.server_key_pem.as_bytes())
+            .with_client_ca_pem(pki.bootstrap_ca_pem.as_bytes());
+        let (_, issuer) = test_ca("issuing CA");
+        let bootstrap = TestServer::start_on(
+            options()
+                .server_id(BOOTSTRAP_ID)
+                .tls(tls)
+                .bootstrap(BootstrapSettings::new().with_issuing_ca(IssuingCa::from_issuer(issuer)))
+                .build()
+                .expect("options"),
+            store.clone(),
+        )
+        .await;
+        let management = TestServer::start_on(
+            options().server_id(MANAGEMENT_ID).build().expect("options"),
+            store.clone(),
+        )
+        .await;
+        let uri = management_uri.unwrap_or_else(|| management.url("/dm"));
+        let profile = format!(
+            r#"{{"name":"fleet","match":{{"dev_id_pattern":"IMEI:*"}},"accounts":[{{"server_id":"{MANAGEMENT_ID}","server_uri":"{uri}","name":"Test DM","perm":["urn:oma:mo:oma-dm-devinfo:1.0"],"credentials":{{"notification_secret":true,"http_password":true,"client_certificate":true}},"register":"local"}}]}}"#
+        );
+        bootstrap
+            .admin()
+            .put_bootstrap_profile(
+                BootstrapProfile::from_json(profile.as_bytes()).expect("profile"),
+            )
+            .await
+            .expect("profile stored");
+        Deployment {
+            store,
+            bootstrap,
+            management,
+        }
+    }
+
+    async fn registered(&self) -> bool {
+        self.store
+            .device(&dm_test_support::server::dev(DEV_ID))
+            .await
+            .expect("read")
+            .is_some()
+    }
+
+    async fn stop(self) {
+        self.bootstrap.stop().await.expect("stopped");
+        self.management.stop().await.expect("stopped");
+    }
+}
+
+/// The device's bootstrap account for the bootstrap server at `base`,
+/// pinning `server_public` (X.509 mode).
+fn bootstrap_account(pki: &Pki, base: &str, server_public: &[u8]) -> DmAcc {
+    let uri = ServerUri::new(format!("{base}/dm")).expect("URI");
+    let mut account = DmAcc::new(ServerId::new(BOOTSTRAP_ID).expect("id"), uri.clone());
+    let mut auth = BootstrapAuth::new(uri, SecMode::X509);
+    auth.client_public.clone_from(&pki.device_certificate);
+    auth.client_secret.clone_from(&pki.device_key);
+    auth.server_public = server_public.to_vec();
+    account.bootstrap = Some(auth);
+    account
+}
+
+fn device(factory: &[DmAcc]) -> DmClientBuilder {
+    DmClient::builder(devinfo())
+        .factory(factory_file(factory))
+        .transport(transport())
+}
+
+fn bootstrap_id() -> ServerId {
+    ServerId::new(BOOTSTRAP_ID).expect("id")
+}
+
+fn management_id() -> ServerId {
+    ServerId::new(MANAGEMENT_ID).expect("id")
+}
+
+/// The device's accounts, as the device reads them (secrets included).
+fn accounts_of(client: &DmClient) -> Vec<DmAcc> {
+    client
+        .tree()
+        .dm_accs()
+        .into_iter()
+        .map(|account| account.expect("a valid account"))
+        .collect()
+}
+
+/// A scratch state file path, removed first.
+fn state_path(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "dm-client-bootstrap-{name}-{}.json",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[tokio::test]
+async fn an_x509_bootstrap_provisions_the_account_and_its_first_session_carries_bootstrap_complete()
+{
+    let pki = pki();
+    let deployment = Deployment::start(&pki).await;
+    let path = state_path("x509");
+    let account = bootstrap_account(&pki, &deployment.bootstrap.url(""), &pki.server_ca_der);
+    let mut client = device(&[account])
+        .state_file(&path)
+        .build()
+        .expect("client");
+    assert_eq!(client.bootstrap_servers(), [bootstrap_id()]);
+    // A bootstrap account is owed no BootstrapComplete.
+    assert!(client.pending_bootstrap_complete().is_empty());
+
+    let report = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
+    assert!(report.completed(), "{report}");
+    assert_eq!(report.provisioned, [management_id()]);
+    assert_eq!(
+        report.to_string(),
+        format!("{}: provisioned dm.test", report.session)
+    );
+    // The BootstrapComplete session ran with the credentials from the
+    // tree (Ext/HTTPAuth answering the management server's challenge).
+    assert_eq!(report.bootstrap_complete.len(), 1);
+    assert_eq!(report.bootstrap_complete[0].end, ClientEnd::Completed);
+    assert!(client.pending_bootstrap_complete().is_empty());
+    assert!(deployment.registered().await);
+    let provisioned = client
+        .tree()
+        .dm_acc(&management_id())
+        .expect("tree")
+        .expect("the management account");
+    assert_eq!(
+        provisioned.server_uri.as_str(),
+        deployment.management.url("/dm")
+    );
+    assert!(provisioned.http.is_some(), "Ext/HTTPAuth");
+    assert!(provisioned.transport.is_some(), "Auth/Trsp");
+    assert!(provisioned.notification.is_some(), "Auth/Noti");
+
+    // Later sessions are ordinary management sessions with the same
+    // credentials, and the state file kept everything.
+    let again = client
+        .run_session(&management_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(again.completed(), "{again}");
+    drop(client);
+    let restarted = device(&[]).state_file(&path).build().expect("restart");
+    let mut servers = restarted.servers();
+    servers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(servers, [bootstrap_id(), management_id()]);
+    assert!(restarted.pending_bootstrap_complete().is_empty());
+    let _ = std::fs::remove_file(&path);
+    deployment.stop().await;
+}
+
+#[tokio::test]
+async fn a_bootstrap_server_that_is_not_the_pinned_one_changes_nothing() {
+    let pki = pki();
+    let deployment = Deployment::start(&pki).await;
+    let account = bootstrap_account(&pki, &deployment.bootstrap.url(""), &pki.other_ca_der);
+    let mut client = device(&[account]).build().expect("client");
+    let before = accounts_of(&client);
+    let report = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
+    assert!(!report.completed());
+    assert!(
+        matches!(report.session.end, ClientEnd::Aborted(_)),
+        "{report}"
+    );
+    assert!(report.provisioned.is_empty() && report.bootstrap_complete.is_empty());
+    assert!(accounts_of(&client) == before, "accounts unchanged");
+    assert!(!deployment.registered().await);
+    deployment.stop().await;
+}
+
+#[tokio::test]
+async fn a_device_certificate_the_bootstrap_server_does_not_trust_changes_nothing() {
+    let pki = pki();
+    let deployment = Deployment::start(&pki).await;
+    let mut account = bootstrap_account(&pki, &deployment.bootstrap.url(""), &pki.server_ca_der);
+    let (other, _) = test_ca("not the bootstrap CA");
+    let (_, other_issuer) = (other, test_ca("x").1);
+    let (foreign, foreign_key) = signed_certificate(&other_issuer, &[], Some(DEV_ID));
+    let auth = account.bootstrap.as_mut().expect("bootstrap");
+    auth.client_public = foreign.der().to_vec();
+    auth.client_secret = foreign_key.serialize_der();
+    let mut client = device(&[account]).build().expect("client");
+    let before = accounts_of(&client);
+    let report = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
+    assert!(!report.completed(), "{report}");
+    assert!(accounts_of(&client) == before, "accounts unchanged");
+    assert!(!deployment.registered().await);
+    deployment.stop().await;
+}
+
+/// The user's answer, and the changes asked.
+struct User {
+    approves: bool,
+    asked: Mutex<Vec<AccountChange>>,
+}
+
+impl BootstrapApproval for User {
+    fn approve(&self, bootstrap_server: &ServerId, changes: &[AccountChange]) -> bool {
+        assert_eq!(bootstrap_server.as_str(), BOOTSTRAP_ID);
+        self.asked.lock().expect("lock").extend_from_slice(changes);
+        self.approves
+    }
+}
+
+#[tokio::test]
+async fn a_user_who_refuses_the_bootstrap_keeps_the_tree_and_nothing_is_registered() {
+    let pki = pki();
+    let deployment = Deployment::start(&pki).await;
+    let account = bootstrap_account(&pki, &deployment.bootstrap.url(""), &pki.server_ca_der);
+    let user = Arc::new(User {
+        approves: false,
+        asked: Mutex::new(Vec::new()),
+    });
+    let mut client = device(&[account])
+        .bootstrap_approval(user.clone())
+        .build()
+        .expect("client");
+    let before = accounts_of(&client);
+    let report = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
+    assert!(report.provisioned.is_empty(), "{report}");
+    assert!(report.bootstrap_complete.is_empty());
+    let asked = user.asked.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].server_id, management_id());
+    assert!(accounts_of(&client) == before, "accounts unchanged");
+    assert!(
+        client
+            .tree()
+            .dm_acc(&management_id())
+            .expect("tree")
+            .is_none()
+    );
+    assert!(!deployment.registered().await);
+    deployment.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_management_server_keeps_bootstrap_complete_pending_across_restarts() {
+    let pki = pki();
+    // The profile names a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let uri = format!("http://{}/dm", closed.local_addr().expect("address"));
+    drop(closed);
+    let deployment = Deployment::start_with(&pki, Some(uri)).await;
+    let path = state_path("pending");
+    let account = bootstrap_account(&pki, &deployment.bootstrap.url(""), &pki.server_ca_der);
+    let mut client = device(&[account])
+        .state_file(&path)
+        .build()
+        .expect("client");
+    let report = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
+    assert!(report.completed(), "{report}");
+    assert_eq!(report.bootstrap_complete.len(), 1);
+    assert!(!report.bootstrap_complete[0].completed());
+    assert_eq!(client.pending_bootstrap_complete(), [management_id()]);
+    drop(client);
+    let restarted = device(&[]).state_file(&path).build().expect("restart");
+    assert_eq!(restarted.pending_bootstrap_complete(), [management_id()]);
+    let _ = std::fs::remove_file(&path);
+    deployment.stop().await;
+}
+
+#[tokio::test]
+async fn factory_management_accounts_owe_bootstrap_complete_and_a_bootstrap_of_one_is_refused() {
+    let base = "http://127.0.0.1:9";
+    let client = device(&[account(base)]).build().expect("client");
+    assert_eq!(client.pending_bootstrap_complete(), [server_id()]);
+    let mut client = client;
+    let err = client.bootstrap(&server_id()).await.unwrap_err();
+    assert!(matches!(err, Error::NotABootstrapAccount(_)), "{err}");
+    // A factory file that is not one is a precise error.
+    let err = DmClient::builder(devinfo())
+        .factory(
+            b"[{\"ClientURI\":\"urn:oma:mo:oma-dm-devinfo:1.0//\",\"MOData\":{\"DevInfo\":{}}}]"
+                .to_vec(),
+        )
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("factory item 0"), "{err}");
+}
+
+#[cfg(not(feature = "openssl"))]
+#[tokio::test]
+async fn a_psk_bootstrap_without_openssl_is_a_clear_error() {
+    let uri = ServerUri::new("https://127.0.0.1:9/dm").expect("URI");
+    let mut account = DmAcc::new(bootstrap_id(), uri.clone());
+    let mut auth = BootstrapAuth::new(uri, SecMode::Psk);
+    auth.client_public = b"IMEI:1".to_vec();
+    auth.client_secret = vec![7; 16];
+    account.bootstrap = Some(auth);
+    let mut client = device(&[account]).build().expect("client");
+    let err = client.bootstrap(&bootstrap_id()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Tls {
+                material: dm_client::TlsMaterial::Backend,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("openssl"), "{err}");
+}
