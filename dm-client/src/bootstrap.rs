@@ -8,57 +8,7 @@ use dm_types::ServerId;
 
 use crate::Error;
 use crate::client::DmClient;
-use crate::report::SessionReport;
-
-/// What a bootstrap did: the bootstrap session, the accounts it changed,
-/// and the `BootstrapComplete` sessions that followed.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct BootstrapReport {
-    /// The bootstrap session. When it did not end with END (failed
-    /// handshake, network failure, abort) no account changed.
-    pub session: SessionReport,
-    /// The accounts it created or replaced (management and bootstrap).
-    pub provisioned: Vec<ServerId>,
-    /// The accounts it deleted.
-    pub removed: Vec<ServerId>,
-    /// The sessions with `BootstrapComplete` run afterwards, one per
-    /// management account owed one; an account whose session did not
-    /// complete keeps it pending
-    /// ([`DmClient::pending_bootstrap_complete`]).
-    pub bootstrap_complete: Vec<SessionReport>,
-}
-
-impl BootstrapReport {
-    /// Whether the bootstrap server ended the bootstrap session with END.
-    pub fn completed(&self) -> bool {
-        self.session.completed()
-    }
-}
-
-impl std::fmt::Display for BootstrapReport {
-    /// `completed (2 commands): provisioned dm1, dm2` or the session's end.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.session)?;
-        if self.completed() {
-            let names: Vec<&str> = self.provisioned.iter().map(ServerId::as_str).collect();
-            write!(
-                f,
-                ": provisioned {}",
-                if names.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            )?;
-            if !self.removed.is_empty() {
-                let names: Vec<&str> = self.removed.iter().map(ServerId::as_str).collect();
-                write!(f, ", removed {}", names.join(", "))?;
-            }
-        }
-        Ok(())
-    }
-}
+use crate::report::{BootstrapReport, SessionReport};
 
 impl DmClient {
     /// Client-initiated bootstrap (docs/protocol.md section 11.3) with the
@@ -113,9 +63,9 @@ impl DmClient {
             .tree
             .dm_acc(bootstrap_server)?
             .ok_or_else(|| Error::UnknownServer(bootstrap_server.clone()))?;
-        if !account.is_bootstrap_account() {
+        let Some(auth) = account.bootstrap else {
             return Err(Error::NotABootstrapAccount(bootstrap_server.clone()));
-        }
+        };
         let session = self.run_session(bootstrap_server, trigger).await?;
         let mut provisioned = Vec::new();
         let mut removed = Vec::new();
@@ -140,12 +90,17 @@ impl DmClient {
         } else {
             tracing::warn!(server = bootstrap_server.as_str(), outcome = %session, "bootstrap failed; no account changed");
         }
-        Ok(BootstrapReport {
+        let report = BootstrapReport {
             session,
+            server_uri: auth.server_uri,
             provisioned,
             removed,
             bootstrap_complete,
-        })
+        };
+        if let Some(observer) = &self.observer {
+            observer.bootstrap_ended(bootstrap_server, &report);
+        }
+        Ok(report)
     }
 
     /// Runs a session with [`Trigger::Bootstrap`] with each management

@@ -100,7 +100,6 @@ mod tests;
 mod transport;
 
 pub use auth::Credentials;
-pub use bootstrap::BootstrapReport;
 pub use builder::{Account, DmClientBuilder};
 pub use client::DmClient;
 pub use configuration::Configuration;
@@ -112,7 +111,7 @@ pub use error::{Error, TlsMaterial};
 pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion};
 pub use notify::{Ignored, NotificationOutcome};
 pub use observer::Observer;
-pub use report::SessionReport;
+pub use report::{BootstrapReport, SessionReport};
 pub use transport::builder::TransportBuilder;
 pub use transport::{RetryPolicy, TlsBackend, Transport};
 
