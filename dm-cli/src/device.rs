@@ -77,6 +77,10 @@ pub(crate) struct Args {
 
 /// The options themselves.
 #[derive(clap::Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line flags"
+)]
 struct Options {
     /// The server URI sessions are opened at (DMAcc SrvURI), e.g.
     /// http://127.0.0.1:8080/dm. Optional with --factory.
@@ -882,7 +886,7 @@ mod tests {
     #[test]
     fn a_stored_account_stays_allowed_every_moid_only_when_it_was() {
         let server = ServerId::new("dm.example").expect("id");
-        let mut tree = demo_tree(&server).expect("tree");
+        let mut tree = demo_tree(Some(&server)).expect("tree");
         let devinfo = host_devinfo(DevId::new("IMEI:1").expect("DevID"));
         tree.insert(devinfo.to_instance()).expect("DevInfo");
         let moid = |text: &str| Moid::new(text).expect("MOID");

@@ -422,7 +422,6 @@ impl DmClient {
                 self.state.owe_bootstrap_complete(server_id);
                 true
             }
-            ClientEvent::AccountProvisioned { .. } => false,
             ClientEvent::AccountRemoved { server_id } => {
                 self.derived.retain(|d| d.server != *server_id);
                 self.state.clear_bootstrap_complete(server_id);
