@@ -380,3 +380,106 @@ async fn a_psk_bootstrap_without_openssl_is_a_clear_error() {
     );
     assert!(err.to_string().contains("openssl"), "{err}");
 }
+
+/// A management server reaching for the credentials the tree holds for it
+/// (Ext/HTTPAuth, Auth/Trsp) and for a bootstrap account's, and trying to
+/// write DMAcc or Auth/Bootstrap: every read of a secret is refused or
+/// finds nothing, every write is refused, nothing leaks into Package#3 or
+/// an upload, and the accounts are unchanged.
+#[tokio::test]
+async fn a_management_server_reads_no_credential_and_writes_no_account() {
+    const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
+    const PASSWORD: &str = "the-http-password-from-the-tree";
+    let pki = pki();
+    let repository = serve(|seen: &Seen| {
+        if seen.target.starts_with("/bootstrap") {
+            Reply::mo_data(format!(
+                r#"[{{"ClientURI":"{DMACC}/acc1/Auth/Bootstrap/ServerURI","MOData":{{"ServerURI":"https://evil.example/dm"}}}}]"#
+            ))
+        } else {
+            Reply::mo_data(format!(
+                r#"[{{"ClientURI":"{DMACC}/acc1/Ext/HTTPAuth/Secret","MOData":{{"Secret":"AAAA"}}}}]"#
+            ))
+        }
+    })
+    .await;
+    let repo = repository.base.clone();
+    let words = |list: &[&str]| list.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+    let commands = vec![
+        words(&["GET", &format!("{DMACC}/acc1/Ext/HTTPAuth/Secret")]),
+        words(&["GET", &format!("{DMACC}/acc1/Auth/Trsp/Secret")]),
+        words(&["GET", &format!("{DMACC}/acc1/")]),
+        words(&[
+            "GET",
+            &format!("{DMACC}/acc2/Auth/Bootstrap/ClientSecretKey"),
+        ]),
+        words(&["HPUT", &format!("{repo}/upload"), &format!("{DMACC}/acc1/")]),
+        words(&[
+            "HGET",
+            &format!("{repo}/secret"),
+            &format!("{DMACC}/acc1/Ext/HTTPAuth/Secret"),
+        ]),
+        words(&["HGET", &format!("{repo}/bootstrap")]),
+        words(&["DELETE", &format!("{DMACC}/acc2/")]),
+    ];
+    let server = serve(move |seen: &Seen| {
+        first_then_end(seen, &serde_json::json!({ "CMD": commands }).to_string())
+    })
+    .await;
+    let mut account = DmAcc::new(
+        server_id(),
+        ServerUri::new(format!("{}/dm", server.base)).expect("URI"),
+    );
+    account.perm_moids = vec![dm_types::Moid::new(DMACC).expect("MOID")];
+    account.transport = Some(dm_tree::TransportAuth {
+        data: pki.device_certificate.clone(),
+        secret: pki.device_key.clone(),
+    });
+    let bootstrap = bootstrap_account(&pki, "https://127.0.0.1:9", &pki.server_ca_der);
+    let mut client = DmClient::builder(devinfo())
+        .account(
+            dm_client::Account::new(account)
+                .credentials(dm_client::Credentials::password("device-1", PASSWORD)),
+        )
+        .account(dm_client::Account::new(bootstrap))
+        .transport(transport())
+        .build()
+        .expect("client");
+    let before = accounts_of(&client);
+    let report = client
+        .run_session(&server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(report.completed(), "{report}");
+    assert!(accounts_of(&client) == before, "accounts unchanged");
+    let package3 = server.requests().pop().expect("Package#3");
+    let codes = statuses(&package3);
+    // Package#3 answers the 8 commands (after the Package#2 status).
+    let answers = &codes[codes.len() - 8..];
+    for (index, code) in answers.iter().enumerate() {
+        if index == 2 || index == 4 {
+            // The account itself may be read or uploaded, without secrets.
+            continue;
+        }
+        assert!(
+            [403, 404, 405].contains(code),
+            "command {index} answered {code}: {codes:?}"
+        );
+    }
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let key = b64(&pki.device_key);
+    for text in std::iter::once(package3.text()).chain(repository.requests().iter().map(Seen::text))
+    {
+        for leak in [
+            PASSWORD.to_owned(),
+            b64(PASSWORD.as_bytes()),
+            key.clone(),
+            "Secret\":".to_owned(),
+        ] {
+            assert!(!text.contains(&leak), "{leak} leaked: {text}");
+        }
+    }
+}
