@@ -433,6 +433,7 @@ async fn device(args: Options) -> Result<bool, String> {
         .account(
             Account::new(account)
                 .credentials(credentials)
+                .overwrite_credentials(true)
                 .allow_every_moid(every_moid),
         )
         .tree(demo_tree(Some(&server_id))?)

@@ -40,6 +40,7 @@ use crate::transport::Transport;
 pub struct Account {
     dm_acc: DmAcc,
     settings: AccountSettings,
+    overwrite_credentials: bool,
 }
 
 impl Account {
@@ -54,6 +55,7 @@ impl Account {
                 transport: None,
             },
             dm_acc,
+            overwrite_credentials: false,
         }
     }
 
@@ -70,6 +72,37 @@ impl Account {
     pub fn credentials(mut self, credentials: Credentials) -> Account {
         self.dm_acc.http = crate::credentials::http_auth(&credentials);
         self.settings.credentials = credentials;
+        self
+    }
+
+    /// Whether the [`credentials`](Account::credentials) also replace the
+    /// `Ext/HTTPAuth` of an account the tree already holds (default
+    /// `false`: a stored account keeps its credentials, which a bootstrap
+    /// may have re-keyed). For an operator who gives the credentials anew
+    /// at each start, such as `dm device --username/--password`.
+    ///
+    /// ```
+    /// use dm_client::{Account, Credentials, DmClient};
+    /// use dm_tree::{DevInfo, DmAcc};
+    /// use dm_types::{DevId, ServerId, ServerUri};
+    ///
+    /// let server = ServerId::new("dm.example")?;
+    /// let account = || DmAcc::new(server.clone(), ServerUri::new("https://dm.example/dm").unwrap());
+    /// let devinfo = || DevInfo::new(DevId::new("IMEI:1").unwrap(), "Acme", "X1");
+    /// let first = DmClient::builder(devinfo())
+    ///     .account(Account::new(account()).credentials(Credentials::password("u", "old")))
+    ///     .build()?;
+    /// let bytes = first.state_file_bytes();
+    /// let again = DmClient::builder(devinfo())
+    ///     .account(Account::new(account()).credentials(Credentials::password("u", "new")).overwrite_credentials(true))
+    ///     .state_file("device.json")
+    ///     .build_with_state(&bytes)?;
+    /// let http = again.tree().dm_acc(&server)?.and_then(|a| a.http).expect("Ext/HTTPAuth");
+    /// assert_eq!(http.secret, b"new");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn overwrite_credentials(mut self, overwrite: bool) -> Account {
+        self.overwrite_credentials = overwrite;
         self
     }
 
@@ -641,7 +674,12 @@ impl DmClientBuilder {
                 }
                 // Credentials given to a client whose stored account has
                 // none yet (a state file of an older version) go into it.
-                Some(mut stored) if stored.http.is_none() && account.dm_acc.http.is_some() => {
+                Some(mut stored)
+                    if account.dm_acc.http.is_some()
+                        && (stored.http.is_none()
+                            || (account.overwrite_credentials
+                                && stored.http != account.dm_acc.http)) =>
+                {
                     stored.http.clone_from(&account.dm_acc.http);
                     replace_dm_acc(&mut tree, &stored)?;
                     changed = true;
