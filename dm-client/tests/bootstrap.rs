@@ -483,3 +483,79 @@ async fn a_management_server_reads_no_credential_and_writes_no_account() {
         }
     }
 }
+
+/// Digest login of `name`/`password` at the management server: the HTTP
+/// status of Package#1.
+async fn management_login(deployment: &Deployment, name: &str, password: &str) -> u16 {
+    use dm_test_support::server::{Auth, P1, client, post_package1};
+    post_package1(
+        &client(),
+        &deployment.management,
+        DEV_ID,
+        P1,
+        Auth::Digest(name, password, "SHA-256"),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+#[tokio::test]
+async fn a_server_initiated_bootstrap_re_keys_the_management_account() {
+    use dm_client::NotificationOutcome;
+    let pki = pki();
+    let deployment = Deployment::start(&pki).await;
+    let secret = b"bootstrap-notification-secret".to_vec();
+    let mut account = bootstrap_account(&pki, &deployment.bootstrap.url(""), &pki.server_ca_der);
+    account.notification = Some(dm_tree::NotificationAuth::sha256(secret.clone(), Vec::new()));
+    let mut client = device(&[account]).build().expect("client");
+    let first = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
+    assert!(first.completed(), "{first}");
+    let http = |client: &DmClient| {
+        client
+            .tree()
+            .dm_acc(&management_id())
+            .expect("tree")
+            .and_then(|account| account.http)
+            .expect("Ext/HTTPAuth")
+    };
+    let old = http(&client);
+    let old_password = String::from_utf8(old.secret.clone()).expect("text");
+    assert_eq!(management_login(&deployment, &old.name, &old_password).await, 200);
+
+    // The bootstrap server's notification: a server-initiated bootstrap.
+    let now = std::time::SystemTime::now();
+    let timestamp = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let mut notification =
+        dm_types::Notification::new(bootstrap_id(), dm_types::ConnectionType::Wlan);
+    notification.notification_id = Some(1);
+    notification.timestamp = Some(timestamp);
+    let bytes =
+        dm_codec::notification::encode_signed(&notification, &secret, &[]).expect("signed");
+    let outcome = client
+        .handle_notification(&bytes, now)
+        .await
+        .expect("handled");
+    let NotificationOutcome::Bootstrap(report) = outcome else {
+        panic!("not a bootstrap: {outcome:?}");
+    };
+    assert!(report.completed(), "{report}");
+    assert_eq!(report.provisioned, [management_id()]);
+    assert_eq!(report.bootstrap_complete.len(), 1);
+    assert!(report.bootstrap_complete[0].completed(), "new password used");
+    let new = http(&client);
+    let new_password = String::from_utf8(new.secret.clone()).expect("text");
+    assert_ne!(new_password, old_password, "re-keyed");
+    assert_eq!(management_login(&deployment, &new.name, &new_password).await, 200);
+    assert_eq!(management_login(&deployment, &old.name, &old_password).await, 401);
+    // The same notification again is a replay: ignored.
+    let again = client
+        .handle_notification(&bytes, now)
+        .await
+        .expect("handled");
+    assert!(matches!(again, NotificationOutcome::Ignored(_)), "{again:?}");
+    deployment.stop().await;
+}
