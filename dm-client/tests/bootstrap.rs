@@ -35,6 +35,9 @@ struct Pki {
     device_key: Vec<u8>,
     /// A CA the device does not pin.
     other_ca_der: Vec<u8>,
+    bootstrap_ca_der: Vec<u8>,
+    server_der: Vec<u8>,
+    server_key_der: Vec<u8>,
 }
 
 fn pki() -> Pki {
@@ -52,6 +55,9 @@ fn pki() -> Pki {
         device_certificate: device.der().to_vec(),
         device_key: device_key.serialize_der(),
         other_ca_der: other_ca.der().to_vec(),
+        bootstrap_ca_der: bootstrap_ca.der().to_vec(),
+        server_der: server.der().to_vec(),
+        server_key_der: server_key.serialize_der(),
     }
 }
 
@@ -507,7 +513,10 @@ async fn a_server_initiated_bootstrap_re_keys_the_management_account() {
     let deployment = Deployment::start(&pki).await;
     let secret = b"bootstrap-notification-secret".to_vec();
     let mut account = bootstrap_account(&pki, &deployment.bootstrap.url(""), &pki.server_ca_der);
-    account.notification = Some(dm_tree::NotificationAuth::sha256(secret.clone(), Vec::new()));
+    account.notification = Some(dm_tree::NotificationAuth::sha256(
+        secret.clone(),
+        Vec::new(),
+    ));
     let mut client = device(&[account]).build().expect("client");
     let first = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
     assert!(first.completed(), "{first}");
@@ -521,7 +530,10 @@ async fn a_server_initiated_bootstrap_re_keys_the_management_account() {
     };
     let old = http(&client);
     let old_password = String::from_utf8(old.secret.clone()).expect("text");
-    assert_eq!(management_login(&deployment, &old.name, &old_password).await, 200);
+    assert_eq!(
+        management_login(&deployment, &old.name, &old_password).await,
+        200
+    );
 
     // The bootstrap server's notification: a server-initiated bootstrap.
     let now = std::time::SystemTime::now();
@@ -533,8 +545,7 @@ async fn a_server_initiated_bootstrap_re_keys_the_management_account() {
         dm_types::Notification::new(bootstrap_id(), dm_types::ConnectionType::Wlan);
     notification.notification_id = Some(1);
     notification.timestamp = Some(timestamp);
-    let bytes =
-        dm_codec::notification::encode_signed(&notification, &secret, &[]).expect("signed");
+    let bytes = dm_codec::notification::encode_signed(&notification, &secret, &[]).expect("signed");
     let outcome = client
         .handle_notification(&bytes, now)
         .await
@@ -545,17 +556,105 @@ async fn a_server_initiated_bootstrap_re_keys_the_management_account() {
     assert!(report.completed(), "{report}");
     assert_eq!(report.provisioned, [management_id()]);
     assert_eq!(report.bootstrap_complete.len(), 1);
-    assert!(report.bootstrap_complete[0].completed(), "new password used");
+    assert!(
+        report.bootstrap_complete[0].completed(),
+        "new password used"
+    );
     let new = http(&client);
     let new_password = String::from_utf8(new.secret.clone()).expect("text");
     assert_ne!(new_password, old_password, "re-keyed");
-    assert_eq!(management_login(&deployment, &new.name, &new_password).await, 200);
-    assert_eq!(management_login(&deployment, &old.name, &old_password).await, 401);
+    assert_eq!(
+        management_login(&deployment, &new.name, &new_password).await,
+        200
+    );
+    assert_eq!(
+        management_login(&deployment, &old.name, &old_password).await,
+        401
+    );
     // The same notification again is a replay: ignored.
     let again = client
         .handle_notification(&bytes, now)
         .await
         .expect("handled");
-    assert!(matches!(again, NotificationOutcome::Ignored(_)), "{again:?}");
+    assert!(
+        matches!(again, NotificationOutcome::Ignored(_)),
+        "{again:?}"
+    );
     deployment.stop().await;
+}
+
+/// A scripted bootstrap server of the test's own over TLS (server
+/// certificate of the server CA, client certificates of the bootstrap CA
+/// required).
+fn bootstrap_tls(pki: &Pki) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(pki.bootstrap_ca_der.clone().into())
+        .expect("root");
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .expect("client verifier");
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(pki.server_key_der.clone().into());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![pki.server_der.clone().into()], key)
+            .expect("server config"),
+    )
+}
+
+#[tokio::test]
+async fn a_bootstrap_cut_halfway_changes_no_account_and_keeps_bootstrap_complete_pending() {
+    const ACCOUNT: &str = r#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2//","MOData":{"DMAcc":{"SrvID":"dm.new","SrvURI":"http://127.0.0.1:9/dm","Perm":{},"Auth":{}}}}]"#;
+    let pki = pki();
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let own = base.clone();
+    let server = serve_on(
+        0,
+        Some(bootstrap_tls(&pki)),
+        Arc::new(move |seen: &Seen| {
+            if seen.is_package1() {
+                let base = own.get().expect("base");
+                Reply::package(format!(r#"{{"CMD":[["HGET","{base}/accounts"]]}}"#))
+            } else if seen.is_package() {
+                // The connection is cut before the server's END.
+                Reply::hang_up()
+            } else {
+                Reply::mo_data(ACCOUNT)
+            }
+        }),
+    )
+    .await;
+    base.set(server.base.clone()).expect("set once");
+    let path = state_path("cut");
+    let management = account("http://127.0.0.1:9");
+    let bootstrap = bootstrap_account(&pki, &server.base, &pki.server_ca_der);
+    let mut client = device(&[management, bootstrap])
+        .state_file(&path)
+        .build()
+        .expect("client");
+    assert_eq!(client.pending_bootstrap_complete(), [server_id()]);
+    let before = accounts_of(&client);
+    let report = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
+    assert!(!report.completed(), "{report}");
+    assert!(report.provisioned.is_empty(), "{report:?}");
+    // The account was fetched and written during the session, then put
+    // back: nothing half-applied.
+    assert_eq!(server.requests_to("/accounts").len(), 1);
+    assert!(accounts_of(&client) == before, "accounts unchanged");
+    assert_eq!(client.pending_bootstrap_complete(), [server_id()]);
+    drop(client);
+    let restarted = device(&[]).state_file(&path).build().expect("restart");
+    assert!(
+        accounts_of(&restarted) == before,
+        "nothing half-applied on disk"
+    );
+    assert_eq!(restarted.pending_bootstrap_complete(), [server_id()]);
+    let _ = std::fs::remove_file(&path);
 }
