@@ -658,3 +658,37 @@ async fn a_bootstrap_cut_halfway_changes_no_account_and_keeps_bootstrap_complete
     assert_eq!(restarted.pending_bootstrap_complete(), [server_id()]);
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test]
+async fn a_bootstrap_server_gets_403_for_every_command_outside_its_role() {
+    const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
+    let pki = pki();
+    let server = serve_on(
+        0,
+        Some(bootstrap_tls(&pki)),
+        Arc::new(|seen: &Seen| {
+            first_then_end(
+                seen,
+                &format!(
+                    r#"{{"CMD":[["GET","{DMACC}/acc1/"],["GET","{DMACC}/acc2/Auth/Bootstrap/ClientSecretKey"],["HGET","https://evil.example/accounts"],["EXEC","urn:oma:mo:oma-dm-devinfo:1.0//DevID"],["GET","urn:oma:mo:oma-dm-devinfo:1.0//DevID"]]}}"#
+                ),
+            )
+        }),
+    )
+    .await;
+    let bootstrap = bootstrap_account(&pki, &server.base, &pki.server_ca_der);
+    let mut client = device(&[account("http://127.0.0.1:9"), bootstrap])
+        .build()
+        .expect("client");
+    let before = accounts_of(&client);
+    let report = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
+    assert!(report.completed(), "{report}");
+    let package3 = server.requests().pop().expect("Package#3");
+    assert_eq!(statuses(&package3), [403, 403, 403, 403, 200]);
+    let key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&pki.device_key)
+    };
+    assert!(!package3.text().contains(&key), "{}", package3.text());
+    assert!(accounts_of(&client) == before, "accounts unchanged");
+}
