@@ -24,6 +24,10 @@ pub(crate) const MAX_NOTIFICATIONS_PER_WINDOW: usize = 4096;
 /// Most servers whose NOTIFICATION-IDs are remembered at once.
 pub(crate) const NOTIFYING_SERVERS: usize = 64;
 
+/// Most accounts a state file may list as owed `BootstrapComplete` (far
+/// more than a device has: the tree's own limits bound its accounts).
+const MAX_ACCOUNTS: usize = 4096;
+
 /// The format name and version of the state file.
 const FORMAT: &str = "dm-client-state";
 const VERSION: u64 = 1;
@@ -193,6 +197,11 @@ impl ClientState {
         match &value["bootstrap_complete"] {
             Value::Null => {}
             Value::Array(servers) => {
+                if servers.len() > MAX_ACCOUNTS {
+                    return Err(format!(
+                        "state.bootstrap_complete holds more than {MAX_ACCOUNTS} accounts"
+                    ));
+                }
                 for (index, entry) in servers.iter().enumerate() {
                     let at = format!("state.bootstrap_complete[{index}]");
                     let server = entry
@@ -633,6 +642,39 @@ mod tests {
                     &format!(r#""notification_ids": {broken}"#),
                 );
             let err = decode(text.as_bytes(), MoTree::new(), path).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn pending_bootstrap_complete_is_kept_and_checked() {
+        let path = Path::new("state.json");
+        let (_, loaded) =
+            decode(&encode(&MoTree::new(), &sample()), MoTree::new(), path).expect("decoded");
+        assert_eq!(loaded.bootstrap_complete, sample().bootstrap_complete);
+        let text =
+            String::from_utf8(encode(&MoTree::new(), &ClientState::default())).expect("utf-8");
+        // Files written before it was kept load with nothing pending.
+        let older = text.replace(r#""bootstrap_complete": [],"#, "");
+        assert_ne!(older, text);
+        let (_, loaded) = decode(older.as_bytes(), MoTree::new(), path).expect("older file");
+        assert!(loaded.bootstrap_complete.is_empty());
+        for (broken, expected) in [
+            (
+                r#""bootstrap_complete": [1],"#,
+                "bootstrap_complete[0] is not a string",
+            ),
+            (
+                r#""bootstrap_complete": ["a", "a"],"#,
+                "bootstrap_complete[1] repeats a",
+            ),
+            (
+                r#""bootstrap_complete": {},"#,
+                "bootstrap_complete is not an array",
+            ),
+        ] {
+            let damaged = text.replace(r#""bootstrap_complete": [],"#, broken);
+            let err = decode(damaged.as_bytes(), MoTree::new(), path).unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
         }
     }
