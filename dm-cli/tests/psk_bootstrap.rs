@@ -84,7 +84,7 @@ async fn a_psk_bootstrap_over_openssl_provisions_the_management_account() {
         .expect("client");
     let report = wrong.bootstrap(&bootstrap_id).await.expect("bootstrap");
     assert!(!report.completed(), "{report}");
-    assert_eq!(wrong.servers(), [bootstrap_id.clone()]);
+    assert_eq!(wrong.servers(), std::slice::from_ref(&bootstrap_id));
 
     let mut client = DmClient::builder(devinfo())
         .factory(factory_file(&[account(&KEY)]))
