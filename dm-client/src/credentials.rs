@@ -6,12 +6,11 @@
 
 use std::hash::{Hash as _, Hasher as _};
 
-use dm_tree::{BootstrapAuth, DmAcc, HttpAuth, SecMode};
+use dm_tree::{BootstrapAuth, HttpAuth, SecMode};
 use dm_types::ServerId;
 
 use crate::Error;
 use crate::auth::Credentials;
-use crate::client::DmClient;
 use crate::transport::{TlsBackend, Transport};
 
 /// A transport built for one account's `Auth/Trsp`, kept while the
@@ -59,46 +58,11 @@ pub(crate) fn http_auth(credentials: &Credentials) -> Option<HttpAuth> {
     }
 }
 
-fn material_hash(data: &[u8], secret: &[u8]) -> u64 {
+pub(crate) fn material_hash(data: &[u8], secret: &[u8]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     data.hash(&mut hasher);
     secret.hash(&mut hasher);
     hasher.finish()
-}
-
-impl DmClient {
-    /// The transport of a management session with `account`: with
-    /// `Auth/Trsp`, one derived from the account's explicit transport (or
-    /// the client's) presenting that certificate chain and key, cached
-    /// while the material is unchanged; without it, the account's explicit
-    /// transport or the client's.
-    pub(crate) fn management_transport(&mut self, account: &DmAcc) -> Result<Transport, Error> {
-        let server = &account.server_id;
-        let base = self.transport_of(server);
-        let Some(trsp) = &account.transport else {
-            self.derived.retain(|d| d.server != *server);
-            return Ok(base);
-        };
-        let material = material_hash(&trsp.data, &trsp.secret);
-        if let Some(found) = self
-            .derived
-            .iter()
-            .find(|d| d.server == *server && d.material == material)
-        {
-            return Ok(found.transport.clone());
-        }
-        let transport = base
-            .derive(true)
-            .client_identity(&trsp.data, &trsp.secret)
-            .build()?;
-        self.derived.retain(|d| d.server != *server);
-        self.derived.push(DerivedTransport {
-            server: server.clone(),
-            material,
-            transport: transport.clone(),
-        });
-        Ok(transport)
-    }
 }
 
 /// The transport of a bootstrap session (docs/protocol.md section 11.3,

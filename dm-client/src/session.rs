@@ -493,3 +493,41 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
         rest % 60
     )
 }
+
+impl DmClient {
+    /// The transport of a management session with `account`: with
+    /// `Auth/Trsp`, one derived from the account's explicit transport (or
+    /// the client's) presenting that certificate chain and key, cached
+    /// while the material is unchanged; without it, the account's explicit
+    /// transport or the client's.
+    pub(crate) fn management_transport(
+        &mut self,
+        account: &dm_tree::DmAcc,
+    ) -> Result<Transport, Error> {
+        let server = &account.server_id;
+        let base = self.transport_of(server);
+        let Some(trsp) = &account.transport else {
+            self.derived.retain(|d| d.server != *server);
+            return Ok(base);
+        };
+        let material = crate::credentials::material_hash(&trsp.data, &trsp.secret);
+        if let Some(found) = self
+            .derived
+            .iter()
+            .find(|d| d.server == *server && d.material == material)
+        {
+            return Ok(found.transport.clone());
+        }
+        let transport = base
+            .derive(true)
+            .client_identity(&trsp.data, &trsp.secret)
+            .build()?;
+        self.derived.retain(|d| d.server != *server);
+        self.derived.push(crate::credentials::DerivedTransport {
+            server: server.clone(),
+            material,
+            transport: transport.clone(),
+        });
+        Ok(transport)
+    }
+}
