@@ -181,6 +181,12 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
+    /// Whether `self` and `other` are the same transport (clones of one).
+    #[cfg(test)]
+    pub(crate) fn same_as(&self, other: &Transport) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The retry policy.
     pub fn retry_policy(&self) -> RetryPolicy {
         self.inner.retry
