@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dm_client::{
-    Account, BrowserLauncher, ClientEvent, Credentials, DmClient, ExecCompletion, Ignored,
-    Observer, SessionReport, Transport, Trigger,
+    Account, AccountChange, BootstrapApproval, BootstrapReport, BrowserLauncher, ClientEvent,
+    Credentials, DmClient, DmClientBuilder, ExecCompletion, Ignored, Observer, SessionReport,
+    Transport, Trigger,
 };
 use dm_tree::{
     DACMO_MOID, DMACC_MOID, DevInfo, DmAcc, ExecOutcome, MoTree, NodeHandler, NotificationAuth,
@@ -76,11 +77,15 @@ pub(crate) struct Args {
 
 /// The options themselves.
 #[derive(clap::Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line flags"
+)]
 struct Options {
     /// The server URI sessions are opened at (DMAcc SrvURI), e.g.
-    /// http://127.0.0.1:8080/dm.
-    #[arg(long, value_name = "URL")]
-    server: String,
+    /// http://127.0.0.1:8080/dm. Optional with --factory.
+    #[arg(long, value_name = "URL", required_unless_present = "factory")]
+    server: Option<String>,
     /// The state file: the tree and client state, loaded when it exists and
     /// written after every change.
     #[arg(long, value_name = "FILE")]
@@ -157,6 +162,19 @@ struct Options {
     /// still written owner-only (mode 0600).
     #[arg(long)]
     allow_shared_permissions: bool,
+    /// A factory file (an MO serialization of DMAcc instances, management
+    /// or bootstrap accounts, secrets included) installed when the state
+    /// file does not exist yet (docs/protocol.md section 11.2).
+    #[arg(long, value_name = "FILE")]
+    factory: Option<PathBuf>,
+    /// Refuse every bootstrap (a user who says no): each account change a
+    /// bootstrap server asks is answered 403.
+    #[arg(long, conflicts_with = "approve_bootstrap")]
+    refuse_bootstrap: bool,
+    /// Approve every bootstrap (a user who says yes), printing what is
+    /// approved; the default approves without asking.
+    #[arg(long)]
+    approve_bootstrap: bool,
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
@@ -204,6 +222,29 @@ impl Observer for Printer {
         say!("dm device: notification from {server} verified{id}; session starts");
     }
 
+    fn bootstrap_ended(&self, server: &ServerId, report: &BootstrapReport) {
+        let provisioned: Vec<&str> = report.provisioned.iter().map(ServerId::as_str).collect();
+        let uri = format!(" at {}", report.server_uri);
+        if report.completed() {
+            say!(
+                "dm device: bootstrap with {server}{uri}: provisioned {}",
+                if provisioned.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    provisioned.join(", ")
+                }
+            );
+        } else {
+            say!(
+                "dm device: bootstrap with {server}{uri} failed: {}; no account changed",
+                report.session
+            );
+        }
+        for session in &report.bootstrap_complete {
+            print_bootstrap_complete(session);
+        }
+    }
+
     fn notification_ignored(&self, reason: &Ignored) {
         say!("dm device: notification ignored: {reason}");
     }
@@ -246,7 +287,14 @@ async fn device(args: Options) -> Result<bool, String> {
     // Installed first: from now on SIGTERM and Ctrl-C stop a listening
     // device gracefully instead of killing it.
     let shutdown = (!args.once).then(crate::shutdown_signal);
-    let server_uri = ServerUri::new(args.server.as_str()).map_err(|e| format!("--server: {e}"))?;
+    let server_uri = args
+        .server
+        .as_deref()
+        .map(|server| ServerUri::new(server).map_err(|e| format!("--server: {e}")))
+        .transpose()?;
+    let Some(server_uri) = server_uri else {
+        return factory_device(args, shutdown).await;
+    };
     let server_id = ServerId::new(args.srv_id.as_deref().unwrap_or(server_uri.host()))
         .map_err(|e| format!("--srv-id: {e}"))?;
     let given_dev_id = args
@@ -332,12 +380,12 @@ async fn device(args: Options) -> Result<bool, String> {
     };
     let server_id = account.server_id.clone();
 
-    let password = match (args.password, &args.password_file) {
-        (Some(password), _) => Some(password),
+    let password = match (&args.password, &args.password_file) {
+        (Some(password), _) => Some(password.clone()),
         (None, Some(path)) => Some(read_password(path)?),
         (None, None) => None,
     };
-    let credentials = match (args.username, password) {
+    let credentials = match (args.username.clone(), password) {
         (Some(username), Some(password)) => Credentials::password(username, password),
         (Some(_), None) => {
             return Err(
@@ -372,8 +420,8 @@ async fn device(args: Options) -> Result<bool, String> {
             .map_err(|e| format!("--notify-listen {}: {e}", args.notify_listen))?;
         Some(socket)
     };
-    let address = match (&socket, args.notify_address) {
-        (_, Some(address)) => Some(address),
+    let address = match (&socket, &args.notify_address) {
+        (_, Some(address)) => Some(address.clone()),
         (Some(socket), None) => Some(format!(
             "udp://{}",
             socket.local_addr().map_err(|e| e.to_string())?
@@ -385,36 +433,18 @@ async fn device(args: Options) -> Result<bool, String> {
         .account(
             Account::new(account)
                 .credentials(credentials)
+                .overwrite_credentials(true)
                 .allow_every_moid(every_moid),
         )
-        .tree(demo_tree(&server_id)?)
+        .tree(demo_tree(Some(&server_id))?)
         .transport(transport)
         .observer(Arc::new(Printer))
         .browser(Arc::new(SimulatedBrowser));
-    if let Some(path) = &args.state {
-        builder = builder
-            .state_file(path)
-            .allow_shared_permissions(args.allow_shared_permissions);
-    }
+    builder = common_settings(builder, &args);
     if let (Some(address), Some(_)) = (&address, &socket) {
         builder = builder.notification_address(address.as_str());
     }
-    let mut client = builder.build().map_err(|e| e.to_string())?;
-    let completion = client.exec_completion();
-    client.set_handler(
-        Moid::new(DEMO_MOID).map_err(|e| e.to_string())?,
-        Arc::new(DemoHandler { completion }),
-    );
-
-    // A Reboot still running when the previous process stopped has
-    // finished: the device restarted.
-    for (_, node) in client.running_execs() {
-        if node.moid() == DEMO_MOID && node.as_str().ends_with("/Reboot") {
-            client
-                .exec_finished(&node, StatusCode::OK)
-                .map_err(|e| e.to_string())?;
-        }
-    }
+    let mut client = start(builder)?;
 
     let (Some(socket), Some(shutdown)) = (socket, shutdown) else {
         let report = client
@@ -432,6 +462,7 @@ async fn device(args: Options) -> Result<bool, String> {
     );
     let mut shutdown = std::pin::pin!(shutdown);
     let first = async {
+        bootstrap_first(&mut client).await?;
         client.run_session(&server_id, Trigger::Client).await?;
         if client.pending_reports() > 0 {
             client.deliver_pending_reports().await?;
@@ -442,6 +473,210 @@ async fn device(args: Options) -> Result<bool, String> {
     // state file keeps its last complete version).
     let stopped = tokio::select! {
         first = first => {
+            first.map_err(|e| e.to_string())?;
+            false
+        }
+        () = &mut shutdown => true,
+    };
+    if !stopped {
+        client
+            .listen_udp(&socket, shutdown)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    say!("dm device: stopped");
+    Ok(true)
+}
+
+/// What `dm device` sets whatever the accounts: the state file, the
+/// factory file, the bootstrap approval.
+fn common_settings(mut builder: DmClientBuilder, args: &Options) -> DmClientBuilder {
+    if let Some(path) = &args.state {
+        builder = builder
+            .state_file(path)
+            .allow_shared_permissions(args.allow_shared_permissions);
+    }
+    if let Some(path) = &args.factory {
+        builder = builder.factory_file(path);
+    }
+    if args.refuse_bootstrap || args.approve_bootstrap {
+        builder = builder.bootstrap_approval(Arc::new(User {
+            approves: args.approve_bootstrap,
+        }));
+    }
+    builder
+}
+
+/// Builds the client and attaches the demo handler; a `Reboot` still
+/// running when the previous process stopped has finished (the device
+/// restarted).
+fn start(builder: DmClientBuilder) -> Result<DmClient, String> {
+    let mut client = builder.build().map_err(|e| e.to_string())?;
+    let completion = client.exec_completion();
+    client.set_handler(
+        Moid::new(DEMO_MOID).map_err(|e| e.to_string())?,
+        Arc::new(DemoHandler { completion }),
+    );
+    for (_, node) in client.running_execs() {
+        if node.moid() == DEMO_MOID && node.as_str().ends_with("/Reboot") {
+            client
+                .exec_finished(&node, StatusCode::OK)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(client)
+}
+
+/// The simulated user asked before a bootstrap changes accounts.
+struct User {
+    approves: bool,
+}
+
+impl BootstrapApproval for User {
+    fn approve(&self, bootstrap_server: &ServerId, changes: &[AccountChange]) -> bool {
+        let names: Vec<String> = changes
+            .iter()
+            .map(|c| format!("{:?} {}", c.kind, c.server_id))
+            .collect();
+        let answer = if self.approves { "approved" } else { "refused" };
+        say!(
+            "dm device: bootstrap by {bootstrap_server} {answer}: {}",
+            names.join(", ")
+        );
+        self.approves
+    }
+}
+
+/// A device with only bootstrap accounts bootstraps at once (with each,
+/// until one provisions a management account); then the
+/// `BootstrapComplete` sessions owed run. Whether a management account
+/// exists afterwards.
+async fn bootstrap_first(client: &mut DmClient) -> Result<bool, dm_client::Error> {
+    let bootstrap_servers = client.bootstrap_servers();
+    let managed = |client: &DmClient| {
+        let bootstrap_servers = client.bootstrap_servers();
+        client
+            .servers()
+            .into_iter()
+            .any(|s| !bootstrap_servers.contains(&s))
+    };
+    if !managed(client) {
+        for server in &bootstrap_servers {
+            client.bootstrap(server).await?;
+            if managed(client) {
+                break;
+            }
+        }
+    }
+    if !client.pending_bootstrap_complete().is_empty() {
+        for report in client.deliver_bootstrap_complete().await? {
+            print_bootstrap_complete(&report);
+        }
+    }
+    Ok(managed(client))
+}
+
+fn print_bootstrap_complete(report: &SessionReport) {
+    if report.completed() {
+        say!(
+            "dm device: BootstrapComplete delivered to {}",
+            report.server_id
+        );
+    } else {
+        say!(
+            "dm device: BootstrapComplete to {} still pending: {report}",
+            report.server_id
+        );
+    }
+}
+
+/// `dm device --factory FILE` without `--server`: the accounts come from
+/// the factory file (or the state file); bootstraps at once when there is
+/// no management account, delivers the `BootstrapComplete` sessions, then
+/// listens (server-initiated bootstraps included) unless `--once`.
+async fn factory_device(
+    args: Options,
+    shutdown: Option<impl std::future::Future<Output = ()>>,
+) -> Result<bool, String> {
+    for (given, name) in [
+        (args.srv_id.is_some(), "--srv-id"),
+        (!args.perms.is_empty(), "--perm"),
+        (args.username.is_some(), "--username"),
+        (
+            args.password.is_some() || args.password_file.is_some(),
+            "--password",
+        ),
+        (
+            args.noti_secret_hex.is_some() || args.noti_secret_file.is_some(),
+            "--noti-secret-*",
+        ),
+        (args.noti_data_hex.is_some(), "--noti-data-hex"),
+    ] {
+        if given {
+            return Err(format!(
+                "{name} sets up the account of --server: without --server the accounts come \
+                 from --factory"
+            ));
+        }
+    }
+    let stored_dev_id = match &args.state {
+        Some(path) => DmClient::stored_dev_id(path).map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let dev_id = match (&args.dev_id, stored_dev_id) {
+        (Some(given), _) => DevId::new(given.as_str()).map_err(|e| format!("--dev-id: {e}"))?,
+        (None, Some(stored)) => stored,
+        (None, None) => host_dev_id()?,
+    };
+    let mut transport = Transport::builder();
+    if let Some(path) = &args.ca {
+        transport = transport.ca_pem(&read_file(path)?);
+    }
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        transport = transport.client_identity_pem(&read_file(cert)?, &read_file(key)?);
+    }
+    let transport = transport.build().map_err(|e| e.to_string())?;
+    let socket = if args.once {
+        None
+    } else {
+        Some(
+            tokio::net::UdpSocket::bind(args.notify_listen)
+                .await
+                .map_err(|e| format!("--notify-listen {}: {e}", args.notify_listen))?,
+        )
+    };
+    let address = match (&socket, &args.notify_address) {
+        (_, Some(address)) => Some(address.clone()),
+        (Some(socket), None) => Some(format!(
+            "udp://{}",
+            socket.local_addr().map_err(|e| e.to_string())?
+        )),
+        (None, None) => None,
+    };
+    let mut builder = DmClient::builder(host_devinfo(dev_id))
+        .tree(demo_tree(None)?)
+        .transport(transport)
+        .observer(Arc::new(Printer))
+        .browser(Arc::new(SimulatedBrowser));
+    builder = common_settings(builder, &args);
+    if let (Some(address), Some(_)) = (&address, &socket) {
+        builder = builder.notification_address(address.as_str());
+    }
+    let mut client = start(builder)?;
+    if client.servers().is_empty() {
+        return Err("the factory file and the state file hold no account".into());
+    }
+    let (Some(socket), Some(shutdown)) = (socket, shutdown) else {
+        return bootstrap_first(&mut client)
+            .await
+            .map_err(|e| e.to_string());
+    };
+    if let Some(address) = &address {
+        say!("dm device: listening for notifications on {address}");
+    }
+    let mut shutdown = std::pin::pin!(shutdown);
+    let stopped = tokio::select! {
+        first = bootstrap_first(&mut client) => {
             first.map_err(|e| e.to_string())?;
             false
         }
@@ -540,13 +775,16 @@ fn read_file(path: &Path) -> Result<Vec<u8>, String> {
 
 /// The demo MO instance and the DACMO entry that lets the server read and
 /// execute it (a device-created instance is otherwise read-only).
-fn demo_tree(server: &ServerId) -> Result<MoTree, String> {
+/// The demo MO, its ACL granting `server` (anyone without one: the
+/// accounts come from a factory file or a bootstrap).
+fn demo_tree(server: Option<&ServerId>) -> Result<MoTree, String> {
+    let server = server.map_or("*", ServerId::as_str);
     let document = serde_json::json!([
         {"ClientURI": format!("{DEMO_MOID}/demo/"),
          "MOData": {"Demo": {"Reboot": "", "Status": "running"}}},
         {"ClientURI": "urn:oma:mo:oma-dm-dacmo:1.0/demo/",
          "MOData": {"DACMO": {"MOID": DEMO_MOID, "MIID": "demo",
-                    "ACL": {"1": {"ServerID": server.as_str(), "Rights": "Read,Exec"}}}}},
+                    "ACL": {"1": {"ServerID": server, "Rights": "Read,Exec"}}}}},
     ]);
     let items = dm_codec::decode_mo_serialization(
         document.to_string().as_bytes(),
@@ -649,7 +887,7 @@ mod tests {
     #[test]
     fn a_stored_account_stays_allowed_every_moid_only_when_it_was() {
         let server = ServerId::new("dm.example").expect("id");
-        let mut tree = demo_tree(&server).expect("tree");
+        let mut tree = demo_tree(Some(&server)).expect("tree");
         let devinfo = host_devinfo(DevId::new("IMEI:1").expect("DevID"));
         tree.insert(devinfo.to_instance()).expect("DevInfo");
         let moid = |text: &str| Moid::new(text).expect("MOID");

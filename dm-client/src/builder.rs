@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dm_codec::Limits;
-use dm_session::{BrowserLauncher, Busy};
-use dm_tree::{DevInfo, DmAcc, MoTree};
+use dm_session::{BootstrapApproval, BrowserLauncher, Busy};
+use dm_tree::{DMACC_MOID, DevInfo, DmAcc, FactoryAccounts, MoTree};
 use dm_types::{ClientUri, DevId, ServerId, ServerUri};
 
 use crate::Error;
@@ -40,6 +40,7 @@ use crate::transport::Transport;
 pub struct Account {
     dm_acc: DmAcc,
     settings: AccountSettings,
+    overwrite_credentials: bool,
 }
 
 impl Account {
@@ -54,12 +55,54 @@ impl Account {
                 transport: None,
             },
             dm_acc,
+            overwrite_credentials: false,
         }
     }
 
-    /// HTTP credentials for this server (sent only to its origin).
+    /// HTTP credentials for this server (sent only to its origin): written
+    /// into the account's `Ext/HTTPAuth` (`Name`, and the password as
+    /// `Secret`, which no server can read) — the tree is the one source of
+    /// the credentials a session uses, so a bootstrap that re-keys the
+    /// account takes effect at the next session. They are written when the
+    /// account is created and when the tree's account has no
+    /// `Ext/HTTPAuth` yet (a state file of an older version); an account
+    /// whose `Ext/HTTPAuth` the tree already holds keeps it. The kind
+    /// ([`Credentials::Basic`], [`Credentials::Digest`] or
+    /// [`Credentials::Password`]) says which challenges are answered.
     pub fn credentials(mut self, credentials: Credentials) -> Account {
+        self.dm_acc.http = crate::credentials::http_auth(&credentials);
         self.settings.credentials = credentials;
+        self
+    }
+
+    /// Whether the [`credentials`](Account::credentials) also replace the
+    /// `Ext/HTTPAuth` of an account the tree already holds (default
+    /// `false`: a stored account keeps its credentials, which a bootstrap
+    /// may have re-keyed). For an operator who gives the credentials anew
+    /// at each start, such as `dm device --username/--password`.
+    ///
+    /// ```
+    /// use dm_client::{Account, Credentials, DmClient};
+    /// use dm_tree::{DevInfo, DmAcc};
+    /// use dm_types::{DevId, ServerId, ServerUri};
+    ///
+    /// let server = ServerId::new("dm.example")?;
+    /// let account = || DmAcc::new(server.clone(), ServerUri::new("https://dm.example/dm").unwrap());
+    /// let devinfo = || DevInfo::new(DevId::new("IMEI:1").unwrap(), "Acme", "X1");
+    /// let first = DmClient::builder(devinfo())
+    ///     .account(Account::new(account()).credentials(Credentials::password("u", "old")))
+    ///     .build()?;
+    /// let bytes = first.state_file_bytes();
+    /// let again = DmClient::builder(devinfo())
+    ///     .account(Account::new(account()).credentials(Credentials::password("u", "new")).overwrite_credentials(true))
+    ///     .state_file("device.json")
+    ///     .build_with_state(&bytes)?;
+    /// let http = again.tree().dm_acc(&server)?.and_then(|a| a.http).expect("Ext/HTTPAuth");
+    /// assert_eq!(http.secret, b"new");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn overwrite_credentials(mut self, overwrite: bool) -> Account {
+        self.overwrite_credentials = overwrite;
         self
     }
 
@@ -74,8 +117,12 @@ impl Account {
         self
     }
 
-    /// A transport of its own for this server (for example with a TLS
-    /// client certificate issued for it).
+    /// A transport of its own for this server (for example with CA roots
+    /// of its own). When the account holds `Auth/Trsp` in the tree, the
+    /// session presents that certificate chain and key on a transport
+    /// derived from this one (same roots, timeouts, retry, backend): the
+    /// tree's material takes precedence over a client certificate given
+    /// here.
     pub fn transport(mut self, transport: Transport) -> Account {
         self.settings.transport = Some(transport);
         self
@@ -94,7 +141,16 @@ pub struct DmClientBuilder {
     notification_address: Option<String>,
     observer: Option<Arc<dyn Observer>>,
     browser: Option<Arc<dyn BrowserLauncher>>,
+    bootstrap_approval: Option<Arc<dyn BootstrapApproval>>,
+    factory: Option<Factory>,
     settings: Settings,
+}
+
+/// Where the factory accounts come from.
+#[derive(Debug)]
+enum Factory {
+    Bytes(Vec<u8>),
+    File(PathBuf),
 }
 
 impl DmClient {
@@ -110,6 +166,8 @@ impl DmClient {
             notification_address: None,
             observer: None,
             browser: None,
+            bootstrap_approval: None,
+            factory: None,
             settings: Settings::default(),
         }
     }
@@ -368,6 +426,74 @@ impl DmClientBuilder {
         self
     }
 
+    /// The accounts of a factory file (docs/protocol.md section 11.2: an
+    /// MO serialization of DMAcc instances, management or bootstrap
+    /// accounts, read with [`FactoryAccounts::decode`] under the client's
+    /// [`limits`](Self::limits)), installed into a new tree: only when no
+    /// state file exists yet (a device's first start — afterwards the state
+    /// file holds the accounts, and the factory file is not read again).
+    /// Every management account installed this way is owed a session with
+    /// `BootstrapComplete` ([`DmClient::pending_bootstrap_complete`]); a
+    /// bootstrap account is bootstrapped with [`DmClient::bootstrap`].
+    /// Accounts given with [`account`](Self::account) are added after
+    /// them. A file that does not decode is [`Error::Tree`] naming the
+    /// item.
+    ///
+    /// ```
+    /// use dm_client::DmClient;
+    /// use dm_tree::DevInfo;
+    /// use dm_types::{DevId, ServerId};
+    ///
+    /// let factory = br#"[{"ClientURI":"urn:oma:mo:oma-dm-dmacc:1.2/acc1/","MOData":{"DMAcc":{
+    ///     "SrvID":"dm.example","SrvURI":"https://dm.example/dm","Perm":{},"Auth":{}}}}]"#;
+    /// let client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1"))
+    ///     .factory(factory.to_vec())
+    ///     .build()?;
+    /// assert_eq!(client.servers(), [ServerId::new("dm.example")?]);
+    /// assert_eq!(client.pending_bootstrap_complete(), [ServerId::new("dm.example")?]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn factory(mut self, bytes: Vec<u8>) -> DmClientBuilder {
+        self.factory = Some(Factory::Bytes(bytes));
+        self
+    }
+
+    /// [`factory`](Self::factory) read from the file at `path` (read only
+    /// when no state file exists yet; a file that cannot be read is
+    /// [`Error::StateIo`] naming it).
+    pub fn factory_file(mut self, path: impl Into<PathBuf>) -> DmClientBuilder {
+        self.factory = Some(Factory::File(path.into()));
+        self
+    }
+
+    /// The product's consent to bootstraps (docs/protocol.md section 11.3,
+    /// step 4): asked before each DMAcc write or delete of a bootstrap
+    /// session; a refusal answers `403` and changes nothing. Without one,
+    /// every change of an authenticated bootstrap server is approved.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dm_client::{AccountChange, BootstrapApproval, DmClient};
+    /// use dm_tree::DevInfo;
+    /// use dm_types::{DevId, ServerId};
+    ///
+    /// struct AskNobody;
+    /// impl BootstrapApproval for AskNobody {
+    ///     fn approve(&self, _server: &ServerId, _changes: &[AccountChange]) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// let client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1"))
+    ///     .bootstrap_approval(Arc::new(AskNobody))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bootstrap_approval(mut self, approval: Arc<dyn BootstrapApproval>) -> DmClientBuilder {
+        self.bootstrap_approval = Some(approval);
+        self
+    }
+
     /// Builds the client: removes stale temporary files of the state file,
     /// refuses a state file group or others can read or write
     /// ([`Error::StatePermissions`], see
@@ -497,6 +623,26 @@ impl DmClientBuilder {
             (Some(_), None) => (base, ClientState::default(), true),
             (None, _) => (base, ClientState::default(), false),
         };
+        let fresh = stored.is_none() || self.state_file.is_none();
+        if fresh && let Some(factory) = &self.factory {
+            let bytes = match factory {
+                Factory::Bytes(bytes) => std::borrow::Cow::Borrowed(bytes.as_slice()),
+                Factory::File(path) => {
+                    std::borrow::Cow::Owned(std::fs::read(path).map_err(|source| {
+                        Error::StateIo {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?)
+                }
+            };
+            let installed = FactoryAccounts::decode(&bytes, &self.settings.limits)?;
+            tree.install_factory_accounts(&installed)?;
+            for account in installed.iter().filter(|a| !a.is_bootstrap_account()) {
+                state.owe_bootstrap_complete(&account.server_id);
+            }
+            changed |= !installed.is_empty();
+        }
         state
             .notification_ids
             .set_max_per_window(self.settings.notifications_per_window);
@@ -521,9 +667,24 @@ impl DmClientBuilder {
         }
         let mut accounts = Vec::new();
         for account in self.accounts {
-            if tree.dm_acc(&account.dm_acc.server_id)?.is_none() {
-                tree.add_dm_acc(&account.dm_acc)?;
-                changed = true;
+            match tree.dm_acc(&account.dm_acc.server_id)? {
+                None => {
+                    tree.add_dm_acc(&account.dm_acc)?;
+                    changed = true;
+                }
+                // Credentials given to a client whose stored account has
+                // none yet (a state file of an older version) go into it.
+                Some(mut stored)
+                    if account.dm_acc.http.is_some()
+                        && (stored.http.is_none()
+                            || (account.overwrite_credentials
+                                && stored.http != account.dm_acc.http)) =>
+                {
+                    stored.http.clone_from(&account.dm_acc.http);
+                    replace_dm_acc(&mut tree, &stored)?;
+                    changed = true;
+                }
+                Some(_) => {}
             }
             if accounts
                 .iter()
@@ -557,9 +718,30 @@ impl DmClientBuilder {
                 .browser
                 .map(|browser| Arc::new(LoggedLaunches(browser)) as Arc<dyn BrowserLauncher>),
             busy: Busy::default(),
+            derived: Vec::new(),
+            bootstrap_approval: self.bootstrap_approval,
         };
         Ok((client, changed))
     }
+}
+
+/// Rewrites the stored DMAcc instance of `account.server_id` (same MIID)
+/// with `account`.
+pub(crate) fn replace_dm_acc(tree: &mut MoTree, account: &DmAcc) -> Result<(), Error> {
+    let miid = tree
+        .instances_of(DMACC_MOID)
+        .find(|i| DmAcc::from_instance(i).is_ok_and(|a| a.server_id == account.server_id))
+        .map(|i| i.miid().clone());
+    match miid {
+        Some(miid) => {
+            tree.remove(DMACC_MOID, miid.as_str());
+            tree.insert(account.to_instance(miid))?;
+        }
+        None => {
+            tree.add_dm_acc(account)?;
+        }
+    }
+    Ok(())
 }
 
 /// `tree` without instances and subscriptions: its definitions and

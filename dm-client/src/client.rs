@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use dm_session::{BrowserLauncher, Busy};
+use dm_session::{BootstrapApproval, BrowserLauncher, Busy};
 use dm_tree::{MoTree, NodeHandler};
 use dm_types::{Alert, ClientUri, DevId, Moid, ServerId, ServerUri};
 
@@ -61,6 +61,9 @@ pub struct DmClient {
     pub(crate) observer: Option<Arc<dyn Observer>>,
     pub(crate) browser: Option<Arc<dyn BrowserLauncher>>,
     pub(crate) busy: Busy,
+    /// Transports built for accounts' `Auth/Trsp`.
+    pub(crate) derived: Vec<crate::credentials::DerivedTransport>,
+    pub(crate) bootstrap_approval: Option<Arc<dyn BootstrapApproval>>,
 }
 
 impl std::fmt::Debug for DmClient {
@@ -110,6 +113,26 @@ impl DmClient {
     /// EXEC). Handlers are not persisted: register them after every start.
     pub fn set_handler(&mut self, moid: Moid, handler: Arc<dyn NodeHandler>) {
         self.tree.set_handler(moid, handler);
+    }
+
+    /// The management accounts owed a session with `BootstrapComplete`
+    /// (docs/protocol.md sections 11.2 and 11.3): installed from a factory
+    /// file or provisioned by a bootstrap, and not yet reached by a
+    /// session that succeeded. Kept in the state file.
+    pub fn pending_bootstrap_complete(&self) -> &[ServerId] {
+        &self.state.bootstrap_complete
+    }
+
+    /// The bootstrap accounts of the tree (with `Auth/Bootstrap`), in MIID
+    /// order.
+    pub fn bootstrap_servers(&self) -> Vec<ServerId> {
+        self.tree
+            .dm_accs()
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(dm_tree::DmAcc::is_bootstrap_account)
+            .map(|account| account.server_id)
+            .collect()
     }
 
     /// Alerts waiting for a session: asynchronous EXEC results and alerts
@@ -208,10 +231,13 @@ impl DmClient {
             .tree
             .dm_acc(server)?
             .ok_or_else(|| Error::UnknownServer(server.clone()))?;
-        let credentials = self
-            .settings_of(server)
-            .map(|a| a.credentials.clone())
-            .unwrap_or_default();
+        let credentials = crate::credentials::http_credentials(
+            account.http.as_ref(),
+            &self
+                .settings_of(server)
+                .map(|a| a.credentials.clone())
+                .unwrap_or_default(),
+        );
         Ok(HttpSession::new(credentials, account.server_uri))
     }
 }

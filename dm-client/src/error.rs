@@ -25,6 +25,10 @@ pub enum Error {
     /// No DMAcc instance of the tree has this `SrvID`.
     #[error("no DMAcc account for server {0}")]
     UnknownServer(ServerId),
+    /// [`DmClient::bootstrap`](crate::DmClient::bootstrap) was asked of an
+    /// account without `Auth/Bootstrap`.
+    #[error("server {0} has no bootstrap account (no Auth/Bootstrap)")]
+    NotABootstrapAccount(ServerId),
     /// Two [`Account`](crate::Account)s were given for the same server.
     #[error("configuration: two accounts for server {0}")]
     DuplicateAccount(ServerId),
@@ -136,9 +140,10 @@ impl Error {
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::UnknownServer(_) | Error::NoRunningExec(_) | Error::NoDefault(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Error::UnknownServer(_)
+            | Error::NotABootstrapAccount(_)
+            | Error::NoRunningExec(_)
+            | Error::NoDefault(_) => StatusCode::NOT_FOUND,
             Error::DuplicateAccount(_) => StatusCode::CONFLICT,
             Error::NotALeafUri(_) | Error::SessionStartAlert(_) => StatusCode::BAD_REQUEST,
             Error::Tree(e) => e.status(),

@@ -79,10 +79,12 @@
 
 mod alerts;
 mod auth;
+mod bootstrap;
 mod builder;
 mod changes;
 mod client;
 mod configuration;
+mod credentials;
 mod error;
 mod handles;
 mod listen;
@@ -102,14 +104,14 @@ pub use builder::{Account, DmClientBuilder};
 pub use client::DmClient;
 pub use configuration::Configuration;
 pub use dm_session::{
-    AbortReason, BrowserLauncher, Busy, ClientEnd, ClientEvent, ClientStats, TransportFailure,
-    Trigger,
+    AbortReason, AccountChange, AccountChangeKind, BootstrapApproval, BrowserLauncher, Busy,
+    ClientEnd, ClientEvent, ClientStats, SessionRole, TransportFailure, Trigger,
 };
 pub use error::{Error, TlsMaterial};
 pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion};
 pub use notify::{Ignored, NotificationOutcome};
 pub use observer::Observer;
-pub use report::SessionReport;
+pub use report::{BootstrapReport, SessionReport};
 pub use transport::builder::TransportBuilder;
 pub use transport::{RetryPolicy, TlsBackend, Transport};
 

@@ -24,6 +24,12 @@ impl DmClient {
     /// the digest is mandatory and must verify; without one, a notification
     /// carrying a digest is ignored. An authenticated notification must
     /// carry TIMESTAMP and NOTIFICATION-ID.
+    ///
+    /// A notification whose SERVER-ID is a bootstrap account starts a
+    /// server-initiated bootstrap (docs/protocol.md section 11.4): the
+    /// bootstrap of [`DmClient::bootstrap`](crate::DmClient::bootstrap)
+    /// with `ServerInitiatedMgmt` in Package#1, reported as
+    /// [`NotificationOutcome::Bootstrap`].
     pub async fn handle_notification(
         &mut self,
         bytes: &[u8],
@@ -56,6 +62,14 @@ impl DmClient {
                 let trigger = Trigger::Server {
                     notification_id: accepted.notification_id,
                 };
+                if self
+                    .tree
+                    .dm_acc(&accepted.server)?
+                    .is_some_and(|account| account.is_bootstrap_account())
+                {
+                    let report = self.bootstrap_with(&accepted.server, trigger).await?;
+                    return Ok(NotificationOutcome::Bootstrap(report));
+                }
                 let report = self.run_session(&accepted.server, trigger).await?;
                 Ok(NotificationOutcome::Session(report))
             }

@@ -4,7 +4,7 @@
 
 pub use dm_session::notification::Ignored;
 
-use crate::SessionReport;
+use crate::{BootstrapReport, SessionReport};
 
 /// What became of a notification.
 #[derive(Debug)]
@@ -12,6 +12,10 @@ use crate::SessionReport;
 pub enum NotificationOutcome {
     /// It was verified and the session it asked for ran.
     Session(SessionReport),
+    /// It was verified, its SERVER-ID is a bootstrap account, and the
+    /// server-initiated bootstrap it asked for ran (docs/protocol.md
+    /// section 11.4).
+    Bootstrap(BootstrapReport),
     /// It was ignored, for this reason; nothing was sent.
     Ignored(Ignored),
 }

@@ -4,7 +4,7 @@ use dm_session::ClientEvent;
 use dm_types::ServerId;
 
 use crate::notify::Ignored;
-use crate::report::SessionReport;
+use crate::report::{BootstrapReport, SessionReport};
 
 /// Receives what happens in the client as it happens (sessions driven by
 /// [`DmClient::listen_udp`](crate::DmClient::listen_udp) included). Every method has an empty default.
@@ -25,6 +25,12 @@ pub trait Observer: Send + Sync {
     /// A notification passed every check; its session starts.
     fn notification_accepted(&self, server: &ServerId, notification_id: Option<u16>) {
         let _ = (server, notification_id);
+    }
+
+    /// A bootstrap ended (client-initiated, or server-initiated by a
+    /// notification), its `BootstrapComplete` sessions included.
+    fn bootstrap_ended(&self, server: &ServerId, report: &BootstrapReport) {
+        let _ = (server, report);
     }
 
     /// A notification was ignored.

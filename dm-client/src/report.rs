@@ -1,7 +1,7 @@
 //! What a session did ([`SessionReport`]).
 
 use dm_session::{ClientEnd, ClientEvent, ClientStats};
-use dm_types::ServerId;
+use dm_types::{ServerId, ServerUri};
 
 /// What a session did.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,5 +46,57 @@ impl std::fmt::Display for SessionReport {
         write!(f, "{}", self.end)?;
         let plural = if self.commands == 1 { "" } else { "s" };
         write!(f, " ({} command{plural})", self.commands)
+    }
+}
+
+/// What a bootstrap did: the bootstrap session, the accounts it changed,
+/// and the `BootstrapComplete` sessions that followed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BootstrapReport {
+    /// The bootstrap session. When it did not end with END (failed
+    /// handshake, network failure, abort) no account changed.
+    pub session: SessionReport,
+    /// Where it ran: the account's `Auth/Bootstrap/ServerURI`.
+    pub server_uri: ServerUri,
+    /// The accounts it created or replaced (management and bootstrap).
+    pub provisioned: Vec<ServerId>,
+    /// The accounts it deleted.
+    pub removed: Vec<ServerId>,
+    /// The sessions with `BootstrapComplete` run afterwards, one per
+    /// management account owed one; an account whose session did not
+    /// complete keeps it pending
+    /// ([`DmClient::pending_bootstrap_complete`]).
+    pub bootstrap_complete: Vec<SessionReport>,
+}
+
+impl BootstrapReport {
+    /// Whether the bootstrap server ended the bootstrap session with END.
+    pub fn completed(&self) -> bool {
+        self.session.completed()
+    }
+}
+
+impl std::fmt::Display for BootstrapReport {
+    /// `completed (2 commands): provisioned dm1, dm2` or the session's end.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.session)?;
+        if self.completed() {
+            let names: Vec<&str> = self.provisioned.iter().map(ServerId::as_str).collect();
+            write!(
+                f,
+                ": provisioned {}",
+                if names.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )?;
+            if !self.removed.is_empty() {
+                let names: Vec<&str> = self.removed.iter().map(ServerId::as_str).collect();
+                write!(f, ", removed {}", names.join(", "))?;
+            }
+        }
+        Ok(())
     }
 }

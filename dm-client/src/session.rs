@@ -10,9 +10,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use dm_session::{
     AbortReason, ClientConfig, ClientEnd, ClientEvent, ClientSession, ClientStats, RequestKind,
-    Trigger,
+    SessionRole, Trigger,
 };
-use dm_tree::{SESSIONINFO_MOID, SessionInfo};
+use dm_tree::{DMACC_MOID, MoInstance, SESSIONINFO_MOID, SessionInfo};
 use dm_types::{Alert, ServerId, ServerUri};
 
 use crate::Error;
@@ -41,6 +41,11 @@ struct Prepared {
     /// Whether the session inserted the SessionInfo instance (removed at
     /// the end).
     own_session_info: bool,
+    /// A bootstrap session: the DMAcc instances before it, put back when
+    /// it does not end with END (nothing half-applied).
+    accounts_before: Option<Vec<MoInstance>>,
+    /// A management session carrying the `BootstrapComplete` owed to it.
+    bootstrap_complete: bool,
 }
 
 /// What driving a session left to settle.
@@ -74,13 +79,34 @@ impl DmClient {
     /// [`browser`](crate::DmClientBuilder::browser), and the
     /// [`Busy`](crate::Busy) flag is honoured.
     ///
-    /// Errors are local failures only (unknown server, state file); how the
-    /// session went is in the report.
+    /// Credentials come from the account in the tree, read at each start:
+    /// `Ext/HTTPAuth` answers the challenge, `Auth/Trsp` is presented as
+    /// the TLS client certificate (docs/protocol.md section 11.1).
+    ///
+    /// A session with a bootstrap account (one with `Auth/Bootstrap`) is
+    /// always a bootstrap session to its `Auth/Bootstrap/ServerURI` (see
+    /// [`DmClient::bootstrap`], which also runs the `BootstrapComplete`
+    /// sessions). While a management account is owed `BootstrapComplete`
+    /// ([`DmClient::pending_bootstrap_complete`]) a session with it with
+    /// [`Trigger::Client`] or [`Trigger::Server`] starts with
+    /// [`Trigger::Bootstrap`] instead, until one completes.
+    ///
+    /// Errors are local failures only (unknown server, state file, TLS
+    /// material of the account that cannot be used); how the session went
+    /// is in the report.
     pub async fn run_session(
         &mut self,
         server: &ServerId,
         trigger: Trigger,
     ) -> Result<SessionReport, Error> {
+        let trigger = match trigger {
+            Trigger::Client | Trigger::Server { .. }
+                if self.state.owes_bootstrap_complete(server) =>
+            {
+                Trigger::Bootstrap
+            }
+            other => other,
+        };
         let prepared = self.prepare_session(server, &trigger)?;
         let driven = self.drive_session(server, trigger, &prepared).await;
         self.settle_session(server, &prepared, driven)
@@ -95,7 +121,23 @@ impl DmClient {
             .ok_or_else(|| Error::UnknownServer(server.clone()))?;
         let settings = self.settings_of(server).cloned();
         let every_moid = settings.as_ref().is_some_and(|s| s.every_moid);
-        let credentials = settings.map(|s| s.credentials).unwrap_or_default();
+        let (role, server_uri, credentials, transport) = match &account.bootstrap {
+            Some(auth) => (
+                SessionRole::Bootstrap,
+                auth.server_uri.clone(),
+                Credentials::None,
+                crate::credentials::bootstrap_transport(&self.transport_of(server), auth)?,
+            ),
+            None => (
+                SessionRole::Management,
+                account.server_uri.clone(),
+                crate::credentials::http_credentials(
+                    account.http.as_ref(),
+                    &settings.map(|s| s.credentials).unwrap_or_default(),
+                ),
+                self.management_transport(&account)?,
+            ),
+        };
         let destination = match trigger {
             Trigger::Report { uri } => Some(uri.clone()),
             _ => None,
@@ -129,25 +171,29 @@ impl DmClient {
         };
         let own_session_info = self.tree.instances_of(SESSIONINFO_MOID).next().is_none()
             && self.tree.insert(session_info.to_instance()).is_ok();
-        let mut config = ClientConfig::new(
-            self.dev_id.clone(),
-            server.clone(),
-            account.server_uri.clone(),
-        );
+        let mut config = ClientConfig::new(self.dev_id.clone(), server.clone(), server_uri.clone());
+        config.role = role;
+        config
+            .bootstrap_approval
+            .clone_from(&self.bootstrap_approval);
         config.limits = self.settings.limits;
         config.packages_per_session = self.settings.packages_per_session;
         config.max_duration = self.settings.max_session_duration;
         config.browser.clone_from(&self.browser);
         config.busy = self.busy.clone();
+        let accounts_before = (role == SessionRole::Bootstrap)
+            .then(|| self.tree.instances_of(DMACC_MOID).cloned().collect());
         Ok(Prepared {
             config,
-            server_uri: account.server_uri,
+            server_uri,
             credentials,
-            transport: self.transport_of(server),
+            transport,
             every_moid,
             alerts,
             delivered,
             own_session_info,
+            accounts_before,
+            bootstrap_complete: role == SessionRole::Management && *trigger == Trigger::Bootstrap,
         })
     }
 
@@ -253,12 +299,30 @@ impl DmClient {
         }
         let Driven {
             end,
-            events,
+            mut events,
             stats,
-            tree_changed,
+            mut tree_changed,
             taken,
         } = driven;
         let mut state_changed = false;
+        if let Some(before) = &prepared.accounts_before
+            && end != ClientEnd::Completed
+        {
+            // A bootstrap that did not end with END changes no account.
+            if tree_changed {
+                self.restore_accounts(before);
+                tree_changed = false;
+            }
+            events.retain(|e| {
+                !matches!(
+                    e,
+                    ClientEvent::AccountProvisioned { .. } | ClientEvent::AccountRemoved { .. }
+                )
+            });
+        }
+        if prepared.bootstrap_complete && end == ClientEnd::Completed {
+            state_changed |= self.state.clear_bootstrap_complete(server);
+        }
         // Package#1 was answered with HTTP 200: its alerts were delivered.
         let package1_received = stats.packages_received > 0;
         let mut alerts_delivered = 0;
@@ -350,7 +414,37 @@ impl DmClient {
                 });
                 true
             }
+            ClientEvent::AccountProvisioned {
+                server_id,
+                bootstrap: false,
+            } => {
+                self.derived.retain(|d| d.server != *server_id);
+                self.state.owe_bootstrap_complete(server_id);
+                true
+            }
+            ClientEvent::AccountRemoved { server_id } => {
+                self.derived.retain(|d| d.server != *server_id);
+                self.state.clear_bootstrap_complete(server_id);
+                true
+            }
             _ => false,
+        }
+    }
+
+    /// Puts the DMAcc instances back as they were (`before`).
+    fn restore_accounts(&mut self, before: &[MoInstance]) {
+        let now: Vec<String> = self
+            .tree
+            .instances_of(DMACC_MOID)
+            .map(|i| i.miid().as_str().to_owned())
+            .collect();
+        for miid in now {
+            self.tree.remove(DMACC_MOID, &miid);
+        }
+        for instance in before {
+            if let Err(e) = self.tree.insert(instance.clone()) {
+                tracing::warn!(miid = instance.miid().as_str(), "account not restored: {e}");
+            }
         }
     }
 }
@@ -398,4 +492,42 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
         rest / 60 % 60,
         rest % 60
     )
+}
+
+impl DmClient {
+    /// The transport of a management session with `account`: with
+    /// `Auth/Trsp`, one derived from the account's explicit transport (or
+    /// the client's) presenting that certificate chain and key, cached
+    /// while the material is unchanged; without it, the account's explicit
+    /// transport or the client's.
+    pub(crate) fn management_transport(
+        &mut self,
+        account: &dm_tree::DmAcc,
+    ) -> Result<Transport, Error> {
+        let server = &account.server_id;
+        let base = self.transport_of(server);
+        let Some(trsp) = &account.transport else {
+            self.derived.retain(|d| d.server != *server);
+            return Ok(base);
+        };
+        let material = crate::credentials::material_hash(&trsp.data, &trsp.secret);
+        if let Some(found) = self
+            .derived
+            .iter()
+            .find(|d| d.server == *server && d.material == material)
+        {
+            return Ok(found.transport.clone());
+        }
+        let transport = base
+            .derive(true)
+            .client_identity(&trsp.data, &trsp.secret)
+            .build()?;
+        self.derived.retain(|d| d.server != *server);
+        self.derived.push(crate::credentials::DerivedTransport {
+            server: server.clone(),
+            material,
+            transport: transport.clone(),
+        });
+        Ok(transport)
+    }
 }

@@ -24,6 +24,10 @@ pub(crate) const MAX_NOTIFICATIONS_PER_WINDOW: usize = 4096;
 /// Most servers whose NOTIFICATION-IDs are remembered at once.
 pub(crate) const NOTIFYING_SERVERS: usize = 64;
 
+/// Most accounts a state file may list as owed `BootstrapComplete` (far
+/// more than a device has: the tree's own limits bound its accounts).
+const MAX_ACCOUNTS: usize = 4096;
+
 /// The format name and version of the state file.
 const FORMAT: &str = "dm-client-state";
 const VERSION: u64 = 1;
@@ -70,6 +74,11 @@ pub(crate) struct ClientState {
     /// DevInfo servers must not be able to change); `None` in files of
     /// older versions.
     pub(crate) dev_id: Option<DevId>,
+    /// The management accounts owed a session with `BootstrapComplete`
+    /// (docs/protocol.md sections 11.2 and 11.3), until one succeeds.
+    /// Files written before it was kept have none (`bootstrap_complete`
+    /// absent).
+    pub(crate) bootstrap_complete: Vec<ServerId>,
 }
 
 impl Default for ClientState {
@@ -83,6 +92,7 @@ impl Default for ClientState {
                 NOTIFICATIONS_PER_WINDOW,
             ),
             dev_id: None,
+            bootstrap_complete: Vec::new(),
         }
     }
 }
@@ -99,10 +109,32 @@ impl ClientState {
         });
     }
 
+    /// Owes `server` a `BootstrapComplete` session; whether that is new.
+    pub(crate) fn owe_bootstrap_complete(&mut self, server: &ServerId) -> bool {
+        if self.bootstrap_complete.contains(server) {
+            return false;
+        }
+        self.bootstrap_complete.push(server.clone());
+        true
+    }
+
+    /// Whether `server` is owed a `BootstrapComplete` session.
+    pub(crate) fn owes_bootstrap_complete(&self, server: &ServerId) -> bool {
+        self.bootstrap_complete.contains(server)
+    }
+
+    /// Clears what `server` is owed; whether anything was.
+    pub(crate) fn clear_bootstrap_complete(&mut self, server: &ServerId) -> bool {
+        let before = self.bootstrap_complete.len();
+        self.bootstrap_complete.retain(|s| s != server);
+        before != self.bootstrap_complete.len()
+    }
+
     fn to_json(&self) -> Value {
         let text = |uri: Option<&ServerUri>| uri.map_or(Value::Null, |u| Value::from(u.as_str()));
         json!({
             "dev_id": self.dev_id.as_ref().map_or(Value::Null, |id| Value::from(id.as_str())),
+            "bootstrap_complete": self.bootstrap_complete.iter().map(ServerId::as_str).collect::<Vec<_>>(),
             "defaults": self.defaults.iter().map(|d| json!({
                 "server": d.server.as_str(), "moid": d.moid.as_str(), "source": d.source.as_str(),
             })).collect::<Vec<_>>(),
@@ -162,6 +194,27 @@ impl ClientState {
             dev_id,
             ..ClientState::default()
         };
+        match &value["bootstrap_complete"] {
+            Value::Null => {}
+            Value::Array(servers) => {
+                if servers.len() > MAX_ACCOUNTS {
+                    return Err(format!(
+                        "state.bootstrap_complete holds more than {MAX_ACCOUNTS} accounts"
+                    ));
+                }
+                for (index, entry) in servers.iter().enumerate() {
+                    let at = format!("state.bootstrap_complete[{index}]");
+                    let server = entry
+                        .as_str()
+                        .ok_or_else(|| format!("{at} is not a string"))
+                        .and_then(|text| ServerId::new(text).map_err(|e| format!("{at}: {e}")))?;
+                    if !state.owe_bootstrap_complete(&server) {
+                        return Err(format!("{at} repeats {server}"));
+                    }
+                }
+            }
+            _ => return Err("state.bootstrap_complete is not an array".into()),
+        }
         for (index, entry) in list(value, "defaults")?.iter().enumerate() {
             let at = format!("state.defaults[{index}]");
             state.defaults.push(DefaultUri {
@@ -515,6 +568,7 @@ mod tests {
             absolute: ClientUri::parse("urn:x:y/m/Reboot").expect("uri"),
             report_to: Some(ServerUri::new("https://dm.example/r").expect("uri")),
         });
+        state.owe_bootstrap_complete(&server);
         state
             .notification_ids
             .accept(&server, 7, 1_764_000_000, 1_764_000_000, 300)
@@ -588,6 +642,39 @@ mod tests {
                     &format!(r#""notification_ids": {broken}"#),
                 );
             let err = decode(text.as_bytes(), MoTree::new(), path).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn pending_bootstrap_complete_is_kept_and_checked() {
+        let path = Path::new("state.json");
+        let (_, loaded) =
+            decode(&encode(&MoTree::new(), &sample()), MoTree::new(), path).expect("decoded");
+        assert_eq!(loaded.bootstrap_complete, sample().bootstrap_complete);
+        let text =
+            String::from_utf8(encode(&MoTree::new(), &ClientState::default())).expect("utf-8");
+        // Files written before it was kept load with nothing pending.
+        let older = text.replace(r#""bootstrap_complete": [],"#, "");
+        assert_ne!(older, text);
+        let (_, loaded) = decode(older.as_bytes(), MoTree::new(), path).expect("older file");
+        assert!(loaded.bootstrap_complete.is_empty());
+        for (broken, expected) in [
+            (
+                r#""bootstrap_complete": [1],"#,
+                "bootstrap_complete[0] is not a string",
+            ),
+            (
+                r#""bootstrap_complete": ["a", "a"],"#,
+                "bootstrap_complete[1] repeats a",
+            ),
+            (
+                r#""bootstrap_complete": {},"#,
+                "bootstrap_complete is not an array",
+            ),
+        ] {
+            let damaged = text.replace(r#""bootstrap_complete": [],"#, broken);
+            let err = decode(damaged.as_bytes(), MoTree::new(), path).unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
         }
     }

@@ -69,3 +69,45 @@ fn report_lines_read_well() {
         "aborted: the session lasted longer than its limit (1 command)"
     );
 }
+
+/// The transport of an account's `Auth/Trsp` is built once while the
+/// material stays the same, and again when a session changed it; an
+/// account without one uses the client's transport.
+#[test]
+fn auth_trsp_transports_are_cached_per_material() {
+    let (_, issuer) = dm_test_support::device::test_ca("CA");
+    let identity = |name: &str| {
+        let (certificate, key) =
+            dm_test_support::device::signed_certificate(&issuer, &[], Some(name));
+        dm_tree::TransportAuth {
+            data: certificate.der().to_vec(),
+            secret: key.serialize_der(),
+        }
+    };
+    let devinfo = DevInfo::new(DevId::new("IMEI:1").expect("DevID"), "Acme", "X1");
+    let mut client = DmClient::builder(devinfo).build().expect("client");
+    let mut account = dm_tree::DmAcc::new(
+        ServerId::new("dm").expect("id"),
+        dm_types::ServerUri::new("https://dm.example/dm").expect("URI"),
+    );
+    let plain = client.management_transport(&account).expect("transport");
+    assert!(plain.same_as(&client.transport));
+    account.transport = Some(identity("first"));
+    let first = client.management_transport(&account).expect("transport");
+    assert!(!first.same_as(&client.transport));
+    let again = client.management_transport(&account).expect("transport");
+    assert!(again.same_as(&first), "built once");
+    account.transport = Some(identity("second"));
+    let second = client.management_transport(&account).expect("transport");
+    assert!(!second.same_as(&first), "new material, new transport");
+    assert_eq!(client.derived.len(), 1, "one per account");
+    // Unusable material is a precise error, never a panic.
+    account.transport = Some(dm_tree::TransportAuth {
+        data: b"-----BEGIN CERTIFICATE-----\nnot base64".to_vec(),
+        secret: b"x".to_vec(),
+    });
+    assert!(matches!(
+        client.management_transport(&account),
+        Err(crate::Error::Tls { .. })
+    ));
+}

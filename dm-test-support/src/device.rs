@@ -542,3 +542,21 @@ pub fn alert_types(seen: &Seen) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A factory file (docs/protocol.md section 11.2) holding `accounts`: an
+/// MO serialization of DMAcc instances `acc1`, `acc2`, ...
+pub fn factory_file(accounts: &[DmAcc]) -> Vec<u8> {
+    let mut out = b"[".to_vec();
+    for (index, account) in accounts.iter().enumerate() {
+        let miid = dm_types::Miid::new(format!("acc{}", index + 1)).expect("MIID");
+        let item = account
+            .to_instance(miid)
+            .encode_mo_serialization(dm_tree::NodeId::ROOT);
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&item[1..item.len() - 1]);
+    }
+    out.push(b']');
+    out
+}

@@ -11,6 +11,26 @@ use super::material::{MAX_PSK_IDENTITY, MAX_PSK_KEY, Psk, TlsBackend, TlsSetting
 use super::{Backend, RetryPolicy, Transport, TransportInner};
 use crate::error::{Error, TlsMaterial};
 
+impl Transport {
+    /// A builder for a transport like this one — same backend, CA roots,
+    /// timeouts, retry policy and pool size — without its client identity,
+    /// pinned server certificate or PSK; `with_roots` `false` leaves the CA
+    /// roots out too (for a transport that pins its server).
+    pub(crate) fn derive(&self, with_roots: bool) -> TransportBuilder {
+        let base = &self.inner.base;
+        let mut builder = Transport::builder()
+            .backend(base.backend)
+            .connect_timeout(base.connect_timeout)
+            .request_timeout(self.inner.request_timeout)
+            .retry(self.inner.retry)
+            .idle_connections_per_host(base.idle_connections_per_host);
+        if with_roots {
+            builder = builder.roots(base.roots.clone());
+        }
+        builder
+    }
+}
+
 /// An [`Error::Tls`] about `material`.
 fn tls(material: TlsMaterial, reason: impl std::fmt::Display) -> Error {
     Error::Tls {
@@ -100,6 +120,13 @@ impl TransportBuilder {
             Ok(_) => self.fail(tls(TlsMaterial::CaPem, "it holds no certificate")),
             Err(e) => self.fail(tls(TlsMaterial::CaPem, e)),
         }
+        self
+    }
+
+    /// Trusts `roots` (DER) in addition to those given before (a derived
+    /// transport's inheritance).
+    pub(crate) fn roots(mut self, roots: Vec<CertificateDer<'static>>) -> TransportBuilder {
+        self.settings.roots.extend(roots);
         self
     }
 
@@ -427,6 +454,12 @@ impl TransportBuilder {
             return Err(error);
         }
         self.check()?;
+        let base = super::Base {
+            backend: self.backend,
+            roots: self.settings.roots.clone(),
+            connect_timeout: self.connect_timeout,
+            idle_connections_per_host: self.idle_connections_per_host,
+        };
         let backend = match self.backend {
             TlsBackend::Rustls => Backend::Rustls(super::rustls::client(
                 self.settings,
@@ -447,6 +480,7 @@ impl TransportBuilder {
                 backend,
                 retry: self.retry,
                 request_timeout: self.request_timeout,
+                base,
             }),
         })
     }

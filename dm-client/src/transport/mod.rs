@@ -129,6 +129,19 @@ struct TransportInner {
     backend: Backend,
     retry: RetryPolicy,
     request_timeout: Duration,
+    /// What a transport derived from this one keeps
+    /// ([`Transport::derive`]).
+    base: Base,
+}
+
+/// The settings a derived transport inherits: backend, CA roots, timeouts,
+/// pool size (never a client identity, pinned certificate or PSK).
+#[derive(Debug, Clone)]
+struct Base {
+    backend: TlsBackend,
+    roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    connect_timeout: Duration,
+    idle_connections_per_host: usize,
 }
 
 /// The HTTP client of a backend.
@@ -168,6 +181,12 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
+    /// Whether `self` and `other` are the same transport (clones of one).
+    #[cfg(test)]
+    pub(crate) fn same_as(&self, other: &Transport) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The retry policy.
     pub fn retry_policy(&self) -> RetryPolicy {
         self.inner.retry
