@@ -326,7 +326,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_configuration_is_reported() {
-        let path = std::env::temp_dir().join(format!("dm-serve-bad-{}.json", std::process::id()));
+        // In a directory of its own: the default store goes beside the
+        // configuration, and a store another program left in the shared
+        // temporary directory must not decide the outcome.
+        let dir = std::env::temp_dir().join(format!("dm-serve-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("directory");
+        let path = dir.join("server.json");
         std::fs::write(&path, br#"{"devices":[{"dev_id":"has space"}]}"#).expect("write");
         let result = serve(
             args("127.0.0.1:0", Some(path.clone()), false),
@@ -338,7 +343,7 @@ mod tests {
         let missing = path.with_extension("missing");
         let result = serve(args("127.0.0.1:0", Some(missing), false), async {}, |_| {}).await;
         assert!(matches!(result, Err(Error::File { .. })), "{result:?}");
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

@@ -246,15 +246,22 @@ fn count_lines(log: &Path, words: &[&str]) -> usize {
         .count()
 }
 
-/// The lines `dm device` printed to `log` that contain `word`, for the
-/// transcript.
-fn lines_with(log: &Path, word: &str) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
+/// Prints the bootstrap lines `dm device` wrote to `log` after the first
+/// `skip` of them, for the transcript; how many it printed.
+fn print_new_lines(log: &Path, skip: usize) -> usize {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text
         .lines()
-        .filter(|line| line.starts_with("dm device: ") && line.contains(word))
-        .map(str::to_owned)
-        .collect()
+        .filter(|line| {
+            line.starts_with("dm device: ")
+                && (line.contains("bootstrap") || line.contains("BootstrapComplete"))
+        })
+        .skip(skip)
+        .collect();
+    for line in &lines {
+        println!("  {}", line.trim());
+    }
+    lines.len()
 }
 
 /// The management server the profile gives the devices.
@@ -382,12 +389,7 @@ pub(crate) fn run(
         let delivered = wait_for("BootstrapComplete", || {
             Ok((count_lines(&log, &["BootstrapComplete", server_id]) >= 1).then_some(()))
         });
-        for line in lines_with(&log, "bootstrap")
-            .iter()
-            .chain(lines_with(&log, "BootstrapComplete").iter())
-        {
-            println!("  {}", line.trim());
-        }
+        let printed = print_new_lines(&log, 0);
         checks.push((
             format!("#{number} bootstrap, then BootstrapComplete"),
             delivered.is_ok(),
@@ -405,6 +407,7 @@ pub(crate) fn run(
             let again = wait_for("the second BootstrapComplete", || {
                 Ok((count_lines(&log, &["BootstrapComplete", server_id]) > before).then_some(()))
             });
+            print_new_lines(&log, printed);
             let shown = cli(
                 dm,
                 materials,
