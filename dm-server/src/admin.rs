@@ -504,12 +504,26 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             .notification_secret
             .ok_or_else(|| Error::NoNotificationSecret(dev_id.clone()))?;
         let notification_id = self.store().next_notification_id(dev_id).await?;
+        self.deliver_notification(dev_id, address, &secret, notification_id)
+            .await
+    }
+
+    /// Signs a Package#0 with `secret` under this server's SrvID (the
+    /// SERVER-ID: the management server's, or the bootstrap server's in
+    /// that role) and delivers it to `address`.
+    pub(crate) async fn deliver_notification(
+        &self,
+        dev_id: &DevId,
+        address: String,
+        secret: &crate::NotificationSecret,
+        notification_id: u16,
+    ) -> Result<NotificationSent, Error> {
         let timestamp = now_ms() / 1000;
         let bytes = notify::build(
             &self.shared.options.server_id,
             notification_id,
             timestamp,
-            &secret,
+            secret,
         )?;
         self.shared.channel.deliver(&address, &bytes).await?;
         tracing::info!(%dev_id, %address, notification_id, "notification sent");

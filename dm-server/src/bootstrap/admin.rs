@@ -8,7 +8,6 @@ use crate::Error;
 use crate::admin::{Admin, NotificationSent};
 use crate::notify::{self, NotificationChannel};
 use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, Store};
-use crate::util::now_ms;
 
 impl<S: Store, C: NotificationChannel> Admin<S, C> {
     /// Adds or replaces (by name) a bootstrap profile; `true` when it
@@ -102,20 +101,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             .store
             .next_bootstrap_notification_id(dev_id)
             .await?;
-        let timestamp = now_ms() / 1000;
-        let bytes = notify::build(
-            &self.shared.options.server_id,
-            notification_id,
-            timestamp,
-            &secret,
-        )?;
-        self.shared.channel.deliver(&address, &bytes).await?;
-        tracing::info!(%dev_id, %address, notification_id, "bootstrap notification sent");
-        Ok(NotificationSent {
-            notification_id,
-            timestamp,
-            address,
-            bytes,
-        })
+        self.deliver_notification(dev_id, address, &secret, notification_id)
+            .await
     }
 }
