@@ -366,7 +366,9 @@ fn demo(root: &Path) -> Result<bool, String> {
     )
     .map_err(|e| format!("{}: {e}", config_path.display()))?;
 
-    println!("== OMA DM 2.0 demo: one server, three devices, loopback");
+    println!(
+        "== OMA DM 2.0 demo: a management server with a bootstrap listener, five devices, loopback"
+    );
     let started = Instant::now();
     let (_server, listening) = spawn(
         &dm,

@@ -428,8 +428,12 @@ pub(crate) fn run(
 
 /// Whether `dm` should be built with the OpenSSL backend: the system has
 /// OpenSSL's development files (pkg-config finds them). A fresh machine with
-/// only a Rust toolchain builds without it and runs the X.509 part.
+/// only a Rust toolchain builds without it and runs the X.509 part; so does
+/// `DM_DEMO_TLS=rustls`, to see that part on a machine that has OpenSSL.
 pub(crate) fn openssl_available() -> bool {
+    if std::env::var("DM_DEMO_TLS").is_ok_and(|tls| tls == "rustls") {
+        return false;
+    }
     Command::new("pkg-config")
         .args(["--exists", "openssl"])
         .status()
