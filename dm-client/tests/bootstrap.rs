@@ -28,6 +28,7 @@ const MANAGEMENT_ID: &str = "dm.test";
 /// device's bootstrap certificate.
 struct Pki {
     server_ca_der: Vec<u8>,
+    server_ca_pem: String,
     server_pem: String,
     server_key_pem: String,
     bootstrap_ca_pem: String,
@@ -49,6 +50,7 @@ fn pki() -> Pki {
     let (other_ca, _) = test_ca("another CA");
     Pki {
         server_ca_der: server_ca.der().to_vec(),
+        server_ca_pem: server_ca.pem(),
         server_pem: server.pem(),
         server_key_pem: server_key.serialize_pem(),
         bootstrap_ca_pem: bootstrap_ca.pem(),
@@ -691,4 +693,198 @@ async fn a_bootstrap_server_gets_403_for_every_command_outside_its_role() {
     };
     assert!(!package3.text().contains(&key), "{}", package3.text());
     assert!(accounts_of(&client) == before, "accounts unchanged");
+}
+
+/// A bootstrap server issuing client certificates (no HTTP password) and
+/// a management server on HTTPS whose client CA is the issuing CA, sharing
+/// one store.
+async fn certificate_deployment(pki: &Pki) -> Deployment {
+    let store: Shared = Arc::new(MemoryStore::new());
+    let server_tls =
+        || TlsOptions::from_pem(pki.server_pem.as_bytes(), pki.server_key_pem.as_bytes());
+    let (issuing_ca, issuer) = test_ca("issuing CA");
+    let bootstrap = TestServer::start_on(
+        options()
+            .server_id(BOOTSTRAP_ID)
+            .tls(server_tls().with_client_ca_pem(pki.bootstrap_ca_pem.as_bytes()))
+            .bootstrap(BootstrapSettings::new().with_issuing_ca(IssuingCa::from_issuer(issuer)))
+            .build()
+            .expect("options"),
+        store.clone(),
+    )
+    .await;
+    let management = TestServer::start_on(
+        options()
+            .server_id(MANAGEMENT_ID)
+            .tls(server_tls().with_client_ca_pem(issuing_ca.pem().into_bytes()))
+            .build()
+            .expect("options"),
+        store.clone(),
+    )
+    .await;
+    let uri = management.url("/dm");
+    assert!(uri.starts_with("https://"), "{uri}");
+    let profile = format!(
+        r#"{{"name":"fleet","match":{{"dev_id_pattern":"IMEI:*"}},"accounts":[{{"server_id":"{MANAGEMENT_ID}","server_uri":"{uri}","name":"Test DM","perm":["urn:oma:mo:oma-dm-devinfo:1.0"],"credentials":{{"client_certificate":true,"notification_secret":true}},"register":"local"}}]}}"#
+    );
+    bootstrap
+        .admin()
+        .put_bootstrap_profile(BootstrapProfile::from_json(profile.as_bytes()).expect("profile"))
+        .await
+        .expect("profile stored");
+    Deployment {
+        store,
+        bootstrap,
+        management,
+    }
+}
+
+/// The test transport, trusting the servers' CA (the management server's
+/// certificate; the bootstrap server's is pinned by `Auth/Bootstrap`).
+fn transport_trusting(pki: &Pki) -> dm_client::Transport {
+    dm_client::Transport::builder()
+        .backend(test_backend())
+        .retry(fast_retry(1))
+        .request_timeout(std::time::Duration::from_secs(5))
+        .ca_pem(pki.server_ca_pem.as_bytes())
+        .build()
+        .expect("transport")
+}
+
+/// The device's sessions as the shared store records them.
+async fn recorded_sessions(deployment: &Deployment) -> Vec<dm_server::SessionSummary> {
+    deployment
+        .store
+        .device(&dm_test_support::server::dev(DEV_ID))
+        .await
+        .expect("read")
+        .expect("registered")
+        .sessions
+}
+
+#[tokio::test]
+async fn a_bootstrapped_client_certificate_authenticates_the_management_sessions_over_https() {
+    const DMACC: &str = "urn:oma:mo:oma-dm-dmacc:1.2";
+    let pki = pki();
+    let deployment = certificate_deployment(&pki).await;
+    let account = bootstrap_account(&pki, &deployment.bootstrap.url(""), &pki.server_ca_der);
+    let mut client = DmClient::builder(devinfo())
+        .factory(factory_file(&[account]))
+        .transport(transport_trusting(&pki))
+        .build()
+        .expect("client");
+
+    let report = client.bootstrap(&bootstrap_id()).await.expect("bootstrap");
+    assert!(report.completed(), "{report}");
+    assert_eq!(report.provisioned, [management_id()]);
+    assert_eq!(report.bootstrap_complete.len(), 1);
+    assert_eq!(
+        report.bootstrap_complete[0].end,
+        ClientEnd::Completed,
+        "{report}"
+    );
+    assert!(client.pending_bootstrap_complete().is_empty());
+    let provisioned = client
+        .tree()
+        .dm_acc(&management_id())
+        .expect("tree")
+        .expect("the management account");
+    assert!(
+        provisioned.http.is_none(),
+        "no Ext/HTTPAuth: {provisioned:?}"
+    );
+    assert!(provisioned.notification.is_some(), "Auth/Noti");
+    let trsp = provisioned.transport.clone().expect("Auth/Trsp");
+    // The management server knows the device by that certificate only.
+    let record = deployment
+        .store
+        .device(&dm_test_support::server::dev(DEV_ID))
+        .await
+        .expect("read")
+        .expect("registered");
+    assert!(record.credentials.is_none() && record.psk.is_none());
+    assert_eq!(record.certificate_sha256, Some(sha256(&trsp.data)));
+
+    // A further management session, authenticated by the certificate,
+    // runs a queued GET.
+    let admin = deployment.management.admin();
+    let id = admin
+        .enqueue(
+            &dm_test_support::server::dev(DEV_ID),
+            dm_test_support::server::get("Mod"),
+        )
+        .await
+        .expect("queued");
+    let session = client
+        .run_session(&management_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(session.completed(), "{session}");
+    let command = admin
+        .command(&dm_test_support::server::dev(DEV_ID), id)
+        .await
+        .expect("command");
+    assert_eq!(command.state, dm_server::CommandState::Done);
+    let result = command.result.expect("status");
+    assert_eq!(result.code.as_u16(), 200);
+    assert_eq!(result.data.len(), 1);
+    let completed = recorded_sessions(&deployment).await;
+
+    // The same device, its Auth/Trsp replaced (by the device, through the
+    // tree) with a self-signed pair of no CA the server trusts.
+    let (foreign, foreign_key) = self_signed_certificate(&[]);
+    let mut replaced = provisioned.clone();
+    replaced.transport = Some(dm_tree::TransportAuth {
+        data: foreign.der().to_vec(),
+        secret: foreign_key.serialize_der(),
+    });
+    let mut tree = client.tree().clone();
+    let miid = tree
+        .instances_of(DMACC)
+        .find(|instance| {
+            DmAcc::from_instance(instance).is_ok_and(|a| a.server_id == management_id())
+        })
+        .map(|instance| instance.miid().clone())
+        .expect("the management instance");
+    tree.remove(DMACC, miid.as_str()).expect("removed");
+    tree.add_dm_acc(&replaced).expect("added");
+    drop(client);
+    let mut foreigner = DmClient::builder(devinfo())
+        .tree(tree)
+        .transport(transport_trusting(&pki))
+        .build()
+        .expect("client");
+    assert_eq!(
+        foreigner
+            .tree()
+            .dm_acc(&management_id())
+            .expect("tree")
+            .and_then(|a| a.transport),
+        replaced.transport
+    );
+    let refused = foreigner
+        .run_session(&management_id(), Trigger::Client)
+        .await
+        .expect("session");
+    // The handshake fails (the server alerts an unknown CA): no HTTP
+    // request reaches the server, no package is received, no retry.
+    let ClientEnd::Aborted(dm_client::AbortReason::NoAnswer { kind, detail }) = &refused.end else {
+        panic!("not a failed handshake: {refused}");
+    };
+    assert_eq!(*kind, dm_client::TransportFailure::Tls, "{detail}");
+    assert!(detail.contains("UnknownCA"), "{detail}");
+    assert_eq!(refused.packages, 0);
+    assert_eq!(refused.stats.packages_received, 0);
+    assert!(!refused.completed());
+    // Nothing is recorded for it: the device's sessions are the ones
+    // before, and the management server has no open session of it.
+    assert_eq!(recorded_sessions(&deployment).await, completed);
+    assert!(
+        admin
+            .open_sessions(&dm_test_support::server::dev(DEV_ID))
+            .await
+            .expect("sessions")
+            .is_empty()
+    );
+    deployment.stop().await;
 }
