@@ -1546,7 +1546,7 @@ pub async fn bootstrap_profiles_and_devices_are_kept<S: Store>(store: S) {
         .await
         .expect_err("identity taken");
     assert!(
-        matches!(&taken, Error::UsernameTaken { owner, .. } if *owner == one),
+        matches!(&taken, Error::PskIdentityTaken { owner, .. } if *owner == one),
         "{taken}"
     );
     assert_eq!(store.bootstrap_device(&two).await.expect("read"), None);

@@ -494,7 +494,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Adds or replaces a device of the bootstrap server (its last
     /// NOTIFICATION-ID is kept on replace). A PSK identity another device
-    /// has is [`Error::UsernameTaken`].
+    /// has is [`Error::PskIdentityTaken`].
     fn put_bootstrap_device(
         &self,
         device: BootstrapDevice,

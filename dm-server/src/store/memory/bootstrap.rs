@@ -42,8 +42,8 @@ impl BootstrapState {
                     && d.psk.as_ref().is_some_and(|p| p.identity == psk.identity)
             })
         {
-            return Err(Error::UsernameTaken {
-                username: psk.identity.clone(),
+            return Err(Error::PskIdentityTaken {
+                identity: psk.identity.clone(),
                 owner: owner.dev_id.clone(),
             });
         }

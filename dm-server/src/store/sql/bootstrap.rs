@@ -80,8 +80,8 @@ pub(super) async fn put_device(
         && let Some(owner) = device_where(c, d, "psk_identity", &psk.identity).await?
         && owner.dev_id != device.dev_id
     {
-        return Err(Error::UsernameTaken {
-            username: psk.identity.clone(),
+        return Err(Error::PskIdentityTaken {
+            identity: psk.identity.clone(),
             owner: owner.dev_id,
         });
     }
