@@ -38,6 +38,7 @@ mod percent;
 mod serialization;
 mod server_uri;
 mod status;
+pub mod update;
 
 pub use client_uri::{ClientUri, Instance, MAX_CLIENT_URI_LEN, NodeValueCondition, Segment, XName};
 pub use command::{COMMAND_NAMES, Command, CommandEntry, InvalidCommand, NonEmpty, Params};
