@@ -217,6 +217,23 @@ pub enum Error {
     /// empty, `.` or `..` segments (400).
     #[error("invalid request: invalid repository path {0:?}")]
     InvalidPath(String),
+    /// An artifact id, group id, tag or campaign id breaks its rules (400).
+    #[error("invalid request: {what} {name:?} must be 1 to 64 of A-Z a-z 0-9 . _ -")]
+    InvalidName {
+        /// What the name names.
+        what: &'static str,
+        /// The name given (cut after 65 characters).
+        name: String,
+    },
+    /// No artifact has this id (404).
+    #[error("no artifact {0}")]
+    ArtifactNotFound(crate::ArtifactId),
+    /// No group has this id (404).
+    #[error("no group {0}")]
+    GroupNotFound(crate::GroupId),
+    /// No campaign has this id (404).
+    #[error("no campaign {0}")]
+    CampaignNotFound(crate::CampaignId),
     /// A notification address is not `scheme://...` (400).
     #[error("invalid request: notification address {0:?} is not scheme://...")]
     InvalidNotificationAddress(String),
@@ -270,6 +287,7 @@ impl Error {
             | Error::InvalidCommand { .. }
             | Error::InvalidMember { .. }
             | Error::InvalidPath(_)
+            | Error::InvalidName { .. }
             | Error::InvalidNotificationAddress(_)
             | Error::InvalidPsk { .. }
             | Error::Types(_) => StatusCode::BAD_REQUEST,
@@ -277,7 +295,10 @@ impl Error {
             Error::ObjectOwned { .. } | Error::TooManyObjects { .. } => StatusCode::FORBIDDEN,
             Error::DeviceNotFound(_)
             | Error::SessionNotFound(_)
-            | Error::CommandNotFound { .. } => StatusCode::NOT_FOUND,
+            | Error::CommandNotFound { .. }
+            | Error::ArtifactNotFound(_)
+            | Error::GroupNotFound(_)
+            | Error::CampaignNotFound(_) => StatusCode::NOT_FOUND,
             Error::DeviceExists(_)
             | Error::UsernameTaken { .. }
             | Error::CertificateTaken { .. }

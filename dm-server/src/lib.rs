@@ -91,10 +91,14 @@ struct ReadmeDoctests;
 /// methods about caching take and return it).
 pub use dm_session::CachedInstance;
 pub use store::{
-    AlertRecord, BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord,
-    BootstrapPsk, BootstrapResult, BootstrapSessionRecord, CommandId, CommandRecord, CommandState,
-    CommandStatus, CredentialsAndSession, DeviceRecord, DeviceRegistration, MemoryStore,
-    NotificationSecret, ObjectOwner, PasswordCredentials, PendingRegistration, PskCredentials,
-    PskIdentity, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome, SessionRecord,
-    SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store, StoreLocation,
+    ARTIFACT_CHUNK, Advance, AlertRecord, ArtifactId, ArtifactKind, ArtifactRecord, ArtifactSource,
+    BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord, BootstrapPsk,
+    BootstrapResult, BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord,
+    CampaignRetry, CampaignSpec, CampaignStatus, CommandId, CommandRecord, CommandState,
+    CommandStatus, CredentialsAndSession, DeviceRecord, DeviceRegistration, GroupFilter, GroupId,
+    GroupRecord, MAX_NAME_LEN, MaintenanceWindow, MemoryStore, NotificationSecret, ObjectOwner,
+    Pacing, PasswordCredentials, PauseReason, PendingRegistration, PskCredentials, PskIdentity,
+    RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
+    SessionSummary, SessionToken, Stage, StageCounts, StageSize, StepOutcome, StepPackage, Store,
+    StoreLocation, Tag, UpdateState,
 };

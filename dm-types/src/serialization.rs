@@ -3,6 +3,7 @@
 //! wire text, and deserializing checks it again as the constructors do.
 //!
 //! - [`DevId`]: its text, `"IMEI:493005100592800"`.
+//! - [`Moid`]: its text, `"urn:oma:mo:oma-fumo:1.0"`.
 //! - [`Command`]: the Package#2 array form, `["GET", "<ClientURI>"]`.
 //!
 //! ```
@@ -22,7 +23,7 @@ use serde::de::Error as _;
 use serde::ser::SerializeSeq as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Command, DevId};
+use crate::{Command, DevId, Moid};
 
 impl Serialize for DevId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -33,6 +34,18 @@ impl Serialize for DevId {
 impl<'de> Deserialize<'de> for DevId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         DevId::new(String::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for Moid {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Moid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Moid::new(String::deserialize(d)?).map_err(D::Error::custom)
     }
 }
 

@@ -15,15 +15,19 @@
 //! several nodes (the `dm-store-postgres` crate).
 
 mod alert;
+mod artifact;
 mod batch;
 mod bootstrap;
 mod cached;
+mod campaign;
 mod command;
 mod contract;
 mod device;
+mod group;
 mod ids;
 mod location;
 mod memory;
+mod name;
 mod psk;
 mod repository;
 mod retention;
@@ -34,17 +38,24 @@ pub(crate) mod wire;
 
 pub use alert::AlertRecord;
 use alert::StoredAlert;
+pub use artifact::{ARTIFACT_CHUNK, ArtifactKind, ArtifactRecord, ArtifactSource};
 pub use bootstrap::{
     BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord, BootstrapPsk,
     BootstrapResult, BootstrapSessionRecord, PendingRegistration,
 };
 use cached::KeptInstance;
+pub use campaign::{
+    Advance, CampaignDevice, CampaignRecord, CampaignRetry, CampaignSpec, CampaignStatus,
+    MaintenanceWindow, Pacing, PauseReason, Stage, StageCounts, StageSize, UpdateState,
+};
 pub use command::{CommandRecord, CommandState};
 pub use contract::{CredentialsAndSession, Store};
 pub use device::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
+pub use group::{GroupFilter, GroupRecord};
 pub use ids::{CommandId, SessionToken};
 pub use location::StoreLocation;
 pub use memory::MemoryStore;
+pub use name::{ArtifactId, CampaignId, GroupId, MAX_NAME_LEN, Tag};
 pub use psk::{PskCredentials, PskIdentity};
 pub use repository::{ObjectOwner, RepositoryObject};
 pub use retention::Retention;
