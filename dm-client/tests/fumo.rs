@@ -103,6 +103,22 @@ impl Dm {
             .collect()
     }
 
+    /// The `State` a GET in the last Package#3 to `/dm` returned.
+    fn last_state_read(&self) -> Option<i64> {
+        let package3 = self
+            .server
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|s| s.target.starts_with("/dm") && !s.is_package1())?;
+        package3.json()["Status"]
+            .as_array()?
+            .iter()
+            .filter_map(|status| status["Data"].as_array())
+            .flatten()
+            .find_map(|item| item["MOData"]["State"].as_i64())
+    }
+
     /// The statuses of the last Package#3 the device sent to `/dm`.
     fn last_statuses(&self) -> Vec<u64> {
         self.server
@@ -199,6 +215,8 @@ async fn download_and_update_installs_and_reports_200() {
     assert!(report.completed(), "{report}");
     // HGET 200, EXEC 202, GET State 200 (State then 30 or later).
     assert_eq!(dm.last_statuses(), [200, 202, 200]);
+    let read = dm.last_state_read().expect("State read");
+    assert!([30, 50, 60, 100].contains(&read), "{read}");
     assert_eq!(settled(&fumo).await, FumoState::UpdateSuccessfulNoData);
     assert_eq!(state_read(&client), Some(LeafValue::Int(100)));
     let firmware = fumo.firmware();
@@ -230,6 +248,7 @@ async fn download_then_update_go_through_40_and_100() {
     dm.prepare_and_exec("Download");
     assert!(client_initiated(&mut client).await.completed());
     assert_eq!(settled(&fumo).await, FumoState::DownloadComplete);
+    assert_eq!(state_read(&client), Some(LeafValue::Int(40)));
     assert_eq!(fumo.firmware().installs(), 0);
     assert_eq!(fumo.firmware().held(), 50_000);
     deliver(&mut client).await;
