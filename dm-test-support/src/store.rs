@@ -24,9 +24,10 @@ use std::sync::Arc;
 
 mod campaigns;
 pub use campaigns::{
-    campaign_leases_are_exclusive_until_they_expire, campaign_rows_change_by_compare_and_set,
-    campaign_updates_expect_their_version, campaigns_created_at_once_never_share_a_device,
-    campaigns_survive_reopening, campaigns_take_each_device_once_and_count_their_rows,
+    CampaignFigures, campaign_figures, campaign_leases_are_exclusive_until_they_expire,
+    campaign_rows_change_by_compare_and_set, campaign_updates_expect_their_version,
+    campaigns_created_at_once_never_share_a_device, campaigns_survive_reopening,
+    campaigns_take_each_device_once_and_count_their_rows,
     due_and_stale_campaign_rows_are_found_in_order, skipping_takes_the_rows_not_yet_started,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -763,3 +763,110 @@ where
     assert!(b.id > a.id, "ids are not reused");
     assert_eq!(row(&store, b.id, &dev(3)).await.state, UpdateState::Skipped);
 }
+
+/// What [`campaign_figures`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct CampaignFigures {
+    /// Creating the campaign with its rows.
+    pub create: std::time::Duration,
+    /// One tick of a campaign driver, the slowest of several: the counts,
+    /// 100 due rows, the stale rows, the active campaign of a device, with
+    /// thousands of rows started.
+    pub tick: std::time::Duration,
+    /// One [`Store::advance_campaign_device`], on average.
+    pub advance: std::time::Duration,
+}
+
+/// Creates a campaign of `devices` devices (over a campaign of the same
+/// size created before, half its devices still busy), starts half of them
+/// 100 at a time as a driver would (due rows, then a compare-and-set each),
+/// and measures it; checks what it reads on the way.
+pub async fn campaign_figures<S: Store>(store: &S, devices: usize) -> CampaignFigures {
+    use std::time::{Duration, Instant};
+
+    let old: Vec<(DevId, u32)> = (0..devices).map(|n| (dev(n + devices / 2), 0)).collect();
+    let old = store
+        .create_campaign(spec("old"), old, 1)
+        .await
+        .expect("created");
+    let members: Vec<(DevId, u32)> = (0..devices)
+        .map(|n| (dev(n), u32::try_from(n * 4 / devices).expect("stage")))
+        .collect();
+    let started = Instant::now();
+    let a = store
+        .create_campaign(spec("a"), members, 2)
+        .await
+        .expect("created");
+    let create = started.elapsed();
+    let total: u64 = store
+        .campaign_counts(a.id)
+        .await
+        .expect("counts")
+        .iter()
+        .map(StageCounts::total)
+        .sum();
+    assert_eq!(total, devices as u64);
+    let skipped = store
+        .campaign_devices(a.id, Some(UpdateState::Skipped), None, devices)
+        .await
+        .expect("rows")
+        .len();
+    assert_eq!(skipped, devices / 2, "those in the old campaign");
+
+    let mut tick = Duration::ZERO;
+    let mut advance = Duration::ZERO;
+    let mut advanced = 0u32;
+    let mut now = 10;
+    loop {
+        now += 1;
+        let started = Instant::now();
+        store.campaign_counts(a.id).await.expect("counts");
+        let due = store
+            .due_campaign_devices(a.id, 3, now, 100)
+            .await
+            .expect("due");
+        store
+            .stale_campaign_devices(a.id, 5, 100)
+            .await
+            .expect("stale");
+        store
+            .active_campaign_device(&dev(devices - 1))
+            .await
+            .expect("active");
+        tick = tick.max(started.elapsed());
+        if due.is_empty() {
+            break;
+        }
+        assert!(
+            due.windows(2).all(|w| w[0].stage <= w[1].stage),
+            "stage order"
+        );
+        let started = Instant::now();
+        for row in due {
+            let mut next = row.clone();
+            next.state = UpdateState::Notified;
+            next.attempts = 1;
+            assert!(
+                store
+                    .advance_campaign_device(&next, (UpdateState::Pending, 0), now)
+                    .await
+                    .expect("advanced")
+            );
+            advanced += 1;
+        }
+        advance += started.elapsed();
+    }
+    assert_eq!(advanced as usize, devices - devices / 2);
+    assert!(
+        store
+            .active_campaign_device(&dev(devices - 1))
+            .await
+            .expect("read")
+            .is_some_and(|r| r.campaign == old.id)
+    );
+    CampaignFigures {
+        create,
+        tick,
+        advance: advance / advanced.max(1),
+    }
+}
