@@ -46,11 +46,18 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod admin;
+#[allow(dead_code, reason = "the routes and the campaign engine use it next")]
+mod artifact;
 mod auth;
 pub mod bootstrap;
 mod budget;
 mod config;
 mod error;
+#[allow(
+    dead_code,
+    reason = "the admin routes and the campaign engine use it next"
+)]
+mod group;
 mod http;
 mod notify;
 mod options;
