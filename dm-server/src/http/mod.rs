@@ -34,6 +34,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
             .merge(admin::router(
                 shared.clone(),
                 Some(bootstrap_admin::routes::<S, C>()),
+                Router::new(),
             ))
             .with_state(shared);
     }
@@ -47,6 +48,10 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 .post(repository::write::<S, C>),
         )
         .route("/artifacts/{id}", get(artifacts::download::<S, C>))
-        .merge(admin::router(shared.clone(), None))
+        .merge(admin::router(
+            shared.clone(),
+            None,
+            admin_updates::routes::<S, C>(),
+        ))
         .with_state(shared)
 }
