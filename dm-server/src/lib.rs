@@ -46,11 +46,14 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod admin;
+mod artifact;
 mod auth;
 pub mod bootstrap;
 mod budget;
 mod config;
+mod devinfo;
 mod error;
+mod group;
 mod http;
 mod notify;
 mod options;
@@ -65,6 +68,7 @@ pub use admin::{
     Admin, CommandRequest, NotificationSent, decode_admin_json, parse_command, parse_command_body,
     parse_command_request,
 };
+pub use artifact::{RangeRequest, parse_range};
 pub use auth::ClientCertificate;
 pub use bootstrap::{AdminClient, BootstrapSettings};
 pub use config::{
@@ -72,6 +76,7 @@ pub use config::{
     PskConfig, RemoteConfig, TlsFiles,
 };
 pub use error::Error;
+pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
     DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits, ServerOptions,

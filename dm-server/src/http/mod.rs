@@ -12,6 +12,8 @@ use crate::shared::Shared;
 use crate::store::Store;
 
 mod admin;
+pub(crate) mod admin_updates;
+mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
 mod refusal;
@@ -32,6 +34,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
             .merge(admin::router(
                 shared.clone(),
                 Some(bootstrap_admin::routes::<S, C>()),
+                Router::new(),
             ))
             .with_state(shared);
     }
@@ -44,6 +47,11 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 .put(repository::write::<S, C>)
                 .post(repository::write::<S, C>),
         )
-        .merge(admin::router(shared.clone(), None))
+        .route("/artifacts/{id}", get(artifacts::download::<S, C>))
+        .merge(admin::router(
+            shared.clone(),
+            None,
+            admin_updates::routes::<S, C>(),
+        ))
         .with_state(shared)
 }
