@@ -458,7 +458,7 @@ impl MoTree {
     ///     fn read(&self, node: &ClientUri) -> Option<LeafValue> {
     ///         node.as_str().ends_with("/Level").then(|| LeafValue::Int(self.0.load(Ordering::SeqCst)))
     ///     }
-    ///     fn exec(&self, _: &ClientUri, _: bool) -> ExecOutcome { ExecOutcome::Done(StatusCode::OK) }
+    ///     fn exec(&self, _: &ClientUri, _instance: &dyn dm_tree::InstanceView, _: bool) -> ExecOutcome { ExecOutcome::Done(StatusCode::OK) }
     /// }
     ///
     /// let mut tree = MoTree::new();
