@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use dm_tree::{DACMO_MOID, ExecOutcome, MoInstance, MoTree, NodeHandler, Principal, Rights};
+use dm_tree::{
+    DACMO_MOID, ExecOutcome, InstanceView, MoInstance, MoTree, NodeHandler, Principal, Rights,
+};
 use dm_types::update::{
     EXT_PKG_SHA256, EXT_PKG_SIZE, SCOMO_MOID, ScomoDownloadStatus, ScomoResult, scomo_result_alert,
 };
@@ -333,12 +335,23 @@ fn names(node: &ClientUri) -> Vec<String> {
 }
 
 impl NodeHandler for Handler {
-    fn exec(&self, node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        node: &ClientUri,
+        instance: &dyn InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         let path = names(node);
         let refs: Vec<&str> = path.iter().map(String::as_str).collect();
         let Some((operation, name)) = ScomoOperation::at(&refs) else {
             return ExecOutcome::Done(StatusCode::COMMAND_NOT_ALLOWED);
         };
+        // The entry as it is now: what the server wrote into it.
+        let values = operation
+            .place()
+            .entry(name)
+            .map(|entry| leaves(instance, &entry))
+            .unwrap_or_default();
         if !lock(&self.shared.busy).insert(name.to_owned()) {
             return ExecOutcome::Done(StatusCode::SERVICE_UNAVAILABLE);
         }
@@ -346,7 +359,7 @@ impl NodeHandler for Handler {
         let name = name.to_owned();
         let node = node.clone();
         self.shared.runtime.spawn(async move {
-            let (end, result, identifier) = shared.perform(operation, &name).await;
+            let (end, result, identifier) = shared.perform(operation, &name, values).await;
             tracing::info!(component = name.as_str(), %operation, %result, "SCOMO operation finished");
             lock(&shared.outcomes).insert(operation.path(&name), Outcome { end, identifier });
             lock(&shared.busy).remove(&name);
@@ -395,11 +408,12 @@ impl Shared {
         &self,
         operation: ScomoOperation,
         name: &str,
+        values: BTreeMap<String, String>,
     ) -> (OperationEnd, ScomoResult, Option<String>) {
         let done = if operation.downloads() {
-            self.download_operation(operation, name).await
+            self.download_operation(operation, name, &values).await
         } else {
-            self.inventory_operation(operation, name).await
+            self.inventory_operation(operation, name, &values).await
         };
         match done {
             Ok(identifier) => (OperationEnd::Succeeded, ScomoResult::SUCCESSFUL, identifier),
@@ -411,13 +425,10 @@ impl Shared {
         &self,
         operation: ScomoOperation,
         name: &str,
+        values: &BTreeMap<String, String>,
     ) -> Result<Option<String>, Failure> {
         let download_failed =
             |result: ScomoResult, id: Option<String>| (OperationEnd::DownloadFailed, result, id);
-        let values = self
-            .read_entry(ComponentPlace::Download, name)
-            .await
-            .ok_or_else(|| download_failed(scomo(404), None))?;
         let component = Component {
             name: name.to_owned(),
             pkg_id: values.get("PkgID").cloned(),
@@ -426,7 +437,7 @@ impl Shared {
             install_params: values.get("InstallParams").cloned(),
         };
         let identifier = component.pkg_id.clone().or_else(|| Some(name.to_owned()));
-        let source = package_source(&values).map_err(|e| {
+        let source = package_source(values).map_err(|e| {
             tracing::warn!(component = name, "SCOMO download refused: {e}");
             download_failed(download_result(&e), identifier.clone())
         });
@@ -472,7 +483,9 @@ impl Shared {
         &self,
         operation: ScomoOperation,
         name: &str,
+        values: &BTreeMap<String, String>,
     ) -> Result<Option<String>, Failure> {
+        let id = values.get("ID").cloned();
         let owned = name.to_owned();
         let failed = |e: ComponentError| {
             tracing::warn!(component = name, %operation, "SCOMO operation failed: {e}");
@@ -509,10 +522,9 @@ impl Shared {
                 .await
                 .map_err(failed)?;
                 self.edit_state(name, active);
-                Ok(self.deployed_id(name).await)
+                Ok(id)
             }
             ScomoOperation::RemoveDeployed => {
-                let id = self.deployed_id(name).await;
                 self.blocking(move |c| c.remove(&owned))
                     .await
                     .map_err(failed)?;
@@ -568,35 +580,6 @@ impl Shared {
         drop(sink);
         let component = component.clone();
         self.blocking(move |c| c.deliver(&component)).await
-    }
-
-    /// The leaf values of the entry of `name` at `place` (relative paths),
-    /// read in the tree; `None` when the entry is gone.
-    async fn read_entry(
-        &self,
-        place: ComponentPlace,
-        name: &str,
-    ) -> Option<BTreeMap<String, String>> {
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let entry = place.entry(name)?;
-        let (moid, miid) = (self.moid.clone(), self.miid.clone());
-        let asked = self.editor.edit(move |tree| {
-            let values = tree
-                .instance(moid.as_str(), miid.as_str())
-                .and_then(|instance| leaves(instance, &entry));
-            let _ = sender.send(values);
-            Ok(Vec::new())
-        });
-        if !asked {
-            return None;
-        }
-        receiver.await.ok().flatten()
-    }
-
-    async fn deployed_id(&self, name: &str) -> Option<String> {
-        self.read_entry(ComponentPlace::Deployed { active: true }, name)
-            .await
-            .and_then(|values| values.get("ID").cloned())
     }
 
     /// Edits the instance as the device.
@@ -805,30 +788,31 @@ fn remove_entry(instance: &mut MoInstance, entry: &str) -> Vec<ClientUri> {
 }
 
 /// Every leaf below `entry` (relative path), by its path relative to the
-/// entry (`PkgURL`, `Ext/PkgSize`).
-fn leaves(instance: &MoInstance, entry: &str) -> Option<BTreeMap<String, String>> {
-    let id = instance.lookup(entry.split('/'))?;
+/// entry (`PkgURL`, `Ext/PkgSize`); none when there is no such entry.
+fn leaves(instance: &dyn InstanceView, entry: &str) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
-    let mut stack = vec![(id, String::new())];
-    while let Some((node, prefix)) = stack.pop() {
-        for &child in instance.children(node) {
-            let Some(name) = instance.name(child) else {
-                continue;
-            };
+    let mut stack = vec![String::new()];
+    while let Some(prefix) = stack.pop() {
+        let at = if prefix.is_empty() {
+            entry.to_owned()
+        } else {
+            format!("{entry}/{prefix}")
+        };
+        for name in instance.children(&at) {
             let path = if prefix.is_empty() {
                 name.to_owned()
             } else {
                 format!("{prefix}/{name}")
             };
-            match instance.value(child) {
+            match instance.value(&format!("{entry}/{path}")) {
                 Some(value) => {
                     values.insert(path, value.to_text().into_owned());
                 }
-                None => stack.push((child, path)),
+                None => stack.push(path),
             }
         }
     }
-    Some(values)
+    values
 }
 
 /// Creates the SCOMO instance when missing and rebuilds its inventory
@@ -968,7 +952,7 @@ mod tests {
         let instance = tree
             .instance(moid.as_str(), miid.as_str())
             .expect("instance");
-        let values = leaves(instance, "Inventory/Deployed/app").expect("entry");
+        let values = leaves(instance, "Inventory/Deployed/app");
         assert_eq!(values["ID"], "com.acme.app");
         assert_eq!(values["State"], "active");
         assert_eq!(values["Version"], "1.0");
@@ -984,7 +968,7 @@ mod tests {
         grant(&mut tree, &moid, &miid, &["dm1".into(), "dm2".into()]).expect("again");
         let entries: Vec<_> = tree.instances_of(DACMO_MOID).collect();
         assert_eq!(entries.len(), 1, "one entry, replaced");
-        let acl = leaves(entries[0], "ACL").expect("acl");
+        let acl = leaves(entries[0], "ACL");
         assert_eq!(acl["1/ServerID"], "dm1");
         assert_eq!(acl["2/ServerID"], "dm2");
         assert_eq!(acl["2/Rights"], "Read,Write,Exec");
