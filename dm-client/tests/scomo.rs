@@ -98,7 +98,7 @@ fn download_entry(name: &str, url: &str, size: usize, sha256: &str) -> String {
         r#"[{{"ClientURI":"{ROOT}/Download/{name}","MOData":{{"{name}":{{
             "PkgID":"{name}-2.1.0","Name":"The {name}","PkgURL":"{url}",
             "Ext":{{"PkgSize":{size},"PkgSHA256":"{sha256}"}},
-            "Operations":{{"Download":"","DownloadInstall":"","DownloadInstallInactive":""}}}}}}}}]"#
+            "Operations":{{"Download":{{}},"DownloadInstall":{{}},"DownloadInstallInactive":{{}}}}}}}}}}]"#
     )
 }
 
@@ -252,14 +252,14 @@ async fn download_install_delivers_deploys_and_reports_operation_complete() {
     assert_eq!(app["Name"], "The app");
     assert_eq!(app["Version"], "2.1.0");
     assert_eq!(app["State"], "active");
-    assert!(app["Operations"]["Remove"].is_string());
+    assert!(app["Operations"]["Remove"].is_object());
     let status = server_reads(
         &server,
         &mut device,
         "urn:oma:mo:oma-scomo:1.0//Download/app/Status",
     )
     .await;
-    assert_eq!(status["Status"], 80, "install complete");
+    assert_eq!(status["Status"], "80", "install complete");
     let inventory = server_reads(&server, &mut device, "urn:oma:mo:oma-scomo:1.0//Inventory").await;
     assert_eq!(
         inventory["Inventory"]["Delivered"],
@@ -294,7 +294,7 @@ async fn install_inactive_then_activate_and_deactivate() {
     )
     .await;
     assert_eq!(delivered["tool"]["PkgID"], "tool-2.1.0");
-    assert!(delivered["tool"]["Operations"]["InstallInactive"].is_string());
+    assert!(delivered["tool"]["Operations"]["InstallInactive"].is_object());
 
     server.next_session(&exec("Inventory/Delivered/tool/Operations/InstallInactive"));
     assert_eq!(session(&server, &mut device).await, [202]);
@@ -322,8 +322,17 @@ async fn install_inactive_then_activate_and_deactivate() {
     .await;
     assert_eq!(state["State"], "active");
 
-    server.next_session(&exec("Inventory/Deployed/tool/Operations/Deactivate"));
-    assert_eq!(session(&server, &mut device).await, [202]);
+    // A server still writes into the instance the device keeps (the
+    // device's nodes conform to the SCOMO DDF).
+    server.offer(
+        "next",
+        download_entry("next", packages.url(), PACKAGE.len(), &sha(PACKAGE)),
+    );
+    server.next_session(&format!(
+        r#"["HGET","{{base}}/repo/next","{ROOT}/Download/next"],{}"#,
+        exec("Inventory/Deployed/tool/Operations/Deactivate")
+    ));
+    assert_eq!(session(&server, &mut device).await, [200, 202]);
     let state = server_reads(
         &server,
         &mut device,
@@ -471,7 +480,7 @@ async fn a_wrong_sha256_is_1402_and_delivers_nothing() {
         "urn:oma:mo:oma-scomo:1.0//Download/bad",
     )
     .await;
-    assert_eq!(entry["bad"]["Status"], 20, "download failed");
+    assert_eq!(entry["bad"]["Status"], "20", "download failed");
     let inventory = server_reads(&server, &mut device, "urn:oma:mo:oma-scomo:1.0//Inventory").await;
     assert_eq!(inventory["Inventory"]["Delivered"], serde_json::json!({}));
 }
@@ -506,12 +515,12 @@ async fn a_failed_install_leaves_the_package_delivered_with_the_vendors_code() {
         "urn:oma:mo:oma-scomo:1.0//Download/app/Status",
     )
     .await;
-    assert_eq!(entry["Status"], 60, "install failed, package kept");
+    assert_eq!(entry["Status"], "60", "install failed, package kept");
     assert_eq!(device.components.delivered().len(), 1);
 }
 
 #[tokio::test]
-async fn other_servers_and_nodes_get_nothing_done() {
+async fn a_missing_package_url_is_1411_and_other_nodes_execute_nothing() {
     let server = Scripted::start().await;
     let mut device = device(&server.server.base, Simulation::default());
     // The Download entry without a package URL: 1411, bad URL.
@@ -519,7 +528,7 @@ async fn other_servers_and_nodes_get_nothing_done() {
         "nourl",
         format!(
             r#"[{{"ClientURI":"{ROOT}/Download/nourl","MOData":{{"nourl":{{"PkgID":"n",
-                "Operations":{{"Download":""}}}}}}}}]"#
+                "Operations":{{"Download":{{}}}}}}}}}}]"#
         ),
     );
     server.next_session(&format!(
@@ -528,14 +537,12 @@ async fn other_servers_and_nodes_get_nothing_done() {
     ));
     assert_eq!(session(&server, &mut device).await, [200, 202, 405]);
     assert_eq!(result_of(&server.reported()[0]), 1411);
-    // The handler refuses what it does not execute.
+    // The SCOMO DDF governs the instance: nothing but an operation executes.
     let node = ClientUri::parse(&format!("{ROOT}/Inventory/Deployed/base/ID")).expect("uri");
-    assert_eq!(
-        device
-            .client
-            .tree()
-            .exec(&dm_tree::Principal::Device, &node, None)
-            .expect("executed"),
-        dm_tree::ExecOutcome::Done(StatusCode::COMMAND_NOT_ALLOWED)
-    );
+    let refused = device
+        .client
+        .tree()
+        .exec(&dm_tree::Principal::Device, &node, None)
+        .expect_err("refused");
+    assert_eq!(refused.status(), StatusCode::COMMAND_NOT_ALLOWED);
 }

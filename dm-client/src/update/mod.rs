@@ -15,7 +15,7 @@ mod scomo_rules;
 mod simulated_components;
 
 pub use scomo::{
-    Component, ComponentError, DeployedComponent, Scomo, ScomoError, ScomoOptions,
+    Component, ComponentError, DeployedComponent, Scomo, ScomoError, ScomoListener, ScomoOptions,
     SoftwareComponents,
 };
 pub use scomo_rules::{ComponentPlace, OperationEnd, ScomoOperation};

@@ -154,8 +154,12 @@ pub enum ScomoError {
     Name(#[from] dm_types::Error),
 }
 
+/// Told of every operation that finished: the operation, the component's
+/// entry name and the result reported (for the product's logs or screen).
+pub type ScomoListener = Arc<dyn Fn(ScomoOperation, &str, ScomoResult) + Send + Sync>;
+
 /// How the driver is set up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ScomoOptions {
     /// The MIID of the SCOMO instance the device creates (`scomo` by
     /// default).
@@ -163,6 +167,19 @@ pub struct ScomoOptions {
     /// The downloader (by default one over the client's transport with
     /// its retry policy and the default size limit).
     pub downloader: Option<Downloader>,
+    /// Told of every operation that finished, before its result alert is
+    /// recorded.
+    pub listener: Option<ScomoListener>,
+}
+
+impl std::fmt::Debug for ScomoOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScomoOptions")
+            .field("miid", &self.miid)
+            .field("downloader", &self.downloader)
+            .field("listener", &self.listener.is_some())
+            .finish()
+    }
 }
 
 impl Default for ScomoOptions {
@@ -170,6 +187,7 @@ impl Default for ScomoOptions {
         ScomoOptions {
             miid: Miid::new("scomo").unwrap_or_else(|_| unreachable!("a valid MIID")),
             downloader: None,
+            listener: None,
         }
     }
 }
@@ -233,6 +251,7 @@ struct Shared {
     busy: Mutex<BTreeSet<String>>,
     /// How the last run of each operation node ended, by its path.
     outcomes: Mutex<BTreeMap<String, Outcome>>,
+    listener: Option<ScomoListener>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -293,6 +312,7 @@ impl Scomo {
             runtime,
             busy: Mutex::new(BTreeSet::new()),
             outcomes: Mutex::new(BTreeMap::new()),
+            listener: options.listener,
         });
         client.set_handler(
             moid,
@@ -363,6 +383,9 @@ impl NodeHandler for Handler {
             tracing::info!(component = name.as_str(), %operation, %result, "SCOMO operation finished");
             lock(&shared.outcomes).insert(operation.path(&name), Outcome { end, identifier });
             lock(&shared.busy).remove(&name);
+            if let Some(listener) = &shared.listener {
+                listener(operation, &name, result);
+            }
             shared.completion.finished(node, result.status());
         });
         ExecOutcome::Started
@@ -603,7 +626,7 @@ impl Shared {
             if instance.lookup(path.split('/').take(2)).is_none() {
                 return Ok(Vec::new());
             }
-            write_leaf(instance, &path, LeafValue::Int(i64::from(status.value())))
+            write_leaf(instance, &path, LeafValue::from(status.value().to_string()))
         });
     }
 
@@ -700,14 +723,14 @@ fn text(value: &str) -> MoNode {
     MoNode::Leaf(LeafValue::from(value))
 }
 
-/// The `Operations/` of an entry at `place`: one empty leaf per operation.
+/// The `Operations/` of an entry at `place`: one empty interior node per
+/// operation (as the SCOMO DDF defines them).
 fn operations(place: ComponentPlace) -> Result<MoNode, dm_tree::Error> {
-    interior(
-        ScomoOperation::of(place)
-            .iter()
-            .map(|op| (op.node_name(), text("")))
-            .collect(),
-    )
+    ScomoOperation::of(place)
+        .iter()
+        .map(|op| Ok((op.node_name(), interior(Vec::new())?)))
+        .collect::<Result<Vec<_>, dm_tree::Error>>()
+        .and_then(interior)
 }
 
 fn optional<'a>(fields: &mut Vec<(&'a str, MoNode)>, name: &'a str, value: Option<&String>) {
@@ -717,15 +740,14 @@ fn optional<'a>(fields: &mut Vec<(&'a str, MoNode)>, name: &'a str, value: Optio
 }
 
 fn delivered_entry(component: &Component) -> Result<MoData, dm_tree::Error> {
-    let mut fields = vec![("Operations", operations(ComponentPlace::Delivered)?)];
+    let id = component.pkg_id.as_ref().unwrap_or(&component.name);
+    let mut fields = vec![
+        ("ID", text(id)),
+        ("Operations", operations(ComponentPlace::Delivered)?),
+    ];
     optional(&mut fields, "PkgID", component.pkg_id.as_ref());
     optional(&mut fields, "Name", component.display_name.as_ref());
     optional(&mut fields, "Description", component.description.as_ref());
-    optional(
-        &mut fields,
-        "InstallParams",
-        component.install_params.as_ref(),
-    );
     Ok(MoData::new(node_name(&component.name)?, interior(fields)?))
 }
 
@@ -824,6 +846,8 @@ fn prepare_instance(
     delivered: &[Component],
     deployed: &[DeployedComponent],
 ) -> Result<(), dm_tree::Error> {
+    let definition = Arc::new(dm_ddf::standard::scomo().clone());
+    tree.define(moid.clone(), Arc::clone(&definition));
     if tree.instance(moid.as_str(), miid.as_str()).is_none() {
         let root = interior(vec![
             ("Download", interior(Vec::new())?),
@@ -841,6 +865,9 @@ fn prepare_instance(
     let instance = tree
         .instance_mut(moid.as_str(), miid.as_str())
         .ok_or(dm_tree::Error::NotFound)?;
+    if instance.definition().is_none() {
+        *instance = instance.clone().with_definition(definition);
+    }
     let inventory = interior(vec![
         ("Delivered", interior(Vec::new())?),
         ("Deployed", interior(Vec::new())?),
@@ -956,7 +983,12 @@ mod tests {
         assert_eq!(values["ID"], "com.acme.app");
         assert_eq!(values["State"], "active");
         assert_eq!(values["Version"], "1.0");
-        assert_eq!(values["Operations/Activate"], "");
+        assert!(
+            instance
+                .lookup(["Inventory", "Deployed", "app", "Operations", "Activate"])
+                .is_some()
+        );
+        assert!(instance.definition().is_some(), "the SCOMO DDF governs it");
         assert!(instance.lookup(["Download"]).is_some());
         assert!(instance.lookup(["Inventory", "Delivered"]).is_some());
     }
