@@ -7,14 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use dm_tree::{
-    DACMO_MOID, ExecOutcome, InstanceView, MoInstance, MoTree, NodeHandler, Principal, Rights,
-};
+use dm_tree::{ExecOutcome, InstanceView, MoInstance, MoTree, NodeHandler, Rights};
 use dm_types::update::{
     EXT_PKG_SHA256, EXT_PKG_SIZE, SCOMO_MOID, ScomoDownloadStatus, ScomoResult, scomo_result_alert,
 };
 use dm_types::{
-    Alert, Children, ClientUri, LeafValue, Miid, MoData, MoNode, Moid, NodeName, Segment,
+    Alert, Children, ClientUri, LeafValue, Miid, MoData, MoNode, Moid, NodeName, Segment, ServerId,
     StatusCode,
 };
 
@@ -285,13 +283,13 @@ impl Scomo {
         let miid = options.miid;
         let delivered = components.delivered();
         let deployed = components.deployed();
-        let servers: Vec<String> = client
+        let servers: Vec<ServerId> = client
             .tree
             .dm_accs()
             .into_iter()
             .filter_map(Result::ok)
             .filter(|account| !account.is_bootstrap_account())
-            .map(|account| account.server_id.as_str().to_owned())
+            .map(|account| account.server_id)
             .collect();
         prepare_instance(&mut client.tree, &moid, &miid, &delivered, &deployed)?;
         grant(&mut client.tree, &moid, &miid, &servers)?;
@@ -321,6 +319,53 @@ impl Scomo {
             }),
         );
         Ok(Scomo { shared })
+    }
+
+    /// The inventory a tree holds in the SCOMO instance `miid` (as a state
+    /// file keeps it): the delivered and the deployed components. A
+    /// simulated product restores its components from it after a restart.
+    ///
+    /// ```
+    /// use dm_client::update::Scomo;
+    /// let (delivered, deployed) = Scomo::inventory_in(&dm_tree::MoTree::new(), "scomo");
+    /// assert!(delivered.is_empty() && deployed.is_empty());
+    /// ```
+    pub fn inventory_in(tree: &MoTree, miid: &str) -> (Vec<Component>, Vec<DeployedComponent>) {
+        let Some(instance) = tree.instance(SCOMO_MOID, miid) else {
+            return (Vec::new(), Vec::new());
+        };
+        let view: &dyn InstanceView = instance;
+        let delivered = view
+            .children("Inventory/Delivered")
+            .into_iter()
+            .map(|name| {
+                let values = leaves(view, &format!("Inventory/Delivered/{name}"));
+                Component {
+                    name: name.to_owned(),
+                    pkg_id: values.get("PkgID").cloned(),
+                    display_name: values.get("Name").cloned(),
+                    description: values.get("Description").cloned(),
+                    install_params: None,
+                }
+            })
+            .collect();
+        let deployed = view
+            .children("Inventory/Deployed")
+            .into_iter()
+            .map(|name| {
+                let values = leaves(view, &format!("Inventory/Deployed/{name}"));
+                DeployedComponent {
+                    name: name.to_owned(),
+                    id: values.get("ID").cloned().unwrap_or_else(|| name.to_owned()),
+                    pkg_id: values.get("PkgID").cloned(),
+                    display_name: values.get("Name").cloned(),
+                    version: values.get("Version").cloned(),
+                    description: values.get("Description").cloned(),
+                    active: values.get("State").is_some_and(|s| s == "active"),
+                }
+            })
+            .collect();
+        (delivered, deployed)
     }
 
     /// The instance root's absolute ClientURI.
@@ -896,67 +941,28 @@ fn prepare_instance(
 }
 
 /// Gives `servers` Read, Write and Exec on the instance through its DACMO
-/// entry (replacing an earlier one).
+/// entry ([`MoTree::grant_rights`]; their Perm lists stay as provisioned).
 fn grant(
     tree: &mut MoTree,
     moid: &Moid,
     miid: &Miid,
-    servers: &[String],
+    servers: &[ServerId],
 ) -> Result<(), dm_tree::Error> {
-    let entries: Vec<String> = tree
-        .instances_of(DACMO_MOID)
-        .filter(|entry| {
-            let value = |name| {
-                entry
-                    .lookup([name])
-                    .and_then(|id| entry.value(id))
-                    .map(|v| v.to_text().into_owned())
-            };
-            value("MOID").as_deref() == Some(moid.as_str())
-                && value("MIID").as_deref() == Some(miid.as_str())
-        })
-        .map(|entry| entry.miid().as_str().to_owned())
-        .collect();
-    for entry in &entries {
-        tree.remove(DACMO_MOID, entry);
+    for server in servers {
+        tree.grant_rights(
+            server,
+            moid.as_str(),
+            miid.as_str(),
+            Rights::READ | Rights::WRITE | Rights::EXEC,
+        )?;
     }
-    let rights = (Rights::READ | Rights::WRITE | Rights::EXEC).to_string();
-    let acl = servers
-        .iter()
-        .enumerate()
-        .map(|(n, server)| {
-            Ok((
-                (n + 1).to_string(),
-                interior(vec![("Rights", text(&rights)), ("ServerID", text(server))])?,
-            ))
-        })
-        .collect::<Result<Vec<_>, dm_tree::Error>>()?;
-    let acl = interior(
-        acl.iter()
-            .map(|(n, node)| (n.as_str(), node.clone()))
-            .collect(),
-    )?;
-    let root = interior(vec![
-        ("ACL", acl),
-        ("MIID", text(miid.as_str())),
-        ("MOID", text(moid.as_str())),
-    ])?;
-    let dacmo = Moid::new(DACMO_MOID).map_err(|e| invalid(DACMO_MOID, e.to_string()))?;
-    let taken = tree.instances_of(DACMO_MOID).count();
-    let entry = (1..=taken + 1)
-        .map(|n| format!("scomo{n}"))
-        .find(|candidate| tree.instance(DACMO_MOID, candidate).is_none())
-        .unwrap_or_default();
-    let entry = Miid::new(entry).map_err(|e| invalid("DACMO MIID", e.to_string()))?;
-    tree.insert(
-        MoInstance::new(dacmo, entry, &MoData::new(node_name("DACMO")?, root))
-            .with_creator(Principal::Device),
-    )
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dm_tree::DACMO_MOID;
 
     fn tree_with_instance() -> (MoTree, Moid, Miid) {
         let mut tree = MoTree::new();
@@ -994,16 +1000,51 @@ mod tests {
     }
 
     #[test]
+    fn the_inventory_is_read_back_from_a_tree() {
+        let (mut tree, moid, miid) = tree_with_instance();
+        let component = Component {
+            name: "tool".into(),
+            pkg_id: Some("tool-1".into()),
+            ..Component::default()
+        };
+        let instance = tree
+            .instance_mut(moid.as_str(), miid.as_str())
+            .expect("instance");
+        write_entry(
+            instance,
+            "Inventory/Delivered",
+            &delivered_entry(&component).expect("entry"),
+        )
+        .expect("written");
+        let (delivered, deployed) = Scomo::inventory_in(&tree, miid.as_str());
+        assert_eq!(delivered, [component]);
+        assert_eq!(deployed.len(), 1);
+        assert_eq!(deployed[0].id, "com.acme.app");
+        assert!(deployed[0].active);
+        assert_eq!(deployed[0].version.as_deref(), Some("1.0"));
+    }
+
+    #[test]
     fn servers_get_read_write_exec_on_the_instance() {
         let (mut tree, moid, miid) = tree_with_instance();
-        grant(&mut tree, &moid, &miid, &["dm1".into()]).expect("granted");
-        grant(&mut tree, &moid, &miid, &["dm1".into(), "dm2".into()]).expect("again");
+        let server = |id: &str| ServerId::new(id).expect("id");
+        grant(&mut tree, &moid, &miid, &[server("dm1")]).expect("granted");
+        grant(&mut tree, &moid, &miid, &[server("dm1"), server("dm2")]).expect("again");
         let entries: Vec<_> = tree.instances_of(DACMO_MOID).collect();
-        assert_eq!(entries.len(), 1, "one entry, replaced");
-        let acl = leaves(entries[0], "ACL");
-        assert_eq!(acl["1/ServerID"], "dm1");
-        assert_eq!(acl["2/ServerID"], "dm2");
-        assert_eq!(acl["2/Rights"], "Read,Write,Exec");
+        assert_eq!(entries.len(), 1, "one entry, kept");
+        let acl: Vec<(String, String)> = leaves(entries[0], "ACL").into_iter().collect();
+        assert!(
+            acl.contains(&("1/ServerID".into(), "dm1".into())),
+            "{acl:?}"
+        );
+        assert!(
+            acl.contains(&("2/ServerID".into(), "dm2".into())),
+            "{acl:?}"
+        );
+        assert!(
+            acl.contains(&("2/Rights".into(), "Read,Write,Exec".into())),
+            "{acl:?}"
+        );
     }
 
     #[test]
