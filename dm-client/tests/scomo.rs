@@ -546,3 +546,41 @@ async fn a_missing_package_url_is_1411_and_other_nodes_execute_nothing() {
         .expect_err("refused");
     assert_eq!(refused.status(), StatusCode::COMMAND_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn a_listening_device_applies_the_inventory_and_delivers_the_result_by_itself() {
+    let server = Scripted::start().await;
+    let packages = files(PACKAGE).await;
+    let mut device = device(&server.server.base, Simulation::default());
+    server.offer(
+        "app",
+        download_entry("app", packages.url(), PACKAGE.len(), &sha(PACKAGE)),
+    );
+    server.next_session(&format!(
+        r#"["HGET","{{base}}/repo/app","{ROOT}/Download/app"],{}"#,
+        exec("Download/app/Operations/DownloadInstall")
+    ));
+    let report = client_initiated(&mut device.client).await;
+    assert!(report.completed(), "{report}");
+    // Edits made during the session wait for its end; the install runs on.
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("socket");
+    let delivered = async {
+        while server.reported().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        device.client.listen_udp(&socket, delivered),
+    )
+    .await
+    .expect("delivered in time")
+    .expect("listened");
+    assert_eq!(result_of(&server.reported()[0]), 1200);
+    let tree = device.client.tree();
+    let (status, _) = tree.resolve_str(&format!("{ROOT}/Inventory/Deployed/app/State"));
+    assert_eq!(status.as_u16(), 200, "the inventory edit was applied");
+    assert!(device.client.running_execs().is_empty());
+}
