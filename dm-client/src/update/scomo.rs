@@ -716,7 +716,7 @@ fn scomo(status: u16) -> ScomoResult {
 
 /// The SCOMO result of a download failure: the FUMO code plus 1000.
 fn download_result(error: &DownloadError) -> ScomoResult {
-    scomo(error.fumo_result().code())
+    error.scomo_result()
 }
 
 /// What to download, from the entry's `PkgURL`, `Ext/PkgSize` and
