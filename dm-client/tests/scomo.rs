@@ -584,3 +584,48 @@ async fn a_listening_device_applies_the_inventory_and_delivers_the_result_by_its
     assert_eq!(status.as_u16(), 200, "the inventory edit was applied");
     assert!(device.client.running_execs().is_empty());
 }
+
+#[tokio::test]
+async fn a_second_operation_on_a_busy_component_is_refused_with_1503() {
+    let server = Scripted::start().await;
+    let packages = files(PACKAGE).await;
+    let simulation = Simulation {
+        duration: Duration::from_millis(300),
+        ..Simulation::default()
+    };
+    let mut device = device(&server.server.base, simulation);
+    server.offer(
+        "app",
+        download_entry("app", packages.url(), PACKAGE.len(), &sha(PACKAGE)),
+    );
+    server.next_session(&format!(
+        r#"["HGET","{{base}}/repo/app","{ROOT}/Download/app"],{},{}"#,
+        exec("Download/app/Operations/DownloadInstall"),
+        exec("Download/app/Operations/Download")
+    ));
+    assert_eq!(session(&server, &mut device).await, [200, 202, 202]);
+    let mut results: Vec<(String, u16, String)> = server
+        .reported()
+        .iter()
+        .map(|a| {
+            (
+                a["SourceURI"].as_str().unwrap_or_default().to_owned(),
+                result_of(a),
+                a["TargetURI"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    results.sort();
+    let node = |op: &str| format!("urn:oma:mo:oma-scomo:1.0//Download/app/Operations/{op}");
+    assert_eq!(
+        results,
+        [
+            (node("Download"), 1503, format!("{ROOT}/Download/app"),),
+            (
+                node("DownloadInstall"),
+                1200,
+                format!("{ROOT}/Inventory/Deployed/app"),
+            ),
+        ]
+    );
+}

@@ -418,6 +418,14 @@ impl NodeHandler for Handler {
             .map(|entry| leaves(instance, &entry))
             .unwrap_or_default();
         if !lock(&self.shared.busy).insert(name.to_owned()) {
+            // Its result alert (1503) names the component where it is.
+            lock(&self.shared.outcomes).insert(
+                operation.path(name),
+                Outcome {
+                    end: OperationEnd::Refused,
+                    identifier: Some(name.to_owned()),
+                },
+            );
             return ExecOutcome::Done(StatusCode::SERVICE_UNAVAILABLE);
         }
         let shared = Arc::clone(&self.shared);
