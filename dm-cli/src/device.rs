@@ -606,6 +606,13 @@ fn start(
             client
                 .exec_finished(&node, StatusCode::OK)
                 .map_err(|e| e.to_string())?;
+        } else if crate::updates::interrupted(&node) {
+            // A simulated update the previous process did not finish: a
+            // transient failure (FUMO 503, SCOMO 1503), which servers retry.
+            say!("dm device: update {node} interrupted by a restart: reported as 503");
+            client
+                .exec_finished(&node, StatusCode::SERVICE_UNAVAILABLE)
+                .map_err(|e| e.to_string())?;
         }
     }
     Ok((client, handles))

@@ -13,7 +13,7 @@ use dm_client::update::{
 };
 use dm_client::{DmClient, TreeEditor};
 use dm_tree::{DEVINFO_MOID, MoTree};
-use dm_types::update::{FumoResult, ScomoResult};
+use dm_types::update::{FUMO_MOID, FumoResult, SCOMO_MOID, ScomoResult};
 use dm_types::{ClientUri, LeafValue, Miid, MoData, MoNode, NodeName};
 
 /// The MIID of the simulated FUMO instance.
@@ -235,6 +235,12 @@ pub(crate) fn attach(
     Ok(handles)
 }
 
+/// Whether `node` is an update operation (FUMO or SCOMO), which a new
+/// process cannot continue.
+pub(crate) fn interrupted(node: &ClientUri) -> bool {
+    node.moid() == FUMO_MOID || node.moid() == SCOMO_MOID
+}
+
 /// Waits until no EXEC is running (the simulated updates finished), at
 /// most `limit`, recording their results.
 pub(crate) async fn settle(client: &mut DmClient, limit: Duration) -> Result<(), String> {
@@ -263,6 +269,21 @@ mod tests {
         assert!((30..=90).contains(&failures), "{failures} of 200");
         assert!(!Draw::new(1, 0).fails());
         assert_ne!(seed_of("IMEI:1"), seed_of("IMEI:2"));
+    }
+
+    #[test]
+    fn only_update_operations_count_as_interrupted() {
+        for (uri, expected) in [
+            ("urn:oma:mo:oma-fumo:1.0/fw/DownloadAndUpdate", true),
+            (
+                "urn:oma:mo:oma-scomo:1.0/scomo/Download/a/Operations/Download",
+                true,
+            ),
+            ("urn:dm-sdk:mo:demo:1.0//Reboot", false),
+        ] {
+            let node = ClientUri::parse(uri).expect("uri");
+            assert_eq!(interrupted(&node), expected, "{uri}");
+        }
     }
 
     #[test]
