@@ -67,7 +67,8 @@ in the state file). Each result prints a line, e.g. \"dm device: firmware
 update 1.2.0 finished: 200\" or \"dm device: software component app
 DownloadInstall finished: 1200\", and goes to the server as its alert. With
 --once the device waits for the updates the session started, and delivers
-their results, before it exits.
+their results, before it exits. An update still running when the device
+stopped is reported at the next start as interrupted (503, SCOMO 1503).
 
 Secrets: --password and --noti-secret-hex on the command line are visible to
 every local user in the process list. Give them instead in a file
