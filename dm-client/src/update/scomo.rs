@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use dm_tree::{ExecOutcome, InstanceView, MoInstance, MoTree, NodeHandler, Rights};
 use dm_types::update::{
-    EXT_PKG_SHA256, EXT_PKG_SIZE, SCOMO_MOID, ScomoDownloadStatus, ScomoResult, scomo_result_alert,
+    EXT_PKG_SHA256, EXT_PKG_SIZE, FumoResult, SCOMO_MOID, ScomoDownloadStatus, ScomoResult,
+    scomo_result_alert,
 };
 use dm_types::{
     Alert, Children, ClientUri, LeafValue, Miid, MoData, MoNode, Moid, NodeName, Segment, ServerId,
@@ -90,7 +91,7 @@ impl ComponentError {
     /// code given as a failure.
     pub fn reported(&self) -> ScomoResult {
         if self.result.is_success() {
-            ScomoResult::new(1500).unwrap_or(self.result)
+            internal_failure()
         } else {
             self.result
         }
@@ -150,6 +151,9 @@ pub enum ScomoError {
     /// A name the driver writes is not a valid node name.
     #[error("invalid node name: {0}")]
     Name(#[from] dm_types::Error),
+    /// The state file could not be written with the instance.
+    #[error("the state file: {0}")]
+    State(#[source] crate::Error),
 }
 
 /// Told of every operation that finished: the operation, the component's
@@ -293,10 +297,7 @@ impl Scomo {
             .collect();
         prepare_instance(&mut client.tree, &moid, &miid, &delivered, &deployed)?;
         grant(&mut client.tree, &moid, &miid, &servers)?;
-        client.save().map_err(|e| {
-            tracing::warn!("SCOMO instance not saved: {e}");
-            ScomoError::Tree(dm_tree::Error::NotFound)
-        })?;
+        client.save().map_err(ScomoError::State)?;
         let downloader = options
             .downloader
             .unwrap_or_else(|| Downloader::new(client.transport.clone()));
@@ -610,9 +611,11 @@ impl Shared {
             // Download operations are handled by download_operation.
             ScomoOperation::Download
             | ScomoOperation::DownloadInstall
-            | ScomoOperation::DownloadInstallInactive => {
-                Err((OperationEnd::Failed, scomo(500), Some(name.to_owned())))
-            }
+            | ScomoOperation::DownloadInstallInactive => Err((
+                OperationEnd::Failed,
+                internal_failure(),
+                Some(name.to_owned()),
+            )),
         }
     }
 
@@ -626,7 +629,7 @@ impl Shared {
             .await
             .unwrap_or_else(|e| {
                 Err(ComponentError::new(
-                    scomo(500),
+                    internal_failure(),
                     format!("the vendor's call did not return: {e}"),
                 ))
             })
@@ -718,8 +721,9 @@ impl Shared {
     }
 }
 
-fn scomo(status: u16) -> ScomoResult {
-    ScomoResult::new(status + 1000).unwrap_or(ScomoResult::SUCCESSFUL)
+/// `1500` (500 plus 1000): the device failed to carry out the operation.
+fn internal_failure() -> ScomoResult {
+    ScomoResult::from_fumo(FumoResult::DOWNLOAD_SERVER_ERROR)
 }
 
 /// The SCOMO result of a download failure: the FUMO code plus 1000.
@@ -1076,7 +1080,7 @@ mod tests {
     fn vendor_failures_never_report_success() {
         let e = ComponentError::new(ScomoResult::SUCCESSFUL, "confused");
         assert_eq!(e.reported().code(), 1500);
-        let e = ComponentError::new(scomo(410), "failed");
+        let e = ComponentError::new(ScomoResult::from_fumo(FumoResult::UPDATE_FAILED), "failed");
         assert_eq!(e.reported().code(), 1410);
     }
 }
