@@ -629,3 +629,73 @@ async fn a_second_operation_on_a_busy_component_is_refused_with_1503() {
         ]
     );
 }
+
+/// Executing `Mark` adds `Marked` to its instance through a `TreeEditor`.
+struct Marker {
+    editor: dm_client::TreeEditor,
+}
+
+impl dm_tree::NodeHandler for Marker {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> dm_tree::ExecOutcome {
+        self.editor.edit(|tree| {
+            let instance = tree
+                .instance_mut("urn:x:mark:1.0", "m")
+                .ok_or(dm_tree::Error::NotFound)?;
+            let name = dm_types::NodeName::new("Marked").expect("name");
+            let data = dm_types::MoData::new(
+                name.clone(),
+                dm_types::MoNode::Leaf(dm_types::LeafValue::Bool(true)),
+            );
+            let id = instance.write(&[name], &data)?;
+            Ok(vec![instance.client_uri(id)])
+        });
+        dm_tree::ExecOutcome::Done(StatusCode::OK)
+    }
+}
+
+#[tokio::test]
+async fn tree_edits_made_during_a_session_apply_when_it_ends() {
+    let server = Scripted::start().await;
+    let mut client = builder(&server.server.base, Credentials::None, None)
+        .tree(tree_of(
+            r#"[{"ClientURI":"urn:x:mark:1.0/m/","MOData":{"M":{"Mark":""}}},
+                {"ClientURI":"urn:oma:mo:oma-dm-dacmo:1.0/d/","MOData":{"DACMO":{"MOID":"urn:x:mark:1.0","MIID":"m",
+                 "ACL":{"1":{"ServerID":"dm.test","Rights":"Read,Exec"}}}}}]"#,
+        ))
+        .build()
+        .expect("client");
+    let editor = client.tree_editor();
+    client.set_handler(
+        dm_types::Moid::new("urn:x:mark:1.0").expect("moid"),
+        Arc::new(Marker { editor }),
+    );
+    server.next_session(r#"["EXEC","urn:x:mark:1.0/m/Mark"],["GET","urn:x:mark:1.0/m/Marked"]"#);
+    let report = client_initiated(&mut client).await;
+    assert!(report.completed(), "{report}");
+    let package3 = server
+        .server
+        .requests()
+        .into_iter()
+        .find(|s| s.is_package() && !s.is_package1())
+        .expect("package#3");
+    assert_eq!(
+        statuses(&package3),
+        [200, 404],
+        "not yet during the session"
+    );
+    assert!(report.tree_changed);
+    assert_eq!(
+        client
+            .tree()
+            .resolve_str("urn:x:mark:1.0/m/Marked")
+            .0
+            .as_u16(),
+        200,
+        "applied once it ended"
+    );
+}
