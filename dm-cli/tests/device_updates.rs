@@ -262,3 +262,149 @@ async fn a_scomo_device_installs_a_component_and_reports_operation_complete() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `dm device` that listens (no `--once`), its stderr collected; killed
+/// when dropped.
+struct Listening {
+    child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Listening {
+    fn spawn(args: &[&str]) -> Listening {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dm"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("dm starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let pipe = child.stderr.take().expect("stderr");
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                log.lock().expect("lock").push(line);
+            }
+        });
+        Listening { child, stderr }
+    }
+
+    /// Waits (at most a minute) for a stderr line containing `needle`.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let lines = self.stderr.lock().expect("lock").clone();
+            if let Some(line) = lines.iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {needle:?}; stderr:\n{}",
+                lines.join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listening_scomo_device_is_notified_installs_and_reports_by_itself() {
+    const SECRET: &str = "6e6f74692d736563726574";
+    let dir = scratch("listening");
+    let config = dir.join("server.json");
+    std::fs::write(
+        &config,
+        json!({"server_id": "cli-updates", "dev_notification": {"secret_hex": SECRET}}).to_string(),
+    )
+    .expect("config written");
+    let package = b"listening package".repeat(16);
+    let files = FileServer::start(package.clone(), Behaviour::default()).await;
+    let served = DmServe::start(
+        env!("CARGO_BIN_EXE_dm"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dev",
+            "--config",
+            config.to_str().expect("UTF-8 path"),
+        ],
+    );
+    let admin = AdminApi::new(&served.url(), None);
+    let server = served.url();
+    let dev_id = "IMEI:350000000000004";
+    let state = dir.join("device.json");
+    let url = format!("{server}/dm");
+    let device = Listening::spawn(&[
+        "device",
+        "--server",
+        &url,
+        "--state",
+        state.to_str().expect("UTF-8 path"),
+        "--dev-id",
+        dev_id,
+        "--srv-id",
+        "cli-updates",
+        "--noti-secret-hex",
+        SECRET,
+        "--notify-listen",
+        "127.0.0.1:0",
+        "--scomo",
+        "--update-duration",
+        "100",
+    ]);
+    assert!(device.wait_for("session ended").contains("completed"));
+
+    put_object(
+        &admin,
+        "sw/tool",
+        json!([{
+            "ClientURI": format!("{SCOMO}/scomo/Download/tool"),
+            "MOData": {"tool": {
+                "PkgID": "tool-1.4", "PkgURL": files.url(),
+                "Ext": {"PkgSize": package.len(), "PkgSHA256": sha256_hex(&package)},
+                "Operations": {"Download": {}, "DownloadInstall": {}, "DownloadInstallInactive": {}}
+            }}
+        }]),
+    )
+    .await;
+    enqueue(&admin, dev_id, &["HGET", &format!("{server}/repo/sw/tool")]).await;
+    let node = format!("{SCOMO}/scomo/Download/tool/Operations/DownloadInstallInactive");
+    enqueue(&admin, dev_id, &["EXEC", &node, &url]).await;
+    let sent = admin.notify(dev_id).await.expect("answered");
+    assert_eq!(sent.status, 200, "{sent:?}");
+
+    device.wait_for("software component tool DownloadInstallInactive finished: 1200");
+    // The device delivers the result by itself, in a session of its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let result = loop {
+        let alerts = alerts(&admin, dev_id).await;
+        if let Some(alert) = alerts
+            .into_iter()
+            .find(|a| a["AlertType"] == "urn:oma:at:scomo:1.0:OperationComplete")
+        {
+            break alert;
+        }
+        assert!(std::time::Instant::now() < deadline, "no result alert");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(result["SourceURI"], node.as_str());
+    assert_eq!(
+        result["TargetURI"],
+        format!("{SCOMO}/scomo/Inventory/Deployed/tool")
+    );
+    assert_eq!(
+        result["Data"]["DM1x"],
+        "<ResultCode>1200</ResultCode><Identifier>tool-1.4</Identifier>"
+    );
+    drop(device);
+    let _ = std::fs::remove_dir_all(&dir);
+}
