@@ -109,7 +109,7 @@ pub use dm_session::{
     ClientEnd, ClientEvent, ClientStats, SessionRole, TransportFailure, Trigger,
 };
 pub use error::{Error, TlsMaterial};
-pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion};
+pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion, TreeEditor};
 pub use notify::{Ignored, NotificationOutcome};
 pub use observer::Observer;
 pub use report::{BootstrapReport, SessionReport};

@@ -477,6 +477,89 @@ impl fmt::Display for ScomoResult {
     }
 }
 
+impl ScomoResult {
+    /// The EXEC status this result stands for: 1000 less (the inverse of
+    /// [`ScomoResult::from_status`]).
+    ///
+    /// ```
+    /// use dm_types::update::ScomoResult;
+    /// use dm_types::StatusCode;
+    ///
+    /// let result = ScomoResult::new(1402).unwrap();
+    /// assert_eq!(result.status().as_u16(), 402);
+    /// assert_eq!(ScomoResult::from_status(result.status()), Some(result));
+    /// ```
+    pub fn status(self) -> StatusCode {
+        // 1200..=1599 less 1000 lies within the range of a status code.
+        StatusCode::new(u32::from(self.0 - 1000)).unwrap_or(StatusCode::OK)
+    }
+}
+
+/// The `Status` of a SCOMO `Download/<x>` entry (section 13.2; the values
+/// of SCOMO 1.0's download states, **[project decision]** on their use:
+/// the device writes them as the operation runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScomoDownloadStatus {
+    /// 10: nothing under way.
+    Idle,
+    /// 20: the download failed (nothing delivered).
+    DownloadFailed,
+    /// 30.
+    DownloadProgressing,
+    /// 40: downloaded and delivered (`Inventory/Delivered/<x>`).
+    DownloadComplete,
+    /// 50.
+    InstallProgressing,
+    /// 60: the install failed; the package is still delivered.
+    InstallFailedWithData,
+    /// 70: the install failed; nothing is kept.
+    InstallFailedWithoutData,
+    /// 80: installed (`Inventory/Deployed/<x>`).
+    InstallComplete,
+}
+
+impl ScomoDownloadStatus {
+    /// Every status, in value order.
+    pub const ALL: [ScomoDownloadStatus; 8] = [
+        ScomoDownloadStatus::Idle,
+        ScomoDownloadStatus::DownloadFailed,
+        ScomoDownloadStatus::DownloadProgressing,
+        ScomoDownloadStatus::DownloadComplete,
+        ScomoDownloadStatus::InstallProgressing,
+        ScomoDownloadStatus::InstallFailedWithData,
+        ScomoDownloadStatus::InstallFailedWithoutData,
+        ScomoDownloadStatus::InstallComplete,
+    ];
+
+    /// The value of the `Status` node.
+    ///
+    /// ```
+    /// use dm_types::update::ScomoDownloadStatus;
+    /// assert_eq!(ScomoDownloadStatus::DownloadComplete.value(), 40);
+    /// assert_eq!(ScomoDownloadStatus::from_value(80), Some(ScomoDownloadStatus::InstallComplete));
+    /// assert_eq!(ScomoDownloadStatus::from_value(45), None);
+    /// ```
+    pub fn value(self) -> u8 {
+        match self {
+            ScomoDownloadStatus::Idle => 10,
+            ScomoDownloadStatus::DownloadFailed => 20,
+            ScomoDownloadStatus::DownloadProgressing => 30,
+            ScomoDownloadStatus::DownloadComplete => 40,
+            ScomoDownloadStatus::InstallProgressing => 50,
+            ScomoDownloadStatus::InstallFailedWithData => 60,
+            ScomoDownloadStatus::InstallFailedWithoutData => 70,
+            ScomoDownloadStatus::InstallComplete => 80,
+        }
+    }
+
+    /// The status with this `Status` value.
+    pub fn from_value(value: i64) -> Option<ScomoDownloadStatus> {
+        Self::ALL
+            .into_iter()
+            .find(|s| i64::from(s.value()) == value)
+    }
+}
+
 /// A result read from an alert, whatever its kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UpdateResult {

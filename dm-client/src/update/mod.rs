@@ -9,7 +9,14 @@
 //!   the SDK creates the instance, grants the managing servers, serves
 //!   `State`, runs the operations and reports their results
 //!   ([`Fumo`] is the product's handle);
-//! - [`SimulatedFirmware`]: a firmware in memory for demos and tests.
+//! - [`SimulatedFirmware`]: a firmware in memory for demos and tests;
+//! - SCOMO: the product implements [`SoftwareComponents`] (where packages
+//!   go, install, activate, deactivate, remove, list) and attaches the
+//!   [`Scomo`] driver, which keeps the instance and its inventory, runs the
+//!   operations and reports their results; the rules of section 13.2 are
+//!   [`ScomoOperation`]'s;
+//! - [`SimulatedComponents`]: software components in memory for demos,
+//!   tests and load tests.
 //!
 //! A vendor's firmware update, in a page (docs/updates.md explains it):
 //!
@@ -126,3 +133,15 @@ pub use download::{
 pub use fumo::{FirmwareUpdate, Fumo, Package};
 pub use install::FumoSetup;
 pub use simulated::SimulatedFirmware;
+
+// SCOMO (section 13.2): the driver, its protocol rules and the simulator.
+mod scomo;
+mod scomo_rules;
+mod simulated_components;
+
+pub use scomo::{
+    Component, ComponentError, DeployedComponent, Scomo, ScomoError, ScomoListener, ScomoOptions,
+    SoftwareComponents,
+};
+pub use scomo_rules::{ComponentPlace, OperationEnd, ScomoOperation};
+pub use simulated_components::{SimulatedComponents, Simulation};
