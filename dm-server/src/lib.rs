@@ -49,6 +49,7 @@ mod admin;
 mod auth;
 pub mod bootstrap;
 mod budget;
+mod campaign;
 mod config;
 mod error;
 mod http;
