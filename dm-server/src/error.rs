@@ -266,6 +266,13 @@ pub enum Error {
     /// A protocol value was invalid.
     #[error(transparent)]
     Types(#[from] dm_types::Error),
+    /// A campaign that cannot be created as asked (400): no stage, a
+    /// threshold over 100, a maintenance window minute past the day.
+    #[error("invalid campaign: {problem}")]
+    InvalidCampaign {
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl Error {
@@ -290,6 +297,7 @@ impl Error {
             | Error::InvalidName { .. }
             | Error::InvalidNotificationAddress(_)
             | Error::InvalidPsk { .. }
+            | Error::InvalidCampaign { .. }
             | Error::Types(_) => StatusCode::BAD_REQUEST,
             Error::Codec(e) => e.status(),
             Error::ObjectOwned { .. } | Error::TooManyObjects { .. } => StatusCode::FORBIDDEN,

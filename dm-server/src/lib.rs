@@ -67,6 +67,7 @@ pub use admin::{
     parse_command_request,
 };
 pub use auth::ClientCertificate;
+pub use campaign::admin::{CampaignProgress, check_campaign_spec, parse_campaign_spec};
 pub use bootstrap::{AdminClient, BootstrapSettings};
 pub use config::{
     BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
@@ -75,7 +76,7 @@ pub use config::{
 pub use error::Error;
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
-    DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits, ServerOptions,
+    DEFAULT_CAMPAIGN_TICK, DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits, ServerOptions,
     ServerOptionsBuilder, SessionSettings, TlsBackend, TlsOptions,
 };
 pub use server::DmServer;

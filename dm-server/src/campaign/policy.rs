@@ -523,7 +523,9 @@ fn report_transition(
 }
 
 /// A transient failure: pending again after the backoff when attempts are
-/// left, failed otherwise.
+/// left, failed otherwise. The row keeps its commands: when the device
+/// never picked them up, the next attempt sends them again rather than
+/// queueing a second set.
 fn retried(mut next: CampaignDevice, retry: &CampaignRetry, result: Option<u16>) -> CampaignDevice {
     if result.is_some() {
         next.result = result;

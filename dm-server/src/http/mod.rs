@@ -14,6 +14,7 @@ use crate::store::Store;
 mod admin;
 mod bootstrap;
 mod bootstrap_admin;
+mod campaigns;
 mod refusal;
 mod repository;
 mod request;
@@ -32,6 +33,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
             .merge(admin::router(
                 shared.clone(),
                 Some(bootstrap_admin::routes::<S, C>()),
+                Router::new(),
             ))
             .with_state(shared);
     }
@@ -44,6 +46,10 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 .put(repository::write::<S, C>)
                 .post(repository::write::<S, C>),
         )
-        .merge(admin::router(shared.clone(), None))
+        .merge(admin::router(
+            shared.clone(),
+            None,
+            campaigns::routes::<S, C>(),
+        ))
         .with_state(shared)
 }

@@ -604,7 +604,7 @@ fn transient_results_are_retried_with_backoff_then_fail() {
     assert_eq!(retried.state, U::Pending);
     assert_eq!(retried.result, Some(503));
     assert_eq!(retried.next_attempt_ms, 5000 + 1000);
-    assert!(retried.commands.is_empty());
+    assert_eq!(retried.commands, [CommandId(10), CommandId(11)]);
     assert_eq!(retried.attempts, 1);
     let (second, _) = step(&row(U::Downloading, 2), Flavor::Firmware, &event).expect("retried");
     assert_eq!(second.next_attempt_ms, 5000 + 2000);
