@@ -234,6 +234,24 @@ pub enum Error {
     /// No campaign has this id (404).
     #[error("no campaign {0}")]
     CampaignNotFound(crate::CampaignId),
+    /// Another change of the campaign came first: its stored version is not
+    /// the one expected (409).
+    #[error("conflict: campaign {campaign} was changed meanwhile (expected version {expected})")]
+    CampaignVersion {
+        /// The campaign.
+        campaign: crate::CampaignId,
+        /// The version the change expected.
+        expected: u64,
+    },
+    /// The campaign's status does not allow this (409): resuming a
+    /// cancelled campaign, approving one that waits for nothing.
+    #[error("conflict: campaign {campaign}: {problem}")]
+    CampaignState {
+        /// The campaign.
+        campaign: crate::CampaignId,
+        /// Why not.
+        problem: String,
+    },
     /// A notification address is not `scheme://...` (400).
     #[error("invalid request: notification address {0:?} is not scheme://...")]
     InvalidNotificationAddress(String),
@@ -313,6 +331,8 @@ impl Error {
             | Error::PskIdentityTaken { .. }
             | Error::SessionExists(_)
             | Error::SessionVersion { .. }
+            | Error::CampaignVersion { .. }
+            | Error::CampaignState { .. }
             | Error::NoNotificationAddress(_) => StatusCode::CONFLICT,
             Error::ServerCommand { .. }
             | Error::NotCacheable { .. }

@@ -7,10 +7,11 @@ use std::future::Future;
 
 use dm_server::bootstrap::BootstrapProfile;
 use dm_server::{
-    AlertRecord, BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord, CommandId,
-    CommandRecord, DeviceRecord, DeviceRegistration, Error, MemoryStore, PasswordCredentials,
-    PskCredentials, PskIdentity, RepositoryObject, SessionEnd, SessionRecord, SessionSummary,
-    SessionToken, Store,
+    AlertRecord, BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord, CampaignDevice,
+    CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, CommandId, CommandRecord,
+    DeviceRecord, DeviceRegistration, Error, MemoryStore, PasswordCredentials, PskCredentials,
+    PskIdentity, RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken,
+    StageCounts, Store, UpdateState,
 };
 use dm_session::CachedInstance;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
@@ -401,5 +402,115 @@ impl Store for Defaults {
         dev_id: &DevId,
     ) -> impl Future<Output = Result<Vec<BootstrapOutcomeRecord>, Error>> + Send {
         self.0.bootstrap_outcomes(dev_id)
+    }
+
+    fn create_campaign(
+        &self,
+        spec: CampaignSpec,
+        members: Vec<(DevId, u32)>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CampaignRecord, Error>> + Send {
+        self.0.create_campaign(spec, members, now_ms)
+    }
+
+    fn campaign(
+        &self,
+        id: CampaignId,
+    ) -> impl Future<Output = Result<Option<CampaignRecord>, Error>> + Send {
+        self.0.campaign(id)
+    }
+
+    fn campaigns(&self) -> impl Future<Output = Result<Vec<CampaignRecord>, Error>> + Send {
+        self.0.campaigns()
+    }
+
+    fn update_campaign(
+        &self,
+        id: CampaignId,
+        expected_version: u64,
+        status: CampaignStatus,
+        stage: u32,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CampaignRecord, Error>> + Send {
+        self.0
+            .update_campaign(id, expected_version, status, stage, now_ms)
+    }
+
+    fn campaign_counts(
+        &self,
+        id: CampaignId,
+    ) -> impl Future<Output = Result<Vec<StageCounts>, Error>> + Send {
+        self.0.campaign_counts(id)
+    }
+
+    fn campaign_devices(
+        &self,
+        id: CampaignId,
+        state: Option<UpdateState>,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CampaignDevice>, Error>> + Send {
+        self.0.campaign_devices(id, state, after, limit)
+    }
+
+    fn campaign_device(
+        &self,
+        id: CampaignId,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<CampaignDevice>, Error>> + Send {
+        self.0.campaign_device(id, dev_id)
+    }
+
+    fn active_campaign_device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<CampaignDevice>, Error>> + Send {
+        self.0.active_campaign_device(dev_id)
+    }
+
+    fn due_campaign_devices(
+        &self,
+        id: CampaignId,
+        max_stage: u32,
+        now_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CampaignDevice>, Error>> + Send {
+        self.0.due_campaign_devices(id, max_stage, now_ms, limit)
+    }
+
+    fn stale_campaign_devices(
+        &self,
+        id: CampaignId,
+        updated_before_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CampaignDevice>, Error>> + Send {
+        self.0.stale_campaign_devices(id, updated_before_ms, limit)
+    }
+
+    fn advance_campaign_device(
+        &self,
+        row: &CampaignDevice,
+        expected: (UpdateState, u32),
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.advance_campaign_device(row, expected, now_ms)
+    }
+
+    fn skip_pending_campaign_devices(
+        &self,
+        id: CampaignId,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
+        self.0.skip_pending_campaign_devices(id, now_ms)
+    }
+
+    fn lease_campaign(
+        &self,
+        id: CampaignId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.lease_campaign(id, node, now_ms, until_ms)
     }
 }

@@ -8,10 +8,11 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::batch::{Taken, first_conflict};
 use super::{
-    AlertRecord, BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord, CommandId,
-    CommandRecord, CommandStatus, DeviceRecord, DeviceRegistration, PasswordCredentials,
-    PskCredentials, PskIdentity, RepositoryObject, Respond, SessionEnd, SessionOutcome,
-    SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage,
+    AlertRecord, BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord, CampaignDevice,
+    CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, CommandId, CommandRecord,
+    CommandStatus, DeviceRecord, DeviceRegistration, PasswordCredentials, PskCredentials,
+    PskIdentity, RepositoryObject, Respond, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
+    SessionSummary, SessionToken, StageCounts, StepOutcome, StepPackage, UpdateState,
 };
 use crate::Error;
 use crate::bootstrap::BootstrapProfile;
@@ -617,6 +618,141 @@ pub trait Store: Send + Sync + 'static {
         let _ = dev_id;
         async { Err(no_bootstrap()) }
     }
+
+    // Campaigns (docs/updates.md): each method one atomic step, so that
+    // the nodes driving campaigns can share the store.
+
+    /// Creates a campaign of `spec` with one row per member (its stage
+    /// index): the store assigns the id (never reused), the campaign is
+    /// [`CampaignStatus::Running`] at stage 0, version 1, created and
+    /// updated at `now_ms`. A member's row is [`UpdateState::Pending`]
+    /// (never attempted, due at once), or [`UpdateState::Skipped`] when
+    /// the device has a row that is not final in another campaign that is
+    /// not finished (a device is in at most one campaign at a time). A
+    /// member listed twice keeps its first stage. All in one step: two
+    /// campaigns created at once never both take a device.
+    fn create_campaign(
+        &self,
+        spec: CampaignSpec,
+        members: Vec<(DevId, u32)>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CampaignRecord, Error>> + Send;
+
+    /// A campaign.
+    fn campaign(
+        &self,
+        id: CampaignId,
+    ) -> impl Future<Output = Result<Option<CampaignRecord>, Error>> + Send;
+
+    /// Every campaign, in id order.
+    fn campaigns(&self) -> impl Future<Output = Result<Vec<CampaignRecord>, Error>> + Send;
+
+    /// Sets a campaign's status and current stage if its stored version is
+    /// `expected_version` ([`Error::CampaignVersion`] if not,
+    /// [`Error::CampaignNotFound`] if there is no such campaign): the
+    /// version is bumped, `updated_ms` set to `now_ms`, and the campaign as
+    /// stored returned. The store checks no transition: the caller does.
+    fn update_campaign(
+        &self,
+        id: CampaignId,
+        expected_version: u64,
+        status: CampaignStatus,
+        stage: u32,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CampaignRecord, Error>> + Send;
+
+    /// How many of a campaign's devices are in each state, per stage: one
+    /// entry per stage that has rows, in stage order (empty for an unknown
+    /// campaign).
+    fn campaign_counts(
+        &self,
+        id: CampaignId,
+    ) -> impl Future<Output = Result<Vec<StageCounts>, Error>> + Send;
+
+    /// A campaign's rows in DevID order, only those in `state` when given,
+    /// starting after `after`, at most `limit` (empty for an unknown
+    /// campaign).
+    fn campaign_devices(
+        &self,
+        id: CampaignId,
+        state: Option<UpdateState>,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CampaignDevice>, Error>> + Send;
+
+    /// A device's row in a campaign.
+    fn campaign_device(
+        &self,
+        id: CampaignId,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<CampaignDevice>, Error>> + Send;
+
+    /// The device's row that is not final ([`UpdateState::is_final`]) in a
+    /// campaign that is not finished ([`CampaignStatus::is_finished`]): the
+    /// campaign it is in now, if any (the oldest, should there be several).
+    fn active_campaign_device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<CampaignDevice>, Error>> + Send;
+
+    /// A campaign's rows that may be started now: [`UpdateState::Pending`],
+    /// of a stage up to `max_stage`, with `next_attempt_ms` up to `now_ms`;
+    /// ordered by stage, then `next_attempt_ms`, then DevID; at most
+    /// `limit`.
+    fn due_campaign_devices(
+        &self,
+        id: CampaignId,
+        max_stage: u32,
+        now_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CampaignDevice>, Error>> + Send;
+
+    /// A campaign's rows in flight ([`UpdateState::is_in_flight`]) that
+    /// have not changed since before `updated_before_ms` (their
+    /// `updated_ms` is earlier), oldest change first (then DevID); at most
+    /// `limit`.
+    fn stale_campaign_devices(
+        &self,
+        id: CampaignId,
+        updated_before_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CampaignDevice>, Error>> + Send;
+
+    /// Compare-and-set of one row (`row.campaign`, `row.dev_id`): if it is
+    /// still in state `expected.0` with `expected.1` attempts, writes
+    /// `row`'s state, result, attempts, `next_attempt_ms` and commands
+    /// (not its stage), with `updated_ms` = `now_ms`, and returns `true`;
+    /// `false`, changing nothing, when the row moved on meanwhile or there
+    /// is no such row (nor campaign). Of several changes expecting the same
+    /// row at once, exactly one wins.
+    fn advance_campaign_device(
+        &self,
+        row: &CampaignDevice,
+        expected: (UpdateState, u32),
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Cancelling a campaign: every row of it that is
+    /// [`UpdateState::Pending`] or [`UpdateState::Notified`] becomes
+    /// [`UpdateState::Skipped`] (updated at `now_ms`); returns how many.
+    fn skip_pending_campaign_devices(
+        &self,
+        id: CampaignId,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Takes or renews the lease of the node driving a campaign, until
+    /// `until_ms`: granted (`true`) when no node holds it, when the lease
+    /// has expired (its end is not after `now_ms`), or when `node` holds it
+    /// already; `false` for another node while the lease runs.
+    /// [`Error::CampaignNotFound`] for an unknown campaign.
+    fn lease_campaign(
+        &self,
+        id: CampaignId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
 /// The error of a store that keeps no bootstrap state.
@@ -1039,6 +1175,115 @@ impl<T: Store> Store for std::sync::Arc<T> {
         dev_id: &DevId,
     ) -> impl Future<Output = Result<Vec<BootstrapOutcomeRecord>, Error>> + Send {
         (**self).bootstrap_outcomes(dev_id)
+    }
+
+    fn create_campaign(
+        &self,
+        spec: CampaignSpec,
+        members: Vec<(DevId, u32)>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CampaignRecord, Error>> + Send {
+        (**self).create_campaign(spec, members, now_ms)
+    }
+
+    fn campaign(
+        &self,
+        id: CampaignId,
+    ) -> impl Future<Output = Result<Option<CampaignRecord>, Error>> + Send {
+        (**self).campaign(id)
+    }
+
+    fn campaigns(&self) -> impl Future<Output = Result<Vec<CampaignRecord>, Error>> + Send {
+        (**self).campaigns()
+    }
+
+    fn update_campaign(
+        &self,
+        id: CampaignId,
+        expected_version: u64,
+        status: CampaignStatus,
+        stage: u32,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<CampaignRecord, Error>> + Send {
+        (**self).update_campaign(id, expected_version, status, stage, now_ms)
+    }
+
+    fn campaign_counts(
+        &self,
+        id: CampaignId,
+    ) -> impl Future<Output = Result<Vec<StageCounts>, Error>> + Send {
+        (**self).campaign_counts(id)
+    }
+
+    fn campaign_devices(
+        &self,
+        id: CampaignId,
+        state: Option<UpdateState>,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CampaignDevice>, Error>> + Send {
+        (**self).campaign_devices(id, state, after, limit)
+    }
+
+    fn campaign_device(
+        &self,
+        id: CampaignId,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<CampaignDevice>, Error>> + Send {
+        (**self).campaign_device(id, dev_id)
+    }
+
+    fn active_campaign_device(
+        &self,
+        dev_id: &DevId,
+    ) -> impl Future<Output = Result<Option<CampaignDevice>, Error>> + Send {
+        (**self).active_campaign_device(dev_id)
+    }
+
+    fn due_campaign_devices(
+        &self,
+        id: CampaignId,
+        max_stage: u32,
+        now_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CampaignDevice>, Error>> + Send {
+        (**self).due_campaign_devices(id, max_stage, now_ms, limit)
+    }
+
+    fn stale_campaign_devices(
+        &self,
+        id: CampaignId,
+        updated_before_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CampaignDevice>, Error>> + Send {
+        (**self).stale_campaign_devices(id, updated_before_ms, limit)
+    }
+
+    fn advance_campaign_device(
+        &self,
+        row: &CampaignDevice,
+        expected: (UpdateState, u32),
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).advance_campaign_device(row, expected, now_ms)
+    }
+
+    fn skip_pending_campaign_devices(
+        &self,
+        id: CampaignId,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
+        (**self).skip_pending_campaign_devices(id, now_ms)
+    }
+
+    fn lease_campaign(
+        &self,
+        id: CampaignId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).lease_campaign(id, node, now_ms, until_ms)
     }
 }
 

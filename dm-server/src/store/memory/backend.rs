@@ -13,6 +13,10 @@ use super::{
 use crate::Error;
 use crate::bootstrap::BootstrapProfile;
 use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord};
+use crate::store::{
+    CampaignDevice, CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, StageCounts,
+    UpdateState,
+};
 use crate::store::{Respond, SessionStep, StepOutcome, StepPackage};
 
 use super::{Device, Inner, KeptInstance, MemoryStore, StoredAlert, cap_mos, unknown_device};
@@ -586,6 +590,111 @@ impl Store for MemoryStore {
         dev_id: &DevId,
     ) -> Result<Vec<BootstrapOutcomeRecord>, Error> {
         Ok(self.lock().bootstrap.outcomes(dev_id))
+    }
+
+    async fn create_campaign(
+        &self,
+        spec: CampaignSpec,
+        members: Vec<(DevId, u32)>,
+        now_ms: u64,
+    ) -> Result<CampaignRecord, Error> {
+        Ok(self.lock().campaigns.create(spec, members, now_ms))
+    }
+
+    async fn campaign(&self, id: CampaignId) -> Result<Option<CampaignRecord>, Error> {
+        Ok(self.lock().campaigns.campaign(id))
+    }
+
+    async fn campaigns(&self) -> Result<Vec<CampaignRecord>, Error> {
+        Ok(self.lock().campaigns.campaigns())
+    }
+
+    async fn update_campaign(
+        &self,
+        id: CampaignId,
+        expected_version: u64,
+        status: CampaignStatus,
+        stage: u32,
+        now_ms: u64,
+    ) -> Result<CampaignRecord, Error> {
+        self.lock()
+            .campaigns
+            .update(id, expected_version, status, stage, now_ms)
+    }
+
+    async fn campaign_counts(&self, id: CampaignId) -> Result<Vec<StageCounts>, Error> {
+        Ok(self.lock().campaigns.counts(id))
+    }
+
+    async fn campaign_devices(
+        &self,
+        id: CampaignId,
+        state: Option<UpdateState>,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> Result<Vec<CampaignDevice>, Error> {
+        Ok(self.lock().campaigns.devices(id, state, after, limit))
+    }
+
+    async fn campaign_device(
+        &self,
+        id: CampaignId,
+        dev_id: &DevId,
+    ) -> Result<Option<CampaignDevice>, Error> {
+        Ok(self.lock().campaigns.device(id, dev_id))
+    }
+
+    async fn active_campaign_device(
+        &self,
+        dev_id: &DevId,
+    ) -> Result<Option<CampaignDevice>, Error> {
+        Ok(self.lock().campaigns.active_device(dev_id))
+    }
+
+    async fn due_campaign_devices(
+        &self,
+        id: CampaignId,
+        max_stage: u32,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<CampaignDevice>, Error> {
+        Ok(self.lock().campaigns.due(id, max_stage, now_ms, limit))
+    }
+
+    async fn stale_campaign_devices(
+        &self,
+        id: CampaignId,
+        updated_before_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<CampaignDevice>, Error> {
+        Ok(self.lock().campaigns.stale(id, updated_before_ms, limit))
+    }
+
+    async fn advance_campaign_device(
+        &self,
+        row: &CampaignDevice,
+        expected: (UpdateState, u32),
+        now_ms: u64,
+    ) -> Result<bool, Error> {
+        Ok(self.lock().campaigns.advance(row, expected, now_ms))
+    }
+
+    async fn skip_pending_campaign_devices(
+        &self,
+        id: CampaignId,
+        now_ms: u64,
+    ) -> Result<u64, Error> {
+        Ok(self.lock().campaigns.skip_pending(id, now_ms))
+    }
+
+    async fn lease_campaign(
+        &self,
+        id: CampaignId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, Error> {
+        self.lock().campaigns.lease(id, node, now_ms, until_ms)
     }
 
     async fn use_digest_nonce(

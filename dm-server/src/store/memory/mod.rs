@@ -13,6 +13,7 @@ use super::{
 mod backend;
 mod bootstrap;
 mod cache;
+mod campaigns;
 mod digest;
 
 mod state;

@@ -25,6 +25,7 @@ pub(super) struct Inner {
     pub(super) next_command: u64,
     pub(super) key: Option<[u8; 32]>,
     pub(super) bootstrap: super::bootstrap::BootstrapState,
+    pub(super) campaigns: super::campaigns::CampaignState,
 }
 
 /// A device, compact: everything a device may lack is boxed behind an

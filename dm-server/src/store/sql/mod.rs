@@ -11,6 +11,7 @@ mod alerts;
 mod backend;
 mod bootstrap;
 mod cache;
+mod campaigns;
 mod commands;
 mod devices;
 mod digest;

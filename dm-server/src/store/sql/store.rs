@@ -9,8 +9,8 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::rows::scalar;
 use super::{
-    Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, bootstrap, cache, commands,
-    devices, digest, migrate, objects, sessions, steps,
+    Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, bootstrap, cache, campaigns,
+    commands, devices, digest, migrate, objects, sessions, steps,
 };
 use crate::bootstrap::BootstrapProfile;
 use crate::store::cap_mos;
@@ -20,6 +20,10 @@ use crate::store::{
     SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
 };
 use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord};
+use crate::store::{
+    CampaignDevice, CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, StageCounts,
+    UpdateState,
+};
 use crate::{Error, Retention};
 
 /// The [`Store`](crate::Store) of a transactional database: every method
@@ -759,6 +763,195 @@ impl<B: Backend> Store for SqlStore<B> {
             work(move |c| {
                 let dev_id = dev_id.clone();
                 Box::pin(async move { bootstrap::outcomes(c, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn create_campaign(
+        &self,
+        spec: CampaignSpec,
+        members: Vec<(DevId, u32)>,
+        now_ms: u64,
+    ) -> Result<CampaignRecord, Error> {
+        let (d, spec, members) = (self.dialect, Arc::new(spec), Arc::new(members));
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (spec, members) = (spec.clone(), members.clone());
+                Box::pin(async move { campaigns::create(c, d, &spec, &members, now_ms).await })
+            }),
+        )
+        .await
+    }
+
+    async fn campaign(&self, id: CampaignId) -> Result<Option<CampaignRecord>, Error> {
+        self.run(
+            Access::Read,
+            work(move |c| Box::pin(async move { campaigns::campaign(c, id).await })),
+        )
+        .await
+    }
+
+    async fn campaigns(&self) -> Result<Vec<CampaignRecord>, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { campaigns::campaigns(c).await })),
+        )
+        .await
+    }
+
+    async fn update_campaign(
+        &self,
+        id: CampaignId,
+        expected_version: u64,
+        status: CampaignStatus,
+        stage: u32,
+        now_ms: u64,
+    ) -> Result<CampaignRecord, Error> {
+        self.run(
+            Access::Write,
+            work(move |c| {
+                Box::pin(async move {
+                    campaigns::update(c, id, expected_version, status, stage, now_ms).await
+                })
+            }),
+        )
+        .await
+    }
+
+    async fn campaign_counts(&self, id: CampaignId) -> Result<Vec<StageCounts>, Error> {
+        self.run(
+            Access::Read,
+            work(move |c| Box::pin(async move { campaigns::counts(c, id).await })),
+        )
+        .await
+    }
+
+    async fn campaign_devices(
+        &self,
+        id: CampaignId,
+        state: Option<UpdateState>,
+        after: Option<&DevId>,
+        limit: usize,
+    ) -> Result<Vec<CampaignDevice>, Error> {
+        let after = after.cloned();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let after = after.clone();
+                Box::pin(
+                    async move { campaigns::devices(c, id, state, after.as_ref(), limit).await },
+                )
+            }),
+        )
+        .await
+    }
+
+    async fn campaign_device(
+        &self,
+        id: CampaignId,
+        dev_id: &DevId,
+    ) -> Result<Option<CampaignDevice>, Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { campaigns::device(c, id, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn active_campaign_device(
+        &self,
+        dev_id: &DevId,
+    ) -> Result<Option<CampaignDevice>, Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let dev_id = dev_id.clone();
+                Box::pin(async move { campaigns::active_device(c, &dev_id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn due_campaign_devices(
+        &self,
+        id: CampaignId,
+        max_stage: u32,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<CampaignDevice>, Error> {
+        self.run(
+            Access::Read,
+            work(move |c| {
+                Box::pin(async move { campaigns::due(c, id, max_stage, now_ms, limit).await })
+            }),
+        )
+        .await
+    }
+
+    async fn stale_campaign_devices(
+        &self,
+        id: CampaignId,
+        updated_before_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<CampaignDevice>, Error> {
+        self.run(
+            Access::Read,
+            work(move |c| {
+                Box::pin(async move { campaigns::stale(c, id, updated_before_ms, limit).await })
+            }),
+        )
+        .await
+    }
+
+    async fn advance_campaign_device(
+        &self,
+        row: &CampaignDevice,
+        expected: (UpdateState, u32),
+        now_ms: u64,
+    ) -> Result<bool, Error> {
+        let row = row.clone();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let row = row.clone();
+                Box::pin(async move { campaigns::advance(c, &row, expected, now_ms).await })
+            }),
+        )
+        .await
+    }
+
+    async fn skip_pending_campaign_devices(
+        &self,
+        id: CampaignId,
+        now_ms: u64,
+    ) -> Result<u64, Error> {
+        self.run(
+            Access::Write,
+            work(move |c| Box::pin(async move { campaigns::skip_pending(c, id, now_ms).await })),
+        )
+        .await
+    }
+
+    async fn lease_campaign(
+        &self,
+        id: CampaignId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, Error> {
+        let node = node.to_owned();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let node = node.clone();
+                Box::pin(async move { campaigns::lease(c, id, &node, now_ms, until_ms).await })
             }),
         )
         .await
