@@ -228,9 +228,23 @@ pub enum Error {
     /// No artifact has this id (404).
     #[error("no artifact {0}")]
     ArtifactNotFound(crate::ArtifactId),
+    /// An unfinished campaign uses the artifact: it cannot be replaced or
+    /// removed (409).
+    #[error("artifact {0} is used by an unfinished campaign")]
+    ArtifactInUse(crate::ArtifactId),
+    /// An artifact's content does not match what was declared of it: its
+    /// length or SHA-256 differ (400).
+    #[error("invalid request: artifact content does not match: {problem}")]
+    ArtifactMismatch {
+        /// What differs.
+        problem: String,
+    },
     /// No group has this id (404).
     #[error("no group {0}")]
     GroupNotFound(crate::GroupId),
+    /// An unfinished campaign targets the group: it cannot be removed (409).
+    #[error("group {0} is targeted by an unfinished campaign")]
+    GroupInUse(crate::GroupId),
     /// No campaign has this id (404).
     #[error("no campaign {0}")]
     CampaignNotFound(crate::CampaignId),
@@ -313,6 +327,7 @@ impl Error {
             | Error::InvalidMember { .. }
             | Error::InvalidPath(_)
             | Error::InvalidName { .. }
+            | Error::ArtifactMismatch { .. }
             | Error::InvalidNotificationAddress(_)
             | Error::InvalidPsk { .. }
             | Error::InvalidCampaign { .. }
@@ -333,6 +348,8 @@ impl Error {
             | Error::SessionVersion { .. }
             | Error::CampaignVersion { .. }
             | Error::CampaignState { .. }
+            | Error::ArtifactInUse(_)
+            | Error::GroupInUse(_)
             | Error::NoNotificationAddress(_) => StatusCode::CONFLICT,
             Error::ServerCommand { .. }
             | Error::NotCacheable { .. }

@@ -46,12 +46,19 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod admin;
+#[allow(dead_code, reason = "the routes and the campaign engine use it next")]
+mod artifact;
 mod auth;
 pub mod bootstrap;
 mod budget;
 mod campaign;
 mod config;
 mod error;
+#[allow(
+    dead_code,
+    reason = "the admin routes and the campaign engine use it next"
+)]
+mod group;
 mod http;
 mod notify;
 mod options;
@@ -67,8 +74,8 @@ pub use admin::{
     parse_command_request,
 };
 pub use auth::ClientCertificate;
-pub use campaign::admin::{CampaignProgress, check_campaign_spec, parse_campaign_spec};
 pub use bootstrap::{AdminClient, BootstrapSettings};
+pub use campaign::admin::{CampaignProgress, check_campaign_spec, parse_campaign_spec};
 pub use config::{
     BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
     PskConfig, RemoteConfig, TlsFiles,
@@ -76,8 +83,8 @@ pub use config::{
 pub use error::Error;
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
-    DEFAULT_CAMPAIGN_TICK, DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits, ServerOptions,
-    ServerOptionsBuilder, SessionSettings, TlsBackend, TlsOptions,
+    DEFAULT_CAMPAIGN_TICK, DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits,
+    ServerOptions, ServerOptionsBuilder, SessionSettings, TlsBackend, TlsOptions,
 };
 pub use server::DmServer;
 pub use store::sql;

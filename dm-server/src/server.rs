@@ -176,7 +176,7 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                 Ok(driver) => driver.run().await,
                 Err(error) => {
                     tracing::error!(%error, "the campaign driver cannot start");
-                    std::future::pending().await
+                    std::future::pending::<()>().await;
                 }
             }
         };

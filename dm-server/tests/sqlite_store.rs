@@ -95,6 +95,25 @@ async fn a_reopened_file_keeps_everything() {
             .await
             .expect("stored");
         assert!(store.use_digest_nonce(&d1, "n", 1, 1).await.expect("used"));
+        let content = dm_test_support::store::artifact_content(dm_server::ARTIFACT_CHUNK + 3);
+        let artifact = dm_test_support::store::stored_artifact("fw", &content);
+        store
+            .put_artifact(artifact, Some(content))
+            .await
+            .expect("artifact stored");
+        let group = dm_server::GroupRecord::new(
+            dm_server::GroupId::new("g").expect("id"),
+            dm_server::GroupFilter::default(),
+        );
+        store.put_group(group).await.expect("group stored");
+        store
+            .set_device_tags(&d1, [dm_server::Tag::new("t").expect("tag")].into())
+            .await
+            .expect("tagged");
+        store
+            .record_devinfo(&d1, [("Mod".to_owned(), "X1".to_owned())].into())
+            .await
+            .expect("recorded");
         let key = store.server_key().await.expect("key");
         assert!(store.transactions() > 7);
         (id, key)
@@ -127,6 +146,20 @@ async fn a_reopened_file_keeps_everything() {
     assert_eq!(store.open_sessions().await.expect("count"), 1);
     assert!(store.object("o").await.expect("read").is_some());
     assert_eq!(store.server_key().await.expect("key"), key, "created once");
+    let fw = dm_server::ArtifactId::new("fw").expect("id");
+    let content = dm_test_support::store::artifact_content(dm_server::ARTIFACT_CHUNK + 3);
+    assert_eq!(
+        store
+            .artifact_range(&fw, 0, dm_server::ARTIFACT_CHUNK as u64)
+            .await
+            .expect("read")
+            .as_deref(),
+        content.get(..dm_server::ARTIFACT_CHUNK),
+        "artifact content survives"
+    );
+    assert_eq!(store.groups().await.expect("groups").len(), 1);
+    assert_eq!(device.tags.len(), 1);
+    assert_eq!(device.devinfo.get("Mod").map(String::as_str), Some("X1"));
     assert!(
         !store.use_digest_nonce(&d1, "n", 1, 1).await.expect("used"),
         "nonce counts survive a restart"

@@ -18,16 +18,18 @@
     reason = "a check panics, as a test does, when the store breaks the contract"
 )]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dm_server::{
-    AlertRecord, CommandId, CommandRecord, CommandState, CommandStatus, DeviceRegistration, Error,
-    ObjectOwner, PskCredentials, PskIdentity, RepositoryObject, Respond, Retention, SessionEnd,
-    SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome,
-    StepPackage, Store,
+    ARTIFACT_CHUNK, AlertRecord, ArtifactId, ArtifactKind, ArtifactRecord, ArtifactSource,
+    CommandId, CommandRecord, CommandState, CommandStatus, DeviceRegistration, Error, GroupFilter,
+    GroupId, GroupRecord, ObjectOwner, PskCredentials, PskIdentity, RepositoryObject, Respond,
+    Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary,
+    SessionToken, StepOutcome, StepPackage, Store, Tag,
 };
 use dm_session::{CachedInstance, Initiator, SessionPhase, SessionState};
 use dm_types::{
@@ -95,6 +97,8 @@ where
     psk_identities_name_one_device_and_go_with_it(new_store(default()).await).await;
     bootstrap_profiles_and_devices_are_kept(new_store(default()).await).await;
     bootstrap_sessions_serve_their_data_once_and_record_outcomes(new_store(default()).await).await;
+    artifacts_keep_their_content_in_chunks_and_read_ranges(new_store(default()).await).await;
+    groups_tags_and_devinfo_are_kept(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:
@@ -1746,4 +1750,321 @@ pub async fn bootstrap_sessions_serve_their_data_once_and_record_outcomes<S: Sto
         outcomes[0].result,
         BootstrapResult::Abandoned { .. }
     ));
+}
+
+/// Content of `len` bytes, each byte depending on its offset (so that a
+/// range read from the wrong place shows).
+#[must_use]
+pub fn artifact_content(len: usize) -> bytes::Bytes {
+    (0..len)
+        .map(|i| u8::try_from((i * 7 + i / 251) % 256).unwrap_or(0))
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// A stored artifact record of `content`.
+#[must_use]
+pub fn stored_artifact(id: &str, content: &[u8]) -> ArtifactRecord {
+    use sha2::Digest as _;
+    let mut record = ArtifactRecord::new(
+        ArtifactId::new(id).expect("valid artifact id"),
+        ArtifactKind::Firmware,
+        "acme-fw",
+        "2.0",
+        u64::try_from(content.len()).expect("size"),
+        sha2::Sha256::digest(content).into(),
+        ArtifactSource::Stored,
+    );
+    record.metadata.insert("channel".into(), "beta".into());
+    record.created_ms = 17;
+    record
+}
+
+/// Artifacts: stored content kept in chunks and read back by ranges
+/// (across chunk boundaries, cut at the end), replaced whole, listed in id
+/// order, removed with their content; content that does not match its
+/// record refused, changing nothing.
+pub async fn artifacts_keep_their_content_in_chunks_and_read_ranges<S: Store>(store: S) {
+    let chunk = ARTIFACT_CHUNK as u64;
+    let len = ARTIFACT_CHUNK * 2 + 100;
+    let content = artifact_content(len);
+    let record = stored_artifact("fw-2.0", &content);
+    let id = record.id.clone();
+    assert!(store.artifact(&id).await.expect("read").is_none());
+    assert!(
+        store
+            .artifact_range(&id, 0, 1)
+            .await
+            .expect("read")
+            .is_none(),
+        "no artifact, no range"
+    );
+    let replaced = store
+        .put_artifact(record.clone(), Some(content.clone()))
+        .await
+        .expect("stored");
+    assert!(!replaced);
+    assert_eq!(
+        store.artifact(&id).await.expect("read"),
+        Some(record.clone())
+    );
+    let range = |start: u64, end: u64| {
+        let store = &store;
+        let id = id.clone();
+        async move {
+            store
+                .artifact_range(&id, start, end)
+                .await
+                .expect("read")
+                .expect("stored content")
+        }
+    };
+    let slice = |start: u64, end: u64| {
+        content
+            .slice(usize::try_from(start).expect("offset")..usize::try_from(end).expect("offset"))
+    };
+    for (start, end) in [
+        (0, 10),
+        (chunk - 5, chunk + 5),
+        (chunk, chunk * 2),
+        (chunk * 2 - 1, chunk * 2 + 1),
+        (chunk / 2, chunk / 2 + chunk),
+        (chunk * 2 + 90, chunk * 2 + 100),
+    ] {
+        assert_eq!(range(start, end).await, slice(start, end), "{start}..{end}");
+    }
+    assert_eq!(
+        range(chunk * 2 + 90, chunk * 3).await,
+        slice(chunk * 2 + 90, chunk * 2 + 100),
+        "cut at the end"
+    );
+    assert!(
+        range(chunk * 2 + 100, chunk * 3).await.is_empty(),
+        "past the end"
+    );
+    assert!(range(5, 5).await.is_empty());
+
+    // Content of another length than declared: refused, nothing changes.
+    let mut short = record.clone();
+    short.version = "2.1".into();
+    let refused = store
+        .put_artifact(short.clone(), Some(content.slice(..10)))
+        .await
+        .expect_err("shorter than declared");
+    assert!(
+        matches!(refused, Error::ArtifactMismatch { .. }),
+        "{refused:?}"
+    );
+    assert!(
+        matches!(
+            store.put_artifact(short.clone(), None).await,
+            Err(Error::ArtifactMismatch { .. })
+        ),
+        "a stored artifact without content"
+    );
+    assert_eq!(
+        store.artifact(&id).await.expect("read"),
+        Some(record.clone())
+    );
+
+    // Replaced by smaller content: the old chunks are gone.
+    let small = artifact_content(10).slice(3..);
+    let smaller = stored_artifact("fw-2.0", &small);
+    assert!(
+        store
+            .put_artifact(smaller.clone(), Some(small.clone()))
+            .await
+            .expect("replaced")
+    );
+    assert_eq!(store.artifact(&id).await.expect("read"), Some(smaller));
+    assert_eq!(range(0, chunk).await, small);
+    assert!(range(chunk, chunk * 2).await.is_empty());
+
+    // An artifact at a URL has no content; content for it is refused.
+    let mut external = ArtifactRecord::new(
+        ArtifactId::new("app-1.0").expect("id"),
+        ArtifactKind::Software,
+        "app",
+        "1.0",
+        1234,
+        [7; 32],
+        ArtifactSource::Url("https://cdn.example/app-1.0.pkg".into()),
+    );
+    external.created_ms = 5;
+    assert!(matches!(
+        store
+            .put_artifact(external.clone(), Some(content.slice(..1234)))
+            .await,
+        Err(Error::ArtifactMismatch { .. })
+    ));
+    assert!(
+        !store
+            .put_artifact(external.clone(), None)
+            .await
+            .expect("stored")
+    );
+    assert!(
+        store
+            .artifact_range(&external.id, 0, 10)
+            .await
+            .expect("read")
+            .is_none(),
+        "no stored content"
+    );
+    let listed = store.artifacts().await.expect("listed");
+    let ids: Vec<&str> = listed.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["app-1.0", "fw-2.0"], "id order");
+    assert_eq!(listed[0], external);
+
+    assert!(store.remove_artifact(&id).await.expect("removed"));
+    assert!(!store.remove_artifact(&id).await.expect("removed"));
+    assert!(store.artifact(&id).await.expect("read").is_none());
+    assert!(
+        store
+            .artifact_range(&id, 0, 1)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    // A new artifact of the same id starts without the old content.
+    let fresh = artifact_content(3);
+    store
+        .put_artifact(stored_artifact("fw-2.0", &fresh), Some(fresh.clone()))
+        .await
+        .expect("stored again");
+    assert_eq!(range(0, 10).await, fresh);
+    // Empty content is content.
+    let empty = stored_artifact("empty", &[]);
+    store
+        .put_artifact(empty.clone(), Some(bytes::Bytes::new()))
+        .await
+        .expect("stored");
+    assert_eq!(
+        store.artifact_range(&empty.id, 0, 10).await.expect("read"),
+        Some(bytes::Bytes::new())
+    );
+    // ArtifactInUse (an unfinished campaign uses it) is checked by the
+    // campaign checks: campaigns live in the store of another step.
+}
+
+fn tag(text: &str) -> Tag {
+    Tag::new(text).expect("valid tag")
+}
+
+/// Groups are kept, replaced, listed in id order and removed; device tags
+/// are replaced whole and DevInfo values merged, both shown in the
+/// device's record and gone with it; an unknown device is DeviceNotFound.
+pub async fn groups_tags_and_devinfo_are_kept<S: Store>(store: S) {
+    let gid = GroupId::new("canary").expect("group id");
+    assert!(store.group(&gid).await.expect("read").is_none());
+    let mut filter = GroupFilter::default();
+    filter.devices.insert(dev("IMEI:1"));
+    filter.tags.insert(tag("site:berlin"));
+    filter.devinfo.insert("Mod".into(), "X1".into());
+    filter
+        .mos
+        .insert(Moid::new("urn:oma:mo:oma-fumo:1.0").expect("moid"));
+    filter.last_session_after_ms = Some(10);
+    filter.last_session_before_ms = Some(20);
+    let mut group = GroupRecord::new(gid.clone(), filter);
+    group.description = "the first devices".into();
+    group.updated_ms = 3;
+    assert!(!store.put_group(group.clone()).await.expect("stored"));
+    assert_eq!(store.group(&gid).await.expect("read"), Some(group.clone()));
+    let mut replacement = GroupRecord::new(gid.clone(), GroupFilter::default());
+    replacement.updated_ms = 4;
+    assert!(
+        store
+            .put_group(replacement.clone())
+            .await
+            .expect("replaced")
+    );
+    assert_eq!(
+        store.group(&gid).await.expect("read"),
+        Some(replacement.clone())
+    );
+    let other = GroupRecord::new(GroupId::new("all").expect("id"), GroupFilter::default());
+    store.put_group(other.clone()).await.expect("stored");
+    assert_eq!(
+        store.groups().await.expect("listed"),
+        [other.clone(), replacement],
+        "id order"
+    );
+    assert!(store.remove_group(&gid).await.expect("removed"));
+    assert!(!store.remove_group(&gid).await.expect("removed"));
+    assert_eq!(store.groups().await.expect("listed"), [other]);
+
+    let d1 = dev("IMEI:1");
+    let unknown = dev("IMEI:404");
+    register(&store, &d1, 1).await;
+    let fresh = store.device(&d1).await.expect("read").expect("registered");
+    assert!(fresh.tags.is_empty() && fresh.devinfo.is_empty());
+    store
+        .set_device_tags(&d1, [tag("a"), tag("site:berlin")].into())
+        .await
+        .expect("tagged");
+    store
+        .set_device_tags(&d1, [tag("b"), tag("site:berlin")].into())
+        .await
+        .expect("tagged");
+    assert!(matches!(
+        store.set_device_tags(&unknown, [tag("a")].into()).await,
+        Err(Error::DeviceNotFound(_))
+    ));
+    let values = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    store
+        .record_devinfo(&d1, values(&[("Mod", "X1"), ("FwV", "1.0")]))
+        .await
+        .expect("recorded");
+    store
+        .record_devinfo(&d1, values(&[("FwV", "1.1"), ("Lang", "en")]))
+        .await
+        .expect("recorded");
+    store
+        .record_devinfo(&d1, BTreeMap::new())
+        .await
+        .expect("nothing");
+    assert!(matches!(
+        store
+            .record_devinfo(&unknown, values(&[("Mod", "X")]))
+            .await,
+        Err(Error::DeviceNotFound(_))
+    ));
+    let device = store.device(&d1).await.expect("read").expect("registered");
+    let tags: BTreeSet<Tag> = [tag("b"), tag("site:berlin")].into();
+    assert_eq!(device.tags, tags, "replaced whole");
+    assert_eq!(
+        device.devinfo,
+        values(&[("FwV", "1.1"), ("Lang", "en"), ("Mod", "X1")]),
+        "merged"
+    );
+    let listed = store.devices(None, 10).await.expect("listed");
+    assert_eq!(
+        (&listed[0].tags, &listed[0].devinfo),
+        (&device.tags, &device.devinfo)
+    );
+    // Re-registering keeps them; an empty set clears the tags.
+    store
+        .register_device(DeviceRegistration::new(d1.clone()), true, 2)
+        .await
+        .expect("replaced");
+    let device = store.device(&d1).await.expect("read").expect("registered");
+    assert_eq!(device.tags, tags);
+    store
+        .set_device_tags(&d1, BTreeSet::new())
+        .await
+        .expect("untagged");
+    let device = store.device(&d1).await.expect("read").expect("registered");
+    assert!(device.tags.is_empty());
+    assert_eq!(device.devinfo.len(), 3);
+    // Removed with the device.
+    store.remove_device(&d1).await.expect("removed");
+    register(&store, &d1, 3).await;
+    let device = store.device(&d1).await.expect("read").expect("registered");
+    assert!(device.tags.is_empty() && device.devinfo.is_empty());
 }

@@ -3,15 +3,18 @@
 //! conformance suite checks those defaults too (as a store that implements
 //! only the required methods gets them).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+
+use bytes::Bytes;
 
 use dm_server::bootstrap::BootstrapProfile;
 use dm_server::{
-    AlertRecord, BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord, CampaignDevice,
-    CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, CommandId, CommandRecord,
-    DeviceRecord, DeviceRegistration, Error, MemoryStore, PasswordCredentials, PskCredentials,
-    PskIdentity, RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken,
-    StageCounts, Store, UpdateState,
+    AlertRecord, ArtifactId, ArtifactRecord, BootstrapDevice, BootstrapOutcomeRecord,
+    BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord, CampaignSpec,
+    CampaignStatus, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, Error, GroupId,
+    GroupRecord, MemoryStore, PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject,
+    SessionEnd, SessionRecord, SessionSummary, SessionToken, StageCounts, Store, Tag, UpdateState,
 };
 use dm_session::CachedInstance;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
@@ -512,5 +515,72 @@ impl Store for Defaults {
         until_ms: u64,
     ) -> impl Future<Output = Result<bool, Error>> + Send {
         self.0.lease_campaign(id, node, now_ms, until_ms)
+    }
+
+    fn put_artifact(
+        &self,
+        record: ArtifactRecord,
+        content: Option<Bytes>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.put_artifact(record, content)
+    }
+
+    fn artifact(
+        &self,
+        id: &ArtifactId,
+    ) -> impl Future<Output = Result<Option<ArtifactRecord>, Error>> + Send {
+        self.0.artifact(id)
+    }
+
+    fn artifacts(&self) -> impl Future<Output = Result<Vec<ArtifactRecord>, Error>> + Send {
+        self.0.artifacts()
+    }
+
+    fn artifact_range(
+        &self,
+        id: &ArtifactId,
+        start: u64,
+        end: u64,
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> + Send {
+        self.0.artifact_range(id, start, end)
+    }
+
+    fn remove_artifact(&self, id: &ArtifactId) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.remove_artifact(id)
+    }
+
+    fn put_group(&self, group: GroupRecord) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.put_group(group)
+    }
+
+    fn group(
+        &self,
+        id: &GroupId,
+    ) -> impl Future<Output = Result<Option<GroupRecord>, Error>> + Send {
+        self.0.group(id)
+    }
+
+    fn groups(&self) -> impl Future<Output = Result<Vec<GroupRecord>, Error>> + Send {
+        self.0.groups()
+    }
+
+    fn remove_group(&self, id: &GroupId) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.remove_group(id)
+    }
+
+    fn set_device_tags(
+        &self,
+        dev_id: &DevId,
+        tags: BTreeSet<Tag>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.set_device_tags(dev_id, tags)
+    }
+
+    fn record_devinfo(
+        &self,
+        dev_id: &DevId,
+        values: BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.record_devinfo(dev_id, values)
     }
 }

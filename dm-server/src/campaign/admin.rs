@@ -204,9 +204,7 @@ pub fn check_campaign_spec(spec: &CampaignSpec) -> Result<(), Error> {
     }
     if let Some(window) = &spec.window {
         if window.start_minute >= 1440 || window.end_minute >= 1440 {
-            return Err(invalid(
-                "window minutes are minutes of the day: 0 to 1439",
-            ));
+            return Err(invalid("window minutes are minutes of the day: 0 to 1439"));
         }
         if window.start_minute == window.end_minute {
             return Err(invalid("an empty window (start == end) never opens"));

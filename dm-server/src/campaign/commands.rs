@@ -61,7 +61,10 @@ pub(crate) fn repository_path(campaign: CampaignId, dev_id: &DevId) -> String {
     if plain {
         format!("campaigns/{campaign}/{text}")
     } else {
-        format!("campaigns/{campaign}/x{}", dm_codec::hex::encode(text.as_bytes()))
+        format!(
+            "campaigns/{campaign}/x{}",
+            dm_codec::hex::encode(text.as_bytes())
+        )
     }
 }
 
@@ -164,7 +167,10 @@ pub(crate) fn exec_update(download: &Command) -> Result<Command, Error> {
         ));
     };
     let miid = target.miid().ok_or_else(|| {
-        Error::store("build a campaign command", "the download EXEC names no MIID")
+        Error::store(
+            "build a campaign command",
+            "the download EXEC names no MIID",
+        )
     })?;
     let update = format!(
         "{}/{miid}/{}",
@@ -180,9 +186,7 @@ pub(crate) fn exec_update(download: &Command) -> Result<Command, Error> {
 /// The update MO instance (MOID and MIID) an EXEC targets.
 pub(crate) fn exec_instance(command: &Command) -> Option<(String, Miid)> {
     match command {
-        Command::Exec { target, .. } => {
-            Some((target.moid().to_owned(), target.miid()?))
-        }
+        Command::Exec { target, .. } => Some((target.moid().to_owned(), target.miid()?)),
         _ => None,
     }
 }
@@ -236,7 +240,10 @@ mod tests {
         assert_eq!(path, "campaigns/3/IMEI:1");
         let odd = repository_path(CampaignId(3), &DevId::new("a/../b?%")?);
         assert_eq!(odd, "campaigns/3/x612f2e2e2f623f25");
-        assert_eq!(repository_path(CampaignId(3), &DevId::new("..")?), "campaigns/3/x2e2e");
+        assert_eq!(
+            repository_path(CampaignId(3), &DevId::new("..")?),
+            "campaigns/3/x2e2e"
+        );
         for path in [path, odd] {
             assert!(crate::admin::check_repository_path(&path).is_ok());
             hget("http://127.0.0.1:1", &path)?;
@@ -257,7 +264,10 @@ mod tests {
         let body = serde_json::to_vec(&data)?;
         let items = dm_codec::decode_mo_serialization(&body, &dm_codec::Limits::default())?;
         assert_eq!(items.len(), 5);
-        assert_eq!(data[2]["ClientURI"], "urn:oma:mo:oma-fumo:1.0/fw/Download/PkgURL");
+        assert_eq!(
+            data[2]["ClientURI"],
+            "urn:oma:mo:oma-fumo:1.0/fw/Download/PkgURL"
+        );
         assert_eq!(data[2]["MOData"]["PkgURL"], "http://h/a?token=t");
         assert_eq!(data[3]["MOData"]["PkgSize"], 1234);
         assert_eq!(data[4]["MOData"]["PkgSHA256"], "ab".repeat(32));
@@ -295,7 +305,10 @@ mod tests {
             &artifact(ArtifactKind::Software),
             "u",
         );
-        assert_eq!(data[0]["ClientURI"], "urn:oma:mo:oma-scomo:1.0/sw/Download/c9");
+        assert_eq!(
+            data[0]["ClientURI"],
+            "urn:oma:mo:oma-scomo:1.0/sw/Download/c9"
+        );
         assert_eq!(data[0]["MOData"]["c9"]["PkgID"], "fw-2");
         let body = serde_json::to_vec(&data)?;
         dm_codec::decode_mo_serialization(&body, &dm_codec::Limits::default())?;
@@ -314,12 +327,23 @@ mod tests {
             moid: dm_types::Moid::new(FUMO_MOID)?,
             miids: vec![Miid::new("fw")?, Miid::new("fw2")?],
         }];
-        assert_eq!(instance(Some(&mos), Flavor::Firmware), Some(Miid::new("fw")?));
+        assert_eq!(
+            instance(Some(&mos), Flavor::Firmware),
+            Some(Miid::new("fw")?)
+        );
         assert_eq!(instance(Some(&mos), Flavor::Software), None);
         assert_eq!(instance(None, Flavor::Firmware), None);
         let fw = Miid::new("fw")?;
-        assert!(names_instance(&[Some("urn:oma:mo:oma-fumo:1.0/fw/Download")], FUMO_MOID, &fw));
-        assert!(!names_instance(&[Some("urn:oma:mo:oma-fumo:1.0/fw2/Download")], FUMO_MOID, &fw));
+        assert!(names_instance(
+            &[Some("urn:oma:mo:oma-fumo:1.0/fw/Download")],
+            FUMO_MOID,
+            &fw
+        ));
+        assert!(!names_instance(
+            &[Some("urn:oma:mo:oma-fumo:1.0/fw2/Download")],
+            FUMO_MOID,
+            &fw
+        ));
         assert!(!names_instance(&[Some("not a uri")], FUMO_MOID, &fw));
         assert!(names_instance(&[None, None], FUMO_MOID, &fw));
         assert_eq!(unsupported_code(Flavor::Software), 1408);

@@ -203,7 +203,7 @@ impl<S: Store, C: NotificationChannel> Driver<S, C> {
             .cloned()
             .unwrap_or(StageCounts {
                 stage,
-                counts: Default::default(),
+                counts: std::collections::BTreeMap::new(),
             });
         let campaign_final = counts
             .iter()
@@ -294,7 +294,10 @@ impl<S: Store, C: NotificationChannel> Driver<S, C> {
             return Ok(false);
         };
         if flavor == Flavor::Firmware
-            && device.devinfo.get("FwV").is_some_and(|v| *v == artifact.version)
+            && device
+                .devinfo
+                .get("FwV")
+                .is_some_and(|v| *v == artifact.version)
         {
             tracing::info!(campaign = %campaign.id, dev_id = %row.dev_id, version = %artifact.version, "device at the version already: skipped");
             settle(DeviceEvent::Skip).await?;
@@ -322,8 +325,16 @@ impl<S: Store, C: NotificationChannel> Driver<S, C> {
         let commands = if self.still_queued(&row).await? {
             row.commands.clone()
         } else {
-            self.queue(campaign, artifact, flavor, &device.dev_id, &miid, &base, now_ms)
-                .await?
+            self.queue(
+                campaign,
+                artifact,
+                flavor,
+                &device.dev_id,
+                &miid,
+                &base,
+                now_ms,
+            )
+            .await?
         };
         if !settle(DeviceEvent::Notified { commands }).await? {
             return Ok(false);

@@ -73,9 +73,10 @@ impl Active {
             return Ok(false);
         };
         if follow == FollowUp::QueueUpdate {
-            let download = self.download.as_ref().ok_or_else(|| {
-                Error::store("queue the update", "the row has no download EXEC")
-            })?;
+            let download = self
+                .download
+                .as_ref()
+                .ok_or_else(|| Error::store("queue the update", "the row has no download EXEC"))?;
             let update = commands::exec_update(download)?;
             let id = shared
                 .store
@@ -144,7 +145,11 @@ pub(crate) async fn before_step<S: Store, C: NotificationChannel>(
                 .is_some_and(|(moid, miid)| commands::names_instance(&uris, moid, miid));
             let event = DeviceEvent::Report { report, matches };
             if !active.apply(shared, &event, now_ms).await? {
-                tracing::info!(?report, state = active.row.state.name(), "update report that does not fit the campaign row: ignored");
+                tracing::info!(
+                    ?report,
+                    state = active.row.state.name(),
+                    "update report that does not fit the campaign row: ignored"
+                );
             }
         }
         Ok::<_, Error>(())

@@ -371,8 +371,6 @@ pub(crate) enum DeviceEvent<'a> {
     },
     /// It made no progress within the campaign's device timeout.
     Timeout,
-    /// The campaign was cancelled.
-    Cancel,
 }
 
 /// What the transition asks of the caller besides writing the row.
@@ -413,10 +411,6 @@ pub(crate) fn transition(
         DeviceEvent::Unsupported { result } if state == U::Pending => {
             next.state = U::Failed;
             next.result = Some(*result);
-            moved(next)
-        }
-        DeviceEvent::Cancel if matches!(state, U::Pending | U::Notified) => {
-            next.state = U::Skipped;
             moved(next)
         }
         DeviceEvent::Claimed(claimed)

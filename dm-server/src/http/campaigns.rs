@@ -25,10 +25,7 @@ const MAX_LIST: usize = 1000;
 /// The campaign routes.
 pub(super) fn routes<S: Store, C: NotificationChannel>() -> Router<std::sync::Arc<Shared<S, C>>> {
     Router::new()
-        .route(
-            "/admin/campaigns",
-            get(list::<S, C>).post(create::<S, C>),
-        )
+        .route("/admin/campaigns", get(list::<S, C>).post(create::<S, C>))
         .route("/admin/campaigns/{id}", get(show::<S, C>))
         .route("/admin/campaigns/{id}/devices", get(devices::<S, C>))
         .route("/admin/campaigns/{id}/{action}", post(action::<S, C>))

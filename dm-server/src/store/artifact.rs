@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::name::ArtifactId;
 use super::wire;
+use crate::Error;
 
 /// What an artifact installs, which decides the MO a campaign drives:
 /// FUMO (docs/protocol.md section 13.1) or SCOMO (13.2).
@@ -98,3 +99,34 @@ impl ArtifactRecord {
 /// The size of the chunks the stores keep an artifact's content in (1 MiB):
 /// a range read touches only the chunks it needs.
 pub const ARTIFACT_CHUNK: usize = 1 << 20;
+
+/// What [`Store::put_artifact`](crate::Store::put_artifact) checks of the
+/// content it is given: present iff the source is stored, and then exactly
+/// the declared size ([`Error::ArtifactMismatch`] otherwise).
+pub(crate) fn check_content(record: &ArtifactRecord, content: Option<&[u8]>) -> Result<(), Error> {
+    match (&record.source, content) {
+        (ArtifactSource::Stored, Some(content)) => {
+            if u64::try_from(content.len()).ok() == Some(record.size) {
+                Ok(())
+            } else {
+                Err(Error::ArtifactMismatch {
+                    problem: format!("{} bytes given, {} declared", content.len(), record.size),
+                })
+            }
+        }
+        (ArtifactSource::Stored, None) => Err(Error::ArtifactMismatch {
+            problem: "a stored artifact needs its content".into(),
+        }),
+        (ArtifactSource::Url(_), Some(_)) => Err(Error::ArtifactMismatch {
+            problem: "an artifact at a URL has no stored content".into(),
+        }),
+        (ArtifactSource::Url(_), None) => Ok(()),
+    }
+}
+
+/// The part of `start..end` within an artifact of `size` bytes, as offsets
+/// (empty when `start` is at or past the end).
+pub(crate) fn clamp_range(size: u64, start: u64, end: u64) -> (u64, u64) {
+    let end = end.min(size);
+    (start.min(end), end)
+}

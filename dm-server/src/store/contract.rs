@@ -1,18 +1,22 @@
 //! The [`Store`] trait: the storage of a management server, one atomic
 //! step per method.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+
+use bytes::Bytes;
 
 use dm_session::{CachedInstance, SessionState};
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::batch::{Taken, first_conflict};
 use super::{
-    AlertRecord, BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord, CampaignDevice,
-    CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, CommandId, CommandRecord,
-    CommandStatus, DeviceRecord, DeviceRegistration, PasswordCredentials, PskCredentials,
-    PskIdentity, RepositoryObject, Respond, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
-    SessionSummary, SessionToken, StageCounts, StepOutcome, StepPackage, UpdateState,
+    AlertRecord, ArtifactId, ArtifactRecord, BootstrapDevice, BootstrapOutcomeRecord,
+    BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord, CampaignSpec,
+    CampaignStatus, CommandId, CommandRecord, CommandStatus, DeviceRecord, DeviceRegistration,
+    GroupId, GroupRecord, PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject,
+    Respond, SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken,
+    StageCounts, StepOutcome, StepPackage, Tag, UpdateState,
 };
 use crate::Error;
 use crate::bootstrap::BootstrapProfile;
@@ -380,6 +384,80 @@ pub trait Store: Send + Sync + 'static {
         issued_ms: u64,
         nc: u32,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    // Artifacts and device groups (docs/updates.md).
+
+    /// Adds or replaces (by id) an artifact; `true` when it replaced one.
+    /// `content` is the artifact's bytes, given iff its source is
+    /// [`ArtifactSource::Stored`](crate::ArtifactSource::Stored), and then
+    /// exactly `record.size` long ([`Error::ArtifactMismatch`] otherwise);
+    /// the store keeps it in chunks of
+    /// [`ARTIFACT_CHUNK`](crate::ARTIFACT_CHUNK) bytes. Replacing an
+    /// artifact an unfinished campaign uses is [`Error::ArtifactInUse`].
+    fn put_artifact(
+        &self,
+        record: ArtifactRecord,
+        content: Option<Bytes>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// An artifact's record.
+    fn artifact(
+        &self,
+        id: &ArtifactId,
+    ) -> impl Future<Output = Result<Option<ArtifactRecord>, Error>> + Send;
+
+    /// Every artifact, in id order.
+    fn artifacts(&self) -> impl Future<Output = Result<Vec<ArtifactRecord>, Error>> + Send;
+
+    /// Bytes `start..end` of a stored artifact's content (`end` exclusive,
+    /// cut at its size; the caller keeps `end - start` at most
+    /// [`ARTIFACT_CHUNK`](crate::ARTIFACT_CHUNK)); `None` when there is no
+    /// such artifact or it has no stored content. A range starting at or
+    /// past the end is empty.
+    fn artifact_range(
+        &self,
+        id: &ArtifactId,
+        start: u64,
+        end: u64,
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> + Send;
+
+    /// Removes an artifact with its content; `false` when there was none.
+    /// An artifact an unfinished campaign uses is [`Error::ArtifactInUse`].
+    fn remove_artifact(&self, id: &ArtifactId) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Adds or replaces (by id) a device group; `true` when it replaced one.
+    fn put_group(&self, group: GroupRecord) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// A device group.
+    fn group(
+        &self,
+        id: &GroupId,
+    ) -> impl Future<Output = Result<Option<GroupRecord>, Error>> + Send;
+
+    /// Every device group, in id order.
+    fn groups(&self) -> impl Future<Output = Result<Vec<GroupRecord>, Error>> + Send;
+
+    /// Removes a device group; `false` when there was none. A group an
+    /// unfinished campaign targets is [`Error::GroupInUse`].
+    fn remove_group(&self, id: &GroupId) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Replaces a device's tags ([`DeviceRecord::tags`]);
+    /// [`Error::DeviceNotFound`] when it is not registered.
+    fn set_device_tags(
+        &self,
+        dev_id: &DevId,
+        tags: BTreeSet<Tag>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Merges DevInfo leaf values a device reported (leaf name to value)
+    /// into [`DeviceRecord::devinfo`]: the names given take their new
+    /// value, the others stay. [`Error::DeviceNotFound`] when it is not
+    /// registered.
+    fn record_devinfo(
+        &self,
+        dev_id: &DevId,
+        values: BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
     // Compound steps: what a request of a session needs, in one round trip
     // each. The defaults compose the methods above (so any store has them);
@@ -1034,6 +1112,73 @@ impl<T: Store> Store for std::sync::Arc<T> {
         nc: u32,
     ) -> impl Future<Output = Result<bool, Error>> + Send {
         (**self).use_digest_nonce(dev_id, nonce, issued_ms, nc)
+    }
+
+    fn put_artifact(
+        &self,
+        record: ArtifactRecord,
+        content: Option<Bytes>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).put_artifact(record, content)
+    }
+
+    fn artifact(
+        &self,
+        id: &ArtifactId,
+    ) -> impl Future<Output = Result<Option<ArtifactRecord>, Error>> + Send {
+        (**self).artifact(id)
+    }
+
+    fn artifacts(&self) -> impl Future<Output = Result<Vec<ArtifactRecord>, Error>> + Send {
+        (**self).artifacts()
+    }
+
+    fn artifact_range(
+        &self,
+        id: &ArtifactId,
+        start: u64,
+        end: u64,
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> + Send {
+        (**self).artifact_range(id, start, end)
+    }
+
+    fn remove_artifact(&self, id: &ArtifactId) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).remove_artifact(id)
+    }
+
+    fn put_group(&self, group: GroupRecord) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).put_group(group)
+    }
+
+    fn group(
+        &self,
+        id: &GroupId,
+    ) -> impl Future<Output = Result<Option<GroupRecord>, Error>> + Send {
+        (**self).group(id)
+    }
+
+    fn groups(&self) -> impl Future<Output = Result<Vec<GroupRecord>, Error>> + Send {
+        (**self).groups()
+    }
+
+    fn remove_group(&self, id: &GroupId) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).remove_group(id)
+    }
+
+    fn set_device_tags(
+        &self,
+        dev_id: &DevId,
+        tags: BTreeSet<Tag>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).set_device_tags(dev_id, tags)
+    }
+
+    fn record_devinfo(
+        &self,
+        dev_id: &DevId,
+        values: BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).record_devinfo(dev_id, values)
     }
 
     fn credentials_and_session(

@@ -1,6 +1,7 @@
 //! What the store keeps of a device: its registration, credentials,
 //! notification secret and record.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use dm_session::http_auth;
 use dm_types::{DevId, MosEntry};
 
-use super::{PskCredentials, SessionSummary, SessionToken, wire};
+use super::{PskCredentials, SessionSummary, SessionToken, Tag, wire};
 
 /// A device's password, kept as the Digest `H(A1)` = `H(username:realm:password)`
 /// for SHA-256 and MD5, never in clear. Basic authentication is checked
@@ -196,6 +197,13 @@ pub struct DeviceRecord {
     /// while another still waits for its Package#3.
     #[serde(default)]
     pub open_sessions: Vec<SessionToken>,
+    /// The tags the operator gave it ([`Store::set_device_tags`](crate::Store::set_device_tags)).
+    #[serde(default)]
+    pub tags: BTreeSet<Tag>,
+    /// The DevInfo leaves the server has seen it report (leaf name, e.g.
+    /// `Mod` or `FwV`, to value; [`Store::record_devinfo`](crate::Store::record_devinfo)).
+    #[serde(default)]
+    pub devinfo: BTreeMap<String, String>,
 }
 
 impl DeviceRecord {
@@ -219,6 +227,8 @@ impl DeviceRecord {
             mos: None,
             open_session: None,
             open_sessions: Vec::new(),
+            tags: BTreeSet::new(),
+            devinfo: BTreeMap::new(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use dm_types::{DevId, Moid};
 use serde::{Deserialize, Serialize};
 
+use super::DeviceRecord;
 use super::name::{GroupId, Tag};
 
 /// What makes a device a member of a group. A device is a member when it is
@@ -48,6 +49,53 @@ impl GroupFilter {
             || !self.mos.is_empty()
             || self.last_session_after_ms.is_some()
             || self.last_session_before_ms.is_some()
+    }
+
+    /// Whether `device` is a member: listed in `devices`, or meeting every
+    /// condition of a filter that has at least one. A device never seen
+    /// reporting a DevInfo leaf or an `MOS` does not meet a condition on
+    /// it; one that never had a session meets `last_session_before_ms`
+    /// and not `last_session_after_ms`.
+    ///
+    /// ```
+    /// use dm_server::{DeviceRecord, DeviceRegistration, GroupFilter, Tag};
+    /// use dm_types::DevId;
+    ///
+    /// let mut device = DeviceRecord::new(DeviceRegistration::new(DevId::new("IMEI:1")?), 0);
+    /// let mut filter = GroupFilter::default();
+    /// assert!(!filter.matches(&device)); // no condition, not listed
+    /// filter.tags.insert(Tag::new("canary")?);
+    /// assert!(!filter.matches(&device));
+    /// device.tags.insert(Tag::new("canary")?);
+    /// assert!(filter.matches(&device));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn matches(&self, device: &DeviceRecord) -> bool {
+        if self.devices.contains(&device.dev_id) {
+            return true;
+        }
+        if !self.has_conditions() {
+            return false;
+        }
+        let tags = self.tags.is_subset(&device.tags);
+        let devinfo = self
+            .devinfo
+            .iter()
+            .all(|(name, value)| device.devinfo.get(name) == Some(value));
+        let mos = self.mos.iter().all(|moid| {
+            device
+                .mos
+                .as_deref()
+                .is_some_and(|mos| mos.iter().any(|entry| entry.moid == *moid))
+        });
+        let started = device.last_session().map(|s| s.started_ms);
+        let after = self
+            .last_session_after_ms
+            .is_none_or(|after| started.is_some_and(|t| t >= after));
+        let before = self
+            .last_session_before_ms
+            .is_none_or(|before| started.is_none_or(|t| t < before));
+        tags && devinfo && mos && after && before
     }
 }
 

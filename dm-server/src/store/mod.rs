@@ -39,6 +39,7 @@ pub(crate) mod wire;
 pub use alert::AlertRecord;
 use alert::StoredAlert;
 pub use artifact::{ARTIFACT_CHUNK, ArtifactKind, ArtifactRecord, ArtifactSource};
+pub(crate) use artifact::{check_content, clamp_range};
 pub use bootstrap::{
     BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord, BootstrapPsk,
     BootstrapResult, BootstrapSessionRecord, PendingRegistration,

@@ -476,7 +476,6 @@ fn a_firmware_update_goes_through_every_state() {
     // A final row moves no more.
     for event in [
         DeviceEvent::Timeout,
-        DeviceEvent::Cancel,
         DeviceEvent::Skip,
         DeviceEvent::Report {
             report: &updated,
@@ -681,24 +680,8 @@ fn permanent_results_and_refused_commands_fail_for_good() {
 }
 
 #[test]
-fn cancel_and_skip_only_touch_rows_not_started() {
+fn skip_only_touches_rows_not_started() {
     use UpdateState as U;
-    assert_eq!(
-        state_after(&row(U::Pending, 0), &DeviceEvent::Cancel),
-        Some(U::Skipped)
-    );
-    assert_eq!(
-        state_after(&row(U::Notified, 1), &DeviceEvent::Cancel),
-        Some(U::Skipped)
-    );
-    assert_eq!(
-        state_after(&row(U::InSession, 1), &DeviceEvent::Cancel),
-        None
-    );
-    assert_eq!(
-        state_after(&row(U::Downloading, 1), &DeviceEvent::Cancel),
-        None
-    );
     assert_eq!(
         state_after(&row(U::Pending, 0), &DeviceEvent::Skip),
         Some(U::Skipped)

@@ -1,6 +1,9 @@
 //! [`Store`] for [`MemoryStore`]: each method one step under the mutex.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
+
+use bytes::Bytes;
 
 use dm_session::CachedInstance;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
@@ -12,6 +15,9 @@ use super::{
 };
 use crate::Error;
 use crate::bootstrap::BootstrapProfile;
+use crate::store::{
+    ArtifactId, ArtifactRecord, GroupId, GroupRecord, Tag, check_content, clamp_range,
+};
 use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord};
 use crate::store::{
     CampaignDevice, CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, StageCounts,
@@ -496,6 +502,98 @@ impl Store for MemoryStore {
         let key = crate::util::random()?;
         inner.key = Some(key);
         Ok(key)
+    }
+
+    async fn put_artifact(
+        &self,
+        record: ArtifactRecord,
+        content: Option<Bytes>,
+    ) -> Result<bool, Error> {
+        check_content(&record, content.as_deref())?;
+        let mut inner = self.lock();
+        let replaced = inner.artifacts.contains_key(&record.id);
+        inner.artifacts.insert(record.id.clone(), (record, content));
+        Ok(replaced)
+    }
+
+    async fn artifact(&self, id: &ArtifactId) -> Result<Option<ArtifactRecord>, Error> {
+        Ok(self
+            .lock()
+            .artifacts
+            .get(id)
+            .map(|(record, _)| record.clone()))
+    }
+
+    async fn artifacts(&self) -> Result<Vec<ArtifactRecord>, Error> {
+        Ok(self
+            .lock()
+            .artifacts
+            .values()
+            .map(|(record, _)| record.clone())
+            .collect())
+    }
+
+    async fn artifact_range(
+        &self,
+        id: &ArtifactId,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<Bytes>, Error> {
+        let inner = self.lock();
+        let Some((_, Some(content))) = inner.artifacts.get(id) else {
+            return Ok(None);
+        };
+        let size = u64::try_from(content.len()).unwrap_or(u64::MAX);
+        let (start, end) = clamp_range(size, start, end);
+        let (Ok(start), Ok(end)) = (usize::try_from(start), usize::try_from(end)) else {
+            return Ok(Some(Bytes::new()));
+        };
+        Ok(Some(content.slice(start..end)))
+    }
+
+    async fn remove_artifact(&self, id: &ArtifactId) -> Result<bool, Error> {
+        Ok(self.lock().artifacts.remove(id).is_some())
+    }
+
+    async fn put_group(&self, group: GroupRecord) -> Result<bool, Error> {
+        Ok(self.lock().groups.insert(group.id.clone(), group).is_some())
+    }
+
+    async fn group(&self, id: &GroupId) -> Result<Option<GroupRecord>, Error> {
+        Ok(self.lock().groups.get(id).cloned())
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupRecord>, Error> {
+        Ok(self.lock().groups.values().cloned().collect())
+    }
+
+    async fn remove_group(&self, id: &GroupId) -> Result<bool, Error> {
+        Ok(self.lock().groups.remove(id).is_some())
+    }
+
+    async fn set_device_tags(&self, dev_id: &DevId, tags: BTreeSet<Tag>) -> Result<(), Error> {
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        let labels = device.labels.get_or_insert_with(Box::default);
+        labels.tags = tags;
+        if labels.tags.is_empty() && labels.devinfo.is_empty() {
+            device.labels = None;
+        }
+        Ok(())
+    }
+
+    async fn record_devinfo(
+        &self,
+        dev_id: &DevId,
+        values: BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        let device = inner.device_mut(dev_id)?;
+        if !values.is_empty() {
+            let labels = device.labels.get_or_insert_with(Box::default);
+            labels.devinfo.extend(values);
+        }
+        Ok(())
     }
 
     async fn flush(&self) -> Result<(), Error> {

@@ -1,7 +1,9 @@
 //! The state of a [`MemoryStore`](super::MemoryStore) behind its mutex:
 //! devices, their activity, and the indexes by user name and certificate.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use bytes::Bytes;
 
 use dm_types::{DevId, MosEntry, Status};
 
@@ -12,6 +14,7 @@ use super::{
     SessionSummary, SessionToken,
 };
 use crate::Error;
+use crate::store::{ArtifactId, ArtifactRecord, GroupId, GroupRecord, Tag};
 
 #[derive(Debug, Default)]
 pub(super) struct Inner {
@@ -26,6 +29,10 @@ pub(super) struct Inner {
     pub(super) key: Option<[u8; 32]>,
     pub(super) bootstrap: super::bootstrap::BootstrapState,
     pub(super) campaigns: super::campaigns::CampaignState,
+    /// Artifacts by id, with their content when stored.
+    pub(super) artifacts: BTreeMap<ArtifactId, (ArtifactRecord, Option<Bytes>)>,
+    /// Device groups by id.
+    pub(super) groups: BTreeMap<GroupId, GroupRecord>,
 }
 
 /// A device, compact: everything a device may lack is boxed behind an
@@ -51,6 +58,15 @@ pub(super) struct Device {
     pub(super) cache: Option<Box<Cache>>,
     /// Digest nonce counts in use.
     pub(super) digest: Option<Box<DigestUse>>,
+    /// Its tags and the DevInfo values seen.
+    pub(super) labels: Option<Box<Labels>>,
+}
+
+/// What a device is selected by in groups: its tags and DevInfo values.
+#[derive(Debug, Default)]
+pub(super) struct Labels {
+    pub(super) tags: BTreeSet<Tag>,
+    pub(super) devinfo: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +122,7 @@ impl Device {
             open_sessions: None,
             cache: None,
             digest: None,
+            labels: None,
         };
         device.apply(registration);
         device
@@ -152,6 +169,16 @@ impl Device {
             mos: self.mos.as_deref().map(<[MosEntry]>::to_vec),
             open_session: self.open_sessions().last().copied(),
             open_sessions: self.open_sessions().to_vec(),
+            tags: self
+                .labels
+                .as_deref()
+                .map(|l| l.tags.clone())
+                .unwrap_or_default(),
+            devinfo: self
+                .labels
+                .as_deref()
+                .map(|l| l.devinfo.clone())
+                .unwrap_or_default(),
         }
     }
 

@@ -1,5 +1,7 @@
 //! Devices: registration, look-ups, notification state.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use dm_types::DevId;
 
 use super::locks::lock;
@@ -16,7 +18,7 @@ use crate::store::{
 /// The columns [`record`] reads, in order.
 const COLUMNS: &str = "dev_id, registered_ms, username, ha1_sha256, ha1_md5, certificate, \
      notification_address, notification_secret, notification_auth_data, last_notification_id, \
-     sessions, mos, psk_identity, psk_key";
+     sessions, mos, psk_identity, psk_key, tags, devinfo";
 
 /// See [`Store::register_device`](crate::Store::register_device).
 pub(super) async fn register(
@@ -518,5 +520,13 @@ fn record(row: &Row) -> Result<DeviceRecord, Error> {
         mos,
         open_session: None,
         open_sessions: Vec::new(),
+        tags: match row.opt_text(14, "tags")? {
+            Some(text) => from_json("tags", &text)?,
+            None => BTreeSet::new(),
+        },
+        devinfo: match row.opt_text(15, "DevInfo values")? {
+            Some(text) => from_json("DevInfo values", &text)?,
+            None => BTreeMap::new(),
+        },
     })
 }

@@ -11,6 +11,7 @@ const SQLITE: &[&str] = &[
     include_str!("migrations/sqlite/0001_init.sql"),
     include_str!("migrations/sqlite/0002_psk.sql"),
     include_str!("migrations/sqlite/0003_bootstrap.sql"),
+    include_str!("migrations/sqlite/0004_artifacts_groups.sql"),
     include_str!("migrations/sqlite/0005_campaigns.sql"),
 ];
 
@@ -19,6 +20,7 @@ const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0001_init.sql"),
     include_str!("migrations/postgres/0002_psk.sql"),
     include_str!("migrations/postgres/0003_bootstrap.sql"),
+    include_str!("migrations/postgres/0004_artifacts_groups.sql"),
     include_str!("migrations/postgres/0005_campaigns.sql"),
 ];
 

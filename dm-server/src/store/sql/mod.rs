@@ -8,6 +8,7 @@
 //! [`Connection`].
 
 mod alerts;
+mod artifacts;
 mod backend;
 mod bootstrap;
 mod cache;

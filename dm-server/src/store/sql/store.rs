@@ -1,24 +1,26 @@
 //! [`SqlStore`]: the [`Store`](crate::Store) over a [`Backend`], each method
 //! one transaction.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use dm_session::CachedInstance;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::rows::scalar;
 use super::{
-    Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, bootstrap, cache, campaigns,
-    commands, devices, digest, migrate, objects, sessions, steps,
+    Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, artifacts, bootstrap, cache,
+    campaigns, commands, devices, digest, migrate, objects, sessions, steps,
 };
 use crate::bootstrap::BootstrapProfile;
-use crate::store::cap_mos;
 use crate::store::{
     AlertRecord, CommandId, CommandRecord, CredentialsAndSession, DeviceRecord, DeviceRegistration,
     PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, Respond, SessionEnd,
     SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
 };
+use crate::store::{ArtifactId, ArtifactRecord, GroupId, GroupRecord, Tag, cap_mos, check_content};
 use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord};
 use crate::store::{
     CampaignDevice, CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, StageCounts,
@@ -570,6 +572,144 @@ impl<B: Backend> Store for SqlStore<B> {
             work(move |c| {
                 let path = path.clone();
                 Box::pin(async move { objects::delete(c, &path).await })
+            }),
+        )
+        .await
+    }
+
+    async fn put_artifact(
+        &self,
+        record: ArtifactRecord,
+        content: Option<Bytes>,
+    ) -> Result<bool, Error> {
+        check_content(&record, content.as_deref())?;
+        let d = self.dialect;
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (record, content) = (record.clone(), content.clone());
+                Box::pin(async move { artifacts::put(c, d, &record, content.as_ref()).await })
+            }),
+        )
+        .await
+    }
+
+    async fn artifact(&self, id: &ArtifactId) -> Result<Option<ArtifactRecord>, Error> {
+        let id = id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let id = id.clone();
+                Box::pin(async move { artifacts::artifact(c, &id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn artifacts(&self) -> Result<Vec<ArtifactRecord>, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { artifacts::artifacts(c).await })),
+        )
+        .await
+    }
+
+    async fn artifact_range(
+        &self,
+        id: &ArtifactId,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<Bytes>, Error> {
+        let id = id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let id = id.clone();
+                Box::pin(async move { artifacts::range(c, &id, start, end).await })
+            }),
+        )
+        .await
+    }
+
+    async fn remove_artifact(&self, id: &ArtifactId) -> Result<bool, Error> {
+        let id = id.clone();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let id = id.clone();
+                Box::pin(async move { artifacts::remove(c, &id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn put_group(&self, group: GroupRecord) -> Result<bool, Error> {
+        let d = self.dialect;
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let group = group.clone();
+                Box::pin(async move { artifacts::put_group(c, d, &group).await })
+            }),
+        )
+        .await
+    }
+
+    async fn group(&self, id: &GroupId) -> Result<Option<GroupRecord>, Error> {
+        let id = id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let id = id.clone();
+                Box::pin(async move { artifacts::group(c, &id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupRecord>, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { artifacts::groups(c).await })),
+        )
+        .await
+    }
+
+    async fn remove_group(&self, id: &GroupId) -> Result<bool, Error> {
+        let id = id.clone();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let id = id.clone();
+                Box::pin(async move { artifacts::remove_group(c, &id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn set_device_tags(&self, dev_id: &DevId, tags: BTreeSet<Tag>) -> Result<(), Error> {
+        let dev_id = dev_id.clone();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, tags) = (dev_id.clone(), tags.clone());
+                Box::pin(async move { artifacts::set_tags(c, &dev_id, &tags).await })
+            }),
+        )
+        .await
+    }
+
+    async fn record_devinfo(
+        &self,
+        dev_id: &DevId,
+        values: BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let (d, dev_id) = (self.dialect, dev_id.clone());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let (dev_id, values) = (dev_id.clone(), values.clone());
+                Box::pin(async move { artifacts::record_devinfo(c, d, &dev_id, &values).await })
             }),
         )
         .await
