@@ -98,6 +98,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod transport;
+pub mod update;
 
 pub use auth::Credentials;
 pub use builder::{Account, DmClientBuilder};
