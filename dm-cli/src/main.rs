@@ -26,6 +26,7 @@ mod device;
 mod input;
 mod notification;
 mod serve;
+mod updates;
 mod uri;
 
 #[derive(Parser)]
@@ -68,6 +69,12 @@ enum Commands {
     /// Manage a bootstrap server through its admin API: profiles,
     /// server-initiated bootstrap.
     Bootstrap(bootstrap::Args),
+    /// Manage the artifacts (firmware and software packages) of a
+    /// management server through its admin API.
+    Artifact(updates::ArtifactArgs),
+    /// Manage the device groups (and device tags) of a management server
+    /// through its admin API.
+    Group(updates::GroupArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +95,8 @@ fn main() -> ExitCode {
         Commands::Serve(args) => serve::run(args),
         Commands::Device(args) => device::run(args),
         Commands::Bootstrap(args) => bootstrap::run(args),
+        Commands::Artifact(args) => updates::run_artifact(&args),
+        Commands::Group(args) => updates::run_group(&args),
     }
 }
 
