@@ -84,8 +84,9 @@ fn server_uri(text: String) -> Result<ServerUri, Error> {
 
 /// The MO serialization the HGET writes: for firmware, leaves of the FUMO
 /// instance `PkgName`, `PkgVersion`, `Download/PkgURL`, `Ext/PkgSize` and
-/// `Ext/PkgSHA256`; for software, the node `Download/<x>` with `PkgID`,
-/// `Name`, `Version`, `PkgURL` and `Ext/PkgSize`, `Ext/PkgSHA256`.
+/// `Ext/PkgSHA256`; for software, the whole entry `Download/<x>`: `PkgID`,
+/// `Name`, `PkgURL`, `Ext/PkgSize`, `Ext/PkgSHA256` and its `Operations`
+/// nodes (docs/updates.md, device side of SCOMO).
 pub(crate) fn mo_data(
     flavor: Flavor,
     campaign: CampaignId,
@@ -117,9 +118,15 @@ pub(crate) fn mo_data(
                 "MOData": { name: {
                     "PkgID": artifact.id.as_str(),
                     "Name": artifact.name,
-                    "Version": artifact.version,
                     "PkgURL": url,
                     "Ext": { "PkgSize": artifact.size, "PkgSHA256": sha256 },
+                    // The device learns of the entry when a node of it is
+                    // executed: the server creates the nodes it executes.
+                    "Operations": {
+                        "Download": {},
+                        "DownloadInstall": {},
+                        "DownloadInstallInactive": {},
+                    },
                 }},
             }])
         }
@@ -315,6 +322,10 @@ mod tests {
             "urn:oma:mo:oma-scomo:1.0/sw/Download/c9"
         );
         assert_eq!(data[0]["MOData"]["c9"]["PkgID"], "fw-2");
+        assert_eq!(
+            data[0]["MOData"]["c9"]["Operations"]["DownloadInstall"],
+            json!({})
+        );
         let body = serde_json::to_vec(&data)?;
         dm_codec::decode_mo_serialization(&body, &dm_codec::Limits::default())?;
         let exec = exec_download(Flavor::Software, CampaignId(9), &miid, "http://h")?;
