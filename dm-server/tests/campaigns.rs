@@ -135,6 +135,9 @@ async fn a_firmware_update_goes_through_every_state() {
         (done.state, done.result),
         (UpdateState::Succeeded, Some(200))
     );
+    // Its MO data (and download token) is gone with it.
+    let gone = repo_get(&http, &hget[1], Some(&device.id), device.auth()).await;
+    assert_eq!(gone.status(), 404);
 
     run_update(&server, &devices[1]).await;
     wait_status(&admin, id, "completed").await;
@@ -338,6 +341,38 @@ async fn pause_resume_and_cancel() {
     // A device in no unfinished campaign may join a new one.
     let second = create(&admin, spec(json!([{"size": {"percent": 100}}]), json!({}))).await;
     wait_state(&server, second, &devices[2], UpdateState::Notified).await;
+}
+
+#[tokio::test]
+async fn cancelling_takes_the_mo_data_of_devices_not_yet_in_a_session() {
+    let server = TestServer::start_on(fast(), MemoryStore::new()).await;
+    let devices = fleet(&server, 1).await;
+    let device = &devices[0];
+    let admin = AdminClient::new(&server.base);
+    let id = create(&admin, spec(json!([{"size": {"percent": 100}}]), json!({}))).await;
+    wait_state(&server, id, device, UpdateState::Notified).await;
+    let queued = server
+        .admin()
+        .commands(&dev(&device.id))
+        .await
+        .expect("commands");
+    let source = queued[0]
+        .command
+        .params()
+        .next()
+        .expect("HGET source")
+        .to_owned();
+    let http = client();
+    let data = repo_get(&http, &source, Some(&device.id), device.auth()).await;
+    assert_eq!(data.status(), 200);
+    let (status, _) = admin
+        .post(&format!("/admin/campaigns/{id}/cancel"), json!(null))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(state_of(&server, id, device).await, UpdateState::Skipped);
+    // The commands still queued download nothing: their data is gone.
+    let gone = repo_get(&http, &source, Some(&device.id), device.auth()).await;
+    assert_eq!(gone.status(), 404);
 }
 
 #[tokio::test]

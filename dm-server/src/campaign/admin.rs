@@ -352,6 +352,26 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         self.operator_action(id, OperatorAction::Cancel).await
     }
 
+    /// Cancelling: the devices notified but not yet in a session lose
+    /// their MO data, so that the commands still queued for them (the store
+    /// cannot take a queued command back) download nothing.
+    async fn forget_notified(&self, id: CampaignId) -> Result<(), Error> {
+        let store = &self.shared.store;
+        let mut after: Option<DevId> = None;
+        loop {
+            let page = store
+                .campaign_devices(id, Some(UpdateState::Notified), after.as_ref(), 500)
+                .await?;
+            for row in &page {
+                super::commands::forget_mo_data(store, id, &row.dev_id).await;
+            }
+            if page.len() < 500 {
+                return Ok(());
+            }
+            after = page.last().map(|r| r.dev_id.clone());
+        }
+    }
+
     async fn operator_action(
         &self,
         id: CampaignId,
@@ -386,6 +406,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             {
                 Ok(updated) => {
                     if action == OperatorAction::Cancel {
+                        self.forget_notified(id).await?;
                         let skipped = store.skip_pending_campaign_devices(id, now).await?;
                         tracing::info!(campaign = %id, skipped, "campaign cancelled");
                     } else {

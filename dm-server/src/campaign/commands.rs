@@ -68,6 +68,20 @@ pub(crate) fn repository_path(campaign: CampaignId, dev_id: &DevId) -> String {
     }
 }
 
+/// Removes a device's MO data of a campaign once its row is final (or will
+/// never be started): its download token is of no further use. A failure
+/// is logged; the object is small and its device's own.
+pub(crate) async fn forget_mo_data<S: crate::store::Store>(
+    store: &S,
+    campaign: CampaignId,
+    dev_id: &DevId,
+) {
+    let path = repository_path(campaign, dev_id);
+    if let Err(error) = store.delete_object(&path).await {
+        tracing::warn!(%error, path, "the campaign's MO data of a device was not removed");
+    }
+}
+
 /// The node a software package is downloaded under: `Download/<x>` with
 /// `x` = `c<campaign id>`.
 fn scomo_download_name(campaign: CampaignId) -> String {
