@@ -44,16 +44,19 @@ const MAX_BULK: usize = 10_000;
 /// The route of repository objects.
 const REPOSITORY_ROUTE: &str = "/admin/repository/{*path}";
 
+/// The route of one artifact (its `PUT` takes `application/octet-stream`).
+pub(super) const ARTIFACT_ROUTE: &str = "/admin/artifacts/{id}";
+
 /// Most devices one listing returns.
 const MAX_LIST: usize = 1000;
 
-/// The admin routes: the management routes with `extra` (routes of other
-/// modules), or `bootstrap` (the bootstrap role's) when given, behind the
-/// admin checks.
+/// The admin routes: the management routes with `updates` (artifacts,
+/// groups, tags), or `bootstrap` (the bootstrap role's) when given, behind
+/// the admin checks.
 pub(crate) fn router<S: Store, C: NotificationChannel>(
     shared: Arc<Shared<S, C>>,
     bootstrap: Option<Router<Arc<Shared<S, C>>>>,
-    extra: Router<Arc<Shared<S, C>>>,
+    updates: Router<Arc<Shared<S, C>>>,
 ) -> Router<Arc<Shared<S, C>>> {
     let routes = if let Some(routes) = bootstrap {
         routes
@@ -88,8 +91,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
                 "/admin/devices/{dev_id}/credentials",
                 put(replace_credentials::<S, C>),
             )
-            .merge(extra)
-            .merge(super::admin_updates::routes::<S, C>())
+            .merge(updates)
     };
     routes
         .route("/admin", any(no_such_resource))
@@ -258,7 +260,7 @@ fn check_media_type(request: &Request) -> Result<(), (u16, String)> {
     let artifact = request
         .extensions()
         .get::<MatchedPath>()
-        .is_some_and(|p| p.as_str() == super::admin_updates::ARTIFACT_ROUTE);
+        .is_some_and(|p| p.as_str() == ARTIFACT_ROUTE);
     let accepted: &[&str] = if repository && method == Method::PUT {
         &[mime::MO_DATA, "application/json"]
     } else if artifact && method == Method::PUT {
