@@ -20,6 +20,7 @@ macro_rules! say {
 }
 
 mod bootstrap;
+mod campaigns;
 mod ddf;
 mod decode;
 mod device;
@@ -76,6 +77,9 @@ enum Commands {
     /// Manage the device groups (and device tags) of a management server
     /// through its admin API.
     Group(updates::GroupArgs),
+    /// Roll an artifact out to a group in stages, and watch or steer the
+    /// campaign, through a management server's admin API.
+    Campaign(campaigns::CampaignArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
         Commands::Bootstrap(args) => bootstrap::run(args),
         Commands::Artifact(args) => updates::run_artifact(&args),
         Commands::Group(args) => updates::run_group(&args),
+        Commands::Campaign(args) => campaigns::run(&args),
     }
 }
 

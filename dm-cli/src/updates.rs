@@ -18,14 +18,14 @@ use dm_server::AdminClient;
 pub(crate) struct Remote {
     /// The server's admin base URI, e.g. https://dm.example:8443.
     #[arg(long, value_name = "URL")]
-    admin: String,
+    pub(crate) admin: String,
     /// A file holding the admin token (else DM_ADMIN_TOKEN).
     #[arg(long, value_name = "PATH")]
-    token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
     /// CA certificates (PEM) the server's certificate is checked against
     /// (https).
     #[arg(long, value_name = "PATH")]
-    ca: Option<PathBuf>,
+    pub(crate) ca: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -133,7 +133,7 @@ enum GroupAction {
 }
 
 /// Percent-encodes a path segment or query value.
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -162,7 +162,7 @@ fn token(remote: &Remote, env: Option<String>) -> Result<String, String> {
     Ok(token)
 }
 
-fn client(remote: &Remote, env: Option<String>) -> Result<AdminClient, String> {
+pub(crate) fn client(remote: &Remote, env: Option<String>) -> Result<AdminClient, String> {
     let mut client = AdminClient::new(&remote.admin, token(remote, env)?)
         .map_err(|e| e.to_string())?
         .with_timeout(Duration::from_secs(600));
@@ -174,7 +174,7 @@ fn client(remote: &Remote, env: Option<String>) -> Result<AdminClient, String> {
 }
 
 /// A request: method, path, and the body with its media type.
-type Call = (&'static str, String, Option<(&'static str, Vec<u8>)>);
+pub(crate) type Call = (&'static str, String, Option<(&'static str, Vec<u8>)>);
 
 fn artifact_call(action: &ArtifactAction) -> Result<Call, String> {
     Ok(match action {
@@ -279,7 +279,7 @@ fn group_call(action: &GroupAction) -> Result<Call, String> {
     })
 }
 
-async fn execute(client: &AdminClient, call: Call) -> Result<String, String> {
+pub(crate) async fn execute(client: &AdminClient, call: Call) -> Result<String, String> {
     let (method, path, body) = call;
     let answer = match body {
         Some((content_type, body)) => {
@@ -301,7 +301,7 @@ async fn execute(client: &AdminClient, call: Call) -> Result<String, String> {
     })
 }
 
-fn run_call(remote: &Remote, call: Result<Call, String>) -> ExitCode {
+pub(crate) fn run_call(remote: &Remote, call: Result<Call, String>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -298,6 +298,13 @@ pub enum Error {
     /// A protocol value was invalid.
     #[error(transparent)]
     Types(#[from] dm_types::Error),
+    /// A campaign that cannot be created as asked (400): no stage, a
+    /// threshold over 100, a maintenance window minute past the day.
+    #[error("invalid campaign: {problem}")]
+    InvalidCampaign {
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl From<crate::store::InvalidName> for Error {
@@ -332,6 +339,7 @@ impl Error {
             | Error::ArtifactMismatch { .. }
             | Error::InvalidNotificationAddress(_)
             | Error::InvalidPsk { .. }
+            | Error::InvalidCampaign { .. }
             | Error::Types(_) => StatusCode::BAD_REQUEST,
             Error::Codec(e) => e.status(),
             Error::ObjectOwned { .. } | Error::TooManyObjects { .. } => StatusCode::FORBIDDEN,

@@ -50,6 +50,7 @@ mod artifact;
 mod auth;
 pub mod bootstrap;
 mod budget;
+mod campaign;
 mod config;
 mod devinfo;
 mod error;
@@ -71,6 +72,7 @@ pub use admin::{
 pub use artifact::{RangeRequest, parse_range};
 pub use auth::ClientCertificate;
 pub use bootstrap::{AdminClient, BootstrapSettings};
+pub use campaign::admin::{CampaignProgress, check_campaign_spec, parse_campaign_spec};
 pub use config::{
     BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
     PskConfig, RemoteConfig, TlsFiles,
@@ -79,8 +81,8 @@ pub use error::Error;
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
-    DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits, ServerOptions,
-    ServerOptionsBuilder, SessionSettings, TlsBackend, TlsOptions,
+    DEFAULT_CAMPAIGN_TICK, DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits,
+    ServerOptions, ServerOptionsBuilder, SessionSettings, TlsBackend, TlsOptions,
 };
 pub use server::DmServer;
 pub use store::sql;

@@ -660,7 +660,12 @@ pub struct ServerOptions {
     pub(crate) basic_auth: bool,
     pub(crate) digest_md5: bool,
     pub(crate) bootstrap: Option<BootstrapSettings>,
+    pub(crate) campaign_tick: Duration,
 }
+
+/// How often the campaign driver runs by default (see
+/// [`ServerOptionsBuilder::campaign_tick`]).
+pub const DEFAULT_CAMPAIGN_TICK: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for ServerOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -677,6 +682,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("basic_auth", &self.basic_auth)
             .field("digest_md5", &self.digest_md5)
             .field("bootstrap", &self.bootstrap)
+            .field("campaign_tick", &self.campaign_tick)
             .finish_non_exhaustive()
     }
 }
@@ -744,6 +750,11 @@ impl ServerOptions {
     pub fn session(&self) -> &SessionSettings {
         &self.session
     }
+
+    /// How often the campaign driver runs (docs/updates.md).
+    pub fn campaign_tick(&self) -> Duration {
+        self.campaign_tick
+    }
 }
 
 /// Builds [`ServerOptions`]; [`ServerOptionsBuilder::build`] checks them.
@@ -762,6 +773,7 @@ pub struct ServerOptionsBuilder {
     basic_auth: bool,
     digest_md5: bool,
     bootstrap: Option<BootstrapSettings>,
+    campaign_tick: Duration,
 }
 
 impl Default for ServerOptionsBuilder {
@@ -780,6 +792,7 @@ impl Default for ServerOptionsBuilder {
             basic_auth: true,
             digest_md5: true,
             bootstrap: None,
+            campaign_tick: DEFAULT_CAMPAIGN_TICK,
         }
     }
 }
@@ -896,6 +909,25 @@ impl ServerOptionsBuilder {
         self
     }
 
+    /// How often the campaign driver looks at the unfinished campaigns
+    /// (default 1 s, at least 10 ms): starts devices, retries those whose
+    /// timeout passed, and moves campaigns through their stages. Tests and
+    /// load tests use ~50 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dm_server::ServerOptions;
+    ///
+    /// let options = ServerOptions::builder().campaign_tick(Duration::from_millis(50)).build()?;
+    /// assert_eq!(options.campaign_tick(), Duration::from_millis(50));
+    /// # Ok::<(), dm_server::Error>(())
+    /// ```
+    #[must_use]
+    pub fn campaign_tick(mut self, tick: Duration) -> Self {
+        self.campaign_tick = tick.max(Duration::from_millis(10));
+        self
+    }
+
     /// Checks the options: a valid server id and public URI, a usable TLS
     /// configuration, dev mode only on a loopback address, the bootstrap
     /// role only with TLS and a client CA and without dev mode.
@@ -983,6 +1015,7 @@ impl ServerOptionsBuilder {
             basic_auth: self.basic_auth,
             digest_md5: self.digest_md5,
             bootstrap: self.bootstrap,
+            campaign_tick: self.campaign_tick,
         })
     }
 }

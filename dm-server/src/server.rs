@@ -161,11 +161,30 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
     }
 
     /// Runs forever: expires idle sessions every
-    /// [`SessionSettings::expiry_interval`](crate::SessionSettings::expiry_interval)
-    /// and flushes the store every
-    /// [`SessionSettings::flush_interval`](crate::SessionSettings::flush_interval).
-    /// [`DmServer::serve`] runs it itself.
+    /// [`SessionSettings::expiry_interval`](crate::SessionSettings::expiry_interval),
+    /// flushes the store every
+    /// [`SessionSettings::flush_interval`](crate::SessionSettings::flush_interval),
+    /// and drives the update campaigns every
+    /// [`ServerOptions::campaign_tick`](crate::ServerOptions::campaign_tick)
+    /// (docs/updates.md). [`DmServer::serve`] runs it itself.
     pub async fn run_maintenance(&self) {
+        let campaigns = async {
+            if self.shared.options.bootstrap.is_some() {
+                return std::future::pending().await;
+            }
+            match crate::campaign::driver::Driver::new(self.shared.clone()) {
+                Ok(driver) => driver.run().await,
+                Err(error) => {
+                    tracing::error!(%error, "the campaign driver cannot start");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::join!(campaigns, self.run_housekeeping());
+    }
+
+    /// Session expiry and store flushes, forever.
+    async fn run_housekeeping(&self) {
         let settings = &self.shared.options.session;
         let floor = Duration::from_millis(10);
         let mut expiry = tokio::time::interval(settings.expiry_interval.max(floor));

@@ -16,6 +16,7 @@ pub(crate) mod admin_updates;
 mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
+mod campaigns;
 mod refusal;
 mod repository;
 mod request;
@@ -51,7 +52,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
         .merge(admin::router(
             shared.clone(),
             None,
-            admin_updates::routes::<S, C>(),
+            admin_updates::routes::<S, C>().merge(campaigns::routes::<S, C>()),
         ))
         .with_state(shared)
 }

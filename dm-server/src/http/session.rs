@@ -170,19 +170,27 @@ async fn package1<S: Store, C: NotificationChannel>(
             mos,
             max_open: limits.max_sessions,
         };
+        // Before the step claims commands: a download reported done
+        // queues its installation for this session.
+        crate::campaign::hooks::before_step(shared, &dev_id, &alerts, now_ms).await;
         let mut step = SessionStep::new(record, opening, now_ms);
         add_alerts(&mut step, alerts);
         let next = take_step(shared, config, engine, step).await?;
+        let claimed = next.campaign_claimed.then_some(next.claimed.as_slice());
+        crate::campaign::hooks::after_step(shared, &dev_id, &[], claimed, now_ms).await;
         Ok(hold_until_sent(package2(next), slot))
     }
     .instrument(span)
     .await
 }
 
-/// A Package#2 built (its body and headers).
+/// A Package#2 built (its body and headers), and the commands it carries.
 struct NextPackage {
     body: Vec<u8>,
     headers: &'static [(&'static str, &'static str)],
+    claimed: Vec<CommandId>,
+    /// One of them is a campaign's.
+    campaign_claimed: bool,
 }
 
 /// Takes a session's step ([`Store::step_session`]): the store claims as
@@ -204,13 +212,22 @@ async fn take_step<S: Store, C: NotificationChannel>(
     // Run again from the same state when the store retries the step.
     let respond: Respond = Box::new(move |claimed| {
         let mut engine = ServerSession::resume(config.clone(), state.clone());
+        let ids = claimed.iter().map(|(id, _)| *id).collect();
+        let campaign_claimed = claimed
+            .iter()
+            .any(|(_, command)| crate::campaign::commands::is_campaign_command(command));
         for (id, command) in claimed {
             engine.enqueue(id, command);
         }
         let body = engine.respond(now_ms);
         let headers = engine.response_headers();
         while engine.poll_event().is_some() {}
-        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(NextPackage { body, headers });
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(NextPackage {
+            body,
+            headers,
+            claimed: ids,
+            campaign_claimed,
+        });
         Ok(engine.into_state())
     });
     match shared.store.step_session(step, respond).await {
@@ -395,6 +412,7 @@ async fn package3<S: Store, C: NotificationChannel>(
         let mut step = SessionStep::new(record.clone(), StepPackage::Package3, now_ms);
         let mut devinfo = std::collections::BTreeMap::new();
         let mut alerts = Vec::new();
+        let mut campaign_statuses = Vec::new();
         while let Some(event) = engine.poll_event() {
             match event {
                 ServerEvent::Result {
@@ -402,6 +420,9 @@ async fn package3<S: Store, C: NotificationChannel>(
                     command,
                     status,
                 } => {
+                    if crate::campaign::commands::is_campaign_command(&command) {
+                        campaign_statuses.push((tag, status.code.as_u16()));
+                    }
                     devinfo.extend(devinfo_values(&command, &status));
                     add_status(shared, &mut step, tag, &command, status).await?;
                 }
@@ -414,9 +435,13 @@ async fn package3<S: Store, C: NotificationChannel>(
             alerts = alerts.len(),
             "Package#3"
         );
+        crate::campaign::hooks::before_step(shared, &dev_id, &alerts, now_ms).await;
         add_alerts(&mut step, alerts);
         let dev_id = step.record.dev_id().clone();
         let next = take_step(shared, config, engine, step).await?;
+        let claimed = next.campaign_claimed.then_some(next.claimed.as_slice());
+        crate::campaign::hooks::after_step(shared, &dev_id, &campaign_statuses, claimed, now_ms)
+            .await;
         // After the step: DevInfo values are what the device said, kept
         // for group conditions; a failure to keep them fails nothing.
         if !devinfo.is_empty()
