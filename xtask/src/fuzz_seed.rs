@@ -371,6 +371,25 @@ pub(crate) fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String
         seed.extend_from_slice(header.as_bytes());
         seeds.add("update_admin", seed);
     }
+    for body in [
+        r#"{"name":"x1 to 2.0","artifact":"fw-2.0","group":"x1","stages":[{"size":{"percent":1},"success_threshold_percent":95,"advance":"approval","error_threshold_percent":5},{"size":{"count":100}},{"size":{"group":"canary"}}],"pacing":{"max_in_flight":50,"notifications_per_second":10},"window":{"start_minute":120,"end_minute":300},"retry":{"max_attempts":3,"initial_backoff_ms":1000,"max_backoff_ms":60000},"device_timeout_ms":3600000}"#,
+        r#"{"artifact":"a","group":"g","stages":[]}"#,
+        r#"{"artifact":"a","group":"g","stages":[{"size":{"percent":101}}],"window":{"start_minute":1440,"end_minute":0}}"#,
+    ] {
+        let mut seed = vec![3];
+        seed.extend_from_slice(body.as_bytes());
+        seeds.add("update_admin", seed);
+    }
+    for alert in [
+        r#"{"AlertType":"org.openmobilealliance.dm.firmwareupdate.downloadandupdate","SourceURI":"urn:oma:mo:oma-fumo:1.0/fw/DownloadAndUpdate","DataType":"int","Data":{"DM1x":"200"}}"#,
+        r#"{"AlertType":"org.openmobilealliance.dm.firmwareupdate.update","Data":{"ResultCode":70000}}"#,
+        r#"{"AlertType":"urn:oma:at:scomo:1.0:OperationComplete","TargetURI":"urn:oma:mo:oma-scomo:1.0/sw/Inventory/Deployed/app","DataType":"text/xml","Data":{"DM1x":"<ResultCode>1200</ResultCode><Identifier>a&amp;b</Identifier>"}}"#,
+        r#"{"AlertType":"org.openmobilealliance.dm.firmwareupdate.devicerequest","SourceURI":"urn:oma:mo:oma-fumo:1.0/fw/"}"#,
+    ] {
+        let mut seed = vec![4];
+        seed.extend_from_slice(alert.as_bytes());
+        seeds.add("update_admin", seed);
+    }
     // `dm serve` configuration files.
     for config in [
         r#"{"listen":"0.0.0.0:8443","public_uri":"https://dm.example.com:8443","server_id":"dm.example.com","realm":"oma-dm","admin_token":"change me","tls":{"cert":"server.pem","key":"server.key","client_ca":"devices-ca.pem"},"store":"sqlite:store.sqlite","limits":{"body_bytes":4194304,"repository_bytes":16777216,"header_timeout_secs":10,"body_timeout_secs":30,"max_sessions":10000,"max_connections":16384,"session_idle_secs":300,"commands_per_package":64,"packages_per_session":64},"dev_notification":{"secret_hex":"00ff","data_hex":"0102"},"devices":[{"dev_id":"IMEI:493005100592800","username":"device-1","password":"secret","certificate_sha256":null,"notification":{"address":"udp://192.0.2.10:9443","secret_hex":"6e6f7469","data_hex":"64617461"}}]}"#,
