@@ -266,7 +266,12 @@ struct DemoHandler {
 }
 
 impl NodeHandler for DemoHandler {
-    fn exec(&self, node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         if !node.as_str().ends_with("/Reboot") {
             return ExecOutcome::Done(StatusCode::COMMAND_NOT_ALLOWED);
         }

@@ -81,6 +81,14 @@ impl DmClient {
         }
     }
 
+    /// A handle that changes this client's tree from anywhere (see
+    /// [`TreeEditor`](crate::TreeEditor)).
+    pub fn tree_editor(&mut self) -> crate::TreeEditor {
+        crate::TreeEditor {
+            sender: self.sender(),
+        }
+    }
+
     /// A handle that raises alerts for this client from anywhere, a
     /// session under way included (see [`AlertSender`]).
     pub fn alert_sender(&mut self) -> AlertSender {
@@ -91,7 +99,8 @@ impl DmClient {
 
     /// Records every result reported through [`ExecCompletion`](crate::ExecCompletion) and every
     /// alert raised through [`AlertSender`] so far (without waiting), as
-    /// pending, and returns how many; deliver them with
+    /// pending, applies the edits of a [`TreeEditor`](crate::TreeEditor)
+    /// (in the order they all came), and returns how many; deliver them with
     /// [`DmClient::deliver_pending_reports`](crate::DmClient::deliver_pending_reports). An alert for a server
     /// without account is logged and dropped.
     pub fn take_exec_completions(&mut self) -> Result<usize, Error> {
@@ -106,6 +115,10 @@ impl DmClient {
         for report in taken {
             match report {
                 Report::Exec(node, status) => self.exec_finished(&node, status)?,
+                Report::Edit(edit) => {
+                    edit.apply(&mut self.tree);
+                    kept = true;
+                }
                 Report::Alert(server, alert, _) => match self.keep_alert(&server, alert) {
                     Ok(()) => kept = true,
                     Err(e) => tracing::warn!(server = server.as_str(), "raised alert dropped: {e}"),

@@ -108,6 +108,10 @@ pub enum Error {
     /// longer exists.
     #[error("the client is gone")]
     ClientGone,
+    /// The tree has no FUMO instance
+    /// ([`DmClient::install_fumo`](crate::DmClient::install_fumo) creates it).
+    #[error("the device has no FUMO instance")]
+    NoFumoInstance,
     /// No server sent DEFAULT for this MOID, so its configuration cannot be
     /// fetched.
     #[error("no DEFAULT ServerURI is stored for {0}")]
@@ -143,7 +147,8 @@ impl Error {
             Error::UnknownServer(_)
             | Error::NotABootstrapAccount(_)
             | Error::NoRunningExec(_)
-            | Error::NoDefault(_) => StatusCode::NOT_FOUND,
+            | Error::NoDefault(_)
+            | Error::NoFumoInstance => StatusCode::NOT_FOUND,
             Error::DuplicateAccount(_) => StatusCode::CONFLICT,
             Error::NotALeafUri(_) | Error::SessionStartAlert(_) => StatusCode::BAD_REQUEST,
             Error::Tree(e) => e.status(),

@@ -3,6 +3,7 @@
 //! behind them, and the checks every alert of the product passes.
 
 use dm_codec::Limits;
+use dm_tree::MoTree;
 use dm_types::{Alert, ClientUri, ServerId, StatusCode};
 use tokio::sync::mpsc;
 
@@ -105,6 +106,84 @@ pub(crate) enum Report {
     Exec(ClientUri, StatusCode),
     /// An alert was raised ([`AlertSender`]).
     Alert(ServerId, Alert, Delivery),
+    /// A change of the tree was asked for ([`TreeEditor`]).
+    Edit(TreeEdit),
+}
+
+/// A change of the tree a [`TreeEditor`] hands to the client: it returns
+/// the absolute ClientURIs it changed.
+pub(crate) struct TreeEdit(pub(crate) Box<EditFn>);
+
+/// The change a [`TreeEdit`] carries.
+pub(crate) type EditFn = dyn FnOnce(&mut MoTree) -> Result<Vec<ClientUri>, dm_tree::Error> + Send;
+
+impl std::fmt::Debug for TreeEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TreeEdit")
+    }
+}
+
+impl TreeEdit {
+    /// Applies the change; the ClientURIs it changed, or none when it
+    /// failed (logged: the product asked from afar and cannot be told).
+    pub(crate) fn apply(self, tree: &mut MoTree) -> Vec<ClientUri> {
+        match (self.0)(tree) {
+            Ok(changed) => changed,
+            Err(e) => {
+                tracing::warn!("tree edit refused: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Changes the device's tree from anywhere — a task driving a software
+/// installation, another thread — as [`DmClient::update`](crate::DmClient::update)
+/// does (cheap to clone). Update MO drivers keep their inventory nodes
+/// with it.
+///
+/// Edits reach the client through the same queue as the results of an
+/// [`ExecCompletion`] and the alerts of an [`AlertSender`], so they apply
+/// in the order they were made: an edit made before reporting an EXEC
+/// result is in the tree before the result alert leaves. The client
+/// applies them in [`DmClient::listen_udp`](crate::DmClient::listen_udp)
+/// as they come (persisted, change reports sent), in
+/// [`DmClient::take_exec_completions`](crate::DmClient::take_exec_completions)
+/// (persisted), and at the end of a session for those made during it (so
+/// a session's server never sees the tree change under its commands).
+///
+/// ```
+/// use dm_client::DmClient;
+/// use dm_tree::DevInfo;
+/// use dm_types::DevId;
+///
+/// let mut client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1")).build()?;
+/// let editor = client.tree_editor();
+/// editor.edit(|tree| {
+///     tree.remove("urn:x:demo:1.0", "1");
+///     Ok(Vec::new())
+/// });
+/// assert_eq!(client.take_exec_completions()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TreeEditor {
+    pub(crate) sender: mpsc::UnboundedSender<Report>,
+}
+
+impl TreeEditor {
+    /// Asks the client to run `change` on its tree; `change` returns the
+    /// absolute ClientURIs it changed (for the subscriptions' change
+    /// reports) or an error, which is logged. False when the client is
+    /// gone.
+    pub fn edit(
+        &self,
+        change: impl FnOnce(&mut MoTree) -> Result<Vec<ClientUri>, dm_tree::Error> + Send + 'static,
+    ) -> bool {
+        self.sender
+            .send(Report::Edit(TreeEdit(Box::new(change))))
+            .is_ok()
+    }
 }
 
 /// Signals from anywhere (a [`NodeHandler`](dm_tree::NodeHandler), a sensor task, another

@@ -98,6 +98,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod transport;
+pub mod update;
 
 pub use auth::Credentials;
 pub use builder::{Account, DmClientBuilder};
@@ -108,7 +109,7 @@ pub use dm_session::{
     ClientEnd, ClientEvent, ClientStats, SessionRole, TransportFailure, Trigger,
 };
 pub use error::{Error, TlsMaterial};
-pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion};
+pub use handles::{AlertSender, ChangeSignal, Delivery, ExecCompletion, TreeEditor};
 pub use notify::{Ignored, NotificationOutcome};
 pub use observer::Observer;
 pub use report::{BootstrapReport, SessionReport};

@@ -81,6 +81,8 @@ impl DmClient {
     /// the results its session left pending (an EXEC with a ServerURI that
     /// finished at once) are delivered right after it; EXEC results
     /// reported through [`ExecCompletion`](crate::ExecCompletion) are recorded and delivered;
+    /// edits of a [`TreeEditor`](crate::TreeEditor) are applied as
+    /// [`DmClient::update`](crate::DmClient::update) does;
     /// live-value changes signalled through a [`ChangeSignal`](crate::ChangeSignal) are handled
     /// as [`DmClient::notify_changed`](crate::DmClient::notify_changed). Outcomes go to the [`Observer`](crate::Observer) and
     /// to `tracing`.
@@ -141,6 +143,11 @@ impl DmClient {
                             }
                         }
                         Err(e) => tracing::warn!("{e}"),
+                    }
+                }
+                Next::Completion(Some(Report::Edit(edit))) => {
+                    if let Err(e) = self.update(|tree| Ok(edit.apply(tree))).await {
+                        tracing::warn!("tree edit: {e}");
                     }
                 }
                 Next::Completion(None) | Next::Changed(None) => {}

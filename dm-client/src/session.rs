@@ -351,6 +351,12 @@ impl DmClient {
                 Err(e) => tracing::warn!(server = to.as_str(), "raised alert dropped: {e}"),
             }
         }
+        // The product's edits made during the session, before the results
+        // they may precede.
+        for edit in taken.edits {
+            edit.apply(&mut self.tree);
+            tree_changed = true;
+        }
         // Recorded before anything can fail, so that none is lost.
         for (node, status) in taken.finished {
             match self.record_exec_finished(&node, status) {

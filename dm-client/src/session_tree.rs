@@ -36,6 +36,8 @@ pub(crate) struct Taken {
     pub(crate) elsewhere: Vec<(ServerId, Alert)>,
     /// EXEC results.
     pub(crate) finished: Vec<(ClientUri, StatusCode)>,
+    /// Tree edits, applied once the session is over.
+    pub(crate) edits: Vec<crate::handles::TreeEdit>,
 }
 
 impl SessionTree<'_> {
@@ -158,6 +160,7 @@ impl ManagementTree for SessionTree<'_> {
                     }
                     Report::Alert(server, alert, _) => self.taken.elsewhere.push((server, alert)),
                     Report::Exec(node, status) => self.taken.finished.push((node, status)),
+                    Report::Edit(edit) => self.taken.edits.push(edit),
                 }
             }
         }

@@ -151,7 +151,12 @@ struct Rebooter {
 }
 
 impl NodeHandler for Rebooter {
-    fn exec(&self, node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         let completion = self.completion.lock().expect("lock").clone();
         let node = node.clone();
         tokio::spawn(async move {

@@ -993,7 +993,12 @@ async fn a_server_that_never_ends_or_oversteps_is_cut_off() {
 struct Runs;
 
 impl NodeHandler for Runs {
-    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         ExecOutcome::Started
     }
 }

@@ -461,3 +461,149 @@ fn node_validation_of_a_subtree() -> TestResult {
     assert_eq!(err.violations()[0].kind, ViolationKind::UnknownNode);
     Ok(())
 }
+
+#[test]
+fn the_update_mos_parse_and_stay_apart_from_the_standard_four() -> TestResult {
+    for (xml, moid, nodes) in [
+        (standard::FUMO_XML, "urn:oma:mo:oma-fumo:1.0", 14),
+        (standard::SCOMO_XML, "urn:oma:mo:oma-scomo:1.0", 42),
+    ] {
+        let def = MoDefinition::parse_str(xml)?;
+        assert_eq!(
+            def.moid().map(dm_types::Moid::into_string).as_deref(),
+            Some(moid)
+        );
+        assert_eq!(def.node_count(), nodes, "{moid}");
+        assert!(xml.contains("docs/protocol.md section 13"));
+    }
+    let bundled: Vec<MoDefinition> = standard::update_definitions()
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(
+        bundled,
+        [
+            MoDefinition::parse_str(standard::FUMO_XML)?,
+            MoDefinition::parse_str(standard::SCOMO_XML)?
+        ]
+    );
+    assert_eq!(standard::all().len(), 4);
+    let mut repo = DdfRepository::standard();
+    for def in standard::update_definitions() {
+        repo.insert(def.clone(), None)?;
+    }
+    assert_eq!(repo.len(), 6);
+    Ok(())
+}
+
+fn fumo_data(extra: Vec<(&str, MoNode)>) -> Result<MoData, dm_types::Error> {
+    let mut children = vec![
+        ("PkgName", leaf("acme-fw")),
+        ("PkgVersion", leaf("2.1")),
+        ("Download", interior(vec![("PkgURL", leaf(""))])?),
+        (
+            "Update",
+            interior(vec![("PkgData", leaf(LeafValue::Binary(Vec::new())))])?,
+        ),
+        ("DownloadAndUpdate", interior(vec![("PkgURL", leaf(""))])?),
+        ("State", leaf(10)),
+    ];
+    children.extend(extra);
+    data("fw", interior(children)?)
+}
+
+#[test]
+fn fumo_structure_and_data() -> TestResult {
+    let def = standard::fumo();
+    let root = def.root("fw").ok_or("no FUMO root")?;
+    assert_eq!(root.occurrence, Occurrence::ZeroOrMore);
+    for exec in ["Download", "Update", "DownloadAndUpdate"] {
+        let node = root.child(exec).ok_or(exec)?;
+        assert!(node.access_type.contains(AccessType::EXEC), "{exec}");
+    }
+    let state = root.child("State").ok_or("State")?;
+    assert_eq!(
+        (state.format, state.access_type),
+        (NodeFormat::Int, AccessType::GET)
+    );
+    let url = def
+        .lookup_path("fw/DownloadAndUpdate/PkgURL")
+        .ok_or("PkgURL")?;
+    assert!(url.access_type.contains(AccessType::REPLACE) && url.format == NodeFormat::Chr);
+    let size = def.lookup_path("fw/Ext/PkgSize").ok_or("PkgSize")?;
+    assert_eq!(size.format, NodeFormat::Int);
+    let signature = def
+        .lookup_path("fw/Ext/PkgSignature")
+        .ok_or("PkgSignature")?;
+    assert_eq!(signature.format, NodeFormat::Bin);
+
+    assert_eq!(violations(def, &fumo_data(vec![])?)?, Vec::<String>::new());
+    let ext = interior(vec![
+        ("PkgSize", leaf(1024)),
+        ("PkgSHA256", leaf("ab".repeat(32))),
+        ("Vendor", interior(vec![("Anything", leaf(1))])?),
+    ])?;
+    assert_eq!(
+        violations(def, &fumo_data(vec![("Ext", ext)])?)?,
+        Vec::<String>::new()
+    );
+    // A size that is no integer, an unknown node outside Ext.
+    let bad = interior(vec![("PkgSize", leaf("big"))])?;
+    assert_eq!(violations(def, &fumo_data(vec![("Ext", bad)])?)?.len(), 1);
+    assert_eq!(
+        violations(def, &fumo_data(vec![("Nope", leaf(1))])?)?.len(),
+        1
+    );
+    Ok(())
+}
+
+#[test]
+fn scomo_structure_and_data() -> TestResult {
+    let def = standard::scomo();
+    for (path, exec) in [
+        ("s/Download/a/Operations/Download", true),
+        ("s/Download/a/Operations/DownloadInstallInactive", true),
+        ("s/Inventory/Delivered/a/Operations/InstallInactive", true),
+        ("s/Inventory/Deployed/a/Operations/Deactivate", true),
+        ("s/Inventory/Deployed/a/State", false),
+        ("s/Download/a/Ext/PkgSHA256", false),
+    ] {
+        let node = def.lookup_path(path).ok_or(path)?;
+        assert_eq!(node.access_type.contains(AccessType::EXEC), exec, "{path}");
+    }
+    let component = interior(vec![
+        ("PkgID", leaf("app-1.2")),
+        ("Name", leaf("app")),
+        ("PkgURL", leaf("https://u.example/app")),
+        ("Ext", interior(vec![("PkgSize", leaf(10))])?),
+        (
+            "Operations",
+            interior(vec![("DownloadInstall", interior(vec![])?)])?,
+        ),
+    ])?;
+    let deployed = interior(vec![(
+        "app",
+        interior(vec![
+            ("ID", leaf("app")),
+            ("Version", leaf("1.2")),
+            ("State", leaf("active")),
+            (
+                "Operations",
+                interior(vec![
+                    ("Activate", interior(vec![])?),
+                    ("Deactivate", interior(vec![])?),
+                    ("Remove", interior(vec![])?),
+                ])?,
+            ),
+        ])?,
+    )])?;
+    let scomo = data(
+        "s",
+        interior(vec![
+            ("Download", interior(vec![("app", component)])?),
+            ("Inventory", interior(vec![("Deployed", deployed)])?),
+        ])?,
+    )?;
+    assert_eq!(violations(def, &scomo)?, Vec::<String>::new());
+    Ok(())
+}

@@ -47,7 +47,12 @@ const DM: &str = "https://dm.example/dm";
 struct Fumo;
 
 impl NodeHandler for Fumo {
-    fn exec(&self, node: &ClientUri, asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        asynchronous: bool,
+    ) -> ExecOutcome {
         if asynchronous && !node.as_str().ends_with("/Download") {
             ExecOutcome::Started
         } else {
@@ -976,7 +981,12 @@ fn without_a_handler_of_its_own_the_result_is_exec_complete() {
 struct Always(StatusCode);
 
 impl NodeHandler for Always {
-    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         ExecOutcome::Done(self.0)
     }
 }
@@ -1033,7 +1043,12 @@ fn show_answers_the_launch_result() {
 struct Occupying(Busy);
 
 impl NodeHandler for Occupying {
-    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         self.0.set(true);
         ExecOutcome::Done(StatusCode::OK)
     }

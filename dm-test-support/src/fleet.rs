@@ -84,7 +84,12 @@ struct Logger {
 }
 
 impl NodeHandler for Logger {
-    fn exec(&self, node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         let job = node
             .as_str()
             .rsplit_once("/J")

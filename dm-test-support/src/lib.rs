@@ -17,6 +17,8 @@
 //!   test, dropped after; skipped without a server, required in CI;
 //! - `process`: running a built binary of the workspace (the `dm` tool),
 //!   `dm serve` as a child a test can kill (SIGKILL) and restart;
+//! - `file_server`: a package file server with ranges that can cut a
+//!   connection mid-body, for update downloads;
 //! - `proxy`: a round-robin TCP proxy on loopback a test can cut;
 //! - `s_client`: the system `openssl s_client` as a TLS client (a named
 //!   suite, PSK or client certificate) sending one HTTP request, and test
@@ -34,6 +36,7 @@
 pub mod admin_api;
 #[cfg(feature = "device")]
 pub mod device;
+pub mod file_server;
 #[cfg(feature = "fleet")]
 pub mod fleet;
 #[cfg(feature = "server")]

@@ -57,7 +57,7 @@ impl MoTree {
             .handlers
             .get(node.instance.moid().as_str())
             .ok_or_else(|| not_allowed("nothing on the device executes this node"))?;
-        Ok(handler.exec(&node.client_uri(), report_to.is_some()))
+        Ok(handler.exec(&node.client_uri(), node.instance, report_to.is_some()))
     }
 
     /// The alert reporting that the asynchronous EXEC of `node` (as the

@@ -72,7 +72,7 @@ pub use acl::{Acl, AclCommand};
 pub use error::Error;
 pub use factory::FactoryAccounts;
 pub use limits::TreeLimits;
-pub use node_handler::{ExecOutcome, NodeHandler};
+pub use node_handler::{ExecOutcome, InstanceView, NodeHandler};
 pub use ops::{DACMO_MOID, DEVINFO_MOID, DMACC_MOID, ReadOutcome};
 pub use snapshot::SNAPSHOT_VERSION;
 pub use standard::{

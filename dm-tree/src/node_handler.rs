@@ -28,7 +28,7 @@ pub enum ExecOutcome {
 /// write.
 ///
 /// ```
-/// use dm_tree::{ExecOutcome, NodeHandler};
+/// use dm_tree::{ExecOutcome, InstanceView, NodeHandler};
 /// use dm_types::{ClientUri, LeafValue, StatusCode};
 ///
 /// struct Battery;
@@ -37,8 +37,12 @@ pub enum ExecOutcome {
 ///     fn read(&self, node: &ClientUri) -> Option<LeafValue> {
 ///         node.as_str().ends_with("/Level").then(|| LeafValue::Int(87))
 ///     }
-///     fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
-///         ExecOutcome::Done(StatusCode::OK)
+///     fn exec(&self, _node: &ClientUri, instance: &dyn InstanceView, _asynchronous: bool) -> ExecOutcome {
+///         // What the server wrote into the instance drives the action.
+///         match instance.value("Calibrate/Mode") {
+///             Some(LeafValue::Text(mode)) if mode == "full" => ExecOutcome::Started,
+///             _ => ExecOutcome::Done(StatusCode::OK),
+///         }
 ///     }
 /// }
 /// ```
@@ -49,9 +53,17 @@ pub trait NodeHandler: Send + Sync {
         None
     }
 
-    /// Executes the node. `asynchronous` is true when the server asked for
-    /// the result to be reported later (EXEC with a ServerURI).
-    fn exec(&self, node: &ClientUri, asynchronous: bool) -> ExecOutcome;
+    /// Executes the node (its absolute ClientURI). `instance` is a
+    /// read-only view of the MO instance holding it, with the stored values
+    /// servers wrote (a FUMO `PkgURL`, say). `asynchronous` is true when
+    /// the server asked for the result to be reported later (EXEC with a
+    /// ServerURI).
+    fn exec(
+        &self,
+        node: &ClientUri,
+        instance: &dyn InstanceView,
+        asynchronous: bool,
+    ) -> ExecOutcome;
 
     /// The generic alert reporting that an asynchronous EXEC of `node` (as
     /// the server named it: the alert's `SourceURI`) ended with `status`:
@@ -61,13 +73,13 @@ pub trait NodeHandler: Send + Sync {
     /// `urn:oma:at:dm:2.0:ExecComplete` with `Data` `{"sc": status}`.
     ///
     /// ```
-    /// use dm_tree::{ExecOutcome, NodeHandler};
+    /// use dm_tree::{ExecOutcome, InstanceView, NodeHandler};
     /// use dm_types::{Alert, AlertType, ClientUri, StatusCode};
     ///
     /// struct Fumo;
     ///
     /// impl NodeHandler for Fumo {
-    ///     fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    ///     fn exec(&self, _node: &ClientUri, _instance: &dyn InstanceView, _asynchronous: bool) -> ExecOutcome {
     ///         ExecOutcome::Started
     ///     }
     ///     fn result_alert(&self, node: &ClientUri, status: StatusCode) -> Alert {
@@ -89,6 +101,41 @@ pub trait NodeHandler: Send + Sync {
     fn result_alert(&self, node: &ClientUri, status: StatusCode) -> Alert {
         Alert::exec_complete(node, status)
     }
+}
+
+/// A read-only view of one MO instance, as a [`NodeHandler`] sees the
+/// instance whose node it executes ([`MoInstance`](crate::MoInstance)
+/// implements it). Paths are relative to the instance root, their segments
+/// separated by `/` (`Download/PkgURL`; the empty path is the root). The
+/// values are the stored ones, not those a handler serves live.
+///
+/// ```
+/// use dm_tree::{InstanceView, MoTree};
+/// use dm_types::LeafValue;
+///
+/// let items = dm_codec::decode_mo_serialization(
+///     br#"[{"ClientURI":"urn:x:fw:1.0/fw/","MOData":{"FW":{"Download":{"PkgURL":"https://u.example/p"},"State":10}}}]"#,
+///     &dm_codec::Limits::default(),
+/// )?;
+/// let tree = MoTree::from_mo_serialization(&items)?;
+/// let view: &dyn InstanceView = tree.instance("urn:x:fw:1.0", "fw").unwrap();
+/// assert_eq!(view.miid(), "fw");
+/// assert_eq!(view.value("Download/PkgURL"), Some(&LeafValue::from("https://u.example/p")));
+/// assert_eq!(view.value("Download"), None);
+/// assert_eq!(view.children(""), ["Download", "State"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait InstanceView {
+    /// The instance's MIID.
+    fn miid(&self) -> &str;
+
+    /// The stored value of the leaf at `path` (`None` for an interior
+    /// node or no node).
+    fn value(&self, path: &str) -> Option<&LeafValue>;
+
+    /// The names of the children of the node at `path`, in the tree's
+    /// order (empty for a leaf or no node).
+    fn children(&self, path: &str) -> Vec<&str>;
 }
 
 /// The registered handlers, by MOID.

@@ -458,7 +458,7 @@ impl MoTree {
     ///     fn read(&self, node: &ClientUri) -> Option<LeafValue> {
     ///         node.as_str().ends_with("/Level").then(|| LeafValue::Int(self.0.load(Ordering::SeqCst)))
     ///     }
-    ///     fn exec(&self, _: &ClientUri, _: bool) -> ExecOutcome { ExecOutcome::Done(StatusCode::OK) }
+    ///     fn exec(&self, _: &ClientUri, _instance: &dyn dm_tree::InstanceView, _: bool) -> ExecOutcome { ExecOutcome::Done(StatusCode::OK) }
     /// }
     ///
     /// let mut tree = MoTree::new();
@@ -1156,24 +1156,139 @@ fn validate(principal: &Principal, instance: &MoInstance) -> Result<(), Error> {
 
 /// The DACMO entry giving `server` every right on `instance`.
 fn dacmo_entry(instance: &MoInstance, server: &ServerId) -> (dm_types::Moid, dm_types::MoData) {
-    use dm_types::{Children, LeafValue, MoData, Moid};
+    dacmo_entry_for(
+        instance.moid().as_str(),
+        instance.miid().as_str(),
+        Some((server, Rights::ALL)),
+    )
+}
+
+/// The DACMO entry controlling `moid`/`miid`, with one ACL item for
+/// `grant` or none.
+fn dacmo_entry_for(
+    moid: &str,
+    miid: &str,
+    grant: Option<(&ServerId, Rights)>,
+) -> (dm_types::Moid, dm_types::MoData) {
+    use dm_types::{Children, MoData, Moid};
     let name = |text: &str| NodeName::new(text).unwrap_or_else(|_| unreachable!("valid name"));
-    let leaf = |text: &str| MoNode::Leaf(LeafValue::from(text));
     let interior = |children| MoNode::Interior(Children::new(children).unwrap_or_default());
-    let acl = interior(vec![(
-        name("1"),
-        interior(vec![
-            (name("ServerID"), leaf(server.as_str())),
-            (name("Rights"), leaf(&Rights::ALL.to_string())),
-        ]),
-    )]);
+    let acl = interior(
+        grant
+            .map(|(server, rights)| (name("1"), acl_item(server, rights)))
+            .into_iter()
+            .collect(),
+    );
     let root = interior(vec![
         (name("ACL"), acl),
-        (name("MIID"), leaf(instance.miid().as_str())),
-        (name("MOID"), leaf(instance.moid().as_str())),
+        (name("MIID"), text_leaf(miid)),
+        (name("MOID"), text_leaf(moid)),
     ]);
     (
         Moid::new(DACMO_MOID).unwrap_or_else(|_| unreachable!("valid MOID")),
         MoData::new(name("DACMO"), root),
     )
+}
+
+fn text_leaf(text: &str) -> MoNode {
+    MoNode::Leaf(dm_types::LeafValue::from(text))
+}
+
+/// An `ACL/<y>` item giving `server` `rights`.
+fn acl_item(server: &ServerId, rights: Rights) -> MoNode {
+    let name = |text: &str| NodeName::new(text).unwrap_or_else(|_| unreachable!("valid name"));
+    MoNode::Interior(
+        dm_types::Children::new(vec![
+            (name("Rights"), text_leaf(&rights.to_string())),
+            (name("ServerID"), text_leaf(server.as_str())),
+        ])
+        .unwrap_or_default(),
+    )
+}
+
+impl MoTree {
+    /// Gives `server` exactly `rights` on the instance `moid`/`miid`
+    /// through the instance's DACMO entry (docs/protocol.md section 7): a
+    /// change by the device itself, for instances it created and wants
+    /// managed (a FUMO instance, say). The entry is created when the
+    /// instance has none; the server's `ACL/<y>` item is replaced, or
+    /// added. Once an entry controls the instance, servers it does not list
+    /// hold no right on it. The server still needs the MOID in its Perm list
+    /// ([`MoTree::grant_moid`]). [`Error::NotFound`] when the instance does
+    /// not exist.
+    ///
+    /// ```
+    /// use dm_tree::{DmAcc, MoInstance, MoTree, Principal, Rights};
+    /// use dm_types::{LeafValue, Miid, MoData, MoNode, Moid, NodeName, ServerId, ServerUri};
+    ///
+    /// let server = ServerId::new("dm.example")?;
+    /// let mut tree = MoTree::new();
+    /// tree.add_dm_acc(&DmAcc::new(server.clone(), ServerUri::new("https://dm.example/dm")?))?;
+    /// let data = MoData::new(NodeName::new("Version")?, MoNode::Leaf(LeafValue::from("1.0")));
+    /// tree.insert(MoInstance::new(Moid::new("urn:x:fw:1.0")?, Miid::new("fw")?, &data))?;
+    /// tree.grant_moid(&server, &Moid::new("urn:x:fw:1.0")?)?;
+    /// let instance = |t: &MoTree| t.instance("urn:x:fw:1.0", "fw").cloned().unwrap();
+    /// assert_eq!(tree.rights(&Principal::Server(server.clone()), &instance(&tree)), Rights::READ);
+    /// tree.grant_rights(&server, "urn:x:fw:1.0", "fw", "Read,Write,Exec".parse()?)?;
+    /// assert_eq!(tree.rights(&Principal::Server(server), &instance(&tree)).to_string(), "Read,Write,Exec");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn grant_rights(
+        &mut self,
+        server: &ServerId,
+        moid: &str,
+        miid: &str,
+        rights: Rights,
+    ) -> Result<(), Error> {
+        if self.instance(moid, miid).is_none() {
+            return Err(Error::NotFound);
+        }
+        let existing = self
+            .instances_of(DACMO_MOID)
+            .find(|entry| controlled(entry).is_some_and(|(m, i)| m == moid && i == miid))
+            .map(|entry| entry.miid().clone());
+        let Some(entry_miid) = existing else {
+            let (dacmo, data) = dacmo_entry_for(moid, miid, Some((server, rights)));
+            let entry_miid = self.next_miid(&dacmo);
+            return self.insert(MoInstance::new(dacmo, entry_miid, &data));
+        };
+        let entry = self
+            .instance_mut(DACMO_MOID, entry_miid.as_str())
+            .ok_or(Error::NotFound)?;
+        let name = |text: &str| NodeName::new(text).map_err(|_| Error::NotFound);
+        let acl = match entry.child(NodeId::ROOT, "ACL") {
+            Some(acl) => acl,
+            None => entry.write(
+                &[name("ACL")?],
+                &dm_types::MoData::new(
+                    name("ACL")?,
+                    MoNode::Interior(dm_types::Children::default()),
+                ),
+            )?,
+        };
+        let items = entry.children(acl).to_vec();
+        let item = items
+            .iter()
+            .find(|&&item| {
+                entry
+                    .child(item, "ServerID")
+                    .and_then(|id| entry.value(id))
+                    .is_some_and(|v| v.to_text() == server.as_str())
+            })
+            .and_then(|&item| entry.name(item))
+            .map(str::to_owned);
+        let item = match item {
+            Some(item) => item,
+            None => (1..=items.len() + 1)
+                .map(|n| n.to_string())
+                .find(|candidate| entry.child(acl, candidate).is_none())
+                .unwrap_or_else(|| unreachable!("one of count + 1 names is free")),
+        };
+        let item = name(&item)?;
+        entry.write(
+            &[name("ACL")?, item.clone()],
+            &dm_types::MoData::new(item, acl_item(server, rights)),
+        )?;
+        Ok(())
+    }
 }

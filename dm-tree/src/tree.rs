@@ -615,6 +615,28 @@ impl MoInstance {
     }
 }
 
+impl crate::node_handler::InstanceView for MoInstance {
+    fn miid(&self) -> &str {
+        self.miid.as_str()
+    }
+
+    fn value(&self, path: &str) -> Option<&LeafValue> {
+        let id = self.lookup(path.split('/').filter(|s| !s.is_empty()))?;
+        MoInstance::value(self, id)
+    }
+
+    fn children(&self, path: &str) -> Vec<&str> {
+        self.lookup(path.split('/').filter(|s| !s.is_empty()))
+            .map(|id| {
+                MoInstance::children(self, id)
+                    .iter()
+                    .filter_map(|&child| self.name(child))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// A node found by [`MoTree::resolve`].
 #[derive(Debug, Clone, Copy)]
 pub struct NodeRef<'a> {

@@ -15,9 +15,14 @@ use dm_types::{ClientUri, DevId, LeafValue, Moid, ServerUri, StatusCode};
 
 const FUMO: &str = "urn:oma:mo:oma-fumo:1.0";
 
-/// Counts executions; reports a live battery level.
+/// What an EXEC saw of its instance: MIID, `Level`, the root's children.
+type Seen = (String, Option<LeafValue>, Vec<String>);
+
+/// Counts executions; reports a live battery level; remembers what the
+/// executed instance held.
 struct Firmware {
     runs: AtomicUsize,
+    seen: std::sync::Mutex<Vec<Seen>>,
 }
 
 impl NodeHandler for Firmware {
@@ -27,8 +32,22 @@ impl NodeHandler for Firmware {
             .then_some(LeafValue::Int(87))
     }
 
-    fn exec(&self, _node: &ClientUri, asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        instance: &dyn dm_tree::InstanceView,
+        asynchronous: bool,
+    ) -> ExecOutcome {
         self.runs.fetch_add(1, Ordering::SeqCst);
+        self.seen.lock().expect("lock").push((
+            instance.miid().to_owned(),
+            instance.value("Level").cloned(),
+            instance
+                .children("")
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        ));
         if asynchronous {
             ExecOutcome::Started
         } else {
@@ -54,6 +73,7 @@ fn tree() -> (MoTree, Arc<Firmware>) {
     .expect("srv1 creates two instances");
     let handler = Arc::new(Firmware {
         runs: AtomicUsize::new(0),
+        seen: std::sync::Mutex::default(),
     });
     tree.set_handler(Moid::new(FUMO).expect("moid"), handler.clone());
     (tree, handler)
@@ -73,6 +93,10 @@ fn exec_runs_the_handler_with_the_right_checks() {
         Ok(ExecOutcome::Started)
     );
     assert_eq!(handler.runs.load(Ordering::SeqCst), 2);
+    // The handler sees the executed instance as the server wrote it.
+    let seen = handler.seen.lock().expect("lock").clone();
+    let children = vec!["Level".to_owned(), "Other".to_owned(), "Update".to_owned()];
+    assert_eq!(seen[0], ("1".to_owned(), Some(LeafValue::Int(0)), children));
     let status = |r: Result<ExecOutcome, dm_tree::Error>| r.err().map(|e| e.status().as_u16());
     // Several nodes where one is required, nothing, another server's instance.
     assert_eq!(
@@ -179,7 +203,12 @@ impl NodeHandler for Battery {
         }
     }
 
-    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         ExecOutcome::Done(StatusCode::OK)
     }
 }

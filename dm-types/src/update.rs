@@ -140,6 +140,100 @@ impl FumoState {
     }
 }
 
+/// Why an EXEC of a FUMO operation cannot start ([`FumoState::start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum FumoRefusal {
+    /// A download or an update is progressing.
+    #[error("a download or an update is progressing")]
+    Busy,
+    /// `Update` with no package held and none pushed to `Update/PkgData`.
+    #[error("no package to install")]
+    NoPackage,
+}
+
+impl FumoState {
+    /// Whether the device holds a package in this state: downloaded (40,
+    /// 50) or kept after an install (70, 90).
+    pub fn holds_package(self) -> bool {
+        matches!(
+            self,
+            FumoState::DownloadComplete
+                | FumoState::ReadyToUpdate
+                | FumoState::UpdateFailedHaveData
+                | FumoState::UpdateSuccessfulHaveData
+        )
+    }
+
+    /// The state an EXEC of `operation` moves to (section 13.1), or why it
+    /// cannot start: nothing starts while an operation progresses; a
+    /// download (`Download`, `DownloadAndUpdate`) starts from any other
+    /// state (30), replacing a package held; `Update` needs a package, held
+    /// ([`FumoState::holds_package`]) or pushed to `Update/PkgData`
+    /// (`pushed`), and moves to 60.
+    ///
+    /// ```
+    /// use dm_types::update::{FumoOperation, FumoRefusal, FumoState};
+    ///
+    /// assert_eq!(FumoState::Idle.start(FumoOperation::Download, false), Ok(FumoState::DownloadProgressing));
+    /// assert_eq!(FumoState::DownloadComplete.start(FumoOperation::Update, false), Ok(FumoState::UpdateProgressing));
+    /// assert_eq!(FumoState::Idle.start(FumoOperation::Update, false), Err(FumoRefusal::NoPackage));
+    /// assert_eq!(FumoState::UpdateProgressing.start(FumoOperation::Download, false), Err(FumoRefusal::Busy));
+    /// ```
+    pub fn start(self, operation: FumoOperation, pushed: bool) -> Result<FumoState, FumoRefusal> {
+        if self.is_busy() {
+            return Err(FumoRefusal::Busy);
+        }
+        match operation {
+            FumoOperation::Download | FumoOperation::DownloadAndUpdate => {
+                Ok(FumoState::DownloadProgressing)
+            }
+            FumoOperation::Update if self.holds_package() || pushed => {
+                Ok(FumoState::UpdateProgressing)
+            }
+            FumoOperation::Update => Err(FumoRefusal::NoPackage),
+        }
+    }
+
+    /// The state once the download of `operation` ended with `result`
+    /// (the package fetched and accepted: size, digest, signature): 20
+    /// after a failure; after a success 40 for `Download` and 50 for
+    /// `DownloadAndUpdate`, whose install then starts
+    /// ([`FumoState::start`] of `Update`).
+    ///
+    /// ```
+    /// use dm_types::update::{FumoOperation, FumoResult, FumoState};
+    ///
+    /// assert_eq!(FumoState::after_download(FumoOperation::Download, FumoResult::SUCCESSFUL), FumoState::DownloadComplete);
+    /// assert_eq!(FumoState::after_download(FumoOperation::DownloadAndUpdate, FumoResult::SUCCESSFUL), FumoState::ReadyToUpdate);
+    /// assert_eq!(FumoState::after_download(FumoOperation::Download, FumoResult::CORRUPTED_PACKAGE), FumoState::DownloadFailed);
+    /// ```
+    pub fn after_download(operation: FumoOperation, result: FumoResult) -> FumoState {
+        match (result.is_success(), operation) {
+            (false, _) => FumoState::DownloadFailed,
+            (true, FumoOperation::DownloadAndUpdate) => FumoState::ReadyToUpdate,
+            (true, _) => FumoState::DownloadComplete,
+        }
+    }
+
+    /// The state once an install ended with `result`, the package still
+    /// held (`kept`) or not: 90/100 after a success, 70/80 after a failure.
+    ///
+    /// ```
+    /// use dm_types::update::{FumoResult, FumoState};
+    ///
+    /// assert_eq!(FumoState::after_update(FumoResult::SUCCESSFUL, false), FumoState::UpdateSuccessfulNoData);
+    /// assert_eq!(FumoState::after_update(FumoResult::UPDATE_FAILED, true), FumoState::UpdateFailedHaveData);
+    /// ```
+    pub fn after_update(result: FumoResult, kept: bool) -> FumoState {
+        match (result.is_success(), kept) {
+            (true, true) => FumoState::UpdateSuccessfulHaveData,
+            (true, false) => FumoState::UpdateSuccessfulNoData,
+            (false, true) => FumoState::UpdateFailedHaveData,
+            (false, false) => FumoState::UpdateFailedNoData,
+        }
+    }
+}
+
 /// The executable operations of a FUMO instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FumoOperation {
@@ -368,6 +462,89 @@ impl ScomoResult {
 impl fmt::Display for ScomoResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+impl ScomoResult {
+    /// The EXEC status this result stands for: 1000 less (the inverse of
+    /// [`ScomoResult::from_status`]).
+    ///
+    /// ```
+    /// use dm_types::update::ScomoResult;
+    /// use dm_types::StatusCode;
+    ///
+    /// let result = ScomoResult::new(1402).unwrap();
+    /// assert_eq!(result.status().as_u16(), 402);
+    /// assert_eq!(ScomoResult::from_status(result.status()), Some(result));
+    /// ```
+    pub fn status(self) -> StatusCode {
+        // 1200..=1599 less 1000 lies within the range of a status code.
+        StatusCode::new(u32::from(self.0 - 1000)).unwrap_or(StatusCode::OK)
+    }
+}
+
+/// The `Status` of a SCOMO `Download/<x>` entry (section 13.2; the values
+/// of SCOMO 1.0's download states, **[project decision]** on their use:
+/// the device writes them as the operation runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScomoDownloadStatus {
+    /// 10: nothing under way.
+    Idle,
+    /// 20: the download failed (nothing delivered).
+    DownloadFailed,
+    /// 30.
+    DownloadProgressing,
+    /// 40: downloaded and delivered (`Inventory/Delivered/<x>`).
+    DownloadComplete,
+    /// 50.
+    InstallProgressing,
+    /// 60: the install failed; the package is still delivered.
+    InstallFailedWithData,
+    /// 70: the install failed; nothing is kept.
+    InstallFailedWithoutData,
+    /// 80: installed (`Inventory/Deployed/<x>`).
+    InstallComplete,
+}
+
+impl ScomoDownloadStatus {
+    /// Every status, in value order.
+    pub const ALL: [ScomoDownloadStatus; 8] = [
+        ScomoDownloadStatus::Idle,
+        ScomoDownloadStatus::DownloadFailed,
+        ScomoDownloadStatus::DownloadProgressing,
+        ScomoDownloadStatus::DownloadComplete,
+        ScomoDownloadStatus::InstallProgressing,
+        ScomoDownloadStatus::InstallFailedWithData,
+        ScomoDownloadStatus::InstallFailedWithoutData,
+        ScomoDownloadStatus::InstallComplete,
+    ];
+
+    /// The value of the `Status` node.
+    ///
+    /// ```
+    /// use dm_types::update::ScomoDownloadStatus;
+    /// assert_eq!(ScomoDownloadStatus::DownloadComplete.value(), 40);
+    /// assert_eq!(ScomoDownloadStatus::from_value(80), Some(ScomoDownloadStatus::InstallComplete));
+    /// assert_eq!(ScomoDownloadStatus::from_value(45), None);
+    /// ```
+    pub fn value(self) -> u8 {
+        match self {
+            ScomoDownloadStatus::Idle => 10,
+            ScomoDownloadStatus::DownloadFailed => 20,
+            ScomoDownloadStatus::DownloadProgressing => 30,
+            ScomoDownloadStatus::DownloadComplete => 40,
+            ScomoDownloadStatus::InstallProgressing => 50,
+            ScomoDownloadStatus::InstallFailedWithData => 60,
+            ScomoDownloadStatus::InstallFailedWithoutData => 70,
+            ScomoDownloadStatus::InstallComplete => 80,
+        }
+    }
+
+    /// The status with this `Status` value.
+    pub fn from_value(value: i64) -> Option<ScomoDownloadStatus> {
+        Self::ALL
+            .into_iter()
+            .find(|s| i64::from(s.value()) == value)
     }
 }
 
@@ -780,6 +957,59 @@ mod tests {
             panic!("not read back")
         };
         assert_eq!(identifier.as_deref(), Some("a<b"));
+    }
+
+    #[test]
+    fn fumo_operations_start_only_where_section_13_1_allows() {
+        for state in FumoState::ALL {
+            for operation in FumoOperation::ALL {
+                let started = state.start(operation, false);
+                if state.is_busy() {
+                    assert_eq!(started, Err(FumoRefusal::Busy), "{state:?} {operation}");
+                } else if operation.downloads() {
+                    assert_eq!(started, Ok(FumoState::DownloadProgressing));
+                } else if state.holds_package() {
+                    assert_eq!(started, Ok(FumoState::UpdateProgressing));
+                } else {
+                    assert_eq!(started, Err(FumoRefusal::NoPackage), "{state:?}");
+                    assert_eq!(
+                        state.start(operation, true),
+                        Ok(FumoState::UpdateProgressing)
+                    );
+                }
+            }
+        }
+        // A whole DownloadAndUpdate: 30, 50, 60, 100.
+        let mut state = FumoState::Idle
+            .start(FumoOperation::DownloadAndUpdate, false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(state, FumoState::DownloadProgressing);
+        state = FumoState::after_download(FumoOperation::DownloadAndUpdate, FumoResult::SUCCESSFUL);
+        assert!(state.holds_package());
+        state = state
+            .start(FumoOperation::Update, false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(state, FumoState::UpdateProgressing);
+        assert_eq!(
+            FumoState::after_update(
+                FumoResult::new(250).unwrap_or(FumoResult::SUCCESSFUL),
+                false
+            ),
+            FumoState::UpdateSuccessfulNoData
+        );
+        assert_eq!(
+            FumoState::after_update(FumoResult::UPDATE_FAILED, false),
+            FumoState::UpdateFailedNoData
+        );
+        assert_eq!(
+            FumoState::after_update(FumoResult::SUCCESSFUL, true),
+            FumoState::UpdateSuccessfulHaveData
+        );
+        // A failed download holds nothing.
+        assert!(
+            !FumoState::after_download(FumoOperation::Download, FumoResult::DOWNLOAD_NETWORK_ERROR)
+                .holds_package()
+        );
     }
 
     #[test]

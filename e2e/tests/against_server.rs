@@ -335,7 +335,12 @@ struct DemoHandler {
 }
 
 impl NodeHandler for DemoHandler {
-    fn exec(&self, node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         if node.as_str().ends_with("/Reboot") {
             self.completion.finished(node.clone(), StatusCode::OK);
             ExecOutcome::Started
@@ -889,7 +894,12 @@ async fn digest_sha256_with_the_nonce_reused(scheme: Scheme) {
 struct SlowExec(Duration);
 
 impl NodeHandler for SlowExec {
-    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         std::thread::sleep(self.0);
         ExecOutcome::Done(StatusCode::OK)
     }

@@ -35,7 +35,12 @@ impl NodeHandler for Battery {
             .then(|| LeafValue::Int(self.level.load(Ordering::SeqCst)))
     }
 
-    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         ExecOutcome::Done(StatusCode::COMMAND_NOT_ALLOWED)
     }
 }

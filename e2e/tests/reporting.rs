@@ -182,7 +182,12 @@ fn device_tree() -> MoTree {
 struct Fumo;
 
 impl NodeHandler for Fumo {
-    fn exec(&self, node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         if node.as_str().ends_with("/Download") {
             ExecOutcome::Done(StatusCode::OK)
         } else {
@@ -533,7 +538,12 @@ async fn several_targets_answer_the_first_failure_in_parameter_order() {
 struct Raising(dm_client::AlertSender);
 
 impl NodeHandler for Raising {
-    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         self.0
             .raise(server_id(), battery_alert(2), Delivery::NextSession)
             .expect("raised");
@@ -598,7 +608,12 @@ async fn alerts_raised_during_a_session_travel_in_its_package3() {
 struct Confused;
 
 impl NodeHandler for Confused {
-    fn exec(&self, _node: &ClientUri, _asynchronous: bool) -> ExecOutcome {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> ExecOutcome {
         ExecOutcome::Done(StatusCode::OK)
     }
 

@@ -9,6 +9,7 @@
 
 pub(crate) mod builder;
 mod exchange;
+pub(crate) mod fetch;
 mod http_session;
 mod material;
 #[cfg(feature = "openssl")]
