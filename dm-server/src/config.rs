@@ -269,6 +269,8 @@ pub struct LimitsConfig {
     pub body_budget_wait_ms: Option<u64>,
     /// Most requests one device has in flight at once.
     pub requests_per_device: Option<usize>,
+    /// Largest artifact uploaded through the admin API.
+    pub artifact_bytes: Option<u64>,
 }
 
 /// Notification settings of a device (or the dev-mode default).
@@ -597,6 +599,9 @@ impl FileConfig {
         }
         if let Some(n) = l.requests_per_device {
             limits = limits.with_requests_per_device(n);
+        }
+        if let Some(n) = l.artifact_bytes {
+            limits = limits.with_artifact_bytes(n);
         }
         if let Some(s) = l.session_idle_secs {
             session = session.with_idle_timeout(Duration::from_secs(s));

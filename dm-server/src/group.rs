@@ -14,6 +14,10 @@ const PAGE: usize = 500;
 /// pages ([`Store::devices`]). A group without conditions costs one
 /// look-up per listed device. The conditions are absolute times today;
 /// `now_ms` is the time they are evaluated at.
+#[allow(
+    dead_code,
+    reason = "the campaign engine (another step) starts campaigns with it"
+)]
 pub(crate) async fn resolve_group<S: Store>(
     store: &S,
     group: &GroupRecord,

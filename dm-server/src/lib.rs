@@ -46,18 +46,14 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod admin;
-#[allow(dead_code, reason = "the routes and the campaign engine use it next")]
 mod artifact;
 mod auth;
 pub mod bootstrap;
 mod budget;
 mod campaign;
 mod config;
+mod devinfo;
 mod error;
-#[allow(
-    dead_code,
-    reason = "the admin routes and the campaign engine use it next"
-)]
 mod group;
 mod http;
 mod notify;
@@ -81,6 +77,7 @@ pub use config::{
     PskConfig, RemoteConfig, TlsFiles,
 };
 pub use error::Error;
+pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
     DEFAULT_CAMPAIGN_TICK, DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits,

@@ -399,6 +399,11 @@ pub struct ServerLimits {
     /// answered 429 with `Retry-After`. So one device holds at most this
     /// many bodies of the largest limit. Default 4.
     pub requests_per_device: usize,
+    /// Largest artifact content uploaded through the admin API
+    /// (`PUT /admin/artifacts/{id}`); a larger upload is refused with 413
+    /// as soon as its `Content-Length` or the bytes received exceed it.
+    /// Default 256 MiB.
+    pub artifact_bytes: u64,
 }
 
 impl Default for ServerLimits {
@@ -414,6 +419,7 @@ impl Default for ServerLimits {
             body_budget_bytes: 256 << 20,
             body_budget_wait: Duration::from_secs(1),
             requests_per_device: 4,
+            artifact_bytes: 256 << 20,
         }
     }
 }
@@ -502,6 +508,13 @@ impl ServerLimits {
     #[must_use]
     pub fn with_requests_per_device(mut self, n: usize) -> Self {
         self.requests_per_device = n.max(1);
+        self
+    }
+
+    /// Sets [`ServerLimits::artifact_bytes`].
+    #[must_use]
+    pub fn with_artifact_bytes(mut self, bytes: u64) -> Self {
+        self.artifact_bytes = bytes;
         self
     }
 

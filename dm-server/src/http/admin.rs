@@ -88,6 +88,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
                 "/admin/devices/{dev_id}/credentials",
                 put(replace_credentials::<S, C>),
             )
+            .merge(super::admin_updates::routes::<S, C>())
             .merge(extra)
     };
     routes
@@ -254,8 +255,14 @@ fn check_media_type(request: &Request) -> Result<(), (u16, String)> {
         .extensions()
         .get::<MatchedPath>()
         .is_some_and(|p| p.as_str() == REPOSITORY_ROUTE);
+    let artifact = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == super::admin_updates::ARTIFACT_ROUTE);
     let accepted: &[&str] = if repository && method == Method::PUT {
         &[mime::MO_DATA, "application/json"]
+    } else if artifact && method == Method::PUT {
+        &["application/octet-stream", "application/json"]
     } else {
         &["application/json"]
     };
@@ -557,6 +564,8 @@ async fn device<S: Store, C: NotificationChannel>(
         "open_session": open.last().map(|s| s.token.to_string()),
         "open_sessions": open.iter().map(open_session_json).collect::<Vec<_>>(),
         "mos": record.mos.as_ref().map(|m| m.iter().map(mos_to_json).collect::<Vec<_>>()),
+        "tags": record.tags,
+        "devinfo": record.devinfo,
         "commands": {
             "pending": pending.into_iter().map(command_json).collect::<Vec<_>>(),
             "finished": finished.into_iter().map(command_json).collect::<Vec<_>>(),

@@ -12,6 +12,8 @@ use crate::shared::Shared;
 use crate::store::Store;
 
 mod admin;
+pub(crate) mod admin_updates;
+mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
 mod campaigns;
@@ -46,6 +48,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 .put(repository::write::<S, C>)
                 .post(repository::write::<S, C>),
         )
+        .route("/artifacts/{id}", get(artifacts::download::<S, C>))
         .merge(admin::router(
             shared.clone(),
             None,

@@ -27,6 +27,7 @@ use super::request::{
     read_device_body,
 };
 use crate::budget::{DeviceSlot, hold_until_sent};
+use crate::devinfo::devinfo_values;
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::{
@@ -409,6 +410,7 @@ async fn package3<S: Store, C: NotificationChannel>(
             return drop_session(refuse(e.status().as_u16(), e)).await;
         }
         let mut step = SessionStep::new(record.clone(), StepPackage::Package3, now_ms);
+        let mut devinfo = std::collections::BTreeMap::new();
         let mut alerts = Vec::new();
         let mut campaign_statuses = Vec::new();
         while let Some(event) = engine.poll_event() {
@@ -421,6 +423,7 @@ async fn package3<S: Store, C: NotificationChannel>(
                     if crate::campaign::commands::is_campaign_command(&command) {
                         campaign_statuses.push((tag, status.code.as_u16()));
                     }
+                    devinfo.extend(devinfo_values(&command, &status));
                     add_status(shared, &mut step, tag, &command, status).await?;
                 }
                 ServerEvent::Alert(alert) => alerts.push(alert),
@@ -434,10 +437,18 @@ async fn package3<S: Store, C: NotificationChannel>(
         );
         crate::campaign::hooks::before_step(shared, &dev_id, &alerts, now_ms).await;
         add_alerts(&mut step, alerts);
+        let dev_id = step.record.dev_id().clone();
         let next = take_step(shared, config, engine, step).await?;
         let claimed = next.campaign_claimed.then_some(next.claimed.as_slice());
         crate::campaign::hooks::after_step(shared, &dev_id, &campaign_statuses, claimed, now_ms)
             .await;
+        // After the step: DevInfo values are what the device said, kept
+        // for group conditions; a failure to keep them fails nothing.
+        if !devinfo.is_empty()
+            && let Err(error) = shared.store.record_devinfo(&dev_id, devinfo).await
+        {
+            tracing::warn!(%error, "DevInfo values not recorded");
+        }
         Ok(package2(next))
     }
     .instrument(span)
