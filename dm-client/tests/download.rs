@@ -283,3 +283,33 @@ async fn cuts_without_progress_exhaust_the_tries() {
     );
     assert_eq!(server.served().len(), 3);
 }
+
+/// The OpenSSL backend downloads and resumes alike.
+#[cfg(feature = "openssl")]
+#[tokio::test]
+async fn the_openssl_backend_resumes_too() {
+    let content = package(150_000);
+    let behaviour = Behaviour {
+        cuts: vec![33_000],
+        ..Behaviour::default()
+    };
+    let server = FileServer::start(content.clone(), behaviour).await;
+    let transport = Transport::builder()
+        .backend(dm_client::TlsBackend::OpenSsl)
+        .build()
+        .expect("transport");
+    let retry = RetryPolicy {
+        attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(20),
+    };
+    let mut sink = MemorySink::new(1 << 20);
+    let done = Downloader::new(transport)
+        .retry(retry)
+        .download(&source(&server, &content), &mut sink, &mut |_| {})
+        .await
+        .expect("downloaded");
+    assert_eq!(done.requests, 2);
+    assert_eq!(sink.bytes(), &content[..]);
+    assert_eq!(server.served()[1].range.as_deref(), Some("bytes=33000-"));
+}

@@ -39,7 +39,7 @@ pub struct Served {
     pub range: Option<String>,
     /// Status answered.
     pub status: u16,
-    /// Body bytes written.
+    /// Body bytes the connection took.
     pub body_bytes: usize,
 }
 
@@ -146,16 +146,25 @@ async fn serve(mut stream: TcpStream, content: Arc<Vec<u8>>, shared: Arc<Mutex<S
         }
         head.push_str("\r\n");
         let sent = cut.map_or(body.len(), |cut| cut.min(body.len()));
-        shared.lock().expect("lock").served.push(Served {
-            path,
-            range,
-            status,
-            body_bytes: sent,
-        });
-        if stream.write_all(head.as_bytes()).await.is_err()
-            || stream.write_all(&body[..sent]).await.is_err()
-        {
+        let index = {
+            let mut shared = shared.lock().expect("lock");
+            shared.served.push(Served {
+                path,
+                range,
+                status,
+                body_bytes: 0,
+            });
+            shared.served.len() - 1
+        };
+        if stream.write_all(head.as_bytes()).await.is_err() {
             return;
+        }
+        // In chunks, counting what the connection took.
+        for chunk in body[..sent].chunks(16 * 1024) {
+            if stream.write_all(chunk).await.is_err() {
+                return;
+            }
+            shared.lock().expect("lock").served[index].body_bytes += chunk.len();
         }
         let _ = stream.flush().await;
         if cut.is_some() || behaviour.hide_length {

@@ -100,3 +100,54 @@ fn empty_acls_inherit_and_snapshots_keep_acls() {
         assert!(bad.parse::<Acl>().is_err(), "{bad} accepted");
     }
 }
+
+#[test]
+fn granted_rights_replace_the_servers_item_and_add_others() {
+    use dm_tree::{DmAcc, MoInstance, Principal, Rights};
+    use dm_types::{LeafValue, Miid, MoData, MoNode, Moid, NodeName, ServerId, ServerUri};
+
+    let mut tree = dm_tree::MoTree::new();
+    let a = ServerId::new("a.example").expect("id");
+    let b = ServerId::new("b.example").expect("id");
+    for server in [&a, &b] {
+        let uri = ServerUri::new(format!("https://{server}/dm")).expect("uri");
+        tree.add_dm_acc(&DmAcc::new(server.clone(), uri))
+            .expect("account");
+    }
+    let moid = Moid::new("urn:x:fw:1.0").expect("moid");
+    let data = MoData::new(
+        NodeName::new("V").expect("name"),
+        MoNode::Leaf(LeafValue::from("1")),
+    );
+    tree.insert(MoInstance::new(
+        moid.clone(),
+        Miid::new("fw").expect("miid"),
+        &data,
+    ))
+    .expect("instance");
+    for server in [&a, &b] {
+        tree.grant_moid(server, &moid).expect("perm");
+    }
+    let rights = |tree: &dm_tree::MoTree, server: &ServerId| {
+        let instance = tree.instance("urn:x:fw:1.0", "fw").expect("instance");
+        tree.rights(&Principal::Server(server.clone()), instance)
+    };
+    // Device-created: Read for both.
+    assert_eq!(rights(&tree, &b), Rights::READ);
+    tree.grant_rights(&a, "urn:x:fw:1.0", "fw", Rights::ALL)
+        .expect("granted");
+    // Now under a DACMO entry: b is not listed.
+    assert_eq!(rights(&tree, &a), Rights::ALL);
+    assert_eq!(rights(&tree, &b), Rights::NONE);
+    tree.grant_rights(&a, "urn:x:fw:1.0", "fw", Rights::READ | Rights::EXEC)
+        .expect("replaced");
+    tree.grant_rights(&b, "urn:x:fw:1.0", "fw", Rights::READ)
+        .expect("added");
+    assert_eq!(rights(&tree, &a).to_string(), "Read,Exec");
+    assert_eq!(rights(&tree, &b), Rights::READ);
+    assert_eq!(tree.instances_of("urn:oma:mo:oma-dm-dacmo:1.0").count(), 1);
+    assert_eq!(
+        tree.grant_rights(&a, "urn:x:fw:1.0", "nope", Rights::READ),
+        Err(dm_tree::Error::NotFound)
+    );
+}

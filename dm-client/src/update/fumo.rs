@@ -12,7 +12,7 @@ use dm_types::update::{
     EXT_PKG_SHA256, EXT_PKG_SIGNATURE, EXT_PKG_SIZE, FUMO_MOID, FumoOperation, FumoRefusal,
     FumoResult, FumoState, fumo_result_alert,
 };
-use dm_types::{Alert, ClientUri, LeafValue, StatusCode};
+use dm_types::{Alert, ClientUri, LeafValue, NodeFormat, StatusCode};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 
@@ -124,9 +124,10 @@ impl Order {
             Some(LeafValue::Text(text)) if !text.is_empty() => Some(text.clone()),
             _ => None,
         };
-        let bytes = |path: &str| match instance.value(path) {
-            Some(LeafValue::Binary(bytes)) if !bytes.is_empty() => Some(bytes.clone()),
-            Some(LeafValue::Text(text)) if !text.is_empty() => Some(text.as_bytes().to_vec()),
+        // `bin` leaves arrive as base64 text in MO data; the tree keeps
+        // them as written. Text that is no base64 counts as no value.
+        let bytes = |path: &str| match instance.value(path)?.clone().conform(NodeFormat::Bin) {
+            Ok(LeafValue::Binary(bytes)) if !bytes.is_empty() => Some(bytes),
             _ => None,
         };
         Order {

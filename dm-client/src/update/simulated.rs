@@ -1,7 +1,7 @@
 //! [`SimulatedFirmware`]: a [`FirmwareUpdate`] keeping the package in
 //! memory, for demos, tests and load tests.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -40,6 +40,7 @@ pub struct SimulatedFirmware {
     signature: Option<Vec<u8>>,
     installs: AtomicUsize,
     installed: Mutex<Option<Package>>,
+    most_received: AtomicU64,
 }
 
 impl SimulatedFirmware {
@@ -53,6 +54,7 @@ impl SimulatedFirmware {
             signature: None,
             installs: AtomicUsize::new(0),
             installed: Mutex::new(None),
+            most_received: AtomicU64::new(0),
         }
     }
 
@@ -93,6 +95,12 @@ impl SimulatedFirmware {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The most bytes of one download stored so far (from the progress
+    /// reports).
+    pub fn most_received(&self) -> u64 {
+        self.most_received.load(Ordering::SeqCst)
     }
 
     /// Bytes of package held.
@@ -136,6 +144,11 @@ impl FirmwareUpdate for SimulatedFirmware {
         self.signature
             .as_deref()
             .is_none_or(|expected| signature == Some(expected))
+    }
+
+    fn progress(&self, progress: super::download::Progress) {
+        self.most_received
+            .fetch_max(progress.received, Ordering::SeqCst);
     }
 
     async fn install(&self, package: &Package) -> FumoResult {
