@@ -101,9 +101,10 @@ pub(crate) fn check_token(
     (valid && now_ms < expires_ms).then_some(dev_id)
 }
 
-/// What a `Range` header asks of a representation of `size` bytes.
+/// What a `Range` header asks of a representation of `size` bytes
+/// ([`parse_range`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RangeRequest {
+pub enum RangeRequest {
     /// No usable single range: the whole representation (no header, a
     /// header of another unit, a malformed one, or several ranges).
     Full,
@@ -121,8 +122,18 @@ pub(crate) enum RangeRequest {
 /// Reads a `Range` header (RFC 9110 section 14.2) against `size` bytes:
 /// one `bytes=a-b`, `bytes=a-` or `bytes=-n` range. Several ranges are
 /// served whole (200, which RFC 9110 allows), as is a header that does not
-/// parse (a server may ignore `Range`).
-pub(crate) fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
+/// parse (a server may ignore `Range`). This is how the server reads the
+/// `Range` of an artifact download.
+///
+/// ```
+/// use dm_server::{RangeRequest, parse_range};
+///
+/// assert_eq!(parse_range(Some("bytes=2-"), 10), RangeRequest::Partial { start: 2, end: 10 });
+/// assert_eq!(parse_range(Some("bytes=-3"), 10), RangeRequest::Partial { start: 7, end: 10 });
+/// assert_eq!(parse_range(Some("bytes=10-"), 10), RangeRequest::Unsatisfiable);
+/// assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), RangeRequest::Full);
+/// ```
+pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
     let Some(header) = header else {
         return RangeRequest::Full;
     };

@@ -76,6 +76,7 @@ pub use config::{
     BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
     PskConfig, RemoteConfig, TlsFiles,
 };
+pub use artifact::{RangeRequest, parse_range};
 pub use error::Error;
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};

@@ -1,7 +1,7 @@
 //! The arguments of `fuzz` and `fuzz-seed`, and the fuzz targets they name.
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-pub(crate) const TARGETS: [&str; 22] = [
+pub(crate) const TARGETS: [&str; 23] = [
     "package1",
     "package2",
     "package3",
@@ -18,6 +18,7 @@ pub(crate) const TARGETS: [&str; 22] = [
     "server_auth",
     "admin_command",
     "bootstrap_admin",
+    "update_admin",
     "server_config",
     "psk_credentials",
     "client_auth",

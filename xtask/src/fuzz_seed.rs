@@ -337,6 +337,40 @@ pub(crate) fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String
     ] {
         seeds.add("bootstrap_admin", body.as_bytes().to_vec());
     }
+    // Update admin bodies (0: artifact, 1: group) and Range headers (2,
+    // then the artifact's size in 8 bytes).
+    for body in [
+        r#"{"kind":"firmware","name":"acme-fw","version":"2.0","url":"https://cdn.example/fw.bin","size":1048576,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","metadata":{"channel":"beta"}}"#,
+        r#"{"kind":"software","name":"app","version":"1","url":"http://a/b","size":0,"sha256":"00","metadata":{"a b":"c"}}"#,
+        r#"{"kind":"os","name":"","version":"1","url":"file:///x","size":-1,"sha256":"x"}"#,
+    ] {
+        let mut seed = vec![0];
+        seed.extend_from_slice(body.as_bytes());
+        seeds.add("update_admin", seed);
+    }
+    for body in [
+        r#"{"description":"first wave","filter":{"devices":["IMEI:1"],"tags":["canary","site:berlin"],"devinfo":{"Mod":"X1","FwV":"1.0"},"mos":["urn:oma:mo:oma-fumo:1.0"],"last_session_after_ms":1,"last_session_before_ms":2}}"#,
+        r#"{"filter":{"tags":["two words"]}}"#,
+        r#"{"filter":{"colour":"red"},"description":"x","description":"y"}"#,
+        "{}",
+    ] {
+        let mut seed = vec![1];
+        seed.extend_from_slice(body.as_bytes());
+        seeds.add("update_admin", seed);
+    }
+    for (size, header) in [
+        (10u64, "bytes=0-4"),
+        (10, "bytes=5-"),
+        (10, "bytes=-3"),
+        (0, "bytes=-1"),
+        (10, "bytes=0-1,3-4"),
+        (u64::MAX, "bytes=18446744073709551614-"),
+    ] {
+        let mut seed = vec![2];
+        seed.extend_from_slice(&size.to_be_bytes());
+        seed.extend_from_slice(header.as_bytes());
+        seeds.add("update_admin", seed);
+    }
     // `dm serve` configuration files.
     for config in [
         r#"{"listen":"0.0.0.0:8443","public_uri":"https://dm.example.com:8443","server_id":"dm.example.com","realm":"oma-dm","admin_token":"change me","tls":{"cert":"server.pem","key":"server.key","client_ca":"devices-ca.pem"},"store":"sqlite:store.sqlite","limits":{"body_bytes":4194304,"repository_bytes":16777216,"header_timeout_secs":10,"body_timeout_secs":30,"max_sessions":10000,"max_connections":16384,"session_idle_secs":300,"commands_per_package":64,"packages_per_session":64},"dev_notification":{"secret_hex":"00ff","data_hex":"0102"},"devices":[{"dev_id":"IMEI:493005100592800","username":"device-1","password":"secret","certificate_sha256":null,"notification":{"address":"udp://192.0.2.10:9443","secret_hex":"6e6f7469","data_hex":"64617461"}}]}"#,

@@ -229,6 +229,11 @@ pub fn parse_artifact_json(id: &str, body: &[u8]) -> Result<ArtifactRecord, Erro
     };
     let id = ArtifactId::new(id)?;
     let value = crate::admin::decode_admin_json(body)?;
+    if !value.is_object() {
+        return Err(Error::InvalidCommand {
+            problem: "artifact: expected an object".into(),
+        });
+    }
     let given: UrlArtifact = serde_json::from_value(value).map_err(|e| Error::InvalidCommand {
         problem: format!("artifact: {e}"),
     })?;
@@ -278,6 +283,11 @@ struct GroupBody {
 pub fn parse_group_json(id: &str, body: &[u8]) -> Result<GroupRecord, Error> {
     let id = GroupId::new(id)?;
     let value = crate::admin::decode_admin_json(body)?;
+    if !value.is_object() {
+        return Err(Error::InvalidCommand {
+            problem: "group: expected an object".into(),
+        });
+    }
     let given: GroupBody = serde_json::from_value(value).map_err(|e| Error::InvalidCommand {
         problem: format!("group: {e}"),
     })?;
