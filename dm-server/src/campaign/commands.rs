@@ -6,7 +6,7 @@
 //! comes asynchronously in a generic alert.
 
 use dm_types::update::{EXT_PKG_SHA256, EXT_PKG_SIZE, FUMO_MOID, FumoOperation, SCOMO_MOID};
-use dm_types::{ClientUri, Command, DevId, Miid, MosEntry, ServerUri};
+use dm_types::{ClientUri, Command, DevId, Instance, Miid, MosEntry, ServerUri};
 use serde_json::{Value, json};
 
 use super::policy::Flavor;
@@ -192,17 +192,22 @@ pub(crate) fn exec_instance(command: &Command) -> Option<(String, Miid)> {
 }
 
 /// Whether a report's URI (`SourceURI` or `TargetURI` of the alert) names
-/// the instance `(moid, miid)`; a report naming no URI is taken as the
-/// row's.
+/// the instance `(moid, miid)`, by its MIID or as the sole instance
+/// (`MOID//...`); a report naming no URI is taken as the row's.
 pub(crate) fn names_instance(uris: &[Option<&str>], moid: &str, miid: &Miid) -> bool {
     let named: Vec<&str> = uris.iter().flatten().copied().collect();
     if named.is_empty() {
         return true;
     }
     named.iter().any(|uri| {
-        ClientUri::parse(uri)
-            .ok()
-            .is_some_and(|uri| uri.moid() == moid && uri.miid().as_ref() == Some(miid))
+        ClientUri::parse(uri).ok().is_some_and(|uri| {
+            uri.moid() == moid
+                && match uri.instance() {
+                    Instance::Miid(named) => named == miid.as_str(),
+                    Instance::Sole => true,
+                    _ => false,
+                }
+        })
     })
 }
 
@@ -345,6 +350,16 @@ mod tests {
             &fw
         ));
         assert!(!names_instance(&[Some("not a uri")], FUMO_MOID, &fw));
+        assert!(names_instance(
+            &[Some("urn:oma:mo:oma-fumo:1.0//Update")],
+            FUMO_MOID,
+            &fw
+        ));
+        assert!(!names_instance(
+            &[Some("urn:oma:mo:oma-scomo:1.0//Update")],
+            FUMO_MOID,
+            &fw
+        ));
         assert!(names_instance(&[None, None], FUMO_MOID, &fw));
         assert_eq!(unsupported_code(Flavor::Software), 1408);
         Ok(())

@@ -207,9 +207,10 @@ pub(crate) fn error_crossed(stage: &Stage, counts: &StageCounts, failed: u64) ->
 /// - only a `Running` campaign moves (a waiting, paused or finished one
 ///   waits for an operator);
 /// - failures since the last change crossing the error threshold pause it;
+/// - on the last stage, the campaign completes once every row of the
+///   campaign is final (whatever the failures: nothing is left to start);
 /// - the success threshold met ends the stage: the next starts (`auto`), or
-///   the campaign waits for approval; after the last stage it completes
-///   once every row of the campaign is final;
+///   the campaign waits for approval;
 /// - a stage whose rows are all final below its success threshold pauses
 ///   the campaign when it failed since the last change; after a resume (no
 ///   failure since) it counts as done.
@@ -230,6 +231,10 @@ pub(crate) fn decide(
         };
     };
     let last = stage_index as usize + 1 >= stages.len();
+    if last && view.campaign_final {
+        // Nothing is left to start or to wait for.
+        return CampaignDecision::Complete;
+    }
     let pause = CampaignDecision::Pause(PauseReason::ErrorThreshold { stage: stage_index });
     if error_crossed(stage, &view.counts, view.failed_since_change) {
         return pause;
@@ -249,11 +254,7 @@ pub(crate) fn decide(
         false
     };
     if last {
-        if view.campaign_final {
-            CampaignDecision::Complete
-        } else {
-            CampaignDecision::Keep
-        }
+        CampaignDecision::Keep
     } else if done {
         match stage.advance {
             Advance::Auto => CampaignDecision::Advance(stage_index + 1),
@@ -529,7 +530,6 @@ fn retried(mut next: CampaignDevice, retry: &CampaignRetry, result: Option<u16>)
         next.next_attempt_ms = next
             .updated_ms
             .saturating_add(backoff_ms(retry, next.attempts));
-        next.commands.clear();
     } else {
         next.state = UpdateState::Failed;
     }

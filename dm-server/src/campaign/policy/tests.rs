@@ -262,6 +262,12 @@ fn the_last_stage_completes_when_every_row_is_final() {
     );
     let busy = view(&[(U::Succeeded, 9), (U::Installing, 1)], 0, false);
     assert_eq!(decide(running, 1, &auto, &busy), CampaignDecision::Keep);
+    // Failures over the error threshold when everything is final: done.
+    let failures = view(&[(U::Succeeded, 1), (U::Failed, 9)], 9, true);
+    assert_eq!(
+        decide(running, 1, &auto, &failures),
+        CampaignDecision::Complete
+    );
     // A stage index past the stages completes once everything is final.
     assert_eq!(decide(running, 5, &auto, &done), CampaignDecision::Complete);
 }
