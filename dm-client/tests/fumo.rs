@@ -103,6 +103,22 @@ impl Dm {
             .collect()
     }
 
+    /// The `State` a GET in the last Package#3 to `/dm` returned.
+    fn last_state_read(&self) -> Option<i64> {
+        let package3 = self
+            .server
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|s| s.target.starts_with("/dm") && !s.is_package1())?;
+        package3.json()["Status"]
+            .as_array()?
+            .iter()
+            .filter_map(|status| status["Data"].as_array())
+            .flatten()
+            .find_map(|item| item["MOData"]["State"].as_i64())
+    }
+
     /// The statuses of the last Package#3 the device sent to `/dm`.
     fn last_statuses(&self) -> Vec<u64> {
         self.server
@@ -199,6 +215,8 @@ async fn download_and_update_installs_and_reports_200() {
     assert!(report.completed(), "{report}");
     // HGET 200, EXEC 202, GET State 200 (State then 30 or later).
     assert_eq!(dm.last_statuses(), [200, 202, 200]);
+    let read = dm.last_state_read().expect("State read");
+    assert!([30, 50, 60, 100].contains(&read), "{read}");
     assert_eq!(settled(&fumo).await, FumoState::UpdateSuccessfulNoData);
     assert_eq!(state_read(&client), Some(LeafValue::Int(100)));
     let firmware = fumo.firmware();
@@ -230,6 +248,7 @@ async fn download_then_update_go_through_40_and_100() {
     dm.prepare_and_exec("Download");
     assert!(client_initiated(&mut client).await.completed());
     assert_eq!(settled(&fumo).await, FumoState::DownloadComplete);
+    assert_eq!(state_read(&client), Some(LeafValue::Int(40)));
     assert_eq!(fumo.firmware().installs(), 0);
     assert_eq!(fumo.firmware().held(), 50_000);
     deliver(&mut client).await;
@@ -451,4 +470,56 @@ async fn a_firmware_update_request_needs_a_fumo_instance() {
         .await
         .expect_err("no instance");
     assert!(matches!(error, Error::NoFumoInstance));
+}
+
+#[tokio::test]
+async fn the_instance_survives_a_restart_and_is_set_up_again() {
+    let content = package(5_000);
+    let files = FileServer::start(content.clone(), Behaviour::default()).await;
+    let dm = Dm::start().await;
+    let state = scratch("fumo-restart").join("device.json");
+    let start = |dm: &Dm| {
+        let mut client = builder(&dm.server.base, Credentials::None, None)
+            .state_file(&state)
+            .build()
+            .expect("client");
+        let setup = FumoSetup::new(Miid::new("fw").expect("miid"))
+            .package("acme-x1", "1.0")
+            .server(server_id())
+            .downloader(Downloader::new(transport()).retry(fast_retry(2)));
+        let fumo = client
+            .install_fumo(setup, SimulatedFirmware::new(1 << 20))
+            .expect("installed");
+        (client, fumo)
+    };
+    let (mut client, fumo) = start(&dm);
+    dm.prepare("Download", files.url(), &announce(&content));
+    dm.prepare_and_exec("Download");
+    assert!(client_initiated(&mut client).await.completed());
+    assert_eq!(settled(&fumo).await, FumoState::DownloadComplete);
+    deliver(&mut client).await;
+    drop(client);
+
+    // After a restart: what the server wrote is kept, the driver starts
+    // Idle with no package, the definition and the rights are back.
+    let (mut client, fumo) = start(&dm);
+    assert_eq!(fumo.state(), FumoState::Idle);
+    let instance = client.tree().instance(FUMO_MOID, "fw").expect("instance");
+    let version = dm_tree::InstanceView::value(instance, "PkgVersion").cloned();
+    assert_eq!(version, Some(LeafValue::from("2.0")));
+    assert!(instance.definition().is_some());
+    assert_eq!(
+        client
+            .tree()
+            .instances_of("urn:oma:mo:oma-dm-dacmo:1.0")
+            .count(),
+        1
+    );
+    let base = dm.server.base.clone();
+    dm.next_session(&format!(
+        r#"["EXEC","{ROOT}/Update"],["EXEC","{ROOT}/Download","{base}/report"]"#
+    ));
+    assert!(client_initiated(&mut client).await.completed());
+    assert_eq!(dm.last_statuses(), [405, 202]);
+    assert_eq!(settled(&fumo).await, FumoState::DownloadComplete);
 }

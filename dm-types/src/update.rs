@@ -452,6 +452,18 @@ impl ScomoResult {
         FumoResult(self.0 - 1000).outcome()
     }
 
+    /// The SCOMO result standing for a FUMO result: 1000 more
+    /// (**[project decision]**: a download failing with FUMO `503` is SCOMO
+    /// `1503`).
+    ///
+    /// ```
+    /// use dm_types::update::{FumoResult, ScomoResult};
+    /// assert_eq!(ScomoResult::from_fumo(FumoResult::CORRUPTED_PACKAGE).code(), 1402);
+    /// ```
+    pub fn from_fumo(result: FumoResult) -> ScomoResult {
+        ScomoResult(result.code() + 1000)
+    }
+
     /// The SCOMO result of an asynchronous EXEC status: 1000 more
     /// (**[project decision]**: 200 → 1200, 503 → 1503).
     pub fn from_status(status: StatusCode) -> Option<ScomoResult> {

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use dm_session::TransportFailure;
 use dm_types::ServerUri;
-use dm_types::update::FumoResult;
+use dm_types::update::{FumoResult, ScomoResult};
 use sha2::{Digest as _, Sha256};
 
 use crate::transport::fetch::{FetchFailure, Fetched};
@@ -368,7 +368,7 @@ impl DownloadError {
     ///
     /// ```
     /// use dm_client::update::DownloadError;
-    /// use dm_types::update::FumoResult;
+    /// use dm_types::update::{FumoResult, ScomoResult};
     ///
     /// let e = DownloadError::Network { tries: 4, detail: "connection refused".into() };
     /// assert_eq!(e.fumo_result(), FumoResult::DOWNLOAD_NETWORK_ERROR);
@@ -387,6 +387,19 @@ impl DownloadError {
             DownloadError::TimedOut { .. } => FumoResult::DOWNLOAD_TIMED_OUT,
             DownloadError::Network { .. } => FumoResult::DOWNLOAD_NETWORK_ERROR,
         }
+    }
+
+    /// The SCOMO result code of the failure: the FUMO code plus 1000
+    /// (**[project decision]**, `ScomoResult::from_fumo`).
+    ///
+    /// ```
+    /// use dm_client::update::{Corruption, DownloadError};
+    ///
+    /// let e = DownloadError::Corrupted(Corruption::Longer { announced: 10 });
+    /// assert_eq!(e.scomo_result().code(), 1402);
+    /// ```
+    pub fn scomo_result(&self) -> ScomoResult {
+        ScomoResult::from_fumo(self.fumo_result())
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use dm_tree::{ExecOutcome, InstanceView, NodeHandler};
 use dm_types::update::{
-    EXT_PKG_SHA256, EXT_PKG_SIGNATURE, EXT_PKG_SIZE, FUMO_MOID, FumoOperation, FumoRefusal,
-    FumoResult, FumoState, fumo_result_alert,
+    EXT_PKG_SHA256, EXT_PKG_SIGNATURE, EXT_PKG_SIZE, FumoOperation, FumoRefusal, FumoResult,
+    FumoState, fumo_result_alert,
 };
 use dm_types::{Alert, ClientUri, LeafValue, NodeFormat, StatusCode};
 use sha2::{Digest as _, Sha256};
@@ -166,10 +166,13 @@ impl Order {
 }
 
 /// The FUMO driver of one instance: the handler registered for
-/// [`FUMO_MOID`], and the handle the product keeps ([`Fumo`]).
+/// [`FUMO_MOID`](dm_types::update::FUMO_MOID), and the handle the product keeps ([`Fumo`]).
 pub(crate) struct Driver<F> {
     firmware: F,
     miid: String,
+    /// The instance root (`<MOID>/<MIID>/`) and its `State`, absolute.
+    root: ClientUri,
+    state_uri: ClientUri,
     state: watch::Sender<FumoState>,
     package: Mutex<Option<Package>>,
     downloader: Downloader,
@@ -203,7 +206,8 @@ impl<F> std::fmt::Debug for Fumo<F> {
 impl<F: FirmwareUpdate> Fumo<F> {
     pub(crate) fn new(
         firmware: F,
-        miid: String,
+        root: ClientUri,
+        state_uri: ClientUri,
         downloader: Downloader,
         completion: ExecCompletion,
         changes: ChangeSignal,
@@ -211,7 +215,12 @@ impl<F: FirmwareUpdate> Fumo<F> {
         Fumo {
             driver: Arc::new(Driver {
                 firmware,
-                miid,
+                miid: root
+                    .miid()
+                    .map(|m| m.as_str().to_owned())
+                    .unwrap_or_default(),
+                root,
+                state_uri,
                 state: watch::Sender::new(FumoState::Idle),
                 package: Mutex::new(None),
                 downloader,
@@ -244,7 +253,7 @@ impl<F: FirmwareUpdate> Fumo<F> {
     /// The instance root's absolute ClientURI (`SourceURI` of a
     /// firmware update request).
     pub fn root(&self) -> ClientUri {
-        self.driver.uri("")
+        self.driver.root.clone()
     }
 
     /// The product's implementation.
@@ -263,15 +272,9 @@ impl<F: FirmwareUpdate> Fumo<F> {
 }
 
 impl<F: FirmwareUpdate> Driver<F> {
-    fn uri(&self, path: &str) -> ClientUri {
-        let text = format!("{FUMO_MOID}/{}/{path}", self.miid);
-        // The MIID was validated at installation; a node name of ours.
-        ClientUri::parse(&text).unwrap_or_else(|_| unreachable!("valid FUMO ClientURI {text}"))
-    }
-
     fn set_state(&self, state: FumoState) {
         self.state.send_replace(state);
-        self.changes.changed(self.uri("State"));
+        self.changes.changed(self.state_uri.clone());
     }
 
     fn set_package(&self, package: Option<Package>) {
@@ -439,13 +442,13 @@ impl<F: FirmwareUpdate> Driver<F> {
     }
 }
 
-/// The [`NodeHandler`] registered for [`FUMO_MOID`].
+/// The [`NodeHandler`] registered for [`FUMO_MOID`](dm_types::update::FUMO_MOID).
 struct Handler<F>(Arc<Driver<F>>);
 
 impl<F: FirmwareUpdate> NodeHandler for Handler<F> {
     fn read(&self, node: &ClientUri) -> Option<LeafValue> {
         let driver = &self.0;
-        (node.as_str() == driver.uri("State").as_str())
+        (*node == driver.state_uri)
             .then(|| LeafValue::Int(i64::from(driver.state.borrow().value())))
     }
 
@@ -463,7 +466,7 @@ impl<F: FirmwareUpdate> NodeHandler for Handler<F> {
         }
         let Some(operation) = node
             .as_str()
-            .strip_prefix(driver.uri("").as_str())
+            .strip_prefix(driver.root.as_str())
             .and_then(FumoOperation::from_node_name)
         else {
             return not_allowed;
@@ -503,7 +506,7 @@ impl<F: FirmwareUpdate> NodeHandler for Handler<F> {
             Some(FumoRefusal::NoPackage) => return not_allowed,
             None => {}
         }
-        driver.changes.changed(driver.uri("State"));
+        driver.changes.changed(driver.state_uri.clone());
         runtime.spawn(driver.clone().run(order));
         ExecOutcome::Started
     }

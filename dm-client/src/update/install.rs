@@ -202,7 +202,8 @@ impl DmClient {
         }
         let fumo = Fumo::new(
             firmware,
-            miid.to_owned(),
+            ClientUri::absolute(&moid, &setup.miid, &[]),
+            ClientUri::absolute(&moid, &setup.miid, &[name("State")?]),
             downloader,
             self.exec_completion(),
             self.change_signal(),
