@@ -35,6 +35,9 @@ const DEMO_MOID: &str = "urn:dm-sdk:mo:demo:1.0";
 /// How long the demo `Reboot` takes.
 const REBOOT_TIME: Duration = Duration::from_millis(200);
 
+/// How long `--once` waits for the updates a session started.
+const UPDATE_WAIT: Duration = Duration::from_secs(600);
+
 /// Options of the subcommand (boxed: they are many, and the other
 /// subcommands' options are small).
 #[derive(clap::Args)]
@@ -52,6 +55,20 @@ the tree (as after a bootstrap without --perm) stays allowed every MOID.
 
 The vendor MO urn:dm-sdk:mo:demo:1.0 holds an executable Reboot node that
 answers EXEC with 202 and reports 200 about 200 ms later in a new session.
+
+Updates (docs/updates.md): --fumo creates the FUMO instance
+urn:oma:mo:oma-fumo:1.0/fw/ and --scomo the SCOMO instance
+urn:oma:mo:oma-scomo:1.0/scomo/, both granted Read, Write and Exec to the
+server; packages are really downloaded (PkgURL, Ext/PkgSize, Ext/PkgSHA256),
+installs are simulated: they take --update-duration, report --update-result
+(SCOMO: plus 1000), and --update-fail-percent of them fail with 410 (1410). A
+successful firmware update sets DevInfo FwV to the package's PkgVersion (kept
+in the state file). Each result prints a line, e.g. \"dm device: firmware
+update 1.2.0 finished: 200\" or \"dm device: software component app
+DownloadInstall finished: 1200\", and goes to the server as its alert. With
+--once the device waits for the updates the session started, and delivers
+their results, before it exits. An update still running when the device
+stopped is reported at the next start as interrupted (503, SCOMO 1503).
 
 Secrets: --password and --noti-secret-hex on the command line are visible to
 every local user in the process list. Give them instead in a file
@@ -175,6 +192,54 @@ struct Options {
     /// approved; the default approves without asking.
     #[arg(long)]
     approve_bootstrap: bool,
+    /// Simulate a FUMO instance (MIID fw) over a simulated firmware whose
+    /// version starts as DevInfo FwV; a successful update sets FwV to the
+    /// installed PkgVersion.
+    #[arg(long)]
+    fumo: bool,
+    /// Simulate a SCOMO instance (MIID scomo) over simulated software
+    /// components.
+    #[arg(long)]
+    scomo: bool,
+    /// What a simulated install reports: a FUMO result code (200..=599);
+    /// SCOMO reports it plus 1000.
+    #[arg(
+        long,
+        value_name = "CODE",
+        default_value_t = 200,
+        value_parser = clap::value_parser!(u16).range(200..=599)
+    )]
+    update_result: u16,
+    /// How long a simulated install takes, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    update_duration: u64,
+    /// The share of simulated installs, in percent, that fail with 410
+    /// (SCOMO 1410), drawn with --update-seed.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u8).range(0..=100)
+    )]
+    update_fail_percent: u8,
+    /// The seed of the failure draw (default: derived from the DevID, so
+    /// that each device fails differently but the same way on every run).
+    #[arg(long, value_name = "N")]
+    update_seed: Option<u64>,
+}
+
+impl Options {
+    /// The update MOs to simulate.
+    fn updates(&self) -> crate::updates::UpdateSimulation {
+        crate::updates::UpdateSimulation {
+            fumo: self.fumo,
+            scomo: self.scomo,
+            result: self.update_result,
+            duration: Duration::from_millis(self.update_duration),
+            fail_percent: self.update_fail_percent,
+            seed: self.update_seed,
+        }
+    }
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
@@ -434,7 +499,7 @@ async fn device(args: Options) -> Result<bool, String> {
         (None, None) => None,
     };
 
-    let mut builder = DmClient::builder(host_devinfo(dev_id))
+    let mut builder = DmClient::builder(devinfo_of(dev_id, &args))
         .account(
             Account::new(account)
                 .credentials(credentials)
@@ -449,13 +514,24 @@ async fn device(args: Options) -> Result<bool, String> {
     if let (Some(address), Some(_)) = (&address, &socket) {
         builder = builder.notification_address(address.as_str());
     }
-    let mut client = start(builder)?;
+    let (mut client, _updates) = start(builder, &args.updates())?;
 
     let (Some(socket), Some(shutdown)) = (socket, shutdown) else {
         let report = client
             .run_session(&server_id, Trigger::Client)
             .await
             .map_err(|e| e.to_string())?;
+        if args.updates().any() {
+            // The updates the session started finish, and their results
+            // go, before the device exits.
+            crate::updates::settle(&mut client, UPDATE_WAIT).await?;
+            if client.pending_reports() > 0 {
+                client
+                    .deliver_pending_reports()
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         return Ok(report.completed());
     };
     if let Some(address) = &address {
@@ -515,8 +591,12 @@ fn common_settings(mut builder: DmClientBuilder, args: &Options) -> DmClientBuil
 /// Builds the client and attaches the demo handler; a `Reboot` still
 /// running when the previous process stopped has finished (the device
 /// restarted).
-fn start(builder: DmClientBuilder) -> Result<DmClient, String> {
+fn start(
+    builder: DmClientBuilder,
+    updates: &crate::updates::UpdateSimulation,
+) -> Result<(DmClient, Vec<Box<dyn std::any::Any + Send>>), String> {
     let mut client = builder.build().map_err(|e| e.to_string())?;
+    let handles = crate::updates::attach(&mut client, updates)?;
     let completion = client.exec_completion();
     client.set_handler(
         Moid::new(DEMO_MOID).map_err(|e| e.to_string())?,
@@ -527,9 +607,28 @@ fn start(builder: DmClientBuilder) -> Result<DmClient, String> {
             client
                 .exec_finished(&node, StatusCode::OK)
                 .map_err(|e| e.to_string())?;
+        } else if crate::updates::interrupted(&node) {
+            // A simulated update the previous process did not finish: a
+            // transient failure (FUMO 503, SCOMO 1503), which servers retry.
+            say!("dm device: update {node} interrupted by a restart: reported as 503");
+            client
+                .exec_finished(&node, StatusCode::SERVICE_UNAVAILABLE)
+                .map_err(|e| e.to_string())?;
         }
     }
-    Ok(client)
+    Ok((client, handles))
+}
+
+/// The DevInfo of the simulated device: with `--fumo`, the firmware
+/// version an earlier simulated update stored in the state file stays.
+fn devinfo_of(dev_id: DevId, args: &Options) -> DevInfo {
+    let mut devinfo = host_devinfo(dev_id);
+    if args.fumo
+        && let Some(version) = crate::updates::stored_firmware_version(args.state.as_deref())
+    {
+        devinfo.firmware_version = version;
+    }
+    devinfo
 }
 
 /// The simulated user asked before a bootstrap changes accounts.
@@ -658,7 +757,7 @@ async fn factory_device(
         )),
         (None, None) => None,
     };
-    let mut builder = DmClient::builder(host_devinfo(dev_id))
+    let mut builder = DmClient::builder(devinfo_of(dev_id, &args))
         .tree(demo_tree(None)?)
         .transport(transport)
         .observer(Arc::new(Printer))
@@ -667,7 +766,7 @@ async fn factory_device(
     if let (Some(address), Some(_)) = (&address, &socket) {
         builder = builder.notification_address(address.as_str());
     }
-    let mut client = start(builder)?;
+    let (mut client, _updates) = start(builder, &args.updates())?;
     if client.servers().is_empty() {
         return Err("the factory file and the state file hold no account".into());
     }

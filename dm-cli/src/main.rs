@@ -26,6 +26,7 @@ mod device;
 mod input;
 mod notification;
 mod serve;
+mod updates;
 mod uri;
 
 #[derive(Parser)]

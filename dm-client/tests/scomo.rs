@@ -546,3 +546,156 @@ async fn a_missing_package_url_is_1411_and_other_nodes_execute_nothing() {
         .expect_err("refused");
     assert_eq!(refused.status(), StatusCode::COMMAND_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn a_listening_device_applies_the_inventory_and_delivers_the_result_by_itself() {
+    let server = Scripted::start().await;
+    let packages = files(PACKAGE).await;
+    let mut device = device(&server.server.base, Simulation::default());
+    server.offer(
+        "app",
+        download_entry("app", packages.url(), PACKAGE.len(), &sha(PACKAGE)),
+    );
+    server.next_session(&format!(
+        r#"["HGET","{{base}}/repo/app","{ROOT}/Download/app"],{}"#,
+        exec("Download/app/Operations/DownloadInstall")
+    ));
+    let report = client_initiated(&mut device.client).await;
+    assert!(report.completed(), "{report}");
+    // Edits made during the session wait for its end; the install runs on.
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("socket");
+    let delivered = async {
+        while server.reported().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        device.client.listen_udp(&socket, delivered),
+    )
+    .await
+    .expect("delivered in time")
+    .expect("listened");
+    assert_eq!(result_of(&server.reported()[0]), 1200);
+    let tree = device.client.tree();
+    let (status, _) = tree.resolve_str(&format!("{ROOT}/Inventory/Deployed/app/State"));
+    assert_eq!(status.as_u16(), 200, "the inventory edit was applied");
+    assert!(device.client.running_execs().is_empty());
+}
+
+#[tokio::test]
+async fn a_second_operation_on_a_busy_component_is_refused_with_1503() {
+    let server = Scripted::start().await;
+    let packages = files(PACKAGE).await;
+    let simulation = Simulation {
+        duration: Duration::from_millis(300),
+        ..Simulation::default()
+    };
+    let mut device = device(&server.server.base, simulation);
+    server.offer(
+        "app",
+        download_entry("app", packages.url(), PACKAGE.len(), &sha(PACKAGE)),
+    );
+    server.next_session(&format!(
+        r#"["HGET","{{base}}/repo/app","{ROOT}/Download/app"],{},{}"#,
+        exec("Download/app/Operations/DownloadInstall"),
+        exec("Download/app/Operations/Download")
+    ));
+    assert_eq!(session(&server, &mut device).await, [200, 202, 202]);
+    let mut results: Vec<(String, u16, String)> = server
+        .reported()
+        .iter()
+        .map(|a| {
+            (
+                a["SourceURI"].as_str().unwrap_or_default().to_owned(),
+                result_of(a),
+                a["TargetURI"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    results.sort();
+    let node = |op: &str| format!("urn:oma:mo:oma-scomo:1.0//Download/app/Operations/{op}");
+    assert_eq!(
+        results,
+        [
+            (node("Download"), 1503, format!("{ROOT}/Download/app"),),
+            (
+                node("DownloadInstall"),
+                1200,
+                format!("{ROOT}/Inventory/Deployed/app"),
+            ),
+        ]
+    );
+}
+
+/// Executing `Mark` adds `Marked` to its instance through a `TreeEditor`.
+struct Marker {
+    editor: dm_client::TreeEditor,
+}
+
+impl dm_tree::NodeHandler for Marker {
+    fn exec(
+        &self,
+        _node: &ClientUri,
+        _instance: &dyn dm_tree::InstanceView,
+        _asynchronous: bool,
+    ) -> dm_tree::ExecOutcome {
+        self.editor.edit(|tree| {
+            let instance = tree
+                .instance_mut("urn:x:mark:1.0", "m")
+                .ok_or(dm_tree::Error::NotFound)?;
+            let name = dm_types::NodeName::new("Marked").expect("name");
+            let data = dm_types::MoData::new(
+                name.clone(),
+                dm_types::MoNode::Leaf(dm_types::LeafValue::Bool(true)),
+            );
+            let id = instance.write(&[name], &data)?;
+            Ok(vec![instance.client_uri(id)])
+        });
+        dm_tree::ExecOutcome::Done(StatusCode::OK)
+    }
+}
+
+#[tokio::test]
+async fn tree_edits_made_during_a_session_apply_when_it_ends() {
+    let server = Scripted::start().await;
+    let mut client = builder(&server.server.base, Credentials::None, None)
+        .tree(tree_of(
+            r#"[{"ClientURI":"urn:x:mark:1.0/m/","MOData":{"M":{"Mark":""}}},
+                {"ClientURI":"urn:oma:mo:oma-dm-dacmo:1.0/d/","MOData":{"DACMO":{"MOID":"urn:x:mark:1.0","MIID":"m",
+                 "ACL":{"1":{"ServerID":"dm.test","Rights":"Read,Exec"}}}}}]"#,
+        ))
+        .build()
+        .expect("client");
+    let editor = client.tree_editor();
+    client.set_handler(
+        dm_types::Moid::new("urn:x:mark:1.0").expect("moid"),
+        Arc::new(Marker { editor }),
+    );
+    server.next_session(r#"["EXEC","urn:x:mark:1.0/m/Mark"],["GET","urn:x:mark:1.0/m/Marked"]"#);
+    let report = client_initiated(&mut client).await;
+    assert!(report.completed(), "{report}");
+    let package3 = server
+        .server
+        .requests()
+        .into_iter()
+        .find(|s| s.is_package() && !s.is_package1())
+        .expect("package#3");
+    assert_eq!(
+        statuses(&package3),
+        [200, 404],
+        "not yet during the session"
+    );
+    assert!(report.tree_changed);
+    assert_eq!(
+        client
+            .tree()
+            .resolve_str("urn:x:mark:1.0/m/Marked")
+            .0
+            .as_u16(),
+        200,
+        "applied once it ended"
+    );
+}

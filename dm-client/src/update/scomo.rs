@@ -7,14 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use dm_tree::{
-    DACMO_MOID, ExecOutcome, InstanceView, MoInstance, MoTree, NodeHandler, Principal, Rights,
-};
+use dm_tree::{ExecOutcome, InstanceView, MoInstance, MoTree, NodeHandler, Rights};
 use dm_types::update::{
-    EXT_PKG_SHA256, EXT_PKG_SIZE, SCOMO_MOID, ScomoDownloadStatus, ScomoResult, scomo_result_alert,
+    EXT_PKG_SHA256, EXT_PKG_SIZE, FumoResult, SCOMO_MOID, ScomoDownloadStatus, ScomoResult,
+    scomo_result_alert,
 };
 use dm_types::{
-    Alert, Children, ClientUri, LeafValue, Miid, MoData, MoNode, Moid, NodeName, Segment,
+    Alert, Children, ClientUri, LeafValue, Miid, MoData, MoNode, Moid, NodeName, Segment, ServerId,
     StatusCode,
 };
 
@@ -92,7 +91,7 @@ impl ComponentError {
     /// code given as a failure.
     pub fn reported(&self) -> ScomoResult {
         if self.result.is_success() {
-            ScomoResult::new(1500).unwrap_or(self.result)
+            internal_failure()
         } else {
             self.result
         }
@@ -152,6 +151,9 @@ pub enum ScomoError {
     /// A name the driver writes is not a valid node name.
     #[error("invalid node name: {0}")]
     Name(#[from] dm_types::Error),
+    /// The state file could not be written with the instance.
+    #[error("the state file: {0}")]
+    State(#[source] crate::Error),
 }
 
 /// Told of every operation that finished: the operation, the component's
@@ -285,20 +287,17 @@ impl Scomo {
         let miid = options.miid;
         let delivered = components.delivered();
         let deployed = components.deployed();
-        let servers: Vec<String> = client
+        let servers: Vec<ServerId> = client
             .tree
             .dm_accs()
             .into_iter()
             .filter_map(Result::ok)
             .filter(|account| !account.is_bootstrap_account())
-            .map(|account| account.server_id.as_str().to_owned())
+            .map(|account| account.server_id)
             .collect();
         prepare_instance(&mut client.tree, &moid, &miid, &delivered, &deployed)?;
         grant(&mut client.tree, &moid, &miid, &servers)?;
-        client.save().map_err(|e| {
-            tracing::warn!("SCOMO instance not saved: {e}");
-            ScomoError::Tree(dm_tree::Error::NotFound)
-        })?;
+        client.save().map_err(ScomoError::State)?;
         let downloader = options
             .downloader
             .unwrap_or_else(|| Downloader::new(client.transport.clone()));
@@ -321,6 +320,53 @@ impl Scomo {
             }),
         );
         Ok(Scomo { shared })
+    }
+
+    /// The inventory a tree holds in the SCOMO instance `miid` (as a state
+    /// file keeps it): the delivered and the deployed components. A
+    /// simulated product restores its components from it after a restart.
+    ///
+    /// ```
+    /// use dm_client::update::Scomo;
+    /// let (delivered, deployed) = Scomo::inventory_in(&dm_tree::MoTree::new(), "scomo");
+    /// assert!(delivered.is_empty() && deployed.is_empty());
+    /// ```
+    pub fn inventory_in(tree: &MoTree, miid: &str) -> (Vec<Component>, Vec<DeployedComponent>) {
+        let Some(instance) = tree.instance(SCOMO_MOID, miid) else {
+            return (Vec::new(), Vec::new());
+        };
+        let view: &dyn InstanceView = instance;
+        let delivered = view
+            .children("Inventory/Delivered")
+            .into_iter()
+            .map(|name| {
+                let values = leaves(view, &format!("Inventory/Delivered/{name}"));
+                Component {
+                    name: name.to_owned(),
+                    pkg_id: values.get("PkgID").cloned(),
+                    display_name: values.get("Name").cloned(),
+                    description: values.get("Description").cloned(),
+                    install_params: None,
+                }
+            })
+            .collect();
+        let deployed = view
+            .children("Inventory/Deployed")
+            .into_iter()
+            .map(|name| {
+                let values = leaves(view, &format!("Inventory/Deployed/{name}"));
+                DeployedComponent {
+                    name: name.to_owned(),
+                    id: values.get("ID").cloned().unwrap_or_else(|| name.to_owned()),
+                    pkg_id: values.get("PkgID").cloned(),
+                    display_name: values.get("Name").cloned(),
+                    version: values.get("Version").cloned(),
+                    description: values.get("Description").cloned(),
+                    active: values.get("State").is_some_and(|s| s == "active"),
+                }
+            })
+            .collect();
+        (delivered, deployed)
     }
 
     /// The instance root's absolute ClientURI.
@@ -373,6 +419,14 @@ impl NodeHandler for Handler {
             .map(|entry| leaves(instance, &entry))
             .unwrap_or_default();
         if !lock(&self.shared.busy).insert(name.to_owned()) {
+            // Its result alert (1503) names the component where it is.
+            lock(&self.shared.outcomes).insert(
+                operation.path(name),
+                Outcome {
+                    end: OperationEnd::Refused,
+                    identifier: Some(name.to_owned()),
+                },
+            );
             return ExecOutcome::Done(StatusCode::SERVICE_UNAVAILABLE);
         }
         let shared = Arc::clone(&self.shared);
@@ -557,9 +611,11 @@ impl Shared {
             // Download operations are handled by download_operation.
             ScomoOperation::Download
             | ScomoOperation::DownloadInstall
-            | ScomoOperation::DownloadInstallInactive => {
-                Err((OperationEnd::Failed, scomo(500), Some(name.to_owned())))
-            }
+            | ScomoOperation::DownloadInstallInactive => Err((
+                OperationEnd::Failed,
+                internal_failure(),
+                Some(name.to_owned()),
+            )),
         }
     }
 
@@ -573,7 +629,7 @@ impl Shared {
             .await
             .unwrap_or_else(|e| {
                 Err(ComponentError::new(
-                    scomo(500),
+                    internal_failure(),
                     format!("the vendor's call did not return: {e}"),
                 ))
             })
@@ -665,13 +721,14 @@ impl Shared {
     }
 }
 
-fn scomo(status: u16) -> ScomoResult {
-    ScomoResult::new(status + 1000).unwrap_or(ScomoResult::SUCCESSFUL)
+/// `1500` (500 plus 1000): the device failed to carry out the operation.
+fn internal_failure() -> ScomoResult {
+    ScomoResult::from_fumo(FumoResult::DOWNLOAD_SERVER_ERROR)
 }
 
 /// The SCOMO result of a download failure: the FUMO code plus 1000.
 fn download_result(error: &DownloadError) -> ScomoResult {
-    scomo(error.fumo_result().code())
+    error.scomo_result()
 }
 
 /// What to download, from the entry's `PkgURL`, `Ext/PkgSize` and
@@ -896,67 +953,28 @@ fn prepare_instance(
 }
 
 /// Gives `servers` Read, Write and Exec on the instance through its DACMO
-/// entry (replacing an earlier one).
+/// entry ([`MoTree::grant_rights`]; their Perm lists stay as provisioned).
 fn grant(
     tree: &mut MoTree,
     moid: &Moid,
     miid: &Miid,
-    servers: &[String],
+    servers: &[ServerId],
 ) -> Result<(), dm_tree::Error> {
-    let entries: Vec<String> = tree
-        .instances_of(DACMO_MOID)
-        .filter(|entry| {
-            let value = |name| {
-                entry
-                    .lookup([name])
-                    .and_then(|id| entry.value(id))
-                    .map(|v| v.to_text().into_owned())
-            };
-            value("MOID").as_deref() == Some(moid.as_str())
-                && value("MIID").as_deref() == Some(miid.as_str())
-        })
-        .map(|entry| entry.miid().as_str().to_owned())
-        .collect();
-    for entry in &entries {
-        tree.remove(DACMO_MOID, entry);
+    for server in servers {
+        tree.grant_rights(
+            server,
+            moid.as_str(),
+            miid.as_str(),
+            Rights::READ | Rights::WRITE | Rights::EXEC,
+        )?;
     }
-    let rights = (Rights::READ | Rights::WRITE | Rights::EXEC).to_string();
-    let acl = servers
-        .iter()
-        .enumerate()
-        .map(|(n, server)| {
-            Ok((
-                (n + 1).to_string(),
-                interior(vec![("Rights", text(&rights)), ("ServerID", text(server))])?,
-            ))
-        })
-        .collect::<Result<Vec<_>, dm_tree::Error>>()?;
-    let acl = interior(
-        acl.iter()
-            .map(|(n, node)| (n.as_str(), node.clone()))
-            .collect(),
-    )?;
-    let root = interior(vec![
-        ("ACL", acl),
-        ("MIID", text(miid.as_str())),
-        ("MOID", text(moid.as_str())),
-    ])?;
-    let dacmo = Moid::new(DACMO_MOID).map_err(|e| invalid(DACMO_MOID, e.to_string()))?;
-    let taken = tree.instances_of(DACMO_MOID).count();
-    let entry = (1..=taken + 1)
-        .map(|n| format!("scomo{n}"))
-        .find(|candidate| tree.instance(DACMO_MOID, candidate).is_none())
-        .unwrap_or_default();
-    let entry = Miid::new(entry).map_err(|e| invalid("DACMO MIID", e.to_string()))?;
-    tree.insert(
-        MoInstance::new(dacmo, entry, &MoData::new(node_name("DACMO")?, root))
-            .with_creator(Principal::Device),
-    )
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dm_tree::DACMO_MOID;
 
     fn tree_with_instance() -> (MoTree, Moid, Miid) {
         let mut tree = MoTree::new();
@@ -994,16 +1012,51 @@ mod tests {
     }
 
     #[test]
+    fn the_inventory_is_read_back_from_a_tree() {
+        let (mut tree, moid, miid) = tree_with_instance();
+        let component = Component {
+            name: "tool".into(),
+            pkg_id: Some("tool-1".into()),
+            ..Component::default()
+        };
+        let instance = tree
+            .instance_mut(moid.as_str(), miid.as_str())
+            .expect("instance");
+        write_entry(
+            instance,
+            "Inventory/Delivered",
+            &delivered_entry(&component).expect("entry"),
+        )
+        .expect("written");
+        let (delivered, deployed) = Scomo::inventory_in(&tree, miid.as_str());
+        assert_eq!(delivered, [component]);
+        assert_eq!(deployed.len(), 1);
+        assert_eq!(deployed[0].id, "com.acme.app");
+        assert!(deployed[0].active);
+        assert_eq!(deployed[0].version.as_deref(), Some("1.0"));
+    }
+
+    #[test]
     fn servers_get_read_write_exec_on_the_instance() {
         let (mut tree, moid, miid) = tree_with_instance();
-        grant(&mut tree, &moid, &miid, &["dm1".into()]).expect("granted");
-        grant(&mut tree, &moid, &miid, &["dm1".into(), "dm2".into()]).expect("again");
+        let server = |id: &str| ServerId::new(id).expect("id");
+        grant(&mut tree, &moid, &miid, &[server("dm1")]).expect("granted");
+        grant(&mut tree, &moid, &miid, &[server("dm1"), server("dm2")]).expect("again");
         let entries: Vec<_> = tree.instances_of(DACMO_MOID).collect();
-        assert_eq!(entries.len(), 1, "one entry, replaced");
-        let acl = leaves(entries[0], "ACL");
-        assert_eq!(acl["1/ServerID"], "dm1");
-        assert_eq!(acl["2/ServerID"], "dm2");
-        assert_eq!(acl["2/Rights"], "Read,Write,Exec");
+        assert_eq!(entries.len(), 1, "one entry, kept");
+        let acl: Vec<(String, String)> = leaves(entries[0], "ACL").into_iter().collect();
+        assert!(
+            acl.contains(&("1/ServerID".into(), "dm1".into())),
+            "{acl:?}"
+        );
+        assert!(
+            acl.contains(&("2/ServerID".into(), "dm2".into())),
+            "{acl:?}"
+        );
+        assert!(
+            acl.contains(&("2/Rights".into(), "Read,Write,Exec".into())),
+            "{acl:?}"
+        );
     }
 
     #[test]
@@ -1027,7 +1080,7 @@ mod tests {
     fn vendor_failures_never_report_success() {
         let e = ComponentError::new(ScomoResult::SUCCESSFUL, "confused");
         assert_eq!(e.reported().code(), 1500);
-        let e = ComponentError::new(scomo(410), "failed");
+        let e = ComponentError::new(ScomoResult::from_fumo(FumoResult::UPDATE_FAILED), "failed");
         assert_eq!(e.reported().code(), 1410);
     }
 }

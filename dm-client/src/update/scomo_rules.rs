@@ -49,6 +49,9 @@ pub enum OperationEnd {
     /// The operation itself (install, activation, removal) failed, after
     /// any download succeeded.
     Failed,
+    /// The operation did not run (another one on the component was
+    /// running).
+    Refused,
 }
 
 /// An executable SCOMO operation, named by its node
@@ -215,7 +218,7 @@ impl ScomoOperation {
                     ComponentPlace::Removed
                 }
             }),
-            OperationEnd::DownloadFailed => None,
+            OperationEnd::DownloadFailed | OperationEnd::Refused => None,
             OperationEnd::Failed => {
                 (self.downloads() && self.installs().is_some()).then_some(ComponentPlace::Delivered)
             }
@@ -294,6 +297,12 @@ mod tests {
         // install after a download, which leaves the package delivered.
         for op in Op::ALL {
             assert_eq!(op.after(OperationEnd::DownloadFailed), None, "{op}");
+            assert_eq!(op.after(OperationEnd::Refused), None, "{op}");
+            assert_eq!(
+                op.target("a", OperationEnd::Refused),
+                op.place().entry("a").unwrap_or_default(),
+                "{op}"
+            );
             let expected = matches!(op, Op::DownloadInstall | Op::DownloadInstallInactive)
                 .then_some(Delivered);
             assert_eq!(op.after(OperationEnd::Failed), expected, "{op}");

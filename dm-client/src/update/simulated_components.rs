@@ -118,6 +118,20 @@ impl SimulatedComponents {
         self
     }
 
+    /// Packages already delivered (their size unknown: counted as 0).
+    #[must_use]
+    pub fn with_delivered(self, delivered: impl IntoIterator<Item = Component>) -> Self {
+        {
+            let mut state = self.lock();
+            for component in delivered {
+                state
+                    .packages
+                    .insert(component.name.clone(), (component, 0, true));
+            }
+        }
+        self
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
