@@ -231,3 +231,19 @@ async fn a_session_of_one_command_takes_4_transactions() {
     eprintln!("SQLite: {digest} transactions for a session of one command (P1, P3), Digest");
     assert_eq!(digest, 4 + 2 + 1);
 }
+
+/// A campaign of 10,000 devices on SQLite: created in one transaction,
+/// and each tick of its driver (counts, due, stale and active rows) stays
+/// fast as the devices are started.
+#[tokio::test]
+async fn a_campaign_of_10000_devices() {
+    let dir = scratch("campaign-figures");
+    let store = SqliteStore::open_file(&dir.join("dm.sqlite"))
+        .await
+        .expect("created");
+    let figures = dm_test_support::store::campaign_figures(&store, 10_000).await;
+    eprintln!("SQLite, 10,000 devices: {figures:?}");
+    assert!(figures.create < Duration::from_secs(20), "{figures:?}");
+    assert!(figures.tick < Duration::from_secs(1), "{figures:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

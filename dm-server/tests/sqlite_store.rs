@@ -34,7 +34,7 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqlite_store_keeps_the_store_contract() {
     let dir = scratch("contract");
     let n = AtomicUsize::new(0);
@@ -165,6 +165,21 @@ async fn a_reopened_file_keeps_everything() {
         "nonce counts survive a restart"
     );
     drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Campaigns, their rows and leases survive closing and reopening the
+/// file.
+#[tokio::test]
+async fn a_reopened_file_keeps_its_campaigns() {
+    let dir = scratch("reopen-campaigns");
+    let path = dir.join("dm.sqlite");
+    let store = SqliteStore::open_file(&path).await.expect("created");
+    dm_test_support::store::campaigns_survive_reopening(store, |store| {
+        drop(store);
+        async { SqliteStore::open_file(&path).await.expect("reopened") }
+    })
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -26,7 +26,7 @@ async fn has_user(store: &MemoryStore, username: &str) -> bool {
     credentials.expect("read").is_some()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_memory_store_keeps_the_store_contract() {
     dm_test_support::store::run(
         |retention| async move { MemoryStore::new().with_retention(retention) },

@@ -25,3 +25,19 @@ async fn the_postgres_store_keeps_the_store_contract() {
     })
     .await;
 }
+
+/// Campaigns, their rows and leases are read back by a store on a new
+/// connection pool (another node, or the same after a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_are_kept_for_a_new_connection_pool() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let store = db.store().await;
+    let db = &db;
+    dm_test_support::store::campaigns_survive_reopening(store, |store| {
+        drop(store);
+        db.store()
+    })
+    .await;
+}

@@ -22,6 +22,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use std::sync::Arc;
+
+mod campaigns;
+pub use campaigns::{
+    CampaignFigures, campaign_figures, campaign_leases_are_exclusive_until_they_expire,
+    campaign_rows_change_by_compare_and_set, campaign_updates_expect_their_version,
+    campaigns_created_at_once_never_share_a_device, campaigns_survive_reopening,
+    campaigns_take_each_device_once_and_count_their_rows,
+    due_and_stale_campaign_rows_are_found_in_order, skipping_takes_the_rows_not_yet_started,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dm_server::{
@@ -99,6 +108,13 @@ where
     bootstrap_sessions_serve_their_data_once_and_record_outcomes(new_store(default()).await).await;
     artifacts_keep_their_content_in_chunks_and_read_ranges(new_store(default()).await).await;
     groups_tags_and_devinfo_are_kept(new_store(default()).await).await;
+    campaigns_take_each_device_once_and_count_their_rows(new_store(default()).await).await;
+    campaigns_created_at_once_never_share_a_device(new_store(default()).await).await;
+    campaign_updates_expect_their_version(new_store(default()).await).await;
+    campaign_rows_change_by_compare_and_set(new_store(default()).await).await;
+    due_and_stale_campaign_rows_are_found_in_order(new_store(default()).await).await;
+    skipping_takes_the_rows_not_yet_started(new_store(default()).await).await;
+    campaign_leases_are_exclusive_until_they_expire(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:

@@ -29,8 +29,8 @@ pub(super) struct CampaignState {
 }
 
 impl CampaignState {
-    /// Whether the device has a row that is not final in an unfinished
-    /// campaign other than `except`.
+    /// The device's row that is not final in an unfinished campaign (the
+    /// oldest campaign's, should there be several).
     fn active_row(&self, dev_id: &DevId) -> Option<&CampaignDevice> {
         self.campaigns
             .values()
