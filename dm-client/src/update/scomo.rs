@@ -462,16 +462,15 @@ impl NodeHandler for Handler {
             None if result.is_success() => OperationEnd::Succeeded,
             None => OperationEnd::Failed,
         };
-        let target = format!(
-            "{}/{}/{}",
-            self.shared.moid,
-            self.shared.miid,
-            operation.target(name, end)
-        );
+        // The component's absolute ClientURI, in canonical form.
+        let Ok(path) = path_of(&operation.target(name, end)) else {
+            return scomo_result_alert(node, None, result, Some(name));
+        };
+        let target = ClientUri::absolute(&self.shared.moid, &self.shared.miid, &path);
         let identifier = recorded
             .and_then(|o| o.identifier)
             .unwrap_or_else(|| name.to_owned());
-        scomo_result_alert(node, Some(&target), result, Some(&identifier))
+        scomo_result_alert(node, Some(target.as_str()), result, Some(&identifier))
     }
 }
 
