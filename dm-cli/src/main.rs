@@ -19,7 +19,9 @@ macro_rules! say {
     };
 }
 
+mod artifacts;
 mod bootstrap;
+mod campaigns;
 mod ddf;
 mod decode;
 mod device;
@@ -69,6 +71,15 @@ enum Commands {
     /// Manage a bootstrap server through its admin API: profiles,
     /// server-initiated bootstrap.
     Bootstrap(bootstrap::Args),
+    /// Manage the artifacts (firmware and software packages) of a
+    /// management server through its admin API.
+    Artifact(artifacts::ArtifactArgs),
+    /// Manage the device groups (and device tags) of a management server
+    /// through its admin API.
+    Group(artifacts::GroupArgs),
+    /// Roll an artifact out to a group in stages, and watch or steer the
+    /// campaign, through a management server's admin API.
+    Campaign(campaigns::CampaignArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +100,9 @@ fn main() -> ExitCode {
         Commands::Serve(args) => serve::run(args),
         Commands::Device(args) => device::run(args),
         Commands::Bootstrap(args) => bootstrap::run(args),
+        Commands::Artifact(args) => artifacts::run_artifact(&args),
+        Commands::Group(args) => artifacts::run_group(&args),
+        Commands::Campaign(args) => campaigns::run(&args),
     }
 }
 

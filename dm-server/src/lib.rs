@@ -69,6 +69,7 @@ pub use admin::{
     Admin, CommandRequest, NotificationSent, decode_admin_json, parse_command, parse_command_body,
     parse_command_request,
 };
+pub use artifact::{RangeRequest, parse_range};
 pub use auth::ClientCertificate;
 pub use bootstrap::{AdminClient, BootstrapSettings};
 pub use campaign::admin::{CampaignProgress, check_campaign_spec, parse_campaign_spec};
@@ -76,7 +77,6 @@ pub use config::{
     BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
     PskConfig, RemoteConfig, TlsFiles,
 };
-pub use artifact::{RangeRequest, parse_range};
 pub use error::Error;
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};

@@ -11,6 +11,8 @@
 //!   interface, HTTP clients speaking Basic and Digest, package helpers;
 //! - `hostile_client` (feature `server`): raw TCP clients that send what a
 //!   test wants and read what the server answers;
+//! - `campaign` (feature `server`): devices speaking the protocol of a FUMO
+//!   device, the artifact, group and admin calls of campaign tests;
 //! - `store` (feature `server`): the conformance suite every `Store`
 //!   implementation must pass;
 //! - `postgres` (feature `postgres`): a fresh PostgreSQL database per
@@ -34,6 +36,8 @@
 
 #[cfg(feature = "fleet")]
 pub mod admin_api;
+#[cfg(feature = "server")]
+pub mod campaign;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod file_server;

@@ -282,6 +282,38 @@ impl AdminClient {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, Vec<u8>), Error> {
+        let content_type = body.as_ref().map(|_| "application/json");
+        self.send_request(method, path, content_type, body).await
+    }
+
+    /// Like [`AdminClient::request`], with a body of another media type:
+    /// `PUT /admin/artifacts/{id}` takes `application/octet-stream`.
+    pub async fn request_with_type(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), Error> {
+        self.send_request(method, path, Some(content_type), Some(body))
+            .await
+    }
+
+    /// Sets how long a request may take (10 s by default): an artifact
+    /// upload needs longer.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> AdminClient {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn send_request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), Error> {
         let failed = |message: String| Error::Delivery {
             address: self.base.as_str().to_owned(),
             message,
@@ -299,8 +331,8 @@ impl AdminClient {
             .uri(target)
             .header("host", authority)
             .header("authorization", format!("Bearer {}", self.token));
-        if body.is_some() {
-            request = request.header("content-type", "application/json");
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
         }
         let request = request
             .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))

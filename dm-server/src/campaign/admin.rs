@@ -248,6 +248,49 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
     /// left, the last takes the rest). Devices already in another
     /// unfinished campaign are skipped. The campaign starts running at
     /// once; the server's driver starts its devices.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dm_server::{
+    ///     ArtifactId, ArtifactKind, ArtifactRecord, ArtifactSource, CampaignStatus,
+    ///     DeviceRegistration, DmServer, GroupFilter, GroupId, GroupRecord, MemoryStore,
+    ///     ServerOptions, Store, UdpChannel, UpdateState, parse_campaign_spec,
+    /// };
+    /// use dm_types::DevId;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let server = DmServer::new(ServerOptions::builder().build()?, store.clone(), UdpChannel);
+    /// let admin = server.admin();
+    /// let dev_id = DevId::new("IMEI:493005100592800")?;
+    /// admin.register_device(DeviceRegistration::new(dev_id.clone()), false).await?;
+    /// let artifact = ArtifactRecord::new(
+    ///     ArtifactId::new("fw-2.0")?, ArtifactKind::Firmware, "acme-x1", "2.0", 5,
+    ///     [0; 32], ArtifactSource::Url("https://cdn.example/fw-2.0.bin".into()),
+    /// );
+    /// store.put_artifact(artifact, None).await?;
+    /// let mut filter = GroupFilter::default();
+    /// filter.devices.insert(dev_id.clone());
+    /// store.put_group(GroupRecord::new(GroupId::new("all")?, filter)).await?;
+    ///
+    /// let spec = parse_campaign_spec(
+    ///     br#"{"artifact": "fw-2.0", "group": "all", "stages": [{"size": {"percent": 100}}]}"#,
+    /// )?;
+    /// let campaign = admin.create_campaign(spec).await?;
+    /// let progress = admin.campaign(campaign.id).await?;
+    /// assert_eq!(progress.record.status, CampaignStatus::Running);
+    /// assert_eq!(progress.totals[&UpdateState::Pending], 1);
+    /// admin.pause_campaign(campaign.id).await?;
+    /// // Not waiting for approval: 409.
+    /// assert_eq!(admin.approve_campaign(campaign.id).await.unwrap_err().status().as_u16(), 409);
+    /// admin.resume_campaign(campaign.id).await?;
+    /// admin.cancel_campaign(campaign.id).await?;
+    /// let rows = admin.campaign_devices(campaign.id, None, None, 10).await?;
+    /// assert_eq!(rows[0].state, UpdateState::Skipped);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn create_campaign(&self, spec: CampaignSpec) -> Result<CampaignRecord, Error> {
         check_campaign_spec(&spec)?;
         let store = &self.shared.store;
@@ -352,6 +395,26 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         self.operator_action(id, OperatorAction::Cancel).await
     }
 
+    /// Cancelling: the devices notified but not yet in a session lose
+    /// their MO data, so that the commands still queued for them (the store
+    /// cannot take a queued command back) download nothing.
+    async fn forget_notified(&self, id: CampaignId) -> Result<(), Error> {
+        let store = &self.shared.store;
+        let mut after: Option<DevId> = None;
+        loop {
+            let page = store
+                .campaign_devices(id, Some(UpdateState::Notified), after.as_ref(), 500)
+                .await?;
+            for row in &page {
+                super::commands::forget_mo_data(store, id, &row.dev_id).await;
+            }
+            if page.len() < 500 {
+                return Ok(());
+            }
+            after = page.last().map(|r| r.dev_id.clone());
+        }
+    }
+
     async fn operator_action(
         &self,
         id: CampaignId,
@@ -386,6 +449,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             {
                 Ok(updated) => {
                     if action == OperatorAction::Cancel {
+                        self.forget_notified(id).await?;
                         let skipped = store.skip_pending_campaign_devices(id, now).await?;
                         tracing::info!(campaign = %id, skipped, "campaign cancelled");
                     } else {

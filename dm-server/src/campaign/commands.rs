@@ -68,6 +68,20 @@ pub(crate) fn repository_path(campaign: CampaignId, dev_id: &DevId) -> String {
     }
 }
 
+/// Removes a device's MO data of a campaign once its row is final (or will
+/// never be started): its download token is of no further use. A failure
+/// is logged; the object is small and its device's own.
+pub(crate) async fn forget_mo_data<S: crate::store::Store>(
+    store: &S,
+    campaign: CampaignId,
+    dev_id: &DevId,
+) {
+    let path = repository_path(campaign, dev_id);
+    if let Err(error) = store.delete_object(&path).await {
+        tracing::warn!(%error, path, "the campaign's MO data of a device was not removed");
+    }
+}
+
 /// The node a software package is downloaded under: `Download/<x>` with
 /// `x` = `c<campaign id>`.
 fn scomo_download_name(campaign: CampaignId) -> String {
@@ -84,8 +98,9 @@ fn server_uri(text: String) -> Result<ServerUri, Error> {
 
 /// The MO serialization the HGET writes: for firmware, leaves of the FUMO
 /// instance `PkgName`, `PkgVersion`, `Download/PkgURL`, `Ext/PkgSize` and
-/// `Ext/PkgSHA256`; for software, the node `Download/<x>` with `PkgID`,
-/// `Name`, `Version`, `PkgURL` and `Ext/PkgSize`, `Ext/PkgSHA256`.
+/// `Ext/PkgSHA256`; for software, the whole entry `Download/<x>`: `PkgID`,
+/// `Name`, `PkgURL`, `Ext/PkgSize`, `Ext/PkgSHA256` and its `Operations`
+/// nodes (docs/updates.md, device side of SCOMO).
 pub(crate) fn mo_data(
     flavor: Flavor,
     campaign: CampaignId,
@@ -117,9 +132,15 @@ pub(crate) fn mo_data(
                 "MOData": { name: {
                     "PkgID": artifact.id.as_str(),
                     "Name": artifact.name,
-                    "Version": artifact.version,
                     "PkgURL": url,
                     "Ext": { "PkgSize": artifact.size, "PkgSHA256": sha256 },
+                    // The device learns of the entry when a node of it is
+                    // executed: the server creates the nodes it executes.
+                    "Operations": {
+                        "Download": {},
+                        "DownloadInstall": {},
+                        "DownloadInstallInactive": {},
+                    },
                 }},
             }])
         }
@@ -315,6 +336,10 @@ mod tests {
             "urn:oma:mo:oma-scomo:1.0/sw/Download/c9"
         );
         assert_eq!(data[0]["MOData"]["c9"]["PkgID"], "fw-2");
+        assert_eq!(
+            data[0]["MOData"]["c9"]["Operations"]["DownloadInstall"],
+            json!({})
+        );
         let body = serde_json::to_vec(&data)?;
         dm_codec::decode_mo_serialization(&body, &dm_codec::Limits::default())?;
         let exec = exec_download(Flavor::Software, CampaignId(9), &miid, "http://h")?;

@@ -182,6 +182,9 @@ impl<S: Store, C: NotificationChannel> Driver<S, C> {
                 .advance_campaign_device(&next, (row.state, row.attempts), now_ms)
                 .await?
             {
+                if next.state.is_final() {
+                    commands::forget_mo_data(store, campaign.id, &row.dev_id).await;
+                }
                 tracing::info!(campaign = %campaign.id, dev_id = %row.dev_id, from = row.state.name(), to = next.state.name(), "device timed out");
             }
         }

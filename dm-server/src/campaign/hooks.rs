@@ -100,6 +100,9 @@ impl Active {
             result = next.result,
             "campaign device moved"
         );
+        if next.state.is_final() {
+            commands::forget_mo_data(&shared.store, next.campaign, &next.dev_id).await;
+        }
         self.row = next;
         Ok(true)
     }

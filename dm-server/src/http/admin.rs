@@ -88,8 +88,8 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
                 "/admin/devices/{dev_id}/credentials",
                 put(replace_credentials::<S, C>),
             )
-            .merge(super::admin_updates::routes::<S, C>())
             .merge(extra)
+            .merge(super::admin_updates::routes::<S, C>())
     };
     routes
         .route("/admin", any(no_such_resource))
