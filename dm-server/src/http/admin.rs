@@ -44,6 +44,9 @@ const MAX_BULK: usize = 10_000;
 /// The route of repository objects.
 const REPOSITORY_ROUTE: &str = "/admin/repository/{*path}";
 
+/// The route of one artifact (its `PUT` takes `application/octet-stream`).
+pub(super) const ARTIFACT_ROUTE: &str = "/admin/artifacts/{id}";
+
 /// Most devices one listing returns.
 const MAX_LIST: usize = 1000;
 
@@ -89,7 +92,6 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
                 put(replace_credentials::<S, C>),
             )
             .merge(extra)
-            .merge(super::admin_updates::routes::<S, C>())
     };
     routes
         .route("/admin", any(no_such_resource))
@@ -258,7 +260,7 @@ fn check_media_type(request: &Request) -> Result<(), (u16, String)> {
     let artifact = request
         .extensions()
         .get::<MatchedPath>()
-        .is_some_and(|p| p.as_str() == super::admin_updates::ARTIFACT_ROUTE);
+        .is_some_and(|p| p.as_str() == ARTIFACT_ROUTE);
     let accepted: &[&str] = if repository && method == Method::PUT {
         &[mime::MO_DATA, "application/json"]
     } else if artifact && method == Method::PUT {

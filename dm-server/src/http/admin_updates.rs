@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::admin::{AdminRefusal, AppState, dev_id, json_body};
+use super::admin::{ARTIFACT_ROUTE, AdminRefusal, AppState, dev_id, json_body};
 use super::refusal::{Refusal, refuse};
 use super::request::header;
 use crate::Error;
@@ -31,9 +31,6 @@ use crate::store::{
     Store, Tag,
 };
 use crate::util::now_ms;
-
-/// The route of one artifact (its `PUT` takes `application/octet-stream`).
-pub(super) const ARTIFACT_ROUTE: &str = "/admin/artifacts/{id}";
 
 /// Longest package name or version (they are written to the device).
 const MAX_TEXT: usize = 128;
