@@ -766,7 +766,7 @@ async fn factory_device(
     if let (Some(address), Some(_)) = (&address, &socket) {
         builder = builder.notification_address(address.as_str());
     }
-    let (mut client, _updates) = start(builder, &args.updates())?;
+    let (mut client, mut updates) = start(builder, &args.updates())?;
     if client.servers().is_empty() {
         return Err("the factory file and the state file hold no account".into());
     }
@@ -787,11 +787,17 @@ async fn factory_device(
         () = &mut shutdown => true,
     };
     if !stopped {
+        // The accounts the bootstrap provisioned manage the simulated
+        // update MOs too (attaching again keeps the instances).
+        if args.updates().any() {
+            updates.extend(crate::updates::attach(&mut client, &args.updates())?);
+        }
         client
             .listen_udp(&socket, shutdown)
             .await
             .map_err(|e| e.to_string())?;
     }
+    drop(updates);
     say!("dm device: stopped");
     Ok(true)
 }
