@@ -50,13 +50,13 @@ pub(super) const ARTIFACT_ROUTE: &str = "/admin/artifacts/{id}";
 /// Most devices one listing returns.
 const MAX_LIST: usize = 1000;
 
-/// The admin routes: the management routes with `extra` (routes of other
-/// modules), or `bootstrap` (the bootstrap role's) when given, behind the
-/// admin checks.
+/// The admin routes: the management routes with `updates` (artifacts,
+/// groups, tags), or `bootstrap` (the bootstrap role's) when given, behind
+/// the admin checks.
 pub(crate) fn router<S: Store, C: NotificationChannel>(
     shared: Arc<Shared<S, C>>,
     bootstrap: Option<Router<Arc<Shared<S, C>>>>,
-    extra: Router<Arc<Shared<S, C>>>,
+    updates: Router<Arc<Shared<S, C>>>,
 ) -> Router<Arc<Shared<S, C>>> {
     let routes = if let Some(routes) = bootstrap {
         routes
@@ -91,7 +91,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
                 "/admin/devices/{dev_id}/credentials",
                 put(replace_credentials::<S, C>),
             )
-            .merge(extra)
+            .merge(updates)
     };
     routes
         .route("/admin", any(no_such_resource))

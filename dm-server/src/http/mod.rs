@@ -52,7 +52,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
         .merge(admin::router(
             shared.clone(),
             None,
-            campaigns::routes::<S, C>().merge(admin_updates::routes::<S, C>()),
+            admin_updates::routes::<S, C>().merge(campaigns::routes::<S, C>()),
         ))
         .with_state(shared)
 }
