@@ -65,6 +65,7 @@ mod circles;
 mod conformance;
 mod demo;
 mod demo_bootstrap;
+mod demo_campaign;
 mod demo_process;
 mod deny;
 mod fuzz;
