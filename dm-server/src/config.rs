@@ -271,6 +271,9 @@ pub struct LimitsConfig {
     pub requests_per_device: Option<usize>,
     /// Largest artifact uploaded through the admin API.
     pub artifact_bytes: Option<u64>,
+    /// How often the campaign driver runs, milliseconds (default 1000,
+    /// at least 10).
+    pub campaign_tick_ms: Option<u64>,
 }
 
 /// Notification settings of a device (or the dev-mode default).
@@ -612,6 +615,9 @@ impl FileConfig {
         if let Some(n) = l.packages_per_session {
             session = session.with_packages_per_session(n);
         }
+        if let Some(ms) = l.campaign_tick_ms {
+            builder = builder.campaign_tick(Duration::from_millis(ms));
+        }
         Ok(builder.limits(limits).session(session))
     }
 
@@ -886,6 +892,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let options = plain.expect("valid").expect("a bootstrap listener");
         assert_eq!(options.tls_backend(), Some(TlsBackend::Rustls));
+    }
+
+    #[test]
+    fn the_campaign_tick_is_read() {
+        let fast = FileConfig::from_json(br#"{"limits":{"campaign_tick_ms":50}}"#, ".")
+            .and_then(|c| c.options())
+            .and_then(ServerOptionsBuilder::build)
+            .expect("valid");
+        assert_eq!(fast.campaign_tick(), Duration::from_millis(50));
+        let floor = FileConfig::from_json(br#"{"limits":{"campaign_tick_ms":0}}"#, ".")
+            .and_then(|c| c.options())
+            .and_then(ServerOptionsBuilder::build)
+            .expect("valid");
+        assert_eq!(floor.campaign_tick(), Duration::from_millis(10));
+        let default = FileConfig::from_json(b"{}", ".")
+            .and_then(|c| c.options())
+            .and_then(ServerOptionsBuilder::build)
+            .expect("valid");
+        assert_eq!(default.campaign_tick(), crate::DEFAULT_CAMPAIGN_TICK);
     }
 
     #[test]

@@ -307,6 +307,15 @@ pub enum Error {
     },
 }
 
+impl From<crate::store::InvalidName> for Error {
+    fn from(e: crate::store::InvalidName) -> Error {
+        Error::InvalidName {
+            what: e.what,
+            name: e.name,
+        }
+    }
+}
+
 impl Error {
     /// The status the admin API answers this error with (an HTTP status).
     ///

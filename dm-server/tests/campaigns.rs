@@ -376,6 +376,62 @@ async fn cancelling_takes_the_mo_data_of_devices_not_yet_in_a_session() {
 }
 
 #[tokio::test]
+async fn a_software_update_succeeds_on_its_scomo_result() {
+    use dm_server::{ArtifactId, ArtifactKind, ArtifactRecord, ArtifactSource};
+    use dm_types::update::{ScomoResult, scomo_result_alert};
+    let server = TestServer::start_on(fast(), MemoryStore::new()).await;
+    let devices = fleet(&server, 2).await;
+    let app = ArtifactRecord::new(
+        ArtifactId::new("app-1").expect("id"),
+        ArtifactKind::Software,
+        "The app",
+        "1.0",
+        PACKAGE.len() as u64,
+        sha256(PACKAGE),
+        ArtifactSource::Stored,
+    );
+    server
+        .server
+        .store()
+        .put_artifact(app, Some(bytes::Bytes::from_static(PACKAGE)))
+        .await
+        .expect("artifact");
+    let admin = AdminClient::new(&server.base);
+    let stages = json!([{"size": {"percent": 100}, "error_threshold_percent": 100}]);
+    let id = create(&admin, spec(stages, json!({"artifact": "app-1"}))).await;
+    let exec = format!("urn:oma:mo:oma-scomo:1.0/scomo/Download/c{id}/Operations/DownloadInstall");
+    for device in &devices {
+        wait_state(&server, id, device, UpdateState::Notified).await;
+        let received = session(&server, device, &[], accepting).await;
+        assert_eq!(received[1][1], exec, "{received:?}");
+        assert_eq!(
+            state_of(&server, id, device).await,
+            UpdateState::Downloading
+        );
+    }
+    let node = ClientUri::parse(&exec).expect("uri");
+    let deployed = format!("urn:oma:mo:oma-scomo:1.0/scomo/Inventory/Deployed/c{id}");
+    let done = scomo_result_alert(
+        &node,
+        Some(&deployed),
+        ScomoResult::SUCCESSFUL,
+        Some("app-1"),
+    );
+    session(&server, &devices[0], &[done], accepting).await;
+    let row0 = row(&server, id, &devices[0]).await;
+    assert_eq!(
+        (row0.state, row0.result),
+        (UpdateState::Succeeded, Some(1200))
+    );
+    let refused = ScomoResult::new(1402).expect("code");
+    let corrupt = scomo_result_alert(&node, Some(&deployed), refused, None);
+    session(&server, &devices[1], &[corrupt], accepting).await;
+    let row1 = row(&server, id, &devices[1]).await;
+    assert_eq!((row1.state, row1.result), (UpdateState::Failed, Some(1402)));
+    wait_status(&admin, id, "completed").await;
+}
+
+#[tokio::test]
 async fn transient_failures_are_retried_with_backoff_and_permanent_ones_never() {
     let server = TestServer::start_on(fast(), MemoryStore::new()).await;
     let devices = fleet(&server, 2).await;

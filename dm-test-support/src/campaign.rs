@@ -32,7 +32,8 @@ pub struct Device {
     pub user: String,
     /// Its password.
     pub pass: String,
-    /// Whether its MOS lists a FUMO instance `fw`.
+    /// Whether its MOS lists the update MOs' instances: FUMO `fw` and
+    /// SCOMO `scomo`.
     pub fumo: bool,
 }
 
@@ -237,6 +238,7 @@ pub async fn session<S: Store>(
     let mut mos = vec![json!({"MOID": "urn:oma:mo:oma-dm-devinfo:1.0", "MIID": ["devinfo"]})];
     if device.fumo {
         mos.push(json!({"MOID": "urn:oma:mo:oma-fumo:1.0", "MIID": ["fw"]}));
+        mos.push(json!({"MOID": "urn:oma:mo:oma-scomo:1.0", "MIID": ["scomo"]}));
     }
     let mut all = vec![json!({"AlertType": "urn:oma:at:dm:2.0:ClientInitiatedMgmt"})];
     for alert in alerts {

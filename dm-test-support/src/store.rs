@@ -25,10 +25,10 @@ use std::sync::Arc;
 
 mod campaigns;
 pub use campaigns::{
-    CampaignFigures, campaign_figures, campaign_leases_are_exclusive_until_they_expire,
-    campaign_rows_change_by_compare_and_set, campaign_updates_expect_their_version,
-    campaigns_created_at_once_never_share_a_device, campaigns_survive_reopening,
-    campaigns_take_each_device_once_and_count_their_rows,
+    CampaignFigures, artifacts_and_groups_in_use_are_kept, campaign_figures,
+    campaign_leases_are_exclusive_until_they_expire, campaign_rows_change_by_compare_and_set,
+    campaign_updates_expect_their_version, campaigns_created_at_once_never_share_a_device,
+    campaigns_survive_reopening, campaigns_take_each_device_once_and_count_their_rows,
     due_and_stale_campaign_rows_are_found_in_order, skipping_takes_the_rows_not_yet_started,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -106,8 +106,6 @@ where
     psk_identities_name_one_device_and_go_with_it(new_store(default()).await).await;
     bootstrap_profiles_and_devices_are_kept(new_store(default()).await).await;
     bootstrap_sessions_serve_their_data_once_and_record_outcomes(new_store(default()).await).await;
-    artifacts_keep_their_content_in_chunks_and_read_ranges(new_store(default()).await).await;
-    groups_tags_and_devinfo_are_kept(new_store(default()).await).await;
     campaigns_take_each_device_once_and_count_their_rows(new_store(default()).await).await;
     campaigns_created_at_once_never_share_a_device(new_store(default()).await).await;
     campaign_updates_expect_their_version(new_store(default()).await).await;
@@ -115,6 +113,9 @@ where
     due_and_stale_campaign_rows_are_found_in_order(new_store(default()).await).await;
     skipping_takes_the_rows_not_yet_started(new_store(default()).await).await;
     campaign_leases_are_exclusive_until_they_expire(new_store(default()).await).await;
+    artifacts_keep_their_content_in_chunks_and_read_ranges(new_store(default()).await).await;
+    groups_tags_and_devinfo_are_kept(new_store(default()).await).await;
+    artifacts_and_groups_in_use_are_kept(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:

@@ -101,6 +101,18 @@ pub struct CampaignSpec {
     pub device_timeout_ms: u64,
 }
 
+impl CampaignSpec {
+    /// Whether the campaign targets `group`, as its target group or a
+    /// stage's.
+    pub fn uses_group(&self, group: &GroupId) -> bool {
+        self.group == *group
+            || self
+                .stages
+                .iter()
+                .any(|s| matches!(&s.size, StageSize::Group(g) if g == group))
+    }
+}
+
 /// Why a campaign is paused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

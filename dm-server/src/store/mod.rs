@@ -56,7 +56,7 @@ pub use group::{GroupFilter, GroupRecord};
 pub use ids::{CommandId, SessionToken};
 pub use location::StoreLocation;
 pub use memory::MemoryStore;
-pub use name::{ArtifactId, CampaignId, GroupId, MAX_NAME_LEN, Tag};
+pub use name::{ArtifactId, CampaignId, GroupId, InvalidName, MAX_NAME_LEN, Tag};
 pub use psk::{PskCredentials, PskIdentity};
 pub use repository::{ObjectOwner, RepositoryObject};
 pub use retention::Retention;

@@ -6,7 +6,26 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+/// An artifact id, group id, tag or campaign id that breaks its rules;
+/// converts into [`Error::InvalidName`](crate::Error::InvalidName) (400).
+///
+/// ```
+/// use dm_server::GroupId;
+///
+/// let error = GroupId::new("a b").unwrap_err();
+/// assert_eq!(error.what, "group id");
+/// assert_eq!(dm_server::Error::from(error).status().as_u16(), 400);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid request: {what} {name:?} must be 1 to 64 of A-Z a-z 0-9 . _ -")]
+pub struct InvalidName {
+    /// What the name names.
+    pub what: &'static str,
+    /// The name given (cut after 65 characters).
+    pub name: String,
+}
+
+type Error = InvalidName;
 
 /// Longest artifact id, group id or tag.
 pub const MAX_NAME_LEN: usize = 64;
@@ -24,7 +43,7 @@ fn check_name(text: &str, colon: bool, what: &'static str) -> Result<(), Error> 
     if valid {
         Ok(())
     } else {
-        Err(Error::InvalidName {
+        Err(InvalidName {
             what,
             name: text.chars().take(MAX_NAME_LEN + 1).collect(),
         })
@@ -90,7 +109,7 @@ name_type!(
     /// assert_eq!(ArtifactId::new("fw-2.1.0")?.as_str(), "fw-2.1.0");
     /// assert!(ArtifactId::new("../etc").is_err());
     /// assert!(ArtifactId::new("").is_err());
-    /// # Ok::<(), dm_server::Error>(())
+    /// # Ok::<(), dm_server::InvalidName>(())
     /// ```
     ArtifactId,
     false,
@@ -134,7 +153,7 @@ name_type!(
 /// assert_eq!(id, CampaignId(7));
 /// assert_eq!(id.to_string(), "7");
 /// assert!("x".parse::<CampaignId>().is_err());
-/// # Ok::<(), dm_server::Error>(())
+/// # Ok::<(), dm_server::InvalidName>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -149,7 +168,7 @@ impl fmt::Display for CampaignId {
 impl FromStr for CampaignId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        s.parse().map(CampaignId).map_err(|_| Error::InvalidName {
+        s.parse().map(CampaignId).map_err(|_| InvalidName {
             what: "campaign id",
             name: s.chars().take(MAX_NAME_LEN + 1).collect(),
         })

@@ -870,3 +870,65 @@ pub async fn campaign_figures<S: Store>(store: &S, devices: usize) -> CampaignFi
         advance: advance / advanced.max(1),
     }
 }
+
+/// An artifact or group an unfinished campaign uses (as its artifact, its
+/// target group or a stage's group) cannot be replaced or removed
+/// (`ArtifactInUse`, `GroupInUse`, nothing changed); once the campaign is
+/// finished it can.
+pub async fn artifacts_and_groups_in_use_are_kept<S: Store>(store: S) {
+    use dm_server::{GroupFilter, GroupRecord};
+
+    let content = super::artifact_content(10);
+    let artifact = super::stored_artifact("fw-2.0", &content);
+    store
+        .put_artifact(artifact.clone(), Some(content.clone()))
+        .await
+        .expect("artifact stored");
+    let all = GroupId::new("all").expect("group id");
+    let canary = GroupId::new("canary").expect("group id");
+    for id in [&all, &canary] {
+        store
+            .put_group(GroupRecord::new(id.clone(), GroupFilter::default()))
+            .await
+            .expect("group stored");
+    }
+    let mut spec = spec("in use");
+    spec.stages[0].size = StageSize::Group(canary.clone());
+    let campaign = store
+        .create_campaign(spec, vec![(dev(1), 0)], 1)
+        .await
+        .expect("created");
+    let in_use = |e: &Error| matches!(e, Error::ArtifactInUse(_) | Error::GroupInUse(_));
+    let refused = store
+        .put_artifact(artifact.clone(), Some(content.clone()))
+        .await
+        .expect_err("replacing an artifact in use");
+    assert!(in_use(&refused), "{refused}");
+    let refused = store
+        .remove_artifact(&artifact.id)
+        .await
+        .expect_err("removing an artifact in use");
+    assert!(matches!(refused, Error::ArtifactInUse(_)), "{refused}");
+    for id in [&all, &canary] {
+        let refused = store
+            .remove_group(id)
+            .await
+            .expect_err("removing a group in use");
+        assert!(matches!(refused, Error::GroupInUse(_)), "{id}: {refused}");
+    }
+    assert!(store.artifact(&artifact.id).await.expect("read").is_some());
+    assert_eq!(store.groups().await.expect("read").len(), 2);
+
+    store
+        .update_campaign(
+            campaign.id,
+            campaign.version,
+            CampaignStatus::Cancelled,
+            0,
+            2,
+        )
+        .await
+        .expect("cancelled");
+    assert!(store.remove_group(&canary).await.expect("removed"));
+    assert!(store.remove_artifact(&artifact.id).await.expect("removed"));
+}

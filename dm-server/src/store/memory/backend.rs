@@ -512,6 +512,9 @@ impl Store for MemoryStore {
         check_content(&record, content.as_deref())?;
         let mut inner = self.lock();
         let replaced = inner.artifacts.contains_key(&record.id);
+        if replaced && inner.campaigns.unfinished_use(|s| s.artifact == record.id) {
+            return Err(Error::ArtifactInUse(record.id));
+        }
         inner.artifacts.insert(record.id.clone(), (record, content));
         Ok(replaced)
     }
@@ -552,7 +555,11 @@ impl Store for MemoryStore {
     }
 
     async fn remove_artifact(&self, id: &ArtifactId) -> Result<bool, Error> {
-        Ok(self.lock().artifacts.remove(id).is_some())
+        let mut inner = self.lock();
+        if inner.campaigns.unfinished_use(|s| s.artifact == *id) {
+            return Err(Error::ArtifactInUse(id.clone()));
+        }
+        Ok(inner.artifacts.remove(id).is_some())
     }
 
     async fn put_group(&self, group: GroupRecord) -> Result<bool, Error> {
@@ -568,7 +575,11 @@ impl Store for MemoryStore {
     }
 
     async fn remove_group(&self, id: &GroupId) -> Result<bool, Error> {
-        Ok(self.lock().groups.remove(id).is_some())
+        let mut inner = self.lock();
+        if inner.campaigns.unfinished_use(|s| s.uses_group(id)) {
+            return Err(Error::GroupInUse(id.clone()));
+        }
+        Ok(inner.groups.remove(id).is_some())
     }
 
     async fn set_device_tags(&self, dev_id: &DevId, tags: BTreeSet<Tag>) -> Result<(), Error> {

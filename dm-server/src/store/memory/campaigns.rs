@@ -29,6 +29,13 @@ pub(super) struct CampaignState {
 }
 
 impl CampaignState {
+    /// Whether an unfinished campaign's spec meets `uses`.
+    pub(super) fn unfinished_use(&self, uses: impl Fn(&CampaignSpec) -> bool) -> bool {
+        self.campaigns
+            .values()
+            .any(|c| !c.record.status.is_finished() && uses(&c.record.spec))
+    }
+
     /// The device's row that is not final in an unfinished campaign (the
     /// oldest campaign's, should there be several).
     fn active_row(&self, dev_id: &DevId) -> Option<&CampaignDevice> {

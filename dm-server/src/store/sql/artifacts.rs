@@ -12,8 +12,8 @@ use super::rows::{Columns as _, from_json, int, json};
 use super::{Connection, Dialect, Value};
 use crate::Error;
 use crate::store::{
-    ARTIFACT_CHUNK, ArtifactId, ArtifactRecord, GroupId, GroupRecord, Tag, check_content,
-    clamp_range,
+    ARTIFACT_CHUNK, ArtifactId, ArtifactRecord, CampaignSpec, GroupId, GroupRecord, Tag,
+    check_content, clamp_range,
 };
 
 /// [`ARTIFACT_CHUNK`] as a `u64`.
@@ -32,6 +32,9 @@ pub(super) async fn put(
     let id: Value = record.id.as_str().into();
     let sql = format!("SELECT id FROM artifacts WHERE id = ?{}", d.for_update());
     let replaced = !c.query(&sql, std::slice::from_ref(&id)).await?.is_empty();
+    if replaced && unfinished_use(c, |s| s.artifact == record.id).await? {
+        return Err(Error::ArtifactInUse(record.id.clone()));
+    }
     c.execute(
         "INSERT INTO artifacts (id, record) VALUES (?, ?) \
          ON CONFLICT (id) DO UPDATE SET record = excluded.record",
@@ -137,6 +140,9 @@ pub(super) async fn range(
 
 /// See [`Store::remove_artifact`](crate::Store::remove_artifact).
 pub(super) async fn remove(c: &mut dyn Connection, id: &ArtifactId) -> Result<bool, Error> {
+    if unfinished_use(c, |s| s.artifact == *id).await? {
+        return Err(Error::ArtifactInUse(id.clone()));
+    }
     let id: Value = id.as_str().into();
     c.execute(
         "DELETE FROM artifact_chunks WHERE artifact = ?",
@@ -146,6 +152,24 @@ pub(super) async fn remove(c: &mut dyn Connection, id: &ArtifactId) -> Result<bo
     Ok(c.execute("DELETE FROM artifacts WHERE id = ?", &[id])
         .await?
         > 0)
+}
+
+/// Whether the spec of an unfinished campaign meets `uses` (there are few
+/// unfinished campaigns: their specs are read and tested here).
+async fn unfinished_use(
+    c: &mut dyn Connection,
+    uses: impl Fn(&CampaignSpec) -> bool,
+) -> Result<bool, Error> {
+    let rows = c
+        .query("SELECT spec FROM campaigns WHERE finished = 0", &[])
+        .await?;
+    for row in &rows {
+        let spec: CampaignSpec = from_json("campaign", &row.text(0, "spec")?)?;
+        if uses(&spec) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// See [`Store::put_group`](crate::Store::put_group).
@@ -197,6 +221,9 @@ pub(super) async fn groups(c: &mut dyn Connection) -> Result<Vec<GroupRecord>, E
 
 /// See [`Store::remove_group`](crate::Store::remove_group).
 pub(super) async fn remove_group(c: &mut dyn Connection, id: &GroupId) -> Result<bool, Error> {
+    if unfinished_use(c, |s| s.uses_group(id)).await? {
+        return Err(Error::GroupInUse(id.clone()));
+    }
     Ok(c.execute(
         "DELETE FROM device_groups WHERE id = ?",
         &[id.as_str().into()],
