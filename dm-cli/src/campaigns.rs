@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::artifacts::{Call, Remote, client, encode, execute, run_call};
+use crate::updates::{Call, Remote, client, encode, execute, run_call};
 
 #[derive(clap::Args)]
 pub(crate) struct CampaignArgs {

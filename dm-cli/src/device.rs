@@ -230,8 +230,8 @@ struct Options {
 
 impl Options {
     /// The update MOs to simulate.
-    fn updates(&self) -> crate::updates::UpdateSimulation {
-        crate::updates::UpdateSimulation {
+    fn updates(&self) -> crate::simulation::UpdateSimulation {
+        crate::simulation::UpdateSimulation {
             fumo: self.fumo,
             scomo: self.scomo,
             result: self.update_result,
@@ -524,7 +524,7 @@ async fn device(args: Options) -> Result<bool, String> {
         if args.updates().any() {
             // The updates the session started finish, and their results
             // go, before the device exits.
-            crate::updates::settle(&mut client, UPDATE_WAIT).await?;
+            crate::simulation::settle(&mut client, UPDATE_WAIT).await?;
             if client.pending_reports() > 0 {
                 client
                     .deliver_pending_reports()
@@ -593,10 +593,10 @@ fn common_settings(mut builder: DmClientBuilder, args: &Options) -> DmClientBuil
 /// restarted).
 fn start(
     builder: DmClientBuilder,
-    updates: &crate::updates::UpdateSimulation,
+    updates: &crate::simulation::UpdateSimulation,
 ) -> Result<(DmClient, Vec<Box<dyn std::any::Any + Send>>), String> {
     let mut client = builder.build().map_err(|e| e.to_string())?;
-    let handles = crate::updates::attach(&mut client, updates)?;
+    let handles = crate::simulation::attach(&mut client, updates)?;
     let completion = client.exec_completion();
     client.set_handler(
         Moid::new(DEMO_MOID).map_err(|e| e.to_string())?,
@@ -607,7 +607,7 @@ fn start(
             client
                 .exec_finished(&node, StatusCode::OK)
                 .map_err(|e| e.to_string())?;
-        } else if crate::updates::interrupted(&node) {
+        } else if crate::simulation::interrupted(&node) {
             // A simulated update the previous process did not finish: a
             // transient failure (FUMO 503, SCOMO 1503), which servers retry.
             say!("dm device: update {node} interrupted by a restart: reported as 503");
@@ -624,7 +624,7 @@ fn start(
 fn devinfo_of(dev_id: DevId, args: &Options) -> DevInfo {
     let mut devinfo = host_devinfo(dev_id);
     if args.fumo
-        && let Some(version) = crate::updates::stored_firmware_version(args.state.as_deref())
+        && let Some(version) = crate::simulation::stored_firmware_version(args.state.as_deref())
     {
         devinfo.firmware_version = version;
     }
@@ -790,7 +790,7 @@ async fn factory_device(
         // The accounts the bootstrap provisioned manage the simulated
         // update MOs too (attaching again keeps the instances).
         if args.updates().any() {
-            updates.extend(crate::updates::attach(&mut client, &args.updates())?);
+            updates.extend(crate::simulation::attach(&mut client, &args.updates())?);
         }
         client
             .listen_udp(&socket, shutdown)

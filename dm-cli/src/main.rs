@@ -19,7 +19,6 @@ macro_rules! say {
     };
 }
 
-mod artifacts;
 mod bootstrap;
 mod campaigns;
 mod ddf;
@@ -28,6 +27,7 @@ mod device;
 mod input;
 mod notification;
 mod serve;
+mod simulation;
 mod updates;
 mod uri;
 
@@ -73,10 +73,10 @@ enum Commands {
     Bootstrap(bootstrap::Args),
     /// Manage the artifacts (firmware and software packages) of a
     /// management server through its admin API.
-    Artifact(artifacts::ArtifactArgs),
+    Artifact(updates::ArtifactArgs),
     /// Manage the device groups (and device tags) of a management server
     /// through its admin API.
-    Group(artifacts::GroupArgs),
+    Group(updates::GroupArgs),
     /// Roll an artifact out to a group in stages, and watch or steer the
     /// campaign, through a management server's admin API.
     Campaign(campaigns::CampaignArgs),
@@ -100,8 +100,8 @@ fn main() -> ExitCode {
         Commands::Serve(args) => serve::run(args),
         Commands::Device(args) => device::run(args),
         Commands::Bootstrap(args) => bootstrap::run(args),
-        Commands::Artifact(args) => artifacts::run_artifact(&args),
-        Commands::Group(args) => artifacts::run_group(&args),
+        Commands::Artifact(args) => updates::run_artifact(&args),
+        Commands::Group(args) => updates::run_group(&args),
         Commands::Campaign(args) => campaigns::run(&args),
     }
 }

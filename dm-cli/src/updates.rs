@@ -1,305 +1,433 @@
-//! The update MOs `dm device` simulates (`--fumo`, `--scomo`): a FUMO
-//! instance over `SimulatedFirmware` whose successful installs change the
-//! device's DevInfo `FwV`, and a SCOMO instance over `SimulatedComponents`,
-//! both with the configured duration, result and share of failures.
+//! `dm artifact` and `dm group`: the artifacts and device groups of a
+//! management server through its admin API (docs/admin-api.md,
+//! docs/updates.md).
+//!
+//! Prints the admin API's JSON answer as one line on stdout; a refusal
+//! exits 1 with `error: <status>: <message>` on stderr. The admin token
+//! comes from `--token-file` or the `DM_ADMIN_TOKEN` environment variable,
+//! never from the command line.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use dm_client::update::{
-    FirmwareUpdate, FumoSetup, Package, PackageSink, Progress, Scomo, ScomoOptions,
-    SimulatedComponents, SimulatedFirmware, Simulation, SinkError,
-};
-use dm_client::{DmClient, TreeEditor};
-use dm_tree::{DEVINFO_MOID, MoTree};
-use dm_types::update::{FUMO_MOID, FumoResult, SCOMO_MOID, ScomoResult};
-use dm_types::{ClientUri, LeafValue, Miid, MoData, MoNode, NodeName};
+use dm_server::AdminClient;
 
-/// The MIID of the simulated FUMO instance.
-pub(crate) const FUMO_MIID: &str = "fw";
-
-/// The MIID of the simulated SCOMO instance.
-pub(crate) const SCOMO_MIID: &str = "scomo";
-
-/// The largest simulated firmware package.
-const FIRMWARE_CAPACITY: u64 = 256 << 20;
-
-/// What the simulated update MOs do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UpdateSimulation {
-    /// Simulate a FUMO instance.
-    pub(crate) fumo: bool,
-    /// Simulate a SCOMO instance.
-    pub(crate) scomo: bool,
-    /// What an install reports (200..=599; SCOMO adds 1000).
-    pub(crate) result: u16,
-    /// How long an install takes.
-    pub(crate) duration: Duration,
-    /// The share of installs, in percent, that fail with 410 (SCOMO 1410).
-    pub(crate) fail_percent: u8,
-    /// The seed of the failure draw (default: from the DevID).
-    pub(crate) seed: Option<u64>,
+/// How to reach the admin API.
+#[derive(clap::Args)]
+pub(crate) struct Remote {
+    /// The server's admin base URI, e.g. https://dm.example:8443.
+    #[arg(long, value_name = "URL")]
+    pub(crate) admin: String,
+    /// A file holding the admin token (else DM_ADMIN_TOKEN).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// CA certificates (PEM) the server's certificate is checked against
+    /// (https).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ca: Option<PathBuf>,
 }
 
-impl UpdateSimulation {
-    /// Whether an update MO is simulated.
-    pub(crate) fn any(&self) -> bool {
-        self.fumo || self.scomo
+#[derive(clap::Args)]
+pub(crate) struct ArtifactArgs {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(subcommand)]
+    action: ArtifactAction,
+}
+
+#[derive(clap::Subcommand)]
+enum ArtifactAction {
+    /// Add or replace an artifact: upload FILE, or describe one at --url.
+    Add {
+        /// The artifact id (1 to 64 of A-Z a-z 0-9 . _ -).
+        id: String,
+        /// firmware (FUMO) or software (SCOMO).
+        #[arg(long)]
+        kind: String,
+        /// The package name written to devices.
+        #[arg(long)]
+        name: String,
+        /// The version it installs.
+        #[arg(long)]
+        version: String,
+        /// The SHA-256 (lowercase hex) the content must have (required
+        /// with --url).
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Metadata, KEY=VALUE (repeatable).
+        #[arg(long = "meta", value_name = "KEY=VALUE")]
+        metadata: Vec<String>,
+        /// Where devices download it from, instead of uploading FILE.
+        #[arg(long, requires = "size", requires = "sha256", conflicts_with = "file")]
+        url: Option<String>,
+        /// Its size in bytes (with --url).
+        #[arg(long)]
+        size: Option<u64>,
+        /// The content to upload.
+        #[arg(required_unless_present = "url")]
+        file: Option<PathBuf>,
+    },
+    /// List the artifacts.
+    List,
+    /// Show an artifact.
+    Show {
+        /// The artifact id.
+        id: String,
+    },
+    /// Remove an artifact and its content.
+    Remove {
+        /// The artifact id.
+        id: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct GroupArgs {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(subcommand)]
+    action: GroupAction,
+}
+
+#[derive(clap::Subcommand)]
+enum GroupAction {
+    /// Add or replace a group: {"description", "filter": {...}} (JSON,
+    /// docs/admin-api.md) from a file or standard input.
+    Put {
+        /// The group id.
+        id: String,
+        /// The group file (standard input when absent).
+        file: Option<PathBuf>,
+    },
+    /// List the groups.
+    List,
+    /// Show a group.
+    Show {
+        /// The group id.
+        id: String,
+    },
+    /// The devices of a group now, a page at a time.
+    Members {
+        /// The group id.
+        id: String,
+        /// Start after this DevID.
+        #[arg(long)]
+        after: Option<String>,
+        /// At most this many (1 to 1000).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Remove a group.
+    Remove {
+        /// The group id.
+        id: String,
+    },
+    /// Replace a device's tags (none given: clear them).
+    Tag {
+        /// The device's DevID.
+        dev_id: String,
+        /// Its tags.
+        tags: Vec<String>,
+    },
+}
+
+/// Percent-encodes a path segment or query value.
+pub(crate) fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn token(remote: &Remote, env: Option<String>) -> Result<String, String> {
+    let token = match &remote.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        None => env.unwrap_or_default(),
+    };
+    if token.is_empty() {
+        return Err("no admin token: --token-file PATH or DM_ADMIN_TOKEN".into());
     }
+    Ok(token)
 }
 
-/// The draw behind `--update-fail-percent`: xorshift64, the same seed
-/// giving the same failures.
-#[derive(Debug)]
-struct Draw {
-    state: Mutex<u64>,
-    percent: u8,
+pub(crate) fn client(remote: &Remote, env: Option<String>) -> Result<AdminClient, String> {
+    let mut client = AdminClient::new(&remote.admin, token(remote, env)?)
+        .map_err(|e| e.to_string())?
+        .with_timeout(Duration::from_secs(600));
+    if let Some(ca) = &remote.ca {
+        let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+        client = client.with_ca_pem(&pem).map_err(|e| e.to_string())?;
+    }
+    Ok(client)
 }
 
-impl Draw {
-    fn new(seed: u64, percent: u8) -> Draw {
-        Draw {
-            state: Mutex::new(seed.max(1)),
-            percent,
+/// A request: method, path, and the body with its media type.
+pub(crate) type Call = (&'static str, String, Option<(&'static str, Vec<u8>)>);
+
+fn artifact_call(action: &ArtifactAction) -> Result<Call, String> {
+    Ok(match action {
+        ArtifactAction::Add {
+            id,
+            kind,
+            name,
+            version,
+            sha256,
+            metadata,
+            url,
+            size,
+            file,
+        } => {
+            let mut meta = serde_json::Map::new();
+            for entry in metadata {
+                let (key, value) = entry
+                    .split_once('=')
+                    .ok_or_else(|| format!("--meta {entry:?} is not KEY=VALUE"))?;
+                meta.insert(key.to_owned(), value.into());
+            }
+            let path = format!("/admin/artifacts/{}", encode(id));
+            if let Some(url) = url {
+                let body = serde_json::json!({
+                    "kind": kind, "name": name, "version": version, "url": url,
+                    "size": size, "sha256": sha256, "metadata": meta,
+                });
+                (
+                    "PUT",
+                    path,
+                    Some(("application/json", body.to_string().into_bytes())),
+                )
+            } else {
+                let content = crate::input::read(file.as_deref())?;
+                let mut query = format!(
+                    "kind={}&name={}&version={}",
+                    encode(kind),
+                    encode(name),
+                    encode(version)
+                );
+                if let Some(sha256) = sha256 {
+                    query = format!("{query}&sha256={}", encode(sha256));
+                }
+                for (key, value) in &meta {
+                    let value = value.as_str().unwrap_or_default();
+                    query = format!("{query}&meta.{}={}", encode(key), encode(value));
+                }
+                (
+                    "PUT",
+                    format!("{path}?{query}"),
+                    Some(("application/octet-stream", content)),
+                )
+            }
         }
-    }
-
-    fn fails(&self) -> bool {
-        if self.percent == 0 {
-            return false;
+        ArtifactAction::List => ("GET", "/admin/artifacts".into(), None),
+        ArtifactAction::Show { id } => ("GET", format!("/admin/artifacts/{}", encode(id)), None),
+        ArtifactAction::Remove { id } => {
+            ("DELETE", format!("/admin/artifacts/{}", encode(id)), None)
         }
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x % 100 < u64::from(self.percent)
-    }
-}
-
-/// A stable seed from the DevID (FNV-1a), so that a fleet's devices fail
-/// differently but the same way on every run.
-fn seed_of(dev_id: &str) -> u64 {
-    dev_id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
 
-/// The firmware of the simulated device: [`SimulatedFirmware`], failing
-/// the drawn share of installs, printing each result, and writing the
-/// installed version into DevInfo `FwV` on success.
-struct DeviceFirmware {
-    firmware: SimulatedFirmware,
-    duration: Duration,
-    draw: Draw,
-    editor: TreeEditor,
-}
-
-impl FirmwareUpdate for DeviceFirmware {
-    fn storage(&self) -> Result<Box<dyn PackageSink + '_>, SinkError> {
-        self.firmware.storage()
-    }
-
-    fn verify_signature(&self, package: &Package, signature: Option<&[u8]>) -> bool {
-        self.firmware.verify_signature(package, signature)
-    }
-
-    async fn install(&self, package: &Package) -> FumoResult {
-        let result = if self.draw.fails() {
-            tokio::time::sleep(self.duration).await;
-            FumoResult::UPDATE_FAILED
-        } else {
-            self.firmware.install(package).await
-        };
-        if result.is_success() {
-            let version = package.version.clone();
-            self.editor
-                .edit(move |tree| set_firmware_version(tree, &version));
+fn group_call(action: &GroupAction) -> Result<Call, String> {
+    Ok(match action {
+        GroupAction::Put { id, file } => {
+            let bytes = crate::input::read(file.as_deref())?;
+            // Checked here first: a mistake is reported without a request.
+            dm_server::parse_group_json(id, &bytes).map_err(|e| e.to_string())?;
+            (
+                "PUT",
+                format!("/admin/groups/{}", encode(id)),
+                Some(("application/json", bytes)),
+            )
         }
-        say!(
-            "dm device: firmware update {} finished: {result}",
-            package.version
-        );
-        result
-    }
-
-    fn progress(&self, progress: Progress) {
-        self.firmware.progress(progress);
-    }
-}
-
-/// Writes `version` into the device's DevInfo `FwV`.
-fn set_firmware_version(
-    tree: &mut MoTree,
-    version: &str,
-) -> Result<Vec<ClientUri>, dm_tree::Error> {
-    let miid = tree
-        .instances_of(DEVINFO_MOID)
-        .next()
-        .map(|devinfo| devinfo.miid().as_str().to_owned())
-        .ok_or(dm_tree::Error::NotFound)?;
-    let instance = tree
-        .instance_mut(DEVINFO_MOID, &miid)
-        .ok_or(dm_tree::Error::NotFound)?;
-    let name = NodeName::new("FwV").map_err(|e| dm_tree::Error::InvalidData {
-        at: "FwV".into(),
-        reason: e.to_string(),
-    })?;
-    let id = instance.write(
-        std::slice::from_ref(&name),
-        &MoData::new(name.clone(), MoNode::Leaf(LeafValue::from(version))),
-    )?;
-    Ok(vec![instance.client_uri(id)])
-}
-
-/// The DevInfo `FwV` of the tree stored in `state`, when there is one: a
-/// simulated firmware update survives a restart.
-pub(crate) fn stored_firmware_version(state: Option<&Path>) -> Option<String> {
-    let tree = DmClient::stored_tree(state?).ok()??;
-    let devinfo = tree.instances_of(DEVINFO_MOID).next()?;
-    let id = devinfo.lookup(["FwV"])?;
-    devinfo.value(id).map(|v| v.to_text().into_owned())
-}
-
-/// Creates the simulated update MOs `simulation` asks for; the handles
-/// must live as long as the client.
-pub(crate) fn attach(
-    client: &mut DmClient,
-    simulation: &UpdateSimulation,
-) -> Result<Vec<Box<dyn std::any::Any + Send>>, String> {
-    let mut handles: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
-    let seed = simulation
-        .seed
-        .unwrap_or_else(|| seed_of(client.dev_id().as_str()));
-    if simulation.fumo {
-        let result = FumoResult::new(simulation.result)
-            .ok_or_else(|| format!("--update-result {}: not in 200..=599", simulation.result))?;
-        let version = client
-            .tree()
-            .instances_of(DEVINFO_MOID)
-            .next()
-            .and_then(|devinfo| devinfo.lookup(["FwV"]).and_then(|id| devinfo.value(id)))
-            .map(|v| v.to_text().into_owned())
-            .unwrap_or_default();
-        let firmware = DeviceFirmware {
-            firmware: SimulatedFirmware::new(FIRMWARE_CAPACITY)
-                .install_duration(simulation.duration)
-                .result(result),
-            duration: simulation.duration,
-            draw: Draw::new(seed, simulation.fail_percent),
-            editor: client.tree_editor(),
-        };
-        let mut setup = FumoSetup::new(Miid::new(FUMO_MIID).map_err(|e| e.to_string())?)
-            .package("firmware", version);
-        for server in client.servers() {
-            setup = setup.server(server);
+        GroupAction::List => ("GET", "/admin/groups".into(), None),
+        GroupAction::Show { id } => ("GET", format!("/admin/groups/{}", encode(id)), None),
+        GroupAction::Members { id, after, limit } => {
+            let mut path = format!("/admin/groups/{}/devices", encode(id));
+            let mut query = Vec::new();
+            if let Some(after) = after {
+                query.push(format!("after={}", encode(after)));
+            }
+            if let Some(limit) = limit {
+                query.push(format!("limit={limit}"));
+            }
+            if !query.is_empty() {
+                path = format!("{path}?{}", query.join("&"));
+            }
+            ("GET", path, None)
         }
-        let fumo = client
-            .install_fumo(setup, firmware)
-            .map_err(|e| format!("--fumo: {e}"))?;
-        handles.push(Box::new(fumo));
-    }
-    if simulation.scomo {
-        let result = simulation
-            .result
-            .checked_add(1000)
-            .and_then(ScomoResult::new)
-            .ok_or_else(|| format!("--update-result {}: not in 200..=599", simulation.result))?;
-        // The simulated components are those the state file's inventory
-        // holds: installs survive a restart.
-        let (delivered, deployed) = Scomo::inventory_in(client.tree(), SCOMO_MIID);
-        let components = Arc::new(
-            SimulatedComponents::new(Simulation {
-                duration: simulation.duration,
-                result,
-                fail_percent: simulation.fail_percent,
-                seed,
-                ..Simulation::default()
-            })
-            .with_delivered(delivered)
-            .with_deployed(deployed),
-        );
-        let options = ScomoOptions {
-            miid: Miid::new(SCOMO_MIID).map_err(|e| e.to_string())?,
-            listener: Some(Arc::new(|operation, name, result| {
-                say!("dm device: software component {name} {operation} finished: {result}");
-            })),
-            ..ScomoOptions::default()
-        };
-        let scomo: Scomo =
-            Scomo::attach(client, components, options).map_err(|e| format!("--scomo: {e}"))?;
-        handles.push(Box::new(scomo));
-    }
-    Ok(handles)
+        GroupAction::Remove { id } => ("DELETE", format!("/admin/groups/{}", encode(id)), None),
+        GroupAction::Tag { dev_id, tags } => (
+            "PUT",
+            format!("/admin/devices/{}/tags", encode(dev_id)),
+            Some((
+                "application/json",
+                serde_json::Value::from(tags.clone())
+                    .to_string()
+                    .into_bytes(),
+            )),
+        ),
+    })
 }
 
-/// Whether `node` is an update operation (FUMO or SCOMO), which a new
-/// process cannot continue.
-pub(crate) fn interrupted(node: &ClientUri) -> bool {
-    node.moid() == FUMO_MOID || node.moid() == SCOMO_MOID
+pub(crate) async fn execute(client: &AdminClient, call: Call) -> Result<String, String> {
+    let (method, path, body) = call;
+    let answer = match body {
+        Some((content_type, body)) => {
+            client
+                .request_with_type(method, &path, content_type, body)
+                .await
+        }
+        None => client.request(method, &path, None).await,
+    };
+    let (status, answer) = answer.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&answer).trim().to_owned();
+    if !(200..300).contains(&status) {
+        return Err(format!("{status}: {text}"));
+    }
+    Ok(if text.is_empty() {
+        serde_json::json!({ "status": status }).to_string()
+    } else {
+        text
+    })
 }
 
-/// Waits until no EXEC is running (the simulated updates finished), at
-/// most `limit`, recording their results.
-pub(crate) async fn settle(client: &mut DmClient, limit: Duration) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !client.running_execs().is_empty() && tokio::time::Instant::now() < deadline {
-        client.take_exec_completions().map_err(|e| e.to_string())?;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+pub(crate) fn run_call(remote: &Remote, call: Result<Call, String>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return crate::fail(format!("cannot start the runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        let client = client(remote, std::env::var("DM_ADMIN_TOKEN").ok())?;
+        execute(&client, call?).await
+    });
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => crate::fail(e),
     }
-    client.take_exec_completions().map_err(|e| e.to_string())?;
-    Ok(())
+}
+
+/// `dm artifact`.
+pub(crate) fn run_artifact(args: &ArtifactArgs) -> ExitCode {
+    run_call(&args.remote, artifact_call(&args.action))
+}
+
+/// `dm group`.
+pub(crate) fn run_group(args: &GroupArgs) -> ExitCode {
+    run_call(&args.remote, group_call(&args.action))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dm_test_support::server::{ADMIN_TOKEN, DEV1, TestServer, options};
 
-    #[test]
-    fn draws_follow_their_seed_and_share() {
-        let run = |seed| {
-            let draw = Draw::new(seed, 30);
-            (0..200).map(|_| draw.fails()).collect::<Vec<_>>()
-        };
-        assert_eq!(run(5), run(5));
-        assert_ne!(run(5), run(6));
-        let failures = run(5).iter().filter(|f| **f).count();
-        assert!((30..=90).contains(&failures), "{failures} of 200");
-        assert!(!Draw::new(1, 0).fails());
-        assert_ne!(seed_of("IMEI:1"), seed_of("IMEI:2"));
-    }
-
-    #[test]
-    fn only_update_operations_count_as_interrupted() {
-        for (uri, expected) in [
-            ("urn:oma:mo:oma-fumo:1.0/fw/DownloadAndUpdate", true),
-            (
-                "urn:oma:mo:oma-scomo:1.0/scomo/Download/a/Operations/Download",
-                true,
-            ),
-            ("urn:dm-sdk:mo:demo:1.0//Reboot", false),
-        ] {
-            let node = ClientUri::parse(uri).expect("uri");
-            assert_eq!(interrupted(&node), expected, "{uri}");
+    fn remote(base: &str) -> Remote {
+        Remote {
+            admin: base.to_owned(),
+            token_file: None,
+            ca: None,
         }
     }
 
-    #[test]
-    fn the_firmware_version_lands_in_devinfo() {
-        let mut tree = MoTree::new();
-        let devinfo = dm_tree::DevInfo::new(dm_types::DevId::new("IMEI:1").expect("id"), "A", "B");
-        tree.insert(devinfo.to_instance()).expect("inserted");
-        let changed = set_firmware_version(&mut tree, "1.2.0").expect("set");
-        assert_eq!(changed.len(), 1);
-        let (status, uris) = tree.resolve_str(&format!("{DEVINFO_MOID}//FwV"));
-        assert_eq!(status.as_u16(), 200);
-        let nodes = tree.resolve(&uris[0]).expect("resolved");
+    #[tokio::test]
+    async fn artifacts_and_groups_through_the_admin_api() {
+        let server = TestServer::start(options().build().expect("options")).await;
+        let client = client(&remote(&server.base), Some(ADMIN_TOKEN.into())).expect("client");
+        let dir = std::env::temp_dir().join(format!("dm-cli-updates-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("fw.bin");
+        std::fs::write(&file, b"firmware").expect("written");
+        let add = ArtifactAction::Add {
+            id: "fw-1".into(),
+            kind: "firmware".into(),
+            name: "acme fw".into(),
+            version: "1.0".into(),
+            sha256: None,
+            metadata: vec!["channel=beta".into()],
+            url: None,
+            size: None,
+            file: Some(file),
+        };
+        let line = execute(&client, artifact_call(&add).expect("call"))
+            .await
+            .expect("added");
+        let added: serde_json::Value = serde_json::from_str(&line).expect("JSON");
         assert_eq!(
-            nodes[0].instance.value(nodes[0].id),
-            Some(&LeafValue::from("1.2.0"))
+            (added["size"].as_u64(), &added["name"]),
+            (Some(8), &"acme fw".into())
         );
-        assert!(set_firmware_version(&mut MoTree::new(), "1").is_err());
+        assert_eq!(added["metadata"]["channel"], "beta");
+        let line = execute(&client, artifact_call(&ArtifactAction::List).expect("call"))
+            .await
+            .expect("listed");
+        assert!(line.contains("fw-1"), "{line}");
+        let bad = ArtifactAction::Add {
+            id: "fw-2".into(),
+            kind: "os".into(),
+            name: "x".into(),
+            version: "1".into(),
+            sha256: Some("ab".repeat(32)),
+            metadata: Vec::new(),
+            url: Some("https://cdn.example/x".into()),
+            size: Some(1),
+            file: None,
+        };
+        let refused = execute(&client, artifact_call(&bad).expect("call"))
+            .await
+            .expect_err("bad kind");
+        assert!(refused.starts_with("400"), "{refused}");
+
+        let tag = GroupAction::Tag {
+            dev_id: DEV1.into(),
+            tags: vec!["canary".into()],
+        };
+        execute(&client, group_call(&tag).expect("call"))
+            .await
+            .expect("tagged");
+        let group = dir.join("group.json");
+        std::fs::write(&group, br#"{"filter":{"tags":["canary"]}}"#).expect("written");
+        let put = GroupAction::Put {
+            id: "canary".into(),
+            file: Some(group),
+        };
+        execute(&client, group_call(&put).expect("call"))
+            .await
+            .expect("stored");
+        let members = GroupAction::Members {
+            id: "canary".into(),
+            after: None,
+            limit: Some(10),
+        };
+        let line = execute(&client, group_call(&members).expect("call"))
+            .await
+            .expect("members");
+        assert!(line.contains(DEV1), "{line}");
+        let remove = GroupAction::Remove {
+            id: "canary".into(),
+        };
+        assert_eq!(
+            execute(&client, group_call(&remove).expect("call"))
+                .await
+                .expect("removed"),
+            r#"{"status":204}"#
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        server.stop().await.expect("stopped");
     }
 }
