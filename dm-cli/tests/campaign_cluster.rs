@@ -93,7 +93,12 @@ async fn the_node_driving_a_campaign_is_killed_and_the_other_completes_it() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let scratch = Scratch::new("campaign_cluster");
     let proxy = Proxy::start(&[]);
-    let config = write_config(&scratch, json!({}), json!({"public_uri": proxy.url()}));
+    // A 200 ms campaign tick: the lease lasts 2 s (ten ticks).
+    let config = write_config(
+        &scratch,
+        json!({"campaign_tick_ms": 200}),
+        json!({"public_uri": proxy.url()}),
+    );
     let args = [
         "--listen",
         "127.0.0.1:0",
@@ -203,7 +208,7 @@ async fn the_node_driving_a_campaign_is_killed_and_the_other_completes_it() {
         at_kill["progress"]["totals"]
     );
 
-    // The survivor takes the lease over (ten ticks of 1 s) and completes.
+    // The survivor takes the lease over once it expires, and completes.
     let mut progress = Value::Null;
     let completed = eventually(Duration::from_secs(90), || async {
         admin

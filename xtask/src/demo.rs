@@ -306,6 +306,8 @@ fn server_config(store: &Path, bootstrap: &Value) -> Value {
         "server_id": SERVER_ID,
         "admin_token": ADMIN_TOKEN,
         "store": format!("sqlite:{}", store.display()),
+        // The firmware campaign's driver looks every 200 ms (default 1 s).
+        "limits": { "campaign_tick_ms": 200 },
         "devices": DEVICES.iter().map(|d| json!({
             "dev_id": d.dev_id,
             "username": d.username,
