@@ -334,3 +334,107 @@ async fn a_package_with_another_sha256_fails_with_402_and_is_not_retried() {
         self::row(&node, id, &devices[0]).await.attempts
     );
 }
+
+/// A software campaign: devices running the real SCOMO driver over
+/// `SimulatedComponents` download the server's artifact and install it
+/// (`DownloadInstall`); one device's installs fail with 1410, which fails
+/// its row for good while the others succeed with 1200 and deploy the
+/// component.
+#[tokio::test]
+async fn a_software_campaign_installs_components_through_scomo() {
+    use dm_client::update::{
+        Scomo, ScomoOptions, SimulatedComponents, Simulation, SoftwareComponents,
+    };
+    use dm_types::update::ScomoResult;
+    use std::sync::Arc;
+
+    let node = node().await;
+    let mut devices = devices(&node, 3).await;
+    let mut components = Vec::new();
+    for (i, device) in devices.iter_mut().enumerate() {
+        let simulation = Simulation {
+            result: if i == 2 {
+                ScomoResult::new(1410).expect("code")
+            } else {
+                ScomoResult::SUCCESSFUL
+            },
+            ..Simulation::default()
+        };
+        let simulated = Arc::new(SimulatedComponents::new(simulation));
+        let options = ScomoOptions {
+            miid: Miid::new("sw").expect("MIID"),
+            downloader: Some(Downloader::new(transport()).retry(fast_retry(3))),
+            listener: None,
+        };
+        let _scomo =
+            Scomo::attach(&mut device.client, simulated.clone(), options).expect("SCOMO attached");
+        // A session so that the server sees the SCOMO instance in the MOS.
+        let report = device
+            .client
+            .run_session(&server_id(), Trigger::Client)
+            .await
+            .expect("session");
+        assert!(report.completed(), "{report}");
+        components.push(simulated);
+    }
+    let content = package(40_000);
+    let store = node.server.store();
+    store
+        .put_artifact(
+            ArtifactRecord::new(
+                ArtifactId::new("app-3.1").expect("id"),
+                ArtifactKind::Software,
+                "acme-app",
+                "3.1",
+                content.len() as u64,
+                sha256(&content),
+                ArtifactSource::Stored,
+            ),
+            Some(bytes::Bytes::from(content.clone())),
+        )
+        .await
+        .expect("artifact");
+    let filter = GroupFilter {
+        devices: devices.iter().map(|d| d.dev_id.clone()).collect(),
+        ..GroupFilter::default()
+    };
+    store
+        .put_group(GroupRecord::new(GroupId::new("all").expect("id"), filter))
+        .await
+        .expect("group");
+    let spec = parse_campaign_spec(
+        br#"{"artifact": "app-3.1", "group": "all",
+             "stages": [{"size": {"percent": 100}, "error_threshold_percent": 100}],
+             "pacing": {"max_in_flight": 100, "notifications_per_second": 1000}}"#,
+    )
+    .expect("spec");
+    let id = node
+        .server
+        .admin()
+        .create_campaign(spec)
+        .await
+        .expect("created")
+        .id;
+    run_until_final(&node, id, &mut devices).await;
+    wait_completed(&node, id).await;
+    for (i, device) in devices.iter().enumerate() {
+        let row = row(&node, id, device).await;
+        let deployed = components[i].deployed();
+        if i == 2 {
+            assert_eq!(
+                (row.state, row.result, row.attempts),
+                (UpdateState::Failed, Some(1410), 1)
+            );
+            assert!(deployed.is_empty(), "{deployed:?}");
+        } else {
+            assert_eq!(
+                (row.state, row.result, row.attempts),
+                (UpdateState::Succeeded, Some(1200), 1),
+                "{}",
+                device.dev_id
+            );
+            assert_eq!(deployed.len(), 1, "{deployed:?}");
+            assert_eq!(deployed[0].version.as_deref(), Some("3.1"));
+        }
+    }
+}
