@@ -1,5 +1,6 @@
 //! Notifications ([`DmClient::handle_notification`](crate::DmClient::handle_notification)) and the UDP listener
-//! that also takes the product's signals ([`DmClient::listen_udp`](crate::DmClient::listen_udp)).
+//! that also takes the product's signals ([`DmClient::listen_udp`](crate::DmClient::listen_udp),
+//! [`DmClient::listen_channel`](crate::DmClient::listen_channel) for notifications received otherwise).
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -92,53 +93,99 @@ impl DmClient {
         socket: &UdpSocket,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        /// Largest notification: 31 options of 2 + 270 bytes, plus the header.
-        const DATAGRAM: usize = 2 + 31 * 272;
-        let mut buffer = vec![0u8; DATAGRAM];
+        self.listen(Source::Udp(socket), shutdown).await
+    }
+
+    /// [`DmClient::listen_udp`] for notifications the product receives
+    /// itself (an SMS modem, a push service, a gateway, a simulation): each
+    /// message of `notifications` is a Package#0 and goes through
+    /// [`DmClient::handle_notification`](crate::DmClient::handle_notification);
+    /// EXEC results, tree edits and change signals are handled as
+    /// [`DmClient::listen_udp`] does. Returns when `shutdown` completes or
+    /// every sender of `notifications` is gone. Notifications arriving
+    /// during a session wait in the channel.
+    ///
+    /// ```
+    /// use dm_client::{Account, DmClient};
+    /// use dm_tree::{DevInfo, DmAcc};
+    /// use dm_types::{DevId, ServerId, ServerUri};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let account = DmAcc::new(ServerId::new("dm.example")?, ServerUri::new("https://dm.example/dm")?);
+    /// let mut client = DmClient::builder(DevInfo::new(DevId::new("IMEI:1")?, "Acme", "X1"))
+    ///     .account(Account::new(account))
+    ///     .build()?;
+    /// let (sender, mut notifications) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    /// // Garbage is ignored (logged); the listener stops once the sender is gone.
+    /// sender.send(vec![0xff; 3]).await?;
+    /// drop(sender);
+    /// client.listen_channel(&mut notifications, std::future::pending()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn listen_channel(
+        &mut self,
+        notifications: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        self.listen(Source::Channel(notifications), shutdown).await
+    }
+
+    /// The loop of [`DmClient::listen_udp`] and
+    /// [`DmClient::listen_channel`]. The sessions it runs are boxed: a
+    /// listener waiting holds none of their state.
+    async fn listen(
+        &mut self,
+        mut source: Source<'_>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             enum Next {
                 Stop,
-                Datagram(std::io::Result<usize>),
+                Notification(std::io::Result<Vec<u8>>),
                 Completion(Option<Report>),
                 Changed(Option<ClientUri>),
             }
             let next = tokio::select! {
                 () = &mut shutdown => Next::Stop,
-                received = socket.recv_from(&mut buffer) => Next::Datagram(received.map(|(n, _)| n)),
+                received = source.next() => match received {
+                    Some(received) => Next::Notification(received),
+                    None => Next::Stop,
+                },
                 completion = next_completion(&mut self.completions) => Next::Completion(completion),
                 node = next_change(&mut self.changes) => Next::Changed(node),
             };
             match next {
                 Next::Stop => return Ok(()),
-                Next::Datagram(Ok(length)) => {
-                    if let Err(e) = self
-                        .handle_notification(&buffer[..length], SystemTime::now())
-                        .await
+                Next::Notification(Ok(bytes)) => {
+                    if let Err(e) =
+                        Box::pin(self.handle_notification(&bytes, SystemTime::now())).await
                     {
                         tracing::warn!("notification: {e}");
                     }
                     // Results the session left owed to a ServerURI (EXECs
                     // that finished at once) go now, each in its session.
                     if self.pending_reports() > 0
-                        && let Err(e) = self.deliver_pending_reports().await
+                        && let Err(e) = Box::pin(self.deliver_pending_reports()).await
                     {
                         tracing::warn!("delivering results: {e}");
                     }
                 }
-                Next::Datagram(Err(e)) => {
+                Next::Notification(Err(e)) => {
                     tracing::warn!("notification socket: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Next::Completion(Some(Report::Alert(server, alert, delivery))) => {
-                    if let Err(e) = self.raise_alert(&server, alert, delivery).await {
+                    if let Err(e) = Box::pin(self.raise_alert(&server, alert, delivery)).await {
                         tracing::warn!(server = server.as_str(), "raised alert: {e}");
                     }
                 }
                 Next::Completion(Some(Report::Exec(node, status))) => {
                     match self.exec_finished(&node, status) {
                         Ok(()) => {
-                            if let Err(e) = self.deliver_pending_reports().await {
+                            if let Err(e) = Box::pin(self.deliver_pending_reports()).await {
                                 tracing::warn!("delivering results: {e}");
                             }
                         }
@@ -146,7 +193,7 @@ impl DmClient {
                     }
                 }
                 Next::Completion(Some(Report::Edit(edit))) => {
-                    if let Err(e) = self.update(|tree| Ok(edit.apply(tree))).await {
+                    if let Err(e) = Box::pin(self.update(|tree| Ok(edit.apply(tree)))).await {
                         tracing::warn!("tree edit: {e}");
                     }
                 }
@@ -154,11 +201,37 @@ impl DmClient {
                 Next::Changed(Some(node)) => {
                     // The signals waiting now are handled together, each
                     // node once.
-                    if let Err(e) = self.handle_changes(vec![node]).await {
+                    if let Err(e) = Box::pin(self.handle_changes(vec![node])).await {
                         tracing::warn!("change signal: {e}");
                     }
                 }
             }
+        }
+    }
+}
+
+/// Where a listener's notifications come from.
+enum Source<'a> {
+    /// Datagrams of a UDP socket.
+    Udp(&'a UdpSocket),
+    /// Messages handed in by the product.
+    Channel(&'a mut tokio::sync::mpsc::Receiver<Vec<u8>>),
+}
+
+impl Source<'_> {
+    /// The next notification; `None` when no more can come.
+    async fn next(&mut self) -> Option<std::io::Result<Vec<u8>>> {
+        /// Largest notification: 31 options of 2 + 270 bytes, plus the header.
+        const DATAGRAM: usize = 2 + 31 * 272;
+        match self {
+            Source::Udp(socket) => {
+                let mut buffer = vec![0u8; DATAGRAM];
+                Some(socket.recv_from(&mut buffer).await.map(|(n, _)| {
+                    buffer.truncate(n);
+                    buffer
+                }))
+            }
+            Source::Channel(receiver) => receiver.recv().await.map(Ok),
         }
     }
 }

@@ -33,6 +33,8 @@ fn clients_and_their_futures_are_send() {
     let _guard = runtime.enter();
     let socket = UdpSocket::from_std(socket).expect("socket");
     send(&client.listen_udp(&socket, std::future::ready(())));
+    let (_sender, mut notifications) = tokio::sync::mpsc::channel(1);
+    send(&client.listen_channel(&mut notifications, std::future::ready(())));
 }
 
 #[test]

@@ -145,6 +145,49 @@ async fn a_notification_over_udp_and_the_notification_address() {
     assert_eq!(announced["TargetURI"], format!("udp://{address}"));
 }
 
+#[tokio::test]
+async fn notifications_handed_in_through_a_channel() {
+    let server = Arc::new(serve(|_| Reply::package(END)).await);
+    let mut client = builder(&server.base, Credentials::None, Some(noti()))
+        .build()
+        .expect("client");
+    let (sender, mut notifications) = tokio::sync::mpsc::channel(4);
+    sender
+        .send(signed(1, unix(SystemTime::now()), b"guess"))
+        .await
+        .expect("send");
+    sender
+        .send(signed(2, unix(SystemTime::now()), b"key"))
+        .await
+        .expect("send");
+    // Every sender gone: the listener returns once the channel is drained.
+    drop(sender);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        client.listen_channel(&mut notifications, std::future::pending()),
+    )
+    .await
+    .expect("in time")
+    .expect("listened");
+    let seen = server.requests();
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the genuine notification opened a session"
+    );
+    assert_eq!(seen[0].json()["Alert"][0]["Data"]["NotificationID"], 2);
+
+    // A shutdown stops a listener whose channel is still open.
+    let (_sender, mut notifications) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        client.listen_channel(&mut notifications, std::future::ready(())),
+    )
+    .await
+    .expect("in time")
+    .expect("listened");
+}
+
 /// Answers EXEC with Started and reports 200 a little later.
 struct Rebooter {
     completion: Mutex<Option<ExecCompletion>>,

@@ -17,12 +17,16 @@
 //!   asynchronous result alert, SHOW, DEFAULT, UNSUB and DELETE. The server
 //!   sends CONT itself in the first Package#2 of every session that does not
 //!   end at once; the transcript shows where the Package#3 went.
+//! - Last, devices 1 to 3 (each `dm device --fumo`, device 3's installs
+//!   failing with 410) get a firmware campaign of two stages through the
+//!   admin API (`demo_campaign.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::demo_bootstrap;
+use crate::demo_campaign;
 use crate::demo_process::{spawn, wait_for};
 
 use serde_json::{Value, json};
@@ -35,6 +39,9 @@ const ADMIN_TOKEN: &str = "demo-admin-token";
 
 /// The MO type the repository hands out in the demo.
 const WLAN_MOID: &str = "urn:dm-sdk:mo:wlan:1.0";
+
+/// The device (number) whose simulated firmware installs fail (`410`).
+const FAILING_DEVICE: usize = 3;
 
 /// A device of the demo.
 struct DeviceSpec {
@@ -299,6 +306,8 @@ fn server_config(store: &Path, bootstrap: &Value) -> Value {
         "server_id": SERVER_ID,
         "admin_token": ADMIN_TOKEN,
         "store": format!("sqlite:{}", store.display()),
+        // The firmware campaign's driver looks every 200 ms (default 1 s).
+        "limits": { "campaign_tick_ms": 200 },
         "devices": DEVICES.iter().map(|d| json!({
             "dev_id": d.dev_id,
             "username": d.username,
@@ -446,10 +455,19 @@ fn demo(root: &Path) -> Result<bool, String> {
             device.data_hex,
             "--notify-listen",
             "127.0.0.1:0",
+            // A simulated FUMO instance for the firmware campaign.
+            "--fumo",
         ]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        let mut args = args;
+        if index + 1 == FAILING_DEVICE {
+            args.extend([
+                "--update-result".into(),
+                demo_campaign::FAILING_RESULT.into(),
+            ]);
+        }
         let (process, address) = spawn(
             &dm,
             &format!("device {}", index + 1),
@@ -618,6 +636,35 @@ fn demo(root: &Path) -> Result<bool, String> {
         settle(&admin, step)?;
     }
     drop(bootstrapped.devices);
+
+    // Devices #1 to #3: a firmware campaign.
+    let api = demo_campaign::Api {
+        http: &admin.http,
+        base: &base,
+        token: ADMIN_TOKEN,
+    };
+    let fleet: Vec<(usize, &str)> = DEVICES
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i + 1, d.dev_id))
+        .collect();
+    let failing = dev_id_of(FAILING_DEVICE - 1);
+    let campaign = demo_campaign::run(&api, &fleet, failing)?;
+    let updated: Vec<(usize, &str)> = fleet
+        .iter()
+        .copied()
+        .filter(|(_, dev_id)| *dev_id != failing)
+        .collect();
+    let versions = demo_campaign::firmware_versions(&api, &updated)?;
+    for (what, ok, detail) in campaign.iter().chain(versions.iter()) {
+        println!(
+            "  {:<52} {}  {detail}",
+            what,
+            if *ok { "ok  " } else { "FAIL" }
+        );
+    }
+    checks.extend(campaign);
+    checks.extend(versions);
     drop(devices);
 
     println!();

@@ -572,6 +572,10 @@ pub(crate) struct Options {
     sessions: usize,
     /// Devices of the `registered` store phase (0: skipped).
     registered: usize,
+    /// Devices of the `campaign` phase (0: skipped).
+    campaign: usize,
+    /// `loadtest campaign`: only the campaign phase runs.
+    only_campaign: bool,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
@@ -584,8 +588,13 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         stores: Vec::new(),
         sessions: 2_000,
         registered: 1_000_000,
+        campaign: 10_000,
+        only_campaign: false,
     };
-    let mut args = args.iter();
+    let mut args = args.iter().peekable();
+    if args.next_if(|a| *a == "campaign").is_some() {
+        options.only_campaign = true;
+    }
     while let Some(flag) = args.next() {
         if flag == "--stores" {
             for store in ["memory", SCRATCH_SQLITE, FRESH_POSTGRES] {
@@ -613,6 +622,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             "--idle-sessions" => options.idle_sessions = value.max(1),
             "--sessions" => options.sessions = value,
             "--registered" => options.registered = value,
+            "--campaign-devices" => options.campaign = value,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -625,8 +635,12 @@ type Phase = (&'static str, Vec<usize>, Vec<String>);
 
 /// The phases `options` ask for.
 fn phases(options: &Options) -> Vec<Phase> {
+    let campaign = ("campaign", vec![options.campaign.max(100)], Vec::new());
+    if options.only_campaign {
+        return vec![campaign];
+    }
     if options.stores.is_empty() {
-        return vec![
+        let mut phases = vec![
             (
                 "throughput",
                 vec![options.devices, options.concurrency],
@@ -636,6 +650,10 @@ fn phases(options: &Options) -> Vec<Phase> {
             ("fleet", vec![options.fleet], Vec::new()),
             ("store", vec![options.store_devices], Vec::new()),
         ];
+        if options.campaign > 0 {
+            phases.push(campaign);
+        }
+        return phases;
     }
     let mut phases = Vec::new();
     if options.sessions > 0 {
@@ -669,7 +687,12 @@ pub(crate) fn run(root: &std::path::Path, options: &Options) -> Result<(), Strin
     let binary = target
         .join("release")
         .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
-    if options.stores.is_empty() {
+    if options.only_campaign {
+        println!(
+            "== loadtest of a campaign: {} simulated devices",
+            options.campaign.max(100)
+        );
+    } else if options.stores.is_empty() {
         println!(
             "== loadtest: {} devices at concurrency {}, {} idle sessions, {} simulated devices, {} stored devices",
             options.devices,
@@ -728,6 +751,7 @@ pub(crate) fn phase(args: &[String]) -> Result<(), String> {
             Some("idle-server") => idle_server(first).await,
             Some("fleet") => fleet(first).await,
             Some("store") => store(first).await,
+            Some("campaign") => crate::loadtest_campaign::campaign(first).await,
             Some("sessions") => {
                 let stores = stores_of_environment();
                 store_sessions(first, numbers.get(1).copied().unwrap_or(64), &stores).await

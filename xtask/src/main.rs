@@ -14,13 +14,24 @@
 //! - `circles` — fails on an import circle between the modules of a crate
 //!   (see `circles.rs`).
 //! - `loadtest [--devices N] [--concurrency C] [--idle-sessions S]
-//!   [--fleet M] [--store-devices K]` — builds itself in release mode and
+//!   [--fleet M] [--store-devices K] [--campaign-devices N]` — builds itself in release mode and
 //!   runs, each in its own process: full sessions per second (Package#1, a
 //!   GET of DevInfo, END) against dm-server and against a bare hyper server
 //!   answering fixed bytes through the same client stack, with p50/p99
 //!   latency and the ratio; server memory per idle open session; memory per
 //!   idle simulated device (a task holding a `DmClient`); memory per device
-//!   registered in the embedded store (see `loadtest.rs`).
+//!   registered in the embedded store (see `loadtest.rs`); last, the
+//!   campaign phase (below; `--campaign-devices 0` skips it).
+//! - `loadtest campaign [--campaign-devices N]` — only the campaign phase:
+//!   a `DmServer` (MemoryStore, 50 ms campaign tick) and N simulated
+//!   devices (default 10,000; real `DmClient`s with the FUMO driver and a
+//!   failure-injecting `SimulatedFirmware`) in one process, Package#0
+//!   handed to each device's task in-process, sessions and 64 KiB
+//!   downloads over loopback HTTP. A 3-stage campaign with 1% permanent and
+//!   2% transient failures: time to complete, devices/s, peak memory,
+//!   retries, final states; then 20% permanent failures in stage 1 must
+//!   pause the campaign at its error threshold with no later device
+//!   started (see `loadtest_campaign.rs`).
 //! - `loadtest --store URL... | --stores [--sessions N] [--registered N]
 //!   [--concurrency C]` — only the store figures, each phase in its own
 //!   process: complete sessions per second on each store (`memory`,
@@ -54,6 +65,7 @@ mod circles;
 mod conformance;
 mod demo;
 mod demo_bootstrap;
+mod demo_campaign;
 mod demo_process;
 mod deny;
 mod fuzz;
@@ -62,6 +74,7 @@ mod fuzz_run;
 mod fuzz_seed;
 mod help;
 mod loadtest;
+mod loadtest_campaign;
 mod loadtest_stores;
 mod paths;
 mod standalone;
