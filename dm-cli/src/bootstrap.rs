@@ -115,40 +115,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
     }
 }
 
-fn token(args: &Args, env: Option<String>) -> Result<String, String> {
-    let token = match &args.token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-        None => env.unwrap_or_default(),
-    };
-    if token.is_empty() {
-        return Err("no admin token: --token-file PATH or DM_ADMIN_TOKEN".into());
-    }
-    Ok(token)
-}
-
-/// Percent-encodes a path segment.
-fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// Runs the action; the answer's JSON on one line.
 async fn execute(args: Args, env_token: Option<String>) -> Result<String, String> {
-    let mut client =
-        AdminClient::new(&args.admin, token(&args, env_token)?).map_err(|e| e.to_string())?;
+    let mut client = AdminClient::new(
+        &args.admin,
+        crate::updates::admin_token(args.token_file.as_deref(), env_token)?,
+    )
+    .map_err(|e| e.to_string())?;
     let read = |path: &PathBuf| {
         std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     };
@@ -180,7 +153,7 @@ async fn execute(args: Args, env_token: Option<String>) -> Result<String, String
             action: ProfileAction::Remove { name },
         } => (
             "DELETE",
-            format!("/admin/bootstrap/profiles/{}", segment(name)),
+            format!("/admin/bootstrap/profiles/{}", crate::updates::encode(name)),
             None,
         ),
         Action::Device {
@@ -196,19 +169,28 @@ async fn execute(args: Args, env_token: Option<String>) -> Result<String, String
             action: DeviceAction::Show { dev_id },
         } => (
             "GET",
-            format!("/admin/bootstrap/devices/{}", segment(dev_id)),
+            format!(
+                "/admin/bootstrap/devices/{}",
+                crate::updates::encode(dev_id)
+            ),
             None,
         ),
         Action::Device {
             action: DeviceAction::Remove { dev_id },
         } => (
             "DELETE",
-            format!("/admin/bootstrap/devices/{}", segment(dev_id)),
+            format!(
+                "/admin/bootstrap/devices/{}",
+                crate::updates::encode(dev_id)
+            ),
             None,
         ),
         Action::Notify { dev_id } => (
             "POST",
-            format!("/admin/bootstrap/devices/{}/notify", segment(dev_id)),
+            format!(
+                "/admin/bootstrap/devices/{}/notify",
+                crate::updates::encode(dev_id)
+            ),
             None,
         ),
     };

@@ -145,8 +145,13 @@ pub(crate) fn encode(text: &str) -> String {
         .collect()
 }
 
-fn token(remote: &Remote, env: Option<String>) -> Result<String, String> {
-    let token = match &remote.token_file {
+/// The admin token: the first line of `token_file`, else `env` (the
+/// `DM_ADMIN_TOKEN` environment variable); never empty.
+pub(crate) fn admin_token(
+    token_file: Option<&std::path::Path>,
+    env: Option<String>,
+) -> Result<String, String> {
+    let token = match token_file {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?
             .lines()
@@ -163,9 +168,12 @@ fn token(remote: &Remote, env: Option<String>) -> Result<String, String> {
 }
 
 pub(crate) fn client(remote: &Remote, env: Option<String>) -> Result<AdminClient, String> {
-    let mut client = AdminClient::new(&remote.admin, token(remote, env)?)
-        .map_err(|e| e.to_string())?
-        .with_timeout(Duration::from_secs(600));
+    let mut client = AdminClient::new(
+        &remote.admin,
+        admin_token(remote.token_file.as_deref(), env)?,
+    )
+    .map_err(|e| e.to_string())?
+    .with_timeout(Duration::from_secs(600));
     if let Some(ca) = &remote.ca {
         let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
         client = client.with_ca_pem(&pem).map_err(|e| e.to_string())?;
