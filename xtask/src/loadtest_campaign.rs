@@ -504,9 +504,12 @@ pub(crate) async fn campaign(count: usize) -> Result<bool, String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The baseline of the campaign's rate, measured here: the same fleet
+    // building its clients and running one plain session each.
+    let first_sessions = created.elapsed();
     println!(
         "campaign  {count} devices created and had their first session in {:.1} s",
-        created.elapsed().as_secs_f64()
+        first_sessions.as_secs_f64()
     );
 
     let operator = Operator {
@@ -557,10 +560,16 @@ pub(crate) async fn campaign(count: usize) -> Result<bool, String> {
         },
         status_name(progress.record.status)
     );
+    // An update takes three sessions (commands, download result, update
+    // result): the baseline rate of updates is a third of the fleet's
+    // plain session rate.
+    let baseline = per_second(count, first_sessions) / 3.0;
+    let rate = per_second(count, elapsed);
     println!(
-        "FIGURE campaign_rate: {:.0} devices/s through Package#0, download of {} KiB, install, 3 sessions each",
-        per_second(count, elapsed),
-        PACKAGE_BYTES / 1024
+        "FIGURE campaign_rate: {rate:.0} devices/s through Package#0, download of {} KiB, install, 3 sessions each; baseline (same run): the fleet's first plain sessions, {:.0} sessions/s, a third of it {baseline:.0}/s; ratio {:.2}",
+        PACKAGE_BYTES / 1024,
+        baseline * 3.0,
+        rate / baseline.max(1e-9)
     );
     println!(
         "FIGURE campaign_memory: peak {:.0} MiB (VmHWM: server, {count} simulated devices and the runner in one process); {:.0} MiB before the campaign (fleet created, idle); peak minus that = {:.0} MiB (the server's campaign work plus the devices' sessions and downloads)",
