@@ -491,9 +491,9 @@ impl Downloader {
                 limit: self.max_size,
             },
         };
-        sink.discard()?;
         let mut hasher = Sha256::new();
         let mut received = 0u64;
+        restart(sink, &mut hasher, &mut received)?;
         let mut failed = 0u32;
         let mut requests = 0u32;
         loop {
@@ -502,9 +502,7 @@ impl Downloader {
             }
             if sink.held() != received {
                 // The storage lost or kept bytes behind our back: start over.
-                sink.discard()?;
-                hasher = Sha256::new();
-                received = 0;
+                restart(sink, &mut hasher, &mut received)?;
             }
             requests += 1;
             let mut answer = match self
@@ -523,9 +521,7 @@ impl Downloader {
                 200 => {
                     if received > 0 {
                         tracing::info!(url = url.as_str(), "range ignored: restarting from 0");
-                        sink.discard()?;
-                        hasher = Sha256::new();
-                        received = 0;
+                        restart(sink, &mut hasher, &mut received)?;
                     }
                 }
                 206 => {
@@ -535,9 +531,7 @@ impl Downloader {
                             range = answer.content_range.as_deref(),
                             "unexpected Content-Range: restarting from 0"
                         );
-                        sink.discard()?;
-                        hasher = Sha256::new();
-                        received = 0;
+                        restart(sink, &mut hasher, &mut received)?;
                         failed += 1;
                         self.give_up(
                             &FetchFailure {
@@ -550,9 +544,7 @@ impl Downloader {
                     }
                 }
                 416 if received > 0 => {
-                    sink.discard()?;
-                    hasher = Sha256::new();
-                    received = 0;
+                    restart(sink, &mut hasher, &mut received)?;
                     failed += 1;
                     self.give_up(
                         &FetchFailure {
@@ -709,6 +701,19 @@ enum Body {
 
 /// Whether a `Content-Range` header (`bytes <first>-<last>/<total>`)
 /// starts at `offset`.
+/// Starts a download over: the sink emptied, the digest and the count of
+/// bytes received reset.
+fn restart(
+    sink: &mut dyn PackageSink,
+    hasher: &mut Sha256,
+    received: &mut u64,
+) -> Result<(), SinkError> {
+    sink.discard()?;
+    *hasher = Sha256::new();
+    *received = 0;
+    Ok(())
+}
+
 fn range_starts_at(content_range: Option<&str>, offset: u64) -> bool {
     content_range
         .and_then(|text| text.trim().strip_prefix("bytes "))
