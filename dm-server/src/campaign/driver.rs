@@ -178,14 +178,8 @@ impl<S: Store, C: NotificationChannel> Driver<S, C> {
             ) else {
                 continue;
             };
-            if store
-                .advance_campaign_device(&next, (row.state, row.attempts), now_ms)
-                .await?
-            {
-                if next.state.is_final() {
-                    commands::forget_mo_data(store, campaign.id, &row.dev_id).await;
-                }
-                tracing::info!(campaign = %campaign.id, dev_id = %row.dev_id, from = row.state.name(), to = next.state.name(), "device timed out");
+            if super::hooks::move_row(store, &row, &next, now_ms).await? {
+                tracing::info!(campaign = %campaign.id, dev_id = %row.dev_id, "device timed out");
             }
         }
         Ok(())
@@ -284,12 +278,11 @@ impl<S: Store, C: NotificationChannel> Driver<S, C> {
     ) -> Result<bool, Error> {
         let store = &self.shared.store;
         let retry = &campaign.spec.retry;
-        let expected = (row.state, row.attempts);
         let settle = async |event: DeviceEvent<'_>| -> Result<bool, Error> {
             let Some((next, _)) = policy::transition(&row, flavor, retry, &event, now_ms) else {
                 return Ok(false);
             };
-            store.advance_campaign_device(&next, expected, now_ms).await
+            super::hooks::move_row(store, &row, &next, now_ms).await
         };
         let Some(device) = store.device(&row.dev_id).await? else {
             tracing::info!(campaign = %campaign.id, dev_id = %row.dev_id, "device removed: skipped");

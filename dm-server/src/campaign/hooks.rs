@@ -84,28 +84,42 @@ impl Active {
                 .await?;
             next.commands.push(id);
         }
-        let expected = (self.row.state, self.row.attempts);
-        if !shared
-            .store
-            .advance_campaign_device(&next, expected, now_ms)
-            .await?
-        {
+        if !move_row(&shared.store, &self.row, &next, now_ms).await? {
             tracing::info!(campaign = %self.row.campaign, "the campaign row moved meanwhile: event dropped");
             return Ok(false);
-        }
-        tracing::info!(
-            campaign = %self.row.campaign,
-            from = self.row.state.name(),
-            to = next.state.name(),
-            result = next.result,
-            "campaign device moved"
-        );
-        if next.state.is_final() {
-            commands::forget_mo_data(&shared.store, next.campaign, &next.dev_id).await;
         }
         self.row = next;
         Ok(true)
     }
+}
+
+/// Writes `next` over `row` if the stored row is still `row` (compare-and-
+/// set on its state and attempts); once final, the device's campaign MO
+/// data is removed. `false` when the row moved meanwhile.
+pub(super) async fn move_row<S: Store>(
+    store: &S,
+    row: &CampaignDevice,
+    next: &CampaignDevice,
+    now_ms: u64,
+) -> Result<bool, Error> {
+    if !store
+        .advance_campaign_device(next, (row.state, row.attempts), now_ms)
+        .await?
+    {
+        return Ok(false);
+    }
+    tracing::info!(
+        campaign = %row.campaign,
+        dev_id = %row.dev_id,
+        from = row.state.name(),
+        to = next.state.name(),
+        result = next.result,
+        "campaign device moved"
+    );
+    if next.state.is_final() {
+        commands::forget_mo_data(store, next.campaign, &next.dev_id).await;
+    }
+    Ok(true)
 }
 
 /// Before the step of a package: the FUMO and SCOMO results among its
