@@ -437,7 +437,6 @@ async fn package3<S: Store, C: NotificationChannel>(
         );
         crate::campaign::hooks::before_step(shared, &dev_id, &alerts, now_ms).await;
         add_alerts(&mut step, alerts);
-        let dev_id = step.record.dev_id().clone();
         let next = take_step(shared, config, engine, step).await?;
         let claimed = next.campaign_claimed.then_some(next.claimed.as_slice());
         crate::campaign::hooks::after_step(shared, &dev_id, &campaign_statuses, claimed, now_ms)
