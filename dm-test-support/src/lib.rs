@@ -15,6 +15,7 @@
 //!   device, the artifact, group and admin calls of campaign tests;
 //! - `store` (feature `server`): the conformance suite every `Store`
 //!   implementation must pass;
+//! - `seed` (feature `server`): many devices in any `Store`, fast;
 //! - `postgres` (feature `postgres`): a fresh PostgreSQL database per
 //!   test, dropped after; skipped without a server, required in CI;
 //! - `process`: running a built binary of the workspace (the `dm` tool),
@@ -52,6 +53,8 @@ pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod s_client;
+#[cfg(feature = "server")]
+pub mod seed;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

@@ -24,6 +24,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 mod campaigns;
+mod listing;
 pub use campaigns::{
     CampaignFigures, artifacts_and_groups_in_use_are_kept, campaign_figures,
     campaign_leases_are_exclusive_until_they_expire, campaign_rows_change_by_compare_and_set,
@@ -31,13 +32,16 @@ pub use campaigns::{
     campaigns_survive_reopening, campaigns_take_each_device_once_and_count_their_rows,
     due_and_stale_campaign_rows_are_found_in_order, skipping_takes_the_rows_not_yet_started,
 };
+pub use listing::{
+    devices_are_listed_by_prefix_and_cursor_each_once, seeded_devices_page_through_in_order,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dm_server::{
     ARTIFACT_CHUNK, AlertRecord, ArtifactId, ArtifactKind, ArtifactRecord, ArtifactSource,
-    CommandId, CommandRecord, CommandState, CommandStatus, DeviceRegistration, Error, GroupFilter,
-    GroupId, GroupRecord, ObjectOwner, PskCredentials, PskIdentity, RepositoryObject, Respond,
-    Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary,
+    CommandId, CommandRecord, CommandState, CommandStatus, DeviceQuery, DeviceRegistration, Error,
+    GroupFilter, GroupId, GroupRecord, ObjectOwner, PskCredentials, PskIdentity, RepositoryObject,
+    Respond, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary,
     SessionToken, StepOutcome, StepPackage, Store, Tag,
 };
 use dm_session::{CachedInstance, Initiator, SessionPhase, SessionState};
@@ -116,6 +120,8 @@ where
     artifacts_keep_their_content_in_chunks_and_read_ranges(new_store(default()).await).await;
     groups_tags_and_devinfo_are_kept(new_store(default()).await).await;
     artifacts_and_groups_in_use_are_kept(new_store(default()).await).await;
+    devices_are_listed_by_prefix_and_cursor_each_once(new_store(default()).await).await;
+    seeded_devices_page_through_in_order(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:
@@ -2060,7 +2066,11 @@ pub async fn groups_tags_and_devinfo_are_kept<S: Store>(store: S) {
         values(&[("FwV", "1.1"), ("Lang", "en"), ("Mod", "X1")]),
         "merged"
     );
-    let listed = store.devices(None, 10).await.expect("listed");
+    let listed = store
+        .devices(&DeviceQuery::new(10))
+        .await
+        .expect("listed")
+        .devices;
     assert_eq!(
         (&listed[0].tags, &listed[0].devinfo),
         (&device.tags, &device.devinfo)

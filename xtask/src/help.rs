@@ -20,6 +20,9 @@ const TASKS: &str = "  demo                                       a real server 
                                              a scratch SQLite file, a fresh database on DM_TEST_POSTGRES);
                                              N devices bulk-registered per durable store: devices/s, bytes per
                                              device, a device page in the middle (defaults 2000, 1000000)
+  loadtest devices [--devices N]             only the device-listing figures: N devices (default 1000000)
+                                             in memory, SQLite and PostgreSQL (DM_TEST_POSTGRES); first,
+                                             prefix, deep page and device page latency, ratio to 10000 devices
   loadtest campaign [--campaign-devices N]   only the campaign phase: a server and N simulated FUMO devices
                                              (default 10000) in one process, notified in-process, downloading
                                              a 64 KiB artifact; 3 stages, 1% permanent + 2% transient failures:

@@ -576,6 +576,9 @@ pub(crate) struct Options {
     campaign: usize,
     /// `loadtest campaign`: only the campaign phase runs.
     only_campaign: bool,
+    /// `loadtest devices`: only the device-listing phase runs, with this
+    /// many devices (`--devices`).
+    only_devices: Option<usize>,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
@@ -590,10 +593,13 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         registered: 1_000_000,
         campaign: 10_000,
         only_campaign: false,
+        only_devices: None,
     };
     let mut args = args.iter().peekable();
     if args.next_if(|a| *a == "campaign").is_some() {
         options.only_campaign = true;
+    } else if args.next_if(|a| *a == "devices").is_some() {
+        options.only_devices = Some(1_000_000);
     }
     while let Some(flag) = args.next() {
         if flag == "--stores" {
@@ -615,6 +621,9 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             .parse()
             .map_err(|_| format!("{flag}: {value:?} is not a count"))?;
         match flag.as_str() {
+            "--devices" if options.only_devices.is_some() => {
+                options.only_devices = Some(value.max(1));
+            }
             "--devices" => options.devices = value.max(1),
             "--concurrency" => options.concurrency = value.max(1),
             "--fleet" => options.fleet = value.max(1),
@@ -638,6 +647,13 @@ fn phases(options: &Options) -> Vec<Phase> {
     let campaign = ("campaign", vec![options.campaign.max(100)], Vec::new());
     if options.only_campaign {
         return vec![campaign];
+    }
+    if let Some(count) = options.only_devices {
+        let mut stores = vec!["memory".to_owned(), SCRATCH_SQLITE.to_owned()];
+        if std::env::var_os("DM_TEST_POSTGRES").is_some() {
+            stores.push(FRESH_POSTGRES.to_owned());
+        }
+        return vec![("devices", vec![count], stores)];
     }
     if options.stores.is_empty() {
         let mut phases = vec![
@@ -687,7 +703,9 @@ pub(crate) fn run(root: &std::path::Path, options: &Options) -> Result<(), Strin
     let binary = target
         .join("release")
         .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
-    if options.only_campaign {
+    if let Some(count) = options.only_devices {
+        println!("== loadtest of the device listing: {count} devices per store");
+    } else if options.only_campaign {
         println!(
             "== loadtest of a campaign: {} simulated devices",
             options.campaign.max(100)
@@ -752,6 +770,9 @@ pub(crate) fn phase(args: &[String]) -> Result<(), String> {
             Some("fleet") => fleet(first).await,
             Some("store") => store(first).await,
             Some("campaign") => crate::loadtest_campaign::campaign(first).await,
+            Some("devices") => {
+                crate::loadtest_devices::devices(first, &stores_of_environment()).await
+            }
             Some("sessions") => {
                 let stores = stores_of_environment();
                 store_sessions(first, numbers.get(1).copied().unwrap_or(64), &stores).await

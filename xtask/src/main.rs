@@ -32,6 +32,13 @@
 //!   retries, final states; then 20% permanent failures in stage 1 must
 //!   pause the campaign at its error threshold with no later device
 //!   started (see `loadtest_campaign.rs`).
+//! - `loadtest devices [--devices N]` — only the device-listing figures:
+//!   N devices (default 1,000,000) seeded into the memory store, a scratch
+//!   SQLite file and (when `DM_TEST_POSTGRES` is set) a fresh PostgreSQL
+//!   database; over HTTP, the median latency of the first page of
+//!   `GET /admin/devices`, a prefix page, a deep page (`after=`) and a
+//!   device page, each with its ratio to the same request at 10,000
+//!   devices in the same run (see `loadtest_devices.rs`).
 //! - `loadtest --store URL... | --stores [--sessions N] [--registered N]
 //!   [--concurrency C]` — only the store figures, each phase in its own
 //!   process: complete sessions per second on each store (`memory`,
@@ -75,6 +82,7 @@ mod fuzz_seed;
 mod help;
 mod loadtest;
 mod loadtest_campaign;
+mod loadtest_devices;
 mod loadtest_stores;
 mod paths;
 mod standalone;
