@@ -20,7 +20,7 @@ use dm_server::{DeviceRegistration, Error, Store};
 use dm_types::DevId;
 
 /// Devices per [`Store::register_devices`] call.
-pub const SEED_BATCH: usize = 10_000;
+pub const SEED_BATCH: usize = 5_000;
 
 /// The DevID of seeded device `i`: `IMEI:` and `i` in 15 digits, so that
 /// DevID order is the order of `i` (`IMEI:000000000000042`).

@@ -53,7 +53,7 @@ pub(crate) struct Target {
     pub(crate) name: &'static str,
     /// Where, as said to the reader (a URL's password hidden).
     pub(crate) shown: String,
-    location: StoreLocation,
+    pub(crate) location: StoreLocation,
     /// A fresh database, dropped with this.
     _database: Option<TestDatabase>,
     /// A scratch directory, removed with this.
