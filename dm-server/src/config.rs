@@ -102,6 +102,9 @@ pub struct FileConfig {
     /// A bootstrap server beside the management server, on its own
     /// listener and the same store (docs/bootstrap.md).
     pub bootstrap: Option<BootstrapConfig>,
+    /// Whether the web console is served at `/console/` (default `true`;
+    /// docs/console.md).
+    pub console: Option<bool>,
 }
 
 /// The `bootstrap` member of [`FileConfig`]: the bootstrap role's listener,
@@ -618,6 +621,9 @@ impl FileConfig {
         if let Some(ms) = l.campaign_tick_ms {
             builder = builder.campaign_tick(Duration::from_millis(ms));
         }
+        if let Some(on) = self.console {
+            builder = builder.console(on);
+        }
         Ok(builder.limits(limits).session(session))
     }
 
@@ -911,6 +917,21 @@ mod tests {
             .and_then(ServerOptionsBuilder::build)
             .expect("valid");
         assert_eq!(default.campaign_tick(), crate::DEFAULT_CAMPAIGN_TICK);
+    }
+
+    #[test]
+    fn the_console_setting_is_read() {
+        let read = |json: &[u8]| {
+            FileConfig::from_json(json, ".")
+                .and_then(|c| c.options())
+                .and_then(ServerOptionsBuilder::build)
+                .expect("valid")
+                .console()
+        };
+        assert!(read(b"{}"));
+        assert!(read(br#"{"console":true}"#));
+        assert!(!read(br#"{"console":false}"#));
+        assert!(FileConfig::from_json(br#"{"console":"off"}"#, ".").is_err());
     }
 
     #[test]

@@ -646,6 +646,10 @@ impl SessionSettings {
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 #[derive(Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches (dev mode, Basic, Digest MD5, the console), each its own builder method"
+)]
 pub struct ServerOptions {
     pub(crate) listen: SocketAddr,
     pub(crate) public_uri: Option<String>,
@@ -661,6 +665,7 @@ pub struct ServerOptions {
     pub(crate) digest_md5: bool,
     pub(crate) bootstrap: Option<BootstrapSettings>,
     pub(crate) campaign_tick: Duration,
+    pub(crate) console: bool,
 }
 
 /// How often the campaign driver runs by default (see
@@ -683,6 +688,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("digest_md5", &self.digest_md5)
             .field("bootstrap", &self.bootstrap)
             .field("campaign_tick", &self.campaign_tick)
+            .field("console", &self.console)
             .finish_non_exhaustive()
     }
 }
@@ -755,10 +761,19 @@ impl ServerOptions {
     pub fn campaign_tick(&self) -> Duration {
         self.campaign_tick
     }
+
+    /// Whether the web console is served at `/console/` (docs/console.md).
+    pub fn console(&self) -> bool {
+        self.console
+    }
 }
 
 /// Builds [`ServerOptions`]; [`ServerOptionsBuilder::build`] checks them.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches (dev mode, Basic, Digest MD5, the console), each its own builder method"
+)]
 pub struct ServerOptionsBuilder {
     listen: SocketAddr,
     public_uri: Option<String>,
@@ -774,6 +789,7 @@ pub struct ServerOptionsBuilder {
     digest_md5: bool,
     bootstrap: Option<BootstrapSettings>,
     campaign_tick: Duration,
+    console: bool,
 }
 
 impl Default for ServerOptionsBuilder {
@@ -793,6 +809,7 @@ impl Default for ServerOptionsBuilder {
             digest_md5: true,
             bootstrap: None,
             campaign_tick: DEFAULT_CAMPAIGN_TICK,
+            console: true,
         }
     }
 }
@@ -928,6 +945,25 @@ impl ServerOptionsBuilder {
         self
     }
 
+    /// Whether the web console is served at `/console/` (default on): plain
+    /// HTML, CSS and JavaScript built into the server, which call the admin
+    /// API with the API key the operator signs in with (docs/console.md).
+    /// Off, `/console/` is `404` like any unknown path.
+    ///
+    /// ```
+    /// use dm_server::ServerOptions;
+    ///
+    /// assert!(ServerOptions::builder().build()?.console());
+    /// let options = ServerOptions::builder().console(false).build()?;
+    /// assert!(!options.console());
+    /// # Ok::<(), dm_server::Error>(())
+    /// ```
+    #[must_use]
+    pub fn console(mut self, on: bool) -> Self {
+        self.console = on;
+        self
+    }
+
     /// Checks the options: a valid server id and public URI, a usable TLS
     /// configuration, dev mode only on a loopback address, the bootstrap
     /// role only with TLS and a client CA and without dev mode.
@@ -1016,6 +1052,7 @@ impl ServerOptionsBuilder {
             digest_md5: self.digest_md5,
             bootstrap: self.bootstrap,
             campaign_tick: self.campaign_tick,
+            console: self.console,
         })
     }
 }

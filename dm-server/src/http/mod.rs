@@ -17,6 +17,7 @@ mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
 mod campaigns;
+mod console;
 mod refusal;
 mod repository;
 mod request;
@@ -24,6 +25,11 @@ mod session;
 
 /// The routes of a server.
 pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>) -> Router {
+    let console = if shared.options.console {
+        console::routes::<S, C>()
+    } else {
+        Router::new()
+    };
     if shared.options.bootstrap.is_some() {
         return Router::new()
             .route("/dm", post(bootstrap::initial::<S, C>))
@@ -37,6 +43,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 Some(bootstrap_admin::routes::<S, C>()),
                 Router::new(),
             ))
+            .merge(console)
             .with_state(shared);
     }
     Router::new()
@@ -54,5 +61,6 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
             None,
             admin_updates::routes::<S, C>().merge(campaigns::routes::<S, C>()),
         ))
+        .merge(console)
         .with_state(shared)
 }
