@@ -55,17 +55,20 @@ export function announce(text) {
 
 /** A table: headers, then rows of cells (each cell a child or list). */
 export function table(caption, headers, rows, options = {}) {
+  // Explicit roles: at a phone's width the rows are laid out as cards
+  // (display: block), which would otherwise drop the table's semantics.
   return h('div', {class: 'table-wrap'},
-    h('table', {class: options.class || null},
+    h('table', {class: options.class || null, role: 'table'},
       h('caption', {class: options.showCaption ? null : 'visually-hidden'}, caption),
-      h('thead', {}, h('tr', {}, headers.map((name) => h('th', {scope: 'col'}, name)))),
-      h('tbody', {}, rows.map((row) => {
-        const attributes = row.attributes || {};
+      h('thead', {role: 'rowgroup'}, h('tr', {role: 'row'},
+        headers.map((name) => h('th', {scope: 'col', role: 'columnheader'}, name)))),
+      h('tbody', {role: 'rowgroup'}, rows.map((row) => {
+        const attributes = {role: 'row', ...(row.attributes || {})};
         const cells = row.cells || row;
         return h('tr', attributes, cells.map((cell, i) =>
           i === 0 && options.rowHeader
-            ? h('th', {scope: 'row', 'data-label': headers[i]}, cell)
-            : h('td', {'data-label': headers[i]}, cell)));
+            ? h('th', {scope: 'row', role: 'rowheader', 'data-label': headers[i]}, cell)
+            : h('td', {role: 'cell', 'data-label': headers[i]}, cell)));
       }))));
 }
 

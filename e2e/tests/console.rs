@@ -178,6 +178,7 @@ async fn an_operator_finds_a_device_among_a_million_and_watches_a_command_finish
     );
     // Time to first render of the device list: a fresh load of the page
     // (signed in: the key is in the tab's sessionStorage).
+    browser.goto("about:blank").await;
     browser.goto(&server.url("/console/#/devices")).await;
     let list_since_navigation = mark(&browser, "dm:devices-rendered").await;
     let list_fetch_and_render = measure(&browser, "dm:devices").await;
@@ -213,6 +214,7 @@ async fn an_operator_finds_a_device_among_a_million_and_watches_a_command_finish
         )
         .await;
     // A fresh load of the device page.
+    browser.goto("about:blank").await;
     browser
         .goto(&server.url(&format!(
             "/console/#/devices/{}",
