@@ -102,6 +102,8 @@ pub struct FileConfig {
     /// A bootstrap server beside the management server, on its own
     /// listener and the same store (docs/bootstrap.md).
     pub bootstrap: Option<BootstrapConfig>,
+    /// Whether `GET /metrics` is served (default `true`).
+    pub metrics: Option<bool>,
 }
 
 /// The `bootstrap` member of [`FileConfig`]: the bootstrap role's listener,
@@ -561,6 +563,9 @@ impl FileConfig {
         }
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.options()?);
+        }
+        if let Some(on) = self.metrics {
+            builder = builder.metrics(on);
         }
         if let Some(notification) = &self.dev_notification
             && let Some(secret) = notification.secret("dev_notification")?

@@ -646,6 +646,10 @@ impl SessionSettings {
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 #[derive(Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of the server"
+)]
 pub struct ServerOptions {
     pub(crate) listen: SocketAddr,
     pub(crate) public_uri: Option<String>,
@@ -661,6 +665,7 @@ pub struct ServerOptions {
     pub(crate) digest_md5: bool,
     pub(crate) bootstrap: Option<BootstrapSettings>,
     pub(crate) campaign_tick: Duration,
+    pub(crate) metrics: bool,
 }
 
 /// How often the campaign driver runs by default (see
@@ -683,6 +688,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("digest_md5", &self.digest_md5)
             .field("bootstrap", &self.bootstrap)
             .field("campaign_tick", &self.campaign_tick)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -755,10 +761,19 @@ impl ServerOptions {
     pub fn campaign_tick(&self) -> Duration {
         self.campaign_tick
     }
+
+    /// Whether `GET /metrics` is served (docs/operations.md).
+    pub fn metrics(&self) -> bool {
+        self.metrics
+    }
 }
 
 /// Builds [`ServerOptions`]; [`ServerOptionsBuilder::build`] checks them.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of the server"
+)]
 pub struct ServerOptionsBuilder {
     listen: SocketAddr,
     public_uri: Option<String>,
@@ -774,6 +789,7 @@ pub struct ServerOptionsBuilder {
     digest_md5: bool,
     bootstrap: Option<BootstrapSettings>,
     campaign_tick: Duration,
+    metrics: bool,
 }
 
 impl Default for ServerOptionsBuilder {
@@ -793,6 +809,7 @@ impl Default for ServerOptionsBuilder {
             digest_md5: true,
             bootstrap: None,
             campaign_tick: DEFAULT_CAMPAIGN_TICK,
+            metrics: true,
         }
     }
 }
@@ -842,6 +859,23 @@ impl ServerOptionsBuilder {
     #[must_use]
     pub fn dev_mode(mut self, on: bool) -> Self {
         self.dev_mode = on;
+        self
+    }
+
+    /// Serves `GET /metrics` (on by default): the server's counters in the
+    /// Prometheus text format, behind the admin API's authentication
+    /// (docs/operations.md lists them).
+    ///
+    /// ```
+    /// use dm_server::ServerOptions;
+    ///
+    /// let options = ServerOptions::builder().metrics(false).build()?;
+    /// assert!(!options.metrics());
+    /// # Ok::<(), dm_server::Error>(())
+    /// ```
+    #[must_use]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
         self
     }
 
@@ -1016,6 +1050,7 @@ impl ServerOptionsBuilder {
             digest_md5: self.digest_md5,
             bootstrap: self.bootstrap,
             campaign_tick: self.campaign_tick,
+            metrics: self.metrics,
         })
     }
 }
