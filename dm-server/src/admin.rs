@@ -525,7 +525,9 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             timestamp,
             secret,
         )?;
-        self.shared.channel.deliver(&address, &bytes).await?;
+        let delivered = self.shared.channel.deliver(&address, &bytes).await;
+        self.shared.metrics.notification(delivered.is_ok());
+        delivered?;
         tracing::info!(%dev_id, %address, notification_id, "notification sent");
         Ok(NotificationSent {
             notification_id,

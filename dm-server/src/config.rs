@@ -102,6 +102,8 @@ pub struct FileConfig {
     /// A bootstrap server beside the management server, on its own
     /// listener and the same store (docs/bootstrap.md).
     pub bootstrap: Option<BootstrapConfig>,
+    /// Whether `GET /metrics` is served (default `true`).
+    pub metrics: Option<bool>,
     /// Whether the web console is served at `/console/` (default `true`;
     /// docs/console.md).
     pub console: Option<bool>,
@@ -565,6 +567,12 @@ impl FileConfig {
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.options()?);
         }
+        if let Some(on) = self.metrics {
+            builder = builder.metrics(on);
+        }
+        if let Some(on) = self.console {
+            builder = builder.console(on);
+        }
         if let Some(notification) = &self.dev_notification
             && let Some(secret) = notification.secret("dev_notification")?
         {
@@ -620,9 +628,6 @@ impl FileConfig {
         }
         if let Some(ms) = l.campaign_tick_ms {
             builder = builder.campaign_tick(Duration::from_millis(ms));
-        }
-        if let Some(on) = self.console {
-            builder = builder.console(on);
         }
         Ok(builder.limits(limits).session(session))
     }

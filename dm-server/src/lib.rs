@@ -56,6 +56,7 @@ mod devinfo;
 mod error;
 mod group;
 mod http;
+pub mod metrics;
 mod notify;
 mod options;
 mod server;

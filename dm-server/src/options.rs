@@ -648,7 +648,7 @@ impl SessionSettings {
 #[derive(Clone)]
 #[allow(
     clippy::struct_excessive_bools,
-    reason = "independent switches (dev mode, Basic, Digest MD5, the console), each its own builder method"
+    reason = "independent switches of the server"
 )]
 pub struct ServerOptions {
     pub(crate) listen: SocketAddr,
@@ -665,6 +665,7 @@ pub struct ServerOptions {
     pub(crate) digest_md5: bool,
     pub(crate) bootstrap: Option<BootstrapSettings>,
     pub(crate) campaign_tick: Duration,
+    pub(crate) metrics: bool,
     pub(crate) console: bool,
 }
 
@@ -688,6 +689,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("digest_md5", &self.digest_md5)
             .field("bootstrap", &self.bootstrap)
             .field("campaign_tick", &self.campaign_tick)
+            .field("metrics", &self.metrics)
             .field("console", &self.console)
             .finish_non_exhaustive()
     }
@@ -762,6 +764,11 @@ impl ServerOptions {
         self.campaign_tick
     }
 
+    /// Whether `GET /metrics` is served (docs/operations.md).
+    pub fn metrics(&self) -> bool {
+        self.metrics
+    }
+
     /// Whether the web console is served at `/console/` (docs/console.md).
     pub fn console(&self) -> bool {
         self.console
@@ -772,7 +779,7 @@ impl ServerOptions {
 #[derive(Debug, Clone)]
 #[allow(
     clippy::struct_excessive_bools,
-    reason = "independent switches (dev mode, Basic, Digest MD5, the console), each its own builder method"
+    reason = "independent switches of the server"
 )]
 pub struct ServerOptionsBuilder {
     listen: SocketAddr,
@@ -789,6 +796,7 @@ pub struct ServerOptionsBuilder {
     digest_md5: bool,
     bootstrap: Option<BootstrapSettings>,
     campaign_tick: Duration,
+    metrics: bool,
     console: bool,
 }
 
@@ -809,6 +817,7 @@ impl Default for ServerOptionsBuilder {
             digest_md5: true,
             bootstrap: None,
             campaign_tick: DEFAULT_CAMPAIGN_TICK,
+            metrics: true,
             console: true,
         }
     }
@@ -859,6 +868,23 @@ impl ServerOptionsBuilder {
     #[must_use]
     pub fn dev_mode(mut self, on: bool) -> Self {
         self.dev_mode = on;
+        self
+    }
+
+    /// Serves `GET /metrics` (on by default): the server's counters in the
+    /// Prometheus text format, behind the admin API's authentication
+    /// (docs/operations.md lists them).
+    ///
+    /// ```
+    /// use dm_server::ServerOptions;
+    ///
+    /// let options = ServerOptions::builder().metrics(false).build()?;
+    /// assert!(!options.metrics());
+    /// # Ok::<(), dm_server::Error>(())
+    /// ```
+    #[must_use]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
         self
     }
 
@@ -1052,6 +1078,7 @@ impl ServerOptionsBuilder {
             digest_md5: self.digest_md5,
             bootstrap: self.bootstrap,
             campaign_tick: self.campaign_tick,
+            metrics: self.metrics,
             console: self.console,
         })
     }

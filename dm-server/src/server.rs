@@ -94,6 +94,7 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                 bodies,
                 requests,
                 server_key: ServerKey::default(),
+                metrics: crate::metrics::Metrics::default(),
             }),
         }
     }

@@ -10,9 +10,10 @@ use dm_types::ServerUri;
 use crate::Error;
 use crate::auth::ServerKey;
 use crate::budget::{BodyBudget, DeviceRequests};
+use crate::metrics::Metrics;
 use crate::notify::NotificationChannel;
 use crate::options::ServerOptions;
-use crate::store::{SessionToken, Store};
+use crate::store::{SessionOutcome, SessionToken, Store};
 use crate::util::now_ms;
 
 /// What every request handler shares.
@@ -28,6 +29,8 @@ pub(crate) struct Shared<S, C> {
     pub(crate) requests: Arc<DeviceRequests>,
     /// The store's server key, read once.
     pub(crate) server_key: ServerKey,
+    /// The counters `GET /metrics` reports.
+    pub(crate) metrics: Metrics,
 }
 
 impl<S: Store, C: NotificationChannel> Shared<S, C> {
@@ -74,7 +77,10 @@ impl<S: Store, C: NotificationChannel> Shared<S, C> {
     /// fail).
     pub(crate) async fn expire(&self) -> Result<Vec<crate::store::SessionRecord>, Error> {
         let expired = self.store.expire_sessions(now_ms()).await?;
+        let now_ms = now_ms();
         for session in &expired {
+            self.metrics
+                .session_ended(&SessionOutcome::Timeout, session.started_ms, now_ms);
             tracing::info!(dev_id = %session.state.dev_id, session = %session.token, "session expired");
         }
         Ok(expired)

@@ -31,7 +31,9 @@
 //!   server over HTTP;
 //! - `browser` (feature `browser`): headless Chromium over WebDriver
 //!   (`chromedriver`), for tests of the web console, skipped without a
-//!   browser outside CI.
+//!   browser outside CI;
+//! - `prometheus`: a strict reader of the Prometheus text format, for
+//!   tests of `GET /metrics`.
 
 // Helpers stop the test that calls them with a panic naming what failed:
 // that is their error reporting.
@@ -55,6 +57,7 @@ pub mod hostile_server;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process;
+pub mod prometheus;
 pub mod proxy;
 pub mod s_client;
 #[cfg(feature = "server")]

@@ -61,6 +61,7 @@ where
     )
     .await;
     command_ids_are_never_reused(new_store(default()).await).await;
+    queued_commands_are_counted_until_claimed(new_store(default()).await).await;
     registrations_conflict_and_repository_objects_keep_their_owner(new_store(default()).await)
         .await;
     batch_registrations_are_all_or_nothing(new_store(default()).await).await;
@@ -303,6 +304,27 @@ pub async fn command_ids_are_never_reused<S: Store>(store: S) {
         again[0] > first[1],
         "a new command takes a new id: {again:?} after {first:?}"
     );
+}
+
+/// The queue depth counts the commands queued on every device, and no
+/// longer those claimed by a session or of a removed device.
+pub async fn queued_commands_are_counted_until_claimed<S: Store>(store: S) {
+    let (d1, d2) = (dev("IMEI:1"), dev("IMEI:2"));
+    register(&store, &d1, 0).await;
+    register(&store, &d2, 0).await;
+    assert_eq!(store.queued_command_count().await.expect("counted"), 0);
+    futures_ids(&store, &d1, 3).await;
+    futures_ids(&store, &d2, 2).await;
+    assert_eq!(store.queued_command_count().await.expect("counted"), 5);
+    let session = SessionToken::from_bytes([7; 16]);
+    let claimed = store
+        .claim_commands(&d1, session, 2, 1)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(store.queued_command_count().await.expect("counted"), 3);
+    assert!(store.remove_device(&d2).await.expect("removed"));
+    assert_eq!(store.queued_command_count().await.expect("counted"), 1);
 }
 
 /// Queued commands are claimed in queue order and once; a result is

@@ -252,6 +252,10 @@ impl Store for Defaults {
         self.0.open_sessions()
     }
 
+    fn queued_command_count(&self) -> impl Future<Output = Result<u64, Error>> + Send {
+        self.0.queued_command_count()
+    }
+
     fn put_object(
         &self,
         path: &str,

@@ -576,6 +576,10 @@ pub(crate) struct Options {
     campaign: usize,
     /// `loadtest campaign`: only the campaign phase runs.
     only_campaign: bool,
+    /// `loadtest overhead`: only the overhead phase runs.
+    only_overhead: bool,
+    /// Rounds of the overhead phase.
+    rounds: usize,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
@@ -590,10 +594,15 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         registered: 1_000_000,
         campaign: 10_000,
         only_campaign: false,
+        only_overhead: false,
+        rounds: 3,
     };
     let mut args = args.iter().peekable();
     if args.next_if(|a| *a == "campaign").is_some() {
         options.only_campaign = true;
+    } else if args.next_if(|a| *a == "overhead").is_some() {
+        options.only_overhead = true;
+        options.devices = 2_000;
     }
     while let Some(flag) = args.next() {
         if flag == "--stores" {
@@ -623,6 +632,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             "--sessions" => options.sessions = value,
             "--registered" => options.registered = value,
             "--campaign-devices" => options.campaign = value,
+            "--rounds" => options.rounds = value.max(1),
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -638,6 +648,13 @@ fn phases(options: &Options) -> Vec<Phase> {
     let campaign = ("campaign", vec![options.campaign.max(100)], Vec::new());
     if options.only_campaign {
         return vec![campaign];
+    }
+    if options.only_overhead {
+        return vec![(
+            "overhead",
+            vec![options.devices, options.concurrency, options.rounds],
+            Vec::new(),
+        )];
     }
     if options.stores.is_empty() {
         let mut phases = vec![
@@ -687,7 +704,12 @@ pub(crate) fn run(root: &std::path::Path, options: &Options) -> Result<(), Strin
     let binary = target
         .join("release")
         .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
-    if options.only_campaign {
+    if options.only_overhead {
+        println!(
+            "== loadtest of the cost of watching a server: {} sessions per run at concurrency {}, {} rounds",
+            options.devices, options.concurrency, options.rounds
+        );
+    } else if options.only_campaign {
         println!(
             "== loadtest of a campaign: {} simulated devices",
             options.campaign.max(100)
@@ -752,6 +774,14 @@ pub(crate) fn phase(args: &[String]) -> Result<(), String> {
             Some("fleet") => fleet(first).await,
             Some("store") => store(first).await,
             Some("campaign") => crate::loadtest_campaign::campaign(first).await,
+            Some("overhead") => {
+                crate::loadtest_overhead::overhead(
+                    first,
+                    numbers.get(1).copied().unwrap_or(64),
+                    numbers.get(2).copied().unwrap_or(3),
+                )
+                .await
+            }
             Some("sessions") => {
                 let stores = stores_of_environment();
                 store_sessions(first, numbers.get(1).copied().unwrap_or(64), &stores).await

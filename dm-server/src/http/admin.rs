@@ -22,6 +22,7 @@ use super::refusal::{Refusal, refuse};
 use super::request::{check_length, header, read_body};
 use crate::admin::Admin;
 use crate::config::DeviceConfig;
+use crate::metrics::AuthMethod;
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::wire::{initiator_name, mo_items_to_json, mos_to_json};
@@ -168,6 +169,7 @@ async fn admit<S: Store, C: NotificationChannel>(
             tracing::info!(%message, "admin request refused");
             let refusal = refuse(status, message).json();
             if status == 401 {
+                shared.metrics.auth_failure(AuthMethod::Admin);
                 refusal
                     .with_header(
                         WWW_AUTHENTICATE,

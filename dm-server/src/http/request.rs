@@ -15,6 +15,7 @@ use dm_codec::mime;
 use dm_types::DevId;
 
 use crate::auth::{self, AuthFailure, ClientCertificate, Lookups, RequestAuth};
+use crate::metrics::AuthMethod;
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::{DeviceRegistration, PskIdentity, SessionRecord, SessionToken, Store};
@@ -292,6 +293,7 @@ async fn authenticate_with<S: Store, C: NotificationChannel>(
     match failure {
         AuthFailure::Store(e) => Err(internal(&e)),
         AuthFailure::Unauthorized { reason, stale } => {
+            shared.metrics.auth_failure(auth_method(parts));
             if parts
                 .headers
                 .contains_key(axum::http::header::AUTHORIZATION)
@@ -314,6 +316,31 @@ async fn authenticate_with<S: Store, C: NotificationChannel>(
             }
             Err(refusal)
         }
+    }
+}
+
+/// The authentication method a refused device request tried (the label
+/// of its failure in `GET /metrics`).
+fn auth_method(parts: &Parts) -> AuthMethod {
+    let scheme = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|value| {
+            let value = value.to_str().unwrap_or("");
+            let scheme = value.split(' ').next().unwrap_or("");
+            if scheme.eq_ignore_ascii_case("Digest") {
+                AuthMethod::Digest
+            } else if scheme.eq_ignore_ascii_case("Basic") {
+                AuthMethod::Basic
+            } else {
+                AuthMethod::Malformed
+            }
+        });
+    match scheme {
+        Some(method) => method,
+        None if parts.extensions.get::<PskIdentity>().is_some() => AuthMethod::Psk,
+        None if parts.extensions.get::<ClientCertificate>().is_some() => AuthMethod::Certificate,
+        None => AuthMethod::None,
     }
 }
 

@@ -176,6 +176,7 @@ async fn package1<S: Store, C: NotificationChannel>(
         let mut step = SessionStep::new(record, opening, now_ms);
         add_alerts(&mut step, alerts);
         let next = take_step(shared, config, engine, step).await?;
+        shared.metrics.session_started();
         let claimed = next.campaign_claimed.then_some(next.claimed.as_slice());
         crate::campaign::hooks::after_step(shared, &dev_id, &[], claimed, now_ms).await;
         Ok(hold_until_sent(package2(next), slot))
@@ -205,7 +206,7 @@ async fn take_step<S: Store, C: NotificationChannel>(
     mut step: SessionStep,
 ) -> Result<NextPackage, Refusal> {
     step.claim = engine.next_package_room();
-    let now_ms = step.now_ms;
+    let (now_ms, started_ms) = (step.now_ms, step.record.started_ms);
     let state = engine.into_state();
     let built: Arc<Mutex<Option<NextPackage>>> = Arc::default();
     let slot = built.clone();
@@ -231,7 +232,12 @@ async fn take_step<S: Store, C: NotificationChannel>(
         Ok(engine.into_state())
     });
     match shared.store.step_session(step, respond).await {
-        Ok(StepOutcome::Completed) => tracing::info!("Package#2 with END: session completed"),
+        Ok(StepOutcome::Completed) => {
+            shared
+                .metrics
+                .session_ended(&SessionOutcome::Completed, started_ms, now_ms);
+            tracing::info!("Package#2 with END: session completed");
+        }
         Ok(outcome) => tracing::info!(?outcome, "Package#2"),
         Err(e @ (crate::Error::SessionVersion { .. } | crate::Error::SessionNotFound(_))) => {
             return Err(refuse(409, e));
@@ -368,8 +374,11 @@ async fn package3<S: Store, C: NotificationChannel>(
             let outcome = SessionOutcome::Failed(refusal.message.clone());
             shared
                 .store
-                .end_session(token, &owner, end(outcome))
+                .end_session(token, &owner, end(outcome.clone()))
                 .await?;
+            shared
+                .metrics
+                .session_ended(&outcome, record.started_ms, now_ms);
             Err(refusal)
         };
         let admitted = if owner == dev_id {
@@ -394,6 +403,9 @@ async fn package3<S: Store, C: NotificationChannel>(
                 .store
                 .end_session(token, &dev_id, end(SessionOutcome::Timeout))
                 .await?;
+            shared
+                .metrics
+                .session_ended(&SessionOutcome::Timeout, record.started_ms, now_ms);
             tracing::info!("Package#3 after the deadline: session expired");
             let expired = dm_session::Error::Expired;
             return Err(refuse(expired.status().as_u16(), expired));
@@ -420,6 +432,7 @@ async fn package3<S: Store, C: NotificationChannel>(
                     command,
                     status,
                 } => {
+                    shared.metrics.command_result(&command, status.code);
                     if crate::campaign::commands::is_campaign_command(&command) {
                         campaign_statuses.push((tag, status.code.as_u16()));
                     }

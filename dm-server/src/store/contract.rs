@@ -323,6 +323,18 @@ pub trait Store: Send + Sync + 'static {
     /// How many sessions are open.
     fn open_sessions(&self) -> impl Future<Output = Result<usize, Error>> + Send;
 
+    // --- metrics ---
+
+    /// How many commands are queued and not yet sent (the queue depth
+    /// `GET /metrics` reports).
+    fn queued_command_count(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// The latency of the store's transactions, when it measures it (a
+    /// [`SqlStore`](crate::SqlStore) does; `GET /metrics` reports it).
+    fn latency(&self) -> Option<&crate::metrics::StoreLatency> {
+        None
+    }
+
     /// Stores a repository object; `true` when the path was new. Replacing an
     /// object of another owner is [`Error::ObjectOwned`], except for the
     /// server, which may replace anything. A store may bound how many objects
@@ -1067,6 +1079,14 @@ impl<T: Store> Store for std::sync::Arc<T> {
 
     fn open_sessions(&self) -> impl Future<Output = Result<usize, Error>> + Send {
         (**self).open_sessions()
+    }
+
+    fn queued_command_count(&self) -> impl Future<Output = Result<u64, Error>> + Send {
+        (**self).queued_command_count()
+    }
+
+    fn latency(&self) -> Option<&crate::metrics::StoreLatency> {
+        (**self).latency()
     }
 
     fn put_object(

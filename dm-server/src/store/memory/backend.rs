@@ -405,6 +405,16 @@ impl Store for MemoryStore {
         Ok(self.lock().sessions.len())
     }
 
+    async fn queued_command_count(&self) -> Result<u64, Error> {
+        let inner = self.lock();
+        let queued = inner
+            .commands
+            .values()
+            .filter(|c| c.state == CommandState::Queued)
+            .count();
+        Ok(queued as u64)
+    }
+
     async fn repository_room(&self, dev_id: &DevId, path: &str) -> Result<Option<usize>, Error> {
         let inner = self.lock();
         // An unknown device is bounded by nothing here, as in `put_object`.

@@ -48,6 +48,7 @@ pub struct SqlStore<B: Backend> {
     pub(super) dialect: Dialect,
     pub(super) retention: Retention,
     transactions: AtomicU64,
+    latency: crate::metrics::StoreLatency,
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -62,6 +63,7 @@ impl<B: Backend> SqlStore<B> {
             dialect,
             retention: Retention::default(),
             transactions: AtomicU64::new(0),
+            latency: crate::metrics::StoreLatency::default(),
         };
         store
             .run(Access::Write, migrate::migration(dialect))
@@ -105,7 +107,14 @@ impl<B: Backend> SqlStore<B> {
         work: Work<T>,
     ) -> Result<T, Error> {
         self.transactions.fetch_add(1, Ordering::Relaxed);
-        self.backend.transaction(access, work).await
+        let started = std::time::Instant::now();
+        let result = self.backend.transaction(access, work).await;
+        let histogram = match access {
+            Access::Read => &self.latency.read,
+            Access::Write => &self.latency.write,
+        };
+        histogram.observe(started.elapsed());
+        result
     }
 }
 
@@ -527,6 +536,18 @@ impl<B: Backend> Store for SqlStore<B> {
             work(|c| Box::pin(async move { sessions::open_count(c).await })),
         )
         .await
+    }
+
+    async fn queued_command_count(&self) -> Result<u64, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { commands::queued_count(c).await })),
+        )
+        .await
+    }
+
+    fn latency(&self) -> Option<&crate::metrics::StoreLatency> {
+        Some(&self.latency)
     }
 
     async fn put_object(&self, path: &str, object: RepositoryObject) -> Result<bool, Error> {
