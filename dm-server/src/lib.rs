@@ -54,6 +54,7 @@ mod campaign;
 mod config;
 mod devinfo;
 mod error;
+mod events;
 mod group;
 mod http;
 mod notify;
@@ -78,6 +79,8 @@ pub use config::{
     PskConfig, RemoteConfig, TlsFiles,
 };
 pub use error::Error;
+pub use events::webhook::signature as webhook_signature;
+pub use events::{EventRequest, EventSettings, parse_event_request};
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
@@ -102,10 +105,11 @@ pub use store::{
     BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord, BootstrapPsk,
     BootstrapResult, BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord,
     CampaignRetry, CampaignSpec, CampaignStatus, CommandId, CommandRecord, CommandState,
-    CommandStatus, CredentialsAndSession, DeviceRecord, DeviceRegistration, GroupFilter, GroupId,
-    GroupRecord, InvalidName, MAX_NAME_LEN, MaintenanceWindow, MemoryStore, NotificationSecret,
-    ObjectOwner, Pacing, PasswordCredentials, PauseReason, PendingRegistration, PskCredentials,
-    PskIdentity, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome, SessionRecord,
-    SessionStep, SessionSummary, SessionToken, Stage, StageCounts, StageSize, StepOutcome,
-    StepPackage, Store, StoreLocation, Tag, UpdateState,
+    CommandStatus, CredentialsAndSession, DeviceRecord, DeviceRegistration, EventBounds,
+    EventFilter, EventKind, EventRecord, GroupFilter, GroupId, GroupRecord, InvalidName,
+    MAX_NAME_LEN, MaintenanceWindow, MemoryStore, NewEvent, NotificationSecret, ObjectOwner,
+    Pacing, PasswordCredentials, PauseReason, PendingRegistration, PskCredentials, PskIdentity,
+    RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
+    SessionSummary, SessionToken, Stage, StageCounts, StageSize, StepOutcome, StepPackage, Store,
+    StoreLocation, Tag, UpdateState, WebhookId, WebhookRecord, WebhookSpec,
 };

@@ -15,6 +15,7 @@ use dm_types::{ServerId, ServerUri};
 
 use crate::Error;
 use crate::bootstrap::BootstrapSettings;
+use crate::events::EventSettings;
 use crate::store::NotificationSecret;
 
 /// The Digest and Basic realm when none is configured.
@@ -661,6 +662,7 @@ pub struct ServerOptions {
     pub(crate) digest_md5: bool,
     pub(crate) bootstrap: Option<BootstrapSettings>,
     pub(crate) campaign_tick: Duration,
+    pub(crate) events: EventSettings,
 }
 
 /// How often the campaign driver runs by default (see
@@ -683,6 +685,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("digest_md5", &self.digest_md5)
             .field("bootstrap", &self.bootstrap)
             .field("campaign_tick", &self.campaign_tick)
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
@@ -746,6 +749,11 @@ impl ServerOptions {
         &self.limits
     }
 
+    /// The event settings.
+    pub fn events(&self) -> &EventSettings {
+        &self.events
+    }
+
     /// The session settings.
     pub fn session(&self) -> &SessionSettings {
         &self.session
@@ -774,6 +782,7 @@ pub struct ServerOptionsBuilder {
     digest_md5: bool,
     bootstrap: Option<BootstrapSettings>,
     campaign_tick: Duration,
+    events: EventSettings,
 }
 
 impl Default for ServerOptionsBuilder {
@@ -793,6 +802,7 @@ impl Default for ServerOptionsBuilder {
             digest_md5: true,
             bootstrap: None,
             campaign_tick: DEFAULT_CAMPAIGN_TICK,
+            events: EventSettings::default(),
         }
     }
 }
@@ -928,6 +938,14 @@ impl ServerOptionsBuilder {
         self
     }
 
+    /// How events are kept, streamed and delivered to webhooks
+    /// ([`EventSettings`]; docs/operations.md, "Events and webhooks").
+    #[must_use]
+    pub fn events(mut self, settings: EventSettings) -> Self {
+        self.events = settings;
+        self
+    }
+
     /// Checks the options: a valid server id and public URI, a usable TLS
     /// configuration, dev mode only on a loopback address, the bootstrap
     /// role only with TLS and a client CA and without dev mode.
@@ -1016,6 +1034,7 @@ impl ServerOptionsBuilder {
             digest_md5: self.digest_md5,
             bootstrap: self.bootstrap,
             campaign_tick: self.campaign_tick,
+            events: self.events,
         })
     }
 }
