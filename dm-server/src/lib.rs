@@ -75,11 +75,11 @@ pub use auth::ClientCertificate;
 pub use bootstrap::{AdminClient, BootstrapSettings};
 pub use campaign::admin::{CampaignProgress, check_campaign_spec, parse_campaign_spec};
 pub use config::{
-    BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
-    PskConfig, RemoteConfig, TlsFiles,
+    BootstrapConfig, CaFiles, DeviceConfig, EventsConfig, FileConfig, LimitsConfig,
+    NotificationConfig, PskConfig, RemoteConfig, TlsFiles,
 };
 pub use error::Error;
-pub use events::webhook::signature as webhook_signature;
+pub use events::webhook::{parse_webhook_json, signature as webhook_signature};
 pub use events::{EventRequest, EventSettings, parse_event_request};
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};

@@ -15,6 +15,7 @@ use axum::http::{Method, Request};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
+use serde_json::Value;
 
 use dm_types::ServerUri;
 
@@ -80,6 +81,64 @@ pub(crate) fn check_spec(spec: &WebhookSpec) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// A webhook from the JSON body of `POST /admin/webhooks`:
+/// `{"url", "secret", "kinds"?}` (nothing else), checked
+/// ([`Error::InvalidWebhook`] for what is wrong).
+///
+/// ```
+/// use dm_server::{EventKind, parse_webhook_json};
+///
+/// let spec = parse_webhook_json(br#"{"url":"https://hooks.example/dm","secret":"s","kinds":["session.ended"]}"#)?;
+/// assert_eq!(spec.kinds, vec![EventKind::SessionEnded]);
+/// assert!(parse_webhook_json(br#"{"url":"ftp://hooks.example/","secret":"s"}"#).is_err());
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+pub fn parse_webhook_json(body: &[u8]) -> Result<WebhookSpec, Error> {
+    let invalid = |problem: &str| Error::InvalidWebhook {
+        problem: problem.to_owned(),
+    };
+    let value = crate::admin::decode_admin_json(body)?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| invalid("the body is not a JSON object"))?;
+    if let Some(name) = object
+        .keys()
+        .find(|k| !["url", "secret", "kinds"].contains(&k.as_str()))
+    {
+        return Err(Error::InvalidWebhook {
+            problem: format!(
+                "unknown member {:?}",
+                name.chars().take(64).collect::<String>()
+            ),
+        });
+    }
+    let url = object
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("\"url\" (a string) is missing"))?;
+    let secret = object
+        .get("secret")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("\"secret\" (a string) is missing"))?;
+    let kinds = match object.get("kinds") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(names)) => {
+            let names = names
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .ok_or_else(|| invalid("\"kinds\" holds kind names"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            kinds_of_names(names)?
+        }
+        Some(_) => return Err(invalid("\"kinds\" is an array of kind names")),
+    };
+    let spec = WebhookSpec::new(url, secret).with_kinds(kinds);
+    check_spec(&spec)?;
+    Ok(spec)
 }
 
 /// Delivers the webhooks' events, forever.

@@ -21,11 +21,11 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::admin::{AdminRefusal, AppState, read_json_body};
 use super::refusal::refuse;
-use crate::events::webhook::{check_spec, kinds_of_names};
+use crate::events::webhook::parse_webhook_json;
 use crate::events::{EventRequest, FrameBatch, PAGE, lost_frame, parse_event_request, sse_frame};
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
-use crate::store::{EventFilter, Store, WebhookId, WebhookRecord, WebhookSpec};
+use crate::store::{EventFilter, Store, WebhookId, WebhookRecord};
 use crate::util::now_ms;
 
 /// The event routes.
@@ -232,53 +232,6 @@ async fn create_webhook<S: Store, C: NotificationChannel>(
     let record = shared.store.create_webhook(spec, now_ms()).await?;
     tracing::info!(webhook = %record.id, url = %record.spec.url, "webhook created");
     Ok((StatusCode::CREATED, axum::Json(webhook_json(&record))).into_response())
-}
-
-/// A webhook from the JSON body of `POST /admin/webhooks`.
-fn parse_webhook_json(body: &[u8]) -> Result<WebhookSpec, crate::Error> {
-    let invalid = |problem: &str| crate::Error::InvalidWebhook {
-        problem: problem.to_owned(),
-    };
-    let value = crate::admin::decode_admin_json(body)?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| invalid("the body is not a JSON object"))?;
-    if let Some(name) = object
-        .keys()
-        .find(|k| !["url", "secret", "kinds"].contains(&k.as_str()))
-    {
-        return Err(crate::Error::InvalidWebhook {
-            problem: format!(
-                "unknown member {:?}",
-                name.chars().take(64).collect::<String>()
-            ),
-        });
-    }
-    let url = object
-        .get("url")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("\"url\" (a string) is missing"))?;
-    let secret = object
-        .get("secret")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("\"secret\" (a string) is missing"))?;
-    let kinds = match object.get("kinds") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(names)) => {
-            let names = names
-                .iter()
-                .map(|n| {
-                    n.as_str()
-                        .ok_or_else(|| invalid("\"kinds\" holds kind names"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            kinds_of_names(names)?
-        }
-        Some(_) => return Err(invalid("\"kinds\" is an array of kind names")),
-    };
-    let spec = WebhookSpec::new(url, secret).with_kinds(kinds);
-    check_spec(&spec)?;
-    Ok(spec)
 }
 
 async fn list_webhooks<S: Store, C: NotificationChannel>(
