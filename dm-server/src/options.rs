@@ -15,6 +15,7 @@ use dm_types::{ServerId, ServerUri};
 
 use crate::Error;
 use crate::bootstrap::BootstrapSettings;
+use crate::events::EventSettings;
 use crate::store::NotificationSecret;
 
 /// The Digest and Basic realm when none is configured.
@@ -666,6 +667,7 @@ pub struct ServerOptions {
     pub(crate) bootstrap: Option<BootstrapSettings>,
     pub(crate) campaign_tick: Duration,
     pub(crate) metrics: bool,
+    pub(crate) events: EventSettings,
 }
 
 /// How often the campaign driver runs by default (see
@@ -689,6 +691,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("bootstrap", &self.bootstrap)
             .field("campaign_tick", &self.campaign_tick)
             .field("metrics", &self.metrics)
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
@@ -752,6 +755,11 @@ impl ServerOptions {
         &self.limits
     }
 
+    /// The event settings.
+    pub fn events(&self) -> &EventSettings {
+        &self.events
+    }
+
     /// The session settings.
     pub fn session(&self) -> &SessionSettings {
         &self.session
@@ -790,6 +798,7 @@ pub struct ServerOptionsBuilder {
     bootstrap: Option<BootstrapSettings>,
     campaign_tick: Duration,
     metrics: bool,
+    events: EventSettings,
 }
 
 impl Default for ServerOptionsBuilder {
@@ -810,6 +819,7 @@ impl Default for ServerOptionsBuilder {
             bootstrap: None,
             campaign_tick: DEFAULT_CAMPAIGN_TICK,
             metrics: true,
+            events: EventSettings::default(),
         }
     }
 }
@@ -962,6 +972,14 @@ impl ServerOptionsBuilder {
         self
     }
 
+    /// How events are kept, streamed and delivered to webhooks
+    /// ([`EventSettings`]; docs/operations.md, "Events and webhooks").
+    #[must_use]
+    pub fn events(mut self, settings: EventSettings) -> Self {
+        self.events = settings;
+        self
+    }
+
     /// Checks the options: a valid server id and public URI, a usable TLS
     /// configuration, dev mode only on a loopback address, the bootstrap
     /// role only with TLS and a client CA and without dev mode.
@@ -1051,6 +1069,7 @@ impl ServerOptionsBuilder {
             bootstrap: self.bootstrap,
             campaign_tick: self.campaign_tick,
             metrics: self.metrics,
+            events: self.events,
         })
     }
 }

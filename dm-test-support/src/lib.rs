@@ -42,6 +42,8 @@ pub mod admin_api;
 pub mod campaign;
 #[cfg(feature = "device")]
 pub mod device;
+#[cfg(feature = "server")]
+pub mod events;
 pub mod file_server;
 #[cfg(feature = "fleet")]
 pub mod fleet;

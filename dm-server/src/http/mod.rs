@@ -17,6 +17,7 @@ mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
 mod campaigns;
+mod events;
 mod metrics;
 mod refusal;
 mod repository;
@@ -60,7 +61,9 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
         .merge(admin::router(
             shared.clone(),
             None,
-            admin_updates::routes::<S, C>().merge(campaigns::routes::<S, C>()),
+            admin_updates::routes::<S, C>()
+                .merge(campaigns::routes::<S, C>())
+                .merge(events::routes::<S, C>()),
         ))
         .with_state(shared)
 }
