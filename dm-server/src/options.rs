@@ -15,6 +15,7 @@ use dm_types::{ServerId, ServerUri};
 
 use crate::Error;
 use crate::bootstrap::BootstrapSettings;
+use crate::events::EventSettings;
 use crate::store::NotificationSecret;
 
 /// The Digest and Basic realm when none is configured.
@@ -667,6 +668,7 @@ pub struct ServerOptions {
     pub(crate) campaign_tick: Duration,
     pub(crate) metrics: bool,
     pub(crate) console: bool,
+    pub(crate) events: EventSettings,
 }
 
 /// How often the campaign driver runs by default (see
@@ -691,6 +693,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("campaign_tick", &self.campaign_tick)
             .field("metrics", &self.metrics)
             .field("console", &self.console)
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
@@ -754,6 +757,11 @@ impl ServerOptions {
         &self.limits
     }
 
+    /// The event settings.
+    pub fn events(&self) -> &EventSettings {
+        &self.events
+    }
+
     /// The session settings.
     pub fn session(&self) -> &SessionSettings {
         &self.session
@@ -798,6 +806,7 @@ pub struct ServerOptionsBuilder {
     campaign_tick: Duration,
     metrics: bool,
     console: bool,
+    events: EventSettings,
 }
 
 impl Default for ServerOptionsBuilder {
@@ -819,6 +828,7 @@ impl Default for ServerOptionsBuilder {
             campaign_tick: DEFAULT_CAMPAIGN_TICK,
             metrics: true,
             console: true,
+            events: EventSettings::default(),
         }
     }
 }
@@ -990,6 +1000,14 @@ impl ServerOptionsBuilder {
         self
     }
 
+    /// How events are kept, streamed and delivered to webhooks
+    /// ([`EventSettings`]; docs/operations.md, "Events and webhooks").
+    #[must_use]
+    pub fn events(mut self, settings: EventSettings) -> Self {
+        self.events = settings;
+        self
+    }
+
     /// Checks the options: a valid server id and public URI, a usable TLS
     /// configuration, dev mode only on a loopback address, the bootstrap
     /// role only with TLS and a client CA and without dev mode.
@@ -1080,6 +1098,7 @@ impl ServerOptionsBuilder {
             campaign_tick: self.campaign_tick,
             metrics: self.metrics,
             console: self.console,
+            events: self.events,
         })
     }
 }

@@ -47,6 +47,8 @@ pub mod browser;
 pub mod campaign;
 #[cfg(feature = "device")]
 pub mod device;
+#[cfg(feature = "server")]
+pub mod events;
 pub mod file_server;
 #[cfg(feature = "fleet")]
 pub mod fleet;

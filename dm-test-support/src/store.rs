@@ -24,12 +24,18 @@ use std::future::Future;
 use std::sync::Arc;
 
 mod campaigns;
+mod events;
 pub use campaigns::{
     CampaignFigures, artifacts_and_groups_in_use_are_kept, campaign_figures,
     campaign_leases_are_exclusive_until_they_expire, campaign_rows_change_by_compare_and_set,
     campaign_updates_expect_their_version, campaigns_created_at_once_never_share_a_device,
     campaigns_survive_reopening, campaigns_take_each_device_once_and_count_their_rows,
     due_and_stale_campaign_rows_are_found_in_order, skipping_takes_the_rows_not_yet_started,
+};
+pub use events::{
+    concurrent_appends_never_commit_an_id_late, events_are_pruned_by_count_and_age,
+    events_get_increasing_ids_and_are_read_by_filter,
+    webhook_leases_are_exclusive_and_cursors_move_forward,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -117,6 +123,10 @@ where
     artifacts_keep_their_content_in_chunks_and_read_ranges(new_store(default()).await).await;
     groups_tags_and_devinfo_are_kept(new_store(default()).await).await;
     artifacts_and_groups_in_use_are_kept(new_store(default()).await).await;
+    events_get_increasing_ids_and_are_read_by_filter(new_store(default()).await).await;
+    events_are_pruned_by_count_and_age(new_store(default()).await).await;
+    concurrent_appends_never_commit_an_id_late(new_store(default()).await).await;
+    webhook_leases_are_exclusive_and_cursors_move_forward(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:

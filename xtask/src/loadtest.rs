@@ -172,7 +172,7 @@ const SERVER_ID: &str = "loadtest";
 const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.0//";
 
 /// The DevID of simulated device `n`: 15 digits like an IMEI.
-fn dev_id(n: usize) -> Result<DevId, String> {
+pub(crate) fn dev_id(n: usize) -> Result<DevId, String> {
     DevId::new(format!("IMEI:{:015}", 490_000_000_000_000 + n))
         .map_err(|e| format!("no DevID for device {n}: {e}"))
 }
@@ -580,6 +580,10 @@ pub(crate) struct Options {
     only_overhead: bool,
     /// Rounds of the overhead phase.
     rounds: usize,
+    /// `loadtest events`: only the event subscribers phase runs.
+    only_events: bool,
+    /// Subscribers of the `events` phase.
+    subscribers: usize,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
@@ -596,6 +600,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         only_campaign: false,
         only_overhead: false,
         rounds: 3,
+        only_events: false,
+        subscribers: 100,
     };
     let mut args = args.iter().peekable();
     if args.next_if(|a| *a == "campaign").is_some() {
@@ -603,6 +609,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
     } else if args.next_if(|a| *a == "overhead").is_some() {
         options.only_overhead = true;
         options.devices = 2_000;
+    } else if args.next_if(|a| *a == "events").is_some() {
+        options.only_events = true;
     }
     while let Some(flag) = args.next() {
         if flag == "--stores" {
@@ -633,6 +641,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             "--registered" => options.registered = value,
             "--campaign-devices" => options.campaign = value,
             "--rounds" => options.rounds = value.max(1),
+            "--subscribers" => options.subscribers = value.max(1),
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -656,6 +665,14 @@ fn phases(options: &Options) -> Vec<Phase> {
             Vec::new(),
         )];
     }
+    let events = (
+        "events",
+        vec![options.devices, options.concurrency, options.subscribers],
+        Vec::new(),
+    );
+    if options.only_events {
+        return vec![events];
+    }
     if options.stores.is_empty() {
         let mut phases = vec![
             (
@@ -667,6 +684,7 @@ fn phases(options: &Options) -> Vec<Phase> {
             ("fleet", vec![options.fleet], Vec::new()),
             ("store", vec![options.store_devices], Vec::new()),
         ];
+        phases.push(events);
         if options.campaign > 0 {
             phases.push(campaign);
         }
@@ -713,6 +731,11 @@ pub(crate) fn run(root: &std::path::Path, options: &Options) -> Result<(), Strin
         println!(
             "== loadtest of a campaign: {} simulated devices",
             options.campaign.max(100)
+        );
+    } else if options.only_events {
+        println!(
+            "== loadtest of the event stream: {} sessions at concurrency {}, {} subscribers",
+            options.devices, options.concurrency, options.subscribers
         );
     } else if options.stores.is_empty() {
         println!(
@@ -779,6 +802,15 @@ pub(crate) fn phase(args: &[String]) -> Result<(), String> {
                     first,
                     numbers.get(1).copied().unwrap_or(64),
                     numbers.get(2).copied().unwrap_or(3),
+                )
+                .await
+            }
+            Some("event-subscribers") => crate::loadtest_events::subscribers_process(first).await,
+            Some("events") => {
+                crate::loadtest_events::events(
+                    first,
+                    numbers.get(1).copied().unwrap_or(64),
+                    numbers.get(2).copied().unwrap_or(100),
                 )
                 .await
             }

@@ -38,6 +38,12 @@
 //!   scraped (and the other [`VARIANTS`](loadtest_overhead::VARIANTS)),
 //!   each as a ratio to the plain server in the same run (see
 //!   `loadtest_overhead.rs`).
+//! - `loadtest events [--devices N] [--concurrency C] [--subscribers S]` —
+//!   only the event stream phase (also run by the full `loadtest`):
+//!   sessions per second with S subscribers (default 100) of
+//!   `GET /admin/events` connected over HTTP from a runtime on another
+//!   thread, against the same without subscribers, in rounds of fresh
+//!   servers; the ratio's goal is 0.95 (see `loadtest_events.rs`).
 //! - `loadtest --store URL... | --stores [--sessions N] [--registered N]
 //!   [--concurrency C]` — only the store figures, each phase in its own
 //!   process: complete sessions per second on each store (`memory`,
@@ -81,6 +87,7 @@ mod fuzz_seed;
 mod help;
 mod loadtest;
 mod loadtest_campaign;
+mod loadtest_events;
 mod loadtest_overhead;
 mod loadtest_stores;
 mod paths;

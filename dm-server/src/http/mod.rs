@@ -18,6 +18,7 @@ mod bootstrap;
 mod bootstrap_admin;
 mod campaigns;
 mod console;
+mod events;
 mod metrics;
 mod refusal;
 mod repository;
@@ -67,7 +68,9 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
         .merge(admin::router(
             shared.clone(),
             None,
-            admin_updates::routes::<S, C>().merge(campaigns::routes::<S, C>()),
+            admin_updates::routes::<S, C>()
+                .merge(campaigns::routes::<S, C>())
+                .merge(events::routes::<S, C>()),
         ))
         .merge(console)
         .with_state(shared)

@@ -366,13 +366,13 @@ async fn dev_mode_device<S: Store, C: NotificationChannel>(
         registration
             .notification_secret
             .clone_from(&shared.options.dev_notification);
-        match shared
-            .store
-            .register_device(registration, false, now_ms())
-            .await
-        {
+        let now = now_ms();
+        match shared.store.register_device(registration, false, now).await {
             Ok(()) => {
                 tracing::warn!(%dev_id, "dev mode: registered a device that sent no credentials");
+                shared
+                    .events
+                    .record(crate::events::device_registered(&dev_id, now));
             }
             // Registered meanwhile by a concurrent request.
             Err(crate::Error::DeviceExists(_)) => {}
