@@ -202,8 +202,13 @@ function stageItem(stage, campaign) {
 }
 
 function renderActions(actions, campaign, done, refresh) {
-  replace(actions, ACTIONS.filter((action) => action.from.includes(campaign.status)
-    && !(action.name === 'approve' && campaign.status === 'paused' && campaign.pause_reason !== 'error_threshold'))
+  const applicable = ACTIONS.filter((action) => action.from.includes(campaign.status)
+    && !(action.name === 'approve' && campaign.status === 'paused' && campaign.pause_reason !== 'error_threshold'));
+  // The same buttons stay (and keep the focus) while the same actions apply.
+  const names = applicable.map((action) => action.name).join(' ');
+  if (actions.dataset.actions === names && !actions.dataset.refocus) return;
+  actions.dataset.actions = names;
+  replace(actions, applicable
     .map((action) => h('button', {
       type: 'button', 'data-action': action.name,
       onclick: async (event) => {

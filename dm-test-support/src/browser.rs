@@ -180,6 +180,18 @@ impl Browser {
     /// One WebDriver command; its `value`. A WebDriver error panics with
     /// its message.
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method, path, body)
+            .await
+            .unwrap_or_else(|message| panic!("{message}"))
+    }
+
+    /// One WebDriver command; its `value`, or the WebDriver error.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.session))
@@ -193,12 +205,13 @@ impl Browser {
         let status = response.status();
         let answer: Value = serde_json::from_slice(&response.bytes().await.expect("an answer"))
             .expect("WebDriver JSON");
-        assert!(
-            status.is_success(),
-            "WebDriver {path}: {status}: {}",
-            answer["value"]["message"]
-        );
-        answer["value"].clone()
+        if !status.is_success() {
+            return Err(format!(
+                "WebDriver {path}: {status}: {}",
+                answer["value"]["message"]
+            ));
+        }
+        Ok(answer["value"].clone())
     }
 
     /// Opens `url` and waits for the page to load.
@@ -295,15 +308,28 @@ impl Browser {
 
     /// Clicks the element `css` selects, as a user does (the WebDriver
     /// click: scrolled into view, and refused when something covers it).
+    /// The page may redraw the element between finding and clicking it
+    /// (a live update): then it is found again.
     pub async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        let id = id.as_str().expect("element id");
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let id = self.element(css).await;
+            let id = id.as_str().expect("element id");
+            match self
+                .try_command(
+                    reqwest::Method::POST,
+                    &format!("/element/{id}/click"),
+                    Some(json!({})),
+                )
+                .await
+            {
+                Ok(_) => return,
+                Err(message) if message.contains("stale element") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Err(message) => panic!("click on {css}: {message}"),
+            }
+        }
     }
 
     /// Types `text` into the element `css` selects (after clearing it), as

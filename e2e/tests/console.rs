@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use dm_client::{Credentials, Trigger};
-use dm_server::{DeviceRegistration, MemoryStore, ServerOptions, Store};
+use dm_server::{DeviceRegistration, MemoryStore, ServerOptions, Store, UpdateState};
 use dm_test_support::browser::Browser;
 use dm_test_support::campaign;
 use dm_test_support::device::{self, DEV_ID, SERVER_ID};
@@ -357,6 +357,116 @@ async fn an_operator_finds_a_device_among_a_million_and_watches_a_command_finish
     browser.quit().await;
 }
 
+/// Waits until the console announced (to screen readers) `text`: the
+/// announcements of command results come from events only.
+async fn announced(browser: &Browser, text: &str) {
+    browser
+        .wait_for(
+            &format!("the announcement {text:?}"),
+            &format!(
+                "return document.querySelector('#announcer').textContent.includes({})",
+                json!(text)
+            ),
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_event_stream_resumes_after_a_cut_with_last_event_id() {
+    let Some(browser) = Browser::start(1280, 800).await else {
+        return;
+    };
+    let server = TestServer::start_on(options(), MemoryStore::new()).await;
+    let mut device = real_device(&server).await;
+    // The browser reaches the server through a proxy the test cuts; the
+    // device and the test do not.
+    let address = server
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    let proxy = dm_test_support::proxy::Proxy::start(&[address]);
+    let admin = AdminClient::new(&server.base);
+    let path = format!("/admin/devices/{}/commands", DEV_ID.replace(':', "%3A"));
+    let queue = || async {
+        let (status, body) = admin
+            .post(
+                &path,
+                json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Man"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_owned()
+    };
+
+    sign_in(&browser, &proxy.url(), ADMIN_TOKEN).await;
+    browser
+        .goto(&format!(
+            "{}/console/#/devices/{}",
+            proxy.url(),
+            DEV_ID.replace(':', "%3A")
+        ))
+        .await;
+    browser
+        .wait_for(
+            "the live stream",
+            "return document.querySelector('#connection[data-state=live]')",
+        )
+        .await;
+    // A first result arrives through the stream (the console has seen an
+    // event id).
+    let first = queue().await;
+    let report = device
+        .run_session(&device::server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(report.completed(), "{report}");
+    announced(
+        &browser,
+        &format!("Command {first} (GET) done with status 200"),
+    )
+    .await;
+
+    // Cut: the stream breaks and the console tries again; meanwhile a
+    // second command finishes.
+    proxy.cut();
+    browser
+        .wait_for(
+            "the console reconnecting",
+            "return document.querySelector('#connection[data-state=reconnecting]')",
+        )
+        .await;
+    let second = queue().await;
+    let report = device
+        .run_session(&device::server_id(), Trigger::Client)
+        .await
+        .expect("session");
+    assert!(report.completed(), "{report}");
+    proxy.heal();
+    // Resumed from the last id seen: the event of the second result comes
+    // (a fresh stream would start after it, and announce nothing).
+    announced(
+        &browser,
+        &format!("Command {second} (GET) done with status 200"),
+    )
+    .await;
+    browser
+        .wait_for(
+            "the second result on the page",
+            &format!(
+                "return document.querySelector('tr[data-command-id=\"{second}\"][data-state=done]')"
+            ),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the live stream again",
+            "return document.querySelector('#connection[data-state=live]')",
+        )
+        .await;
+    browser.quit().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_campaign_started_in_the_console_advances_live() {
     let Some(browser) = Browser::start(1280, 800).await else {
@@ -426,6 +536,7 @@ async fn a_campaign_started_in_the_console_advances_live() {
 
     // The first stage's device updates; the page shows it and waits for
     // approval.
+    campaign::wait_state(&server, id, &devices[0], UpdateState::Notified).await;
     campaign::run_update(&server, &devices[0]).await;
     browser
         .wait_for(
@@ -439,6 +550,7 @@ async fn a_campaign_started_in_the_console_advances_live() {
     browser.screenshot("campaign-waiting-1280").await;
     browser.click("button[data-action=approve]").await;
     campaign::wait_status(&admin, id, "running").await;
+    campaign::wait_state(&server, id, &devices[1], UpdateState::Notified).await;
     campaign::run_update(&server, &devices[1]).await;
     browser
         .wait_for(
