@@ -120,21 +120,7 @@ function render(sections, data) {
   const commands = device.commands || {};
   const all = [...(commands.pending || []), ...(commands.finished || [])]
     .sort((a, b) => Number(b.id) - Number(a.id));
-  replace(sections.commands,
-    h('h2', {id: 'commands-title'}, 'Commands'),
-    all.length
-      ? table('Commands, newest first', ['Id', 'Command', 'State', 'Status', 'Queued', 'Result'], all.map((command) => ({
-        attributes: {'data-command-id': command.id, 'data-state': command.state},
-        cells: [
-          command.id,
-          h('code', {class: 'command'}, command.command.join(' ')),
-          h('span', {class: `state state-${command.state}`}, command.state),
-          command.status === null ? '—' : String(command.status),
-          time(command.queued_ms),
-          result(command),
-        ],
-      })), {class: 'commands'})
-      : h('p', {}, 'No command yet.'));
+  renderCommands(sections.commands, all);
 
   replace(sections.sessions,
     h('h2', {id: 'sessions-title'}, 'Sessions'),
@@ -152,6 +138,60 @@ function render(sections, data) {
           time(alert.received_ms), h('code', {}, alert.alert.AlertType || '—'), alert.alert.SourceURI || '—',
           alert.alert.Data === undefined ? '—' : h('code', {}, JSON.stringify(alert.alert.Data))]))]
       : h('p', {}, 'No alert yet.'));
+}
+
+const COMMAND_HEADERS = ['Id', 'Command', 'State', 'Status', 'Queued', 'Result'];
+
+/**
+ * The commands table, updated in place: a row whose command did not change
+ * is kept (with the focus in it and its result details open or closed),
+ * changed rows are replaced, new ones inserted.
+ */
+function renderCommands(section, all) {
+  let body = section.querySelector('tbody');
+  if (!all.length) {
+    replace(section, h('h2', {id: 'commands-title'}, 'Commands'), h('p', {}, 'No command yet.'));
+    return;
+  }
+  if (!body) {
+    replace(section, h('h2', {id: 'commands-title'}, 'Commands'),
+      table('Commands, newest first', COMMAND_HEADERS, [], {class: 'commands'}));
+    body = section.querySelector('tbody');
+  }
+  const kept = new Map([...body.children].map((row) => [row.dataset.commandId, row]));
+  let cursor = body.firstElementChild;
+  for (const command of all) {
+    const text = JSON.stringify(command);
+    let row = kept.get(command.id);
+    if (row && row.dataset.json !== text) {
+      const fresh = commandRow(command, text);
+      if (cursor === row) cursor = fresh;
+      row.replaceWith(fresh);
+      row = fresh;
+    } else if (!row) {
+      row = commandRow(command, text);
+    }
+    kept.delete(command.id);
+    if (row === cursor) cursor = cursor.nextElementSibling;
+    else body.insertBefore(row, cursor);
+  }
+  for (const gone of kept.values()) gone.remove();
+}
+
+function commandRow(command, text) {
+  const row = table('', COMMAND_HEADERS, [{
+    attributes: {'data-command-id': command.id, 'data-state': command.state},
+    cells: [
+      command.id,
+      h('code', {class: 'command'}, command.command.join(' ')),
+      h('span', {class: `state state-${command.state}`}, command.state),
+      command.status === null ? '—' : String(command.status),
+      time(command.queued_ms),
+      result(command),
+    ],
+  }]).querySelector('tbody tr');
+  row.dataset.json = text;
+  return row;
 }
 
 function fact(name, value) {
