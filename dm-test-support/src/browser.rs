@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,12 +49,21 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver ends its Chromium when it is killed with its session
-        // still open only on a clean quit; `quit` does that, this is the
-        // last resort of a test that panicked.
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // chromedriver ends its Chromium only on a clean quit (`quit`);
+        // after a test panicked, the driver's process group (the driver,
+        // Chromium and its helpers) is killed.
+        kill_group(&mut self.driver);
     }
+}
+
+/// Kills the process group `child` leads, then reaps `child`.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// The first of `names` found as an executable on `PATH`.
@@ -112,7 +122,10 @@ impl Browser {
             return None;
         };
         let port = free_port();
+        // A process group of its own: Chromium and its helpers join it,
+        // and it is killed whole if the test ends without `quit`.
         let mut child = Command::new(&driver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
@@ -408,8 +421,7 @@ impl Browser {
             .timeout(Duration::from_secs(10))
             .send()
             .await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        kill_group(&mut self.driver);
     }
 }
 
