@@ -27,8 +27,11 @@
 //!   certificates made with `openssl`;
 //! - `fleet` (feature `fleet`): simulated devices that log every command
 //!   they execute;
-//! - `admin_api` (feature `fleet`): the admin API of a running server over
-//!   HTTP.
+//! - `admin_api` (feature `fleet` or `browser`): the admin API of a running
+//!   server over HTTP;
+//! - `browser` (feature `browser`): headless Chromium over WebDriver
+//!   (`chromedriver`), for tests of the web console, skipped without a
+//!   browser outside CI;
 //! - `prometheus`: a strict reader of the Prometheus text format, for
 //!   tests of `GET /metrics`.
 
@@ -36,8 +39,10 @@
 // that is their error reporting.
 #![allow(clippy::missing_panics_doc, clippy::return_self_not_must_use)]
 
-#[cfg(feature = "fleet")]
+#[cfg(any(feature = "fleet", feature = "browser"))]
 pub mod admin_api;
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "server")]
 pub mod campaign;
 #[cfg(feature = "device")]

@@ -4,8 +4,9 @@ use crate::fuzz_options::TARGETS;
 
 /// The tasks, one per line, continuation lines indented under the
 /// description column.
-const TASKS: &str = "  demo                                       a real server and five devices on loopback, every command,
-                                             and a firmware campaign over three of them
+const TASKS: &str = "  demo [--keep]                              a real server and five devices on loopback, every command,
+                                             and a firmware campaign over three of them; --keep leaves the
+                                             server up and prints the web console's URL and a key (Ctrl-C ends)
   conformance                                run `dm` over every conformance vector and the DDF corpus
   deny                                       dependency policy of deny.toml (licenses, bans, duplicates, sources)
   standalone                                 no tracked file refers to data outside the repository

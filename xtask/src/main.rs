@@ -3,8 +3,9 @@
 //!
 //! Tasks:
 //!
-//! - `demo` — the README's main job: a real server and three real devices
-//!   on loopback, driven through every command (see `demo.rs`).
+//! - `demo [--keep]` — the README's main job: a real server and three real
+//!   devices on loopback, driven through every command (see `demo.rs`);
+//!   `--keep` leaves them up for the web console until Ctrl-C.
 //! - `conformance` — runs the `dm` tool over every conformance vector and the
 //!   DDF corpus, checking each outcome (see `conformance.rs`).
 //! - `deny` — checks the dependency graph against `deny.toml`: licenses,
@@ -107,7 +108,15 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            return demo::run(&paths.root);
+            let keep = match &args[1..] {
+                [] => false,
+                [flag] if flag == "--keep" => true,
+                other => {
+                    eprintln!("xtask demo: unknown arguments {other:?} (only --keep)");
+                    return ExitCode::FAILURE;
+                }
+            };
+            return demo::run(&paths.root, keep);
         }
         Some("conformance") => {
             let paths = match Paths::new() {

@@ -17,6 +17,7 @@ mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
 mod campaigns;
+mod console;
 mod events;
 mod metrics;
 mod refusal;
@@ -28,6 +29,11 @@ mod session;
 pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>) -> Router {
     let observed = if shared.options.metrics {
         Router::new().route("/metrics", get(metrics::scrape::<S, C>))
+    } else {
+        Router::new()
+    };
+    let console = if shared.options.console {
+        console::routes::<S, C>()
     } else {
         Router::new()
     };
@@ -45,6 +51,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 Some(bootstrap_admin::routes::<S, C>()),
                 Router::new(),
             ))
+            .merge(console)
             .with_state(shared);
     }
     Router::new()
@@ -65,5 +72,6 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 .merge(campaigns::routes::<S, C>())
                 .merge(events::routes::<S, C>()),
         ))
+        .merge(console)
         .with_state(shared)
 }
