@@ -78,6 +78,7 @@ pub use config::{
     PskConfig, RemoteConfig, TlsFiles,
 };
 pub use error::Error;
+pub use http::admin_routes::{ServerRole, openapi_document};
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{

@@ -28,7 +28,11 @@
 //! - `fleet` (feature `fleet`): simulated devices that log every command
 //!   they execute;
 //! - `admin_api` (feature `fleet`): the admin API of a running server over
-//!   HTTP.
+//!   HTTP;
+//! - `json_schema`: a JSON Schema validator for the subset the admin API's
+//!   OpenAPI document uses;
+//! - `api_fuzz` (feature `server`): requests generated from the OpenAPI
+//!   document, checked against it, and the fleet its examples name.
 
 // Helpers stop the test that calls them with a panic naming what failed:
 // that is their error reporting.
@@ -36,6 +40,8 @@
 
 #[cfg(feature = "fleet")]
 pub mod admin_api;
+#[cfg(feature = "server")]
+pub mod api_fuzz;
 #[cfg(feature = "server")]
 pub mod campaign;
 #[cfg(feature = "device")]
@@ -47,6 +53,7 @@ pub mod fleet;
 pub mod hostile_client;
 #[cfg(feature = "device")]
 pub mod hostile_server;
+pub mod json_schema;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process;
