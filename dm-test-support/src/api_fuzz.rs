@@ -390,6 +390,14 @@ pub fn generate(
     }
 }
 
+/// Whether the answer is an endless `text/event-stream`.
+pub fn is_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
+
 /// A size bound of a schema, `default` when absent.
 fn size(bound: &Value, default: usize) -> usize {
     bound
@@ -749,7 +757,12 @@ pub async fn fuzz(
         };
         let status = response.status().as_u16();
         *report.statuses.entry(status).or_default() += 1;
-        let body = response.bytes().await.unwrap_or_default();
+        // An event stream does not end: its head is the answer.
+        let body = if is_stream(&response) {
+            bytes::Bytes::new()
+        } else {
+            response.bytes().await.unwrap_or_default()
+        };
         let extra: &[u16] = if request.path_mutated {
             &[404, 405]
         } else {
@@ -806,8 +819,8 @@ pub async fn fuzz(
 /// objects: device 1 (`IMEI:493005100592800`, the examples' DevID) with a
 /// notification address and secret, a session with an alert and a
 /// finished command, a pending command, tags, the repository object
-/// `demo/wlan`, the stored artifact `fw-2.1.0`, the group `wave-1` and
-/// campaign 1. Expects the two devices of [`TestServer::start`].
+/// `demo/wlan`, the stored artifact `fw-2.1.0`, the group `wave-1`,
+/// webhook 1 and campaign 1. Expects the two devices of [`TestServer::start`].
 pub async fn seed_management<S: Store, C: NotificationChannel>(server: &TestServer<S, C>) {
     let http = client();
     let admin = |method: Method, path: &str| {

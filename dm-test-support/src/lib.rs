@@ -29,6 +29,8 @@
 //!   they execute;
 //! - `admin_api` (feature `fleet`): the admin API of a running server over
 //!   HTTP;
+//! - `prometheus`: a strict reader of the Prometheus text format, for
+//!   tests of `GET /metrics`;
 //! - `json_schema`: a JSON Schema validator for the subset the admin API's
 //!   OpenAPI document uses;
 //! - `api_fuzz` (feature `server`): requests generated from the OpenAPI
@@ -46,6 +48,8 @@ pub mod api_fuzz;
 pub mod campaign;
 #[cfg(feature = "device")]
 pub mod device;
+#[cfg(feature = "server")]
+pub mod events;
 pub mod file_server;
 #[cfg(feature = "fleet")]
 pub mod fleet;
@@ -57,6 +61,7 @@ pub mod json_schema;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process;
+pub mod prometheus;
 pub mod proxy;
 pub mod s_client;
 #[cfg(feature = "server")]

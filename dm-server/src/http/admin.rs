@@ -24,6 +24,7 @@ use super::request::{check_length, header, read_body};
 use super::schemas;
 use crate::admin::Admin;
 use crate::config::DeviceConfig;
+use crate::metrics::AuthMethod;
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::wire::{initiator_name, mo_items_to_json, mos_to_json};
@@ -352,6 +353,7 @@ async fn admit<S: Store, C: NotificationChannel>(
             tracing::info!(%message, "admin request refused");
             let refusal = refuse(status, message).json();
             if status == 401 {
+                shared.metrics.auth_failure(AuthMethod::Admin);
                 refusal
                     .with_header(
                         WWW_AUTHENTICATE,

@@ -451,6 +451,7 @@ pub(crate) fn routes<S: Store, C: NotificationChannel>(role: ServerRole) -> Vec<
             let mut routes = super::admin::routes::<S, C>();
             routes.extend(super::admin_updates::routes::<S, C>());
             routes.extend(super::campaigns::routes::<S, C>());
+            routes.extend(super::events::routes::<S, C>());
             routes
         }
         ServerRole::Bootstrap => super::bootstrap_admin::routes::<S, C>(),

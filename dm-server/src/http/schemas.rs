@@ -593,6 +593,34 @@ fn components() -> Map<String, Value> {
             &["devices", "next"],
         ),
     );
+    let event_kind = json!({"type": "string", "enum": ["device.registered", "command.finished",
+                                                        "alert.received", "session.ended", "campaign.progress"]});
+    add(
+        "WebhookRequest",
+        object(
+            json!({
+                "url": {"type": "string", "minLength": 8, "maxLength": 2048, "pattern": "^[hH][tT][tT][pP][sS]?://[!-~]+$"},
+                "secret": {"type": "string", "minLength": 1, "maxLength": 256},
+                "kinds": nullable(array(event_kind.clone())),
+            }),
+            &["url", "secret"],
+        ),
+    );
+    add(
+        "Webhook",
+        object(
+            json!({"id": {"type": "integer", "minimum": 1}, "url": string(), "kinds": array(event_kind),
+                   "created_ms": count(), "cursor": count()}),
+            &["id", "url", "kinds", "created_ms", "cursor"],
+        ),
+    );
+    add(
+        "WebhookList",
+        object(
+            json!({"webhooks": array(reference("Webhook"))}),
+            &["webhooks"],
+        ),
+    );
     add(
         "BootstrapProfile",
         object(
