@@ -33,7 +33,11 @@
 //!   (`chromedriver`), for tests of the web console, skipped without a
 //!   browser outside CI;
 //! - `prometheus`: a strict reader of the Prometheus text format, for
-//!   tests of `GET /metrics`.
+//!   tests of `GET /metrics`;
+//! - `json_schema`: a JSON Schema validator for the subset the admin API's
+//!   OpenAPI document uses;
+//! - `api_fuzz` (feature `server`): requests generated from the OpenAPI
+//!   document, checked against it, and the fleet its examples name.
 
 // Helpers stop the test that calls them with a panic naming what failed:
 // that is their error reporting.
@@ -43,6 +47,8 @@
 pub mod admin_api;
 #[cfg(feature = "browser")]
 pub mod browser;
+#[cfg(feature = "server")]
+pub mod api_fuzz;
 #[cfg(feature = "server")]
 pub mod campaign;
 #[cfg(feature = "device")]
@@ -56,6 +62,7 @@ pub mod fleet;
 pub mod hostile_client;
 #[cfg(feature = "device")]
 pub mod hostile_server;
+pub mod json_schema;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process;

@@ -37,6 +37,8 @@ const TASKS: &str = "  demo [--keep]                              a real server 
   fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets
   fuzz --check [TARGET...]                   seed, build and replay the seed corpora once
   fuzz-seed [TARGET...]                      only write the seed corpora
+  api-fuzz [--requests N] [--seed S]         fuzz the admin API of a real server from its OpenAPI document
+                                             (default 20000 requests): no 500, only documented answers
   help                                       this text";
 
 /// Prints the tasks and the fuzz targets.

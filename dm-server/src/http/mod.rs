@@ -12,6 +12,7 @@ use crate::shared::Shared;
 use crate::store::Store;
 
 mod admin;
+pub(crate) mod admin_routes;
 pub(crate) mod admin_updates;
 mod artifacts;
 mod bootstrap;
@@ -23,6 +24,7 @@ mod metrics;
 mod refusal;
 mod repository;
 mod request;
+mod schemas;
 mod session;
 
 /// The routes of a server.
@@ -48,8 +50,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
             )
             .merge(admin::router(
                 shared.clone(),
-                Some(bootstrap_admin::routes::<S, C>()),
-                Router::new(),
+                admin_routes::ServerRole::Bootstrap,
             ))
             .merge(console)
             .with_state(shared);
@@ -67,10 +68,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
         .route("/artifacts/{id}", get(artifacts::download::<S, C>))
         .merge(admin::router(
             shared.clone(),
-            None,
-            admin_updates::routes::<S, C>()
-                .merge(campaigns::routes::<S, C>())
-                .merge(events::routes::<S, C>()),
+            admin_routes::ServerRole::Management,
         ))
         .merge(console)
         .with_state(shared)
