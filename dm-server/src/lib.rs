@@ -54,8 +54,10 @@ mod campaign;
 mod config;
 mod devinfo;
 mod error;
+mod events;
 mod group;
 mod http;
+pub mod metrics;
 mod notify;
 mod options;
 mod server;
@@ -74,10 +76,13 @@ pub use auth::ClientCertificate;
 pub use bootstrap::{AdminClient, BootstrapSettings};
 pub use campaign::admin::{CampaignProgress, check_campaign_spec, parse_campaign_spec};
 pub use config::{
-    BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
-    PskConfig, RemoteConfig, TlsFiles,
+    BootstrapConfig, CaFiles, DeviceConfig, EventsConfig, FileConfig, LimitsConfig,
+    NotificationConfig, PskConfig, RemoteConfig, TlsFiles,
 };
 pub use error::Error;
+pub use events::webhook::{parse_webhook_json, signature as webhook_signature};
+pub use events::{EventRequest, EventSettings, parse_event_request};
+pub use http::admin_routes::{ServerRole, openapi_document};
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
@@ -103,10 +108,11 @@ pub use store::{
     BootstrapResult, BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord,
     CampaignRetry, CampaignSpec, CampaignStatus, CommandId, CommandRecord, CommandState,
     CommandStatus, CredentialsAndSession, DevicePage, DeviceQuery, DeviceRecord,
-    DeviceRegistration, GroupFilter, GroupId, GroupRecord, InvalidName, MAX_NAME_LEN,
-    MaintenanceWindow, MemoryStore, NotificationSecret, ObjectOwner, Pacing, PasswordCredentials,
-    PauseReason, PendingRegistration, PskCredentials, PskIdentity, RepositoryObject, Respond,
-    Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary,
-    SessionToken, Stage, StageCounts, StageSize, StepOutcome, StepPackage, Store, StoreLocation,
-    Tag, UpdateState,
+    DeviceRegistration, EventBounds, EventFilter, EventKind, EventRecord, GroupFilter, GroupId,
+    GroupRecord, InvalidName, MAX_NAME_LEN, MaintenanceWindow, MemoryStore, NewEvent,
+    NotificationSecret, ObjectOwner, Pacing, PasswordCredentials, PauseReason, PendingRegistration,
+    PskCredentials, PskIdentity, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome,
+    SessionRecord, SessionStep, SessionSummary, SessionToken, Stage, StageCounts, StageSize,
+    StepOutcome, StepPackage, Store, StoreLocation, Tag, UpdateState, WebhookId, WebhookRecord,
+    WebhookSpec,
 };

@@ -4,8 +4,9 @@ use crate::fuzz_options::TARGETS;
 
 /// The tasks, one per line, continuation lines indented under the
 /// description column.
-const TASKS: &str = "  demo                                       a real server and five devices on loopback, every command,
-                                             and a firmware campaign over three of them
+const TASKS: &str = "  demo [--keep]                              a real server and five devices on loopback, every command,
+                                             and a firmware campaign over three of them; --keep leaves the
+                                             server up and prints the web console's URL and a key (Ctrl-C ends)
   conformance                                run `dm` over every conformance vector and the DDF corpus
   deny                                       dependency policy of deny.toml (licenses, bans, duplicates, sources)
   standalone                                 no tracked file refers to data outside the repository
@@ -23,6 +24,13 @@ const TASKS: &str = "  demo                                       a real server 
   loadtest devices [--devices N]             only the device-listing figures: N devices (default 1000000)
                                              in memory, SQLite and PostgreSQL (DM_TEST_POSTGRES); first,
                                              prefix, deep page and device page latency, ratio to 10000 devices
+  loadtest overhead [--devices N] [--concurrency C] [--rounds R]
+                                             the cost of watching a server: sessions/s with /metrics scraped
+                                             every 250 ms (and the other watchers of loadtest_overhead.rs),
+                                             each a ratio to the plain server, R interleaved rounds (goal 0.95)
+  loadtest events [--devices N] [--subscribers S]
+                                             only the event phase: sessions/s with S subscribers (default 100)
+                                             of GET /admin/events over HTTP vs none, same run (goal >= 0.95)
   loadtest campaign [--campaign-devices N]   only the campaign phase: a server and N simulated FUMO devices
                                              (default 10000) in one process, notified in-process, downloading
                                              a 64 KiB artifact; 3 stages, 1% permanent + 2% transient failures:
@@ -32,6 +40,8 @@ const TASKS: &str = "  demo                                       a real server 
   fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets
   fuzz --check [TARGET...]                   seed, build and replay the seed corpora once
   fuzz-seed [TARGET...]                      only write the seed corpora
+  api-fuzz [--requests N] [--seed S]         fuzz the admin API of a real server from its OpenAPI document
+                                             (default 20000 requests): no 500, only documented answers
   help                                       this text";
 
 /// Prints the tasks and the fuzz targets.

@@ -12,20 +12,36 @@ use crate::shared::Shared;
 use crate::store::Store;
 
 mod admin;
+pub(crate) mod admin_routes;
 pub(crate) mod admin_updates;
 mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
 mod campaigns;
+mod console;
+mod events;
+mod metrics;
 mod refusal;
 mod repository;
 mod request;
+mod schemas;
 mod session;
 
 /// The routes of a server.
 pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>) -> Router {
+    let observed = if shared.options.metrics {
+        Router::new().route("/metrics", get(metrics::scrape::<S, C>))
+    } else {
+        Router::new()
+    };
+    let console = if shared.options.console {
+        console::routes::<S, C>()
+    } else {
+        Router::new()
+    };
     if shared.options.bootstrap.is_some() {
         return Router::new()
+            .merge(observed)
             .route("/dm", post(bootstrap::initial::<S, C>))
             .route("/dm/s/{token}", post(bootstrap::continued::<S, C>))
             .route(
@@ -34,12 +50,13 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
             )
             .merge(admin::router(
                 shared.clone(),
-                Some(bootstrap_admin::routes::<S, C>()),
-                Router::new(),
+                admin_routes::ServerRole::Bootstrap,
             ))
+            .merge(console)
             .with_state(shared);
     }
     Router::new()
+        .merge(observed)
         .route("/dm", post(session::initial::<S, C>))
         .route("/dm/s/{token}", post(session::continued::<S, C>))
         .route(
@@ -51,8 +68,8 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
         .route("/artifacts/{id}", get(artifacts::download::<S, C>))
         .merge(admin::router(
             shared.clone(),
-            None,
-            admin_updates::routes::<S, C>().merge(campaigns::routes::<S, C>()),
+            admin_routes::ServerRole::Management,
         ))
+        .merge(console)
         .with_state(shared)
 }
