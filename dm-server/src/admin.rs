@@ -10,8 +10,8 @@ use crate::Error;
 use crate::notify::{self, NotificationChannel, UdpChannel};
 use crate::shared::Shared;
 use crate::store::{
-    AlertRecord, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, MemoryStore,
-    ObjectOwner, RepositoryObject, SessionRecord, Store,
+    AlertRecord, CommandId, CommandRecord, DevicePage, DeviceQuery, DeviceRecord,
+    DeviceRegistration, MemoryStore, ObjectOwner, RepositoryObject, SessionRecord, Store,
 };
 use crate::util::now_ms;
 
@@ -382,13 +382,31 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         }
     }
 
-    /// Devices in DevID order after `after`, at most `limit`.
-    pub async fn devices(
-        &self,
-        after: Option<&DevId>,
-        limit: usize,
-    ) -> Result<Vec<DeviceRecord>, Error> {
-        self.store().devices(after, limit).await
+    /// A page of devices in DevID order with their open sessions
+    /// ([`Store::devices`]).
+    ///
+    /// ```
+    /// use dm_server::{DeviceQuery, DeviceRegistration, DmServer, MemoryStore, ServerOptions, UdpChannel};
+    /// use dm_types::DevId;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let server = DmServer::new(ServerOptions::builder().build()?, MemoryStore::new(), UdpChannel);
+    /// let admin = server.admin();
+    /// for id in ["IMEI:1", "IMEI:2", "MEID:3"] {
+    ///     admin.register_device(DeviceRegistration::new(DevId::new(id)?), false).await?;
+    /// }
+    /// let page = admin.devices(&DeviceQuery::new(1).with_prefix("IMEI:")).await?;
+    /// assert_eq!(page.devices[0].dev_id.as_str(), "IMEI:1");
+    /// let next = page.next.expect("a second page");
+    /// let page = admin.devices(&DeviceQuery::new(1).with_prefix("IMEI:").with_after(next)).await?;
+    /// assert_eq!(page.devices[0].dev_id.as_str(), "IMEI:2");
+    /// assert_eq!(page.next, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn devices(&self, query: &DeviceQuery) -> Result<DevicePage, Error> {
+        self.store().devices(query).await
     }
 
     /// How many devices are registered.

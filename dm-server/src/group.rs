@@ -66,9 +66,10 @@ pub(crate) async fn members_page<S: Store>(
     }
     let mut cursor = after.cloned();
     loop {
-        let page = store.devices(cursor.as_ref(), PAGE).await?;
-        let full = page.len() == PAGE;
-        for device in &page {
+        let mut query = crate::store::DeviceQuery::new(PAGE);
+        query.after = cursor.take();
+        let page = store.devices(&query).await?;
+        for device in &page.devices {
             if filter.matches(device) {
                 members.push(device.dev_id.clone());
                 if members.len() == limit {
@@ -77,9 +78,9 @@ pub(crate) async fn members_page<S: Store>(
                 }
             }
         }
-        match page.last() {
-            Some(last) if full => cursor = Some(last.dev_id.clone()),
-            _ => return Ok((members, None)),
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok((members, None)),
         }
     }
 }

@@ -15,6 +15,7 @@
 //!   device, the artifact, group and admin calls of campaign tests;
 //! - `store` (feature `server`): the conformance suite every `Store`
 //!   implementation must pass;
+//! - `seed` (feature `server`): many devices in any `Store`, fast;
 //! - `postgres` (feature `postgres`): a fresh PostgreSQL database per
 //!   test, dropped after; skipped without a server, required in CI;
 //! - `process`: running a built binary of the workspace (the `dm` tool),
@@ -45,10 +46,10 @@
 
 #[cfg(any(feature = "fleet", feature = "browser"))]
 pub mod admin_api;
-#[cfg(feature = "browser")]
-pub mod browser;
 #[cfg(feature = "server")]
 pub mod api_fuzz;
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "server")]
 pub mod campaign;
 #[cfg(feature = "device")]
@@ -69,6 +70,8 @@ pub mod process;
 pub mod prometheus;
 pub mod proxy;
 pub mod s_client;
+#[cfg(feature = "server")]
+pub mod seed;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

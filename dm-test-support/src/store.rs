@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 mod campaigns;
 mod events;
+mod listing;
 pub use campaigns::{
     CampaignFigures, artifacts_and_groups_in_use_are_kept, campaign_figures,
     campaign_leases_are_exclusive_until_they_expire, campaign_rows_change_by_compare_and_set,
@@ -37,13 +38,16 @@ pub use events::{
     events_get_increasing_ids_and_are_read_by_filter,
     webhook_leases_are_exclusive_and_cursors_move_forward,
 };
+pub use listing::{
+    devices_are_listed_by_prefix_and_cursor_each_once, seeded_devices_page_through_in_order,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dm_server::{
     ARTIFACT_CHUNK, AlertRecord, ArtifactId, ArtifactKind, ArtifactRecord, ArtifactSource,
-    CommandId, CommandRecord, CommandState, CommandStatus, DeviceRegistration, Error, GroupFilter,
-    GroupId, GroupRecord, ObjectOwner, PskCredentials, PskIdentity, RepositoryObject, Respond,
-    Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary,
+    CommandId, CommandRecord, CommandState, CommandStatus, DeviceQuery, DeviceRegistration, Error,
+    GroupFilter, GroupId, GroupRecord, ObjectOwner, PskCredentials, PskIdentity, RepositoryObject,
+    Respond, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary,
     SessionToken, StepOutcome, StepPackage, Store, Tag,
 };
 use dm_session::{CachedInstance, Initiator, SessionPhase, SessionState};
@@ -123,6 +127,8 @@ where
     artifacts_keep_their_content_in_chunks_and_read_ranges(new_store(default()).await).await;
     groups_tags_and_devinfo_are_kept(new_store(default()).await).await;
     artifacts_and_groups_in_use_are_kept(new_store(default()).await).await;
+    devices_are_listed_by_prefix_and_cursor_each_once(new_store(default()).await).await;
+    seeded_devices_page_through_in_order(new_store(default()).await).await;
     events_get_increasing_ids_and_are_read_by_filter(new_store(default()).await).await;
     events_are_pruned_by_count_and_age(new_store(default()).await).await;
     concurrent_appends_never_commit_an_id_late(new_store(default()).await).await;
@@ -2092,7 +2098,11 @@ pub async fn groups_tags_and_devinfo_are_kept<S: Store>(store: S) {
         values(&[("FwV", "1.1"), ("Lang", "en"), ("Mod", "X1")]),
         "merged"
     );
-    let listed = store.devices(None, 10).await.expect("listed");
+    let listed = store
+        .devices(&DeviceQuery::new(10))
+        .await
+        .expect("listed")
+        .devices;
     assert_eq!(
         (&listed[0].tags, &listed[0].devinfo),
         (&device.tags, &device.devinfo)

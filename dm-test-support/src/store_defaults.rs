@@ -12,9 +12,10 @@ use dm_server::bootstrap::BootstrapProfile;
 use dm_server::{
     AlertRecord, ArtifactId, ArtifactRecord, BootstrapDevice, BootstrapOutcomeRecord,
     BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord, CampaignSpec,
-    CampaignStatus, CommandId, CommandRecord, DeviceRecord, DeviceRegistration, Error, GroupId,
-    GroupRecord, MemoryStore, PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject,
-    SessionEnd, SessionRecord, SessionSummary, SessionToken, StageCounts, Store, Tag, UpdateState,
+    CampaignStatus, CommandId, CommandRecord, DevicePage, DeviceQuery, DeviceRecord,
+    DeviceRegistration, Error, GroupId, GroupRecord, MemoryStore, PasswordCredentials,
+    PskCredentials, PskIdentity, RepositoryObject, SessionEnd, SessionRecord, SessionSummary,
+    SessionToken, StageCounts, Store, Tag, UpdateState,
 };
 use dm_server::{
     EventBounds, EventFilter, EventRecord, NewEvent, WebhookId, WebhookRecord, WebhookSpec,
@@ -61,10 +62,9 @@ impl Store for Defaults {
 
     fn devices(
         &self,
-        after: Option<&DevId>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<DeviceRecord>, Error>> + Send {
-        self.0.devices(after, limit)
+        query: &DeviceQuery,
+    ) -> impl Future<Output = Result<DevicePage, Error>> + Send {
+        self.0.devices(query)
     }
 
     fn device_count(&self) -> impl Future<Output = Result<usize, Error>> + Send {

@@ -21,6 +21,9 @@ const TASKS: &str = "  demo [--keep]                              a real server 
                                              a scratch SQLite file, a fresh database on DM_TEST_POSTGRES);
                                              N devices bulk-registered per durable store: devices/s, bytes per
                                              device, a device page in the middle (defaults 2000, 1000000)
+  loadtest devices [--devices N]             only the device-listing figures: N devices (default 1000000)
+                                             in memory, SQLite and PostgreSQL (DM_TEST_POSTGRES); first,
+                                             prefix, deep page and device page latency, ratio to 10000 devices
   loadtest overhead [--devices N] [--concurrency C] [--rounds R]
                                              the cost of watching a server: sessions/s with /metrics scraped
                                              every 250 ms (and the other watchers of loadtest_overhead.rs),

@@ -576,6 +576,9 @@ pub(crate) struct Options {
     campaign: usize,
     /// `loadtest campaign`: only the campaign phase runs.
     only_campaign: bool,
+    /// `loadtest devices`: only the device-listing phase runs, with this
+    /// many devices (`--devices`).
+    only_devices: Option<usize>,
     /// `loadtest overhead`: only the overhead phase runs.
     only_overhead: bool,
     /// Rounds of the overhead phase.
@@ -598,6 +601,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         registered: 1_000_000,
         campaign: 10_000,
         only_campaign: false,
+        only_devices: None,
         only_overhead: false,
         rounds: 3,
         only_events: false,
@@ -606,6 +610,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
     let mut args = args.iter().peekable();
     if args.next_if(|a| *a == "campaign").is_some() {
         options.only_campaign = true;
+    } else if args.next_if(|a| *a == "devices").is_some() {
+        options.only_devices = Some(1_000_000);
     } else if args.next_if(|a| *a == "overhead").is_some() {
         options.only_overhead = true;
         options.devices = 2_000;
@@ -632,6 +638,9 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             .parse()
             .map_err(|_| format!("{flag}: {value:?} is not a count"))?;
         match flag.as_str() {
+            "--devices" if options.only_devices.is_some() => {
+                options.only_devices = Some(value.max(1));
+            }
             "--devices" => options.devices = value.max(1),
             "--concurrency" => options.concurrency = value.max(1),
             "--fleet" => options.fleet = value.max(1),
@@ -657,6 +666,13 @@ fn phases(options: &Options) -> Vec<Phase> {
     let campaign = ("campaign", vec![options.campaign.max(100)], Vec::new());
     if options.only_campaign {
         return vec![campaign];
+    }
+    if let Some(count) = options.only_devices {
+        let mut stores = vec!["memory".to_owned(), SCRATCH_SQLITE.to_owned()];
+        if std::env::var_os("DM_TEST_POSTGRES").is_some() {
+            stores.push(FRESH_POSTGRES.to_owned());
+        }
+        return vec![("devices", vec![count], stores)];
     }
     if options.only_overhead {
         return vec![(
@@ -722,7 +738,9 @@ pub(crate) fn run(root: &std::path::Path, options: &Options) -> Result<(), Strin
     let binary = target
         .join("release")
         .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
-    if options.only_overhead {
+    if let Some(count) = options.only_devices {
+        println!("== loadtest of the device listing: {count} devices per store");
+    } else if options.only_overhead {
         println!(
             "== loadtest of the cost of watching a server: {} sessions per run at concurrency {}, {} rounds",
             options.devices, options.concurrency, options.rounds
@@ -797,6 +815,9 @@ pub(crate) fn phase(args: &[String]) -> Result<(), String> {
             Some("fleet") => fleet(first).await,
             Some("store") => store(first).await,
             Some("campaign") => crate::loadtest_campaign::campaign(first).await,
+            Some("devices") => {
+                crate::loadtest_devices::devices(first, &stores_of_environment()).await
+            }
             Some("overhead") => {
                 crate::loadtest_overhead::overhead(
                     first,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dm_server::sql::{Access, Backend as _, BoxFuture, Connection, Row, Value, Work};
-use dm_server::{DeviceRegistration, MemoryStore, SqliteStore, Store, StoreLocation};
+use dm_server::{DeviceQuery, DeviceRegistration, MemoryStore, SqliteStore, Store, StoreLocation};
 use dm_store_postgres::PostgresStore;
 use dm_test_support::postgres::{TestDatabase, fresh_database};
 use dm_types::DevId;
@@ -41,19 +41,19 @@ const BATCH: usize = 10_000;
 const PAGE_RUNS: usize = 50;
 
 /// A store a phase measures.
-enum Opened {
+pub(crate) enum Opened {
     Memory(Arc<MemoryStore>),
     Sqlite(Arc<SqliteStore>, PathBuf),
     Postgres(Arc<PostgresStore>),
 }
 
 /// What a phase opened a store from, and what it removes when done.
-struct Target {
+pub(crate) struct Target {
     /// The name in the FIGURE lines: `memory`, `sqlite`, `postgres`.
-    name: &'static str,
+    pub(crate) name: &'static str,
     /// Where, as said to the reader (a URL's password hidden).
-    shown: String,
-    location: StoreLocation,
+    pub(crate) shown: String,
+    pub(crate) location: StoreLocation,
     /// A fresh database, dropped with this.
     _database: Option<TestDatabase>,
     /// A scratch directory, removed with this.
@@ -85,7 +85,7 @@ pub(crate) fn check_store(text: &str) -> Result<(), String> {
         .map_err(|e| format!("--store: {e}"))
 }
 
-async fn target(text: &str, purpose: &str) -> Result<Target, String> {
+pub(crate) async fn target(text: &str, purpose: &str) -> Result<Target, String> {
     if text == FRESH_POSTGRES {
         let database = fresh_database().await.ok_or_else(|| {
             format!(
@@ -139,7 +139,7 @@ async fn target(text: &str, purpose: &str) -> Result<Target, String> {
     })
 }
 
-async fn open(target: &Target) -> Result<Opened, String> {
+pub(crate) async fn open(target: &Target) -> Result<Opened, String> {
     let failed = |e: dm_server::Error| format!("cannot open the store {}: {e}", target.shown);
     Ok(match &target.location {
         StoreLocation::Memory => Opened::Memory(Arc::new(MemoryStore::new())),
@@ -333,9 +333,10 @@ async fn page_time<S: Store>(store: &S, count: usize) -> Result<Duration, String
     for _ in 0..PAGE_RUNS {
         let started = Instant::now();
         let page = store
-            .devices(Some(&after), 100)
+            .devices(&DeviceQuery::new(100).with_after(after.clone()))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .devices;
         times.push(started.elapsed());
         if page.len() != 100.min(count - count / 2 - 1) {
             return Err(format!("a page of {} devices", page.len()));

@@ -33,6 +33,13 @@
 //!   retries, final states; then 20% permanent failures in stage 1 must
 //!   pause the campaign at its error threshold with no later device
 //!   started (see `loadtest_campaign.rs`).
+//! - `loadtest devices [--devices N]` — only the device-listing figures:
+//!   N devices (default 1,000,000) seeded into the memory store, a scratch
+//!   SQLite file and (when `DM_TEST_POSTGRES` is set) a fresh PostgreSQL
+//!   database; over HTTP, the median latency of the first page of
+//!   `GET /admin/devices`, a prefix page, a deep page (`after=`) and a
+//!   device page, each with its ratio to the same request at 10,000
+//!   devices in the same run (see `loadtest_devices.rs`).
 //! - `loadtest overhead [--devices N] [--concurrency C] [--rounds R]` —
 //!   only the cost of watching a server: sessions/s with `/metrics`
 //!   scraped (and the other [`VARIANTS`](loadtest_overhead::VARIANTS)),
@@ -92,6 +99,7 @@ mod fuzz_seed;
 mod help;
 mod loadtest;
 mod loadtest_campaign;
+mod loadtest_devices;
 mod loadtest_events;
 mod loadtest_overhead;
 mod loadtest_stores;

@@ -29,7 +29,8 @@ use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::wire::{initiator_name, mo_items_to_json, mos_to_json};
 use crate::store::{
-    AlertRecord, CommandId, CommandRecord, DeviceRecord, SessionRecord, SessionSummary, Store,
+    AlertRecord, CommandId, CommandRecord, DeviceQuery, DeviceRecord, SessionRecord,
+    SessionSummary, SessionToken, Store,
 };
 
 pub(super) type AppState<S, C> = State<Arc<Shared<S, C>>>;
@@ -50,8 +51,14 @@ const REPOSITORY_ROUTE: &str = "/admin/repository/{*path}";
 /// The route of one artifact (its `PUT` takes `application/octet-stream`).
 pub(super) const ARTIFACT_ROUTE: &str = "/admin/artifacts/{id}";
 
-/// Most devices one listing returns.
+/// Most entries one listing returns (devices, commands, alerts,
+/// sessions), and the default.
 const MAX_LIST: usize = 1000;
+const DEFAULT_LIST: usize = 100;
+
+/// Most entries of each list of the device page (`GET
+/// /admin/devices/{dev_id}`): the newest.
+const DEVICE_PAGE_LIST: usize = 100;
 
 /// The admin router of a server in `role`: the routes of the registry
 /// ([`admin_routes`](super::admin_routes)) behind the admin checks, the
@@ -85,7 +92,8 @@ pub(super) fn routes<S: Store, C: NotificationChannel>() -> Vec<AdminRoute<S, C>
     vec![
         AdminRoute::new(
             Doc::new(Method::GET, "/admin/devices", "Registered devices, a page at a time")
-                .describe("In DevID order, `limit` at a time after `after`; `next` is the `after` of the following page.")
+                .describe("In DevID order (bytes), `limit` at a time after `after`, only DevIDs starting with `prefix` when given (one range scan of the DevID index); `next` is the `after` of the following page, `null` on the last. `total` only on the first page without a prefix, else `null`.")
+                .query("prefix", json!({"type": "string", "maxLength": 256, "pattern": "^[!-~]*$"}), "only DevIDs starting with this (empty: no filter)")
                 .query("after", schemas::dev_id(), "the last DevID of the previous page")
                 .query("limit", schemas::limit(MAX_LIST as u64), "devices per page")
                 .response(200, "a page of devices", schemas::reference("DeviceList"), json!({
@@ -143,8 +151,10 @@ pub(super) fn routes<S: Store, C: NotificationChannel>() -> Vec<AdminRoute<S, C>
         ),
         AdminRoute::new(
             with_dev(Doc::new(Method::GET, "/admin/devices/{dev_id}/commands", "The device's commands"))
-                .describe("Pending commands in queue order, then the finished ones the store keeps.")
-                .response(200, "the commands", schemas::reference("CommandList"), json!({"commands": [example_command()]}))
+                .describe("Pending and finished commands the store keeps, newest first (by id), `limit` at a time, those with an id below `before`; `next` is the `before` of the following page, `total` the number kept.")
+                .query("limit", schemas::limit(MAX_LIST as u64), "commands per page")
+                .query("before", json!({"type": "string", "pattern": "^[0-9]+$"}), "the id of the last command of the previous page")
+                .response(200, "the commands", schemas::reference("CommandList"), json!({"commands": [example_command()], "next": null, "total": 1}))
                 .errors(&[404]),
             commands::<S, C>,
         ),
@@ -165,13 +175,26 @@ pub(super) fn routes<S: Store, C: NotificationChannel>() -> Vec<AdminRoute<S, C>
         ),
         AdminRoute::new(
             with_dev(Doc::new(Method::GET, "/admin/devices/{dev_id}/alerts", "The generic alerts the device sent"))
+                .describe("The newest `limit` alerts kept, oldest first; `total` the number kept.")
+                .query("limit", schemas::limit(MAX_LIST as u64), "alerts")
                 .response(200, "the alerts, oldest first", schemas::reference("AlertList"), json!({"alerts": [{
                     "received_ms": 1_764_000_002_000_u64,
                     "session": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
                     "alert": {"AlertType": "urn:oma:at:dm:2.0:ExecComplete", "SourceURI": "urn:dm-sdk:mo:demo:1.0//Reboot", "Data": {"sc": 200}},
-                }]}))
+                }], "total": 1}))
                 .errors(&[404]),
             alerts::<S, C>,
+        ),
+        AdminRoute::new(
+            with_dev(Doc::new(Method::GET, "/admin/devices/{dev_id}/sessions", "The sessions the store keeps of the device"))
+                .describe("Latest first, `limit` at a time, those older than the session `before` (its `id`); each with `commands`, the number of kept commands sent in it. `next` is the `before` of the following page.")
+                .query("limit", schemas::limit(MAX_LIST as u64), "sessions per page")
+                .query("before", json!({"type": "string", "pattern": "^[0-9A-Fa-f]{16}$"}), "the id of the last session of the previous page")
+                .response(200, "the sessions, latest first", schemas::reference("SessionList"), json!({
+                    "sessions": [example_device_session()], "next": null,
+                }))
+                .errors(&[404]),
+            sessions::<S, C>,
         ),
         AdminRoute::new(
             with_dev(Doc::new(Method::POST, "/admin/devices/{dev_id}/notify", "Send the device a Package#0"))
@@ -237,6 +260,12 @@ fn example_session() -> Value {
     })
 }
 
+fn example_device_session() -> Value {
+    let mut session = example_session();
+    session["commands"] = json!(1);
+    session
+}
+
 fn example_summary() -> Value {
     json!({
         "dev_id": EXAMPLE_DEV_ID,
@@ -244,6 +273,7 @@ fn example_summary() -> Value {
         "open_session": false,
         "open_sessions": [],
         "last_session": example_session(),
+        "tags": ["canary", "site:berlin"],
     })
 }
 
@@ -280,8 +310,13 @@ fn example_device() -> Value {
         "mos": [{"MOID": "urn:oma:mo:oma-dm-devinfo:1.0", "MIID": ["devinfo"]}],
         "tags": ["canary", "site:berlin"],
         "devinfo": {"Mod": "X1", "FwV": "1.0.3"},
-        "commands": {"pending": [], "finished": [example_command()]},
-        "alerts": 2,
+        "commands": {"pending": [], "finished": [example_command()], "pending_total": 0, "finished_total": 1},
+        "alerts": 1,
+        "recent_alerts": [{
+            "received_ms": 1_764_000_002_000_u64,
+            "session": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+            "alert": {"AlertType": "urn:oma:at:dm:2.0:ExecComplete", "Data": {"sc": 200}},
+        }],
     })
 }
 
@@ -564,13 +599,14 @@ fn open_session_json(session: &SessionRecord) -> Value {
     })
 }
 
-fn device_summary_json(record: &DeviceRecord, open: &[SessionRecord], base: &str) -> Value {
+fn device_summary_json(record: &DeviceRecord, open: &[&SessionRecord], base: &str) -> Value {
     json!({
         "dev_id": record.dev_id.as_str(),
         "notification_address": record.notification_address,
         "open_session": !open.is_empty(),
-        "open_sessions": open.iter().map(open_session_json).collect::<Vec<_>>(),
+        "open_sessions": open.iter().map(|s| open_session_json(s)).collect::<Vec<_>>(),
         "last_session": record.last_session().map(|s| summary_json(s, base)),
+        "tags": record.tags,
     })
 }
 
@@ -602,35 +638,100 @@ fn alert_json(record: &AlertRecord) -> Value {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ListQuery {
+    prefix: Option<String>,
     after: Option<String>,
-    limit: Option<usize>,
+    limit: Option<String>,
 }
 
+/// Reads the query of a listing (400 for a malformed one or an unknown
+/// parameter).
+fn list_query<T: serde::de::DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, Refusal> {
+    Query::<T>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|e| refuse(400, format!("query: {e}")))
+}
+
+/// The `limit` of a listing: 1 to [`MAX_LIST`], [`DEFAULT_LIST`] when
+/// absent.
+fn list_limit(text: Option<&str>) -> Result<usize, Refusal> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_LIST);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_LIST).contains(n))
+        .ok_or_else(|| {
+            let shown: String = text.chars().take(32).collect();
+            refuse(
+                400,
+                format!("limit {shown:?} is not a number from 1 to {MAX_LIST}"),
+            )
+        })
+}
+
+/// The `prefix` of the device list: the start of a DevID (visible ASCII,
+/// at most 256 bytes); empty is no filter.
+fn dev_id_prefix(text: &str) -> Result<&str, Refusal> {
+    if text.is_empty() {
+        return Ok(text);
+    }
+    DevId::new(text).map_err(|e| {
+        let shown: String = text.chars().take(32).collect();
+        refuse(
+            400,
+            format!(
+                "prefix {shown:?}: {}",
+                e.to_string().replace("DevID", "a DevID prefix")
+            ),
+        )
+    })?;
+    Ok(text)
+}
+
+/// `GET /admin/devices?prefix=&after=&limit=`: a page of devices (one
+/// range scan, their open sessions read with them); `total` only on the
+/// first page without a prefix.
 async fn list_devices<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, AdminRefusal> {
-    let query =
-        Query::<ListQuery>::try_from_uri(&uri).map_err(|e| refuse(400, format!("query: {e}")))?;
-    let after = query.after.as_deref().map(dev_id).transpose()?;
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST);
+    let query: ListQuery = list_query(&uri)?;
+    let mut listing = DeviceQuery::new(list_limit(query.limit.as_deref())?);
+    if let Some(prefix) = &query.prefix {
+        listing = listing.with_prefix(dev_id_prefix(prefix)?);
+    }
+    if let Some(after) = query.after.as_deref() {
+        listing = listing.with_after(dev_id(after)?);
+    }
     let admin = admin(&shared);
     let base = shared.base_uri(&headers);
-    let devices = admin.devices(after.as_ref(), limit).await?;
-    let next = (devices.len() == limit)
-        .then(|| devices.last().map(|d| d.dev_id.to_string()))
-        .flatten();
-    let mut listed = Vec::with_capacity(devices.len());
-    for device in &devices {
-        let open = admin.open_sessions_of(device).await?;
-        listed.push(device_summary_json(device, &open, &base));
-    }
+    let page = admin.devices(&listing).await?;
+    let open: std::collections::HashMap<SessionToken, &SessionRecord> =
+        page.open_sessions.iter().map(|s| (s.token, s)).collect();
+    let listed: Vec<Value> = page
+        .devices
+        .iter()
+        .map(|device| {
+            let sessions: Vec<&SessionRecord> = device
+                .open_sessions
+                .iter()
+                .filter_map(|token| open.get(token).copied())
+                .collect();
+            device_summary_json(device, &sessions, &base)
+        })
+        .collect();
+    let total = if listing.is_first_unfiltered_page() {
+        Some(admin.device_count().await?)
+    } else {
+        None
+    };
     Ok(axum::Json(json!({
         "devices": listed,
-        "next": next,
-        "total": admin.device_count().await?,
+        "next": page.next.map(|d| d.to_string()),
+        "total": total,
     }))
     .into_response())
 }
@@ -733,7 +834,7 @@ async fn device<S: Store, C: NotificationChannel>(
     let commands = admin.commands(&dev_id).await?;
     let (finished, pending): (Vec<&CommandRecord>, Vec<&CommandRecord>) =
         commands.iter().partition(|c| c.state.is_finished());
-    let alerts = admin.alerts(&dev_id).await?.len();
+    let alerts = admin.alerts(&dev_id).await?;
     let open = admin.open_sessions_of(&record).await?;
     let base = shared.base_uri(&headers);
     Ok(axum::Json(json!({
@@ -750,6 +851,7 @@ async fn device<S: Store, C: NotificationChannel>(
         "sessions": record
             .sessions
             .iter()
+            .take(DEVICE_PAGE_LIST)
             .map(|s| summary_json(s, &base))
             .collect::<Vec<_>>(),
         "open_session": open.last().map(|s| s.token.to_string()),
@@ -757,11 +859,16 @@ async fn device<S: Store, C: NotificationChannel>(
         "mos": record.mos.as_ref().map(|m| m.iter().map(mos_to_json).collect::<Vec<_>>()),
         "tags": record.tags,
         "devinfo": record.devinfo,
+        // The newest of each list, in the order of the list (pending in
+        // queue order, finished and alerts oldest first), with its length.
         "commands": {
-            "pending": pending.into_iter().map(command_json).collect::<Vec<_>>(),
-            "finished": finished.into_iter().map(command_json).collect::<Vec<_>>(),
+            "pending": newest(&pending, DEVICE_PAGE_LIST).iter().map(|c| command_json(c)).collect::<Vec<_>>(),
+            "finished": newest(&finished, DEVICE_PAGE_LIST).iter().map(|c| command_json(c)).collect::<Vec<_>>(),
+            "pending_total": pending.len(),
+            "finished_total": finished.len(),
         },
-        "alerts": alerts,
+        "alerts": alerts.len(),
+        "recent_alerts": newest(&alerts, DEVICE_PAGE_LIST).iter().map(alert_json).collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -797,16 +904,116 @@ async fn enqueue<S: Store, C: NotificationChannel>(
         .into_response())
 }
 
+/// The last `n` of `list` (the newest of a list kept oldest first).
+fn newest<T>(list: &[T], n: usize) -> &[T] {
+    &list[list.len().saturating_sub(n)..]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BeforeQuery {
+    before: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /admin/devices/{dev_id}/commands?limit=&before=`: the device's
+/// commands newest first (by id), `limit` at a time, those before the id
+/// `before`.
 async fn commands<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(text): Path<String>,
+    uri: axum::http::Uri,
 ) -> Result<Response, AdminRefusal> {
     let dev_id = dev_id(&text)?;
-    let commands = admin(&shared).commands(&dev_id).await?;
+    let query: BeforeQuery = list_query(&uri)?;
+    let limit = list_limit(query.limit.as_deref())?;
+    let before = match query.before.as_deref() {
+        Some(text) => Some(text.parse::<CommandId>().map_err(|_| {
+            let shown: String = text.chars().take(32).collect();
+            refuse(400, format!("before {shown:?} is not a command id"))
+        })?),
+        None => None,
+    };
+    let admin = admin(&shared);
+    // An unknown device is 404, not an empty list.
+    admin.device(&dev_id).await?;
+    let mut commands = admin.commands(&dev_id).await?;
+    let total = commands.len();
+    commands.sort_unstable_by_key(|c| std::cmp::Reverse(c.id));
+    let mut page: Vec<&CommandRecord> = commands
+        .iter()
+        .filter(|c| before.is_none_or(|before| c.id < before))
+        .take(limit + 1)
+        .collect();
+    let next = (page.len() > limit).then(|| page[limit - 1].id.to_string());
+    page.truncate(limit);
     Ok(axum::Json(json!({
-        "commands": commands.iter().map(command_json).collect::<Vec<_>>()
+        "commands": page.into_iter().map(command_json).collect::<Vec<_>>(),
+        "next": next,
+        "total": total,
     }))
     .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitQuery {
+    limit: Option<String>,
+}
+
+/// `GET /admin/devices/{dev_id}/sessions?limit=&before=`: the sessions the
+/// store keeps of the device, latest first, `limit` at a time, those
+/// older than the session `before` (its `id`).
+async fn sessions<S: Store, C: NotificationChannel>(
+    State(shared): AppState<S, C>,
+    Path(text): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Response, AdminRefusal> {
+    let dev_id = dev_id(&text)?;
+    let query: BeforeQuery = list_query(&uri)?;
+    let limit = list_limit(query.limit.as_deref())?;
+    if let Some(before) = query.before.as_deref()
+        && !(before.len() == 16 && before.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        let shown: String = before.chars().take(32).collect();
+        return Err(refuse(400, format!("before {shown:?} is not a session id")).into());
+    }
+    let admin = admin(&shared);
+    let record = admin.device(&dev_id).await?;
+    let commands = admin.commands(&dev_id).await?;
+    let base = shared.base_uri(&headers);
+    let ids: Vec<String> = record
+        .sessions
+        .iter()
+        .map(|s| s.token.public_id())
+        .collect();
+    // After the cursor; a cursor the store no longer keeps was older than
+    // every session kept (the oldest are forgotten first): nothing is left.
+    let start = match query.before.as_deref() {
+        Some(before) => ids
+            .iter()
+            .position(|id| id.eq_ignore_ascii_case(before))
+            .map_or(ids.len(), |i| i + 1),
+        None => 0,
+    };
+    let page: Vec<Value> = record
+        .sessions
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|summary| {
+            let mut entry = summary_json(summary, &base);
+            entry["commands"] = commands
+                .iter()
+                .filter(|c| c.session == Some(summary.token))
+                .count()
+                .into();
+            entry
+        })
+        .collect();
+    let next = (start + limit < ids.len()).then(|| ids[start + limit - 1].clone());
+    Ok(axum::Json(json!({ "sessions": page, "next": next })).into_response())
 }
 
 async fn command<S: Store, C: NotificationChannel>(
@@ -821,14 +1028,20 @@ async fn command<S: Store, C: NotificationChannel>(
     Ok(axum::Json(command_json(&record)).into_response())
 }
 
+/// `GET /admin/devices/{dev_id}/alerts?limit=`: the newest `limit`
+/// alerts kept, oldest first, with how many are kept.
 async fn alerts<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     Path(text): Path<String>,
+    uri: axum::http::Uri,
 ) -> Result<Response, AdminRefusal> {
     let dev_id = dev_id(&text)?;
+    let query: LimitQuery = list_query(&uri)?;
+    let limit = list_limit(query.limit.as_deref())?;
     let alerts = admin(&shared).alerts(&dev_id).await?;
     Ok(axum::Json(json!({
-        "alerts": alerts.iter().map(alert_json).collect::<Vec<_>>()
+        "alerts": newest(&alerts, limit).iter().map(alert_json).collect::<Vec<_>>(),
+        "total": alerts.len(),
     }))
     .into_response())
 }

@@ -141,6 +141,42 @@ fn components() -> Map<String, Value> {
         ),
     );
     add(
+        "DeviceSession",
+        object(
+            json!({
+                "id": {"type": "string", "description": "16 hex digits naming the session"},
+                "token": string(),
+                "initiator": {"type": "string", "enum": ["client", "server", "bootstrap"]},
+                "notification_id": nullable(count()),
+                "started_ms": count(),
+                "ended_ms": nullable(count()),
+                "session_uri": nullable(string()),
+                "packages": count(),
+                "outcome": nullable(string()),
+                "commands": count(),
+            }),
+            &[
+                "id",
+                "token",
+                "initiator",
+                "notification_id",
+                "started_ms",
+                "ended_ms",
+                "session_uri",
+                "packages",
+                "outcome",
+                "commands",
+            ],
+        ),
+    );
+    add(
+        "SessionList",
+        object(
+            json!({"sessions": array(reference("DeviceSession")), "next": nullable(string())}),
+            &["sessions", "next"],
+        ),
+    );
+    add(
         "OpenSession",
         object(
             json!({"id": string(), "started_ms": count(), "deadline_ms": count(), "packages": count()}),
@@ -201,10 +237,16 @@ fn components() -> Map<String, Value> {
                 "tags": reference("Tags"),
                 "devinfo": {"type": "object", "additionalProperties": string()},
                 "commands": object(
-                    json!({"pending": array(reference("Command")), "finished": array(reference("Command"))}),
-                    &["pending", "finished"],
+                    json!({
+                        "pending": array(reference("Command")),
+                        "finished": array(reference("Command")),
+                        "pending_total": count(),
+                        "finished_total": count(),
+                    }),
+                    &["pending", "finished", "pending_total", "finished_total"],
                 ),
                 "alerts": count(),
+                "recent_alerts": array(reference("Alert")),
             }),
             &[
                 "dev_id",
@@ -224,6 +266,7 @@ fn components() -> Map<String, Value> {
                 "devinfo",
                 "commands",
                 "alerts",
+                "recent_alerts",
             ],
         ),
     );
@@ -328,8 +371,12 @@ fn components() -> Map<String, Value> {
     add(
         "CommandList",
         object(
-            json!({"commands": array(reference("Command"))}),
-            &["commands"],
+            json!({
+                "commands": array(reference("Command")),
+                "next": nullable(string()),
+                "total": count(),
+            }),
+            &["commands", "next", "total"],
         ),
     );
     add(
@@ -351,7 +398,10 @@ fn components() -> Map<String, Value> {
     );
     add(
         "AlertList",
-        object(json!({"alerts": array(reference("Alert"))}), &["alerts"]),
+        object(
+            json!({"alerts": array(reference("Alert")), "total": count()}),
+            &["alerts", "total"],
+        ),
     );
     add(
         "NotificationSent",

@@ -13,10 +13,10 @@ use super::batch::{Taken, first_conflict};
 use super::{
     AlertRecord, ArtifactId, ArtifactRecord, BootstrapDevice, BootstrapOutcomeRecord,
     BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord, CampaignSpec,
-    CampaignStatus, CommandId, CommandRecord, CommandStatus, DeviceRecord, DeviceRegistration,
-    GroupId, GroupRecord, PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject,
-    Respond, SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken,
-    StageCounts, StepOutcome, StepPackage, Tag, UpdateState,
+    CampaignStatus, CommandId, CommandRecord, CommandStatus, DevicePage, DeviceQuery, DeviceRecord,
+    DeviceRegistration, GroupId, GroupRecord, PasswordCredentials, PskCredentials, PskIdentity,
+    RepositoryObject, Respond, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
+    SessionSummary, SessionToken, StageCounts, StepOutcome, StepPackage, Tag, UpdateState,
 };
 use super::{
     EventBounds, EventFilter, EventRecord, NewEvent, WebhookId, WebhookRecord, WebhookSpec,
@@ -112,12 +112,17 @@ pub trait Store: Send + Sync + 'static {
         dev_id: &DevId,
     ) -> impl Future<Output = Result<Option<DeviceRecord>, Error>> + Send;
 
-    /// Devices in DevID order, starting after `after`, at most `limit`.
+    // --- devices ---
+
+    /// A page of devices in DevID order (byte order): those the query
+    /// selects ([`DeviceQuery`]: a DevID prefix, after a DevID), at most
+    /// its limit, with their open sessions, read in one step. A store reads
+    /// a range of its DevID index (never every device) and the open
+    /// sessions of the page at once (never one device at a time).
     fn devices(
         &self,
-        after: Option<&DevId>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<DeviceRecord>, Error>> + Send;
+        query: &DeviceQuery,
+    ) -> impl Future<Output = Result<DevicePage, Error>> + Send;
 
     /// How many devices are registered.
     fn device_count(&self) -> impl Future<Output = Result<usize, Error>> + Send;
@@ -959,10 +964,9 @@ impl<T: Store> Store for std::sync::Arc<T> {
 
     fn devices(
         &self,
-        after: Option<&DevId>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<DeviceRecord>, Error>> + Send {
-        (**self).devices(after, limit)
+        query: &DeviceQuery,
+    ) -> impl Future<Output = Result<DevicePage, Error>> + Send {
+        (**self).devices(query)
     }
 
     fn device_count(&self) -> impl Future<Output = Result<usize, Error>> + Send {

@@ -26,6 +26,7 @@ mod device;
 mod event;
 mod group;
 mod ids;
+mod listing;
 mod location;
 mod memory;
 mod name;
@@ -60,6 +61,7 @@ pub use event::{
 pub(crate) use event::{kinds_of_text, kinds_text};
 pub use group::{GroupFilter, GroupRecord};
 pub use ids::{CommandId, SessionToken};
+pub use listing::{DevicePage, DeviceQuery};
 pub use location::StoreLocation;
 pub use memory::MemoryStore;
 pub use name::{ArtifactId, CampaignId, GroupId, InvalidName, MAX_NAME_LEN, Tag};

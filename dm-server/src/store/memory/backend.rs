@@ -23,6 +23,7 @@ use crate::store::{
     CampaignDevice, CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, StageCounts,
     UpdateState,
 };
+use crate::store::{DevicePage, DeviceQuery};
 use crate::store::{
     EventBounds, EventFilter, EventRecord, NewEvent, WebhookId, WebhookRecord, WebhookSpec,
 };
@@ -124,19 +125,31 @@ impl Store for MemoryStore {
         Ok(self.lock().devices.get(dev_id).map(|d| d.record(dev_id)))
     }
 
-    async fn devices(
-        &self,
-        after: Option<&DevId>,
-        limit: usize,
-    ) -> Result<Vec<DeviceRecord>, Error> {
+    async fn devices(&self, query: &DeviceQuery) -> Result<DevicePage, Error> {
         let inner = self.lock();
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        Ok(inner
+        // A range of the ordered map: from the later of the prefix and the
+        // cursor, while the prefix matches.
+        let start = match (query.prefix.as_deref(), query.after.as_ref()) {
+            (Some(prefix), Some(after)) if prefix > after.as_str() => Bound::Included(prefix),
+            (_, Some(after)) => Bound::Excluded(after.as_str()),
+            (Some(prefix), None) => Bound::Included(prefix),
+            (None, None) => Bound::Unbounded,
+        };
+        let prefix = query.prefix.as_deref().unwrap_or("");
+        let devices: Vec<DeviceRecord> = inner
             .devices
-            .range::<DevId, _>((start, Bound::Unbounded))
-            .take(limit)
+            .range::<str, _>((start, Bound::Unbounded))
+            .take_while(|(dev_id, _)| dev_id.as_str().starts_with(prefix))
+            .take(query.limit.saturating_add(1))
             .map(|(dev_id, device)| device.record(dev_id))
-            .collect())
+            .collect();
+        let open_sessions = devices
+            .iter()
+            .take(query.limit)
+            .flat_map(|d| &d.open_sessions)
+            .filter_map(|token| inner.sessions.get(token).cloned())
+            .collect();
+        Ok(DevicePage::of(devices, open_sessions, query.limit))
     }
 
     async fn device_count(&self) -> Result<usize, Error> {

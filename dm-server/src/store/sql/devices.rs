@@ -11,8 +11,8 @@ use super::{Connection, Dialect, Row, Value};
 use crate::Error;
 use crate::store::batch::{Taken, first_conflict};
 use crate::store::{
-    DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials, PskCredentials,
-    PskIdentity,
+    DevicePage, DeviceQuery, DeviceRecord, DeviceRegistration, NotificationSecret,
+    PasswordCredentials, PskCredentials, PskIdentity,
 };
 
 /// The columns [`record`] reads, in order.
@@ -323,28 +323,46 @@ pub(super) async fn device(
     Ok(Some(device))
 }
 
-/// See [`Store::devices`](crate::Store::devices).
+/// See [`Store::devices`](crate::Store::devices): a range scan of the
+/// primary key (`dev_id >= prefix AND dev_id < prefix end AND dev_id >
+/// after`; DevIDs compare as bytes, `COLLATE "C"` on PostgreSQL), then the
+/// open sessions of the page in one range scan of `sessions_by_device`.
 pub(super) async fn devices(
     c: &mut dyn Connection,
-    after: Option<&DevId>,
-    limit: usize,
-) -> Result<Vec<DeviceRecord>, Error> {
-    if limit == 0 {
-        return Ok(Vec::new());
+    query: &DeviceQuery,
+) -> Result<DevicePage, Error> {
+    if query.limit == 0 {
+        return Ok(DevicePage::default());
     }
-    let rows = if let Some(after) = after {
-        let sql = format!("SELECT {COLUMNS} FROM devices WHERE dev_id > ? ORDER BY dev_id LIMIT ?");
-        c.query(&sql, &[after.as_str().into(), count(limit)])
-            .await?
+    let mut conditions = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(prefix) = &query.prefix {
+        conditions.push("dev_id >= ?");
+        params.push(prefix.as_str().into());
+        if let Some(end) = query.prefix_end() {
+            conditions.push("dev_id < ?");
+            params.push(end.into());
+        }
+    }
+    if let Some(after) = &query.after {
+        conditions.push("dev_id > ?");
+        params.push(after.as_str().into());
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
     } else {
-        let sql = format!("SELECT {COLUMNS} FROM devices ORDER BY dev_id LIMIT ?");
-        c.query(&sql, &[count(limit)]).await?
+        format!("WHERE {} ", conditions.join(" AND "))
     };
+    params.push(count(query.limit.saturating_add(1)));
+    let sql = format!("SELECT {COLUMNS} FROM devices {filter}ORDER BY dev_id LIMIT ?");
+    let rows = c.query(&sql, &params).await?;
     let mut devices = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
-    if let (Some(first), Some(last)) = (devices.first(), devices.last()) {
+    let mut open_sessions = Vec::new();
+    let shown = &mut devices[..query.limit.min(rows.len())];
+    if let (Some(first), Some(last)) = (shown.first(), shown.last()) {
         let open = c
             .query(
-                "SELECT dev_id, token FROM sessions WHERE dev_id >= ? AND dev_id <= ? \
+                "SELECT dev_id, token, record FROM sessions WHERE dev_id >= ? AND dev_id <= ? \
                  ORDER BY dev_id, id",
                 &[first.dev_id.as_str().into(), last.dev_id.as_str().into()],
             )
@@ -352,15 +370,16 @@ pub(super) async fn devices(
         for row in &open {
             let dev_id = row.text(0, "session device")?;
             let token = token_of(row, 1)?;
-            if let Ok(i) = devices.binary_search_by(|d| d.dev_id.as_str().cmp(dev_id.as_str())) {
-                devices[i].open_sessions.push(token);
+            if let Ok(i) = shown.binary_search_by(|d| d.dev_id.as_str().cmp(dev_id.as_str())) {
+                shown[i].open_sessions.push(token);
+                open_sessions.push(from_json("session", &row.text(2, "session")?)?);
             }
         }
-        for device in &mut devices {
+        for device in shown.iter_mut() {
             device.open_session = device.open_sessions.last().copied();
         }
     }
-    Ok(devices)
+    Ok(DevicePage::of(devices, open_sessions, query.limit))
 }
 
 /// See [`Store::credentials_by_username`](crate::Store::credentials_by_username).

@@ -26,6 +26,7 @@ use crate::store::{
     CampaignDevice, CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, StageCounts,
     UpdateState,
 };
+use crate::store::{DevicePage, DeviceQuery};
 use crate::store::{
     EventBounds, EventFilter, EventRecord, NewEvent, WebhookId, WebhookRecord, WebhookSpec,
 };
@@ -194,17 +195,13 @@ impl<B: Backend> Store for SqlStore<B> {
         .await
     }
 
-    async fn devices(
-        &self,
-        after: Option<&DevId>,
-        limit: usize,
-    ) -> Result<Vec<DeviceRecord>, Error> {
-        let after = after.cloned();
+    async fn devices(&self, query: &DeviceQuery) -> Result<DevicePage, Error> {
+        let query = query.clone();
         self.run(
             Access::Read,
             work(move |c| {
-                let after = after.clone();
-                Box::pin(async move { devices::devices(c, after.as_ref(), limit).await })
+                let query = query.clone();
+                Box::pin(async move { devices::devices(c, &query).await })
             }),
         )
         .await
