@@ -23,7 +23,9 @@ use std::future::Future;
 
 use std::sync::Arc;
 
+mod api_keys;
 mod campaigns;
+pub use api_keys::api_keys_are_kept_revoked_once_and_listed_in_id_order;
 pub use campaigns::{
     CampaignFigures, artifacts_and_groups_in_use_are_kept, campaign_figures,
     campaign_leases_are_exclusive_until_they_expire, campaign_rows_change_by_compare_and_set,
@@ -116,6 +118,7 @@ where
     artifacts_keep_their_content_in_chunks_and_read_ranges(new_store(default()).await).await;
     groups_tags_and_devinfo_are_kept(new_store(default()).await).await;
     artifacts_and_groups_in_use_are_kept(new_store(default()).await).await;
+    api_keys_are_kept_revoked_once_and_listed_in_id_order(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:

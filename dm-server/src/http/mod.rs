@@ -11,12 +11,14 @@ use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::Store;
 
+mod access;
 mod admin;
 pub(crate) mod admin_updates;
 mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
 mod campaigns;
+mod keys;
 mod refusal;
 mod repository;
 mod request;
