@@ -1,7 +1,7 @@
 //! The arguments of `fuzz` and `fuzz-seed`, and the fuzz targets they name.
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-pub(crate) const TARGETS: [&str; 23] = [
+pub(crate) const TARGETS: [&str; 24] = [
     "package1",
     "package2",
     "package3",
@@ -25,6 +25,7 @@ pub(crate) const TARGETS: [&str; 23] = [
     "client_state",
     "server_http",
     "factory_file",
+    "api_keys",
 ];
 
 /// The options of the fuzz tasks.
