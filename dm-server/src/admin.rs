@@ -273,9 +273,15 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         {
             return Err(Error::InvalidNotificationAddress(address.clone()));
         }
+        let dev_id = registration.dev_id.clone();
+        let now = now_ms();
         self.store()
-            .register_device(registration, replace, now_ms())
-            .await
+            .register_device(registration, replace, now)
+            .await?;
+        self.shared
+            .events
+            .record(crate::events::device_registered(&dev_id, now));
+        Ok(())
     }
 
     /// Registers a batch of new devices, all or nothing
@@ -315,7 +321,15 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
                 return Err(Error::InvalidNotificationAddress(address.clone()));
             }
         }
-        self.store().register_devices(registrations, now_ms()).await
+        let dev_ids: Vec<DevId> = registrations.iter().map(|r| r.dev_id.clone()).collect();
+        let now = now_ms();
+        self.store().register_devices(registrations, now).await?;
+        self.shared.events.record_all(
+            dev_ids
+                .iter()
+                .map(|dev_id| crate::events::device_registered(dev_id, now)),
+        );
+        Ok(())
     }
 
     /// Removes a device with everything about it.
@@ -525,7 +539,9 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             timestamp,
             secret,
         )?;
-        self.shared.channel.deliver(&address, &bytes).await?;
+        let delivered = self.shared.channel.deliver(&address, &bytes).await;
+        self.shared.metrics.notification(delivered.is_ok());
+        delivered?;
         tracing::info!(%dev_id, %address, notification_id, "notification sent");
         Ok(NotificationSent {
             notification_id,

@@ -102,6 +102,79 @@ pub struct FileConfig {
     /// A bootstrap server beside the management server, on its own
     /// listener and the same store (docs/bootstrap.md).
     pub bootstrap: Option<BootstrapConfig>,
+    /// Whether `GET /metrics` is served (default `true`).
+    pub metrics: Option<bool>,
+    /// The event stream and webhooks ([`EventsConfig`]).
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+/// The `events` member of [`FileConfig`] (docs/operations.md, "Events and
+/// webhooks"); what is not given keeps its default
+/// ([`EventSettings`](crate::EventSettings)).
+///
+/// ```
+/// use dm_server::FileConfig;
+///
+/// let config = FileConfig::from_json(br#"{"events":{"keep_events":5000,"max_age_secs":3600,"webhook_attempts":3}}"#, ".")?;
+/// let options = config.options()?.build()?;
+/// assert_eq!(options.events().keep_events, 5000);
+/// assert_eq!(options.events().webhook_attempts, 3);
+/// assert!(FileConfig::from_json(br#"{"events":{"keep":1}}"#, ".").is_err());
+/// # Ok::<(), dm_server::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EventsConfig {
+    /// Whether events are recorded (default `true`).
+    pub enabled: Option<bool>,
+    /// Most events kept (default 100,000).
+    pub keep_events: Option<u64>,
+    /// Events older than this are pruned (default 7 days).
+    pub max_age_secs: Option<u64>,
+    /// How often a node reads the other nodes' events (default 200 ms).
+    pub poll_interval_ms: Option<u64>,
+    /// The keep-alive comment of an idle stream (default 15 s).
+    pub keep_alive_secs: Option<u64>,
+    /// Most attempts per webhook delivery (default 6).
+    pub webhook_attempts: Option<u32>,
+    /// The first wait between attempts, doubled each time (default 1 s).
+    pub webhook_backoff_ms: Option<u64>,
+    /// How long one delivery may take (default 10 s).
+    pub webhook_timeout_secs: Option<u64>,
+}
+
+impl EventsConfig {
+    /// The settings it gives.
+    pub fn settings(&self) -> crate::EventSettings {
+        let mut settings = crate::EventSettings::default();
+        if let Some(on) = self.enabled {
+            settings = settings.with_enabled(on);
+        }
+        if let Some(n) = self.keep_events {
+            settings = settings.with_keep_events(n);
+        }
+        if let Some(s) = self.max_age_secs {
+            settings = settings.with_max_age(Duration::from_secs(s));
+        }
+        if let Some(ms) = self.poll_interval_ms {
+            settings = settings.with_poll_interval(Duration::from_millis(ms));
+        }
+        if let Some(s) = self.keep_alive_secs {
+            settings = settings.with_keep_alive(Duration::from_secs(s));
+        }
+        if let Some(n) = self.webhook_attempts {
+            settings = settings.with_webhook_attempts(n);
+        }
+        if let Some(ms) = self.webhook_backoff_ms {
+            settings = settings.with_webhook_backoff(Duration::from_millis(ms));
+        }
+        if let Some(s) = self.webhook_timeout_secs {
+            settings = settings.with_webhook_timeout(Duration::from_secs(s));
+        }
+        settings
+    }
 }
 
 /// The `bootstrap` member of [`FileConfig`]: the bootstrap role's listener,
@@ -562,6 +635,9 @@ impl FileConfig {
         if let Some(tls) = &self.tls {
             builder = builder.tls(tls.options()?);
         }
+        if let Some(on) = self.metrics {
+            builder = builder.metrics(on);
+        }
         if let Some(notification) = &self.dev_notification
             && let Some(secret) = notification.secret("dev_notification")?
         {
@@ -618,7 +694,10 @@ impl FileConfig {
         if let Some(ms) = l.campaign_tick_ms {
             builder = builder.campaign_tick(Duration::from_millis(ms));
         }
-        Ok(builder.limits(limits).session(session))
+        Ok(builder
+            .limits(limits)
+            .session(session)
+            .events(self.events.settings()))
     }
 
     /// The registrations of the `devices` list, credentials hashed for

@@ -315,6 +315,23 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A webhook that cannot be created as asked (400): a URL that is not
+    /// http or https, an empty secret, an unknown kind.
+    #[error("invalid webhook: {problem}")]
+    InvalidWebhook {
+        /// What is wrong.
+        problem: String,
+    },
+    /// No webhook has this id (404).
+    #[error("no webhook {0}")]
+    WebhookNotFound(crate::WebhookId),
+    /// An event stream request that cannot be served (400): an unknown
+    /// kind, a DevID or event id that does not parse.
+    #[error("invalid event request: {problem}")]
+    InvalidEventRequest {
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl From<crate::store::InvalidName> for Error {
@@ -352,6 +369,8 @@ impl Error {
             | Error::InvalidCampaign { .. }
             | Error::InvalidApiKey { .. }
             | Error::InvalidScope(_)
+            | Error::InvalidWebhook { .. }
+            | Error::InvalidEventRequest { .. }
             | Error::Types(_) => StatusCode::BAD_REQUEST,
             Error::Codec(e) => e.status(),
             Error::ObjectOwned { .. } | Error::TooManyObjects { .. } => StatusCode::FORBIDDEN,
@@ -360,7 +379,8 @@ impl Error {
             | Error::CommandNotFound { .. }
             | Error::ArtifactNotFound(_)
             | Error::GroupNotFound(_)
-            | Error::CampaignNotFound(_) => StatusCode::NOT_FOUND,
+            | Error::CampaignNotFound(_)
+            | Error::WebhookNotFound(_) => StatusCode::NOT_FOUND,
             Error::DeviceExists(_)
             | Error::UsernameTaken { .. }
             | Error::CertificateTaken { .. }

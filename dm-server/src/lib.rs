@@ -55,8 +55,10 @@ mod campaign;
 mod config;
 mod devinfo;
 mod error;
+mod events;
 mod group;
 mod http;
+pub mod metrics;
 mod notify;
 mod options;
 mod server;
@@ -76,10 +78,12 @@ pub use auth::ClientCertificate;
 pub use bootstrap::{AdminClient, BootstrapSettings};
 pub use campaign::admin::{CampaignProgress, check_campaign_spec, parse_campaign_spec};
 pub use config::{
-    BootstrapConfig, CaFiles, DeviceConfig, FileConfig, LimitsConfig, NotificationConfig,
-    PskConfig, RemoteConfig, TlsFiles,
+    BootstrapConfig, CaFiles, DeviceConfig, EventsConfig, FileConfig, LimitsConfig,
+    NotificationConfig, PskConfig, RemoteConfig, TlsFiles,
 };
 pub use error::Error;
+pub use events::webhook::{parse_webhook_json, signature as webhook_signature};
+pub use events::{EventRequest, EventSettings, parse_event_request};
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
@@ -105,10 +109,11 @@ pub use store::{
     BootstrapOutcomeRecord, BootstrapPsk, BootstrapResult, BootstrapSessionRecord, CampaignDevice,
     CampaignId, CampaignRecord, CampaignRetry, CampaignSpec, CampaignStatus, CommandId,
     CommandRecord, CommandState, CommandStatus, CredentialsAndSession, DeviceRecord,
-    DeviceRegistration, GroupFilter, GroupId, GroupRecord, InvalidName, MAX_API_KEY_NAME_LEN,
-    MAX_NAME_LEN, MaintenanceWindow, MemoryStore, NotificationSecret, ObjectOwner, Pacing,
-    PasswordCredentials, PauseReason, PendingRegistration, PskCredentials, PskIdentity,
-    RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
-    SessionSummary, SessionToken, Stage, StageCounts, StageSize, StepOutcome, StepPackage, Store,
-    StoreLocation, Tag, UpdateState, check_api_key_name,
+    DeviceRegistration, EventBounds, EventFilter, EventKind, EventRecord, GroupFilter, GroupId,
+    GroupRecord, InvalidName, MAX_API_KEY_NAME_LEN, MAX_NAME_LEN, MaintenanceWindow, MemoryStore,
+    NewEvent, NotificationSecret, ObjectOwner, Pacing, PasswordCredentials, PauseReason,
+    PendingRegistration, PskCredentials, PskIdentity, RepositoryObject, Respond, Retention,
+    SessionEnd, SessionOutcome, SessionRecord, SessionStep, SessionSummary, SessionToken, Stage,
+    StageCounts, StageSize, StepOutcome, StepPackage, Store, StoreLocation, Tag, UpdateState,
+    WebhookId, WebhookRecord, WebhookSpec, check_api_key_name,
 };

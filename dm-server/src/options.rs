@@ -15,6 +15,7 @@ use dm_types::{ServerId, ServerUri};
 
 use crate::Error;
 use crate::bootstrap::BootstrapSettings;
+use crate::events::EventSettings;
 use crate::store::NotificationSecret;
 
 /// The Digest and Basic realm when none is configured.
@@ -646,6 +647,10 @@ impl SessionSettings {
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 #[derive(Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of the server"
+)]
 pub struct ServerOptions {
     pub(crate) listen: SocketAddr,
     pub(crate) public_uri: Option<String>,
@@ -661,6 +666,8 @@ pub struct ServerOptions {
     pub(crate) digest_md5: bool,
     pub(crate) bootstrap: Option<BootstrapSettings>,
     pub(crate) campaign_tick: Duration,
+    pub(crate) metrics: bool,
+    pub(crate) events: EventSettings,
 }
 
 /// How often the campaign driver runs by default (see
@@ -683,6 +690,8 @@ impl std::fmt::Debug for ServerOptions {
             .field("digest_md5", &self.digest_md5)
             .field("bootstrap", &self.bootstrap)
             .field("campaign_tick", &self.campaign_tick)
+            .field("metrics", &self.metrics)
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
@@ -746,6 +755,11 @@ impl ServerOptions {
         &self.limits
     }
 
+    /// The event settings.
+    pub fn events(&self) -> &EventSettings {
+        &self.events
+    }
+
     /// The session settings.
     pub fn session(&self) -> &SessionSettings {
         &self.session
@@ -755,10 +769,19 @@ impl ServerOptions {
     pub fn campaign_tick(&self) -> Duration {
         self.campaign_tick
     }
+
+    /// Whether `GET /metrics` is served (docs/operations.md).
+    pub fn metrics(&self) -> bool {
+        self.metrics
+    }
 }
 
 /// Builds [`ServerOptions`]; [`ServerOptionsBuilder::build`] checks them.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of the server"
+)]
 pub struct ServerOptionsBuilder {
     listen: SocketAddr,
     public_uri: Option<String>,
@@ -774,6 +797,8 @@ pub struct ServerOptionsBuilder {
     digest_md5: bool,
     bootstrap: Option<BootstrapSettings>,
     campaign_tick: Duration,
+    metrics: bool,
+    events: EventSettings,
 }
 
 impl Default for ServerOptionsBuilder {
@@ -793,6 +818,8 @@ impl Default for ServerOptionsBuilder {
             digest_md5: true,
             bootstrap: None,
             campaign_tick: DEFAULT_CAMPAIGN_TICK,
+            metrics: true,
+            events: EventSettings::default(),
         }
     }
 }
@@ -842,6 +869,23 @@ impl ServerOptionsBuilder {
     #[must_use]
     pub fn dev_mode(mut self, on: bool) -> Self {
         self.dev_mode = on;
+        self
+    }
+
+    /// Serves `GET /metrics` (on by default): the server's counters in the
+    /// Prometheus text format, behind the admin API's authentication
+    /// (docs/operations.md lists them).
+    ///
+    /// ```
+    /// use dm_server::ServerOptions;
+    ///
+    /// let options = ServerOptions::builder().metrics(false).build()?;
+    /// assert!(!options.metrics());
+    /// # Ok::<(), dm_server::Error>(())
+    /// ```
+    #[must_use]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
         self
     }
 
@@ -925,6 +969,14 @@ impl ServerOptionsBuilder {
     #[must_use]
     pub fn campaign_tick(mut self, tick: Duration) -> Self {
         self.campaign_tick = tick.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How events are kept, streamed and delivered to webhooks
+    /// ([`EventSettings`]; docs/operations.md, "Events and webhooks").
+    #[must_use]
+    pub fn events(mut self, settings: EventSettings) -> Self {
+        self.events = settings;
         self
     }
 
@@ -1016,6 +1068,8 @@ impl ServerOptionsBuilder {
             digest_md5: self.digest_md5,
             bootstrap: self.bootstrap,
             campaign_tick: self.campaign_tick,
+            metrics: self.metrics,
+            events: self.events,
         })
     }
 }

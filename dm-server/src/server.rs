@@ -83,6 +83,7 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
         if let Some(uri) = &options.public_uri {
             let _ = public_base.set(uri.clone());
         }
+        let options_events = options.events.clone();
         let bodies = Arc::new(BodyBudget::new(options.limits.body_budget_bytes));
         let requests = Arc::new(DeviceRequests::new(options.limits.requests_per_device));
         DmServer {
@@ -94,6 +95,8 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                 bodies,
                 requests,
                 server_key: ServerKey::default(),
+                metrics: crate::metrics::Metrics::default(),
+                events: Arc::new(crate::events::EventHub::new(options_events)),
             }),
         }
     }
@@ -164,9 +167,11 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
     /// [`SessionSettings::expiry_interval`](crate::SessionSettings::expiry_interval),
     /// flushes the store every
     /// [`SessionSettings::flush_interval`](crate::SessionSettings::flush_interval),
-    /// and drives the update campaigns every
+    /// drives the update campaigns every
     /// [`ServerOptions::campaign_tick`](crate::ServerOptions::campaign_tick)
-    /// (docs/updates.md). [`DmServer::serve`] runs it itself.
+    /// (docs/updates.md), and appends, reads, prunes and delivers events
+    /// ([`EventSettings`](crate::EventSettings)). [`DmServer::serve`] runs it
+    /// itself.
     pub async fn run_maintenance(&self) {
         let campaigns = async {
             if self.shared.options.bootstrap.is_some() {
@@ -180,7 +185,16 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
                 }
             }
         };
-        tokio::join!(campaigns, self.run_housekeeping());
+        let events = async {
+            if self.shared.options.bootstrap.is_some() {
+                return std::future::pending().await;
+            }
+            tokio::join!(
+                self.shared.events.run(&self.shared.store),
+                crate::events::webhook::run(self.shared.clone())
+            );
+        };
+        tokio::join!(campaigns, events, self.run_housekeeping());
     }
 
     /// Session expiry and store flushes, forever.
@@ -311,6 +325,8 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
         }
         drop(listener);
         let _ = stop.send(true);
+        // Event streams never end by themselves.
+        self.shared.events.close();
         let drained = tokio::time::timeout(options.limits.shutdown_grace, async {
             while connections.join_next().await.is_some() {}
         })
@@ -320,6 +336,8 @@ impl<S: Store, C: NotificationChannel> DmServer<S, C> {
             connections.shutdown().await;
         }
         maintenance.abort();
+        // The events still waiting to be appended.
+        self.shared.events.flush(&self.shared.store).await;
         let flushed = self.shared.store.flush().await;
         tracing::info!("stopped");
         flushed

@@ -10,6 +10,8 @@ use dm_types::ServerUri;
 use crate::Error;
 use crate::auth::ServerKey;
 use crate::budget::{BodyBudget, DeviceRequests};
+use crate::events::EventHub;
+use crate::metrics::Metrics;
 use crate::notify::NotificationChannel;
 use crate::options::ServerOptions;
 use crate::store::{SessionToken, Store};
@@ -28,6 +30,10 @@ pub(crate) struct Shared<S, C> {
     pub(crate) requests: Arc<DeviceRequests>,
     /// The store's server key, read once.
     pub(crate) server_key: ServerKey,
+    /// The counters `GET /metrics` reports.
+    pub(crate) metrics: Metrics,
+    /// The events waiting to be appended, and the node's subscribers.
+    pub(crate) events: Arc<EventHub>,
 }
 
 impl<S: Store, C: NotificationChannel> Shared<S, C> {
@@ -73,10 +79,54 @@ impl<S: Store, C: NotificationChannel> Shared<S, C> {
     /// Ends the sessions past their deadline (their unanswered commands
     /// fail).
     pub(crate) async fn expire(&self) -> Result<Vec<crate::store::SessionRecord>, Error> {
-        let expired = self.store.expire_sessions(now_ms()).await?;
+        let now = now_ms();
+        let expired = self.store.expire_sessions(now).await?;
         for session in &expired {
             tracing::info!(dev_id = %session.state.dev_id, session = %session.token, "session expired");
+            self.session_ended(session, &crate::store::SessionOutcome::Timeout, now);
         }
         Ok(expired)
+    }
+
+    /// Records that a session ended (`session.ended`), and that the
+    /// commands still awaiting their status in it failed
+    /// (`command.finished`, `failed`).
+    pub(crate) fn session_ended(
+        &self,
+        session: &crate::store::SessionRecord,
+        outcome: &crate::store::SessionOutcome,
+        now_ms: u64,
+    ) {
+        self.metrics
+            .session_ended(outcome, session.started_ms, now_ms);
+        let dev_id = session.dev_id();
+        let failed = match &session.state.phase {
+            dm_session::SessionPhase::AwaitingStatuses { sent } => sent
+                .iter()
+                .filter_map(|(tag, command)| tag.map(|id| (id, command)))
+                .map(|(id, command)| {
+                    crate::events::command_finished(
+                        dev_id,
+                        id,
+                        command.name(),
+                        crate::store::CommandState::Failed,
+                        None,
+                        now_ms,
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.events
+            .record_all(
+                failed
+                    .into_iter()
+                    .chain(std::iter::once(crate::events::session_ended(
+                        dev_id,
+                        session.token,
+                        outcome,
+                        now_ms,
+                    ))),
+            );
     }
 }

@@ -22,8 +22,16 @@ pub(crate) fn random<const N: usize>() -> Result<[u8; N], Error> {
     Ok(bytes)
 }
 
-/// HMAC-SHA-256 (RFC 2104) of `message` under `key` (at most 64 bytes).
-pub(crate) fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+/// HMAC-SHA-256 (RFC 2104) of `message` under `key` (a key longer than
+/// the 64-byte block is hashed first).
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let hashed;
+    let key = if key.len() > 64 {
+        hashed = sha256(key);
+        &hashed[..]
+    } else {
+        key
+    };
     let mut inner_pad = [0x36u8; 64];
     let mut outer_pad = [0x5cu8; 64];
     for (i, k) in key.iter().enumerate() {

@@ -73,7 +73,9 @@ async fn each_scope_does_what_it_may_and_nothing_more() {
         body["error"],
         "this API key has scope read; POST /admin/devices/{dev_id}/commands needs operator"
     );
+    assert_eq!(read.get("/metrics").await.0, 200);
     assert_eq!(read.get("/admin/keys").await.0, 403);
+    assert_eq!(read.get("/admin/webhooks").await.0, 403);
     assert_eq!(read.get(&format!("/admin/keys/{read_id}")).await.0, 403);
     assert_eq!(read.post("/admin/devices", device("IMEI:9")).await.0, 403);
     assert_eq!(

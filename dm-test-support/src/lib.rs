@@ -29,6 +29,8 @@
 //!   they execute;
 //! - `admin_api` (feature `fleet`): the admin API of a running server over
 //!   HTTP.
+//! - `prometheus`: a strict reader of the Prometheus text format, for
+//!   tests of `GET /metrics`.
 
 // Helpers stop the test that calls them with a panic naming what failed:
 // that is their error reporting.
@@ -40,6 +42,8 @@ pub mod admin_api;
 pub mod campaign;
 #[cfg(feature = "device")]
 pub mod device;
+#[cfg(feature = "server")]
+pub mod events;
 pub mod file_server;
 #[cfg(feature = "fleet")]
 pub mod fleet;
@@ -50,6 +54,7 @@ pub mod hostile_server;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process;
+pub mod prometheus;
 pub mod proxy;
 pub mod s_client;
 #[cfg(feature = "server")]

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 mod api_keys;
 mod campaigns;
+mod events;
 pub use api_keys::api_keys_are_kept_revoked_once_and_listed_in_id_order;
 pub use campaigns::{
     CampaignFigures, artifacts_and_groups_in_use_are_kept, campaign_figures,
@@ -32,6 +33,11 @@ pub use campaigns::{
     campaign_updates_expect_their_version, campaigns_created_at_once_never_share_a_device,
     campaigns_survive_reopening, campaigns_take_each_device_once_and_count_their_rows,
     due_and_stale_campaign_rows_are_found_in_order, skipping_takes_the_rows_not_yet_started,
+};
+pub use events::{
+    concurrent_appends_never_commit_an_id_late, events_are_pruned_by_count_and_age,
+    events_get_increasing_ids_and_are_read_by_filter,
+    webhook_leases_are_exclusive_and_cursors_move_forward,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -63,6 +69,7 @@ where
     )
     .await;
     command_ids_are_never_reused(new_store(default()).await).await;
+    queued_commands_are_counted_until_claimed(new_store(default()).await).await;
     registrations_conflict_and_repository_objects_keep_their_owner(new_store(default()).await)
         .await;
     batch_registrations_are_all_or_nothing(new_store(default()).await).await;
@@ -119,6 +126,10 @@ where
     groups_tags_and_devinfo_are_kept(new_store(default()).await).await;
     artifacts_and_groups_in_use_are_kept(new_store(default()).await).await;
     api_keys_are_kept_revoked_once_and_listed_in_id_order(new_store(default()).await).await;
+    events_get_increasing_ids_and_are_read_by_filter(new_store(default()).await).await;
+    events_are_pruned_by_count_and_age(new_store(default()).await).await;
+    concurrent_appends_never_commit_an_id_late(new_store(default()).await).await;
+    webhook_leases_are_exclusive_and_cursors_move_forward(new_store(default()).await).await;
 }
 
 /// The retention of [`repository_budgets_refuse_a_write_and_change_nothing`]:
@@ -306,6 +317,27 @@ pub async fn command_ids_are_never_reused<S: Store>(store: S) {
         again[0] > first[1],
         "a new command takes a new id: {again:?} after {first:?}"
     );
+}
+
+/// The queue depth counts the commands queued on every device, and no
+/// longer those claimed by a session or of a removed device.
+pub async fn queued_commands_are_counted_until_claimed<S: Store>(store: S) {
+    let (d1, d2) = (dev("IMEI:1"), dev("IMEI:2"));
+    register(&store, &d1, 0).await;
+    register(&store, &d2, 0).await;
+    assert_eq!(store.queued_command_count().await.expect("counted"), 0);
+    futures_ids(&store, &d1, 3).await;
+    futures_ids(&store, &d2, 2).await;
+    assert_eq!(store.queued_command_count().await.expect("counted"), 5);
+    let session = SessionToken::from_bytes([7; 16]);
+    let claimed = store
+        .claim_commands(&d1, session, 2, 1)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(store.queued_command_count().await.expect("counted"), 3);
+    assert!(store.remove_device(&d2).await.expect("removed"));
+    assert_eq!(store.queued_command_count().await.expect("counted"), 1);
 }
 
 /// Queued commands are claimed in queue order and once; a result is

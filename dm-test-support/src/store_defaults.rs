@@ -17,6 +17,9 @@ use dm_server::{
     RepositoryObject, SessionEnd, SessionRecord, SessionSummary, SessionToken, StageCounts, Store,
     Tag, UpdateState,
 };
+use dm_server::{
+    EventBounds, EventFilter, EventRecord, NewEvent, WebhookId, WebhookRecord, WebhookSpec,
+};
 use dm_session::CachedInstance;
 use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
@@ -251,6 +254,10 @@ impl Store for Defaults {
 
     fn open_sessions(&self) -> impl Future<Output = Result<usize, Error>> + Send {
         self.0.open_sessions()
+    }
+
+    fn queued_command_count(&self) -> impl Future<Output = Result<u64, Error>> + Send {
+        self.0.queued_command_count()
     }
 
     fn put_object(
@@ -614,5 +621,70 @@ impl Store for Defaults {
         at_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send {
         self.0.record_api_key_use(id, at_ms)
+    }
+
+    // --- events ---
+
+    fn append_events(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.append_events(events)
+    }
+
+    fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+        filter: &EventFilter,
+    ) -> impl Future<Output = Result<Vec<EventRecord>, Error>> + Send {
+        self.0.events_after(after, limit, filter)
+    }
+
+    fn event_bounds(&self) -> impl Future<Output = Result<EventBounds, Error>> + Send {
+        self.0.event_bounds()
+    }
+
+    fn prune_events(
+        &self,
+        keep: u64,
+        before_ms: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
+        self.0.prune_events(keep, before_ms)
+    }
+
+    fn create_webhook(
+        &self,
+        spec: WebhookSpec,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<WebhookRecord, Error>> + Send {
+        self.0.create_webhook(spec, now_ms)
+    }
+
+    fn webhooks(&self) -> impl Future<Output = Result<Vec<WebhookRecord>, Error>> + Send {
+        self.0.webhooks()
+    }
+
+    fn remove_webhook(&self, id: WebhookId) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.remove_webhook(id)
+    }
+
+    fn lease_webhook(
+        &self,
+        id: WebhookId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>, Error>> + Send {
+        self.0.lease_webhook(id, node, now_ms, until_ms)
+    }
+
+    fn advance_webhook(
+        &self,
+        id: WebhookId,
+        node: &str,
+        cursor: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.advance_webhook(id, node, cursor)
     }
 }

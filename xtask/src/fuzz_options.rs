@@ -1,7 +1,7 @@
 //! The arguments of `fuzz` and `fuzz-seed`, and the fuzz targets they name.
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-pub(crate) const TARGETS: [&str; 24] = [
+pub(crate) const TARGETS: [&str; 25] = [
     "package1",
     "package2",
     "package3",
@@ -19,6 +19,7 @@ pub(crate) const TARGETS: [&str; 24] = [
     "admin_command",
     "bootstrap_admin",
     "update_admin",
+    "events",
     "server_config",
     "psk_credentials",
     "client_auth",

@@ -378,6 +378,33 @@ pub(crate) fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String
         seed.extend_from_slice(body.as_bytes());
         seeds.add("update_admin", seed);
     }
+    for (query, header) in [
+        ("", None),
+        (
+            "kinds=command.finished,alert.received&dev_id=IMEI%3A1",
+            None,
+        ),
+        ("since=42", Some("43")),
+        ("kinds=nope", None),
+        ("since=1&since=2", Some("x")),
+    ] {
+        let mut seed = vec![0];
+        seed.extend_from_slice(query.as_bytes());
+        if let Some(header) = header {
+            seed.push(b'\n');
+            seed.extend_from_slice(header.as_bytes());
+        }
+        seeds.add("events", seed);
+    }
+    for body in [
+        r#"{"url":"https://hooks.example/dm","secret":"s3cret","kinds":["session.ended"]}"#,
+        r#"{"url":"http://127.0.0.1:9/hook","secret":"s"}"#,
+        r#"{"url":"ftp://x/","secret":""}"#,
+    ] {
+        let mut seed = vec![1];
+        seed.extend_from_slice(body.as_bytes());
+        seeds.add("events", seed);
+    }
     for body in [
         r#"{"description":"first wave","filter":{"devices":["IMEI:1"],"tags":["canary","site:berlin"],"devinfo":{"Mod":"X1","FwV":"1.0"},"mos":["urn:oma:mo:oma-fumo:1.0"],"last_session_after_ms":1,"last_session_before_ms":2}}"#,
         r#"{"filter":{"tags":["two words"]}}"#,

@@ -20,6 +20,13 @@ const TASKS: &str = "  demo                                       a real server 
                                              a scratch SQLite file, a fresh database on DM_TEST_POSTGRES);
                                              N devices bulk-registered per durable store: devices/s, bytes per
                                              device, a device page in the middle (defaults 2000, 1000000)
+  loadtest overhead [--devices N] [--concurrency C] [--rounds R]
+                                             the cost of watching a server: sessions/s with /metrics scraped
+                                             every 250 ms (and the other watchers of loadtest_overhead.rs),
+                                             each a ratio to the plain server, R interleaved rounds (goal 0.95)
+  loadtest events [--devices N] [--subscribers S]
+                                             only the event phase: sessions/s with S subscribers (default 100)
+                                             of GET /admin/events over HTTP vs none, same run (goal >= 0.95)
   loadtest campaign [--campaign-devices N]   only the campaign phase: a server and N simulated FUMO devices
                                              (default 10000) in one process, notified in-process, downloading
                                              a 64 KiB artifact; 3 stages, 1% permanent + 2% transient failures:

@@ -172,7 +172,7 @@ const SERVER_ID: &str = "loadtest";
 const DEVINFO: &str = "urn:oma:mo:oma-dm-devinfo:1.0//";
 
 /// The DevID of simulated device `n`: 15 digits like an IMEI.
-fn dev_id(n: usize) -> Result<DevId, String> {
+pub(crate) fn dev_id(n: usize) -> Result<DevId, String> {
     DevId::new(format!("IMEI:{:015}", 490_000_000_000_000 + n))
         .map_err(|e| format!("no DevID for device {n}: {e}"))
 }
@@ -576,6 +576,14 @@ pub(crate) struct Options {
     campaign: usize,
     /// `loadtest campaign`: only the campaign phase runs.
     only_campaign: bool,
+    /// `loadtest overhead`: only the overhead phase runs.
+    only_overhead: bool,
+    /// Rounds of the overhead phase.
+    rounds: usize,
+    /// `loadtest events`: only the event subscribers phase runs.
+    only_events: bool,
+    /// Subscribers of the `events` phase.
+    subscribers: usize,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
@@ -590,10 +598,19 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         registered: 1_000_000,
         campaign: 10_000,
         only_campaign: false,
+        only_overhead: false,
+        rounds: 3,
+        only_events: false,
+        subscribers: 100,
     };
     let mut args = args.iter().peekable();
     if args.next_if(|a| *a == "campaign").is_some() {
         options.only_campaign = true;
+    } else if args.next_if(|a| *a == "overhead").is_some() {
+        options.only_overhead = true;
+        options.devices = 2_000;
+    } else if args.next_if(|a| *a == "events").is_some() {
+        options.only_events = true;
     }
     while let Some(flag) = args.next() {
         if flag == "--stores" {
@@ -623,6 +640,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             "--sessions" => options.sessions = value,
             "--registered" => options.registered = value,
             "--campaign-devices" => options.campaign = value,
+            "--rounds" => options.rounds = value.max(1),
+            "--subscribers" => options.subscribers = value.max(1),
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -639,6 +658,21 @@ fn phases(options: &Options) -> Vec<Phase> {
     if options.only_campaign {
         return vec![campaign];
     }
+    if options.only_overhead {
+        return vec![(
+            "overhead",
+            vec![options.devices, options.concurrency, options.rounds],
+            Vec::new(),
+        )];
+    }
+    let events = (
+        "events",
+        vec![options.devices, options.concurrency, options.subscribers],
+        Vec::new(),
+    );
+    if options.only_events {
+        return vec![events];
+    }
     if options.stores.is_empty() {
         let mut phases = vec![
             (
@@ -650,6 +684,7 @@ fn phases(options: &Options) -> Vec<Phase> {
             ("fleet", vec![options.fleet], Vec::new()),
             ("store", vec![options.store_devices], Vec::new()),
         ];
+        phases.push(events);
         if options.campaign > 0 {
             phases.push(campaign);
         }
@@ -687,10 +722,20 @@ pub(crate) fn run(root: &std::path::Path, options: &Options) -> Result<(), Strin
     let binary = target
         .join("release")
         .join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
-    if options.only_campaign {
+    if options.only_overhead {
+        println!(
+            "== loadtest of the cost of watching a server: {} sessions per run at concurrency {}, {} rounds",
+            options.devices, options.concurrency, options.rounds
+        );
+    } else if options.only_campaign {
         println!(
             "== loadtest of a campaign: {} simulated devices",
             options.campaign.max(100)
+        );
+    } else if options.only_events {
+        println!(
+            "== loadtest of the event stream: {} sessions at concurrency {}, {} subscribers",
+            options.devices, options.concurrency, options.subscribers
         );
     } else if options.stores.is_empty() {
         println!(
@@ -752,6 +797,23 @@ pub(crate) fn phase(args: &[String]) -> Result<(), String> {
             Some("fleet") => fleet(first).await,
             Some("store") => store(first).await,
             Some("campaign") => crate::loadtest_campaign::campaign(first).await,
+            Some("overhead") => {
+                crate::loadtest_overhead::overhead(
+                    first,
+                    numbers.get(1).copied().unwrap_or(64),
+                    numbers.get(2).copied().unwrap_or(3),
+                )
+                .await
+            }
+            Some("event-subscribers") => crate::loadtest_events::subscribers_process(first).await,
+            Some("events") => {
+                crate::loadtest_events::events(
+                    first,
+                    numbers.get(1).copied().unwrap_or(64),
+                    numbers.get(2).copied().unwrap_or(100),
+                )
+                .await
+            }
             Some("sessions") => {
                 let stores = stores_of_environment();
                 store_sessions(first, numbers.get(1).copied().unwrap_or(64), &stores).await

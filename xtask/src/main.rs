@@ -32,6 +32,17 @@
 //!   retries, final states; then 20% permanent failures in stage 1 must
 //!   pause the campaign at its error threshold with no later device
 //!   started (see `loadtest_campaign.rs`).
+//! - `loadtest overhead [--devices N] [--concurrency C] [--rounds R]` —
+//!   only the cost of watching a server: sessions/s with `/metrics`
+//!   scraped (and the other [`VARIANTS`](loadtest_overhead::VARIANTS)),
+//!   each as a ratio to the plain server in the same run (see
+//!   `loadtest_overhead.rs`).
+//! - `loadtest events [--devices N] [--concurrency C] [--subscribers S]` —
+//!   only the event stream phase (also run by the full `loadtest`):
+//!   sessions per second with S subscribers (default 100) of
+//!   `GET /admin/events` connected over HTTP from a runtime on another
+//!   thread, against the same without subscribers, in rounds of fresh
+//!   servers; the ratio's goal is 0.95 (see `loadtest_events.rs`).
 //! - `loadtest --store URL... | --stores [--sessions N] [--registered N]
 //!   [--concurrency C]` — only the store figures, each phase in its own
 //!   process: complete sessions per second on each store (`memory`,
@@ -75,6 +86,8 @@ mod fuzz_seed;
 mod help;
 mod loadtest;
 mod loadtest_campaign;
+mod loadtest_events;
+mod loadtest_overhead;
 mod loadtest_stores;
 mod paths;
 mod standalone;

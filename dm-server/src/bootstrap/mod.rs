@@ -25,4 +25,5 @@ pub use profile::{
     AccountProfile, BootstrapProfile, CredentialKinds, MAX_PERM_MOIDS, MAX_PROFILE_ACCOUNTS,
     MAX_PROFILE_TEXT, ProfileMatch, RegistrationTarget, select_profile,
 };
+pub(crate) use settings::send as send_http;
 pub use settings::{AdminClient, BootstrapSettings, RemoteManagement};

@@ -363,7 +363,9 @@ impl AdminClient {
     }
 }
 
-async fn send<I>(
+/// Sends `request` on a connection and reads the answer (at most 4 MiB):
+/// the HTTP/1.1 exchange of [`AdminClient`], and of webhook deliveries.
+pub(crate) async fn send<I>(
     io: I,
     request: Request<Full<bytes::Bytes>>,
 ) -> Result<(StatusCode, Vec<u8>), String>

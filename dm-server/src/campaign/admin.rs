@@ -325,7 +325,23 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
         let assigned = policy::assign_stages(&members, &spec.stages, &groups);
         let record = store.create_campaign(spec, assigned, now).await?;
         tracing::info!(campaign = %record.id, devices = members.len(), "campaign created");
+        self.record_progress(&record, now).await;
         Ok(record)
+    }
+
+    /// Records a `campaign.progress` event of the campaign as it stands
+    /// (a failure to read its counts is logged, not returned: the change
+    /// was made).
+    async fn record_progress(&self, record: &CampaignRecord, now_ms: u64) {
+        match self.shared.store.campaign_counts(record.id).await {
+            Ok(counts) => self
+                .shared
+                .events
+                .record(progress_event(record, &counts, now_ms)),
+            Err(error) => {
+                tracing::warn!(campaign = %record.id, %error, "campaign counts not read for its event");
+            }
+        }
     }
 
     /// Every campaign, in id order.
@@ -455,6 +471,7 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
                     } else {
                         tracing::info!(campaign = %id, action = action.name(), "campaign changed by the operator");
                     }
+                    self.record_progress(&updated, now).await;
                     return Ok(updated);
                 }
                 Err(Error::CampaignVersion { .. }) => {}
@@ -466,6 +483,31 @@ impl<S: Store, C: NotificationChannel> Admin<S, C> {
             expected: 0,
         })
     }
+}
+
+/// The `campaign.progress` event of a campaign with these counts: its
+/// status, stage, and how many of its devices are in each state (states
+/// with none left out).
+pub(crate) fn progress_event(
+    record: &CampaignRecord,
+    counts: &[crate::store::StageCounts],
+    now_ms: u64,
+) -> crate::store::NewEvent {
+    let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for stage in counts {
+        for (state, n) in &stage.counts {
+            if *n > 0 {
+                *totals.entry(state.name()).or_default() += n;
+            }
+        }
+    }
+    crate::events::campaign_progress(
+        record.id,
+        status_name(record.status),
+        record.stage,
+        &serde_json::json!(totals),
+        now_ms,
+    )
 }
 
 /// The name of a status in the admin API (`paused` for both reasons).

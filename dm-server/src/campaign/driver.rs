@@ -36,6 +36,9 @@ pub(crate) struct Driver<S, C> {
     shared: Arc<Shared<S, C>>,
     node: String,
     buckets: HashMap<CampaignId, TokenBucket>,
+    /// The members of the last `campaign.progress` event recorded per
+    /// campaign: another is recorded when they change.
+    progress: HashMap<CampaignId, String>,
 }
 
 impl<S: Store, C: NotificationChannel> Driver<S, C> {
@@ -46,6 +49,7 @@ impl<S: Store, C: NotificationChannel> Driver<S, C> {
             shared,
             node,
             buckets: HashMap::new(),
+            progress: HashMap::new(),
         })
     }
 
@@ -96,6 +100,7 @@ impl<S: Store, C: NotificationChannel> Driver<S, C> {
             }
         }
         self.buckets.retain(|id, _| driven.contains(id));
+        self.progress.retain(|id, _| driven.contains(id));
         Ok(())
     }
 
@@ -111,6 +116,11 @@ impl<S: Store, C: NotificationChannel> Driver<S, C> {
         self.time_out(&campaign, flavor, now_ms).await?;
         let counts = store.campaign_counts(id).await?;
         let campaign = self.advance(campaign, &counts, now_ms).await?;
+        let event = super::admin::progress_event(&campaign, &counts, now_ms);
+        if self.progress.get(&id) != Some(&event.data) {
+            self.progress.insert(id, event.data.clone());
+            self.shared.events.record(event);
+        }
         if !matches!(
             campaign.status,
             CampaignStatus::Running | CampaignStatus::WaitingApproval

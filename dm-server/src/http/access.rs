@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method};
 use super::refusal::{Refusal, refuse};
 use crate::access::{Scope, required_scope};
 use crate::auth::{bearer_token, check_api_key, is_admin_token};
+use crate::metrics::AuthMethod;
 use crate::shared::Shared;
 use crate::store::{ApiKeyId, ApiKeyRecord, Store};
 use crate::util::now_ms;
@@ -35,8 +36,10 @@ pub(crate) struct Caller {
     pub(crate) presented: bool,
 }
 
-/// A 401 with the admin API's challenge.
-fn unauthorized(message: &str) -> Refusal {
+/// A 401 with the admin API's challenge, counted among the authentication
+/// failures.
+fn unauthorized<S, C>(shared: &Shared<S, C>, message: &str) -> Refusal {
+    shared.metrics.auth_failure(AuthMethod::Admin);
     refuse(401, message).json().with_header(
         WWW_AUTHENTICATE,
         HeaderValue::from_static(r#"Bearer realm="dm-admin""#),
@@ -70,6 +73,7 @@ pub(crate) async fn identify<S: Store, C>(
             Ok(unchecked)
         } else {
             Err(unauthorized(
+                shared,
                 "the admin API needs a bearer token (the admin token or an API key)",
             ))
         };
@@ -95,7 +99,7 @@ pub(crate) async fn identify<S: Store, C>(
         }
         // As before keys: dev mode without a configured token takes any.
         None if options.dev_mode && options.admin_token.is_none() => Ok(unchecked),
-        None => Err(unauthorized(WRONG_CREDENTIAL)),
+        None => Err(unauthorized(shared, WRONG_CREDENTIAL)),
     }
 }
 
@@ -134,7 +138,6 @@ pub(crate) fn permit(caller: &Caller, method: &Method, template: &str) -> Result
 
 /// [`identify`], then [`permit`]: the caller, when the request may do what
 /// it asks.
-#[allow(dead_code)] // Used by routes outside `/admin` (`/metrics`).
 pub(crate) async fn authorize<S: Store, C>(
     shared: &Shared<S, C>,
     method: &Method,

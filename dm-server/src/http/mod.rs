@@ -18,7 +18,9 @@ mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
 mod campaigns;
+mod events;
 mod keys;
+mod metrics;
 mod refusal;
 mod repository;
 mod request;
@@ -26,8 +28,14 @@ mod session;
 
 /// The routes of a server.
 pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>) -> Router {
+    let observed = if shared.options.metrics {
+        Router::new().route("/metrics", get(metrics::scrape::<S, C>))
+    } else {
+        Router::new()
+    };
     if shared.options.bootstrap.is_some() {
         return Router::new()
+            .merge(observed)
             .route("/dm", post(bootstrap::initial::<S, C>))
             .route("/dm/s/{token}", post(bootstrap::continued::<S, C>))
             .route(
@@ -42,6 +50,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
             .with_state(shared);
     }
     Router::new()
+        .merge(observed)
         .route("/dm", post(session::initial::<S, C>))
         .route("/dm/s/{token}", post(session::continued::<S, C>))
         .route(
@@ -54,7 +63,9 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
         .merge(admin::router(
             shared.clone(),
             None,
-            admin_updates::routes::<S, C>().merge(campaigns::routes::<S, C>()),
+            admin_updates::routes::<S, C>()
+                .merge(campaigns::routes::<S, C>())
+                .merge(events::routes::<S, C>()),
         ))
         .with_state(shared)
 }

@@ -15,6 +15,7 @@ use dm_codec::mime;
 use dm_types::DevId;
 
 use crate::auth::{self, AuthFailure, ClientCertificate, Lookups, RequestAuth};
+use crate::metrics::AuthMethod;
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::{DeviceRegistration, PskIdentity, SessionRecord, SessionToken, Store};
@@ -292,6 +293,7 @@ async fn authenticate_with<S: Store, C: NotificationChannel>(
     match failure {
         AuthFailure::Store(e) => Err(internal(&e)),
         AuthFailure::Unauthorized { reason, stale } => {
+            shared.metrics.auth_failure(auth_method(parts));
             if parts
                 .headers
                 .contains_key(axum::http::header::AUTHORIZATION)
@@ -317,6 +319,31 @@ async fn authenticate_with<S: Store, C: NotificationChannel>(
     }
 }
 
+/// The authentication method a refused device request tried (the label
+/// of its failure in `GET /metrics`).
+fn auth_method(parts: &Parts) -> AuthMethod {
+    let scheme = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|value| {
+            let value = value.to_str().unwrap_or("");
+            let scheme = value.split(' ').next().unwrap_or("");
+            if scheme.eq_ignore_ascii_case("Digest") {
+                AuthMethod::Digest
+            } else if scheme.eq_ignore_ascii_case("Basic") {
+                AuthMethod::Basic
+            } else {
+                AuthMethod::Malformed
+            }
+        });
+    match scheme {
+        Some(method) => method,
+        None if parts.extensions.get::<PskIdentity>().is_some() => AuthMethod::Psk,
+        None if parts.extensions.get::<ClientCertificate>().is_some() => AuthMethod::Certificate,
+        None => AuthMethod::None,
+    }
+}
+
 /// The device a request without credentials is in dev mode; `None` when
 /// that device has credentials or a certificate to use.
 async fn dev_mode_device<S: Store, C: NotificationChannel>(
@@ -339,13 +366,13 @@ async fn dev_mode_device<S: Store, C: NotificationChannel>(
         registration
             .notification_secret
             .clone_from(&shared.options.dev_notification);
-        match shared
-            .store
-            .register_device(registration, false, now_ms())
-            .await
-        {
+        let now = now_ms();
+        match shared.store.register_device(registration, false, now).await {
             Ok(()) => {
                 tracing::warn!(%dev_id, "dev mode: registered a device that sent no credentials");
+                shared
+                    .events
+                    .record(crate::events::device_registered(&dev_id, now));
             }
             // Registered meanwhile by a concurrent request.
             Err(crate::Error::DeviceExists(_)) => {}

@@ -174,8 +174,10 @@ async fn package1<S: Store, C: NotificationChannel>(
         // queues its installation for this session.
         crate::campaign::hooks::before_step(shared, &dev_id, &alerts, now_ms).await;
         let mut step = SessionStep::new(record, opening, now_ms);
+        let events = step_events(&dev_id, &alerts, &[], now_ms);
         add_alerts(&mut step, alerts);
-        let next = take_step(shared, config, engine, step).await?;
+        let next = take_step(shared, config, engine, step, events).await?;
+        shared.metrics.session_started();
         let claimed = next.campaign_claimed.then_some(next.claimed.as_slice());
         crate::campaign::hooks::after_step(shared, &dev_id, &[], claimed, now_ms).await;
         Ok(hold_until_sent(package2(next), slot))
@@ -203,9 +205,10 @@ async fn take_step<S: Store, C: NotificationChannel>(
     config: ServerConfig,
     engine: ServerSession<CommandId>,
     mut step: SessionStep,
+    events: Vec<crate::store::NewEvent>,
 ) -> Result<NextPackage, Refusal> {
     step.claim = engine.next_package_room();
-    let now_ms = step.now_ms;
+    let (now_ms, started_ms) = (step.now_ms, step.record.started_ms);
     let state = engine.into_state();
     let built: Arc<Mutex<Option<NextPackage>>> = Arc::default();
     let slot = built.clone();
@@ -230,21 +233,59 @@ async fn take_step<S: Store, C: NotificationChannel>(
         });
         Ok(engine.into_state())
     });
-    match shared.store.step_session(step, respond).await {
-        Ok(StepOutcome::Completed) => tracing::info!("Package#2 with END: session completed"),
-        Ok(outcome) => tracing::info!(?outcome, "Package#2"),
+    let dev_id = step.record.dev_id().clone();
+    let token = step.record.token;
+    let completed = match shared.store.step_session(step, respond).await {
+        Ok(StepOutcome::Completed) => {
+            shared
+                .metrics
+                .session_ended(&SessionOutcome::Completed, started_ms, now_ms);
+            tracing::info!("Package#2 with END: session completed");
+            true
+        }
+        Ok(outcome) => {
+            tracing::info!(?outcome, "Package#2");
+            false
+        }
         Err(e @ (crate::Error::SessionVersion { .. } | crate::Error::SessionNotFound(_))) => {
             return Err(refuse(409, e));
         }
         Err(e) => return Err(e.into()),
-    }
+    };
     let next = built.lock().unwrap_or_else(PoisonError::into_inner).take();
-    next.ok_or_else(|| {
+    let next = next.ok_or_else(|| {
         internal(&crate::Error::store(
             "take a session step",
             "no Package#2 built",
         ))
-    })
+    })?;
+    let ended = completed
+        .then(|| crate::events::session_ended(&dev_id, token, &SessionOutcome::Completed, now_ms));
+    shared.events.record_all(events.into_iter().chain(ended));
+    Ok(next)
+}
+
+/// The events of a step: the commands finished, the alerts received.
+fn step_events(
+    dev_id: &DevId,
+    alerts: &[Alert],
+    finished: &[(CommandId, &'static str, u16)],
+    now_ms: u64,
+) -> Vec<crate::store::NewEvent> {
+    let finished = finished.iter().map(|(id, name, code)| {
+        crate::events::command_finished(
+            dev_id,
+            *id,
+            name,
+            crate::store::CommandState::Done,
+            Some(*code),
+            now_ms,
+        )
+    });
+    let alerts = alerts
+        .iter()
+        .map(|alert| crate::events::alert_received(dev_id, alert.alert_type.as_str(), now_ms));
+    finished.chain(alerts).collect()
 }
 
 /// Adds a package's alerts to its step, and the address of the last
@@ -368,8 +409,9 @@ async fn package3<S: Store, C: NotificationChannel>(
             let outcome = SessionOutcome::Failed(refusal.message.clone());
             shared
                 .store
-                .end_session(token, &owner, end(outcome))
+                .end_session(token, &owner, end(outcome.clone()))
                 .await?;
+            shared.session_ended(&record, &outcome, now_ms);
             Err(refusal)
         };
         let admitted = if owner == dev_id {
@@ -394,6 +436,7 @@ async fn package3<S: Store, C: NotificationChannel>(
                 .store
                 .end_session(token, &dev_id, end(SessionOutcome::Timeout))
                 .await?;
+            shared.session_ended(&record, &SessionOutcome::Timeout, now_ms);
             tracing::info!("Package#3 after the deadline: session expired");
             let expired = dm_session::Error::Expired;
             return Err(refuse(expired.status().as_u16(), expired));
@@ -413,6 +456,7 @@ async fn package3<S: Store, C: NotificationChannel>(
         let mut devinfo = std::collections::BTreeMap::new();
         let mut alerts = Vec::new();
         let mut campaign_statuses = Vec::new();
+        let mut finished = Vec::new();
         while let Some(event) = engine.poll_event() {
             match event {
                 ServerEvent::Result {
@@ -420,9 +464,11 @@ async fn package3<S: Store, C: NotificationChannel>(
                     command,
                     status,
                 } => {
+                    shared.metrics.command_result(&command, status.code);
                     if crate::campaign::commands::is_campaign_command(&command) {
                         campaign_statuses.push((tag, status.code.as_u16()));
                     }
+                    finished.push((tag, command.name(), status.code.as_u16()));
                     devinfo.extend(devinfo_values(&command, &status));
                     add_status(shared, &mut step, tag, &command, status).await?;
                 }
@@ -436,8 +482,9 @@ async fn package3<S: Store, C: NotificationChannel>(
             "Package#3"
         );
         crate::campaign::hooks::before_step(shared, &dev_id, &alerts, now_ms).await;
+        let events = step_events(&dev_id, &alerts, &finished, now_ms);
         add_alerts(&mut step, alerts);
-        let next = take_step(shared, config, engine, step).await?;
+        let next = take_step(shared, config, engine, step, events).await?;
         let claimed = next.campaign_claimed.then_some(next.claimed.as_slice());
         crate::campaign::hooks::after_step(shared, &dev_id, &campaign_statuses, claimed, now_ms)
             .await;

@@ -18,6 +18,9 @@ use super::{
     RepositoryObject, Respond, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
     SessionSummary, SessionToken, StageCounts, StepOutcome, StepPackage, Tag, UpdateState,
 };
+use super::{
+    EventBounds, EventFilter, EventRecord, NewEvent, WebhookId, WebhookRecord, WebhookSpec,
+};
 use crate::Error;
 use crate::bootstrap::BootstrapProfile;
 
@@ -322,6 +325,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many sessions are open.
     fn open_sessions(&self) -> impl Future<Output = Result<usize, Error>> + Send;
+
+    // --- metrics ---
+
+    /// How many commands are queued and not yet sent (the queue depth
+    /// `GET /metrics` reports).
+    fn queued_command_count(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// The latency of the store's transactions, when it measures it (a
+    /// [`SqlStore`](crate::SqlStore) does; `GET /metrics` reports it).
+    fn latency(&self) -> Option<&crate::metrics::StoreLatency> {
+        None
+    }
 
     /// Stores a repository object; `true` when the path was new. Replacing an
     /// object of another owner is [`Error::ObjectOwned`], except for the
@@ -862,6 +877,75 @@ pub trait Store: Send + Sync + 'static {
         id: &ApiKeyId,
         at_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    // --- events ---
+
+    /// Appends events in their order, all or none: each gets the id after
+    /// the newest one ([`EventBounds::newest`]). Appends are serialized
+    /// across every node sharing the store and their ids committed in
+    /// order, so that a reader that has read up to id `n` never finds an
+    /// id `<= n` later.
+    fn append_events(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The events after id `after` that pass `filter`, oldest first, at
+    /// most `limit`.
+    fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+        filter: &EventFilter,
+    ) -> impl Future<Output = Result<Vec<EventRecord>, Error>> + Send;
+
+    /// The newest id and how far events were pruned.
+    fn event_bounds(&self) -> impl Future<Output = Result<EventBounds, Error>> + Send;
+
+    /// Removes the events beyond the newest `keep` and those that happened
+    /// before `before_ms` (with every older id); returns how many were
+    /// removed. [`EventBounds::pruned_through`] rises to the newest id
+    /// removed.
+    fn prune_events(
+        &self,
+        keep: u64,
+        before_ms: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Creates a webhook: the store assigns its id; its cursor is the
+    /// newest event id (it delivers the events appended from now on).
+    fn create_webhook(
+        &self,
+        spec: WebhookSpec,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<WebhookRecord, Error>> + Send;
+
+    /// Every webhook, in id order.
+    fn webhooks(&self) -> impl Future<Output = Result<Vec<WebhookRecord>, Error>> + Send;
+
+    /// Removes a webhook; `false` when there was none.
+    fn remove_webhook(&self, id: WebhookId) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Takes or renews the lease of the node delivering a webhook's
+    /// events, until `until_ms` (as [`Store::lease_campaign`]): the
+    /// webhook, with its cursor, when granted; `None` when another node
+    /// holds a lease that runs after `now_ms`, or there is no such webhook.
+    fn lease_webhook(
+        &self,
+        id: WebhookId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>, Error>> + Send;
+
+    /// Moves a webhook's cursor forward to `cursor` (never back), only
+    /// while `node` holds its lease: `false` (nothing changed) otherwise.
+    fn advance_webhook(
+        &self,
+        id: WebhookId,
+        node: &str,
+        cursor: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
 /// The error of a store that keeps no bootstrap state.
@@ -1098,6 +1182,14 @@ impl<T: Store> Store for std::sync::Arc<T> {
 
     fn open_sessions(&self) -> impl Future<Output = Result<usize, Error>> + Send {
         (**self).open_sessions()
+    }
+
+    fn queued_command_count(&self) -> impl Future<Output = Result<u64, Error>> + Send {
+        (**self).queued_command_count()
+    }
+
+    fn latency(&self) -> Option<&crate::metrics::StoreLatency> {
+        (**self).latency()
     }
 
     fn put_object(
@@ -1491,6 +1583,69 @@ impl<T: Store> Store for std::sync::Arc<T> {
         at_ms: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).record_api_key_use(id, at_ms)
+    }
+
+    fn append_events(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).append_events(events)
+    }
+
+    fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+        filter: &EventFilter,
+    ) -> impl Future<Output = Result<Vec<EventRecord>, Error>> + Send {
+        (**self).events_after(after, limit, filter)
+    }
+
+    fn event_bounds(&self) -> impl Future<Output = Result<EventBounds, Error>> + Send {
+        (**self).event_bounds()
+    }
+
+    fn prune_events(
+        &self,
+        keep: u64,
+        before_ms: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
+        (**self).prune_events(keep, before_ms)
+    }
+
+    fn create_webhook(
+        &self,
+        spec: WebhookSpec,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<WebhookRecord, Error>> + Send {
+        (**self).create_webhook(spec, now_ms)
+    }
+
+    fn webhooks(&self) -> impl Future<Output = Result<Vec<WebhookRecord>, Error>> + Send {
+        (**self).webhooks()
+    }
+
+    fn remove_webhook(&self, id: WebhookId) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).remove_webhook(id)
+    }
+
+    fn lease_webhook(
+        &self,
+        id: WebhookId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>, Error>> + Send {
+        (**self).lease_webhook(id, node, now_ms, until_ms)
+    }
+
+    fn advance_webhook(
+        &self,
+        id: WebhookId,
+        node: &str,
+        cursor: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).advance_webhook(id, node, cursor)
     }
 }
 

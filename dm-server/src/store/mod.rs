@@ -24,6 +24,7 @@ mod campaign;
 mod command;
 mod contract;
 mod device;
+mod event;
 mod group;
 mod ids;
 mod location;
@@ -56,6 +57,11 @@ pub use campaign::{
 pub use command::{CommandRecord, CommandState};
 pub use contract::{CredentialsAndSession, Store};
 pub use device::{DeviceRecord, DeviceRegistration, NotificationSecret, PasswordCredentials};
+pub use event::{
+    EventBounds, EventFilter, EventKind, EventRecord, NewEvent, WebhookId, WebhookRecord,
+    WebhookSpec,
+};
+pub(crate) use event::{kinds_of_text, kinds_text};
 pub use group::{GroupFilter, GroupRecord};
 pub use ids::{CommandId, SessionToken};
 pub use location::StoreLocation;

@@ -24,6 +24,9 @@ use crate::store::{
     CampaignDevice, CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, StageCounts,
     UpdateState,
 };
+use crate::store::{
+    EventBounds, EventFilter, EventRecord, NewEvent, WebhookId, WebhookRecord, WebhookSpec,
+};
 use crate::store::{Respond, SessionStep, StepOutcome, StepPackage};
 
 use super::{Device, Inner, KeptInstance, MemoryStore, StoredAlert, cap_mos, unknown_device};
@@ -404,6 +407,16 @@ impl Store for MemoryStore {
 
     async fn open_sessions(&self) -> Result<usize, Error> {
         Ok(self.lock().sessions.len())
+    }
+
+    async fn queued_command_count(&self) -> Result<u64, Error> {
+        let inner = self.lock();
+        let queued = inner
+            .commands
+            .values()
+            .filter(|c| c.state == CommandState::Queued)
+            .count();
+        Ok(queued as u64)
     }
 
     async fn repository_room(&self, dev_id: &DevId, path: &str) -> Result<Option<usize>, Error> {
@@ -805,6 +818,54 @@ impl Store for MemoryStore {
         until_ms: u64,
     ) -> Result<bool, Error> {
         self.lock().campaigns.lease(id, node, now_ms, until_ms)
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), Error> {
+        self.events().append(events);
+        Ok(())
+    }
+
+    async fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+        filter: &EventFilter,
+    ) -> Result<Vec<EventRecord>, Error> {
+        Ok(self.events().after(after, limit, filter))
+    }
+
+    async fn event_bounds(&self) -> Result<EventBounds, Error> {
+        Ok(self.events().bounds())
+    }
+
+    async fn prune_events(&self, keep: u64, before_ms: u64) -> Result<u64, Error> {
+        Ok(self.events().prune(keep, before_ms))
+    }
+
+    async fn create_webhook(&self, spec: WebhookSpec, now_ms: u64) -> Result<WebhookRecord, Error> {
+        Ok(self.events().create_webhook(spec, now_ms))
+    }
+
+    async fn webhooks(&self) -> Result<Vec<WebhookRecord>, Error> {
+        Ok(self.events().webhooks())
+    }
+
+    async fn remove_webhook(&self, id: WebhookId) -> Result<bool, Error> {
+        Ok(self.events().remove_webhook(id))
+    }
+
+    async fn lease_webhook(
+        &self,
+        id: WebhookId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<Option<WebhookRecord>, Error> {
+        Ok(self.events().lease(id, node, now_ms, until_ms))
+    }
+
+    async fn advance_webhook(&self, id: WebhookId, node: &str, cursor: u64) -> Result<bool, Error> {
+        Ok(self.events().advance(id, node, cursor))
     }
 
     async fn use_digest_nonce(

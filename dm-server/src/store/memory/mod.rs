@@ -15,6 +15,7 @@ mod bootstrap;
 mod cache;
 mod campaigns;
 mod digest;
+mod events;
 
 mod state;
 
@@ -52,6 +53,7 @@ use state::{Device, Inner, unknown_device};
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    events: Mutex<events::EventLog>,
     retention: Retention,
 }
 
@@ -76,6 +78,10 @@ impl MemoryStore {
             }
         }
         self
+    }
+
+    fn events(&self) -> MutexGuard<'_, events::EventLog> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -302,3 +302,12 @@ async fn trim_finished(
     }
     Ok(())
 }
+
+/// See [`Store::queued_command_count`](crate::Store::queued_command_count):
+/// read from the partial index of queued commands.
+pub(super) async fn queued_count(c: &mut dyn Connection) -> Result<u64, Error> {
+    let rows = c
+        .query("SELECT COUNT(*) FROM commands WHERE state = 'queued'", &[])
+        .await?;
+    Ok(u64::try_from(scalar(&rows, "queued commands")?).unwrap_or(0))
+}

@@ -14,6 +14,8 @@ const SQLITE: &[&str] = &[
     include_str!("migrations/sqlite/0004_artifacts_groups.sql"),
     include_str!("migrations/sqlite/0005_campaigns.sql"),
     include_str!("migrations/sqlite/0006_api_keys.sql"),
+    include_str!("migrations/sqlite/0007_metrics.sql"),
+    include_str!("migrations/sqlite/0008_events.sql"),
 ];
 
 /// The migrations of PostgreSQL, in the same order as [`SQLITE`].
@@ -24,6 +26,8 @@ const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0004_artifacts_groups.sql"),
     include_str!("migrations/postgres/0005_campaigns.sql"),
     include_str!("migrations/postgres/0006_api_keys.sql"),
+    include_str!("migrations/postgres/0007_metrics.sql"),
+    include_str!("migrations/postgres/0008_events.sql"),
 ];
 
 /// The key of the PostgreSQL advisory lock migrations run under, so that

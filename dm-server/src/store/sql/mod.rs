@@ -17,6 +17,7 @@ mod campaigns;
 mod commands;
 mod devices;
 mod digest;
+mod events;
 mod locks;
 mod migrate;
 mod objects;

@@ -12,7 +12,7 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 use super::rows::scalar;
 use super::{
     Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, api_keys, artifacts, bootstrap,
-    cache, campaigns, commands, devices, digest, migrate, objects, sessions, steps,
+    cache, campaigns, commands, devices, digest, events, migrate, objects, sessions, steps,
 };
 use crate::bootstrap::BootstrapProfile;
 use crate::store::{
@@ -26,6 +26,9 @@ use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionReco
 use crate::store::{
     CampaignDevice, CampaignId, CampaignRecord, CampaignSpec, CampaignStatus, StageCounts,
     UpdateState,
+};
+use crate::store::{
+    EventBounds, EventFilter, EventRecord, NewEvent, WebhookId, WebhookRecord, WebhookSpec,
 };
 use crate::{Error, Retention};
 
@@ -49,6 +52,7 @@ pub struct SqlStore<B: Backend> {
     pub(super) dialect: Dialect,
     pub(super) retention: Retention,
     transactions: AtomicU64,
+    latency: crate::metrics::StoreLatency,
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -63,6 +67,7 @@ impl<B: Backend> SqlStore<B> {
             dialect,
             retention: Retention::default(),
             transactions: AtomicU64::new(0),
+            latency: crate::metrics::StoreLatency::default(),
         };
         store
             .run(Access::Write, migrate::migration(dialect))
@@ -106,7 +111,14 @@ impl<B: Backend> SqlStore<B> {
         work: Work<T>,
     ) -> Result<T, Error> {
         self.transactions.fetch_add(1, Ordering::Relaxed);
-        self.backend.transaction(access, work).await
+        let started = std::time::Instant::now();
+        let result = self.backend.transaction(access, work).await;
+        let histogram = match access {
+            Access::Read => &self.latency.read,
+            Access::Write => &self.latency.write,
+        };
+        histogram.observe(started.elapsed());
+        result
     }
 }
 
@@ -528,6 +540,18 @@ impl<B: Backend> Store for SqlStore<B> {
             work(|c| Box::pin(async move { sessions::open_count(c).await })),
         )
         .await
+    }
+
+    async fn queued_command_count(&self) -> Result<u64, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { commands::queued_count(c).await })),
+        )
+        .await
+    }
+
+    fn latency(&self) -> Option<&crate::metrics::StoreLatency> {
+        Some(&self.latency)
     }
 
     async fn put_object(&self, path: &str, object: RepositoryObject) -> Result<bool, Error> {
@@ -1093,6 +1117,107 @@ impl<B: Backend> Store for SqlStore<B> {
             work(move |c| {
                 let node = node.clone();
                 Box::pin(async move { campaigns::lease(c, id, &node, now_ms, until_ms).await })
+            }),
+        )
+        .await
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), Error> {
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let events = events.clone();
+                Box::pin(async move { events::append(c, events).await })
+            }),
+        )
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+        filter: &EventFilter,
+    ) -> Result<Vec<EventRecord>, Error> {
+        let filter = filter.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let filter = filter.clone();
+                Box::pin(async move { events::after(c, after, limit, &filter).await })
+            }),
+        )
+        .await
+    }
+
+    async fn event_bounds(&self) -> Result<EventBounds, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { events::bounds(c).await })),
+        )
+        .await
+    }
+
+    async fn prune_events(&self, keep: u64, before_ms: u64) -> Result<u64, Error> {
+        self.run(
+            Access::Write,
+            work(move |c| Box::pin(async move { events::prune(c, keep, before_ms).await })),
+        )
+        .await
+    }
+
+    async fn create_webhook(&self, spec: WebhookSpec, now_ms: u64) -> Result<WebhookRecord, Error> {
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let spec = spec.clone();
+                Box::pin(async move { events::create_webhook(c, &spec, now_ms).await })
+            }),
+        )
+        .await
+    }
+
+    async fn webhooks(&self) -> Result<Vec<WebhookRecord>, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { events::webhooks(c).await })),
+        )
+        .await
+    }
+
+    async fn remove_webhook(&self, id: WebhookId) -> Result<bool, Error> {
+        self.run(
+            Access::Write,
+            work(move |c| Box::pin(async move { events::remove_webhook(c, id).await })),
+        )
+        .await
+    }
+
+    async fn lease_webhook(
+        &self,
+        id: WebhookId,
+        node: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<Option<WebhookRecord>, Error> {
+        let node = node.to_owned();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let node = node.clone();
+                Box::pin(async move { events::lease_webhook(c, id, &node, now_ms, until_ms).await })
+            }),
+        )
+        .await
+    }
+
+    async fn advance_webhook(&self, id: WebhookId, node: &str, cursor: u64) -> Result<bool, Error> {
+        let node = node.to_owned();
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let node = node.clone();
+                Box::pin(async move { events::advance_webhook(c, id, &node, cursor).await })
             }),
         )
         .await
