@@ -225,6 +225,7 @@ async fn serve_on<S: Store>(
     let dev_mode = options.dev_mode();
     let public_uri = options.public_uri().map(str::to_owned);
     let admin_enabled = dev_mode || config.admin_token.is_some();
+    let console = options.console();
     // One store for both roles: the bootstrap server registers the devices
     // it provisions where the management server finds them.
     let store = std::sync::Arc::new(store);
@@ -256,6 +257,9 @@ async fn serve_on<S: Store>(
             "dm serve: listening on {scheme}://{local} (public URI {uri})"
         )),
         None => say(&format!("dm serve: listening on {scheme}://{local}")),
+    }
+    if console && admin_enabled {
+        say(&format!("dm serve: console at {scheme}://{local}/console/"));
     }
     if let Some((bootstrap, listener)) = &bootstrap {
         let local = listener.local_addr()?;

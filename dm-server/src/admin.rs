@@ -151,6 +151,32 @@ pub fn decode_admin_json(body: &[u8]) -> Result<serde_json::Value, Error> {
     Ok(dm_codec::decode_json(body, &dm_codec::Limits::default())?)
 }
 
+/// Refuses an array where the admin API takes an object: `value` must be
+/// an object, and each of `members` given (not `null`) one too (serde
+/// would otherwise read a struct from an array of its members in order).
+pub(crate) fn check_objects(
+    what: &str,
+    value: &serde_json::Value,
+    members: &[&str],
+) -> Result<(), Error> {
+    let Some(object) = value.as_object() else {
+        return Err(Error::InvalidCommand {
+            problem: format!("{what}: expected an object"),
+        });
+    };
+    for member in members {
+        match object.get(*member) {
+            None | Some(serde_json::Value::Null | serde_json::Value::Object(_)) => {}
+            Some(_) => {
+                return Err(Error::InvalidCommand {
+                    problem: format!("{what}: {member} must be an object"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses the body of `POST /admin/devices/{DevID}/commands` as the admin
 /// API does: strict JSON ([`decode_admin_json`]) with a `command` member
 /// holding the Package#2 array form of one command ([`parse_command`]),
@@ -162,10 +188,25 @@ pub fn decode_admin_json(body: &[u8]) -> Result<serde_json::Value, Error> {
 /// let request = parse_command_request(br#"{"command":["GET","urn:x:y/1/"],"use_cache":true}"#)?;
 /// assert!(request.use_cache);
 /// assert!(parse_command_request(br#"{"command":["GET","urn:x:y/1/"],"use_cache":1}"#).is_err());
+/// assert!(parse_command_request(br#"{"command":["GET","urn:x:y/1/"],"cache":true}"#).is_err());
 /// # Ok::<(), dm_server::Error>(())
 /// ```
 pub fn parse_command_request(body: &[u8]) -> Result<CommandRequest, Error> {
     let body = decode_admin_json(body)?;
+    let Some(members) = body.as_object() else {
+        return Err(Error::InvalidMember {
+            member: "command",
+            expected: "an object with a command array",
+        });
+    };
+    if let Some(unknown) = members
+        .keys()
+        .find(|name| !matches!(name.as_str(), "command" | "use_cache"))
+    {
+        return Err(Error::InvalidCommand {
+            problem: format!("unknown member {unknown:?} (expected command, use_cache)"),
+        });
+    }
     let words = body.get("command").ok_or(Error::InvalidMember {
         member: "command",
         expected: "a command array",

@@ -104,6 +104,9 @@ pub struct FileConfig {
     pub bootstrap: Option<BootstrapConfig>,
     /// Whether `GET /metrics` is served (default `true`).
     pub metrics: Option<bool>,
+    /// Whether the web console is served at `/console/` (default `true`;
+    /// docs/console.md).
+    pub console: Option<bool>,
     /// The event stream and webhooks ([`EventsConfig`]).
     #[serde(default)]
     pub events: EventsConfig,
@@ -638,6 +641,9 @@ impl FileConfig {
         if let Some(on) = self.metrics {
             builder = builder.metrics(on);
         }
+        if let Some(on) = self.console {
+            builder = builder.console(on);
+        }
         if let Some(notification) = &self.dev_notification
             && let Some(secret) = notification.secret("dev_notification")?
         {
@@ -990,6 +996,21 @@ mod tests {
             .and_then(ServerOptionsBuilder::build)
             .expect("valid");
         assert_eq!(default.campaign_tick(), crate::DEFAULT_CAMPAIGN_TICK);
+    }
+
+    #[test]
+    fn the_console_setting_is_read() {
+        let read = |json: &[u8]| {
+            FileConfig::from_json(json, ".")
+                .and_then(|c| c.options())
+                .and_then(ServerOptionsBuilder::build)
+                .expect("valid")
+                .console()
+        };
+        assert!(read(b"{}"));
+        assert!(read(br#"{"console":true}"#));
+        assert!(!read(br#"{"console":false}"#));
+        assert!(FileConfig::from_json(br#"{"console":"off"}"#, ".").is_err());
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub use config::{
 pub use error::Error;
 pub use events::webhook::{parse_webhook_json, signature as webhook_signature};
 pub use events::{EventRequest, EventSettings, parse_event_request};
+pub use http::admin_routes::{ServerRole, openapi_document};
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{

@@ -667,6 +667,7 @@ pub struct ServerOptions {
     pub(crate) bootstrap: Option<BootstrapSettings>,
     pub(crate) campaign_tick: Duration,
     pub(crate) metrics: bool,
+    pub(crate) console: bool,
     pub(crate) events: EventSettings,
 }
 
@@ -691,6 +692,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("bootstrap", &self.bootstrap)
             .field("campaign_tick", &self.campaign_tick)
             .field("metrics", &self.metrics)
+            .field("console", &self.console)
             .field("events", &self.events)
             .finish_non_exhaustive()
     }
@@ -774,6 +776,11 @@ impl ServerOptions {
     pub fn metrics(&self) -> bool {
         self.metrics
     }
+
+    /// Whether the web console is served at `/console/` (docs/console.md).
+    pub fn console(&self) -> bool {
+        self.console
+    }
 }
 
 /// Builds [`ServerOptions`]; [`ServerOptionsBuilder::build`] checks them.
@@ -798,6 +805,7 @@ pub struct ServerOptionsBuilder {
     bootstrap: Option<BootstrapSettings>,
     campaign_tick: Duration,
     metrics: bool,
+    console: bool,
     events: EventSettings,
 }
 
@@ -819,6 +827,7 @@ impl Default for ServerOptionsBuilder {
             bootstrap: None,
             campaign_tick: DEFAULT_CAMPAIGN_TICK,
             metrics: true,
+            console: true,
             events: EventSettings::default(),
         }
     }
@@ -972,6 +981,25 @@ impl ServerOptionsBuilder {
         self
     }
 
+    /// Whether the web console is served at `/console/` (default on): plain
+    /// HTML, CSS and JavaScript built into the server, which call the admin
+    /// API with the API key the operator signs in with (docs/console.md).
+    /// Off, `/console/` is `404` like any unknown path.
+    ///
+    /// ```
+    /// use dm_server::ServerOptions;
+    ///
+    /// assert!(ServerOptions::builder().build()?.console());
+    /// let options = ServerOptions::builder().console(false).build()?;
+    /// assert!(!options.console());
+    /// # Ok::<(), dm_server::Error>(())
+    /// ```
+    #[must_use]
+    pub fn console(mut self, on: bool) -> Self {
+        self.console = on;
+        self
+    }
+
     /// How events are kept, streamed and delivered to webhooks
     /// ([`EventSettings`]; docs/operations.md, "Events and webhooks").
     #[must_use]
@@ -1069,6 +1097,7 @@ impl ServerOptionsBuilder {
             bootstrap: self.bootstrap,
             campaign_tick: self.campaign_tick,
             metrics: self.metrics,
+            console: self.console,
             events: self.events,
         })
     }

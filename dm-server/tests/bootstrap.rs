@@ -854,3 +854,33 @@ async fn a_local_rekeying_keeps_the_device_history_and_drops_its_old_password() 
     assert!(store.command(queued).await.expect("read").is_some());
     bootstrap.stop().await.expect("stopped");
 }
+
+#[tokio::test]
+async fn the_bootstrap_role_serves_its_console_for_bootstrap_profiles() {
+    // The console of the bootstrap role (docs/console.md) shows profiles:
+    // its page names the role; reaching it takes what the listener takes,
+    // a client certificate of the bootstrap CA.
+    let pki = pki();
+    let store: Shared = Arc::new(MemoryStore::new());
+    let bootstrap = bootstrap_server(&pki, store, BootstrapSettings::new()).await;
+    let operator = device_client(&pki, &pki.bootstrap, "operator workstation");
+    let page = operator
+        .get(bootstrap.url("/console/"))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(page.status(), 200);
+    assert!(page.headers().contains_key("content-security-policy"));
+    let html = page.text().await.expect("page");
+    assert!(
+        html.contains("<html lang=\"en\" data-role=\"bootstrap\">"),
+        "{html}"
+    );
+    let script = operator
+        .get(bootstrap.url("/console/bootstrap.js"))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(script.status(), 200);
+    bootstrap.stop().await.expect("stopped");
+}

@@ -27,17 +27,28 @@
 //!   certificates made with `openssl`;
 //! - `fleet` (feature `fleet`): simulated devices that log every command
 //!   they execute;
-//! - `admin_api` (feature `fleet`): the admin API of a running server over
-//!   HTTP.
+//! - `admin_api` (feature `fleet` or `browser`): the admin API of a running
+//!   server over HTTP;
+//! - `browser` (feature `browser`): headless Chromium over WebDriver
+//!   (`chromedriver`), for tests of the web console, skipped without a
+//!   browser outside CI;
 //! - `prometheus`: a strict reader of the Prometheus text format, for
-//!   tests of `GET /metrics`.
+//!   tests of `GET /metrics`;
+//! - `json_schema`: a JSON Schema validator for the subset the admin API's
+//!   OpenAPI document uses;
+//! - `api_fuzz` (feature `server`): requests generated from the OpenAPI
+//!   document, checked against it, and the fleet its examples name.
 
 // Helpers stop the test that calls them with a panic naming what failed:
 // that is their error reporting.
 #![allow(clippy::missing_panics_doc, clippy::return_self_not_must_use)]
 
-#[cfg(feature = "fleet")]
+#[cfg(any(feature = "fleet", feature = "browser"))]
 pub mod admin_api;
+#[cfg(feature = "server")]
+pub mod api_fuzz;
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "server")]
 pub mod campaign;
 #[cfg(feature = "device")]
@@ -51,6 +62,7 @@ pub mod fleet;
 pub mod hostile_client;
 #[cfg(feature = "device")]
 pub mod hostile_server;
+pub mod json_schema;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process;

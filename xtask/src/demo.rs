@@ -20,6 +20,10 @@
 //! - Last, devices 1 to 3 (each `dm device --fumo`, device 3's installs
 //!   failing with 410) get a firmware campaign of two stages through the
 //!   admin API (`demo_campaign.rs`).
+//!
+//! With `--keep` the server and devices 1 to 3 stay up after the summary
+//! until Ctrl-C, and the demo prints the web console's URL and a key to sign
+//! in with (docs/console.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -344,8 +348,8 @@ fn repository_objects() -> Vec<(&'static str, Value)> {
     ]
 }
 
-pub(crate) fn run(root: &Path) -> ExitCode {
-    match demo(root) {
+pub(crate) fn run(root: &Path, keep: bool) -> ExitCode {
+    match demo(root, keep) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -355,7 +359,7 @@ pub(crate) fn run(root: &Path) -> ExitCode {
     }
 }
 
-fn demo(root: &Path) -> Result<bool, String> {
+fn demo(root: &Path, keep: bool) -> Result<bool, String> {
     // PSK-TLS needs dm's OpenSSL backend: built when the system has
     // OpenSSL's development files (CI has them), else the X.509 part runs.
     let psk = demo_bootstrap::openssl_available();
@@ -665,7 +669,6 @@ fn demo(root: &Path) -> Result<bool, String> {
     }
     checks.extend(campaign);
     checks.extend(versions);
-    drop(devices);
 
     println!();
     println!("== summary");
@@ -724,7 +727,39 @@ fn demo(root: &Path) -> Result<bool, String> {
         started.elapsed().as_secs_f64(),
         work.display()
     );
+    if keep {
+        keep_serving(&admin)?;
+    }
+    drop(devices);
     Ok(every_ok)
+}
+
+/// `--keep`: prints the console's URL and a key (an operator API key when
+/// the server has API keys, else the admin token), then waits for Ctrl-C.
+fn keep_serving(admin: &Admin) -> Result<(), String> {
+    let request = admin
+        .http
+        .post(format!("{}/admin/keys", admin.base))
+        .header("Content-Type", "application/json")
+        .body(json!({"name": "demo console", "scope": "operator"}).to_string());
+    let (status, body) = send(request)?;
+    let key = match body.get("key").and_then(Value::as_str) {
+        Some(key) if status == 201 => {
+            format!("{key}  (an operator API key; admin token: {ADMIN_TOKEN})")
+        }
+        _ => format!("{ADMIN_TOKEN}  (the admin token)"),
+    };
+    println!();
+    println!("== the demo fleet stays up (--keep)");
+    println!("console   {}/console/", admin.base);
+    println!("key       {key}");
+    println!("Press Ctrl-C to stop the server and the devices.");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?
+        .block_on(tokio::signal::ctrl_c())
+        .map_err(|e| format!("waiting for Ctrl-C: {e}"))
 }
 
 /// Where the demo writes its configuration, state files and logs.

@@ -4,8 +4,9 @@ use crate::fuzz_options::TARGETS;
 
 /// The tasks, one per line, continuation lines indented under the
 /// description column.
-const TASKS: &str = "  demo                                       a real server and five devices on loopback, every command,
-                                             and a firmware campaign over three of them
+const TASKS: &str = "  demo [--keep]                              a real server and five devices on loopback, every command,
+                                             and a firmware campaign over three of them; --keep leaves the
+                                             server up and prints the web console's URL and a key (Ctrl-C ends)
   conformance                                run `dm` over every conformance vector and the DDF corpus
   deny                                       dependency policy of deny.toml (licenses, bans, duplicates, sources)
   standalone                                 no tracked file refers to data outside the repository
@@ -36,6 +37,8 @@ const TASKS: &str = "  demo                                       a real server 
   fuzz [--seconds N] [--jobs J] [TARGET...]  seed, build and run the fuzz targets
   fuzz --check [TARGET...]                   seed, build and replay the seed corpora once
   fuzz-seed [TARGET...]                      only write the seed corpora
+  api-fuzz [--requests N] [--seed S]         fuzz the admin API of a real server from its OpenAPI document
+                                             (default 20000 requests): no 500, only documented answers
   help                                       this text";
 
 /// Prints the tasks and the fuzz targets.

@@ -3,8 +3,9 @@
 //!
 //! Tasks:
 //!
-//! - `demo` — the README's main job: a real server and three real devices
-//!   on loopback, driven through every command (see `demo.rs`).
+//! - `demo [--keep]` — the README's main job: a real server and three real
+//!   devices on loopback, driven through every command (see `demo.rs`);
+//!   `--keep` leaves them up for the web console until Ctrl-C.
 //! - `conformance` — runs the `dm` tool over every conformance vector and the
 //!   DDF corpus, checking each outcome (see `conformance.rs`).
 //! - `deny` — checks the dependency graph against `deny.toml`: licenses,
@@ -66,12 +67,17 @@
 //! - `fuzz --check [TARGET...]` — seeds, builds, and replays each seed corpus
 //!   once (`-runs=0`): a quick regression check suitable for CI.
 //! - `fuzz-seed [TARGET...]` — only writes the seed corpora.
+//! - `api-fuzz [--requests N] [--seed S]` — fuzzes the admin API of a real
+//!   server on loopback from its OpenAPI document: N requests (default
+//!   20,000) generated from it, valid, boundary and mutated; non-zero exit
+//!   when an answer breaks the document (see `api_fuzz.rs`).
 //! - `help` — this list.
 //!
 //! The fuzz build uses the stable toolchain with `--sanitizer none` and its
 //! own target directory (`fuzz/target`; `CARGO_TARGET_DIR` is not passed on,
 //! since the instrumented build shares nothing with normal builds).
 
+mod api_fuzz;
 mod circles;
 mod conformance;
 mod demo;
@@ -107,7 +113,15 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            return demo::run(&paths.root);
+            let keep = match &args[1..] {
+                [] => false,
+                [flag] if flag == "--keep" => true,
+                other => {
+                    eprintln!("xtask demo: unknown arguments {other:?} (only --keep)");
+                    return ExitCode::FAILURE;
+                }
+            };
+            return demo::run(&paths.root, keep);
         }
         Some("conformance") => {
             let paths = match Paths::new() {
@@ -125,6 +139,9 @@ fn main() -> ExitCode {
         Some("loadtest") => loadtest::parse(&args[1..])
             .and_then(|options| loadtest::run(&Paths::new()?.root, &options)),
         Some("loadtest-phase") => loadtest::phase(&args[1..]),
+        Some("api-fuzz") => {
+            api_fuzz::parse(&args[1..]).and_then(|(requests, seed)| api_fuzz::run(requests, seed))
+        }
         Some("fuzz") => fuzz_options::parse(&args[1..]).and_then(|options| fuzz::run(&options)),
         Some("fuzz-seed") => fuzz_options::parse(&args[1..])
             .and_then(|options| fuzz_seed::seed(&Paths::new()?, &options.targets)),

@@ -61,6 +61,7 @@ fn invalid(member: &'static str, expected: &'static str) -> Error {
 /// ```
 pub fn parse_bootstrap_device(body: &[u8]) -> Result<BootstrapDevice, Error> {
     let value = dm_codec::decode_json(body, &dm_codec::Limits::default())?;
+    crate::admin::check_objects("device", &value, &["psk", "notification"])?;
     let json: DeviceJson = serde_json::from_value(value)
         .map_err(|_| invalid("device", "a bootstrap device (docs/admin-api.md)"))?;
     let mut device = BootstrapDevice::new(DevId::new(json.dev_id)?);

@@ -117,6 +117,10 @@ fn invalid(problem: impl Into<String>) -> Error {
 /// ```
 pub fn parse_campaign_spec(body: &[u8]) -> Result<CampaignSpec, Error> {
     let value = crate::admin::decode_admin_json(body)?;
+    crate::admin::check_objects("campaign", &value, &["pacing", "retry", "window"])?;
+    for stage in value["stages"].as_array().into_iter().flatten() {
+        crate::admin::check_objects("stage", stage, &["size"])?;
+    }
     let request: CampaignRequest =
         serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
     let stages = request

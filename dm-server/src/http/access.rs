@@ -148,3 +148,44 @@ pub(crate) async fn authorize<S: Store, C>(
     permit(&caller, method, template)?;
     Ok(caller)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::admin_routes::{OPENAPI_ROUTE, ServerRole, routes};
+    use crate::access::{ROUTES, required_scope};
+    use crate::notify::UdpChannel;
+    use crate::store::MemoryStore;
+
+    /// Every route of the registry, of both roles, has a deliberate entry
+    /// in the scope table: a new route fails here until its scope is
+    /// decided.
+    #[test]
+    fn every_registered_route_has_a_deliberate_scope() {
+        let mut checked = 0;
+        for role in [ServerRole::Management, ServerRole::Bootstrap] {
+            for route in routes::<MemoryStore, UdpChannel>(role) {
+                let doc = &route.doc;
+                if doc.route == OPENAPI_ROUTE {
+                    continue; // public
+                }
+                let (_, _, scope) = ROUTES
+                    .iter()
+                    .find(|(method, template, _)| {
+                        *method == doc.method.as_str() && *template == doc.route
+                    })
+                    .unwrap_or_else(|| {
+                        panic!("{} {} has no deliberate scope", doc.method, doc.route)
+                    });
+                assert_eq!(
+                    required_scope(&doc.method, doc.route),
+                    *scope,
+                    "{} {}",
+                    doc.method,
+                    doc.route
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 50, "only {checked} routes registered");
+    }
+}

@@ -11,7 +11,7 @@ use axum::http::uri::Authority;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, put};
+use axum::routing::any;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,8 +19,10 @@ use dm_codec::mime;
 use dm_types::DevId;
 
 use super::access::{Caller, identify, permit};
+use super::admin_routes::{self, AdminRoute, Doc, ServerRole};
 use super::refusal::{Refusal, refuse};
 use super::request::{check_length, header, read_body};
+use super::schemas;
 use crate::admin::Admin;
 use crate::config::DeviceConfig;
 use crate::notify::NotificationChannel;
@@ -51,55 +53,238 @@ pub(super) const ARTIFACT_ROUTE: &str = "/admin/artifacts/{id}";
 /// Most devices one listing returns.
 const MAX_LIST: usize = 1000;
 
-/// The admin routes: the management routes with `updates` (artifacts,
-/// groups, tags), or `bootstrap` (the bootstrap role's) when given, behind
-/// the admin checks.
+/// The admin router of a server in `role`: the routes of the registry
+/// ([`admin_routes`](super::admin_routes)) behind the admin checks, the
+/// public document beside them.
 pub(crate) fn router<S: Store, C: NotificationChannel>(
     shared: Arc<Shared<S, C>>,
-    bootstrap: Option<Router<Arc<Shared<S, C>>>>,
-    updates: Router<Arc<Shared<S, C>>>,
+    role: ServerRole,
 ) -> Router<Arc<Shared<S, C>>> {
-    let routes = if let Some(routes) = bootstrap {
-        routes
-    } else {
-        Router::new()
-            .route(
-                "/admin/devices",
-                get(list_devices::<S, C>).post(register_device::<S, C>),
-            )
-            .route("/admin/devices/bulk", post(register_devices::<S, C>))
-            .route(
-                "/admin/devices/{dev_id}",
-                get(device::<S, C>).delete(remove_device::<S, C>),
-            )
-            .route(
-                "/admin/devices/{dev_id}/commands",
-                get(commands::<S, C>).post(enqueue::<S, C>),
-            )
-            .route(
-                "/admin/devices/{dev_id}/commands/{id}",
-                get(command::<S, C>),
-            )
-            .route("/admin/devices/{dev_id}/alerts", get(alerts::<S, C>))
-            .route("/admin/devices/{dev_id}/notify", post(notify::<S, C>))
-            .route(
-                REPOSITORY_ROUTE,
-                get(read_object::<S, C>)
-                    .put(write_object::<S, C>)
-                    .delete(delete_object::<S, C>),
-            )
-            .route(
-                "/admin/devices/{dev_id}/credentials",
-                put(replace_credentials::<S, C>),
-            )
-            .merge(updates)
-    };
-    routes
-        .merge(super::keys::routes::<S, C>())
+    let (guarded, public) = admin_routes::build(admin_routes::routes::<S, C>(role));
+    guarded
         .route("/admin", any(no_such_resource))
+        // `/admin/{*rest}` takes no empty rest: `/admin/` on its own.
+        .route("/admin/", any(no_such_resource))
         .route("/admin/{*rest}", any(no_such_resource))
         .route_layer(middleware::from_fn_with_state(shared, admit::<S, C>))
+        .merge(public)
         .layer(middleware::map_response(json_errors))
+}
+
+/// The device, command, alert, notification and repository routes.
+pub(super) fn routes<S: Store, C: NotificationChannel>() -> Vec<AdminRoute<S, C>> {
+    let dev = || {
+        (
+            schemas::dev_id(),
+            json!(EXAMPLE_DEV_ID),
+            "the DevID, percent-encoded (`IMEI%3A493005100592800`)",
+        )
+    };
+    let with_dev = |doc: Doc| {
+        let (schema, example, description) = dev();
+        doc.path_param("dev_id", schema, example, description)
+    };
+    vec![
+        AdminRoute::new(
+            Doc::new(Method::GET, "/admin/devices", "Registered devices, a page at a time")
+                .describe("In DevID order, `limit` at a time after `after`; `next` is the `after` of the following page.")
+                .query("after", schemas::dev_id(), "the last DevID of the previous page")
+                .query("limit", schemas::limit(MAX_LIST as u64), "devices per page")
+                .response(200, "a page of devices", schemas::reference("DeviceList"), json!({
+                    "devices": [example_summary()],
+                    "next": null,
+                    "total": 1,
+                })),
+            list_devices::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::POST, "/admin/devices", "Register a device")
+                .describe("The body has the shape of a `devices` entry of the configuration file; only `dev_id` is required. The password is stored as its Digest hashes, the PSK key is never shown again.")
+                .body(schemas::reference("DeviceRegistration"), json!({
+                    "dev_id": "IMEI:493005100592802",
+                    "username": "device-3",
+                    "password": "correct horse",
+                    "notification": {"address": "udp://127.0.0.1:9", "secret_hex": "6e6f74692d736563726574", "data_hex": "617574682d64617461"},
+                }))
+                .response(201, "registered", schemas::reference("Registered"), json!({"dev_id": "IMEI:493005100592802"}))
+                .errors(&[409]),
+            register_device::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::POST, "/admin/devices/bulk", "Register several devices, all or nothing")
+                .describe("At most 10,000 devices and 4 MiB; the first invalid entry is named (`device 1: ...`).")
+                .body(schemas::reference("BulkRegistration"), json!([
+                    {"dev_id": "IMEI:493005100592803", "username": "device-4", "password": "pw 4"},
+                    {"dev_id": "IMEI:493005100592804"},
+                ]))
+                .response(201, "registered", schemas::reference("BulkRegistered"), json!({"registered": 2}))
+                .errors(&[409]),
+            register_devices::<S, C>,
+        ),
+        AdminRoute::new(
+            with_dev(Doc::new(Method::GET, "/admin/devices/{dev_id}", "Everything about one device"))
+                .response(200, "the device", schemas::reference("Device"), example_device())
+                .errors(&[404]),
+            device::<S, C>,
+        ),
+        AdminRoute::new(
+            with_dev(Doc::new(Method::DELETE, "/admin/devices/{dev_id}", "Remove a device with its commands, alerts and open sessions"))
+                .empty(204, "removed")
+                .errors(&[404]),
+            remove_device::<S, C>,
+        ),
+        AdminRoute::new(
+            with_dev(Doc::new(Method::PUT, "/admin/devices/{dev_id}/credentials", "Register a device, or replace its credentials"))
+                .describe("The body's `dev_id` must be the path's. Sessions, commands and alerts are kept.")
+                .body(schemas::reference("DeviceRegistration"), json!({
+                    "dev_id": EXAMPLE_DEV_ID, "username": "device-1", "password": "correct horse",
+                }))
+                .response(200, "registered or re-keyed", schemas::reference("Registered"), json!({"dev_id": EXAMPLE_DEV_ID}))
+                .errors(&[409]),
+            replace_credentials::<S, C>,
+        ),
+        AdminRoute::new(
+            with_dev(Doc::new(Method::GET, "/admin/devices/{dev_id}/commands", "The device's commands"))
+                .describe("Pending commands in queue order, then the finished ones the store keeps.")
+                .response(200, "the commands", schemas::reference("CommandList"), json!({"commands": [example_command()]}))
+                .errors(&[404]),
+            commands::<S, C>,
+        ),
+        AdminRoute::new(
+            with_dev(Doc::new(Method::POST, "/admin/devices/{dev_id}/commands", "Queue a command for the device's next session"))
+                .describe("`command` is the Package#2 array form of one command, checked like a Package#2 entry. `use_cache` (GET only) asks with the validator of a kept instance.")
+                .body(schemas::reference("CommandRequest"), json!({"command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.0//"]}))
+                .response(201, "queued", schemas::reference("CommandQueued"), json!({"id": "7"}))
+                .errors(&[404, 422]),
+            enqueue::<S, C>,
+        ),
+        AdminRoute::new(
+            with_dev(Doc::new(Method::GET, "/admin/devices/{dev_id}/commands/{id}", "One command and its result"))
+                .path_param("id", schemas::string(), json!("1"), "the command's id")
+                .response(200, "the command", schemas::reference("Command"), example_command())
+                .errors(&[404]),
+            command::<S, C>,
+        ),
+        AdminRoute::new(
+            with_dev(Doc::new(Method::GET, "/admin/devices/{dev_id}/alerts", "The generic alerts the device sent"))
+                .response(200, "the alerts, oldest first", schemas::reference("AlertList"), json!({"alerts": [{
+                    "received_ms": 1_764_000_002_000_u64,
+                    "session": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                    "alert": {"AlertType": "urn:oma:at:dm:2.0:ExecComplete", "SourceURI": "urn:dm-sdk:mo:demo:1.0//Reboot", "Data": {"sc": 200}},
+                }]}))
+                .errors(&[404]),
+            alerts::<S, C>,
+        ),
+        AdminRoute::new(
+            with_dev(Doc::new(Method::POST, "/admin/devices/{dev_id}/notify", "Send the device a Package#0"))
+                .describe("Signed with the device's notification secret, sent to its notification address. No body.")
+                .response(200, "sent", schemas::reference("NotificationSent"), json!({
+                    "notification_id": 13, "timestamp": 1_764_000_100_u64, "address": "udp://192.0.2.10:9443",
+                }))
+                .errors(&[404, 409, 422, 502]),
+            notify::<S, C>,
+        ),
+        AdminRoute::new(
+            repository(Doc::new(Method::GET, REPOSITORY_ROUTE, "A repository object"))
+                .response_in(200, "the MO serialization document", mime::MO_DATA, schemas::reference("MoData"), example_mo_data())
+                .errors(&[404]),
+            read_object::<S, C>,
+        ),
+        AdminRoute::new(
+            repository(Doc::new(Method::PUT, REPOSITORY_ROUTE, "Store a repository object for devices to read"))
+                .describe("An MO serialization document, checked and stored in canonical form; at most `ServerLimits::codec.mo_data_bytes`.")
+                .body_in(mime::MO_DATA, schemas::reference("MoData"), example_mo_data())
+                .body(schemas::reference("MoData"), example_mo_data())
+                .empty(201, "stored (new)")
+                .empty(204, "stored (replaced)"),
+            write_object::<S, C>,
+        ),
+        AdminRoute::new(
+            repository(Doc::new(Method::DELETE, REPOSITORY_ROUTE, "Remove a repository object"))
+                .empty(204, "removed")
+                .errors(&[404]),
+            delete_object::<S, C>,
+        ),
+    ]
+}
+
+/// The DevID the documented examples use.
+pub(super) const EXAMPLE_DEV_ID: &str = "IMEI:493005100592800";
+
+fn repository(doc: Doc) -> Doc {
+    doc.path_param(
+        "path",
+        json!({"type": "string", "minLength": 1, "maxLength": 1024}),
+        json!("demo/wlan"),
+        "1 to 1024 bytes of non-empty segments other than `.` and `..` (may contain `/`)",
+    )
+}
+
+fn example_mo_data() -> Value {
+    json!([{"ClientURI": "urn:dm-sdk:mo:wlan:1.0//",
+            "MOData": {"WLAN": {"SSID": "office", "Security": "WPA3", "Hidden": false}}}])
+}
+
+fn example_session() -> Value {
+    json!({
+        "id": "0c5d3b6f1e2a9478",
+        "token": "6f9f2c0d4b1e8a7730c2d4e5f6a7b8c9",
+        "initiator": "server",
+        "notification_id": 12,
+        "started_ms": 1_764_000_000_000_u64,
+        "ended_ms": 1_764_000_000_420_u64,
+        "session_uri": "https://dm.example.com/dm/s/6f9f2c0d4b1e8a7730c2d4e5f6a7b8c9",
+        "packages": 3,
+        "outcome": "completed",
+    })
+}
+
+fn example_summary() -> Value {
+    json!({
+        "dev_id": EXAMPLE_DEV_ID,
+        "notification_address": "udp://192.0.2.10:9443",
+        "open_session": false,
+        "open_sessions": [],
+        "last_session": example_session(),
+    })
+}
+
+fn example_command() -> Value {
+    json!({
+        "id": "7",
+        "command": ["GET", "urn:oma:mo:oma-dm-devinfo:1.0//Mod"],
+        "state": "done",
+        "status": 200,
+        "uris": [],
+        "data": [{"ClientURI": "urn:oma:mo:oma-dm-devinfo:1.0/devinfo/Mod", "MOData": {"Mod": "X1"}}],
+        "from_cache": false,
+        "error": null,
+        "session": "6f9f2c0d4b1e8a7730c2d4e5f6a7b8c9",
+        "queued_ms": 1_764_000_000_000_u64,
+        "updated_ms": 1_764_000_000_400_u64,
+    })
+}
+
+fn example_device() -> Value {
+    json!({
+        "dev_id": EXAMPLE_DEV_ID,
+        "registered_ms": 1_763_990_000_000_u64,
+        "username": "device-1",
+        "certificate_sha256": null,
+        "psk_identity": null,
+        "notification_address": "udp://192.0.2.10:9443",
+        "notification_secret": true,
+        "last_notification_id": 12,
+        "open_session": null,
+        "open_sessions": [],
+        "last_session": example_session(),
+        "sessions": [example_session()],
+        "mos": [{"MOID": "urn:oma:mo:oma-dm-devinfo:1.0", "MIID": ["devinfo"]}],
+        "tags": ["canary", "site:berlin"],
+        "devinfo": {"Mod": "X1", "FwV": "1.0.3"},
+        "commands": {"pending": [], "finished": [example_command()]},
+        "alerts": 2,
+    })
 }
 
 async fn no_such_resource() -> AdminRefusal {
@@ -481,6 +666,7 @@ async fn register_device<S: Store, C: NotificationChannel>(
     request: Request,
 ) -> Result<Response, AdminRefusal> {
     let body = json_body(&shared, request).await?;
+    crate::admin::check_objects("device", &body, &["psk", "notification"])?;
     let config: DeviceConfig =
         serde_json::from_value(body).map_err(|e| refuse(400, format!("device: {e}")))?;
     let registration = config
@@ -502,6 +688,7 @@ async fn replace_credentials<S: Store, C: NotificationChannel>(
 ) -> Result<Response, AdminRefusal> {
     let dev_id = dev_id(&text)?;
     let body = json_body(&shared, request).await?;
+    crate::admin::check_objects("device", &body, &["psk", "notification"])?;
     let config: DeviceConfig =
         serde_json::from_value(body).map_err(|e| refuse(400, format!("device: {e}")))?;
     if config.dev_id != dev_id.as_str() {
@@ -542,6 +729,7 @@ async fn register_devices<S: Store, C: NotificationChannel>(
     }
     let mut registrations = Vec::with_capacity(entries.len());
     for (i, entry) in entries.into_iter().enumerate() {
+        crate::admin::check_objects(&format!("device {i}"), &entry, &["psk", "notification"])?;
         let config: DeviceConfig =
             serde_json::from_value(entry).map_err(|e| refuse(400, format!("device {i}: {e}")))?;
         registrations.push(

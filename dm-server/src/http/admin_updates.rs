@@ -3,15 +3,12 @@
 //! device tags (`/admin/devices/{dev_id}/tags`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request};
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use bytes::BytesMut;
 use http_body_util::BodyExt as _;
 use serde::Deserialize;
@@ -19,8 +16,10 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::admin::{ARTIFACT_ROUTE, AdminRefusal, AppState, dev_id, json_body};
+use super::admin_routes::{AdminRoute, Doc};
 use super::refusal::{Refusal, refuse};
 use super::request::header;
+use super::schemas;
 use crate::Error;
 use crate::artifact::artifact_url;
 use crate::group::members_page;
@@ -62,26 +61,150 @@ const MAX_TAGS: usize = 64;
 /// Most members one page of `GET /admin/groups/{id}/devices` returns.
 const MAX_MEMBERS_PAGE: usize = 1000;
 
-/// The routes.
-pub(super) fn routes<S: Store, C: NotificationChannel>() -> Router<Arc<Shared<S, C>>> {
-    Router::new()
-        .route("/admin/artifacts", get(list_artifacts::<S, C>))
-        .route(
-            ARTIFACT_ROUTE,
-            get(artifact::<S, C>)
-                .put(put_artifact::<S, C>)
-                .delete(remove_artifact::<S, C>),
+/// The routes: artifacts, groups, tags.
+pub(super) fn routes<S: Store, C: NotificationChannel>() -> Vec<AdminRoute<S, C>> {
+    let artifact_param = |doc: Doc| {
+        doc.path_param(
+            "id",
+            schemas::name(),
+            json!(EXAMPLE_ARTIFACT),
+            "the artifact's id",
         )
-        .route("/admin/artifacts/{id}/url", get(download_url::<S, C>))
-        .route("/admin/groups", get(list_groups::<S, C>))
-        .route(
-            "/admin/groups/{id}",
-            get(group::<S, C>)
-                .put(put_group::<S, C>)
-                .delete(remove_group::<S, C>),
+    };
+    let group_param = |doc: Doc| {
+        doc.path_param(
+            "id",
+            schemas::name(),
+            json!(EXAMPLE_GROUP),
+            "the group's id",
         )
-        .route("/admin/groups/{id}/devices", get(members::<S, C>))
-        .route("/admin/devices/{dev_id}/tags", put(set_tags::<S, C>))
+    };
+    vec![
+        AdminRoute::new(
+            Doc::new(Method::GET, "/admin/artifacts", "Artifacts, in id order")
+                .response(200, "the artifacts", schemas::reference("ArtifactList"), json!({"artifacts": [example_artifact()]})),
+            list_artifacts::<S, C>,
+        ),
+        AdminRoute::new(
+            artifact_param(Doc::new(Method::GET, ARTIFACT_ROUTE, "One artifact"))
+                .response(200, "the artifact", schemas::reference("Artifact"), example_artifact())
+                .errors(&[404]),
+            artifact::<S, C>,
+        ),
+        AdminRoute::new(
+            artifact_param(Doc::new(Method::PUT, ARTIFACT_ROUTE, "Upload an artifact, or describe one at a URL"))
+                .describe("`application/octet-stream`: the body is the content, described by the query (`kind`, `name`, `version`, optional `sha256`, metadata as `meta.<key>=<value>`; any other parameter is 400). `application/json`: an artifact devices download from `url`. 409 when an unfinished campaign uses it.")
+                .query("kind", json!({"type": "string", "enum": ["firmware", "software"]}), "upload: FUMO firmware or SCOMO software")
+                .query("name", json!({"type": "string", "minLength": 1, "maxLength": MAX_TEXT}), "upload: the package name written to the device")
+                .query("version", json!({"type": "string", "minLength": 1, "maxLength": MAX_TEXT}), "upload: the package version")
+                .query("sha256", json!({"type": "string", "pattern": "^[0-9a-f]{64}$"}), "upload: the content's SHA-256 (400 when it differs)")
+                .body(schemas::reference("ArtifactAtUrl"), json!({
+                    "kind": "software", "name": "app", "version": "1.0",
+                    "url": "https://cdn.example/app-1.0.pkg", "size": 1234,
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                    "metadata": {"vendor": "acme"},
+                }))
+                .body_in("application/octet-stream", json!({"type": "string", "contentMediaType": "application/octet-stream"}), json!("<content>"))
+                .response(200, "replaced", schemas::reference("Artifact"), example_artifact())
+                .response(201, "stored", schemas::reference("Artifact"), example_artifact())
+                .errors(&[409]),
+            put_artifact::<S, C>,
+        ),
+        AdminRoute::new(
+            artifact_param(Doc::new(Method::DELETE, ARTIFACT_ROUTE, "Remove an artifact and its content"))
+                .empty(204, "removed")
+                .errors(&[404, 409]),
+            remove_artifact::<S, C>,
+        ),
+        AdminRoute::new(
+            artifact_param(Doc::new(Method::GET, "/admin/artifacts/{id}/url", "The URL a device downloads the artifact from"))
+                .required_query("dev_id", schemas::dev_id(), json!(super::admin::EXAMPLE_DEV_ID), "the registered device")
+                .query("expires_ms", schemas::count(), "when the URL stops working (Unix ms; default in 24 hours)")
+                .response(200, "the URL", schemas::reference("DownloadUrl"), json!({
+                    "url": "https://dm.example.com/artifacts/fw-2.1.0?token=AAABk", "expires_ms": 1_764_086_400_000_u64,
+                }))
+                .errors(&[404]),
+            download_url::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::GET, "/admin/groups", "Groups, in id order")
+                .response(200, "the groups", schemas::reference("GroupList"), json!({"groups": [example_group()]})),
+            list_groups::<S, C>,
+        ),
+        AdminRoute::new(
+            group_param(Doc::new(Method::GET, "/admin/groups/{id}", "One group"))
+                .response(200, "the group", schemas::reference("Group"), example_group())
+                .errors(&[404]),
+            group::<S, C>,
+        ),
+        AdminRoute::new(
+            group_param(Doc::new(Method::PUT, "/admin/groups/{id}", "Add or replace a group"))
+                .body(schemas::reference("GroupBody"), json!({
+                    "description": "first devices of the X1",
+                    "filter": {"tags": ["canary"], "devinfo": {"Mod": "X1"}},
+                }))
+                .response(200, "replaced", schemas::reference("Group"), example_group())
+                .response(201, "added", schemas::reference("Group"), example_group()),
+            put_group::<S, C>,
+        ),
+        AdminRoute::new(
+            group_param(Doc::new(Method::DELETE, "/admin/groups/{id}", "Remove a group"))
+                .empty(204, "removed")
+                .errors(&[404, 409]),
+            remove_group::<S, C>,
+        ),
+        AdminRoute::new(
+            group_param(Doc::new(Method::GET, "/admin/groups/{id}/devices", "The group's members now, a page at a time"))
+                .query("after", schemas::dev_id(), "the last DevID of the previous page")
+                .query("limit", schemas::limit(MAX_MEMBERS_PAGE as u64), "members per page")
+                .response(200, "a page of members", schemas::reference("GroupMembers"), json!({
+                    "devices": [super::admin::EXAMPLE_DEV_ID], "next": null,
+                }))
+                .errors(&[404]),
+            members::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::PUT, "/admin/devices/{dev_id}/tags", "Replace the device's tags")
+                .path_param("dev_id", schemas::dev_id(), json!(super::admin::EXAMPLE_DEV_ID), "the DevID, percent-encoded")
+                .body(schemas::reference("Tags"), json!(["canary", "site:berlin"]))
+                .response(200, "the tags now", schemas::reference("TaggedDevice"), json!({
+                    "dev_id": super::admin::EXAMPLE_DEV_ID, "tags": ["canary", "site:berlin"],
+                }))
+                .errors(&[404]),
+            set_tags::<S, C>,
+        ),
+    ]
+}
+
+/// The artifact id the documented examples use.
+pub(super) const EXAMPLE_ARTIFACT: &str = "fw-2.1.0";
+
+/// The group id the documented examples use.
+pub(super) const EXAMPLE_GROUP: &str = "wave-1";
+
+fn example_artifact() -> Value {
+    json!({
+        "id": EXAMPLE_ARTIFACT,
+        "kind": "firmware",
+        "name": "acme-fw",
+        "version": "2.1.0",
+        "size": 7_340_032,
+        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "source": "stored",
+        "url": null,
+        "metadata": {"channel": "beta"},
+        "created_ms": 1_764_000_000_000_u64,
+    })
+}
+
+fn example_group() -> Value {
+    json!({
+        "id": EXAMPLE_GROUP,
+        "description": "first devices of the X1",
+        "filter": {"devices": [], "tags": ["canary"], "devinfo": {"Mod": "X1"}, "mos": [],
+                   "last_session_after_ms": null, "last_session_before_ms": null},
+        "updated_ms": 1_764_000_000_000_u64,
+    })
 }
 
 /// An artifact as the admin API shows it.
@@ -280,11 +403,7 @@ struct GroupBody {
 pub fn parse_group_json(id: &str, body: &[u8]) -> Result<GroupRecord, Error> {
     let id = GroupId::new(id)?;
     let value = crate::admin::decode_admin_json(body)?;
-    if !value.is_object() {
-        return Err(Error::InvalidCommand {
-            problem: "group: expected an object".into(),
-        });
-    }
+    crate::admin::check_objects("group", &value, &["filter"])?;
     let given: GroupBody = serde_json::from_value(value).map_err(|e| Error::InvalidCommand {
         problem: format!("group: {e}"),
     })?;

@@ -4,46 +4,142 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::admin::{AdminRefusal, AppState, admin, dev_id, read_json_body};
+use super::admin_routes::{AdminRoute, Doc};
 use super::refusal::refuse;
+use super::schemas;
 use crate::bootstrap::{BootstrapProfile, parse_bootstrap_device};
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, Store};
 
 /// The routes.
-pub(super) fn routes<S: Store, C: NotificationChannel>() -> Router<Arc<Shared<S, C>>> {
-    Router::new()
-        .route(
-            "/admin/bootstrap/profiles",
-            get(list_profiles::<S, C>).post(put_profile::<S, C>),
+pub(super) fn routes<S: Store, C: NotificationChannel>() -> Vec<AdminRoute<S, C>> {
+    let name = |doc: Doc| {
+        doc.path_param(
+            "name",
+            json!({"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[A-Za-z0-9._-]+$"}),
+            json!(EXAMPLE_PROFILE),
+            "the profile's name",
         )
-        .route(
-            "/admin/bootstrap/profiles/{name}",
-            get(profile::<S, C>)
-                .put(put_named_profile::<S, C>)
-                .delete(remove_profile::<S, C>),
+    };
+    let dev = |doc: Doc| {
+        doc.path_param(
+            "dev_id",
+            schemas::dev_id(),
+            json!(super::admin::EXAMPLE_DEV_ID),
+            "the DevID, percent-encoded",
         )
-        .route("/admin/bootstrap/devices", post(register_device::<S, C>))
-        .route(
-            "/admin/bootstrap/devices/{dev_id}",
-            get(device::<S, C>).delete(remove_device::<S, C>),
-        )
-        .route(
-            "/admin/bootstrap/devices/{dev_id}/outcomes",
-            get(outcomes::<S, C>),
-        )
-        .route(
-            "/admin/bootstrap/devices/{dev_id}/notify",
-            post(notify::<S, C>),
-        )
+    };
+    vec![
+        AdminRoute::new(
+            Doc::new(Method::GET, "/admin/bootstrap/profiles", "Bootstrap profiles, in name order")
+                .response(200, "the profiles", schemas::reference("BootstrapProfileList"), json!({"profiles": [example_profile()]})),
+            list_profiles::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::POST, "/admin/bootstrap/profiles", "Add a profile, or replace the one of the same name")
+                .body(schemas::reference("BootstrapProfile"), example_profile())
+                .response(200, "replaced", schemas::reference("BootstrapProfile"), example_profile())
+                .response(201, "added", schemas::reference("BootstrapProfile"), example_profile()),
+            put_profile::<S, C>,
+        ),
+        AdminRoute::new(
+            name(Doc::new(Method::GET, "/admin/bootstrap/profiles/{name}", "One profile"))
+                .response(200, "the profile", schemas::reference("BootstrapProfile"), example_profile())
+                .errors(&[404]),
+            profile::<S, C>,
+        ),
+        AdminRoute::new(
+            name(Doc::new(Method::PUT, "/admin/bootstrap/profiles/{name}", "Add or replace the profile of that name"))
+                .describe("The body's `name` must be the path's.")
+                .body(schemas::reference("BootstrapProfile"), example_profile())
+                .response(200, "replaced", schemas::reference("BootstrapProfile"), example_profile())
+                .response(201, "added", schemas::reference("BootstrapProfile"), example_profile()),
+            put_named_profile::<S, C>,
+        ),
+        AdminRoute::new(
+            name(Doc::new(Method::DELETE, "/admin/bootstrap/profiles/{name}", "Remove a profile"))
+                .empty(204, "removed")
+                .errors(&[404]),
+            remove_profile::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::POST, "/admin/bootstrap/devices", "Register (or replace) a device with the bootstrap server")
+                .body(schemas::reference("BootstrapDeviceRegistration"), json!({
+                    "dev_id": "IMEI:493005100592805",
+                    "identity": "factory-line-7",
+                    "psk": {"identity": "dev-17", "key_hex": "000102030405060708090a0b0c0d0e0f"},
+                    "notification": {"address": "udp://127.0.0.1:9", "secret_hex": "6e6f7469", "data_hex": "64617461"},
+                }))
+                .response(201, "registered", schemas::reference("Registered"), json!({"dev_id": "IMEI:493005100592805"}))
+                .errors(&[409]),
+            register_device::<S, C>,
+        ),
+        AdminRoute::new(
+            dev(Doc::new(Method::GET, "/admin/bootstrap/devices/{dev_id}", "A device registered with the bootstrap server"))
+                .response(200, "the device, without secrets", schemas::reference("BootstrapDevice"), json!({
+                    "dev_id": super::admin::EXAMPLE_DEV_ID,
+                    "identity": "factory-line-7",
+                    "psk_identity": "dev-17",
+                    "notification_secret": true,
+                    "notification_address": "udp://192.0.2.10:9443",
+                    "last_notification_id": 3,
+                    "outcomes": [example_outcome()],
+                }))
+                .errors(&[404]),
+            device::<S, C>,
+        ),
+        AdminRoute::new(
+            dev(Doc::new(Method::DELETE, "/admin/bootstrap/devices/{dev_id}", "Remove a device and its outcomes"))
+                .empty(204, "removed")
+                .errors(&[404]),
+            remove_device::<S, C>,
+        ),
+        AdminRoute::new(
+            dev(Doc::new(Method::GET, "/admin/bootstrap/devices/{dev_id}/outcomes", "How the device's last bootstraps ended"))
+                .response(200, "newest first, at most 16", schemas::reference("BootstrapOutcomes"), json!({"outcomes": [example_outcome()]})),
+            outcomes::<S, C>,
+        ),
+        AdminRoute::new(
+            dev(Doc::new(Method::POST, "/admin/bootstrap/devices/{dev_id}/notify", "Server-initiated bootstrap: send the device a Package#0"))
+                .response(200, "sent", schemas::reference("NotificationSent"), json!({
+                    "notification_id": 4, "timestamp": 1_764_000_100_u64, "address": "udp://192.0.2.10:9443",
+                }))
+                .errors(&[404, 409, 422, 502]),
+            notify::<S, C>,
+        ),
+    ]
+}
+
+/// The profile name the documented examples use.
+const EXAMPLE_PROFILE: &str = "fleet-a";
+
+fn example_profile() -> Value {
+    json!({
+        "name": EXAMPLE_PROFILE,
+        "match": {"dev_id_pattern": "IMEI:35*"},
+        "accounts": [{
+            "server_id": "dm.example",
+            "server_uri": "https://dm.example/dm",
+            "name": "Example DM",
+            "perm": ["urn:oma:mo:oma-dm-devinfo:1.0"],
+            "credentials": {"notification_secret": true, "http_password": true, "client_certificate": false},
+            "register": "local",
+        }],
+    })
+}
+
+fn example_outcome() -> Value {
+    json!({
+        "dev_id": super::admin::EXAMPLE_DEV_ID, "ended_ms": 1_764_000_000_000_u64, "profile": EXAMPLE_PROFILE,
+        "credential": "cert-sha256:3f1c", "result": "provisioned", "servers": ["dm.example"],
+    })
 }
 
 async fn list_profiles<S: Store, C: NotificationChannel>(

@@ -1,19 +1,18 @@
 //! The campaign routes of the admin API (`/admin/campaigns...`,
 //! docs/admin-api.md).
 
-use axum::Router;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin::{AdminRefusal, AppState, admin, dev_id, read_json_body};
+use super::admin_routes::{AdminRoute, Doc};
 use super::refusal::refuse;
+use super::schemas;
 use crate::campaign::admin::{CampaignProgress, parse_campaign_spec, status_name};
 use crate::notify::NotificationChannel;
-use crate::shared::Shared;
 use crate::store::{
     CampaignDevice, CampaignId, CampaignRecord, CampaignStatus, PauseReason, StageCounts, Store,
     UpdateState,
@@ -23,12 +22,110 @@ use crate::store::{
 const MAX_LIST: usize = 1000;
 
 /// The campaign routes.
-pub(super) fn routes<S: Store, C: NotificationChannel>() -> Router<std::sync::Arc<Shared<S, C>>> {
-    Router::new()
-        .route("/admin/campaigns", get(list::<S, C>).post(create::<S, C>))
-        .route("/admin/campaigns/{id}", get(show::<S, C>))
-        .route("/admin/campaigns/{id}/devices", get(devices::<S, C>))
-        .route("/admin/campaigns/{id}/{action}", post(action::<S, C>))
+pub(super) fn routes<S: Store, C: NotificationChannel>() -> Vec<AdminRoute<S, C>> {
+    let id = |doc: Doc| {
+        doc.path_param(
+            "id",
+            json!({"type": "integer", "minimum": 1}),
+            json!(1),
+            "the campaign's id",
+        )
+    };
+    vec![
+        AdminRoute::new(
+            Doc::new(Method::GET, "/admin/campaigns", "Campaigns, in id order")
+                .response(200, "the campaigns", schemas::reference("CampaignList"), json!({"campaigns": [example_campaign()]})),
+            list::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::POST, "/admin/campaigns", "Create a campaign")
+                .describe("Rolls `artifact` out to `group` in stages (docs/updates.md). Unknown members are 400; an artifact or group that does not exist is 404.")
+                .body(schemas::reference("CampaignSpec"), json!({
+                    "name": "X1 firmware 2.1",
+                    "artifact": super::admin_updates::EXAMPLE_ARTIFACT,
+                    "group": super::admin_updates::EXAMPLE_GROUP,
+                    "stages": [
+                        {"size": {"percent": 10}, "success_threshold_percent": 100, "advance": "approval"},
+                        {"size": {"percent": 90}, "error_threshold_percent": 5},
+                    ],
+                    "pacing": {"max_in_flight": 500, "notifications_per_second": 50},
+                    "window": {"start_minute": 120, "end_minute": 300},
+                    "retry": {"max_attempts": 3, "initial_backoff_ms": 60000, "max_backoff_ms": 3_600_000},
+                    "device_timeout_ms": 3_600_000,
+                }))
+                .response(201, "created", schemas::reference("CampaignProgress"), example_progress())
+                .errors(&[404]),
+            create::<S, C>,
+        ),
+        AdminRoute::new(
+            id(Doc::new(Method::GET, "/admin/campaigns/{id}", "A campaign with its progress"))
+                .response(200, "the campaign", schemas::reference("CampaignProgress"), example_progress())
+                .errors(&[404]),
+            show::<S, C>,
+        ),
+        AdminRoute::new(
+            id(Doc::new(Method::GET, "/admin/campaigns/{id}/devices", "The campaign's devices, a page at a time"))
+                .query("state", update_state_schema(), "only the rows in this state")
+                .query("after", schemas::dev_id(), "the last DevID of the previous page")
+                .query("limit", schemas::limit(MAX_LIST as u64), "rows per page")
+                .response(200, "a page of rows", schemas::reference("CampaignDevices"), json!({
+                    "devices": [{"dev_id": super::admin::EXAMPLE_DEV_ID, "stage": 1, "state": "failed",
+                                 "result": 402, "attempts": 1, "next_attempt_ms": 0,
+                                 "commands": ["1841", "1842"], "updated_ms": 1_764_000_300_000_u64}],
+                    "next": null,
+                }))
+                .errors(&[404]),
+            devices::<S, C>,
+        ),
+        AdminRoute::new(
+            id(Doc::new(Method::POST, "/admin/campaigns/{id}/{action}", "Pause, resume, approve or cancel a campaign"))
+                .describe("No body. 409 when the action does not apply to the campaign's status.")
+                .path_param(
+                    "action",
+                    json!({"type": "string", "enum": ["pause", "resume", "approve", "cancel"]}),
+                    json!("pause"),
+                    "what to do",
+                )
+                .response(200, "the campaign after the action", schemas::reference("Campaign"), example_campaign())
+                .errors(&[404, 409]),
+            action::<S, C>,
+        ),
+    ]
+}
+
+fn update_state_schema() -> Value {
+    json!({"type": "string", "enum": UpdateState::ALL.map(UpdateState::name)})
+}
+
+fn example_campaign() -> Value {
+    json!({
+        "id": 1, "name": "X1 firmware 2.1", "status": "paused", "pause_reason": "operator",
+        "paused_stage": null, "stage": 0, "stages": 2, "version": 3,
+        "created_ms": 1_764_000_000_000_u64, "updated_ms": 1_764_000_360_000_u64,
+        "spec": {
+            "name": "X1 firmware 2.1",
+            "artifact": super::admin_updates::EXAMPLE_ARTIFACT,
+            "group": super::admin_updates::EXAMPLE_GROUP,
+            "stages": [
+                {"size": {"percent": 10}, "success_threshold_percent": 100, "advance": "approval", "error_threshold_percent": 10},
+                {"size": {"percent": 90}, "success_threshold_percent": 90, "advance": "auto", "error_threshold_percent": 5},
+            ],
+            "pacing": {"max_in_flight": 500, "notifications_per_second": 50},
+            "window": null,
+            "retry": {"max_attempts": 3, "initial_backoff_ms": 60000, "max_backoff_ms": 3_600_000},
+            "device_timeout_ms": 3_600_000,
+        },
+    })
+}
+
+fn example_progress() -> Value {
+    let mut value = example_campaign();
+    value["progress"] = json!({
+        "stages": [{"stage": 0, "total": 5, "counts": {"succeeded": 4, "downloading": 1}}],
+        "totals": {"succeeded": 4, "downloading": 1},
+        "total": 5,
+    });
+    value
 }
 
 /// A campaign as the admin API shows it.

@@ -7,20 +7,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
 use bytes::BytesMut;
 use hyper::body::Frame as BodyFrame;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use super::admin::{AdminRefusal, AppState, read_json_body};
+use super::admin_routes::{AdminRoute, Doc};
 use super::refusal::refuse;
+use super::schemas;
 use crate::events::webhook::parse_webhook_json;
 use crate::events::{EventRequest, FrameBatch, PAGE, lost_frame, parse_event_request, sse_frame};
 use crate::notify::NotificationChannel;
@@ -29,14 +29,54 @@ use crate::store::{EventFilter, Store, WebhookId, WebhookRecord};
 use crate::util::now_ms;
 
 /// The event routes.
-pub(crate) fn routes<S: Store, C: NotificationChannel>() -> Router<Arc<Shared<S, C>>> {
-    Router::new()
-        .route("/admin/events", get(stream::<S, C>))
-        .route(
-            "/admin/webhooks",
-            get(list_webhooks::<S, C>).post(create_webhook::<S, C>),
-        )
-        .route("/admin/webhooks/{id}", delete(remove_webhook::<S, C>))
+pub(crate) fn routes<S: Store, C: NotificationChannel>() -> Vec<AdminRoute<S, C>> {
+    let kinds: Vec<&str> = crate::store::EventKind::ALL
+        .map(crate::store::EventKind::name)
+        .to_vec();
+    vec![
+        AdminRoute::new(
+            Doc::new(Method::GET, "/admin/events", "The event stream (Server-Sent Events)")
+                .describe("`text/event-stream`: each event is `id: <u64>`, `event: <kind>`, `data: <one-line JSON>` with `id`, `kind`, `at_ms` and the kind's members. Resume with `Last-Event-ID` or `since`; when the resume point was pruned, an `event: events.lost` comes first. A `: keep-alive` comment every 15 s. The stream does not end.")
+                .query("kinds", json!({"type": "string", "maxLength": 1024}), "comma-separated kinds wanted (default all)")
+                .query("dev_id", schemas::dev_id(), "only the events of this device")
+                .query("since", json!({"type": "string", "pattern": "^[0-9]{1,20}$"}), "resume after this event id")
+                .response_in(
+                    200,
+                    "the stream",
+                    "text/event-stream",
+                    json!({"type": "string", "contentMediaType": "text/event-stream",
+                           "description": format!("events of the kinds {}", kinds.join(", "))}),
+                    json!("id: 7\nevent: command.finished\ndata: {\"id\":7,\"kind\":\"command.finished\",\"at_ms\":1764000000000,\"dev_id\":\"IMEI:493005100592800\",\"command_id\":\"3\",\"command\":\"GET\",\"state\":\"done\",\"status\":200}\n\n"),
+                ),
+            stream::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::GET, "/admin/webhooks", "Webhooks")
+                .response(200, "the webhooks (never their secrets)", schemas::reference("WebhookList"), json!({"webhooks": [example_webhook()]})),
+            list_webhooks::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::POST, "/admin/webhooks", "Add a webhook")
+                .describe("Events are POSTed to `url` with `X-DM-Signature: t=<unix secs>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>` and `X-DM-Event-Id`; retried with backoff. The secret is never shown again.")
+                .body(schemas::reference("WebhookRequest"), json!({
+                    "url": "https://hooks.example/dm", "secret": "correct horse", "kinds": ["command.finished"],
+                }))
+                .response(201, "added", schemas::reference("Webhook"), example_webhook()),
+            create_webhook::<S, C>,
+        ),
+        AdminRoute::new(
+            Doc::new(Method::DELETE, "/admin/webhooks/{id}", "Remove a webhook")
+                .path_param("id", json!({"type": "integer", "minimum": 1}), json!(1), "the webhook's id")
+                .empty(204, "removed")
+                .errors(&[404]),
+            remove_webhook::<S, C>,
+        ),
+    ]
+}
+
+fn example_webhook() -> Value {
+    json!({"id": 1, "url": "https://hooks.example/dm", "kinds": ["command.finished"],
+           "created_ms": 1_764_000_000_000_u64, "cursor": 0})
 }
 
 /// Chunks of the stream waiting to be written per subscriber; beyond, the

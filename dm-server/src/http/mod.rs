@@ -13,23 +13,31 @@ use crate::store::Store;
 
 mod access;
 mod admin;
+pub(crate) mod admin_routes;
 pub(crate) mod admin_updates;
 mod artifacts;
 mod bootstrap;
 mod bootstrap_admin;
 mod campaigns;
+mod console;
 mod events;
 mod keys;
 mod metrics;
 mod refusal;
 mod repository;
 mod request;
+mod schemas;
 mod session;
 
 /// The routes of a server.
 pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>) -> Router {
     let observed = if shared.options.metrics {
         Router::new().route("/metrics", get(metrics::scrape::<S, C>))
+    } else {
+        Router::new()
+    };
+    let console = if shared.options.console {
+        console::routes::<S, C>()
     } else {
         Router::new()
     };
@@ -44,9 +52,9 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
             )
             .merge(admin::router(
                 shared.clone(),
-                Some(bootstrap_admin::routes::<S, C>()),
-                Router::new(),
+                admin_routes::ServerRole::Bootstrap,
             ))
+            .merge(console)
             .with_state(shared);
     }
     Router::new()
@@ -62,10 +70,8 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
         .route("/artifacts/{id}", get(artifacts::download::<S, C>))
         .merge(admin::router(
             shared.clone(),
-            None,
-            admin_updates::routes::<S, C>()
-                .merge(campaigns::routes::<S, C>())
-                .merge(events::routes::<S, C>()),
+            admin_routes::ServerRole::Management,
         ))
+        .merge(console)
         .with_state(shared)
 }

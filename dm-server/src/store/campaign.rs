@@ -60,6 +60,7 @@ pub struct Pacing {
 /// (`start_minute` to `end_minute`, wrapping past midnight when the end is
 /// before the start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MaintenanceWindow {
     /// First minute (0 to 1439).
     pub start_minute: u16,
