@@ -25,6 +25,7 @@ mod ddf;
 mod decode;
 mod device;
 mod input;
+mod keys;
 mod notification;
 mod serve;
 mod simulation;
@@ -80,6 +81,9 @@ enum Commands {
     /// Roll an artifact out to a group in stages, and watch or steer the
     /// campaign, through a management server's admin API.
     Campaign(campaigns::CampaignArgs),
+    /// Add, list and revoke the API keys (read, operator, admin) of a
+    /// server's admin API.
+    Key(keys::KeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Commands::Artifact(args) => updates::run_artifact(&args),
         Commands::Group(args) => updates::run_group(&args),
         Commands::Campaign(args) => campaigns::run(&args),
+        Commands::Key(args) => keys::run(&args),
     }
 }
 

@@ -25,7 +25,8 @@ use dm_types::DevId;
 use crate::Error;
 use crate::options::ServerOptions;
 use crate::store::{
-    DeviceRecord, PasswordCredentials, PskIdentity, SessionRecord, SessionToken, Store,
+    ApiKey, ApiKeyRecord, DeviceRecord, PasswordCredentials, PskIdentity, SessionRecord,
+    SessionToken, Store,
 };
 use crate::util::{hmac_sha256, sha256};
 use dm_codec::hex::constant_time_eq;
@@ -490,33 +491,8 @@ pub(crate) fn challenges(
         .collect())
 }
 
-/// Checks the admin bearer token. `Err((status, message))` when refused:
-/// 401 for a missing or wrong token, 403 when the admin API is disabled.
-pub(crate) fn check_admin(
-    options: &ServerOptions,
-    headers: &HeaderMap,
-) -> Result<(), (u16, String)> {
-    match (&options.admin_token, bearer_token(headers)) {
-        (Some(expected), Some(given)) => {
-            if token_matches(expected, given) {
-                Ok(())
-            } else {
-                Err((401, "wrong admin token".into()))
-            }
-        }
-        // Dev mode needs no token; one that is configured must still be
-        // right when given.
-        (None, _) | (_, None) if options.dev_mode => Ok(()),
-        (Some(_), None) => Err((401, "the admin API needs a bearer token".into())),
-        (None, _) => Err((
-            403,
-            "the admin API is disabled: no admin token is configured".into(),
-        )),
-    }
-}
-
 /// The token of an `Authorization: Bearer` header.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -526,17 +502,52 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         })
 }
 
-fn token_matches(expected: &str, given: &str) -> bool {
-    // Hashing first makes the comparison independent of the lengths.
-    constant_time_eq(&sha256(expected.as_bytes()), &sha256(given.as_bytes()))
+/// Whether `given` is the configured admin token (never when none is
+/// configured). Hashing first makes the comparison independent of the
+/// lengths.
+pub(crate) fn is_admin_token(options: &ServerOptions, given: &str) -> bool {
+    options.admin_token.as_ref().is_some_and(|expected| {
+        compare(
+            "admin token",
+            constant_time_eq(&sha256(expected.as_bytes()), &sha256(given.as_bytes())),
+        )
+    })
 }
 
-/// Whether the request carries the configured admin token (never in dev
-/// mode without one configured, whatever is given).
-pub(crate) fn has_admin_token(options: &ServerOptions, headers: &HeaderMap) -> bool {
-    match (&options.admin_token, bearer_token(headers)) {
-        (Some(expected), Some(given)) => token_matches(expected, given),
-        _ => false,
+/// The hash an unknown API key id is compared against, so that an unknown
+/// id costs what a known one does.
+const NO_KEY_SHA256: [u8; 32] = [0x5a; 32];
+
+/// The API key `given` authenticates: `Some` for the text of a key the
+/// store has, not revoked, whose secret matches. An unknown id, a revoked
+/// key and a wrong secret cost the same work (one store read, one SHA-256,
+/// one constant-time comparison) and give the same `None`; the cause goes
+/// to the log with the key's public id, never the text.
+pub(crate) async fn check_api_key<S: Store>(
+    store: &S,
+    given: &str,
+) -> Result<Option<ApiKeyRecord>, Error> {
+    // A text that is no key names no key: nothing to look up.
+    let Ok(key) = ApiKey::parse(given) else {
+        return Ok(None);
+    };
+    let record = store.api_key(key.id()).await?;
+    let expected = record.as_ref().map_or(NO_KEY_SHA256, |r| r.secret_sha256);
+    let matched = compare("api key", constant_time_eq(&expected, &key.secret_sha256()));
+    match record {
+        Some(record) if matched && record.revoked_ms.is_none() => Ok(Some(record)),
+        Some(record) if matched => {
+            tracing::debug!(id = %record.id, "a revoked API key was used");
+            Ok(None)
+        }
+        Some(record) => {
+            tracing::debug!(id = %record.id, "an API key with a wrong secret was used");
+            Ok(None)
+        }
+        None => {
+            tracing::debug!(id = %key.id(), "an unknown API key was used");
+            Ok(None)
+        }
     }
 }
 
@@ -685,5 +696,53 @@ mod tests {
             Err(false),
             "the salt is authenticated too"
         );
+    }
+
+    /// An unknown id, a revoked key and a wrong secret are refused alike,
+    /// after the same comparison as a good key.
+    #[tokio::test]
+    async fn unknown_revoked_and_wrong_api_keys_cost_the_same_work() {
+        use crate::access::Scope;
+        use crate::store::ApiKeyRecord;
+
+        let store = MemoryStore::new();
+        let good = ApiKey::generate().expect("key");
+        let revoked = ApiKey::generate().expect("key");
+        for key in [&good, &revoked] {
+            assert!(
+                store
+                    .put_api_key(ApiKeyRecord::new(key, "k", Scope::Read, 0))
+                    .await
+                    .expect("put")
+            );
+        }
+        assert!(
+            store
+                .revoke_api_key(revoked.id(), 1)
+                .await
+                .expect("revoked")
+        );
+        let unknown = ApiKey::generate().expect("key").text();
+        let wrong = format!("{}{}", &good.text()[..21], &unknown[21..]);
+        for (text, accepted) in [
+            (good.text(), true),
+            (revoked.text(), false),
+            (unknown, false),
+            (wrong, false),
+        ] {
+            COMPARISONS.with(|c| c.borrow_mut().clear());
+            let found = check_api_key(&store, &text).await.expect("checked");
+            assert_eq!(found.is_some(), accepted, "{text}");
+            assert_eq!(COMPARISONS.with(|c| c.borrow().clone()), ["api key"]);
+        }
+        // A text that is no key is refused without a comparison.
+        COMPARISONS.with(|c| c.borrow_mut().clear());
+        assert!(
+            check_api_key(&store, "dmk_x")
+                .await
+                .expect("checked")
+                .is_none()
+        );
+        assert!(COMPARISONS.with(|c| c.borrow().is_empty()));
     }
 }

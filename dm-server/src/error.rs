@@ -225,6 +225,16 @@ pub enum Error {
         /// The name given (cut after 65 characters).
         name: String,
     },
+    /// An API key text or id that breaks its rules (400); the message
+    /// never repeats the text.
+    #[error("invalid request: API key: {problem}")]
+    InvalidApiKey {
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A scope other than `read`, `operator` and `admin` (400).
+    #[error("invalid request: scope {0:?} is not read, operator or admin")]
+    InvalidScope(String),
     /// No artifact has this id (404).
     #[error("no artifact {0}")]
     ArtifactNotFound(crate::ArtifactId),
@@ -357,6 +367,8 @@ impl Error {
             | Error::InvalidNotificationAddress(_)
             | Error::InvalidPsk { .. }
             | Error::InvalidCampaign { .. }
+            | Error::InvalidApiKey { .. }
+            | Error::InvalidScope(_)
             | Error::InvalidWebhook { .. }
             | Error::InvalidEventRequest { .. }
             | Error::Types(_) => StatusCode::BAD_REQUEST,

@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+pub mod access;
 mod admin;
 mod artifact;
 mod auth;
@@ -67,6 +68,7 @@ mod store;
 mod tls_openssl;
 mod util;
 
+pub use access::{Scope, required_scope};
 pub use admin::{
     Admin, CommandRequest, NotificationSent, decode_admin_json, parse_command, parse_command_body,
     parse_command_request,
@@ -103,16 +105,16 @@ struct ReadmeDoctests;
 /// methods about caching take and return it).
 pub use dm_session::CachedInstance;
 pub use store::{
-    ARTIFACT_CHUNK, Advance, AlertRecord, ArtifactId, ArtifactKind, ArtifactRecord, ArtifactSource,
-    BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice, BootstrapOutcomeRecord, BootstrapPsk,
-    BootstrapResult, BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord,
-    CampaignRetry, CampaignSpec, CampaignStatus, CommandId, CommandRecord, CommandState,
-    CommandStatus, CredentialsAndSession, DevicePage, DeviceQuery, DeviceRecord,
-    DeviceRegistration, EventBounds, EventFilter, EventKind, EventRecord, GroupFilter, GroupId,
-    GroupRecord, InvalidName, MAX_NAME_LEN, MaintenanceWindow, MemoryStore, NewEvent,
-    NotificationSecret, ObjectOwner, Pacing, PasswordCredentials, PauseReason, PendingRegistration,
-    PskCredentials, PskIdentity, RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome,
-    SessionRecord, SessionStep, SessionSummary, SessionToken, Stage, StageCounts, StageSize,
-    StepOutcome, StepPackage, Store, StoreLocation, Tag, UpdateState, WebhookId, WebhookRecord,
-    WebhookSpec,
+    API_KEY_LEN, ARTIFACT_CHUNK, Advance, AlertRecord, ApiKey, ApiKeyId, ApiKeyRecord, ArtifactId,
+    ArtifactKind, ArtifactRecord, ArtifactSource, BOOTSTRAP_OUTCOMES_PER_DEVICE, BootstrapDevice,
+    BootstrapOutcomeRecord, BootstrapPsk, BootstrapResult, BootstrapSessionRecord, CampaignDevice,
+    CampaignId, CampaignRecord, CampaignRetry, CampaignSpec, CampaignStatus, CommandId,
+    CommandRecord, CommandState, CommandStatus, CredentialsAndSession, DevicePage, DeviceQuery,
+    DeviceRecord, DeviceRegistration, EventBounds, EventFilter, EventKind, EventRecord,
+    GroupFilter, GroupId, GroupRecord, InvalidName, MAX_API_KEY_NAME_LEN, MAX_NAME_LEN,
+    MaintenanceWindow, MemoryStore, NewEvent, NotificationSecret, ObjectOwner, Pacing,
+    PasswordCredentials, PauseReason, PendingRegistration, PskCredentials, PskIdentity,
+    RepositoryObject, Respond, Retention, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
+    SessionSummary, SessionToken, Stage, StageCounts, StageSize, StepOutcome, StepPackage, Store,
+    StoreLocation, Tag, UpdateState, WebhookId, WebhookRecord, WebhookSpec, check_api_key_name,
 };

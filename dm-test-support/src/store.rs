@@ -23,9 +23,11 @@ use std::future::Future;
 
 use std::sync::Arc;
 
+mod api_keys;
 mod campaigns;
 mod events;
 mod listing;
+pub use api_keys::api_keys_are_kept_revoked_once_and_listed_in_id_order;
 pub use campaigns::{
     CampaignFigures, artifacts_and_groups_in_use_are_kept, campaign_figures,
     campaign_leases_are_exclusive_until_they_expire, campaign_rows_change_by_compare_and_set,
@@ -129,6 +131,7 @@ where
     artifacts_and_groups_in_use_are_kept(new_store(default()).await).await;
     devices_are_listed_by_prefix_and_cursor_each_once(new_store(default()).await).await;
     seeded_devices_page_through_in_order(new_store(default()).await).await;
+    api_keys_are_kept_revoked_once_and_listed_in_id_order(new_store(default()).await).await;
     events_get_increasing_ids_and_are_read_by_filter(new_store(default()).await).await;
     events_are_pruned_by_count_and_age(new_store(default()).await).await;
     concurrent_appends_never_commit_an_id_late(new_store(default()).await).await;

@@ -10,9 +10,9 @@ use bytes::Bytes;
 
 use dm_server::bootstrap::BootstrapProfile;
 use dm_server::{
-    AlertRecord, ArtifactId, ArtifactRecord, BootstrapDevice, BootstrapOutcomeRecord,
-    BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord, CampaignSpec,
-    CampaignStatus, CommandId, CommandRecord, DevicePage, DeviceQuery, DeviceRecord,
+    AlertRecord, ApiKeyId, ApiKeyRecord, ArtifactId, ArtifactRecord, BootstrapDevice,
+    BootstrapOutcomeRecord, BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord,
+    CampaignSpec, CampaignStatus, CommandId, CommandRecord, DevicePage, DeviceQuery, DeviceRecord,
     DeviceRegistration, Error, GroupId, GroupRecord, MemoryStore, PasswordCredentials,
     PskCredentials, PskIdentity, RepositoryObject, SessionEnd, SessionRecord, SessionSummary,
     SessionToken, StageCounts, Store, Tag, UpdateState,
@@ -589,6 +589,37 @@ impl Store for Defaults {
         values: BTreeMap<String, String>,
     ) -> impl Future<Output = Result<(), Error>> + Send {
         self.0.record_devinfo(dev_id, values)
+    }
+
+    fn put_api_key(&self, key: ApiKeyRecord) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.put_api_key(key)
+    }
+
+    fn api_key(
+        &self,
+        id: &ApiKeyId,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, Error>> + Send {
+        self.0.api_key(id)
+    }
+
+    fn api_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRecord>, Error>> + Send {
+        self.0.api_keys()
+    }
+
+    fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        self.0.revoke_api_key(id, at_ms)
+    }
+
+    fn record_api_key_use(
+        &self,
+        id: &ApiKeyId,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.0.record_api_key_use(id, at_ms)
     }
 
     // --- events ---

@@ -1,7 +1,7 @@
 //! The arguments of `fuzz` and `fuzz-seed`, and the fuzz targets they name.
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
-pub(crate) const TARGETS: [&str; 24] = [
+pub(crate) const TARGETS: [&str; 25] = [
     "package1",
     "package2",
     "package3",
@@ -26,6 +26,7 @@ pub(crate) const TARGETS: [&str; 24] = [
     "client_state",
     "server_http",
     "factory_file",
+    "api_keys",
 ];
 
 /// The options of the fuzz tasks.

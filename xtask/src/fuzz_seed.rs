@@ -266,6 +266,36 @@ pub(crate) fn seed(paths: &Paths, targets: &[&'static str]) -> Result<(), String
     for file in FACTORY_FILE_SEEDS {
         seeds.add("factory_file", file.as_bytes().to_vec());
     }
+    // API key texts (first byte even) and `POST /admin/keys` bodies (odd).
+    let key = dm_server::ApiKey::generate()
+        .map_err(|e| e.to_string())?
+        .text();
+    for text in [
+        key.clone(),
+        format!("{}{}", &key[..21], "A".repeat(43)),
+        format!("{}_", &key[..20]),
+        "dmk_aaaaaaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB".to_owned(),
+        format!("DMK_{}", &key[4..]),
+        "test-admin-token".to_owned(),
+    ] {
+        let mut seed = vec![0];
+        seed.extend_from_slice(text.as_bytes());
+        seeds.add("api_keys", seed);
+    }
+    for body in [
+        r#"{"name":"ci pipeline","scope":"read"}"#,
+        r#"{"name":"ops","scope":"operator"}"#,
+        r#"{"name":"root","scope":"admin"}"#,
+        r#"{"name":"","scope":"read"}"#,
+        r#"{"name":"ab","scope":"admin"}"#,
+        r#"{"name":"x","scope":"root","key":"dmk_"}"#,
+        r#"{"name":"a","name":"b","scope":"read"}"#,
+        r#"["ci","read"]"#,
+    ] {
+        let mut seed = vec![1];
+        seed.extend_from_slice(body.as_bytes());
+        seeds.add("api_keys", seed);
+    }
     // dm-server's `Authorization` parsing and verification: the target
     // replaces `{nonce}` by a nonce it issued and `{response}` by the right
     // Digest response.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::header::{
-    CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, TRANSFER_ENCODING, WWW_AUTHENTICATE,
+    CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, TRANSFER_ENCODING,
 };
 use axum::http::uri::Authority;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -18,13 +18,13 @@ use serde_json::{Value, json};
 use dm_codec::mime;
 use dm_types::DevId;
 
+use super::access::{Caller, identify, permit};
 use super::admin_routes::{self, AdminRoute, Doc, ServerRole};
 use super::refusal::{Refusal, refuse};
 use super::request::{check_length, header, read_body};
 use super::schemas;
 use crate::admin::Admin;
 use crate::config::DeviceConfig;
-use crate::metrics::AuthMethod;
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::wire::{initiator_name, mo_items_to_json, mos_to_json};
@@ -70,6 +70,8 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(
     let (guarded, public) = admin_routes::build(admin_routes::routes::<S, C>(role));
     guarded
         .route("/admin", any(no_such_resource))
+        // `/admin/{*rest}` takes no empty rest: `/admin/` on its own.
+        .route("/admin/", any(no_such_resource))
         .route("/admin/{*rest}", any(no_such_resource))
         .route_layer(middleware::from_fn_with_state(shared, admit::<S, C>))
         .merge(public)
@@ -357,49 +359,73 @@ async fn json_errors(response: Response) -> Response {
 }
 
 /// Admits an admin request before its handler runs: in dev mode only a
-/// loopback `Host` (403), a cross-origin request only with the admin token
-/// (403), then the token (401/403), then the media type of a write (415).
+/// loopback `Host` (403), a cross-origin request only with a credential
+/// (the admin token or an API key, 403), then the credential (401/403,
+/// [`identify`]), its scope for the route (403, [`permit`]), then the media
+/// type of a write (415). The handler finds the [`Caller`] among the
+/// request's extensions.
 async fn admit<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let options = &shared.options;
-    let headers = request.headers();
-    let checked = if options.dev_mode && !is_loopback_host(host(&request)) {
-        Err((
-            403,
-            "dev mode: the admin API answers only requests to a loopback Host \
-             (localhost, 127.0.0.1 or [::1])"
-                .to_owned(),
-        ))
-    } else if is_cross_origin(&shared, &request) && !crate::auth::has_admin_token(options, headers)
-    {
-        Err((
-            403,
-            "a cross-origin admin request needs the admin token".to_owned(),
-        ))
-    } else {
-        crate::auth::check_admin(options, headers).and_then(|()| check_media_type(&request))
-    };
-    match checked {
-        Ok(()) => next.run(request).await,
-        Err((status, message)) => {
-            tracing::info!(%message, "admin request refused");
-            let refusal = refuse(status, message).json();
-            if status == 401 {
-                shared.metrics.auth_failure(AuthMethod::Admin);
-                refusal
-                    .with_header(
-                        WWW_AUTHENTICATE,
-                        HeaderValue::from_static(r#"Bearer realm="dm-admin""#),
-                    )
-                    .into_response()
-            } else {
-                refusal.into_response()
-            }
+    // What needs no await is read first: a `&Request` is not `Send`.
+    let loopback = is_loopback_host(host(&request));
+    let cross_origin = is_cross_origin(&shared, &request);
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(String::new, |p| p.as_str().to_owned());
+    let media_type = check_media_type(&request);
+    let identified = identify(&shared, request.headers()).await;
+    let admitted = admission(
+        shared.options.dev_mode && !loopback,
+        cross_origin,
+        identified,
+        request.method(),
+        &template,
+        media_type,
+    );
+    match admitted {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(refusal) => {
+            tracing::info!(message = %refusal.message, "admin request refused");
+            refusal.into_response()
         }
     }
+}
+
+/// The checks of [`admit`], in their order.
+fn admission(
+    foreign_host_in_dev_mode: bool,
+    cross_origin: bool,
+    identified: Result<Caller, Refusal>,
+    method: &Method,
+    template: &str,
+    media_type: Result<(), (u16, String)>,
+) -> Result<Caller, Refusal> {
+    if foreign_host_in_dev_mode {
+        return Err(refuse(
+            403,
+            "dev mode: the admin API answers only requests to a loopback Host \
+             (localhost, 127.0.0.1 or [::1])",
+        )
+        .json());
+    }
+    if cross_origin && !identified.as_ref().is_ok_and(|c| c.presented) {
+        return Err(refuse(
+            403,
+            "a cross-origin admin request needs the admin token or an API key",
+        )
+        .json());
+    }
+    let caller = identified?;
+    permit(&caller, method, template)?;
+    media_type.map_err(|(status, message)| refuse(status, message).json())?;
+    Ok(caller)
 }
 
 /// The `Host` of a request (its header, else the authority of an

@@ -398,24 +398,7 @@ fn error_description(status: u16) -> &'static str {
 /// The scope of API key an operation needs (`read`, `operator`, `admin`),
 /// shown as `x-dm-scope` (docs/admin-api.md).
 pub(crate) fn contract_scope(method: &Method, route: &str) -> &'static str {
-    const OPERATOR: [(&str, &str); 6] = [
-        ("POST", "/admin/devices/{dev_id}/commands"),
-        ("POST", "/admin/devices/{dev_id}/notify"),
-        ("POST", "/admin/bootstrap/devices/{dev_id}/notify"),
-        ("POST", "/admin/campaigns"),
-        ("POST", "/admin/campaigns/{id}/{action}"),
-        ("PUT", "/admin/devices/{dev_id}/tags"),
-    ];
-    if (*method == Method::GET || *method == Method::HEAD) && !route.starts_with("/admin/keys") {
-        "read"
-    } else if OPERATOR
-        .iter()
-        .any(|(m, r)| method.as_str() == *m && route == *r)
-    {
-        "operator"
-    } else {
-        "admin"
-    }
+    crate::access::required_scope(method, route).as_str()
 }
 
 /// One admin route: its documentation and its handler.
@@ -456,6 +439,7 @@ pub(crate) fn routes<S: Store, C: NotificationChannel>(role: ServerRole) -> Vec<
         }
         ServerRole::Bootstrap => super::bootstrap_admin::routes::<S, C>(),
     };
+    routes.extend(super::keys::routes::<S, C>());
     routes.push(AdminRoute::new(
         Doc::new(Method::GET, OPENAPI_ROUTE, "This document")
             .describe(

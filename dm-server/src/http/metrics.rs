@@ -1,16 +1,16 @@
 //! `GET /metrics`: the server's counters and the store's gauges in the
 //! Prometheus text format (docs/operations.md), behind the admin API's
-//! authentication.
+//! authentication: the admin token or an API key of any scope (`read`).
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 
-use super::refusal::{Refusal, refuse};
-use crate::metrics::{AuthMethod, CampaignGauge, StoreGauges};
+use super::refusal::Refusal;
+use crate::metrics::{CampaignGauge, StoreGauges};
 use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::Store;
@@ -23,17 +23,7 @@ pub(crate) async fn scrape<S: Store, C: NotificationChannel>(
     State(shared): State<Arc<Shared<S, C>>>,
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
-    if let Err((status, message)) = crate::auth::check_admin(&shared.options, &headers) {
-        let mut refusal = refuse(status, message).json();
-        if status == 401 {
-            shared.metrics.auth_failure(AuthMethod::Admin);
-            refusal = refusal.with_header(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer realm="dm-admin""#),
-            );
-        }
-        return Err(refusal);
-    }
+    super::access::authorize(&shared, &Method::GET, "/metrics", &headers).await?;
     let gauges = gauges(&shared.store).await?;
     let text = shared.metrics.render(shared.store.latency(), &gauges);
     let mut response = text.into_response();

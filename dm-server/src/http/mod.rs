@@ -11,6 +11,7 @@ use crate::notify::NotificationChannel;
 use crate::shared::Shared;
 use crate::store::Store;
 
+mod access;
 mod admin;
 pub(crate) mod admin_routes;
 pub(crate) mod admin_updates;
@@ -20,6 +21,7 @@ mod bootstrap_admin;
 mod campaigns;
 mod console;
 mod events;
+mod keys;
 mod metrics;
 mod refusal;
 mod repository;

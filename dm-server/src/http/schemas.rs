@@ -671,6 +671,53 @@ fn components() -> Map<String, Value> {
             &["webhooks"],
         ),
     );
+    let scope = json!({"type": "string", "enum": ["read", "operator", "admin"]});
+    let key_id = json!({"type": "string", "pattern": "^[a-z2-7]{16}$"});
+    let key_name = json!({"type": "string", "minLength": 1, "maxLength": 64});
+    add(
+        "ApiKeyRequest",
+        object(
+            json!({"name": key_name.clone(), "scope": scope.clone()}),
+            &["name", "scope"],
+        ),
+    );
+    add(
+        "ApiKeyAdded",
+        object(
+            json!({"id": key_id.clone(), "name": key_name.clone(), "scope": scope.clone(),
+                   "created_ms": count(),
+                   "key": {"type": "string", "pattern": "^dmk_[a-z2-7]{16}_[A-Za-z0-9_-]{43}$"}}),
+            &["id", "name", "scope", "created_ms", "key"],
+        ),
+    );
+    add(
+        "ApiKey",
+        object(
+            json!({"id": key_id.clone(), "name": key_name.clone(), "scope": scope.clone(),
+                   "created_ms": count(), "revoked_ms": nullable(count()),
+                   "last_used_ms": nullable(count())}),
+            &[
+                "id",
+                "name",
+                "scope",
+                "created_ms",
+                "revoked_ms",
+                "last_used_ms",
+            ],
+        ),
+    );
+    add(
+        "ApiKeyList",
+        object(json!({"keys": array(reference("ApiKey"))}), &["keys"]),
+    );
+    add(
+        "WhoAmI",
+        object(
+            json!({"scope": scope,
+                   "key": nullable(object(json!({"id": key_id, "name": key_name}), &["id", "name"]))}),
+            &["scope", "key"],
+        ),
+    );
     add(
         "BootstrapProfile",
         object(

@@ -11,11 +11,11 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::batch::{Taken, first_conflict};
 use super::{
-    AlertRecord, ArtifactId, ArtifactRecord, BootstrapDevice, BootstrapOutcomeRecord,
-    BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord, CampaignSpec,
-    CampaignStatus, CommandId, CommandRecord, CommandStatus, DevicePage, DeviceQuery, DeviceRecord,
-    DeviceRegistration, GroupId, GroupRecord, PasswordCredentials, PskCredentials, PskIdentity,
-    RepositoryObject, Respond, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
+    AlertRecord, ApiKeyId, ApiKeyRecord, ArtifactId, ArtifactRecord, BootstrapDevice,
+    BootstrapOutcomeRecord, BootstrapSessionRecord, CampaignDevice, CampaignId, CampaignRecord,
+    CampaignSpec, CampaignStatus, CommandId, CommandRecord, CommandStatus, DevicePage, DeviceQuery,
+    DeviceRecord, DeviceRegistration, GroupId, GroupRecord, PasswordCredentials, PskCredentials,
+    PskIdentity, RepositoryObject, Respond, SessionEnd, SessionOutcome, SessionRecord, SessionStep,
     SessionSummary, SessionToken, StageCounts, StepOutcome, StepPackage, Tag, UpdateState,
 };
 use super::{
@@ -852,6 +852,37 @@ pub trait Store: Send + Sync + 'static {
         until_ms: u64,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
+    // --- api keys ---
+
+    /// Adds an API key; `false`, and nothing changes, when its id is taken.
+    fn put_api_key(&self, key: ApiKeyRecord) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// An API key, revoked or not.
+    fn api_key(
+        &self,
+        id: &ApiKeyId,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, Error>> + Send;
+
+    /// Every API key, revoked ones included, in id order.
+    fn api_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRecord>, Error>> + Send;
+
+    /// Revokes an API key at `at_ms`; `false` when there is none. A key
+    /// revoked already keeps its first revocation time.
+    fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Records that an API key was used at `at_ms` (kept when later than
+    /// the time recorded); nothing for an unknown key. The server calls it
+    /// at most about once a minute per key and node, not per request.
+    fn record_api_key_use(
+        &self,
+        id: &ApiKeyId,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
     // --- events ---
 
     /// Appends events in their order, all or none: each gets the id after
@@ -1525,6 +1556,37 @@ impl<T: Store> Store for std::sync::Arc<T> {
         until_ms: u64,
     ) -> impl Future<Output = Result<bool, Error>> + Send {
         (**self).lease_campaign(id, node, now_ms, until_ms)
+    }
+
+    fn put_api_key(&self, key: ApiKeyRecord) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).put_api_key(key)
+    }
+
+    fn api_key(
+        &self,
+        id: &ApiKeyId,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, Error>> + Send {
+        (**self).api_key(id)
+    }
+
+    fn api_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRecord>, Error>> + Send {
+        (**self).api_keys()
+    }
+
+    fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).revoke_api_key(id, at_ms)
+    }
+
+    fn record_api_key_use(
+        &self,
+        id: &ApiKeyId,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).record_api_key_use(id, at_ms)
     }
 
     fn append_events(

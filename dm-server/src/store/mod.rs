@@ -15,6 +15,7 @@
 //! several nodes (the `dm-store-postgres` crate).
 
 mod alert;
+mod api_key;
 mod artifact;
 mod batch;
 mod bootstrap;
@@ -40,6 +41,9 @@ pub(crate) mod wire;
 
 pub use alert::AlertRecord;
 use alert::StoredAlert;
+pub use api_key::{
+    API_KEY_LEN, ApiKey, ApiKeyId, ApiKeyRecord, MAX_API_KEY_NAME_LEN, check_api_key_name,
+};
 pub use artifact::{ARTIFACT_CHUNK, ArtifactKind, ArtifactRecord, ArtifactSource};
 pub(crate) use artifact::{check_content, clamp_range};
 pub use bootstrap::{

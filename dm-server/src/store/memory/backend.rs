@@ -15,6 +15,7 @@ use super::{
 };
 use crate::Error;
 use crate::bootstrap::BootstrapProfile;
+use crate::store::{ApiKeyId, ApiKeyRecord};
 use crate::store::{
     ArtifactId, ArtifactRecord, GroupId, GroupRecord, Tag, check_content, clamp_range,
 };
@@ -965,6 +966,39 @@ impl Store for MemoryStore {
             inner.sessions.insert(token, next);
             Ok(StepOutcome::Saved { version })
         }
+    }
+
+    async fn put_api_key(&self, key: ApiKeyRecord) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        if inner.api_keys.contains_key(&key.id) {
+            return Ok(false);
+        }
+        inner.api_keys.insert(key.id.clone(), key);
+        Ok(true)
+    }
+
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, Error> {
+        Ok(self.lock().api_keys.get(id).cloned())
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, Error> {
+        Ok(self.lock().api_keys.values().cloned().collect())
+    }
+
+    async fn revoke_api_key(&self, id: &ApiKeyId, at_ms: u64) -> Result<bool, Error> {
+        let mut inner = self.lock();
+        let Some(key) = inner.api_keys.get_mut(id) else {
+            return Ok(false);
+        };
+        key.revoked_ms.get_or_insert(at_ms);
+        Ok(true)
+    }
+
+    async fn record_api_key_use(&self, id: &ApiKeyId, at_ms: u64) -> Result<(), Error> {
+        if let Some(key) = self.lock().api_keys.get_mut(id) {
+            key.last_used_ms = Some(key.last_used_ms.map_or(at_ms, |t| t.max(at_ms)));
+        }
+        Ok(())
     }
 }
 

@@ -14,7 +14,7 @@ use super::{
     SessionSummary, SessionToken,
 };
 use crate::Error;
-use crate::store::{ArtifactId, ArtifactRecord, GroupId, GroupRecord, Tag};
+use crate::store::{ApiKeyId, ApiKeyRecord, ArtifactId, ArtifactRecord, GroupId, GroupRecord, Tag};
 
 #[derive(Debug, Default)]
 pub(super) struct Inner {
@@ -33,6 +33,8 @@ pub(super) struct Inner {
     pub(super) artifacts: BTreeMap<ArtifactId, (ArtifactRecord, Option<Bytes>)>,
     /// Device groups by id.
     pub(super) groups: BTreeMap<GroupId, GroupRecord>,
+    /// API keys by id.
+    pub(super) api_keys: BTreeMap<ApiKeyId, ApiKeyRecord>,
 }
 
 /// A device, compact: everything a device may lack is boxed behind an

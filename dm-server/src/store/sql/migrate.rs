@@ -13,6 +13,7 @@ const SQLITE: &[&str] = &[
     include_str!("migrations/sqlite/0003_bootstrap.sql"),
     include_str!("migrations/sqlite/0004_artifacts_groups.sql"),
     include_str!("migrations/sqlite/0005_campaigns.sql"),
+    include_str!("migrations/sqlite/0006_api_keys.sql"),
     include_str!("migrations/sqlite/0007_metrics.sql"),
     include_str!("migrations/sqlite/0008_events.sql"),
 ];
@@ -24,6 +25,7 @@ const POSTGRES: &[&str] = &[
     include_str!("migrations/postgres/0003_bootstrap.sql"),
     include_str!("migrations/postgres/0004_artifacts_groups.sql"),
     include_str!("migrations/postgres/0005_campaigns.sql"),
+    include_str!("migrations/postgres/0006_api_keys.sql"),
     include_str!("migrations/postgres/0007_metrics.sql"),
     include_str!("migrations/postgres/0008_events.sql"),
 ];

@@ -8,6 +8,7 @@
 //! [`Connection`].
 
 mod alerts;
+mod api_keys;
 mod artifacts;
 mod backend;
 mod bootstrap;

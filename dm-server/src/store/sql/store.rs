@@ -11,8 +11,8 @@ use dm_types::{Command, DevId, Miid, Moid, MosEntry, Status};
 
 use super::rows::scalar;
 use super::{
-    Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, artifacts, bootstrap, cache,
-    campaigns, commands, devices, digest, events, migrate, objects, sessions, steps,
+    Access, Backend, BoxFuture, Connection, Dialect, Work, alerts, api_keys, artifacts, bootstrap,
+    cache, campaigns, commands, devices, digest, events, migrate, objects, sessions, steps,
 };
 use crate::bootstrap::BootstrapProfile;
 use crate::store::{
@@ -20,6 +20,7 @@ use crate::store::{
     PasswordCredentials, PskCredentials, PskIdentity, RepositoryObject, Respond, SessionEnd,
     SessionRecord, SessionStep, SessionSummary, SessionToken, StepOutcome, StepPackage, Store,
 };
+use crate::store::{ApiKeyId, ApiKeyRecord};
 use crate::store::{ArtifactId, ArtifactRecord, GroupId, GroupRecord, Tag, cap_mos, check_content};
 use crate::store::{BootstrapDevice, BootstrapOutcomeRecord, BootstrapSessionRecord};
 use crate::store::{
@@ -1355,6 +1356,61 @@ impl<B: Backend> Store for SqlStore<B> {
             work(move |c| {
                 let (encoded, respond) = (encoded.clone(), respond.clone());
                 Box::pin(async move { steps::step(c, d, &encoded, &respond, &retention).await })
+            }),
+        )
+        .await
+    }
+
+    async fn put_api_key(&self, key: ApiKeyRecord) -> Result<bool, Error> {
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let key = key.clone();
+                Box::pin(async move { api_keys::put(c, &key).await })
+            }),
+        )
+        .await
+    }
+
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, Error> {
+        let id = id.clone();
+        self.run(
+            Access::Read,
+            work(move |c| {
+                let id = id.clone();
+                Box::pin(async move { api_keys::get(c, &id).await })
+            }),
+        )
+        .await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, Error> {
+        self.run(
+            Access::Read,
+            work(|c| Box::pin(async move { api_keys::all(c).await })),
+        )
+        .await
+    }
+
+    async fn revoke_api_key(&self, id: &ApiKeyId, at_ms: u64) -> Result<bool, Error> {
+        let (d, id) = (self.dialect, id.clone());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let id = id.clone();
+                Box::pin(async move { api_keys::revoke(c, d, &id, at_ms).await })
+            }),
+        )
+        .await
+    }
+
+    async fn record_api_key_use(&self, id: &ApiKeyId, at_ms: u64) -> Result<(), Error> {
+        let (d, id) = (self.dialect, id.clone());
+        self.run(
+            Access::Write,
+            work(move |c| {
+                let id = id.clone();
+                Box::pin(async move { api_keys::record_use(c, d, &id, at_ms).await })
             }),
         )
         .await
