@@ -31,22 +31,6 @@ fn options() -> ServerOptions {
         .expect("options")
 }
 
-/// Registers `n` devices without credentials, 10,000 per store call, named
-/// `IMEI:` and 15 digits (`IMEI:000000000000042`).
-async fn seed(store: &MemoryStore, n: usize) {
-    let mut next = 0;
-    while next < n {
-        let end = n.min(next + 10_000);
-        let batch = (next..end)
-            .map(|i| DeviceRegistration::new(DevId::new(format!("IMEI:{i:015}")).expect("DevID")))
-            .collect();
-        store
-            .register_devices(batch, 1_764_000_000_000)
-            .await
-            .expect("seeded");
-        next = end;
-    }
-}
 
 /// Opens the console and signs in with `key`; waits for the device list
 /// (or, for the bootstrap role, the profiles).
@@ -130,7 +114,9 @@ async fn an_operator_finds_a_device_among_a_million_and_watches_a_command_finish
     };
     let store = MemoryStore::new();
     let seeding = Instant::now();
-    seed(&store, 1_000_000).await;
+    dm_test_support::seed::seed_devices(&store, 1_000_000)
+        .await
+        .expect("seeded");
     eprintln!("seeded 1,000,000 devices in {:?}", seeding.elapsed());
     let server = TestServer::start_on(options(), store).await;
     let mut device = real_device(&server).await;
