@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use dm_client::{Credentials, Trigger};
-use dm_server::{DeviceRegistration, MemoryStore, ServerOptions, Store, UpdateState};
+use dm_server::{DeviceRegistration, MemoryStore, ServerOptions, UpdateState};
 use dm_test_support::browser::Browser;
 use dm_test_support::campaign;
 use dm_test_support::device::{self, DEV_ID, SERVER_ID};
@@ -30,7 +30,6 @@ fn options() -> ServerOptions {
         .build()
         .expect("options")
 }
-
 
 /// Opens the console and signs in with `key`; waits for the device list
 /// (or, for the bootstrap role, the profiles).

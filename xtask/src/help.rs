@@ -14,7 +14,8 @@ const TASKS: &str = "  demo [--keep]                              a real server 
   loadtest [--devices N] [--concurrency C] [--idle-sessions S] [--fleet M] [--store-devices K]
            [--campaign-devices N]
                                              sessions/s against a bare hyper baseline, memory figures,
-                                             then the campaign phase (below; --campaign-devices 0 skips it)
+                                             then the overhead and the campaign phases (below;
+                                             --campaign-devices 0 skips the campaign)
   loadtest --store URL... | --stores [--sessions N] [--registered N] [--concurrency C]
                                              store figures: sessions/s and round trips per session on each
                                              store (URL: memory, sqlite:PATH, postgres://...; --stores: memory,
@@ -24,13 +25,13 @@ const TASKS: &str = "  demo [--keep]                              a real server 
   loadtest devices [--devices N]             only the device-listing figures: N devices (default 1000000)
                                              in memory, SQLite and PostgreSQL (DM_TEST_POSTGRES); first,
                                              prefix, deep page and device page latency, ratio to 10000 devices
-  loadtest overhead [--devices N] [--concurrency C] [--rounds R]
+  loadtest overhead [--devices N] [--concurrency C] [--rounds R] [--subscribers S]
                                              the cost of watching a server: sessions/s with /metrics scraped
-                                             every 250 ms (and the other watchers of loadtest_overhead.rs),
-                                             each a ratio to the plain server, R interleaved rounds (goal 0.95)
-  loadtest events [--devices N] [--subscribers S]
-                                             only the event phase: sessions/s with S subscribers (default 100)
-                                             of GET /admin/events over HTTP vs none, same run (goal >= 0.95)
+                                             every 250 ms, with S subscribers (default 100) of every event of
+                                             GET /admin/events, of one device each, and with /metrics and
+                                             events together (VARIANTS of loadtest_overhead.rs), each a ratio
+                                             to the plain server, R interleaved rounds of N sessions (defaults
+                                             3, 10000; goal 0.95), with the CPU time of server and readers
   loadtest campaign [--campaign-devices N]   only the campaign phase: a server and N simulated FUMO devices
                                              (default 10000) in one process, notified in-process, downloading
                                              a 64 KiB artifact; 3 stages, 1% permanent + 2% transient failures:

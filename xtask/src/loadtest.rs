@@ -42,6 +42,43 @@ fn rss_of(pid: &str) -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// The CPU time (user and system) process `pid` has used (`"self"` for
+/// this one; zero where there is no Linux `/proc`).
+pub(crate) fn cpu_of(pid: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // After the command's name (in parentheses, which it may contain):
+    // state is field 3, utime 14 and stime 15.
+    let Some((_, fields)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = fields
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    #[allow(clippy::cast_precision_loss)]
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+}
+
+/// The clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`; 100,
+/// Linux's value everywhere, when there is no such command).
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .filter(|t| *t > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
 /// The `p` quantile (0 to 1) of a sorted sample of latencies.
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -583,9 +620,7 @@ pub(crate) struct Options {
     only_overhead: bool,
     /// Rounds of the overhead phase.
     rounds: usize,
-    /// `loadtest events`: only the event subscribers phase runs.
-    only_events: bool,
-    /// Subscribers of the `events` phase.
+    /// Subscribers of the event variants of the overhead phase.
     subscribers: usize,
 }
 
@@ -604,7 +639,6 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         only_devices: None,
         only_overhead: false,
         rounds: 3,
-        only_events: false,
         subscribers: 100,
     };
     let mut args = args.iter().peekable();
@@ -614,9 +648,6 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         options.only_devices = Some(1_000_000);
     } else if args.next_if(|a| *a == "overhead").is_some() {
         options.only_overhead = true;
-        options.devices = 2_000;
-    } else if args.next_if(|a| *a == "events").is_some() {
-        options.only_events = true;
     }
     while let Some(flag) = args.next() {
         if flag == "--stores" {
@@ -674,20 +705,18 @@ fn phases(options: &Options) -> Vec<Phase> {
         }
         return vec![("devices", vec![count], stores)];
     }
-    if options.only_overhead {
-        return vec![(
-            "overhead",
-            vec![options.devices, options.concurrency, options.rounds],
-            Vec::new(),
-        )];
-    }
-    let events = (
-        "events",
-        vec![options.devices, options.concurrency, options.subscribers],
+    let overhead = (
+        "overhead",
+        vec![
+            options.devices,
+            options.concurrency,
+            options.rounds,
+            options.subscribers,
+        ],
         Vec::new(),
     );
-    if options.only_events {
-        return vec![events];
+    if options.only_overhead {
+        return vec![overhead];
     }
     if options.stores.is_empty() {
         let mut phases = vec![
@@ -700,7 +729,7 @@ fn phases(options: &Options) -> Vec<Phase> {
             ("fleet", vec![options.fleet], Vec::new()),
             ("store", vec![options.store_devices], Vec::new()),
         ];
-        phases.push(events);
+        phases.push(overhead);
         if options.campaign > 0 {
             phases.push(campaign);
         }
@@ -742,18 +771,13 @@ pub(crate) fn run(root: &std::path::Path, options: &Options) -> Result<(), Strin
         println!("== loadtest of the device listing: {count} devices per store");
     } else if options.only_overhead {
         println!(
-            "== loadtest of the cost of watching a server: {} sessions per run at concurrency {}, {} rounds",
-            options.devices, options.concurrency, options.rounds
+            "== loadtest of the cost of watching a server: {} sessions per run at concurrency {}, {} rounds, {} event subscribers",
+            options.devices, options.concurrency, options.rounds, options.subscribers
         );
     } else if options.only_campaign {
         println!(
             "== loadtest of a campaign: {} simulated devices",
             options.campaign.max(100)
-        );
-    } else if options.only_events {
-        println!(
-            "== loadtest of the event stream: {} sessions at concurrency {}, {} subscribers",
-            options.devices, options.concurrency, options.subscribers
         );
     } else if options.stores.is_empty() {
         println!(
@@ -823,17 +847,12 @@ pub(crate) fn phase(args: &[String]) -> Result<(), String> {
                     first,
                     numbers.get(1).copied().unwrap_or(64),
                     numbers.get(2).copied().unwrap_or(3),
+                    numbers.get(3).copied().unwrap_or(100),
                 )
                 .await
             }
-            Some("event-subscribers") => crate::loadtest_events::subscribers_process(first).await,
-            Some("events") => {
-                crate::loadtest_events::events(
-                    first,
-                    numbers.get(1).copied().unwrap_or(64),
-                    numbers.get(2).copied().unwrap_or(100),
-                )
-                .await
+            Some("event-subscribers") => {
+                crate::loadtest_subscribers::subscribers_process(first).await
             }
             Some("sessions") => {
                 let stores = stores_of_environment();

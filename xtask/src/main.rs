@@ -21,8 +21,9 @@
 //!   answering fixed bytes through the same client stack, with p50/p99
 //!   latency and the ratio; server memory per idle open session; memory per
 //!   idle simulated device (a task holding a `DmClient`); memory per device
-//!   registered in the embedded store (see `loadtest.rs`); last, the
-//!   campaign phase (below; `--campaign-devices 0` skips it).
+//!   registered in the embedded store (see `loadtest.rs`); then the
+//!   overhead and the campaign phases (below; `--campaign-devices 0` skips
+//!   the campaign).
 //! - `loadtest campaign [--campaign-devices N]` — only the campaign phase:
 //!   a `DmServer` (MemoryStore, 50 ms campaign tick) and N simulated
 //!   devices (default 10,000; real `DmClient`s with the FUMO driver and a
@@ -40,17 +41,17 @@
 //!   `GET /admin/devices`, a prefix page, a deep page (`after=`) and a
 //!   device page, each with its ratio to the same request at 10,000
 //!   devices in the same run (see `loadtest_devices.rs`).
-//! - `loadtest overhead [--devices N] [--concurrency C] [--rounds R]` —
-//!   only the cost of watching a server: sessions/s with `/metrics`
-//!   scraped (and the other [`VARIANTS`](loadtest_overhead::VARIANTS)),
-//!   each as a ratio to the plain server in the same run (see
-//!   `loadtest_overhead.rs`).
-//! - `loadtest events [--devices N] [--concurrency C] [--subscribers S]` —
-//!   only the event stream phase (also run by the full `loadtest`):
-//!   sessions per second with S subscribers (default 100) of
-//!   `GET /admin/events` connected over HTTP from a runtime on another
-//!   thread, against the same without subscribers, in rounds of fresh
-//!   servers; the ratio's goal is 0.95 (see `loadtest_events.rs`).
+//! - `loadtest overhead [--devices N] [--concurrency C] [--rounds R]
+//!   [--subscribers S]` — only the cost of watching a server (also run by
+//!   the full `loadtest`): sessions/s with `/metrics` scraped every 250 ms,
+//!   with S subscribers (default 100) of every event of `GET /admin/events`
+//!   (connected over HTTP from a process of their own at the lowest CPU
+//!   priority), with S subscribers of one device each, and with `/metrics`
+//!   and the events together (the [`VARIANTS`](loadtest_overhead::VARIANTS)),
+//!   each as a ratio to the plain server in R interleaved rounds of fresh
+//!   servers (goal 0.95), beside the CPU time per session of the server's
+//!   process and the CPU time of the subscribers' (see
+//!   `loadtest_overhead.rs`, `loadtest_subscribers.rs`).
 //! - `loadtest --store URL... | --stores [--sessions N] [--registered N]
 //!   [--concurrency C]` — only the store figures, each phase in its own
 //!   process: complete sessions per second on each store (`memory`,
@@ -100,9 +101,9 @@ mod help;
 mod loadtest;
 mod loadtest_campaign;
 mod loadtest_devices;
-mod loadtest_events;
 mod loadtest_overhead;
 mod loadtest_stores;
+mod loadtest_subscribers;
 mod paths;
 mod standalone;
 

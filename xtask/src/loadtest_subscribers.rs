@@ -1,30 +1,16 @@
-//! `cargo xtask loadtest events`: what 100 subscribers of the event
-//! stream cost the server, as sessions per second with and without them,
-//! measured in the same run.
-//!
-//! Each round starts two fresh servers (a `MemoryStore` each, every device
-//! with a GET queued, events on as by default): the baseline runs the
-//! sessions with nobody subscribed, the other with N subscribers of
-//! `GET /admin/events` connected over real HTTP. The subscribers run in a
-//! process of their own at the lowest CPU priority ([`spawn_subscribers`]),
-//! so that the figure is the server's cost, not the readers' (on a small
-//! machine, 100 readers of every event take a core of their own). Rounds
-//! alternate and the best rate of each side counts (the machine is
-//! shared). Each subscriber must have received every event of its run.
+//! Subscribers of the event stream for the load tests: a launcher
+//! ([`spawn_subscribers`]) that connects them over real HTTP from a
+//! process of their own at the lowest CPU priority, and that process
+//! ([`subscribers_process`]). `cargo xtask loadtest overhead` uses them
+//! for its event variants (see `loadtest_overhead.rs`); any phase
+//! measuring the cost of subscribers starts them so, so that the figure
+//! is the server's work for its subscribers, not the readers' (on a small
+//! machine, 100 readers of every event take a core of their own, and
+//! [`Subscribers::cpu`] says how much).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use dm_server::MemoryStore;
-
-use crate::loadtest::{per_second, sessions, start_server_on};
-
-/// The goal of the ratio (with subscribers / without).
-const GOAL: f64 = 0.95;
-
-/// Rounds of the two runs.
-const ROUNDS: usize = 2;
 
 /// Subscribers of `GET /admin/events`, reading in a process of their
 /// own ([`spawn_subscribers`]).
@@ -33,6 +19,12 @@ pub(crate) struct Subscribers {
 }
 
 impl Subscribers {
+    /// The CPU time their process has used so far (user and system;
+    /// zero where there is no Linux `/proc`).
+    pub(crate) fn cpu(&self) -> Duration {
+        crate::loadtest::cpu_of(&self.child.id().to_string())
+    }
+
     /// Disconnects them; the fewest events one of them received, and the
     /// bytes they received in all.
     pub(crate) fn stop(mut self) -> Result<(u64, u64), String> {
@@ -127,7 +119,9 @@ pub(crate) async fn subscribers_process(count: usize) -> Result<bool, String> {
         .map_err(|e| e.to_string())?;
     let lines: Arc<Vec<AtomicU64>> = Arc::new((0..count).map(|_| AtomicU64::new(0)).collect());
     let bytes = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    // Raised when the readers are to stop (watched, not polled: no timer
+    // per chunk).
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let per_device = std::env::var("DM_LOADTEST_EVENTS_PER_DEVICE").is_ok_and(|v| !v.is_empty());
     let mut tasks = Vec::new();
     for n in 0..count {
@@ -146,19 +140,21 @@ pub(crate) async fn subscribers_process(count: usize) -> Result<bool, String> {
         if response.status() != 200 {
             return Err(format!("subscriber {n}: HTTP {}", response.status()));
         }
-        let (lines, bytes, stop) = (lines.clone(), bytes.clone(), stop.clone());
+        let (lines, bytes, mut stopping) = (lines.clone(), bytes.clone(), stopping.clone());
         tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                match tokio::time::timeout(Duration::from_millis(100), response.chunk()).await {
-                    Ok(Ok(Some(chunk))) => {
-                        bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                        // Vectorized by the compiler; no crate needed for it.
-                        #[allow(clippy::naive_bytecount)]
-                        let ends = chunk.iter().filter(|b| **b == b'\n').count();
-                        lines[n].fetch_add(ends as u64, Ordering::Relaxed);
-                    }
-                    Ok(_) => return,
-                    Err(_) => {}
+            loop {
+                tokio::select! {
+                    chunk = response.chunk() => match chunk {
+                        Ok(Some(chunk)) => {
+                            bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                            // Vectorized by the compiler; no crate needed for it.
+                            #[allow(clippy::naive_bytecount)]
+                            let ends = chunk.iter().filter(|b| **b == b'\n').count();
+                            lines[n].fetch_add(ends as u64, Ordering::Relaxed);
+                        }
+                        _ => return,
+                    },
+                    _ = stopping.wait_for(|stop| *stop) => return,
                 }
             }
         }));
@@ -171,7 +167,7 @@ pub(crate) async fn subscribers_process(count: usize) -> Result<bool, String> {
         .map_err(|e| e.to_string())?;
     // Let the readers take what is on its way.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
+    let _ = stop.send(true);
     for task in tasks {
         let _ = task.await;
     }
@@ -183,90 +179,4 @@ pub(crate) async fn subscribers_process(count: usize) -> Result<bool, String> {
     println!("RECEIVED {fewest} {}", bytes.load(Ordering::Relaxed));
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     Ok(true)
-}
-
-/// One run: a fresh server, `subscribers` of its events, `devices`
-/// sessions; sessions per second and what the subscribers got.
-async fn run(
-    devices: usize,
-    concurrency: usize,
-    subscribers: usize,
-    per_device: bool,
-) -> Result<(f64, u64, u64), String> {
-    let (uri, server, task) = start_server_on(MemoryStore::new(), devices, true).await?;
-    let base = uri.as_str().trim_end_matches("/dm").to_owned();
-    let readers = if subscribers > 0 {
-        Some(spawn_subscribers(
-            &format!("{base}/admin/events"),
-            "loadtest",
-            subscribers,
-            per_device,
-        )?)
-    } else {
-        None
-    };
-    let run = sessions(uri, devices, concurrency).await?;
-    if run.2 > 0 {
-        return Err(format!("{} sessions failed", run.2));
-    }
-    let rate = per_second(devices, run.0);
-    // Each session: command.finished and session.ended.
-    let expected = if per_device { 2 } else { 2 * devices as u64 };
-    let (mut fewest, mut bytes) = (0, 0);
-    if let Some(readers) = readers {
-        // The events still on their way (appended within 50 ms).
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        (fewest, bytes) = readers.stop()?;
-        if fewest < expected {
-            return Err(format!(
-                "a subscriber received {fewest} of {expected} events"
-            ));
-        }
-    }
-    task.abort();
-    drop(server);
-    Ok((rate, fewest, bytes))
-}
-
-/// The phase: rounds of the baseline, of `subscribers` subscribers of
-/// every event, and of as many subscribers of one device's events each.
-pub(crate) async fn events(
-    devices: usize,
-    concurrency: usize,
-    subscribers: usize,
-) -> Result<bool, String> {
-    // Warm-up (connections, allocator), not counted.
-    run(devices.min(1000), concurrency, 0, false).await?;
-    let (mut base, mut every, mut filtered) = (0f64, 0f64, 0f64);
-    let mut received = 0;
-    for round in 0..ROUNDS {
-        let (rate, _, _) = run(devices, concurrency, 0, false).await?;
-        println!(
-            "events    round {round}: {devices} sessions, no subscriber: {rate:.0} sessions/s"
-        );
-        base = base.max(rate);
-        let (rate, fewest, bytes) = run(devices, concurrency, subscribers, false).await?;
-        println!(
-            "events    round {round}: {devices} sessions, {subscribers} subscribers of every event: {rate:.0} sessions/s (each got {fewest} events, {bytes} bytes in all)"
-        );
-        every = every.max(rate);
-        received = fewest;
-        let (rate, fewest, bytes) = run(devices, concurrency, subscribers, true).await?;
-        println!(
-            "events    round {round}: {devices} sessions, {subscribers} subscribers of one device each: {rate:.0} sessions/s (each got >= {fewest} events, {bytes} bytes in all)"
-        );
-        filtered = filtered.max(rate);
-    }
-    let ratio = every / base.max(1e-9);
-    let filtered_ratio = filtered / base.max(1e-9);
-    let meets = |r: f64| if r >= GOAL { "meets" } else { "MISSES" };
-    println!(
-        "FIGURE event_subscribers: {every:.0} sessions/s with {subscribers} subscribers of every event, {base:.0} without; ratio {ratio:.2}x ({} target >= {GOAL:.2}x; each subscriber got {received} events)",
-        meets(ratio)
-    );
-    println!(
-        "FIGURE event_subscribers_filtered: {filtered:.0} sessions/s with {subscribers} subscribers of one device each, {base:.0} without; ratio {filtered_ratio:.2}x ({} target >= {GOAL:.2}x)",
-        meets(filtered_ratio)
-    );
-    Ok(ratio >= GOAL && filtered_ratio >= GOAL)
 }
