@@ -3,80 +3,14 @@
 //! (docs/admin-api.md, "Authentication"). The configured admin token has
 //! the [`Scope::Admin`] scope.
 
-use std::fmt;
-use std::str::FromStr;
-
 use axum::http::Method;
-use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::admin::Admin;
 use crate::notify::NotificationChannel;
+pub use crate::store::Scope;
 use crate::store::{ApiKey, ApiKeyId, ApiKeyRecord, Store, check_api_key_name};
 use crate::util::now_ms;
-
-/// What an API key may do, ordered: `read` < `operator` < `admin`; a key
-/// may do what its scope and every lower scope allow.
-///
-/// ```
-/// use dm_server::Scope;
-///
-/// let scope: Scope = "operator".parse()?;
-/// assert_eq!(scope, Scope::Operator);
-/// assert!(Scope::Read < scope && scope < Scope::Admin);
-/// assert_eq!(scope.to_string(), "operator");
-/// assert_eq!(serde_json::to_string(&Scope::Read).unwrap(), r#""read""#);
-/// assert_eq!(
-///     "root".parse::<Scope>().unwrap_err().to_string(),
-///     r#"invalid request: scope "root" is not read, operator or admin"#
-/// );
-/// # Ok::<(), dm_server::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Reads everything but the API keys: devices, commands, alerts,
-    /// campaigns, metrics.
-    Read,
-    /// Reads, and runs the fleet: queues commands, notifies devices, tags
-    /// them, creates and steers campaigns.
-    Operator,
-    /// Everything: registers and removes devices, their credentials, the
-    /// repository, artifacts, groups, bootstrap profiles, API keys.
-    Admin,
-}
-
-impl Scope {
-    /// The scope's name as the admin API writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Operator => "operator",
-            Scope::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Scope {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Scope, Error> {
-        match text {
-            "read" => Ok(Scope::Read),
-            "operator" => Ok(Scope::Operator),
-            "admin" => Ok(Scope::Admin),
-            _ => Err(Error::InvalidScope(
-                text.chars().take(crate::MAX_NAME_LEN + 1).collect(),
-            )),
-        }
-    }
-}
 
 /// The routes an operator key may write to, besides what a read key may do.
 const OPERATOR_WRITES: &[(Method, &str)] = &[

@@ -84,8 +84,9 @@ pub use config::{
 pub use error::Error;
 pub use events::webhook::{parse_webhook_json, signature as webhook_signature};
 pub use events::{EventRequest, EventSettings, parse_event_request};
-pub use http::admin_routes::{ServerRole, openapi_document};
+pub use http::admin_routes::ServerRole;
 pub use http::admin_updates::{parse_artifact_json, parse_group_json};
+pub use http::openapi::openapi_document;
 pub use notify::{NotificationChannel, UdpChannel};
 pub use options::{
     DEFAULT_CAMPAIGN_TICK, DEFAULT_LISTEN, DEFAULT_REALM, DEFAULT_SERVER_ID, ServerLimits,

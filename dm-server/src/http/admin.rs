@@ -2,16 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::header::{
     CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, TRANSFER_ENCODING,
 };
 use axum::http::uri::Authority;
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,7 +17,7 @@ use dm_codec::mime;
 use dm_types::DevId;
 
 use super::access::{Caller, identify, permit};
-use super::admin_routes::{self, AdminRoute, Doc, ServerRole};
+use super::admin_routes::{AdminRoute, Doc};
 use super::refusal::{Refusal, refuse};
 use super::request::{check_length, header, read_body};
 use super::schemas;
@@ -59,24 +57,6 @@ const DEFAULT_LIST: usize = 100;
 /// Most entries of each list of the device page (`GET
 /// /admin/devices/{dev_id}`): the newest.
 const DEVICE_PAGE_LIST: usize = 100;
-
-/// The admin router of a server in `role`: the routes of the registry
-/// ([`admin_routes`](super::admin_routes)) behind the admin checks, the
-/// public document beside them.
-pub(crate) fn router<S: Store, C: NotificationChannel>(
-    shared: Arc<Shared<S, C>>,
-    role: ServerRole,
-) -> Router<Arc<Shared<S, C>>> {
-    let (guarded, public) = admin_routes::build(admin_routes::routes::<S, C>(role));
-    guarded
-        .route("/admin", any(no_such_resource))
-        // `/admin/{*rest}` takes no empty rest: `/admin/` on its own.
-        .route("/admin/", any(no_such_resource))
-        .route("/admin/{*rest}", any(no_such_resource))
-        .route_layer(middleware::from_fn_with_state(shared, admit::<S, C>))
-        .merge(public)
-        .layer(middleware::map_response(json_errors))
-}
 
 /// The device, command, alert, notification and repository routes.
 pub(super) fn routes<S: Store, C: NotificationChannel>() -> Vec<AdminRoute<S, C>> {
@@ -322,13 +302,13 @@ fn example_device() -> Value {
     })
 }
 
-async fn no_such_resource() -> AdminRefusal {
+pub(super) async fn no_such_resource() -> AdminRefusal {
     refuse(404, "no such admin resource").into()
 }
 
 /// Makes every refusal of the admin API JSON `{"error": ...}`, axum's own
 /// included (a path segment that does not decode, a method not allowed).
-async fn json_errors(response: Response) -> Response {
+pub(super) async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -364,7 +344,7 @@ async fn json_errors(response: Response) -> Response {
 /// [`identify`]), its scope for the route (403, [`permit`]), then the media
 /// type of a write (415). The handler finds the [`Caller`] among the
 /// request's extensions.
-async fn admit<S: Store, C: NotificationChannel>(
+pub(super) async fn admit<S: Store, C: NotificationChannel>(
     State(shared): AppState<S, C>,
     mut request: Request,
     next: Next,

@@ -26,9 +26,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::handler::Handler;
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use serde_json::{Map, Value, json};
 
@@ -427,93 +425,8 @@ impl<S: Store, C: NotificationChannel> AdminRoute<S, C> {
     }
 }
 
-/// The admin routes of a server in `role`, the document's own included.
-pub(crate) fn routes<S: Store, C: NotificationChannel>(role: ServerRole) -> Vec<AdminRoute<S, C>> {
-    let mut routes = match role {
-        ServerRole::Management => {
-            let mut routes = super::admin::routes::<S, C>();
-            routes.extend(super::admin_updates::routes::<S, C>());
-            routes.extend(super::campaigns::routes::<S, C>());
-            routes.extend(super::events::routes::<S, C>());
-            routes
-        }
-        ServerRole::Bootstrap => super::bootstrap_admin::routes::<S, C>(),
-    };
-    routes.extend(super::keys::routes::<S, C>());
-    routes.push(AdminRoute::new(
-        Doc::new(Method::GET, OPENAPI_ROUTE, "This document")
-            .describe(
-                "The OpenAPI 3.1 document of this server's admin API. Served without \
-                 authentication: it describes the API and holds nothing secret.",
-            )
-            .public()
-            .response(
-                200,
-                "the document",
-                json!({"type": "object", "required": ["openapi", "paths"]}),
-                json!({"openapi": "3.1.0", "info": {"title": "dm-server admin API"}, "paths": {}}),
-            ),
-        openapi_json,
-    ));
-    routes
-}
-
-/// The route of the document.
-pub(crate) const OPENAPI_ROUTE: &str = "/admin/openapi.json";
-
-async fn openapi_json(
-    axum::extract::State(shared): axum::extract::State<
-        Arc<Shared<impl Store, impl NotificationChannel>>,
-    >,
-) -> Response {
-    let role = if shared.options.bootstrap.is_some() {
-        ServerRole::Bootstrap
-    } else {
-        ServerRole::Management
-    };
-    (
-        StatusCode::OK,
-        [(CONTENT_TYPE, "application/json")],
-        openapi_text(role),
-    )
-        .into_response()
-}
-
-/// The document of `role` as served (built once).
-fn openapi_text(role: ServerRole) -> &'static str {
-    static MANAGEMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static BOOTSTRAP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let cell = match role {
-        ServerRole::Management => &MANAGEMENT,
-        ServerRole::Bootstrap => &BOOTSTRAP,
-    };
-    cell.get_or_init(|| {
-        let mut text = serde_json::to_string_pretty(&openapi_document(role)).unwrap_or_default();
-        text.push('\n');
-        text
-    })
-}
-
-/// The OpenAPI 3.1 document of the admin API of a server in `role`, as
-/// `GET /admin/openapi.json` serves it and `docs/openapi.json` keeps it.
-///
-/// ```
-/// use dm_server::{ServerRole, openapi_document};
-///
-/// let document = openapi_document(ServerRole::Management);
-/// assert_eq!(document["openapi"], "3.1.0");
-/// assert!(document["paths"]["/admin/devices/{dev_id}"]["get"].is_object());
-/// let bootstrap = openapi_document(ServerRole::Bootstrap);
-/// assert!(bootstrap["paths"]["/admin/devices/{dev_id}"].is_null());
-/// ```
-pub fn openapi_document(role: ServerRole) -> Value {
-    let routes = routes::<crate::store::MemoryStore, crate::notify::UdpChannel>(role);
-    let docs: Vec<&Doc> = routes.iter().map(|r| &r.doc).collect();
-    document(role, &docs)
-}
-
 /// The document of `docs`.
-fn document(role: ServerRole, docs: &[&Doc]) -> Value {
+pub(super) fn document(role: ServerRole, docs: &[&Doc]) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     for doc in docs {
         paths

@@ -23,6 +23,7 @@ mod console;
 mod events;
 mod keys;
 mod metrics;
+pub(crate) mod openapi;
 mod refusal;
 mod repository;
 mod request;
@@ -50,7 +51,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 "/bootstrap/accounts/{token}",
                 get(bootstrap::account_data::<S, C>),
             )
-            .merge(admin::router(
+            .merge(openapi::router(
                 shared.clone(),
                 admin_routes::ServerRole::Bootstrap,
             ))
@@ -68,7 +69,7 @@ pub(crate) fn router<S: Store, C: NotificationChannel>(shared: Arc<Shared<S, C>>
                 .post(repository::write::<S, C>),
         )
         .route("/artifacts/{id}", get(artifacts::download::<S, C>))
-        .merge(admin::router(
+        .merge(openapi::router(
             shared.clone(),
             admin_routes::ServerRole::Management,
         ))

@@ -42,7 +42,7 @@ pub(crate) mod wire;
 pub use alert::AlertRecord;
 use alert::StoredAlert;
 pub use api_key::{
-    API_KEY_LEN, ApiKey, ApiKeyId, ApiKeyRecord, MAX_API_KEY_NAME_LEN, check_api_key_name,
+    API_KEY_LEN, ApiKey, ApiKeyId, ApiKeyRecord, MAX_API_KEY_NAME_LEN, Scope, check_api_key_name,
 };
 pub use artifact::{ARTIFACT_CHUNK, ArtifactKind, ArtifactRecord, ArtifactSource};
 pub(crate) use artifact::{check_content, clamp_range};
