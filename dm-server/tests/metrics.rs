@@ -6,15 +6,25 @@ use dm_test_support::prometheus::Exposition;
 use dm_test_support::server as common;
 
 use common::*;
-use dm_server::{DeviceRegistration, MemoryStore, UdpChannel};
+use dm_server::{DeviceRegistration, MemoryStore, NotificationChannel, Store, UdpChannel};
 
-async fn scrape(server: &TestServer) -> (Exposition, String) {
-    let response = client()
+/// `GET /metrics` with the admin token.
+async fn get_metrics<S: Store, C: NotificationChannel>(
+    server: &TestServer<S, C>,
+) -> reqwest::Response {
+    client()
         .get(server.url("/metrics"))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
-        .expect("scraped");
+        .expect("answered")
+}
+
+/// A scrape that must succeed, parsed, and its text.
+async fn scrape<S: Store, C: NotificationChannel>(
+    server: &TestServer<S, C>,
+) -> (Exposition, String) {
+    let response = get_metrics(server).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -185,14 +195,7 @@ async fn a_sql_store_reports_its_transaction_latency() {
     queue_get(&server.admin(), "Man").await;
     let (uri, _) = open_session(&server).await;
     finish_session(&uri, &[200, 200]).await;
-    let response = client()
-        .get(server.url("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("scraped");
-    let text = response.text().await.expect("text");
-    let parsed = Exposition::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let (parsed, text) = scrape(&server).await;
     for access in ["read", "write"] {
         let count = parsed
             .value("dm_store_transaction_seconds_count", &[("access", access)])
@@ -220,11 +223,5 @@ async fn the_endpoint_needs_the_token_and_can_be_turned_off() {
         UdpChannel,
     )
     .await;
-    let response = client()
-        .get(off.url("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 404);
+    assert_eq!(get_metrics(&off).await.status(), 404);
 }
