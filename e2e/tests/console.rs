@@ -53,27 +53,23 @@ async fn sign_in(browser: &Browser, base: &str, key: &str) {
 
 /// The duration of the performance measure `name` in the page (ms).
 async fn measure(browser: &Browser, name: &str) -> f64 {
-    browser
-        .wait_for(
-            &format!("the measure {name}"),
-            &format!(
-                "const m = performance.getEntriesByName('{name}', 'measure'); \
-                 return m.length ? m[m.length - 1].duration : null"
-            ),
-        )
-        .await
-        .as_f64()
-        .expect("a number")
+    performance_entry(browser, "measure", name, "duration").await
 }
 
 /// When the mark `name` was set, in ms since the page's navigation began.
 async fn mark(browser: &Browser, name: &str) -> f64 {
+    performance_entry(browser, "mark", name, "startTime").await
+}
+
+/// `field` of the newest performance entry of `kind` named `name`, waited
+/// for until the page has one.
+async fn performance_entry(browser: &Browser, kind: &str, name: &str, field: &str) -> f64 {
     browser
         .wait_for(
-            &format!("the mark {name}"),
+            &format!("the {kind} {name}"),
             &format!(
-                "const m = performance.getEntriesByName('{name}', 'mark'); \
-                 return m.length ? m[m.length - 1].startTime : null"
+                "const m = performance.getEntriesByName('{name}', '{kind}'); \
+                 return m.length ? m[m.length - 1].{field} : null"
             ),
         )
         .await

@@ -334,7 +334,7 @@ impl Doc {
         } else {
             operation.insert(
                 "x-dm-scope".into(),
-                json!(contract_scope(&self.method, self.route)),
+                json!(crate::access::required_scope(&self.method, self.route).as_str()),
             );
         }
         Value::Object(operation)
@@ -391,12 +391,6 @@ fn error_description(status: u16) -> &'static str {
         503 => "the store is unavailable or a limit is reached for now (`Retry-After`)",
         _ => "refused",
     }
-}
-
-/// The scope of API key an operation needs (`read`, `operator`, `admin`),
-/// shown as `x-dm-scope` (docs/admin-api.md).
-pub(crate) fn contract_scope(method: &Method, route: &str) -> &'static str {
-    crate::access::required_scope(method, route).as_str()
 }
 
 /// One admin route: its documentation and its handler.
